@@ -1,0 +1,221 @@
+//! The acceptance summary the merchant signs, and the check that it still
+//! matches the visit.
+//!
+//! When the merchant signs, the summary of what they accept (kind, merchant,
+//! terminal serials, steps passed, faults and outcome, time) is serialized
+//! canonically, hashed with SHA-256 and frozen into the visit. Any later
+//! change to one of those fields makes [`SignatureCheck::of`] report a
+//! mismatch naming the field, so a signature cannot be carried over to a
+//! visit the merchant never saw.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::schema::{StepState, Visit};
+use crate::fault::FaultCode;
+use crate::kind::VisitKind;
+use crate::time::Timestamp;
+use crate::vocab::{RepairPlan, SimAction, Term, WarrantyStatus};
+
+/// A fault as the merchant sees it in the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryFault {
+    /// The fault.
+    pub code: FaultCode,
+    /// Whether it was fixed; `None` while unresolved.
+    pub fixed: Option<bool>,
+}
+
+/// The outcome fields the merchant agrees to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SummaryOutcome {
+    /// Warranty decision (repair).
+    pub warranty: Option<WarrantyStatus>,
+    /// Repair plan (repair).
+    pub repair_plan: Option<RepairPlan>,
+    /// The fee the merchant pays, in fen.
+    pub fee_fen: Option<u64>,
+    /// What was done about the SIM card.
+    pub sim_action: Option<SimAction>,
+    /// The new SIM card's ICCID.
+    pub new_iccid: Option<String>,
+}
+
+/// What the merchant signs. Field order is the canonical order: changing it
+/// changes every hash, so it is part of the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptanceSummary {
+    /// Summary format version.
+    pub version: u32,
+    /// The visit's id.
+    pub visit_id: String,
+    /// The visit kind.
+    pub kind: VisitKind,
+    /// Merchant name.
+    pub merchant_name: String,
+    /// Merchant number.
+    pub merchant_number: Option<String>,
+    /// Terminal serial (the old one for a replacement).
+    pub terminal_serial: Option<String>,
+    /// The new terminal's serial.
+    pub replacement_serial: Option<String>,
+    /// Ids of the steps done, in checklist order.
+    pub steps_passed: Vec<String>,
+    /// Faults, in recorded order, not withdrawn ones.
+    pub faults: Vec<SummaryFault>,
+    /// Outcome decisions.
+    pub outcome: SummaryOutcome,
+    /// When it was signed (device time).
+    pub signed_at: Timestamp,
+}
+
+impl AcceptanceSummary {
+    /// The summary of the visit as it is now, signed at `signed_at`.
+    pub fn of(visit: &Visit, signed_at: Timestamp) -> Self {
+        let steps_passed = visit
+            .kind
+            .template()
+            .steps
+            .iter()
+            .filter(|s| s.id.as_str() != "acceptance" && visit.step_state(s.id.as_str()) == StepState::Done)
+            .map(|s| s.id.as_str().to_owned())
+            .collect();
+        let sim = visit.sim.as_ref();
+        AcceptanceSummary {
+            version: 1,
+            visit_id: visit.id.clone(),
+            kind: visit.kind,
+            merchant_name: visit.merchant.name.clone(),
+            merchant_number: visit.merchant.merchant_number.clone(),
+            terminal_serial: visit.terminal.as_ref().map(|t| t.serial.clone()),
+            replacement_serial: visit.replacement.as_ref().map(|t| t.serial.clone()),
+            steps_passed,
+            faults: visit
+                .current_faults()
+                .map(|f| SummaryFault { code: f.code, fixed: f.resolution.as_ref().map(|r| r.fixed) })
+                .collect(),
+            outcome: SummaryOutcome {
+                warranty: visit.repair.warranty.as_ref().map(|d| d.value),
+                repair_plan: visit.repair.plan.as_ref().map(|d| d.value),
+                fee_fen: visit.repair.fee_fen.as_ref().map(|d| d.value),
+                sim_action: sim.and_then(|s| s.action),
+                new_iccid: sim.and_then(|s| s.new_iccid.clone()),
+            },
+            signed_at,
+        }
+    }
+
+    /// Canonical JSON: fields in declaration order, no whitespace, no floats.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of canonical JSON, lowercase hex.
+    pub fn hash_of(canonical_json: &str) -> String {
+        hex::encode(Sha256::digest(canonical_json.as_bytes()))
+    }
+
+    /// The summary in plain zh-CN, line by line, as shown to the merchant.
+    pub fn render_zh(&self) -> String {
+        let mut lines =
+            vec![format!("服务类型：{}", self.kind.zh()), format!("商户名称：{}", self.merchant_name)];
+        if let Some(number) = &self.merchant_number {
+            lines.push(format!("商户号：{number}"));
+        }
+        if let Some(serial) = &self.terminal_serial {
+            lines.push(format!("终端机身号：{serial}"));
+        }
+        if let Some(serial) = &self.replacement_serial {
+            lines.push(format!("新终端机身号：{serial}"));
+        }
+        let template = self.kind.template();
+        let passed: Vec<&str> =
+            self.steps_passed.iter().filter_map(|id| template.step(id).map(|s| s.zh)).collect();
+        if !passed.is_empty() {
+            lines.push(format!("已完成项目：{}", passed.join("、")));
+        }
+        for fault in &self.faults {
+            let state = match fault.fixed {
+                Some(true) => "已修复",
+                Some(false) => "未修复",
+                None => "处理中",
+            };
+            lines.push(format!("故障：{}（{state}）", fault.code.zh()));
+        }
+        if let Some(warranty) = self.outcome.warranty {
+            lines.push(format!("保修状态：{}", warranty.zh()));
+        }
+        if let Some(plan) = self.outcome.repair_plan {
+            lines.push(format!("维修方案：{}", plan.zh()));
+        }
+        if let Some(fee) = self.outcome.fee_fen {
+            lines.push(format!("维修费用：{}.{:02} 元", fee / 100, fee % 100));
+        }
+        if let Some(action) = self.outcome.sim_action {
+            lines.push(format!("流量卡：{}", action.zh()));
+        }
+        if let Some(iccid) = &self.outcome.new_iccid {
+            lines.push(format!("新流量卡 ICCID：{iccid}"));
+        }
+        lines.push(format!("签字时间：{}", self.signed_at.to_rfc3339()));
+        lines.join("\n")
+    }
+}
+
+/// Whether the visit's signature still matches what it records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum SignatureCheck {
+    /// Not signed yet.
+    Unsigned,
+    /// Signed, and nothing the merchant signed has changed since.
+    Valid,
+    /// Signed, but these summary fields changed since (or the stored summary
+    /// does not match its hash: `content_hash`). The merchant must sign again.
+    Mismatch {
+        /// The summary fields that differ.
+        fields: Vec<String>,
+    },
+}
+
+impl SignatureCheck {
+    /// Checks the visit's acceptance against the visit as it is now.
+    pub fn of(visit: &Visit) -> SignatureCheck {
+        let Some(acceptance) = &visit.acceptance else { return SignatureCheck::Unsigned };
+        if AcceptanceSummary::hash_of(&acceptance.summary_json) != acceptance.content_hash {
+            return SignatureCheck::Mismatch { fields: vec!["content_hash".into()] };
+        }
+        let current = AcceptanceSummary::of(visit, acceptance.signed_at);
+        let signed: serde_json::Value = match serde_json::from_str(&acceptance.summary_json) {
+            Ok(value) => value,
+            Err(_) => return SignatureCheck::Mismatch { fields: vec!["summary_json".into()] },
+        };
+        let current = serde_json::to_value(&current).unwrap_or_default();
+        let fields = differing_fields(&signed, &current, "");
+        if fields.is_empty() { SignatureCheck::Valid } else { SignatureCheck::Mismatch { fields } }
+    }
+}
+
+/// Names the leaf fields (dotted, `outcome.fee_fen`) that differ between two JSON objects.
+fn differing_fields(signed: &serde_json::Value, current: &serde_json::Value, prefix: &str) -> Vec<String> {
+    use serde_json::Value;
+    match (signed, current) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .flat_map(|key| {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    differing_fields(
+                        a.get(key).unwrap_or(&Value::Null),
+                        b.get(key).unwrap_or(&Value::Null),
+                        &path,
+                    )
+                })
+                .collect()
+        }
+        (a, b) if a == b => Vec::new(),
+        _ => vec![prefix.to_owned()],
+    }
+}

@@ -1,0 +1,156 @@
+//! The completion rule: what must be recorded before a visit can be completed.
+//!
+//! A visit completes only when every applicable required step is done or
+//! skipped with a reason, every requirement of every done step is met
+//! (photos attached, SIM data recorded...), and, where the kind requires it,
+//! the merchant's signature exists and still matches the visit.
+
+use serde::Serialize;
+
+use super::acceptance::SignatureCheck;
+use super::schema::{StepState, Visit};
+use crate::checklist::{Condition, Need, Requirement};
+use crate::vocab::ApplicationState;
+
+/// Why a step blocks completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepProblem {
+    /// Not worked on yet.
+    NotDone,
+    /// Skipped without a reason.
+    SkippedWithoutReason,
+}
+
+/// One thing still missing before completion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Missing {
+    /// A required step is not done.
+    Step {
+        /// The step id.
+        step: &'static str,
+        /// The step's zh-CN label.
+        label_zh: &'static str,
+        /// Why it blocks.
+        problem: StepProblem,
+    },
+    /// A done step's requirement is not met.
+    Requirement {
+        /// The step id.
+        step: &'static str,
+        /// What is missing.
+        requirement: Requirement,
+    },
+}
+
+impl Missing {
+    /// English words for one missing item.
+    pub fn describe(&self) -> String {
+        match self {
+            Missing::Step { step, problem: StepProblem::NotDone, .. } => format!("step {step} is not done"),
+            Missing::Step { step, problem: StepProblem::SkippedWithoutReason, .. } => {
+                format!("step {step} was skipped without a reason")
+            }
+            Missing::Requirement { step, requirement } => format!("step {step} needs {}", requirement.code()),
+        }
+    }
+
+    /// English words for a list of missing items.
+    pub fn describe_all(items: &[Missing]) -> String {
+        items.iter().map(Missing::describe).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// Whether a step with this condition applies to the visit as recorded.
+pub fn applies(visit: &Visit, condition: Condition) -> bool {
+    let warranty = visit.repair.warranty.as_ref().map(|d| d.value);
+    match condition {
+        Condition::Always => true,
+        Condition::Warranty(status) => warranty == Some(status),
+        Condition::MerchantPays => warranty.is_some_and(|w| w.merchant_pays()),
+        Condition::SimAction(action) => visit.sim.as_ref().and_then(|s| s.action) == Some(action),
+    }
+}
+
+/// Whether a requirement is met by what the visit records.
+pub fn requirement_met(visit: &Visit, requirement: Requirement) -> bool {
+    match requirement {
+        Requirement::Photo(kind) => visit.current_documents().any(|d| d.kind == kind),
+        Requirement::Signature => SignatureCheck::of(visit) == SignatureCheck::Valid,
+        Requirement::TerminalIdentified => visit.terminal.is_some(),
+        Requirement::ReplacementSerial => visit.replacement.is_some(),
+        Requirement::SimData => visit.sim.is_some(),
+        Requirement::SimAction => visit.sim.as_ref().is_some_and(|s| s.action.is_some()),
+        Requirement::BackupConfirmation => visit.backup.is_some(),
+        Requirement::FaultRecorded => visit.current_faults().next().is_some(),
+        Requirement::WarrantyDecision => visit.repair.warranty.is_some(),
+        Requirement::RepairPlan => visit.repair.plan.is_some(),
+        Requirement::RepairFee => visit.repair.fee_fen.is_some(),
+        Requirement::SuspensionCause => visit.reactivation.cause.is_some(),
+        Requirement::ApplicationApproved => visit.reactivation.application.as_ref().is_some_and(|a| {
+            matches!(a.state, ApplicationState::Approved | ApplicationState::TerminalIssued)
+        }),
+        Requirement::MerchantNumber => visit.merchant.merchant_number.is_some(),
+        Requirement::RegisteredPhone => visit.merchant.phone.is_some(),
+    }
+}
+
+/// Everything still missing before the visit can be completed, in checklist order.
+pub fn missing(visit: &Visit) -> Vec<Missing> {
+    let mut gaps = Vec::new();
+    for step in visit.kind.template().steps {
+        if !applies(visit, step.when) {
+            continue;
+        }
+        let record = visit.step(step.id.as_str());
+        let state = record.map_or(StepState::Pending, |r| r.state);
+        match state {
+            StepState::Done => {
+                for requirement in step.requires {
+                    if !requirement_met(visit, *requirement) {
+                        gaps.push(Missing::Requirement { step: step.id.as_str(), requirement: *requirement });
+                    }
+                }
+            }
+            StepState::Skipped if record.and_then(|r| r.reason.as_ref()).is_none() => {
+                gaps.push(Missing::Step {
+                    step: step.id.as_str(),
+                    label_zh: step.zh,
+                    problem: StepProblem::SkippedWithoutReason,
+                });
+            }
+            StepState::Skipped => {}
+            StepState::Pending | StepState::NotApplicable if step.need == Need::Required => {
+                gaps.push(Missing::Step {
+                    step: step.id.as_str(),
+                    label_zh: step.zh,
+                    problem: StepProblem::NotDone,
+                });
+            }
+            StepState::Pending | StepState::NotApplicable => {}
+        }
+    }
+    let template = visit.kind.template();
+    if template.requires_signature && !requirement_met(visit, Requirement::Signature) {
+        let already = gaps.iter().any(|g| {
+            matches!(g, Missing::Requirement { requirement: Requirement::Signature, .. })
+                || matches!(g, Missing::Step { step: "acceptance", .. })
+        });
+        if !already {
+            gaps.push(Missing::Requirement { step: "acceptance", requirement: Requirement::Signature });
+        }
+    }
+    gaps
+}
+
+/// zh-CN words for what is missing, for the agent's screen.
+pub fn describe_zh(item: &Missing) -> String {
+    match item {
+        Missing::Step { label_zh, problem: StepProblem::NotDone, .. } => format!("未完成：{label_zh}"),
+        Missing::Step { label_zh, problem: StepProblem::SkippedWithoutReason, .. } => {
+            format!("跳过需填写原因：{label_zh}")
+        }
+        Missing::Requirement { requirement, .. } => format!("缺少：{}", requirement.zh()),
+    }
+}

@@ -1,0 +1,341 @@
+//! The automerge side of a visit: the only code that touches automerge.
+//!
+//! [`VisitDoc`] wraps one automerge document. It loads and saves bytes,
+//! hydrates the typed [`Visit`], writes a changed `Visit` back by reconciling
+//! (so only what changed becomes automerge operations), exchanges changes
+//! with other replicas and reports the values that lost a concurrent write.
+//!
+//! Merge rule for the status: automerge keeps every concurrently written
+//! value of a field and picks one winner by operation id. For the visit
+//! status that winner would be arbitrary from the domain's point of view, so
+//! the status is resolved by precedence instead: a back-office decision
+//! (cancel, return, approve) outranks the agent's progress, so a review made
+//! while the agent kept working offline is never silently undone. Both values
+//! stay visible through [`VisitDoc::conflicts`] until the next status write.
+
+use automerge::transaction::CommitOptions;
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use autosurgeon::{Hydrate, HydrateError};
+
+use super::schema::{SCHEMA_VERSION, Visit};
+use crate::status::VisitStatus;
+use crate::vocab::Term;
+
+/// Why a document could not be loaded, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// The bytes are not an automerge document (truncated, corrupt, wrong checksum).
+    #[error("not a valid visit document: {0}")]
+    Corrupt(#[source] automerge::AutomergeError),
+    /// The bytes are an empty automerge document with no visit in it.
+    #[error("the document holds no visit")]
+    Empty,
+    /// A field is missing or has the wrong type.
+    #[error("visit document field {path}: {message}")]
+    Schema {
+        /// Where in the document, like `faults[2]` or `status`.
+        path: String,
+        /// What was wrong there.
+        message: String,
+    },
+    /// The document was written by a newer schema than this code understands.
+    #[error("visit document schema {found} is newer than this app supports ({supported}); update the app")]
+    NewerSchema {
+        /// The document's version.
+        found: u64,
+        /// The highest version this code reads.
+        supported: u64,
+    },
+    /// Writing the visit into the document failed.
+    #[error("could not write the visit document: {0}")]
+    Write(String),
+    /// A change from another replica could not be applied.
+    #[error("could not apply a change: {0}")]
+    Change(#[source] automerge::AutomergeError),
+}
+
+/// A value that lost (or won) a concurrent write to the same field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    /// Path of the field, like `status` or `merchant.name` or `steps.install.note`.
+    pub path: String,
+    /// The value the visit shows.
+    pub winner: String,
+    /// Every value written concurrently, the winner included, rendered as text.
+    pub values: Vec<String>,
+}
+
+/// Precedence of concurrent status values: higher wins.
+fn status_rank(status: VisitStatus) -> u8 {
+    match status {
+        VisitStatus::Draft => 0,
+        VisitStatus::InProgress => 1,
+        VisitStatus::Completed => 2,
+        VisitStatus::Approved => 3,
+        VisitStatus::Returned => 4,
+        VisitStatus::Cancelled => 5,
+    }
+}
+
+/// One visit's automerge document.
+#[derive(Debug)]
+pub struct VisitDoc {
+    doc: AutoCommit,
+}
+
+impl VisitDoc {
+    /// A new document holding `visit`, written by `actor_id` (a per-device,
+    /// per-install id: two writers must never share one) at device time `at_seconds`.
+    pub fn create(visit: &Visit, actor_id: &[u8], at_seconds: i64) -> Result<Self, DocError> {
+        let doc = AutoCommit::new().with_actor(automerge::ActorId::from(actor_id));
+        let mut this = VisitDoc { doc };
+        this.write(visit, "create", at_seconds)?;
+        Ok(this)
+    }
+
+    /// Loads a document from saved bytes (a full save, optionally followed by
+    /// incremental saves) and checks that it holds a readable visit.
+    pub fn load(bytes: &[u8]) -> Result<Self, DocError> {
+        let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
+            .map_err(|_| DocError::Write("automerge panicked while loading".into()))?
+            .map_err(DocError::Corrupt)?;
+        let this = VisitDoc { doc };
+        this.visit()?;
+        Ok(this)
+    }
+
+    /// Sets the actor id this replica writes with from now on.
+    pub fn set_actor(&mut self, actor_id: &[u8]) {
+        self.doc.set_actor(automerge::ActorId::from(actor_id));
+    }
+
+    /// A copy of this document that writes as `actor_id`.
+    pub fn fork(&mut self, actor_id: &[u8]) -> VisitDoc {
+        VisitDoc { doc: self.doc.fork().with_actor(automerge::ActorId::from(actor_id)) }
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made since the last `save` or `save_incremental`, to append to a saved file.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.doc.save_incremental()
+    }
+
+    /// The document's current heads, as lowercase hex hashes.
+    pub fn heads(&mut self) -> Vec<String> {
+        let mut heads: Vec<String> = self.doc.get_heads().iter().map(|h| h.to_string()).collect();
+        heads.sort();
+        heads
+    }
+
+    /// Every change this document has, each as raw bytes, oldest first.
+    pub fn changes(&mut self) -> Vec<Vec<u8>> {
+        self.doc.get_changes(&[]).into_iter().map(|c| c.raw_bytes().to_vec()).collect()
+    }
+
+    /// Applies changes received from another replica (raw bytes, any order,
+    /// duplicates allowed); changes whose dependencies are missing wait until they arrive.
+    pub fn apply_changes(&mut self, changes: &[Vec<u8>]) -> Result<(), DocError> {
+        let mut parsed = Vec::with_capacity(changes.len());
+        for bytes in changes {
+            let change = automerge::Change::from_bytes(bytes.clone())
+                .map_err(|e| DocError::Write(format!("malformed change: {e}")))?;
+            parsed.push(change);
+        }
+        self.doc.apply_changes(parsed).map_err(DocError::Change)
+    }
+
+    /// Merges every change of `other` into this document.
+    pub fn merge(&mut self, other: &mut VisitDoc) -> Result<(), DocError> {
+        self.doc.merge(&mut other.doc).map(|_| ()).map_err(DocError::Change)
+    }
+
+    /// Number of changes in the document's history.
+    pub fn change_count(&mut self) -> usize {
+        self.doc.get_changes(&[]).len()
+    }
+
+    /// Reads the typed visit.
+    pub fn visit(&self) -> Result<Visit, DocError> {
+        if self.doc.length(ROOT) == 0 {
+            return Err(DocError::Empty);
+        }
+        let schema: Option<u64> =
+            autosurgeon::hydrate_prop(&self.doc, ROOT, "schema").map_err(|e| schema_error("schema", &e))?;
+        match schema {
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(DocError::NewerSchema { found, supported: SCHEMA_VERSION });
+            }
+            None => {
+                return Err(DocError::Schema { path: "schema".into(), message: "missing".into() });
+            }
+            Some(_) => {}
+        }
+        let mut visit: Visit = autosurgeon::hydrate(&self.doc).map_err(|e| self.locate(&e))?;
+        if let Some(status) = self.resolved_status() {
+            visit.status = status;
+        }
+        Ok(visit)
+    }
+
+    /// Writes `visit` into the document as one change with `message` at device time `at_seconds`.
+    /// Only the fields that differ from the document become operations.
+    pub(crate) fn write(&mut self, visit: &Visit, message: &str, at_seconds: i64) -> Result<(), DocError> {
+        if let Err(error) = autosurgeon::reconcile(&mut self.doc, visit) {
+            self.doc.rollback();
+            return Err(DocError::Write(error.to_string()));
+        }
+        self.doc.commit_with(CommitOptions::default().with_message(message.to_owned()).with_time(at_seconds));
+        Ok(())
+    }
+
+    /// The status by precedence among concurrently written values, when there are several.
+    fn resolved_status(&self) -> Option<VisitStatus> {
+        let values = self.doc.get_all(ROOT, "status").ok()?;
+        if values.len() < 2 {
+            return None;
+        }
+        values
+            .iter()
+            .filter_map(|(value, _)| match value {
+                Value::Scalar(s) => match s.as_ref() {
+                    ScalarValue::Str(text) => VisitStatus::from_code(text),
+                    _ => None,
+                },
+                Value::Object(_) => None,
+            })
+            .max_by_key(|s| status_rank(*s))
+    }
+
+    /// Finds which top-level field (and which list item) fails to hydrate.
+    fn locate(&self, error: &HydrateError) -> DocError {
+        macro_rules! probe {
+            ($($field:ident : $ty:ty),* $(,)?) => {
+                $(
+                    if let Err(e) = autosurgeon::hydrate_prop::<_, $ty, _, _>(&self.doc, ROOT, stringify!($field)) {
+                        return self.locate_in_list(stringify!($field), e);
+                    }
+                )*
+            };
+        }
+        use super::schema::*;
+        probe!(
+            schema: u64, id: String, kind: crate::kind::VisitKind, status: VisitStatus,
+            merchant: Merchant, created: Stamp, assignment: Assignment,
+            terminal: Option<Identification>, replacement: Option<Identification>,
+            steps: std::collections::BTreeMap<String, StepRecord>, faults: Vec<Fault>,
+            documents: Vec<DocumentRef>, sim: Option<SimRecord>, backup: Option<BackupRecord>,
+            repair: RepairRecord, reactivation: ReactivationRecord, acceptance: Option<Acceptance>,
+            completion: Option<Stamp>, reviews: Vec<Review>, notes: Vec<Note>,
+            history: Vec<HistoryEvent>,
+        );
+        schema_error("visit", error)
+    }
+
+    /// Narrows a list field's hydrate error to the failing item's index.
+    fn locate_in_list(&self, field: &str, error: HydrateError) -> DocError {
+        use super::schema::*;
+        fn first_bad<T: Hydrate>(doc: &AutoCommit, list: &ObjId) -> Option<(usize, HydrateError)> {
+            (0..doc.length(list))
+                .find_map(|i| autosurgeon::hydrate_prop::<_, T, _, _>(doc, list, i).err().map(|e| (i, e)))
+        }
+        let list = match self.doc.get(ROOT, field) {
+            Ok(Some((Value::Object(ObjType::List), id))) => id,
+            _ => return schema_error(field, &error),
+        };
+        let item = match field {
+            "faults" => first_bad::<Fault>(&self.doc, &list),
+            "documents" => first_bad::<DocumentRef>(&self.doc, &list),
+            "reviews" => first_bad::<Review>(&self.doc, &list),
+            "notes" => first_bad::<Note>(&self.doc, &list),
+            "history" => first_bad::<HistoryEvent>(&self.doc, &list),
+            _ => None,
+        };
+        match item {
+            Some((index, e)) => schema_error(&format!("{field}[{index}]"), &e),
+            None => schema_error(field, &error),
+        }
+    }
+
+    /// Every field currently holding concurrently written values.
+    pub fn conflicts(&self) -> Vec<Conflict> {
+        let mut found = Vec::new();
+        let visit_status = self.visit().ok().map(|v| v.status);
+        self.collect_conflicts(&ROOT, String::new(), &mut found);
+        for conflict in &mut found {
+            if conflict.path == "status" {
+                if let Some(status) = visit_status {
+                    conflict.winner = status.code().to_owned();
+                }
+            }
+        }
+        found
+    }
+
+    fn collect_conflicts(&self, obj: &ObjId, prefix: String, found: &mut Vec<Conflict>) {
+        let props: Vec<automerge::Prop> = match self.doc.object_type(obj) {
+            Ok(ObjType::Map | ObjType::Table) => self.doc.keys(obj).map(automerge::Prop::Map).collect(),
+            Ok(ObjType::List) => (0..self.doc.length(obj)).map(automerge::Prop::Seq).collect(),
+            _ => return,
+        };
+        for prop in props {
+            let path = match &prop {
+                automerge::Prop::Map(key) if prefix.is_empty() => key.clone(),
+                automerge::Prop::Map(key) => format!("{prefix}.{key}"),
+                automerge::Prop::Seq(index) => format!("{prefix}[{index}]"),
+            };
+            let Ok(values) = self.doc.get_all(obj, prop.clone()) else { continue };
+            if values.len() > 1 {
+                let rendered: Vec<String> = values.iter().map(|(value, id)| self.render(value, id)).collect();
+                found.push(Conflict {
+                    path: path.clone(),
+                    winner: rendered[rendered.len() - 1].clone(),
+                    values: rendered,
+                });
+            }
+            if let Ok(Some((Value::Object(_), child))) = self.doc.get(obj, prop) {
+                self.collect_conflicts(&child, path, found);
+            }
+        }
+    }
+
+    /// Renders a value as compact JSON-like text for conflict reports.
+    fn render(&self, value: &Value<'_>, id: &ObjId) -> String {
+        match value {
+            Value::Scalar(scalar) => match scalar.as_ref() {
+                ScalarValue::Str(text) => text.to_string(),
+                other => other.to_string(),
+            },
+            Value::Object(ObjType::Map | ObjType::Table) => {
+                let parts: Vec<String> = self
+                    .doc
+                    .map_range(id, ..)
+                    .map(|item| {
+                        format!("{}: {}", item.key, self.render(&Value::from(item.value.clone()), &item.id()))
+                    })
+                    .collect();
+                format!("{{{}}}", parts.join(", "))
+            }
+            Value::Object(ObjType::List) => {
+                let parts: Vec<String> = self
+                    .doc
+                    .list_range(id, ..)
+                    .map(|item| self.render(&Value::from(item.value.clone()), &item.id()))
+                    .collect();
+                format!("[{}]", parts.join(", "))
+            }
+            Value::Object(ObjType::Text) => self.doc.text(id).unwrap_or_default(),
+        }
+    }
+}
+
+fn schema_error(path: &str, error: &HydrateError) -> DocError {
+    let message = match error {
+        HydrateError::Unexpected(autosurgeon::hydrate::Unexpected::None) => "missing".to_owned(),
+        other => other.to_string(),
+    };
+    DocError::Schema { path: path.to_owned(), message }
+}

@@ -1,0 +1,21 @@
+//! The visit document: one automerge document per visit.
+//!
+//! - [`schema`]: the typed shape of a visit (autosurgeon mapping).
+//! - [`document`]: [`VisitDoc`], the only code that touches automerge.
+//! - [`ops`]: every action on a visit, as methods of [`VisitDoc`].
+//! - [`completion`]: what must be recorded before completing.
+//! - [`acceptance`]: the signed summary and its check.
+//! - [`outcome`]: what a visit does to the terminals.
+
+pub mod acceptance;
+pub mod completion;
+pub mod document;
+pub mod ops;
+pub mod outcome;
+pub mod schema;
+
+pub use acceptance::{AcceptanceSummary, SignatureCheck};
+pub use completion::{Missing, missing};
+pub use document::{Conflict, DocError, VisitDoc};
+pub use ops::{BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, VisitError};
+pub use schema::{SCHEMA_VERSION, StepState, Visit};

@@ -1,0 +1,422 @@
+//! The typed shape of a visit document.
+//!
+//! These types are mapped to automerge with autosurgeon: every list item that
+//! can be added on two devices at once carries a `#[key]`, so concurrent
+//! additions merge as additions instead of overwriting each other. Nothing is
+//! ever deleted from a list: removal is a `removed` stamp, so a removal on
+//! one side and an edit on the other both survive a merge.
+//!
+//! Field names are the document's keys; renaming a field is a schema change
+//! (see [`SCHEMA_VERSION`]).
+
+use std::collections::BTreeMap;
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+
+use crate::actor::Actor;
+use crate::fault::{FaultCode, Remedy};
+use crate::kind::VisitKind;
+use crate::status::VisitStatus;
+use crate::time::{CalendarDate, Timestamp};
+use crate::vocab::{
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SimCarrier,
+    SuspensionCause, WarrantyStatus,
+};
+
+/// The schema version this code writes. Documents with a higher version are
+/// refused rather than misread.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Who did something, and when, by the clock of the device they used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Stamp {
+    /// Who acted.
+    pub by: Actor,
+    /// The device time of the action (never the time it synced).
+    pub at: Timestamp,
+}
+
+/// The merchant visited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate, Default)]
+pub struct Merchant {
+    /// Shop name as on the business licence.
+    pub name: String,
+    /// 商户号, 15 digits, when known.
+    pub merchant_number: Option<String>,
+    /// 终端号, 8 characters, when known.
+    pub terminal_number: Option<String>,
+    /// 注册手机号, when known.
+    pub phone: Option<String>,
+    /// Street address.
+    pub address: Option<String>,
+}
+
+/// How and from what the terminal's serial was captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Identification {
+    /// The normalized serial.
+    pub serial: String,
+    /// NFC, photo or typing.
+    pub method: IdentificationMethod,
+    /// What it was read from: the photo's sha256, the NDEF bytes' sha256, or none when typed.
+    pub evidence: Option<String>,
+    /// Who identified it, when.
+    pub stamp: Stamp,
+}
+
+/// The state of one checklist step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Not yet worked on.
+    #[autosurgeon(rename = "pending")]
+    Pending,
+    /// Done.
+    #[autosurgeon(rename = "done")]
+    Done,
+    /// Skipped, with a reason.
+    #[autosurgeon(rename = "skipped")]
+    Skipped,
+    /// Does not apply to this visit.
+    #[autosurgeon(rename = "not_applicable")]
+    NotApplicable,
+}
+
+/// What the agent recorded for one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct StepRecord {
+    /// Its state.
+    pub state: StepState,
+    /// Why it was skipped or not applicable.
+    pub reason: Option<String>,
+    /// A free note.
+    pub note: Option<String>,
+    /// Who set it, when.
+    pub stamp: Stamp,
+}
+
+/// Something tried on site against a fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Attempt {
+    /// Unique id.
+    #[key]
+    pub id: String,
+    /// The recommended step tried, if it was one.
+    pub remedy: Option<Remedy>,
+    /// What was done, in the agent's words.
+    pub description: Option<String>,
+    /// Whether it fixed the fault.
+    pub fixed: bool,
+    /// Who tried it, when.
+    pub stamp: Stamp,
+}
+
+/// How a fault ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct FaultResolution {
+    /// Whether the terminal works again.
+    pub fixed: bool,
+    /// A note on the outcome.
+    pub note: Option<String>,
+    /// Who resolved it, when.
+    pub stamp: Stamp,
+}
+
+/// A fault recorded on the visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Fault {
+    /// Unique id.
+    #[key]
+    pub id: String,
+    /// The fault.
+    pub code: FaultCode,
+    /// The symptom in the agent's words (required for some faults).
+    pub symptom: Option<String>,
+    /// sha256 of evidence photos (the screen's message, transaction records).
+    pub evidence: Vec<String>,
+    /// What was tried, in order.
+    pub attempts: Vec<Attempt>,
+    /// The outcome, once resolved.
+    pub resolution: Option<FaultResolution>,
+    /// Who recorded it, when.
+    pub stamp: Stamp,
+    /// Set when the fault was withdrawn (recorded by mistake).
+    pub removed: Option<Stamp>,
+}
+
+/// A reference to a photographed document stored as a blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct DocumentRef {
+    /// SHA-256 of the stored bytes, lowercase hex: the blob's address.
+    #[key]
+    pub sha256: String,
+    /// MIME type of the stored bytes.
+    pub mime: String,
+    /// Size of the stored bytes.
+    pub bytes: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// What the document is.
+    pub kind: DocumentKind,
+    /// When the photo was taken (from the camera, else the device time).
+    pub taken_at: Timestamp,
+    /// Who attached it, when.
+    pub stamp: Stamp,
+    /// Set when the photo was removed (retaken or attached by mistake).
+    pub removed: Option<Stamp>,
+}
+
+/// A blob reference without a document kind (the signature image).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct BlobRef {
+    /// SHA-256 of the stored bytes, lowercase hex.
+    pub sha256: String,
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// The terminal's SIM data card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct SimRecord {
+    /// The card's ICCID as found on site.
+    pub iccid: String,
+    /// Its carrier.
+    pub carrier: SimCarrier,
+    /// The data plan's expiry date.
+    pub expiry: CalendarDate,
+    /// What was done about it.
+    pub action: Option<SimAction>,
+    /// The new card's ICCID, when it was replaced.
+    pub new_iccid: Option<String>,
+    /// The new expiry after renewal, when known.
+    pub new_expiry: Option<CalendarDate>,
+    /// Who recorded it, when.
+    pub stamp: Stamp,
+}
+
+/// Confirmation that the terminal's data was backed up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct BackupRecord {
+    /// What was backed up.
+    pub items: Vec<BackupItem>,
+    /// Where it went, or anything else worth noting.
+    pub note: Option<String>,
+    /// Who confirmed it, when.
+    pub stamp: Stamp,
+}
+
+/// A decision with who made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Decided<T> {
+    /// The decision.
+    pub value: T,
+    /// Who decided, when.
+    pub stamp: Stamp,
+}
+
+/// Repair decisions (repair visits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate, Default)]
+pub struct RepairRecord {
+    /// Warranty status.
+    pub warranty: Option<Decided<WarrantyStatus>>,
+    /// Repair plan.
+    pub plan: Option<Decided<RepairPlan>>,
+    /// The agreed fee in fen (分) when the merchant pays.
+    pub fee_fen: Option<Decided<u64>>,
+}
+
+/// A reactivation application (复机申请).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Application {
+    /// Its state.
+    pub state: ApplicationState,
+    /// The back office's reason, for a rejection.
+    pub reason: Option<String>,
+    /// Who moved it to this state, when.
+    pub stamp: Stamp,
+}
+
+/// Reactivation data (reactivation visits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate, Default)]
+pub struct ReactivationRecord {
+    /// Why the terminal was suspended.
+    pub cause: Option<Decided<SuspensionCause>>,
+    /// The application, once submitted.
+    pub application: Option<Application>,
+}
+
+/// The merchant's signed acceptance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Acceptance {
+    /// The signer's name as they gave it.
+    pub signer_name: String,
+    /// When they signed (device time).
+    pub signed_at: Timestamp,
+    /// The rendered signature image.
+    pub signature: BlobRef,
+    /// SHA-256 of the stroke data, lowercase hex.
+    pub strokes_sha256: String,
+    /// The canonical summary that was shown and signed, exactly as hashed.
+    pub summary_json: String,
+    /// SHA-256 of `summary_json`, lowercase hex.
+    pub content_hash: String,
+    /// The device's Ed25519 signature over the hashes, hex, when the device signs.
+    pub device_signature: Option<String>,
+    /// Who collected the signature, when.
+    pub stamp: Stamp,
+}
+
+/// The back office's decision on a completed visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    /// Approved.
+    #[autosurgeon(rename = "approve")]
+    Approve,
+    /// Returned to the agent with a note.
+    #[autosurgeon(rename = "return")]
+    Return,
+}
+
+/// A review by the back office.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Review {
+    /// Unique id.
+    #[key]
+    pub id: String,
+    /// The decision.
+    pub decision: ReviewDecision,
+    /// The reviewer's note (required when returning).
+    pub note: Option<String>,
+    /// Who reviewed, when.
+    pub stamp: Stamp,
+}
+
+/// A free note on the visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Note {
+    /// Unique id.
+    #[key]
+    pub id: String,
+    /// The text.
+    pub text: String,
+    /// Who wrote it, when.
+    pub stamp: Stamp,
+}
+
+/// One entry of the visit's history: every operation adds one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct HistoryEvent {
+    /// The operation's unique id.
+    #[key]
+    pub id: String,
+    /// A stable code for the operation (`identify_terminal`, `review`...).
+    pub action: String,
+    /// A short human-readable detail (a step id, a serial, a fault code).
+    pub detail: String,
+    /// Who did it, when.
+    pub stamp: Stamp,
+}
+
+/// The assignment of a visit to an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Assignment {
+    /// The agent's user id.
+    pub agent: String,
+    /// Who assigned it, when.
+    pub stamp: Stamp,
+}
+
+/// One visit, as stored in its automerge document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Visit {
+    /// Schema version of the writer that created the document.
+    pub schema: u64,
+    /// The visit's id.
+    pub id: String,
+    /// What the visit is for.
+    pub kind: VisitKind,
+    /// Where it stands.
+    pub status: VisitStatus,
+    /// The merchant visited.
+    pub merchant: Merchant,
+    /// Who created it, when.
+    pub created: Stamp,
+    /// Who works on it.
+    pub assignment: Assignment,
+    /// The terminal worked on (for a replacement, the old one).
+    pub terminal: Option<Identification>,
+    /// The new terminal, for replacements.
+    pub replacement: Option<Identification>,
+    /// Checklist step records, by step id.
+    pub steps: BTreeMap<String, StepRecord>,
+    /// Faults found.
+    pub faults: Vec<Fault>,
+    /// Document photos.
+    pub documents: Vec<DocumentRef>,
+    /// SIM data card.
+    pub sim: Option<SimRecord>,
+    /// Data backup confirmation.
+    pub backup: Option<BackupRecord>,
+    /// Repair decisions.
+    pub repair: RepairRecord,
+    /// Reactivation data.
+    pub reactivation: ReactivationRecord,
+    /// The merchant's acceptance, once signed.
+    pub acceptance: Option<Acceptance>,
+    /// When the agent completed the visit.
+    pub completion: Option<Stamp>,
+    /// Back-office reviews, oldest first.
+    pub reviews: Vec<Review>,
+    /// Free notes.
+    pub notes: Vec<Note>,
+    /// Every operation, in order.
+    pub history: Vec<HistoryEvent>,
+}
+
+impl Visit {
+    /// The record of a step, if any.
+    pub fn step(&self, id: &str) -> Option<&StepRecord> {
+        self.steps.get(id)
+    }
+
+    /// The state of a step (pending when never touched).
+    pub fn step_state(&self, id: &str) -> StepState {
+        self.steps.get(id).map_or(StepState::Pending, |r| r.state)
+    }
+
+    /// Photos not removed.
+    pub fn current_documents(&self) -> impl Iterator<Item = &DocumentRef> {
+        self.documents.iter().filter(|d| d.removed.is_none())
+    }
+
+    /// Faults not withdrawn.
+    pub fn current_faults(&self) -> impl Iterator<Item = &Fault> {
+        self.faults.iter().filter(|f| f.removed.is_none())
+    }
+
+    /// The most recent review, if any.
+    pub fn latest_review(&self) -> Option<&Review> {
+        self.reviews.iter().max_by_key(|r| r.stamp.at)
+    }
+
+    /// Every blob the visit refers to (photos, removed ones included, and the signature).
+    pub fn blob_refs(&self) -> Vec<String> {
+        let mut refs: Vec<String> = self.documents.iter().map(|d| d.sha256.clone()).collect();
+        if let Some(acceptance) = &self.acceptance {
+            refs.push(acceptance.signature.sha256.clone());
+        }
+        refs.sort();
+        refs.dedup();
+        refs
+    }
+}
