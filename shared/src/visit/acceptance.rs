@@ -72,12 +72,15 @@ pub struct AcceptanceSummary {
 impl AcceptanceSummary {
     /// The summary of the visit as it is now, signed at `signed_at`.
     pub fn of(visit: &Visit, signed_at: Timestamp) -> Self {
+        // Only the steps before the signature: a follow-up done days later is
+        // not part of what the merchant signed.
         let steps_passed = visit
             .kind
             .template()
             .steps
             .iter()
-            .filter(|s| s.id.as_str() != "acceptance" && visit.step_state(s.id.as_str()) == StepState::Done)
+            .take_while(|s| s.id.as_str() != "acceptance")
+            .filter(|s| visit.step_state(s.id.as_str()) == StepState::Done)
             .map(|s| s.id.as_str().to_owned())
             .collect();
         let sim = visit.sim.as_ref();

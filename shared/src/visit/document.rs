@@ -26,7 +26,7 @@ use crate::vocab::Term;
 pub enum DocError {
     /// The bytes are not an automerge document (truncated, corrupt, wrong checksum).
     #[error("not a valid visit document: {0}")]
-    Corrupt(#[source] automerge::AutomergeError),
+    Corrupt(#[source] Box<automerge::AutomergeError>),
     /// The bytes are an empty automerge document with no visit in it.
     #[error("the document holds no visit")]
     Empty,
@@ -51,7 +51,7 @@ pub enum DocError {
     Write(String),
     /// A change from another replica could not be applied.
     #[error("could not apply a change: {0}")]
-    Change(#[source] automerge::AutomergeError),
+    Change(#[source] Box<automerge::AutomergeError>),
 }
 
 /// A value that lost (or won) a concurrent write to the same field.
@@ -98,7 +98,7 @@ impl VisitDoc {
     pub fn load(bytes: &[u8]) -> Result<Self, DocError> {
         let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
             .map_err(|_| DocError::Write("automerge panicked while loading".into()))?
-            .map_err(DocError::Corrupt)?;
+            .map_err(|e| DocError::Corrupt(Box::new(e)))?;
         let this = VisitDoc { doc };
         this.visit()?;
         Ok(this)
@@ -145,12 +145,12 @@ impl VisitDoc {
                 .map_err(|e| DocError::Write(format!("malformed change: {e}")))?;
             parsed.push(change);
         }
-        self.doc.apply_changes(parsed).map_err(DocError::Change)
+        self.doc.apply_changes(parsed).map_err(|e| DocError::Change(Box::new(e)))
     }
 
     /// Merges every change of `other` into this document.
     pub fn merge(&mut self, other: &mut VisitDoc) -> Result<(), DocError> {
-        self.doc.merge(&mut other.doc).map(|_| ()).map_err(DocError::Change)
+        self.doc.merge(&mut other.doc).map(|_| ()).map_err(|e| DocError::Change(Box::new(e)))
     }
 
     /// Number of changes in the document's history.
@@ -266,10 +266,8 @@ impl VisitDoc {
         let visit_status = self.visit().ok().map(|v| v.status);
         self.collect_conflicts(&ROOT, String::new(), &mut found);
         for conflict in &mut found {
-            if conflict.path == "status" {
-                if let Some(status) = visit_status {
-                    conflict.winner = status.code().to_owned();
-                }
+            if let (true, Some(status)) = (conflict.path == "status", visit_status) {
+                conflict.winner = status.code().to_owned();
             }
         }
         found

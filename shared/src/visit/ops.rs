@@ -625,14 +625,13 @@ impl VisitDoc {
     pub fn submit_application(&mut self, ctx: &Ctx) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "submit_application", |visit| {
             only_kind(visit, VisitKind::Reactivation, "a reactivation application")?;
-            if let Some(app) = &visit.reactivation.application {
-                if matches!(app.state, ApplicationState::Approved | ApplicationState::TerminalIssued) {
-                    return Err(VisitError::StepState {
-                        step: "application".into(),
-                        state: StepState::Done,
-                        why: "the application is already approved",
-                    });
-                }
+            let state = visit.reactivation.application.as_ref().map(|a| a.state);
+            if matches!(state, Some(ApplicationState::Approved | ApplicationState::TerminalIssued)) {
+                return Err(VisitError::StepState {
+                    step: "application".into(),
+                    state: StepState::Done,
+                    why: "the application is already approved",
+                });
             }
             visit.reactivation.application =
                 Some(Application { state: ApplicationState::Submitted, reason: None, stamp: ctx.stamp() });
@@ -740,10 +739,10 @@ impl VisitDoc {
         }
         self.apply(ctx, "review", |visit| {
             let next = visit.status.apply(event)?;
-            if decision == ReviewDecision::Approve {
-                if let SignatureCheck::Mismatch { fields } = SignatureCheck::of(visit) {
-                    return Err(VisitError::SignatureMismatch(fields));
-                }
+            if let (ReviewDecision::Approve, SignatureCheck::Mismatch { fields }) =
+                (decision, SignatureCheck::of(visit))
+            {
+                return Err(VisitError::SignatureMismatch(fields));
             }
             visit.status = next;
             visit.reviews.push(Review { id: ctx.op_id.clone(), decision, note, stamp: ctx.stamp() });

@@ -1,0 +1,120 @@
+//! The acceptance binding: the signed summary, its hash, and the check
+//! that names every field changed after signing.
+
+mod common;
+
+use common::*;
+use expect_test::expect;
+use posfield_shared::visit::schema::ReviewDecision;
+use posfield_shared::visit::{AcceptanceSummary, SignatureCheck, StepState, VisitDoc, VisitError};
+use posfield_shared::vocab::{IdentificationMethod, RepairPlan, WarrantyStatus};
+use posfield_shared::{FaultCode, VisitKind, VisitStatus};
+
+fn signed_repair() -> (VisitDoc, Clock) {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    fill(&mut doc, &mut clock);
+    (doc, clock)
+}
+
+fn mismatch(doc: &VisitDoc) -> Vec<String> {
+    match SignatureCheck::of(&doc.visit().unwrap()) {
+        SignatureCheck::Mismatch { fields } => fields,
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_fresh_signature_matches_and_its_hash_is_of_the_canonical_summary() {
+    let (doc, _) = signed_repair();
+    let visit = doc.visit().unwrap();
+    assert_eq!(SignatureCheck::of(&visit), SignatureCheck::Valid);
+    let acceptance = visit.acceptance.as_ref().unwrap();
+    let summary = AcceptanceSummary::of(&visit, acceptance.signed_at);
+    assert_eq!(summary.canonical_json(), acceptance.summary_json);
+    assert_eq!(AcceptanceSummary::hash_of(&acceptance.summary_json), acceptance.content_hash);
+    assert_eq!(acceptance.content_hash.len(), 64);
+}
+
+#[test]
+fn the_merchant_reads_the_summary_in_plain_chinese() {
+    let (doc, _) = signed_repair();
+    let visit = doc.visit().unwrap();
+    let summary = AcceptanceSummary::of(&visit, visit.acceptance.as_ref().unwrap().signed_at);
+    expect![[r#"
+        服务类型：维修
+        商户名称：老王便利店
+        商户号：898310048161234
+        终端机身号：N9100001234567
+        已完成项目：识别终端机身号、故障分类、现场处理(记录已尝试的步骤)、判定保修状态、拍摄购买凭证或保修卡、确定维修方案、维修后测试
+        故障：打印机故障（处理中）
+        保修状态：保修期内
+        维修方案：现场修复
+        签字时间：2026-11-18T11:20:40.000Z"#]]
+    .assert_eq(&summary.render_zh());
+}
+
+#[test]
+fn changing_the_serial_after_signing_is_reported_by_field() {
+    let (mut doc, mut clock) = signed_repair();
+    doc.identify_terminal(&clock.ctx(&agent()), "N9100001111111", IdentificationMethod::Manual, None, false)
+        .unwrap();
+    assert_eq!(mismatch(&doc), ["terminal_serial"]);
+}
+
+#[test]
+fn changing_outcome_faults_or_steps_after_signing_is_reported_by_field() {
+    let (mut doc, mut clock) = signed_repair();
+    doc.set_repair_plan(&clock.ctx(&agent()), RepairPlan::Replaced).unwrap();
+    assert_eq!(mismatch(&doc), ["outcome.repair_plan"]);
+
+    let (mut doc, mut clock) = signed_repair();
+    doc.add_fault(&clock.ctx(&agent()), FaultCode::Slow, None).unwrap();
+    assert_eq!(mismatch(&doc), ["faults"]);
+
+    let (mut doc, mut clock) = signed_repair();
+    doc.set_step(&clock.ctx(&agent()), "test", StepState::Skipped, Some("没有测试卡"), None).unwrap();
+    assert_eq!(mismatch(&doc), ["steps_passed"]);
+
+    let (mut doc, mut clock) = signed_repair();
+    doc.set_warranty(&clock.ctx(&agent()), WarrantyStatus::HumanDamage).unwrap();
+    doc.set_repair_fee(&clock.ctx(&agent()), 20_000).unwrap();
+    assert_eq!(mismatch(&doc), ["outcome.fee_fen", "outcome.warranty"]);
+}
+
+#[test]
+fn a_changed_signature_blocks_completion_and_approval_until_signed_again() {
+    let (mut doc, mut clock) = signed_repair();
+    doc.set_repair_plan(&clock.ctx(&agent()), RepairPlan::SentForRepair).unwrap();
+    let error = doc.complete(&clock.ctx(&agent())).unwrap_err();
+    assert!(error.to_string().contains("needs signature"), "{error}");
+    sign(&mut doc, &mut clock);
+    doc.complete(&clock.ctx(&agent())).unwrap();
+    assert_eq!(doc.visit().unwrap().status, VisitStatus::Completed);
+}
+
+#[test]
+fn the_server_refuses_to_approve_a_tampered_acceptance() {
+    let (mut doc, mut clock) = signed_repair();
+    doc.complete(&clock.ctx(&agent())).unwrap();
+    // Another replica (a tampering client) rewrites the stored summary's hash.
+    let mut visit = doc.visit().unwrap();
+    visit.acceptance.as_mut().unwrap().content_hash = "0".repeat(64);
+    let mut forged = VisitDoc::create(&visit, b"forger", 0).unwrap();
+    let error = forged.review(&clock.ctx(&reviewer()), ReviewDecision::Approve, None).unwrap_err();
+    assert!(
+        matches!(&error, VisitError::SignatureMismatch(fields) if fields == &["content_hash"]),
+        "{error}"
+    );
+    // The genuine document approves.
+    doc.review(&clock.ctx(&reviewer()), ReviewDecision::Approve, None).unwrap();
+}
+
+#[test]
+fn a_follow_up_after_signing_does_not_break_the_signature() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Reactivation);
+    fill(&mut doc, &mut clock);
+    doc.set_step(&clock.ctx(&agent()), "followup", StepState::Done, None, Some("三天后回访正常")).unwrap();
+    assert_eq!(SignatureCheck::of(&doc.visit().unwrap()), SignatureCheck::Valid);
+}

@@ -1,0 +1,135 @@
+//! Loading visit documents: bad bytes and bad shapes give typed errors
+//! naming what is wrong, never a panic; saving and loading round-trips.
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ROOT, ReadDoc};
+use common::*;
+use posfield_shared::visit::{DocError, VisitDoc};
+use posfield_shared::{FaultCode, VisitKind};
+
+fn saved_visit() -> Vec<u8> {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    fill(&mut doc, &mut clock);
+    doc.save()
+}
+
+#[test]
+fn save_load_round_trips_the_visit_and_incremental_saves_append() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    let mut file = doc.save();
+    fill(&mut doc, &mut clock);
+    file.extend(doc.save_incremental());
+    doc.add_fault(&clock.ctx(&agent()), FaultCode::Slow, None).unwrap();
+    file.extend(doc.save_incremental());
+    let loaded = VisitDoc::load(&file).unwrap();
+    assert_eq!(loaded.visit().unwrap(), doc.visit().unwrap());
+}
+
+#[test]
+fn truncated_documents_are_refused_at_every_length() {
+    let bytes = saved_visit();
+    for len in (0..bytes.len()).step_by(7) {
+        match VisitDoc::load(&bytes[..len]) {
+            Err(DocError::Corrupt(_) | DocError::Empty) => {}
+            Err(other) => panic!("truncated to {len}: unexpected {other}"),
+            Ok(_) => panic!("truncated to {len} bytes loaded"),
+        }
+    }
+}
+
+#[test]
+fn bit_flips_give_errors_not_panics() {
+    let bytes = saved_visit();
+    let mut refused = 0;
+    for i in (0..bytes.len()).step_by(3) {
+        let mut flipped = bytes.clone();
+        flipped[i] ^= 0x20;
+        // Either the checksum catches it or the data still reads as a visit.
+        match VisitDoc::load(&flipped) {
+            Ok(doc) => assert!(doc.visit().is_ok()),
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 0);
+}
+
+#[test]
+fn random_bytes_and_empty_documents_are_refused() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for len in [0usize, 1, 8, 64, 4096] {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        assert!(VisitDoc::load(&bytes).is_err(), "{len} random bytes loaded");
+    }
+    let empty = AutoCommit::new().save();
+    assert!(matches!(VisitDoc::load(&empty), Err(DocError::Empty)));
+}
+
+/// Loads `bytes`, then lets `edit` damage the raw document, and returns the load error.
+fn damaged(edit: impl FnOnce(&mut AutoCommit)) -> DocError {
+    let mut raw = AutoCommit::load(&saved_visit()).unwrap();
+    edit(&mut raw);
+    raw.commit();
+    VisitDoc::load(&raw.save()).unwrap_err()
+}
+
+#[test]
+fn a_missing_field_is_named() {
+    let error = damaged(|doc| doc.delete(ROOT, "kind").unwrap());
+    assert_eq!(error.to_string(), "visit document field kind: missing");
+}
+
+#[test]
+fn a_wrong_type_is_named_with_the_list_index() {
+    let error = damaged(|doc| {
+        let (_, faults) = doc.get(ROOT, "faults").unwrap().unwrap();
+        let (_, first) = doc.get(&faults, 0).unwrap().unwrap();
+        doc.put(&first, "code", 42_i64).unwrap();
+    });
+    let DocError::Schema { path, .. } = &error else { panic!("{error}") };
+    assert_eq!(path, "faults[0]");
+}
+
+#[test]
+fn an_unknown_enum_value_is_refused_with_its_path() {
+    let error = damaged(|doc| doc.put(ROOT, "status", "teleported").unwrap());
+    let DocError::Schema { path, .. } = &error else { panic!("{error}") };
+    assert_eq!(path, "status");
+}
+
+#[test]
+fn a_newer_schema_is_refused_rather_than_misread() {
+    let error = damaged(|doc| doc.put(ROOT, "schema", 99_u64).unwrap());
+    assert!(matches!(error, DocError::NewerSchema { found: 99, supported: 1 }), "{error}");
+}
+
+#[test]
+fn extra_keys_from_a_newer_writer_are_tolerated_and_kept() {
+    let mut raw = AutoCommit::load(&saved_visit()).unwrap();
+    raw.put(ROOT, "future_field", "kept").unwrap();
+    raw.commit();
+    let mut doc = VisitDoc::load(&raw.save()).unwrap();
+    let mut clock = Clock { now: 1_900_000_000_000, next_id: 500 };
+    doc.add_note(&clock.ctx(&agent()), "still writable").unwrap();
+    let reloaded = AutoCommit::load(&doc.save()).unwrap();
+    assert!(reloaded.get(ROOT, "future_field").unwrap().is_some());
+}
+
+#[test]
+fn malformed_changes_from_a_peer_are_refused() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    assert!(doc.apply_changes(&[vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3]]).is_err());
+    assert!(doc.apply_changes(&[Vec::new()]).is_err());
+    assert!(doc.visit().is_ok(), "the document is untouched");
+}
