@@ -1,1 +1,12 @@
-//! The field agent's offline core: the `Agent` facade over the local store, blob store, terminal identification, document photos, signatures and the sync client.
+//! The field agent's offline core: the `Agent` facade over the local store,
+//! blob store, terminal identification, document photos, signatures and the
+//! sync client.
+//!
+//! Everything the agent app does lives here without any UI, so the Tauri
+//! app, the `posfield-agent` CLI, the tests and the benchmarks all drive the
+//! same code.
+
+pub mod blobs;
+pub mod identify;
+pub mod photo;
+pub mod store;

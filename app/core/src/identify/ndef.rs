@@ -1,0 +1,1 @@
+//! Parsing NFC Data Exchange Format (NDEF) messages read from a terminal's tag.

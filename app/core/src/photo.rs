@@ -1,0 +1,1 @@
+//! Document photos: decode, orient, downscale and re-encode without metadata.
