@@ -133,3 +133,24 @@ fn malformed_changes_from_a_peer_are_refused() {
     assert!(doc.apply_changes(&[Vec::new()]).is_err());
     assert!(doc.visit().is_ok(), "the document is untouched");
 }
+
+#[test]
+fn incremental_saves_after_load_hold_only_new_changes() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    fill(&mut doc, &mut clock);
+    let full = doc.save();
+    let mut loaded = VisitDoc::load(&full).unwrap();
+    assert!(loaded.save_incremental().is_empty(), "nothing new since load");
+    loaded.add_note(&clock.ctx(&agent()), "一条备注").unwrap();
+    let increment = loaded.save_incremental();
+    assert!(
+        !increment.is_empty() && increment.len() < full.len() / 2,
+        "{} vs {}",
+        increment.len(),
+        full.len()
+    );
+    let mut file = full;
+    file.extend(increment);
+    assert_eq!(VisitDoc::load(&file).unwrap().visit().unwrap().notes.len(), 1);
+}

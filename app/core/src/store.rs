@@ -1,1 +1,402 @@
 //! The agent's local SQLite store.
+//!
+//! One file holds every visit document, the index the visit list reads,
+//! settings, sync bookkeeping and the table of blobs. It runs in WAL mode
+//! with `synchronous=FULL`: on a phone a dead battery is a power loss, and
+//! with NORMAL the last commits before it may roll back. Every write is one
+//! transaction, and a method returns only after that transaction is
+//! committed, so what the UI shows as saved survives a killed process.
+//!
+//! A visit document is saved incrementally: the compacted document lives in
+//! `visits.doc` and each edit appends the bytes of its new changes to
+//! `visit_increments`, in the same transaction that updates the visit's
+//! index row, so the list can never disagree with the documents.
+
+use std::path::{Path, PathBuf};
+
+use posfield_shared::visit::{DocError, Visit, VisitDoc};
+use posfield_shared::vocab::Term;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+mod embedded {
+    #![allow(missing_docs, unreachable_pub)]
+    refinery::embed_migrations!("migrations");
+}
+
+/// Increments kept per visit before they are folded into the compacted document.
+const COMPACT_AFTER: i64 = 64;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The device's storage is full; nothing was written, earlier data is intact.
+    #[error("storage full: free some space on the phone, nothing was lost")]
+    StorageFull,
+    /// The store file was unreadable; it was moved aside (never deleted).
+    #[error("the store at {path} is corrupt and was moved to {moved_to}; a new store will be created")]
+    Corrupt {
+        /// The store's path.
+        path: PathBuf,
+        /// Where the corrupt file now is.
+        moved_to: PathBuf,
+    },
+    /// No visit with this id.
+    #[error("no visit {0:?} in the store")]
+    NotFound(String),
+    /// A stored document could not be read.
+    #[error("visit {id:?}: {source}")]
+    Document {
+        /// The visit.
+        id: String,
+        /// Why.
+        #[source]
+        source: DocError,
+    },
+    /// Schema migration failed; the store is unchanged.
+    #[error("could not upgrade the store: {0}")]
+    Migration(String),
+    /// A file system error around the store file.
+    #[error("store file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Any other SQLite error.
+    #[error("store error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StoreError::StorageFull,
+            _ => StoreError::Sqlite(error),
+        }
+    }
+}
+
+/// One line of the visit list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VisitRow {
+    /// Visit id.
+    pub id: String,
+    /// Kind code.
+    pub kind: String,
+    /// Status code.
+    pub status: String,
+    /// Merchant name.
+    pub merchant: String,
+    /// Terminal serial, once identified.
+    pub serial: Option<String>,
+    /// Assigned agent.
+    pub assignee: String,
+    /// Device time of the last change, ms since the epoch.
+    pub updated_at: i64,
+    /// Whether the phone holds changes the server has not confirmed.
+    pub unsynced: bool,
+}
+
+impl VisitRow {
+    fn of(visit: &Visit, unsynced: bool) -> VisitRow {
+        let updated_at =
+            visit.history.iter().map(|h| h.stamp.at.millis()).max().unwrap_or(visit.created.at.millis());
+        VisitRow {
+            id: visit.id.clone(),
+            kind: visit.kind.code().to_owned(),
+            status: visit.status.code().to_owned(),
+            merchant: visit.merchant.name.clone(),
+            serial: visit.terminal.as_ref().map(|t| t.serial.clone()),
+            assignee: visit.assignment.agent.clone(),
+            updated_at,
+            unsynced,
+        }
+    }
+}
+
+/// Which visits to list.
+#[derive(Debug, Clone, Default)]
+pub struct VisitFilter {
+    /// Only this status code.
+    pub status: Option<String>,
+    /// Only visits with unconfirmed changes.
+    pub unsynced_only: bool,
+    /// At most this many rows (default 200).
+    pub limit: Option<u32>,
+    /// Rows updated strictly before this time, for paging.
+    pub before: Option<i64>,
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_owned(), source }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and upgrades its schema.
+    /// A corrupt file is moved aside and reported; opening again creates a new store.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        }
+        match Self::open_checked(path) {
+            Ok(store) => Ok(store),
+            Err(StoreError::Sqlite(e))
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+                ) =>
+            {
+                let moved_to = Self::move_aside(path)?;
+                Err(StoreError::Corrupt { path: path.to_owned(), moved_to })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn open_checked(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Migration(format!("journal mode is {mode}, not wal")));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        // Touch the schema so a file that is not a database fails here.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))?;
+        embedded::migrations::runner().run(&mut conn).map_err(|e| match e.kind() {
+            refinery::error::Kind::Connection(_, source)
+                if source
+                    .downcast_ref::<rusqlite::Error>()
+                    .is_some_and(|s| s.sqlite_error_code() == Some(ErrorCode::DiskFull)) =>
+            {
+                StoreError::StorageFull
+            }
+            _ => StoreError::Migration(e.to_string()),
+        })?;
+        Ok(Store { conn, path: path.to_owned() })
+    }
+
+    /// Renames the store and its WAL files to `<name>.corrupt-N`, keeping everything.
+    fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
+        let mut n = 1;
+        let target = loop {
+            let candidate = PathBuf::from(format!("{}.corrupt-{n}", path.display()));
+            if !candidate.exists() {
+                break candidate;
+            }
+            n += 1;
+        };
+        std::fs::rename(path, &target).map_err(io_error(path))?;
+        for suffix in ["-wal", "-shm"] {
+            let side = PathBuf::from(format!("{}{suffix}", path.display()));
+            if side.exists() {
+                let side_target = PathBuf::from(format!("{}{suffix}", target.display()));
+                std::fs::rename(&side, &side_target).map_err(io_error(&side))?;
+            }
+        }
+        Ok(target)
+    }
+
+    /// The store file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Saves a visit document: a new visit is stored whole, a known one gets
+    /// its new changes appended. The index row is updated in the same
+    /// transaction. Returns after the commit is durable.
+    pub fn save_visit(&mut self, doc: &mut VisitDoc) -> Result<VisitRow, StoreError> {
+        let visit = doc.visit().map_err(|source| StoreError::Document { id: String::new(), source })?;
+        let row = VisitRow::of(&visit, true);
+        let tx = self.conn.transaction()?;
+        let known: Option<i64> = tx
+            .query_row("SELECT COALESCE((SELECT max(seq) FROM visit_increments WHERE visit_id = ?1), 0) FROM visits WHERE id = ?1", [&row.id], |r| r.get(0))
+            .optional()?;
+        match known {
+            None => {
+                let bytes = doc.save();
+                tx.execute(
+                    "INSERT INTO visits (id, doc, kind, status, merchant, serial, assignee, updated_at, unsynced)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
+                    params![row.id, bytes, row.kind, row.status, row.merchant, row.serial, row.assignee, row.updated_at],
+                )?;
+            }
+            Some(last_seq) => {
+                let increment = doc.save_incremental();
+                if !increment.is_empty() {
+                    tx.execute(
+                        "INSERT INTO visit_increments (visit_id, seq, bytes) VALUES (?1, ?2, ?3)",
+                        params![row.id, last_seq + 1, increment],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE visits SET kind = ?2, status = ?3, merchant = ?4, serial = ?5, assignee = ?6,
+                     updated_at = ?7, unsynced = 1 WHERE id = ?1",
+                    params![
+                        row.id,
+                        row.kind,
+                        row.status,
+                        row.merchant,
+                        row.serial,
+                        row.assignee,
+                        row.updated_at
+                    ],
+                )?;
+                if last_seq + 1 >= COMPACT_AFTER {
+                    let full = doc.save();
+                    tx.execute("UPDATE visits SET doc = ?2 WHERE id = ?1", params![row.id, full])?;
+                    tx.execute("DELETE FROM visit_increments WHERE visit_id = ?1", [&row.id])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(row)
+    }
+
+    /// Loads a visit document: the compacted bytes followed by its increments.
+    pub fn load_visit(&self, id: &str) -> Result<VisitDoc, StoreError> {
+        let bytes = self.visit_bytes(id)?;
+        VisitDoc::load(&bytes).map_err(|source| StoreError::Document { id: id.to_owned(), source })
+    }
+
+    /// The raw saved bytes of a visit (compacted document and increments).
+    pub fn visit_bytes(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        let mut bytes: Vec<u8> = self
+            .conn
+            .query_row("SELECT doc FROM visits WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT bytes FROM visit_increments WHERE visit_id = ?1 ORDER BY seq")?;
+        let increments = statement.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
+        for increment in increments {
+            bytes.extend(increment?);
+        }
+        Ok(bytes)
+    }
+
+    /// The visit list, newest first.
+    pub fn list_visits(&self, filter: &VisitFilter) -> Result<Vec<VisitRow>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, kind, status, merchant, serial, assignee, updated_at, unsynced FROM visits
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 = 0 OR unsynced = 1) AND (?3 IS NULL OR updated_at < ?3)
+             ORDER BY updated_at DESC, id LIMIT ?4",
+        )?;
+        let rows = statement.query_map(
+            params![filter.status, filter.unsynced_only, filter.before, filter.limit.unwrap_or(200)],
+            |r| {
+                Ok(VisitRow {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    status: r.get(2)?,
+                    merchant: r.get(3)?,
+                    serial: r.get(4)?,
+                    assignee: r.get(5)?,
+                    updated_at: r.get(6)?,
+                    unsynced: r.get(7)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Number of visits stored.
+    pub fn visit_count(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT count(*) FROM visits", [], |r| r.get(0))?)
+    }
+
+    /// Visits whose index row disagrees with their document (always empty
+    /// unless something outside this module wrote to the file).
+    pub fn index_mismatches(&self) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<(String, bool)> = {
+            let mut statement = self.conn.prepare("SELECT id, unsynced FROM visits ORDER BY id")?;
+            statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        };
+        let rows = self.list_visits(&VisitFilter { limit: Some(u32::MAX), ..VisitFilter::default() })?;
+        let mut mismatches = Vec::new();
+        for (id, unsynced) in ids {
+            let visit = self
+                .load_visit(&id)?
+                .visit()
+                .map_err(|source| StoreError::Document { id: id.clone(), source })?;
+            let expected = VisitRow::of(&visit, unsynced);
+            if rows.iter().find(|r| r.id == id) != Some(&expected) {
+                mismatches.push(id);
+            }
+        }
+        Ok(mismatches)
+    }
+
+    /// Marks a visit as confirmed by the server at `heads` (sync bookkeeping).
+    pub fn mark_synced(&mut self, id: &str, heads: &[String], at: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE visits SET unsynced = 0 WHERE id = ?1", [id])?;
+        tx.execute(
+            "INSERT INTO sync_docs (visit_id, server_heads, last_synced_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (visit_id) DO UPDATE SET server_heads = ?2, last_synced_at = ?3",
+            params![id, heads.join(","), at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A setting, if set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets a setting durably.
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Runs SQLite's full integrity check; `Ok` when it says "ok".
+    pub fn integrity_check(&self) -> Result<(), StoreError> {
+        let result: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if result == "ok" { Ok(()) } else { Err(StoreError::Migration(format!("integrity check: {result}"))) }
+    }
+
+    /// Writes a consistent copy of the store to `target` with `VACUUM INTO`,
+    /// safe while other writes go on; the live files are never touched.
+    pub fn backup_to(&self, target: &Path) -> Result<(), StoreError> {
+        if target.exists() {
+            return Err(StoreError::Io {
+                path: target.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "backup target exists"),
+            });
+        }
+        self.conn.execute("VACUUM INTO ?1", [target.to_string_lossy()])?;
+        Ok(())
+    }
+
+    /// The journal mode and `synchronous` level in force (expected: `wal`, 2 = FULL).
+    pub fn durability(&self) -> Result<(String, i64), StoreError> {
+        let mode: String = self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let synchronous: i64 = self.conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        Ok((mode, synchronous))
+    }
+
+    /// The current schema version (the highest applied migration).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(max(version), 0) FROM refinery_schema_history", [], |r| r.get(0))?)
+    }
+}

@@ -81,6 +81,9 @@ fn status_rank(status: VisitStatus) -> u8 {
 #[derive(Debug)]
 pub struct VisitDoc {
     doc: AutoCommit,
+    /// Heads already written out by `save` or `save_incremental` (or loaded):
+    /// the next incremental save holds only what came after them.
+    saved_heads: Vec<automerge::ChangeHash>,
 }
 
 impl VisitDoc {
@@ -88,7 +91,7 @@ impl VisitDoc {
     /// per-install id: two writers must never share one) at device time `at_seconds`.
     pub fn create(visit: &Visit, actor_id: &[u8], at_seconds: i64) -> Result<Self, DocError> {
         let doc = AutoCommit::new().with_actor(automerge::ActorId::from(actor_id));
-        let mut this = VisitDoc { doc };
+        let mut this = VisitDoc { doc, saved_heads: Vec::new() };
         this.write(visit, "create", at_seconds)?;
         Ok(this)
     }
@@ -99,7 +102,8 @@ impl VisitDoc {
         let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
             .map_err(|_| DocError::Write("automerge panicked while loading".into()))?
             .map_err(|e| DocError::Corrupt(Box::new(e)))?;
-        let this = VisitDoc { doc };
+        let mut this = VisitDoc { doc, saved_heads: Vec::new() };
+        this.saved_heads = this.doc.get_heads();
         this.visit()?;
         Ok(this)
     }
@@ -111,17 +115,24 @@ impl VisitDoc {
 
     /// A copy of this document that writes as `actor_id`.
     pub fn fork(&mut self, actor_id: &[u8]) -> VisitDoc {
-        VisitDoc { doc: self.doc.fork().with_actor(automerge::ActorId::from(actor_id)) }
+        VisitDoc {
+            doc: self.doc.fork().with_actor(automerge::ActorId::from(actor_id)),
+            saved_heads: Vec::new(),
+        }
     }
 
     /// The whole document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
+        self.saved_heads = self.doc.get_heads();
         self.doc.save()
     }
 
-    /// The changes made since the last `save` or `save_incremental`, to append to a saved file.
+    /// The changes made since the last `save`, `save_incremental` or `load`,
+    /// to append to a saved file; empty when nothing changed.
     pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.doc.save_incremental()
+        let bytes = self.doc.save_after(&self.saved_heads);
+        self.saved_heads = self.doc.get_heads();
+        bytes
     }
 
     /// The document's current heads, as lowercase hex hashes.

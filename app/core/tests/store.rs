@@ -1,0 +1,172 @@
+//! The agent's SQLite store on a real file: durability settings, incremental
+//! saves, the index agreeing with the documents, corruption moved aside,
+//! torn WAL tails and backups while writing.
+
+use std::path::Path;
+
+use posfield_core::store::{Store, StoreError, VisitFilter};
+use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
+use posfield_shared::{Actor, Timestamp, VisitKind};
+
+fn agent_ctx(n: u64) -> Ctx {
+    Ctx::new(
+        Actor::agent("agent-li", "phone-li"),
+        Timestamp(1_795_000_000_000 + n as i64 * 1000),
+        format!("op-{n}"),
+    )
+}
+
+fn new_doc(id: &str, n: u64) -> VisitDoc {
+    let merchant = MerchantInput { name: format!("商户 {id}"), ..MerchantInput::default() };
+    VisitDoc::create_visit(&agent_ctx(n), b"phone-li", id, VisitKind::Repair, &merchant, "agent-li").unwrap()
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open(&dir.join("agent.db")).unwrap()
+}
+
+#[test]
+fn the_store_runs_wal_with_full_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.durability().unwrap(), ("wal".to_owned(), 2));
+    assert_eq!(store.schema_version().unwrap(), 1);
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn edits_are_saved_incrementally_and_reload_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let mut doc = new_doc("v1", 0);
+    store.save_visit(&mut doc).unwrap();
+    for n in 1..=100 {
+        doc.add_note(&agent_ctx(n), &format!("note {n}")).unwrap();
+        store.save_visit(&mut doc).unwrap();
+    }
+    drop(store);
+    let store = open(dir.path());
+    let loaded = store.load_visit("v1").unwrap().visit().unwrap();
+    assert_eq!(loaded, doc.visit().unwrap());
+    assert_eq!(loaded.notes.len(), 100);
+    // Compaction kept the saved bytes far below one full copy per edit.
+    let bytes = store.visit_bytes("v1").unwrap().len();
+    assert!(bytes < 64 * 1024, "{bytes} bytes for 100 small edits");
+}
+
+#[test]
+fn the_index_never_disagrees_with_the_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    for i in 0..30u64 {
+        let mut doc = new_doc(&format!("v{i:02}"), i);
+        store.save_visit(&mut doc).unwrap();
+        if i % 3 == 0 {
+            doc.identify_terminal(
+                &agent_ctx(100 + i),
+                "N9100001234567",
+                posfield_shared::vocab::IdentificationMethod::Manual,
+                None,
+                false,
+            )
+            .unwrap();
+            store.save_visit(&mut doc).unwrap();
+        }
+    }
+    assert!(store.index_mismatches().unwrap().is_empty());
+    let rows = store.list_visits(&VisitFilter::default()).unwrap();
+    assert_eq!(rows.len(), 30);
+    assert!(rows.windows(2).all(|w| w[0].updated_at >= w[1].updated_at), "newest first");
+    let started =
+        store.list_visits(&VisitFilter { status: Some("in_progress".into()), ..Default::default() }).unwrap();
+    assert_eq!(started.len(), 10);
+    assert!(started.iter().all(|r| r.serial.as_deref() == Some("N9100001234567")));
+    let page = store.list_visits(&VisitFilter { limit: Some(5), ..Default::default() }).unwrap();
+    let next = store
+        .list_visits(&VisitFilter { limit: Some(5), before: Some(page[4].updated_at), ..Default::default() })
+        .unwrap();
+    assert!(next.iter().all(|r| r.updated_at < page[4].updated_at));
+    store.mark_synced("v00", &["abc".into()], 5).unwrap();
+    let unsynced = store.list_visits(&VisitFilter { unsynced_only: true, ..Default::default() }).unwrap();
+    assert_eq!(unsynced.len(), 29);
+}
+
+#[test]
+fn a_corrupt_store_is_moved_aside_never_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    let garbage = b"this is not a database, it is a photo of a cat".repeat(200);
+    std::fs::write(&path, &garbage).unwrap();
+    let error = Store::open(&path).unwrap_err();
+    let StoreError::Corrupt { moved_to, .. } = &error else { panic!("expected Corrupt, got {error}") };
+    assert_eq!(std::fs::read(moved_to).unwrap(), garbage, "the corrupt file is kept byte for byte");
+    assert!(error.to_string().contains("moved to"));
+    // Opening again starts a fresh store beside the kept file.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.visit_count().unwrap(), 0);
+    assert!(moved_to.exists());
+}
+
+#[test]
+fn a_missing_visit_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.load_visit("nope").unwrap_err().to_string(), "no visit \"nope\" in the store");
+}
+
+#[test]
+fn a_torn_wal_tail_loses_at_most_the_torn_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    let mut store = Store::open(&path).unwrap();
+    for i in 0..20u64 {
+        store.save_visit(&mut new_doc(&format!("v{i:02}"), i)).unwrap();
+    }
+    // Leave the WAL un-checkpointed, as a killed process would, and take the
+    // files a crash leaves behind (the -shm index is rebuilt from the WAL).
+    std::mem::forget(store);
+    let crashed = tempfile::tempdir().unwrap();
+    std::fs::copy(&path, crashed.path().join("agent.db")).unwrap();
+    let wal = crashed.path().join("agent.db-wal");
+    std::fs::copy(dir.path().join("agent.db-wal"), &wal).unwrap();
+    let length = std::fs::metadata(&wal).unwrap().len();
+    assert!(length > 4096, "the WAL holds the commits");
+    let file = std::fs::OpenOptions::new().write(true).open(&wal).unwrap();
+    file.set_len(length - 100).unwrap();
+    drop(file);
+    let path = crashed.path().join("agent.db");
+    let store = Store::open(&path).unwrap();
+    store.integrity_check().unwrap();
+    let count = store.visit_count().unwrap();
+    assert!((19..=20).contains(&count), "{count} visits survived");
+    for row in store.list_visits(&VisitFilter::default()).unwrap() {
+        store.load_visit(&row.id).unwrap();
+    }
+}
+
+#[test]
+fn a_backup_while_writing_is_consistent_and_leaves_the_wal_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    for i in 0..10u64 {
+        store.save_visit(&mut new_doc(&format!("v{i}"), i)).unwrap();
+    }
+    let backup = dir.path().join("backup.db");
+    store.backup_to(&backup).unwrap();
+    store.save_visit(&mut new_doc("after", 99)).unwrap();
+    assert!(dir.path().join("agent.db-wal").exists());
+    let copy = Store::open(&backup).unwrap();
+    assert_eq!(copy.visit_count().unwrap(), 10);
+    copy.integrity_check().unwrap();
+    assert!(matches!(store.backup_to(&backup), Err(StoreError::Io { .. })), "never overwrites");
+}
+
+#[test]
+fn settings_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    store.set_setting("server", "https://posfield.example").unwrap();
+    store.set_setting("server", "http://127.0.0.1:8080").unwrap();
+    drop(store);
+    assert_eq!(open(dir.path()).setting("server").unwrap().as_deref(), Some("http://127.0.0.1:8080"));
+}
