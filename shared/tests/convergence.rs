@@ -128,6 +128,11 @@ fn check(replica_count: usize, kind: u8, actions: &[Action]) -> Result<(), TestC
             }
         }
     }
+    // Local writes go through the cached visit: it must match the document.
+    for replica in replicas.iter_mut() {
+        let reloaded = VisitDoc::load(&replica.save()).expect("saved replica loads");
+        prop_assert_eq!(reloaded.visit().expect("readable"), replica.visit().expect("readable"));
+    }
     // Resend everything that was dropped: two all-pairs rounds are enough.
     for _ in 0..2 {
         for from in 0..replica_count {
@@ -141,6 +146,11 @@ fn check(replica_count: usize, kind: u8, actions: &[Action]) -> Result<(), TestC
     for replica in replicas.iter_mut().skip(1) {
         prop_assert_eq!(&replica.heads(), &first_heads);
         prop_assert_eq!(&replica.visit().expect("readable"), &first);
+    }
+    // The visit each replica works from is exactly what its document holds.
+    for replica in replicas.iter_mut() {
+        let reloaded = VisitDoc::load(&replica.save()).expect("saved replica loads");
+        prop_assert_eq!(reloaded.visit().expect("readable"), replica.visit().expect("readable"));
     }
     let present = |ids: Vec<&String>, wanted: &BTreeSet<String>| -> Result<(), TestCaseError> {
         let ids: BTreeSet<&String> = ids.into_iter().collect();

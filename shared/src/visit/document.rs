@@ -13,7 +13,7 @@
 //! while the agent kept working offline is never silently undone. Both values
 //! stay visible through [`VisitDoc::conflicts`] until the next status write.
 
-use automerge::transaction::CommitOptions;
+use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use autosurgeon::{Hydrate, HydrateError};
 
@@ -84,6 +84,11 @@ pub struct VisitDoc {
     /// Heads already written out by `save` or `save_incremental` (or loaded):
     /// the next incremental save holds only what came after them.
     saved_heads: Vec<automerge::ChangeHash>,
+    /// The hydrated visit, exactly as the document holds it now. Hydrating
+    /// reads every list item through automerge and grows quadratically with
+    /// the visit, so operations start from this copy and write back only
+    /// what they changed. Refreshed whenever changes arrive from elsewhere.
+    cached: Option<Visit>,
 }
 
 impl VisitDoc {
@@ -91,7 +96,7 @@ impl VisitDoc {
     /// per-install id: two writers must never share one) at device time `at_seconds`.
     pub fn create(visit: &Visit, actor_id: &[u8], at_seconds: i64) -> Result<Self, DocError> {
         let doc = AutoCommit::new().with_actor(automerge::ActorId::from(actor_id));
-        let mut this = VisitDoc { doc, saved_heads: Vec::new() };
+        let mut this = VisitDoc { doc, saved_heads: Vec::new(), cached: None };
         this.write(visit, "create", at_seconds)?;
         Ok(this)
     }
@@ -102,9 +107,9 @@ impl VisitDoc {
         let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
             .map_err(|_| DocError::Write("automerge panicked while loading".into()))?
             .map_err(|e| DocError::Corrupt(Box::new(e)))?;
-        let mut this = VisitDoc { doc, saved_heads: Vec::new() };
+        let mut this = VisitDoc { doc, saved_heads: Vec::new(), cached: None };
         this.saved_heads = this.doc.get_heads();
-        this.visit()?;
+        this.cached = Some(this.hydrate()?);
         Ok(this)
     }
 
@@ -118,6 +123,7 @@ impl VisitDoc {
         VisitDoc {
             doc: self.doc.fork().with_actor(automerge::ActorId::from(actor_id)),
             saved_heads: Vec::new(),
+            cached: self.cached.clone(),
         }
     }
 
@@ -156,12 +162,16 @@ impl VisitDoc {
                 .map_err(|e| DocError::Write(format!("malformed change: {e}")))?;
             parsed.push(change);
         }
-        self.doc.apply_changes(parsed).map_err(|e| DocError::Change(Box::new(e)))
+        let applied = self.doc.apply_changes(parsed).map_err(|e| DocError::Change(Box::new(e)));
+        self.cached = self.hydrate().ok();
+        applied
     }
 
     /// Merges every change of `other` into this document.
     pub fn merge(&mut self, other: &mut VisitDoc) -> Result<(), DocError> {
-        self.doc.merge(&mut other.doc).map(|_| ()).map_err(|e| DocError::Change(Box::new(e)))
+        let merged = self.doc.merge(&mut other.doc).map(|_| ()).map_err(|e| DocError::Change(Box::new(e)));
+        self.cached = self.hydrate().ok();
+        merged
     }
 
     /// Number of changes in the document's history.
@@ -171,6 +181,14 @@ impl VisitDoc {
 
     /// Reads the typed visit.
     pub fn visit(&self) -> Result<Visit, DocError> {
+        match &self.cached {
+            Some(visit) => Ok(visit.clone()),
+            None => self.hydrate(),
+        }
+    }
+
+    /// Reads the typed visit from the automerge document itself.
+    fn hydrate(&self) -> Result<Visit, DocError> {
         if self.doc.length(ROOT) == 0 {
             return Err(DocError::Empty);
         }
@@ -195,11 +213,95 @@ impl VisitDoc {
     /// Writes `visit` into the document as one change with `message` at device time `at_seconds`.
     /// Only the fields that differ from the document become operations.
     pub(crate) fn write(&mut self, visit: &Visit, message: &str, at_seconds: i64) -> Result<(), DocError> {
-        if let Err(error) = autosurgeon::reconcile(&mut self.doc, visit) {
+        let written = match self.cached.take() {
+            Some(old) => self.write_changes(&old, visit),
+            None => autosurgeon::reconcile(&mut self.doc, visit),
+        };
+        if let Err(error) = written {
             self.doc.rollback();
+            self.cached = self.hydrate().ok();
             return Err(DocError::Write(error.to_string()));
         }
         self.doc.commit_with(CommitOptions::default().with_message(message.to_owned()).with_time(at_seconds));
+        self.cached = Some(visit.clone());
+        Ok(())
+    }
+
+    /// Writes the fields of `new` that differ from `old` (the document's
+    /// current state): changed list items in place, new items appended, so
+    /// an operation costs what it changed rather than the whole visit.
+    fn write_changes(&mut self, old: &Visit, new: &Visit) -> Result<(), autosurgeon::ReconcileError> {
+        macro_rules! fields {
+            ($($field:ident),* $(,)?) => {
+                $(
+                    if old.$field != new.$field {
+                        autosurgeon::reconcile_prop(&mut self.doc, ROOT, stringify!($field), &new.$field)?;
+                    }
+                )*
+            };
+        }
+        fields!(
+            schema,
+            id,
+            kind,
+            status,
+            merchant,
+            created,
+            assignment,
+            terminal,
+            replacement,
+            sim,
+            backup,
+            repair,
+            reactivation,
+            acceptance,
+            completion,
+        );
+        self.write_list("faults", &old.faults, &new.faults)?;
+        self.write_list("documents", &old.documents, &new.documents)?;
+        self.write_list("reviews", &old.reviews, &new.reviews)?;
+        self.write_list("notes", &old.notes, &new.notes)?;
+        self.write_list("history", &old.history, &new.history)?;
+        if old.steps != new.steps {
+            match self.doc.get(ROOT, "steps") {
+                Ok(Some((Value::Object(ObjType::Map), steps))) => {
+                    for (key, record) in &new.steps {
+                        if old.steps.get(key) != Some(record) {
+                            autosurgeon::reconcile_prop(&mut self.doc, &steps, key.as_str(), record)?;
+                        }
+                    }
+                    for key in old.steps.keys().filter(|k| !new.steps.contains_key(*k)) {
+                        self.doc.delete(&steps, key.as_str())?;
+                    }
+                }
+                _ => autosurgeon::reconcile_prop(&mut self.doc, ROOT, "steps", &new.steps)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one list field: items changed in place, then appended items.
+    fn write_list<T: autosurgeon::Reconcile + PartialEq>(
+        &mut self,
+        field: &str,
+        old: &[T],
+        new: &[T],
+    ) -> Result<(), autosurgeon::ReconcileError> {
+        if old == new {
+            return Ok(());
+        }
+        let list = match self.doc.get(ROOT, field) {
+            Ok(Some((Value::Object(ObjType::List), list))) if new.len() >= old.len() => list,
+            _ => return autosurgeon::reconcile_prop(&mut self.doc, ROOT, field, new),
+        };
+        for (index, (before, after)) in old.iter().zip(new).enumerate() {
+            if before != after {
+                autosurgeon::reconcile_prop(&mut self.doc, &list, index, after)?;
+            }
+        }
+        for (offset, item) in new[old.len()..].iter().enumerate() {
+            autosurgeon::reconcile_insert(&mut self.doc, list.clone(), old.len() + offset, item)?;
+        }
         Ok(())
     }
 
