@@ -6,7 +6,11 @@
 //! app, the `posfield-agent` CLI, the tests and the benchmarks all drive the
 //! same code.
 
+pub mod agent;
 pub mod blobs;
 pub mod identify;
 pub mod photo;
+pub mod signature;
 pub mod store;
+
+pub use agent::{Agent, AgentError, Clock, SystemClock};

@@ -1,1 +1,708 @@
 //! Document photos: decode, orient, downscale and re-encode without metadata.
+//!
+//! Agents photograph business licences, ID cards, bank cards, receipts and
+//! police reports on whatever phone they carry. Those files are large, often
+//! sideways (the camera only records the rotation in EXIF), and carry GPS
+//! coordinates and device data that we must not keep or sync. Every photo is
+//! therefore normalized into one predictable shape before it is stored:
+//!
+//! * the format is sniffed from magic bytes first, so HEIC/WebP/PDF get an
+//!   error that tells the agent what to change instead of a decoder message;
+//! * size and dimension limits are enforced from the headers **before** any
+//!   pixel buffer is allocated, so a decompression bomb costs nothing;
+//! * the EXIF orientation is baked into the pixels, the long side is reduced
+//!   to at most [`MAX_LONG_SIDE`] (never enlarged) and the result is written
+//!   as a fresh baseline JPEG at [`JPEG_QUALITY`] with no metadata segments;
+//! * the only thing kept from the metadata is the capture time, which is
+//!   returned next to the image instead of inside it.
+//!
+//! Speed matters because the agent does this on a phone while the merchant
+//! waits: JPEGs are decoded with DCT-domain scaling (the decoder produces
+//! 1/2, 1/4 or 1/8 size directly, like libjpeg's shrink-on-load), the rest
+//! of the reduction uses a SIMD convolution resizer, and orientation is
+//! applied to the small image rather than the full-size one.
+
+use std::fmt;
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use fast_image_resize as fr;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageFormat, ImageReader};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The longest side of a normalized photo, in pixels.
+///
+/// 1600 px keeps a licence or a receipt legible when zoomed while staying
+/// around 200–400 KB, which matters on the agents' mobile data plans.
+pub const MAX_LONG_SIDE: u32 = 1600;
+
+/// JPEG quality (libjpeg scale) of normalized photos: text stays crisp and
+/// the files stay small.
+pub const JPEG_QUALITY: u8 = 80;
+
+/// MIME type of every normalized photo.
+pub const OUTPUT_MIME: &str = "image/jpeg";
+
+/// UTC offset, in minutes, assumed for a capture time whose EXIF carries no
+/// offset: China Standard Time (+08:00), where the agents work. Phones only
+/// write `OffsetTimeOriginal` since EXIF 2.31, so many photos lack it.
+pub const ASSUMED_UTC_OFFSET_MINUTES: i16 = 8 * 60;
+
+/// Resource limits applied to an input photo before and while decoding it.
+///
+/// Width and height are checked strictly from the file header, before any
+/// decoder allocates pixels. `max_alloc` is checked against an estimate of
+/// the decoder's buffers and also handed to the decoders, which enforce it
+/// on a best-effort basis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhotoLimits {
+    /// Largest accepted input file, in bytes (default 40 MiB).
+    pub max_input_bytes: u64,
+    /// Largest accepted width in pixels, as stored in the file (default 12000).
+    pub max_width: u32,
+    /// Largest accepted height in pixels, as stored in the file (default 12000).
+    pub max_height: u32,
+    /// Largest memory the decoder may need for pixel data, in bytes
+    /// (default 512 MiB).
+    pub max_alloc: u64,
+}
+
+impl Default for PhotoLimits {
+    fn default() -> Self {
+        Self {
+            max_input_bytes: 40 * 1024 * 1024,
+            max_width: 12_000,
+            max_height: 12_000,
+            max_alloc: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// When a photo was taken, as the camera wrote it in EXIF.
+///
+/// Kept as the camera's wall-clock fields rather than an instant because
+/// most cameras do not record their UTC offset; see
+/// [`CaptureTime::unix_millis`] for how the missing offset is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CaptureTime {
+    /// Year, e.g. 2024.
+    pub year: u16,
+    /// Month, 1–12.
+    pub month: u8,
+    /// Day of the month, 1–31.
+    pub day: u8,
+    /// Hour, 0–23.
+    pub hour: u8,
+    /// Minute, 0–59.
+    pub minute: u8,
+    /// Second, 0–60 (60 only for a leap second).
+    pub second: u8,
+    /// UTC offset in minutes from `OffsetTimeOriginal`/`OffsetTime`, when
+    /// the camera wrote one.
+    pub offset_minutes: Option<i16>,
+}
+
+impl CaptureTime {
+    /// Milliseconds since the Unix epoch (the unit of
+    /// `posfield_shared::Timestamp`).
+    ///
+    /// Without an EXIF offset the time is read as China Standard Time
+    /// ([`ASSUMED_UTC_OFFSET_MINUTES`]).
+    #[must_use]
+    pub fn unix_millis(&self) -> i64 {
+        let days = days_from_civil(i64::from(self.year), i64::from(self.month), i64::from(self.day));
+        let local_seconds = days * 86_400
+            + i64::from(self.hour) * 3_600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second);
+        let offset = i64::from(self.offset_minutes.unwrap_or(ASSUMED_UTC_OFFSET_MINUTES));
+        (local_seconds - offset * 60) * 1_000
+    }
+
+    /// Builds a capture time from EXIF's date/time fields, refusing values
+    /// no real clock produces (cameras with an unset clock write zeros).
+    fn from_exif(dt: &exif::DateTime) -> Option<Self> {
+        let valid = (1900..=2999).contains(&dt.year)
+            && (1..=12).contains(&dt.month)
+            && dt.day >= 1
+            && dt.day <= days_in_month(dt.year, dt.month)
+            && dt.hour <= 23
+            && dt.minute <= 59
+            && dt.second <= 60
+            && dt.offset.is_none_or(|o| o.abs() <= 14 * 60);
+        valid.then_some(Self {
+            year: dt.year,
+            month: dt.month,
+            day: dt.day,
+            hour: dt.hour,
+            minute: dt.minute,
+            second: dt.second,
+            offset_minutes: dt.offset,
+        })
+    }
+}
+
+/// Formats as `YYYY-MM-DDTHH:MM:SS`, followed by `±HH:MM` only when the
+/// camera recorded an offset (no assumed offset is shown).
+impl fmt::Display for CaptureTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )?;
+        if let Some(offset) = self.offset_minutes {
+            let sign = if offset < 0 { '-' } else { '+' };
+            let abs = offset.unsigned_abs();
+            write!(f, "{sign}{:02}:{:02}", abs / 60, abs % 60)?;
+        }
+        Ok(())
+    }
+}
+
+/// A photo ready to store: a metadata-free JPEG plus what we kept from the
+/// original's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedPhoto {
+    /// The re-encoded JPEG: JFIF header only, no EXIF/XMP/ICC/GPS.
+    pub jpeg: Vec<u8>,
+    /// Width in pixels, after orientation.
+    pub width: u32,
+    /// Height in pixels, after orientation.
+    pub height: u32,
+    /// Lowercase hex SHA-256 of `jpeg`, for content addressing.
+    pub sha256: String,
+    /// Always [`OUTPUT_MIME`].
+    pub mime: &'static str,
+    /// Capture time from EXIF `DateTimeOriginal` (or `DateTime`).
+    pub taken_at: Option<CaptureTime>,
+    /// `taken_at` as milliseconds since the epoch; see
+    /// [`CaptureTime::unix_millis`] for the assumed offset.
+    pub taken_at_millis: Option<i64>,
+}
+
+/// Why a photo could not be normalized. Messages are meant to be shown to
+/// the agent, so they say what to do where there is something to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhotoError {
+    /// The input has no bytes.
+    #[error("the photo is empty")]
+    Empty,
+    /// The file is larger than [`PhotoLimits::max_input_bytes`]; nothing was
+    /// decoded.
+    #[error("photo is {bytes} bytes, more than the limit of {max} bytes")]
+    TooLarge {
+        /// Size of the input.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The header announces dimensions beyond the limits; refused before
+    /// decoding any pixel.
+    #[error("photo is {width}x{height} pixels, more than the limit of {max_w}x{max_h}")]
+    Dimensions {
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+        /// Width limit.
+        max_w: u32,
+        /// Height limit.
+        max_h: u32,
+    },
+    /// Decoding would need more memory than [`PhotoLimits::max_alloc`].
+    #[error("photo would need about {needed} bytes to decode, more than the limit of {max} bytes")]
+    Memory {
+        /// Estimated bytes the decoder would allocate.
+        needed: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The format is recognised but not accepted (HEIC, WebP, PDF...) or
+    /// not recognised at all (`"unknown"`).
+    #[error("unsupported photo format {format}: take the photo as JPEG (camera setting 'most compatible')")]
+    Unsupported {
+        /// Format name from [`sniff_format`], or `"unknown"`.
+        format: &'static str,
+    },
+    /// The file claims to be JPEG or PNG but cannot be decoded (truncated,
+    /// damaged, ...).
+    #[error("photo is corrupt: {reason}")]
+    Corrupt {
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// Writing the output JPEG failed. Not expected for a decoded image;
+    /// kept separate so it is never mistaken for a bad input.
+    #[error("could not encode the photo as JPEG: {reason}")]
+    Encode {
+        /// What the encoder reported.
+        reason: String,
+    },
+}
+
+/// Names the image format of `bytes` from its magic bytes, without decoding.
+///
+/// Returns `"JPEG"` or `"PNG"` for the accepted formats and a display name
+/// for the common refused ones (`"HEIC"`, `"AVIF"`, `"WebP"`, `"GIF"`,
+/// `"TIFF"`, `"BMP"`, `"PDF"`, `"JPEG XL"`, `"JPEG 2000"`, `"MP4"`), or
+/// `None` when nothing matches.
+#[must_use]
+pub fn sniff_format(bytes: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if starts(&[0xFF, 0xD8, 0xFF]) {
+        return Some("JPEG");
+    }
+    if starts(b"\x89PNG\r\n\x1a\n") {
+        return Some("PNG");
+    }
+    // ISO base media files (HEIF, AVIF, MP4) start with a box header
+    // followed by `ftyp` and the major brand.
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        return Some(match &bytes[8..12] {
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"hevm" | b"hevs" | b"mif1"
+            | b"msf1" => "HEIC",
+            b"avif" | b"avis" => "AVIF",
+            _ => "MP4",
+        });
+    }
+    if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        return Some("WebP");
+    }
+    if starts(b"GIF87a") || starts(b"GIF89a") {
+        return Some("GIF");
+    }
+    if starts(b"II*\0") || starts(b"MM\0*") {
+        return Some("TIFF");
+    }
+    if starts(b"BM") {
+        return Some("BMP");
+    }
+    if starts(b"%PDF-") {
+        return Some("PDF");
+    }
+    if starts(&[0xFF, 0x0A]) || starts(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        return Some("JPEG XL");
+    }
+    if starts(b"\0\0\0\x0cjP  \r\n\x87\n") || starts(&[0xFF, 0x4F, 0xFF, 0x51]) {
+        return Some("JPEG 2000");
+    }
+    None
+}
+
+/// Normalizes a document photo: decode JPEG or PNG within `limits`, apply
+/// the EXIF orientation, shrink the long side to at most [`MAX_LONG_SIDE`]
+/// and encode a metadata-free JPEG at [`JPEG_QUALITY`].
+///
+/// The output is deterministic: the same input gives the same bytes (and
+/// so the same `sha256`), which lets the blob store deduplicate retries.
+///
+/// # Errors
+///
+/// [`PhotoError::Empty`], [`PhotoError::TooLarge`] and
+/// [`PhotoError::Unsupported`] are decided from the length and magic bytes
+/// alone; [`PhotoError::Dimensions`] and [`PhotoError::Memory`] from the
+/// header before decoding; [`PhotoError::Corrupt`] when decoding fails.
+pub fn normalize_photo(input: &[u8], limits: &PhotoLimits) -> Result<NormalizedPhoto, PhotoError> {
+    if input.is_empty() {
+        return Err(PhotoError::Empty);
+    }
+    let bytes = input.len() as u64;
+    if bytes > limits.max_input_bytes {
+        return Err(PhotoError::TooLarge { bytes, max: limits.max_input_bytes });
+    }
+    let format = match sniff_format(input) {
+        Some(f @ ("JPEG" | "PNG")) => f,
+        Some(format) => return Err(PhotoError::Unsupported { format }),
+        None => return Err(PhotoError::Unsupported { format: "unknown" }),
+    };
+
+    let meta = read_metadata(input);
+
+    // Decoders are large parsers fed with untrusted bytes; a panic in one
+    // must reject this photo, not take down the agent.
+    let raster = catch_unwind(AssertUnwindSafe(|| {
+        if format == "JPEG" { decode_jpeg(input, limits) } else { decode_png(input, limits) }
+    }))
+    .map_err(|_| PhotoError::Corrupt { reason: "the decoder failed on malformed data".to_owned() })??;
+
+    let raster = downscale(raster)?;
+    let raster = orient(raster, meta.orientation);
+    let jpeg = encode(&raster)?;
+
+    Ok(NormalizedPhoto {
+        sha256: hex::encode(Sha256::digest(&jpeg)),
+        jpeg,
+        width: raster.width,
+        height: raster.height,
+        mime: OUTPUT_MIME,
+        taken_at: meta.taken_at,
+        taken_at_millis: meta.taken_at.map(|t| t.unix_millis()),
+    })
+}
+
+/// 8-bit pixels, either gray (1 channel) or RGB (3 channels), tightly packed.
+struct Raster {
+    width: u32,
+    height: u32,
+    gray: bool,
+    data: Vec<u8>,
+}
+
+/// What we keep from the input's EXIF.
+struct Metadata {
+    orientation: Orientation,
+    taken_at: Option<CaptureTime>,
+}
+
+/// Reads orientation and capture time. Broken or missing EXIF is not an
+/// error: the pixels are what matter, so the photo is taken upright and
+/// undated.
+fn read_metadata(input: &[u8]) -> Metadata {
+    let none = Metadata { orientation: Orientation::NoTransforms, taken_at: None };
+    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(input)) else {
+        return none;
+    };
+    let orientation = exif
+        .get_field(exif::Tag::Orientation, exif::In::PRIMARY)
+        .and_then(|f| f.value.get_uint(0))
+        .and_then(|v| u8::try_from(v).ok())
+        .and_then(Orientation::from_exif)
+        .unwrap_or(Orientation::NoTransforms);
+
+    let ascii = |tag| match exif.get_field(tag, exif::In::PRIMARY).map(|f| &f.value) {
+        Some(exif::Value::Ascii(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let taken_at = [
+        (exif::Tag::DateTimeOriginal, exif::Tag::OffsetTimeOriginal),
+        (exif::Tag::DateTime, exif::Tag::OffsetTime),
+    ]
+    .into_iter()
+    .find_map(|(date_tag, offset_tag)| {
+        let mut dt = exif::DateTime::from_ascii(&ascii(date_tag)?).ok()?;
+        if let Some(offset) = ascii(offset_tag) {
+            // A malformed offset leaves it unknown rather than dropping
+            // the date.
+            if dt.parse_offset(&offset).is_err() {
+                dt.offset = None;
+            }
+        }
+        CaptureTime::from_exif(&dt)
+    });
+    Metadata { orientation, taken_at }
+}
+
+fn check_dimensions(width: u32, height: u32, limits: &PhotoLimits) -> Result<(), PhotoError> {
+    if width > limits.max_width || height > limits.max_height {
+        return Err(PhotoError::Dimensions {
+            width,
+            height,
+            max_w: limits.max_width,
+            max_h: limits.max_height,
+        });
+    }
+    if width == 0 || height == 0 {
+        return Err(PhotoError::Corrupt { reason: format!("header gives an empty size {width}x{height}") });
+    }
+    Ok(())
+}
+
+fn check_memory(needed: u64, limits: &PhotoLimits) -> Result<(), PhotoError> {
+    if needed > limits.max_alloc {
+        return Err(PhotoError::Memory { needed, max: limits.max_alloc });
+    }
+    Ok(())
+}
+
+/// Decodes a JPEG with `jpeg-decoder`, asking it to scale in the DCT domain
+/// to the smallest of 1/1, 1/2, 1/4, 1/8 that still covers
+/// [`MAX_LONG_SIDE`]. For a 12 MP phone photo this halves the work and the
+/// memory compared with decoding at full size and resizing.
+fn decode_jpeg(input: &[u8], limits: &PhotoLimits) -> Result<Raster, PhotoError> {
+    use jpeg_decoder::{CodingProcess, Decoder, Error, PixelFormat};
+
+    let mut decoder = Decoder::new(input);
+    decoder.set_max_decoding_buffer_size(usize::try_from(limits.max_alloc).unwrap_or(usize::MAX));
+    // Reads markers up to the first scan only: no pixel memory yet.
+    decoder.read_info().map_err(jpeg_corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| PhotoError::Corrupt { reason: "JPEG has no frame header".to_owned() })?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_dimensions(width, height, limits)?;
+
+    let channels: u64 = match info.pixel_format {
+        PixelFormat::L8 => 1,
+        PixelFormat::L16 => 2,
+        PixelFormat::RGB24 => 3,
+        PixelFormat::CMYK32 => 4,
+    };
+    // Progressive (and lossless) JPEGs keep every coefficient of the full
+    // image (an i16 per sample) until the last scan; baseline ones stream.
+    let coefficients = match info.coding_process {
+        CodingProcess::DctSequential => 0,
+        _ => u64::from(width) * u64::from(height) * channels * 2,
+    };
+
+    let (out_w, out_h) = if width.max(height) > MAX_LONG_SIDE {
+        let (req_w, req_h) = fit_within(width, height, MAX_LONG_SIDE);
+        let to_u16 = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+        let (w, h) = decoder.scale(to_u16(req_w), to_u16(req_h)).map_err(jpeg_corrupt)?;
+        (u32::from(w), u32::from(h))
+    } else {
+        (width, height)
+    };
+    check_memory(coefficients + u64::from(out_w) * u64::from(out_h) * channels, limits)?;
+
+    let pixels = match decoder.decode() {
+        Ok(pixels) => pixels,
+        // Arithmetic coding, 12-bit samples and similar rarities: let the
+        // image crate's decoder try, with the same limits.
+        Err(Error::Unsupported(_)) => {
+            return decode_with_image(input, ImageFormat::Jpeg, limits, coefficients);
+        }
+        Err(e) => return Err(jpeg_corrupt(e)),
+    };
+    let info = decoder
+        .info()
+        .ok_or_else(|| PhotoError::Corrupt { reason: "JPEG has no frame header".to_owned() })?;
+    let (out_w, out_h) = (u32::from(info.width), u32::from(info.height));
+    let expected = out_w as usize * out_h as usize * channels as usize;
+    if pixels.len() < expected {
+        return Err(PhotoError::Corrupt {
+            reason: format!("JPEG decoded to {} bytes, expected {expected}", pixels.len()),
+        });
+    }
+    let (gray, data) = match info.pixel_format {
+        PixelFormat::L8 => (true, pixels),
+        // Big-endian 16-bit gray (lossless JPEG): keep the high byte.
+        PixelFormat::L16 => (true, pixels.chunks_exact(2).map(|p| p[0]).collect()),
+        PixelFormat::RGB24 => (false, pixels),
+        PixelFormat::CMYK32 => (false, cmyk_to_rgb(&pixels)),
+    };
+    Ok(Raster { width: out_w, height: out_h, gray, data })
+}
+
+fn jpeg_corrupt(e: jpeg_decoder::Error) -> PhotoError {
+    PhotoError::Corrupt { reason: e.to_string() }
+}
+
+/// Naive CMYK→RGB, enough for the rare CMYK JPEG (scanner output): the
+/// decoder already undoes Adobe's inversion.
+fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
+    for px in cmyk.chunks_exact(4) {
+        let k = u16::from(px[3]);
+        for &c in &px[..3] {
+            // (255 - c) * (255 - k) / 255, rounded.
+            let v = (255 - u16::from(c)) * (255 - k);
+            rgb.push(((v + 127) / 255) as u8);
+        }
+    }
+    rgb
+}
+
+/// Decodes a PNG. Its IHDR sits at a fixed offset, so dimensions and the
+/// decoded size are checked from it before the decoder even starts.
+fn decode_png(input: &[u8], limits: &PhotoLimits) -> Result<Raster, PhotoError> {
+    let ihdr = input
+        .get(8..29)
+        .filter(|h| &h[4..8] == b"IHDR")
+        .ok_or_else(|| PhotoError::Corrupt { reason: "PNG does not start with an IHDR chunk".to_owned() })?;
+    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let (width, height) = (be32(&ihdr[8..12]), be32(&ihdr[12..16]));
+    check_dimensions(width, height, limits)?;
+    let (bit_depth, color_type) = (ihdr[16], ihdr[17]);
+    let samples: u64 = match color_type {
+        0 | 3 => 1, // gray; palette expands to RGB(A) below, counted there
+        4 => 2,
+        2 => 3,
+        _ => 4,
+    };
+    // Palette images are expanded to RGBA by the decoder.
+    let samples = if color_type == 3 { 4 } else { samples };
+    let bytes_per_sample = if bit_depth > 8 { 2 } else { 1 };
+    let decoded = u64::from(width) * u64::from(height) * samples * bytes_per_sample;
+    check_memory(decoded, limits)?;
+    decode_with_image(input, ImageFormat::Png, limits, 0)
+}
+
+/// Decodes through the `image` crate with its limits set, as a second line
+/// of defence behind our own header checks.
+fn decode_with_image(
+    input: &[u8],
+    format: ImageFormat,
+    limits: &PhotoLimits,
+    extra_alloc: u64,
+) -> Result<Raster, PhotoError> {
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_width);
+    image_limits.max_image_height = Some(limits.max_height);
+    image_limits.max_alloc = Some(limits.max_alloc.saturating_sub(extra_alloc));
+    let mut reader = ImageReader::with_format(Cursor::new(input), format);
+    reader.limits(image_limits);
+    let image = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => {
+            PhotoError::Memory { needed: limits.max_alloc.saturating_add(1), max: limits.max_alloc }
+        }
+        other => PhotoError::Corrupt { reason: other.to_string() },
+    })?;
+    Ok(flatten(image))
+}
+
+/// Reduces any decoded image to 8-bit gray or RGB. Transparent areas (PNG
+/// screenshots, scans with cut-out backgrounds) are laid on white, as a
+/// printed document would be, instead of turning black.
+fn flatten(image: DynamicImage) -> Raster {
+    let (width, height) = (image.width(), image.height());
+    let gray = !image.color().has_color();
+    let data = if image.color().has_alpha() {
+        let rgba = image.into_rgba8();
+        let on_white = |c: u8, a: u8| {
+            let (c, a) = (u16::from(c), u16::from(a));
+            ((c * a + 255 * (255 - a) + 127) / 255) as u8
+        };
+        if gray {
+            rgba.pixels().map(|p| on_white(p[0], p[3])).collect()
+        } else {
+            rgba.pixels().flat_map(|p| [0, 1, 2].map(|i| on_white(p[i], p[3]))).collect()
+        }
+    } else if gray {
+        image.into_luma8().into_raw()
+    } else {
+        image.into_rgb8().into_raw()
+    };
+    Raster { width, height, gray, data }
+}
+
+/// Size with the long side reduced to `max`, keeping the aspect ratio; the
+/// input itself when it already fits (photos are never enlarged).
+fn fit_within(width: u32, height: u32, max: u32) -> (u32, u32) {
+    let long = width.max(height);
+    if long <= max {
+        return (width, height);
+    }
+    let scale = |v: u32| {
+        let scaled = (u64::from(v) * u64::from(max) + u64::from(long) / 2) / u64::from(long);
+        (scaled as u32).max(1)
+    };
+    (scale(width), scale(height))
+}
+
+/// Lanczos3 is what libvips and most photo tools use for reduction: it
+/// keeps small print sharp without the ringing of sharper kernels.
+fn downscale(raster: Raster) -> Result<Raster, PhotoError> {
+    let (width, height) = fit_within(raster.width, raster.height, MAX_LONG_SIDE);
+    if (width, height) == (raster.width, raster.height) {
+        return Ok(raster);
+    }
+    let pixel_type = if raster.gray { fr::PixelType::U8 } else { fr::PixelType::U8x3 };
+    let resize_err = |e: &dyn fmt::Display| PhotoError::Corrupt { reason: format!("resize failed: {e}") };
+    let src = fr::images::Image::from_vec_u8(raster.width, raster.height, raster.data, pixel_type)
+        .map_err(|e| resize_err(&e))?;
+    let mut dst = fr::images::Image::new(width, height, pixel_type);
+    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+    fr::Resizer::new().resize(&src, &mut dst, &options).map_err(|e| resize_err(&e))?;
+    Ok(Raster { width, height, gray: raster.gray, data: dst.into_vec() })
+}
+
+/// Bakes the EXIF orientation into the pixels, since the output carries no
+/// EXIF to tell viewers to rotate it.
+fn orient(raster: Raster, orientation: Orientation) -> Raster {
+    if orientation == Orientation::NoTransforms {
+        return raster;
+    }
+    let Raster { width, height, gray, data } = raster;
+    // The buffers are built from our own correctly sized data, so `None`
+    // cannot happen; fall back to the unrotated image rather than panic.
+    let image = if gray {
+        image::GrayImage::from_raw(width, height, data).map(DynamicImage::ImageLuma8)
+    } else {
+        image::RgbImage::from_raw(width, height, data).map(DynamicImage::ImageRgb8)
+    };
+    let Some(mut image) = image else {
+        return Raster { width, height, gray, data: Vec::new() };
+    };
+    image.apply_orientation(orientation);
+    Raster { width: image.width(), height: image.height(), gray, data: image.into_bytes() }
+}
+
+/// Encodes with `jpeg-encoder` (about 3x faster than the `image` crate's
+/// encoder and ~5 % smaller output). Box-averaged chroma, like libjpeg,
+/// avoids colour fringes on printed text. Only SOI, APP0 (JFIF), DQT, SOF,
+/// DHT, SOS and EOI are written.
+///
+/// Huffman optimization stays off on purpose: it would save another ~2 %,
+/// but on flat or grey images it emits single-symbol tables that
+/// zune-jpeg 0.4 (the `image` crate's decoder, used elsewhere in this
+/// workspace) decodes into wrong colours, although libjpeg reads them fine.
+fn encode(raster: &Raster) -> Result<Vec<u8>, PhotoError> {
+    let encode_err = |reason: String| PhotoError::Encode { reason };
+    let width = u16::try_from(raster.width).map_err(|e| encode_err(e.to_string()))?;
+    let height = u16::try_from(raster.height).map_err(|e| encode_err(e.to_string()))?;
+    let mut out = Vec::with_capacity(raster.data.len() / 8);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
+    encoder.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+    let color = if raster.gray { jpeg_encoder::ColorType::Luma } else { jpeg_encoder::ColorType::Rgb };
+    encoder.encode(&raster.data, width, height, color).map_err(|e| encode_err(e.to_string()))?;
+    Ok(out)
+}
+
+fn is_leap(year: u16) -> bool {
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
+}
+
+fn days_in_month(year: u16, month: u8) -> u8 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`), to avoid a date crate for one conversion.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_conversion_matches_known_instants() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        let t = CaptureTime {
+            year: 2024,
+            month: 2,
+            day: 29,
+            hour: 12,
+            minute: 0,
+            second: 0,
+            offset_minutes: Some(0),
+        };
+        assert_eq!(t.unix_millis(), 1_709_208_000_000);
+        let cst = CaptureTime { offset_minutes: None, ..t };
+        assert_eq!(cst.unix_millis(), 1_709_208_000_000 - 8 * 3_600_000);
+    }
+
+    #[test]
+    fn fit_within_keeps_aspect_and_never_enlarges() {
+        assert_eq!(fit_within(4000, 3000, 1600), (1600, 1200));
+        assert_eq!(fit_within(3024, 4032, 1600), (1200, 1600));
+        assert_eq!(fit_within(800, 600, 1600), (800, 600));
+        assert_eq!(fit_within(20_000, 1, 1600), (1600, 1));
+    }
+}

@@ -170,3 +170,24 @@ fn settings_persist() {
     drop(store);
     assert_eq!(open(dir.path()).setting("server").unwrap().as_deref(), Some("http://127.0.0.1:8080"));
 }
+
+/// A store written by the first released schema, frozen: today's code must
+/// open it, migrate it if needed, and read every visit.
+#[test]
+fn the_frozen_v1_store_opens_with_todays_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/agent.db");
+    std::fs::copy(&fixture, &path).unwrap();
+    let store = Store::open(&path).unwrap();
+    store.integrity_check().unwrap();
+    assert!(store.schema_version().unwrap() >= 1);
+    let repair = store.load_visit("01a207b7-e9e1-7141-abf3-6a5ab3c38fc6").unwrap().visit().unwrap();
+    assert_eq!(repair.merchant.name, "老王便利店");
+    assert_eq!(repair.terminal.unwrap().serial, "N9100001234567");
+    assert_eq!(repair.faults[0].attempts.len(), 1);
+    let sim = store.load_visit("01a207b7-eaa8-7728-b069-a6a75accfa6c").unwrap().visit().unwrap();
+    assert_eq!(sim.sim.unwrap().iccid, "89860012345678901238");
+    assert_eq!(sim.notes[0].text, "冻结的 v1 存储");
+    assert!(store.index_mismatches().unwrap().is_empty());
+}

@@ -1,0 +1,79 @@
+//! Store benchmark: an edit made durable (p50/p99) and listing 10,000 visits
+//! from the index. Prints its figures; run with
+//! `cargo bench -p posfield-core --bench store`.
+#![allow(clippy::print_stdout, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use posfield_core::Agent;
+use posfield_core::store::VisitFilter;
+use posfield_shared::visit::MerchantInput;
+use posfield_shared::visit::schema::StepState;
+use posfield_shared::vocab::Term;
+use posfield_shared::{FaultCode, VisitKind};
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut agent = Agent::open(dir.path()).expect("open");
+    agent.sign_in("agent-bench").expect("sign in");
+    let merchant = MerchantInput { name: "基准测试商户".into(), ..Default::default() };
+
+    // 1. Edits made durable: a realistic visit grows to ~300 edits.
+    let id = agent.create_visit(VisitKind::Repair, &merchant).expect("create").id;
+    let steps = ["identify", "fault.classify", "fault.onsite", "warranty", "plan", "test"];
+    let mut samples = Vec::new();
+    for i in 0..300 {
+        let started = Instant::now();
+        match i % 3 {
+            0 => drop(agent.add_note(&id, &format!("备注 {i}")).expect("note")),
+            1 => drop(
+                agent.set_step(&id, steps[i % steps.len()], StepState::Done, None, Some("ok")).expect("step"),
+            ),
+            _ => drop(agent.add_fault(&id, FaultCode::Slow, Some("慢")).expect("fault")),
+        }
+        samples.push(started.elapsed());
+    }
+    let p50 = percentile(&mut samples, 0.5);
+    let p99 = percentile(&mut samples, 0.99);
+    println!(
+        "edit made durable (300 edits on one visit, WAL + synchronous=FULL): p50 {}  p99 {}  (target p99 <= 5 ms)",
+        ms(p50),
+        ms(p99)
+    );
+
+    // 2. Listing 10,000 visits from the index.
+    let started = Instant::now();
+    for i in 0..10_000 {
+        let kind = VisitKind::ALL[i % VisitKind::ALL.len()];
+        agent.create_visit(kind, &merchant).expect("create");
+    }
+    println!("created 10,000 visits in {:.1} s", started.elapsed().as_secs_f64());
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        let started = Instant::now();
+        let rows =
+            agent.list_visits(&VisitFilter { limit: Some(10_000), ..Default::default() }).expect("list");
+        samples.push(started.elapsed());
+        assert_eq!(rows.len(), 10_000);
+    }
+    let median = percentile(&mut samples, 0.5);
+    let first_screen = {
+        let started = Instant::now();
+        agent.list_visits(&VisitFilter { limit: Some(50), ..Default::default() }).expect("list");
+        started.elapsed()
+    };
+    println!(
+        "list 10,000 visits from the index: median {}  (target <= 30 ms); first screen of 50: {}",
+        ms(median),
+        ms(first_screen)
+    );
+}

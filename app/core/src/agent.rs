@@ -1,0 +1,599 @@
+//! The `Agent` facade: one type whose methods are the field agent's actions.
+//!
+//! The Tauri app, the `posfield-agent` CLI, the tests and the benchmarks all
+//! drive the agent through this type, so every rule lives in one place. Each
+//! action loads the visit, applies the domain operation stamped with the
+//! signed-in agent and the device time, and saves it durably before
+//! returning.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use posfield_shared::visit::completion::describe_zh;
+use posfield_shared::visit::ops::{BlobInfo, SignatureInput};
+use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::{Ctx, MerchantInput, Missing, SimInput, Visit, VisitDoc, VisitError, missing};
+use posfield_shared::vocab::{
+    BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SuspensionCause, WarrantyStatus,
+};
+use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, Timestamp, VisitKind};
+use serde::Serialize;
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::identify::{barcode, ndef};
+use crate::photo::{self, PhotoError, PhotoLimits};
+use crate::signature::{DeviceKey, SignatureError, Strokes, Tampered, verify_acceptance};
+use crate::store::{Store, StoreError, VisitFilter, VisitRow};
+
+/// Where the time comes from: the system clock in the app, a fixed one in tests.
+pub trait Clock: Send + Sync {
+    /// Now, as milliseconds since the epoch.
+    fn now(&self) -> Timestamp;
+}
+
+/// The device's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        Timestamp(millis)
+    }
+}
+
+/// Why an action failed. Each variant has a stable [`AgentError::code`] so
+/// the zh-CN UI can say it in Chinese.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Nobody is signed in on this device.
+    #[error("no agent is signed in")]
+    NotSignedIn,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A blob could not be stored or read.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The visit refused the action.
+    #[error(transparent)]
+    Visit(#[from] VisitError),
+    /// The photo could not be used.
+    #[error(transparent)]
+    Photo(#[from] PhotoError),
+    /// No serial could be read from the label photo.
+    #[error(transparent)]
+    Barcode(#[from] barcode::BarcodeError),
+    /// No serial could be read from the NFC tag.
+    #[error(transparent)]
+    Nfc(#[from] ndef::NdefError),
+    /// The signature was refused.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+}
+
+impl From<posfield_shared::visit::DocError> for AgentError {
+    fn from(error: posfield_shared::visit::DocError) -> Self {
+        AgentError::Visit(VisitError::Document(error))
+    }
+}
+
+impl AgentError {
+    /// A stable machine code for the UI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AgentError::NotSignedIn => "not_signed_in",
+            AgentError::Store(StoreError::StorageFull) | AgentError::Blob(BlobError::StorageFull { .. }) => {
+                "storage_full"
+            }
+            AgentError::Store(StoreError::NotFound(_)) => "visit_not_found",
+            AgentError::Store(_) | AgentError::Blob(_) => "storage",
+            AgentError::Visit(VisitError::Incomplete(_)) => "incomplete",
+            AgentError::Visit(VisitError::Invalid(_)) => "invalid_input",
+            AgentError::Visit(VisitError::Locked { .. }) => "visit_locked",
+            AgentError::Visit(VisitError::Forbidden { .. }) => "forbidden",
+            AgentError::Visit(_) => "visit_rule",
+            AgentError::Photo(_) => "photo",
+            AgentError::Barcode(_) => "barcode",
+            AgentError::Nfc(_) => "nfc",
+            AgentError::Signature(_) => "signature",
+        }
+    }
+}
+
+/// What the terminal identification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identified {
+    /// The normalized serial recorded.
+    pub serial: String,
+    /// How it was read.
+    pub method: IdentificationMethod,
+    /// Other codes found on the label, for the agent to pick instead.
+    pub alternatives: Vec<String>,
+}
+
+/// What signing out left on the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SignOutReport {
+    /// Visits with changes the server has not confirmed; they stay on the phone.
+    pub unsynced_visits: usize,
+}
+
+const SETTING_USER: &str = "user";
+const SETTING_DEVICE_ID: &str = "device_id";
+const SETTING_DEVICE_KEY: &str = "device_key";
+
+/// The field agent's offline core.
+pub struct Agent {
+    store: Store,
+    blobs: BlobStore,
+    key: DeviceKey,
+    device_id: String,
+    actor_id: Vec<u8>,
+    user: Option<String>,
+    clock: Arc<dyn Clock>,
+    open_docs: HashMap<String, VisitDoc>,
+    data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("device_id", &self.device_id)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fresh random bytes from the OS.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    for chunk in out.chunks_mut(16) {
+        let id = uuid::Uuid::new_v4();
+        chunk.copy_from_slice(&id.as_bytes()[..chunk.len()]);
+    }
+    out
+}
+
+impl Agent {
+    /// Opens the agent's data folder (store and blobs) with the system clock.
+    pub fn open(data_dir: &Path) -> Result<Agent, AgentError> {
+        Self::open_with_clock(data_dir, Arc::new(SystemClock))
+    }
+
+    /// Opens the agent's data folder with the given clock. On first start it
+    /// creates the device id and the device's Ed25519 key.
+    pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Agent, AgentError> {
+        let mut store = Store::open(&data_dir.join("agent.db"))?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"))?;
+        let device_id = match store.setting(SETTING_DEVICE_ID)? {
+            Some(id) => id,
+            None => {
+                let id = format!("device-{}", uuid::Uuid::new_v4().simple());
+                store.set_setting(SETTING_DEVICE_ID, &id)?;
+                id
+            }
+        };
+        let key = match store.setting(SETTING_DEVICE_KEY)?.and_then(|h| hex::decode(h).ok()) {
+            Some(bytes) if bytes.len() == 32 => {
+                let mut secret = [0u8; 32];
+                secret.copy_from_slice(&bytes);
+                DeviceKey::from_secret(secret)
+            }
+            _ => {
+                let key = DeviceKey::from_secret(random_bytes::<32>());
+                store.set_setting(SETTING_DEVICE_KEY, &hex::encode(key.secret_bytes()))?;
+                key
+            }
+        };
+        let user = store.setting(SETTING_USER)?.filter(|u| !u.is_empty());
+        // A fresh automerge actor per session: two processes on one phone never share one.
+        let actor_id = random_bytes::<16>().to_vec();
+        Ok(Agent {
+            store,
+            blobs,
+            key,
+            device_id,
+            actor_id,
+            user,
+            clock,
+            open_docs: HashMap::new(),
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The device key's public half (hex), sent at enrolment.
+    pub fn device_public_key(&self) -> String {
+        self.key.public_hex()
+    }
+
+    /// The signed-in agent, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Signs an agent in on this device.
+    pub fn sign_in(&mut self, user: &str) -> Result<(), AgentError> {
+        let user = user.trim();
+        if user.is_empty() {
+            return Err(AgentError::NotSignedIn);
+        }
+        self.store.set_setting(SETTING_USER, user)?;
+        self.user = Some(user.to_owned());
+        Ok(())
+    }
+
+    /// Signs the agent out. Nothing is deleted: visits not yet on the server
+    /// stay on the phone and sync at the next sign-in.
+    pub fn sign_out(&mut self) -> Result<SignOutReport, AgentError> {
+        self.store.set_setting(SETTING_USER, "")?;
+        self.user = None;
+        self.open_docs.clear();
+        let unsynced = self.store.list_visits(&VisitFilter {
+            unsynced_only: true,
+            limit: Some(u32::MAX),
+            ..Default::default()
+        })?;
+        Ok(SignOutReport { unsynced_visits: unsynced.len() })
+    }
+
+    /// The store, for sync and inspection.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    fn ctx(&self) -> Result<Ctx, AgentError> {
+        let user = self.user.clone().ok_or(AgentError::NotSignedIn)?;
+        let op_id = uuid::Uuid::now_v7().to_string();
+        Ok(Ctx::new(Actor::agent(user, self.device_id.clone()), self.clock.now(), op_id))
+    }
+
+    /// Creates a visit assigned to the signed-in agent.
+    pub fn create_visit(
+        &mut self,
+        kind: VisitKind,
+        merchant: &MerchantInput,
+    ) -> Result<VisitRow, AgentError> {
+        let ctx = self.ctx()?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut doc = VisitDoc::create_visit(&ctx, &self.actor_id, &id, kind, merchant, &ctx.actor.user)?;
+        let row = self.store.save_visit(&mut doc)?;
+        self.open_docs.insert(id, doc);
+        Ok(row)
+    }
+
+    /// Applies one domain operation to a visit and saves it durably.
+    fn edit<T>(
+        &mut self,
+        visit_id: &str,
+        op: impl FnOnce(&mut VisitDoc, &Ctx) -> Result<T, VisitError>,
+    ) -> Result<T, AgentError> {
+        let ctx = self.ctx()?;
+        self.edit_as(ctx, visit_id, op)
+    }
+
+    /// Like `edit`, with a context made beforehand.
+    fn edit_as<T>(
+        &mut self,
+        ctx: Ctx,
+        visit_id: &str,
+        op: impl FnOnce(&mut VisitDoc, &Ctx) -> Result<T, VisitError>,
+    ) -> Result<T, AgentError> {
+        if !self.open_docs.contains_key(visit_id) {
+            let mut doc = self.store.load_visit(visit_id)?;
+            doc.set_actor(&self.actor_id);
+            self.open_docs.insert(visit_id.to_owned(), doc);
+        }
+        let doc =
+            self.open_docs.get_mut(visit_id).ok_or_else(|| StoreError::NotFound(visit_id.to_owned()))?;
+        let result = op(doc, &ctx);
+        if result.is_err() {
+            // A refused operation wrote nothing; drop the cached copy to be safe.
+            self.open_docs.remove(visit_id);
+            return Ok(result?);
+        }
+        if let Err(error) = self.store.save_visit(doc) {
+            // Not saved: forget the in-memory edit so memory never runs ahead of disk.
+            self.open_docs.remove(visit_id);
+            return Err(error.into());
+        }
+        Ok(result?)
+    }
+
+    /// The visit as stored.
+    pub fn visit(&mut self, visit_id: &str) -> Result<Visit, AgentError> {
+        match self.open_docs.get(visit_id) {
+            Some(doc) => Ok(doc.visit()?),
+            None => Ok(self.store.load_visit(visit_id)?.visit()?),
+        }
+    }
+
+    /// The visit list.
+    pub fn list_visits(&self, filter: &VisitFilter) -> Result<Vec<VisitRow>, AgentError> {
+        Ok(self.store.list_visits(filter)?)
+    }
+
+    /// What is still missing before the visit can be completed, in zh-CN words and as data.
+    pub fn missing(&mut self, visit_id: &str) -> Result<Vec<(Missing, String)>, AgentError> {
+        let visit = self.visit(visit_id)?;
+        Ok(missing(&visit)
+            .into_iter()
+            .map(|m| {
+                let words = describe_zh(&m);
+                (m, words)
+            })
+            .collect())
+    }
+
+    /// Records a typed serial.
+    pub fn identify_typed(
+        &mut self,
+        visit_id: &str,
+        serial: &str,
+        replacement: bool,
+    ) -> Result<Identified, AgentError> {
+        let visit = self.edit(visit_id, |doc, ctx| {
+            doc.identify_terminal(ctx, serial, IdentificationMethod::Manual, None, replacement)
+        })?;
+        Ok(Identified {
+            serial: identified_serial(&visit, replacement),
+            method: IdentificationMethod::Manual,
+            alternatives: Vec::new(),
+        })
+    }
+
+    /// Records the serial read from an NFC tag (raw NDEF message and tag UID).
+    /// The NDEF bytes are kept as evidence.
+    pub fn identify_nfc(
+        &mut self,
+        visit_id: &str,
+        ndef_bytes: &[u8],
+        uid: &[u8],
+        replacement: bool,
+    ) -> Result<Identified, AgentError> {
+        let found = ndef::serial_from_tag(ndef_bytes, uid)?;
+        let evidence = self.blobs.put(ndef_bytes)?;
+        let visit = self.edit(visit_id, |doc, ctx| {
+            doc.identify_terminal(ctx, &found.serial, IdentificationMethod::Nfc, Some(evidence), replacement)
+        })?;
+        Ok(Identified {
+            serial: identified_serial(&visit, replacement),
+            method: IdentificationMethod::Nfc,
+            alternatives: Vec::new(),
+        })
+    }
+
+    /// Reads the serial from a photo of the label and records it; the photo
+    /// is kept as evidence. Other codes found are returned as alternatives.
+    pub fn identify_photo(
+        &mut self,
+        visit_id: &str,
+        image: &[u8],
+        replacement: bool,
+    ) -> Result<Identified, AgentError> {
+        let scan = barcode::scan_serial(image, &barcode::DecodeOptions::default())?;
+        let evidence = self.blobs.put(image)?;
+        let visit = self.edit(visit_id, |doc, ctx| {
+            doc.identify_terminal(ctx, &scan.serial, IdentificationMethod::Photo, Some(evidence), replacement)
+        })?;
+        Ok(Identified {
+            serial: identified_serial(&visit, replacement),
+            method: IdentificationMethod::Photo,
+            alternatives: scan.alternatives.into_iter().map(|s| s.text).collect(),
+        })
+    }
+
+    /// Sets a checklist step.
+    pub fn set_step(
+        &mut self,
+        visit_id: &str,
+        step: &str,
+        state: StepState,
+        reason: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_step(ctx, step, state, reason, note))
+    }
+
+    /// Records a fault; returns its id.
+    pub fn add_fault(
+        &mut self,
+        visit_id: &str,
+        code: FaultCode,
+        symptom: Option<&str>,
+    ) -> Result<String, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.add_fault(ctx, code, symptom).map(|_| ctx.op_id.clone()))
+    }
+
+    /// Records what was tried against a fault.
+    pub fn add_attempt(
+        &mut self,
+        visit_id: &str,
+        fault_id: &str,
+        remedy: Option<Remedy>,
+        description: Option<&str>,
+        fixed: bool,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.add_attempt(ctx, fault_id, remedy, description, fixed))
+    }
+
+    /// Resolves a fault.
+    pub fn resolve_fault(
+        &mut self,
+        visit_id: &str,
+        fault_id: &str,
+        fixed: bool,
+        note: Option<&str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.resolve_fault(ctx, fault_id, fixed, note))
+    }
+
+    /// Normalizes a document photo, stores it and attaches it to the visit.
+    pub fn add_photo(
+        &mut self,
+        visit_id: &str,
+        image: &[u8],
+        kind: DocumentKind,
+    ) -> Result<BlobInfo, AgentError> {
+        let normalized = photo::normalize_photo(image, &PhotoLimits::default())?;
+        let sha256 = self.blobs.put(&normalized.jpeg)?;
+        let info = BlobInfo {
+            sha256,
+            mime: normalized.mime.to_owned(),
+            bytes: normalized.jpeg.len() as u64,
+            width: normalized.width,
+            height: normalized.height,
+        };
+        let now = self.clock.now();
+        let taken_at = normalized.taken_at_millis.map(Timestamp).unwrap_or(now);
+        self.edit(visit_id, |doc, ctx| doc.attach_document(ctx, &info, kind, taken_at))?;
+        Ok(info)
+    }
+
+    /// Removes a document photo from the visit (its file is kept).
+    pub fn remove_photo(&mut self, visit_id: &str, sha256: &str) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.remove_document(ctx, sha256))
+    }
+
+    /// Records the SIM data card.
+    pub fn set_sim(&mut self, visit_id: &str, sim: &SimInput) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_sim(ctx, sim))
+    }
+
+    /// Records what was done about the SIM card.
+    pub fn set_sim_action(
+        &mut self,
+        visit_id: &str,
+        action: SimAction,
+        new_iccid: Option<&str>,
+        new_expiry: Option<CalendarDate>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_sim_action(ctx, action, new_iccid, new_expiry))
+    }
+
+    /// Confirms the data backup.
+    pub fn confirm_backup(
+        &mut self,
+        visit_id: &str,
+        items: &[BackupItem],
+        note: Option<&str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.confirm_backup(ctx, items, note))
+    }
+
+    /// Records the warranty decision.
+    pub fn set_warranty(&mut self, visit_id: &str, warranty: WarrantyStatus) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_warranty(ctx, warranty))
+    }
+
+    /// Records the repair plan.
+    pub fn set_repair_plan(&mut self, visit_id: &str, plan: RepairPlan) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_repair_plan(ctx, plan))
+    }
+
+    /// Records the agreed repair fee in fen.
+    pub fn set_repair_fee(&mut self, visit_id: &str, fee_fen: u64) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_repair_fee(ctx, fee_fen))
+    }
+
+    /// Records the suspension cause.
+    pub fn set_suspension_cause(
+        &mut self,
+        visit_id: &str,
+        cause: SuspensionCause,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_suspension_cause(ctx, cause))
+    }
+
+    /// Submits the reactivation application.
+    pub fn submit_application(&mut self, visit_id: &str) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.submit_application(ctx))
+    }
+
+    /// Adds a free note.
+    pub fn add_note(&mut self, visit_id: &str, text: &str) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.add_note(ctx, text))
+    }
+
+    /// The merchant signs: the strokes are validated, stored with the
+    /// rendered image, and the acceptance is signed with the device key.
+    pub fn sign(
+        &mut self,
+        visit_id: &str,
+        signer_name: &str,
+        strokes: &Strokes,
+    ) -> Result<Visit, AgentError> {
+        let captured = strokes.capture()?;
+        self.blobs.put(&captured.strokes_blob)?;
+        self.blobs.put(&captured.png)?;
+        let image = BlobInfo {
+            sha256: captured.png_sha256.clone(),
+            mime: "image/png".into(),
+            bytes: captured.png.len() as u64,
+            width: captured.width,
+            height: captured.height,
+        };
+        // The content hash is fixed by the summary at this instant; the device
+        // signs it together with the strokes and the image.
+        let ctx = self.ctx()?;
+        let visit = self.visit(visit_id)?;
+        let summary = posfield_shared::visit::AcceptanceSummary::of(&visit, ctx.at);
+        let content_hash = posfield_shared::visit::AcceptanceSummary::hash_of(&summary.canonical_json());
+        let device_signature =
+            self.key.sign_acceptance(&content_hash, &captured.strokes_sha256, &captured.png_sha256);
+        let input = SignatureInput {
+            signer_name: signer_name.to_owned(),
+            image,
+            strokes_sha256: captured.strokes_sha256.clone(),
+            device_signature: Some(device_signature),
+        };
+        self.edit_as(ctx, visit_id, |doc, ctx| doc.sign_acceptance(ctx, &input))
+    }
+
+    /// Verifies the visit's signature against the stored strokes and image
+    /// and this device's key; empty when everything matches.
+    pub fn verify_signature(&mut self, visit_id: &str) -> Result<Vec<Tampered>, AgentError> {
+        let visit = self.visit(visit_id)?;
+        let Some(acceptance) = &visit.acceptance else { return Ok(vec![Tampered::DeviceSignature]) };
+        let strokes = self.blobs.get(&acceptance.strokes_sha256).unwrap_or_default();
+        let png = self.blobs.get(&acceptance.signature.sha256).unwrap_or_default();
+        Ok(verify_acceptance(&visit, &self.key.public_hex(), &strokes, &png))
+    }
+
+    /// Frees space: removes temporary files of interrupted writes. It never
+    /// removes a visit, a photo or a signature; those leave the phone only
+    /// after the server confirms them, through sync.
+    pub fn clean_up_storage(&mut self) -> Result<usize, AgentError> {
+        self.open_docs.clear();
+        Ok(self.blobs.remove_interrupted_writes()?)
+    }
+
+    /// Completes the visit, or says exactly what is missing.
+    pub fn complete(&mut self, visit_id: &str) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.complete(ctx))
+    }
+}
+
+fn identified_serial(visit: &Visit, replacement: bool) -> String {
+    let record = if replacement { &visit.replacement } else { &visit.terminal };
+    record.as_ref().map(|r| r.serial.clone()).unwrap_or_default()
+}

@@ -1,0 +1,364 @@
+//! `posfield-agent`: the agent's actions from the command line, over the
+//! same `Agent` facade the app uses. Every subcommand is one user action.
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use posfield_core::Agent;
+use posfield_core::identify::barcode;
+use posfield_core::photo::{self, PhotoLimits};
+use posfield_core::signature::Strokes;
+use posfield_core::store::VisitFilter;
+use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::{MerchantInput, SimInput};
+use posfield_shared::vocab::{
+    BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+};
+use posfield_shared::{CalendarDate, FaultCode, Remedy, VisitKind};
+
+#[derive(Parser)]
+#[command(
+    name = "posfield-agent",
+    version,
+    about = "The Posfield field agent's actions, offline, from the command line"
+)]
+struct Cli {
+    /// The agent's data folder (store and photos).
+    #[arg(long, env = "POSFIELD_AGENT_DATA", default_value = "posfield-agent-data", global = true)]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signs an agent in on this device.
+    SignIn { user: String },
+    /// Signs out; unsynced visits stay on the device.
+    SignOut,
+    /// Creates a visit and prints its id.
+    Create {
+        /// installation, replacement, repair, reactivation, deregistration, sim_renewal, inspection
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        merchant_number: Option<String>,
+        #[arg(long)]
+        terminal_number: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Identifies the terminal by typed serial, label photo or NFC dump.
+    Identify {
+        visit: String,
+        #[arg(long, conflicts_with_all = ["photo", "ndef"])]
+        serial: Option<String>,
+        #[arg(long, conflicts_with = "ndef")]
+        photo: Option<PathBuf>,
+        /// A file holding the raw NDEF message bytes.
+        #[arg(long, requires = "uid")]
+        ndef: Option<PathBuf>,
+        /// The tag UID in hex.
+        #[arg(long)]
+        uid: Option<String>,
+        /// Record the new (replacement) terminal instead of the visited one.
+        #[arg(long)]
+        replacement: bool,
+    },
+    /// Sets a checklist step: done, skipped (with --reason) or n/a.
+    Step {
+        visit: String,
+        step: String,
+        state: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Records a fault and prints its id.
+    Fault {
+        visit: String,
+        code: String,
+        #[arg(long)]
+        symptom: Option<String>,
+    },
+    /// Records what was tried against a fault.
+    Attempt {
+        visit: String,
+        fault: String,
+        #[arg(long)]
+        remedy: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        fixed: bool,
+    },
+    /// Resolves a fault.
+    Resolve {
+        visit: String,
+        fault: String,
+        #[arg(long)]
+        fixed: bool,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Attaches a document photo of a kind (business_licence, id_card, bank_card, ...).
+    Photo { visit: String, kind: String, file: PathBuf },
+    /// Records the SIM data card.
+    Sim {
+        visit: String,
+        #[arg(long)]
+        iccid: String,
+        /// china_mobile, china_unicom, china_telecom
+        #[arg(long)]
+        carrier: String,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        expiry: String,
+    },
+    /// Records what was done about the SIM card: renewed, replaced, shared_plan.
+    SimAction {
+        visit: String,
+        action: String,
+        #[arg(long)]
+        new_iccid: Option<String>,
+        #[arg(long)]
+        new_expiry: Option<String>,
+    },
+    /// Confirms the data backup: daily_settlement_reports, transaction_records, settlement_slips.
+    Backup {
+        visit: String,
+        #[arg(required = true)]
+        items: Vec<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Records the warranty status (in_warranty, out_of_warranty, human_damage, lost).
+    Warranty { visit: String, status: String },
+    /// Records the repair plan (fixed_on_site, sent_for_repair, replaced).
+    Plan { visit: String, plan: String },
+    /// Records the agreed repair fee in fen.
+    Fee { visit: String, fen: u64 },
+    /// Records the suspension cause.
+    Cause { visit: String, cause: String },
+    /// Submits the reactivation application.
+    Apply { visit: String },
+    /// Adds a note.
+    Note { visit: String, text: String },
+    /// The merchant signs, from a strokes JSON file {"width","height","strokes":[[{"x","y","t","p"}]]}.
+    Sign {
+        visit: String,
+        #[arg(long)]
+        signer: String,
+        #[arg(long)]
+        strokes: PathBuf,
+    },
+    /// Verifies the visit's signature; exit 1 when something changed.
+    Verify { visit: String },
+    /// Lists what is missing before completion.
+    Missing { visit: String },
+    /// Completes the visit.
+    Complete { visit: String },
+    /// Lists visits, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        unsynced: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Prints a visit as JSON.
+    Show { visit: String },
+    /// Prints every barcode in an image, one JSON object per line.
+    DecodeBarcodes { image: PathBuf },
+    /// Prints the terminal serial read from a label photo.
+    ScanSerial { image: PathBuf },
+    /// Writes the normalized JPEG of a document photo and prints its width, height and bytes.
+    NormalizePhoto { input: PathBuf, output: PathBuf },
+}
+
+fn term<T: Term>(what: &str, code: &str) -> Result<T> {
+    T::from_code(code).ok_or_else(|| {
+        let known: Vec<&str> = T::ALL.iter().map(|t| t.code()).collect();
+        anyhow!("unknown {what} {code:?}; one of: {}", known.join(", "))
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("posfield-agent: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    // The three capture commands work without a data folder.
+    match &cli.command {
+        Command::DecodeBarcodes { image } => {
+            let symbols = barcode::decode_symbols(&read(image)?, &barcode::DecodeOptions::default())?;
+            if symbols.is_empty() {
+                bail!("no barcode found in {}", image.display());
+            }
+            for symbol in symbols {
+                println!("{}", serde_json::json!({ "format": symbol.format, "text": symbol.text }));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::ScanSerial { image } => {
+            let scan = barcode::scan_serial(&read(image)?, &barcode::DecodeOptions::default())?;
+            println!("{}", scan.serial);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::NormalizePhoto { input, output } => {
+            let photo = photo::normalize_photo(&read(input)?, &PhotoLimits::default())?;
+            std::fs::write(output, &photo.jpeg)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            println!("{} {} {}", photo.width, photo.height, photo.jpeg.len());
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let mut agent = Agent::open(&cli.data).with_context(|| format!("cannot open {}", cli.data.display()))?;
+    match cli.command {
+        Command::SignIn { user } => agent.sign_in(&user)?,
+        Command::SignOut => {
+            let report = agent.sign_out()?;
+            println!("signed out; {} visits not yet synced stay on this device", report.unsynced_visits);
+        }
+        Command::Create { kind, merchant, merchant_number, terminal_number, phone, address } => {
+            let merchant = MerchantInput { name: merchant, merchant_number, terminal_number, phone, address };
+            let row = agent.create_visit(term::<VisitKind>("visit kind", &kind)?, &merchant)?;
+            println!("{}", row.id);
+        }
+        Command::Identify { visit, serial, photo, ndef, uid, replacement } => {
+            let found = match (serial, photo, ndef) {
+                (Some(serial), _, _) => agent.identify_typed(&visit, &serial, replacement)?,
+                (_, Some(photo), _) => agent.identify_photo(&visit, &read(&photo)?, replacement)?,
+                (_, _, Some(ndef)) => {
+                    let uid = hex::decode(uid.unwrap_or_default().replace([':', ' '], ""))
+                        .context("the tag UID must be hex")?;
+                    agent.identify_nfc(&visit, &read(&ndef)?, &uid, replacement)?
+                }
+                _ => bail!("give --serial, --photo or --ndef with --uid"),
+            };
+            print_json(&found)?;
+        }
+        Command::Step { visit, step, state, reason, note } => {
+            let state = match state.as_str() {
+                "done" => StepState::Done,
+                "skipped" => StepState::Skipped,
+                "n/a" | "na" | "not_applicable" => StepState::NotApplicable,
+                "pending" => StepState::Pending,
+                other => bail!("unknown step state {other:?}; one of: done, skipped, n/a, pending"),
+            };
+            agent.set_step(&visit, &step, state, reason.as_deref(), note.as_deref())?;
+        }
+        Command::Fault { visit, code, symptom } => {
+            println!("{}", agent.add_fault(&visit, term::<FaultCode>("fault", &code)?, symptom.as_deref())?);
+        }
+        Command::Attempt { visit, fault, remedy, description, fixed } => {
+            let remedy = remedy.map(|r| term::<Remedy>("remedy", &r)).transpose()?;
+            agent.add_attempt(&visit, &fault, remedy, description.as_deref(), fixed)?;
+        }
+        Command::Resolve { visit, fault, fixed, note } => {
+            agent.resolve_fault(&visit, &fault, fixed, note.as_deref())?;
+        }
+        Command::Photo { visit, kind, file } => {
+            let info =
+                agent.add_photo(&visit, &read(&file)?, term::<DocumentKind>("document kind", &kind)?)?;
+            println!("{} {}x{} {} bytes", info.sha256, info.width, info.height, info.bytes);
+        }
+        Command::Sim { visit, iccid, carrier, expiry } => {
+            let sim = SimInput {
+                iccid,
+                carrier: term::<SimCarrier>("carrier", &carrier)?,
+                expiry: CalendarDate::parse(&expiry)?,
+            };
+            agent.set_sim(&visit, &sim)?;
+        }
+        Command::SimAction { visit, action, new_iccid, new_expiry } => {
+            let expiry = new_expiry.map(|e| CalendarDate::parse(&e)).transpose()?;
+            agent.set_sim_action(
+                &visit,
+                term::<SimAction>("SIM action", &action)?,
+                new_iccid.as_deref(),
+                expiry,
+            )?;
+        }
+        Command::Backup { visit, items, note } => {
+            let items: Vec<BackupItem> =
+                items.iter().map(|i| term::<BackupItem>("backup item", i)).collect::<Result<_>>()?;
+            agent.confirm_backup(&visit, &items, note.as_deref())?;
+        }
+        Command::Warranty { visit, status } => {
+            agent.set_warranty(&visit, term::<WarrantyStatus>("warranty status", &status)?)?;
+        }
+        Command::Plan { visit, plan } => {
+            agent.set_repair_plan(&visit, term::<RepairPlan>("repair plan", &plan)?)?;
+        }
+        Command::Fee { visit, fen } => {
+            agent.set_repair_fee(&visit, fen)?;
+        }
+        Command::Cause { visit, cause } => {
+            agent.set_suspension_cause(&visit, term::<SuspensionCause>("suspension cause", &cause)?)?;
+        }
+        Command::Apply { visit } => {
+            agent.submit_application(&visit)?;
+        }
+        Command::Note { visit, text } => {
+            agent.add_note(&visit, &text)?;
+        }
+        Command::Sign { visit, signer, strokes } => {
+            let strokes: Strokes =
+                serde_json::from_slice(&read(&strokes)?).context("the strokes file is not valid JSON")?;
+            let visit = agent.sign(&visit, &signer, &strokes)?;
+            if let Some(acceptance) = visit.acceptance {
+                println!("{}", acceptance.content_hash);
+            }
+        }
+        Command::Verify { visit } => {
+            let problems = agent.verify_signature(&visit)?;
+            print_json(&problems)?;
+            if !problems.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Missing { visit } => {
+            for (_, words) in agent.missing(&visit)? {
+                println!("{words}");
+            }
+        }
+        Command::Complete { visit } => {
+            agent.complete(&visit)?;
+        }
+        Command::List { status, unsynced, limit } => {
+            let filter = VisitFilter { status, unsynced_only: unsynced, limit: Some(limit), before: None };
+            for row in agent.list_visits(&filter)? {
+                println!("{}", serde_json::to_string(&row)?);
+            }
+        }
+        Command::Show { visit } => print_json(&agent.visit(&visit)?)?,
+        Command::DecodeBarcodes { .. } | Command::ScanSerial { .. } | Command::NormalizePhoto { .. } => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}

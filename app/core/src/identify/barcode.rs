@@ -1,0 +1,1275 @@
+//! Reading the serial from a photo of the terminal's label: barcode region
+//! detection and decoding.
+//!
+//! A whole 12-megapixel phone photo handed to a barcode reader as it is only
+//! decodes big, nearly level codes, and simply shrinking the photo destroys
+//! codes whose bars are only a few pixels wide. So this module runs the
+//! pipeline a good scanner runs, within a time budget
+//! ([`DecodeOptions::budget`]):
+//!
+//! 1. **Load.** The JPEG/PNG bytes are decoded to grayscale and the EXIF
+//!    orientation is applied ([`decode_symbols`], [`scan_serial`]).
+//! 2. **Small images** (long side up to 2048 px, e.g. scans and crops) are
+//!    first handed whole to rxing with `TRY_HARDER`; once a symbol is found,
+//!    rxing's multi-symbol reader (without `TRY_HARDER`, which makes it
+//!    slow) looks for more around it. If nothing is found, retries follow:
+//!    global-histogram binarizer, inverted, the region pipeline below, 2x
+//!    and 0.5x scale.
+//! 3. **Find candidate regions.** A structure tensor (products of horizontal
+//!    and vertical central differences) is summed over blocks of the
+//!    full-resolution image (about 500 blocks across) and smoothed. Blocks
+//!    whose gradients are strong *and* share one direction (high coherence)
+//!    are the bars of a linear barcode; strong but incoherent blocks may be a
+//!    2D code (or text). Connected components of each mask become
+//!    candidates; a component's summed tensor gives the bars' angle.
+//! 4. **Straighten and decode linear candidates.** Each candidate is cut out
+//!    of the full-resolution image along its own axis (bilinear sampling),
+//!    so the bars become vertical whatever the photo's rotation, lightly
+//!    averaged along the bars to beat noise, and decoded by the 1D readers;
+//!    retries at other scales (2x, 0.5x), small extra angles and without
+//!    the averaging.
+//! 5. **2D candidates** (square-ish incoherent blobs) are cropped with a
+//!    margin, scaled to a reader-friendly size and decoded by the QR, Data
+//!    Matrix, Aztec and PDF417 readers, which handle rotation themselves.
+//! 6. **Whole frame, last resort.** If the regions gave nothing, a
+//!    box-downscaled copy (long side at most 1600 px) of a large photo goes
+//!    through the multi-symbol reader.
+//!
+//! A whole-image attempt is only started if its expected cost (measured on
+//! the first attempt, or estimated per pixel) still fits in the budget.
+//!
+//! Every call into rxing runs under [`std::panic::catch_unwind`] (it has
+//! panicked on real photos), and the pipeline checks the clock between
+//! attempts, so a decode returns "not found" rather than panicking or
+//! running away. One attempt in progress is not interrupted, so the budget
+//! can be exceeded by the duration of one attempt (typically a few
+//! milliseconds in release builds).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader};
+use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
+use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
+use rxing::{
+    BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource, MultiFormatReader,
+    MultiUseMultiFormatReader, Reader,
+};
+use serde::{Deserialize, Serialize};
+
+#[cfg(any(test, feature = "fixtures"))]
+pub mod label_fixtures;
+
+#[cfg(test)]
+mod tests;
+
+/// Largest photo accepted, in pixels (width × height).
+pub const MAX_PIXELS: u64 = 100_000_000;
+
+/// Longest side accepted, in pixels.
+pub const MAX_SIDE: u32 = 30_000;
+
+/// Default time budget of one decode.
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(400);
+
+/// Images whose long side is at most this are first decoded whole.
+const SMALL_SIDE: u32 = 2048;
+/// Long side of the downscaled copy used for whole-frame attempts.
+const FRAME_SIDE: u32 = 1600;
+/// Number of blocks across the long side of the region-finding map.
+const MAP_SIDE: u32 = 512;
+/// Most linear (1D) candidates tried.
+const MAX_LINEAR_CANDIDATES: usize = 8;
+/// Most 2D candidates tried.
+const MAX_MATRIX_CANDIDATES: usize = 6;
+
+/// A barcode symbology the decoder can be asked to look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Format {
+    /// Code 128, the usual symbology of terminal serial labels.
+    Code128,
+    /// Code 39.
+    Code39,
+    /// Code 93.
+    Code93,
+    /// Codabar (prone to false reads on text; not in the default set).
+    Codabar,
+    /// EAN-8.
+    Ean8,
+    /// EAN-13.
+    Ean13,
+    /// UPC-A.
+    UpcA,
+    /// UPC-E.
+    UpcE,
+    /// Interleaved 2 of 5 (prone to false reads on text; not in the default set).
+    Itf,
+    /// QR Code.
+    QrCode,
+    /// Data Matrix.
+    DataMatrix,
+    /// Aztec.
+    Aztec,
+    /// PDF417.
+    Pdf417,
+}
+
+impl Format {
+    /// Every supported symbology.
+    pub const ALL: [Format; 13] = [
+        Format::Code128,
+        Format::Code39,
+        Format::Code93,
+        Format::Codabar,
+        Format::Ean8,
+        Format::Ean13,
+        Format::UpcA,
+        Format::UpcE,
+        Format::Itf,
+        Format::QrCode,
+        Format::DataMatrix,
+        Format::Aztec,
+        Format::Pdf417,
+    ];
+
+    /// The symbologies looked for by default: all but Codabar and ITF,
+    /// whose weak structure makes false reads on printed text likely.
+    pub const DEFAULT: [Format; 11] = [
+        Format::Code128,
+        Format::Code39,
+        Format::Code93,
+        Format::Ean8,
+        Format::Ean13,
+        Format::UpcA,
+        Format::UpcE,
+        Format::QrCode,
+        Format::DataMatrix,
+        Format::Aztec,
+        Format::Pdf417,
+    ];
+
+    /// The name used in [`Symbol::format`], as ZXing spells it
+    /// (`"CODE_128"`, `"QR_CODE"`, `"DATA_MATRIX"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Code128 => "CODE_128",
+            Format::Code39 => "CODE_39",
+            Format::Code93 => "CODE_93",
+            Format::Codabar => "CODABAR",
+            Format::Ean8 => "EAN_8",
+            Format::Ean13 => "EAN_13",
+            Format::UpcA => "UPC_A",
+            Format::UpcE => "UPC_E",
+            Format::Itf => "ITF",
+            Format::QrCode => "QR_CODE",
+            Format::DataMatrix => "DATA_MATRIX",
+            Format::Aztec => "AZTEC",
+            Format::Pdf417 => "PDF_417",
+        }
+    }
+
+    /// Whether this is a linear (1D) symbology, read along one line across
+    /// its bars.
+    pub fn is_linear(self) -> bool {
+        !matches!(self, Format::QrCode | Format::DataMatrix | Format::Aztec | Format::Pdf417)
+    }
+
+    fn to_rxing(self) -> BarcodeFormat {
+        match self {
+            Format::Code128 => BarcodeFormat::CODE_128,
+            Format::Code39 => BarcodeFormat::CODE_39,
+            Format::Code93 => BarcodeFormat::CODE_93,
+            Format::Codabar => BarcodeFormat::CODABAR,
+            Format::Ean8 => BarcodeFormat::EAN_8,
+            Format::Ean13 => BarcodeFormat::EAN_13,
+            Format::UpcA => BarcodeFormat::UPC_A,
+            Format::UpcE => BarcodeFormat::UPC_E,
+            Format::Itf => BarcodeFormat::ITF,
+            Format::QrCode => BarcodeFormat::QR_CODE,
+            Format::DataMatrix => BarcodeFormat::DATA_MATRIX,
+            Format::Aztec => BarcodeFormat::AZTEC,
+            Format::Pdf417 => BarcodeFormat::PDF_417,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How hard and for what to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Wall-clock time after which no new decode attempt is started
+    /// (default [`DEFAULT_BUDGET`], 400 ms). Image file decoding counts
+    /// against it too but is never interrupted.
+    pub budget: Duration,
+    /// The symbologies to look for (default [`Format::DEFAULT`]). An empty
+    /// list finds nothing.
+    pub formats: Vec<Format>,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions { budget: DEFAULT_BUDGET, formats: Format::DEFAULT.to_vec() }
+    }
+}
+
+/// One decoded barcode.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Symbol {
+    /// The symbology, as ZXing names it: `"CODE_128"`, `"QR_CODE"`,
+    /// `"DATA_MATRIX"`, ... (see [`Format::name`]).
+    pub format: String,
+    /// The decoded text, exactly as encoded.
+    pub text: String,
+}
+
+/// The terminal serial read from a label photo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SerialScan {
+    /// The serial, validated and normalized by
+    /// [`posfield_shared::validate::serial`].
+    pub serial: String,
+    /// The symbology of the barcode the serial came from (see [`Symbol::format`]).
+    pub format: String,
+    /// Every other barcode found on the label, in the order found.
+    pub alternatives: Vec<Symbol>,
+}
+
+/// Why no serial could be read from a photo.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BarcodeError {
+    /// No barcode was found within the time budget.
+    #[error("no barcode found in the photo")]
+    NotFound,
+    /// Barcodes were found, but none holds a terminal serial.
+    #[error("{}", no_serial_message(.symbols))]
+    NoSerial {
+        /// Everything that was decoded.
+        symbols: Vec<Symbol>,
+    },
+    /// The bytes are not a decodable JPEG or PNG image.
+    #[error("the photo cannot be read: {0}")]
+    Image(String),
+    /// The image is larger than [`MAX_PIXELS`] or [`MAX_SIDE`].
+    #[error("the photo is too large ({width}x{height} pixels)")]
+    TooLarge {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+}
+
+fn no_serial_message(symbols: &[Symbol]) -> String {
+    let listed: Vec<String> = symbols
+        .iter()
+        .map(|s| {
+            let mut text: String = s.text.chars().take(40).collect();
+            if s.text.chars().count() > 40 {
+                text.push('…');
+            }
+            format!("{} {:?}", s.format, text)
+        })
+        .collect();
+    let noun = if symbols.len() == 1 { "barcode" } else { "barcodes" };
+    format!("found {} {noun} but none is a terminal serial: {}", symbols.len(), listed.join(", "))
+}
+
+/// Decodes a JPEG or PNG photo, applies its EXIF orientation and returns
+/// every distinct barcode found (deduplicated by format and text), in the
+/// order found. `Ok(vec![])` means nothing was found.
+pub fn decode_symbols(image_bytes: &[u8], options: &DecodeOptions) -> Result<Vec<Symbol>, BarcodeError> {
+    let start = Instant::now();
+    let gray = load_gray(image_bytes)?;
+    Ok(decode_gray(&gray, options, start + options.budget))
+}
+
+/// Runs the pipeline on already-decoded pixels (no EXIF handling) and
+/// returns every distinct barcode found, in the order found.
+pub fn decode_image(image: &GrayImage, options: &DecodeOptions) -> Vec<Symbol> {
+    decode_gray(image, options, Instant::now() + options.budget)
+}
+
+/// Reads the terminal serial from a photo of its label.
+///
+/// The first barcode (linear symbologies preferred over 2D ones, then in
+/// the order found) whose text yields a serial (see [`serial_from_text`])
+/// provides it; every other barcode is returned in
+/// [`SerialScan::alternatives`].
+pub fn scan_serial(image_bytes: &[u8], options: &DecodeOptions) -> Result<SerialScan, BarcodeError> {
+    let symbols = decode_symbols(image_bytes, options)?;
+    pick_serial(symbols)
+}
+
+/// Chooses the symbol holding the serial; see [`scan_serial`].
+pub fn pick_serial(symbols: Vec<Symbol>) -> Result<SerialScan, BarcodeError> {
+    if symbols.is_empty() {
+        return Err(BarcodeError::NotFound);
+    }
+    let linear =
+        |s: &Symbol| Format::ALL.iter().find(|f| f.name() == s.format).is_some_and(|f| f.is_linear());
+    let chosen = symbols
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| serial_from_text(&s.text).map(|serial| (i, serial, linear(s))))
+        .min_by_key(|(i, _, is_linear)| (!is_linear, *i));
+    match chosen {
+        Some((index, serial, _)) => {
+            let mut alternatives = symbols;
+            let symbol = alternatives.remove(index);
+            Ok(SerialScan { serial, format: symbol.format, alternatives })
+        }
+        None => Err(BarcodeError::NoSerial { symbols }),
+    }
+}
+
+/// Extracts a terminal serial from a barcode's text, or `None`.
+///
+/// Accepted, in this order: a URL's `sn`/`serial` query parameter or else
+/// its last path segment; a value after a label prefix and separator
+/// (`"SN: X"`, `"S/N=X"`, `"Serial No. X"`); the whole text; a value right
+/// after `S/N` or `SN`. Multi-line texts are read line by line. A candidate
+/// must be a plain run of letters, digits and hyphens and pass
+/// [`posfield_shared::validate::serial`], whose normalized form is returned.
+pub fn serial_from_text(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Some(serial) = serial_from_line(text) {
+        return Some(serial);
+    }
+    if text.contains(['\n', '\r']) {
+        return text.lines().find_map(|line| serial_from_line(line.trim()));
+    }
+    None
+}
+
+const SERIAL_PREFIXES: [&str; 7] = ["SERIAL NUMBER", "SERIAL NO.", "SERIAL NO", "SERIAL", "S/N", "SN", "SN."];
+
+fn serial_from_line(line: &str) -> Option<String> {
+    if line.is_empty() {
+        return None;
+    }
+    if let Some(url) = url_without_scheme(line) {
+        return serial_from_url(url);
+    }
+    let upper = line.to_ascii_uppercase();
+    let separators: &[char] = &[':', '：', '=', '#', ' ', '\t', '.'];
+    for prefix in SERIAL_PREFIXES {
+        if let Some(rest) = upper.strip_prefix(prefix)
+            && rest.starts_with(separators)
+        {
+            let rest = &line[prefix.len()..];
+            return plain_serial(rest.trim_start_matches(separators));
+        }
+    }
+    if let Some(serial) = plain_serial(line) {
+        return Some(serial);
+    }
+    for prefix in ["S/N", "SN"] {
+        if upper.starts_with(prefix)
+            && let Some(serial) = plain_serial(&line[prefix.len()..])
+        {
+            return Some(serial);
+        }
+    }
+    None
+}
+
+fn url_without_scheme(line: &str) -> Option<&str> {
+    let lower = line.to_ascii_lowercase();
+    if let Some(pos) = lower.find("://")
+        && pos > 0
+        && lower[..pos].chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+    {
+        return Some(&line[pos + 3..]);
+    }
+    if lower.starts_with("www.") {
+        return Some(line);
+    }
+    None
+}
+
+fn serial_from_url(rest: &str) -> Option<String> {
+    let (before_fragment, _) = rest.split_once('#').unwrap_or((rest, ""));
+    let (path, query) = before_fragment.split_once('?').unwrap_or((before_fragment, ""));
+    for pair in query.split(['&', ';']) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = key.to_ascii_lowercase();
+        if matches!(
+            key.as_str(),
+            "sn" | "serial" | "serialnumber" | "serial_number" | "serialno" | "s/n" | "s%2fn"
+        ) {
+            return plain_serial(&percent_decode(value));
+        }
+    }
+    // The first segment is the host.
+    path.split('/')
+        .skip(1)
+        .filter(|s| !s.is_empty())
+        .last()
+        .and_then(|last| plain_serial(&percent_decode(last)))
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+        } else if bytes[i] == b'+' {
+            out.push(b' ');
+            i += 1;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn plain_serial(candidate: &str) -> Option<String> {
+    let candidate = candidate.trim();
+    if candidate.is_empty() || !candidate.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return None;
+    }
+    posfield_shared::validate::serial(candidate).ok()
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+/// Decodes JPEG/PNG bytes to grayscale with the EXIF orientation applied.
+fn load_gray(bytes: &[u8]) -> Result<GrayImage, BarcodeError> {
+    if bytes.is_empty() {
+        return Err(BarcodeError::Image("the file is empty".into()));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| BarcodeError::Image(lowercase_first(&e.to_string())))?;
+    if reader.format().is_none() {
+        return Err(BarcodeError::Image("not a jpeg or png image".into()));
+    }
+    if reader.format() == Some(image::ImageFormat::Jpeg) && jpeg_is_truncated(bytes) {
+        return Err(BarcodeError::Image("the jpeg data is truncated".into()));
+    }
+    let mut reader = reader;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(1 << 30);
+    reader.limits(limits);
+    let mut decoder =
+        reader.into_decoder().map_err(|e| BarcodeError::Image(lowercase_first(&e.to_string())))?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(BarcodeError::Image("the image has no pixels".into()));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(BarcodeError::TooLarge { width, height });
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let decoded = catch_unwind(AssertUnwindSafe(|| DynamicImage::from_decoder(decoder)))
+        .map_err(|_| BarcodeError::Image("the image decoder failed".into()))?
+        .map_err(|e| BarcodeError::Image(lowercase_first(&e.to_string())))?;
+    let mut gray = DynamicImage::ImageLuma8(flatten_to_gray(decoded));
+    gray.apply_orientation(orientation);
+    Ok(gray.into_luma8())
+}
+
+/// Converts to 8-bit gray; transparent pixels become white (paper), as a
+/// code drawn on a transparent background is meant to be seen on white.
+fn flatten_to_gray(image: DynamicImage) -> GrayImage {
+    if !image.color().has_alpha() {
+        return image.into_luma8();
+    }
+    let rgba = image.into_rgba8();
+    let (width, height) = rgba.dimensions();
+    let pixels = rgba
+        .pixels()
+        .map(|p| {
+            let [r, g, b, a] = p.0;
+            let luma = (u32::from(r) * 2126 + u32::from(g) * 7152 + u32::from(b) * 722) / 10_000;
+            let a = u32::from(a);
+            ((luma * a + 255 * (255 - a) + 127) / 255) as u8
+        })
+        .collect();
+    GrayImage::from_raw(width, height, pixels).unwrap_or_else(|| GrayImage::new(1, 1))
+}
+
+/// Whether JPEG data stops before its end-of-image marker (a truncated
+/// upload). The decoder would silently fill the missing part with gray.
+fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut i = 2;
+    // Header segments up to the first start-of-scan.
+    loop {
+        while i < bytes.len() && bytes[i] == 0xFF && bytes.get(i + 1) == Some(&0xFF) {
+            i += 1; // fill bytes
+        }
+        if i + 1 >= bytes.len() || bytes[i] != 0xFF {
+            return true;
+        }
+        let marker = bytes[i + 1];
+        i += 2;
+        match marker {
+            0xD9 => return false,
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        if i + 1 >= bytes.len() {
+            return true;
+        }
+        let length = usize::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
+        i += length;
+        if marker == 0xDA {
+            break;
+        }
+    }
+    // Entropy-coded data stuffs every 0xFF with 0x00, so 0xFF 0xD9 can only
+    // be the end-of-image marker.
+    !bytes.get(i..).is_some_and(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9]))
+}
+
+fn lowercase_first(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The pipeline
+
+/// Collects deduplicated symbols.
+struct Found {
+    symbols: Vec<Symbol>,
+    seen: HashSet<(String, String)>,
+}
+
+impl Found {
+    fn new() -> Self {
+        Found { symbols: Vec::new(), seen: HashSet::new() }
+    }
+
+    /// Adds the symbols; returns how many were new.
+    fn add(&mut self, symbols: Vec<Symbol>) -> usize {
+        let mut added = 0;
+        for symbol in symbols {
+            if self.seen.insert((symbol.format.clone(), symbol.text.clone())) {
+                self.symbols.push(symbol);
+                added += 1;
+            }
+        }
+        added
+    }
+}
+
+/// Which binarizer rxing uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Binarizer {
+    Hybrid,
+    Global,
+}
+
+/// A prepared set of rxing hints for a group of formats.
+struct Hints {
+    hints: DecodeHints,
+    formats: Vec<Format>,
+}
+
+impl Hints {
+    fn new(formats: &[Format], try_harder: bool) -> Option<Self> {
+        if formats.is_empty() {
+            return None;
+        }
+        let hints = DecodeHints {
+            PossibleFormats: Some(formats.iter().map(|f| f.to_rxing()).collect()),
+            TryHarder: Some(try_harder),
+            ..DecodeHints::default()
+        };
+        Some(Hints { hints, formats: formats.to_vec() })
+    }
+
+    fn inverted(&self) -> Self {
+        Hints {
+            hints: DecodeHints { AlsoInverted: Some(true), ..self.hints.clone() },
+            formats: self.formats.clone(),
+        }
+    }
+}
+
+/// One rxing call on a grayscale image, panics caught. With `multi`, rxing's
+/// multiple-barcode reader looks for more symbols around each one found.
+fn rx_decode(image: &GrayImage, hints: &Hints, multi: bool, binarizer: Binarizer) -> Vec<Symbol> {
+    let (width, height) = image.dimensions();
+    if width < 3 || height < 3 {
+        return Vec::new();
+    }
+    let pixels = image.as_raw().clone();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let Ok(source) = Luma8LuminanceSource::new(pixels, width, height) else {
+            return Vec::new();
+        };
+        match binarizer {
+            Binarizer::Hybrid => run_reader(BinaryBitmap::new(HybridBinarizer::new(source)), hints, multi),
+            Binarizer::Global => {
+                run_reader(BinaryBitmap::new(GlobalHistogramBinarizer::new(source)), hints, multi)
+            }
+        }
+    }));
+    let results = outcome.unwrap_or_default();
+    results
+        .into_iter()
+        .filter_map(|(format, text)| {
+            let ours = Format::ALL.into_iter().find(|f| f.to_rxing() == format)?;
+            hints.formats.contains(&ours).then(|| Symbol { format: ours.name().to_owned(), text })
+        })
+        .collect()
+}
+
+fn run_reader<B: rxing::Binarizer>(
+    mut bitmap: BinaryBitmap<B>,
+    hints: &Hints,
+    multi: bool,
+) -> Vec<(BarcodeFormat, String)> {
+    if multi {
+        let mut reader = GenericMultipleBarcodeReader::new(MultiUseMultiFormatReader::default());
+        match reader.decode_multiple_with_hints(&mut bitmap, &hints.hints) {
+            Ok(results) => {
+                results.into_iter().map(|r| (*r.getBarcodeFormat(), r.getText().to_owned())).collect()
+            }
+            Err(_) => Vec::new(),
+        }
+    } else {
+        let mut reader = MultiFormatReader::default();
+        match reader.decode_with_hints(&mut bitmap, &hints.hints) {
+            Ok(r) => vec![(*r.getBarcodeFormat(), r.getText().to_owned())],
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+struct Pipeline<'a> {
+    image: &'a GrayImage,
+    deadline: Instant,
+    found: Found,
+    all: Option<Hints>,
+    /// All formats without TRY_HARDER.
+    quick: Option<Hints>,
+    linear: Option<Hints>,
+    linear_harder: Option<Hints>,
+    matrix: Option<Hints>,
+}
+
+impl Pipeline<'_> {
+    fn time_left(&self) -> bool {
+        Instant::now() < self.deadline
+    }
+
+    /// Whether an attempt expected to take `cost` still fits in the budget:
+    /// a whole-image rxing attempt cannot be interrupted, so one that cannot
+    /// finish in time is not started.
+    fn fits(&self, cost: Duration) -> bool {
+        Instant::now() + cost < self.deadline
+    }
+}
+
+/// What a whole-image rxing attempt with TRY_HARDER costs at worst per
+/// pixel, as measured on noise (release build): used to decide whether the
+/// whole-frame attempt on a large photo still fits in the budget.
+const WORST_NANOS_PER_PIXEL: u64 = 150;
+
+fn decode_gray(image: &GrayImage, options: &DecodeOptions, deadline: Instant) -> Vec<Symbol> {
+    let (width, height) = image.dimensions();
+    if width < 3 || height < 3 || options.formats.is_empty() {
+        return Vec::new();
+    }
+    let mut formats = options.formats.clone();
+    formats.sort_by_key(|f| Format::ALL.iter().position(|g| g == f));
+    formats.dedup();
+    let linear: Vec<Format> = formats.iter().copied().filter(|f| f.is_linear()).collect();
+    let matrix: Vec<Format> = formats.iter().copied().filter(|f| !f.is_linear()).collect();
+    let mut p = Pipeline {
+        image,
+        deadline,
+        found: Found::new(),
+        all: Hints::new(&formats, true),
+        quick: Hints::new(&formats, false),
+        linear: Hints::new(&linear, false),
+        linear_harder: Hints::new(&linear, true),
+        matrix: Hints::new(&matrix, true),
+    };
+    let long = width.max(height);
+    if long <= SMALL_SIDE {
+        decode_small(&mut p);
+    } else {
+        decode_large(&mut p);
+    }
+    p.found.symbols
+}
+
+/// Scans, crops and small photos: whole image first, then retries.
+fn decode_small(p: &mut Pipeline<'_>) {
+    let Some(all) = p.all.as_ref() else { return };
+    let started = Instant::now();
+    let first = rx_decode(p.image, all, false, Binarizer::Hybrid);
+    // What one attempt on this image costs; retries are sized from it.
+    let unit = started.elapsed();
+    if p.found.add(first) > 0 {
+        // Look for more symbols around the one found (a QR beside a Code
+        // 128), without TRY_HARDER: rxing's multi reader re-decodes every
+        // area around each symbol, which with TRY_HARDER costs hundreds of
+        // milliseconds on a 1500 px image.
+        if p.time_left()
+            && let Some(quick) = p.quick.as_ref()
+        {
+            let more = rx_decode(p.image, quick, true, Binarizer::Hybrid);
+            p.found.add(more);
+        }
+        return;
+    }
+    let (width, height) = p.image.dimensions();
+    let long = width.max(height);
+    let mut retries = vec![Retry::GlobalBinarizer, Retry::Inverted, Retry::Regions];
+    if long <= 1024 {
+        retries.push(Retry::Upscale);
+    }
+    if long >= 400 {
+        retries.push(Retry::Downscale);
+    }
+    for retry in retries {
+        let cost = match retry {
+            Retry::GlobalBinarizer | Retry::Regions => unit,
+            Retry::Inverted => unit * 2,
+            Retry::Upscale => unit * 4,
+            Retry::Downscale => unit / 4,
+        };
+        if !p.fits(cost) {
+            continue;
+        }
+        let Some(all) = p.all.as_ref() else { return };
+        let symbols = match retry {
+            Retry::GlobalBinarizer => rx_decode(p.image, all, false, Binarizer::Global),
+            Retry::Inverted => rx_decode(p.image, &all.inverted(), false, Binarizer::Hybrid),
+            Retry::Regions => regions(p),
+            Retry::Upscale => rx_decode(&upscale2(p.image), all, false, Binarizer::Hybrid),
+            Retry::Downscale => rx_decode(&downscale_box(p.image, 2), all, false, Binarizer::Hybrid),
+        };
+        if p.found.add(symbols) > 0 {
+            return;
+        }
+    }
+}
+
+/// Retries for a small image on which the plain attempt found nothing.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// Global-histogram instead of hybrid binarization.
+    GlobalBinarizer,
+    /// Also light-on-dark symbols.
+    Inverted,
+    /// The region pipeline of large photos.
+    Regions,
+    /// Twice the size (small modules).
+    Upscale,
+    /// Half the size (huge modules, noise).
+    Downscale,
+}
+
+/// Phone photos: candidate regions first, whole (downscaled) frame last.
+fn decode_large(p: &mut Pipeline<'_>) {
+    let symbols = regions(p);
+    p.found.add(symbols);
+    if !p.time_left() {
+        return;
+    }
+    // The whole frame only as a last resort: it is slow on 12 MP photos
+    // and prone to false reads of textures as UPC/EAN.
+    if p.found.symbols.is_empty() {
+        let (width, height) = p.image.dimensions();
+        let factor = width.max(height).div_ceil(FRAME_SIDE);
+        let small = downscale_box(p.image, factor);
+        let pixels = u64::from(small.width()) * u64::from(small.height());
+        if let Some(all) = p.all.as_ref()
+            && p.fits(Duration::from_nanos(pixels * WORST_NANOS_PER_PIXEL))
+        {
+            let symbols = rx_decode(&small, all, true, Binarizer::Hybrid);
+            p.found.add(symbols);
+        }
+    }
+}
+
+/// Finds candidate regions and decodes them; returns what was found.
+fn regions(p: &Pipeline<'_>) -> Vec<Symbol> {
+    let mut found = Found::new();
+    let map = TensorMap::compute(p.image);
+    let (linear, matrix) = map.candidates();
+    if let (Some(hints), Some(harder)) = (p.linear.as_ref(), p.linear_harder.as_ref()) {
+        for candidate in linear.iter().take(MAX_LINEAR_CANDIDATES) {
+            if !p.time_left() {
+                break;
+            }
+            let symbols = decode_linear_candidate(p, candidate, hints, harder);
+            found.add(symbols);
+        }
+    }
+    if let Some(hints) = p.matrix.as_ref() {
+        for candidate in matrix.iter().take(MAX_MATRIX_CANDIDATES) {
+            if !p.time_left() {
+                break;
+            }
+            let symbols = decode_matrix_candidate(p, candidate, hints);
+            found.add(symbols);
+        }
+    }
+    found.symbols
+}
+
+/// Straightens a linear candidate and decodes it, with retries.
+fn decode_linear_candidate(p: &Pipeline<'_>, c: &Candidate, hints: &Hints, harder: &Hints) -> Vec<Symbol> {
+    // (scale, extra angle in degrees, smoothing along the bars, harder)
+    const ATTEMPTS: [(f32, f32, bool, bool); 9] = [
+        (1.0, 0.0, true, false),
+        (1.0, 0.0, false, true),
+        (2.0, 0.0, true, false),
+        (0.5, 0.0, true, false),
+        (1.0, 4.0, true, false),
+        (1.0, -4.0, true, false),
+        (2.0, 0.0, false, true),
+        (1.0, 8.0, true, false),
+        (1.0, -8.0, true, false),
+    ];
+    for (scale, extra, smooth, use_harder) in ATTEMPTS {
+        if !p.time_left() {
+            break;
+        }
+        let angle = c.angle + extra.to_radians();
+        let Some(mut crop) = straighten(p.image, c, angle, scale) else {
+            continue;
+        };
+        if smooth {
+            smooth_vertical(&mut crop, ((c.across * scale) / 8.0).clamp(1.0, 6.0) as u32);
+        }
+        let symbols = rx_decode(&crop, if use_harder { harder } else { hints }, false, Binarizer::Hybrid);
+        if !symbols.is_empty() {
+            return symbols;
+        }
+    }
+    Vec::new()
+}
+
+/// Crops a 2D candidate with a margin, scales it and decodes it.
+fn decode_matrix_candidate(p: &Pipeline<'_>, c: &Candidate, hints: &Hints) -> Vec<Symbol> {
+    let (width, height) = p.image.dimensions();
+    let half = c.along.max(c.across) * 0.5 * 1.35 + 8.0;
+    let x0 = (c.cx - half).max(0.0) as u32;
+    let y0 = (c.cy - half).max(0.0) as u32;
+    let x1 = ((c.cx + half) as u32).min(width);
+    let y1 = ((c.cy + half) as u32).min(height);
+    if x1 <= x0 + 8 || y1 <= y0 + 8 {
+        return Vec::new();
+    }
+    let crop = image::imageops::crop_imm(p.image, x0, y0, x1 - x0, y1 - y0).to_image();
+    let long = crop.width().max(crop.height());
+    let crop = if long > 800 { downscale_box(&crop, long.div_ceil(800)) } else { crop };
+    let symbols = rx_decode(&crop, hints, false, Binarizer::Hybrid);
+    if !symbols.is_empty() || !p.time_left() {
+        return symbols;
+    }
+    if crop.width().max(crop.height()) < 400 {
+        return rx_decode(&upscale2(&crop), hints, false, Binarizer::Hybrid);
+    }
+    Vec::new()
+}
+
+// ---------------------------------------------------------------------------
+// Region finding
+
+/// A candidate region in full-resolution coordinates.
+#[derive(Debug, Clone)]
+struct Candidate {
+    /// Centre.
+    cx: f32,
+    cy: f32,
+    /// Angle of the code's long axis (perpendicular to the bars), radians.
+    angle: f32,
+    /// Extent along the axis and across it, pixels.
+    along: f32,
+    across: f32,
+    /// Ranking score.
+    score: f32,
+}
+
+/// Block-summed structure tensor of the image.
+struct TensorMap {
+    width: usize,
+    height: usize,
+    block: u32,
+    jxx: Vec<f32>,
+    jyy: Vec<f32>,
+    jxy: Vec<f32>,
+}
+
+impl TensorMap {
+    fn compute(image: &GrayImage) -> Self {
+        let (w, h) = image.dimensions();
+        let block = w.max(h).div_ceil(MAP_SIDE).max(2);
+        let step = if block >= 6 { 2 } else { 1 };
+        let mw = (w / block) as usize;
+        let mh = (h / block) as usize;
+        let mut jxx = vec![0f32; mw * mh];
+        let mut jyy = vec![0f32; mw * mh];
+        let mut jxy = vec![0f32; mw * mh];
+        let px = image.as_raw();
+        let stride = w as usize;
+        let b = block as usize;
+        let samples = ((b / step) * (b / step)) as f32;
+        for by in 0..mh {
+            for bx in 0..mw {
+                let (mut sxx, mut syy, mut sxy) = (0i64, 0i64, 0i64);
+                let y_start = (by * b).max(1);
+                let y_end = ((by + 1) * b).min(h as usize - 1);
+                let x_start = (bx * b).max(1);
+                let x_end = ((bx + 1) * b).min(w as usize - 1);
+                let mut y = y_start;
+                while y < y_end {
+                    let row = y * stride;
+                    let mut x = x_start;
+                    while x < x_end {
+                        let i = row + x;
+                        let gx = i64::from(px[i + 1]) - i64::from(px[i - 1]);
+                        let gy = i64::from(px[i + stride]) - i64::from(px[i - stride]);
+                        sxx += gx * gx;
+                        syy += gy * gy;
+                        sxy += gx * gy;
+                        x += step;
+                    }
+                    y += step;
+                }
+                let k = by * mw + bx;
+                jxx[k] = sxx as f32 / samples;
+                jyy[k] = syy as f32 / samples;
+                jxy[k] = sxy as f32 / samples;
+            }
+        }
+        TensorMap { width: mw, height: mh, block, jxx, jyy, jxy }
+    }
+
+    /// Linear candidates and 2D candidates, best first.
+    fn candidates(&self) -> (Vec<Candidate>, Vec<Candidate>) {
+        let (w, h) = (self.width, self.height);
+        if w < 3 || h < 3 {
+            return (Vec::new(), Vec::new());
+        }
+        let sxx = box_filter(&self.jxx, w, h, 2);
+        let syy = box_filter(&self.jyy, w, h, 2);
+        let sxy = box_filter(&self.jxy, w, h, 2);
+        let n = w * h;
+        let mut aniso = vec![0f32; n];
+        let mut trace = vec![0f32; n];
+        for i in 0..n {
+            let t = sxx[i] + syy[i];
+            let d = ((sxx[i] - syy[i]).powi(2) + 4.0 * sxy[i] * sxy[i]).sqrt();
+            trace[i] = t;
+            aniso[i] = d;
+        }
+        let max_aniso = aniso.iter().copied().fold(0.0, f32::max);
+        let lin_threshold = (0.08 * max_aniso).max(LINEAR_MIN_ENERGY);
+        let lin_mask: Vec<bool> =
+            (0..n).map(|i| aniso[i] >= lin_threshold && aniso[i] >= 0.6 * trace[i]).collect();
+        let max_trace = trace.iter().copied().fold(0.0, f32::max);
+        let mat_threshold = (0.08 * max_trace).max(MATRIX_MIN_ENERGY);
+        let mat_mask: Vec<bool> =
+            (0..n).map(|i| trace[i] >= mat_threshold && aniso[i] < 0.6 * trace[i]).collect();
+        let block = self.block as f32;
+        let mut linear = Vec::new();
+        for component in components(&lin_mask, w, h) {
+            if component.len() < 6 {
+                continue;
+            }
+            let (mut cxx, mut cyy, mut cxy, mut weight) = (0f32, 0f32, 0f32, 0f32);
+            for &k in &component {
+                cxx += self.jxx[k];
+                cyy += self.jyy[k];
+                cxy += self.jxy[k];
+                weight += aniso[k];
+            }
+            // Direction of the dominant gradient: across the bars.
+            let angle = 0.5 * (2.0 * cxy).atan2(cxx - cyy);
+            let Some(shape) = Shape::of(&component, w, angle) else {
+                continue;
+            };
+            // The bars' direction must be the short one, give or take the
+            // smoothing that widened the component on every side.
+            if shape.along + 2.0 < shape.across * 0.8 || shape.along < 5.0 {
+                continue;
+            }
+            // Remove the smoothing's dilation (2 blocks each side), then
+            // add a quiet zone margin along the axis.
+            let along = (shape.along - 2.0).max(2.0) * block;
+            let across = (shape.across - 3.0).max(1.5) * block;
+            linear.push(Candidate {
+                cx: (shape.cx + 0.5) * block,
+                cy: (shape.cy + 0.5) * block,
+                angle,
+                along: along * 1.15 + 4.0 * block,
+                across: across.max(block * 1.5),
+                score: weight,
+            });
+        }
+        linear.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut matrix = Vec::new();
+        for component in components(&mat_mask, w, h) {
+            if component.len() < 9 {
+                continue;
+            }
+            let Some(shape) = Shape::of(&component, w, 0.0) else {
+                continue;
+            };
+            let (long, short) = (shape.along.max(shape.across), shape.along.min(shape.across));
+            let fill = component.len() as f32 / (shape.along * shape.across).max(1.0);
+            // Smaller than 3 blocks (after the smoothing's dilation) is noise.
+            if long > 2.2 * short || fill < 0.35 || short < 6.0 {
+                continue;
+            }
+            let weight: f32 = component.iter().map(|&k| trace[k]).sum();
+            matrix.push(Candidate {
+                cx: (shape.cx + 0.5) * block,
+                cy: (shape.cy + 0.5) * block,
+                angle: 0.0,
+                along: (shape.along - 3.0).max(2.0) * block,
+                across: (shape.across - 3.0).max(2.0) * block,
+                score: weight * short / long,
+            });
+        }
+        matrix.sort_by(|a, b| b.score.total_cmp(&a.score));
+        (linear, matrix)
+    }
+}
+
+/// Mean squared gradient (per direction) below which no region counts as a
+/// barcode: about 12 grey levels RMS.
+const LINEAR_MIN_ENERGY: f32 = 150.0;
+/// The same for 2D candidates.
+const MATRIX_MIN_ENERGY: f32 = 300.0;
+
+/// Extent of a component along an angle and across it, in map cells.
+struct Shape {
+    cx: f32,
+    cy: f32,
+    along: f32,
+    across: f32,
+}
+
+impl Shape {
+    fn of(cells: &[usize], width: usize, angle: f32) -> Option<Self> {
+        if cells.is_empty() {
+            return None;
+        }
+        let (cos, sin) = (angle.cos(), angle.sin());
+        let (mut umin, mut umax, mut vmin, mut vmax) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+        for &k in cells {
+            let x = (k % width) as f32;
+            let y = (k / width) as f32;
+            let u = x * cos + y * sin;
+            let v = -x * sin + y * cos;
+            umin = umin.min(u);
+            umax = umax.max(u);
+            vmin = vmin.min(v);
+            vmax = vmax.max(v);
+        }
+        let (uc, vc) = ((umin + umax) / 2.0, (vmin + vmax) / 2.0);
+        Some(Shape {
+            cx: uc * cos - vc * sin,
+            cy: uc * sin + vc * cos,
+            along: umax - umin + 1.0,
+            across: vmax - vmin + 1.0,
+        })
+    }
+}
+
+/// 8-connected components of a mask, as lists of cell indices.
+fn components(mask: &[bool], width: usize, height: usize) -> Vec<Vec<usize>> {
+    let mut label = vec![false; mask.len()];
+    let mut out = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || label[start] {
+            continue;
+        }
+        let mut component = Vec::new();
+        label[start] = true;
+        stack.push(start);
+        while let Some(k) = stack.pop() {
+            component.push(k);
+            let (x, y) = ((k % width) as isize, (k / width) as isize);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if nx < 0 || ny < 0 || nx >= width as isize || ny >= height as isize {
+                        continue;
+                    }
+                    let j = ny as usize * width + nx as usize;
+                    if mask[j] && !label[j] {
+                        label[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        out.push(component);
+    }
+    out
+}
+
+/// Mean over a (2r+1)² window, clamped at the borders.
+fn box_filter(values: &[f32], width: usize, height: usize, radius: usize) -> Vec<f32> {
+    let mut horizontal = vec![0f32; values.len()];
+    for y in 0..height {
+        let row = &values[y * width..(y + 1) * width];
+        for x in 0..width {
+            let lo = x.saturating_sub(radius);
+            let hi = (x + radius + 1).min(width);
+            horizontal[y * width + x] = row[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
+        }
+    }
+    let mut out = vec![0f32; values.len()];
+    for y in 0..height {
+        let lo = y.saturating_sub(radius);
+        let hi = (y + radius + 1).min(height);
+        for x in 0..width {
+            let mut sum = 0.0;
+            for yy in lo..hi {
+                sum += horizontal[yy * width + x];
+            }
+            out[y * width + x] = sum / (hi - lo) as f32;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Resampling
+
+/// Cuts the candidate out along `angle` so its bars are vertical, sampled
+/// bilinearly at `scale` output pixels per source pixel.
+fn straighten(image: &GrayImage, c: &Candidate, angle: f32, scale: f32) -> Option<GrayImage> {
+    let out_w = (c.along * scale).round() as u32;
+    let out_h = (c.across * scale).round() as u32;
+    if out_w < 16 || out_h < 3 || out_w > 8000 || out_h > 4000 {
+        return None;
+    }
+    let (cos, sin) = (angle.cos(), angle.sin());
+    let (w, h) = image.dimensions();
+    let px = image.as_raw();
+    let stride = w as usize;
+    let mut out = vec![255u8; (out_w * out_h) as usize];
+    let inv = 1.0 / scale;
+    let half_w = out_w as f32 / 2.0;
+    let half_h = out_h as f32 / 2.0;
+    for j in 0..out_h {
+        let v = (j as f32 + 0.5 - half_h) * inv;
+        // Start of the row in source coordinates, and the step per pixel.
+        let mut sx = c.cx + (0.5 - half_w) * inv * cos - v * sin;
+        let mut sy = c.cy + (0.5 - half_w) * inv * sin + v * cos;
+        let (dx, dy) = (inv * cos, inv * sin);
+        let row = &mut out[(j * out_w) as usize..((j + 1) * out_w) as usize];
+        for value in row.iter_mut() {
+            let (fx, fy) = (sx - 0.5, sy - 0.5);
+            if fx >= 0.0 && fy >= 0.0 && fx < (w - 1) as f32 && fy < (h - 1) as f32 {
+                let (x0, y0) = (fx as usize, fy as usize);
+                let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
+                let i = y0 * stride + x0;
+                let top = f32::from(px[i]) * (1.0 - ax) + f32::from(px[i + 1]) * ax;
+                let bottom = f32::from(px[i + stride]) * (1.0 - ax) + f32::from(px[i + stride + 1]) * ax;
+                *value = (top * (1.0 - ay) + bottom * ay + 0.5) as u8;
+            }
+            sx += dx;
+            sy += dy;
+        }
+    }
+    GrayImage::from_raw(out_w, out_h, out)
+}
+
+/// Averages each pixel with `radius` pixels above and below (along the bars).
+fn smooth_vertical(image: &mut GrayImage, radius: u32) {
+    if radius == 0 {
+        return;
+    }
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let src = image.as_raw().clone();
+    let r = radius as usize;
+    let dst: &mut [u8] = image;
+    for x in 0..w {
+        let mut sum: u32 = 0;
+        let mut count: u32 = 0;
+        // Window [y - r, y + r].
+        for y in 0..r.min(h) {
+            sum += u32::from(src[y * w + x]);
+            count += 1;
+        }
+        for y in 0..h {
+            let add = y + r;
+            if add < h {
+                sum += u32::from(src[add * w + x]);
+                count += 1;
+            }
+            if y > r {
+                sum -= u32::from(src[(y - r - 1) * w + x]);
+                count -= 1;
+            }
+            dst[y * w + x] = ((sum + count / 2) / count) as u8;
+        }
+    }
+}
+
+/// Shrinks by an integer factor, averaging each factor × factor block.
+fn downscale_box(image: &GrayImage, factor: u32) -> GrayImage {
+    if factor <= 1 {
+        return image.clone();
+    }
+    let (w, h) = image.dimensions();
+    let (ow, oh) = ((w / factor).max(1), (h / factor).max(1));
+    let f = factor as usize;
+    let stride = w as usize;
+    let px = image.as_raw();
+    let mut out = vec![0u8; (ow * oh) as usize];
+    let mut sums = vec![0u32; ow as usize];
+    for oy in 0..oh as usize {
+        sums.iter_mut().for_each(|s| *s = 0);
+        for y in oy * f..((oy + 1) * f).min(h as usize) {
+            let row = &px[y * stride..y * stride + (ow as usize * f).min(stride)];
+            for (chunk, sum) in row.chunks(f).zip(sums.iter_mut()) {
+                *sum += chunk.iter().map(|&v| u32::from(v)).sum::<u32>();
+            }
+        }
+        let area = (f * f) as u32;
+        for (ox, sum) in sums.iter().enumerate() {
+            out[oy * ow as usize + ox] = ((sum + area / 2) / area) as u8;
+        }
+    }
+    GrayImage::from_raw(ow, oh, out).unwrap_or_else(|| GrayImage::new(1, 1))
+}
+
+/// Doubles the size (bilinear).
+fn upscale2(image: &GrayImage) -> GrayImage {
+    let (w, h) = image.dimensions();
+    image::imageops::resize(image, w * 2, h * 2, image::imageops::FilterType::Triangle)
+}

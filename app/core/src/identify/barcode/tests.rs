@@ -1,0 +1,429 @@
+//! Tests of the barcode pipeline: the public ZXing photo set, generated
+//! 12-megapixel label photos, degenerate inputs and serial extraction.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use image::{GrayImage, ImageEncoder, Luma};
+
+use super::label_fixtures::{self, LabelCase, LabelParams, QR_TEXT};
+use super::*;
+
+/// Budget for correctness tests: generous, because this crate is built
+/// without optimization in the dev profile.
+fn generous() -> DecodeOptions {
+    DecodeOptions {
+        budget: if cfg!(debug_assertions) { Duration::from_secs(20) } else { Duration::from_secs(2) },
+        ..DecodeOptions::default()
+    }
+}
+
+fn testdata_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/barcodes");
+    assert!(
+        dir.is_dir(),
+        "the barcode test set is missing: expected it at {} (see shared/testdata/barcodes/SOURCE.md)",
+        dir.display()
+    );
+    dir
+}
+
+/// (folder, image path, expected text) for every image of the shared set.
+fn testdata_cases() -> Vec<(String, PathBuf, String)> {
+    let root = testdata_dir();
+    let mut cases = Vec::new();
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("read the test set folder")
+        .map(|e| e.expect("read a folder entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let name = folder.file_name().expect("folder name").to_string_lossy().into_owned();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .expect("read a test folder")
+            .map(|e| e.expect("read an entry").path())
+            .collect();
+        files.sort();
+        for path in files {
+            let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+            if !matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "gif" | "bmp") {
+                continue; // .txt, .metadata.txt and the deliberate .png.error
+            }
+            let expected_path = path.with_extension("txt");
+            let expected = std::fs::read_to_string(&expected_path)
+                .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
+            cases.push((name.clone(), path, expected));
+        }
+    }
+    cases
+}
+
+#[test]
+fn every_testdata_image_decodes_to_its_expected_text() {
+    let cases = testdata_cases();
+    assert_eq!(cases.len(), 92, "the shared set has 92 images");
+    let options = generous();
+    let mut per_folder: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut failures = Vec::new();
+    for (folder, path, expected) in &cases {
+        let bytes = std::fs::read(path).expect("read image");
+        let entry = per_folder.entry(folder.clone()).or_default();
+        entry.1 += 1;
+        match decode_symbols(&bytes, &options) {
+            Ok(symbols) if symbols.iter().any(|s| &s.text == expected) => entry.0 += 1,
+            other => failures.push(format!("{}: {other:?}, expected {expected:?}", path.display())),
+        }
+    }
+    for (folder, (ok, total)) in &per_folder {
+        eprintln!("{folder}: {ok}/{total}");
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn scan_case(case: &LabelCase, options: &DecodeOptions) -> (Result<SerialScan, BarcodeError>, Duration) {
+    let bytes = label_fixtures::label_photo(case.seed, &case.params);
+    let start = Instant::now();
+    let result = scan_serial(&bytes, options);
+    (result, start.elapsed())
+}
+
+/// Runs the cases, prints each outcome and returns how many gave the serial.
+fn run_label_cases(cases: &[LabelCase], options: &DecodeOptions) -> usize {
+    let mut ok = 0;
+    for case in cases {
+        let (result, elapsed) = scan_case(case, options);
+        let good = matches!(&result, Ok(scan) if scan.serial == case.params.serial);
+        ok += usize::from(good);
+        eprintln!(
+            "{:>24} {:>5} ms {}",
+            case.name,
+            elapsed.as_millis(),
+            match &result {
+                Ok(scan) if good => format!("ok ({} alternatives)", scan.alternatives.len()),
+                other => format!("FAILED: {other:?}"),
+            }
+        );
+    }
+    eprintln!("serial found in {ok}/{} generated label photos", cases.len());
+    ok
+}
+
+/// Three of the standard cases (2-3.5 px modules, ±30° and 9°, up to 6 %
+/// perspective, one with a QR), so the dev-profile run stays short;
+/// `all_generated_label_photos_give_their_serial` runs all 24.
+#[test]
+fn generated_label_photos_give_their_serial() {
+    let cases: Vec<LabelCase> = label_fixtures::standard_cases()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| [0, 11, 19].contains(i))
+        .map(|(_, case)| case)
+        .collect();
+    let ok = run_label_cases(&cases, &generous());
+    assert_eq!(ok, cases.len(), "every sampled case must give its serial");
+}
+
+#[test]
+#[ignore = "slow in the dev profile: run with --release -- --ignored"]
+fn all_generated_label_photos_give_their_serial() {
+    let cases = label_fixtures::standard_cases();
+    let options = DecodeOptions::default();
+    let ok = run_label_cases(&cases, &options);
+    assert!(ok * 100 >= cases.len() * 90, "serial found in {ok}/{} (< 90 %)", cases.len());
+}
+
+#[test]
+fn qr_beside_the_code_128_becomes_an_alternative() {
+    let params = LabelParams {
+        module_px: 4.0,
+        rotation_deg: 12.0,
+        qr_text: Some(QR_TEXT.to_owned()),
+        ..LabelParams::default()
+    };
+    let bytes = label_fixtures::label_photo(7, &params);
+    let scan = scan_serial(&bytes, &generous()).expect("serial found");
+    assert_eq!(scan.serial, params.serial);
+    assert_eq!(scan.format, "CODE_128");
+    assert_eq!(scan.alternatives, vec![Symbol { format: "QR_CODE".into(), text: QR_TEXT.into() }]);
+}
+
+fn png_bytes(image: &GrayImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::L8)
+        .expect("encode png");
+    out
+}
+
+fn noise_image(width: u32, height: u32, seed: u64) -> GrayImage {
+    let mut state = seed | 1;
+    GrayImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        Luma([(state >> 56) as u8])
+    })
+}
+
+/// Degenerate images give "not found" within the budget plus a slack of one
+/// attempt, and never panic.
+#[test]
+fn degenerate_images_are_not_found_within_the_budget() {
+    let budget = Duration::from_millis(400);
+    // One attempt may run past the budget: in the unoptimized dev profile,
+    // with other tests running beside, that attempt can take seconds.
+    let slack = if cfg!(debug_assertions) { Duration::from_millis(5000) } else { Duration::from_millis(150) };
+    let options = DecodeOptions { budget, ..DecodeOptions::default() };
+    let images = [
+        ("1x1", GrayImage::new(1, 1)),
+        ("2x2 white", GrayImage::from_pixel(2, 2, Luma([255]))),
+        ("all black", GrayImage::new(1200, 900)),
+        ("all white", GrayImage::from_pixel(1200, 900, Luma([255]))),
+        ("noise", noise_image(1000, 800, 1)),
+        ("noise 12 MP", noise_image(4032, 3024, 2)),
+        ("blank 8000x8000", GrayImage::from_pixel(8000, 8000, Luma([200]))),
+        ("thin line", GrayImage::from_pixel(5000, 3, Luma([90]))),
+    ];
+    for (name, image) in &images {
+        let start = Instant::now();
+        let symbols = decode_image(image, &options);
+        let elapsed = start.elapsed();
+        eprintln!("{name}: {elapsed:?}");
+        assert_eq!(symbols, vec![], "{name}");
+        assert!(elapsed <= budget + slack, "{name}: took {elapsed:?}");
+        // The same through the file path (PNG decoding is not budgeted).
+        if image.width() * image.height() <= 4_000_000 {
+            assert_eq!(scan_serial(&png_bytes(image), &options), Err(BarcodeError::NotFound), "{name}");
+        }
+    }
+}
+
+#[test]
+fn huge_blank_png_is_not_found() {
+    let image = GrayImage::from_pixel(8000, 8000, Luma([255]));
+    let bytes = png_bytes(&image);
+    let options = DecodeOptions::default();
+    assert_eq!(decode_symbols(&bytes, &options), Ok(vec![]));
+}
+
+#[test]
+fn empty_formats_find_nothing() {
+    let bytes = label_fixtures::label_photo(3, &LabelParams::default());
+    let options = DecodeOptions { formats: vec![], ..generous() };
+    assert_eq!(scan_serial(&bytes, &options), Err(BarcodeError::NotFound));
+}
+
+#[test]
+fn undecodable_bytes_are_image_errors() {
+    let params = LabelParams { width: 800, height: 600, ..LabelParams::default() };
+    let jpeg = label_fixtures::label_photo(1, &params);
+    let truncated = &jpeg[..jpeg.len() / 2];
+    let options = DecodeOptions::default();
+    for (name, bytes) in [
+        ("truncated jpeg", truncated),
+        ("jpeg header only", &jpeg[..200]),
+        ("empty", &[][..]),
+        ("text", &b"SN: N9100001234567"[..]),
+    ] {
+        match scan_serial(bytes, &options) {
+            Err(BarcodeError::Image(reason)) => {
+                assert!(!reason.is_empty(), "{name}");
+                let message = BarcodeError::Image(reason).to_string();
+                assert!(message.starts_with("the photo cannot be read: "), "{name}: {message}");
+            }
+            other => panic!("{name}: expected an image error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn too_large_images_are_refused_before_decoding() {
+    // A PNG header claiming 40000 x 40000 pixels.
+    let mut out = Vec::new();
+    out.extend_from_slice(b"\x89PNG\r\n\x1a\n");
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(b"IHDR");
+    ihdr.extend_from_slice(&40_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&40_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    for chunk in [&b"IDAT"[..], &b"IEND"[..]] {
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(&crc32(chunk).to_be_bytes());
+    }
+    assert_eq!(
+        decode_symbols(&out, &DecodeOptions::default()),
+        Err(BarcodeError::TooLarge { width: 40_000, height: 40_000 })
+    );
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A minimal little-endian TIFF/EXIF block holding only an orientation tag.
+fn exif_orientation(orientation: u16) -> Vec<u8> {
+    let mut exif = b"II*\0".to_vec();
+    exif.extend_from_slice(&8u32.to_le_bytes()); // IFD offset
+    exif.extend_from_slice(&1u16.to_le_bytes()); // one entry
+    exif.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+    exif.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+    exif.extend_from_slice(&1u32.to_le_bytes()); // count
+    exif.extend_from_slice(&orientation.to_le_bytes());
+    exif.extend_from_slice(&[0, 0]);
+    exif.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    exif
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    // A 64x32 image, dark on its left half, stored with orientation 6
+    // ("rotate 90° clockwise to display"): displayed it is 32x64, dark on top.
+    let stored = GrayImage::from_fn(64, 32, |x, _| Luma([if x < 32 { 0 } else { 255 }]));
+    let mut bytes = Vec::new();
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+    encoder.set_exif_metadata(exif_orientation(6)).expect("exif supported");
+    encoder.write_image(stored.as_raw(), 64, 32, image::ExtendedColorType::L8).expect("encode");
+    let shown = load_gray(&bytes).expect("decodes");
+    assert_eq!(shown.dimensions(), (32, 64));
+    assert!(shown.get_pixel(16, 8)[0] < 60, "top is dark");
+    assert!(shown.get_pixel(16, 56)[0] > 200, "bottom is light");
+}
+
+#[test]
+fn serial_is_extracted_from_common_label_texts() {
+    let cases = [
+        ("N9100001234567", Some("N9100001234567")),
+        ("  n9100001234567\n", Some("N9100001234567")),
+        ("SN:N9100001234567", Some("N9100001234567")),
+        ("S/N: PX12345678", Some("PX12345678")),
+        ("SN N9100001234567", Some("N9100001234567")),
+        ("s/n=PX12345678", Some("PX12345678")),
+        ("Serial No. 0820-1234-5678", Some("082012345678")),
+        ("S/NPX12345678", Some("PX12345678")),
+        ("SN12345678", Some("SN12345678")),
+        ("https://pos.example.com/t/N9100001234567", Some("N9100001234567")),
+        ("https://pos.example.com/t/N9100001234567/?x=1", Some("N9100001234567")),
+        ("http://x.example/activate?model=A920&sn=PX12345678", Some("PX12345678")),
+        ("HTTPS://X.EXAMPLE/A?SN=px12345678#top", Some("PX12345678")),
+        ("Model: A920\r\nSN: PX12345678", Some("PX12345678")),
+        (QR_TEXT, None),
+        ("https://pos.example.com/", None),
+        ("Hello World 2024", None),
+        ("168901", None),
+        ("AAAAAAAAAA", None),
+        ("", None),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(serial_from_text(text).as_deref(), expected, "{text:?}");
+    }
+}
+
+#[test]
+fn serial_prefers_linear_codes_and_keeps_the_rest_as_alternatives() {
+    let qr = Symbol { format: "QR_CODE".into(), text: "https://x.example/?sn=PX12345678".into() };
+    let code = Symbol { format: "CODE_128".into(), text: "N9100001234567".into() };
+    let other = Symbol { format: "CODE_128".into(), text: "A920".into() };
+    let scan = pick_serial(vec![qr.clone(), other.clone(), code]).expect("serial");
+    assert_eq!(scan.serial, "N9100001234567");
+    assert_eq!(scan.format, "CODE_128");
+    assert_eq!(scan.alternatives, vec![qr, other]);
+}
+
+#[test]
+fn no_serial_error_lists_the_symbols() {
+    let symbols = vec![
+        Symbol { format: "QR_CODE".into(), text: QR_TEXT.into() },
+        Symbol { format: "CODE_128".into(), text: "A920".into() },
+    ];
+    let error = pick_serial(symbols.clone()).expect_err("no serial");
+    assert_eq!(error, BarcodeError::NoSerial { symbols });
+    expect_test::expect![[r#"found 2 barcodes but none is a terminal serial: QR_CODE "https://support.example.com/pos/help?mod…", CODE_128 "A920""#]]
+        .assert_eq(&error.to_string());
+    assert_eq!(pick_serial(vec![]), Err(BarcodeError::NotFound));
+    assert_eq!(BarcodeError::NotFound.to_string(), "no barcode found in the photo");
+}
+
+#[test]
+fn testdata_text_is_no_serial() {
+    let path = testdata_dir().join("qrcode-1/1.png");
+    let bytes = std::fs::read(path).expect("read");
+    match scan_serial(&bytes, &generous()) {
+        Err(BarcodeError::NoSerial { symbols }) => assert_eq!(symbols.len(), 1),
+        other => panic!("expected NoSerial, got {other:?}"),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Arbitrary small images and arbitrary bytes never panic.
+    #[test]
+    fn arbitrary_input_never_panics(width in 1u32..300, height in 1u32..300, seed: u64, bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        let options = DecodeOptions { budget: Duration::from_millis(200), ..DecodeOptions::default() };
+        let _ = decode_image(&noise_image(width, height, seed), &options);
+        let _ = decode_symbols(&bytes, &options);
+    }
+}
+
+/// Rough timings; run with
+/// `cargo test --release -p posfield-core barcode_timings -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a test: run in release"]
+fn barcode_timings() {
+    fn median(mut v: Vec<Duration>) -> Duration {
+        v.sort();
+        v[v.len() / 2]
+    }
+    let options = DecodeOptions::default();
+    let mut times = Vec::new();
+    let mut ok = 0;
+    let cases = testdata_cases();
+    for (_, path, expected) in &cases {
+        let bytes = std::fs::read(path).expect("read");
+        let start = Instant::now();
+        let result = decode_symbols(&bytes, &options);
+        let elapsed = start.elapsed();
+        if elapsed > Duration::from_millis(50) {
+            eprintln!("slow: {} {elapsed:?}", path.display());
+        }
+        times.push(elapsed);
+        ok += usize::from(matches!(&result, Ok(s) if s.iter().any(|s| &s.text == expected)));
+    }
+    eprintln!(
+        "testdata: {ok}/{} decoded with the default budget, median {:?}, max {:?}",
+        cases.len(),
+        median(times.clone()),
+        times.iter().max().copied().unwrap_or_default()
+    );
+    let mut times = Vec::new();
+    let mut load_times = Vec::new();
+    let mut ok = 0;
+    let cases = label_fixtures::standard_cases();
+    for case in &cases {
+        let bytes = label_fixtures::label_photo(case.seed, &case.params);
+        let start = Instant::now();
+        let _ = load_gray(&bytes);
+        load_times.push(start.elapsed());
+        let (result, elapsed) = scan_case(case, &options);
+        times.push(elapsed);
+        ok += usize::from(matches!(&result, Ok(s) if s.serial == case.params.serial));
+    }
+    eprintln!(
+        "label photos: {ok}/{} serials, median {:?} (of which JPEG decode + gray {:?}), max {:?}",
+        cases.len(),
+        median(times.clone()),
+        median(load_times),
+        times.iter().max().copied().unwrap_or_default()
+    );
+}

@@ -1,0 +1,174 @@
+//! The `Agent` facade end to end on a real data folder: a whole repair visit
+//! offline, the signature bound to the device key, and no path that loses
+//! work the server has not confirmed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use posfield_core::signature::{Point, Strokes, Tampered};
+use posfield_core::store::VisitFilter;
+use posfield_core::{Agent, AgentError, Clock};
+use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::{MerchantInput, VisitError};
+use posfield_shared::vocab::{RepairPlan, WarrantyStatus};
+use posfield_shared::{FaultCode, Remedy, Timestamp, VisitKind, VisitStatus};
+
+/// A clock that moves one second per reading.
+struct TestClock(AtomicI64);
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.fetch_add(1000, Ordering::SeqCst))
+    }
+}
+
+fn open(dir: &std::path::Path) -> Agent {
+    Agent::open_with_clock(dir, Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)))).unwrap()
+}
+
+fn strokes() -> Strokes {
+    let line = |y: f32, t0: u32| -> Vec<Point> {
+        (0..40)
+            .map(|i| Point {
+                x: 30.0 + i as f32 * 12.0,
+                y: y + (i as f32 / 3.0).sin() * 20.0,
+                t: t0 + i * 15,
+                p: Some(0.6),
+            })
+            .collect()
+    };
+    Strokes { width: 600.0, height: 300.0, strokes: vec![line(120.0, 0), line(200.0, 800)] }
+}
+
+fn merchant() -> MerchantInput {
+    MerchantInput {
+        name: "老王便利店".into(),
+        merchant_number: Some("898310048161234".into()),
+        ..Default::default()
+    }
+}
+
+/// Works through a repair visit without photos (the purchase proof is optional).
+fn repair_visit(agent: &mut Agent) -> String {
+    let id = agent.create_visit(VisitKind::Repair, &merchant()).unwrap().id;
+    agent.identify_typed(&id, "n910 0001 2345 67", false).unwrap();
+    agent.set_step(&id, "identify", StepState::Done, None, None).unwrap();
+    let fault = agent.add_fault(&id, FaultCode::PrinterFault, Some("打印空白")).unwrap();
+    agent.add_attempt(&id, &fault, Some(Remedy::CheckPaper), Some("纸卷装反"), true).unwrap();
+    agent.resolve_fault(&id, &fault, true, None).unwrap();
+    for step in ["fault.classify", "fault.onsite"] {
+        agent.set_step(&id, step, StepState::Done, None, None).unwrap();
+    }
+    agent.set_warranty(&id, WarrantyStatus::InWarranty).unwrap();
+    agent.set_step(&id, "warranty", StepState::Done, None, None).unwrap();
+    agent.set_step(&id, "docs.purchase_proof", StepState::NotApplicable, None, None).unwrap();
+    agent.set_repair_plan(&id, RepairPlan::FixedOnSite).unwrap();
+    for step in ["plan", "test"] {
+        agent.set_step(&id, step, StepState::Done, None, None).unwrap();
+    }
+    id
+}
+
+#[test]
+fn a_whole_repair_visit_offline_signed_and_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    assert!(matches!(agent.create_visit(VisitKind::Repair, &merchant()), Err(AgentError::NotSignedIn)));
+    agent.sign_in("agent-li").unwrap();
+    let id = repair_visit(&mut agent);
+    let missing = agent.missing(&id).unwrap();
+    assert_eq!(missing.iter().map(|(_, words)| words.as_str()).collect::<Vec<_>>(), ["未完成：商户验收签字"]);
+    agent.sign(&id, "王老板", &strokes()).unwrap();
+    agent.set_step(&id, "acceptance", StepState::Done, None, None).unwrap();
+    assert_eq!(agent.verify_signature(&id).unwrap(), []);
+    let visit = agent.complete(&id).unwrap();
+    assert_eq!(visit.status, VisitStatus::Completed);
+    assert_eq!(visit.terminal.unwrap().serial, "N9100001234567");
+    // Everything survives closing and reopening the data folder.
+    drop(agent);
+    let mut agent = open(dir.path());
+    assert_eq!(agent.user(), Some("agent-li"));
+    assert_eq!(agent.visit(&id).unwrap().status, VisitStatus::Completed);
+    assert!(agent.store().index_mismatches().unwrap().is_empty());
+}
+
+#[test]
+fn tampering_with_the_signature_files_or_the_summary_is_detected_by_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    agent.sign_in("agent-li").unwrap();
+    let id = repair_visit(&mut agent);
+    let visit = agent.sign(&id, "王老板", &strokes()).unwrap();
+    let acceptance = visit.acceptance.unwrap();
+    // Overwrite the stored image and strokes behind the agent's back.
+    std::fs::write(agent.blobs().path_of(&acceptance.signature.sha256).unwrap(), b"another image").unwrap();
+    std::fs::write(agent.blobs().path_of(&acceptance.strokes_sha256).unwrap(), b"other strokes").unwrap();
+    let problems = agent.verify_signature(&id).unwrap();
+    assert!(problems.contains(&Tampered::Image) && problems.contains(&Tampered::Strokes), "{problems:?}");
+    // Change a signed field: the summary part names it.
+    agent.set_repair_plan(&id, RepairPlan::SentForRepair).unwrap();
+    let problems = agent.verify_signature(&id).unwrap();
+    assert!(problems.contains(&Tampered::Summary(vec!["outcome.repair_plan".into()])), "{problems:?}");
+}
+
+#[test]
+fn a_trivial_signature_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    agent.sign_in("agent-li").unwrap();
+    let id = repair_visit(&mut agent);
+    let dot =
+        Strokes { width: 600.0, height: 300.0, strokes: vec![vec![Point { x: 5.0, y: 5.0, t: 0, p: None }]] };
+    let error = agent.sign(&id, "王老板", &dot).unwrap_err();
+    assert_eq!(error.code(), "signature");
+    assert!(agent.visit(&id).unwrap().acceptance.is_none());
+}
+
+#[test]
+fn wrong_serials_and_refused_actions_are_clear_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    agent.sign_in("agent-li").unwrap();
+    let id = agent.create_visit(VisitKind::Installation, &merchant()).unwrap().id;
+    let error = agent.identify_typed(&id, "SN-12", false).unwrap_err();
+    assert_eq!(error.code(), "invalid_input");
+    assert!(error.to_string().contains("expected 8 to 20"), "{error}");
+    let error = agent.complete(&id).unwrap_err();
+    assert!(matches!(error, AgentError::Visit(VisitError::Incomplete(_))));
+    assert_eq!(agent.visit(&id).unwrap().history.len(), 1);
+    assert_eq!(agent.visit("no-such-visit").unwrap_err().code(), "visit_not_found");
+}
+
+#[test]
+fn no_path_discards_work_the_server_has_not_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    agent.sign_in("agent-li").unwrap();
+    let id = repair_visit(&mut agent);
+    let visit = agent.sign(&id, "王老板", &strokes()).unwrap();
+    let signature_sha = visit.acceptance.unwrap().signature.sha256;
+
+    // Sign-out keeps everything and says how much is waiting.
+    let report = agent.sign_out().unwrap();
+    assert_eq!(report.unsynced_visits, 1);
+    // Storage clean-up keeps every visit and file.
+    agent.clean_up_storage().unwrap();
+    assert!(agent.blobs().contains(&signature_sha));
+    drop(agent);
+    // Signing in as someone else (re-enrolment of the phone) keeps the visit too.
+    let mut agent = open(dir.path());
+    agent.sign_in("agent-zhao").unwrap();
+    let rows = agent.list_visits(&VisitFilter { unsynced_only: true, ..Default::default() }).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(agent.visit(&id).unwrap().faults.len(), 1);
+}
+
+#[test]
+fn the_device_key_is_created_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path());
+    let (device, key) = (first.device_id().to_owned(), first.device_public_key());
+    drop(first);
+    let again = open(dir.path());
+    assert_eq!(key.len(), 64);
+    assert_eq!((again.device_id(), again.device_public_key()), (device.as_str(), key));
+}
