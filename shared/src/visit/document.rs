@@ -46,6 +46,10 @@ pub enum DocError {
         /// The highest version this code reads.
         supported: u64,
     },
+    /// Bytes from outside (a saved file or a peer's change) that the decoder
+    /// could not read at all.
+    #[error("not a valid visit document: {0}")]
+    Undecodable(String),
     /// Writing the visit into the document failed.
     #[error("could not write the visit document: {0}")]
     Write(String),
@@ -105,7 +109,7 @@ impl VisitDoc {
     /// incremental saves) and checks that it holds a readable visit.
     pub fn load(bytes: &[u8]) -> Result<Self, DocError> {
         let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
-            .map_err(|_| DocError::Write("automerge panicked while loading".into()))?
+            .map_err(|_| DocError::Undecodable("the decoder failed on these bytes".into()))?
             .map_err(|e| DocError::Corrupt(Box::new(e)))?;
         let mut this = VisitDoc { doc, saved_heads: Vec::new(), cached: None };
         this.saved_heads = this.doc.get_heads();
@@ -159,7 +163,7 @@ impl VisitDoc {
         let mut parsed = Vec::with_capacity(changes.len());
         for bytes in changes {
             let change = automerge::Change::from_bytes(bytes.clone())
-                .map_err(|e| DocError::Write(format!("malformed change: {e}")))?;
+                .map_err(|e| DocError::Undecodable(format!("malformed change: {e}")))?;
             parsed.push(change);
         }
         let applied = self.doc.apply_changes(parsed).map_err(|e| DocError::Change(Box::new(e)));
