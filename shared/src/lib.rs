@@ -15,6 +15,7 @@ pub mod checklist;
 pub mod fault;
 pub mod kind;
 pub mod lifecycle;
+pub mod protocol;
 pub mod status;
 pub mod time;
 pub mod validate;

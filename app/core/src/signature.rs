@@ -295,9 +295,7 @@ impl DeviceKey {
     }
 }
 
-fn binding_message(content_hash: &str, strokes_sha256: &str, image_sha256: &str) -> Vec<u8> {
-    format!("posfield-acceptance-v1\n{content_hash}\n{strokes_sha256}\n{image_sha256}\n").into_bytes()
-}
+use posfield_shared::visit::acceptance::binding_message;
 
 /// Which part of a signed acceptance no longer verifies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -222,3 +222,9 @@ fn differing_fields(signed: &serde_json::Value, current: &serde_json::Value, pre
         _ => vec![prefix.to_owned()],
     }
 }
+
+/// The bytes a device signs (and the server countersigns) for an acceptance:
+/// the summary's content hash, the strokes' hash and the signature image's hash.
+pub fn binding_message(content_hash: &str, strokes_sha256: &str, image_sha256: &str) -> Vec<u8> {
+    format!("posfield-acceptance-v1\n{content_hash}\n{strokes_sha256}\n{image_sha256}\n").into_bytes()
+}

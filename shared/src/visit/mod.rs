@@ -6,8 +6,10 @@
 //! - [`completion`]: what must be recorded before completing.
 //! - [`acceptance`]: the signed summary and its check.
 //! - [`outcome`]: what a visit does to the terminals.
+//! - [`authority`]: the back-office fields and how the server restores them.
 
 pub mod acceptance;
+pub mod authority;
 pub mod completion;
 pub mod document;
 pub mod ops;

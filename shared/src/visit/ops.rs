@@ -284,7 +284,7 @@ impl VisitDoc {
     }
 
     /// Applies `change` to the visit and writes it with a history entry.
-    fn apply(
+    pub(crate) fn apply(
         &mut self,
         ctx: &Ctx,
         action: &'static str,

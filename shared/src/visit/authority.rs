@@ -1,0 +1,152 @@
+//! Who may set what: the fields only the back office decides, and how the
+//! server puts them back when an agent's change touched them.
+//!
+//! An agent's phone holds the whole visit document and could write any field.
+//! The server keeps the last values it trusts for the back-office fields
+//! (assignment, review decisions, the approved/returned/cancelled status, the
+//! reactivation decision). When a synced change leaves them different, the
+//! server writes the trusted values back as its own change: only those fields
+//! revert, every other edit in the same change survives, and each revert is
+//! named so it can be audited.
+
+use serde::{Deserialize, Serialize};
+
+use crate::status::VisitStatus;
+use crate::visit::ops::Ctx;
+use crate::visit::schema::{Application, Assignment, Review, Visit};
+use crate::visit::{VisitDoc, VisitError};
+use crate::vocab::ApplicationState;
+
+/// The back-office fields of a visit, as last trusted by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficeFields {
+    /// Who the visit is assigned to.
+    pub assignment: Assignment,
+    /// The status the back office last left or accepted.
+    pub status: VisitStatus,
+    /// Review decisions.
+    pub reviews: Vec<Review>,
+    /// The reactivation application as last decided.
+    pub application: Option<Application>,
+}
+
+/// A back-office field an agent's change altered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfficeField {
+    /// The assignment.
+    Assignment,
+    /// An approved, returned or cancelled status.
+    Status,
+    /// The review list.
+    Reviews,
+    /// The reactivation decision.
+    Application,
+}
+
+impl OfficeField {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            OfficeField::Assignment => "assignment",
+            OfficeField::Status => "status",
+            OfficeField::Reviews => "reviews",
+            OfficeField::Application => "application",
+        }
+    }
+}
+
+fn office_status(status: VisitStatus) -> bool {
+    matches!(status, VisitStatus::Approved | VisitStatus::Returned | VisitStatus::Cancelled)
+}
+
+fn office_decision(application: &Option<Application>) -> bool {
+    application.as_ref().is_some_and(|a| a.state != ApplicationState::Submitted)
+}
+
+impl OfficeFields {
+    /// The fields as they stand in `visit` (after a back-office action).
+    pub fn of(visit: &Visit) -> OfficeFields {
+        OfficeFields {
+            assignment: visit.assignment.clone(),
+            status: visit.status,
+            reviews: visit.reviews.clone(),
+            application: visit.reactivation.application.clone(),
+        }
+    }
+
+    /// What the server trusts of a visit an agent `owner` sent first: it is
+    /// assigned to its creator, not reviewed, not decided.
+    pub fn first_seen(visit: &Visit, owner: &str) -> OfficeFields {
+        let mut fields = OfficeFields::of(visit);
+        if fields.assignment.agent != owner {
+            fields.assignment = Assignment { agent: owner.to_owned(), stamp: visit.created.clone() };
+        }
+        if office_status(fields.status) {
+            fields.status = VisitStatus::Draft;
+        }
+        fields.reviews.clear();
+        if office_decision(&fields.application) {
+            fields.application = None;
+        }
+        fields
+    }
+
+    /// The back-office fields `visit` changed without the back office.
+    pub fn forged(&self, visit: &Visit) -> Vec<OfficeField> {
+        let mut forged = Vec::new();
+        if visit.assignment.agent != self.assignment.agent {
+            forged.push(OfficeField::Assignment);
+        }
+        let reopened = matches!(self.status, VisitStatus::Approved | VisitStatus::Cancelled);
+        if (office_status(visit.status) || reopened) && visit.status != self.status {
+            forged.push(OfficeField::Status);
+        }
+        if visit.reviews != self.reviews {
+            forged.push(OfficeField::Reviews);
+        }
+        if office_decision(&visit.reactivation.application)
+            && visit.reactivation.application != self.application
+        {
+            forged.push(OfficeField::Application);
+        }
+        forged
+    }
+
+    /// What the server trusts after accepting `visit` (whose forged fields
+    /// were restored): the agent's own status moves are accepted.
+    pub fn accept(&self, visit: &Visit) -> OfficeFields {
+        let mut next = self.clone();
+        next.status = visit.status;
+        if !office_decision(&visit.reactivation.application) {
+            next.application = visit.reactivation.application.clone();
+        }
+        next
+    }
+}
+
+impl VisitDoc {
+    /// The server writes the trusted values of `fields` back, as its own
+    /// change with a history entry naming them.
+    pub fn restore_office_fields(
+        &mut self,
+        ctx: &Ctx,
+        trusted: &OfficeFields,
+        fields: &[OfficeField],
+    ) -> Result<Visit, VisitError> {
+        let named = fields.iter().map(|f| f.code()).collect::<Vec<_>>().join(",");
+        self.apply(ctx, "restore_office_fields", |visit| {
+            for field in fields {
+                match field {
+                    OfficeField::Assignment => visit.assignment = trusted.assignment.clone(),
+                    OfficeField::Status => visit.status = trusted.status,
+                    OfficeField::Reviews => visit.reviews = trusted.reviews.clone(),
+                    OfficeField::Application => {
+                        visit.reactivation.application = trusted.application.clone();
+                    }
+                }
+            }
+            Ok(named)
+        })
+    }
+}
