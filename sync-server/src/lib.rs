@@ -1,1 +1,144 @@
-//! posfield-server: document and blob sync for agents, projections for the back office, and the back office itself.
+//! posfield-server: syncs visit documents and blobs with agents' phones,
+//! keeps projections for the back office, and enforces who may change what.
+//!
+//! - [`config`]: flags, environment and an optional TOML file.
+//! - [`db`]: the SQLite database (identities, samod's chunks, projections, audit).
+//! - [`auth`]: enrolment codes, device credentials, back-office users.
+//! - [`access`]: which agent may sync which visit.
+//! - [`api`]: the HTTP routes.
+//! - [`blobs`]: resumable, verified, content-addressed uploads.
+//! - [`projection`]: visit and terminal tables, restored back-office fields,
+//!   countersigned acceptances.
+
+pub mod access;
+pub mod api;
+pub mod auth;
+pub mod blobs;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod projection;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use posfield_sync_link::server::ServerRepo;
+
+use crate::access::AccessMap;
+use crate::blobs::BlobDir;
+use crate::config::Config;
+use crate::db::Db;
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct State {
+    /// Configuration in force.
+    pub config: Config,
+    /// The database.
+    pub db: Db,
+    /// The document repository.
+    pub repo: ServerRepo,
+    /// Who may sync what.
+    pub access: Arc<AccessMap>,
+    /// Blob files.
+    pub blobs: BlobDir,
+    /// The key the server countersigns acceptances with.
+    pub signing_key: SigningKey,
+    /// Projections and back-office edits run one at a time.
+    pub projection_lock: tokio::sync::Mutex<()>,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Shared state (for in-process tests and the back office).
+    pub state: Arc<State>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets in-flight ones finish, stops the
+    /// repository (pending writes complete) and returns.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        let result = self.served.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.state.repo.stop().await;
+        result
+    }
+
+    /// Waits until the server stops by itself (a signal, when `serve` was
+    /// started with signal handling).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let result = (&mut { self.served }).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.state.repo.stop().await;
+        result
+    }
+}
+
+/// Opens the data folder and starts serving on the configured address.
+/// With `signals`, SIGINT/SIGTERM start a graceful shutdown.
+pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data)?;
+    let db = Db::open(&config.data.join("posfield.db"))?;
+    let blobs = BlobDir::open(&config.data.join("blobs"))?;
+    let (access, signing_key) = {
+        let conn = db.lock();
+        (Arc::new(AccessMap::load(&conn)?), projection::signing_key(&conn)?)
+    };
+    let (received_tx, received_rx) = tokio::sync::mpsc::unbounded_channel();
+    let repo =
+        ServerRepo::start(Arc::new(db.clone()), "posfield-server", access.clone(), received_tx).await?;
+    let state = Arc::new(State {
+        config: config.clone(),
+        db,
+        repo,
+        access,
+        blobs,
+        signing_key,
+        projection_lock: tokio::sync::Mutex::new(()),
+    });
+    tokio::spawn(projection::run(state.clone(), received_rx));
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (shutdown, mut stop) = tokio::sync::watch::channel(false);
+    let app = api::router(state.clone());
+    let served = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    _ = wait_for_signal(signals) => {}
+                }
+                tracing::info!("shutting down: finishing in-flight requests");
+            })
+            .await
+    });
+    tracing::info!(%addr, data = %config.data.display(), "posfield-server listening");
+    Ok(Running { addr, state, shutdown, served })
+}
+
+async fn wait_for_signal(enabled: bool) {
+    if !enabled {
+        return std::future::pending().await;
+    }
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,175 @@
+//! One sync session of an agent: the documents that differ from the server's,
+//! synced over one authenticated websocket, then handed back as bytes.
+//!
+//! The session's repository lives in memory and only for the session: the
+//! agent's own store stays the one place its visits are kept, so a session
+//! cut at any point loses nothing; the next one starts over from the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{SinkExt, StreamExt, TryStreamExt, future::ready};
+use samod::storage::InMemoryStorage;
+use samod::{BackoffConfig, ConnectionId, DialError, Dialer, PeerId, Repo, ShareConfig, Transport};
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
+
+use crate::storage::seed;
+use crate::{LinkError, hex_heads};
+
+/// Where and as whom to sync.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The websocket URL (`ws://host:port/api/v1/sync/ws`).
+    pub url: url::Url,
+    /// The device credential, sent as a bearer token.
+    pub token: String,
+    /// This device's peer id, as the server knows it.
+    pub peer: String,
+    /// How long to wait for the connection and handshake.
+    pub connect_timeout: Duration,
+}
+
+/// A visit after syncing: its whole saved document and heads.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// The saved document (merge it into the local one).
+    pub bytes: Vec<u8>,
+    /// Its heads, sorted hex.
+    pub heads: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP {0}")]
+struct Refused(u16);
+
+struct WsDialer(Endpoint);
+
+impl Dialer for WsDialer {
+    type Error = Refused;
+
+    fn url(&self) -> url::Url {
+        self.0.url.clone()
+    }
+
+    fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Refused>>> {
+        let endpoint = self.0.clone();
+        Box::pin(async move {
+            let mut request =
+                endpoint.url.as_str().into_client_request().map_err(DialError::<Refused>::transient)?;
+            let bearer = HeaderValue::from_str(&format!("Bearer {}", endpoint.token))
+                .map_err(DialError::<Refused>::transient)?;
+            request.headers_mut().insert("authorization", bearer);
+            let (ws, _) = match tokio_tungstenite::connect_async(request).await {
+                Ok(ok) => ok,
+                Err(tungstenite::Error::Http(response)) => {
+                    return Err(DialError::PermanentFailure(Refused(response.status().as_u16())));
+                }
+                Err(e) => return Err(DialError::transient(e)),
+            };
+            let (sink, stream) = ws.split();
+            let stream =
+                stream.try_take_while(|m| ready(Ok(!matches!(m, Message::Close(_))))).try_filter_map(|m| {
+                    ready(Ok(if let Message::Binary(b) = m { Some(b.to_vec()) } else { None }))
+                });
+            let sink = sink.with(|b: Vec<u8>| ready(Ok::<_, tungstenite::Error>(Message::Binary(b.into()))));
+            Ok(Transport::new(Box::pin(stream), Box::pin(sink)))
+        })
+    }
+}
+
+/// A connected sync session.
+pub struct Session {
+    repo: Repo,
+    dialer: samod::DialerHandle<Refused>,
+    connection: ConnectionId,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("connection", &self.connection).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Connects, holding `docs` (visit id, saved bytes): the documents this
+    /// agent has that differ from the server's.
+    pub async fn open(endpoint: &Endpoint, docs: Vec<(String, Vec<u8>)>) -> Result<Session, LinkError> {
+        let storage = InMemoryStorage::new();
+        for (id, bytes) in docs {
+            seed(&storage, &id, bytes).await?;
+        }
+        let repo = Repo::build_tokio()
+            .with_storage(storage)
+            .with_peer_id(PeerId::from(endpoint.peer.as_str()))
+            .with_share_policy(ShareConfig::read_write())
+            .load()
+            .await;
+        // A few quick retries: the server may still be closing this device's
+        // previous connection, and phone networks drop the first attempt often.
+        let backoff = BackoffConfig {
+            initial_delay: Duration::from_millis(150),
+            max_delay: Duration::from_secs(2),
+            max_retries: Some(3),
+        };
+        let dialer = repo.dial(backoff, Arc::new(WsDialer(endpoint.clone())))?;
+        let established = tokio::time::timeout(endpoint.connect_timeout, dialer.established()).await;
+        let failure = match established {
+            Ok(Ok(_)) => None,
+            Ok(Err(failed)) => Some(match failed_status(&failed) {
+                Some(status) => LinkError::Refused(status),
+                None => LinkError::Unreachable(failed.to_string()),
+            }),
+            Err(_) => Some(LinkError::Deadline {
+                what: "connecting to the sync server".into(),
+                limit: endpoint.connect_timeout,
+            }),
+        };
+        if let Some(error) = failure {
+            dialer.close();
+            repo.stop().await;
+            return Err(error);
+        }
+        let connection = dialer.connection_id().ok_or_else(|| LinkError::Lost("no connection".into()))?;
+        Ok(Session { repo, dialer, connection })
+    }
+
+    /// Syncs one visit until both sides hold the same changes, within
+    /// `deadline`. A visit neither side has is [`LinkError::NotFound`].
+    pub async fn sync(&self, visit: &str, deadline: Duration) -> Result<Synced, LinkError> {
+        let doc = crate::doc_id(visit)?;
+        let work = async {
+            let handle = self.repo.find(doc).await?.ok_or_else(|| LinkError::NotFound(visit.to_owned()))?;
+            futures::join!(
+                handle.they_have_our_changes(self.connection),
+                handle.we_have_their_changes(self.connection)
+            );
+            Ok::<_, LinkError>(handle.with_document(|d| Synced { bytes: d.save(), heads: hex_heads(d) }))
+        };
+        match tokio::time::timeout(deadline, work).await {
+            Ok(result) => result,
+            Err(_) if !self.dialer.is_connected() => {
+                Err(LinkError::Lost("the server closed the connection".into()))
+            }
+            Err(_) => Err(LinkError::Deadline { what: format!("syncing visit {visit}"), limit: deadline }),
+        }
+    }
+
+    /// Whether the connection is still up.
+    pub fn is_connected(&self) -> bool {
+        self.dialer.is_connected()
+    }
+
+    /// Closes the connection and the session's repository.
+    pub async fn close(self) {
+        self.dialer.close();
+        self.repo.stop().await;
+    }
+}
+
+fn failed_status(failed: &samod::DialerFailed<Refused>) -> Option<u16> {
+    match failed {
+        samod::DialerFailed::PermanentFailure(refused) => Some(refused.0),
+        _ => None,
+    }
+}

@@ -1,0 +1,455 @@
+//! HTTP routes.
+//!
+//! Agents' devices authenticate with `Authorization: Bearer <credential>`;
+//! the back-office JSON API with `Authorization: Basic` (user and password
+//! from `posfield-server add-user`). Every error is a JSON body with a
+//! stable `error` code; nothing an agent may not see is distinguishable
+//! from something that does not exist.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use base64::Engine;
+use posfield_shared::protocol::{
+    EnrollRequest, EnrollResponse, ManifestEntry, ManifestRequest, ManifestResponse, digest,
+};
+use posfield_shared::visit::schema::ReviewDecision;
+use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
+use posfield_shared::{Actor, Timestamp, VisitKind};
+use posfield_sync_link::server::Limits;
+use serde::Deserialize;
+
+use crate::State;
+use crate::auth::{self, Device, UserRole};
+use crate::blobs::check_sha;
+use crate::db::now;
+use crate::error::ApiError;
+use crate::projection::{self, ProjectionError};
+
+type AppState = Arc<State>;
+
+/// The router.
+pub fn router(state: AppState) -> axum::Router {
+    let max_body = state.config.max_body_bytes;
+    let api = axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/enroll", post(enroll))
+        .route("/api/v1/sync/manifest", post(manifest))
+        .route("/api/v1/sync/ws", get(sync_ws))
+        .route("/api/v1/blobs/{sha}/status", get(blob_status))
+        .route("/api/v1/blobs/{sha}", get(blob_get))
+        .route("/api/v1/office/visits", post(office_create))
+        .route("/api/v1/office/visits/{id}", get(office_visit))
+        .route("/api/v1/office/visits/{id}/review", post(office_review))
+        .route("/api/v1/office/visits/{id}/assign", post(office_assign))
+        .route("/api/v1/office/audit", get(office_audit))
+        .layer(DefaultBodyLimit::max(max_body));
+    let uploads =
+        axum::Router::new().route("/api/v1/blobs/{sha}", put(blob_put)).layer(DefaultBodyLimit::disable());
+    api.merge(uploads)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(v)| v).map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_json" };
+        ApiError::new(status, code, rejection.body_text())
+    })
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+impl FromRequestParts<AppState> for Device {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a device credential is required")
+            })?
+            .to_owned();
+        let db = state.db.clone();
+        let device = tokio::task::spawn_blocking(move || auth::authenticate(&db.lock(), &token))
+            .await
+            .map_err(ApiError::internal)??;
+        Ok(device)
+    }
+}
+
+/// A back-office user, authenticated with HTTP Basic.
+#[derive(Debug, Clone)]
+pub struct OfficeUser {
+    /// User name.
+    pub name: String,
+    /// Role.
+    pub role: UserRole,
+}
+
+impl OfficeUser {
+    fn actor(&self) -> Actor {
+        match self.role {
+            UserRole::Admin => Actor::admin(&self.name, "back-office"),
+            UserRole::Reviewer => Actor::reviewer(&self.name, "back-office"),
+        }
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx::new(self.actor(), Timestamp(crate::db::now_millis()), uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl FromRequestParts<AppState> for OfficeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first");
+        let basic = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .ok_or_else(unauthenticated)?;
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(basic).map_err(|_| unauthenticated())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| unauthenticated())?;
+        let (name, password) = decoded.split_once(':').ok_or_else(unauthenticated)?;
+        let (name, password) = (name.to_owned(), password.to_owned());
+        let checked_name = name.clone();
+        let role = state
+            .db
+            .run(move |c| Ok(auth::check_password(c, &checked_name, &password).ok()))
+            .await?
+            .ok_or_else(unauthenticated)?;
+        Ok(OfficeUser { name, role })
+    }
+}
+
+async fn enroll(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    body: Result<Json<EnrollRequest>, JsonRejection>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    let request = json_body(body)?;
+    let enrolled = state
+        .db
+        .run(move |c| {
+            Ok(auth::enrol(c, &request.code, &request.device_id, &request.device_name, &request.public_key))
+        })
+        .await??;
+    state.access.allow_peer(&enrolled.peer, &enrolled.agent);
+    tracing::info!(agent = %enrolled.agent, device = %enrolled.device_id, "device enrolled");
+    Ok(Json(EnrollResponse {
+        agent: enrolled.agent,
+        device_id: enrolled.device_id,
+        token: enrolled.token,
+        peer: enrolled.peer,
+        expires_at: enrolled.expires_at,
+    }))
+}
+
+/// The visits an agent may see, with their projected heads.
+async fn agent_manifest(state: &State, agent: &str) -> Result<Vec<ManifestEntry>, ApiError> {
+    let agent = agent.to_owned();
+    Ok(state
+        .db
+        .run(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT id, heads FROM visits WHERE owner = ?1 UNION SELECT id, heads FROM visits WHERE assignee = ?1",
+            )?;
+            let rows = statement.query_map([&agent], |r| Ok(ManifestEntry { id: r.get(0)?, heads: r.get(1)? }))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?)
+}
+
+async fn manifest(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+    body: Result<Json<ManifestRequest>, JsonRejection>,
+) -> Result<Json<ManifestResponse>, ApiError> {
+    let request = json_body(body)?;
+    let visits = agent_manifest(&state, &device.agent).await?;
+    let ours = digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str())));
+    if ours == request.digest {
+        return Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new() }));
+    }
+    Ok(Json(ManifestResponse { in_sync: false, visits }))
+}
+
+async fn sync_ws(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let limits = Limits {
+        max_messages: 200_000,
+        max_message_bytes: state.config.max_sync_message_bytes,
+        deadline: Duration::from_secs(state.config.sync_deadline_secs),
+    };
+    let peer = device.peer();
+    upgrade
+        .max_message_size(state.config.max_sync_message_bytes)
+        .on_failed_upgrade(|e| tracing::warn!(error = %e, "sync upgrade failed"))
+        .on_upgrade(move |socket| async move {
+            tracing::debug!(%peer, "sync connection open");
+            if let Err(e) = state.repo.serve(socket, &peer, limits).await {
+                tracing::warn!(%peer, error = %e, "sync connection failed");
+            }
+            tracing::debug!(%peer, "sync connection closed");
+        })
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    #[serde(default)]
+    offset: u64,
+}
+
+async fn blob_status(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    _device: Device,
+    Path(sha): Path<String>,
+) -> Result<Json<crate::blobs::UploadStatus>, ApiError> {
+    check_sha(&sha)?;
+    Ok(Json(state.blobs.status(&sha).await))
+}
+
+async fn blob_put(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+    Path(sha): Path<String>,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    check_sha(&sha)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    let total: u64 = request
+        .headers()
+        .get("x-blob-size")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_size", "the x-blob-size header (total bytes) is required")
+        })?;
+    let body = request.into_body().into_data_stream();
+    let status = state.blobs.append(&sha, query.offset, total, state.config.max_blob_bytes, body).await?;
+    if status.complete {
+        let (sha, agent) = (sha.clone(), device.agent.clone());
+        let visits: Vec<String> = state
+            .db
+            .run(move |c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO blobs (sha256, bytes, received_at, uploaded_by) VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![sha, status.received as i64, now(), agent],
+                )?;
+                c.execute(
+                    "UPDATE visits SET blobs_missing = (SELECT count(*) FROM visit_blobs vb WHERE vb.visit_id = visits.id
+                       AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256))
+                     WHERE id IN (SELECT visit_id FROM visit_blobs WHERE sha256 = ?1)",
+                    [&sha],
+                )?;
+                let mut s = c.prepare("SELECT visit_id FROM visit_blobs WHERE sha256 = ?1")?;
+                let ids = s.query_map([&sha], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+                Ok(ids)
+            })
+            .await?;
+        tracing::debug!(blob = %status.received, visits = visits.len(), "blob stored");
+    }
+    let code = if status.complete { StatusCode::CREATED } else { StatusCode::ACCEPTED };
+    Ok((code, Json(status)).into_response())
+}
+
+async fn blob_get(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+    Path(sha): Path<String>,
+) -> Result<Response, ApiError> {
+    check_sha(&sha)?;
+    let agent = device.agent.clone();
+    let visible_sha = sha.clone();
+    let visible: bool = state
+        .db
+        .run(move |c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM visit_blobs vb JOIN visits v ON v.id = vb.visit_id
+                 WHERE vb.sha256 = ?1 AND (v.owner = ?2 OR v.assignee = ?2))",
+                rusqlite::params![visible_sha, agent],
+                |r| r.get(0),
+            )?)
+        })
+        .await?;
+    if !visible {
+        return Err(ApiError::not_found("no such blob"));
+    }
+    let bytes =
+        tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| ApiError::not_found("no such blob"))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+fn projection_error(e: ProjectionError) -> ApiError {
+    match e {
+        ProjectionError::NotFound(id) => ApiError::not_found(format!("no visit {id}")),
+        ProjectionError::Visit(v) => ApiError::new(StatusCode::CONFLICT, "refused", v.to_string()),
+        ProjectionError::Link(posfield_sync_link::LinkError::BadId(id)) => {
+            ApiError::bad_request("bad_visit_id", format!("{id:?} is not a visit id"))
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+async fn office_visit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    _user: OfficeUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    posfield_sync_link::doc_id(&id).map_err(|_| ApiError::bad_request("bad_visit_id", "not a visit id"))?;
+    let (bytes, heads) = state
+        .repo
+        .load(&id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("no such visit"))?;
+    let visit = VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(ApiError::internal)?;
+    let lookup = id.clone();
+    let (blobs_missing, countersigned): (i64, Option<bool>) = state
+        .db
+        .run(move |c| {
+            let missing = c
+                .query_row("SELECT blobs_missing FROM visits WHERE id = ?1", [&lookup], |r| r.get(0))
+                .unwrap_or(0);
+            let valid = rusqlite::OptionalExtension::optional(c.query_row(
+                "SELECT device_signature_valid FROM countersignatures WHERE visit_id = ?1 ORDER BY received_at DESC LIMIT 1",
+                [&lookup],
+                |r| r.get(0),
+            ))?;
+            Ok((missing, valid))
+        })
+        .await?;
+    Ok(Json(serde_json::json!({
+        "visit": visit,
+        "heads": heads,
+        "blobs_missing": blobs_missing,
+        "complete_on_server": blobs_missing == 0,
+        "device_signature_valid": countersigned,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReviewBody {
+    decision: ReviewDecision,
+    note: Option<String>,
+}
+
+async fn office_review(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    user: OfficeUser,
+    Path(id): Path<String>,
+    body: Result<Json<ReviewBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = json_body(body)?;
+    let ctx = user.ctx();
+    let visit =
+        projection::office_edit(&state, &id, |doc| doc.review(&ctx, body.decision, body.note.as_deref()))
+            .await
+            .map_err(projection_error)?;
+    Ok(Json(serde_json::json!({ "status": visit.status })))
+}
+
+#[derive(Debug, Deserialize)]
+struct AssignBody {
+    agent: String,
+}
+
+async fn office_assign(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    user: OfficeUser,
+    Path(id): Path<String>,
+    body: Result<Json<AssignBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = json_body(body)?;
+    let ctx = user.ctx();
+    let visit = projection::office_edit(&state, &id, |doc| doc.assign(&ctx, &body.agent))
+        .await
+        .map_err(projection_error)?;
+    Ok(Json(serde_json::json!({ "assignee": visit.assignment.agent })))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateBody {
+    kind: VisitKind,
+    merchant: String,
+    merchant_number: Option<String>,
+    terminal_number: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+    agent: String,
+}
+
+async fn office_create(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    user: OfficeUser,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let body = json_body(body)?;
+    let ctx = user.ctx();
+    let id = uuid::Uuid::now_v7().to_string();
+    let merchant = MerchantInput {
+        name: body.merchant,
+        merchant_number: body.merchant_number,
+        terminal_number: body.terminal_number,
+        phone: body.phone,
+        address: body.address,
+    };
+    let mut doc =
+        VisitDoc::create_visit(&ctx, projection::SERVER_ACTOR_ID, &id, body.kind, &merchant, &body.agent)
+            .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
+    let visit = projection::office_create(&state, &mut doc).await.map_err(projection_error)?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": visit.id, "assignee": visit.assignment.agent }))))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    visit: Option<String>,
+}
+
+async fn office_audit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    _user: OfficeUser,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    Ok(Json(
+        state
+            .db
+            .run(move |c| {
+                let mut s = c.prepare(
+                    "SELECT at, visit_id, actor, action, detail FROM audit
+                     WHERE ?1 IS NULL OR visit_id = ?1 ORDER BY id DESC LIMIT 500",
+                )?;
+                let rows = s.query_map([&query.visit], |r| {
+                    Ok(serde_json::json!({
+                        "at": r.get::<_, i64>(0)?, "visit": r.get::<_, Option<String>>(1)?,
+                        "actor": r.get::<_, String>(2)?, "action": r.get::<_, String>(3)?,
+                        "detail": r.get::<_, String>(4)?,
+                    }))
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?,
+    ))
+}

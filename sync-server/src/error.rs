@@ -1,0 +1,70 @@
+//! API errors: an HTTP status and a JSON body `{"error": code, "message": text}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::AuthError;
+use crate::db::DbError;
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Words for a person.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a status, a code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 for something the caller may not know about (also used for what
+    /// it may not see, so ids of other agents' visits leak nothing).
+    pub fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// 500, logged.
+    pub fn internal(error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; try again later")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.code, "message": self.message });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let message = e.to_string();
+        match e {
+            AuthError::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
+            AuthError::Revoked => ApiError::new(StatusCode::UNAUTHORIZED, "credential_revoked", message),
+            AuthError::Expired => ApiError::new(StatusCode::UNAUTHORIZED, "credential_expired", message),
+            AuthError::BadCode => ApiError::new(StatusCode::FORBIDDEN, "bad_enrolment_code", message),
+            AuthError::Invalid(_) => ApiError::bad_request("invalid", message),
+            AuthError::Db(db) => ApiError::internal(db),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `posfield-server`: serve, and administer identities.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use posfield_sync_server::auth::{self, UserRole};
+use posfield_sync_server::config::Config;
+use posfield_sync_server::db::Db;
+
+/// posfield-server: sync for field agents' phones, and the back office.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML configuration file (every key optional).
+    #[arg(long, global = true, env = "POSFIELD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder (database and blobs). Default: ./posfield-data.
+    #[arg(long, global = true, env = "POSFIELD_DATA")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve agents' sync and the back office.
+    Serve {
+        /// Address to listen on. Default: 127.0.0.1:8080.
+        #[arg(long, env = "POSFIELD_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Print a one-time enrolment code for an agent's phone (creates the agent).
+    EnrollAgent {
+        /// The agent's name (letters, digits, '-', '_', '.').
+        name: String,
+    },
+    /// Add a back-office user, or change their role and password.
+    AddUser {
+        /// User name.
+        name: String,
+        /// Role.
+        #[arg(long, value_enum)]
+        role: UserRole,
+        /// Password (read from POSFIELD_PASSWORD if not given; at least 10 characters).
+        #[arg(long, env = "POSFIELD_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Revoke a device's credential.
+    RevokeDevice {
+        /// The device id (from the enrolment or the audit log).
+        device: String,
+    },
+}
+
+fn config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::from_file(cli.config.as_deref())?;
+    if let Some(data) = &cli.data {
+        config.data = data.clone();
+    }
+    Ok(config)
+}
+
+fn open_db(config: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data)?;
+    Ok(Db::open(&config.data.join("posfield.db"))?)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,samod=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("posfield-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = config(&cli)?;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            let running = posfield_sync_server::start(config, true).await?;
+            // One line for scripts and tests that start the server on port 0.
+            writeln!(out, "posfield-server listening on http://{}", running.addr)?;
+            out.flush()?;
+            drop(out);
+            running.wait().await?;
+        }
+        Command::EnrollAgent { name } => {
+            let db = open_db(&config)?;
+            let code = auth::issue_enrolment_code(&db.lock(), &name)?;
+            writeln!(out, "{code}")?;
+            eprintln!(
+                "Enrolment code for {name}: enter it on the phone within {} days; it works once.",
+                auth::CODE_LIFETIME_SECS / 86_400
+            );
+        }
+        Command::AddUser { name, role, password } => {
+            let db = open_db(&config)?;
+            auth::add_user(&db.lock(), &name, role, &password)?;
+            writeln!(out, "user {name} ({}) saved", role.code())?;
+        }
+        Command::RevokeDevice { device } => {
+            let db = open_db(&config)?;
+            if !auth::revoke_device(&db.lock(), &device)? {
+                anyhow::bail!("no device {device:?} with a live credential");
+            }
+            writeln!(out, "device {device} revoked")?;
+        }
+    }
+    Ok(())
+}
