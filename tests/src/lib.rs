@@ -1,1 +1,150 @@
-//! Whole-system tests for Posfield: real server processes, real agent cores and real browsers on 127.0.0.1.
+//! Harness for whole-system tests: real `posfield-server` processes on
+//! 127.0.0.1 with their own data folders, driven over HTTP and through real
+//! agent cores.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+/// The `posfield-server` binary, built on first use if the test run has not
+/// built it already.
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> -> target/<profile>/posfield-server
+    let profile_dir = exe.parent().and_then(Path::parent).expect("a target directory");
+    let binary = profile_dir.join(format!("posfield-server{}", std::env::consts::EXE_SUFFIX));
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "posfield-sync-server", "--bin", "posfield-server"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building posfield-server failed");
+    });
+    assert!(binary.exists(), "{} was not built", binary.display());
+    binary
+}
+
+/// Runs an administration command of `posfield-server` on a data folder and
+/// returns its stdout.
+pub fn server_cli(data: &Path, args: &[&str]) -> String {
+    let output = Command::new(server_binary())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("POSFIELD_PASSWORD", "correct horse battery")
+        .output()
+        .expect("posfield-server runs");
+    assert!(output.status.success(), "posfield-server {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+}
+
+/// A running server process.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT/`.
+    pub base: String,
+    /// Its data folder.
+    pub data: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `posfield-server serve` on a free port of 127.0.0.1 and waits
+    /// until it answers `/healthz`.
+    pub fn start(data: &Path) -> ServerProcess {
+        Self::start_on(data, "127.0.0.1:0")
+    }
+
+    /// Starts on a given address (to restart on the same port).
+    pub fn start_on(data: &Path, listen: &str) -> ServerProcess {
+        let mut child = Command::new(server_binary())
+            .args(["--data"])
+            .arg(data)
+            .args(["serve", "--listen", listen])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("posfield-server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("the listening line");
+        let addr = line.trim().rsplit("http://").next().expect("an address").to_owned();
+        let server = ServerProcess { child, base: format!("http://{addr}/"), data: data.to_owned() };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if reqwest::blocking::get(server.url("healthz")).is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("posfield-server did not answer /healthz within 20 s");
+    }
+
+    /// A URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// The `host:port` it listens on.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").trim_end_matches('/').to_owned()
+    }
+
+    /// Kills the process with SIGKILL (no graceful shutdown).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// An enrolment code for an agent (created if new).
+    pub fn enrolment_code(&self, agent: &str) -> String {
+        server_cli(&self.data, &["enroll-agent", agent])
+    }
+
+    /// Adds a back-office user with the test password.
+    pub fn add_user(&self, name: &str, role: &str) {
+        server_cli(&self.data, &["add-user", name, "--role", role]);
+    }
+
+    /// GET on the back-office JSON API as `user`.
+    pub fn office_get(&self, user: &str, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::blocking::Client::new()
+            .get(self.url(path))
+            .header("authorization", basic(user))
+            .send()
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or_default())
+    }
+
+    /// POST JSON on the back-office API as `user`.
+    pub fn office_post(&self, user: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = reqwest::blocking::Client::new()
+            .post(self.url(path))
+            .header("authorization", basic(user))
+            .json(body)
+            .send()
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or_default())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Basic authorization header of a test user.
+pub fn basic(user: &str) -> String {
+    let credentials = format!("{user}:correct horse battery");
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
+}

@@ -74,6 +74,9 @@ pub enum AgentError {
     /// The signature was refused.
     #[error(transparent)]
     Signature(#[from] SignatureError),
+    /// A sync with the server did not finish.
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
 }
 
 impl From<posfield_shared::visit::DocError> for AgentError {
@@ -101,6 +104,7 @@ impl AgentError {
             AgentError::Barcode(_) => "barcode",
             AgentError::Nfc(_) => "nfc",
             AgentError::Signature(_) => "signature",
+            AgentError::Sync(e) => e.code(),
         }
     }
 }
@@ -204,6 +208,21 @@ impl Agent {
             open_docs: HashMap::new(),
             data_dir: data_dir.to_owned(),
         })
+    }
+
+    /// The store, for the sync client's bookkeeping.
+    pub(crate) fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// The clock's time in milliseconds.
+    pub(crate) fn now_millis(&self) -> i64 {
+        self.clock.now().millis()
+    }
+
+    /// Drops the cached copy of a visit changed behind the facade's back (by a sync).
+    pub(crate) fn forget_cached(&mut self, visit_id: &str) {
+        self.open_docs.remove(visit_id);
     }
 
     /// The data folder.

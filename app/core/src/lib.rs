@@ -12,5 +12,6 @@ pub mod identify;
 pub mod photo;
 pub mod signature;
 pub mod store;
+pub mod sync;
 
 pub use agent::{Agent, AgentError, Clock, SystemClock};

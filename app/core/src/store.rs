@@ -217,6 +217,7 @@ impl Store {
     pub fn save_visit(&mut self, doc: &mut VisitDoc) -> Result<VisitRow, StoreError> {
         let visit = doc.visit().map_err(|source| StoreError::Document { id: String::new(), source })?;
         let row = VisitRow::of(&visit, true);
+        let heads = posfield_shared::protocol::join_heads(&doc.heads());
         let tx = self.conn.transaction()?;
         let known: Option<i64> = tx
             .query_row("SELECT COALESCE((SELECT max(seq) FROM visit_increments WHERE visit_id = ?1), 0) FROM visits WHERE id = ?1", [&row.id], |r| r.get(0))
@@ -229,6 +230,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
                     params![row.id, bytes, row.kind, row.status, row.merchant, row.serial, row.assignee, row.updated_at],
                 )?;
+                tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id, heads])?;
             }
             Some(last_seq) => {
                 let increment = doc.save_incremental();
@@ -251,6 +253,7 @@ impl Store {
                         row.updated_at
                     ],
                 )?;
+                tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id, heads])?;
                 if last_seq + 1 >= COMPACT_AFTER {
                     let full = doc.save();
                     tx.execute("UPDATE visits SET doc = ?2 WHERE id = ?1", params![row.id, full])?;
@@ -347,6 +350,78 @@ impl Store {
             params![id, heads.join(","), at],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Every visit's id and current heads (sorted, comma separated): what
+    /// the sync manifest is built from. Heads missing from rows saved before
+    /// schema version 2 are computed and stored.
+    pub fn sync_manifest(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows: Vec<(String, String)> = {
+            let mut statement = self.conn.prepare_cached("SELECT id, heads FROM visits ORDER BY id")?;
+            statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, heads) in rows {
+            let heads = if heads.is_empty() {
+                let heads = posfield_shared::protocol::join_heads(&self.load_visit(&id)?.heads());
+                self.conn.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![id, heads])?;
+                heads
+            } else {
+                heads
+            };
+            out.push((id, heads));
+        }
+        Ok(out)
+    }
+
+    /// Merges a document received from the server into the stored visit (or
+    /// stores it, for a visit new to this phone). Returns the visit's heads
+    /// afterwards.
+    pub fn merge_remote(&mut self, id: &str, bytes: &[u8]) -> Result<Vec<String>, StoreError> {
+        let document = |source| StoreError::Document { id: id.to_owned(), source };
+        let mut remote = VisitDoc::load(bytes).map_err(document)?;
+        let mut doc = match self.load_visit(id) {
+            Ok(mut local) => {
+                local.merge(&mut remote).map_err(document)?;
+                local
+            }
+            Err(StoreError::NotFound(_)) => remote,
+            Err(other) => return Err(other),
+        };
+        let visit = doc.visit().map_err(document)?;
+        if visit.id != id {
+            return Err(StoreError::Document {
+                id: id.to_owned(),
+                source: posfield_shared::visit::DocError::Undecodable(format!(
+                    "the document is visit {}",
+                    visit.id
+                )),
+            });
+        }
+        self.save_visit(&mut doc)?;
+        let mut heads = doc.heads();
+        heads.sort();
+        Ok(heads)
+    }
+
+    /// Whether the server has confirmed it holds a blob.
+    pub fn blob_confirmed(&self, sha256: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1 AND upload_state = 2)",
+            [sha256],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records that the server holds a blob whole and verified.
+    pub fn mark_blob_confirmed(&mut self, sha256: &str, bytes: u64, at: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO blobs (sha256, mime, bytes, created_at, upload_state, uploaded_bytes)
+             VALUES (?1, 'application/octet-stream', ?2, ?3, 2, ?2)
+             ON CONFLICT (sha256) DO UPDATE SET upload_state = 2, uploaded_bytes = ?2",
+            params![sha256, bytes as i64, at],
+        )?;
         Ok(())
     }
 

@@ -30,7 +30,7 @@ fn the_store_runs_wal_with_full_sync() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     assert_eq!(store.durability().unwrap(), ("wal".to_owned(), 2));
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     store.integrity_check().unwrap();
 }
 
@@ -179,9 +179,14 @@ fn the_frozen_v1_store_opens_with_todays_code() {
     let path = dir.path().join("agent.db");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/agent.db");
     std::fs::copy(&fixture, &path).unwrap();
-    let store = Store::open(&path).unwrap();
+    let mut store = Store::open(&path).unwrap();
     store.integrity_check().unwrap();
     assert!(store.schema_version().unwrap() >= 1);
+    // Version 2 adds each visit's heads for the sync manifest, filled in on first use.
+    let manifest = store.sync_manifest().unwrap();
+    assert_eq!(manifest.len(), 2);
+    assert!(manifest.iter().all(|(_, heads)| heads.len() == 64), "{manifest:?}");
+    assert_eq!(store.sync_manifest().unwrap(), manifest);
     let repair = store.load_visit("01a207b7-e9e1-7141-abf3-6a5ab3c38fc6").unwrap().visit().unwrap();
     assert_eq!(repair.merchant.name, "老王便利店");
     assert_eq!(repair.terminal.unwrap().serial, "N9100001234567");

@@ -35,6 +35,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Enrols this phone with a server using a one-time code from
+    /// `posfield-server enroll-agent`, and signs that agent in.
+    Enroll {
+        /// Server address, e.g. http://127.0.0.1:8080.
+        server: String,
+        /// The enrolment code.
+        code: String,
+        /// A name for the phone, shown at the back office.
+        #[arg(long, default_value = "posfield-agent")]
+        device_name: String,
+    },
+    /// Runs one full sync with the server; exits 0 only when every visit and
+    /// photo is on the server. Progress goes to stderr, the report to stdout.
+    Sync,
     /// Signs an agent in on this device.
     SignIn { user: String },
     /// Signs out; unsynced visits stay on the device.
@@ -358,6 +372,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Show { visit } => print_json(&agent.visit(&visit)?)?,
+        Command::Enroll { server, code, device_name } => {
+            let enrolled = agent.enroll(&server, &code, &device_name)?;
+            println!("{}", serde_json::json!({ "agent": enrolled.agent, "device_id": enrolled.device_id }));
+        }
+        Command::Sync => {
+            let report = agent.sync(&mut |p| {
+                eprintln!(
+                    "sync: {:?} visits {}/{} bytes {}/{}",
+                    p.phase, p.docs_done, p.docs_total, p.bytes_done, p.bytes_total
+                );
+            })?;
+            print_json(&report)?;
+        }
         Command::DecodeBarcodes { .. } | Command::ScanSerial { .. } | Command::NormalizePhoto { .. } => {}
     }
     Ok(ExitCode::SUCCESS)

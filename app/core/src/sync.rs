@@ -1,0 +1,466 @@
+//! The agent's sync client: enrolment, then syncs that bring every visit,
+//! photo and signature to the server and the back office's changes back.
+//!
+//! One sync:
+//! 1. uploads every blob the visits refer to that the server has not
+//!    confirmed (resuming a cut upload where the server's copy ends), so no
+//!    visit is ever marked synced before its photos are on the server;
+//! 2. sends the manifest digest: when the server's digest over the visits
+//!    this agent may see is the same, the sync is over (one round trip);
+//! 3. otherwise syncs, over one websocket, only the visits whose heads
+//!    differ, each within a deadline, merging what comes back into the store;
+//! 4. repeats the manifest check (a server that restored a back-office field
+//!    has new heads) a bounded number of times, and marks visits synced only
+//!    when the server's manifest agrees with the phone's.
+//!
+//! Every step is idempotent and the store stays the only copy of record, so a
+//! sync cut anywhere (signal lost, app killed) simply starts over next time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use posfield_shared::protocol::{EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, digest};
+use posfield_sync_link::client::{Endpoint, Session};
+use serde::{Deserialize, Serialize};
+
+use crate::agent::{Agent, AgentError};
+
+const SETTING_SERVER: &str = "sync.server";
+const SETTING_TOKEN: &str = "sync.token";
+const SETTING_PEER: &str = "sync.peer";
+const SETTING_AGENT: &str = "sync.agent";
+const SETTING_LAST_SUCCESS: &str = "sync.last_success";
+
+/// How many manifest rounds one sync may take before it reports what is left.
+const MAX_ROUNDS: usize = 4;
+
+/// Why a sync did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The phone is not enrolled.
+    #[error("this phone is not enrolled with a server yet")]
+    NotEnrolled,
+    /// The server address is not a usable URL.
+    #[error("the server address {0:?} is not an http:// or https:// address")]
+    BadServer(String),
+    /// The server could not be reached.
+    #[error("the server cannot be reached ({0}); everything stays on the phone and will be sent later")]
+    Offline(String),
+    /// The server refused the request.
+    #[error("the server refused: {message} ({code})")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The server's error code.
+        code: String,
+        /// The server's words.
+        message: String,
+    },
+    /// The sync session failed part way.
+    #[error("the sync was interrupted: {0}; nothing is lost, it continues next time")]
+    Interrupted(String),
+    /// Some visits or blobs are still not on the server after every round.
+    #[error("{visits} visit(s) and {blobs} photo(s) are not on the server yet: {}", reasons.join("; "))]
+    Unfinished {
+        /// Visits still differing.
+        visits: usize,
+        /// Blobs still not uploaded.
+        blobs: usize,
+        /// Why, for each blob that failed.
+        reasons: Vec<String>,
+    },
+}
+
+impl SyncError {
+    /// Stable code for the UI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncError::NotEnrolled => "not_enrolled",
+            SyncError::BadServer(_) => "bad_server",
+            SyncError::Offline(_) => "offline",
+            SyncError::Refused { .. } => "refused",
+            SyncError::Interrupted(_) => "interrupted",
+            SyncError::Unfinished { .. } => "unfinished",
+        }
+    }
+}
+
+/// What a sync is doing, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Uploading photos and signatures.
+    Blobs,
+    /// Comparing manifests.
+    Manifest,
+    /// Syncing visit documents.
+    Documents,
+    /// Finished.
+    Done,
+}
+
+/// Progress of a sync: emitted after every step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// What is happening.
+    pub phase: Phase,
+    /// Visits synced so far / to sync.
+    pub docs_done: usize,
+    /// Visits to sync in this round.
+    pub docs_total: usize,
+    /// Blob bytes sent so far.
+    pub bytes_done: u64,
+    /// Blob bytes to send.
+    pub bytes_total: u64,
+}
+
+/// What a finished sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// The first manifest already matched: nothing was sent but the digest.
+    pub already_in_sync: bool,
+    /// Blobs uploaded (or found already on the server).
+    pub blobs_uploaded: usize,
+    /// Blob bytes sent.
+    pub blob_bytes_sent: u64,
+    /// Visits synced over the websocket.
+    pub visits_synced: usize,
+    /// Visits new to this phone (assigned by the back office).
+    pub visits_received: usize,
+    /// Manifest rounds taken.
+    pub rounds: usize,
+}
+
+/// Stored enrolment.
+#[derive(Debug, Clone)]
+struct Enrolment {
+    server: url::Url,
+    token: String,
+    peer: String,
+}
+
+fn http_error(e: reqwest::Error) -> SyncError {
+    SyncError::Offline(e.without_url().to_string())
+}
+
+async fn refused(response: reqwest::Response) -> SyncError {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    SyncError::Refused {
+        status,
+        code: body["error"].as_str().unwrap_or("unknown").to_owned(),
+        message: body["message"].as_str().unwrap_or("no reason given").to_owned(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, SyncError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| SyncError::Interrupted(format!("cannot start the sync runtime: {e}")))
+}
+
+fn client() -> Result<reqwest::Client, SyncError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| SyncError::Interrupted(e.to_string()))
+}
+
+fn parse_server(server: &str) -> Result<url::Url, SyncError> {
+    let url = url::Url::parse(server.trim()).map_err(|_| SyncError::BadServer(server.to_owned()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(SyncError::BadServer(server.to_owned()));
+    }
+    Ok(url)
+}
+
+impl Agent {
+    fn enrolment(&self) -> Result<Enrolment, AgentError> {
+        let get = |key| self.store().setting(key);
+        match (get(SETTING_SERVER)?, get(SETTING_TOKEN)?, get(SETTING_PEER)?) {
+            (Some(server), Some(token), Some(peer)) => {
+                Ok(Enrolment { server: parse_server(&server)?, token, peer })
+            }
+            _ => Err(SyncError::NotEnrolled.into()),
+        }
+    }
+
+    /// The agent name this phone is enrolled for, if enrolled.
+    pub fn enrolled_agent(&self) -> Result<Option<String>, AgentError> {
+        Ok(self.store().setting(SETTING_AGENT)?)
+    }
+
+    /// When the last sync that finished everything ended (ms since epoch).
+    pub fn last_sync_success(&self) -> Result<Option<i64>, AgentError> {
+        Ok(self.store().setting(SETTING_LAST_SUCCESS)?.and_then(|s| s.parse().ok()))
+    }
+
+    /// Enrols this phone with a server using a one-time code; the agent is
+    /// signed in as the agent the code was issued for. Re-enrolling keeps
+    /// every visit and photo on the phone.
+    pub fn enroll(
+        &mut self,
+        server: &str,
+        code: &str,
+        device_name: &str,
+    ) -> Result<EnrollResponse, AgentError> {
+        let base = parse_server(server)?;
+        let request = EnrollRequest {
+            code: code.trim().to_owned(),
+            device_id: self.device_id().to_owned(),
+            device_name: device_name.to_owned(),
+            public_key: self.device_public_key(),
+        };
+        let url = base.join("api/v1/enroll").map_err(|_| SyncError::BadServer(server.to_owned()))?;
+        let enrolled: EnrollResponse = runtime()?.block_on(json_reply(client()?.post(url).json(&request)))?;
+        let store = self.store_mut();
+        store.set_setting(SETTING_SERVER, base.as_str())?;
+        store.set_setting(SETTING_TOKEN, &enrolled.token)?;
+        store.set_setting(SETTING_PEER, &enrolled.peer)?;
+        store.set_setting(SETTING_AGENT, &enrolled.agent)?;
+        self.sign_in(&enrolled.agent)?;
+        Ok(enrolled)
+    }
+
+    /// Runs one full sync; `progress` is called after every step. Succeeds
+    /// only when every visit and blob is on the server.
+    pub fn sync(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<SyncReport, AgentError> {
+        let enrolment = self.enrolment()?;
+        let rt = runtime()?;
+        let http = client()?;
+        let mut report = SyncReport::default();
+        let mut bytes_done = 0;
+        // 1. Blobs first.
+        let pending = self.pending_blobs()?;
+        let bytes_total: u64 = pending.iter().map(|(_, size)| size).sum();
+        progress(Progress { phase: Phase::Blobs, docs_done: 0, docs_total: 0, bytes_done, bytes_total });
+        let mut blob_failures = Vec::new();
+        for (sha, _) in &pending {
+            match rt.block_on(self.upload_blob(&http, &enrolment, sha)) {
+                Ok(sent) => {
+                    bytes_done += sent;
+                    report.blobs_uploaded += 1;
+                    report.blob_bytes_sent += sent;
+                    let at = self.now_millis();
+                    self.store_mut().mark_blob_confirmed(sha, sent, at)?;
+                }
+                Err(e @ (SyncError::Offline(_) | SyncError::Refused { status: 401, .. })) => {
+                    return Err(e.into());
+                }
+                Err(e) => blob_failures.push(format!("photo {}: {e}", &sha[..12])),
+            }
+            progress(Progress { phase: Phase::Blobs, docs_done: 0, docs_total: 0, bytes_done, bytes_total });
+        }
+        // 2-4. Manifest rounds.
+        let mut left = 0;
+        for round in 0..MAX_ROUNDS {
+            report.rounds = round + 1;
+            progress(Progress {
+                phase: Phase::Manifest,
+                docs_done: 0,
+                docs_total: 0,
+                bytes_done,
+                bytes_total,
+            });
+            let local: BTreeMap<String, String> = self.store_mut().sync_manifest()?.into_iter().collect();
+            let ours = digest(local.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
+            let answer = rt.block_on(post_manifest(&http, &enrolment, &ours))?;
+            if answer.in_sync {
+                report.already_in_sync = round == 0 && report.blobs_uploaded == 0;
+                left = 0;
+                if !blob_failures.is_empty() {
+                    // Not synced while a photo it refers to is missing on the server.
+                    break;
+                }
+                let at = self.now_millis();
+                for (id, heads) in &local {
+                    let heads: Vec<String> = heads.split(',').map(str::to_owned).collect();
+                    self.store_mut().mark_synced(id, &heads, at)?;
+                }
+                break;
+            }
+            let server: BTreeMap<String, String> =
+                answer.visits.into_iter().map(|v| (v.id, v.heads)).collect();
+            let differing: BTreeSet<String> = local
+                .iter()
+                .filter(|(id, heads)| server.get(*id) != Some(*heads))
+                .map(|(id, _)| id.clone())
+                .chain(server.keys().filter(|id| !local.contains_key(*id)).cloned())
+                .collect();
+            left = differing.len();
+            if differing.is_empty() {
+                // The server's projection lags its documents by a moment.
+                rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+                continue;
+            }
+            let docs_total = differing.len();
+            progress(Progress { phase: Phase::Documents, docs_done: 0, docs_total, bytes_done, bytes_total });
+            let mut seeds = Vec::new();
+            for id in differing.iter().filter(|id| local.contains_key(*id)) {
+                seeds.push((id.clone(), self.store().visit_bytes(id)?));
+            }
+            let endpoint = Endpoint {
+                url: ws_url(&enrolment.server)?,
+                token: enrolment.token.clone(),
+                peer: enrolment.peer.clone(),
+                connect_timeout: Duration::from_secs(15),
+            };
+            let session = rt.block_on(Session::open(&endpoint, seeds)).map_err(link_error)?;
+            let mut done = 0;
+            let mut failure = None;
+            for id in &differing {
+                match rt.block_on(session.sync(id, Duration::from_secs(30))) {
+                    Ok(synced) => {
+                        if !local.contains_key(id) {
+                            report.visits_received += 1;
+                        }
+                        self.store_mut().merge_remote(id, &synced.bytes)?;
+                        self.forget_cached(id);
+                        report.visits_synced += 1;
+                        done += 1;
+                    }
+                    Err(e) => {
+                        failure = Some(link_error(e));
+                        if !session.is_connected() {
+                            break;
+                        }
+                    }
+                }
+                progress(Progress {
+                    phase: Phase::Documents,
+                    docs_done: done,
+                    docs_total,
+                    bytes_done,
+                    bytes_total,
+                });
+            }
+            rt.block_on(session.close());
+            if let Some(failure) = failure {
+                return Err(failure.into());
+            }
+            // Give the server a moment to project what it received.
+            rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+        }
+        if left > 0 || !blob_failures.is_empty() {
+            let blobs = blob_failures.len();
+            return Err(SyncError::Unfinished { visits: left, blobs, reasons: blob_failures }.into());
+        }
+        let at = self.now_millis();
+        self.store_mut().set_setting(SETTING_LAST_SUCCESS, &at.to_string())?;
+        progress(Progress { phase: Phase::Done, docs_done: 0, docs_total: 0, bytes_done, bytes_total });
+        Ok(report)
+    }
+
+    /// Blobs the visits refer to that the server has not confirmed, with sizes.
+    fn pending_blobs(&mut self) -> Result<Vec<(String, u64)>, AgentError> {
+        let mut wanted = BTreeSet::new();
+        let filter =
+            crate::store::VisitFilter { unsynced_only: true, limit: Some(u32::MAX), ..Default::default() };
+        let ids: Vec<String> = self.store().list_visits(&filter)?.into_iter().map(|row| row.id).collect();
+        for id in ids {
+            let visit = self.visit(&id)?;
+            wanted.extend(visit.current_documents().map(|d| d.sha256.clone()));
+            if let Some(acceptance) = &visit.acceptance {
+                wanted.insert(acceptance.signature.sha256.clone());
+                wanted.insert(acceptance.strokes_sha256.clone());
+            }
+        }
+        let mut pending = Vec::new();
+        for sha in wanted {
+            if self.store().blob_confirmed(&sha)? || !self.blobs().contains(&sha) {
+                continue;
+            }
+            let size = std::fs::metadata(self.blobs().path_of(&sha)?).map(|m| m.len()).unwrap_or(0);
+            pending.push((sha, size));
+        }
+        Ok(pending)
+    }
+
+    async fn upload_blob(
+        &self,
+        http: &reqwest::Client,
+        enrolment: &Enrolment,
+        sha: &str,
+    ) -> Result<u64, SyncError> {
+        let url = enrolment
+            .server
+            .join(&format!("api/v1/blobs/{sha}"))
+            .map_err(|_| SyncError::BadServer(enrolment.server.to_string()))?;
+        let response = http
+            .get(format!("{url}/status"))
+            .bearer_auth(&enrolment.token)
+            .send()
+            .await
+            .map_err(http_error)?;
+        if !response.status().is_success() {
+            return Err(refused(response).await);
+        }
+        let status: serde_json::Value = response.json().await.map_err(http_error)?;
+        let bytes = self.blobs().get(sha).map_err(|e| SyncError::Interrupted(e.to_string()))?;
+        if status["complete"].as_bool() == Some(true) {
+            return Ok(bytes.len() as u64);
+        }
+        let offset = status["received"].as_u64().unwrap_or(0).min(bytes.len() as u64);
+        let response = http
+            .put(format!("{url}?offset={offset}"))
+            .bearer_auth(&enrolment.token)
+            .header("x-blob-size", bytes.len().to_string())
+            .body(bytes[offset as usize..].to_vec())
+            .send()
+            .await
+            .map_err(http_error)?;
+        if response.status().as_u16() != 201 {
+            return Err(refused(response).await);
+        }
+        Ok(bytes.len() as u64)
+    }
+}
+
+async fn post_manifest(
+    http: &reqwest::Client,
+    enrolment: &Enrolment,
+    ours: &str,
+) -> Result<ManifestResponse, SyncError> {
+    let url = enrolment
+        .server
+        .join("api/v1/sync/manifest")
+        .map_err(|_| SyncError::BadServer(enrolment.server.to_string()))?;
+    json_reply(
+        http.post(url).bearer_auth(&enrolment.token).json(&ManifestRequest { digest: ours.to_owned() }),
+    )
+    .await
+}
+
+/// Sends a request and reads its JSON answer, or the server's JSON error.
+async fn json_reply<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<T, SyncError> {
+    let response = request.send().await.map_err(http_error)?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    response.json().await.map_err(http_error)
+}
+
+fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {
+    let mut url = server.join("api/v1/sync/ws").map_err(|_| SyncError::BadServer(server.to_string()))?;
+    let scheme = if server.scheme() == "https" { "wss" } else { "ws" };
+    url.set_scheme(scheme).map_err(|_| SyncError::BadServer(server.to_string()))?;
+    Ok(url)
+}
+
+fn link_error(e: posfield_sync_link::LinkError) -> SyncError {
+    use posfield_sync_link::LinkError;
+    match e {
+        LinkError::Refused(status) => SyncError::Refused {
+            status,
+            code: "sync_refused".into(),
+            message: "the server refused the sync connection".into(),
+        },
+        LinkError::Unreachable(why) => SyncError::Offline(why),
+        other => SyncError::Interrupted(other.to_string()),
+    }
+}

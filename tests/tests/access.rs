@@ -1,0 +1,222 @@
+//! Access rules and bad input against a real server process: every endpoint
+//! without a credential, with a forged, revoked or another agent's one;
+//! malformed and oversized bodies; wrong blob hashes; cut uploads. Each gets
+//! the right 4xx with a JSON error, the server keeps serving, and nothing
+//! stored changes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use posfield_core::blobs::sha256_hex;
+use posfield_core::{Agent, Clock};
+use posfield_e2e::ServerProcess;
+use posfield_shared::visit::MerchantInput;
+use posfield_shared::{Timestamp, VisitKind};
+use reqwest::blocking::Client;
+
+struct TestClock(AtomicI64);
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.fetch_add(1000, Ordering::SeqCst))
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    server: ServerProcess,
+    wang: Agent,
+    wang_token: String,
+    li_token: String,
+    wang_visit: String,
+}
+
+fn token_of(agent: &Agent) -> String {
+    agent.store().setting("sync.token").unwrap().unwrap()
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    let clock = || Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)));
+    let mut wang = Agent::open_with_clock(&dir.path().join("wang"), clock()).unwrap();
+    let mut li = Agent::open_with_clock(&dir.path().join("li"), clock()).unwrap();
+    wang.enroll(&server.base, &server.enrolment_code("wang"), "phone").unwrap();
+    li.enroll(&server.base, &server.enrolment_code("li"), "phone").unwrap();
+    let merchant = MerchantInput { name: "老王便利店".into(), ..Default::default() };
+    let wang_visit = wang.create_visit(VisitKind::Inspection, &merchant).unwrap().id;
+    wang.sync(&mut |_| {}).unwrap();
+    let (wang_token, li_token) = (token_of(&wang), token_of(&li));
+    Setup { _dir: dir, server, wang, wang_token, li_token, wang_visit }
+}
+
+fn assert_json_error(response: reqwest::blocking::Response, status: u16, code: &str) {
+    assert_eq!(response.status().as_u16(), status);
+    let body: serde_json::Value = response.json().expect("a JSON error body");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[test]
+fn every_agent_endpoint_refuses_missing_forged_revoked_and_foreign_credentials() {
+    let s = setup();
+    let http = Client::new();
+    let sha = "0".repeat(64);
+    let endpoints: Vec<(&str, String)> = vec![
+        ("POST", "api/v1/sync/manifest".into()),
+        ("GET", "api/v1/sync/ws".into()),
+        ("GET", format!("api/v1/blobs/{sha}/status")),
+        ("GET", format!("api/v1/blobs/{sha}")),
+        ("PUT", format!("api/v1/blobs/{sha}")),
+    ];
+    let forged = format!("pfd_{}", "ab".repeat(32));
+    for (method, path) in &endpoints {
+        let request = |token: Option<&str>| {
+            let mut r =
+                http.request(method.parse().unwrap(), s.server.url(path)).json(&serde_json::json!({}));
+            if let Some(token) = token {
+                r = r.bearer_auth(token);
+            }
+            r.send().unwrap()
+        };
+        assert_json_error(request(None), 401, "unauthenticated");
+        assert_json_error(request(Some(&forged)), 401, "unauthenticated");
+    }
+    // The office API does not take device credentials.
+    let response = http
+        .get(s.server.url(&format!("api/v1/office/visits/{}", s.wang_visit)))
+        .bearer_auth(&s.wang_token)
+        .send()
+        .unwrap();
+    assert_json_error(response, 401, "unauthenticated");
+
+    // Another agent cannot read wang's blobs or learn about wang's visit.
+    let photo = sha256_hex(b"not uploaded");
+    let response =
+        http.get(s.server.url(&format!("api/v1/blobs/{photo}"))).bearer_auth(&s.li_token).send().unwrap();
+    assert_json_error(response, 404, "not_found");
+    let response = http
+        .post(s.server.url("api/v1/sync/manifest"))
+        .bearer_auth(&s.li_token)
+        .json(&serde_json::json!({ "digest": "x" }))
+        .send()
+        .unwrap();
+    let body: serde_json::Value = response.json().unwrap();
+    assert!(!body.to_string().contains(&s.wang_visit), "li sees nothing of wang's visit: {body}");
+
+    // Revoked: refused everywhere, with a reason the phone can show.
+    let device =
+        s.wang.store().setting("sync.peer").unwrap().unwrap().trim_start_matches("device:").to_owned();
+    posfield_e2e::server_cli(&s.server.data, &["revoke-device", &device]);
+    let response = http
+        .post(s.server.url("api/v1/sync/manifest"))
+        .bearer_auth(&s.wang_token)
+        .json(&serde_json::json!({ "digest": "x" }))
+        .send()
+        .unwrap();
+    assert_json_error(response, 401, "credential_revoked");
+    let mut wang = s.wang;
+    let error = wang.sync(&mut |_| {}).unwrap_err();
+    assert_eq!(error.code(), "refused");
+    // The server is still serving.
+    assert!(http.get(s.server.url("healthz")).send().unwrap().status().is_success());
+}
+
+#[test]
+fn malformed_and_oversized_bodies_get_json_errors_and_change_nothing() {
+    let s = setup();
+    let http = Client::new();
+    let manifest = |body: Vec<u8>| {
+        http.post(s.server.url("api/v1/sync/manifest"))
+            .bearer_auth(&s.wang_token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    assert_json_error(manifest(b"{\"digest\":".to_vec()), 400, "bad_json");
+    assert_json_error(manifest(b"\xff\xfe".to_vec()), 400, "bad_json");
+    assert_json_error(manifest(vec![b' '; 2 << 20]), 413, "body_too_large");
+    let response = http
+        .post(s.server.url("api/v1/enroll"))
+        .json(&serde_json::json!({ "code": "AAAA-BBBB-CCCC", "device_id": "d", "device_name": "", "public_key": "00".repeat(32) }))
+        .send()
+        .unwrap();
+    assert_json_error(response, 403, "bad_enrolment_code");
+    assert_json_error(http.get(s.server.url("api/v1/nothing")).send().unwrap(), 404, "not_found");
+    // Nothing changed: wang is still in sync.
+    let mut wang = s.wang;
+    assert!(wang.sync(&mut |_| {}).unwrap().already_in_sync);
+}
+
+#[test]
+fn blobs_are_verified_resumable_and_size_limited() {
+    let s = setup();
+    let http = Client::new();
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let sha = sha256_hex(&bytes);
+    let put = |offset: usize, body: &[u8], total: usize, sha: &str| {
+        http.put(s.server.url(&format!("api/v1/blobs/{sha}?offset={offset}")))
+            .bearer_auth(&s.wang_token)
+            .header("x-blob-size", total.to_string())
+            .body(body.to_vec())
+            .send()
+            .unwrap()
+    };
+    let status = |sha: &str| -> serde_json::Value {
+        http.get(s.server.url(&format!("api/v1/blobs/{sha}/status")))
+            .bearer_auth(&s.wang_token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    // A wrong hash is refused and nothing is kept.
+    let wrong = sha256_hex(b"something else");
+    assert_json_error(put(0, &bytes, bytes.len(), &wrong), 422, "hash_mismatch");
+    assert_eq!(status(&wrong), serde_json::json!({ "complete": false, "received": 0 }));
+    // A cut upload resumes from what the server has.
+    assert_eq!(put(0, &bytes[..70_000], bytes.len(), &sha).status().as_u16(), 202);
+    assert_eq!(status(&sha)["received"], 70_000);
+    assert_json_error(put(10, &bytes[10..], bytes.len(), &sha), 409, "wrong_offset");
+    assert_eq!(put(70_000, &bytes[70_000..], bytes.len(), &sha).status().as_u16(), 201);
+    assert_eq!(status(&sha), serde_json::json!({ "complete": true, "received": bytes.len() }));
+    // Idempotent.
+    assert_eq!(put(0, &bytes, bytes.len(), &sha).status().as_u16(), 201);
+    // Over the limit, a bad id, a missing size.
+    assert_json_error(put(0, b"x", 1 << 30, &sha256_hex(b"x")), 413, "blob_too_large");
+    assert_json_error(put(0, b"x", 1, "not-a-sha"), 400, "bad_blob_id");
+    let response = http
+        .put(s.server.url(&format!("api/v1/blobs/{}", sha256_hex(b"x"))))
+        .bearer_auth(&s.wang_token)
+        .body("x")
+        .send()
+        .unwrap();
+    assert_json_error(response, 400, "missing_size");
+    // A body longer than declared is refused and not kept.
+    assert_json_error(put(0, b"xy", 1, &sha256_hex(b"x")), 400, "blob_too_long");
+    assert_eq!(status(&sha256_hex(b"x"))["received"], 0);
+}
+
+#[test]
+fn the_server_killed_mid_day_and_restarted_loses_nothing() {
+    let mut s = setup();
+    let merchant = MerchantInput { name: "李记面馆".into(), ..Default::default() };
+    let second = s.wang.create_visit(VisitKind::Inspection, &merchant).unwrap().id;
+    s.wang.add_note(&second, "第一次").unwrap();
+    s.wang.sync(&mut |_| {}).unwrap();
+    let data = s.server.data.clone();
+    let addr = s.server.addr();
+    s.server.kill();
+    // Offline: the sync fails clearly and keeps everything.
+    s.wang.add_note(&second, "服务器宕机时的记录").unwrap();
+    let error = s.wang.sync(&mut |_| {}).unwrap_err();
+    assert_eq!(error.code(), "offline", "{error}");
+    let server = ServerProcess::start_on(&data, &addr);
+    s.wang.sync(&mut |_| {}).unwrap();
+    server.add_user("chen", "reviewer");
+    let (_, body) = server.office_get("chen", &format!("api/v1/office/visits/{second}"));
+    let notes: Vec<&str> =
+        body["visit"]["notes"].as_array().unwrap().iter().map(|n| n["text"].as_str().unwrap()).collect();
+    assert_eq!(notes, ["第一次", "服务器宕机时的记录"]);
+    assert!(s.wang.sync(&mut |_| {}).unwrap().already_in_sync);
+}

@@ -1,0 +1,176 @@
+//! Whole-system sync: a real posfield-server process on 127.0.0.1 and real
+//! agent cores with their own data folders.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use posfield_core::signature::{Point, Strokes};
+use posfield_core::sync::{Phase, SyncError, SyncReport};
+use posfield_core::{Agent, AgentError, Clock};
+use posfield_e2e::ServerProcess;
+use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::{Ctx, MerchantInput};
+use posfield_shared::vocab::{DocumentKind, RepairPlan, WarrantyStatus};
+use posfield_shared::{Actor, FaultCode, Remedy, Timestamp, VisitKind, VisitStatus};
+
+struct TestClock(AtomicI64);
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.fetch_add(1000, Ordering::SeqCst))
+    }
+}
+
+fn open(dir: &Path) -> Agent {
+    Agent::open_with_clock(dir, Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)))).unwrap()
+}
+
+fn testdata(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/barcodes").join(relative)
+}
+
+fn strokes() -> Strokes {
+    let line = |y: f32, t0: u32| -> Vec<Point> {
+        (0..40)
+            .map(|i| Point {
+                x: 30.0 + i as f32 * 12.0,
+                y: y + (i as f32 / 3.0).sin() * 20.0,
+                t: t0 + i * 15,
+                p: Some(0.6),
+            })
+            .collect()
+    };
+    Strokes { width: 600.0, height: 300.0, strokes: vec![line(120.0, 0), line(200.0, 800)] }
+}
+
+fn merchant(name: &str) -> MerchantInput {
+    MerchantInput { name: name.into(), ..Default::default() }
+}
+
+/// A whole repair visit, with a document photo and the merchant's signature.
+fn repair_visit(agent: &mut Agent) -> String {
+    let id = agent.create_visit(VisitKind::Repair, &merchant("老王便利店")).unwrap().id;
+    agent.identify_typed(&id, "N9100001234567", false).unwrap();
+    agent.set_step(&id, "identify", StepState::Done, None, None).unwrap();
+    let fault = agent.add_fault(&id, FaultCode::PrinterFault, Some("打印空白")).unwrap();
+    agent.add_attempt(&id, &fault, Some(Remedy::CheckPaper), Some("纸卷装反"), true).unwrap();
+    agent.resolve_fault(&id, &fault, true, None).unwrap();
+    for step in ["fault.classify", "fault.onsite"] {
+        agent.set_step(&id, step, StepState::Done, None, None).unwrap();
+    }
+    agent.set_warranty(&id, WarrantyStatus::InWarranty).unwrap();
+    agent.set_step(&id, "warranty", StepState::Done, None, None).unwrap();
+    let photo = std::fs::read(testdata("code128-1/1.png")).unwrap();
+    agent.add_photo(&id, &photo, DocumentKind::PurchaseProof).unwrap();
+    agent.set_step(&id, "docs.purchase_proof", StepState::Done, None, None).unwrap();
+    agent.set_repair_plan(&id, RepairPlan::FixedOnSite).unwrap();
+    for step in ["plan", "test"] {
+        agent.set_step(&id, step, StepState::Done, None, None).unwrap();
+    }
+    agent.sign(&id, "王老板", &strokes()).unwrap();
+    agent.set_step(&id, "acceptance", StepState::Done, None, None).unwrap();
+    agent.complete(&id).unwrap();
+    id
+}
+
+fn sync(agent: &mut Agent) -> SyncReport {
+    agent.sync(&mut |_| {}).unwrap()
+}
+
+#[test]
+fn offline_work_by_two_agents_and_a_back_office_review_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("chen", "reviewer");
+    let mut wang = open(&dir.path().join("wang"));
+    let mut li = open(&dir.path().join("li"));
+    assert!(matches!(wang.sync(&mut |_| {}), Err(AgentError::Sync(SyncError::NotEnrolled))));
+    wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
+    li.enroll(&server.base, &server.enrolment_code("li"), "小米 14").unwrap();
+    assert_eq!(wang.user(), Some("wang"));
+
+    // A whole day offline: each works on their own visits.
+    let repair = repair_visit(&mut wang);
+    let inspection = li.create_visit(VisitKind::Inspection, &merchant("李记面馆")).unwrap().id;
+    li.add_note(&inspection, "商户要求下周再来").unwrap();
+
+    let mut events = Vec::new();
+    let report = wang.sync(&mut |p| events.push(p)).unwrap();
+    assert_eq!(report.visits_synced, 1);
+    assert_eq!(report.blobs_uploaded, 3, "photo, signature image and strokes");
+    assert!(events.iter().any(|p| p.phase == Phase::Documents && p.docs_done == 1));
+    sync(&mut li);
+    assert!(wang.list_visits(&Default::default()).unwrap().iter().all(|row| !row.unsynced));
+
+    // The server has the visit, its photos, and the verified signature.
+    let (status, body) = server.office_get("chen", &format!("api/v1/office/visits/{repair}"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["visit"]["status"], "completed");
+    assert_eq!(body["blobs_missing"], 0);
+    assert_eq!(body["device_signature_valid"], true);
+    assert_eq!(body["visit"]["faults"][0]["code"], "printer_fault");
+
+    // The reviewer returns it with a note; the note reaches wang, not li.
+    let (status, body) = server.office_post(
+        "chen",
+        &format!("api/v1/office/visits/{repair}/review"),
+        &serde_json::json!({ "decision": "return", "note": "请补拍购机凭证" }),
+    );
+    assert_eq!(status, 200, "{body}");
+    sync(&mut wang);
+    let visit = wang.visit(&repair).unwrap();
+    assert_eq!(visit.status, VisitStatus::Returned);
+    assert_eq!(visit.reviews[0].note.as_deref(), Some("请补拍购机凭证"));
+    sync(&mut li);
+    assert!(matches!(li.visit(&repair), Err(AgentError::Store(_))));
+
+    // A visit created at the back office reaches the assigned agent.
+    let (status, body) = server.office_post(
+        "chen",
+        "api/v1/office/visits",
+        &serde_json::json!({ "kind": "sim_renewal", "merchant": "张姐水果店", "agent": "li" }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let assigned = body["id"].as_str().unwrap().to_owned();
+    let report = sync(&mut li);
+    assert_eq!(report.visits_received, 1);
+    assert_eq!(li.visit(&assigned).unwrap().merchant.name, "张姐水果店");
+
+    // Nothing changed: one manifest round trip.
+    let report = sync(&mut wang);
+    assert!(report.already_in_sync, "{report:?}");
+    assert_eq!(report.visits_synced, 0);
+}
+
+#[test]
+fn an_agent_setting_a_back_office_field_has_just_that_field_put_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("chen", "admin");
+    let mut wang = open(&dir.path().join("wang"));
+    wang.enroll(&server.base, &server.enrolment_code("wang"), "phone").unwrap();
+    let id = wang.create_visit(VisitKind::Inspection, &merchant("老王便利店")).unwrap().id;
+    sync(&mut wang);
+
+    // A tampered phone writes an assignment with a reviewer's role, and a note.
+    let store_path = wang.data_dir().join("agent.db");
+    drop(wang);
+    {
+        let mut store = posfield_core::store::Store::open(&store_path).unwrap();
+        let mut doc = store.load_visit(&id).unwrap();
+        doc.set_actor(b"tampered-phone");
+        let forger = Actor::reviewer("wang", "device-x");
+        doc.assign(&Ctx::new(forger, Timestamp(1_795_000_100_000), "forged-1"), "someone-else").unwrap();
+        let agent = Actor::agent("wang", "device-x");
+        doc.add_note(&Ctx::new(agent, Timestamp(1_795_000_100_001), "n-1"), "门店已搬迁").unwrap();
+        store.save_visit(&mut doc).unwrap();
+    }
+    let mut wang = open(&dir.path().join("wang"));
+    sync(&mut wang);
+    let visit = wang.visit(&id).unwrap();
+    assert_eq!(visit.assignment.agent, "wang", "the assignment was put back");
+    assert!(visit.notes.iter().any(|n| n.text == "门店已搬迁"), "the rest of the change survived");
+    let (_, audit) = server.office_get("chen", &format!("api/v1/office/audit?visit={id}"));
+    assert_eq!(audit[0]["action"], "restored_office_fields", "{audit}");
+    assert_eq!(audit[0]["detail"], "assignment");
+}
