@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,samod=warn".into()),
+                .unwrap_or_else(|_| "info,samod=warn,refinery_core=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
