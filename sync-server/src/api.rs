@@ -251,7 +251,8 @@ async fn blob_put(
     let status = state.blobs.append(&sha, query.offset, total, state.config.max_blob_bytes, body).await?;
     if status.complete {
         let (sha, agent) = (sha.clone(), device.agent.clone());
-        let visits: Vec<String> = state
+        // The blob counts now: visits waiting for it are no longer incomplete.
+        state
             .db
             .run(move |c| {
                 c.execute(
@@ -264,12 +265,9 @@ async fn blob_put(
                      WHERE id IN (SELECT visit_id FROM visit_blobs WHERE sha256 = ?1)",
                     [&sha],
                 )?;
-                let mut s = c.prepare("SELECT visit_id FROM visit_blobs WHERE sha256 = ?1")?;
-                let ids = s.query_map([&sha], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-                Ok(ids)
+                Ok(())
             })
             .await?;
-        tracing::debug!(blob = %status.received, visits = visits.len(), "blob stored");
     }
     let code = if status.complete { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     Ok((code, Json(status)).into_response())
