@@ -317,11 +317,7 @@ impl Agent {
         visit_id: &str,
         op: impl FnOnce(&mut VisitDoc, &Ctx) -> Result<T, VisitError>,
     ) -> Result<T, AgentError> {
-        if !self.open_docs.contains_key(visit_id) {
-            let mut doc = self.store.load_visit(visit_id)?;
-            doc.set_actor(&self.actor_id);
-            self.open_docs.insert(visit_id.to_owned(), doc);
-        }
+        self.current_doc(visit_id)?;
         let doc =
             self.open_docs.get_mut(visit_id).ok_or_else(|| StoreError::NotFound(visit_id.to_owned()))?;
         let result = op(doc, &ctx);
@@ -340,10 +336,28 @@ impl Agent {
 
     /// The visit as stored.
     pub fn visit(&mut self, visit_id: &str) -> Result<Visit, AgentError> {
-        match self.open_docs.get(visit_id) {
-            Some(doc) => Ok(doc.visit()?),
-            None => Ok(self.store.load_visit(visit_id)?.visit()?),
+        if self.open_docs.contains_key(visit_id) {
+            return Ok(self.current_doc(visit_id)?.visit()?);
         }
+        Ok(self.store.load_visit(visit_id)?.visit()?)
+    }
+
+    /// The cached document of a visit, reloaded when the store holds changes
+    /// the cache has not seen (another process on the phone, such as the
+    /// background sync, saved this visit since).
+    fn current_doc(&mut self, visit_id: &str) -> Result<&mut VisitDoc, AgentError> {
+        let stored =
+            self.store.stored_heads(visit_id)?.ok_or_else(|| StoreError::NotFound(visit_id.to_owned()))?;
+        let stale = match self.open_docs.get_mut(visit_id) {
+            Some(doc) => !stored.is_empty() && posfield_shared::protocol::join_heads(&doc.heads()) != stored,
+            None => true,
+        };
+        if stale {
+            let mut doc = self.store.load_visit(visit_id)?;
+            doc.set_actor(&self.actor_id);
+            self.open_docs.insert(visit_id.to_owned(), doc);
+        }
+        self.open_docs.get_mut(visit_id).ok_or_else(|| StoreError::NotFound(visit_id.to_owned()).into())
     }
 
     /// The visit list.

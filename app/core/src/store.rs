@@ -214,14 +214,35 @@ impl Store {
     /// Saves a visit document: a new visit is stored whole, a known one gets
     /// its new changes appended. The index row is updated in the same
     /// transaction. Returns after the commit is durable.
+    ///
+    /// Several `Store`s may hold the same file (the app and its background
+    /// sync each have one): when the stored visit has changes this copy of
+    /// the document has not seen, they are merged in first, under the write
+    /// lock, so the index row and heads always describe everything stored.
     pub fn save_visit(&mut self, doc: &mut VisitDoc) -> Result<VisitRow, StoreError> {
-        let visit = doc.visit().map_err(|source| StoreError::Document { id: String::new(), source })?;
+        let id = doc.visit().map_err(|source| StoreError::Document { id: String::new(), source })?.id;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let known: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT COALESCE((SELECT max(seq) FROM visit_increments WHERE visit_id = ?1), 0), heads
+                 FROM visits WHERE id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((_, stored_heads)) = &known {
+            let stored_heads: Vec<String> =
+                stored_heads.split(',').filter(|h| !h.is_empty()).map(str::to_owned).collect();
+            if !doc.contains_heads(&stored_heads) {
+                let document = |source| StoreError::Document { id: id.clone(), source };
+                let mut stored = VisitDoc::load(&read_visit_bytes(&tx, &id)?).map_err(document)?;
+                doc.merge(&mut stored).map_err(document)?;
+            }
+        }
+        let visit = doc.visit().map_err(|source| StoreError::Document { id: id.clone(), source })?;
         let row = VisitRow::of(&visit, true);
         let heads = posfield_shared::protocol::join_heads(&doc.heads());
-        let tx = self.conn.transaction()?;
-        let known: Option<i64> = tx
-            .query_row("SELECT COALESCE((SELECT max(seq) FROM visit_increments WHERE visit_id = ?1), 0) FROM visits WHERE id = ?1", [&row.id], |r| r.get(0))
-            .optional()?;
+        let known = known.map(|(seq, _)| seq);
         match known {
             None => {
                 let bytes = doc.save();
@@ -273,19 +294,13 @@ impl Store {
 
     /// The raw saved bytes of a visit (compacted document and increments).
     pub fn visit_bytes(&self, id: &str) -> Result<Vec<u8>, StoreError> {
-        let mut bytes: Vec<u8> = self
-            .conn
-            .query_row("SELECT doc FROM visits WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT bytes FROM visit_increments WHERE visit_id = ?1 ORDER BY seq")?;
-        let increments = statement.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
-        for increment in increments {
-            bytes.extend(increment?);
-        }
-        Ok(bytes)
+        read_visit_bytes(&self.conn, id)
+    }
+
+    /// The stored heads of a visit (sorted, comma separated), or `None` for
+    /// a visit not stored; empty for rows from before schema version 2.
+    pub fn stored_heads(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.conn.query_row("SELECT heads FROM visits WHERE id = ?1", [id], |r| r.get(0)).optional()?)
     }
 
     /// The visit list, newest first.
@@ -474,4 +489,19 @@ impl Store {
             .conn
             .query_row("SELECT COALESCE(max(version), 0) FROM refinery_schema_history", [], |r| r.get(0))?)
     }
+}
+
+/// The saved bytes of a visit: its compacted document and increments.
+fn read_visit_bytes(conn: &rusqlite::Connection, id: &str) -> Result<Vec<u8>, StoreError> {
+    let mut bytes: Vec<u8> = conn
+        .query_row("SELECT doc FROM visits WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
+    let mut statement =
+        conn.prepare_cached("SELECT bytes FROM visit_increments WHERE visit_id = ?1 ORDER BY seq")?;
+    let increments = statement.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
+    for increment in increments {
+        bytes.extend(increment?);
+    }
+    Ok(bytes)
 }

@@ -172,3 +172,22 @@ fn the_device_key_is_created_once_and_kept() {
     assert_eq!(key.len(), 64);
     assert_eq!((again.device_id(), again.device_public_key()), (device.as_str(), key));
 }
+
+#[test]
+fn two_agents_on_one_phone_see_each_others_saves() {
+    // The app and its background sync open the same data folder.
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = open(dir.path());
+    app.sign_in("agent-li").unwrap();
+    let id = app.create_visit(VisitKind::Repair, &merchant()).unwrap().id;
+    app.identify_typed(&id, "N9100001234567", false).unwrap();
+    let mut background = open(dir.path());
+    let fault = background.add_fault(&id, FaultCode::PrinterFault, Some("打印空白")).unwrap();
+    // The app's cached copy is behind the store: its next read and edit see the fault.
+    assert_eq!(app.visit(&id).unwrap().faults.len(), 1);
+    app.add_attempt(&id, &fault, Some(Remedy::CheckPaper), None, true).unwrap();
+    let stored = background.visit(&id).unwrap();
+    assert_eq!(stored.faults[0].attempts.len(), 1);
+    assert_eq!(stored.terminal.unwrap().serial, "N9100001234567");
+    assert!(app.store().index_mismatches().unwrap().is_empty());
+}

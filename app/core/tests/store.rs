@@ -92,6 +92,33 @@ fn the_index_never_disagrees_with_the_documents() {
 }
 
 #[test]
+fn two_stores_on_one_file_never_save_over_each_other() {
+    // The app and its background sync each hold a store on the same file.
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = open(dir.path());
+    let mut sync = open(dir.path());
+    let mut cached = new_doc("v1", 0);
+    app.save_visit(&mut cached).unwrap();
+    let mut other = sync.load_visit("v1").unwrap();
+    other.set_actor(b"phone-li-sync");
+    other.add_note(&agent_ctx(1), "from the server").unwrap();
+    sync.save_visit(&mut other).unwrap();
+    // The app's copy has not seen that change; saving it must not hide it.
+    cached.add_note(&agent_ctx(2), "typed by the agent").unwrap();
+    app.save_visit(&mut cached).unwrap();
+    let stored = sync.load_visit("v1").unwrap().visit().unwrap();
+    let mut notes: Vec<_> = stored.notes.iter().map(|n| n.text.as_str()).collect();
+    notes.sort();
+    assert_eq!(notes, ["from the server", "typed by the agent"]);
+    assert_eq!(cached.visit().unwrap(), stored, "the saving copy merged what was stored first");
+    assert_eq!(
+        app.stored_heads("v1").unwrap().unwrap(),
+        posfield_shared::protocol::join_heads(&cached.heads())
+    );
+    assert!(app.index_mismatches().unwrap().is_empty());
+}
+
+#[test]
 fn a_corrupt_store_is_moved_aside_never_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.db");

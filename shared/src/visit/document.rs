@@ -152,6 +152,15 @@ impl VisitDoc {
         heads
     }
 
+    /// Whether this document holds every change named in `heads` (hex
+    /// hashes): when it does, it has seen everything a replica at those heads saw.
+    pub fn contains_heads(&mut self, heads: &[String]) -> bool {
+        heads.iter().all(|head| {
+            head.parse::<automerge::ChangeHash>()
+                .is_ok_and(|hash| self.doc.get_change_by_hash(&hash).is_some())
+        })
+    }
+
     /// Every change this document has, each as raw bytes, oldest first.
     pub fn changes(&mut self) -> Vec<Vec<u8>> {
         self.doc.get_changes(&[]).into_iter().map(|c| c.raw_bytes().to_vec()).collect()
