@@ -146,18 +146,27 @@ impl Session {
             );
             Ok::<_, LinkError>(handle.with_document(|d| Synced { bytes: d.save(), heads: hex_heads(d) }))
         };
-        match tokio::time::timeout(deadline, work).await {
-            Ok(result) => result,
-            Err(_) if !self.dialer.is_connected() => {
-                Err(LinkError::Lost("the server closed the connection".into()))
+        // A cut connection ends the wait at once: the changes this session
+        // waits for were promised on that connection, not on a redial.
+        let lost = async {
+            while self.is_connected() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(_) => Err(LinkError::Deadline { what: format!("syncing visit {visit}"), limit: deadline }),
+        };
+        tokio::select! {
+            outcome = tokio::time::timeout(deadline, work) => match outcome {
+                Ok(result) => result,
+                Err(_) if !self.is_connected() => Err(LinkError::Lost("the server closed the connection".into())),
+                Err(_) => Err(LinkError::Deadline { what: format!("syncing visit {visit}"), limit: deadline }),
+            },
+            () = lost => Err(LinkError::Lost("the connection was cut".into())),
         }
     }
 
-    /// Whether the connection is still up.
+    /// Whether the session's connection is still up (a redial is another
+    /// connection, and does not count).
     pub fn is_connected(&self) -> bool {
-        self.dialer.is_connected()
+        self.dialer.is_connected() && self.dialer.connection_id() == Some(self.connection)
     }
 
     /// Closes the connection and the session's repository.

@@ -9,22 +9,38 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
+pub mod proxy;
+pub mod story;
+
 /// The `posfield-server` binary, built on first use if the test run has not
 /// built it already.
 pub fn server_binary() -> PathBuf {
+    workspace_binary("posfield-sync-server", "posfield-server")
+}
+
+/// The `posfield-agent` binary (the agent core's CLI), built on first use.
+pub fn agent_binary() -> PathBuf {
+    workspace_binary("posfield-core", "posfield-agent")
+}
+
+/// A binary of this workspace beside the test binary, built once per test
+/// process (cargo test builds only the tested package's own binaries).
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test> -> target/<profile>/posfield-server
+    // target/<profile>/deps/<test> -> target/<profile>/<bin>
     let profile_dir = exe.parent().and_then(Path::parent).expect("a target directory");
-    let binary = profile_dir.join(format!("posfield-server{}", std::env::consts::EXE_SUFFIX));
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
+    let binary = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|b| b == bin) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "posfield-sync-server", "--bin", "posfield-server"])
+            .args(["build", "--quiet", "-p", package, "--bin", bin])
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building posfield-server failed");
-    });
+        assert!(status.success(), "building {bin} failed");
+        built.push(bin.to_owned());
+    }
     assert!(binary.exists(), "{} was not built", binary.display());
     binary
 }

@@ -1,77 +1,12 @@
 //! Whole-system sync: a real posfield-server process on 127.0.0.1 and real
 //! agent cores with their own data folders.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
-use posfield_core::signature::{Point, Strokes};
 use posfield_core::sync::{Phase, SyncError, SyncReport};
-use posfield_core::{Agent, AgentError, Clock};
+use posfield_core::{Agent, AgentError};
 use posfield_e2e::ServerProcess;
-use posfield_shared::visit::schema::StepState;
-use posfield_shared::visit::{Ctx, MerchantInput};
-use posfield_shared::vocab::{DocumentKind, RepairPlan, WarrantyStatus};
-use posfield_shared::{Actor, FaultCode, Remedy, Timestamp, VisitKind, VisitStatus};
-
-struct TestClock(AtomicI64);
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        Timestamp(self.0.fetch_add(1000, Ordering::SeqCst))
-    }
-}
-
-fn open(dir: &Path) -> Agent {
-    Agent::open_with_clock(dir, Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)))).unwrap()
-}
-
-fn testdata(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/barcodes").join(relative)
-}
-
-fn strokes() -> Strokes {
-    let line = |y: f32, t0: u32| -> Vec<Point> {
-        (0..40)
-            .map(|i| Point {
-                x: 30.0 + i as f32 * 12.0,
-                y: y + (i as f32 / 3.0).sin() * 20.0,
-                t: t0 + i * 15,
-                p: Some(0.6),
-            })
-            .collect()
-    };
-    Strokes { width: 600.0, height: 300.0, strokes: vec![line(120.0, 0), line(200.0, 800)] }
-}
-
-fn merchant(name: &str) -> MerchantInput {
-    MerchantInput { name: name.into(), ..Default::default() }
-}
-
-/// A whole repair visit, with a document photo and the merchant's signature.
-fn repair_visit(agent: &mut Agent) -> String {
-    let id = agent.create_visit(VisitKind::Repair, &merchant("老王便利店")).unwrap().id;
-    agent.identify_typed(&id, "N9100001234567", false).unwrap();
-    agent.set_step(&id, "identify", StepState::Done, None, None).unwrap();
-    let fault = agent.add_fault(&id, FaultCode::PrinterFault, Some("打印空白")).unwrap();
-    agent.add_attempt(&id, &fault, Some(Remedy::CheckPaper), Some("纸卷装反"), true).unwrap();
-    agent.resolve_fault(&id, &fault, true, None).unwrap();
-    for step in ["fault.classify", "fault.onsite"] {
-        agent.set_step(&id, step, StepState::Done, None, None).unwrap();
-    }
-    agent.set_warranty(&id, WarrantyStatus::InWarranty).unwrap();
-    agent.set_step(&id, "warranty", StepState::Done, None, None).unwrap();
-    let photo = std::fs::read(testdata("code128-1/1.png")).unwrap();
-    agent.add_photo(&id, &photo, DocumentKind::PurchaseProof).unwrap();
-    agent.set_step(&id, "docs.purchase_proof", StepState::Done, None, None).unwrap();
-    agent.set_repair_plan(&id, RepairPlan::FixedOnSite).unwrap();
-    for step in ["plan", "test"] {
-        agent.set_step(&id, step, StepState::Done, None, None).unwrap();
-    }
-    agent.sign(&id, "王老板", &strokes()).unwrap();
-    agent.set_step(&id, "acceptance", StepState::Done, None, None).unwrap();
-    agent.complete(&id).unwrap();
-    id
-}
+use posfield_e2e::story::{merchant, open, repair_visit};
+use posfield_shared::visit::Ctx;
+use posfield_shared::{Actor, Timestamp, VisitKind, VisitStatus};
 
 fn sync(agent: &mut Agent) -> SyncReport {
     agent.sync(&mut |_| {}).unwrap()

@@ -7,6 +7,7 @@
 //! same code.
 
 pub mod agent;
+pub mod background;
 pub mod blobs;
 pub mod identify;
 pub mod photo;

@@ -30,6 +30,10 @@ const SETTING_TOKEN: &str = "sync.token";
 const SETTING_PEER: &str = "sync.peer";
 const SETTING_AGENT: &str = "sync.agent";
 const SETTING_LAST_SUCCESS: &str = "sync.last_success";
+const SETTING_ATTEMPT_STARTED: &str = "sync.attempt_started";
+const SETTING_ATTEMPT_ENDED: &str = "sync.attempt_ended";
+const SETTING_FAILURES: &str = "sync.failures";
+const SETTING_LAST_ERROR: &str = "sync.last_error";
 
 /// How many manifest rounds one sync may take before it reports what is left.
 const MAX_ROUNDS: usize = 4;
@@ -131,6 +135,39 @@ pub struct SyncReport {
     pub rounds: usize,
 }
 
+/// Why the last sync failed, as kept on the phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFailure {
+    /// Stable code (see [`SyncError::code`]).
+    pub code: String,
+    /// The agent-facing words.
+    pub message: String,
+    /// When it failed (ms since epoch).
+    pub at: i64,
+}
+
+/// Where this phone's sync stands: kept in the store, so it reads the same
+/// after the app restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// The agent this phone is enrolled for.
+    pub enrolled_agent: Option<String>,
+    /// The server it syncs with.
+    pub server: Option<String>,
+    /// When a sync last finished everything (ms since epoch).
+    pub last_success: Option<i64>,
+    /// When the last sync started (ms since epoch).
+    pub last_attempt: Option<i64>,
+    /// Syncs that failed since the last success.
+    pub failures: u32,
+    /// Why the last one failed, when it did.
+    pub last_error: Option<SyncFailure>,
+    /// The last sync never ended: the app was killed or the phone died mid-sync.
+    pub interrupted: bool,
+    /// Visits with changes the server has not confirmed.
+    pub unsynced_visits: usize,
+}
+
 /// Stored enrolment.
 #[derive(Debug, Clone)]
 struct Enrolment {
@@ -225,9 +262,59 @@ impl Agent {
         Ok(enrolled)
     }
 
+    /// Where this phone's sync stands.
+    pub fn sync_status(&self) -> Result<SyncStatus, AgentError> {
+        let get = |key| self.store().setting(key);
+        let millis = |value: Option<String>| value.and_then(|v| v.parse::<i64>().ok());
+        let last_attempt = millis(get(SETTING_ATTEMPT_STARTED)?);
+        let ended = millis(get(SETTING_ATTEMPT_ENDED)?);
+        let filter =
+            crate::store::VisitFilter { unsynced_only: true, limit: Some(u32::MAX), ..Default::default() };
+        Ok(SyncStatus {
+            enrolled_agent: get(SETTING_AGENT)?,
+            server: get(SETTING_SERVER)?,
+            last_success: millis(get(SETTING_LAST_SUCCESS)?),
+            last_attempt,
+            failures: get(SETTING_FAILURES)?.and_then(|v| v.parse().ok()).unwrap_or(0),
+            last_error: get(SETTING_LAST_ERROR)?.and_then(|v| serde_json::from_str(&v).ok()),
+            interrupted: last_attempt.is_some_and(|started| ended.is_none_or(|ended| ended < started)),
+            unsynced_visits: self.store().list_visits(&filter)?.len(),
+        })
+    }
+
     /// Runs one full sync; `progress` is called after every step. Succeeds
-    /// only when every visit and blob is on the server.
+    /// only when every visit and blob is on the server. The attempt and its
+    /// outcome are recorded in the store ([`Agent::sync_status`]), so a sync
+    /// cut by the app being killed is known as such at the next start.
     pub fn sync(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<SyncReport, AgentError> {
+        self.enrolment()?;
+        let started = self.now_millis();
+        // Never equal to a previous end, so an attempt cut now reads as interrupted.
+        let ended_before = self.sync_status()?.last_attempt.unwrap_or(i64::MIN);
+        self.store_mut().set_setting(SETTING_ATTEMPT_STARTED, &started.max(ended_before + 1).to_string())?;
+        let outcome = self.sync_once(progress);
+        let at = self.now_millis().max(started.max(ended_before + 1));
+        let store = self.store_mut();
+        store.set_setting(SETTING_ATTEMPT_ENDED, &at.to_string())?;
+        match &outcome {
+            Ok(_) => {
+                store.set_setting(SETTING_FAILURES, "0")?;
+                store.set_setting(SETTING_LAST_ERROR, "")?;
+            }
+            Err(error) => {
+                let failures =
+                    store.setting(SETTING_FAILURES)?.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+                store.set_setting(SETTING_FAILURES, &(failures.saturating_add(1)).to_string())?;
+                let failure = SyncFailure { code: error.code().to_owned(), message: error.to_string(), at };
+                let failure =
+                    serde_json::to_string(&failure).map_err(|e| SyncError::Interrupted(e.to_string()))?;
+                store.set_setting(SETTING_LAST_ERROR, &failure)?;
+            }
+        }
+        outcome
+    }
+
+    fn sync_once(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<SyncReport, AgentError> {
         let enrolment = self.enrolment()?;
         let rt = runtime()?;
         let http = client()?;

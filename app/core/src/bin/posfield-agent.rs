@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use posfield_core::Agent;
+use posfield_core::background::{BackgroundSync, Schedule, SyncEvent};
 use posfield_core::identify::barcode;
 use posfield_core::photo::{self, PhotoLimits};
 use posfield_core::signature::Strokes;
@@ -49,6 +51,25 @@ enum Command {
     /// Runs one full sync with the server; exits 0 only when every visit and
     /// photo is on the server. Progress goes to stderr, the report to stdout.
     Sync,
+    /// Runs the background sync, printing its events as JSON lines: syncs
+    /// at once when work is waiting, retries with a growing delay while the
+    /// server cannot be reached.
+    SyncLoop {
+        /// Exit 0 after the first sync that finishes everything.
+        #[arg(long)]
+        until_synced: bool,
+        /// Exit 1 after this many failed syncs in a row.
+        #[arg(long)]
+        max_failures: Option<u32>,
+        /// Delay after the first failure, in milliseconds.
+        #[arg(long, default_value_t = 5_000)]
+        first_retry_ms: u64,
+        /// Longest delay between retries, in milliseconds.
+        #[arg(long, default_value_t = 600_000)]
+        max_retry_ms: u64,
+    },
+    /// Prints where this phone's sync stands, as JSON.
+    SyncStatus,
     /// Signs an agent in on this device.
     SignIn { user: String },
     /// Signs out; unsynced visits stay on the device.
@@ -384,6 +405,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             })?;
             print_json(&report)?;
+        }
+        Command::SyncStatus => print_json(&agent.sync_status()?)?,
+        Command::SyncLoop { until_synced, max_failures, first_retry_ms, max_retry_ms } => {
+            let schedule = Schedule {
+                first_retry: Duration::from_millis(first_retry_ms),
+                max_retry: Duration::from_millis(max_retry_ms),
+                ..Schedule::default()
+            };
+            let (events, inbox) = std::sync::mpsc::channel();
+            let worker = BackgroundSync::start(agent.data_dir().to_owned(), schedule, move |event| {
+                let _ = events.send(event);
+            })?;
+            worker.sync_now();
+            for event in inbox {
+                println!("{}", serde_json::to_string(&event)?);
+                match event {
+                    SyncEvent::Synced { .. } if until_synced => break,
+                    SyncEvent::Failed { failures, retry_in_ms, .. }
+                        if retry_in_ms.is_none() || max_failures.is_some_and(|max| failures >= max) =>
+                    {
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    _ => {}
+                }
+            }
+            worker.stop();
         }
         Command::DecodeBarcodes { .. } | Command::ScanSerial { .. } | Command::NormalizePhoto { .. } => {}
     }
