@@ -62,6 +62,11 @@ pub struct ManifestResponse {
     /// The server's visits for this agent, when not in sync.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub visits: Vec<ManifestEntry>,
+    /// Blobs this agent's visits refer to that the server does not hold
+    /// (SHA-256 hex), for example after the server was restored from an
+    /// older backup: the phone sends them again whatever it remembers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_blobs: Vec<String>,
 }
 
 /// Joins sorted hex heads the way manifests carry them.

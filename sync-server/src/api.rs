@@ -185,11 +185,30 @@ async fn manifest(
 ) -> Result<Json<ManifestResponse>, ApiError> {
     let request = json_body(body)?;
     let visits = agent_manifest(&state, &device.agent).await?;
+    let missing_blobs = agent_missing_blobs(&state, &device.agent).await?;
     let ours = digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str())));
     if ours == request.digest {
-        return Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new() }));
+        return Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs }));
     }
-    Ok(Json(ManifestResponse { in_sync: false, visits }))
+    Ok(Json(ManifestResponse { in_sync: false, visits, missing_blobs }))
+}
+
+/// Blobs the agent's visits refer to that are not stored whole.
+async fn agent_missing_blobs(state: &State, agent: &str) -> Result<Vec<String>, ApiError> {
+    let agent = agent.to_owned();
+    Ok(state
+        .db
+        .run(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT DISTINCT vb.sha256 FROM visit_blobs vb JOIN visits v ON v.id = vb.visit_id
+                 WHERE (v.owner = ?1 OR v.assignee = ?1)
+                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256)
+                 ORDER BY vb.sha256 LIMIT 1000",
+            )?;
+            let rows = statement.query_map([&agent], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await?)
 }
 
 async fn sync_ws(

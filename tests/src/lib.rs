@@ -82,7 +82,7 @@ impl ServerProcess {
             .args(["--data"])
             .arg(data)
             .args(["serve", "--listen", listen])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -306,3 +306,47 @@ fn the_background_sync_waits_out_a_dead_server_then_delivers() {
     assert_eq!((status.failures, status.unsynced_visits, status.last_error), (0, 0, None));
     assert_all_on_server(&server, &mut agent);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_server_restored_from_an_older_backup_gets_back_what_it_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = ServerProcess::start(&data);
+    server.add_user(REVIEWER, "reviewer");
+    let addr = server.addr();
+    let mut agent = enrolled_agent(&server, &server.base, &dir.path().join("agent"));
+    let first = repair_visit_with_photo(&mut agent, PHOTOS[0]);
+    agent.sync(&mut |_| {}).unwrap();
+    // Last night's backup (a copy of the stopped server's folder).
+    server.kill();
+    let backup = dir.path().join("backup");
+    copy_dir(&data, &backup);
+    // A day's work reaches the server, photos included...
+    let server = ServerProcess::start_on(&data, &addr);
+    repair_visit_with_photo(&mut agent, PHOTOS[1]);
+    agent.add_note(&first, "下午补充").unwrap();
+    agent.sync(&mut |_| {}).unwrap();
+    assert_eq!(agent.sync_status().unwrap().unsynced_visits, 0);
+    // ...then the server's disk dies and last night's backup is restored.
+    server.kill();
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_dir(&backup, &data);
+    let server = ServerProcess::start_on(&data, &addr);
+    // The phone still holds everything and sends what the server lost,
+    // the photo it had already seen confirmed included.
+    let report = agent.sync(&mut |_| {}).unwrap();
+    assert!(report.visits_synced >= 2 && report.blobs_uploaded >= 1, "{report:?}");
+    assert_all_on_server(&server, &mut agent);
+}

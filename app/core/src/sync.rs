@@ -322,25 +322,14 @@ impl Agent {
         let mut bytes_done = 0;
         // 1. Blobs first.
         let pending = self.pending_blobs()?;
-        let bytes_total: u64 = pending.iter().map(|(_, size)| size).sum();
+        let mut bytes_total: u64 = pending.iter().map(|(_, size)| size).sum();
         progress(Progress { phase: Phase::Blobs, docs_done: 0, docs_total: 0, bytes_done, bytes_total });
         let mut blob_failures = Vec::new();
-        for (sha, _) in &pending {
-            match rt.block_on(self.upload_blob(&http, &enrolment, sha)) {
-                Ok(sent) => {
-                    bytes_done += sent;
-                    report.blobs_uploaded += 1;
-                    report.blob_bytes_sent += sent;
-                    let at = self.now_millis();
-                    self.store_mut().mark_blob_confirmed(sha, sent, at)?;
-                }
-                Err(e @ (SyncError::Offline(_) | SyncError::Refused { status: 401, .. })) => {
-                    return Err(e.into());
-                }
-                Err(e) => blob_failures.push(format!("photo {}: {e}", &sha[..12])),
-            }
+        let mut upload = Upload { rt: &rt, http: &http, enrolment: &enrolment };
+        upload.all(self, &pending, &mut report, &mut blob_failures, &mut |report| {
+            bytes_done = report.blob_bytes_sent;
             progress(Progress { phase: Phase::Blobs, docs_done: 0, docs_total: 0, bytes_done, bytes_total });
-        }
+        })?;
         // 2-4. Manifest rounds.
         let mut left = 0;
         for round in 0..MAX_ROUNDS {
@@ -355,6 +344,34 @@ impl Agent {
             let local: BTreeMap<String, String> = self.store_mut().sync_manifest()?.into_iter().collect();
             let ours = digest(local.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
             let answer = rt.block_on(post_manifest(&http, &enrolment, &ours))?;
+            // Blobs the server lacks though the phone had them confirmed
+            // (a server restored from an older backup): send them again.
+            let mut resend = Vec::new();
+            for sha in &answer.missing_blobs {
+                if self.blobs().contains(sha) {
+                    let size = std::fs::metadata(self.blobs().path_of(sha)?).map(|m| m.len()).unwrap_or(0);
+                    resend.push((sha.clone(), size));
+                }
+            }
+            if !resend.is_empty() {
+                bytes_total += resend.iter().map(|(_, size)| size).sum::<u64>();
+                let failures_before = blob_failures.len();
+                upload.all(self, &resend, &mut report, &mut blob_failures, &mut |report| {
+                    bytes_done = report.blob_bytes_sent;
+                    progress(Progress {
+                        phase: Phase::Blobs,
+                        docs_done: 0,
+                        docs_total: 0,
+                        bytes_done,
+                        bytes_total,
+                    });
+                })?;
+                if blob_failures.len() == failures_before {
+                    // Ask again: the next manifest confirms what was sent.
+                    left = resend.len();
+                    continue;
+                }
+            }
             if answer.in_sync {
                 report.already_in_sync = round == 0 && report.blobs_uploaded == 0;
                 left = 0;
@@ -503,6 +520,44 @@ impl Agent {
             return Err(refused(response).await);
         }
         Ok(bytes.len() as u64)
+    }
+}
+
+/// Uploads blobs within one sync.
+struct Upload<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    http: &'a reqwest::Client,
+    enrolment: &'a Enrolment,
+}
+
+impl Upload<'_> {
+    /// Uploads `blobs` (sha, size), recording each the server confirms; a
+    /// blob the server refuses is a failure for the report, a lost
+    /// connection or a refused credential ends the sync.
+    fn all(
+        &mut self,
+        agent: &mut Agent,
+        blobs: &[(String, u64)],
+        report: &mut SyncReport,
+        failures: &mut Vec<String>,
+        step: &mut dyn FnMut(&SyncReport),
+    ) -> Result<(), AgentError> {
+        for (sha, _) in blobs {
+            match self.rt.block_on(agent.upload_blob(self.http, self.enrolment, sha)) {
+                Ok(sent) => {
+                    report.blobs_uploaded += 1;
+                    report.blob_bytes_sent += sent;
+                    let at = agent.now_millis();
+                    agent.store_mut().mark_blob_confirmed(sha, sent, at)?;
+                }
+                Err(e @ (SyncError::Offline(_) | SyncError::Refused { status: 401, .. })) => {
+                    return Err(e.into());
+                }
+                Err(e) => failures.push(format!("photo {}: {e}", &sha[..sha.len().min(12)])),
+            }
+            step(report);
+        }
+        Ok(())
     }
 }
 
