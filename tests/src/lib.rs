@@ -76,15 +76,29 @@ impl ServerProcess {
         Self::start_on(data, "127.0.0.1:0")
     }
 
-    /// Starts on a given address (to restart on the same port).
+    /// Starts on a given address (to restart on the same port). Its logs
+    /// go to the test's stderr at the level `POSFIELD_TEST_SERVER_LOG` says
+    /// (default `warn`).
     pub fn start_on(data: &Path, listen: &str) -> ServerProcess {
+        let level = std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+        Self::spawn(data, listen, &level, Stdio::inherit())
+    }
+
+    /// Starts with every log line, down to TRACE, written to `log`.
+    pub fn start_tracing_to(data: &Path, log: &Path) -> ServerProcess {
+        let file = std::fs::File::create(log).expect("the log file");
+        Self::spawn(data, "127.0.0.1:0", "trace", Stdio::from(file))
+    }
+
+    fn spawn(data: &Path, listen: &str, level: &str, stderr: Stdio) -> ServerProcess {
         let mut child = Command::new(server_binary())
             .args(["--data"])
             .arg(data)
             .args(["serve", "--listen", listen])
-            .env("RUST_LOG", std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("RUST_LOG", level)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("posfield-server starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -116,6 +130,21 @@ impl ServerProcess {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Asks the server to shut down (SIGTERM) and waits up to `limit` for
+    /// it to exit; returns whether it exited successfully in time.
+    pub fn terminate(mut self, limit: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().is_ok_and(|s| s.success());
+        let deadline = Instant::now() + limit;
+        while sent && Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// An enrolment code for an agent (created if new).

@@ -25,8 +25,12 @@ impl Clock for TestClock {
 
 /// Opens an agent core on `dir` with a test clock.
 pub fn open(dir: &Path) -> Agent {
-    Agent::open_with_clock(dir, Arc::new(TestClock(AtomicI64::new(1_795_000_000_000))))
-        .expect("the agent opens")
+    open_at(dir, 1_795_000_000_000)
+}
+
+/// Opens an agent core whose test clock starts at `millis` since the epoch.
+pub fn open_at(dir: &Path, millis: i64) -> Agent {
+    Agent::open_with_clock(dir, Arc::new(TestClock(AtomicI64::new(millis)))).expect("the agent opens")
 }
 
 /// A file of the shared barcode test photos.

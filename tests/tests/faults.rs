@@ -124,11 +124,11 @@ fn the_server_killed_mid_sync_and_restarted_converges() {
     let addr = first.addr();
     let mut agent = enrolled_agent(&first, &first.base, &dir.path().join("agent"));
     let running = Arc::new(Mutex::new(Some(first)));
-    for (round, photo) in PHOTOS.iter().enumerate() {
-        let id = repair_visit_with_photo(&mut agent, photo);
+    for round in 0..4 {
+        let id = repair_visit_with_photo(&mut agent, PHOTOS[round % PHOTOS.len()]);
         agent.add_note(&id, &format!("第 {round} 轮")).unwrap();
         // Kill at a different point each round: after the first blob, at the
-        // manifest, or on a timer while the documents sync.
+        // manifest, or on a timer while the documents sync; then shut down.
         let victim = running.clone();
         let kill = move || {
             if let Some(server) = victim.lock().unwrap().take() {
@@ -150,10 +150,23 @@ fn the_server_killed_mid_sync_and_restarted_converges() {
                     kill();
                 }
             }),
-            _ => {
+            2 => {
                 let timer = std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(40));
                     kill();
+                });
+                let outcome = agent.sync(&mut |_| {});
+                timer.join().unwrap();
+                outcome
+            }
+            _ => {
+                // A graceful shutdown (SIGTERM) mid-sync: in-flight requests
+                // finish or fail cleanly and the server exits by itself.
+                let victim = running.clone();
+                let timer = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(30));
+                    let server = victim.lock().unwrap().take().unwrap();
+                    assert!(server.terminate(Duration::from_secs(20)), "no clean exit within 20 s");
                 });
                 let outcome = agent.sync(&mut |_| {});
                 timer.join().unwrap();
@@ -348,5 +361,52 @@ fn a_server_restored_from_an_older_backup_gets_back_what_it_lost() {
     // the photo it had already seen confirmed included.
     let report = agent.sync(&mut |_| {}).unwrap();
     assert!(report.visits_synced >= 2 && report.blobs_uploaded >= 1, "{report:?}");
+    assert_all_on_server(&server, &mut agent);
+}
+
+#[test]
+fn forty_days_offline_with_fifty_visits_syncs_in_one_background_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user(REVIEWER, "reviewer");
+    let phone = dir.path().join("agent");
+    let forty_days = 40 * 24 * 3600 * 1000;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    {
+        let mut agent = posfield_e2e::story::open_at(&phone, now - forty_days);
+        agent.enroll(&server.base, &server.enrolment_code("agent-wang"), "王师傅的手机").unwrap();
+        // Forty days of work, a visit or two a day, none of it synced.
+        for day in 0..50 {
+            let id = repair_visit_with_photo(&mut agent, PHOTOS[day % PHOTOS.len()]);
+            agent.add_note(&id, &format!("第 {day} 天")).unwrap();
+        }
+    }
+    let (events, inbox) = mpsc::channel();
+    let background = BackgroundSync::start(phone.clone(), Schedule::default(), move |event| {
+        let _ = events.send(event);
+    })
+    .unwrap();
+    let mut seen = Vec::new();
+    let report = loop {
+        match inbox.recv_timeout(Duration::from_secs(120)).expect("the session ends within 120 s") {
+            SyncEvent::Synced { report } => break report,
+            SyncEvent::Failed { message, .. } => panic!("the session failed: {message}"),
+            event => seen.push(event),
+        }
+    };
+    background.stop();
+    assert!(matches!(seen.first(), Some(SyncEvent::Started { resumed: false })), "{:?}", seen.first());
+    assert!(report.visits_synced >= 50 && report.rounds <= 3, "{report:?}");
+    // The progress bar saw every document go by.
+    let most = seen
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::Progress(p) => Some((p.docs_done, p.docs_total)),
+            _ => None,
+        })
+        .max();
+    assert_eq!(most, Some((50, 50)));
+    let mut agent = open(&phone);
+    assert_eq!(agent.sync_status().unwrap().unsynced_visits, 0);
     assert_all_on_server(&server, &mut agent);
 }
