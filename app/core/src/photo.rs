@@ -635,20 +635,58 @@ fn orient(raster: Raster, orientation: Orientation) -> Raster {
 /// avoids colour fringes on printed text. Only SOI, APP0 (JFIF), DQT, SOF,
 /// DHT, SOS and EOI are written.
 ///
-/// Huffman optimization stays off on purpose: it would save another ~2 %,
-/// but on flat or grey images it emits single-symbol tables that
-/// zune-jpeg 0.4 (the `image` crate's decoder, used elsewhere in this
-/// workspace) decodes into wrong colours, although libjpeg reads them fine.
+/// Huffman tables are optimized for the image (about 2 % smaller), but on
+/// flat or grey images that yields single-symbol tables which zune-jpeg 0.4
+/// (the `image` crate's decoder, used elsewhere in this workspace) decodes
+/// into wrong colours, although libjpeg reads them fine. So the optimized
+/// output is decoded once and compared with the raster; when it does not
+/// read back as the picture, the standard tables are used instead.
 fn encode(raster: &Raster) -> Result<Vec<u8>, PhotoError> {
+    let optimized = encode_with(raster, true)?;
+    if reads_back_as(&optimized, raster) {
+        return Ok(optimized);
+    }
+    encode_with(raster, false)
+}
+
+fn encode_with(raster: &Raster, optimize_huffman: bool) -> Result<Vec<u8>, PhotoError> {
     let encode_err = |reason: String| PhotoError::Encode { reason };
     let width = u16::try_from(raster.width).map_err(|e| encode_err(e.to_string()))?;
     let height = u16::try_from(raster.height).map_err(|e| encode_err(e.to_string()))?;
     let mut out = Vec::with_capacity(raster.data.len() / 8);
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
     encoder.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+    encoder.set_optimized_huffman_tables(optimize_huffman);
     let color = if raster.gray { jpeg_encoder::ColorType::Luma } else { jpeg_encoder::ColorType::Rgb };
     encoder.encode(&raster.data, width, height, color).map_err(|e| encode_err(e.to_string()))?;
     Ok(out)
+}
+
+/// Whether `jpeg` decodes (with the `image` crate) to the raster's picture:
+/// the mean difference over a 16x16 grid of pixels stays within what
+/// quality-80 compression explains.
+fn reads_back_as(jpeg: &[u8], raster: &Raster) -> bool {
+    let Ok(decoded) = image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg) else {
+        return false;
+    };
+    if decoded.width() != raster.width || decoded.height() != raster.height {
+        return false;
+    }
+    let channels = if raster.gray { 1 } else { 3 };
+    let decoded = if raster.gray { decoded.into_luma8().into_raw() } else { decoded.into_rgb8().into_raw() };
+    let (mut total, mut count) = (0u64, 0u64);
+    for gy in 0..16 {
+        for gx in 0..16 {
+            let x = (u64::from(raster.width) * (2 * gx + 1) / 32) as usize;
+            let y = (u64::from(raster.height) * (2 * gy + 1) / 32) as usize;
+            let at = (y * raster.width as usize + x) * channels;
+            for c in 0..channels {
+                total += u64::from(decoded[at + c].abs_diff(raster.data[at + c]));
+                count += 1;
+            }
+        }
+    }
+    total <= count * 16
 }
 
 fn is_leap(year: u16) -> bool {
