@@ -4,22 +4,13 @@
 //! the right 4xx with a JSON error, the server keeps serving, and nothing
 //! stored changes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
+use posfield_core::Agent;
 use posfield_core::blobs::sha256_hex;
-use posfield_core::{Agent, Clock};
 use posfield_e2e::ServerProcess;
+use posfield_e2e::story::open;
+use posfield_shared::VisitKind;
 use posfield_shared::visit::MerchantInput;
-use posfield_shared::{Timestamp, VisitKind};
 use reqwest::blocking::Client;
-
-struct TestClock(AtomicI64);
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        Timestamp(self.0.fetch_add(1000, Ordering::SeqCst))
-    }
-}
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -37,9 +28,8 @@ fn token_of(agent: &Agent) -> String {
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(&dir.path().join("server"));
-    let clock = || Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)));
-    let mut wang = Agent::open_with_clock(&dir.path().join("wang"), clock()).unwrap();
-    let mut li = Agent::open_with_clock(&dir.path().join("li"), clock()).unwrap();
+    let mut wang = open(&dir.path().join("wang"));
+    let mut li = open(&dir.path().join("li"));
     wang.enroll(&server.base, &server.enrolment_code("wang"), "phone").unwrap();
     li.enroll(&server.base, &server.enrolment_code("li"), "phone").unwrap();
     let merchant = MerchantInput { name: "老王便利店".into(), ..Default::default() };
@@ -220,4 +210,37 @@ fn the_server_killed_mid_day_and_restarted_loses_nothing() {
         body["visit"]["notes"].as_array().unwrap().iter().map(|n| n["text"].as_str().unwrap()).collect();
     assert_eq!(notes, ["第一次", "服务器宕机时的记录"]);
     assert!(s.wang.sync(&mut |_| {}).unwrap().already_in_sync);
+}
+
+#[test]
+fn an_expired_credential_is_refused_everywhere_and_the_phone_keeps_its_work() {
+    let mut s = setup();
+    s.wang.add_note(&s.wang_visit, "过期前的记录").unwrap();
+    // A year has passed: the server's record of the credential says so.
+    let db = rusqlite::Connection::open(s.server.data.join("posfield.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    assert_eq!(db.execute("UPDATE devices SET expires_at = 0 WHERE agent = 'wang'", []).unwrap(), 1);
+    let client = Client::new();
+    let manifest = client
+        .post(s.server.url("api/v1/sync/manifest"))
+        .bearer_auth(&s.wang_token)
+        .json(&serde_json::json!({ "digest": "00" }))
+        .send()
+        .unwrap();
+    assert_json_error(manifest, 401, "credential_expired");
+    let blob = client
+        .get(s.server.url(&format!("api/v1/blobs/{}/status", sha256_hex(b"x"))))
+        .bearer_auth(&s.wang_token)
+        .send()
+        .unwrap();
+    assert_json_error(blob, 401, "credential_expired");
+    let error = s.wang.sync(&mut |_| {}).unwrap_err();
+    assert_eq!(error.code(), "refused", "{error}");
+    assert!(error.to_string().contains("enrol it again"), "{error}");
+    // Nothing on the phone is lost; enrolling again sends it.
+    assert_eq!(s.wang.sync_status().unwrap().unsynced_visits, 1);
+    s.wang.enroll(&s.server.base, &s.server.enrolment_code("wang"), "phone").unwrap();
+    s.wang.sync(&mut |_| {}).unwrap();
+    let visit = s.wang.visit(&s.wang_visit).unwrap();
+    assert_eq!(visit.notes.len(), 1);
 }
