@@ -1,6 +1,7 @@
 //! A TCP proxy on 127.0.0.1 that cuts connections at random points, the way
 //! a phone's network does: each connection may carry a random number of
-//! bytes (both directions together), then both sides are shut down.
+//! bytes (both directions together), then both sides are shut down. With
+//! cutting off it is a byte counter on the wire.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -23,6 +24,7 @@ struct Shared {
     max_budget: u64,
     connections: AtomicUsize,
     cut: AtomicUsize,
+    bytes: AtomicU64,
 }
 
 impl CuttingProxy {
@@ -40,6 +42,7 @@ impl CuttingProxy {
             max_budget: max_budget.max(1),
             connections: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
         });
         let accepting = shared.clone();
         std::thread::spawn(move || {
@@ -72,6 +75,11 @@ impl CuttingProxy {
     /// Turns cutting on or off for connections opened from now on.
     pub fn set_cutting(&self, on: bool) {
         self.shared.cutting.store(on, Ordering::SeqCst);
+    }
+
+    /// Bytes relayed so far, both directions together.
+    pub fn bytes(&self) -> u64 {
+        self.shared.bytes.load(Ordering::SeqCst)
     }
 
     /// Connections relayed so far, and how many of them were cut.
@@ -128,6 +136,7 @@ fn relay(client: TcpStream, server: TcpStream, budget: u64, shared: Arc<Shared>)
                 if to.write_all(&buffer[..n]).is_err() {
                     break;
                 }
+                shared.bytes.fetch_add(n as u64, Ordering::SeqCst);
             }
             for side in [a, b].into_iter().flatten() {
                 let _ = side.shutdown(Shutdown::Both);

@@ -109,3 +109,25 @@ fn an_agent_setting_a_back_office_field_has_just_that_field_put_back() {
     assert_eq!(audit[0]["action"], "restored_office_fields", "{audit}");
     assert_eq!(audit[0]["detail"], "assignment");
 }
+
+#[test]
+fn a_no_change_reconnect_with_500_visits_is_one_round_trip_under_2_kb() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    let wire = posfield_e2e::proxy::CuttingProxy::start(&server.addr(), 1, 1);
+    wire.set_cutting(false);
+    let mut agent = open(&dir.path().join("agent"));
+    agent.enroll(&wire.base(), &server.enrolment_code("wang"), "phone").unwrap();
+    for n in 0..500 {
+        let id = agent.create_visit(VisitKind::Inspection, &merchant(&format!("商户 {n}"))).unwrap().id;
+        agent.add_note(&id, "巡检正常").unwrap();
+    }
+    let first = sync(&mut agent);
+    assert_eq!(first.visits_synced, 500);
+    let (connections, bytes) = (wire.counts().0, wire.bytes());
+    let report = sync(&mut agent);
+    assert!(report.already_in_sync, "{report:?}");
+    let (connections, bytes) = (wire.counts().0 - connections, wire.bytes() - bytes);
+    assert_eq!(connections, 1, "one HTTP request on one connection");
+    assert!(bytes <= 2048, "{bytes} bytes on the wire for a no-change reconnect");
+}
