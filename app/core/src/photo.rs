@@ -752,7 +752,7 @@ mod tests {
     #[test]
     fn huffman_tables_are_optimized_unless_one_would_hold_a_single_symbol() {
         // A colourful, textured picture: optimized tables, smaller output.
-        let busy = raster(320, 240, |x, y| [(x * 7 ^ y * 3) as u8, (x * y) as u8, (y * 5) as u8]);
+        let busy = raster(320, 240, |x, y| [((x * 7) ^ (y * 3)) as u8, (x * y) as u8, (y * 5) as u8]);
         let optimized = encode(&busy).unwrap();
         assert!(!has_single_symbol_table(&optimized));
         assert!(optimized.len() < encode_with(&busy, false).unwrap().len());
