@@ -13,6 +13,8 @@
 pub mod actor;
 pub mod checklist;
 pub mod fault;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod kind;
 pub mod lifecycle;
 pub mod protocol;

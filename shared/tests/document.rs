@@ -155,3 +155,66 @@ fn incremental_saves_after_load_hold_only_new_changes() {
     file.extend(increment);
     assert_eq!(VisitDoc::load(&file).unwrap().visit().unwrap().notes.len(), 1);
 }
+
+/// Every file in `tests/fixtures/bad-documents/` (see its README) and what
+/// loading it gives: a typed error, or a visit. Never a panic.
+const BAD_DOCUMENTS: &[(&str, &str)] = &[
+    ("empty.bin", "empty"),
+    ("magic-only.bin", "corrupt"),
+    ("header-cut-before-length.bin", "corrupt"),
+    ("truncated-in-data.bin", "corrupt"),
+    ("wrong-checksum.bin", "corrupt"),
+    ("bit-flip-with-valid-checksum.bin", "corrupt"),
+    ("length-overflows-u64.bin", "corrupt"),
+    ("length-beyond-input.bin", "corrupt"),
+    ("unknown-chunk-type.bin", "corrupt"),
+    ("compressed-change-bad-deflate.bin", "corrupt"),
+    ("change-claims-2-pow-50-deps.bin", "corrupt"),
+    ("change-without-its-dependencies.bin", "corrupt"),
+    ("random-bytes.bin", "corrupt"),
+    ("document-chunk-of-random-data.bin", "corrupt"),
+    ("the-same-visit-twice.bin", "loads"),
+    ("two-visits-in-one-file.bin", "loads with conflicting ids"),
+    ("two-visits-with-damaged-changes.bin", "loads with conflicting ids, its save does not load"),
+    ("one-visit-whose-save-does-not-load.bin", "loads, its save does not load"),
+];
+
+fn bad_documents_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-documents")
+}
+
+#[test]
+fn every_bad_document_fixture_loads_to_its_typed_outcome_without_a_panic() {
+    for (file, expected) in BAD_DOCUMENTS {
+        let bytes = std::fs::read(bad_documents_dir().join(file)).unwrap();
+        let loaded = std::panic::catch_unwind(|| VisitDoc::load(&bytes));
+        let outcome = match loaded {
+            Err(_) => panic!("{file}: loading panicked"),
+            Ok(Ok(mut doc)) => {
+                match (doc.conflicts().iter().any(|c| c.path == "id"), VisitDoc::load(&doc.save())) {
+                    (false, Ok(_)) => "loads",
+                    (true, Ok(_)) => "loads with conflicting ids",
+                    (true, Err(_)) => "loads with conflicting ids, its save does not load",
+                    (false, Err(_)) => "loads, its save does not load",
+                }
+            }
+            Ok(Err(DocError::Corrupt(_))) => "corrupt",
+            Ok(Err(DocError::Empty)) => "empty",
+            Ok(Err(other)) => panic!("{file}: unexpected {other}"),
+        };
+        assert_eq!(outcome, *expected, "{file}");
+    }
+}
+
+#[test]
+fn every_file_in_the_bad_documents_folder_has_an_expected_outcome() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(bad_documents_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".bin"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = BAD_DOCUMENTS.iter().map(|(file, _)| (*file).to_owned()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}

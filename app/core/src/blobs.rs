@@ -4,6 +4,11 @@
 //! file in the same directory, is fsynced, renamed into place and the
 //! directory fsynced, so a crash never leaves a partial file under a hash.
 //! Writing bytes that are already stored is a no-op.
+//!
+//! A failed write (the disk full, an I/O error) removes its temporary file
+//! and leaves every stored blob as it was. The tests inject those failures
+//! at each step with the failpoints `blobs::write` (the disk fills halfway
+//! through the file), `blobs::sync`, `blobs::rename` and `blobs::sync_dir`.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -14,8 +19,9 @@ use sha2::{Digest, Sha256};
 /// Why a blob could not be stored or read.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
-    /// The device's storage is full; nothing was stored.
-    #[error("storage full while saving a {bytes}-byte file: free some space on the phone")]
+    /// The device's storage is full; this file was not stored, everything
+    /// stored before is intact.
+    #[error("storage full while saving a {bytes}-byte file: free some space on the phone, nothing was lost")]
     StorageFull {
         /// Size of the blob being written.
         bytes: usize,
@@ -86,31 +92,43 @@ impl BlobStore {
     pub fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
         let sha256 = sha256_hex(bytes);
         let path = self.path_of(&sha256)?;
-        if path.is_file() {
-            return Ok(sha256);
-        }
-        let full = |source: std::io::Error, path: &Path| {
-            if source.raw_os_error() == Some(28) {
+        let parent = path.parent().unwrap_or(&self.dir);
+        let failed = |source: std::io::Error, path: &Path| {
+            if is_storage_full(&source) {
                 BlobError::StorageFull { bytes: bytes.len() }
             } else {
                 BlobError::Io { path: path.to_owned(), source }
             }
         };
+        if path.is_file() {
+            // Make its directory entry durable again: an earlier put that
+            // failed at that last step is retried this way.
+            return sync_dir(parent).map(|()| sha256).map_err(|source| failed(source, parent));
+        }
         let tmp = self.dir.join("tmp").join(format!("{sha256}.{}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut file = File::create(&tmp)?;
+            if let Err(error) = failpoint("blobs::write") {
+                file.write_all(&bytes[..bytes.len() / 2])?;
+                return Err(error);
+            }
             file.write_all(bytes)?;
-            file.sync_all()
+            failpoint("blobs::sync")?;
+            file.sync_all()?;
+            fs::create_dir_all(parent)?;
+            failpoint("blobs::rename")?;
+            fs::rename(&tmp, &path)
         };
         if let Err(source) = write() {
+            // Never acknowledged: the partial temporary file goes, no file appears under the hash.
             let _ = fs::remove_file(&tmp);
-            return Err(full(source, &tmp));
+            return Err(failed(source, &path));
         }
-        let parent = path.parent().unwrap_or(&self.dir);
-        fs::create_dir_all(parent).map_err(|source| full(source, parent))?;
-        fs::rename(&tmp, &path).map_err(|source| full(source, &path))?;
-        // Persist the rename itself: fsync the directory entry.
-        File::open(parent).and_then(|d| d.sync_all()).map_err(|source| full(source, parent))?;
+        // Persist the rename itself. If this fails, the file under the hash is
+        // whole (fsynced before the rename) and a retry fsyncs its directory.
+        failpoint("blobs::sync_dir")
+            .and_then(|()| sync_dir(parent))
+            .map_err(|source| failed(source, parent))?;
         Ok(sha256)
     }
 
@@ -141,6 +159,29 @@ impl BlobStore {
         }
         Ok(removed)
     }
+}
+
+/// Whether an I/O error means the device has no room left.
+fn is_storage_full(error: &std::io::Error) -> bool {
+    matches!(error.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+}
+
+/// Fsyncs a directory, so the entries renamed into it survive a power loss.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The error the failpoint `name` injects, if the tests configured it: an
+/// errno given as its argument (`return(5)` is EIO), otherwise the disk
+/// full. Only the tests compile failpoints in (the `failpoints` feature of
+/// `fail`); everywhere else this is always `Ok`.
+fn failpoint(name: &str) -> std::io::Result<()> {
+    fail::fail_point!(name, |errno: Option<String>| Err(match errno.and_then(|e| e.parse().ok()) {
+        Some(errno) => std::io::Error::from_raw_os_error(errno),
+        None => std::io::Error::from(std::io::ErrorKind::StorageFull),
+    }));
+    let _ = name;
+    Ok(())
 }
 
 #[cfg(test)]

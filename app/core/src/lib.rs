@@ -9,6 +9,8 @@
 pub mod agent;
 pub mod background;
 pub mod blobs;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod identify;
 pub mod photo;
 pub mod signature;

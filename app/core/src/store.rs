@@ -140,6 +140,17 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_owned(), source }
 }
 
+/// The tests fill the disk with the failpoint `store::max_page_count`: its
+/// argument becomes SQLite's `max_page_count` (which never goes below the
+/// file's current size), so SQLite itself fails the writes that need a new
+/// page with SQLITE_FULL, as on a full disk, until a larger value lifts the
+/// cap. Only the tests compile failpoints in (the `failpoints` feature of
+/// `fail`); everywhere else this is always `None`.
+fn page_cap_failpoint() -> Option<i64> {
+    fail::fail_point!("store::max_page_count", |pages: Option<String>| pages.and_then(|p| p.parse().ok()));
+    None
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and upgrades its schema.
     /// A corrupt file is moved aside and reported; opening again creates a new store.
@@ -220,6 +231,9 @@ impl Store {
     /// the document has not seen, they are merged in first, under the write
     /// lock, so the index row and heads always describe everything stored.
     pub fn save_visit(&mut self, doc: &mut VisitDoc) -> Result<VisitRow, StoreError> {
+        if let Some(pages) = page_cap_failpoint() {
+            self.conn.pragma_update_and_check(None, "max_page_count", pages, |row| row.get::<_, i64>(0))?;
+        }
         let id = doc.visit().map_err(|source| StoreError::Document { id: String::new(), source })?.id;
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let known: Option<(i64, String)> = tx
@@ -404,6 +418,15 @@ impl Store {
             Err(StoreError::NotFound(_)) => remote,
             Err(other) => return Err(other),
         };
+        // Damaged or mixed bytes never reach the store: the merged document
+        // must reload from its own save, and hold one visit.
+        doc.reloads_identically().map_err(document)?;
+        if doc.has_conflicting_id() {
+            return Err(StoreError::Document {
+                id: id.to_owned(),
+                source: DocError::Undecodable("the document holds more than one visit".into()),
+            });
+        }
         let visit = doc.visit().map_err(document)?;
         if visit.id != id {
             return Err(StoreError::Document {

@@ -223,3 +223,27 @@ fn the_frozen_v1_store_opens_with_todays_code() {
     assert_eq!(sim.notes[0].text, "冻结的 v1 存储");
     assert!(store.index_mismatches().unwrap().is_empty());
 }
+
+#[test]
+fn damaged_or_mixed_documents_from_the_server_are_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tests/fixtures/bad-documents");
+    for name in [
+        "one-visit-whose-save-does-not-load.bin",
+        "two-visits-in-one-file.bin",
+        "two-visits-with-damaged-changes.bin",
+    ] {
+        let bytes = std::fs::read(fixtures.join(name)).unwrap();
+        // automerge itself accepts these bytes...
+        let id = VisitDoc::load(&bytes).unwrap().visit().unwrap().id;
+        // ...the store does not.
+        let error = store.merge_remote(&id, &bytes).unwrap_err();
+        assert!(matches!(error, StoreError::Document { .. }), "{name}: {error}");
+        assert_eq!(store.visit_count().unwrap(), 0, "{name} was stored");
+    }
+    // A healthy visit still merges.
+    let mut doc = new_doc("v1", 0);
+    store.merge_remote("v1", &doc.save()).unwrap();
+    assert_eq!(store.visit_count().unwrap(), 1);
+}

@@ -175,16 +175,43 @@ impl VisitDoc {
                 .map_err(|e| DocError::Undecodable(format!("malformed change: {e}")))?;
             parsed.push(change);
         }
-        let applied = self.doc.apply_changes(parsed).map_err(|e| DocError::Change(Box::new(e)));
+        let doc = &mut self.doc;
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes(parsed)))
+            .map_err(|_| DocError::Undecodable("the decoder failed on these changes".into()))?
+            .map_err(|e| DocError::Change(Box::new(e)));
         self.cached = self.hydrate().ok();
         applied
     }
 
-    /// Merges every change of `other` into this document.
+    /// Merges every change of `other` into this document. A merge that
+    /// fails (automerge has panicked on malformed changes; that is caught
+    /// here) leaves this document unusable: drop it and reload from storage.
     pub fn merge(&mut self, other: &mut VisitDoc) -> Result<(), DocError> {
-        let merged = self.doc.merge(&mut other.doc).map(|_| ()).map_err(|e| DocError::Change(Box::new(e)));
+        let (doc, theirs) = (&mut self.doc, &mut other.doc);
+        let merged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.merge(theirs)))
+            .map_err(|_| DocError::Undecodable("the decoder failed on the other document".into()))?
+            .map(|_| ())
+            .map_err(|e| DocError::Change(Box::new(e)));
         self.cached = self.hydrate().ok();
         merged
+    }
+
+    /// Whether this document, saved whole, loads again as the same visit.
+    /// automerge accepts some damaged inputs that it then cannot reload from
+    /// its own save; checking before storing keeps them out.
+    pub fn reloads_identically(&mut self) -> Result<(), DocError> {
+        let bytes = self.doc.save();
+        let reloaded = VisitDoc::load(&bytes)?;
+        if reloaded.visit()? != self.visit()? {
+            return Err(DocError::Undecodable("the document does not reload as the same visit".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether the visit's id is contested (two visits' histories in one
+    /// document: automerge would pick one id and mix their fields).
+    pub fn has_conflicting_id(&self) -> bool {
+        self.conflicts().iter().any(|c| c.path == "id")
     }
 
     /// Number of changes in the document's history.
