@@ -12,8 +12,11 @@
 //!   accepting authenticated websocket connections.
 //! - [`client::Session`]: one sync session of an agent, holding only the
 //!   documents that differ from the server's, over one websocket.
+//! - [`reference::ReferenceClient`]: a client of a plain automerge-repo sync
+//!   server, for the sync load benchmark's side-by-side comparison.
 
 pub mod client;
+pub mod reference;
 pub mod server;
 pub mod storage;
 

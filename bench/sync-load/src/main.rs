@@ -1,0 +1,172 @@
+//! The sync load benchmark: many agents with a day of offline visits each
+//! connect at once and sync, first against `posfield-server`, then, in the
+//! same run and with the same documents, against a plain automerge-repo
+//! sync server on Node (`bench/node-ref`). For each it measures the wall
+//! time until every document is stored, the server's peak RSS and CPU time,
+//! the bytes on the wire (through a counting proxy) and a reconnect of every
+//! agent with nothing changed, and prints one table with the ratios.
+//!
+//! Run it with `scripts/bench-sync` (which installs the Node packages and
+//! builds the release binaries); `--help` lists the knobs. Every server
+//! listens on 127.0.0.1 only; every wait is bounded; everything it writes
+//! is in temporary folders removed at the end.
+
+// A benchmark binary: its output is the table of figures.
+#![allow(clippy::print_stdout)]
+
+mod node_ref;
+mod posfield;
+mod procstat;
+mod proxy;
+mod report;
+mod workload;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Sync load: Posfield's server against a plain automerge-repo server, same workload, same run.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Simulated agents, all syncing at once.
+    #[arg(long, default_value_t = 200)]
+    agents: usize,
+    /// Offline visits per agent.
+    #[arg(long, default_value_t = 20)]
+    visits: usize,
+    /// Seed of the workload's choices.
+    #[arg(long, default_value_t = 20_261_123)]
+    seed: u64,
+    /// Threads that build the workload.
+    #[arg(long, default_value_t = 4)]
+    build_threads: usize,
+    /// The posfield-server binary (default: next to this one).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// The folder of the reference server (`server.mjs` and its node_modules).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../node-ref"))]
+    node_ref: PathBuf,
+    /// The Node.js executable.
+    #[arg(long, default_value = "node")]
+    node: String,
+    /// An option for node before the script (repeatable), e.g.
+    /// `--node-arg=--unhandled-rejections=warn`.
+    #[arg(long, allow_hyphen_values = true)]
+    node_arg: Vec<String>,
+    /// Where the simulated phones keep their data (a RAM-backed folder keeps
+    /// the phones' own disk writes from competing with the servers' disk).
+    #[arg(long)]
+    phones_dir: Option<PathBuf>,
+    /// Longest a reference client's session may take, in seconds.
+    #[arg(long, default_value_t = 900)]
+    session_deadline: u64,
+    /// Only Posfield's side.
+    #[arg(long, conflicts_with = "only_reference")]
+    only_posfield: bool,
+    /// Only the reference's side.
+    #[arg(long)]
+    only_reference: bool,
+}
+
+/// A server's log file, opened for appending (its stderr and the rest of its
+/// stdout both go there).
+pub(crate) fn log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Copies the rest of a server's stdout into its log on a thread of its
+/// own, so that the server never writes into a closed pipe.
+pub(crate) fn drain_into(
+    mut stdout: impl std::io::Read + Send + 'static,
+    log: &std::path::Path,
+) -> std::io::Result<()> {
+    let mut file = log_file(log)?;
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut file));
+    Ok(())
+}
+
+/// Polls `done` every 100 ms until it is true or `limit` has passed.
+pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // Logs of the bench's own clients (samod, the agents' cores), only when asked for.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let work = tempfile::Builder::new().prefix("posfield-bench-sync-").tempdir()?;
+    let phones = match &args.phones_dir {
+        Some(dir) => tempfile::Builder::new().prefix("posfield-bench-phones-").tempdir_in(dir)?,
+        None => tempfile::Builder::new().prefix("posfield-bench-phones-").tempdir()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+
+    eprintln!(
+        "building the workload: {} agents x {} visits (seed {}) on {} threads",
+        args.agents, args.visits, args.seed, args.build_threads
+    );
+    let started = Instant::now();
+    let (built, shape) =
+        workload::build(phones.path(), args.agents, args.visits, args.seed, args.build_threads)?;
+    eprintln!("built in {:.1} s", started.elapsed().as_secs_f64());
+    // The reference gets exactly the documents the phones hold before they sync.
+    let mut docs = Vec::with_capacity(built.len());
+    for one in &built {
+        let mut visits = Vec::with_capacity(one.visits.len());
+        for id in &one.visits {
+            visits.push((id.clone(), one.agent.store().visit_bytes(id)?));
+        }
+        docs.push((one.name.clone(), visits));
+    }
+
+    let ours = if args.only_reference {
+        None
+    } else {
+        let binary =
+            args.server.clone().or_else(posfield::default_binary).context("where is posfield-server?")?;
+        anyhow::ensure!(
+            binary.exists(),
+            "{} does not exist: build it with `cargo build --release -p posfield-sync-server`",
+            binary.display()
+        );
+        Some(posfield::run(&runtime, &binary, work.path(), built)?)
+    };
+    let reference = if args.only_posfield {
+        None
+    } else {
+        Some(node_ref::run(
+            &runtime,
+            &args.node,
+            &args.node_arg,
+            &args.node_ref,
+            work.path(),
+            docs,
+            Duration::from_secs(args.session_deadline),
+        )?)
+    };
+    let settings = format!(
+        "{} agents x {} visits, seed {}, {} cores",
+        args.agents,
+        args.visits,
+        args.seed,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    report::print(&settings, &shape, ours.as_ref(), reference.as_ref());
+    Ok(())
+}

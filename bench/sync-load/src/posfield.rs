@@ -1,0 +1,274 @@
+//! Posfield's side: the real `posfield-server` binary on 127.0.0.1 with a
+//! fresh data folder, behind the counting proxy, and the agents' real cores
+//! syncing through it, all at once.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use posfield_core::Agent;
+
+use crate::procstat::{self, Usage};
+use crate::proxy::{self, Classify};
+use crate::report::{Phase, Side};
+use crate::workload::BuiltAgent;
+
+/// How many times one agent tries a sync before the bench reports it failed:
+/// a phone whose sync did not finish simply syncs again.
+const ATTEMPTS: usize = 3;
+
+/// A running `posfield-server serve`.
+pub(crate) struct Server {
+    child: Child,
+    /// Where it listens.
+    pub(crate) addr: std::net::SocketAddr,
+}
+
+impl Server {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs an administration command of the server on its data folder.
+fn server_cli(binary: &Path, data: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(binary)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    if !output.status.success() {
+        bail!("posfield-server {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+/// Starts `posfield-server serve` on a free port of 127.0.0.1; its log goes
+/// to `log`.
+fn start_server(binary: &Path, data: &Path, log: &Path) -> anyhow::Result<Server> {
+    let mut child = Command::new(binary)
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(crate::log_file(log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("the server's stdout")?;
+    let mut stdout = BufReader::new(stdout);
+    let mut line = String::new();
+    stdout.read_line(&mut line)?;
+    crate::drain_into(stdout, log)?;
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .with_context(|| format!("posfield-server did not say where it listens: {line:?}"))?;
+    Ok(Server { child, addr })
+}
+
+/// What one agent's sync did.
+struct Outcome {
+    agent: Agent,
+    elapsed: Duration,
+    /// From the start until the photo uploads were over (first attempt).
+    blobs_done: Option<Duration>,
+    attempts: usize,
+    result: Result<posfield_core::sync::SyncReport, String>,
+}
+
+/// Runs every agent's sync at once, each on its own thread as on its own
+/// phone, and waits for all. Returns the agents, the wall time from the
+/// common start to the last finish, and the outcomes.
+fn sync_all(agents: Vec<Agent>) -> (Duration, Vec<Outcome>) {
+    let barrier = Arc::new(Barrier::new(agents.len() + 1));
+    let threads: Vec<_> = agents
+        .into_iter()
+        .map(|mut agent| {
+            let barrier = barrier.clone();
+            std::thread::Builder::new().stack_size(1 << 20).spawn(move || {
+                barrier.wait();
+                let started = Instant::now();
+                let mut blobs_done = None;
+                let mut attempts = 0;
+                let result = loop {
+                    attempts += 1;
+                    let mut progress = |p: posfield_core::sync::Progress| {
+                        if p.phase != posfield_core::sync::Phase::Blobs && blobs_done.is_none() {
+                            blobs_done = Some(started.elapsed());
+                        }
+                    };
+                    match agent.sync(&mut progress) {
+                        Ok(report) => break Ok(report),
+                        Err(e) if attempts < ATTEMPTS => {
+                            eprintln!("  sync of {:?} failed, trying again: {e}", agent.user());
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                        Err(e) => break Err(format!("{} ({})", e, e.code())),
+                    }
+                };
+                (agent, started.elapsed(), blobs_done, attempts, result)
+            })
+        })
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("cannot start an agent thread: {e}"));
+    barrier.wait();
+    let start = Instant::now();
+    let mut outcomes = Vec::with_capacity(threads.len());
+    for thread in threads {
+        match thread.join() {
+            Ok((agent, elapsed, blobs_done, attempts, result)) => {
+                outcomes.push(Outcome { agent, elapsed, blobs_done, attempts, result })
+            }
+            Err(_) => panic!("an agent thread panicked"),
+        }
+    }
+    (start.elapsed(), outcomes)
+}
+
+/// Runs Posfield's side: server, enrolment, the sync of every agent at
+/// once, and a reconnect with nothing changed.
+pub(crate) fn run(
+    runtime: &tokio::runtime::Runtime,
+    binary: &Path,
+    work: &Path,
+    built: Vec<BuiltAgent>,
+) -> anyhow::Result<Side> {
+    let data = work.join("posfield-data");
+    let log = work.join("posfield-server.log");
+    let documents: usize = built.iter().map(|b| b.visits.len()).sum();
+    eprintln!("posfield: issuing {} enrolment codes", built.len());
+    let mut codes = Vec::with_capacity(built.len());
+    for one in &built {
+        codes.push(server_cli(binary, &data, &["enroll-agent", &one.name])?);
+    }
+    let server = start_server(binary, &data, &log)?;
+    let proxy = runtime.block_on(proxy::start(server.addr, Classify::PosfieldRoutes))?;
+    let base = format!("http://{}/", proxy.addr);
+    eprintln!("posfield: server pid {} on {}, proxy on {}; enrolling", server.pid(), server.addr, proxy.addr);
+    let mut agents = Vec::with_capacity(built.len());
+    for (one, code) in built.into_iter().zip(codes) {
+        let mut agent = one.agent;
+        agent.enroll(&base, &code, &format!("bench phone {}", one.name))?;
+        agents.push(agent);
+    }
+    let pid = server.pid();
+    let peak = procstat::PeakWatch::start(pid);
+
+    eprintln!("posfield: {} agents sync {documents} visits at once", agents.len());
+    let used_before = Usage::now(pid, Usage::default());
+    let bytes_before = proxy.counters.snapshot();
+    let (wall, outcomes) = sync_all(agents);
+    let bytes = proxy.counters.snapshot().since(&bytes_before);
+    let used = Usage::now(pid, used_before).since(&used_before);
+    let peak_after_sync = peak.peak();
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|e| format!("{:?}: {e}", o.agent.user())))
+        .collect();
+    let retries: usize = outcomes.iter().map(|o| o.attempts - 1).sum();
+    let synced: usize = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).map(|r| r.visits_synced).sum();
+    // Every visit on every phone must now be confirmed by the server's manifest.
+    let mut unconfirmed = 0;
+    for outcome in &outcomes {
+        unconfirmed +=
+            outcome.agent.list_visits(&Default::default())?.iter().filter(|row| row.unsynced).count();
+    }
+    let mut per_agent: Vec<Duration> = outcomes.iter().map(|o| o.elapsed).collect();
+    per_agent.sort();
+    let mut blob_phase: Vec<Duration> = outcomes.iter().filter_map(|o| o.blobs_done).collect();
+    blob_phase.sort();
+    let notes = vec![format!(
+        "per agent, photo and signature uploads (the first step of a sync) were over after {:.2} s (median), {:.2} s (longest)",
+        blob_phase.get(blob_phase.len() / 2).copied().unwrap_or_default().as_secs_f64(),
+        blob_phase.last().copied().unwrap_or_default().as_secs_f64(),
+    )];
+    let sync = Phase {
+        wall,
+        server_cpu: used.server,
+        clients_cpu: used.clients,
+        bytes,
+        documents_confirmed: documents - unconfirmed,
+        failures: failures.clone(),
+        retries,
+        notes,
+        per_agent_median: per_agent.get(per_agent.len() / 2).copied().unwrap_or_default(),
+        per_agent_max: per_agent.last().copied().unwrap_or_default(),
+    };
+    eprintln!(
+        "posfield: sync done in {:.2} s ({synced} visits sent, {retries} retries, {} failures)",
+        wall.as_secs_f64(),
+        failures.len()
+    );
+
+    eprintln!("posfield: every agent reconnects with nothing changed");
+    let agents: Vec<Agent> = outcomes.into_iter().map(|o| o.agent).collect();
+    let used_before = Usage::now(pid, Usage::default());
+    let bytes_before = proxy.counters.snapshot();
+    let (wall, outcomes) = sync_all(agents);
+    let bytes = proxy.counters.snapshot().since(&bytes_before);
+    let used = Usage::now(pid, used_before).since(&used_before);
+    let not_quiet = outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|r| !r.already_in_sync)).count();
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|e| format!("{:?}: {e}", o.agent.user())))
+        .chain((not_quiet > 0).then(|| format!("{not_quiet} agents found something to sync")))
+        .collect();
+    let mut per_agent: Vec<Duration> = outcomes.iter().map(|o| o.elapsed).collect();
+    per_agent.sort();
+    let reconnect = Phase {
+        wall,
+        server_cpu: used.server,
+        clients_cpu: used.clients,
+        bytes,
+        documents_confirmed: documents,
+        failures,
+        retries: outcomes.iter().map(|o| o.attempts - 1).sum(),
+        notes: Vec::new(),
+        per_agent_median: per_agent.get(per_agent.len() / 2).copied().unwrap_or_default(),
+        per_agent_max: per_agent.last().copied().unwrap_or_default(),
+    };
+    let peak_rss = peak.peak();
+    let warnings = log_problems(&log);
+    drop(proxy);
+    drop(server);
+    Ok(Side {
+        name: "posfield-server",
+        documents,
+        sync,
+        reconnect,
+        peak_rss_after_sync: peak_after_sync,
+        peak_rss,
+        log_problems: warnings,
+    })
+}
+
+/// Warning and error lines in the server's log.
+fn log_problems(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The server binary next to this one (cargo builds both into the same folder).
+pub(crate) fn default_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(format!("posfield-server{}", std::env::consts::EXE_SUFFIX)))
+}
