@@ -101,7 +101,7 @@ fn a_network_that_cuts_connections_at_random_points_still_delivers_everything_on
     }
     let failures = sync_until_done(&mut agent, 400);
     let (connections, cut) = proxy.counts();
-    assert!(cut >= 5, "the proxy cut only {cut} of {connections} connections");
+    assert!(cut >= 2, "the proxy cut only {cut} of {connections} connections");
     assert!(!failures.is_empty(), "no sync attempt was cut");
     // A second day through the same network: more edits, more cuts.
     let ids: Vec<String> =
