@@ -51,14 +51,21 @@ struct Args {
     /// The Node.js executable.
     #[arg(long, default_value = "node")]
     node: String,
-    /// An option for node before the script (repeatable), e.g.
-    /// `--node-arg=--unhandled-rejections=warn`.
-    #[arg(long, allow_hyphen_values = true)]
+    /// An option for node before the script (repeatable; replaces the
+    /// default). The default keeps the reference server running when one of
+    /// automerge-repo's internal 60 s waits times out under load, which
+    /// otherwise ends the process (an unhandled promise rejection);
+    /// `--node-arg=` runs it with none.
+    #[arg(long, allow_hyphen_values = true, default_value = "--unhandled-rejections=warn")]
     node_arg: Vec<String>,
     /// Where the simulated phones keep their data (a RAM-backed folder keeps
     /// the phones' own disk writes from competing with the servers' disk).
     #[arg(long)]
     phones_dir: Option<PathBuf>,
+    /// Longest Posfield's side may take to sync every agent, in seconds: then
+    /// the bench stops the server and reports what was stored.
+    #[arg(long, default_value_t = 1200)]
+    give_up_after: u64,
     /// Longest a reference client's session may take, in seconds.
     #[arg(long, default_value_t = 900)]
     session_deadline: u64,
@@ -68,6 +75,55 @@ struct Args {
     /// Only the reference's side.
     #[arg(long)]
     only_reference: bool,
+}
+
+/// What to undo if the bench is interrupted: server processes it started
+/// and temporary folders it made.
+#[derive(Debug, Default)]
+struct Leftovers {
+    pids: Vec<u32>,
+    dirs: Vec<PathBuf>,
+}
+
+static LEFTOVERS: std::sync::Mutex<Leftovers> =
+    std::sync::Mutex::new(Leftovers { pids: Vec::new(), dirs: Vec::new() });
+
+/// Remembers a server process to stop if the bench is interrupted.
+pub(crate) fn started(pid: u32) {
+    if let Ok(mut left) = LEFTOVERS.lock() {
+        left.pids.push(pid);
+    }
+}
+
+/// Forgets a server process that has been stopped.
+pub(crate) fn stopped(pid: u32) {
+    if let Ok(mut left) = LEFTOVERS.lock() {
+        left.pids.retain(|p| *p != pid);
+    }
+}
+
+/// On SIGINT or SIGTERM: kills the servers this bench started (by their
+/// process ids), removes its temporary folders and exits.
+fn clean_up_on_signal(runtime: &tokio::runtime::Runtime) {
+    runtime.spawn(async {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        if let Ok(left) = LEFTOVERS.lock() {
+            for pid in &left.pids {
+                let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+            for dir in &left.dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        eprintln!("interrupted: servers stopped, temporary folders removed");
+        std::process::exit(130);
+    });
 }
 
 /// A server's log file, opened for appending (its stderr and the rest of its
@@ -116,6 +172,10 @@ fn main() -> anyhow::Result<()> {
         None => tempfile::Builder::new().prefix("posfield-bench-phones-").tempdir()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    if let Ok(mut left) = LEFTOVERS.lock() {
+        left.dirs.extend([work.path().to_owned(), phones.path().to_owned()]);
+    }
+    clean_up_on_signal(&runtime);
 
     eprintln!(
         "building the workload: {} agents x {} visits (seed {}) on {} threads",
@@ -145,7 +205,7 @@ fn main() -> anyhow::Result<()> {
             "{} does not exist: build it with `cargo build --release -p posfield-sync-server`",
             binary.display()
         );
-        Some(posfield::run(&runtime, &binary, work.path(), built)?)
+        Some(posfield::run(&runtime, &binary, work.path(), built, Duration::from_secs(args.give_up_after))?)
     };
     let reference = if args.only_posfield {
         None

@@ -41,6 +41,7 @@ impl Drop for NodeServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        crate::stopped(self.child.id());
     }
 }
 
@@ -55,7 +56,7 @@ fn start_server(
         bail!("{} has no node_modules: run `npm ci` there (scripts/bench-sync does)", dir.display());
     }
     let mut child = Command::new(node)
-        .args(node_args)
+        .args(node_args.iter().filter(|a| !a.is_empty()))
         .arg("server.mjs")
         .current_dir(dir)
         .env("PORT", "0")
@@ -64,6 +65,7 @@ fn start_server(
         .stderr(crate::log_file(log)?)
         .spawn()
         .with_context(|| format!("starting {node} server.mjs"))?;
+    crate::started(child.id());
     let stdout = child.stdout.take().context("the reference server's stdout")?;
     let mut stdout = BufReader::new(stdout);
     let mut line = String::new();

@@ -5,11 +5,13 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use posfield_core::Agent;
+use posfield_core::sync::{Phase as SyncPhase, Progress};
 
 use crate::procstat::{self, Usage};
 use crate::proxy::{self, Classify};
@@ -37,6 +39,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        crate::stopped(self.child.id());
     }
 }
 
@@ -67,6 +70,7 @@ fn start_server(binary: &Path, data: &Path, log: &Path) -> anyhow::Result<Server
         .stderr(crate::log_file(log)?)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
+    crate::started(child.id());
     let stdout = child.stdout.take().context("the server's stdout")?;
     let mut stdout = BufReader::new(stdout);
     let mut line = String::new();
@@ -91,25 +95,44 @@ struct Outcome {
     result: Result<posfield_core::sync::SyncReport, String>,
 }
 
+/// How the agents' syncs went, all together.
+struct Round {
+    /// From the common start to the last finish.
+    wall: Duration,
+    outcomes: Vec<Outcome>,
+    /// Visits the server acknowledged over the websocket (counted from the
+    /// agents' progress events, each visit at most once per agent).
+    acknowledged: usize,
+    /// The bench stopped the server at the time limit.
+    gave_up: bool,
+}
+
 /// Runs every agent's sync at once, each on its own thread as on its own
-/// phone, and waits for all. Returns the agents, the wall time from the
-/// common start to the last finish, and the outcomes.
-fn sync_all(agents: Vec<Agent>) -> (Duration, Vec<Outcome>) {
+/// phone, and waits for all. At `limit` the server (`pid`) is killed, which
+/// ends every sync still running with an error.
+fn sync_all(agents: Vec<Agent>, pid: u32, limit: Duration) -> Round {
     let barrier = Arc::new(Barrier::new(agents.len() + 1));
+    let acknowledged = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = agents
         .into_iter()
         .map(|mut agent| {
             let barrier = barrier.clone();
+            let acknowledged = acknowledged.clone();
             std::thread::Builder::new().stack_size(1 << 20).spawn(move || {
                 barrier.wait();
                 let started = Instant::now();
                 let mut blobs_done = None;
+                let mut most_done = 0;
                 let mut attempts = 0;
                 let result = loop {
                     attempts += 1;
-                    let mut progress = |p: posfield_core::sync::Progress| {
-                        if p.phase != posfield_core::sync::Phase::Blobs && blobs_done.is_none() {
+                    let mut progress = |p: Progress| {
+                        if p.phase != SyncPhase::Blobs && blobs_done.is_none() {
                             blobs_done = Some(started.elapsed());
+                        }
+                        if p.phase == SyncPhase::Documents && p.docs_done > most_done {
+                            acknowledged.fetch_add(p.docs_done - most_done, Ordering::Relaxed);
+                            most_done = p.docs_done;
                         }
                     };
                     match agent.sync(&mut progress) {
@@ -126,6 +149,18 @@ fn sync_all(agents: Vec<Agent>) -> (Duration, Vec<Outcome>) {
         })
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("cannot start an agent thread: {e}"));
+    let (finished, finished_rx) = std::sync::mpsc::channel::<()>();
+    let gave_up = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let gave_up = gave_up.clone();
+        std::thread::spawn(move || {
+            if finished_rx.recv_timeout(limit).is_err() {
+                eprintln!("posfield: not finished after {} s: stopping the server", limit.as_secs());
+                gave_up.store(true, Ordering::Relaxed);
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        })
+    };
     barrier.wait();
     let start = Instant::now();
     let mut outcomes = Vec::with_capacity(threads.len());
@@ -137,7 +172,15 @@ fn sync_all(agents: Vec<Agent>) -> (Duration, Vec<Outcome>) {
             Err(_) => panic!("an agent thread panicked"),
         }
     }
-    (start.elapsed(), outcomes)
+    let wall = start.elapsed();
+    let _ = finished.send(());
+    let _ = watchdog.join();
+    Round {
+        wall,
+        outcomes,
+        acknowledged: acknowledged.load(Ordering::Relaxed),
+        gave_up: gave_up.load(Ordering::Relaxed),
+    }
 }
 
 /// Runs Posfield's side: server, enrolment, the sync of every agent at
@@ -147,6 +190,7 @@ pub(crate) fn run(
     binary: &Path,
     work: &Path,
     built: Vec<BuiltAgent>,
+    limit: Duration,
 ) -> anyhow::Result<Side> {
     let data = work.join("posfield-data");
     let log = work.join("posfield-server.log");
@@ -172,75 +216,65 @@ pub(crate) fn run(
     eprintln!("posfield: {} agents sync {documents} visits at once", agents.len());
     let used_before = Usage::now(pid, Usage::default());
     let bytes_before = proxy.counters.snapshot();
-    let (wall, outcomes) = sync_all(agents);
+    let round = sync_all(agents, pid, limit);
     let bytes = proxy.counters.snapshot().since(&bytes_before);
     let used = Usage::now(pid, used_before).since(&used_before);
     let peak_after_sync = peak.peak();
-    let failures: Vec<String> = outcomes
-        .iter()
-        .filter_map(|o| o.result.as_ref().err().map(|e| format!("{:?}: {e}", o.agent.user())))
-        .collect();
-    let retries: usize = outcomes.iter().map(|o| o.attempts - 1).sum();
-    let synced: usize = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).map(|r| r.visits_synced).sum();
+    let mut failures: Vec<String> =
+        round.outcomes.iter().filter_map(|o| o.result.as_ref().err().cloned()).collect();
+    if round.gave_up {
+        failures
+            .insert(0, format!("not finished within {} s: the bench stopped the server", limit.as_secs()));
+    }
+    let retries: usize = round.outcomes.iter().map(|o| o.attempts - 1).sum();
     // Every visit on every phone must now be confirmed by the server's manifest.
     let mut unconfirmed = 0;
-    for outcome in &outcomes {
+    for outcome in &round.outcomes {
         unconfirmed +=
             outcome.agent.list_visits(&Default::default())?.iter().filter(|row| row.unsynced).count();
     }
-    let mut per_agent: Vec<Duration> = outcomes.iter().map(|o| o.elapsed).collect();
-    per_agent.sort();
-    let mut blob_phase: Vec<Duration> = outcomes.iter().filter_map(|o| o.blobs_done).collect();
+    let mut blob_phase: Vec<Duration> = round.outcomes.iter().filter_map(|o| o.blobs_done).collect();
     blob_phase.sort();
-    let notes = vec![format!(
-        "per agent, photo and signature uploads (the first step of a sync) were over after {:.2} s (median), {:.2} s (longest)",
-        blob_phase.get(blob_phase.len() / 2).copied().unwrap_or_default().as_secs_f64(),
-        blob_phase.last().copied().unwrap_or_default().as_secs_f64(),
-    )];
-    let sync = Phase {
-        wall,
-        server_cpu: used.server,
-        clients_cpu: used.clients,
-        bytes,
-        documents_confirmed: documents - unconfirmed,
-        failures: failures.clone(),
-        retries,
-        notes,
-        per_agent_median: per_agent.get(per_agent.len() / 2).copied().unwrap_or_default(),
-        per_agent_max: per_agent.last().copied().unwrap_or_default(),
-    };
+    let notes = vec![
+        format!(
+            "per agent, photo and signature uploads (the first step of a sync) were over after {:.2} s (median), {:.2} s (longest)",
+            median(&blob_phase).as_secs_f64(),
+            blob_phase.last().copied().unwrap_or_default().as_secs_f64(),
+        ),
+        format!(
+            "visits the server acknowledged over the websocket: {} of {documents}; confirmed by its manifest (agents whose sync finished): {}",
+            round.acknowledged,
+            documents - unconfirmed
+        ),
+    ];
     eprintln!(
-        "posfield: sync done in {:.2} s ({synced} visits sent, {retries} retries, {} failures)",
-        wall.as_secs_f64(),
+        "posfield: sync over in {:.2} s ({} acknowledged, {} confirmed, {retries} retries, {} failures)",
+        round.wall.as_secs_f64(),
+        round.acknowledged,
+        documents - unconfirmed,
         failures.len()
     );
+    let sync = phase(&round, used, bytes, documents - unconfirmed, failures, notes);
 
-    eprintln!("posfield: every agent reconnects with nothing changed");
-    let agents: Vec<Agent> = outcomes.into_iter().map(|o| o.agent).collect();
-    let used_before = Usage::now(pid, Usage::default());
-    let bytes_before = proxy.counters.snapshot();
-    let (wall, outcomes) = sync_all(agents);
-    let bytes = proxy.counters.snapshot().since(&bytes_before);
-    let used = Usage::now(pid, used_before).since(&used_before);
-    let not_quiet = outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|r| !r.already_in_sync)).count();
-    let failures: Vec<String> = outcomes
-        .iter()
-        .filter_map(|o| o.result.as_ref().err().map(|e| format!("{:?}: {e}", o.agent.user())))
-        .chain((not_quiet > 0).then(|| format!("{not_quiet} agents found something to sync")))
-        .collect();
-    let mut per_agent: Vec<Duration> = outcomes.iter().map(|o| o.elapsed).collect();
-    per_agent.sort();
-    let reconnect = Phase {
-        wall,
-        server_cpu: used.server,
-        clients_cpu: used.clients,
-        bytes,
-        documents_confirmed: documents,
-        failures,
-        retries: outcomes.iter().map(|o| o.attempts - 1).sum(),
-        notes: Vec::new(),
-        per_agent_median: per_agent.get(per_agent.len() / 2).copied().unwrap_or_default(),
-        per_agent_max: per_agent.last().copied().unwrap_or_default(),
+    let reconnect = if round.gave_up {
+        Phase { failures: vec!["not run: the first sync did not finish".into()], ..Phase::skipped() }
+    } else {
+        eprintln!("posfield: every agent reconnects with nothing changed");
+        let agents: Vec<Agent> = round.outcomes.into_iter().map(|o| o.agent).collect();
+        let used_before = Usage::now(pid, Usage::default());
+        let bytes_before = proxy.counters.snapshot();
+        let round = sync_all(agents, pid, limit);
+        let bytes = proxy.counters.snapshot().since(&bytes_before);
+        let used = Usage::now(pid, used_before).since(&used_before);
+        let not_quiet =
+            round.outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|r| !r.already_in_sync)).count();
+        let failures: Vec<String> = round
+            .outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().err().cloned())
+            .chain((not_quiet > 0).then(|| format!("{not_quiet} agents found something to sync")))
+            .collect();
+        phase(&round, used, bytes, documents, failures, Vec::new())
     };
     let peak_rss = peak.peak();
     let warnings = log_problems(&log);
@@ -255,6 +289,34 @@ pub(crate) fn run(
         peak_rss,
         log_problems: warnings,
     })
+}
+
+fn median(sorted: &[Duration]) -> Duration {
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+fn phase(
+    round: &Round,
+    used: Usage,
+    bytes: crate::proxy::Snapshot,
+    confirmed: usize,
+    failures: Vec<String>,
+    notes: Vec<String>,
+) -> Phase {
+    let mut per_agent: Vec<Duration> = round.outcomes.iter().map(|o| o.elapsed).collect();
+    per_agent.sort();
+    Phase {
+        wall: round.wall,
+        server_cpu: used.server,
+        clients_cpu: used.clients,
+        bytes,
+        documents_confirmed: confirmed,
+        failures,
+        retries: round.outcomes.iter().map(|o| o.attempts - 1).sum(),
+        notes,
+        per_agent_median: median(&per_agent),
+        per_agent_max: per_agent.last().copied().unwrap_or_default(),
+    }
 }
 
 /// Warning and error lines in the server's log.

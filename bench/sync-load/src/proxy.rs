@@ -5,9 +5,9 @@
 //! Counts are TCP payload bytes (HTTP heads and bodies, websocket frames),
 //! not IP or TCP headers. For Posfield's server a connection's bytes are
 //! put in a class by the path of the HTTP request that last started on it:
-//! `/api/v1/blobs/...` is blob traffic, `/api/v1/sync/...` (the manifest and
-//! the sync websocket) is document traffic, anything else (enrolment) is
-//! other. This works because HTTP/1.1 clients send a request only after the
+//! `/api/v1/blobs/...` is blob traffic, `/api/v1/sync/manifest` manifest
+//! traffic, `/api/v1/sync/ws` (the sync websocket) document traffic,
+//! anything else (enrolment) other. This works because HTTP/1.1 clients send a request only after the
 //! previous answer (no pipelining), so a request always starts a fresh read,
 //! and a websocket stays in the class of its upgrade request.
 
@@ -22,13 +22,17 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Class {
-    /// Visit documents: the manifest and the sync websocket.
+    /// Visit documents: the sync websocket (every byte of the reference).
     Documents = 0,
     /// Photo, signature image and strokes uploads.
     Blobs = 1,
     /// Anything else (enrolment, health checks).
     Other = 2,
+    /// The manifest requests that come before Posfield's websocket.
+    Manifest = 3,
 }
+
+const CLASSES: usize = 4;
 
 /// How to class a connection by its request.
 #[derive(Debug, Clone, Copy)]
@@ -42,8 +46,8 @@ pub(crate) enum Classify {
 /// Byte counters, by class and direction.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    up: [AtomicU64; 3],
-    down: [AtomicU64; 3],
+    up: [AtomicU64; CLASSES],
+    down: [AtomicU64; CLASSES],
     connections: AtomicU64,
 }
 
@@ -51,9 +55,9 @@ pub(crate) struct Counters {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Snapshot {
     /// Client to server, by class.
-    pub(crate) up: [u64; 3],
+    pub(crate) up: [u64; CLASSES],
     /// Server to client, by class.
-    pub(crate) down: [u64; 3],
+    pub(crate) down: [u64; CLASSES],
     /// Connections accepted.
     pub(crate) connections: u64,
 }
@@ -71,7 +75,7 @@ impl Snapshot {
 
     /// What was counted after `earlier`.
     pub(crate) fn since(&self, earlier: &Snapshot) -> Snapshot {
-        let minus = |a: [u64; 3], b: [u64; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+        let minus = |a: [u64; CLASSES], b: [u64; CLASSES]| std::array::from_fn(|i| a[i] - b[i]);
         Snapshot {
             up: minus(self.up, earlier.up),
             down: minus(self.down, earlier.down),
@@ -82,7 +86,7 @@ impl Snapshot {
 
 impl Counters {
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let load = |a: &[AtomicU64; 3]| [0, 1, 2].map(|i| a[i].load(Ordering::Relaxed));
+        let load = |a: &[AtomicU64; CLASSES]| std::array::from_fn(|i| a[i].load(Ordering::Relaxed));
         Snapshot {
             up: load(&self.up),
             down: load(&self.down),
@@ -179,6 +183,8 @@ fn request_class(bytes: &[u8]) -> Option<Class> {
     let path = &bytes[method.len()..];
     Some(if path.starts_with(b"/api/v1/blobs/") {
         Class::Blobs
+    } else if path.starts_with(b"/api/v1/sync/manifest") {
+        Class::Manifest
     } else if path.starts_with(b"/api/v1/sync/") {
         Class::Documents
     } else {
@@ -194,7 +200,7 @@ mod tests {
     fn requests_are_classed_by_path_and_other_bytes_are_not_requests() {
         assert_eq!(request_class(b"PUT /api/v1/blobs/ab?offset=0 HTTP/1.1\r\n"), Some(Class::Blobs));
         assert_eq!(request_class(b"GET /api/v1/blobs/ab/status HTTP/1.1\r\n"), Some(Class::Blobs));
-        assert_eq!(request_class(b"POST /api/v1/sync/manifest HTTP/1.1\r\n"), Some(Class::Documents));
+        assert_eq!(request_class(b"POST /api/v1/sync/manifest HTTP/1.1\r\n"), Some(Class::Manifest));
         assert_eq!(request_class(b"GET /api/v1/sync/ws HTTP/1.1\r\n"), Some(Class::Documents));
         assert_eq!(request_class(b"POST /api/v1/enroll HTTP/1.1\r\n"), Some(Class::Other));
         assert_eq!(request_class(&[0x82, 0xfe, 0x01, 0x00]), None);
@@ -219,8 +225,8 @@ mod tests {
         let mut answer = Vec::new();
         client.read_to_end(&mut answer).await.unwrap();
         let counted = proxy.counters.snapshot();
-        assert_eq!(counted.up[Class::Documents as usize], request.len() as u64);
-        assert_eq!(counted.down[Class::Documents as usize], answer.len() as u64);
+        assert_eq!(counted.up[Class::Manifest as usize], request.len() as u64);
+        assert_eq!(counted.down[Class::Manifest as usize], answer.len() as u64);
         assert_eq!(counted.total(), (request.len() + answer.len()) as u64);
     }
 }

@@ -114,7 +114,8 @@ pub(crate) fn print(settings: &str, shape: &Shape, ours: Option<&Side>, referenc
         };
         println!("| {name} | {} |{last}", cells.join(" | "));
     };
-    let docs_on_wire = |p: &Phase| p.bytes.both(Class::Documents);
+    // Documents are the sync websocket plus, for Posfield, the manifest requests before it.
+    let docs_on_wire = |p: &Phase| p.bytes.both(Class::Documents) + p.bytes.both(Class::Manifest);
     row("documents stored / sent", &|s| format!("{} / {}", s.sync.documents_confirmed, s.documents), None);
     row(
         "wall time until every document is stored",
@@ -148,6 +149,7 @@ pub(crate) fn print(settings: &str, shape: &Shape, ours: Option<&Side>, referenc
         &|s| format!("{:.2} KB", docs_on_wire(&s.sync) as f64 / s.documents.max(1) as f64 / 1000.0),
         Some(&|s| docs_on_wire(&s.sync) as f64 / s.documents.max(1) as f64),
     );
+    row("of which manifest requests", &|s| mb(s.sync.bytes.both(Class::Manifest)), None);
     row(
         "blob bytes on the wire (payload)",
         &|s| {
@@ -202,17 +204,43 @@ pub(crate) fn print(settings: &str, shape: &Shape, ours: Option<&Side>, referenc
     }
     for side in sides {
         for (phase, failures) in [("sync", &side.sync.failures), ("reconnect", &side.reconnect.failures)] {
-            for failure in failures.iter().take(10) {
-                println!("- {} {phase} failure: {failure}", side.name);
+            // The same reason from many agents is one line with a count.
+            let mut reasons: Vec<(&String, usize)> = Vec::new();
+            for failure in failures {
+                match reasons.iter_mut().find(|(r, _)| *r == failure) {
+                    Some((_, n)) => *n += 1,
+                    None => reasons.push((failure, 1)),
+                }
+            }
+            for (reason, n) in reasons.iter().take(10) {
+                println!("- {} {phase}, {n}x: {reason}", side.name);
             }
         }
         if !side.log_problems.is_empty() {
             println!("- {} logged {} warnings or errors; the first:", side.name, side.log_problems.len());
             for line in side.log_problems.iter().take(5) {
-                println!("  `{}`", line.chars().take(300).collect::<String>());
+                println!("  `{}`", without_colours(line).chars().take(300).collect::<String>());
             }
         }
     }
+}
+
+/// A log line without its terminal colour codes (`ESC [ ... m`).
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for skipped in chars.by_ref() {
+                if skipped.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn verdict(met: bool) -> &'static str {
