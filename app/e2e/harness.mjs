@@ -1,0 +1,150 @@
+// Real processes for the end-to-end tests: posfield-server on 127.0.0.1,
+// tauri-driver with WebKitWebDriver, and the posfield-app binary it starts.
+// Nothing here is mocked: the app talks to the server over loopback.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { remote } from 'webdriverio';
+import { grab } from './xwd.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, '../..');
+const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/posfield/target');
+export const appBin = process.env.POSFIELD_APP_BIN || path.join(target, 'debug/posfield-app');
+export const serverBin = process.env.POSFIELD_SERVER_BIN || path.join(target, 'debug/posfield-server');
+export const seedBin = process.env.POSFIELD_SEED_BIN || path.join(target, 'debug/examples/seed-visits');
+// The shared test photos sit beside the repository: ../shared/testdata from its root.
+export const testdata = path.resolve(repo, process.env.POSFIELD_TESTDATA || '../shared/testdata');
+export const screenshots = path.join(repo, 'docs/screenshots');
+export const out = process.env.POSFIELD_E2E_OUT || fs.mkdtempSync(path.join(os.tmpdir(), 'posfield-e2e-out-'));
+fs.mkdirSync(out, { recursive: true });
+
+export function tempDir(name) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `posfield-e2e-${name}-`));
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function waitForPort(port, ms = 20000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
+}
+
+function logTo(child, file) {
+  const stream = fs.createWriteStream(path.join(out, file), { flags: 'a' });
+  child.stdout?.pipe(stream);
+  child.stderr?.pipe(stream);
+}
+
+/** A real posfield-server with its own data folder. */
+export class Server {
+  constructor(name) {
+    this.name = name;
+    this.data = tempDir(`${name}-server`);
+    this.child = null;
+  }
+
+  cli(args, env = {}) {
+    return execFileSync(serverBin, [...args, '--data', this.data], { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
+  }
+
+  async start(port) {
+    this.port = port ?? this.port ?? (await freePort());
+    this.child = spawn(serverBin, ['serve', '--data', this.data, '--listen', `127.0.0.1:${this.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    logTo(this.child, `server-${this.name}.log`);
+    await waitForPort(this.port);
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async stop() {
+    if (!this.child) return;
+    const child = this.child;
+    this.child = null;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+
+  /** The back office's JSON API, as a reviewer. */
+  async office(pathname) {
+    const auth = Buffer.from(`${this.user}:${this.password}`).toString('base64');
+    const response = await fetch(`http://127.0.0.1:${this.port}${pathname}`, { headers: { authorization: `Basic ${auth}` } });
+    if (!response.ok) throw new Error(`${pathname}: HTTP ${response.status} ${await response.text()}`);
+    return response.json();
+  }
+
+  addReviewer() {
+    this.user = 'reviewer-chen';
+    this.password = 'a long e2e password';
+    this.cli(['add-user', this.user, '--role', 'reviewer'], { POSFIELD_PASSWORD: this.password });
+  }
+}
+
+/** tauri-driver (over WebKitWebDriver) and one app session on `agentData`. */
+export async function launchApp(agentData, name) {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // The app inherits the driver's environment: its data folder comes from here.
+    env: {
+      ...process.env,
+      POSFIELD_AGENT_DATA: agentData,
+      RUST_LOG: process.env.RUST_LOG ?? 'warn',
+      // Xvfb has no GPU: WebKitGTK's DMA-BUF renderer cannot start there.
+      WEBKIT_DISABLE_DMABUF_RENDERER: '1',
+      WEBKIT_DISABLE_COMPOSITING_MODE: '1',
+    },
+  });
+  logTo(driver, `driver-${name}.log`);
+  await waitForPort(port);
+  const started = Date.now();
+  const browser = await remote({
+    hostname: '127.0.0.1',
+    port,
+    logLevel: 'warn',
+    connectionRetryTimeout: 120000,
+    capabilities: {
+      browserName: 'wry',
+      'wdio:enforceWebDriverClassic': true,
+      'tauri:options': { application: appBin },
+    },
+  });
+  const sessionMs = Date.now() - started;
+  const close = async () => {
+    try { await browser.deleteSession(); } catch { /* the app may be gone already */ }
+    const exited = new Promise((resolve) => driver.once('exit', resolve));
+    driver.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (driver.exitCode === null) driver.kill('SIGKILL');
+  };
+  return { browser, close, sessionMs, started };
+}
+
+export async function shot(browser, name) {
+  fs.mkdirSync(screenshots, { recursive: true });
+  await browser.pause(300);
+  const rect = await browser.getWindowRect();
+  fs.writeFileSync(path.join(screenshots, `app-${name}.png`), grab(rect));
+}

@@ -1,0 +1,42 @@
+//! Generates the Tauri context (config, capabilities, icons) at build time,
+//! with one permission per app command so the capability files grant only
+//! the commands the UI uses.
+
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "vocabulary",
+    "enroll",
+    "list_visits",
+    "create_visit",
+    "visit_view",
+    "identify_photo",
+    "identify_typed",
+    "identify_nfc",
+    "add_fault",
+    "add_attempt",
+    "resolve_fault",
+    "add_photo",
+    "remove_photo",
+    "blob_data_url",
+    "set_step",
+    "set_sim",
+    "set_sim_action",
+    "confirm_backup",
+    "set_warranty",
+    "set_repair_plan",
+    "set_repair_fee",
+    "set_suspension_cause",
+    "submit_application",
+    "sign",
+    "complete",
+    "sync_now",
+    "sync_view",
+];
+
+fn main() {
+    let attributes =
+        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        panic!("tauri build step failed: {error:#}");
+    }
+}

@@ -1,0 +1,556 @@
+//! The Tauri commands: one per user action, each a thin adapter over one
+//! method of the core's `Agent` facade.
+//!
+//! Every command runs on a blocking thread (the core does file and network
+//! I/O and runs its own async runtime for sync), never on the UI thread.
+//! Edits return the whole visit screen, tell the UI the visit changed, and
+//! ask the background sync to run, so no screen ever waits on the network.
+
+use base64::Engine as _;
+use posfield_core::Agent;
+use posfield_core::background::SyncEvent;
+use posfield_core::store::VisitFilter;
+use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::{MerchantInput, SimInput};
+use posfield_shared::vocab::{
+    BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+};
+use posfield_shared::{CalendarDate, FaultCode, Remedy, Timestamp, VisitKind};
+use serde::Serialize;
+use tauri::{AppHandle, Manager};
+
+use crate::error::{UiError, UiResult};
+use crate::events;
+use crate::models::{
+    IdentifiedDto, NewVisit, StrokesDto, SyncView, VisitList, VisitRowDto, VisitView, Vocabulary,
+};
+use crate::nfc::NfcTagDto;
+use crate::state::AppState;
+
+/// Every command, for the builder.
+pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        app_info,
+        vocabulary,
+        enroll,
+        list_visits,
+        create_visit,
+        visit_view,
+        identify_photo,
+        identify_typed,
+        identify_nfc,
+        add_fault,
+        add_attempt,
+        resolve_fault,
+        add_photo,
+        remove_photo,
+        blob_data_url,
+        set_step,
+        set_sim,
+        set_sim_action,
+        confirm_backup,
+        set_warranty,
+        set_repair_plan,
+        set_repair_fee,
+        set_suspension_cause,
+        submit_application,
+        sign,
+        complete,
+        sync_now,
+        sync_view,
+    ]
+}
+
+/// Runs `work` on a blocking thread with the app's state.
+async fn blocking<T: Send + 'static>(
+    app: AppHandle,
+    work: impl FnOnce(&AppHandle, &AppState) -> UiResult<T> + Send + 'static,
+) -> UiResult<T> {
+    tauri::async_runtime::spawn_blocking(move || {
+        let state = app.state::<AppState>();
+        work(&app, state.inner())
+    })
+    .await
+    .map_err(|e| UiError::new("internal", format!("the action stopped unexpectedly: {e}")))?
+}
+
+fn parse<T: Term>(what: &str, code: &str) -> UiResult<T> {
+    T::from_code(code).ok_or_else(|| UiError::new("invalid_input", format!("unknown {what} {code:?}")))
+}
+
+fn decode_base64(data: &str) -> UiResult<Vec<u8>> {
+    // A data URL from a FileReader, or bare base64.
+    let bare = data.split_once(";base64,").map_or(data, |(_, rest)| rest);
+    base64::engine::general_purpose::STANDARD
+        .decode(bare.trim())
+        .map_err(|e| UiError::new("invalid_input", format!("the file did not arrive intact: {e}")))
+}
+
+fn now() -> Timestamp {
+    posfield_core::Clock::now(&posfield_core::SystemClock)
+}
+
+/// Whether the visit holds changes the server has not confirmed. The store
+/// lists unsynced visits newest first; the visit's row is among those
+/// updated no later than its own last change.
+fn is_unsynced(agent: &Agent, visit: &posfield_shared::visit::Visit) -> UiResult<bool> {
+    let updated_at =
+        visit.history.iter().map(|h| h.stamp.at.millis()).max().unwrap_or(visit.created.at.millis());
+    let filter = VisitFilter {
+        unsynced_only: true,
+        before: Some(updated_at.saturating_add(1)),
+        limit: Some(256),
+        status: None,
+    };
+    Ok(agent.list_visits(&filter)?.iter().any(|row| row.id == visit.id))
+}
+
+fn view_of(agent: &mut Agent, visit_id: &str) -> UiResult<VisitView> {
+    let visit = agent.visit(visit_id)?;
+    let unsynced = is_unsynced(agent, &visit)?;
+    let store = agent.store();
+    let confirmed = |sha: &str| store.blob_confirmed(sha).unwrap_or(false);
+    Ok(VisitView::build(&visit, now(), unsynced, &confirmed))
+}
+
+/// Applies one edit, then returns the fresh visit screen, tells the UI and
+/// asks for a sync.
+fn edit(
+    app: &AppHandle,
+    state: &AppState,
+    visit_id: &str,
+    op: impl FnOnce(&mut Agent) -> Result<(), posfield_core::AgentError>,
+) -> UiResult<VisitView> {
+    let view = {
+        let mut agent = state.agent()?;
+        op(&mut agent)?;
+        view_of(&mut agent, visit_id)?
+    };
+    events::visit_changed(app, visit_id);
+    state.sync_now();
+    Ok(view)
+}
+
+/// Who is signed in and where the phone stands, for the first screen.
+#[derive(Debug, Serialize)]
+struct AppInfo {
+    enrolled_agent: Option<String>,
+    user: Option<String>,
+    device_id: String,
+    sync: SyncView,
+    mobile: bool,
+    /// When the app process started (ms since the epoch).
+    launched_at: i64,
+}
+
+fn sync_view_of(agent: &Agent) -> UiResult<SyncView> {
+    let status = agent.sync_status()?;
+    Ok(SyncView {
+        enrolled_agent: status.enrolled_agent,
+        server: status.server,
+        last_success: status.last_success,
+        last_attempt: status.last_attempt,
+        failures: status.failures,
+        last_error_code: status.last_error.as_ref().map(|e| e.code.clone()),
+        last_error_message: status.last_error.map(|e| e.message),
+        unsynced_visits: status.unsynced_visits,
+        visit_count: agent.store().visit_count().map_err(posfield_core::AgentError::from)?,
+    })
+}
+
+#[tauri::command]
+async fn app_info(app: AppHandle) -> UiResult<AppInfo> {
+    blocking(app, |_, state| {
+        let agent = state.agent()?;
+        Ok(AppInfo {
+            enrolled_agent: agent.enrolled_agent()?,
+            user: agent.user().map(str::to_owned),
+            device_id: agent.device_id().to_owned(),
+            sync: sync_view_of(&agent)?,
+            mobile: cfg!(mobile),
+            launched_at: crate::launched_at(),
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+fn vocabulary() -> Vocabulary {
+    Vocabulary::build()
+}
+
+#[tauri::command]
+async fn enroll(app: AppHandle, server: String, code: String, device_name: String) -> UiResult<String> {
+    blocking(app, move |_, state| {
+        let enrolled = state.agent()?.enroll(&server, &code, &device_name)?;
+        state.sync_now();
+        Ok(enrolled.agent)
+    })
+    .await
+}
+
+#[tauri::command]
+async fn list_visits(
+    app: AppHandle,
+    status: Option<String>,
+    unsynced_only: bool,
+    limit: u32,
+) -> UiResult<VisitList> {
+    blocking(app, move |_, state| {
+        let mut agent = state.agent()?;
+        let filter =
+            VisitFilter { status, unsynced_only, limit: Some(limit.saturating_add(1)), before: None };
+        let mut rows: Vec<VisitRowDto> =
+            agent.list_visits(&filter)?.into_iter().map(VisitRowDto::from_row).collect();
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        for row in rows.iter_mut().filter(|r| r.status == "returned") {
+            row.returned_note = agent.visit(&row.id)?.latest_review().and_then(|r| r.note.clone());
+        }
+        Ok(VisitList { rows, more })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn create_visit(app: AppHandle, visit: NewVisit) -> UiResult<String> {
+    blocking(app, move |app, state| {
+        let kind: VisitKind = parse("visit kind", &visit.kind)?;
+        let blank = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let merchant = MerchantInput {
+            name: visit.merchant.trim().to_owned(),
+            merchant_number: blank(visit.merchant_number),
+            terminal_number: blank(visit.terminal_number),
+            phone: blank(visit.phone),
+            address: blank(visit.address),
+        };
+        let row = state.agent()?.create_visit(kind, &merchant)?;
+        events::visit_changed(app, &row.id);
+        state.sync_now();
+        Ok(row.id)
+    })
+    .await
+}
+
+#[tauri::command]
+async fn visit_view(app: AppHandle, visit_id: String) -> UiResult<VisitView> {
+    blocking(app, move |_, state| view_of(&mut *state.agent()?, &visit_id)).await
+}
+
+/// The serial found and the visit as it now stands.
+#[derive(Debug, Serialize)]
+struct IdentifyReply {
+    identified: IdentifiedDto,
+    visit: VisitView,
+}
+
+fn identify_reply(
+    app: &AppHandle,
+    state: &AppState,
+    visit_id: &str,
+    run: impl FnOnce(&mut Agent) -> Result<posfield_core::agent::Identified, posfield_core::AgentError>,
+) -> UiResult<IdentifyReply> {
+    let mut found = None;
+    let visit = edit(app, state, visit_id, |agent| {
+        found = Some(run(agent)?);
+        Ok(())
+    })?;
+    let found = found.ok_or_else(|| UiError::new("internal", "no serial recorded"))?;
+    let method = serde_json::to_value(found.method).ok().and_then(|v| v.as_str().map(str::to_owned));
+    Ok(IdentifyReply {
+        identified: IdentifiedDto {
+            serial: found.serial,
+            method: method.unwrap_or_default(),
+            alternatives: found.alternatives,
+        },
+        visit,
+    })
+}
+
+#[tauri::command]
+async fn identify_photo(
+    app: AppHandle,
+    visit_id: String,
+    image: String,
+    replacement: bool,
+) -> UiResult<IdentifyReply> {
+    blocking(app, move |app, state| {
+        let bytes = decode_base64(&image)?;
+        identify_reply(app, state, &visit_id, |agent| agent.identify_photo(&visit_id, &bytes, replacement))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn identify_typed(
+    app: AppHandle,
+    visit_id: String,
+    serial: String,
+    replacement: bool,
+) -> UiResult<IdentifyReply> {
+    blocking(app, move |app, state| {
+        identify_reply(app, state, &visit_id, |agent| agent.identify_typed(&visit_id, &serial, replacement))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn identify_nfc(
+    app: AppHandle,
+    visit_id: String,
+    tag: NfcTagDto,
+    replacement: bool,
+) -> UiResult<IdentifyReply> {
+    blocking(app, move |app, state| {
+        let message = tag.ndef_message();
+        identify_reply(app, state, &visit_id, |agent| {
+            agent.identify_nfc(&visit_id, &message, &tag.id.0, replacement)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn add_fault(
+    app: AppHandle,
+    visit_id: String,
+    code: String,
+    symptom: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let code: FaultCode = parse("fault", &code)?;
+        let symptom = symptom.filter(|s| !s.trim().is_empty());
+        edit(app, state, &visit_id, |agent| agent.add_fault(&visit_id, code, symptom.as_deref()).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn add_attempt(
+    app: AppHandle,
+    visit_id: String,
+    fault_id: String,
+    remedy: Option<String>,
+    description: Option<String>,
+    fixed: bool,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let remedy = remedy.map(|r| parse::<Remedy>("remedy", &r)).transpose()?;
+        let description = description.filter(|s| !s.trim().is_empty());
+        edit(app, state, &visit_id, |agent| {
+            agent.add_attempt(&visit_id, &fault_id, remedy, description.as_deref(), fixed).map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn resolve_fault(
+    app: AppHandle,
+    visit_id: String,
+    fault_id: String,
+    fixed: bool,
+    note: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        edit(app, state, &visit_id, |agent| {
+            agent.resolve_fault(&visit_id, &fault_id, fixed, note.as_deref()).map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn add_photo(app: AppHandle, visit_id: String, kind: String, image: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let kind: DocumentKind = parse("document kind", &kind)?;
+        let bytes = decode_base64(&image)?;
+        edit(app, state, &visit_id, |agent| agent.add_photo(&visit_id, &bytes, kind).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn remove_photo(app: AppHandle, visit_id: String, sha256: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        edit(app, state, &visit_id, |agent| agent.remove_photo(&visit_id, &sha256).map(drop))
+    })
+    .await
+}
+
+/// A stored photo or signature as a data URL, for thumbnails.
+#[tauri::command]
+async fn blob_data_url(app: AppHandle, sha256: String) -> UiResult<String> {
+    blocking(app, move |_, state| {
+        let bytes = state.agent()?.blobs().get(&sha256).map_err(posfield_core::AgentError::from)?;
+        let mime = if bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" };
+        Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_step(
+    app: AppHandle,
+    visit_id: String,
+    step: String,
+    state: StepState,
+    reason: Option<String>,
+    note: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, shell| {
+        let reason = reason.filter(|s| !s.trim().is_empty());
+        edit(app, shell, &visit_id, |agent| {
+            agent.set_step(&visit_id, &step, state, reason.as_deref(), note.as_deref()).map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_sim(
+    app: AppHandle,
+    visit_id: String,
+    iccid: String,
+    carrier: String,
+    expiry: String,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let sim = SimInput {
+            iccid,
+            carrier: parse::<SimCarrier>("carrier", &carrier)?,
+            expiry: CalendarDate::parse(&expiry)
+                .map_err(|e| UiError::new("invalid_input", format!("the expiry date is not valid: {e}")))?,
+        };
+        edit(app, state, &visit_id, |agent| agent.set_sim(&visit_id, &sim).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_sim_action(
+    app: AppHandle,
+    visit_id: String,
+    action: String,
+    new_iccid: Option<String>,
+    new_expiry: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let action: SimAction = parse("SIM action", &action)?;
+        let expiry = new_expiry
+            .filter(|s| !s.is_empty())
+            .map(|e| CalendarDate::parse(&e))
+            .transpose()
+            .map_err(|e| UiError::new("invalid_input", format!("the expiry date is not valid: {e}")))?;
+        let iccid = new_iccid.filter(|s| !s.trim().is_empty());
+        edit(app, state, &visit_id, |agent| {
+            agent.set_sim_action(&visit_id, action, iccid.as_deref(), expiry).map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn confirm_backup(
+    app: AppHandle,
+    visit_id: String,
+    items: Vec<String>,
+    note: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let items: Vec<BackupItem> =
+            items.iter().map(|i| parse("backup item", i)).collect::<UiResult<_>>()?;
+        edit(app, state, &visit_id, |agent| {
+            agent.confirm_backup(&visit_id, &items, note.as_deref()).map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_warranty(app: AppHandle, visit_id: String, status: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let status: WarrantyStatus = parse("warranty status", &status)?;
+        edit(app, state, &visit_id, |agent| agent.set_warranty(&visit_id, status).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_repair_plan(app: AppHandle, visit_id: String, plan: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let plan: RepairPlan = parse("repair plan", &plan)?;
+        edit(app, state, &visit_id, |agent| agent.set_repair_plan(&visit_id, plan).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_repair_fee(app: AppHandle, visit_id: String, fee_fen: u64) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        edit(app, state, &visit_id, |agent| agent.set_repair_fee(&visit_id, fee_fen).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_suspension_cause(app: AppHandle, visit_id: String, cause: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let cause: SuspensionCause = parse("suspension cause", &cause)?;
+        edit(app, state, &visit_id, |agent| agent.set_suspension_cause(&visit_id, cause).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn submit_application(app: AppHandle, visit_id: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        edit(app, state, &visit_id, |agent| agent.submit_application(&visit_id).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn sign(
+    app: AppHandle,
+    visit_id: String,
+    signer_name: String,
+    strokes: StrokesDto,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        edit(app, state, &visit_id, |agent| agent.sign(&visit_id, signer_name.trim(), &strokes).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn complete(app: AppHandle, visit_id: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| edit(app, state, &visit_id, |agent| agent.complete(&visit_id).map(drop)))
+        .await
+}
+
+#[tauri::command]
+async fn sync_now(app: AppHandle) -> UiResult<()> {
+    blocking(app, |_, state| {
+        state.sync_now();
+        Ok(())
+    })
+    .await
+}
+
+/// The sync screen: stored status and the background sync's last event.
+#[derive(Debug, Serialize)]
+struct SyncScreen {
+    status: SyncView,
+    last_event: Option<SyncEvent>,
+}
+
+#[tauri::command]
+async fn sync_view(app: AppHandle) -> UiResult<SyncScreen> {
+    blocking(app, |_, state| {
+        let status = sync_view_of(&*state.agent()?)?;
+        let last_event = state.last_sync_event.lock().ok().and_then(|e| e.clone());
+        Ok(SyncScreen { status, last_event })
+    })
+    .await
+}

@@ -1,0 +1,71 @@
+//! posfield-app: the field agent's app, a Tauri v2 shell over posfield-core.
+//!
+//! Every command in [`commands`] is a thin adapter: it parses the UI's
+//! input, calls one method of the core's `Agent` facade and turns the result
+//! into a wire type from [`models`]. No rule of the domain is implemented
+//! here. The background sync runs in its own thread ([`events`]) and reaches
+//! the UI as Tauri events, as do store changes.
+//!
+//! Only this crate knows Tauri types; the core and the domain know nothing
+//! of the shell.
+
+mod commands;
+mod error;
+mod events;
+#[cfg(mobile)]
+mod mobile;
+pub mod models;
+pub mod nfc;
+mod state;
+
+use std::sync::OnceLock;
+
+use tauri::Manager;
+
+/// When this process started (ms since the epoch), for the launch benchmark.
+static LAUNCHED_AT: OnceLock<i64> = OnceLock::new();
+
+/// When the app process started (ms since the epoch).
+pub(crate) fn launched_at() -> i64 {
+    *LAUNCHED_AT.get_or_init(now_millis)
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Where the agent's data lives: `POSFIELD_AGENT_DATA` when set (tests and
+/// benchmarks), else the platform's app data folder.
+fn data_dir(app: &tauri::App) -> std::path::PathBuf {
+    match std::env::var_os("POSFIELD_AGENT_DATA") {
+        Some(dir) if !dir.is_empty() => dir.into(),
+        _ => app.path().app_data_dir().unwrap_or_else(|_| "posfield-agent-data".into()),
+    }
+}
+
+/// Builds and runs the app; the desktop `main` and the mobile entry point both call this.
+#[cfg_attr(mobile, tauri::mobile_entry_point)]
+pub fn run() {
+    LAUNCHED_AT.get_or_init(now_millis);
+    let builder = tauri::Builder::default();
+    #[cfg(mobile)]
+    let builder = mobile::register(builder);
+    let result = builder
+        .setup(|app| {
+            let dir = data_dir(app);
+            std::fs::create_dir_all(&dir)?;
+            let state = state::AppState::open(&dir, app.handle().clone())?;
+            app.manage(state);
+            Ok(())
+        })
+        .invoke_handler(commands::handler())
+        .run(tauri::generate_context!());
+    if let Err(error) = result {
+        // No window to show it in: stderr is all there is.
+        eprintln!("posfield-app: {error}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,644 @@
+//! The app's wire types: what the Tauri commands send to the UI and accept
+//! from it. Domain types stay in posfield-shared; these are built from them
+//! here, so the JSON the UI reads can change without touching the domain.
+
+use posfield_core::store::VisitRow;
+use posfield_shared::checklist::{Condition, Need};
+use posfield_shared::fault::FAULTS;
+use posfield_shared::visit::completion::applies;
+use posfield_shared::visit::schema::{ReviewDecision, StepState};
+use posfield_shared::visit::{AcceptanceSummary, SignatureCheck, Visit};
+use posfield_shared::vocab::{
+    BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+};
+use posfield_shared::{FaultCategory, Remedy, Timestamp, VisitKind, VisitStatus};
+use serde::{Deserialize, Serialize};
+
+/// A vocabulary term with its labels.
+#[derive(Debug, Clone, Serialize)]
+pub struct TermDto {
+    /// Stable code.
+    pub code: &'static str,
+    /// zh-CN label.
+    pub zh: &'static str,
+    /// English label.
+    pub en: &'static str,
+}
+
+fn terms<T: Term>() -> Vec<TermDto> {
+    T::ALL.iter().map(|t| TermDto { code: t.code(), zh: t.zh(), en: t.en() }).collect()
+}
+
+fn term<T: Term>(t: T) -> TermDto {
+    TermDto { code: t.code(), zh: t.zh(), en: t.en() }
+}
+
+/// One fault of the taxonomy with its recommended on-site steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultInfoDto {
+    /// The fault.
+    pub fault: TermDto,
+    /// Its category code.
+    pub category: &'static str,
+    /// The on-site steps to try, in order.
+    pub remedies: Vec<TermDto>,
+    /// Whether the symptom must be described.
+    pub symptom_required: bool,
+}
+
+/// Every label and table the UI shows, from the domain (never copied into
+/// the UI), fetched once at start.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vocabulary {
+    /// Visit kinds.
+    pub kinds: Vec<TermDto>,
+    /// Visit statuses.
+    pub statuses: Vec<TermDto>,
+    /// Document kinds.
+    pub document_kinds: Vec<TermDto>,
+    /// Fault categories.
+    pub fault_categories: Vec<TermDto>,
+    /// The fault taxonomy.
+    pub faults: Vec<FaultInfoDto>,
+    /// Every remedy.
+    pub remedies: Vec<TermDto>,
+    /// Warranty statuses.
+    pub warranty: Vec<TermDto>,
+    /// Repair plans.
+    pub repair_plans: Vec<TermDto>,
+    /// Suspension causes.
+    pub suspension_causes: Vec<TermDto>,
+    /// SIM carriers.
+    pub carriers: Vec<TermDto>,
+    /// SIM actions.
+    pub sim_actions: Vec<TermDto>,
+    /// Backup items.
+    pub backup_items: Vec<TermDto>,
+}
+
+impl Vocabulary {
+    /// The whole vocabulary.
+    pub fn build() -> Vocabulary {
+        Vocabulary {
+            kinds: terms::<VisitKind>(),
+            statuses: terms::<VisitStatus>(),
+            document_kinds: terms::<DocumentKind>(),
+            fault_categories: terms::<FaultCategory>(),
+            faults: FAULTS
+                .iter()
+                .map(|info| FaultInfoDto {
+                    fault: term(info.code),
+                    category: info.category.code(),
+                    remedies: info.remedies.iter().map(|r| term(*r)).collect(),
+                    symptom_required: info.symptom_required,
+                })
+                .collect(),
+            remedies: terms::<Remedy>(),
+            warranty: terms::<WarrantyStatus>(),
+            repair_plans: terms::<RepairPlan>(),
+            suspension_causes: terms::<SuspensionCause>(),
+            carriers: terms::<SimCarrier>(),
+            sim_actions: terms::<SimAction>(),
+            backup_items: terms::<BackupItem>(),
+        }
+    }
+}
+
+/// A row of the visit list.
+#[derive(Debug, Clone, Serialize)]
+pub struct VisitRowDto {
+    /// Visit id.
+    pub id: String,
+    /// Kind code.
+    pub kind: String,
+    /// Status code.
+    pub status: String,
+    /// Merchant name.
+    pub merchant: String,
+    /// Terminal serial, once identified.
+    pub serial: Option<String>,
+    /// The agent it is assigned to.
+    pub assignee: String,
+    /// Last change (ms since epoch).
+    pub updated_at: i64,
+    /// Waiting to sync: changes the server has not confirmed.
+    pub unsynced: bool,
+    /// The reviewer's note when the visit was returned.
+    pub returned_note: Option<String>,
+}
+
+impl VisitRowDto {
+    /// From a store row; `returned_note` filled by the caller for returned visits.
+    pub fn from_row(row: VisitRow) -> VisitRowDto {
+        VisitRowDto {
+            id: row.id,
+            kind: row.kind,
+            status: row.status,
+            merchant: row.merchant,
+            serial: row.serial,
+            assignee: row.assignee,
+            updated_at: row.updated_at,
+            unsynced: row.unsynced,
+            returned_note: None,
+        }
+    }
+}
+
+/// The visit list and how many visits the phone holds in all.
+#[derive(Debug, Clone, Serialize)]
+pub struct VisitList {
+    /// Rows, newest first.
+    pub rows: Vec<VisitRowDto>,
+    /// Whether more rows exist past the limit.
+    pub more: bool,
+}
+
+/// Merchant details typed by the agent for a new visit.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewVisit {
+    /// Kind code.
+    pub kind: String,
+    /// Merchant name.
+    pub merchant: String,
+    /// Merchant number.
+    pub merchant_number: Option<String>,
+    /// Terminal number.
+    pub terminal_number: Option<String>,
+    /// Registered phone.
+    pub phone: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+}
+
+/// One checklist step as the visit screen shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    /// Step id.
+    pub id: &'static str,
+    /// zh-CN label.
+    pub zh: &'static str,
+    /// English label.
+    pub en: &'static str,
+    /// `pending`, `done`, `skipped`, `not_applicable`.
+    pub state: StepState,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+    /// The agent's note.
+    pub note: Option<String>,
+    /// Required (or optional).
+    pub required: bool,
+    /// May be skipped at all.
+    pub skippable: bool,
+    /// Applies to this visit as recorded (a condition may rule it out).
+    pub applies: bool,
+    /// Requirement codes (`photo:id_card`, `terminal_identified`, ...).
+    pub requires: Vec<String>,
+}
+
+/// One thing missing before completion.
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingView {
+    /// The step it belongs to.
+    pub step: String,
+    /// zh-CN words.
+    pub zh: String,
+    /// English words.
+    pub en: String,
+}
+
+/// An identification record.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentificationView {
+    /// Serial.
+    pub serial: String,
+    /// `nfc`, `photo`, `manual`.
+    pub method: String,
+}
+
+/// One attempt against a fault.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    /// Remedy code, if from the list.
+    pub remedy: Option<String>,
+    /// Free description.
+    pub description: Option<String>,
+    /// Whether it fixed the fault.
+    pub fixed: bool,
+}
+
+/// A recorded fault.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultView {
+    /// Fault id.
+    pub id: String,
+    /// Fault code.
+    pub code: String,
+    /// Symptom.
+    pub symptom: Option<String>,
+    /// Attempts, in order.
+    pub attempts: Vec<AttemptView>,
+    /// `None` while open; whether it was fixed once resolved.
+    pub fixed: Option<bool>,
+}
+
+/// A document photo.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentView {
+    /// Content hash (the blob's name).
+    pub sha256: String,
+    /// Document kind code.
+    pub kind: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The server confirmed it has the photo.
+    pub confirmed: bool,
+}
+
+/// The SIM card as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimView {
+    /// ICCID.
+    pub iccid: String,
+    /// Carrier code.
+    pub carrier: String,
+    /// Expiry, `YYYY-MM-DD`.
+    pub expiry: String,
+    /// Action code.
+    pub action: Option<String>,
+    /// New ICCID.
+    pub new_iccid: Option<String>,
+}
+
+/// The acceptance as signed.
+#[derive(Debug, Clone, Serialize)]
+pub struct AcceptanceView {
+    /// Who signed.
+    pub signer_name: String,
+    /// When (ms since epoch).
+    pub signed_at: i64,
+    /// The summary the merchant signed, in zh-CN.
+    pub signed_summary_zh: String,
+    /// `valid`, or `mismatch` with the changed fields.
+    pub check: SignatureCheck,
+    /// The signature image's content hash.
+    pub signature_sha256: String,
+    /// The server confirmed it has the signature image.
+    pub signature_confirmed: bool,
+}
+
+/// What the kind of this visit needs recorded beyond the checklist.
+#[derive(Debug, Clone, Serialize)]
+pub struct Needs {
+    /// A replacement (new) terminal serial.
+    pub replacement: bool,
+    /// SIM data card details.
+    pub sim: bool,
+    /// A SIM action.
+    pub sim_action: bool,
+    /// A backup confirmation.
+    pub backup: bool,
+    /// Faults.
+    pub faults: bool,
+    /// Warranty, plan and fee.
+    pub repair: bool,
+    /// Suspension cause and application.
+    pub reactivation: bool,
+    /// A merchant signature.
+    pub signature: bool,
+}
+
+/// The whole visit screen in one reply.
+#[derive(Debug, Clone, Serialize)]
+pub struct VisitView {
+    /// Id.
+    pub id: String,
+    /// Kind code.
+    pub kind: String,
+    /// Status code.
+    pub status: String,
+    /// Whether the agent may still edit it.
+    pub editable: bool,
+    /// Merchant name.
+    pub merchant_name: String,
+    /// Merchant number.
+    pub merchant_number: Option<String>,
+    /// Terminal number.
+    pub terminal_number: Option<String>,
+    /// Registered phone.
+    pub phone: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+    /// The visited terminal.
+    pub terminal: Option<IdentificationView>,
+    /// The new terminal (replacement).
+    pub replacement: Option<IdentificationView>,
+    /// Checklist, in order.
+    pub steps: Vec<StepView>,
+    /// What is still missing.
+    pub missing: Vec<MissingView>,
+    /// Faults not withdrawn.
+    pub faults: Vec<FaultView>,
+    /// Photos not removed.
+    pub documents: Vec<DocumentView>,
+    /// Document kinds the checklist asks for, in checklist order.
+    pub wanted_documents: Vec<String>,
+    /// SIM card.
+    pub sim: Option<SimView>,
+    /// Backup items confirmed.
+    pub backup: Option<Vec<String>>,
+    /// Warranty code.
+    pub warranty: Option<String>,
+    /// Repair plan code.
+    pub repair_plan: Option<String>,
+    /// Fee in fen.
+    pub fee_fen: Option<u64>,
+    /// Whether the merchant pays (the fee step applies).
+    pub merchant_pays: bool,
+    /// Suspension cause code.
+    pub suspension_cause: Option<String>,
+    /// Application state code.
+    pub application: Option<String>,
+    /// What the kind needs.
+    pub needs: Needs,
+    /// The summary as the merchant would sign it now, in zh-CN.
+    pub summary_zh: String,
+    /// The acceptance, once signed.
+    pub acceptance: Option<AcceptanceView>,
+    /// The latest review's decision and note.
+    pub review_note: Option<String>,
+    /// Whether the latest review returned it.
+    pub returned: bool,
+    /// Changes the server has not confirmed.
+    pub unsynced: bool,
+}
+
+impl VisitView {
+    /// Builds the view; `confirmed` says whether the server has a blob,
+    /// `unsynced` whether the visit has unconfirmed changes.
+    pub fn build(
+        visit: &Visit,
+        now: Timestamp,
+        unsynced: bool,
+        confirmed: &dyn Fn(&str) -> bool,
+    ) -> VisitView {
+        let template = visit.kind.template();
+        let steps = template
+            .steps
+            .iter()
+            .map(|step| {
+                let record = visit.step(step.id.as_str());
+                StepView {
+                    id: step.id.as_str(),
+                    zh: step.zh,
+                    en: step.en,
+                    state: visit.step_state(step.id.as_str()),
+                    reason: record.and_then(|r| r.reason.clone()),
+                    note: record.and_then(|r| r.note.clone()),
+                    required: step.need == Need::Required,
+                    skippable: step.skippable,
+                    applies: applies(visit, step.when),
+                    requires: step.requires.iter().map(|r| r.code()).collect(),
+                }
+            })
+            .collect();
+        let missing = posfield_shared::visit::missing(visit)
+            .into_iter()
+            .map(|m| {
+                let step = match &m {
+                    posfield_shared::visit::Missing::Step { step, .. }
+                    | posfield_shared::visit::Missing::Requirement { step, .. } => (*step).to_owned(),
+                };
+                MissingView {
+                    step,
+                    zh: posfield_shared::visit::completion::describe_zh(&m),
+                    en: m.describe(),
+                }
+            })
+            .collect();
+        let mut wanted_documents: Vec<String> = Vec::new();
+        for step in template.steps {
+            for requirement in step.requires {
+                if let posfield_shared::Requirement::Photo(kind) = requirement
+                    && applies(visit, step.when)
+                    && !wanted_documents.iter().any(|k| k == kind.code())
+                {
+                    wanted_documents.push(kind.code().to_owned());
+                }
+            }
+        }
+        let requirement_in_kind = |wanted: fn(&posfield_shared::Requirement) -> bool| {
+            template.steps.iter().any(|s| s.requires.iter().any(wanted))
+        };
+        use posfield_shared::Requirement as Q;
+        let needs = Needs {
+            replacement: template.has_replacement,
+            sim: requirement_in_kind(|r| matches!(r, Q::SimData)),
+            sim_action: requirement_in_kind(|r| matches!(r, Q::SimAction)),
+            backup: requirement_in_kind(|r| matches!(r, Q::BackupConfirmation)),
+            faults: requirement_in_kind(|r| matches!(r, Q::FaultRecorded)),
+            repair: requirement_in_kind(|r| matches!(r, Q::WarrantyDecision | Q::RepairPlan)),
+            reactivation: requirement_in_kind(|r| matches!(r, Q::SuspensionCause)),
+            signature: template.requires_signature,
+        };
+        let merchant_pays = template
+            .steps
+            .iter()
+            .any(|s| matches!(s.when, Condition::MerchantPays) && applies(visit, s.when));
+        let acceptance = visit.acceptance.as_ref().map(|a| {
+            let signed_summary_zh = serde_json::from_str::<AcceptanceSummary>(&a.summary_json)
+                .map(|s| s.render_zh())
+                .unwrap_or_default();
+            AcceptanceView {
+                signer_name: a.signer_name.clone(),
+                signed_at: a.signed_at.millis(),
+                signed_summary_zh,
+                check: SignatureCheck::of(visit),
+                signature_sha256: a.signature.sha256.clone(),
+                signature_confirmed: confirmed(&a.signature.sha256),
+            }
+        });
+        let review = visit.latest_review();
+        let identification = |i: &posfield_shared::visit::schema::Identification| IdentificationView {
+            serial: i.serial.clone(),
+            method: serde_json::to_value(i.method)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        VisitView {
+            id: visit.id.clone(),
+            kind: visit.kind.code().to_owned(),
+            status: visit.status.code().to_owned(),
+            editable: visit.status.is_editable_by_agent(),
+            merchant_name: visit.merchant.name.clone(),
+            merchant_number: visit.merchant.merchant_number.clone(),
+            terminal_number: visit.merchant.terminal_number.clone(),
+            phone: visit.merchant.phone.clone(),
+            address: visit.merchant.address.clone(),
+            terminal: visit.terminal.as_ref().map(identification),
+            replacement: visit.replacement.as_ref().map(identification),
+            steps,
+            missing,
+            faults: visit
+                .current_faults()
+                .map(|f| FaultView {
+                    id: f.id.clone(),
+                    code: f.code.code().to_owned(),
+                    symptom: f.symptom.clone(),
+                    attempts: f
+                        .attempts
+                        .iter()
+                        .map(|a| AttemptView {
+                            remedy: a.remedy.map(|r| r.code().to_owned()),
+                            description: a.description.clone(),
+                            fixed: a.fixed,
+                        })
+                        .collect(),
+                    fixed: f.resolution.as_ref().map(|r| r.fixed),
+                })
+                .collect(),
+            documents: visit
+                .current_documents()
+                .map(|d| DocumentView {
+                    sha256: d.sha256.clone(),
+                    kind: d.kind.code().to_owned(),
+                    bytes: d.bytes,
+                    width: d.width,
+                    height: d.height,
+                    confirmed: confirmed(&d.sha256),
+                })
+                .collect(),
+            wanted_documents,
+            sim: visit.sim.as_ref().map(|s| SimView {
+                iccid: s.iccid.clone(),
+                carrier: s.carrier.code().to_owned(),
+                expiry: s.expiry.to_string(),
+                action: s.action.map(|a| a.code().to_owned()),
+                new_iccid: s.new_iccid.clone(),
+            }),
+            backup: visit.backup.as_ref().map(|b| b.items.iter().map(|i| i.code().to_owned()).collect()),
+            warranty: visit.repair.warranty.as_ref().map(|d| d.value.code().to_owned()),
+            repair_plan: visit.repair.plan.as_ref().map(|d| d.value.code().to_owned()),
+            fee_fen: visit.repair.fee_fen.as_ref().map(|d| d.value),
+            merchant_pays,
+            suspension_cause: visit.reactivation.cause.as_ref().map(|d| d.value.code().to_owned()),
+            application: visit.reactivation.application.as_ref().map(|a| a.state.code().to_owned()),
+            needs,
+            summary_zh: AcceptanceSummary::of(visit, now).render_zh(),
+            acceptance,
+            review_note: review.and_then(|r| r.note.clone()),
+            returned: review.is_some_and(|r| r.decision == ReviewDecision::Return)
+                && visit.status == VisitStatus::Returned,
+            unsynced,
+        }
+    }
+}
+
+/// A decoded terminal serial, for the agent to confirm.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentifiedDto {
+    /// The serial recorded.
+    pub serial: String,
+    /// `nfc`, `photo`, `manual`.
+    pub method: String,
+    /// Other codes found on the label.
+    pub alternatives: Vec<String>,
+}
+
+/// Where the phone's sync stands, for the sync screen and the header.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncView {
+    /// The enrolled agent.
+    pub enrolled_agent: Option<String>,
+    /// The server address.
+    pub server: Option<String>,
+    /// Last full success (ms since epoch).
+    pub last_success: Option<i64>,
+    /// Last attempt (ms since epoch).
+    pub last_attempt: Option<i64>,
+    /// Failures in a row.
+    pub failures: u32,
+    /// The last error's code.
+    pub last_error_code: Option<String>,
+    /// The last error's words.
+    pub last_error_message: Option<String>,
+    /// Visits waiting to sync.
+    pub unsynced_visits: usize,
+    /// Visits on the phone in all.
+    pub visit_count: i64,
+}
+
+/// Merchant signature strokes from the pad.
+pub type StrokesDto = posfield_core::signature::Strokes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use posfield_shared::FaultCode;
+
+    #[test]
+    fn the_vocabulary_carries_every_fault_with_its_remedies() {
+        let vocabulary = Vocabulary::build();
+        assert_eq!(vocabulary.faults.len(), FaultCode::ALL.len());
+        let printer = vocabulary.faults.iter().find(|f| f.fault.code == "printer_fault").unwrap();
+        let remedies: Vec<&str> = printer.remedies.iter().map(|r| r.code).collect();
+        assert_eq!(remedies, ["restart", "check_paper"]);
+        assert_eq!(printer.fault.zh, "打印机故障");
+        assert_eq!(vocabulary.kinds.len(), VisitKind::ALL.len());
+    }
+
+    fn repair_visit() -> (tempfile::TempDir, posfield_core::Agent, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut agent = posfield_core::Agent::open(dir.path()).unwrap();
+        agent.sign_in("agent-li").unwrap();
+        let merchant =
+            posfield_shared::visit::MerchantInput { name: "老王便利店".into(), ..Default::default() };
+        let id = agent.create_visit(VisitKind::Repair, &merchant).unwrap().id;
+        (dir, agent, id)
+    }
+
+    fn view(agent: &mut posfield_core::Agent, id: &str) -> VisitView {
+        VisitView::build(&agent.visit(id).unwrap(), Timestamp(1_795_000_000_000), true, &|_| false)
+    }
+
+    #[test]
+    fn a_new_repair_visit_shows_its_checklist_in_order_and_what_is_missing() {
+        let (_dir, mut agent, id) = repair_visit();
+        let view = view(&mut agent, &id);
+        let template: Vec<&str> = VisitKind::Repair.template().steps.iter().map(|s| s.id.as_str()).collect();
+        let shown: Vec<&str> = view.steps.iter().map(|s| s.id).collect();
+        assert_eq!(shown, template);
+        assert!(view.steps.iter().all(|s| s.state == StepState::Pending));
+        assert!(
+            view.missing.iter().any(|m| m.step == "identify" && m.zh.contains("识别终端机身号")),
+            "{:?}",
+            view.missing
+        );
+        assert!(view.needs.faults && view.needs.repair && view.needs.signature);
+        assert!(!view.needs.sim && !view.needs.replacement);
+        assert_eq!(view.wanted_documents, ["purchase_proof"]);
+        assert!(!view.merchant_pays);
+        assert!(view.summary_zh.contains("商户名称：老王便利店"), "{}", view.summary_zh);
+        assert!(view.editable && view.unsynced && view.acceptance.is_none());
+    }
+
+    #[test]
+    fn conditional_steps_follow_the_warranty_decision() {
+        let (_dir, mut agent, id) = repair_visit();
+        agent.set_warranty(&id, WarrantyStatus::Lost).unwrap();
+        let lost = view(&mut agent, &id);
+        assert!(lost.steps.iter().any(|s| s.id == "docs.police_report" && s.applies));
+        assert_eq!(lost.wanted_documents, ["purchase_proof", "police_report"]);
+        assert!(!lost.merchant_pays);
+        agent.set_warranty(&id, WarrantyStatus::HumanDamage).unwrap();
+        let pays = view(&mut agent, &id);
+        assert!(pays.merchant_pays);
+        assert!(pays.steps.iter().any(|s| s.id == "fee" && s.applies && !s.skippable));
+        assert!(pays.steps.iter().any(|s| s.id == "docs.police_report" && !s.applies));
+        assert_eq!(pays.warranty.as_deref(), Some("human_damage"));
+    }
+}

@@ -1,0 +1,119 @@
+// The app's commands and events, typed. Every function is one Tauri command
+// (see app/src-tauri/src/commands.rs); no rule of the domain lives here.
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+
+export interface Term { code: string; zh: string; en: string }
+export interface FaultInfo { fault: Term; category: string; remedies: Term[]; symptom_required: boolean }
+export interface Vocabulary {
+  kinds: Term[]; statuses: Term[]; document_kinds: Term[]; fault_categories: Term[];
+  faults: FaultInfo[]; remedies: Term[]; warranty: Term[]; repair_plans: Term[];
+  suspension_causes: Term[]; carriers: Term[]; sim_actions: Term[]; backup_items: Term[];
+}
+export interface SyncView {
+  enrolled_agent: string | null; server: string | null; last_success: number | null;
+  last_attempt: number | null; failures: number; last_error_code: string | null;
+  last_error_message: string | null; unsynced_visits: number; visit_count: number;
+}
+export interface AppInfo { enrolled_agent: string | null; user: string | null; device_id: string; sync: SyncView; mobile: boolean; launched_at: number }
+export interface VisitRow {
+  id: string; kind: string; status: string; merchant: string; serial: string | null;
+  assignee: string; updated_at: number; unsynced: boolean; returned_note: string | null;
+}
+export interface VisitList { rows: VisitRow[]; more: boolean }
+export type StepState = 'pending' | 'done' | 'skipped' | 'not_applicable';
+export interface StepView {
+  id: string; zh: string; en: string; state: StepState; reason: string | null; note: string | null;
+  required: boolean; skippable: boolean; applies: boolean; requires: string[];
+}
+export interface MissingView { step: string; zh: string; en: string }
+export interface FaultView {
+  id: string; code: string; symptom: string | null; fixed: boolean | null;
+  attempts: { remedy: string | null; description: string | null; fixed: boolean }[];
+}
+export interface DocumentView { sha256: string; kind: string; bytes: number; width: number; height: number; confirmed: boolean }
+export type SignatureCheck = { state: 'unsigned' } | { state: 'valid' } | { state: 'mismatch'; fields: string[] };
+export interface AcceptanceView {
+  signer_name: string; signed_at: number; signed_summary_zh: string; check: SignatureCheck;
+  signature_sha256: string; signature_confirmed: boolean;
+}
+export interface VisitView {
+  id: string; kind: string; status: string; editable: boolean; merchant_name: string;
+  merchant_number: string | null; terminal_number: string | null; phone: string | null; address: string | null;
+  terminal: { serial: string; method: string } | null; replacement: { serial: string; method: string } | null;
+  steps: StepView[]; missing: MissingView[]; faults: FaultView[]; documents: DocumentView[];
+  wanted_documents: string[];
+  sim: { iccid: string; carrier: string; expiry: string; action: string | null; new_iccid: string | null } | null;
+  backup: string[] | null; warranty: string | null; repair_plan: string | null; fee_fen: number | null;
+  merchant_pays: boolean; suspension_cause: string | null; application: string | null;
+  needs: { replacement: boolean; sim: boolean; sim_action: boolean; backup: boolean; faults: boolean; repair: boolean; reactivation: boolean; signature: boolean };
+  summary_zh: string; acceptance: AcceptanceView | null; review_note: string | null; returned: boolean; unsynced: boolean;
+}
+export interface Identified { serial: string; method: string; alternatives: string[] }
+export interface Progress { phase: 'blobs' | 'manifest' | 'documents' | 'done'; docs_done: number; docs_total: number; bytes_done: number; bytes_total: number }
+export type SyncEvent =
+  | { event: 'started'; resumed: boolean }
+  | ({ event: 'progress' } & Progress)
+  | { event: 'synced'; report: Record<string, unknown> }
+  | { event: 'failed'; code: string; message: string; failures: number; retry_in_ms: number | null };
+export interface UiError { code: string; message: string; details: { missing?: string[] } | null }
+export interface Point { x: number; y: number; t: number; p?: number }
+export interface Strokes { width: number; height: number; strokes: Point[][] }
+export interface NewVisit { kind: string; merchant: string; merchant_number?: string; terminal_number?: string; phone?: string; address?: string }
+
+export const api = {
+  appInfo: () => invoke<AppInfo>('app_info'),
+  vocabulary: () => invoke<Vocabulary>('vocabulary'),
+  enroll: (server: string, code: string, deviceName: string) => invoke<string>('enroll', { server, code, deviceName }),
+  listVisits: (status: string | null, unsyncedOnly: boolean, limit: number) =>
+    invoke<VisitList>('list_visits', { status, unsyncedOnly, limit }),
+  createVisit: (visit: NewVisit) => invoke<string>('create_visit', { visit }),
+  visit: (visitId: string) => invoke<VisitView>('visit_view', { visitId }),
+  identifyPhoto: (visitId: string, image: string, replacement: boolean) =>
+    invoke<{ identified: Identified; visit: VisitView }>('identify_photo', { visitId, image, replacement }),
+  identifyTyped: (visitId: string, serial: string, replacement: boolean) =>
+    invoke<{ identified: Identified; visit: VisitView }>('identify_typed', { visitId, serial, replacement }),
+  identifyNfc: (visitId: string, tag: unknown, replacement: boolean) =>
+    invoke<{ identified: Identified; visit: VisitView }>('identify_nfc', { visitId, tag, replacement }),
+  addFault: (visitId: string, code: string, symptom: string | null) => invoke<VisitView>('add_fault', { visitId, code, symptom }),
+  addAttempt: (visitId: string, faultId: string, remedy: string | null, description: string | null, fixed: boolean) =>
+    invoke<VisitView>('add_attempt', { visitId, faultId, remedy, description, fixed }),
+  resolveFault: (visitId: string, faultId: string, fixed: boolean, note: string | null) =>
+    invoke<VisitView>('resolve_fault', { visitId, faultId, fixed, note }),
+  addPhoto: (visitId: string, kind: string, image: string) => invoke<VisitView>('add_photo', { visitId, kind, image }),
+  removePhoto: (visitId: string, sha256: string) => invoke<VisitView>('remove_photo', { visitId, sha256 }),
+  blobDataUrl: (sha256: string) => invoke<string>('blob_data_url', { sha256 }),
+  setStep: (visitId: string, step: string, state: StepState, reason: string | null = null, note: string | null = null) =>
+    invoke<VisitView>('set_step', { visitId, step, state, reason, note }),
+  setSim: (visitId: string, iccid: string, carrier: string, expiry: string) => invoke<VisitView>('set_sim', { visitId, iccid, carrier, expiry }),
+  setSimAction: (visitId: string, action: string, newIccid: string | null, newExpiry: string | null) =>
+    invoke<VisitView>('set_sim_action', { visitId, action, newIccid, newExpiry }),
+  confirmBackup: (visitId: string, items: string[], note: string | null) => invoke<VisitView>('confirm_backup', { visitId, items, note }),
+  setWarranty: (visitId: string, status: string) => invoke<VisitView>('set_warranty', { visitId, status }),
+  setRepairPlan: (visitId: string, plan: string) => invoke<VisitView>('set_repair_plan', { visitId, plan }),
+  setRepairFee: (visitId: string, feeFen: number) => invoke<VisitView>('set_repair_fee', { visitId, feeFen }),
+  setSuspensionCause: (visitId: string, cause: string) => invoke<VisitView>('set_suspension_cause', { visitId, cause }),
+  submitApplication: (visitId: string) => invoke<VisitView>('submit_application', { visitId }),
+  sign: (visitId: string, signerName: string, strokes: Strokes) => invoke<VisitView>('sign', { visitId, signerName, strokes }),
+  complete: (visitId: string) => invoke<VisitView>('complete', { visitId }),
+  syncNow: () => invoke<void>('sync_now'),
+  syncView: () => invoke<{ status: SyncView; last_event: SyncEvent | null }>('sync_view'),
+};
+
+export function onSync(handler: (event: SyncEvent) => void): Promise<UnlistenFn> {
+  return listen<SyncEvent>('sync', (e) => handler(e.payload));
+}
+
+export function onVisitChanged(handler: (visitId: string | null) => void): Promise<UnlistenFn> {
+  return listen<string | null>('visit-changed', (e) => handler(e.payload));
+}
+
+/** Reads a chosen or captured file as a data URL for the photo commands. */
+export function readFile(file: File): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}

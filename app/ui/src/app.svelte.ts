@@ -1,0 +1,79 @@
+// The app's shared state: locale, who is enrolled, the vocabulary, the
+// current route and the background sync's last event.
+import { api, onSync, onVisitChanged, type AppInfo, type Progress, type SyncEvent, type Term, type Vocabulary } from './api';
+import { errorText, termLabel, translate, type Locale, type MessageKey } from './i18n';
+import { isSyncing, parseRoute, routeHash, type Route } from './logic';
+
+class AppState {
+  locale = $state<Locale>(localStorage.getItem('posfield.locale') === 'en' ? 'en' : 'zh');
+  info = $state<AppInfo | null>(null);
+  vocab = $state<Vocabulary | null>(null);
+  route = $state<Route>(parseRoute(location.hash));
+  syncEvent = $state<SyncEvent | null>(null);
+  progress = $state<Progress | null>(null);
+  /** Bumped whenever a visit changed, so open screens reload. */
+  changes = $state(0);
+  changedVisit = $state<string | null>(null);
+  toast = $state<{ text: string; error: boolean } | null>(null);
+  private toastTimer: ReturnType<typeof setTimeout> | undefined;
+
+  get syncing(): boolean {
+    return isSyncing(this.syncEvent);
+  }
+
+  t = (key: MessageKey, params: Record<string, string | number> = {}): string => translate(this.locale, key, params);
+  term = (list: keyof Vocabulary, code: string | null | undefined): string =>
+    termLabel(this.locale, this.vocab?.[list] as Term[] | undefined, code);
+  faultLabel = (code: string): string =>
+    termLabel(this.locale, this.vocab?.faults.map((f) => f.fault), code);
+
+  setLocale(locale: Locale) {
+    this.locale = locale;
+    localStorage.setItem('posfield.locale', locale);
+    document.documentElement.lang = locale === 'zh' ? 'zh-CN' : 'en';
+  }
+
+  go(route: Route) {
+    location.hash = routeHash(route);
+  }
+
+  say(text: string, error = false) {
+    this.toast = { text, error };
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => (this.toast = null), error ? 6000 : 2500);
+  }
+
+  fail(error: unknown) {
+    this.say(errorText(this.locale, error), true);
+  }
+
+  async refreshInfo() {
+    this.info = await api.appInfo();
+  }
+
+  async start() {
+    window.addEventListener('hashchange', () => (this.route = parseRoute(location.hash)));
+    document.documentElement.lang = this.locale === 'zh' ? 'zh-CN' : 'en';
+    const [info, vocab] = await Promise.all([api.appInfo(), api.vocabulary()]);
+    this.info = info;
+    this.vocab = vocab;
+    document.body.dataset.launchedAt = String(info.launched_at);
+    if (!info.enrolled_agent && this.route.name !== 'enrol') this.go({ name: 'enrol' });
+    void onSync((event) => {
+      this.syncEvent = event;
+      if (event.event === 'progress') this.progress = event;
+      if (event.event === 'started') this.progress = null;
+      if (event.event === 'synced' || event.event === 'failed') void this.refreshInfo();
+    });
+    void onVisitChanged((id) => {
+      this.changedVisit = id;
+      this.changes += 1;
+    });
+    // Not awaited: the first screen never waits for the sync's status.
+    void api.syncView().then((screen) => {
+      if (screen.last_event && !this.syncEvent) this.syncEvent = screen.last_event;
+    });
+  }
+}
+
+export const app = new AppState();

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { errorText, messages, termLabel, translate } from './i18n';
+
+describe('messages', () => {
+  it('English has every key Chinese has, and none is empty', () => {
+    expect(Object.keys(messages.en).sort()).toEqual(Object.keys(messages.zh).sort());
+    for (const locale of ['zh', 'en'] as const) {
+      for (const [key, text] of Object.entries(messages[locale])) expect(text, `${locale}.${key}`).not.toBe('');
+    }
+  });
+
+  it('Chinese is the words agents use, with placeholders filled', () => {
+    expect(translate('zh', 'syncWaiting', { n: 3 })).toBe('3 个任务待同步');
+    expect(translate('en', 'syncWaiting', { n: 3 })).toBe('3 visits waiting to sync');
+    expect(translate('zh', 'returnedNote', {})).toBe('后台退回：{note}');
+  });
+
+  it('the same placeholders appear in both languages', () => {
+    const names = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+    for (const key of Object.keys(messages.zh) as (keyof typeof messages.zh)[]) {
+      expect(names(messages.en[key]), key).toEqual(names(messages.zh[key]));
+    }
+  });
+});
+
+describe('domain labels', () => {
+  const kinds = [{ code: 'repair', zh: '维修', en: 'Repair' }];
+  it('come from the vocabulary in the chosen language, the code when unknown', () => {
+    expect(termLabel('zh', kinds, 'repair')).toBe('维修');
+    expect(termLabel('en', kinds, 'repair')).toBe('Repair');
+    expect(termLabel('zh', kinds, 'unknown')).toBe('unknown');
+    expect(termLabel('zh', kinds, null)).toBe('');
+  });
+});
+
+describe('errors in agent words', () => {
+  it('offline says the data is safe on the phone', () => {
+    expect(errorText('zh', { code: 'offline', message: 'the server cannot be reached (x)' })).toContain('保存在手机上');
+  });
+
+  it('incomplete lists what is missing', () => {
+    const text = errorText('zh', { code: 'incomplete', message: '', details: { missing: ['终端机身号', '商户验收签字'] } });
+    expect(text).toContain('终端机身号、商户验收签字');
+  });
+
+  it('a barcode failure tells the agent what to do next', () => {
+    expect(errorText('zh', { code: 'barcode', message: 'no barcode' })).toContain('手动输入');
+    expect(errorText('en', { code: 'barcode', message: 'no barcode' })).toContain('type the serial');
+  });
+
+  it('an unknown code still shows the message, never nothing', () => {
+    expect(errorText('zh', { code: 'strange', message: 'boom' })).toBe('出错了：boom');
+    expect(errorText('en', 'plain failure')).toBe('Error: plain failure');
+  });
+});

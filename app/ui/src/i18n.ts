@@ -1,0 +1,127 @@
+// The UI's own words in zh-CN (default) and English. Domain labels (visit
+// kinds, faults, steps...) come from the core's vocabulary, never from here.
+import type { Term } from './api';
+
+export type Locale = 'zh' | 'en';
+
+const zh = {
+  appName: 'POS 运维', today: '今日任务', sync: '同步', settings: '设置', back: '返回', save: '保存', cancel: '取消',
+  enrolTitle: '绑定手机', enrolHint: '输入后台提供的服务器地址和绑定码。绑定一次即可，之后离线也能工作。',
+  server: '服务器地址', code: '绑定码', enrol: '绑定', enrolled: '已绑定：{agent}',
+  filterAll: '全部', filterWaiting: '待同步', waitingToSync: '待同步', synced: '已同步',
+  newVisit: '新建任务', kind: '任务类型', merchant: '商户名称', merchantNumber: '商户号', terminalNumber: '终端号',
+  phone: '注册手机号', address: '地址', create: '创建', noVisits: '没有任务', moreVisits: '还有更多任务，请用筛选查看',
+  returnedNote: '后台退回：{note}', checklist: '检查清单', missing: '完成前还差', nothingMissing: '所有必填项已完成，可以提交',
+  complete: '完成任务', completed: '任务已提交，等待后台审核', markDone: '完成', skip: '跳过', notApplicable: '不适用', undo: '撤销',
+  skipReason: '跳过原因', optional: '选填', stepDone: '已完成', stepSkipped: '已跳过', stepPending: '待完成', stepNa: '不适用',
+  notApplicableHere: '本次不涉及',
+  identify: '识别终端', identifyTitle: '识别终端机身号', replacementTitle: '新终端机身号', serial: '机身号 (SN)',
+  takePhoto: '拍摄标签照片', choosePhoto: '选择标签照片', typeSerial: '手动输入机身号', record: '记录', scanNfc: 'NFC 读取',
+  liveScan: '扫码', decoding: '正在识别…', decodedSerial: '识别到的机身号', alternatives: '标签上的其他号码，点选更正',
+  useThis: '用这个', confirmSerial: '确认无误', nfcHold: '请将手机贴近终端背面的 NFC 标签',
+  faults: '故障', addFault: '记录故障', category: '故障类别', symptom: '故障现象', recommended: '建议现场处理步骤',
+  tried: '已尝试', fixedIt: '已解决', notFixed: '未解决', recordAttempt: '记录尝试', otherAttempt: '其他处理（说明）',
+  resolveFixed: '故障已修复', resolveNotFixed: '无法现场修复', faultOpen: '处理中', faultFixed: '已修复', faultNotFixed: '未修复',
+  photos: '资料照片', photoKind: '照片类型', addPhoto: '拍照 / 选择照片', retake: '重拍', remove: '删除', noPhotos: '还没有照片',
+  wanted: '本任务需要', onPhone: '仅在手机上', confirmedByServer: '服务器已确认', sending: '正在发送',
+  details: '其他信息', sim: '流量卡', iccid: 'ICCID', carrier: '运营商', expiry: '到期日', simAction: '处理方式',
+  newIccid: '新卡 ICCID', newExpiry: '新到期日', backup: '数据备份', confirmBackup: '确认已备份', warranty: '保修状态',
+  repairPlan: '维修方案', fee: '维修费用（元）', cause: '停用原因', application: '复机申请', submitApplication: '提交申请',
+  replacement: '新终端', saved: '已保存',
+  acceptance: '验收签字', summaryTitle: '服务确认单', locked: '已锁定', signerName: '签字人姓名', signHere: '请商户在此处签字',
+  clear: '重写', confirmSign: '确认签字', signedBy: '{name} 已签字', signatureValid: '签字有效，内容未改动',
+  signatureChanged: '签字后内容已更改，需要商户重新签字', changedFields: '改动：{fields}', signAgain: '重新签字',
+  handToMerchant: '请将手机交给商户核对并签字',
+  syncTitle: '同步', syncNow: '立即同步', lastSuccess: '上次成功同步', never: '从未', agent: '业务员', serverAddr: '服务器',
+  status: '状态', syncing: '正在同步…', syncOk: '全部已同步', syncWaiting: '{n} 个任务待同步', syncFailed: '同步失败',
+  documents: '任务', bytes: '照片', visitsWaiting: '待同步的任务', recentSynced: '已同步的任务', retryIn: '{s} 秒后自动重试',
+  failuresInRow: '连续失败 {n} 次', photoStates: '照片状态', signature: '签字',
+  language: 'English', visitCount: '手机上共 {n} 个任务',
+};
+
+type Messages = typeof zh;
+export type MessageKey = keyof Messages;
+
+const en: Messages = {
+  appName: 'POS Service', today: "Today's visits", sync: 'Sync', settings: 'Settings', back: 'Back', save: 'Save', cancel: 'Cancel',
+  enrolTitle: 'Enrol this phone', enrolHint: 'Enter the server address and the code from the back office. Enrol once; after that the app works offline.',
+  server: 'Server address', code: 'Enrolment code', enrol: 'Enrol', enrolled: 'Enrolled: {agent}',
+  filterAll: 'All', filterWaiting: 'Waiting to sync', waitingToSync: 'Waiting to sync', synced: 'Synced',
+  newVisit: 'New visit', kind: 'Visit kind', merchant: 'Merchant name', merchantNumber: 'Merchant number', terminalNumber: 'Terminal number',
+  phone: 'Registered phone', address: 'Address', create: 'Create', noVisits: 'No visits', moreVisits: 'More visits: use a filter',
+  returnedNote: 'Returned: {note}', checklist: 'Checklist', missing: 'Still missing', nothingMissing: 'Everything required is done: ready to complete',
+  complete: 'Complete visit', completed: 'Completed, waiting for review', markDone: 'Done', skip: 'Skip', notApplicable: 'N/A', undo: 'Undo',
+  skipReason: 'Reason for skipping', optional: 'optional', stepDone: 'Done', stepSkipped: 'Skipped', stepPending: 'To do', stepNa: 'N/A',
+  notApplicableHere: 'Not needed this time',
+  identify: 'Identify terminal', identifyTitle: 'Terminal serial', replacementTitle: 'New terminal serial', serial: 'Serial (SN)',
+  takePhoto: 'Photograph the label', choosePhoto: 'Choose a label photo', typeSerial: 'Type the serial', record: 'Record', scanNfc: 'Read NFC',
+  liveScan: 'Scan', decoding: 'Reading…', decodedSerial: 'Serial read', alternatives: 'Other codes on the label: tap to correct',
+  useThis: 'Use this', confirmSerial: 'Correct', nfcHold: 'Hold the phone to the NFC tag on the back of the terminal',
+  faults: 'Faults', addFault: 'Record a fault', category: 'Category', symptom: 'Symptom', recommended: 'Recommended on-site steps',
+  tried: 'Tried', fixedIt: 'Fixed it', notFixed: 'Did not fix', recordAttempt: 'Record attempt', otherAttempt: 'Something else (describe)',
+  resolveFixed: 'Fault fixed', resolveNotFixed: 'Cannot fix on site', faultOpen: 'Open', faultFixed: 'Fixed', faultNotFixed: 'Not fixed',
+  photos: 'Document photos', photoKind: 'Photo kind', addPhoto: 'Take / choose photo', retake: 'Retake', remove: 'Remove', noPhotos: 'No photos yet',
+  wanted: 'This visit needs', onPhone: 'On the phone only', confirmedByServer: 'Confirmed by the server', sending: 'Sending',
+  details: 'More details', sim: 'SIM data card', iccid: 'ICCID', carrier: 'Carrier', expiry: 'Expiry', simAction: 'Action',
+  newIccid: 'New ICCID', newExpiry: 'New expiry', backup: 'Data backup', confirmBackup: 'Confirm backup', warranty: 'Warranty',
+  repairPlan: 'Repair plan', fee: 'Repair fee (yuan)', cause: 'Cause of suspension', application: 'Reactivation application', submitApplication: 'Submit application',
+  replacement: 'New terminal', saved: 'Saved',
+  acceptance: 'Acceptance', summaryTitle: 'Service confirmation', locked: 'Locked', signerName: "Signer's name", signHere: 'Merchant signs here',
+  clear: 'Clear', confirmSign: 'Confirm signature', signedBy: 'Signed by {name}', signatureValid: 'Signature valid: nothing changed',
+  signatureChanged: 'Changed after signing: the merchant must sign again', changedFields: 'Changed: {fields}', signAgain: 'Sign again',
+  handToMerchant: 'Hand the phone to the merchant to check and sign',
+  syncTitle: 'Sync', syncNow: 'Sync now', lastSuccess: 'Last successful sync', never: 'Never', agent: 'Agent', serverAddr: 'Server',
+  status: 'Status', syncing: 'Syncing…', syncOk: 'Everything synced', syncWaiting: '{n} visits waiting to sync', syncFailed: 'Sync failed',
+  documents: 'Visits', bytes: 'Photos', visitsWaiting: 'Waiting to sync', recentSynced: 'Synced', retryIn: 'Retrying by itself in {s} s',
+  failuresInRow: '{n} failures in a row', photoStates: 'Photo states', signature: 'Signature',
+  language: '中文', visitCount: '{n} visits on this phone',
+};
+
+export const messages: Record<Locale, Messages> = { zh, en };
+
+/** A UI message with `{name}` placeholders filled. */
+export function translate(locale: Locale, key: MessageKey, params: Record<string, string | number> = {}): string {
+  const text = messages[locale][key] ?? messages.zh[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name: string) => (name in params ? String(params[name]) : `{${name}}`));
+}
+
+/** A domain term's label from the core's vocabulary. */
+export function termLabel(locale: Locale, terms: Term[] | undefined, code: string | null | undefined): string {
+  if (!code) return '';
+  const found = terms?.find((t) => t.code === code);
+  if (!found) return code;
+  return locale === 'zh' ? found.zh : found.en;
+}
+
+const errorWords: Record<string, { zh: string; en: string }> = {
+  offline: { zh: '连不上服务器。所有数据都保存在手机上，有信号时会自动发送。', en: 'Cannot reach the server. Everything is kept on the phone and sent when there is signal.' },
+  refused: { zh: '服务器拒绝了请求，请联系后台。', en: 'The server refused: please call the back office.' },
+  not_enrolled: { zh: '这部手机还没有绑定，请先绑定。', en: 'This phone is not enrolled yet: enrol it first.' },
+  bad_server: { zh: '服务器地址不正确，应以 http:// 或 https:// 开头。', en: 'The server address is not right: it starts with http:// or https://.' },
+  interrupted: { zh: '同步中断了，数据没有丢失，稍后会继续。', en: 'The sync was cut off; nothing is lost and it continues later.' },
+  unfinished: { zh: '还有部分任务或照片没有发送完，稍后会自动继续。', en: 'Some visits or photos are not sent yet; it continues by itself.' },
+  incomplete: { zh: '还有必填项没有完成。', en: 'Some required items are not done yet.' },
+  barcode: { zh: '照片里没有找到机身号条码。请靠近标签重拍，或手动输入。', en: 'No serial barcode found in the photo. Retake it closer to the label, or type the serial.' },
+  photo: { zh: '这张照片无法使用，请重拍。', en: 'This photo cannot be used: please retake it.' },
+  nfc: { zh: '没有从 NFC 标签读到机身号，请拍标签照片或手动输入。', en: 'No serial read from the NFC tag: photograph the label or type it.' },
+  signature: { zh: '签字无效，请商户重新签字。', en: 'The signature is not usable: the merchant signs again.' },
+  storage_full: { zh: '手机存储空间已满，请清理后重试。已保存的数据不受影响。', en: 'The phone is full. Free some space and retry; saved data is safe.' },
+  storage: { zh: '手机存储出错，已保存的数据不受影响。请重试。', en: 'A storage error on the phone; saved data is safe. Retry.' },
+  visit_locked: { zh: '任务已提交或已审核，不能再修改。', en: 'The visit is completed or reviewed and cannot be changed.' },
+  visit_not_found: { zh: '找不到这个任务。', en: 'This visit is not on the phone.' },
+  invalid_input: { zh: '输入的内容不正确，请检查。', en: 'Something entered is not valid: please check.' },
+  visit_rule: { zh: '当前任务状态下不能这样操作。', en: 'This action is not possible for the visit as it stands.' },
+  forbidden: { zh: '没有权限进行此操作。', en: 'Not allowed.' },
+  not_signed_in: { zh: '请先绑定手机。', en: 'Enrol the phone first.' },
+};
+
+/** Words an agent understands for an error code. */
+export function errorText(locale: Locale, error: unknown): string {
+  const e = error as { code?: string; message?: string; details?: { missing?: string[] } | null };
+  const words = e?.code ? errorWords[e.code] : undefined;
+  if (!words) return locale === 'zh' ? `出错了：${e?.message ?? String(error)}` : `Error: ${e?.message ?? String(error)}`;
+  const base = words[locale];
+  if (e.code === 'incomplete' && e.details?.missing?.length) return `${base} ${e.details.missing.join('、')}`;
+  if (e.code === 'invalid_input' && e.message) return `${base}（${e.message}）`;
+  return base;
+}

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import {
+  fenToYuan, filterArgs, formatBytes, formatTime, isSyncing, orderedSteps, parseRoute, photoSyncState,
+  progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
+} from './logic';
+import type { StepView } from './api';
+
+const step = (id: string, requires: string[], over: Partial<StepView> = {}): StepView => ({
+  id, zh: id, en: id, state: 'pending', reason: null, note: null, required: true, skippable: true, applies: true, requires, ...over,
+});
+
+describe('stepScreen', () => {
+  it.each([
+    ['identify', ['terminal_identified'], 'identify'],
+    ['replacement.identify', ['replacement_serial'], 'identify'],
+    ['acceptance', ['signature'], 'sign'],
+    ['docs.id_card', ['photo:id_card'], 'photos'],
+    ['fault.classify', ['fault_recorded'], 'faults'],
+    ['fault.onsite', [], 'faults'],
+    ['warranty', ['warranty_decision'], 'details'],
+    ['fee', ['repair_fee'], 'details'],
+    ['sim', ['sim_data'], 'details'],
+    ['test.print', [], null],
+  ])('step %s with %j opens %s', (id, requires, screen) => {
+    expect(stepScreen(step(id, requires))).toBe(screen);
+  });
+});
+
+describe('sync states', () => {
+  it('a visit waiting to sync is on the phone, or sending while a sync runs', () => {
+    expect(visitSyncState({ unsynced: true }, false)).toBe('on_phone');
+    expect(visitSyncState({ unsynced: true }, true)).toBe('sending');
+    expect(visitSyncState({ unsynced: false }, true)).toBe('confirmed');
+    expect(photoSyncState({ confirmed: false }, false)).toBe('on_phone');
+    expect(photoSyncState({ confirmed: true }, false)).toBe('confirmed');
+  });
+
+  it('only started and unfinished progress count as syncing', () => {
+    expect(isSyncing(null)).toBe(false);
+    expect(isSyncing({ event: 'started', resumed: false })).toBe(true);
+    expect(isSyncing({ event: 'progress', phase: 'blobs', docs_done: 0, docs_total: 1, bytes_done: 0, bytes_total: 9 })).toBe(true);
+    expect(isSyncing({ event: 'progress', phase: 'done', docs_done: 1, docs_total: 1, bytes_done: 9, bytes_total: 9 })).toBe(false);
+    expect(isSyncing({ event: 'failed', code: 'offline', message: '', failures: 1, retry_in_ms: 5000 })).toBe(false);
+  });
+
+  it('the progress bar moves with bytes, then with documents, and never leaves 0..1', () => {
+    const p = (phase: 'blobs' | 'manifest' | 'documents' | 'done', dd: number, dt: number, bd: number, bt: number) =>
+      progressFraction({ phase, docs_done: dd, docs_total: dt, bytes_done: bd, bytes_total: bt });
+    expect(progressFraction(null)).toBe(0);
+    expect(p('blobs', 0, 0, 0, 1000)).toBe(0);
+    expect(p('blobs', 0, 0, 500, 1000)).toBeCloseTo(0.35);
+    expect(p('documents', 1, 2, 1000, 1000)).toBeCloseTo(0.85);
+    expect(p('done', 2, 2, 1000, 1000)).toBe(1);
+    expect(p('blobs', 0, 0, 5000, 1000)).toBeLessThanOrEqual(1);
+    const series = [p('blobs', 0, 3, 0, 10), p('blobs', 0, 3, 10, 10), p('manifest', 0, 3, 10, 10), p('documents', 1, 3, 10, 10), p('documents', 3, 3, 10, 10)];
+    expect([...series].sort((a, b) => a - b)).toEqual(series);
+  });
+});
+
+describe('money and sizes', () => {
+  it.each([
+    ['12', 1200], ['12.5', 1250], ['12.50', 1250], ['0.05', 5], [' 300 ', 30000], ['12，5', 1250],
+    ['', null], ['-1', null], ['1.234', null], ['abc', null], ['1e3', null],
+  ])('yuan %j is %j fen', (text, fen) => {
+    expect(yuanToFen(text)).toBe(fen);
+  });
+
+  it('fen prints as yuan with two decimals and round-trips', () => {
+    expect(fenToYuan(1250)).toBe('12.50');
+    expect(fenToYuan(5)).toBe('0.05');
+    expect(fenToYuan(null)).toBe('');
+    for (const fen of [0, 1, 99, 100, 12345]) expect(yuanToFen(fenToYuan(fen))).toBe(fen);
+  });
+
+  it('bytes are human sized', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(2048)).toBe('2.0 KB');
+    expect(formatBytes(3 * 1024 * 1024)).toBe('3.0 MB');
+  });
+
+  it('times print as local date and minutes', () => {
+    expect(formatTime(null)).toBe('');
+    expect(formatTime(0, () => new Date(2026, 0, 5, 9, 7))).toBe('2026-01-05 09:07');
+  });
+});
+
+describe('checklist', () => {
+  it('steps that do not apply go last, order kept otherwise', () => {
+    const steps = [step('a', []), step('b', [], { applies: false }), step('c', [])];
+    expect(orderedSteps(steps).map((s) => s.id)).toEqual(['a', 'c', 'b']);
+  });
+
+  it('progress counts done and skipped required steps that apply', () => {
+    const steps = [
+      step('a', [], { state: 'done' }), step('b', [], { state: 'skipped', reason: 'x' }), step('c', []),
+      step('d', [], { required: false, state: 'done' }), step('e', [], { applies: false }),
+    ];
+    expect(stepProgress(steps)).toEqual({ done: 2, total: 3 });
+  });
+});
+
+describe('routes', () => {
+  it.each<[string, Route]>([
+    ['', { name: 'today' }],
+    ['#/sync', { name: 'sync' }],
+    ['#/enrol', { name: 'enrol' }],
+    ['#/visit/abc', { name: 'visit', id: 'abc', section: 'checklist' }],
+    ['#/visit/abc/photos', { name: 'visit', id: 'abc', section: 'photos' }],
+    ['#/visit/abc/nonsense', { name: 'visit', id: 'abc', section: 'checklist' }],
+    ['#/visit', { name: 'today' }],
+  ])('%j parses', (hash, route) => {
+    expect(parseRoute(hash)).toEqual(route);
+  });
+
+  it('every route survives a round trip through the hash', () => {
+    const routes: Route[] = [
+      { name: 'today' }, { name: 'new' }, { name: 'sync' }, { name: 'enrol' },
+      { name: 'visit', id: '0190-abc', section: 'checklist' }, { name: 'visit', id: 'x y', section: 'sign' },
+    ];
+    for (const r of routes) expect(parseRoute(routeHash(r))).toEqual(r);
+  });
+
+  it('the list filter maps to the command arguments', () => {
+    expect(filterArgs({ kind: 'all' })).toEqual({ status: null, unsyncedOnly: false });
+    expect(filterArgs({ kind: 'waiting' })).toEqual({ status: null, unsyncedOnly: true });
+    expect(filterArgs({ kind: 'status', status: 'returned' })).toEqual({ status: 'returned', unsyncedOnly: false });
+  });
+});

@@ -1,0 +1,118 @@
+// Pure helpers behind the screens, unit-tested with vitest.
+import type { DocumentView, Progress, StepView, SyncEvent, VisitRow } from './api';
+
+/** Which screen works on a checklist step, from what the step requires. */
+export type StepScreen = 'identify' | 'faults' | 'photos' | 'details' | 'sign' | null;
+
+export function stepScreen(step: Pick<StepView, 'id' | 'requires'>): StepScreen {
+  const r = step.requires;
+  if (r.includes('terminal_identified') || r.includes('replacement_serial')) return 'identify';
+  if (r.includes('signature')) return 'sign';
+  if (r.some((q) => q.startsWith('photo:'))) return 'photos';
+  if (r.includes('fault_recorded') || step.id.startsWith('fault.')) return 'faults';
+  const details = ['warranty_decision', 'repair_plan', 'repair_fee', 'sim_data', 'sim_action', 'backup_confirmation', 'suspension_cause', 'application_approved'];
+  if (r.some((q) => details.includes(q))) return 'details';
+  return null;
+}
+
+/** The list filter of the today screen. */
+export type VisitFilter = { kind: 'all' } | { kind: 'status'; status: string } | { kind: 'waiting' };
+
+export function filterArgs(filter: VisitFilter): { status: string | null; unsyncedOnly: boolean } {
+  if (filter.kind === 'status') return { status: filter.status, unsyncedOnly: false };
+  return { status: null, unsyncedOnly: filter.kind === 'waiting' };
+}
+
+/** The sync state of one visit as the agent reads it. */
+export type VisitSyncState = 'on_phone' | 'sending' | 'confirmed';
+
+export function visitSyncState(row: Pick<VisitRow, 'unsynced'>, syncing: boolean): VisitSyncState {
+  if (!row.unsynced) return 'confirmed';
+  return syncing ? 'sending' : 'on_phone';
+}
+
+export function photoSyncState(doc: Pick<DocumentView, 'confirmed'>, syncing: boolean): VisitSyncState {
+  if (doc.confirmed) return 'confirmed';
+  return syncing ? 'sending' : 'on_phone';
+}
+
+/** Whether a sync event means a sync is running. */
+export function isSyncing(event: SyncEvent | null): boolean {
+  return event?.event === 'started' || (event?.event === 'progress' && event.phase !== 'done');
+}
+
+/** The progress bar's fraction (0..1): bytes while uploading, documents after. */
+export function progressFraction(p: Progress | null): number {
+  if (!p) return 0;
+  if (p.phase === 'done') return 1;
+  const bytes = p.bytes_total > 0 ? p.bytes_done / p.bytes_total : 1;
+  const docs = p.docs_total > 0 ? p.docs_done / p.docs_total : p.phase === 'documents' ? 0 : 1;
+  // Photos are most of the bytes: they weigh 70 % of the bar.
+  const fraction = p.phase === 'blobs' ? bytes * 0.7 : 0.7 + docs * 0.3;
+  return Math.max(0, Math.min(1, fraction));
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** Local date and time, `2026-11-23 14:05`. */
+export function formatTime(millis: number | null, date: (ms: number) => Date = (ms) => new Date(ms)): string {
+  if (millis == null) return '';
+  const d = date(millis);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** Yuan as typed (`12`, `12.5`, `12.50`) to fen; null when not a price. */
+export function yuanToFen(text: string): number | null {
+  const m = /^\s*(\d{1,7})(?:\.(\d{1,2}))?\s*$/.exec(text.replace('，', '.').replace('。', '.'));
+  if (!m) return null;
+  return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+}
+
+export function fenToYuan(fen: number | null): string {
+  if (fen == null) return '';
+  return `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`;
+}
+
+/** Steps in checklist order, with the ones that do not apply last. */
+export function orderedSteps(steps: StepView[]): StepView[] {
+  return [...steps.filter((s) => s.applies), ...steps.filter((s) => !s.applies)];
+}
+
+/** How many required, applicable steps are finished. */
+export function stepProgress(steps: StepView[]): { done: number; total: number } {
+  const counted = steps.filter((s) => s.applies && s.required);
+  return { done: counted.filter((s) => s.state === 'done' || s.state === 'skipped').length, total: counted.length };
+}
+
+/** Parses `#/visit/ID/photos` into a route. */
+export type Route =
+  | { name: 'enrol' } | { name: 'today' } | { name: 'new' } | { name: 'sync' }
+  | { name: 'visit'; id: string; section: 'checklist' | 'identify' | 'faults' | 'photos' | 'details' | 'sign' };
+
+export function parseRoute(hash: string): Route {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  switch (parts[0]) {
+    case 'enrol': return { name: 'enrol' };
+    case 'new': return { name: 'new' };
+    case 'sync': return { name: 'sync' };
+    case 'visit': {
+      if (!parts[1]) return { name: 'today' };
+      const sections = ['identify', 'faults', 'photos', 'details', 'sign'] as const;
+      const section = (sections as readonly string[]).includes(parts[2] ?? '') ? (parts[2] as (typeof sections)[number]) : 'checklist';
+      return { name: 'visit', id: parts[1], section };
+    }
+    default: return { name: 'today' };
+  }
+}
+
+export function routeHash(route: Route): string {
+  if (route.name === 'visit') {
+    return `#/visit/${encodeURIComponent(route.id)}${route.section === 'checklist' ? '' : `/${route.section}`}`;
+  }
+  return `#/${route.name}`;
+}
