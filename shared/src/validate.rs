@@ -196,8 +196,8 @@ pub fn serial(raw: &str) -> Result<String, ValidationError> {
     Ok(value)
 }
 
-/// The Luhn check digit for `payload` (all ASCII digits).
-fn luhn_digit(payload: &str) -> u32 {
+/// The Luhn check digit for `payload` (all ASCII digits), as ICCIDs end with.
+pub fn luhn_digit(payload: &str) -> u32 {
     let sum: u32 = payload
         .bytes()
         .rev()

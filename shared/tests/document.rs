@@ -30,6 +30,24 @@ fn save_load_round_trips_the_visit_and_incremental_saves_append() {
 }
 
 #[test]
+fn stored_chunks_load_in_any_order() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    let first = doc.save();
+    fill(&mut doc, &mut clock);
+    let second = doc.save_incremental();
+    doc.add_fault(&clock.ctx(&agent()), FaultCode::Slow, None).unwrap();
+    let third = doc.save_incremental();
+    let expected = doc.visit().unwrap();
+    for order in [[&first, &second, &third], [&third, &first, &second], [&second, &third, &first]] {
+        let mut loaded = VisitDoc::load_chunks(order.map(|c| c.as_slice())).unwrap();
+        assert_eq!(loaded.visit().unwrap(), expected);
+        assert_eq!(loaded.heads(), doc.heads());
+    }
+    assert!(VisitDoc::load_chunks(std::iter::empty()).is_err(), "no chunks is no visit");
+}
+
+#[test]
 fn truncated_documents_are_refused_at_every_length() {
     let bytes = saved_visit();
     for len in (0..bytes.len()).step_by(7) {

@@ -30,11 +30,13 @@ pub struct Endpoint {
     pub connect_timeout: Duration,
 }
 
-/// A visit after syncing: its whole saved document and heads.
+/// A visit after syncing.
 #[derive(Debug, Clone)]
 pub struct Synced {
-    /// The saved document (merge it into the local one).
-    pub bytes: Vec<u8>,
+    /// The saved document, to merge into the local one; `None` when the
+    /// session ended with the heads the caller already had (the server had
+    /// nothing new), which spares saving and merging an unchanged document.
+    pub bytes: Option<Vec<u8>>,
     /// Its heads, sorted hex.
     pub heads: Vec<String>,
 }
@@ -77,6 +79,11 @@ impl Dialer for WsDialer {
         })
     }
 }
+
+/// How many visits one session syncs at the same time: enough that the
+/// round trips of a session overlap, few enough that a slow link still
+/// finishes each within its deadline.
+pub const CONCURRENT_VISITS: usize = 32;
 
 /// A connected sync session.
 pub struct Session {
@@ -136,7 +143,14 @@ impl Session {
 
     /// Syncs one visit until both sides hold the same changes, within
     /// `deadline`. A visit neither side has is [`LinkError::NotFound`].
-    pub async fn sync(&self, visit: &str, deadline: Duration) -> Result<Synced, LinkError> {
+    /// `known_heads` (sorted hex) are the heads the caller holds: when the
+    /// visit ends with exactly those, no bytes are returned.
+    pub async fn sync(
+        &self,
+        visit: &str,
+        known_heads: &[String],
+        deadline: Duration,
+    ) -> Result<Synced, LinkError> {
         let doc = crate::doc_id(visit)?;
         let work = async {
             let handle = self.repo.find(doc).await?.ok_or_else(|| LinkError::NotFound(visit.to_owned()))?;
@@ -144,7 +158,11 @@ impl Session {
                 handle.they_have_our_changes(self.connection),
                 handle.we_have_their_changes(self.connection)
             );
-            Ok::<_, LinkError>(handle.with_document(|d| Synced { bytes: d.save(), heads: hex_heads(d) }))
+            Ok::<_, LinkError>(handle.with_document(|d| {
+                let heads = hex_heads(d);
+                let bytes = (heads != known_heads).then(|| d.save());
+                Synced { bytes, heads }
+            }))
         };
         // A cut connection ends the wait at once: the changes this session
         // waits for were promised on that connection, not on a redial.
@@ -161,6 +179,22 @@ impl Session {
             },
             () = lost => Err(LinkError::Lost("the connection was cut".into())),
         }
+    }
+
+    /// Syncs many visits at once (at most [`CONCURRENT_VISITS`] in flight),
+    /// each as [`Session::sync`] does, yielding each as it finishes.
+    /// `visits` are (visit id, the caller's heads, sorted hex).
+    pub fn sync_many(
+        &self,
+        visits: Vec<(String, Vec<String>)>,
+        deadline: Duration,
+    ) -> impl futures::Stream<Item = (String, Result<Synced, LinkError>)> + '_ {
+        futures::stream::iter(visits)
+            .map(move |(visit, known_heads)| async move {
+                let result = self.sync(&visit, &known_heads, deadline).await;
+                (visit, result)
+            })
+            .buffer_unordered(CONCURRENT_VISITS)
     }
 
     /// Whether the session's connection is still up (a redial is another

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use samod::storage::{Storage, StorageKey};
+use sha2::{Digest, Sha256};
 
 /// A durable key/value store. Keys are `/`-joined (samod guarantees no part
 /// contains a `/`). `put` returns only once the value is durable.
@@ -62,15 +63,21 @@ impl Storage for Adapter {
     }
 }
 
-/// Puts a whole saved document into a store the way samod would find it.
+/// Puts a saved document or changes into a store the way samod would find
+/// them, under a key named by the bytes' hash (so two writers never replace
+/// each other's chunk).
 pub(crate) async fn seed(
     store: &impl Storage,
     visit_id: &str,
     bytes: Vec<u8>,
 ) -> Result<(), crate::LinkError> {
     let doc = crate::doc_id(visit_id)?;
-    let key = StorageKey::from_parts([doc.to_string(), "incremental".to_owned(), "seed".to_owned()])
-        .map_err(|_| crate::LinkError::BadId(visit_id.to_owned()))?;
+    let key = StorageKey::from_parts([
+        doc.to_string(),
+        "incremental".to_owned(),
+        hex::encode(Sha256::digest(&bytes)),
+    ])
+    .map_err(|_| crate::LinkError::BadId(visit_id.to_owned()))?;
     store.put(key, bytes).await;
     Ok(())
 }

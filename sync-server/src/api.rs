@@ -34,6 +34,10 @@ use crate::db::now;
 use crate::error::ApiError;
 use crate::projection::{self, ProjectionError};
 
+/// Longest a manifest waits for the device's previous sync connection to be
+/// projected.
+const MANIFEST_WAIT: Duration = Duration::from_secs(20);
+
 type AppState = Arc<State>;
 
 /// The router.
@@ -55,6 +59,7 @@ pub fn router(state: AppState) -> axum::Router {
     let uploads =
         axum::Router::new().route("/api/v1/blobs/{sha}", put(blob_put)).layer(DefaultBodyLimit::disable());
     api.merge(uploads)
+        .merge(crate::office::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -184,6 +189,11 @@ async fn manifest(
     body: Result<Json<ManifestRequest>, JsonRejection>,
 ) -> Result<Json<ManifestResponse>, ApiError> {
     let request = json_body(body)?;
+    // Answer from a projection that holds what this device's last sync
+    // connection brought (the agent closes it just before asking).
+    if !state.in_flight.settled(&device.id, MANIFEST_WAIT).await {
+        tracing::warn!(device = %device.id, "a manifest answered before the device's last sync was projected");
+    }
     let visits = agent_manifest(&state, &device.agent).await?;
     let missing_blobs = agent_missing_blobs(&state, &device.agent).await?;
     let ours = digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str())));
@@ -222,15 +232,23 @@ async fn sync_ws(
         deadline: Duration::from_secs(state.config.sync_deadline_secs),
     };
     let peer = device.peer();
+    let unsettled = state.in_flight.begin(&device.id);
     upgrade
         .max_message_size(state.config.max_sync_message_bytes)
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "sync upgrade failed"))
         .on_upgrade(move |socket| async move {
+            // Waiting for a turn counts against the connection's deadline
+            // on the phone's side; a phone that gives up syncs later.
+            let Ok(_turn) = state.sync_turns.acquire().await else { return };
             tracing::debug!(%peer, "sync connection open");
-            if let Err(e) = state.repo.serve(socket, &peer, limits).await {
-                tracing::warn!(%peer, error = %e, "sync connection failed");
+            match state.repo.serve(socket, &peer, limits).await {
+                Ok(touched) => {
+                    tracing::debug!(%peer, visits = touched.len(), "sync connection closed");
+                    crate::projection::project_all(&state, touched).await;
+                }
+                Err(e) => tracing::warn!(%peer, error = %e, "sync connection failed"),
             }
-            tracing::debug!(%peer, "sync connection closed");
+            drop(unsettled);
         })
 }
 
@@ -273,7 +291,7 @@ async fn blob_put(
         // The blob counts now: visits waiting for it are no longer incomplete.
         state
             .db
-            .run(move |c| {
+            .batched(move |c| {
                 c.execute(
                     "INSERT OR IGNORE INTO blobs (sha256, bytes, received_at, uploaded_by) VALUES (?1, ?2, ?3, ?4)",
                     rusqlite::params![sha, status.received as i64, now(), agent],

@@ -61,9 +61,16 @@ impl Device {
     }
 }
 
-/// The sync peer id of a device id.
+/// The sync peer id of a device id: `d:` and the UUID's 16 bytes in
+/// unpadded base64url. Every sync message carries the sender's and the
+/// recipient's peer ids, so they are kept short (24 characters rather than
+/// the 43 of `device:` and the hyphenated UUID).
 pub fn peer_of(device_id: &str) -> String {
-    format!("device:{device_id}")
+    use base64::Engine as _;
+    match uuid::Uuid::parse_str(device_id) {
+        Ok(uuid) => format!("d:{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid.as_bytes())),
+        Err(_) => format!("device:{device_id}"),
+    }
 }
 
 /// What an enrolment returns to the device.
@@ -283,6 +290,16 @@ mod tests {
     }
 
     const KEY: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+
+    #[test]
+    fn peer_ids_are_short_and_distinct_per_device() {
+        let a = peer_of("0190c7b2-1f0e-7c4a-9a51-3b7f2d8e6a10");
+        let b = peer_of("0190c7b2-1f0e-7c4a-9a51-3b7f2d8e6a11");
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, b);
+        assert!(a.starts_with("d:") && !a.contains('='), "{a}");
+        assert_eq!(peer_of("not-a-uuid"), "device:not-a-uuid");
+    }
 
     #[test]
     fn a_code_enrols_once_and_the_credential_authenticates() {

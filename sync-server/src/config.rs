@@ -21,6 +21,10 @@ pub struct Config {
     pub max_sync_message_bytes: usize,
     /// Longest a sync connection may stay open, in seconds.
     pub sync_deadline_secs: u64,
+    /// Sync connections served at the same time; more wait their turn. Each
+    /// holds its visits in memory while it lasts, so this bounds the
+    /// server's memory however many phones come back online at once.
+    pub max_sync_sessions: usize,
 }
 
 impl Default for Config {
@@ -32,6 +36,7 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             max_sync_message_bytes: 16 << 20,
             sync_deadline_secs: 600,
+            max_sync_sessions: 8,
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct FileConfig {
     pub max_sync_message_bytes: Option<usize>,
     /// See [`Config::sync_deadline_secs`].
     pub sync_deadline_secs: Option<u64>,
+    /// See [`Config::max_sync_sessions`].
+    pub max_sync_sessions: Option<usize>,
 }
 
 impl Config {
@@ -80,6 +87,9 @@ impl Config {
         }
         if let Some(v) = file.sync_deadline_secs {
             config.sync_deadline_secs = v;
+        }
+        if let Some(v) = file.max_sync_sessions {
+            config.max_sync_sessions = v.max(1);
         }
         Ok(config)
     }

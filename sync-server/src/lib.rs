@@ -6,7 +6,10 @@
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
 //! - [`access`]: which agent may sync which visit.
 //! - [`api`]: the HTTP routes.
+//! - [`office`]: the back office's pages under `/office`.
+//! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
 //! - [`blobs`]: resumable, verified, content-addressed uploads.
+//! - [`in_flight`]: sync connections not yet projected, which a manifest waits for.
 //! - [`projection`]: visit and terminal tables, restored back-office fields,
 //!   countersigned acceptances.
 
@@ -16,7 +19,10 @@ pub mod auth;
 pub mod blobs;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
+pub mod in_flight;
+pub mod office;
 pub mod projection;
 
 use std::net::SocketAddr;
@@ -29,6 +35,9 @@ use crate::access::AccessMap;
 use crate::blobs::BlobDir;
 use crate::config::Config;
 use crate::db::Db;
+
+/// The server's peer id in sync messages (each message carries it, so it is short).
+pub const SYNC_PEER_ID: &str = "posfield";
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -47,6 +56,12 @@ pub struct State {
     pub signing_key: SigningKey,
     /// Projections and back-office edits run one at a time.
     pub projection_lock: tokio::sync::Mutex<()>,
+    /// Sync connections whose documents are not projected yet.
+    pub in_flight: Arc<in_flight::InFlight>,
+    /// Turns for sync connections ([`Config::max_sync_sessions`]).
+    pub sync_turns: tokio::sync::Semaphore,
+    /// The back office's sessions.
+    pub office: office::OfficeState,
 }
 
 /// A running server.
@@ -89,9 +104,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         let conn = db.lock();
         (Arc::new(AccessMap::load(&conn)?), projection::signing_key(&conn)?)
     };
-    let (received_tx, received_rx) = tokio::sync::mpsc::unbounded_channel();
-    let repo =
-        ServerRepo::start(Arc::new(db.clone()), "posfield-server", access.clone(), received_tx).await?;
+    let repo = ServerRepo::new(Arc::new(db.clone()), SYNC_PEER_ID, access.clone());
     let state = Arc::new(State {
         config: config.clone(),
         db,
@@ -100,8 +113,10 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         blobs,
         signing_key,
         projection_lock: tokio::sync::Mutex::new(()),
+        office: office::OfficeState::default(),
+        in_flight: Arc::default(),
+        sync_turns: tokio::sync::Semaphore::new(config.max_sync_sessions.max(1)),
     });
-    tokio::spawn(projection::run(state.clone(), received_rx));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);

@@ -30,6 +30,10 @@ enum Command {
         /// Address to listen on. Default: 127.0.0.1:8080.
         #[arg(long, env = "POSFIELD_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Fill an empty data folder with a demo fleet (agents, terminals,
+        /// visits of every kind in every status, photos and signatures).
+        #[arg(long)]
+        demo: bool,
     },
     /// Print a one-time enrolment code for an agent's phone (creates the agent).
     EnrollAgent {
@@ -91,11 +95,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, demo } => {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
             let running = posfield_sync_server::start(config, true).await?;
+            if demo && let Some(report) = posfield_sync_server::demo::fill(&running.state).await? {
+                eprintln!(
+                    "demo fleet: {} agents, {} terminals, {} visits, {} photos and signatures",
+                    report.agents, report.terminals, report.visits, report.blobs
+                );
+            }
             // One line for scripts and tests that start the server on port 0.
             writeln!(out, "posfield-server listening on http://{}", running.addr)?;
             out.flush()?;

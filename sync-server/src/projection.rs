@@ -6,8 +6,6 @@
 //! lock), so the trusted back-office fields never race an agent's change.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Duration;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use posfield_shared::visit::acceptance::binding_message;
@@ -16,7 +14,6 @@ use posfield_shared::visit::{Ctx, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
 use posfield_shared::{Actor, Timestamp};
 use rusqlite::{OptionalExtension, params};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::State;
 use crate::db::{Db, now};
@@ -60,28 +57,48 @@ impl From<rusqlite::Error> for ProjectionError {
     }
 }
 
-/// Runs until the channel closes: projects every visit a peer sent
-/// something for, in small batches.
-pub async fn run(state: Arc<State>, mut received: UnboundedReceiver<String>) {
-    while let Some(first) = received.recv().await {
-        let mut batch = BTreeSet::from([first]);
-        // Let a burst of messages for the same documents settle.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        while let Ok(id) = received.try_recv() {
-            batch.insert(id);
+/// Brings the projections of `ids` up to date with their documents, in one
+/// database transaction. A visit that cannot be projected is logged and
+/// left out; the others are written.
+pub async fn project_all(state: &State, ids: BTreeSet<String>) {
+    if ids.is_empty() {
+        return;
+    }
+    let _turn = state.projection_lock.lock().await;
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in &ids {
+        match prepare(state, id).await {
+            Ok(Some(row)) => rows.push(row),
+            Ok(None) => {}
+            Err(error) => tracing::error!(visit = %id, %error, "projecting a visit failed"),
         }
-        for id in batch {
-            if let Err(error) = project(&state, &id).await {
-                tracing::error!(visit = %id, %error, "projecting a visit failed");
-            }
-        }
+    }
+    if let Err(error) = write_rows(state, rows).await {
+        tracing::error!(visits = ids.len(), %error, "writing projections failed");
     }
 }
 
 /// Brings the projection of visit `id` up to date with its document.
 pub async fn project(state: &State, id: &str) -> Result<(), ProjectionError> {
     let _turn = state.projection_lock.lock().await;
-    let Some((bytes, heads)) = state.repo.load(id).await? else { return Ok(()) };
+    let rows: Vec<Row> = prepare(state, id).await?.into_iter().collect();
+    write_rows(state, rows).await
+}
+
+/// A visit's projection, ready to write.
+struct Row {
+    visit: Visit,
+    owner: String,
+    office: OfficeFields,
+    heads: Vec<String>,
+}
+
+/// Reads visit `id`'s document and works out its projection row, restoring
+/// back-office fields an agent changed. `None` when the server does not
+/// have the document or the projection already holds its heads. Called
+/// with the projection lock held.
+async fn prepare(state: &State, id: &str) -> Result<Option<Row>, ProjectionError> {
+    let Some(chunks) = state.repo.chunks(id).await? else { return Ok(None) };
     let id_owned = id.to_owned();
     let existing: Option<(String, String, String)> = state
         .db
@@ -92,16 +109,23 @@ pub async fn project(state: &State, id: &str) -> Result<(), ProjectionError> {
             .optional()?)
         })
         .await?;
-    if existing.as_ref().is_some_and(|(known, _, _)| *known == heads.join(",")) {
-        return Ok(());
-    }
-    let mut doc = match VisitDoc::load(&bytes).and_then(|d| d.visit().map(|v| (d, v))) {
+    let loaded = tokio::task::spawn_blocking(move || {
+        VisitDoc::load_chunks(chunks.iter().map(Vec::as_slice)).and_then(|d| d.visit().map(|v| (d, v)))
+    })
+    .await
+    .map_err(|_| crate::db::DbError::Cancelled)?;
+    let mut doc = match loaded {
         Ok((doc, visit)) if visit.id == id => (doc, visit),
         Ok((_, visit)) => {
             return refuse(state, id, format!("the document says it is visit {}", visit.id)).await;
         }
         Err(e) => return refuse(state, id, e.to_string()).await,
     };
+    let mut heads = doc.0.heads();
+    heads.sort();
+    if existing.as_ref().is_some_and(|(known, _, _)| *known == heads.join(",")) {
+        return Ok(None);
+    }
     let (owner, trusted) = match &existing {
         Some((_, office, owner)) => (
             owner.clone(),
@@ -131,10 +155,10 @@ pub async fn project(state: &State, id: &str) -> Result<(), ProjectionError> {
     }
     let office = trusted.accept(&visit);
     let heads = doc.0.heads();
-    write_projection(state, &visit, &owner, &office, &heads).await
+    Ok(Some(Row { visit, owner, office, heads }))
 }
 
-async fn refuse(state: &State, id: &str, reason: String) -> Result<(), ProjectionError> {
+async fn refuse<T>(state: &State, id: &str, reason: String) -> Result<T, ProjectionError> {
     tracing::warn!(visit = %id, %reason, "a synced document is not a readable visit");
     let (id_owned, detail) = (id.to_owned(), reason.clone());
     state.db.run(move |c| Db::audit(c, Some(&id_owned), "sync", "unreadable_document", &detail)).await?;
@@ -153,84 +177,107 @@ async fn write_projection(
     office: &OfficeFields,
     heads: &[String],
 ) -> Result<(), ProjectionError> {
-    let visit = visit.clone();
-    let owner = owner.to_owned();
-    let access_owner = owner.clone();
-    let office_json = serde_json::to_string(office).unwrap_or_default();
-    let mut heads = heads.to_vec();
-    heads.sort();
-    let heads = heads.join(",");
+    let row =
+        Row { visit: visit.clone(), owner: owner.to_owned(), office: office.clone(), heads: heads.to_vec() };
+    write_rows(state, vec![row]).await
+}
+
+/// Writes projection rows and their acceptances' countersignatures in one
+/// transaction, then lets the access map know the visits.
+async fn write_rows(state: &State, rows: Vec<Row>) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let signing_key = state.signing_key.clone();
-    let assignee = visit.assignment.agent.clone();
-    let id = visit.id.clone();
-    state
+    let rows = state
         .db
         .run(move |c| {
             let tx = c.transaction()?;
-            let blobs = referenced_blobs(&visit);
-            tx.execute("DELETE FROM visit_blobs WHERE visit_id = ?1", [&visit.id])?;
-            for sha in &blobs {
-                tx.execute("INSERT OR IGNORE INTO visit_blobs (visit_id, sha256) VALUES (?1, ?2)", params![visit.id, sha])?;
+            for row in &rows {
+                write_row(&tx, row, &signing_key)?;
             }
-            let missing: i64 = tx.query_row(
-                "SELECT count(*) FROM visit_blobs vb WHERE vb.visit_id = ?1
-                 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256)",
-                [&visit.id],
-                |r| r.get(0),
-            )?;
-            let serial = visit.terminal.as_ref().map(|t| t.serial.clone());
-            let updated_at = visit.history.last().map(|h| h.stamp.at.seconds()).unwrap_or(visit.created.at.seconds());
-            tx.execute(
-                "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
-                    created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                 ON CONFLICT (id) DO UPDATE SET kind = ?3, status = ?4, merchant = ?5, merchant_number = ?6,
-                    serial = ?7, assignee = ?8, updated_at = ?11, heads = ?12, office = ?13, blobs_missing = ?14,
-                    sim_iccid = ?15, sim_expiry = ?16",
-                params![
-                    visit.id,
-                    owner,
-                    visit.kind.code(),
-                    visit.status.code(),
-                    visit.merchant.name,
-                    visit.merchant.merchant_number,
-                    serial,
-                    visit.assignment.agent,
-                    visit.created.by.user,
-                    visit.created.at.seconds(),
-                    updated_at,
-                    heads,
-                    office_json,
-                    missing,
-                    visit.sim.as_ref().map(|s| s.iccid.clone()),
-                    visit.sim.as_ref().map(|s| s.expiry.to_string()),
-                ],
-            )?;
-            if let Some(serial) = &serial {
-                tx.execute(
-                    "INSERT INTO terminals (serial, merchant, sim_iccid, sim_carrier, sim_expiry, last_visit, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (serial) DO UPDATE SET merchant = ?2, sim_iccid = COALESCE(?3, sim_iccid),
-                        sim_carrier = COALESCE(?4, sim_carrier), sim_expiry = COALESCE(?5, sim_expiry),
-                        last_visit = ?6, updated_at = ?7
-                     WHERE excluded.updated_at >= terminals.updated_at",
-                    params![
-                        serial,
-                        visit.merchant.name,
-                        visit.sim.as_ref().map(|s| s.iccid.clone()),
-                        visit.sim.as_ref().map(|s| s.carrier.code()),
-                        visit.sim.as_ref().map(|s| s.expiry.to_string()),
-                        visit.id,
-                        updated_at
-                    ],
-                )?;
-            }
-            countersign(&tx, &visit, &signing_key)?;
             tx.commit()?;
-            Ok(())
+            Ok(rows)
         })
         .await?;
-    state.access.set_visit(&id, &access_owner, &assignee);
+    for row in rows {
+        state.access.set_visit(&row.visit.id, &row.owner, &row.visit.assignment.agent);
+    }
+    Ok(())
+}
+
+fn write_row(
+    tx: &rusqlite::Transaction<'_>,
+    row: &Row,
+    signing_key: &SigningKey,
+) -> Result<(), crate::db::DbError> {
+    let Row { visit, owner, office, heads } = row;
+    let office_json = serde_json::to_string(office).unwrap_or_default();
+    let mut heads = heads.clone();
+    heads.sort();
+    let heads = heads.join(",");
+    let blobs = referenced_blobs(visit);
+    tx.execute("DELETE FROM visit_blobs WHERE visit_id = ?1", [&visit.id])?;
+    for sha in &blobs {
+        tx.execute(
+            "INSERT OR IGNORE INTO visit_blobs (visit_id, sha256) VALUES (?1, ?2)",
+            params![visit.id, sha],
+        )?;
+    }
+    let missing: i64 = tx.query_row(
+        "SELECT count(*) FROM visit_blobs vb WHERE vb.visit_id = ?1
+         AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256)",
+        [&visit.id],
+        |r| r.get(0),
+    )?;
+    let serial = visit.terminal.as_ref().map(|t| t.serial.clone());
+    let updated_at = visit.history.last().map(|h| h.stamp.at.seconds()).unwrap_or(visit.created.at.seconds());
+    tx.execute(
+        "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
+            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT (id) DO UPDATE SET kind = ?3, status = ?4, merchant = ?5, merchant_number = ?6,
+            serial = ?7, assignee = ?8, updated_at = ?11, heads = ?12, office = ?13, blobs_missing = ?14,
+            sim_iccid = ?15, sim_expiry = ?16",
+        params![
+            visit.id,
+            owner,
+            visit.kind.code(),
+            visit.status.code(),
+            visit.merchant.name,
+            visit.merchant.merchant_number,
+            serial,
+            visit.assignment.agent,
+            visit.created.by.user,
+            visit.created.at.seconds(),
+            updated_at,
+            heads,
+            office_json,
+            missing,
+            visit.sim.as_ref().map(|s| s.iccid.clone()),
+            visit.sim.as_ref().map(|s| s.expiry.to_string()),
+        ],
+    )?;
+    if let Some(serial) = &serial {
+        tx.execute(
+            "INSERT INTO terminals (serial, merchant, sim_iccid, sim_carrier, sim_expiry, last_visit, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (serial) DO UPDATE SET merchant = ?2, sim_iccid = COALESCE(?3, sim_iccid),
+                sim_carrier = COALESCE(?4, sim_carrier), sim_expiry = COALESCE(?5, sim_expiry),
+                last_visit = ?6, updated_at = ?7
+             WHERE excluded.updated_at >= terminals.updated_at",
+            params![
+                serial,
+                visit.merchant.name,
+                visit.sim.as_ref().map(|s| s.iccid.clone()),
+                visit.sim.as_ref().map(|s| s.carrier.code()),
+                visit.sim.as_ref().map(|s| s.expiry.to_string()),
+                visit.id,
+                updated_at
+            ],
+        )?;
+    }
+    countersign(tx, visit, signing_key)?;
     Ok(())
 }
 

@@ -94,8 +94,7 @@ fn every_agent_endpoint_refuses_missing_forged_revoked_and_foreign_credentials()
     assert!(!body.to_string().contains(&s.wang_visit), "li sees nothing of wang's visit: {body}");
 
     // Revoked: refused everywhere, with a reason the phone can show.
-    let device =
-        s.wang.store().setting("sync.peer").unwrap().unwrap().trim_start_matches("device:").to_owned();
+    let device = s.wang.store().setting("sync.device").unwrap().unwrap();
     posfield_e2e::server_cli(&s.server.data, &["revoke-device", &device]);
     let response = http
         .post(s.server.url("api/v1/sync/manifest"))

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use futures::StreamExt;
 use posfield_shared::protocol::{EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, digest};
 use posfield_sync_link::client::{Endpoint, Session};
 use serde::{Deserialize, Serialize};
@@ -28,12 +29,17 @@ use crate::agent::{Agent, AgentError};
 const SETTING_SERVER: &str = "sync.server";
 const SETTING_TOKEN: &str = "sync.token";
 const SETTING_PEER: &str = "sync.peer";
+/// The server's id for this phone (what an administrator revokes).
+const SETTING_SERVER_DEVICE: &str = "sync.device";
 const SETTING_AGENT: &str = "sync.agent";
 const SETTING_LAST_SUCCESS: &str = "sync.last_success";
 const SETTING_ATTEMPT_STARTED: &str = "sync.attempt_started";
 const SETTING_ATTEMPT_ENDED: &str = "sync.attempt_ended";
 const SETTING_FAILURES: &str = "sync.failures";
 const SETTING_LAST_ERROR: &str = "sync.last_error";
+
+/// Longest one visit's sync may take within a session.
+const VISIT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How many manifest rounds one sync may take before it reports what is left.
 const MAX_ROUNDS: usize = 4;
@@ -257,6 +263,7 @@ impl Agent {
         store.set_setting(SETTING_SERVER, base.as_str())?;
         store.set_setting(SETTING_TOKEN, &enrolled.token)?;
         store.set_setting(SETTING_PEER, &enrolled.peer)?;
+        store.set_setting(SETTING_SERVER_DEVICE, &enrolled.device_id)?;
         store.set_setting(SETTING_AGENT, &enrolled.agent)?;
         self.sign_in(&enrolled.agent)?;
         Ok(enrolled)
@@ -410,43 +417,56 @@ impl Agent {
                 url: ws_url(&enrolment.server)?,
                 token: enrolment.token.clone(),
                 peer: enrolment.peer.clone(),
-                connect_timeout: Duration::from_secs(15),
+                // The server serves a bounded number of sync connections at
+                // once and the rest wait their turn before the handshake.
+                connect_timeout: Duration::from_secs(60),
             };
             let session = rt.block_on(Session::open(&endpoint, seeds)).map_err(link_error)?;
             let mut done = 0;
             let mut failure = None;
-            for id in &differing {
-                match rt.block_on(session.sync(id, Duration::from_secs(30))) {
-                    Ok(synced) => {
-                        if !local.contains_key(id) {
-                            report.visits_received += 1;
+            {
+                let visits = differing
+                    .iter()
+                    .map(|id| {
+                        let heads = local.get(id).map(|h| split_heads(h)).unwrap_or_default();
+                        (id.clone(), heads)
+                    })
+                    .collect();
+                let mut results = std::pin::pin!(session.sync_many(visits, VISIT_DEADLINE));
+                while let Some((id, result)) = rt.block_on(results.next()) {
+                    match result {
+                        Ok(synced) => {
+                            if !local.contains_key(&id) {
+                                report.visits_received += 1;
+                            }
+                            // None: the server had nothing this phone lacks.
+                            if let Some(bytes) = &synced.bytes {
+                                self.store_mut().merge_remote(&id, bytes)?;
+                                self.forget_cached(&id);
+                            }
+                            report.visits_synced += 1;
+                            done += 1;
                         }
-                        self.store_mut().merge_remote(id, &synced.bytes)?;
-                        self.forget_cached(id);
-                        report.visits_synced += 1;
-                        done += 1;
-                    }
-                    Err(e) => {
-                        failure = Some(link_error(e));
-                        if !session.is_connected() {
-                            break;
+                        Err(e) => {
+                            failure = Some(link_error(e));
+                            if !session.is_connected() {
+                                break;
+                            }
                         }
                     }
+                    progress(Progress {
+                        phase: Phase::Documents,
+                        docs_done: done,
+                        docs_total,
+                        bytes_done,
+                        bytes_total,
+                    });
                 }
-                progress(Progress {
-                    phase: Phase::Documents,
-                    docs_done: done,
-                    docs_total,
-                    bytes_done,
-                    bytes_total,
-                });
             }
             rt.block_on(session.close());
             if let Some(failure) = failure {
                 return Err(failure.into());
             }
-            // Give the server a moment to project what it received.
-            rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
         }
         if left > 0 || !blob_failures.is_empty() {
             let blobs = blob_failures.len();
@@ -585,6 +605,13 @@ async fn json_reply<T: serde::de::DeserializeOwned>(
         return Err(refused(response).await);
     }
     response.json().await.map_err(http_error)
+}
+
+/// Sorted heads from their joined form (empty for none).
+fn split_heads(joined: &str) -> Vec<String> {
+    let mut heads: Vec<String> = joined.split(',').filter(|h| !h.is_empty()).map(str::to_owned).collect();
+    heads.sort();
+    heads
 }
 
 fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {

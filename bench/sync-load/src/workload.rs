@@ -452,21 +452,7 @@ impl<'a> VisitBuilder<'a> {
 /// A 19-digit ICCID with the telecom prefix and a valid Luhn check digit.
 fn iccid(rng: &mut Rng) -> String {
     let payload = format!("8986{}", rng.digits(14));
-    let sum: u32 = payload
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let doubled = d * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{payload}{}", (10 - sum % 10) % 10)
+    format!("{payload}{}", posfield_shared::validate::luhn_digit(&payload))
 }
 
 /// The merchant's signature: two or three wavy strokes, each a little different.

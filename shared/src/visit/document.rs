@@ -111,10 +111,28 @@ impl VisitDoc {
         let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
             .map_err(|_| DocError::Undecodable("the decoder failed on these bytes".into()))?
             .map_err(|e| DocError::Corrupt(Box::new(e)))?;
+        Self::loaded(doc)
+    }
+
+    /// A document just loaded, checked to hold a readable visit.
+    fn loaded(doc: AutoCommit) -> Result<Self, DocError> {
         let mut this = VisitDoc { doc, saved_heads: Vec::new(), cached: None };
         this.saved_heads = this.doc.get_heads();
         this.cached = Some(this.hydrate()?);
         Ok(this)
+    }
+
+    /// Loads a document from stored chunks (saved documents and changes, in
+    /// any order, as a sync repository stores them) and checks that it
+    /// holds a readable visit.
+    pub fn load_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, DocError> {
+        let mut doc = AutoCommit::new();
+        for chunk in chunks {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.load_incremental(chunk)))
+                .map_err(|_| DocError::Undecodable("the decoder failed on these bytes".into()))?
+                .map_err(|e| DocError::Corrupt(Box::new(e)))?;
+        }
+        Self::loaded(doc)
     }
 
     /// Sets the actor id this replica writes with from now on.

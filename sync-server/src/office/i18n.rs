@@ -1,0 +1,219 @@
+//! The back office's words in zh-CN (the default) and English.
+//!
+//! One table of keys; a missing key shows the key itself, which a test
+//! forbids for every key the templates use.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+/// The language of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// Simplified Chinese, the default.
+    Zh,
+    /// English.
+    En,
+}
+
+/// The cookie that remembers the chosen language.
+pub const LANG_COOKIE: &str = "posfield_lang";
+
+impl Lang {
+    /// The `lang` attribute and cookie value.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language a cookie value names (anything else is zh-CN).
+    pub fn from_code(code: &str) -> Lang {
+        if code.eq_ignore_ascii_case("en") { Lang::En } else { Lang::Zh }
+    }
+
+    /// The word for `key`.
+    pub fn t(self, key: &str) -> &'static str {
+        WORDS.iter().find(|(k, _, _)| *k == key).map_or("?", |(_, zh, en)| match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        })
+    }
+
+    /// A vocabulary term's label in this language.
+    pub fn term<T: posfield_shared::vocab::Term>(self, term: T) -> &'static str {
+        match self {
+            Lang::Zh => term.zh(),
+            Lang::En => term.en(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(super::session::cookie(&parts.headers, LANG_COOKIE).map_or(Lang::Zh, |v| Lang::from_code(&v)))
+    }
+}
+
+/// Every key with its zh-CN and English words.
+pub const WORDS: &[(&str, &str, &str)] = &[
+    ("app", "Posfield 后台", "Posfield back office"),
+    ("visits", "走访记录", "Visits"),
+    ("terminals", "终端台账", "Terminals"),
+    ("alerts", "预警", "Alerts"),
+    ("applications", "复机申请", "Reactivation applications"),
+    ("new_visit", "新建派单", "New visit"),
+    ("import", "导入终端", "Import terminals"),
+    ("sign_in", "登录", "Sign in"),
+    ("sign_out", "退出", "Sign out"),
+    ("user", "用户名", "User name"),
+    ("password", "密码", "Password"),
+    ("bad_login", "用户名或密码不正确", "Wrong user name or password"),
+    ("status", "状态", "Status"),
+    ("kind", "类型", "Kind"),
+    ("agent", "业务员", "Agent"),
+    ("merchant", "商户", "Merchant"),
+    ("merchant_number", "商户号", "Merchant number"),
+    ("terminal_number", "终端号", "Terminal number"),
+    ("phone", "注册手机号", "Registered phone"),
+    ("address", "地址", "Address"),
+    ("serial", "机身号", "Serial"),
+    ("from", "起始日期", "From"),
+    ("to", "截止日期", "To"),
+    ("filter", "筛选", "Filter"),
+    ("any", "全部", "Any"),
+    ("updated", "更新时间", "Updated"),
+    ("created", "创建时间", "Created"),
+    ("next_page", "下一页", "Next page"),
+    ("first_page", "第一页", "First page"),
+    ("no_rows", "没有记录", "Nothing here"),
+    ("export_csv", "导出 CSV", "Export CSV"),
+    ("photos_missing", "照片未到", "Photos missing"),
+    ("terminal", "终端", "Terminal"),
+    ("replacement", "新终端", "New terminal"),
+    ("checklist", "检查项", "Checklist"),
+    ("step", "步骤", "Step"),
+    ("note", "备注", "Note"),
+    ("reason", "原因", "Reason"),
+    ("faults", "故障", "Faults"),
+    ("attempts", "现场处理", "What was tried"),
+    ("fixed", "已解决", "Fixed"),
+    ("not_fixed", "未解决", "Not fixed"),
+    ("photos", "材料照片", "Document photos"),
+    ("signature", "验收签字", "Acceptance signature"),
+    ("signer", "签字人", "Signer"),
+    ("sig_valid", "签字有效：与验收摘要一致", "Signature valid: matches the acceptance summary"),
+    ("sig_mismatch", "签字失效：摘要已改动，需重新签字", "Signature no longer matches: must be signed again"),
+    ("sig_unsigned", "尚未签字", "Not signed yet"),
+    ("device_sig_valid", "设备签名已核验", "Device signature verified"),
+    ("device_sig_invalid", "设备签名未通过核验", "Device signature not verified"),
+    ("sim", "流量卡", "SIM data card"),
+    ("iccid", "ICCID", "ICCID"),
+    ("carrier", "运营商", "Carrier"),
+    ("expiry", "到期日", "Expiry"),
+    ("sim_action", "处理方式", "Action"),
+    ("history", "操作记录", "History"),
+    ("reviews", "审核记录", "Reviews"),
+    ("approve", "审核通过", "Approve"),
+    ("return", "退回", "Return"),
+    ("return_note", "退回原因（必填）", "Why it is returned (required)"),
+    ("decision_saved", "已保存，业务员下次同步时收到", "Saved; the agent receives it at the next sync"),
+    ("assign", "指派", "Assign"),
+    ("assignee", "指派给", "Assigned to"),
+    ("create", "创建并指派", "Create and assign"),
+    ("model", "型号", "Model"),
+    ("manufacturer", "厂商", "Manufacturer"),
+    ("state", "状态", "State"),
+    ("production_date", "生产日期", "Production date"),
+    ("age", "机龄", "Age"),
+    ("years", "年", "years"),
+    ("warranty_end", "保修截止", "Warranty end"),
+    ("last_visit", "最近走访", "Last visit"),
+    ("csv_text", "CSV 内容（首行为表头）", "CSV text (first line is the header)"),
+    ("csv_file", "或选择文件", "or choose a file"),
+    ("imported", "已导入", "Imported"),
+    ("rows", "行", "rows"),
+    ("bad_rows", "有问题的行（未导入）", "Rows with problems (not imported)"),
+    ("line", "行号", "Line"),
+    ("problem", "问题", "Problem"),
+    ("sim_expiring", "流量卡 30 天内到期或已过期", "SIM cards expiring within 30 days or expired"),
+    ("old_terminals", "使用满 3 年的终端", "Terminals 3 years or older"),
+    ("warranty_ending", "保修 60 天内到期", "Warranty ending within 60 days"),
+    (
+        "repeated_faults",
+        "反复故障的终端（一年内 2 次以上维修）",
+        "Terminals with repeated faults (2+ repairs in a year)",
+    ),
+    ("waiting_applications", "待审批的复机申请", "Reactivation applications waiting"),
+    ("incomplete_blobs", "照片未到齐的走访", "Visits incomplete because photos have not arrived"),
+    ("waiting_review", "待审核", "Waiting for review"),
+    ("returned", "已退回", "Returned"),
+    ("expired", "已过期", "expired"),
+    ("days_left", "剩余天数", "Days left"),
+    ("repairs", "维修次数", "Repairs"),
+    ("missing", "缺少", "Missing"),
+    ("application", "申请状态", "Application"),
+    ("cause", "停用原因", "Cause of suspension"),
+    ("materials", "申请材料", "Materials"),
+    ("approve_application", "批准", "Approve"),
+    ("reject_application", "驳回", "Reject"),
+    ("reject_reason", "驳回原因", "Reason for rejecting"),
+    ("certificate", "验收单 PDF", "Acceptance certificate (PDF)"),
+    ("forbidden", "需要管理员权限", "Only an administrator may open this page"),
+    ("not_found", "找不到该记录", "Not found"),
+    ("refused", "操作被拒绝", "Refused"),
+    ("bad_form", "表单已过期，请刷新页面后重试", "The form expired; reload the page and try again"),
+    ("role_admin", "管理员", "Administrator"),
+    ("role_reviewer", "审核员", "Reviewer"),
+    ("yes", "是", "yes"),
+    ("no", "否", "no"),
+    ("open", "查看", "Open"),
+    ("count", "数量", "Count"),
+    ("by", "操作人", "By"),
+    ("when", "时间", "When"),
+    ("action", "操作", "Action"),
+    ("detail", "详情", "Detail"),
+    ("warranty", "保修状态", "Warranty"),
+    ("repair_plan", "维修方案", "Repair plan"),
+    ("fee", "费用（元）", "Fee (yuan)"),
+    ("backup", "数据备份", "Data backup"),
+    ("notes", "备注", "Notes"),
+    ("completed_at", "完成时间", "Completed"),
+    ("signed_at", "签字时间", "Signed"),
+    (
+        "new_visit_hint",
+        "派单后，业务员下次同步时在手机上看到该走访。",
+        "The agent sees the visit on the phone at the next sync.",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_both_words_and_appears_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (key, zh, en) in WORDS {
+            assert!(seen.insert(*key), "duplicate key {key}");
+            assert!(!zh.is_empty() && !en.is_empty(), "{key}");
+        }
+    }
+
+    #[test]
+    fn every_key_the_templates_use_exists() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/office");
+        let mut used = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for part in text.split("t(\"").skip(1) {
+                let key = &part[..part.find('"').unwrap()];
+                assert_ne!(Lang::Zh.t(key), "?", "the key {key:?} has no words");
+                used += 1;
+            }
+        }
+        assert!(used > 50, "only {used} keys found in the templates");
+    }
+}

@@ -1,0 +1,348 @@
+//! The terminal register's CSV import, and the CSV exports.
+//!
+//! An import keeps every good row and reports every bad one by its line
+//! number and what is wrong with it; nothing is half-imported from a row.
+
+use std::collections::HashMap;
+
+use posfield_shared::lifecycle::TerminalState;
+use posfield_shared::vocab::{SimCarrier, Term};
+use posfield_shared::{CalendarDate, validate};
+use rusqlite::{Connection, params};
+
+use super::queries::{TerminalRow, VisitRow, format_time};
+use crate::db::{DbError, now};
+
+/// The columns an import understands; `serial` is required, the others optional.
+pub const COLUMNS: &[&str] = &[
+    "serial",
+    "model",
+    "manufacturer",
+    "merchant",
+    "merchant_number",
+    "state",
+    "production_date",
+    "warranty_end",
+    "sim_iccid",
+    "sim_carrier",
+    "sim_expiry",
+];
+
+/// A row that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    /// Its line in the file (the header is line 1).
+    pub line: u64,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Rows imported (new or updated).
+    pub imported: usize,
+    /// Rows refused.
+    pub bad: Vec<BadRow>,
+}
+
+/// One good row, normalized.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct RegisterRow {
+    serial: String,
+    model: Option<String>,
+    manufacturer: Option<String>,
+    merchant: Option<String>,
+    merchant_number: Option<String>,
+    state: String,
+    production_date: Option<String>,
+    warranty_end: Option<String>,
+    sim_iccid: Option<String>,
+    sim_carrier: Option<String>,
+    sim_expiry: Option<String>,
+}
+
+fn date(value: Option<&str>, what: &str) -> Result<Option<String>, String> {
+    value
+        .map(|v| {
+            CalendarDate::parse(v)
+                .map(|d| d.to_string())
+                .map_err(|_| format!("{what} {v:?} is not YYYY-MM-DD"))
+        })
+        .transpose()
+}
+
+fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<RegisterRow, String> {
+    let serial_text = get("serial").ok_or("the serial is empty")?;
+    let serial = validate::serial(&serial_text).map_err(|e| format!("serial {serial_text:?}: {e}"))?;
+    let state = match get("state") {
+        None => TerminalState::InStock,
+        Some(v) => TerminalState::ALL
+            .iter()
+            .copied()
+            .find(|s| s.code() == v || s.zh() == v)
+            .ok_or_else(|| format!("state {v:?} is not a terminal state"))?,
+    };
+    let merchant_number = get("merchant_number")
+        .map(|v| validate::merchant_number(&v).map_err(|e| format!("merchant number {v:?}: {e}")))
+        .transpose()?;
+    let sim_iccid =
+        get("sim_iccid").map(|v| validate::iccid(&v).map_err(|e| format!("ICCID {v:?}: {e}"))).transpose()?;
+    let sim_carrier = get("sim_carrier")
+        .map(|v| {
+            SimCarrier::ALL
+                .iter()
+                .find(|c| c.code() == v || c.zh() == v)
+                .map(|c| c.code().to_owned())
+                .ok_or_else(|| format!("carrier {v:?} is not 中国移动, 中国联通 or 中国电信"))
+        })
+        .transpose()?;
+    Ok(RegisterRow {
+        serial,
+        model: get("model"),
+        manufacturer: get("manufacturer"),
+        merchant: get("merchant"),
+        merchant_number,
+        state: state.code().to_owned(),
+        production_date: date(get("production_date").as_deref(), "production date")?,
+        warranty_end: date(get("warranty_end").as_deref(), "warranty end")?,
+        sim_iccid,
+        sim_carrier,
+        sim_expiry: date(get("sim_expiry").as_deref(), "SIM expiry")?,
+    })
+}
+
+/// Reads a register CSV (header line first, UTF-8, an optional BOM) and
+/// stores its good rows; a later row for the same serial is reported, not
+/// imported.
+pub fn import_terminals(conn: &mut Connection, text: &str) -> Result<ImportReport, DbError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Browsers send a form's text with CRLF line ends; count lines as the file has them.
+    let text = text.replace("\r\n", "\n");
+    let mut reader =
+        csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut report = ImportReport::default();
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|c| c.trim().to_ascii_lowercase()).collect(),
+        Err(e) => {
+            report.bad.push(BadRow { line: 1, problem: format!("the header cannot be read: {e}") });
+            return Ok(report);
+        }
+    };
+    if let Some(unknown) = header.iter().find(|h| !COLUMNS.contains(&h.as_str())) {
+        report.bad.push(BadRow {
+            line: 1,
+            problem: format!("unknown column {unknown:?}; the columns are {}", COLUMNS.join(",")),
+        });
+        return Ok(report);
+    }
+    if !header.iter().any(|h| h == "serial") {
+        report.bad.push(BadRow { line: 1, problem: "the header has no serial column".into() });
+        return Ok(report);
+    }
+    let mut good: Vec<RegisterRow> = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                report.bad.push(BadRow { line, problem: format!("unreadable CSV: {e}") });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if record.len() != header.len() {
+            report.bad.push(BadRow {
+                line,
+                problem: format!("{} fields where the header has {}", record.len(), header.len()),
+            });
+            continue;
+        }
+        let get = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| record.get(i))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        match parse_row(&get) {
+            Ok(row) => {
+                if let Some(first) = seen.get(&row.serial) {
+                    report.bad.push(BadRow {
+                        line,
+                        problem: format!("serial {} already on line {first}", row.serial),
+                    });
+                    continue;
+                }
+                seen.insert(row.serial.clone(), line);
+                good.push(row);
+            }
+            Err(problem) => report.bad.push(BadRow { line, problem }),
+        }
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
+                production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (serial) DO UPDATE SET model = ?2, manufacturer = ?3, merchant = ?4,
+                merchant_number = ?5, state = ?6, production_date = ?7, warranty_end = ?8, sim_iccid = ?9,
+                sim_carrier = ?10, sim_expiry = ?11, imported_at = ?12",
+        )?;
+        let at = now();
+        for row in &good {
+            insert.execute(params![
+                row.serial,
+                row.model,
+                row.manufacturer,
+                row.merchant,
+                row.merchant_number,
+                row.state,
+                row.production_date,
+                row.warranty_end,
+                row.sim_iccid,
+                row.sim_carrier,
+                row.sim_expiry,
+                at
+            ])?;
+        }
+    }
+    tx.commit()?;
+    report.imported = good.len();
+    Ok(report)
+}
+
+fn csv_text(write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let result = write(&mut writer);
+    let bytes = writer.into_inner().unwrap_or_default();
+    if let Err(e) = result {
+        tracing::error!(error = %e, "writing a CSV export failed");
+    }
+    // A BOM so that spreadsheet programs read the Chinese as UTF-8.
+    format!("\u{feff}{}", String::from_utf8_lossy(&bytes))
+}
+
+/// The visits as CSV.
+pub fn visits_csv(rows: &[VisitRow]) -> String {
+    csv_text(|w| {
+        w.write_record([
+            "id",
+            "kind",
+            "status",
+            "merchant",
+            "merchant_number",
+            "serial",
+            "assignee",
+            "created",
+            "updated",
+            "photos_missing",
+        ])?;
+        for r in rows {
+            w.write_record([
+                r.id.as_str(),
+                &r.kind,
+                &r.status,
+                &r.merchant,
+                r.merchant_number.as_deref().unwrap_or(""),
+                r.serial.as_deref().unwrap_or(""),
+                &r.assignee,
+                &format_time(r.created_at),
+                &format_time(r.updated_at),
+                &r.blobs_missing.to_string(),
+            ])?;
+        }
+        Ok(())
+    })
+}
+
+/// The terminals as CSV, in the import's columns (an export imports back).
+pub fn terminals_csv(rows: &[TerminalRow]) -> String {
+    csv_text(|w| {
+        w.write_record(COLUMNS)?;
+        for r in rows {
+            let o = |v: &Option<String>| v.clone().unwrap_or_default();
+            w.write_record([
+                r.serial.clone(),
+                o(&r.model),
+                o(&r.manufacturer),
+                r.merchant.clone(),
+                o(&r.merchant_number),
+                r.state.clone().unwrap_or_else(|| "installed".into()),
+                o(&r.production_date),
+                o(&r.warranty_end),
+                o(&r.sim_iccid),
+                o(&r.sim_carrier),
+                o(&r.sim_expiry),
+            ])?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, crate::db::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn good_rows_are_kept_and_bad_rows_reported_by_line() {
+        let (_dir, db) = db();
+        let mut conn = db.lock();
+        let csv = "serial,model,manufacturer,merchant,state,production_date,warranty_end,sim_iccid,sim_carrier,sim_expiry\n\
+                   N910000000001,N910,新大陆,老王便利店,installed,2022-03-01,2025-03-01,89860012345678901238,中国移动,2026-12-01\n\
+                   bad serial!,N910,新大陆,x,installed,,,,,\n\
+                   N910000000002,N910,新大陆,李记面馆,已安装,2021-13-01,,,,\n\
+                   N910000000003,A8,联迪,张姐水果店,suspended,,,,china_unicom,\n\
+                   N910000000001,N910,新大陆,again,installed,,,,,\n\
+                   N910000000004,A8,联迪,x,installed,,,89860012345678901230,,\n\
+                   N910000000005,A8\n";
+        // The same lines as a browser sends them (CRLF) are reported alike.
+        let crlf = import_terminals(&mut conn, &csv.replace('\n', "\r\n")).unwrap();
+        let report = import_terminals(&mut conn, csv).unwrap();
+        assert_eq!(crlf, report);
+        assert_eq!(report.imported, 2, "{report:?}");
+        let lines: Vec<u64> = report.bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [3, 4, 6, 7, 8], "{report:?}");
+        assert!(report.bad[1].problem.contains("production date"), "{report:?}");
+        assert!(report.bad[3].problem.contains("ICCID"), "{report:?}");
+        let rows = crate::office::queries::all_terminals(&conn).unwrap();
+        let serials: Vec<&str> = rows.iter().map(|r| r.serial.as_str()).collect();
+        assert_eq!(serials, ["N910000000001", "N910000000003"]);
+        assert_eq!(rows[0].sim_carrier.as_deref(), Some("china_mobile"));
+        assert_eq!(rows[1].state.as_deref(), Some("suspended"));
+    }
+
+    #[test]
+    fn an_unknown_column_refuses_the_file_at_line_one() {
+        let (_dir, db) = db();
+        let report = import_terminals(&mut db.lock(), "serial,colour\nN910000000001,red\n").unwrap();
+        assert_eq!(report.imported, 0);
+        assert_eq!(report.bad[0].line, 1);
+    }
+
+    #[test]
+    fn an_export_imports_back_unchanged() {
+        let (_dir, db) = db();
+        let mut conn = db.lock();
+        let csv = "serial,model,state,production_date,sim_iccid,sim_carrier,sim_expiry\n\
+                   N910000000001,N910,installed,2022-03-01,89860012345678901238,china_mobile,2026-12-01\n";
+        assert_eq!(import_terminals(&mut conn, csv).unwrap().imported, 1);
+        let before = crate::office::queries::all_terminals(&conn).unwrap();
+        let exported = terminals_csv(&before);
+        let report = import_terminals(&mut conn, &exported).unwrap();
+        assert_eq!((report.imported, report.bad.len()), (1, 0), "{report:?}");
+        assert_eq!(crate::office::queries::all_terminals(&conn).unwrap(), before);
+    }
+}

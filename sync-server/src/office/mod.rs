@@ -1,0 +1,164 @@
+//! The back office's pages under `/office`: server-rendered (askama
+//! templates in `templates/office/`), zh-CN by default with an English
+//! switch, signed in with the users of `posfield-server add-user`.
+//!
+//! - [`session`]: sign-in sessions, CSRF tokens, the `Officer`/`Admin` extractors.
+//! - [`i18n`]: the pages' words.
+//! - [`queries`]: the SQL behind the lists and the alerts, indexed for 100,000 visits.
+//! - [`pages`]: the handlers.
+//! - [`import`]: the terminal register's CSV import and the CSV exports.
+//! - [`certificate`]: the acceptance certificate as a PDF.
+//!
+//! Every decision taken here (review, assignment, application) goes
+//! through [`crate::projection::office_edit`], the same path as the JSON
+//! API, so it is a change of the visit document and syncs to the agent.
+
+pub mod certificate;
+pub mod i18n;
+pub mod import;
+pub mod pages;
+pub mod queries;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::State;
+
+/// The back office's share of the server state.
+#[derive(Debug, Default)]
+pub struct OfficeState {
+    /// Signed-in sessions.
+    pub sessions: session::Sessions,
+}
+
+/// The largest form the pages accept (a terminal CSV import).
+const MAX_FORM_BYTES: usize = 8 << 20;
+
+/// The `/office` routes.
+pub fn routes() -> axum::Router<Arc<State>> {
+    axum::Router::new()
+        .route("/office", get(|| async { Redirect::to("/office/visits") }))
+        .route("/office/", get(|| async { Redirect::to("/office/visits") }))
+        .route("/office/login", get(pages::login_page).post(pages::login))
+        .route("/office/logout", post(pages::logout))
+        .route("/office/lang/{code}", get(pages::switch_language))
+        .route("/office/static/office.css", get(pages::stylesheet))
+        .route("/office/static/import.js", get(pages::import_script))
+        .route("/office/visits", get(pages::visit_list).post(pages::create_visit))
+        .route("/office/visits/new", get(pages::new_visit_page))
+        .route("/office/visits/export.csv", get(pages::export_visits))
+        .route("/office/visits/{id}", get(pages::visit_page))
+        .route("/office/visits/{id}/review", post(pages::review))
+        .route("/office/visits/{id}/assign", post(pages::assign))
+        .route("/office/visits/{id}/certificate.pdf", get(pages::certificate))
+        .route("/office/blobs/{sha}", get(pages::blob))
+        .route("/office/terminals", get(pages::terminal_list))
+        .route("/office/terminals/export.csv", get(pages::export_terminals))
+        .route("/office/terminals/import", get(pages::import_page).post(pages::import_terminals))
+        .route("/office/terminals/{serial}", get(pages::terminal_page))
+        .route("/office/alerts", get(pages::alerts))
+        .route("/office/applications", get(pages::applications))
+        .route("/office/applications/{id}", post(pages::decide_application))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Headers on every page: only this site's scripts, styles, images and
+/// forms; never inside a frame; content types as declared.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("same-origin"));
+    response
+}
+
+/// What a page answers instead of itself.
+#[derive(Debug)]
+pub enum PageError {
+    /// No session: go to the sign-in page.
+    SignIn,
+    /// Signed in, but not allowed (a reviewer on an admin page).
+    Forbidden,
+    /// No such thing.
+    NotFound,
+    /// A form without this session's CSRF token, or from another site.
+    BadForm,
+    /// The visit's rules refused the action; the words say why.
+    Refused(String),
+    /// The request itself is malformed.
+    BadRequest(String),
+    /// The server failed (logged).
+    Internal,
+}
+
+impl PageError {
+    /// A 500, logged with its cause.
+    pub fn internal(error: impl std::fmt::Display) -> PageError {
+        tracing::error!(%error, "back-office page failed");
+        PageError::Internal
+    }
+}
+
+impl From<crate::db::DbError> for PageError {
+    fn from(e: crate::db::DbError) -> Self {
+        PageError::internal(e)
+    }
+}
+
+impl From<rusqlite::Error> for PageError {
+    fn from(e: rusqlite::Error) -> Self {
+        PageError::internal(e)
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError::internal(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, zh, en) = match &self {
+            PageError::SignIn => {
+                return (StatusCode::SEE_OTHER, [(header::LOCATION, "/office/login")]).into_response();
+            }
+            PageError::Forbidden => {
+                (StatusCode::FORBIDDEN, "需要管理员权限", "Only an administrator may open this page")
+            }
+            PageError::NotFound => (StatusCode::NOT_FOUND, "找不到该记录", "Not found"),
+            PageError::BadForm => (
+                StatusCode::FORBIDDEN,
+                "表单已过期，请刷新页面后重试",
+                "The form expired; reload the page and try again",
+            ),
+            PageError::Refused(_) => (StatusCode::CONFLICT, "操作被拒绝", "Refused"),
+            PageError::BadRequest(_) => (StatusCode::BAD_REQUEST, "请求无效", "Bad request"),
+            PageError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "服务器出错，请稍后再试",
+                "The server failed; try again later",
+            ),
+        };
+        let detail = match &self {
+            PageError::Refused(why) | PageError::BadRequest(why) => why.clone(),
+            _ => String::new(),
+        };
+        let page = pages::ErrorPage { status: status.as_u16(), zh, en, detail };
+        let body = askama::Template::render(&page).unwrap_or_else(|_| format!("{} {en}", status.as_u16()));
+        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    }
+}

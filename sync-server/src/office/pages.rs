@@ -1,0 +1,1362 @@
+//! The handlers of the `/office` pages and the view models their
+//! templates render. Templates get words already translated and times
+//! already formatted, so they hold no logic beyond loops and conditions.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use posfield_shared::lifecycle::TerminalState;
+use posfield_shared::visit::acceptance::SignatureCheck;
+use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
+use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
+use posfield_shared::vocab::{ApplicationState, IdentificationMethod, SimCarrier, Term};
+use posfield_shared::{Actor, FaultCode, Timestamp, VisitKind, VisitStatus};
+use serde::Deserialize;
+
+use super::PageError;
+use super::i18n::{LANG_COOKIE, Lang};
+use super::import::{self, BadRow};
+use super::queries::{self, TerminalRow, VisitFilter, VisitRow, format_time, url_encode};
+use super::session::{self, Admin, Officer};
+use crate::auth::{self, UserRole};
+use crate::projection::{self, ProjectionError};
+
+type AppState = State<Arc<crate::State>>;
+
+/// Rows per page of the visit and terminal lists.
+pub const PAGE_ROWS: usize = 50;
+
+/// What every signed-in page shows around its content.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// The page's language.
+    pub lang: Lang,
+    /// The signed-in user.
+    pub user: String,
+    /// The user's role, in words.
+    pub role: &'static str,
+    /// Whether admin links are shown.
+    pub admin: bool,
+    /// The CSRF token of the session's forms.
+    pub csrf: String,
+    /// Which tab is current.
+    pub tab: &'static str,
+    /// The current address, to come back to after switching language.
+    pub back: String,
+}
+
+impl Chrome {
+    fn new(officer: &Officer, lang: Lang, tab: &'static str, back: String) -> Chrome {
+        Chrome {
+            lang,
+            user: officer.name.clone(),
+            role: lang.t(if officer.is_admin() { "role_admin" } else { "role_reviewer" }),
+            admin: officer.is_admin(),
+            csrf: officer.csrf.clone(),
+            tab,
+            back: url_encode(&back),
+        }
+    }
+
+    /// The word for a key.
+    pub fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+
+    /// The language to switch to, and its name.
+    pub fn other_lang(&self) -> (&'static str, &'static str) {
+        match self.lang {
+            Lang::Zh => ("en", "English"),
+            Lang::En => ("zh-CN", "中文"),
+        }
+    }
+}
+
+fn html(template: &impl Template) -> Result<Response, PageError> {
+    let body = template.render()?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Html(body)).into_response())
+}
+
+fn status_label(lang: Lang, code: &str) -> String {
+    VisitStatus::from_code(code).map_or_else(|| code.to_owned(), |s| lang.term(s).to_owned())
+}
+
+fn kind_label(lang: Lang, code: &str) -> String {
+    VisitKind::from_code(code).map_or_else(|| code.to_owned(), |k| lang.term(k).to_owned())
+}
+
+fn carrier_label(lang: Lang, code: Option<&str>) -> String {
+    code.map(|c| SimCarrier::from_code(c).map_or_else(|| c.to_owned(), |s| lang.term(s).to_owned()))
+        .unwrap_or_default()
+}
+
+fn terminal_state_label(lang: Lang, code: Option<&str>) -> String {
+    code.map(|c| TerminalState::from_code(c).map_or_else(|| c.to_owned(), |s| lang.term(s).to_owned()))
+        .unwrap_or_default()
+}
+
+/// A selectable option of a filter.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The value sent.
+    pub value: String,
+    /// The words shown.
+    pub label: String,
+    /// Whether it is the current one.
+    pub selected: bool,
+}
+
+fn choices<T: Term>(lang: Lang, current: &str) -> Vec<Choice> {
+    T::ALL
+        .iter()
+        .map(|t| Choice {
+            value: t.code().into(),
+            label: lang.term(*t).into(),
+            selected: t.code() == current,
+        })
+        .collect()
+}
+
+/// A visit in a list.
+#[derive(Debug, Clone)]
+pub struct VisitLine {
+    /// Visit id.
+    pub id: String,
+    /// Kind, in words.
+    pub kind: String,
+    /// Status code (for the badge's colour).
+    pub status_code: String,
+    /// Status, in words.
+    pub status: String,
+    /// Merchant.
+    pub merchant: String,
+    /// Serial or empty.
+    pub serial: String,
+    /// Assigned agent.
+    pub assignee: String,
+    /// Last change.
+    pub updated: String,
+    /// Photos not yet received.
+    pub blobs_missing: i64,
+}
+
+fn visit_line(lang: Lang, row: &VisitRow) -> VisitLine {
+    VisitLine {
+        id: row.id.clone(),
+        kind: kind_label(lang, &row.kind),
+        status_code: row.status.clone(),
+        status: status_label(lang, &row.status),
+        merchant: row.merchant.clone(),
+        serial: row.serial.clone().unwrap_or_default(),
+        assignee: row.assignee.clone(),
+        updated: format_time(row.updated_at),
+        blobs_missing: row.blobs_missing,
+    }
+}
+
+// ---------------------------------------------------------------- sign-in
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "office/login.html")]
+pub struct LoginPage {
+    lang: Lang,
+    failed: bool,
+}
+
+impl LoginPage {
+    fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+}
+
+/// GET /office/login.
+pub async fn login_page(lang: Lang) -> Result<Response, PageError> {
+    html(&LoginPage { lang, failed: false })
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    user: String,
+    password: String,
+}
+
+/// POST /office/login: checks the password (argon2id) and opens a session.
+pub async fn login(
+    State(state): AppState,
+    lang: Lang,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let origin_ok = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|origin| {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        origin.split_once("://").is_some_and(|(_, rest)| rest == host)
+    });
+    if !origin_ok {
+        return Err(PageError::BadForm);
+    }
+    let (name, password) = (form.user.trim().to_owned(), form.password);
+    let checked = name.clone();
+    let role = state.db.run(move |c| Ok(auth::check_password(c, &checked, &password).ok())).await?;
+    let Some(role) = role else {
+        tracing::info!(user = %name, "back-office sign-in refused");
+        let body = LoginPage { lang, failed: true }.render()?;
+        return Ok((StatusCode::UNAUTHORIZED, Html(body)).into_response());
+    };
+    let token = state.office.sessions.open(&name, role);
+    tracing::info!(user = %name, role = role.code(), "back-office sign-in");
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::SET_COOKIE, session::session_cookie(&token)), (header::LOCATION, "/office/visits".into())],
+    )
+        .into_response())
+}
+
+/// The sign-out form.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// POST /office/logout.
+pub async fn logout(
+    State(state): AppState,
+    officer: Officer,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    officer.check_csrf(&form.csrf)?;
+    state.office.sessions.close(officer.token());
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::SET_COOKIE, session::expired_session_cookie()), (header::LOCATION, "/office/login".into())],
+    )
+        .into_response())
+}
+
+/// Where to go back to after switching language.
+#[derive(Debug, Deserialize)]
+pub struct Back {
+    #[serde(default)]
+    back: String,
+}
+
+/// GET /office/lang/{code}: remembers the language in a cookie.
+pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>) -> Response {
+    let lang = Lang::from_code(&code);
+    // Only a path of this site: never an open redirect.
+    let back = if back.back.starts_with("/office") && !back.back.starts_with("//") {
+        back.back
+    } else {
+        "/office/visits".into()
+    };
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (
+                header::SET_COOKIE,
+                format!("{LANG_COOKIE}={}; Path=/office; SameSite=Strict; Max-Age=31536000", lang.code()),
+            ),
+            (header::LOCATION, back),
+        ],
+    )
+        .into_response()
+}
+
+/// GET /office/static/office.css.
+pub async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")],
+        include_str!("../../templates/office/office.css"),
+    )
+        .into_response()
+}
+
+/// GET /office/static/import.js: loads a chosen CSV file into the import form.
+pub async fn import_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")],
+        include_str!("../../templates/office/import.js"),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- visits
+
+/// The visit list.
+#[derive(Template)]
+#[template(path = "office/visits.html")]
+pub struct VisitsPage {
+    c: Chrome,
+    filter: VisitFilter,
+    statuses: Vec<Choice>,
+    kinds: Vec<Choice>,
+    agents: Vec<Choice>,
+    rows: Vec<VisitLine>,
+    next: Option<String>,
+    first: Option<String>,
+    export: String,
+}
+
+/// GET /office/visits.
+pub async fn visit_list(
+    State(state): AppState,
+    officer: Officer,
+    lang: Lang,
+    Query(filter): Query<VisitFilter>,
+) -> Result<Response, PageError> {
+    let query = filter.clone();
+    let (rows, next, agents) = state
+        .db
+        .run(move |c| {
+            let (rows, next) = queries::visits(c, &query, PAGE_ROWS)?;
+            Ok((rows, next, queries::agents(c)?))
+        })
+        .await?;
+    let base = filter.query();
+    let link = |after: &str| {
+        let mut q = base.clone();
+        if !after.is_empty() {
+            if !q.is_empty() {
+                q.push('&');
+            }
+            q.push_str(&format!("after={}", url_encode(after)));
+        }
+        format!("/office/visits?{q}")
+    };
+    let page = VisitsPage {
+        c: Chrome::new(&officer, lang, "visits", link(&filter.after)),
+        statuses: choices::<VisitStatus>(lang, &filter.status),
+        kinds: choices::<VisitKind>(lang, &filter.kind),
+        agents: agents
+            .into_iter()
+            .map(|a| Choice { selected: a == filter.agent, label: a.clone(), value: a })
+            .collect(),
+        rows: rows.iter().map(|r| visit_line(lang, r)).collect(),
+        next: next.map(|n| link(&n)),
+        first: (!filter.after.is_empty()).then(|| link("")),
+        export: format!("/office/visits/export.csv?{base}"),
+        filter,
+    };
+    html(&page)
+}
+
+/// GET /office/visits/export.csv: the filtered visits (up to 100,000).
+pub async fn export_visits(
+    State(state): AppState,
+    _officer: Officer,
+    Query(mut filter): Query<VisitFilter>,
+) -> Result<Response, PageError> {
+    filter.after.clear();
+    let rows = state.db.run(move |c| Ok(queries::visits(c, &filter, 100_000)?.0)).await?;
+    Ok(csv_response("visits.csv", import::visits_csv(&rows)))
+}
+
+fn csv_response(name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A checklist step as shown.
+#[derive(Debug, Clone)]
+pub struct StepLine {
+    /// Its words.
+    pub label: String,
+    /// State code (for the badge).
+    pub state_code: &'static str,
+    /// State in words.
+    pub state: &'static str,
+    /// Reason for skipping, note.
+    pub note: String,
+    /// Who and when.
+    pub stamp: String,
+}
+
+/// A fault as shown.
+#[derive(Debug, Clone)]
+pub struct FaultLine {
+    /// The fault, in words.
+    pub label: String,
+    /// The symptom.
+    pub symptom: String,
+    /// What was tried, in order.
+    pub attempts: Vec<String>,
+    /// The outcome.
+    pub outcome: String,
+}
+
+/// A photo as shown.
+#[derive(Debug, Clone)]
+pub struct PhotoLine {
+    /// Blob address.
+    pub sha256: String,
+    /// What it is.
+    pub label: String,
+    /// Whether the server has it.
+    pub arrived: bool,
+}
+
+/// A history entry as shown.
+#[derive(Debug, Clone)]
+pub struct HistoryLine {
+    /// When (device time).
+    pub at: String,
+    /// Who, with role.
+    pub by: String,
+    /// The operation in words.
+    pub action: String,
+    /// Its detail.
+    pub detail: String,
+}
+
+/// The visit page.
+#[derive(Template)]
+#[template(path = "office/visit.html")]
+pub struct VisitPage {
+    c: Chrome,
+    id: String,
+    kind: String,
+    status_code: String,
+    status: String,
+    merchant: posfield_shared::visit::schema::Merchant,
+    assignee: String,
+    created: String,
+    completed: String,
+    terminal: String,
+    replacement: String,
+    steps: Vec<StepLine>,
+    faults: Vec<FaultLine>,
+    photos: Vec<PhotoLine>,
+    signature: Option<PhotoLine>,
+    signer: String,
+    signed_at: String,
+    signature_badge: &'static str,
+    signature_state: &'static str,
+    device_signature: Option<bool>,
+    sim: Vec<(&'static str, String)>,
+    facts: Vec<(&'static str, String)>,
+    reviews: Vec<HistoryLine>,
+    notes: Vec<HistoryLine>,
+    history: Vec<HistoryLine>,
+    missing_blobs: usize,
+    can_review: bool,
+    agents: Vec<Choice>,
+    saved: bool,
+}
+
+fn role_words(lang: Lang, role: posfield_shared::Role) -> &'static str {
+    match role {
+        posfield_shared::Role::Agent => lang.t("agent"),
+        posfield_shared::Role::Reviewer => lang.t("role_reviewer"),
+        posfield_shared::Role::Admin => lang.t("role_admin"),
+    }
+}
+
+fn stamp_words(lang: Lang, stamp: &posfield_shared::visit::schema::Stamp) -> String {
+    format!("{} ({}) · {}", stamp.by.user, role_words(lang, stamp.by.role), format_time(stamp.at.seconds()))
+}
+
+fn action_words(lang: Lang, action: &str) -> String {
+    const ACTIONS: &[(&str, &str, &str)] = &[
+        ("create", "创建走访", "Created"),
+        ("identify_terminal", "识别终端", "Identified the terminal"),
+        ("set_step", "更新检查项", "Checklist step"),
+        ("add_fault", "记录故障", "Recorded a fault"),
+        ("add_attempt", "现场处理", "Tried on site"),
+        ("add_fault_evidence", "故障证据", "Fault evidence"),
+        ("resolve_fault", "故障处理结果", "Fault outcome"),
+        ("remove_fault", "撤销故障", "Withdrew a fault"),
+        ("attach_document", "上传材料照片", "Attached a photo"),
+        ("remove_document", "删除材料照片", "Removed a photo"),
+        ("set_sim", "记录流量卡", "SIM data"),
+        ("set_sim_action", "流量卡处理", "SIM action"),
+        ("confirm_backup", "确认数据备份", "Confirmed the backup"),
+        ("set_warranty", "保修判定", "Warranty decision"),
+        ("set_repair_plan", "维修方案", "Repair plan"),
+        ("set_repair_fee", "维修费用", "Repair fee"),
+        ("set_suspension_cause", "停用原因", "Cause of suspension"),
+        ("submit_application", "提交复机申请", "Submitted the application"),
+        ("decide_application", "审批复机申请", "Decided the application"),
+        ("sign_acceptance", "商户验收签字", "Merchant signed"),
+        ("complete", "提交完成", "Completed"),
+        ("review", "审核", "Reviewed"),
+        ("cancel", "取消", "Cancelled"),
+        ("assign", "指派", "Assigned"),
+        ("add_note", "添加备注", "Added a note"),
+        ("restore_office_fields", "恢复后台字段", "Restored back-office fields"),
+    ];
+    ACTIONS.iter().find(|(code, _, _)| *code == action).map_or_else(
+        || action.to_owned(),
+        |(_, zh, en)| if lang == Lang::Zh { (*zh).to_owned() } else { (*en).to_owned() },
+    )
+}
+
+fn step_state_words(lang: Lang, state: StepState) -> (&'static str, &'static str) {
+    match (state, lang) {
+        (StepState::Pending, Lang::Zh) => ("pending", "未完成"),
+        (StepState::Pending, Lang::En) => ("pending", "Pending"),
+        (StepState::Done, Lang::Zh) => ("done", "已完成"),
+        (StepState::Done, Lang::En) => ("done", "Done"),
+        (StepState::Skipped, Lang::Zh) => ("skipped", "已跳过"),
+        (StepState::Skipped, Lang::En) => ("skipped", "Skipped"),
+        (StepState::NotApplicable, Lang::Zh) => ("not_applicable", "不适用"),
+        (StepState::NotApplicable, Lang::En) => ("not_applicable", "Not applicable"),
+    }
+}
+
+async fn load_visit(state: &crate::State, id: &str) -> Result<Visit, PageError> {
+    posfield_sync_link::doc_id(id).map_err(|_| PageError::NotFound)?;
+    let (bytes, _) = state.repo.load(id).await.map_err(PageError::internal)?.ok_or(PageError::NotFound)?;
+    VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(PageError::internal)
+}
+
+/// Whether a visit page was reached right after a decision.
+#[derive(Debug, Deserialize)]
+pub struct Saved {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+/// GET /office/visits/{id}.
+pub async fn visit_page(
+    State(state): AppState,
+    officer: Officer,
+    lang: Lang,
+    Path(id): Path<String>,
+    Query(saved): Query<Saved>,
+) -> Result<Response, PageError> {
+    let visit = load_visit(&state, &id).await?;
+    let lookup = id.clone();
+    let (missing, device_signature, agents) = state
+        .db
+        .run(move |c| {
+            let (missing, valid) = queries::visit_server_facts(c, &lookup)?;
+            Ok((missing, valid, queries::agents(c)?))
+        })
+        .await?;
+    let arrived = |sha: &str| !missing.iter().any(|m| m == sha);
+    let template = visit.kind.template();
+    let steps = template
+        .steps
+        .iter()
+        .map(|step| {
+            let record = visit.step(step.id.as_str());
+            // A step whose condition does not hold (a police report when nothing was lost) does not apply.
+            let state = match record {
+                Some(r) => r.state,
+                None if !posfield_shared::visit::completion::applies(&visit, step.when) => {
+                    StepState::NotApplicable
+                }
+                None => StepState::Pending,
+            };
+            let (state_code, state_words) = step_state_words(lang, state);
+            StepLine {
+                label: if lang == Lang::Zh { step.zh.into() } else { step.en.into() },
+                state_code,
+                state: state_words,
+                note: record
+                    .map(|r| {
+                        [r.reason.clone(), r.note.clone()]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(" · ")
+                    })
+                    .unwrap_or_default(),
+                stamp: record.map(|r| stamp_words(lang, &r.stamp)).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let faults = visit
+        .current_faults()
+        .map(|f| FaultLine {
+            label: lang.term::<FaultCode>(f.code).into(),
+            symptom: f.symptom.clone().unwrap_or_default(),
+            attempts: f
+                .attempts
+                .iter()
+                .map(|a| {
+                    let what = [a.remedy.map(|r| lang.term(r).to_owned()), a.description.clone()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join("：");
+                    let result = lang.t(if a.fixed { "fixed" } else { "not_fixed" });
+                    format!("{what} → {result} ({})", stamp_words(lang, &a.stamp))
+                })
+                .collect(),
+            outcome: f
+                .resolution
+                .as_ref()
+                .map(|r| {
+                    let words = lang.t(if r.fixed { "fixed" } else { "not_fixed" });
+                    format!("{words} {}", r.note.clone().unwrap_or_default())
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    let photos = visit
+        .current_documents()
+        .map(|d| PhotoLine {
+            sha256: d.sha256.clone(),
+            label: lang.term(d.kind).into(),
+            arrived: arrived(&d.sha256),
+        })
+        .collect();
+    let (signature_state, signature_badge) = match SignatureCheck::of(&visit) {
+        SignatureCheck::Unsigned => ("unsigned", lang.t("sig_unsigned")),
+        SignatureCheck::Valid => ("valid", lang.t("sig_valid")),
+        SignatureCheck::Mismatch { .. } => ("mismatch", lang.t("sig_mismatch")),
+    };
+    let mut sim = Vec::new();
+    if let Some(s) = &visit.sim {
+        sim.push((lang.t("iccid"), s.iccid.clone()));
+        sim.push((lang.t("carrier"), lang.term(s.carrier).to_owned()));
+        sim.push((lang.t("expiry"), s.expiry.to_string()));
+        if let Some(action) = s.action {
+            sim.push((lang.t("sim_action"), lang.term(action).to_owned()));
+        }
+        if let Some(new) = &s.new_iccid {
+            sim.push((lang.t("iccid"), format!("→ {new}")));
+        }
+        if let Some(new) = s.new_expiry {
+            sim.push((lang.t("expiry"), format!("→ {new}")));
+        }
+    }
+    let mut facts = Vec::new();
+    if let Some(w) = &visit.repair.warranty {
+        facts.push((lang.t("warranty"), lang.term(w.value).to_owned()));
+    }
+    if let Some(p) = &visit.repair.plan {
+        facts.push((lang.t("repair_plan"), lang.term(p.value).to_owned()));
+    }
+    if let Some(fee) = &visit.repair.fee_fen {
+        facts.push((lang.t("fee"), format!("{}.{:02}", fee.value / 100, fee.value % 100)));
+    }
+    if let Some(cause) = &visit.reactivation.cause {
+        facts.push((lang.t("cause"), lang.term(cause.value).to_owned()));
+    }
+    if let Some(application) = &visit.reactivation.application {
+        let reason = application.reason.clone().map(|r| format!(" · {r}")).unwrap_or_default();
+        facts.push((lang.t("application"), format!("{}{reason}", lang.term(application.state))));
+    }
+    if let Some(backup) = &visit.backup {
+        let items: Vec<&str> = backup.items.iter().map(|i| lang.term(*i)).collect();
+        facts.push((lang.t("backup"), items.join("、")));
+    }
+    let identification = |i: &Option<posfield_shared::visit::schema::Identification>| {
+        i.as_ref()
+            .map(|i| {
+                let method = match (i.method, lang) {
+                    (IdentificationMethod::Nfc, _) => "NFC",
+                    (IdentificationMethod::Photo, Lang::Zh) => "拍照识别",
+                    (IdentificationMethod::Photo, Lang::En) => "label photo",
+                    (IdentificationMethod::Manual, Lang::Zh) => "手工录入",
+                    (IdentificationMethod::Manual, Lang::En) => "typed",
+                };
+                format!("{} ({method})", i.serial)
+            })
+            .unwrap_or_default()
+    };
+    let line = |stamp: &posfield_shared::visit::schema::Stamp, action: String, detail: String| HistoryLine {
+        at: format_time(stamp.at.seconds()),
+        by: format!("{} ({})", stamp.by.user, role_words(lang, stamp.by.role)),
+        action,
+        detail,
+    };
+    let mut history: Vec<HistoryLine> = {
+        let mut events = visit.history.clone();
+        events.sort_by_key(|e| e.stamp.at);
+        events.iter().map(|e| line(&e.stamp, action_words(lang, &e.action), e.detail.clone())).collect()
+    };
+    history.reverse();
+    let reviews = visit
+        .reviews
+        .iter()
+        .map(|r| {
+            let decision = lang.t(match r.decision {
+                ReviewDecision::Approve => "approve",
+                ReviewDecision::Return => "return",
+            });
+            line(&r.stamp, decision.into(), r.note.clone().unwrap_or_default())
+        })
+        .collect();
+    let notes = visit.notes.iter().map(|n| line(&n.stamp, String::new(), n.text.clone())).collect();
+    let page = VisitPage {
+        c: Chrome::new(&officer, lang, "visits", format!("/office/visits/{id}")),
+        kind: lang.term(visit.kind).into(),
+        status_code: visit.status.code().into(),
+        status: lang.term(visit.status).into(),
+        merchant: visit.merchant.clone(),
+        assignee: visit.assignment.agent.clone(),
+        created: stamp_words(lang, &visit.created),
+        completed: visit.completion.as_ref().map(|s| stamp_words(lang, s)).unwrap_or_default(),
+        terminal: identification(&visit.terminal),
+        replacement: identification(&visit.replacement),
+        steps,
+        faults,
+        photos,
+        signature: visit.acceptance.as_ref().map(|a| PhotoLine {
+            sha256: a.signature.sha256.clone(),
+            label: a.signer_name.clone(),
+            arrived: arrived(&a.signature.sha256),
+        }),
+        signer: visit.acceptance.as_ref().map(|a| a.signer_name.clone()).unwrap_or_default(),
+        signed_at: visit.acceptance.as_ref().map(|a| format_time(a.signed_at.seconds())).unwrap_or_default(),
+        signature_badge,
+        signature_state,
+        device_signature,
+        sim,
+        facts,
+        reviews,
+        notes,
+        history,
+        missing_blobs: missing.len(),
+        can_review: visit.status == VisitStatus::Completed,
+        agents: agents
+            .into_iter()
+            .map(|a| Choice { selected: a == visit.assignment.agent, label: a.clone(), value: a })
+            .collect(),
+        saved: saved.saved.is_some(),
+        id,
+    };
+    html(&page)
+}
+
+fn office_ctx(officer: &Officer) -> Ctx {
+    let actor = match officer.role {
+        UserRole::Admin => Actor::admin(&officer.name, "back-office"),
+        UserRole::Reviewer => Actor::reviewer(&officer.name, "back-office"),
+    };
+    Ctx::new(actor, Timestamp(crate::db::now_millis()), uuid::Uuid::now_v7().to_string())
+}
+
+fn refused(e: ProjectionError) -> PageError {
+    match e {
+        ProjectionError::NotFound(_) => PageError::NotFound,
+        ProjectionError::Link(posfield_sync_link::LinkError::BadId(_)) => PageError::NotFound,
+        ProjectionError::Visit(v) => PageError::Refused(v.to_string()),
+        other => PageError::internal(other),
+    }
+}
+
+fn saved(id: &str) -> Response {
+    Redirect::to(&format!("/office/visits/{id}?saved=1")).into_response()
+}
+
+/// The review form.
+#[derive(Debug, Deserialize)]
+pub struct ReviewForm {
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// POST /office/visits/{id}/review: approve, or return with a note. The
+/// same document operation as the JSON API, so the decision syncs back.
+pub async fn review(
+    State(state): AppState,
+    officer: Officer,
+    Path(id): Path<String>,
+    Form(form): Form<ReviewForm>,
+) -> Result<Response, PageError> {
+    officer.check_csrf(&form.csrf)?;
+    let decision = match form.decision.as_str() {
+        "approve" => ReviewDecision::Approve,
+        "return" => ReviewDecision::Return,
+        other => return Err(PageError::BadRequest(format!("unknown decision {other:?}"))),
+    };
+    let ctx = office_ctx(&officer);
+    let note = Some(form.note.as_str()).filter(|n| !n.trim().is_empty());
+    projection::office_edit(&state, &id, |doc| doc.review(&ctx, decision, note)).await.map_err(refused)?;
+    tracing::info!(visit = %id, user = %officer.name, ?decision, "visit reviewed");
+    Ok(saved(&id))
+}
+
+/// The assignment form.
+#[derive(Debug, Deserialize)]
+pub struct AssignForm {
+    csrf: String,
+    agent: String,
+}
+
+/// POST /office/visits/{id}/assign (admin).
+pub async fn assign(
+    State(state): AppState,
+    Admin(officer): Admin,
+    Path(id): Path<String>,
+    Form(form): Form<AssignForm>,
+) -> Result<Response, PageError> {
+    officer.check_csrf(&form.csrf)?;
+    let ctx = office_ctx(&officer);
+    projection::office_edit(&state, &id, |doc| doc.assign(&ctx, &form.agent)).await.map_err(refused)?;
+    Ok(saved(&id))
+}
+
+/// The new-visit page.
+#[derive(Template)]
+#[template(path = "office/new_visit.html")]
+pub struct NewVisitPage {
+    c: Chrome,
+    kinds: Vec<Choice>,
+    agents: Vec<Choice>,
+}
+
+/// GET /office/visits/new (admin).
+pub async fn new_visit_page(
+    State(state): AppState,
+    Admin(officer): Admin,
+    lang: Lang,
+) -> Result<Response, PageError> {
+    let agents = state.db.run(|c| queries::agents(c)).await?;
+    html(&NewVisitPage {
+        c: Chrome::new(&officer, lang, "new", "/office/visits/new".into()),
+        kinds: choices::<VisitKind>(lang, ""),
+        agents: agents.into_iter().map(|a| Choice { label: a.clone(), value: a, selected: false }).collect(),
+    })
+}
+
+/// The new-visit form.
+#[derive(Debug, Deserialize)]
+pub struct NewVisitForm {
+    csrf: String,
+    kind: String,
+    merchant: String,
+    #[serde(default)]
+    merchant_number: String,
+    #[serde(default)]
+    terminal_number: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    serial: String,
+    agent: String,
+}
+
+/// POST /office/visits (admin): creates a visit assigned to an agent; it
+/// reaches the agent's phone at the next sync.
+pub async fn create_visit(
+    State(state): AppState,
+    Admin(officer): Admin,
+    Form(form): Form<NewVisitForm>,
+) -> Result<Response, PageError> {
+    officer.check_csrf(&form.csrf)?;
+    let kind = VisitKind::from_code(&form.kind)
+        .ok_or_else(|| PageError::BadRequest(format!("kind {:?}", form.kind)))?;
+    let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    let merchant = MerchantInput {
+        name: form.merchant.clone(),
+        merchant_number: optional(&form.merchant_number),
+        terminal_number: optional(&form.terminal_number),
+        phone: optional(&form.phone),
+        address: optional(&form.address),
+    };
+    let ctx = office_ctx(&officer);
+    let id = uuid::Uuid::now_v7().to_string();
+    let agent = form.agent.trim();
+    if agent.is_empty() {
+        return Err(PageError::Refused("choose an agent".into()));
+    }
+    let mut doc = VisitDoc::create_visit(&ctx, projection::SERVER_ACTOR_ID, &id, kind, &merchant, agent)
+        .map_err(|e| PageError::Refused(e.to_string()))?;
+    if let Some(serial) = optional(&form.serial) {
+        let serial =
+            posfield_shared::validate::serial(&serial).map_err(|e| PageError::Refused(e.to_string()))?;
+        let note_ctx = office_ctx(&officer);
+        doc.add_note(&note_ctx, &format!("终端机身号 / serial: {serial}"))
+            .map_err(|e| PageError::Refused(e.to_string()))?;
+    }
+    projection::office_create(&state, &mut doc).await.map_err(refused)?;
+    tracing::info!(visit = %id, user = %officer.name, %agent, "visit created and assigned");
+    Ok(Redirect::to(&format!("/office/visits/{id}")).into_response())
+}
+
+/// GET /office/visits/{id}/certificate.pdf: the acceptance certificate.
+pub async fn certificate(
+    State(state): AppState,
+    _officer: Officer,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let visit = load_visit(&state, &id).await?;
+    let signature = match &visit.acceptance {
+        Some(a) => tokio::fs::read(state.blobs.path(&a.signature.sha256)).await.ok(),
+        None => None,
+    };
+    let pdf = tokio::task::spawn_blocking(move || super::certificate::render(&visit, signature.as_deref()))
+        .await
+        .map_err(PageError::internal)?
+        .map_err(|e| PageError::Refused(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("inline; filename=\"acceptance-{id}.pdf\"")),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
+/// The size of a requested thumbnail.
+#[derive(Debug, Default, Deserialize)]
+pub struct BlobQuery {
+    /// Thumbnail width in pixels (the full image when absent).
+    #[serde(default)]
+    w: Option<u32>,
+}
+
+/// Thumbnails are made at this width only: one cached file per photo.
+const THUMB_WIDTH: u32 = 320;
+
+/// A JPEG thumbnail of an image, at most `THUMB_WIDTH` wide; `None` when
+/// the bytes are not an image this server decodes.
+fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(12_000);
+    limits.max_image_height = Some(12_000);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let image = reader.decode().ok()?;
+    let small = image.thumbnail(THUMB_WIDTH, THUMB_WIDTH * 4).to_rgb8();
+    let mut out = std::io::Cursor::new(Vec::new());
+    small.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)).ok()?;
+    Some(out.into_inner())
+}
+
+/// GET /office/blobs/{sha}: a photo or signature of some visit, to a
+/// signed-in user only; `?w=320` gives its thumbnail (made once, kept
+/// beside the database).
+pub async fn blob(
+    State(state): AppState,
+    _officer: Officer,
+    Path(sha): Path<String>,
+    Query(query): Query<BlobQuery>,
+) -> Result<Response, PageError> {
+    let hex_ok = sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !hex_ok {
+        return Err(PageError::NotFound);
+    }
+    let lookup = sha.clone();
+    if !state.db.run(move |c| queries::blob_is_referenced(c, &lookup)).await? {
+        return Err(PageError::NotFound);
+    }
+    let mut bytes = tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| PageError::NotFound)?;
+    if query.w.is_some() {
+        let dir = state.config.data.join("office-thumbs");
+        let cached = dir.join(format!("{sha}-{THUMB_WIDTH}.jpg"));
+        bytes = match tokio::fs::read(&cached).await {
+            Ok(thumb) => thumb,
+            Err(_) => {
+                let thumb = tokio::task::spawn_blocking(move || thumbnail(&bytes))
+                    .await
+                    .map_err(PageError::internal)?
+                    .ok_or(PageError::NotFound)?;
+                // Written aside and renamed: a reader never sees half a thumbnail.
+                let partial = dir.join(format!("{sha}-{THUMB_WIDTH}.{}.partial", uuid::Uuid::new_v4()));
+                let stored = async {
+                    tokio::fs::create_dir_all(&dir).await?;
+                    tokio::fs::write(&partial, &thumb).await?;
+                    tokio::fs::rename(&partial, &cached).await
+                };
+                if let Err(e) = stored.await {
+                    tracing::warn!(error = %e, "keeping a thumbnail failed");
+                    let _ = tokio::fs::remove_file(&partial).await;
+                }
+                thumb
+            }
+        };
+    }
+    let mime = if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else if bytes.starts_with(&[0xff, 0xd8]) {
+        "image/jpeg"
+    } else {
+        "application/octet-stream"
+    };
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    // Content-addressed: the bytes under this name never change.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    Ok(response)
+}
+
+// ---------------------------------------------------------------- terminals
+
+/// A terminal as shown.
+#[derive(Debug, Clone)]
+pub struct TerminalLine {
+    /// Serial.
+    pub serial: String,
+    /// Merchant.
+    pub merchant: String,
+    /// Model and manufacturer.
+    pub model: String,
+    /// State in words.
+    pub state: String,
+    /// Production date.
+    pub production_date: String,
+    /// Age in years.
+    pub age: String,
+    /// Warranty end.
+    pub warranty_end: String,
+    /// ICCID.
+    pub iccid: String,
+    /// Carrier in words.
+    pub carrier: String,
+    /// SIM expiry.
+    pub sim_expiry: String,
+    /// The number an alert is about.
+    pub figure: i64,
+    /// The date an alert is about.
+    pub date: String,
+}
+
+fn terminal_line(lang: Lang, today: &str, row: &TerminalRow) -> TerminalLine {
+    let model =
+        [row.manufacturer.clone(), row.model.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let age = row
+        .production_date
+        .as_deref()
+        .and_then(|p| queries::days_between(p, today))
+        .map(|days| format!("{:.1}", days as f64 / 365.25))
+        .unwrap_or_default();
+    TerminalLine {
+        serial: row.serial.clone(),
+        merchant: row.merchant.clone(),
+        model,
+        state: terminal_state_label(lang, row.state.as_deref()),
+        production_date: row.production_date.clone().unwrap_or_default(),
+        age,
+        warranty_end: row.warranty_end.clone().unwrap_or_default(),
+        iccid: row.sim_iccid.clone().unwrap_or_default(),
+        carrier: carrier_label(lang, row.sim_carrier.as_deref()),
+        sim_expiry: row.sim_expiry.clone().unwrap_or_default(),
+        figure: 0,
+        date: String::new(),
+    }
+}
+
+fn today() -> String {
+    queries::day_of(crate::db::now())
+}
+
+/// The terminal register.
+#[derive(Template)]
+#[template(path = "office/terminals.html")]
+pub struct TerminalsPage {
+    c: Chrome,
+    serial: String,
+    merchant: String,
+    rows: Vec<TerminalLine>,
+    next: Option<String>,
+}
+
+/// The terminal list's filters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TerminalFilter {
+    serial: String,
+    merchant: String,
+    after: String,
+}
+
+/// GET /office/terminals.
+pub async fn terminal_list(
+    State(state): AppState,
+    officer: Officer,
+    lang: Lang,
+    Query(filter): Query<TerminalFilter>,
+) -> Result<Response, PageError> {
+    let (serial, merchant, after) = (filter.serial.clone(), filter.merchant.clone(), filter.after.clone());
+    let (rows, next) =
+        state.db.run(move |c| queries::terminals(c, &serial, &merchant, &after, PAGE_ROWS)).await?;
+    let today = today();
+    let link = |after: &str| {
+        format!(
+            "/office/terminals?serial={}&merchant={}&after={}",
+            url_encode(&filter.serial),
+            url_encode(&filter.merchant),
+            url_encode(after)
+        )
+    };
+    html(&TerminalsPage {
+        c: Chrome::new(&officer, lang, "terminals", link(&filter.after)),
+        rows: rows.iter().map(|r| terminal_line(lang, &today, r)).collect(),
+        next: next.map(|n| link(&n)),
+        serial: filter.serial,
+        merchant: filter.merchant,
+    })
+}
+
+/// One terminal and its visits.
+#[derive(Template)]
+#[template(path = "office/terminal.html")]
+pub struct TerminalPage {
+    c: Chrome,
+    t: TerminalLine,
+    merchant_number: String,
+    visits: Vec<VisitLine>,
+}
+
+/// GET /office/terminals/{serial}.
+pub async fn terminal_page(
+    State(state): AppState,
+    officer: Officer,
+    lang: Lang,
+    Path(serial): Path<String>,
+) -> Result<Response, PageError> {
+    let lookup = serial.clone();
+    let (row, visits) = state
+        .db
+        .run(move |c| Ok((queries::terminal(c, &lookup)?, queries::terminal_visits(c, &lookup)?)))
+        .await?;
+    let row = match row {
+        Some(row) => row,
+        None if !visits.is_empty() => TerminalRow { serial: serial.clone(), ..Default::default() },
+        None => return Err(PageError::NotFound),
+    };
+    html(&TerminalPage {
+        c: Chrome::new(&officer, lang, "terminals", format!("/office/terminals/{}", url_encode(&serial))),
+        t: terminal_line(lang, &today(), &row),
+        merchant_number: row.merchant_number.clone().unwrap_or_default(),
+        visits: visits.iter().map(|v| visit_line(lang, v)).collect(),
+    })
+}
+
+/// GET /office/terminals/export.csv.
+pub async fn export_terminals(State(state): AppState, _officer: Officer) -> Result<Response, PageError> {
+    let rows = state.db.run(|c| queries::all_terminals(c)).await?;
+    Ok(csv_response("terminals.csv", import::terminals_csv(&rows)))
+}
+
+/// The import page, with the last import's report.
+#[derive(Template)]
+#[template(path = "office/import.html")]
+pub struct ImportPage {
+    c: Chrome,
+    columns: String,
+    imported: Option<usize>,
+    bad: Vec<BadRow>,
+}
+
+/// GET /office/terminals/import (admin).
+pub async fn import_page(Admin(officer): Admin, lang: Lang) -> Result<Response, PageError> {
+    html(&ImportPage {
+        c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
+        columns: import::COLUMNS.join(","),
+        imported: None,
+        bad: Vec::new(),
+    })
+}
+
+/// The import form.
+#[derive(Debug, Deserialize)]
+pub struct ImportForm {
+    csrf: String,
+    csv: String,
+}
+
+/// POST /office/terminals/import (admin): keeps the good rows, reports the bad ones.
+pub async fn import_terminals(
+    State(state): AppState,
+    Admin(officer): Admin,
+    lang: Lang,
+    Form(form): Form<ImportForm>,
+) -> Result<Response, PageError> {
+    officer.check_csrf(&form.csrf)?;
+    let report = state.db.run(move |c| import::import_terminals(c, &form.csv)).await?;
+    tracing::info!(user = %officer.name, imported = report.imported, bad = report.bad.len(), "terminals imported");
+    html(&ImportPage {
+        c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
+        columns: import::COLUMNS.join(","),
+        imported: Some(report.imported),
+        bad: report.bad,
+    })
+}
+
+// ---------------------------------------------------------------- alerts
+
+/// The alerts page.
+#[derive(Template)]
+#[template(path = "office/alerts.html")]
+pub struct AlertsPage {
+    c: Chrome,
+    sim_expiring: Vec<TerminalLine>,
+    old_terminals: Vec<TerminalLine>,
+    warranty_ending: Vec<TerminalLine>,
+    repeated_faults: Vec<TerminalLine>,
+    waiting_applications: Vec<VisitLine>,
+    incomplete_blobs: Vec<VisitLine>,
+    /// Totals in the order of the tiles: SIM, old, warranty, faults, applications, photos.
+    totals: [i64; 6],
+    waiting_review: i64,
+    returned: i64,
+}
+
+/// GET /office/alerts.
+pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Result<Response, PageError> {
+    let today = today();
+    let day = today.clone();
+    let alerts = state.db.run(move |c| queries::alerts(c, &day)).await?;
+    let lines = |alerts: &[queries::TerminalAlert]| -> Vec<TerminalLine> {
+        alerts
+            .iter()
+            .map(|a| TerminalLine {
+                figure: a.figure,
+                date: a.date.clone(),
+                ..terminal_line(lang, &today, &a.terminal)
+            })
+            .collect()
+    };
+    html(&AlertsPage {
+        c: Chrome::new(&officer, lang, "alerts", "/office/alerts".into()),
+        sim_expiring: lines(&alerts.sim_expiring.rows),
+        old_terminals: lines(&alerts.old_terminals.rows),
+        warranty_ending: lines(&alerts.warranty_ending.rows),
+        repeated_faults: lines(&alerts.repeated_faults.rows),
+        waiting_applications: alerts.waiting_applications.rows.iter().map(|v| visit_line(lang, v)).collect(),
+        incomplete_blobs: alerts.incomplete_blobs.rows.iter().map(|v| visit_line(lang, v)).collect(),
+        totals: [
+            alerts.sim_expiring.total,
+            alerts.old_terminals.total,
+            alerts.warranty_ending.total,
+            alerts.repeated_faults.total,
+            alerts.waiting_applications.total,
+            alerts.incomplete_blobs.total,
+        ],
+        waiting_review: alerts.waiting_review,
+        returned: alerts.returned,
+    })
+}
+
+// ---------------------------------------------------------------- applications
+
+/// A reactivation application as listed.
+#[derive(Debug, Clone)]
+pub struct ApplicationLine {
+    /// The visit.
+    pub visit: VisitLine,
+    /// Application state code.
+    pub state_code: String,
+    /// Application state in words.
+    pub state: String,
+    /// Cause of suspension.
+    pub cause: String,
+    /// Material photos: (sha, label).
+    pub materials: Vec<PhotoLine>,
+    /// The rejection reason, if any.
+    pub reason: String,
+}
+
+/// The applications page.
+#[derive(Template)]
+#[template(path = "office/applications.html")]
+pub struct ApplicationsPage {
+    c: Chrome,
+    rows: Vec<ApplicationLine>,
+}
+
+/// GET /office/applications: waiting applications first, with their materials.
+pub async fn applications(
+    State(state): AppState,
+    officer: Officer,
+    lang: Lang,
+) -> Result<Response, PageError> {
+    let rows = state.db.run(|c| queries::applications(c)).await?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for (row, state_code) in rows {
+        // Materials and cause come from the document; waiting ones are few.
+        let (cause, materials, reason) = if state_code == ApplicationState::Submitted.code() {
+            let visit = load_visit(&state, &row.id).await?;
+            (
+                visit.reactivation.cause.as_ref().map(|c| lang.term(c.value).to_owned()).unwrap_or_default(),
+                visit
+                    .current_documents()
+                    .map(|d| PhotoLine {
+                        sha256: d.sha256.clone(),
+                        label: lang.term(d.kind).into(),
+                        arrived: true,
+                    })
+                    .collect(),
+                String::new(),
+            )
+        } else {
+            (String::new(), Vec::new(), String::new())
+        };
+        lines.push(ApplicationLine {
+            visit: visit_line(lang, &row),
+            state: ApplicationState::from_code(&state_code)
+                .map_or(state_code.clone(), |s| lang.term(s).into()),
+            state_code,
+            cause,
+            materials,
+            reason,
+        });
+    }
+    html(&ApplicationsPage {
+        c: Chrome::new(&officer, lang, "applications", "/office/applications".into()),
+        rows: lines,
+    })
+}
+
+/// The application decision form.
+#[derive(Debug, Deserialize)]
+pub struct ApplicationForm {
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// POST /office/applications/{id}: approve, or reject with a reason; the
+/// decision reaches the agent at the next sync and unlocks the installation.
+pub async fn decide_application(
+    State(state): AppState,
+    officer: Officer,
+    Path(id): Path<String>,
+    Form(form): Form<ApplicationForm>,
+) -> Result<Response, PageError> {
+    officer.check_csrf(&form.csrf)?;
+    let decision = match form.decision.as_str() {
+        "approve" => ApplicationState::Approved,
+        "reject" => ApplicationState::Rejected,
+        other => return Err(PageError::BadRequest(format!("unknown decision {other:?}"))),
+    };
+    let ctx = office_ctx(&officer);
+    let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
+    projection::office_edit(&state, &id, |doc| doc.decide_application(&ctx, decision, reason))
+        .await
+        .map_err(refused)?;
+    tracing::info!(visit = %id, user = %officer.name, ?decision, "reactivation application decided");
+    Ok(Redirect::to("/office/applications").into_response())
+}
+
+// ---------------------------------------------------------------- errors
+
+/// The page of an error.
+#[derive(Template)]
+#[template(path = "office/error.html")]
+pub struct ErrorPage {
+    /// HTTP status.
+    pub status: u16,
+    /// zh-CN words.
+    pub zh: &'static str,
+    /// English words.
+    pub en: &'static str,
+    /// More detail (the rule that refused).
+    pub detail: String,
+}

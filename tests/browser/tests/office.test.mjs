@@ -1,0 +1,236 @@
+// The back office in headless Debian Chromium (driven by playwright-core,
+// no downloaded browser) against a real posfield-server on 127.0.0.1 with
+// the demo fleet, and a real agent core (the posfield-agent CLI) whose
+// visit is reviewed in the browser and whose sync must bring the note home.
+//
+// POSFIELD_SERVER_BIN and POSFIELD_AGENT_BIN name the binaries
+// (scripts/test-office builds them). With OFFICE_SCREENSHOTS=DIR the main
+// pages are also saved there as office-*.png.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const repo = path.resolve(here, '../../..');
+const serverBin = process.env.POSFIELD_SERVER_BIN;
+const agentBin = process.env.POSFIELD_AGENT_BIN;
+const shots = process.env.OFFICE_SCREENSHOTS;
+const password = 'correct horse battery';
+
+let work, server, base, browser, admin, visitId;
+
+function serverCli(...args) {
+  return execFileSync(serverBin, ['--data', path.join(work, 'server'), ...args], {
+    env: { ...process.env, POSFIELD_PASSWORD: password },
+    encoding: 'utf8',
+  }).trim();
+}
+
+function agent(...args) {
+  return execFileSync(agentBin, ['--data', path.join(work, 'agent'), ...args], { encoding: 'utf8' }).trim();
+}
+
+async function startServer() {
+  const child = spawn(serverBin, ['--data', path.join(work, 'server'), 'serve', '--listen', '127.0.0.1:0', '--demo'], {
+    env: { ...process.env, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = readline.createInterface({ input: child.stdout });
+  const line = await new Promise((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`posfield-server exited with ${code}`)));
+  });
+  return { child, base: line.trim().split('http://')[1].replace(/\/$/, '') };
+}
+
+async function screenshot(page, name, fullPage = false) {
+  if (shots) await page.screenshot({ path: path.join(shots, `office-${name}.png`), fullPage });
+}
+
+async function signIn(context, user) {
+  const page = await context.newPage();
+  await page.goto(`http://${base}/office/login`);
+  await page.fill('input[name=user]', user);
+  await page.fill('input[name=password]', password);
+  await Promise.all([page.waitForURL('**/office/visits'), page.click('button[type=submit]')]);
+  return page;
+}
+
+async function newContext() {
+  return browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
+}
+
+/** A whole repair visit on the agent's phone, with a photo and a signature, synced. */
+function agentDay() {
+  agent('enroll', `http://${base}`, serverCli('enroll-agent', 'wang.test'), '--device-name', '测试手机');
+  const id = agent('create', '--kind', 'repair', '--merchant', '测试五金店', '--merchant-number', '898310048161234');
+  agent('identify', id, '--serial', 'N9100001234567');
+  agent('step', id, 'identify', 'done');
+  const fault = agent('fault', id, 'printer_fault', '--symptom', '打印空白');
+  agent('attempt', id, fault, '--remedy', 'check_paper', '--description', '纸卷装反', '--fixed');
+  agent('resolve', id, fault, '--fixed');
+  agent('step', id, 'fault.classify', 'done');
+  agent('step', id, 'fault.onsite', 'done');
+  agent('warranty', id, 'in_warranty');
+  agent('step', id, 'warranty', 'done');
+  agent('photo', id, 'purchase_proof', path.join(repo, 'fuzz/corpus/photo/receipt.jpg'));
+  agent('step', id, 'docs.purchase_proof', 'done');
+  agent('plan', id, 'fixed_on_site');
+  agent('step', id, 'plan', 'done');
+  agent('step', id, 'test', 'done');
+  const wave = (y, t0) =>
+    Array.from({ length: 40 }, (_, i) => ({ x: 30 + i * 12, y: y + Math.sin(i / 3) * 20, t: t0 + i * 15, p: 0.6 }));
+  const strokes = path.join(work, 'strokes.json');
+  fs.writeFileSync(strokes, JSON.stringify({ width: 600, height: 300, strokes: [wave(120, 0), wave(200, 800)] }));
+  agent('sign', id, '--signer', '王老板', '--strokes', strokes);
+  agent('step', id, 'acceptance', 'done');
+  agent('complete', id);
+  agent('sync');
+  return id;
+}
+
+before(async () => {
+  assert.ok(serverBin && agentBin, 'POSFIELD_SERVER_BIN and POSFIELD_AGENT_BIN must name the binaries');
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'posfield-office-'));
+  ({ child: server, base } = await startServer());
+  serverCli('add-user', 'boss', '--role', 'admin');
+  serverCli('add-user', 'chen', '--role', 'reviewer');
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic',
+    ],
+  });
+  admin = await newContext();
+  visitId = agentDay();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('sign in, filter, open a visit with photos and signature, return it: the note reaches the agent', async () => {
+  const page = await signIn(admin, 'boss');
+  assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+  assert.ok((await page.locator('#visit-list tbody tr').count()) >= 40, 'the demo fills the first page');
+  await screenshot(page, 'visits');
+
+  await page.selectOption('select[name=agent]', 'wang.test');
+  await page.selectOption('select[name=status]', 'completed');
+  await Promise.all([page.waitForURL(/agent=wang.test/), page.click('#visit-filters button[type=submit]')]);
+  const rows = page.locator('#visit-list tbody tr');
+  assert.equal(await rows.count(), 1);
+  await Promise.all([page.waitForURL(`**/office/visits/${visitId}`), rows.locator('a', { hasText: '测试五金店' }).click()]);
+
+  // Photos and the signature are real images the browser decoded.
+  const photo = page.locator('#photos img.thumb');
+  assert.equal(await photo.count(), 1);
+  await photo.evaluate((img) => img.decode());
+  assert.ok((await photo.evaluate((img) => img.naturalWidth)) > 0, 'the photo loaded');
+  const signature = page.locator('#signature img.signature-image');
+  await signature.evaluate((img) => img.decode());
+  assert.ok((await signature.evaluate((img) => img.naturalWidth)) > 100, 'the signature loaded');
+  assert.match(await page.textContent('#signature-badge'), /签字有效/);
+  assert.match(await page.textContent('#faults'), /打印机故障[\s\S]*纸卷装反/);
+  assert.match(await page.textContent('#history'), /商户验收签字/);
+  // Full size on click: the thumbnail links to the photo itself.
+  const href = await page.locator('#photos a').getAttribute('href');
+  const full = await page.request.get(`http://${base}${href}`);
+  assert.equal(full.status(), 200);
+  assert.match(full.headers()['content-type'], /^image\//);
+  await screenshot(page, 'visit', true);
+
+  await page.fill('#review-note', '请补拍购机凭证');
+  await Promise.all([page.waitForURL(/saved=1/), page.click('#return')]);
+  assert.match(await page.textContent('#visit-status'), /已退回/);
+  assert.match(await page.textContent('#review'), /请补拍购机凭证/);
+
+  agent('sync');
+  const onPhone = JSON.parse(agent('show', visitId));
+  assert.equal(onPhone.status, 'returned');
+  assert.equal(onPhone.reviews.at(-1).note, '请补拍购机凭证');
+  assert.equal(onPhone.reviews.at(-1).stamp.by.user, 'boss');
+
+  // The English switch keeps the page.
+  await Promise.all([page.waitForURL(`**/office/visits/${visitId}`), page.click('#lang-switch')]);
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  assert.match(await page.textContent('#visit-status'), /Returned/);
+  await page.click('#lang-switch');
+  await page.waitForURL(`**/office/visits/${visitId}`);
+});
+
+test('the alerts, terminals and applications pages show the fleet', async () => {
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/alerts`);
+  for (const id of ['total-sim', 'total-old', 'total-warranty', 'total-faults', 'total-applications', 'total-blobs']) {
+    assert.ok(Number(await page.textContent(`#${id}`)) > 0, `${id} is empty`);
+  }
+  await screenshot(page, 'alerts');
+  await page.goto(`http://${base}/office/terminals`);
+  assert.equal(await page.locator('#terminal-list tbody tr').count(), 50);
+  await screenshot(page, 'terminals');
+  await page.goto(`http://${base}/office/applications`);
+  const waiting = page.locator('section.application:has(button[value=approve])');
+  assert.ok((await waiting.count()) > 0);
+  await screenshot(page, 'applications');
+  // Approve the first waiting application: it leaves the waiting list.
+  const before = await waiting.count();
+  await Promise.all([page.waitForURL('**/office/applications'), waiting.first().locator('button[value=approve]').click()]);
+  assert.equal(await page.locator('section.application:has(button[value=approve])').count(), before - 1);
+});
+
+test('a CSV import keeps the good rows and reports the bad ones by line', async () => {
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/terminals/import`);
+  const csv = [
+    'serial,model,manufacturer,merchant,state,production_date,warranty_end,sim_iccid,sim_carrier,sim_expiry',
+    'TEST00000001,A8,联迪,导入测试店,installed,2022-01-10,2024-01-10,89860012345678901238,中国移动,2027-01-01',
+    'bad serial!,A8,联迪,导入测试店,installed,,,,,',
+    'TEST00000002,A8,联迪,导入测试店,已安装,2023-05-01,,,,',
+    'TEST00000003,A8,联迪,导入测试店,installed,2023-02-30,,,,',
+    'TEST00000004,A8,联迪,导入测试店,installed,,,89860012345678901230,中国移动,',
+    '',
+  ].join('\n');
+  await page.fill('#csv', csv);
+  await Promise.all([page.waitForLoadState('load'), page.click('#import-form button[type=submit]')]);
+  await page.waitForSelector('#import-report');
+  assert.equal(await page.textContent('#imported-count'), '2');
+  const lines = await page.locator('#bad-rows tbody tr td:first-child').allTextContents();
+  assert.deepEqual(lines, ['3', '5', '6']);
+  await screenshot(page, 'import');
+  await page.goto(`http://${base}/office/terminals?serial=TEST0000`);
+  const serials = await page.locator('#terminal-list tbody tr td:first-child').allTextContents();
+  assert.deepEqual(serials.map((s) => s.trim()), ['TEST00000001', 'TEST00000002']);
+});
+
+test('a reviewer cannot reach admin pages, and nothing is served without a session', async () => {
+  const reviewer = await newContext();
+  const page = await signIn(reviewer, 'chen');
+  assert.equal(await page.locator('a[href="/office/terminals/import"]').count(), 0, 'no admin links');
+  for (const adminPage of ['/office/visits/new', '/office/terminals/import']) {
+    const response = await page.goto(`http://${base}${adminPage}`);
+    assert.equal(response.status(), 403, adminPage);
+  }
+  await reviewer.close();
+
+  const anonymous = await newContext();
+  const stranger = await anonymous.newPage();
+  await stranger.goto(`http://${base}/office/visits/${visitId}`);
+  assert.match(stranger.url(), /\/office\/login$/);
+  const blob = JSON.parse(agent('show', visitId)).documents[0].sha256;
+  const response = await stranger.request.get(`http://${base}/office/blobs/${blob}`, { maxRedirects: 0 });
+  assert.equal(response.status(), 303);
+  assert.equal(response.headers()['location'], '/office/login');
+  await screenshot(stranger, 'login');
+  await anonymous.close();
+});

@@ -1,0 +1,404 @@
+//! The back office's pages against a real `posfield-server` process on
+//! 127.0.0.1 and real agent cores: sessions, CSRF, roles, a review that
+//! reaches the agent, a visit created at the desk, the demo fleet, and the
+//! acceptance certificate.
+
+use posfield_core::Agent;
+use posfield_e2e::story::{open, repair_visit};
+use posfield_e2e::{ServerProcess, server_binary};
+use posfield_shared::VisitStatus;
+use reqwest::blocking::{Client, Response};
+use reqwest::redirect::Policy;
+
+/// A browser-like client of the pages: no automatic redirects, the session
+/// cookie kept by hand.
+struct Desk {
+    http: Client,
+    base: String,
+    cookie: String,
+}
+
+fn client() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+impl Desk {
+    fn sign_in(server: &ServerProcess, user: &str) -> Desk {
+        let http = client();
+        let response = http
+            .post(server.url("office/login"))
+            .form(&[("user", user), ("password", "correct horse battery")])
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 303, "sign-in of {user}");
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        Desk { http, base: server.base.clone(), cookie }
+    }
+
+    fn get(&self, path: &str) -> Response {
+        self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().unwrap()
+    }
+
+    fn page(&self, path: &str) -> String {
+        let response = self.get(path);
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        response.text().unwrap()
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .unwrap()
+    }
+
+    /// The CSRF token of the session, from any page's sign-out form.
+    fn csrf(&self) -> String {
+        let page = self.page("office/visits");
+        let start = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+        page[start..start + 32].to_owned()
+    }
+}
+
+fn sync(agent: &mut Agent) {
+    agent.sync(&mut |_| {}).unwrap();
+}
+
+#[test]
+fn a_visit_returned_on_its_page_reaches_the_agent_with_the_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("chen", "reviewer");
+    let mut wang = open(&dir.path().join("wang"));
+    wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
+    let id = repair_visit(&mut wang);
+    sync(&mut wang);
+
+    let desk = Desk::sign_in(&server, "chen");
+    let headers = desk.get("office/visits");
+    let policy = headers.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(headers.headers()["x-content-type-options"], "nosniff");
+    // The list finds it by status, kind, agent, merchant and serial.
+    for filter in ["status=completed", "kind=repair", "agent=wang", "merchant=老王", "serial=n91000"] {
+        let list = desk.page(&format!("office/visits?{filter}"));
+        assert!(list.contains(&id), "filter {filter} misses the visit");
+    }
+    let list = desk.page("office/visits?status=approved");
+    assert!(!list.contains(&id));
+    let list = desk.page("office/visits?from=2000-01-01&to=2000-01-02");
+    assert!(!list.contains(&id));
+
+    let visit = wang.visit(&id).unwrap();
+    let page = desk.page(&format!("office/visits/{id}"));
+    assert!(page.contains("老王便利店") && page.contains("N9100001234567"));
+    assert!(page.contains("打印机故障") && page.contains("纸卷装反"), "fault with what was tried");
+    assert!(page.contains("签字有效：与验收摘要一致"), "signature badge");
+    assert!(page.contains("设备签名已核验"), "device signature verified");
+    // Photo thumbnail and signature, served to the session.
+    let photo = &visit.documents[0].sha256;
+    let signature = &visit.acceptance.as_ref().unwrap().signature.sha256;
+    for sha in [photo, signature] {
+        assert!(page.contains(&format!("/office/blobs/{sha}")));
+        let blob = desk.get(&format!("office/blobs/{sha}"));
+        assert_eq!(blob.status().as_u16(), 200);
+        assert!(blob.headers()["content-type"].to_str().unwrap().starts_with("image/"));
+    }
+    // The thumbnail is a small JPEG made from the photo; the link gives the photo itself.
+    let thumb = desk.get(&format!("office/blobs/{photo}?w=320"));
+    assert_eq!(thumb.headers()["content-type"], "image/jpeg");
+    assert!(thumb.bytes().unwrap().starts_with(&[0xff, 0xd8]));
+    assert!(page.contains(&format!("href=\"/office/blobs/{photo}\"")));
+    // History from the document: the agent's operations with who did them.
+    assert!(page.contains("识别终端") && page.contains("商户验收签字") && page.contains("wang (业务员)"));
+
+    // Returning without a note is refused and changes nothing.
+    let csrf = desk.csrf();
+    let refused =
+        desk.post(&format!("office/visits/{id}/review"), &[("csrf", &csrf), ("decision", "return")]);
+    assert_eq!(refused.status().as_u16(), 409);
+    let response = desk.post(
+        &format!("office/visits/{id}/review"),
+        &[("csrf", &csrf), ("decision", "return"), ("note", "请补拍购机凭证")],
+    );
+    assert_eq!(response.status().as_u16(), 303);
+    let page = desk.page(&format!("office/visits/{id}?saved=1"));
+    assert!(page.contains("已退回") && page.contains("请补拍购机凭证"));
+
+    sync(&mut wang);
+    let visit = wang.visit(&id).unwrap();
+    assert_eq!(visit.status, VisitStatus::Returned);
+    let review = visit.latest_review().unwrap();
+    assert_eq!(review.note.as_deref(), Some("请补拍购机凭证"));
+    assert_eq!(review.stamp.by.user, "chen");
+
+    // The English switch.
+    let english = desk.http.get(server.url("office/lang/en?back=/office/visits")).send().unwrap();
+    let lang_cookie = english.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = desk
+        .http
+        .get(server.url(&format!("office/visits/{id}")))
+        .header("cookie", format!("{}; {lang_cookie}", desk.cookie))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("lang=\"en\"") && page.contains("Returned") && page.contains("Printer fault"));
+}
+
+#[test]
+fn no_page_or_blob_without_a_session_and_reviewers_stay_out_of_admin_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("chen", "reviewer");
+    server.add_user("boss", "admin");
+    let mut wang = open(&dir.path().join("wang"));
+    wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
+    let id = repair_visit(&mut wang);
+    sync(&mut wang);
+    let photo = wang.visit(&id).unwrap().documents[0].sha256.clone();
+
+    let anonymous = client();
+    for path in [
+        "office/visits".to_owned(),
+        format!("office/visits/{id}"),
+        format!("office/blobs/{photo}"),
+        format!("office/visits/{id}/certificate.pdf"),
+        "office/alerts".into(),
+        "office/terminals".into(),
+        "office/terminals/export.csv".into(),
+        "office/visits/export.csv".into(),
+        "office/applications".into(),
+    ] {
+        let response = anonymous.get(server.url(&path)).send().unwrap();
+        assert_eq!(response.status().as_u16(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/office/login", "{path}");
+        assert!(!response.bytes().unwrap().starts_with(b"\xff\xd8"), "no photo bytes for {path}");
+    }
+    // A forged session cookie is no session.
+    let forged = anonymous
+        .get(server.url("office/visits"))
+        .header("cookie", format!("posfield_office={}", "ab".repeat(32)))
+        .send()
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 303);
+    // A wrong password opens nothing.
+    let wrong = anonymous
+        .post(server.url("office/login"))
+        .form(&[("user", "chen"), ("password", "wrong horse battery")])
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let reviewer = Desk::sign_in(&server, "chen");
+    let csrf = reviewer.csrf();
+    for path in ["office/visits/new", "office/terminals/import"] {
+        assert_eq!(reviewer.get(path).status().as_u16(), 403, "{path}");
+    }
+    let csv = "serial,model\nN910000000001,N910\n";
+    let response = reviewer.post("office/terminals/import", &[("csrf", &csrf), ("csv", csv)]);
+    assert_eq!(response.status().as_u16(), 403);
+    let response = reviewer.post(
+        "office/visits",
+        &[("csrf", &csrf), ("kind", "inspection"), ("merchant", "x"), ("agent", "wang")],
+    );
+    assert_eq!(response.status().as_u16(), 403);
+    assert!(!reviewer.page("office/terminals").contains("N910000000001"), "nothing was imported");
+
+    // A form without the session's CSRF token, or from another site, changes nothing.
+    let without = reviewer.post(
+        &format!("office/visits/{id}/review"),
+        &[("csrf", "0".repeat(32).as_str()), ("decision", "approve")],
+    );
+    assert_eq!(without.status().as_u16(), 403);
+    let cross_site = reviewer
+        .http
+        .post(server.url(&format!("office/visits/{id}/review")))
+        .header("cookie", &reviewer.cookie)
+        .header("origin", "http://evil.example")
+        .form(&[("csrf", csrf.as_str()), ("decision", "approve")])
+        .send()
+        .unwrap();
+    assert_eq!(cross_site.status().as_u16(), 403);
+    sync(&mut wang);
+    assert_eq!(wang.visit(&id).unwrap().status, VisitStatus::Completed);
+
+    // Signing out ends the session.
+    let out = reviewer.post("office/logout", &[("csrf", &csrf)]);
+    assert_eq!(out.status().as_u16(), 303);
+    assert_eq!(reviewer.get("office/visits").status().as_u16(), 303);
+
+    // The admin reaches both admin pages.
+    let admin = Desk::sign_in(&server, "boss");
+    assert!(admin.page("office/visits/new").contains("name=\"merchant\""));
+    assert!(admin.page("office/terminals/import").contains("name=\"csv\""));
+}
+
+#[test]
+fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("boss", "admin");
+    let mut li = open(&dir.path().join("li"));
+    li.enroll(&server.base, &server.enrolment_code("li"), "小米 14").unwrap();
+    let desk = Desk::sign_in(&server, "boss");
+    let csrf = desk.csrf();
+    let response = desk.post(
+        "office/visits",
+        &[
+            ("csrf", &csrf),
+            ("kind", "sim_renewal"),
+            ("merchant", "张姐水果店"),
+            ("merchant_number", "898310048161234"),
+            ("phone", "13800138000"),
+            ("serial", "n9100001234567"),
+            ("agent", "li"),
+        ],
+    );
+    assert_eq!(response.status().as_u16(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let id = location.trim_start_matches("/office/visits/").to_owned();
+    let page = desk.page(location.trim_start_matches('/'));
+    assert!(page.contains("张姐水果店") && page.contains("流量卡续费"));
+
+    sync(&mut li);
+    let visit = li.visit(&id).unwrap();
+    assert_eq!(visit.assignment.agent, "li");
+    assert_eq!(visit.merchant.merchant_number.as_deref(), Some("898310048161234"));
+    assert!(visit.notes.iter().any(|n| n.text.contains("N9100001234567")), "the serial to visit");
+
+    // A bad merchant number is refused with the rule's words, and nothing is created.
+    let refused = desk.post(
+        "office/visits",
+        &[("csrf", &csrf), ("kind", "repair"), ("merchant", "x"), ("merchant_number", "12"), ("agent", "li")],
+    );
+    assert_eq!(refused.status().as_u16(), 409);
+    let list = desk.page("office/visits");
+    assert_eq!(list.matches("href=\"/office/visits/0").count(), 1, "one visit only");
+}
+
+#[test]
+fn the_demo_fleet_has_every_kind_in_every_status_and_working_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut child = std::process::Command::new(server_binary())
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    let base = format!("http://{}/", line.trim().rsplit("http://").next().unwrap());
+    let guard = KillOnDrop(child);
+
+    let db = rusqlite::Connection::open(data.join("posfield.db")).unwrap();
+    let pairs: i64 = db
+        .query_row("SELECT count(*) FROM (SELECT DISTINCT kind, status FROM visits)", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pairs, 7 * 6, "every kind in every status");
+    let terminals: i64 = db.query_row("SELECT count(*) FROM fleet", [], |r| r.get(0)).unwrap();
+    assert!(terminals >= 300, "{terminals} terminals");
+    let invalid: i64 = db
+        .query_row("SELECT count(*) FROM countersignatures WHERE device_signature_valid = 0", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(invalid, 0, "every demo acceptance is signed by its device's key");
+    let signed: i64 = db.query_row("SELECT count(*) FROM countersignatures", [], |r| r.get(0)).unwrap();
+    assert!(signed > 100, "{signed} acceptances");
+    let missing: i64 =
+        db.query_row("SELECT count(*) FROM visits WHERE blobs_missing > 0", [], |r| r.get(0)).unwrap();
+    assert!(missing > 0, "some visits wait for photos");
+
+    posfield_e2e::server_cli(&data, &["add-user", "boss", "--role", "admin"]);
+    let server_like = ServerLike { base };
+    let desk = Desk::sign_in_at(&server_like.base, "boss");
+    let alerts = desk.page("office/alerts");
+    for id in
+        ["total-sim", "total-old", "total-warranty", "total-faults", "total-applications", "total-blobs"]
+    {
+        let at = alerts.find(&format!("id=\"{id}\">")).unwrap() + id.len() + 6;
+        let total: i64 = alerts[at..alerts[at..].find('<').unwrap() + at].parse().unwrap();
+        assert!(total > 0, "the alert {id} is empty in the demo");
+    }
+    let applications = desk.page("office/applications");
+    assert!(applications.contains("value=\"approve\""), "waiting applications can be decided");
+
+    // Approving a waiting application unlocks it on the document.
+    let id: String = db
+        .query_row(
+            "SELECT id FROM visits WHERE kind = 'reactivation' AND json_extract(office, '$.application.state') = 'submitted' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let csrf = desk.csrf();
+    let rejected =
+        desk.post(&format!("office/applications/{id}"), &[("csrf", &csrf), ("decision", "reject")]);
+    assert_eq!(rejected.status().as_u16(), 409, "rejecting needs a reason");
+    let approved =
+        desk.post(&format!("office/applications/{id}"), &[("csrf", &csrf), ("decision", "approve")]);
+    assert_eq!(approved.status().as_u16(), 303);
+    let state: String = db
+        .query_row(
+            "SELECT json_extract(office, '$.application.state') FROM visits WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(state, "approved");
+
+    // A signed visit's certificate is a PDF with the Chinese text searchable.
+    let signed_id: String =
+        db.query_row("SELECT visit_id FROM countersignatures LIMIT 1", [], |r| r.get(0)).unwrap();
+    let pdf = desk.get(&format!("office/visits/{signed_id}/certificate.pdf"));
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let bytes = pdf.bytes().unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    // The ToUnicode map names 验 (U+9A8C) and 收 (U+6536).
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("<9A8C>") && text.contains("<6536>"), "the certificate maps its Chinese glyphs");
+
+    // CSV exports.
+    let visits_csv = desk.page("office/visits/export.csv?status=approved");
+    assert!(visits_csv.lines().count() > 30 && visits_csv.lines().skip(1).all(|l| l.contains(",approved,")));
+    let terminals_csv = desk.page("office/terminals/export.csv");
+    assert_eq!(terminals_csv.lines().count() as i64, terminals + 1);
+    drop(guard);
+}
+
+struct ServerLike {
+    base: String,
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Desk {
+    fn sign_in_at(base: &str, user: &str) -> Desk {
+        let http = client();
+        let response = http
+            .post(format!("{base}office/login"))
+            .form(&[("user", user), ("password", "correct horse battery")])
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 303);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        Desk { http, base: base.to_owned(), cookie }
+    }
+}
