@@ -75,6 +75,12 @@ impl Requirement {
         }
     }
 
+    /// Whether only the back office can meet it (a decision, not something
+    /// the agent records): the steps after it wait until it is met.
+    pub fn is_decision(self) -> bool {
+        matches!(self, Requirement::ApplicationApproved)
+    }
+
     /// zh-CN words for what is missing.
     pub fn zh(self) -> String {
         match self {

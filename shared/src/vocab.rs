@@ -225,6 +225,9 @@ pub enum IdentificationMethod {
     /// Typed by the agent.
     #[autosurgeon(rename = "manual")]
     Manual,
+    /// Read live by the phone camera's barcode scanner (no photo is kept).
+    #[autosurgeon(rename = "scan")]
+    Scan,
 }
 
 #[cfg(test)]

@@ -135,14 +135,64 @@ fn fill_except(doc: &mut VisitDoc, clock: &mut Clock, skip: Requirement) {
                 satisfy(doc, clock, *requirement);
             }
         }
-        doc.set_step(&clock.ctx(&agent()), step.id.as_str(), StepState::Done, None, None).unwrap();
+        done_unless_waiting(doc, clock, step.id.as_str(), skip);
     }
-    if skip != Requirement::Signature {
+    if skip != Requirement::Signature && !skip.is_decision() {
         sign(doc, clock);
     }
     for step in kind.template().steps.iter().filter(|s| s.requires.contains(&Requirement::Signature)) {
-        doc.set_step(&clock.ctx(&agent()), step.id.as_str(), StepState::Done, None, None).unwrap();
+        done_unless_waiting(doc, clock, step.id.as_str(), skip);
     }
+}
+
+/// Marks a step done; with a back-office decision left unmet, the steps
+/// after it are refused as waiting for that decision.
+fn done_unless_waiting(doc: &mut VisitDoc, clock: &mut Clock, step: &str, skip: Requirement) {
+    match doc.set_step(&clock.ctx(&agent()), step, StepState::Done, None, None) {
+        Ok(_) => {}
+        Err(VisitError::WaitsForDecision { decision, .. }) if decision == skip => {}
+        Err(error) => panic!("{step}: {error}"),
+    }
+}
+
+#[test]
+fn a_reactivation_waits_for_the_back_office_after_its_application() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Reactivation);
+    let a = agent();
+    for requirement in [Requirement::TerminalIdentified, Requirement::SuspensionCause] {
+        satisfy(&mut doc, &mut clock, requirement);
+    }
+    for step in ["identify", "cause"] {
+        doc.set_step(&clock.ctx(&a), step, StepState::Done, None, None).unwrap();
+    }
+    doc.submit_application(&clock.ctx(&a)).unwrap();
+    // Submitted, not approved: the installation and everything after it wait,
+    // skipping too, and the merchant cannot sign yet.
+    for (step, state, reason) in
+        [("install", StepState::Done, None), ("training", StepState::Skipped, Some("商户已会用"))]
+    {
+        let error = doc.set_step(&clock.ctx(&a), step, state, reason, None).unwrap_err();
+        assert!(
+            matches!(&error, VisitError::WaitsForDecision { decision: Requirement::ApplicationApproved, .. }),
+            "{step}: {error}"
+        );
+    }
+    let visit = doc.visit().unwrap();
+    assert_eq!(
+        posfield_shared::visit::completion::waiting_for(&visit, "install"),
+        Some(Requirement::ApplicationApproved)
+    );
+    assert_eq!(posfield_shared::visit::completion::waiting_for(&visit, "cause"), None);
+    let refused = doc.sign_acceptance(&clock.ctx(&a), &signature()).unwrap_err();
+    assert!(matches!(refused, VisitError::WaitsForDecision { .. }), "{refused}");
+    // Steps before the application are still free to change.
+    doc.set_step(&clock.ctx(&a), "docs.purchase_proof", StepState::NotApplicable, None, None).unwrap();
+
+    doc.decide_application(&clock.ctx(&reviewer()), posfield_shared::vocab::ApplicationState::Approved, None)
+        .unwrap();
+    let visit = doc.set_step(&clock.ctx(&a), "install", StepState::Done, None, None).unwrap();
+    assert_eq!(visit.step_state("install"), StepState::Done);
 }
 
 #[test]

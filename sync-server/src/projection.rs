@@ -254,8 +254,8 @@ fn write_row(
             heads,
             office_json,
             missing,
-            visit.sim.as_ref().map(|s| s.iccid.clone()),
-            visit.sim.as_ref().map(|s| s.expiry.to_string()),
+            visit.sim.as_ref().map(|s| s.current_iccid().to_owned()),
+            visit.sim.as_ref().map(|s| s.current_expiry().to_string()),
         ],
     )?;
     if let Some(serial) = &serial {
@@ -269,9 +269,9 @@ fn write_row(
             params![
                 serial,
                 visit.merchant.name,
-                visit.sim.as_ref().map(|s| s.iccid.clone()),
+                visit.sim.as_ref().map(|s| s.current_iccid().to_owned()),
                 visit.sim.as_ref().map(|s| s.carrier.code()),
-                visit.sim.as_ref().map(|s| s.expiry.to_string()),
+                visit.sim.as_ref().map(|s| s.current_expiry().to_string()),
                 visit.id,
                 updated_at
             ],

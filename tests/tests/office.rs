@@ -6,7 +6,10 @@
 use posfield_core::Agent;
 use posfield_e2e::story::{open, repair_visit};
 use posfield_e2e::{ServerProcess, server_binary};
-use posfield_shared::VisitStatus;
+use posfield_shared::visit::SimInput;
+use posfield_shared::visit::schema::StepState;
+use posfield_shared::vocab::{ApplicationState, DocumentKind, SimAction, SimCarrier, SuspensionCause};
+use posfield_shared::{CalendarDate, VisitKind, VisitStatus};
 use reqwest::blocking::{Client, Response};
 use reqwest::redirect::Policy;
 
@@ -280,6 +283,108 @@ fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
     assert_eq!(refused.status().as_u16(), 409);
     let list = desk.page("office/visits");
     assert_eq!(list.matches("href=\"/office/visits/0").count(), 1, "one visit only");
+}
+
+/// A reactivation visit worked up to its application, submitted.
+fn reactivation_applied(agent: &mut Agent, merchant: &str) -> String {
+    let id =
+        agent.create_visit(VisitKind::Reactivation, &posfield_e2e::story::merchant(merchant)).unwrap().id;
+    agent.identify_typed(&id, "N9100001234567", false).unwrap();
+    agent.set_suspension_cause(&id, SuspensionCause::NetworkProblem).unwrap();
+    let photo = std::fs::read(posfield_e2e::story::testdata("code128-1/1.png")).unwrap();
+    agent.add_photo(&id, &photo, DocumentKind::IdCard).unwrap();
+    agent.add_photo(&id, &photo, DocumentKind::BankCard).unwrap();
+    for step in ["identify", "cause", "docs.id_card", "docs.bank_card"] {
+        agent.set_step(&id, step, StepState::Done, None, None).unwrap();
+    }
+    agent.submit_application(&id).unwrap();
+    id
+}
+
+#[test]
+fn an_application_decided_at_the_desk_reaches_the_agent_and_unlocks_the_installation() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("boss", "admin");
+    let mut zhao = open(&dir.path().join("zhao"));
+    zhao.enroll(&server.base, &server.enrolment_code("zhao"), "荣耀 X50").unwrap();
+    let approved = reactivation_applied(&mut zhao, "赵记面馆");
+    let rejected = reactivation_applied(&mut zhao, "钱家超市");
+    sync(&mut zhao);
+
+    // Until the back office decides, the installation waits on the phone.
+    let waiting = zhao.set_step(&approved, "install", StepState::Done, None, None).unwrap_err();
+    assert_eq!(waiting.code(), "waits_for_decision", "{waiting}");
+
+    let desk = Desk::sign_in(&server, "boss");
+    let page = desk.page("office/applications");
+    assert!(page.contains("赵记面馆") && page.contains("钱家超市"), "both applications listed");
+    assert!(page.contains("网络问题") || page.contains("network"), "the suspension cause is shown");
+    let csrf = desk.csrf();
+    // Rejecting needs a reason; refused without one, nothing changes.
+    let refused =
+        desk.post(&format!("office/applications/{rejected}"), &[("csrf", &csrf), ("decision", "reject")]);
+    assert_eq!(refused.status().as_u16(), 409);
+    for (id, decision, reason) in [(&approved, "approve", ""), (&rejected, "reject", "营业执照已过期")]
+    {
+        let response = desk.post(
+            &format!("office/applications/{id}"),
+            &[("csrf", &csrf), ("decision", decision), ("reason", reason)],
+        );
+        assert_eq!(response.status().as_u16(), 303, "{decision}");
+    }
+
+    sync(&mut zhao);
+    let visit = zhao.visit(&approved).unwrap();
+    assert_eq!(visit.reactivation.application.as_ref().unwrap().state, ApplicationState::Approved);
+    let visit = zhao.set_step(&approved, "install", StepState::Done, None, None).unwrap();
+    assert_eq!(visit.step_state("install"), StepState::Done, "approved: the installation is unlocked");
+    let visit = zhao.visit(&rejected).unwrap();
+    let application = visit.reactivation.application.as_ref().unwrap();
+    assert_eq!(application.state, ApplicationState::Rejected);
+    assert_eq!(application.reason.as_deref(), Some("营业执照已过期"));
+    let still = zhao.set_step(&rejected, "install", StepState::Done, None, None).unwrap_err();
+    assert_eq!(still.code(), "waits_for_decision", "rejected: the installation stays locked");
+}
+
+#[test]
+fn a_renewed_sim_card_leaves_the_expiry_alerts_with_its_new_card_and_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("boss", "admin");
+    let mut li = open(&dir.path().join("li"));
+    li.enroll(&server.base, &server.enrolment_code("li"), "小米 14").unwrap();
+    let id = li.create_visit(VisitKind::SimRenewal, &posfield_e2e::story::merchant("张姐水果店")).unwrap().id;
+    li.identify_typed(&id, "N9100001234567", false).unwrap();
+    // Found on site: a card that ran out last month.
+    let found = SimInput {
+        iccid: "89860012345678901238".into(),
+        carrier: SimCarrier::ChinaMobile,
+        expiry: CalendarDate::parse("2000-01-31").unwrap(),
+    };
+    li.set_sim(&id, &found).unwrap();
+    sync(&mut li);
+    let desk = Desk::sign_in(&server, "boss");
+    assert!(desk.page("office/alerts").contains("N9100001234567"), "the expired card is an alert");
+
+    // Replaced with a new card on a plan running into next century.
+    li.set_sim_action(
+        &id,
+        SimAction::Replaced,
+        Some("8986011234567890128"),
+        CalendarDate::parse("2100-12-31").ok(),
+    )
+    .unwrap();
+    sync(&mut li);
+    let alerts = desk.page("office/alerts");
+    assert!(!alerts.contains("N9100001234567"), "the renewed card is no longer an alert");
+    let db = rusqlite::Connection::open(server.data.join("posfield.db")).unwrap();
+    let (iccid, expiry): (String, String) = db
+        .query_row("SELECT sim_iccid, sim_expiry FROM terminals WHERE serial = 'N9100001234567'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((iccid.as_str(), expiry.as_str()), ("8986011234567890128", "2100-12-31"));
 }
 
 #[test]

@@ -99,6 +99,7 @@ impl AgentError {
             AgentError::Visit(VisitError::Invalid(_)) => "invalid_input",
             AgentError::Visit(VisitError::Locked { .. }) => "visit_locked",
             AgentError::Visit(VisitError::Forbidden { .. }) => "forbidden",
+            AgentError::Visit(VisitError::WaitsForDecision { .. }) => "waits_for_decision",
             AgentError::Visit(_) => "visit_rule",
             AgentError::Photo(_) => "photo",
             AgentError::Barcode(_) => "barcode",
@@ -384,14 +385,29 @@ impl Agent {
         serial: &str,
         replacement: bool,
     ) -> Result<Identified, AgentError> {
-        let visit = self.edit(visit_id, |doc, ctx| {
-            doc.identify_terminal(ctx, serial, IdentificationMethod::Manual, None, replacement)
-        })?;
-        Ok(Identified {
-            serial: identified_serial(&visit, replacement),
-            method: IdentificationMethod::Manual,
-            alternatives: Vec::new(),
-        })
+        self.identify_text(visit_id, serial, IdentificationMethod::Manual, replacement)
+    }
+
+    /// Records a serial the phone's live barcode scanner read off the label.
+    pub fn identify_scanned(
+        &mut self,
+        visit_id: &str,
+        serial: &str,
+        replacement: bool,
+    ) -> Result<Identified, AgentError> {
+        self.identify_text(visit_id, serial, IdentificationMethod::Scan, replacement)
+    }
+
+    fn identify_text(
+        &mut self,
+        visit_id: &str,
+        serial: &str,
+        method: IdentificationMethod,
+        replacement: bool,
+    ) -> Result<Identified, AgentError> {
+        let visit =
+            self.edit(visit_id, |doc, ctx| doc.identify_terminal(ctx, serial, method, None, replacement))?;
+        Ok(Identified { serial: identified_serial(&visit, replacement), method, alternatives: Vec::new() })
     }
 
     /// Records the serial read from an NFC tag (raw NDEF message and tag UID).

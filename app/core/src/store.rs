@@ -347,6 +347,13 @@ impl Store {
         Ok(self.conn.query_row("SELECT count(*) FROM visits", [], |r| r.get(0))?)
     }
 
+    /// Number of visits with changes the server has not confirmed.
+    pub fn unsynced_count(&self) -> Result<usize, StoreError> {
+        let count: i64 =
+            self.conn.query_row("SELECT count(*) FROM visits WHERE unsynced = 1", [], |r| r.get(0))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     /// Visits whose index row disagrees with their document (always empty
     /// unless something outside this module wrote to the file).
     pub fn index_mismatches(&self) -> Result<Vec<String>, StoreError> {

@@ -281,15 +281,24 @@ async fn identify_photo(
     .await
 }
 
+/// A typed serial, or with `scanned` one the phone's live barcode scanner
+/// read (recorded as scanned, not typed).
 #[tauri::command]
 async fn identify_typed(
     app: AppHandle,
     visit_id: String,
     serial: String,
     replacement: bool,
+    scanned: Option<bool>,
 ) -> UiResult<IdentifyReply> {
     blocking(app, move |app, state| {
-        identify_reply(app, state, &visit_id, |agent| agent.identify_typed(&visit_id, &serial, replacement))
+        identify_reply(app, state, &visit_id, |agent| {
+            if scanned == Some(true) {
+                agent.identify_scanned(&visit_id, &serial, replacement)
+            } else {
+                agent.identify_typed(&visit_id, &serial, replacement)
+            }
+        })
     })
     .await
 }

@@ -193,6 +193,9 @@ pub struct StepView {
     pub applies: bool,
     /// Requirement codes (`photo:id_card`, `terminal_identified`, ...).
     pub requires: Vec<String>,
+    /// The back-office decision this step waits for (its zh-CN words), if any:
+    /// it cannot be done or skipped until the decision reaches the phone.
+    pub waits_for: Option<String>,
 }
 
 /// One thing missing before completion.
@@ -402,6 +405,8 @@ impl VisitView {
                     skippable: step.skippable,
                     applies: applies(visit, step.when),
                     requires: step.requires.iter().map(|r| r.code()).collect(),
+                    waits_for: posfield_shared::visit::completion::waiting_for(visit, step.id.as_str())
+                        .map(|decision| decision.zh()),
                 }
             })
             .collect();

@@ -25,6 +25,8 @@ export type StepState = 'pending' | 'done' | 'skipped' | 'not_applicable';
 export interface StepView {
   id: string; zh: string; en: string; state: StepState; reason: string | null; note: string | null;
   required: boolean; skippable: boolean; applies: boolean; requires: string[];
+  /** The back-office decision this step waits for (zh-CN words), if any. */
+  waits_for: string | null;
 }
 export interface MissingView { step: string; zh: string; en: string }
 export interface FaultView {
@@ -73,6 +75,8 @@ export const api = {
     invoke<{ identified: Identified; visit: VisitView }>('identify_photo', { visitId, image, replacement }),
   identifyTyped: (visitId: string, serial: string, replacement: boolean) =>
     invoke<{ identified: Identified; visit: VisitView }>('identify_typed', { visitId, serial, replacement }),
+  identifyScanned: (visitId: string, serial: string, replacement: boolean) =>
+    invoke<{ identified: Identified; visit: VisitView }>('identify_typed', { visitId, serial, replacement, scanned: true }),
   identifyNfc: (visitId: string, tag: unknown, replacement: boolean) =>
     invoke<{ identified: Identified; visit: VisitView }>('identify_nfc', { visitId, tag, replacement }),
   addFault: (visitId: string, code: string, symptom: string | null) => invoke<VisitView>('add_fault', { visitId, code, symptom }),

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  fenToYuan, filterArgs, formatBytes, formatTime, isSyncing, orderedSteps, parseRoute, photoSyncState,
+  fenToYuan, filterArgs, formatBytes, formatTime, isSyncing, orderedSteps, parseRoute, photoSyncState, syncStateKey,
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
 } from './logic';
 import type { StepView } from './api';
 
 const step = (id: string, requires: string[], over: Partial<StepView> = {}): StepView => ({
-  id, zh: id, en: id, state: 'pending', reason: null, note: null, required: true, skippable: true, applies: true, requires, ...over,
+  id, zh: id, en: id, state: 'pending', reason: null, note: null, required: true, skippable: true, applies: true, requires, waits_for: null, ...over,
 });
 
 describe('stepScreen', () => {
@@ -31,8 +31,12 @@ describe('sync states', () => {
     expect(visitSyncState({ unsynced: true }, false)).toBe('on_phone');
     expect(visitSyncState({ unsynced: true }, true)).toBe('sending');
     expect(visitSyncState({ unsynced: false }, true)).toBe('confirmed');
-    expect(photoSyncState({ confirmed: false }, false)).toBe('on_phone');
-    expect(photoSyncState({ confirmed: true }, false)).toBe('confirmed');
+    expect(photoSyncState({ confirmed: false }, true, false)).toBe('on_phone');
+    expect(photoSyncState({ confirmed: false }, true, true)).toBe('sending');
+    expect(photoSyncState({ confirmed: true }, true, true)).toBe('sent');
+    expect(photoSyncState({ confirmed: true }, false, false)).toBe('confirmed');
+    expect(syncStateKey('sent')).toBe('sent');
+    expect(syncStateKey('confirmed')).toBe('confirmedByServer');
   });
 
   it('only started and unfinished progress count as syncing', () => {
@@ -47,12 +51,13 @@ describe('sync states', () => {
     const p = (phase: 'blobs' | 'manifest' | 'documents' | 'done', dd: number, dt: number, bd: number, bt: number) =>
       progressFraction({ phase, docs_done: dd, docs_total: dt, bytes_done: bd, bytes_total: bt });
     expect(progressFraction(null)).toBe(0);
-    expect(p('blobs', 0, 0, 0, 1000)).toBe(0);
-    expect(p('blobs', 0, 0, 500, 1000)).toBeCloseTo(0.35);
-    expect(p('documents', 1, 2, 1000, 1000)).toBeCloseTo(0.85);
+    expect(p('manifest', 0, 0, 0, 1000)).toBe(0);
+    expect(p('documents', 1, 2, 0, 1000)).toBeCloseTo(0.15);
+    expect(p('blobs', 2, 2, 500, 1000)).toBeCloseTo(0.65);
+    expect(p('blobs', 0, 0, 500, 1000)).toBeCloseTo(0.65);
     expect(p('done', 2, 2, 1000, 1000)).toBe(1);
-    expect(p('blobs', 0, 0, 5000, 1000)).toBeLessThanOrEqual(1);
-    const series = [p('blobs', 0, 3, 0, 10), p('blobs', 0, 3, 10, 10), p('manifest', 0, 3, 10, 10), p('documents', 1, 3, 10, 10), p('documents', 3, 3, 10, 10)];
+    expect(p('blobs', 2, 2, 5000, 1000)).toBeLessThanOrEqual(1);
+    const series = [p('manifest', 0, 0, 0, 10), p('documents', 0, 3, 0, 10), p('documents', 3, 3, 0, 10), p('manifest', 3, 3, 0, 10), p('blobs', 3, 3, 0, 10), p('blobs', 3, 3, 10, 10), p('done', 3, 3, 10, 10)];
     expect([...series].sort((a, b) => a - b)).toEqual(series);
   });
 });

@@ -23,16 +23,29 @@ export function filterArgs(filter: VisitFilter): { status: string | null; unsync
   return { status: null, unsyncedOnly: filter.kind === 'waiting' };
 }
 
-/** The sync state of one visit as the agent reads it. */
-export type VisitSyncState = 'on_phone' | 'sending' | 'confirmed';
+/**
+ * The sync state of a visit or a photo as the agent reads it: only on the
+ * phone, being sent, sent (a photo the server has received and verified while
+ * its visit still waits), or confirmed by the server.
+ */
+export type VisitSyncState = 'on_phone' | 'sending' | 'sent' | 'confirmed';
+
+/** The words for a sync state, through the screen's translator. */
+export function syncStateKey(s: VisitSyncState): 'onPhone' | 'sending' | 'sent' | 'confirmedByServer' {
+  return s === 'confirmed' ? 'confirmedByServer' : s === 'sent' ? 'sent' : s === 'sending' ? 'sending' : 'onPhone';
+}
 
 export function visitSyncState(row: Pick<VisitRow, 'unsynced'>, syncing: boolean): VisitSyncState {
   if (!row.unsynced) return 'confirmed';
   return syncing ? 'sending' : 'on_phone';
 }
 
-export function photoSyncState(doc: Pick<DocumentView, 'confirmed'>, syncing: boolean): VisitSyncState {
-  if (doc.confirmed) return 'confirmed';
+/**
+ * A photo (or the signature image) the server has verified is `sent` until
+ * the visit that refers to it is synced too, then `confirmed`.
+ */
+export function photoSyncState(doc: Pick<DocumentView, 'confirmed'>, visitUnsynced: boolean, syncing: boolean): VisitSyncState {
+  if (doc.confirmed) return visitUnsynced ? 'sent' : 'confirmed';
   return syncing ? 'sending' : 'on_phone';
 }
 
@@ -41,15 +54,18 @@ export function isSyncing(event: SyncEvent | null): boolean {
   return event?.event === 'started' || (event?.event === 'progress' && event.phase !== 'done');
 }
 
-/** The progress bar's fraction (0..1): bytes while uploading, documents after. */
+/**
+ * The progress bar's fraction (0..1): the visit documents first, then the
+ * photos. The counts run over the whole sync, so the bar only moves forward.
+ */
 export function progressFraction(p: Progress | null): number {
   if (!p) return 0;
   if (p.phase === 'done') return 1;
-  const bytes = p.bytes_total > 0 ? p.bytes_done / p.bytes_total : 1;
-  const docs = p.docs_total > 0 ? p.docs_done / p.docs_total : p.phase === 'documents' ? 0 : 1;
+  // No documents to send and photos going: the documents part is full.
+  const docs = p.docs_total > 0 ? p.docs_done / p.docs_total : p.phase === 'blobs' ? 1 : 0;
+  const bytes = p.bytes_total > 0 ? p.bytes_done / p.bytes_total : 0;
   // Photos are most of the bytes: they weigh 70 % of the bar.
-  const fraction = p.phase === 'blobs' ? bytes * 0.7 : 0.7 + docs * 0.3;
-  return Math.max(0, Math.min(1, fraction));
+  return Math.max(0, Math.min(1, docs * 0.3 + bytes * 0.7));
 }
 
 export function formatBytes(bytes: number): string {

@@ -96,6 +96,22 @@ pub fn requirement_met(visit: &Visit, requirement: Requirement) -> bool {
     }
 }
 
+/// The back-office decision this step waits for: a step after one that
+/// requires a decision not yet taken (in a reactivation, everything after
+/// the application until it is approved) cannot be done, skipped or signed.
+pub fn waiting_for(visit: &Visit, step_id: &str) -> Option<Requirement> {
+    for step in visit.kind.template().steps {
+        if step.id.as_str() == step_id {
+            return None;
+        }
+        let open = step.requires.iter().find(|r| r.is_decision() && !requirement_met(visit, **r));
+        if let Some(decision) = open {
+            return Some(*decision);
+        }
+    }
+    None
+}
+
 /// Everything still missing before the visit can be completed, in checklist order.
 pub fn missing(visit: &Visit) -> Vec<Missing> {
     let mut gaps = Vec::new();

@@ -6,11 +6,11 @@
 //! refused operation writes nothing.
 
 use super::acceptance::{AcceptanceSummary, SignatureCheck};
-use super::completion::{Missing, missing};
+use super::completion::{Missing, missing, waiting_for};
 use super::document::{DocError, VisitDoc};
 use super::schema::*;
 use crate::actor::{Actor, Role};
-use crate::checklist::Need;
+use crate::checklist::{Need, Requirement};
 use crate::fault::{FaultCode, Remedy};
 use crate::kind::VisitKind;
 use crate::status::{TransitionError, VisitEvent, VisitStatus};
@@ -69,6 +69,14 @@ pub enum VisitError {
     Locked {
         /// Its status.
         status: VisitStatus,
+    },
+    /// The step comes after a decision the back office has not taken yet.
+    #[error("step {step} waits for the back office: {}", decision.code())]
+    WaitsForDecision {
+        /// The step.
+        step: String,
+        /// The decision it waits for.
+        decision: Requirement,
     },
     /// The step does not exist in this kind's checklist.
     #[error("{kind} visits have no step {step:?}")]
@@ -372,6 +380,11 @@ impl VisitDoc {
                     return refuse("a required step is done or skipped with a reason");
                 }
                 _ => {}
+            }
+            if matches!(state, StepState::Done | StepState::Skipped)
+                && let Some(decision) = waiting_for(visit, step_id)
+            {
+                return Err(VisitError::WaitsForDecision { step: step_id.to_owned(), decision });
             }
             let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
             visit.steps.insert(step_id.to_owned(), StepRecord { state, reason, note, stamp: ctx.stamp() });
@@ -686,6 +699,9 @@ impl VisitDoc {
             )));
         }
         self.agent_edit(ctx, "sign_acceptance", |visit| {
+            if let Some(decision) = waiting_for(visit, "acceptance") {
+                return Err(VisitError::WaitsForDecision { step: "acceptance".into(), decision });
+            }
             let summary = AcceptanceSummary::of(visit, ctx.at);
             let summary_json = summary.canonical_json();
             visit.acceptance = Some(Acceptance {

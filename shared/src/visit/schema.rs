@@ -203,6 +203,18 @@ pub struct SimRecord {
     pub stamp: Stamp,
 }
 
+impl SimRecord {
+    /// The ICCID of the card left in the terminal: the new card's when it was replaced.
+    pub fn current_iccid(&self) -> &str {
+        self.new_iccid.as_deref().unwrap_or(&self.iccid)
+    }
+
+    /// The plan's expiry as the visit left it: the new expiry after a renewal.
+    pub fn current_expiry(&self) -> CalendarDate {
+        self.new_expiry.unwrap_or(self.expiry)
+    }
+}
+
 /// Confirmation that the terminal's data was backed up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct BackupRecord {

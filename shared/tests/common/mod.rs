@@ -142,7 +142,12 @@ pub fn kind_seed(kind: posfield_shared::vocab::DocumentKind) -> &'static str {
 }
 
 pub fn sign(doc: &mut VisitDoc, clock: &mut Clock) {
-    let input = SignatureInput {
+    doc.sign_acceptance(&clock.ctx(&agent()), &signature()).unwrap();
+}
+
+/// The merchant's signature as the agent core hands it over.
+pub fn signature() -> SignatureInput {
+    SignatureInput {
         signer_name: "王老板".into(),
         image: BlobInfo {
             sha256: sha("signature"),
@@ -153,8 +158,7 @@ pub fn sign(doc: &mut VisitDoc, clock: &mut Clock) {
         },
         strokes_sha256: sha("strokes"),
         device_signature: None,
-    };
-    doc.sign_acceptance(&clock.ctx(&agent()), &input).unwrap();
+    }
 }
 
 /// Works through the whole checklist of the visit's kind: every applicable

@@ -663,6 +663,8 @@ pub async fn visit_page(
                     (IdentificationMethod::Photo, Lang::En) => "label photo",
                     (IdentificationMethod::Manual, Lang::Zh) => "手工录入",
                     (IdentificationMethod::Manual, Lang::En) => "typed",
+                    (IdentificationMethod::Scan, Lang::Zh) => "扫码识别",
+                    (IdentificationMethod::Scan, Lang::En) => "live scan",
                 };
                 format!("{} ({method})", i.serial)
             })
