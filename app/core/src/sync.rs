@@ -2,16 +2,19 @@
 //! photo and signature to the server and the back office's changes back.
 //!
 //! One sync:
-//! 1. uploads every blob the visits refer to that the server has not
-//!    confirmed (resuming a cut upload where the server's copy ends), so no
-//!    visit is ever marked synced before its photos are on the server;
-//! 2. sends the manifest digest: when the server's digest over the visits
-//!    this agent may see is the same, the sync is over (one round trip);
-//! 3. otherwise syncs, over one websocket, only the visits whose heads
-//!    differ, each within a deadline, merging what comes back into the store;
-//! 4. repeats the manifest check (a server that restored a back-office field
-//!    has new heads) a bounded number of times, and marks visits synced only
-//!    when the server's manifest agrees with the phone's.
+//! 1. sends the manifest digest: when the server's digest over the visits
+//!    this agent may see is the same, the documents are in sync (one round
+//!    trip, a few hundred bytes);
+//! 2. otherwise syncs, over one websocket, only the visits whose heads
+//!    differ, each within a deadline, merging what comes back into the store,
+//!    and asks again (a server that restored a back-office field has new
+//!    heads), a bounded number of times;
+//! 3. once the documents agree, uploads every blob the waiting visits refer
+//!    to that the server has not confirmed (resuming a cut upload where the
+//!    server's copy ends, a few at a time), and marks the visits synced only
+//!    when every one of them was verified by the server. Documents go first
+//!    because they are small: on a weak signal the back office sees the
+//!    visits, marked as waiting for photos, long before the photos are through.
 //!
 //! Every step is idempotent and the store stays the only copy of record, so a
 //! sync cut anywhere (signal lost, app killed) simply starts over next time.
@@ -275,8 +278,6 @@ impl Agent {
         let millis = |value: Option<String>| value.and_then(|v| v.parse::<i64>().ok());
         let last_attempt = millis(get(SETTING_ATTEMPT_STARTED)?);
         let ended = millis(get(SETTING_ATTEMPT_ENDED)?);
-        let filter =
-            crate::store::VisitFilter { unsynced_only: true, limit: Some(u32::MAX), ..Default::default() };
         Ok(SyncStatus {
             enrolled_agent: get(SETTING_AGENT)?,
             server: get(SETTING_SERVER)?,
@@ -285,7 +286,7 @@ impl Agent {
             failures: get(SETTING_FAILURES)?.and_then(|v| v.parse().ok()).unwrap_or(0),
             last_error: get(SETTING_LAST_ERROR)?.and_then(|v| serde_json::from_str(&v).ok()),
             interrupted: last_attempt.is_some_and(|started| ended.is_none_or(|ended| ended < started)),
-            unsynced_visits: self.store().list_visits(&filter)?.len(),
+            unsynced_visits: self.store().unsynced_count()?,
         })
     }
 
@@ -326,66 +327,53 @@ impl Agent {
         let rt = runtime()?;
         let http = client()?;
         let mut report = SyncReport::default();
-        let mut bytes_done = 0;
-        // 1. Blobs first.
-        let pending = self.pending_blobs()?;
-        let mut bytes_total: u64 = pending.iter().map(|(_, size)| size).sum();
-        progress(Progress { phase: Phase::Blobs, docs_done: 0, docs_total: 0, bytes_done, bytes_total });
+        // Counted over the whole sync, so the progress bar only moves forward.
+        let mut bar =
+            Progress { phase: Phase::Manifest, docs_done: 0, docs_total: 0, bytes_done: 0, bytes_total: 0 };
+        // The photos of the visits waiting now, sent once their documents are on the server.
+        let mut unsent = self.pending_blobs()?;
+        bar.bytes_total = unsent.iter().map(|(_, size)| size).sum();
+        let mut attempted: BTreeSet<String> = BTreeSet::new();
         let mut blob_failures = Vec::new();
         let mut upload = Upload { rt: &rt, http: &http, enrolment: &enrolment };
-        upload.all(self, &pending, &mut report, &mut blob_failures, &mut |report| {
-            bytes_done = report.blob_bytes_sent;
-            progress(Progress { phase: Phase::Blobs, docs_done: 0, docs_total: 0, bytes_done, bytes_total });
-        })?;
-        // 2-4. Manifest rounds.
         let mut left = 0;
         for round in 0..MAX_ROUNDS {
             report.rounds = round + 1;
-            progress(Progress {
-                phase: Phase::Manifest,
-                docs_done: 0,
-                docs_total: 0,
-                bytes_done,
-                bytes_total,
-            });
+            bar.phase = Phase::Manifest;
+            progress(bar);
             let local: BTreeMap<String, String> = self.store_mut().sync_manifest()?.into_iter().collect();
             let ours = digest(local.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
             let answer = rt.block_on(post_manifest(&http, &enrolment, &ours))?;
-            // Blobs the server lacks though the phone had them confirmed
-            // (a server restored from an older backup): send them again.
-            let mut resend = Vec::new();
-            for sha in &answer.missing_blobs {
-                if self.blobs().contains(sha) {
-                    let size = std::fs::metadata(self.blobs().path_of(sha)?).map(|m| m.len()).unwrap_or(0);
-                    resend.push((sha.clone(), size));
-                }
-            }
-            if !resend.is_empty() {
-                bytes_total += resend.iter().map(|(_, size)| size).sum::<u64>();
-                let failures_before = blob_failures.len();
-                upload.all(self, &resend, &mut report, &mut blob_failures, &mut |report| {
-                    bytes_done = report.blob_bytes_sent;
-                    progress(Progress {
-                        phase: Phase::Blobs,
-                        docs_done: 0,
-                        docs_total: 0,
-                        bytes_done,
-                        bytes_total,
-                    });
-                })?;
-                if blob_failures.len() == failures_before {
-                    // Ask again: the next manifest confirms what was sent.
-                    left = resend.len();
-                    continue;
-                }
-            }
             if answer.in_sync {
+                // 3. Every document is on the server: now the photos they
+                // refer to, and any the server lacks though the phone had them
+                // confirmed (a server restored from an older backup).
+                let mut send = std::mem::take(&mut unsent);
+                for sha in &answer.missing_blobs {
+                    let known = attempted.contains(sha) || send.iter().any(|(s, _)| s == sha);
+                    if !known && self.blobs().contains(sha) {
+                        let size =
+                            std::fs::metadata(self.blobs().path_of(sha)?).map(|m| m.len()).unwrap_or(0);
+                        bar.bytes_total += size;
+                        send.push((sha.clone(), size));
+                    }
+                }
+                attempted.extend(send.iter().map(|(sha, _)| sha.clone()));
+                if !send.is_empty() {
+                    bar.phase = Phase::Blobs;
+                    progress(bar);
+                    upload.all(self, &send, &mut report, &mut blob_failures, &mut |report| {
+                        bar.bytes_done = report.blob_bytes_sent;
+                        progress(bar);
+                    })?;
+                }
                 report.already_in_sync = round == 0 && report.blobs_uploaded == 0;
                 left = 0;
                 if !blob_failures.is_empty() {
                     // Not synced while a photo it refers to is missing on the server.
                     break;
                 }
+                // Each photo was verified by the server as it arrived.
                 let at = self.now_millis();
                 for (id, heads) in &local {
                     let heads: Vec<String> = heads.split(',').map(str::to_owned).collect();
@@ -407,8 +395,12 @@ impl Agent {
                 rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
                 continue;
             }
-            let docs_total = differing.len();
-            progress(Progress { phase: Phase::Documents, docs_done: 0, docs_total, bytes_done, bytes_total });
+            // 2. The visit documents first: a few kilobytes each, so on a weak
+            // signal the back office sees the visits (as waiting for photos)
+            // long before the megabytes of photos are through.
+            bar.phase = Phase::Documents;
+            bar.docs_total += differing.len();
+            progress(bar);
             let mut seeds = Vec::new();
             for id in differing.iter().filter(|id| local.contains_key(*id)) {
                 seeds.push((id.clone(), self.store().visit_bytes(id)?));
@@ -422,7 +414,6 @@ impl Agent {
                 connect_timeout: Duration::from_secs(60),
             };
             let session = rt.block_on(Session::open(&endpoint, seeds)).map_err(link_error)?;
-            let mut done = 0;
             let mut failure = None;
             {
                 let visits = differing
@@ -445,7 +436,7 @@ impl Agent {
                                 self.forget_cached(&id);
                             }
                             report.visits_synced += 1;
-                            done += 1;
+                            bar.docs_done += 1;
                         }
                         Err(e) => {
                             failure = Some(link_error(e));
@@ -454,13 +445,7 @@ impl Agent {
                             }
                         }
                     }
-                    progress(Progress {
-                        phase: Phase::Documents,
-                        docs_done: done,
-                        docs_total,
-                        bytes_done,
-                        bytes_total,
-                    });
+                    progress(bar);
                 }
             }
             rt.block_on(session.close());
@@ -474,11 +459,11 @@ impl Agent {
         }
         let at = self.now_millis();
         self.store_mut().set_setting(SETTING_LAST_SUCCESS, &at.to_string())?;
-        progress(Progress { phase: Phase::Done, docs_done: 0, docs_total: 0, bytes_done, bytes_total });
+        bar.phase = Phase::Done;
+        progress(bar);
         Ok(report)
     }
 
-    /// Blobs the visits refer to that the server has not confirmed, with sizes.
     fn pending_blobs(&mut self) -> Result<Vec<(String, u64)>, AgentError> {
         let mut wanted = BTreeSet::new();
         let filter =
@@ -502,45 +487,53 @@ impl Agent {
         }
         Ok(pending)
     }
+}
 
-    async fn upload_blob(
-        &self,
-        http: &reqwest::Client,
-        enrolment: &Enrolment,
-        sha: &str,
-    ) -> Result<u64, SyncError> {
-        let url = enrolment
-            .server
-            .join(&format!("api/v1/blobs/{sha}"))
-            .map_err(|_| SyncError::BadServer(enrolment.server.to_string()))?;
-        let response = http
-            .get(format!("{url}/status"))
-            .bearer_auth(&enrolment.token)
-            .send()
-            .await
-            .map_err(http_error)?;
-        if !response.status().is_success() {
-            return Err(refused(response).await);
-        }
-        let status: serde_json::Value = response.json().await.map_err(http_error)?;
-        let bytes = self.blobs().get(sha).map_err(|e| SyncError::Interrupted(e.to_string()))?;
-        if status["complete"].as_bool() == Some(true) {
-            return Ok(bytes.len() as u64);
-        }
-        let offset = status["received"].as_u64().unwrap_or(0).min(bytes.len() as u64);
-        let response = http
-            .put(format!("{url}?offset={offset}"))
+/// Photos uploaded at once: enough to hide the round trips on a slow link,
+/// few enough to hold only a few photos in memory.
+const CONCURRENT_BLOBS: usize = 4;
+
+/// Uploads one blob. Most blobs are new to the server, so the whole blob
+/// goes at once; when the server already holds part of it (an upload cut
+/// earlier), it refuses that and the upload resumes from what it has.
+async fn upload_blob(
+    http: &reqwest::Client,
+    enrolment: &Enrolment,
+    sha: &str,
+    bytes: &[u8],
+) -> Result<u64, SyncError> {
+    let url = enrolment
+        .server
+        .join(&format!("api/v1/blobs/{sha}"))
+        .map_err(|_| SyncError::BadServer(enrolment.server.to_string()))?;
+    let put = |offset: u64| {
+        http.put(format!("{url}?offset={offset}"))
             .bearer_auth(&enrolment.token)
             .header("x-blob-size", bytes.len().to_string())
             .body(bytes[offset as usize..].to_vec())
             .send()
-            .await
-            .map_err(http_error)?;
-        if response.status().as_u16() != 201 {
-            return Err(refused(response).await);
-        }
-        Ok(bytes.len() as u64)
+    };
+    let response = put(0).await.map_err(http_error)?;
+    match response.status().as_u16() {
+        201 => return Ok(bytes.len() as u64),
+        409 => {}
+        _ => return Err(refused(response).await),
     }
+    let response =
+        http.get(format!("{url}/status")).bearer_auth(&enrolment.token).send().await.map_err(http_error)?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    let status: serde_json::Value = response.json().await.map_err(http_error)?;
+    if status["complete"].as_bool() == Some(true) {
+        return Ok(bytes.len() as u64);
+    }
+    let offset = status["received"].as_u64().unwrap_or(0).min(bytes.len() as u64);
+    let response = put(offset).await.map_err(http_error)?;
+    if response.status().as_u16() != 201 {
+        return Err(refused(response).await);
+    }
+    Ok(bytes.len() as u64)
 }
 
 /// Uploads blobs within one sync.
@@ -551,9 +544,9 @@ struct Upload<'a> {
 }
 
 impl Upload<'_> {
-    /// Uploads `blobs` (sha, size), recording each the server confirms; a
-    /// blob the server refuses is a failure for the report, a lost
-    /// connection or a refused credential ends the sync.
+    /// Uploads `blobs` (sha, size), a few at a time, recording each the
+    /// server confirms; a blob the server refuses is a failure for the
+    /// report, a lost connection or a refused credential ends the sync.
     fn all(
         &mut self,
         agent: &mut Agent,
@@ -562,20 +555,35 @@ impl Upload<'_> {
         failures: &mut Vec<String>,
         step: &mut dyn FnMut(&SyncReport),
     ) -> Result<(), AgentError> {
-        for (sha, _) in blobs {
-            match self.rt.block_on(agent.upload_blob(self.http, self.enrolment, sha)) {
-                Ok(sent) => {
-                    report.blobs_uploaded += 1;
-                    report.blob_bytes_sent += sent;
-                    let at = agent.now_millis();
-                    agent.store_mut().mark_blob_confirmed(sha, sent, at)?;
-                }
-                Err(e @ (SyncError::Offline(_) | SyncError::Refused { status: 401, .. })) => {
-                    return Err(e.into());
-                }
-                Err(e) => failures.push(format!("photo {}: {e}", &sha[..sha.len().min(12)])),
+        for batch in blobs.chunks(CONCURRENT_BLOBS) {
+            let mut loaded = Vec::with_capacity(batch.len());
+            for (sha, _) in batch {
+                let bytes = agent.blobs().get(sha).map_err(|e| SyncError::Interrupted(e.to_string()))?;
+                loaded.push((sha.as_str(), bytes));
             }
-            step(report);
+            let (http, enrolment) = (self.http, self.enrolment);
+            let results = self.rt.block_on(futures::future::join_all(
+                loaded.iter().map(|(sha, bytes)| upload_blob(http, enrolment, sha, bytes)),
+            ));
+            let mut end = None;
+            for ((sha, _), result) in loaded.iter().zip(results) {
+                match result {
+                    Ok(sent) => {
+                        report.blobs_uploaded += 1;
+                        report.blob_bytes_sent += sent;
+                        let at = agent.now_millis();
+                        agent.store_mut().mark_blob_confirmed(sha, sent, at)?;
+                    }
+                    Err(e @ (SyncError::Offline(_) | SyncError::Refused { status: 401, .. })) => {
+                        end.get_or_insert(e);
+                    }
+                    Err(e) => failures.push(format!("photo {}: {e}", &sha[..sha.len().min(12)])),
+                }
+                step(report);
+            }
+            if let Some(e) = end {
+                return Err(e.into());
+            }
         }
         Ok(())
     }

@@ -218,6 +218,7 @@ pub(crate) fn run(
         failures.len()
     );
     let sync = Phase {
+        stored: wall,
         wall,
         server_cpu: used.server,
         clients_cpu: used.clients,
@@ -241,6 +242,7 @@ pub(crate) fn run(
         let used = Usage::now(pid, used_before).since(&used_before);
         failures.extend(server.exited());
         Phase {
+            stored: wall,
             wall,
             server_cpu: used.server,
             clients_cpu: used.clients,
