@@ -101,12 +101,21 @@ export class Server {
   }
 }
 
+/** Signals every process of `child`'s group (it was spawned detached). */
+function killGroup(child, signal) {
+  try { process.kill(-child.pid, signal); } catch { /* the group is gone */ }
+}
+
 /** tauri-driver (over WebKitWebDriver) and one app session on `agentData`. */
 export async function launchApp(agentData, name) {
   const port = await freePort();
   const nativePort = await freePort();
   const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: WebKitWebDriver and the app are its children
+    // and inherit its output pipes; unless the whole group goes, they keep
+    // the pipes, and so this test process, alive after the tests are over.
+    detached: true,
     // The app inherits the driver's environment: its data folder comes from here.
     env: {
       ...process.env,
@@ -120,24 +129,34 @@ export async function launchApp(agentData, name) {
   logTo(driver, `driver-${name}.log`);
   await waitForPort(port);
   const started = Date.now();
-  const browser = await remote({
-    hostname: '127.0.0.1',
-    port,
-    logLevel: 'warn',
-    connectionRetryTimeout: 120000,
-    capabilities: {
-      browserName: 'wry',
-      'wdio:enforceWebDriverClassic': true,
-      'tauri:options': { application: appBin },
-    },
-  });
+  let browser;
+  try {
+    browser = await remote({
+      hostname: '127.0.0.1',
+      port,
+      logLevel: 'warn',
+      connectionRetryTimeout: 120000,
+      capabilities: {
+        browserName: 'wry',
+        'wdio:enforceWebDriverClassic': true,
+        'tauri:options': { application: appBin },
+      },
+    });
+  } catch (error) {
+    killGroup(driver, 'SIGKILL');
+    driver.stdout?.destroy();
+    driver.stderr?.destroy();
+    throw error;
+  }
   const sessionMs = Date.now() - started;
   const close = async () => {
     try { await browser.deleteSession(); } catch { /* the app may be gone already */ }
     const exited = new Promise((resolve) => driver.once('exit', resolve));
-    driver.kill('SIGTERM');
+    killGroup(driver, 'SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (driver.exitCode === null) driver.kill('SIGKILL');
+    killGroup(driver, 'SIGKILL');
+    driver.stdout?.destroy();
+    driver.stderr?.destroy();
   };
   return { browser, close, sessionMs, started };
 }
