@@ -109,14 +109,16 @@ fn write_chunks(mut conn: Connection, writes: std::sync::mpsc::Receiver<ChunkWri
         if let Err(e) = &result {
             tracing::error!(writes = batch.len(), error = %e, "a batch of database writes failed");
         }
+        // One outcome per write, in the batch's order (none for a failed batch).
         let mut outcomes = outcomes.into_iter();
         for write in batch {
+            let own = outcomes.next().flatten();
             match write {
                 ChunkWrite::Put(_, _, done) | ChunkWrite::Delete(_, done) => {
                     let _ = done.send(());
                 }
                 ChunkWrite::Job(_, done) => {
-                    let outcome = match (&result, outcomes.next().flatten()) {
+                    let outcome = match (&result, own) {
                         (Ok(()), Some(outcome)) => outcome,
                         (Err(e), _) => Err(DbError::Batch(e.to_string())),
                         (Ok(()), None) => Err(DbError::Cancelled),
@@ -357,6 +359,36 @@ mod tests {
         assert_eq!(Db::setting(&conn, "k16").unwrap().as_deref(), Some("v"));
         assert_eq!(Db::setting(&conn, "k17").unwrap(), None, "the failed write left nothing");
         assert_eq!(Db::setting(&conn, "k18").unwrap().as_deref(), Some("v"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_jobs_sharing_a_batch_with_chunk_writes_get_their_own_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("server.db")).unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let db = db.clone();
+                tokio::task::spawn_blocking(move || {
+                    for i in 0..100 {
+                        db.put(&format!("doc{writer}/incremental/{i}"), b"x");
+                    }
+                })
+            })
+            .collect();
+        let mut jobs = Vec::new();
+        for i in 0..200 {
+            let db = db.clone();
+            jobs.push(tokio::spawn(async move {
+                db.batched(move |c| Db::set_setting(c, &format!("k{i}"), "v")).await
+            }));
+        }
+        for (i, job) in jobs.into_iter().enumerate() {
+            let outcome = job.await.unwrap();
+            assert!(outcome.is_ok(), "job {i}: {outcome:?}");
+        }
+        for writer in writers {
+            writer.await.unwrap();
+        }
     }
 
     #[test]
