@@ -43,6 +43,10 @@ pub struct EnrollResponse {
 pub struct ManifestRequest {
     /// [`digest`] over the agent's visits.
     pub digest: String,
+    /// The phone still has blobs to upload in this sync, which the server
+    /// would list as missing: it asks for the list once they are up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uploads_pending: bool,
 }
 
 /// One visit in the server's manifest.

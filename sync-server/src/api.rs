@@ -195,12 +195,14 @@ async fn manifest(
         tracing::warn!(device = %device.id, "a manifest answered before the device's last sync was projected");
     }
     let visits = agent_manifest(&state, &device.agent).await?;
-    let missing_blobs = agent_missing_blobs(&state, &device.agent).await?;
     let ours = digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str())));
-    if ours == request.digest {
-        return Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs }));
+    if ours != request.digest {
+        // The phone syncs the documents first; the blobs come after.
+        return Ok(Json(ManifestResponse { in_sync: false, visits, missing_blobs: Vec::new() }));
     }
-    Ok(Json(ManifestResponse { in_sync: false, visits, missing_blobs }))
+    let missing_blobs =
+        if request.uploads_pending { Vec::new() } else { agent_missing_blobs(&state, &device.agent).await? };
+    Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs }))
 }
 
 /// Blobs the agent's visits refer to that are not stored whole.

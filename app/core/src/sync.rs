@@ -45,7 +45,7 @@ const SETTING_LAST_ERROR: &str = "sync.last_error";
 const VISIT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How many manifest rounds one sync may take before it reports what is left.
-const MAX_ROUNDS: usize = 4;
+const MAX_ROUNDS: usize = 5;
 
 /// Why a sync did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -343,11 +343,13 @@ impl Agent {
             progress(bar);
             let local: BTreeMap<String, String> = self.store_mut().sync_manifest()?.into_iter().collect();
             let ours = digest(local.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
-            let answer = rt.block_on(post_manifest(&http, &enrolment, &ours))?;
+            let uploads_pending = !unsent.is_empty();
+            let answer = rt.block_on(post_manifest(&http, &enrolment, &ours, uploads_pending))?;
             if answer.in_sync {
                 // 3. Every document is on the server: now the photos they
                 // refer to, and any the server lacks though the phone had them
-                // confirmed (a server restored from an older backup).
+                // confirmed (a server restored from an older backup; listed
+                // once the phone has nothing else to upload).
                 let mut send = std::mem::take(&mut unsent);
                 for sha in &answer.missing_blobs {
                     let known = attempted.contains(sha) || send.iter().any(|(s, _)| s == sha);
@@ -366,6 +368,11 @@ impl Agent {
                         bar.bytes_done = report.blob_bytes_sent;
                         progress(bar);
                     })?;
+                    if uploads_pending && blob_failures.is_empty() {
+                        // Ask once more, for any blob the server lost.
+                        left = local.len();
+                        continue;
+                    }
                 }
                 report.already_in_sync = round == 0 && report.blobs_uploaded == 0;
                 left = 0;
@@ -593,13 +600,16 @@ async fn post_manifest(
     http: &reqwest::Client,
     enrolment: &Enrolment,
     ours: &str,
+    uploads_pending: bool,
 ) -> Result<ManifestResponse, SyncError> {
     let url = enrolment
         .server
         .join("api/v1/sync/manifest")
         .map_err(|_| SyncError::BadServer(enrolment.server.to_string()))?;
     json_reply(
-        http.post(url).bearer_auth(&enrolment.token).json(&ManifestRequest { digest: ours.to_owned() }),
+        http.post(url)
+            .bearer_auth(&enrolment.token)
+            .json(&ManifestRequest { digest: ours.to_owned(), uploads_pending }),
     )
     .await
 }
