@@ -90,6 +90,14 @@ pub struct Session {
     repo: Repo,
     dialer: samod::DialerHandle<Refused>,
     connection: ConnectionId,
+    /// The repository's tasks, ended when the session goes.
+    runtime: crate::runtime::Tracked,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.runtime.end();
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -106,7 +114,9 @@ impl Session {
         for (id, bytes) in docs {
             seed(&storage, &id, bytes).await?;
         }
+        let runtime = crate::runtime::Tracked::current();
         let repo = Repo::build_tokio()
+            .with_runtime(runtime.clone())
             .with_storage(storage)
             .with_peer_id(PeerId::from(endpoint.peer.as_str()))
             .with_share_policy(ShareConfig::read_write())
@@ -135,10 +145,15 @@ impl Session {
         if let Some(error) = failure {
             dialer.close();
             repo.stop().await;
+            runtime.end();
             return Err(error);
         }
-        let connection = dialer.connection_id().ok_or_else(|| LinkError::Lost("no connection".into()))?;
-        Ok(Session { repo, dialer, connection })
+        let Some(connection) = dialer.connection_id() else {
+            repo.stop().await;
+            runtime.end();
+            return Err(LinkError::Lost("no connection".into()));
+        };
+        Ok(Session { repo, dialer, connection, runtime })
     }
 
     /// Syncs one visit until both sides hold the same changes, within

@@ -17,6 +17,7 @@
 
 pub mod client;
 pub mod reference;
+mod runtime;
 pub mod server;
 pub mod storage;
 

@@ -118,7 +118,9 @@ impl ReferenceClient {
         deadline: Duration,
     ) -> Result<(), LinkError> {
         let session = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        let runtime = crate::runtime::Tracked::current();
         let repo = Repo::build_tokio()
+            .with_runtime(runtime.clone())
             .with_storage(self.storage.clone())
             .with_peer_id(PeerId::from(format!("{}-{session}", self.peer)))
             .with_share_policy(ShareConfig::read_write())
@@ -165,6 +167,7 @@ impl ReferenceClient {
         .await;
         dialer.close();
         repo.stop().await;
+        runtime.end();
         result
     }
 }

@@ -166,7 +166,9 @@ impl ServerRepo {
         let _open = Open::new(&self.running);
         let touched = Arc::new(Mutex::new(BTreeSet::new()));
         let policy = self.policy.clone();
+        let runtime = crate::runtime::Tracked::current();
         let repo = Repo::build_tokio()
+            .with_runtime(runtime.clone())
             .with_storage(self.store.clone())
             .with_peer_id(PeerId::from(self.peer_id.as_str()))
             .with_observer(Observer(touched.clone()))
@@ -186,6 +188,7 @@ impl ServerRepo {
         };
         // Every change received is in the store once the repository has stopped.
         repo.stop().await;
+        runtime.end();
         result?;
         let touched = touched.lock().map(|t| t.clone()).unwrap_or_default();
         Ok(touched)
