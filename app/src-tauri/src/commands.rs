@@ -204,8 +204,8 @@ async fn list_visits(
             agent.list_visits(&filter)?.into_iter().map(VisitRowDto::from_row).collect();
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        for row in rows.iter_mut().filter(|r| r.status == "returned") {
-            row.returned_note = agent.visit(&row.id)?.latest_review().and_then(|r| r.note.clone());
+        for row in rows.iter_mut().filter(|r| r.row.status == "returned") {
+            row.returned_note = agent.visit(&row.row.id)?.latest_review().and_then(|r| r.note.clone());
         }
         Ok(VisitList { rows, more })
     })

@@ -104,25 +104,13 @@ impl Vocabulary {
     }
 }
 
-/// A row of the visit list.
+/// A row of the visit list: the store's row, plus the reviewer's note.
 #[derive(Debug, Clone, Serialize)]
 pub struct VisitRowDto {
-    /// Visit id.
-    pub id: String,
-    /// Kind code.
-    pub kind: String,
-    /// Status code.
-    pub status: String,
-    /// Merchant name.
-    pub merchant: String,
-    /// Terminal serial, once identified.
-    pub serial: Option<String>,
-    /// The agent it is assigned to.
-    pub assignee: String,
-    /// Last change (ms since epoch).
-    pub updated_at: i64,
-    /// Waiting to sync: changes the server has not confirmed.
-    pub unsynced: bool,
+    /// The store's row (id, kind, status, merchant, serial, assignee,
+    /// updated_at, unsynced), flattened into the same JSON object.
+    #[serde(flatten)]
+    pub row: VisitRow,
     /// The reviewer's note when the visit was returned.
     pub returned_note: Option<String>,
 }
@@ -130,17 +118,7 @@ pub struct VisitRowDto {
 impl VisitRowDto {
     /// From a store row; `returned_note` filled by the caller for returned visits.
     pub fn from_row(row: VisitRow) -> VisitRowDto {
-        VisitRowDto {
-            id: row.id,
-            kind: row.kind,
-            status: row.status,
-            merchant: row.merchant,
-            serial: row.serial,
-            assignee: row.assignee,
-            updated_at: row.updated_at,
-            unsynced: row.unsynced,
-            returned_note: None,
-        }
+        VisitRowDto { row, returned_note: None }
     }
 }
 
@@ -594,6 +572,34 @@ mod tests {
         assert_eq!(remedies, ["restart", "check_paper"]);
         assert_eq!(printer.fault.zh, "打印机故障");
         assert_eq!(vocabulary.kinds.len(), VisitKind::ALL.len());
+    }
+
+    #[test]
+    fn a_visit_row_keeps_the_flat_json_shape_the_list_screen_reads() {
+        let (_dir, agent, id) = repair_visit();
+        let row = agent.list_visits(&Default::default()).unwrap().remove(0);
+        let mut dto = VisitRowDto::from_row(row);
+        dto.returned_note = Some("补拍营业执照".into());
+        let json = serde_json::to_value(&dto).unwrap();
+        let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "assignee",
+                "id",
+                "kind",
+                "merchant",
+                "returned_note",
+                "serial",
+                "status",
+                "unsynced",
+                "updated_at"
+            ]
+        );
+        assert_eq!(json["id"], id.as_str());
+        assert_eq!(json["merchant"], "老王便利店");
+        assert_eq!(json["returned_note"], "补拍营业执照");
     }
 
     fn repair_visit() -> (tempfile::TempDir, posfield_core::Agent, String) {
