@@ -16,7 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::protocol::{EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse};
+use crate::protocol::{
+    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PushRequest, PushResponse,
+};
 use crate::validate;
 use crate::visit::VisitDoc;
 
@@ -107,8 +109,8 @@ pub fn identifiers(data: &[u8]) -> bool {
     accepted
 }
 
-/// A JSON body of the sync API, as the server decodes it from an agent
-/// (enrolment, manifest) and the agent from the server. A body that decodes
+/// A body of the sync API, as the server decodes it from an agent
+/// (enrolment and manifest in JSON, push in CBOR) and the agent from the server. A body that decodes
 /// encodes and decodes to the same value.
 pub fn sync_bodies(data: &[u8]) -> bool {
     fn round_trips<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(data: &[u8]) -> bool {
@@ -117,8 +119,21 @@ pub fn sync_bodies(data: &[u8]) -> bool {
         assert_eq!(serde_json::from_slice::<T>(&json).expect("an encoded body decodes"), value);
         true
     }
-    let requests = round_trips::<EnrollRequest>(data) | round_trips::<ManifestRequest>(data);
-    let responses = round_trips::<EnrollResponse>(data) | round_trips::<ManifestResponse>(data);
+    fn cbor_round_trips<T>(data: &[u8]) -> bool
+    where
+        T: minicbor::Encode<()> + for<'b> minicbor::Decode<'b, ()> + PartialEq + std::fmt::Debug,
+    {
+        let Ok(value) = crate::protocol::decode_cbor::<T>(data) else { return false };
+        let cbor = crate::protocol::encode_cbor(&value);
+        assert_eq!(crate::protocol::decode_cbor::<T>(&cbor).expect("an encoded body decodes"), value);
+        true
+    }
+    let requests = round_trips::<EnrollRequest>(data)
+        | round_trips::<ManifestRequest>(data)
+        | cbor_round_trips::<PushRequest>(data);
+    let responses = round_trips::<EnrollResponse>(data)
+        | round_trips::<ManifestResponse>(data)
+        | cbor_round_trips::<PushResponse>(data);
     requests || responses
 }
 

@@ -6,6 +6,14 @@
 //! the visits that agent may see is the same, nothing has changed and the
 //! sync is over after that one round trip. Otherwise the server answers with
 //! its list, and only the visits whose heads differ are synced.
+//!
+//! A visit the server does not have yet, or has only an older state of, is
+//! pushed: `POST /api/v1/sync/push` carries, for many visits in one request,
+//! the saved document or the changes since the server's heads, and the
+//! server answers for each with its heads after merging. Only visits where
+//! both sides hold changes the other lacks go through automerge's sync
+//! protocol (docs/decisions.md says why). Push bodies are CBOR: a saved
+//! document is binary, and base64 in JSON would add a third to it.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -73,6 +81,89 @@ pub struct ManifestResponse {
     pub missing_blobs: Vec<String>,
 }
 
+/// Media type of push requests and answers.
+pub const PUSH_MEDIA_TYPE: &str = "application/cbor";
+
+/// Visits one push request may carry.
+pub const PUSH_MAX_VISITS: usize = 200;
+
+/// `POST /api/v1/sync/push`: visits the phone holds changes of that the
+/// server lacks, and nothing the server has that the phone lacks.
+#[derive(Debug, Clone, PartialEq, Eq, minicbor::Encode, minicbor::Decode)]
+pub struct PushRequest {
+    /// The visits, each at most once.
+    #[n(0)]
+    pub visits: Vec<PushedVisit>,
+}
+
+/// One visit in a push.
+#[derive(Debug, Clone, PartialEq, Eq, minicbor::Encode, minicbor::Decode)]
+pub struct PushedVisit {
+    /// Visit id.
+    #[n(0)]
+    pub id: String,
+    /// The server's heads (sorted hex) the changes build on; empty when
+    /// `bytes` is the whole document of a visit new to the server.
+    #[n(1)]
+    pub base: Vec<String>,
+    /// The saved document, or the changes since `base` (automerge bytes).
+    #[n(2)]
+    pub bytes: minicbor::bytes::ByteVec,
+}
+
+/// The answer to a push: one outcome per visit, in the request's order.
+#[derive(Debug, Clone, PartialEq, Eq, minicbor::Encode, minicbor::Decode)]
+pub struct PushResponse {
+    /// Outcomes.
+    #[n(0)]
+    pub visits: Vec<PushOutcome>,
+}
+
+/// What became of one pushed visit.
+#[derive(Debug, Clone, PartialEq, Eq, minicbor::Encode, minicbor::Decode)]
+pub struct PushOutcome {
+    /// Visit id.
+    #[n(0)]
+    pub id: String,
+    /// The server's heads after merging (sorted hex); empty when refused.
+    #[n(1)]
+    pub heads: Vec<String>,
+    /// Why it was refused (a stable code), when it was.
+    #[n(2)]
+    pub refused: Option<String>,
+    /// The refusal in words.
+    #[n(3)]
+    pub message: Option<String>,
+}
+
+impl PushOutcome {
+    /// A visit stored, with the server's heads after it.
+    pub fn stored(id: &str, heads: Vec<String>) -> PushOutcome {
+        PushOutcome { id: id.to_owned(), heads, refused: None, message: None }
+    }
+
+    /// A visit refused with a stable `code` and the reason.
+    pub fn refused(id: &str, code: &str, message: impl Into<String>) -> PushOutcome {
+        PushOutcome {
+            id: id.to_owned(),
+            heads: Vec::new(),
+            refused: Some(code.to_owned()),
+            message: Some(message.into()),
+        }
+    }
+}
+
+/// CBOR bytes of a push body.
+pub fn encode_cbor<T: minicbor::Encode<()>>(value: &T) -> Vec<u8> {
+    // Writing to a Vec cannot fail.
+    minicbor::to_vec(value).unwrap_or_default()
+}
+
+/// A push body from CBOR bytes, or why it is not one.
+pub fn decode_cbor<T: for<'b> minicbor::Decode<'b, ()>>(bytes: &[u8]) -> Result<T, String> {
+    minicbor::decode(bytes).map_err(|e| e.to_string())
+}
+
 /// Joins sorted hex heads the way manifests carry them.
 pub fn join_heads(heads: &[String]) -> String {
     let mut heads = heads.to_vec();
@@ -106,5 +197,28 @@ mod tests {
         assert_ne!(a, digest([("v1", "aa"), ("v2", "bb")]));
         assert_ne!(a, digest([("v1", "aa")]));
         assert_eq!(join_heads(&["b".into(), "a".into()]), "a,b");
+    }
+
+    #[test]
+    fn push_bodies_round_trip_and_garbage_is_refused() {
+        let request = PushRequest {
+            visits: vec![PushedVisit {
+                id: "01a207b7-e9e1-7141-abf3-6a5ab3c38fc6".into(),
+                base: vec!["ab".repeat(32)],
+                bytes: vec![0x85, 0x6f, 0x4a, 0x83].into(),
+            }],
+        };
+        let bytes = encode_cbor(&request);
+        assert_eq!(decode_cbor::<PushRequest>(&bytes), Ok(request));
+        let answer = PushResponse {
+            visits: vec![
+                PushOutcome::stored("v1", vec!["cd".repeat(32)]),
+                PushOutcome::refused("v2", "not_found", "no such visit"),
+            ],
+        };
+        assert_eq!(decode_cbor::<PushResponse>(&encode_cbor(&answer)), Ok(answer));
+        for garbage in [&b""[..], b"{}", b"\xff\xff", &bytes[..bytes.len() - 1]] {
+            assert!(decode_cbor::<PushRequest>(garbage).is_err(), "{garbage:?}");
+        }
     }
 }

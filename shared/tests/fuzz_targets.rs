@@ -49,3 +49,16 @@ fn sync_bodies_are_refused_or_decode_to_what_they_encode() {
     let accepted = run_bounded(fuzz::sync_bodies, &seeds, 20_000, &mut Mutator::new(0x5eed_05bc), 512);
     assert!(accepted > 300, "only {accepted} of 20000 mutated bodies decoded");
 }
+
+#[test]
+fn the_push_seeds_are_push_bodies() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/sync_bodies");
+    let request = std::fs::read(dir.join("push_request.cbor")).expect("seed");
+    let request: posfield_shared::protocol::PushRequest =
+        posfield_shared::protocol::decode_cbor(&request).expect("a push request");
+    assert_eq!(request.visits[0].base.len(), 1);
+    let response = std::fs::read(dir.join("push_response.cbor")).expect("seed");
+    let response: posfield_shared::protocol::PushResponse =
+        posfield_shared::protocol::decode_cbor(&response).expect("a push response");
+    assert_eq!(response.visits[1].refused.as_deref(), Some("not_found"));
+}

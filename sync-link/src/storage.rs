@@ -71,13 +71,20 @@ pub(crate) async fn seed(
     visit_id: &str,
     bytes: Vec<u8>,
 ) -> Result<(), crate::LinkError> {
-    let doc = crate::doc_id(visit_id)?;
-    let key = StorageKey::from_parts([
-        doc.to_string(),
-        "incremental".to_owned(),
-        hex::encode(Sha256::digest(&bytes)),
-    ])
-    .map_err(|_| crate::LinkError::BadId(visit_id.to_owned()))?;
+    let key = storage_key(visit_id, &bytes)?;
     store.put(key, bytes).await;
     Ok(())
+}
+
+fn storage_key(visit_id: &str, bytes: &[u8]) -> Result<StorageKey, crate::LinkError> {
+    let doc = crate::doc_id(visit_id)?;
+    StorageKey::from_parts([doc.to_string(), "incremental".to_owned(), hex::encode(Sha256::digest(bytes))])
+        .map_err(|_| crate::LinkError::BadId(visit_id.to_owned()))
+}
+
+/// The [`KvStore`] key under which `bytes` (a saved document or changes of
+/// visit `visit_id`) are found by the server's repository, as [`seed`]
+/// stores them: for a caller that writes them itself, in its own transaction.
+pub fn chunk_key(visit_id: &str, bytes: &[u8]) -> Result<String, crate::LinkError> {
+    Ok(join(&storage_key(visit_id, bytes)?))
 }

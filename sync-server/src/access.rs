@@ -86,23 +86,32 @@ impl AccessMap {
     }
 }
 
+impl AccessMap {
+    /// Access of `agent` to `visit_id`; a visit id never seen before is
+    /// claimed for `agent` (owner and assignee).
+    pub fn agent_access(&self, agent: &str, visit_id: &str) -> Access {
+        let mut visits = self.visits.write().unwrap_or_else(|p| p.into_inner());
+        match visits.get(visit_id) {
+            Some(v) if v.owner == agent || v.assignee == agent => Access::ReadWrite,
+            Some(_) => {
+                tracing::debug!(%visit_id, %agent, "sync of another agent's visit refused");
+                Access::Denied
+            }
+            None => {
+                let claim = VisitAccess { owner: agent.to_owned(), assignee: agent.to_owned() };
+                visits.insert(visit_id.to_owned(), claim);
+                Access::ReadWrite
+            }
+        }
+    }
+}
+
 impl Policy for AccessMap {
     fn access(&self, visit_id: &str, peer: &str) -> Access {
         let Some(agent) = self.peers.read().unwrap_or_else(|p| p.into_inner()).get(peer).cloned() else {
             return Access::Denied;
         };
-        let mut visits = self.visits.write().unwrap_or_else(|p| p.into_inner());
-        match visits.get(visit_id) {
-            Some(v) if v.owner == agent || v.assignee == agent => Access::ReadWrite,
-            Some(_) => {
-                tracing::debug!(%visit_id, %peer, "sync of another agent's visit refused");
-                Access::Denied
-            }
-            None => {
-                visits.insert(visit_id.to_owned(), VisitAccess { owner: agent.clone(), assignee: agent });
-                Access::ReadWrite
-            }
-        }
+        self.agent_access(&agent, visit_id)
     }
 }
 
@@ -126,6 +135,11 @@ mod tests {
         assert_eq!(map.access("v3", "device:b"), Access::ReadWrite);
         assert_eq!(map.owner_of("v3").as_deref(), Some("li"));
         assert_eq!(map.access("v3", "device:a"), Access::Denied);
+        // The same rules by agent name, for pushes.
+        assert_eq!(map.agent_access("wang", "v1"), Access::ReadWrite);
+        assert_eq!(map.agent_access("wang", "v3"), Access::Denied);
+        assert_eq!(map.agent_access("wang", "v4"), Access::ReadWrite);
+        assert_eq!(map.owner_of("v4").as_deref(), Some("wang"));
         map.forbid_peer("device:b");
         assert_eq!(map.access("v2", "device:b"), Access::Denied);
     }

@@ -19,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use base64::Engine;
 use posfield_shared::protocol::{
-    EnrollRequest, EnrollResponse, ManifestEntry, ManifestRequest, ManifestResponse, digest,
+    EnrollRequest, EnrollResponse, ManifestEntry, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS,
+    PUSH_MEDIA_TYPE, PushRequest, PushResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
@@ -58,7 +59,11 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(DefaultBodyLimit::max(max_body));
     let uploads =
         axum::Router::new().route("/api/v1/blobs/{sha}", put(blob_put)).layer(DefaultBodyLimit::disable());
+    let pushes = axum::Router::new()
+        .route("/api/v1/sync/push", post(push))
+        .layer(DefaultBodyLimit::max(state.config.max_sync_message_bytes));
     api.merge(uploads)
+        .merge(pushes)
         .merge(crate::office::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -221,6 +226,47 @@ async fn agent_missing_blobs(state: &State, agent: &str) -> Result<Vec<String>, 
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })
         .await?)
+}
+
+/// `POST /api/v1/sync/push` (CBOR [`PushRequest`]): visits the phone holds
+/// changes of that the server lacks, answered with a CBOR [`PushResponse`].
+async fn push(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let cbor = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(PUSH_MEDIA_TYPE));
+    if !cbor {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("a push body is {PUSH_MEDIA_TYPE}"),
+        ));
+    }
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_body" };
+        ApiError::new(status, code, rejection.body_text())
+    })?;
+    let request: PushRequest = decode_cbor(&body).map_err(|e| {
+        ApiError::bad_request("bad_cbor", format!("the push body is not a push request: {e}"))
+    })?;
+    if request.visits.len() > PUSH_MAX_VISITS {
+        return Err(ApiError::bad_request(
+            "too_many_visits",
+            format!("a push carries at most {PUSH_MAX_VISITS} visits, this one {}", request.visits.len()),
+        ));
+    }
+    let visits =
+        crate::push::push(&state, &device.agent, request.visits).await.map_err(ApiError::internal)?;
+    let stored = visits.iter().filter(|v| v.refused.is_none()).count();
+    tracing::debug!(agent = %device.agent, visits = visits.len(), stored, "push");
+    let answer = encode_cbor(&PushResponse { visits });
+    Ok(([(header::CONTENT_TYPE, PUSH_MEDIA_TYPE)], answer).into_response())
 }
 
 async fn sync_ws(

@@ -24,6 +24,7 @@ pub mod error;
 pub mod in_flight;
 pub mod office;
 pub mod projection;
+pub mod push;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct State {
     pub in_flight: Arc<in_flight::InFlight>,
     /// Turns for sync connections ([`Config::max_sync_sessions`]).
     pub sync_turns: tokio::sync::Semaphore,
+    /// Pushes whose documents are being loaded at once: one per core.
+    pub push_turns: tokio::sync::Semaphore,
     /// The back office's sessions.
     pub office: office::OfficeState,
 }
@@ -116,6 +119,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         office: office::OfficeState::default(),
         in_flight: Arc::default(),
         sync_turns: tokio::sync::Semaphore::new(config.max_sync_sessions.max(1)),
+        push_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -86,11 +86,11 @@ pub async fn project(state: &State, id: &str) -> Result<(), ProjectionError> {
 }
 
 /// A visit's projection, ready to write.
-struct Row {
+pub(crate) struct Row {
     visit: Visit,
     owner: String,
     office: OfficeFields,
-    heads: Vec<String>,
+    pub(crate) heads: Vec<String>,
 }
 
 /// Reads visit `id`'s document and works out its projection row, restoring
@@ -99,6 +99,28 @@ struct Row {
 /// with the projection lock held.
 async fn prepare(state: &State, id: &str) -> Result<Option<Row>, ProjectionError> {
     let Some(chunks) = state.repo.chunks(id).await? else { return Ok(None) };
+    let loaded = tokio::task::spawn_blocking(move || load_visit(chunks.iter().map(Vec::as_slice)))
+        .await
+        .map_err(|_| crate::db::DbError::Cancelled)?;
+    settle(state, id, loaded).await
+}
+
+/// A visit document from its chunks, and the typed visit in it.
+fn load_visit<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<(VisitDoc, Visit), VisitDocError> {
+    VisitDoc::load_chunks(chunks).and_then(|d| d.visit().map(|v| (d, v)))
+}
+
+type VisitDocError = posfield_shared::visit::DocError;
+
+/// Works out the projection row of visit `id` from its loaded document
+/// (refused when unreadable or another visit's), restoring back-office
+/// fields an agent changed. `None` when the projection already holds its
+/// heads. Called with the projection lock held.
+pub(crate) async fn settle(
+    state: &State,
+    id: &str,
+    loaded: Result<(VisitDoc, Visit), VisitDocError>,
+) -> Result<Option<Row>, ProjectionError> {
     let id_owned = id.to_owned();
     let existing: Option<(String, String, String)> = state
         .db
@@ -109,11 +131,6 @@ async fn prepare(state: &State, id: &str) -> Result<Option<Row>, ProjectionError
             .optional()?)
         })
         .await?;
-    let loaded = tokio::task::spawn_blocking(move || {
-        VisitDoc::load_chunks(chunks.iter().map(Vec::as_slice)).and_then(|d| d.visit().map(|v| (d, v)))
-    })
-    .await
-    .map_err(|_| crate::db::DbError::Cancelled)?;
     let mut doc = match loaded {
         Ok((doc, visit)) if visit.id == id => (doc, visit),
         Ok((_, visit)) => {
@@ -184,7 +201,7 @@ async fn write_projection(
 
 /// Writes projection rows and their acceptances' countersignatures in one
 /// transaction, then lets the access map know the visits.
-async fn write_rows(state: &State, rows: Vec<Row>) -> Result<(), ProjectionError> {
+pub(crate) async fn write_rows(state: &State, rows: Vec<Row>) -> Result<(), ProjectionError> {
     if rows.is_empty() {
         return Ok(());
     }

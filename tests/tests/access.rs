@@ -9,6 +9,9 @@ use posfield_core::blobs::sha256_hex;
 use posfield_e2e::ServerProcess;
 use posfield_e2e::story::open;
 use posfield_shared::VisitKind;
+use posfield_shared::protocol::{
+    PUSH_MAX_VISITS, PUSH_MEDIA_TYPE, PushRequest, PushResponse, PushedVisit, decode_cbor, encode_cbor,
+};
 use posfield_shared::visit::MerchantInput;
 use reqwest::blocking::Client;
 
@@ -46,6 +49,17 @@ fn assert_json_error(response: reqwest::blocking::Response, status: u16, code: &
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
+/// The server's manifest answer for a device (a digest matching nothing).
+fn manifest_of(http: &Client, s: &Setup, token: &str) -> serde_json::Value {
+    let response = http
+        .post(s.server.url("api/v1/sync/manifest"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "digest": "x" }))
+        .send()
+        .unwrap();
+    response.json().unwrap()
+}
+
 #[test]
 fn every_agent_endpoint_refuses_missing_forged_revoked_and_foreign_credentials() {
     let s = setup();
@@ -53,6 +67,7 @@ fn every_agent_endpoint_refuses_missing_forged_revoked_and_foreign_credentials()
     let sha = "0".repeat(64);
     let endpoints: Vec<(&str, String)> = vec![
         ("POST", "api/v1/sync/manifest".into()),
+        ("POST", "api/v1/sync/push".into()),
         ("GET", "api/v1/sync/ws".into()),
         ("GET", format!("api/v1/blobs/{sha}/status")),
         ("GET", format!("api/v1/blobs/{sha}")),
@@ -84,13 +99,7 @@ fn every_agent_endpoint_refuses_missing_forged_revoked_and_foreign_credentials()
     let response =
         http.get(s.server.url(&format!("api/v1/blobs/{photo}"))).bearer_auth(&s.li_token).send().unwrap();
     assert_json_error(response, 404, "not_found");
-    let response = http
-        .post(s.server.url("api/v1/sync/manifest"))
-        .bearer_auth(&s.li_token)
-        .json(&serde_json::json!({ "digest": "x" }))
-        .send()
-        .unwrap();
-    let body: serde_json::Value = response.json().unwrap();
+    let body = manifest_of(&http, &s, &s.li_token);
     assert!(!body.to_string().contains(&s.wang_visit), "li sees nothing of wang's visit: {body}");
 
     // Revoked: refused everywhere, with a reason the phone can show.
@@ -242,4 +251,72 @@ fn an_expired_credential_is_refused_everywhere_and_the_phone_keeps_its_work() {
     s.wang.sync(&mut |_| {}).unwrap();
     let visit = s.wang.visit(&s.wang_visit).unwrap();
     assert_eq!(visit.notes.len(), 1);
+}
+
+#[test]
+fn pushes_reach_only_the_agents_own_visits_and_unreadable_documents_are_stored_nowhere() {
+    let s = setup();
+    // The server closes a connection after refusing an oversized body: no connection reuse.
+    let http = Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let push = |token: &str, content_type: &str, body: Vec<u8>| {
+        http.post(s.server.url("api/v1/sync/push"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let wang_doc = s.wang.store().visit_saved_whole(&s.wang_visit).unwrap();
+    let visit = |id: &str, base: Vec<String>, bytes: &[u8]| PushedVisit {
+        id: id.to_owned(),
+        base,
+        bytes: bytes.to_vec().into(),
+    };
+    let request = PushRequest {
+        visits: vec![
+            // li claims wang's visit: refused as if it did not exist.
+            visit(&s.wang_visit, Vec::new(), &wang_doc),
+            // wang's document under another visit's id.
+            visit("0190b3a4-1111-7000-8000-000000000001", Vec::new(), &wang_doc),
+            // Not a document at all.
+            visit("0190b3a4-1111-7000-8000-000000000002", Vec::new(), b"not an automerge document"),
+            // Changes on a state of the visit the server never had.
+            visit("0190b3a4-1111-7000-8000-000000000003", vec!["ab".repeat(32)], &wang_doc),
+            visit("../../etc/passwd", Vec::new(), &wang_doc),
+            visit("0190b3a4-1111-7000-8000-000000000002", Vec::new(), &wang_doc),
+        ],
+    };
+    let response = push(&s.li_token, PUSH_MEDIA_TYPE, encode_cbor(&request));
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: PushResponse = decode_cbor(&response.bytes().unwrap()).unwrap();
+    let refused: Vec<Option<&str>> = answer.visits.iter().map(|v| v.refused.as_deref()).collect();
+    assert_eq!(
+        refused,
+        [
+            Some("not_found"),
+            Some("unreadable"),
+            Some("unreadable"),
+            Some("unknown_base"),
+            Some("bad_visit_id"),
+            Some("duplicate")
+        ]
+    );
+    assert!(
+        answer.visits.iter().all(|v| v.heads.is_empty() && v.message.as_ref().is_some_and(|m| !m.is_empty()))
+    );
+    assert!(!format!("{answer:?}").contains("老王"), "nothing of wang's visit comes back: {answer:?}");
+
+    // Whole-request faults are JSON errors.
+    assert_json_error(push(&s.li_token, PUSH_MEDIA_TYPE, b"\xff\x00".to_vec()), 400, "bad_cbor");
+    assert_json_error(push(&s.li_token, "application/json", b"{}".to_vec()), 415, "unsupported_media_type");
+    let many = PushRequest { visits: vec![visit("x", Vec::new(), b""); PUSH_MAX_VISITS + 1] };
+    assert_json_error(push(&s.li_token, PUSH_MEDIA_TYPE, encode_cbor(&many)), 400, "too_many_visits");
+    assert_json_error(push(&s.li_token, PUSH_MEDIA_TYPE, vec![0; 17 << 20]), 413, "body_too_large");
+
+    // Nothing was stored: li's manifest lists no visit, wang is still in sync.
+    let body = manifest_of(&http, &s, &s.li_token);
+    assert_eq!(body["visits"].as_array().map_or(0, Vec::len), 0, "{body}");
+    let mut wang = s.wang;
+    assert!(wang.sync(&mut |_| {}).unwrap().already_in_sync);
+    assert!(http.get(s.server.url("healthz")).send().unwrap().status().is_success());
 }

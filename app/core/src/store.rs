@@ -311,6 +311,20 @@ impl Store {
         read_visit_bytes(&self.conn, id)
     }
 
+    /// A visit as one saved document, for a server that does not have it:
+    /// the stored document as it is when no increments follow it, else
+    /// compacted (without reading the visit in it; not stored back).
+    pub fn visit_saved_whole(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        let increments: i64 =
+            self.conn
+                .query_row("SELECT count(*) FROM visit_increments WHERE visit_id = ?1", [id], |r| r.get(0))?;
+        let bytes = read_visit_bytes(&self.conn, id)?;
+        if increments == 0 {
+            return Ok(bytes);
+        }
+        VisitDoc::compacted(&bytes).map_err(|source| StoreError::Document { id: id.to_owned(), source })
+    }
+
     /// The stored heads of a visit (sorted, comma separated), or `None` for
     /// a visit not stored; empty for rows from before schema version 2.
     pub fn stored_heads(&self, id: &str) -> Result<Option<String>, StoreError> {

@@ -23,7 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::StreamExt;
-use posfield_shared::protocol::{EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, digest};
+use posfield_shared::protocol::{
+    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
+    PushRequest, PushResponse, PushedVisit, decode_cbor, digest, encode_cbor,
+};
 use posfield_sync_link::client::{Endpoint, Session};
 use serde::{Deserialize, Serialize};
 
@@ -185,6 +188,13 @@ struct Enrolment {
     peer: String,
 }
 
+impl Enrolment {
+    /// The URL of an API path on the enrolled server.
+    fn api(&self, path: &str) -> Result<url::Url, SyncError> {
+        self.server.join(path).map_err(|_| SyncError::BadServer(self.server.to_string()))
+    }
+}
+
 fn http_error(e: reqwest::Error) -> SyncError {
     SyncError::Offline(e.without_url().to_string())
 }
@@ -335,6 +345,8 @@ impl Agent {
         bar.bytes_total = unsent.iter().map(|(_, size)| size).sum();
         let mut attempted: BTreeSet<String> = BTreeSet::new();
         let mut blob_failures = Vec::new();
+        // Visits the server refused in a push, with why.
+        let mut refusals: BTreeMap<String, String> = BTreeMap::new();
         let mut upload = Upload { rt: &rt, http: &http, enrolment: &enrolment };
         let mut left = 0;
         for round in 0..MAX_ROUNDS {
@@ -397,6 +409,12 @@ impl Agent {
                 .chain(server.keys().filter(|id| !local.contains_key(*id)).cloned())
                 .collect();
             left = differing.len();
+            // A visit the server refused in this sync is not sent again in it.
+            let differing: BTreeSet<String> =
+                differing.into_iter().filter(|id| !refusals.contains_key(id)).collect();
+            if differing.is_empty() && !refusals.is_empty() {
+                break;
+            }
             if differing.is_empty() {
                 // The server's projection lags its documents by a moment.
                 rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
@@ -408,8 +426,59 @@ impl Agent {
             bar.phase = Phase::Documents;
             bar.docs_total += differing.len();
             progress(bar);
+            // What only this phone has goes in pushes: visits new to the
+            // server whole, visits the server has an older state of as the
+            // changes since it. The rest (the server holds changes this phone
+            // lacks) go through automerge's sync protocol.
+            let mut pushes = Vec::new();
+            let mut exchange = BTreeSet::new();
+            for id in &differing {
+                match (local.contains_key(id), server.get(id)) {
+                    (true, None) => {
+                        let bytes = self.store().visit_saved_whole(id)?;
+                        pushes.push(PushedVisit { id: id.clone(), base: Vec::new(), bytes: bytes.into() });
+                    }
+                    (true, Some(theirs)) => {
+                        let base = split_heads(theirs);
+                        match self.store().load_visit(id)?.changes_since(&base) {
+                            Some(bytes) => {
+                                pushes.push(PushedVisit { id: id.clone(), base, bytes: bytes.into() })
+                            }
+                            None => {
+                                exchange.insert(id.clone());
+                            }
+                        }
+                    }
+                    (false, _) => {
+                        exchange.insert(id.clone());
+                    }
+                }
+            }
+            for batch in push_batches(pushes) {
+                let sent: Vec<String> = batch.iter().map(|v| v.id.clone()).collect();
+                let answer = rt.block_on(post_push(&http, &enrolment, PushRequest { visits: batch }))?;
+                for outcome in answer.visits.into_iter().filter(|o| sent.contains(&o.id)) {
+                    match outcome.refused {
+                        None => {
+                            report.visits_synced += 1;
+                            bar.docs_done += 1;
+                        }
+                        Some(code) => {
+                            let message = outcome.message.unwrap_or_default();
+                            refusals.insert(
+                                outcome.id.clone(),
+                                format!("visit {}: {message} ({code})", outcome.id),
+                            );
+                        }
+                    }
+                }
+                progress(bar);
+            }
+            if exchange.is_empty() {
+                continue;
+            }
             let mut seeds = Vec::new();
-            for id in differing.iter().filter(|id| local.contains_key(*id)) {
+            for id in exchange.iter().filter(|id| local.contains_key(*id)) {
                 seeds.push((id.clone(), self.store().visit_bytes(id)?));
             }
             let endpoint = Endpoint {
@@ -423,7 +492,7 @@ impl Agent {
             let session = rt.block_on(Session::open(&endpoint, seeds)).map_err(link_error)?;
             let mut failure = None;
             {
-                let visits = differing
+                let visits = exchange
                     .iter()
                     .map(|id| {
                         let heads = local.get(id).map(|h| split_heads(h)).unwrap_or_default();
@@ -462,7 +531,8 @@ impl Agent {
         }
         if left > 0 || !blob_failures.is_empty() {
             let blobs = blob_failures.len();
-            return Err(SyncError::Unfinished { visits: left, blobs, reasons: blob_failures }.into());
+            let reasons = refusals.into_values().chain(blob_failures).collect();
+            return Err(SyncError::Unfinished { visits: left, blobs, reasons }.into());
         }
         let at = self.now_millis();
         self.store_mut().set_setting(SETTING_LAST_SUCCESS, &at.to_string())?;
@@ -509,10 +579,7 @@ async fn upload_blob(
     sha: &str,
     bytes: &[u8],
 ) -> Result<u64, SyncError> {
-    let url = enrolment
-        .server
-        .join(&format!("api/v1/blobs/{sha}"))
-        .map_err(|_| SyncError::BadServer(enrolment.server.to_string()))?;
+    let url = enrolment.api(&format!("api/v1/blobs/{sha}"))?;
     let put = |offset: u64| {
         http.put(format!("{url}?offset={offset}"))
             .bearer_auth(&enrolment.token)
@@ -596,18 +663,60 @@ impl Upload<'_> {
     }
 }
 
+/// Bytes one push request carries at most (a single larger visit goes alone):
+/// small enough to get through on a weak signal and show progress.
+const PUSH_BATCH_BYTES: usize = 512 << 10;
+
+/// Splits pushes into requests of at most [`PUSH_BATCH_BYTES`] and
+/// [`PUSH_MAX_VISITS`] visits.
+fn push_batches(pushes: Vec<PushedVisit>) -> Vec<Vec<PushedVisit>> {
+    let mut batches: Vec<Vec<PushedVisit>> = Vec::new();
+    let mut bytes = 0;
+    for visit in pushes {
+        let full = batches
+            .last()
+            .is_none_or(|b| b.len() >= PUSH_MAX_VISITS || bytes + visit.bytes.len() > PUSH_BATCH_BYTES);
+        if full {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += visit.bytes.len();
+        if let Some(batch) = batches.last_mut() {
+            batch.push(visit);
+        }
+    }
+    batches
+}
+
+async fn post_push(
+    http: &reqwest::Client,
+    enrolment: &Enrolment,
+    request: PushRequest,
+) -> Result<PushResponse, SyncError> {
+    let response = http
+        .post(enrolment.api("api/v1/sync/push")?)
+        .bearer_auth(&enrolment.token)
+        .header(reqwest::header::CONTENT_TYPE, PUSH_MEDIA_TYPE)
+        .body(encode_cbor(&request))
+        .send()
+        .await
+        .map_err(http_error)?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    let body = response.bytes().await.map_err(http_error)?;
+    decode_cbor(&body)
+        .map_err(|e| SyncError::Interrupted(format!("the server's answer to a push is unreadable: {e}")))
+}
+
 async fn post_manifest(
     http: &reqwest::Client,
     enrolment: &Enrolment,
     ours: &str,
     uploads_pending: bool,
 ) -> Result<ManifestResponse, SyncError> {
-    let url = enrolment
-        .server
-        .join("api/v1/sync/manifest")
-        .map_err(|_| SyncError::BadServer(enrolment.server.to_string()))?;
     json_reply(
-        http.post(url)
+        http.post(enrolment.api("api/v1/sync/manifest")?)
             .bearer_auth(&enrolment.token)
             .json(&ManifestRequest { digest: ours.to_owned(), uploads_pending }),
     )

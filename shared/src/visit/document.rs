@@ -232,6 +232,27 @@ impl VisitDoc {
         self.conflicts().iter().any(|c| c.path == "id")
     }
 
+    /// The changes since `heads` (hex hashes) as one chunk to append to a
+    /// replica at those heads, or `None` when this document lacks one of them.
+    pub fn changes_since(&mut self, heads: &[String]) -> Option<Vec<u8>> {
+        let hashes: Vec<automerge::ChangeHash> =
+            heads.iter().map(|h| h.parse().ok()).collect::<Option<_>>()?;
+        if hashes.iter().any(|hash| self.doc.get_change_by_hash(hash).is_none()) {
+            return None;
+        }
+        Some(self.doc.save_after(&hashes))
+    }
+
+    /// Saved document bytes (a document followed by changes) compacted into
+    /// one saved document, without reading the visit in it.
+    pub fn compacted(bytes: &[u8]) -> Result<Vec<u8>, DocError> {
+        let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
+            .map_err(|_| DocError::Undecodable("the decoder failed on these bytes".into()))?
+            .map_err(|e| DocError::Corrupt(Box::new(e)))?;
+        let mut doc = doc;
+        Ok(doc.save())
+    }
+
     /// Number of changes in the document's history.
     pub fn change_count(&mut self) -> usize {
         self.doc.get_changes(&[]).len()

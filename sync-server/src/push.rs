@@ -1,0 +1,129 @@
+//! Pushed visits: documents an agent's phone sends whole (visits new to the
+//! server) or as the changes since the server's heads, many in one request.
+//!
+//! A pushed visit costs the server one automerge load and one read of the
+//! typed visit, and its projection is written before the answer leaves, in
+//! one transaction for the whole push; automerge's sync protocol costs a
+//! repository, several messages each way and a second load for the
+//! projection (docs/decisions.md has the measurement). The rules are the
+//! same as for a sync connection: the agent reaches only its own and its
+//! assigned visits, an unreadable document or another visit's is refused
+//! and stored nowhere, and back-office fields an agent altered are restored.
+
+use std::collections::HashSet;
+
+use posfield_shared::protocol::{PushOutcome, PushedVisit};
+use posfield_shared::visit::{Visit, VisitDoc};
+use posfield_sync_link::server::Access;
+
+use crate::State;
+use crate::projection::{self, ProjectionError};
+
+/// What loading one pushed visit gave.
+type Loaded = Result<(VisitDoc, Visit, Vec<String>), posfield_shared::visit::DocError>;
+
+/// Merges `visits` pushed by `agent`'s phone into the server's documents and
+/// projections. Returns one outcome per visit, in order; fails as a whole
+/// only when the database does.
+pub async fn push(
+    state: &State,
+    agent: &str,
+    visits: Vec<PushedVisit>,
+) -> Result<Vec<PushOutcome>, ProjectionError> {
+    let mut outcomes: Vec<Option<PushOutcome>> = vec![None; visits.len()];
+    let mut seen = HashSet::new();
+    let mut work = Vec::with_capacity(visits.len());
+    for (index, visit) in visits.into_iter().enumerate() {
+        let id = visit.id.clone();
+        let refusal = if posfield_sync_link::doc_id(&id).is_err() {
+            Some(("bad_visit_id", "not a visit id"))
+        } else if !seen.insert(id.clone()) {
+            Some(("duplicate", "the visit is in this push more than once"))
+        } else if state.access.agent_access(agent, &id) == Access::Denied {
+            Some(("not_found", "no such visit"))
+        } else {
+            None
+        };
+        if let Some((code, message)) = refusal {
+            outcomes[index] = Some(PushOutcome::refused(&id, code, message));
+            continue;
+        }
+        let chunks = state.repo.chunks(&id).await?.unwrap_or_default();
+        if chunks.is_empty() && !visit.base.is_empty() {
+            let message = "the server does not have this visit yet: send the whole document";
+            outcomes[index] = Some(PushOutcome::refused(&id, "unknown_base", message));
+            continue;
+        }
+        work.push((index, visit, chunks));
+    }
+
+    // The automerge work, off the async threads and a few pushes at a time.
+    let loaded = {
+        let _turn = state.push_turns.acquire().await.map_err(|_| crate::db::DbError::Cancelled)?;
+        tokio::task::spawn_blocking(move || {
+            work.into_iter()
+                .map(|(index, visit, chunks)| {
+                    let all = chunks.iter().map(Vec::as_slice).chain([visit.bytes.as_slice()]);
+                    let loaded: Loaded = VisitDoc::load_chunks(all).and_then(|mut doc| {
+                        let visit = doc.visit()?;
+                        let heads = doc.heads();
+                        Ok((doc, visit, heads))
+                    });
+                    (index, visit, loaded)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| crate::db::DbError::Cancelled)?
+    };
+
+    // Readable documents of the visits they claim to be are stored first, so
+    // that a crash before their projection is written loses nothing: the
+    // phone, seeing the visit still missing from the manifest, pushes again.
+    let mut chunks = Vec::new();
+    for (_, pushed, loaded) in &loaded {
+        if let Ok((_, visit, _)) = loaded
+            && visit.id == pushed.id
+        {
+            chunks.push((
+                posfield_sync_link::storage::chunk_key(&pushed.id, &pushed.bytes)?,
+                pushed.bytes.to_vec(),
+            ));
+        }
+    }
+    if !chunks.is_empty() {
+        state
+            .db
+            .batched(move |c| {
+                let mut insert = c.prepare_cached(
+                    "INSERT INTO doc_chunks (key, data) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET data = ?2",
+                )?;
+                for (key, data) in &chunks {
+                    insert.execute(rusqlite::params![key, data])?;
+                }
+                Ok(())
+            })
+            .await?;
+    }
+
+    let _turn = state.projection_lock.lock().await;
+    let mut rows = Vec::new();
+    for (index, pushed, loaded) in loaded {
+        let known_heads = loaded.as_ref().map(|(_, _, heads)| heads.clone()).unwrap_or_default();
+        let loaded = loaded.map(|(doc, visit, _)| (doc, visit));
+        outcomes[index] = Some(match projection::settle(state, &pushed.id, loaded).await {
+            Ok(Some(row)) => {
+                let outcome = PushOutcome::stored(&pushed.id, row.heads.clone());
+                rows.push(row);
+                outcome
+            }
+            Ok(None) => PushOutcome::stored(&pushed.id, known_heads),
+            Err(ProjectionError::Document { reason, .. }) => {
+                PushOutcome::refused(&pushed.id, "unreadable", reason)
+            }
+            Err(other) => return Err(other),
+        });
+    }
+    projection::write_rows(state, rows).await?;
+    Ok(outcomes.into_iter().flatten().collect())
+}
