@@ -101,7 +101,7 @@ struct Round {
     /// From the common start to the last finish.
     wall: Duration,
     outcomes: Vec<Outcome>,
-    /// Visits the server acknowledged over the websocket (counted from the
+    /// Visits the server acknowledged in a push or over the websocket (counted from the
     /// agents' progress events, each visit at most once per agent).
     acknowledged: usize,
     /// The bench stopped the server at the time limit.
@@ -244,7 +244,7 @@ pub(crate) fn run(
             stored.last().copied().unwrap_or_default().as_secs_f64(),
         ),
         format!(
-            "visits the server acknowledged over the websocket: {} of {documents}; confirmed by its manifest (agents whose sync finished): {}",
+            "visits the server acknowledged (in a push or over the websocket): {} of {documents}; confirmed by its manifest (agents whose sync finished): {}",
             round.acknowledged,
             documents - unconfirmed
         ),
