@@ -320,3 +320,46 @@ fn pushes_reach_only_the_agents_own_visits_and_unreadable_documents_are_stored_n
     assert!(wang.sync(&mut |_| {}).unwrap().already_in_sync);
     assert!(http.get(s.server.url("healthz")).send().unwrap().status().is_success());
 }
+
+#[test]
+fn the_same_push_twice_and_twice_at_once_has_one_effect() {
+    let mut s = setup();
+    let merchant = MerchantInput { name: "李记面馆".into(), ..Default::default() };
+    let id = s.wang.create_visit(VisitKind::Repair, &merchant).unwrap().id;
+    let bytes = s.wang.store().visit_saved_whole(&id).unwrap();
+    let body = encode_cbor(&PushRequest {
+        visits: vec![PushedVisit { id: id.clone(), base: Vec::new(), bytes: bytes.into() }],
+    });
+    let push = || -> Vec<String> {
+        let response = Client::new()
+            .post(s.server.url("api/v1/sync/push"))
+            .bearer_auth(&s.wang_token)
+            .header("content-type", PUSH_MEDIA_TYPE)
+            .body(body.clone())
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let answer: PushResponse = decode_cbor(&response.bytes().unwrap()).unwrap();
+        assert_eq!(answer.visits.len(), 1);
+        assert_eq!(answer.visits[0].refused, None, "{answer:?}");
+        answer.visits[0].heads.clone()
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let (a, b) = (scope.spawn(push), scope.spawn(push));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let again = push();
+    assert_eq!(first, second);
+    assert_eq!(first, again);
+    let stored = s.wang.store().stored_heads(&id).unwrap().unwrap();
+    assert_eq!(posfield_shared::protocol::join_heads(&first), stored);
+    // One visit more on the server, once, at the phone's heads: the phone is in sync.
+    let http = Client::new();
+    let body = manifest_of(&http, &s, &s.wang_token);
+    let listed: Vec<&str> =
+        body["visits"].as_array().unwrap().iter().filter_map(|v| v["id"].as_str()).collect();
+    assert_eq!(listed.len(), 2, "{body}");
+    assert!(listed.contains(&id.as_str()));
+    let mut wang = s.wang;
+    assert!(wang.sync(&mut |_| {}).unwrap().already_in_sync);
+}
