@@ -39,6 +39,9 @@ use crate::projection::{self, ProjectionError};
 /// projected.
 const MANIFEST_WAIT: Duration = Duration::from_secs(20);
 
+/// Longest a photo upload waits for the pushes being served.
+const UPLOAD_WAIT_FOR_PUSHES: Duration = Duration::from_secs(10);
+
 type AppState = Arc<State>;
 
 /// The router.
@@ -252,6 +255,7 @@ async fn push(
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_body" };
         ApiError::new(status, code, rejection.body_text())
     })?;
+    let _serving = state.documents_first.serving();
     let request: PushRequest = decode_cbor(&body).map_err(|e| {
         ApiError::bad_request("bad_cbor", format!("the push body is not a push request: {e}"))
     })?;
@@ -332,6 +336,8 @@ async fn blob_put(
         .ok_or_else(|| {
             ApiError::bad_request("missing_size", "the x-blob-size header (total bytes) is required")
         })?;
+    // Visit documents first: the back office needs them before the photos.
+    state.documents_first.wait_for_pushes(UPLOAD_WAIT_FOR_PUSHES).await;
     let body = request.into_body().into_data_stream();
     let status = state.blobs.append(&sha, query.offset, total, state.config.max_blob_bytes, body).await?;
     if status.complete {

@@ -23,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod in_flight;
 pub mod office;
+pub mod priority;
 pub mod projection;
 pub mod push;
 
@@ -63,6 +64,8 @@ pub struct State {
     pub sync_turns: tokio::sync::Semaphore,
     /// Pushes whose documents are being loaded at once: one per core.
     pub push_turns: tokio::sync::Semaphore,
+    /// Photo uploads wait while pushes are served.
+    pub documents_first: Arc<priority::DocumentsFirst>,
     /// The back office's sessions.
     pub office: office::OfficeState,
 }
@@ -120,6 +123,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         in_flight: Arc::default(),
         sync_turns: tokio::sync::Semaphore::new(config.max_sync_sessions.max(1)),
         push_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
+        documents_first: Arc::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
