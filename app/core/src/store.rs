@@ -10,10 +10,13 @@
 //! A visit document is saved incrementally: the compacted document lives in
 //! `visits.doc` and each edit appends the bytes of its new changes to
 //! `visit_increments`, in the same transaction that updates the visit's
-//! index row, so the list can never disagree with the documents.
+//! index row, so the list can never disagree with the documents. The
+//! increments are folded into the compacted document after 64 of them, and
+//! at once when the visit is completed (a sync then sends it as it is).
 
 use std::path::{Path, PathBuf};
 
+use posfield_shared::VisitStatus;
 use posfield_shared::visit::{DocError, Visit, VisitDoc};
 use posfield_shared::vocab::Term;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -289,7 +292,10 @@ impl Store {
                     ],
                 )?;
                 tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id, heads])?;
-                if last_seq + 1 >= COMPACT_AFTER {
+                // A completed visit is compacted at once: it is what a sync
+                // sends whole, and the phone has the time now, not then.
+                let completed = row.status == VisitStatus::Completed.code();
+                if last_seq + 1 >= COMPACT_AFTER || completed {
                     let full = doc.save();
                     tx.execute("UPDATE visits SET doc = ?2 WHERE id = ?1", params![row.id, full])?;
                     tx.execute("DELETE FROM visit_increments WHERE visit_id = ?1", [&row.id])?;

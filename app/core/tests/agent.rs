@@ -80,9 +80,18 @@ fn a_whole_repair_visit_offline_signed_and_completed() {
     agent.sign(&id, "王老板", &strokes()).unwrap();
     agent.set_step(&id, "acceptance", StepState::Done, None, None).unwrap();
     assert_eq!(agent.verify_signature(&id).unwrap(), []);
+    let before = agent.store().visit_bytes(&id).unwrap();
     let visit = agent.complete(&id).unwrap();
     assert_eq!(visit.status, VisitStatus::Completed);
     assert_eq!(visit.terminal.unwrap().serial, "N9100001234567");
+    // Completing compacts the stored document: a sync sends it as it is.
+    let whole = agent.store().visit_saved_whole(&id).unwrap();
+    assert_eq!(whole, agent.store().visit_bytes(&id).unwrap(), "no increments left after completing");
+    assert!(whole.len() < before.len(), "{} bytes compacted, {} before", whole.len(), before.len());
+    assert_eq!(
+        posfield_shared::visit::VisitDoc::load(&whole).unwrap().visit().unwrap().status,
+        VisitStatus::Completed
+    );
     // Everything survives closing and reopening the data folder.
     drop(agent);
     let mut agent = open(dir.path());
