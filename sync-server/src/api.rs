@@ -78,11 +78,14 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(v)| v).map_err(|rejection| {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_json" };
-        ApiError::new(status, code, rejection.body_text())
-    })
+    body.map(|Json(v)| v)
+        .map_err(|rejection| body_error(rejection.status(), rejection.body_text(), "bad_json"))
+}
+
+/// A refused request body: too large, or `code` for anything else.
+fn body_error(status: StatusCode, text: String, code: &'static str) -> ApiError {
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { code };
+    ApiError::new(status, code, text)
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -250,11 +253,7 @@ async fn push(
             format!("a push body is {PUSH_MEDIA_TYPE}"),
         ));
     }
-    let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_body" };
-        ApiError::new(status, code, rejection.body_text())
-    })?;
+    let body = body.map_err(|rejection| body_error(rejection.status(), rejection.body_text(), "bad_body"))?;
     let _serving = state.documents_first.serving();
     let request: PushRequest = decode_cbor(&body).map_err(|e| {
         ApiError::bad_request("bad_cbor", format!("the push body is not a push request: {e}"))

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use posfield_shared::visit::acceptance::binding_message;
 use posfield_shared::visit::authority::OfficeFields;
-use posfield_shared::visit::{Ctx, Visit, VisitDoc, VisitError};
+use posfield_shared::visit::{Ctx, DocError, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
 use posfield_shared::{Actor, Timestamp};
 use rusqlite::{OptionalExtension, params};
@@ -106,11 +106,11 @@ async fn prepare(state: &State, id: &str) -> Result<Option<Row>, ProjectionError
 }
 
 /// A visit document from its chunks, and the typed visit in it.
-fn load_visit<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<(VisitDoc, Visit), VisitDocError> {
+pub(crate) fn load_visit<'a>(
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<(VisitDoc, Visit), DocError> {
     VisitDoc::load_chunks(chunks).and_then(|d| d.visit().map(|v| (d, v)))
 }
-
-type VisitDocError = posfield_shared::visit::DocError;
 
 /// Works out the projection row of visit `id` from its loaded document
 /// (refused when unreadable or another visit's), restoring back-office
@@ -119,7 +119,7 @@ type VisitDocError = posfield_shared::visit::DocError;
 pub(crate) async fn settle(
     state: &State,
     id: &str,
-    loaded: Result<(VisitDoc, Visit), VisitDocError>,
+    loaded: Result<(VisitDoc, Visit), DocError>,
 ) -> Result<Option<Row>, ProjectionError> {
     let id_owned = id.to_owned();
     let existing: Option<(String, String, String)> = state

@@ -13,14 +13,10 @@
 use std::collections::HashSet;
 
 use posfield_shared::protocol::{PushOutcome, PushedVisit};
-use posfield_shared::visit::{Visit, VisitDoc};
 use posfield_sync_link::server::Access;
 
 use crate::State;
 use crate::projection::{self, ProjectionError};
-
-/// What loading one pushed visit gave.
-type Loaded = Result<(VisitDoc, Visit, Vec<String>), posfield_shared::visit::DocError>;
 
 /// Merges `visits` pushed by `agent`'s phone into the server's documents and
 /// projections. Returns one outcome per visit, in order; fails as a whole
@@ -64,11 +60,7 @@ pub async fn push(
             work.into_iter()
                 .map(|(index, visit, chunks)| {
                     let all = chunks.iter().map(Vec::as_slice).chain([visit.bytes.as_slice()]);
-                    let loaded: Loaded = VisitDoc::load_chunks(all).and_then(|mut doc| {
-                        let visit = doc.visit()?;
-                        let heads = doc.heads();
-                        Ok((doc, visit, heads))
-                    });
+                    let loaded = projection::load_visit(all);
                     (index, visit, loaded)
                 })
                 .collect::<Vec<_>>()
@@ -82,7 +74,7 @@ pub async fn push(
     // phone, seeing the visit still missing from the manifest, pushes again.
     let mut chunks = Vec::new();
     for (_, pushed, loaded) in &loaded {
-        if let Ok((_, visit, _)) = loaded
+        if let Ok((_, visit)) = loaded
             && visit.id == pushed.id
         {
             chunks.push((
@@ -108,9 +100,8 @@ pub async fn push(
 
     let _turn = state.projection_lock.lock().await;
     let mut rows = Vec::new();
-    for (index, pushed, loaded) in loaded {
-        let known_heads = loaded.as_ref().map(|(_, _, heads)| heads.clone()).unwrap_or_default();
-        let loaded = loaded.map(|(doc, visit, _)| (doc, visit));
+    for (index, pushed, mut loaded) in loaded {
+        let known_heads = loaded.as_mut().map(|(doc, _)| doc.heads()).unwrap_or_default();
         outcomes[index] = Some(match projection::settle(state, &pushed.id, loaded).await {
             Ok(Some(row)) => {
                 let outcome = PushOutcome::stored(&pushed.id, row.heads.clone());
@@ -121,6 +112,14 @@ pub async fn push(
             Err(ProjectionError::Document { reason, .. }) => {
                 PushOutcome::refused(&pushed.id, "unreadable", reason)
             }
+            // Restoring a back-office field was refused by the visit's rules:
+            // this visit stays as it was stored, the others go on.
+            Err(ProjectionError::Visit(error)) => {
+                tracing::warn!(visit = %pushed.id, %error, "a pushed visit could not be projected");
+                PushOutcome::refused(&pushed.id, "refused", error.to_string())
+            }
+            // The database failed: the whole push fails and the phone sends it
+            // again (what was stored is found again, once).
             Err(other) => return Err(other),
         });
     }

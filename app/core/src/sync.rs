@@ -435,12 +435,19 @@ impl Agent {
             for id in &differing {
                 match (local.contains_key(id), server.get(id)) {
                     (true, None) => {
-                        let bytes = self.store().visit_saved_whole(id)?;
+                        // A visit that does not compact goes as stored: the
+                        // server refuses it alone if it is damaged.
+                        let bytes = match self.store().visit_saved_whole(id) {
+                            Ok(bytes) => bytes,
+                            Err(_) => self.store().visit_bytes(id)?,
+                        };
                         pushes.push(PushedVisit { id: id.clone(), base: Vec::new(), bytes: bytes.into() });
                     }
                     (true, Some(theirs)) => {
                         let base = split_heads(theirs);
-                        match self.store().load_visit(id)?.changes_since(&base) {
+                        let changes =
+                            self.store().load_visit(id).ok().and_then(|mut doc| doc.changes_since(&base));
+                        match changes {
                             Some(bytes) => {
                                 pushes.push(PushedVisit { id: id.clone(), base, bytes: bytes.into() })
                             }

@@ -246,10 +246,9 @@ impl VisitDoc {
     /// Saved document bytes (a document followed by changes) compacted into
     /// one saved document, without reading the visit in it.
     pub fn compacted(bytes: &[u8]) -> Result<Vec<u8>, DocError> {
-        let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
+        let mut doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
             .map_err(|_| DocError::Undecodable("the decoder failed on these bytes".into()))?
             .map_err(|e| DocError::Corrupt(Box::new(e)))?;
-        let mut doc = doc;
         Ok(doc.save())
     }
 
