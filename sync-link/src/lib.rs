@@ -62,6 +62,10 @@ pub enum LinkError {
     /// The repository has stopped.
     #[error("the sync repository has stopped")]
     Stopped,
+    /// The store could not make a write (or a read): nothing after it is
+    /// acknowledged.
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
 }
 
 impl From<samod::Stopped> for LinkError {

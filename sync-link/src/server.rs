@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
+use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt, future::ready};
 use samod::{DocumentId, PeerId, Repo, RepoEvent, RepoObserver, ShareConfig};
 
-use crate::storage::{Adapter, KvStore, seed};
+use crate::storage::{Adapter, KvStore, chunk_key};
 use crate::{LinkError, hex_heads, visit_id};
 
 /// What a peer may do with a visit document.
@@ -22,11 +23,11 @@ pub enum Access {
     Denied,
 }
 
-/// Decides access per visit and authenticated peer. Called once per
-/// document and connection, so it must answer quickly (from memory).
+/// Decides access per visit for the authenticated peer of one connection.
+/// Called once per document and connection, before the document is shared.
 pub trait Policy: Send + Sync + 'static {
     /// Access of `peer` to `visit_id`.
-    fn access(&self, visit_id: &str, peer: &str) -> Access;
+    fn access(&self, visit_id: &str, peer: &str) -> BoxFuture<'static, Access>;
 }
 
 /// Bounds on one sync connection. automerge's sync can loop after a lost
@@ -86,9 +87,8 @@ impl Drop for EndSignal {
 /// itself, so writers never undo each other.
 #[derive(Clone)]
 pub struct ServerRepo {
-    store: Adapter,
+    store: Arc<dyn KvStore>,
     peer_id: String,
-    policy: Arc<dyn Policy>,
     running: Arc<Running>,
 }
 
@@ -144,52 +144,61 @@ impl Drop for Open {
 }
 
 impl ServerRepo {
-    /// The repository over `store`, answering as `peer_id`, sharing each
-    /// visit as `policy` decides.
-    pub fn new(store: Arc<dyn KvStore>, peer_id: &str, policy: Arc<dyn Policy>) -> ServerRepo {
-        ServerRepo { store: Adapter(store), peer_id: peer_id.to_owned(), policy, running: Arc::default() }
+    /// The repository over `store`, answering as `peer_id`.
+    pub fn new(store: Arc<dyn KvStore>, peer_id: &str) -> ServerRepo {
+        ServerRepo { store, peer_id: peer_id.to_owned(), running: Arc::default() }
     }
 
     /// Runs a sync connection from `peer` (already authenticated) on an
-    /// upgraded websocket until it ends, then waits until everything it
-    /// received is stored. Returns the visits the peer sent sync messages
-    /// for, also when the connection was cut.
+    /// upgraded websocket until it ends, sharing each visit as `policy`
+    /// decides, then waits until everything it received is stored. Returns
+    /// the visits the peer sent sync messages for, also when the connection
+    /// was cut. A write (or read) the store could not make ends the
+    /// connection at once with [`LinkError::Storage`].
     pub async fn serve(
         &self,
         socket: WebSocket,
         peer: &str,
         limits: Limits,
+        policy: Arc<dyn Policy>,
     ) -> Result<BTreeSet<String>, LinkError> {
         if self.running.stopping.load(Ordering::SeqCst) {
             return Err(LinkError::Stopped);
         }
         let _open = Open::new(&self.running);
         let touched = Arc::new(Mutex::new(BTreeSet::new()));
-        let policy = self.policy.clone();
+        let storage = Adapter::new(self.store.clone());
         let runtime = crate::runtime::Tracked::current();
         let repo = Repo::build_tokio()
             .with_runtime(runtime.clone())
-            .with_storage(self.store.clone())
+            .with_storage(storage.clone())
             .with_peer_id(PeerId::from(self.peer_id.as_str()))
             .with_observer(Observer(touched.clone()))
             .with_share_policy(move |doc: DocumentId, peer: PeerId| {
-                let config = match policy.access(&visit_id(&doc), peer.as_str()) {
-                    // The server never announces: agents ask for what they need.
-                    Access::ReadWrite => ShareConfig::read_write().with_announce(false),
-                    Access::Denied => ShareConfig::none(),
-                };
-                futures::stream::iter([config])
+                let access = policy.access(&visit_id(&doc), peer.as_str());
+                futures::stream::once(async move {
+                    match access.await {
+                        // The server never announces: agents ask for what they need.
+                        Access::ReadWrite => ShareConfig::read_write().with_announce(false),
+                        Access::Denied => ShareConfig::none(),
+                    }
+                })
             })
             .load()
             .await;
         let result = tokio::select! {
             result = run_connection(&repo, socket, peer, limits) => result,
             () = self.running.stopping() => Ok(()),
+            // The socket goes with the connection: the peer sees it cut.
+            failure = storage.failed() => Err(LinkError::Storage(failure)),
         };
         // Every change received is in the store once the repository has stopped.
         repo.stop().await;
         runtime.end();
         result?;
+        if let Some(failure) = storage.failure() {
+            return Err(LinkError::Storage(failure));
+        }
         let touched = touched.lock().map(|t| t.clone()).unwrap_or_default();
         Ok(touched)
     }
@@ -198,19 +207,16 @@ impl ServerRepo {
     /// together in any order), or `None` if the server does not have it.
     pub async fn chunks(&self, visit: &str) -> Result<Option<Vec<Vec<u8>>>, LinkError> {
         let prefix = crate::doc_id(visit)?.to_string();
-        let store = self.store.0.clone();
-        let chunks = tokio::task::spawn_blocking(move || store.load_prefix(&prefix))
-            .await
-            .map_err(|_| LinkError::Stopped)?;
+        let chunks = self.store.load_prefix(prefix).await?;
         Ok((!chunks.is_empty()).then(|| chunks.into_iter().map(|(_, bytes)| bytes).collect()))
     }
 
     /// A visit's document as stored, or `None` if the server does not have it.
     pub async fn document(&self, visit: &str) -> Result<Option<automerge::Automerge>, LinkError> {
         let prefix = crate::doc_id(visit)?.to_string();
-        let store = self.store.0.clone();
+        let chunks = self.store.load_prefix(prefix).await?;
         let visit = visit.to_owned();
-        tokio::task::spawn_blocking(move || load_chunks(&visit, store.load_prefix(&prefix)))
+        tokio::task::spawn_blocking(move || load_chunks(&visit, chunks))
             .await
             .map_err(|_| LinkError::Stopped)?
     }
@@ -221,7 +227,8 @@ impl ServerRepo {
     }
 
     /// Stores a new visit document, or merges the bytes (a saved document or
-    /// changes) into the stored one. Returns the heads afterwards.
+    /// changes) into the stored one. Returns the heads afterwards, once the
+    /// bytes are durable; fails when the store could not write them.
     pub async fn merge(&self, visit: &str, bytes: Vec<u8>) -> Result<Vec<String>, LinkError> {
         let document_error = |e: automerge::AutomergeError| LinkError::Document {
             id: visit.to_owned(),
@@ -235,7 +242,7 @@ impl ServerRepo {
                 doc
             }
         };
-        seed(&self.store, visit, bytes).await?;
+        self.store.put(chunk_key(visit, &bytes)?, bytes).await?;
         Ok(hex_heads(&doc))
     }
 

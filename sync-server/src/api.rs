@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use base64::Engine;
 use posfield_shared::protocol::{
-    EnrollRequest, EnrollResponse, ManifestEntry, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS,
-    PUSH_MEDIA_TYPE, PushRequest, PushResponse, decode_cbor, digest, encode_cbor,
+    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
+    PushRequest, PushResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
@@ -31,13 +31,17 @@ use serde::Deserialize;
 use crate::State;
 use crate::auth::{self, Device, UserRole};
 use crate::blobs::check_sha;
-use crate::db::now;
 use crate::error::ApiError;
+use crate::policy::ConnectionPolicy;
 use crate::projection::{self, ProjectionError};
+use crate::store::Principal;
 
 /// Longest a manifest waits for the device's previous sync connection to be
 /// projected.
 const MANIFEST_WAIT: Duration = Duration::from_secs(20);
+
+/// Most blobs a manifest names as missing; the phone asks again after sending them.
+const MANIFEST_MISSING_BLOBS: usize = 1000;
 
 /// Longest a photo upload waits for the pushes being served.
 const UPLOAD_WAIT_FOR_PUSHES: Duration = Duration::from_secs(10);
@@ -101,11 +105,7 @@ impl FromRequestParts<AppState> for Device {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a device credential is required")
             })?
             .to_owned();
-        let db = state.db.clone();
-        let device = tokio::task::spawn_blocking(move || auth::authenticate(&db.lock(), &token))
-            .await
-            .map_err(ApiError::internal)??;
-        Ok(device)
+        Ok(auth::authenticate(state.store.as_ref(), &token).await?)
     }
 }
 
@@ -127,7 +127,11 @@ impl OfficeUser {
     }
 
     fn ctx(&self) -> Ctx {
-        Ctx::new(self.actor(), Timestamp(crate::db::now_millis()), uuid::Uuid::now_v7().to_string())
+        Ctx::new(self.actor(), Timestamp(crate::clock::now_millis()), uuid::Uuid::now_v7().to_string())
+    }
+
+    fn principal(&self) -> Principal {
+        Principal::Office { name: self.name.clone(), role: self.role }
     }
 }
 
@@ -146,14 +150,12 @@ impl FromRequestParts<AppState> for OfficeUser {
             base64::engine::general_purpose::STANDARD.decode(basic).map_err(|_| unauthenticated())?;
         let decoded = String::from_utf8(decoded).map_err(|_| unauthenticated())?;
         let (name, password) = decoded.split_once(':').ok_or_else(unauthenticated)?;
-        let (name, password) = (name.to_owned(), password.to_owned());
-        let checked_name = name.clone();
-        let role = state
-            .db
-            .run(move |c| Ok(auth::check_password(c, &checked_name, &password).ok()))
-            .await?
-            .ok_or_else(unauthenticated)?;
-        Ok(OfficeUser { name, role })
+        let role = match auth::check_password(state.store.as_ref(), name, password).await {
+            Ok(role) => role,
+            Err(auth::AuthError::Store(e)) => return Err(e.into()),
+            Err(_) => return Err(unauthenticated()),
+        };
+        Ok(OfficeUser { name: name.to_owned(), role })
     }
 }
 
@@ -162,13 +164,14 @@ async fn enroll(
     body: Result<Json<EnrollRequest>, JsonRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
     let request = json_body(body)?;
-    let enrolled = state
-        .db
-        .run(move |c| {
-            Ok(auth::enrol(c, &request.code, &request.device_id, &request.device_name, &request.public_key))
-        })
-        .await??;
-    state.access.allow_peer(&enrolled.peer, &enrolled.agent);
+    let enrolled = auth::enrol(
+        state.store.as_ref(),
+        &request.code,
+        &request.device_id,
+        &request.device_name,
+        &request.public_key,
+    )
+    .await?;
     tracing::info!(agent = %enrolled.agent, device = %enrolled.device_id, "device enrolled");
     Ok(Json(EnrollResponse {
         agent: enrolled.agent,
@@ -177,21 +180,6 @@ async fn enroll(
         peer: enrolled.peer,
         expires_at: enrolled.expires_at,
     }))
-}
-
-/// The visits an agent may see, with their projected heads.
-async fn agent_manifest(state: &State, agent: &str) -> Result<Vec<ManifestEntry>, ApiError> {
-    let agent = agent.to_owned();
-    Ok(state
-        .db
-        .run(move |c| {
-            let mut statement = c.prepare_cached(
-                "SELECT id, heads FROM visits WHERE owner = ?1 UNION SELECT id, heads FROM visits WHERE assignee = ?1",
-            )?;
-            let rows = statement.query_map([&agent], |r| Ok(ManifestEntry { id: r.get(0)?, heads: r.get(1)? }))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await?)
 }
 
 async fn manifest(
@@ -205,33 +193,19 @@ async fn manifest(
     if !state.in_flight.settled(&device.id, MANIFEST_WAIT).await {
         tracing::warn!(device = %device.id, "a manifest answered before the device's last sync was projected");
     }
-    let visits = agent_manifest(&state, &device.agent).await?;
+    let principal = device.principal();
+    let visits = state.store.manifest(&principal).await?;
     let ours = digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str())));
     if ours != request.digest {
         // The phone syncs the documents first; the blobs come after.
         return Ok(Json(ManifestResponse { in_sync: false, visits, missing_blobs: Vec::new() }));
     }
-    let missing_blobs =
-        if request.uploads_pending { Vec::new() } else { agent_missing_blobs(&state, &device.agent).await? };
+    let missing_blobs = if request.uploads_pending {
+        Vec::new()
+    } else {
+        state.store.missing_blobs(&principal, MANIFEST_MISSING_BLOBS).await?
+    };
     Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs }))
-}
-
-/// Blobs the agent's visits refer to that are not stored whole.
-async fn agent_missing_blobs(state: &State, agent: &str) -> Result<Vec<String>, ApiError> {
-    let agent = agent.to_owned();
-    Ok(state
-        .db
-        .run(move |c| {
-            let mut statement = c.prepare_cached(
-                "SELECT DISTINCT vb.sha256 FROM visit_blobs vb JOIN visits v ON v.id = vb.visit_id
-                 WHERE (v.owner = ?1 OR v.assignee = ?1)
-                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256)
-                 ORDER BY vb.sha256 LIMIT 1000",
-            )?;
-            let rows = statement.query_map([&agent], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<String>, _>>()?)
-        })
-        .await?)
 }
 
 /// `POST /api/v1/sync/push` (CBOR [`PushRequest`]): visits the phone holds
@@ -265,7 +239,7 @@ async fn push(
         ));
     }
     let visits =
-        crate::push::push(&state, &device.agent, request.visits).await.map_err(ApiError::internal)?;
+        crate::push::push(&state, &device.principal(), request.visits).await.map_err(ApiError::internal)?;
     let stored = visits.iter().filter(|v| v.refused.is_none()).count();
     tracing::debug!(agent = %device.agent, visits = visits.len(), stored, "push");
     let answer = encode_cbor(&PushResponse { visits });
@@ -283,6 +257,7 @@ async fn sync_ws(
         deadline: Duration::from_secs(state.config.sync_deadline_secs),
     };
     let peer = device.peer();
+    let policy = Arc::new(ConnectionPolicy::new(state.store.clone(), device.principal(), peer.clone()));
     let unsettled = state.in_flight.begin(&device.id);
     upgrade
         .max_message_size(state.config.max_sync_message_bytes)
@@ -292,7 +267,7 @@ async fn sync_ws(
             // on the phone's side; a phone that gives up syncs later.
             let Ok(_turn) = state.sync_turns.acquire().await else { return };
             tracing::debug!(%peer, "sync connection open");
-            match state.repo.serve(socket, &peer, limits).await {
+            match state.repo.serve(socket, &peer, limits, policy).await {
                 Ok(touched) => {
                     tracing::debug!(%peer, visits = touched.len(), "sync connection closed");
                     crate::projection::project_all(&state, touched).await;
@@ -340,24 +315,8 @@ async fn blob_put(
     let body = request.into_body().into_data_stream();
     let status = state.blobs.append(&sha, query.offset, total, state.config.max_blob_bytes, body).await?;
     if status.complete {
-        let (sha, agent) = (sha.clone(), device.agent.clone());
         // The blob counts now: visits waiting for it are no longer incomplete.
-        state
-            .db
-            .batched(move |c| {
-                c.execute(
-                    "INSERT OR IGNORE INTO blobs (sha256, bytes, received_at, uploaded_by) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![sha, status.received as i64, now(), agent],
-                )?;
-                c.execute(
-                    "UPDATE visits SET blobs_missing = (SELECT count(*) FROM visit_blobs vb WHERE vb.visit_id = visits.id
-                       AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256))
-                     WHERE id IN (SELECT visit_id FROM visit_blobs WHERE sha256 = ?1)",
-                    [&sha],
-                )?;
-                Ok(())
-            })
-            .await?;
+        state.store.blob_received(&sha, status.received, &device.agent).await?;
     }
     let code = if status.complete { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     Ok((code, Json(status)).into_response())
@@ -369,20 +328,7 @@ async fn blob_get(
     Path(sha): Path<String>,
 ) -> Result<Response, ApiError> {
     check_sha(&sha)?;
-    let agent = device.agent.clone();
-    let visible_sha = sha.clone();
-    let visible: bool = state
-        .db
-        .run(move |c| {
-            Ok(c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM visit_blobs vb JOIN visits v ON v.id = vb.visit_id
-                 WHERE vb.sha256 = ?1 AND (v.owner = ?2 OR v.assignee = ?2))",
-                rusqlite::params![visible_sha, agent],
-                |r| r.get(0),
-            )?)
-        })
-        .await?;
-    if !visible {
+    if !state.store.reaches_blob(&device.principal(), &sha).await? {
         return Err(ApiError::not_found("no such blob"));
     }
     let bytes =
@@ -403,10 +349,14 @@ fn projection_error(e: ProjectionError) -> ApiError {
 
 async fn office_visit(
     axum::extract::State(state): axum::extract::State<AppState>,
-    _user: OfficeUser,
+    user: OfficeUser,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     posfield_sync_link::doc_id(&id).map_err(|_| ApiError::bad_request("bad_visit_id", "not a visit id"))?;
+    let principal = user.principal();
+    if !state.store.reaches_visit(&principal, &id, false).await? {
+        return Err(ApiError::not_found("no such visit"));
+    }
     let (bytes, heads) = state
         .repo
         .load(&id)
@@ -414,27 +364,14 @@ async fn office_visit(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("no such visit"))?;
     let visit = VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(ApiError::internal)?;
-    let lookup = id.clone();
-    let (blobs_missing, countersigned): (i64, Option<bool>) = state
-        .db
-        .run(move |c| {
-            let missing = c
-                .query_row("SELECT blobs_missing FROM visits WHERE id = ?1", [&lookup], |r| r.get(0))
-                .unwrap_or(0);
-            let valid = rusqlite::OptionalExtension::optional(c.query_row(
-                "SELECT device_signature_valid FROM countersignatures WHERE visit_id = ?1 ORDER BY received_at DESC LIMIT 1",
-                [&lookup],
-                |r| r.get(0),
-            ))?;
-            Ok((missing, valid))
-        })
-        .await?;
+    let facts = state.store.visit_facts(&principal, &id).await?;
+    let blobs_missing = facts.missing_blobs.len();
     Ok(Json(serde_json::json!({
         "visit": visit,
         "heads": heads,
         "blobs_missing": blobs_missing,
         "complete_on_server": blobs_missing == 0,
-        "device_signature_valid": countersigned,
+        "device_signature_valid": facts.device_signature_valid,
     })))
 }
 
@@ -452,10 +389,11 @@ async fn office_review(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = json_body(body)?;
     let ctx = user.ctx();
-    let visit =
-        projection::office_edit(&state, &id, |doc| doc.review(&ctx, body.decision, body.note.as_deref()))
-            .await
-            .map_err(projection_error)?;
+    let visit = projection::office_edit(&state, &user.principal(), &id, |doc| {
+        doc.review(&ctx, body.decision, body.note.as_deref())
+    })
+    .await
+    .map_err(projection_error)?;
     Ok(Json(serde_json::json!({ "status": visit.status })))
 }
 
@@ -472,7 +410,7 @@ async fn office_assign(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = json_body(body)?;
     let ctx = user.ctx();
-    let visit = projection::office_edit(&state, &id, |doc| doc.assign(&ctx, &body.agent))
+    let visit = projection::office_edit(&state, &user.principal(), &id, |doc| doc.assign(&ctx, &body.agent))
         .await
         .map_err(projection_error)?;
     Ok(Json(serde_json::json!({ "assignee": visit.assignment.agent })))
@@ -521,23 +459,15 @@ async fn office_audit(
     _user: OfficeUser,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let log = state.store.audit_log(query.visit.as_deref(), 500).await?;
     Ok(Json(
-        state
-            .db
-            .run(move |c| {
-                let mut s = c.prepare(
-                    "SELECT at, visit_id, actor, action, detail FROM audit
-                     WHERE ?1 IS NULL OR visit_id = ?1 ORDER BY id DESC LIMIT 500",
-                )?;
-                let rows = s.query_map([&query.visit], |r| {
-                    Ok(serde_json::json!({
-                        "at": r.get::<_, i64>(0)?, "visit": r.get::<_, Option<String>>(1)?,
-                        "actor": r.get::<_, String>(2)?, "action": r.get::<_, String>(3)?,
-                        "detail": r.get::<_, String>(4)?,
-                    }))
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        log.into_iter()
+            .map(|record| {
+                serde_json::json!({
+                    "at": record.at, "visit": record.entry.visit_id, "actor": record.entry.actor,
+                    "action": record.entry.action, "detail": record.entry.detail,
+                })
             })
-            .await?,
+            .collect(),
     ))
 }

@@ -3,13 +3,15 @@
 //!
 //! Device credentials and enrolment codes are long random secrets, so a
 //! SHA-256 of them is what is stored and compared; passwords are chosen by
-//! people and are hashed with argon2id.
+//! people and are hashed with argon2id. What is stored goes through the
+//! [`Store`]; the secrets and their checks stay here.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::db::{Db, DbError, now};
+use crate::clock::now;
+pub use crate::store::UserRole;
+use crate::store::{NewDevice, Principal, Store, StoreError};
 
 /// How long an enrolment code stays valid.
 pub const CODE_LIFETIME_SECS: i64 = 7 * 24 * 3600;
@@ -34,15 +36,9 @@ pub enum AuthError {
     /// A name or key is not acceptable.
     #[error("{0}")]
     Invalid(String),
-    /// The database failed.
+    /// The store failed.
     #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<rusqlite::Error> for AuthError {
-    fn from(e: rusqlite::Error) -> Self {
-        AuthError::Db(DbError::Sqlite(e))
-    }
+    Store(#[from] StoreError),
 }
 
 /// An authenticated device.
@@ -58,6 +54,11 @@ impl Device {
     /// The peer id the device syncs as.
     pub fn peer(&self) -> String {
         peer_of(&self.id)
+    }
+
+    /// Who the device acts for.
+    pub fn principal(&self) -> Principal {
+        Principal::Agent { agent: self.agent.clone(), device: self.id.clone() }
     }
 }
 
@@ -120,27 +121,20 @@ fn check_name(name: &str, what: &str) -> Result<String, AuthError> {
 
 /// Creates the agent if needed and issues a one-time enrolment code
 /// (`XXXX-XXXX-XXXX`, 60 bits).
-pub fn issue_enrolment_code(conn: &Connection, agent: &str) -> Result<String, AuthError> {
+pub async fn issue_enrolment_code(store: &dyn Store, agent: &str) -> Result<String, AuthError> {
     let agent = check_name(agent, "the agent name")?;
     let raw = random_bytes::<12>();
     let code: String = raw.iter().map(|b| CODE_ALPHABET[usize::from(b % 32)] as char).collect();
     let shown = format!("{}-{}-{}", &code[0..4], &code[4..8], &code[8..12]);
     let at = now();
-    conn.execute(
-        "INSERT INTO agents (name, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        params![agent, at],
-    )?;
-    conn.execute(
-        "INSERT INTO enrolment_codes (code_hash, agent, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![sha256_hex(&normalize_code(&shown)), agent, at, at + CODE_LIFETIME_SECS],
-    )?;
-    Db::audit(conn, None, "admin", "issue_enrolment_code", &agent)?;
+    let code_hash = sha256_hex(&normalize_code(&shown));
+    store.add_enrolment_code(&agent, &code_hash, at, at + CODE_LIFETIME_SECS).await?;
     Ok(shown)
 }
 
 /// Enrols a device with a one-time code; the code is consumed.
-pub fn enrol(
-    conn: &mut Connection,
+pub async fn enrol(
+    store: &dyn Store,
     code: &str,
     client_device_id: &str,
     device_name: &str,
@@ -151,100 +145,46 @@ pub fn enrol(
         return Err(AuthError::Invalid("the device public key must be 32 bytes of hex".into()));
     }
     let client_device_id = check_name(client_device_id, "the device id")?;
-    let device_name: String = device_name.trim().chars().take(80).collect();
-    let tx = conn.transaction()?;
     let at = now();
-    let agent: Option<String> = tx
-        .query_row(
-            "SELECT agent FROM enrolment_codes WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
-            params![sha256_hex(&normalize_code(code)), at],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(agent) = agent else {
-        Db::audit(&tx, None, "anonymous", "enrol_refused", "bad code")?;
-        tx.commit()?;
-        return Err(AuthError::BadCode);
-    };
-    tx.execute(
-        "UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1",
-        params![sha256_hex(&normalize_code(code)), at],
-    )?;
     let device_id = uuid::Uuid::new_v4().to_string();
     let token = format!("pfd_{}", hex::encode(random_bytes::<32>()));
     let expires_at = at + CREDENTIAL_LIFETIME_SECS;
-    tx.execute(
-        "INSERT INTO devices (id, agent, token_hash, client_device_id, name, public_key, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![device_id, agent, sha256_hex(&token), client_device_id, device_name, public_key.to_ascii_lowercase(), at, expires_at],
-    )?;
-    Db::audit(&tx, None, &agent, "enrolled", &device_id)?;
-    tx.commit()?;
+    let device = NewDevice {
+        code_hash: sha256_hex(&normalize_code(code)),
+        device_id: device_id.clone(),
+        token_hash: sha256_hex(&token),
+        client_device_id,
+        name: device_name.trim().chars().take(80).collect(),
+        public_key: public_key.to_ascii_lowercase(),
+        at,
+        expires_at,
+    };
+    let agent = store.enrol(device).await?.ok_or(AuthError::BadCode)?;
     Ok(Enrolled { peer: peer_of(&device_id), agent, device_id, token, expires_at })
 }
 
 /// The device a bearer credential belongs to.
-pub fn authenticate(conn: &Connection, token: &str) -> Result<Device, AuthError> {
-    let row: Option<(String, String, i64, Option<i64>)> = conn
-        .query_row(
-            "SELECT id, agent, expires_at, revoked_at FROM devices WHERE token_hash = ?1",
-            [sha256_hex(token)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
-    match row {
+pub async fn authenticate(store: &dyn Store, token: &str) -> Result<Device, AuthError> {
+    match store.device_by_token(&sha256_hex(token)).await? {
         None => Err(AuthError::Unauthenticated),
-        Some((_, _, _, Some(_))) => Err(AuthError::Revoked),
-        Some((_, _, expires_at, None)) if expires_at <= now() => Err(AuthError::Expired),
-        Some((id, agent, _, None)) => Ok(Device { id, agent }),
+        Some(device) if device.revoked => Err(AuthError::Revoked),
+        Some(device) if device.expires_at <= now() => Err(AuthError::Expired),
+        Some(device) => Ok(Device { id: device.id, agent: device.agent }),
     }
 }
 
 /// Revokes a device's credential; returns whether it existed.
-pub fn revoke_device(conn: &Connection, device_id: &str) -> Result<bool, AuthError> {
-    let n = conn.execute(
-        "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![device_id, now()],
-    )?;
-    if n > 0 {
-        Db::audit(conn, None, "admin", "revoke_device", device_id)?;
-    }
-    Ok(n > 0)
-}
-
-/// The public key a phone signs acceptances with, by the device id it stamps.
-pub fn device_public_key(conn: &Connection, client_device_id: &str) -> Result<Option<String>, AuthError> {
-    Ok(conn
-        .query_row(
-            "SELECT public_key FROM devices WHERE client_device_id = ?1 ORDER BY created_at DESC LIMIT 1",
-            [client_device_id],
-            |r| r.get(0),
-        )
-        .optional()?)
-}
-
-/// A back-office role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserRole {
-    /// Reviews visits.
-    Reviewer,
-    /// Reviews, assigns and administers.
-    Admin,
-}
-
-impl UserRole {
-    /// Stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            UserRole::Reviewer => "reviewer",
-            UserRole::Admin => "admin",
-        }
-    }
+pub async fn revoke_device(store: &dyn Store, device_id: &str) -> Result<bool, AuthError> {
+    Ok(store.revoke_device(device_id, now()).await?)
 }
 
 /// Adds (or replaces the password and role of) a back-office user.
-pub fn add_user(conn: &Connection, name: &str, role: UserRole, password: &str) -> Result<(), AuthError> {
+pub async fn add_user(
+    store: &dyn Store,
+    name: &str,
+    role: UserRole,
+    password: &str,
+) -> Result<(), AuthError> {
     let name = check_name(name, "the user name")?;
     if password.chars().count() < 10 {
         return Err(AuthError::Invalid("the password must be at least 10 characters".into()));
@@ -255,38 +195,35 @@ pub fn add_user(conn: &Connection, name: &str, role: UserRole, password: &str) -
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| AuthError::Invalid(e.to_string()))?
         .to_string();
-    conn.execute(
-        "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (name) DO UPDATE SET role = ?2, password_hash = ?3",
-        params![name, role.code(), hash, now()],
-    )?;
-    Db::audit(conn, None, "admin", "add_user", &format!("{name} ({})", role.code()))?;
+    store.put_user(&name, role, &hash).await?;
     Ok(())
 }
 
 /// Checks a back-office user's password; returns their role.
-pub fn check_password(conn: &Connection, name: &str, password: &str) -> Result<UserRole, AuthError> {
-    let row: Option<(String, String)> = conn
-        .query_row("SELECT role, password_hash FROM users WHERE name = ?1", [name], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let Some((role, hash)) = row else { return Err(AuthError::Unauthenticated) };
-    let parsed = PasswordHash::new(&hash).map_err(|_| AuthError::Unauthenticated)?;
-    argon2::Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .map_err(|_| AuthError::Unauthenticated)?;
-    Ok(if role == "admin" { UserRole::Admin } else { UserRole::Reviewer })
+pub async fn check_password(store: &dyn Store, name: &str, password: &str) -> Result<UserRole, AuthError> {
+    let Some(user) = store.user(name).await? else { return Err(AuthError::Unauthenticated) };
+    let (role, password) = (user.role, password.to_owned());
+    // argon2id is slow on purpose: it runs off the async threads.
+    let verified = tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&user.password_hash).map_err(|_| AuthError::Unauthenticated)?;
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .map_err(|_| AuthError::Unauthenticated)
+    })
+    .await
+    .map_err(|_| AuthError::Store(StoreError::Cancelled))?;
+    verified.map(|()| role)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sqlite::SqliteStore;
 
-    fn db() -> (tempfile::TempDir, Db) {
+    fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("s.db")).unwrap();
-        (dir, db)
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        (dir, store)
     }
 
     const KEY: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
@@ -301,60 +238,69 @@ mod tests {
         assert_eq!(peer_of("not-a-uuid"), "device:not-a-uuid");
     }
 
-    #[test]
-    fn a_code_enrols_once_and_the_credential_authenticates() {
-        let (_dir, db) = db();
-        let mut conn = db.lock();
-        let code = issue_enrolment_code(&conn, "wang.wei").unwrap();
+    #[tokio::test]
+    async fn a_code_enrols_once_and_the_credential_authenticates() {
+        let (_dir, store) = store();
+        let code = issue_enrolment_code(&store, "wang.wei").await.unwrap();
         // Typed in lowercase without dashes still works.
         let typed = code.replace('-', "").to_lowercase();
-        let enrolled = enrol(&mut conn, &typed, "phone-1", "华为 Mate", KEY).unwrap();
+        let enrolled = enrol(&store, &typed, "phone-1", "华为 Mate", KEY).await.unwrap();
         assert_eq!(enrolled.agent, "wang.wei");
-        let device = authenticate(&conn, &enrolled.token).unwrap();
+        let device = authenticate(&store, &enrolled.token).await.unwrap();
         assert_eq!(device.agent, "wang.wei");
-        assert!(matches!(enrol(&mut conn, &code, "phone-2", "x", KEY), Err(AuthError::BadCode)));
+        assert!(matches!(enrol(&store, &code, "phone-2", "x", KEY).await, Err(AuthError::BadCode)));
         // The credential is not stored in the clear.
-        let stored: String = conn.query_row("SELECT token_hash FROM devices", [], |r| r.get(0)).unwrap();
-        assert_ne!(stored, enrolled.token);
+        assert!(store.device_by_token(&enrolled.token).await.unwrap().is_none());
+        assert!(store.device_by_token(&sha256_hex(&enrolled.token)).await.unwrap().is_some());
     }
 
-    #[test]
-    fn forged_revoked_and_expired_credentials_are_refused() {
-        let (_dir, db) = db();
-        let mut conn = db.lock();
-        let code = issue_enrolment_code(&conn, "li.na").unwrap();
-        let enrolled = enrol(&mut conn, &code, "phone-1", "", KEY).unwrap();
-        assert!(matches!(authenticate(&conn, "pfd_00"), Err(AuthError::Unauthenticated)));
+    #[tokio::test]
+    async fn forged_revoked_and_expired_credentials_are_refused() {
+        let (_dir, store) = store();
+        let code = issue_enrolment_code(&store, "li.na").await.unwrap();
+        let enrolled = enrol(&store, &code, "phone-1", "", KEY).await.unwrap();
+        assert!(matches!(authenticate(&store, "pfd_00").await, Err(AuthError::Unauthenticated)));
         let mut forged = enrolled.token.clone();
         forged.pop();
         forged.push('x');
-        assert!(matches!(authenticate(&conn, &forged), Err(AuthError::Unauthenticated)));
-        conn.execute("UPDATE devices SET expires_at = 1", []).unwrap();
-        assert!(matches!(authenticate(&conn, &enrolled.token), Err(AuthError::Expired)));
-        assert!(revoke_device(&conn, &enrolled.device_id).unwrap());
-        assert!(matches!(authenticate(&conn, &enrolled.token), Err(AuthError::Revoked)));
+        assert!(matches!(authenticate(&store, &forged).await, Err(AuthError::Unauthenticated)));
+        assert!(revoke_device(&store, &enrolled.device_id).await.unwrap());
+        assert!(matches!(authenticate(&store, &enrolled.token).await, Err(AuthError::Revoked)));
+        // A credential past its expiry.
+        store.add_enrolment_code("li.na", &sha256_hex("OLD"), 1, i64::MAX).await.unwrap();
+        let old = NewDevice {
+            code_hash: sha256_hex("OLD"),
+            device_id: "old-device".into(),
+            token_hash: sha256_hex("pfd_old"),
+            client_device_id: "phone-0".into(),
+            name: String::new(),
+            public_key: KEY.into(),
+            at: 1,
+            expires_at: 2,
+        };
+        assert_eq!(store.enrol(old).await.unwrap().as_deref(), Some("li.na"));
+        assert!(matches!(authenticate(&store, "pfd_old").await, Err(AuthError::Expired)));
     }
 
-    #[test]
-    fn bad_names_keys_and_short_passwords_are_refused() {
-        let (_dir, db) = db();
-        let mut conn = db.lock();
-        assert!(matches!(issue_enrolment_code(&conn, "a b"), Err(AuthError::Invalid(_))));
-        assert!(matches!(issue_enrolment_code(&conn, ""), Err(AuthError::Invalid(_))));
-        let code = issue_enrolment_code(&conn, "zhao").unwrap();
-        assert!(matches!(enrol(&mut conn, &code, "p", "", "nothex"), Err(AuthError::Invalid(_))));
-        assert!(matches!(add_user(&conn, "chen", UserRole::Reviewer, "short"), Err(AuthError::Invalid(_))));
+    #[tokio::test]
+    async fn bad_names_keys_and_short_passwords_are_refused() {
+        let (_dir, store) = store();
+        assert!(matches!(issue_enrolment_code(&store, "a b").await, Err(AuthError::Invalid(_))));
+        assert!(matches!(issue_enrolment_code(&store, "").await, Err(AuthError::Invalid(_))));
+        let code = issue_enrolment_code(&store, "zhao").await.unwrap();
+        assert!(matches!(enrol(&store, &code, "p", "", "nothex").await, Err(AuthError::Invalid(_))));
+        let short = add_user(&store, "chen", UserRole::Reviewer, "short").await;
+        assert!(matches!(short, Err(AuthError::Invalid(_))));
     }
 
-    #[test]
-    fn passwords_are_checked_with_argon2() {
-        let (_dir, db) = db();
-        let conn = db.lock();
-        add_user(&conn, "chen", UserRole::Admin, "correct horse battery").unwrap();
-        assert_eq!(check_password(&conn, "chen", "correct horse battery").unwrap(), UserRole::Admin);
-        assert!(check_password(&conn, "chen", "wrong horse battery").is_err());
-        assert!(check_password(&conn, "nobody", "correct horse battery").is_err());
-        let hash: String = conn.query_row("SELECT password_hash FROM users", [], |r| r.get(0)).unwrap();
-        assert!(hash.starts_with("$argon2id$"));
+    #[tokio::test]
+    async fn passwords_are_checked_with_argon2() {
+        let (_dir, store) = store();
+        add_user(&store, "chen", UserRole::Admin, "correct horse battery").await.unwrap();
+        assert_eq!(check_password(&store, "chen", "correct horse battery").await.unwrap(), UserRole::Admin);
+        assert!(check_password(&store, "chen", "wrong horse battery").await.is_err());
+        assert!(check_password(&store, "nobody", "correct horse battery").await.is_err());
+        let stored = store.user("chen").await.unwrap().unwrap();
+        assert!(stored.password_hash.starts_with("$argon2id$"));
     }
 }

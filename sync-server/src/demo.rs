@@ -29,8 +29,8 @@ use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, Timestamp, VisitKi
 use sha2::{Digest, Sha256};
 
 use crate::State;
-use crate::db::DbError;
 use crate::office::queries::{add_days, day_of};
+use crate::store::StoreError;
 
 /// What the demo put in the data folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub struct DemoReport {
 pub enum DemoError {
     /// The database failed.
     #[error(transparent)]
-    Db(#[from] DbError),
+    Db(#[from] StoreError),
     /// Enrolling a demo agent failed.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
@@ -604,13 +604,11 @@ impl Builder<'_> {
 /// Fills the data folder behind `state` with the demo fleet, unless it
 /// already holds visits (then nothing is done and `None` is returned).
 pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
-    let visits: i64 =
-        state.db.run(|c| Ok(c.query_row("SELECT count(*) FROM visits", [], |r| r.get(0))?)).await?;
-    if visits > 0 {
+    if state.store.has_visits().await? {
         return Ok(None);
     }
     let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
-    let now = crate::db::now();
+    let now = crate::clock::now();
     let today = day_of(now);
     let date = |offset_days: i64| {
         CalendarDate::parse(&add_days(&today, offset_days)).unwrap_or_else(|_| fallback_date())
@@ -625,18 +623,9 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         let key = SigningKey::from_bytes(&secret);
         let public = hex::encode(key.verifying_key().to_bytes());
         let agent_name = (*agent).to_owned();
-        let enrolled = state
-            .db
-            .run(move |c| {
-                let mut enrol = || -> Result<crate::auth::Enrolled, crate::auth::AuthError> {
-                    let code = crate::auth::issue_enrolment_code(c, &agent_name)?;
-                    crate::auth::enrol(c, &code, &format!("demo-phone-{agent_name}"), "演示手机", &public)
-                };
-                Ok(enrol())
-            })
-            .await??;
-        // The device may sync its agent's visits at once, as after a real enrolment.
-        state.access.allow_peer(&enrolled.peer, &enrolled.agent);
+        let store = state.store.as_ref();
+        let code = crate::auth::issue_enrolment_code(store, &agent_name).await?;
+        crate::auth::enrol(store, &code, &format!("demo-phone-{agent_name}"), "演示手机", &public).await?;
         keys.insert((*agent).to_owned(), key);
     }
 
@@ -685,7 +674,7 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         ));
         terminals.push(Terminal { serial, merchant, iccid, carrier, sim_expiry });
     }
-    let report = state.db.run(move |c| crate::office::import::import_terminals(c, &register)).await?;
+    let report = crate::office::import::import_terminals(state.store.as_ref(), &register).await?;
     if !report.bad.is_empty() {
         return Err(DemoError::Store(format!("demo register rows refused: {:?}", report.bad)));
     }
@@ -784,16 +773,6 @@ async fn store_blob(state: &State, sha: &str, bytes: &[u8]) -> Result<(), DemoEr
         .append(sha, 0, total, total, body)
         .await
         .map_err(|e| DemoError::Store(format!("blob {sha}: {}", e.message)))?;
-    let sha = sha.to_owned();
-    state
-        .db
-        .run(move |c| {
-            c.execute(
-                "INSERT OR IGNORE INTO blobs (sha256, bytes, received_at, uploaded_by) VALUES (?1, ?2, ?3, 'demo')",
-                rusqlite::params![sha, total as i64, crate::db::now()],
-            )?;
-            Ok(())
-        })
-        .await?;
+    state.store.blob_received(sha, total, "demo").await?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
-use crate::db::DbError;
+use crate::store::StoreError;
 
 /// An error answered to a client.
 #[derive(Debug)]
@@ -49,8 +49,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         ApiError::internal(e)
     }
 }
@@ -64,7 +64,7 @@ impl From<AuthError> for ApiError {
             AuthError::Expired => ApiError::new(StatusCode::UNAUTHORIZED, "credential_expired", message),
             AuthError::BadCode => ApiError::new(StatusCode::FORBIDDEN, "bad_enrolment_code", message),
             AuthError::Invalid(_) => ApiError::bad_request("invalid", message),
-            AuthError::Db(db) => ApiError::internal(db),
+            AuthError::Store(e) => ApiError::internal(e),
         }
     }
 }

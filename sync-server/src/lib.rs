@@ -2,9 +2,10 @@
 //! keeps projections for the back office, and enforces who may change what.
 //!
 //! - [`config`]: flags, environment and an optional TOML file.
-//! - [`db`]: the SQLite database (identities, samod's chunks, projections, audit).
+//! - [`store`]: the storage boundary: every query the server makes, and the
+//!   access rule; [`store::sqlite`] is its engine.
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
-//! - [`access`]: which agent may sync which visit.
+//! - [`policy`]: the samod share policy of a sync connection (the store's access rule).
 //! - [`api`]: the HTTP routes.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
@@ -13,19 +14,20 @@
 //! - [`projection`]: visit and terminal tables, restored back-office fields,
 //!   countersigned acceptances.
 
-pub mod access;
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod clock;
 pub mod config;
-pub mod db;
 pub mod demo;
 pub mod error;
 pub mod in_flight;
 pub mod office;
+pub mod policy;
 pub mod priority;
 pub mod projection;
 pub mod push;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,10 +35,10 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use posfield_sync_link::server::ServerRepo;
 
-use crate::access::AccessMap;
 use crate::blobs::BlobDir;
 use crate::config::Config;
-use crate::db::Db;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
 
 /// The server's peer id in sync messages (each message carries it, so it is short).
 pub const SYNC_PEER_ID: &str = "posfield";
@@ -46,12 +48,10 @@ pub const SYNC_PEER_ID: &str = "posfield";
 pub struct State {
     /// Configuration in force.
     pub config: Config,
-    /// The database.
-    pub db: Db,
+    /// Every query the server makes.
+    pub store: Arc<dyn Store>,
     /// The document repository.
     pub repo: ServerRepo,
-    /// Who may sync what.
-    pub access: Arc<AccessMap>,
     /// Blob files.
     pub blobs: BlobDir,
     /// The key the server countersigns acceptances with.
@@ -100,22 +100,24 @@ impl Running {
     }
 }
 
+/// Opens the store of the data folder (creating both if needed).
+pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(&config.data)?;
+    Ok(SqliteStore::open(&config.data.join("posfield.db"))?)
+}
+
 /// Opens the data folder and starts serving on the configured address.
 /// With `signals`, SIGINT/SIGTERM start a graceful shutdown.
 pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data)?;
-    let db = Db::open(&config.data.join("posfield.db"))?;
+    let store: Arc<dyn Store> = Arc::new(open_store(&config)?);
     let blobs = BlobDir::open(&config.data.join("blobs"))?;
-    let (access, signing_key) = {
-        let conn = db.lock();
-        (Arc::new(AccessMap::load(&conn)?), projection::signing_key(&conn)?)
-    };
-    let repo = ServerRepo::new(Arc::new(db.clone()), SYNC_PEER_ID, access.clone());
+    let signing_key = projection::signing_key(store.as_ref()).await?;
+    let repo = ServerRepo::new(store.documents(), SYNC_PEER_ID);
     let state = Arc::new(State {
         config: config.clone(),
-        db,
+        store,
         repo,
-        access,
         blobs,
         signing_key,
         projection_lock: tokio::sync::Mutex::new(()),

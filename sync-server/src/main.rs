@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use posfield_sync_server::auth::{self, UserRole};
 use posfield_sync_server::config::Config;
-use posfield_sync_server::db::Db;
 
 /// posfield-server: sync for field agents' phones, and the back office.
 #[derive(Debug, Parser)]
@@ -66,11 +65,6 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn open_db(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data)?;
-    Ok(Db::open(&config.data.join("posfield.db"))?)
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -113,8 +107,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             running.wait().await?;
         }
         Command::EnrollAgent { name } => {
-            let db = open_db(&config)?;
-            let code = auth::issue_enrolment_code(&db.lock(), &name)?;
+            let store = posfield_sync_server::open_store(&config)?;
+            let code = auth::issue_enrolment_code(&store, &name).await?;
             writeln!(out, "{code}")?;
             eprintln!(
                 "Enrolment code for {name}: enter it on the phone within {} days; it works once.",
@@ -122,13 +116,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::AddUser { name, role, password } => {
-            let db = open_db(&config)?;
-            auth::add_user(&db.lock(), &name, role, &password)?;
+            let store = posfield_sync_server::open_store(&config)?;
+            auth::add_user(&store, &name, role, &password).await?;
             writeln!(out, "user {name} ({}) saved", role.code())?;
         }
         Command::RevokeDevice { device } => {
-            let db = open_db(&config)?;
-            if !auth::revoke_device(&db.lock(), &device)? {
+            let store = posfield_sync_server::open_store(&config)?;
+            if !auth::revoke_device(&store, &device).await? {
                 anyhow::bail!("no device {device:?} with a live credential");
             }
             writeln!(out, "device {device} revoked")?;

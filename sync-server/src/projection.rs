@@ -1,9 +1,12 @@
-//! Keeps the `visits` and `terminals` tables up to date from the visit
+//! Keeps the `visits` and `terminals` projections up to date from the visit
 //! documents, restores back-office fields an agent's change altered, and
 //! countersigns each acceptance that arrives.
 //!
 //! Projections and back-office edits of one server run one at a time (one
 //! lock), so the trusted back-office fields never race an agent's change.
+//! What is written goes through the [`Store`](crate::store::Store): a
+//! document change that could not be stored fails the edit, and no
+//! projection names heads the store does not hold.
 
 use std::collections::BTreeSet;
 
@@ -13,10 +16,12 @@ use posfield_shared::visit::authority::OfficeFields;
 use posfield_shared::visit::{Ctx, DocError, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
 use posfield_shared::{Actor, Timestamp};
-use rusqlite::{OptionalExtension, params};
 
 use crate::State;
-use crate::db::{Db, now};
+use crate::clock::now;
+use crate::store::{
+    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, Store, StoreError,
+};
 
 /// The server's identity in visit histories.
 pub fn server_actor() -> Actor {
@@ -32,9 +37,9 @@ pub enum ProjectionError {
     /// The sync repository failed.
     #[error(transparent)]
     Link(#[from] posfield_sync_link::LinkError),
-    /// The database failed.
+    /// The store failed.
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    Store(#[from] StoreError),
     /// The document is not a readable visit.
     #[error("visit {id}: {reason}")]
     Document {
@@ -46,15 +51,9 @@ pub enum ProjectionError {
     /// A back-office action was refused by the visit's rules.
     #[error(transparent)]
     Visit(#[from] VisitError),
-    /// No such visit.
+    /// No such visit (or none the principal reaches).
     #[error("no visit {0}")]
     NotFound(String),
-}
-
-impl From<rusqlite::Error> for ProjectionError {
-    fn from(e: rusqlite::Error) -> Self {
-        ProjectionError::Db(e.into())
-    }
 }
 
 /// Brings the projections of `ids` up to date with their documents, in one
@@ -81,27 +80,19 @@ pub async fn project_all(state: &State, ids: BTreeSet<String>) {
 /// Brings the projection of visit `id` up to date with its document.
 pub async fn project(state: &State, id: &str) -> Result<(), ProjectionError> {
     let _turn = state.projection_lock.lock().await;
-    let rows: Vec<Row> = prepare(state, id).await?.into_iter().collect();
+    let rows: Vec<ProjectionRow> = prepare(state, id).await?.into_iter().collect();
     write_rows(state, rows).await
-}
-
-/// A visit's projection, ready to write.
-pub(crate) struct Row {
-    visit: Visit,
-    owner: String,
-    office: OfficeFields,
-    pub(crate) heads: Vec<String>,
 }
 
 /// Reads visit `id`'s document and works out its projection row, restoring
 /// back-office fields an agent changed. `None` when the server does not
 /// have the document or the projection already holds its heads. Called
 /// with the projection lock held.
-async fn prepare(state: &State, id: &str) -> Result<Option<Row>, ProjectionError> {
+async fn prepare(state: &State, id: &str) -> Result<Option<ProjectionRow>, ProjectionError> {
     let Some(chunks) = state.repo.chunks(id).await? else { return Ok(None) };
     let loaded = tokio::task::spawn_blocking(move || load_visit(chunks.iter().map(Vec::as_slice)))
         .await
-        .map_err(|_| crate::db::DbError::Cancelled)?;
+        .map_err(|_| StoreError::Cancelled)?;
     settle(state, id, loaded).await
 }
 
@@ -120,17 +111,8 @@ pub(crate) async fn settle(
     state: &State,
     id: &str,
     loaded: Result<(VisitDoc, Visit), DocError>,
-) -> Result<Option<Row>, ProjectionError> {
-    let id_owned = id.to_owned();
-    let existing: Option<(String, String, String)> = state
-        .db
-        .run(move |c| {
-            Ok(c.query_row("SELECT heads, office, owner FROM visits WHERE id = ?1", [&id_owned], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?)
-        })
-        .await?;
+) -> Result<Option<ProjectionRow>, ProjectionError> {
+    let existing = state.store.projected(id).await?;
     let mut doc = match loaded {
         Ok((doc, visit)) if visit.id == id => (doc, visit),
         Ok((_, visit)) => {
@@ -140,17 +122,17 @@ pub(crate) async fn settle(
     };
     let mut heads = doc.0.heads();
     heads.sort();
-    if existing.as_ref().is_some_and(|(known, _, _)| *known == heads.join(",")) {
+    if existing.as_ref().is_some_and(|known| known.heads == heads.join(",")) {
         return Ok(None);
     }
     let (owner, trusted) = match &existing {
-        Some((_, office, owner)) => (
-            owner.clone(),
-            serde_json::from_str::<OfficeFields>(office)
+        Some(known) => (
+            known.owner.clone(),
+            serde_json::from_str::<OfficeFields>(&known.office)
                 .map_err(|e| ProjectionError::Document { id: id.to_owned(), reason: e.to_string() })?,
         ),
         None => {
-            let owner = state.access.owner_of(id).unwrap_or_else(|| doc.1.assignment.agent.clone());
+            let owner = state.store.visit_owner(id).await?.unwrap_or_else(|| doc.1.assignment.agent.clone());
             let trusted = OfficeFields::first_seen(&doc.1, &owner);
             (owner, trusted)
         }
@@ -164,138 +146,64 @@ pub(crate) async fn settle(
         state.repo.merge(id, increment).await?;
         let names: Vec<&str> = forged.iter().map(|f| f.code()).collect();
         tracing::warn!(visit = %id, %owner, fields = ?names, "restored back-office fields an agent changed");
-        let (id_owned, owner, detail) = (id.to_owned(), owner.clone(), names.join(","));
-        state
-            .db
-            .run(move |c| Db::audit(c, Some(&id_owned), &owner, "restored_office_fields", &detail))
-            .await?;
+        let entry = AuditEntry::new(Some(id), &owner, "restored_office_fields", &names.join(","));
+        state.store.audit(entry).await?;
     }
     let office = trusted.accept(&visit);
     let heads = doc.0.heads();
-    Ok(Some(Row { visit, owner, office, heads }))
+    Ok(Some(projection_row(&visit, &owner, &office, &heads, &state.signing_key)))
 }
 
 async fn refuse<T>(state: &State, id: &str, reason: String) -> Result<T, ProjectionError> {
     tracing::warn!(visit = %id, %reason, "a synced document is not a readable visit");
-    let (id_owned, detail) = (id.to_owned(), reason.clone());
-    state.db.run(move |c| Db::audit(c, Some(&id_owned), "sync", "unreadable_document", &detail)).await?;
+    state.store.audit(AuditEntry::new(Some(id), "sync", "unreadable_document", &reason)).await?;
     Err(ProjectionError::Document { id: id.to_owned(), reason })
 }
 
 fn server_ctx() -> Ctx {
-    Ctx::new(server_actor(), Timestamp(crate::db::now_millis()), uuid::Uuid::now_v7().to_string())
+    Ctx::new(server_actor(), Timestamp(crate::clock::now_millis()), uuid::Uuid::now_v7().to_string())
 }
 
-/// Writes the projection rows of a visit and its acceptance's countersignature.
-async fn write_projection(
-    state: &State,
+/// Writes projection rows and their acceptances' countersignatures in one
+/// transaction.
+pub(crate) async fn write_rows(state: &State, rows: Vec<ProjectionRow>) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    Ok(state.store.write_projections(rows).await?)
+}
+
+/// A visit's projection row.
+fn projection_row(
     visit: &Visit,
     owner: &str,
     office: &OfficeFields,
     heads: &[String],
-) -> Result<(), ProjectionError> {
-    let row =
-        Row { visit: visit.clone(), owner: owner.to_owned(), office: office.clone(), heads: heads.to_vec() };
-    write_rows(state, vec![row]).await
-}
-
-/// Writes projection rows and their acceptances' countersignatures in one
-/// transaction, then lets the access map know the visits.
-pub(crate) async fn write_rows(state: &State, rows: Vec<Row>) -> Result<(), ProjectionError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let signing_key = state.signing_key.clone();
-    let rows = state
-        .db
-        .run(move |c| {
-            let tx = c.transaction()?;
-            for row in &rows {
-                write_row(&tx, row, &signing_key)?;
-            }
-            tx.commit()?;
-            Ok(rows)
-        })
-        .await?;
-    for row in rows {
-        state.access.set_visit(&row.visit.id, &row.owner, &row.visit.assignment.agent);
-    }
-    Ok(())
-}
-
-fn write_row(
-    tx: &rusqlite::Transaction<'_>,
-    row: &Row,
     signing_key: &SigningKey,
-) -> Result<(), crate::db::DbError> {
-    let Row { visit, owner, office, heads } = row;
-    let office_json = serde_json::to_string(office).unwrap_or_default();
-    let mut heads = heads.clone();
+) -> ProjectionRow {
+    let mut heads = heads.to_vec();
     heads.sort();
-    let heads = heads.join(",");
-    let blobs = referenced_blobs(visit);
-    tx.execute("DELETE FROM visit_blobs WHERE visit_id = ?1", [&visit.id])?;
-    for sha in &blobs {
-        tx.execute(
-            "INSERT OR IGNORE INTO visit_blobs (visit_id, sha256) VALUES (?1, ?2)",
-            params![visit.id, sha],
-        )?;
+    let sim = visit.sim.as_ref();
+    ProjectionRow {
+        id: visit.id.clone(),
+        owner: owner.to_owned(),
+        kind: visit.kind.code().to_owned(),
+        status: visit.status.code().to_owned(),
+        merchant: visit.merchant.name.clone(),
+        merchant_number: visit.merchant.merchant_number.clone(),
+        serial: visit.terminal.as_ref().map(|t| t.serial.clone()),
+        assignee: visit.assignment.agent.clone(),
+        created_by: visit.created.by.user.clone(),
+        created_at: visit.created.at.seconds(),
+        updated_at: visit.history.last().map(|h| h.stamp.at.seconds()).unwrap_or(visit.created.at.seconds()),
+        heads,
+        office: serde_json::to_string(office).unwrap_or_default(),
+        blobs: referenced_blobs(visit),
+        sim_iccid: sim.map(|s| s.current_iccid().to_owned()),
+        sim_carrier: sim.map(|s| s.carrier.code().to_owned()),
+        sim_expiry: sim.map(|s| s.current_expiry().to_string()),
+        countersign: countersign(visit, signing_key),
     }
-    let missing: i64 = tx.query_row(
-        "SELECT count(*) FROM visit_blobs vb WHERE vb.visit_id = ?1
-         AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256)",
-        [&visit.id],
-        |r| r.get(0),
-    )?;
-    let serial = visit.terminal.as_ref().map(|t| t.serial.clone());
-    let updated_at = visit.history.last().map(|h| h.stamp.at.seconds()).unwrap_or(visit.created.at.seconds());
-    tx.execute(
-        "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
-            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-         ON CONFLICT (id) DO UPDATE SET kind = ?3, status = ?4, merchant = ?5, merchant_number = ?6,
-            serial = ?7, assignee = ?8, updated_at = ?11, heads = ?12, office = ?13, blobs_missing = ?14,
-            sim_iccid = ?15, sim_expiry = ?16",
-        params![
-            visit.id,
-            owner,
-            visit.kind.code(),
-            visit.status.code(),
-            visit.merchant.name,
-            visit.merchant.merchant_number,
-            serial,
-            visit.assignment.agent,
-            visit.created.by.user,
-            visit.created.at.seconds(),
-            updated_at,
-            heads,
-            office_json,
-            missing,
-            visit.sim.as_ref().map(|s| s.current_iccid().to_owned()),
-            visit.sim.as_ref().map(|s| s.current_expiry().to_string()),
-        ],
-    )?;
-    if let Some(serial) = &serial {
-        tx.execute(
-            "INSERT INTO terminals (serial, merchant, sim_iccid, sim_carrier, sim_expiry, last_visit, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (serial) DO UPDATE SET merchant = ?2, sim_iccid = COALESCE(?3, sim_iccid),
-                sim_carrier = COALESCE(?4, sim_carrier), sim_expiry = COALESCE(?5, sim_expiry),
-                last_visit = ?6, updated_at = ?7
-             WHERE excluded.updated_at >= terminals.updated_at",
-            params![
-                serial,
-                visit.merchant.name,
-                visit.sim.as_ref().map(|s| s.current_iccid().to_owned()),
-                visit.sim.as_ref().map(|s| s.carrier.code()),
-                visit.sim.as_ref().map(|s| s.current_expiry().to_string()),
-                visit.id,
-                updated_at
-            ],
-        )?;
-    }
-    countersign(tx, visit, signing_key)?;
-    Ok(())
 }
 
 /// Every blob a visit refers to: document photos, the signature image and
@@ -308,66 +216,64 @@ pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
     blobs
 }
 
-/// Verifies the device's signature of a newly arrived acceptance and stores
-/// the server's countersignature over the same hashes and the arrival time.
-fn countersign(
-    tx: &rusqlite::Transaction<'_>,
-    visit: &Visit,
-    key: &SigningKey,
-) -> Result<(), crate::db::DbError> {
-    let Some(acceptance) = &visit.acceptance else { return Ok(()) };
-    let known: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM countersignatures WHERE visit_id = ?1 AND content_hash = ?2)",
-        params![visit.id, acceptance.content_hash],
-        |r| r.get(0),
-    )?;
-    if known {
-        return Ok(());
-    }
+/// The countersignature of a visit's acceptance, made by the store the
+/// first time it sees the acceptance: the device's signature is verified
+/// with the key registered at enrolment, and the server signs the same
+/// hashes and the arrival time.
+fn countersign(visit: &Visit, key: &SigningKey) -> Option<PendingCountersignature> {
+    let acceptance = visit.acceptance.as_ref()?;
     let device = acceptance.stamp.by.device.clone();
-    let message =
-        binding_message(&acceptance.content_hash, &acceptance.strokes_sha256, &acceptance.signature.sha256);
-    let public_key = crate::auth::device_public_key(tx, &device).ok().flatten();
-    let valid = (|| {
-        let key: [u8; 32] = hex::decode(public_key?).ok()?.try_into().ok()?;
-        let key = VerifyingKey::from_bytes(&key).ok()?;
-        let signature: [u8; 64] =
-            hex::decode(acceptance.device_signature.as_deref()?).ok()?.try_into().ok()?;
-        key.verify(&message, &Signature::from_bytes(&signature)).ok()
-    })()
-    .is_some();
-    let received_at = now();
-    let mut countersigned = message;
-    countersigned.extend_from_slice(format!("received-at {received_at}\n").as_bytes());
-    let server_signature = hex::encode(key.sign(&countersigned).to_bytes());
-    tx.execute(
-        "INSERT INTO countersignatures (visit_id, content_hash, strokes_sha256, image_sha256, device_id,
-            device_signature_valid, server_signature, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            visit.id,
-            acceptance.content_hash,
-            acceptance.strokes_sha256,
-            acceptance.signature.sha256,
-            device,
-            valid,
-            server_signature,
-            received_at
-        ],
-    )?;
-    if !valid {
-        tracing::warn!(visit = %visit.id, %device, "an acceptance arrived whose device signature does not verify");
-        Db::audit(tx, Some(&visit.id), &device, "acceptance_signature_invalid", &acceptance.content_hash)?;
-    }
-    Ok(())
+    let content_hash = acceptance.content_hash.clone();
+    let strokes_sha256 = acceptance.strokes_sha256.clone();
+    let image_sha256 = acceptance.signature.sha256.clone();
+    let device_signature = acceptance.device_signature.clone();
+    let (visit_id, key) = (visit.id.clone(), key.clone());
+    let signer_device = device.clone();
+    let sign = move |public_key: Option<&str>| {
+        let message = binding_message(&content_hash, &strokes_sha256, &image_sha256);
+        let valid = (|| {
+            let key: [u8; 32] = hex::decode(public_key?).ok()?.try_into().ok()?;
+            let key = VerifyingKey::from_bytes(&key).ok()?;
+            let signature: [u8; 64] = hex::decode(device_signature.as_deref()?).ok()?.try_into().ok()?;
+            key.verify(&message, &Signature::from_bytes(&signature)).ok()
+        })()
+        .is_some();
+        if !valid {
+            tracing::warn!(visit = %visit_id, device = %signer_device, "an acceptance arrived whose device signature does not verify");
+        }
+        let received_at = now();
+        let mut countersigned = message;
+        countersigned.extend_from_slice(format!("received-at {received_at}\n").as_bytes());
+        Countersignature {
+            server_signature: hex::encode(key.sign(&countersigned).to_bytes()),
+            content_hash,
+            strokes_sha256,
+            image_sha256,
+            device_id: signer_device,
+            device_signature_valid: valid,
+            received_at,
+        }
+    };
+    Some(PendingCountersignature {
+        content_hash: acceptance.content_hash.clone(),
+        device_id: device,
+        sign: Box::new(sign),
+    })
 }
 
-/// A back-office action on a visit document: applied by the server, the
-/// projection updated with the new trusted back-office fields.
+/// A back-office action on a visit document, for a principal that reaches
+/// the visit: applied by the server, the projection updated with the new
+/// trusted back-office fields.
 pub async fn office_edit(
     state: &State,
+    principal: &Principal,
     id: &str,
     edit: impl FnOnce(&mut VisitDoc) -> Result<Visit, VisitError>,
 ) -> Result<Visit, ProjectionError> {
+    posfield_sync_link::doc_id(id)?;
+    if !state.store.reaches_visit(principal, id, false).await? {
+        return Err(ProjectionError::NotFound(id.to_owned()));
+    }
     let _turn = state.projection_lock.lock().await;
     let (bytes, _) = state.repo.load(id).await?.ok_or_else(|| ProjectionError::NotFound(id.to_owned()))?;
     let mut doc = VisitDoc::load(&bytes)
@@ -375,9 +281,9 @@ pub async fn office_edit(
     doc.set_actor(SERVER_ACTOR_ID);
     let visit = edit(&mut doc)?;
     state.repo.merge(id, doc.save_incremental()).await?;
-    let owner = state.access.owner_of(id).unwrap_or_else(|| visit.assignment.agent.clone());
-    let heads = doc.heads();
-    write_projection(state, &visit, &owner, &OfficeFields::of(&visit), &heads).await?;
+    let owner = state.store.visit_owner(id).await?.unwrap_or_else(|| visit.assignment.agent.clone());
+    let row = projection_row(&visit, &owner, &OfficeFields::of(&visit), &doc.heads(), &state.signing_key);
+    write_rows(state, vec![row]).await?;
     Ok(visit)
 }
 
@@ -389,20 +295,20 @@ pub async fn office_create(state: &State, visit_doc: &mut VisitDoc) -> Result<Vi
         .map_err(|e| ProjectionError::Document { id: String::new(), reason: e.to_string() })?;
     state.repo.merge(&visit.id, visit_doc.save()).await?;
     let owner = visit.assignment.agent.clone();
-    state.access.set_visit(&visit.id, &owner, &owner);
-    let heads = visit_doc.heads();
-    write_projection(state, &visit, &owner, &OfficeFields::of(&visit), &heads).await?;
+    let row =
+        projection_row(&visit, &owner, &OfficeFields::of(&visit), &visit_doc.heads(), &state.signing_key);
+    write_rows(state, vec![row]).await?;
     Ok(visit)
 }
 
 /// The server's signing key, created on first start.
-pub fn signing_key(conn: &rusqlite::Connection) -> Result<SigningKey, crate::db::DbError> {
-    if let Some(hex_secret) = Db::setting(conn, "server_signing_key")?
+pub async fn signing_key(store: &dyn Store) -> Result<SigningKey, StoreError> {
+    if let Some(hex_secret) = store.setting("server_signing_key").await?
         && let Some(secret) = hex::decode(hex_secret).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())
     {
         return Ok(SigningKey::from_bytes(&secret));
     }
     let secret = crate::auth::random_bytes::<32>();
-    Db::set_setting(conn, "server_signing_key", &hex::encode(secret))?;
+    store.set_setting("server_signing_key", &hex::encode(secret)).await?;
     Ok(SigningKey::from_bytes(&secret))
 }

@@ -13,35 +13,43 @@
 use std::collections::HashSet;
 
 use posfield_shared::protocol::{PushOutcome, PushedVisit};
-use posfield_sync_link::server::Access;
 
 use crate::State;
 use crate::projection::{self, ProjectionError};
+use crate::store::{Principal, StoreError};
 
-/// Merges `visits` pushed by `agent`'s phone into the server's documents and
-/// projections. Returns one outcome per visit, in order; fails as a whole
-/// only when the database does.
+/// Merges `visits` pushed by `principal`'s phone into the server's
+/// documents and projections. Returns one outcome per visit, in order;
+/// fails as a whole only when the store does.
 pub async fn push(
     state: &State,
-    agent: &str,
+    principal: &Principal,
     visits: Vec<PushedVisit>,
 ) -> Result<Vec<PushOutcome>, ProjectionError> {
     let mut outcomes: Vec<Option<PushOutcome>> = vec![None; visits.len()];
     let mut seen = HashSet::new();
-    let mut work = Vec::with_capacity(visits.len());
+    let mut candidates = Vec::with_capacity(visits.len());
     for (index, visit) in visits.into_iter().enumerate() {
-        let id = visit.id.clone();
-        let refusal = if posfield_sync_link::doc_id(&id).is_err() {
+        let refusal = if posfield_sync_link::doc_id(&visit.id).is_err() {
             Some(("bad_visit_id", "not a visit id"))
-        } else if !seen.insert(id.clone()) {
+        } else if !seen.insert(visit.id.clone()) {
             Some(("duplicate", "the visit is in this push more than once"))
-        } else if state.access.agent_access(agent, &id) == Access::Denied {
-            Some(("not_found", "no such visit"))
         } else {
             None
         };
-        if let Some((code, message)) = refusal {
-            outcomes[index] = Some(PushOutcome::refused(&id, code, message));
+        match refusal {
+            Some((code, message)) => outcomes[index] = Some(PushOutcome::refused(&visit.id, code, message)),
+            None => candidates.push((index, visit)),
+        }
+    }
+    // The access rule, for all of them at once; new visits are claimed.
+    let ids: Vec<String> = candidates.iter().map(|(_, visit)| visit.id.clone()).collect();
+    let reached = state.store.reaches_visits(principal, &ids, true).await?;
+    let mut work = Vec::with_capacity(candidates.len());
+    for ((index, visit), reached) in candidates.into_iter().zip(reached) {
+        let id = visit.id.clone();
+        if !reached {
+            outcomes[index] = Some(PushOutcome::refused(&id, "not_found", "no such visit"));
             continue;
         }
         let chunks = state.repo.chunks(&id).await?.unwrap_or_default();
@@ -55,7 +63,7 @@ pub async fn push(
 
     // The automerge work, off the async threads and a few pushes at a time.
     let loaded = {
-        let _turn = state.push_turns.acquire().await.map_err(|_| crate::db::DbError::Cancelled)?;
+        let _turn = state.push_turns.acquire().await.map_err(|_| StoreError::Cancelled)?;
         tokio::task::spawn_blocking(move || {
             work.into_iter()
                 .map(|(index, visit, chunks)| {
@@ -66,7 +74,7 @@ pub async fn push(
                 .collect::<Vec<_>>()
         })
         .await
-        .map_err(|_| crate::db::DbError::Cancelled)?
+        .map_err(|_| StoreError::Cancelled)?
     };
 
     // Readable documents of the visits they claim to be are stored first, so
@@ -84,18 +92,7 @@ pub async fn push(
         }
     }
     if !chunks.is_empty() {
-        state
-            .db
-            .batched(move |c| {
-                let mut insert = c.prepare_cached(
-                    "INSERT INTO doc_chunks (key, data) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET data = ?2",
-                )?;
-                for (key, data) in &chunks {
-                    insert.execute(rusqlite::params![key, data])?;
-                }
-                Ok(())
-            })
-            .await?;
+        state.store.put_chunks(chunks).await?;
     }
 
     let _turn = state.projection_lock.lock().await;

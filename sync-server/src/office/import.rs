@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::vocab::{SimCarrier, Term};
 use posfield_shared::{CalendarDate, validate};
-use rusqlite::{Connection, params};
 
 use super::queries::{TerminalRow, VisitRow, format_time};
-use crate::db::{DbError, now};
+use crate::store::{RegisterRow, Store, StoreError};
 
 /// The columns an import understands; `serial` is required, the others optional.
 pub const COLUMNS: &[&str] = &[
@@ -44,22 +43,6 @@ pub struct ImportReport {
     pub imported: usize,
     /// Rows refused.
     pub bad: Vec<BadRow>,
-}
-
-/// One good row, normalized.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct RegisterRow {
-    serial: String,
-    model: Option<String>,
-    manufacturer: Option<String>,
-    merchant: Option<String>,
-    merchant_number: Option<String>,
-    state: String,
-    production_date: Option<String>,
-    warranty_end: Option<String>,
-    sim_iccid: Option<String>,
-    sim_carrier: Option<String>,
-    sim_expiry: Option<String>,
 }
 
 fn date(value: Option<&str>, what: &str) -> Result<Option<String>, String> {
@@ -115,7 +98,17 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<RegisterRow, String
 /// Reads a register CSV (header line first, UTF-8, an optional BOM) and
 /// stores its good rows; a later row for the same serial is reported, not
 /// imported.
-pub fn import_terminals(conn: &mut Connection, text: &str) -> Result<ImportReport, DbError> {
+pub async fn import_terminals(store: &dyn Store, text: &str) -> Result<ImportReport, StoreError> {
+    let (good, mut report) = read_register(text);
+    report.imported = good.len();
+    if !good.is_empty() {
+        store.import_register(good).await?;
+    }
+    Ok(report)
+}
+
+/// The good rows of a register CSV, and the report of the bad ones.
+fn read_register(text: &str) -> (Vec<RegisterRow>, ImportReport) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Browsers send a form's text with CRLF line ends; count lines as the file has them.
     let text = text.replace("\r\n", "\n");
@@ -126,7 +119,7 @@ pub fn import_terminals(conn: &mut Connection, text: &str) -> Result<ImportRepor
         Ok(h) => h.iter().map(|c| c.trim().to_ascii_lowercase()).collect(),
         Err(e) => {
             report.bad.push(BadRow { line: 1, problem: format!("the header cannot be read: {e}") });
-            return Ok(report);
+            return (Vec::new(), report);
         }
     };
     if let Some(unknown) = header.iter().find(|h| !COLUMNS.contains(&h.as_str())) {
@@ -134,11 +127,11 @@ pub fn import_terminals(conn: &mut Connection, text: &str) -> Result<ImportRepor
             line: 1,
             problem: format!("unknown column {unknown:?}; the columns are {}", COLUMNS.join(",")),
         });
-        return Ok(report);
+        return (Vec::new(), report);
     }
     if !header.iter().any(|h| h == "serial") {
         report.bad.push(BadRow { line: 1, problem: "the header has no serial column".into() });
-        return Ok(report);
+        return (Vec::new(), report);
     }
     let mut good: Vec<RegisterRow> = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -185,37 +178,7 @@ pub fn import_terminals(conn: &mut Connection, text: &str) -> Result<ImportRepor
             Err(problem) => report.bad.push(BadRow { line, problem }),
         }
     }
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
-                production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (serial) DO UPDATE SET model = ?2, manufacturer = ?3, merchant = ?4,
-                merchant_number = ?5, state = ?6, production_date = ?7, warranty_end = ?8, sim_iccid = ?9,
-                sim_carrier = ?10, sim_expiry = ?11, imported_at = ?12",
-        )?;
-        let at = now();
-        for row in &good {
-            insert.execute(params![
-                row.serial,
-                row.model,
-                row.manufacturer,
-                row.merchant,
-                row.merchant_number,
-                row.state,
-                row.production_date,
-                row.warranty_end,
-                row.sim_iccid,
-                row.sim_carrier,
-                row.sim_expiry,
-                at
-            ])?;
-        }
-    }
-    tx.commit()?;
-    report.imported = good.len();
-    Ok(report)
+    (good, report)
 }
 
 fn csv_text(write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -> String {
@@ -289,17 +252,17 @@ pub fn terminals_csv(rows: &[TerminalRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sqlite::SqliteStore;
 
-    fn db() -> (tempfile::TempDir, crate::db::Db) {
+    fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("s.db")).unwrap();
-        (dir, db)
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        (dir, store)
     }
 
-    #[test]
-    fn good_rows_are_kept_and_bad_rows_reported_by_line() {
-        let (_dir, db) = db();
-        let mut conn = db.lock();
+    #[tokio::test]
+    async fn good_rows_are_kept_and_bad_rows_reported_by_line() {
+        let (_dir, store) = store();
         let csv = "serial,model,manufacturer,merchant,state,production_date,warranty_end,sim_iccid,sim_carrier,sim_expiry\n\
                    N910000000001,N910,新大陆,老王便利店,installed,2022-03-01,2025-03-01,89860012345678901238,中国移动,2026-12-01\n\
                    bad serial!,N910,新大陆,x,installed,,,,,\n\
@@ -309,40 +272,39 @@ mod tests {
                    N910000000004,A8,联迪,x,installed,,,89860012345678901230,,\n\
                    N910000000005,A8\n";
         // The same lines as a browser sends them (CRLF) are reported alike.
-        let crlf = import_terminals(&mut conn, &csv.replace('\n', "\r\n")).unwrap();
-        let report = import_terminals(&mut conn, csv).unwrap();
+        let crlf = import_terminals(&store, &csv.replace('\n', "\r\n")).await.unwrap();
+        let report = import_terminals(&store, csv).await.unwrap();
         assert_eq!(crlf, report);
         assert_eq!(report.imported, 2, "{report:?}");
         let lines: Vec<u64> = report.bad.iter().map(|b| b.line).collect();
         assert_eq!(lines, [3, 4, 6, 7, 8], "{report:?}");
         assert!(report.bad[1].problem.contains("production date"), "{report:?}");
         assert!(report.bad[3].problem.contains("ICCID"), "{report:?}");
-        let rows = crate::office::queries::all_terminals(&conn).unwrap();
+        let rows = store.all_terminals().await.unwrap();
         let serials: Vec<&str> = rows.iter().map(|r| r.serial.as_str()).collect();
         assert_eq!(serials, ["N910000000001", "N910000000003"]);
         assert_eq!(rows[0].sim_carrier.as_deref(), Some("china_mobile"));
         assert_eq!(rows[1].state.as_deref(), Some("suspended"));
     }
 
-    #[test]
-    fn an_unknown_column_refuses_the_file_at_line_one() {
-        let (_dir, db) = db();
-        let report = import_terminals(&mut db.lock(), "serial,colour\nN910000000001,red\n").unwrap();
+    #[tokio::test]
+    async fn an_unknown_column_refuses_the_file_at_line_one() {
+        let (_dir, store) = store();
+        let report = import_terminals(&store, "serial,colour\nN910000000001,red\n").await.unwrap();
         assert_eq!(report.imported, 0);
         assert_eq!(report.bad[0].line, 1);
     }
 
-    #[test]
-    fn an_export_imports_back_unchanged() {
-        let (_dir, db) = db();
-        let mut conn = db.lock();
+    #[tokio::test]
+    async fn an_export_imports_back_unchanged() {
+        let (_dir, store) = store();
         let csv = "serial,model,state,production_date,sim_iccid,sim_carrier,sim_expiry\n\
                    N910000000001,N910,installed,2022-03-01,89860012345678901238,china_mobile,2026-12-01\n";
-        assert_eq!(import_terminals(&mut conn, csv).unwrap().imported, 1);
-        let before = crate::office::queries::all_terminals(&conn).unwrap();
+        assert_eq!(import_terminals(&store, csv).await.unwrap().imported, 1);
+        let before = store.all_terminals().await.unwrap();
         let exported = terminals_csv(&before);
-        let report = import_terminals(&mut conn, &exported).unwrap();
+        let report = import_terminals(&store, &exported).await.unwrap();
         assert_eq!((report.imported, report.bad.len()), (1, 0), "{report:?}");
-        assert_eq!(crate::office::queries::all_terminals(&conn).unwrap(), before);
+        assert_eq!(store.all_terminals().await.unwrap(), before);
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - [`session`]: sign-in sessions, CSRF tokens, the `Officer`/`Admin` extractors.
 //! - [`i18n`]: the pages' words.
-//! - [`queries`]: the SQL behind the lists and the alerts, indexed for 100,000 visits.
+//! - [`queries`]: the lists' filters and the alerts' dates, put to the store.
 //! - [`pages`]: the handlers.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
 //! - [`certificate`]: the acceptance certificate as a PDF.
@@ -112,14 +112,8 @@ impl PageError {
     }
 }
 
-impl From<crate::db::DbError> for PageError {
-    fn from(e: crate::db::DbError) -> Self {
-        PageError::internal(e)
-    }
-}
-
-impl From<rusqlite::Error> for PageError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> Self {
         PageError::internal(e)
     }
 }

@@ -24,6 +24,7 @@ use super::queries::{self, TerminalRow, VisitFilter, VisitRow, format_time, url_
 use super::session::{self, Admin, Officer};
 use crate::auth::{self, UserRole};
 use crate::projection::{self, ProjectionError};
+use crate::store::Principal;
 
 type AppState = State<Arc<crate::State>>;
 
@@ -201,8 +202,11 @@ pub async fn login(
         return Err(PageError::BadForm);
     }
     let (name, password) = (form.user.trim().to_owned(), form.password);
-    let checked = name.clone();
-    let role = state.db.run(move |c| Ok(auth::check_password(c, &checked, &password).ok())).await?;
+    let role = match auth::check_password(state.store.as_ref(), &name, &password).await {
+        Ok(role) => Some(role),
+        Err(auth::AuthError::Store(e)) => return Err(e.into()),
+        Err(_) => None,
+    };
     let Some(role) = role else {
         tracing::info!(user = %name, "back-office sign-in refused");
         let body = LoginPage { lang, failed: true }.render()?;
@@ -309,14 +313,9 @@ pub async fn visit_list(
     lang: Lang,
     Query(filter): Query<VisitFilter>,
 ) -> Result<Response, PageError> {
-    let query = filter.clone();
-    let (rows, next, agents) = state
-        .db
-        .run(move |c| {
-            let (rows, next) = queries::visits(c, &query, PAGE_ROWS)?;
-            Ok((rows, next, queries::agents(c)?))
-        })
-        .await?;
+    let (rows, next) =
+        queries::visits(state.store.as_ref(), &officer.principal(), &filter, PAGE_ROWS).await?;
+    let agents = state.store.agents().await?;
     let base = filter.query();
     let link = |after: &str| {
         let mut q = base.clone();
@@ -348,11 +347,11 @@ pub async fn visit_list(
 /// GET /office/visits/export.csv: the filtered visits (up to 100,000).
 pub async fn export_visits(
     State(state): AppState,
-    _officer: Officer,
+    officer: Officer,
     Query(mut filter): Query<VisitFilter>,
 ) -> Result<Response, PageError> {
     filter.after.clear();
-    let rows = state.db.run(move |c| Ok(queries::visits(c, &filter, 100_000)?.0)).await?;
+    let rows = queries::visits(state.store.as_ref(), &officer.principal(), &filter, 100_000).await?.0;
     Ok(csv_response("visits.csv", import::visits_csv(&rows)))
 }
 
@@ -514,8 +513,11 @@ fn step_state_words(lang: Lang, state: StepState) -> (&'static str, &'static str
     }
 }
 
-async fn load_visit(state: &crate::State, id: &str) -> Result<Visit, PageError> {
+async fn load_visit(state: &crate::State, principal: &Principal, id: &str) -> Result<Visit, PageError> {
     posfield_sync_link::doc_id(id).map_err(|_| PageError::NotFound)?;
+    if !state.store.reaches_visit(principal, id, false).await? {
+        return Err(PageError::NotFound);
+    }
     let (bytes, _) = state.repo.load(id).await.map_err(PageError::internal)?.ok_or(PageError::NotFound)?;
     VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(PageError::internal)
 }
@@ -535,15 +537,11 @@ pub async fn visit_page(
     Path(id): Path<String>,
     Query(saved): Query<Saved>,
 ) -> Result<Response, PageError> {
-    let visit = load_visit(&state, &id).await?;
-    let lookup = id.clone();
-    let (missing, device_signature, agents) = state
-        .db
-        .run(move |c| {
-            let (missing, valid) = queries::visit_server_facts(c, &lookup)?;
-            Ok((missing, valid, queries::agents(c)?))
-        })
-        .await?;
+    let principal = officer.principal();
+    let visit = load_visit(&state, &principal, &id).await?;
+    let facts = state.store.visit_facts(&principal, &id).await?;
+    let (missing, device_signature) = (facts.missing_blobs, facts.device_signature_valid);
+    let agents = state.store.agents().await?;
     let arrived = |sha: &str| !missing.iter().any(|m| m == sha);
     let template = visit.kind.template();
     let steps = template
@@ -740,7 +738,7 @@ fn office_ctx(officer: &Officer) -> Ctx {
         UserRole::Admin => Actor::admin(&officer.name, "back-office"),
         UserRole::Reviewer => Actor::reviewer(&officer.name, "back-office"),
     };
-    Ctx::new(actor, Timestamp(crate::db::now_millis()), uuid::Uuid::now_v7().to_string())
+    Ctx::new(actor, Timestamp(crate::clock::now_millis()), uuid::Uuid::now_v7().to_string())
 }
 
 fn refused(e: ProjectionError) -> PageError {
@@ -781,7 +779,9 @@ pub async fn review(
     };
     let ctx = office_ctx(&officer);
     let note = Some(form.note.as_str()).filter(|n| !n.trim().is_empty());
-    projection::office_edit(&state, &id, |doc| doc.review(&ctx, decision, note)).await.map_err(refused)?;
+    projection::office_edit(&state, &officer.principal(), &id, |doc| doc.review(&ctx, decision, note))
+        .await
+        .map_err(refused)?;
     tracing::info!(visit = %id, user = %officer.name, ?decision, "visit reviewed");
     Ok(saved(&id))
 }
@@ -802,7 +802,9 @@ pub async fn assign(
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
     let ctx = office_ctx(&officer);
-    projection::office_edit(&state, &id, |doc| doc.assign(&ctx, &form.agent)).await.map_err(refused)?;
+    projection::office_edit(&state, &officer.principal(), &id, |doc| doc.assign(&ctx, &form.agent))
+        .await
+        .map_err(refused)?;
     Ok(saved(&id))
 }
 
@@ -821,7 +823,7 @@ pub async fn new_visit_page(
     Admin(officer): Admin,
     lang: Lang,
 ) -> Result<Response, PageError> {
-    let agents = state.db.run(|c| queries::agents(c)).await?;
+    let agents = state.store.agents().await?;
     html(&NewVisitPage {
         c: Chrome::new(&officer, lang, "new", "/office/visits/new".into()),
         kinds: choices::<VisitKind>(lang, ""),
@@ -889,10 +891,10 @@ pub async fn create_visit(
 /// GET /office/visits/{id}/certificate.pdf: the acceptance certificate.
 pub async fn certificate(
     State(state): AppState,
-    _officer: Officer,
+    officer: Officer,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let visit = load_visit(&state, &id).await?;
+    let visit = load_visit(&state, &officer.principal(), &id).await?;
     let signature = match &visit.acceptance {
         Some(a) => tokio::fs::read(state.blobs.path(&a.signature.sha256)).await.ok(),
         None => None,
@@ -943,7 +945,7 @@ fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
 /// beside the database).
 pub async fn blob(
     State(state): AppState,
-    _officer: Officer,
+    officer: Officer,
     Path(sha): Path<String>,
     Query(query): Query<BlobQuery>,
 ) -> Result<Response, PageError> {
@@ -951,8 +953,7 @@ pub async fn blob(
     if !hex_ok {
         return Err(PageError::NotFound);
     }
-    let lookup = sha.clone();
-    if !state.db.run(move |c| queries::blob_is_referenced(c, &lookup)).await? {
+    if !state.store.reaches_blob(&officer.principal(), &sha).await? {
         return Err(PageError::NotFound);
     }
     let mut bytes = tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| PageError::NotFound)?;
@@ -1053,7 +1054,7 @@ fn terminal_line(lang: Lang, today: &str, row: &TerminalRow) -> TerminalLine {
 }
 
 fn today() -> String {
-    queries::day_of(crate::db::now())
+    queries::day_of(crate::clock::now())
 }
 
 /// The terminal register.
@@ -1083,9 +1084,8 @@ pub async fn terminal_list(
     lang: Lang,
     Query(filter): Query<TerminalFilter>,
 ) -> Result<Response, PageError> {
-    let (serial, merchant, after) = (filter.serial.clone(), filter.merchant.clone(), filter.after.clone());
     let (rows, next) =
-        state.db.run(move |c| queries::terminals(c, &serial, &merchant, &after, PAGE_ROWS)).await?;
+        state.store.terminals(&filter.serial, &filter.merchant, &filter.after, PAGE_ROWS).await?;
     let today = today();
     let link = |after: &str| {
         format!(
@@ -1121,11 +1121,8 @@ pub async fn terminal_page(
     lang: Lang,
     Path(serial): Path<String>,
 ) -> Result<Response, PageError> {
-    let lookup = serial.clone();
-    let (row, visits) = state
-        .db
-        .run(move |c| Ok((queries::terminal(c, &lookup)?, queries::terminal_visits(c, &lookup)?)))
-        .await?;
+    let row = state.store.terminal(&serial).await?;
+    let visits = state.store.terminal_visits(&officer.principal(), &serial).await?;
     let row = match row {
         Some(row) => row,
         None if !visits.is_empty() => TerminalRow { serial: serial.clone(), ..Default::default() },
@@ -1141,7 +1138,7 @@ pub async fn terminal_page(
 
 /// GET /office/terminals/export.csv.
 pub async fn export_terminals(State(state): AppState, _officer: Officer) -> Result<Response, PageError> {
-    let rows = state.db.run(|c| queries::all_terminals(c)).await?;
+    let rows = state.store.all_terminals().await?;
     Ok(csv_response("terminals.csv", import::terminals_csv(&rows)))
 }
 
@@ -1180,7 +1177,7 @@ pub async fn import_terminals(
     Form(form): Form<ImportForm>,
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
-    let report = state.db.run(move |c| import::import_terminals(c, &form.csv)).await?;
+    let report = import::import_terminals(state.store.as_ref(), &form.csv).await?;
     tracing::info!(user = %officer.name, imported = report.imported, bad = report.bad.len(), "terminals imported");
     html(&ImportPage {
         c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
@@ -1213,7 +1210,7 @@ pub struct AlertsPage {
 pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Result<Response, PageError> {
     let today = today();
     let day = today.clone();
-    let alerts = state.db.run(move |c| queries::alerts(c, &day)).await?;
+    let alerts = queries::alerts(state.store.as_ref(), &officer.principal(), &day).await?;
     let lines = |alerts: &[queries::TerminalAlert]| -> Vec<TerminalLine> {
         alerts
             .iter()
@@ -1278,12 +1275,12 @@ pub async fn applications(
     officer: Officer,
     lang: Lang,
 ) -> Result<Response, PageError> {
-    let rows = state.db.run(|c| queries::applications(c)).await?;
+    let rows = state.store.applications(&officer.principal()).await?;
     let mut lines = Vec::with_capacity(rows.len());
     for (row, state_code) in rows {
         // Materials and cause come from the document; waiting ones are few.
         let (cause, materials, reason) = if state_code == ApplicationState::Submitted.code() {
-            let visit = load_visit(&state, &row.id).await?;
+            let visit = load_visit(&state, &officer.principal(), &row.id).await?;
             (
                 visit.reactivation.cause.as_ref().map(|c| lang.term(c.value).to_owned()).unwrap_or_default(),
                 visit
@@ -1340,7 +1337,8 @@ pub async fn decide_application(
     };
     let ctx = office_ctx(&officer);
     let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
-    projection::office_edit(&state, &id, |doc| doc.decide_application(&ctx, decision, reason))
+    let principal = officer.principal();
+    projection::office_edit(&state, &principal, &id, |doc| doc.decide_application(&ctx, decision, reason))
         .await
         .map_err(refused)?;
     tracing::info!(visit = %id, user = %officer.name, ?decision, "reactivation application decided");

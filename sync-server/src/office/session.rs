@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, Method, header};
 use super::PageError;
 use crate::State;
 use crate::auth::UserRole;
+use crate::store::Principal;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "posfield_office";
@@ -124,6 +125,11 @@ impl Officer {
     /// Whether the user is an administrator.
     pub fn is_admin(&self) -> bool {
         self.role == UserRole::Admin
+    }
+
+    /// Who the user acts as, for the store.
+    pub fn principal(&self) -> Principal {
+        Principal::Office { name: self.name.clone(), role: self.role }
     }
 
     /// The session token (to sign out).

@@ -1,0 +1,629 @@
+//! The server's storage boundary: every query the server makes, behind one
+//! interface, [`Store`], with the SQLite engine ([`sqlite`]) behind it.
+//!
+//! The interface speaks the server's terms (visits, devices, users, the
+//! register, audit entries), never an engine's: no SQL, no connection and
+//! no transaction crosses it, so a second engine (PostgreSQL) implements
+//! the same methods with its own dialect. Each method is one unit of work:
+//! it commits everything it writes, or nothing, before its future resolves.
+//!
+//! **The access rule lives here.** Every method that reads or writes a
+//! visit or a blob for someone takes that someone as a [`Principal`], and
+//! the engine applies the one rule: an agent reaches the visits it owns
+//! (first sent) or is assigned, and the blobs those visits refer to; the
+//! back office reaches every visit. [`Store::reaches_visits`] is the rule
+//! for given visits (pushes, the samod policy, office reads), and the list
+//! queries (manifest, missing blobs, blob reads) are scoped by the same
+//! rule in the engine.
+//!
+//! The interface is asynchronous (docs/decisions.md says why): methods
+//! return boxed futures, so the trait is object safe and the server holds
+//! an `Arc<dyn Store>`.
+
+pub mod sqlite;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use posfield_shared::protocol::ManifestEntry;
+use posfield_sync_link::storage::KvStore;
+
+/// What a store method's future resolves to.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+/// A storage failure. The message says what the engine reported; it is
+/// logged, never shown to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine failed to read or write.
+    #[error("database error: {0}")]
+    Engine(String),
+    /// The schema could not be brought up to date.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// The work was cancelled (the server is shutting down).
+    #[error("the server is shutting down")]
+    Cancelled,
+}
+
+/// A back-office role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserRole {
+    /// Reviews visits.
+    Reviewer,
+    /// Reviews, assigns and administers.
+    Admin,
+}
+
+impl UserRole {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            UserRole::Reviewer => "reviewer",
+            UserRole::Admin => "admin",
+        }
+    }
+
+    /// The role of a stable code; anything but `admin` is a reviewer.
+    pub fn from_code(code: &str) -> UserRole {
+        if code == "admin" { UserRole::Admin } else { UserRole::Reviewer }
+    }
+}
+
+/// Who a request acts for. Only the request extractors make one (the
+/// device credential, the back office's Basic sign-in and sessions), and
+/// the server's own work (projections, the demo) acts as no principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// An agent, through one of its enrolled devices.
+    Agent {
+        /// The agent's name.
+        agent: String,
+        /// The server's id of the device.
+        device: String,
+    },
+    /// A signed-in back-office user.
+    Office {
+        /// The user's name.
+        name: String,
+        /// The user's role.
+        role: UserRole,
+    },
+}
+
+impl Principal {
+    /// The agent an agent principal acts for.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Principal::Agent { agent, .. } => Some(agent),
+            Principal::Office { .. } => None,
+        }
+    }
+
+    /// The name recorded in logs and audit entries.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Agent { agent, .. } => agent,
+            Principal::Office { name, .. } => name,
+        }
+    }
+}
+
+/// A device's credential as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// The server's id of the device.
+    pub id: String,
+    /// The agent it belongs to.
+    pub agent: String,
+    /// When the credential expires (Unix seconds).
+    pub expires_at: i64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// A device to enrol with a one-time code, everything hashed already.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// SHA-256 (hex) of the normalized enrolment code.
+    pub code_hash: String,
+    /// The server's id of the new device.
+    pub device_id: String,
+    /// SHA-256 (hex) of the credential.
+    pub token_hash: String,
+    /// The device id the phone stamps on its edits.
+    pub client_device_id: String,
+    /// The device's name.
+    pub name: String,
+    /// Ed25519 public key (lowercase hex) that signs acceptances.
+    pub public_key: String,
+    /// Now (Unix seconds).
+    pub at: i64,
+    /// When the credential expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A back-office user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Role.
+    pub role: UserRole,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// An entry of the audit log, to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The visit it is about.
+    pub visit_id: Option<String>,
+    /// Who acted.
+    pub actor: String,
+    /// What happened (stable code).
+    pub action: String,
+    /// Details.
+    pub detail: String,
+}
+
+impl AuditEntry {
+    /// An entry.
+    pub fn new(visit_id: Option<&str>, actor: &str, action: &str, detail: &str) -> AuditEntry {
+        AuditEntry {
+            visit_id: visit_id.map(str::to_owned),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+/// An entry of the audit log, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The entry.
+    pub entry: AuditEntry,
+}
+
+/// What the projection holds of a visit: what a new document is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projected {
+    /// Sorted hex heads, comma separated, of the document last projected.
+    pub heads: String,
+    /// JSON of the trusted back-office fields.
+    pub office: String,
+    /// The agent that owns the visit.
+    pub owner: String,
+}
+
+/// A countersignature of an acceptance, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Countersignature {
+    /// The signed summary's hash.
+    pub content_hash: String,
+    /// The strokes' hash.
+    pub strokes_sha256: String,
+    /// The signature image's hash.
+    pub image_sha256: String,
+    /// The device id the acceptance is stamped with.
+    pub device_id: String,
+    /// Whether the device's signature verified with its registered key.
+    pub device_signature_valid: bool,
+    /// The server's signature (hex).
+    pub server_signature: String,
+    /// When it arrived (Unix seconds).
+    pub received_at: i64,
+}
+
+/// Signs an acceptance given the registered public key (hex) of the device
+/// it names, if any.
+pub type Countersign = Box<dyn FnOnce(Option<&str>) -> Countersignature + Send>;
+
+/// An acceptance to countersign once, the first time it is projected.
+pub struct PendingCountersignature {
+    /// The signed summary's hash (with the visit, what makes it new).
+    pub content_hash: String,
+    /// The device id the acceptance is stamped with, whose key is looked up.
+    pub device_id: String,
+    /// Makes the countersignature.
+    pub sign: Countersign,
+}
+
+impl std::fmt::Debug for PendingCountersignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCountersignature")
+            .field("content_hash", &self.content_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A visit's projection row, ready to write.
+#[derive(Debug)]
+pub struct ProjectionRow {
+    /// Visit id.
+    pub id: String,
+    /// The agent that owns it.
+    pub owner: String,
+    /// Kind code.
+    pub kind: String,
+    /// Status code.
+    pub status: String,
+    /// Merchant name.
+    pub merchant: String,
+    /// Merchant number.
+    pub merchant_number: Option<String>,
+    /// Terminal serial.
+    pub serial: Option<String>,
+    /// Assigned agent.
+    pub assignee: String,
+    /// Who created it.
+    pub created_by: String,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last change (Unix seconds).
+    pub updated_at: i64,
+    /// Hex heads of the document, sorted.
+    pub heads: Vec<String>,
+    /// JSON of the trusted back-office fields.
+    pub office: String,
+    /// Every blob the visit refers to.
+    pub blobs: BTreeSet<String>,
+    /// SIM card ICCID.
+    pub sim_iccid: Option<String>,
+    /// SIM carrier code.
+    pub sim_carrier: Option<String>,
+    /// SIM expiry (`YYYY-MM-DD`).
+    pub sim_expiry: Option<String>,
+    /// The acceptance to countersign, if the visit has one.
+    pub countersign: Option<PendingCountersignature>,
+}
+
+/// What the server knows of a visit beyond its document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitFacts {
+    /// Blobs the visit refers to that have not arrived.
+    pub missing_blobs: Vec<String>,
+    /// Whether the device's signature of the latest acceptance verified.
+    pub device_signature_valid: Option<bool>,
+}
+
+/// How the visit list matches a merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MerchantMatch {
+    /// The merchant number, exactly.
+    Number(String),
+    /// Text the merchant's name contains (taken literally).
+    NameContains(String),
+}
+
+/// The visit list's filters, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitQuery {
+    /// Status code.
+    pub status: Option<String>,
+    /// Kind code.
+    pub kind: Option<String>,
+    /// Assigned agent.
+    pub assignee: Option<String>,
+    /// The merchant.
+    pub merchant: Option<MerchantMatch>,
+    /// Start of the terminal serial.
+    pub serial_prefix: Option<String>,
+    /// Last change at or after (Unix seconds).
+    pub updated_from: Option<i64>,
+    /// Last change before (Unix seconds).
+    pub updated_before: Option<i64>,
+    /// The key (`updated_at`, id) after which the page starts.
+    pub after: Option<(i64, String)>,
+}
+
+/// A page of a visit list, and the key (`updated_at`, id) after which the
+/// next page starts, if there is one.
+pub type VisitPage = (Vec<VisitRow>, Option<(i64, String)>);
+
+/// One row of a visit list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitRow {
+    /// Visit id.
+    pub id: String,
+    /// Kind code.
+    pub kind: String,
+    /// Status code.
+    pub status: String,
+    /// Merchant name.
+    pub merchant: String,
+    /// Merchant number.
+    pub merchant_number: Option<String>,
+    /// Terminal serial.
+    pub serial: Option<String>,
+    /// Assigned agent.
+    pub assignee: String,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last change (Unix seconds).
+    pub updated_at: i64,
+    /// Photos not yet received.
+    pub blobs_missing: i64,
+}
+
+/// One terminal as the back office knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TerminalRow {
+    /// Serial.
+    pub serial: String,
+    /// Current merchant.
+    pub merchant: String,
+    /// Merchant number.
+    pub merchant_number: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// TerminalState code, when registered.
+    pub state: Option<String>,
+    /// Production date.
+    pub production_date: Option<String>,
+    /// Warranty end.
+    pub warranty_end: Option<String>,
+    /// SIM ICCID.
+    pub sim_iccid: Option<String>,
+    /// SIM carrier code.
+    pub sim_carrier: Option<String>,
+    /// SIM expiry.
+    pub sim_expiry: Option<String>,
+    /// The last visit's id.
+    pub last_visit: Option<String>,
+}
+
+/// A row of the terminal register, normalized, to import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisterRow {
+    /// Serial.
+    pub serial: String,
+    /// Model.
+    pub model: Option<String>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// Merchant name.
+    pub merchant: Option<String>,
+    /// Merchant number.
+    pub merchant_number: Option<String>,
+    /// TerminalState code.
+    pub state: String,
+    /// Production date (`YYYY-MM-DD`).
+    pub production_date: Option<String>,
+    /// Warranty end (`YYYY-MM-DD`).
+    pub warranty_end: Option<String>,
+    /// SIM ICCID.
+    pub sim_iccid: Option<String>,
+    /// SIM carrier code.
+    pub sim_carrier: Option<String>,
+    /// SIM expiry (`YYYY-MM-DD`).
+    pub sim_expiry: Option<String>,
+}
+
+/// A terminal with a reason to look at it, and a number (days left, age
+/// in years or a count) that says how urgent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalAlert {
+    /// The terminal.
+    pub terminal: TerminalRow,
+    /// The date the alert is about (expiry, production date, warranty end).
+    pub date: String,
+    /// Days left (negative: past), years of age, or repairs.
+    pub figure: i64,
+}
+
+/// The first rows of an alert and how many there are in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertList<T> {
+    /// The most urgent rows, at most [`ALERT_ROWS`].
+    pub rows: Vec<T>,
+    /// How many rows the alert has in all.
+    pub total: i64,
+}
+
+/// Each alert list shows this many rows (the most urgent first) and its total.
+pub const ALERT_ROWS: usize = 20;
+
+/// The dates the alerts are taken at, worked out by the caller (days are
+/// the fleet's, which the store does not know).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertWindow {
+    /// Today (`YYYY-MM-DD`).
+    pub today: String,
+    /// SIM cards expiring on or before this day.
+    pub sim_until: String,
+    /// Terminals produced on or before this day are old.
+    pub old_until: String,
+    /// Warranties ending on or before this day (and from today).
+    pub warranty_until: String,
+    /// Repairs counted from this time (Unix seconds).
+    pub repairs_since: i64,
+}
+
+/// What the alerts page shows. Terminal alerts carry their date; the
+/// figure is the repairs' count for repeated faults and left at 0 for the
+/// caller to work out from the date otherwise.
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    /// SIM cards expiring soon, or expired.
+    pub sim_expiring: AlertList<TerminalAlert>,
+    /// Old terminals.
+    pub old_terminals: AlertList<TerminalAlert>,
+    /// Warranties ending soon.
+    pub warranty_ending: AlertList<TerminalAlert>,
+    /// Terminals with two or more repair visits since the window's start.
+    pub repeated_faults: AlertList<TerminalAlert>,
+    /// Reactivation applications waiting for a decision.
+    pub waiting_applications: AlertList<VisitRow>,
+    /// Visits whose photos have not all arrived.
+    pub incomplete_blobs: AlertList<VisitRow>,
+    /// Visits waiting for review.
+    pub waiting_review: i64,
+    /// Returned visits.
+    pub returned: i64,
+}
+
+/// The server's storage. See the module documentation for the rules every
+/// engine keeps.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    // ---------------------------------------------------------------- identities
+
+    /// Creates the agent if needed and stores a one-time enrolment code's hash.
+    fn add_enrolment_code<'a>(
+        &'a self,
+        agent: &'a str,
+        code_hash: &'a str,
+        at: i64,
+        expires_at: i64,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Consumes a live enrolment code and stores the device; returns the
+    /// agent, or `None` (audited) when the code is unknown, used or expired.
+    fn enrol(&self, device: NewDevice) -> StoreFuture<'_, Option<String>>;
+
+    /// The device a credential's hash belongs to.
+    fn device_by_token<'a>(&'a self, token_hash: &'a str) -> StoreFuture<'a, Option<DeviceRecord>>;
+
+    /// Revokes a live credential; returns whether there was one.
+    fn revoke_device<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool>;
+
+    /// Adds a back-office user, or replaces the role and password of one.
+    fn put_user<'a>(&'a self, name: &'a str, role: UserRole, password_hash: &'a str) -> StoreFuture<'a, ()>;
+
+    /// A back-office user.
+    fn user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<UserRecord>>;
+
+    /// The agents known to the server, by name.
+    fn agents(&self) -> StoreFuture<'_, Vec<String>>;
+
+    // ---------------------------------------------------------------- settings and audit
+
+    /// A setting.
+    fn setting<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>>;
+
+    /// Stores a setting.
+    fn set_setting<'a>(&'a self, key: &'a str, value: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Appends to the audit log.
+    fn audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()>;
+
+    /// The newest audit entries, of one visit or of all.
+    fn audit_log<'a>(&'a self, visit_id: Option<&'a str>, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>>;
+
+    // ---------------------------------------------------------------- access and sync
+
+    /// The access rule: whether `principal` may read and write each of
+    /// `visit_ids`, in order. With `claim`, a visit id the server has never
+    /// seen is claimed for the agent (it owns the visit from then on);
+    /// without, an unknown visit is not reached.
+    fn reaches_visits<'a>(
+        &'a self,
+        principal: &'a Principal,
+        visit_ids: &'a [String],
+        claim: bool,
+    ) -> StoreFuture<'a, Vec<bool>>;
+
+    /// The access rule for one visit ([`Store::reaches_visits`]).
+    fn reaches_visit<'a>(
+        &'a self,
+        principal: &'a Principal,
+        visit_id: &'a str,
+        claim: bool,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let reached = self.reaches_visits(principal, &[visit_id.to_owned()], claim).await?;
+            Ok(reached.first().copied().unwrap_or(false))
+        })
+    }
+
+    /// The visits `principal` reaches, with their projected heads.
+    fn manifest<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<ManifestEntry>>;
+
+    /// Blobs the visits `principal` reaches refer to that have not arrived
+    /// (at most `limit`, in hash order).
+    fn missing_blobs<'a>(&'a self, principal: &'a Principal, limit: usize) -> StoreFuture<'a, Vec<String>>;
+
+    /// Whether a visit `principal` reaches refers to blob `sha256`.
+    fn reaches_blob<'a>(&'a self, principal: &'a Principal, sha256: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Records a blob received whole and verified; the visits waiting for
+    /// it count it from now on.
+    fn blob_received<'a>(&'a self, sha256: &'a str, bytes: u64, uploaded_by: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Stores document chunks (key, bytes) in one durable write.
+    fn put_chunks(&self, chunks: Vec<(String, Vec<u8>)>) -> StoreFuture<'_, ()>;
+
+    /// The document chunks as samod's key/value store.
+    fn documents(&self) -> Arc<dyn KvStore>;
+
+    // ---------------------------------------------------------------- projections
+
+    /// What the projection holds of a visit.
+    fn projected<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, Option<Projected>>;
+
+    /// The agent that owns a visit: from its projection, or the agent that
+    /// claimed it and whose documents are not projected yet.
+    fn visit_owner<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, Option<String>>;
+
+    /// Writes projection rows, the blobs they refer to and the
+    /// countersignatures of new acceptances (an invalid device signature
+    /// is audited), all or none.
+    fn write_projections(&self, rows: Vec<ProjectionRow>) -> StoreFuture<'_, ()>;
+
+    /// Whether any visit is projected.
+    fn has_visits(&self) -> StoreFuture<'_, bool>;
+
+    // ---------------------------------------------------------------- the back office
+
+    /// Missing blobs and the acceptance's check of a visit; nothing for a
+    /// visit `principal` does not reach.
+    fn visit_facts<'a>(&'a self, principal: &'a Principal, visit_id: &'a str) -> StoreFuture<'a, VisitFacts>;
+
+    /// A page of the visits `principal` reaches that match `query`, newest
+    /// change first, and the key (`updated_at`, id) of the next page.
+    fn visit_list<'a>(
+        &'a self,
+        principal: &'a Principal,
+        query: &'a VisitQuery,
+        limit: usize,
+    ) -> StoreFuture<'a, VisitPage>;
+
+    /// The visits of one terminal `principal` reaches, newest first.
+    fn terminal_visits<'a>(
+        &'a self,
+        principal: &'a Principal,
+        serial: &'a str,
+    ) -> StoreFuture<'a, Vec<VisitRow>>;
+
+    /// Reactivation visits `principal` reaches that have an application,
+    /// with its state, waiting ones first.
+    fn applications<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<(VisitRow, String)>>;
+
+    /// The alerts over the register and the visits `principal` reaches.
+    fn alerts<'a>(&'a self, principal: &'a Principal, window: &'a AlertWindow) -> StoreFuture<'a, Alerts>;
+
+    /// A page of terminals by serial, optionally only those whose serial
+    /// starts with `serial_prefix` or whose merchant contains `merchant`,
+    /// after serial `after`; and the serial the next page starts after.
+    fn terminals<'a>(
+        &'a self,
+        serial_prefix: &'a str,
+        merchant: &'a str,
+        after: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, (Vec<TerminalRow>, Option<String>)>;
+
+    /// One terminal.
+    fn terminal<'a>(&'a self, serial: &'a str) -> StoreFuture<'a, Option<TerminalRow>>;
+
+    /// Every terminal, by serial.
+    fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>>;
+
+    /// Stores register rows (new or replacing), all or none.
+    fn import_register(&self, rows: Vec<RegisterRow>) -> StoreFuture<'_, ()>;
+}

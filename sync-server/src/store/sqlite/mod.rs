@@ -1,0 +1,631 @@
+//! The SQLite engine of the [`Store`]: one WAL file under the data folder
+//! (`synchronous=FULL`, refinery migrations in `sync-server/migrations/`).
+//!
+//! Identities, projections, the register and the audit log share one
+//! connection, used from tokio's blocking pool. samod's document chunks
+//! have a reader connection and a writer thread of their own
+//! ([`chunks`]), so syncs never queue behind projections; the writer
+//! commits every write waiting at that moment in one transaction (group
+//! commit), and small writes that may share its disk sync (a push's
+//! chunks, a blob's arrival) go to it too.
+//!
+//! This module and its children are the only code of the server that names
+//! SQLite or SQL (`tests/tidy.rs` fails otherwise).
+
+mod chunks;
+mod office;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use posfield_shared::protocol::ManifestEntry;
+use posfield_sync_link::storage::{KvStore, StorageError, StorageFuture};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use self::chunks::{Pending, Write};
+use super::{
+    AlertWindow, Alerts, AuditEntry, AuditRecord, DeviceRecord, NewDevice, Principal, Projected,
+    ProjectionRow, RegisterRow, Store, StoreError, StoreFuture, TerminalRow, UserRecord, UserRole,
+    VisitFacts, VisitPage, VisitQuery, VisitRow,
+};
+use crate::clock::now;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Engine(e.to_string())
+    }
+}
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    /// The sync path's reads (access, manifests), which never wait for a
+    /// projection being written.
+    sync_reader: Arc<Mutex<Connection>>,
+    chunk_reader: Arc<Mutex<Connection>>,
+    writer: std::sync::mpsc::Sender<Pending>,
+    /// Visit ids claimed by an agent whose documents are not projected yet
+    /// (visit id -> agent). They live as long as the process, as the
+    /// claims they stand for are made again by the next sync.
+    claims: Arc<Mutex<HashMap<String, String>>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?;
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    Ok(conn)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The access rule in SQL: the condition under which `principal` reaches
+/// the visit row `v` (an agent: it owns the visit or is assigned it; the
+/// back office: every visit), with its parameter. It is the first
+/// condition of every query it scopes, so the agent is parameter 1 and
+/// the query's own parameters are numbered after it.
+fn reach(principal: &Principal) -> (&'static str, Vec<Value>) {
+    match principal {
+        Principal::Agent { agent, .. } => {
+            ("(v.owner = ?1 OR v.assignee = ?1)", vec![Value::Text(agent.clone())])
+        }
+        Principal::Office { .. } => ("1 = 1", Vec::new()),
+    }
+}
+
+fn audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO audit (at, visit_id, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![now(), entry.visit_id, entry.actor, entry.action, entry.detail])?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = connect(path)?;
+        embedded::migrations::runner().run(&mut conn).map_err(|e| StoreError::Migration(e.to_string()))?;
+        let writer_conn = connect(path)?;
+        let (writer, writes) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || chunks::write_batches(writer_conn, writes))
+            .map_err(|e| StoreError::Migration(format!("cannot start the database writer: {e}")))?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            sync_reader: Arc::new(Mutex::new(connect(path)?)),
+            chunk_reader: Arc::new(Mutex::new(connect(path)?)),
+            writer,
+            claims: Arc::default(),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs `f` on the connection on tokio's blocking pool.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let conn = self.conn.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&mut lock(&conn)))
+                .await
+                .map_err(|_| StoreError::Cancelled)?
+        })
+    }
+
+    /// Runs a read of the sync path on its own connection, on tokio's blocking pool.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let conn = self.sync_reader.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&lock(&conn))).await.map_err(|_| StoreError::Cancelled)?
+        })
+    }
+
+    /// Hands a write to the writer thread; resolves once it is durable.
+    fn write(&self, write: Write) -> StoreFuture<'static, ()> {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let sent = self.writer.send(Pending { write, done });
+        Box::pin(async move {
+            sent.map_err(|_| StoreError::Cancelled)?;
+            outcome.await.map_err(|_| StoreError::Cancelled)?
+        })
+    }
+
+    /// Runs a small write on the writer thread, where it shares one
+    /// transaction and disk sync with the writes waiting beside it (in a
+    /// savepoint of its own).
+    fn batched(
+        &self,
+        job: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, ()> {
+        self.write(Write::Job(Box::new(job)))
+    }
+
+    /// Reads document chunks on their own connection, on the blocking pool.
+    fn read_chunks<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> StorageFuture<T> {
+        let conn = self.chunk_reader.clone();
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || f(&lock(&conn))).await {
+                Ok(result) => result.map_err(|e| StorageError(e.to_string())),
+                Err(_) => Err(StorageError("the server is shutting down".into())),
+            }
+        })
+    }
+
+    /// From now on every write of a document chunk fails as a full disk
+    /// would, so tests can see what a write the database refused does.
+    #[cfg(test)]
+    pub(crate) async fn refuse_document_writes(&self) -> Result<(), StoreError> {
+        self.batched(|c| {
+            c.execute_batch(
+                "CREATE TEMP TRIGGER refuse_chunk_inserts BEFORE INSERT ON doc_chunks
+                     BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;
+                 CREATE TEMP TRIGGER refuse_chunk_updates BEFORE UPDATE ON doc_chunks
+                     BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;
+                 CREATE TEMP TRIGGER refuse_chunk_deletes BEFORE DELETE ON doc_chunks
+                     BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The engine's connection, for tests that set up rows directly.
+    #[cfg(test)]
+    pub(crate) fn connection(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.conn)
+    }
+}
+
+impl KvStore for SqliteStore {
+    fn load(&self, key: String) -> StorageFuture<Option<Vec<u8>>> {
+        self.read_chunks(move |c| chunks::load(c, &key))
+    }
+
+    fn load_prefix(&self, prefix: String) -> StorageFuture<Vec<(String, Vec<u8>)>> {
+        self.read_chunks(move |c| chunks::load_prefix(c, &prefix))
+    }
+
+    fn put(&self, key: String, value: Vec<u8>) -> StorageFuture<()> {
+        let written = self.write(Write::Put(key, value));
+        Box::pin(async move { written.await.map_err(|e| StorageError(e.to_string())) })
+    }
+
+    fn delete(&self, key: String) -> StorageFuture<()> {
+        let written = self.write(Write::Delete(key));
+        Box::pin(async move { written.await.map_err(|e| StorageError(e.to_string())) })
+    }
+}
+
+impl Store for SqliteStore {
+    fn add_enrolment_code<'a>(
+        &'a self,
+        agent: &'a str,
+        code_hash: &'a str,
+        at: i64,
+        expires_at: i64,
+    ) -> StoreFuture<'a, ()> {
+        let (agent, code_hash) = (agent.to_owned(), code_hash.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("INSERT INTO agents (name, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING", params![
+                agent, at
+            ])?;
+            tx.execute(
+                "INSERT INTO enrolment_codes (code_hash, agent, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![code_hash, agent, at, expires_at],
+            )?;
+            audit(&tx, &AuditEntry::new(None, "admin", "issue_enrolment_code", &agent))?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn enrol(&self, device: NewDevice) -> StoreFuture<'_, Option<String>> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let agent: Option<String> = tx
+                .query_row(
+                    "SELECT agent FROM enrolment_codes WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                    params![device.code_hash, device.at],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(agent) = agent else {
+                audit(&tx, &AuditEntry::new(None, "anonymous", "enrol_refused", "bad code"))?;
+                tx.commit()?;
+                return Ok(None);
+            };
+            tx.execute("UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1", params![
+                device.code_hash,
+                device.at
+            ])?;
+            tx.execute(
+                "INSERT INTO devices (id, agent, token_hash, client_device_id, name, public_key, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    device.device_id,
+                    agent,
+                    device.token_hash,
+                    device.client_device_id,
+                    device.name,
+                    device.public_key,
+                    device.at,
+                    device.expires_at
+                ],
+            )?;
+            audit(&tx, &AuditEntry::new(None, &agent, "enrolled", &device.device_id))?;
+            tx.commit()?;
+            Ok(Some(agent))
+        })
+    }
+
+    fn device_by_token<'a>(&'a self, token_hash: &'a str) -> StoreFuture<'a, Option<DeviceRecord>> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT id, agent, expires_at, revoked_at FROM devices WHERE token_hash = ?1",
+            )?
+            .query_row([token_hash], |r| {
+                Ok(DeviceRecord {
+                    id: r.get(0)?,
+                    agent: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    revoked: r.get::<_, Option<i64>>(3)?.is_some(),
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    fn revoke_device<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool> {
+        let device_id = device_id.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![device_id, at],
+            )?;
+            if n > 0 {
+                audit(&tx, &AuditEntry::new(None, "admin", "revoke_device", &device_id))?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn put_user<'a>(&'a self, name: &'a str, role: UserRole, password_hash: &'a str) -> StoreFuture<'a, ()> {
+        let (name, password_hash) = (name.to_owned(), password_hash.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET role = ?2, password_hash = ?3",
+                params![name, role.code(), password_hash, now()],
+            )?;
+            audit(&tx, &AuditEntry::new(None, "admin", "add_user", &format!("{name} ({})", role.code())))?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<UserRecord>> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            Ok(c.prepare_cached("SELECT role, password_hash FROM users WHERE name = ?1")?
+                .query_row([name], |r| {
+                    Ok(UserRecord {
+                        role: UserRole::from_code(&r.get::<_, String>(0)?),
+                        password_hash: r.get(1)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn agents(&self) -> StoreFuture<'_, Vec<String>> {
+        self.run(|c| {
+            let mut statement = c.prepare_cached("SELECT name FROM agents ORDER BY name")?;
+            Ok(statement.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn setting<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {
+        let key = key.to_owned();
+        self.run(move |c| {
+            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        })
+    }
+
+    fn set_setting<'a>(&'a self, key: &'a str, value: &'a str) -> StoreFuture<'a, ()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
+        self.run(move |c| audit(c, &entry))
+    }
+
+    fn audit_log<'a>(&'a self, visit_id: Option<&'a str>, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>> {
+        let visit_id = visit_id.map(str::to_owned);
+        self.run(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT at, visit_id, actor, action, detail FROM audit
+                 WHERE ?1 IS NULL OR visit_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![visit_id, limit as i64], |r| {
+                Ok(AuditRecord {
+                    at: r.get(0)?,
+                    entry: AuditEntry {
+                        visit_id: r.get(1)?,
+                        actor: r.get(2)?,
+                        action: r.get(3)?,
+                        detail: r.get(4)?,
+                    },
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn reaches_visits<'a>(
+        &'a self,
+        principal: &'a Principal,
+        visit_ids: &'a [String],
+        claim: bool,
+    ) -> StoreFuture<'a, Vec<bool>> {
+        let Principal::Agent { agent, .. } = principal else {
+            // The back office reaches every visit there is.
+            let all = vec![true; visit_ids.len()];
+            return Box::pin(async move { Ok::<_, StoreError>(all) });
+        };
+        let (agent, principal, visit_ids) = (agent.clone(), principal.clone(), visit_ids.to_vec());
+        let claims = self.claims.clone();
+        self.read(move |c| {
+            // Held across the queries: a projection written meanwhile drops
+            // its claims only after its rows are visible.
+            let mut claims = lock(&claims);
+            let (condition, args) = reach(&principal);
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM visits v WHERE v.id = ?2),
+                        EXISTS (SELECT 1 FROM visits v WHERE {condition} AND v.id = ?2)"
+            ))?;
+            let mut reached = Vec::with_capacity(visit_ids.len());
+            for visit_id in visit_ids {
+                let mut args = args.clone();
+                args.push(Value::Text(visit_id.clone()));
+                let (known, reaches): (bool, bool) =
+                    statement.query_row(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;
+                reached.push(if known {
+                    if !reaches {
+                        tracing::debug!(%visit_id, %agent, "another agent's visit refused");
+                    }
+                    reaches
+                } else {
+                    match claims.get(&visit_id) {
+                        Some(owner) => *owner == agent,
+                        None if claim => {
+                            claims.insert(visit_id, agent.clone());
+                            true
+                        }
+                        None => false,
+                    }
+                });
+            }
+            Ok(reached)
+        })
+    }
+
+    fn manifest<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<ManifestEntry>> {
+        let (condition, args) = reach(principal);
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT v.id, v.heads FROM visits v WHERE {condition} ORDER BY v.id"
+            ))?;
+            let rows = statement.query_map(params_from_iter(args), |r| {
+                Ok(ManifestEntry { id: r.get(0)?, heads: r.get(1)? })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn missing_blobs<'a>(&'a self, principal: &'a Principal, limit: usize) -> StoreFuture<'a, Vec<String>> {
+        let (condition, args) = reach(principal);
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT DISTINCT vb.sha256 FROM visit_blobs vb JOIN visits v ON v.id = vb.visit_id
+                 WHERE {condition} AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256)
+                 ORDER BY vb.sha256 LIMIT {limit}"
+            ))?;
+            let rows = statement.query_map(params_from_iter(args), |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+    }
+
+    fn reaches_blob<'a>(&'a self, principal: &'a Principal, sha256: &'a str) -> StoreFuture<'a, bool> {
+        let (condition, mut args) = reach(principal);
+        args.push(Value::Text(sha256.to_owned()));
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM visit_blobs vb JOIN visits v ON v.id = vb.visit_id
+                 WHERE {condition} AND vb.sha256 = ?)"
+            ))?
+            .query_row(params_from_iter(args), |r| r.get(0))?)
+        })
+    }
+
+    fn blob_received<'a>(&'a self, sha256: &'a str, bytes: u64, uploaded_by: &'a str) -> StoreFuture<'a, ()> {
+        let (sha, agent) = (sha256.to_owned(), uploaded_by.to_owned());
+        self.batched(move |c| {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO blobs (sha256, bytes, received_at, uploaded_by) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![sha, bytes as i64, now(), agent])?;
+            c.prepare_cached(
+                "UPDATE visits SET blobs_missing = (SELECT count(*) FROM visit_blobs vb WHERE vb.visit_id = visits.id
+                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256))
+                 WHERE id IN (SELECT visit_id FROM visit_blobs WHERE sha256 = ?1)",
+            )?
+            .execute([&sha])?;
+            Ok(())
+        })
+    }
+
+    fn put_chunks(&self, chunks: Vec<(String, Vec<u8>)>) -> StoreFuture<'_, ()> {
+        self.batched(move |c| {
+            let mut insert = c.prepare_cached(
+                "INSERT INTO doc_chunks (key, data) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET data = ?2",
+            )?;
+            for (key, data) in &chunks {
+                insert.execute(params![key, data])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn documents(&self) -> Arc<dyn KvStore> {
+        Arc::new(self.clone())
+    }
+
+    fn projected<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, Option<Projected>> {
+        let visit_id = visit_id.to_owned();
+        self.run(move |c| {
+            Ok(c.prepare_cached("SELECT heads, office, owner FROM visits WHERE id = ?1")?
+                .query_row([visit_id], |r| {
+                    Ok(Projected { heads: r.get(0)?, office: r.get(1)?, owner: r.get(2)? })
+                })
+                .optional()?)
+        })
+    }
+
+    fn visit_owner<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, Option<String>> {
+        let visit_id = visit_id.to_owned();
+        let claims = self.claims.clone();
+        self.run(move |c| {
+            let claims = lock(&claims);
+            let owner: Option<String> = c
+                .prepare_cached("SELECT owner FROM visits WHERE id = ?1")?
+                .query_row([&visit_id], |r| r.get(0))
+                .optional()?;
+            Ok(owner.or_else(|| claims.get(&visit_id).cloned()))
+        })
+    }
+
+    fn write_projections(&self, rows: Vec<ProjectionRow>) -> StoreFuture<'_, ()> {
+        let claims = self.claims.clone();
+        self.run(move |c| {
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let tx = c.transaction()?;
+            for row in rows {
+                office::write_projection(&tx, row)?;
+            }
+            tx.commit()?;
+            // The visits are known by their rows now.
+            let mut claims = lock(&claims);
+            for id in ids {
+                claims.remove(&id);
+            }
+            Ok(())
+        })
+    }
+
+    fn has_visits(&self) -> StoreFuture<'_, bool> {
+        self.run(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM visits)", [], |r| r.get(0))?))
+    }
+
+    fn visit_facts<'a>(&'a self, principal: &'a Principal, visit_id: &'a str) -> StoreFuture<'a, VisitFacts> {
+        let (condition, mut args) = reach(principal);
+        args.push(Value::Text(visit_id.to_owned()));
+        self.run(move |c| office::visit_facts(c, condition, args))
+    }
+
+    fn visit_list<'a>(
+        &'a self,
+        principal: &'a Principal,
+        query: &'a VisitQuery,
+        limit: usize,
+    ) -> StoreFuture<'a, VisitPage> {
+        let (condition, args) = reach(principal);
+        let query = query.clone();
+        self.run(move |c| office::visits(c, condition, args, &query, limit))
+    }
+
+    fn terminal_visits<'a>(
+        &'a self,
+        principal: &'a Principal,
+        serial: &'a str,
+    ) -> StoreFuture<'a, Vec<VisitRow>> {
+        let (condition, mut args) = reach(principal);
+        args.push(Value::Text(serial.to_owned()));
+        self.run(move |c| office::terminal_visits(c, condition, args))
+    }
+
+    fn applications<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<(VisitRow, String)>> {
+        let (condition, args) = reach(principal);
+        self.run(move |c| office::applications(c, condition, args))
+    }
+
+    fn alerts<'a>(&'a self, principal: &'a Principal, window: &'a AlertWindow) -> StoreFuture<'a, Alerts> {
+        let (condition, args) = reach(principal);
+        let window = window.clone();
+        self.run(move |c| office::alerts(c, condition, args, &window))
+    }
+
+    fn terminals<'a>(
+        &'a self,
+        serial_prefix: &'a str,
+        merchant: &'a str,
+        after: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, (Vec<TerminalRow>, Option<String>)> {
+        let (serial, merchant, after) = (serial_prefix.to_owned(), merchant.to_owned(), after.to_owned());
+        self.run(move |c| office::terminals(c, &serial, &merchant, &after, limit))
+    }
+
+    fn terminal<'a>(&'a self, serial: &'a str) -> StoreFuture<'a, Option<TerminalRow>> {
+        let serial = serial.to_owned();
+        self.run(move |c| office::terminal(c, &serial))
+    }
+
+    fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>> {
+        self.run(|c| office::all_terminals(c))
+    }
+
+    fn import_register(&self, rows: Vec<RegisterRow>) -> StoreFuture<'_, ()> {
+        self.run(move |c| office::import_register(c, &rows))
+    }
+}
+
+#[cfg(test)]
+mod tests;

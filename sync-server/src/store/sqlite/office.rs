@@ -1,0 +1,515 @@
+//! The SQL of the projections and the back office's lists and alerts.
+//!
+//! Lists page by key (`updated_at`, `id`), never by offset, so the hundredth
+//! page costs what the first does; every filter has an index that is ordered
+//! like the list (migration V3). Each query scoped to a principal starts its
+//! conditions with the access rule ([`super::reach`]), whose parameter is 1.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+
+use super::audit;
+use crate::clock::now;
+use crate::store::{
+    ALERT_ROWS, AlertList, AlertWindow, Alerts, AuditEntry, MerchantMatch, ProjectionRow, RegisterRow,
+    StoreError, TerminalAlert, TerminalRow, VisitFacts, VisitPage, VisitQuery, VisitRow,
+};
+
+const VISIT_COLUMNS: &str = "v.id, v.kind, v.status, v.merchant, v.merchant_number, v.serial, v.assignee, \
+     v.created_at, v.updated_at, v.blobs_missing";
+
+fn visit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRow> {
+    Ok(VisitRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        status: r.get(2)?,
+        merchant: r.get(3)?,
+        merchant_number: r.get(4)?,
+        serial: r.get(5)?,
+        assignee: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        blobs_missing: r.get(9)?,
+    })
+}
+
+fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// Writes a visit's projection row, the blobs it refers to, its terminal
+/// and the countersignature of a new acceptance.
+pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Result<(), StoreError> {
+    let mut heads = row.heads.clone();
+    heads.sort();
+    let heads = heads.join(",");
+    tx.prepare_cached("DELETE FROM visit_blobs WHERE visit_id = ?1")?.execute([&row.id])?;
+    for sha in &row.blobs {
+        tx.prepare_cached("INSERT OR IGNORE INTO visit_blobs (visit_id, sha256) VALUES (?1, ?2)")?
+            .execute(params![row.id, sha])?;
+    }
+    let missing: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM visit_blobs vb WHERE vb.visit_id = ?1
+             AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256)",
+        )?
+        .query_row([&row.id], |r| r.get(0))?;
+    tx.prepare_cached(
+        "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
+            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT (id) DO UPDATE SET kind = ?3, status = ?4, merchant = ?5, merchant_number = ?6,
+            serial = ?7, assignee = ?8, updated_at = ?11, heads = ?12, office = ?13, blobs_missing = ?14,
+            sim_iccid = ?15, sim_expiry = ?16",
+    )?
+    .execute(params![
+        row.id,
+        row.owner,
+        row.kind,
+        row.status,
+        row.merchant,
+        row.merchant_number,
+        row.serial,
+        row.assignee,
+        row.created_by,
+        row.created_at,
+        row.updated_at,
+        heads,
+        row.office,
+        missing,
+        row.sim_iccid,
+        row.sim_expiry,
+    ])?;
+    if let Some(serial) = &row.serial {
+        tx.prepare_cached(
+            "INSERT INTO terminals (serial, merchant, sim_iccid, sim_carrier, sim_expiry, last_visit, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (serial) DO UPDATE SET merchant = ?2, sim_iccid = COALESCE(?3, sim_iccid),
+                sim_carrier = COALESCE(?4, sim_carrier), sim_expiry = COALESCE(?5, sim_expiry),
+                last_visit = ?6, updated_at = ?7
+             WHERE excluded.updated_at >= terminals.updated_at",
+        )?
+        .execute(params![
+            serial,
+            row.merchant,
+            row.sim_iccid,
+            row.sim_carrier,
+            row.sim_expiry,
+            row.id,
+            row.updated_at
+        ])?;
+    }
+    if let Some(pending) = row.countersign {
+        let known: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM countersignatures WHERE visit_id = ?1 AND content_hash = ?2)",
+            )?
+            .query_row(params![row.id, pending.content_hash], |r| r.get(0))?;
+        if !known {
+            let public_key: Option<String> = tx
+                .prepare_cached(
+                    "SELECT public_key FROM devices WHERE client_device_id = ?1 ORDER BY created_at DESC LIMIT 1",
+                )?
+                .query_row([&pending.device_id], |r| r.get(0))
+                .optional()?;
+            let signed = (pending.sign)(public_key.as_deref());
+            tx.prepare_cached(
+                "INSERT INTO countersignatures (visit_id, content_hash, strokes_sha256, image_sha256, device_id,
+                    device_signature_valid, server_signature, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                row.id,
+                signed.content_hash,
+                signed.strokes_sha256,
+                signed.image_sha256,
+                signed.device_id,
+                signed.device_signature_valid,
+                signed.server_signature,
+                signed.received_at
+            ])?;
+            if !signed.device_signature_valid {
+                let entry = AuditEntry::new(
+                    Some(&row.id),
+                    &signed.device_id,
+                    "acceptance_signature_invalid",
+                    &signed.content_hash,
+                );
+                audit(tx, &entry)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Missing blobs of a visit, and whether the device's acceptance signature verified.
+pub(super) fn visit_facts(c: &Connection, reach: &str, args: Vec<Value>) -> Result<VisitFacts, StoreError> {
+    let mut statement = c.prepare_cached(&format!(
+        "SELECT vb.sha256 FROM visit_blobs vb JOIN visits v ON v.id = vb.visit_id
+         WHERE {reach} AND vb.visit_id = ? AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256)"
+    ))?;
+    let missing_blobs = statement
+        .query_map(params_from_iter(args.clone()), |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    let device_signature_valid = c
+        .prepare_cached(&format!(
+            "SELECT cs.device_signature_valid FROM countersignatures cs JOIN visits v ON v.id = cs.visit_id
+             WHERE {reach} AND cs.visit_id = ? ORDER BY cs.received_at DESC LIMIT 1"
+        ))?
+        .query_row(params_from_iter(args), |r| r.get(0))
+        .optional()?;
+    Ok(VisitFacts { missing_blobs, device_signature_valid })
+}
+
+/// A page of visits matching `query`, newest change first, and the key
+/// of the next page if there is one.
+pub(super) fn visits(
+    conn: &Connection,
+    reach: &str,
+    mut args: Vec<Value>,
+    query: &VisitQuery,
+    limit: usize,
+) -> Result<VisitPage, StoreError> {
+    let mut sql = format!("SELECT {VISIT_COLUMNS} FROM visits v WHERE {reach}");
+    let mut text = |sql: &mut String, clause: &str, value: String| {
+        sql.push_str(clause);
+        args.push(Value::Text(value));
+    };
+    if let Some(status) = &query.status {
+        text(&mut sql, " AND v.status = ?", status.clone());
+    }
+    if let Some(kind) = &query.kind {
+        text(&mut sql, " AND v.kind = ?", kind.clone());
+    }
+    if let Some(assignee) = &query.assignee {
+        text(&mut sql, " AND v.assignee = ?", assignee.clone());
+    }
+    match &query.merchant {
+        Some(MerchantMatch::Number(number)) => text(&mut sql, " AND v.merchant_number = ?", number.clone()),
+        Some(MerchantMatch::NameContains(name)) => {
+            text(&mut sql, " AND v.merchant LIKE ? ESCAPE '\\'", like_pattern(name));
+        }
+        None => {}
+    }
+    if let Some(serial) = &query.serial_prefix {
+        text(&mut sql, " AND v.serial >= ?", serial.clone());
+        text(&mut sql, " AND v.serial < ?", format!("{serial}\u{10FFFF}"));
+    }
+    let mut number = |sql: &mut String, clause: &str, value: i64| {
+        sql.push_str(clause);
+        args.push(Value::Integer(value));
+    };
+    if let Some(from) = query.updated_from {
+        number(&mut sql, " AND v.updated_at >= ?", from);
+    }
+    if let Some(before) = query.updated_before {
+        number(&mut sql, " AND v.updated_at < ?", before);
+    }
+    if let Some((at, id)) = &query.after {
+        sql.push_str(" AND (v.updated_at < ? OR (v.updated_at = ? AND v.id > ?))");
+        args.extend([Value::Integer(*at), Value::Integer(*at), Value::Text(id.clone())]);
+    }
+    sql.push_str(" ORDER BY v.updated_at DESC, v.id LIMIT ?");
+    args.push(Value::Integer(limit as i64 + 1));
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query_map(params_from_iter(args), visit_row)?.collect::<Result<Vec<_>, _>>()?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| (r.updated_at, r.id.clone()))
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// The visits of one terminal, newest first (the serial is the last argument).
+pub(super) fn terminal_visits(
+    conn: &Connection,
+    reach: &str,
+    args: Vec<Value>,
+) -> Result<Vec<VisitRow>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {VISIT_COLUMNS} FROM visits v WHERE {reach} AND v.serial = ?
+         ORDER BY v.updated_at DESC, v.id LIMIT 200"
+    ))?;
+    Ok(statement.query_map(params_from_iter(args), visit_row)?.collect::<Result<Vec<_>, _>>()?)
+}
+
+const FLEET_COLUMNS: &str = "serial, merchant, merchant_number, model, manufacturer, state, production_date, \
+     warranty_end, sim_iccid, sim_carrier, sim_expiry, last_visit";
+
+fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TerminalRow> {
+    Ok(TerminalRow {
+        serial: r.get(0)?,
+        merchant: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        merchant_number: r.get(2)?,
+        model: r.get(3)?,
+        manufacturer: r.get(4)?,
+        state: r.get(5)?,
+        production_date: r.get(6)?,
+        warranty_end: r.get(7)?,
+        sim_iccid: r.get(8)?,
+        sim_carrier: r.get(9)?,
+        sim_expiry: r.get(10)?,
+        last_visit: r.get(11)?,
+    })
+}
+
+/// The fleet's columns over `terminal_register r LEFT JOIN terminals t`:
+/// registered terminals, with what visits recorded preferred.
+const REGISTERED: &str = "r.serial, COALESCE(t.merchant, r.merchant), r.merchant_number, r.model, r.manufacturer, \
+     r.state, r.production_date, r.warranty_end, COALESCE(t.sim_iccid, r.sim_iccid), \
+     COALESCE(t.sim_carrier, r.sim_carrier), COALESCE(t.sim_expiry, r.sim_expiry), t.last_visit";
+
+/// The fleet's columns over `terminals t` alone: terminals only visits know.
+const UNREGISTERED: &str = "t.serial, t.merchant, NULL, NULL, NULL, NULL, NULL, NULL, t.sim_iccid, t.sim_carrier, \
+     t.sim_expiry, t.last_visit";
+
+/// A page of terminals by serial. Each half of the fleet (registered,
+/// known from visits only) is read in serial order from its primary key
+/// and cut at the page size before the two are merged.
+pub(super) fn terminals(
+    conn: &Connection,
+    serial: &str,
+    merchant: &str,
+    after: &str,
+    limit: usize,
+) -> Result<(Vec<TerminalRow>, Option<String>), StoreError> {
+    let serial = serial.trim().to_ascii_uppercase();
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT * FROM (SELECT {REGISTERED} FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+             WHERE r.serial > ?1 AND (?2 = '' OR (r.serial >= ?2 AND r.serial < ?2 || char(1114111)))
+               AND (?3 = '' OR COALESCE(t.merchant, r.merchant) LIKE ?4 ESCAPE '\\')
+             ORDER BY r.serial LIMIT ?5)
+         UNION ALL
+         SELECT * FROM (SELECT {UNREGISTERED} FROM terminals t
+             WHERE t.serial > ?1 AND (?2 = '' OR (t.serial >= ?2 AND t.serial < ?2 || char(1114111)))
+               AND (?3 = '' OR t.merchant LIKE ?4 ESCAPE '\\')
+               AND NOT EXISTS (SELECT 1 FROM terminal_register r WHERE r.serial = t.serial)
+             ORDER BY t.serial LIMIT ?5)
+         ORDER BY 1 LIMIT ?5"
+    ))?;
+    let merchant = merchant.trim();
+    let mut rows = statement
+        .query_map(params![after, serial, merchant, like_pattern(merchant), limit as i64 + 1], terminal_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| r.serial.clone())
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// One terminal.
+pub(super) fn terminal(conn: &Connection, serial: &str) -> Result<Option<TerminalRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {REGISTERED} FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+             WHERE r.serial = ?1
+             UNION ALL
+             SELECT {UNREGISTERED} FROM terminals t
+             WHERE t.serial = ?1 AND NOT EXISTS (SELECT 1 FROM terminal_register r WHERE r.serial = t.serial)"
+        ))?
+        .query_row([serial], terminal_row)
+        .optional()?)
+}
+
+/// Every terminal, for the CSV export.
+pub(super) fn all_terminals(conn: &Connection) -> Result<Vec<TerminalRow>, StoreError> {
+    let mut statement = conn.prepare(&format!("SELECT {FLEET_COLUMNS} FROM fleet ORDER BY serial"))?;
+    Ok(statement.query_map([], terminal_row)?.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The alerts of `window`; terminal alerts' figures other than repairs are
+/// left at 0 for the caller.
+pub(super) fn alerts(
+    conn: &Connection,
+    reach: &str,
+    reach_args: Vec<Value>,
+    window: &AlertWindow,
+) -> Result<Alerts, StoreError> {
+    let in_service = "(r.state IS NULL OR r.state NOT IN ('deregistered', 'recycled', 'lost'))";
+    let count = |sql: &str, args: Vec<Value>| -> Result<i64, StoreError> {
+        Ok(conn.prepare_cached(sql)?.query_row(params_from_iter(args), |r| r.get(0))?)
+    };
+    // Registered terminals whose register `column` (indexed) lies in [from, to], soonest first.
+    let register_alert = |column: &str, from: &str, to: &str| {
+        let filter = format!("r.{column} >= ?1 AND r.{column} <= ?2 AND {in_service}");
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT {REGISTERED}, r.{column} FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+             WHERE {filter} ORDER BY r.{column}, r.serial LIMIT {ALERT_ROWS}"
+        ))?;
+        let rows = statement
+            .query_map([from, to], |r| Ok((terminal_row(r)?, r.get::<_, String>(12)?)))?
+            .map(|row| row.map(|(terminal, date)| TerminalAlert { figure: 0, terminal, date }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let both = vec![Value::Text(from.to_owned()), Value::Text(to.to_owned())];
+        let total = count(&format!("SELECT count(*) FROM terminal_register r WHERE {filter}"), both)?;
+        Ok::<_, StoreError>(AlertList { rows, total })
+    };
+    let sim_expiring = sim_alert(conn, in_service, &window.sim_until)?;
+    let old_terminals = register_alert("production_date", "0000-01-01", &window.old_until)?;
+    let warranty_ending = register_alert("warranty_end", &window.today, &window.warranty_until)?;
+
+    // Read in serial order from the partial index of repairs, so the grouping needs no sort.
+    let repeated_sql = "SELECT serial, count(*) AS repairs FROM visits INDEXED BY visits_repairs_by_serial
+         WHERE kind = 'repair' AND serial IS NOT NULL AND updated_at >= ?1
+         GROUP BY serial HAVING repairs >= 2";
+    let mut statement =
+        conn.prepare_cached(&format!("{repeated_sql} ORDER BY repairs DESC, serial LIMIT {ALERT_ROWS}"))?;
+    let repeated: Vec<(String, i64)> = statement
+        .query_map([window.repairs_since], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut rows = Vec::with_capacity(repeated.len());
+    for (serial, repairs) in repeated {
+        let terminal = terminal(conn, &serial)?.unwrap_or(TerminalRow { serial, ..Default::default() });
+        rows.push(TerminalAlert { terminal, date: String::new(), figure: repairs });
+    }
+    let repeated_faults = AlertList {
+        rows,
+        total: count(
+            &format!("SELECT count(*) FROM ({repeated_sql})"),
+            vec![Value::Integer(window.repairs_since)],
+        )?,
+    };
+
+    // Each visit alert has a partial index holding exactly its rows (V3);
+    // INDEXED BY keeps the planner from preferring a wider one.
+    let visit_alert = |index: &str, filter: &str| -> Result<AlertList<VisitRow>, StoreError> {
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT {VISIT_COLUMNS} FROM visits v INDEXED BY {index} WHERE {reach} AND {filter}
+             ORDER BY v.updated_at DESC, v.id LIMIT {ALERT_ROWS}"
+        ))?;
+        let rows = statement
+            .query_map(params_from_iter(reach_args.clone()), visit_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = count(
+            &format!("SELECT count(*) FROM visits v INDEXED BY {index} WHERE {reach} AND {filter}"),
+            reach_args.clone(),
+        )?;
+        Ok(AlertList { rows, total })
+    };
+    let waiting_applications = visit_alert(
+        "visits_waiting_applications",
+        "v.kind = 'reactivation' AND json_extract(v.office, '$.application.state') = 'submitted'",
+    )?;
+    let incomplete_blobs = visit_alert("visits_missing_blobs", "v.blobs_missing > 0")?;
+    let status_count = |status: &str| {
+        let mut args = reach_args.clone();
+        args.push(Value::Text(status.to_owned()));
+        count(&format!("SELECT count(*) FROM visits v WHERE {reach} AND v.status = ?"), args)
+    };
+    Ok(Alerts {
+        sim_expiring,
+        old_terminals,
+        warranty_ending,
+        repeated_faults,
+        waiting_applications,
+        incomplete_blobs,
+        waiting_review: status_count("completed")?,
+        returned: status_count("returned")?,
+    })
+}
+
+/// SIM cards expiring by `until` (or expired). The expiry a visit recorded
+/// wins over the imported one, so the two halves are: terminals whose
+/// visit-recorded expiry is due, and registered terminals whose imported
+/// expiry is due and no visit recorded one. Each half reads its own index.
+fn sim_alert(
+    conn: &Connection,
+    in_service: &str,
+    until: &str,
+) -> Result<AlertList<TerminalAlert>, StoreError> {
+    let from_visits = format!(
+        "FROM terminals t LEFT JOIN terminal_register r ON r.serial = t.serial
+         WHERE t.sim_expiry <= ?1 AND {in_service}"
+    );
+    let from_register = format!(
+        "FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+         WHERE r.sim_expiry <= ?1 AND t.sim_expiry IS NULL AND {in_service}"
+    );
+    let columns = |table_first: &str| {
+        if table_first == "t" {
+            "t.serial, COALESCE(t.merchant, r.merchant), r.merchant_number, r.model, r.manufacturer, r.state, \
+             r.production_date, r.warranty_end, COALESCE(t.sim_iccid, r.sim_iccid), \
+             COALESCE(t.sim_carrier, r.sim_carrier), t.sim_expiry, t.last_visit, t.sim_expiry AS due"
+        } else {
+            "r.serial, COALESCE(t.merchant, r.merchant), r.merchant_number, r.model, r.manufacturer, r.state, \
+             r.production_date, r.warranty_end, COALESCE(t.sim_iccid, r.sim_iccid), \
+             COALESCE(t.sim_carrier, r.sim_carrier), r.sim_expiry, t.last_visit, r.sim_expiry AS due"
+        }
+    };
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT * FROM (SELECT {} {from_visits} ORDER BY t.sim_expiry, t.serial LIMIT {ALERT_ROWS})
+         UNION ALL
+         SELECT * FROM (SELECT {} {from_register} ORDER BY r.sim_expiry, r.serial LIMIT {ALERT_ROWS})
+         ORDER BY 13, 1 LIMIT {ALERT_ROWS}",
+        columns("t"),
+        columns("r")
+    ))?;
+    let rows = statement
+        .query_map([until], |r| Ok((terminal_row(r)?, r.get::<_, String>(12)?)))?
+        .map(|row| row.map(|(terminal, date)| TerminalAlert { figure: 0, terminal, date }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT (SELECT count(*) {from_visits}) + (SELECT count(*) {from_register})"
+        ))?
+        .query_row([until], |r| r.get(0))?;
+    Ok(AlertList { rows, total })
+}
+
+/// Reactivation visits with an application, waiting ones first.
+pub(super) fn applications(
+    conn: &Connection,
+    reach: &str,
+    args: Vec<Value>,
+) -> Result<Vec<(VisitRow, String)>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {VISIT_COLUMNS}, json_extract(v.office, '$.application.state') AS state FROM visits v
+         WHERE {reach} AND v.kind = 'reactivation' AND json_extract(v.office, '$.application.state') IS NOT NULL
+         ORDER BY state <> 'submitted', v.updated_at DESC, v.id LIMIT 500"
+    ))?;
+    Ok(statement
+        .query_map(params_from_iter(args), |r| Ok((visit_row(r)?, r.get(10)?)))?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Stores register rows, new or replacing, in one transaction.
+pub(super) fn import_register(conn: &mut Connection, rows: &[RegisterRow]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
+                production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (serial) DO UPDATE SET model = ?2, manufacturer = ?3, merchant = ?4,
+                merchant_number = ?5, state = ?6, production_date = ?7, warranty_end = ?8, sim_iccid = ?9,
+                sim_carrier = ?10, sim_expiry = ?11, imported_at = ?12",
+        )?;
+        let at = now();
+        for row in rows {
+            insert.execute(params![
+                row.serial,
+                row.model,
+                row.manufacturer,
+                row.merchant,
+                row.merchant_number,
+                row.state,
+                row.production_date,
+                row.warranty_end,
+                row.sim_iccid,
+                row.sim_carrier,
+                row.sim_expiry,
+                at
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}

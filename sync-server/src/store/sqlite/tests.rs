@@ -1,0 +1,525 @@
+//! The SQLite engine's tests: document chunks and the group commit, the
+//! access rule, the back office's lists, and what happens to a write the
+//! database refuses, from the store up to a sync connection.
+
+use std::time::Duration;
+
+use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
+use posfield_shared::{Actor, Timestamp, VisitKind};
+use posfield_sync_link::storage::KvStore;
+
+use super::*;
+use crate::office::queries::{VisitFilter, day_of, day_start};
+use crate::store::{AlertList, TerminalAlert};
+
+fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
+    (dir, store)
+}
+
+fn agent(name: &str) -> Principal {
+    Principal::Agent { agent: name.to_owned(), device: format!("{name}-device") }
+}
+
+fn office() -> Principal {
+    Principal::Office { name: "chen".into(), role: UserRole::Reviewer }
+}
+
+/// A projection row of a visit with only what the access rule and the
+/// lists read.
+fn row(id: &str, owner: &str, assignee: &str, blobs: &[&str]) -> ProjectionRow {
+    ProjectionRow {
+        id: id.into(),
+        owner: owner.into(),
+        kind: "repair".into(),
+        status: "draft".into(),
+        merchant: "老王便利店".into(),
+        merchant_number: None,
+        serial: None,
+        assignee: assignee.into(),
+        created_by: owner.into(),
+        created_at: 1_790_000_000,
+        updated_at: 1_790_000_000,
+        heads: vec![format!("{id}-head")],
+        office: "{}".into(),
+        blobs: blobs.iter().map(|b| (*b).to_owned()).collect(),
+        sim_iccid: None,
+        sim_carrier: None,
+        sim_expiry: None,
+        countersign: None,
+    }
+}
+
+#[tokio::test]
+async fn chunks_are_found_by_prefix_and_no_further() {
+    let (_dir, store) = open();
+    for (key, value) in
+        [("doc1/incremental/a", "1"), ("doc1/snapshot/b", "2"), ("doc10/incremental/c", "3"), ("doc1", "4")]
+    {
+        store.put(key.into(), value.into()).await.unwrap();
+    }
+    let mut found: Vec<_> =
+        store.load_prefix("doc1".into()).await.unwrap().into_iter().map(|(k, _)| k).collect();
+    found.sort();
+    assert_eq!(found, ["doc1", "doc1/incremental/a", "doc1/snapshot/b"]);
+    assert_eq!(store.load_prefix("doc1/incremental".into()).await.unwrap().len(), 1);
+    store.delete("doc1/snapshot/b".into()).await.unwrap();
+    assert_eq!(store.load("doc1/snapshot/b".into()).await.unwrap(), None);
+    assert_eq!(store.load("doc1/incremental/a".into()).await.unwrap().as_deref(), Some(&b"1"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_chunk_writes_are_all_committed_before_they_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    let key = format!("doc{writer}/incremental/{i}");
+                    store.put(key.clone(), format!("{writer}-{i}").into_bytes()).await.unwrap();
+                    // Visible to a reader as soon as put returns.
+                    assert!(store.load(key).await.unwrap().is_some());
+                }
+                store.delete(format!("doc{writer}/incremental/0")).await.unwrap();
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    drop(store);
+    let reopened = SqliteStore::open(&path).unwrap();
+    for writer in 0..16 {
+        let chunks = reopened.load_prefix(format!("doc{writer}")).await.unwrap();
+        assert_eq!(chunks.len(), 49, "writer {writer}");
+        let seventh = reopened.load(format!("doc{writer}/incremental/7")).await.unwrap().unwrap();
+        assert_eq!(seventh, format!("{writer}-7").as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_batched_write_fails_alone() {
+    let (_dir, store) = open();
+    let mut writes = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            store
+                .batched(move |c| {
+                    if i == 17 {
+                        c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+                    }
+                    c.execute("INSERT INTO settings (key, value) VALUES (?1, 'v')", [format!("k{i}")])?;
+                    Ok(())
+                })
+                .await
+        }));
+    }
+    for (i, write) in writes.into_iter().enumerate() {
+        let outcome = write.await.unwrap();
+        assert_eq!(outcome.is_err(), i == 17, "write {i}: {outcome:?}");
+    }
+    assert_eq!(store.setting("k16").await.unwrap().as_deref(), Some("v"));
+    assert_eq!(store.setting("k17").await.unwrap(), None, "the failed write left nothing");
+    assert_eq!(store.setting("k18").await.unwrap().as_deref(), Some("v"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_jobs_sharing_a_batch_with_chunk_writes_get_their_own_outcome() {
+    let (_dir, store) = open();
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..100 {
+                    store.put(format!("doc{writer}/incremental/{i}"), b"x".to_vec()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut jobs = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        jobs.push(tokio::spawn(
+            async move { store.put_chunks(vec![(format!("job{i}"), b"y".to_vec())]).await },
+        ));
+    }
+    for (i, job) in jobs.into_iter().enumerate() {
+        let outcome = job.await.unwrap();
+        assert!(outcome.is_ok(), "job {i}: {outcome:?}");
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    SqliteStore::open(&path).unwrap().put("k".into(), b"v".to_vec()).await.unwrap();
+    assert_eq!(SqliteStore::open(&path).unwrap().load("k".into()).await.unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+#[tokio::test]
+async fn a_chunk_write_the_database_refuses_is_answered_with_its_error() {
+    let (_dir, store) = open();
+    store.put("doc1/incremental/a".into(), b"1".to_vec()).await.unwrap();
+    store.refuse_document_writes().await.unwrap();
+    let refused = store.put("doc1/incremental/b".into(), b"2".to_vec()).await;
+    assert!(refused.as_ref().is_err_and(|e| e.0.contains("full")), "{refused:?}");
+    assert!(store.put_chunks(vec![("doc1/incremental/c".into(), b"3".to_vec())]).await.is_err());
+    assert!(store.delete("doc1/incremental/a".into()).await.is_err());
+    // Nothing of the refused writes is there, and what was stored before stays.
+    let keys: Vec<String> =
+        store.load_prefix("doc1".into()).await.unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["doc1/incremental/a"]);
+}
+
+#[tokio::test]
+async fn the_access_rule_reaches_owned_and_assigned_visits_and_claims_unknown_ones() {
+    let (_dir, store) = open();
+    store
+        .write_projections(vec![row("v1", "wang", "wang", &["b1"]), row("v2", "office", "li", &["b2"])])
+        .await
+        .unwrap();
+    // (who, visit, claim, reached)
+    let cases = [
+        (agent("wang"), "v1", false, true),
+        (agent("li"), "v1", true, false),
+        (agent("li"), "v2", false, true),
+        (agent("wang"), "v2", true, false),
+        (office(), "v1", false, true),
+        (office(), "v2", false, true),
+        // Unknown without a claim: nobody's.
+        (agent("wang"), "v3", false, false),
+        // The first claim wins, for the claimer only.
+        (agent("li"), "v3", true, true),
+        (agent("li"), "v3", false, true),
+        (agent("wang"), "v3", true, false),
+    ];
+    for (who, visit, claim, reached) in cases {
+        assert_eq!(
+            store.reaches_visit(&who, visit, claim).await.unwrap(),
+            reached,
+            "{who:?} {visit} claim {claim}"
+        );
+    }
+    assert_eq!(store.visit_owner("v3").await.unwrap().as_deref(), Some("li"));
+    // Once projected, the row decides, and the claim is gone.
+    store.write_projections(vec![row("v3", "li", "zhao", &[])]).await.unwrap();
+    assert!(store.reaches_visit(&agent("zhao"), "v3", false).await.unwrap());
+    assert!(store.reaches_visit(&agent("li"), "v3", false).await.unwrap(), "the owner keeps it");
+    assert!(!store.reaches_visit(&agent("wang"), "v3", true).await.unwrap());
+
+    // The lists are scoped by the same rule.
+    let ids = |entries: Vec<posfield_shared::protocol::ManifestEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.id).collect()
+    };
+    assert_eq!(ids(store.manifest(&agent("wang")).await.unwrap()), ["v1"]);
+    assert_eq!(ids(store.manifest(&agent("li")).await.unwrap()), ["v2", "v3"]);
+    assert_eq!(store.missing_blobs(&agent("wang"), 10).await.unwrap(), ["b1"]);
+    assert!(store.reaches_blob(&agent("li"), "b2").await.unwrap());
+    assert!(!store.reaches_blob(&agent("li"), "b1").await.unwrap());
+    assert!(store.reaches_blob(&office(), "b1").await.unwrap());
+    store.blob_received("b1", 10, "wang").await.unwrap();
+    assert!(store.missing_blobs(&agent("wang"), 10).await.unwrap().is_empty());
+    assert_eq!(store.visit_facts(&agent("wang"), "v2").await.unwrap(), VisitFacts::default());
+    assert_eq!(store.visit_facts(&office(), "v2").await.unwrap().missing_blobs, ["b2"]);
+}
+
+/// A store with `n` projected visits: kinds, statuses and agents in
+/// turn, many sharing one `updated_at` so the key's tie-break matters.
+fn fleet(n: usize) -> (tempfile::TempDir, SqliteStore) {
+    let (dir, store) = open();
+    let conn = store.connection();
+    for i in 0..n {
+        conn.execute(
+            "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
+                created_at, updated_at, heads, office, blobs_missing)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?2, ?2, ?7, ?8, '', '{}', ?9)",
+            params![
+                format!("v{i:04}"),
+                ["wang", "li", "zhao"][i % 3],
+                ["repair", "installation"][i % 2],
+                ["completed", "approved", "returned", "draft"][i % 4],
+                format!("{}店", ["老王", "李记", "张姐"][i % 3]),
+                format!("N91000{:08}", i % 40),
+                1_790_000_000 + i as i64,
+                1_790_000_000 + (i as i64 / 7) * 3_600,
+                i64::from(i % 10 == 0),
+            ],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    (dir, store)
+}
+
+async fn all_pages(store: &SqliteStore, who: &Principal, filter: &VisitFilter) -> Vec<VisitRow> {
+    let mut filter = filter.clone();
+    let mut seen = Vec::new();
+    loop {
+        let (rows, next) = crate::office::queries::visits(store, who, &filter, 9).await.unwrap();
+        assert!(rows.len() <= 9);
+        seen.extend(rows);
+        match next {
+            Some(key) => filter.after = key,
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn keyset_pages_cover_every_match_once_newest_first() {
+    let (_dir, store) = fleet(200);
+    let cases = [
+        (office(), VisitFilter::default()),
+        (office(), VisitFilter { status: "completed".into(), ..Default::default() }),
+        (office(), VisitFilter { kind: "repair".into(), agent: "li".into(), ..Default::default() }),
+        (office(), VisitFilter { merchant: "李记".into(), ..Default::default() }),
+        (office(), VisitFilter { serial: "n9100000000".into(), ..Default::default() }),
+        (
+            office(),
+            VisitFilter {
+                from: day_of(1_790_000_000 + 10 * 3_600),
+                to: day_of(1_790_000_000 + 10 * 3_600),
+                ..Default::default()
+            },
+        ),
+        // An agent's list holds its own visits only.
+        (agent("zhao"), VisitFilter { status: "draft".into(), ..Default::default() }),
+    ];
+    let everything = store.visit_list(&office(), &VisitQuery::default(), 10_000).await.unwrap().0;
+    for (who, filter) in cases {
+        let rows = all_pages(&store, &who, &filter).await;
+        let expected: Vec<String> = everything
+            .iter()
+            .filter(|r| {
+                (filter.status.is_empty() || r.status == filter.status)
+                    && (filter.kind.is_empty() || r.kind == filter.kind)
+                    && (filter.agent.is_empty() || r.assignee == filter.agent)
+                    && (filter.merchant.is_empty() || r.merchant.contains(&filter.merchant))
+                    && (filter.serial.is_empty()
+                        || r.serial.as_deref().unwrap_or("").starts_with(&filter.serial.to_uppercase()))
+                    && day_start(&filter.from).is_none_or(|from| r.updated_at >= from)
+                    && day_start(&filter.to).is_none_or(|to| r.updated_at < to + 86_400)
+                    && who.agent().is_none_or(|agent| r.assignee == agent)
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(ids, expected, "{who:?} {filter:?}");
+        assert!(!ids.is_empty(), "the case {filter:?} matches something");
+        assert!(rows.windows(2).all(|w| (w[0].updated_at, &w[1].id) >= (w[1].updated_at, &w[0].id)));
+    }
+}
+
+#[tokio::test]
+async fn a_merchant_filter_treats_like_wildcards_as_text() {
+    let (_dir, store) = fleet(20);
+    let filter = VisitFilter { merchant: "%".into(), ..Default::default() };
+    assert!(crate::office::queries::visits(&store, &office(), &filter, 50).await.unwrap().0.is_empty());
+}
+
+#[tokio::test]
+async fn the_list_and_the_alerts_use_their_indexes() {
+    let (_dir, store) = fleet(10);
+    let plan = |sql: &str| -> String {
+        let conn = store.connection();
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = statement.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    };
+    let list = "SELECT v.id FROM visits v WHERE 1 = 1 AND v.status = 'completed' ORDER BY v.updated_at DESC, v.id LIMIT 51";
+    assert!(
+        plan(list).contains("visits_by_status_updated") && !plan(list).contains("TEMP B-TREE"),
+        "{}",
+        plan(list)
+    );
+    let by_kind = "SELECT v.id FROM visits v WHERE 1 = 1 AND v.kind = 'repair' ORDER BY v.updated_at DESC, v.id LIMIT 51";
+    assert!(plan(by_kind).contains("visits_by_kind_updated"), "{}", plan(by_kind));
+    // The alerts name their partial indexes; SQLite refuses the query if one cannot serve it.
+    let alerts = crate::office::queries::alerts(&store, &office(), "2026-11-10").await.unwrap();
+    assert_eq!(alerts.incomplete_blobs.total, 1);
+    assert_eq!(alerts.waiting_applications.total, 0);
+}
+
+#[tokio::test]
+async fn alerts_find_sims_old_terminals_warranties_and_repeated_repairs() {
+    let (_dir, store) = fleet(0);
+    let csv = "serial,state,production_date,warranty_end,sim_iccid,sim_expiry\n\
+               N910000000001,installed,2020-01-01,2026-12-01,89860012345678901238,2026-11-01\n\
+               N910000000002,installed,2025-01-01,2027-06-01,89860012345678901238,2026-11-30\n\
+               N910000000003,deregistered,2019-01-01,,89860012345678901238,2025-01-01\n\
+               N910000000004,installed,2024-06-01,2026-11-20,,\n";
+    assert!(crate::office::import::import_terminals(&store, csv).await.unwrap().bad.is_empty());
+    for (i, serial) in ["N910000000004", "N910000000004", "N910000000002"].iter().enumerate() {
+        store
+            .connection()
+            .execute(
+                "INSERT INTO visits (id, owner, kind, status, merchant, serial, assignee, created_by, created_at,
+                    updated_at, heads, office) VALUES (?1, 'wang', 'repair', 'approved', 'x', ?2, 'wang', 'wang', 0, ?3, '', '{}')",
+                params![format!("r{i}"), serial, day_start("2026-10-01").unwrap()],
+            )
+            .unwrap();
+    }
+    let alerts = crate::office::queries::alerts(&store, &office(), "2026-11-10").await.unwrap();
+    let serials = |list: &AlertList<TerminalAlert>| -> Vec<(String, i64)> {
+        list.rows.iter().map(|a| (a.terminal.serial.clone(), a.figure)).collect()
+    };
+    // Expired 9 days ago, and expiring in 20 days; the deregistered terminal is not watched.
+    assert_eq!(serials(&alerts.sim_expiring), [("N910000000001".into(), -9), ("N910000000002".into(), 20)]);
+    assert_eq!(serials(&alerts.old_terminals), [("N910000000001".into(), 6)]);
+    assert_eq!(
+        serials(&alerts.warranty_ending),
+        [("N910000000004".into(), 10), ("N910000000001".into(), 21)]
+    );
+    assert_eq!(serials(&alerts.repeated_faults), [("N910000000004".into(), 2)]);
+    assert_eq!(alerts.sim_expiring.total, 2);
+}
+
+// ------------------------------------------------- a refused write, from the server's side
+
+const KEY: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+
+/// A running server on a temporary folder, and an enrolled device of agent `wang`.
+async fn server() -> (tempfile::TempDir, crate::Running, crate::auth::Enrolled) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::config::Config {
+        data: dir.path().to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..crate::config::Config::default()
+    };
+    let running = crate::start(config, false).await.unwrap();
+    let store = running.state.store.as_ref();
+    let code = crate::auth::issue_enrolment_code(store, "wang").await.unwrap();
+    let enrolled = crate::auth::enrol(store, &code, "phone-1", "", KEY).await.unwrap();
+    (dir, running, enrolled)
+}
+
+/// Makes the server's database refuse every write of a document chunk, as
+/// a full disk would, or accept them again.
+fn refuse_chunk_writes(dir: &tempfile::TempDir, refuse: bool) {
+    let conn = Connection::open(dir.path().join("posfield.db")).unwrap();
+    let sql = if refuse {
+        "CREATE TRIGGER refuse_chunk_inserts BEFORE INSERT ON doc_chunks
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;
+         CREATE TRIGGER refuse_chunk_updates BEFORE UPDATE ON doc_chunks
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+    } else {
+        "DROP TRIGGER refuse_chunk_inserts; DROP TRIGGER refuse_chunk_updates;"
+    };
+    conn.execute_batch(sql).unwrap();
+}
+
+fn new_visit(agent: &str) -> (String, VisitDoc) {
+    let id = uuid::Uuid::now_v7().to_string();
+    let ctx = Ctx::new(Actor::agent(agent, "phone-1"), Timestamp(1_795_000_000_000), "op-1");
+    let merchant = MerchantInput { name: "老王便利店".into(), ..Default::default() };
+    let doc = VisitDoc::create_visit(&ctx, b"phone-1", &id, VisitKind::Repair, &merchant, agent).unwrap();
+    (id, doc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_connection_whose_write_is_refused_ends_and_nothing_is_acknowledged() {
+    let (dir, running, enrolled) = server().await;
+    let state = running.state.clone();
+    let principal = agent("wang");
+    let endpoint = posfield_sync_link::client::Endpoint {
+        url: format!("ws://{}/api/v1/sync/ws", running.addr).parse().unwrap(),
+        token: enrolled.token.clone(),
+        peer: enrolled.peer.clone(),
+        connect_timeout: Duration::from_secs(5),
+    };
+    // Syncs one visit in a session of its own; whether the server ended the
+    // connection within `patience`.
+    let sync = |id: String, bytes: Vec<u8>, patience: Duration| {
+        let (endpoint, state, device) = (endpoint.clone(), state.clone(), enrolled.device_id.clone());
+        async move {
+            let session =
+                posfield_sync_link::client::Session::open(&endpoint, vec![(id.clone(), bytes)]).await?;
+            let synced = session.sync(&id, &[], Duration::from_secs(10)).await;
+            // However the phone's session ended, the server ends the
+            // connection when a write fails, instead of going on as if the
+            // write had happened.
+            let ended = tokio::time::timeout(patience, async {
+                while session.is_connected() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .is_ok();
+            session.close().await;
+            assert!(state.in_flight.settled(&device, Duration::from_secs(10)).await);
+            synced.map(|_| ended)
+        }
+    };
+    let manifest = || async { state.store.manifest(&principal).await.unwrap() };
+
+    // A server that has synced before (samod stores its own id first).
+    let (first, mut first_doc) = new_visit("wang");
+    let ended = sync(first.clone(), first_doc.save(), Duration::from_secs(1)).await.unwrap();
+    assert!(!ended, "a sync whose writes were made keeps its connection until the phone closes it");
+    assert_eq!(manifest().await.len(), 1);
+
+    refuse_chunk_writes(&dir, true);
+    let (id, mut doc) = new_visit("wang");
+    let refused = sync(id.clone(), doc.save(), Duration::from_secs(10)).await;
+    assert!(refused.as_ref().is_err() || refused.as_ref().is_ok_and(|ended| *ended), "{refused:?}");
+    // Nothing stored, nothing projected: the manifest does not acknowledge the visit.
+    assert_eq!(state.repo.chunks(&id).await.unwrap(), None);
+    let ids: Vec<String> = manifest().await.into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, [first]);
+
+    // With the disk back, the next sync stores it and the manifest says so.
+    refuse_chunk_writes(&dir, false);
+    sync(id.clone(), doc.save(), Duration::from_millis(100)).await.unwrap();
+    let stored = manifest().await.into_iter().find(|e| e.id == id).expect("the visit is in the manifest");
+    assert_eq!(stored.heads, doc.heads().join(","));
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_or_an_office_edit_whose_write_is_refused_fails_and_the_projection_stays() {
+    let (dir, running, _enrolled) = server().await;
+    let state = running.state.clone();
+    let principal = agent("wang");
+    let (id, mut doc) = new_visit("wang");
+    let pushed = |bytes: Vec<u8>| posfield_shared::protocol::PushedVisit {
+        id: id.clone(),
+        base: Vec::new(),
+        bytes: bytes.into(),
+    };
+
+    refuse_chunk_writes(&dir, true);
+    let refused = crate::push::push(&state, &principal, vec![pushed(doc.save())]).await;
+    assert!(refused.is_err(), "a push whose document was not stored is not answered as stored: {refused:?}");
+    assert!(state.store.manifest(&principal).await.unwrap().is_empty());
+
+    refuse_chunk_writes(&dir, false);
+    let stored = crate::push::push(&state, &principal, vec![pushed(doc.save())]).await.unwrap();
+    assert!(stored[0].refused.is_none(), "{stored:?}");
+    let before = state.store.projected(&id).await.unwrap().unwrap();
+
+    // A desk edit whose document change cannot be stored changes nothing.
+    refuse_chunk_writes(&dir, true);
+    let admin = Principal::Office { name: "chen".into(), role: UserRole::Admin };
+    let ctx = Ctx::new(Actor::admin("chen", "back-office"), Timestamp(1_795_000_100_000), "op-2");
+    let edit = crate::projection::office_edit(&state, &admin, &id, |doc| doc.assign(&ctx, "li")).await;
+    assert!(
+        matches!(
+            edit,
+            Err(crate::projection::ProjectionError::Link(posfield_sync_link::LinkError::Storage(_)))
+        ),
+        "{edit:?}"
+    );
+    assert_eq!(state.store.projected(&id).await.unwrap().unwrap(), before);
+    assert!(!state.store.reaches_visit(&agent("li"), &id, false).await.unwrap());
+    refuse_chunk_writes(&dir, false);
+    running.stop().await.unwrap();
+}

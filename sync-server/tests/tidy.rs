@@ -1,0 +1,97 @@
+//! Tidy: the storage boundary holds. Only the store's SQLite engine
+//! (`src/store/sqlite/`) names SQLite, its migrations or SQL; every handler,
+//! page and service reaches the database through the `Store` interface.
+//! (The office benchmark writes the engine's tables directly to make
+//! 100,000 visits, and is no part of the server.)
+
+use std::path::{Path, PathBuf};
+
+/// The one folder allowed to name what [`FORBIDDEN`] lists.
+const ENGINE: &str = "src/store/sqlite";
+
+/// What names SQLite or runs SQL: the crates, the statements, and the
+/// calls that run them.
+const FORBIDDEN: &[&str] = &[
+    "rusqlite",
+    "refinery::",
+    "embed_migrations",
+    "SELECT ",
+    "INSERT INTO",
+    "INSERT OR",
+    "UPDATE ",
+    "DELETE FROM",
+    "CREATE TABLE",
+    "CREATE INDEX",
+    "CREATE TRIGGER",
+    "CREATE TEMP",
+    "PRAGMA ",
+    "execute_batch(",
+    "prepare_cached(",
+    "query_row(",
+    "query_map(",
+];
+
+/// The forbidden names in `text`, by line (1-based).
+fn offences(text: &str) -> Vec<(usize, &'static str)> {
+    text.lines()
+        .enumerate()
+        .flat_map(|(n, line)| FORBIDDEN.iter().filter(move |f| line.contains(**f)).map(move |f| (n + 1, *f)))
+        .collect()
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn only_the_sqlite_engine_names_sqlite_or_sql() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    assert!(files.len() > 20, "the server's sources were not found under {}", root.display());
+    let engine = root.join(ENGINE);
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| !f.starts_with(&engine)) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (line, name) in offences(&text) {
+            found.push(format!("{}:{line}: {name:?}", file.strip_prefix(root).unwrap_or(file).display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "only {ENGINE} may name SQLite or SQL; go through the Store:\n{}",
+        found.join("\n")
+    );
+    assert!(files.iter().any(|f| f.starts_with(&engine)), "the engine moved: update ENGINE");
+}
+
+#[test]
+fn the_checker_finds_sql_and_sqlite_and_nothing_else() {
+    // (text, what the checker must find)
+    let cases: &[(&str, &[&str])] = &[
+        ("use rusqlite::Connection;", &["rusqlite"]),
+        (
+            "let n: i64 = c.query_row(\"SELECT count(*) FROM visits\", [], |r| r.get(0))?;",
+            &["SELECT ", "query_row("],
+        ),
+        ("\"UPDATE visits SET status = ?1\"", &["UPDATE "]),
+        ("tx.execute(\"INSERT INTO audit (at) VALUES (?1)\", [at])?;", &["INSERT INTO"]),
+        ("refinery::embed_migrations!(\"migrations\");", &["refinery::", "embed_migrations"]),
+        ("c.execute_batch(\"PRAGMA synchronous=FULL\")?;", &["PRAGMA ", "execute_batch("]),
+        // Words that only look alike, and the store's own calls, pass.
+        ("// Projections are brought up to date, selected and updated.", &[]),
+        ("let rows = state.store.visit_list(&principal, &query, 50).await?;", &[]),
+        ("tracing_subscriber::EnvFilter::new(\"info,refinery_core=warn\")", &[]),
+    ];
+    for (text, expected) in cases {
+        let found: Vec<&str> = offences(text).into_iter().map(|(_, name)| name).collect();
+        assert_eq!(&found, expected, "{text}");
+    }
+}
