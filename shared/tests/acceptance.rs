@@ -50,7 +50,7 @@ fn the_merchant_reads_the_summary_in_plain_chinese() {
         故障：打印机故障（处理中）
         保修状态：保修期内
         维修方案：现场修复
-        签字时间：2026-11-18T11:20:40.000Z"#]]
+        签字时间：2026-11-18 19:20（北京时间）"#]]
     .assert_eq(&summary.render_zh());
 }
 

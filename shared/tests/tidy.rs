@@ -18,6 +18,14 @@ const FORBIDDEN_CODE: &[&str] = &[
     "now_utc",
     "now_local",
     "OffsetDateTime::now",
+    // jiff's clock, the system's zone and its zoneinfo files: the one zone
+    // the domain knows is compiled in with `jiff::tz::get!`.
+    "::now()",
+    "TimeZone::system",
+    "TimeZone::try_system",
+    "TimeZone::get(",
+    "tz::db(",
+    "tz::include!",
     "thread_rng",
     "rand::",
     "ActorId::random",
@@ -95,6 +103,20 @@ fn reachable_packages() -> BTreeSet<String> {
         }
     }
     seen
+}
+
+/// jiff's default features find the system's time zone and read the
+/// zoneinfo files; the workspace takes it without them.
+#[test]
+fn the_date_library_is_taken_without_its_system_time_zone_features() {
+    let manifest =
+        std::fs::read_to_string(crate_dir().join("../Cargo.toml")).expect("Cargo.toml at the workspace root");
+    let jiff = manifest.lines().find(|l| l.starts_with("jiff =")).expect("jiff in [workspace.dependencies]");
+    assert!(jiff.contains("default-features = false"), "{jiff}");
+    for feature in ["tz-system", "tzdb-zoneinfo", "tzdb-concatenated", "tzdb-bundle-platform", "\"default\""]
+    {
+        assert!(!jiff.contains(feature), "jiff must not have {feature}: {jiff}");
+    }
 }
 
 #[test]

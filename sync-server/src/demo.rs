@@ -29,7 +29,6 @@ use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, Timestamp, VisitKi
 use sha2::{Digest, Sha256};
 
 use crate::State;
-use crate::office::queries::{add_days, day_of};
 use crate::store::StoreError;
 
 /// What the demo put in the data folder.
@@ -609,10 +608,8 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
     }
     let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
     let now = crate::clock::now();
-    let today = day_of(now);
-    let date = |offset_days: i64| {
-        CalendarDate::parse(&add_days(&today, offset_days)).unwrap_or_else(|_| fallback_date())
-    };
+    let today = Timestamp::from_seconds(now).beijing_date();
+    let date = |offset_days: i64| today.add_days(offset_days);
 
     // Agents, each with an enrolled device whose key signs acceptances.
     let mut keys = BTreeMap::new();
@@ -758,11 +755,6 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         visits: made,
         blobs: blobs.len(),
     }))
-}
-
-/// A date for the impossible case of a clock outside the calendar.
-fn fallback_date() -> CalendarDate {
-    CalendarDate::from_ymd(2026, 1, 1).unwrap_or_else(|| unreachable!("2026-01-01 is a date"))
 }
 
 async fn store_blob(state: &State, sha: &str, bytes: &[u8]) -> Result<(), DemoError> {

@@ -29,6 +29,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageFormat, ImageReader};
+use posfield_shared::{CalendarDate, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -44,11 +45,6 @@ pub const JPEG_QUALITY: u8 = 80;
 
 /// MIME type of every normalized photo.
 pub const OUTPUT_MIME: &str = "image/jpeg";
-
-/// UTC offset, in minutes, assumed for a capture time whose EXIF carries no
-/// offset: China Standard Time (+08:00), where the agents work. Phones only
-/// write `OffsetTimeOriginal` since EXIF 2.31, so many photos lack it.
-pub const ASSUMED_UTC_OFFSET_MINUTES: i16 = 8 * 60;
 
 /// Resource limits applied to an input photo before and while decoding it.
 ///
@@ -106,19 +102,17 @@ pub struct CaptureTime {
 
 impl CaptureTime {
     /// Milliseconds since the Unix epoch (the unit of
-    /// `posfield_shared::Timestamp`).
+    /// `posfield_shared::Timestamp`), or `None` for fields no clock shows.
     ///
-    /// Without an EXIF offset the time is read as China Standard Time
-    /// ([`ASSUMED_UTC_OFFSET_MINUTES`]).
+    /// Without an EXIF offset the time is read in Beijing time (the
+    /// Asia/Shanghai zone, where the agents work): phones only write
+    /// `OffsetTimeOriginal` since EXIF 2.31, so many photos lack it.
+    /// The conversion is the domain's ([`Timestamp::from_wall_clock`]).
     #[must_use]
-    pub fn unix_millis(&self) -> i64 {
-        let days = days_from_civil(i64::from(self.year), i64::from(self.month), i64::from(self.day));
-        let local_seconds = days * 86_400
-            + i64::from(self.hour) * 3_600
-            + i64::from(self.minute) * 60
-            + i64::from(self.second);
-        let offset = i64::from(self.offset_minutes.unwrap_or(ASSUMED_UTC_OFFSET_MINUTES));
-        (local_seconds - offset * 60) * 1_000
+    pub fn unix_millis(&self) -> Option<i64> {
+        let date = CalendarDate::from_ymd(i32::from(self.year), self.month, self.day)?;
+        Timestamp::from_wall_clock(date, self.hour, self.minute, self.second, self.offset_minutes)
+            .map(Timestamp::millis)
     }
 
     /// Builds a capture time from EXIF's date/time fields, refusing values
@@ -126,8 +120,7 @@ impl CaptureTime {
     fn from_exif(dt: &exif::DateTime) -> Option<Self> {
         let valid = (1900..=2999).contains(&dt.year)
             && (1..=12).contains(&dt.month)
-            && dt.day >= 1
-            && dt.day <= days_in_month(dt.year, dt.month)
+            && CalendarDate::from_ymd(i32::from(dt.year), dt.month, dt.day).is_some()
             && dt.hour <= 23
             && dt.minute <= 59
             && dt.second <= 60
@@ -339,7 +332,7 @@ pub fn normalize_photo(input: &[u8], limits: &PhotoLimits) -> Result<NormalizedP
         height: raster.height,
         mime: OUTPUT_MIME,
         taken_at: meta.taken_at,
-        taken_at_millis: meta.taken_at.map(|t| t.unix_millis()),
+        taken_at_millis: meta.taken_at.and_then(|t| t.unix_millis()),
     })
 }
 
@@ -692,52 +685,9 @@ fn has_single_symbol_table(jpeg: &[u8]) -> bool {
     true
 }
 
-fn is_leap(year: u16) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`), to avoid a date crate for one conversion.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn epoch_conversion_matches_known_instants() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        let t = CaptureTime {
-            year: 2024,
-            month: 2,
-            day: 29,
-            hour: 12,
-            minute: 0,
-            second: 0,
-            offset_minutes: Some(0),
-        };
-        assert_eq!(t.unix_millis(), 1_709_208_000_000);
-        let cst = CaptureTime { offset_minutes: None, ..t };
-        assert_eq!(cst.unix_millis(), 1_709_208_000_000 - 8 * 3_600_000);
-    }
 
     fn raster(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Raster {
         let mut data = Vec::with_capacity((width * height * 3) as usize);

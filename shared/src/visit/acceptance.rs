@@ -160,7 +160,7 @@ impl AcceptanceSummary {
         if let Some(iccid) = &self.outcome.new_iccid {
             lines.push(format!("新流量卡 ICCID：{iccid}"));
         }
-        lines.push(format!("签字时间：{}", self.signed_at.to_rfc3339()));
+        lines.push(format!("签字时间：{}（北京时间）", self.signed_at.beijing_words()));
         lines.join("\n")
     }
 }

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::vocab::{SimCarrier, Term};
-use posfield_shared::{CalendarDate, validate};
+use posfield_shared::{CalendarDate, Timestamp, validate};
 
-use super::queries::{TerminalRow, VisitRow, format_time};
+use super::queries::{TerminalRow, VisitRow};
 use crate::store::{RegisterRow, Store, StoreError};
 
 /// The columns an import understands; `serial` is required, the others optional.
@@ -216,8 +216,8 @@ pub fn visits_csv(rows: &[VisitRow]) -> String {
                 r.merchant_number.as_deref().unwrap_or(""),
                 r.serial.as_deref().unwrap_or(""),
                 &r.assignee,
-                &format_time(r.created_at),
-                &format_time(r.updated_at),
+                &Timestamp::from_seconds(r.created_at).beijing_words(),
+                &Timestamp::from_seconds(r.updated_at).beijing_words(),
                 &r.blobs_missing.to_string(),
             ])?;
         }

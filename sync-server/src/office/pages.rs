@@ -14,13 +14,13 @@ use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
 use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
 use posfield_shared::vocab::{ApplicationState, IdentificationMethod, SimCarrier, Term};
-use posfield_shared::{Actor, FaultCode, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
 use super::i18n::{LANG_COOKIE, Lang};
 use super::import::{self, BadRow};
-use super::queries::{self, TerminalRow, VisitFilter, VisitRow, format_time, url_encode};
+use super::queries::{self, TerminalRow, VisitFilter, VisitRow, url_encode};
 use super::session::{self, Admin, Officer};
 use crate::auth::{self, UserRole};
 use crate::projection::{self, ProjectionError};
@@ -154,7 +154,7 @@ fn visit_line(lang: Lang, row: &VisitRow) -> VisitLine {
         merchant: row.merchant.clone(),
         serial: row.serial.clone().unwrap_or_default(),
         assignee: row.assignee.clone(),
-        updated: format_time(row.updated_at),
+        updated: Timestamp::from_seconds(row.updated_at).beijing_words(),
         blobs_missing: row.blobs_missing,
     }
 }
@@ -462,7 +462,7 @@ fn role_words(lang: Lang, role: posfield_shared::Role) -> &'static str {
 }
 
 fn stamp_words(lang: Lang, stamp: &posfield_shared::visit::schema::Stamp) -> String {
-    format!("{} ({}) · {}", stamp.by.user, role_words(lang, stamp.by.role), format_time(stamp.at.seconds()))
+    format!("{} ({}) · {}", stamp.by.user, role_words(lang, stamp.by.role), stamp.at.beijing_words())
 }
 
 fn action_words(lang: Lang, action: &str) -> String {
@@ -669,7 +669,7 @@ pub async fn visit_page(
             .unwrap_or_default()
     };
     let line = |stamp: &posfield_shared::visit::schema::Stamp, action: String, detail: String| HistoryLine {
-        at: format_time(stamp.at.seconds()),
+        at: stamp.at.beijing_words(),
         by: format!("{} ({})", stamp.by.user, role_words(lang, stamp.by.role)),
         action,
         detail,
@@ -712,7 +712,7 @@ pub async fn visit_page(
             arrived: arrived(&a.signature.sha256),
         }),
         signer: visit.acceptance.as_ref().map(|a| a.signer_name.clone()).unwrap_or_default(),
-        signed_at: visit.acceptance.as_ref().map(|a| format_time(a.signed_at.seconds())).unwrap_or_default(),
+        signed_at: visit.acceptance.as_ref().map(|a| a.signed_at.beijing_words()).unwrap_or_default(),
         signature_badge,
         signature_state,
         device_signature,
@@ -1028,14 +1028,14 @@ pub struct TerminalLine {
     pub date: String,
 }
 
-fn terminal_line(lang: Lang, today: &str, row: &TerminalRow) -> TerminalLine {
+fn terminal_line(lang: Lang, today: CalendarDate, row: &TerminalRow) -> TerminalLine {
     let model =
         [row.manufacturer.clone(), row.model.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let age = row
         .production_date
         .as_deref()
-        .and_then(|p| queries::days_between(p, today))
-        .map(|days| format!("{:.1}", days as f64 / 365.25))
+        .and_then(|p| CalendarDate::parse(p).ok())
+        .map(|produced| format!("{:.1}", produced.days_until(today) as f64 / 365.25))
         .unwrap_or_default();
     TerminalLine {
         serial: row.serial.clone(),
@@ -1053,8 +1053,9 @@ fn terminal_line(lang: Lang, today: &str, row: &TerminalRow) -> TerminalLine {
     }
 }
 
-fn today() -> String {
-    queries::day_of(crate::clock::now())
+/// The Beijing day it is on the server's clock.
+fn today() -> CalendarDate {
+    Timestamp::from_seconds(crate::clock::now()).beijing_date()
 }
 
 /// The terminal register.
@@ -1097,7 +1098,7 @@ pub async fn terminal_list(
     };
     html(&TerminalsPage {
         c: Chrome::new(&officer, lang, "terminals", link(&filter.after)),
-        rows: rows.iter().map(|r| terminal_line(lang, &today, r)).collect(),
+        rows: rows.iter().map(|r| terminal_line(lang, today, r)).collect(),
         next: next.map(|n| link(&n)),
         serial: filter.serial,
         merchant: filter.merchant,
@@ -1130,7 +1131,7 @@ pub async fn terminal_page(
     };
     html(&TerminalPage {
         c: Chrome::new(&officer, lang, "terminals", format!("/office/terminals/{}", url_encode(&serial))),
-        t: terminal_line(lang, &today(), &row),
+        t: terminal_line(lang, today(), &row),
         merchant_number: row.merchant_number.clone().unwrap_or_default(),
         visits: visits.iter().map(|v| visit_line(lang, v)).collect(),
     })
@@ -1209,15 +1210,14 @@ pub struct AlertsPage {
 /// GET /office/alerts.
 pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Result<Response, PageError> {
     let today = today();
-    let day = today.clone();
-    let alerts = queries::alerts(state.store.as_ref(), &officer.principal(), &day).await?;
+    let alerts = queries::alerts(state.store.as_ref(), &officer.principal(), today).await?;
     let lines = |alerts: &[queries::TerminalAlert]| -> Vec<TerminalLine> {
         alerts
             .iter()
             .map(|a| TerminalLine {
                 figure: a.figure,
                 date: a.date.clone(),
-                ..terminal_line(lang, &today, &a.terminal)
+                ..terminal_line(lang, today, &a.terminal)
             })
             .collect()
     };

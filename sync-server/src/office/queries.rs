@@ -1,41 +1,22 @@
 //! The back office's lists and alerts as the store is asked for them:
 //! the visit list's filters from the query string, and the alert dates.
-//! Days are China Standard Time (UTC+8), the fleet's time zone; the store
+//! Days are Beijing days, worked out by `posfield_shared::time`; the store
 //! knows only Unix times and calendar dates.
+
+use posfield_shared::{CalendarDate, Timestamp};
 
 pub use crate::store::{ALERT_ROWS, AlertList, Alerts, TerminalAlert, TerminalRow, VisitRow};
 use crate::store::{AlertWindow, MerchantMatch, Principal, Store, StoreError, VisitQuery};
 
-/// The fleet's offset from UTC, in seconds.
-const CST: i64 = 8 * 3600;
-
-/// `YYYY-MM-DD HH:MM` (UTC+8) of a Unix time in seconds.
-pub fn format_time(seconds: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(seconds + CST) else { return String::new() };
-    format!("{} {:02}:{:02}", t.date(), t.hour(), t.minute())
-}
-
-/// The day (UTC+8, `YYYY-MM-DD`) a Unix time falls on.
+/// The Beijing day (`YYYY-MM-DD`) a Unix time in seconds falls on.
 pub fn day_of(seconds: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(seconds + CST).map(|t| t.date().to_string()).unwrap_or_default()
+    Timestamp::from_seconds(seconds).beijing_date().to_string()
 }
 
-/// The Unix time at which a day (`YYYY-MM-DD`, UTC+8) starts, if it is a date.
+/// The Unix time in seconds at which a day (`YYYY-MM-DD`, as typed in a
+/// filter) begins in Beijing, if it is a date.
 pub fn day_start(day: &str) -> Option<i64> {
-    let date = posfield_shared::CalendarDate::parse(day.trim()).ok()?;
-    let (y, m, d) = date.ymd();
-    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
-    Some(date.midnight().assume_utc().unix_timestamp() - CST)
-}
-
-/// The day `days` after `day` (`YYYY-MM-DD`).
-pub fn add_days(day: &str, days: i64) -> String {
-    day_start(day).map(|s| day_of(s + days * 86_400)).unwrap_or_default()
-}
-
-/// Whole days from `from` to `to` (both `YYYY-MM-DD`).
-pub fn days_between(from: &str, to: &str) -> Option<i64> {
-    Some((day_start(to)? - day_start(from)?) / 86_400)
+    CalendarDate::parse(day).ok().map(|date| date.beijing_start().seconds())
 }
 
 /// The visit list's filters; empty strings mean "any".
@@ -93,7 +74,7 @@ pub fn url_encode(text: &str) -> String {
 
 impl VisitFilter {
     /// The filter as the store's query: empty fields match anything, a
-    /// merchant of digits only is a merchant number, days are UTC+8.
+    /// merchant of digits only is a merchant number, days are Beijing days.
     pub fn to_query(&self) -> VisitQuery {
         let text = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
         let merchant = self.merchant.trim();
@@ -110,7 +91,9 @@ impl VisitFilter {
             },
             serial_prefix: text(&self.serial.to_ascii_uppercase()),
             updated_from: day_start(&self.from),
-            updated_before: day_start(&self.to).map(|to| to + 86_400),
+            updated_before: CalendarDate::parse(&self.to)
+                .ok()
+                .map(|to| to.add_days(1).beijing_start().seconds()),
             after: self
                 .after
                 .split_once(':')
@@ -131,26 +114,33 @@ pub async fn visits(
     Ok((rows, next.map(|(at, id)| format!("{at}:{id}"))))
 }
 
-/// The alerts as of `today` (`YYYY-MM-DD`): SIM cards expiring within 30
-/// days or expired, terminals 3 years old or more, warranties ending within
-/// 60 days, terminals repaired twice or more in a year, and the visits
+/// The alerts as of `today`: SIM cards expiring within 30 days or
+/// expired, terminals 3 years old or more, warranties ending within 60
+/// days, terminals repaired twice or more in 365 days, and the visits
 /// waiting for a decision or for photos.
-pub async fn alerts(store: &dyn Store, principal: &Principal, today: &str) -> Result<Alerts, StoreError> {
-    let three_years_ago = format!("{}{}", today[..4].parse::<i32>().unwrap_or(2000) - 3, &today[4..]);
+pub async fn alerts(
+    store: &dyn Store,
+    principal: &Principal,
+    today: CalendarDate,
+) -> Result<Alerts, StoreError> {
     let window = AlertWindow {
-        today: today.to_owned(),
-        sim_until: add_days(today, 30),
-        old_until: three_years_ago,
-        warranty_until: add_days(today, 60),
-        repairs_since: day_start(today).unwrap_or_default() - 365 * 86_400,
+        today: today.to_string(),
+        sim_until: today.add_days(30).to_string(),
+        old_until: today.add_years(-3).to_string(),
+        warranty_until: today.add_days(60).to_string(),
+        repairs_since: today.add_days(-365).beijing_start().seconds(),
     };
     let mut alerts = store.alerts(principal, &window).await?;
-    let days_left = |date: &str| days_between(today, date).unwrap_or_default();
+    let days = |from: &str, to: &str| match (CalendarDate::parse(from), CalendarDate::parse(to)) {
+        (Ok(from), Ok(to)) => from.days_until(to),
+        _ => 0,
+    };
+    let today = today.to_string();
     for alert in alerts.sim_expiring.rows.iter_mut().chain(&mut alerts.warranty_ending.rows) {
-        alert.figure = days_left(&alert.date);
+        alert.figure = days(&today, &alert.date);
     }
     for alert in &mut alerts.old_terminals.rows {
-        alert.figure = days_between(&alert.date, today).unwrap_or_default() / 365;
+        alert.figure = days(&alert.date, &today) / 365;
     }
     Ok(alerts)
 }

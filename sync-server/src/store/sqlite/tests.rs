@@ -344,7 +344,8 @@ async fn the_list_and_the_alerts_use_their_indexes() {
     let by_kind = "SELECT v.id FROM visits v WHERE 1 = 1 AND v.kind = 'repair' ORDER BY v.updated_at DESC, v.id LIMIT 51";
     assert!(plan(by_kind).contains("visits_by_kind_updated"), "{}", plan(by_kind));
     // The alerts name their partial indexes; SQLite refuses the query if one cannot serve it.
-    let alerts = crate::office::queries::alerts(&store, &office(), "2026-11-10").await.unwrap();
+    let alerts =
+        crate::office::queries::alerts(&store, &office(), "2026-11-10".parse().unwrap()).await.unwrap();
     assert_eq!(alerts.incomplete_blobs.total, 1);
     assert_eq!(alerts.waiting_applications.total, 0);
 }
@@ -368,7 +369,8 @@ async fn alerts_find_sims_old_terminals_warranties_and_repeated_repairs() {
             )
             .unwrap();
     }
-    let alerts = crate::office::queries::alerts(&store, &office(), "2026-11-10").await.unwrap();
+    let alerts =
+        crate::office::queries::alerts(&store, &office(), "2026-11-10".parse().unwrap()).await.unwrap();
     let serials = |list: &AlertList<TerminalAlert>| -> Vec<(String, i64)> {
         list.rows.iter().map(|a| (a.terminal.serial.clone(), a.figure)).collect()
     };
