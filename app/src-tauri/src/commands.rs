@@ -149,6 +149,7 @@ fn sync_view_of(agent: &Agent) -> UiResult<SyncView> {
         enrolled_agent: status.enrolled_agent,
         server: status.server,
         last_success: status.last_success,
+        last_success_words: status.last_success.map(|at| Timestamp(at).beijing_words()),
         last_attempt: status.last_attempt,
         failures: status.failures,
         last_error_code: status.last_error.as_ref().map(|e| e.code.clone()),

@@ -111,6 +111,9 @@ pub struct VisitRowDto {
     /// updated_at, unsynced), flattened into the same JSON object.
     #[serde(flatten)]
     pub row: VisitRow,
+    /// The last change in Beijing time, `YYYY-MM-DD HH:MM`: the UI shows
+    /// this rather than reading `updated_at` in the phone's own zone.
+    pub updated_words: String,
     /// The reviewer's note when the visit was returned.
     pub returned_note: Option<String>,
 }
@@ -118,7 +121,8 @@ pub struct VisitRowDto {
 impl VisitRowDto {
     /// From a store row; `returned_note` filled by the caller for returned visits.
     pub fn from_row(row: VisitRow) -> VisitRowDto {
-        VisitRowDto { row, returned_note: None }
+        let updated_words = Timestamp(row.updated_at).beijing_words();
+        VisitRowDto { row, updated_words, returned_note: None }
     }
 }
 
@@ -261,6 +265,8 @@ pub struct AcceptanceView {
     pub signer_name: String,
     /// When (ms since epoch).
     pub signed_at: i64,
+    /// When, in Beijing time (`YYYY-MM-DD HH:MM`), as the UI shows it.
+    pub signed_words: String,
     /// The summary the merchant signed, in zh-CN.
     pub signed_summary_zh: String,
     /// `valid`, or `mismatch` with the changed fields.
@@ -438,6 +444,7 @@ impl VisitView {
             AcceptanceView {
                 signer_name: a.signer_name.clone(),
                 signed_at: a.signed_at.millis(),
+                signed_words: a.signed_at.beijing_words(),
                 signed_summary_zh,
                 check: SignatureCheck::of(visit),
                 signature_sha256: a.signature.sha256.clone(),
@@ -541,6 +548,8 @@ pub struct SyncView {
     pub server: Option<String>,
     /// Last full success (ms since epoch).
     pub last_success: Option<i64>,
+    /// Last full success in Beijing time (`YYYY-MM-DD HH:MM`), as the UI shows it.
+    pub last_success_words: Option<String>,
     /// Last attempt (ms since epoch).
     pub last_attempt: Option<i64>,
     /// Failures in a row.
@@ -594,12 +603,22 @@ mod tests {
                 "serial",
                 "status",
                 "unsynced",
-                "updated_at"
+                "updated_at",
+                "updated_words"
             ]
         );
         assert_eq!(json["id"], id.as_str());
         assert_eq!(json["merchant"], "老王便利店");
         assert_eq!(json["returned_note"], "补拍营业执照");
+    }
+
+    #[test]
+    fn a_visit_row_shows_its_time_in_beijing_whatever_the_phone_zone() {
+        let (_dir, agent, _id) = repair_visit();
+        let mut row = agent.list_visits(&Default::default()).unwrap().remove(0);
+        // 16:30 UTC is half past midnight of the next day in Beijing.
+        row.updated_at = 1_795_019_400_000;
+        assert_eq!(VisitRowDto::from_row(row).updated_words, "2026-11-19 00:30");
     }
 
     fn repair_visit() -> (tempfile::TempDir, posfield_core::Agent, String) {

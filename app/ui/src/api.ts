@@ -11,14 +11,14 @@ export interface Vocabulary {
   suspension_causes: Term[]; carriers: Term[]; sim_actions: Term[]; backup_items: Term[];
 }
 export interface SyncView {
-  enrolled_agent: string | null; server: string | null; last_success: number | null;
+  enrolled_agent: string | null; server: string | null; last_success: number | null; last_success_words: string | null;
   last_attempt: number | null; failures: number; last_error_code: string | null;
   last_error_message: string | null; unsynced_visits: number; visit_count: number;
 }
 export interface AppInfo { enrolled_agent: string | null; user: string | null; device_id: string; sync: SyncView; mobile: boolean; launched_at: number }
 export interface VisitRow {
   id: string; kind: string; status: string; merchant: string; serial: string | null;
-  assignee: string; updated_at: number; unsynced: boolean; returned_note: string | null;
+  assignee: string; updated_at: number; updated_words: string; unsynced: boolean; returned_note: string | null;
 }
 export interface VisitList { rows: VisitRow[]; more: boolean }
 export type StepState = 'pending' | 'done' | 'skipped' | 'not_applicable';
@@ -36,7 +36,7 @@ export interface FaultView {
 export interface DocumentView { sha256: string; kind: string; bytes: number; width: number; height: number; confirmed: boolean }
 export type SignatureCheck = { state: 'unsigned' } | { state: 'valid' } | { state: 'mismatch'; fields: string[] };
 export interface AcceptanceView {
-  signer_name: string; signed_at: number; signed_summary_zh: string; check: SignatureCheck;
+  signer_name: string; signed_at: number; signed_words: string; signed_summary_zh: string; check: SignatureCheck;
   signature_sha256: string; signature_confirmed: boolean;
 }
 export interface VisitView {

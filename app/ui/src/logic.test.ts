@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  fenToYuan, filterArgs, formatBytes, formatTime, isSyncing, orderedSteps, parseRoute, photoSyncState, syncStateKey,
+  fenToYuan, filterArgs, formatBytes, isSyncing, orderedSteps, parseRoute, photoSyncState, syncStateKey,
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
 } from './logic';
 import type { StepView } from './api';
@@ -81,11 +81,6 @@ describe('money and sizes', () => {
     expect(formatBytes(512)).toBe('512 B');
     expect(formatBytes(2048)).toBe('2.0 KB');
     expect(formatBytes(3 * 1024 * 1024)).toBe('3.0 MB');
-  });
-
-  it('times print as local date and minutes', () => {
-    expect(formatTime(null)).toBe('');
-    expect(formatTime(0, () => new Date(2026, 0, 5, 9, 7))).toBe('2026-01-05 09:07');
   });
 });
 

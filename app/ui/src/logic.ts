@@ -74,14 +74,6 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** Local date and time, `2026-11-23 14:05`. */
-export function formatTime(millis: number | null, date: (ms: number) => Date = (ms) => new Date(ms)): string {
-  if (millis == null) return '';
-  const d = date(millis);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
 /** Yuan as typed (`12`, `12.5`, `12.50`) to fen; null when not a price. */
 export function yuanToFen(text: string): number | null {
   const m = /^\s*(\d{1,7})(?:\.(\d{1,2}))?\s*$/.exec(text.replace('，', '.').replace('。', '.'));
