@@ -302,35 +302,6 @@ fn exif_orientation_is_applied() {
 }
 
 #[test]
-fn serial_is_extracted_from_common_label_texts() {
-    let cases = [
-        ("N9100001234567", Some("N9100001234567")),
-        ("  n9100001234567\n", Some("N9100001234567")),
-        ("SN:N9100001234567", Some("N9100001234567")),
-        ("S/N: PX12345678", Some("PX12345678")),
-        ("SN N9100001234567", Some("N9100001234567")),
-        ("s/n=PX12345678", Some("PX12345678")),
-        ("Serial No. 0820-1234-5678", Some("082012345678")),
-        ("S/NPX12345678", Some("PX12345678")),
-        ("SN12345678", Some("SN12345678")),
-        ("https://pos.example.com/t/N9100001234567", Some("N9100001234567")),
-        ("https://pos.example.com/t/N9100001234567/?x=1", Some("N9100001234567")),
-        ("http://x.example/activate?model=A920&sn=PX12345678", Some("PX12345678")),
-        ("HTTPS://X.EXAMPLE/A?SN=px12345678#top", Some("PX12345678")),
-        ("Model: A920\r\nSN: PX12345678", Some("PX12345678")),
-        (QR_TEXT, None),
-        ("https://pos.example.com/", None),
-        ("Hello World 2024", None),
-        ("168901", None),
-        ("AAAAAAAAAA", None),
-        ("", None),
-    ];
-    for (text, expected) in cases {
-        assert_eq!(serial_from_text(text).as_deref(), expected, "{text:?}");
-    }
-}
-
-#[test]
 fn serial_prefers_linear_codes_and_keeps_the_rest_as_alternatives() {
     let qr = Symbol { format: "QR_CODE".into(), text: "https://x.example/?sn=PX12345678".into() };
     let code = Symbol { format: "CODE_128".into(), text: "N9100001234567".into() };
