@@ -320,6 +320,9 @@ fn an_application_decided_at_the_desk_reaches_the_agent_and_unlocks_the_installa
     let page = desk.page("office/applications");
     assert!(page.contains("赵记面馆") && page.contains("钱家超市"), "both applications listed");
     assert!(page.contains("网络问题") || page.contains("network"), "the suspension cause is shown");
+    // The visit's page shows the installation waiting, as the phone does.
+    let visit_page = desk.page(&format!("office/visits/{approved}"));
+    assert!(visit_page.contains("🔒 等待：复机申请审批通过"), "the lock is shown on the visit's page");
     let csrf = desk.csrf();
     // Rejecting needs a reason; refused without one, nothing changes.
     let refused =

@@ -376,6 +376,8 @@ pub struct StepLine {
     pub state_code: &'static str,
     /// State in words.
     pub state: &'static str,
+    /// The back-office decision this step waits for, in words (empty when none).
+    pub waits_for: String,
     /// Reason for skipping, note.
     pub note: String,
     /// Who and when.
@@ -545,25 +547,21 @@ pub async fn visit_page(
         })
         .await?;
     let arrived = |sha: &str| !missing.iter().any(|m| m == sha);
-    let template = visit.kind.template();
-    let steps = template
-        .steps
-        .iter()
-        .map(|step| {
+    let steps = posfield_shared::visit::step_statuses(&visit)
+        .into_iter()
+        .map(|status| {
+            let step = status.step;
             let record = visit.step(step.id.as_str());
-            // A step whose condition does not hold (a police report when nothing was lost) does not apply.
-            let state = match record {
-                Some(r) => r.state,
-                None if !posfield_shared::visit::completion::applies(&visit, step.when) => {
-                    StepState::NotApplicable
-                }
-                None => StepState::Pending,
-            };
-            let (state_code, state_words) = step_state_words(lang, state);
+            let (state_code, state_words) = step_state_words(lang, status.state);
             StepLine {
                 label: if lang == Lang::Zh { step.zh.into() } else { step.en.into() },
                 state_code,
                 state: state_words,
+                waits_for: status
+                    .waits_for
+                    .filter(|_| status.state == StepState::Pending)
+                    .map(|decision| if lang == Lang::Zh { decision.zh() } else { decision.en() })
+                    .unwrap_or_default(),
                 note: record
                     .map(|r| {
                         [r.reason.clone(), r.note.clone()]
