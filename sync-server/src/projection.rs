@@ -7,8 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use posfield_shared::visit::acceptance::binding_message;
+use ed25519_dalek::{Signer, SigningKey};
+use posfield_shared::visit::acceptance::{binding_message, device_signature_verifies};
 use posfield_shared::visit::authority::OfficeFields;
 use posfield_shared::visit::{Ctx, DocError, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
@@ -328,14 +328,7 @@ fn countersign(
     let message =
         binding_message(&acceptance.content_hash, &acceptance.strokes_sha256, &acceptance.signature.sha256);
     let public_key = crate::auth::device_public_key(tx, &device).ok().flatten();
-    let valid = (|| {
-        let key: [u8; 32] = hex::decode(public_key?).ok()?.try_into().ok()?;
-        let key = VerifyingKey::from_bytes(&key).ok()?;
-        let signature: [u8; 64] =
-            hex::decode(acceptance.device_signature.as_deref()?).ok()?.try_into().ok()?;
-        key.verify(&message, &Signature::from_bytes(&signature)).ok()
-    })()
-    .is_some();
+    let valid = public_key.is_some_and(|public| device_signature_verifies(acceptance, &public));
     let received_at = now();
     let mut countersigned = message;
     countersigned.extend_from_slice(format!("received-at {received_at}\n").as_bytes());
