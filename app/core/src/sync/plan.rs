@@ -40,6 +40,8 @@ use posfield_shared::protocol::{ManifestResponse, PushOutcome};
 use super::{Phase, Progress, SyncError, SyncReport};
 
 #[cfg(test)]
+mod convergence;
+#[cfg(test)]
 mod tests;
 
 /// How many manifest rounds one sync may take before it reports what is left.
