@@ -3,7 +3,8 @@
 //! exchange may be dropped, answered and the answer lost, repeated, delayed
 //! past later requests or cut part way, with the agent editing on the phone
 //! and the back office on the server (between syncs and between the steps of
-//! one), end, after the first sync once the faults stop, with equal heads
+//! one) and the server restored from a backup that lacks some blobs, end,
+//! after the first sync once the faults stop, with equal heads
 //! for every visit, every blob a visit refers to whole on the server,
 //! nothing the phone ever held lost, and every visit marked synced.
 //!
@@ -73,6 +74,10 @@ enum Event {
     Edit(Edit),
     /// A sync whose exchanges meet these hops in turn; the rest are delivered.
     Sync(Vec<Hop>),
+    /// The server is restored from a backup older than some blobs: it
+    /// loses those whose first hex digit is at most this one, which the
+    /// phone believes it confirmed.
+    RestoreBlobs(u8),
 }
 
 struct Phone {
@@ -579,6 +584,7 @@ fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         4 => edit().prop_map(Event::Edit),
         3 => proptest::collection::vec(hop(), 0..10).prop_map(Event::Sync),
+        1 => (0u8..16).prop_map(Event::RestoreBlobs),
     ]
 }
 
@@ -591,6 +597,9 @@ proptest! {
         for event in events {
             match event {
                 Event::Edit(edit) => world.edit(edit),
+                Event::RestoreBlobs(digit) => {
+                    world.server.blobs.retain(|sha, _| u8::from_str_radix(&sha[..1], 16).is_ok_and(|d| d > digit))
+                }
                 // A sync may fail: the faults are what this test is about.
                 Event::Sync(hops) => {
                     let _ = world.sync(hops);
