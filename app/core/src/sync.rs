@@ -27,7 +27,7 @@ use posfield_shared::protocol::{
     EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
     PushRequest, PushResponse, PushedVisit, decode_cbor, digest, encode_cbor,
 };
-use posfield_sync_link::client::{Endpoint, Session};
+use posfield_sync_link_client::session::{Endpoint, Session};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Agent, AgentError};
@@ -755,8 +755,8 @@ fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {
     Ok(url)
 }
 
-fn link_error(e: posfield_sync_link::LinkError) -> SyncError {
-    use posfield_sync_link::LinkError;
+fn link_error(e: posfield_sync_link_client::LinkError) -> SyncError {
+    use posfield_sync_link_client::LinkError;
     match e {
         LinkError::Refused(status) => SyncError::Refused {
             status,
