@@ -517,7 +517,7 @@ fn step_state_words(lang: Lang, state: StepState) -> (&'static str, &'static str
 }
 
 async fn load_visit(state: &crate::State, id: &str) -> Result<Visit, PageError> {
-    posfield_sync_link::doc_id(id).map_err(|_| PageError::NotFound)?;
+    posfield_sync_link_server::doc_id(id).map_err(|_| PageError::NotFound)?;
     let (bytes, _) = state.repo.load(id).await.map_err(PageError::internal)?.ok_or(PageError::NotFound)?;
     VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(PageError::internal)
 }
@@ -744,7 +744,7 @@ fn office_ctx(officer: &Officer) -> Ctx {
 fn refused(e: ProjectionError) -> PageError {
     match e {
         ProjectionError::NotFound(_) => PageError::NotFound,
-        ProjectionError::Link(posfield_sync_link::LinkError::BadId(_)) => PageError::NotFound,
+        ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(_)) => PageError::NotFound,
         ProjectionError::Visit(v) => PageError::Refused(v.to_string()),
         other => PageError::internal(other),
     }

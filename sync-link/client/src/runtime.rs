@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// Spawns onto the current tokio runtime and keeps the tasks' abort handles.
 #[derive(Debug, Clone)]
-pub(crate) struct Tracked {
+pub struct Tracked {
     handle: tokio::runtime::Handle,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
@@ -25,12 +25,12 @@ impl Tracked {
     ///
     /// # Panics
     /// Outside a tokio runtime.
-    pub(crate) fn current() -> Tracked {
+    pub fn current() -> Tracked {
         Tracked { handle: tokio::runtime::Handle::current(), tasks: Arc::default() }
     }
 
     /// Aborts every task spawned so far (call it once the repository has stopped).
-    pub(crate) fn end(&self) {
+    pub fn end(&self) {
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for task in tasks {
             task.abort();

@@ -14,7 +14,7 @@ use samod::storage::InMemoryStorage;
 use samod::{BackoffConfig, ConnectionId, DialError, Dialer, PeerId, Repo, ShareConfig, Transport};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
 
-use crate::storage::seed;
+use crate::chunks::seed;
 use crate::{LinkError, hex_heads};
 
 /// Where and as whom to sync.

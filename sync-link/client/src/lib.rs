@@ -1,25 +1,30 @@
-//! The one place [samod] is named.
+//! The agent's half of the one place [samod] is named, and the ground both
+//! halves stand on.
 //!
 //! samod is the Rust automerge-repo: it runs automerge's sync protocol over
 //! many documents on one connection and is wire compatible with the
 //! JavaScript automerge-repo. Its API changes most months, so it is pinned
 //! (`=0.16.0`) and everything the server and the agent need from it is
-//! wrapped here in Posfield's own terms: visit ids (UUID strings), a
-//! key/value store trait, an access decision per visit and peer, and a
-//! websocket transport with message, size and time limits.
+//! wrapped in this crate and in `posfield-sync-link-server`, in Posfield's own
+//! terms: visit ids (UUID strings), an access decision per visit and peer,
+//! and a websocket transport with message, size and time limits.
 //!
-//! - [`server::ServerRepo`]: the server's repository over its SQLite store,
-//!   accepting authenticated websocket connections.
-//! - [`client::Session`]: one sync session of an agent, holding only the
+//! This crate is what the phone links: it knows nothing of axum or of the
+//! server's storage (a tidy test keeps it so). The server's half builds on
+//! the pieces here that both sides need, so that each exists once: the
+//! visit id mapping, [`LinkError`], [`hex_heads`], the key under which samod
+//! finds a chunk ([`chunks`]) and the runtime that ends a stopped
+//! repository's tasks ([`runtime`]).
+//!
+//! - [`session::Session`]: one sync session of an agent, holding only the
 //!   documents that differ from the server's, over one websocket.
 //! - [`reference::ReferenceClient`]: a client of a plain automerge-repo sync
 //!   server, for the sync load benchmark's side-by-side comparison.
 
-pub mod client;
+pub mod chunks;
 pub mod reference;
-mod runtime;
-pub mod server;
-pub mod storage;
+pub mod runtime;
+pub mod session;
 
 use std::time::Duration;
 
@@ -82,7 +87,7 @@ pub fn visit_id(doc: &DocumentId) -> String {
 }
 
 /// Hex heads of an automerge document, sorted.
-fn hex_heads(doc: &automerge::Automerge) -> Vec<String> {
+pub fn hex_heads(doc: &automerge::Automerge) -> Vec<String> {
     let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     heads.sort();
     heads

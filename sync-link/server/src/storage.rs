@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use posfield_sync_link_client::chunks::storage_key;
 use samod::storage::{Storage, StorageKey};
-use sha2::{Digest, Sha256};
 
 /// A durable key/value store. Keys are `/`-joined (samod guarantees no part
 /// contains a `/`). `put` returns only once the value is durable.
@@ -63,28 +63,10 @@ impl Storage for Adapter {
     }
 }
 
-/// Puts a saved document or changes into a store the way samod would find
-/// them, under a key named by the bytes' hash (so two writers never replace
-/// each other's chunk).
-pub(crate) async fn seed(
-    store: &impl Storage,
-    visit_id: &str,
-    bytes: Vec<u8>,
-) -> Result<(), crate::LinkError> {
-    let key = storage_key(visit_id, &bytes)?;
-    store.put(key, bytes).await;
-    Ok(())
-}
-
-fn storage_key(visit_id: &str, bytes: &[u8]) -> Result<StorageKey, crate::LinkError> {
-    let doc = crate::doc_id(visit_id)?;
-    StorageKey::from_parts([doc.to_string(), "incremental".to_owned(), hex::encode(Sha256::digest(bytes))])
-        .map_err(|_| crate::LinkError::BadId(visit_id.to_owned()))
-}
-
 /// The [`KvStore`] key under which `bytes` (a saved document or changes of
-/// visit `visit_id`) are found by the server's repository, as [`seed`]
-/// stores them: for a caller that writes them itself, in its own transaction.
+/// visit `visit_id`) are found by the server's repository, as
+/// [`seed`](posfield_sync_link_client::chunks::seed) stores them: for a
+/// caller that writes them itself, in its own transaction.
 pub fn chunk_key(visit_id: &str, bytes: &[u8]) -> Result<String, crate::LinkError> {
     Ok(join(&storage_key(visit_id, bytes)?))
 }

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, StreamExt, future::ready};
+use posfield_sync_link_client::chunks::seed;
+use posfield_sync_link_client::runtime::Tracked;
+use posfield_sync_link_client::{LinkError, hex_heads, visit_id};
 use samod::{DocumentId, PeerId, Repo, RepoEvent, RepoObserver, ShareConfig};
 
-use crate::storage::{Adapter, KvStore, seed};
-use crate::{LinkError, hex_heads, visit_id};
+use crate::storage::{Adapter, KvStore};
 
 /// What a peer may do with a visit document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +168,7 @@ impl ServerRepo {
         let _open = Open::new(&self.running);
         let touched = Arc::new(Mutex::new(BTreeSet::new()));
         let policy = self.policy.clone();
-        let runtime = crate::runtime::Tracked::current();
+        let runtime = Tracked::current();
         let repo = Repo::build_tokio()
             .with_runtime(runtime.clone())
             .with_storage(self.store.clone())

@@ -20,7 +20,7 @@ use samod::{BackoffConfig, DialError, Dialer, PeerId, Repo, ShareConfig, Transpo
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::LinkError;
-use crate::storage::seed;
+use crate::chunks::seed;
 
 /// The automerge-repo document id of a visit, as automerge-repo writes it
 /// (bs58check of the UUID bytes): the name under which a reference server
