@@ -16,8 +16,8 @@ const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/p
 export const appBin = process.env.POSFIELD_APP_BIN || path.join(target, 'debug/posfield-app');
 export const serverBin = process.env.POSFIELD_SERVER_BIN || path.join(target, 'debug/posfield-server');
 export const seedBin = process.env.POSFIELD_SEED_BIN || path.join(target, 'debug/examples/seed-visits');
-// The shared test photos sit beside the repository: ../shared/testdata from its root.
-export const testdata = path.resolve(repo, process.env.POSFIELD_TESTDATA || '../shared/testdata');
+// The test photos are in the repository: testdata/ at its root.
+export const testdata = path.resolve(repo, process.env.POSFIELD_TESTDATA || 'testdata');
 export const screenshots = path.join(repo, 'docs/screenshots');
 export const out = process.env.POSFIELD_E2E_OUT || fs.mkdtempSync(path.join(os.tmpdir(), 'posfield-e2e-out-'));
 fs.mkdirSync(out, { recursive: true });
