@@ -159,7 +159,7 @@ stages_exit() {
 stage_summary() {
   [ -s "${POSFIELD_STAGE_LOG:-}" ] || return 0
   awk -F '\t' '
-    { printf "| %-44s | %4dm%02ds |\n", $1, $2 / 60, $2 % 60; total += $2 }
-    BEGIN { print "| stage                                        |     time |"; print "|----------------------------------------------|----------|" }
-    END { printf "| %-44s | %4dm%02ds |\n", "total", total / 60, total % 60 }' "$POSFIELD_STAGE_LOG"
+    { printf "| %-56s | %4dm%02ds |\n", $1, $2 / 60, $2 % 60; total += $2 }
+    BEGIN { print "| stage                                                    |     time |"; print "|----------------------------------------------------------|----------|" }
+    END { printf "| %-56s | %4dm%02ds |\n", "total", total / 60, total % 60 }' "$POSFIELD_STAGE_LOG"
 }
