@@ -18,6 +18,7 @@ use posfield_shared::{Actor, FaultCode, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
+use super::certificate::CertificateError;
 use super::i18n::{LANG_COOKIE, Lang};
 use super::import::{self, BadRow};
 use super::queries::{self, TerminalRow, VisitFilter, VisitRow, format_time, url_encode};
@@ -898,7 +899,13 @@ pub async fn certificate(
     let pdf = tokio::task::spawn_blocking(move || super::certificate::render(&visit, signature.as_deref()))
         .await
         .map_err(PageError::internal)?
-        .map_err(|e| PageError::Refused(e.to_string()))?;
+        .map_err(|e| match e {
+            CertificateError::Unsigned(_) => PageError::Refused(e.to_string()),
+            CertificateError::NoFont { .. } | CertificateError::Font(_) => {
+                tracing::error!(error = %e, "certificate not made");
+                PageError::Unavailable(e.to_string())
+            }
+        })?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
