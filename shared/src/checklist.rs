@@ -101,6 +101,27 @@ impl Requirement {
             Requirement::RegisteredPhone => "注册手机号".into(),
         }
     }
+
+    /// English words for what is missing.
+    pub fn en(self) -> String {
+        match self {
+            Requirement::Photo(kind) => format!("photo of the {}", kind.en().to_lowercase()),
+            Requirement::Signature => "the merchant's acceptance signature".into(),
+            Requirement::TerminalIdentified => "the terminal's serial".into(),
+            Requirement::ReplacementSerial => "the new terminal's serial".into(),
+            Requirement::SimData => "the SIM card's data".into(),
+            Requirement::SimAction => "what was done with the SIM card".into(),
+            Requirement::BackupConfirmation => "the backup confirmation".into(),
+            Requirement::FaultRecorded => "a recorded fault".into(),
+            Requirement::WarrantyDecision => "the warranty status".into(),
+            Requirement::RepairPlan => "the repair plan".into(),
+            Requirement::RepairFee => "the repair fee".into(),
+            Requirement::SuspensionCause => "the suspension cause".into(),
+            Requirement::ApplicationApproved => "the reactivation application's approval".into(),
+            Requirement::MerchantNumber => "the merchant number".into(),
+            Requirement::RegisteredPhone => "the registered mobile number".into(),
+        }
+    }
 }
 
 /// When a step applies. A step whose condition does not hold is not

@@ -18,6 +18,7 @@ pub mod fuzz;
 pub mod kind;
 pub mod lifecycle;
 pub mod protocol;
+pub mod serial_text;
 pub mod status;
 pub mod time;
 pub mod validate;

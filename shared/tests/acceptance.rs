@@ -118,3 +118,49 @@ fn a_follow_up_after_signing_does_not_break_the_signature() {
     doc.set_step(&clock.ctx(&agent()), "followup", StepState::Done, None, Some("三天后回访正常")).unwrap();
     assert_eq!(SignatureCheck::of(&doc.visit().unwrap()), SignatureCheck::Valid);
 }
+
+/// The one rule for an acceptance's device signature, as a table: what the
+/// phone signs, and what the phone and the server accept. The phone and the
+/// server used to carry a copy each (and the demo signed a third way); the
+/// copies agreed on every case below. The one rule verifies with
+/// `verify_strict`, which also refuses small-order keys and signature points
+/// that plain `verify` lets through for some messages.
+#[test]
+fn the_device_signature_binds_the_three_hashes_under_one_key() {
+    use ed25519_dalek::SigningKey;
+    use posfield_shared::visit::acceptance::{device_signature_verifies, sign_binding};
+
+    let (doc, _) = signed_repair();
+    let signed = doc.visit().unwrap().acceptance.unwrap();
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let public = hex::encode(key.verifying_key().to_bytes());
+    let other_public = hex::encode(SigningKey::from_bytes(&[8; 32]).verifying_key().to_bytes());
+    let mut good = signed.clone();
+    good.device_signature =
+        Some(sign_binding(&key, &good.content_hash, &good.strokes_sha256, &good.signature.sha256));
+    assert!(device_signature_verifies(&good, &public));
+
+    type Tamper = fn(&mut posfield_shared::visit::schema::Acceptance);
+    let cases: [(&str, Tamper, bool); 8] = [
+        ("summary hash changed", |a| a.content_hash = "1".repeat(64), false),
+        ("strokes hash changed", |a| a.strokes_sha256 = "2".repeat(64), false),
+        ("image hash changed", |a| a.signature.sha256 = "3".repeat(64), false),
+        ("no signature", |a| a.device_signature = None, false),
+        ("signature not hex", |a| a.device_signature = Some("zz".into()), false),
+        ("signature too short", |a| a.device_signature = Some("ab".repeat(10)), false),
+        ("signature of zeros", |a| a.device_signature = Some("00".repeat(64)), false),
+        (
+            "signer's name changed (not part of the binding: the summary hash is)",
+            |a| a.signer_name = "x".into(),
+            true,
+        ),
+    ];
+    for (name, tamper, expected) in cases {
+        let mut acceptance = good.clone();
+        tamper(&mut acceptance);
+        assert_eq!(device_signature_verifies(&acceptance, &public), expected, "{name}");
+    }
+    assert!(!device_signature_verifies(&good, &other_public), "another device's key");
+    assert!(!device_signature_verifies(&good, "not hex"), "a malformed key");
+    assert!(!device_signature_verifies(&good, &"00".repeat(32)), "a small-order key");
+}

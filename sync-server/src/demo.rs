@@ -14,11 +14,11 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use image::{GrayImage, ImageFormat, Luma, Rgb, RgbImage};
 use posfield_shared::checklist::{Condition, Need, Requirement};
 use posfield_shared::lifecycle::TerminalState;
-use posfield_shared::visit::acceptance::{AcceptanceSummary, binding_message};
+use posfield_shared::visit::acceptance::{AcceptanceSummary, sign_binding};
 use posfield_shared::visit::schema::{ReviewDecision, StepState};
 use posfield_shared::visit::{BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, VisitDoc, VisitError};
 use posfield_shared::vocab::{
@@ -470,8 +470,7 @@ impl Builder<'_> {
             .keys
             .get(agent_name)
             .ok_or_else(|| DemoError::Store(format!("no key for {agent_name}")))?;
-        let device_signature =
-            hex::encode(key.sign(&binding_message(&content_hash, &strokes, &image.sha256)).to_bytes());
+        let device_signature = sign_binding(key, &content_hash, &strokes, &image.sha256);
         let signer = format!("{}老板", self.dice.pick(&["王", "李", "张", "刘", "陈", "杨", "赵", "黄"]));
         let input = SignatureInput {
             signer_name: signer,

@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use posfield_sync_link::server::ServerRepo;
+use posfield_sync_link_server::ServerRepo;
 
 use crate::blobs::BlobDir;
 use crate::config::Config;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use posfield_sync_link::server::{Access, Policy};
+use posfield_sync_link_server::{Access, Policy};
 
 use crate::store::{Principal, Store};
 

@@ -10,8 +10,8 @@
 
 use std::collections::BTreeSet;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use posfield_shared::visit::acceptance::binding_message;
+use ed25519_dalek::{Signer, SigningKey};
+use posfield_shared::visit::acceptance::{binding_message, device_signature_verifies};
 use posfield_shared::visit::authority::OfficeFields;
 use posfield_shared::visit::{Ctx, DocError, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
@@ -36,7 +36,7 @@ pub const SERVER_ACTOR_ID: &[u8] = b"posfield-server";
 pub enum ProjectionError {
     /// The sync repository failed.
     #[error(transparent)]
-    Link(#[from] posfield_sync_link::LinkError),
+    Link(#[from] posfield_sync_link_server::LinkError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -223,33 +223,25 @@ pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
 fn countersign(visit: &Visit, key: &SigningKey) -> Option<PendingCountersignature> {
     let acceptance = visit.acceptance.as_ref()?;
     let device = acceptance.stamp.by.device.clone();
-    let content_hash = acceptance.content_hash.clone();
-    let strokes_sha256 = acceptance.strokes_sha256.clone();
-    let image_sha256 = acceptance.signature.sha256.clone();
-    let device_signature = acceptance.device_signature.clone();
+    let received = acceptance.clone();
     let (visit_id, key) = (visit.id.clone(), key.clone());
-    let signer_device = device.clone();
     let sign = move |public_key: Option<&str>| {
-        let message = binding_message(&content_hash, &strokes_sha256, &image_sha256);
-        let valid = (|| {
-            let key: [u8; 32] = hex::decode(public_key?).ok()?.try_into().ok()?;
-            let key = VerifyingKey::from_bytes(&key).ok()?;
-            let signature: [u8; 64] = hex::decode(device_signature.as_deref()?).ok()?.try_into().ok()?;
-            key.verify(&message, &Signature::from_bytes(&signature)).ok()
-        })()
-        .is_some();
+        let valid = public_key.is_some_and(|public| device_signature_verifies(&received, public));
+        let device_id = received.stamp.by.device.clone();
         if !valid {
-            tracing::warn!(visit = %visit_id, device = %signer_device, "an acceptance arrived whose device signature does not verify");
+            tracing::warn!(visit = %visit_id, device = %device_id, "an acceptance arrived whose device signature does not verify");
         }
+        let message =
+            binding_message(&received.content_hash, &received.strokes_sha256, &received.signature.sha256);
         let received_at = now();
         let mut countersigned = message;
         countersigned.extend_from_slice(format!("received-at {received_at}\n").as_bytes());
         Countersignature {
             server_signature: hex::encode(key.sign(&countersigned).to_bytes()),
-            content_hash,
-            strokes_sha256,
-            image_sha256,
-            device_id: signer_device,
+            content_hash: received.content_hash,
+            strokes_sha256: received.strokes_sha256,
+            image_sha256: received.signature.sha256,
+            device_id,
             device_signature_valid: valid,
             received_at,
         }
@@ -270,7 +262,7 @@ pub async fn office_edit(
     id: &str,
     edit: impl FnOnce(&mut VisitDoc) -> Result<Visit, VisitError>,
 ) -> Result<Visit, ProjectionError> {
-    posfield_sync_link::doc_id(id)?;
+    posfield_sync_link_server::doc_id(id)?;
     if !state.store.reaches_visit(principal, id, false).await? {
         return Err(ProjectionError::NotFound(id.to_owned()));
     }

@@ -30,7 +30,7 @@ pub async fn push(
     let mut seen = HashSet::new();
     let mut candidates = Vec::with_capacity(visits.len());
     for (index, visit) in visits.into_iter().enumerate() {
-        let refusal = if posfield_sync_link::doc_id(&visit.id).is_err() {
+        let refusal = if posfield_sync_link_server::doc_id(&visit.id).is_err() {
             Some(("bad_visit_id", "not a visit id"))
         } else if !seen.insert(visit.id.clone()) {
             Some(("duplicate", "the visit is in this push more than once"))
@@ -86,7 +86,7 @@ pub async fn push(
             && visit.id == pushed.id
         {
             chunks.push((
-                posfield_sync_link::storage::chunk_key(&pushed.id, &pushed.bytes)?,
+                posfield_sync_link_server::storage::chunk_key(&pushed.id, &pushed.bytes)?,
                 pushed.bytes.to_vec(),
             ));
         }

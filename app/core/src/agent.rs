@@ -388,14 +388,21 @@ impl Agent {
         self.identify_text(visit_id, serial, IdentificationMethod::Manual, replacement)
     }
 
-    /// Records a serial the phone's live barcode scanner read off the label.
+    /// Records the serial in what the phone's live barcode scanner read off
+    /// the label, by the same rule as a label photo
+    /// ([`posfield_shared::serial_text::serial_from_text`]: a QR code's URL,
+    /// a labelled value...); a code that holds none is refused with what it said.
     pub fn identify_scanned(
         &mut self,
         visit_id: &str,
-        serial: &str,
+        scanned_text: &str,
         replacement: bool,
     ) -> Result<Identified, AgentError> {
-        self.identify_text(visit_id, serial, IdentificationMethod::Scan, replacement)
+        let Some(serial) = posfield_shared::serial_text::serial_from_text(scanned_text) else {
+            let symbol = barcode::Symbol { format: "SCAN".into(), text: scanned_text.into() };
+            return Err(barcode::BarcodeError::NoSerial { symbols: vec![symbol] }.into());
+        };
+        self.identify_text(visit_id, &serial, IdentificationMethod::Scan, replacement)
     }
 
     fn identify_text(

@@ -9,8 +9,8 @@
 
 use std::io::Cursor;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use posfield_shared::visit::{SignatureCheck, Visit};
+use ed25519_dalek::SigningKey;
+use posfield_shared::visit::{SignatureCheck, Visit, acceptance};
 use serde::{Deserialize, Serialize};
 
 use crate::blobs::sha256_hex;
@@ -291,11 +291,9 @@ impl DeviceKey {
 
     /// Signs the hashes that bind an acceptance together; returns hex.
     pub fn sign_acceptance(&self, content_hash: &str, strokes_sha256: &str, image_sha256: &str) -> String {
-        hex::encode(self.0.sign(&binding_message(content_hash, strokes_sha256, image_sha256)).to_bytes())
+        acceptance::sign_binding(&self.0, content_hash, strokes_sha256, image_sha256)
     }
 }
-
-use posfield_shared::visit::acceptance::binding_message;
 
 /// Which part of a signed acceptance no longer verifies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -325,19 +323,7 @@ pub fn verify_acceptance(visit: &Visit, public_hex: &str, strokes: &[u8], png: &
     if sha256_hex(png) != acceptance.signature.sha256 {
         problems.push(Tampered::Image);
     }
-    let verified = (|| {
-        let key: [u8; 32] = hex::decode(public_hex).ok()?.try_into().ok()?;
-        let key = VerifyingKey::from_bytes(&key).ok()?;
-        let signature: [u8; 64] =
-            hex::decode(acceptance.device_signature.as_deref()?).ok()?.try_into().ok()?;
-        let message = binding_message(
-            &acceptance.content_hash,
-            &acceptance.strokes_sha256,
-            &acceptance.signature.sha256,
-        );
-        key.verify(&message, &Signature::from_bytes(&signature)).ok()
-    })();
-    if verified.is_none() {
+    if !acceptance::device_signature_verifies(acceptance, public_hex) {
         problems.push(Tampered::DeviceSignature);
     }
     problems

@@ -145,10 +145,12 @@ fn wrong_serials_and_refused_actions_are_clear_and_change_nothing() {
     assert!(matches!(error, AgentError::Visit(VisitError::Incomplete(_))));
     assert_eq!(agent.visit(&id).unwrap().history.len(), 1);
     assert_eq!(agent.visit("no-such-visit").unwrap_err().code(), "visit_not_found");
-    // A live scan is checked like a typed serial, and recorded as scanned.
+    // A live scan is read by the same rule as a label photo, and recorded as scanned.
     let error = agent.identify_scanned(&id, "https://example.com/x", false).unwrap_err();
-    assert_eq!(error.code(), "invalid_input");
-    let found = agent.identify_scanned(&id, "n9100001234567", false).unwrap();
+    assert_eq!(error.code(), "barcode");
+    assert!(error.to_string().contains("https://example.com/x"), "{error}");
+    assert!(agent.visit(&id).unwrap().terminal.is_none());
+    let found = agent.identify_scanned(&id, "https://pos.example.com/t?sn=n9100001234567", false).unwrap();
     assert_eq!(found.serial, "N9100001234567");
     let terminal = agent.visit(&id).unwrap().terminal.unwrap();
     assert_eq!(terminal.method, posfield_shared::vocab::IdentificationMethod::Scan);

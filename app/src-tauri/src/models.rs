@@ -373,24 +373,23 @@ impl VisitView {
         confirmed: &dyn Fn(&str) -> bool,
     ) -> VisitView {
         let template = visit.kind.template();
-        let steps = template
-            .steps
-            .iter()
-            .map(|step| {
+        let steps = posfield_shared::visit::step_statuses(visit)
+            .into_iter()
+            .map(|status| {
+                let step = status.step;
                 let record = visit.step(step.id.as_str());
                 StepView {
                     id: step.id.as_str(),
                     zh: step.zh,
                     en: step.en,
-                    state: visit.step_state(step.id.as_str()),
+                    state: status.state,
                     reason: record.and_then(|r| r.reason.clone()),
                     note: record.and_then(|r| r.note.clone()),
                     required: step.need == Need::Required,
                     skippable: step.skippable,
-                    applies: applies(visit, step.when),
+                    applies: status.applies,
                     requires: step.requires.iter().map(|r| r.code()).collect(),
-                    waits_for: posfield_shared::visit::completion::waiting_for(visit, step.id.as_str())
-                        .map(|decision| decision.zh()),
+                    waits_for: status.waits_for.map(|decision| decision.zh()),
                 }
             })
             .collect();
@@ -642,7 +641,12 @@ mod tests {
         let template: Vec<&str> = VisitKind::Repair.template().steps.iter().map(|s| s.id.as_str()).collect();
         let shown: Vec<&str> = view.steps.iter().map(|s| s.id).collect();
         assert_eq!(shown, template);
-        assert!(view.steps.iter().all(|s| s.state == StepState::Pending));
+        // Steps whose condition does not hold yet (a police report, a fee) show as not applicable.
+        for step in &view.steps {
+            let expected = if step.applies { StepState::Pending } else { StepState::NotApplicable };
+            assert_eq!(step.state, expected, "{}", step.id);
+        }
+        assert!(view.steps.iter().any(|s| !s.applies));
         assert!(
             view.missing.iter().any(|m| m.step == "identify" && m.zh.contains("识别终端机身号")),
             "{:?}",

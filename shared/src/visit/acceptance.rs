@@ -11,7 +11,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::schema::{StepState, Visit};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use super::schema::{Acceptance, StepState, Visit};
 use crate::fault::FaultCode;
 use crate::kind::VisitKind;
 use crate::time::Timestamp;
@@ -227,4 +229,37 @@ fn differing_fields(signed: &serde_json::Value, current: &serde_json::Value, pre
 /// the summary's content hash, the strokes' hash and the signature image's hash.
 pub fn binding_message(content_hash: &str, strokes_sha256: &str, image_sha256: &str) -> Vec<u8> {
     format!("posfield-acceptance-v1\n{content_hash}\n{strokes_sha256}\n{image_sha256}\n").into_bytes()
+}
+
+/// The device's Ed25519 signature over an acceptance's binding message, hex.
+///
+/// This and [`device_signature_verifies`] are the one home of how an
+/// acceptance is signed and checked: the phone signs with it, the phone and
+/// the server verify with the other, the demo fleet signs with it too.
+pub fn sign_binding(
+    key: &SigningKey,
+    content_hash: &str,
+    strokes_sha256: &str,
+    image_sha256: &str,
+) -> String {
+    hex::encode(key.sign(&binding_message(content_hash, strokes_sha256, image_sha256)).to_bytes())
+}
+
+/// Whether the acceptance's device signature verifies under the device's
+/// public key (32 bytes, hex). A missing, malformed or wrong signature, or a
+/// malformed key, is `false`: the caller says which part failed.
+pub fn device_signature_verifies(acceptance: &Acceptance, public_key_hex: &str) -> bool {
+    let verified = || -> Option<()> {
+        let key: [u8; 32] = hex::decode(public_key_hex).ok()?.try_into().ok()?;
+        let key = VerifyingKey::from_bytes(&key).ok()?;
+        let signature: [u8; 64] =
+            hex::decode(acceptance.device_signature.as_deref()?).ok()?.try_into().ok()?;
+        let message = binding_message(
+            &acceptance.content_hash,
+            &acceptance.strokes_sha256,
+            &acceptance.signature.sha256,
+        );
+        key.verify_strict(&message, &Signature::from_bytes(&signature)).ok()
+    };
+    verified().is_some()
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::acceptance::SignatureCheck;
 use super::schema::{StepState, Visit};
-use crate::checklist::{Condition, Need, Requirement};
+use crate::checklist::{Condition, Need, Requirement, StepTemplate};
 use crate::vocab::ApplicationState;
 
 /// Why a step blocks completion.
@@ -60,6 +60,38 @@ impl Missing {
     pub fn describe_all(items: &[Missing]) -> String {
         items.iter().map(Missing::describe).collect::<Vec<_>>().join("; ")
     }
+}
+
+/// How one step of a visit stands: the one derivation every screen shows
+/// (the phone's checklist, the back office's visit page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepStatus {
+    /// The step as the kind's checklist defines it.
+    pub step: &'static StepTemplate,
+    /// The state to show: the recorded state while the step applies;
+    /// `NotApplicable` when its condition does not hold (whatever was
+    /// recorded before the condition changed, since completion ignores it).
+    pub state: StepState,
+    /// Whether the step's condition holds for the visit as recorded.
+    pub applies: bool,
+    /// The back-office decision an earlier step waits for: until it arrives
+    /// this step cannot be done, skipped or signed.
+    pub waits_for: Option<Requirement>,
+}
+
+/// Every step of the visit's checklist, in order, with how it stands.
+pub fn step_statuses(visit: &Visit) -> Vec<StepStatus> {
+    visit
+        .kind
+        .template()
+        .steps
+        .iter()
+        .map(|step| {
+            let applies = applies(visit, step.when);
+            let state = if applies { visit.step_state(step.id.as_str()) } else { StepState::NotApplicable };
+            StepStatus { step, state, applies, waits_for: waiting_for(visit, step.id.as_str()) }
+        })
+        .collect()
 }
 
 /// Whether a step with this condition applies to the visit as recorded.

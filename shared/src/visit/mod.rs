@@ -17,7 +17,7 @@ pub mod outcome;
 pub mod schema;
 
 pub use acceptance::{AcceptanceSummary, SignatureCheck};
-pub use completion::{Missing, missing};
+pub use completion::{Missing, StepStatus, missing, step_statuses};
 pub use document::{Conflict, DocError, VisitDoc};
 pub use ops::{BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, VisitError};
 pub use schema::{SCHEMA_VERSION, StepState, Visit};

@@ -100,6 +100,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("faults", "故障", "Faults"),
     ("attempts", "现场处理", "What was tried"),
     ("fixed", "已解决", "Fixed"),
+    ("waits_for", "等待：", "Waits for "),
     ("not_fixed", "未解决", "Not fixed"),
     ("photos", "材料照片", "Document photos"),
     ("signature", "验收签字", "Acceptance signature"),

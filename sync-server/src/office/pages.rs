@@ -18,6 +18,7 @@ use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind, Visi
 use serde::Deserialize;
 
 use super::PageError;
+use super::certificate::CertificateError;
 use super::i18n::{LANG_COOKIE, Lang};
 use super::import::{self, BadRow};
 use super::queries::{self, TerminalRow, VisitFilter, VisitRow, url_encode};
@@ -375,6 +376,8 @@ pub struct StepLine {
     pub state_code: &'static str,
     /// State in words.
     pub state: &'static str,
+    /// The back-office decision this step waits for, in words (empty when none).
+    pub waits_for: String,
     /// Reason for skipping, note.
     pub note: String,
     /// Who and when.
@@ -514,7 +517,7 @@ fn step_state_words(lang: Lang, state: StepState) -> (&'static str, &'static str
 }
 
 async fn load_visit(state: &crate::State, principal: &Principal, id: &str) -> Result<Visit, PageError> {
-    posfield_sync_link::doc_id(id).map_err(|_| PageError::NotFound)?;
+    posfield_sync_link_server::doc_id(id).map_err(|_| PageError::NotFound)?;
     if !state.store.reaches_visit(principal, id, false).await? {
         return Err(PageError::NotFound);
     }
@@ -543,25 +546,21 @@ pub async fn visit_page(
     let (missing, device_signature) = (facts.missing_blobs, facts.device_signature_valid);
     let agents = state.store.agents().await?;
     let arrived = |sha: &str| !missing.iter().any(|m| m == sha);
-    let template = visit.kind.template();
-    let steps = template
-        .steps
-        .iter()
-        .map(|step| {
+    let steps = posfield_shared::visit::step_statuses(&visit)
+        .into_iter()
+        .map(|status| {
+            let step = status.step;
             let record = visit.step(step.id.as_str());
-            // A step whose condition does not hold (a police report when nothing was lost) does not apply.
-            let state = match record {
-                Some(r) => r.state,
-                None if !posfield_shared::visit::completion::applies(&visit, step.when) => {
-                    StepState::NotApplicable
-                }
-                None => StepState::Pending,
-            };
-            let (state_code, state_words) = step_state_words(lang, state);
+            let (state_code, state_words) = step_state_words(lang, status.state);
             StepLine {
                 label: if lang == Lang::Zh { step.zh.into() } else { step.en.into() },
                 state_code,
                 state: state_words,
+                waits_for: status
+                    .waits_for
+                    .filter(|_| status.state == StepState::Pending)
+                    .map(|decision| if lang == Lang::Zh { decision.zh() } else { decision.en() })
+                    .unwrap_or_default(),
                 note: record
                     .map(|r| {
                         [r.reason.clone(), r.note.clone()]
@@ -744,7 +743,7 @@ fn office_ctx(officer: &Officer) -> Ctx {
 fn refused(e: ProjectionError) -> PageError {
     match e {
         ProjectionError::NotFound(_) => PageError::NotFound,
-        ProjectionError::Link(posfield_sync_link::LinkError::BadId(_)) => PageError::NotFound,
+        ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(_)) => PageError::NotFound,
         ProjectionError::Visit(v) => PageError::Refused(v.to_string()),
         other => PageError::internal(other),
     }
@@ -902,7 +901,13 @@ pub async fn certificate(
     let pdf = tokio::task::spawn_blocking(move || super::certificate::render(&visit, signature.as_deref()))
         .await
         .map_err(PageError::internal)?
-        .map_err(|e| PageError::Refused(e.to_string()))?;
+        .map_err(|e| match e {
+            CertificateError::Unsigned(_) => PageError::Refused(e.to_string()),
+            CertificateError::NoFont { .. } | CertificateError::Font(_) => {
+                tracing::error!(error = %e, "certificate not made");
+                PageError::Unavailable(e.to_string())
+            }
+        })?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),

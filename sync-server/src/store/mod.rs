@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use posfield_shared::protocol::ManifestEntry;
-use posfield_sync_link::storage::KvStore;
+use posfield_sync_link_server::storage::KvStore;
 
 /// What a store method's future resolves to.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;

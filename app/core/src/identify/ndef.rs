@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use posfield_shared::serial_text;
 use posfield_shared::validate::{self, ValidationError};
 
 /// Header flag: first record of the message (Message Begin).
@@ -754,21 +755,14 @@ pub fn parse_type2_dump(dump: &[u8]) -> Result<Type2Dump<'_>, NdefError> {
     Ok(Type2Dump { uid, tlv_area })
 }
 
-/// Query keys that name a serial in a URL (compared ignoring ASCII case).
-const SERIAL_KEYS: [&str; 6] = ["sn", "serial", "serialno", "serial_no", "serial_number", "serialnumber"];
-
-/// Labels printed before a serial; longer ones first so "SERIAL NO" wins over "SERIAL".
-const SERIAL_LABELS: [&str; 8] =
-    ["serial number", "serial no.", "serial no", "serial", "s/n", "sn", "机身号", "序列号"];
-
-/// Reads the terminal serial from a tag: the first record candidate that
-/// passes [`validate::serial`], else the tag UID as upper-case hex.
+/// Reads the terminal serial from a tag: the first record that holds one,
+/// else the tag UID as upper-case hex.
 ///
-/// Candidates, record by record in order: Text records' text; a URI's
-/// serial query value (`sn`, `serial`, ...) then its last path segment;
+/// Records are read in order by the rule every reader shares
+/// ([`posfield_shared::serial_text`]): Text records' text; a URI's serial
+/// query value (`sn`, `serial`, ...) then its last path segment;
 /// `text/plain` and JSON (`{"sn": ...}`, `{"serial": ...}`) MIME records;
-/// external-type payloads as UTF-8. Each is tried as is, line by line and
-/// with a label such as `SN:`, `S/N` or `机身号：` stripped.
+/// external-type payloads as UTF-8.
 ///
 /// A malformed message does not stop us: the parse error goes into
 /// [`NfcSerial::warnings`] and the UID stands in, because the agent is
@@ -809,99 +803,44 @@ fn uid_serial(uid: &[u8]) -> Result<String, UidProblem> {
     validate::serial(&hex::encode_upper(uid)).map_err(UidProblem::Invalid)
 }
 
-/// The first valid serial among one record's candidates, with the record kind.
+/// The serial in one record, with the record kind: text goes through the
+/// one free-text rule ([`serial_text::serial_from_text`]), URIs through
+/// [`serial_text::serial_from_uri`], JSON through its serial keys.
 fn serial_in(content: &Content) -> Result<Option<(String, RecordKind)>, NdefError> {
-    let (kind, candidates) = match content {
-        Content::Text { text, .. } => (RecordKind::Text, text_candidates(text)),
-        Content::Uri(uri) => (RecordKind::Uri, uri_candidates(uri)),
-        Content::Mime { mime_type, data } => (RecordKind::Mime, mime_candidates(mime_type, data)?),
+    let (kind, serial) = match content {
+        Content::Text { text, .. } => (RecordKind::Text, serial_text::serial_from_text(text)),
+        Content::Uri(uri) => (RecordKind::Uri, serial_text::serial_from_uri(uri)),
+        Content::Mime { mime_type, data } => (RecordKind::Mime, mime_serial(mime_type, data)?),
         // External payloads are often binary, so non-UTF-8 is no problem worth reporting.
         Content::External { data, .. } => match std::str::from_utf8(data) {
-            Ok(text) => (RecordKind::External, text_candidates(text)),
+            Ok(text) => (RecordKind::External, serial_text::serial_from_text(text)),
             Err(_) => return Ok(None),
         },
         Content::Other => return Ok(None),
     };
-    Ok(candidates.iter().find_map(|c| accept(c)).map(|serial| (serial, kind)))
+    Ok(serial.map(|serial| (serial, kind)))
 }
 
-/// Runs the shared validator, and also demands a digit: the validator accepts
-/// any 8-20 letters, so words on a tag ("Terminal", "Newland POS") would pass,
-/// while every real terminal serial carries digits.
-fn accept(candidate: &str) -> Option<String> {
-    validate::serial(candidate).ok().filter(|serial| serial.bytes().any(|b| b.is_ascii_digit()))
-}
-
-/// Candidates from free text, most telling first: what follows a serial
-/// label (in the whole text or any line), then the whole text or a line if it
-/// is a single token. Unlabeled text with spaces is left out because the
-/// validator drops spaces, so a model name such as "Newland N910 POS" would
-/// pass as `NEWLANDN910POS`; tags are machine-written, so an unlabeled serial
-/// on them is one token.
-fn text_candidates(text: &str) -> Vec<String> {
-    let text = text.trim();
-    let lines: Vec<&str> =
-        if text.lines().nth(1).is_some() { text.lines().map(str::trim).collect() } else { Vec::new() };
-    let labeled = std::iter::once(text).chain(lines.iter().copied()).filter_map(strip_label);
-    let single_tokens = std::iter::once(text)
-        .chain(lines.iter().copied())
-        .filter(|piece| !piece.contains(char::is_whitespace));
-    labeled.chain(single_tokens).map(str::to_owned).collect()
-}
-
-/// What follows a serial label. A label made only of letters ("SN") must be
-/// followed by a separator, since "SN12345678" is itself a whole serial.
-fn strip_label(text: &str) -> Option<&str> {
-    let is_separator = |c: char| c.is_whitespace() || ":：#=.-".contains(c);
-    SERIAL_LABELS.iter().find_map(|label| {
-        let head = text.get(..label.len())?;
-        let rest = &text[label.len()..];
-        let needs_separator = label.chars().all(|c| c.is_ascii_alphanumeric());
-        let separated = !needs_separator || rest.starts_with(is_separator);
-        (head.eq_ignore_ascii_case(label) && separated)
-            .then(|| rest.trim_start_matches(is_separator).trim_end())
-    })
-}
-
-/// Serial query values first (they say what they are), then the last path
-/// segment of hierarchical URIs only, so `tel:` numbers never become serials.
-fn uri_candidates(uri: &str) -> Vec<String> {
-    let without_fragment = uri.split('#').next().unwrap_or_default();
-    let (path, query) = without_fragment.split_once('?').unwrap_or((without_fragment, ""));
-    let mut candidates: Vec<String> = query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(key, _)| SERIAL_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)))
-        .map(|(_, value)| value.to_owned())
-        .collect();
-    let segment = path
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .and_then(|(_, path)| path.split('/').rfind(|s| !s.is_empty()));
-    candidates.extend(segment.map(str::to_owned));
-    candidates
-}
-
-fn mime_candidates(mime_type: &str, data: &[u8]) -> Result<Vec<String>, NdefError> {
+/// `text/plain` as free text; JSON's values under a serial key, each a serial by itself.
+fn mime_serial(mime_type: &str, data: &[u8]) -> Result<Option<String>, NdefError> {
     let essence = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if essence == "text/plain" {
-        return Ok(text_candidates(utf8(data, "text/plain payload", 0)?));
+        return Ok(serial_text::serial_from_text(utf8(data, "text/plain payload", 0)?));
     }
     if essence == "application/json" || essence.ends_with("+json") {
         let value: serde_json::Value =
             serde_json::from_slice(data).map_err(|e| NdefError::InvalidJson { reason: e.to_string() })?;
-        let Some(object) = value.as_object() else { return Ok(Vec::new()) };
-        let serials = object
-            .iter()
-            .filter(|(key, _)| SERIAL_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)))
-            .filter_map(|(_, value)| match value {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
+        let Some(object) = value.as_object() else { return Ok(None) };
+        let serial = object.iter().filter(|(key, _)| serial_text::is_serial_key(key)).find_map(
+            |(_, value)| match value {
+                serde_json::Value::String(s) => serial_text::accept_serial(s),
+                serde_json::Value::Number(n) => serial_text::accept_serial(&n.to_string()),
                 _ => None,
-            });
-        return Ok(serials.collect());
+            },
+        );
+        return Ok(serial);
     }
-    Ok(Vec::new())
+    Ok(None)
 }
 
 impl fmt::Display for Tnf {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use posfield_shared::protocol::ManifestEntry;
-use posfield_sync_link::storage::{KvStore, StorageError, StorageFuture};
+use posfield_sync_link_server::storage::{KvStore, StorageError, StorageFuture};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
 use posfield_shared::{Actor, Timestamp, VisitKind};
-use posfield_sync_link::storage::KvStore;
+use posfield_sync_link_server::storage::KvStore;
 
 use super::*;
 use crate::office::queries::{VisitFilter, day_of, day_start};
@@ -432,7 +432,7 @@ async fn a_sync_connection_whose_write_is_refused_ends_and_nothing_is_acknowledg
     let (dir, running, enrolled) = server().await;
     let state = running.state.clone();
     let principal = agent("wang");
-    let endpoint = posfield_sync_link::client::Endpoint {
+    let endpoint = posfield_sync_link_client::session::Endpoint {
         url: format!("ws://{}/api/v1/sync/ws", running.addr).parse().unwrap(),
         token: enrolled.token.clone(),
         peer: enrolled.peer.clone(),
@@ -444,7 +444,8 @@ async fn a_sync_connection_whose_write_is_refused_ends_and_nothing_is_acknowledg
         let (endpoint, state, device) = (endpoint.clone(), state.clone(), enrolled.device_id.clone());
         async move {
             let session =
-                posfield_sync_link::client::Session::open(&endpoint, vec![(id.clone(), bytes)]).await?;
+                posfield_sync_link_client::session::Session::open(&endpoint, vec![(id.clone(), bytes)])
+                    .await?;
             let synced = session.sync(&id, &[], Duration::from_secs(10)).await;
             // However the phone's session ended, the server ends the
             // connection when a write fails, instead of going on as if the
@@ -516,7 +517,7 @@ async fn a_push_or_an_office_edit_whose_write_is_refused_fails_and_the_projectio
     assert!(
         matches!(
             edit,
-            Err(crate::projection::ProjectionError::Link(posfield_sync_link::LinkError::Storage(_)))
+            Err(crate::projection::ProjectionError::Link(posfield_sync_link_server::LinkError::Storage(_)))
         ),
         "{edit:?}"
     );
