@@ -14,13 +14,41 @@ const DOCUMENT_PHOTO = path.join(testdata, 'barcodes/qrcode-1/1.png');
 
 const sel = (id) => `[data-testid="${id}"]`;
 
+/**
+ * Runs a WebDriver action again when WebKitWebDriver answers "stale element"
+ * because the screen re-rendered between finding an element and using it
+ * (the sync screen does, with every progress event); any other error, or a
+ * fifth stale one, is the test's failure.
+ */
+async function settled(action) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await action();
+    } catch (error) {
+      if (attempt >= 5 || !/stale element/i.test(String(error?.message ?? error))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+/** Waits until `selector` exists (`'exist'`) or is displayed (`'displayed'`). */
+async function waitFor(browser, selector, what, timeout) {
+  await settled(async () => {
+    const element = await browser.$(selector);
+    if (what === 'displayed') await element.waitForDisplayed({ timeout });
+    else await element.waitForExist({ timeout });
+  });
+}
+
 async function click(browser, selector) {
-  const element = await browser.$(selector);
-  await element.waitForExist({ timeout: 15000 });
-  // Centre it: WebDriver scrolls it to the bottom edge, under the fixed tab bar.
-  await browser.execute((el) => el.scrollIntoView({ block: 'center' }), element);
-  await element.waitForClickable({ timeout: 15000 });
-  await element.click();
+  await settled(async () => {
+    const element = await browser.$(selector);
+    await element.waitForExist({ timeout: 15000 });
+    // Centre it: WebDriver scrolls it to the bottom edge, under the fixed tab bar.
+    await browser.execute((el) => el.scrollIntoView({ block: 'center' }), element);
+    await element.waitForClickable({ timeout: 15000 });
+    await element.click();
+  });
 }
 
 async function type(browser, selector, text) {
@@ -48,12 +76,12 @@ async function openSection(browser, name) {
 
 async function backToChecklist(browser) {
   await click(browser, 'button.back');
-  await browser.$(sel('steps')).waitForExist({ timeout: 15000 });
+  await waitFor(browser, sel('steps'), 'exist', 15000);
 }
 
 async function markStepDone(browser, step) {
   await click(browser, `[data-step="${step}"] ${sel('step-done')}`);
-  await browser.$(`[data-step="${step}"][data-state="done"]`).waitForExist({ timeout: 15000 });
+  await waitFor(browser, `[data-step="${step}"][data-state="done"]`, 'exist', 15000);
 }
 
 async function enrol(browser, serverUrl, code, takeShots) {
@@ -61,7 +89,7 @@ async function enrol(browser, serverUrl, code, takeShots) {
   await type(browser, sel('enrol-code'), code);
   if (takeShots) await shot(browser, 'enrol');
   await click(browser, sel('enrol-submit'));
-  await browser.$(sel('new-visit')).waitForDisplayed({ timeout: 30000 });
+  await waitFor(browser, sel('new-visit'), 'displayed', 30000);
 }
 
 /** The whole repair visit, through the screens; returns the visit id. */
@@ -87,7 +115,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.equal(await serial.getText(), LABEL_SERIAL);
   if (takeShots) await shot(browser, 'identify');
   await click(browser, sel('identify-confirm'));
-  await browser.$('[data-step="identify"][data-state="done"]').waitForExist({ timeout: 15000 });
+  await waitFor(browser, '[data-step="identify"][data-state="done"]', 'exist', 15000);
 
   // A printer fault: the recommended steps, one tried and it fixed it.
   await openSection(browser, 'faults');
@@ -95,7 +123,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await click(browser, sel('fault-printer_fault'));
   await type(browser, sel('fault-symptom'), '打印空白');
   await click(browser, sel('fault-add'));
-  await browser.$('[data-testid="fault"][data-code="printer_fault"]').waitForExist({ timeout: 15000 });
+  await waitFor(browser, '[data-testid="fault"][data-code="printer_fault"]', 'exist', 15000);
   await click(browser, `${sel('attempt-not-fixed')}[data-remedy="restart"]`);
   await click(browser, `${sel('attempt-fixed')}[data-remedy="check_paper"]`);
   await click(browser, sel('resolve-fixed'));
@@ -106,9 +134,9 @@ async function repairVisit(browser, { merchant, takeShots }) {
   // Warranty and plan.
   await openSection(browser, 'details');
   await click(browser, sel('warranty-in_warranty'));
-  await browser.$(`${sel('warranty-in_warranty')}.on`).waitForExist({ timeout: 15000 });
+  await waitFor(browser, `${sel('warranty-in_warranty')}.on`, 'exist', 15000);
   await click(browser, sel('plan-fixed_on_site'));
-  await browser.$(`${sel('plan-fixed_on_site')}.on`).waitForExist({ timeout: 15000 });
+  await waitFor(browser, `${sel('plan-fixed_on_site')}.on`, 'exist', 15000);
   if (takeShots) await shot(browser, 'details');
   await backToChecklist(browser);
 
@@ -116,7 +144,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await openSection(browser, 'photos');
   await (await browser.$(sel('photo-kind'))).selectByAttribute('value', 'purchase_proof');
   await upload(browser, sel('photo-file'), DOCUMENT_PHOTO);
-  await browser.$('[data-testid="photo"][data-kind="purchase_proof"]').waitForExist({ timeout: 30000 });
+  await waitFor(browser, '[data-testid="photo"][data-kind="purchase_proof"]', 'exist', 30000);
   await browser.waitUntil(async () => (await browser.$$('.thumb img')).length > 0, { timeout: 15000 });
   if (takeShots) await shot(browser, 'photos');
   await backToChecklist(browser);
@@ -143,21 +171,21 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await stroke.up().perform();
   if (takeShots) await shot(browser, 'sign');
   await click(browser, sel('sign-confirm'));
-  await browser.$(sel('signature-valid')).waitForDisplayed({ timeout: 30000 });
-  await browser.$(sel('signature-image')).waitForDisplayed({ timeout: 15000 });
+  await waitFor(browser, sel('signature-valid'), 'displayed', 30000);
+  await waitFor(browser, sel('signature-image'), 'displayed', 15000);
   if (takeShots) await shot(browser, 'signed');
   await backToChecklist(browser);
 
-  await browser.$(sel('nothing-missing')).waitForDisplayed({ timeout: 15000 });
+  await waitFor(browser, sel('nothing-missing'), 'displayed', 15000);
   await click(browser, sel('complete'));
-  await browser.$(`${sel('visit-screen')}[data-status="completed"]`).waitForExist({ timeout: 15000 });
+  await waitFor(browser, `${sel('visit-screen')}[data-status="completed"]`, 'exist', 15000);
   if (takeShots) await shot(browser, 'completed');
   return visitId;
 }
 
 async function syncAll(browser) {
   await click(browser, sel('nav-sync'));
-  await browser.$(sel('sync-screen')).waitForExist({ timeout: 15000 });
+  await waitFor(browser, sel('sync-screen'), 'exist', 15000);
   await browser.waitUntil(
     async () => {
       const waiting = await browser.$$(sel('sync-visit'));
@@ -224,12 +252,12 @@ describe('a whole repair visit in the app', () => {
     await shot(browser, 'sync');
     await assertArrived(server, visitId, '老王便利店');
     await click(browser, sel('nav-today'));
-    await browser.$(`[data-visit="${visitId}"]`).waitForExist({ timeout: 15000 });
+    await waitFor(browser, `[data-visit="${visitId}"]`, 'exist', 15000);
     assert.equal((await browser.$$(`[data-visit="${visitId}"] ${sel('waiting-marker')}`)).length, 0, 'a synced visit is not waiting');
     await shot(browser, 'today');
     // English on the same screen.
     await click(browser, sel('lang'));
-    await browser.$('button*=New visit').waitForDisplayed({ timeout: 5000 });
+    await waitFor(browser, 'button*=New visit', 'displayed', 5000);
     await shot(browser, 'today-en');
     await click(browser, sel('lang'));
     await session.close();
@@ -253,13 +281,13 @@ describe('a whole repair visit in the app', () => {
     const visitId = await repairVisit(browser, { merchant: '街角咖啡', takeShots: false });
     // Everything waits on the phone, and the agent is told why in plain words.
     await click(browser, sel('nav-today'));
-    await browser.$(`[data-visit="${visitId}"] ${sel('waiting-marker')}`).waitForExist({ timeout: 15000 });
+    await waitFor(browser, `[data-visit="${visitId}"] ${sel('waiting-marker')}`, 'exist', 15000);
     await click(browser, sel('nav-sync'));
     await click(browser, sel('sync-now'));
-    await browser.$(sel('sync-error')).waitForDisplayed({ timeout: 60000 });
-    assert.match(await (await browser.$(sel('sync-error'))).getText(), /连不上服务器/);
+    await waitFor(browser, sel('sync-error'), 'displayed', 60000);
+    assert.match(await settled(async () => (await browser.$(sel('sync-error'))).getText()), /连不上服务器/);
     await click(browser, `${sel('sync-visit')} button`);
-    await browser.$('.photo-states .on_phone').waitForExist({ timeout: 15000 });
+    await waitFor(browser, '.photo-states .on_phone', 'exist', 15000);
     await shot(browser, 'sync-offline');
 
     await server.start();
@@ -278,7 +306,7 @@ describe('a whole repair visit in the app', () => {
       const session = await launchApp(onlineAgentData, `launch-${run}`);
       sessions.push(session);
       const { browser, started, sessionMs } = session;
-      await browser.$('body[data-ready="1"]').waitForExist({ timeout: 30000 });
+      await waitFor(browser, 'body[data-ready="1"]', 'exist', 30000);
       const totalMs = Date.now() - started;
       const body = await browser.$('body');
       const inPageMs = Number(await body.getAttribute('data-ready-ms'));
