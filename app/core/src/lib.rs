@@ -8,13 +8,15 @@
 
 pub mod agent;
 pub mod background;
-pub mod blobs;
+mod blobs;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod identify;
 pub mod photo;
 pub mod signature;
-pub mod store;
+mod store;
 pub mod sync;
 
-pub use agent::{Agent, AgentError, Clock, SystemClock};
+pub use agent::{Agent, AgentError, Clock, SystemClock, VisitSyncState};
+pub use blobs::BlobError;
+pub use store::{StoreError, VisitFilter, VisitRow};

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::StreamExt;
+use posfield_shared::VisitId;
 use posfield_shared::protocol::{
     EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
     PushRequest, PushResponse, PushedVisit, decode_cbor, digest, encode_cbor,
@@ -552,7 +553,7 @@ impl Agent {
         let mut wanted = BTreeSet::new();
         let filter =
             crate::store::VisitFilter { unsynced_only: true, limit: Some(u32::MAX), ..Default::default() };
-        let ids: Vec<String> = self.store().list_visits(&filter)?.into_iter().map(|row| row.id).collect();
+        let ids: Vec<VisitId> = self.store().list_visits(&filter)?.into_iter().map(|row| row.id).collect();
         for id in ids {
             let visit = self.visit(&id)?;
             wanted.extend(visit.current_documents().map(|d| d.sha256.clone()));
