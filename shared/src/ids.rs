@@ -117,6 +117,14 @@ macro_rules! string_id {
             }
         }
 
+        // Hash, Eq and Ord are the inner string's, so sets and maps of ids
+        // can be searched with a plain `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0

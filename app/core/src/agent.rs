@@ -156,7 +156,7 @@ pub struct VisitSyncState {
 impl VisitSyncState {
     /// Whether the server confirmed it holds the file with this hash.
     pub fn on_server(&self, sha256: &str) -> bool {
-        self.files_on_server.iter().any(|hash| hash == sha256)
+        self.files_on_server.contains(sha256)
     }
 }
 
@@ -439,14 +439,13 @@ impl Agent {
         Ok(u64::try_from(self.store.visit_count()?).unwrap_or(0))
     }
 
-    /// Where a visit stands with the server: whether the phone holds changes
-    /// the server has not confirmed, and which of the files it refers to the
-    /// server has confirmed it holds.
-    pub fn visit_sync_state(&mut self, visit_id: &VisitId) -> Result<VisitSyncState, AgentError> {
-        let visit = self.visit(visit_id)?;
-        let unsynced = self.store.is_unsynced(visit_id.as_str())?;
+    /// Where a visit (as just read with [`Agent::visit`]) stands with the
+    /// server: whether the phone holds changes the server has not confirmed,
+    /// and which of the files it refers to the server has confirmed it holds.
+    pub fn visit_sync_state(&self, visit: &Visit) -> Result<VisitSyncState, AgentError> {
+        let unsynced = self.store.is_unsynced(&visit.id)?;
         let mut files_on_server = BTreeSet::new();
-        for sha256 in referenced_files(&visit) {
+        for sha256 in referenced_files(visit) {
             if self.store.blob_confirmed(&sha256)? {
                 files_on_server.insert(BlobHash::parse(&sha256)?);
             }

@@ -103,7 +103,7 @@ fn now() -> Timestamp {
 
 fn view_of(agent: &mut Agent, visit_id: &VisitId) -> UiResult<VisitView> {
     let visit = agent.visit(visit_id)?;
-    let sync = agent.visit_sync_state(visit_id)?;
+    let sync = agent.visit_sync_state(&visit)?;
     VisitView::build(&visit, now(), &sync).map_err(|e| AgentError::from(e).into())
 }
 

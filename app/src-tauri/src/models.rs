@@ -658,8 +658,9 @@ mod tests {
     }
 
     fn view(agent: &mut posfield_core::Agent, id: &VisitId) -> VisitView {
-        let sync = agent.visit_sync_state(id).unwrap();
-        VisitView::build(&agent.visit(id).unwrap(), Timestamp(1_795_000_000_000), &sync).unwrap()
+        let visit = agent.visit(id).unwrap();
+        let sync = agent.visit_sync_state(&visit).unwrap();
+        VisitView::build(&visit, Timestamp(1_795_000_000_000), &sync).unwrap()
     }
 
     #[test]
