@@ -120,7 +120,7 @@ fn edit(
         op(&mut agent)?;
         view_of(&mut agent, visit_id)?
     };
-    events::visit_changed(app, visit_id.as_str());
+    events::visit_changed(app, visit_id);
     state.sync_now();
     Ok(view)
 }
@@ -208,7 +208,7 @@ async fn list_visits(
 }
 
 #[tauri::command]
-async fn create_visit(app: AppHandle, visit: NewVisit) -> UiResult<String> {
+async fn create_visit(app: AppHandle, visit: NewVisit) -> UiResult<VisitId> {
     blocking(app, move |app, state| {
         let kind: VisitKind = parse("visit kind", &visit.kind)?;
         let blank = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -220,9 +220,9 @@ async fn create_visit(app: AppHandle, visit: NewVisit) -> UiResult<String> {
             address: blank(visit.address),
         };
         let row = state.agent()?.create_visit(kind, &merchant)?;
-        events::visit_changed(app, row.id.as_str());
+        events::visit_changed(app, &row.id);
         state.sync_now();
-        Ok(row.id.into_string())
+        Ok(row.id)
     })
     .await
 }
@@ -580,4 +580,24 @@ async fn sync_view(app: AppHandle) -> UiResult<SyncScreen> {
         Ok(SyncScreen { status, last_event })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_from_the_ui_that_do_not_parse_are_refused_with_the_codes_the_ui_knows() {
+        for (error, code) in [
+            (parse_visit_id("../../etc/passwd").unwrap_err(), "bad_visit_id"),
+            (parse_visit_id("").unwrap_err(), "bad_visit_id"),
+            (parse_blob_hash("photo.jpg").unwrap_err(), "bad_blob_hash"),
+            (parse_blob_hash(&"A".repeat(64)).unwrap_err(), "bad_blob_hash"),
+        ] {
+            assert_eq!(error.code, code, "{error}");
+            assert!(error.message.contains("is not a"), "{error}");
+        }
+        let id = "01a207b7-e9e1-7141-abf3-6a5ab3c38fc6";
+        assert_eq!(parse_visit_id(id).unwrap().as_str(), id);
+    }
 }
