@@ -5,10 +5,11 @@
 //! 1. sends the manifest digest: when the server's digest over the visits
 //!    this agent may see is the same, the documents are in sync (one round
 //!    trip, a few hundred bytes);
-//! 2. otherwise syncs, over one websocket, only the visits whose heads
-//!    differ, each within a deadline, merging what comes back into the store,
-//!    and asks again (a server that restored a back-office field has new
-//!    heads), a bounded number of times;
+//! 2. otherwise sends only the visits whose heads differ: pushed (many in
+//!    one request) when only the phone has changes, over one samod websocket
+//!    when the server holds changes the phone lacks, merging what comes back
+//!    into the store, and asks again (a server that restored a back-office
+//!    field has new heads), a bounded number of times;
 //! 3. once the documents agree, uploads every blob the waiting visits refer
 //!    to that the server has not confirmed (resuming a cut upload where the
 //!    server's copy ends, a few at a time), and marks the visits synced only
@@ -16,22 +17,23 @@
 //!    because they are small: on a weak signal the back office sees the
 //!    visits, marked as waiting for photos, long before the photos are through.
 //!
-//! Every step is idempotent and the store stays the only copy of record, so a
-//! sync cut anywhere (signal lost, app killed) simply starts over next time.
+//! Every decision is [`plan`]'s, a pure state machine; `execute` carries out
+//! its steps over HTTP, the websocket and the store, and [`Agent::sync`] is
+//! the loop between them. Every step is idempotent and the store stays the
+//! only copy of record, so a sync cut anywhere (signal lost, app killed)
+//! simply starts over next time.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use futures::StreamExt;
-use posfield_shared::VisitId;
-use posfield_shared::protocol::{
-    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
-    PushRequest, PushResponse, PushedVisit, decode_cbor, digest, encode_cbor,
-};
-use posfield_sync_link::client::{Endpoint, Session};
+use posfield_shared::protocol::{EnrollRequest, EnrollResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Agent, AgentError};
+
+mod execute;
+pub mod plan;
+
+use plan::{Planner, Step};
 
 const SETTING_SERVER: &str = "sync.server";
 const SETTING_TOKEN: &str = "sync.token";
@@ -45,14 +47,8 @@ const SETTING_ATTEMPT_ENDED: &str = "sync.attempt_ended";
 const SETTING_FAILURES: &str = "sync.failures";
 const SETTING_LAST_ERROR: &str = "sync.last_error";
 
-/// Longest one visit's sync may take within a session.
-const VISIT_DEADLINE: Duration = Duration::from_secs(30);
-
-/// How many manifest rounds one sync may take before it reports what is left.
-const MAX_ROUNDS: usize = 5;
-
 /// Why a sync did not finish.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
     /// The phone is not enrolled.
     #[error("this phone is not enrolled with a server yet")]
@@ -333,402 +329,26 @@ impl Agent {
         outcome
     }
 
+    /// One sync: plan, carry out, observe, until the plan is finished.
     fn sync_once(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<SyncReport, AgentError> {
-        let enrolment = self.enrolment()?;
-        let rt = runtime()?;
-        let http = client()?;
-        let mut report = SyncReport::default();
-        // Counted over the whole sync, so the progress bar only moves forward.
-        let mut bar =
-            Progress { phase: Phase::Manifest, docs_done: 0, docs_total: 0, bytes_done: 0, bytes_total: 0 };
-        // The photos of the visits waiting now, sent once their documents are on the server.
-        let mut unsent = self.pending_blobs()?;
-        bar.bytes_total = unsent.iter().map(|(_, size)| size).sum();
-        let mut attempted: BTreeSet<String> = BTreeSet::new();
-        let mut blob_failures = Vec::new();
-        // Visits the server refused in a push, with why.
-        let mut refusals: BTreeMap<String, String> = BTreeMap::new();
-        let mut upload = Upload { rt: &rt, http: &http, enrolment: &enrolment };
-        let mut left = 0;
-        for round in 0..MAX_ROUNDS {
-            report.rounds = round + 1;
-            bar.phase = Phase::Manifest;
-            progress(bar);
-            let local: BTreeMap<String, String> = self.store_mut().sync_manifest()?.into_iter().collect();
-            let ours = digest(local.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
-            let uploads_pending = !unsent.is_empty();
-            let answer = rt.block_on(post_manifest(&http, &enrolment, &ours, uploads_pending))?;
-            if answer.in_sync {
-                // 3. Every document is on the server: now the photos they
-                // refer to, and any the server lacks though the phone had them
-                // confirmed (a server restored from an older backup; listed
-                // once the phone has nothing else to upload).
-                let mut send = std::mem::take(&mut unsent);
-                for sha in &answer.missing_blobs {
-                    let known = attempted.contains(sha) || send.iter().any(|(s, _)| s == sha);
-                    if !known && self.blobs().contains(sha) {
-                        let size =
-                            std::fs::metadata(self.blobs().path_of(sha)?).map(|m| m.len()).unwrap_or(0);
-                        bar.bytes_total += size;
-                        send.push((sha.clone(), size));
+        let mut executor = execute::Executor::new(self)?;
+        let mut plan = Planner::new(&executor.phone_state()?);
+        loop {
+            match plan.next_step() {
+                Step::Finish(outcome) => {
+                    if outcome.is_ok() {
+                        executor.record_success()?;
                     }
+                    plan.progress().into_iter().for_each(&mut *progress);
+                    return outcome.map_err(AgentError::from);
                 }
-                attempted.extend(send.iter().map(|(sha, _)| sha.clone()));
-                if !send.is_empty() {
-                    bar.phase = Phase::Blobs;
-                    progress(bar);
-                    upload.all(self, &send, &mut report, &mut blob_failures, &mut |report| {
-                        bar.bytes_done = report.blob_bytes_sent;
-                        progress(bar);
-                    })?;
-                    if uploads_pending && blob_failures.is_empty() {
-                        // Ask once more, for any blob the server lost.
-                        left = local.len();
-                        continue;
-                    }
+                step => {
+                    plan.progress().into_iter().for_each(&mut *progress);
+                    executor.carry_out(step, &mut plan, progress)?;
                 }
-                report.already_in_sync = round == 0 && report.blobs_uploaded == 0;
-                left = 0;
-                if !blob_failures.is_empty() {
-                    // Not synced while a photo it refers to is missing on the server.
-                    break;
-                }
-                // Each photo was verified by the server as it arrived.
-                let at = self.now_millis();
-                for (id, heads) in &local {
-                    let heads: Vec<String> = heads.split(',').map(str::to_owned).collect();
-                    self.store_mut().mark_synced(id, &heads, at)?;
-                }
-                break;
-            }
-            let server: BTreeMap<String, String> =
-                answer.visits.into_iter().map(|v| (v.id, v.heads)).collect();
-            let differing: BTreeSet<String> = local
-                .iter()
-                .filter(|(id, heads)| server.get(*id) != Some(*heads))
-                .map(|(id, _)| id.clone())
-                .chain(server.keys().filter(|id| !local.contains_key(*id)).cloned())
-                .collect();
-            left = differing.len();
-            // A visit the server refused in this sync is not sent again in it.
-            let differing: BTreeSet<String> =
-                differing.into_iter().filter(|id| !refusals.contains_key(id)).collect();
-            if differing.is_empty() && !refusals.is_empty() {
-                break;
-            }
-            if differing.is_empty() {
-                // The server's projection lags its documents by a moment.
-                rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
-                continue;
-            }
-            // 2. The visit documents first: a few kilobytes each, so on a weak
-            // signal the back office sees the visits (as waiting for photos)
-            // long before the megabytes of photos are through.
-            bar.phase = Phase::Documents;
-            bar.docs_total += differing.len();
-            progress(bar);
-            // What only this phone has goes in pushes: visits new to the
-            // server whole, visits the server has an older state of as the
-            // changes since it. The rest (the server holds changes this phone
-            // lacks) go through automerge's sync protocol.
-            let mut pushes = Vec::new();
-            let mut exchange = BTreeSet::new();
-            for id in &differing {
-                match (local.contains_key(id), server.get(id)) {
-                    (true, None) => {
-                        // A visit that does not compact goes as stored: the
-                        // server refuses it alone if it is damaged.
-                        let bytes = match self.store().visit_saved_whole(id) {
-                            Ok(bytes) => bytes,
-                            Err(_) => self.store().visit_bytes(id)?,
-                        };
-                        pushes.push(PushedVisit { id: id.clone(), base: Vec::new(), bytes: bytes.into() });
-                    }
-                    (true, Some(theirs)) => {
-                        let base = split_heads(theirs);
-                        let changes =
-                            self.store().load_visit(id).ok().and_then(|mut doc| doc.changes_since(&base));
-                        match changes {
-                            Some(bytes) => {
-                                pushes.push(PushedVisit { id: id.clone(), base, bytes: bytes.into() })
-                            }
-                            None => {
-                                exchange.insert(id.clone());
-                            }
-                        }
-                    }
-                    (false, _) => {
-                        exchange.insert(id.clone());
-                    }
-                }
-            }
-            for batch in push_batches(pushes) {
-                let sent: Vec<String> = batch.iter().map(|v| v.id.clone()).collect();
-                let answer = rt.block_on(post_push(&http, &enrolment, PushRequest { visits: batch }))?;
-                for outcome in answer.visits.into_iter().filter(|o| sent.contains(&o.id)) {
-                    match outcome.refused {
-                        None => {
-                            report.visits_synced += 1;
-                            bar.docs_done += 1;
-                        }
-                        Some(code) => {
-                            let message = outcome.message.unwrap_or_default();
-                            refusals.insert(
-                                outcome.id.clone(),
-                                format!("visit {}: {message} ({code})", outcome.id),
-                            );
-                        }
-                    }
-                }
-                progress(bar);
-            }
-            if exchange.is_empty() {
-                continue;
-            }
-            let mut seeds = Vec::new();
-            for id in exchange.iter().filter(|id| local.contains_key(*id)) {
-                seeds.push((id.clone(), self.store().visit_bytes(id)?));
-            }
-            let endpoint = Endpoint {
-                url: ws_url(&enrolment.server)?,
-                token: enrolment.token.clone(),
-                peer: enrolment.peer.clone(),
-                // The server serves a bounded number of sync connections at
-                // once and the rest wait their turn before the handshake.
-                connect_timeout: Duration::from_secs(60),
-            };
-            let session = rt.block_on(Session::open(&endpoint, seeds)).map_err(link_error)?;
-            let mut failure = None;
-            {
-                let visits = exchange
-                    .iter()
-                    .map(|id| {
-                        let heads = local.get(id).map(|h| split_heads(h)).unwrap_or_default();
-                        (id.clone(), heads)
-                    })
-                    .collect();
-                let mut results = std::pin::pin!(session.sync_many(visits, VISIT_DEADLINE));
-                while let Some((id, result)) = rt.block_on(results.next()) {
-                    match result {
-                        Ok(synced) => {
-                            if !local.contains_key(&id) {
-                                report.visits_received += 1;
-                            }
-                            // None: the server had nothing this phone lacks.
-                            if let Some(bytes) = &synced.bytes {
-                                self.store_mut().merge_remote(&id, bytes)?;
-                                self.forget_cached(&id);
-                            }
-                            report.visits_synced += 1;
-                            bar.docs_done += 1;
-                        }
-                        Err(e) => {
-                            failure = Some(link_error(e));
-                            if !session.is_connected() {
-                                break;
-                            }
-                        }
-                    }
-                    progress(bar);
-                }
-            }
-            rt.block_on(session.close());
-            if let Some(failure) = failure {
-                return Err(failure.into());
             }
         }
-        if left > 0 || !blob_failures.is_empty() {
-            let blobs = blob_failures.len();
-            let reasons = refusals.into_values().chain(blob_failures).collect();
-            return Err(SyncError::Unfinished { visits: left, blobs, reasons }.into());
-        }
-        let at = self.now_millis();
-        self.store_mut().set_setting(SETTING_LAST_SUCCESS, &at.to_string())?;
-        bar.phase = Phase::Done;
-        progress(bar);
-        Ok(report)
     }
-
-    fn pending_blobs(&mut self) -> Result<Vec<(String, u64)>, AgentError> {
-        let mut wanted = BTreeSet::new();
-        let filter =
-            crate::store::VisitFilter { unsynced_only: true, limit: Some(u32::MAX), ..Default::default() };
-        let ids: Vec<VisitId> = self.store().list_visits(&filter)?.into_iter().map(|row| row.id).collect();
-        for id in ids {
-            let visit = self.visit(&id)?;
-            wanted.extend(visit.current_documents().map(|d| d.sha256.clone()));
-            if let Some(acceptance) = &visit.acceptance {
-                wanted.insert(acceptance.signature.sha256.clone());
-                wanted.insert(acceptance.strokes_sha256.clone());
-            }
-        }
-        let mut pending = Vec::new();
-        for sha in wanted {
-            if self.store().blob_confirmed(&sha)? || !self.blobs().contains(&sha) {
-                continue;
-            }
-            let size = std::fs::metadata(self.blobs().path_of(&sha)?).map(|m| m.len()).unwrap_or(0);
-            pending.push((sha, size));
-        }
-        Ok(pending)
-    }
-}
-
-/// Photos uploaded at once: enough to hide the round trips on a slow link,
-/// few enough to hold only a few photos in memory.
-const CONCURRENT_BLOBS: usize = 4;
-
-/// Uploads one blob. Most blobs are new to the server, so the whole blob
-/// goes at once; when the server already holds part of it (an upload cut
-/// earlier), it refuses that and the upload resumes from what it has.
-async fn upload_blob(
-    http: &reqwest::Client,
-    enrolment: &Enrolment,
-    sha: &str,
-    bytes: &[u8],
-) -> Result<u64, SyncError> {
-    let url = enrolment.api(&format!("api/v1/blobs/{sha}"))?;
-    let put = |offset: u64| {
-        http.put(format!("{url}?offset={offset}"))
-            .bearer_auth(&enrolment.token)
-            .header("x-blob-size", bytes.len().to_string())
-            .body(bytes[offset as usize..].to_vec())
-            .send()
-    };
-    let response = put(0).await.map_err(http_error)?;
-    match response.status().as_u16() {
-        201 => return Ok(bytes.len() as u64),
-        409 => {}
-        _ => return Err(refused(response).await),
-    }
-    let response =
-        http.get(format!("{url}/status")).bearer_auth(&enrolment.token).send().await.map_err(http_error)?;
-    if !response.status().is_success() {
-        return Err(refused(response).await);
-    }
-    let status: serde_json::Value = response.json().await.map_err(http_error)?;
-    if status["complete"].as_bool() == Some(true) {
-        return Ok(bytes.len() as u64);
-    }
-    let offset = status["received"].as_u64().unwrap_or(0).min(bytes.len() as u64);
-    let response = put(offset).await.map_err(http_error)?;
-    if response.status().as_u16() != 201 {
-        return Err(refused(response).await);
-    }
-    Ok(bytes.len() as u64)
-}
-
-/// Uploads blobs within one sync.
-struct Upload<'a> {
-    rt: &'a tokio::runtime::Runtime,
-    http: &'a reqwest::Client,
-    enrolment: &'a Enrolment,
-}
-
-impl Upload<'_> {
-    /// Uploads `blobs` (sha, size), a few at a time, recording each the
-    /// server confirms; a blob the server refuses is a failure for the
-    /// report, a lost connection or a refused credential ends the sync.
-    fn all(
-        &mut self,
-        agent: &mut Agent,
-        blobs: &[(String, u64)],
-        report: &mut SyncReport,
-        failures: &mut Vec<String>,
-        step: &mut dyn FnMut(&SyncReport),
-    ) -> Result<(), AgentError> {
-        for batch in blobs.chunks(CONCURRENT_BLOBS) {
-            let mut loaded = Vec::with_capacity(batch.len());
-            for (sha, _) in batch {
-                let bytes = agent.blobs().get(sha).map_err(|e| SyncError::Interrupted(e.to_string()))?;
-                loaded.push((sha.as_str(), bytes));
-            }
-            let (http, enrolment) = (self.http, self.enrolment);
-            let results = self.rt.block_on(futures::future::join_all(
-                loaded.iter().map(|(sha, bytes)| upload_blob(http, enrolment, sha, bytes)),
-            ));
-            let mut end = None;
-            for ((sha, _), result) in loaded.iter().zip(results) {
-                match result {
-                    Ok(sent) => {
-                        report.blobs_uploaded += 1;
-                        report.blob_bytes_sent += sent;
-                        let at = agent.now_millis();
-                        agent.store_mut().mark_blob_confirmed(sha, sent, at)?;
-                    }
-                    Err(e @ (SyncError::Offline(_) | SyncError::Refused { status: 401, .. })) => {
-                        end.get_or_insert(e);
-                    }
-                    Err(e) => failures.push(format!("photo {}: {e}", &sha[..sha.len().min(12)])),
-                }
-                step(report);
-            }
-            if let Some(e) = end {
-                return Err(e.into());
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Bytes one push request carries at most (a single larger visit goes alone):
-/// small enough to get through on a weak signal and show progress.
-const PUSH_BATCH_BYTES: usize = 512 << 10;
-
-/// Splits pushes into requests of at most [`PUSH_BATCH_BYTES`] and
-/// [`PUSH_MAX_VISITS`] visits.
-fn push_batches(pushes: Vec<PushedVisit>) -> Vec<Vec<PushedVisit>> {
-    let mut batches: Vec<Vec<PushedVisit>> = Vec::new();
-    let mut bytes = 0;
-    for visit in pushes {
-        let full = batches
-            .last()
-            .is_none_or(|b| b.len() >= PUSH_MAX_VISITS || bytes + visit.bytes.len() > PUSH_BATCH_BYTES);
-        if full {
-            batches.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += visit.bytes.len();
-        if let Some(batch) = batches.last_mut() {
-            batch.push(visit);
-        }
-    }
-    batches
-}
-
-async fn post_push(
-    http: &reqwest::Client,
-    enrolment: &Enrolment,
-    request: PushRequest,
-) -> Result<PushResponse, SyncError> {
-    let response = http
-        .post(enrolment.api("api/v1/sync/push")?)
-        .bearer_auth(&enrolment.token)
-        .header(reqwest::header::CONTENT_TYPE, PUSH_MEDIA_TYPE)
-        .body(encode_cbor(&request))
-        .send()
-        .await
-        .map_err(http_error)?;
-    if !response.status().is_success() {
-        return Err(refused(response).await);
-    }
-    let body = response.bytes().await.map_err(http_error)?;
-    decode_cbor(&body)
-        .map_err(|e| SyncError::Interrupted(format!("the server's answer to a push is unreadable: {e}")))
-}
-
-async fn post_manifest(
-    http: &reqwest::Client,
-    enrolment: &Enrolment,
-    ours: &str,
-    uploads_pending: bool,
-) -> Result<ManifestResponse, SyncError> {
-    json_reply(
-        http.post(enrolment.api("api/v1/sync/manifest")?)
-            .bearer_auth(&enrolment.token)
-            .json(&ManifestRequest { digest: ours.to_owned(), uploads_pending }),
-    )
-    .await
 }
 
 /// Sends a request and reads its JSON answer, or the server's JSON error.
@@ -740,31 +360,4 @@ async fn json_reply<T: serde::de::DeserializeOwned>(
         return Err(refused(response).await);
     }
     response.json().await.map_err(http_error)
-}
-
-/// Sorted heads from their joined form (empty for none).
-fn split_heads(joined: &str) -> Vec<String> {
-    let mut heads: Vec<String> = joined.split(',').filter(|h| !h.is_empty()).map(str::to_owned).collect();
-    heads.sort();
-    heads
-}
-
-fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {
-    let mut url = server.join("api/v1/sync/ws").map_err(|_| SyncError::BadServer(server.to_string()))?;
-    let scheme = if server.scheme() == "https" { "wss" } else { "ws" };
-    url.set_scheme(scheme).map_err(|_| SyncError::BadServer(server.to_string()))?;
-    Ok(url)
-}
-
-fn link_error(e: posfield_sync_link::LinkError) -> SyncError {
-    use posfield_sync_link::LinkError;
-    match e {
-        LinkError::Refused(status) => SyncError::Refused {
-            status,
-            code: "sync_refused".into(),
-            message: "the server refused the sync connection".into(),
-        },
-        LinkError::Unreachable(why) => SyncError::Offline(why),
-        other => SyncError::Interrupted(other.to_string()),
-    }
 }

@@ -1,0 +1,392 @@
+//! Carries out the sync plan: the manifest and push requests, the samod
+//! session, the blob uploads and the store's bookkeeping. It decides
+//! nothing: every choice is `plan`'s, and everything it sees goes back to
+//! the planner as an [`Observation`].
+//!
+//! A failure of the phone itself (its store, its blob folder) ends the sync
+//! here, as an [`AgentError`]; a failure of the server or the network is an
+//! observation, and the planner says what follows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use posfield_shared::protocol::{
+    ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE, PushRequest, PushResponse,
+    PushedVisit, decode_cbor, digest, encode_cbor,
+};
+use posfield_shared::visit::schema::Visit;
+use posfield_sync_link::client::{Endpoint, Session};
+
+use super::plan::{self, Exchange, Observation, PhoneState, Planner, Push, PushBody, Step, Synced, Upload};
+use super::{Enrolment, SETTING_LAST_SUCCESS, SyncError, http_error, json_reply, refused};
+use crate::agent::{Agent, AgentError};
+
+/// Longest one visit's sync may take within a session.
+const VISIT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Bytes one push request carries at most (a single larger visit goes alone):
+/// small enough to get through on a weak signal and show progress.
+const PUSH_BATCH_BYTES: usize = 512 << 10;
+
+/// The blobs a visit refers to: its current document photos, and the
+/// signature image and strokes of its acceptance.
+pub(crate) fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
+    let mut blobs: BTreeSet<String> = visit.current_documents().map(|d| d.sha256.clone()).collect();
+    if let Some(acceptance) = &visit.acceptance {
+        blobs.insert(acceptance.signature.sha256.clone());
+        blobs.insert(acceptance.strokes_sha256.clone());
+    }
+    blobs
+}
+
+/// One sync's connections to the server and the agent's store.
+pub(super) struct Executor<'a> {
+    agent: &'a mut Agent,
+    enrolment: Enrolment,
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl<'a> Executor<'a> {
+    /// An executor for `agent`'s enrolled server.
+    pub(super) fn new(agent: &'a mut Agent) -> Result<Executor<'a>, AgentError> {
+        let enrolment = agent.enrolment()?;
+        Ok(Executor { agent, enrolment, rt: super::runtime()?, http: super::client()? })
+    }
+
+    /// The phone's state for the planner: the visits waiting to sync with
+    /// the blobs they refer to, which of those the server confirmed, and
+    /// which the phone holds.
+    pub(super) fn phone_state(&mut self) -> Result<PhoneState, AgentError> {
+        let filter =
+            crate::store::VisitFilter { unsynced_only: true, limit: Some(u32::MAX), ..Default::default() };
+        let rows = self.agent.store().list_visits(&filter)?;
+        let mut phone = PhoneState::default();
+        for row in rows {
+            let blobs = referenced_blobs(&self.agent.visit(&row.id)?);
+            phone.waiting.insert(row.id.into_string(), blobs);
+        }
+        let wanted: BTreeSet<String> = phone.waiting.values().flatten().cloned().collect();
+        for sha in wanted {
+            if self.agent.store().blob_confirmed(&sha)? {
+                phone.confirmed.insert(sha);
+            } else if let Some(size) = self.held(&sha)? {
+                phone.held.insert(sha, size);
+            }
+        }
+        Ok(phone)
+    }
+
+    /// The size of a blob the phone holds.
+    fn held(&self, sha: &str) -> Result<Option<u64>, AgentError> {
+        if !self.agent.blobs().contains(sha) {
+            return Ok(None);
+        }
+        Ok(Some(std::fs::metadata(self.agent.blobs().path_of(sha)?).map(|m| m.len()).unwrap_or(0)))
+    }
+
+    /// Records a sync that finished everything.
+    pub(super) fn record_success(&mut self) -> Result<(), AgentError> {
+        let at = self.agent.now_millis();
+        self.agent.store_mut().set_setting(SETTING_LAST_SUCCESS, &at.to_string())?;
+        Ok(())
+    }
+
+    /// Carries out `step`, telling `plan` what it saw and passing on the
+    /// progress the plan reports as it goes.
+    pub(super) fn carry_out(
+        &mut self,
+        step: Step,
+        plan: &mut Planner,
+        progress: &mut dyn FnMut(super::Progress),
+    ) -> Result<(), AgentError> {
+        let mut tell = |plan: &mut Planner, observation: Observation| {
+            plan.observe(observation);
+            plan.progress().into_iter().for_each(&mut *progress);
+        };
+        match step {
+            Step::Manifest { uploads_pending } => {
+                let phone: BTreeMap<String, String> =
+                    self.agent.store_mut().sync_manifest()?.into_iter().collect();
+                let ours = digest(phone.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
+                match self.rt.block_on(post_manifest(&self.http, &self.enrolment, &ours, uploads_pending)) {
+                    Ok(answer) => {
+                        let mut held = BTreeMap::new();
+                        for sha in &answer.missing_blobs {
+                            if let Some(size) = self.held(sha)? {
+                                held.insert(sha.clone(), size);
+                            }
+                        }
+                        tell(plan, Observation::Manifest { phone, answer, held });
+                    }
+                    Err(error) => tell(plan, Observation::Failed(error)),
+                }
+            }
+            Step::Push(pushes) => self.push(pushes, plan, &mut tell)?,
+            Step::Exchange(visits) => self.exchange(visits, plan, &mut tell)?,
+            Step::Upload(blobs) => self.upload(blobs, plan, &mut tell)?,
+            // The timer is made inside the runtime, which it needs.
+            Step::Pause(wait) => self.rt.block_on(async { tokio::time::sleep(wait).await }),
+            Step::MarkSynced(visits) => {
+                let at = self.agent.now_millis();
+                for Synced { id, heads } in visits {
+                    self.agent.store_mut().mark_synced(&id, &heads, at)?;
+                }
+            }
+            Step::Finish(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Builds each push from the store and sends them, many to a request.
+    fn push(
+        &mut self,
+        pushes: Vec<Push>,
+        plan: &mut Planner,
+        tell: &mut dyn FnMut(&mut Planner, Observation),
+    ) -> Result<(), AgentError> {
+        let mut built = Vec::with_capacity(pushes.len());
+        for Push { id, body } in pushes {
+            match body {
+                PushBody::Whole => {
+                    // A visit that does not compact goes as stored: the
+                    // server refuses it alone if it is damaged.
+                    let store = self.agent.store();
+                    let bytes = match store.visit_saved_whole(&id) {
+                        Ok(bytes) => bytes,
+                        Err(_) => store.visit_bytes(&id)?,
+                    };
+                    built.push(PushedVisit { id, base: Vec::new(), bytes: bytes.into() });
+                }
+                PushBody::ChangesSince(base) => {
+                    let changes =
+                        self.agent.store().load_visit(&id).ok().and_then(|mut doc| doc.changes_since(&base));
+                    match changes {
+                        Some(bytes) => built.push(PushedVisit { id, base, bytes: bytes.into() }),
+                        None => tell(plan, Observation::CannotPush { id }),
+                    }
+                }
+            }
+        }
+        for batch in push_batches(built) {
+            let sent: Vec<String> = batch.iter().map(|v| v.id.clone()).collect();
+            match self.rt.block_on(post_push(&self.http, &self.enrolment, PushRequest { visits: batch })) {
+                Ok(answer) => tell(plan, Observation::Pushed { sent, outcomes: answer.visits }),
+                Err(error) => {
+                    tell(plan, Observation::Failed(error));
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Exchanges visits over one samod session, merging what comes back.
+    fn exchange(
+        &mut self,
+        visits: Vec<Exchange>,
+        plan: &mut Planner,
+        tell: &mut dyn FnMut(&mut Planner, Observation),
+    ) -> Result<(), AgentError> {
+        let mut seeds = Vec::new();
+        for visit in visits.iter().filter(|v| v.seed) {
+            seeds.push((visit.id.clone(), self.agent.store().visit_bytes(&visit.id)?));
+        }
+        let url = match ws_url(&self.enrolment.server) {
+            Ok(url) => url,
+            Err(error) => {
+                tell(plan, Observation::Failed(error));
+                return Ok(());
+            }
+        };
+        let endpoint = Endpoint {
+            url,
+            token: self.enrolment.token.clone(),
+            peer: self.enrolment.peer.clone(),
+            // The server serves a bounded number of sync connections at
+            // once and the rest wait their turn before the handshake.
+            connect_timeout: Duration::from_secs(60),
+        };
+        let session = match self.rt.block_on(Session::open(&endpoint, seeds)) {
+            Ok(session) => session,
+            Err(error) => {
+                tell(plan, Observation::Failed(link_error(error)));
+                return Ok(());
+            }
+        };
+        {
+            let visits = visits.into_iter().map(|v| (v.id, v.heads)).collect();
+            let mut results = std::pin::pin!(session.sync_many(visits, VISIT_DEADLINE));
+            while let Some((id, result)) = self.rt.block_on(results.next()) {
+                match result {
+                    Ok(synced) => {
+                        // None: the server had nothing this phone lacks.
+                        if let Some(bytes) = &synced.bytes {
+                            self.agent.store_mut().merge_remote(&id, bytes)?;
+                            self.agent.forget_cached(&id);
+                        }
+                        tell(plan, Observation::Exchanged { id, outcome: Ok(()) });
+                    }
+                    Err(error) => {
+                        tell(plan, Observation::Exchanged { id, outcome: Err(link_error(error)) });
+                        if !session.is_connected() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.rt.block_on(session.close());
+        Ok(())
+    }
+
+    /// Uploads blobs at once, recording each the server verified.
+    fn upload(
+        &mut self,
+        blobs: Vec<Upload>,
+        plan: &mut Planner,
+        tell: &mut dyn FnMut(&mut Planner, Observation),
+    ) -> Result<(), AgentError> {
+        let mut loaded = Vec::with_capacity(blobs.len());
+        for Upload { sha256, .. } in blobs {
+            match self.agent.blobs().get(&sha256) {
+                Ok(bytes) => loaded.push((sha256, bytes)),
+                Err(e) => {
+                    tell(plan, Observation::Failed(SyncError::Interrupted(e.to_string())));
+                    return Ok(());
+                }
+            }
+        }
+        let (http, enrolment) = (&self.http, &self.enrolment);
+        let results = self.rt.block_on(futures::future::join_all(
+            loaded.iter().map(|(sha, bytes)| upload_blob(http, enrolment, sha, bytes)),
+        ));
+        for ((sha256, _), outcome) in loaded.into_iter().zip(results) {
+            if let Ok(sent) = outcome {
+                let at = self.agent.now_millis();
+                self.agent.store_mut().mark_blob_confirmed(&sha256, sent, at)?;
+            }
+            tell(plan, Observation::Uploaded { sha256, outcome });
+        }
+        Ok(())
+    }
+}
+
+/// Uploads one blob. Most blobs are new to the server, so the whole blob
+/// goes at once; when the server already holds part of it (an upload cut
+/// earlier), it refuses that and the upload resumes where the plan says.
+async fn upload_blob(
+    http: &reqwest::Client,
+    enrolment: &Enrolment,
+    sha: &str,
+    bytes: &[u8],
+) -> Result<u64, SyncError> {
+    let url = enrolment.api(&format!("api/v1/blobs/{sha}"))?;
+    let put = |offset: u64| {
+        http.put(format!("{url}?offset={offset}"))
+            .bearer_auth(&enrolment.token)
+            .header("x-blob-size", bytes.len().to_string())
+            .body(bytes[offset as usize..].to_vec())
+            .send()
+    };
+    let response = put(0).await.map_err(http_error)?;
+    match response.status().as_u16() {
+        201 => return Ok(bytes.len() as u64),
+        409 => {}
+        _ => return Err(refused(response).await),
+    }
+    let response =
+        http.get(format!("{url}/status")).bearer_auth(&enrolment.token).send().await.map_err(http_error)?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    let status: serde_json::Value = response.json().await.map_err(http_error)?;
+    let complete = status["complete"].as_bool() == Some(true);
+    let received = status["received"].as_u64().unwrap_or(0);
+    let offset = match plan::resume(complete, received, bytes.len() as u64) {
+        plan::Resume::Stored => return Ok(bytes.len() as u64),
+        plan::Resume::From(offset) => offset,
+    };
+    let response = put(offset).await.map_err(http_error)?;
+    if response.status().as_u16() != 201 {
+        return Err(refused(response).await);
+    }
+    Ok(bytes.len() as u64)
+}
+
+/// Splits pushes into requests of at most [`PUSH_BATCH_BYTES`] and
+/// [`PUSH_MAX_VISITS`] visits.
+fn push_batches(pushes: Vec<PushedVisit>) -> Vec<Vec<PushedVisit>> {
+    let mut batches: Vec<Vec<PushedVisit>> = Vec::new();
+    let mut bytes = 0;
+    for visit in pushes {
+        let full = batches
+            .last()
+            .is_none_or(|b| b.len() >= PUSH_MAX_VISITS || bytes + visit.bytes.len() > PUSH_BATCH_BYTES);
+        if full {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += visit.bytes.len();
+        if let Some(batch) = batches.last_mut() {
+            batch.push(visit);
+        }
+    }
+    batches
+}
+
+async fn post_push(
+    http: &reqwest::Client,
+    enrolment: &Enrolment,
+    request: PushRequest,
+) -> Result<PushResponse, SyncError> {
+    let response = http
+        .post(enrolment.api("api/v1/sync/push")?)
+        .bearer_auth(&enrolment.token)
+        .header(reqwest::header::CONTENT_TYPE, PUSH_MEDIA_TYPE)
+        .body(encode_cbor(&request))
+        .send()
+        .await
+        .map_err(http_error)?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    let body = response.bytes().await.map_err(http_error)?;
+    decode_cbor(&body)
+        .map_err(|e| SyncError::Interrupted(format!("the server's answer to a push is unreadable: {e}")))
+}
+
+async fn post_manifest(
+    http: &reqwest::Client,
+    enrolment: &Enrolment,
+    ours: &str,
+    uploads_pending: bool,
+) -> Result<ManifestResponse, SyncError> {
+    json_reply(
+        http.post(enrolment.api("api/v1/sync/manifest")?)
+            .bearer_auth(&enrolment.token)
+            .json(&ManifestRequest { digest: ours.to_owned(), uploads_pending }),
+    )
+    .await
+}
+
+fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {
+    let mut url = server.join("api/v1/sync/ws").map_err(|_| SyncError::BadServer(server.to_string()))?;
+    let scheme = if server.scheme() == "https" { "wss" } else { "ws" };
+    url.set_scheme(scheme).map_err(|_| SyncError::BadServer(server.to_string()))?;
+    Ok(url)
+}
+
+fn link_error(e: posfield_sync_link::LinkError) -> SyncError {
+    use posfield_sync_link::LinkError;
+    match e {
+        LinkError::Refused(status) => SyncError::Refused {
+            status,
+            code: "sync_refused".into(),
+            message: "the server refused the sync connection".into(),
+        },
+        LinkError::Unreachable(why) => SyncError::Offline(why),
+        other => SyncError::Interrupted(other.to_string()),
+    }
+}
