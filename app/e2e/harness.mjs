@@ -16,11 +16,16 @@ const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/p
 export const appBin = process.env.POSFIELD_APP_BIN || path.join(target, 'debug/posfield-app');
 export const serverBin = process.env.POSFIELD_SERVER_BIN || path.join(target, 'debug/posfield-server');
 export const seedBin = process.env.POSFIELD_SEED_BIN || path.join(target, 'debug/examples/seed-visits');
-// The shared test photos sit beside the repository: ../shared/testdata from its root.
-export const testdata = path.resolve(repo, process.env.POSFIELD_TESTDATA || '../shared/testdata');
-export const screenshots = path.join(repo, 'docs/screenshots');
+// The test photos are in the repository: testdata/ at its root.
+export const testdata = path.resolve(repo, process.env.POSFIELD_TESTDATA || 'testdata');
 export const out = process.env.POSFIELD_E2E_OUT || fs.mkdtempSync(path.join(os.tmpdir(), 'posfield-e2e-out-'));
 fs.mkdirSync(out, { recursive: true });
+// Screenshots refresh the README's (APP_SCREENSHOTS=docs/screenshots) only
+// when asked; otherwise they go beside the logs, so that a test run leaves
+// the work tree as it found it and the screenshot path is still exercised.
+export const screenshots = process.env.APP_SCREENSHOTS
+  ? path.resolve(repo, process.env.APP_SCREENSHOTS)
+  : path.join(out, 'screenshots');
 
 export function tempDir(name) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `posfield-e2e-${name}-`));

@@ -1,11 +1,9 @@
-//! Purity is a test: posfield-shared must not reach I/O, the clock,
-//! randomness or the heavy runtime crates, directly or through a dependency.
+//! Purity is a test: posfield-shared's own code must not reach I/O, the
+//! clock or randomness. That no dependency reaches them either (tokio,
+//! rusqlite, axum, tauri, image, reqwest...) is a rule in the workspace's
+//! one table of forbidden arrows, `tidy/src/arrows.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-const FORBIDDEN_CRATES: &[&str] =
-    &["tokio", "rusqlite", "axum", "tauri", "image", "reqwest", "hyper", "libsqlite3-sys", "mio"];
 
 const FORBIDDEN_CODE: &[&str] = &[
     "std::fs",
@@ -58,49 +56,4 @@ fn shared_source_reads_no_clock_file_socket_or_randomness() {
         }
     }
     assert!(offences.is_empty(), "posfield-shared must stay pure:\n{}", offences.join("\n"));
-}
-
-/// Every package reachable from posfield-shared in Cargo.lock (dev-dependencies included).
-fn reachable_packages() -> BTreeSet<String> {
-    let lock =
-        std::fs::read_to_string(crate_dir().join("../Cargo.lock")).expect("Cargo.lock at the workspace root");
-    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut current: Option<String> = None;
-    let mut in_deps = false;
-    for line in lock.lines() {
-        let line = line.trim();
-        if line == "[[package]]" {
-            current = None;
-            in_deps = false;
-        } else if let Some(name) = line.strip_prefix("name = ") {
-            let name = name.trim_matches('"').to_owned();
-            graph.entry(name.clone()).or_default();
-            current = Some(name);
-        } else if line.starts_with("dependencies = [") {
-            in_deps = true;
-        } else if in_deps && line == "]" {
-            in_deps = false;
-        } else if in_deps {
-            let dep = line.trim_matches(|c| c == '"' || c == ',').split(' ').next().unwrap_or("").to_owned();
-            if let Some(name) = &current {
-                graph.entry(name.clone()).or_default().push(dep);
-            }
-        }
-    }
-    let mut seen = BTreeSet::new();
-    let mut stack = vec!["posfield-shared".to_owned()];
-    while let Some(name) = stack.pop() {
-        if seen.insert(name.clone()) {
-            stack.extend(graph.get(&name).cloned().unwrap_or_default());
-        }
-    }
-    seen
-}
-
-#[test]
-fn shared_depends_on_no_runtime_storage_network_or_image_crate() {
-    let reachable = reachable_packages();
-    assert!(reachable.contains("automerge"), "the lock file was parsed");
-    let bad: Vec<_> = FORBIDDEN_CRATES.iter().filter(|c| reachable.contains(**c)).collect();
-    assert!(bad.is_empty(), "posfield-shared reaches {bad:?}");
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use posfield_sync_link::server::{Access, Policy};
+use posfield_sync_link_server::{Access, Policy};
 use rusqlite::Connection;
 
 use crate::db::{DbError, now};

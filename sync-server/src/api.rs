@@ -25,7 +25,7 @@ use posfield_shared::protocol::{
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
 use posfield_shared::{Actor, Timestamp, VisitKind};
-use posfield_sync_link::server::Limits;
+use posfield_sync_link_server::Limits;
 use serde::Deserialize;
 
 use crate::State;
@@ -394,7 +394,7 @@ fn projection_error(e: ProjectionError) -> ApiError {
     match e {
         ProjectionError::NotFound(id) => ApiError::not_found(format!("no visit {id}")),
         ProjectionError::Visit(v) => ApiError::new(StatusCode::CONFLICT, "refused", v.to_string()),
-        ProjectionError::Link(posfield_sync_link::LinkError::BadId(id)) => {
+        ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(id)) => {
             ApiError::bad_request("bad_visit_id", format!("{id:?} is not a visit id"))
         }
         other => ApiError::internal(other),
@@ -406,7 +406,8 @@ async fn office_visit(
     _user: OfficeUser,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    posfield_sync_link::doc_id(&id).map_err(|_| ApiError::bad_request("bad_visit_id", "not a visit id"))?;
+    posfield_sync_link_server::doc_id(&id)
+        .map_err(|_| ApiError::bad_request("bad_visit_id", "not a visit id"))?;
     let (bytes, heads) = state
         .repo
         .load(&id)

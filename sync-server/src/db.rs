@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use posfield_sync_link::storage::KvStore;
+use posfield_sync_link_server::storage::KvStore;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod embedded {

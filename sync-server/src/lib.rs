@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use posfield_sync_link::server::ServerRepo;
+use posfield_sync_link_server::ServerRepo;
 
 use crate::access::AccessMap;
 use crate::blobs::BlobDir;

@@ -100,6 +100,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.listen = listen;
             }
             let running = posfield_sync_server::start(config, true).await?;
+            if let Err(e) = posfield_sync_server::office::certificate::check_font() {
+                tracing::warn!(error = %e, "acceptance certificates (PDF) cannot be made");
+            }
             if demo && let Some(report) = posfield_sync_server::demo::fill(&running.state).await? {
                 eprintln!(
                     "demo fleet: {} agents, {} terminals, {} visits, {} photos and signatures",

@@ -31,7 +31,7 @@ pub const SERVER_ACTOR_ID: &[u8] = b"posfield-server";
 pub enum ProjectionError {
     /// The sync repository failed.
     #[error(transparent)]
-    Link(#[from] posfield_sync_link::LinkError),
+    Link(#[from] posfield_sync_link_server::LinkError),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] crate::db::DbError),

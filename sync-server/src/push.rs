@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use posfield_shared::protocol::{PushOutcome, PushedVisit};
-use posfield_sync_link::server::Access;
+use posfield_sync_link_server::Access;
 
 use crate::State;
 use crate::projection::{self, ProjectionError};
@@ -31,7 +31,7 @@ pub async fn push(
     let mut work = Vec::with_capacity(visits.len());
     for (index, visit) in visits.into_iter().enumerate() {
         let id = visit.id.clone();
-        let refusal = if posfield_sync_link::doc_id(&id).is_err() {
+        let refusal = if posfield_sync_link_server::doc_id(&id).is_err() {
             Some(("bad_visit_id", "not a visit id"))
         } else if !seen.insert(id.clone()) {
             Some(("duplicate", "the visit is in this push more than once"))
@@ -78,7 +78,7 @@ pub async fn push(
             && visit.id == pushed.id
         {
             chunks.push((
-                posfield_sync_link::storage::chunk_key(&pushed.id, &pushed.bytes)?,
+                posfield_sync_link_server::storage::chunk_key(&pushed.id, &pushed.bytes)?,
                 pushed.bytes.to_vec(),
             ));
         }

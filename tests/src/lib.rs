@@ -12,20 +12,30 @@ use base64::Engine;
 pub mod proxy;
 pub mod story;
 
-/// The `posfield-server` binary, built on first use if the test run has not
-/// built it already.
+/// The `posfield-server` binary: the one `POSFIELD_SERVER_BIN` names, else
+/// built on first use.
 pub fn server_binary() -> PathBuf {
-    workspace_binary("posfield-sync-server", "posfield-server")
+    workspace_binary("POSFIELD_SERVER_BIN", "posfield-sync-server", "posfield-server")
 }
 
-/// The `posfield-agent` binary (the agent core's CLI), built on first use.
+/// The `posfield-agent` binary (the agent core's CLI): the one
+/// `POSFIELD_AGENT_BIN` names, else built on first use.
 pub fn agent_binary() -> PathBuf {
-    workspace_binary("posfield-core", "posfield-agent")
+    workspace_binary("POSFIELD_AGENT_BIN", "posfield-core", "posfield-agent")
 }
 
-/// A binary of this workspace beside the test binary, built once per test
-/// process (cargo test builds only the tested package's own binaries).
-fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+/// A binary of this workspace. `scripts/test` builds every binary once with
+/// the whole workspace's features and names them in `variable`; without it
+/// the binary is built beside the test binary, once per test process (cargo
+/// test builds only the tested package's own binaries). Building one package
+/// alone resolves its dependencies' features differently from the workspace,
+/// so in a full run that build compiled much of the tree a second time.
+fn workspace_binary(variable: &str, package: &str, bin: &str) -> PathBuf {
+    if let Some(named) = std::env::var_os(variable) {
+        let binary = PathBuf::from(named);
+        assert!(binary.is_file(), "{variable} names {}, which is not a file", binary.display());
+        return binary;
+    }
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/<profile>/deps/<test> -> target/<profile>/<bin>

@@ -33,9 +33,9 @@ pub fn open_at(dir: &Path, millis: i64) -> Agent {
     Agent::open_with_clock(dir, Arc::new(TestClock(AtomicI64::new(millis)))).expect("the agent opens")
 }
 
-/// A file of the shared barcode test photos.
+/// A file of the barcode test photos in the repository's `testdata/barcodes`.
 pub fn testdata(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/barcodes").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/barcodes").join(relative)
 }
 
 /// A merchant's signature: two wavy strokes with timing and pressure.

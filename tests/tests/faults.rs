@@ -282,10 +282,11 @@ fn the_background_sync_waits_out_a_dead_server_then_delivers() {
     }
     assert!(retries.iter().all(|ms| *ms <= 800), "{retries:?}");
     assert!(retries[2] > retries[0], "the delay grows: {retries:?}");
-    // The app is closed while the server is down: the count survives.
+    // The app is closed while the server is down: the count survives. On a
+    // loaded machine a fourth attempt can fail before the stop lands.
     background.stop();
     let status = open(&phone).sync_status().unwrap();
-    assert_eq!(status.failures, 3);
+    assert!(status.failures >= 3, "the failures counted so far survive: {}", status.failures);
     assert_eq!(status.last_error.as_ref().map(|e| e.code.as_str()), Some("offline"));
     // The server comes back; the reopened app delivers by itself.
     let server = ServerProcess::start_on(&data, &addr);

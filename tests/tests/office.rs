@@ -394,18 +394,9 @@ fn a_renewed_sim_card_leaves_the_expiry_alerts_with_its_new_card_and_date() {
 fn the_demo_fleet_has_every_kind_in_every_status_and_working_pages() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let mut child = std::process::Command::new(server_binary())
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
-        .unwrap();
-    let base = format!("http://{}/", line.trim().rsplit("http://").next().unwrap());
+    let mut server = std::process::Command::new(server_binary());
+    server.env("RUST_LOG", "warn");
+    let (base, child) = start_demo(&data, &mut server);
     let guard = KillOnDrop(child);
 
     let db = rusqlite::Connection::open(data.join("posfield.db")).unwrap();
@@ -490,6 +481,23 @@ struct ServerLike {
 
 struct KillOnDrop(std::process::Child);
 
+/// Starts `server` (the server binary, with the test's environment) as
+/// `serve --demo` on a free port of 127.0.0.1 with its data in `data`, and
+/// returns its base URL once it listens.
+fn start_demo(data: &std::path::Path, server: &mut std::process::Command) -> (String, std::process::Child) {
+    let mut child = server
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    (format!("http://{}/", line.trim().rsplit("http://").next().unwrap()), child)
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -509,4 +517,42 @@ impl Desk {
         let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
         Desk { http, base: base.to_owned(), cookie }
     }
+}
+
+#[test]
+fn without_a_cjk_font_the_server_warns_at_start_and_the_certificate_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    // A font the operator names is the only one tried, so a missing file
+    // stands for a machine without the package.
+    let no_font = dir.path().join("no-such-font.ttf");
+    let mut server = std::process::Command::new(server_binary());
+    server
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .env("POSFIELD_CERTIFICATE_FONT", &no_font)
+        .stderr(std::process::Stdio::piped());
+    let (base, mut child) = start_demo(&data, &mut server);
+    let stderr = child.stderr.take().unwrap();
+    let guard = KillOnDrop(child);
+
+    posfield_e2e::server_cli(&data, &["add-user", "boss", "--role", "admin"]);
+    let desk = Desk::sign_in_at(&base, "boss");
+    let db = rusqlite::Connection::open(data.join("posfield.db")).unwrap();
+    let signed_id: String =
+        db.query_row("SELECT visit_id FROM countersignatures LIMIT 1", [], |r| r.get(0)).unwrap();
+    let response = desk.get(&format!("office/visits/{signed_id}/certificate.pdf"));
+    assert_eq!(response.status().as_u16(), 503, "the server lacks the font, the request is fine");
+    let page = response.text().unwrap();
+    for needed in ["fonts-wqy-microhei", "POSFIELD_CERTIFICATE_FONT", "no-such-font.ttf"] {
+        assert!(page.contains(needed), "the page does not name {needed}: {page}");
+    }
+
+    drop(guard);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut log).unwrap();
+    assert!(
+        log.contains("acceptance certificates (PDF) cannot be made") && log.contains("fonts-wqy-microhei"),
+        "no warning at start: {log}"
+    );
 }

@@ -1,4 +1,4 @@
-//! Capture benchmark: serial-from-photo on the shared barcode test set and on
+//! Capture benchmark: serial-from-photo on the ZXing barcode test set (`testdata/barcodes`) and on
 //! generated 12-megapixel label photos, and document photo normalization.
 //! It writes the generated images to a folder so `scripts/bench-capture` can
 //! time zxing-cpp and libvips on exactly the same files, and prints JSON lines.
@@ -52,12 +52,12 @@ fn testdata_images(root: &Path) -> Vec<(PathBuf, String)> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let out_dir = PathBuf::from(args.first().cloned().unwrap_or_else(|| "target/bench-capture".into()));
-    let testdata =
-        PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "../shared/testdata/barcodes".into()));
+    // Cargo runs a bench from its package's folder, app/core.
+    let testdata = PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "../../testdata/barcodes".into()));
     std::fs::create_dir_all(out_dir.join("labels")).expect("output folder");
     let options = DecodeOptions::default();
 
-    // 1. The shared test set: every symbol's text must match.
+    // 1. The ZXing test set: every symbol's text must match.
     let images = testdata_images(&testdata);
     assert!(!images.is_empty(), "no test images under {}", testdata.display());
     for (path, expected) in &images {

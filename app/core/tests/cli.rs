@@ -15,7 +15,7 @@ fn stdout(output: &Output) -> String {
 }
 
 fn testdata(relative: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/barcodes").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/barcodes").join(relative)
 }
 
 /// A clean PNG of a Code 128 symbol with a quiet zone.

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use posfield_sync_link::reference::{ReferenceClient, automerge_repo_id};
+use posfield_sync_link_client::reference::{ReferenceClient, automerge_repo_id};
 
 use crate::procstat::{self, Usage};
 use crate::proxy::{self, Classify};
@@ -173,7 +173,7 @@ pub(crate) fn run(
         for (name, visits) in docs {
             clients.push(ReferenceClient::new(&name, visits).await?);
         }
-        Ok::<_, posfield_sync_link::LinkError>(clients)
+        Ok::<_, posfield_sync_link_client::LinkError>(clients)
     })?;
     let ids: Vec<String> = clients
         .iter()

@@ -4,7 +4,8 @@
 //!
 //! Written with `pdf-writer`; Chinese is set in a TrueType CJK font from
 //! the Debian package `fonts-wqy-microhei` (or `fonts-droid-fallback`), or
-//! the font file `POSFIELD_CERTIFICATE_FONT` names, embedded as a CID font
+//! only the font file `POSFIELD_CERTIFICATE_FONT` names when it is set
+//! (`scripts/run` and the test scripts install the package), embedded as a CID font
 //! subset with `subsetter` so a certificate weighs tens of kilobytes, with a
 //! ToUnicode map so its text can be searched and copied.
 
@@ -24,9 +25,17 @@ pub enum CertificateError {
     /// The visit has no signed acceptance.
     #[error("visit {0} has no signed acceptance")]
     Unsigned(String),
-    /// No CJK font was found.
-    #[error("no CJK TrueType font found; install fonts-wqy-microhei or set POSFIELD_CERTIFICATE_FONT")]
-    NoFont,
+    /// No CJK font was found: the server cannot make any certificate until
+    /// one is installed.
+    #[error(
+        "no CJK TrueType font for acceptance certificates (tried {tried}): install the Debian package \
+         fonts-wqy-microhei (apt-get install fonts-wqy-microhei) or set POSFIELD_CERTIFICATE_FONT \
+         to a TrueType font file with Chinese"
+    )]
+    NoFont {
+        /// The font files tried, in order.
+        tried: String,
+    },
     /// The font could not be read or subset.
     #[error("the certificate font cannot be used: {0}")]
     Font(String),
@@ -45,24 +54,42 @@ struct FontFile {
     index: u32,
 }
 
-fn font() -> Result<&'static FontFile, CertificateError> {
-    static FONT: OnceLock<Option<FontFile>> = OnceLock::new();
-    FONT.get_or_init(|| {
-        let configured = std::env::var_os("POSFIELD_CERTIFICATE_FONT").map(|p| (PathBuf::from(p), 0));
-        let candidates =
-            configured.into_iter().chain(FONT_CANDIDATES.iter().map(|(p, i)| (PathBuf::from(p), *i)));
-        for (path, index) in candidates {
-            if let Ok(data) = std::fs::read(&path)
-                && ttf_parser::Face::parse(&data, index).is_ok()
-            {
-                tracing::info!(font = %path.display(), "certificate font");
-                return Some(FontFile { data, index });
-            }
+/// The first of `candidates` that is a font file ttf-parser reads, or the
+/// list of what was tried.
+fn find_font(candidates: &[(PathBuf, u32)]) -> Result<FontFile, String> {
+    for (path, index) in candidates {
+        if let Ok(data) = std::fs::read(path)
+            && ttf_parser::Face::parse(&data, *index).is_ok()
+        {
+            tracing::info!(font = %path.display(), "certificate font");
+            return Ok(FontFile { data, index: *index });
         }
-        None
-    })
-    .as_ref()
-    .ok_or(CertificateError::NoFont)
+    }
+    Err(candidates.iter().map(|(path, _)| path.display().to_string()).collect::<Vec<_>>().join(", "))
+}
+
+/// The font files to try: only the one `POSFIELD_CERTIFICATE_FONT` names
+/// when it is set, so a broken setting is reported, not hidden behind
+/// another font; else the Debian packages' files.
+fn candidates() -> Vec<(PathBuf, u32)> {
+    match std::env::var_os("POSFIELD_CERTIFICATE_FONT") {
+        Some(configured) => vec![(PathBuf::from(configured), 0)],
+        None => FONT_CANDIDATES.iter().map(|(path, index)| (PathBuf::from(path), *index)).collect(),
+    }
+}
+
+fn font() -> Result<&'static FontFile, CertificateError> {
+    static FONT: OnceLock<Result<FontFile, String>> = OnceLock::new();
+    FONT.get_or_init(|| find_font(&candidates()))
+        .as_ref()
+        .map_err(|tried| CertificateError::NoFont { tried: tried.clone() })
+}
+
+/// Whether certificates can be made: the server says so at start, rather
+/// than only when someone asks for one. The font is read and dropped, not
+/// kept in memory until the first certificate.
+pub fn check_font() -> Result<(), CertificateError> {
+    find_font(&candidates()).map(|_| ()).map_err(|tried| CertificateError::NoFont { tried })
 }
 
 /// The lines of text of a certificate, in order; a line starting with `#`
@@ -282,5 +309,23 @@ mod tests {
         let missing: Vec<char> =
             text.chars().filter(|c| !c.is_whitespace() && face.glyph_index(*c).is_none()).collect();
         assert!(missing.is_empty(), "no glyph for {missing:?}");
+    }
+
+    #[test]
+    fn without_a_font_the_error_names_what_was_tried_and_what_to_install() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_font = dir.path().join("not-a-font.ttf");
+        std::fs::write(&not_a_font, b"plain text, no glyphs").unwrap();
+        let absent = dir.path().join("absent.ttc");
+        let tried = find_font(&[(absent.clone(), 0), (not_a_font.clone(), 0)]).err().expect("no font");
+        let message = CertificateError::NoFont { tried }.to_string();
+        for needed in [
+            absent.display().to_string(),
+            not_a_font.display().to_string(),
+            "fonts-wqy-microhei".to_owned(),
+            "POSFIELD_CERTIFICATE_FONT".to_owned(),
+        ] {
+            assert!(message.contains(&needed), "{needed} missing from: {message}");
+        }
     }
 }

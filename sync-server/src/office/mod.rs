@@ -100,6 +100,9 @@ pub enum PageError {
     Refused(String),
     /// The request itself is malformed.
     BadRequest(String),
+    /// The server lacks something it needs for this page (a CJK font for
+    /// the certificate); the words say what to install.
+    Unavailable(String),
     /// The server failed (logged).
     Internal,
 }
@@ -147,6 +150,11 @@ impl IntoResponse for PageError {
             ),
             PageError::Refused(_) => (StatusCode::CONFLICT, "操作被拒绝", "Refused"),
             PageError::BadRequest(_) => (StatusCode::BAD_REQUEST, "请求无效", "Bad request"),
+            PageError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "服务器缺少所需组件，请联系管理员",
+                "The server lacks something this page needs; tell its administrator",
+            ),
             PageError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "服务器出错，请稍后再试",
@@ -154,7 +162,7 @@ impl IntoResponse for PageError {
             ),
         };
         let detail = match &self {
-            PageError::Refused(why) | PageError::BadRequest(why) => why.clone(),
+            PageError::Refused(why) | PageError::BadRequest(why) | PageError::Unavailable(why) => why.clone(),
             _ => String::new(),
         };
         let page = pages::ErrorPage { status: status.as_u16(), zh, en, detail };

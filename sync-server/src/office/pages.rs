@@ -18,6 +18,7 @@ use posfield_shared::{Actor, FaultCode, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
+use super::certificate::CertificateError;
 use super::i18n::{LANG_COOKIE, Lang};
 use super::import::{self, BadRow};
 use super::queries::{self, TerminalRow, VisitFilter, VisitRow, format_time, url_encode};
@@ -517,7 +518,7 @@ fn step_state_words(lang: Lang, state: StepState) -> (&'static str, &'static str
 }
 
 async fn load_visit(state: &crate::State, id: &str) -> Result<Visit, PageError> {
-    posfield_sync_link::doc_id(id).map_err(|_| PageError::NotFound)?;
+    posfield_sync_link_server::doc_id(id).map_err(|_| PageError::NotFound)?;
     let (bytes, _) = state.repo.load(id).await.map_err(PageError::internal)?.ok_or(PageError::NotFound)?;
     VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(PageError::internal)
 }
@@ -744,7 +745,7 @@ fn office_ctx(officer: &Officer) -> Ctx {
 fn refused(e: ProjectionError) -> PageError {
     match e {
         ProjectionError::NotFound(_) => PageError::NotFound,
-        ProjectionError::Link(posfield_sync_link::LinkError::BadId(_)) => PageError::NotFound,
+        ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(_)) => PageError::NotFound,
         ProjectionError::Visit(v) => PageError::Refused(v.to_string()),
         other => PageError::internal(other),
     }
@@ -898,7 +899,13 @@ pub async fn certificate(
     let pdf = tokio::task::spawn_blocking(move || super::certificate::render(&visit, signature.as_deref()))
         .await
         .map_err(PageError::internal)?
-        .map_err(|e| PageError::Refused(e.to_string()))?;
+        .map_err(|e| match e {
+            CertificateError::Unsigned(_) => PageError::Refused(e.to_string()),
+            CertificateError::NoFont { .. } | CertificateError::Font(_) => {
+                tracing::error!(error = %e, "certificate not made");
+                PageError::Unavailable(e.to_string())
+            }
+        })?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),

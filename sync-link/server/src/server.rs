@@ -1,0 +1,312 @@
+//! The server's repository: every visit document, synced with agents over
+//! authenticated websockets.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures::{SinkExt, StreamExt, future::ready};
+use posfield_sync_link_client::chunks::seed;
+use posfield_sync_link_client::runtime::Tracked;
+use posfield_sync_link_client::{LinkError, hex_heads, visit_id};
+use samod::{DocumentId, PeerId, Repo, RepoEvent, RepoObserver, ShareConfig};
+
+use crate::storage::{Adapter, KvStore};
+
+/// What a peer may do with a visit document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Receive the document and send changes to it.
+    ReadWrite,
+    /// Neither: the peer learns nothing about the document.
+    Denied,
+}
+
+/// Decides access per visit and authenticated peer. Called once per
+/// document and connection, so it must answer quickly (from memory).
+pub trait Policy: Send + Sync + 'static {
+    /// Access of `peer` to `visit_id`.
+    fn access(&self, visit_id: &str, peer: &str) -> Access;
+}
+
+/// Bounds on one sync connection. automerge's sync can loop after a lost
+/// message (automerge issues #772, #1284), so every connection has a
+/// message budget and a deadline; a well-behaved agent reconnects.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Messages received before the connection is closed.
+    pub max_messages: usize,
+    /// Largest single message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Longest a connection may stay open.
+    pub deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_messages: 200_000, max_message_bytes: 16 << 20, deadline: Duration::from_secs(600) }
+    }
+}
+
+/// Collects the visits a peer sent sync messages for during one connection.
+struct Observer(Arc<Mutex<BTreeSet<String>>>);
+
+impl RepoObserver for Observer {
+    fn observe(&self, event: &RepoEvent) {
+        if let RepoEvent::SyncMessageReceived { document_id, .. } = event
+            && let Ok(mut touched) = self.0.lock()
+        {
+            touched.insert(visit_id(document_id));
+        }
+    }
+}
+
+struct EndSignal(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for EndSignal {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The server's documents: one store, and a samod repository for each sync
+/// connection while it lasts.
+///
+/// A repository per connection rather than one for the whole server:
+/// samod 0.16's hub walks every loaded document for every connection on
+/// each event it handles (`ensure_connections`), so one repository serving
+/// many agents at once does work that grows with connections x documents
+/// per message, and it never unloads a document. A connection's repository
+/// holds only the documents that connection syncs and is dropped, its
+/// writes flushed, when the connection ends (docs/decisions.md has the
+/// measurement). The repositories share the store: samod keys changes by
+/// their hash and a compaction deletes only chunks it loaded or wrote
+/// itself, so writers never undo each other.
+#[derive(Clone)]
+pub struct ServerRepo {
+    store: Adapter,
+    peer_id: String,
+    policy: Arc<dyn Policy>,
+    running: Arc<Running>,
+}
+
+impl std::fmt::Debug for ServerRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerRepo").field("peer_id", &self.peer_id).finish_non_exhaustive()
+    }
+}
+
+/// Connections being served, so that stopping closes them and waits for
+/// their writes.
+#[derive(Default)]
+struct Running {
+    open: Mutex<usize>,
+    stopping: AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl Running {
+    /// Resolves once [`ServerRepo::stop`] has been called.
+    async fn stopping(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// Counts a connection as open until dropped.
+struct Open(Arc<Running>);
+
+impl Open {
+    fn new(running: &Arc<Running>) -> Open {
+        if let Ok(mut open) = running.open.lock() {
+            *open += 1;
+        }
+        Open(running.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.0.open.lock() {
+            *open = open.saturating_sub(1);
+        }
+        self.0.changed.notify_waiters();
+    }
+}
+
+impl ServerRepo {
+    /// The repository over `store`, answering as `peer_id`, sharing each
+    /// visit as `policy` decides.
+    pub fn new(store: Arc<dyn KvStore>, peer_id: &str, policy: Arc<dyn Policy>) -> ServerRepo {
+        ServerRepo { store: Adapter(store), peer_id: peer_id.to_owned(), policy, running: Arc::default() }
+    }
+
+    /// Runs a sync connection from `peer` (already authenticated) on an
+    /// upgraded websocket until it ends, then waits until everything it
+    /// received is stored. Returns the visits the peer sent sync messages
+    /// for, also when the connection was cut.
+    pub async fn serve(
+        &self,
+        socket: WebSocket,
+        peer: &str,
+        limits: Limits,
+    ) -> Result<BTreeSet<String>, LinkError> {
+        if self.running.stopping.load(Ordering::SeqCst) {
+            return Err(LinkError::Stopped);
+        }
+        let _open = Open::new(&self.running);
+        let touched = Arc::new(Mutex::new(BTreeSet::new()));
+        let policy = self.policy.clone();
+        let runtime = Tracked::current();
+        let repo = Repo::build_tokio()
+            .with_runtime(runtime.clone())
+            .with_storage(self.store.clone())
+            .with_peer_id(PeerId::from(self.peer_id.as_str()))
+            .with_observer(Observer(touched.clone()))
+            .with_share_policy(move |doc: DocumentId, peer: PeerId| {
+                let config = match policy.access(&visit_id(&doc), peer.as_str()) {
+                    // The server never announces: agents ask for what they need.
+                    Access::ReadWrite => ShareConfig::read_write().with_announce(false),
+                    Access::Denied => ShareConfig::none(),
+                };
+                futures::stream::iter([config])
+            })
+            .load()
+            .await;
+        let result = tokio::select! {
+            result = run_connection(&repo, socket, peer, limits) => result,
+            () = self.running.stopping() => Ok(()),
+        };
+        // Every change received is in the store once the repository has stopped.
+        repo.stop().await;
+        runtime.end();
+        result?;
+        let touched = touched.lock().map(|t| t.clone()).unwrap_or_default();
+        Ok(touched)
+    }
+
+    /// A visit's stored chunks (saved documents and changes, to be loaded
+    /// together in any order), or `None` if the server does not have it.
+    pub async fn chunks(&self, visit: &str) -> Result<Option<Vec<Vec<u8>>>, LinkError> {
+        let prefix = crate::doc_id(visit)?.to_string();
+        let store = self.store.0.clone();
+        let chunks = tokio::task::spawn_blocking(move || store.load_prefix(&prefix))
+            .await
+            .map_err(|_| LinkError::Stopped)?;
+        Ok((!chunks.is_empty()).then(|| chunks.into_iter().map(|(_, bytes)| bytes).collect()))
+    }
+
+    /// A visit's document as stored, or `None` if the server does not have it.
+    pub async fn document(&self, visit: &str) -> Result<Option<automerge::Automerge>, LinkError> {
+        let prefix = crate::doc_id(visit)?.to_string();
+        let store = self.store.0.clone();
+        let visit = visit.to_owned();
+        tokio::task::spawn_blocking(move || load_chunks(&visit, store.load_prefix(&prefix)))
+            .await
+            .map_err(|_| LinkError::Stopped)?
+    }
+
+    /// The saved bytes and heads of a visit, or `None` if the server does not have it.
+    pub async fn load(&self, visit: &str) -> Result<Option<(Vec<u8>, Vec<String>)>, LinkError> {
+        Ok(self.document(visit).await?.map(|d| (d.save(), hex_heads(&d))))
+    }
+
+    /// Stores a new visit document, or merges the bytes (a saved document or
+    /// changes) into the stored one. Returns the heads afterwards.
+    pub async fn merge(&self, visit: &str, bytes: Vec<u8>) -> Result<Vec<String>, LinkError> {
+        let document_error = |e: automerge::AutomergeError| LinkError::Document {
+            id: visit.to_owned(),
+            reason: e.to_string(),
+        };
+        let doc = match self.document(visit).await? {
+            // A new document must load whole on its own.
+            None => automerge::Automerge::load(&bytes).map_err(document_error)?,
+            Some(mut doc) => {
+                doc.load_incremental(&bytes).map_err(document_error)?;
+                doc
+            }
+        };
+        seed(&self.store, visit, bytes).await?;
+        Ok(hex_heads(&doc))
+    }
+
+    /// Refuses new connections and waits until the open ones have stored
+    /// what they received.
+    pub async fn stop(&self) {
+        self.running.stopping.store(true, Ordering::SeqCst);
+        self.running.changed.notify_waiters();
+        loop {
+            let changed = self.running.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.running.open.lock().map(|open| *open == 0).unwrap_or(true) {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+async fn run_connection(repo: &Repo, socket: WebSocket, peer: &str, limits: Limits) -> Result<(), LinkError> {
+    let url = samod::Url::parse("posfield://sync").map_err(|e| LinkError::Unreachable(e.to_string()))?;
+    let acceptor = repo.make_acceptor(url)?;
+    let (sink, stream) = socket.split();
+    let deadline = tokio::time::sleep(limits.deadline);
+    let max_bytes = limits.max_message_bytes;
+    // Dropped with the stream, which samod drops when the connection ends.
+    let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
+    let guard = EndSignal(Some(ended_tx));
+    let stream = stream
+        .take_until(deadline)
+        .take(limits.max_messages)
+        .take_while(|m| ready(!matches!(m, Ok(Message::Close(_)))))
+        .filter_map(move |m| {
+            let _alive = &guard;
+            ready(match m {
+                Ok(Message::Binary(bytes)) if bytes.len() > max_bytes => {
+                    Some(Err(axum::Error::new(LinkError::Lost(format!(
+                        "a sync message of {} bytes is over the {max_bytes} byte limit",
+                        bytes.len()
+                    )))))
+                }
+                Ok(Message::Binary(bytes)) => Some(Ok(bytes.to_vec())),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+        });
+    let sink = sink.with(|bytes: Vec<u8>| ready(Ok::<_, axum::Error>(Message::Binary(bytes.into()))));
+    let transport =
+        samod::Transport::new(Box::pin(stream), Box::pin(sink)).with_expected_peer_id(PeerId::from(peer));
+    let _connection = acceptor.accept(transport)?;
+    let _ = ended.await;
+    acceptor.close();
+    Ok(())
+}
+
+/// A document from its stored chunks (snapshots and changes, in any order),
+/// or `None` when there are none.
+fn load_chunks(
+    visit: &str,
+    chunks: Vec<(String, Vec<u8>)>,
+) -> Result<Option<automerge::Automerge>, LinkError> {
+    if chunks.is_empty() {
+        return Ok(None);
+    }
+    let mut doc = automerge::Automerge::new();
+    for (_, bytes) in chunks {
+        doc.load_incremental(&bytes)
+            .map_err(|e| LinkError::Document { id: visit.to_owned(), reason: e.to_string() })?;
+    }
+    Ok(Some(doc))
+}
