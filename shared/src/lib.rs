@@ -15,6 +15,7 @@ pub mod checklist;
 pub mod fault;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
+pub mod ids;
 pub mod kind;
 pub mod lifecycle;
 pub mod protocol;
@@ -28,6 +29,7 @@ pub mod vocab;
 pub use actor::{Actor, Role};
 pub use checklist::{KindTemplate, Requirement, StepId, StepTemplate};
 pub use fault::{FaultCategory, FaultCode, Remedy};
+pub use ids::{BlobHash, IdError, VisitId};
 pub use kind::VisitKind;
 pub use lifecycle::{TerminalEvent, TerminalState};
 pub use status::{VisitEvent, VisitStatus};

@@ -11,7 +11,7 @@ use posfield_shared::Timestamp;
 use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::vocab::{DocumentKind, RepairPlan, WarrantyStatus};
-use posfield_shared::{FaultCode, Remedy, VisitKind};
+use posfield_shared::{FaultCode, Remedy, VisitId, VisitKind};
 
 /// A clock that moves one second per reading.
 #[derive(Debug)]
@@ -59,12 +59,12 @@ pub fn merchant(name: &str) -> MerchantInput {
 }
 
 /// A whole repair visit, with a document photo and the merchant's signature.
-pub fn repair_visit(agent: &mut Agent) -> String {
+pub fn repair_visit(agent: &mut Agent) -> VisitId {
     repair_visit_with_photo(agent, "code128-1/1.png")
 }
 
 /// A whole repair visit whose purchase proof is the given test photo.
-pub fn repair_visit_with_photo(agent: &mut Agent, photo: &str) -> String {
+pub fn repair_visit_with_photo(agent: &mut Agent, photo: &str) -> VisitId {
     let id = agent.create_visit(VisitKind::Repair, &merchant("老王便利店")).unwrap().id;
     agent.identify_typed(&id, "N9100001234567", false).unwrap();
     agent.set_step(&id, "identify", StepState::Done, None, None).unwrap();

@@ -5,14 +5,13 @@
 //! stored changes.
 
 use posfield_core::Agent;
-use posfield_core::blobs::sha256_hex;
 use posfield_e2e::ServerProcess;
 use posfield_e2e::story::open;
-use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
     PUSH_MAX_VISITS, PUSH_MEDIA_TYPE, PushRequest, PushResponse, PushedVisit, decode_cbor, encode_cbor,
 };
 use posfield_shared::visit::MerchantInput;
+use posfield_shared::{BlobHash, VisitId, VisitKind};
 use reqwest::blocking::Client;
 
 struct Setup {
@@ -21,11 +20,13 @@ struct Setup {
     wang: Agent,
     wang_token: String,
     li_token: String,
-    wang_visit: String,
+    wang_device: String,
+    wang_visit: VisitId,
 }
 
-fn token_of(agent: &Agent) -> String {
-    agent.store().setting("sync.token").unwrap().unwrap()
+/// The SHA-256 of `bytes` in lowercase hex, as a blob's URL names it.
+fn sha256_hex(bytes: &[u8]) -> String {
+    BlobHash::of(bytes).into_string()
 }
 
 fn setup() -> Setup {
@@ -33,13 +34,13 @@ fn setup() -> Setup {
     let server = ServerProcess::start(&dir.path().join("server"));
     let mut wang = open(&dir.path().join("wang"));
     let mut li = open(&dir.path().join("li"));
-    wang.enroll(&server.base, &server.enrolment_code("wang"), "phone").unwrap();
-    li.enroll(&server.base, &server.enrolment_code("li"), "phone").unwrap();
+    let wang_enrolled = wang.enroll(&server.base, &server.enrolment_code("wang"), "phone").unwrap();
+    let li_token = li.enroll(&server.base, &server.enrolment_code("li"), "phone").unwrap().token;
     let merchant = MerchantInput { name: "老王便利店".into(), ..Default::default() };
     let wang_visit = wang.create_visit(VisitKind::Inspection, &merchant).unwrap().id;
     wang.sync(&mut |_| {}).unwrap();
-    let (wang_token, li_token) = (token_of(&wang), token_of(&li));
-    Setup { _dir: dir, server, wang, wang_token, li_token, wang_visit }
+    let (wang_token, wang_device) = (wang_enrolled.token, wang_enrolled.device_id);
+    Setup { _dir: dir, server, wang, wang_token, li_token, wang_device, wang_visit }
 }
 
 fn assert_json_error(response: reqwest::blocking::Response, status: u16, code: &str) {
@@ -100,11 +101,10 @@ fn every_agent_endpoint_refuses_missing_forged_revoked_and_foreign_credentials()
         http.get(s.server.url(&format!("api/v1/blobs/{photo}"))).bearer_auth(&s.li_token).send().unwrap();
     assert_json_error(response, 404, "not_found");
     let body = manifest_of(&http, &s, &s.li_token);
-    assert!(!body.to_string().contains(&s.wang_visit), "li sees nothing of wang's visit: {body}");
+    assert!(!body.to_string().contains(s.wang_visit.as_str()), "li sees nothing of wang's visit: {body}");
 
     // Revoked: refused everywhere, with a reason the phone can show.
-    let device = s.wang.store().setting("sync.device").unwrap().unwrap();
-    posfield_e2e::server_cli(&s.server.data, &["revoke-device", &device]);
+    posfield_e2e::server_cli(&s.server.data, &["revoke-device", &s.wang_device]);
     let response = http
         .post(s.server.url("api/v1/sync/manifest"))
         .bearer_auth(&s.wang_token)
@@ -266,7 +266,7 @@ fn pushes_reach_only_the_agents_own_visits_and_unreadable_documents_are_stored_n
             .send()
             .unwrap()
     };
-    let wang_doc = s.wang.store().visit_saved_whole(&s.wang_visit).unwrap();
+    let wang_doc = s.wang.visit_document(&s.wang_visit).unwrap();
     let visit = |id: &str, base: Vec<String>, bytes: &[u8]| PushedVisit {
         id: id.to_owned(),
         base,
@@ -275,7 +275,7 @@ fn pushes_reach_only_the_agents_own_visits_and_unreadable_documents_are_stored_n
     let request = PushRequest {
         visits: vec![
             // li claims wang's visit: refused as if it did not exist.
-            visit(&s.wang_visit, Vec::new(), &wang_doc),
+            visit(s.wang_visit.as_str(), Vec::new(), &wang_doc),
             // wang's document under another visit's id.
             visit("0190b3a4-1111-7000-8000-000000000001", Vec::new(), &wang_doc),
             // Not a document at all.
@@ -326,9 +326,9 @@ fn the_same_push_twice_and_twice_at_once_has_one_effect() {
     let mut s = setup();
     let merchant = MerchantInput { name: "李记面馆".into(), ..Default::default() };
     let id = s.wang.create_visit(VisitKind::Repair, &merchant).unwrap().id;
-    let bytes = s.wang.store().visit_saved_whole(&id).unwrap();
+    let bytes = s.wang.visit_document(&id).unwrap();
     let body = encode_cbor(&PushRequest {
-        visits: vec![PushedVisit { id: id.clone(), base: Vec::new(), bytes: bytes.into() }],
+        visits: vec![PushedVisit { id: id.to_string(), base: Vec::new(), bytes: bytes.into() }],
     });
     let push = || -> Vec<String> {
         let response = Client::new()
@@ -351,7 +351,7 @@ fn the_same_push_twice_and_twice_at_once_has_one_effect() {
     let again = push();
     assert_eq!(first, second);
     assert_eq!(first, again);
-    let stored = s.wang.store().stored_heads(&id).unwrap().unwrap();
+    let stored = s.wang.visit_heads(&id).unwrap();
     assert_eq!(posfield_shared::protocol::join_heads(&first), stored);
     // One visit more on the server, once, at the phone's heads: the phone is in sync.
     let http = Client::new();

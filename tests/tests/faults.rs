@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use posfield_core::Agent;
+use posfield_core::VisitFilter;
 use posfield_core::background::{BackgroundSync, Schedule, SyncEvent};
-use posfield_core::store::VisitFilter;
 use posfield_e2e::proxy::CuttingProxy;
 use posfield_e2e::story::{open, repair_visit_with_photo};
 use posfield_e2e::{ServerProcess, agent_binary};
+use posfield_shared::VisitId;
 
 const REVIEWER: &str = "chen";
 
@@ -33,7 +34,7 @@ fn enrolled_agent(server: &ServerProcess, base: &str, dir: &Path) -> Agent {
 fn assert_all_on_server(server: &ServerProcess, agent: &mut Agent) {
     let rows = agent.list_visits(&VisitFilter { limit: Some(u32::MAX), ..Default::default() }).unwrap();
     assert!(!rows.is_empty());
-    let manifest: std::collections::BTreeMap<String, String> = agent.store_manifest().into_iter().collect();
+    let manifest: std::collections::BTreeMap<VisitId, String> = agent.store_manifest().into_iter().collect();
     for row in rows {
         let (status, body) = server.office_get(REVIEWER, &format!("api/v1/office/visits/{}", row.id));
         assert_eq!(status, 200, "visit {} missing on the server: {body}", row.id);
@@ -71,18 +72,18 @@ fn sync_until_done(agent: &mut Agent, attempts: usize) -> Vec<String> {
 }
 
 trait Manifest {
-    fn store_manifest(&mut self) -> Vec<(String, String)>;
+    fn store_manifest(&mut self) -> Vec<(VisitId, String)>;
 }
 
 impl Manifest for Agent {
-    fn store_manifest(&mut self) -> Vec<(String, String)> {
-        let ids: Vec<String> = self
+    fn store_manifest(&mut self) -> Vec<(VisitId, String)> {
+        let ids: Vec<VisitId> = self
             .list_visits(&VisitFilter { limit: Some(u32::MAX), ..Default::default() })
             .unwrap()
             .into_iter()
             .map(|row| row.id)
             .collect();
-        ids.into_iter().map(|id| (id.clone(), self.store().stored_heads(&id).unwrap().unwrap())).collect()
+        ids.into_iter().map(|id| (id.clone(), self.visit_heads(&id).unwrap())).collect()
     }
 }
 
@@ -104,7 +105,7 @@ fn a_network_that_cuts_connections_at_random_points_still_delivers_everything_on
     assert!(cut >= 2, "the proxy cut only {cut} of {connections} connections");
     assert!(!failures.is_empty(), "no sync attempt was cut");
     // A second day through the same network: more edits, more cuts.
-    let ids: Vec<String> =
+    let ids: Vec<VisitId> =
         agent.list_visits(&VisitFilter::default()).unwrap().into_iter().map(|row| row.id).collect();
     for id in &ids {
         agent.add_note(id, "第二天补充").unwrap();

@@ -2,7 +2,7 @@
 //! (enrol, sync a visit with a photo and a signature, a back-office review)
 //! against a server logging at TRACE, then the log is searched.
 
-use posfield_core::store::VisitFilter;
+use posfield_core::VisitFilter;
 use posfield_e2e::story::{open, repair_visit};
 use posfield_e2e::{ServerProcess, basic};
 use posfield_shared::VisitKind;
@@ -16,8 +16,7 @@ fn no_token_code_password_or_phone_number_reaches_the_trace_log() {
     server.add_user("chen", "reviewer");
     let code = server.enrolment_code("agent-wang");
     let mut agent = open(&dir.path().join("agent"));
-    agent.enroll(&server.base, &code, "王师傅的手机").unwrap();
-    let token = agent.store().setting("sync.token").unwrap().unwrap();
+    let token = agent.enroll(&server.base, &code, "王师傅的手机").unwrap().token;
     let phone = "13912345678";
     let merchant = MerchantInput {
         name: "张记水果店".into(),

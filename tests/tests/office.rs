@@ -9,7 +9,7 @@ use posfield_e2e::{ServerProcess, server_binary};
 use posfield_shared::visit::SimInput;
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::vocab::{ApplicationState, DocumentKind, SimAction, SimCarrier, SuspensionCause};
-use posfield_shared::{CalendarDate, VisitKind, VisitStatus};
+use posfield_shared::{CalendarDate, VisitId, VisitKind, VisitStatus};
 use reqwest::blocking::{Client, Response};
 use reqwest::redirect::Policy;
 
@@ -89,12 +89,12 @@ fn a_visit_returned_on_its_page_reaches_the_agent_with_the_note() {
     // The list finds it by status, kind, agent, merchant and serial.
     for filter in ["status=completed", "kind=repair", "agent=wang", "merchant=老王", "serial=n91000"] {
         let list = desk.page(&format!("office/visits?{filter}"));
-        assert!(list.contains(&id), "filter {filter} misses the visit");
+        assert!(list.contains(id.as_str()), "filter {filter} misses the visit");
     }
     let list = desk.page("office/visits?status=approved");
-    assert!(!list.contains(&id));
+    assert!(!list.contains(id.as_str()));
     let list = desk.page("office/visits?from=2000-01-01&to=2000-01-02");
-    assert!(!list.contains(&id));
+    assert!(!list.contains(id.as_str()));
 
     let visit = wang.visit(&id).unwrap();
     let page = desk.page(&format!("office/visits/{id}"));
@@ -265,7 +265,7 @@ fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
     );
     assert_eq!(response.status().as_u16(), 303);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let id = location.trim_start_matches("/office/visits/").to_owned();
+    let id: VisitId = location.trim_start_matches("/office/visits/").parse().unwrap();
     let page = desk.page(location.trim_start_matches('/'));
     assert!(page.contains("张姐水果店") && page.contains("流量卡续费"));
 
@@ -286,7 +286,7 @@ fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
 }
 
 /// A reactivation visit worked up to its application, submitted.
-fn reactivation_applied(agent: &mut Agent, merchant: &str) -> String {
+fn reactivation_applied(agent: &mut Agent, merchant: &str) -> VisitId {
     let id =
         agent.create_visit(VisitKind::Reactivation, &posfield_e2e::story::merchant(merchant)).unwrap().id;
     agent.identify_typed(&id, "N9100001234567", false).unwrap();

@@ -5,8 +5,11 @@ use posfield_core::sync::{Phase, SyncError, SyncReport};
 use posfield_core::{Agent, AgentError};
 use posfield_e2e::ServerProcess;
 use posfield_e2e::story::{merchant, open, repair_visit};
-use posfield_shared::visit::Ctx;
-use posfield_shared::{Actor, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::protocol::{
+    PUSH_MEDIA_TYPE, PushRequest, PushResponse, PushedVisit, decode_cbor, encode_cbor,
+};
+use posfield_shared::visit::{Ctx, VisitDoc};
+use posfield_shared::{Actor, Timestamp, VisitId, VisitKind, VisitStatus};
 
 fn sync(agent: &mut Agent) -> SyncReport {
     agent.sync(&mut |_| {}).unwrap()
@@ -66,7 +69,7 @@ fn offline_work_by_two_agents_and_a_back_office_review_converge() {
         &serde_json::json!({ "kind": "sim_renewal", "merchant": "张姐水果店", "agent": "li" }),
     );
     assert_eq!(status, 201, "{body}");
-    let assigned = body["id"].as_str().unwrap().to_owned();
+    let assigned: VisitId = body["id"].as_str().unwrap().parse().unwrap();
     let report = sync(&mut li);
     assert_eq!(report.visits_received, 1);
     assert_eq!(li.visit(&assigned).unwrap().merchant.name, "张姐水果店");
@@ -83,24 +86,31 @@ fn an_agent_setting_a_back_office_field_has_just_that_field_put_back() {
     let server = ServerProcess::start(&dir.path().join("server"));
     server.add_user("chen", "admin");
     let mut wang = open(&dir.path().join("wang"));
-    wang.enroll(&server.base, &server.enrolment_code("wang"), "phone").unwrap();
+    let token = wang.enroll(&server.base, &server.enrolment_code("wang"), "phone").unwrap().token;
     let id = wang.create_visit(VisitKind::Inspection, &merchant("老王便利店")).unwrap().id;
     sync(&mut wang);
 
-    // A tampered phone writes an assignment with a reviewer's role, and a note.
-    let store_path = wang.data_dir().join("agent.db");
-    drop(wang);
-    {
-        let mut store = posfield_core::store::Store::open(&store_path).unwrap();
-        let mut doc = store.load_visit(&id).unwrap();
-        doc.set_actor(b"tampered-phone");
-        let forger = Actor::reviewer("wang", "device-x");
-        doc.assign(&Ctx::new(forger, Timestamp(1_795_000_100_000), "forged-1"), "someone-else").unwrap();
-        let agent = Actor::agent("wang", "device-x");
-        doc.add_note(&Ctx::new(agent, Timestamp(1_795_000_100_001), "n-1"), "门店已搬迁").unwrap();
-        store.save_visit(&mut doc).unwrap();
-    }
-    let mut wang = open(&dir.path().join("wang"));
+    // A tampered phone writes an assignment with a reviewer's role, and a
+    // note, and pushes the document with its credential as any phone does.
+    let mut doc = VisitDoc::load(&wang.visit_document(&id).unwrap()).unwrap();
+    doc.set_actor(b"tampered-phone");
+    let forger = Actor::reviewer("wang", "device-x");
+    doc.assign(&Ctx::new(forger, Timestamp(1_795_000_100_000), "forged-1"), "someone-else").unwrap();
+    let agent = Actor::agent("wang", "device-x");
+    doc.add_note(&Ctx::new(agent, Timestamp(1_795_000_100_001), "n-1"), "门店已搬迁").unwrap();
+    let push = PushRequest {
+        visits: vec![PushedVisit { id: id.to_string(), base: Vec::new(), bytes: doc.save().into() }],
+    };
+    let response = reqwest::blocking::Client::new()
+        .post(server.url("api/v1/sync/push"))
+        .bearer_auth(&token)
+        .header("content-type", PUSH_MEDIA_TYPE)
+        .body(encode_cbor(&push))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: PushResponse = decode_cbor(&response.bytes().unwrap()).unwrap();
+    assert_eq!(answer.visits[0].refused, None, "{answer:?}");
     sync(&mut wang);
     let visit = wang.visit(&id).unwrap();
     assert_eq!(visit.assignment.agent, "wang", "the assignment was put back");

@@ -62,7 +62,7 @@ fn signature() -> Strokes {
 }
 
 /// A repair visit as the sync load benchmark's agents make them.
-fn repair_visit(agent: &mut Agent) -> String {
+fn repair_visit(agent: &mut Agent) -> posfield_shared::VisitId {
     let merchant = MerchantInput {
         name: "老王便利店".into(),
         merchant_number: Some("898440358120031".into()),
@@ -112,7 +112,7 @@ fn main() {
     let mut agent = Agent::open(dir.path()).expect("open");
     agent.sign_in("agent-bench").expect("sign in");
     let id = repair_visit(&mut agent);
-    let stored = agent.store().visit_bytes(&id).expect("bytes");
+    let stored = agent.visit_document(&id).expect("bytes");
     let mut doc = VisitDoc::load(&stored).expect("load");
     let saved = doc.save();
     let changes = doc.changes();

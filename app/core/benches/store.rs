@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use posfield_core::Agent;
-use posfield_core::store::VisitFilter;
+use posfield_core::VisitFilter;
 use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::vocab::Term;

@@ -6,7 +6,7 @@
 //! signed-in agent and the device time, and saves it durably before
 //! returning.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,7 +17,9 @@ use posfield_shared::visit::{Ctx, MerchantInput, Missing, SimInput, Visit, Visit
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SuspensionCause, WarrantyStatus,
 };
-use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, Timestamp, VisitKind};
+use posfield_shared::{
+    Actor, BlobHash, CalendarDate, FaultCode, IdError, Remedy, Timestamp, VisitId, VisitKind,
+};
 use serde::Serialize;
 
 use crate::blobs::{BlobError, BlobStore};
@@ -25,6 +27,14 @@ use crate::identify::{barcode, ndef};
 use crate::photo::{self, PhotoError, PhotoLimits};
 use crate::signature::{DeviceKey, SignatureError, Strokes, Tampered, verify_acceptance};
 use crate::store::{Store, StoreError, VisitFilter, VisitRow};
+
+/// The stable code of a string from outside that is not an identifier.
+fn id_error_code(error: &IdError) -> &'static str {
+    match error {
+        IdError::VisitId(_) => "bad_visit_id",
+        IdError::BlobHash(_) => "bad_blob_hash",
+    }
+}
 
 /// Where the time comes from: the system clock in the app, a fixed one in tests.
 pub trait Clock: Send + Sync {
@@ -77,6 +87,17 @@ pub enum AgentError {
     /// A sync with the server did not finish.
     #[error(transparent)]
     Sync(#[from] crate::sync::SyncError),
+    /// A string from outside (the UI, the command line) is not the identifier it should be.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// A file was asked for through a visit that does not refer to it.
+    #[error("visit {visit} refers to no file {sha256}")]
+    NotInVisit {
+        /// The visit asked through.
+        visit: VisitId,
+        /// The file asked for.
+        sha256: BlobHash,
+    },
 }
 
 impl From<posfield_shared::visit::DocError> for AgentError {
@@ -106,6 +127,8 @@ impl AgentError {
             AgentError::Nfc(_) => "nfc",
             AgentError::Signature(_) => "signature",
             AgentError::Sync(e) => e.code(),
+            AgentError::Id(e) => id_error_code(e),
+            AgentError::NotInVisit { .. } => "file_not_in_visit",
         }
     }
 }
@@ -119,6 +142,38 @@ pub struct Identified {
     pub method: IdentificationMethod,
     /// Other codes found on the label, for the agent to pick instead.
     pub alternatives: Vec<String>,
+}
+
+/// Where one visit stands with the server, for the visit screen.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VisitSyncState {
+    /// The phone holds changes the server has not confirmed.
+    pub unsynced: bool,
+    /// The files the visit refers to that the server confirmed it holds.
+    pub files_on_server: BTreeSet<BlobHash>,
+}
+
+impl VisitSyncState {
+    /// Whether the server confirmed it holds the file with this hash.
+    pub fn on_server(&self, sha256: &str) -> bool {
+        self.files_on_server.contains(sha256)
+    }
+}
+
+/// The files a visit refers to and shows: its current document photos, the
+/// evidence of its identifications and faults, and the signature image.
+fn referenced_files(visit: &Visit) -> BTreeSet<String> {
+    let mut files: BTreeSet<String> = visit.current_documents().map(|d| d.sha256.clone()).collect();
+    for record in [&visit.terminal, &visit.replacement].into_iter().flatten() {
+        files.extend(record.evidence.iter().cloned());
+    }
+    for fault in visit.current_faults() {
+        files.extend(fault.evidence.iter().cloned());
+    }
+    if let Some(acceptance) = &visit.acceptance {
+        files.insert(acceptance.signature.sha256.clone());
+    }
+    files
 }
 
 /// What signing out left on the phone.
@@ -271,13 +326,26 @@ impl Agent {
         Ok(SignOutReport { unsynced_visits: unsynced.len() })
     }
 
-    /// The store, for sync and inspection.
-    pub fn store(&self) -> &Store {
+    /// The store, for the sync client. Private to this crate: the app, the
+    /// CLI and the tests reach the data only through the facade's methods.
+    ///
+    /// ```compile_fail
+    /// # fn escape(agent: &posfield_core::Agent) {
+    /// let _ = agent.store();
+    /// # }
+    /// ```
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
-    /// The blob store.
-    pub fn blobs(&self) -> &BlobStore {
+    /// The blob store, for the sync client; private to this crate like [`Agent::store`].
+    ///
+    /// ```compile_fail
+    /// # fn escape(agent: &posfield_core::Agent) {
+    /// let _ = agent.blobs();
+    /// # }
+    /// ```
+    pub(crate) fn blobs(&self) -> &BlobStore {
         &self.blobs
     }
 
@@ -294,7 +362,7 @@ impl Agent {
         merchant: &MerchantInput,
     ) -> Result<VisitRow, AgentError> {
         let ctx = self.ctx()?;
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = uuid::Uuid::now_v7().hyphenated().to_string();
         let mut doc = VisitDoc::create_visit(&ctx, &self.actor_id, &id, kind, merchant, &ctx.actor.user)?;
         let row = self.store.save_visit(&mut doc)?;
         self.open_docs.insert(id, doc);
@@ -304,7 +372,7 @@ impl Agent {
     /// Applies one domain operation to a visit and saves it durably.
     fn edit<T>(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         op: impl FnOnce(&mut VisitDoc, &Ctx) -> Result<T, VisitError>,
     ) -> Result<T, AgentError> {
         let ctx = self.ctx()?;
@@ -315,59 +383,118 @@ impl Agent {
     fn edit_as<T>(
         &mut self,
         ctx: Ctx,
-        visit_id: &str,
+        visit_id: &VisitId,
         op: impl FnOnce(&mut VisitDoc, &Ctx) -> Result<T, VisitError>,
     ) -> Result<T, AgentError> {
+        let key = visit_id.as_str();
         self.current_doc(visit_id)?;
-        let doc =
-            self.open_docs.get_mut(visit_id).ok_or_else(|| StoreError::NotFound(visit_id.to_owned()))?;
+        let doc = self.open_docs.get_mut(key).ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
         let result = op(doc, &ctx);
         if result.is_err() {
             // A refused operation wrote nothing; drop the cached copy to be safe.
-            self.open_docs.remove(visit_id);
+            self.open_docs.remove(key);
             return Ok(result?);
         }
         if let Err(error) = self.store.save_visit(doc) {
             // Not saved: forget the in-memory edit so memory never runs ahead of disk.
-            self.open_docs.remove(visit_id);
+            self.open_docs.remove(key);
             return Err(error.into());
         }
         Ok(result?)
     }
 
     /// The visit as stored.
-    pub fn visit(&mut self, visit_id: &str) -> Result<Visit, AgentError> {
-        if self.open_docs.contains_key(visit_id) {
+    pub fn visit(&mut self, visit_id: &VisitId) -> Result<Visit, AgentError> {
+        if self.open_docs.contains_key(visit_id.as_str()) {
             return Ok(self.current_doc(visit_id)?.visit()?);
         }
-        Ok(self.store.load_visit(visit_id)?.visit()?)
+        Ok(self.store.load_visit(visit_id.as_str())?.visit()?)
     }
 
     /// The cached document of a visit, reloaded when the store holds changes
     /// the cache has not seen (another process on the phone, such as the
     /// background sync, saved this visit since).
-    fn current_doc(&mut self, visit_id: &str) -> Result<&mut VisitDoc, AgentError> {
-        let stored =
-            self.store.stored_heads(visit_id)?.ok_or_else(|| StoreError::NotFound(visit_id.to_owned()))?;
-        let stale = match self.open_docs.get_mut(visit_id) {
+    fn current_doc(&mut self, visit_id: &VisitId) -> Result<&mut VisitDoc, AgentError> {
+        let key = visit_id.as_str();
+        let stored = self.store.stored_heads(key)?.ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
+        let stale = match self.open_docs.get_mut(key) {
             Some(doc) => !stored.is_empty() && posfield_shared::protocol::join_heads(&doc.heads()) != stored,
             None => true,
         };
         if stale {
-            let mut doc = self.store.load_visit(visit_id)?;
+            let mut doc = self.store.load_visit(key)?;
             doc.set_actor(&self.actor_id);
-            self.open_docs.insert(visit_id.to_owned(), doc);
+            self.open_docs.insert(key.to_owned(), doc);
         }
-        self.open_docs.get_mut(visit_id).ok_or_else(|| StoreError::NotFound(visit_id.to_owned()).into())
+        self.open_docs.get_mut(key).ok_or_else(|| StoreError::NotFound(key.to_owned()).into())
     }
 
-    /// The visit list.
+    /// The visit list, newest first.
     pub fn list_visits(&self, filter: &VisitFilter) -> Result<Vec<VisitRow>, AgentError> {
         Ok(self.store.list_visits(filter)?)
     }
 
+    /// How many visits the phone holds.
+    pub fn visit_count(&self) -> Result<u64, AgentError> {
+        Ok(u64::try_from(self.store.visit_count()?).unwrap_or(0))
+    }
+
+    /// Where a visit (as just read with [`Agent::visit`]) stands with the
+    /// server: whether the phone holds changes the server has not confirmed,
+    /// and which of the files it refers to the server has confirmed it holds.
+    pub fn visit_sync_state(&self, visit: &Visit) -> Result<VisitSyncState, AgentError> {
+        let unsynced = self.store.is_unsynced(&visit.id)?;
+        let mut files_on_server = BTreeSet::new();
+        for sha256 in referenced_files(visit) {
+            if self.store.blob_confirmed(&sha256)? {
+                files_on_server.insert(BlobHash::parse(&sha256)?);
+            }
+        }
+        Ok(VisitSyncState { unsynced, files_on_server })
+    }
+
+    /// The bytes of a photo a visit shows (a document photo, the label or
+    /// NFC evidence of its identification, the signature image), checked
+    /// against their hash. A file the visit does not refer to is refused, so
+    /// knowing a hash is not enough to read another visit's photo.
+    pub fn photo_bytes(&mut self, visit_id: &VisitId, sha256: &BlobHash) -> Result<Vec<u8>, AgentError> {
+        let visit = self.visit(visit_id)?;
+        if !referenced_files(&visit).contains(sha256.as_str()) {
+            return Err(AgentError::NotInVisit { visit: visit_id.clone(), sha256: sha256.clone() });
+        }
+        Ok(self.blobs.get(sha256.as_str())?)
+    }
+
+    /// The visit as one saved automerge document, compacted, for an export
+    /// or a support case (the same bytes a sync sends a server that lacks it).
+    pub fn visit_document(&self, visit_id: &VisitId) -> Result<Vec<u8>, AgentError> {
+        Ok(self.store.visit_saved_whole(visit_id.as_str())?)
+    }
+
+    /// The visit's heads as stored (sorted hex, comma separated): the state
+    /// of the visit the sync manifest compares with the server's.
+    pub fn visit_heads(&self, visit_id: &VisitId) -> Result<String, AgentError> {
+        let key = visit_id.as_str();
+        Ok(self.store.stored_heads(key)?.ok_or_else(|| StoreError::NotFound(key.to_owned()))?)
+    }
+
+    /// Writes a consistent copy of the visit store to `target` (a new file),
+    /// safe while other writes go on; the live files are never touched.
+    pub fn back_up_store(&self, target: &Path) -> Result<(), AgentError> {
+        Ok(self.store.backup_to(target)?)
+    }
+
+    /// Checks the phone's storage: SQLite's integrity check, then that every
+    /// line of the visit list agrees with its document. Returns the visits
+    /// whose line disagrees (always none unless something outside the
+    /// facade wrote to the files).
+    pub fn check_storage(&self) -> Result<Vec<String>, AgentError> {
+        self.store.integrity_check()?;
+        Ok(self.store.index_mismatches()?)
+    }
+
     /// What is still missing before the visit can be completed, in zh-CN words and as data.
-    pub fn missing(&mut self, visit_id: &str) -> Result<Vec<(Missing, String)>, AgentError> {
+    pub fn missing(&mut self, visit_id: &VisitId) -> Result<Vec<(Missing, String)>, AgentError> {
         let visit = self.visit(visit_id)?;
         Ok(missing(&visit)
             .into_iter()
@@ -381,7 +508,7 @@ impl Agent {
     /// Records a typed serial.
     pub fn identify_typed(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         serial: &str,
         replacement: bool,
     ) -> Result<Identified, AgentError> {
@@ -394,7 +521,7 @@ impl Agent {
     /// a labelled value...); a code that holds none is refused with what it said.
     pub fn identify_scanned(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         scanned_text: &str,
         replacement: bool,
     ) -> Result<Identified, AgentError> {
@@ -407,7 +534,7 @@ impl Agent {
 
     fn identify_text(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         serial: &str,
         method: IdentificationMethod,
         replacement: bool,
@@ -421,7 +548,7 @@ impl Agent {
     /// The NDEF bytes are kept as evidence.
     pub fn identify_nfc(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         ndef_bytes: &[u8],
         uid: &[u8],
         replacement: bool,
@@ -442,7 +569,7 @@ impl Agent {
     /// is kept as evidence. Other codes found are returned as alternatives.
     pub fn identify_photo(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         image: &[u8],
         replacement: bool,
     ) -> Result<Identified, AgentError> {
@@ -461,7 +588,7 @@ impl Agent {
     /// Sets a checklist step.
     pub fn set_step(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         step: &str,
         state: StepState,
         reason: Option<&str>,
@@ -473,7 +600,7 @@ impl Agent {
     /// Records a fault; returns its id.
     pub fn add_fault(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         code: FaultCode,
         symptom: Option<&str>,
     ) -> Result<String, AgentError> {
@@ -483,7 +610,7 @@ impl Agent {
     /// Records what was tried against a fault.
     pub fn add_attempt(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         fault_id: &str,
         remedy: Option<Remedy>,
         description: Option<&str>,
@@ -495,7 +622,7 @@ impl Agent {
     /// Resolves a fault.
     pub fn resolve_fault(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         fault_id: &str,
         fixed: bool,
         note: Option<&str>,
@@ -506,7 +633,7 @@ impl Agent {
     /// Normalizes a document photo, stores it and attaches it to the visit.
     pub fn add_photo(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         image: &[u8],
         kind: DocumentKind,
     ) -> Result<BlobInfo, AgentError> {
@@ -526,19 +653,19 @@ impl Agent {
     }
 
     /// Removes a document photo from the visit (its file is kept).
-    pub fn remove_photo(&mut self, visit_id: &str, sha256: &str) -> Result<Visit, AgentError> {
-        self.edit(visit_id, |doc, ctx| doc.remove_document(ctx, sha256))
+    pub fn remove_photo(&mut self, visit_id: &VisitId, sha256: &BlobHash) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.remove_document(ctx, sha256.as_str()))
     }
 
     /// Records the SIM data card.
-    pub fn set_sim(&mut self, visit_id: &str, sim: &SimInput) -> Result<Visit, AgentError> {
+    pub fn set_sim(&mut self, visit_id: &VisitId, sim: &SimInput) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.set_sim(ctx, sim))
     }
 
     /// Records what was done about the SIM card.
     pub fn set_sim_action(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         action: SimAction,
         new_iccid: Option<&str>,
         new_expiry: Option<CalendarDate>,
@@ -549,7 +676,7 @@ impl Agent {
     /// Confirms the data backup.
     pub fn confirm_backup(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         items: &[BackupItem],
         note: Option<&str>,
     ) -> Result<Visit, AgentError> {
@@ -557,36 +684,40 @@ impl Agent {
     }
 
     /// Records the warranty decision.
-    pub fn set_warranty(&mut self, visit_id: &str, warranty: WarrantyStatus) -> Result<Visit, AgentError> {
+    pub fn set_warranty(
+        &mut self,
+        visit_id: &VisitId,
+        warranty: WarrantyStatus,
+    ) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.set_warranty(ctx, warranty))
     }
 
     /// Records the repair plan.
-    pub fn set_repair_plan(&mut self, visit_id: &str, plan: RepairPlan) -> Result<Visit, AgentError> {
+    pub fn set_repair_plan(&mut self, visit_id: &VisitId, plan: RepairPlan) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.set_repair_plan(ctx, plan))
     }
 
     /// Records the agreed repair fee in fen.
-    pub fn set_repair_fee(&mut self, visit_id: &str, fee_fen: u64) -> Result<Visit, AgentError> {
+    pub fn set_repair_fee(&mut self, visit_id: &VisitId, fee_fen: u64) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.set_repair_fee(ctx, fee_fen))
     }
 
     /// Records the suspension cause.
     pub fn set_suspension_cause(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         cause: SuspensionCause,
     ) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.set_suspension_cause(ctx, cause))
     }
 
     /// Submits the reactivation application.
-    pub fn submit_application(&mut self, visit_id: &str) -> Result<Visit, AgentError> {
+    pub fn submit_application(&mut self, visit_id: &VisitId) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.submit_application(ctx))
     }
 
     /// Adds a free note.
-    pub fn add_note(&mut self, visit_id: &str, text: &str) -> Result<Visit, AgentError> {
+    pub fn add_note(&mut self, visit_id: &VisitId, text: &str) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.add_note(ctx, text))
     }
 
@@ -594,7 +725,7 @@ impl Agent {
     /// rendered image, and the acceptance is signed with the device key.
     pub fn sign(
         &mut self,
-        visit_id: &str,
+        visit_id: &VisitId,
         signer_name: &str,
         strokes: &Strokes,
     ) -> Result<Visit, AgentError> {
@@ -627,7 +758,7 @@ impl Agent {
 
     /// Verifies the visit's signature against the stored strokes and image
     /// and this device's key; empty when everything matches.
-    pub fn verify_signature(&mut self, visit_id: &str) -> Result<Vec<Tampered>, AgentError> {
+    pub fn verify_signature(&mut self, visit_id: &VisitId) -> Result<Vec<Tampered>, AgentError> {
         let visit = self.visit(visit_id)?;
         let Some(acceptance) = &visit.acceptance else { return Ok(vec![Tampered::DeviceSignature]) };
         let strokes = self.blobs.get(&acceptance.strokes_sha256).unwrap_or_default();
@@ -644,7 +775,7 @@ impl Agent {
     }
 
     /// Completes the visit, or says exactly what is missing.
-    pub fn complete(&mut self, visit_id: &str) -> Result<Visit, AgentError> {
+    pub fn complete(&mut self, visit_id: &VisitId) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.complete(ctx))
     }
 }
@@ -653,3 +784,6 @@ fn identified_serial(visit: &Visit, replacement: bool) -> String {
     let record = if replacement { &visit.replacement } else { &visit.terminal };
     record.as_ref().map(|r| r.serial.clone()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,6 +14,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use posfield_shared::BlobHash;
 use sha2::{Digest, Sha256};
 
 /// Why a blob could not be stored or read.
@@ -52,44 +53,38 @@ pub enum BlobError {
 }
 
 /// SHA-256 of `bytes` in lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Whether `text` is a SHA-256 in lowercase hex.
-pub fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// A directory of blobs named by their hash (`ab/abcdef…`).
+/// A directory of blobs named by their hash (`ab/abcdef…`). Only the
+/// `Agent` facade holds one: nothing outside this crate can name it.
 #[derive(Debug, Clone)]
-pub struct BlobStore {
+pub(crate) struct BlobStore {
     dir: PathBuf,
 }
 
 impl BlobStore {
     /// Opens (creating if needed) the blob directory.
-    pub fn open(dir: &Path) -> Result<BlobStore, BlobError> {
+    pub(crate) fn open(dir: &Path) -> Result<BlobStore, BlobError> {
         fs::create_dir_all(dir.join("tmp"))
             .map_err(|source| BlobError::Io { path: dir.to_owned(), source })?;
         Ok(BlobStore { dir: dir.to_owned() })
     }
 
     /// Where the blob with this hash lives (whether or not it exists).
-    pub fn path_of(&self, sha256: &str) -> Result<PathBuf, BlobError> {
-        if !is_sha256_hex(sha256) {
-            return Err(BlobError::BadHash(sha256.to_owned()));
-        }
-        Ok(self.dir.join(&sha256[..2]).join(sha256))
+    pub(crate) fn path_of(&self, sha256: &str) -> Result<PathBuf, BlobError> {
+        let hash = BlobHash::parse(sha256).map_err(|_| BlobError::BadHash(sha256.to_owned()))?;
+        Ok(self.dir.join(&hash.as_str()[..2]).join(hash.as_str()))
     }
 
     /// Whether the blob is stored.
-    pub fn contains(&self, sha256: &str) -> bool {
+    pub(crate) fn contains(&self, sha256: &str) -> bool {
         self.path_of(sha256).is_ok_and(|p| p.is_file())
     }
 
     /// Stores `bytes` durably and returns their hash. Storing the same bytes again is a no-op.
-    pub fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
+    pub(crate) fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
         let sha256 = sha256_hex(bytes);
         let path = self.path_of(&sha256)?;
         let parent = path.parent().unwrap_or(&self.dir);
@@ -133,7 +128,7 @@ impl BlobStore {
     }
 
     /// Reads a blob and checks its bytes still match its hash.
-    pub fn get(&self, sha256: &str) -> Result<Vec<u8>, BlobError> {
+    pub(crate) fn get(&self, sha256: &str) -> Result<Vec<u8>, BlobError> {
         let path = self.path_of(sha256)?;
         let bytes = fs::read(&path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => BlobError::NotFound(sha256.to_owned()),
@@ -148,7 +143,7 @@ impl BlobStore {
 
     /// Removes temporary files left by writes a crash interrupted. They were
     /// never acknowledged, so no work is lost.
-    pub fn remove_interrupted_writes(&self) -> Result<usize, BlobError> {
+    pub(crate) fn remove_interrupted_writes(&self) -> Result<usize, BlobError> {
         let tmp = self.dir.join("tmp");
         let mut removed = 0;
         let entries = fs::read_dir(&tmp).map_err(|source| BlobError::Io { path: tmp.clone(), source })?;

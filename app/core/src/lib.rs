@@ -5,16 +5,40 @@
 //! Everything the agent app does lives here without any UI, so the Tauri
 //! app, the `posfield-agent` CLI, the tests and the benchmarks all drive the
 //! same code.
+//!
+//! The `Agent` facade is the only door to the agent's data: the SQLite store
+//! and the blob folder are private to this crate, so no other crate can name
+//! them, let alone open them. The facade and the errors it returns are
+//! public:
+//!
+//! ```
+//! use posfield_core::{Agent, BlobError, StoreError, VisitFilter};
+//! fn visits(agent: &Agent) -> Result<u64, posfield_core::AgentError> {
+//!     agent.visit_count()
+//! }
+//! ```
+//!
+//! The store and the blob store are not; these do not compile outside it:
+//!
+//! ```compile_fail
+//! use posfield_core::store::Store;
+//! ```
+//!
+//! ```compile_fail
+//! use posfield_core::blobs::BlobStore;
+//! ```
 
 pub mod agent;
 pub mod background;
-pub mod blobs;
+mod blobs;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod identify;
 pub mod photo;
 pub mod signature;
-pub mod store;
+mod store;
 pub mod sync;
 
-pub use agent::{Agent, AgentError, Clock, SystemClock};
+pub use agent::{Agent, AgentError, Clock, SystemClock, VisitSyncState};
+pub use blobs::BlobError;
+pub use store::{StoreError, VisitFilter, VisitRow};

@@ -16,9 +16,9 @@
 
 use std::path::{Path, PathBuf};
 
-use posfield_shared::VisitStatus;
 use posfield_shared::visit::{DocError, Visit, VisitDoc};
 use posfield_shared::vocab::Term;
+use posfield_shared::{VisitId, VisitKind, VisitStatus};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 mod embedded {
@@ -85,11 +85,11 @@ impl From<rusqlite::Error> for StoreError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VisitRow {
     /// Visit id.
-    pub id: String,
-    /// Kind code.
-    pub kind: String,
-    /// Status code.
-    pub status: String,
+    pub id: VisitId,
+    /// What the visit is for.
+    pub kind: VisitKind,
+    /// Where the visit stands.
+    pub status: VisitStatus,
     /// Merchant name.
     pub merchant: String,
     /// Terminal serial, once identified.
@@ -103,27 +103,33 @@ pub struct VisitRow {
 }
 
 impl VisitRow {
-    fn of(visit: &Visit, unsynced: bool) -> VisitRow {
+    /// The row of a visit; its id must be a visit id (every side makes
+    /// UUIDs, and a document received by sync is checked before it is stored).
+    fn of(visit: &Visit, unsynced: bool) -> Result<VisitRow, StoreError> {
         let updated_at =
             visit.history.iter().map(|h| h.stamp.at.millis()).max().unwrap_or(visit.created.at.millis());
-        VisitRow {
+        let id = VisitId::parse(&visit.id).map_err(|error| StoreError::Document {
             id: visit.id.clone(),
-            kind: visit.kind.code().to_owned(),
-            status: visit.status.code().to_owned(),
+            source: DocError::Undecodable(error.to_string()),
+        })?;
+        Ok(VisitRow {
+            id,
+            kind: visit.kind,
+            status: visit.status,
             merchant: visit.merchant.name.clone(),
             serial: visit.terminal.as_ref().map(|t| t.serial.clone()),
             assignee: visit.assignment.agent.clone(),
             updated_at,
             unsynced,
-        }
+        })
     }
 }
 
 /// Which visits to list.
 #[derive(Debug, Clone, Default)]
 pub struct VisitFilter {
-    /// Only this status code.
-    pub status: Option<String>,
+    /// Only visits in this status.
+    pub status: Option<VisitStatus>,
     /// Only visits with unconfirmed changes.
     pub unsynced_only: bool,
     /// At most this many rows (default 200).
@@ -132,11 +138,12 @@ pub struct VisitFilter {
     pub before: Option<i64>,
 }
 
-/// The store.
+/// The store. Only the `Agent` facade holds one: nothing outside this
+/// crate can name it, so the app, the CLI and the tests reach the data
+/// through the facade's methods.
 #[derive(Debug)]
-pub struct Store {
+pub(crate) struct Store {
     conn: Connection,
-    path: PathBuf,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -157,7 +164,7 @@ fn page_cap_failpoint() -> Option<i64> {
 impl Store {
     /// Opens (creating if needed) the store at `path` and upgrades its schema.
     /// A corrupt file is moved aside and reported; opening again creates a new store.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
@@ -196,7 +203,7 @@ impl Store {
             }
             _ => StoreError::Migration(e.to_string()),
         })?;
-        Ok(Store { conn, path: path.to_owned() })
+        Ok(Store { conn })
     }
 
     /// Renames the store and its WAL files to `<name>.corrupt-N`, keeping everything.
@@ -220,11 +227,6 @@ impl Store {
         Ok(target)
     }
 
-    /// The store file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Saves a visit document: a new visit is stored whole, a known one gets
     /// its new changes appended. The index row is updated in the same
     /// transaction. Returns after the commit is durable.
@@ -233,7 +235,7 @@ impl Store {
     /// sync each have one): when the stored visit has changes this copy of
     /// the document has not seen, they are merged in first, under the write
     /// lock, so the index row and heads always describe everything stored.
-    pub fn save_visit(&mut self, doc: &mut VisitDoc) -> Result<VisitRow, StoreError> {
+    pub(crate) fn save_visit(&mut self, doc: &mut VisitDoc) -> Result<VisitRow, StoreError> {
         if let Some(pages) = page_cap_failpoint() {
             self.conn.pragma_update_and_check(None, "max_page_count", pages, |row| row.get::<_, i64>(0))?;
         }
@@ -257,7 +259,7 @@ impl Store {
             }
         }
         let visit = doc.visit().map_err(|source| StoreError::Document { id: id.clone(), source })?;
-        let row = VisitRow::of(&visit, true);
+        let row = VisitRow::of(&visit, true)?;
         let heads = posfield_shared::protocol::join_heads(&doc.heads());
         let known = known.map(|(seq, _)| seq);
         match known {
@@ -266,39 +268,48 @@ impl Store {
                 tx.execute(
                     "INSERT INTO visits (id, doc, kind, status, merchant, serial, assignee, updated_at, unsynced)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
-                    params![row.id, bytes, row.kind, row.status, row.merchant, row.serial, row.assignee, row.updated_at],
-                )?;
-                tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id, heads])?;
-            }
-            Some(last_seq) => {
-                let increment = doc.save_incremental();
-                if !increment.is_empty() {
-                    tx.execute(
-                        "INSERT INTO visit_increments (visit_id, seq, bytes) VALUES (?1, ?2, ?3)",
-                        params![row.id, last_seq + 1, increment],
-                    )?;
-                }
-                tx.execute(
-                    "UPDATE visits SET kind = ?2, status = ?3, merchant = ?4, serial = ?5, assignee = ?6,
-                     updated_at = ?7, unsynced = 1 WHERE id = ?1",
                     params![
-                        row.id,
-                        row.kind,
-                        row.status,
+                        row.id.as_str(),
+                        bytes,
+                        row.kind.code(),
+                        row.status.code(),
                         row.merchant,
                         row.serial,
                         row.assignee,
                         row.updated_at
                     ],
                 )?;
-                tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id, heads])?;
+                tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id.as_str(), heads])?;
+            }
+            Some(last_seq) => {
+                let increment = doc.save_incremental();
+                if !increment.is_empty() {
+                    tx.execute(
+                        "INSERT INTO visit_increments (visit_id, seq, bytes) VALUES (?1, ?2, ?3)",
+                        params![row.id.as_str(), last_seq + 1, increment],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE visits SET kind = ?2, status = ?3, merchant = ?4, serial = ?5, assignee = ?6,
+                     updated_at = ?7, unsynced = 1 WHERE id = ?1",
+                    params![
+                        row.id.as_str(),
+                        row.kind.code(),
+                        row.status.code(),
+                        row.merchant,
+                        row.serial,
+                        row.assignee,
+                        row.updated_at
+                    ],
+                )?;
+                tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id.as_str(), heads])?;
                 // A completed visit is compacted at once: it is what a sync
                 // sends whole, and the phone has the time now, not then.
-                let completed = row.status == VisitStatus::Completed.code();
+                let completed = row.status == VisitStatus::Completed;
                 if last_seq + 1 >= COMPACT_AFTER || completed {
                     let full = doc.save();
-                    tx.execute("UPDATE visits SET doc = ?2 WHERE id = ?1", params![row.id, full])?;
-                    tx.execute("DELETE FROM visit_increments WHERE visit_id = ?1", [&row.id])?;
+                    tx.execute("UPDATE visits SET doc = ?2 WHERE id = ?1", params![row.id.as_str(), full])?;
+                    tx.execute("DELETE FROM visit_increments WHERE visit_id = ?1", [row.id.as_str()])?;
                 }
             }
         }
@@ -307,20 +318,20 @@ impl Store {
     }
 
     /// Loads a visit document: the compacted bytes followed by its increments.
-    pub fn load_visit(&self, id: &str) -> Result<VisitDoc, StoreError> {
+    pub(crate) fn load_visit(&self, id: &str) -> Result<VisitDoc, StoreError> {
         let bytes = self.visit_bytes(id)?;
         VisitDoc::load(&bytes).map_err(|source| StoreError::Document { id: id.to_owned(), source })
     }
 
     /// The raw saved bytes of a visit (compacted document and increments).
-    pub fn visit_bytes(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn visit_bytes(&self, id: &str) -> Result<Vec<u8>, StoreError> {
         read_visit_bytes(&self.conn, id)
     }
 
     /// A visit as one saved document, for a server that does not have it:
     /// the stored document as it is when no increments follow it, else
     /// compacted (without reading the visit in it; not stored back).
-    pub fn visit_saved_whole(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn visit_saved_whole(&self, id: &str) -> Result<Vec<u8>, StoreError> {
         let increments: i64 =
             self.conn
                 .query_row("SELECT count(*) FROM visit_increments WHERE visit_id = ?1", [id], |r| r.get(0))?;
@@ -333,24 +344,29 @@ impl Store {
 
     /// The stored heads of a visit (sorted, comma separated), or `None` for
     /// a visit not stored; empty for rows from before schema version 2.
-    pub fn stored_heads(&self, id: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn stored_heads(&self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self.conn.query_row("SELECT heads FROM visits WHERE id = ?1", [id], |r| r.get(0)).optional()?)
     }
 
     /// The visit list, newest first.
-    pub fn list_visits(&self, filter: &VisitFilter) -> Result<Vec<VisitRow>, StoreError> {
+    pub(crate) fn list_visits(&self, filter: &VisitFilter) -> Result<Vec<VisitRow>, StoreError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT id, kind, status, merchant, serial, assignee, updated_at, unsynced FROM visits
              WHERE (?1 IS NULL OR status = ?1) AND (?2 = 0 OR unsynced = 1) AND (?3 IS NULL OR updated_at < ?3)
              ORDER BY updated_at DESC, id LIMIT ?4",
         )?;
         let rows = statement.query_map(
-            params![filter.status, filter.unsynced_only, filter.before, filter.limit.unwrap_or(200)],
+            params![
+                filter.status.map(Term::code),
+                filter.unsynced_only,
+                filter.before,
+                filter.limit.unwrap_or(200)
+            ],
             |r| {
                 Ok(VisitRow {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    status: r.get(2)?,
+                    id: column(r, 0, |text| VisitId::parse(text).ok())?,
+                    kind: column(r, 1, VisitKind::from_code)?,
+                    status: column(r, 2, VisitStatus::from_code)?,
                     merchant: r.get(3)?,
                     serial: r.get(4)?,
                     assignee: r.get(5)?,
@@ -363,12 +379,20 @@ impl Store {
     }
 
     /// Number of visits stored.
-    pub fn visit_count(&self) -> Result<i64, StoreError> {
+    pub(crate) fn visit_count(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("SELECT count(*) FROM visits", [], |r| r.get(0))?)
     }
 
+    /// Whether the visit holds changes the server has not confirmed.
+    pub(crate) fn is_unsynced(&self, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT unsynced FROM visits WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    }
+
     /// Number of visits with changes the server has not confirmed.
-    pub fn unsynced_count(&self) -> Result<usize, StoreError> {
+    pub(crate) fn unsynced_count(&self) -> Result<usize, StoreError> {
         let count: i64 =
             self.conn.query_row("SELECT count(*) FROM visits WHERE unsynced = 1", [], |r| r.get(0))?;
         Ok(usize::try_from(count).unwrap_or(0))
@@ -376,7 +400,7 @@ impl Store {
 
     /// Visits whose index row disagrees with their document (always empty
     /// unless something outside this module wrote to the file).
-    pub fn index_mismatches(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn index_mismatches(&self) -> Result<Vec<String>, StoreError> {
         let ids: Vec<(String, bool)> = {
             let mut statement = self.conn.prepare("SELECT id, unsynced FROM visits ORDER BY id")?;
             statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
@@ -388,7 +412,7 @@ impl Store {
                 .load_visit(&id)?
                 .visit()
                 .map_err(|source| StoreError::Document { id: id.clone(), source })?;
-            let expected = VisitRow::of(&visit, unsynced);
+            let expected = VisitRow::of(&visit, unsynced)?;
             if rows.iter().find(|r| r.id == id) != Some(&expected) {
                 mismatches.push(id);
             }
@@ -397,7 +421,7 @@ impl Store {
     }
 
     /// Marks a visit as confirmed by the server at `heads` (sync bookkeeping).
-    pub fn mark_synced(&mut self, id: &str, heads: &[String], at: i64) -> Result<(), StoreError> {
+    pub(crate) fn mark_synced(&mut self, id: &str, heads: &[String], at: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("UPDATE visits SET unsynced = 0 WHERE id = ?1", [id])?;
         tx.execute(
@@ -412,7 +436,7 @@ impl Store {
     /// Every visit's id and current heads (sorted, comma separated): what
     /// the sync manifest is built from. Heads missing from rows saved before
     /// schema version 2 are computed and stored.
-    pub fn sync_manifest(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+    pub(crate) fn sync_manifest(&mut self) -> Result<Vec<(String, String)>, StoreError> {
         let rows: Vec<(String, String)> = {
             let mut statement = self.conn.prepare_cached("SELECT id, heads FROM visits ORDER BY id")?;
             statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
@@ -434,7 +458,7 @@ impl Store {
     /// Merges a document received from the server into the stored visit (or
     /// stores it, for a visit new to this phone). Returns the visit's heads
     /// afterwards.
-    pub fn merge_remote(&mut self, id: &str, bytes: &[u8]) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn merge_remote(&mut self, id: &str, bytes: &[u8]) -> Result<Vec<String>, StoreError> {
         let document = |source| StoreError::Document { id: id.to_owned(), source };
         let mut remote = VisitDoc::load(bytes).map_err(document)?;
         let mut doc = match self.load_visit(id) {
@@ -471,7 +495,7 @@ impl Store {
     }
 
     /// Whether the server has confirmed it holds a blob.
-    pub fn blob_confirmed(&self, sha256: &str) -> Result<bool, StoreError> {
+    pub(crate) fn blob_confirmed(&self, sha256: &str) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1 AND upload_state = 2)",
             [sha256],
@@ -480,7 +504,12 @@ impl Store {
     }
 
     /// Records that the server holds a blob whole and verified.
-    pub fn mark_blob_confirmed(&mut self, sha256: &str, bytes: u64, at: i64) -> Result<(), StoreError> {
+    pub(crate) fn mark_blob_confirmed(
+        &mut self,
+        sha256: &str,
+        bytes: u64,
+        at: i64,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO blobs (sha256, mime, bytes, created_at, upload_state, uploaded_bytes)
              VALUES (?1, 'application/octet-stream', ?2, ?3, 2, ?2)
@@ -491,7 +520,7 @@ impl Store {
     }
 
     /// A setting, if set.
-    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
             .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
@@ -499,7 +528,7 @@ impl Store {
     }
 
     /// Sets a setting durably.
-    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+    pub(crate) fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
             params![key, value],
@@ -508,14 +537,14 @@ impl Store {
     }
 
     /// Runs SQLite's full integrity check; `Ok` when it says "ok".
-    pub fn integrity_check(&self) -> Result<(), StoreError> {
+    pub(crate) fn integrity_check(&self) -> Result<(), StoreError> {
         let result: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if result == "ok" { Ok(()) } else { Err(StoreError::Migration(format!("integrity check: {result}"))) }
     }
 
     /// Writes a consistent copy of the store to `target` with `VACUUM INTO`,
     /// safe while other writes go on; the live files are never touched.
-    pub fn backup_to(&self, target: &Path) -> Result<(), StoreError> {
+    pub(crate) fn backup_to(&self, target: &Path) -> Result<(), StoreError> {
         if target.exists() {
             return Err(StoreError::Io {
                 path: target.to_owned(),
@@ -526,19 +555,35 @@ impl Store {
         Ok(())
     }
 
+    #[cfg(test)]
     /// The journal mode and `synchronous` level in force (expected: `wal`, 2 = FULL).
-    pub fn durability(&self) -> Result<(String, i64), StoreError> {
+    pub(crate) fn durability(&self) -> Result<(String, i64), StoreError> {
         let mode: String = self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         let synchronous: i64 = self.conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
         Ok((mode, synchronous))
     }
 
+    #[cfg(test)]
     /// The current schema version (the highest applied migration).
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
+    pub(crate) fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn
             .query_row("SELECT COALESCE(max(version), 0) FROM refinery_schema_history", [], |r| r.get(0))?)
     }
+}
+
+/// A text column of the visit list read as a typed value. The row is only
+/// ever written from a typed visit, so a value that does not read back means
+/// the file was changed behind the store's back: an error, never a guess.
+fn column<T>(row: &rusqlite::Row<'_>, index: usize, read: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    read(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("{text:?} in the visit list is not a known value").into(),
+        )
+    })
 }
 
 /// The saved bytes of a visit: its compacted document and increments.
@@ -555,3 +600,8 @@ fn read_visit_bytes(conn: &rusqlite::Connection, id: &str) -> Result<Vec<u8>, St
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod kill;
+#[cfg(test)]
+mod tests;

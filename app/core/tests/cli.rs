@@ -127,3 +127,15 @@ fn a_visit_is_driven_from_the_command_line() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("in_warranty"));
 }
+
+#[test]
+fn a_visit_argument_that_is_not_a_visit_id_is_refused_before_anything_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    for visit in ["../../etc/passwd", "v1", "01A207B7-E9E1-7141-ABF3-6A5AB3C38FC6"] {
+        let output = agent(dir.path(), &["note", visit, "备注"]);
+        assert!(!output.status.success(), "{visit:?} was taken for a visit id");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("is not a visit id"), "{visit:?}: {stderr}");
+    }
+    assert!(!dir.path().join("agent.db").exists(), "nothing was opened for a refused argument");
+}

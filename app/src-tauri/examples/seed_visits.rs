@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{} visits in {} ({} in all) in {:.1} s",
         count,
         dir.display(),
-        agent.store().visit_count()?,
+        agent.visit_count()?,
         started.elapsed().as_secs_f64()
     );
     Ok(())

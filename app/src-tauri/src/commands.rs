@@ -7,15 +7,16 @@
 //! ask the background sync to run, so no screen ever waits on the network.
 
 use base64::Engine as _;
-use posfield_core::Agent;
 use posfield_core::background::SyncEvent;
-use posfield_core::store::VisitFilter;
+use posfield_core::{Agent, AgentError, VisitFilter};
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::visit::{MerchantInput, SimInput};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
-use posfield_shared::{CalendarDate, FaultCode, Remedy, Timestamp, VisitKind};
+use posfield_shared::{
+    BlobHash, CalendarDate, FaultCode, Remedy, Timestamp, VisitId, VisitKind, VisitStatus,
+};
 use serde::Serialize;
 use tauri::{AppHandle, Manager};
 
@@ -86,31 +87,24 @@ fn decode_base64(data: &str) -> UiResult<Vec<u8>> {
         .map_err(|e| UiError::new("invalid_input", format!("the file did not arrive intact: {e}")))
 }
 
+/// A visit id from the UI, checked: a bad one is the `bad_visit_id` error.
+fn parse_visit_id(text: &str) -> UiResult<VisitId> {
+    VisitId::parse(text).map_err(|e| AgentError::from(e).into())
+}
+
+/// A file hash from the UI, checked: a bad one is the `bad_blob_hash` error.
+fn parse_blob_hash(text: &str) -> UiResult<BlobHash> {
+    BlobHash::parse(text).map_err(|e| AgentError::from(e).into())
+}
+
 fn now() -> Timestamp {
     posfield_core::Clock::now(&posfield_core::SystemClock)
 }
 
-/// Whether the visit holds changes the server has not confirmed. The store
-/// lists unsynced visits newest first; the visit's row is among those
-/// updated no later than its own last change.
-fn is_unsynced(agent: &Agent, visit: &posfield_shared::visit::Visit) -> UiResult<bool> {
-    let updated_at =
-        visit.history.iter().map(|h| h.stamp.at.millis()).max().unwrap_or(visit.created.at.millis());
-    let filter = VisitFilter {
-        unsynced_only: true,
-        before: Some(updated_at.saturating_add(1)),
-        limit: Some(256),
-        status: None,
-    };
-    Ok(agent.list_visits(&filter)?.iter().any(|row| row.id == visit.id))
-}
-
-fn view_of(agent: &mut Agent, visit_id: &str) -> UiResult<VisitView> {
+fn view_of(agent: &mut Agent, visit_id: &VisitId) -> UiResult<VisitView> {
     let visit = agent.visit(visit_id)?;
-    let unsynced = is_unsynced(agent, &visit)?;
-    let store = agent.store();
-    let confirmed = |sha: &str| store.blob_confirmed(sha).unwrap_or(false);
-    Ok(VisitView::build(&visit, now(), unsynced, &confirmed))
+    let sync = agent.visit_sync_state(&visit)?;
+    VisitView::build(&visit, now(), &sync).map_err(|e| AgentError::from(e).into())
 }
 
 /// Applies one edit, then returns the fresh visit screen, tells the UI and
@@ -118,8 +112,8 @@ fn view_of(agent: &mut Agent, visit_id: &str) -> UiResult<VisitView> {
 fn edit(
     app: &AppHandle,
     state: &AppState,
-    visit_id: &str,
-    op: impl FnOnce(&mut Agent) -> Result<(), posfield_core::AgentError>,
+    visit_id: &VisitId,
+    op: impl FnOnce(&mut Agent) -> Result<(), AgentError>,
 ) -> UiResult<VisitView> {
     let view = {
         let mut agent = state.agent()?;
@@ -155,7 +149,7 @@ fn sync_view_of(agent: &Agent) -> UiResult<SyncView> {
         last_error_code: status.last_error.as_ref().map(|e| e.code.clone()),
         last_error_message: status.last_error.map(|e| e.message),
         unsynced_visits: status.unsynced_visits,
-        visit_count: agent.store().visit_count().map_err(posfield_core::AgentError::from)?,
+        visit_count: i64::try_from(agent.visit_count()?).unwrap_or(i64::MAX),
     })
 }
 
@@ -198,6 +192,7 @@ async fn list_visits(
     limit: u32,
 ) -> UiResult<VisitList> {
     blocking(app, move |_, state| {
+        let status = status.map(|s| parse::<VisitStatus>("visit status", &s)).transpose()?;
         let mut agent = state.agent()?;
         let filter =
             VisitFilter { status, unsynced_only, limit: Some(limit.saturating_add(1)), before: None };
@@ -205,8 +200,8 @@ async fn list_visits(
             agent.list_visits(&filter)?.into_iter().map(VisitRowDto::from_row).collect();
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        for row in rows.iter_mut().filter(|r| r.row.status == "returned") {
-            row.returned_note = agent.visit(&row.row.id)?.latest_review().and_then(|r| r.note.clone());
+        for row in rows.iter_mut().filter(|r| r.status == VisitStatus::Returned) {
+            row.returned_note = agent.visit(&row.id)?.latest_review().and_then(|r| r.note.clone());
         }
         Ok(VisitList { rows, more })
     })
@@ -214,7 +209,7 @@ async fn list_visits(
 }
 
 #[tauri::command]
-async fn create_visit(app: AppHandle, visit: NewVisit) -> UiResult<String> {
+async fn create_visit(app: AppHandle, visit: NewVisit) -> UiResult<VisitId> {
     blocking(app, move |app, state| {
         let kind: VisitKind = parse("visit kind", &visit.kind)?;
         let blank = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -235,7 +230,7 @@ async fn create_visit(app: AppHandle, visit: NewVisit) -> UiResult<String> {
 
 #[tauri::command]
 async fn visit_view(app: AppHandle, visit_id: String) -> UiResult<VisitView> {
-    blocking(app, move |_, state| view_of(&mut *state.agent()?, &visit_id)).await
+    blocking(app, move |_, state| view_of(&mut *state.agent()?, &parse_visit_id(&visit_id)?)).await
 }
 
 /// The serial found and the visit as it now stands.
@@ -248,8 +243,8 @@ struct IdentifyReply {
 fn identify_reply(
     app: &AppHandle,
     state: &AppState,
-    visit_id: &str,
-    run: impl FnOnce(&mut Agent) -> Result<posfield_core::agent::Identified, posfield_core::AgentError>,
+    visit_id: &VisitId,
+    run: impl FnOnce(&mut Agent) -> Result<posfield_core::agent::Identified, AgentError>,
 ) -> UiResult<IdentifyReply> {
     let mut found = None;
     let visit = edit(app, state, visit_id, |agent| {
@@ -276,6 +271,7 @@ async fn identify_photo(
     replacement: bool,
 ) -> UiResult<IdentifyReply> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let bytes = decode_base64(&image)?;
         identify_reply(app, state, &visit_id, |agent| agent.identify_photo(&visit_id, &bytes, replacement))
     })
@@ -293,6 +289,7 @@ async fn identify_typed(
     scanned: Option<bool>,
 ) -> UiResult<IdentifyReply> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         identify_reply(app, state, &visit_id, |agent| {
             if scanned == Some(true) {
                 agent.identify_scanned(&visit_id, &serial, replacement)
@@ -312,6 +309,7 @@ async fn identify_nfc(
     replacement: bool,
 ) -> UiResult<IdentifyReply> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let message = tag.ndef_message();
         identify_reply(app, state, &visit_id, |agent| {
             agent.identify_nfc(&visit_id, &message, &tag.id.0, replacement)
@@ -328,6 +326,7 @@ async fn add_fault(
     symptom: Option<String>,
 ) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let code: FaultCode = parse("fault", &code)?;
         let symptom = symptom.filter(|s| !s.trim().is_empty());
         edit(app, state, &visit_id, |agent| agent.add_fault(&visit_id, code, symptom.as_deref()).map(drop))
@@ -345,6 +344,7 @@ async fn add_attempt(
     fixed: bool,
 ) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let remedy = remedy.map(|r| parse::<Remedy>("remedy", &r)).transpose()?;
         let description = description.filter(|s| !s.trim().is_empty());
         edit(app, state, &visit_id, |agent| {
@@ -363,6 +363,7 @@ async fn resolve_fault(
     note: Option<String>,
 ) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         edit(app, state, &visit_id, |agent| {
             agent.resolve_fault(&visit_id, &fault_id, fixed, note.as_deref()).map(drop)
         })
@@ -373,6 +374,7 @@ async fn resolve_fault(
 #[tauri::command]
 async fn add_photo(app: AppHandle, visit_id: String, kind: String, image: String) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let kind: DocumentKind = parse("document kind", &kind)?;
         let bytes = decode_base64(&image)?;
         edit(app, state, &visit_id, |agent| agent.add_photo(&visit_id, &bytes, kind).map(drop))
@@ -383,16 +385,19 @@ async fn add_photo(app: AppHandle, visit_id: String, kind: String, image: String
 #[tauri::command]
 async fn remove_photo(app: AppHandle, visit_id: String, sha256: String) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let sha256 = parse_blob_hash(&sha256)?;
         edit(app, state, &visit_id, |agent| agent.remove_photo(&visit_id, &sha256).map(drop))
     })
     .await
 }
 
-/// A stored photo or signature as a data URL, for thumbnails.
+/// A photo or the signature image of a visit as a data URL, for thumbnails.
 #[tauri::command]
-async fn blob_data_url(app: AppHandle, sha256: String) -> UiResult<String> {
+async fn blob_data_url(app: AppHandle, visit_id: String, sha256: String) -> UiResult<String> {
     blocking(app, move |_, state| {
-        let bytes = state.agent()?.blobs().get(&sha256).map_err(posfield_core::AgentError::from)?;
+        let (visit_id, sha256) = (parse_visit_id(&visit_id)?, parse_blob_hash(&sha256)?);
+        let bytes = state.agent()?.photo_bytes(&visit_id, &sha256)?;
         let mime = if bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" };
         Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
     })
@@ -409,6 +414,7 @@ async fn set_step(
     note: Option<String>,
 ) -> UiResult<VisitView> {
     blocking(app, move |app, shell| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let reason = reason.filter(|s| !s.trim().is_empty());
         edit(app, shell, &visit_id, |agent| {
             agent.set_step(&visit_id, &step, state, reason.as_deref(), note.as_deref()).map(drop)
@@ -426,6 +432,7 @@ async fn set_sim(
     expiry: String,
 ) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let sim = SimInput {
             iccid,
             carrier: parse::<SimCarrier>("carrier", &carrier)?,
@@ -446,6 +453,7 @@ async fn set_sim_action(
     new_expiry: Option<String>,
 ) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let action: SimAction = parse("SIM action", &action)?;
         let expiry = new_expiry
             .filter(|s| !s.is_empty())
@@ -468,6 +476,7 @@ async fn confirm_backup(
     note: Option<String>,
 ) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let items: Vec<BackupItem> =
             items.iter().map(|i| parse("backup item", i)).collect::<UiResult<_>>()?;
         edit(app, state, &visit_id, |agent| {
@@ -480,6 +489,7 @@ async fn confirm_backup(
 #[tauri::command]
 async fn set_warranty(app: AppHandle, visit_id: String, status: String) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let status: WarrantyStatus = parse("warranty status", &status)?;
         edit(app, state, &visit_id, |agent| agent.set_warranty(&visit_id, status).map(drop))
     })
@@ -489,6 +499,7 @@ async fn set_warranty(app: AppHandle, visit_id: String, status: String) -> UiRes
 #[tauri::command]
 async fn set_repair_plan(app: AppHandle, visit_id: String, plan: String) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let plan: RepairPlan = parse("repair plan", &plan)?;
         edit(app, state, &visit_id, |agent| agent.set_repair_plan(&visit_id, plan).map(drop))
     })
@@ -498,6 +509,7 @@ async fn set_repair_plan(app: AppHandle, visit_id: String, plan: String) -> UiRe
 #[tauri::command]
 async fn set_repair_fee(app: AppHandle, visit_id: String, fee_fen: u64) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         edit(app, state, &visit_id, |agent| agent.set_repair_fee(&visit_id, fee_fen).map(drop))
     })
     .await
@@ -506,6 +518,7 @@ async fn set_repair_fee(app: AppHandle, visit_id: String, fee_fen: u64) -> UiRes
 #[tauri::command]
 async fn set_suspension_cause(app: AppHandle, visit_id: String, cause: String) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         let cause: SuspensionCause = parse("suspension cause", &cause)?;
         edit(app, state, &visit_id, |agent| agent.set_suspension_cause(&visit_id, cause).map(drop))
     })
@@ -515,6 +528,7 @@ async fn set_suspension_cause(app: AppHandle, visit_id: String, cause: String) -
 #[tauri::command]
 async fn submit_application(app: AppHandle, visit_id: String) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         edit(app, state, &visit_id, |agent| agent.submit_application(&visit_id).map(drop))
     })
     .await
@@ -528,6 +542,7 @@ async fn sign(
     strokes: StrokesDto,
 ) -> UiResult<VisitView> {
     blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
         edit(app, state, &visit_id, |agent| agent.sign(&visit_id, signer_name.trim(), &strokes).map(drop))
     })
     .await
@@ -535,8 +550,11 @@ async fn sign(
 
 #[tauri::command]
 async fn complete(app: AppHandle, visit_id: String) -> UiResult<VisitView> {
-    blocking(app, move |app, state| edit(app, state, &visit_id, |agent| agent.complete(&visit_id).map(drop)))
-        .await
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        edit(app, state, &visit_id, |agent| agent.complete(&visit_id).map(drop))
+    })
+    .await
 }
 
 #[tauri::command]
@@ -563,4 +581,24 @@ async fn sync_view(app: AppHandle) -> UiResult<SyncScreen> {
         Ok(SyncScreen { status, last_event })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_from_the_ui_that_do_not_parse_are_refused_with_the_codes_the_ui_knows() {
+        for (error, code) in [
+            (parse_visit_id("../../etc/passwd").unwrap_err(), "bad_visit_id"),
+            (parse_visit_id("").unwrap_err(), "bad_visit_id"),
+            (parse_blob_hash("photo.jpg").unwrap_err(), "bad_blob_hash"),
+            (parse_blob_hash(&"A".repeat(64)).unwrap_err(), "bad_blob_hash"),
+        ] {
+            assert_eq!(error.code, code, "{error}");
+            assert!(error.message.contains("is not a"), "{error}");
+        }
+        let id = "01a207b7-e9e1-7141-abf3-6a5ab3c38fc6";
+        assert_eq!(parse_visit_id(id).unwrap().as_str(), id);
+    }
 }

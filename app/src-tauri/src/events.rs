@@ -30,6 +30,6 @@ pub(crate) fn sync_event(app: &tauri::AppHandle, last: &Arc<Mutex<Option<SyncEve
 }
 
 /// Tells the UI a visit changed.
-pub(crate) fn visit_changed(app: &tauri::AppHandle, visit_id: &str) {
+pub(crate) fn visit_changed(app: &tauri::AppHandle, visit_id: &posfield_shared::VisitId) {
     let _ = app.emit(VISIT_CHANGED, Some(visit_id));
 }

@@ -2,7 +2,7 @@
 //! from it. Domain types stay in posfield-shared; these are built from them
 //! here, so the JSON the UI reads can change without touching the domain.
 
-use posfield_core::store::VisitRow;
+use posfield_core::{VisitRow, VisitSyncState};
 use posfield_shared::checklist::{Condition, Need};
 use posfield_shared::fault::FAULTS;
 use posfield_shared::visit::completion::applies;
@@ -11,7 +11,7 @@ use posfield_shared::visit::{AcceptanceSummary, SignatureCheck, Visit};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
-use posfield_shared::{FaultCategory, Remedy, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::{BlobHash, FaultCategory, IdError, Remedy, Timestamp, VisitId, VisitKind, VisitStatus};
 use serde::{Deserialize, Serialize};
 
 /// A vocabulary term with its labels.
@@ -104,13 +104,26 @@ impl Vocabulary {
     }
 }
 
-/// A row of the visit list: the store's row, plus the reviewer's note.
+/// A row of the visit list, with the reviewer's note. Its own type: the
+/// core's row may change without changing what the list screen reads.
 #[derive(Debug, Clone, Serialize)]
 pub struct VisitRowDto {
-    /// The store's row (id, kind, status, merchant, serial, assignee,
-    /// updated_at, unsynced), flattened into the same JSON object.
-    #[serde(flatten)]
-    pub row: VisitRow,
+    /// Visit id.
+    pub id: VisitId,
+    /// Kind (its code in JSON).
+    pub kind: VisitKind,
+    /// Status (its code in JSON).
+    pub status: VisitStatus,
+    /// Merchant name.
+    pub merchant: String,
+    /// Terminal serial, once identified.
+    pub serial: Option<String>,
+    /// Assigned agent.
+    pub assignee: String,
+    /// Device time of the last change, ms since the epoch.
+    pub updated_at: i64,
+    /// Whether the phone holds changes the server has not confirmed.
+    pub unsynced: bool,
     /// The last change in Beijing time, `YYYY-MM-DD HH:MM`: the UI shows
     /// this rather than reading `updated_at` in the phone's own zone.
     pub updated_words: String,
@@ -119,10 +132,20 @@ pub struct VisitRowDto {
 }
 
 impl VisitRowDto {
-    /// From a store row; `returned_note` filled by the caller for returned visits.
+    /// From a list row; `returned_note` filled by the caller for returned visits.
     pub fn from_row(row: VisitRow) -> VisitRowDto {
-        let updated_words = Timestamp(row.updated_at).beijing_words();
-        VisitRowDto { row, updated_words, returned_note: None }
+        VisitRowDto {
+            id: row.id,
+            kind: row.kind,
+            status: row.status,
+            merchant: row.merchant,
+            serial: row.serial,
+            assignee: row.assignee,
+            updated_at: row.updated_at,
+            updated_words: Timestamp(row.updated_at).beijing_words(),
+            unsynced: row.unsynced,
+            returned_note: None,
+        }
     }
 }
 
@@ -230,7 +253,7 @@ pub struct FaultView {
 #[derive(Debug, Clone, Serialize)]
 pub struct DocumentView {
     /// Content hash (the blob's name).
-    pub sha256: String,
+    pub sha256: BlobHash,
     /// Document kind code.
     pub kind: String,
     /// Size in bytes.
@@ -272,7 +295,7 @@ pub struct AcceptanceView {
     /// `valid`, or `mismatch` with the changed fields.
     pub check: SignatureCheck,
     /// The signature image's content hash.
-    pub signature_sha256: String,
+    pub signature_sha256: BlobHash,
     /// The server confirmed it has the signature image.
     pub signature_confirmed: bool,
 }
@@ -302,7 +325,7 @@ pub struct Needs {
 #[derive(Debug, Clone, Serialize)]
 pub struct VisitView {
     /// Id.
-    pub id: String,
+    pub id: VisitId,
     /// Kind code.
     pub kind: String,
     /// Status code.
@@ -364,14 +387,12 @@ pub struct VisitView {
 }
 
 impl VisitView {
-    /// Builds the view; `confirmed` says whether the server has a blob,
-    /// `unsynced` whether the visit has unconfirmed changes.
-    pub fn build(
-        visit: &Visit,
-        now: Timestamp,
-        unsynced: bool,
-        confirmed: &dyn Fn(&str) -> bool,
-    ) -> VisitView {
+    /// Builds the view; `sync` says whether the visit has unconfirmed
+    /// changes and which of its files the server holds. A visit whose id or
+    /// file hashes are not identifiers (a document changed behind the
+    /// phone's back) is refused rather than shown with names that lead nowhere.
+    pub fn build(visit: &Visit, now: Timestamp, sync: &VisitSyncState) -> Result<VisitView, IdError> {
+        let (unsynced, confirmed) = (sync.unsynced, |sha: &str| sync.on_server(sha));
         let template = visit.kind.template();
         let steps = posfield_shared::visit::step_statuses(visit)
             .into_iter()
@@ -436,20 +457,37 @@ impl VisitView {
             .steps
             .iter()
             .any(|s| matches!(s.when, Condition::MerchantPays) && applies(visit, s.when));
-        let acceptance = visit.acceptance.as_ref().map(|a| {
-            let signed_summary_zh = serde_json::from_str::<AcceptanceSummary>(&a.summary_json)
-                .map(|s| s.render_zh())
-                .unwrap_or_default();
-            AcceptanceView {
-                signer_name: a.signer_name.clone(),
-                signed_at: a.signed_at.millis(),
-                signed_words: a.signed_at.beijing_words(),
-                signed_summary_zh,
-                check: SignatureCheck::of(visit),
-                signature_sha256: a.signature.sha256.clone(),
-                signature_confirmed: confirmed(&a.signature.sha256),
-            }
-        });
+        let acceptance = visit
+            .acceptance
+            .as_ref()
+            .map(|a| -> Result<AcceptanceView, IdError> {
+                let signed_summary_zh = serde_json::from_str::<AcceptanceSummary>(&a.summary_json)
+                    .map(|s| s.render_zh())
+                    .unwrap_or_default();
+                Ok(AcceptanceView {
+                    signer_name: a.signer_name.clone(),
+                    signed_at: a.signed_at.millis(),
+                    signed_words: a.signed_at.beijing_words(),
+                    signed_summary_zh,
+                    check: SignatureCheck::of(visit),
+                    signature_sha256: BlobHash::parse(&a.signature.sha256)?,
+                    signature_confirmed: confirmed(&a.signature.sha256),
+                })
+            })
+            .transpose()?;
+        let documents = visit
+            .current_documents()
+            .map(|d| {
+                Ok(DocumentView {
+                    sha256: BlobHash::parse(&d.sha256)?,
+                    kind: d.kind.code().to_owned(),
+                    bytes: d.bytes,
+                    width: d.width,
+                    height: d.height,
+                    confirmed: confirmed(&d.sha256),
+                })
+            })
+            .collect::<Result<Vec<_>, IdError>>()?;
         let review = visit.latest_review();
         let identification = |i: &posfield_shared::visit::schema::Identification| IdentificationView {
             serial: i.serial.clone(),
@@ -458,8 +496,8 @@ impl VisitView {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
         };
-        VisitView {
-            id: visit.id.clone(),
+        Ok(VisitView {
+            id: VisitId::parse(&visit.id)?,
             kind: visit.kind.code().to_owned(),
             status: visit.status.code().to_owned(),
             editable: visit.status.is_editable_by_agent(),
@@ -490,17 +528,7 @@ impl VisitView {
                     fixed: f.resolution.as_ref().map(|r| r.fixed),
                 })
                 .collect(),
-            documents: visit
-                .current_documents()
-                .map(|d| DocumentView {
-                    sha256: d.sha256.clone(),
-                    kind: d.kind.code().to_owned(),
-                    bytes: d.bytes,
-                    width: d.width,
-                    height: d.height,
-                    confirmed: confirmed(&d.sha256),
-                })
-                .collect(),
+            documents,
             wanted_documents,
             sim: visit.sim.as_ref().map(|s| SimView {
                 iccid: s.iccid.clone(),
@@ -523,7 +551,7 @@ impl VisitView {
             returned: review.is_some_and(|r| r.decision == ReviewDecision::Return)
                 && visit.status == VisitStatus::Returned,
             unsynced,
-        }
+        })
     }
 }
 
@@ -585,30 +613,26 @@ mod tests {
     #[test]
     fn a_visit_row_keeps_the_flat_json_shape_the_list_screen_reads() {
         let (_dir, agent, id) = repair_visit();
-        let row = agent.list_visits(&Default::default()).unwrap().remove(0);
+        let mut row = agent.list_visits(&Default::default()).unwrap().remove(0);
+        row.updated_at = 1_795_000_000_000;
         let mut dto = VisitRowDto::from_row(row);
         dto.returned_note = Some("补拍营业执照".into());
-        let json = serde_json::to_value(&dto).unwrap();
-        let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        keys.sort_unstable();
+        // Typed in Rust, the same plain strings in JSON: the ids and codes the UI reads.
         assert_eq!(
-            keys,
-            [
-                "assignee",
-                "id",
-                "kind",
-                "merchant",
-                "returned_note",
-                "serial",
-                "status",
-                "unsynced",
-                "updated_at",
-                "updated_words"
-            ]
+            serde_json::to_value(&dto).unwrap(),
+            serde_json::json!({
+                "id": id.as_str(),
+                "kind": "repair",
+                "status": "draft",
+                "merchant": "老王便利店",
+                "serial": null,
+                "assignee": "agent-li",
+                "updated_at": 1_795_000_000_000_i64,
+                "updated_words": "2026-11-18 19:06",
+                "unsynced": true,
+                "returned_note": "补拍营业执照",
+            })
         );
-        assert_eq!(json["id"], id.as_str());
-        assert_eq!(json["merchant"], "老王便利店");
-        assert_eq!(json["returned_note"], "补拍营业执照");
     }
 
     #[test]
@@ -620,7 +644,29 @@ mod tests {
         assert_eq!(VisitRowDto::from_row(row).updated_words, "2026-11-19 00:30");
     }
 
-    fn repair_visit() -> (tempfile::TempDir, posfield_core::Agent, String) {
+    #[test]
+    fn the_visit_screen_names_its_visit_and_files_by_plain_strings() {
+        let (_dir, mut agent, id) = repair_visit();
+        let image = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut png = Vec::new();
+        image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let photo = agent.add_photo(&id, &png, DocumentKind::PurchaseProof).unwrap();
+        let json = serde_json::to_value(view(&mut agent, &id)).unwrap();
+        assert_eq!(json["id"], id.as_str());
+        assert_eq!(
+            json["documents"],
+            serde_json::json!([{
+                "sha256": photo.sha256,
+                "kind": "purchase_proof",
+                "bytes": photo.bytes,
+                "width": photo.width,
+                "height": photo.height,
+                "confirmed": false,
+            }])
+        );
+    }
+
+    fn repair_visit() -> (tempfile::TempDir, posfield_core::Agent, VisitId) {
         let dir = tempfile::tempdir().unwrap();
         let mut agent = posfield_core::Agent::open(dir.path()).unwrap();
         agent.sign_in("agent-li").unwrap();
@@ -630,8 +676,10 @@ mod tests {
         (dir, agent, id)
     }
 
-    fn view(agent: &mut posfield_core::Agent, id: &str) -> VisitView {
-        VisitView::build(&agent.visit(id).unwrap(), Timestamp(1_795_000_000_000), true, &|_| false)
+    fn view(agent: &mut posfield_core::Agent, id: &VisitId) -> VisitView {
+        let visit = agent.visit(id).unwrap();
+        let sync = agent.visit_sync_state(&visit).unwrap();
+        VisitView::build(&visit, Timestamp(1_795_000_000_000), &sync).unwrap()
     }
 
     #[test]

@@ -86,7 +86,7 @@ export const api = {
     invoke<VisitView>('resolve_fault', { visitId, faultId, fixed, note }),
   addPhoto: (visitId: string, kind: string, image: string) => invoke<VisitView>('add_photo', { visitId, kind, image }),
   removePhoto: (visitId: string, sha256: string) => invoke<VisitView>('remove_photo', { visitId, sha256 }),
-  blobDataUrl: (sha256: string) => invoke<string>('blob_data_url', { sha256 }),
+  blobDataUrl: (visitId: string, sha256: string) => invoke<string>('blob_data_url', { visitId, sha256 }),
   setStep: (visitId: string, step: string, state: StepState, reason: string | null = null, note: string | null = null) =>
     invoke<VisitView>('set_step', { visitId, step, state, reason, note }),
   setSim: (visitId: string, iccid: string, carrier: string, expiry: string) => invoke<VisitView>('set_sim', { visitId, iccid, carrier, expiry }),

@@ -190,7 +190,7 @@ fn main() -> anyhow::Result<()> {
     for one in &built {
         let mut visits = Vec::with_capacity(one.visits.len());
         for id in &one.visits {
-            visits.push((id.clone(), one.agent.store().visit_bytes(id)?));
+            visits.push((id.to_string(), one.agent.visit_document(id)?));
         }
         docs.push((one.name.clone(), visits));
     }

@@ -21,7 +21,7 @@ use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::SimInput;
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::vocab::{BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, WarrantyStatus};
-use posfield_shared::{CalendarDate, FaultCode, Timestamp, VisitKind};
+use posfield_shared::{CalendarDate, FaultCode, Timestamp, VisitId, VisitKind};
 
 /// A small deterministic generator (splitmix64): the bench needs repeatable
 /// choices, not statistical quality.
@@ -82,7 +82,7 @@ pub(crate) struct BuiltAgent {
     /// The phone's core.
     pub(crate) agent: Agent,
     /// The visits built on this phone.
-    pub(crate) visits: Vec<String>,
+    pub(crate) visits: Vec<VisitId>,
 }
 
 /// Figures about the built workload.
@@ -190,7 +190,7 @@ fn build_agent(root: &Path, index: usize, visits: usize, seed: u64) -> anyhow::R
     shape.blobs = count;
     shape.blob_bytes = bytes;
     for id in &ids {
-        shape.doc_bytes += agent.store().visit_bytes(id)?.len() as u64;
+        shape.doc_bytes += agent.visit_document(id)?.len() as u64;
     }
     Ok((BuiltAgent { name, agent, visits: ids }, shape))
 }
@@ -266,7 +266,7 @@ const EDITS: (usize, usize) = (27, 33);
 /// One visit being built on a phone, counting its edits.
 struct VisitBuilder<'a> {
     agent: &'a mut Agent,
-    id: String,
+    id: VisitId,
     kind: VisitKind,
     shape: Shape,
 }
@@ -444,7 +444,7 @@ impl<'a> VisitBuilder<'a> {
         Ok(())
     }
 
-    fn finish(self) -> anyhow::Result<(String, Shape)> {
+    fn finish(self) -> anyhow::Result<(VisitId, Shape)> {
         Ok((self.id, self.shape))
     }
 }

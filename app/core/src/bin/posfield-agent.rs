@@ -8,18 +8,17 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
-use posfield_core::Agent;
 use posfield_core::background::{BackgroundSync, Schedule, SyncEvent};
 use posfield_core::identify::barcode;
 use posfield_core::photo::{self, PhotoLimits};
 use posfield_core::signature::Strokes;
-use posfield_core::store::VisitFilter;
+use posfield_core::{Agent, VisitFilter};
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::visit::{MerchantInput, SimInput};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
-use posfield_shared::{CalendarDate, FaultCode, Remedy, VisitKind};
+use posfield_shared::{CalendarDate, FaultCode, Remedy, VisitId, VisitKind, VisitStatus};
 
 #[derive(Parser)]
 #[command(
@@ -92,7 +91,7 @@ enum Command {
     },
     /// Identifies the terminal by typed serial, label photo or NFC dump.
     Identify {
-        visit: String,
+        visit: VisitId,
         #[arg(long, conflicts_with_all = ["photo", "ndef"])]
         serial: Option<String>,
         #[arg(long, conflicts_with = "ndef")]
@@ -109,7 +108,7 @@ enum Command {
     },
     /// Sets a checklist step: done, skipped (with --reason) or n/a.
     Step {
-        visit: String,
+        visit: VisitId,
         step: String,
         state: String,
         #[arg(long)]
@@ -119,14 +118,14 @@ enum Command {
     },
     /// Records a fault and prints its id.
     Fault {
-        visit: String,
+        visit: VisitId,
         code: String,
         #[arg(long)]
         symptom: Option<String>,
     },
     /// Records what was tried against a fault.
     Attempt {
-        visit: String,
+        visit: VisitId,
         fault: String,
         #[arg(long)]
         remedy: Option<String>,
@@ -137,7 +136,7 @@ enum Command {
     },
     /// Resolves a fault.
     Resolve {
-        visit: String,
+        visit: VisitId,
         fault: String,
         #[arg(long)]
         fixed: bool,
@@ -145,10 +144,10 @@ enum Command {
         note: Option<String>,
     },
     /// Attaches a document photo of a kind (business_licence, id_card, bank_card, ...).
-    Photo { visit: String, kind: String, file: PathBuf },
+    Photo { visit: VisitId, kind: String, file: PathBuf },
     /// Records the SIM data card.
     Sim {
-        visit: String,
+        visit: VisitId,
         #[arg(long)]
         iccid: String,
         /// china_mobile, china_unicom, china_telecom
@@ -160,7 +159,7 @@ enum Command {
     },
     /// Records what was done about the SIM card: renewed, replaced, shared_plan.
     SimAction {
-        visit: String,
+        visit: VisitId,
         action: String,
         #[arg(long)]
         new_iccid: Option<String>,
@@ -169,38 +168,38 @@ enum Command {
     },
     /// Confirms the data backup: daily_settlement_reports, transaction_records, settlement_slips.
     Backup {
-        visit: String,
+        visit: VisitId,
         #[arg(required = true)]
         items: Vec<String>,
         #[arg(long)]
         note: Option<String>,
     },
     /// Records the warranty status (in_warranty, out_of_warranty, human_damage, lost).
-    Warranty { visit: String, status: String },
+    Warranty { visit: VisitId, status: String },
     /// Records the repair plan (fixed_on_site, sent_for_repair, replaced).
-    Plan { visit: String, plan: String },
+    Plan { visit: VisitId, plan: String },
     /// Records the agreed repair fee in fen.
-    Fee { visit: String, fen: u64 },
+    Fee { visit: VisitId, fen: u64 },
     /// Records the suspension cause.
-    Cause { visit: String, cause: String },
+    Cause { visit: VisitId, cause: String },
     /// Submits the reactivation application.
-    Apply { visit: String },
+    Apply { visit: VisitId },
     /// Adds a note.
-    Note { visit: String, text: String },
+    Note { visit: VisitId, text: String },
     /// The merchant signs, from a strokes JSON file {"width","height","strokes":[[{"x","y","t","p"}]]}.
     Sign {
-        visit: String,
+        visit: VisitId,
         #[arg(long)]
         signer: String,
         #[arg(long)]
         strokes: PathBuf,
     },
     /// Verifies the visit's signature; exit 1 when something changed.
-    Verify { visit: String },
+    Verify { visit: VisitId },
     /// Lists what is missing before completion.
-    Missing { visit: String },
+    Missing { visit: VisitId },
     /// Completes the visit.
-    Complete { visit: String },
+    Complete { visit: VisitId },
     /// Lists visits, newest first.
     List {
         #[arg(long)]
@@ -211,7 +210,7 @@ enum Command {
         limit: u32,
     },
     /// Prints a visit as JSON.
-    Show { visit: String },
+    Show { visit: VisitId },
     /// Prints every barcode in an image, one JSON object per line.
     DecodeBarcodes { image: PathBuf },
     /// Prints the terminal serial read from a label photo.
@@ -387,6 +386,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             agent.complete(&visit)?;
         }
         Command::List { status, unsynced, limit } => {
+            let status = status.map(|s| term::<VisitStatus>("visit status", &s)).transpose()?;
             let filter = VisitFilter { status, unsynced_only: unsynced, limit: Some(limit), before: None };
             for row in agent.list_visits(&filter)? {
                 println!("{}", serde_json::to_string(&row)?);

@@ -61,12 +61,11 @@ impl<'a> Executor<'a> {
     pub(super) fn phone_state(&mut self) -> Result<PhoneState, AgentError> {
         let filter =
             crate::store::VisitFilter { unsynced_only: true, limit: Some(u32::MAX), ..Default::default() };
-        let ids: Vec<String> =
-            self.agent.store().list_visits(&filter)?.into_iter().map(|row| row.id).collect();
+        let rows = self.agent.store().list_visits(&filter)?;
         let mut phone = PhoneState::default();
-        for id in ids {
-            let blobs = referenced_blobs(&self.agent.visit(&id)?);
-            phone.waiting.insert(id, blobs);
+        for row in rows {
+            let blobs = referenced_blobs(&self.agent.visit(&row.id)?);
+            phone.waiting.insert(row.id.into_string(), blobs);
         }
         let wanted: BTreeSet<String> = phone.waiting.values().flatten().cloned().collect();
         for sha in wanted {

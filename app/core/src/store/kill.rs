@@ -8,9 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use posfield_core::store::Store;
 use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
 use posfield_shared::{Actor, Timestamp, VisitKind};
+
+use super::Store;
 
 const CHILD_ENV: &str = "POSFIELD_KILL_TEST_STORE";
 const CHILD_VISIT_ENV: &str = "POSFIELD_KILL_TEST_VISIT";
@@ -73,10 +74,10 @@ fn kill_cycles(cycles: usize, seed: u64) {
     let mut total_acknowledged = 0u64;
     for cycle in 0..cycles {
         // Each visit takes the writes of a few runs, so documents stay phone-sized.
-        let visit_id = format!("kill-visit-{}", cycle / 4);
+        let visit_id = super::tests::visit_id(cycle as u64 / 4);
         let mut acknowledged = 0u64;
         let mut child = Command::new(&exe)
-            .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+            .args(["--exact", "store::kill::child_writer", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &path)
             .env(CHILD_VISIT_ENV, &visit_id)
             .stdout(Stdio::piped())

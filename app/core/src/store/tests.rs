@@ -4,9 +4,15 @@
 
 use std::path::Path;
 
-use posfield_core::store::{Store, StoreError, VisitFilter};
 use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
-use posfield_shared::{Actor, Timestamp, VisitKind};
+use posfield_shared::{Actor, Timestamp, VisitKind, VisitStatus};
+
+use super::{Store, StoreError, VisitFilter};
+
+/// The id of the `n`th test visit (visit ids are UUIDs).
+pub(super) fn visit_id(n: u64) -> String {
+    format!("0190b3a4-0000-7000-8000-{n:012}")
+}
 
 fn agent_ctx(n: u64) -> Ctx {
     Ctx::new(
@@ -16,7 +22,7 @@ fn agent_ctx(n: u64) -> Ctx {
     )
 }
 
-fn new_doc(id: &str, n: u64) -> VisitDoc {
+pub(super) fn new_doc(id: &str, n: u64) -> VisitDoc {
     let merchant = MerchantInput { name: format!("商户 {id}"), ..MerchantInput::default() };
     VisitDoc::create_visit(&agent_ctx(n), b"phone-li", id, VisitKind::Repair, &merchant, "agent-li").unwrap()
 }
@@ -38,7 +44,7 @@ fn the_store_runs_wal_with_full_sync() {
 fn edits_are_saved_incrementally_and_reload_identically() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());
-    let mut doc = new_doc("v1", 0);
+    let mut doc = new_doc(&visit_id(1), 0);
     store.save_visit(&mut doc).unwrap();
     for n in 1..=100 {
         doc.add_note(&agent_ctx(n), &format!("note {n}")).unwrap();
@@ -46,11 +52,11 @@ fn edits_are_saved_incrementally_and_reload_identically() {
     }
     drop(store);
     let store = open(dir.path());
-    let loaded = store.load_visit("v1").unwrap().visit().unwrap();
+    let loaded = store.load_visit(&visit_id(1)).unwrap().visit().unwrap();
     assert_eq!(loaded, doc.visit().unwrap());
     assert_eq!(loaded.notes.len(), 100);
     // Compaction kept the saved bytes far below one full copy per edit.
-    let bytes = store.visit_bytes("v1").unwrap().len();
+    let bytes = store.visit_bytes(&visit_id(1)).unwrap().len();
     assert!(bytes < 64 * 1024, "{bytes} bytes for 100 small edits");
 }
 
@@ -59,7 +65,7 @@ fn the_index_never_disagrees_with_the_documents() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());
     for i in 0..30u64 {
-        let mut doc = new_doc(&format!("v{i:02}"), i);
+        let mut doc = new_doc(&visit_id(i), i);
         store.save_visit(&mut doc).unwrap();
         if i % 3 == 0 {
             doc.identify_terminal(
@@ -77,8 +83,9 @@ fn the_index_never_disagrees_with_the_documents() {
     let rows = store.list_visits(&VisitFilter::default()).unwrap();
     assert_eq!(rows.len(), 30);
     assert!(rows.windows(2).all(|w| w[0].updated_at >= w[1].updated_at), "newest first");
-    let started =
-        store.list_visits(&VisitFilter { status: Some("in_progress".into()), ..Default::default() }).unwrap();
+    let started = store
+        .list_visits(&VisitFilter { status: Some(VisitStatus::InProgress), ..Default::default() })
+        .unwrap();
     assert_eq!(started.len(), 10);
     assert!(started.iter().all(|r| r.serial.as_deref() == Some("N9100001234567")));
     let page = store.list_visits(&VisitFilter { limit: Some(5), ..Default::default() }).unwrap();
@@ -86,7 +93,7 @@ fn the_index_never_disagrees_with_the_documents() {
         .list_visits(&VisitFilter { limit: Some(5), before: Some(page[4].updated_at), ..Default::default() })
         .unwrap();
     assert!(next.iter().all(|r| r.updated_at < page[4].updated_at));
-    store.mark_synced("v00", &["abc".into()], 5).unwrap();
+    store.mark_synced(&visit_id(0), &["abc".into()], 5).unwrap();
     let unsynced = store.list_visits(&VisitFilter { unsynced_only: true, ..Default::default() }).unwrap();
     assert_eq!(unsynced.len(), 29);
 }
@@ -97,22 +104,22 @@ fn two_stores_on_one_file_never_save_over_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = open(dir.path());
     let mut sync = open(dir.path());
-    let mut cached = new_doc("v1", 0);
+    let mut cached = new_doc(&visit_id(1), 0);
     app.save_visit(&mut cached).unwrap();
-    let mut other = sync.load_visit("v1").unwrap();
+    let mut other = sync.load_visit(&visit_id(1)).unwrap();
     other.set_actor(b"phone-li-sync");
     other.add_note(&agent_ctx(1), "from the server").unwrap();
     sync.save_visit(&mut other).unwrap();
     // The app's copy has not seen that change; saving it must not hide it.
     cached.add_note(&agent_ctx(2), "typed by the agent").unwrap();
     app.save_visit(&mut cached).unwrap();
-    let stored = sync.load_visit("v1").unwrap().visit().unwrap();
+    let stored = sync.load_visit(&visit_id(1)).unwrap().visit().unwrap();
     let mut notes: Vec<_> = stored.notes.iter().map(|n| n.text.as_str()).collect();
     notes.sort();
     assert_eq!(notes, ["from the server", "typed by the agent"]);
     assert_eq!(cached.visit().unwrap(), stored, "the saving copy merged what was stored first");
     assert_eq!(
-        app.stored_heads("v1").unwrap().unwrap(),
+        app.stored_heads(&visit_id(1)).unwrap().unwrap(),
         posfield_shared::protocol::join_heads(&cached.heads())
     );
     assert!(app.index_mismatches().unwrap().is_empty());
@@ -147,7 +154,7 @@ fn a_torn_wal_tail_loses_at_most_the_torn_transaction() {
     let path = dir.path().join("agent.db");
     let mut store = Store::open(&path).unwrap();
     for i in 0..20u64 {
-        store.save_visit(&mut new_doc(&format!("v{i:02}"), i)).unwrap();
+        store.save_visit(&mut new_doc(&visit_id(i), i)).unwrap();
     }
     // Leave the WAL un-checkpointed, as a killed process would, and take the
     // files a crash leaves behind (the -shm index is rebuilt from the WAL).
@@ -167,7 +174,7 @@ fn a_torn_wal_tail_loses_at_most_the_torn_transaction() {
     let count = store.visit_count().unwrap();
     assert!((19..=20).contains(&count), "{count} visits survived");
     for row in store.list_visits(&VisitFilter::default()).unwrap() {
-        store.load_visit(&row.id).unwrap();
+        store.load_visit(row.id.as_str()).unwrap();
     }
 }
 
@@ -176,11 +183,11 @@ fn a_backup_while_writing_is_consistent_and_leaves_the_wal_alone() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());
     for i in 0..10u64 {
-        store.save_visit(&mut new_doc(&format!("v{i}"), i)).unwrap();
+        store.save_visit(&mut new_doc(&visit_id(i), i)).unwrap();
     }
     let backup = dir.path().join("backup.db");
     store.backup_to(&backup).unwrap();
-    store.save_visit(&mut new_doc("after", 99)).unwrap();
+    store.save_visit(&mut new_doc(&visit_id(99), 99)).unwrap();
     assert!(dir.path().join("agent.db-wal").exists());
     let copy = Store::open(&backup).unwrap();
     assert_eq!(copy.visit_count().unwrap(), 10);
@@ -243,7 +250,7 @@ fn damaged_or_mixed_documents_from_the_server_are_refused_and_nothing_is_stored(
         assert_eq!(store.visit_count().unwrap(), 0, "{name} was stored");
     }
     // A healthy visit still merges.
-    let mut doc = new_doc("v1", 0);
-    store.merge_remote("v1", &doc.save()).unwrap();
+    let mut doc = new_doc(&visit_id(1), 0);
+    store.merge_remote(&visit_id(1), &doc.save()).unwrap();
     assert_eq!(store.visit_count().unwrap(), 1);
 }

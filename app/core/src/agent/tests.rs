@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use posfield_core::signature::{Point, Strokes, Tampered};
-use posfield_core::store::VisitFilter;
-use posfield_core::{Agent, AgentError, Clock};
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::visit::{MerchantInput, VisitError};
-use posfield_shared::vocab::{RepairPlan, WarrantyStatus};
-use posfield_shared::{FaultCode, Remedy, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::vocab::{DocumentKind, RepairPlan, WarrantyStatus};
+use posfield_shared::{BlobHash, FaultCode, Remedy, Timestamp, VisitId, VisitKind, VisitStatus};
+
+use crate::signature::{Point, Strokes, Tampered};
+use crate::store::VisitFilter;
+use crate::{Agent, AgentError, Clock};
 
 /// A clock that moves one second per reading.
 struct TestClock(AtomicI64);
@@ -48,7 +49,7 @@ fn merchant() -> MerchantInput {
 }
 
 /// Works through a repair visit without photos (the purchase proof is optional).
-fn repair_visit(agent: &mut Agent) -> String {
+fn repair_visit(agent: &mut Agent) -> VisitId {
     let id = agent.create_visit(VisitKind::Repair, &merchant()).unwrap().id;
     agent.identify_typed(&id, "n910 0001 2345 67", false).unwrap();
     agent.set_step(&id, "identify", StepState::Done, None, None).unwrap();
@@ -80,13 +81,13 @@ fn a_whole_repair_visit_offline_signed_and_completed() {
     agent.sign(&id, "王老板", &strokes()).unwrap();
     agent.set_step(&id, "acceptance", StepState::Done, None, None).unwrap();
     assert_eq!(agent.verify_signature(&id).unwrap(), []);
-    let before = agent.store().visit_bytes(&id).unwrap();
+    let before = agent.store().visit_bytes(id.as_str()).unwrap();
     let visit = agent.complete(&id).unwrap();
     assert_eq!(visit.status, VisitStatus::Completed);
     assert_eq!(visit.terminal.unwrap().serial, "N9100001234567");
     // Completing compacts the stored document: a sync sends it as it is.
-    let whole = agent.store().visit_saved_whole(&id).unwrap();
-    assert_eq!(whole, agent.store().visit_bytes(&id).unwrap(), "no increments left after completing");
+    let whole = agent.store().visit_saved_whole(id.as_str()).unwrap();
+    assert_eq!(whole, agent.store().visit_bytes(id.as_str()).unwrap(), "no increments left after completing");
     assert!(whole.len() < before.len(), "{} bytes compacted, {} before", whole.len(), before.len());
     assert_eq!(
         posfield_shared::visit::VisitDoc::load(&whole).unwrap().visit().unwrap().status,
@@ -97,7 +98,7 @@ fn a_whole_repair_visit_offline_signed_and_completed() {
     let mut agent = open(dir.path());
     assert_eq!(agent.user(), Some("agent-li"));
     assert_eq!(agent.visit(&id).unwrap().status, VisitStatus::Completed);
-    assert!(agent.store().index_mismatches().unwrap().is_empty());
+    assert!(agent.check_storage().unwrap().is_empty());
 }
 
 #[test]
@@ -144,7 +145,8 @@ fn wrong_serials_and_refused_actions_are_clear_and_change_nothing() {
     let error = agent.complete(&id).unwrap_err();
     assert!(matches!(error, AgentError::Visit(VisitError::Incomplete(_))));
     assert_eq!(agent.visit(&id).unwrap().history.len(), 1);
-    assert_eq!(agent.visit("no-such-visit").unwrap_err().code(), "visit_not_found");
+    let never_made = VisitId::parse("0190b3a4-0000-7000-8000-000000000000").unwrap();
+    assert_eq!(agent.visit(&never_made).unwrap_err().code(), "visit_not_found");
     // A live scan is read by the same rule as a label photo, and recorded as scanned.
     let error = agent.identify_scanned(&id, "https://example.com/x", false).unwrap_err();
     assert_eq!(error.code(), "barcode");
@@ -171,13 +173,15 @@ fn no_path_discards_work_the_server_has_not_confirmed() {
     assert_eq!(report.unsynced_visits, 1);
     // Storage clean-up keeps every visit and file.
     agent.clean_up_storage().unwrap();
-    assert!(agent.blobs().contains(&signature_sha));
+    let signature_sha = BlobHash::parse(&signature_sha).unwrap();
+    assert_eq!(agent.photo_bytes(&id, &signature_sha).unwrap()[..4], *b"\x89PNG");
     drop(agent);
     // Signing in as someone else (re-enrolment of the phone) keeps the visit too.
     let mut agent = open(dir.path());
     agent.sign_in("agent-zhao").unwrap();
     let rows = agent.list_visits(&VisitFilter { unsynced_only: true, ..Default::default() }).unwrap();
     assert_eq!(rows.len(), 1);
+    assert_eq!(agent.visit_count().unwrap(), 1);
     assert_eq!(agent.visit(&id).unwrap().faults.len(), 1);
 }
 
@@ -208,5 +212,63 @@ fn two_agents_on_one_phone_see_each_others_saves() {
     let stored = background.visit(&id).unwrap();
     assert_eq!(stored.faults[0].attempts.len(), 1);
     assert_eq!(stored.terminal.unwrap().serial, "N9100001234567");
-    assert!(app.store().index_mismatches().unwrap().is_empty());
+    assert!(app.check_storage().unwrap().is_empty());
+}
+
+fn photo(seed: u8) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([x as u8 ^ seed, y as u8, seed]));
+    let mut png = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    png
+}
+
+#[test]
+fn a_photo_is_read_only_through_a_visit_that_refers_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    agent.sign_in("agent-li").unwrap();
+    let first = agent.create_visit(VisitKind::Repair, &merchant()).unwrap().id;
+    let second = agent.create_visit(VisitKind::Repair, &merchant()).unwrap().id;
+    let info = agent.add_photo(&first, &photo(1), DocumentKind::PurchaseProof).unwrap();
+    let hash = BlobHash::parse(&info.sha256).unwrap();
+    assert_eq!(BlobHash::of(&agent.photo_bytes(&first, &hash).unwrap()), hash);
+    // Another visit, a file never stored, a removed photo: refused, with a code the UI knows.
+    let error = agent.photo_bytes(&second, &hash).unwrap_err();
+    assert_eq!(error.code(), "file_not_in_visit", "{error}");
+    assert_eq!(
+        agent.photo_bytes(&first, &BlobHash::of(b"never stored")).unwrap_err().code(),
+        "file_not_in_visit"
+    );
+    agent.remove_photo(&first, &hash).unwrap();
+    assert_eq!(agent.photo_bytes(&first, &hash).unwrap_err().code(), "file_not_in_visit");
+}
+
+#[test]
+fn a_new_visit_waits_for_the_server_with_no_file_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    agent.sign_in("agent-li").unwrap();
+    let id = agent.create_visit(VisitKind::Repair, &merchant()).unwrap().id;
+    let info = agent.add_photo(&id, &photo(2), DocumentKind::PurchaseProof).unwrap();
+    let visit = agent.visit(&id).unwrap();
+    let state = agent.visit_sync_state(&visit).unwrap();
+    assert!(state.unsynced && !state.on_server(&info.sha256), "{state:?}");
+    // The sync client records what the server verified; the screen then shows it.
+    agent.store_mut().mark_blob_confirmed(&info.sha256, info.bytes, 1).unwrap();
+    agent.store_mut().mark_synced(id.as_str(), &[], 2).unwrap();
+    let visit = agent.visit(&id).unwrap();
+    let state = agent.visit_sync_state(&visit).unwrap();
+    assert!(!state.unsynced && state.on_server(&info.sha256), "{state:?}");
+}
+
+#[test]
+fn identifiers_from_outside_that_do_not_parse_have_stable_codes() {
+    for (error, code) in [
+        (VisitId::parse("../../etc/passwd").unwrap_err(), "bad_visit_id"),
+        (BlobHash::parse("photo.jpg").unwrap_err(), "bad_blob_hash"),
+    ] {
+        let error = AgentError::from(error);
+        assert_eq!(error.code(), code, "{error}");
+        assert!(error.to_string().contains("is not a"), "{error}");
+    }
 }
