@@ -235,7 +235,9 @@ fn the_frozen_v1_store_opens_with_todays_code() {
 fn damaged_or_mixed_documents_from_the_server_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tests/fixtures/bad-documents");
+    // The domain crate's fixtures, inside this repository (app/core is two levels below its root).
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("the repository root");
+    let fixtures = repository.join("shared/tests/fixtures/bad-documents");
     for name in [
         "one-visit-whose-save-does-not-load.bin",
         "two-visits-in-one-file.bin",
