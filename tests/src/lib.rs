@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
+pub mod hostile;
 pub mod proxy;
 pub mod story;
+
+/// The password of every back-office user the tests add.
+pub const TEST_PASSWORD: &str = "correct horse battery";
 
 /// The `posfield-server` binary: the one `POSFIELD_SERVER_BIN` names, else
 /// built on first use.
@@ -62,7 +66,7 @@ pub fn server_cli(data: &Path, args: &[&str]) -> String {
         .arg("--data")
         .arg(data)
         .args(args)
-        .env("POSFIELD_PASSWORD", "correct horse battery")
+        .env("POSFIELD_PASSWORD", TEST_PASSWORD)
         .output()
         .expect("posfield-server runs");
     assert!(output.status.success(), "posfield-server {args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -129,6 +133,11 @@ impl ServerProcess {
     /// A URL on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The `host:port` it listens on.
@@ -200,6 +209,6 @@ impl Drop for ServerProcess {
 
 /// The Basic authorization header of a test user.
 pub fn basic(user: &str) -> String {
-    let credentials = format!("{user}:correct horse battery");
+    let credentials = format!("{user}:{TEST_PASSWORD}");
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
 }
