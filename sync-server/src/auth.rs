@@ -178,7 +178,8 @@ pub async fn revoke_device(store: &dyn Store, device_id: &str) -> Result<bool, A
     Ok(store.revoke_device(device_id, now()).await?)
 }
 
-/// Adds (or replaces the password and role of) a back-office user.
+/// Adds (or replaces the password and role of) a back-office user; an
+/// existing user's sessions end.
 pub async fn add_user(
     store: &dyn Store,
     name: &str,
@@ -197,6 +198,11 @@ pub async fn add_user(
         .to_string();
     store.put_user(&name, role, &hash).await?;
     Ok(())
+}
+
+/// Removes a back-office user (their sessions end); returns whether there was one.
+pub async fn remove_user(store: &dyn Store, name: &str) -> Result<bool, AuthError> {
+    Ok(store.remove_user(name.trim()).await?)
 }
 
 /// Checks a back-office user's password; returns their role.

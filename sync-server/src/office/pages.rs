@@ -213,12 +213,10 @@ pub async fn login(
         let body = LoginPage { lang, failed: true }.render()?;
         return Ok((StatusCode::UNAUTHORIZED, Html(body)).into_response());
     };
-    let token = state.office.sessions.open(&name, role);
+    let token = session::open(state.store.as_ref(), session::limits(&state.config), &name).await?;
     tracing::info!(user = %name, role = role.code(), "back-office sign-in");
-    Ok((
-        StatusCode::SEE_OTHER,
-        [(header::SET_COOKIE, session::session_cookie(&token)), (header::LOCATION, "/office/visits".into())],
-    )
+    let cookie = token.cookie(state.config.office_session_lifetime_secs);
+    Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/office/visits".into())])
         .into_response())
 }
 
@@ -235,7 +233,7 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
-    state.office.sessions.close(officer.token());
+    officer.sign_out(state.store.as_ref()).await?;
     Ok((
         StatusCode::SEE_OTHER,
         [(header::SET_COOKIE, session::expired_session_cookie()), (header::LOCATION, "/office/login".into())],
