@@ -203,18 +203,24 @@ pub async fn login(
         return Err(PageError::BadForm);
     }
     let (name, password) = (form.user.trim().to_owned(), form.password);
-    let role = match auth::check_password(state.store.as_ref(), &name, &password).await {
-        Ok(role) => Some(role),
+    let user = match auth::check_password(state.store.as_ref(), &name, &password).await {
+        Ok(user) => Some(user),
         Err(auth::AuthError::Store(e)) => return Err(e.into()),
         Err(_) => None,
     };
-    let Some(role) = role else {
+    // A password changed or a user removed between the check and the
+    // session is refused as a wrong password is.
+    let limits = session::limits(&state.config);
+    let opened = match &user {
+        Some(user) => session::open(state.store.as_ref(), limits, &name, &user.password_hash).await?,
+        None => None,
+    };
+    let (Some(user), Some(token)) = (user, opened) else {
         tracing::info!(user = %name, "back-office sign-in refused");
         let body = LoginPage { lang, failed: true }.render()?;
         return Ok((StatusCode::UNAUTHORIZED, Html(body)).into_response());
     };
-    let token = session::open(state.store.as_ref(), session::limits(&state.config), &name).await?;
-    tracing::info!(user = %name, role = role.code(), "back-office sign-in");
+    tracing::info!(user = %name, role = user.role.code(), "back-office sign-in");
     let cookie = token.cookie(state.config.office_session_lifetime_secs);
     Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/office/visits".into())])
         .into_response())

@@ -85,17 +85,24 @@ impl SessionToken {
     }
 }
 
-/// Opens a session for a user whose password was checked; returns its token.
-pub async fn open(store: &dyn Store, limits: SessionLimits, user: &str) -> Result<SessionToken, StoreError> {
+/// Opens a session for a user whose password was checked against
+/// `password_hash`; returns its token, or `None` when the user is gone or
+/// their password changed since the check.
+pub async fn open(
+    store: &dyn Store,
+    limits: SessionLimits,
+    user: &str,
+    password_hash: &str,
+) -> Result<Option<SessionToken>, StoreError> {
     let token = SessionToken::generate();
     let session = NewSession {
         token_hash: token.hash(),
         user: user.to_owned(),
+        password_hash: password_hash.to_owned(),
         csrf: hex::encode(crate::auth::random_bytes::<16>()),
         at: now(),
     };
-    store.create_session(&session, limits).await?;
-    Ok(token)
+    Ok(store.create_session(&session, limits).await?.then_some(token))
 }
 
 /// The value of a cookie in the request's headers.

@@ -162,6 +162,9 @@ pub struct NewSession {
     pub token_hash: String,
     /// The signed-in user.
     pub user: String,
+    /// The password hash the sign-in was checked against: the session is
+    /// opened only if the user still has it.
+    pub password_hash: String,
     /// The token the session's POST forms carry.
     pub csrf: String,
     /// When it was opened (Unix seconds).
@@ -555,10 +558,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---------------------------------------------------------------- back-office sessions
 
-    /// Stores a new session of an existing user, removes every session that
-    /// is over at its time, and the user's least recently used ones beyond
-    /// [`SessionLimits::per_user`].
-    fn create_session<'a>(&'a self, session: &'a NewSession, limits: SessionLimits) -> StoreFuture<'a, ()>;
+    /// Stores a new session, removes every session that is over at its
+    /// time, and the user's least recently used ones beyond
+    /// [`SessionLimits::per_user`]. Returns `false`, storing nothing, when
+    /// the user is gone or their password is no longer the one the sign-in
+    /// was checked against (it changed meanwhile).
+    fn create_session<'a>(&'a self, session: &'a NewSession, limits: SessionLimits) -> StoreFuture<'a, bool>;
 
     /// The session of a token's hash if it is live at `at`, with its user's
     /// role now. A session that is over is removed and is `None`.

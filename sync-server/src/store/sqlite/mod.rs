@@ -365,7 +365,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn create_session<'a>(&'a self, session: &'a NewSession, limits: SessionLimits) -> StoreFuture<'a, ()> {
+    fn create_session<'a>(&'a self, session: &'a NewSession, limits: SessionLimits) -> StoreFuture<'a, bool> {
         let session = session.clone();
         self.run(move |c| sessions::create(c, &session, limits))
     }

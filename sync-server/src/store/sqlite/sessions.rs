@@ -12,20 +12,23 @@ fn remove_over(c: &Connection, at: i64, limits: SessionLimits) -> Result<(), Sto
     Ok(())
 }
 
-/// Stores a session, after removing those that are over; then keeps the
-/// user's most recently used [`SessionLimits::per_user`].
+/// Stores a session of a user who still has the password hash the sign-in
+/// was checked against, after removing those that are over; then keeps the
+/// user's most recently used [`SessionLimits::per_user`]. Whether it was stored.
 pub(super) fn create(
     c: &mut Connection,
     session: &NewSession,
     limits: SessionLimits,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let tx = c.transaction()?;
     remove_over(&tx, session.at, limits)?;
-    tx.prepare_cached(
-        "INSERT INTO office_sessions (token_hash, user_name, csrf, created_at, last_used_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-    )?
-    .execute(params![session.token_hash, session.user, session.csrf, session.at])?;
+    let stored = tx
+        .prepare_cached(
+            "INSERT INTO office_sessions (token_hash, user_name, csrf, created_at, last_used_at)
+             SELECT ?1, ?2, ?3, ?4, ?4 WHERE EXISTS (SELECT 1 FROM users WHERE name = ?2 AND password_hash = ?5)",
+        )?
+        .execute(params![session.token_hash, session.user, session.csrf, session.at, session.password_hash])?
+        > 0;
     tx.prepare_cached(
         "DELETE FROM office_sessions WHERE user_name = ?1 AND token_hash NOT IN (
              SELECT token_hash FROM office_sessions WHERE user_name = ?1
@@ -33,7 +36,7 @@ pub(super) fn create(
     )?
     .execute(params![session.user, limits.per_user as i64])?;
     tx.commit()?;
-    Ok(())
+    Ok(stored)
 }
 
 /// The live session of a token hash; one that is over is removed.

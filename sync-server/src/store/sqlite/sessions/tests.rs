@@ -1,6 +1,7 @@
 //! The back office's sessions in the store: found while live, over after
 //! the idle time or the lifetime, ended by a role or password change, the
-//! user's removal or signing out, and removed once over.
+//! user's removal or signing out, removed once over, and never opened for a
+//! password that changed since it was checked.
 
 use super::super::SqliteStore;
 use crate::store::{NewSession, SessionLimits, Store, UserRole};
@@ -16,8 +17,27 @@ fn open() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
+/// The password hash each user of these tests is added with.
+fn hash_of(user: &str) -> String {
+    format!("hash-of-{user}")
+}
+
+/// A session of `user`, signed in with the password hash they were added with.
 fn new_session(token_hash: &str, user: &str, at: i64) -> NewSession {
-    NewSession { token_hash: token_hash.into(), user: user.into(), csrf: format!("csrf-of-{token_hash}"), at }
+    NewSession {
+        token_hash: token_hash.into(),
+        user: user.into(),
+        password_hash: hash_of(user),
+        csrf: format!("csrf-of-{token_hash}"),
+        at,
+    }
+}
+
+/// Adds the users of these tests.
+async fn add_users(store: &SqliteStore, users: &[(&str, UserRole)]) {
+    for (user, role) in users {
+        store.put_user(user, *role, &hash_of(user)).await.unwrap();
+    }
 }
 
 /// What happens to `chen`'s session after it is opened at [`T0`].
@@ -25,8 +45,8 @@ fn new_session(token_hash: &str, user: &str, at: i64) -> NewSession {
 enum Then {
     /// The session is used.
     Touch(i64),
-    /// `chen` gets this role and a password hash (`add-user` again).
-    PutUser(UserRole, &'static str),
+    /// `chen` gets this role and this password (`add-user` again).
+    PutUser(UserRole, Password),
     /// Another user's role and password change.
     PutOtherUser,
     /// `chen` is removed.
@@ -37,18 +57,32 @@ enum Then {
     EndAll,
 }
 
-/// Opens `chen`'s session (reviewer, password hash `hash-a`) at [`T0`],
+/// The password `add-user` sets again.
+#[derive(Debug, Clone, Copy)]
+enum Password {
+    /// The one the session was opened with (hashed anew, as `add-user` does).
+    Same,
+    /// Another.
+    New,
+}
+
+/// Opens `chen`'s session (a reviewer) at [`T0`],
 /// does `then`, and looks the session up at `at`: it must be found with
 /// `role`, or be over (`None`) and then gone even at a time it was live.
 async fn check(property: &str, then: &[Then], at: i64, role: Option<UserRole>) {
     let (_dir, store) = open();
-    store.put_user("chen", UserRole::Reviewer, "hash-a").await.unwrap();
-    store.put_user("li", UserRole::Reviewer, "hash-l").await.unwrap();
-    store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap();
+    add_users(&store, &[("chen", UserRole::Reviewer), ("li", UserRole::Reviewer)]).await;
+    assert!(store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap(), "{property}");
     for step in then {
         match *step {
             Then::Touch(when) => store.touch_session("h1", when).await.unwrap(),
-            Then::PutUser(role, hash) => store.put_user("chen", role, hash).await.unwrap(),
+            Then::PutUser(role, password) => {
+                let hash = match password {
+                    Password::Same => format!("{}-salted-anew", hash_of("chen")),
+                    Password::New => "hash-of-another-password".to_owned(),
+                };
+                store.put_user("chen", role, &hash).await.unwrap();
+            }
             Then::PutOtherUser => store.put_user("li", UserRole::Admin, "hash-m").await.unwrap(),
             Then::RemoveUser => assert!(store.remove_user("chen").await.unwrap(), "{property}"),
             Then::SignOut => assert!(store.end_session("h1").await.unwrap(), "{property}"),
@@ -92,8 +126,9 @@ async fn sessions_live_until_idle_lifetime_or_a_change_of_their_user_ends_them()
             Some(UserRole::Reviewer),
         ),
         ("used all along, it is over at its lifetime", &every_9_minutes, T0 + 3600, None),
-        ("a role change ends it", &[PutUser(UserRole::Admin, "hash-a")], T0 + 1, None),
-        ("a password change ends it", &[PutUser(UserRole::Reviewer, "hash-b")], T0 + 1, None),
+        ("a role change ends it", &[PutUser(UserRole::Admin, Password::Same)], T0 + 1, None),
+        ("a password change ends it", &[PutUser(UserRole::Reviewer, Password::New)], T0 + 1, None),
+        ("the same password set again ends it", &[PutUser(UserRole::Reviewer, Password::Same)], T0 + 1, None),
         ("removing the user ends it", &[RemoveUser], T0 + 1, None),
         ("signing out ends it", &[SignOut], T0 + 1, None),
         ("ending all of the user's sessions ends it", &[EndAll], T0 + 1, None),
@@ -107,15 +142,14 @@ async fn sessions_live_until_idle_lifetime_or_a_change_of_their_user_ends_them()
 #[tokio::test]
 async fn a_new_session_removes_those_that_are_over_and_the_least_used_beyond_the_users_share() {
     let (_dir, store) = open();
-    store.put_user("chen", UserRole::Reviewer, "hash-a").await.unwrap();
-    store.put_user("li", UserRole::Admin, "hash-l").await.unwrap();
-    store.create_session(&new_session("idle", "li", T0), LIMITS).await.unwrap();
+    add_users(&store, &[("chen", UserRole::Reviewer), ("li", UserRole::Admin)]).await;
+    assert!(store.create_session(&new_session("idle", "li", T0), LIMITS).await.unwrap());
     for (n, hash) in ["c1", "c2", "c3"].into_iter().enumerate() {
-        store.create_session(&new_session(hash, "chen", T0 + 700 + n as i64), LIMITS).await.unwrap();
+        assert!(store.create_session(&new_session(hash, "chen", T0 + 700 + n as i64), LIMITS).await.unwrap());
     }
     store.touch_session("c1", T0 + 710).await.unwrap();
     // chen's fourth: c2, now the least recently used, makes room.
-    store.create_session(&new_session("c4", "chen", T0 + 720), LIMITS).await.unwrap();
+    assert!(store.create_session(&new_session("c4", "chen", T0 + 720), LIMITS).await.unwrap());
     // (token hash, live) at a time every session would be live by its age.
     let cases = [("idle", false), ("c1", true), ("c2", false), ("c3", true), ("c4", true)];
     for (hash, live) in cases {
@@ -133,8 +167,8 @@ async fn a_session_survives_reopening_the_store_and_a_shorter_limit_holds_for_it
     let path = dir.path().join("server.db");
     {
         let store = SqliteStore::open(&path).unwrap();
-        store.put_user("chen", UserRole::Admin, "hash-a").await.unwrap();
-        store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap();
+        add_users(&store, &[("chen", UserRole::Admin)]).await;
+        assert!(store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap());
     }
     let store = SqliteStore::open(&path).unwrap();
     let found = store.session("h1", T0 + 300, LIMITS).await.unwrap().unwrap();
@@ -144,10 +178,16 @@ async fn a_session_survives_reopening_the_store_and_a_shorter_limit_holds_for_it
 }
 
 #[tokio::test]
-async fn a_session_of_an_unknown_user_is_refused_and_removing_an_unknown_user_is_false() {
+async fn no_session_opens_for_a_user_gone_or_whose_password_changed_since_the_check() {
     let (_dir, store) = open();
-    assert!(store.create_session(&new_session("h1", "nobody", T0), LIMITS).await.is_err());
-    assert_eq!(store.session("h1", T0 + 1, LIMITS).await.unwrap(), None);
+    add_users(&store, &[("chen", UserRole::Reviewer)]).await;
+    // The password was checked against chen's hash, then changed before the session was opened.
+    store.put_user("chen", UserRole::Reviewer, "hash-of-another-password").await.unwrap();
+    assert!(!store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap());
+    assert!(!store.create_session(&new_session("h2", "nobody", T0), LIMITS).await.unwrap());
+    for hash in ["h1", "h2"] {
+        assert_eq!(store.session(hash, T0 + 1, LIMITS).await.unwrap(), None, "{hash}");
+    }
     assert!(!store.remove_user("nobody").await.unwrap());
     assert!(!store.end_session("h1").await.unwrap());
 }
