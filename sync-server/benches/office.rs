@@ -3,9 +3,8 @@
 //! Starts a real server on a temporary data folder, fills it with the demo
 //! fleet (real documents, projected), then replicates the demo's projection
 //! rows to 100,000 visits and its register to 20,000 terminals (new ids and
-//! serials, dates spread over two years, written straight into the SQLite
-//! engine's tables, as only a benchmark of that engine may), signs in, and
-//! times the pages
+//! serials, dates spread over two years), written through the store as a
+//! projection and a register import are, signs in, and times the pages
 //! through the router in-process: routing, session, SQL and rendering, which
 //! is the server's time for a request. Prints one Markdown table.
 //!
@@ -17,10 +16,22 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use posfield_shared::CalendarDate;
+use posfield_shared::visit::VisitDoc;
+use posfield_shared::visit::authority::OfficeFields;
+use posfield_sync_server::State;
+use posfield_sync_server::auth::UserRole;
 use posfield_sync_server::config::Config;
+use posfield_sync_server::office::pages::PAGE_ROWS;
+use posfield_sync_server::projection::projection_row;
+use posfield_sync_server::store::{Principal, ProjectionRow, RegisterRow, Store, VisitQuery, VisitRow};
 use tower::ServiceExt;
+
+/// Rows written through the store at once.
+const BATCH_ROWS: usize = 5_000;
 
 fn main() -> anyhow::Result<()> {
     let mut visits = 100_000_i64;
@@ -33,59 +44,115 @@ fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(visits))
 }
 
+/// The first `pages` pages of the visit list as the desk reads them, and
+/// the key the next page starts after.
+async fn visit_pages(
+    store: &dyn Store,
+    desk: &Principal,
+    pages: usize,
+) -> anyhow::Result<(Vec<VisitRow>, Option<(i64, String)>)> {
+    let mut query = VisitQuery::default();
+    let mut rows = Vec::new();
+    for _ in 0..pages {
+        let (page, next) = store.visit_list(desk, &query, PAGE_ROWS).await?;
+        rows.extend(page);
+        match next {
+            Some(key) => query.after = Some(key),
+            None => return Ok((rows, None)),
+        }
+    }
+    Ok((rows, query.after))
+}
+
+/// Copies 1 to `copies` of every demo visit: a new id, the serial of
+/// another terminal copy, k times 7 hours earlier; the same document
+/// fields, heads and back-office fields as the visit's own projection.
+async fn replicate_visits(state: &State, demo: &[VisitRow], copies: i64) -> anyhow::Result<()> {
+    let store = state.store.as_ref();
+    let mut originals = Vec::with_capacity(demo.len());
+    for row in demo {
+        let (bytes, _) = state.repo.load(&row.id).await?.context("a demo visit without its document")?;
+        let visit = VisitDoc::load(&bytes)?.visit()?;
+        let projected = store.projected(&row.id).await?.context("a demo visit without its projection")?;
+        let office: OfficeFields = serde_json::from_str(&projected.office)?;
+        let heads: Vec<String> = projected.heads.split(',').map(str::to_owned).collect();
+        originals.push((visit, projected, office, heads));
+    }
+    let mut batch: Vec<ProjectionRow> = Vec::with_capacity(BATCH_ROWS);
+    for k in 1..=copies {
+        for (visit, projected, office, heads) in &originals {
+            let mut row = projection_row(visit, &projected.owner, office, heads, &state.signing_key);
+            row.id = format!("{}-{k}", visit.id);
+            row.serial = row.serial.map(|serial| format!("{serial}{:02}", k % 60));
+            row.created_at -= k * 7 * 3600;
+            row.updated_at -= k * 7 * 3600;
+            row.office.clone_from(&projected.office);
+            // A copy's acceptance is its original's, countersigned once already.
+            row.countersign = None;
+            batch.push(row);
+            if batch.len() == BATCH_ROWS {
+                store.write_projections(std::mem::take(&mut batch)).await?;
+            }
+        }
+    }
+    store.write_projections(batch).await?;
+    Ok(())
+}
+
+/// Copies 0 to 59 of every registered terminal: the serial with two more
+/// digits, produced and out of warranty n days earlier, the SIM card
+/// expiring 5n days later.
+async fn replicate_register(store: &dyn Store) -> anyhow::Result<()> {
+    let shift = |date: &Option<String>, days: i64| -> anyhow::Result<Option<String>> {
+        date.as_deref().map(|d| Ok(CalendarDate::parse(d)?.add_days(days).to_string())).transpose()
+    };
+    let registered: Vec<_> = store.all_terminals().await?.into_iter().filter(|t| t.state.is_some()).collect();
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    for n in 0..60 {
+        for terminal in &registered {
+            batch.push(RegisterRow {
+                serial: format!("{}{n:02}", terminal.serial),
+                model: terminal.model.clone(),
+                manufacturer: terminal.manufacturer.clone(),
+                merchant: Some(terminal.merchant.clone()),
+                merchant_number: terminal.merchant_number.clone(),
+                state: terminal.state.clone().unwrap_or_default(),
+                production_date: shift(&terminal.production_date, -n)?,
+                warranty_end: shift(&terminal.warranty_end, -n)?,
+                sim_iccid: terminal.sim_iccid.clone(),
+                sim_carrier: terminal.sim_carrier.clone(),
+                sim_expiry: shift(&terminal.sim_expiry, 5 * n)?,
+            });
+            if batch.len() == BATCH_ROWS {
+                store.import_register(std::mem::take(&mut batch)).await?;
+            }
+        }
+    }
+    store.import_register(batch).await?;
+    Ok(())
+}
+
 async fn run(target: i64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let config = Config { data: dir.path().to_owned(), listen: "127.0.0.1:0".parse()?, ..Config::default() };
     let running = posfield_sync_server::start(config, false).await?;
     let state = running.state.clone();
+    let store = state.store.as_ref();
+    let desk = Principal::Office { name: "bench".into(), role: UserRole::Admin };
     let started = Instant::now();
     posfield_sync_server::demo::fill(&state)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the folder was not empty"))?;
     let demo_time = started.elapsed();
     let started = Instant::now();
-    // The engine's own tables, on a connection of the benchmark's own.
-    let mut c = rusqlite::Connection::open(dir.path().join("posfield.db"))?;
-    c.busy_timeout(Duration::from_secs(30))?;
-    let demo: i64 = c.query_row("SELECT count(*) FROM visits", [], |r| r.get(0))?;
-    let copies = (target + demo - 1) / demo - 1;
-    let tx = c.transaction()?;
-    // Copy k of every demo row: a new id, the serial of another terminal copy, k days earlier.
-    tx.execute(
-        "WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < ?1)
-         INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
-            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry)
-         SELECT v.id || '-' || k.n, v.owner, v.kind, v.status, v.merchant, v.merchant_number,
-            CASE WHEN v.serial IS NULL THEN NULL ELSE v.serial || printf('%02d', k.n % 60) END,
-            v.assignee, v.created_by, v.created_at - k.n * 7 * 3600, v.updated_at - k.n * 7 * 3600,
-            v.heads, v.office, v.blobs_missing, v.sim_iccid, v.sim_expiry
-         FROM visits v, k",
-        [copies],
-    )?;
-    tx.execute(
-        "WITH RECURSIVE k(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM k WHERE n < 59)
-         INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
-            production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at)
-         SELECT r.serial || printf('%02d', k.n), r.model, r.manufacturer, r.merchant, r.merchant_number,
-            r.state, date(r.production_date, '-' || k.n || ' days'), date(r.warranty_end, '-' || k.n || ' days'),
-            r.sim_iccid, r.sim_carrier, date(r.sim_expiry, '+' || (k.n * 5) || ' days'), r.imported_at
-         FROM terminal_register r, k",
-        [],
-    )?;
-    tx.commit()?;
-    let counts: (i64, i64) = (
-        c.query_row("SELECT count(*) FROM visits", [], |r| r.get(0))?,
-        c.query_row("SELECT count(*) FROM fleet", [], |r| r.get(0))?,
-    );
+    let (demo, _) = visit_pages(store, &desk, usize::MAX).await?;
+    let copies = (target + demo.len() as i64 - 1) / demo.len() as i64 - 1;
+    replicate_register(store).await?;
+    replicate_visits(&state, &demo, copies).await?;
+    let counts = (demo.len() as i64 * (copies + 1), store.all_terminals().await?.len());
     let fill_time = started.elapsed();
 
-    posfield_sync_server::auth::add_user(
-        state.store.as_ref(),
-        "bench",
-        posfield_sync_server::auth::UserRole::Admin,
-        "bench password",
-    )
-    .await?;
+    posfield_sync_server::auth::add_user(store, "bench", UserRole::Admin, "bench password").await?;
     let app = posfield_sync_server::api::router(state.clone());
     let login = Request::post("/office/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -96,12 +163,9 @@ async fn run(target: i64) -> anyhow::Result<()> {
         response.headers()[header::SET_COOKIE].to_str()?.split(';').next().unwrap_or_default().to_owned();
 
     // A key deep in the list: the 100th page of everything.
-    let deep_key: String = c.query_row(
-        "SELECT updated_at || ':' || id FROM visits ORDER BY updated_at DESC, id LIMIT 1 OFFSET 4999",
-        [],
-        |r| r.get(0),
-    )?;
-    drop(c);
+    let (_, deep) = visit_pages(store, &desk, 100).await?;
+    let (deep_at, deep_id) = deep.context("fewer than 100 pages of visits")?;
+    let deep_key = format!("{deep_at}:{deep_id}");
     let pages = [
         ("visit list, first page", "/office/visits".to_owned()),
         ("visit list, page 100", format!("/office/visits?after={}", deep_key.replace(':', "%3A"))),

@@ -151,7 +151,7 @@ impl FromRequestParts<AppState> for OfficeUser {
         let decoded = String::from_utf8(decoded).map_err(|_| unauthenticated())?;
         let (name, password) = decoded.split_once(':').ok_or_else(unauthenticated)?;
         let role = match auth::check_password(state.store.as_ref(), name, password).await {
-            Ok(role) => role,
+            Ok(user) => user.role,
             Err(auth::AuthError::Store(e)) => return Err(e.into()),
             Err(_) => return Err(unauthenticated()),
         };

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now;
 pub use crate::store::UserRole;
-use crate::store::{NewDevice, Principal, Store, StoreError};
+use crate::store::{NewDevice, Principal, Store, StoreError, UserRecord};
 
 /// How long an enrolment code stays valid.
 pub const CODE_LIFETIME_SECS: i64 = 7 * 24 * 3600;
@@ -178,7 +178,8 @@ pub async fn revoke_device(store: &dyn Store, device_id: &str) -> Result<bool, A
     Ok(store.revoke_device(device_id, now()).await?)
 }
 
-/// Adds (or replaces the password and role of) a back-office user.
+/// Adds (or replaces the password and role of) a back-office user; an
+/// existing user's sessions end.
 pub async fn add_user(
     store: &dyn Store,
     name: &str,
@@ -199,10 +200,17 @@ pub async fn add_user(
     Ok(())
 }
 
-/// Checks a back-office user's password; returns their role.
-pub async fn check_password(store: &dyn Store, name: &str, password: &str) -> Result<UserRole, AuthError> {
+/// Removes a back-office user (their sessions end); returns whether there was one.
+pub async fn remove_user(store: &dyn Store, name: &str) -> Result<bool, AuthError> {
+    Ok(store.remove_user(name.trim()).await?)
+}
+
+/// Checks a back-office user's password; returns the user as checked
+/// (their role, and the hash the password matched).
+pub async fn check_password(store: &dyn Store, name: &str, password: &str) -> Result<UserRecord, AuthError> {
     let Some(user) = store.user(name).await? else { return Err(AuthError::Unauthenticated) };
-    let (role, password) = (user.role, password.to_owned());
+    let password = password.to_owned();
+    let checked = user.clone();
     // argon2id is slow on purpose: it runs off the async threads.
     let verified = tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&user.password_hash).map_err(|_| AuthError::Unauthenticated)?;
@@ -212,7 +220,7 @@ pub async fn check_password(store: &dyn Store, name: &str, password: &str) -> Re
     })
     .await
     .map_err(|_| AuthError::Store(StoreError::Cancelled))?;
-    verified.map(|()| role)
+    verified.map(|()| checked)
 }
 
 #[cfg(test)]
@@ -297,7 +305,10 @@ mod tests {
     async fn passwords_are_checked_with_argon2() {
         let (_dir, store) = store();
         add_user(&store, "chen", UserRole::Admin, "correct horse battery").await.unwrap();
-        assert_eq!(check_password(&store, "chen", "correct horse battery").await.unwrap(), UserRole::Admin);
+        assert_eq!(
+            check_password(&store, "chen", "correct horse battery").await.unwrap().role,
+            UserRole::Admin
+        );
         assert!(check_password(&store, "chen", "wrong horse battery").await.is_err());
         assert!(check_password(&store, "nobody", "correct horse battery").await.is_err());
         let stored = store.user("chen").await.unwrap().unwrap();

@@ -25,6 +25,11 @@ pub struct Config {
     /// holds its visits in memory while it lasts, so this bounds the
     /// server's memory however many phones come back online at once.
     pub max_sync_sessions: usize,
+    /// A back-office session unused this long, in seconds, is over.
+    pub office_session_idle_secs: u64,
+    /// A back-office session is over this long, in seconds, after its
+    /// sign-in, however much it is used.
+    pub office_session_lifetime_secs: u64,
 }
 
 impl Default for Config {
@@ -37,6 +42,8 @@ impl Default for Config {
             max_sync_message_bytes: 16 << 20,
             sync_deadline_secs: 600,
             max_sync_sessions: 8,
+            office_session_idle_secs: 8 * 3600,
+            office_session_lifetime_secs: 12 * 3600,
         }
     }
 }
@@ -59,6 +66,10 @@ pub struct FileConfig {
     pub sync_deadline_secs: Option<u64>,
     /// See [`Config::max_sync_sessions`].
     pub max_sync_sessions: Option<usize>,
+    /// See [`Config::office_session_idle_secs`].
+    pub office_session_idle_secs: Option<u64>,
+    /// See [`Config::office_session_lifetime_secs`].
+    pub office_session_lifetime_secs: Option<u64>,
 }
 
 impl Config {
@@ -91,6 +102,13 @@ impl Config {
         if let Some(v) = file.max_sync_sessions {
             config.max_sync_sessions = v.max(1);
         }
+        // A session shorter than a minute would end between two pages.
+        if let Some(v) = file.office_session_idle_secs {
+            config.office_session_idle_secs = v.max(60);
+        }
+        if let Some(v) = file.office_session_lifetime_secs {
+            config.office_session_lifetime_secs = v.max(60);
+        }
         Ok(config)
     }
 }
@@ -103,10 +121,16 @@ mod tests {
     fn a_file_overrides_some_defaults_and_unknown_keys_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("posfield.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax_blob_bytes = 1000\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nmax_blob_bytes = 1000\noffice_session_idle_secs = 1800\n",
+        )
+        .unwrap();
         let config = Config::from_file(Some(&path)).unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.max_blob_bytes, 1000);
+        assert_eq!(config.office_session_idle_secs, 1800);
+        assert_eq!(config.office_session_lifetime_secs, Config::default().office_session_lifetime_secs);
         assert_eq!(config.data, Config::default().data);
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
         let error = Config::from_file(Some(&path)).unwrap_err().to_string();

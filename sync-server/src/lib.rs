@@ -66,8 +66,6 @@ pub struct State {
     pub push_turns: tokio::sync::Semaphore,
     /// Photo uploads wait while pushes are served.
     pub documents_first: Arc<priority::DocumentsFirst>,
-    /// The back office's sessions.
-    pub office: office::OfficeState,
 }
 
 /// A running server.
@@ -121,7 +119,6 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         blobs,
         signing_key,
         projection_lock: tokio::sync::Mutex::new(()),
-        office: office::OfficeState::default(),
         in_flight: Arc::default(),
         sync_turns: tokio::sync::Semaphore::new(config.max_sync_sessions.max(1)),
         push_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),

@@ -39,7 +39,8 @@ enum Command {
         /// The agent's name (letters, digits, '-', '_', '.').
         name: String,
     },
-    /// Add a back-office user, or change their role and password.
+    /// Add a back-office user, or change their role and password (which
+    /// signs them out everywhere).
     AddUser {
         /// User name.
         name: String,
@@ -49,6 +50,11 @@ enum Command {
         /// Password (read from POSFIELD_PASSWORD if not given; at least 10 characters).
         #[arg(long, env = "POSFIELD_PASSWORD", hide_env_values = true)]
         password: String,
+    },
+    /// Remove a back-office user (which signs them out everywhere).
+    RemoveUser {
+        /// User name.
+        name: String,
     },
     /// Revoke a device's credential.
     RevokeDevice {
@@ -122,6 +128,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = posfield_sync_server::open_store(&config)?;
             auth::add_user(&store, &name, role, &password).await?;
             writeln!(out, "user {name} ({}) saved", role.code())?;
+        }
+        Command::RemoveUser { name } => {
+            let store = posfield_sync_server::open_store(&config)?;
+            if !auth::remove_user(&store, &name).await? {
+                anyhow::bail!("no user {name:?}");
+            }
+            writeln!(out, "user {name} removed")?;
         }
         Command::RevokeDevice { device } => {
             let store = posfield_sync_server::open_store(&config)?;

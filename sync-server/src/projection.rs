@@ -173,8 +173,10 @@ pub(crate) async fn write_rows(state: &State, rows: Vec<ProjectionRow>) -> Resul
     Ok(state.store.write_projections(rows).await?)
 }
 
-/// A visit's projection row.
-fn projection_row(
+/// A visit's projection row: what the store keeps of `visit`, owned by
+/// `owner`, with its trusted back-office fields and document heads, and
+/// its acceptance to countersign (once) with `signing_key`.
+pub fn projection_row(
     visit: &Visit,
     owner: &str,
     office: &OfficeFields,

@@ -1,11 +1,12 @@
 //! The back office's pages against a real `posfield-server` process on
-//! 127.0.0.1 and real agent cores: sessions, CSRF, roles, a review that
+//! 127.0.0.1 and real agent cores: sessions (across restarts, ended by a
+//! change of their user), CSRF, roles, a review that
 //! reaches the agent, a visit created at the desk, the demo fleet, and the
 //! acceptance certificate.
 
 use posfield_core::Agent;
 use posfield_e2e::story::{open, repair_visit};
-use posfield_e2e::{ServerProcess, server_binary};
+use posfield_e2e::{ServerProcess, server_binary, server_cli};
 use posfield_shared::visit::SimInput;
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::vocab::{ApplicationState, DocumentKind, SimAction, SimCarrier, SuspensionCause};
@@ -240,6 +241,79 @@ fn no_page_or_blob_without_a_session_and_reviewers_stay_out_of_admin_pages() {
     let admin = Desk::sign_in(&server, "boss");
     assert!(admin.page("office/visits/new").contains("name=\"merchant\""));
     assert!(admin.page("office/terminals/import").contains("name=\"csv\""));
+}
+
+/// Whether a page request with this desk's cookie is sent to the sign-in page.
+fn signed_out(desk: &Desk) -> bool {
+    let response = desk.get("office/visits");
+    response.status().as_u16() == 303 && response.headers()["location"] == "/office/login"
+}
+
+/// The status of a sign-in with this password (303 opens a session, 401 none).
+fn sign_in_status(server: &ServerProcess, user: &str, password: &str) -> u16 {
+    let form = [("user", user), ("password", password)];
+    client().post(server.url("office/login")).form(&form).send().unwrap().status().as_u16()
+}
+
+#[test]
+fn a_session_outlives_a_restart_and_ends_when_its_users_role_or_password_changes_or_the_user_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = ServerProcess::start(&data);
+    for (user, role) in [("chen", "reviewer"), ("boss", "admin"), ("zhou", "reviewer")] {
+        server.add_user(user, role);
+    }
+    let (chen, boss, zhou) =
+        (Desk::sign_in(&server, "chen"), Desk::sign_in(&server, "boss"), Desk::sign_in(&server, "zhou"));
+    let csrf = chen.csrf();
+
+    // The database keeps no token: a copy of the data folder opens no session.
+    for desk in [&chen, &boss, &zhou] {
+        let token = desk.cookie.split_once('=').unwrap().1;
+        assert_eq!(token.len(), 64, "{}", desk.cookie);
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
+                assert!(!found, "a session token is stored in {}", path.display());
+            }
+        }
+    }
+
+    // A restart on the same database keeps every session and its CSRF token.
+    let addr = server.addr();
+    assert!(server.terminate(std::time::Duration::from_secs(20)), "no clean exit within 20 s");
+    let server = ServerProcess::start_on(&data, &addr);
+    assert!(chen.page("office/visits").contains(&csrf));
+    assert_eq!(chen.get("office/visits/new").status().as_u16(), 403, "still a reviewer");
+    assert!(boss.page("office/visits/new").contains("name=\"merchant\""));
+
+    // chen becomes an administrator: the reviewer's session ends, and a new
+    // sign-in opens the admin pages. Other users stay signed in.
+    server.add_user("chen", "admin");
+    assert!(signed_out(&chen), "the session of the old role ended");
+    let chen = Desk::sign_in(&server, "chen");
+    assert!(chen.page("office/visits/new").contains("name=\"merchant\""));
+    assert!(!signed_out(&boss) && !signed_out(&zhou));
+
+    // A new password ends boss's session; the old password opens none.
+    server_cli(&data, &["add-user", "boss", "--role", "admin", "--password", "a brand new password"]);
+    assert!(signed_out(&boss), "the session of the old password ended");
+    assert_eq!(sign_in_status(&server, "boss", "correct horse battery"), 401);
+
+    // zhou is removed: the session ends and no sign-in opens another.
+    assert_eq!(server_cli(&data, &["remove-user", "zhou"]), "user zhou removed");
+    assert!(signed_out(&zhou), "the removed user's session ended");
+    assert_eq!(sign_in_status(&server, "zhou", "correct horse battery"), 401);
+
+    // Signing out ends the session in the store: it stays ended after a restart.
+    let csrf = chen.csrf();
+    assert_eq!(chen.post("office/logout", &[("csrf", &csrf)]).status().as_u16(), 303);
+    assert!(signed_out(&chen));
+    assert!(server.terminate(std::time::Duration::from_secs(20)), "no clean exit within 20 s");
+    let _server = ServerProcess::start_on(&data, &addr);
+    assert!(signed_out(&chen), "a signed-out session stays ended after a restart");
 }
 
 #[test]

@@ -29,13 +29,6 @@ use axum::routing::{get, post};
 
 use crate::State;
 
-/// The back office's share of the server state.
-#[derive(Debug, Default)]
-pub struct OfficeState {
-    /// Signed-in sessions.
-    pub sessions: session::Sessions,
-}
-
 /// The largest form the pages accept (a terminal CSV import).
 const MAX_FORM_BYTES: usize = 8 << 20;
 

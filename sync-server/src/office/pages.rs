@@ -203,22 +203,26 @@ pub async fn login(
         return Err(PageError::BadForm);
     }
     let (name, password) = (form.user.trim().to_owned(), form.password);
-    let role = match auth::check_password(state.store.as_ref(), &name, &password).await {
-        Ok(role) => Some(role),
+    let user = match auth::check_password(state.store.as_ref(), &name, &password).await {
+        Ok(user) => Some(user),
         Err(auth::AuthError::Store(e)) => return Err(e.into()),
         Err(_) => None,
     };
-    let Some(role) = role else {
+    // A password changed or a user removed between the check and the
+    // session is refused as a wrong password is.
+    let limits = session::limits(&state.config);
+    let opened = match &user {
+        Some(user) => session::open(state.store.as_ref(), limits, &name, &user.password_hash).await?,
+        None => None,
+    };
+    let (Some(user), Some(token)) = (user, opened) else {
         tracing::info!(user = %name, "back-office sign-in refused");
         let body = LoginPage { lang, failed: true }.render()?;
         return Ok((StatusCode::UNAUTHORIZED, Html(body)).into_response());
     };
-    let token = state.office.sessions.open(&name, role);
-    tracing::info!(user = %name, role = role.code(), "back-office sign-in");
-    Ok((
-        StatusCode::SEE_OTHER,
-        [(header::SET_COOKIE, session::session_cookie(&token)), (header::LOCATION, "/office/visits".into())],
-    )
+    tracing::info!(user = %name, role = user.role.code(), "back-office sign-in");
+    let cookie = token.cookie(state.config.office_session_lifetime_secs);
+    Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/office/visits".into())])
         .into_response())
 }
 
@@ -235,7 +239,7 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
-    state.office.sessions.close(officer.token());
+    officer.sign_out(state.store.as_ref()).await?;
     Ok((
         StatusCode::SEE_OTHER,
         [(header::SET_COOKIE, session::expired_session_cookie()), (header::LOCATION, "/office/login".into())],

@@ -1,90 +1,108 @@
 //! Sign-in sessions of the back office.
 //!
 //! A session is a random 256-bit token in an `HttpOnly`, `SameSite=Strict`
-//! cookie scoped to `/office`, kept in memory with an idle timeout (a server
-//! restart signs everyone out, which is the safe default). Each session has
-//! its own CSRF token that every POST form carries; a POST whose `Origin`
-//! names another site is refused before it is read.
+//! cookie scoped to `/office`. The store keeps each session (so a restart
+//! signs no one out) with the token only as its SHA-256: a copy of the
+//! database opens no session. A session is over after an idle time and an
+//! absolute lifetime (`Config::office_session_idle_secs`,
+//! `office_session_lifetime_secs`); the store refuses and removes it then,
+//! and ends a user's sessions when the user's role or password changes or
+//! the user is removed. Each session has its own CSRF token that every POST
+//! form carries; a POST whose `Origin` names another site is refused before
+//! it is read.
 //!
 //! [`Officer`] is the only way a handler gets the signed-in user, and
 //! [`Admin`] the only way an admin-only handler runs.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
+use sha2::{Digest, Sha256};
 
 use super::PageError;
 use crate::State;
 use crate::auth::UserRole;
-use crate::store::Principal;
+use crate::clock::now;
+use crate::config::Config;
+use crate::store::{NewSession, Principal, SessionLimits, Store, StoreError};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "posfield_office";
 
-/// How long a session lives without being used.
-const IDLE: Duration = Duration::from_secs(8 * 3600);
+/// At most this many sessions per user; the least recently used end first.
+const SESSIONS_PER_USER: usize = 32;
 
-/// At most this many sessions at once; the oldest are dropped first.
-const MAX_SESSIONS: usize = 10_000;
+/// A session's last use is written only when it is at least this old
+/// (seconds), so reading pages does not write to the disk on every request;
+/// the idle time is kept to within this much.
+const TOUCH_AFTER_SECS: i64 = 60;
 
-#[derive(Clone)]
-struct Session {
-    user: String,
-    role: UserRole,
-    csrf: String,
-    last_used: Instant,
+/// The session limits a configuration sets.
+pub fn limits(config: &Config) -> SessionLimits {
+    SessionLimits {
+        idle_secs: i64::try_from(config.office_session_idle_secs).unwrap_or(i64::MAX),
+        lifetime_secs: i64::try_from(config.office_session_lifetime_secs).unwrap_or(i64::MAX),
+        per_user: SESSIONS_PER_USER,
+    }
 }
 
-/// The live sessions of one server.
-#[derive(Default)]
-pub struct Sessions {
-    live: Mutex<HashMap<String, Session>>,
-}
+/// A session token as the cookie carries it: 64 lowercase hex digits. Not
+/// `Clone`, and its `Debug` shows nothing of it.
+pub struct SessionToken(String);
 
-impl std::fmt::Debug for Sessions {
+impl std::fmt::Debug for SessionToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Tokens are secrets: only their number is shown.
-        let count = self.live.lock().map(|l| l.len()).unwrap_or_default();
-        f.debug_struct("Sessions").field("live", &count).finish()
+        f.write_str("SessionToken(..)")
     }
 }
 
-impl Sessions {
-    /// Opens a session for a user whose password was checked; returns its token.
-    pub fn open(&self, user: &str, role: UserRole) -> String {
-        let token = hex::encode(crate::auth::random_bytes::<32>());
-        let csrf = hex::encode(crate::auth::random_bytes::<16>());
-        let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        live.retain(|_, s| now.duration_since(s.last_used) < IDLE);
-        if live.len() >= MAX_SESSIONS
-            && let Some(oldest) = live.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone())
-        {
-            live.remove(&oldest);
-        }
-        live.insert(token.clone(), Session { user: user.to_owned(), role, csrf, last_used: now });
-        token
+impl SessionToken {
+    /// A new random token (256 bits).
+    pub fn generate() -> SessionToken {
+        SessionToken(hex::encode(crate::auth::random_bytes::<32>()))
     }
 
-    /// Ends a session.
-    pub fn close(&self, token: &str) {
-        self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(token);
+    /// The token a cookie value carries, if it has a token's shape; anything
+    /// else is not looked up.
+    pub fn from_cookie(value: &str) -> Option<SessionToken> {
+        let shaped = value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        shaped.then(|| SessionToken(value.to_owned()))
     }
 
-    fn find(&self, token: &str) -> Option<Session> {
-        let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let session = live.get_mut(token)?;
-        if session.last_used.elapsed() >= IDLE {
-            live.remove(token);
-            return None;
-        }
-        session.last_used = Instant::now();
-        Some(session.clone())
+    /// What the store keeps and looks sessions up by: the token's SHA-256 (hex).
+    pub fn hash(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
     }
+
+    /// The `Set-Cookie` value that carries the token for `lifetime_secs`.
+    pub fn cookie(&self, lifetime_secs: u64) -> String {
+        format!(
+            "{SESSION_COOKIE}={}; Path=/office; HttpOnly; SameSite=Strict; Max-Age={lifetime_secs}",
+            self.0
+        )
+    }
+}
+
+/// Opens a session for a user whose password was checked against
+/// `password_hash`; returns its token, or `None` when the user is gone or
+/// their password changed since the check.
+pub async fn open(
+    store: &dyn Store,
+    limits: SessionLimits,
+    user: &str,
+    password_hash: &str,
+) -> Result<Option<SessionToken>, StoreError> {
+    let token = SessionToken::generate();
+    let session = NewSession {
+        token_hash: token.hash(),
+        user: user.to_owned(),
+        password_hash: password_hash.to_owned(),
+        csrf: hex::encode(crate::auth::random_bytes::<16>()),
+        at: now(),
+    };
+    Ok(store.create_session(&session, limits).await?.then_some(token))
 }
 
 /// The value of a cookie in the request's headers.
@@ -97,11 +115,6 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value.to_owned())
-}
-
-/// The `Set-Cookie` value that carries a session token.
-pub fn session_cookie(token: &str) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/office; HttpOnly; SameSite=Strict; Max-Age={}", IDLE.as_secs())
 }
 
 /// The `Set-Cookie` value that ends the session cookie.
@@ -118,7 +131,7 @@ pub struct Officer {
     pub role: UserRole,
     /// The token POST forms must carry.
     pub csrf: String,
-    token: String,
+    token_hash: String,
 }
 
 impl Officer {
@@ -132,9 +145,10 @@ impl Officer {
         Principal::Office { name: self.name.clone(), role: self.role }
     }
 
-    /// The session token (to sign out).
-    pub fn token(&self) -> &str {
-        &self.token
+    /// Ends this session in the store (signing out).
+    pub async fn sign_out(&self, store: &dyn Store) -> Result<(), StoreError> {
+        store.end_session(&self.token_hash).await?;
+        Ok(())
     }
 
     /// Refuses a form whose CSRF token is not this session's.
@@ -162,9 +176,17 @@ impl FromRequestParts<Arc<State>> for Officer {
         if parts.method == Method::POST && !same_origin(parts) {
             return Err(PageError::BadForm);
         }
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(PageError::SignIn)?;
-        let session = state.office.sessions.find(&token).ok_or(PageError::SignIn)?;
-        Ok(Officer { name: session.user, role: session.role, csrf: session.csrf, token })
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .and_then(|value| SessionToken::from_cookie(&value))
+            .ok_or(PageError::SignIn)?;
+        let token_hash = token.hash();
+        let at = now();
+        let session =
+            state.store.session(&token_hash, at, limits(&state.config)).await?.ok_or(PageError::SignIn)?;
+        if at - session.last_used_at >= TOUCH_AFTER_SECS {
+            state.store.touch_session(&token_hash, at).await?;
+        }
+        Ok(Officer { name: session.user, role: session.role, csrf: session.csrf, token_hash })
     }
 }
 
@@ -194,23 +216,38 @@ mod tests {
     }
 
     #[test]
-    fn a_closed_session_is_gone_and_tokens_differ() {
-        let sessions = Sessions::default();
-        let one = sessions.open("chen", UserRole::Reviewer);
-        let two = sessions.open("chen", UserRole::Reviewer);
-        assert_ne!(one, two);
-        assert_eq!(sessions.find(&one).unwrap().user, "chen");
-        sessions.close(&one);
-        assert!(sessions.find(&one).is_none());
-        assert!(sessions.find(&two).is_some());
-        assert!(!format!("{sessions:?}").contains(&two));
+    fn tokens_differ_hide_in_debug_and_are_stored_as_their_hash() {
+        let (one, two) = (SessionToken::generate(), SessionToken::generate());
+        assert_ne!(one.hash(), two.hash());
+        assert_eq!(format!("{one:?}"), "SessionToken(..)");
+        let value = one.cookie(60);
+        let in_cookie = value.split(';').next().unwrap().strip_prefix("posfield_office=").unwrap();
+        assert_eq!(SessionToken::from_cookie(in_cookie).unwrap().hash(), one.hash());
+        assert_ne!(one.hash(), in_cookie, "the stored form is not the token");
     }
 
     #[test]
-    fn the_session_cookie_is_http_only_and_strict() {
-        let value = session_cookie("t");
+    fn only_a_token_shaped_cookie_is_looked_up() {
+        // (cookie value, looked up)
+        let cases = [
+            (&"ab".repeat(32)[..], true),
+            (&"AB".repeat(32)[..], false),
+            (&"ab".repeat(31)[..], false),
+            (&"ab".repeat(33)[..], false),
+            (&"zz".repeat(32)[..], false),
+            ("", false),
+        ];
+        for (value, looked_up) in cases {
+            assert_eq!(SessionToken::from_cookie(value).is_some(), looked_up, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_strict_and_lasts_the_lifetime() {
+        let value = SessionToken::generate().cookie(43_200);
         assert!(
             value.contains("HttpOnly") && value.contains("SameSite=Strict") && value.contains("Path=/office")
         );
+        assert!(value.ends_with("Max-Age=43200"), "{value}");
     }
 }

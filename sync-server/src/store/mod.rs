@@ -1,8 +1,8 @@
 //! The server's storage boundary: every query the server makes, behind one
 //! interface, [`Store`], with the SQLite engine ([`sqlite`]) behind it.
 //!
-//! The interface speaks the server's terms (visits, devices, users, the
-//! register, audit entries), never an engine's: no SQL, no connection and
+//! The interface speaks the server's terms (visits, devices, users and
+//! their sessions, the register, audit entries), never an engine's: no SQL, no connection and
 //! no transaction crosses it, so a second engine (PostgreSQL) implements
 //! the same methods with its own dialect. Each method is one unit of work:
 //! it commits everything it writes, or nothing, before its future resolves.
@@ -152,6 +152,58 @@ pub struct UserRecord {
     pub role: UserRole,
     /// The argon2id PHC string.
     pub password_hash: String,
+}
+
+/// A back-office session to store. Only the token's SHA-256 is stored, so
+/// a copy of the database opens no session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// SHA-256 (hex) of the session token.
+    pub token_hash: String,
+    /// The signed-in user.
+    pub user: String,
+    /// The password hash the sign-in was checked against: the session is
+    /// opened only if the user still has it.
+    pub password_hash: String,
+    /// The token the session's POST forms carry.
+    pub csrf: String,
+    /// When it was opened (Unix seconds).
+    pub at: i64,
+}
+
+/// How long back-office sessions live; the store applies them whenever it
+/// reads or adds a session, so a shorter setting holds for open sessions too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// A session unused for this many seconds is over.
+    pub idle_secs: i64,
+    /// A session opened this many seconds ago is over, however much it is used.
+    pub lifetime_secs: i64,
+    /// At most this many sessions per user; the least recently used go first.
+    pub per_user: usize,
+}
+
+impl SessionLimits {
+    /// Whether a session opened at `created_at` and last used at
+    /// `last_used_at` is still live at `at` (all Unix seconds).
+    pub fn live(&self, created_at: i64, last_used_at: i64, at: i64) -> bool {
+        at - last_used_at < self.idle_secs && at - created_at < self.lifetime_secs
+    }
+}
+
+/// A live back-office session, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The signed-in user.
+    pub user: String,
+    /// The user's role now.
+    pub role: UserRole,
+    /// The token the session's POST forms carry.
+    pub csrf: String,
+    /// When it was opened (Unix seconds).
+    pub created_at: i64,
+    /// When it was last used (Unix seconds).
+    pub last_used_at: i64,
 }
 
 /// An entry of the audit log, to append.
@@ -492,11 +544,44 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Revokes a live credential; returns whether there was one.
     fn revoke_device<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool>;
 
-    /// Adds a back-office user, or replaces the role and password of one.
+    /// Adds a back-office user, or replaces the role and password of one
+    /// and ends every session they have (their sessions were opened with
+    /// the old role or password).
     fn put_user<'a>(&'a self, name: &'a str, role: UserRole, password_hash: &'a str) -> StoreFuture<'a, ()>;
 
     /// A back-office user.
     fn user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<UserRecord>>;
+
+    /// Removes a back-office user and ends their sessions; returns whether
+    /// there was one.
+    fn remove_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+
+    // ---------------------------------------------------------------- back-office sessions
+
+    /// Stores a new session, removes every session that is over at its
+    /// time, and the user's least recently used ones beyond
+    /// [`SessionLimits::per_user`]. Returns `false`, storing nothing, when
+    /// the user is gone or their password is no longer the one the sign-in
+    /// was checked against (it changed meanwhile).
+    fn create_session<'a>(&'a self, session: &'a NewSession, limits: SessionLimits) -> StoreFuture<'a, bool>;
+
+    /// The session of a token's hash if it is live at `at`, with its user's
+    /// role now. A session that is over is removed and is `None`.
+    fn session<'a>(
+        &'a self,
+        token_hash: &'a str,
+        at: i64,
+        limits: SessionLimits,
+    ) -> StoreFuture<'a, Option<SessionRecord>>;
+
+    /// Records that a session was used at `at`.
+    fn touch_session<'a>(&'a self, token_hash: &'a str, at: i64) -> StoreFuture<'a, ()>;
+
+    /// Ends a session (signing out); returns whether there was one.
+    fn end_session<'a>(&'a self, token_hash: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Ends every session of a user; returns how many there were.
+    fn end_user_sessions<'a>(&'a self, user: &'a str) -> StoreFuture<'a, u64>;
 
     /// The agents known to the server, by name.
     fn agents(&self) -> StoreFuture<'_, Vec<String>>;

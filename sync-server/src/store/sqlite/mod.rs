@@ -14,6 +14,7 @@
 
 mod chunks;
 mod office;
+mod sessions;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,9 +27,9 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use self::chunks::{Pending, Write};
 use super::{
-    AlertWindow, Alerts, AuditEntry, AuditRecord, DeviceRecord, NewDevice, Principal, Projected,
-    ProjectionRow, RegisterRow, Store, StoreError, StoreFuture, TerminalRow, UserRecord, UserRole,
-    VisitFacts, VisitPage, VisitQuery, VisitRow,
+    AlertWindow, Alerts, AuditEntry, AuditRecord, DeviceRecord, NewDevice, NewSession, Principal, Projected,
+    ProjectionRow, RegisterRow, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalRow,
+    UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
@@ -328,6 +329,8 @@ impl Store for SqliteStore {
                  ON CONFLICT (name) DO UPDATE SET role = ?2, password_hash = ?3",
                 params![name, role.code(), password_hash, now()],
             )?;
+            // Sessions opened with the old role or password end with them.
+            sessions::end_all(&tx, &name)?;
             audit(&tx, &AuditEntry::new(None, "admin", "add_user", &format!("{name} ({})", role.code())))?;
             tx.commit()?;
             Ok(())
@@ -346,6 +349,50 @@ impl Store for SqliteStore {
                 })
                 .optional()?)
         })
+    }
+
+    fn remove_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            sessions::end_all(&tx, &name)?;
+            let removed = tx.execute("DELETE FROM users WHERE name = ?1", [&name])? > 0;
+            if removed {
+                audit(&tx, &AuditEntry::new(None, "admin", "remove_user", &name))?;
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+    }
+
+    fn create_session<'a>(&'a self, session: &'a NewSession, limits: SessionLimits) -> StoreFuture<'a, bool> {
+        let session = session.clone();
+        self.run(move |c| sessions::create(c, &session, limits))
+    }
+
+    fn session<'a>(
+        &'a self,
+        token_hash: &'a str,
+        at: i64,
+        limits: SessionLimits,
+    ) -> StoreFuture<'a, Option<SessionRecord>> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| sessions::find(c, &token_hash, at, limits))
+    }
+
+    fn touch_session<'a>(&'a self, token_hash: &'a str, at: i64) -> StoreFuture<'a, ()> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| sessions::touch(c, &token_hash, at))
+    }
+
+    fn end_session<'a>(&'a self, token_hash: &'a str) -> StoreFuture<'a, bool> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| sessions::end(c, &token_hash))
+    }
+
+    fn end_user_sessions<'a>(&'a self, user: &'a str) -> StoreFuture<'a, u64> {
+        let user = user.to_owned();
+        self.run(move |c| sessions::end_all(c, &user))
     }
 
     fn agents(&self) -> StoreFuture<'_, Vec<String>> {
