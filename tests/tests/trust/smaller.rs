@@ -67,7 +67,6 @@ fn csv_cells_cannot_start_a_formula() {
 /// Changing a user's role or password ends their open sessions. Contract:
 /// the old session's next page is the redirect to the sign-in page (303).
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn sessions_end_on_a_role_or_password_change() {
     let w = world();
     let admin = Desk::sign_in(&w.server, ADMIN);
