@@ -25,6 +25,12 @@ pub struct Config {
     /// holds its visits in memory while it lasts, so this bounds the
     /// server's memory however many phones come back online at once.
     pub max_sync_sessions: usize,
+    /// The oldest app version the server syncs with; an older phone is
+    /// answered `426 app_too_old` on every sync route and keeps its work.
+    pub min_app_version: semver::Version,
+    /// Seconds the server's credential clock runs ahead of the system's:
+    /// for tests and drills only (see [`crate::clock::Clock`]).
+    pub clock_offset_secs: i64,
 }
 
 impl Default for Config {
@@ -37,6 +43,8 @@ impl Default for Config {
             max_sync_message_bytes: 16 << 20,
             sync_deadline_secs: 600,
             max_sync_sessions: 8,
+            min_app_version: crate::versions::oldest_supported_app_version(),
+            clock_offset_secs: 0,
         }
     }
 }
@@ -59,6 +67,10 @@ pub struct FileConfig {
     pub sync_deadline_secs: Option<u64>,
     /// See [`Config::max_sync_sessions`].
     pub max_sync_sessions: Option<usize>,
+    /// See [`Config::min_app_version`] (`"0.2.0"`).
+    pub min_app_version: Option<String>,
+    /// See [`Config::clock_offset_secs`].
+    pub clock_offset_secs: Option<i64>,
 }
 
 impl Config {
@@ -91,6 +103,13 @@ impl Config {
         if let Some(v) = file.max_sync_sessions {
             config.max_sync_sessions = v.max(1);
         }
+        if let Some(v) = file.min_app_version {
+            config.min_app_version = crate::versions::parse_minimum(&v)
+                .map_err(|e| anyhow::anyhow!("the configuration file {}: {e}", path.display()))?;
+        }
+        if let Some(v) = file.clock_offset_secs {
+            config.clock_offset_secs = v;
+        }
         Ok(config)
     }
 }
@@ -111,5 +130,19 @@ mod tests {
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
         let error = Config::from_file(Some(&path)).unwrap_err().to_string();
         assert!(error.contains("lisen"), "{error}");
+    }
+
+    #[test]
+    fn the_minimum_app_version_defaults_to_the_oldest_supported_and_must_be_a_version() {
+        assert_eq!(Config::default().min_app_version, semver::Version::new(0, 1, 0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        std::fs::write(&path, "min_app_version = \"0.2.0\"\nclock_offset_secs = 86400\n").unwrap();
+        let config = Config::from_file(Some(&path)).unwrap();
+        assert_eq!(config.min_app_version, semver::Version::new(0, 2, 0));
+        assert_eq!(config.clock_offset_secs, 86_400);
+        std::fs::write(&path, "min_app_version = \"two\"\n").unwrap();
+        let error = Config::from_file(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("\"two\""), "{error}");
     }
 }

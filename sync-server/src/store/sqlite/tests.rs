@@ -400,7 +400,7 @@ async fn server() -> (tempfile::TempDir, crate::Running, crate::auth::Enrolled) 
     let running = crate::start(config, false).await.unwrap();
     let store = running.state.store.as_ref();
     let code = crate::auth::issue_enrolment_code(store, "wang").await.unwrap();
-    let enrolled = crate::auth::enrol(store, &code, "phone-1", "", KEY).await.unwrap();
+    let enrolled = crate::auth::enrol(store, &code, "phone-1", "", KEY, crate::clock::now()).await.unwrap();
     (dir, running, enrolled)
 }
 
@@ -437,6 +437,7 @@ async fn a_sync_connection_whose_write_is_refused_ends_and_nothing_is_acknowledg
         token: enrolled.token.clone(),
         peer: enrolled.peer.clone(),
         connect_timeout: Duration::from_secs(5),
+        headers: Vec::new(),
     };
     // Syncs one visit in a session of its own; whether the server ended the
     // connection within `patience`.
