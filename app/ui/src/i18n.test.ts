@@ -51,6 +51,7 @@ describe('errors in agent words', () => {
   it('an app too old for the server names the version to install, and the data is safe', () => {
     expect(errorText('zh', { code: 'app_too_old', message: '', minimum_app_version: '0.2.0' })).toContain('请将应用更新到 0.2.0 或更高版本后再同步');
     expect(errorText('en', { code: 'app_too_old', message: '', minimum_app_version: '0.2.0' })).toContain('Update the app to 0.2.0 or later to sync');
+    expect(errorText('zh', { code: 'app_too_old', message: '', details: { minimum_app_version: '0.3.0' } })).toContain('更新到 0.3.0');
     expect(errorText('zh', { code: 'app_too_old', message: '' })).toContain('请将应用更新到最新版本后再同步');
     expect(errorText('en', { code: 'app_too_old', message: '' })).toContain('Update the app to the newest version to sync');
   });

@@ -130,7 +130,10 @@ const appTooOldNewest = {
 
 /** Words an agent understands for an error code. */
 export function errorText(locale: Locale, error: unknown): string {
-  const e = error as { code?: string; message?: string; details?: { missing?: string[] } | null; minimum_app_version?: string | null };
+  const e = error as {
+    code?: string; message?: string; minimum_app_version?: string | null;
+    details?: { missing?: string[]; minimum_app_version?: string } | null;
+  };
   const words = e?.code ? errorWords[e.code] : undefined;
   if (!words) return locale === 'zh' ? `出错了：${e?.message ?? String(error)}` : `Error: ${e?.message ?? String(error)}`;
   const base = words[locale];
@@ -138,7 +141,8 @@ export function errorText(locale: Locale, error: unknown): string {
   if (e.code === 'invalid_input' && e.message) return `${base}（${e.message}）`;
   if (e.code === 'app_too_old') {
     // The websocket's refusal does not say the minimum: then the newest version.
-    return e.minimum_app_version ? base.replace('{minimum}', e.minimum_app_version) : appTooOldNewest[locale];
+    const minimum = e.minimum_app_version ?? e.details?.minimum_app_version;
+    return minimum ? base.replace('{minimum}', minimum) : appTooOldNewest[locale];
   }
   return base;
 }
