@@ -234,6 +234,60 @@ async fn the_access_rule_reaches_owned_and_assigned_visits_and_claims_unknown_on
 
 /// A store with `n` projected visits: kinds, statuses and agents in
 /// turn, many sharing one `updated_at` so the key's tie-break matters.
+#[tokio::test]
+async fn a_device_keeps_the_versions_it_last_sent_and_a_renewal_waits_beside_its_credential() {
+    let (_dir, store) = open();
+    store.add_enrolment_code("wang", "code", 1, i64::MAX).await.unwrap();
+    let device = NewDevice {
+        code_hash: "code".into(),
+        device_id: "d1".into(),
+        token_hash: "old".into(),
+        client_device_id: "phone-1".into(),
+        name: "华为 Mate".into(),
+        public_key: "00".repeat(32),
+        at: 10,
+        expires_at: 1_000,
+    };
+    assert_eq!(store.enrol(device).await.unwrap().as_deref(), Some("wang"));
+    let listed = store.devices().await.unwrap();
+    assert_eq!((listed.len(), listed[0].seen.clone(), listed[0].expires_at), (1, None, 1_000));
+
+    let seen = SeenVersion { app: "0.2.0".into(), schema: Some(1), protocol: 2 };
+    store.record_version("d1", &seen, 50).await.unwrap();
+    let listed = store.devices().await.unwrap();
+    assert_eq!((listed[0].seen.as_ref(), listed[0].seen_since), (Some(&seen), Some(50)));
+    assert_eq!(store.device_by_token("old").await.unwrap().unwrap().seen, Some(seen));
+
+    // A renewal waits beside the credential; replaced by a later one.
+    let renewal = |token: &str, expires_at| Renewal {
+        device_id: "d1".into(),
+        token_hash: token.into(),
+        at: 60,
+        expires_at,
+    };
+    assert!(store.add_renewal(renewal("lost", 2_000)).await.unwrap());
+    assert!(store.add_renewal(renewal("new", 2_100)).await.unwrap());
+    assert!(store.device_by_token("lost").await.unwrap().is_none());
+    let new = store.device_by_token("new").await.unwrap().unwrap();
+    assert_eq!((new.id.as_str(), new.renewal, new.expires_at), ("d1", true, 2_100));
+    let old = store.device_by_token("old").await.unwrap().unwrap();
+    assert_eq!((old.renewal, old.expires_at), (false, 1_000));
+
+    // Taking it with another hash does nothing; with its own, it replaces the credential.
+    store.take_renewal("d1", "lost").await.unwrap();
+    assert!(store.device_by_token("old").await.unwrap().is_some());
+    store.take_renewal("d1", "new").await.unwrap();
+    assert!(store.device_by_token("old").await.unwrap().is_none());
+    let current = store.device_by_token("new").await.unwrap().unwrap();
+    assert_eq!((current.renewal, current.expires_at), (false, 2_100));
+    assert_eq!(store.devices().await.unwrap()[0].expires_at, 2_100);
+
+    // A revoked device gets no renewal.
+    assert!(store.revoke_device("d1", 70).await.unwrap());
+    assert!(!store.add_renewal(renewal("after", 3_000)).await.unwrap());
+    assert!(store.device_by_token("after").await.unwrap().is_none());
+}
+
 fn fleet(n: usize) -> (tempfile::TempDir, SqliteStore) {
     let (dir, store) = open();
     let conn = store.connection();
