@@ -133,7 +133,7 @@ pub struct ManifestResponse {
 }
 
 /// The answer to `POST /api/v1/sync/renew`: a new credential. The one the
-/// request carried stays valid until the new one is first used (or until
+/// request carried stays valid until a renewal is first used (or until
 /// its own expiry), so a phone that never stored this answer loses nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenewResponse {

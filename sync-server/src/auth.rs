@@ -8,8 +8,10 @@
 //!
 //! A device credential is renewed by a sync before it lapses
 //! ([`renew`]): the new credential is held beside the old one, which stays
-//! valid until the new one is first used (or until its own expiry), so a
-//! phone that dies before it stored the answer still syncs, and asks again.
+//! valid until a renewal is first used (or until its own expiry), so a
+//! phone that dies before it stored the answer still syncs, and asks again;
+//! a renewal never replaces another still waiting, since a request the
+//! network delayed can arrive after the one whose answer the phone stored.
 //! Time comes in as an argument (`now`, Unix seconds), from the server's
 //! [`crate::clock::Clock`].
 
@@ -372,7 +374,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_renewal_whose_answer_was_lost_leaves_the_old_credential_working_and_is_replaced() {
+    async fn a_renewal_whose_answer_was_lost_leaves_the_old_credential_working_and_ends_at_the_next_ones_use()
+    {
         let enrolled_on = now();
         let (_dir, store, enrolled) = enrolled_at(enrolled_on).await;
         let later = enrolled_on + 350 * DAY;
@@ -381,16 +384,15 @@ mod tests {
         let lost = renew(&store, &device, later).await.unwrap();
         let device = authenticate(&store, &enrolled.token, later + 60).await.unwrap();
         let stored = renew(&store, &device, later + 60).await.unwrap();
-        assert!(matches!(
-            authenticate(&store, &lost.token, later + 120).await,
-            Err(AuthError::Unauthenticated)
-        ));
+        // A request the network delayed renews after the one the phone
+        // stored: that one must still work.
+        let late = renew(&store, &device, later + 90).await.unwrap();
         assert!(authenticate(&store, &stored.token, later + 120).await.is_ok());
-        // The stored renewal's first use retired the old credential.
-        assert!(matches!(
-            authenticate(&store, &enrolled.token, later + 120).await,
-            Err(AuthError::Unauthenticated)
-        ));
+        // Its first use retired the old credential and the other renewals.
+        for retired in [&enrolled.token, &lost.token, &late.token] {
+            let refused = authenticate(&store, retired, later + 120).await;
+            assert!(matches!(refused, Err(AuthError::Unauthenticated)), "{refused:?}");
+        }
     }
 
     #[tokio::test]

@@ -153,6 +153,11 @@ pub struct Renewal {
     pub expires_at: i64,
 }
 
+/// Renewals of one device that may wait for their first use at once. A
+/// renewal whose answer was lost never replaces one the phone stored: a
+/// request the network delayed can reach the server after a later one.
+pub const RENEWALS_KEPT: i64 = 8;
+
 /// One enrolled device, as the back office lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRow {
@@ -543,15 +548,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// not yet used goes with it.
     fn revoke_device<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool>;
 
-    /// Holds a renewed credential for a live device (replacing a renewal
-    /// not yet used, whose answer the phone never stored), audited; the
-    /// device's credential stays valid until the renewal's first use.
-    /// Returns whether the device was live (not revoked).
+    /// Holds a renewed credential for a live device beside its credential
+    /// and any other renewals not used yet (the newest [`RENEWALS_KEPT`]),
+    /// audited; the device's credential stays valid until a renewal's
+    /// first use. Returns whether the device was live (not revoked).
     fn add_renewal(&self, renewal: Renewal) -> StoreFuture<'_, bool>;
 
     /// Makes a renewal the device's credential, at its first use: the
-    /// credential it replaces stops working. Nothing happens when the
-    /// renewal is no longer waiting (taken by a request at the same time).
+    /// credential it replaces and the device's other renewals stop working.
+    /// Nothing happens when the renewal is no longer waiting (another was
+    /// used first).
     fn take_renewal<'a>(&'a self, device_id: &'a str, token_hash: &'a str) -> StoreFuture<'a, ()>;
 
     /// Records the versions a device sent, and since when.

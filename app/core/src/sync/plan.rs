@@ -27,11 +27,11 @@
 //!    again for the blobs it lacks.
 //! 4. Visits are marked synced, at the heads the server agreed with, only
 //!    when the manifest agrees and no blob failed.
-//!
 //! 5. A credential the manifest says has less than [`RENEW_WITHIN_SECS`]
 //!    left is renewed once, right after that manifest, before anything else
 //!    goes; a renewal that fails for want of a network leaves the old
-//!    credential, which the next sync renews.
+//!    credential, which the next sync renews, and one refused because the
+//!    device was revoked or the app is too old ends the sync.
 //!
 //! A lost connection or a refused credential ends the sync at once; a visit
 //! or a blob the server refuses is reported and the rest goes on. Every step

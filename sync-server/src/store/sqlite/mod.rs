@@ -353,10 +353,15 @@ impl Store for SqliteStore {
                 .optional()?;
             let Some(agent) = agent else { return Ok(false) };
             tx.execute(
-                "INSERT INTO credential_renewals (device_id, token_hash, issued_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (device_id) DO UPDATE SET token_hash = ?2, issued_at = ?3, expires_at = ?4",
-                params![renewal.device_id, renewal.token_hash, renewal.at, renewal.expires_at],
+                "INSERT INTO credential_renewals (token_hash, device_id, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![renewal.token_hash, renewal.device_id, renewal.at, renewal.expires_at],
+            )?;
+            tx.execute(
+                "DELETE FROM credential_renewals WHERE device_id = ?1 AND token_hash NOT IN (
+                     SELECT token_hash FROM credential_renewals WHERE device_id = ?1
+                      ORDER BY issued_at DESC, token_hash LIMIT ?2)",
+                params![renewal.device_id, super::RENEWALS_KEPT],
             )?;
             let detail = format!("{} until {}", renewal.device_id, renewal.expires_at);
             audit(&tx, &AuditEntry::new(None, &agent, "credential_renewed", &detail))?;
@@ -376,6 +381,7 @@ impl Store for SqliteStore {
                 params![device_id, token_hash],
             )?;
             if taken > 0 {
+                // The credential it replaced went with the update; the other renewals go now.
                 tx.execute("DELETE FROM credential_renewals WHERE device_id = ?1", [&device_id])?;
             }
             tx.commit()?;

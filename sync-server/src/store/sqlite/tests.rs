@@ -10,7 +10,7 @@ use posfield_sync_link_server::storage::KvStore;
 
 use super::*;
 use crate::office::queries::{VisitFilter, day_of, day_start};
-use crate::store::{AlertList, TerminalAlert};
+use crate::store::{AlertList, RENEWALS_KEPT, TerminalAlert};
 
 fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -258,34 +258,45 @@ async fn a_device_keeps_the_versions_it_last_sent_and_a_renewal_waits_beside_its
     assert_eq!((listed[0].seen.as_ref(), listed[0].seen_since), (Some(&seen), Some(50)));
     assert_eq!(store.device_by_token("old").await.unwrap().unwrap().seen, Some(seen));
 
-    // A renewal waits beside the credential; replaced by a later one.
-    let renewal = |token: &str, expires_at| Renewal {
+    // Renewals wait beside the credential, a later one beside an earlier.
+    let renewal = |token: &str, at: i64| Renewal {
         device_id: "d1".into(),
         token_hash: token.into(),
-        at: 60,
-        expires_at,
+        at,
+        expires_at: 2_000 + at,
     };
-    assert!(store.add_renewal(renewal("lost", 2_000)).await.unwrap());
-    assert!(store.add_renewal(renewal("new", 2_100)).await.unwrap());
-    assert!(store.device_by_token("lost").await.unwrap().is_none());
+    assert!(store.add_renewal(renewal("lost", 60)).await.unwrap());
+    assert!(store.add_renewal(renewal("new", 61)).await.unwrap());
+    assert!(store.device_by_token("lost").await.unwrap().is_some_and(|d| d.renewal));
     let new = store.device_by_token("new").await.unwrap().unwrap();
-    assert_eq!((new.id.as_str(), new.renewal, new.expires_at), ("d1", true, 2_100));
+    assert_eq!((new.id.as_str(), new.renewal, new.expires_at), ("d1", true, 2_061));
     let old = store.device_by_token("old").await.unwrap().unwrap();
     assert_eq!((old.renewal, old.expires_at), (false, 1_000));
 
-    // Taking it with another hash does nothing; with its own, it replaces the credential.
-    store.take_renewal("d1", "lost").await.unwrap();
+    // Taking one with a hash that is not waiting does nothing; taking one
+    // replaces the credential and ends the others.
+    store.take_renewal("d1", "never-issued").await.unwrap();
     assert!(store.device_by_token("old").await.unwrap().is_some());
     store.take_renewal("d1", "new").await.unwrap();
     assert!(store.device_by_token("old").await.unwrap().is_none());
+    assert!(store.device_by_token("lost").await.unwrap().is_none());
     let current = store.device_by_token("new").await.unwrap().unwrap();
-    assert_eq!((current.renewal, current.expires_at), (false, 2_100));
-    assert_eq!(store.devices().await.unwrap()[0].expires_at, 2_100);
+    assert_eq!((current.renewal, current.expires_at), (false, 2_061));
+    assert_eq!(store.devices().await.unwrap()[0].expires_at, 2_061);
 
-    // A revoked device gets no renewal.
+    // Only the newest few wait.
+    for n in 0..RENEWALS_KEPT + 2 {
+        store.add_renewal(renewal(&format!("r{n:02}"), 100 + n)).await.unwrap();
+    }
+    assert!(store.device_by_token("r01").await.unwrap().is_none());
+    assert!(store.device_by_token("r02").await.unwrap().is_some());
+    assert!(store.device_by_token(&format!("r{:02}", RENEWALS_KEPT + 1)).await.unwrap().is_some());
+
+    // A revoked device gets no renewal, and those waiting stop working.
     assert!(store.revoke_device("d1", 70).await.unwrap());
-    assert!(!store.add_renewal(renewal("after", 3_000)).await.unwrap());
+    assert!(!store.add_renewal(renewal("after", 200)).await.unwrap());
     assert!(store.device_by_token("after").await.unwrap().is_none());
+    assert!(store.device_by_token("r02").await.unwrap().is_none());
 }
 
 fn fleet(n: usize) -> (tempfile::TempDir, SqliteStore) {
