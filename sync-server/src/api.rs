@@ -5,6 +5,10 @@
 //! from `posfield-server add-user`). Every error is a JSON body with a
 //! stable `error` code; nothing an agent may not see is distinguishable
 //! from something that does not exist.
+//!
+//! Every route a phone calls goes through [`crate::versions::gate`] first:
+//! a phone below the minimum app version is answered `426 app_too_old`
+//! before its credential or body is read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +24,7 @@ use axum::routing::{get, post, put};
 use base64::Engine;
 use posfield_shared::protocol::{
     EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
-    PushRequest, PushResponse, decode_cbor, digest, encode_cbor,
+    PushRequest, PushResponse, RenewResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
@@ -34,7 +38,8 @@ use crate::blobs::check_sha;
 use crate::error::ApiError;
 use crate::policy::ConnectionPolicy;
 use crate::projection::{self, ProjectionError};
-use crate::store::Principal;
+use crate::store::{Principal, SeenVersion};
+use crate::versions::ClientVersion;
 
 /// Longest a manifest waits for the device's previous sync connection to be
 /// projected.
@@ -51,26 +56,33 @@ type AppState = Arc<State>;
 /// The router.
 pub fn router(state: AppState) -> axum::Router {
     let max_body = state.config.max_body_bytes;
-    let api = axum::Router::new()
-        .route("/healthz", get(healthz))
+    // The routes a phone calls, each behind the version gate.
+    let phone = axum::Router::new()
         .route("/api/v1/enroll", post(enroll))
         .route("/api/v1/sync/manifest", post(manifest))
+        .route("/api/v1/sync/renew", post(renew))
         .route("/api/v1/sync/ws", get(sync_ws))
         .route("/api/v1/blobs/{sha}/status", get(blob_status))
         .route("/api/v1/blobs/{sha}", get(blob_get))
-        .route("/api/v1/office/visits", post(office_create))
-        .route("/api/v1/office/visits/{id}", get(office_visit))
-        .route("/api/v1/office/visits/{id}/review", post(office_review))
-        .route("/api/v1/office/visits/{id}/assign", post(office_assign))
-        .route("/api/v1/office/audit", get(office_audit))
         .layer(DefaultBodyLimit::max(max_body));
     let uploads =
         axum::Router::new().route("/api/v1/blobs/{sha}", put(blob_put)).layer(DefaultBodyLimit::disable());
     let pushes = axum::Router::new()
         .route("/api/v1/sync/push", post(push))
         .layer(DefaultBodyLimit::max(state.config.max_sync_message_bytes));
-    api.merge(uploads)
+    let phone = phone
+        .merge(uploads)
         .merge(pushes)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::versions::gate));
+    let api = axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/office/visits", post(office_create))
+        .route("/api/v1/office/visits/{id}", get(office_visit))
+        .route("/api/v1/office/visits/{id}/review", post(office_review))
+        .route("/api/v1/office/visits/{id}/assign", post(office_assign))
+        .route("/api/v1/office/audit", get(office_audit))
+        .layer(DefaultBodyLimit::max(max_body));
+    api.merge(phone)
         .merge(crate::office::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -105,7 +117,17 @@ impl FromRequestParts<AppState> for Device {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a device credential is required")
             })?
             .to_owned();
-        Ok(auth::authenticate(state.store.as_ref(), &token).await?)
+        let device = auth::authenticate(state.store.as_ref(), &token, state.clock.now()).await?;
+        // The gate put the versions there; a device's are written when they change.
+        let version =
+            parts.extensions.get::<ClientVersion>().cloned().unwrap_or_else(ClientVersion::unversioned);
+        let seen =
+            SeenVersion { app: version.app.to_string(), schema: version.schema, protocol: version.protocol };
+        if device.seen.as_ref() != Some(&seen) {
+            state.store.record_version(&device.id, &seen, state.clock.now()).await?;
+            tracing::info!(device = %device.id, app = %seen.app, protocol = seen.protocol, "device version");
+        }
+        Ok(device)
     }
 }
 
@@ -170,6 +192,7 @@ async fn enroll(
         &request.device_id,
         &request.device_name,
         &request.public_key,
+        state.clock.now(),
     )
     .await?;
     tracing::info!(agent = %enrolled.agent, device = %enrolled.device_id, "device enrolled");
@@ -196,16 +219,34 @@ async fn manifest(
     let principal = device.principal();
     let visits = state.store.manifest(&principal).await?;
     let ours = digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str())));
+    // The phone renews its credential when few seconds are left of it.
+    let credential_expires_in = Some(device.expires_at - state.clock.now());
     if ours != request.digest {
         // The phone syncs the documents first; the blobs come after.
-        return Ok(Json(ManifestResponse { in_sync: false, visits, missing_blobs: Vec::new() }));
+        return Ok(Json(ManifestResponse {
+            in_sync: false,
+            visits,
+            missing_blobs: Vec::new(),
+            credential_expires_in,
+        }));
     }
     let missing_blobs = if request.uploads_pending {
         Vec::new()
     } else {
         state.store.missing_blobs(&principal, MANIFEST_MISSING_BLOBS).await?
     };
-    Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs }))
+    Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs, credential_expires_in }))
+}
+
+/// `POST /api/v1/sync/renew`: a new credential for the device, held beside
+/// the one the request carried until its first use (see [`auth::renew`]).
+async fn renew(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+) -> Result<Json<RenewResponse>, ApiError> {
+    let renewed = auth::renew(state.store.as_ref(), &device, state.clock.now()).await?;
+    tracing::info!(agent = %device.agent, device = %device.id, expires_at = renewed.expires_at, "credential renewed");
+    Ok(Json(RenewResponse { token: renewed.token, expires_at: renewed.expires_at }))
 }
 
 /// `POST /api/v1/sync/push` (CBOR [`PushRequest`]): visits the phone holds

@@ -7,6 +7,7 @@
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
 //! - [`policy`]: the samod share policy of a sync connection (the store's access rule).
 //! - [`api`]: the HTTP routes.
+//! - [`versions`]: the versions phones send, and the minimum app version.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
 //! - [`blobs`]: resumable, verified, content-addressed uploads.
@@ -28,6 +29,7 @@ pub mod priority;
 pub mod projection;
 pub mod push;
 pub mod store;
+pub mod versions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub struct State {
     pub push_turns: tokio::sync::Semaphore,
     /// Photo uploads wait while pushes are served.
     pub documents_first: Arc<priority::DocumentsFirst>,
+    /// The clock device credentials are issued and checked by.
+    pub clock: clock::Clock,
 }
 
 /// A running server.
@@ -123,6 +127,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         sync_turns: tokio::sync::Semaphore::new(config.max_sync_sessions.max(1)),
         push_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
         documents_first: Arc::default(),
+        clock: clock::Clock::offset_by(config.clock_offset_secs),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -8,12 +8,14 @@
 //! - [`pages`]: the handlers.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
 //! - [`certificate`]: the acceptance certificate as a PDF.
+//! - [`devices`]: the enrolled phones, with the app version each last sent.
 //!
 //! Every decision taken here (review, assignment, application) goes
 //! through [`crate::projection::office_edit`], the same path as the JSON
 //! API, so it is a change of the visit document and syncs to the agent.
 
 pub mod certificate;
+pub mod devices;
 pub mod i18n;
 pub mod import;
 pub mod pages;
@@ -57,6 +59,7 @@ pub fn routes() -> axum::Router<Arc<State>> {
         .route("/office/alerts", get(pages::alerts))
         .route("/office/applications", get(pages::applications))
         .route("/office/applications/{id}", post(pages::decide_application))
+        .route("/office/devices", get(devices::device_list))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::map_response(security_headers))
 }
