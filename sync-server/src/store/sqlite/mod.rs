@@ -28,9 +28,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use self::chunks::{Pending, Write};
 use super::{
     AlertWindow, Alerts, AuditEntry, AuditRecord, DeviceRecord, DeviceRow, NewDevice, NewSession, Principal,
-    Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord, Store, StoreError,
-    StoreFuture, TerminalRow,
-    UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
+    Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord, Store,
+    StoreError, StoreFuture, TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
