@@ -7,7 +7,7 @@ use posfield_shared::checklist::{Condition, Need};
 use posfield_shared::fault::FAULTS;
 use posfield_shared::visit::completion::applies;
 use posfield_shared::visit::schema::{ReviewDecision, StepState};
-use posfield_shared::visit::{AcceptanceSummary, SignatureCheck, Visit};
+use posfield_shared::visit::{AcceptanceSummary, SCHEMA_VERSION, SignatureCheck, Visit};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
@@ -332,6 +332,9 @@ pub struct VisitView {
     pub status: String,
     /// Whether the agent may still edit it.
     pub editable: bool,
+    /// Whether a newer app wrote it in a way this version may not edit: the
+    /// visit is shown read-only, with words saying to update the app.
+    pub read_only_newer: bool,
     /// Merchant name.
     pub merchant_name: String,
     /// Merchant number.
@@ -500,7 +503,8 @@ impl VisitView {
             id: VisitId::parse(&visit.id)?,
             kind: visit.kind.code().to_owned(),
             status: visit.status.code().to_owned(),
-            editable: visit.status.is_editable_by_agent(),
+            editable: visit.status.is_editable_by_agent() && visit.editable_by(SCHEMA_VERSION),
+            read_only_newer: !visit.editable_by(SCHEMA_VERSION),
             merchant_name: visit.merchant.name.clone(),
             merchant_number: visit.merchant.merchant_number.clone(),
             terminal_number: visit.merchant.terminal_number.clone(),
@@ -520,7 +524,7 @@ impl VisitView {
                         .attempts
                         .iter()
                         .map(|a| AttemptView {
-                            remedy: a.remedy.map(|r| r.code().to_owned()),
+                            remedy: a.remedy.as_ref().map(|r| r.code().to_owned()),
                             description: a.description.clone(),
                             fixed: a.fixed,
                         })

@@ -17,13 +17,13 @@ use super::schema::{Acceptance, StepState, Visit};
 use crate::fault::FaultCode;
 use crate::kind::VisitKind;
 use crate::time::Timestamp;
-use crate::vocab::{RepairPlan, SimAction, Term, WarrantyStatus};
+use crate::vocab::{Open, RepairPlan, SimAction, Term, WarrantyStatus};
 
 /// A fault as the merchant sees it in the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SummaryFault {
     /// The fault.
-    pub code: FaultCode,
+    pub code: Open<FaultCode>,
     /// Whether it was fixed; `None` while unresolved.
     pub fixed: Option<bool>,
 }
@@ -97,7 +97,7 @@ impl AcceptanceSummary {
             steps_passed,
             faults: visit
                 .current_faults()
-                .map(|f| SummaryFault { code: f.code, fixed: f.resolution.as_ref().map(|r| r.fixed) })
+                .map(|f| SummaryFault { code: f.code.clone(), fixed: f.resolution.as_ref().map(|r| r.fixed) })
                 .collect(),
             outcome: SummaryOutcome {
                 warranty: visit.repair.warranty.as_ref().map(|d| d.value),

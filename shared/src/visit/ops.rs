@@ -17,8 +17,8 @@ use crate::status::{TransitionError, VisitEvent, VisitStatus};
 use crate::time::{CalendarDate, Timestamp};
 use crate::validate::{self, ValidationError};
 use crate::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SimCarrier,
-    SuspensionCause, Term, WarrantyStatus,
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, Open, RepairPlan, SimAction,
+    SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
 
 /// Who acts, when, and the unique id of this operation. Supplied by the
@@ -261,7 +261,8 @@ impl VisitDoc {
             });
         }
         let visit = Visit {
-            schema: SCHEMA_VERSION,
+            schema: EDITABLE_FROM,
+            written_by: Some(SCHEMA_VERSION),
             id: visit_id,
             kind,
             status: VisitStatus::Draft,
@@ -298,6 +299,9 @@ impl VisitDoc {
         action: &'static str,
         change: impl FnOnce(&mut Visit) -> Result<String, VisitError>,
     ) -> Result<Visit, VisitError> {
+        // A document this version may only read is refused before any rule
+        // about its content, so the refusal says what to do: update the app.
+        self.editable()?;
         let mut visit = self.visit()?;
         let detail = change(&mut visit)?;
         visit.history.push(HistoryEvent {
@@ -406,7 +410,7 @@ impl VisitDoc {
         self.agent_edit(ctx, "add_fault", |visit| {
             visit.faults.push(Fault {
                 id: ctx.op_id.clone(),
-                code,
+                code: code.into(),
                 symptom,
                 evidence: Vec::new(),
                 attempts: Vec::new(),
@@ -435,7 +439,7 @@ impl VisitDoc {
             let fault = find_fault(visit, fault_id)?;
             fault.attempts.push(Attempt {
                 id: ctx.op_id.clone(),
-                remedy,
+                remedy: remedy.map(Open::from),
                 description,
                 fixed,
                 stamp: ctx.stamp(),
@@ -500,7 +504,7 @@ impl VisitDoc {
         self.agent_edit(ctx, "attach_document", |visit| {
             match visit.documents.iter_mut().find(|d| d.sha256 == blob.sha256) {
                 Some(existing) => {
-                    existing.kind = kind;
+                    existing.kind = kind.into();
                     existing.removed = None;
                 }
                 None => visit.documents.push(DocumentRef {
@@ -509,7 +513,7 @@ impl VisitDoc {
                     bytes: blob.bytes,
                     width: blob.width,
                     height: blob.height,
-                    kind,
+                    kind: kind.into(),
                     taken_at,
                     stamp: ctx.stamp(),
                     removed: None,

@@ -7,7 +7,9 @@
 //! one side and an edit on the other both survive a merge.
 //!
 //! Field names are the document's keys; renaming a field is a schema change
-//! (see [`SCHEMA_VERSION`]).
+//! (see [`SCHEMA_VERSION`] and docs/compatibility.md). Vocabulary fields are
+//! [`Open`], and unknown keys are left alone by reconciling, so a document
+//! written by a newer app keeps what this one does not understand.
 
 use std::collections::BTreeMap;
 
@@ -20,13 +22,24 @@ use crate::kind::VisitKind;
 use crate::status::VisitStatus;
 use crate::time::{CalendarDate, Timestamp};
 use crate::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SimCarrier,
-    SuspensionCause, WarrantyStatus,
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, Open, RepairPlan, SimAction,
+    SimCarrier, SuspensionCause, WarrantyStatus,
 };
 
-/// The schema version this code writes. Documents with a higher version are
-/// refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this code reads and writes. It goes up by one with
+/// every change to the document's shape, additive or not, and this code
+/// records it in a document's `written_by` whenever it writes.
+///
+/// Version 2 added `written_by` and opened vocabulary fields to codes from
+/// newer versions.
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// The lowest schema version whose apps may still edit a document this code
+/// has written: this code raises a document's `schema` to it when it writes.
+/// It rises only with a breaking change (a field whose meaning changed, a
+/// rule older apps would break); additive changes leave it alone, so older
+/// phones keep editing.
+pub const EDITABLE_FROM: u64 = 1;
 
 /// Who did something, and when, by the clock of the device they used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
@@ -103,7 +116,7 @@ pub struct Attempt {
     #[key]
     pub id: String,
     /// The recommended step tried, if it was one.
-    pub remedy: Option<Remedy>,
+    pub remedy: Option<Open<Remedy>>,
     /// What was done, in the agent's words.
     pub description: Option<String>,
     /// Whether it fixed the fault.
@@ -130,7 +143,7 @@ pub struct Fault {
     #[key]
     pub id: String,
     /// The fault.
-    pub code: FaultCode,
+    pub code: Open<FaultCode>,
     /// The symptom in the agent's words (required for some faults).
     pub symptom: Option<String>,
     /// sha256 of evidence photos (the screen's message, transaction records).
@@ -160,7 +173,7 @@ pub struct DocumentRef {
     /// Height in pixels.
     pub height: u32,
     /// What the document is.
-    pub kind: DocumentKind,
+    pub kind: Open<DocumentKind>,
     /// When the photo was taken (from the camera, else the device time).
     pub taken_at: Timestamp,
     /// Who attached it, when.
@@ -351,8 +364,16 @@ pub struct Assignment {
 /// One visit, as stored in its automerge document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct Visit {
-    /// Schema version of the writer that created the document.
+    /// The lowest schema version that may edit the document (its edit floor).
+    /// Version 1 apps refuse to read a document whose `schema` is above 1, so
+    /// this key keeps that meaning; it is raised only by a breaking writer
+    /// and never lowered.
     pub schema: u64,
+    /// The schema version of the newest app that wrote the document; absent
+    /// while only version 1 apps wrote it (a missing key reads as `None`).
+    /// Never lowered.
+    #[autosurgeon(missing = "Option::default")]
+    pub written_by: Option<u64>,
     /// The visit's id.
     pub id: String,
     /// What the visit is for.
@@ -396,6 +417,12 @@ pub struct Visit {
 }
 
 impl Visit {
+    /// Whether an app of schema version `version` may edit this visit: its
+    /// edit floor is not above that version.
+    pub fn editable_by(&self, version: u64) -> bool {
+        self.schema <= version
+    }
+
     /// The record of a step, if any.
     pub fn step(&self, id: &str) -> Option<&StepRecord> {
         self.steps.get(id)

@@ -12,9 +12,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
-use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
+use posfield_shared::visit::{Ctx, DocError, MerchantInput, SCHEMA_VERSION, VisitDoc, VisitError};
 use posfield_shared::vocab::{ApplicationState, IdentificationMethod, SimCarrier, Term};
-use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::{Actor, CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
@@ -452,6 +452,9 @@ pub struct VisitPage {
     history: Vec<HistoryLine>,
     missing_blobs: usize,
     can_review: bool,
+    /// A newer app wrote the visit in a way this server may not change:
+    /// shown, with no desk action offered.
+    read_only: bool,
     agents: Vec<Choice>,
     saved: bool,
 }
@@ -577,13 +580,13 @@ pub async fn visit_page(
     let faults = visit
         .current_faults()
         .map(|f| FaultLine {
-            label: lang.term::<FaultCode>(f.code).into(),
+            label: lang.open(&f.code),
             symptom: f.symptom.clone().unwrap_or_default(),
             attempts: f
                 .attempts
                 .iter()
                 .map(|a| {
-                    let what = [a.remedy.map(|r| lang.term(r).to_owned()), a.description.clone()]
+                    let what = [a.remedy.as_ref().map(|r| lang.open(r)), a.description.clone()]
                         .into_iter()
                         .flatten()
                         .collect::<Vec<_>>()
@@ -606,7 +609,7 @@ pub async fn visit_page(
         .current_documents()
         .map(|d| PhotoLine {
             sha256: d.sha256.clone(),
-            label: lang.term(d.kind).into(),
+            label: lang.open(&d.kind),
             arrived: arrived(&d.sha256),
         })
         .collect();
@@ -721,7 +724,8 @@ pub async fn visit_page(
         notes,
         history,
         missing_blobs: missing.len(),
-        can_review: visit.status == VisitStatus::Completed,
+        can_review: visit.status == VisitStatus::Completed && visit.editable_by(SCHEMA_VERSION),
+        read_only: !visit.editable_by(SCHEMA_VERSION),
         agents: agents
             .into_iter()
             .map(|a| Choice { selected: a == visit.assignment.agent, label: a.clone(), value: a })
@@ -744,6 +748,11 @@ fn refused(e: ProjectionError) -> PageError {
     match e {
         ProjectionError::NotFound(_) => PageError::NotFound,
         ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(_)) => PageError::NotFound,
+        ProjectionError::Visit(VisitError::Document(DocError::NewerSchema { found, supported })) => {
+            PageError::Refused(format!(
+                "此任务由更新版本的应用写入（版本 {found}，本服务器可修改到 {supported}），只能查看；请先升级服务器。 / this visit was written by a newer version of the app (schema {found}, this server edits up to {supported}); it is read-only until the server is updated"
+            ))
+        }
         ProjectionError::Visit(v) => PageError::Refused(v.to_string()),
         other => PageError::internal(other),
     }
@@ -1290,11 +1299,7 @@ pub async fn applications(
                 visit.reactivation.cause.as_ref().map(|c| lang.term(c.value).to_owned()).unwrap_or_default(),
                 visit
                     .current_documents()
-                    .map(|d| PhotoLine {
-                        sha256: d.sha256.clone(),
-                        label: lang.term(d.kind).into(),
-                        arrived: true,
-                    })
+                    .map(|d| PhotoLine { sha256: d.sha256.clone(), label: lang.open(&d.kind), arrived: true })
                     .collect(),
                 String::new(),
             )
