@@ -48,8 +48,8 @@ fn main() {
 
 /// The document as the next schema version would write it: this version's
 /// fixture with a new top-level field, a new field inside a fault, and
-/// vocabulary codes this version does not have (a photo kind, a fault code
-/// and a remedy), marked as written by the next version. `breaking` raises
+/// vocabulary codes this version does not have (a photo kind, a fault code,
+/// a remedy, a SIM carrier and a warranty status), marked as written by the next version. `breaking` raises
 /// the edit floor to the next version too, so this version may only read it.
 fn next_version(visit_id: &str, breaking: bool) -> Vec<u8> {
     let next = SCHEMA_VERSION + 1;
@@ -69,6 +69,11 @@ fn next_version(visit_id: &str, breaking: bool) -> Vec<u8> {
     let (_, documents) = doc.get(ROOT, "documents").expect("documents").expect("a document list");
     let (_, photo) = doc.get(&documents, 0).expect("a photo").expect("the first photo");
     doc.put(&photo, "kind", "drone_photo").expect("an unknown photo kind");
+    let (_, sim) = doc.get(ROOT, "sim").expect("sim").expect("a SIM record");
+    doc.put(&sim, "carrier", "china_broadnet").expect("an unknown carrier");
+    let (_, repair) = doc.get(ROOT, "repair").expect("repair").expect("repair decisions");
+    let (_, warranty) = doc.get(&repair, "warranty").expect("warranty").expect("a warranty decision");
+    doc.put(&warranty, "value", "extended_warranty").expect("an unknown warranty status");
     doc.put(ROOT, "written_by", next).expect("the newest writer's version");
     if breaking {
         doc.put(ROOT, "schema", next).expect("the edit floor");

@@ -1,6 +1,6 @@
 //! The controlled vocabularies of the domain: document kinds, warranty
 //! status, repair plans, suspension causes, SIM carriers and actions, backup
-//! items and reactivation application states.
+//! items, reactivation application states and identification methods.
 //!
 //! Each is an enum with a stable snake_case code (what documents, databases
 //! and JSON store), a zh-CN label (the words agents and merchants use) and an
@@ -303,33 +303,18 @@ vocabulary! {
     }
 }
 
-/// How the terminal was identified on site.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    autosurgeon::Reconcile,
-    autosurgeon::Hydrate,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentificationMethod {
-    /// Read from the terminal's NFC tag.
-    #[autosurgeon(rename = "nfc")]
-    Nfc,
-    /// Decoded from a photo of the serial label's barcode.
-    #[autosurgeon(rename = "photo")]
-    Photo,
-    /// Typed by the agent.
-    #[autosurgeon(rename = "manual")]
-    Manual,
-    /// Read live by the phone camera's barcode scanner (no photo is kept).
-    #[autosurgeon(rename = "scan")]
-    Scan,
+vocabulary! {
+    /// How the terminal was identified on site.
+    pub enum IdentificationMethod {
+        /// Read from the terminal's NFC tag.
+        Nfc = ("nfc", "NFC", "NFC"),
+        /// Decoded from a photo of the serial label's barcode.
+        Photo = ("photo", "拍照识别", "label photo"),
+        /// Typed by the agent.
+        Manual = ("manual", "手工录入", "typed"),
+        /// Read live by the phone camera's barcode scanner (no photo is kept).
+        Scan = ("scan", "扫码识别", "live scan"),
+    }
 }
 
 #[cfg(test)]
@@ -357,6 +342,7 @@ mod tests {
         assert_vocabulary::<SimAction>();
         assert_vocabulary::<BackupItem>();
         assert_vocabulary::<ApplicationState>();
+        assert_vocabulary::<IdentificationMethod>();
     }
 
     #[test]

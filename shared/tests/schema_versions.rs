@@ -17,7 +17,7 @@ use posfield_shared::visit::schema::Visit;
 use posfield_shared::visit::{
     Ctx, DocError, SCHEMA_VERSION, StepState, VisitDoc, VisitError, losses, raw_json,
 };
-use posfield_shared::vocab::{DocumentKind, Open, WarrantyStatus};
+use posfield_shared::vocab::{DocumentKind, Open, SimCarrier, WarrantyStatus};
 use posfield_shared::{FaultCode, Remedy, Timestamp};
 use serde_json::{Map, Value as Json};
 
@@ -144,6 +144,9 @@ fn codes_and_fields_of_the_next_version_are_read_as_written() {
         );
         assert_eq!(visit.documents[0].kind, Open::<DocumentKind>::Unknown("drone_photo".into()));
         assert_eq!(visit.documents[0].kind.en(), "drone_photo (unknown to this version)");
+        assert_eq!(visit.sim.as_ref().unwrap().carrier, Open::<SimCarrier>::Unknown("china_broadnet".into()));
+        let warranty = &visit.repair.warranty.as_ref().unwrap().value;
+        assert_eq!(*warranty, Open::<WarrantyStatus>::Unknown("extended_warranty".into()));
     }
 }
 

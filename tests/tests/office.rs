@@ -576,6 +576,11 @@ fn a_visit_a_newer_app_wrote_is_shown_read_only_and_a_desk_action_on_it_is_refus
         page.contains("nfc_antenna_fault（此版本不认识的值）"),
         "an unknown fault code is shown as written"
     );
+    assert!(page.contains("china_broadnet（此版本不认识的值）"), "an unknown carrier is shown as written");
+    assert!(
+        page.contains("extended_warranty（此版本不认识的值）"),
+        "an unknown warranty is shown as written"
+    );
     assert!(!page.contains(&format!("action=\"/office/visits/{id}/assign\"")), "no desk action is offered");
     assert!(desk.page("office/visits").contains(&id), "the list shows it");
 

@@ -88,6 +88,8 @@ fn an_older_and_a_newer_versions_visits_cross_server_and_phones_without_losing_a
     assert_eq!(json["inspection_window"]["from"], "2027-01-01");
     assert_eq!(json["faults"][0]["severity"], "high");
     assert_eq!(json["documents"][0]["kind"], "drone_photo");
+    assert_eq!(json["sim"]["carrier"], "china_broadnet");
+    assert_eq!(json["repair"]["warranty"]["value"], "extended_warranty");
 
     // The first phone syncs too and still holds both whole.
     sync(&mut first);

@@ -494,10 +494,7 @@ impl VisitView {
         let review = visit.latest_review();
         let identification = |i: &posfield_shared::visit::schema::Identification| IdentificationView {
             serial: i.serial.clone(),
-            method: serde_json::to_value(i.method)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            method: i.method.code().to_owned(),
         };
         Ok(VisitView {
             id: VisitId::parse(&visit.id)?,
@@ -538,7 +535,7 @@ impl VisitView {
                 iccid: s.iccid.clone(),
                 carrier: s.carrier.code().to_owned(),
                 expiry: s.expiry.to_string(),
-                action: s.action.map(|a| a.code().to_owned()),
+                action: s.action.as_ref().map(|a| a.code().to_owned()),
                 new_iccid: s.new_iccid.clone(),
             }),
             backup: visit.backup.as_ref().map(|b| b.items.iter().map(|i| i.code().to_owned()).collect()),

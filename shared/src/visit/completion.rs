@@ -96,12 +96,15 @@ pub fn step_statuses(visit: &Visit) -> Vec<StepStatus> {
 
 /// Whether a step with this condition applies to the visit as recorded.
 pub fn applies(visit: &Visit, condition: Condition) -> bool {
-    let warranty = visit.repair.warranty.as_ref().map(|d| d.value);
+    // A code this version does not know satisfies no condition.
+    let warranty = visit.repair.warranty.as_ref().and_then(|d| d.value.known());
     match condition {
         Condition::Always => true,
         Condition::Warranty(status) => warranty == Some(status),
         Condition::MerchantPays => warranty.is_some_and(|w| w.merchant_pays()),
-        Condition::SimAction(action) => visit.sim.as_ref().and_then(|s| s.action) == Some(action),
+        Condition::SimAction(action) => {
+            visit.sim.as_ref().and_then(|s| s.action.as_ref()).and_then(|a| a.known()) == Some(action)
+        }
     }
 }
 
@@ -121,7 +124,7 @@ pub fn requirement_met(visit: &Visit, requirement: Requirement) -> bool {
         Requirement::RepairFee => visit.repair.fee_fen.is_some(),
         Requirement::SuspensionCause => visit.reactivation.cause.is_some(),
         Requirement::ApplicationApproved => visit.reactivation.application.as_ref().is_some_and(|a| {
-            matches!(a.state, ApplicationState::Approved | ApplicationState::TerminalIssued)
+            matches!(a.state.known(), Some(ApplicationState::Approved | ApplicationState::TerminalIssued))
         }),
         Requirement::MerchantNumber => visit.merchant.merchant_number.is_some(),
         Requirement::RegisteredPhone => visit.merchant.phone.is_some(),

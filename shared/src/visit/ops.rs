@@ -347,7 +347,12 @@ impl VisitDoc {
         let serial = validate::serial(raw_serial)?;
         let action = if replacement { "identify_replacement" } else { "identify_terminal" };
         self.agent_edit(ctx, action, |visit| {
-            let record = Identification { serial: serial.clone(), method, evidence, stamp: ctx.stamp() };
+            let record = Identification {
+                serial: serial.clone(),
+                method: method.into(),
+                evidence,
+                stamp: ctx.stamp(),
+            };
             if replacement {
                 if !visit.kind.template().has_replacement && visit.kind != VisitKind::Repair {
                     return Err(VisitError::WrongKind { what: "a replacement terminal", kind: visit.kind });
@@ -540,11 +545,14 @@ impl VisitDoc {
     pub fn set_sim(&mut self, ctx: &Ctx, sim: &SimInput) -> Result<Visit, VisitError> {
         let iccid = validate::iccid(&sim.iccid)?;
         self.agent_edit(ctx, "set_sim", |visit| {
-            let (action, new_iccid, new_expiry) =
-                visit.sim.as_ref().map(|s| (s.action, s.new_iccid.clone(), s.new_expiry)).unwrap_or_default();
+            let (action, new_iccid, new_expiry) = visit
+                .sim
+                .as_ref()
+                .map(|s| (s.action.clone(), s.new_iccid.clone(), s.new_expiry))
+                .unwrap_or_default();
             visit.sim = Some(SimRecord {
                 iccid: iccid.clone(),
-                carrier: sim.carrier,
+                carrier: sim.carrier.into(),
                 expiry: sim.expiry,
                 action,
                 new_iccid,
@@ -573,7 +581,7 @@ impl VisitDoc {
         self.agent_edit(ctx, "set_sim_action", |visit| {
             let sim =
                 visit.sim.as_mut().ok_or(VisitError::NotFound { what: "SIM record", id: String::new() })?;
-            sim.action = Some(action);
+            sim.action = Some(action.into());
             sim.new_iccid = new_iccid;
             sim.new_expiry = new_expiry;
             sim.stamp = ctx.stamp();
@@ -594,6 +602,7 @@ impl VisitDoc {
         let mut items = items.to_vec();
         items.sort();
         items.dedup();
+        let items: Vec<Open<BackupItem>> = items.into_iter().map(Open::from).collect();
         self.agent_edit(ctx, "confirm_backup", |visit| {
             let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
             let detail = items.iter().map(|i| i.code()).collect::<Vec<_>>().join(",");
@@ -606,7 +615,7 @@ impl VisitDoc {
     pub fn set_warranty(&mut self, ctx: &Ctx, warranty: WarrantyStatus) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "set_warranty", |visit| {
             only_kind(visit, VisitKind::Repair, "a warranty decision")?;
-            visit.repair.warranty = Some(Decided { value: warranty, stamp: ctx.stamp() });
+            visit.repair.warranty = Some(Decided { value: warranty.into(), stamp: ctx.stamp() });
             Ok(warranty.code().into())
         })
     }
@@ -615,7 +624,7 @@ impl VisitDoc {
     pub fn set_repair_plan(&mut self, ctx: &Ctx, plan: RepairPlan) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "set_repair_plan", |visit| {
             only_kind(visit, VisitKind::Repair, "a repair plan")?;
-            visit.repair.plan = Some(Decided { value: plan, stamp: ctx.stamp() });
+            visit.repair.plan = Some(Decided { value: plan.into(), stamp: ctx.stamp() });
             Ok(plan.code().into())
         })
     }
@@ -633,7 +642,7 @@ impl VisitDoc {
     pub fn set_suspension_cause(&mut self, ctx: &Ctx, cause: SuspensionCause) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "set_suspension_cause", |visit| {
             only_kind(visit, VisitKind::Reactivation, "a suspension cause")?;
-            visit.reactivation.cause = Some(Decided { value: cause, stamp: ctx.stamp() });
+            visit.reactivation.cause = Some(Decided { value: cause.into(), stamp: ctx.stamp() });
             Ok(cause.code().into())
         })
     }
@@ -642,7 +651,7 @@ impl VisitDoc {
     pub fn submit_application(&mut self, ctx: &Ctx) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "submit_application", |visit| {
             only_kind(visit, VisitKind::Reactivation, "a reactivation application")?;
-            let state = visit.reactivation.application.as_ref().map(|a| a.state);
+            let state = visit.reactivation.application.as_ref().and_then(|a| a.state.known());
             if matches!(state, Some(ApplicationState::Approved | ApplicationState::TerminalIssued)) {
                 return Err(VisitError::StepState {
                     step: "application".into(),
@@ -650,8 +659,11 @@ impl VisitDoc {
                     why: "the application is already approved",
                 });
             }
-            visit.reactivation.application =
-                Some(Application { state: ApplicationState::Submitted, reason: None, stamp: ctx.stamp() });
+            visit.reactivation.application = Some(Application {
+                state: ApplicationState::Submitted.into(),
+                reason: None,
+                stamp: ctx.stamp(),
+            });
             Ok("submitted".into())
         })
     }
@@ -671,7 +683,7 @@ impl VisitDoc {
         }
         self.apply(ctx, "decide_application", |visit| {
             only_kind(visit, VisitKind::Reactivation, "a reactivation application")?;
-            let current = visit.reactivation.application.as_ref().map(|a| a.state);
+            let current = visit.reactivation.application.as_ref().and_then(|a| a.state.known());
             let allowed = matches!(
                 (current, state),
                 (Some(ApplicationState::Submitted), ApplicationState::Approved | ApplicationState::Rejected)
@@ -684,7 +696,8 @@ impl VisitDoc {
                     why: "the application is not waiting for this decision",
                 });
             }
-            visit.reactivation.application = Some(Application { state, reason, stamp: ctx.stamp() });
+            visit.reactivation.application =
+                Some(Application { state: state.into(), reason, stamp: ctx.stamp() });
             Ok(state.code().into())
         })
     }

@@ -71,7 +71,7 @@ pub struct Identification {
     /// The normalized serial.
     pub serial: String,
     /// NFC, photo or typing.
-    pub method: IdentificationMethod,
+    pub method: Open<IdentificationMethod>,
     /// What it was read from: the photo's sha256, the NDEF bytes' sha256, or none when typed.
     pub evidence: Option<String>,
     /// Who identified it, when.
@@ -203,11 +203,11 @@ pub struct SimRecord {
     /// The card's ICCID as found on site.
     pub iccid: String,
     /// Its carrier.
-    pub carrier: SimCarrier,
+    pub carrier: Open<SimCarrier>,
     /// The data plan's expiry date.
     pub expiry: CalendarDate,
     /// What was done about it.
-    pub action: Option<SimAction>,
+    pub action: Option<Open<SimAction>>,
     /// The new card's ICCID, when it was replaced.
     pub new_iccid: Option<String>,
     /// The new expiry after renewal, when known.
@@ -232,7 +232,7 @@ impl SimRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct BackupRecord {
     /// What was backed up.
-    pub items: Vec<BackupItem>,
+    pub items: Vec<Open<BackupItem>>,
     /// Where it went, or anything else worth noting.
     pub note: Option<String>,
     /// Who confirmed it, when.
@@ -252,9 +252,9 @@ pub struct Decided<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate, Default)]
 pub struct RepairRecord {
     /// Warranty status.
-    pub warranty: Option<Decided<WarrantyStatus>>,
+    pub warranty: Option<Decided<Open<WarrantyStatus>>>,
     /// Repair plan.
-    pub plan: Option<Decided<RepairPlan>>,
+    pub plan: Option<Decided<Open<RepairPlan>>>,
     /// The agreed fee in fen (分) when the merchant pays.
     pub fee_fen: Option<Decided<u64>>,
 }
@@ -263,7 +263,7 @@ pub struct RepairRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct Application {
     /// Its state.
-    pub state: ApplicationState,
+    pub state: Open<ApplicationState>,
     /// The back office's reason, for a rejection.
     pub reason: Option<String>,
     /// Who moved it to this state, when.
@@ -274,7 +274,7 @@ pub struct Application {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate, Default)]
 pub struct ReactivationRecord {
     /// Why the terminal was suspended.
-    pub cause: Option<Decided<SuspensionCause>>,
+    pub cause: Option<Decided<Open<SuspensionCause>>>,
     /// The application, once submitted.
     pub application: Option<Application>,
 }

@@ -13,7 +13,7 @@ use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
 use posfield_shared::visit::{Ctx, DocError, MerchantInput, SCHEMA_VERSION, VisitDoc, VisitError};
-use posfield_shared::vocab::{ApplicationState, IdentificationMethod, SimCarrier, Term};
+use posfield_shared::vocab::{ApplicationState, SimCarrier, Term};
 use posfield_shared::{Actor, CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
@@ -621,10 +621,10 @@ pub async fn visit_page(
     let mut sim = Vec::new();
     if let Some(s) = &visit.sim {
         sim.push((lang.t("iccid"), s.iccid.clone()));
-        sim.push((lang.t("carrier"), lang.term(s.carrier).to_owned()));
+        sim.push((lang.t("carrier"), lang.open(&s.carrier)));
         sim.push((lang.t("expiry"), s.expiry.to_string()));
-        if let Some(action) = s.action {
-            sim.push((lang.t("sim_action"), lang.term(action).to_owned()));
+        if let Some(action) = &s.action {
+            sim.push((lang.t("sim_action"), lang.open(action)));
         }
         if let Some(new) = &s.new_iccid {
             sim.push((lang.t("iccid"), format!("→ {new}")));
@@ -635,40 +635,27 @@ pub async fn visit_page(
     }
     let mut facts = Vec::new();
     if let Some(w) = &visit.repair.warranty {
-        facts.push((lang.t("warranty"), lang.term(w.value).to_owned()));
+        facts.push((lang.t("warranty"), lang.open(&w.value)));
     }
     if let Some(p) = &visit.repair.plan {
-        facts.push((lang.t("repair_plan"), lang.term(p.value).to_owned()));
+        facts.push((lang.t("repair_plan"), lang.open(&p.value)));
     }
     if let Some(fee) = &visit.repair.fee_fen {
         facts.push((lang.t("fee"), format!("{}.{:02}", fee.value / 100, fee.value % 100)));
     }
     if let Some(cause) = &visit.reactivation.cause {
-        facts.push((lang.t("cause"), lang.term(cause.value).to_owned()));
+        facts.push((lang.t("cause"), lang.open(&cause.value)));
     }
     if let Some(application) = &visit.reactivation.application {
         let reason = application.reason.clone().map(|r| format!(" · {r}")).unwrap_or_default();
-        facts.push((lang.t("application"), format!("{}{reason}", lang.term(application.state))));
+        facts.push((lang.t("application"), format!("{}{reason}", lang.open(&application.state))));
     }
     if let Some(backup) = &visit.backup {
-        let items: Vec<&str> = backup.items.iter().map(|i| lang.term(*i)).collect();
+        let items: Vec<String> = backup.items.iter().map(|i| lang.open(i)).collect();
         facts.push((lang.t("backup"), items.join("、")));
     }
     let identification = |i: &Option<posfield_shared::visit::schema::Identification>| {
-        i.as_ref()
-            .map(|i| {
-                let method = match (i.method, lang) {
-                    (IdentificationMethod::Nfc, _) => "NFC",
-                    (IdentificationMethod::Photo, Lang::Zh) => "拍照识别",
-                    (IdentificationMethod::Photo, Lang::En) => "label photo",
-                    (IdentificationMethod::Manual, Lang::Zh) => "手工录入",
-                    (IdentificationMethod::Manual, Lang::En) => "typed",
-                    (IdentificationMethod::Scan, Lang::Zh) => "扫码识别",
-                    (IdentificationMethod::Scan, Lang::En) => "live scan",
-                };
-                format!("{} ({method})", i.serial)
-            })
-            .unwrap_or_default()
+        i.as_ref().map(|i| format!("{} ({})", i.serial, lang.open(&i.method))).unwrap_or_default()
     };
     let line = |stamp: &posfield_shared::visit::schema::Stamp, action: String, detail: String| HistoryLine {
         at: stamp.at.beijing_words(),
@@ -1296,7 +1283,7 @@ pub async fn applications(
         let (cause, materials, reason) = if state_code == ApplicationState::Submitted.code() {
             let visit = load_visit(&state, &officer.principal(), &row.id).await?;
             (
-                visit.reactivation.cause.as_ref().map(|c| lang.term(c.value).to_owned()).unwrap_or_default(),
+                visit.reactivation.cause.as_ref().map(|c| lang.open(&c.value)).unwrap_or_default(),
                 visit
                     .current_documents()
                     .map(|d| PhotoLine { sha256: d.sha256.clone(), label: lang.open(&d.kind), arrived: true })
