@@ -49,7 +49,7 @@ fn main() {
 /// The document as the next schema version would write it: this version's
 /// fixture with a new top-level field, a new field inside a fault, and
 /// vocabulary codes this version does not have (a photo kind, a fault code,
-/// a remedy, a SIM carrier and a warranty status), marked as written by the next version. `breaking` raises
+/// a remedy, a SIM carrier, a warranty status and a step state), marked as written by the next version. `breaking` raises
 /// the edit floor to the next version too, so this version may only read it.
 fn next_version(visit_id: &str, breaking: bool) -> Vec<u8> {
     let next = SCHEMA_VERSION + 1;
@@ -74,6 +74,9 @@ fn next_version(visit_id: &str, breaking: bool) -> Vec<u8> {
     let (_, repair) = doc.get(ROOT, "repair").expect("repair").expect("repair decisions");
     let (_, warranty) = doc.get(&repair, "warranty").expect("warranty").expect("a warranty decision");
     doc.put(&warranty, "value", "extended_warranty").expect("an unknown warranty status");
+    let (_, steps) = doc.get(ROOT, "steps").expect("steps").expect("the step records");
+    let (_, identify) = doc.get(&steps, "identify").expect("a step").expect("the identify step");
+    doc.put(&identify, "state", "verified_twice").expect("an unknown step state");
     doc.put(ROOT, "written_by", next).expect("the newest writer's version");
     if breaking {
         doc.put(ROOT, "schema", next).expect("the edit floor");

@@ -147,6 +147,7 @@ fn codes_and_fields_of_the_next_version_are_read_as_written() {
         assert_eq!(visit.sim.as_ref().unwrap().carrier, Open::<SimCarrier>::Unknown("china_broadnet".into()));
         let warranty = &visit.repair.warranty.as_ref().unwrap().value;
         assert_eq!(*warranty, Open::<WarrantyStatus>::Unknown("extended_warranty".into()));
+        assert_eq!(visit.step_state("identify").code(), "verified_twice");
     }
 }
 

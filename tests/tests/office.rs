@@ -577,6 +577,7 @@ fn a_visit_a_newer_app_wrote_is_shown_read_only_and_a_desk_action_on_it_is_refus
         "an unknown fault code is shown as written"
     );
     assert!(page.contains("china_broadnet（此版本不认识的值）"), "an unknown carrier is shown as written");
+    assert!(page.contains("verified_twice（此版本不认识的值）"), "an unknown step state is shown as written");
     assert!(
         page.contains("extended_warranty（此版本不认识的值）"),
         "an unknown warranty is shown as written"

@@ -6,7 +6,7 @@ use posfield_core::{VisitRow, VisitSyncState};
 use posfield_shared::checklist::{Condition, Need};
 use posfield_shared::fault::FAULTS;
 use posfield_shared::visit::completion::applies;
-use posfield_shared::visit::schema::{ReviewDecision, StepState};
+use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{AcceptanceSummary, SCHEMA_VERSION, SignatureCheck, Visit};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
@@ -184,8 +184,9 @@ pub struct StepView {
     pub zh: &'static str,
     /// English label.
     pub en: &'static str,
-    /// `pending`, `done`, `skipped`, `not_applicable`.
-    pub state: StepState,
+    /// `pending`, `done`, `skipped`, `not_applicable`, or a state a newer
+    /// version wrote, as written.
+    pub state: String,
     /// Why it was skipped.
     pub reason: Option<String>,
     /// The agent's note.
@@ -406,7 +407,7 @@ impl VisitView {
                     id: step.id.as_str(),
                     zh: step.zh,
                     en: step.en,
-                    state: status.state,
+                    state: status.state.code().to_owned(),
                     reason: record.and_then(|r| r.reason.clone()),
                     note: record.and_then(|r| r.note.clone()),
                     required: step.need == Need::Required,
@@ -599,6 +600,7 @@ pub type StrokesDto = posfield_core::signature::Strokes;
 mod tests {
     use super::*;
     use posfield_shared::FaultCode;
+    use posfield_shared::visit::schema::StepState;
 
     #[test]
     fn the_vocabulary_carries_every_fault_with_its_remedies() {
@@ -693,7 +695,7 @@ mod tests {
         // Steps whose condition does not hold yet (a police report, a fee) show as not applicable.
         for step in &view.steps {
             let expected = if step.applies { StepState::Pending } else { StepState::NotApplicable };
-            assert_eq!(step.state, expected, "{}", step.id);
+            assert_eq!(step.state, expected.code(), "{}", step.id);
         }
         assert!(view.steps.iter().any(|s| !s.applies));
         assert!(

@@ -85,11 +85,16 @@ export function translate(locale: Locale, key: MessageKey, params: Record<string
   return text.replace(/\{(\w+)\}/g, (_, name: string) => (name in params ? String(params[name]) : `{${name}}`));
 }
 
+/** A code a newer version of the app wrote: shown as written, said to be unknown here. */
+export function unknownValue(locale: Locale, code: string): string {
+  return locale === 'zh' ? `${code}（此版本不认识的值）` : `${code} (unknown to this version)`;
+}
+
 /** A domain term's label from the core's vocabulary. */
 export function termLabel(locale: Locale, terms: Term[] | undefined, code: string | null | undefined): string {
   if (!code) return '';
   const found = terms?.find((t) => t.code === code);
-  if (!found) return locale === 'zh' ? `${code}（此版本不认识的值）` : `${code} (unknown to this version)`;
+  if (!found) return unknownValue(locale, code);
   return locale === 'zh' ? found.zh : found.en;
 }
 

@@ -396,7 +396,10 @@ impl VisitDoc {
                 return Err(VisitError::WaitsForDecision { step: step_id.to_owned(), decision });
             }
             let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
-            visit.steps.insert(step_id.to_owned(), StepRecord { state, reason, note, stamp: ctx.stamp() });
+            visit.steps.insert(
+                step_id.to_owned(),
+                StepRecord { state: state.into(), reason, note, stamp: ctx.stamp() },
+            );
             Ok(format!("{step_id}={state:?}"))
         })
     }
@@ -778,7 +781,12 @@ impl VisitDoc {
                 return Err(VisitError::SignatureMismatch(fields));
             }
             visit.status = next;
-            visit.reviews.push(Review { id: ctx.op_id.clone(), decision, note, stamp: ctx.stamp() });
+            visit.reviews.push(Review {
+                id: ctx.op_id.clone(),
+                decision: decision.into(),
+                note,
+                stamp: ctx.stamp(),
+            });
             Ok(format!("{decision:?}"))
         })
     }

@@ -78,29 +78,25 @@ pub struct Identification {
     pub stamp: Stamp,
 }
 
-/// The state of one checklist step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile, Hydrate)]
-#[serde(rename_all = "snake_case")]
-pub enum StepState {
-    /// Not yet worked on.
-    #[autosurgeon(rename = "pending")]
-    Pending,
-    /// Done.
-    #[autosurgeon(rename = "done")]
-    Done,
-    /// Skipped, with a reason.
-    #[autosurgeon(rename = "skipped")]
-    Skipped,
-    /// Does not apply to this visit.
-    #[autosurgeon(rename = "not_applicable")]
-    NotApplicable,
+crate::vocab::vocabulary! {
+    /// The state of one checklist step.
+    pub enum StepState {
+        /// Not yet worked on.
+        Pending = ("pending", "未完成", "Pending"),
+        /// Done.
+        Done = ("done", "已完成", "Done"),
+        /// Skipped, with a reason.
+        Skipped = ("skipped", "已跳过", "Skipped"),
+        /// Does not apply to this visit.
+        NotApplicable = ("not_applicable", "不适用", "Not applicable"),
+    }
 }
 
 /// What the agent recorded for one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct StepRecord {
     /// Its state.
-    pub state: StepState,
+    pub state: Open<StepState>,
     /// Why it was skipped or not applicable.
     pub reason: Option<String>,
     /// A free note.
@@ -300,16 +296,14 @@ pub struct Acceptance {
     pub stamp: Stamp,
 }
 
-/// The back office's decision on a completed visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewDecision {
-    /// Approved.
-    #[autosurgeon(rename = "approve")]
-    Approve,
-    /// Returned to the agent with a note.
-    #[autosurgeon(rename = "return")]
-    Return,
+crate::vocab::vocabulary! {
+    /// The back office's decision on a completed visit.
+    pub enum ReviewDecision {
+        /// Approved.
+        Approve = ("approve", "审核通过", "Approve"),
+        /// Returned to the agent with a note.
+        Return = ("return", "退回", "Return"),
+    }
 }
 
 /// A review by the back office.
@@ -319,7 +313,7 @@ pub struct Review {
     #[key]
     pub id: String,
     /// The decision.
-    pub decision: ReviewDecision,
+    pub decision: Open<ReviewDecision>,
     /// The reviewer's note (required when returning).
     pub note: Option<String>,
     /// Who reviewed, when.
@@ -428,9 +422,10 @@ impl Visit {
         self.steps.get(id)
     }
 
-    /// The state of a step (pending when never touched).
-    pub fn step_state(&self, id: &str) -> StepState {
-        self.steps.get(id).map_or(StepState::Pending, |r| r.state)
+    /// The state of a step (pending when never touched); a state a newer
+    /// version wrote is kept as written, and counts as neither done nor skipped.
+    pub fn step_state(&self, id: &str) -> Open<StepState> {
+        self.steps.get(id).map_or(Open::Known(StepState::Pending), |r| r.state.clone())
     }
 
     /// Photos not removed.

@@ -373,9 +373,9 @@ pub struct StepLine {
     /// Its words.
     pub label: String,
     /// State code (for the badge).
-    pub state_code: &'static str,
+    pub state_code: String,
     /// State in words.
-    pub state: &'static str,
+    pub state: String,
     /// The back-office decision this step waits for, in words (empty when none).
     pub waits_for: String,
     /// Reason for skipping, note.
@@ -506,19 +506,6 @@ fn action_words(lang: Lang, action: &str) -> String {
     )
 }
 
-fn step_state_words(lang: Lang, state: StepState) -> (&'static str, &'static str) {
-    match (state, lang) {
-        (StepState::Pending, Lang::Zh) => ("pending", "未完成"),
-        (StepState::Pending, Lang::En) => ("pending", "Pending"),
-        (StepState::Done, Lang::Zh) => ("done", "已完成"),
-        (StepState::Done, Lang::En) => ("done", "Done"),
-        (StepState::Skipped, Lang::Zh) => ("skipped", "已跳过"),
-        (StepState::Skipped, Lang::En) => ("skipped", "Skipped"),
-        (StepState::NotApplicable, Lang::Zh) => ("not_applicable", "不适用"),
-        (StepState::NotApplicable, Lang::En) => ("not_applicable", "Not applicable"),
-    }
-}
-
 async fn load_visit(state: &crate::State, principal: &Principal, id: &str) -> Result<Visit, PageError> {
     posfield_sync_link_server::doc_id(id).map_err(|_| PageError::NotFound)?;
     if !state.store.reaches_visit(principal, id, false).await? {
@@ -554,11 +541,10 @@ pub async fn visit_page(
         .map(|status| {
             let step = status.step;
             let record = visit.step(step.id.as_str());
-            let (state_code, state_words) = step_state_words(lang, status.state);
             StepLine {
                 label: if lang == Lang::Zh { step.zh.into() } else { step.en.into() },
-                state_code,
-                state: state_words,
+                state_code: status.state.code().to_owned(),
+                state: lang.open(&status.state),
                 waits_for: status
                     .waits_for
                     .filter(|_| status.state == StepState::Pending)
@@ -672,13 +658,7 @@ pub async fn visit_page(
     let reviews = visit
         .reviews
         .iter()
-        .map(|r| {
-            let decision = lang.t(match r.decision {
-                ReviewDecision::Approve => "approve",
-                ReviewDecision::Return => "return",
-            });
-            line(&r.stamp, decision.into(), r.note.clone().unwrap_or_default())
-        })
+        .map(|r| line(&r.stamp, lang.open(&r.decision), r.note.clone().unwrap_or_default()))
         .collect();
     let notes = visit.notes.iter().map(|n| line(&n.stamp, String::new(), n.text.clone())).collect();
     let page = VisitPage {
