@@ -1,10 +1,15 @@
 //! The controlled vocabularies of the domain: document kinds, warranty
 //! status, repair plans, suspension causes, SIM carriers and actions, backup
-//! items and reactivation application states.
+//! items, reactivation application states and identification methods.
 //!
 //! Each is an enum with a stable snake_case code (what documents, databases
 //! and JSON store), a zh-CN label (the words agents and merchants use) and an
 //! English label. All of them come from one macro so the three never drift.
+//!
+//! A document may hold a code this version does not know, written by a newer
+//! app that added a term. [`Open`] holds such a code as written, so reading
+//! the document does not fail and writing it back leaves the code unchanged
+//! (see docs/compatibility.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +26,103 @@ pub trait Term: Sized + Copy + 'static {
     /// The term with this code, if any.
     fn from_code(code: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|t| t.code() == code)
+    }
+}
+
+/// A vocabulary value as a visit document holds it: a term this version
+/// knows, or a code a newer version wrote, kept exactly as written.
+///
+/// The terms themselves stay `Copy` enums; only the document's fields are
+/// open, so a code from a newer app survives a round trip through this one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Open<T> {
+    /// A term of this version's vocabulary.
+    Known(T),
+    /// A code this version does not know.
+    Unknown(String),
+}
+
+impl<T: Term> Open<T> {
+    /// The value for a stored code: known when this version has the term.
+    pub fn from_code(code: &str) -> Self {
+        T::from_code(code).map_or_else(|| Open::Unknown(code.to_owned()), Open::Known)
+    }
+
+    /// The stored code, exactly as the document holds it.
+    pub fn code(&self) -> &str {
+        match self {
+            Open::Known(term) => term.code(),
+            Open::Unknown(code) => code,
+        }
+    }
+
+    /// The term, when this version knows it.
+    pub fn known(&self) -> Option<T> {
+        match self {
+            Open::Known(term) => Some(*term),
+            Open::Unknown(_) => None,
+        }
+    }
+
+    /// The zh-CN label; an unknown code is shown as written, said to be unknown.
+    pub fn zh(&self) -> String {
+        match self {
+            Open::Known(term) => term.zh().to_owned(),
+            Open::Unknown(code) => format!("{code}（此版本不认识的值）"),
+        }
+    }
+
+    /// The English label; an unknown code is shown as written, said to be unknown.
+    pub fn en(&self) -> String {
+        match self {
+            Open::Known(term) => term.en().to_owned(),
+            Open::Unknown(code) => format!("{code} (unknown to this version)"),
+        }
+    }
+}
+
+impl<T> From<T> for Open<T> {
+    fn from(term: T) -> Self {
+        Open::Known(term)
+    }
+}
+
+impl<T: Term> PartialEq<T> for Open<T> {
+    fn eq(&self, other: &T) -> bool {
+        self.known().is_some_and(|term| term.code() == other.code())
+    }
+}
+
+impl<T: Term> std::fmt::Display for Open<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl<T: Term> Serialize for Open<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de, T: Term> Deserialize<'de> for Open<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Ok(Open::from_code(&code))
+    }
+}
+
+impl<T: Term> autosurgeon::Reconcile for Open<T> {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(self.code())
+    }
+}
+
+impl<T: Term> autosurgeon::Hydrate for Open<T> {
+    fn hydrate_string(code: &'_ str) -> Result<Self, autosurgeon::HydrateError> {
+        Ok(Open::from_code(code))
     }
 }
 
@@ -201,33 +303,18 @@ vocabulary! {
     }
 }
 
-/// How the terminal was identified on site.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    autosurgeon::Reconcile,
-    autosurgeon::Hydrate,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentificationMethod {
-    /// Read from the terminal's NFC tag.
-    #[autosurgeon(rename = "nfc")]
-    Nfc,
-    /// Decoded from a photo of the serial label's barcode.
-    #[autosurgeon(rename = "photo")]
-    Photo,
-    /// Typed by the agent.
-    #[autosurgeon(rename = "manual")]
-    Manual,
-    /// Read live by the phone camera's barcode scanner (no photo is kept).
-    #[autosurgeon(rename = "scan")]
-    Scan,
+vocabulary! {
+    /// How the terminal was identified on site.
+    pub enum IdentificationMethod {
+        /// Read from the terminal's NFC tag.
+        Nfc = ("nfc", "NFC", "NFC"),
+        /// Decoded from a photo of the serial label's barcode.
+        Photo = ("photo", "拍照识别", "label photo"),
+        /// Typed by the agent.
+        Manual = ("manual", "手工录入", "typed"),
+        /// Read live by the phone camera's barcode scanner (no photo is kept).
+        Scan = ("scan", "扫码识别", "live scan"),
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +342,7 @@ mod tests {
         assert_vocabulary::<SimAction>();
         assert_vocabulary::<BackupItem>();
         assert_vocabulary::<ApplicationState>();
+        assert_vocabulary::<IdentificationMethod>();
     }
 
     #[test]
@@ -263,6 +351,26 @@ mod tests {
         assert_eq!(json, "\"police_report\"");
         let back: SimCarrier = serde_json::from_str("\"china_unicom\"").unwrap();
         assert_eq!(back, SimCarrier::ChinaUnicom);
+    }
+
+    /// Every open value: the stored code, and whether this version knows it.
+    #[rstest::rstest]
+    #[case::a_known_term("police_report", Some(DocumentKind::PoliceReport))]
+    #[case::a_code_from_a_newer_version("drone_photo", None)]
+    #[case::an_empty_code_is_kept_too("", None)]
+    fn an_open_value_keeps_its_code_whether_known_or_not(
+        #[case] code: &str,
+        #[case] known: Option<DocumentKind>,
+    ) {
+        let open = Open::<DocumentKind>::from_code(code);
+        assert_eq!(open.code(), code);
+        assert_eq!(open.known(), known);
+        let json = serde_json::to_string(&open).unwrap();
+        assert_eq!(serde_json::from_str::<Open<DocumentKind>>(&json).unwrap(), open);
+        if known.is_none() {
+            assert!(open.zh().contains(code) && open.zh().contains("不认识"), "{}", open.zh());
+            assert!(open.en().contains(code) && open.en().contains("unknown"), "{}", open.en());
+        }
     }
 
     #[test]

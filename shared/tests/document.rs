@@ -6,7 +6,7 @@ mod common;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT, ReadDoc};
 use common::*;
-use posfield_shared::visit::{DocError, VisitDoc};
+use posfield_shared::visit::{DocError, SCHEMA_VERSION, VisitDoc, VisitError};
 use posfield_shared::{FaultCode, VisitKind};
 
 fn saved_visit() -> Vec<u8> {
@@ -126,9 +126,18 @@ fn an_unknown_enum_value_is_refused_with_its_path() {
 }
 
 #[test]
-fn a_newer_schema_is_refused_rather_than_misread() {
-    let error = damaged(|doc| doc.put(ROOT, "schema", 99_u64).unwrap());
-    assert!(matches!(error, DocError::NewerSchema { found: 99, supported: 1 }), "{error}");
+fn a_newer_edit_floor_is_read_but_not_written() {
+    let mut raw = AutoCommit::load(&saved_visit()).unwrap();
+    raw.put(ROOT, "schema", 99_u64).unwrap();
+    raw.commit();
+    let mut doc = VisitDoc::load(&raw.save()).unwrap();
+    assert_eq!(doc.visit().unwrap().schema, 99);
+    let mut clock = Clock { now: 1_900_000_000_000, next_id: 500 };
+    let error = doc.add_note(&clock.ctx(&agent()), "not written").unwrap_err();
+    assert!(
+        matches!(error, VisitError::Document(DocError::NewerSchema { found: 99, supported: SCHEMA_VERSION })),
+        "{error}"
+    );
 }
 
 #[test]

@@ -390,7 +390,7 @@ fn faults_record_what_was_tried_and_the_outcome() {
     let visit = doc.resolve_fault(&clock.ctx(&agent()), &fault_id, true, Some("重新装纸后正常")).unwrap();
     let fault = &visit.faults[0];
     assert_eq!(fault.attempts.len(), 2);
-    assert_eq!(fault.attempts[1].remedy, Some(Remedy::CheckPaper));
+    assert_eq!(fault.attempts[1].remedy, Some(Remedy::CheckPaper.into()));
     assert!(fault.attempts[1].fixed);
     assert_eq!(fault.evidence, [sha("screen")]);
     assert!(fault.resolution.as_ref().unwrap().fixed);

@@ -27,7 +27,7 @@ use posfield_shared::protocol::{
     PushRequest, PushResponse, RenewResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
+use posfield_shared::visit::{Ctx, DocError, MerchantInput, VisitDoc, VisitError};
 use posfield_shared::{Actor, Timestamp, VisitKind};
 use posfield_sync_link_server::Limits;
 use serde::Deserialize;
@@ -380,6 +380,9 @@ async fn blob_get(
 fn projection_error(e: ProjectionError) -> ApiError {
     match e {
         ProjectionError::NotFound(id) => ApiError::not_found(format!("no visit {id}")),
+        ProjectionError::Visit(v @ VisitError::Document(DocError::NewerSchema { .. })) => {
+            ApiError::new(StatusCode::CONFLICT, "newer_schema", v.to_string())
+        }
         ProjectionError::Visit(v) => ApiError::new(StatusCode::CONFLICT, "refused", v.to_string()),
         ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(id)) => {
             ApiError::bad_request("bad_visit_id", format!("{id:?} is not a visit id"))
@@ -405,11 +408,13 @@ async fn office_visit(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("no such visit"))?;
-    let visit = VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(ApiError::internal)?;
+    let doc = VisitDoc::load(&bytes).map_err(ApiError::internal)?;
+    let visit = doc.visit().map_err(ApiError::internal)?;
     let facts = state.store.visit_facts(&principal, &id).await?;
     let blobs_missing = facts.missing_blobs.len();
     Ok(Json(serde_json::json!({
         "visit": visit,
+        "read_only": doc.is_read_only(),
         "heads": heads,
         "blobs_missing": blobs_missing,
         "complete_on_server": blobs_missing == 0,

@@ -16,7 +16,7 @@ use std::io::Cursor;
 
 use ed25519_dalek::SigningKey;
 use image::{GrayImage, ImageFormat, Luma, Rgb, RgbImage};
-use posfield_shared::checklist::{Condition, Need, Requirement};
+use posfield_shared::checklist::{Need, Requirement};
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::{AcceptanceSummary, sign_binding};
 use posfield_shared::visit::schema::{ReviewDecision, StepState};
@@ -364,14 +364,8 @@ impl Builder<'_> {
             if n >= stop_at {
                 break;
             }
-            let applies = |v: &posfield_shared::visit::Visit| match step.when {
-                Condition::Always => true,
-                Condition::Warranty(w) => v.repair.warranty.as_ref().map(|d| d.value) == Some(w),
-                Condition::MerchantPays => {
-                    v.repair.warranty.as_ref().is_some_and(|d| d.value.merchant_pays())
-                }
-                Condition::SimAction(a) => v.sim.as_ref().and_then(|s| s.action) == Some(a),
-            };
+            let applies =
+                |v: &posfield_shared::visit::Visit| posfield_shared::visit::completion::applies(v, step.when);
             let current = doc.visit().map_err(|e| DemoError::Store(e.to_string()))?;
             if !applies(&current) {
                 continue;

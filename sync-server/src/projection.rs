@@ -139,7 +139,17 @@ pub(crate) async fn settle(
     };
     let forged = trusted.forged(&doc.1);
     let mut visit = doc.1.clone();
-    if !forged.is_empty() {
+    if !forged.is_empty() && doc.0.is_read_only() {
+        // A newer app's document this server may not write into: it is
+        // stored and synced unchanged, and the projection shows the trusted
+        // back-office values instead of the ones the change claims.
+        trusted.put_back(&mut visit, &forged);
+        let names: Vec<&str> = forged.iter().map(|f| f.code()).collect();
+        tracing::warn!(visit = %id, %owner, fields = ?names, "a read-only document changed back-office fields; the projection keeps the trusted values");
+        let entry =
+            AuditEntry::new(Some(id), &owner, "kept_office_fields_of_read_only_visit", &names.join(","));
+        state.store.audit(entry).await?;
+    } else if !forged.is_empty() {
         doc.0.set_actor(SERVER_ACTOR_ID);
         visit = doc.0.restore_office_fields(&server_ctx(), &trusted, &forged)?;
         let increment = doc.0.save_incremental();

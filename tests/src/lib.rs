@@ -176,6 +176,33 @@ impl ServerProcess {
         false
     }
 
+    /// Sends saved visit documents as the phone holding `token` pushes the
+    /// visits it holds (`POST /api/v1/sync/push`), and expects every one stored.
+    pub fn push_documents(&self, token: &str, documents: &[&[u8]]) {
+        use posfield_shared::protocol::{PUSH_MEDIA_TYPE, PushRequest, PushResponse, PushedVisit};
+        let visits = documents
+            .iter()
+            .map(|bytes| {
+                let id = posfield_shared::visit::raw_json(bytes).expect("a visit document")["id"]
+                    .as_str()
+                    .expect("a visit id")
+                    .to_owned();
+                PushedVisit { id, base: Vec::new(), bytes: bytes.to_vec().into() }
+            })
+            .collect();
+        let response = reqwest::blocking::Client::new()
+            .post(self.url("api/v1/sync/push"))
+            .bearer_auth(token)
+            .header("content-type", PUSH_MEDIA_TYPE)
+            .body(posfield_shared::protocol::encode_cbor(&PushRequest { visits }))
+            .send()
+            .expect("the push is answered");
+        assert_eq!(response.status().as_u16(), 200, "push");
+        let answer: PushResponse = posfield_shared::protocol::decode_cbor(&response.bytes().expect("a body"))
+            .expect("a push answer");
+        assert!(answer.visits.iter().all(|v| v.refused.is_none()), "{answer:?}");
+    }
+
     /// An enrolment code for an agent (created if new).
     pub fn enrolment_code(&self, agent: &str) -> String {
         server_cli(&self.data, &["enroll-agent", agent])

@@ -38,6 +38,15 @@ pub fn testdata(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/barcodes").join(relative)
 }
 
+/// A saved visit document of `shared/tests/fixtures/schema` (one per schema
+/// version, and the next version's pair; see the README there).
+pub fn schema_fixture(name: &str) -> Vec<u8> {
+    // The domain crate's fixtures, inside this repository (tests/ is one level below its root).
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository root");
+    let path = repository.join("shared/tests/fixtures/schema").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// A merchant's signature: two wavy strokes with timing and pressure.
 pub fn strokes() -> Strokes {
     let line = |y: f32, t0: u32| -> Vec<Point> {

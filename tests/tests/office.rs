@@ -5,10 +5,10 @@
 //! acceptance certificate.
 
 use posfield_core::Agent;
-use posfield_e2e::story::{open, repair_visit};
+use posfield_e2e::story::{open, repair_visit, schema_fixture};
 use posfield_e2e::{ServerProcess, server_binary, server_cli};
-use posfield_shared::visit::SimInput;
 use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::{SCHEMA_VERSION, SimInput};
 use posfield_shared::vocab::{ApplicationState, DocumentKind, SimAction, SimCarrier, SuspensionCause};
 use posfield_shared::{CalendarDate, VisitId, VisitKind, VisitStatus};
 use reqwest::blocking::{Client, Response};
@@ -635,4 +635,39 @@ fn without_a_cjk_font_the_server_warns_at_start_and_the_certificate_says_what_to
         log.contains("acceptance certificates (PDF) cannot be made") && log.contains("fonts-wqy-microhei"),
         "no warning at start: {log}"
     );
+}
+
+#[test]
+fn a_visit_a_newer_app_wrote_is_shown_read_only_and_a_desk_action_on_it_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("zhou", "admin");
+    let mut wang = open(&dir.path().join("wang"));
+    let token = wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap().token;
+    let newer = schema_fixture(&format!("v{}-breaking.automerge", SCHEMA_VERSION + 1));
+    server.push_documents(&token, &[&newer]);
+    let id = posfield_shared::visit::raw_json(&newer).unwrap()["id"].as_str().unwrap().to_owned();
+
+    let desk = Desk::sign_in(&server, "zhou");
+    let page = desk.page(&format!("office/visits/{id}"));
+    assert!(page.contains("id=\"read-only\""), "the page says it is read-only");
+    assert!(page.contains("drone_photo（此版本不认识的值）"), "an unknown photo kind is shown as written");
+    assert!(
+        page.contains("nfc_antenna_fault（此版本不认识的值）"),
+        "an unknown fault code is shown as written"
+    );
+    assert!(page.contains("china_broadnet（此版本不认识的值）"), "an unknown carrier is shown as written");
+    assert!(page.contains("verified_twice（此版本不认识的值）"), "an unknown step state is shown as written");
+    assert!(
+        page.contains("extended_warranty（此版本不认识的值）"),
+        "an unknown warranty is shown as written"
+    );
+    assert!(!page.contains(&format!("action=\"/office/visits/{id}/assign\"")), "no desk action is offered");
+    assert!(desk.page("office/visits").contains(&id), "the list shows it");
+
+    let refused =
+        desk.post(&format!("office/visits/{id}/assign"), &[("csrf", &desk.csrf()), ("agent", "wang")]);
+    assert_eq!(refused.status().as_u16(), 409);
+    let words = refused.text().unwrap();
+    assert!(words.contains("更新版本的应用") && words.contains("newer version of the app"), "{words}");
 }

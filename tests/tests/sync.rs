@@ -5,9 +5,6 @@ use posfield_core::sync::{Phase, SyncError, SyncReport};
 use posfield_core::{Agent, AgentError};
 use posfield_e2e::ServerProcess;
 use posfield_e2e::story::{merchant, open, repair_visit};
-use posfield_shared::protocol::{
-    PUSH_MEDIA_TYPE, PushRequest, PushResponse, PushedVisit, decode_cbor, encode_cbor,
-};
 use posfield_shared::visit::{Ctx, VisitDoc};
 use posfield_shared::{Actor, Timestamp, VisitId, VisitKind, VisitStatus};
 
@@ -98,19 +95,7 @@ fn an_agent_setting_a_back_office_field_has_just_that_field_put_back() {
     doc.assign(&Ctx::new(forger, Timestamp(1_795_000_100_000), "forged-1"), "someone-else").unwrap();
     let agent = Actor::agent("wang", "device-x");
     doc.add_note(&Ctx::new(agent, Timestamp(1_795_000_100_001), "n-1"), "门店已搬迁").unwrap();
-    let push = PushRequest {
-        visits: vec![PushedVisit { id: id.to_string(), base: Vec::new(), bytes: doc.save().into() }],
-    };
-    let response = reqwest::blocking::Client::new()
-        .post(server.url("api/v1/sync/push"))
-        .bearer_auth(&token)
-        .header("content-type", PUSH_MEDIA_TYPE)
-        .body(encode_cbor(&push))
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let answer: PushResponse = decode_cbor(&response.bytes().unwrap()).unwrap();
-    assert_eq!(answer.visits[0].refused, None, "{answer:?}");
+    server.push_documents(&token, &[&doc.save()]);
     sync(&mut wang);
     let visit = wang.visit(&id).unwrap();
     assert_eq!(visit.assignment.agent, "wang", "the assignment was put back");

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use posfield_shared::visit::completion::describe_zh;
 use posfield_shared::visit::ops::{BlobInfo, SignatureInput};
 use posfield_shared::visit::schema::StepState;
-use posfield_shared::visit::{Ctx, MerchantInput, Missing, SimInput, Visit, VisitDoc, VisitError, missing};
+use posfield_shared::visit::{
+    Ctx, DocError, MerchantInput, Missing, SimInput, Visit, VisitDoc, VisitError, missing,
+};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SuspensionCause, WarrantyStatus,
 };
@@ -119,6 +121,7 @@ impl AgentError {
             AgentError::Visit(VisitError::Incomplete(_)) => "incomplete",
             AgentError::Visit(VisitError::Invalid(_)) => "invalid_input",
             AgentError::Visit(VisitError::Locked { .. }) => "visit_locked",
+            AgentError::Visit(VisitError::Document(DocError::NewerSchema { .. })) => "newer_schema",
             AgentError::Visit(VisitError::Forbidden { .. }) => "forbidden",
             AgentError::Visit(VisitError::WaitsForDecision { .. }) => "waits_for_decision",
             AgentError::Visit(_) => "visit_rule",

@@ -6,8 +6,8 @@ use posfield_core::{VisitRow, VisitSyncState};
 use posfield_shared::checklist::{Condition, Need};
 use posfield_shared::fault::FAULTS;
 use posfield_shared::visit::completion::applies;
-use posfield_shared::visit::schema::{ReviewDecision, StepState};
-use posfield_shared::visit::{AcceptanceSummary, SignatureCheck, Visit};
+use posfield_shared::visit::schema::ReviewDecision;
+use posfield_shared::visit::{AcceptanceSummary, SCHEMA_VERSION, SignatureCheck, Visit};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
@@ -184,8 +184,9 @@ pub struct StepView {
     pub zh: &'static str,
     /// English label.
     pub en: &'static str,
-    /// `pending`, `done`, `skipped`, `not_applicable`.
-    pub state: StepState,
+    /// `pending`, `done`, `skipped`, `not_applicable`, or a state a newer
+    /// version wrote, as written.
+    pub state: String,
     /// Why it was skipped.
     pub reason: Option<String>,
     /// The agent's note.
@@ -332,6 +333,9 @@ pub struct VisitView {
     pub status: String,
     /// Whether the agent may still edit it.
     pub editable: bool,
+    /// Whether a newer app wrote it in a way this version may not edit: the
+    /// visit is shown read-only, with words saying to update the app.
+    pub read_only_newer: bool,
     /// Merchant name.
     pub merchant_name: String,
     /// Merchant number.
@@ -403,7 +407,7 @@ impl VisitView {
                     id: step.id.as_str(),
                     zh: step.zh,
                     en: step.en,
-                    state: status.state,
+                    state: status.state.code().to_owned(),
                     reason: record.and_then(|r| r.reason.clone()),
                     note: record.and_then(|r| r.note.clone()),
                     required: step.need == Need::Required,
@@ -491,16 +495,14 @@ impl VisitView {
         let review = visit.latest_review();
         let identification = |i: &posfield_shared::visit::schema::Identification| IdentificationView {
             serial: i.serial.clone(),
-            method: serde_json::to_value(i.method)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            method: i.method.code().to_owned(),
         };
         Ok(VisitView {
             id: VisitId::parse(&visit.id)?,
             kind: visit.kind.code().to_owned(),
             status: visit.status.code().to_owned(),
-            editable: visit.status.is_editable_by_agent(),
+            editable: visit.status.is_editable_by_agent() && visit.editable_by(SCHEMA_VERSION),
+            read_only_newer: !visit.editable_by(SCHEMA_VERSION),
             merchant_name: visit.merchant.name.clone(),
             merchant_number: visit.merchant.merchant_number.clone(),
             terminal_number: visit.merchant.terminal_number.clone(),
@@ -520,7 +522,7 @@ impl VisitView {
                         .attempts
                         .iter()
                         .map(|a| AttemptView {
-                            remedy: a.remedy.map(|r| r.code().to_owned()),
+                            remedy: a.remedy.as_ref().map(|r| r.code().to_owned()),
                             description: a.description.clone(),
                             fixed: a.fixed,
                         })
@@ -534,7 +536,7 @@ impl VisitView {
                 iccid: s.iccid.clone(),
                 carrier: s.carrier.code().to_owned(),
                 expiry: s.expiry.to_string(),
-                action: s.action.map(|a| a.code().to_owned()),
+                action: s.action.as_ref().map(|a| a.code().to_owned()),
                 new_iccid: s.new_iccid.clone(),
             }),
             backup: visit.backup.as_ref().map(|b| b.items.iter().map(|i| i.code().to_owned()).collect()),
@@ -600,6 +602,7 @@ pub type StrokesDto = posfield_core::signature::Strokes;
 mod tests {
     use super::*;
     use posfield_shared::FaultCode;
+    use posfield_shared::visit::schema::StepState;
 
     #[test]
     fn the_vocabulary_carries_every_fault_with_its_remedies() {
@@ -694,7 +697,7 @@ mod tests {
         // Steps whose condition does not hold yet (a police report, a fee) show as not applicable.
         for step in &view.steps {
             let expected = if step.applies { StepState::Pending } else { StepState::NotApplicable };
-            assert_eq!(step.state, expected, "{}", step.id);
+            assert_eq!(step.state, expected.code(), "{}", step.id);
         }
         assert!(view.steps.iter().any(|s| !s.applies));
         assert!(

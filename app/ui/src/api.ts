@@ -40,7 +40,7 @@ export interface AcceptanceView {
   signature_sha256: string; signature_confirmed: boolean;
 }
 export interface VisitView {
-  id: string; kind: string; status: string; editable: boolean; merchant_name: string;
+  id: string; kind: string; status: string; editable: boolean; read_only_newer: boolean; merchant_name: string;
   merchant_number: string | null; terminal_number: string | null; phone: string | null; address: string | null;
   terminal: { serial: string; method: string } | null; replacement: { serial: string; method: string } | null;
   steps: StepView[]; missing: MissingView[]; faults: FaultView[]; documents: DocumentView[];

@@ -28,7 +28,8 @@ describe('domain labels', () => {
   it('come from the vocabulary in the chosen language, the code when unknown', () => {
     expect(termLabel('zh', kinds, 'repair')).toBe('维修');
     expect(termLabel('en', kinds, 'repair')).toBe('Repair');
-    expect(termLabel('zh', kinds, 'unknown')).toBe('unknown');
+    expect(termLabel('zh', kinds, 'drone_survey')).toBe('drone_survey（此版本不认识的值）');
+    expect(termLabel('en', kinds, 'drone_survey')).toBe('drone_survey (unknown to this version)');
     expect(termLabel('zh', kinds, null)).toBe('');
   });
 });

@@ -11,7 +11,7 @@ const zh = {
   filterAll: '全部', filterWaiting: '待同步', waitingToSync: '待同步', synced: '已同步',
   newVisit: '新建任务', kind: '任务类型', merchant: '商户名称', merchantNumber: '商户号', terminalNumber: '终端号',
   phone: '注册手机号', address: '地址', create: '创建', noVisits: '没有任务', moreVisits: '还有更多任务，请用筛选查看',
-  returnedNote: '后台退回：{note}', checklist: '检查清单', missing: '完成前还差', nothingMissing: '所有必填项已完成，可以提交',
+  returnedNote: '后台退回：{note}', readOnlyNewer: '这个任务是由更新版本的应用写入的，只能查看。请更新应用后再修改。', checklist: '检查清单', missing: '完成前还差', nothingMissing: '所有必填项已完成，可以提交',
   complete: '完成任务', completed: '任务已提交，等待后台审核', markDone: '完成', skip: '跳过', notApplicable: '不适用', undo: '撤销',
   skipReason: '跳过原因', optional: '选填', stepDone: '已完成', stepSkipped: '已跳过', stepPending: '待完成', stepNa: '不适用',
   notApplicableHere: '本次不涉及',
@@ -49,7 +49,7 @@ const en: Messages = {
   filterAll: 'All', filterWaiting: 'Waiting to sync', waitingToSync: 'Waiting to sync', synced: 'Synced',
   newVisit: 'New visit', kind: 'Visit kind', merchant: 'Merchant name', merchantNumber: 'Merchant number', terminalNumber: 'Terminal number',
   phone: 'Registered phone', address: 'Address', create: 'Create', noVisits: 'No visits', moreVisits: 'More visits: use a filter',
-  returnedNote: 'Returned: {note}', checklist: 'Checklist', missing: 'Still missing', nothingMissing: 'Everything required is done: ready to complete',
+  returnedNote: 'Returned: {note}', readOnlyNewer: 'This visit was written by a newer version of the app; update the app to change it.', checklist: 'Checklist', missing: 'Still missing', nothingMissing: 'Everything required is done: ready to complete',
   complete: 'Complete visit', completed: 'Completed, waiting for review', markDone: 'Done', skip: 'Skip', notApplicable: 'N/A', undo: 'Undo',
   skipReason: 'Reason for skipping', optional: 'optional', stepDone: 'Done', stepSkipped: 'Skipped', stepPending: 'To do', stepNa: 'N/A',
   notApplicableHere: 'Not needed this time',
@@ -85,11 +85,16 @@ export function translate(locale: Locale, key: MessageKey, params: Record<string
   return text.replace(/\{(\w+)\}/g, (_, name: string) => (name in params ? String(params[name]) : `{${name}}`));
 }
 
+/** A code a newer version of the app wrote: shown as written, said to be unknown here. */
+export function unknownValue(locale: Locale, code: string): string {
+  return locale === 'zh' ? `${code}（此版本不认识的值）` : `${code} (unknown to this version)`;
+}
+
 /** A domain term's label from the core's vocabulary. */
 export function termLabel(locale: Locale, terms: Term[] | undefined, code: string | null | undefined): string {
   if (!code) return '';
   const found = terms?.find((t) => t.code === code);
-  if (!found) return code;
+  if (!found) return unknownValue(locale, code);
   return locale === 'zh' ? found.zh : found.en;
 }
 
@@ -111,6 +116,7 @@ const errorWords: Record<string, { zh: string; en: string }> = {
   storage_full: { zh: '手机存储空间已满，请清理后重试。已保存的数据不受影响。', en: 'The phone is full. Free some space and retry; saved data is safe.' },
   storage: { zh: '手机存储出错，已保存的数据不受影响。请重试。', en: 'A storage error on the phone; saved data is safe. Retry.' },
   visit_locked: { zh: '任务已提交或已审核，不能再修改。', en: 'The visit is completed or reviewed and cannot be changed.' },
+  newer_schema: { zh: '这个任务是由更新版本的应用写入的，只能查看。请更新应用后再修改。', en: 'This visit was written by a newer version of the app; update the app to change it.' },
   visit_not_found: { zh: '找不到这个任务。', en: 'This visit is not on the phone.' },
   bad_visit_id: { zh: '任务编号不正确。', en: 'That is not a visit number.' },
   bad_blob_hash: { zh: '照片编号不正确。', en: 'That is not a photo reference.' },

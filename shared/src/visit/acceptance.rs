@@ -17,13 +17,13 @@ use super::schema::{Acceptance, StepState, Visit};
 use crate::fault::FaultCode;
 use crate::kind::VisitKind;
 use crate::time::Timestamp;
-use crate::vocab::{RepairPlan, SimAction, Term, WarrantyStatus};
+use crate::vocab::{Open, RepairPlan, SimAction, Term, WarrantyStatus};
 
 /// A fault as the merchant sees it in the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SummaryFault {
     /// The fault.
-    pub code: FaultCode,
+    pub code: Open<FaultCode>,
     /// Whether it was fixed; `None` while unresolved.
     pub fixed: Option<bool>,
 }
@@ -32,13 +32,13 @@ pub struct SummaryFault {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SummaryOutcome {
     /// Warranty decision (repair).
-    pub warranty: Option<WarrantyStatus>,
+    pub warranty: Option<Open<WarrantyStatus>>,
     /// Repair plan (repair).
-    pub repair_plan: Option<RepairPlan>,
+    pub repair_plan: Option<Open<RepairPlan>>,
     /// The fee the merchant pays, in fen.
     pub fee_fen: Option<u64>,
     /// What was done about the SIM card.
-    pub sim_action: Option<SimAction>,
+    pub sim_action: Option<Open<SimAction>>,
     /// The new SIM card's ICCID.
     pub new_iccid: Option<String>,
 }
@@ -97,13 +97,13 @@ impl AcceptanceSummary {
             steps_passed,
             faults: visit
                 .current_faults()
-                .map(|f| SummaryFault { code: f.code, fixed: f.resolution.as_ref().map(|r| r.fixed) })
+                .map(|f| SummaryFault { code: f.code.clone(), fixed: f.resolution.as_ref().map(|r| r.fixed) })
                 .collect(),
             outcome: SummaryOutcome {
-                warranty: visit.repair.warranty.as_ref().map(|d| d.value),
-                repair_plan: visit.repair.plan.as_ref().map(|d| d.value),
+                warranty: visit.repair.warranty.as_ref().map(|d| d.value.clone()),
+                repair_plan: visit.repair.plan.as_ref().map(|d| d.value.clone()),
                 fee_fen: visit.repair.fee_fen.as_ref().map(|d| d.value),
-                sim_action: sim.and_then(|s| s.action),
+                sim_action: sim.and_then(|s| s.action.clone()),
                 new_iccid: sim.and_then(|s| s.new_iccid.clone()),
             },
             signed_at,
@@ -147,16 +147,16 @@ impl AcceptanceSummary {
             };
             lines.push(format!("故障：{}（{state}）", fault.code.zh()));
         }
-        if let Some(warranty) = self.outcome.warranty {
+        if let Some(warranty) = &self.outcome.warranty {
             lines.push(format!("保修状态：{}", warranty.zh()));
         }
-        if let Some(plan) = self.outcome.repair_plan {
+        if let Some(plan) = &self.outcome.repair_plan {
             lines.push(format!("维修方案：{}", plan.zh()));
         }
         if let Some(fee) = self.outcome.fee_fen {
             lines.push(format!("维修费用：{}.{:02} 元", fee / 100, fee % 100));
         }
-        if let Some(action) = self.outcome.sim_action {
+        if let Some(action) = &self.outcome.sim_action {
             lines.push(format!("流量卡：{}", action.zh()));
         }
         if let Some(iccid) = &self.outcome.new_iccid {

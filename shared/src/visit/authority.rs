@@ -8,6 +8,21 @@
 //! server writes the trusted values back as its own change: only those fields
 //! revert, every other edit in the same change survives, and each revert is
 //! named so it can be audited.
+//!
+//! The version markers (`schema`, the edit floor, and `written_by`) are not
+//! the back office's, but they follow the same path: only the writing app
+//! sets them, as a side effect of writing (see [`crate::visit::VisitDoc`]),
+//! and they only go up. A change that lowers one is put back like a forged
+//! back-office field, so no writer can reopen a document to apps a newer one
+//! locked out, nor hide that a newer app wrote it.
+//!
+//! | field | who may write it | how |
+//! |---|---|---|
+//! | `assignment` | back office | `assign` |
+//! | `status` approved, returned, cancelled | back office | `review`, `cancel` |
+//! | `reviews` | back office | `review` |
+//! | `reactivation.application` decided | back office | `decide_application` |
+//! | `schema`, `written_by` | the writing app's code, never a person | every write; never lowered |
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +43,13 @@ pub struct OfficeFields {
     pub reviews: Vec<Review>,
     /// The reactivation application as last decided.
     pub application: Option<Application>,
+    /// The document's edit floor as last seen: it only goes up. Absent from
+    /// rows stored before version markers were checked.
+    #[serde(default)]
+    pub schema: u64,
+    /// The newest writer's schema version as last seen: it only goes up.
+    #[serde(default)]
+    pub written_by: Option<u64>,
 }
 
 /// A back-office field an agent's change altered.
@@ -42,6 +64,8 @@ pub enum OfficeField {
     Reviews,
     /// The reactivation decision.
     Application,
+    /// A version marker lowered.
+    Versions,
 }
 
 impl OfficeField {
@@ -52,6 +76,7 @@ impl OfficeField {
             OfficeField::Status => "status",
             OfficeField::Reviews => "reviews",
             OfficeField::Application => "application",
+            OfficeField::Versions => "versions",
         }
     }
 }
@@ -72,6 +97,8 @@ impl OfficeFields {
             status: visit.status,
             reviews: visit.reviews.clone(),
             application: visit.reactivation.application.clone(),
+            schema: visit.schema,
+            written_by: visit.written_by,
         }
     }
 
@@ -110,6 +137,9 @@ impl OfficeFields {
         {
             forged.push(OfficeField::Application);
         }
+        if visit.schema < self.schema || visit.written_by < self.written_by {
+            forged.push(OfficeField::Versions);
+        }
         forged
     }
 
@@ -121,7 +151,28 @@ impl OfficeFields {
         if !office_decision(&visit.reactivation.application) {
             next.application = visit.reactivation.application.clone();
         }
+        next.schema = next.schema.max(visit.schema);
+        next.written_by = next.written_by.max(visit.written_by);
         next
+    }
+
+    /// Puts the trusted values of `fields` back into `visit`; version
+    /// markers are raised back, never lowered.
+    pub fn put_back(&self, visit: &mut Visit, fields: &[OfficeField]) {
+        for field in fields {
+            match field {
+                OfficeField::Assignment => visit.assignment = self.assignment.clone(),
+                OfficeField::Status => visit.status = self.status,
+                OfficeField::Reviews => visit.reviews = self.reviews.clone(),
+                OfficeField::Application => {
+                    visit.reactivation.application = self.application.clone();
+                }
+                OfficeField::Versions => {
+                    visit.schema = visit.schema.max(self.schema);
+                    visit.written_by = visit.written_by.max(self.written_by);
+                }
+            }
+        }
     }
 }
 
@@ -136,16 +187,7 @@ impl VisitDoc {
     ) -> Result<Visit, VisitError> {
         let named = fields.iter().map(|f| f.code()).collect::<Vec<_>>().join(",");
         self.apply(ctx, "restore_office_fields", |visit| {
-            for field in fields {
-                match field {
-                    OfficeField::Assignment => visit.assignment = trusted.assignment.clone(),
-                    OfficeField::Status => visit.status = trusted.status,
-                    OfficeField::Reviews => visit.reviews = trusted.reviews.clone(),
-                    OfficeField::Application => {
-                        visit.reactivation.application = trusted.application.clone();
-                    }
-                }
-            }
+            trusted.put_back(visit, fields);
             Ok(named)
         })
     }

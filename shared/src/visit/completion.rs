@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::acceptance::SignatureCheck;
 use super::schema::{StepState, Visit};
 use crate::checklist::{Condition, Need, Requirement, StepTemplate};
-use crate::vocab::ApplicationState;
+use crate::vocab::{ApplicationState, Open};
 
 /// Why a step blocks completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,14 +64,15 @@ impl Missing {
 
 /// How one step of a visit stands: the one derivation every screen shows
 /// (the phone's checklist, the back office's visit page).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepStatus {
     /// The step as the kind's checklist defines it.
     pub step: &'static StepTemplate,
     /// The state to show: the recorded state while the step applies;
     /// `NotApplicable` when its condition does not hold (whatever was
     /// recorded before the condition changed, since completion ignores it).
-    pub state: StepState,
+    /// A state a newer version wrote is shown as written.
+    pub state: Open<StepState>,
     /// Whether the step's condition holds for the visit as recorded.
     pub applies: bool,
     /// The back-office decision an earlier step waits for: until it arrives
@@ -88,7 +89,11 @@ pub fn step_statuses(visit: &Visit) -> Vec<StepStatus> {
         .iter()
         .map(|step| {
             let applies = applies(visit, step.when);
-            let state = if applies { visit.step_state(step.id.as_str()) } else { StepState::NotApplicable };
+            let state = if applies {
+                visit.step_state(step.id.as_str())
+            } else {
+                Open::Known(StepState::NotApplicable)
+            };
             StepStatus { step, state, applies, waits_for: waiting_for(visit, step.id.as_str()) }
         })
         .collect()
@@ -96,12 +101,15 @@ pub fn step_statuses(visit: &Visit) -> Vec<StepStatus> {
 
 /// Whether a step with this condition applies to the visit as recorded.
 pub fn applies(visit: &Visit, condition: Condition) -> bool {
-    let warranty = visit.repair.warranty.as_ref().map(|d| d.value);
+    // A code this version does not know satisfies no condition.
+    let warranty = visit.repair.warranty.as_ref().and_then(|d| d.value.known());
     match condition {
         Condition::Always => true,
         Condition::Warranty(status) => warranty == Some(status),
         Condition::MerchantPays => warranty.is_some_and(|w| w.merchant_pays()),
-        Condition::SimAction(action) => visit.sim.as_ref().and_then(|s| s.action) == Some(action),
+        Condition::SimAction(action) => {
+            visit.sim.as_ref().and_then(|s| s.action.as_ref()).and_then(|a| a.known()) == Some(action)
+        }
     }
 }
 
@@ -121,7 +129,7 @@ pub fn requirement_met(visit: &Visit, requirement: Requirement) -> bool {
         Requirement::RepairFee => visit.repair.fee_fen.is_some(),
         Requirement::SuspensionCause => visit.reactivation.cause.is_some(),
         Requirement::ApplicationApproved => visit.reactivation.application.as_ref().is_some_and(|a| {
-            matches!(a.state, ApplicationState::Approved | ApplicationState::TerminalIssued)
+            matches!(a.state.known(), Some(ApplicationState::Approved | ApplicationState::TerminalIssued))
         }),
         Requirement::MerchantNumber => visit.merchant.merchant_number.is_some(),
         Requirement::RegisteredPhone => visit.merchant.phone.is_some(),
@@ -152,7 +160,9 @@ pub fn missing(visit: &Visit) -> Vec<Missing> {
             continue;
         }
         let record = visit.step(step.id.as_str());
-        let state = record.map_or(StepState::Pending, |r| r.state);
+        // A state a newer version wrote counts as not done yet: completing
+        // on this version needs the step redone in words this version knows.
+        let state = record.and_then(|r| r.state.known()).unwrap_or(StepState::Pending);
         match state {
             StepState::Done => {
                 for requirement in step.requires {

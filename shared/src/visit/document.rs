@@ -12,12 +12,20 @@
 //! (cancel, return, approve) outranks the agent's progress, so a review made
 //! while the agent kept working offline is never silently undone. Both values
 //! stay visible through [`VisitDoc::conflicts`] until the next status write.
+//!
+//! Versions (docs/compatibility.md): any document is read, whatever version
+//! wrote it; keys this version does not know are left as they are, because
+//! writing reconciles only the fields that changed. A document whose edit
+//! floor (`schema`) is above [`SCHEMA_VERSION`] is read-only here: every
+//! write is refused with [`DocError::NewerSchema`]. Each write raises the
+//! version markers to this code's, never lowers them, and concurrent marker
+//! values resolve to the highest.
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use autosurgeon::{Hydrate, HydrateError};
 
-use super::schema::{SCHEMA_VERSION, Visit};
+use super::schema::{EDITABLE_FROM, SCHEMA_VERSION, Visit};
 use crate::status::VisitStatus;
 use crate::vocab::Term;
 
@@ -38,12 +46,16 @@ pub enum DocError {
         /// What was wrong there.
         message: String,
     },
-    /// The document was written by a newer schema than this code understands.
-    #[error("visit document schema {found} is newer than this app supports ({supported}); update the app")]
+    /// The document was written by a newer app whose changes this version
+    /// may not edit (its edit floor is above this code's schema version): it
+    /// is read-only here.
+    #[error(
+        "this visit was written by a newer version of the app (schema {found}, this app edits up to {supported}); update the app to change it"
+    )]
     NewerSchema {
-        /// The document's version.
+        /// The document's edit floor.
         found: u64,
-        /// The highest version this code reads.
+        /// The highest version this code edits.
         supported: u64,
     },
     /// Bytes from outside (a saved file or a peer's change) that the decoder
@@ -272,25 +284,28 @@ impl VisitDoc {
         }
         let schema: Option<u64> =
             autosurgeon::hydrate_prop(&self.doc, ROOT, "schema").map_err(|e| schema_error("schema", &e))?;
-        match schema {
-            Some(found) if found > SCHEMA_VERSION => {
-                return Err(DocError::NewerSchema { found, supported: SCHEMA_VERSION });
-            }
-            None => {
-                return Err(DocError::Schema { path: "schema".into(), message: "missing".into() });
-            }
-            Some(_) => {}
+        if schema.is_none() {
+            return Err(DocError::Schema { path: "schema".into(), message: "missing".into() });
         }
         let mut visit: Visit = autosurgeon::hydrate(&self.doc).map_err(|e| self.locate(&e))?;
         if let Some(status) = self.resolved_status() {
             visit.status = status;
         }
+        visit.schema = visit.schema.max(self.highest("schema").unwrap_or(0));
+        visit.written_by = visit.written_by.max(self.highest("written_by"));
         Ok(visit)
     }
 
     /// Writes `visit` into the document as one change with `message` at device time `at_seconds`.
     /// Only the fields that differ from the document become operations.
+    /// Refused when the document is read-only for this version; the
+    /// version markers are raised to this code's as part of the change.
     pub(crate) fn write(&mut self, visit: &Visit, message: &str, at_seconds: i64) -> Result<(), DocError> {
+        self.editable()?;
+        let mut visit = visit.clone();
+        visit.schema = visit.schema.max(EDITABLE_FROM);
+        visit.written_by = visit.written_by.max(Some(SCHEMA_VERSION));
+        let visit = &visit;
         let written = match self.cached.take() {
             Some(old) => self.write_changes(&old, visit),
             None => autosurgeon::reconcile(&mut self.doc, visit),
@@ -303,6 +318,45 @@ impl VisitDoc {
         self.doc.commit_with(CommitOptions::default().with_message(message.to_owned()).with_time(at_seconds));
         self.cached = Some(visit.clone());
         Ok(())
+    }
+
+    /// Whether this version may edit the document: refused with
+    /// [`DocError::NewerSchema`] when a newer app raised its edit floor above
+    /// [`SCHEMA_VERSION`]. An empty document (being created) is editable.
+    pub fn editable(&self) -> Result<(), DocError> {
+        let floor = match &self.cached {
+            Some(visit) => Some(visit.schema),
+            None => self.highest("schema"),
+        };
+        match floor {
+            Some(found) if found > SCHEMA_VERSION => {
+                Err(DocError::NewerSchema { found, supported: SCHEMA_VERSION })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the document is read-only for this version (see [`VisitDoc::editable`]).
+    pub fn is_read_only(&self) -> bool {
+        self.editable().is_err()
+    }
+
+    /// The highest unsigned number among the values concurrently written to
+    /// top-level key `key`: the version markers only ever go up, so a merge
+    /// of two writers keeps the higher one whichever automerge shows.
+    fn highest(&self, key: &str) -> Option<u64> {
+        let values = self.doc.get_all(ROOT, key).ok()?;
+        values
+            .iter()
+            .filter_map(|(value, _)| match value {
+                Value::Scalar(s) => match s.as_ref() {
+                    ScalarValue::Uint(n) => Some(*n),
+                    ScalarValue::Int(n) => u64::try_from(*n).ok(),
+                    _ => None,
+                },
+                Value::Object(_) => None,
+            })
+            .max()
     }
 
     /// Writes the fields of `new` that differ from `old` (the document's
@@ -320,6 +374,7 @@ impl VisitDoc {
         }
         fields!(
             schema,
+            written_by,
             id,
             kind,
             status,
@@ -413,6 +468,8 @@ impl VisitDoc {
             };
         }
         use super::schema::*;
+        // `written_by` is not probed: a missing key is a valid `None` there,
+        // which a probe of the key alone would report as an error.
         probe!(
             schema: u64, id: String, kind: crate::kind::VisitKind, status: VisitStatus,
             merchant: Merchant, created: Stamp, assignment: Assignment,
@@ -518,6 +575,76 @@ impl VisitDoc {
             }
             Value::Object(ObjType::Text) => self.doc.text(id).unwrap_or_default(),
         }
+    }
+}
+
+/// Every key and value of saved document bytes as JSON, as automerge holds
+/// them: keys and codes this version does not know included, which the
+/// typed [`Visit`] cannot show. Of concurrently written values, the one
+/// automerge shows.
+pub fn raw_json(bytes: &[u8]) -> Result<serde_json::Value, DocError> {
+    let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
+        .map_err(|_| DocError::Undecodable("the decoder failed on these bytes".into()))?
+        .map_err(|e| DocError::Corrupt(Box::new(e)))?;
+    Ok(object_json(&doc, &ROOT))
+}
+
+fn object_json(doc: &AutoCommit, obj: &ObjId) -> serde_json::Value {
+    let value = |value: Value<'_>, id: ObjId| match value {
+        Value::Object(_) => object_json(doc, &id),
+        Value::Scalar(scalar) => serde_json::to_value(scalar.as_ref()).unwrap_or(serde_json::Value::Null),
+    };
+    match doc.object_type(obj) {
+        Ok(ObjType::Map | ObjType::Table) => serde_json::Value::Object(
+            doc.map_range(obj, ..)
+                .map(|item| (item.key.to_string(), value(item.value.clone().into(), item.id())))
+                .collect(),
+        ),
+        Ok(ObjType::List) => serde_json::Value::Array(
+            doc.list_range(obj, ..).map(|item| value(item.value.clone().into(), item.id())).collect(),
+        ),
+        Ok(ObjType::Text) => serde_json::Value::String(doc.text(obj).unwrap_or_default()),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+/// Where `after` lost or changed something `before` held (both from
+/// [`raw_json`]), one line per place: every key of a map still there with
+/// what it held, every list item still at its index (lists may grow), every
+/// scalar the same. Empty when `after` kept everything; keys `after` added
+/// are not losses.
+pub fn losses(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
+    let mut found = Vec::new();
+    collect_losses(before, after, "", &mut found);
+    found
+}
+
+fn collect_losses(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    path: &str,
+    found: &mut Vec<String>,
+) {
+    use serde_json::Value as Json;
+    match (before, after) {
+        (Json::Object(was), Json::Object(is)) => {
+            for (key, value) in was {
+                match is.get(key) {
+                    Some(kept) => collect_losses(value, kept, &format!("{path}.{key}"), found),
+                    None => found.push(format!("{path}.{key} was dropped")),
+                }
+            }
+        }
+        (Json::Array(was), Json::Array(is)) => {
+            if is.len() < was.len() {
+                found.push(format!("{path} lost items"));
+            }
+            for (index, (x, y)) in was.iter().zip(is).enumerate() {
+                collect_losses(x, y, &format!("{path}[{index}]"), found);
+            }
+        }
+        (x, y) if x == y => {}
+        (x, y) => found.push(format!("{path} changed from {x} to {y}")),
     }
 }
 

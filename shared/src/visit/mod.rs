@@ -18,6 +18,6 @@ pub mod schema;
 
 pub use acceptance::{AcceptanceSummary, SignatureCheck};
 pub use completion::{Missing, StepStatus, missing, step_statuses};
-pub use document::{Conflict, DocError, VisitDoc};
+pub use document::{Conflict, DocError, VisitDoc, losses, raw_json};
 pub use ops::{BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, VisitError};
-pub use schema::{SCHEMA_VERSION, StepState, Visit};
+pub use schema::{EDITABLE_FROM, SCHEMA_VERSION, StepState, Visit};

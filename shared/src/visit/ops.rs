@@ -17,8 +17,8 @@ use crate::status::{TransitionError, VisitEvent, VisitStatus};
 use crate::time::{CalendarDate, Timestamp};
 use crate::validate::{self, ValidationError};
 use crate::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SimCarrier,
-    SuspensionCause, Term, WarrantyStatus,
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, Open, RepairPlan, SimAction,
+    SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
 
 /// Who acts, when, and the unique id of this operation. Supplied by the
@@ -261,7 +261,8 @@ impl VisitDoc {
             });
         }
         let visit = Visit {
-            schema: SCHEMA_VERSION,
+            schema: EDITABLE_FROM,
+            written_by: Some(SCHEMA_VERSION),
             id: visit_id,
             kind,
             status: VisitStatus::Draft,
@@ -298,6 +299,9 @@ impl VisitDoc {
         action: &'static str,
         change: impl FnOnce(&mut Visit) -> Result<String, VisitError>,
     ) -> Result<Visit, VisitError> {
+        // A document this version may only read is refused before any rule
+        // about its content, so the refusal says what to do: update the app.
+        self.editable()?;
         let mut visit = self.visit()?;
         let detail = change(&mut visit)?;
         visit.history.push(HistoryEvent {
@@ -343,7 +347,12 @@ impl VisitDoc {
         let serial = validate::serial(raw_serial)?;
         let action = if replacement { "identify_replacement" } else { "identify_terminal" };
         self.agent_edit(ctx, action, |visit| {
-            let record = Identification { serial: serial.clone(), method, evidence, stamp: ctx.stamp() };
+            let record = Identification {
+                serial: serial.clone(),
+                method: method.into(),
+                evidence,
+                stamp: ctx.stamp(),
+            };
             if replacement {
                 if !visit.kind.template().has_replacement && visit.kind != VisitKind::Repair {
                     return Err(VisitError::WrongKind { what: "a replacement terminal", kind: visit.kind });
@@ -387,7 +396,10 @@ impl VisitDoc {
                 return Err(VisitError::WaitsForDecision { step: step_id.to_owned(), decision });
             }
             let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
-            visit.steps.insert(step_id.to_owned(), StepRecord { state, reason, note, stamp: ctx.stamp() });
+            visit.steps.insert(
+                step_id.to_owned(),
+                StepRecord { state: state.into(), reason, note, stamp: ctx.stamp() },
+            );
             Ok(format!("{step_id}={state:?}"))
         })
     }
@@ -406,7 +418,7 @@ impl VisitDoc {
         self.agent_edit(ctx, "add_fault", |visit| {
             visit.faults.push(Fault {
                 id: ctx.op_id.clone(),
-                code,
+                code: code.into(),
                 symptom,
                 evidence: Vec::new(),
                 attempts: Vec::new(),
@@ -435,7 +447,7 @@ impl VisitDoc {
             let fault = find_fault(visit, fault_id)?;
             fault.attempts.push(Attempt {
                 id: ctx.op_id.clone(),
-                remedy,
+                remedy: remedy.map(Open::from),
                 description,
                 fixed,
                 stamp: ctx.stamp(),
@@ -500,7 +512,7 @@ impl VisitDoc {
         self.agent_edit(ctx, "attach_document", |visit| {
             match visit.documents.iter_mut().find(|d| d.sha256 == blob.sha256) {
                 Some(existing) => {
-                    existing.kind = kind;
+                    existing.kind = kind.into();
                     existing.removed = None;
                 }
                 None => visit.documents.push(DocumentRef {
@@ -509,7 +521,7 @@ impl VisitDoc {
                     bytes: blob.bytes,
                     width: blob.width,
                     height: blob.height,
-                    kind,
+                    kind: kind.into(),
                     taken_at,
                     stamp: ctx.stamp(),
                     removed: None,
@@ -536,11 +548,14 @@ impl VisitDoc {
     pub fn set_sim(&mut self, ctx: &Ctx, sim: &SimInput) -> Result<Visit, VisitError> {
         let iccid = validate::iccid(&sim.iccid)?;
         self.agent_edit(ctx, "set_sim", |visit| {
-            let (action, new_iccid, new_expiry) =
-                visit.sim.as_ref().map(|s| (s.action, s.new_iccid.clone(), s.new_expiry)).unwrap_or_default();
+            let (action, new_iccid, new_expiry) = visit
+                .sim
+                .as_ref()
+                .map(|s| (s.action.clone(), s.new_iccid.clone(), s.new_expiry))
+                .unwrap_or_default();
             visit.sim = Some(SimRecord {
                 iccid: iccid.clone(),
-                carrier: sim.carrier,
+                carrier: sim.carrier.into(),
                 expiry: sim.expiry,
                 action,
                 new_iccid,
@@ -569,7 +584,7 @@ impl VisitDoc {
         self.agent_edit(ctx, "set_sim_action", |visit| {
             let sim =
                 visit.sim.as_mut().ok_or(VisitError::NotFound { what: "SIM record", id: String::new() })?;
-            sim.action = Some(action);
+            sim.action = Some(action.into());
             sim.new_iccid = new_iccid;
             sim.new_expiry = new_expiry;
             sim.stamp = ctx.stamp();
@@ -590,6 +605,7 @@ impl VisitDoc {
         let mut items = items.to_vec();
         items.sort();
         items.dedup();
+        let items: Vec<Open<BackupItem>> = items.into_iter().map(Open::from).collect();
         self.agent_edit(ctx, "confirm_backup", |visit| {
             let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
             let detail = items.iter().map(|i| i.code()).collect::<Vec<_>>().join(",");
@@ -602,7 +618,7 @@ impl VisitDoc {
     pub fn set_warranty(&mut self, ctx: &Ctx, warranty: WarrantyStatus) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "set_warranty", |visit| {
             only_kind(visit, VisitKind::Repair, "a warranty decision")?;
-            visit.repair.warranty = Some(Decided { value: warranty, stamp: ctx.stamp() });
+            visit.repair.warranty = Some(Decided { value: warranty.into(), stamp: ctx.stamp() });
             Ok(warranty.code().into())
         })
     }
@@ -611,7 +627,7 @@ impl VisitDoc {
     pub fn set_repair_plan(&mut self, ctx: &Ctx, plan: RepairPlan) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "set_repair_plan", |visit| {
             only_kind(visit, VisitKind::Repair, "a repair plan")?;
-            visit.repair.plan = Some(Decided { value: plan, stamp: ctx.stamp() });
+            visit.repair.plan = Some(Decided { value: plan.into(), stamp: ctx.stamp() });
             Ok(plan.code().into())
         })
     }
@@ -629,7 +645,7 @@ impl VisitDoc {
     pub fn set_suspension_cause(&mut self, ctx: &Ctx, cause: SuspensionCause) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "set_suspension_cause", |visit| {
             only_kind(visit, VisitKind::Reactivation, "a suspension cause")?;
-            visit.reactivation.cause = Some(Decided { value: cause, stamp: ctx.stamp() });
+            visit.reactivation.cause = Some(Decided { value: cause.into(), stamp: ctx.stamp() });
             Ok(cause.code().into())
         })
     }
@@ -638,7 +654,7 @@ impl VisitDoc {
     pub fn submit_application(&mut self, ctx: &Ctx) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "submit_application", |visit| {
             only_kind(visit, VisitKind::Reactivation, "a reactivation application")?;
-            let state = visit.reactivation.application.as_ref().map(|a| a.state);
+            let state = visit.reactivation.application.as_ref().and_then(|a| a.state.known());
             if matches!(state, Some(ApplicationState::Approved | ApplicationState::TerminalIssued)) {
                 return Err(VisitError::StepState {
                     step: "application".into(),
@@ -646,8 +662,11 @@ impl VisitDoc {
                     why: "the application is already approved",
                 });
             }
-            visit.reactivation.application =
-                Some(Application { state: ApplicationState::Submitted, reason: None, stamp: ctx.stamp() });
+            visit.reactivation.application = Some(Application {
+                state: ApplicationState::Submitted.into(),
+                reason: None,
+                stamp: ctx.stamp(),
+            });
             Ok("submitted".into())
         })
     }
@@ -667,7 +686,7 @@ impl VisitDoc {
         }
         self.apply(ctx, "decide_application", |visit| {
             only_kind(visit, VisitKind::Reactivation, "a reactivation application")?;
-            let current = visit.reactivation.application.as_ref().map(|a| a.state);
+            let current = visit.reactivation.application.as_ref().and_then(|a| a.state.known());
             let allowed = matches!(
                 (current, state),
                 (Some(ApplicationState::Submitted), ApplicationState::Approved | ApplicationState::Rejected)
@@ -680,7 +699,8 @@ impl VisitDoc {
                     why: "the application is not waiting for this decision",
                 });
             }
-            visit.reactivation.application = Some(Application { state, reason, stamp: ctx.stamp() });
+            visit.reactivation.application =
+                Some(Application { state: state.into(), reason, stamp: ctx.stamp() });
             Ok(state.code().into())
         })
     }
@@ -761,7 +781,12 @@ impl VisitDoc {
                 return Err(VisitError::SignatureMismatch(fields));
             }
             visit.status = next;
-            visit.reviews.push(Review { id: ctx.op_id.clone(), decision, note, stamp: ctx.stamp() });
+            visit.reviews.push(Review {
+                id: ctx.op_id.clone(),
+                decision: decision.into(),
+                note,
+                stamp: ctx.stamp(),
+            });
             Ok(format!("{decision:?}"))
         })
     }

@@ -34,8 +34,9 @@ pub fn terminal_effects(visit: &Visit) -> Vec<TerminalEffect> {
             push(new, &[E::Install]);
         }
         VisitKind::Repair => {
-            let warranty = visit.repair.warranty.as_ref().map(|d| d.value);
-            let plan = visit.repair.plan.as_ref().map(|d| d.value);
+            // A decision this version does not know moves no terminal here.
+            let warranty = visit.repair.warranty.as_ref().and_then(|d| d.value.known());
+            let plan = visit.repair.plan.as_ref().and_then(|d| d.value.known());
             match (warranty, plan) {
                 (Some(WarrantyStatus::Lost), _) => push(old, &[E::ReportLost]),
                 (_, Some(RepairPlan::FixedOnSite)) => push(old, &[E::ReportFault, E::Repaired]),

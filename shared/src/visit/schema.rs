@@ -7,7 +7,9 @@
 //! one side and an edit on the other both survive a merge.
 //!
 //! Field names are the document's keys; renaming a field is a schema change
-//! (see [`SCHEMA_VERSION`]).
+//! (see [`SCHEMA_VERSION`] and docs/compatibility.md). Vocabulary fields are
+//! [`Open`], and unknown keys are left alone by reconciling, so a document
+//! written by a newer app keeps what this one does not understand.
 
 use std::collections::BTreeMap;
 
@@ -20,13 +22,24 @@ use crate::kind::VisitKind;
 use crate::status::VisitStatus;
 use crate::time::{CalendarDate, Timestamp};
 use crate::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SimCarrier,
-    SuspensionCause, WarrantyStatus,
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, Open, RepairPlan, SimAction,
+    SimCarrier, SuspensionCause, WarrantyStatus,
 };
 
-/// The schema version this code writes. Documents with a higher version are
-/// refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this code reads and writes. It goes up by one with
+/// every change to the document's shape, additive or not, and this code
+/// records it in a document's `written_by` whenever it writes.
+///
+/// Version 2 added `written_by` and opened vocabulary fields to codes from
+/// newer versions.
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// The lowest schema version whose apps may still edit a document this code
+/// has written: this code raises a document's `schema` to it when it writes.
+/// It rises only with a breaking change (a field whose meaning changed, a
+/// rule older apps would break); additive changes leave it alone, so older
+/// phones keep editing.
+pub const EDITABLE_FROM: u64 = 1;
 
 /// Who did something, and when, by the clock of the device they used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
@@ -58,36 +71,32 @@ pub struct Identification {
     /// The normalized serial.
     pub serial: String,
     /// NFC, photo or typing.
-    pub method: IdentificationMethod,
+    pub method: Open<IdentificationMethod>,
     /// What it was read from: the photo's sha256, the NDEF bytes' sha256, or none when typed.
     pub evidence: Option<String>,
     /// Who identified it, when.
     pub stamp: Stamp,
 }
 
-/// The state of one checklist step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Reconcile, Hydrate)]
-#[serde(rename_all = "snake_case")]
-pub enum StepState {
-    /// Not yet worked on.
-    #[autosurgeon(rename = "pending")]
-    Pending,
-    /// Done.
-    #[autosurgeon(rename = "done")]
-    Done,
-    /// Skipped, with a reason.
-    #[autosurgeon(rename = "skipped")]
-    Skipped,
-    /// Does not apply to this visit.
-    #[autosurgeon(rename = "not_applicable")]
-    NotApplicable,
+crate::vocab::vocabulary! {
+    /// The state of one checklist step.
+    pub enum StepState {
+        /// Not yet worked on.
+        Pending = ("pending", "未完成", "Pending"),
+        /// Done.
+        Done = ("done", "已完成", "Done"),
+        /// Skipped, with a reason.
+        Skipped = ("skipped", "已跳过", "Skipped"),
+        /// Does not apply to this visit.
+        NotApplicable = ("not_applicable", "不适用", "Not applicable"),
+    }
 }
 
 /// What the agent recorded for one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct StepRecord {
     /// Its state.
-    pub state: StepState,
+    pub state: Open<StepState>,
     /// Why it was skipped or not applicable.
     pub reason: Option<String>,
     /// A free note.
@@ -103,7 +112,7 @@ pub struct Attempt {
     #[key]
     pub id: String,
     /// The recommended step tried, if it was one.
-    pub remedy: Option<Remedy>,
+    pub remedy: Option<Open<Remedy>>,
     /// What was done, in the agent's words.
     pub description: Option<String>,
     /// Whether it fixed the fault.
@@ -130,7 +139,7 @@ pub struct Fault {
     #[key]
     pub id: String,
     /// The fault.
-    pub code: FaultCode,
+    pub code: Open<FaultCode>,
     /// The symptom in the agent's words (required for some faults).
     pub symptom: Option<String>,
     /// sha256 of evidence photos (the screen's message, transaction records).
@@ -160,7 +169,7 @@ pub struct DocumentRef {
     /// Height in pixels.
     pub height: u32,
     /// What the document is.
-    pub kind: DocumentKind,
+    pub kind: Open<DocumentKind>,
     /// When the photo was taken (from the camera, else the device time).
     pub taken_at: Timestamp,
     /// Who attached it, when.
@@ -190,11 +199,11 @@ pub struct SimRecord {
     /// The card's ICCID as found on site.
     pub iccid: String,
     /// Its carrier.
-    pub carrier: SimCarrier,
+    pub carrier: Open<SimCarrier>,
     /// The data plan's expiry date.
     pub expiry: CalendarDate,
     /// What was done about it.
-    pub action: Option<SimAction>,
+    pub action: Option<Open<SimAction>>,
     /// The new card's ICCID, when it was replaced.
     pub new_iccid: Option<String>,
     /// The new expiry after renewal, when known.
@@ -219,7 +228,7 @@ impl SimRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct BackupRecord {
     /// What was backed up.
-    pub items: Vec<BackupItem>,
+    pub items: Vec<Open<BackupItem>>,
     /// Where it went, or anything else worth noting.
     pub note: Option<String>,
     /// Who confirmed it, when.
@@ -239,9 +248,9 @@ pub struct Decided<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate, Default)]
 pub struct RepairRecord {
     /// Warranty status.
-    pub warranty: Option<Decided<WarrantyStatus>>,
+    pub warranty: Option<Decided<Open<WarrantyStatus>>>,
     /// Repair plan.
-    pub plan: Option<Decided<RepairPlan>>,
+    pub plan: Option<Decided<Open<RepairPlan>>>,
     /// The agreed fee in fen (分) when the merchant pays.
     pub fee_fen: Option<Decided<u64>>,
 }
@@ -250,7 +259,7 @@ pub struct RepairRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct Application {
     /// Its state.
-    pub state: ApplicationState,
+    pub state: Open<ApplicationState>,
     /// The back office's reason, for a rejection.
     pub reason: Option<String>,
     /// Who moved it to this state, when.
@@ -261,7 +270,7 @@ pub struct Application {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate, Default)]
 pub struct ReactivationRecord {
     /// Why the terminal was suspended.
-    pub cause: Option<Decided<SuspensionCause>>,
+    pub cause: Option<Decided<Open<SuspensionCause>>>,
     /// The application, once submitted.
     pub application: Option<Application>,
 }
@@ -287,16 +296,14 @@ pub struct Acceptance {
     pub stamp: Stamp,
 }
 
-/// The back office's decision on a completed visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewDecision {
-    /// Approved.
-    #[autosurgeon(rename = "approve")]
-    Approve,
-    /// Returned to the agent with a note.
-    #[autosurgeon(rename = "return")]
-    Return,
+crate::vocab::vocabulary! {
+    /// The back office's decision on a completed visit.
+    pub enum ReviewDecision {
+        /// Approved.
+        Approve = ("approve", "审核通过", "Approve"),
+        /// Returned to the agent with a note.
+        Return = ("return", "退回", "Return"),
+    }
 }
 
 /// A review by the back office.
@@ -306,7 +313,7 @@ pub struct Review {
     #[key]
     pub id: String,
     /// The decision.
-    pub decision: ReviewDecision,
+    pub decision: Open<ReviewDecision>,
     /// The reviewer's note (required when returning).
     pub note: Option<String>,
     /// Who reviewed, when.
@@ -351,8 +358,16 @@ pub struct Assignment {
 /// One visit, as stored in its automerge document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct Visit {
-    /// Schema version of the writer that created the document.
+    /// The lowest schema version that may edit the document (its edit floor).
+    /// Version 1 apps refuse to read a document whose `schema` is above 1, so
+    /// this key keeps that meaning; it is raised only by a breaking writer
+    /// and never lowered.
     pub schema: u64,
+    /// The schema version of the newest app that wrote the document; absent
+    /// while only version 1 apps wrote it (a missing key reads as `None`).
+    /// Never lowered.
+    #[autosurgeon(missing = "Option::default")]
+    pub written_by: Option<u64>,
     /// The visit's id.
     pub id: String,
     /// What the visit is for.
@@ -396,14 +411,21 @@ pub struct Visit {
 }
 
 impl Visit {
+    /// Whether an app of schema version `version` may edit this visit: its
+    /// edit floor is not above that version.
+    pub fn editable_by(&self, version: u64) -> bool {
+        self.schema <= version
+    }
+
     /// The record of a step, if any.
     pub fn step(&self, id: &str) -> Option<&StepRecord> {
         self.steps.get(id)
     }
 
-    /// The state of a step (pending when never touched).
-    pub fn step_state(&self, id: &str) -> StepState {
-        self.steps.get(id).map_or(StepState::Pending, |r| r.state)
+    /// The state of a step (pending when never touched); a state a newer
+    /// version wrote is kept as written, and counts as neither done nor skipped.
+    pub fn step_state(&self, id: &str) -> Open<StepState> {
+        self.steps.get(id).map_or(Open::Known(StepState::Pending), |r| r.state.clone())
     }
 
     /// Photos not removed.

@@ -49,6 +49,17 @@ impl Lang {
     }
 }
 
+impl Lang {
+    /// A vocabulary value from a document in this language: a code unknown
+    /// to this version is shown as written, with words saying so.
+    pub fn open<T: posfield_shared::vocab::Term>(self, value: &posfield_shared::vocab::Open<T>) -> String {
+        match self {
+            Lang::Zh => value.zh(),
+            Lang::En => value.en(),
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Lang {
     type Rejection = std::convert::Infallible;
 
@@ -120,6 +131,11 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("approve", "审核通过", "Approve"),
     ("return", "退回", "Return"),
     ("return_note", "退回原因（必填）", "Why it is returned (required)"),
+    (
+        "read_only_newer",
+        "此任务由更新版本的应用写入，只能查看；升级服务器后才能处理。",
+        "This visit was written by a newer version of the app: it is read-only here until the server is updated.",
+    ),
     ("decision_saved", "已保存，业务员下次同步时收到", "Saved; the agent receives it at the next sync"),
     ("assign", "指派", "Assign"),
     ("assignee", "指派给", "Assigned to"),

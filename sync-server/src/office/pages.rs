@@ -12,9 +12,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
-use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
-use posfield_shared::vocab::{ApplicationState, IdentificationMethod, SimCarrier, Term};
-use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::visit::{Ctx, DocError, MerchantInput, SCHEMA_VERSION, VisitDoc, VisitError};
+use posfield_shared::vocab::{ApplicationState, SimCarrier, Term};
+use posfield_shared::{Actor, CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
@@ -377,9 +377,9 @@ pub struct StepLine {
     /// Its words.
     pub label: String,
     /// State code (for the badge).
-    pub state_code: &'static str,
+    pub state_code: String,
     /// State in words.
-    pub state: &'static str,
+    pub state: String,
     /// The back-office decision this step waits for, in words (empty when none).
     pub waits_for: String,
     /// Reason for skipping, note.
@@ -456,6 +456,9 @@ pub struct VisitPage {
     history: Vec<HistoryLine>,
     missing_blobs: usize,
     can_review: bool,
+    /// A newer app wrote the visit in a way this server may not change:
+    /// shown, with no desk action offered.
+    read_only: bool,
     agents: Vec<Choice>,
     saved: bool,
 }
@@ -507,19 +510,6 @@ fn action_words(lang: Lang, action: &str) -> String {
     )
 }
 
-fn step_state_words(lang: Lang, state: StepState) -> (&'static str, &'static str) {
-    match (state, lang) {
-        (StepState::Pending, Lang::Zh) => ("pending", "未完成"),
-        (StepState::Pending, Lang::En) => ("pending", "Pending"),
-        (StepState::Done, Lang::Zh) => ("done", "已完成"),
-        (StepState::Done, Lang::En) => ("done", "Done"),
-        (StepState::Skipped, Lang::Zh) => ("skipped", "已跳过"),
-        (StepState::Skipped, Lang::En) => ("skipped", "Skipped"),
-        (StepState::NotApplicable, Lang::Zh) => ("not_applicable", "不适用"),
-        (StepState::NotApplicable, Lang::En) => ("not_applicable", "Not applicable"),
-    }
-}
-
 async fn load_visit(state: &crate::State, principal: &Principal, id: &str) -> Result<Visit, PageError> {
     posfield_sync_link_server::doc_id(id).map_err(|_| PageError::NotFound)?;
     if !state.store.reaches_visit(principal, id, false).await? {
@@ -555,11 +545,10 @@ pub async fn visit_page(
         .map(|status| {
             let step = status.step;
             let record = visit.step(step.id.as_str());
-            let (state_code, state_words) = step_state_words(lang, status.state);
             StepLine {
                 label: if lang == Lang::Zh { step.zh.into() } else { step.en.into() },
-                state_code,
-                state: state_words,
+                state_code: status.state.code().to_owned(),
+                state: lang.open(&status.state),
                 waits_for: status
                     .waits_for
                     .filter(|_| status.state == StepState::Pending)
@@ -581,13 +570,13 @@ pub async fn visit_page(
     let faults = visit
         .current_faults()
         .map(|f| FaultLine {
-            label: lang.term::<FaultCode>(f.code).into(),
+            label: lang.open(&f.code),
             symptom: f.symptom.clone().unwrap_or_default(),
             attempts: f
                 .attempts
                 .iter()
                 .map(|a| {
-                    let what = [a.remedy.map(|r| lang.term(r).to_owned()), a.description.clone()]
+                    let what = [a.remedy.as_ref().map(|r| lang.open(r)), a.description.clone()]
                         .into_iter()
                         .flatten()
                         .collect::<Vec<_>>()
@@ -610,7 +599,7 @@ pub async fn visit_page(
         .current_documents()
         .map(|d| PhotoLine {
             sha256: d.sha256.clone(),
-            label: lang.term(d.kind).into(),
+            label: lang.open(&d.kind),
             arrived: arrived(&d.sha256),
         })
         .collect();
@@ -622,10 +611,10 @@ pub async fn visit_page(
     let mut sim = Vec::new();
     if let Some(s) = &visit.sim {
         sim.push((lang.t("iccid"), s.iccid.clone()));
-        sim.push((lang.t("carrier"), lang.term(s.carrier).to_owned()));
+        sim.push((lang.t("carrier"), lang.open(&s.carrier)));
         sim.push((lang.t("expiry"), s.expiry.to_string()));
-        if let Some(action) = s.action {
-            sim.push((lang.t("sim_action"), lang.term(action).to_owned()));
+        if let Some(action) = &s.action {
+            sim.push((lang.t("sim_action"), lang.open(action)));
         }
         if let Some(new) = &s.new_iccid {
             sim.push((lang.t("iccid"), format!("→ {new}")));
@@ -636,40 +625,27 @@ pub async fn visit_page(
     }
     let mut facts = Vec::new();
     if let Some(w) = &visit.repair.warranty {
-        facts.push((lang.t("warranty"), lang.term(w.value).to_owned()));
+        facts.push((lang.t("warranty"), lang.open(&w.value)));
     }
     if let Some(p) = &visit.repair.plan {
-        facts.push((lang.t("repair_plan"), lang.term(p.value).to_owned()));
+        facts.push((lang.t("repair_plan"), lang.open(&p.value)));
     }
     if let Some(fee) = &visit.repair.fee_fen {
         facts.push((lang.t("fee"), format!("{}.{:02}", fee.value / 100, fee.value % 100)));
     }
     if let Some(cause) = &visit.reactivation.cause {
-        facts.push((lang.t("cause"), lang.term(cause.value).to_owned()));
+        facts.push((lang.t("cause"), lang.open(&cause.value)));
     }
     if let Some(application) = &visit.reactivation.application {
         let reason = application.reason.clone().map(|r| format!(" · {r}")).unwrap_or_default();
-        facts.push((lang.t("application"), format!("{}{reason}", lang.term(application.state))));
+        facts.push((lang.t("application"), format!("{}{reason}", lang.open(&application.state))));
     }
     if let Some(backup) = &visit.backup {
-        let items: Vec<&str> = backup.items.iter().map(|i| lang.term(*i)).collect();
+        let items: Vec<String> = backup.items.iter().map(|i| lang.open(i)).collect();
         facts.push((lang.t("backup"), items.join("、")));
     }
     let identification = |i: &Option<posfield_shared::visit::schema::Identification>| {
-        i.as_ref()
-            .map(|i| {
-                let method = match (i.method, lang) {
-                    (IdentificationMethod::Nfc, _) => "NFC",
-                    (IdentificationMethod::Photo, Lang::Zh) => "拍照识别",
-                    (IdentificationMethod::Photo, Lang::En) => "label photo",
-                    (IdentificationMethod::Manual, Lang::Zh) => "手工录入",
-                    (IdentificationMethod::Manual, Lang::En) => "typed",
-                    (IdentificationMethod::Scan, Lang::Zh) => "扫码识别",
-                    (IdentificationMethod::Scan, Lang::En) => "live scan",
-                };
-                format!("{} ({method})", i.serial)
-            })
-            .unwrap_or_default()
+        i.as_ref().map(|i| format!("{} ({})", i.serial, lang.open(&i.method))).unwrap_or_default()
     };
     let line = |stamp: &posfield_shared::visit::schema::Stamp, action: String, detail: String| HistoryLine {
         at: stamp.at.beijing_words(),
@@ -686,13 +662,7 @@ pub async fn visit_page(
     let reviews = visit
         .reviews
         .iter()
-        .map(|r| {
-            let decision = lang.t(match r.decision {
-                ReviewDecision::Approve => "approve",
-                ReviewDecision::Return => "return",
-            });
-            line(&r.stamp, decision.into(), r.note.clone().unwrap_or_default())
-        })
+        .map(|r| line(&r.stamp, lang.open(&r.decision), r.note.clone().unwrap_or_default()))
         .collect();
     let notes = visit.notes.iter().map(|n| line(&n.stamp, String::new(), n.text.clone())).collect();
     let page = VisitPage {
@@ -725,7 +695,8 @@ pub async fn visit_page(
         notes,
         history,
         missing_blobs: missing.len(),
-        can_review: visit.status == VisitStatus::Completed,
+        can_review: visit.status == VisitStatus::Completed && visit.editable_by(SCHEMA_VERSION),
+        read_only: !visit.editable_by(SCHEMA_VERSION),
         agents: agents
             .into_iter()
             .map(|a| Choice { selected: a == visit.assignment.agent, label: a.clone(), value: a })
@@ -748,6 +719,11 @@ fn refused(e: ProjectionError) -> PageError {
     match e {
         ProjectionError::NotFound(_) => PageError::NotFound,
         ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(_)) => PageError::NotFound,
+        ProjectionError::Visit(VisitError::Document(DocError::NewerSchema { found, supported })) => {
+            PageError::Refused(format!(
+                "此任务由更新版本的应用写入（版本 {found}，本服务器可修改到 {supported}），只能查看；请先升级服务器。 / this visit was written by a newer version of the app (schema {found}, this server edits up to {supported}); it is read-only until the server is updated"
+            ))
+        }
         ProjectionError::Visit(v) => PageError::Refused(v.to_string()),
         other => PageError::internal(other),
     }
@@ -1291,14 +1267,10 @@ pub async fn applications(
         let (cause, materials, reason) = if state_code == ApplicationState::Submitted.code() {
             let visit = load_visit(&state, &officer.principal(), &row.id).await?;
             (
-                visit.reactivation.cause.as_ref().map(|c| lang.term(c.value).to_owned()).unwrap_or_default(),
+                visit.reactivation.cause.as_ref().map(|c| lang.open(&c.value)).unwrap_or_default(),
                 visit
                     .current_documents()
-                    .map(|d| PhotoLine {
-                        sha256: d.sha256.clone(),
-                        label: lang.term(d.kind).into(),
-                        arrived: true,
-                    })
+                    .map(|d| PhotoLine { sha256: d.sha256.clone(), label: lang.open(&d.kind), arrived: true })
                     .collect(),
                 String::new(),
             )
