@@ -19,13 +19,16 @@ use image::{GrayImage, ImageFormat, Luma, Rgb, RgbImage};
 use posfield_shared::checklist::{Need, Requirement};
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::{AcceptanceSummary, sign_binding};
+use posfield_shared::visit::completion::applies;
+use posfield_shared::visit::satisfy::{self, Choices, Evidence, Identification};
 use posfield_shared::visit::schema::{ReviewDecision, StepState};
-use posfield_shared::visit::{BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, VisitDoc, VisitError};
-use posfield_shared::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SimCarrier,
-    SuspensionCause, Term, WarrantyStatus,
+use posfield_shared::visit::{
+    BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, Visit, VisitDoc, VisitError,
 };
-use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, Timestamp, VisitKind};
+use posfield_shared::vocab::{
+    DocumentKind, IdentificationMethod, RepairPlan, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+};
+use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind};
 use sha2::{Digest, Sha256};
 
 use crate::State;
@@ -357,39 +360,33 @@ impl Builder<'_> {
             Stage::InProgress | Stage::Cancelled => 1 + self.dice.below(steps.len() as u64 / 2 + 1) as usize,
             _ => steps.len(),
         };
-        let photo_variant = self.dice.below(2) as u32;
-        let mut missing_used = false;
+        let mut site = OnSite {
+            agent: &agent_actor,
+            admin: &admin,
+            terminal,
+            replacement_serial,
+            photo_variant: self.dice.below(2) as u32,
+            stage,
+            photo_missing,
+        };
         let mut signed = false;
         for (n, step) in steps.iter().enumerate() {
             if n >= stop_at {
                 break;
             }
-            let applies =
-                |v: &posfield_shared::visit::Visit| posfield_shared::visit::completion::applies(v, step.when);
             let current = doc.visit().map_err(|e| DemoError::Store(e.to_string()))?;
-            if !applies(&current) {
+            if !applies(&current, step.when) {
                 continue;
             }
             if step.requires.contains(&Requirement::Signature) && step.id.as_str() == "acceptance" {
                 if matches!(stage, Stage::ApplicationWaiting) {
                     break;
                 }
-                self.sign(&mut doc, &agent_actor, agent)?;
+                // Signed by the requirement below, with the device's key.
                 signed = true;
             }
             for requirement in step.requires {
-                self.satisfy(
-                    &mut doc,
-                    &agent_actor,
-                    &admin,
-                    *requirement,
-                    terminal,
-                    replacement_serial,
-                    photo_variant,
-                    stage,
-                    &mut missing_used,
-                    photo_missing,
-                )?;
+                self.satisfy(&mut doc, &mut site, *requirement)?;
                 if stage == Stage::ApplicationWaiting && *requirement == Requirement::ApplicationApproved {
                     return Ok(doc);
                 }
@@ -411,7 +408,7 @@ impl Builder<'_> {
             }
             Stage::SignatureBroken => {
                 if !signed {
-                    self.sign(&mut doc, &agent_actor, agent)?;
+                    self.satisfy(&mut doc, &mut site, Requirement::Signature)?;
                 }
                 let ctx = self.ctx(&agent_actor);
                 self.run(
@@ -450,146 +447,193 @@ impl Builder<'_> {
         Ok(doc)
     }
 
-    fn sign(&mut self, doc: &mut VisitDoc, agent: &Actor, agent_name: &str) -> Result<(), DemoError> {
+    /// Does what `requirement` takes, by the domain's rule
+    /// ([`satisfy::operations`]): the agent's operations stamped by the
+    /// agent, the application's approval by an administrator, unless the
+    /// stage leaves the application waiting.
+    fn satisfy(
+        &mut self,
+        doc: &mut VisitDoc,
+        site: &mut OnSite<'_>,
+        requirement: Requirement,
+    ) -> Result<(), DemoError> {
+        let visit = doc.visit().map_err(|e| DemoError::Store(e.to_string()))?;
+        let mut choices = DemoChoices {
+            dice: &mut self.dice,
+            terminal: site.terminal,
+            replacement_serial: site.replacement_serial,
+        };
+        let operations = satisfy::operations(&visit, requirement, &mut choices);
+        let kit = self.kit;
+        let agent = site.agent;
+        let key = kit
+            .keys
+            .get(&agent.user)
+            .ok_or_else(|| DemoError::Store(format!("no key for {}", agent.user)))?;
+        for operation in &operations {
+            let back_office = operation.by_back_office();
+            if back_office && site.stage == Stage::ApplicationWaiting {
+                return Ok(());
+            }
+            let ctx = self.ctx(if back_office { site.admin } else { agent });
+            if back_office {
+                doc.set_actor(crate::projection::SERVER_ACTOR_ID);
+            }
+            let mut evidence = DemoEvidence {
+                kit,
+                dice: &mut self.dice,
+                key,
+                photo_variant: site.photo_variant,
+                photo_missing: &mut site.photo_missing,
+            };
+            let result = satisfy::apply(doc, &ctx, operation, &mut evidence);
+            if back_office {
+                doc.set_actor(format!("demo-phone-{}", agent.user).as_bytes());
+            }
+            self.run(&format!("{requirement:?}"), result)?;
+        }
+        Ok(())
+    }
+}
+
+/// One demo visit on site: who works on it, on which terminal, and how far
+/// it gets.
+struct OnSite<'v> {
+    agent: &'v Actor,
+    admin: &'v Actor,
+    terminal: &'v Terminal,
+    replacement_serial: &'v str,
+    /// Which of the kit's two photos of each kind the visit uses.
+    photo_variant: u32,
+    stage: Stage,
+    /// The bytes of a photo that never reaches the server, until the
+    /// visit's first photo takes it.
+    photo_missing: Option<&'v [u8]>,
+}
+
+/// The demo's answers to what a visit leaves free, drawn from its dice.
+struct DemoChoices<'a> {
+    dice: &'a mut Dice,
+    terminal: &'a Terminal,
+    replacement_serial: &'a str,
+}
+
+impl Choices for DemoChoices<'_> {
+    fn terminal(&mut self) -> Identification {
+        let method = *self.dice.pick(&[
+            IdentificationMethod::Nfc,
+            IdentificationMethod::Photo,
+            IdentificationMethod::Manual,
+        ]);
+        Identification { serial: self.terminal.serial.clone(), method, evidence: None }
+    }
+
+    fn replacement(&mut self) -> Identification {
+        Identification {
+            serial: self.replacement_serial.to_owned(),
+            method: IdentificationMethod::Photo,
+            evidence: None,
+        }
+    }
+
+    fn sim(&mut self) -> SimInput {
+        SimInput {
+            iccid: self.terminal.iccid.clone(),
+            carrier: self.terminal.carrier,
+            expiry: self.terminal.sim_expiry,
+        }
+    }
+
+    fn backup_note(&mut self) -> Option<String> {
+        Some("已导出至U盘".into())
+    }
+
+    fn fault(&mut self) -> (FaultCode, Option<String>) {
+        let code = *self.dice.pick(&[
+            FaultCode::PrinterFault,
+            FaultCode::ScreenBroken,
+            FaultCode::KeypadUnresponsive,
+            FaultCode::BatteryFault,
+            FaultCode::CardReaderFault,
+            FaultCode::CannotConnect,
+            FaultCode::SystemCrash,
+            FaultCode::TransactionFailure,
+        ]);
+        let symptom = *self.dice.pick(&["打印空白", "开机黑屏", "刷卡无反应", "交易提示超时", "按键失灵"]);
+        (code, Some(symptom.to_owned()))
+    }
+
+    fn remedies_tried(&mut self, recommended: usize) -> usize {
+        recommended.min(1 + self.dice.below(2) as usize)
+    }
+
+    fn attempt_note(&mut self) -> Option<String> {
+        None
+    }
+
+    fn fixed_on_site(&mut self) -> bool {
+        self.dice.chance(70)
+    }
+
+    fn resolution_note(&mut self) -> Option<String> {
+        None
+    }
+
+    fn warranty(&mut self) -> WarrantyStatus {
+        *self.dice.pick(&[
+            WarrantyStatus::InWarranty,
+            WarrantyStatus::InWarranty,
+            WarrantyStatus::OutOfWarranty,
+            WarrantyStatus::HumanDamage,
+        ])
+    }
+
+    fn repair_plan(&mut self) -> RepairPlan {
+        *self.dice.pick(RepairPlan::ALL)
+    }
+
+    fn repair_fee(&mut self) -> u64 {
+        5_000 + self.dice.below(30) * 1_000
+    }
+
+    fn suspension_cause(&mut self) -> SuspensionCause {
+        *self.dice.pick(SuspensionCause::ALL)
+    }
+}
+
+/// The demo's photos (from the kit, the first one of a visit waiting for
+/// a photo that never arrives) and signatures (signed by the device's key
+/// over exactly what the merchant saw, as the phone does).
+struct DemoEvidence<'a, 'v> {
+    kit: &'a Kit,
+    dice: &'a mut Dice,
+    key: &'a SigningKey,
+    photo_variant: u32,
+    photo_missing: &'a mut Option<&'v [u8]>,
+}
+
+impl Evidence for DemoEvidence<'_, '_> {
+    fn photo(&mut self, kind: DocumentKind) -> BlobInfo {
+        match self.photo_missing.take() {
+            Some(bytes) => blob_info(bytes, "image/jpeg", 800, 560),
+            None => self.kit.photos[&(kind, self.photo_variant)].0.clone(),
+        }
+    }
+
+    fn signature(&mut self, visit: &Visit, at: Timestamp) -> SignatureInput {
         let (image, _) =
             self.kit.signatures[self.dice.below(self.kit.signatures.len() as u64) as usize].clone();
         let strokes = sha_hex(&self.dice.next().to_le_bytes());
-        let ctx = self.ctx(agent);
-        let visit = doc.visit().map_err(|e| DemoError::Store(e.to_string()))?;
-        // What the phone does: sign the hashes of exactly what the merchant saw.
-        let summary = AcceptanceSummary::of(&visit, ctx.at);
+        let summary = AcceptanceSummary::of(visit, at);
         let content_hash = AcceptanceSummary::hash_of(&summary.canonical_json());
-        let key = self
-            .kit
-            .keys
-            .get(agent_name)
-            .ok_or_else(|| DemoError::Store(format!("no key for {agent_name}")))?;
-        let device_signature = sign_binding(key, &content_hash, &strokes, &image.sha256);
+        let device_signature = sign_binding(self.key, &content_hash, &strokes, &image.sha256);
         let signer = format!("{}老板", self.dice.pick(&["王", "李", "张", "刘", "陈", "杨", "赵", "黄"]));
-        let input = SignatureInput {
+        SignatureInput {
             signer_name: signer,
             image,
             strokes_sha256: strokes,
             device_signature: Some(device_signature),
-        };
-        self.run("sign", doc.sign_acceptance(&ctx, &input))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn satisfy(
-        &mut self,
-        doc: &mut VisitDoc,
-        agent: &Actor,
-        admin: &Actor,
-        requirement: Requirement,
-        terminal: &Terminal,
-        replacement_serial: &str,
-        photo_variant: u32,
-        stage: Stage,
-        missing_used: &mut bool,
-        photo_missing: Option<&[u8]>,
-    ) -> Result<(), DemoError> {
-        let ctx = self.ctx(agent);
-        let visit = doc.visit().map_err(|e| DemoError::Store(e.to_string()))?;
-        let result = match requirement {
-            Requirement::Photo(kind) => {
-                if visit.current_documents().any(|d| d.kind == kind) {
-                    return Ok(());
-                }
-                let blob = match photo_missing {
-                    Some(bytes) if !*missing_used => {
-                        *missing_used = true;
-                        blob_info(bytes, "image/jpeg", 800, 560)
-                    }
-                    _ => self.kit.photos[&(kind, photo_variant)].0.clone(),
-                };
-                doc.attach_document(&ctx, &blob, kind, ctx.at)
-            }
-            Requirement::TerminalIdentified if visit.terminal.is_none() => {
-                let method = *self.dice.pick(&[
-                    IdentificationMethod::Nfc,
-                    IdentificationMethod::Photo,
-                    IdentificationMethod::Manual,
-                ]);
-                doc.identify_terminal(&ctx, &terminal.serial, method, None, false)
-            }
-            Requirement::ReplacementSerial if visit.replacement.is_none() => {
-                doc.identify_terminal(&ctx, replacement_serial, IdentificationMethod::Photo, None, true)
-            }
-            Requirement::SimData if visit.sim.is_none() => doc.set_sim(
-                &ctx,
-                &SimInput {
-                    iccid: terminal.iccid.clone(),
-                    carrier: terminal.carrier,
-                    expiry: terminal.sim_expiry,
-                },
-            ),
-            Requirement::SimAction if visit.sim.as_ref().is_some_and(|s| s.action.is_none()) => {
-                let renewed = terminal.sim_expiry.add_years(1);
-                doc.set_sim_action(&ctx, SimAction::Renewed, None, Some(renewed))
-            }
-            Requirement::BackupConfirmation if visit.backup.is_none() => {
-                doc.confirm_backup(&ctx, BackupItem::ALL, Some("已导出至U盘"))
-            }
-            Requirement::FaultRecorded if visit.current_faults().next().is_none() => {
-                let code = *self.dice.pick(&[
-                    FaultCode::PrinterFault,
-                    FaultCode::ScreenBroken,
-                    FaultCode::KeypadUnresponsive,
-                    FaultCode::BatteryFault,
-                    FaultCode::CardReaderFault,
-                    FaultCode::CannotConnect,
-                    FaultCode::SystemCrash,
-                    FaultCode::TransactionFailure,
-                ]);
-                let symptom =
-                    *self.dice.pick(&["打印空白", "开机黑屏", "刷卡无反应", "交易提示超时", "按键失灵"]);
-                let visit = doc
-                    .add_fault(&ctx, code, Some(symptom))
-                    .map_err(|error| DemoError::Visit { step: "fault".into(), error })?;
-                let fault = visit.faults.last().map(|f| f.id.clone()).unwrap_or_default();
-                let remedies: &[Remedy] = code.recommended_remedies();
-                let tries = remedies.len().min(1 + self.dice.below(2) as usize);
-                for (i, remedy) in remedies.iter().take(tries).enumerate() {
-                    let ctx = self.ctx(agent);
-                    let fixed = i + 1 == tries && self.dice.chance(70);
-                    self.run("attempt", doc.add_attempt(&ctx, &fault, Some(*remedy), None, fixed))?;
-                }
-                let ctx = self.ctx(agent);
-                doc.resolve_fault(&ctx, &fault, true, None)
-            }
-            Requirement::WarrantyDecision if visit.repair.warranty.is_none() => {
-                let w = *self.dice.pick(&[
-                    WarrantyStatus::InWarranty,
-                    WarrantyStatus::InWarranty,
-                    WarrantyStatus::OutOfWarranty,
-                    WarrantyStatus::HumanDamage,
-                ]);
-                doc.set_warranty(&ctx, w)
-            }
-            Requirement::RepairPlan if visit.repair.plan.is_none() => {
-                doc.set_repair_plan(&ctx, *self.dice.pick(RepairPlan::ALL))
-            }
-            Requirement::RepairFee if visit.repair.fee_fen.is_none() => {
-                doc.set_repair_fee(&ctx, 5_000 + self.dice.below(30) * 1_000)
-            }
-            Requirement::SuspensionCause if visit.reactivation.cause.is_none() => {
-                doc.set_suspension_cause(&ctx, *self.dice.pick(SuspensionCause::ALL))
-            }
-            Requirement::ApplicationApproved if visit.reactivation.application.is_none() => {
-                self.run("submit application", doc.submit_application(&ctx))?;
-                if stage == Stage::ApplicationWaiting {
-                    return Ok(());
-                }
-                let ctx = self.ctx(admin);
-                doc.set_actor(crate::projection::SERVER_ACTOR_ID);
-                let decided = doc.decide_application(&ctx, ApplicationState::Approved, None);
-                doc.set_actor(format!("demo-phone-{}", agent.user).as_bytes());
-                decided
-            }
-            _ => return Ok(()),
-        };
-        self.run(&format!("{requirement:?}"), result)
+        }
     }
 }
 

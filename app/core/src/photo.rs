@@ -10,6 +10,8 @@
 //!   error that tells the agent what to change instead of a decoder message;
 //! * size and dimension limits are enforced from the headers **before** any
 //!   pixel buffer is allocated, so a decompression bomb costs nothing;
+//!   these checks, and the PNG decoding, are the loading rule every side
+//!   shares (`posfield_imaging`), in the agent's words ([`PhotoError`]);
 //! * the EXIF orientation is baked into the pixels, the long side is reduced
 //!   to at most [`MAX_LONG_SIDE`] (never enlarged) and the result is written
 //!   as a fresh baseline JPEG at [`JPEG_QUALITY`] with no metadata segments;
@@ -27,8 +29,9 @@ use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use fast_image_resize as fr;
+use image::DynamicImage;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageFormat, ImageReader};
+use posfield_imaging::{Format, ImageError};
 use posfield_shared::{CalendarDate, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -63,6 +66,21 @@ pub struct PhotoLimits {
     /// Largest memory the decoder may need for pixel data, in bytes
     /// (default 512 MiB).
     pub max_alloc: u64,
+}
+
+impl PhotoLimits {
+    /// The same limits in the loading rule's terms; the sides bound the
+    /// pixel count, so it has no bound of its own.
+    #[must_use]
+    pub fn imaging(&self) -> posfield_imaging::Limits {
+        posfield_imaging::Limits {
+            max_input_bytes: self.max_input_bytes,
+            max_width: self.max_width,
+            max_height: self.max_height,
+            max_pixels: u64::from(self.max_width) * u64::from(self.max_height),
+            max_alloc: self.max_alloc,
+        }
+    }
 }
 
 impl Default for PhotoLimits {
@@ -236,54 +254,9 @@ pub enum PhotoError {
     },
 }
 
-/// Names the image format of `bytes` from its magic bytes, without decoding.
-///
-/// Returns `"JPEG"` or `"PNG"` for the accepted formats and a display name
-/// for the common refused ones (`"HEIC"`, `"AVIF"`, `"WebP"`, `"GIF"`,
-/// `"TIFF"`, `"BMP"`, `"PDF"`, `"JPEG XL"`, `"JPEG 2000"`, `"MP4"`), or
-/// `None` when nothing matches.
-#[must_use]
-pub fn sniff_format(bytes: &[u8]) -> Option<&'static str> {
-    let starts = |magic: &[u8]| bytes.starts_with(magic);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        return Some("JPEG");
-    }
-    if starts(b"\x89PNG\r\n\x1a\n") {
-        return Some("PNG");
-    }
-    // ISO base media files (HEIF, AVIF, MP4) start with a box header
-    // followed by `ftyp` and the major brand.
-    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
-        return Some(match &bytes[8..12] {
-            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"hevm" | b"hevs" | b"mif1"
-            | b"msf1" => "HEIC",
-            b"avif" | b"avis" => "AVIF",
-            _ => "MP4",
-        });
-    }
-    if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
-        return Some("WebP");
-    }
-    if starts(b"GIF87a") || starts(b"GIF89a") {
-        return Some("GIF");
-    }
-    if starts(b"II*\0") || starts(b"MM\0*") {
-        return Some("TIFF");
-    }
-    if starts(b"BM") {
-        return Some("BMP");
-    }
-    if starts(b"%PDF-") {
-        return Some("PDF");
-    }
-    if starts(&[0xFF, 0x0A]) || starts(b"\0\0\0\x0cJXL \r\n\x87\n") {
-        return Some("JPEG XL");
-    }
-    if starts(b"\0\0\0\x0cjP  \r\n\x87\n") || starts(&[0xFF, 0x4F, 0xFF, 0x51]) {
-        return Some("JPEG 2000");
-    }
-    None
-}
+/// Names the image format of `bytes` from its magic bytes, without
+/// decoding: the loading rule's sniffing ([`posfield_imaging::sniff`]).
+pub use posfield_imaging::sniff as sniff_format;
 
 /// Normalizes a document photo: decode JPEG or PNG within `limits`, apply
 /// the EXIF orientation, shrink the long side to at most [`MAX_LONG_SIDE`]
@@ -299,25 +272,16 @@ pub fn sniff_format(bytes: &[u8]) -> Option<&'static str> {
 /// alone; [`PhotoError::Dimensions`] and [`PhotoError::Memory`] from the
 /// header before decoding; [`PhotoError::Corrupt`] when decoding fails.
 pub fn normalize_photo(input: &[u8], limits: &PhotoLimits) -> Result<NormalizedPhoto, PhotoError> {
-    if input.is_empty() {
-        return Err(PhotoError::Empty);
-    }
-    let bytes = input.len() as u64;
-    if bytes > limits.max_input_bytes {
-        return Err(PhotoError::TooLarge { bytes, max: limits.max_input_bytes });
-    }
-    let format = match sniff_format(input) {
-        Some(f @ ("JPEG" | "PNG")) => f,
-        Some(format) => return Err(PhotoError::Unsupported { format }),
-        None => return Err(PhotoError::Unsupported { format: "unknown" }),
-    };
+    // Length, format and the header's size, by the one loading rule.
+    let header = posfield_imaging::read_header(input, &limits.imaging()).map_err(|e| refused(e, limits))?;
 
     let meta = read_metadata(input);
 
     // Decoders are large parsers fed with untrusted bytes; a panic in one
     // must reject this photo, not take down the agent.
-    let raster = catch_unwind(AssertUnwindSafe(|| {
-        if format == "JPEG" { decode_jpeg(input, limits) } else { decode_png(input, limits) }
+    let raster = catch_unwind(AssertUnwindSafe(|| match header.format {
+        Format::Jpeg => decode_jpeg(input, limits),
+        Format::Png => decode_png(input, limits),
     }))
     .map_err(|_| PhotoError::Corrupt { reason: "the decoder failed on malformed data".to_owned() })??;
 
@@ -388,26 +352,21 @@ fn read_metadata(input: &[u8]) -> Metadata {
     Metadata { orientation, taken_at }
 }
 
-fn check_dimensions(width: u32, height: u32, limits: &PhotoLimits) -> Result<(), PhotoError> {
-    if width > limits.max_width || height > limits.max_height {
-        return Err(PhotoError::Dimensions {
-            width,
-            height,
-            max_w: limits.max_width,
-            max_h: limits.max_height,
-        });
+/// The loading rule's answer in the agent's words: the sizes it refused
+/// keep their own variants, anything unreadable is corrupt.
+fn refused(error: ImageError, limits: &PhotoLimits) -> PhotoError {
+    match error {
+        ImageError::Empty => PhotoError::Empty,
+        ImageError::TooLarge { bytes, max } => PhotoError::TooLarge { bytes, max },
+        ImageError::Unsupported { format } => PhotoError::Unsupported { format },
+        ImageError::Dimensions { width, height, .. } | ImageError::Pixels { width, height, .. } => {
+            PhotoError::Dimensions { width, height, max_w: limits.max_width, max_h: limits.max_height }
+        }
+        ImageError::Memory { needed, max } => PhotoError::Memory { needed, max },
+        other @ (ImageError::NoPixels { .. } | ImageError::Truncated { .. } | ImageError::Corrupt { .. }) => {
+            PhotoError::Corrupt { reason: other.to_string() }
+        }
     }
-    if width == 0 || height == 0 {
-        return Err(PhotoError::Corrupt { reason: format!("header gives an empty size {width}x{height}") });
-    }
-    Ok(())
-}
-
-fn check_memory(needed: u64, limits: &PhotoLimits) -> Result<(), PhotoError> {
-    if needed > limits.max_alloc {
-        return Err(PhotoError::Memory { needed, max: limits.max_alloc });
-    }
-    Ok(())
 }
 
 /// Decodes a JPEG with `jpeg-decoder`, asking it to scale in the DCT domain
@@ -424,8 +383,8 @@ fn decode_jpeg(input: &[u8], limits: &PhotoLimits) -> Result<Raster, PhotoError>
     let info = decoder
         .info()
         .ok_or_else(|| PhotoError::Corrupt { reason: "JPEG has no frame header".to_owned() })?;
+    // The sides were bounded from the same frame header by `read_header`.
     let (width, height) = (u32::from(info.width), u32::from(info.height));
-    check_dimensions(width, height, limits)?;
 
     let channels: u64 = match info.pixel_format {
         PixelFormat::L8 => 1,
@@ -448,14 +407,19 @@ fn decode_jpeg(input: &[u8], limits: &PhotoLimits) -> Result<Raster, PhotoError>
     } else {
         (width, height)
     };
-    check_memory(coefficients + u64::from(out_w) * u64::from(out_h) * channels, limits)?;
+    // DCT scaling decodes fewer pixels than the header's full size, so the
+    // memory needed is this path's own estimate, bounded by the same limit.
+    limits
+        .imaging()
+        .check_memory(coefficients + u64::from(out_w) * u64::from(out_h) * channels)
+        .map_err(|e| refused(e, limits))?;
 
     let pixels = match decoder.decode() {
         Ok(pixels) => pixels,
         // Arithmetic coding, 12-bit samples and similar rarities: let the
         // image crate's decoder try, with the same limits.
         Err(Error::Unsupported(_)) => {
-            return decode_with_image(input, ImageFormat::Jpeg, limits, coefficients);
+            return decode_with_image(input, limits, coefficients);
         }
         Err(e) => return Err(jpeg_corrupt(e)),
     };
@@ -498,52 +462,19 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     rgb
 }
 
-/// Decodes a PNG. Its IHDR sits at a fixed offset, so dimensions and the
-/// decoded size are checked from it before the decoder even starts.
+/// Decodes a PNG by the loading rule, which checks its IHDR's size and the
+/// memory its pixels need before the decoder starts.
 fn decode_png(input: &[u8], limits: &PhotoLimits) -> Result<Raster, PhotoError> {
-    let ihdr = input
-        .get(8..29)
-        .filter(|h| &h[4..8] == b"IHDR")
-        .ok_or_else(|| PhotoError::Corrupt { reason: "PNG does not start with an IHDR chunk".to_owned() })?;
-    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    let (width, height) = (be32(&ihdr[8..12]), be32(&ihdr[12..16]));
-    check_dimensions(width, height, limits)?;
-    let (bit_depth, color_type) = (ihdr[16], ihdr[17]);
-    let samples: u64 = match color_type {
-        0 | 3 => 1, // gray; palette expands to RGB(A) below, counted there
-        4 => 2,
-        2 => 3,
-        _ => 4,
-    };
-    // Palette images are expanded to RGBA by the decoder.
-    let samples = if color_type == 3 { 4 } else { samples };
-    let bytes_per_sample = if bit_depth > 8 { 2 } else { 1 };
-    let decoded = u64::from(width) * u64::from(height) * samples * bytes_per_sample;
-    check_memory(decoded, limits)?;
-    decode_with_image(input, ImageFormat::Png, limits, 0)
+    decode_with_image(input, limits, 0)
 }
 
-/// Decodes through the `image` crate with its limits set, as a second line
-/// of defence behind our own header checks.
-fn decode_with_image(
-    input: &[u8],
-    format: ImageFormat,
-    limits: &PhotoLimits,
-    extra_alloc: u64,
-) -> Result<Raster, PhotoError> {
-    let mut image_limits = image::Limits::default();
-    image_limits.max_image_width = Some(limits.max_width);
-    image_limits.max_image_height = Some(limits.max_height);
-    image_limits.max_alloc = Some(limits.max_alloc.saturating_sub(extra_alloc));
-    let mut reader = ImageReader::with_format(Cursor::new(input), format);
-    reader.limits(image_limits);
-    let image = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => {
-            PhotoError::Memory { needed: limits.max_alloc.saturating_add(1), max: limits.max_alloc }
-        }
-        other => PhotoError::Corrupt { reason: other.to_string() },
-    })?;
-    Ok(flatten(image))
+/// Decodes through the loading rule ([`posfield_imaging::decode`]), with
+/// `extra_alloc` bytes of the memory limit already spoken for.
+fn decode_with_image(input: &[u8], limits: &PhotoLimits, extra_alloc: u64) -> Result<Raster, PhotoError> {
+    let mut imaging = limits.imaging();
+    imaging.max_alloc = imaging.max_alloc.saturating_sub(extra_alloc);
+    let decoded = posfield_imaging::decode(input, &imaging).map_err(|e| refused(e, limits))?;
+    Ok(flatten(decoded.image))
 }
 
 /// Reduces any decoded image to 8-bit gray or RGB. Transparent areas (PNG

@@ -20,6 +20,8 @@ mod procstat;
 mod proxy;
 mod report;
 mod workload;
+#[cfg(test)]
+mod workload_shape;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

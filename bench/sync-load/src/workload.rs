@@ -17,11 +17,16 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use posfield_core::signature::{Point, Strokes};
 use posfield_core::{Agent, Clock};
+use posfield_shared::checklist::Condition;
 use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::SimInput;
+use posfield_shared::visit::completion;
+use posfield_shared::visit::satisfy::{self, Choices, Identification, Operation};
 use posfield_shared::visit::schema::StepState;
-use posfield_shared::vocab::{BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, WarrantyStatus};
-use posfield_shared::{CalendarDate, FaultCode, Timestamp, VisitId, VisitKind};
+use posfield_shared::vocab::{
+    DocumentKind, IdentificationMethod, RepairPlan, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+};
+use posfield_shared::{CalendarDate, FaultCode, Requirement, Timestamp, VisitId, VisitKind};
 
 /// A small deterministic generator (splitmix64): the bench needs repeatable
 /// choices, not statistical quality.
@@ -269,6 +274,8 @@ struct VisitBuilder<'a> {
     id: VisitId,
     kind: VisitKind,
     shape: Shape,
+    /// The fault recorded last, which remedies and resolutions are for.
+    fault: Option<String>,
 }
 
 impl<'a> VisitBuilder<'a> {
@@ -295,7 +302,7 @@ impl<'a> VisitBuilder<'a> {
             )),
         };
         let id = agent.create_visit(kind, &merchant)?.id;
-        Ok(VisitBuilder { agent, id, kind, shape: Shape { visits: 1, ..Shape::default() } })
+        Ok(VisitBuilder { agent, id, kind, shape: Shape { visits: 1, ..Shape::default() }, fault: None })
     }
 
     fn edit(&mut self) {
@@ -317,59 +324,112 @@ impl<'a> VisitBuilder<'a> {
         Ok(())
     }
 
-    fn photo(&mut self, rng: &mut Rng, kind: DocumentKind) -> anyhow::Result<()> {
-        let jpeg = document_photo(rng)?;
-        self.agent.add_photo(&self.id, &jpeg, kind)?;
-        self.shape.photos += 1;
-        self.edit();
-        Ok(())
-    }
-
-    fn fault(&mut self, rng: &mut Rng) -> anyhow::Result<()> {
-        let code = *rng.pick(FAULTS);
-        let fault = self.agent.add_fault(&self.id, code, Some(*rng.pick(SYMPTOMS)))?;
-        self.edit();
-        let remedies = code.info().remedies;
-        let tries = rng.between(1, remedies.len().clamp(1, 2));
-        for (n, remedy) in remedies.iter().take(tries).enumerate() {
-            let fixed = n + 1 == tries;
-            self.agent.add_attempt(&self.id, &fault, Some(*remedy), Some(*rng.pick(STEP_NOTES)), fixed)?;
-            self.edit();
+    /// Does what `requirement` takes, by the domain's rule, with the
+    /// choices drawn from `rng`.
+    fn satisfy(&mut self, rng: &mut Rng, requirement: Requirement) -> anyhow::Result<()> {
+        let visit = self.agent.visit(&self.id)?;
+        for operation in satisfy::operations(&visit, requirement, &mut Drawn(rng)) {
+            self.apply(rng, &operation)?;
         }
-        self.agent.resolve_fault(&self.id, &fault, true, Some("现场已修复"))?;
+        Ok(())
+    }
+
+    /// One more fault than the checklist requires, recorded as the rule
+    /// records every fault.
+    fn fault(&mut self, rng: &mut Rng) -> anyhow::Result<()> {
+        for operation in satisfy::fault(&mut Drawn(rng)) {
+            self.apply(rng, &operation)?;
+        }
+        Ok(())
+    }
+
+    /// Carries one of the rule's operations out through the phone's core:
+    /// one action, one edit. The photo and the signature are drawn here.
+    fn apply(&mut self, rng: &mut Rng, operation: &Operation) -> anyhow::Result<()> {
+        let id = &self.id;
+        match operation {
+            Operation::AttachPhoto(kind) => {
+                let jpeg = document_photo(rng)?;
+                self.agent.add_photo(id, &jpeg, *kind)?;
+                self.shape.photos += 1;
+            }
+            Operation::Sign => {
+                let signer = *rng.pick(SIGNERS);
+                self.agent.sign(id, signer, &strokes(rng))?;
+                self.shape.signatures += 1;
+            }
+            Operation::Identify { serial, method: IdentificationMethod::Manual, replacement, .. } => {
+                self.agent.identify_typed(id, serial, *replacement)?;
+            }
+            Operation::SetSim(sim) => {
+                self.agent.set_sim(id, sim)?;
+            }
+            Operation::SetSimAction { action, new_iccid, new_expiry } => {
+                self.agent.set_sim_action(id, *action, new_iccid.as_deref(), *new_expiry)?;
+            }
+            Operation::ConfirmBackup { items, note } => {
+                self.agent.confirm_backup(id, items, note.as_deref())?;
+            }
+            Operation::AddFault { code, symptom } => {
+                self.fault = Some(self.agent.add_fault(id, *code, symptom.as_deref())?);
+            }
+            Operation::TryRemedy { remedy, note, fixed } => {
+                let fault = self.fault.as_deref().context("a remedy before any fault")?;
+                self.agent.add_attempt(id, fault, Some(*remedy), note.as_deref(), *fixed)?;
+            }
+            Operation::ResolveFault { fixed, note } => {
+                let fault = self.fault.as_deref().context("a resolution before any fault")?;
+                self.agent.resolve_fault(id, fault, *fixed, note.as_deref())?;
+            }
+            Operation::SetWarranty(warranty) => {
+                self.agent.set_warranty(id, *warranty)?;
+            }
+            Operation::SetRepairPlan(plan) => {
+                self.agent.set_repair_plan(id, *plan)?;
+            }
+            Operation::SetRepairFee(fee_fen) => {
+                self.agent.set_repair_fee(id, *fee_fen)?;
+            }
+            Operation::SetSuspensionCause(cause) => {
+                self.agent.set_suspension_cause(id, *cause)?;
+            }
+            Operation::SubmitApplication => {
+                self.agent.submit_application(id)?;
+            }
+            other @ (Operation::Identify { .. } | Operation::ApproveApplication) => {
+                bail!("the workload's phones cannot do {other:?}")
+            }
+        }
         self.edit();
         Ok(())
     }
 
-    /// The kind's own work: identification, its checklist, its data, three photos.
+    /// The kind's own work: identification, its checklist, its data, three
+    /// photos (the checklist's, then evidence photos up to three).
     fn work(&mut self, rng: &mut Rng) -> anyhow::Result<()> {
-        let serial = format!("N9{}", rng.digits(12));
-        self.agent.identify_typed(&self.id, &serial, false)?;
-        self.edit();
+        self.satisfy(rng, Requirement::TerminalIdentified)?;
         self.step("identify", None)?;
         let note = |rng: &mut Rng| if rng.chance(40) { Some(*rng.pick(STEP_NOTES)) } else { None };
         match self.kind {
             VisitKind::Repair => {
-                for _ in 0..rng.between(1, 2) {
+                let faults = rng.between(1, 2);
+                self.satisfy(rng, Requirement::FaultRecorded)?;
+                for _ in 1..faults {
                     self.fault(rng)?;
                 }
                 self.step("fault.classify", note(rng))?;
                 self.step("fault.onsite", note(rng))?;
-                let paid = rng.chance(30);
-                let warranty = if paid { WarrantyStatus::OutOfWarranty } else { WarrantyStatus::InWarranty };
-                self.agent.set_warranty(&self.id, warranty)?;
-                self.edit();
+                self.satisfy(rng, Requirement::WarrantyDecision)?;
                 self.step("warranty", None)?;
-                self.photo(rng, DocumentKind::PurchaseProof)?;
-                self.photo(rng, DocumentKind::ScreenError)?;
-                self.photo(rng, DocumentKind::TransactionRecord)?;
+                self.satisfy(rng, Requirement::Photo(DocumentKind::PurchaseProof))?;
+                self.apply(rng, &Operation::AttachPhoto(DocumentKind::ScreenError))?;
+                self.apply(rng, &Operation::AttachPhoto(DocumentKind::TransactionRecord))?;
                 self.step("docs.purchase_proof", None)?;
-                self.agent.set_repair_plan(&self.id, RepairPlan::FixedOnSite)?;
-                self.edit();
+                self.satisfy(rng, Requirement::RepairPlan)?;
                 self.step("plan", None)?;
-                if paid {
-                    self.agent.set_repair_fee(&self.id, 100 * rng.between(50, 300) as u64)?;
-                    self.edit();
+                let visit = self.agent.visit(&self.id)?;
+                if completion::applies(&visit, Condition::MerchantPays) {
+                    self.satisfy(rng, Requirement::RepairFee)?;
                     self.step("fee", None)?;
                 }
                 self.step("test", note(rng))?;
@@ -381,49 +441,42 @@ impl<'a> VisitBuilder<'a> {
                 if rng.chance(50) {
                     self.fault(rng)?;
                 }
-                self.photo(rng, DocumentKind::ScreenError)?;
-                self.photo(rng, DocumentKind::BusinessLicence)?;
-                self.photo(rng, DocumentKind::TransactionRecord)?;
+                for kind in [
+                    DocumentKind::ScreenError,
+                    DocumentKind::BusinessLicence,
+                    DocumentKind::TransactionRecord,
+                ] {
+                    self.apply(rng, &Operation::AttachPhoto(kind))?;
+                }
             }
             VisitKind::Replacement => {
                 self.step("old.production_date", Some("生产日期 2019 年，已超期"))?;
-                let items = [
-                    BackupItem::DailySettlementReports,
-                    BackupItem::TransactionRecords,
-                    BackupItem::SettlementSlips,
-                ];
-                self.agent.confirm_backup(&self.id, &items, Some("已导出到商户手机"))?;
-                self.edit();
+                self.satisfy(rng, Requirement::BackupConfirmation)?;
                 self.step("backup", None)?;
-                let new_serial = format!("N9{}", rng.digits(12));
-                self.agent.identify_typed(&self.id, &new_serial, true)?;
-                self.edit();
+                self.satisfy(rng, Requirement::ReplacementSerial)?;
                 self.step("new.identify", None)?;
                 for step in
                     ["new.install", "restore", "test.print", "test.card", "test.payment", "old.collect"]
                 {
                     self.step(step, note(rng))?;
                 }
-                self.photo(rng, DocumentKind::WarrantyCard)?;
-                self.photo(rng, DocumentKind::PurchaseProof)?;
-                self.photo(rng, DocumentKind::ServiceAgreement)?;
+                for kind in
+                    [DocumentKind::WarrantyCard, DocumentKind::PurchaseProof, DocumentKind::ServiceAgreement]
+                {
+                    self.apply(rng, &Operation::AttachPhoto(kind))?;
+                }
             }
             VisitKind::SimRenewal => {
-                let carrier =
-                    *rng.pick(&[SimCarrier::ChinaMobile, SimCarrier::ChinaUnicom, SimCarrier::ChinaTelecom]);
-                let expiry = CalendarDate::from_ymd(2026, rng.between(1, 12) as u8, rng.between(1, 28) as u8)
-                    .context("a calendar date")?;
-                let sim = SimInput { iccid: iccid(rng), carrier, expiry };
-                self.agent.set_sim(&self.id, &sim)?;
-                self.edit();
+                self.satisfy(rng, Requirement::SimData)?;
                 self.step("sim.record", None)?;
-                self.agent.set_sim_action(&self.id, SimAction::Renewed, None, Some(expiry.add_years(1)))?;
-                self.edit();
+                self.satisfy(rng, Requirement::SimAction)?;
                 self.step("sim.action", None)?;
                 self.step("verify.data", note(rng))?;
-                self.photo(rng, DocumentKind::TransactionRecord)?;
-                self.photo(rng, DocumentKind::ScreenError)?;
-                self.photo(rng, DocumentKind::PurchaseProof)?;
+                for kind in
+                    [DocumentKind::TransactionRecord, DocumentKind::ScreenError, DocumentKind::PurchaseProof]
+                {
+                    self.apply(rng, &Operation::AttachPhoto(kind))?;
+                }
             }
             other => bail!("the workload has no plan for {other:?} visits"),
         }
@@ -433,10 +486,7 @@ impl<'a> VisitBuilder<'a> {
         while self.shape.edits < target {
             self.note(rng)?;
         }
-        let signer = *rng.pick(SIGNERS);
-        self.agent.sign(&self.id, signer, &strokes(rng))?;
-        self.shape.signatures += 1;
-        self.edit();
+        self.satisfy(rng, Requirement::Signature)?;
         self.step("acceptance", None)?;
         self.agent.complete(&self.id).with_context(|| format!("completing a {:?} visit", self.kind))?;
         self.shape.completed += 1;
@@ -446,6 +496,76 @@ impl<'a> VisitBuilder<'a> {
 
     fn finish(self) -> anyhow::Result<(VisitId, Shape)> {
         Ok((self.id, self.shape))
+    }
+}
+
+/// The workload's answers to what a visit leaves free, drawn from the
+/// seeded generator in the order the domain's rule asks for them (the
+/// order the workload drew them in before the rule had one home, so a seed
+/// gives the same work as it did).
+struct Drawn<'r>(&'r mut Rng);
+
+impl Choices for Drawn<'_> {
+    fn terminal(&mut self) -> Identification {
+        Identification {
+            serial: format!("N9{}", self.0.digits(12)),
+            method: IdentificationMethod::Manual,
+            evidence: None,
+        }
+    }
+
+    fn replacement(&mut self) -> Identification {
+        self.terminal()
+    }
+
+    fn sim(&mut self) -> SimInput {
+        let carrier =
+            *self.0.pick(&[SimCarrier::ChinaMobile, SimCarrier::ChinaUnicom, SimCarrier::ChinaTelecom]);
+        let month = self.0.between(1, 12) as u8;
+        let day = self.0.between(1, 28) as u8;
+        let expiry = CalendarDate::from_ymd(2026, month, day).expect("every month has a 28th");
+        SimInput { iccid: iccid(self.0), carrier, expiry }
+    }
+
+    fn backup_note(&mut self) -> Option<String> {
+        Some("已导出到商户手机".into())
+    }
+
+    fn fault(&mut self) -> (FaultCode, Option<String>) {
+        let code = *self.0.pick(FAULTS);
+        (code, Some((*self.0.pick(SYMPTOMS)).to_owned()))
+    }
+
+    fn remedies_tried(&mut self, recommended: usize) -> usize {
+        self.0.between(1, recommended.clamp(1, 2))
+    }
+
+    fn attempt_note(&mut self) -> Option<String> {
+        Some((*self.0.pick(STEP_NOTES)).to_owned())
+    }
+
+    fn fixed_on_site(&mut self) -> bool {
+        true
+    }
+
+    fn resolution_note(&mut self) -> Option<String> {
+        Some("现场已修复".into())
+    }
+
+    fn warranty(&mut self) -> WarrantyStatus {
+        if self.0.chance(30) { WarrantyStatus::OutOfWarranty } else { WarrantyStatus::InWarranty }
+    }
+
+    fn repair_plan(&mut self) -> RepairPlan {
+        RepairPlan::FixedOnSite
+    }
+
+    fn repair_fee(&mut self) -> u64 {
+        100 * self.0.between(50, 300) as u64
+    }
+
+    fn suspension_cause(&mut self) -> SuspensionCause {
+        *self.0.pick(SuspensionCause::ALL)
     }
 }
 

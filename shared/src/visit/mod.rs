@@ -7,6 +7,7 @@
 //! - [`acceptance`]: the signed summary and its check.
 //! - [`outcome`]: what a visit does to the terminals.
 //! - [`authority`]: the back-office fields and how the server restores them.
+//! - [`satisfy`]: the operations that meet a checklist requirement.
 
 pub mod acceptance;
 pub mod authority;
@@ -14,6 +15,7 @@ pub mod completion;
 pub mod document;
 pub mod ops;
 pub mod outcome;
+pub mod satisfy;
 pub mod schema;
 
 pub use acceptance::{AcceptanceSummary, SignatureCheck};

@@ -5,10 +5,12 @@
 
 use posfield_shared::checklist::Requirement;
 use posfield_shared::visit::completion::applies;
-use posfield_shared::visit::{BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, StepState, VisitDoc};
+use posfield_shared::visit::satisfy::{Choices, Evidence, Identification, Operation, apply, operations};
+use posfield_shared::visit::{
+    BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, StepState, Visit, VisitDoc,
+};
 use posfield_shared::vocab::{
-    ApplicationState, BackupItem, IdentificationMethod, RepairPlan, SimAction, SimCarrier, SuspensionCause,
-    WarrantyStatus,
+    DocumentKind, IdentificationMethod, RepairPlan, SimCarrier, SuspensionCause, WarrantyStatus,
 };
 use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind};
 use sha2::{Digest, Sha256};
@@ -73,76 +75,95 @@ pub fn new_visit(clock: &mut Clock, kind: VisitKind) -> VisitDoc {
         .expect("create visit")
 }
 
-/// Records what `requirement` needs.
-pub fn satisfy(doc: &mut VisitDoc, clock: &mut Clock, requirement: Requirement) {
-    let a = agent();
-    match requirement {
-        Requirement::Photo(kind) => {
-            let at = Timestamp(clock.now);
-            doc.attach_document(&clock.ctx(&a), &photo(kind_seed(kind)), kind, at).unwrap();
+/// The tests' answers to what a visit leaves free: the fixed serials,
+/// SIM card and decisions above; `tried` of the fault's recommended steps
+/// are tried, the last fixing it when `fixed`.
+#[derive(Debug, Default)]
+pub struct Plain {
+    pub tried: usize,
+    pub fixed: bool,
+}
+
+impl Choices for Plain {
+    fn terminal(&mut self) -> Identification {
+        Identification { serial: SERIAL.into(), method: IdentificationMethod::Manual, evidence: None }
+    }
+    fn replacement(&mut self) -> Identification {
+        Identification {
+            serial: NEW_SERIAL.into(),
+            method: IdentificationMethod::Nfc,
+            evidence: Some(sha("ndef")),
         }
-        Requirement::Signature => sign(doc, clock),
-        Requirement::TerminalIdentified => {
-            doc.identify_terminal(&clock.ctx(&a), SERIAL, IdentificationMethod::Manual, None, false).unwrap();
+    }
+    fn sim(&mut self) -> SimInput {
+        SimInput {
+            iccid: ICCID.into(),
+            carrier: SimCarrier::ChinaMobile,
+            expiry: CalendarDate::parse("2026-12-01").unwrap(),
         }
-        Requirement::ReplacementSerial => {
-            doc.identify_terminal(
-                &clock.ctx(&a),
-                NEW_SERIAL,
-                IdentificationMethod::Nfc,
-                Some(sha("ndef")),
-                true,
-            )
-            .unwrap();
-        }
-        Requirement::SimData => {
-            let sim = SimInput {
-                iccid: ICCID.into(),
-                carrier: SimCarrier::ChinaMobile,
-                expiry: CalendarDate::parse("2026-12-01").unwrap(),
-            };
-            doc.set_sim(&clock.ctx(&a), &sim).unwrap();
-        }
-        Requirement::SimAction => {
-            doc.set_sim_action(&clock.ctx(&a), SimAction::Renewed, None, CalendarDate::from_ymd(2027, 12, 1))
-                .unwrap();
-        }
-        Requirement::BackupConfirmation => {
-            let items = [BackupItem::DailySettlementReports, BackupItem::TransactionRecords];
-            doc.confirm_backup(&clock.ctx(&a), &items, Some("已导出到U盘")).unwrap();
-        }
-        Requirement::FaultRecorded => {
-            doc.add_fault(&clock.ctx(&a), FaultCode::PrinterFault, None).unwrap();
-        }
-        Requirement::WarrantyDecision => {
-            doc.set_warranty(&clock.ctx(&a), WarrantyStatus::InWarranty).unwrap();
-        }
-        Requirement::RepairPlan => {
-            doc.set_repair_plan(&clock.ctx(&a), RepairPlan::FixedOnSite).unwrap();
-        }
-        Requirement::RepairFee => {
-            doc.set_repair_fee(&clock.ctx(&a), 15_000).unwrap();
-        }
-        Requirement::SuspensionCause => {
-            doc.set_suspension_cause(&clock.ctx(&a), SuspensionCause::NetworkProblem).unwrap();
-        }
-        Requirement::ApplicationApproved => {
-            doc.submit_application(&clock.ctx(&a)).unwrap();
-            doc.decide_application(&clock.ctx(&reviewer()), ApplicationState::Approved, None).unwrap();
-        }
-        Requirement::MerchantNumber | Requirement::RegisteredPhone => {
-            // Recorded at creation by `merchant()`.
-        }
+    }
+    fn backup_note(&mut self) -> Option<String> {
+        Some("已导出到U盘".into())
+    }
+    fn fault(&mut self) -> (FaultCode, Option<String>) {
+        (FaultCode::PrinterFault, None)
+    }
+    fn remedies_tried(&mut self, _recommended: usize) -> usize {
+        self.tried
+    }
+    fn attempt_note(&mut self) -> Option<String> {
+        None
+    }
+    fn fixed_on_site(&mut self) -> bool {
+        self.fixed
+    }
+    fn resolution_note(&mut self) -> Option<String> {
+        None
+    }
+    fn warranty(&mut self) -> WarrantyStatus {
+        WarrantyStatus::InWarranty
+    }
+    fn repair_plan(&mut self) -> RepairPlan {
+        RepairPlan::FixedOnSite
+    }
+    fn repair_fee(&mut self) -> u64 {
+        15_000
+    }
+    fn suspension_cause(&mut self) -> SuspensionCause {
+        SuspensionCause::NetworkProblem
     }
 }
 
-pub fn kind_seed(kind: posfield_shared::vocab::DocumentKind) -> &'static str {
+/// The tests' photos (a hash per document kind) and signature.
+pub struct Photos;
+
+impl Evidence for Photos {
+    fn photo(&mut self, kind: DocumentKind) -> BlobInfo {
+        photo(kind_seed(kind))
+    }
+    fn signature(&mut self, _visit: &Visit, _at: Timestamp) -> SignatureInput {
+        signature()
+    }
+}
+
+/// Records what `requirement` needs, by the domain's rule, the agent
+/// acting except where the back office decides.
+pub fn satisfy(doc: &mut VisitDoc, clock: &mut Clock, requirement: Requirement) {
+    let visit = doc.visit().unwrap();
+    for operation in operations(&visit, requirement, &mut Plain::default()) {
+        let actor = if operation.by_back_office() { reviewer() } else { agent() };
+        apply(doc, &clock.ctx(&actor), &operation, &mut Photos).unwrap();
+    }
+}
+
+pub fn kind_seed(kind: DocumentKind) -> &'static str {
     use posfield_shared::vocab::Term;
     kind.code()
 }
 
+/// The merchant signs (again, when already signed).
 pub fn sign(doc: &mut VisitDoc, clock: &mut Clock) {
-    doc.sign_acceptance(&clock.ctx(&agent()), &signature()).unwrap();
+    apply(doc, &clock.ctx(&agent()), &Operation::Sign, &mut Photos).unwrap();
 }
 
 /// The merchant's signature as the agent core hands it over.

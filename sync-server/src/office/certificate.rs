@@ -153,6 +153,16 @@ fn wrap(text: &str, advance: &dyn Fn(char) -> f32, width: f32) -> Vec<String> {
     pieces
 }
 
+/// What a signature image may be: the phone draws it a few hundred pixels
+/// on a side, so anything much larger is not one.
+const SIGNATURE_LIMITS: posfield_imaging::Limits = posfield_imaging::Limits {
+    max_input_bytes: 4 * 1024 * 1024,
+    max_width: 4_000,
+    max_height: 4_000,
+    max_pixels: 4_000 * 4_000,
+    max_alloc: 64 << 20,
+};
+
 /// Renders the certificate; `signature_png` is the signature image's bytes
 /// when the server has them.
 pub fn render(visit: &Visit, signature_png: Option<&[u8]>) -> Result<Vec<u8>, CertificateError> {
@@ -209,7 +219,15 @@ pub fn render(visit: &Visit, signature_png: Option<&[u8]>) -> Result<Vec<u8>, Ce
     pdf.pages(pages).kids([page]).count(1);
 
     // The signature image, as 8-bit grey.
-    let signature = signature_png.and_then(|png| image::load_from_memory(png).ok()).map(|img| img.to_luma8());
+    let signature = signature_png
+        .and_then(|png| match posfield_imaging::decode(png, &SIGNATURE_LIMITS) {
+            Ok(decoded) => Some(decoded.image),
+            Err(error) => {
+                tracing::warn!(%error, "the certificate is made without the signature's image");
+                None
+            }
+        })
+        .map(|img| img.to_luma8());
     let mut content = Content::new();
     let mut y = page_h - margin;
     for (size, text) in &laid_out {
@@ -299,6 +317,31 @@ fn deflate(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A grey PNG of the given size, as the phone renders a signature.
+    fn signature_png(width: u32, height: u32) -> Vec<u8> {
+        let image = image::GrayImage::from_pixel(width, height, image::Luma([255]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn the_phone_s_largest_signature_opens_and_a_huge_image_is_refused_unread() {
+        // The phone renders a signature at most 1000 pixels on its long side.
+        let drawn = posfield_imaging::decode(&signature_png(1000, 400), &SIGNATURE_LIMITS).unwrap();
+        assert_eq!((drawn.image.width(), drawn.image.height()), (1000, 400));
+        let error = posfield_imaging::decode(&signature_png(4001, 10), &SIGNATURE_LIMITS).unwrap_err();
+        assert_eq!(
+            error,
+            posfield_imaging::ImageError::Dimensions {
+                width: 4001,
+                height: 10,
+                max_width: 4000,
+                max_height: 4000
+            }
+        );
+    }
 
     #[test]
     fn the_font_has_a_glyph_for_every_character_a_certificate_uses() {

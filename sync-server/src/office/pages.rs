@@ -909,16 +909,26 @@ pub struct BlobQuery {
 /// Thumbnails are made at this width only: one cached file per photo.
 const THUMB_WIDTH: u32 = 320;
 
+/// What a photo or signature may be to get a thumbnail: the phone's own
+/// photo limits, with less memory, since many thumbnails are made at once.
+const THUMB_SOURCE_LIMITS: posfield_imaging::Limits = posfield_imaging::Limits {
+    max_input_bytes: 40 * 1024 * 1024,
+    max_width: 12_000,
+    max_height: 12_000,
+    max_pixels: 12_000 * 12_000,
+    max_alloc: 256 << 20,
+};
+
 /// A JPEG thumbnail of an image, at most `THUMB_WIDTH` wide; `None` when
-/// the bytes are not an image this server decodes.
+/// the loading rule refuses the bytes (the page then shows the link alone).
 fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().ok()?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(12_000);
-    limits.max_image_height = Some(12_000);
-    limits.max_alloc = Some(256 << 20);
-    reader.limits(limits);
-    let image = reader.decode().ok()?;
+    let image = match posfield_imaging::decode(bytes, &THUMB_SOURCE_LIMITS) {
+        Ok(decoded) => decoded.image,
+        Err(error) => {
+            tracing::warn!(%error, "no thumbnail for a stored file");
+            return None;
+        }
+    };
     let small = image.thumbnail(THUMB_WIDTH, THUMB_WIDTH * 4).to_rgb8();
     let mut out = std::io::Cursor::new(Vec::new());
     small.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)).ok()?;

@@ -7,8 +7,10 @@
 //! pipeline a good scanner runs, within a time budget
 //! ([`DecodeOptions::budget`]):
 //!
-//! 1. **Load.** The JPEG/PNG bytes are decoded to grayscale and the EXIF
-//!    orientation is applied ([`decode_symbols`], [`scan_serial`]).
+//! 1. **Load.** The JPEG/PNG bytes are opened by the one loading rule
+//!    (`posfield_imaging`: format, sizes and memory bounded before
+//!    decoding), turned to grayscale and the EXIF orientation is applied
+//!    ([`decode_symbols`], [`scan_serial`]).
 //! 2. **Small images** (long side up to 2048 px, e.g. scans and crops) are
 //!    first handed whole to rxing with `TRY_HARDER`; once a symbol is found,
 //!    rxing's multi-symbol reader (without `TRY_HARDER`, which makes it
@@ -47,11 +49,11 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, GrayImage};
+use posfield_imaging::{ImageError, Limits};
 use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
 use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
 use rxing::{
@@ -340,39 +342,28 @@ pub fn serial_from_text(text: &str) -> Option<String> {
 // ---------------------------------------------------------------------------
 // Loading
 
-/// Decodes JPEG/PNG bytes to grayscale with the EXIF orientation applied.
+/// What a label photo may be: the sides and pixel count the pipeline can
+/// work through within its time budget, the memory a phone can spare, and
+/// the size of a camera's file (the document photos' bound).
+const LOAD_LIMITS: Limits = Limits {
+    max_input_bytes: 40 * 1024 * 1024,
+    max_width: MAX_SIDE,
+    max_height: MAX_SIDE,
+    max_pixels: MAX_PIXELS,
+    max_alloc: 1 << 30,
+};
+
+/// Decodes JPEG/PNG bytes to grayscale with the EXIF orientation applied,
+/// opened by the one loading rule ([`posfield_imaging::decode`]).
 fn load_gray(bytes: &[u8]) -> Result<GrayImage, BarcodeError> {
-    if bytes.is_empty() {
-        return Err(BarcodeError::Image("the file is empty".into()));
-    }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| BarcodeError::Image(lowercase_first(&e.to_string())))?;
-    if reader.format().is_none() {
-        return Err(BarcodeError::Image("not a jpeg or png image".into()));
-    }
-    if reader.format() == Some(image::ImageFormat::Jpeg) && jpeg_is_truncated(bytes) {
-        return Err(BarcodeError::Image("the jpeg data is truncated".into()));
-    }
-    let mut reader = reader;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(1 << 30);
-    reader.limits(limits);
-    let mut decoder =
-        reader.into_decoder().map_err(|e| BarcodeError::Image(lowercase_first(&e.to_string())))?;
-    let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(BarcodeError::Image("the image has no pixels".into()));
-    }
-    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(BarcodeError::TooLarge { width, height });
-    }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let decoded = catch_unwind(AssertUnwindSafe(|| DynamicImage::from_decoder(decoder)))
-        .map_err(|_| BarcodeError::Image("the image decoder failed".into()))?
-        .map_err(|e| BarcodeError::Image(lowercase_first(&e.to_string())))?;
-    let mut gray = DynamicImage::ImageLuma8(flatten_to_gray(decoded));
-    gray.apply_orientation(orientation);
+    let decoded = posfield_imaging::decode(bytes, &LOAD_LIMITS).map_err(|e| match e {
+        ImageError::Dimensions { width, height, .. } | ImageError::Pixels { width, height, .. } => {
+            BarcodeError::TooLarge { width, height }
+        }
+        other => BarcodeError::Image(other.to_string()),
+    })?;
+    let mut gray = DynamicImage::ImageLuma8(flatten_to_gray(decoded.image));
+    gray.apply_orientation(decoded.orientation);
     Ok(gray.into_luma8())
 }
 
@@ -394,50 +385,6 @@ fn flatten_to_gray(image: DynamicImage) -> GrayImage {
         })
         .collect();
     GrayImage::from_raw(width, height, pixels).unwrap_or_else(|| GrayImage::new(1, 1))
-}
-
-/// Whether JPEG data stops before its end-of-image marker (a truncated
-/// upload). The decoder would silently fill the missing part with gray.
-fn jpeg_is_truncated(bytes: &[u8]) -> bool {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return false;
-    }
-    let mut i = 2;
-    // Header segments up to the first start-of-scan.
-    loop {
-        while i < bytes.len() && bytes[i] == 0xFF && bytes.get(i + 1) == Some(&0xFF) {
-            i += 1; // fill bytes
-        }
-        if i + 1 >= bytes.len() || bytes[i] != 0xFF {
-            return true;
-        }
-        let marker = bytes[i + 1];
-        i += 2;
-        match marker {
-            0xD9 => return false,
-            0x01 | 0xD0..=0xD7 => continue,
-            _ => {}
-        }
-        if i + 1 >= bytes.len() {
-            return true;
-        }
-        let length = usize::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
-        i += length;
-        if marker == 0xDA {
-            break;
-        }
-    }
-    // Entropy-coded data stuffs every 0xFF with 0x00, so 0xFF 0xD9 can only
-    // be the end-of-image marker.
-    !bytes.get(i..).is_some_and(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9]))
-}
-
-fn lowercase_first(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 // ---------------------------------------------------------------------------
