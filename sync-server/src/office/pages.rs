@@ -216,7 +216,8 @@ pub async fn login(
         None => None,
     };
     let (Some(user), Some(token)) = (user, opened) else {
-        tracing::info!(user = %name, "back-office sign-in refused");
+        // Never what was typed: people type their password into the name field.
+        tracing::info!(door = "page", "back-office sign-in refused");
         let body = LoginPage { lang, failed: true }.render()?;
         return Ok((StatusCode::UNAUTHORIZED, Html(body)).into_response());
     };
