@@ -18,23 +18,22 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use base64::Engine;
+use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
     EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
     PushRequest, PushResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
-use posfield_shared::{Actor, Timestamp, VisitKind};
+use posfield_shared::visit::{MerchantInput, VisitDoc};
 use posfield_sync_link_server::Limits;
 use serde::Deserialize;
 
 use crate::State;
-use crate::auth::{self, Device, UserRole};
+use crate::auth::{self, Device};
 use crate::blobs::check_sha;
+use crate::desk::{self, DeskUser};
 use crate::error::ApiError;
 use crate::policy::ConnectionPolicy;
-use crate::projection::{self, ProjectionError};
-use crate::store::Principal;
 
 /// Longest a manifest waits for the device's previous sync connection to be
 /// projected.
@@ -111,29 +110,7 @@ impl FromRequestParts<AppState> for Device {
 
 /// A back-office user, authenticated with HTTP Basic.
 #[derive(Debug, Clone)]
-pub struct OfficeUser {
-    /// User name.
-    pub name: String,
-    /// Role.
-    pub role: UserRole,
-}
-
-impl OfficeUser {
-    fn actor(&self) -> Actor {
-        match self.role {
-            UserRole::Admin => Actor::admin(&self.name, "back-office"),
-            UserRole::Reviewer => Actor::reviewer(&self.name, "back-office"),
-        }
-    }
-
-    fn ctx(&self) -> Ctx {
-        Ctx::new(self.actor(), Timestamp(crate::clock::now_millis()), uuid::Uuid::now_v7().to_string())
-    }
-
-    fn principal(&self) -> Principal {
-        Principal::Office { name: self.name.clone(), role: self.role }
-    }
-}
+pub struct OfficeUser(pub DeskUser);
 
 impl FromRequestParts<AppState> for OfficeUser {
     type Rejection = ApiError;
@@ -153,9 +130,13 @@ impl FromRequestParts<AppState> for OfficeUser {
         let role = match auth::check_password(state.store.as_ref(), name, password).await {
             Ok(user) => user.role,
             Err(auth::AuthError::Store(e)) => return Err(e.into()),
-            Err(_) => return Err(unauthenticated()),
+            Err(_) => {
+                // Never what was typed: people type their password into the name.
+                tracing::info!(door = "basic", "back-office sign-in refused");
+                return Err(unauthenticated());
+            }
         };
-        Ok(OfficeUser { name: name.to_owned(), role })
+        Ok(OfficeUser(DeskUser { name: name.to_owned(), role }))
     }
 }
 
@@ -336,20 +317,9 @@ async fn blob_get(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-fn projection_error(e: ProjectionError) -> ApiError {
-    match e {
-        ProjectionError::NotFound(id) => ApiError::not_found(format!("no visit {id}")),
-        ProjectionError::Visit(v) => ApiError::new(StatusCode::CONFLICT, "refused", v.to_string()),
-        ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(id)) => {
-            ApiError::bad_request("bad_visit_id", format!("{id:?} is not a visit id"))
-        }
-        other => ApiError::internal(other),
-    }
-}
-
 async fn office_visit(
     axum::extract::State(state): axum::extract::State<AppState>,
-    user: OfficeUser,
+    OfficeUser(user): OfficeUser,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     posfield_sync_link_server::doc_id(&id)
@@ -384,17 +354,12 @@ struct ReviewBody {
 
 async fn office_review(
     axum::extract::State(state): axum::extract::State<AppState>,
-    user: OfficeUser,
+    OfficeUser(user): OfficeUser,
     Path(id): Path<String>,
     body: Result<Json<ReviewBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = json_body(body)?;
-    let ctx = user.ctx();
-    let visit = projection::office_edit(&state, &user.principal(), &id, |doc| {
-        doc.review(&ctx, body.decision, body.note.as_deref())
-    })
-    .await
-    .map_err(projection_error)?;
+    let visit = desk::review(&state, &user, &id, body.decision, body.note.as_deref()).await?;
     Ok(Json(serde_json::json!({ "status": visit.status })))
 }
 
@@ -405,15 +370,12 @@ struct AssignBody {
 
 async fn office_assign(
     axum::extract::State(state): axum::extract::State<AppState>,
-    user: OfficeUser,
+    OfficeUser(user): OfficeUser,
     Path(id): Path<String>,
     body: Result<Json<AssignBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = json_body(body)?;
-    let ctx = user.ctx();
-    let visit = projection::office_edit(&state, &user.principal(), &id, |doc| doc.assign(&ctx, &body.agent))
-        .await
-        .map_err(projection_error)?;
+    let visit = desk::assign(&state, &user, &id, &body.agent).await?;
     Ok(Json(serde_json::json!({ "assignee": visit.assignment.agent })))
 }
 
@@ -430,23 +392,23 @@ struct CreateBody {
 
 async fn office_create(
     axum::extract::State(state): axum::extract::State<AppState>,
-    user: OfficeUser,
+    OfficeUser(user): OfficeUser,
     body: Result<Json<CreateBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = json_body(body)?;
-    let ctx = user.ctx();
-    let id = uuid::Uuid::now_v7().to_string();
-    let merchant = MerchantInput {
-        name: body.merchant,
-        merchant_number: body.merchant_number,
-        terminal_number: body.terminal_number,
-        phone: body.phone,
-        address: body.address,
+    let new = desk::NewVisit {
+        kind: body.kind,
+        merchant: MerchantInput {
+            name: body.merchant,
+            merchant_number: body.merchant_number,
+            terminal_number: body.terminal_number,
+            phone: body.phone,
+            address: body.address,
+        },
+        agent: body.agent,
+        serial: None,
     };
-    let mut doc =
-        VisitDoc::create_visit(&ctx, projection::SERVER_ACTOR_ID, &id, body.kind, &merchant, &body.agent)
-            .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
-    let visit = projection::office_create(&state, &mut doc).await.map_err(projection_error)?;
+    let visit = desk::create(&state, &user, new).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": visit.id, "assignee": visit.assignment.agent }))))
 }
 

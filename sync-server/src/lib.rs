@@ -7,6 +7,7 @@
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
 //! - [`policy`]: the samod share policy of a sync connection (the store's access rule).
 //! - [`api`]: the HTTP routes.
+//! - [`desk`]: the back office's decisions, each once, with the role it needs.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
 //! - [`blobs`]: resumable, verified, content-addressed uploads.
@@ -20,6 +21,7 @@ pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod desk;
 pub mod error;
 pub mod in_flight;
 pub mod office;

@@ -16,7 +16,7 @@ use posfield_shared::vocab::{SimCarrier, Term};
 use posfield_shared::{CalendarDate, Timestamp, validate};
 
 use super::queries::{TerminalRow, VisitRow};
-use crate::store::{RegisterRow, Store, StoreError};
+use crate::store::{AuditEntry, RegisterRow, Store, StoreError};
 
 /// The columns an import understands; `serial` is required, the others optional.
 pub const COLUMNS: &[&str] = &[
@@ -102,14 +102,17 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<RegisterRow, String
 }
 
 /// Reads a register CSV (header line first, UTF-8, an optional BOM) and
-/// stores its good rows; a later row for the same serial is reported, not
-/// imported.
-pub async fn import_terminals(store: &dyn Store, text: &str) -> Result<ImportReport, StoreError> {
+/// stores its good rows with the audit entry `audit` makes of the report;
+/// a later row for the same serial is reported, not imported.
+pub async fn import_terminals(
+    store: &dyn Store,
+    text: &str,
+    audit: impl FnOnce(&ImportReport) -> AuditEntry,
+) -> Result<ImportReport, StoreError> {
     let (good, mut report) = read_register(text);
     report.imported = good.len();
-    if !good.is_empty() {
-        store.import_register(good).await?;
-    }
+    let entry = audit(&report);
+    store.import_register(good, entry).await?;
     Ok(report)
 }
 
@@ -286,6 +289,10 @@ mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
 
+    fn audit(report: &ImportReport) -> AuditEntry {
+        AuditEntry::new(None, "zhou", "import_terminals", &format!("{} imported", report.imported))
+    }
+
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
@@ -304,8 +311,8 @@ mod tests {
                    N910000000004,A8,联迪,x,installed,,,89860012345678901230,,\n\
                    N910000000005,A8\n";
         // The same lines as a browser sends them (CRLF) are reported alike.
-        let crlf = import_terminals(&store, &csv.replace('\n', "\r\n")).await.unwrap();
-        let report = import_terminals(&store, csv).await.unwrap();
+        let crlf = import_terminals(&store, &csv.replace('\n', "\r\n"), audit).await.unwrap();
+        let report = import_terminals(&store, csv, audit).await.unwrap();
         assert_eq!(crlf, report);
         assert_eq!(report.imported, 2, "{report:?}");
         let lines: Vec<u64> = report.bad.iter().map(|b| b.line).collect();
@@ -317,12 +324,15 @@ mod tests {
         assert_eq!(serials, ["N910000000001", "N910000000003"]);
         assert_eq!(rows[0].sim_carrier.as_deref(), Some("china_mobile"));
         assert_eq!(rows[1].state.as_deref(), Some("suspended"));
+        let log = store.audit_log(None, 10).await.unwrap();
+        let imports = log.iter().filter(|r| r.entry.action == "import_terminals" && r.entry.actor == "zhou");
+        assert_eq!(imports.count(), 2, "each import is audited: {log:?}");
     }
 
     #[tokio::test]
     async fn an_unknown_column_refuses_the_file_at_line_one() {
         let (_dir, store) = store();
-        let report = import_terminals(&store, "serial,colour\nN910000000001,red\n").await.unwrap();
+        let report = import_terminals(&store, "serial,colour\nN910000000001,red\n", audit).await.unwrap();
         assert_eq!(report.imported, 0);
         assert_eq!(report.bad[0].line, 1);
     }
@@ -332,10 +342,10 @@ mod tests {
         let (_dir, store) = store();
         let csv = "serial,model,state,production_date,sim_iccid,sim_carrier,sim_expiry\n\
                    N910000000001,N910,installed,2022-03-01,89860012345678901238,china_mobile,2026-12-01\n";
-        assert_eq!(import_terminals(&store, csv).await.unwrap().imported, 1);
+        assert_eq!(import_terminals(&store, csv, audit).await.unwrap().imported, 1);
         let before = store.all_terminals().await.unwrap();
         let exported = terminals_csv(&before);
-        let report = import_terminals(&store, &exported).await.unwrap();
+        let report = import_terminals(&store, &exported, audit).await.unwrap();
         assert_eq!((report.imported, report.bad.len()), (1, 0), "{report:?}");
         assert_eq!(store.all_terminals().await.unwrap(), before);
     }
@@ -384,12 +394,12 @@ mod tests {
     async fn a_formula_in_the_register_is_exported_as_text_and_imports_back_unchanged() {
         let (_dir, store) = store();
         let csv = "serial,merchant,model\nN910000000001,=cmd|' /C calc'!A0,@N910\n";
-        assert_eq!(import_terminals(&store, csv).await.unwrap().imported, 1);
+        assert_eq!(import_terminals(&store, csv, audit).await.unwrap().imported, 1);
         let before = store.all_terminals().await.unwrap();
         assert_eq!(before[0].merchant, "=cmd|' /C calc'!A0", "stored as typed");
         let exported = terminals_csv(&before);
         assert!(exported.contains("'=cmd|") && exported.contains("'@N910"), "{exported}");
-        assert_eq!(import_terminals(&store, &exported).await.unwrap().imported, 1);
+        assert_eq!(import_terminals(&store, &exported, audit).await.unwrap().imported, 1);
         assert_eq!(store.all_terminals().await.unwrap(), before);
     }
 }

@@ -9,9 +9,11 @@
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
 //! - [`certificate`]: the acceptance certificate as a PDF.
 //!
-//! Every decision taken here (review, assignment, application) goes
-//! through [`crate::projection::office_edit`], the same path as the JSON
-//! API, so it is a change of the visit document and syncs to the agent.
+//! Every decision taken here (review, assignment, creation, application,
+//! import) is one of the desk's actions in [`crate::desk`], which the JSON
+//! API calls too: the role it needs and the checks of its input are
+//! there, and a decision on a visit is a change of the visit document
+//! that syncs to the agent.
 
 pub mod certificate;
 pub mod i18n;
@@ -111,6 +113,20 @@ impl PageError {
 impl From<crate::store::StoreError> for PageError {
     fn from(e: crate::store::StoreError) -> Self {
         PageError::internal(e)
+    }
+}
+
+impl From<crate::desk::DeskError> for PageError {
+    fn from(e: crate::desk::DeskError) -> Self {
+        use crate::desk::DeskError;
+        match e {
+            DeskError::Forbidden { .. } => PageError::Forbidden,
+            DeskError::NotFound(_) | DeskError::BadVisitId(_) => PageError::NotFound,
+            DeskError::UnknownAgent(_) | DeskError::Invalid(_) | DeskError::Refused(_) => {
+                PageError::Refused(e.to_string())
+            }
+            DeskError::Store(_) | DeskError::Projection(_) => PageError::internal(e),
+        }
     }
 }
 
