@@ -12,11 +12,12 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequestParts, Path, Query, Request};
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use base64::Engine;
 use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
@@ -31,9 +32,10 @@ use serde::Deserialize;
 use crate::State;
 use crate::auth::{self, Device};
 use crate::blobs::check_sha;
-use crate::desk::{self, DeskUser};
+use crate::desk::{self, DeskAction, DeskUser};
 use crate::error::ApiError;
 use crate::policy::ConnectionPolicy;
+use crate::routes::{Access, BodyLimit, Entry};
 
 /// Longest a manifest waits for the device's previous sync connection to be
 /// projected.
@@ -47,33 +49,95 @@ const UPLOAD_WAIT_FOR_PUSHES: Duration = Duration::from_secs(10);
 
 type AppState = Arc<State>;
 
-/// The router.
+/// The router: the table of [`routes`], each behind the guard of its
+/// access ([`crate::routes::build`]).
 pub fn router(state: AppState) -> axum::Router {
-    let max_body = state.config.max_body_bytes;
-    let api = axum::Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/enroll", post(enroll))
-        .route("/api/v1/sync/manifest", post(manifest))
-        .route("/api/v1/sync/ws", get(sync_ws))
-        .route("/api/v1/blobs/{sha}/status", get(blob_status))
-        .route("/api/v1/blobs/{sha}", get(blob_get))
-        .route("/api/v1/office/visits", post(office_create))
-        .route("/api/v1/office/visits/{id}", get(office_visit))
-        .route("/api/v1/office/visits/{id}/review", post(office_review))
-        .route("/api/v1/office/visits/{id}/assign", post(office_assign))
-        .route("/api/v1/office/audit", get(office_audit))
-        .layer(DefaultBodyLimit::max(max_body));
-    let uploads =
-        axum::Router::new().route("/api/v1/blobs/{sha}", put(blob_put)).layer(DefaultBodyLimit::disable());
-    let pushes = axum::Router::new()
-        .route("/api/v1/sync/push", post(push))
-        .layer(DefaultBodyLimit::max(state.config.max_sync_message_bytes));
-    api.merge(uploads)
-        .merge(pushes)
-        .merge(crate::office::routes())
+    crate::routes::build(routes(&state.config), &state)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every route of the server, with who may call it and how large a body
+/// it reads: the one table the router is built from.
+pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
+    use crate::office::pages;
+    const GET: Method = Method::GET;
+    const POST: Method = Method::POST;
+    const PUT: Method = Method::PUT;
+    use crate::routes::Door::{Basic, Session};
+    let api = BodyLimit::Max(config.max_body_bytes);
+    let pushes = BodyLimit::Max(config.max_sync_message_bytes);
+    let form = BodyLimit::Max(crate::office::MAX_FORM_BYTES);
+    let to_visits = || async { Redirect::to("/office/visits") };
+    let anyone = Access::Public;
+    let officer = Access::officer(Session);
+    let desk = |action| Access::desk(Session, action);
+    let by_basic = |action| Access::desk(Basic, action);
+    vec![
+        Entry::new(GET, "/healthz", Access::Public, api, healthz),
+        // The phone's.
+        Entry::new(POST, "/api/v1/enroll", Access::Public, api, enroll),
+        Entry::new(POST, "/api/v1/sync/manifest", Access::Device, api, manifest),
+        Entry::new(POST, "/api/v1/sync/push", Access::Device, pushes, push),
+        Entry::new(GET, "/api/v1/sync/ws", Access::Device, api, sync_ws),
+        Entry::new(GET, "/api/v1/blobs/{sha}/status", Access::Device, api, blob_status),
+        Entry::new(GET, "/api/v1/blobs/{sha}", Access::Device, api, blob_get),
+        Entry::new(PUT, "/api/v1/blobs/{sha}", Access::Device, BodyLimit::Streamed, blob_put),
+        // The back office's JSON API (Basic).
+        Entry::new(POST, "/api/v1/office/visits", by_basic(DeskAction::Create), api, office_create),
+        Entry::new(GET, "/api/v1/office/visits/{id}", Access::officer(Basic), api, office_visit),
+        Entry::new(
+            POST,
+            "/api/v1/office/visits/{id}/review",
+            by_basic(DeskAction::Review),
+            api,
+            office_review,
+        ),
+        Entry::new(
+            POST,
+            "/api/v1/office/visits/{id}/assign",
+            by_basic(DeskAction::Assign),
+            api,
+            office_assign,
+        ),
+        Entry::new(GET, "/api/v1/office/audit", Access::admin(Basic), api, office_audit),
+        // The back office's pages (a session).
+        Entry::new(GET, "/office", anyone, form, to_visits).page(),
+        Entry::new(GET, "/office/", anyone, form, to_visits).page(),
+        Entry::new(GET, "/office/login", anyone, form, pages::login_page).page(),
+        Entry::new(POST, "/office/login", anyone, form, pages::login).page(),
+        Entry::new(POST, "/office/logout", officer, form, pages::logout).page(),
+        Entry::new(GET, "/office/lang/{code}", anyone, form, pages::switch_language).page(),
+        Entry::new(GET, "/office/static/office.css", anyone, form, pages::stylesheet).page(),
+        Entry::new(GET, "/office/static/import.js", anyone, form, pages::import_script).page(),
+        Entry::new(GET, "/office/visits", officer, form, pages::visit_list).page(),
+        Entry::new(POST, "/office/visits", desk(DeskAction::Create), form, pages::create_visit).page(),
+        Entry::new(GET, "/office/visits/new", desk(DeskAction::Create), form, pages::new_visit_page).page(),
+        Entry::new(GET, "/office/visits/export.csv", officer, form, pages::export_visits).page(),
+        Entry::new(GET, "/office/visits/{id}", officer, form, pages::visit_page).page(),
+        Entry::new(POST, "/office/visits/{id}/review", desk(DeskAction::Review), form, pages::review).page(),
+        Entry::new(POST, "/office/visits/{id}/assign", desk(DeskAction::Assign), form, pages::assign).page(),
+        Entry::new(GET, "/office/visits/{id}/certificate.pdf", officer, form, pages::certificate).page(),
+        Entry::new(GET, "/office/blobs/{sha}", officer, form, pages::blob).page(),
+        Entry::new(GET, "/office/terminals", officer, form, pages::terminal_list).page(),
+        Entry::new(GET, "/office/terminals/export.csv", officer, form, pages::export_terminals).page(),
+        Entry::new(GET, "/office/terminals/import", desk(DeskAction::Import), form, pages::import_page)
+            .page(),
+        Entry::new(POST, "/office/terminals/import", desk(DeskAction::Import), form, pages::import_terminals)
+            .page(),
+        Entry::new(GET, "/office/terminals/{serial}", officer, form, pages::terminal_page).page(),
+        Entry::new(GET, "/office/alerts", officer, form, pages::alerts).page(),
+        Entry::new(GET, "/office/applications", officer, form, pages::applications).page(),
+        Entry::new(
+            POST,
+            "/office/applications/{id}",
+            desk(DeskAction::DecideApplication),
+            form,
+            pages::decide_application,
+        )
+        .page(),
+    ]
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -99,6 +163,10 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The route's guard authenticated the request already.
+        if let Some(device) = parts.extensions.get::<Device>() {
+            return Ok(device.clone());
+        }
         let token = bearer(parts)
             .ok_or_else(|| {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a device credential is required")
@@ -116,6 +184,10 @@ impl FromRequestParts<AppState> for OfficeUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The route's guard checked the password already.
+        if let Some(user) = parts.extensions.get::<OfficeUser>() {
+            return Ok(user.clone());
+        }
         let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first");
         let basic = parts
             .headers

@@ -6,7 +6,8 @@
 //!   access rule; [`store::sqlite`] is its engine.
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
 //! - [`policy`]: the samod share policy of a sync connection (the store's access rule).
-//! - [`api`]: the HTTP routes.
+//! - [`api`]: the HTTP routes, in one table.
+//! - [`routes`]: who may call each route, and the guard that refuses everyone else.
 //! - [`desk`]: the back office's decisions, each once, with the role it needs.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod priority;
 pub mod projection;
 pub mod push;
+pub mod routes;
 pub mod store;
 
 use std::net::SocketAddr;

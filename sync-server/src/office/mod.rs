@@ -9,6 +9,9 @@
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
 //! - [`certificate`]: the acceptance certificate as a PDF.
 //!
+//! Their routes are rows of the server's one table, [`crate::api::routes`],
+//! which says who may open each.
+//!
 //! Every decision taken here (review, assignment, creation, application,
 //! import) is one of the desk's actions in [`crate::desk`], which the JSON
 //! API calls too: the role it needs and the checks of its input are
@@ -22,50 +25,15 @@ pub mod pages;
 pub mod queries;
 pub mod session;
 
-use std::sync::Arc;
-
-use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-
-use crate::State;
+use axum::response::{IntoResponse, Response};
 
 /// The largest form the pages accept (a terminal CSV import).
-const MAX_FORM_BYTES: usize = 8 << 20;
-
-/// The `/office` routes.
-pub fn routes() -> axum::Router<Arc<State>> {
-    axum::Router::new()
-        .route("/office", get(|| async { Redirect::to("/office/visits") }))
-        .route("/office/", get(|| async { Redirect::to("/office/visits") }))
-        .route("/office/login", get(pages::login_page).post(pages::login))
-        .route("/office/logout", post(pages::logout))
-        .route("/office/lang/{code}", get(pages::switch_language))
-        .route("/office/static/office.css", get(pages::stylesheet))
-        .route("/office/static/import.js", get(pages::import_script))
-        .route("/office/visits", get(pages::visit_list).post(pages::create_visit))
-        .route("/office/visits/new", get(pages::new_visit_page))
-        .route("/office/visits/export.csv", get(pages::export_visits))
-        .route("/office/visits/{id}", get(pages::visit_page))
-        .route("/office/visits/{id}/review", post(pages::review))
-        .route("/office/visits/{id}/assign", post(pages::assign))
-        .route("/office/visits/{id}/certificate.pdf", get(pages::certificate))
-        .route("/office/blobs/{sha}", get(pages::blob))
-        .route("/office/terminals", get(pages::terminal_list))
-        .route("/office/terminals/export.csv", get(pages::export_terminals))
-        .route("/office/terminals/import", get(pages::import_page).post(pages::import_terminals))
-        .route("/office/terminals/{serial}", get(pages::terminal_page))
-        .route("/office/alerts", get(pages::alerts))
-        .route("/office/applications", get(pages::applications))
-        .route("/office/applications/{id}", post(pages::decide_application))
-        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(axum::middleware::map_response(security_headers))
-}
+pub const MAX_FORM_BYTES: usize = 8 << 20;
 
 /// Headers on every page: only this site's scripts, styles, images and
 /// forms; never inside a frame; content types as declared.
-async fn security_headers(mut response: Response) -> Response {
+pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -539,3 +539,41 @@ async fn a_push_or_an_office_edit_whose_write_is_refused_fails_and_the_projectio
     refuse_chunk_writes(&dir, false);
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn visits_go_to_agents_with_a_device_that_is_not_revoked() {
+    let (_dir, store) = open();
+    // (agent, its devices: whether each is revoked, whether each has expired)
+    let agents: &[(&str, &[(bool, bool)])] = &[
+        ("wang", &[(false, false)]),
+        ("li", &[(true, false)]),
+        ("zhao", &[]),
+        ("zhang", &[(true, false), (false, false)]),
+        ("sun", &[(false, true)]),
+    ];
+    for (n, (agent, devices)) in agents.iter().enumerate() {
+        store.add_enrolment_code(agent, &format!("code-{agent}"), 1, i64::MAX).await.unwrap();
+        for (d, (revoked, expired)) in devices.iter().enumerate() {
+            let code = format!("code-{agent}-{d}");
+            store.add_enrolment_code(agent, &code, 1, i64::MAX).await.unwrap();
+            let device = NewDevice {
+                code_hash: code,
+                device_id: format!("device-{n}-{d}"),
+                token_hash: format!("token-{n}-{d}"),
+                client_device_id: format!("phone-{d}"),
+                name: String::new(),
+                public_key: KEY.into(),
+                at: 1,
+                expires_at: if *expired { 2 } else { i64::MAX },
+            };
+            store.enrol(device).await.unwrap().unwrap();
+            if *revoked {
+                assert!(store.revoke_device(&format!("device-{n}-{d}"), 3).await.unwrap());
+            }
+        }
+    }
+    // An agent with only a code, or only revoked devices, is no one to send work to;
+    // an expired phone enrols again and gets its visits then.
+    assert_eq!(store.enrolled_agents().await.unwrap(), ["sun", "wang", "zhang"]);
+    assert_eq!(store.agents().await.unwrap().len(), agents.len(), "every agent stays known");
+}
