@@ -4,7 +4,8 @@
 //! The routes swept are the server's own table (`api::routes`), the one the
 //! router is built from, so a route added without a row here fails
 //! [`every_route_answers_each_caller_as_the_table_says`], and a row left
-//! for a route that is gone fails it too.
+//! for a route that is gone fails it too; so does a route whose declared
+//! access lets past its guard other callers than its row here serves.
 //!
 //! The callers: nobody; agents A (wang) and B (li) with live device
 //! credentials; a revoked device of A's; an expired credential of A's; a
@@ -29,6 +30,7 @@ use posfield_shared::{Actor, Timestamp, VisitKind};
 use posfield_sync_server::State;
 use posfield_sync_server::auth::{self, UserRole};
 use posfield_sync_server::config::Config;
+use posfield_sync_server::routes::{Access, Door};
 use posfield_sync_server::store::{AuditEntry, NewDevice, RegisterRow};
 use sha2::{Digest, Sha256};
 
@@ -353,6 +355,31 @@ impl World {
     }
 }
 
+/// The callers a route's declared access lets past its guard, as a row of
+/// the table reads them (`y` past, `.` refused).
+fn past_the_guard(access: Access) -> String {
+    CALLERS
+        .iter()
+        .map(|caller| {
+            let past = match access {
+                Access::Public => true,
+                Access::Device => matches!(caller, Caller::AgentA | Caller::AgentB),
+                Access::Office { door: Door::Basic, role: UserRole::Reviewer } => {
+                    matches!(caller, Caller::ReviewerBasic | Caller::AdminBasic)
+                }
+                Access::Office { door: Door::Basic, role: UserRole::Admin } => *caller == Caller::AdminBasic,
+                Access::Office { door: Door::Session, role: UserRole::Reviewer } => {
+                    matches!(caller, Caller::ReviewerSession | Caller::AdminSession)
+                }
+                Access::Office { door: Door::Session, role: UserRole::Admin } => {
+                    *caller == Caller::AdminSession
+                }
+            };
+            if past { 'y' } else { '.' }
+        })
+        .collect()
+}
+
 /// The cell an answer makes (see the module's documentation); `!` for a
 /// server error, which no caller may cause.
 fn cell(response: &reqwest::Response) -> char {
@@ -382,6 +409,23 @@ async fn every_route_answers_each_caller_as_the_table_says() {
         "routes without a row in the table: {without_row:?}; rows without a route: {without_route:?}"
     );
     assert_eq!(declared.len(), routes.len(), "a route is declared twice");
+
+    // A route's declaration is no wider than what it does: the callers its
+    // guard lets past are the ones the table says it serves (a handler
+    // stricter than its row would hide a row that says too much).
+    let mut too_wide = Vec::new();
+    for entry in posfield_sync_server::api::routes(&world.state().config) {
+        let (method, path) = (entry.route.method.as_str(), entry.route.path);
+        let row = TABLE.iter().find(|(m, p, _)| *m == method && *p == path).expect("a row");
+        let served: String = row.2.chars().map(|c| if c == '.' { '.' } else { 'y' }).collect();
+        if past_the_guard(entry.route.access) != served {
+            too_wide.push(format!(
+                "{method} {path}: declared {}, the table {served}",
+                past_the_guard(entry.route.access)
+            ));
+        }
+    }
+    assert!(too_wide.is_empty(), "declarations that differ from the table:\n{}", too_wide.join("\n"));
 
     let mut wrong = Vec::new();
     for (method, path, expected) in TABLE {
