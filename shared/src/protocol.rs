@@ -14,9 +14,55 @@
 //! both sides hold changes the other lacks go through automerge's sync
 //! protocol (docs/decisions.md says why). Push bodies are CBOR: a saved
 //! document is binary, and base64 in JSON would add a third to it.
+//!
+//! Every request a phone makes carries its versions in three headers
+//! ([`APP_VERSION_HEADER`], [`SCHEMA_VERSION_HEADER`],
+//! [`PROTOCOL_VERSION_HEADER`]). A phone released before they existed sends
+//! none and is taken to run [`UNVERSIONED_APP_VERSION`] with protocol
+//! [`UNVERSIONED_PROTOCOL`]. A server that no longer syncs with a phone's
+//! version answers `426 Upgrade Required` with an [`AppTooOld`] body before
+//! it reads or writes anything, and the phone keeps its work.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// The sync protocol this code speaks. Protocol 1 sent no versions and
+/// could not renew a credential; protocol 2 sends the version headers on
+/// every request and renews credentials (`POST /api/v1/sync/renew`).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The header carrying the app's version (semantic versioning, `0.2.0`).
+pub const APP_VERSION_HEADER: &str = "posfield-app-version";
+
+/// The header carrying the visit document schema version the app writes.
+pub const SCHEMA_VERSION_HEADER: &str = "posfield-schema-version";
+
+/// The header carrying the sync protocol the app speaks ([`PROTOCOL_VERSION`]).
+pub const PROTOCOL_VERSION_HEADER: &str = "posfield-protocol";
+
+/// The app version of a phone that sends no version header: every phone
+/// released before the headers existed runs it.
+pub const UNVERSIONED_APP_VERSION: &str = "0.1.0";
+
+/// The protocol of a phone that sends no version header.
+pub const UNVERSIONED_PROTOCOL: u32 = 1;
+
+/// The error code of a phone below the server's minimum app version.
+pub const APP_TOO_OLD: &str = "app_too_old";
+
+/// The body of a `426 Upgrade Required`: this app version is older than
+/// the oldest the server syncs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppTooOld {
+    /// Always [`APP_TOO_OLD`].
+    pub error: String,
+    /// The refusal in words.
+    pub message: String,
+    /// The oldest app version the server syncs with.
+    pub minimum: String,
+    /// The version the phone said it runs (or is taken to run).
+    pub app_version: String,
+}
 
 /// `POST /api/v1/enroll`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +125,22 @@ pub struct ManifestResponse {
     /// older backup: the phone sends them again whatever it remembers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_blobs: Vec<String>,
+    /// Seconds the credential this request carried has left, by the
+    /// server's clock: the phone renews it when few are left. Absent from
+    /// servers older than protocol 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_expires_in: Option<i64>,
+}
+
+/// The answer to `POST /api/v1/sync/renew`: a new credential. The one the
+/// request carried stays valid until a renewal is first used (or until
+/// its own expiry), so a phone that never stored this answer loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewResponse {
+    /// The new device credential.
+    pub token: String,
+    /// When it expires (Unix seconds); never before the old one did.
+    pub expires_at: i64,
 }
 
 /// Media type of push requests and answers.

@@ -5,6 +5,10 @@
 //! from `posfield-server add-user`). Every error is a JSON body with a
 //! stable `error` code; nothing an agent may not see is distinguishable
 //! from something that does not exist.
+//!
+//! Every route a phone calls goes through [`crate::versions::gate`] first:
+//! a phone below the minimum app version is answered `426 app_too_old`
+//! before its credential or body is read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +26,7 @@ use base64::Engine;
 use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
     EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
-    PushRequest, PushResponse, decode_cbor, digest, encode_cbor,
+    PushRequest, PushResponse, RenewResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{MerchantInput, VisitDoc};
@@ -36,6 +40,8 @@ use crate::desk::{self, DeskAction, DeskUser};
 use crate::error::ApiError;
 use crate::policy::ConnectionPolicy;
 use crate::routes::{Access, BodyLimit, Entry};
+use crate::store::SeenVersion;
+use crate::versions::ClientVersion;
 
 /// Longest a manifest waits for the device's previous sync connection to be
 /// projected.
@@ -72,18 +78,20 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
     let to_visits = || async { Redirect::to("/office/visits") };
     let anyone = Access::Public;
     let officer = Access::officer(Session);
+    let admin = Access::admin(Session);
     let desk = |action| Access::desk(Session, action);
     let by_basic = |action| Access::desk(Basic, action);
     vec![
         Entry::new(GET, "/healthz", Access::Public, api, healthz),
         // The phone's.
-        Entry::new(POST, "/api/v1/enroll", Access::Public, api, enroll),
-        Entry::new(POST, "/api/v1/sync/manifest", Access::Device, api, manifest),
-        Entry::new(POST, "/api/v1/sync/push", Access::Device, pushes, push),
-        Entry::new(GET, "/api/v1/sync/ws", Access::Device, api, sync_ws),
-        Entry::new(GET, "/api/v1/blobs/{sha}/status", Access::Device, api, blob_status),
-        Entry::new(GET, "/api/v1/blobs/{sha}", Access::Device, api, blob_get),
-        Entry::new(PUT, "/api/v1/blobs/{sha}", Access::Device, BodyLimit::Streamed, blob_put),
+        Entry::new(POST, "/api/v1/enroll", Access::Public, api, enroll).phone(),
+        Entry::new(POST, "/api/v1/sync/manifest", Access::Device, api, manifest).phone(),
+        Entry::new(POST, "/api/v1/sync/renew", Access::Device, api, renew).phone(),
+        Entry::new(POST, "/api/v1/sync/push", Access::Device, pushes, push).phone(),
+        Entry::new(GET, "/api/v1/sync/ws", Access::Device, api, sync_ws).phone(),
+        Entry::new(GET, "/api/v1/blobs/{sha}/status", Access::Device, api, blob_status).phone(),
+        Entry::new(GET, "/api/v1/blobs/{sha}", Access::Device, api, blob_get).phone(),
+        Entry::new(PUT, "/api/v1/blobs/{sha}", Access::Device, BodyLimit::Streamed, blob_put).phone(),
         // The back office's JSON API (Basic).
         Entry::new(POST, "/api/v1/office/visits", by_basic(DeskAction::Create), api, office_create),
         Entry::new(GET, "/api/v1/office/visits/{id}", Access::officer(Basic), api, office_visit),
@@ -137,6 +145,7 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
             pages::decide_application,
         )
         .page(),
+        Entry::new(GET, "/office/devices", admin, form, crate::office::devices::device_list).page(),
     ]
 }
 
@@ -172,7 +181,17 @@ impl FromRequestParts<AppState> for Device {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a device credential is required")
             })?
             .to_owned();
-        Ok(auth::authenticate(state.store.as_ref(), &token).await?)
+        let device = auth::authenticate(state.store.as_ref(), &token, state.clock.now()).await?;
+        // The gate put the versions there; a device's are written when they change.
+        let version =
+            parts.extensions.get::<ClientVersion>().cloned().unwrap_or_else(ClientVersion::unversioned);
+        let seen =
+            SeenVersion { app: version.app.to_string(), schema: version.schema, protocol: version.protocol };
+        if device.seen.as_ref() != Some(&seen) {
+            state.store.record_version(&device.id, &seen, state.clock.now()).await?;
+            tracing::info!(device = %device.id, app = %seen.app, protocol = seen.protocol, "device version");
+        }
+        Ok(device)
     }
 }
 
@@ -223,6 +242,7 @@ async fn enroll(
         &request.device_id,
         &request.device_name,
         &request.public_key,
+        state.clock.now(),
     )
     .await?;
     tracing::info!(agent = %enrolled.agent, device = %enrolled.device_id, "device enrolled");
@@ -249,16 +269,34 @@ async fn manifest(
     let principal = device.principal();
     let visits = state.store.manifest(&principal).await?;
     let ours = digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str())));
+    // The phone renews its credential when few seconds are left of it.
+    let credential_expires_in = Some(device.expires_at - state.clock.now());
     if ours != request.digest {
         // The phone syncs the documents first; the blobs come after.
-        return Ok(Json(ManifestResponse { in_sync: false, visits, missing_blobs: Vec::new() }));
+        return Ok(Json(ManifestResponse {
+            in_sync: false,
+            visits,
+            missing_blobs: Vec::new(),
+            credential_expires_in,
+        }));
     }
     let missing_blobs = if request.uploads_pending {
         Vec::new()
     } else {
         state.store.missing_blobs(&principal, MANIFEST_MISSING_BLOBS).await?
     };
-    Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs }))
+    Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs, credential_expires_in }))
+}
+
+/// `POST /api/v1/sync/renew`: a new credential for the device, held beside
+/// the one the request carried until its first use (see [`auth::renew`]).
+async fn renew(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+) -> Result<Json<RenewResponse>, ApiError> {
+    let renewed = auth::renew(state.store.as_ref(), &device, state.clock.now()).await?;
+    tracing::info!(agent = %device.agent, device = %device.id, expires_at = renewed.expires_at, "credential renewed");
+    Ok(Json(RenewResponse { token: renewed.token, expires_at: renewed.expires_at }))
 }
 
 /// `POST /api/v1/sync/push` (CBOR [`PushRequest`]): visits the phone holds

@@ -5,13 +5,22 @@
 //! SHA-256 of them is what is stored and compared; passwords are chosen by
 //! people and are hashed with argon2id. What is stored goes through the
 //! [`Store`]; the secrets and their checks stay here.
+//!
+//! A device credential is renewed by a sync before it lapses
+//! ([`renew`]): the new credential is held beside the old one, which stays
+//! valid until a renewal is first used (or until its own expiry), so a
+//! phone that dies before it stored the answer still syncs, and asks again;
+//! a renewal never replaces another still waiting, since a request the
+//! network delayed can arrive after the one whose answer the phone stored.
+//! Time comes in as an argument (`now`, Unix seconds), from the server's
+//! [`crate::clock::Clock`].
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 
 use crate::clock::now;
 pub use crate::store::UserRole;
-use crate::store::{NewDevice, Principal, Store, StoreError, UserRecord};
+use crate::store::{NewDevice, Principal, Renewal, Store, StoreError, UserRecord};
 
 /// How long an enrolment code stays valid.
 pub const CODE_LIFETIME_SECS: i64 = 7 * 24 * 3600;
@@ -48,6 +57,10 @@ pub struct Device {
     pub id: String,
     /// The agent it belongs to.
     pub agent: String,
+    /// When the credential it authenticated with expires (Unix seconds).
+    pub expires_at: i64,
+    /// The versions it last sent before this request.
+    pub seen: Option<crate::store::SeenVersion>,
 }
 
 impl Device {
@@ -132,22 +145,22 @@ pub async fn issue_enrolment_code(store: &dyn Store, agent: &str) -> Result<Stri
     Ok(shown)
 }
 
-/// Enrols a device with a one-time code; the code is consumed.
+/// Enrols a device with a one-time code at `at` (Unix seconds); the code is consumed.
 pub async fn enrol(
     store: &dyn Store,
     code: &str,
     client_device_id: &str,
     device_name: &str,
     public_key: &str,
+    at: i64,
 ) -> Result<Enrolled, AuthError> {
     let key_ok = public_key.len() == 64 && public_key.bytes().all(|b| b.is_ascii_hexdigit());
     if !key_ok {
         return Err(AuthError::Invalid("the device public key must be 32 bytes of hex".into()));
     }
     let client_device_id = check_name(client_device_id, "the device id")?;
-    let at = now();
     let device_id = uuid::Uuid::new_v4().to_string();
-    let token = format!("pfd_{}", hex::encode(random_bytes::<32>()));
+    let token = new_token();
     let expires_at = at + CREDENTIAL_LIFETIME_SECS;
     let device = NewDevice {
         code_hash: sha256_hex(&normalize_code(code)),
@@ -163,14 +176,50 @@ pub async fn enrol(
     Ok(Enrolled { peer: peer_of(&device_id), agent, device_id, token, expires_at })
 }
 
-/// The device a bearer credential belongs to.
-pub async fn authenticate(store: &dyn Store, token: &str) -> Result<Device, AuthError> {
-    match store.device_by_token(&sha256_hex(token)).await? {
-        None => Err(AuthError::Unauthenticated),
-        Some(device) if device.revoked => Err(AuthError::Revoked),
-        Some(device) if device.expires_at <= now() => Err(AuthError::Expired),
-        Some(device) => Ok(Device { id: device.id, agent: device.agent }),
+/// A new device credential: 256 random bits.
+fn new_token() -> String {
+    format!("pfd_{}", hex::encode(random_bytes::<32>()))
+}
+
+/// The device a bearer credential belongs to, at `now` (Unix seconds). The
+/// first use of a renewed credential makes it the device's credential, and
+/// the one it renewed stops working.
+pub async fn authenticate(store: &dyn Store, token: &str, now: i64) -> Result<Device, AuthError> {
+    let token_hash = sha256_hex(token);
+    let device = match store.device_by_token(&token_hash).await? {
+        None => return Err(AuthError::Unauthenticated),
+        Some(device) if device.revoked => return Err(AuthError::Revoked),
+        Some(device) if device.expires_at <= now => return Err(AuthError::Expired),
+        Some(device) => device,
+    };
+    if device.renewal {
+        store.take_renewal(&device.id, &token_hash).await?;
     }
+    Ok(Device { id: device.id, agent: device.agent, expires_at: device.expires_at, seen: device.seen })
+}
+
+/// A renewed credential.
+#[derive(Debug, Clone)]
+pub struct Renewed {
+    /// The new credential (shown once).
+    pub token: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Issues `device` a new credential at `now`, valid for
+/// [`CREDENTIAL_LIFETIME_SECS`] and never shorter-lived than the one it
+/// renews. The old credential keeps working until the new one is first
+/// used; a revoked device gets none.
+pub async fn renew(store: &dyn Store, device: &Device, now: i64) -> Result<Renewed, AuthError> {
+    let token = new_token();
+    let expires_at = now.saturating_add(CREDENTIAL_LIFETIME_SECS).max(device.expires_at);
+    let renewal =
+        Renewal { device_id: device.id.clone(), token_hash: sha256_hex(&token), at: now, expires_at };
+    if !store.add_renewal(renewal).await? {
+        return Err(AuthError::Revoked);
+    }
+    Ok(Renewed { token, expires_at })
 }
 
 /// Revokes a device's credential; returns whether it existed.
@@ -252,11 +301,11 @@ mod tests {
         let code = issue_enrolment_code(&store, "wang.wei").await.unwrap();
         // Typed in lowercase without dashes still works.
         let typed = code.replace('-', "").to_lowercase();
-        let enrolled = enrol(&store, &typed, "phone-1", "华为 Mate", KEY).await.unwrap();
+        let enrolled = enrol(&store, &typed, "phone-1", "华为 Mate", KEY, now()).await.unwrap();
         assert_eq!(enrolled.agent, "wang.wei");
-        let device = authenticate(&store, &enrolled.token).await.unwrap();
+        let device = authenticate(&store, &enrolled.token, now()).await.unwrap();
         assert_eq!(device.agent, "wang.wei");
-        assert!(matches!(enrol(&store, &code, "phone-2", "x", KEY).await, Err(AuthError::BadCode)));
+        assert!(matches!(enrol(&store, &code, "phone-2", "x", KEY, now()).await, Err(AuthError::BadCode)));
         // The credential is not stored in the clear.
         assert!(store.device_by_token(&enrolled.token).await.unwrap().is_none());
         assert!(store.device_by_token(&sha256_hex(&enrolled.token)).await.unwrap().is_some());
@@ -266,14 +315,14 @@ mod tests {
     async fn forged_revoked_and_expired_credentials_are_refused() {
         let (_dir, store) = store();
         let code = issue_enrolment_code(&store, "li.na").await.unwrap();
-        let enrolled = enrol(&store, &code, "phone-1", "", KEY).await.unwrap();
-        assert!(matches!(authenticate(&store, "pfd_00").await, Err(AuthError::Unauthenticated)));
+        let enrolled = enrol(&store, &code, "phone-1", "", KEY, now()).await.unwrap();
+        assert!(matches!(authenticate(&store, "pfd_00", now()).await, Err(AuthError::Unauthenticated)));
         let mut forged = enrolled.token.clone();
         forged.pop();
         forged.push('x');
-        assert!(matches!(authenticate(&store, &forged).await, Err(AuthError::Unauthenticated)));
+        assert!(matches!(authenticate(&store, &forged, now()).await, Err(AuthError::Unauthenticated)));
         assert!(revoke_device(&store, &enrolled.device_id).await.unwrap());
-        assert!(matches!(authenticate(&store, &enrolled.token).await, Err(AuthError::Revoked)));
+        assert!(matches!(authenticate(&store, &enrolled.token, now()).await, Err(AuthError::Revoked)));
         // A credential past its expiry.
         store.add_enrolment_code("li.na", &sha256_hex("OLD"), 1, i64::MAX).await.unwrap();
         let old = NewDevice {
@@ -287,7 +336,7 @@ mod tests {
             expires_at: 2,
         };
         assert_eq!(store.enrol(old).await.unwrap().as_deref(), Some("li.na"));
-        assert!(matches!(authenticate(&store, "pfd_old").await, Err(AuthError::Expired)));
+        assert!(matches!(authenticate(&store, "pfd_old", now()).await, Err(AuthError::Expired)));
     }
 
     #[tokio::test]
@@ -296,9 +345,99 @@ mod tests {
         assert!(matches!(issue_enrolment_code(&store, "a b").await, Err(AuthError::Invalid(_))));
         assert!(matches!(issue_enrolment_code(&store, "").await, Err(AuthError::Invalid(_))));
         let code = issue_enrolment_code(&store, "zhao").await.unwrap();
-        assert!(matches!(enrol(&store, &code, "p", "", "nothex").await, Err(AuthError::Invalid(_))));
+        assert!(matches!(enrol(&store, &code, "p", "", "nothex", now()).await, Err(AuthError::Invalid(_))));
         let short = add_user(&store, "chen", UserRole::Reviewer, "short").await;
         assert!(matches!(short, Err(AuthError::Invalid(_))));
+    }
+
+    const DAY: i64 = 24 * 3600;
+
+    /// A store with one enrolled device, enrolled at `at`; its credential.
+    async fn enrolled_at(at: i64) -> (tempfile::TempDir, SqliteStore, Enrolled) {
+        let (dir, store) = store();
+        let code = issue_enrolment_code(&store, "wang").await.unwrap();
+        let enrolled = enrol(&store, &code, "phone-1", "", KEY, at).await.unwrap();
+        (dir, store, enrolled)
+    }
+
+    #[tokio::test]
+    async fn a_renewal_keeps_the_old_credential_until_the_new_one_is_first_used() {
+        let enrolled_on = now();
+        let (_dir, store, enrolled) = enrolled_at(enrolled_on).await;
+        let later = enrolled_on + 340 * DAY;
+        let device = authenticate(&store, &enrolled.token, later).await.unwrap();
+        let renewed = renew(&store, &device, later).await.unwrap();
+        assert_eq!(renewed.expires_at, later + CREDENTIAL_LIFETIME_SECS);
+        // Both work until the new one is used...
+        assert_eq!(authenticate(&store, &enrolled.token, later).await.unwrap().id, device.id);
+        let first_use = authenticate(&store, &renewed.token, later).await.unwrap();
+        assert_eq!((first_use.id.as_str(), first_use.expires_at), (device.id.as_str(), renewed.expires_at));
+        // ...then only the new one, and past the old expiry.
+        assert!(matches!(
+            authenticate(&store, &enrolled.token, later).await,
+            Err(AuthError::Unauthenticated)
+        ));
+        let after_old_expiry = enrolled.expires_at + 10 * DAY;
+        assert!(authenticate(&store, &renewed.token, after_old_expiry).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_renewal_whose_answer_was_lost_leaves_the_old_credential_working_and_ends_at_the_next_ones_use()
+    {
+        let enrolled_on = now();
+        let (_dir, store, enrolled) = enrolled_at(enrolled_on).await;
+        let later = enrolled_on + 350 * DAY;
+        let device = authenticate(&store, &enrolled.token, later).await.unwrap();
+        // The phone died before it stored this one.
+        let lost = renew(&store, &device, later).await.unwrap();
+        let device = authenticate(&store, &enrolled.token, later + 60).await.unwrap();
+        let stored = renew(&store, &device, later + 60).await.unwrap();
+        // A request the network delayed renews after the one the phone
+        // stored: that one must still work.
+        let late = renew(&store, &device, later + 90).await.unwrap();
+        assert!(authenticate(&store, &stored.token, later + 120).await.is_ok());
+        // Its first use retired the old credential and the other renewals.
+        for retired in [&enrolled.token, &lost.token, &late.token] {
+            let refused = authenticate(&store, retired, later + 120).await;
+            assert!(matches!(refused, Err(AuthError::Unauthenticated)), "{refused:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewal_never_shortens_a_credential() {
+        let enrolled_on = now();
+        let (_dir, store, enrolled) = enrolled_at(enrolled_on).await;
+        // A server clock set back a month renews to no earlier than the old expiry.
+        let device = authenticate(&store, &enrolled.token, enrolled_on).await.unwrap();
+        let renewed = renew(&store, &device, enrolled_on - 30 * DAY).await.unwrap();
+        assert_eq!(renewed.expires_at, enrolled.expires_at);
+        let renewed_again = renew(&store, &device, enrolled_on + DAY).await.unwrap();
+        assert_eq!(renewed_again.expires_at, enrolled_on + DAY + CREDENTIAL_LIFETIME_SECS);
+    }
+
+    #[tokio::test]
+    async fn a_revoked_device_cannot_renew_and_its_waiting_renewal_stops_working() {
+        let enrolled_on = now();
+        let (_dir, store, enrolled) = enrolled_at(enrolled_on).await;
+        let device = authenticate(&store, &enrolled.token, enrolled_on).await.unwrap();
+        let renewed = renew(&store, &device, enrolled_on).await.unwrap();
+        assert!(revoke_device(&store, &device.id).await.unwrap());
+        assert!(matches!(renew(&store, &device, enrolled_on).await, Err(AuthError::Revoked)));
+        for token in [&enrolled.token, &renewed.token] {
+            let refused = authenticate(&store, token, enrolled_on).await;
+            assert!(matches!(refused, Err(AuthError::Revoked | AuthError::Unauthenticated)), "{refused:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_credential_is_refused_by_the_clock_it_is_given() {
+        let enrolled_on = now();
+        let (_dir, store, enrolled) = enrolled_at(enrolled_on).await;
+        assert!(authenticate(&store, &enrolled.token, enrolled.expires_at - 1).await.is_ok());
+        assert!(matches!(
+            authenticate(&store, &enrolled.token, enrolled.expires_at).await,
+            Err(AuthError::Expired)
+        ));
     }
 
     #[tokio::test]

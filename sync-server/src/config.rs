@@ -30,6 +30,12 @@ pub struct Config {
     /// A back-office session is over this long, in seconds, after its
     /// sign-in, however much it is used.
     pub office_session_lifetime_secs: u64,
+    /// The oldest app version the server syncs with; an older phone is
+    /// answered `426 app_too_old` on every sync route and keeps its work.
+    pub min_app_version: semver::Version,
+    /// Seconds the server's credential clock runs ahead of the system's:
+    /// for tests and drills only (see [`crate::clock::Clock`]).
+    pub clock_offset_secs: i64,
 }
 
 impl Default for Config {
@@ -44,6 +50,8 @@ impl Default for Config {
             max_sync_sessions: 8,
             office_session_idle_secs: 8 * 3600,
             office_session_lifetime_secs: 12 * 3600,
+            min_app_version: crate::versions::oldest_supported_app_version(),
+            clock_offset_secs: 0,
         }
     }
 }
@@ -70,6 +78,10 @@ pub struct FileConfig {
     pub office_session_idle_secs: Option<u64>,
     /// See [`Config::office_session_lifetime_secs`].
     pub office_session_lifetime_secs: Option<u64>,
+    /// See [`Config::min_app_version`] (`"0.2.0"`).
+    pub min_app_version: Option<String>,
+    /// See [`Config::clock_offset_secs`].
+    pub clock_offset_secs: Option<i64>,
 }
 
 impl Config {
@@ -109,6 +121,13 @@ impl Config {
         if let Some(v) = file.office_session_lifetime_secs {
             config.office_session_lifetime_secs = v.max(60);
         }
+        if let Some(v) = file.min_app_version {
+            config.min_app_version = crate::versions::parse_minimum(&v)
+                .map_err(|e| anyhow::anyhow!("the configuration file {}: {e}", path.display()))?;
+        }
+        if let Some(v) = file.clock_offset_secs {
+            config.clock_offset_secs = v;
+        }
         Ok(config)
     }
 }
@@ -135,5 +154,19 @@ mod tests {
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
         let error = Config::from_file(Some(&path)).unwrap_err().to_string();
         assert!(error.contains("lisen"), "{error}");
+    }
+
+    #[test]
+    fn the_minimum_app_version_defaults_to_the_oldest_supported_and_must_be_a_version() {
+        assert_eq!(Config::default().min_app_version, semver::Version::new(0, 1, 0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        std::fs::write(&path, "min_app_version = \"0.2.0\"\nclock_offset_secs = 86400\n").unwrap();
+        let config = Config::from_file(Some(&path)).unwrap();
+        assert_eq!(config.min_app_version, semver::Version::new(0, 2, 0));
+        assert_eq!(config.clock_offset_secs, 86_400);
+        std::fs::write(&path, "min_app_version = \"two\"\n").unwrap();
+        let error = Config::from_file(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("\"two\""), "{error}");
     }
 }

@@ -621,7 +621,8 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         let agent_name = (*agent).to_owned();
         let store = state.store.as_ref();
         let code = crate::auth::issue_enrolment_code(store, &agent_name).await?;
-        crate::auth::enrol(store, &code, &format!("demo-phone-{agent_name}"), "演示手机", &public).await?;
+        crate::auth::enrol(store, &code, &format!("demo-phone-{agent_name}"), "演示手机", &public, now)
+            .await?;
         keys.insert((*agent).to_owned(), key);
     }
 

@@ -9,6 +9,7 @@
 //! - [`api`]: the HTTP routes, in one table.
 //! - [`routes`]: who may call each route, and the guard that refuses everyone else.
 //! - [`desk`]: the back office's decisions, each once, with the role it needs.
+//! - [`versions`]: the versions phones send, and the minimum app version.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
 //! - [`blobs`]: resumable, verified, content-addressed uploads.
@@ -32,6 +33,7 @@ pub mod projection;
 pub mod push;
 pub mod routes;
 pub mod store;
+pub mod versions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +72,8 @@ pub struct State {
     pub push_turns: tokio::sync::Semaphore,
     /// Photo uploads wait while pushes are served.
     pub documents_first: Arc<priority::DocumentsFirst>,
+    /// The clock device credentials are issued and checked by.
+    pub clock: clock::Clock,
 }
 
 /// A running server.
@@ -127,6 +131,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         sync_turns: tokio::sync::Semaphore::new(config.max_sync_sessions.max(1)),
         push_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
         documents_first: Arc::default(),
+        clock: clock::Clock::offset_by(config.clock_offset_secs),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

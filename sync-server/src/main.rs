@@ -29,6 +29,10 @@ enum Command {
         /// Address to listen on. Default: 127.0.0.1:8080.
         #[arg(long, env = "POSFIELD_LISTEN")]
         listen: Option<SocketAddr>,
+        /// The oldest app version to sync with (e.g. 0.2.0); older phones are
+        /// told to update and keep their work. Default: the oldest supported.
+        #[arg(long, env = "POSFIELD_MIN_APP_VERSION")]
+        min_app_version: Option<String>,
         /// Fill an empty data folder with a demo fleet (agents, terminals,
         /// visits of every kind in every status, photos and signatures).
         #[arg(long)]
@@ -95,9 +99,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     match cli.command {
-        Command::Serve { listen, demo } => {
+        Command::Serve { listen, min_app_version, demo } => {
             if let Some(listen) = listen {
                 config.listen = listen;
+            }
+            if let Some(minimum) = min_app_version {
+                config.min_app_version = posfield_sync_server::versions::parse_minimum(&minimum)?;
             }
             let running = posfield_sync_server::start(config, true).await?;
             if let Err(e) = posfield_sync_server::office::certificate::check_font() {

@@ -103,6 +103,8 @@ pub struct Entry {
     /// The declaration.
     pub route: Route,
     handler: MethodRouter<AppState>,
+    /// A route phones call: the version gate answers before the guard.
+    phone: bool,
 }
 
 impl std::fmt::Debug for Entry {
@@ -125,22 +127,34 @@ impl Entry {
             BodyLimit::Streamed => DefaultBodyLimit::disable(),
         };
         let handler = axum::routing::on(filter, handler).layer(limit);
-        Entry { route: Route { method, path, access }, handler }
+        Entry { route: Route { method, path, access }, handler, phone: false }
+    }
+
+    /// The same as a route phones call: [`crate::versions::gate`] answers a
+    /// phone below the minimum app version before its credential is read.
+    pub fn phone(self) -> Entry {
+        Entry { phone: true, ..self }
     }
 
     /// The same as a back-office page, with the pages' security headers.
     pub fn page(self) -> Entry {
         let handler = self.handler.layer(axum::middleware::map_response(crate::office::security_headers));
-        Entry { route: self.route, handler }
+        Entry { handler, ..self }
     }
 }
 
 /// The router of a table: each entry behind the guard of its access.
 pub fn build(entries: Vec<Entry>, state: &AppState) -> axum::Router<AppState> {
     let mut router = axum::Router::new();
-    for Entry { route, handler } in entries {
+    for Entry { route, handler, phone } in entries {
         let guard = axum::middleware::from_fn_with_state((state.clone(), route.access), guard);
-        router = router.route(route.path, handler.route_layer(guard));
+        let mut handler = handler.route_layer(guard);
+        if phone {
+            // Outside the guard: it runs first.
+            let gate = axum::middleware::from_fn_with_state(state.clone(), crate::versions::gate);
+            handler = handler.route_layer(gate);
+        }
+        router = router.route(route.path, handler);
     }
     router
 }

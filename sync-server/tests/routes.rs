@@ -81,6 +81,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", "yyyyyyyyyyyy"),
     ("POST", "/api/v1/enroll", "yyyyyyyyyyyy"),
     ("POST", "/api/v1/sync/manifest", ".yy........."),
+    ("POST", "/api/v1/sync/renew", ".yy........."),
     ("POST", "/api/v1/sync/push", ".yy........."),
     ("GET", "/api/v1/sync/ws", ".yy........."),
     ("GET", "/api/v1/blobs/{sha}/status", ".yy........."),
@@ -116,6 +117,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/alerts", "........y.y."),
     ("GET", "/office/applications", "........y.y."),
     ("POST", "/office/applications/{id}", "........y.y."),
+    ("GET", "/office/devices", "..........y."),
 ];
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -157,7 +159,7 @@ async fn world() -> World {
     auth::add_user(store, ADMIN, UserRole::Admin, PASSWORD).await.unwrap();
     let enrol = |agent: &'static str, phone: &'static str| async move {
         let code = auth::issue_enrolment_code(store, agent).await.unwrap();
-        auth::enrol(store, &code, phone, "phone", KEY).await.unwrap()
+        auth::enrol(store, &code, phone, "phone", KEY, posfield_sync_server::clock::now()).await.unwrap()
     };
     let a = enrol("wang", "phone-a").await;
     let b = enrol("li", "phone-b").await;
@@ -289,6 +291,7 @@ impl World {
             ("POST", "/api/v1/sync/manifest") => {
                 self.http.post(url).json(&serde_json::json!({ "digest": "" }))
             }
+            ("POST", "/api/v1/sync/renew") => self.http.post(url),
             ("POST", "/api/v1/sync/push") => self
                 .http
                 .post(url)

@@ -94,18 +94,28 @@ impl ServerProcess {
     /// go to the test's stderr at the level `POSFIELD_TEST_SERVER_LOG` says
     /// (default `warn`).
     pub fn start_on(data: &Path, listen: &str) -> ServerProcess {
+        Self::start_configured(data, listen, "")
+    }
+
+    /// Starts on a given address with `config` as its TOML configuration
+    /// file (written beside the data folder, as `<data>.toml`).
+    pub fn start_configured(data: &Path, listen: &str, config: &str) -> ServerProcess {
         let level = std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
-        Self::spawn(data, listen, &level, Stdio::inherit())
+        Self::spawn(data, listen, &level, Stdio::inherit(), config)
     }
 
     /// Starts with every log line, down to TRACE, written to `log`.
     pub fn start_tracing_to(data: &Path, log: &Path) -> ServerProcess {
         let file = std::fs::File::create(log).expect("the log file");
-        Self::spawn(data, "127.0.0.1:0", "trace", Stdio::from(file))
+        Self::spawn(data, "127.0.0.1:0", "trace", Stdio::from(file), "")
     }
 
-    fn spawn(data: &Path, listen: &str, level: &str, stderr: Stdio) -> ServerProcess {
+    fn spawn(data: &Path, listen: &str, level: &str, stderr: Stdio, config: &str) -> ServerProcess {
+        let config_file = data.with_extension("toml");
+        std::fs::write(&config_file, config).expect("the configuration file");
         let mut child = Command::new(server_binary())
+            .arg("--config")
+            .arg(&config_file)
             .args(["--data"])
             .arg(data)
             .args(["serve", "--listen", listen])

@@ -8,7 +8,8 @@ use posfield_core::Agent;
 use posfield_e2e::ServerProcess;
 use posfield_e2e::story::open;
 use posfield_shared::protocol::{
-    PUSH_MAX_VISITS, PUSH_MEDIA_TYPE, PushRequest, PushResponse, PushedVisit, decode_cbor, encode_cbor,
+    APP_VERSION_HEADER, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE, PushRequest, PushResponse, PushedVisit,
+    decode_cbor, encode_cbor,
 };
 use posfield_shared::visit::MerchantInput;
 use posfield_shared::{BlobHash, VisitId, VisitKind};
@@ -27,6 +28,20 @@ struct Setup {
 /// The SHA-256 of `bytes` in lowercase hex, as a blob's URL names it.
 fn sha256_hex(bytes: &[u8]) -> String {
     BlobHash::of(bytes).into_string()
+}
+
+/// Every route a phone calls, with the blob routes on blob `sha`.
+fn phone_routes(sha: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("POST", "api/v1/enroll".into()),
+        ("POST", "api/v1/sync/manifest".into()),
+        ("POST", "api/v1/sync/renew".into()),
+        ("POST", "api/v1/sync/push".into()),
+        ("GET", "api/v1/sync/ws".into()),
+        ("GET", format!("api/v1/blobs/{sha}/status")),
+        ("GET", format!("api/v1/blobs/{sha}")),
+        ("PUT", format!("api/v1/blobs/{sha}")),
+    ]
 }
 
 fn setup() -> Setup {
@@ -66,14 +81,9 @@ fn every_agent_endpoint_refuses_missing_forged_revoked_and_foreign_credentials()
     let s = setup();
     let http = Client::new();
     let sha = "0".repeat(64);
-    let endpoints: Vec<(&str, String)> = vec![
-        ("POST", "api/v1/sync/manifest".into()),
-        ("POST", "api/v1/sync/push".into()),
-        ("GET", "api/v1/sync/ws".into()),
-        ("GET", format!("api/v1/blobs/{sha}/status")),
-        ("GET", format!("api/v1/blobs/{sha}")),
-        ("PUT", format!("api/v1/blobs/{sha}")),
-    ];
+    // Every phone route but enrolment, which takes a code, not a credential.
+    let endpoints: Vec<(&str, String)> =
+        phone_routes(&sha).into_iter().filter(|(_, path)| path != "api/v1/enroll").collect();
     let forged = format!("pfd_{}", "ab".repeat(32));
     for (method, path) in &endpoints {
         let request = |token: Option<&str>| {
@@ -112,11 +122,50 @@ fn every_agent_endpoint_refuses_missing_forged_revoked_and_foreign_credentials()
         .send()
         .unwrap();
     assert_json_error(response, 401, "credential_revoked");
+    // A revoked device cannot renew its credential.
+    let response = http.post(s.server.url("api/v1/sync/renew")).bearer_auth(&s.wang_token).send().unwrap();
+    assert_json_error(response, 401, "credential_revoked");
     let mut wang = s.wang;
     let error = wang.sync(&mut |_| {}).unwrap_err();
-    assert_eq!(error.code(), "refused");
+    assert_eq!(error.code(), "credential_revoked");
     // The server is still serving.
     assert!(http.get(s.server.url("healthz")).send().unwrap().status().is_success());
+}
+
+#[test]
+fn every_phone_route_answers_an_app_below_the_minimum_before_reading_anything() {
+    let s = setup();
+    let http = Client::new();
+    let sha = "0".repeat(64);
+    let routes = phone_routes(&sha);
+    for (method, path) in &routes {
+        let request = |version: &str, token: Option<&str>| {
+            let mut r = http
+                .request(method.parse().unwrap(), s.server.url(path))
+                .header(APP_VERSION_HEADER, version)
+                .json(&serde_json::json!({}));
+            if let Some(token) = token {
+                r = r.bearer_auth(token);
+            }
+            r.send().unwrap()
+        };
+        // Below the default minimum (0.1.0): with a good credential, a forged
+        // one or none, the answer is the same and names the minimum.
+        for token in [Some(s.wang_token.as_str()), Some("pfd_forged"), None] {
+            let response = request("0.0.9", token);
+            assert_eq!(response.status().as_u16(), 426, "{method} {path}");
+            let body: serde_json::Value = response.json().unwrap();
+            assert_eq!(body["error"], "app_too_old", "{method} {path}: {body}");
+            assert_eq!(body["minimum"], "0.1.0", "{method} {path}: {body}");
+        }
+        assert_json_error(request("soon", Some(&s.wang_token)), 400, "bad_version");
+    }
+    // The back office's routes take no app version.
+    let response = http.get(s.server.url("healthz")).header(APP_VERSION_HEADER, "0.0.1").send().unwrap();
+    assert!(response.status().is_success());
+    // Nothing was recorded or changed: the phone syncs as before.
+    let mut wang = s.wang;
+    assert!(wang.sync(&mut |_| {}).unwrap().already_in_sync);
 }
 
 #[test]
@@ -243,7 +292,7 @@ fn an_expired_credential_is_refused_everywhere_and_the_phone_keeps_its_work() {
         .unwrap();
     assert_json_error(blob, 401, "credential_expired");
     let error = s.wang.sync(&mut |_| {}).unwrap_err();
-    assert_eq!(error.code(), "refused", "{error}");
+    assert_eq!(error.code(), "credential_expired", "{error}");
     assert!(error.to_string().contains("enrol it again"), "{error}");
     // Nothing on the phone is lost; enrolling again sends it.
     assert_eq!(s.wang.sync_status().unwrap().unsynced_visits, 1);

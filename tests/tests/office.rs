@@ -177,6 +177,7 @@ fn no_page_or_blob_without_a_session_and_reviewers_stay_out_of_admin_pages() {
         "office/terminals/export.csv".into(),
         "office/visits/export.csv".into(),
         "office/applications".into(),
+        "office/devices".into(),
     ] {
         let response = anonymous.get(server.url(&path)).send().unwrap();
         assert_eq!(response.status().as_u16(), 303, "{path}");
@@ -201,7 +202,7 @@ fn no_page_or_blob_without_a_session_and_reviewers_stay_out_of_admin_pages() {
 
     let reviewer = Desk::sign_in(&server, "chen");
     let csrf = reviewer.csrf();
-    for path in ["office/visits/new", "office/terminals/import"] {
+    for path in ["office/visits/new", "office/terminals/import", "office/devices"] {
         assert_eq!(reviewer.get(path).status().as_u16(), 403, "{path}");
     }
     let csv = "serial,model\nN910000000001,N910\n";
@@ -241,6 +242,11 @@ fn no_page_or_blob_without_a_session_and_reviewers_stay_out_of_admin_pages() {
     let admin = Desk::sign_in(&server, "boss");
     assert!(admin.page("office/visits/new").contains("name=\"merchant\""));
     assert!(admin.page("office/terminals/import").contains("name=\"csv\""));
+    // The device list shows the app version each phone last sent.
+    let devices = admin.page("office/devices");
+    let version = posfield_core::sync::APP_VERSION;
+    assert!(devices.contains(&format!("<td class=\"app-version\">{version}</td>")), "{devices}");
+    assert!(devices.contains("华为 Mate 60"), "{devices}");
 }
 
 /// Whether a page request with this desk's cookie is sent to the sign-in page.

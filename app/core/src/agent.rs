@@ -131,6 +131,15 @@ impl AgentError {
             AgentError::NotInVisit { .. } => "file_not_in_visit",
         }
     }
+
+    /// The oldest app version the server syncs with, when it refused this
+    /// one ([`crate::sync::SyncError::AppTooOld`]).
+    pub fn minimum_app_version(&self) -> Option<&str> {
+        match self {
+            AgentError::Sync(e) => e.minimum_app_version(),
+            _ => None,
+        }
+    }
 }
 
 /// What the terminal identification found.

@@ -103,6 +103,10 @@ pub enum SyncEvent {
         failures: u32,
         /// When it is tried again by itself, if it is.
         retry_in_ms: Option<u64>,
+        /// The oldest app version the server syncs with, when it refused
+        /// this one (`app_too_old`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minimum_app_version: Option<String>,
     },
 }
 
@@ -219,10 +223,7 @@ fn run(
             Err(error) => {
                 let failures = agent.sync_status().map(|s| s.failures).unwrap_or(1);
                 let waits_for_agent = matches!(error.code(), "not_enrolled" | "bad_server")
-                    || matches!(
-                        &error,
-                        AgentError::Sync(crate::sync::SyncError::Refused { status: 401 | 403, .. })
-                    );
+                    || matches!(&error, AgentError::Sync(sync) if sync.needs_someone());
                 let retry_in_ms = (!waits_for_agent).then(|| {
                     schedule.retry_delay(failures, spread).as_millis().try_into().unwrap_or(u64::MAX)
                 });
@@ -231,6 +232,7 @@ fn run(
                     message: error.to_string(),
                     failures,
                     retry_in_ms,
+                    minimum_app_version: error.minimum_app_version().map(str::to_owned),
                 });
                 if waits_for_agent && !asked {
                     // Retrying cannot help: wait until asked (new enrolment, settings).
@@ -258,6 +260,7 @@ mod tests {
             last_error: None,
             interrupted: false,
             unsynced_visits: 0,
+            credential_expires_at: None,
         }
     }
 

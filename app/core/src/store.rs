@@ -529,10 +529,20 @@ impl Store {
 
     /// Sets a setting durably.
     pub(crate) fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
-            params![key, value],
-        )?;
+        self.set_settings(&[(key, value)])
+    }
+
+    /// Sets several settings durably in one transaction: all or none (a new
+    /// credential and its expiry, an enrolment).
+    pub(crate) fn set_settings(&mut self, settings: &[(&str, &str)]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for (key, value) in settings {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -22,10 +22,21 @@
 //! the loop between them. Every step is idempotent and the store stays the
 //! only copy of record, so a sync cut anywhere (signal lost, app killed)
 //! simply starts over next time.
+//!
+//! Every request carries the app's version, the visit schema version it
+//! writes and the sync protocol ([`version_headers`]). A server that no
+//! longer syncs with this version says so ([`SyncError::AppTooOld`], with
+//! the minimum) and the phone keeps every change for the sync after the
+//! update. A credential with less than [`plan::RENEW_WITHIN_SECS`] left is
+//! renewed during a sync; the new one is stored before it is first used,
+//! and the old one works until then, so a renewal cut anywhere loses nothing.
 
 use std::time::Duration;
 
-use posfield_shared::protocol::{EnrollRequest, EnrollResponse};
+use posfield_shared::protocol::{
+    APP_TOO_OLD, APP_VERSION_HEADER, AppTooOld, EnrollRequest, EnrollResponse, PROTOCOL_VERSION,
+    PROTOCOL_VERSION_HEADER, SCHEMA_VERSION_HEADER,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Agent, AgentError};
@@ -37,6 +48,8 @@ use plan::{Planner, Step};
 
 const SETTING_SERVER: &str = "sync.server";
 const SETTING_TOKEN: &str = "sync.token";
+/// When the stored credential expires (Unix seconds), as the server said.
+const SETTING_EXPIRES_AT: &str = "sync.expires_at";
 const SETTING_PEER: &str = "sync.peer";
 /// The server's id for this phone (what an administrator revokes).
 const SETTING_SERVER_DEVICE: &str = "sync.device";
@@ -69,6 +82,25 @@ pub enum SyncError {
         /// The server's words.
         message: String,
     },
+    /// The server no longer syncs with this app version.
+    #[error(
+        "this app is too old for the server: update the app to {} to sync; every change stays on the phone",
+        minimum.as_deref().map_or_else(|| "the newest version".to_owned(), |m| format!("{m} or later"))
+    )]
+    AppTooOld {
+        /// The oldest version the server syncs with, when it said.
+        minimum: Option<String>,
+    },
+    /// The device credential expired: the phone must be enrolled again.
+    #[error(
+        "this phone's credential expired; enrol it again with a new code (every change stays on the phone)"
+    )]
+    CredentialExpired,
+    /// The device credential was revoked: the phone must be enrolled again.
+    #[error(
+        "this phone's credential was revoked; enrol it again with a new code (every change stays on the phone)"
+    )]
+    CredentialRevoked,
     /// The sync session failed part way.
     #[error("the sync was interrupted: {0}; nothing is lost, it continues next time")]
     Interrupted(String),
@@ -85,6 +117,28 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Whether the server refuses this phone until someone acts (enrols it
+    /// again, updates the app or lowers the minimum): nothing else in the
+    /// sync can get through either, and retrying on a timer cannot help.
+    pub fn needs_someone(&self) -> bool {
+        matches!(
+            self,
+            SyncError::AppTooOld { .. }
+                | SyncError::CredentialExpired
+                | SyncError::CredentialRevoked
+                | SyncError::Refused { status: 401 | 403, .. }
+        )
+    }
+
+    /// The oldest app version the server syncs with, when it refused this
+    /// one: the UI says which version to install.
+    pub fn minimum_app_version(&self) -> Option<&str> {
+        match self {
+            SyncError::AppTooOld { minimum } => minimum.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Stable code for the UI.
     pub fn code(&self) -> &'static str {
         match self {
@@ -92,6 +146,9 @@ impl SyncError {
             SyncError::BadServer(_) => "bad_server",
             SyncError::Offline(_) => "offline",
             SyncError::Refused { .. } => "refused",
+            SyncError::AppTooOld { .. } => APP_TOO_OLD,
+            SyncError::CredentialExpired => "credential_expired",
+            SyncError::CredentialRevoked => "credential_revoked",
             SyncError::Interrupted(_) => "interrupted",
             SyncError::Unfinished { .. } => "unfinished",
         }
@@ -142,6 +199,9 @@ pub struct SyncReport {
     pub visits_received: usize,
     /// Manifest rounds taken.
     pub rounds: usize,
+    /// The device credential was renewed (and the new one stored).
+    #[serde(default)]
+    pub credential_renewed: bool,
 }
 
 /// Why the last sync failed, as kept on the phone.
@@ -153,6 +213,10 @@ pub struct SyncFailure {
     pub message: String,
     /// When it failed (ms since epoch).
     pub at: i64,
+    /// The oldest app version the server syncs with, when the server
+    /// refused this one ([`SyncError::AppTooOld`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_app_version: Option<String>,
 }
 
 /// Where this phone's sync stands: kept in the store, so it reads the same
@@ -175,6 +239,9 @@ pub struct SyncStatus {
     pub interrupted: bool,
     /// Visits with changes the server has not confirmed.
     pub unsynced_visits: usize,
+    /// When the device credential expires (Unix seconds), when known
+    /// (phones enrolled before it was kept learn it at their next renewal).
+    pub credential_expires_at: Option<i64>,
 }
 
 /// Stored enrolment.
@@ -199,11 +266,39 @@ fn http_error(e: reqwest::Error) -> SyncError {
 async fn refused(response: reqwest::Response) -> SyncError {
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    SyncError::Refused {
-        status,
-        code: body["error"].as_str().unwrap_or("unknown").to_owned(),
-        message: body["message"].as_str().unwrap_or("no reason given").to_owned(),
+    refusal(status, &body)
+}
+
+/// What a refusal from the server means for the phone: a too-old app and
+/// a lapsed credential have their own words; the rest is the server's.
+fn refusal(status: u16, body: &serde_json::Value) -> SyncError {
+    let code = body["error"].as_str().unwrap_or("unknown");
+    match (status, code) {
+        (426, _) | (_, APP_TOO_OLD) => {
+            let minimum = serde_json::from_value::<AppTooOld>(body.clone()).ok().map(|b| b.minimum);
+            SyncError::AppTooOld { minimum }
+        }
+        (401, "credential_expired") => SyncError::CredentialExpired,
+        (401, "credential_revoked") => SyncError::CredentialRevoked,
+        _ => SyncError::Refused {
+            status,
+            code: code.to_owned(),
+            message: body["message"].as_str().unwrap_or("no reason given").to_owned(),
+        },
     }
+}
+
+/// The app version this build sends.
+pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The headers every request to the server carries: the app's version, the
+/// visit schema version it writes and the sync protocol it speaks.
+pub fn version_headers() -> Vec<(String, String)> {
+    vec![
+        (APP_VERSION_HEADER.to_owned(), APP_VERSION.to_owned()),
+        (SCHEMA_VERSION_HEADER.to_owned(), posfield_shared::visit::SCHEMA_VERSION.to_string()),
+        (PROTOCOL_VERSION_HEADER.to_owned(), PROTOCOL_VERSION.to_string()),
+    ]
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, SyncError> {
@@ -214,8 +309,19 @@ fn runtime() -> Result<tokio::runtime::Runtime, SyncError> {
         .map_err(|e| SyncError::Interrupted(format!("cannot start the sync runtime: {e}")))
 }
 
+/// The HTTP client of a sync or an enrolment: every request it sends
+/// carries [`version_headers`].
 fn client() -> Result<reqwest::Client, SyncError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in version_headers() {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| SyncError::Interrupted(e.to_string()))?;
+        let value = reqwest::header::HeaderValue::from_str(&value)
+            .map_err(|e| SyncError::Interrupted(e.to_string()))?;
+        headers.insert(name, value);
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120))
         .build()
@@ -270,11 +376,14 @@ impl Agent {
         let url = base.join("api/v1/enroll").map_err(|_| SyncError::BadServer(server.to_owned()))?;
         let enrolled: EnrollResponse = runtime()?.block_on(json_reply(client()?.post(url).json(&request)))?;
         let store = self.store_mut();
-        store.set_setting(SETTING_SERVER, base.as_str())?;
-        store.set_setting(SETTING_TOKEN, &enrolled.token)?;
-        store.set_setting(SETTING_PEER, &enrolled.peer)?;
-        store.set_setting(SETTING_SERVER_DEVICE, &enrolled.device_id)?;
-        store.set_setting(SETTING_AGENT, &enrolled.agent)?;
+        store.set_settings(&[
+            (SETTING_SERVER, base.as_str()),
+            (SETTING_TOKEN, &enrolled.token),
+            (SETTING_EXPIRES_AT, &enrolled.expires_at.to_string()),
+            (SETTING_PEER, &enrolled.peer),
+            (SETTING_SERVER_DEVICE, &enrolled.device_id),
+            (SETTING_AGENT, &enrolled.agent),
+        ])?;
         self.sign_in(&enrolled.agent)?;
         Ok(enrolled)
     }
@@ -294,6 +403,7 @@ impl Agent {
             last_error: get(SETTING_LAST_ERROR)?.and_then(|v| serde_json::from_str(&v).ok()),
             interrupted: last_attempt.is_some_and(|started| ended.is_none_or(|ended| ended < started)),
             unsynced_visits: self.store().unsynced_count()?,
+            credential_expires_at: get(SETTING_EXPIRES_AT)?.and_then(|v| v.parse().ok()),
         })
     }
 
@@ -320,7 +430,13 @@ impl Agent {
                 let failures =
                     store.setting(SETTING_FAILURES)?.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
                 store.set_setting(SETTING_FAILURES, &(failures.saturating_add(1)).to_string())?;
-                let failure = SyncFailure { code: error.code().to_owned(), message: error.to_string(), at };
+                let minimum_app_version = error.minimum_app_version().map(str::to_owned);
+                let failure = SyncFailure {
+                    code: error.code().to_owned(),
+                    message: error.to_string(),
+                    at,
+                    minimum_app_version,
+                };
                 let failure =
                     serde_json::to_string(&failure).map_err(|e| SyncError::Interrupted(e.to_string()))?;
                 store.set_setting(SETTING_LAST_ERROR, &failure)?;
@@ -360,4 +476,50 @@ async fn json_reply<T: serde::de::DeserializeOwned>(
         return Err(refused(response).await);
     }
     response.json().await.map_err(http_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case::an_app_too_old_names_the_minimum(
+        426,
+        serde_json::json!({"error": "app_too_old", "message": "m", "minimum": "0.2.0", "app_version": "0.1.0"}),
+        SyncError::AppTooOld { minimum: Some("0.2.0".into()) }
+    )]
+    #[case::a_426_without_a_body_is_still_too_old(426, serde_json::json!(null), SyncError::AppTooOld { minimum: None })]
+    #[case::an_expired_credential(401, serde_json::json!({"error": "credential_expired", "message": "m"}), SyncError::CredentialExpired)]
+    #[case::a_revoked_credential(401, serde_json::json!({"error": "credential_revoked", "message": "m"}), SyncError::CredentialRevoked)]
+    #[case::anything_else_is_the_servers_words(
+        401,
+        serde_json::json!({"error": "unauthenticated", "message": "no valid credential"}),
+        SyncError::Refused { status: 401, code: "unauthenticated".into(), message: "no valid credential".into() }
+    )]
+    fn a_refusal_becomes_the_error_the_phone_can_say(
+        #[case] status: u16,
+        #[case] body: serde_json::Value,
+        #[case] expected: SyncError,
+    ) {
+        let error = refusal(status, &body);
+        assert_eq!(error, expected);
+        // What only someone can fix stops the timer's retries.
+        assert!(error.needs_someone());
+    }
+
+    #[test]
+    fn the_words_say_what_to_do_and_that_nothing_is_lost() {
+        let too_old = SyncError::AppTooOld { minimum: Some("0.2.0".into()) };
+        assert!(too_old.to_string().contains("update the app to 0.2.0 or later to sync"), "{too_old}");
+        assert!(SyncError::AppTooOld { minimum: None }.to_string().contains("the newest version"));
+        for error in [too_old, SyncError::CredentialExpired, SyncError::CredentialRevoked] {
+            assert!(error.to_string().contains("stays on the phone"), "{error}");
+        }
+        assert!(SyncError::CredentialExpired.to_string().contains("enrol it again"));
+        assert!(!SyncError::Offline("x".into()).needs_someone());
+        let headers: Vec<String> = version_headers().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(headers, ["posfield-app-version", "posfield-schema-version", "posfield-protocol"]);
+    }
 }

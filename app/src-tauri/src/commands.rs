@@ -147,6 +147,10 @@ fn sync_view_of(agent: &Agent) -> UiResult<SyncView> {
         last_attempt: status.last_attempt,
         failures: status.failures,
         last_error_code: status.last_error.as_ref().map(|e| e.code.clone()),
+        last_error_minimum_app_version: status
+            .last_error
+            .as_ref()
+            .and_then(|e| e.minimum_app_version.clone()),
         last_error_message: status.last_error.map(|e| e.message),
         unsynced_visits: status.unsynced_visits,
         visit_count: i64::try_from(agent.visit_count()?).unwrap_or(i64::MAX),

@@ -585,6 +585,8 @@ pub struct SyncView {
     pub last_error_code: Option<String>,
     /// The last error's words.
     pub last_error_message: Option<String>,
+    /// The oldest app version the server syncs with, when it refused this one.
+    pub last_error_minimum_app_version: Option<String>,
     /// Visits waiting to sync.
     pub unsynced_visits: usize,
     /// Visits on the phone in all.

@@ -13,7 +13,7 @@ export interface Vocabulary {
 export interface SyncView {
   enrolled_agent: string | null; server: string | null; last_success: number | null; last_success_words: string | null;
   last_attempt: number | null; failures: number; last_error_code: string | null;
-  last_error_message: string | null; unsynced_visits: number; visit_count: number;
+  last_error_message: string | null; last_error_minimum_app_version: string | null; unsynced_visits: number; visit_count: number;
 }
 export interface AppInfo { enrolled_agent: string | null; user: string | null; device_id: string; sync: SyncView; mobile: boolean; launched_at: number }
 export interface VisitRow {
@@ -57,7 +57,7 @@ export type SyncEvent =
   | { event: 'started'; resumed: boolean }
   | ({ event: 'progress' } & Progress)
   | { event: 'synced'; report: Record<string, unknown> }
-  | { event: 'failed'; code: string; message: string; failures: number; retry_in_ms: number | null };
+  | { event: 'failed'; code: string; message: string; failures: number; retry_in_ms: number | null; minimum_app_version?: string };
 export interface UiError { code: string; message: string; details: { missing?: string[] } | null }
 export interface Point { x: number; y: number; t: number; p?: number }
 export interface Strokes { width: number; height: number; strokes: Point[][] }

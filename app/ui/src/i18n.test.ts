@@ -48,6 +48,22 @@ describe('errors in agent words', () => {
     expect(errorText('en', { code: 'barcode', message: 'no barcode' })).toContain('type the serial');
   });
 
+  it('an app too old for the server names the version to install, and the data is safe', () => {
+    expect(errorText('zh', { code: 'app_too_old', message: '', minimum_app_version: '0.2.0' })).toContain('请将应用更新到 0.2.0 或更高版本后再同步');
+    expect(errorText('en', { code: 'app_too_old', message: '', minimum_app_version: '0.2.0' })).toContain('Update the app to 0.2.0 or later to sync');
+    expect(errorText('zh', { code: 'app_too_old', message: '', details: { minimum_app_version: '0.3.0' } })).toContain('更新到 0.3.0');
+    expect(errorText('zh', { code: 'app_too_old', message: '' })).toContain('请将应用更新到最新版本后再同步');
+    expect(errorText('en', { code: 'app_too_old', message: '' })).toContain('Update the app to the newest version to sync');
+  });
+
+  it('an expired or revoked credential says to enrol again and that the data is safe', () => {
+    for (const code of ['credential_expired', 'credential_revoked']) {
+      expect(errorText('zh', { code, message: '' })).toContain('重新绑定');
+      expect(errorText('en', { code, message: '' })).toContain('enrol it again');
+      expect(errorText('zh', { code, message: '' })).toContain('保存在手机上');
+    }
+  });
+
   it('an unknown code still shows the message, never nothing', () => {
     expect(errorText('zh', { code: 'strange', message: 'boom' })).toBe('出错了：boom');
     expect(errorText('en', 'plain failure')).toBe('Error: plain failure');

@@ -96,6 +96,9 @@ export function termLabel(locale: Locale, terms: Term[] | undefined, code: strin
 const errorWords: Record<string, { zh: string; en: string }> = {
   offline: { zh: '连不上服务器。所有数据都保存在手机上，有信号时会自动发送。', en: 'Cannot reach the server. Everything is kept on the phone and sent when there is signal.' },
   refused: { zh: '服务器拒绝了请求，请联系后台。', en: 'The server refused: please call the back office.' },
+  app_too_old: { zh: '请将应用更新到 {minimum} 或更高版本后再同步。所有数据都保存在手机上。', en: 'Update the app to {minimum} or later to sync. Everything is kept on the phone.' },
+  credential_expired: { zh: '这部手机的绑定已过期，请向后台索取新的绑定码重新绑定。所有数据都保存在手机上。', en: "This phone's enrolment expired: enrol it again with a new code from the back office. Everything is kept on the phone." },
+  credential_revoked: { zh: '这部手机的绑定已被后台撤销，请向后台索取新的绑定码重新绑定。所有数据都保存在手机上。', en: "This phone's enrolment was revoked: enrol it again with a new code from the back office. Everything is kept on the phone." },
   not_enrolled: { zh: '这部手机还没有绑定，请先绑定。', en: 'This phone is not enrolled yet: enrol it first.' },
   bad_server: { zh: '服务器地址不正确，应以 http:// 或 https:// 开头。', en: 'The server address is not right: it starts with http:// or https://.' },
   interrupted: { zh: '同步中断了，数据没有丢失，稍后会继续。', en: 'The sync was cut off; nothing is lost and it continues later.' },
@@ -119,13 +122,27 @@ const errorWords: Record<string, { zh: string; en: string }> = {
   not_signed_in: { zh: '请先绑定手机。', en: 'Enrol the phone first.' },
 };
 
+/** An app too old for the server, when the server did not say the minimum. */
+const appTooOldNewest = {
+  zh: '请将应用更新到最新版本后再同步。所有数据都保存在手机上。',
+  en: 'Update the app to the newest version to sync. Everything is kept on the phone.',
+};
+
 /** Words an agent understands for an error code. */
 export function errorText(locale: Locale, error: unknown): string {
-  const e = error as { code?: string; message?: string; details?: { missing?: string[] } | null };
+  const e = error as {
+    code?: string; message?: string; minimum_app_version?: string | null;
+    details?: { missing?: string[]; minimum_app_version?: string } | null;
+  };
   const words = e?.code ? errorWords[e.code] : undefined;
   if (!words) return locale === 'zh' ? `出错了：${e?.message ?? String(error)}` : `Error: ${e?.message ?? String(error)}`;
   const base = words[locale];
   if (e.code === 'incomplete' && e.details?.missing?.length) return `${base} ${e.details.missing.join('、')}`;
   if (e.code === 'invalid_input' && e.message) return `${base}（${e.message}）`;
+  if (e.code === 'app_too_old') {
+    // The websocket's refusal does not say the minimum: then the newest version.
+    const minimum = e.minimum_app_version ?? e.details?.minimum_app_version;
+    return minimum ? base.replace('{minimum}', minimum) : appTooOldNewest[locale];
+  }
   return base;
 }

@@ -26,6 +26,8 @@ pub struct Endpoint {
     pub token: String,
     /// This device's peer id, as the server knows it.
     pub peer: String,
+    /// More headers for the upgrade request (the app's versions), name and value.
+    pub headers: Vec<(String, String)>,
     /// How long to wait for the connection and handshake.
     pub connect_timeout: Duration,
 }
@@ -62,6 +64,12 @@ impl Dialer for WsDialer {
             let bearer = HeaderValue::from_str(&format!("Bearer {}", endpoint.token))
                 .map_err(DialError::<Refused>::transient)?;
             request.headers_mut().insert("authorization", bearer);
+            for (name, value) in &endpoint.headers {
+                let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(DialError::<Refused>::transient)?;
+                let value = HeaderValue::from_str(value).map_err(DialError::<Refused>::transient)?;
+                request.headers_mut().insert(name, value);
+            }
             let (ws, _) = match tokio_tungstenite::connect_async(request).await {
                 Ok(ok) => ok,
                 Err(tungstenite::Error::Http(response)) => {

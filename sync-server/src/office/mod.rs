@@ -8,6 +8,7 @@
 //! - [`pages`]: the handlers.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
 //! - [`certificate`]: the acceptance certificate as a PDF.
+//! - [`devices`]: the enrolled phones, with the app version each last sent.
 //!
 //! Their routes are rows of the server's one table, [`crate::api::routes`],
 //! which says who may open each.
@@ -19,6 +20,7 @@
 //! that syncs to the agent.
 
 pub mod certificate;
+pub mod devices;
 pub mod i18n;
 pub mod import;
 pub mod pages;

@@ -52,7 +52,7 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    fn new(officer: &Officer, lang: Lang, tab: &'static str, back: String) -> Chrome {
+    pub(super) fn new(officer: &Officer, lang: Lang, tab: &'static str, back: String) -> Chrome {
         Chrome {
             lang,
             user: officer.name.clone(),
@@ -78,7 +78,7 @@ impl Chrome {
     }
 }
 
-fn html(template: &impl Template) -> Result<Response, PageError> {
+pub(super) fn html(template: &impl Template) -> Result<Response, PageError> {
     let body = template.render()?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Html(body)).into_response())
 }

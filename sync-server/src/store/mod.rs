@@ -122,6 +122,61 @@ pub struct DeviceRecord {
     pub expires_at: i64,
     /// Whether it was revoked.
     pub revoked: bool,
+    /// The credential is a renewal not used before: its first use makes it
+    /// the device's credential ([`Store::take_renewal`]).
+    pub renewal: bool,
+    /// The versions the device last sent, if it ever sent any.
+    pub seen: Option<SeenVersion>,
+}
+
+/// The versions a device said it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenVersion {
+    /// The app version (semantic versioning).
+    pub app: String,
+    /// The visit schema version it writes, when it said.
+    pub schema: Option<u32>,
+    /// The sync protocol it speaks.
+    pub protocol: u32,
+}
+
+/// A renewed credential to hold until its first use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewal {
+    /// The device.
+    pub device_id: String,
+    /// SHA-256 (hex) of the new credential.
+    pub token_hash: String,
+    /// Now (Unix seconds).
+    pub at: i64,
+    /// When the new credential expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Renewals of one device that may wait for their first use at once. A
+/// renewal whose answer was lost never replaces one the phone stored: a
+/// request the network delayed can reach the server after a later one.
+pub const RENEWALS_KEPT: i64 = 8;
+
+/// One enrolled device, as the back office lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// The server's id of the device.
+    pub id: String,
+    /// The agent it belongs to.
+    pub agent: String,
+    /// The name the phone gave.
+    pub name: String,
+    /// Enrolled (Unix seconds).
+    pub enrolled_at: i64,
+    /// When its credential expires (Unix seconds).
+    pub expires_at: i64,
+    /// When it was revoked (Unix seconds).
+    pub revoked_at: Option<i64>,
+    /// The versions it last sent, if it ever sent any.
+    pub seen: Option<SeenVersion>,
+    /// Since when it sends them (Unix seconds).
+    pub seen_since: Option<i64>,
 }
 
 /// A device to enrol with a one-time code, everything hashed already.
@@ -541,8 +596,32 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The device a credential's hash belongs to.
     fn device_by_token<'a>(&'a self, token_hash: &'a str) -> StoreFuture<'a, Option<DeviceRecord>>;
 
-    /// Revokes a live credential; returns whether there was one.
+    /// Revokes a live credential; returns whether there was one. A renewal
+    /// not yet used goes with it.
     fn revoke_device<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool>;
+
+    /// Holds a renewed credential for a live device beside its credential
+    /// and any other renewals not used yet (the newest [`RENEWALS_KEPT`]),
+    /// audited; the device's credential stays valid until a renewal's
+    /// first use. Returns whether the device was live (not revoked).
+    fn add_renewal(&self, renewal: Renewal) -> StoreFuture<'_, bool>;
+
+    /// Makes a renewal the device's credential, at its first use: the
+    /// credential it replaces and the device's other renewals stop working.
+    /// Nothing happens when the renewal is no longer waiting (another was
+    /// used first).
+    fn take_renewal<'a>(&'a self, device_id: &'a str, token_hash: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Records the versions a device sent, and since when.
+    fn record_version<'a>(
+        &'a self,
+        device_id: &'a str,
+        seen: &'a SeenVersion,
+        at: i64,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Every enrolled device, by agent and enrolment.
+    fn devices(&self) -> StoreFuture<'_, Vec<DeviceRow>>;
 
     /// Adds a back-office user, or replaces the role and password of one
     /// and ends every session they have (their sessions were opened with

@@ -13,13 +13,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use posfield_shared::protocol::{
     ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE, PushRequest, PushResponse,
-    PushedVisit, decode_cbor, digest, encode_cbor,
+    PushedVisit, RenewResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::Visit;
 use posfield_sync_link_client::session::{Endpoint, Session};
 
 use super::plan::{self, Exchange, Observation, PhoneState, Planner, Push, PushBody, Step, Synced, Upload};
-use super::{Enrolment, SETTING_LAST_SUCCESS, SyncError, http_error, json_reply, refused};
+use super::{
+    Enrolment, SETTING_EXPIRES_AT, SETTING_LAST_SUCCESS, SETTING_TOKEN, SyncError, http_error, json_reply,
+    refused,
+};
 use crate::agent::{Agent, AgentError};
 
 /// Longest one visit's sync may take within a session.
@@ -134,6 +137,23 @@ impl<'a> Executor<'a> {
                     self.agent.store_mut().mark_synced(&id, &heads, at)?;
                 }
             }
+            Step::Renew => {
+                let outcome = match self.rt.block_on(post_renew(&self.http, &self.enrolment)) {
+                    Ok(renewed) => {
+                        // Stored before anything uses it: until its first use the
+                        // server keeps the old one, so a phone that dies before
+                        // this line still holds a credential that works.
+                        self.agent.store_mut().set_settings(&[
+                            (SETTING_TOKEN, &renewed.token),
+                            (SETTING_EXPIRES_AT, &renewed.expires_at.to_string()),
+                        ])?;
+                        self.enrolment.token = renewed.token;
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                };
+                tell(plan, Observation::Renewed { outcome });
+            }
             Step::Finish(_) => {}
         }
         Ok(())
@@ -204,6 +224,7 @@ impl<'a> Executor<'a> {
             url,
             token: self.enrolment.token.clone(),
             peer: self.enrolment.peer.clone(),
+            headers: super::version_headers(),
             // The server serves a bounded number of sync connections at
             // once and the rest wait their turn before the handshake.
             connect_timeout: Duration::from_secs(60),
@@ -357,6 +378,10 @@ async fn post_push(
         .map_err(|e| SyncError::Interrupted(format!("the server's answer to a push is unreadable: {e}")))
 }
 
+async fn post_renew(http: &reqwest::Client, enrolment: &Enrolment) -> Result<RenewResponse, SyncError> {
+    json_reply(http.post(enrolment.api("api/v1/sync/renew")?).bearer_auth(&enrolment.token)).await
+}
+
 async fn post_manifest(
     http: &reqwest::Client,
     enrolment: &Enrolment,
@@ -381,6 +406,9 @@ fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {
 fn link_error(e: posfield_sync_link_client::LinkError) -> SyncError {
     use posfield_sync_link_client::LinkError;
     match e {
+        // The upgrade's answer carries no body here; the manifest before it
+        // would have said the minimum.
+        LinkError::Refused(426) => SyncError::AppTooOld { minimum: None },
         LinkError::Refused(status) => SyncError::Refused {
             status,
             code: "sync_refused".into(),

@@ -27,6 +27,11 @@
 //!    again for the blobs it lacks.
 //! 4. Visits are marked synced, at the heads the server agreed with, only
 //!    when the manifest agrees and no blob failed.
+//! 5. A credential the manifest says has less than [`RENEW_WITHIN_SECS`]
+//!    left is renewed once, right after that manifest, before anything else
+//!    goes; a renewal that fails for want of a network leaves the old
+//!    credential, which the next sync renews, and one refused because the
+//!    device was revoked or the app is too old ends the sync.
 //!
 //! A lost connection or a refused credential ends the sync at once; a visit
 //! or a blob the server refuses is reported and the rest goes on. Every step
@@ -54,6 +59,11 @@ pub const CONCURRENT_BLOBS: usize = 4;
 /// How long to wait before asking again when the manifests differ but no
 /// visit does: the server's projection lags its documents by a moment.
 pub const PROJECTION_LAG: Duration = Duration::from_millis(200);
+
+/// A credential with fewer seconds than this left (by the server's clock)
+/// is renewed during a sync: a month, so a phone that syncs once a few
+/// weeks renews long before its credential lapses.
+pub const RENEW_WITHIN_SECS: i64 = 30 * 24 * 3600;
 
 /// What the phone holds when a sync starts, read from its store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,6 +99,9 @@ pub enum Step {
     Pause(Duration),
     /// Record these visits as confirmed by the server at these heads.
     MarkSynced(Vec<Synced>),
+    /// Ask the server for a new credential and store it before anything
+    /// uses it. Answer with [`Observation::Renewed`].
+    Renew,
     /// The sync is over, with this outcome.
     Finish(Result<SyncReport, SyncError>),
 }
@@ -180,9 +193,25 @@ pub enum Observation {
         /// What became of it.
         outcome: Result<u64, SyncError>,
     },
+    /// The renewal ended: the new credential stored, or not.
+    Renewed {
+        /// What became of it.
+        outcome: Result<(), SyncError>,
+    },
     /// The step could not be carried out (the server was unreachable,
     /// refused the request or its answer was unreadable).
     Failed(SyncError),
+}
+
+/// Where the credential's renewal stands in this sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renewal {
+    /// No manifest said it is due.
+    NotDue,
+    /// A manifest said so; asked next.
+    Due,
+    /// Asked (once a sync is enough).
+    Asked,
 }
 
 /// Where a resumed upload starts, from the server's status of the blob.
@@ -250,6 +279,8 @@ pub struct Planner {
     progress: Progress,
     /// Progress to report, oldest first.
     announced: Vec<Progress>,
+    /// The credential's renewal.
+    renewal: Renewal,
 }
 
 impl Planner {
@@ -283,6 +314,7 @@ impl Planner {
             report: SyncReport::default(),
             progress,
             announced: Vec::new(),
+            renewal: Renewal::NotDue,
         }
     }
 
@@ -295,6 +327,11 @@ impl Planner {
     /// The next step, once everything the previous one brought was observed.
     /// After [`Step::Finish`] it stays finished.
     pub fn next_step(&mut self) -> Step {
+        // The renewal goes before whatever the manifest decided, which waits.
+        if self.renewal == Renewal::Due && !matches!(self.stage, Stage::Finish(_)) {
+            self.renewal = Renewal::Asked;
+            return Step::Renew;
+        }
         match std::mem::replace(&mut self.stage, Stage::StartRound) {
             Stage::StartRound => self.start_round(),
             Stage::AwaitManifest { .. } => {
@@ -335,6 +372,16 @@ impl Planner {
     /// Takes in what the executor saw. An observation the current step
     /// cannot bring (an upload during the documents) is ignored.
     pub fn observe(&mut self, observation: Observation) {
+        if let Observation::Renewed { outcome } = observation {
+            match outcome {
+                Ok(()) => self.report.credential_renewed = true,
+                // Nothing else gets through either.
+                Err(error) if error.needs_someone() => self.observe(Observation::Failed(error)),
+                // The old credential still works; the next sync asks again.
+                Err(_) => {}
+            }
+            return;
+        }
         if let Observation::Failed(error) = observation {
             if !matches!(self.stage, Stage::Finish(_)) {
                 self.stage = Stage::Finish(Err(error));
@@ -344,6 +391,10 @@ impl Planner {
         match (&mut self.stage, observation) {
             (Stage::AwaitManifest { uploads_pending }, Observation::Manifest { phone, answer, held }) => {
                 let uploads_pending = *uploads_pending;
+                let expiring = answer.credential_expires_in.is_some_and(|left| left < RENEW_WITHIN_SECS);
+                if expiring && self.renewal == Renewal::NotDue {
+                    self.renewal = Renewal::Due;
+                }
                 self.held.extend(held);
                 self.phone = phone;
                 if answer.in_sync {
@@ -391,7 +442,7 @@ impl Planner {
                         self.report.blob_bytes_sent += sent;
                     }
                     // Without the server nothing else can go up either.
-                    Err(error @ (SyncError::Offline(_) | SyncError::Refused { status: 401, .. })) => {
+                    Err(error) if matches!(error, SyncError::Offline(_)) || error.needs_someone() => {
                         end.get_or_insert(error);
                     }
                     Err(error) => {

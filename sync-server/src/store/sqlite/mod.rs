@@ -27,14 +27,28 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use self::chunks::{Pending, Write};
 use super::{
-    AlertWindow, Alerts, AuditEntry, AuditRecord, DeviceRecord, NewDevice, NewSession, Principal, Projected,
-    ProjectionRow, RegisterRow, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalRow,
-    UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
+    AlertWindow, Alerts, AuditEntry, AuditRecord, DeviceRecord, DeviceRow, NewDevice, NewSession, Principal,
+    Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord, Store,
+    StoreError, StoreFuture, TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
+}
+
+/// The versions a device sent, from three columns starting at `first`
+/// (app version, schema version, protocol); `None` when it sent none yet.
+fn seen_version(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Option<SeenVersion>> {
+    let app: Option<String> = row.get(first)?;
+    Ok(match app {
+        None => None,
+        Some(app) => Some(SeenVersion {
+            app,
+            schema: row.get(first + 1)?,
+            protocol: row.get::<_, Option<u32>>(first + 2)?.unwrap_or(1),
+        }),
+    })
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -289,8 +303,13 @@ impl Store for SqliteStore {
     fn device_by_token<'a>(&'a self, token_hash: &'a str) -> StoreFuture<'a, Option<DeviceRecord>> {
         let token_hash = token_hash.to_owned();
         self.run(move |c| {
+            // The device's own credential, or a renewal of it not used yet.
             Ok(c.prepare_cached(
-                "SELECT id, agent, expires_at, revoked_at FROM devices WHERE token_hash = ?1",
+                "SELECT id, agent, expires_at, revoked_at, 0, app_version, schema_version, protocol
+                   FROM devices WHERE token_hash = ?1
+                 UNION ALL
+                 SELECT d.id, d.agent, r.expires_at, d.revoked_at, 1, d.app_version, d.schema_version, d.protocol
+                   FROM credential_renewals r JOIN devices d ON d.id = r.device_id WHERE r.token_hash = ?1",
             )?
             .query_row([token_hash], |r| {
                 Ok(DeviceRecord {
@@ -298,6 +317,8 @@ impl Store for SqliteStore {
                     agent: r.get(1)?,
                     expires_at: r.get(2)?,
                     revoked: r.get::<_, Option<i64>>(3)?.is_some(),
+                    renewal: r.get::<_, i64>(4)? == 1,
+                    seen: seen_version(r, 5)?,
                 })
             })
             .optional()?)
@@ -313,10 +334,99 @@ impl Store for SqliteStore {
                 params![device_id, at],
             )?;
             if n > 0 {
+                tx.execute("DELETE FROM credential_renewals WHERE device_id = ?1", [&device_id])?;
                 audit(&tx, &AuditEntry::new(None, "admin", "revoke_device", &device_id))?;
             }
             tx.commit()?;
             Ok(n > 0)
+        })
+    }
+
+    fn add_renewal(&self, renewal: Renewal) -> StoreFuture<'_, bool> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let agent: Option<String> = tx
+                .query_row(
+                    "SELECT agent FROM devices WHERE id = ?1 AND revoked_at IS NULL",
+                    [&renewal.device_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(agent) = agent else { return Ok(false) };
+            tx.execute(
+                "INSERT INTO credential_renewals (token_hash, device_id, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![renewal.token_hash, renewal.device_id, renewal.at, renewal.expires_at],
+            )?;
+            tx.execute(
+                "DELETE FROM credential_renewals WHERE device_id = ?1 AND token_hash NOT IN (
+                     SELECT token_hash FROM credential_renewals WHERE device_id = ?1
+                      ORDER BY issued_at DESC, token_hash LIMIT ?2)",
+                params![renewal.device_id, super::RENEWALS_KEPT],
+            )?;
+            let detail = format!("{} until {}", renewal.device_id, renewal.expires_at);
+            audit(&tx, &AuditEntry::new(None, &agent, "credential_renewed", &detail))?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    fn take_renewal<'a>(&'a self, device_id: &'a str, token_hash: &'a str) -> StoreFuture<'a, ()> {
+        let (device_id, token_hash) = (device_id.to_owned(), token_hash.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let taken = tx.execute(
+                "UPDATE devices SET token_hash = r.token_hash, expires_at = r.expires_at
+                   FROM credential_renewals r
+                  WHERE devices.id = ?1 AND r.device_id = ?1 AND r.token_hash = ?2",
+                params![device_id, token_hash],
+            )?;
+            if taken > 0 {
+                // The credential it replaced went with the update; the other renewals go now.
+                tx.execute("DELETE FROM credential_renewals WHERE device_id = ?1", [&device_id])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn record_version<'a>(
+        &'a self,
+        device_id: &'a str,
+        seen: &'a SeenVersion,
+        at: i64,
+    ) -> StoreFuture<'a, ()> {
+        let (device_id, seen) = (device_id.to_owned(), seen.clone());
+        self.run(move |c| {
+            c.execute(
+                "UPDATE devices SET app_version = ?2, schema_version = ?3, protocol = ?4, version_since = ?5
+                  WHERE id = ?1",
+                params![device_id, seen.app, seen.schema, seen.protocol, at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn devices(&self) -> StoreFuture<'_, Vec<DeviceRow>> {
+        self.run(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT id, agent, name, created_at, expires_at, revoked_at,
+                        app_version, schema_version, protocol, version_since
+                   FROM devices ORDER BY agent, created_at, id",
+            )?;
+            let rows = statement.query_map([], |r| {
+                Ok(DeviceRow {
+                    id: r.get(0)?,
+                    agent: r.get(1)?,
+                    name: r.get(2)?,
+                    enrolled_at: r.get(3)?,
+                    expires_at: r.get(4)?,
+                    revoked_at: r.get(5)?,
+                    seen: seen_version(r, 6)?,
+                    seen_since: r.get(9)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 

@@ -10,7 +10,7 @@ use posfield_sync_link_server::storage::KvStore;
 
 use super::*;
 use crate::office::queries::{VisitFilter, day_of, day_start};
-use crate::store::{AlertList, TerminalAlert};
+use crate::store::{AlertList, RENEWALS_KEPT, TerminalAlert};
 
 fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -237,6 +237,71 @@ async fn the_access_rule_reaches_owned_and_assigned_visits_and_claims_unknown_on
 
 /// A store with `n` projected visits: kinds, statuses and agents in
 /// turn, many sharing one `updated_at` so the key's tie-break matters.
+#[tokio::test]
+async fn a_device_keeps_the_versions_it_last_sent_and_a_renewal_waits_beside_its_credential() {
+    let (_dir, store) = open();
+    store.add_enrolment_code("wang", "code", 1, i64::MAX).await.unwrap();
+    let device = NewDevice {
+        code_hash: "code".into(),
+        device_id: "d1".into(),
+        token_hash: "old".into(),
+        client_device_id: "phone-1".into(),
+        name: "华为 Mate".into(),
+        public_key: "00".repeat(32),
+        at: 10,
+        expires_at: 1_000,
+    };
+    assert_eq!(store.enrol(device).await.unwrap().as_deref(), Some("wang"));
+    let listed = store.devices().await.unwrap();
+    assert_eq!((listed.len(), listed[0].seen.clone(), listed[0].expires_at), (1, None, 1_000));
+
+    let seen = SeenVersion { app: "0.2.0".into(), schema: Some(1), protocol: 2 };
+    store.record_version("d1", &seen, 50).await.unwrap();
+    let listed = store.devices().await.unwrap();
+    assert_eq!((listed[0].seen.as_ref(), listed[0].seen_since), (Some(&seen), Some(50)));
+    assert_eq!(store.device_by_token("old").await.unwrap().unwrap().seen, Some(seen));
+
+    // Renewals wait beside the credential, a later one beside an earlier.
+    let renewal = |token: &str, at: i64| Renewal {
+        device_id: "d1".into(),
+        token_hash: token.into(),
+        at,
+        expires_at: 2_000 + at,
+    };
+    assert!(store.add_renewal(renewal("lost", 60)).await.unwrap());
+    assert!(store.add_renewal(renewal("new", 61)).await.unwrap());
+    assert!(store.device_by_token("lost").await.unwrap().is_some_and(|d| d.renewal));
+    let new = store.device_by_token("new").await.unwrap().unwrap();
+    assert_eq!((new.id.as_str(), new.renewal, new.expires_at), ("d1", true, 2_061));
+    let old = store.device_by_token("old").await.unwrap().unwrap();
+    assert_eq!((old.renewal, old.expires_at), (false, 1_000));
+
+    // Taking one with a hash that is not waiting does nothing; taking one
+    // replaces the credential and ends the others.
+    store.take_renewal("d1", "never-issued").await.unwrap();
+    assert!(store.device_by_token("old").await.unwrap().is_some());
+    store.take_renewal("d1", "new").await.unwrap();
+    assert!(store.device_by_token("old").await.unwrap().is_none());
+    assert!(store.device_by_token("lost").await.unwrap().is_none());
+    let current = store.device_by_token("new").await.unwrap().unwrap();
+    assert_eq!((current.renewal, current.expires_at), (false, 2_061));
+    assert_eq!(store.devices().await.unwrap()[0].expires_at, 2_061);
+
+    // Only the newest few wait.
+    for n in 0..RENEWALS_KEPT + 2 {
+        store.add_renewal(renewal(&format!("r{n:02}"), 100 + n)).await.unwrap();
+    }
+    assert!(store.device_by_token("r01").await.unwrap().is_none());
+    assert!(store.device_by_token("r02").await.unwrap().is_some());
+    assert!(store.device_by_token(&format!("r{:02}", RENEWALS_KEPT + 1)).await.unwrap().is_some());
+
+    // A revoked device gets no renewal, and those waiting stop working.
+    assert!(store.revoke_device("d1", 70).await.unwrap());
+    assert!(!store.add_renewal(renewal("after", 200)).await.unwrap());
+    assert!(store.device_by_token("after").await.unwrap().is_none());
+    assert!(store.device_by_token("r02").await.unwrap().is_none());
+}
+
 fn fleet(n: usize) -> (tempfile::TempDir, SqliteStore) {
     let (dir, store) = open();
     let conn = store.connection();
@@ -411,7 +476,7 @@ async fn server() -> (tempfile::TempDir, crate::Running, crate::auth::Enrolled) 
     let running = crate::start(config, false).await.unwrap();
     let store = running.state.store.as_ref();
     let code = crate::auth::issue_enrolment_code(store, "wang").await.unwrap();
-    let enrolled = crate::auth::enrol(store, &code, "phone-1", "", KEY).await.unwrap();
+    let enrolled = crate::auth::enrol(store, &code, "phone-1", "", KEY, crate::clock::now()).await.unwrap();
     (dir, running, enrolled)
 }
 
@@ -448,6 +513,7 @@ async fn a_sync_connection_whose_write_is_refused_ends_and_nothing_is_acknowledg
         token: enrolled.token.clone(),
         peer: enrolled.peer.clone(),
         connect_timeout: Duration::from_secs(5),
+        headers: Vec::new(),
     };
     // Syncs one visit in a session of its own; whether the server ended the
     // connection within `patience`.

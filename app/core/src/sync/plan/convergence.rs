@@ -6,13 +6,18 @@
 //! one) and the server restored from a backup that lacks some blobs, end,
 //! after the first sync once the faults stop, with equal heads
 //! for every visit, every blob a visit refers to whole on the server,
-//! nothing the phone ever held lost, and every visit marked synced.
+//! nothing the phone ever held lost, and every visit marked synced. Time
+//! passes between syncs, so credentials near their expiry are renewed
+//! through the same faults, and the server never refuses the credential
+//! the phone holds.
 //!
 //! The server model follows the real one's rules: a push is stored per visit
 //! or refused, changes on a base the server does not have are refused, a
 //! cut push stores nothing, a blob upload appends at the offset the server
 //! holds and answers 409 for any other, a cut upload keeps what arrived, and
-//! a samod session merges both ways until its connection is cut.
+//! a samod session merges both ways until its connection is cut. A renewal
+//! waits beside the credential and the renewals already waiting, and the
+//! first one used becomes the credential.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,6 +40,12 @@ const AGENT: &str = "agent-li";
 /// manifest is asked again, and whatever the faults left behind (a cut
 /// upload, a push whose answer was lost) is found again from the manifest.
 const SYNCS_AFTER_FAULTS: usize = 1;
+
+/// A credential's lifetime, in seconds.
+const YEAR: i64 = 365 * 24 * 3600;
+
+/// Renewals that wait at once, as the server keeps them (its store's `RENEWALS_KEPT`).
+const RENEWALS_KEPT: usize = 8;
 
 /// What the network does to one exchange.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +89,9 @@ enum Event {
     /// loses those whose first hex digit is at most this one, which the
     /// phone believes it confirmed.
     RestoreBlobs(u8),
+    /// Days pass: the credential nears its expiry (never past it: an expired
+    /// credential is enrolled again, which is not what this test is about).
+    Age(i64),
 }
 
 struct Phone {
@@ -89,18 +103,33 @@ struct Phone {
     blobs: BTreeMap<String, u64>,
     /// Every heads each visit had on the phone: all must survive.
     seen: Vec<(String, Vec<String>)>,
+    /// The credential it sends.
+    token: u64,
 }
 
 struct Server {
     docs: BTreeMap<String, VisitDoc>,
     /// Bytes received of each blob, and whether it is stored whole.
     blobs: BTreeMap<String, (u64, bool)>,
+    credential: Credential,
 }
 
-/// A request held back by the network.
+/// The server's record of the phone's credential.
+struct Credential {
+    current: u64,
+    /// Renewals waiting for their first use, oldest first.
+    waiting: Vec<u64>,
+    /// Seconds the current one has left.
+    left: i64,
+    /// Credentials issued so far.
+    issued: u64,
+}
+
+/// A request held back by the network, with the credential it carries.
 enum Late {
-    Push(Vec<PushedVisit>),
-    Put { sha: String, offset: u64, total: u64 },
+    Push(Vec<PushedVisit>, u64),
+    Put { sha: String, offset: u64, total: u64, token: u64 },
+    Renew(u64),
 }
 
 struct World {
@@ -108,6 +137,8 @@ struct World {
     server: Server,
     late: Vec<Late>,
     clock: i64,
+    /// A credential the phone held that the server refused, if any.
+    locked_out: Option<u64>,
 }
 
 /// What a blob PUT answers.
@@ -125,12 +156,15 @@ impl World {
             confirmed: BTreeSet::new(),
             blobs: BTreeMap::new(),
             seen: Vec::new(),
+            token: 1,
         };
+        let credential = Credential { current: 1, waiting: Vec::new(), left: YEAR, issued: 1 };
         let mut world = World {
             phone,
-            server: Server { docs: BTreeMap::new(), blobs: BTreeMap::new() },
+            server: Server { docs: BTreeMap::new(), blobs: BTreeMap::new(), credential },
             late: Vec::new(),
             clock: 1_795_000_000_000,
+            locked_out: None,
         };
         world.phone_edit(0, 0);
         world
@@ -215,6 +249,40 @@ impl World {
         };
     }
 
+    /// The server's `authenticate`: the credential, or a renewal waiting for
+    /// its first use, which then becomes the credential and ends the others.
+    /// A refused credential the phone holds now locks it out; one a late
+    /// request carries is only refused.
+    fn admit(&mut self, token: u64, held_now: bool) -> bool {
+        let credential = &mut self.server.credential;
+        if token == credential.current {
+            return true;
+        }
+        if credential.waiting.contains(&token) {
+            credential.current = token;
+            credential.waiting.clear();
+            credential.left = YEAR;
+            return true;
+        }
+        if held_now {
+            self.locked_out.get_or_insert(token);
+        }
+        false
+    }
+
+    /// The server's `renew`: a new credential waiting beside the others.
+    fn renew(&mut self, token: u64, held_now: bool) -> Option<u64> {
+        if !self.admit(token, held_now) {
+            return None;
+        }
+        let credential = &mut self.server.credential;
+        credential.issued += 1;
+        credential.waiting.push(credential.issued);
+        let excess = credential.waiting.len().saturating_sub(RENEWALS_KEPT);
+        credential.waiting.drain(..excess);
+        Some(credential.issued)
+    }
+
     fn phone_state(&mut self) -> PhoneState {
         let mut state = PhoneState {
             confirmed: self.phone.confirmed.clone(),
@@ -234,6 +302,7 @@ impl World {
 
     /// The server's manifest, as `sync-server`'s `manifest` answers it.
     fn manifest(&mut self, ours: &str, uploads_pending: bool) -> ManifestResponse {
+        let credential_expires_in = Some(self.server.credential.left);
         let visits: Vec<ManifestEntry> = self
             .server
             .docs
@@ -241,11 +310,16 @@ impl World {
             .map(|(id, doc)| ManifestEntry { id: id.clone(), heads: join_heads(&doc.heads()) })
             .collect();
         if digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str()))) != ours {
-            return ManifestResponse { in_sync: false, visits, missing_blobs: Vec::new() };
+            return ManifestResponse {
+                in_sync: false,
+                visits,
+                missing_blobs: Vec::new(),
+                credential_expires_in,
+            };
         }
         let missing_blobs =
             if uploads_pending { Vec::new() } else { self.server_missing_blobs().into_iter().collect() };
-        ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs }
+        ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs, credential_expires_in }
     }
 
     fn server_missing_blobs(&self) -> BTreeSet<String> {
@@ -298,16 +372,27 @@ impl World {
         if whole { PutAnswer::Created } else { PutAnswer::Accepted }
     }
 
-    /// Delivers the requests the network held back.
-    fn deliver_late(&mut self) {
+    /// Delivers the requests the network held back. A held-back renewal
+    /// arrives only after the phone's next renewal (`renewals`): the network
+    /// can delay a request past later ones, and the renewal the phone stored
+    /// must survive the stale one.
+    fn deliver_late(&mut self, renewals: bool) {
         for late in std::mem::take(&mut self.late) {
             match late {
-                Late::Push(visits) => {
-                    self.push(&visits);
+                Late::Push(visits, token) => {
+                    if self.admit(token, false) {
+                        self.push(&visits);
+                    }
                 }
-                Late::Put { sha, offset, total } => {
-                    self.put(&sha, offset, total, total - offset);
+                Late::Put { sha, offset, total, token } => {
+                    if self.admit(token, false) {
+                        self.put(&sha, offset, total, total - offset);
+                    }
                 }
+                Late::Renew(token) if renewals => {
+                    self.renew(token, false);
+                }
+                Late::Renew(token) => self.late.push(Late::Renew(token)),
             }
         }
     }
@@ -333,8 +418,12 @@ impl World {
                     let fault = self.hop(&mut hops);
                     let phone = self.phone_heads();
                     let ours = digest(phone.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
-                    let answer =
-                        self.request(fault, |world| Some(world.manifest(&ours, uploads_pending)), None);
+                    let token = self.phone.token;
+                    let answer = self.request(
+                        fault,
+                        |world| world.admit(token, true).then(|| world.manifest(&ours, uploads_pending)),
+                        None,
+                    );
                     plan.observe(match answer {
                         Ok(Some(answer)) => {
                             let held = answer
@@ -366,8 +455,9 @@ impl World {
                     }
                     let fault = self.hop(&mut hops);
                     let sent: Vec<String> = built.iter().map(|v| v.id.clone()).collect();
-                    let late = built.clone();
-                    match self.request(fault, |world| Some(world.push(&built)), Some(Late::Push(late))) {
+                    let (late, token) = (built.clone(), self.phone.token);
+                    let push = |world: &mut World| world.admit(token, true).then(|| world.push(&built));
+                    match self.request(fault, push, Some(Late::Push(late, token))) {
                         Ok(Some(outcomes)) => plan.observe(Observation::Pushed { sent, outcomes }),
                         Ok(None) | Err(_) => plan.observe(Observation::Failed(lost())),
                     }
@@ -390,6 +480,25 @@ impl World {
                     for visit in visits {
                         self.phone.waiting.remove(&visit.id);
                     }
+                }
+                Step::Renew => {
+                    let fault = self.hop(&mut hops);
+                    let token = self.phone.token;
+                    let renewed =
+                        self.request(fault, |world| world.renew(token, true), Some(Late::Renew(token)));
+                    // Renewals held back since an earlier sync arrive after this one.
+                    if !matches!(fault, Fault::Delay) {
+                        self.deliver_late(true);
+                    }
+                    let outcome = match renewed {
+                        // Stored before anything uses it, as the executor does.
+                        Ok(Some(new)) => {
+                            self.phone.token = new;
+                            Ok(())
+                        }
+                        Ok(None) | Err(_) => Err(lost()),
+                    };
+                    plan.observe(Observation::Renewed { outcome });
                 }
             }
         }
@@ -425,13 +534,18 @@ impl World {
         let newly_held = std::mem::replace(&mut self.late, held_back);
         self.late.extend(newly_held);
         if !matches!(fault, Fault::Delay) {
-            self.deliver_late();
+            self.deliver_late(false);
         }
         answer
     }
 
     /// A samod session: each visit merged both ways, in order, until a cut.
     fn exchange(&mut self, visits: &[Exchange], fault: Fault, plan: &mut Planner) {
+        let reached = !matches!(fault, Fault::DropRequest | Fault::Delay);
+        if reached && !self.admit(self.phone.token, true) {
+            plan.observe(Observation::Failed(lost()));
+            return;
+        }
         let (cut_at, server_only) = match fault {
             Fault::DropRequest | Fault::Delay => {
                 plan.observe(Observation::Failed(lost()));
@@ -495,9 +609,12 @@ impl World {
             PutAnswer::Accepted => return Err(refused_upload()),
         }
         let fault = self.hop(hops);
+        let token = self.phone.token;
         let status = self.request(
             fault,
-            |world| Some(world.server.blobs.get(&sha).copied().unwrap_or((0, false))),
+            |world| {
+                world.admit(token, true).then(|| world.server.blobs.get(&sha).copied().unwrap_or((0, false)))
+            },
             None,
         )?;
         let (received, whole) = status.ok_or_else(lost)?;
@@ -520,14 +637,19 @@ impl World {
         hops: &mut std::vec::IntoIter<Hop>,
     ) -> Result<PutAnswer, SyncError> {
         let fault = self.hop(hops);
+        let token = self.phone.token;
         if let Fault::Cut(n) = fault {
             let body = total - offset;
-            self.put(sha, offset, total, u64::from(n) % body.max(1));
+            if self.admit(token, true) {
+                self.put(sha, offset, total, u64::from(n) % body.max(1));
+            }
             return Err(lost());
         }
-        let late = Late::Put { sha: sha.to_owned(), offset, total };
-        self.request(fault, |world| Some(world.put(sha, offset, total, total - offset)), Some(late))?
-            .ok_or_else(lost)
+        let late = Late::Put { sha: sha.to_owned(), offset, total, token };
+        let put = |world: &mut World| {
+            world.admit(token, true).then(|| world.put(sha, offset, total, total - offset))
+        };
+        self.request(fault, put, Some(late))?.ok_or_else(lost)
     }
 
     /// Everything agrees: the property's conclusion.
@@ -585,6 +707,7 @@ fn event() -> impl Strategy<Value = Event> {
         4 => edit().prop_map(Event::Edit),
         3 => proptest::collection::vec(hop(), 0..10).prop_map(Event::Sync),
         1 => (0u8..16).prop_map(Event::RestoreBlobs),
+        1 => (300i64..400).prop_map(Event::Age),
     ]
 }
 
@@ -604,6 +727,10 @@ proptest! {
                 Event::Sync(hops) => {
                     let _ = world.sync(hops);
                 }
+                Event::Age(days) => {
+                    let credential = &mut world.server.credential;
+                    credential.left = (credential.left - days * 24 * 3600).max(24 * 3600);
+                }
             }
         }
         let mut outcomes = Vec::new();
@@ -620,8 +747,10 @@ proptest! {
             "no sync succeeded within {SYNCS_AFTER_FAULTS} after the faults stopped: {outcomes:?}"
         );
         world.assert_converged();
+        prop_assert_eq!(world.locked_out, None, "the server refused a credential the phone held");
         // Requests still held back by the network arrive late and change nothing.
-        world.deliver_late();
+        world.deliver_late(true);
         world.assert_converged();
+        prop_assert!(world.admit(world.phone.token, true), "the phone's credential works after them");
     }
 }

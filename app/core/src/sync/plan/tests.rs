@@ -58,6 +58,7 @@ fn render(step: &Step) -> String {
         ),
         Step::Upload(blobs) => format!("upload {}", list(blobs.iter().map(|b| b.sha256.clone()).collect())),
         Step::Pause(wait) => format!("pause {} ms", wait.as_millis()),
+        Step::Renew => "renew the credential".into(),
         Step::MarkSynced(visits) => {
             format!(
                 "mark {}",
@@ -65,13 +66,14 @@ fn render(step: &Step) -> String {
             )
         }
         Step::Finish(Ok(report)) => format!(
-            "synced: {} round(s){}, {} visit(s) ({} new), {} blob(s) of {} bytes",
+            "synced: {} round(s){}, {} visit(s) ({} new), {} blob(s) of {} bytes{}",
             report.rounds,
             if report.already_in_sync { ", already in sync" } else { "" },
             report.visits_synced,
             report.visits_received,
             report.blobs_uploaded,
             report.blob_bytes_sent,
+            if report.credential_renewed { ", credential renewed" } else { "" },
         ),
         Step::Finish(Err(error)) => format!("{}: {error}", error.code()),
     }
@@ -99,7 +101,12 @@ fn differ(phone: &[(&str, &str)], server: &[(&str, &str)]) -> Observation {
         server.iter().map(|(id, heads)| ManifestEntry { id: id.to_string(), heads: heads.to_string() });
     Observation::Manifest {
         phone: heads(phone),
-        answer: ManifestResponse { in_sync: false, visits: visits.collect(), missing_blobs: Vec::new() },
+        answer: ManifestResponse {
+            in_sync: false,
+            visits: visits.collect(),
+            missing_blobs: Vec::new(),
+            credential_expires_in: None,
+        },
         held: BTreeMap::new(),
     }
 }
@@ -112,9 +119,22 @@ fn agree(phone: &[(&str, &str)], missing: &[(&str, Option<u64>)]) -> Observation
             in_sync: true,
             visits: Vec::new(),
             missing_blobs: missing.iter().map(|(sha, _)| sha.to_string()).collect(),
+            credential_expires_in: None,
         },
         held: missing.iter().filter_map(|(sha, size)| size.map(|s| (sha.to_string(), s))).collect(),
     }
+}
+
+/// A manifest answer saying the credential has `days` left.
+fn expiring_in(days: i64, mut manifest: Observation) -> Observation {
+    if let Observation::Manifest { answer, .. } = &mut manifest {
+        answer.credential_expires_in = Some(days * 24 * 3600);
+    }
+    manifest
+}
+
+fn renewed(outcome: Result<(), SyncError>) -> Observation {
+    Observation::Renewed { outcome }
 }
 
 fn stored(ids: &[&str]) -> Observation {
@@ -155,6 +175,51 @@ fn refusal(status: u16, code: &str) -> SyncError {
         ("manifest", vec![agree(&[("v1", "a"), ("v2", "b,c")], &[])]),
         ("mark v1@a, v2@b+c", vec![]),
         ("synced: 1 round(s), already in sync, 0 visit(s) (0 new), 0 blob(s) of 0 bytes", vec![]),
+    ],
+)]
+#[case::a_credential_with_a_year_left_is_not_renewed(
+    phone(&[], &[], &[]),
+    vec![
+        ("manifest", vec![expiring_in(365, agree(&[("v1", "a")], &[]))]),
+        ("mark v1@a", vec![]),
+        ("synced: 1 round(s), already in sync, 0 visit(s) (0 new), 0 blob(s) of 0 bytes", vec![]),
+    ],
+)]
+#[case::a_credential_with_less_than_a_month_left_is_renewed_before_anything_goes(
+    phone(&[("v1", &[])], &[], &[]),
+    vec![
+        ("manifest", vec![expiring_in(29, differ(&[("v1", "a")], &[]))]),
+        ("renew the credential", vec![renewed(Ok(()))]),
+        ("push v1 whole", vec![stored(&["v1"])]),
+        ("manifest", vec![expiring_in(365, agree(&[("v1", "a")], &[]))]),
+        ("mark v1@a", vec![]),
+        ("synced: 2 round(s), 1 visit(s) (0 new), 0 blob(s) of 0 bytes, credential renewed", vec![]),
+    ],
+)]
+#[case::a_renewal_is_asked_once_a_sync_even_when_it_failed(
+    phone(&[("v1", &[])], &[], &[]),
+    vec![
+        ("manifest", vec![expiring_in(3, differ(&[("v1", "a")], &[]))]),
+        ("renew the credential", vec![renewed(Err(SyncError::Interrupted("cut".into())))]),
+        ("push v1 whole", vec![stored(&["v1"])]),
+        ("manifest", vec![expiring_in(3, agree(&[("v1", "a")], &[]))]),
+        ("mark v1@a", vec![]),
+        ("synced: 2 round(s), 1 visit(s) (0 new), 0 blob(s) of 0 bytes", vec![]),
+    ],
+)]
+#[case::a_renewal_refused_for_a_revoked_credential_ends_the_sync_and_marks_nothing(
+    phone(&[("v1", &[])], &[], &[]),
+    vec![
+        ("manifest", vec![expiring_in(3, agree(&[("v1", "a")], &[]))]),
+        ("renew the credential", vec![renewed(Err(SyncError::CredentialRevoked))]),
+        ("credential_revoked: this phone's credential was revoked; enrol it again with a new code (every change stays on the phone)", vec![]),
+    ],
+)]
+#[case::an_app_too_old_for_the_server_ends_the_sync_at_the_manifest_and_marks_nothing(
+    phone(&[("v1", &["p1"])], &[], &[("p1", 10)]),
+    vec![
+        ("manifest, uploads pending", vec![Observation::Failed(SyncError::AppTooOld { minimum: Some("0.2.0".into()) })]),
+        ("app_too_old: this app is too old for the server: update the app to 0.2.0 or later to sync; every change stays on the phone", vec![]),
     ],
 )]
 #[case::a_visit_the_server_lacks_is_pushed_whole(
