@@ -27,7 +27,9 @@ use posfield_sync_server::auth::UserRole;
 use posfield_sync_server::config::Config;
 use posfield_sync_server::office::pages::PAGE_ROWS;
 use posfield_sync_server::projection::projection_row;
-use posfield_sync_server::store::{Principal, ProjectionRow, RegisterRow, Store, VisitQuery, VisitRow};
+use posfield_sync_server::store::{
+    AuditEntry, Principal, ProjectionRow, RegisterRow, Store, VisitQuery, VisitRow,
+};
 use tower::ServiceExt;
 
 /// Rows written through the store at once.
@@ -91,11 +93,11 @@ async fn replicate_visits(state: &State, demo: &[VisitRow], copies: i64) -> anyh
             row.countersign = None;
             batch.push(row);
             if batch.len() == BATCH_ROWS {
-                store.write_projections(std::mem::take(&mut batch)).await?;
+                store.write_projections(std::mem::take(&mut batch), Vec::new()).await?;
             }
         }
     }
-    store.write_projections(batch).await?;
+    store.write_projections(batch, Vec::new()).await?;
     Ok(())
 }
 
@@ -124,12 +126,18 @@ async fn replicate_register(store: &dyn Store) -> anyhow::Result<()> {
                 sim_expiry: shift(&terminal.sim_expiry, 5 * n)?,
             });
             if batch.len() == BATCH_ROWS {
-                store.import_register(std::mem::take(&mut batch)).await?;
+                store.import_register(std::mem::take(&mut batch), imported(BATCH_ROWS)).await?;
             }
         }
     }
-    store.import_register(batch).await?;
+    let rows = batch.len();
+    store.import_register(batch, imported(rows)).await?;
     Ok(())
+}
+
+/// The audit entry of a register import of `rows` rows by the benchmark.
+fn imported(rows: usize) -> AuditEntry {
+    AuditEntry::new(None, "bench", "import_terminals", &format!("{rows} imported, 0 refused"))
 }
 
 async fn run(target: i64) -> anyhow::Result<()> {

@@ -16,29 +16,31 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequestParts, Path, Query, Request};
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use base64::Engine;
+use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
     EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
     PushRequest, PushResponse, RenewResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{Ctx, DocError, MerchantInput, VisitDoc, VisitError};
-use posfield_shared::{Actor, Timestamp, VisitKind};
+use posfield_shared::visit::{MerchantInput, VisitDoc};
 use posfield_sync_link_server::Limits;
 use serde::Deserialize;
 
 use crate::State;
-use crate::auth::{self, Device, UserRole};
+use crate::auth::{self, Device};
 use crate::blobs::check_sha;
+use crate::desk::{self, DeskAction, DeskUser};
 use crate::error::ApiError;
 use crate::policy::ConnectionPolicy;
-use crate::projection::{self, ProjectionError};
-use crate::store::{Principal, SeenVersion};
+use crate::routes::{Access, BodyLimit, Entry};
+use crate::store::SeenVersion;
 use crate::versions::ClientVersion;
 
 /// Longest a manifest waits for the device's previous sync connection to be
@@ -53,40 +55,98 @@ const UPLOAD_WAIT_FOR_PUSHES: Duration = Duration::from_secs(10);
 
 type AppState = Arc<State>;
 
-/// The router.
+/// The router: the table of [`routes`], each behind the guard of its
+/// access ([`crate::routes::build`]).
 pub fn router(state: AppState) -> axum::Router {
-    let max_body = state.config.max_body_bytes;
-    // The routes a phone calls, each behind the version gate.
-    let phone = axum::Router::new()
-        .route("/api/v1/enroll", post(enroll))
-        .route("/api/v1/sync/manifest", post(manifest))
-        .route("/api/v1/sync/renew", post(renew))
-        .route("/api/v1/sync/ws", get(sync_ws))
-        .route("/api/v1/blobs/{sha}/status", get(blob_status))
-        .route("/api/v1/blobs/{sha}", get(blob_get))
-        .layer(DefaultBodyLimit::max(max_body));
-    let uploads =
-        axum::Router::new().route("/api/v1/blobs/{sha}", put(blob_put)).layer(DefaultBodyLimit::disable());
-    let pushes = axum::Router::new()
-        .route("/api/v1/sync/push", post(push))
-        .layer(DefaultBodyLimit::max(state.config.max_sync_message_bytes));
-    let phone = phone
-        .merge(uploads)
-        .merge(pushes)
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::versions::gate));
-    let api = axum::Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/office/visits", post(office_create))
-        .route("/api/v1/office/visits/{id}", get(office_visit))
-        .route("/api/v1/office/visits/{id}/review", post(office_review))
-        .route("/api/v1/office/visits/{id}/assign", post(office_assign))
-        .route("/api/v1/office/audit", get(office_audit))
-        .layer(DefaultBodyLimit::max(max_body));
-    api.merge(phone)
-        .merge(crate::office::routes())
+    crate::routes::build(routes(&state.config), &state)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every route of the server, with who may call it and how large a body
+/// it reads: the one table the router is built from.
+pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
+    use crate::office::pages;
+    const GET: Method = Method::GET;
+    const POST: Method = Method::POST;
+    const PUT: Method = Method::PUT;
+    use crate::routes::Door::{Basic, Session};
+    let api = BodyLimit::Max(config.max_body_bytes);
+    let pushes = BodyLimit::Max(config.max_sync_message_bytes);
+    let form = BodyLimit::Max(crate::office::MAX_FORM_BYTES);
+    let to_visits = || async { Redirect::to("/office/visits") };
+    let anyone = Access::Public;
+    let officer = Access::officer(Session);
+    let admin = Access::admin(Session);
+    let desk = |action| Access::desk(Session, action);
+    let by_basic = |action| Access::desk(Basic, action);
+    vec![
+        Entry::new(GET, "/healthz", Access::Public, api, healthz),
+        // The phone's.
+        Entry::new(POST, "/api/v1/enroll", Access::Public, api, enroll).phone(),
+        Entry::new(POST, "/api/v1/sync/manifest", Access::Device, api, manifest).phone(),
+        Entry::new(POST, "/api/v1/sync/renew", Access::Device, api, renew).phone(),
+        Entry::new(POST, "/api/v1/sync/push", Access::Device, pushes, push).phone(),
+        Entry::new(GET, "/api/v1/sync/ws", Access::Device, api, sync_ws).phone(),
+        Entry::new(GET, "/api/v1/blobs/{sha}/status", Access::Device, api, blob_status).phone(),
+        Entry::new(GET, "/api/v1/blobs/{sha}", Access::Device, api, blob_get).phone(),
+        Entry::new(PUT, "/api/v1/blobs/{sha}", Access::Device, BodyLimit::Streamed, blob_put).phone(),
+        // The back office's JSON API (Basic).
+        Entry::new(POST, "/api/v1/office/visits", by_basic(DeskAction::Create), api, office_create),
+        Entry::new(GET, "/api/v1/office/visits/{id}", Access::officer(Basic), api, office_visit),
+        Entry::new(
+            POST,
+            "/api/v1/office/visits/{id}/review",
+            by_basic(DeskAction::Review),
+            api,
+            office_review,
+        ),
+        Entry::new(
+            POST,
+            "/api/v1/office/visits/{id}/assign",
+            by_basic(DeskAction::Assign),
+            api,
+            office_assign,
+        ),
+        Entry::new(GET, "/api/v1/office/audit", Access::admin(Basic), api, office_audit),
+        // The back office's pages (a session).
+        Entry::new(GET, "/office", anyone, form, to_visits).page(),
+        Entry::new(GET, "/office/", anyone, form, to_visits).page(),
+        Entry::new(GET, "/office/login", anyone, form, pages::login_page).page(),
+        Entry::new(POST, "/office/login", anyone, form, pages::login).page(),
+        Entry::new(POST, "/office/logout", officer, form, pages::logout).page(),
+        Entry::new(GET, "/office/lang/{code}", anyone, form, pages::switch_language).page(),
+        Entry::new(GET, "/office/static/office.css", anyone, form, pages::stylesheet).page(),
+        Entry::new(GET, "/office/static/import.js", anyone, form, pages::import_script).page(),
+        Entry::new(GET, "/office/visits", officer, form, pages::visit_list).page(),
+        Entry::new(POST, "/office/visits", desk(DeskAction::Create), form, pages::create_visit).page(),
+        Entry::new(GET, "/office/visits/new", desk(DeskAction::Create), form, pages::new_visit_page).page(),
+        Entry::new(GET, "/office/visits/export.csv", officer, form, pages::export_visits).page(),
+        Entry::new(GET, "/office/visits/{id}", officer, form, pages::visit_page).page(),
+        Entry::new(POST, "/office/visits/{id}/review", desk(DeskAction::Review), form, pages::review).page(),
+        Entry::new(POST, "/office/visits/{id}/assign", desk(DeskAction::Assign), form, pages::assign).page(),
+        Entry::new(GET, "/office/visits/{id}/certificate.pdf", officer, form, pages::certificate).page(),
+        Entry::new(GET, "/office/blobs/{sha}", officer, form, pages::blob).page(),
+        Entry::new(GET, "/office/terminals", officer, form, pages::terminal_list).page(),
+        Entry::new(GET, "/office/terminals/export.csv", officer, form, pages::export_terminals).page(),
+        Entry::new(GET, "/office/terminals/import", desk(DeskAction::Import), form, pages::import_page)
+            .page(),
+        Entry::new(POST, "/office/terminals/import", desk(DeskAction::Import), form, pages::import_terminals)
+            .page(),
+        Entry::new(GET, "/office/terminals/{serial}", officer, form, pages::terminal_page).page(),
+        Entry::new(GET, "/office/alerts", officer, form, pages::alerts).page(),
+        Entry::new(GET, "/office/applications", officer, form, pages::applications).page(),
+        Entry::new(
+            POST,
+            "/office/applications/{id}",
+            desk(DeskAction::DecideApplication),
+            form,
+            pages::decide_application,
+        )
+        .page(),
+        Entry::new(GET, "/office/devices", admin, form, crate::office::devices::device_list).page(),
+    ]
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -112,6 +172,10 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The route's guard authenticated the request already.
+        if let Some(device) = parts.extensions.get::<Device>() {
+            return Ok(device.clone());
+        }
         let token = bearer(parts)
             .ok_or_else(|| {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a device credential is required")
@@ -133,34 +197,16 @@ impl FromRequestParts<AppState> for Device {
 
 /// A back-office user, authenticated with HTTP Basic.
 #[derive(Debug, Clone)]
-pub struct OfficeUser {
-    /// User name.
-    pub name: String,
-    /// Role.
-    pub role: UserRole,
-}
-
-impl OfficeUser {
-    fn actor(&self) -> Actor {
-        match self.role {
-            UserRole::Admin => Actor::admin(&self.name, "back-office"),
-            UserRole::Reviewer => Actor::reviewer(&self.name, "back-office"),
-        }
-    }
-
-    fn ctx(&self) -> Ctx {
-        Ctx::new(self.actor(), Timestamp(crate::clock::now_millis()), uuid::Uuid::now_v7().to_string())
-    }
-
-    fn principal(&self) -> Principal {
-        Principal::Office { name: self.name.clone(), role: self.role }
-    }
-}
+pub struct OfficeUser(pub DeskUser);
 
 impl FromRequestParts<AppState> for OfficeUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The route's guard checked the password already.
+        if let Some(user) = parts.extensions.get::<OfficeUser>() {
+            return Ok(user.clone());
+        }
         let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first");
         let basic = parts
             .headers
@@ -175,9 +221,13 @@ impl FromRequestParts<AppState> for OfficeUser {
         let role = match auth::check_password(state.store.as_ref(), name, password).await {
             Ok(user) => user.role,
             Err(auth::AuthError::Store(e)) => return Err(e.into()),
-            Err(_) => return Err(unauthenticated()),
+            Err(_) => {
+                // Never what was typed: people type their password into the name.
+                tracing::info!(door = "basic", "back-office sign-in refused");
+                return Err(unauthenticated());
+            }
         };
-        Ok(OfficeUser { name: name.to_owned(), role })
+        Ok(OfficeUser(DeskUser { name: name.to_owned(), role }))
     }
 }
 
@@ -377,23 +427,9 @@ async fn blob_get(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-fn projection_error(e: ProjectionError) -> ApiError {
-    match e {
-        ProjectionError::NotFound(id) => ApiError::not_found(format!("no visit {id}")),
-        ProjectionError::Visit(v @ VisitError::Document(DocError::NewerSchema { .. })) => {
-            ApiError::new(StatusCode::CONFLICT, "newer_schema", v.to_string())
-        }
-        ProjectionError::Visit(v) => ApiError::new(StatusCode::CONFLICT, "refused", v.to_string()),
-        ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(id)) => {
-            ApiError::bad_request("bad_visit_id", format!("{id:?} is not a visit id"))
-        }
-        other => ApiError::internal(other),
-    }
-}
-
 async fn office_visit(
     axum::extract::State(state): axum::extract::State<AppState>,
-    user: OfficeUser,
+    OfficeUser(user): OfficeUser,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     posfield_sync_link_server::doc_id(&id)
@@ -430,17 +466,12 @@ struct ReviewBody {
 
 async fn office_review(
     axum::extract::State(state): axum::extract::State<AppState>,
-    user: OfficeUser,
+    OfficeUser(user): OfficeUser,
     Path(id): Path<String>,
     body: Result<Json<ReviewBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = json_body(body)?;
-    let ctx = user.ctx();
-    let visit = projection::office_edit(&state, &user.principal(), &id, |doc| {
-        doc.review(&ctx, body.decision, body.note.as_deref())
-    })
-    .await
-    .map_err(projection_error)?;
+    let visit = desk::review(&state, &user, &id, body.decision, body.note.as_deref()).await?;
     Ok(Json(serde_json::json!({ "status": visit.status })))
 }
 
@@ -451,15 +482,12 @@ struct AssignBody {
 
 async fn office_assign(
     axum::extract::State(state): axum::extract::State<AppState>,
-    user: OfficeUser,
+    OfficeUser(user): OfficeUser,
     Path(id): Path<String>,
     body: Result<Json<AssignBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = json_body(body)?;
-    let ctx = user.ctx();
-    let visit = projection::office_edit(&state, &user.principal(), &id, |doc| doc.assign(&ctx, &body.agent))
-        .await
-        .map_err(projection_error)?;
+    let visit = desk::assign(&state, &user, &id, &body.agent).await?;
     Ok(Json(serde_json::json!({ "assignee": visit.assignment.agent })))
 }
 
@@ -476,23 +504,23 @@ struct CreateBody {
 
 async fn office_create(
     axum::extract::State(state): axum::extract::State<AppState>,
-    user: OfficeUser,
+    OfficeUser(user): OfficeUser,
     body: Result<Json<CreateBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = json_body(body)?;
-    let ctx = user.ctx();
-    let id = uuid::Uuid::now_v7().to_string();
-    let merchant = MerchantInput {
-        name: body.merchant,
-        merchant_number: body.merchant_number,
-        terminal_number: body.terminal_number,
-        phone: body.phone,
-        address: body.address,
+    let new = desk::NewVisit {
+        kind: body.kind,
+        merchant: MerchantInput {
+            name: body.merchant,
+            merchant_number: body.merchant_number,
+            terminal_number: body.terminal_number,
+            phone: body.phone,
+            address: body.address,
+        },
+        agent: body.agent,
+        serial: None,
     };
-    let mut doc =
-        VisitDoc::create_visit(&ctx, projection::SERVER_ACTOR_ID, &id, body.kind, &merchant, &body.agent)
-            .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
-    let visit = projection::office_create(&state, &mut doc).await.map_err(projection_error)?;
+    let visit = desk::create(&state, &user, new).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": visit.id, "assignee": visit.assignment.agent }))))
 }
 

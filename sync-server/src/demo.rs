@@ -709,7 +709,11 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         ));
         terminals.push(Terminal { serial, merchant, iccid, carrier, sim_expiry });
     }
-    let report = crate::office::import::import_terminals(state.store.as_ref(), &register).await?;
+    let report = crate::office::import::import_terminals(state.store.as_ref(), &register, |report| {
+        let detail = format!("{} imported, {} refused", report.imported, report.bad.len());
+        crate::store::AuditEntry::new(None, "demo", "import_terminals", &detail)
+    })
+    .await?;
     if !report.bad.is_empty() {
         return Err(DemoError::Store(format!("demo register rows refused: {:?}", report.bad)));
     }
@@ -781,7 +785,8 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
             missing_photo.as_deref(),
         )?;
         let mut doc = doc;
-        crate::projection::office_create(state, &mut doc)
+        let audit = crate::store::AuditEntry::new(Some(&id), "demo", "create_visit", kind.code());
+        crate::projection::office_create(state, &mut doc, audit)
             .await
             .map_err(|e| DemoError::Store(e.to_string()))?;
         made += 1;

@@ -3,8 +3,10 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use posfield_shared::visit::{DocError, VisitError};
 
 use crate::auth::AuthError;
+use crate::desk::DeskError;
 use crate::store::StoreError;
 
 /// An error answered to a client.
@@ -52,6 +54,26 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+impl From<DeskError> for ApiError {
+    fn from(e: DeskError) -> Self {
+        let message = e.to_string();
+        match e {
+            DeskError::Forbidden { .. } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            DeskError::UnknownAgent(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_agent", message)
+            }
+            DeskError::Invalid(_) => ApiError::bad_request("invalid", message),
+            DeskError::BadVisitId(_) => ApiError::bad_request("bad_visit_id", message),
+            DeskError::NotFound(_) => ApiError::not_found(message),
+            DeskError::Refused(VisitError::Document(DocError::NewerSchema { .. })) => {
+                ApiError::new(StatusCode::CONFLICT, "newer_schema", message)
+            }
+            DeskError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "refused", message),
+            DeskError::Store(_) | DeskError::Projection(_) => ApiError::internal(e),
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 //!   access rule; [`store::sqlite`] is its engine.
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
 //! - [`policy`]: the samod share policy of a sync connection (the store's access rule).
-//! - [`api`]: the HTTP routes.
+//! - [`api`]: the HTTP routes, in one table.
+//! - [`routes`]: who may call each route, and the guard that refuses everyone else.
+//! - [`desk`]: the back office's decisions, each once, with the role it needs.
 //! - [`versions`]: the versions phones send, and the minimum app version.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
@@ -21,6 +23,7 @@ pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod desk;
 pub mod error;
 pub mod in_flight;
 pub mod office;
@@ -28,6 +31,7 @@ pub mod policy;
 pub mod priority;
 pub mod projection;
 pub mod push;
+pub mod routes;
 pub mod store;
 pub mod versions;
 

@@ -72,7 +72,7 @@ pub async fn project_all(state: &State, ids: BTreeSet<String>) {
             Err(error) => tracing::error!(visit = %id, %error, "projecting a visit failed"),
         }
     }
-    if let Err(error) = write_rows(state, rows).await {
+    if let Err(error) = write_rows(state, rows, Vec::new()).await {
         tracing::error!(visits = ids.len(), %error, "writing projections failed");
     }
 }
@@ -81,7 +81,7 @@ pub async fn project_all(state: &State, ids: BTreeSet<String>) {
 pub async fn project(state: &State, id: &str) -> Result<(), ProjectionError> {
     let _turn = state.projection_lock.lock().await;
     let rows: Vec<ProjectionRow> = prepare(state, id).await?.into_iter().collect();
-    write_rows(state, rows).await
+    write_rows(state, rows, Vec::new()).await
 }
 
 /// Reads visit `id`'s document and works out its projection row, restoring
@@ -174,13 +174,17 @@ fn server_ctx() -> Ctx {
     Ctx::new(server_actor(), Timestamp(crate::clock::now_millis()), uuid::Uuid::now_v7().to_string())
 }
 
-/// Writes projection rows and their acceptances' countersignatures in one
-/// transaction.
-pub(crate) async fn write_rows(state: &State, rows: Vec<ProjectionRow>) -> Result<(), ProjectionError> {
-    if rows.is_empty() {
+/// Writes projection rows, their acceptances' countersignatures and the
+/// audit entries of the decision that made them in one transaction.
+pub(crate) async fn write_rows(
+    state: &State,
+    rows: Vec<ProjectionRow>,
+    audit: Vec<AuditEntry>,
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() && audit.is_empty() {
         return Ok(());
     }
-    Ok(state.store.write_projections(rows).await?)
+    Ok(state.store.write_projections(rows, audit).await?)
 }
 
 /// A visit's projection row: what the store keeps of `visit`, owned by
@@ -267,11 +271,13 @@ fn countersign(visit: &Visit, key: &SigningKey) -> Option<PendingCountersignatur
 
 /// A back-office action on a visit document, for a principal that reaches
 /// the visit: applied by the server, the projection updated with the new
-/// trusted back-office fields.
+/// trusted back-office fields and `audit` written in the same transaction.
+/// The desk's actions ([`crate::desk`]) are its callers.
 pub async fn office_edit(
     state: &State,
     principal: &Principal,
     id: &str,
+    audit: AuditEntry,
     edit: impl FnOnce(&mut VisitDoc) -> Result<Visit, VisitError>,
 ) -> Result<Visit, ProjectionError> {
     posfield_sync_link_server::doc_id(id)?;
@@ -287,12 +293,17 @@ pub async fn office_edit(
     state.repo.merge(id, doc.save_incremental()).await?;
     let owner = state.store.visit_owner(id).await?.unwrap_or_else(|| visit.assignment.agent.clone());
     let row = projection_row(&visit, &owner, &OfficeFields::of(&visit), &doc.heads(), &state.signing_key);
-    write_rows(state, vec![row]).await?;
+    write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
 }
 
-/// Creates a visit at the back office, assigned to an agent.
-pub async fn office_create(state: &State, visit_doc: &mut VisitDoc) -> Result<Visit, ProjectionError> {
+/// Creates a visit at the back office, assigned to an agent, with its
+/// `audit` entry written with its projection.
+pub async fn office_create(
+    state: &State,
+    visit_doc: &mut VisitDoc,
+    audit: AuditEntry,
+) -> Result<Visit, ProjectionError> {
     let _turn = state.projection_lock.lock().await;
     let visit = visit_doc
         .visit()
@@ -301,7 +312,7 @@ pub async fn office_create(state: &State, visit_doc: &mut VisitDoc) -> Result<Vi
     let owner = visit.assignment.agent.clone();
     let row =
         projection_row(&visit, &owner, &OfficeFields::of(&visit), &visit_doc.heads(), &state.signing_key);
-    write_rows(state, vec![row]).await?;
+    write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
 }
 

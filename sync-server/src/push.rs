@@ -120,6 +120,6 @@ pub async fn push(
             Err(other) => return Err(other),
         });
     }
-    projection::write_rows(state, rows).await?;
+    projection::write_rows(state, rows, Vec::new()).await?;
     Ok(outcomes.into_iter().flatten().collect())
 }

@@ -2,6 +2,9 @@
 //! (`src/store/sqlite/`) names SQLite, its migrations or SQL; every handler,
 //! page and service reaches the database through the `Store` interface, and
 //! so does the office benchmark, whose figures are the store's.
+//!
+//! And the route table holds: only `src/routes.rs` adds a route to a
+//! router, from the table that says who may call it.
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +52,24 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// What `find` finds in `files` outside `allowed` (a file or a folder),
+/// as `path:line: what`.
+fn found_in(
+    root: &Path,
+    files: &[PathBuf],
+    allowed: &Path,
+    find: fn(&str) -> Vec<(usize, &'static str)>,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| !f.starts_with(allowed)) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (line, what) in find(&text) {
+            found.push(format!("{}:{line}: {what:?}", file.strip_prefix(root).unwrap_or(file).display()));
+        }
+    }
+    found
+}
+
 #[test]
 fn only_the_sqlite_engine_names_sqlite_or_sql() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -57,13 +78,7 @@ fn only_the_sqlite_engine_names_sqlite_or_sql() {
     assert!(files.len() > 20, "the server's sources were not found under {}", root.display());
     rust_files(&root.join("benches"), &mut files);
     let engine = root.join(ENGINE);
-    let mut found = Vec::new();
-    for file in files.iter().filter(|f| !f.starts_with(&engine)) {
-        let text = std::fs::read_to_string(file).unwrap();
-        for (line, name) in offences(&text) {
-            found.push(format!("{}:{line}: {name:?}", file.strip_prefix(root).unwrap_or(file).display()));
-        }
-    }
+    let found = found_in(root, &files, &engine, offences);
     assert!(
         found.is_empty(),
         "only {ENGINE} may name SQLite or SQL; go through the Store:\n{}",
@@ -92,6 +107,58 @@ fn the_checker_finds_sql_and_sqlite_and_nothing_else() {
     ];
     for (text, expected) in cases {
         let found: Vec<&str> = offences(text).into_iter().map(|(_, name)| name).collect();
+        assert_eq!(&found, expected, "{text}");
+    }
+}
+
+/// The one file that adds routes to a router: from the table, each behind its guard.
+const ROUTER_BUILDER: &str = "src/routes.rs";
+
+/// What adds a route to an axum router.
+const ROUTE_CALLS: &[&str] =
+    &[".route(", ".route_service(", ".nest(", ".nest_service(", ".fallback_service("];
+
+/// The route-adding calls in `text`, by line (1-based).
+fn route_calls(text: &str) -> Vec<(usize, &'static str)> {
+    text.lines()
+        .enumerate()
+        .flat_map(|(n, line)| {
+            ROUTE_CALLS.iter().filter(move |c| line.contains(**c)).map(move |c| (n + 1, *c))
+        })
+        .collect()
+}
+
+#[test]
+fn only_the_route_table_adds_routes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let builder = root.join(ROUTER_BUILDER);
+    assert!(files.contains(&builder), "the router's builder moved: update ROUTER_BUILDER");
+    let found = found_in(root, &files, &builder, route_calls);
+    assert!(
+        found.is_empty(),
+        "a route is added outside the table; add a row to api::routes with who may call it:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_route_checker_finds_each_way_of_adding_a_route() {
+    // (text, what the checker must find)
+    let cases: &[(&str, &[&str])] = &[
+        (".route(\"/office/secret\", get(secret))", &[".route("]),
+        ("router.nest(\"/v2\", other)", &[".nest("]),
+        (".nest_service(\"/files\", ServeDir::new(\"x\"))", &[".nest_service("]),
+        (".route_service(\"/x\", service)", &[".route_service("]),
+        (".fallback_service(service)", &[".fallback_service("]),
+        // The router's own layers and a document's merge are not routes.
+        (".route_layer(guard)", &[]),
+        ("state.repo.merge(id, increment).await?;", &[]),
+        (".fallback(|| async { not_found() })", &[]),
+    ];
+    for (text, expected) in cases {
+        let found: Vec<&str> = route_calls(text).into_iter().map(|(_, call)| call).collect();
         assert_eq!(&found, expected, "{text}");
     }
 }

@@ -31,6 +31,7 @@ fn an_older_and_a_newer_versions_visits_cross_server_and_phones_without_losing_a
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(&dir.path().join("server"));
     server.add_user("chen", "reviewer");
+    server.add_user("zhou", "admin");
 
     // The documents reach the server as the phones of those versions send
     // the visits they hold: a push with the first phone's credential.
@@ -48,7 +49,7 @@ fn an_older_and_a_newer_versions_visits_cross_server_and_phones_without_losing_a
     assert_eq!(body["read_only"], true, "{body}");
     assert_eq!(body["visit"]["documents"][0]["kind"], "drone_photo");
     let (status, body) = server.office_post(
-        "chen",
+        "zhou",
         &format!("api/v1/office/visits/{newer_id}/assign"),
         &serde_json::json!({ "agent": "wang" }),
     );

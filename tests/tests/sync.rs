@@ -17,6 +17,7 @@ fn offline_work_by_two_agents_and_a_back_office_review_converge() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(&dir.path().join("server"));
     server.add_user("chen", "reviewer");
+    server.add_user("zhou", "admin");
     let mut wang = open(&dir.path().join("wang"));
     let mut li = open(&dir.path().join("li"));
     assert!(matches!(wang.sync(&mut |_| {}), Err(AgentError::Sync(SyncError::NotEnrolled))));
@@ -59,9 +60,9 @@ fn offline_work_by_two_agents_and_a_back_office_review_converge() {
     sync(&mut li);
     assert!(matches!(li.visit(&repair), Err(AgentError::Store(_))));
 
-    // A visit created at the back office reaches the assigned agent.
+    // A visit created at the back office (by its administrator) reaches the assigned agent.
     let (status, body) = server.office_post(
-        "chen",
+        "zhou",
         "api/v1/office/visits",
         &serde_json::json!({ "kind": "sim_renewal", "merchant": "张姐水果店", "agent": "li" }),
     );

@@ -2,7 +2,13 @@
 //!
 //! An import keeps every good row and reports every bad one by its line
 //! number and what is wrong with it; nothing is half-imported from a row.
+//!
+//! Every cell of every export goes through [`spreadsheet_safe`]: a cell a
+//! spreadsheet would run as a formula (OWASP's CSV injection) starts with
+//! `'` instead, and an import takes that `'` off again, so an export
+//! imports back unchanged.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use posfield_shared::lifecycle::TerminalState;
@@ -10,7 +16,7 @@ use posfield_shared::vocab::{SimCarrier, Term};
 use posfield_shared::{CalendarDate, Timestamp, validate};
 
 use super::queries::{TerminalRow, VisitRow};
-use crate::store::{RegisterRow, Store, StoreError};
+use crate::store::{AuditEntry, RegisterRow, Store, StoreError};
 
 /// The columns an import understands; `serial` is required, the others optional.
 pub const COLUMNS: &[&str] = &[
@@ -96,14 +102,17 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<RegisterRow, String
 }
 
 /// Reads a register CSV (header line first, UTF-8, an optional BOM) and
-/// stores its good rows; a later row for the same serial is reported, not
-/// imported.
-pub async fn import_terminals(store: &dyn Store, text: &str) -> Result<ImportReport, StoreError> {
+/// stores its good rows with the audit entry `audit` makes of the report;
+/// a later row for the same serial is reported, not imported.
+pub async fn import_terminals(
+    store: &dyn Store,
+    text: &str,
+    audit: impl FnOnce(&ImportReport) -> AuditEntry,
+) -> Result<ImportReport, StoreError> {
     let (good, mut report) = read_register(text);
     report.imported = good.len();
-    if !good.is_empty() {
-        store.import_register(good).await?;
-    }
+    let entry = audit(&report);
+    store.import_register(good, entry).await?;
     Ok(report)
 }
 
@@ -160,6 +169,7 @@ fn read_register(text: &str) -> (Vec<RegisterRow>, ImportReport) {
                 .iter()
                 .position(|h| h == name)
                 .and_then(|i| record.get(i))
+                .map(from_spreadsheet)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
@@ -181,9 +191,35 @@ fn read_register(text: &str) -> (Vec<RegisterRow>, ImportReport) {
     (good, report)
 }
 
-fn csv_text(write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -> String {
+/// The characters a spreadsheet takes as the start of a formula (OWASP,
+/// CSV injection): `=`, `+`, `-`, `@`, a tab and a carriage return.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell as an export writes it: one that would start a formula is
+/// prefixed with `'`, which spreadsheets show as text and do not run.
+pub fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) { Cow::Owned(format!("'{cell}")) } else { Cow::Borrowed(cell) }
+}
+
+/// A cell as an import reads it: the `'` that [`spreadsheet_safe`] put
+/// before a formula's first character is taken off.
+fn from_spreadsheet(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+/// A CSV file of a header and rows, every cell made [`spreadsheet_safe`].
+fn csv_text<R: IntoIterator<Item = String>>(header: &[&str], rows: impl IntoIterator<Item = R>) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let result = write(&mut writer);
+    let mut result = writer.write_record(header.iter().map(|h| spreadsheet_safe(h).into_owned()));
+    for row in rows {
+        if result.is_err() {
+            break;
+        }
+        result = writer.write_record(row.into_iter().map(|cell| spreadsheet_safe(&cell).into_owned()));
+    }
     let bytes = writer.into_inner().unwrap_or_default();
     if let Err(e) = result {
         tracing::error!(error = %e, "writing a CSV export failed");
@@ -194,44 +230,44 @@ fn csv_text(write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) ->
 
 /// The visits as CSV.
 pub fn visits_csv(rows: &[VisitRow]) -> String {
-    csv_text(|w| {
-        w.write_record([
-            "id",
-            "kind",
-            "status",
-            "merchant",
-            "merchant_number",
-            "serial",
-            "assignee",
-            "created",
-            "updated",
-            "photos_missing",
-        ])?;
-        for r in rows {
-            w.write_record([
-                r.id.as_str(),
-                &r.kind,
-                &r.status,
-                &r.merchant,
-                r.merchant_number.as_deref().unwrap_or(""),
-                r.serial.as_deref().unwrap_or(""),
-                &r.assignee,
-                &Timestamp::from_seconds(r.created_at).beijing_words(),
-                &Timestamp::from_seconds(r.updated_at).beijing_words(),
-                &r.blobs_missing.to_string(),
-            ])?;
-        }
-        Ok(())
-    })
+    let header = [
+        "id",
+        "kind",
+        "status",
+        "merchant",
+        "merchant_number",
+        "serial",
+        "assignee",
+        "created",
+        "updated",
+        "photos_missing",
+    ];
+    csv_text(
+        &header,
+        rows.iter().map(|r| {
+            [
+                r.id.clone(),
+                r.kind.clone(),
+                r.status.clone(),
+                r.merchant.clone(),
+                r.merchant_number.clone().unwrap_or_default(),
+                r.serial.clone().unwrap_or_default(),
+                r.assignee.clone(),
+                Timestamp::from_seconds(r.created_at).beijing_words(),
+                Timestamp::from_seconds(r.updated_at).beijing_words(),
+                r.blobs_missing.to_string(),
+            ]
+        }),
+    )
 }
 
 /// The terminals as CSV, in the import's columns (an export imports back).
 pub fn terminals_csv(rows: &[TerminalRow]) -> String {
-    csv_text(|w| {
-        w.write_record(COLUMNS)?;
-        for r in rows {
+    csv_text(
+        COLUMNS,
+        rows.iter().map(|r| {
             let o = |v: &Option<String>| v.clone().unwrap_or_default();
-            w.write_record([
+            [
                 r.serial.clone(),
                 o(&r.model),
                 o(&r.manufacturer),
@@ -243,16 +279,19 @@ pub fn terminals_csv(rows: &[TerminalRow]) -> String {
                 o(&r.sim_iccid),
                 o(&r.sim_carrier),
                 o(&r.sim_expiry),
-            ])?;
-        }
-        Ok(())
-    })
+            ]
+        }),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
+
+    fn audit(report: &ImportReport) -> AuditEntry {
+        AuditEntry::new(None, "zhou", "import_terminals", &format!("{} imported", report.imported))
+    }
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -272,8 +311,8 @@ mod tests {
                    N910000000004,A8,联迪,x,installed,,,89860012345678901230,,\n\
                    N910000000005,A8\n";
         // The same lines as a browser sends them (CRLF) are reported alike.
-        let crlf = import_terminals(&store, &csv.replace('\n', "\r\n")).await.unwrap();
-        let report = import_terminals(&store, csv).await.unwrap();
+        let crlf = import_terminals(&store, &csv.replace('\n', "\r\n"), audit).await.unwrap();
+        let report = import_terminals(&store, csv, audit).await.unwrap();
         assert_eq!(crlf, report);
         assert_eq!(report.imported, 2, "{report:?}");
         let lines: Vec<u64> = report.bad.iter().map(|b| b.line).collect();
@@ -285,12 +324,15 @@ mod tests {
         assert_eq!(serials, ["N910000000001", "N910000000003"]);
         assert_eq!(rows[0].sim_carrier.as_deref(), Some("china_mobile"));
         assert_eq!(rows[1].state.as_deref(), Some("suspended"));
+        let log = store.audit_log(None, 10).await.unwrap();
+        let imports = log.iter().filter(|r| r.entry.action == "import_terminals" && r.entry.actor == "zhou");
+        assert_eq!(imports.count(), 2, "each import is audited: {log:?}");
     }
 
     #[tokio::test]
     async fn an_unknown_column_refuses_the_file_at_line_one() {
         let (_dir, store) = store();
-        let report = import_terminals(&store, "serial,colour\nN910000000001,red\n").await.unwrap();
+        let report = import_terminals(&store, "serial,colour\nN910000000001,red\n", audit).await.unwrap();
         assert_eq!(report.imported, 0);
         assert_eq!(report.bad[0].line, 1);
     }
@@ -300,11 +342,64 @@ mod tests {
         let (_dir, store) = store();
         let csv = "serial,model,state,production_date,sim_iccid,sim_carrier,sim_expiry\n\
                    N910000000001,N910,installed,2022-03-01,89860012345678901238,china_mobile,2026-12-01\n";
-        assert_eq!(import_terminals(&store, csv).await.unwrap().imported, 1);
+        assert_eq!(import_terminals(&store, csv, audit).await.unwrap().imported, 1);
         let before = store.all_terminals().await.unwrap();
         let exported = terminals_csv(&before);
-        let report = import_terminals(&store, &exported).await.unwrap();
+        let report = import_terminals(&store, &exported, audit).await.unwrap();
         assert_eq!((report.imported, report.bad.len()), (1, 0), "{report:?}");
+        assert_eq!(store.all_terminals().await.unwrap(), before);
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        // (cell, as exported)
+        let cases = [
+            ("=HYPERLINK(\"http://example.invalid\",\"x\")", "'=HYPERLINK(\"http://example.invalid\",\"x\")"),
+            ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(1+1)", "'@SUM(1+1)"),
+            ("\t=1+1", "'\t=1+1"),
+            ("\r=1+1", "'\r=1+1"),
+            ("老王便利店", "老王便利店"),
+            ("a=b", "a=b"),
+            ("2026-12-01", "2026-12-01"),
+            ("'quoted", "'quoted"),
+            ("", ""),
+        ];
+        for (cell, exported) in cases {
+            assert_eq!(spreadsheet_safe(cell), exported, "{cell:?}");
+            assert_eq!(from_spreadsheet(&spreadsheet_safe(cell)), cell, "{cell:?} reads back");
+        }
+        let row = VisitRow {
+            id: "v1".into(),
+            kind: "repair".into(),
+            status: "draft".into(),
+            merchant: "=cmd|' /C calc'!A0".into(),
+            merchant_number: Some("@1".into()),
+            serial: Some("-P1".into()),
+            assignee: "+wang".into(),
+            created_at: 0,
+            updated_at: 0,
+            blobs_missing: 0,
+        };
+        let exported = visits_csv(&[row]);
+        let mut reader =
+            csv::ReaderBuilder::new().from_reader(exported.trim_start_matches('\u{feff}').as_bytes());
+        for cell in reader.records().flat_map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>()) {
+            assert!(!cell.starts_with(FORMULA_STARTS), "{cell:?} starts a formula");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_formula_in_the_register_is_exported_as_text_and_imports_back_unchanged() {
+        let (_dir, store) = store();
+        let csv = "serial,merchant,model\nN910000000001,=cmd|' /C calc'!A0,@N910\n";
+        assert_eq!(import_terminals(&store, csv, audit).await.unwrap().imported, 1);
+        let before = store.all_terminals().await.unwrap();
+        assert_eq!(before[0].merchant, "=cmd|' /C calc'!A0", "stored as typed");
+        let exported = terminals_csv(&before);
+        assert!(exported.contains("'=cmd|") && exported.contains("'@N910"), "{exported}");
+        assert_eq!(import_terminals(&store, &exported, audit).await.unwrap().imported, 1);
         assert_eq!(store.all_terminals().await.unwrap(), before);
     }
 }

@@ -10,9 +10,14 @@
 //! - [`certificate`]: the acceptance certificate as a PDF.
 //! - [`devices`]: the enrolled phones, with the app version each last sent.
 //!
-//! Every decision taken here (review, assignment, application) goes
-//! through [`crate::projection::office_edit`], the same path as the JSON
-//! API, so it is a change of the visit document and syncs to the agent.
+//! Their routes are rows of the server's one table, [`crate::api::routes`],
+//! which says who may open each.
+//!
+//! Every decision taken here (review, assignment, creation, application,
+//! import) is one of the desk's actions in [`crate::desk`], which the JSON
+//! API calls too: the role it needs and the checks of its input are
+//! there, and a decision on a visit is a change of the visit document
+//! that syncs to the agent.
 
 pub mod certificate;
 pub mod devices;
@@ -22,51 +27,15 @@ pub mod pages;
 pub mod queries;
 pub mod session;
 
-use std::sync::Arc;
-
-use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-
-use crate::State;
+use axum::response::{IntoResponse, Response};
 
 /// The largest form the pages accept (a terminal CSV import).
-const MAX_FORM_BYTES: usize = 8 << 20;
-
-/// The `/office` routes.
-pub fn routes() -> axum::Router<Arc<State>> {
-    axum::Router::new()
-        .route("/office", get(|| async { Redirect::to("/office/visits") }))
-        .route("/office/", get(|| async { Redirect::to("/office/visits") }))
-        .route("/office/login", get(pages::login_page).post(pages::login))
-        .route("/office/logout", post(pages::logout))
-        .route("/office/lang/{code}", get(pages::switch_language))
-        .route("/office/static/office.css", get(pages::stylesheet))
-        .route("/office/static/import.js", get(pages::import_script))
-        .route("/office/visits", get(pages::visit_list).post(pages::create_visit))
-        .route("/office/visits/new", get(pages::new_visit_page))
-        .route("/office/visits/export.csv", get(pages::export_visits))
-        .route("/office/visits/{id}", get(pages::visit_page))
-        .route("/office/visits/{id}/review", post(pages::review))
-        .route("/office/visits/{id}/assign", post(pages::assign))
-        .route("/office/visits/{id}/certificate.pdf", get(pages::certificate))
-        .route("/office/blobs/{sha}", get(pages::blob))
-        .route("/office/terminals", get(pages::terminal_list))
-        .route("/office/terminals/export.csv", get(pages::export_terminals))
-        .route("/office/terminals/import", get(pages::import_page).post(pages::import_terminals))
-        .route("/office/terminals/{serial}", get(pages::terminal_page))
-        .route("/office/alerts", get(pages::alerts))
-        .route("/office/applications", get(pages::applications))
-        .route("/office/applications/{id}", post(pages::decide_application))
-        .route("/office/devices", get(devices::device_list))
-        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(axum::middleware::map_response(security_headers))
-}
+pub const MAX_FORM_BYTES: usize = 8 << 20;
 
 /// Headers on every page: only this site's scripts, styles, images and
 /// forms; never inside a frame; content types as declared.
-async fn security_headers(mut response: Response) -> Response {
+pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -114,6 +83,26 @@ impl PageError {
 impl From<crate::store::StoreError> for PageError {
     fn from(e: crate::store::StoreError) -> Self {
         PageError::internal(e)
+    }
+}
+
+impl From<crate::desk::DeskError> for PageError {
+    fn from(e: crate::desk::DeskError) -> Self {
+        use crate::desk::DeskError;
+        use posfield_shared::visit::{DocError, VisitError};
+        match e {
+            DeskError::Forbidden { .. } => PageError::Forbidden,
+            DeskError::NotFound(_) | DeskError::BadVisitId(_) => PageError::NotFound,
+            DeskError::Refused(VisitError::Document(DocError::NewerSchema { found, supported })) => {
+                PageError::Refused(format!(
+                    "此任务由更新版本的应用写入（版本 {found}，本服务器可修改到 {supported}），只能查看；请先升级服务器。 / this visit was written by a newer version of the app (schema {found}, this server edits up to {supported}); it is read-only until the server is updated"
+                ))
+            }
+            DeskError::UnknownAgent(_) | DeskError::Invalid(_) | DeskError::Refused(_) => {
+                PageError::Refused(e.to_string())
+            }
+            DeskError::Store(_) | DeskError::Projection(_) => PageError::internal(e),
+        }
     }
 }
 

@@ -12,9 +12,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
-use posfield_shared::visit::{Ctx, DocError, MerchantInput, SCHEMA_VERSION, VisitDoc, VisitError};
+use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION, VisitDoc};
 use posfield_shared::vocab::{ApplicationState, SimCarrier, Term};
-use posfield_shared::{Actor, CalendarDate, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::{CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
@@ -23,8 +23,8 @@ use super::i18n::{LANG_COOKIE, Lang};
 use super::import::{self, BadRow};
 use super::queries::{self, TerminalRow, VisitFilter, VisitRow, url_encode};
 use super::session::{self, Admin, Officer};
-use crate::auth::{self, UserRole};
-use crate::projection::{self, ProjectionError};
+use crate::auth;
+use crate::desk;
 use crate::store::Principal;
 
 type AppState = State<Arc<crate::State>>;
@@ -216,7 +216,8 @@ pub async fn login(
         None => None,
     };
     let (Some(user), Some(token)) = (user, opened) else {
-        tracing::info!(user = %name, "back-office sign-in refused");
+        // Never what was typed: people type their password into the name field.
+        tracing::info!(door = "page", "back-office sign-in refused");
         let body = LoginPage { lang, failed: true }.render()?;
         return Ok((StatusCode::UNAUTHORIZED, Html(body)).into_response());
     };
@@ -538,7 +539,7 @@ pub async fn visit_page(
     let visit = load_visit(&state, &principal, &id).await?;
     let facts = state.store.visit_facts(&principal, &id).await?;
     let (missing, device_signature) = (facts.missing_blobs, facts.device_signature_valid);
-    let agents = state.store.agents().await?;
+    let agents = state.store.enrolled_agents().await?;
     let arrived = |sha: &str| !missing.iter().any(|m| m == sha);
     let steps = posfield_shared::visit::step_statuses(&visit)
         .into_iter()
@@ -707,28 +708,6 @@ pub async fn visit_page(
     html(&page)
 }
 
-fn office_ctx(officer: &Officer) -> Ctx {
-    let actor = match officer.role {
-        UserRole::Admin => Actor::admin(&officer.name, "back-office"),
-        UserRole::Reviewer => Actor::reviewer(&officer.name, "back-office"),
-    };
-    Ctx::new(actor, Timestamp(crate::clock::now_millis()), uuid::Uuid::now_v7().to_string())
-}
-
-fn refused(e: ProjectionError) -> PageError {
-    match e {
-        ProjectionError::NotFound(_) => PageError::NotFound,
-        ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(_)) => PageError::NotFound,
-        ProjectionError::Visit(VisitError::Document(DocError::NewerSchema { found, supported })) => {
-            PageError::Refused(format!(
-                "此任务由更新版本的应用写入（版本 {found}，本服务器可修改到 {supported}），只能查看；请先升级服务器。 / this visit was written by a newer version of the app (schema {found}, this server edits up to {supported}); it is read-only until the server is updated"
-            ))
-        }
-        ProjectionError::Visit(v) => PageError::Refused(v.to_string()),
-        other => PageError::internal(other),
-    }
-}
-
 fn saved(id: &str) -> Response {
     Redirect::to(&format!("/office/visits/{id}?saved=1")).into_response()
 }
@@ -756,12 +735,8 @@ pub async fn review(
         "return" => ReviewDecision::Return,
         other => return Err(PageError::BadRequest(format!("unknown decision {other:?}"))),
     };
-    let ctx = office_ctx(&officer);
     let note = Some(form.note.as_str()).filter(|n| !n.trim().is_empty());
-    projection::office_edit(&state, &officer.principal(), &id, |doc| doc.review(&ctx, decision, note))
-        .await
-        .map_err(refused)?;
-    tracing::info!(visit = %id, user = %officer.name, ?decision, "visit reviewed");
+    desk::review(&state, &officer.desk_user(), &id, decision, note).await?;
     Ok(saved(&id))
 }
 
@@ -780,10 +755,7 @@ pub async fn assign(
     Form(form): Form<AssignForm>,
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
-    let ctx = office_ctx(&officer);
-    projection::office_edit(&state, &officer.principal(), &id, |doc| doc.assign(&ctx, &form.agent))
-        .await
-        .map_err(refused)?;
+    desk::assign(&state, &officer.desk_user(), &id, &form.agent).await?;
     Ok(saved(&id))
 }
 
@@ -802,7 +774,7 @@ pub async fn new_visit_page(
     Admin(officer): Admin,
     lang: Lang,
 ) -> Result<Response, PageError> {
-    let agents = state.store.agents().await?;
+    let agents = state.store.enrolled_agents().await?;
     html(&NewVisitPage {
         c: Chrome::new(&officer, lang, "new", "/office/visits/new".into()),
         kinds: choices::<VisitKind>(lang, ""),
@@ -840,31 +812,20 @@ pub async fn create_visit(
     let kind = VisitKind::from_code(&form.kind)
         .ok_or_else(|| PageError::BadRequest(format!("kind {:?}", form.kind)))?;
     let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
-    let merchant = MerchantInput {
-        name: form.merchant.clone(),
-        merchant_number: optional(&form.merchant_number),
-        terminal_number: optional(&form.terminal_number),
-        phone: optional(&form.phone),
-        address: optional(&form.address),
+    let new = desk::NewVisit {
+        kind,
+        merchant: MerchantInput {
+            name: form.merchant.clone(),
+            merchant_number: optional(&form.merchant_number),
+            terminal_number: optional(&form.terminal_number),
+            phone: optional(&form.phone),
+            address: optional(&form.address),
+        },
+        agent: form.agent,
+        serial: optional(&form.serial),
     };
-    let ctx = office_ctx(&officer);
-    let id = uuid::Uuid::now_v7().to_string();
-    let agent = form.agent.trim();
-    if agent.is_empty() {
-        return Err(PageError::Refused("choose an agent".into()));
-    }
-    let mut doc = VisitDoc::create_visit(&ctx, projection::SERVER_ACTOR_ID, &id, kind, &merchant, agent)
-        .map_err(|e| PageError::Refused(e.to_string()))?;
-    if let Some(serial) = optional(&form.serial) {
-        let serial =
-            posfield_shared::validate::serial(&serial).map_err(|e| PageError::Refused(e.to_string()))?;
-        let note_ctx = office_ctx(&officer);
-        doc.add_note(&note_ctx, &format!("终端机身号 / serial: {serial}"))
-            .map_err(|e| PageError::Refused(e.to_string()))?;
-    }
-    projection::office_create(&state, &mut doc).await.map_err(refused)?;
-    tracing::info!(visit = %id, user = %officer.name, %agent, "visit created and assigned");
-    Ok(Redirect::to(&format!("/office/visits/{id}")).into_response())
+    let visit = desk::create(&state, &officer.desk_user(), new).await?;
+    Ok(Redirect::to(&format!("/office/visits/{}", visit.id)).into_response())
 }
 
 /// GET /office/visits/{id}/certificate.pdf: the acceptance certificate.
@@ -1173,8 +1134,7 @@ pub async fn import_terminals(
     Form(form): Form<ImportForm>,
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
-    let report = import::import_terminals(state.store.as_ref(), &form.csv).await?;
-    tracing::info!(user = %officer.name, imported = report.imported, bad = report.bad.len(), "terminals imported");
+    let report = desk::import_terminals(&state, &officer.desk_user(), &form.csv).await?;
     html(&ImportPage {
         c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
         columns: import::COLUMNS.join(","),
@@ -1326,13 +1286,8 @@ pub async fn decide_application(
         "reject" => ApplicationState::Rejected,
         other => return Err(PageError::BadRequest(format!("unknown decision {other:?}"))),
     };
-    let ctx = office_ctx(&officer);
     let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
-    let principal = officer.principal();
-    projection::office_edit(&state, &principal, &id, |doc| doc.decide_application(&ctx, decision, reason))
-        .await
-        .map_err(refused)?;
-    tracing::info!(visit = %id, user = %officer.name, ?decision, "reactivation application decided");
+    desk::decide_application(&state, &officer.desk_user(), &id, decision, reason).await?;
     Ok(Redirect::to("/office/applications").into_response())
 }
 

@@ -26,6 +26,7 @@ use crate::State;
 use crate::auth::UserRole;
 use crate::clock::now;
 use crate::config::Config;
+use crate::desk::DeskUser;
 use crate::store::{NewSession, Principal, SessionLimits, Store, StoreError};
 
 /// The session cookie's name.
@@ -142,7 +143,12 @@ impl Officer {
 
     /// Who the user acts as, for the store.
     pub fn principal(&self) -> Principal {
-        Principal::Office { name: self.name.clone(), role: self.role }
+        self.desk_user().principal()
+    }
+
+    /// The user, for the desk's actions.
+    pub fn desk_user(&self) -> DeskUser {
+        DeskUser { name: self.name.clone(), role: self.role }
     }
 
     /// Ends this session in the store (signing out).
@@ -173,6 +179,10 @@ impl FromRequestParts<Arc<State>> for Officer {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<State>) -> Result<Self, Self::Rejection> {
+        // The route's guard found the session already.
+        if let Some(officer) = parts.extensions.get::<Officer>() {
+            return Ok(officer.clone());
+        }
         if parts.method == Method::POST && !same_origin(parts) {
             return Err(PageError::BadForm);
         }

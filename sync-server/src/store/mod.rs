@@ -665,6 +665,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The agents known to the server, by name.
     fn agents(&self) -> StoreFuture<'_, Vec<String>>;
 
+    /// The agents a visit may go to, by name: those with at least one
+    /// device whose credential is not revoked (an expired one enrols again).
+    fn enrolled_agents(&self) -> StoreFuture<'_, Vec<String>>;
+
     // ---------------------------------------------------------------- settings and audit
 
     /// A setting.
@@ -734,10 +738,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// claimed it and whose documents are not projected yet.
     fn visit_owner<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, Option<String>>;
 
-    /// Writes projection rows, the blobs they refer to and the
+    /// Writes projection rows, the blobs they refer to, the
     /// countersignatures of new acceptances (an invalid device signature
-    /// is audited), all or none.
-    fn write_projections(&self, rows: Vec<ProjectionRow>) -> StoreFuture<'_, ()>;
+    /// is audited) and the audit entries of the decision that changed
+    /// them (a desk's), all or none.
+    fn write_projections(&self, rows: Vec<ProjectionRow>, audit: Vec<AuditEntry>) -> StoreFuture<'_, ()>;
 
     /// Whether any visit is projected.
     fn has_visits(&self) -> StoreFuture<'_, bool>;
@@ -788,6 +793,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Every terminal, by serial.
     fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>>;
 
-    /// Stores register rows (new or replacing), all or none.
-    fn import_register(&self, rows: Vec<RegisterRow>) -> StoreFuture<'_, ()>;
+    /// Stores register rows (new or replacing) and the import's audit
+    /// entry, all or none.
+    fn import_register(&self, rows: Vec<RegisterRow>, audit: AuditEntry) -> StoreFuture<'_, ()>;
 }

@@ -220,7 +220,6 @@ fn history_and_authorship_are_the_servers_to_record() {
 /// office user's name and its action naming the decision (`create`,
 /// `assign`, `review`).
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn desk_decisions_are_written_to_the_audit_table() {
     let mut w = world();
     // The audit table answers, and records what the server already records.

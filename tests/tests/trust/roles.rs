@@ -10,7 +10,6 @@ use super::{ADMIN, REVIEWER, id_of, world};
 /// Basic credentials on the JSON API get 403 with `{"error": "forbidden"}`,
 /// as the pages refuse them, and nothing is created or reassigned.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn a_reviewer_cannot_create_or_assign_through_the_api() {
     let mut w = world();
     let id = w.synced_inspection();
@@ -45,7 +44,6 @@ fn a_reviewer_cannot_create_or_assign_through_the_api() {
 /// Contract: 422 with `{"error": "unknown_agent"}`; nothing is created
 /// and the assignment stays.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn visits_are_assigned_only_to_enrolled_agents() {
     let mut w = world();
     let _li = w.agent("li");

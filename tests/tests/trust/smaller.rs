@@ -36,7 +36,6 @@ fn formula_cells(csv_text: &str) -> Vec<String> {
 /// Contract: it is prefixed with `'`. From merchant names of synced visits
 /// (the visit and terminal exports) and from a terminal import.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn csv_cells_cannot_start_a_formula() {
     let mut w = world();
     for (n, name) in FORMULAS.iter().enumerate() {
@@ -144,7 +143,6 @@ fn wait_for_log(log: &std::path::Path, text: &str) -> String {
 /// type their password there). Contract: the refusal is logged without
 /// the name, through the pages and the JSON API alike.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn a_failed_sign_in_does_not_log_what_was_typed() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");

@@ -512,6 +512,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn enrolled_agents(&self) -> StoreFuture<'_, Vec<String>> {
+        self.run(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT DISTINCT agent FROM devices WHERE revoked_at IS NULL ORDER BY agent",
+            )?;
+            Ok(statement.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     fn setting<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {
         let key = key.to_owned();
         self.run(move |c| {
@@ -699,13 +708,16 @@ impl Store for SqliteStore {
         })
     }
 
-    fn write_projections(&self, rows: Vec<ProjectionRow>) -> StoreFuture<'_, ()> {
+    fn write_projections(&self, rows: Vec<ProjectionRow>, entries: Vec<AuditEntry>) -> StoreFuture<'_, ()> {
         let claims = self.claims.clone();
         self.run(move |c| {
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let tx = c.transaction()?;
             for row in rows {
                 office::write_projection(&tx, row)?;
+            }
+            for entry in &entries {
+                audit(&tx, entry)?;
             }
             tx.commit()?;
             // The visits are known by their rows now.
@@ -779,8 +791,14 @@ impl Store for SqliteStore {
         self.run(|c| office::all_terminals(c))
     }
 
-    fn import_register(&self, rows: Vec<RegisterRow>) -> StoreFuture<'_, ()> {
-        self.run(move |c| office::import_register(c, &rows))
+    fn import_register(&self, rows: Vec<RegisterRow>, entry: AuditEntry) -> StoreFuture<'_, ()> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            office::import_register(&tx, &rows)?;
+            audit(&tx, &entry)?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 }
 

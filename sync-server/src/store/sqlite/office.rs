@@ -480,9 +480,8 @@ pub(super) fn applications(
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Stores register rows, new or replacing, in one transaction.
-pub(super) fn import_register(conn: &mut Connection, rows: &[RegisterRow]) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
+/// Stores register rows, new or replacing, in the caller's transaction.
+pub(super) fn import_register(tx: &Connection, rows: &[RegisterRow]) -> Result<(), StoreError> {
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
@@ -510,6 +509,5 @@ pub(super) fn import_register(conn: &mut Connection, rows: &[RegisterRow]) -> Re
             ])?;
         }
     }
-    tx.commit()?;
     Ok(())
 }

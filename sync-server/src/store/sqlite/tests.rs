@@ -184,7 +184,10 @@ async fn a_chunk_write_the_database_refuses_is_answered_with_its_error() {
 async fn the_access_rule_reaches_owned_and_assigned_visits_and_claims_unknown_ones() {
     let (_dir, store) = open();
     store
-        .write_projections(vec![row("v1", "wang", "wang", &["b1"]), row("v2", "office", "li", &["b2"])])
+        .write_projections(
+            vec![row("v1", "wang", "wang", &["b1"]), row("v2", "office", "li", &["b2"])],
+            Vec::new(),
+        )
         .await
         .unwrap();
     // (who, visit, claim, reached)
@@ -211,7 +214,7 @@ async fn the_access_rule_reaches_owned_and_assigned_visits_and_claims_unknown_on
     }
     assert_eq!(store.visit_owner("v3").await.unwrap().as_deref(), Some("li"));
     // Once projected, the row decides, and the claim is gone.
-    store.write_projections(vec![row("v3", "li", "zhao", &[])]).await.unwrap();
+    store.write_projections(vec![row("v3", "li", "zhao", &[])], Vec::new()).await.unwrap();
     assert!(store.reaches_visit(&agent("zhao"), "v3", false).await.unwrap());
     assert!(store.reaches_visit(&agent("li"), "v3", false).await.unwrap(), "the owner keeps it");
     assert!(!store.reaches_visit(&agent("wang"), "v3", true).await.unwrap());
@@ -423,7 +426,15 @@ async fn alerts_find_sims_old_terminals_warranties_and_repeated_repairs() {
                N910000000002,installed,2025-01-01,2027-06-01,89860012345678901238,2026-11-30\n\
                N910000000003,deregistered,2019-01-01,,89860012345678901238,2025-01-01\n\
                N910000000004,installed,2024-06-01,2026-11-20,,\n";
-    assert!(crate::office::import::import_terminals(&store, csv).await.unwrap().bad.is_empty());
+    assert!(
+        crate::office::import::import_terminals(&store, csv, |_| {
+            crate::store::AuditEntry::new(None, "zhou", "import_terminals", "")
+        })
+        .await
+        .unwrap()
+        .bad
+        .is_empty()
+    );
     for (i, serial) in ["N910000000004", "N910000000004", "N910000000002"].iter().enumerate() {
         store
             .connection()
@@ -579,7 +590,8 @@ async fn a_push_or_an_office_edit_whose_write_is_refused_fails_and_the_projectio
     refuse_chunk_writes(&dir, true);
     let admin = Principal::Office { name: "chen".into(), role: UserRole::Admin };
     let ctx = Ctx::new(Actor::admin("chen", "back-office"), Timestamp(1_795_000_100_000), "op-2");
-    let edit = crate::projection::office_edit(&state, &admin, &id, |doc| doc.assign(&ctx, "li")).await;
+    let audit = crate::store::AuditEntry::new(Some(&id), "chen", "assign", "li");
+    let edit = crate::projection::office_edit(&state, &admin, &id, audit, |doc| doc.assign(&ctx, "li")).await;
     assert!(
         matches!(
             edit,
@@ -588,7 +600,46 @@ async fn a_push_or_an_office_edit_whose_write_is_refused_fails_and_the_projectio
         "{edit:?}"
     );
     assert_eq!(state.store.projected(&id).await.unwrap().unwrap(), before);
+    assert!(state.store.audit_log(Some(&id), 10).await.unwrap().is_empty(), "no decision, no audit row");
     assert!(!state.store.reaches_visit(&agent("li"), &id, false).await.unwrap());
     refuse_chunk_writes(&dir, false);
     running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn visits_go_to_agents_with_a_device_that_is_not_revoked() {
+    let (_dir, store) = open();
+    // (agent, its devices: whether each is revoked, whether each has expired)
+    let agents: &[(&str, &[(bool, bool)])] = &[
+        ("wang", &[(false, false)]),
+        ("li", &[(true, false)]),
+        ("zhao", &[]),
+        ("zhang", &[(true, false), (false, false)]),
+        ("sun", &[(false, true)]),
+    ];
+    for (n, (agent, devices)) in agents.iter().enumerate() {
+        store.add_enrolment_code(agent, &format!("code-{agent}"), 1, i64::MAX).await.unwrap();
+        for (d, (revoked, expired)) in devices.iter().enumerate() {
+            let code = format!("code-{agent}-{d}");
+            store.add_enrolment_code(agent, &code, 1, i64::MAX).await.unwrap();
+            let device = NewDevice {
+                code_hash: code,
+                device_id: format!("device-{n}-{d}"),
+                token_hash: format!("token-{n}-{d}"),
+                client_device_id: format!("phone-{d}"),
+                name: String::new(),
+                public_key: KEY.into(),
+                at: 1,
+                expires_at: if *expired { 2 } else { i64::MAX },
+            };
+            store.enrol(device).await.unwrap().unwrap();
+            if *revoked {
+                assert!(store.revoke_device(&format!("device-{n}-{d}"), 3).await.unwrap());
+            }
+        }
+    }
+    // An agent with only a code, or only revoked devices, is no one to send work to;
+    // an expired phone enrols again and gets its visits then.
+    assert_eq!(store.enrolled_agents().await.unwrap(), ["sun", "wang", "zhang"]);
+    assert_eq!(store.agents().await.unwrap().len(), agents.len(), "every agent stays known");
 }

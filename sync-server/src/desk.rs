@@ -1,0 +1,315 @@
+//! The desk's actions: each decision the back office takes exists once
+//! here, with the role it needs ([`DeskAction::role`]) and the checks of
+//! its input. The pages ([`crate::office::pages`]) and the JSON API
+//! ([`crate::api`]) parse their own wire forms, call these functions and
+//! decide nothing themselves; the route table ([`crate::api::routes`])
+//! declares each action's route with the same role, so a request reaches
+//! an action only with it, and the action checks it again.
+//!
+//! A visit goes only to an enrolled agent: an agent with at least one
+//! device whose credential is not revoked ([`Store::enrolled_agents`]).
+//! Expiry does not count against it (the phone enrols again and gets its
+//! visits then); a revoked device was cut off on purpose, and an agent
+//! with no other device is no one to send work to. An unknown assignee is
+//! [`DeskError::UnknownAgent`].
+//!
+//! Every decision is written by the server into the audit table, with the
+//! office user as actor, in the same transaction as the projection row it
+//! changes (or the register rows it imports): the audit table is the
+//! server's record, which no phone can touch, beside the history in the
+//! visit document that the agent's phone holds too.
+//!
+//! [`Store::enrolled_agents`]: crate::store::Store::enrolled_agents
+
+use posfield_shared::visit::schema::ReviewDecision;
+use posfield_shared::visit::{Ctx, MerchantInput, Visit, VisitDoc, VisitError};
+use posfield_shared::vocab::{ApplicationState, Term};
+use posfield_shared::{Actor, Timestamp, VisitKind};
+
+use crate::State;
+use crate::auth::UserRole;
+use crate::office::import::{self, ImportReport};
+use crate::projection::{self, ProjectionError};
+use crate::store::{AuditEntry, Principal, StoreError};
+
+/// A decision the desk takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskAction {
+    /// Approve a completed visit, or return it with a note.
+    Review,
+    /// Give a visit to another agent.
+    Assign,
+    /// Create a visit for an agent.
+    Create,
+    /// Import rows of the terminal register.
+    Import,
+    /// Approve or reject a reactivation application.
+    DecideApplication,
+}
+
+impl DeskAction {
+    /// Every action.
+    pub const ALL: [DeskAction; 5] = [
+        DeskAction::Review,
+        DeskAction::Assign,
+        DeskAction::Create,
+        DeskAction::Import,
+        DeskAction::DecideApplication,
+    ];
+
+    /// The least role that may take it. Reviewers judge the work agents
+    /// did; who does which work and what the register holds are the
+    /// administrator's.
+    pub fn role(self) -> UserRole {
+        match self {
+            DeskAction::Review | DeskAction::DecideApplication => UserRole::Reviewer,
+            DeskAction::Assign | DeskAction::Create | DeskAction::Import => UserRole::Admin,
+        }
+    }
+
+    /// Its code in the audit table.
+    pub fn code(self) -> &'static str {
+        match self {
+            DeskAction::Review => "review",
+            DeskAction::Assign => "assign",
+            DeskAction::Create => "create_visit",
+            DeskAction::Import => "import_terminals",
+            DeskAction::DecideApplication => "decide_application",
+        }
+    }
+}
+
+/// Whether `role` is at least `least`: an administrator may do what a reviewer may.
+pub fn role_reaches(role: UserRole, least: UserRole) -> bool {
+    role == UserRole::Admin || least == UserRole::Reviewer
+}
+
+/// A signed-in back-office user, through either door (a page's session or
+/// the JSON API's Basic credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskUser {
+    /// User name.
+    pub name: String,
+    /// Role.
+    pub role: UserRole,
+}
+
+impl DeskUser {
+    /// Who the user acts as, for the store.
+    pub fn principal(&self) -> Principal {
+        Principal::Office { name: self.name.clone(), role: self.role }
+    }
+
+    /// Who the user is in a visit's history.
+    pub fn actor(&self) -> Actor {
+        match self.role {
+            UserRole::Admin => Actor::admin(&self.name, "back-office"),
+            UserRole::Reviewer => Actor::reviewer(&self.name, "back-office"),
+        }
+    }
+
+    /// Whether the user may take `action`.
+    pub fn may(&self, action: DeskAction) -> bool {
+        role_reaches(self.role, action.role())
+    }
+
+    fn require(&self, action: DeskAction) -> Result<(), DeskError> {
+        if self.may(action) {
+            Ok(())
+        } else {
+            Err(DeskError::Forbidden { role: self.role.code(), action: action.code() })
+        }
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx::new(self.actor(), Timestamp(crate::clock::now_millis()), uuid::Uuid::now_v7().to_string())
+    }
+
+    fn audit(&self, visit: Option<&str>, action: DeskAction, detail: &str) -> AuditEntry {
+        AuditEntry::new(visit, &self.name, action.code(), detail)
+    }
+}
+
+/// Why the desk refused or failed an action.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    /// The user's role may not take the action.
+    #[error("a {role} may not {action}")]
+    Forbidden {
+        /// The user's role.
+        role: &'static str,
+        /// The action.
+        action: &'static str,
+    },
+    /// The named assignee is not an enrolled agent.
+    #[error("{0:?} is not an enrolled agent")]
+    UnknownAgent(String),
+    /// The input is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not a visit id.
+    #[error("{0:?} is not a visit id")]
+    BadVisitId(String),
+    /// No such visit.
+    #[error("no visit {0}")]
+    NotFound(String),
+    /// The visit's rules refused the action.
+    #[error(transparent)]
+    Refused(VisitError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the visit failed.
+    #[error(transparent)]
+    Projection(ProjectionError),
+}
+
+impl From<ProjectionError> for DeskError {
+    fn from(e: ProjectionError) -> Self {
+        match e {
+            ProjectionError::NotFound(id) => DeskError::NotFound(id),
+            ProjectionError::Link(posfield_sync_link_server::LinkError::BadId(id)) => {
+                DeskError::BadVisitId(id)
+            }
+            ProjectionError::Visit(v) => DeskError::Refused(v),
+            ProjectionError::Store(e) => DeskError::Store(e),
+            other => DeskError::Projection(other),
+        }
+    }
+}
+
+/// The enrolled agent `agent` names (trimmed), or [`DeskError::UnknownAgent`].
+async fn enrolled_agent(state: &State, agent: &str) -> Result<String, DeskError> {
+    let agent = agent.trim();
+    if state.store.enrolled_agents().await?.iter().any(|a| a == agent) {
+        Ok(agent.to_owned())
+    } else {
+        Err(DeskError::UnknownAgent(agent.to_owned()))
+    }
+}
+
+/// Approves a completed visit, or returns it with a note.
+pub async fn review(
+    state: &State,
+    user: &DeskUser,
+    id: &str,
+    decision: ReviewDecision,
+    note: Option<&str>,
+) -> Result<Visit, DeskError> {
+    user.require(DeskAction::Review)?;
+    let ctx = user.ctx();
+    let detail = match decision {
+        ReviewDecision::Approve => "approve",
+        ReviewDecision::Return => "return",
+    };
+    let entry = user.audit(Some(id), DeskAction::Review, detail);
+    let visit =
+        projection::office_edit(state, &user.principal(), id, entry, |doc| doc.review(&ctx, decision, note))
+            .await?;
+    tracing::info!(visit = %id, user = %user.name, ?decision, "visit reviewed");
+    Ok(visit)
+}
+
+/// Gives a visit to an enrolled agent.
+pub async fn assign(state: &State, user: &DeskUser, id: &str, agent: &str) -> Result<Visit, DeskError> {
+    user.require(DeskAction::Assign)?;
+    let agent = enrolled_agent(state, agent).await?;
+    let ctx = user.ctx();
+    let entry = user.audit(Some(id), DeskAction::Assign, &agent);
+    let visit =
+        projection::office_edit(state, &user.principal(), id, entry, |doc| doc.assign(&ctx, &agent)).await?;
+    tracing::info!(visit = %id, user = %user.name, %agent, "visit assigned");
+    Ok(visit)
+}
+
+/// A visit to create at the desk.
+#[derive(Debug, Clone)]
+pub struct NewVisit {
+    /// Its kind.
+    pub kind: VisitKind,
+    /// The merchant.
+    pub merchant: MerchantInput,
+    /// The agent it is for.
+    pub agent: String,
+    /// The terminal's serial, when the desk knows it (kept as a note).
+    pub serial: Option<String>,
+}
+
+/// Creates a visit for an enrolled agent; it reaches the agent's phone at
+/// the next sync.
+pub async fn create(state: &State, user: &DeskUser, new: NewVisit) -> Result<Visit, DeskError> {
+    user.require(DeskAction::Create)?;
+    let agent = enrolled_agent(state, &new.agent).await?;
+    let ctx = user.ctx();
+    let id = uuid::Uuid::now_v7().to_string();
+    let invalid = |e: VisitError| DeskError::Invalid(e.to_string());
+    let mut doc =
+        VisitDoc::create_visit(&ctx, projection::SERVER_ACTOR_ID, &id, new.kind, &new.merchant, &agent)
+            .map_err(invalid)?;
+    if let Some(serial) = new.serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let serial =
+            posfield_shared::validate::serial(serial).map_err(|e| DeskError::Invalid(e.to_string()))?;
+        doc.add_note(&user.ctx(), &format!("终端机身号 / serial: {serial}")).map_err(invalid)?;
+    }
+    let detail = format!("{} for {agent}", new.kind.code());
+    let visit =
+        projection::office_create(state, &mut doc, user.audit(Some(&id), DeskAction::Create, &detail))
+            .await?;
+    tracing::info!(visit = %id, user = %user.name, %agent, "visit created and assigned");
+    Ok(visit)
+}
+
+/// Approves or rejects a reactivation application (a rejection with a
+/// reason); the decision reaches the agent at the next sync.
+pub async fn decide_application(
+    state: &State,
+    user: &DeskUser,
+    id: &str,
+    decision: ApplicationState,
+    reason: Option<&str>,
+) -> Result<Visit, DeskError> {
+    user.require(DeskAction::DecideApplication)?;
+    let ctx = user.ctx();
+    let entry = user.audit(Some(id), DeskAction::DecideApplication, decision.code());
+    let visit = projection::office_edit(state, &user.principal(), id, entry, |doc| {
+        doc.decide_application(&ctx, decision, reason)
+    })
+    .await?;
+    tracing::info!(visit = %id, user = %user.name, ?decision, "reactivation application decided");
+    Ok(visit)
+}
+
+/// Imports a register CSV: keeps the good rows, reports the bad ones.
+pub async fn import_terminals(state: &State, user: &DeskUser, csv: &str) -> Result<ImportReport, DeskError> {
+    user.require(DeskAction::Import)?;
+    let report = import::import_terminals(state.store.as_ref(), csv, |report| {
+        let detail = format!("{} imported, {} refused", report.imported, report.bad.len());
+        user.audit(None, DeskAction::Import, &detail)
+    })
+    .await?;
+    tracing::info!(user = %user.name, imported = report.imported, bad = report.bad.len(), "terminals imported");
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reviewers_judge_work_and_administrators_also_give_it_out() {
+        // (action, a reviewer may, an administrator may)
+        let cases = [
+            (DeskAction::Review, true, true),
+            (DeskAction::DecideApplication, true, true),
+            (DeskAction::Assign, false, true),
+            (DeskAction::Create, false, true),
+            (DeskAction::Import, false, true),
+        ];
+        assert_eq!(cases.len(), DeskAction::ALL.len(), "every action has a case");
+        for (action, reviewer, admin) in cases {
+            let user = |role| DeskUser { name: "chen".into(), role };
+            assert_eq!(user(UserRole::Reviewer).may(action), reviewer, "{action:?}");
+            assert_eq!(user(UserRole::Admin).may(action), admin, "{action:?}");
+        }
+    }
+}
