@@ -16,12 +16,23 @@ pub struct ApiError {
     pub code: &'static str,
     /// Words for a person.
     pub message: String,
+    /// Seconds the client should wait before trying again (`Retry-After`).
+    pub retry_after_secs: Option<i64>,
 }
 
 impl ApiError {
     /// An error with a status, a code and a message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after_secs: None }
+    }
+
+    /// 429 `throttled`, with the seconds to wait.
+    pub fn throttled(retry_after_secs: i64) -> ApiError {
+        let message = format!("too many failed attempts; try again in {retry_after_secs} s");
+        ApiError {
+            retry_after_secs: Some(retry_after_secs),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message)
+        }
     }
 
     /// 400 with a code.
@@ -45,7 +56,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code, "message": self.message });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -64,6 +81,7 @@ impl From<AuthError> for ApiError {
             AuthError::Expired => ApiError::new(StatusCode::UNAUTHORIZED, "credential_expired", message),
             AuthError::BadCode => ApiError::new(StatusCode::FORBIDDEN, "bad_enrolment_code", message),
             AuthError::Invalid(_) => ApiError::bad_request("invalid", message),
+            AuthError::Throttled { retry_after_secs } => ApiError::throttled(retry_after_secs),
             AuthError::Store(e) => ApiError::internal(e),
         }
     }
