@@ -252,22 +252,9 @@ async fn remove_older(folder: &Path, cutoff: i64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
-    use crate::store::sqlite::SqliteStore;
-
-    const DAY: i64 = 24 * 3600;
 
     fn body(bytes: &[u8]) -> axum::body::BodyDataStream {
         axum::body::Body::from(bytes.to_vec()).into_data_stream()
-    }
-
-    async fn upload(blobs: &BlobDir, store: &SqliteStore, bytes: &[u8], agent: &str) -> String {
-        let sha = hex::encode(Sha256::digest(bytes));
-        let len = bytes.len() as u64;
-        let status = blobs.append(&sha, agent, false, 0, len, 1 << 20, body(bytes)).await.unwrap();
-        assert!(status.complete);
-        store.blob_received(&sha, len, agent).await.unwrap();
-        sha
     }
 
     #[tokio::test]
@@ -291,35 +278,5 @@ mod tests {
         // Stored, but only an agent the caller knows may learn it.
         assert_eq!(blobs.status(&sha, "li", false).await, UploadStatus { complete: false, received: 0 });
         assert_eq!(blobs.status(&sha, "wang", true).await, UploadStatus { complete: true, received: 1000 });
-    }
-
-    #[tokio::test]
-    async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_never() {
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobDir::open(&dir.path().join("blobs")).unwrap();
-        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
-        let referenced = upload(&blobs, &store, b"a photo a visit refers to", "wang").await;
-        let orphan = upload(&blobs, &store, b"a photo no visit refers to", "wang").await;
-        store
-            .connection()
-            .execute("INSERT INTO visit_blobs (visit_id, sha256) VALUES ('v1', ?1)", [&referenced])
-            .unwrap();
-        let partial = hex::encode(Sha256::digest(b"cut"));
-        blobs.append(&partial, "li", false, 0, 100, 1 << 20, body(b"cut")).await.unwrap();
-        let now = crate::clock::now();
-        let grace = 7 * DAY;
-        // Within the grace nothing goes.
-        let early = collect_unreferenced(&blobs, &store, now + grace - DAY, grace).await.unwrap();
-        assert_eq!(early, Collected::default());
-        // After it, the orphan and the partial go; the referenced blob stays,
-        // however late the collection runs.
-        for later in [now + grace + DAY, now + 100 * grace] {
-            collect_unreferenced(&blobs, &store, later, grace).await.unwrap();
-            assert!(blobs.path(&referenced).exists(), "a referenced blob was collected");
-        }
-        assert!(!blobs.path(&orphan).exists());
-        assert!(!store.blob_uploaded_by(&orphan, "wang").await.unwrap());
-        assert_eq!(blobs.status(&partial, "li", false).await.received, 0);
-        assert!(store.blob_uploaded_by(&referenced, "wang").await.unwrap());
     }
 }
