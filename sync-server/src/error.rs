@@ -86,3 +86,21 @@ impl From<AuthError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_throttled_answer_says_when_to_try_again() {
+        let response = ApiError::from(AuthError::Throttled { retry_after_secs: 42 }).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "42");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 10).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "throttled");
+        // Other errors carry no Retry-After.
+        let response = ApiError::from(AuthError::BadCode).into_response();
+        assert!(response.headers().get(axum::http::header::RETRY_AFTER).is_none());
+    }
+}
