@@ -195,7 +195,7 @@ async fn enroll(
     let request = json_body(body)?;
     let now = state.clock.now();
     let codes = &state.throttles.codes_per_address;
-    codes.check(&client.0, now).map_err(|t| ApiError::throttled(t.retry_after_secs))?;
+    let attempt = codes.take(&client.0, now).map_err(|t| ApiError::throttled(t.retry_after_secs))?;
     let enrolled = auth::enrol(
         state.store.as_ref(),
         &request.code,
@@ -205,12 +205,14 @@ async fn enroll(
         now,
     )
     .await;
+    // Only a wrong code counts; the audit rows are a few per address and minute.
     if let Err(auth::AuthError::BadCode) = enrolled {
-        let refusals = codes.fail(&client.0, now);
-        if crate::throttle::audits_refusal(refusals) {
-            let detail = format!("bad code: refusal {refusals} from {} this minute", client.0);
+        if crate::throttle::audits_refusal(attempt) {
+            let detail = format!("bad code: refusal {attempt} from {} this minute", client.0);
             state.store.audit(AuditEntry::new(None, "anonymous", "enrol_refused", &detail)).await?;
         }
+    } else {
+        codes.forgive(&client.0);
     }
     let enrolled = enrolled?;
     tracing::info!(agent = %enrolled.agent, device = %enrolled.device_id, "device enrolled");

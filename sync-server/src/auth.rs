@@ -342,15 +342,18 @@ pub async fn sign_in(
     now: i64,
 ) -> Result<UserRecord, AuthError> {
     let account = name.to_owned();
-    throttles
-        .passwords_per_account
-        .check(&account, now)
-        .and_then(|()| throttles.passwords_per_address.check(&client, now))
-        .map_err(|t| AuthError::Throttled { retry_after_secs: t.retry_after_secs })?;
+    let throttled =
+        |t: crate::throttle::Throttled| AuthError::Throttled { retry_after_secs: t.retry_after_secs };
+    throttles.passwords_per_account.take(&account, now).map_err(throttled)?;
+    if let Err(t) = throttles.passwords_per_address.take(&client, now) {
+        throttles.passwords_per_account.forgive(&account);
+        return Err(throttled(t));
+    }
     let checked = check_password(store, name, password).await;
-    if let Err(AuthError::Unauthenticated) = checked {
-        throttles.passwords_per_account.fail(&account, now);
-        throttles.passwords_per_address.fail(&client, now);
+    // Only a wrong password counts (a store failure is nobody's guess).
+    if !matches!(checked, Err(AuthError::Unauthenticated)) {
+        throttles.passwords_per_account.forgive(&account);
+        throttles.passwords_per_address.forgive(&client);
     }
     checked
 }

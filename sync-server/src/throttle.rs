@@ -3,7 +3,9 @@
 //!
 //! Each limit is a [`Window`]: failures counted per key in fixed windows
 //! of time, refused once a key has used its allowance, with the seconds
-//! until its window ends (the `Retry-After`). Only failures count, so an
+//! until its window ends (the `Retry-After`). An attempt is counted before
+//! it is checked (so attempts in flight at once cannot pass the limit
+//! together) and given back when it succeeds: only failures count, so an
 //! honest user who types the password right is never slowed by their own
 //! sign-ins; a right password for an account under attack is refused like
 //! a wrong one until the window ends (the attacker would otherwise learn
@@ -62,33 +64,36 @@ impl<K: Eq + Hash + Clone> Window<K> {
         Window { limit: limit.max(1), window_secs: window_secs.max(1), keys: Mutex::default() }
     }
 
-    /// Whether `key` may try at `now`.
-    pub fn check(&self, key: &K, now: i64) -> Result<(), Throttled> {
-        let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        match keys.get(key) {
-            Some(count) if self.live(count, now) && count.failures >= self.limit => {
-                Err(Throttled { retry_after_secs: (count.started + self.window_secs - now).max(1) })
-            }
-            None if keys.len() >= MAX_KEYS => Err(Throttled { retry_after_secs: self.window_secs }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a failure of `key` at `now`; returns how many it has in its window.
-    pub fn fail(&self, key: &K, now: i64) -> u32 {
+    /// Counts an attempt of `key` at `now`, before its outcome is known,
+    /// and returns how many its window holds with it; refused without
+    /// counting once the window holds `limit`. Counting before the check
+    /// keeps attempts in flight at once from passing the limit together; an
+    /// attempt that succeeds is given back with [`Window::forgive`].
+    pub fn take(&self, key: &K, now: i64) -> Result<u32, Throttled> {
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         if keys.len() >= MAX_KEYS && !keys.contains_key(key) {
             keys.retain(|_, count| self.live(count, now));
             if keys.len() >= MAX_KEYS {
-                return self.limit;
+                return Err(Throttled { retry_after_secs: self.window_secs });
             }
         }
         let count = keys.entry(key.clone()).or_insert(Count { started: now, failures: 0 });
         if !self.live(count, now) {
             *count = Count { started: now, failures: 0 };
         }
-        count.failures = count.failures.saturating_add(1);
-        count.failures
+        if count.failures >= self.limit {
+            return Err(Throttled { retry_after_secs: (count.started + self.window_secs - now).max(1) });
+        }
+        count.failures += 1;
+        Ok(count.failures)
+    }
+
+    /// Gives back an attempt of `key` that succeeded.
+    pub fn forgive(&self, key: &K) {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = keys.get_mut(key) {
+            count.failures = count.failures.saturating_sub(1);
+        }
     }
 
     fn live(&self, count: &Count, now: i64) -> bool {
@@ -208,15 +213,26 @@ mod tests {
         let window = Window::new(3, 60);
         let key = "zhou".to_owned();
         for n in 1..=3 {
-            assert_eq!(window.check(&key, 100), Ok(()));
-            assert_eq!(window.fail(&key, 100), n);
+            assert_eq!(window.take(&key, 100), Ok(n));
         }
-        assert_eq!(window.check(&key, 130), Err(Throttled { retry_after_secs: 30 }));
+        assert_eq!(window.take(&key, 130), Err(Throttled { retry_after_secs: 30 }));
         // Another key is not slowed by it.
-        assert_eq!(window.check(&"chen".to_owned(), 130), Ok(()));
+        assert_eq!(window.take(&"chen".to_owned(), 130), Ok(1));
         // A new window starts afresh.
-        assert_eq!(window.check(&key, 160), Ok(()));
-        assert_eq!(window.fail(&key, 160), 1);
+        assert_eq!(window.take(&key, 160), Ok(1));
+    }
+
+    #[test]
+    fn attempts_that_succeed_are_given_back() {
+        let window = Window::new(2, 60);
+        let key = "zhou".to_owned();
+        for _ in 0..10 {
+            assert_eq!(window.take(&key, 100), Ok(1));
+            window.forgive(&key);
+        }
+        assert_eq!(window.take(&key, 100), Ok(1));
+        assert_eq!(window.take(&key, 100), Ok(2));
+        assert!(window.take(&key, 100).is_err());
     }
 
     #[test]
