@@ -40,7 +40,8 @@ use crate::desk::{self, DeskAction, DeskUser};
 use crate::error::ApiError;
 use crate::policy::ConnectionPolicy;
 use crate::routes::{Access, BodyLimit, Entry};
-use crate::store::SeenVersion;
+use crate::store::{AuditEntry, SeenVersion};
+use crate::throttle::ClientAddress;
 use crate::versions::ClientVersion;
 
 /// Longest a manifest waits for the device's previous sync connection to be
@@ -218,9 +219,11 @@ impl FromRequestParts<AppState> for OfficeUser {
             base64::engine::general_purpose::STANDARD.decode(basic).map_err(|_| unauthenticated())?;
         let decoded = String::from_utf8(decoded).map_err(|_| unauthenticated())?;
         let (name, password) = decoded.split_once(':').ok_or_else(unauthenticated)?;
-        let role = match auth::check_password(state.store.as_ref(), name, password).await {
+        let Ok(client) = ClientAddress::from_request_parts(parts, state).await;
+        let (store, throttles, now) = (state.store.as_ref(), &state.throttles, state.clock.now());
+        let role = match auth::sign_in(store, throttles, client.0, name, password, now).await {
             Ok(user) => user.role,
-            Err(auth::AuthError::Store(e)) => return Err(e.into()),
+            Err(e @ (auth::AuthError::Store(_) | auth::AuthError::Throttled { .. })) => return Err(e.into()),
             Err(_) => {
                 // Never what was typed: people type their password into the name.
                 tracing::info!(door = "basic", "back-office sign-in refused");
@@ -231,20 +234,37 @@ impl FromRequestParts<AppState> for OfficeUser {
     }
 }
 
+/// `POST /api/v1/enroll`: a device enrols with a one-time code. Wrong codes
+/// are throttled per client address, and a few of them per address and
+/// minute are audited, with their count (see [`crate::throttle`]).
 async fn enroll(
     axum::extract::State(state): axum::extract::State<AppState>,
+    client: ClientAddress,
     body: Result<Json<EnrollRequest>, JsonRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
     let request = json_body(body)?;
+    let now = state.clock.now();
+    let codes = &state.throttles.codes_per_address;
+    let attempt = codes.take(&client.0, now).map_err(|t| ApiError::throttled(t.retry_after_secs))?;
     let enrolled = auth::enrol(
         state.store.as_ref(),
         &request.code,
         &request.device_id,
         &request.device_name,
         &request.public_key,
-        state.clock.now(),
+        now,
     )
-    .await?;
+    .await;
+    // Only a wrong code counts; the audit rows are a few per address and minute.
+    if let Err(auth::AuthError::BadCode) = enrolled {
+        if crate::throttle::audits_refusal(attempt) {
+            let detail = format!("bad code: refusal {attempt} from {} this minute", client.0);
+            state.store.audit(AuditEntry::new(None, "anonymous", "enrol_refused", &detail)).await?;
+        }
+    } else {
+        codes.forgive(&client.0);
+    }
+    let enrolled = enrolled?;
     tracing::info!(agent = %enrolled.agent, device = %enrolled.device_id, "device enrolled");
     Ok(Json(EnrollResponse {
         agent: enrolled.agent,
@@ -337,36 +357,51 @@ async fn push(
     Ok(([(header::CONTENT_TYPE, PUSH_MEDIA_TYPE)], answer).into_response())
 }
 
+/// `GET /api/v1/sync/ws`: the samod websocket. A device has at most
+/// [`crate::config::Config::max_sync_sessions_per_device`] connections
+/// open or waiting (429 `too_many_sync_connections` beyond), and each waits
+/// for one of the server's turns before the handshake; a connection ends
+/// at its deadline, when the phone has sent nothing for
+/// [`crate::config::Config::sync_idle_secs`], or once its device is revoked.
 async fn sync_ws(
     axum::extract::State(state): axum::extract::State<AppState>,
     device: Device,
     upgrade: WebSocketUpgrade,
-) -> Response {
+) -> Result<Response, ApiError> {
+    let Some(slot) = state.sync_slots.take(&device.id) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sync_connections",
+            format!("this device has {} sync connections already", state.config.max_sync_sessions_per_device),
+        ));
+    };
+    // Waiting for a turn counts against the connection's deadline on the
+    // phone's side; a phone that gives up syncs later.
+    let turn = state.sync_turns.clone().acquire_owned().await.map_err(ApiError::internal)?;
     let limits = Limits {
         max_messages: 200_000,
         max_message_bytes: state.config.max_sync_message_bytes,
         deadline: Duration::from_secs(state.config.sync_deadline_secs),
+        idle: Duration::from_secs(state.config.sync_idle_secs),
     };
     let peer = device.peer();
     let policy = Arc::new(ConnectionPolicy::new(state.store.clone(), device.principal(), peer.clone()));
     let unsettled = state.in_flight.begin(&device.id);
-    upgrade
+    let revoked = Box::pin(crate::sync_slots::until_revoked(state.store.clone(), device.id.clone()));
+    Ok(upgrade
         .max_message_size(state.config.max_sync_message_bytes)
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "sync upgrade failed"))
         .on_upgrade(move |socket| async move {
-            // Waiting for a turn counts against the connection's deadline
-            // on the phone's side; a phone that gives up syncs later.
-            let Ok(_turn) = state.sync_turns.acquire().await else { return };
             tracing::debug!(%peer, "sync connection open");
-            match state.repo.serve(socket, &peer, limits, policy).await {
+            match state.repo.serve(socket, &peer, limits, policy, revoked).await {
                 Ok(touched) => {
                     tracing::debug!(%peer, visits = touched.len(), "sync connection closed");
                     crate::projection::project_all(&state, touched).await;
                 }
                 Err(e) => tracing::warn!(%peer, error = %e, "sync connection failed"),
             }
-            drop(unsettled);
-        })
+            drop((unsettled, turn, slot));
+        }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,13 +410,23 @@ struct UploadQuery {
     offset: u64,
 }
 
+/// Whether `device`'s agent may learn that blob `sha` is stored: it
+/// uploaded it, or a visit it reaches refers to it.
+async fn knows_blob(state: &State, device: &Device, sha: &str) -> Result<bool, ApiError> {
+    Ok(state.store.blob_uploaded_by(sha, &device.agent).await?
+        || state.store.reaches_blob(&device.principal(), sha).await?)
+}
+
+/// `GET /api/v1/blobs/{sha}/status`: where the agent's upload stands; a
+/// stored blob shows as complete only to an agent that knows it.
 async fn blob_status(
     axum::extract::State(state): axum::extract::State<AppState>,
-    _device: Device,
+    device: Device,
     Path(sha): Path<String>,
 ) -> Result<Json<crate::blobs::UploadStatus>, ApiError> {
     check_sha(&sha)?;
-    Ok(Json(state.blobs.status(&sha).await))
+    let known = knows_blob(&state, &device, &sha).await?;
+    Ok(Json(state.blobs.status(&sha, &device.agent, known).await))
 }
 
 async fn blob_put(
@@ -404,7 +449,9 @@ async fn blob_put(
     // Visit documents first: the back office needs them before the photos.
     state.documents_first.wait_for_pushes(UPLOAD_WAIT_FOR_PUSHES).await;
     let body = request.into_body().into_data_stream();
-    let status = state.blobs.append(&sha, query.offset, total, state.config.max_blob_bytes, body).await?;
+    let known = knows_blob(&state, &device, &sha).await?;
+    let max = state.config.max_blob_bytes;
+    let status = state.blobs.append(&sha, &device.agent, known, query.offset, total, max, body).await?;
     if status.complete {
         // The blob counts now: visits waiting for it are no longer incomplete.
         state.store.blob_received(&sha, status.received, &device.agent).await?;

@@ -14,6 +14,17 @@
 //! network delayed can arrive after the one whose answer the phone stored.
 //! Time comes in as an argument (`now`, Unix seconds), from the server's
 //! [`crate::clock::Clock`].
+//!
+//! A password check reads the user's hash from the store, which then has
+//! its connection back, and runs argon2 on tokio's blocking pool, at most
+//! [`password_turns`] at once, so guessing cannot take every core from
+//! the syncs. A user name nobody has is checked against a dummy hash of
+//! the same cost, by the same code, so the answer's time does not tell
+//! which names exist. [`sign_in`] puts the [`crate::throttle`] limits
+//! around the check.
+
+use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
@@ -45,6 +56,12 @@ pub enum AuthError {
     /// A name or key is not acceptable.
     #[error("{0}")]
     Invalid(String),
+    /// Too many wrong guesses for this account or from this address.
+    #[error("too many failed attempts; try again in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until the attempt may be made again.
+        retry_after_secs: i64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -257,19 +274,88 @@ pub async fn remove_user(store: &dyn Store, name: &str) -> Result<bool, AuthErro
 /// Checks a back-office user's password; returns the user as checked
 /// (their role, and the hash the password matched).
 pub async fn check_password(store: &dyn Store, name: &str, password: &str) -> Result<UserRecord, AuthError> {
-    let Some(user) = store.user(name).await? else { return Err(AuthError::Unauthenticated) };
-    let password = password.to_owned();
-    let checked = user.clone();
-    // argon2id is slow on purpose: it runs off the async threads.
-    let verified = tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&user.password_hash).map_err(|_| AuthError::Unauthenticated)?;
+    check_password_with(store, name, password, argon2_verify).await
+}
+
+/// Password checks run at once: half the cores (at least one), so that
+/// argon2 leaves the rest to the syncs however many guesses arrive.
+pub fn password_turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::sync::Semaphore::new((cores / 2).max(1))
+    });
+    &TURNS
+}
+
+/// The hash a name nobody has is checked against: argon2id with the same
+/// parameters as every user's, of a password nobody knows.
+fn dummy_hash() -> &'static str {
+    static DUMMY: LazyLock<String> = LazyLock::new(|| {
+        let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes make a salt");
         argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .map_err(|_| AuthError::Unauthenticated)
-    })
-    .await
-    .map_err(|_| AuthError::Store(StoreError::Cancelled))?;
-    verified.map(|()| checked)
+            .hash_password(&random_bytes::<32>(), &salt)
+            .expect("argon2 hashes 32 bytes with the default parameters")
+            .to_string()
+    });
+    &DUMMY
+}
+
+/// Whether `password` matches the argon2 `hash`.
+fn argon2_verify(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// [`check_password`] with the verifier as an argument: the one code path
+/// for known and unknown names, which a test can watch.
+async fn check_password_with(
+    store: &dyn Store,
+    name: &str,
+    password: &str,
+    verify: impl FnOnce(&str, &str) -> bool + Send + 'static,
+) -> Result<UserRecord, AuthError> {
+    // The store's connection is free again once the hash is read.
+    let user = store.user(name).await?;
+    let hash = user.as_ref().map_or_else(|| dummy_hash().to_owned(), |user| user.password_hash.clone());
+    let password = password.to_owned();
+    let _turn = password_turns().acquire().await.map_err(|_| AuthError::Store(StoreError::Cancelled))?;
+    // argon2id is slow on purpose: it runs off the async threads.
+    let verified = tokio::task::spawn_blocking(move || verify(&hash, &password))
+        .await
+        .map_err(|_| AuthError::Store(StoreError::Cancelled))?;
+    match user {
+        Some(user) if verified => Ok(user),
+        _ => Err(AuthError::Unauthenticated),
+    }
+}
+
+/// A back-office sign-in (a page's form or the JSON API's Basic
+/// credentials) from `client` at `now`: refused without a check while the
+/// account or the address is throttled, and a wrong password counts
+/// against both.
+pub async fn sign_in(
+    store: &dyn Store,
+    throttles: &crate::throttle::Throttles,
+    client: IpAddr,
+    name: &str,
+    password: &str,
+    now: i64,
+) -> Result<UserRecord, AuthError> {
+    let account = name.to_owned();
+    let throttled =
+        |t: crate::throttle::Throttled| AuthError::Throttled { retry_after_secs: t.retry_after_secs };
+    throttles.passwords_per_account.take(&account, now).map_err(throttled)?;
+    if let Err(t) = throttles.passwords_per_address.take(&client, now) {
+        throttles.passwords_per_account.forgive(&account);
+        return Err(throttled(t));
+    }
+    let checked = check_password(store, name, password).await;
+    // Only a wrong password counts (a store failure is nobody's guess).
+    if !matches!(checked, Err(AuthError::Unauthenticated)) {
+        throttles.passwords_per_account.forgive(&account);
+        throttles.passwords_per_address.forgive(&client);
+    }
+    checked
 }
 
 #[cfg(test)]
@@ -452,5 +538,57 @@ mod tests {
         assert!(check_password(&store, "nobody", "correct horse battery").await.is_err());
         let stored = store.user("chen").await.unwrap().unwrap();
         assert!(stored.password_hash.starts_with("$argon2id$"));
+    }
+
+    /// Runs the password check of `name` with a verifier that records the
+    /// hash it was given and answers `matches`.
+    async fn hashes_checked(store: &SqliteStore, name: &str, matches: bool) -> (Vec<String>, bool) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let outcome = check_password_with(store, name, "a password typed", move |hash, _| {
+            record.lock().unwrap().push(hash.to_owned());
+            matches
+        })
+        .await;
+        let seen = seen.lock().unwrap().clone();
+        (seen, outcome.is_ok())
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_name_costs_the_same_argon2_check_as_a_known_one() {
+        let (_dir, store) = store();
+        add_user(&store, "chen", UserRole::Reviewer, "correct horse battery").await.unwrap();
+        let known = store.user("chen").await.unwrap().unwrap().password_hash;
+        assert_eq!(hashes_checked(&store, "chen", false).await, (vec![known.clone()], false));
+        assert_eq!(hashes_checked(&store, "chen", true).await, (vec![known], true));
+        // The unknown name goes through the same verifier, with the dummy
+        // hash, and is refused even when the verifier says yes.
+        assert_eq!(hashes_checked(&store, "nobody", false).await, (vec![dummy_hash().to_owned()], false));
+        assert_eq!(hashes_checked(&store, "nobody", true).await, (vec![dummy_hash().to_owned()], false));
+        // The dummy hash costs what a user's does: the same algorithm and parameters.
+        let params = |hash: &str| {
+            let parsed = PasswordHash::new(hash).unwrap();
+            (parsed.algorithm.to_string(), parsed.version, parsed.params.to_string())
+        };
+        assert_eq!(params(dummy_hash()), params(&store.user("chen").await.unwrap().unwrap().password_hash));
+    }
+
+    #[tokio::test]
+    async fn sign_ins_are_refused_without_a_check_once_an_account_has_had_its_wrong_passwords() {
+        let (_dir, store) = store();
+        add_user(&store, "chen", UserRole::Reviewer, "correct horse battery").await.unwrap();
+        let config = crate::config::Config { password_failures_per_account: 3, ..Default::default() };
+        let throttles = crate::throttle::Throttles::new(&config);
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let at = 1_000;
+        for _ in 0..3 {
+            let refused = sign_in(&store, &throttles, client, "chen", "wrong horse battery", at).await;
+            assert!(matches!(refused, Err(AuthError::Unauthenticated)), "{refused:?}");
+        }
+        // The right password too, until the window ends.
+        let throttled = sign_in(&store, &throttles, client, "chen", "correct horse battery", at + 1).await;
+        assert!(matches!(throttled, Err(AuthError::Throttled { retry_after_secs: 899 })), "{throttled:?}");
+        let later = at + config.password_window_secs;
+        assert!(sign_in(&store, &throttles, client, "chen", "correct horse battery", later).await.is_ok());
     }
 }

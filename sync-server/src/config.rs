@@ -1,7 +1,7 @@
 //! Configuration: built-in defaults, then an optional TOML file, then
 //! environment variables and flags (clap reads both), later ones winning.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -36,6 +36,30 @@ pub struct Config {
     /// Seconds the server's credential clock runs ahead of the system's:
     /// for tests and drills only (see [`crate::clock::Clock`]).
     pub clock_offset_secs: i64,
+    /// Wrong passwords for one back-office user in a window before every
+    /// sign-in as that user is answered 429 until the window ends.
+    pub password_failures_per_account: u32,
+    /// Wrong passwords from one client address in a window before its
+    /// sign-ins are answered 429; high, as many people can share an address.
+    pub password_failures_per_address: u32,
+    /// The window of the password limits, in seconds.
+    pub password_window_secs: i64,
+    /// Wrong enrolment codes from one client address in a minute before its
+    /// enrolments are answered 429; high enough for many phones behind one
+    /// carrier's address.
+    pub code_failures_per_address: u32,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` and `Forwarded`
+    /// headers name the client; empty (the default), no header is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Sync connections one device may have open or waiting at once; more
+    /// are answered 429 before the handshake.
+    pub max_sync_sessions_per_device: usize,
+    /// A sync connection on which the phone sends nothing this long, in
+    /// seconds, is closed (its turn goes to the next).
+    pub sync_idle_secs: u64,
+    /// An upload no visit refers to (a partial one, or a whole blob) is
+    /// deleted this long, in seconds, after it was last written.
+    pub unreferenced_upload_grace_secs: i64,
 }
 
 impl Default for Config {
@@ -52,6 +76,14 @@ impl Default for Config {
             office_session_lifetime_secs: 12 * 3600,
             min_app_version: crate::versions::oldest_supported_app_version(),
             clock_offset_secs: 0,
+            password_failures_per_account: 20,
+            password_failures_per_address: 200,
+            password_window_secs: 15 * 60,
+            code_failures_per_address: 50,
+            trusted_proxies: Vec::new(),
+            max_sync_sessions_per_device: 2,
+            sync_idle_secs: 60,
+            unreferenced_upload_grace_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -82,6 +114,22 @@ pub struct FileConfig {
     pub min_app_version: Option<String>,
     /// See [`Config::clock_offset_secs`].
     pub clock_offset_secs: Option<i64>,
+    /// See [`Config::password_failures_per_account`].
+    pub password_failures_per_account: Option<u32>,
+    /// See [`Config::password_failures_per_address`].
+    pub password_failures_per_address: Option<u32>,
+    /// See [`Config::password_window_secs`].
+    pub password_window_secs: Option<i64>,
+    /// See [`Config::code_failures_per_address`].
+    pub code_failures_per_address: Option<u32>,
+    /// See [`Config::trusted_proxies`] (`["10.0.0.2"]`).
+    pub trusted_proxies: Option<Vec<IpAddr>>,
+    /// See [`Config::max_sync_sessions_per_device`].
+    pub max_sync_sessions_per_device: Option<usize>,
+    /// See [`Config::sync_idle_secs`].
+    pub sync_idle_secs: Option<u64>,
+    /// See [`Config::unreferenced_upload_grace_secs`].
+    pub unreferenced_upload_grace_secs: Option<i64>,
 }
 
 impl Config {
@@ -128,6 +176,32 @@ impl Config {
         if let Some(v) = file.clock_offset_secs {
             config.clock_offset_secs = v;
         }
+        if let Some(v) = file.password_failures_per_account {
+            config.password_failures_per_account = v.max(1);
+        }
+        if let Some(v) = file.password_failures_per_address {
+            config.password_failures_per_address = v.max(1);
+        }
+        if let Some(v) = file.password_window_secs {
+            config.password_window_secs = v.max(1);
+        }
+        if let Some(v) = file.code_failures_per_address {
+            config.code_failures_per_address = v.max(1);
+        }
+        if let Some(v) = file.trusted_proxies {
+            config.trusted_proxies = v;
+        }
+        if let Some(v) = file.max_sync_sessions_per_device {
+            config.max_sync_sessions_per_device = v.max(1);
+        }
+        // An idle limit under a few seconds would cut a phone between two messages.
+        if let Some(v) = file.sync_idle_secs {
+            config.sync_idle_secs = v.max(5);
+        }
+        // A grace under an hour would collect a photo between its upload and its visit's push.
+        if let Some(v) = file.unreferenced_upload_grace_secs {
+            config.unreferenced_upload_grace_secs = v.max(3600);
+        }
         Ok(config)
     }
 }
@@ -168,5 +242,27 @@ mod tests {
         std::fs::write(&path, "min_app_version = \"two\"\n").unwrap();
         let error = Config::from_file(Some(&path)).unwrap_err().to_string();
         assert!(error.contains("\"two\""), "{error}");
+    }
+
+    #[test]
+    fn abuse_limits_default_to_room_for_shared_addresses_and_no_trusted_proxy() {
+        let defaults = Config::default();
+        assert!(defaults.trusted_proxies.is_empty(), "no forwarding header is believed by default");
+        assert!(defaults.code_failures_per_address >= 50 && defaults.password_failures_per_account <= 20);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        std::fs::write(
+            &path,
+            "trusted_proxies = [\"10.0.0.2\", \"::1\"]\nmax_sync_sessions_per_device = 0\nsync_idle_secs = 1\n\
+             unreferenced_upload_grace_secs = 60\n",
+        )
+        .unwrap();
+        let config = Config::from_file(Some(&path)).unwrap();
+        let proxies: Vec<IpAddr> = vec!["10.0.0.2".parse().unwrap(), "::1".parse().unwrap()];
+        assert_eq!(config.trusted_proxies, proxies);
+        // Values that would lock every device out or cut syncs are raised to a floor.
+        assert_eq!(config.max_sync_sessions_per_device, 1);
+        assert_eq!(config.sync_idle_secs, 5);
+        assert_eq!(config.unreferenced_upload_grace_secs, 3600);
     }
 }

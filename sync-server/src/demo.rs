@@ -805,7 +805,7 @@ async fn store_blob(state: &State, sha: &str, bytes: &[u8]) -> Result<(), DemoEr
     let total = bytes.len() as u64;
     state
         .blobs
-        .append(sha, 0, total, total, body)
+        .append(sha, "demo", true, 0, total, total, body)
         .await
         .map_err(|e| DemoError::Store(format!("blob {sha}: {}", e.message)))?;
     state.store.blob_received(sha, total, "demo").await?;

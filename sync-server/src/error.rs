@@ -18,12 +18,23 @@ pub struct ApiError {
     pub code: &'static str,
     /// Words for a person.
     pub message: String,
+    /// Seconds the client should wait before trying again (`Retry-After`).
+    pub retry_after_secs: Option<i64>,
 }
 
 impl ApiError {
     /// An error with a status, a code and a message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after_secs: None }
+    }
+
+    /// 429 `throttled`, with the seconds to wait.
+    pub fn throttled(retry_after_secs: i64) -> ApiError {
+        let message = format!("too many failed attempts; try again in {retry_after_secs} s");
+        ApiError {
+            retry_after_secs: Some(retry_after_secs),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message)
+        }
     }
 
     /// 400 with a code.
@@ -47,7 +58,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code, "message": self.message });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -86,7 +103,26 @@ impl From<AuthError> for ApiError {
             AuthError::Expired => ApiError::new(StatusCode::UNAUTHORIZED, "credential_expired", message),
             AuthError::BadCode => ApiError::new(StatusCode::FORBIDDEN, "bad_enrolment_code", message),
             AuthError::Invalid(_) => ApiError::bad_request("invalid", message),
+            AuthError::Throttled { retry_after_secs } => ApiError::throttled(retry_after_secs),
             AuthError::Store(e) => ApiError::internal(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_throttled_answer_says_when_to_try_again() {
+        let response = ApiError::from(AuthError::Throttled { retry_after_secs: 42 }).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "42");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 10).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "throttled");
+        // Other errors carry no Retry-After.
+        let response = ApiError::from(AuthError::BadCode).into_response();
+        assert!(response.headers().get(axum::http::header::RETRY_AFTER).is_none());
     }
 }

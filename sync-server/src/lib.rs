@@ -12,7 +12,9 @@
 //! - [`versions`]: the versions phones send, and the minimum app version.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
-//! - [`blobs`]: resumable, verified, content-addressed uploads.
+//! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's.
+//! - [`throttle`]: limits on wrong passwords and enrolment codes, and the client's address.
+//! - [`sync_slots`]: sync connections per device, and closing a revoked device's.
 //! - [`in_flight`]: sync connections not yet projected, which a manifest waits for.
 //! - [`projection`]: visit and terminal tables, restored back-office fields,
 //!   countersigned acceptances.
@@ -33,6 +35,8 @@ pub mod projection;
 pub mod push;
 pub mod routes;
 pub mod store;
+pub mod sync_slots;
+pub mod throttle;
 pub mod versions;
 
 use std::net::SocketAddr;
@@ -67,7 +71,11 @@ pub struct State {
     /// Sync connections whose documents are not projected yet.
     pub in_flight: Arc<in_flight::InFlight>,
     /// Turns for sync connections ([`Config::max_sync_sessions`]).
-    pub sync_turns: tokio::sync::Semaphore,
+    pub sync_turns: Arc<tokio::sync::Semaphore>,
+    /// Sync connections per device, open or waiting for a turn.
+    pub sync_slots: Arc<sync_slots::SyncSlots>,
+    /// Limits on wrong passwords and enrolment codes.
+    pub throttles: throttle::Throttles,
     /// Pushes whose documents are being loaded at once: one per core.
     pub push_turns: tokio::sync::Semaphore,
     /// Photo uploads wait while pushes are served.
@@ -128,7 +136,9 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         signing_key,
         projection_lock: tokio::sync::Mutex::new(()),
         in_flight: Arc::default(),
-        sync_turns: tokio::sync::Semaphore::new(config.max_sync_sessions.max(1)),
+        sync_turns: Arc::new(tokio::sync::Semaphore::new(config.max_sync_sessions.max(1))),
+        sync_slots: Arc::new(sync_slots::SyncSlots::new(config.max_sync_sessions_per_device)),
+        throttles: throttle::Throttles::new(&config),
         push_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
         documents_first: Arc::default(),
         clock: clock::Clock::offset_by(config.clock_offset_secs),
@@ -136,9 +146,10 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(collect_uploads(state.clone(), shutdown.subscribe()));
     let app = api::router(state.clone());
     let served = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service())
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = stop.changed() => {}
@@ -150,6 +161,34 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     });
     tracing::info!(%addr, data = %config.data.display(), "posfield-server listening");
     Ok(Running { addr, state, shutdown, served })
+}
+
+/// How often uploads no visit refers to are looked for.
+const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Collects, every [`COLLECT_EVERY`] until the server stops, the uploads no
+/// visit refers to whose grace has passed ([`blobs::collect_unreferenced`]).
+async fn collect_uploads(state: Arc<State>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(COLLECT_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let grace = state.config.unreferenced_upload_grace_secs;
+        match blobs::collect_unreferenced(&state.blobs, state.store.as_ref(), state.clock.now(), grace).await
+        {
+            Ok(collected) if collected != blobs::Collected::default() => {
+                tracing::info!(
+                    partials = collected.partials,
+                    blobs = collected.blobs,
+                    "unreferenced uploads collected"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "collecting unreferenced uploads failed"),
+        }
+    }
 }
 
 async fn wait_for_signal(enabled: bool) {

@@ -412,3 +412,30 @@ fn the_same_push_twice_and_twice_at_once_has_one_effect() {
     let mut wang = s.wang;
     assert!(wang.sync(&mut |_| {}).unwrap().already_in_sync);
 }
+
+/// A sync connection on which the phone says nothing is closed after
+/// `sync_idle_secs`, and its device gets the slot back: idle sockets
+/// cannot hold the server's turns, and a device's extra connection is
+/// refused before the handshake.
+#[test]
+fn an_idle_sync_connection_is_closed_and_its_slot_given_back() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let config = "sync_idle_secs = 5\nmax_sync_sessions_per_device = 1\n";
+    let server = ServerProcess::start_configured(&dir.path().join("server"), "127.0.0.1:0", config);
+    let li = posfield_e2e::hostile::HostilePhone::enrol(&server, "li", "li-phone");
+    let mut socket = li.open_socket().expect("the device's one sync connection");
+    let refused = li.open_socket().err();
+    assert!(refused.as_deref().is_some_and(|e| e.contains("429")), "a second connection: {refused:?}");
+    assert!(!socket.closed_within(Duration::from_secs(3)), "closed before its idle limit");
+    assert!(socket.closed_within(Duration::from_secs(6)), "an idle connection stayed open past its limit");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let again = loop {
+        match li.open_socket() {
+            Ok(socket) => break Some(socket),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(_) => break None,
+        }
+    };
+    assert!(again.is_some(), "the device's slot was not given back after its idle connection closed");
+}

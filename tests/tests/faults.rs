@@ -45,9 +45,14 @@ fn assert_all_on_server(server: &ServerProcess, agent: &mut Agent) {
         assert_eq!(heads.join(","), manifest[&row.id], "visit {} heads", row.id);
         assert_eq!(body["blobs_missing"], 0, "visit {} lacks photos on the server", row.id);
     }
-    let partial = server.data.join("blobs/partial");
-    let left: Vec<_> =
-        std::fs::read_dir(&partial).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    // Partial uploads are kept in a folder per uploading agent.
+    let list = |folder: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(folder).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+    };
+    let left: Vec<_> = list(&server.data.join("blobs/partial"))
+        .into_iter()
+        .flat_map(|path| if path.is_dir() { list(&path) } else { vec![path] })
+        .collect();
     assert!(left.is_empty(), "half-written uploads left: {left:?}");
 }
 

@@ -33,7 +33,9 @@ pub trait Policy: Send + Sync + 'static {
 
 /// Bounds on one sync connection. automerge's sync can loop after a lost
 /// message (automerge issues #772, #1284), so every connection has a
-/// message budget and a deadline; a well-behaved agent reconnects.
+/// message budget and a deadline; a well-behaved agent reconnects. A peer
+/// that sends nothing for `idle` is closed too, so idle connections cannot
+/// hold the server's turns.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Messages received before the connection is closed.
@@ -42,11 +44,18 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Longest a connection may stay open.
     pub deadline: Duration,
+    /// Longest the peer may send nothing before the connection is closed.
+    pub idle: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_messages: 200_000, max_message_bytes: 16 << 20, deadline: Duration::from_secs(600) }
+        Limits {
+            max_messages: 200_000,
+            max_message_bytes: 16 << 20,
+            deadline: Duration::from_secs(600),
+            idle: Duration::from_secs(60),
+        }
     }
 }
 
@@ -155,13 +164,15 @@ impl ServerRepo {
     /// decides, then waits until everything it received is stored. Returns
     /// the visits the peer sent sync messages for, also when the connection
     /// was cut. A write (or read) the store could not make ends the
-    /// connection at once with [`LinkError::Storage`].
+    /// connection at once with [`LinkError::Storage`]; `close` resolving
+    /// (the device was revoked) ends it as its deadline does.
     pub async fn serve(
         &self,
         socket: WebSocket,
         peer: &str,
         limits: Limits,
         policy: Arc<dyn Policy>,
+        close: BoxFuture<'static, ()>,
     ) -> Result<BTreeSet<String>, LinkError> {
         if self.running.stopping.load(Ordering::SeqCst) {
             return Err(LinkError::Stopped);
@@ -188,7 +199,7 @@ impl ServerRepo {
             .load()
             .await;
         let result = tokio::select! {
-            result = run_connection(&repo, socket, peer, limits) => result,
+            result = run_connection(&repo, socket, peer, limits, close) => result,
             () = self.running.stopping() => Ok(()),
             // The socket goes with the connection: the peer sees it cut.
             failure = storage.failed() => Err(failure.into()),
@@ -264,21 +275,49 @@ impl ServerRepo {
     }
 }
 
-async fn run_connection(repo: &Repo, socket: WebSocket, peer: &str, limits: Limits) -> Result<(), LinkError> {
+/// Resolves once nothing was received for `idle` since the time in `last`.
+async fn idle_since(last: Arc<Mutex<tokio::time::Instant>>, idle: Duration) {
+    loop {
+        let at = *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) + idle;
+        if tokio::time::Instant::now() >= at {
+            return;
+        }
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+async fn run_connection(
+    repo: &Repo,
+    socket: WebSocket,
+    peer: &str,
+    limits: Limits,
+    close: BoxFuture<'static, ()>,
+) -> Result<(), LinkError> {
     let url = samod::Url::parse("posfield://sync").map_err(|e| LinkError::Unreachable(e.to_string()))?;
     let acceptor = repo.make_acceptor(url)?;
     let (sink, stream) = socket.split();
+    let last_received = Arc::new(Mutex::new(tokio::time::Instant::now()));
+    let received = last_received.clone();
     let deadline = tokio::time::sleep(limits.deadline);
+    // The stream ends (and samod ends the connection) at the first of these.
+    let ends = async move {
+        tokio::select! {
+            () = deadline => {}
+            () = idle_since(last_received, limits.idle) => {}
+            () = close => {}
+        }
+    };
     let max_bytes = limits.max_message_bytes;
     // Dropped with the stream, which samod drops when the connection ends.
     let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
     let guard = EndSignal(Some(ended_tx));
     let stream = stream
-        .take_until(deadline)
+        .take_until(ends)
         .take(limits.max_messages)
         .take_while(|m| ready(!matches!(m, Ok(Message::Close(_)))))
         .filter_map(move |m| {
             let _alive = &guard;
+            *received.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
             ready(match m {
                 Ok(Message::Binary(bytes)) if bytes.len() > max_bytes => {
                     Some(Err(axum::Error::new(LinkError::Lost(format!(

@@ -193,6 +193,7 @@ pub async fn login(
     State(state): AppState,
     lang: Lang,
     headers: HeaderMap,
+    client: crate::throttle::ClientAddress,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let origin_ok = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|origin| {
@@ -203,9 +204,16 @@ pub async fn login(
         return Err(PageError::BadForm);
     }
     let (name, password) = (form.user.trim().to_owned(), form.password);
-    let user = match auth::check_password(state.store.as_ref(), &name, &password).await {
+    let (store, throttles, now) = (state.store.as_ref(), &state.throttles, state.clock.now());
+    let user = match auth::sign_in(store, throttles, client.0, &name, &password, now).await {
         Ok(user) => Some(user),
         Err(auth::AuthError::Store(e)) => return Err(e.into()),
+        Err(auth::AuthError::Throttled { retry_after_secs }) => {
+            let body = LoginPage { lang, failed: true }.render()?;
+            let retry_after = HeaderValue::from(retry_after_secs);
+            return Ok((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after)], Html(body))
+                .into_response());
+        }
         Err(_) => None,
     };
     // A password changed or a user removed between the check and the

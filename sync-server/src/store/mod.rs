@@ -600,6 +600,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// not yet used goes with it.
     fn revoke_device<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool>;
 
+    /// Whether `device_id` is a device whose credential is not revoked (an
+    /// open sync connection asks, as another process may revoke it).
+    fn device_may_sync<'a>(&'a self, device_id: &'a str) -> StoreFuture<'a, bool>;
+
     /// Holds a renewed credential for a live device beside its credential
     /// and any other renewals not used yet (the newest [`RENEWALS_KEPT`]),
     /// audited; the device's credential stays valid until a renewal's
@@ -719,9 +723,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Whether a visit `principal` reaches refers to blob `sha256`.
     fn reaches_blob<'a>(&'a self, principal: &'a Principal, sha256: &'a str) -> StoreFuture<'a, bool>;
 
+    /// Whether `agent` uploaded the stored blob `sha256` first.
+    fn blob_uploaded_by<'a>(&'a self, sha256: &'a str, agent: &'a str) -> StoreFuture<'a, bool>;
+
     /// Records a blob received whole and verified; the visits waiting for
     /// it count it from now on.
     fn blob_received<'a>(&'a self, sha256: &'a str, bytes: u64, uploaded_by: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Blobs received before `received_before` (Unix seconds) that no
+    /// visit refers to, oldest first (at most `limit`).
+    fn unreferenced_blobs(&self, received_before: i64, limit: usize) -> StoreFuture<'_, Vec<String>>;
+
+    /// Forgets a received blob if, at this moment, no visit refers to it;
+    /// returns whether it did (then its file may be deleted).
+    fn forget_unreferenced_blob<'a>(&'a self, sha256: &'a str) -> StoreFuture<'a, bool>;
 
     /// Stores document chunks (key, bytes) in one durable write.
     fn put_chunks(&self, chunks: Vec<(String, Vec<u8>)>) -> StoreFuture<'_, ()>;

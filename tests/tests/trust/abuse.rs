@@ -44,7 +44,6 @@ fn bad_enrolment(http: &Client, server: &posfield_e2e::ServerProcess, n: usize) 
 /// for many phones behind one carrier's address), the enrolment endpoint
 /// answers 429.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn password_and_enrolment_guessing_is_throttled() {
     let w = world();
     let (status, body) = w.server.office_get(ADMIN, "api/v1/office/audit");
@@ -77,7 +76,6 @@ fn base64_encode(bytes: &[u8]) -> String {
 /// 200 refusals in a row from one address leave at most 20
 /// `enrol_refused` rows (a summary row per interval is fine).
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn refused_enrolments_do_not_grow_the_audit_table_without_bound() {
     let w = world();
     let rows = |action: &str| w.audit(None).iter().filter(|row| row["action"] == action).count();
@@ -108,7 +106,6 @@ fn sync_within(agent: Agent, limit: Duration, while_what: &str) -> (Agent, Resul
 /// one is closed after a while; either way, with another device's idle
 /// sockets open, wang's sync through the websocket ends within 30 s.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn one_device_cannot_hold_every_sync_slot() {
     let mut w = world();
     let id = w.synced_inspection();

@@ -90,7 +90,6 @@ fn sessions_end_on_a_role_or_password_change() {
 /// reaches. Contract: another agent gets 404 `not_found`, or the answer
 /// for a blob it does not have (`complete: false, received: 0`).
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn blob_status_answers_only_the_uploader() {
     let mut w = world();
     let id = w.synced_repair();
@@ -107,7 +106,6 @@ fn blob_status_answers_only_the_uploader() {
 /// same hash neither reads nor destroys it. Contract: wang resumes from
 /// where wang stood, whatever li sent.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn another_agent_cannot_destroy_your_partial_upload() {
     let w = world();
     let wang = w.wang_phone();
@@ -161,7 +159,6 @@ fn a_failed_sign_in_does_not_log_what_was_typed() {
 /// Revoking a device closes its open connections at once. Contract: its
 /// sync websocket is closed within 5 s of `revoke-device`.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn revoking_a_device_closes_its_connections_at_once() {
     let w = world();
     let li = HostilePhone::enrol(&w.server, "li", "li-phone");

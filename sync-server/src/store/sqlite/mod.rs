@@ -271,11 +271,9 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let Some(agent) = agent else {
-                audit(&tx, &AuditEntry::new(None, "anonymous", "enrol_refused", "bad code"))?;
-                tx.commit()?;
-                return Ok(None);
-            };
+            // A refusal is audited by the caller, which limits how many
+            // rows a flood of wrong codes writes.
+            let Some(agent) = agent else { return Ok(None) };
             tx.execute("UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1", params![
                 device.code_hash,
                 device.at
@@ -339,6 +337,16 @@ impl Store for SqliteStore {
             }
             tx.commit()?;
             Ok(n > 0)
+        })
+    }
+
+    fn device_may_sync<'a>(&'a self, device_id: &'a str) -> StoreFuture<'a, bool> {
+        let device_id = device_id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM devices WHERE id = ?1 AND revoked_at IS NULL)",
+            )?
+            .query_row([device_id], |r| r.get(0))?)
         })
     }
 
@@ -651,6 +659,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn blob_uploaded_by<'a>(&'a self, sha256: &'a str, agent: &'a str) -> StoreFuture<'a, bool> {
+        let (sha, agent) = (sha256.to_owned(), agent.to_owned());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM blob_uploads WHERE sha256 = ?1 AND agent = ?2)",
+            )?
+            .query_row([sha, agent], |r| r.get(0))?)
+        })
+    }
+
     fn blob_received<'a>(&'a self, sha256: &'a str, bytes: u64, uploaded_by: &'a str) -> StoreFuture<'a, ()> {
         let (sha, agent) = (sha256.to_owned(), uploaded_by.to_owned());
         self.batched(move |c| {
@@ -658,6 +676,8 @@ impl Store for SqliteStore {
                 "INSERT OR IGNORE INTO blobs (sha256, bytes, received_at, uploaded_by) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![sha, bytes as i64, now(), agent])?;
+            c.prepare_cached("INSERT OR IGNORE INTO blob_uploads (sha256, agent, received_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![sha, agent, now()])?;
             c.prepare_cached(
                 "UPDATE visits SET blobs_missing = (SELECT count(*) FROM visit_blobs vb WHERE vb.visit_id = visits.id
                    AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = vb.sha256))
@@ -665,6 +685,35 @@ impl Store for SqliteStore {
             )?
             .execute([&sha])?;
             Ok(())
+        })
+    }
+
+    fn unreferenced_blobs(&self, received_before: i64, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT b.sha256 FROM blobs b WHERE b.received_at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM visit_blobs vb WHERE vb.sha256 = b.sha256)
+                 ORDER BY b.received_at LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![received_before, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+    }
+
+    fn forget_unreferenced_blob<'a>(&'a self, sha256: &'a str) -> StoreFuture<'a, bool> {
+        let sha = sha256.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "DELETE FROM blobs WHERE sha256 = ?1
+                   AND NOT EXISTS (SELECT 1 FROM visit_blobs vb WHERE vb.sha256 = ?1)",
+                [&sha],
+            )?;
+            if n > 0 {
+                tx.execute("DELETE FROM blob_uploads WHERE sha256 = ?1", [&sha])?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
         })
     }
 

@@ -1,6 +1,7 @@
 //! The SQLite engine's tests: document chunks and the group commit, the
 //! access rule, the back office's lists, and what happens to a write the
-//! database refuses, from the store up to a sync connection.
+//! database refuses, from the store up to a sync connection; uploads no
+//! visit refers to, collected.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use posfield_shared::{Actor, Timestamp, VisitKind};
 use posfield_sync_link_server::storage::KvStore;
 
 use super::*;
+use crate::blobs::{BlobDir, Collected, collect_unreferenced};
 use crate::office::queries::{VisitFilter, day_of, day_start};
 use crate::store::{AlertList, RENEWALS_KEPT, TerminalAlert};
 
@@ -642,4 +644,45 @@ async fn visits_go_to_agents_with_a_device_that_is_not_revoked() {
     // an expired phone enrols again and gets its visits then.
     assert_eq!(store.enrolled_agents().await.unwrap(), ["sun", "wang", "zhang"]);
     assert_eq!(store.agents().await.unwrap().len(), agents.len(), "every agent stays known");
+}
+
+/// An upload's body.
+fn blob_body(bytes: &[u8]) -> axum::body::BodyDataStream {
+    axum::body::Body::from(bytes.to_vec()).into_data_stream()
+}
+
+/// `bytes` uploaded whole by `agent`; their hash.
+async fn upload(blobs: &BlobDir, store: &SqliteStore, bytes: &[u8], agent: &str) -> String {
+    let sha = posfield_shared::BlobHash::of(bytes).into_string();
+    let len = bytes.len() as u64;
+    let status = blobs.append(&sha, agent, false, 0, len, 1 << 20, blob_body(bytes)).await.unwrap();
+    assert!(status.complete);
+    store.blob_received(&sha, len, agent).await.unwrap();
+    sha
+}
+
+#[tokio::test]
+async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_never() {
+    let (dir, store) = open();
+    let blobs = BlobDir::open(&dir.path().join("blobs")).unwrap();
+    let referenced = upload(&blobs, &store, b"a photo a visit refers to", "wang").await;
+    let orphan = upload(&blobs, &store, b"a photo no visit refers to", "wang").await;
+    store.write_projections(vec![row("v1", "wang", "wang", &[&referenced])], Vec::new()).await.unwrap();
+    let partial = posfield_shared::BlobHash::of(b"cut").into_string();
+    blobs.append(&partial, "li", false, 0, 100, 1 << 20, blob_body(b"cut")).await.unwrap();
+    let now = crate::clock::now();
+    let grace = 7 * 24 * 3600;
+    // Within the grace nothing goes.
+    let early = collect_unreferenced(&blobs, &store, now + grace - 3600, grace).await.unwrap();
+    assert_eq!(early, Collected::default());
+    // After it, the orphan and the partial go; the referenced blob stays,
+    // however late the collection runs.
+    for later in [now + grace + 3600, now + 100 * grace] {
+        collect_unreferenced(&blobs, &store, later, grace).await.unwrap();
+        assert!(blobs.path(&referenced).exists(), "a referenced blob was collected");
+    }
+    assert!(!blobs.path(&orphan).exists());
+    assert!(!store.blob_uploaded_by(&orphan, "wang").await.unwrap());
+    assert_eq!(blobs.status(&partial, "li", false).await.received, 0);
+    assert!(store.blob_uploaded_by(&referenced, "wang").await.unwrap());
 }
