@@ -28,6 +28,7 @@ use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
 use posfield_shared::{Actor, Timestamp, VisitKind};
 use posfield_sync_server::auth::{self, UserRole};
 use posfield_sync_server::config::Config;
+use posfield_sync_server::store::AuditEntry;
 use posfield_sync_server::{State, projection};
 use tower::ServiceExt;
 
@@ -91,7 +92,8 @@ async fn server(config: Config, size: &Size) -> anyhow::Result<(Arc<State>, Vec<
                 &merchant,
                 &agent,
             )?;
-            projection::office_create(&state, &mut doc).await?;
+            let audit = AuditEntry::new(Some(&id), "zhou", "create", &agent);
+            projection::office_create(&state, &mut doc, audit).await?;
         }
     }
     Ok((state, tokens))
