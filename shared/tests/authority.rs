@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
-use posfield_shared::visit::VisitDoc;
 use posfield_shared::visit::authority::{OfficeField, OfficeFields};
+use posfield_shared::visit::schema::{Note, ReviewDecision};
+use posfield_shared::visit::{AcceptanceSummary, SignatureCheck, VisitDoc};
 use posfield_shared::{Actor, VisitKind};
 
 fn server() -> Actor {
@@ -55,4 +56,64 @@ fn a_visit_first_seen_from_an_agent_is_trusted_only_as_its_own() {
     let trusted = OfficeFields::first_seen(&visit, &owner);
     assert_eq!(trusted.assignment.agent, owner);
     assert_eq!(trusted.forged(&visit), vec![OfficeField::Assignment]);
+}
+
+/// A visit filled, completed and approved, as the back office left it, and
+/// the trusted fields the server keeps of it.
+fn approved(clock: &mut Clock) -> (VisitDoc, OfficeFields) {
+    let mut office = new_visit(clock, VisitKind::Repair);
+    fill(&mut office, clock);
+    office.complete(&clock.ctx(&agent())).unwrap();
+    let visit = office.review(&clock.ctx(&reviewer()), ReviewDecision::Approve, None).unwrap();
+    (office, OfficeFields::of(&visit))
+}
+
+#[test]
+fn approval_seals_the_acceptance_and_the_records_its_summary_is_made_of() {
+    let mut clock = Clock::default();
+    let (office, trusted) = approved(&mut clock);
+    let sealed = trusted.approved.as_ref().expect("an approved visit's acceptance is sealed");
+    assert!(sealed.acceptance.is_some());
+    // Before approval nothing is sealed, and a visit first seen from a phone
+    // never is, whatever status it claims.
+    let mut clock = Clock::default();
+    let draft = new_visit(&mut clock, VisitKind::Repair).visit().unwrap();
+    assert_eq!(OfficeFields::of(&draft).approved, None);
+    let claimed = office.visit().unwrap();
+    assert_eq!(OfficeFields::first_seen(&claimed, &agent().user).approved, None);
+}
+
+#[test]
+fn a_summary_made_anew_after_approval_is_put_back_with_the_signature_it_replaced() {
+    let mut clock = Clock::default();
+    let (office, trusted) = approved(&mut clock);
+    let honest = office.visit().unwrap();
+    // A modified phone changes the merchant after approval, signs a summary
+    // made anew over it, and adds a note.
+    let mut forged = honest.clone();
+    forged.merchant.name = "另一家商户".into();
+    let signed_at = forged.acceptance.as_ref().unwrap().signed_at;
+    let summary = AcceptanceSummary::of(&forged, signed_at).canonical_json();
+    let acceptance = forged.acceptance.as_mut().unwrap();
+    acceptance.content_hash = AcceptanceSummary::hash_of(&summary);
+    acceptance.summary_json = summary;
+    acceptance.device_signature = Some("ab".repeat(64));
+    forged.notes.push(Note {
+        id: "after".into(),
+        text: "审核后的备注".into(),
+        stamp: honest.created.clone(),
+    });
+    assert_eq!(SignatureCheck::of(&forged), SignatureCheck::Valid, "the forgery is consistent in itself");
+
+    assert_eq!(trusted.forged(&forged), vec![OfficeField::Acceptance]);
+    let mut restored = forged.clone();
+    trusted.put_back(&mut restored, &[OfficeField::Acceptance]);
+    assert_eq!(restored.acceptance, honest.acceptance);
+    assert_eq!(restored.merchant, honest.merchant);
+    assert_eq!(SignatureCheck::of(&restored), SignatureCheck::Valid);
+    assert!(restored.notes.iter().any(|n| n.text == "审核后的备注"), "the rest of the change is kept");
+    assert!(trusted.forged(&restored).is_empty());
+    // The seal survives the trip through the projection's JSON.
+    let stored: OfficeFields = serde_json::from_str(&serde_json::to_string(&trusted).unwrap()).unwrap();
+    assert_eq!(stored, trusted);
 }

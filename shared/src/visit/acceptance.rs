@@ -13,7 +13,11 @@ use sha2::{Digest, Sha256};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
-use super::schema::{Acceptance, StepState, Visit};
+use std::collections::BTreeMap;
+
+use super::schema::{
+    Acceptance, Fault, Identification, Merchant, RepairRecord, SimRecord, StepRecord, StepState, Visit,
+};
 use crate::fault::FaultCode;
 use crate::kind::VisitKind;
 use crate::time::Timestamp;
@@ -262,4 +266,67 @@ pub fn device_signature_verifies(acceptance: &Acceptance, public_key_hex: &str) 
         key.verify_strict(&message, &Signature::from_bytes(&signature)).ok()
     };
     verified().is_some()
+}
+
+/// The acceptance of an approved visit and every record its summary is
+/// made of, as approved: once the back office approved a visit, none of
+/// them changes again, so the merchant's strokes stay bound to the one
+/// summary they signed (a new signature, or a summary made anew over
+/// changed records, is put back by the server; see
+/// [`crate::visit::authority`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedAcceptance {
+    /// The acceptance as approved (none: approved without one, and none may be added).
+    pub acceptance: Option<Acceptance>,
+    /// The visit kind.
+    pub kind: VisitKind,
+    /// The merchant record (name and number are in the summary).
+    pub merchant: Merchant,
+    /// The terminal.
+    pub terminal: Option<Identification>,
+    /// The new terminal of a replacement.
+    pub replacement: Option<Identification>,
+    /// The checklist's step records.
+    pub steps: BTreeMap<String, StepRecord>,
+    /// The faults, withdrawn ones included.
+    pub faults: Vec<Fault>,
+    /// The repair decisions.
+    pub repair: RepairRecord,
+    /// The SIM data card (its action and new ICCID are in the summary).
+    pub sim: Option<SimRecord>,
+}
+
+impl SealedAcceptance {
+    /// The acceptance of `visit` and the records its summary is made of, as they are now.
+    pub fn of(visit: &Visit) -> SealedAcceptance {
+        SealedAcceptance {
+            acceptance: visit.acceptance.clone(),
+            kind: visit.kind,
+            merchant: visit.merchant.clone(),
+            terminal: visit.terminal.clone(),
+            replacement: visit.replacement.clone(),
+            steps: visit.steps.clone(),
+            faults: visit.faults.clone(),
+            repair: visit.repair.clone(),
+            sim: visit.sim.clone(),
+        }
+    }
+
+    /// Whether `visit` still holds exactly this acceptance and these records.
+    pub fn holds_in(&self, visit: &Visit) -> bool {
+        *self == SealedAcceptance::of(visit)
+    }
+
+    /// Puts the sealed acceptance and records back into `visit`.
+    pub fn put_back(&self, visit: &mut Visit) {
+        visit.acceptance = self.acceptance.clone();
+        visit.kind = self.kind;
+        visit.merchant = self.merchant.clone();
+        visit.terminal = self.terminal.clone();
+        visit.replacement = self.replacement.clone();
+        visit.steps = self.steps.clone();
+        visit.faults = self.faults.clone();
+        visit.repair = self.repair.clone();
+        visit.sim = self.sim.clone();
+    }
 }

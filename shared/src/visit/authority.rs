@@ -23,10 +23,20 @@
 //! | `reviews` | back office | `review` |
 //! | `reactivation.application` decided | back office | `decide_application` |
 //! | `schema`, `written_by` | the writing app's code, never a person | every write; never lowered |
+//! | once approved: `acceptance` and the records its summary is made of | nobody | sealed by `review` |
+//!
+//! Approval seals the acceptance ([`SealedAcceptance`]): the signature, its
+//! summary, and the records the summary is made of (kind, merchant,
+//! terminals, steps, faults, repair decisions, SIM card) as they stood when
+//! the back office approved. A later change to any of them, a new
+//! signature over a summary made anew included, is put back like a forged
+//! back-office field, so the merchant's strokes stay bound to the one
+//! summary they signed.
 
 use serde::{Deserialize, Serialize};
 
 use crate::status::VisitStatus;
+use crate::visit::acceptance::SealedAcceptance;
 use crate::visit::ops::Ctx;
 use crate::visit::schema::{Application, Assignment, Review, Visit};
 use crate::visit::{VisitDoc, VisitError};
@@ -50,6 +60,11 @@ pub struct OfficeFields {
     /// The newest writer's schema version as last seen: it only goes up.
     #[serde(default)]
     pub written_by: Option<u64>,
+    /// The acceptance and its records as approved: set when the back
+    /// office approves, never changed after. Absent before approval, and
+    /// from rows stored before approvals were sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<SealedAcceptance>,
 }
 
 /// A back-office field an agent's change altered.
@@ -66,6 +81,8 @@ pub enum OfficeField {
     Application,
     /// A version marker lowered.
     Versions,
+    /// The acceptance, or a record its summary is made of, changed after approval.
+    Acceptance,
 }
 
 impl OfficeField {
@@ -77,6 +94,7 @@ impl OfficeField {
             OfficeField::Reviews => "reviews",
             OfficeField::Application => "application",
             OfficeField::Versions => "versions",
+            OfficeField::Acceptance => "acceptance",
         }
     }
 }
@@ -99,6 +117,7 @@ impl OfficeFields {
             application: visit.reactivation.application.clone(),
             schema: visit.schema,
             written_by: visit.written_by,
+            approved: (visit.status == VisitStatus::Approved).then(|| SealedAcceptance::of(visit)),
         }
     }
 
@@ -116,6 +135,7 @@ impl OfficeFields {
         if office_decision(&fields.application) {
             fields.application = None;
         }
+        fields.approved = None;
         fields
     }
 
@@ -139,6 +159,9 @@ impl OfficeFields {
         }
         if visit.schema < self.schema || visit.written_by < self.written_by {
             forged.push(OfficeField::Versions);
+        }
+        if self.approved.as_ref().is_some_and(|sealed| !sealed.holds_in(visit)) {
+            forged.push(OfficeField::Acceptance);
         }
         forged
     }
@@ -170,6 +193,11 @@ impl OfficeFields {
                 OfficeField::Versions => {
                     visit.schema = visit.schema.max(self.schema);
                     visit.written_by = visit.written_by.max(self.written_by);
+                }
+                OfficeField::Acceptance => {
+                    if let Some(sealed) = &self.approved {
+                        sealed.put_back(visit);
+                    }
                 }
             }
         }

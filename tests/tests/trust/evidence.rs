@@ -254,7 +254,6 @@ fn desk_decisions_are_written_to_the_audit_table() {
 /// (`refused: "frozen"`); the office keeps showing the summary, hash and
 /// merchant the merchant signed.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn a_signature_cannot_be_moved_to_text_the_merchant_never_saw() {
     let mut w = world();
     let id = w.synced_repair();
