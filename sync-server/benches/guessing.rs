@@ -93,7 +93,7 @@ async fn server(config: Config, size: &Size) -> anyhow::Result<(Arc<State>, Vec<
                 &agent,
             )?;
             let audit = AuditEntry::new(Some(&id), "zhou", "create", &agent);
-            projection::office_create(&state, &mut doc, audit).await?;
+            projection::office_create(&state, &mut doc, audit, None).await?;
         }
     }
     Ok((state, tokens))

@@ -83,14 +83,13 @@ async fn replicate_visits(state: &State, demo: &[VisitRow], copies: i64) -> anyh
     let mut batch: Vec<ProjectionRow> = Vec::with_capacity(BATCH_ROWS);
     for k in 1..=copies {
         for (visit, projected, office, heads) in &originals {
-            let mut row = projection_row(visit, &projected.owner, office, heads, &state.signing_key);
+            // A copy's acceptance is its original's, countersigned once already.
+            let mut row = projection_row(visit, &projected.owner, office, heads, &state.signing_key, None);
             row.id = format!("{}-{k}", visit.id);
             row.serial = row.serial.map(|serial| format!("{serial}{:02}", k % 60));
             row.created_at -= k * 7 * 3600;
             row.updated_at -= k * 7 * 3600;
             row.office.clone_from(&projected.office);
-            // A copy's acceptance is its original's, countersigned once already.
-            row.countersign = None;
             batch.push(row);
             if batch.len() == BATCH_ROWS {
                 store.write_projections(std::mem::take(&mut batch), Vec::new()).await?;

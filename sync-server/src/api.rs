@@ -396,7 +396,7 @@ async fn sync_ws(
             match state.repo.serve(socket, &peer, limits, policy, revoked).await {
                 Ok(touched) => {
                     tracing::debug!(%peer, visits = touched.len(), "sync connection closed");
-                    crate::projection::project_all(&state, touched).await;
+                    crate::projection::project_all(&state, touched, Some(&device.id)).await;
                 }
                 Err(e) => tracing::warn!(%peer, error = %e, "sync connection failed"),
             }
@@ -495,13 +495,26 @@ async fn office_visit(
     let visit = doc.visit().map_err(ApiError::internal)?;
     let facts = state.store.visit_facts(&principal, &id).await?;
     let blobs_missing = facts.missing_blobs.len();
+    let content_hash = visit.acceptance.as_ref().map(|a| a.content_hash.as_str());
+    let device_signature_valid = facts.device_signature_valid(content_hash);
+    let approval_missing = (visit.status == posfield_shared::VisitStatus::Completed)
+        .then(|| desk::approval_gaps(&visit, &facts))
+        .flatten()
+        .map(|gap| serde_json::json!({ "code": gap.code(), "missing": gap.missing }));
     Ok(Json(serde_json::json!({
         "visit": visit,
         "read_only": doc.is_read_only(),
         "heads": heads,
         "blobs_missing": blobs_missing,
         "complete_on_server": blobs_missing == 0,
-        "device_signature_valid": facts.device_signature_valid,
+        "device_signature_valid": device_signature_valid,
+        "signing_device": facts.countersignature.as_ref().and_then(|c| c.device.as_ref()).map(|d| {
+            serde_json::json!({
+                "id": d.id, "agent": d.agent, "name": d.name,
+                "fingerprint": crate::office::key_fingerprint(&d.public_key), "enrolled_at": d.enrolled_at,
+            })
+        }),
+        "approval_missing": approval_missing,
     })))
 }
 

@@ -650,6 +650,7 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
 
     // Agents, each with an enrolled device whose key signs acceptances.
     let mut keys = BTreeMap::new();
+    let mut devices = BTreeMap::new();
     for (n, agent) in AGENTS.iter().enumerate() {
         let mut secret = [0u8; 32];
         secret[..8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
@@ -659,8 +660,10 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         let agent_name = (*agent).to_owned();
         let store = state.store.as_ref();
         let code = crate::auth::issue_enrolment_code(store, &agent_name).await?;
-        crate::auth::enrol(store, &code, &format!("demo-phone-{agent_name}"), "演示手机", &public, now)
-            .await?;
+        let enrolled =
+            crate::auth::enrol(store, &code, &format!("demo-phone-{agent_name}"), "演示手机", &public, now)
+                .await?;
+        devices.insert((*agent).to_owned(), enrolled.device_id);
         keys.insert((*agent).to_owned(), key);
     }
 
@@ -786,7 +789,9 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         )?;
         let mut doc = doc;
         let audit = crate::store::AuditEntry::new(Some(&id), "demo", "create_visit", kind.code());
-        crate::projection::office_create(state, &mut doc, audit)
+        // The agent's phone signed its acceptances: its key verifies them.
+        let device = devices.get(agent).map(String::as_str);
+        crate::projection::office_create(state, &mut doc, audit, device)
             .await
             .map_err(|e| DemoError::Store(e.to_string()))?;
         made += 1;

@@ -19,18 +19,30 @@
 //! server's record, which no phone can touch, beside the history in the
 //! visit document that the agent's phone holds too.
 //!
+//! **Approval means complete.** A visit is approved only when the
+//! completion rule ([`posfield_shared::visit::missing`]) holds for what the
+//! server itself holds of it: a photo counts once its file is on the
+//! server, and, where the kind needs the merchant's signature, the
+//! acceptance counts once its image is on the server and the server's
+//! countersignature says the device signature verified with the key of the
+//! device that sent it ([`approval_gaps`]). Otherwise the review is
+//! refused with [`DeskError::NotApprovable`], naming what is missing in
+//! zh-CN and English. Returning a visit is possible whatever its state.
+//!
 //! [`Store::enrolled_agents`]: crate::store::Store::enrolled_agents
 
+use posfield_shared::visit::completion::{StepProblem, describe_zh};
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{Ctx, MerchantInput, Visit, VisitDoc, VisitError};
+use posfield_shared::visit::{Ctx, MerchantInput, Missing, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::{ApplicationState, Term};
 use posfield_shared::{Actor, Timestamp, VisitKind};
 
 use crate::State;
 use crate::auth::UserRole;
+use crate::office::i18n::Lang;
 use crate::office::import::{self, ImportReport};
 use crate::projection::{self, ProjectionError};
-use crate::store::{AuditEntry, Principal, StoreError};
+use crate::store::{AuditEntry, Principal, StoreError, VisitFacts};
 
 /// A decision the desk takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +165,10 @@ pub enum DeskError {
     /// No such visit.
     #[error("no visit {0}")]
     NotFound(String),
+    /// The visit is not complete by what the server holds, or its
+    /// signature cannot be vouched for: it cannot be approved.
+    #[error("{}", .0.words())]
+    NotApprovable(ApprovalGap),
     /// The visit's rules refused the action.
     #[error(transparent)]
     Refused(VisitError),
@@ -188,7 +204,88 @@ async fn enrolled_agent(state: &State, agent: &str) -> Result<String, DeskError>
     }
 }
 
-/// Approves a completed visit, or returns it with a note.
+/// Why a visit cannot be approved: what is missing, in the completion
+/// rule's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalGap {
+    /// The visit's kind, whose checklist names the steps.
+    pub kind: VisitKind,
+    /// What the completion rule misses in what the server holds.
+    pub missing: Vec<Missing>,
+    /// Whether only the acceptance's device signature is missing: the
+    /// server did not countersign it as verified by the key of the device
+    /// that sent it (otherwise steps, photos or the signature are missing,
+    /// a photo or signature image the server has not received included).
+    pub unsigned: bool,
+}
+
+impl ApprovalGap {
+    /// Stable code: `incomplete` or `unsigned`.
+    pub fn code(&self) -> &'static str {
+        if self.unsigned { "unsigned" } else { "incomplete" }
+    }
+
+    /// What is missing, one line per item, in `lang`.
+    pub fn lines(&self, lang: Lang) -> Vec<String> {
+        let mut lines: Vec<String> = self.missing.iter().map(|item| self.words_for(item, lang)).collect();
+        if self.unsigned {
+            lines.push(lang.t("device_sig_invalid").to_owned());
+        }
+        lines
+    }
+
+    /// The refusal in zh-CN and English.
+    pub fn words(&self) -> String {
+        let key = if self.unsigned { "approval_unsigned" } else { "approval_incomplete" };
+        let say = |lang: Lang| format!("{}{}", lang.t(key), self.lines(lang).join(lang.t("list_separator")));
+        format!("{} / {}", say(Lang::Zh), say(Lang::En))
+    }
+
+    /// One missing item in `lang`: the step's label, or what a step needs.
+    fn words_for(&self, item: &Missing, lang: Lang) -> String {
+        match (item, lang) {
+            (_, Lang::Zh) => describe_zh(item),
+            (Missing::Step { step, problem, .. }, Lang::En) => {
+                let label = self.kind.template().step(step).map_or(*step, |s| s.en);
+                match problem {
+                    StepProblem::NotDone => format!("not done: {label}"),
+                    StepProblem::SkippedWithoutReason => format!("skipped without a reason: {label}"),
+                }
+            }
+            (Missing::Requirement { requirement, .. }, Lang::En) => format!("missing: {}", requirement.en()),
+        }
+    }
+}
+
+/// What stands between `visit` and its approval, by what the server holds
+/// of it (`facts`): `None` when it may be approved. The completion rule is
+/// the domain's; the server only takes out of the visit what it cannot
+/// vouch for (photos whose files have not arrived; an acceptance whose
+/// image has not arrived or whose device signature it did not verify).
+pub fn approval_gaps(visit: &Visit, facts: &VisitFacts) -> Option<ApprovalGap> {
+    let arrived = |sha: &str| !facts.missing_blobs.iter().any(|missing| missing == sha);
+    let mut held = visit.clone();
+    held.documents.retain(|d| arrived(&d.sha256));
+    if held.acceptance.as_ref().is_some_and(|a| !arrived(&a.signature.sha256)) {
+        held.acceptance = None;
+    }
+    let gap = |missing: Vec<Missing>, unsigned| {
+        (!missing.is_empty()).then_some(ApprovalGap { kind: visit.kind, missing, unsigned })
+    };
+    let incomplete = posfield_shared::visit::missing(&held);
+    if !incomplete.is_empty() {
+        return gap(incomplete, false);
+    }
+    let content_hash = held.acceptance.as_ref().map(|a| a.content_hash.as_str());
+    if facts.device_signature_valid(content_hash) == Some(true) {
+        return None;
+    }
+    held.acceptance = None;
+    gap(posfield_shared::visit::missing(&held), true)
+}
+
+/// Approves a completed visit that is complete on the server
+/// ([`approval_gaps`]), or returns it with a note whatever its state.
 pub async fn review(
     state: &State,
     user: &DeskUser,
@@ -197,15 +294,41 @@ pub async fn review(
     note: Option<&str>,
 ) -> Result<Visit, DeskError> {
     user.require(DeskAction::Review)?;
+    let principal = user.principal();
+    // Read before the edit; the check itself runs on the document the edit
+    // changes, so what is approved is what was checked. Blobs only arrive
+    // and countersignatures are found by the acceptance's hash, so facts a
+    // moment old never let an incomplete visit through.
+    let facts = match decision {
+        ReviewDecision::Approve => Some(state.store.visit_facts(&principal, id).await?),
+        ReviewDecision::Return => None,
+    };
     let ctx = user.ctx();
     let detail = match decision {
         ReviewDecision::Approve => "approve",
         ReviewDecision::Return => "return",
     };
     let entry = user.audit(Some(id), DeskAction::Review, detail);
-    let visit =
-        projection::office_edit(state, &user.principal(), id, entry, |doc| doc.review(&ctx, decision, note))
-            .await?;
+    let mut gap = None;
+    let edited = projection::office_edit(state, &principal, id, entry, |doc| {
+        if let Some(facts) = &facts {
+            let visit = doc.visit()?;
+            if let Some(found) = approval_gaps(&visit, facts) {
+                let refusal = VisitError::Incomplete(found.missing.clone());
+                gap = Some(found);
+                return Err(refusal);
+            }
+        }
+        doc.review(&ctx, decision, note)
+    })
+    .await;
+    let visit = match (edited, gap) {
+        (Err(_), Some(gap)) => {
+            tracing::info!(visit = %id, user = %user.name, gap = gap.code(), "approval refused");
+            return Err(DeskError::NotApprovable(gap));
+        }
+        (edited, _) => edited?,
+    };
     tracing::info!(visit = %id, user = %user.name, ?decision, "visit reviewed");
     Ok(visit)
 }
@@ -253,7 +376,7 @@ pub async fn create(state: &State, user: &DeskUser, new: NewVisit) -> Result<Vis
     }
     let detail = format!("{} for {agent}", new.kind.code());
     let visit =
-        projection::office_create(state, &mut doc, user.audit(Some(&id), DeskAction::Create, &detail))
+        projection::office_create(state, &mut doc, user.audit(Some(&id), DeskAction::Create, &detail), None)
             .await?;
     tracing::info!(visit = %id, user = %user.name, %agent, "visit created and assigned");
     Ok(visit)

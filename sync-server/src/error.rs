@@ -88,6 +88,7 @@ impl From<DeskError> for ApiError {
             DeskError::Refused(VisitError::Document(DocError::NewerSchema { .. })) => {
                 ApiError::new(StatusCode::CONFLICT, "newer_schema", message)
             }
+            DeskError::NotApprovable(gap) => ApiError::new(StatusCode::CONFLICT, gap.code(), message),
             DeskError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "refused", message),
             DeskError::Store(_) | DeskError::Projection(_) => ApiError::internal(e),
         }

@@ -20,7 +20,8 @@ use posfield_shared::{Actor, Timestamp};
 use crate::State;
 use crate::clock::now;
 use crate::store::{
-    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, Store, StoreError,
+    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, SigningDevice, Store,
+    StoreError,
 };
 
 /// The server's identity in visit histories.
@@ -58,15 +59,17 @@ pub enum ProjectionError {
 
 /// Brings the projections of `ids` up to date with their documents, in one
 /// database transaction. A visit that cannot be projected is logged and
-/// left out; the others are written.
-pub async fn project_all(state: &State, ids: BTreeSet<String>) {
+/// left out; the others are written. `device` is the server's id of the
+/// device whose sync connection brought the changes: an acceptance among
+/// them is verified with its key alone.
+pub async fn project_all(state: &State, ids: BTreeSet<String>, device: Option<&str>) {
     if ids.is_empty() {
         return;
     }
     let _turn = state.projection_lock.lock().await;
     let mut rows = Vec::with_capacity(ids.len());
     for id in &ids {
-        match prepare(state, id).await {
+        match prepare(state, id, device).await {
             Ok(Some(row)) => rows.push(row),
             Ok(None) => {}
             Err(error) => tracing::error!(visit = %id, %error, "projecting a visit failed"),
@@ -77,10 +80,11 @@ pub async fn project_all(state: &State, ids: BTreeSet<String>) {
     }
 }
 
-/// Brings the projection of visit `id` up to date with its document.
-pub async fn project(state: &State, id: &str) -> Result<(), ProjectionError> {
+/// Brings the projection of visit `id` up to date with its document, which
+/// the device with the server's id `device` brought, if one did.
+pub async fn project(state: &State, id: &str, device: Option<&str>) -> Result<(), ProjectionError> {
     let _turn = state.projection_lock.lock().await;
-    let rows: Vec<ProjectionRow> = prepare(state, id).await?.into_iter().collect();
+    let rows: Vec<ProjectionRow> = prepare(state, id, device).await?.into_iter().collect();
     write_rows(state, rows, Vec::new()).await
 }
 
@@ -88,12 +92,16 @@ pub async fn project(state: &State, id: &str) -> Result<(), ProjectionError> {
 /// back-office fields an agent changed. `None` when the server does not
 /// have the document or the projection already holds its heads. Called
 /// with the projection lock held.
-async fn prepare(state: &State, id: &str) -> Result<Option<ProjectionRow>, ProjectionError> {
+async fn prepare(
+    state: &State,
+    id: &str,
+    device: Option<&str>,
+) -> Result<Option<ProjectionRow>, ProjectionError> {
     let Some(chunks) = state.repo.chunks(id).await? else { return Ok(None) };
     let loaded = tokio::task::spawn_blocking(move || load_visit(chunks.iter().map(Vec::as_slice)))
         .await
         .map_err(|_| StoreError::Cancelled)?;
-    settle(state, id, loaded).await
+    settle(state, id, loaded, device).await
 }
 
 /// A visit document from its chunks, and the typed visit in it.
@@ -105,12 +113,16 @@ pub(crate) fn load_visit<'a>(
 
 /// Works out the projection row of visit `id` from its loaded document
 /// (refused when unreadable or another visit's), restoring back-office
-/// fields an agent changed. `None` when the projection already holds its
-/// heads. Called with the projection lock held.
+/// fields an agent changed and, once approved, the sealed acceptance.
+/// `device` is the server's id of the device that sent the document; a new
+/// acceptance in it is verified with that device's key alone. `None` when
+/// the projection already holds its heads. Called with the projection lock
+/// held.
 pub(crate) async fn settle(
     state: &State,
     id: &str,
     loaded: Result<(VisitDoc, Visit), DocError>,
+    device: Option<&str>,
 ) -> Result<Option<ProjectionRow>, ProjectionError> {
     let existing = state.store.projected(id).await?;
     let mut doc = match loaded {
@@ -161,7 +173,7 @@ pub(crate) async fn settle(
     }
     let office = trusted.accept(&visit);
     let heads = doc.0.heads();
-    Ok(Some(projection_row(&visit, &owner, &office, &heads, &state.signing_key)))
+    Ok(Some(projection_row(&visit, &owner, &office, &heads, &state.signing_key, device)))
 }
 
 async fn refuse<T>(state: &State, id: &str, reason: String) -> Result<T, ProjectionError> {
@@ -189,13 +201,15 @@ pub(crate) async fn write_rows(
 
 /// A visit's projection row: what the store keeps of `visit`, owned by
 /// `owner`, with its trusted back-office fields and document heads, and
-/// its acceptance to countersign (once) with `signing_key`.
+/// its acceptance to countersign (once) with `signing_key`, when `device`
+/// (the server's id of the device that sent it) says whose key verifies it.
 pub fn projection_row(
     visit: &Visit,
     owner: &str,
     office: &OfficeFields,
     heads: &[String],
     signing_key: &SigningKey,
+    device: Option<&str>,
 ) -> ProjectionRow {
     let mut heads = heads.to_vec();
     heads.sort();
@@ -218,7 +232,7 @@ pub fn projection_row(
         sim_iccid: sim.map(|s| s.current_iccid().to_owned()),
         sim_carrier: sim.map(|s| s.carrier.code().to_owned()),
         sim_expiry: sim.map(|s| s.current_expiry().to_string()),
-        countersign: countersign(visit, signing_key),
+        countersign: device.and_then(|device| countersign(visit, signing_key, device)),
     }
 }
 
@@ -233,19 +247,26 @@ pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
 }
 
 /// The countersignature of a visit's acceptance, made by the store the
-/// first time it sees the acceptance: the device's signature is verified
-/// with the key registered at enrolment, and the server signs the same
-/// hashes and the arrival time.
-fn countersign(visit: &Visit, key: &SigningKey) -> Option<PendingCountersignature> {
+/// first time it sees the acceptance: the device signature is verified
+/// with the key `device` (the server's id of the device that sent it)
+/// registered at enrolment, never with a key found by the device id the
+/// phone chose, and the acceptance must name that device and its agent:
+/// the device that signs an acceptance is the device that pushed it. The
+/// server signs the same hashes and the arrival time.
+fn countersign(visit: &Visit, key: &SigningKey, device: &str) -> Option<PendingCountersignature> {
     let acceptance = visit.acceptance.as_ref()?;
-    let device = acceptance.stamp.by.device.clone();
     let received = acceptance.clone();
     let (visit_id, key) = (visit.id.clone(), key.clone());
-    let sign = move |public_key: Option<&str>| {
-        let valid = public_key.is_some_and(|public| device_signature_verifies(&received, public));
-        let device_id = received.stamp.by.device.clone();
+    let sign = move |signer: Option<&SigningDevice>| {
+        let by = &received.stamp.by;
+        let valid = signer.is_some_and(|signer| {
+            signer.agent == by.user
+                && signer.client_device_id == by.device
+                && device_signature_verifies(&received, &signer.public_key)
+        });
+        let device_id = by.device.clone();
         if !valid {
-            tracing::warn!(visit = %visit_id, device = %device_id, "an acceptance arrived whose device signature does not verify");
+            tracing::warn!(visit = %visit_id, device = %device_id, signer = ?signer.map(|s| &s.id), "an acceptance arrived whose device signature does not verify with the key of the device that sent it");
         }
         let message =
             binding_message(&received.content_hash, &received.strokes_sha256, &received.signature.sha256);
@@ -264,7 +285,7 @@ fn countersign(visit: &Visit, key: &SigningKey) -> Option<PendingCountersignatur
     };
     Some(PendingCountersignature {
         content_hash: acceptance.content_hash.clone(),
-        device_id: device,
+        device_id: device.to_owned(),
         sign: Box::new(sign),
     })
 }
@@ -292,17 +313,21 @@ pub async fn office_edit(
     let visit = edit(&mut doc)?;
     state.repo.merge(id, doc.save_incremental()).await?;
     let owner = state.store.visit_owner(id).await?.unwrap_or_else(|| visit.assignment.agent.clone());
-    let row = projection_row(&visit, &owner, &OfficeFields::of(&visit), &doc.heads(), &state.signing_key);
+    let office = OfficeFields::of(&visit);
+    let row = projection_row(&visit, &owner, &office, &doc.heads(), &state.signing_key, None);
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
 }
 
 /// Creates a visit at the back office, assigned to an agent, with its
-/// `audit` entry written with its projection.
+/// `audit` entry written with its projection. `device` is the server's id
+/// of the enrolled device whose key signed the visit's acceptance, for a
+/// visit that arrives signed (the demo fleet's); the desk's new visits have none.
 pub async fn office_create(
     state: &State,
     visit_doc: &mut VisitDoc,
     audit: AuditEntry,
+    device: Option<&str>,
 ) -> Result<Visit, ProjectionError> {
     let _turn = state.projection_lock.lock().await;
     let visit = visit_doc
@@ -310,8 +335,8 @@ pub async fn office_create(
         .map_err(|e| ProjectionError::Document { id: String::new(), reason: e.to_string() })?;
     state.repo.merge(&visit.id, visit_doc.save()).await?;
     let owner = visit.assignment.agent.clone();
-    let row =
-        projection_row(&visit, &owner, &OfficeFields::of(&visit), &visit_doc.heads(), &state.signing_key);
+    let office = OfficeFields::of(&visit);
+    let row = projection_row(&visit, &owner, &office, &visit_doc.heads(), &state.signing_key, device);
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
 }

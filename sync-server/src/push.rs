@@ -97,9 +97,11 @@ pub async fn push(
 
     let _turn = state.projection_lock.lock().await;
     let mut rows = Vec::new();
+    // An acceptance in a pushed visit is verified with this device's key alone.
+    let device = principal.device();
     for (index, pushed, mut loaded) in loaded {
         let known_heads = loaded.as_mut().map(|(doc, _)| doc.heads()).unwrap_or_default();
-        outcomes[index] = Some(match projection::settle(state, &pushed.id, loaded).await {
+        outcomes[index] = Some(match projection::settle(state, &pushed.id, loaded, device).await {
             Ok(Some(row)) => {
                 let outcome = PushOutcome::stored(&pushed.id, row.heads.clone());
                 rows.push(row);

@@ -494,6 +494,17 @@ fn the_demo_fleet_has_every_kind_in_every_status_and_working_pages() {
     assert_eq!(invalid, 0, "every demo acceptance is signed by its device's key");
     let signed: i64 = db.query_row("SELECT count(*) FROM countersignatures", [], |r| r.get(0)).unwrap();
     assert!(signed > 100, "{signed} acceptances");
+    let unbound: i64 = db
+        .query_row("SELECT count(*) FROM countersignatures WHERE signing_device IS NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unbound, 0, "every demo acceptance names the device whose key verified it");
+    // Approval means complete: no approved visit waits for a photo or a signature image.
+    let approved_incomplete: i64 = db
+        .query_row("SELECT count(*) FROM visits WHERE status = 'approved' AND blobs_missing > 0", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(approved_incomplete, 0, "approved demo visits are complete on the server");
     let missing: i64 =
         db.query_row("SELECT count(*) FROM visits WHERE blobs_missing > 0", [], |r| r.get(0)).unwrap();
     assert!(missing > 0, "some visits wait for photos");

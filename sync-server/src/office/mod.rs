@@ -29,6 +29,18 @@ pub mod session;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+/// A device key's fingerprint as people compare it: the first 64 bits of
+/// the SHA-256 of its 32 bytes, in groups of four hex digits. A key that is
+/// not 32 bytes of hex is shown as it is.
+pub fn key_fingerprint(public_key_hex: &str) -> String {
+    let Some(bytes) = hex::decode(public_key_hex).ok().filter(|b| b.len() == 32) else {
+        return public_key_hex.to_owned();
+    };
+    let digest = hex::encode(&Sha256::digest(&bytes)[..8]);
+    digest.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+}
 
 /// The largest form the pages accept (a terminal CSV import).
 pub const MAX_FORM_BYTES: usize = 8 << 20;
@@ -98,9 +110,10 @@ impl From<crate::desk::DeskError> for PageError {
                     "此任务由更新版本的应用写入（版本 {found}，本服务器可修改到 {supported}），只能查看；请先升级服务器。 / this visit was written by a newer version of the app (schema {found}, this server edits up to {supported}); it is read-only until the server is updated"
                 ))
             }
-            DeskError::UnknownAgent(_) | DeskError::Invalid(_) | DeskError::Refused(_) => {
-                PageError::Refused(e.to_string())
-            }
+            DeskError::UnknownAgent(_)
+            | DeskError::Invalid(_)
+            | DeskError::Refused(_)
+            | DeskError::NotApprovable(_) => PageError::Refused(e.to_string()),
             DeskError::Store(_) | DeskError::Projection(_) => PageError::internal(e),
         }
     }

@@ -458,6 +458,8 @@ pub struct VisitPage {
     signature_badge: &'static str,
     signature_state: &'static str,
     device_signature: Option<bool>,
+    /// The device whose key verified the signature, as (label, value) lines.
+    signing_device: Vec<(&'static str, String)>,
     sim: Vec<(&'static str, String)>,
     facts: Vec<(&'static str, String)>,
     reviews: Vec<HistoryLine>,
@@ -465,6 +467,9 @@ pub struct VisitPage {
     history: Vec<HistoryLine>,
     missing_blobs: usize,
     can_review: bool,
+    /// What a completed visit still misses before it can be approved (the
+    /// approve button is offered only when nothing is).
+    approval_missing: Vec<String>,
     /// A newer app wrote the visit in a way this server may not change:
     /// shown, with no desk action offered.
     read_only: bool,
@@ -546,7 +551,31 @@ pub async fn visit_page(
     let principal = officer.principal();
     let visit = load_visit(&state, &principal, &id).await?;
     let facts = state.store.visit_facts(&principal, &id).await?;
-    let (missing, device_signature) = (facts.missing_blobs, facts.device_signature_valid);
+    let content_hash = visit.acceptance.as_ref().map(|a| a.content_hash.as_str());
+    let device_signature = facts.device_signature_valid(content_hash);
+    let can_review = visit.status == VisitStatus::Completed && visit.editable_by(SCHEMA_VERSION);
+    let approval_missing = can_review
+        .then(|| desk::approval_gaps(&visit, &facts))
+        .flatten()
+        .map(|gap| gap.lines(lang))
+        .unwrap_or_default();
+    let signing_device = match &facts.countersignature {
+        Some(countersigned) => {
+            let received = Timestamp::from_seconds(countersigned.received_at).beijing_words();
+            let mut lines = match &countersigned.device {
+                Some(d) => vec![
+                    (lang.t("signing_device"), format!("{} · {} · {}", d.agent, d.name, d.id)),
+                    (lang.t("key_fingerprint"), crate::office::key_fingerprint(&d.public_key)),
+                    (lang.t("device_enrolled_at"), Timestamp::from_seconds(d.enrolled_at).beijing_words()),
+                ],
+                None => vec![(lang.t("signing_device"), lang.t("signing_device_unrecorded").to_owned())],
+            };
+            lines.push((lang.t("countersigned_at"), received));
+            lines
+        }
+        None => Vec::new(),
+    };
+    let missing = facts.missing_blobs;
     let agents = state.store.enrolled_agents().await?;
     let arrived = |sha: &str| !missing.iter().any(|m| m == sha);
     let steps = posfield_shared::visit::step_statuses(&visit)
@@ -698,13 +727,15 @@ pub async fn visit_page(
         signature_badge,
         signature_state,
         device_signature,
+        signing_device,
         sim,
         facts,
         reviews,
         notes,
         history,
         missing_blobs: missing.len(),
-        can_review: visit.status == VisitStatus::Completed && visit.editable_by(SCHEMA_VERSION),
+        can_review,
+        approval_missing,
         read_only: !visit.editable_by(SCHEMA_VERSION),
         agents: agents
             .into_iter()

@@ -102,6 +102,14 @@ impl Principal {
         }
     }
 
+    /// The server's id of the device an agent principal acts through.
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            Principal::Agent { device, .. } => Some(device),
+            Principal::Office { .. } => None,
+        }
+    }
+
     /// The name recorded in logs and audit entries.
     pub fn name(&self) -> &str {
         match self {
@@ -315,9 +323,10 @@ pub struct Countersignature {
     pub strokes_sha256: String,
     /// The signature image's hash.
     pub image_sha256: String,
-    /// The device id the acceptance is stamped with.
+    /// The device id the acceptance is stamped with (the phone's words).
     pub device_id: String,
-    /// Whether the device's signature verified with its registered key.
+    /// Whether the device's signature verified with the key of the device
+    /// that brought it, and the acceptance names that device.
     pub device_signature_valid: bool,
     /// The server's signature (hex).
     pub server_signature: String,
@@ -325,15 +334,29 @@ pub struct Countersignature {
     pub received_at: i64,
 }
 
-/// Signs an acceptance given the registered public key (hex) of the device
-/// it names, if any.
-pub type Countersign = Box<dyn FnOnce(Option<&str>) -> Countersignature + Send>;
+/// The enrolled device whose push brought an acceptance, as the store
+/// holds it: the only device whose key may verify the acceptance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningDevice {
+    /// The server's id of the device.
+    pub id: String,
+    /// The agent it belongs to.
+    pub agent: String,
+    /// The device id the phone chose at enrolment, which it stamps on its edits.
+    pub client_device_id: String,
+    /// Ed25519 public key (lowercase hex) registered at enrolment.
+    pub public_key: String,
+}
+
+/// Signs an acceptance given the device that brought it, if it is enrolled.
+pub type Countersign = Box<dyn FnOnce(Option<&SigningDevice>) -> Countersignature + Send>;
 
 /// An acceptance to countersign once, the first time it is projected.
 pub struct PendingCountersignature {
     /// The signed summary's hash (with the visit, what makes it new).
     pub content_hash: String,
-    /// The device id the acceptance is stamped with, whose key is looked up.
+    /// The server's id of the device whose push or sync connection brought
+    /// the acceptance, whose key is looked up (never the id a phone chose).
     pub device_id: String,
     /// Makes the countersignature.
     pub sign: Countersign,
@@ -343,6 +366,7 @@ impl std::fmt::Debug for PendingCountersignature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingCountersignature")
             .field("content_hash", &self.content_hash)
+            .field("device_id", &self.device_id)
             .finish_non_exhaustive()
     }
 }
@@ -393,8 +417,47 @@ pub struct ProjectionRow {
 pub struct VisitFacts {
     /// Blobs the visit refers to that have not arrived.
     pub missing_blobs: Vec<String>,
-    /// Whether the device's signature of the latest acceptance verified.
-    pub device_signature_valid: Option<bool>,
+    /// The newest countersignature of the visit's acceptances, if any.
+    pub countersignature: Option<CountersignatureFact>,
+}
+
+impl VisitFacts {
+    /// Whether the device signature of the acceptance whose summary hash is
+    /// `content_hash` verified: `None` when the server countersigned no
+    /// acceptance of the visit, `false` when the newest one it did is another.
+    pub fn device_signature_valid(&self, content_hash: Option<&str>) -> Option<bool> {
+        let fact = self.countersignature.as_ref()?;
+        Some(fact.device_signature_valid && Some(fact.content_hash.as_str()) == content_hash)
+    }
+}
+
+/// What the server recorded when it countersigned an acceptance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountersignatureFact {
+    /// The signed summary's hash.
+    pub content_hash: String,
+    /// Whether the device signature verified with the key of the device that brought it.
+    pub device_signature_valid: bool,
+    /// When it arrived (Unix seconds).
+    pub received_at: i64,
+    /// The device whose key it was verified with; `None` for acceptances
+    /// countersigned before the server recorded it.
+    pub device: Option<SignerDevice>,
+}
+
+/// The device whose key an acceptance was verified with, as the back office shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerDevice {
+    /// The server's id of the device.
+    pub id: String,
+    /// The agent it belongs to.
+    pub agent: String,
+    /// The name the phone gave at enrolment.
+    pub name: String,
+    /// Its Ed25519 public key (lowercase hex).
+    pub public_key: String,
+    /// When it was enrolled (Unix seconds).
+    pub enrolled_at: i64,
 }
 
 /// How the visit list matches a merchant.

@@ -298,7 +298,6 @@ fn a_signature_cannot_be_moved_to_text_the_merchant_never_saw() {
 /// enrolment may be accepted or refused (409); either way wang's next
 /// signature verifies with wang's key.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn a_second_enrolment_with_the_same_device_id_cannot_take_over_signatures() {
     let mut w = world();
     let first = w.synced_repair();
@@ -441,7 +440,6 @@ fn unsigned_repair(phone: &HostilePhone) -> (String, Forge) {
 /// the review answers 409 with `{"error": "incomplete"}` (or `unsigned`)
 /// and says what is missing; the visit is not approved.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn approval_refuses_an_incomplete_or_unsigned_visit() {
     let mut w = world();
     // A complete, signed visit is approved.
@@ -468,4 +466,38 @@ fn approval_refuses_an_incomplete_or_unsigned_visit() {
             "{what} was approved: review {status} {body}, pushes {outcomes:?}"
         );
     }
+}
+
+/// The device that signs an acceptance is the device that pushes it: wang's
+/// honest visit sent first by wang's second phone is countersigned as not
+/// verified (the first phone's key signed it), and its approval is refused
+/// as unsigned, in zh-CN and English; the visit page shows what is missing
+/// instead of an approve button, and the visit can still be returned.
+#[test]
+fn an_acceptance_sent_by_another_device_than_its_signer_is_not_approved() {
+    let mut w = world();
+    let id = repair_visit(&mut w.wang);
+    let second = HostilePhone::enrol(&w.server, "wang", "device-second-phone");
+    let mut forge = Forge::fresh(&w.wang.visit_document(&id).unwrap(), b"second-phone");
+    let outcome = second.push(vec![forge.pushed(id.as_str())]).remove(0);
+    assert!(outcome.refused.is_none(), "{outcome:?}");
+    // The first phone's sync brings the photo and the signature image.
+    w.sync_wang();
+    let shown = w.shown(id.as_str());
+    assert_eq!(
+        (&shown["device_signature_valid"], &shown["blobs_missing"]),
+        (&false.into(), &0.into()),
+        "{shown}"
+    );
+
+    let (status, body) = w.review(id.as_str(), "approve");
+    assert_eq!((status, body["error"].as_str()), (409, Some("unsigned")), "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("验收签字") && message.contains("acceptance signature"), "{message}");
+    let desk = Desk::sign_in(&w.server, ADMIN);
+    let (status, page) = desk.get(&format!("office/visits/{id}"));
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"approval-missing\"") && !page.contains("id=\"approve\""), "{page}");
+    let (status, body) = w.review(id.as_str(), "return");
+    assert_eq!(status, 200, "a visit can be returned whatever its state: {body}");
 }

@@ -11,8 +11,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use super::audit;
 use crate::clock::now;
 use crate::store::{
-    ALERT_ROWS, AlertList, AlertWindow, Alerts, AuditEntry, MerchantMatch, ProjectionRow, RegisterRow,
-    StoreError, TerminalAlert, TerminalRow, VisitFacts, VisitPage, VisitQuery, VisitRow,
+    ALERT_ROWS, AlertList, AlertWindow, Alerts, AuditEntry, CountersignatureFact, MerchantMatch,
+    ProjectionRow, RegisterRow, SignerDevice, SigningDevice, StoreError, TerminalAlert, TerminalRow,
+    VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
 
 const VISIT_COLUMNS: &str = "v.id, v.kind, v.status, v.merchant, v.merchant_number, v.serial, v.assignee, \
@@ -110,16 +111,24 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
             )?
             .query_row(params![row.id, pending.content_hash], |r| r.get(0))?;
         if !known {
-            let public_key: Option<String> = tx
-                .prepare_cached(
-                    "SELECT public_key FROM devices WHERE client_device_id = ?1 ORDER BY created_at DESC LIMIT 1",
-                )?
-                .query_row([&pending.device_id], |r| r.get(0))
+            // The device by the server's own id (its primary key): exactly
+            // one, never chosen by a phone.
+            let device = tx
+                .prepare_cached("SELECT agent, client_device_id, public_key FROM devices WHERE id = ?1")?
+                .query_row([&pending.device_id], |r| {
+                    Ok(SigningDevice {
+                        id: pending.device_id.clone(),
+                        agent: r.get(0)?,
+                        client_device_id: r.get(1)?,
+                        public_key: r.get(2)?,
+                    })
+                })
                 .optional()?;
-            let signed = (pending.sign)(public_key.as_deref());
+            let signed = (pending.sign)(device.as_ref());
             tx.prepare_cached(
                 "INSERT INTO countersignatures (visit_id, content_hash, strokes_sha256, image_sha256, device_id,
-                    device_signature_valid, server_signature, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    device_signature_valid, server_signature, received_at, signing_device)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 row.id,
@@ -129,7 +138,8 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
                 signed.device_id,
                 signed.device_signature_valid,
                 signed.server_signature,
-                signed.received_at
+                signed.received_at,
+                pending.device_id
             ])?;
             if !signed.device_signature_valid {
                 let entry = AuditEntry::new(
@@ -154,14 +164,36 @@ pub(super) fn visit_facts(c: &Connection, reach: &str, args: Vec<Value>) -> Resu
     let missing_blobs = statement
         .query_map(params_from_iter(args.clone()), |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
-    let device_signature_valid = c
+    // The newest by insertion (rowid), not by arrival second: two
+    // acceptances countersigned in one second are still told apart.
+    let countersignature = c
         .prepare_cached(&format!(
-            "SELECT cs.device_signature_valid FROM countersignatures cs JOIN visits v ON v.id = cs.visit_id
-             WHERE {reach} AND cs.visit_id = ? ORDER BY cs.received_at DESC LIMIT 1"
+            "SELECT cs.content_hash, cs.device_signature_valid, cs.received_at,
+                    d.id, d.agent, d.name, d.public_key, d.created_at
+             FROM countersignatures cs JOIN visits v ON v.id = cs.visit_id
+             LEFT JOIN devices d ON d.id = cs.signing_device
+             WHERE {reach} AND cs.visit_id = ? ORDER BY cs.rowid DESC LIMIT 1"
         ))?
-        .query_row(params_from_iter(args), |r| r.get(0))
+        .query_row(params_from_iter(args), |r| {
+            let device = match r.get::<_, Option<String>>(3)? {
+                Some(id) => Some(SignerDevice {
+                    id,
+                    agent: r.get(4)?,
+                    name: r.get(5)?,
+                    public_key: r.get(6)?,
+                    enrolled_at: r.get(7)?,
+                }),
+                None => None,
+            };
+            Ok(CountersignatureFact {
+                content_hash: r.get(0)?,
+                device_signature_valid: r.get(1)?,
+                received_at: r.get(2)?,
+                device,
+            })
+        })
         .optional()?;
-    Ok(VisitFacts { missing_blobs, device_signature_valid })
+    Ok(VisitFacts { missing_blobs, countersignature })
 }
 
 /// A page of visits matching `query`, newest change first, and the key

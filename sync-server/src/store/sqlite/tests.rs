@@ -12,7 +12,9 @@ use posfield_sync_link_server::storage::KvStore;
 use super::*;
 use crate::blobs::{BlobDir, Collected, collect_unreferenced};
 use crate::office::queries::{VisitFilter, day_of, day_start};
-use crate::store::{AlertList, RENEWALS_KEPT, TerminalAlert};
+use crate::store::{
+    AlertList, Countersignature, PendingCountersignature, RENEWALS_KEPT, SigningDevice, TerminalAlert,
+};
 
 fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -685,4 +687,62 @@ async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_
     assert!(!store.blob_uploaded_by(&orphan, "wang").await.unwrap());
     assert_eq!(blobs.status(&partial, "li", false).await.received, 0);
     assert!(store.blob_uploaded_by(&referenced, "wang").await.unwrap());
+}
+
+/// The key an acceptance is verified with is the one of the device the
+/// server names (the device that sent it), exactly: two enrolments in the
+/// same second under the same device id the phones chose, by two agents,
+/// are never confused, and the visit's facts name that device.
+#[tokio::test]
+async fn an_acceptance_is_verified_with_the_key_of_the_device_that_sent_it_exactly() {
+    let (_dir, store) = open();
+    for (agent, device, key) in [("wang", "d-wang", "aa"), ("li", "d-li", "bb")] {
+        store.add_enrolment_code(agent, &format!("code-{agent}"), 1, i64::MAX).await.unwrap();
+        let enrolled = store
+            .enrol(NewDevice {
+                code_hash: format!("code-{agent}"),
+                device_id: device.into(),
+                token_hash: format!("token-{agent}"),
+                client_device_id: "same-phone-id".into(),
+                name: format!("{agent}'s phone"),
+                public_key: key.repeat(32),
+                at: 10,
+                expires_at: 1_000,
+            })
+            .await
+            .unwrap();
+        assert_eq!(enrolled.as_deref(), Some(agent));
+    }
+    for (visit, device, key) in [("v-wang", "d-wang", "aa"), ("v-li", "d-li", "bb")] {
+        let mut projected = row(visit, "wang", "wang", &[]);
+        let expected = (device.to_owned(), key.repeat(32));
+        projected.countersign = Some(PendingCountersignature {
+            content_hash: format!("{visit}-hash"),
+            device_id: device.into(),
+            sign: Box::new(move |signer: Option<&SigningDevice>| {
+                let signer = signer.expect("the device is enrolled");
+                let valid = (signer.id.clone(), signer.public_key.clone()) == expected;
+                Countersignature {
+                    content_hash: format!("{visit}-hash"),
+                    strokes_sha256: String::new(),
+                    image_sha256: String::new(),
+                    device_id: signer.client_device_id.clone(),
+                    device_signature_valid: valid,
+                    server_signature: String::new(),
+                    received_at: 10,
+                }
+            }),
+        });
+        store.write_projections(vec![projected], Vec::new()).await.unwrap();
+        let facts = store.visit_facts(&office(), visit).await.unwrap();
+        let fact = facts.countersignature.expect("countersigned");
+        assert!(fact.device_signature_valid, "{visit} was verified with another device's key");
+        assert_eq!(fact.device.map(|d| d.id).as_deref(), Some(device));
+        assert_eq!(facts_valid(&store, visit, &format!("{visit}-hash")).await, Some(true));
+        assert_eq!(facts_valid(&store, visit, "another-hash").await, Some(false));
+    }
+}
+
+async fn facts_valid(store: &SqliteStore, visit: &str, content_hash: &str) -> Option<bool> {
+    store.visit_facts(&office(), visit).await.unwrap().device_signature_valid(Some(content_hash))
 }
