@@ -24,7 +24,6 @@ const GARBAGE: [u8; 5] = [0x85, 0x6f, 0x4a, 0x83, 0x01];
 /// assignment still answer, and the agent's next edits sync. For a visit
 /// the agent created and for one created at the desk and assigned to it.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn garbage_push_is_refused_and_the_visit_stays_readable() {
     let mut w = world();
     let own = w.wang.create_visit(VisitKind::Inspection, &merchant("老王便利店")).unwrap().id;
