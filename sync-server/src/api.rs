@@ -25,8 +25,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
-    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
-    PushRequest, PushResponse, RenewResponse, decode_cbor, digest, encode_cbor,
+    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MEDIA_TYPE, PushRequest,
+    PushResponse, RenewResponse, decode_push_request, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{MerchantInput, VisitDoc};
@@ -320,15 +320,10 @@ async fn push(
     }
     let body = body.map_err(|rejection| body_error(rejection.status(), rejection.body_text(), "bad_body"))?;
     let _serving = state.documents_first.serving();
-    let request: PushRequest = decode_cbor(&body).map_err(|e| {
-        ApiError::bad_request("bad_cbor", format!("the push body is not a push request: {e}"))
-    })?;
-    if request.visits.len() > PUSH_MAX_VISITS {
-        return Err(ApiError::bad_request(
-            "too_many_visits",
-            format!("a push carries at most {PUSH_MAX_VISITS} visits, this one {}", request.visits.len()),
-        ));
-    }
+    // The counts first, from the array headers: nothing is decoded into
+    // memory for a body that carries too many visits or heads.
+    let request: PushRequest = decode_push_request(&body)
+        .map_err(|refused| ApiError::bad_request(refused.code(), refused.to_string()))?;
     let visits =
         crate::push::push(&state, &device.principal(), request.visits).await.map_err(ApiError::internal)?;
     let stored = visits.iter().filter(|v| v.refused.is_none()).count();
