@@ -375,7 +375,7 @@ async fn blob_status(
     _device: Device,
     Path(sha): Path<String>,
 ) -> Result<Json<crate::blobs::UploadStatus>, ApiError> {
-    check_sha(&sha)?;
+    let sha = check_sha(&sha)?;
     Ok(Json(state.blobs.status(&sha).await))
 }
 
@@ -386,7 +386,7 @@ async fn blob_put(
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    check_sha(&sha)?;
+    let sha = check_sha(&sha)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let total: u64 = request
         .headers()
@@ -402,7 +402,7 @@ async fn blob_put(
     let status = state.blobs.append(&sha, query.offset, total, state.config.max_blob_bytes, body).await?;
     if status.complete {
         // The blob counts now: visits waiting for it are no longer incomplete.
-        state.store.blob_received(&sha, status.received, &device.agent).await?;
+        state.store.blob_received(sha.as_str(), status.received, &device.agent).await?;
     }
     let code = if status.complete { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     Ok((code, Json(status)).into_response())
@@ -413,8 +413,8 @@ async fn blob_get(
     device: Device,
     Path(sha): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_sha(&sha)?;
-    if !state.store.reaches_blob(&device.principal(), &sha).await? {
+    let sha = check_sha(&sha)?;
+    if !state.store.reaches_blob(&device.principal(), sha.as_str()).await? {
         return Err(ApiError::not_found("no such blob"));
     }
     let bytes =

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
+use posfield_shared::BlobHash;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -30,13 +31,12 @@ pub struct UploadStatus {
     pub received: u64,
 }
 
-/// Checks a path segment is a lowercase SHA-256 hex digest.
-pub fn check_sha(sha: &str) -> Result<(), ApiError> {
-    if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request("bad_blob_id", format!("{sha:?} is not a lowercase SHA-256 hex digest")))
-    }
+/// Checks a path segment is a lowercase SHA-256 hex digest: the only way
+/// to a [`BlobHash`], and so to a path in the blob folder.
+pub fn check_sha(sha: &str) -> Result<BlobHash, ApiError> {
+    BlobHash::parse(sha).map_err(|_| {
+        ApiError::bad_request("bad_blob_id", format!("{sha:?} is not a lowercase SHA-256 hex digest"))
+    })
 }
 
 impl BlobDir {
@@ -46,17 +46,18 @@ impl BlobDir {
         Ok(BlobDir { root: root.to_owned() })
     }
 
-    /// Final path of a blob.
-    pub fn path(&self, sha: &str) -> PathBuf {
-        self.root.join(&sha[..2]).join(sha)
+    /// Final path of a blob. Only a checked hash names one: a reference
+    /// from a document is text a phone wrote, never a path.
+    pub fn path(&self, sha: &BlobHash) -> PathBuf {
+        self.root.join(&sha.as_str()[..2]).join(sha.as_str())
     }
 
-    fn partial(&self, sha: &str) -> PathBuf {
-        self.root.join("partial").join(sha)
+    fn partial(&self, sha: &BlobHash) -> PathBuf {
+        self.root.join("partial").join(sha.as_str())
     }
 
     /// Where an upload stands.
-    pub async fn status(&self, sha: &str) -> UploadStatus {
+    pub async fn status(&self, sha: &BlobHash) -> UploadStatus {
         if let Ok(meta) = tokio::fs::metadata(self.path(sha)).await {
             return UploadStatus { complete: true, received: meta.len() };
         }
@@ -68,7 +69,7 @@ impl BlobDir {
     /// the end, verifies and stores it. Returns the status afterwards.
     pub async fn append(
         &self,
-        sha: &str,
+        sha: &BlobHash,
         offset: u64,
         total: u64,
         max_bytes: u64,
@@ -138,10 +139,10 @@ impl BlobDir {
         self.finish(sha, &partial).await
     }
 
-    async fn finish(&self, sha: &str, partial: &Path) -> Result<UploadStatus, ApiError> {
+    async fn finish(&self, sha: &BlobHash, partial: &Path) -> Result<UploadStatus, ApiError> {
         let bytes = tokio::fs::read(partial).await.map_err(ApiError::internal)?;
         let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != sha {
+        if sha.as_str() != actual {
             let _ = tokio::fs::remove_file(partial).await;
             return Err(ApiError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,

@@ -15,7 +15,7 @@ use posfield_shared::visit::acceptance::{binding_message, device_signature_verif
 use posfield_shared::visit::authority::OfficeFields;
 use posfield_shared::visit::{Ctx, DocError, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
-use posfield_shared::{Actor, Timestamp};
+use posfield_shared::{Actor, BlobHash, Timestamp};
 
 use crate::State;
 use crate::clock::now;
@@ -224,12 +224,23 @@ pub fn projection_row(
 
 /// Every blob a visit refers to: document photos, the signature image and
 /// fault evidence.
+/// A reference that is not a SHA-256 (stored before pushes were checked)
+/// names no blob: it is left out, never asked for or followed.
 pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
     let mut blobs: BTreeSet<String> = visit.current_documents().map(|d| d.sha256.clone()).collect();
     if let Some(acceptance) = &visit.acceptance {
         blobs.insert(acceptance.signature.sha256.clone());
     }
+    blobs.retain(|sha| BlobHash::parse(sha).is_ok());
     blobs
+}
+
+/// The first blob reference in `visit` that is not a SHA-256, in words,
+/// or `None` when every one is.
+pub fn bad_reference(visit: &Visit) -> Option<String> {
+    let (place, reference) =
+        visit.hash_references().into_iter().find(|(_, reference)| BlobHash::parse(reference).is_err())?;
+    Some(format!("{place} is {reference:?}, not a lowercase SHA-256 hex digest"))
 }
 
 /// The countersignature of a visit's acceptance, made by the store the

@@ -77,6 +77,23 @@ pub async fn push(
         .map_err(|_| StoreError::Cancelled)?
     };
 
+    // A reference the server would follow must be a hash: a visit naming
+    // anything else (a path, a device) is refused whole and nothing of it
+    // is stored.
+    let loaded: Vec<_> = loaded
+        .into_iter()
+        .filter_map(|(index, pushed, loaded)| {
+            if let Ok((_, visit)) = &loaded
+                && let Some(problem) = projection::bad_reference(visit)
+            {
+                tracing::warn!(visit = %pushed.id, %problem, "a pushed visit names a reference that is not a hash");
+                outcomes[index] = Some(PushOutcome::refused(&pushed.id, "bad_reference", problem));
+                return None;
+            }
+            Some((index, pushed, loaded))
+        })
+        .collect();
+
     // Readable documents of the visits they claim to be are stored first, so
     // that a crash before their projection is written loses nothing: the
     // phone, seeing the visit still missing from the manifest, pushes again.

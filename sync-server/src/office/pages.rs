@@ -14,7 +14,7 @@ use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
 use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION, VisitDoc};
 use posfield_shared::vocab::{ApplicationState, SimCarrier, Term};
-use posfield_shared::{CalendarDate, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::{BlobHash, CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
@@ -836,7 +836,11 @@ pub async fn certificate(
 ) -> Result<Response, PageError> {
     let visit = load_visit(&state, &officer.principal(), &id).await?;
     let signature = match &visit.acceptance {
-        Some(a) => tokio::fs::read(state.blobs.path(&a.signature.sha256)).await.ok(),
+        // A reference that is not a hash is a missing image, never a path.
+        Some(a) => match BlobHash::parse(&a.signature.sha256) {
+            Ok(sha) => tokio::fs::read(state.blobs.path(&sha)).await.ok(),
+            Err(_) => None,
+        },
         None => None,
     };
     let pdf = tokio::task::spawn_blocking(move || super::certificate::render(&visit, signature.as_deref()))
@@ -905,11 +909,8 @@ pub async fn blob(
     Path(sha): Path<String>,
     Query(query): Query<BlobQuery>,
 ) -> Result<Response, PageError> {
-    let hex_ok = sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if !hex_ok {
-        return Err(PageError::NotFound);
-    }
-    if !state.store.reaches_blob(&officer.principal(), &sha).await? {
+    let Ok(sha) = BlobHash::parse(&sha) else { return Err(PageError::NotFound) };
+    if !state.store.reaches_blob(&officer.principal(), sha.as_str()).await? {
         return Err(PageError::NotFound);
     }
     let mut bytes = tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| PageError::NotFound)?;
