@@ -28,8 +28,8 @@ use posfield_shared::protocol::{
     EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MEDIA_TYPE, PushRequest,
     PushResponse, RenewResponse, decode_push_request, digest, encode_cbor,
 };
+use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{MerchantInput, VisitDoc};
 use posfield_sync_link_server::Limits;
 use serde::Deserialize;
 
@@ -433,19 +433,20 @@ async fn office_visit(
     if !state.store.reaches_visit(&principal, &id, false).await? {
         return Err(ApiError::not_found("no such visit"));
     }
-    let (bytes, heads) = state
-        .repo
-        .load(&id)
+    let stored = crate::projection::load_stored(&state, &id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("no such visit"))?;
-    let doc = VisitDoc::load(&bytes).map_err(ApiError::internal)?;
-    let visit = doc.visit().map_err(ApiError::internal)?;
+    let (mut doc, visit, damaged) = stored.readable(&id).map_err(ApiError::internal)?;
+    let mut heads = doc.heads();
+    heads.sort();
     let facts = state.store.visit_facts(&principal, &id).await?;
     let blobs_missing = facts.missing_blobs.len();
     Ok(Json(serde_json::json!({
         "visit": visit,
         "read_only": doc.is_read_only(),
+        // Chunks that no longer loaded were set aside: this is the last good state.
+        "damaged": damaged,
         "heads": heads,
         "blobs_missing": blobs_missing,
         "complete_on_server": blobs_missing == 0,

@@ -77,6 +77,32 @@ pub async fn push(
         .map_err(|_| StoreError::Cancelled)?
     };
 
+    // A visit already damaged in storage (chunks stored before pushes were
+    // checked whole) would refuse every push: it is quarantined, its last
+    // good state kept, and the push is tried again on that.
+    let mut retried = Vec::with_capacity(loaded.len());
+    for (index, pushed, loaded) in loaded {
+        let quarantined = match &loaded {
+            Err(_) => projection::load_stored(state, &pushed.id)
+                .await?
+                .is_some_and(|stored| stored.damaged && stored.loaded.is_ok()),
+            Ok(_) => false,
+        };
+        let loaded = if quarantined {
+            let chunks = state.repo.chunks(&pushed.id).await?.unwrap_or_default();
+            let bytes = pushed.bytes.to_vec();
+            tokio::task::spawn_blocking(move || {
+                projection::load_visit(chunks.iter().map(Vec::as_slice).chain([bytes.as_slice()]))
+            })
+            .await
+            .map_err(|_| StoreError::Cancelled)?
+        } else {
+            loaded
+        };
+        retried.push((index, pushed, loaded));
+    }
+    let loaded = retried;
+
     // A reference the server would follow must be a hash: a visit naming
     // anything else (a path, a device) is refused whole and nothing of it
     // is stored.

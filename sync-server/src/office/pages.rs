@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
-use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION, VisitDoc};
+use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION};
 use posfield_shared::vocab::{ApplicationState, SimCarrier, Term};
 use posfield_shared::{BlobHash, CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
@@ -460,6 +460,9 @@ pub struct VisitPage {
     /// A newer app wrote the visit in a way this server may not change:
     /// shown, with no desk action offered.
     read_only: bool,
+    /// Chunks of the document were set aside as damaged: what is shown is
+    /// its last good state.
+    damaged: bool,
     agents: Vec<Choice>,
     saved: bool,
 }
@@ -512,12 +515,26 @@ fn action_words(lang: Lang, action: &str) -> String {
 }
 
 async fn load_visit(state: &crate::State, principal: &Principal, id: &str) -> Result<Visit, PageError> {
+    load_shown(state, principal, id).await.map(|(visit, _)| visit)
+}
+
+/// A visit as the pages show it, and whether it is the last good state of
+/// a damaged document.
+async fn load_shown(
+    state: &crate::State,
+    principal: &Principal,
+    id: &str,
+) -> Result<(Visit, bool), PageError> {
     posfield_sync_link_server::doc_id(id).map_err(|_| PageError::NotFound)?;
     if !state.store.reaches_visit(principal, id, false).await? {
         return Err(PageError::NotFound);
     }
-    let (bytes, _) = state.repo.load(id).await.map_err(PageError::internal)?.ok_or(PageError::NotFound)?;
-    VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(PageError::internal)
+    let stored = crate::projection::load_stored(state, id)
+        .await
+        .map_err(PageError::internal)?
+        .ok_or(PageError::NotFound)?;
+    let (_, visit, damaged) = stored.readable(id).map_err(PageError::internal)?;
+    Ok((visit, damaged))
 }
 
 /// Whether a visit page was reached right after a decision.
@@ -536,7 +553,7 @@ pub async fn visit_page(
     Query(saved): Query<Saved>,
 ) -> Result<Response, PageError> {
     let principal = officer.principal();
-    let visit = load_visit(&state, &principal, &id).await?;
+    let (visit, damaged) = load_shown(&state, &principal, &id).await?;
     let facts = state.store.visit_facts(&principal, &id).await?;
     let (missing, device_signature) = (facts.missing_blobs, facts.device_signature_valid);
     let agents = state.store.enrolled_agents().await?;
@@ -698,6 +715,7 @@ pub async fn visit_page(
         missing_blobs: missing.len(),
         can_review: visit.status == VisitStatus::Completed && visit.editable_by(SCHEMA_VERSION),
         read_only: !visit.editable_by(SCHEMA_VERSION),
+        damaged,
         agents: agents
             .into_iter()
             .map(|a| Choice { selected: a == visit.assignment.agent, label: a.clone(), value: a })

@@ -643,3 +643,49 @@ async fn visits_go_to_agents_with_a_device_that_is_not_revoked() {
     assert_eq!(store.enrolled_agents().await.unwrap(), ["sun", "wang", "zhang"]);
     assert_eq!(store.agents().await.unwrap().len(), agents.len(), "every agent stays known");
 }
+
+/// A visit whose stored chunks no longer load strictly (bytes that are not
+/// automerge and a change waiting on one the server never got, as pushes
+/// stored before they were checked whole) is quarantined once: its last
+/// good state is what readers load, marked damaged, and the bad chunks are
+/// moved aside (not deleted) with one audit row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_visit_is_quarantined_with_its_last_good_state() {
+    let (_dir, running, _) = server().await;
+    let state = running.state.clone();
+    let (id, mut doc) = new_visit("wang");
+    let good = doc.save();
+    let expected = doc.visit().unwrap();
+    let ctx = Ctx::new(Actor::agent("wang", "phone-1"), Timestamp(1_795_000_100_000), "op-2");
+    let mut fork = doc.fork(b"phone-1b");
+    fork.save_incremental();
+    fork.add_fault(&ctx, posfield_shared::FaultCode::Slow, None).unwrap();
+    fork.save_incremental(); // never reaches the server
+    fork.add_fault(&ctx, posfield_shared::FaultCode::PrinterFault, None).unwrap();
+    let orphan = fork.save_incremental();
+    let garbage = vec![0x85, 0x6f, 0x4a, 0x83, 0x01];
+    let chunks: Vec<(String, Vec<u8>)> = [good, garbage, orphan]
+        .into_iter()
+        .map(|bytes| (posfield_sync_link_server::storage::chunk_key(&id, &bytes).unwrap(), bytes))
+        .collect();
+    state.store.put_chunks(chunks).await.unwrap();
+
+    for round in 0..2 {
+        let stored = crate::projection::load_stored(&state, &id).await.unwrap().unwrap();
+        let (_, visit, damaged) = stored.readable(&id).unwrap();
+        assert_eq!((visit, damaged), (expected.clone(), true), "round {round}");
+    }
+    assert_eq!(state.store.quarantined(&id).await.unwrap(), 2);
+    assert_eq!(state.repo.chunks(&id).await.unwrap().map(|c| c.len()), Some(1));
+    let audit = state.store.audit_log(Some(&id), 10).await.unwrap();
+    let rows: Vec<&str> = audit.iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(rows, ["quarantined_damaged_chunks"]);
+
+    // A sound visit is not marked.
+    let (sound, mut sound_doc) = new_visit("wang");
+    let bytes = sound_doc.save();
+    let key = posfield_sync_link_server::storage::chunk_key(&sound, &bytes).unwrap();
+    state.store.put_chunks(vec![(key, bytes)]).await.unwrap();
+    let stored = crate::projection::load_stored(&state, &sound).await.unwrap().unwrap();
+    assert!(!stored.damaged);
+}
