@@ -301,14 +301,6 @@ pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
     blobs
 }
 
-/// The first blob reference in `visit` that is not a SHA-256, in words,
-/// or `None` when every one is.
-pub fn bad_reference(visit: &Visit) -> Option<String> {
-    let (place, reference) =
-        visit.hash_references().into_iter().find(|(_, reference)| BlobHash::parse(reference).is_err())?;
-    Some(format!("{place} is {reference:?}, not a lowercase SHA-256 hex digest"))
-}
-
 /// The countersignature of a visit's acceptance, made by the store the
 /// first time it sees the acceptance: the device's signature is verified
 /// with the key registered at enrolment, and the server signs the same

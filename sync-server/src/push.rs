@@ -13,6 +13,7 @@
 use std::collections::HashSet;
 
 use posfield_shared::protocol::{PushOutcome, PushedVisit};
+use posfield_shared::visit::pushed::{PushRefusal, check_pushed};
 
 use crate::State;
 use crate::projection::{self, ProjectionError};
@@ -67,9 +68,9 @@ pub async fn push(
         tokio::task::spawn_blocking(move || {
             work.into_iter()
                 .map(|(index, visit, chunks)| {
-                    let all = chunks.iter().map(Vec::as_slice).chain([visit.bytes.as_slice()]);
-                    let loaded = projection::load_visit(all);
-                    (index, visit, loaded)
+                    let stored: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+                    let checked = check_pushed(&stored, &visit.bytes);
+                    (index, visit, checked)
                 })
                 .collect::<Vec<_>>()
         })
@@ -83,16 +84,17 @@ pub async fn push(
     let mut retried = Vec::with_capacity(loaded.len());
     for (index, pushed, loaded) in loaded {
         let quarantined = match &loaded {
-            Err(_) => projection::load_stored(state, &pushed.id)
+            Err(PushRefusal::Unreadable(_)) => projection::load_stored(state, &pushed.id)
                 .await?
                 .is_some_and(|stored| stored.damaged && stored.loaded.is_ok()),
-            Ok(_) => false,
+            _ => false,
         };
         let loaded = if quarantined {
             let chunks = state.repo.chunks(&pushed.id).await?.unwrap_or_default();
             let bytes = pushed.bytes.to_vec();
             tokio::task::spawn_blocking(move || {
-                projection::load_visit(chunks.iter().map(Vec::as_slice).chain([bytes.as_slice()]))
+                let stored: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+                check_pushed(&stored, &bytes)
             })
             .await
             .map_err(|_| StoreError::Cancelled)?
@@ -105,18 +107,17 @@ pub async fn push(
 
     // A reference the server would follow must be a hash: a visit naming
     // anything else (a path, a device) is refused whole and nothing of it
-    // is stored.
+    // is stored. An unreadable one is refused by `settle`, with its audit row.
     let loaded: Vec<_> = loaded
         .into_iter()
-        .filter_map(|(index, pushed, loaded)| {
-            if let Ok((_, visit)) = &loaded
-                && let Some(problem) = projection::bad_reference(visit)
-            {
-                tracing::warn!(visit = %pushed.id, %problem, "a pushed visit names a reference that is not a hash");
-                outcomes[index] = Some(PushOutcome::refused(&pushed.id, "bad_reference", problem));
-                return None;
+        .filter_map(|(index, pushed, checked)| match checked {
+            Err(refusal @ PushRefusal::BadReference { .. }) => {
+                tracing::warn!(visit = %pushed.id, %refusal, "a pushed visit names a reference that is not a hash");
+                outcomes[index] = Some(PushOutcome::refused(&pushed.id, refusal.code(), refusal.to_string()));
+                None
             }
-            Some((index, pushed, loaded))
+            Err(PushRefusal::Unreadable(error)) => Some((index, pushed, Err(error))),
+            Ok(loaded) => Some((index, pushed, Ok(loaded))),
         })
         .collect();
 
