@@ -471,3 +471,49 @@ fn approval_refuses_an_incomplete_or_unsigned_visit() {
         );
     }
 }
+
+/// A visit whose stored chunks no longer load (here a chunk of garbage put
+/// beside its good ones, as pushes stored before they were checked whole)
+/// is quarantined: the JSON API and the office page answer 200 with its last
+/// good state and a damaged marker, the bad chunk is set aside with an
+/// audit row, and the agent's next edits sync onto it.
+#[test]
+fn a_damaged_visit_is_shown_from_its_last_good_state() {
+    let mut w = world();
+    let id = w.wang.create_visit(VisitKind::Inspection, &merchant("老王便利店")).unwrap().id;
+    w.wang.add_note(&id, "第一次").unwrap();
+    w.sync_wang();
+    assert_eq!(w.office_visit(id.as_str()).1["damaged"], false);
+
+    let db = rusqlite::Connection::open(w.server.data.join("posfield.db")).unwrap();
+    let key: String = db
+        .query_row("SELECT key FROM doc_chunks WHERE key LIKE '%/%/%' ORDER BY key LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let prefix = key.split('/').next().unwrap();
+    db.execute(
+        "INSERT INTO doc_chunks (key, data) VALUES (?1, ?2)",
+        rusqlite::params![format!("{prefix}/incremental/{}", "f".repeat(64)), GARBAGE.to_vec()],
+    )
+    .unwrap();
+    drop(db);
+
+    let (status, body) = w.office_visit(id.as_str());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["damaged"], true, "{body}");
+    assert_eq!(notes(&body), ["第一次"]);
+    let desk = Desk::sign_in(&w.server, ADMIN);
+    let (status, page) = desk.get_bytes(&format!("office/visits/{id}"));
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"damaged\""), "{page}");
+    let rows = w.audit(Some(id.as_str()));
+    assert_eq!(
+        rows.iter().filter(|row| row["action"] == "quarantined_damaged_chunks").count(),
+        1,
+        "{rows:?}"
+    );
+
+    w.wang.add_note(&id, "之后的记录").unwrap();
+    w.sync_wang();
+    assert!(notes(&w.shown(id.as_str())).contains(&"之后的记录".to_owned()));
+}
