@@ -17,10 +17,12 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::protocol::{
-    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PushRequest, PushResponse,
+    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_BASE_HEADS, PUSH_MAX_VISITS,
+    PushRequest, PushResponse, decode_push_request,
 };
 use crate::validate;
 use crate::visit::VisitDoc;
+use crate::visit::pushed::{bad_reference, check_pushed};
 
 /// Bytes offered as a saved visit (a file on the phone, a document from a
 /// peer): load and hydrate them as they are, and again with every chunk's
@@ -135,6 +137,32 @@ pub fn sync_bodies(data: &[u8]) -> bool {
         | round_trips::<ManifestResponse>(data)
         | cbor_round_trips::<PushResponse>(data);
     requests || responses
+}
+
+/// A push body as the server checks it before storing anything: the
+/// counts read from the CBOR headers first, then each visit's bytes loaded
+/// strictly as a document new to the server and its blob references
+/// checked ([`check_pushed`], the function `sync-server`'s push calls). A
+/// visit that passes names only SHA-256 references, and what it saves loads
+/// strictly again to the same visit. Returns whether any visit passed.
+pub fn push_bodies(data: &[u8]) -> bool {
+    let Ok(request) = decode_push_request(data) else { return false };
+    assert!(request.visits.len() <= PUSH_MAX_VISITS, "{} visits decoded", request.visits.len());
+    let mut passed = false;
+    for pushed in &request.visits {
+        assert!(pushed.base.len() <= PUSH_MAX_BASE_HEADS, "{} heads decoded", pushed.base.len());
+        // As sent, and with each chunk's checksum made valid, so mutated
+        // bytes also reach the checks behind the checksum.
+        for bytes in [pushed.bytes.to_vec(), reseal_chunks(&pushed.bytes)] {
+            let Ok((mut doc, visit)) = check_pushed(&[], &bytes) else { continue };
+            assert!(bad_reference(&visit).is_none());
+            let saved = doc.save();
+            let again = VisitDoc::load_chunks([saved.as_slice()]).and_then(|d| d.visit());
+            assert_eq!(again.expect("a checked visit saves and loads again"), visit);
+            passed = true;
+        }
+    }
+    passed
 }
 
 /// A fixed-seed generator of fuzz inputs (xorshift64): the same seed gives

@@ -226,6 +226,86 @@ pub fn decode_cbor<T: for<'b> minicbor::Decode<'b, ()>>(bytes: &[u8]) -> Result<
     minicbor::decode(bytes).map_err(|e| e.to_string())
 }
 
+/// Heads one pushed visit's base may name. A document has as many heads as
+/// concurrent branches not merged yet: a handful, never this many.
+pub const PUSH_MAX_BASE_HEADS: usize = 64;
+
+/// Why a push body was refused before its visits were decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushBodyError {
+    /// More visits than one push may carry.
+    #[error("a push carries at most {PUSH_MAX_VISITS} visits, this one {0}")]
+    TooManyVisits(u64),
+    /// A visit's base names more heads than a document has.
+    #[error("a pushed visit's base names at most {PUSH_MAX_BASE_HEADS} heads, visit {index} names {count}")]
+    TooManyHeads {
+        /// The visit's place in the push.
+        index: u64,
+        /// How many heads it names.
+        count: u64,
+    },
+    /// The bytes are not a push request.
+    #[error("the push body is not a push request: {0}")]
+    Malformed(String),
+}
+
+impl PushBodyError {
+    /// A stable code for the refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PushBodyError::TooManyVisits(_) => "too_many_visits",
+            PushBodyError::TooManyHeads { .. } => "too_many_heads",
+            PushBodyError::Malformed(_) => "bad_cbor",
+        }
+    }
+}
+
+/// A push request from CBOR bytes, its counts checked before anything is
+/// decoded into memory: the number of visits and of each visit's base
+/// heads are read from the array headers first, so a body of millions of
+/// empty entries is refused having allocated nothing.
+pub fn decode_push_request(bytes: &[u8]) -> Result<PushRequest, PushBodyError> {
+    check_push_counts(bytes)?;
+    decode_cbor(bytes).map_err(PushBodyError::Malformed)
+}
+
+/// Walks a push body's array headers without decoding its values.
+fn check_push_counts(bytes: &[u8]) -> Result<(), PushBodyError> {
+    let malformed = |e: minicbor::decode::Error| PushBodyError::Malformed(e.to_string());
+    let definite = |length: Option<u64>, what: &str| {
+        length.ok_or_else(|| PushBodyError::Malformed(format!("{what} has an indefinite length")))
+    };
+    let mut d = minicbor::Decoder::new(bytes);
+    let fields = definite(d.array().map_err(malformed)?, "the request")?;
+    if fields == 0 {
+        // The full decode says what is missing.
+        return Ok(());
+    }
+    let visits = definite(d.array().map_err(malformed)?, "the visit list")?;
+    if visits > PUSH_MAX_VISITS as u64 {
+        return Err(PushBodyError::TooManyVisits(visits));
+    }
+    for index in 0..visits {
+        let fields = definite(d.array().map_err(malformed)?, "a visit")?;
+        if fields >= 1 {
+            d.skip().map_err(malformed)?;
+        }
+        if fields >= 2 {
+            let count = definite(d.array().map_err(malformed)?, "a visit's base")?;
+            if count > PUSH_MAX_BASE_HEADS as u64 {
+                return Err(PushBodyError::TooManyHeads { index, count });
+            }
+            for _ in 0..count {
+                d.skip().map_err(malformed)?;
+            }
+        }
+        for _ in 2..fields {
+            d.skip().map_err(malformed)?;
+        }
+    }
+    Ok(())
+}
+
 /// Joins sorted hex heads the way manifests carry them.
 pub fn join_heads(heads: &[String]) -> String {
     let mut heads = heads.to_vec();
@@ -280,7 +360,49 @@ mod tests {
         };
         assert_eq!(decode_cbor::<PushResponse>(&encode_cbor(&answer)), Ok(answer));
         for garbage in [&b""[..], b"{}", b"\xff\xff", &bytes[..bytes.len() - 1]] {
-            assert!(decode_cbor::<PushRequest>(garbage).is_err(), "{garbage:?}");
+            assert!(
+                decode_cbor::<PushRequest>(garbage).is_err() && decode_push_request(garbage).is_err(),
+                "{garbage:?}"
+            );
         }
+    }
+
+    /// A push body with `count` entries of `entry`'s encoding behind an
+    /// array header saying so, built without decoding.
+    fn body_of(count: u32, entry: &PushedVisit) -> Vec<u8> {
+        let one = encode_cbor(&PushRequest { visits: vec![entry.clone()] });
+        let entry_bytes = &one[2..];
+        let mut body = vec![0x81, 0x9a];
+        body.extend_from_slice(&count.to_be_bytes());
+        for _ in 0..count {
+            body.extend_from_slice(entry_bytes);
+        }
+        body
+    }
+
+    #[test]
+    fn push_counts_are_refused_from_their_headers() {
+        let entry = |heads: usize| PushedVisit {
+            id: "v".into(),
+            base: vec![String::new(); heads],
+            bytes: vec![1].into(),
+        };
+        let cases: [(u32, usize, Result<usize, PushBodyError>); 6] = [
+            (0, 0, Ok(0)),
+            (PUSH_MAX_VISITS as u32, 0, Ok(PUSH_MAX_VISITS)),
+            (PUSH_MAX_VISITS as u32 + 1, 0, Err(PushBodyError::TooManyVisits(PUSH_MAX_VISITS as u64 + 1))),
+            (1, PUSH_MAX_BASE_HEADS, Ok(1)),
+            (1, PUSH_MAX_BASE_HEADS + 1, Err(PushBodyError::TooManyHeads { index: 0, count: 65 })),
+            // A header claiming more entries than the bytes hold is refused from the header alone.
+            (u32::MAX, 0, Err(PushBodyError::TooManyVisits(u64::from(u32::MAX)))),
+        ];
+        for (count, heads, expected) in cases {
+            let mut body = body_of(count.min(PUSH_MAX_VISITS as u32 + 1), &entry(heads));
+            body[2..6].copy_from_slice(&count.to_be_bytes());
+            let decoded = decode_push_request(&body).map(|r| r.visits.len());
+            assert_eq!(decoded, expected, "{count} visits of {heads} heads");
+        }
+        let indefinite = [0x81, 0x9f, 0xff];
+        assert_eq!(decode_push_request(&indefinite).map_err(|e| e.code()), Err("bad_cbor"));
     }
 }

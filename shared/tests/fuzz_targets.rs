@@ -51,6 +51,13 @@ fn sync_bodies_are_refused_or_decode_to_what_they_encode() {
 }
 
 #[test]
+fn push_bodies_pass_the_servers_checks_or_are_refused() {
+    let seeds = corpus("push_bodies");
+    let accepted = run_bounded(fuzz::push_bodies, &seeds, 20_000, &mut Mutator::new(0x5eed_0b0d), 16384);
+    assert!(accepted > 5, "only {accepted} of 20000 mutated push bodies had a visit pass the checks");
+}
+
+#[test]
 fn the_push_seeds_are_push_bodies() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/sync_bodies");
     let request = std::fs::read(dir.join("push_request.cbor")).expect("seed");

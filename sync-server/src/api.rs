@@ -25,11 +25,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
-    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE,
-    PushRequest, PushResponse, RenewResponse, decode_cbor, digest, encode_cbor,
+    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MEDIA_TYPE, PushRequest,
+    PushResponse, RenewResponse, decode_push_request, digest, encode_cbor,
 };
+use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{MerchantInput, VisitDoc};
 use posfield_sync_link_server::Limits;
 use serde::Deserialize;
 
@@ -340,15 +340,10 @@ async fn push(
     }
     let body = body.map_err(|rejection| body_error(rejection.status(), rejection.body_text(), "bad_body"))?;
     let _serving = state.documents_first.serving();
-    let request: PushRequest = decode_cbor(&body).map_err(|e| {
-        ApiError::bad_request("bad_cbor", format!("the push body is not a push request: {e}"))
-    })?;
-    if request.visits.len() > PUSH_MAX_VISITS {
-        return Err(ApiError::bad_request(
-            "too_many_visits",
-            format!("a push carries at most {PUSH_MAX_VISITS} visits, this one {}", request.visits.len()),
-        ));
-    }
+    // The counts first, from the array headers: nothing is decoded into
+    // memory for a body that carries too many visits or heads.
+    let request: PushRequest = decode_push_request(&body)
+        .map_err(|refused| ApiError::bad_request(refused.code(), refused.to_string()))?;
     let visits =
         crate::push::push(&state, &device.principal(), request.visits).await.map_err(ApiError::internal)?;
     let stored = visits.iter().filter(|v| v.refused.is_none()).count();
@@ -424,8 +419,8 @@ async fn blob_status(
     device: Device,
     Path(sha): Path<String>,
 ) -> Result<Json<crate::blobs::UploadStatus>, ApiError> {
-    check_sha(&sha)?;
-    let known = knows_blob(&state, &device, &sha).await?;
+    let sha = check_sha(&sha)?;
+    let known = knows_blob(&state, &device, sha.as_str()).await?;
     Ok(Json(state.blobs.status(&sha, &device.agent, known).await))
 }
 
@@ -436,7 +431,7 @@ async fn blob_put(
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    check_sha(&sha)?;
+    let sha = check_sha(&sha)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let total: u64 = request
         .headers()
@@ -449,12 +444,12 @@ async fn blob_put(
     // Visit documents first: the back office needs them before the photos.
     state.documents_first.wait_for_pushes(UPLOAD_WAIT_FOR_PUSHES).await;
     let body = request.into_body().into_data_stream();
-    let known = knows_blob(&state, &device, &sha).await?;
+    let known = knows_blob(&state, &device, sha.as_str()).await?;
     let max = state.config.max_blob_bytes;
     let status = state.blobs.append(&sha, &device.agent, known, query.offset, total, max, body).await?;
     if status.complete {
         // The blob counts now: visits waiting for it are no longer incomplete.
-        state.store.blob_received(&sha, status.received, &device.agent).await?;
+        state.store.blob_received(sha.as_str(), status.received, &device.agent).await?;
     }
     let code = if status.complete { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     Ok((code, Json(status)).into_response())
@@ -465,8 +460,8 @@ async fn blob_get(
     device: Device,
     Path(sha): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_sha(&sha)?;
-    if !state.store.reaches_blob(&device.principal(), &sha).await? {
+    let sha = check_sha(&sha)?;
+    if !state.store.reaches_blob(&device.principal(), sha.as_str()).await? {
         return Err(ApiError::not_found("no such blob"));
     }
     let bytes =
@@ -485,14 +480,13 @@ async fn office_visit(
     if !state.store.reaches_visit(&principal, &id, false).await? {
         return Err(ApiError::not_found("no such visit"));
     }
-    let (bytes, heads) = state
-        .repo
-        .load(&id)
+    let stored = crate::projection::load_stored(&state, &id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("no such visit"))?;
-    let doc = VisitDoc::load(&bytes).map_err(ApiError::internal)?;
-    let visit = doc.visit().map_err(ApiError::internal)?;
+    let (mut doc, visit, damaged) = stored.readable(&id).map_err(ApiError::internal)?;
+    let mut heads = doc.heads();
+    heads.sort();
     let facts = state.store.visit_facts(&principal, &id).await?;
     let blobs_missing = facts.missing_blobs.len();
     let content_hash = visit.acceptance.as_ref().map(|a| a.content_hash.as_str());
@@ -504,6 +498,8 @@ async fn office_visit(
     Ok(Json(serde_json::json!({
         "visit": visit,
         "read_only": doc.is_read_only(),
+        // Chunks that no longer loaded were set aside: this is the last good state.
+        "damaged": damaged,
         "heads": heads,
         "blobs_missing": blobs_missing,
         "complete_on_server": blobs_missing == 0,

@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
+use posfield_shared::BlobHash;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -39,13 +40,12 @@ pub struct UploadStatus {
     pub received: u64,
 }
 
-/// Checks a path segment is a lowercase SHA-256 hex digest.
-pub fn check_sha(sha: &str) -> Result<(), ApiError> {
-    if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request("bad_blob_id", format!("{sha:?} is not a lowercase SHA-256 hex digest")))
-    }
+/// Checks a path segment is a lowercase SHA-256 hex digest: the only way
+/// to a [`BlobHash`], and so to a path in the blob folder.
+pub fn check_sha(sha: &str) -> Result<BlobHash, ApiError> {
+    BlobHash::parse(sha).map_err(|_| {
+        ApiError::bad_request("bad_blob_id", format!("{sha:?} is not a lowercase SHA-256 hex digest"))
+    })
 }
 
 impl BlobDir {
@@ -55,9 +55,10 @@ impl BlobDir {
         Ok(BlobDir { root: root.to_owned() })
     }
 
-    /// Final path of a blob.
-    pub fn path(&self, sha: &str) -> PathBuf {
-        self.root.join(&sha[..2]).join(sha)
+    /// Final path of a blob. Only a checked hash names one: a reference
+    /// from a document is text a phone wrote, never a path.
+    pub fn path(&self, sha: &BlobHash) -> PathBuf {
+        self.root.join(&sha.as_str()[..2]).join(sha.as_str())
     }
 
     /// The folder of `uploader`'s partial uploads: named by a hash of the
@@ -67,14 +68,14 @@ impl BlobDir {
         self.root.join("partial").join(key)
     }
 
-    fn partial(&self, sha: &str, uploader: &str) -> PathBuf {
-        self.partials_of(uploader).join(sha)
+    fn partial(&self, sha: &BlobHash, uploader: &str) -> PathBuf {
+        self.partials_of(uploader).join(sha.as_str())
     }
 
     /// Where an upload stands for `uploader`: the whole blob when `known`
     /// (the caller decided this agent may learn it is stored) and it is,
     /// otherwise the agent's own partial upload.
-    pub async fn status(&self, sha: &str, uploader: &str, known: bool) -> UploadStatus {
+    pub async fn status(&self, sha: &BlobHash, uploader: &str, known: bool) -> UploadStatus {
         if known && let Ok(meta) = tokio::fs::metadata(self.path(sha)).await {
             return UploadStatus { complete: true, received: meta.len() };
         }
@@ -88,7 +89,7 @@ impl BlobDir {
     #[allow(clippy::too_many_arguments)]
     pub async fn append(
         &self,
-        sha: &str,
+        sha: &BlobHash,
         uploader: &str,
         known: bool,
         offset: u64,
@@ -161,10 +162,10 @@ impl BlobDir {
         self.finish(sha, &partial).await
     }
 
-    async fn finish(&self, sha: &str, partial: &Path) -> Result<UploadStatus, ApiError> {
+    async fn finish(&self, sha: &BlobHash, partial: &Path) -> Result<UploadStatus, ApiError> {
         let bytes = tokio::fs::read(partial).await.map_err(ApiError::internal)?;
         let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != sha {
+        if sha.as_str() != actual {
             let _ = tokio::fs::remove_file(partial).await;
             return Err(ApiError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -211,8 +212,11 @@ pub async fn collect_unreferenced(
     let cutoff = now.saturating_sub(grace_secs);
     let mut collected = Collected::default();
     for sha in store.unreferenced_blobs(cutoff, COLLECT_BATCH).await? {
+        // The store holds only hashes the upload route checked; anything else
+        // names no file.
+        let Ok(hash) = BlobHash::parse(&sha) else { continue };
         if store.forget_unreferenced_blob(&sha).await?
-            && tokio::fs::remove_file(blobs.path(&sha)).await.is_ok()
+            && tokio::fs::remove_file(blobs.path(&hash)).await.is_ok()
         {
             collected.blobs += 1;
         }
@@ -262,7 +266,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobDir::open(dir.path()).unwrap();
         let bytes = vec![7u8; 1000];
-        let sha = hex::encode(Sha256::digest(&bytes));
+        let sha = BlobHash::of(&bytes);
         blobs.append(&sha, "wang", false, 0, 1000, 1 << 20, body(&bytes[..400])).await.unwrap();
         // li's over-long body at wang's offset fails on li's own file.
         let attack = blobs.append(&sha, "li", false, 0, 1000, 1 << 20, body(&[0u8; 1001])).await;

@@ -808,9 +808,10 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
 async fn store_blob(state: &State, sha: &str, bytes: &[u8]) -> Result<(), DemoError> {
     let body = axum::body::Body::from(bytes.to_vec()).into_data_stream();
     let total = bytes.len() as u64;
+    let hash = posfield_shared::BlobHash::parse(sha).map_err(|e| DemoError::Store(e.to_string()))?;
     state
         .blobs
-        .append(sha, "demo", true, 0, total, total, body)
+        .append(&hash, "demo", true, 0, total, total, body)
         .await
         .map_err(|e| DemoError::Store(format!("blob {sha}: {}", e.message)))?;
     state.store.blob_received(sha, total, "demo").await?;

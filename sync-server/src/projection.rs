@@ -15,7 +15,7 @@ use posfield_shared::visit::acceptance::{binding_message, device_signature_verif
 use posfield_shared::visit::authority::OfficeFields;
 use posfield_shared::visit::{Ctx, DocError, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
-use posfield_shared::{Actor, Timestamp};
+use posfield_shared::{Actor, BlobHash, Timestamp};
 
 use crate::State;
 use crate::clock::now;
@@ -97,11 +97,77 @@ async fn prepare(
     id: &str,
     device: Option<&str>,
 ) -> Result<Option<ProjectionRow>, ProjectionError> {
-    let Some(chunks) = state.repo.chunks(id).await? else { return Ok(None) };
-    let loaded = tokio::task::spawn_blocking(move || load_visit(chunks.iter().map(Vec::as_slice)))
+    let Some(stored) = load_stored(state, id).await? else { return Ok(None) };
+    settle(state, id, stored.loaded, device).await
+}
+
+/// A visit's document as stored, loaded strictly.
+pub(crate) struct Stored {
+    /// The document and the typed visit, or why they could not be read.
+    pub(crate) loaded: Result<(VisitDoc, Visit), DocError>,
+    /// Whether chunks of it were set aside as damaged (now or before):
+    /// what is loaded is its last good state.
+    pub(crate) damaged: bool,
+}
+
+impl Stored {
+    /// The document and visit, or the visit's refusal as an error.
+    pub(crate) fn readable(self, id: &str) -> Result<(VisitDoc, Visit, bool), ProjectionError> {
+        let damaged = self.damaged;
+        self.loaded
+            .map(|(doc, visit)| (doc, visit, damaged))
+            .map_err(|e| ProjectionError::Document { id: id.to_owned(), reason: e.to_string() })
+    }
+}
+
+/// Loads visit `id`'s stored chunks strictly, the one way every reader
+/// does. A document that no longer loads (chunks stored before pushes were
+/// checked whole) is quarantined: the chunks that still load together are
+/// its last good state, the others are set aside with an audit row, and
+/// it is marked damaged. `None` when the server does not have it.
+pub(crate) async fn load_stored(state: &State, id: &str) -> Result<Option<Stored>, ProjectionError> {
+    let prefix = posfield_sync_link_server::doc_id(id)?.to_string();
+    let chunks = state
+        .store
+        .documents()
+        .load_prefix(prefix)
         .await
-        .map_err(|_| StoreError::Cancelled)?;
-    settle(state, id, loaded, device).await
+        .map_err(posfield_sync_link_server::LinkError::from)?;
+    if chunks.is_empty() {
+        return Ok(None);
+    }
+    let (loaded, set_aside) = tokio::task::spawn_blocking(move || {
+        let bytes: Vec<&[u8]> = chunks.iter().map(|(_, data)| data.as_slice()).collect();
+        match load_visit(bytes.iter().copied()) {
+            Err(
+                error @ (DocError::Corrupt(_)
+                | DocError::Undecodable(_)
+                | DocError::MissingDependencies { .. }),
+            ) => {
+                let sound = VisitDoc::sound_chunks(&bytes);
+                let loaded = load_visit(sound.iter().map(|&i| bytes[i]));
+                let bad: Vec<String> =
+                    (0..chunks.len()).filter(|i| !sound.contains(i)).map(|i| chunks[i].0.clone()).collect();
+                // Only a last good state is worth setting the rest aside for.
+                let bad = if loaded.is_ok() { bad } else { Vec::new() };
+                (loaded.map_err(|_| error), Some(bad))
+            }
+            other => (other, None),
+        }
+    })
+    .await
+    .map_err(|_| StoreError::Cancelled)?;
+    let mut damaged = false;
+    if let Some(bad) = set_aside.filter(|bad| !bad.is_empty()) {
+        let reason = "the chunks no longer load strictly with the rest of the document";
+        let detail = format!("{} chunk(s) set aside: {}", bad.len(), bad.join(","));
+        tracing::error!(visit = %id, %detail, "a stored visit was damaged; its last good state is kept");
+        let entry = AuditEntry::new(Some(id), "server", "quarantined_damaged_chunks", &detail);
+        state.store.quarantine_chunks(id, bad, reason, entry).await?;
+        damaged = true;
+    }
+    let damaged = damaged || state.store.quarantined(id).await? > 0;
+    Ok(Some(Stored { loaded, damaged }))
 }
 
 /// A visit document from its chunks, and the typed visit in it.
@@ -238,11 +304,14 @@ pub fn projection_row(
 
 /// Every blob a visit refers to: document photos, the signature image and
 /// fault evidence.
+/// A reference that is not a SHA-256 (stored before pushes were checked)
+/// names no blob: it is left out, never asked for or followed.
 pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
     let mut blobs: BTreeSet<String> = visit.current_documents().map(|d| d.sha256.clone()).collect();
     if let Some(acceptance) = &visit.acceptance {
         blobs.insert(acceptance.signature.sha256.clone());
     }
+    blobs.retain(|sha| BlobHash::parse(sha).is_ok());
     blobs
 }
 
@@ -306,9 +375,8 @@ pub async fn office_edit(
         return Err(ProjectionError::NotFound(id.to_owned()));
     }
     let _turn = state.projection_lock.lock().await;
-    let (bytes, _) = state.repo.load(id).await?.ok_or_else(|| ProjectionError::NotFound(id.to_owned()))?;
-    let mut doc = VisitDoc::load(&bytes)
-        .map_err(|e| ProjectionError::Document { id: id.to_owned(), reason: e.to_string() })?;
+    let stored = load_stored(state, id).await?.ok_or_else(|| ProjectionError::NotFound(id.to_owned()))?;
+    let (mut doc, _, _) = stored.readable(id)?;
     doc.set_actor(SERVER_ACTOR_ID);
     let visit = edit(&mut doc)?;
     state.repo.merge(id, doc.save_incremental()).await?;

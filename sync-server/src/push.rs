@@ -13,6 +13,7 @@
 use std::collections::HashSet;
 
 use posfield_shared::protocol::{PushOutcome, PushedVisit};
+use posfield_shared::visit::pushed::{PushRefusal, check_pushed};
 
 use crate::State;
 use crate::projection::{self, ProjectionError};
@@ -67,15 +68,58 @@ pub async fn push(
         tokio::task::spawn_blocking(move || {
             work.into_iter()
                 .map(|(index, visit, chunks)| {
-                    let all = chunks.iter().map(Vec::as_slice).chain([visit.bytes.as_slice()]);
-                    let loaded = projection::load_visit(all);
-                    (index, visit, loaded)
+                    let stored: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+                    let checked = check_pushed(&stored, &visit.bytes);
+                    (index, visit, checked)
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .map_err(|_| StoreError::Cancelled)?
     };
+
+    // A visit already damaged in storage (chunks stored before pushes were
+    // checked whole) would refuse every push: it is quarantined, its last
+    // good state kept, and the push is tried again on that.
+    let mut retried = Vec::with_capacity(loaded.len());
+    for (index, pushed, loaded) in loaded {
+        let quarantined = match &loaded {
+            Err(PushRefusal::Unreadable(_)) => projection::load_stored(state, &pushed.id)
+                .await?
+                .is_some_and(|stored| stored.damaged && stored.loaded.is_ok()),
+            _ => false,
+        };
+        let loaded = if quarantined {
+            let chunks = state.repo.chunks(&pushed.id).await?.unwrap_or_default();
+            let bytes = pushed.bytes.to_vec();
+            tokio::task::spawn_blocking(move || {
+                let stored: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+                check_pushed(&stored, &bytes)
+            })
+            .await
+            .map_err(|_| StoreError::Cancelled)?
+        } else {
+            loaded
+        };
+        retried.push((index, pushed, loaded));
+    }
+    let loaded = retried;
+
+    // A reference the server would follow must be a hash: a visit naming
+    // anything else (a path, a device) is refused whole and nothing of it
+    // is stored. An unreadable one is refused by `settle`, with its audit row.
+    let loaded: Vec<_> = loaded
+        .into_iter()
+        .filter_map(|(index, pushed, checked)| match checked {
+            Err(refusal @ PushRefusal::BadReference { .. }) => {
+                tracing::warn!(visit = %pushed.id, %refusal, "a pushed visit names a reference that is not a hash");
+                outcomes[index] = Some(PushOutcome::refused(&pushed.id, refusal.code(), refusal.to_string()));
+                None
+            }
+            Err(PushRefusal::Unreadable(error)) => Some((index, pushed, Err(error))),
+            Ok(loaded) => Some((index, pushed, Ok(loaded))),
+        })
+        .collect();
 
     // Readable documents of the visits they claim to be are stored first, so
     // that a crash before their projection is written loses nothing: the

@@ -65,9 +65,34 @@ pub enum DocError {
     /// Writing the visit into the document failed.
     #[error("could not write the visit document: {0}")]
     Write(String),
+    /// Changes that wait on changes the bytes do not hold: they would sit
+    /// unapplied in the document for ever.
+    #[error("{count} change(s) this document depends on are missing, first {first}")]
+    MissingDependencies {
+        /// How many changes are missing.
+        count: usize,
+        /// The hash of the first one.
+        first: String,
+    },
     /// A change from another replica could not be applied.
     #[error("could not apply a change: {0}")]
     Change(#[source] Box<automerge::AutomergeError>),
+}
+
+/// An automerge document from chunks end to end, refused unless every
+/// chunk parses to its end and no change waits on one the chunks lack.
+fn load_strictly<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<AutoCommit, DocError> {
+    // One strict load: automerge reads a document chunk anywhere in the
+    // sequence as its changes.
+    let all: Vec<u8> = chunks.into_iter().flatten().copied().collect();
+    let doc = std::panic::catch_unwind(|| AutoCommit::load(&all))
+        .map_err(|_| DocError::Undecodable("the decoder failed on these bytes".into()))?
+        .map_err(|e| DocError::Corrupt(Box::new(e)))?;
+    let missing = doc.get_missing_deps(&[]);
+    if let Some(first) = missing.first() {
+        return Err(DocError::MissingDependencies { count: missing.len(), first: first.to_string() });
+    }
+    Ok(doc)
 }
 
 /// A value that lost (or won) a concurrent write to the same field.
@@ -136,15 +161,38 @@ impl VisitDoc {
 
     /// Loads a document from stored chunks (saved documents and changes, in
     /// any order, as a sync repository stores them) and checks that it
-    /// holds a readable visit.
+    /// holds a readable visit. Strict, like [`VisitDoc::load`]: every chunk
+    /// must parse to its end and every change must apply, so bytes that are
+    /// not automerge, or changes that wait on one the chunks lack, refuse
+    /// the whole load instead of being skipped with a warning.
     pub fn load_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, DocError> {
-        let mut doc = AutoCommit::new();
-        for chunk in chunks {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.load_incremental(chunk)))
-                .map_err(|_| DocError::Undecodable("the decoder failed on these bytes".into()))?
-                .map_err(|e| DocError::Corrupt(Box::new(e)))?;
+        Self::loaded(load_strictly(chunks)?)
+    }
+
+    /// The chunks of a damaged document that still load strictly together
+    /// (indices into `chunks`, in order): the largest set found by adding
+    /// chunks while any more fits, so a change waiting on a chunk further on
+    /// is taken once that chunk is. The others are what broke it. Costs a
+    /// load per chunk per round: for the rare document found damaged.
+    pub fn sound_chunks(chunks: &[&[u8]]) -> Vec<usize> {
+        let mut sound: Vec<usize> = Vec::new();
+        let mut rest: Vec<usize> = (0..chunks.len()).collect();
+        loop {
+            let before = rest.len();
+            rest.retain(|&candidate| {
+                let trial = sound.iter().chain([&candidate]).map(|&i| chunks[i]);
+                let fits = load_strictly(trial).is_ok();
+                if fits {
+                    sound.push(candidate);
+                }
+                !fits
+            });
+            if rest.len() == before || rest.is_empty() {
+                break;
+            }
         }
-        Self::loaded(doc)
+        sound.sort_unstable();
+        sound
     }
 
     /// Sets the actor id this replica writes with from now on.

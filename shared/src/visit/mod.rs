@@ -15,6 +15,7 @@ pub mod completion;
 pub mod document;
 pub mod ops;
 pub mod outcome;
+pub mod pushed;
 pub mod satisfy;
 pub mod schema;
 

@@ -443,6 +443,29 @@ impl Visit {
         self.reviews.iter().max_by_key(|r| r.stamp.at)
     }
 
+    /// Every blob reference the visit holds, with where it is: photos
+    /// (removed ones included), fault evidence, the signature image and its
+    /// strokes. Text a phone wrote: each must be checked to be a SHA-256
+    /// before anything follows it.
+    pub fn hash_references(&self) -> Vec<(String, &str)> {
+        let mut refs: Vec<(String, &str)> = self
+            .documents
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (format!("documents[{i}]"), d.sha256.as_str()))
+            .collect();
+        for (i, fault) in self.faults.iter().enumerate() {
+            for (j, evidence) in fault.evidence.iter().enumerate() {
+                refs.push((format!("faults[{i}].evidence[{j}]"), evidence.as_str()));
+            }
+        }
+        if let Some(acceptance) = &self.acceptance {
+            refs.push(("acceptance.signature".to_owned(), acceptance.signature.sha256.as_str()));
+            refs.push(("acceptance.strokes".to_owned(), acceptance.strokes_sha256.as_str()));
+        }
+        refs
+    }
+
     /// Every blob the visit refers to (photos, removed ones included, and the signature).
     pub fn blob_refs(&self) -> Vec<String> {
         let mut refs: Vec<String> = self.documents.iter().map(|d| d.sha256.clone()).collect();

@@ -153,6 +153,11 @@ pub const WORDS: &[(&str, &str, &str)] = &[
         "此任务由更新版本的应用写入，只能查看；升级服务器后才能处理。",
         "This visit was written by a newer version of the app: it is read-only here until the server is updated.",
     ),
+    (
+        "damaged_visit",
+        "此任务的部分数据已损坏并被隔离，显示的是最后一次完好的内容。",
+        "Part of this visit's stored data was damaged and set aside: what is shown is its last good state.",
+    ),
     ("decision_saved", "已保存，业务员下次同步时收到", "Saved; the agent receives it at the next sync"),
     ("assign", "指派", "Assign"),
     ("assignee", "指派给", "Assigned to"),

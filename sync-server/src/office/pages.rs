@@ -12,9 +12,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
-use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION, VisitDoc};
+use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION};
 use posfield_shared::vocab::{ApplicationState, SimCarrier, Term};
-use posfield_shared::{CalendarDate, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::{BlobHash, CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
@@ -473,6 +473,9 @@ pub struct VisitPage {
     /// A newer app wrote the visit in a way this server may not change:
     /// shown, with no desk action offered.
     read_only: bool,
+    /// Chunks of the document were set aside as damaged: what is shown is
+    /// its last good state.
+    damaged: bool,
     agents: Vec<Choice>,
     saved: bool,
 }
@@ -525,12 +528,26 @@ fn action_words(lang: Lang, action: &str) -> String {
 }
 
 async fn load_visit(state: &crate::State, principal: &Principal, id: &str) -> Result<Visit, PageError> {
+    load_shown(state, principal, id).await.map(|(visit, _)| visit)
+}
+
+/// A visit as the pages show it, and whether it is the last good state of
+/// a damaged document.
+async fn load_shown(
+    state: &crate::State,
+    principal: &Principal,
+    id: &str,
+) -> Result<(Visit, bool), PageError> {
     posfield_sync_link_server::doc_id(id).map_err(|_| PageError::NotFound)?;
     if !state.store.reaches_visit(principal, id, false).await? {
         return Err(PageError::NotFound);
     }
-    let (bytes, _) = state.repo.load(id).await.map_err(PageError::internal)?.ok_or(PageError::NotFound)?;
-    VisitDoc::load(&bytes).and_then(|d| d.visit()).map_err(PageError::internal)
+    let stored = crate::projection::load_stored(state, id)
+        .await
+        .map_err(PageError::internal)?
+        .ok_or(PageError::NotFound)?;
+    let (_, visit, damaged) = stored.readable(id).map_err(PageError::internal)?;
+    Ok((visit, damaged))
 }
 
 /// Whether a visit page was reached right after a decision.
@@ -549,7 +566,7 @@ pub async fn visit_page(
     Query(saved): Query<Saved>,
 ) -> Result<Response, PageError> {
     let principal = officer.principal();
-    let visit = load_visit(&state, &principal, &id).await?;
+    let (visit, damaged) = load_shown(&state, &principal, &id).await?;
     let facts = state.store.visit_facts(&principal, &id).await?;
     let content_hash = visit.acceptance.as_ref().map(|a| a.content_hash.as_str());
     let device_signature = facts.device_signature_valid(content_hash);
@@ -737,6 +754,7 @@ pub async fn visit_page(
         can_review,
         approval_missing,
         read_only: !visit.editable_by(SCHEMA_VERSION),
+        damaged,
         agents: agents
             .into_iter()
             .map(|a| Choice { selected: a == visit.assignment.agent, label: a.clone(), value: a })
@@ -875,7 +893,11 @@ pub async fn certificate(
 ) -> Result<Response, PageError> {
     let visit = load_visit(&state, &officer.principal(), &id).await?;
     let signature = match &visit.acceptance {
-        Some(a) => tokio::fs::read(state.blobs.path(&a.signature.sha256)).await.ok(),
+        // A reference that is not a hash is a missing image, never a path.
+        Some(a) => match BlobHash::parse(&a.signature.sha256) {
+            Ok(sha) => tokio::fs::read(state.blobs.path(&sha)).await.ok(),
+            Err(_) => None,
+        },
         None => None,
     };
     let pdf = tokio::task::spawn_blocking(move || super::certificate::render(&visit, signature.as_deref()))
@@ -944,11 +966,8 @@ pub async fn blob(
     Path(sha): Path<String>,
     Query(query): Query<BlobQuery>,
 ) -> Result<Response, PageError> {
-    let hex_ok = sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if !hex_ok {
-        return Err(PageError::NotFound);
-    }
-    if !state.store.reaches_blob(&officer.principal(), &sha).await? {
+    let Ok(sha) = BlobHash::parse(&sha) else { return Err(PageError::NotFound) };
+    if !state.store.reaches_blob(&officer.principal(), sha.as_str()).await? {
         return Err(PageError::NotFound);
     }
     let mut bytes = tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| PageError::NotFound)?;

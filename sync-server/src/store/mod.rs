@@ -804,6 +804,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Stores document chunks (key, bytes) in one durable write.
     fn put_chunks(&self, chunks: Vec<(String, Vec<u8>)>) -> StoreFuture<'_, ()>;
 
+    /// Sets chunks `keys` of visit `visit_id` aside: moves them out of the
+    /// document into the quarantine (never deleting them) with `reason`,
+    /// and writes `audit`, all or none.
+    fn quarantine_chunks<'a>(
+        &'a self,
+        visit_id: &'a str,
+        keys: Vec<String>,
+        reason: &'a str,
+        audit: AuditEntry,
+    ) -> StoreFuture<'a, ()>;
+
+    /// How many chunks of visit `visit_id` were set aside as damaged.
+    fn quarantined<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, usize>;
+
     /// The document chunks as samod's key/value store.
     fn documents(&self) -> Arc<dyn KvStore>;
 

@@ -146,7 +146,6 @@ fn one_device_cannot_hold_every_sync_slot() {
 /// memory grows by less than 96 MiB (decoding them all cost about 290 MB),
 /// and the server goes on serving.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn a_push_body_is_bounded_before_decoding() {
     let mut w = world();
     let id = w.wang.create_visit(VisitKind::Inspection, &merchant("老王便利店")).unwrap().id;

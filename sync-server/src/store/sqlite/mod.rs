@@ -729,6 +729,41 @@ impl Store for SqliteStore {
         })
     }
 
+    fn quarantine_chunks<'a>(
+        &'a self,
+        visit_id: &'a str,
+        keys: Vec<String>,
+        reason: &'a str,
+        entry: AuditEntry,
+    ) -> StoreFuture<'a, ()> {
+        let (visit_id, reason) = (visit_id.to_owned(), reason.to_owned());
+        // Through the chunk writer, so no chunk write of a sync runs between
+        // the copy and the delete.
+        self.batched(move |c| {
+            let mut copy = c.prepare_cached(
+                "INSERT INTO quarantined_chunks (key, visit_id, data, reason, at)
+                 SELECT key, ?2, data, ?3, ?4 FROM doc_chunks WHERE key = ?1
+                 ON CONFLICT (key) DO UPDATE SET data = excluded.data, reason = excluded.reason, at = excluded.at",
+            )?;
+            let mut delete = c.prepare_cached("DELETE FROM doc_chunks WHERE key = ?1")?;
+            for key in &keys {
+                copy.execute(params![key, visit_id, reason, now()])?;
+                delete.execute([key])?;
+            }
+            audit(c, &entry)
+        })
+    }
+
+    fn quarantined<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, usize> {
+        let visit_id = visit_id.to_owned();
+        self.run(move |c| {
+            let count: i64 = c
+                .prepare_cached("SELECT count(*) FROM quarantined_chunks WHERE visit_id = ?1")?
+                .query_row([visit_id], |r| r.get(0))?;
+            Ok(usize::try_from(count).unwrap_or(0))
+        })
+    }
+
     fn documents(&self) -> Arc<dyn KvStore> {
         Arc::new(self.clone())
     }

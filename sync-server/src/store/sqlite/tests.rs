@@ -654,12 +654,17 @@ fn blob_body(bytes: &[u8]) -> axum::body::BodyDataStream {
 }
 
 /// `bytes` uploaded whole by `agent`; their hash.
-async fn upload(blobs: &BlobDir, store: &SqliteStore, bytes: &[u8], agent: &str) -> String {
-    let sha = posfield_shared::BlobHash::of(bytes).into_string();
+async fn upload(
+    blobs: &BlobDir,
+    store: &SqliteStore,
+    bytes: &[u8],
+    agent: &str,
+) -> posfield_shared::BlobHash {
+    let sha = posfield_shared::BlobHash::of(bytes);
     let len = bytes.len() as u64;
     let status = blobs.append(&sha, agent, false, 0, len, 1 << 20, blob_body(bytes)).await.unwrap();
     assert!(status.complete);
-    store.blob_received(&sha, len, agent).await.unwrap();
+    store.blob_received(sha.as_str(), len, agent).await.unwrap();
     sha
 }
 
@@ -669,8 +674,11 @@ async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_
     let blobs = BlobDir::open(&dir.path().join("blobs")).unwrap();
     let referenced = upload(&blobs, &store, b"a photo a visit refers to", "wang").await;
     let orphan = upload(&blobs, &store, b"a photo no visit refers to", "wang").await;
-    store.write_projections(vec![row("v1", "wang", "wang", &[&referenced])], Vec::new()).await.unwrap();
-    let partial = posfield_shared::BlobHash::of(b"cut").into_string();
+    store
+        .write_projections(vec![row("v1", "wang", "wang", &[referenced.as_str()])], Vec::new())
+        .await
+        .unwrap();
+    let partial = posfield_shared::BlobHash::of(b"cut");
     blobs.append(&partial, "li", false, 0, 100, 1 << 20, blob_body(b"cut")).await.unwrap();
     let now = crate::clock::now();
     let grace = 7 * 24 * 3600;
@@ -684,9 +692,9 @@ async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_
         assert!(blobs.path(&referenced).exists(), "a referenced blob was collected");
     }
     assert!(!blobs.path(&orphan).exists());
-    assert!(!store.blob_uploaded_by(&orphan, "wang").await.unwrap());
+    assert!(!store.blob_uploaded_by(orphan.as_str(), "wang").await.unwrap());
     assert_eq!(blobs.status(&partial, "li", false).await.received, 0);
-    assert!(store.blob_uploaded_by(&referenced, "wang").await.unwrap());
+    assert!(store.blob_uploaded_by(referenced.as_str(), "wang").await.unwrap());
 }
 
 /// The key an acceptance is verified with is the one of the device the
@@ -745,4 +753,50 @@ async fn an_acceptance_is_verified_with_the_key_of_the_device_that_sent_it_exact
 
 async fn facts_valid(store: &SqliteStore, visit: &str, content_hash: &str) -> Option<bool> {
     store.visit_facts(&office(), visit).await.unwrap().device_signature_valid(Some(content_hash))
+}
+
+/// A visit whose stored chunks no longer load strictly (bytes that are not
+/// automerge and a change waiting on one the server never got, as pushes
+/// stored before they were checked whole) is quarantined once: its last
+/// good state is what readers load, marked damaged, and the bad chunks are
+/// moved aside (not deleted) with one audit row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_visit_is_quarantined_with_its_last_good_state() {
+    let (_dir, running, _) = server().await;
+    let state = running.state.clone();
+    let (id, mut doc) = new_visit("wang");
+    let good = doc.save();
+    let expected = doc.visit().unwrap();
+    let ctx = Ctx::new(Actor::agent("wang", "phone-1"), Timestamp(1_795_000_100_000), "op-2");
+    let mut fork = doc.fork(b"phone-1b");
+    fork.save_incremental();
+    fork.add_fault(&ctx, posfield_shared::FaultCode::Slow, None).unwrap();
+    fork.save_incremental(); // never reaches the server
+    fork.add_fault(&ctx, posfield_shared::FaultCode::PrinterFault, None).unwrap();
+    let orphan = fork.save_incremental();
+    let garbage = vec![0x85, 0x6f, 0x4a, 0x83, 0x01];
+    let chunks: Vec<(String, Vec<u8>)> = [good, garbage, orphan]
+        .into_iter()
+        .map(|bytes| (posfield_sync_link_server::storage::chunk_key(&id, &bytes).unwrap(), bytes))
+        .collect();
+    state.store.put_chunks(chunks).await.unwrap();
+
+    for round in 0..2 {
+        let stored = crate::projection::load_stored(&state, &id).await.unwrap().unwrap();
+        let (_, visit, damaged) = stored.readable(&id).unwrap();
+        assert_eq!((visit, damaged), (expected.clone(), true), "round {round}");
+    }
+    assert_eq!(state.store.quarantined(&id).await.unwrap(), 2);
+    assert_eq!(state.repo.chunks(&id).await.unwrap().map(|c| c.len()), Some(1));
+    let audit = state.store.audit_log(Some(&id), 10).await.unwrap();
+    let rows: Vec<&str> = audit.iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(rows, ["quarantined_damaged_chunks"]);
+
+    // A sound visit is not marked.
+    let (sound, mut sound_doc) = new_visit("wang");
+    let bytes = sound_doc.save();
+    let key = posfield_sync_link_server::storage::chunk_key(&sound, &bytes).unwrap();
+    state.store.put_chunks(vec![(key, bytes)]).await.unwrap();
+    let stored = crate::projection::load_stored(&state, &sound).await.unwrap().unwrap();
+    assert!(!stored.damaged);
 }
