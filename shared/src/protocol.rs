@@ -193,15 +193,23 @@ pub struct PushOutcome {
     /// Why it was refused (a stable code), when it was.
     #[n(2)]
     pub refused: Option<String>,
-    /// The refusal in words.
+    /// The refusal in words; for a visit stored with fields put back, what
+    /// was put back, in the agent's words.
     #[n(3)]
     pub message: Option<String>,
+    /// The fields of a stored visit the server put back because the
+    /// visit's status no longer let the agent change them (codes of
+    /// `visit::authority::Field`); empty when everything was taken. Phones
+    /// of protocol 2 and before skip it.
+    #[n(4)]
+    #[cbor(default)]
+    pub reverted: Vec<String>,
 }
 
 impl PushOutcome {
     /// A visit stored, with the server's heads after it.
     pub fn stored(id: &str, heads: Vec<String>) -> PushOutcome {
-        PushOutcome { id: id.to_owned(), heads, refused: None, message: None }
+        PushOutcome { id: id.to_owned(), heads, refused: None, message: None, reverted: Vec::new() }
     }
 
     /// A visit refused with a stable `code` and the reason.
@@ -211,6 +219,7 @@ impl PushOutcome {
             heads: Vec::new(),
             refused: Some(code.to_owned()),
             message: Some(message.into()),
+            reverted: Vec::new(),
         }
     }
 }

@@ -1,12 +1,19 @@
-//! The server restores back-office fields an agent's change altered, and
-//! keeps the rest of that change.
+//! The authority table, and how the server restores what an agent's change
+//! altered beyond it while keeping the rest of that change.
 
 mod common;
 
 use common::*;
-use posfield_shared::visit::authority::{OfficeField, OfficeFields};
+use std::collections::BTreeSet;
+
+use posfield_shared::actor::Role;
+use posfield_shared::status::VisitStatus;
+use posfield_shared::visit::authority::{Field, May, OfficeFields, Sender, Writer, may};
 use posfield_shared::visit::schema::{Note, ReviewDecision};
-use posfield_shared::visit::{AcceptanceSummary, SignatureCheck, VisitDoc};
+use posfield_shared::visit::{
+    AcceptanceSummary, Ctx, SignatureCheck, StepState, Visit, VisitDoc, VisitError,
+};
+use posfield_shared::vocab::Term;
 use posfield_shared::{Actor, VisitKind};
 
 fn server() -> Actor {
@@ -25,8 +32,8 @@ fn an_agent_assigning_itself_someone_elses_visit_is_put_back_and_its_note_kept()
     office.merge(&mut phone).unwrap();
     let merged = office.visit().unwrap();
     let forged = trusted.forged(&merged);
-    assert_eq!(forged, vec![OfficeField::Assignment]);
-    let restored = office.restore_office_fields(&clock.ctx(&server()), &trusted, &forged).unwrap();
+    assert_eq!(forged, vec![Field::Assignment]);
+    let restored = office.restore_office_fields(&clock.ctx(&server()), &trusted, &forged, None).unwrap();
     assert_eq!(restored.assignment, trusted.assignment);
     assert!(restored.notes.iter().any(|n| n.text == "门店已搬迁"));
     assert_eq!(restored.history.last().unwrap().action, "restore_office_fields");
@@ -55,7 +62,7 @@ fn a_visit_first_seen_from_an_agent_is_trusted_only_as_its_own() {
     let owner = agent().user;
     let trusted = OfficeFields::first_seen(&visit, &owner);
     assert_eq!(trusted.assignment.agent, owner);
-    assert_eq!(trusted.forged(&visit), vec![OfficeField::Assignment]);
+    assert_eq!(trusted.forged(&visit), vec![Field::Assignment]);
 }
 
 /// A visit filled, completed and approved, as the back office left it, and
@@ -84,12 +91,12 @@ fn approval_seals_the_acceptance_and_the_records_its_summary_is_made_of() {
 }
 
 #[test]
-fn a_summary_made_anew_after_approval_is_put_back_with_the_signature_it_replaced() {
+fn a_summary_made_anew_after_approval_is_put_back_with_everything_else_the_agent_changed() {
     let mut clock = Clock::default();
     let (office, trusted) = approved(&mut clock);
     let honest = office.visit().unwrap();
     // A modified phone changes the merchant after approval, signs a summary
-    // made anew over it, and adds a note.
+    // made anew over it, adds a note and empties the history.
     let mut forged = honest.clone();
     forged.merchant.name = "另一家商户".into();
     let signed_at = forged.acceptance.as_ref().unwrap().signed_at;
@@ -103,17 +110,245 @@ fn a_summary_made_anew_after_approval_is_put_back_with_the_signature_it_replaced
         text: "审核后的备注".into(),
         stamp: honest.created.clone(),
     });
+    forged.history.clear();
     assert_eq!(SignatureCheck::of(&forged), SignatureCheck::Valid, "the forgery is consistent in itself");
 
-    assert_eq!(trusted.forged(&forged), vec![OfficeField::Acceptance]);
+    let found = trusted.forged(&forged);
+    assert_eq!(found, vec![Field::Merchant, Field::Acceptance, Field::Notes, Field::History]);
     let mut restored = forged.clone();
-    trusted.put_back(&mut restored, &[OfficeField::Acceptance]);
-    assert_eq!(restored.acceptance, honest.acceptance);
-    assert_eq!(restored.merchant, honest.merchant);
+    trusted.put_back(&mut restored, &found);
+    assert_eq!(restored, honest, "an approved visit is frozen for agents: everything goes back");
     assert_eq!(SignatureCheck::of(&restored), SignatureCheck::Valid);
-    assert!(restored.notes.iter().any(|n| n.text == "审核后的备注"), "the rest of the change is kept");
     assert!(trusted.forged(&restored).is_empty());
-    // The seal survives the trip through the projection's JSON.
+    // What the server trusts survives the trip through the projection's JSON.
     let stored: OfficeFields = serde_json::from_str(&serde_json::to_string(&trusted).unwrap()).unwrap();
     assert_eq!(stored, trusted);
+}
+
+/// The authority table, written out: per writer, per field, what it may
+/// do in each status (draft, in progress, completed, approved, returned,
+/// cancelled). N never, W write, O its own values only, A append, R raise,
+/// S restore. A field or a status added to the code without a row here
+/// fails.
+const TABLE: &[(Writer, Field, &str)] = &[
+    (Writer::Agent, Field::Versions, "RRRRRR"),
+    (Writer::Agent, Field::Id, "NNNNNN"),
+    (Writer::Agent, Field::Kind, "NNNNNN"),
+    (Writer::Agent, Field::Status, "OONNON"),
+    (Writer::Agent, Field::Merchant, "WWNNWN"),
+    (Writer::Agent, Field::Created, "NNNNNN"),
+    (Writer::Agent, Field::Assignment, "NNNNNN"),
+    (Writer::Agent, Field::Terminal, "WWNNWN"),
+    (Writer::Agent, Field::Replacement, "WWNNWN"),
+    (Writer::Agent, Field::Steps, "WWNNWN"),
+    (Writer::Agent, Field::Faults, "WWNNWN"),
+    (Writer::Agent, Field::Documents, "WWNNWN"),
+    (Writer::Agent, Field::Sim, "WWNNWN"),
+    (Writer::Agent, Field::Backup, "WWNNWN"),
+    (Writer::Agent, Field::Repair, "WWNNWN"),
+    (Writer::Agent, Field::ReactivationCause, "WWNNWN"),
+    (Writer::Agent, Field::Application, "OONNON"),
+    (Writer::Agent, Field::Acceptance, "WWNNWN"),
+    (Writer::Agent, Field::Completion, "WWNNWN"),
+    (Writer::Agent, Field::Reviews, "NNNNNN"),
+    (Writer::Agent, Field::Notes, "AAANAN"),
+    (Writer::Agent, Field::History, "AAANAN"),
+    (Writer::Reviewer, Field::Versions, "RRRRRR"),
+    (Writer::Reviewer, Field::Id, "NNNNNN"),
+    (Writer::Reviewer, Field::Kind, "NNNNNN"),
+    (Writer::Reviewer, Field::Status, "WWWNWN"),
+    (Writer::Reviewer, Field::Merchant, "NNNNNN"),
+    (Writer::Reviewer, Field::Created, "NNNNNN"),
+    (Writer::Reviewer, Field::Assignment, "NNNNNN"),
+    (Writer::Reviewer, Field::Terminal, "NNNNNN"),
+    (Writer::Reviewer, Field::Replacement, "NNNNNN"),
+    (Writer::Reviewer, Field::Steps, "NNNNNN"),
+    (Writer::Reviewer, Field::Faults, "NNNNNN"),
+    (Writer::Reviewer, Field::Documents, "NNNNNN"),
+    (Writer::Reviewer, Field::Sim, "NNNNNN"),
+    (Writer::Reviewer, Field::Backup, "NNNNNN"),
+    (Writer::Reviewer, Field::Repair, "NNNNNN"),
+    (Writer::Reviewer, Field::ReactivationCause, "NNNNNN"),
+    (Writer::Reviewer, Field::Application, "WWWNWN"),
+    (Writer::Reviewer, Field::Acceptance, "NNNNNN"),
+    (Writer::Reviewer, Field::Completion, "NNNNNN"),
+    (Writer::Reviewer, Field::Reviews, "AAANAN"),
+    (Writer::Reviewer, Field::Notes, "AAAAAA"),
+    (Writer::Reviewer, Field::History, "AAAAAA"),
+    (Writer::Admin, Field::Versions, "RRRRRR"),
+    (Writer::Admin, Field::Id, "NNNNNN"),
+    (Writer::Admin, Field::Kind, "NNNNNN"),
+    (Writer::Admin, Field::Status, "WWWNWN"),
+    (Writer::Admin, Field::Merchant, "NNNNNN"),
+    (Writer::Admin, Field::Created, "NNNNNN"),
+    (Writer::Admin, Field::Assignment, "WWWNWN"),
+    (Writer::Admin, Field::Terminal, "NNNNNN"),
+    (Writer::Admin, Field::Replacement, "NNNNNN"),
+    (Writer::Admin, Field::Steps, "NNNNNN"),
+    (Writer::Admin, Field::Faults, "NNNNNN"),
+    (Writer::Admin, Field::Documents, "NNNNNN"),
+    (Writer::Admin, Field::Sim, "NNNNNN"),
+    (Writer::Admin, Field::Backup, "NNNNNN"),
+    (Writer::Admin, Field::Repair, "NNNNNN"),
+    (Writer::Admin, Field::ReactivationCause, "NNNNNN"),
+    (Writer::Admin, Field::Application, "WWWNWN"),
+    (Writer::Admin, Field::Acceptance, "NNNNNN"),
+    (Writer::Admin, Field::Completion, "NNNNNN"),
+    (Writer::Admin, Field::Reviews, "AAANAN"),
+    (Writer::Admin, Field::Notes, "AAAAAA"),
+    (Writer::Admin, Field::History, "AAAAAA"),
+    (Writer::Server, Field::Versions, "RRRRRR"),
+    (Writer::Server, Field::Id, "SSSSSS"),
+    (Writer::Server, Field::Kind, "SSSSSS"),
+    (Writer::Server, Field::Status, "SSSSSS"),
+    (Writer::Server, Field::Merchant, "SSSSSS"),
+    (Writer::Server, Field::Created, "SSSSSS"),
+    (Writer::Server, Field::Assignment, "SSSSSS"),
+    (Writer::Server, Field::Terminal, "SSSSSS"),
+    (Writer::Server, Field::Replacement, "SSSSSS"),
+    (Writer::Server, Field::Steps, "SSSSSS"),
+    (Writer::Server, Field::Faults, "SSSSSS"),
+    (Writer::Server, Field::Documents, "SSSSSS"),
+    (Writer::Server, Field::Sim, "SSSSSS"),
+    (Writer::Server, Field::Backup, "SSSSSS"),
+    (Writer::Server, Field::Repair, "SSSSSS"),
+    (Writer::Server, Field::ReactivationCause, "SSSSSS"),
+    (Writer::Server, Field::Application, "SSSSSS"),
+    (Writer::Server, Field::Acceptance, "SSSSSS"),
+    (Writer::Server, Field::Completion, "SSSSSS"),
+    (Writer::Server, Field::Reviews, "SSSSSS"),
+    (Writer::Server, Field::Notes, "SSSSSS"),
+    (Writer::Server, Field::History, "AAAAAA"),
+];
+
+const STATUSES: [VisitStatus; 6] = [
+    VisitStatus::Draft,
+    VisitStatus::InProgress,
+    VisitStatus::Completed,
+    VisitStatus::Approved,
+    VisitStatus::Returned,
+    VisitStatus::Cancelled,
+];
+
+fn letter(may: May) -> char {
+    match may {
+        May::Never => 'N',
+        May::Write => 'W',
+        May::Own => 'O',
+        May::Append => 'A',
+        May::Raise => 'R',
+        May::Restore => 'S',
+    }
+}
+
+#[test]
+fn the_authority_table_covers_every_field_status_and_writer() {
+    assert_eq!(STATUSES.len(), VisitStatus::ALL.len(), "a status without a column");
+    assert_eq!(TABLE.len(), Field::ALL.len() * Writer::ALL.len(), "a field or writer without a row");
+    for writer in Writer::ALL {
+        for field in Field::ALL {
+            let row = TABLE.iter().find(|(w, f, _)| *w == writer && *f == field);
+            let Some((_, _, expected)) = row else { panic!("no row for {writer:?} {field:?}") };
+            let found: String = STATUSES.iter().map(|&status| letter(may(field, status, writer))).collect();
+            assert_eq!(&found, expected, "{writer:?} {field:?}");
+        }
+    }
+}
+
+/// Every key of a visit document is some field's: a key added to the
+/// schema without a row in the table fails here.
+#[test]
+fn every_key_of_the_visit_document_has_a_field() {
+    let mut clock = Clock::default();
+    let (office, _) = approved(&mut clock);
+    let json = serde_json::to_value(office.visit().unwrap()).unwrap();
+    let mut keys: BTreeSet<String> = json.as_object().unwrap().keys().cloned().collect();
+    keys.remove("reactivation");
+    for key in json["reactivation"].as_object().unwrap().keys() {
+        keys.insert(format!("reactivation.{key}"));
+    }
+    let covered: BTreeSet<String> =
+        Field::ALL.iter().flat_map(|f| f.keys().iter().map(|k| (*k).to_owned())).collect();
+    assert_eq!(keys, covered);
+}
+
+/// What each of the back office's operations changes is what the table lets
+/// its role change, in the status it starts from.
+#[rstest::rstest]
+#[case::approve(Role::Reviewer, VisitStatus::Completed, |d: &mut VisitDoc, c: &Ctx| d.review(c, ReviewDecision::Approve, None))]
+#[case::return_(Role::Reviewer, VisitStatus::Completed, |d: &mut VisitDoc, c: &Ctx| d.review(c, ReviewDecision::Return, Some("补拍照片")))]
+#[case::cancel(Role::Admin, VisitStatus::InProgress, |d: &mut VisitDoc, c: &Ctx| d.cancel(c, "商户取消"))]
+#[case::assign(Role::Admin, VisitStatus::InProgress, |d: &mut VisitDoc, c: &Ctx| d.assign(c, "agent-zhao"))]
+#[case::a_note_on_an_approved_visit(Role::Reviewer, VisitStatus::Approved, |d: &mut VisitDoc, c: &Ctx| d.add_note(c, "已归档"))]
+fn the_back_offices_operations_change_only_what_the_table_lets_them(
+    #[case] role: Role,
+    #[case] from: VisitStatus,
+    #[case] operation: fn(&mut VisitDoc, &Ctx) -> Result<Visit, VisitError>,
+) {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    doc.add_note(&clock.ctx(&agent()), "到店").unwrap();
+    if from == VisitStatus::InProgress {
+        doc.set_step(&clock.ctx(&agent()), "identify", StepState::Skipped, Some("无法识别"), None).unwrap();
+    } else {
+        fill(&mut doc, &mut clock);
+        doc.complete(&clock.ctx(&agent())).unwrap();
+    }
+    if from == VisitStatus::Approved {
+        doc.review(&clock.ctx(&reviewer()), ReviewDecision::Approve, None).unwrap();
+    }
+    let before = doc.visit().unwrap();
+    assert_eq!(before.status, from);
+    let actor = Actor { role, ..reviewer() };
+    let after = operation(&mut doc, &clock.ctx(&actor)).unwrap();
+    let trusted = OfficeFields::of(&before);
+    let mut changed = trusted.forged(&after);
+    changed.retain(|&field| field != Field::Versions);
+    for field in changed {
+        let allowed = may(field, from, Writer::of(role));
+        assert_ne!(allowed, May::Never, "{role:?} changed {field:?} of a {from} visit");
+    }
+}
+
+#[test]
+fn an_agent_appends_to_the_notes_and_history_as_itself_and_removes_nothing() {
+    let mut clock = Clock::default();
+    let mut phone = new_visit(&mut clock, VisitKind::Repair);
+    phone.add_note(&clock.ctx(&reviewer()), "后台备注").unwrap();
+    let trusted = OfficeFields::of(&phone.visit().unwrap());
+    let sender = Sender { user: agent().user, device: "device-1".into() };
+    // Honest: a note of its own.
+    phone.add_note(&clock.ctx(&agent()), "到店").unwrap();
+    assert!(trusted.forged_by(&phone.visit().unwrap(), Some(&sender)).is_empty());
+    // A modified phone removes the back office's note, and writes a history
+    // entry in the reviewer's name.
+    let mut forged = phone.visit().unwrap();
+    forged.notes.retain(|n| n.text != "后台备注");
+    let mut claimed = forged.history.last().unwrap().clone();
+    claimed.id = "claimed".into();
+    claimed.action = "review".into();
+    claimed.stamp.by = reviewer();
+    forged.history.push(claimed);
+    let found = trusted.forged_by(&forged, Some(&sender));
+    assert_eq!(found, vec![Field::Notes, Field::History]);
+    trusted.put_back_for(&mut forged, &found, Some(&sender));
+    let texts: Vec<&str> = forged.notes.iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(texts, ["后台备注", "到店"], "the removed note is back where it was, the new one kept");
+    let entry = forged.history.iter().find(|e| e.id == "claimed").unwrap();
+    assert_eq!(entry.stamp.by, sender.actor(), "the entry names who sent it");
+    assert!(trusted.forged_by(&forged, Some(&sender)).is_empty());
+}
+
+#[test]
+fn a_visit_a_phone_sends_first_is_created_by_its_agent_whatever_it_claims() {
+    let mut clock = Clock::default();
+    let phone = new_visit(&mut clock, VisitKind::Repair);
+    let mut visit = phone.visit().unwrap();
+    visit.created.by = reviewer();
+    let trusted = OfficeFields::first_seen(&visit, &agent().user);
+    let found = trusted.forged(&visit);
+    assert_eq!(found, vec![Field::Created]);
+    trusted.put_back(&mut visit, &found);
+    assert_eq!(visit.created.by.user, agent().user);
+    assert_eq!(visit.created.by.role, Role::Agent);
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT};
 use common::*;
-use posfield_shared::visit::authority::{OfficeField, OfficeFields};
+use posfield_shared::visit::authority::{Field, OfficeFields};
 use posfield_shared::visit::schema::Visit;
 use posfield_shared::visit::{
     Ctx, DocError, SCHEMA_VERSION, StepState, VisitDoc, VisitError, losses, raw_json,
@@ -171,7 +171,7 @@ fn write(write: Write) -> Write {
 #[case::a_restored_office_field(write(|d, c, _| {
     let mut trusted = OfficeFields::of(&d.visit()?);
     trusted.assignment.agent = "zhao".into();
-    d.restore_office_fields(&c.ctx(&reviewer()), &trusted, &[OfficeField::Assignment])
+    d.restore_office_fields(&c.ctx(&reviewer()), &trusted, &[Field::Assignment], None)
 }))]
 fn every_write_to_a_document_this_version_may_only_read_is_refused_in_words(#[case] write: Write) {
     let bytes = fixture(&format!("v{}-breaking.automerge", SCHEMA_VERSION + 1));
@@ -230,7 +230,7 @@ fn a_lowered_version_marker_is_put_back_like_a_forged_office_field(
     changed.written_by = written_by;
     changed.schema = floor;
     let found = trusted.forged(&changed);
-    assert_eq!(found.contains(&OfficeField::Versions), forged, "{found:?}");
+    assert_eq!(found.contains(&Field::Versions), forged, "{found:?}");
     trusted.put_back(&mut changed, &found);
     assert!(changed.written_by >= trusted.written_by && changed.schema >= trusted.schema);
 }

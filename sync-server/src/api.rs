@@ -391,7 +391,11 @@ async fn sync_ws(
             match state.repo.serve(socket, &peer, limits, policy, revoked).await {
                 Ok(touched) => {
                     tracing::debug!(%peer, visits = touched.len(), "sync connection closed");
-                    crate::projection::project_all(&state, touched, Some(&device.id)).await;
+                    let sender = posfield_shared::visit::authority::Sender {
+                        user: device.agent.clone(),
+                        device: device.id.clone(),
+                    };
+                    crate::projection::project_all(&state, touched, Some(&sender)).await;
                 }
                 Err(e) => tracing::warn!(%peer, error = %e, "sync connection failed"),
             }
@@ -511,6 +515,9 @@ async fn office_visit(
             })
         }),
         "approval_missing": approval_missing,
+        // Who sent each history entry and when it arrived, by entry id: the
+        // server's record, beside the device times the entries claim.
+        "received": crate::projection::receipts(&state, &id).await?,
     })))
 }
 

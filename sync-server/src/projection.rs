@@ -12,13 +12,13 @@ use std::collections::BTreeSet;
 
 use ed25519_dalek::{Signer, SigningKey};
 use posfield_shared::visit::acceptance::{binding_message, device_signature_verifies};
-use posfield_shared::visit::authority::OfficeFields;
+use posfield_shared::visit::authority::{Field, OfficeFields, Receipt, Sender};
 use posfield_shared::visit::{Ctx, DocError, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
 use posfield_shared::{Actor, BlobHash, Timestamp};
 
 use crate::State;
-use crate::clock::now;
+use crate::clock::{now, now_millis};
 use crate::store::{
     AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, SigningDevice, Store,
     StoreError,
@@ -62,15 +62,15 @@ pub enum ProjectionError {
 /// left out; the others are written. `device` is the server's id of the
 /// device whose sync connection brought the changes: an acceptance among
 /// them is verified with its key alone.
-pub async fn project_all(state: &State, ids: BTreeSet<String>, device: Option<&str>) {
+pub async fn project_all(state: &State, ids: BTreeSet<String>, sender: Option<&Sender>) {
     if ids.is_empty() {
         return;
     }
     let _turn = state.projection_lock.lock().await;
     let mut rows = Vec::with_capacity(ids.len());
     for id in &ids {
-        match prepare(state, id, device).await {
-            Ok(Some(row)) => rows.push(row),
+        match prepare(state, id, sender).await {
+            Ok(Some(settled)) => rows.push(settled.row),
             Ok(None) => {}
             Err(error) => tracing::error!(visit = %id, %error, "projecting a visit failed"),
         }
@@ -82,9 +82,9 @@ pub async fn project_all(state: &State, ids: BTreeSet<String>, device: Option<&s
 
 /// Brings the projection of visit `id` up to date with its document, which
 /// the device with the server's id `device` brought, if one did.
-pub async fn project(state: &State, id: &str, device: Option<&str>) -> Result<(), ProjectionError> {
+pub async fn project(state: &State, id: &str, sender: Option<&Sender>) -> Result<(), ProjectionError> {
     let _turn = state.projection_lock.lock().await;
-    let rows: Vec<ProjectionRow> = prepare(state, id, device).await?.into_iter().collect();
+    let rows: Vec<ProjectionRow> = prepare(state, id, sender).await?.into_iter().map(|s| s.row).collect();
     write_rows(state, rows, Vec::new()).await
 }
 
@@ -95,10 +95,10 @@ pub async fn project(state: &State, id: &str, device: Option<&str>) -> Result<()
 async fn prepare(
     state: &State,
     id: &str,
-    device: Option<&str>,
-) -> Result<Option<ProjectionRow>, ProjectionError> {
+    sender: Option<&Sender>,
+) -> Result<Option<Settled>, ProjectionError> {
     let Some(stored) = load_stored(state, id).await? else { return Ok(None) };
-    settle(state, id, stored.loaded, device).await
+    settle(state, id, stored.loaded, sender).await
 }
 
 /// A visit's document as stored, loaded strictly.
@@ -188,8 +188,9 @@ pub(crate) async fn settle(
     state: &State,
     id: &str,
     loaded: Result<(VisitDoc, Visit), DocError>,
-    device: Option<&str>,
-) -> Result<Option<ProjectionRow>, ProjectionError> {
+    sender: Option<&Sender>,
+) -> Result<Option<Settled>, ProjectionError> {
+    let device = sender.map(|s| s.device.as_str());
     let existing = state.store.projected(id).await?;
     let mut doc = match loaded {
         Ok((doc, visit)) if visit.id == id => (doc, visit),
@@ -215,13 +216,13 @@ pub(crate) async fn settle(
             (owner, trusted)
         }
     };
-    let forged = trusted.forged(&doc.1);
+    let forged = trusted.forged_by(&doc.1, sender);
     let mut visit = doc.1.clone();
     if !forged.is_empty() && doc.0.is_read_only() {
         // A newer app's document this server may not write into: it is
         // stored and synced unchanged, and the projection shows the trusted
         // back-office values instead of the ones the change claims.
-        trusted.put_back(&mut visit, &forged);
+        trusted.put_back_for(&mut visit, &forged, sender);
         let names: Vec<&str> = forged.iter().map(|f| f.code()).collect();
         tracing::warn!(visit = %id, %owner, fields = ?names, "a read-only document changed back-office fields; the projection keeps the trusted values");
         let entry =
@@ -229,7 +230,7 @@ pub(crate) async fn settle(
         state.store.audit(entry).await?;
     } else if !forged.is_empty() {
         doc.0.set_actor(SERVER_ACTOR_ID);
-        visit = doc.0.restore_office_fields(&server_ctx(), &trusted, &forged)?;
+        visit = doc.0.restore_office_fields(&server_ctx(), &trusted, &forged, sender)?;
         let increment = doc.0.save_incremental();
         state.repo.merge(id, increment).await?;
         let names: Vec<&str> = forged.iter().map(|f| f.code()).collect();
@@ -237,9 +238,69 @@ pub(crate) async fn settle(
         let entry = AuditEntry::new(Some(id), &owner, "restored_office_fields", &names.join(","));
         state.store.audit(entry).await?;
     }
-    let office = trusted.accept(&visit);
+    let mut office = trusted.accept(&visit);
+    let at = now_millis();
+    office.receive(&trusted, &visit, |entry| match sender {
+        Some(sender) if entry.stamp.by != server_actor() => {
+            Receipt { by: sender.user.clone(), device: sender.device.clone(), at }
+        }
+        _ => server_receipt(at),
+    });
     let heads = doc.0.heads();
-    Ok(Some(projection_row(&visit, &owner, &office, &heads, &state.signing_key, device)))
+    let row = projection_row(&visit, &owner, &office, &heads, &state.signing_key, device);
+    Ok(Some(Settled { row, reverted: forged, status: visit.status }))
+}
+
+/// A visit settled: its projection row, and the fields of what arrived
+/// that were put back (the sender is told of them in words).
+pub(crate) struct Settled {
+    /// The projection row to write.
+    pub(crate) row: ProjectionRow,
+    /// The fields put back, none when everything was taken.
+    pub(crate) reverted: Vec<Field>,
+    /// The visit's status after it.
+    pub(crate) status: posfield_shared::VisitStatus,
+}
+
+impl Settled {
+    /// What the agent is told of the fields put back, in its words, or
+    /// `None` when nothing was.
+    pub(crate) fn told(&self) -> Option<String> {
+        if self.reverted.is_empty() {
+            return None;
+        }
+        let fields: Vec<&str> = self.reverted.iter().map(|f| f.words()).collect();
+        Some(format!(
+            "这次访问（{}）在后台的状态不允许这些修改，已恢复为后台的记录：{}。",
+            self.status.zh(),
+            fields.join("、")
+        ))
+    }
+}
+
+/// Who sent each history entry of visit `id` and when it arrived, as the
+/// server recorded it (empty for a visit it has not projected).
+pub async fn receipts(
+    state: &State,
+    id: &str,
+) -> Result<std::collections::BTreeMap<String, Receipt>, StoreError> {
+    Ok(state
+        .store
+        .projected(id)
+        .await?
+        .and_then(|known| serde_json::from_str::<OfficeFields>(&known.office).ok())
+        .map(|office| office.received)
+        .unwrap_or_default())
+}
+
+/// The receipt of a history entry the server wrote itself.
+fn server_receipt(at: i64) -> Receipt {
+    Receipt { by: server_actor().user, device: server_actor().device, at }
+}
+
+/// The receipt of a history entry the desk wrote for `principal`.
+fn desk_receipt(principal: &Principal, at: i64) -> Receipt {
+    Receipt { by: principal.name().to_owned(), device: "back-office".into(), at }
 }
 
 async fn refuse<T>(state: &State, id: &str, reason: String) -> Result<T, ProjectionError> {
@@ -381,7 +442,16 @@ pub async fn office_edit(
     let visit = edit(&mut doc)?;
     state.repo.merge(id, doc.save_incremental()).await?;
     let owner = state.store.visit_owner(id).await?.unwrap_or_else(|| visit.assignment.agent.clone());
-    let office = OfficeFields::of(&visit);
+    let before = match state.store.projected(id).await? {
+        Some(known) => serde_json::from_str::<OfficeFields>(&known.office).ok(),
+        None => None,
+    };
+    let mut office = OfficeFields::of(&visit);
+    if let Some(before) = &before {
+        office = office.keep_receipts(before);
+        let at = now_millis();
+        office.receive(before, &visit, |_| desk_receipt(principal, at));
+    }
     let row = projection_row(&visit, &owner, &office, &doc.heads(), &state.signing_key, None);
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
@@ -403,7 +473,10 @@ pub async fn office_create(
         .map_err(|e| ProjectionError::Document { id: String::new(), reason: e.to_string() })?;
     state.repo.merge(&visit.id, visit_doc.save()).await?;
     let owner = visit.assignment.agent.clone();
-    let office = OfficeFields::of(&visit);
+    let mut office = OfficeFields::of(&visit);
+    let at = now_millis();
+    let creator = Receipt { by: audit.actor.clone(), device: "back-office".into(), at };
+    office.received = visit.history.iter().map(|entry| (entry.id.clone(), creator.clone())).collect();
     let row = projection_row(&visit, &owner, &office, &visit_doc.heads(), &state.signing_key, device);
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)

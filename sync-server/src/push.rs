@@ -13,6 +13,7 @@
 use std::collections::HashSet;
 
 use posfield_shared::protocol::{PushOutcome, PushedVisit};
+use posfield_shared::visit::authority::Sender;
 use posfield_shared::visit::pushed::{PushRefusal, check_pushed};
 
 use crate::State;
@@ -141,14 +142,21 @@ pub async fn push(
 
     let _turn = state.projection_lock.lock().await;
     let mut rows = Vec::new();
-    // An acceptance in a pushed visit is verified with this device's key alone.
-    let device = principal.device();
+    // What arrived is the authenticated agent's, through this device: an
+    // acceptance in it is verified with this device's key alone, and the
+    // history entries it adds are recorded as sent by them.
+    let sender = match principal {
+        Principal::Agent { agent, device } => Some(Sender { user: agent.clone(), device: device.clone() }),
+        Principal::Office { .. } => None,
+    };
     for (index, pushed, mut loaded) in loaded {
         let known_heads = loaded.as_mut().map(|(doc, _)| doc.heads()).unwrap_or_default();
-        outcomes[index] = Some(match projection::settle(state, &pushed.id, loaded, device).await {
-            Ok(Some(row)) => {
-                let outcome = PushOutcome::stored(&pushed.id, row.heads.clone());
-                rows.push(row);
+        outcomes[index] = Some(match projection::settle(state, &pushed.id, loaded, sender.as_ref()).await {
+            Ok(Some(settled)) => {
+                let mut outcome = PushOutcome::stored(&pushed.id, settled.row.heads.clone());
+                outcome.reverted = settled.reverted.iter().map(|f| f.code().to_owned()).collect();
+                outcome.message = settled.told();
+                rows.push(settled.row);
                 outcome
             }
             Ok(None) => PushOutcome::stored(&pushed.id, known_heads),

@@ -103,7 +103,11 @@ fn an_agent_setting_a_back_office_field_has_just_that_field_put_back() {
     assert!(visit.notes.iter().any(|n| n.text == "门店已搬迁"), "the rest of the change survived");
     let (_, audit) = server.office_get("chen", &format!("api/v1/office/audit?visit={id}"));
     assert_eq!(audit[0]["action"], "restored_office_fields", "{audit}");
-    assert_eq!(audit[0]["detail"], "assignment");
+    // The history entry of the forged assignment claims a reviewer: it stays,
+    // as what the agent's phone sent.
+    assert_eq!(audit[0]["detail"], "assignment,history");
+    let entry = visit.history.iter().find(|e| e.id == "forged-1").expect("the forged entry is kept");
+    assert_eq!((entry.stamp.by.user.as_str(), entry.stamp.by.role), ("wang", posfield_shared::Role::Agent));
 }
 
 #[test]

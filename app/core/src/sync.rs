@@ -202,6 +202,22 @@ pub struct SyncReport {
     /// The device credential was renewed (and the new one stored).
     #[serde(default)]
     pub credential_renewed: bool,
+    /// Visits the server stored with some of this phone's changes put back,
+    /// because the back office had moved on (an approval, a cancellation):
+    /// what the agent is told, in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub put_back: Vec<PutBack>,
+}
+
+/// A visit whose changes from this phone the server put back in part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutBack {
+    /// Visit id.
+    pub visit: String,
+    /// The fields put back (stable codes).
+    pub fields: Vec<String>,
+    /// What the agent is told, in its words.
+    pub message: String,
 }
 
 /// Why the last sync failed, as kept on the phone.

@@ -144,6 +144,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("expiry", "到期日", "Expiry"),
     ("sim_action", "处理方式", "Action"),
     ("history", "操作记录", "History"),
+    ("received_from", "服务器收到自", "Received from"),
     ("reviews", "审核记录", "Reviews"),
     ("approve", "审核通过", "Approve"),
     ("return", "退回", "Return"),

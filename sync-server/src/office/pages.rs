@@ -432,6 +432,9 @@ pub struct HistoryLine {
     pub action: String,
     /// Its detail.
     pub detail: String,
+    /// Who the server received it from and when, by the server's clock;
+    /// empty for entries that arrived before the server recorded it.
+    pub received: String,
 }
 
 /// The visit page.
@@ -707,11 +710,27 @@ pub async fn visit_page(
         by: format!("{} ({})", stamp.by.user, role_words(lang, stamp.by.role)),
         action,
         detail,
+        received: String::new(),
     };
+    // Who sent each entry and when it arrived, as the server recorded it,
+    // beside the device time the entry claims.
+    let receipts = crate::projection::receipts(&state, &id).await?;
     let mut history: Vec<HistoryLine> = {
         let mut events = visit.history.clone();
         events.sort_by_key(|e| e.stamp.at);
-        events.iter().map(|e| line(&e.stamp, action_words(lang, &e.action), e.detail.clone())).collect()
+        events
+            .iter()
+            .map(|e| HistoryLine {
+                received: receipts
+                    .get(&e.id)
+                    .map(|r| {
+                        let at = Timestamp::from_seconds(r.at.div_euclid(1000)).beijing_words();
+                        format!("{} {} · {} · {at}", lang.t("received_from"), r.by, r.device)
+                    })
+                    .unwrap_or_default(),
+                ..line(&e.stamp, action_words(lang, &e.action), e.detail.clone())
+            })
+            .collect()
     };
     history.reverse();
     let reviews = visit

@@ -131,7 +131,6 @@ fn the_server_never_opens_a_file_a_phone_names() {
 /// the push is refused (`refused: "frozen"`) or its changes to frozen
 /// fields are reverted by the server; what matters is the visit shown.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn approved_evidence_is_frozen_for_agents() {
     let mut w = world();
     let id = repair_visit(&mut w.wang);
@@ -168,6 +167,40 @@ fn approved_evidence_is_frozen_for_agents() {
     );
 }
 
+/// An honest agent's offline edit that meets an approval: wang adds a note
+/// to a completed visit without signal while the reviewer approves it. At
+/// wang's next sync the server stores the visit with the note put back,
+/// writes an audit row naming what it put back, and wang's sync report
+/// says so in words; wang's phone then holds the visit as approved.
+#[test]
+#[ignore = "issue 14: red until phones write only through pushes"]
+fn an_offline_edit_that_meets_an_approval_is_put_back_and_the_agent_told() {
+    let mut w = world();
+    let id = w.synced_repair();
+    w.wang.add_note(&id, "离线时补充的说明").unwrap();
+    let (status, body) = w.review(id.as_str(), "approve");
+    assert_eq!(status, 200, "{body}");
+
+    let report = w.sync_wang();
+    let shown = w.shown(id.as_str());
+    assert_eq!(shown["visit"]["status"], "approved");
+    assert!(notes(&shown).is_empty(), "the note reached the approved visit: {:?}", notes(&shown));
+    let told = report.put_back.iter().find(|p| p.visit == id.as_str());
+    let told = told.unwrap_or_else(|| panic!("wang was not told: {report:?}"));
+    assert!(told.fields.contains(&"notes".to_owned()), "{told:?}");
+    assert!(told.message.contains("备注") && told.message.contains("已通过"), "{told:?}");
+    let restored = w.audit(Some(id.as_str()));
+    assert!(
+        restored.iter().any(|row| row["action"] == "restored_office_fields"
+            && row["detail"].as_str().is_some_and(|d| d.contains("notes"))),
+        "no audit row for what was put back: {restored:?}"
+    );
+    // The phone follows the server: the visit is approved there, without the note.
+    let visit = w.wang.visit(&id).unwrap();
+    assert_eq!(visit.status, VisitStatus::Approved);
+    assert!(visit.notes.is_empty(), "{:?}", visit.notes);
+}
+
 /// Who created a visit and who did what in it is the server's to record:
 /// a visit a phone sends names the phone's agent as its creator and in
 /// every history entry, whatever the document claims. Contract: the push
@@ -176,7 +209,6 @@ fn approved_evidence_is_frozen_for_agents() {
 /// authenticated agent; the office never shows the administrator as having
 /// created or reviewed it.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn history_and_authorship_are_the_servers_to_record() {
     let mut w = world();
     let honest = w.synced_inspection();
@@ -208,6 +240,15 @@ fn history_and_authorship_are_the_servers_to_record() {
         .as_array()
         .map(|h| h.iter().filter(|e| e["stamp"]["by"]["user"] == ADMIN).collect())
         .unwrap_or_default();
+    // Beside what the phone claims, the server records who sent each entry
+    // and when it arrived.
+    let history = visit["history"].as_array().cloned().unwrap_or_default();
+    for entry in &history {
+        let receipt = &shown["received"][entry["id"].as_str().unwrap()];
+        let sender = if entry["action"] == "restore_office_fields" { "posfield-server" } else { "wang" };
+        assert_eq!(receipt["by"], sender, "entry {entry}: receipt {receipt}");
+        assert!(receipt["at"].as_i64().is_some_and(|at| at > FORGED_AT), "{receipt}");
+    }
     assert!(
         visit["created"]["by"]["user"] == "wang" && named_admin.is_empty(),
         "a phone's claims are shown as the administrator's acts: created by {}, history entries naming {ADMIN}: \

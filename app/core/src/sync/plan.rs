@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use posfield_shared::protocol::{ManifestResponse, PushOutcome};
 
-use super::{Phase, Progress, SyncError, SyncReport};
+use super::{Phase, Progress, PutBack, SyncError, SyncReport};
 
 #[cfg(test)]
 mod convergence;
@@ -412,6 +412,14 @@ impl Planner {
                         None => {
                             self.report.visits_synced += 1;
                             self.progress.docs_done += 1;
+                            if !outcome.reverted.is_empty() {
+                                let message = outcome.message.unwrap_or_else(|| {
+                                    "后台已处理这次访问，您的部分修改未被接受。".to_owned()
+                                });
+                                let put_back =
+                                    PutBack { visit: outcome.id, fields: outcome.reverted, message };
+                                self.report.put_back.push(put_back);
+                            }
                         }
                         Some(code) => {
                             let message = outcome.message.unwrap_or_default();
