@@ -2,7 +2,7 @@
 // current route and the background sync's last event.
 import { api, onSync, onVisitChanged, type AppInfo, type Progress, type SyncEvent, type Term, type Vocabulary } from './api';
 import { errorText, termLabel, translate, type Locale, type MessageKey } from './i18n';
-import { isSyncing, parseRoute, routeHash, type Route } from './logic';
+import { isSyncing, parseRoute, putBackWords, routeHash, type Route } from './logic';
 
 class AppState {
   locale = $state<Locale>(localStorage.getItem('posfield.locale') === 'en' ? 'en' : 'zh');
@@ -64,6 +64,10 @@ class AppState {
       if (event.event === 'progress') this.progress = event;
       if (event.event === 'started') this.progress = null;
       if (event.event === 'synced' || event.event === 'failed') void this.refreshInfo();
+      // The back office had moved on (an approval, a cancellation): the
+      // agent reads what of its work was put back.
+      const putBack = event.event === 'synced' ? putBackWords(event.report) : null;
+      if (putBack) this.say(putBack, true);
     });
     void onVisitChanged((id) => {
       this.changedVisit = id;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  putBackWords,
   fenToYuan, filterArgs, formatBytes, isSyncing, orderedSteps, parseRoute, photoSyncState, syncStateKey,
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
 } from './logic';
@@ -124,5 +125,20 @@ describe('routes', () => {
     expect(filterArgs({ kind: 'all' })).toEqual({ status: null, unsyncedOnly: false });
     expect(filterArgs({ kind: 'waiting' })).toEqual({ status: null, unsyncedOnly: true });
     expect(filterArgs({ kind: 'status', status: 'returned' })).toEqual({ status: 'returned', unsyncedOnly: false });
+  });
+});
+
+describe('what the server put back', () => {
+  it('says each visit the server put changes back in, in its words', () => {
+    const report = { visits_synced: 2, put_back: [
+      { visit: 'v1', fields: ['notes'], message: '这次访问（已通过）在后台的状态不允许这些修改，已恢复为后台的记录：备注。' },
+      { visit: 'v2', fields: ['merchant'], message: '已恢复：商户信息。' },
+    ] };
+    expect(putBackWords(report)).toBe('这次访问（已通过）在后台的状态不允许这些修改，已恢复为后台的记录：备注。\n已恢复：商户信息。');
+  });
+  it('says nothing when everything was taken, or the report is from an older core', () => {
+    expect(putBackWords({ visits_synced: 1 })).toBeNull();
+    expect(putBackWords({ put_back: [] })).toBeNull();
+    expect(putBackWords({ put_back: [{ visit: 'v', message: 7 }, null] })).toBeNull();
   });
 });

@@ -124,3 +124,13 @@ export function routeHash(route: Route): string {
   }
   return `#/${route.name}`;
 }
+
+/** What the server put back of this phone's changes in a sync, in the
+ * agent's words (one line per visit), or null when it took everything. */
+export function putBackWords(report: Record<string, unknown>): string | null {
+  const putBack = Array.isArray(report.put_back) ? report.put_back : [];
+  const lines = putBack
+    .map((entry) => (entry && typeof entry === 'object' ? (entry as { message?: unknown }).message : null))
+    .filter((message): message is string => typeof message === 'string' && message.length > 0);
+  return lines.length > 0 ? lines.join('\n') : null;
+}
