@@ -189,6 +189,16 @@ fn a_reactivation_waits_for_the_back_office_after_its_application() {
     // Steps before the application are still free to change.
     doc.set_step(&clock.ctx(&a), "docs.purchase_proof", StepState::NotApplicable, None, None).unwrap();
 
+    // A cancelled visit's application is decided no more.
+    let mut cancelled = doc.fork(b"cancelled");
+    cancelled.cancel(&clock.ctx(&reviewer()), "商户取消").unwrap();
+    let refused = cancelled
+        .decide_application(&clock.ctx(&reviewer()), posfield_shared::vocab::ApplicationState::Approved, None)
+        .unwrap_err();
+    assert!(
+        matches!(refused, VisitError::Locked { status: posfield_shared::VisitStatus::Cancelled }),
+        "{refused}"
+    );
     doc.decide_application(&clock.ctx(&reviewer()), posfield_shared::vocab::ApplicationState::Approved, None)
         .unwrap();
     let visit = doc.set_step(&clock.ctx(&a), "install", StepState::Done, None, None).unwrap();

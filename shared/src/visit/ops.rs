@@ -686,6 +686,10 @@ impl VisitDoc {
         }
         self.apply(ctx, "decide_application", |visit| {
             only_kind(visit, VisitKind::Reactivation, "a reactivation application")?;
+            // The authority table: decisions only while the visit is open.
+            if visit.status.is_final() {
+                return Err(VisitError::Locked { status: visit.status });
+            }
             let current = visit.reactivation.application.as_ref().and_then(|a| a.state.known());
             let allowed = matches!(
                 (current, state),
