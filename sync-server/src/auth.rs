@@ -409,6 +409,15 @@ mod tests {
         assert!(matches!(authenticate(&store, &forged, now()).await, Err(AuthError::Unauthenticated)));
         assert!(revoke_device(&store, &enrolled.device_id).await.unwrap());
         assert!(matches!(authenticate(&store, &enrolled.token, now()).await, Err(AuthError::Revoked)));
+        // The command line's acts are audited as its own, never as a user's.
+        let audit = store.audit_log(None, 10).await.unwrap();
+        let by_command_line: Vec<&str> = audit
+            .iter()
+            .filter(|r| r.entry.actor == crate::store::COMMAND_LINE)
+            .map(|r| r.entry.action.as_str())
+            .collect();
+        assert!(by_command_line.contains(&"revoke_device"), "{audit:?}");
+        assert!(by_command_line.contains(&"issue_enrolment_code"), "{audit:?}");
         // A credential past its expiry.
         store.add_enrolment_code("li.na", &sha256_hex("OLD"), 1, i64::MAX).await.unwrap();
         let old = NewDevice {

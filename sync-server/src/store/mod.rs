@@ -269,6 +269,12 @@ pub struct SessionRecord {
     pub last_used_at: i64,
 }
 
+/// The actor of audit rows written for the server's command line (users
+/// added or removed, enrolment codes issued, devices revoked): the
+/// operator on the server's host, who signs in nowhere. No user or agent
+/// can take the name: names are letters, digits, `-`, `_` and `.` only.
+pub const COMMAND_LINE: &str = "(command line)";
+
 /// An entry of the audit log, to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {

@@ -27,9 +27,10 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use self::chunks::{Pending, Write};
 use super::{
-    AlertWindow, Alerts, AuditEntry, AuditRecord, DeviceRecord, DeviceRow, NewDevice, NewSession, Principal,
-    Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord, Store,
-    StoreError, StoreFuture, TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
+    AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeviceRecord, DeviceRow, NewDevice,
+    NewSession, Principal, Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion, SessionLimits,
+    SessionRecord, Store, StoreError, StoreFuture, TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage,
+    VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
@@ -255,7 +256,7 @@ impl Store for SqliteStore {
                 "INSERT INTO enrolment_codes (code_hash, agent, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 params![code_hash, agent, at, expires_at],
             )?;
-            audit(&tx, &AuditEntry::new(None, "admin", "issue_enrolment_code", &agent))?;
+            audit(&tx, &AuditEntry::new(None, COMMAND_LINE, "issue_enrolment_code", &agent))?;
             tx.commit()?;
             Ok(())
         })
@@ -333,7 +334,7 @@ impl Store for SqliteStore {
             )?;
             if n > 0 {
                 tx.execute("DELETE FROM credential_renewals WHERE device_id = ?1", [&device_id])?;
-                audit(&tx, &AuditEntry::new(None, "admin", "revoke_device", &device_id))?;
+                audit(&tx, &AuditEntry::new(None, COMMAND_LINE, "revoke_device", &device_id))?;
             }
             tx.commit()?;
             Ok(n > 0)
@@ -449,7 +450,10 @@ impl Store for SqliteStore {
             )?;
             // Sessions opened with the old role or password end with them.
             sessions::end_all(&tx, &name)?;
-            audit(&tx, &AuditEntry::new(None, "admin", "add_user", &format!("{name} ({})", role.code())))?;
+            audit(
+                &tx,
+                &AuditEntry::new(None, COMMAND_LINE, "add_user", &format!("{name} ({})", role.code())),
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -476,7 +480,7 @@ impl Store for SqliteStore {
             sessions::end_all(&tx, &name)?;
             let removed = tx.execute("DELETE FROM users WHERE name = ?1", [&name])? > 0;
             if removed {
-                audit(&tx, &AuditEntry::new(None, "admin", "remove_user", &name))?;
+                audit(&tx, &AuditEntry::new(None, COMMAND_LINE, "remove_user", &name))?;
             }
             tx.commit()?;
             Ok(removed)
