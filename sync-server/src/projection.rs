@@ -195,9 +195,9 @@ pub(crate) async fn settle(
     let mut doc = match loaded {
         Ok((doc, visit)) if visit.id == id => (doc, visit),
         Ok((_, visit)) => {
-            return refuse(state, id, format!("the document says it is visit {}", visit.id)).await;
+            return refuse(state, id, format!("the document says it is visit {}", visit.id), sender).await;
         }
-        Err(e) => return refuse(state, id, e.to_string()).await,
+        Err(e) => return refuse(state, id, e.to_string(), sender).await,
     };
     let mut heads = doc.0.heads();
     heads.sort();
@@ -303,9 +303,31 @@ fn desk_receipt(principal: &Principal, at: i64) -> Receipt {
     Receipt { by: principal.name().to_owned(), device: "back-office".into(), at }
 }
 
-async fn refuse<T>(state: &State, id: &str, reason: String) -> Result<T, ProjectionError> {
+/// Refuses an unreadable document with an audit row; a device's unreadable
+/// pushes write a handful of rows a minute however many it sends
+/// (`throttle::audits_refusal`), each later row with the count.
+async fn refuse<T>(
+    state: &State,
+    id: &str,
+    reason: String,
+    sender: Option<&Sender>,
+) -> Result<T, ProjectionError> {
     tracing::warn!(visit = %id, %reason, "a synced document is not a readable visit");
-    state.store.audit(AuditEntry::new(Some(id), "sync", "unreadable_document", &reason)).await?;
+    let (actor, count) = match sender {
+        Some(sender) => {
+            let count = state.throttles.unreadable_per_device.take(&sender.device, now()).unwrap_or(u32::MAX);
+            (sender.user.as_str(), count)
+        }
+        None => ("sync", 1),
+    };
+    if crate::throttle::audits_refusal(count) {
+        let detail = if count > 3 {
+            format!("{reason} (unreadable push {count} from this device this minute)")
+        } else {
+            reason.clone()
+        };
+        state.store.audit(AuditEntry::new(Some(id), actor, "unreadable_document", &detail)).await?;
+    }
     Err(ProjectionError::Document { id: id.to_owned(), reason })
 }
 

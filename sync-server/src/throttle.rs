@@ -110,6 +110,9 @@ pub struct Throttles {
     pub passwords_per_address: Window<IpAddr>,
     /// Wrong enrolment codes per client address.
     pub codes_per_address: Window<IpAddr>,
+    /// Unreadable visits pushed per device, counted (never refused) so
+    /// that their audit rows are few however many are sent.
+    pub unreadable_per_device: Window<String>,
 }
 
 impl Throttles {
@@ -125,14 +128,16 @@ impl Throttles {
                 config.password_window_secs,
             ),
             codes_per_address: Window::new(config.code_failures_per_address, 60),
+            unreadable_per_device: Window::new(u32::MAX, 60),
         }
     }
 }
 
-/// Whether a refused enrolment's failure number `n` in its address's
-/// window gets an audit row: the first three, then at each power of ten
-/// (the row carries the count), so refusals write a handful of rows per
-/// address and minute however many there are.
+/// Whether a refusal's number `n` in its window (a refused enrolment's in
+/// its address's, an unreadable push's in its device's) gets an audit row:
+/// the first three, then at each power of ten (the row carries the count),
+/// so refusals write a handful of rows per key and minute however many
+/// there are.
 pub fn audits_refusal(n: u32) -> bool {
     n <= 3 || (n >= 10 && n.checked_ilog10().is_some_and(|e| 10u32.pow(e) == n))
 }

@@ -87,6 +87,24 @@ fn refused_enrolments_do_not_grow_the_audit_table_without_bound() {
     assert!(refused <= 20, "200 refused enrolments wrote {refused} audit rows");
 }
 
+/// Unreadable pushes cannot grow the audit table without bound either: 200
+/// pushes of five garbage bytes from one phone are each refused, and leave
+/// at most a handful of `unreadable_document` rows (the first ones, then
+/// one at each power of ten, carrying the count).
+#[test]
+fn unreadable_pushes_do_not_grow_the_audit_table_without_bound() {
+    let mut w = world();
+    let id = w.synced_inspection();
+    let rows = |action: &str| w.audit(None).iter().filter(|row| row["action"] == action).count();
+    let phone = w.wang_phone();
+    for _ in 0..200 {
+        let outcome = phone.push_one(id.as_str(), vec!["ab".repeat(32)], vec![0x85, 0x6f, 0x4a, 0x83, 0x01]);
+        assert_eq!(outcome.refused.as_deref(), Some("unreadable"), "{outcome:?}");
+    }
+    let audited = rows("unreadable_document");
+    assert!((1..=6).contains(&audited), "200 unreadable pushes wrote {audited} audit rows");
+}
+
 /// Wang's sync, bounded: the agent core goes back to the caller with the
 /// outcome, or the test fails after `limit`.
 fn sync_within(agent: Agent, limit: Duration, while_what: &str) -> (Agent, Result<usize, String>) {
