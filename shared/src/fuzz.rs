@@ -22,6 +22,7 @@ use crate::protocol::{
 };
 use crate::validate;
 use crate::visit::VisitDoc;
+use crate::visit::authority::{OfficeFields, Sender};
 use crate::visit::pushed::{bad_reference, check_pushed};
 
 /// Bytes offered as a saved visit (a file on the phone, a document from a
@@ -143,8 +144,10 @@ pub fn sync_bodies(data: &[u8]) -> bool {
 /// counts read from the CBOR headers first, then each visit's bytes loaded
 /// strictly as a document new to the server and its blob references
 /// checked ([`check_pushed`], the function `sync-server`'s push calls). A
-/// visit that passes names only SHA-256 references, and what it saves loads
-/// strictly again to the same visit. Returns whether any visit passed.
+/// visit that passes names only SHA-256 references, what it saves loads
+/// strictly again to the same visit, and once the server has put back what
+/// the authority table does not let its sender write, nothing is forged.
+/// Returns whether any visit passed.
 pub fn push_bodies(data: &[u8]) -> bool {
     let Ok(request) = decode_push_request(data) else { return false };
     assert!(request.visits.len() <= PUSH_MAX_VISITS, "{} visits decoded", request.visits.len());
@@ -159,6 +162,15 @@ pub fn push_bodies(data: &[u8]) -> bool {
             let saved = doc.save();
             let again = VisitDoc::load_chunks([saved.as_slice()]).and_then(|d| d.visit());
             assert_eq!(again.expect("a checked visit saves and loads again"), visit);
+            // The authority check the server runs next: whatever the visit
+            // claims, what is put back for its sender leaves nothing forged.
+            let sender = Sender { user: "fuzz-agent".into(), device: "fuzz-device".into() };
+            let trusted = OfficeFields::first_seen(&visit, &sender.user);
+            let forged = trusted.forged_by(&visit, Some(&sender));
+            let mut restored = visit.clone();
+            trusted.put_back_for(&mut restored, &forged, Some(&sender));
+            let left = trusted.forged_by(&restored, Some(&sender));
+            assert!(left.is_empty(), "still forged after the put-back: {left:?}");
             passed = true;
         }
     }
