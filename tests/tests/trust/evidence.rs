@@ -1,7 +1,8 @@
 //! What a phone's push may change in a visit, and who is recorded as having
 //! done it: garbage, file names where hashes belong, edits after approval,
 //! forged history and authorship, moved signatures, borrowed device ids,
-//! borrowed actor ids, and approvals of what is not complete.
+//! borrowed actor ids, writes through the sync websocket, and approvals of
+//! what is not complete.
 
 use posfield_e2e::hostile::{Desk, Forge, HostilePhone, SERVER_ACTOR_ID};
 use posfield_e2e::story::{merchant, repair_visit, strokes};
@@ -380,6 +381,51 @@ fn no_phone_writes_under_the_server_actor() {
     );
     let (status, body) = w.desk_assign(ADMIN, id.as_str(), "wang");
     assert_eq!(status, 200, "the desk's next change: {body}");
+}
+
+/// A phone writes only through pushes, which the server checks; the samod
+/// websocket only reads for it. A modified phone that opens a real sync
+/// session holding its own version of a visit it may write (the merchant
+/// renamed, a note written around the app's operations) changes nothing on
+/// the server: the office shows the visit as before, its heads do not move,
+/// and the honest phone's next sync brings none of it back. Contract: the
+/// session itself may end as it likes; what matters is what is stored.
+#[test]
+#[ignore = "issue 14: red until the fix lands"]
+fn a_phone_cannot_write_through_the_websocket() {
+    let mut w = world();
+    let id = w.synced_inspection();
+    w.wang.add_note(&id, "诚实的记录").unwrap();
+    w.sync_wang();
+    let before = w.shown(id.as_str());
+    assert_eq!(notes(&before), ["诚实的记录"]);
+    // The websocket reads the visit as the server holds it.
+    let phone = w.wang_phone();
+    let read = phone.sync_socket(id.as_str(), None).expect("the visit is read over the websocket");
+    assert_eq!(serde_json::json!(read.heads), before["heads"], "the session ends with the server's heads");
+
+    let mut forge = Forge::load(&w.wang.visit_document(&id).unwrap(), b"modified-phone");
+    forge.rewrite(FORGED_AT, |visit| {
+        visit.merchant.name = "伪造的商店".into();
+        visit.notes.push(Note {
+            id: "through-the-socket".into(),
+            text: "绕过检查写入".into(),
+            stamp: Stamp { by: phone.actor(), at: Timestamp(FORGED_AT) },
+        });
+    });
+    let session = phone.sync_socket(id.as_str(), Some(forge.saved())).map(|synced| synced.heads);
+    w.sync_wang();
+    let after = w.shown(id.as_str());
+    let honest = w.wang.visit(&id).unwrap();
+    assert!(
+        after["heads"] == before["heads"]
+            && after["visit"]["merchant"] == before["visit"]["merchant"]
+            && notes(&after) == notes(&before)
+            && !honest.notes.iter().any(|note| note.id == "through-the-socket"),
+        "a phone wrote through the websocket (session {session:?}): merchant now {}, notes now {:?}",
+        after["visit"]["merchant"]["name"],
+        notes(&after)
+    );
 }
 
 /// A repair visit with every step recorded and completed by the domain's
