@@ -237,16 +237,22 @@ impl HostilePhone {
     }
 
     /// Syncs visit `id` in a real sync session (the samod websocket, as the
-    /// app opens it) holding `document` (saved bytes of the phone's own
-    /// making), or holding nothing, to fetch the server's. The session's
-    /// answer: the document and heads it ended with.
-    pub fn sync_socket(&self, id: &str, document: Option<Vec<u8>>) -> Result<Synced, LinkError> {
+    /// app opens it, with the version `headers` of the upgrade request)
+    /// holding `document` (saved bytes of the phone's own making), or
+    /// holding nothing, to fetch the server's. The session's answer: the
+    /// document and heads it ended with.
+    pub fn sync_socket(
+        &self,
+        id: &str,
+        document: Option<Vec<u8>>,
+        headers: Vec<(String, String)>,
+    ) -> Result<Synced, LinkError> {
         let addr = self.base.trim_start_matches("http://").trim_end_matches('/');
         let endpoint = Endpoint {
             url: format!("ws://{addr}/api/v1/sync/ws").parse().expect("a websocket URL"),
             token: self.token.clone(),
             peer: self.peer.clone(),
-            headers: Vec::new(),
+            headers,
             connect_timeout: Duration::from_secs(10),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()

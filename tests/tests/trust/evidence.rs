@@ -13,6 +13,9 @@ use posfield_shared::visit::{AcceptanceSummary, BlobInfo, SignatureInput};
 use posfield_shared::vocab::{DocumentKind, IdentificationMethod, RepairPlan, WarrantyStatus};
 use posfield_shared::{Actor, BlobHash, FaultCode, Remedy, Timestamp, VisitKind, VisitStatus};
 
+use posfield_core::sync::version_headers;
+use posfield_shared::protocol::{APP_VERSION_HEADER, PROTOCOL_VERSION_HEADER};
+
 use super::{ADMIN, FORGED_AT, id_of, notes, world};
 
 /// Five bytes that start like an automerge document and end at once.
@@ -388,10 +391,13 @@ fn no_phone_writes_under_the_server_actor() {
 /// session holding its own version of a visit it may write (the merchant
 /// renamed, a note written around the app's operations) changes nothing on
 /// the server: the office shows the visit as before, its heads do not move,
-/// and the honest phone's next sync brings none of it back. Contract: the
-/// session itself may end as it likes; what matters is what is stored.
+/// and the honest phone's next sync brings none of it back. The same holds
+/// whichever protocol the phone says it speaks: this app's, which the
+/// server shares read-only, or an older one's (protocol 2, and 1, which
+/// sends no headers), whose changes the connection holds in memory and
+/// never stores. Contract: the session itself may end as it likes; what
+/// matters is what is stored.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn a_phone_cannot_write_through_the_websocket() {
     let mut w = world();
     let id = w.synced_inspection();
@@ -401,31 +407,50 @@ fn a_phone_cannot_write_through_the_websocket() {
     assert_eq!(notes(&before), ["诚实的记录"]);
     // The websocket reads the visit as the server holds it.
     let phone = w.wang_phone();
-    let read = phone.sync_socket(id.as_str(), None).expect("the visit is read over the websocket");
+    let read = phone
+        .sync_socket(id.as_str(), None, version_headers())
+        .expect("the visit is read over the websocket");
     assert_eq!(serde_json::json!(read.heads), before["heads"], "the session ends with the server's heads");
 
-    let mut forge = Forge::load(&w.wang.visit_document(&id).unwrap(), b"modified-phone");
-    forge.rewrite(FORGED_AT, |visit| {
-        visit.merchant.name = "伪造的商店".into();
-        visit.notes.push(Note {
-            id: "through-the-socket".into(),
-            text: "绕过检查写入".into(),
-            stamp: Stamp { by: phone.actor(), at: Timestamp(FORGED_AT) },
+    let older = |protocol: &str| {
+        vec![
+            (APP_VERSION_HEADER.to_owned(), "0.2.0".to_owned()),
+            (PROTOCOL_VERSION_HEADER.to_owned(), protocol.to_owned()),
+        ]
+    };
+    let speaking =
+        [("this app's protocol", version_headers()), ("protocol 2", older("2")), ("no headers", vec![])];
+    let mut failures = Vec::new();
+    for (n, (protocol, headers)) in speaking.into_iter().enumerate() {
+        let mut forge = Forge::load(&w.wang.visit_document(&id).unwrap(), b"modified-phone");
+        let note = format!("through-the-socket-{n}");
+        forge.rewrite(FORGED_AT, |visit| {
+            visit.merchant.name = "伪造的商店".into();
+            visit.notes.push(Note {
+                id: note.clone(),
+                text: "绕过检查写入".into(),
+                stamp: Stamp { by: phone.actor(), at: Timestamp(FORGED_AT) },
+            });
         });
-    });
-    let session = phone.sync_socket(id.as_str(), Some(forge.saved())).map(|synced| synced.heads);
-    w.sync_wang();
-    let after = w.shown(id.as_str());
-    let honest = w.wang.visit(&id).unwrap();
-    assert!(
-        after["heads"] == before["heads"]
-            && after["visit"]["merchant"] == before["visit"]["merchant"]
-            && notes(&after) == notes(&before)
-            && !honest.notes.iter().any(|note| note.id == "through-the-socket"),
-        "a phone wrote through the websocket (session {session:?}): merchant now {}, notes now {:?}",
-        after["visit"]["merchant"]["name"],
-        notes(&after)
-    );
+        let session = phone.sync_socket(id.as_str(), Some(forge.saved()), headers).map(|synced| synced.heads);
+        w.sync_wang();
+        let after = w.shown(id.as_str());
+        let honest = w.wang.visit(&id).unwrap();
+        // Every protocol is tried before any fails.
+        if after["heads"] != before["heads"]
+            || after["visit"]["merchant"] != before["visit"]["merchant"]
+            || notes(&after) != notes(&before)
+            || honest.notes.iter().any(|n| n.id == note)
+        {
+            failures.push(format!(
+                "a phone speaking {protocol} wrote through the websocket (session {session:?}): \
+                 merchant now {}, notes now {:?}",
+                after["visit"]["merchant"]["name"],
+                notes(&after)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 /// A repair visit with every step recorded and completed by the domain's
