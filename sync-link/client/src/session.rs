@@ -184,10 +184,37 @@ impl Session {
         known_heads: &[String],
         deadline: Duration,
     ) -> Result<Synced, LinkError> {
+        self.sync_until(visit, known_heads, deadline, false).await
+    }
+
+    /// Syncs one visit as a session of protocol 2 and older did: until the
+    /// server also holds this side's changes, which a read-only server
+    /// never does. The app no longer calls it; the server's tests do, to
+    /// check that a connection of an older phone still lets it finish.
+    pub async fn sync_both_ways(
+        &self,
+        visit: &str,
+        known_heads: &[String],
+        deadline: Duration,
+    ) -> Result<Synced, LinkError> {
+        self.sync_until(visit, known_heads, deadline, true).await
+    }
+
+    async fn sync_until(
+        &self,
+        visit: &str,
+        known_heads: &[String],
+        deadline: Duration,
+        both_ways: bool,
+    ) -> Result<Synced, LinkError> {
         let doc = crate::doc_id(visit)?;
         let work = async {
             let handle = self.repo.find(doc).await?.ok_or_else(|| LinkError::NotFound(visit.to_owned()))?;
-            // Not `they_have_our_changes`: a read-only server never takes them.
+            // A pull does not wait for `they_have_our_changes`: a read-only
+            // server never takes them.
+            if both_ways {
+                handle.they_have_our_changes(self.connection).await;
+            }
             handle.we_have_their_changes(self.connection).await;
             Ok::<_, LinkError>(handle.with_document(|d| {
                 let heads = hex_heads(d);

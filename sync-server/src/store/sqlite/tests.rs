@@ -523,7 +523,7 @@ fn speaking(protocol: Option<u32>) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_connection_stores_nothing_of_the_phone_and_ends_when_its_own_write_is_refused() {
-    use posfield_shared::protocol::PROTOCOL_VERSION;
+    use posfield_shared::protocol::{PROTOCOL_VERSION, PULLING_PROTOCOL};
     use posfield_sync_link_client::LinkError;
     use posfield_sync_link_client::session::{Endpoint, Session};
 
@@ -540,13 +540,18 @@ async fn a_sync_connection_stores_nothing_of_the_phone_and_ends_when_its_own_wri
     // Syncs one visit in a session of its own holding `seed`, if any; the
     // session's answer, how long it took, and whether the server ended the
     // connection within `patience` after it.
+    // Before protocol 3 a session waited until the server held its changes too.
     let sync = |id: String, seed: Option<Vec<u8>>, protocol: Option<u32>, patience: Duration| {
         let (endpoint, state, device) = (endpoint(protocol), state.clone(), enrolled.device_id.clone());
         async move {
             let seeds = seed.map(|bytes| vec![(id.clone(), bytes)]).unwrap_or_default();
             let started = std::time::Instant::now();
             let session = Session::open(&endpoint, seeds).await.unwrap();
-            let synced = session.sync(&id, &[], Duration::from_secs(10)).await;
+            let deadline = Duration::from_secs(10);
+            let synced = match protocol {
+                Some(p) if p >= PULLING_PROTOCOL => session.sync(&id, &[], deadline).await,
+                _ => session.sync_both_ways(&id, &[], deadline).await,
+            };
             let took = started.elapsed();
             let ended = tokio::time::timeout(patience, async {
                 while session.is_connected() {
@@ -589,8 +594,9 @@ async fn a_sync_connection_stores_nothing_of_the_phone_and_ends_when_its_own_wri
     assert!(took < Duration::from_secs(5), "a pull ends once it holds the server's changes: {took:?}");
 
     // The phone's changes are not stored, whichever protocol it speaks: this
-    // app's (shared read-only), or an older one's (held by the connection in
-    // memory so that its session ends, and never written).
+    // app's (shared read-only), or an older one's, whose session waits until
+    // the server holds its changes (held by the connection in memory, so
+    // that the session ends, and never written).
     for protocol in [Some(PROTOCOL_VERSION), Some(2), None] {
         let (synced, took, _) = sync(id.clone(), Some(phone.save()), protocol, Duration::ZERO).await;
         assert!(synced.is_ok(), "protocol {protocol:?}: {synced:?}");
