@@ -10,10 +10,13 @@
 //! A visit the server does not have yet, or has only an older state of, is
 //! pushed: `POST /api/v1/sync/push` carries, for many visits in one request,
 //! the saved document or the changes since the server's heads, and the
-//! server answers for each with its heads after merging. Only visits where
-//! both sides hold changes the other lacks go through automerge's sync
-//! protocol (docs/decisions.md says why). Push bodies are CBOR: a saved
-//! document is binary, and base64 in JSON would add a third to it.
+//! server answers for each with its heads after merging, once it has
+//! checked every change. A visit where the server holds changes the phone
+//! lacks is pulled through automerge's sync protocol on the samod
+//! websocket, which only reads for phones (docs/decisions.md says why); the
+//! phone's own changes to it go up in a push in the sync's next round.
+//! Push bodies are CBOR: a saved document is binary, and base64 in JSON
+//! would add a third to it.
 //!
 //! Every request a phone makes carries its versions in three headers
 //! ([`APP_VERSION_HEADER`], [`SCHEMA_VERSION_HEADER`],
@@ -28,8 +31,18 @@ use sha2::{Digest, Sha256};
 
 /// The sync protocol this code speaks. Protocol 1 sent no versions and
 /// could not renew a credential; protocol 2 sends the version headers on
-/// every request and renews credentials (`POST /api/v1/sync/renew`).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// every request and renews credentials (`POST /api/v1/sync/renew`);
+/// protocol 3 only pulls on the samod websocket, ending a visit's exchange
+/// once it holds the server's changes, and pushes its own
+/// ([`PULLING_PROTOCOL`]).
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// The first protocol whose phones only pull on the samod websocket. The
+/// server shares visits with them read-only; an older phone waits in its
+/// exchange until the server holds its changes, so the server takes them
+/// into that connection's memory, stores nothing of them, and the phone
+/// pushes them in its next round.
+pub const PULLING_PROTOCOL: u32 = 3;
 
 /// The header carrying the app's version (semantic versioning, `0.2.0`).
 pub const APP_VERSION_HEADER: &str = "posfield-app-version";

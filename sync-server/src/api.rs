@@ -25,12 +25,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
-    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PUSH_MEDIA_TYPE, PushRequest,
-    PushResponse, RenewResponse, decode_push_request, digest, encode_cbor,
+    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PULLING_PROTOCOL, PUSH_MEDIA_TYPE,
+    PushRequest, PushResponse, RenewResponse, decode_push_request, digest, encode_cbor,
 };
 use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_sync_link_server::Limits;
+use posfield_sync_link_server::{Limits, PeerChanges};
 use serde::Deserialize;
 
 use crate::State;
@@ -361,8 +361,13 @@ async fn push(
 async fn sync_ws(
     axum::extract::State(state): axum::extract::State<AppState>,
     device: Device,
+    version: Option<axum::Extension<ClientVersion>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    // Nothing a phone sends here is stored: its changes go through the push.
+    let version = version.map(|axum::Extension(v)| v).unwrap_or_else(ClientVersion::unversioned);
+    let changes =
+        if version.protocol >= PULLING_PROTOCOL { PeerChanges::Ignored } else { PeerChanges::Discarded };
     let Some(slot) = state.sync_slots.take(&device.id) else {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -388,14 +393,14 @@ async fn sync_ws(
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "sync upgrade failed"))
         .on_upgrade(move |socket| async move {
             tracing::debug!(%peer, "sync connection open");
-            match state.repo.serve(socket, &peer, limits, policy, revoked).await {
-                Ok(touched) => {
-                    tracing::debug!(%peer, visits = touched.len(), "sync connection closed");
-                    let sender = posfield_shared::visit::authority::Sender {
-                        user: device.agent.clone(),
-                        device: device.id.clone(),
-                    };
-                    crate::projection::project_all(&state, touched, Some(&sender)).await;
+            match state.repo.serve(socket, &peer, limits, policy, changes, revoked).await {
+                // The phone's changes were not stored; samod may have saved
+                // again (or compacted) the documents it loaded, which are
+                // projected so that the projection names what is stored.
+                // No device brought them, so none countersigns.
+                Ok(written) => {
+                    tracing::debug!(%peer, visits = written.len(), "sync connection closed");
+                    crate::projection::project_all(&state, written, None).await;
                 }
                 Err(e) => tracing::warn!(%peer, error = %e, "sync connection failed"),
             }

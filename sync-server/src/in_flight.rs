@@ -1,12 +1,13 @@
 //! Sync connections per device that are open or whose documents are still
-//! being projected, so that a manifest answers only once what the device
-//! sent on its last connection is in the projection.
+//! being projected, so that a manifest answers only once what the device's
+//! last connection wrote is in the projection.
 //!
-//! An agent closes its sync connection and then asks for the manifest; the
-//! server may see the request before it has noticed the close, and the
-//! projection of the documents follows the close. Without waiting, the
-//! manifest would show old heads and the agent would sync the same visits
-//! again.
+//! A connection stores nothing the device sends (its changes go through
+//! the push), but samod saves again, or compacts, the documents it loaded,
+//! and those visits are projected after the connection closes. An agent
+//! closes its sync connection and then asks for the manifest; the server
+//! may see the request before it has noticed the close. Waiting keeps the
+//! manifest's answer from racing that projection.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

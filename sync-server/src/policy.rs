@@ -1,9 +1,11 @@
 //! The samod share policy of one sync connection: the store's access rule
 //! ([`Store::reaches_visit`]) for the principal the connection
-//! authenticated as. A visit id the server has never seen is claimed by
-//! the agent that sends it first (visit ids are random UUIDs, so they
-//! cannot be guessed); a visit of another agent is refused, and the peer
-//! learns nothing about it, not even that it exists.
+//! authenticated as. A visit the principal reaches is shared read-only:
+//! the phone receives the server's changes, and its own go up in a push,
+//! where the server checks them. A visit of another agent, or one the
+//! server has never seen (a new visit arrives in a push, which claims it),
+//! is refused, and the peer learns nothing about it, not even that it
+//! exists.
 
 use std::sync::Arc;
 
@@ -35,8 +37,11 @@ impl Policy for ConnectionPolicy {
             if !own_peer {
                 return Access::Denied;
             }
-            match store.reaches_visit(&principal, &visit_id, true).await {
-                Ok(true) => Access::ReadWrite,
+            // Nothing is claimed here: nothing can be stored through the
+            // websocket, so a visit id the server has never seen stays
+            // free for the push that brings the visit.
+            match store.reaches_visit(&principal, &visit_id, false).await {
+                Ok(true) => Access::Read,
                 Ok(false) => Access::Denied,
                 Err(error) => {
                     tracing::error!(%visit_id, %error, "the access rule could not be read: access denied");

@@ -7,7 +7,8 @@
 //! the domain's operations under any actor and any stamp ([`Forge`]), raw
 //! field values written around those operations, invented bases, garbage
 //! bytes and hand-made CBOR bodies. It opens the samod websocket with a raw
-//! handshake and holds it idle ([`RawSocket`]). [`Desk`] is a browser at the
+//! handshake and holds it idle ([`RawSocket`]), or syncs a document of its
+//! own making over it in a real sync session ([`HostilePhone::sync_socket`]). [`Desk`] is a browser at the
 //! back office's pages; the JSON API is [`ServerProcess::office_get`] and
 //! [`ServerProcess::office_post`].
 
@@ -26,6 +27,8 @@ use posfield_shared::protocol::{
 };
 use posfield_shared::visit::{Ctx, MerchantInput, Visit, VisitDoc};
 use posfield_shared::{Actor, BlobHash, Timestamp, VisitKind};
+use posfield_sync_link_client::LinkError;
+use posfield_sync_link_client::session::{Endpoint, Session, Synced};
 use reqwest::blocking::Client;
 
 use crate::{ServerProcess, server_binary};
@@ -47,6 +50,8 @@ pub struct HostilePhone {
     pub token: String,
     /// The server's id of the device (for `revoke-device`).
     pub server_device_id: String,
+    /// The samod peer id the server knows the device by.
+    pub peer: String,
     /// The device key registered at enrolment; `None` when the credential
     /// is borrowed from another phone.
     pub key: Option<DeviceKey>,
@@ -109,6 +114,7 @@ impl HostilePhone {
             client_device_id: client_device_id.to_owned(),
             token: enrolled.token,
             server_device_id: enrolled.device_id,
+            peer: enrolled.peer,
             key: Some(key),
         })
     }
@@ -127,6 +133,7 @@ impl HostilePhone {
             client_device_id: client_device_id.to_owned(),
             token: enrolled.token.clone(),
             server_device_id: enrolled.device_id.clone(),
+            peer: enrolled.peer.clone(),
             key: None,
         }
     }
@@ -228,6 +235,39 @@ impl HostilePhone {
         let addr = self.base.trim_start_matches("http://").trim_end_matches('/').to_owned();
         RawSocket::open(&addr, "/api/v1/sync/ws", &self.token)
     }
+
+    /// Syncs visit `id` in a real sync session (the samod websocket, as the
+    /// app opens it, with the version `headers` of the upgrade request)
+    /// holding `document` (saved bytes of the phone's own making), or
+    /// holding nothing, to fetch the server's. The session's answer: the
+    /// document and heads it ended with.
+    pub fn sync_socket(
+        &self,
+        id: &str,
+        document: Option<Vec<u8>>,
+        headers: Vec<(String, String)>,
+    ) -> Result<Synced, LinkError> {
+        let addr = self.base.trim_start_matches("http://").trim_end_matches('/');
+        let endpoint = Endpoint {
+            url: format!("ws://{addr}/api/v1/sync/ws").parse().expect("a websocket URL"),
+            token: self.token.clone(),
+            peer: self.peer.clone(),
+            headers,
+            connect_timeout: Duration::from_secs(10),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let seeds = document.map(|bytes| vec![(id.to_owned(), bytes)]).unwrap_or_default();
+            let session = Session::open(&endpoint, seeds).await?;
+            let synced = session.sync(id, &[], Duration::from_secs(30)).await;
+            session.close().await;
+            synced
+        })
+    }
 }
 
 /// A visit document written the way a modified phone can: with the
@@ -280,6 +320,11 @@ impl Forge {
     /// The heads the document started from, as the protocol names them.
     pub fn base(&self) -> Vec<String> {
         hex_heads(&self.base)
+    }
+
+    /// The whole document as it stands, saved.
+    pub fn saved(&mut self) -> Vec<u8> {
+        self.doc.save()
     }
 
     /// The changes since the base (the whole document when it has none).

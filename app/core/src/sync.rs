@@ -193,7 +193,7 @@ pub struct SyncReport {
     pub blobs_uploaded: usize,
     /// Blob bytes sent.
     pub blob_bytes_sent: u64,
-    /// Visits synced over the websocket.
+    /// Visits synced: pushed, pulled, or both (counted once).
     pub visits_synced: usize,
     /// Visits new to this phone (assigned by the back office).
     pub visits_received: usize,

@@ -1,5 +1,12 @@
-//! One sync session of an agent: the documents that differ from the server's,
-//! synced over one authenticated websocket, then handed back as bytes.
+//! One sync session of an agent: the server's changes to the documents that
+//! differ from the phone's, pulled over one authenticated websocket, then
+//! handed back as bytes.
+//!
+//! The session only pulls. The server shares each visit read-only (its
+//! changes come, the phone's are ignored), and the phone's own changes go
+//! up in a push, where the server checks them; so a visit's exchange ends
+//! once the phone holds every change the server has, never waiting for the
+//! server to take the phone's.
 //!
 //! The session's repository lives in memory and only for the session: the
 //! agent's own store stays the one place its visits are kept, so a session
@@ -164,23 +171,51 @@ impl Session {
         Ok(Session { repo, dialer, connection, runtime })
     }
 
-    /// Syncs one visit until both sides hold the same changes, within
-    /// `deadline`. A visit neither side has is [`LinkError::NotFound`].
-    /// `known_heads` (sorted hex) are the heads the caller holds: when the
-    /// visit ends with exactly those, no bytes are returned.
+    /// Pulls one visit until this side holds every change the server has
+    /// (the heads the server said it holds are all here), within
+    /// `deadline`; what this side has that the server lacks stays for a
+    /// push. A visit the server does not share and this side does not hold
+    /// is [`LinkError::NotFound`]. `known_heads` (sorted hex) are the heads
+    /// the caller holds: when the visit ends with exactly those, no bytes
+    /// are returned.
     pub async fn sync(
         &self,
         visit: &str,
         known_heads: &[String],
         deadline: Duration,
     ) -> Result<Synced, LinkError> {
+        self.sync_until(visit, known_heads, deadline, false).await
+    }
+
+    /// Syncs one visit as a session of protocol 2 and older did: until the
+    /// server also holds this side's changes, which a read-only server
+    /// never does. The app no longer calls it; the server's tests do, to
+    /// check that a connection of an older phone still lets it finish.
+    pub async fn sync_both_ways(
+        &self,
+        visit: &str,
+        known_heads: &[String],
+        deadline: Duration,
+    ) -> Result<Synced, LinkError> {
+        self.sync_until(visit, known_heads, deadline, true).await
+    }
+
+    async fn sync_until(
+        &self,
+        visit: &str,
+        known_heads: &[String],
+        deadline: Duration,
+        both_ways: bool,
+    ) -> Result<Synced, LinkError> {
         let doc = crate::doc_id(visit)?;
         let work = async {
             let handle = self.repo.find(doc).await?.ok_or_else(|| LinkError::NotFound(visit.to_owned()))?;
-            futures::join!(
-                handle.they_have_our_changes(self.connection),
-                handle.we_have_their_changes(self.connection)
-            );
+            // A pull does not wait for `they_have_our_changes`: a read-only
+            // server never takes them.
+            if both_ways {
+                handle.they_have_our_changes(self.connection).await;
+            }
+            handle.we_have_their_changes(self.connection).await;
             Ok::<_, LinkError>(handle.with_document(|d| {
                 let heads = hex_heads(d);
                 let bytes = (heads != known_heads).then(|| d.save());
@@ -204,7 +239,7 @@ impl Session {
         }
     }
 
-    /// Syncs many visits at once (at most [`CONCURRENT_VISITS`] in flight),
+    /// Pulls many visits at once (at most [`CONCURRENT_VISITS`] in flight),
     /// each as [`Session::sync`] does, yielding each as it finishes.
     /// `visits` are (visit id, the caller's heads, sorted hex).
     pub fn sync_many(

@@ -2,8 +2,8 @@
 //!
 //! The server keeps every visit document in its own durable store and
 //! serves authenticated agents over websockets, each connection in a samod
-//! repository of its own that shares only what the access [`Policy`]
-//! allows. This half alone knows axum (the websocket it is handed) and the
+//! repository of its own that shares, read-only, only what the access
+//! [`Policy`] allows: phones write through the server's checked push. This half alone knows axum (the websocket it is handed) and the
 //! server's key/value store; the agent's half, `posfield-sync-link-client`,
 //! knows neither, so the phone links none of it. What both sides need (visit
 //! ids, [`LinkError`], chunk keys, the runtime that ends a stopped
@@ -19,4 +19,4 @@ mod server;
 pub mod storage;
 
 pub use posfield_sync_link_client::{LinkError, doc_id, visit_id};
-pub use server::{Access, Limits, Policy, ServerRepo};
+pub use server::{Access, Limits, PeerChanges, Policy, ServerRepo};

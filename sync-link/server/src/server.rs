@@ -1,5 +1,16 @@
-//! The server's repository: every visit document, synced with agents over
+//! The server's repository: every visit document, read by agents over
 //! authenticated websockets.
+//!
+//! A phone writes only through the push (`POST /api/v1/sync/push`), where
+//! the server checks every change before it stores it. On the websocket
+//! the server shares a visit read-only, so samod sends the phone the
+//! server's changes and ignores any the phone sends (automerge's sync state
+//! drops them before they reach the document). A phone of an older
+//! protocol waits in its session until the server holds its changes; its
+//! connection takes them into the connection's copy in memory and stores
+//! nothing at all ([`PeerChanges::Discarded`]), and the phone pushes them in
+//! its sync's next round. Either way nothing a phone sends on the
+//! websocket is stored.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,17 +22,35 @@ use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt, future::ready};
 use posfield_sync_link_client::runtime::Tracked;
 use posfield_sync_link_client::{LinkError, hex_heads, visit_id};
-use samod::{DocumentId, PeerId, Repo, RepoEvent, RepoObserver, ShareConfig};
+use samod::{DocumentId, PeerId, Repo, ShareConfig};
 
 use crate::storage::{Adapter, KvStore, chunk_key};
 
-/// What a peer may do with a visit document.
+/// What a peer may do with a visit document over the websocket. There is
+/// no writing: a phone's changes go through the checked push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Receive the document and send changes to it.
-    ReadWrite,
-    /// Neither: the peer learns nothing about the document.
+    /// Receive the document and the server's changes to it; what the peer
+    /// sends is ignored.
+    Read,
+    /// Nothing: the peer learns nothing about the document.
     Denied,
+}
+
+/// What a connection does with the changes its peer sends. Neither stores
+/// them: a phone's changes are stored only through the checked push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerChanges {
+    /// samod's sync ignores them: each visit is shared read-only, and what
+    /// the connection's repository writes is samod's own saving of the
+    /// documents it loaded. For phones that pull on the websocket and push
+    /// their own changes.
+    Ignored,
+    /// samod takes them into the connection's copy of the document, in
+    /// memory, and the connection's repository writes nothing at all. For
+    /// phones of older protocols, whose session waits until the server
+    /// holds its changes: it ends, and the phone pushes them next.
+    Discarded,
 }
 
 /// Decides access per visit for the authenticated peer of one connection.
@@ -55,19 +84,6 @@ impl Default for Limits {
             max_message_bytes: 16 << 20,
             deadline: Duration::from_secs(600),
             idle: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Collects the visits a peer sent sync messages for during one connection.
-struct Observer(Arc<Mutex<BTreeSet<String>>>);
-
-impl RepoObserver for Observer {
-    fn observe(&self, event: &RepoEvent) {
-        if let RepoEvent::SyncMessageReceived { document_id, .. } = event
-            && let Ok(mut touched) = self.0.lock()
-        {
-            touched.insert(visit_id(document_id));
         }
     }
 }
@@ -161,9 +177,14 @@ impl ServerRepo {
 
     /// Runs a sync connection from `peer` (already authenticated) on an
     /// upgraded websocket until it ends, sharing each visit as `policy`
-    /// decides, then waits until everything it received is stored. Returns
-    /// the visits the peer sent sync messages for, also when the connection
-    /// was cut. A write (or read) the store could not make ends the
+    /// decides and treating the peer's changes as `changes` says, then
+    /// waits until the connection's repository has finished writing.
+    /// Nothing the peer sends is stored, but with [`PeerChanges::Ignored`]
+    /// samod writes chunks of its own: a document it loads is saved again
+    /// (its changes one by one, or compacted into one snapshot that replaces
+    /// the chunks it loaded). Returns the visits whose stored chunks the
+    /// repository wrote or deleted, so that the caller projects what is
+    /// stored. A write (or read) the store could not make ends the
     /// connection at once with [`LinkError::Storage`]; `close` resolving
     /// (the device was revoked) ends it as its deadline does.
     pub async fn serve(
@@ -172,26 +193,33 @@ impl ServerRepo {
         peer: &str,
         limits: Limits,
         policy: Arc<dyn Policy>,
+        changes: PeerChanges,
         close: BoxFuture<'static, ()>,
     ) -> Result<BTreeSet<String>, LinkError> {
         if self.running.stopping.load(Ordering::SeqCst) {
             return Err(LinkError::Stopped);
         }
         let _open = Open::new(&self.running);
-        let touched = Arc::new(Mutex::new(BTreeSet::new()));
-        let storage = Adapter::new(self.store.clone());
+        let storage = match changes {
+            PeerChanges::Ignored => Adapter::new(self.store.clone()),
+            PeerChanges::Discarded => Adapter::discarding(self.store.clone()),
+        };
         let runtime = Tracked::current();
         let repo = Repo::build_tokio()
             .with_runtime(runtime.clone())
             .with_storage(storage.clone())
             .with_peer_id(PeerId::from(self.peer_id.as_str()))
-            .with_observer(Observer(touched.clone()))
             .with_share_policy(move |doc: DocumentId, peer: PeerId| {
                 let access = policy.access(&visit_id(&doc), peer.as_str());
                 futures::stream::once(async move {
                     match access.await {
                         // The server never announces: agents ask for what they need.
-                        Access::ReadWrite => ShareConfig::read_write().with_announce(false),
+                        Access::Read => match changes {
+                            // samod's sync state drops the peer's changes.
+                            PeerChanges::Ignored => ShareConfig::read_only().with_announce(false),
+                            // Taken in memory; the storage writes nothing.
+                            PeerChanges::Discarded => ShareConfig::read_write().with_announce(false),
+                        },
                         Access::Denied => ShareConfig::none(),
                     }
                 })
@@ -204,15 +232,14 @@ impl ServerRepo {
             // The socket goes with the connection: the peer sees it cut.
             failure = storage.failed() => Err(failure.into()),
         };
-        // Every change received is in the store once the repository has stopped.
+        // Every write of the repository is made once it has stopped.
         repo.stop().await;
         runtime.end();
         result?;
         if let Some(failure) = storage.failure() {
             return Err(failure.into());
         }
-        let touched = touched.lock().map(|t| t.clone()).unwrap_or_default();
-        Ok(touched)
+        Ok(storage.written())
     }
 
     /// A visit's stored chunks (saved documents and changes, to be loaded

@@ -12,13 +12,23 @@
 //! nothing (a chunk whose replacement was not stored stays), and
 //! [`Adapter::failed`] lets the connection that owns the repository end at
 //! once instead of going on as if the write had happened.
+//!
+//! The adapter also remembers which visits' chunks its repository wrote or
+//! deleted ([`Adapter::written`]). A connection's repository stores nothing
+//! a phone sent (it shares read-only), but samod saves again every document
+//! it loads, and compacts it once it has many chunks: the connection's
+//! owner projects those visits, so that nothing stored goes unprojected.
+//! A [`Adapter::discarding`] adapter writes nothing at all, for a
+//! connection whose repository holds a phone's changes in memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use posfield_sync_link_client::LinkError;
 use posfield_sync_link_client::chunks::storage_key;
+use posfield_sync_link_client::visit_id;
+use samod::DocumentId;
 use samod::storage::{Storage, StorageKey};
 
 /// A write or read the store could not make.
@@ -62,12 +72,40 @@ struct Failure {
 pub(crate) struct Adapter {
     store: Arc<dyn KvStore>,
     failure: Arc<Failure>,
+    /// The visits whose chunks this repository wrote or deleted.
+    written: Arc<Mutex<BTreeSet<String>>>,
+    /// Whether puts and deletes are dropped instead of made.
+    discard: bool,
 }
 
 impl Adapter {
     /// An adapter with no failure yet.
     pub(crate) fn new(store: Arc<dyn KvStore>) -> Adapter {
-        Adapter { store, failure: Arc::default() }
+        Adapter { store, failure: Arc::default(), written: Arc::default(), discard: false }
+    }
+
+    /// An adapter that reads the store and never changes it: every put and
+    /// delete is dropped. samod then believes a chunk stored that is not,
+    /// which is harmless only because the repository goes with its
+    /// connection and nothing else reads its memory.
+    pub(crate) fn discarding(store: Arc<dyn KvStore>) -> Adapter {
+        Adapter { discard: true, ..Adapter::new(store) }
+    }
+
+    /// The visits whose stored chunks this repository wrote or deleted (or
+    /// tried to), by visit id.
+    pub(crate) fn written(&self) -> BTreeSet<String> {
+        self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Records the visit whose chunk `key` names, before the store is asked
+    /// to change it. samod's own keys (its storage id) name no visit.
+    fn writing(&self, key: &StorageKey) {
+        let visit =
+            key.into_iter().next().and_then(|part| part.parse::<DocumentId>().ok()).map(|d| visit_id(&d));
+        if let Some(visit) = visit.filter(|v| !v.is_empty()) {
+            self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(visit);
+        }
     }
 
     fn raise(&self, what: &str, key: &str, error: StorageError) {
@@ -128,6 +166,10 @@ impl Storage for Adapter {
     }
 
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
+        if self.discard {
+            return;
+        }
+        self.writing(&key);
         let key = join(&key);
         if let Err(error) = self.store.put(key.clone(), data).await {
             self.raise("storing a document chunk", &key, error);
@@ -135,6 +177,10 @@ impl Storage for Adapter {
     }
 
     async fn delete(&self, key: StorageKey) {
+        if self.discard {
+            return;
+        }
+        self.writing(&key);
         let key = join(&key);
         // After a failed write samod may delete what an unstored snapshot
         // was to replace: keep everything instead.

@@ -127,7 +127,8 @@ fn sync_within(agent: Agent, limit: Duration, while_what: &str) -> (Agent, Resul
 fn one_device_cannot_hold_every_sync_slot() {
     let mut w = world();
     let id = w.synced_inspection();
-    // A change on each side: the sync exchanges them over the websocket.
+    // A change on each side: the sync pulls the desk's over the websocket
+    // and pushes the note.
     let both_sides_change = |w: &mut super::World, note: &str| {
         let (status, body) = w.desk_assign(ADMIN, id.as_str(), "wang");
         assert_eq!(status, 200, "{body}");
@@ -135,7 +136,6 @@ fn one_device_cannot_hold_every_sync_slot() {
     };
     both_sides_change(&mut w, "第一次交换");
     let limit = Duration::from_secs(30);
-    // Today this exchange goes over the websocket (`visits_synced` is 1).
     let (wang, synced) = sync_within(w.wang, limit, "with every slot free");
     w.wang = wang;
     assert!(synced.is_ok(), "{synced:?}");

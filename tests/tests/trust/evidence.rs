@@ -1,7 +1,8 @@
 //! What a phone's push may change in a visit, and who is recorded as having
 //! done it: garbage, file names where hashes belong, edits after approval,
 //! forged history and authorship, moved signatures, borrowed device ids,
-//! borrowed actor ids, and approvals of what is not complete.
+//! borrowed actor ids, writes through the sync websocket, and approvals of
+//! what is not complete.
 
 use posfield_e2e::hostile::{Desk, Forge, HostilePhone, SERVER_ACTOR_ID};
 use posfield_e2e::story::{merchant, repair_visit, strokes};
@@ -11,6 +12,9 @@ use posfield_shared::visit::schema::{
 use posfield_shared::visit::{AcceptanceSummary, BlobInfo, SignatureInput};
 use posfield_shared::vocab::{DocumentKind, IdentificationMethod, RepairPlan, WarrantyStatus};
 use posfield_shared::{Actor, BlobHash, FaultCode, Remedy, Timestamp, VisitKind, VisitStatus};
+
+use posfield_core::sync::version_headers;
+use posfield_shared::protocol::{APP_VERSION_HEADER, PROTOCOL_VERSION_HEADER};
 
 use super::{ADMIN, FORGED_AT, id_of, notes, world};
 
@@ -173,7 +177,6 @@ fn approved_evidence_is_frozen_for_agents() {
 /// writes an audit row naming what it put back, and wang's sync report
 /// says so in words; wang's phone then holds the visit as approved.
 #[test]
-#[ignore = "issue 14: red until phones write only through pushes"]
 fn an_offline_edit_that_meets_an_approval_is_put_back_and_the_agent_told() {
     let mut w = world();
     let id = w.synced_repair();
@@ -421,6 +424,73 @@ fn no_phone_writes_under_the_server_actor() {
     );
     let (status, body) = w.desk_assign(ADMIN, id.as_str(), "wang");
     assert_eq!(status, 200, "the desk's next change: {body}");
+}
+
+/// A phone writes only through pushes, which the server checks; the samod
+/// websocket only reads for it. A modified phone that opens a real sync
+/// session holding its own version of a visit it may write (the merchant
+/// renamed, a note written around the app's operations) changes nothing on
+/// the server: the office shows the visit as before, its heads do not move,
+/// and the honest phone's next sync brings none of it back. The same holds
+/// whichever protocol the phone says it speaks: this app's, which the
+/// server shares read-only, or an older one's (protocol 2, and 1, which
+/// sends no headers), whose changes the connection holds in memory and
+/// never stores. Contract: the session itself may end as it likes; what
+/// matters is what is stored.
+#[test]
+fn a_phone_cannot_write_through_the_websocket() {
+    let mut w = world();
+    let id = w.synced_inspection();
+    w.wang.add_note(&id, "诚实的记录").unwrap();
+    w.sync_wang();
+    let before = w.shown(id.as_str());
+    assert_eq!(notes(&before), ["诚实的记录"]);
+    // The websocket reads the visit as the server holds it.
+    let phone = w.wang_phone();
+    let read = phone
+        .sync_socket(id.as_str(), None, version_headers())
+        .expect("the visit is read over the websocket");
+    assert_eq!(serde_json::json!(read.heads), before["heads"], "the session ends with the server's heads");
+
+    let older = |protocol: &str| {
+        vec![
+            (APP_VERSION_HEADER.to_owned(), "0.2.0".to_owned()),
+            (PROTOCOL_VERSION_HEADER.to_owned(), protocol.to_owned()),
+        ]
+    };
+    let speaking =
+        [("this app's protocol", version_headers()), ("protocol 2", older("2")), ("no headers", vec![])];
+    let mut failures = Vec::new();
+    for (n, (protocol, headers)) in speaking.into_iter().enumerate() {
+        let mut forge = Forge::load(&w.wang.visit_document(&id).unwrap(), b"modified-phone");
+        let note = format!("through-the-socket-{n}");
+        forge.rewrite(FORGED_AT, |visit| {
+            visit.merchant.name = "伪造的商店".into();
+            visit.notes.push(Note {
+                id: note.clone(),
+                text: "绕过检查写入".into(),
+                stamp: Stamp { by: phone.actor(), at: Timestamp(FORGED_AT) },
+            });
+        });
+        let session = phone.sync_socket(id.as_str(), Some(forge.saved()), headers).map(|synced| synced.heads);
+        w.sync_wang();
+        let after = w.shown(id.as_str());
+        let honest = w.wang.visit(&id).unwrap();
+        // Every protocol is tried before any fails.
+        if after["heads"] != before["heads"]
+            || after["visit"]["merchant"] != before["visit"]["merchant"]
+            || notes(&after) != notes(&before)
+            || honest.notes.iter().any(|n| n.id == note)
+        {
+            failures.push(format!(
+                "a phone speaking {protocol} wrote through the websocket (session {session:?}): \
+                 merchant now {}, notes now {:?}",
+                after["visit"]["merchant"]["name"],
+                notes(&after)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 /// A repair visit with every step recorded and completed by the domain's

@@ -12,7 +12,7 @@
 //! code, a refusal code) the test's doc comment states the contract chosen
 //! and the assertions hold to what matters: what is stored and shown.
 //!
-//! - `evidence`: what a phone's push may change in a visit, and who is recorded as having done it.
+//! - `evidence`: what a phone may change in a visit by a push or on the sync websocket, and who is recorded as having done it.
 //! - `roles`: the desk's actions through the JSON API, by role.
 //! - `abuse`: guessing, slots, memory and the audit table against many requests.
 //! - `smaller`: CSV exports, sessions, blob uploads, logs, revoked devices.

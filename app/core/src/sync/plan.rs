@@ -17,9 +17,14 @@
 //!    visit the server lacks is pushed whole; one the server has an older
 //!    state of is pushed as the changes since the server's heads; one where
 //!    the server holds changes the phone lacks (the phone does not hold the
-//!    server's heads, or does not hold the visit) goes through samod, which
-//!    merges both ways. A visit the server refused in a push is not sent
-//!    again in the same sync.
+//!    server's heads, or does not hold the visit) is pulled through samod,
+//!    which only brings the server's changes in: the server shares visits
+//!    read-only and stores a phone's changes only from a push, where it
+//!    checks them. The phone's own changes to a pulled visit go up in a
+//!    push of the next round, whose manifest shows the phone holding the
+//!    server's heads; so a visit changed on both sides takes two rounds. A
+//!    visit the server refused in a push is not sent again in the same
+//!    sync.
 //! 3. When the digests agree, the blobs the waiting visits refer to that the
 //!    server has not confirmed go up, [`CONCURRENT_BLOBS`] at a time, then
 //!    any the server names as missing that this sync has not sent yet; once
@@ -90,8 +95,9 @@ pub enum Step {
     /// each request with [`Observation::Pushed`] and each visit that cannot
     /// be built with [`Observation::CannotPush`].
     Push(Vec<Push>),
-    /// Exchange these visits over one samod session, merging what comes back
-    /// into the store. Answer each with [`Observation::Exchanged`].
+    /// Pull these visits over one samod session, merging what comes back
+    /// into the store (the server takes nothing from it). Answer each with
+    /// [`Observation::Exchanged`].
     Exchange(Vec<Exchange>),
     /// Upload these blobs at once. Answer each with [`Observation::Uploaded`].
     Upload(Vec<Upload>),
@@ -270,6 +276,9 @@ pub struct Planner {
     blob_failures: Vec<String>,
     /// Visits the server refused in a push, with why.
     refusals: BTreeMap<String, String>,
+    /// Visits counted in the report as synced: one pulled and then pushed
+    /// counts once.
+    counted: BTreeSet<String>,
     /// Visits still differing at the last manifest.
     left: usize,
     /// The phone's heads at the last manifest.
@@ -309,6 +318,7 @@ impl Planner {
             held: phone.held.clone(),
             blob_failures: Vec::new(),
             refusals: BTreeMap::new(),
+            counted: BTreeSet::new(),
             left: 0,
             phone: BTreeMap::new(),
             report: SyncReport::default(),
@@ -410,7 +420,7 @@ impl Planner {
                 for outcome in outcomes.into_iter().filter(|o| sent.contains(&o.id)) {
                     match outcome.refused {
                         None => {
-                            self.report.visits_synced += 1;
+                            self.count_synced(&outcome.id);
                             self.progress.docs_done += 1;
                             if !outcome.reverted.is_empty() {
                                 let message = outcome.message.unwrap_or_else(|| {
@@ -436,7 +446,7 @@ impl Planner {
                         if !self.phone.contains_key(&id) {
                             self.report.visits_received += 1;
                         }
-                        self.report.visits_synced += 1;
+                        self.count_synced(&id);
                         self.progress.docs_done += 1;
                     }
                     Err(error) => *failure = Some(error),
@@ -462,6 +472,13 @@ impl Planner {
                 self.announce();
             }
             _ => {}
+        }
+    }
+
+    /// Counts a visit as synced, once a sync.
+    fn count_synced(&mut self, id: &str) {
+        if self.counted.insert(id.to_owned()) {
+            self.report.visits_synced += 1;
         }
     }
 
@@ -531,7 +548,8 @@ impl Planner {
         self.progress.docs_total += differing.len();
         self.announce();
         // What only this phone has goes in pushes; the rest (the server
-        // holds changes this phone lacks) through automerge's sync protocol.
+        // holds changes this phone lacks) is pulled through automerge's sync
+        // protocol, and what this phone has of it goes in the next round.
         let mut pushes = Vec::new();
         let mut exchange = BTreeSet::new();
         for id in differing {

@@ -1,7 +1,7 @@
 //! The SQLite engine's tests: document chunks and the group commit, the
 //! access rule, the back office's lists, and what happens to a write the
-//! database refuses, from the store up to a sync connection; uploads no
-//! visit refers to, collected.
+//! database refuses, from the store up to a sync connection (which stores
+//! nothing a phone sends); uploads no visit refers to, collected.
 
 use std::time::Duration;
 
@@ -507,30 +507,52 @@ fn new_visit(agent: &str) -> (String, VisitDoc) {
     (id, doc)
 }
 
+/// The version headers of a phone speaking `protocol` (`None`: a phone of
+/// the first release, which sends none).
+fn speaking(protocol: Option<u32>) -> Vec<(String, String)> {
+    use posfield_shared::protocol::{APP_VERSION_HEADER, PROTOCOL_VERSION_HEADER};
+    protocol
+        .map(|p| {
+            vec![
+                (APP_VERSION_HEADER.to_owned(), "0.3.0".to_owned()),
+                (PROTOCOL_VERSION_HEADER.to_owned(), p.to_string()),
+            ]
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_connection_whose_write_is_refused_ends_and_nothing_is_acknowledged() {
+async fn a_sync_connection_stores_nothing_of_the_phone_and_ends_when_its_own_write_is_refused() {
+    use posfield_shared::protocol::{PROTOCOL_VERSION, PULLING_PROTOCOL};
+    use posfield_sync_link_client::LinkError;
+    use posfield_sync_link_client::session::{Endpoint, Session};
+
     let (dir, running, enrolled) = server().await;
     let state = running.state.clone();
     let principal = agent("wang");
-    let endpoint = posfield_sync_link_client::session::Endpoint {
+    let endpoint = |protocol: Option<u32>| Endpoint {
         url: format!("ws://{}/api/v1/sync/ws", running.addr).parse().unwrap(),
         token: enrolled.token.clone(),
         peer: enrolled.peer.clone(),
         connect_timeout: Duration::from_secs(5),
-        headers: Vec::new(),
+        headers: speaking(protocol),
     };
-    // Syncs one visit in a session of its own; whether the server ended the
-    // connection within `patience`.
-    let sync = |id: String, bytes: Vec<u8>, patience: Duration| {
-        let (endpoint, state, device) = (endpoint.clone(), state.clone(), enrolled.device_id.clone());
+    // Syncs one visit in a session of its own holding `seed`, if any; the
+    // session's answer, how long it took, and whether the server ended the
+    // connection within `patience` after it.
+    // Before protocol 3 a session waited until the server held its changes too.
+    let sync = |id: String, seed: Option<Vec<u8>>, protocol: Option<u32>, patience: Duration| {
+        let (endpoint, state, device) = (endpoint(protocol), state.clone(), enrolled.device_id.clone());
         async move {
-            let session =
-                posfield_sync_link_client::session::Session::open(&endpoint, vec![(id.clone(), bytes)])
-                    .await?;
-            let synced = session.sync(&id, &[], Duration::from_secs(10)).await;
-            // However the phone's session ended, the server ends the
-            // connection when a write fails, instead of going on as if the
-            // write had happened.
+            let seeds = seed.map(|bytes| vec![(id.clone(), bytes)]).unwrap_or_default();
+            let started = std::time::Instant::now();
+            let session = Session::open(&endpoint, seeds).await.unwrap();
+            let deadline = Duration::from_secs(10);
+            let synced = match protocol {
+                Some(p) if p >= PULLING_PROTOCOL => session.sync(&id, &[], deadline).await,
+                _ => session.sync_both_ways(&id, &[], deadline).await,
+            };
+            let took = started.elapsed();
             let ended = tokio::time::timeout(patience, async {
                 while session.is_connected() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -540,31 +562,65 @@ async fn a_sync_connection_whose_write_is_refused_ends_and_nothing_is_acknowledg
             .is_ok();
             session.close().await;
             assert!(state.in_flight.settled(&device, Duration::from_secs(10)).await);
-            synced.map(|_| ended)
+            (synced, took, ended)
         }
     };
-    let manifest = || async { state.store.manifest(&principal).await.unwrap() };
+    // What the server holds of a visit: its stored heads, the manifest's and the projection.
+    let held = |id: String| {
+        let state = state.clone();
+        let principal = principal.clone();
+        async move {
+            let stored = state.repo.document(&id).await.unwrap().expect("the visit is stored");
+            let stored = posfield_sync_link_client::hex_heads(&stored);
+            let manifest = state.store.manifest(&principal).await.unwrap().into_iter().find(|e| e.id == id);
+            (stored, manifest.map(|e| e.heads), state.store.projected(&id).await.unwrap())
+        }
+    };
 
-    // A server that has synced before (samod stores its own id first).
-    let (first, mut first_doc) = new_visit("wang");
-    let ended = sync(first.clone(), first_doc.save(), Duration::from_secs(1)).await.unwrap();
-    assert!(!ended, "a sync whose writes were made keeps its connection until the phone closes it");
-    assert_eq!(manifest().await.len(), 1);
-
-    refuse_chunk_writes(&dir, true);
+    // A visit stored by a push, and the phone's own later version of it.
     let (id, mut doc) = new_visit("wang");
-    let refused = sync(id.clone(), doc.save(), Duration::from_secs(10)).await;
-    assert!(refused.as_ref().is_err() || refused.as_ref().is_ok_and(|ended| *ended), "{refused:?}");
-    // Nothing stored, nothing projected: the manifest does not acknowledge the visit.
-    assert_eq!(state.repo.chunks(&id).await.unwrap(), None);
-    let ids: Vec<String> = manifest().await.into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, [first]);
+    let pushed =
+        posfield_shared::protocol::PushedVisit { id: id.clone(), base: Vec::new(), bytes: doc.save().into() };
+    let stored = crate::push::push(&state, &principal, vec![pushed]).await.unwrap();
+    assert!(stored[0].refused.is_none(), "{stored:?}");
+    let before = held(id.clone()).await;
+    let mut phone = doc.fork(b"phone-1");
+    let ctx = Ctx::new(Actor::agent("wang", "phone-1"), Timestamp(1_795_000_100_000), "op-2");
+    phone.add_note(&ctx, "只在手机上").unwrap();
 
-    // With the disk back, the next sync stores it and the manifest says so.
+    // The phone reads the server's visit.
+    let (read, took, _) = sync(id.clone(), None, Some(PROTOCOL_VERSION), Duration::ZERO).await;
+    assert_eq!(read.unwrap().heads, before.0, "the session ends with the server's heads");
+    assert!(took < Duration::from_secs(5), "a pull ends once it holds the server's changes: {took:?}");
+
+    // The phone's changes are not stored, whichever protocol it speaks: this
+    // app's (shared read-only), or an older one's, whose session waits until
+    // the server holds its changes (held by the connection in memory, so
+    // that the session ends, and never written).
+    for protocol in [Some(PROTOCOL_VERSION), Some(2), None] {
+        let (synced, took, _) = sync(id.clone(), Some(phone.save()), protocol, Duration::ZERO).await;
+        assert!(synced.is_ok(), "protocol {protocol:?}: {synced:?}");
+        assert!(took < Duration::from_secs(5), "protocol {protocol:?}: the session ends promptly: {took:?}");
+        assert_eq!(held(id.clone()).await, before, "protocol {protocol:?}: the server holds what it held");
+    }
+
+    // A visit the server never saw is not found, and not claimed by asking.
+    let (unknown, _) = new_visit("wang");
+    let (synced, took, _) = sync(unknown.clone(), None, Some(PROTOCOL_VERSION), Duration::ZERO).await;
+    assert!(matches!(synced, Err(LinkError::NotFound(_))), "{synced:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(state.store.visit_owner(&unknown).await.unwrap().is_none(), "asking claimed the visit");
+
+    // samod saves again what a connection loads: when the store refuses
+    // that write the server ends the connection at once, and nothing changes.
+    refuse_chunk_writes(&dir, true);
+    let (synced, _, ended) = sync(id.clone(), None, Some(PROTOCOL_VERSION), Duration::from_secs(10)).await;
+    assert!(ended, "a connection whose write failed ends ({synced:?})");
     refuse_chunk_writes(&dir, false);
-    sync(id.clone(), doc.save(), Duration::from_millis(100)).await.unwrap();
-    let stored = manifest().await.into_iter().find(|e| e.id == id).expect("the visit is in the manifest");
-    assert_eq!(stored.heads, doc.heads().join(","));
+    assert_eq!(held(id.clone()).await, before);
+    // With the disk back, the phone reads the visit again.
+    let (read, _, _) = sync(id.clone(), None, Some(PROTOCOL_VERSION), Duration::ZERO).await;
+    assert_eq!(read.unwrap().heads, before.0);
     running.stop().await.unwrap();
 }
 

@@ -15,7 +15,10 @@
 //! or refused, changes on a base the server does not have are refused, a
 //! cut push stores nothing, a blob upload appends at the offset the server
 //! holds and answers 409 for any other, a cut upload keeps what arrived, and
-//! a samod session merges both ways until its connection is cut. A renewal
+//! a samod session only reads: it brings the server's changes to the phone
+//! until its connection is cut, and the phone's changes never reach the
+//! server through it (the server shares visits read-only, so they go up in
+//! a push of a later round). A renewal
 //! waits beside the credential and the renewals already waiting, and the
 //! first one used becomes the credential.
 
@@ -36,9 +39,11 @@ use crate::sync::execute::referenced_blobs;
 const AGENT: &str = "agent-li";
 
 /// Syncs allowed, once the faults stop, until everything agrees: one, since
-/// a sync's rounds push or exchange every differing visit before the
-/// manifest is asked again, and whatever the faults left behind (a cut
-/// upload, a push whose answer was lost) is found again from the manifest.
+/// a sync's rounds push or pull every differing visit before the manifest
+/// is asked again (a visit changed on both sides is pulled in one round and
+/// pushed in the next, well within `MAX_ROUNDS`), and whatever the faults
+/// left behind (a cut upload, a push whose answer was lost) is found again
+/// from the manifest.
 const SYNCS_AFTER_FAULTS: usize = 1;
 
 /// A credential's lifetime, in seconds.
@@ -539,7 +544,9 @@ impl World {
         answer
     }
 
-    /// A samod session: each visit merged both ways, in order, until a cut.
+    /// A samod session, which only reads: each visit the server holds is
+    /// merged into the phone, in order, until a cut. Nothing of the phone's
+    /// reaches the server, whatever the fault.
     fn exchange(&mut self, visits: &[Exchange], fault: Fault, plan: &mut Planner) {
         let reached = !matches!(fault, Fault::DropRequest | Fault::Delay);
         if reached && !self.admit(self.phone.token, true) {
@@ -556,32 +563,22 @@ impl World {
             Fault::Cut(n) => (n as usize % visits.len(), false),
         };
         for (index, visit) in visits.iter().enumerate() {
-            if let Some(doc) = self.phone.docs.get_mut(&visit.id) {
-                let theirs = VisitDoc::load(&doc.save()).expect("the phone's visit reloads");
-                if index <= cut_at {
-                    self.server_merge(&visit.id, theirs);
-                }
-            }
             if index >= cut_at {
                 let why = if server_only { "the answer was lost" } else { "the connection was cut" };
                 let error = SyncError::Interrupted(why.into());
                 plan.observe(Observation::Exchanged { id: visit.id.clone(), outcome: Err(error) });
                 return;
             }
-            if let Some(doc) = self.server.docs.get_mut(&visit.id) {
-                let bytes = doc.save();
-                self.phone_merge(&visit.id, &bytes);
-            }
+            let Some(doc) = self.server.docs.get_mut(&visit.id) else {
+                // The session waits for a visit the server does not share
+                // until its deadline.
+                let error = SyncError::Interrupted(format!("visit {} is not on the server", visit.id));
+                plan.observe(Observation::Exchanged { id: visit.id.clone(), outcome: Err(error) });
+                return;
+            };
+            let bytes = doc.save();
+            self.phone_merge(&visit.id, &bytes);
             plan.observe(Observation::Exchanged { id: visit.id.clone(), outcome: Ok(()) });
-        }
-    }
-
-    fn server_merge(&mut self, id: &str, mut theirs: VisitDoc) {
-        match self.server.docs.get_mut(id) {
-            Some(doc) => doc.merge(&mut theirs).expect("the server merges the phone's visit"),
-            None => {
-                self.server.docs.insert(id.to_owned(), theirs);
-            }
         }
     }
 

@@ -252,15 +252,19 @@ fn refusal(status: u16, code: &str) -> SyncError {
         ("synced: 2 round(s), 1 visit(s) (1 new), 0 blob(s) of 0 bytes", vec![]),
     ],
 )]
-#[case::a_visit_whose_server_heads_the_phone_lacks_is_exchanged_both_ways(
+#[case::a_visit_whose_server_heads_the_phone_lacks_is_pulled_then_pushed_and_counted_once(
     phone(&[("v1", &[]), ("v2", &[])], &[], &[]),
     vec![
         ("manifest", vec![differ(&[("v1", "b"), ("v2", "c")], &[("v1", "r"), ("v2", "a")])]),
         ("push v1 since r, v2 since a", vec![cannot_push("v1"), stored(&["v2"])]),
         ("exchange v1@b", vec![exchanged("v1")]),
+        // The pull brought the server's changes in (the phone now holds r
+        // under m); the server took none of the phone's, which go up next.
+        ("manifest", vec![differ(&[("v1", "m"), ("v2", "c")], &[("v1", "r"), ("v2", "c")])]),
+        ("push v1 since r", vec![stored(&["v1"])]),
         ("manifest", vec![agree(&[("v1", "m"), ("v2", "c")], &[])]),
         ("mark v1@m, v2@c", vec![]),
-        ("synced: 2 round(s), 2 visit(s) (0 new), 0 blob(s) of 0 bytes", vec![]),
+        ("synced: 3 round(s), 2 visit(s) (0 new), 0 blob(s) of 0 bytes", vec![]),
     ],
 )]
 #[case::blobs_go_up_once_the_documents_agree_and_the_server_is_asked_again(
