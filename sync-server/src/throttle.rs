@@ -110,6 +110,10 @@ pub struct Throttles {
     pub passwords_per_address: Window<IpAddr>,
     /// Wrong enrolment codes per client address.
     pub codes_per_address: Window<IpAddr>,
+    /// Pushes refused per device for a change under another's actor: only
+    /// counted, never refused, so that a few of them a minute are audited
+    /// ([`crate::actors::audit_refusal`]).
+    pub foreign_actor_refusals: Window<String>,
 }
 
 impl Throttles {
@@ -125,6 +129,7 @@ impl Throttles {
                 config.password_window_secs,
             ),
             codes_per_address: Window::new(config.code_failures_per_address, 60),
+            foreign_actor_refusals: Window::new(u32::MAX, 60),
         }
     }
 }
