@@ -1,6 +1,6 @@
 //! Push bodies (CBOR) through the server's checks: counts from the headers,
-//! each visit loaded strictly and its blob references checked; a visit that
-//! passes saves and loads again to itself.
+//! each visit loaded strictly, its blob references checked and the actors of
+//! its new changes listed; a visit that passes saves and loads again to itself.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(

@@ -23,7 +23,7 @@ use crate::protocol::{
 use crate::validate;
 use crate::visit::VisitDoc;
 use crate::visit::authority::{OfficeFields, Sender};
-use crate::visit::pushed::{bad_reference, check_pushed};
+use crate::visit::pushed::{bad_reference, check_pushed, new_actors};
 
 /// Bytes offered as a saved visit (a file on the phone, a document from a
 /// peer): load and hydrate them as they are, and again with every chunk's
@@ -143,11 +143,13 @@ pub fn sync_bodies(data: &[u8]) -> bool {
 /// A push body as the server checks it before storing anything: the
 /// counts read from the CBOR headers first, then each visit's bytes loaded
 /// strictly as a document new to the server and its blob references
-/// checked ([`check_pushed`], the function `sync-server`'s push calls). A
-/// visit that passes names only SHA-256 references, what it saves loads
-/// strictly again to the same visit, and once the server has put back what
-/// the authority table does not let its sender write, nothing is forged.
-/// Returns whether any visit passed.
+/// checked ([`check_pushed`], the function `sync-server`'s push calls), and
+/// the actors of its new changes listed ([`new_actors`]). A visit that
+/// passes names only SHA-256 references, brings changes only while the
+/// server does not hold its bytes, what it saves loads strictly again to
+/// the same visit, and once the server has put back what the authority
+/// table does not let its sender write, nothing is forged. Returns whether
+/// any visit passed.
 pub fn push_bodies(data: &[u8]) -> bool {
     let Ok(request) = decode_push_request(data) else { return false };
     assert!(request.visits.len() <= PUSH_MAX_VISITS, "{} visits decoded", request.visits.len());
@@ -159,6 +161,12 @@ pub fn push_bodies(data: &[u8]) -> bool {
         for bytes in [pushed.bytes.to_vec(), reseal_chunks(&pushed.bytes)] {
             let Ok((mut doc, visit)) = check_pushed(&[], &bytes) else { continue };
             assert!(bad_reference(&visit).is_none());
+            // Everything a visit new to the server holds is new; nothing is
+            // once the same bytes are stored.
+            let actors = new_actors(&[], &mut doc).expect("the actors of a checked visit");
+            assert!(!actors.is_empty(), "a visit with no change passed");
+            let stored = new_actors(&[bytes.as_slice()], &mut doc).expect("the stored bytes load as checked");
+            assert!(stored.is_empty(), "changes already stored counted as new: {stored:?}");
             let saved = doc.save();
             let again = VisitDoc::load_chunks([saved.as_slice()]).and_then(|d| d.visit());
             assert_eq!(again.expect("a checked visit saves and loads again"), visit);

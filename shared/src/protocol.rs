@@ -88,6 +88,12 @@ pub struct EnrollRequest {
     pub device_name: String,
     /// The phone's Ed25519 public key, hex.
     pub public_key: String,
+    /// The credential this phone held before, when it enrols again (expired,
+    /// revoked or live): the new device takes over that device's automerge
+    /// actors, so edits made under them still sync, and the old credential
+    /// is revoked. Absent from older phones and from a first enrolment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_token: Option<String>,
 }
 
 /// The answer to an enrolment.
@@ -103,6 +109,12 @@ pub struct EnrollResponse {
     pub peer: String,
     /// When the credential expires (Unix seconds).
     pub expires_at: i64,
+    /// Eight bytes (16 lowercase hex digits) every automerge actor of the
+    /// device starts with: the phone writes under them and eight random
+    /// bytes of each process's own. Absent from servers that give none;
+    /// the phone then writes under 16 random bytes, bound to it on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_prefix: Option<String>,
 }
 
 /// `POST /api/v1/sync/manifest`.
@@ -361,6 +373,19 @@ mod tests {
         assert_ne!(a, digest([("v1", "aa"), ("v2", "bb")]));
         assert_ne!(a, digest([("v1", "aa")]));
         assert_eq!(join_heads(&["b".into(), "a".into()]), "a,b");
+    }
+
+    /// The actor prefix is optional both ways: an older server's answer
+    /// reads without one, and an answer without one is written as before.
+    #[test]
+    fn an_enrolment_answer_without_an_actor_prefix_reads_and_writes_as_before() {
+        let older = r#"{"agent":"wang","device_id":"d","token":"t","peer":"p","expires_at":1}"#;
+        let answer: EnrollResponse = serde_json::from_str(older).unwrap();
+        assert_eq!(answer.actor_prefix, None);
+        assert_eq!(serde_json::to_string(&answer).unwrap(), older);
+        let newer = EnrollResponse { actor_prefix: Some("00112233aabbccdd".into()), ..answer };
+        let json = serde_json::to_string(&newer).unwrap();
+        assert_eq!(serde_json::from_str::<EnrollResponse>(&json).unwrap(), newer);
     }
 
     #[test]

@@ -246,12 +246,13 @@ async fn enroll(
     let now = state.clock.now();
     let codes = &state.throttles.codes_per_address;
     let attempt = codes.take(&client.0, now).map_err(|t| ApiError::throttled(t.retry_after_secs))?;
-    let enrolled = auth::enrol(
+    let enrolled = auth::enrol_replacing(
         state.store.as_ref(),
         &request.code,
         &request.device_id,
         &request.device_name,
         &request.public_key,
+        request.previous_token.as_deref(),
         now,
     )
     .await;
@@ -272,6 +273,7 @@ async fn enroll(
         token: enrolled.token,
         peer: enrolled.peer,
         expires_at: enrolled.expires_at,
+        actor_prefix: Some(enrolled.actor_prefix).filter(|prefix| !prefix.is_empty()),
     }))
 }
 

@@ -117,6 +117,8 @@ pub struct Enrolled {
     pub peer: String,
     /// When the credential expires (Unix seconds).
     pub expires_at: i64,
+    /// The start of every automerge actor the device writes under (hex).
+    pub actor_prefix: String,
 }
 
 /// `n` random bytes.
@@ -171,6 +173,22 @@ pub async fn enrol(
     public_key: &str,
     at: i64,
 ) -> Result<Enrolled, AuthError> {
+    enrol_replacing(store, code, client_device_id, device_name, public_key, None, at).await
+}
+
+/// Enrols a device like [`enrol`], in place of the agent's device whose
+/// credential the phone held before (`previous_token`, when it sends one):
+/// that device is revoked, and the new one writes under its automerge
+/// actors, so what the phone edited before enrolling again still syncs.
+pub async fn enrol_replacing(
+    store: &dyn Store,
+    code: &str,
+    client_device_id: &str,
+    device_name: &str,
+    public_key: &str,
+    previous_token: Option<&str>,
+    at: i64,
+) -> Result<Enrolled, AuthError> {
     let key_ok = public_key.len() == 64 && public_key.bytes().all(|b| b.is_ascii_hexdigit());
     if !key_ok {
         return Err(AuthError::Invalid("the device public key must be 32 bytes of hex".into()));
@@ -188,9 +206,17 @@ pub async fn enrol(
         public_key: public_key.to_ascii_lowercase(),
         at,
         expires_at,
+        // Drawn at random, so no device can choose another's. Should it be
+        // one another device has, the store refuses the enrolment whole
+        // and the code stays unused for the phone's next try.
+        actor_prefix: random_bytes(),
+        previous_token_hash: previous_token.map(sha256_hex),
     };
     let agent = store.enrol(device).await?.ok_or(AuthError::BadCode)?;
-    Ok(Enrolled { peer: peer_of(&device_id), agent, device_id, token, expires_at })
+    // The prefix drawn, or the replaced device's.
+    let actor_prefix =
+        store.actor_owners(&device_id, &[]).await?.own_prefix.map(hex::encode).unwrap_or_default();
+    Ok(Enrolled { peer: peer_of(&device_id), agent, device_id, token, expires_at, actor_prefix })
 }
 
 /// A new device credential: 256 random bits.
@@ -429,6 +455,8 @@ mod tests {
             public_key: KEY.into(),
             at: 1,
             expires_at: 2,
+            actor_prefix: random_bytes(),
+            previous_token_hash: None,
         };
         assert_eq!(store.enrol(old).await.unwrap().as_deref(), Some("li.na"));
         assert!(matches!(authenticate(&store, "pfd_old", now()).await, Err(AuthError::Expired)));

@@ -5,6 +5,7 @@
 //! - [`store`]: the storage boundary: every query the server makes, and the
 //!   access rule; [`store::sqlite`] is its engine.
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
+//! - [`actors`]: the automerge actors each device may write under.
 //! - [`policy`]: the samod share policy of a sync connection (the store's access rule).
 //! - [`api`]: the HTTP routes, in one table.
 //! - [`routes`]: who may call each route, and the guard that refuses everyone else.
@@ -19,6 +20,7 @@
 //! - [`projection`]: visit and terminal tables, restored back-office fields,
 //!   countersigned acceptances.
 
+pub mod actors;
 pub mod api;
 pub mod auth;
 pub mod blobs;

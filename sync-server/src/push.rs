@@ -9,12 +9,15 @@
 //! same as for a sync connection: the agent reaches only its own and its
 //! assigned visits, an unreadable document or another visit's is refused
 //! and stored nowhere, and back-office fields an agent altered are restored.
+//! The changes a push brings must be written under the pushing device's
+//! automerge actors ([`crate::actors`]).
 
 use std::collections::HashSet;
 
 use posfield_shared::protocol::{PushOutcome, PushedVisit};
 use posfield_shared::visit::authority::Sender;
-use posfield_shared::visit::pushed::{PushRefusal, check_pushed};
+use posfield_shared::visit::pushed::{PushRefusal, check_pushed, new_actors};
+use posfield_shared::visit::{Visit, VisitDoc};
 
 use crate::State;
 use crate::projection::{self, ProjectionError};
@@ -69,8 +72,7 @@ pub async fn push(
         tokio::task::spawn_blocking(move || {
             work.into_iter()
                 .map(|(index, visit, chunks)| {
-                    let stored: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-                    let checked = check_pushed(&stored, &visit.bytes);
+                    let checked = checked_with_actors(&chunks, &visit.bytes);
                     (index, visit, checked)
                 })
                 .collect::<Vec<_>>()
@@ -93,12 +95,9 @@ pub async fn push(
         let loaded = if quarantined {
             let chunks = state.repo.chunks(&pushed.id).await?.unwrap_or_default();
             let bytes = pushed.bytes.to_vec();
-            tokio::task::spawn_blocking(move || {
-                let stored: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-                check_pushed(&stored, &bytes)
-            })
-            .await
-            .map_err(|_| StoreError::Cancelled)?
+            tokio::task::spawn_blocking(move || checked_with_actors(&chunks, &bytes))
+                .await
+                .map_err(|_| StoreError::Cancelled)?
         } else {
             loaded
         };
@@ -117,10 +116,35 @@ pub async fn push(
                 outcomes[index] = Some(PushOutcome::refused(&pushed.id, refusal.code(), refusal.to_string()));
                 None
             }
-            Err(PushRefusal::Unreadable(error)) => Some((index, pushed, Err(error))),
-            Ok(loaded) => Some((index, pushed, Ok(loaded))),
+            Err(PushRefusal::Unreadable(error)) => Some((index, pushed, Err(error), Vec::new())),
+            Ok((doc, visit, actors)) => Some((index, pushed, Ok((doc, visit)), actors)),
         })
         .collect();
+
+    // The changes the push brings must be this device's: a visit with one
+    // under the server's actor or another device's is refused whole and
+    // nothing of it is stored; the actors it binds are bound first.
+    // A document of another visit is refused by `settle` and stored nowhere.
+    let actors: Vec<Vec<Vec<u8>>> = loaded
+        .iter()
+        .map(|(_, pushed, loaded, actors)| match loaded {
+            Ok((_, visit)) if visit.id == pushed.id => actors.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let judged =
+        crate::actors::check_actors(state.store.as_ref(), principal, &actors, state.clock.now()).await?;
+    let mut kept = Vec::with_capacity(loaded.len());
+    for ((index, pushed, loaded, _), judged) in loaded.into_iter().zip(judged) {
+        match judged {
+            Ok(()) => kept.push((index, pushed, loaded)),
+            Err(refusal) => {
+                let outcome = crate::actors::audit_refusal(state, principal, &pushed.id, &refusal).await?;
+                outcomes[index] = Some(outcome);
+            }
+        }
+    }
+    let loaded = kept;
 
     // Readable documents of the visits they claim to be are stored first, so
     // that a crash before their projection is written loses nothing: the
@@ -176,4 +200,16 @@ pub async fn push(
     }
     projection::write_rows(state, rows, Vec::new()).await?;
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// The checks of a pushed visit against its `stored` chunks, and the actors
+/// of the changes it brings.
+fn checked_with_actors(
+    stored: &[Vec<u8>],
+    pushed: &[u8],
+) -> Result<(VisitDoc, Visit, Vec<Vec<u8>>), PushRefusal> {
+    let stored: Vec<&[u8]> = stored.iter().map(Vec::as_slice).collect();
+    let (mut doc, visit) = check_pushed(&stored, pushed)?;
+    let actors = new_actors(&stored, &mut doc)?;
+    Ok((doc, visit, actors))
 }

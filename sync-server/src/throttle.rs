@@ -113,6 +113,10 @@ pub struct Throttles {
     /// Unreadable visits pushed per device, counted (never refused) so
     /// that their audit rows are few however many are sent.
     pub unreadable_per_device: Window<String>,
+    /// Pushes refused per device for a change under another's actor: only
+    /// counted, never refused, so that a few of them a minute are audited
+    /// ([`crate::actors::audit_refusal`]).
+    pub foreign_actor_refusals: Window<String>,
 }
 
 impl Throttles {
@@ -129,6 +133,7 @@ impl Throttles {
             ),
             codes_per_address: Window::new(config.code_failures_per_address, 60),
             unreadable_per_device: Window::new(u32::MAX, 60),
+            foreign_actor_refusals: Window::new(u32::MAX, 60),
         }
     }
 }

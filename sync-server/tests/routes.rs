@@ -175,6 +175,8 @@ async fn world() -> World {
         public_key: KEY.into(),
         at: 1,
         expires_at: 2,
+        actor_prefix: auth::random_bytes(),
+        previous_token_hash: None,
     };
     assert_eq!(store.enrol(expired).await.unwrap().as_deref(), Some("wang"));
     let register = RegisterRow { serial: SERIAL.into(), state: "installed".into(), ..RegisterRow::default() };

@@ -98,6 +98,7 @@ impl HostilePhone {
             device_id: client_device_id.to_owned(),
             device_name: "modified phone".into(),
             public_key: key.public_hex(),
+            previous_token: None,
         };
         let http = Client::new();
         let response =

@@ -198,6 +198,8 @@ pub struct SignOutReport {
 const SETTING_USER: &str = "user";
 const SETTING_DEVICE_ID: &str = "device_id";
 const SETTING_DEVICE_KEY: &str = "device_key";
+/// The actor prefix the server gave at enrolment (hex), empty when it gave none.
+const SETTING_ACTOR_PREFIX: &str = "actor_prefix";
 
 /// The field agent's offline core.
 pub struct Agent {
@@ -229,6 +231,18 @@ fn random_bytes<const N: usize>() -> [u8; N] {
         chunk.copy_from_slice(&id.as_bytes()[..chunk.len()]);
     }
     out
+}
+
+/// A fresh automerge actor for this process: the server's 8-byte `prefix`
+/// for this device (hex) and 8 random bytes, or 16 random bytes when the
+/// phone has none (not enrolled, or enrolled by a server that gives none).
+/// Fresh per process, as two processes on one phone must never share one.
+fn actor_under(prefix: Option<&str>) -> Vec<u8> {
+    let prefix = prefix.and_then(|hex| hex::decode(hex).ok()).filter(|bytes| bytes.len() == 8);
+    match prefix {
+        Some(prefix) => [prefix.as_slice(), &random_bytes::<8>()].concat(),
+        None => random_bytes::<16>().to_vec(),
+    }
 }
 
 impl Agent {
@@ -263,8 +277,7 @@ impl Agent {
             }
         };
         let user = store.setting(SETTING_USER)?.filter(|u| !u.is_empty());
-        // A fresh automerge actor per session: two processes on one phone never share one.
-        let actor_id = random_bytes::<16>().to_vec();
+        let actor_id = actor_under(store.setting(SETTING_ACTOR_PREFIX)?.as_deref());
         Ok(Agent {
             store,
             blobs,
@@ -276,6 +289,22 @@ impl Agent {
             open_docs: HashMap::new(),
             data_dir: data_dir.to_owned(),
         })
+    }
+
+    /// Writes from now on under the actor prefix an enrolment gave
+    /// (`None` or not 8 bytes of hex: 16 random bytes), and keeps it for the
+    /// next starts.
+    pub(crate) fn use_actor_prefix(&mut self, prefix: Option<&str>) -> Result<(), AgentError> {
+        self.store.set_setting(SETTING_ACTOR_PREFIX, prefix.unwrap_or_default())?;
+        self.actor_id = actor_under(prefix);
+        // Open documents take the new actor when they are next loaded.
+        self.open_docs.clear();
+        Ok(())
+    }
+
+    /// The automerge actor this process writes under.
+    pub fn actor_id(&self) -> &[u8] {
+        &self.actor_id
     }
 
     /// The store, for the sync client's bookkeeping.

@@ -388,6 +388,7 @@ impl Agent {
             device_id: self.device_id().to_owned(),
             device_name: device_name.to_owned(),
             public_key: self.device_public_key(),
+            previous_token: self.store().setting(SETTING_TOKEN)?,
         };
         let url = base.join("api/v1/enroll").map_err(|_| SyncError::BadServer(server.to_owned()))?;
         let enrolled: EnrollResponse = runtime()?.block_on(json_reply(client()?.post(url).json(&request)))?;
@@ -400,6 +401,7 @@ impl Agent {
             (SETTING_SERVER_DEVICE, &enrolled.device_id),
             (SETTING_AGENT, &enrolled.agent),
         ])?;
+        self.use_actor_prefix(enrolled.actor_prefix.as_deref())?;
         self.sign_in(&enrolled.agent)?;
         Ok(enrolled)
     }

@@ -312,6 +312,35 @@ impl VisitDoc {
         Ok(doc.save())
     }
 
+    /// The heads (lowercase hex, sorted) of the document that `chunks`
+    /// make together, loaded as strictly as [`VisitDoc::load_chunks`] but
+    /// not read as a visit: what a replica holding those chunks has seen.
+    pub fn chunk_heads<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<String>, DocError> {
+        let mut heads: Vec<String> =
+            load_strictly(chunks)?.get_heads().iter().map(|h| h.to_string()).collect();
+        heads.sort();
+        Ok(heads)
+    }
+
+    /// The actor ids of the changes a replica at `heads` (hex hashes) lacks,
+    /// each once, in the order automerge lists the changes; `None` when this
+    /// document lacks one of the heads or one is not a hash.
+    pub fn actors_since(&mut self, heads: &[String]) -> Option<Vec<Vec<u8>>> {
+        let hashes: Vec<automerge::ChangeHash> =
+            heads.iter().map(|h| h.parse().ok()).collect::<Option<_>>()?;
+        if hashes.iter().any(|hash| self.doc.get_change_by_hash(hash).is_none()) {
+            return None;
+        }
+        let mut actors: Vec<Vec<u8>> = Vec::new();
+        for change in self.doc.get_changes(&hashes) {
+            let actor = change.actor_id().to_bytes();
+            if !actors.iter().any(|known| known.as_slice() == actor) {
+                actors.push(actor.to_vec());
+            }
+        }
+        Some(actors)
+    }
+
     /// Number of changes in the document's history.
     pub fn change_count(&mut self) -> usize {
         self.doc.get_changes(&[]).len()

@@ -1,6 +1,8 @@
 //! What the server checks of one pushed visit before it stores any of it:
 //! the bytes apply whole to what it holds and load strictly, and every
-//! blob reference in the visit is a SHA-256. Pure, so the server's push
+//! blob reference in the visit is a SHA-256; and which automerge actors the
+//! changes new to the server are written under, for the server to check
+//! against the pushing device ([`new_actors`]). Pure, so the server's push
 //! and the push fuzz target run the same checks.
 
 use super::{DocError, Visit, VisitDoc};
@@ -43,6 +45,21 @@ pub fn check_pushed(stored: &[&[u8]], pushed: &[u8]) -> Result<(VisitDoc, Visit)
         return Err(PushRefusal::BadReference { place, reference: reference.to_owned() });
     }
     Ok((doc, visit))
+}
+
+/// The actor ids of the changes in `doc` (a document [`check_pushed`]
+/// accepted) that the `stored` chunks it was checked against do not hold:
+/// the changes the push brings, whose authors the server must check. The
+/// server's own changes and other devices' already stored are not among
+/// them, so a phone may send back what it received. Each actor once; none
+/// when the push brings nothing new.
+pub fn new_actors(stored: &[&[u8]], doc: &mut VisitDoc) -> Result<Vec<Vec<u8>>, PushRefusal> {
+    // A visit new to the server: every change in it is new.
+    let heads = if stored.is_empty() { Vec::new() } else { VisitDoc::chunk_heads(stored.iter().copied())? };
+    // `doc` was loaded from the stored chunks and more: it holds their heads.
+    doc.actors_since(&heads).ok_or_else(|| {
+        PushRefusal::Unreadable(DocError::Undecodable("the pushed document lacks the stored heads".into()))
+    })
 }
 
 /// The first blob reference in `visit` that is not a SHA-256, and where it

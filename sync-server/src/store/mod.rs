@@ -206,6 +206,34 @@ pub struct NewDevice {
     pub at: i64,
     /// When the credential expires (Unix seconds).
     pub expires_at: i64,
+    /// The random start of every automerge actor the device writes under
+    /// (unique: an enrolment drawing one another device has fails whole).
+    pub actor_prefix: [u8; crate::actors::PREFIX_LEN],
+    /// SHA-256 (hex) of the credential the phone held before, when it
+    /// enrols again: a device of the same agent with that credential (live,
+    /// expired or revoked) is replaced, and its actor prefix and bound
+    /// actors become the new device's.
+    pub previous_token_hash: Option<String>,
+}
+
+/// Who the automerge actors a device's push brings belong to, as far as
+/// the store knows ([`Store::actor_owners`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActorOwners {
+    /// The pushing device's actor prefix; `None` for a device enrolled
+    /// before prefixes were given.
+    pub own_prefix: Option<Vec<u8>>,
+    /// For each actor asked about, in order.
+    pub actors: Vec<ActorOwner>,
+}
+
+/// Who one automerge actor belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActorOwner {
+    /// The device whose prefix the actor starts with.
+    pub prefix_of: Option<String>,
+    /// The device the actor is bound to.
+    pub bound_to: Option<String>,
 }
 
 /// A back-office user as stored.
@@ -660,6 +688,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Consumes a live enrolment code and stores the device; returns the
     /// agent, or `None` (audited) when the code is unknown, used or expired.
+    /// A device of the agent whose credential is the new device's previous
+    /// one is revoked, and its actor prefix (when it has one: else the new
+    /// device keeps its own) and bound actors go to the new device.
     fn enrol(&self, device: NewDevice) -> StoreFuture<'_, Option<String>>;
 
     /// The device a credential's hash belongs to.
@@ -695,6 +726,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every enrolled device, by agent and enrolment.
     fn devices(&self) -> StoreFuture<'_, Vec<DeviceRow>>;
+
+    /// Device `device_id`'s actor prefix, and for each of `actors` the
+    /// device whose prefix it starts with and the device it is bound to.
+    fn actor_owners<'a>(&'a self, device_id: &'a str, actors: &'a [Vec<u8>]) -> StoreFuture<'a, ActorOwners>;
+
+    /// Binds `actors` to device `device_id` at `at`, all or none: returns
+    /// the first actor already bound to another device and that device,
+    /// binding nothing then (a push of another device bound it meanwhile).
+    fn bind_actors<'a>(
+        &'a self,
+        device_id: &'a str,
+        actors: &'a [Vec<u8>],
+        at: i64,
+    ) -> StoreFuture<'a, Option<(Vec<u8>, String)>>;
 
     /// Adds a back-office user, or replaces the role and password of one
     /// and ends every session they have (their sessions were opened with

@@ -9,7 +9,7 @@ use posfield_e2e::story::{merchant, repair_visit, strokes};
 use posfield_shared::visit::schema::{
     Acceptance, BlobRef, HistoryEvent, Note, ReviewDecision, Stamp, StepState,
 };
-use posfield_shared::visit::{AcceptanceSummary, BlobInfo, SignatureInput};
+use posfield_shared::visit::{AcceptanceSummary, BlobInfo, SignatureInput, VisitDoc};
 use posfield_shared::vocab::{DocumentKind, IdentificationMethod, RepairPlan, WarrantyStatus};
 use posfield_shared::{Actor, BlobHash, FaultCode, Remedy, Timestamp, VisitKind, VisitStatus};
 
@@ -375,7 +375,6 @@ fn unix_seconds() -> u64 {
 /// the push outcome `refused: "foreign_actor"`; the server's heads for the
 /// visit do not move, and the desk's next change is stored.
 #[test]
-#[ignore = "issue 14: red until the fix lands"]
 fn no_phone_writes_under_the_server_actor() {
     let mut w = world();
     let id = w.synced_inspection();
@@ -424,6 +423,82 @@ fn no_phone_writes_under_the_server_actor() {
     );
     let (status, body) = w.desk_assign(ADMIN, id.as_str(), "wang");
     assert_eq!(status, 200, "the desk's next change: {body}");
+    // Each refusal says in words whose actor it was, and is audited.
+    assert_eq!(outcome.refused.as_deref(), Some("foreign_actor"), "{outcome:?}");
+    assert!(outcome.message.as_deref().unwrap_or_default().contains("another device's"), "{outcome:?}");
+    let refusals: Vec<String> = w
+        .audit(Some(id.as_str()))
+        .iter()
+        .filter(|row| row["action"] == "foreign_actor")
+        .map(|row| row["detail"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        refusals.len() == 2 && refusals.iter().any(|detail| detail.contains("the server's actor")),
+        "{refusals:?}"
+    );
+}
+
+/// An honest phone enrolled by this server writes under the prefix the
+/// enrolment gave, with an actor of its own per process start: visits it
+/// edits across two starts sync, and nothing needs binding.
+#[test]
+fn an_honest_phone_syncs_under_its_prefix_across_process_starts() {
+    let mut w = world();
+    let prefix = w.wang_enrolled.actor_prefix.clone().expect("the enrolment gives a prefix");
+    let hex_of = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let id = w.synced_inspection();
+    w.wang.add_note(&id, "第一次启动").unwrap();
+    w.sync_wang();
+    let first = w.wang.actor_id().to_vec();
+    w.wang = posfield_e2e::story::open(&w.dir.path().join("wang"));
+    let second = w.wang.actor_id().to_vec();
+    w.wang.add_note(&id, "第二次启动").unwrap();
+    w.sync_wang();
+    assert_eq!(notes(&w.shown(id.as_str())), ["第一次启动", "第二次启动"]);
+    for actor in [&first, &second] {
+        assert!(actor.len() == 16 && hex_of(actor).starts_with(&prefix), "{actor:?} is not under {prefix}");
+    }
+    assert_ne!(first, second, "two process starts shared an actor");
+    assert_eq!(bound_actors(&w), 0, "an actor under the device's prefix was bound");
+}
+
+/// A device enrolled before the server gave prefixes (its phone writes
+/// under 16 random bytes per start) still syncs: each actor its pushes
+/// bring is bound to it on first use, and is no other device's to write under.
+#[test]
+fn a_device_enrolled_before_prefixes_syncs_and_its_actors_are_bound_to_it() {
+    let mut w = world();
+    let db = rusqlite::Connection::open(w.server.data.join("posfield.db")).unwrap();
+    db.execute("UPDATE devices SET actor_prefix = NULL", []).unwrap();
+    drop(db);
+    let phone = w.dir.path().join("wang");
+    let forget_prefix = || {
+        let db = rusqlite::Connection::open(phone.join("agent.db")).unwrap();
+        db.execute("UPDATE settings SET value = '' WHERE key = 'actor_prefix'", []).unwrap();
+    };
+    forget_prefix();
+    w.wang = posfield_e2e::story::open(&phone);
+    let id = w.synced_inspection();
+    let first = w.wang.actor_id().to_vec();
+    w.wang = posfield_e2e::story::open(&phone);
+    w.wang.add_note(&id, "老设备的记录").unwrap();
+    w.sync_wang();
+    assert_eq!(notes(&w.shown(id.as_str())), ["老设备的记录"]);
+    assert_eq!(bound_actors(&w), 2, "the two starts' actors are bound to the device");
+
+    let second = HostilePhone::enrol(&w.server, "wang", "device-second-phone");
+    let mut forge = Forge::load(&w.wang.visit_document(&id).unwrap(), &first);
+    forge.rewrite(FORGED_AT, |visit| {
+        visit.merchant.name = "冒用旧设备".into();
+    });
+    let outcome = second.push(vec![forge.pushed(id.as_str())]).remove(0);
+    assert_eq!(outcome.refused.as_deref(), Some("foreign_actor"), "{outcome:?}");
+}
+
+/// How many automerge actors the server has bound to devices.
+fn bound_actors(w: &super::World) -> i64 {
+    let db = rusqlite::Connection::open(w.server.data.join("posfield.db")).unwrap();
+    db.query_row("SELECT count(*) FROM actor_bindings", [], |r| r.get(0)).unwrap()
 }
 
 /// A phone writes only through pushes, which the server checks; the samod
@@ -581,20 +656,32 @@ fn approval_refuses_an_incomplete_or_unsigned_visit() {
 }
 
 /// The device that signs an acceptance is the device that pushes it: wang's
-/// honest visit sent first by wang's second phone is countersigned as not
-/// verified (the first phone's key signed it), and its approval is refused
-/// as unsigned, in zh-CN and English; the visit page shows what is missing
-/// instead of an approve button, and the visit can still be returned.
+/// honest visit sent first by wang's second phone (written again under the
+/// second phone's own actor, as the first phone's actor is not its to
+/// write under) is countersigned as not verified (the first phone's key
+/// signed it), and its approval is refused as unsigned, in zh-CN and
+/// English; the visit page shows what is missing instead of an approve
+/// button, and the visit can still be returned.
 #[test]
 fn an_acceptance_sent_by_another_device_than_its_signer_is_not_approved() {
     let mut w = world();
     let id = repair_visit(&mut w.wang);
     let second = HostilePhone::enrol(&w.server, "wang", "device-second-phone");
-    let mut forge = Forge::fresh(&w.wang.visit_document(&id).unwrap(), b"second-phone");
+    let mut copied = Forge::fresh(&w.wang.visit_document(&id).unwrap(), b"second-phone");
+    let outcome = second.push(vec![copied.pushed(id.as_str())]).remove(0);
+    assert_eq!(outcome.refused.as_deref(), Some("foreign_actor"), "the first phone's changes: {outcome:?}");
+    let visit = copied.visit();
+    let mut rewritten = VisitDoc::create(&visit, b"second-phone", FORGED_AT / 1000).unwrap();
+    let mut forge = Forge::fresh(&rewritten.save(), b"second-phone");
     let outcome = second.push(vec![forge.pushed(id.as_str())]).remove(0);
     assert!(outcome.refused.is_none(), "{outcome:?}");
-    // The first phone's sync brings the photo and the signature image.
-    w.sync_wang();
+    // The second phone brings the photo and the signature image too.
+    let acceptance = visit.acceptance.as_ref().map(|a| a.signature.sha256.clone());
+    for sha in visit.current_documents().map(|d| d.sha256.clone()).chain(acceptance) {
+        let bytes = w.wang.photo_bytes(&id, &BlobHash::parse(&sha).unwrap()).unwrap();
+        let (status, body) = second.put_blob(&sha, 0, bytes.len(), &bytes);
+        assert!(status < 300, "uploading {sha}: {status} {body}");
+    }
     let shown = w.shown(id.as_str());
     assert_eq!(
         (&shown["device_signature_valid"], &shown["blobs_missing"]),

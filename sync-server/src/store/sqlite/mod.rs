@@ -12,6 +12,7 @@
 //! This module and its children are the only code of the server that names
 //! SQLite or SQL (`tests/tidy.rs` fails otherwise).
 
+mod actors;
 mod chunks;
 mod office;
 mod sessions;
@@ -27,10 +28,10 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use self::chunks::{Pending, Write};
 use super::{
-    AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeviceRecord, DeviceRow, NewDevice,
-    NewSession, Principal, Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion, SessionLimits,
-    SessionRecord, Store, StoreError, StoreFuture, TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage,
-    VisitQuery, VisitRow,
+    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeviceRecord, DeviceRow,
+    NewDevice, NewSession, Principal, Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion,
+    SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalRow, UserRecord, UserRole,
+    VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
@@ -279,9 +280,18 @@ impl Store for SqliteStore {
                 device.code_hash,
                 device.at
             ])?;
+            // The phone's previous enrolment hands over its actors (its
+            // prefix first, as prefixes are unique).
+            let previous = match &device.previous_token_hash {
+                Some(hash) => actors::release_previous(&tx, &agent, hash, device.at)?,
+                None => None,
+            };
+            let prefix = previous.as_ref().and_then(|(_, prefix)| prefix.clone());
+            let prefix = prefix.unwrap_or_else(|| device.actor_prefix.to_vec());
             tx.execute(
-                "INSERT INTO devices (id, agent, token_hash, client_device_id, name, public_key, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO devices (id, agent, token_hash, client_device_id, name, public_key, created_at, expires_at,
+                                      actor_prefix)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     device.device_id,
                     agent,
@@ -290,10 +300,16 @@ impl Store for SqliteStore {
                     device.name,
                     device.public_key,
                     device.at,
-                    device.expires_at
+                    device.expires_at,
+                    prefix
                 ],
             )?;
             audit(&tx, &AuditEntry::new(None, &agent, "enrolled", &device.device_id))?;
+            if let Some((old, _)) = previous {
+                actors::hand_over_bindings(&tx, &old, &device.device_id)?;
+                let detail = format!("{old} by {}", device.device_id);
+                audit(&tx, &AuditEntry::new(None, &agent, "device_replaced", &detail))?;
+            }
             tx.commit()?;
             Ok(Some(agent))
         })
@@ -414,6 +430,21 @@ impl Store for SqliteStore {
             )?;
             Ok(())
         })
+    }
+
+    fn actor_owners<'a>(&'a self, device_id: &'a str, actors: &'a [Vec<u8>]) -> StoreFuture<'a, ActorOwners> {
+        let (device_id, actors) = (device_id.to_owned(), actors.to_vec());
+        self.read(move |c| actors::owners(c, &device_id, &actors))
+    }
+
+    fn bind_actors<'a>(
+        &'a self,
+        device_id: &'a str,
+        actors: &'a [Vec<u8>],
+        at: i64,
+    ) -> StoreFuture<'a, Option<(Vec<u8>, String)>> {
+        let (device_id, actors) = (device_id.to_owned(), actors.to_vec());
+        self.run(move |c| actors::bind(c, &device_id, &actors, at))
     }
 
     fn devices(&self) -> StoreFuture<'_, Vec<DeviceRow>> {

@@ -254,6 +254,8 @@ async fn a_device_keeps_the_versions_it_last_sent_and_a_renewal_waits_beside_its
         public_key: "00".repeat(32),
         at: 10,
         expires_at: 1_000,
+        actor_prefix: crate::auth::random_bytes(),
+        previous_token_hash: None,
     };
     assert_eq!(store.enrol(device).await.unwrap().as_deref(), Some("wang"));
     let listed = store.devices().await.unwrap();
@@ -529,7 +531,7 @@ async fn a_sync_connection_stores_nothing_of_the_phone_and_ends_when_its_own_wri
 
     let (dir, running, enrolled) = server().await;
     let state = running.state.clone();
-    let principal = agent("wang");
+    let principal = Principal::Agent { agent: "wang".into(), device: enrolled.device_id.clone() };
     let endpoint = |protocol: Option<u32>| Endpoint {
         url: format!("ws://{}/api/v1/sync/ws", running.addr).parse().unwrap(),
         token: enrolled.token.clone(),
@@ -626,9 +628,10 @@ async fn a_sync_connection_stores_nothing_of_the_phone_and_ends_when_its_own_wri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_or_an_office_edit_whose_write_is_refused_fails_and_the_projection_stays() {
-    let (dir, running, _enrolled) = server().await;
+    let (dir, running, enrolled) = server().await;
     let state = running.state.clone();
-    let principal = agent("wang");
+    // The enrolled device, to which the push binds the actor it writes under.
+    let principal = Principal::Agent { agent: "wang".into(), device: enrolled.device_id.clone() };
     let (id, mut doc) = new_visit("wang");
     let pushed = |bytes: Vec<u8>| posfield_shared::protocol::PushedVisit {
         id: id.clone(),
@@ -691,6 +694,8 @@ async fn visits_go_to_agents_with_a_device_that_is_not_revoked() {
                 public_key: KEY.into(),
                 at: 1,
                 expires_at: if *expired { 2 } else { i64::MAX },
+                actor_prefix: crate::auth::random_bytes(),
+                previous_token_hash: None,
             };
             store.enrol(device).await.unwrap().unwrap();
             if *revoked {
@@ -772,6 +777,8 @@ async fn an_acceptance_is_verified_with_the_key_of_the_device_that_sent_it_exact
                 public_key: key.repeat(32),
                 at: 10,
                 expires_at: 1_000,
+                actor_prefix: crate::auth::random_bytes(),
+                previous_token_hash: None,
             })
             .await
             .unwrap();
