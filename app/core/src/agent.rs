@@ -223,13 +223,12 @@ impl std::fmt::Debug for Agent {
     }
 }
 
-/// Fresh random bytes from the OS.
+/// Fresh random bytes straight from the operating system's random source
+/// (`getrandom`): the device's signing key and actor ids are made of these,
+/// so none of their bits is fixed (a UUIDv4 fixes six of every 128).
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
-    for chunk in out.chunks_mut(16) {
-        let id = uuid::Uuid::new_v4();
-        chunk.copy_from_slice(&id.as_bytes()[..chunk.len()]);
-    }
+    getrandom::fill(&mut out).expect("the operating system's random source is available");
     out
 }
 

@@ -272,3 +272,15 @@ fn identifiers_from_outside_that_do_not_parse_have_stable_codes() {
         assert!(error.to_string().contains("is not a"), "{error}");
     }
 }
+
+/// The device's key and actors come from the operating system's random
+/// source with every bit free: a UUIDv4 source would fix byte 6's high
+/// nibble to 4 and byte 8's two top bits to 10 in every 16 bytes.
+#[test]
+fn random_bytes_have_no_fixed_bits() {
+    let draws: Vec<[u8; 16]> = (0..64).map(|_| super::random_bytes::<16>()).collect();
+    assert!(draws.iter().any(|d| d[6] >> 4 != 4), "byte 6 always carries a UUID version");
+    assert!(draws.iter().any(|d| d[8] >> 6 != 0b10), "byte 8 always carries a UUID variant");
+    let distinct: std::collections::BTreeSet<_> = draws.iter().collect();
+    assert_eq!(distinct.len(), draws.len());
+}
