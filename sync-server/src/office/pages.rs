@@ -13,7 +13,7 @@ use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
 use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION};
-use posfield_shared::vocab::{ApplicationState, SimCarrier, Term};
+use posfield_shared::vocab::{ApplicationState, DocumentKind, SimCarrier, Term};
 use posfield_shared::{BlobHash, CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
@@ -25,7 +25,7 @@ use super::queries::{self, TerminalRow, VisitFilter, VisitRow, url_encode};
 use super::session::{self, Admin, Officer};
 use crate::auth;
 use crate::desk;
-use crate::store::Principal;
+use crate::store::{AuditEntry, Principal};
 
 type AppState = State<Arc<crate::State>>;
 
@@ -976,6 +976,40 @@ fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out.into_inner())
 }
 
+/// Document kinds whose photos carry a person's identity or bank account:
+/// every view of one at the back office is in the audit log.
+const PERSONAL_DOCUMENTS: [DocumentKind; 2] = [DocumentKind::IdCard, DocumentKind::BankCard];
+
+/// Writes an audit row for each visit in which `sha` is the photo of an ID
+/// card or a bank card, naming the viewer, the document kind and whether a
+/// thumbnail or the full size was shown.
+async fn audit_personal_view(
+    state: &crate::State,
+    officer: &Officer,
+    sha: &BlobHash,
+    how: &str,
+) -> Result<(), PageError> {
+    let principal = officer.principal();
+    for id in state.store.visits_with_blob(&principal, sha.as_str(), 20).await? {
+        let Some(stored) = crate::projection::load_stored(state, &id).await.map_err(PageError::internal)?
+        else {
+            continue;
+        };
+        let Ok((_, visit)) = stored.loaded else { continue };
+        let kinds = visit
+            .current_documents()
+            .filter(|d| d.sha256 == sha.as_str())
+            .filter_map(|d| d.kind.known())
+            .filter(|kind| PERSONAL_DOCUMENTS.contains(kind));
+        for kind in kinds {
+            let detail = format!("{} {sha} ({how})", kind.code());
+            let entry = AuditEntry::new(Some(&id), principal.name(), "viewed_personal_document", &detail);
+            state.store.audit(entry).await?;
+        }
+    }
+    Ok(())
+}
+
 /// GET /office/blobs/{sha}: a photo or signature of some visit, to a
 /// signed-in user only; `?w=320` gives its thumbnail (made once, kept
 /// beside the database).
@@ -990,6 +1024,8 @@ pub async fn blob(
         return Err(PageError::NotFound);
     }
     let mut bytes = tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| PageError::NotFound)?;
+    audit_personal_view(&state, &officer, &sha, if query.w.is_some() { "thumbnail" } else { "full size" })
+        .await?;
     if query.w.is_some() {
         let dir = state.config.data.join("office-thumbs");
         let cached = dir.join(format!("{sha}-{THUMB_WIDTH}.jpg"));

@@ -837,6 +837,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Whether a visit `principal` reaches refers to blob `sha256`.
     fn reaches_blob<'a>(&'a self, principal: &'a Principal, sha256: &'a str) -> StoreFuture<'a, bool>;
 
+    /// The visits `principal` reaches that refer to blob `sha256`, at most
+    /// `limit` of them, by id.
+    fn visits_with_blob<'a>(
+        &'a self,
+        principal: &'a Principal,
+        sha256: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>>;
+
     /// Whether `agent` uploaded the stored blob `sha256` first.
     fn blob_uploaded_by<'a>(&'a self, sha256: &'a str, agent: &'a str) -> StoreFuture<'a, bool>;
 

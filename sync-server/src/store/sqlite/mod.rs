@@ -694,6 +694,25 @@ impl Store for SqliteStore {
         })
     }
 
+    fn visits_with_blob<'a>(
+        &'a self,
+        principal: &'a Principal,
+        sha256: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<String>> {
+        let (condition, mut args) = reach(principal);
+        args.push(Value::Text(sha256.to_owned()));
+        args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT v.id FROM visit_blobs vb JOIN visits v ON v.id = vb.visit_id
+                 WHERE {condition} AND vb.sha256 = ? ORDER BY v.id LIMIT ?"
+            ))?;
+            let ids = statement.query_map(params_from_iter(args), |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(ids)
+        })
+    }
+
     fn blob_uploaded_by<'a>(&'a self, sha256: &'a str, agent: &'a str) -> StoreFuture<'a, bool> {
         let (sha, agent) = (sha256.to_owned(), agent.to_owned());
         self.read(move |c| {
