@@ -36,6 +36,7 @@ pub mod priority;
 pub mod projection;
 pub mod push;
 pub mod routes;
+pub mod server_key;
 pub mod store;
 pub mod sync_slots;
 pub mod throttle;
@@ -128,7 +129,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data)?;
     let store: Arc<dyn Store> = Arc::new(open_store(&config)?);
     let blobs = BlobDir::open(&config.data.join("blobs"))?;
-    let signing_key = projection::signing_key(store.as_ref()).await?;
+    let signing_key = server_key::load_or_create(store.as_ref(), &config.data).await?;
     let repo = ServerRepo::new(store.documents(), SYNC_PEER_ID);
     let state = Arc::new(State {
         config: config.clone(),

@@ -65,6 +65,9 @@ enum Command {
         /// The device id (from the enrolment or the audit log).
         device: String,
     },
+    /// Replace the server's signing key (taken at the next start); earlier
+    /// countersignatures stay verifiable by the key that made them.
+    RotateSigningKey,
 }
 
 fn config(cli: &Cli) -> anyhow::Result<Config> {
@@ -149,6 +152,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("no device {device:?} with a live credential");
             }
             writeln!(out, "device {device} revoked")?;
+        }
+        Command::RotateSigningKey => {
+            let store = posfield_sync_server::open_store(&config)?;
+            std::fs::create_dir_all(&config.data)?;
+            let public = posfield_sync_server::server_key::rotate(&store, &config.data).await?;
+            writeln!(out, "new signing key {public}; restart the server to use it")?;
         }
     }
     Ok(())

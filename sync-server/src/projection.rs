@@ -20,7 +20,7 @@ use posfield_shared::{Actor, BlobHash, Timestamp};
 use crate::State;
 use crate::clock::{now, now_millis};
 use crate::store::{
-    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, SigningDevice, Store,
+    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, SigningDevice,
     StoreError,
 };
 
@@ -427,6 +427,7 @@ fn countersign(visit: &Visit, key: &SigningKey, device: &str) -> Option<PendingC
         countersigned.extend_from_slice(format!("received-at {received_at}\n").as_bytes());
         Countersignature {
             server_signature: hex::encode(key.sign(&countersigned).to_bytes()),
+            server_public_key: crate::server_key::public_hex(&key),
             content_hash: received.content_hash,
             strokes_sha256: received.strokes_sha256,
             image_sha256: received.signature.sha256,
@@ -502,16 +503,4 @@ pub async fn office_create(
     let row = projection_row(&visit, &owner, &office, &visit_doc.heads(), &state.signing_key, device);
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
-}
-
-/// The server's signing key, created on first start.
-pub async fn signing_key(store: &dyn Store) -> Result<SigningKey, StoreError> {
-    if let Some(hex_secret) = store.setting("server_signing_key").await?
-        && let Some(secret) = hex::decode(hex_secret).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())
-    {
-        return Ok(SigningKey::from_bytes(&secret));
-    }
-    let secret = crate::auth::random_bytes::<32>();
-    store.set_setting("server_signing_key", &hex::encode(secret)).await?;
-    Ok(SigningKey::from_bytes(&secret))
 }

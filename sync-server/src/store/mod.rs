@@ -364,6 +364,9 @@ pub struct Countersignature {
     pub device_signature_valid: bool,
     /// The server's signature (hex).
     pub server_signature: String,
+    /// The public key of the server key that made it (hex): a
+    /// countersignature stays verifiable by its key after a rotation.
+    pub server_public_key: String,
     /// When it arrived (Unix seconds).
     pub received_at: i64,
 }
@@ -477,6 +480,11 @@ pub struct CountersignatureFact {
     /// The device whose key it was verified with; `None` for acceptances
     /// countersigned before the server recorded it.
     pub device: Option<SignerDevice>,
+    /// The server's signature (hex).
+    pub server_signature: String,
+    /// The public key of the server key that made it (hex); `None` until
+    /// the server has moved its key out of the database once.
+    pub server_public_key: Option<String>,
 }
 
 /// The device whose key an acceptance was verified with, as the back office shows it.
@@ -794,6 +802,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Stores a setting.
     fn set_setting<'a>(&'a self, key: &'a str, value: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Finishes moving the server's signing key out of the database, in one
+    /// transaction: every countersignature that names no server key gets
+    /// `public_key` (the only key there was), and the setting `key`, which
+    /// held the secret, is deleted.
+    fn signing_key_moved_out<'a>(&'a self, key: &'a str, public_key: &'a str) -> StoreFuture<'a, ()>;
 
     /// Appends to the audit log.
     fn audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()>;

@@ -582,6 +582,20 @@ impl Store for SqliteStore {
         })
     }
 
+    fn signing_key_moved_out<'a>(&'a self, key: &'a str, public_key: &'a str) -> StoreFuture<'a, ()> {
+        let (key, public_key) = (key.to_owned(), public_key.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE countersignatures SET server_public_key = ?1 WHERE server_public_key IS NULL",
+                [&public_key],
+            )?;
+            tx.execute("DELETE FROM settings WHERE key = ?1", [&key])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     fn audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
         self.run(move |c| audit(c, &entry))
     }

@@ -127,8 +127,8 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
             let signed = (pending.sign)(device.as_ref());
             tx.prepare_cached(
                 "INSERT INTO countersignatures (visit_id, content_hash, strokes_sha256, image_sha256, device_id,
-                    device_signature_valid, server_signature, received_at, signing_device)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    device_signature_valid, server_signature, received_at, signing_device, server_public_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 row.id,
@@ -139,7 +139,8 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
                 signed.device_signature_valid,
                 signed.server_signature,
                 signed.received_at,
-                pending.device_id
+                pending.device_id,
+                signed.server_public_key
             ])?;
             if !signed.device_signature_valid {
                 let entry = AuditEntry::new(
@@ -169,7 +170,7 @@ pub(super) fn visit_facts(c: &Connection, reach: &str, args: Vec<Value>) -> Resu
     let countersignature = c
         .prepare_cached(&format!(
             "SELECT cs.content_hash, cs.device_signature_valid, cs.received_at,
-                    d.id, d.agent, d.name, d.public_key, d.created_at
+                    d.id, d.agent, d.name, d.public_key, d.created_at, cs.server_signature, cs.server_public_key
              FROM countersignatures cs JOIN visits v ON v.id = cs.visit_id
              LEFT JOIN devices d ON d.id = cs.signing_device
              WHERE {reach} AND cs.visit_id = ? ORDER BY cs.rowid DESC LIMIT 1"
@@ -190,6 +191,8 @@ pub(super) fn visit_facts(c: &Connection, reach: &str, args: Vec<Value>) -> Resu
                 device_signature_valid: r.get(1)?,
                 received_at: r.get(2)?,
                 device,
+                server_signature: r.get(8)?,
+                server_public_key: r.get(9)?,
             })
         })
         .optional()?;

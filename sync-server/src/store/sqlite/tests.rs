@@ -800,6 +800,7 @@ async fn an_acceptance_is_verified_with_the_key_of_the_device_that_sent_it_exact
                     device_id: signer.client_device_id.clone(),
                     device_signature_valid: valid,
                     server_signature: String::new(),
+                    server_public_key: "cc".repeat(32),
                     received_at: 10,
                 }
             }),
@@ -808,6 +809,7 @@ async fn an_acceptance_is_verified_with_the_key_of_the_device_that_sent_it_exact
         let facts = store.visit_facts(&office(), visit).await.unwrap();
         let fact = facts.countersignature.expect("countersigned");
         assert!(fact.device_signature_valid, "{visit} was verified with another device's key");
+        assert_eq!(fact.server_public_key, Some("cc".repeat(32)), "the server key that made it is recorded");
         assert_eq!(fact.device.map(|d| d.id).as_deref(), Some(device));
         assert_eq!(facts_valid(&store, visit, &format!("{visit}-hash")).await, Some(true));
         assert_eq!(facts_valid(&store, visit, "another-hash").await, Some(false));
