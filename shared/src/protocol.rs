@@ -155,6 +155,11 @@ pub struct ManifestResponse {
     /// servers older than protocol 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_expires_in: Option<i64>,
+    /// Days after a visit's approval when its ID card and bank card photos
+    /// leave the phone (the server keeps them). Absent from older servers:
+    /// the phone then keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_photo_days: Option<u32>,
 }
 
 /// The answer to `POST /api/v1/sync/renew`: a new credential. The one the

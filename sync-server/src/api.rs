@@ -293,6 +293,7 @@ async fn manifest(
     let ours = digest(visits.iter().map(|v| (v.id.as_str(), v.heads.as_str())));
     // The phone renews its credential when few seconds are left of it.
     let credential_expires_in = Some(device.expires_at - state.clock.now());
+    let personal_photo_days = Some(state.config.personal_photo_days_on_phone);
     if ours != request.digest {
         // The phone syncs the documents first; the blobs come after.
         return Ok(Json(ManifestResponse {
@@ -300,6 +301,7 @@ async fn manifest(
             visits,
             missing_blobs: Vec::new(),
             credential_expires_in,
+            personal_photo_days,
         }));
     }
     let missing_blobs = if request.uploads_pending {
@@ -307,7 +309,13 @@ async fn manifest(
     } else {
         state.store.missing_blobs(&principal, MANIFEST_MISSING_BLOBS).await?
     };
-    Ok(Json(ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs, credential_expires_in }))
+    Ok(Json(ManifestResponse {
+        in_sync: true,
+        visits: Vec::new(),
+        missing_blobs,
+        credential_expires_in,
+        personal_photo_days,
+    }))
 }
 
 /// `POST /api/v1/sync/renew`: a new credential for the device, held beside

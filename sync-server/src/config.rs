@@ -60,6 +60,10 @@ pub struct Config {
     /// An upload no visit refers to (a partial one, or a whole blob) is
     /// deleted this long, in seconds, after it was last written.
     pub unreferenced_upload_grace_secs: i64,
+    /// Days after a visit's approval when its ID card and bank card photos
+    /// leave the agents' phones (the server keeps them); phones learn it
+    /// from the manifest answer.
+    pub personal_photo_days_on_phone: u32,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             max_sync_sessions_per_device: 2,
             sync_idle_secs: 60,
             unreferenced_upload_grace_secs: 7 * 24 * 3600,
+            personal_photo_days_on_phone: 30,
         }
     }
 }
@@ -130,6 +135,8 @@ pub struct FileConfig {
     pub sync_idle_secs: Option<u64>,
     /// See [`Config::unreferenced_upload_grace_secs`].
     pub unreferenced_upload_grace_secs: Option<i64>,
+    /// See [`Config::personal_photo_days_on_phone`].
+    pub personal_photo_days_on_phone: Option<u32>,
 }
 
 impl Config {
@@ -199,6 +206,9 @@ impl Config {
             config.sync_idle_secs = v.max(5);
         }
         // A grace under an hour would collect a photo between its upload and its visit's push.
+        if let Some(v) = file.personal_photo_days_on_phone {
+            config.personal_photo_days_on_phone = v;
+        }
         if let Some(v) = file.unreferenced_upload_grace_secs {
             config.unreferenced_upload_grace_secs = v.max(3600);
         }

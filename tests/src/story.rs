@@ -74,6 +74,24 @@ pub fn repair_visit(agent: &mut Agent) -> VisitId {
 
 /// A whole repair visit whose purchase proof is the given test photo.
 pub fn repair_visit_with_photo(agent: &mut Agent, photo: &str) -> VisitId {
+    repair_visit_with_photos(agent, photo, &[])
+}
+
+/// A whole repair visit whose purchase proof is the test photo `proof`,
+/// with these test photos of other kinds attached before it is signed.
+pub fn repair_visit_with_photos(agent: &mut Agent, proof: &str, others: &[(&str, DocumentKind)]) -> VisitId {
+    let id = repair_visit_unsigned(agent, proof);
+    for (photo, kind) in others {
+        agent.add_photo(&id, &std::fs::read(testdata(photo)).unwrap(), *kind).unwrap();
+    }
+    agent.sign(&id, "王老板", &strokes()).unwrap();
+    agent.set_step(&id, "acceptance", StepState::Done, None, None).unwrap();
+    agent.complete(&id).unwrap();
+    id
+}
+
+/// A repair visit with every step before the acceptance done.
+fn repair_visit_unsigned(agent: &mut Agent, photo: &str) -> VisitId {
     let id = agent.create_visit(VisitKind::Repair, &merchant("老王便利店")).unwrap().id;
     agent.identify_typed(&id, "N9100001234567", false).unwrap();
     agent.set_step(&id, "identify", StepState::Done, None, None).unwrap();
@@ -92,8 +110,5 @@ pub fn repair_visit_with_photo(agent: &mut Agent, photo: &str) -> VisitId {
     for step in ["plan", "test"] {
         agent.set_step(&id, step, StepState::Done, None, None).unwrap();
     }
-    agent.sign(&id, "王老板", &strokes()).unwrap();
-    agent.set_step(&id, "acceptance", StepState::Done, None, None).unwrap();
-    agent.complete(&id).unwrap();
     id
 }

@@ -5,9 +5,9 @@
 
 use posfield_e2e::ServerProcess;
 use posfield_e2e::hostile::Desk;
-use posfield_e2e::story::{merchant, open, testdata};
-use posfield_shared::VisitKind;
+use posfield_e2e::story::{merchant, open, open_at, repair_visit_with_photos, testdata};
 use posfield_shared::vocab::DocumentKind;
+use posfield_shared::{BlobHash, VisitKind};
 
 #[test]
 fn a_reviewers_view_of_an_id_photo_is_in_the_audit_log() {
@@ -57,4 +57,52 @@ fn a_reviewers_view_of_an_id_photo_is_in_the_audit_log() {
         views.iter().any(|(_, d)| d.ends_with("(thumbnail)"))
             && views.iter().any(|(_, d)| d.ends_with("(full size)"))
     );
+}
+
+/// After approval and the server's `personal_photo_days_on_phone` (here
+/// none), the phone's next sync deletes the visit's ID card photo and keeps
+/// its other photos; the server keeps the ID card photo.
+#[test]
+fn an_approved_visits_id_photo_leaves_the_phone_and_stays_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_configured(
+        &dir.path().join("server"),
+        "127.0.0.1:0",
+        "personal_photo_days_on_phone = 0\n",
+    );
+    server.add_user("chen", "reviewer");
+    // The phone's clock reads what the server's does: the approval's time
+    // is the server's, and the days count from it.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let mut wang = open_at(&dir.path().join("wang"), i64::try_from(now.as_millis()).unwrap() + 60_000);
+    wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
+    let others = [("code128-1/3.png", DocumentKind::IdCard)];
+    let id = repair_visit_with_photos(&mut wang, "code128-1/1.png", &others);
+    let documents = wang.visit(&id).unwrap().documents;
+    let sha_of = |kind: DocumentKind| {
+        let found = documents.iter().find(|d| d.kind.known() == Some(kind)).expect("the photo");
+        BlobHash::parse(&found.sha256).unwrap()
+    };
+    let (id_card, proof) = (sha_of(DocumentKind::IdCard), sha_of(DocumentKind::PurchaseProof));
+    let report = wang.sync(&mut |_| {}).unwrap();
+    assert_eq!(report.personal_photos_removed, 0, "not approved yet: {report:?}");
+    assert!(wang.photo_bytes(&id, &id_card).is_ok());
+
+    let (status, body) = server.office_post(
+        "chen",
+        &format!("api/v1/office/visits/{id}/review"),
+        &serde_json::json!({"decision": "approve"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let report = wang.sync(&mut |_| {}).unwrap();
+    assert_eq!(report.personal_photos_removed, 1, "{report:?}");
+    assert!(wang.photo_bytes(&id, &id_card).is_err(), "the ID card photo is still on the phone");
+    assert!(wang.photo_bytes(&id, &proof).is_ok(), "the purchase proof went too");
+    let chen = Desk::sign_in(&server, "chen");
+    let (status, _) = chen.get_bytes(&format!("office/blobs/{id_card}"));
+    assert_eq!(status, 200, "the server keeps the ID card photo");
+    // The next sync has nothing to send and deletes nothing more.
+    let report = wang.sync(&mut |_| {}).unwrap();
+    assert_eq!(report.personal_photos_removed, 0, "{report:?}");
+    assert!(report.already_in_sync, "{report:?}");
 }

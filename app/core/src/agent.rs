@@ -306,6 +306,30 @@ impl Agent {
         &self.actor_id
     }
 
+    /// Deletes the personal photos whose time on the phone is over
+    /// (`crate::retention`); returns how many files went. Only photos the
+    /// server confirmed it holds are deleted.
+    pub fn apply_photo_retention(&mut self) -> Result<usize, AgentError> {
+        let setting = self.store.setting(crate::retention::SETTING_PERSONAL_PHOTO_DAYS)?;
+        let Some(days) = setting.and_then(|d| d.parse::<u32>().ok()) else { return Ok(0) };
+        let now = self.clock.now();
+        let filter = VisitFilter {
+            status: Some(posfield_shared::VisitStatus::Approved),
+            limit: Some(u32::MAX),
+            ..Default::default()
+        };
+        let mut removed = 0;
+        for row in self.store.list_visits(&filter)? {
+            let visit = self.store.load_visit(row.id.as_str())?.visit()?;
+            for sha in crate::retention::photos_due(&visit, now, days) {
+                if self.store.blob_confirmed(&sha)? && self.blobs.remove(&sha)? {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// The store, for the sync client's bookkeeping.
     pub(crate) fn store_mut(&mut self) -> &mut Store {
         &mut self.store

@@ -83,6 +83,17 @@ impl BlobStore {
         self.path_of(sha256).is_ok_and(|p| p.is_file())
     }
 
+    /// Deletes a blob; whether there was one. Only for a blob the server
+    /// has confirmed it holds (the retention of personal photos).
+    pub(crate) fn remove(&self, sha256: &str) -> Result<bool, BlobError> {
+        let path = self.path_of(sha256)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(BlobError::Io { path, source }),
+        }
+    }
+
     /// Stores `bytes` durably and returns their hash. Storing the same bytes again is a no-op.
     pub(crate) fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
         let sha256 = sha256_hex(bytes);

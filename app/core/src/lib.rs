@@ -35,6 +35,7 @@ mod blobs;
 pub mod fuzz;
 pub mod identify;
 pub mod photo;
+pub mod retention;
 pub mod signature;
 mod store;
 pub mod sync;

@@ -202,6 +202,10 @@ pub struct SyncReport {
     /// The device credential was renewed (and the new one stored).
     #[serde(default)]
     pub credential_renewed: bool,
+    /// ID card and bank card photos deleted from the phone after this sync,
+    /// their time on the phone over (`crate::retention`); the server keeps them.
+    #[serde(default)]
+    pub personal_photos_removed: usize,
     /// Visits the server stored with some of this phone's changes put back,
     /// because the back office had moved on (an approval, a cancellation):
     /// what the agent is told, in words.
@@ -472,6 +476,15 @@ impl Agent {
                 Step::Finish(outcome) => {
                     if outcome.is_ok() {
                         executor.record_success()?;
+                        // Everything is on the server: the personal photos
+                        // whose time on the phone is over can go. One that
+                        // cannot be deleted now is tried at the next sync.
+                        drop(executor);
+                        let removed = self.apply_photo_retention().unwrap_or(0);
+                        plan.progress().into_iter().for_each(&mut *progress);
+                        return outcome
+                            .map(|report| SyncReport { personal_photos_removed: removed, ..report })
+                            .map_err(AgentError::from);
                     }
                     plan.progress().into_iter().for_each(&mut *progress);
                     return outcome.map_err(AgentError::from);

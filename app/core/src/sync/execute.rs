@@ -115,6 +115,10 @@ impl<'a> Executor<'a> {
                 let ours = digest(phone.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
                 match self.rt.block_on(post_manifest(&self.http, &self.enrolment, &ours, uploads_pending)) {
                     Ok(answer) => {
+                        if let Some(days) = answer.personal_photo_days {
+                            let key = crate::retention::SETTING_PERSONAL_PHOTO_DAYS;
+                            self.agent.store_mut().set_setting(key, &days.to_string())?;
+                        }
                         let mut held = BTreeMap::new();
                         for sha in &answer.missing_blobs {
                             if let Some(size) = self.held(sha)? {

@@ -320,11 +320,18 @@ impl World {
                 visits,
                 missing_blobs: Vec::new(),
                 credential_expires_in,
+                personal_photo_days: None,
             };
         }
         let missing_blobs =
             if uploads_pending { Vec::new() } else { self.server_missing_blobs().into_iter().collect() };
-        ManifestResponse { in_sync: true, visits: Vec::new(), missing_blobs, credential_expires_in }
+        ManifestResponse {
+            in_sync: true,
+            visits: Vec::new(),
+            missing_blobs,
+            credential_expires_in,
+            personal_photo_days: None,
+        }
     }
 
     fn server_missing_blobs(&self) -> BTreeSet<String> {

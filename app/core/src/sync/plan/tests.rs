@@ -106,6 +106,7 @@ fn differ(phone: &[(&str, &str)], server: &[(&str, &str)]) -> Observation {
             visits: visits.collect(),
             missing_blobs: Vec::new(),
             credential_expires_in: None,
+            personal_photo_days: None,
         },
         held: BTreeMap::new(),
     }
@@ -120,6 +121,7 @@ fn agree(phone: &[(&str, &str)], missing: &[(&str, Option<u64>)]) -> Observation
             visits: Vec::new(),
             missing_blobs: missing.iter().map(|(sha, _)| sha.to_string()).collect(),
             credential_expires_in: None,
+            personal_photo_days: None,
         },
         held: missing.iter().filter_map(|(sha, size)| size.map(|s| (sha.to_string(), s))).collect(),
     }
