@@ -302,6 +302,32 @@ fn an_expired_credential_is_refused_everywhere_and_the_phone_keeps_its_work() {
     assert_eq!(visit.notes.len(), 1);
 }
 
+/// Revoking a device refuses its syncs and keeps its work on the phone:
+/// what the agent wrote offline is still there, unsynced, and goes to the
+/// server once the phone is enrolled again (revoke is not wipe).
+#[test]
+fn a_revoked_phone_keeps_its_work_and_sends_it_once_enrolled_again() {
+    let mut s = setup();
+    s.wang.add_note(&s.wang_visit, "吊销前写下的记录").unwrap();
+    let revoked = posfield_e2e::server_cli(&s.server.data, &["revoke-device", &s.wang_device]);
+    assert!(revoked.contains("revoked"), "{revoked}");
+
+    let error = s.wang.sync(&mut |_| {}).unwrap_err();
+    assert_eq!(error.code(), "credential_revoked", "{error}");
+    assert_eq!(s.wang.sync_status().unwrap().unsynced_visits, 1, "the offline note waits on the phone");
+    assert_eq!(s.wang.visit(&s.wang_visit).unwrap().notes.len(), 1);
+
+    s.wang.enroll(&s.server.base, &s.server.enrolment_code("wang"), "phone").unwrap();
+    s.wang.sync(&mut |_| {}).unwrap();
+    assert_eq!(s.wang.sync_status().unwrap().unsynced_visits, 0);
+    s.server.add_user("chen", "reviewer");
+    let (status, shown) = s.server.office_get("chen", &format!("api/v1/office/visits/{}", s.wang_visit));
+    assert_eq!(status, 200, "{shown}");
+    let notes: Vec<&str> =
+        shown["visit"]["notes"].as_array().unwrap().iter().filter_map(|n| n["text"].as_str()).collect();
+    assert_eq!(notes, ["吊销前写下的记录"], "the revoked phone's work reached the server");
+}
+
 #[test]
 fn pushes_reach_only_the_agents_own_visits_and_unreadable_documents_are_stored_nowhere() {
     let s = setup();
