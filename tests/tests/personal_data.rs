@@ -98,6 +98,10 @@ fn an_approved_visits_id_photo_leaves_the_phone_and_stays_on_the_server() {
     assert_eq!(report.personal_photos_removed, 1, "{report:?}");
     assert!(wang.photo_bytes(&id, &id_card).is_err(), "the ID card photo is still on the phone");
     assert!(wang.photo_bytes(&id, &proof).is_ok(), "the purchase proof went too");
+    // The app says the photo is kept by the server, instead of a blank.
+    let visit = wang.visit(&id).unwrap();
+    let gone = wang.visit_sync_state(&visit).unwrap().files_gone_from_phone;
+    assert_eq!(gone.into_iter().collect::<Vec<_>>(), std::slice::from_ref(&id_card));
     let chen = Desk::sign_in(&server, "chen");
     let (status, _) = chen.get_bytes(&format!("office/blobs/{id_card}"));
     assert_eq!(status, 200, "the server keeps the ID card photo");

@@ -163,6 +163,9 @@ pub struct VisitSyncState {
     pub unsynced: bool,
     /// The files the visit refers to that the server confirmed it holds.
     pub files_on_server: BTreeSet<BlobHash>,
+    /// The files the visit refers to that the phone no longer holds: the
+    /// personal photos that left it after approval (`crate::retention`).
+    pub files_gone_from_phone: BTreeSet<BlobHash>,
 }
 
 impl VisitSyncState {
@@ -509,12 +512,17 @@ impl Agent {
     pub fn visit_sync_state(&self, visit: &Visit) -> Result<VisitSyncState, AgentError> {
         let unsynced = self.store.is_unsynced(&visit.id)?;
         let mut files_on_server = BTreeSet::new();
+        let mut files_gone_from_phone = BTreeSet::new();
         for sha256 in referenced_files(visit) {
-            if self.store.blob_confirmed(&sha256)? {
+            let confirmed = self.store.blob_confirmed(&sha256)?;
+            if confirmed && !self.blobs.contains(&sha256) {
+                files_gone_from_phone.insert(BlobHash::parse(&sha256)?);
+            }
+            if confirmed {
                 files_on_server.insert(BlobHash::parse(&sha256)?);
             }
         }
-        Ok(VisitSyncState { unsynced, files_on_server })
+        Ok(VisitSyncState { unsynced, files_on_server, files_gone_from_phone })
     }
 
     /// The bytes of a photo a visit shows (a document photo, the label or

@@ -265,6 +265,9 @@ pub struct DocumentView {
     pub height: u32,
     /// The server confirmed it has the photo.
     pub confirmed: bool,
+    /// The phone no longer holds it: a personal photo kept by the server
+    /// only, after the visit's approval.
+    pub only_on_server: bool,
 }
 
 /// The SIM card as recorded.
@@ -489,6 +492,7 @@ impl VisitView {
                     width: d.width,
                     height: d.height,
                     confirmed: confirmed(&d.sha256),
+                    only_on_server: sync.files_gone_from_phone.contains(d.sha256.as_str()),
                 })
             })
             .collect::<Result<Vec<_>, IdError>>()?;

@@ -33,7 +33,7 @@ export interface FaultView {
   id: string; code: string; symptom: string | null; fixed: boolean | null;
   attempts: { remedy: string | null; description: string | null; fixed: boolean }[];
 }
-export interface DocumentView { sha256: string; kind: string; bytes: number; width: number; height: number; confirmed: boolean }
+export interface DocumentView { sha256: string; kind: string; bytes: number; width: number; height: number; confirmed: boolean; only_on_server?: boolean }
 export type SignatureCheck = { state: 'unsigned' } | { state: 'valid' } | { state: 'mismatch'; fields: string[] };
 export interface AcceptanceView {
   signer_name: string; signed_at: number; signed_words: string; signed_summary_zh: string; check: SignatureCheck;
