@@ -215,6 +215,9 @@ pub struct Agent {
     clock: Arc<dyn Clock>,
     open_docs: HashMap<String, VisitDoc>,
     data_dir: PathBuf,
+    /// Root certificates (DER) trusted instead of the platform's, when set
+    /// through [`Agent::trust_only_roots`]; kept in memory only.
+    pub(crate) trusted_roots: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -290,6 +293,7 @@ impl Agent {
             clock,
             open_docs: HashMap::new(),
             data_dir: data_dir.to_owned(),
+            trusted_roots: Vec::new(),
         })
     }
 

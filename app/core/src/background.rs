@@ -222,8 +222,9 @@ fn run(
             Ok(report) => on_event(SyncEvent::Synced { report }),
             Err(error) => {
                 let failures = agent.sync_status().map(|s| s.failures).unwrap_or(1);
-                let waits_for_agent = matches!(error.code(), "not_enrolled" | "bad_server")
-                    || matches!(&error, AgentError::Sync(sync) if sync.needs_someone());
+                let waits_for_agent =
+                    matches!(error.code(), "not_enrolled" | "bad_server" | "insecure_server")
+                        || matches!(&error, AgentError::Sync(sync) if sync.needs_someone());
                 let retry_in_ms = (!waits_for_agent).then(|| {
                     schedule.retry_delay(failures, spread).as_millis().try_into().unwrap_or(u64::MAX)
                 });

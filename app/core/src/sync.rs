@@ -31,22 +31,28 @@
 //! renewed during a sync; the new one is stored before it is first used,
 //! and the old one works until then, so a renewal cut anywhere loses nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use posfield_shared::protocol::{
     APP_TOO_OLD, APP_VERSION_HEADER, AppTooOld, EnrollRequest, EnrollResponse, PROTOCOL_VERSION,
     PROTOCOL_VERSION_HEADER, SCHEMA_VERSION_HEADER,
 };
+use posfield_sync_link_client::tls::{CertificateProblem, SpkiPin, Trust, certificate_problem};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Agent, AgentError};
 
 mod execute;
+pub mod link;
 pub mod plan;
 
 use plan::{Planner, Step};
 
 const SETTING_SERVER: &str = "sync.server";
+/// The server key's pin (`sha256/<base64>`) the phone was enrolled with;
+/// empty or absent: the platform's roots.
+const SETTING_PIN: &str = "sync.pin";
 const SETTING_TOKEN: &str = "sync.token";
 /// When the stored credential expires (Unix seconds), as the server said.
 const SETTING_EXPIRES_AT: &str = "sync.expires_at";
@@ -67,8 +73,33 @@ pub enum SyncError {
     #[error("this phone is not enrolled with a server yet")]
     NotEnrolled,
     /// The server address is not a usable URL.
-    #[error("the server address {0:?} is not an http:// or https:// address")]
+    #[error("the server address {0:?} is not an https:// address")]
     BadServer(String),
+    /// The server address is plain `http://` to another machine: everything
+    /// sent to it could be read and changed on the way.
+    #[error(
+        "the server address {0:?} must start with https:// (plain http:// only reaches this device itself)"
+    )]
+    InsecureServer(String),
+    /// The enrolment link cannot be read.
+    #[error(
+        "the enrolment link {0:?} cannot be read: it is posfield://server/CODE, with ?pin=sha256/... for a private server"
+    )]
+    BadLink(String),
+    /// The server's certificate is not the one the phone was enrolled with
+    /// (its key does not match the pin): another server, or someone in
+    /// between. Nothing was sent.
+    #[error(
+        "the server's certificate is not the one this phone was enrolled with (its key is {presented}); someone may be impersonating the server: nothing was sent, call the back office"
+    )]
+    WrongCertificate {
+        /// The pin of the key the server presented.
+        presented: String,
+    },
+    /// The server's certificate is not trusted by the phone (expired, for
+    /// another name, or from an unknown authority). Nothing was sent.
+    #[error("the server's certificate is not trusted ({0}); nothing was sent, call the back office")]
+    UntrustedCertificate(String),
     /// The server could not be reached.
     #[error("the server cannot be reached ({0}); everything stays on the phone and will be sent later")]
     Offline(String),
@@ -120,10 +151,13 @@ impl SyncError {
     /// Whether the server refuses this phone until someone acts (enrols it
     /// again, updates the app or lowers the minimum): nothing else in the
     /// sync can get through either, and retrying on a timer cannot help.
+    /// A refused certificate is not one: a captive portal or a hostile
+    /// Wi-Fi passes when the phone moves on, and retrying sends nothing.
     pub fn needs_someone(&self) -> bool {
         matches!(
             self,
             SyncError::AppTooOld { .. }
+                | SyncError::InsecureServer(_)
                 | SyncError::CredentialExpired
                 | SyncError::CredentialRevoked
                 | SyncError::Refused { status: 401 | 403, .. }
@@ -144,6 +178,10 @@ impl SyncError {
         match self {
             SyncError::NotEnrolled => "not_enrolled",
             SyncError::BadServer(_) => "bad_server",
+            SyncError::InsecureServer(_) => "insecure_server",
+            SyncError::BadLink(_) => "bad_link",
+            SyncError::WrongCertificate { .. } => "wrong_certificate",
+            SyncError::UntrustedCertificate(_) => "untrusted_certificate",
             SyncError::Offline(_) => "offline",
             SyncError::Refused { .. } => "refused",
             SyncError::AppTooOld { .. } => APP_TOO_OLD,
@@ -270,6 +308,8 @@ struct Enrolment {
     server: url::Url,
     token: String,
     peer: String,
+    /// The TLS configuration of every connection to the server.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl Enrolment {
@@ -279,8 +319,22 @@ impl Enrolment {
     }
 }
 
+/// A failed request: a refused certificate in its causes is said as such,
+/// anything else is the network.
 fn http_error(e: reqwest::Error) -> SyncError {
-    SyncError::Offline(e.without_url().to_string())
+    match certificate_problem(&e) {
+        Some(problem) => certificate_error(problem),
+        None => SyncError::Offline(e.without_url().to_string()),
+    }
+}
+
+fn certificate_error(problem: CertificateProblem) -> SyncError {
+    match problem {
+        CertificateProblem::WrongPin { presented } => {
+            SyncError::WrongCertificate { presented: presented.to_string() }
+        }
+        CertificateProblem::Untrusted(why) => SyncError::UntrustedCertificate(why),
+    }
 }
 
 async fn refused(response: reqwest::Response) -> SyncError {
@@ -329,9 +383,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, SyncError> {
         .map_err(|e| SyncError::Interrupted(format!("cannot start the sync runtime: {e}")))
 }
 
+/// The TLS configuration for `trust`.
+fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, SyncError> {
+    posfield_sync_link_client::tls::client_config(trust)
+        .map_err(|e| SyncError::Interrupted(format!("cannot set up TLS: {e}")))
+}
+
 /// The HTTP client of a sync or an enrolment: every request it sends
-/// carries [`version_headers`].
-fn client() -> Result<reqwest::Client, SyncError> {
+/// carries [`version_headers`], over `tls`.
+fn client(tls: &rustls::ClientConfig) -> Result<reqwest::Client, SyncError> {
     let mut headers = reqwest::header::HeaderMap::new();
     for (name, value) in version_headers() {
         let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
@@ -341,6 +401,7 @@ fn client() -> Result<reqwest::Client, SyncError> {
         headers.insert(name, value);
     }
     reqwest::Client::builder()
+        .use_preconfigured_tls(tls.clone())
         .default_headers(headers)
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120))
@@ -348,12 +409,28 @@ fn client() -> Result<reqwest::Client, SyncError> {
         .map_err(|e| SyncError::Interrupted(e.to_string()))
 }
 
+/// A server address: `https://` anywhere, plain `http://` only to this
+/// device itself (127.0.0.0/8, ::1, `localhost`), where nothing travels
+/// over a network.
 fn parse_server(server: &str) -> Result<url::Url, SyncError> {
     let url = url::Url::parse(server.trim()).map_err(|_| SyncError::BadServer(server.to_owned()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+    let Some(host) = url.host() else {
         return Err(SyncError::BadServer(server.to_owned()));
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&host) => Ok(url),
+        "http" => Err(SyncError::InsecureServer(server.to_owned())),
+        _ => Err(SyncError::BadServer(server.to_owned())),
     }
-    Ok(url)
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(address) => address.is_loopback(),
+        url::Host::Ipv6(address) => address.is_loopback(),
+    }
 }
 
 impl Agent {
@@ -361,10 +438,37 @@ impl Agent {
         let get = |key| self.store().setting(key);
         match (get(SETTING_SERVER)?, get(SETTING_TOKEN)?, get(SETTING_PEER)?) {
             (Some(server), Some(token), Some(peer)) => {
-                Ok(Enrolment { server: parse_server(&server)?, token, peer })
+                let pin = match get(SETTING_PIN)?.filter(|p| !p.is_empty()) {
+                    Some(pin) => {
+                        Some(SpkiPin::parse(&pin).map_err(|e| SyncError::Interrupted(e.to_string()))?)
+                    }
+                    None => None,
+                };
+                let tls = tls_config(&self.trust(pin))?;
+                Ok(Enrolment { server: parse_server(&server)?, token, peer, tls })
             }
             _ => Err(SyncError::NotEnrolled.into()),
         }
+    }
+
+    /// Whom the phone trusts as its server: the pinned key when it was
+    /// enrolled with one, else the roots given to [`Agent::trust_only_roots`],
+    /// else the platform's.
+    fn trust(&self, pin: Option<SpkiPin>) -> Trust {
+        match pin {
+            Some(pin) => Trust::Pinned(pin),
+            None if !self.trusted_roots.is_empty() => Trust::Roots(self.trusted_roots.clone()),
+            None => Trust::Platform,
+        }
+    }
+
+    /// Trusts servers whose certificates chain to these root certificates
+    /// (DER) instead of the platform's roots, for this agent's life in
+    /// memory: tests with a certificate authority of their own, and private
+    /// authorities. A pinned enrolment still trusts only its pin. Nothing
+    /// reads roots from the environment.
+    pub fn trust_only_roots(&mut self, roots_der: Vec<Vec<u8>>) {
+        self.trusted_roots = roots_der;
     }
 
     /// The agent name this phone is enrolled for, if enrolled.
@@ -379,14 +483,36 @@ impl Agent {
 
     /// Enrols this phone with a server using a one-time code; the agent is
     /// signed in as the agent the code was issued for. Re-enrolling keeps
-    /// every visit and photo on the phone.
+    /// every visit and photo on the phone. The server is trusted by the
+    /// platform's roots (or [`Agent::trust_only_roots`]).
     pub fn enroll(
         &mut self,
         server: &str,
         code: &str,
         device_name: &str,
     ) -> Result<EnrollResponse, AgentError> {
+        self.enroll_pinned(server, code, None, device_name)
+    }
+
+    /// Enrols with an enrolment link ([`link::EnrolmentLink`]): the server,
+    /// the code and, for a private server, the pin of its key, which every
+    /// later request and sync connection then requires.
+    pub fn enroll_link(&mut self, link: &str, device_name: &str) -> Result<EnrollResponse, AgentError> {
+        let link = link::EnrolmentLink::parse(link)?;
+        self.enroll_pinned(link.server.as_str(), &link.code, link.pin, device_name)
+    }
+
+    /// Enrols as [`Agent::enroll`] does, trusting only the key `pin` names
+    /// when there is one; the pin is kept with the enrolment.
+    pub fn enroll_pinned(
+        &mut self,
+        server: &str,
+        code: &str,
+        pin: Option<SpkiPin>,
+        device_name: &str,
+    ) -> Result<EnrollResponse, AgentError> {
         let base = parse_server(server)?;
+        let tls = tls_config(&self.trust(pin))?;
         let request = EnrollRequest {
             code: code.trim().to_owned(),
             device_id: self.device_id().to_owned(),
@@ -395,10 +521,12 @@ impl Agent {
             previous_token: self.store().setting(SETTING_TOKEN)?,
         };
         let url = base.join("api/v1/enroll").map_err(|_| SyncError::BadServer(server.to_owned()))?;
-        let enrolled: EnrollResponse = runtime()?.block_on(json_reply(client()?.post(url).json(&request)))?;
+        let enrolled: EnrollResponse =
+            runtime()?.block_on(json_reply(client(&tls)?.post(url).json(&request)))?;
         let store = self.store_mut();
         store.set_settings(&[
             (SETTING_SERVER, base.as_str()),
+            (SETTING_PIN, &pin.map(|p| p.to_string()).unwrap_or_default()),
             (SETTING_TOKEN, &enrolled.token),
             (SETTING_EXPIRES_AT, &enrolled.expires_at.to_string()),
             (SETTING_PEER, &enrolled.peer),
@@ -510,6 +638,9 @@ async fn json_reply<T: serde::de::DeserializeOwned>(
 }
 
 #[cfg(test)]
+mod tls_tests;
+
+#[cfg(test)]
 mod tests {
     use rstest::rstest;
 
@@ -552,5 +683,38 @@ mod tests {
         assert!(!SyncError::Offline("x".into()).needs_someone());
         let headers: Vec<String> = version_headers().into_iter().map(|(name, _)| name).collect();
         assert_eq!(headers, ["posfield-app-version", "posfield-schema-version", "posfield-protocol"]);
+    }
+
+    #[rstest]
+    #[case::https_anywhere("https://pos.example.com/", Ok("https://pos.example.com/"))]
+    #[case::https_with_a_port_and_a_path(
+        "https://10.0.0.5:8443/posfield/",
+        Ok("https://10.0.0.5:8443/posfield/")
+    )]
+    #[case::http_to_loopback("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080/"))]
+    #[case::http_to_the_whole_loopback_range("http://127.1.2.3:8080/", Ok("http://127.1.2.3:8080/"))]
+    #[case::http_to_localhost("http://LOCALHOST:8080/", Ok("http://localhost:8080/"))]
+    #[case::http_to_ipv6_loopback("http://[::1]:8080/", Ok("http://[::1]:8080/"))]
+    #[case::http_elsewhere("http://pos.example.com/", Err("insecure_server"))]
+    #[case::http_to_a_private_address("http://192.168.1.10:8080/", Err("insecure_server"))]
+    #[case::http_to_a_name_that_ends_in_localhost("http://localhost.example.com/", Err("insecure_server"))]
+    #[case::http_to_any_address("http://0.0.0.0:8080/", Err("insecure_server"))]
+    #[case::another_scheme("ftp://pos.example.com/", Err("bad_server"))]
+    #[case::no_scheme("pos.example.com", Err("bad_server"))]
+    #[case::nothing("", Err("bad_server"))]
+    fn only_https_leaves_the_device(#[case] server: &str, #[case] expected: Result<&str, &str>) {
+        let parsed = parse_server(server);
+        match expected {
+            Ok(url) => assert_eq!(parsed.map(|u| u.to_string()).as_deref(), Ok(url)),
+            Err(code) => {
+                let error = parsed.unwrap_err();
+                assert_eq!(error.code(), code, "{server}");
+                // The words carry the address and say what to type.
+                assert!(
+                    error.to_string().contains(server) && error.to_string().contains("https://"),
+                    "{error}"
+                );
+            }
+        }
     }
 }

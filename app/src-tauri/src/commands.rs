@@ -181,7 +181,15 @@ fn vocabulary() -> Vocabulary {
 #[tauri::command]
 async fn enroll(app: AppHandle, server: String, code: String, device_name: String) -> UiResult<String> {
     blocking(app, move |_, state| {
-        let enrolled = state.agent()?.enroll(&server, &code, &device_name)?;
+        // An enrolment link carries the server, the code and the pin; the
+        // code field is then left empty.
+        let mut agent = state.agent()?;
+        let enrolled = if code.trim().is_empty() {
+            agent.enroll_link(&server, &device_name)?
+        } else {
+            agent.enroll(&server, &code, &device_name)?
+        };
+        drop(agent);
         state.sync_now();
         Ok(enrolled.agent)
     })

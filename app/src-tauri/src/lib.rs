@@ -59,6 +59,8 @@ pub fn run() {
             std::fs::create_dir_all(&dir)?;
             let state = state::AppState::open(&dir, app.handle().clone())?;
             app.manage(state);
+            #[cfg(target_os = "android")]
+            mobile::init_platform_verifier(app);
             Ok(())
         })
         .invoke_handler(commands::handler())

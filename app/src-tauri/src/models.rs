@@ -671,6 +671,7 @@ mod tests {
                 "width": photo.width,
                 "height": photo.height,
                 "confirmed": false,
+                "only_on_server": false,
             }])
         );
     }

@@ -65,6 +65,13 @@ describe('errors in agent words', () => {
     }
   });
 
+  it('a wrong certificate says someone may impersonate the server, and plain http says https', () => {
+    expect(errorText('zh', { code: 'wrong_certificate', message: '' })).toContain('可能有人冒充服务器');
+    expect(errorText('en', { code: 'wrong_certificate', message: '' })).toContain('impersonating the server');
+    expect(errorText('zh', { code: 'insecure_server', message: '' })).toContain('https://');
+    expect(errorText('en', { code: 'insecure_server', message: '' })).toContain('must start with https://');
+  });
+
   it('an unknown code still shows the message, never nothing', () => {
     expect(errorText('zh', { code: 'strange', message: 'boom' })).toBe('出错了：boom');
     expect(errorText('en', 'plain failure')).toBe('Error: plain failure');

@@ -6,8 +6,8 @@ export type Locale = 'zh' | 'en';
 
 const zh = {
   appName: 'POS 运维', today: '今日任务', sync: '同步', settings: '设置', back: '返回', save: '保存', cancel: '取消',
-  enrolTitle: '绑定手机', enrolHint: '输入后台提供的服务器地址和绑定码。绑定一次即可，之后离线也能工作。',
-  server: '服务器地址', code: '绑定码', enrol: '绑定', enrolled: '已绑定：{agent}',
+  enrolTitle: '绑定手机', enrolHint: '扫描或粘贴后台提供的绑定链接（posfield://…），或输入服务器地址和绑定码。绑定一次即可，之后离线也能工作。',
+  server: '绑定链接或服务器地址', code: '绑定码', enrol: '绑定', enrolled: '已绑定：{agent}',
   filterAll: '全部', filterWaiting: '待同步', waitingToSync: '待同步', synced: '已同步',
   newVisit: '新建任务', kind: '任务类型', merchant: '商户名称', merchantNumber: '商户号', terminalNumber: '终端号',
   phone: '注册手机号', address: '地址', create: '创建', noVisits: '没有任务', moreVisits: '还有更多任务，请用筛选查看',
@@ -45,8 +45,8 @@ export type MessageKey = keyof Messages;
 
 const en: Messages = {
   appName: 'POS Service', today: "Today's visits", sync: 'Sync', settings: 'Settings', back: 'Back', save: 'Save', cancel: 'Cancel',
-  enrolTitle: 'Enrol this phone', enrolHint: 'Enter the server address and the code from the back office. Enrol once; after that the app works offline.',
-  server: 'Server address', code: 'Enrolment code', enrol: 'Enrol', enrolled: 'Enrolled: {agent}',
+  enrolTitle: 'Enrol this phone', enrolHint: 'Scan or paste the enrolment link from the back office (posfield://…), or enter the server address and the code. Enrol once; after that the app works offline.',
+  server: 'Enrolment link or server address', code: 'Enrolment code', enrol: 'Enrol', enrolled: 'Enrolled: {agent}',
   filterAll: 'All', filterWaiting: 'Waiting to sync', waitingToSync: 'Waiting to sync', synced: 'Synced',
   newVisit: 'New visit', kind: 'Visit kind', merchant: 'Merchant name', merchantNumber: 'Merchant number', terminalNumber: 'Terminal number',
   phone: 'Registered phone', address: 'Address', create: 'Create', noVisits: 'No visits', moreVisits: 'More visits: use a filter',
@@ -107,7 +107,11 @@ const errorWords: Record<string, { zh: string; en: string }> = {
   credential_expired: { zh: '这部手机的绑定已过期，请向后台索取新的绑定码重新绑定。所有数据都保存在手机上。', en: "This phone's enrolment expired: enrol it again with a new code from the back office. Everything is kept on the phone." },
   credential_revoked: { zh: '这部手机的绑定已被后台撤销，请向后台索取新的绑定码重新绑定。所有数据都保存在手机上。', en: "This phone's enrolment was revoked: enrol it again with a new code from the back office. Everything is kept on the phone." },
   not_enrolled: { zh: '这部手机还没有绑定，请先绑定。', en: 'This phone is not enrolled yet: enrol it first.' },
-  bad_server: { zh: '服务器地址不正确，应以 http:// 或 https:// 开头。', en: 'The server address is not right: it starts with http:// or https://.' },
+  bad_server: { zh: '服务器地址不正确，应以 https:// 开头。', en: 'The server address is not right: it starts with https://.' },
+  insecure_server: { zh: '服务器地址必须以 https:// 开头，不加密的 http:// 地址不安全，不能使用。请向后台确认地址。', en: 'The server address must start with https://: a plain http:// address is not safe and cannot be used. Check the address with the back office.' },
+  bad_link: { zh: '绑定链接不正确，请重新扫码或向后台索取新的绑定链接。', en: 'The enrolment link is not right: scan it again or ask the back office for a new one.' },
+  wrong_certificate: { zh: '服务器的证书与绑定时的不一致，可能有人冒充服务器。没有发送任何数据；请联系管理员。', en: "The server's certificate is not the one this phone was enrolled with: someone may be impersonating the server. Nothing was sent; call your administrator." },
+  untrusted_certificate: { zh: '服务器的证书不受信任（可能已过期，或当前网络拦截了连接）。没有发送任何数据；请换个网络重试或联系管理员。', en: "The server's certificate is not trusted (it may have expired, or this network intercepts the connection). Nothing was sent; try another network or call your administrator." },
   interrupted: { zh: '同步中断了，数据没有丢失，稍后会继续。', en: 'The sync was cut off; nothing is lost and it continues later.' },
   unfinished: { zh: '还有部分任务或照片没有发送完，稍后会自动继续。', en: 'Some visits or photos are not sent yet; it continues by itself.' },
   incomplete: { zh: '还有必填项没有完成。', en: 'Some required items are not done yet.' },

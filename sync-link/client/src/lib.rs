@@ -18,6 +18,8 @@
 //!
 //! - [`session::Session`]: one sync session of an agent, holding only the
 //!   documents that differ from the server's, over one websocket.
+//! - [`tls`]: the one rustls configuration of the phone's connections
+//!   (platform roots, a pinned key, or given roots).
 //! - [`reference::ReferenceClient`]: a client of a plain automerge-repo sync
 //!   server, for the sync load benchmark's side-by-side comparison.
 
@@ -25,6 +27,7 @@ pub mod chunks;
 pub mod reference;
 pub mod runtime;
 pub mod session;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -39,6 +42,10 @@ pub enum LinkError {
     /// The server refused the connection (HTTP status on upgrade).
     #[error("the server refused the sync connection (HTTP {0})")]
     Refused(u16),
+    /// The server's certificate was refused: not the pinned key, or not
+    /// trusted by the roots.
+    #[error("the server's certificate was refused: {0:?}")]
+    Certificate(tls::CertificateProblem),
     /// Could not reach the server.
     #[error("could not reach the sync server: {0}")]
     Unreachable(String),

@@ -22,6 +22,7 @@ use samod::{BackoffConfig, ConnectionId, DialError, Dialer, PeerId, Repo, ShareC
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
 
 use crate::chunks::seed;
+use crate::tls::{CertificateProblem, Trust, certificate_problem, client_config};
 use crate::{LinkError, hex_heads};
 
 /// Where and as whom to sync.
@@ -50,21 +51,32 @@ pub struct Synced {
     pub heads: Vec<String>,
 }
 
+/// Why a dial is not worth retrying.
 #[derive(Debug, thiserror::Error)]
-#[error("HTTP {0}")]
-struct Refused(u16);
+enum Refused {
+    /// The server answered the upgrade with this HTTP status.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// The server's certificate was refused.
+    #[error("the server's certificate was refused: {0:?}")]
+    Certificate(CertificateProblem),
+}
 
-struct WsDialer(Endpoint);
+struct WsDialer {
+    endpoint: Endpoint,
+    tls: Arc<rustls::ClientConfig>,
+}
 
 impl Dialer for WsDialer {
     type Error = Refused;
 
     fn url(&self) -> url::Url {
-        self.0.url.clone()
+        self.endpoint.url.clone()
     }
 
     fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Refused>>> {
-        let endpoint = self.0.clone();
+        let endpoint = self.endpoint.clone();
+        let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
         Box::pin(async move {
             let mut request =
                 endpoint.url.as_str().into_client_request().map_err(DialError::<Refused>::transient)?;
@@ -77,12 +89,18 @@ impl Dialer for WsDialer {
                 let value = HeaderValue::from_str(value).map_err(DialError::<Refused>::transient)?;
                 request.headers_mut().insert(name, value);
             }
-            let (ws, _) = match tokio_tungstenite::connect_async(request).await {
+            let connected =
+                tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)).await;
+            let (ws, _) = match connected {
                 Ok(ok) => ok,
                 Err(tungstenite::Error::Http(response)) => {
-                    return Err(DialError::PermanentFailure(Refused(response.status().as_u16())));
+                    return Err(DialError::PermanentFailure(Refused::Status(response.status().as_u16())));
                 }
-                Err(e) => return Err(DialError::transient(e)),
+                // A refused certificate is refused again on every retry.
+                Err(e) => match certificate_problem(&e) {
+                    Some(problem) => return Err(DialError::PermanentFailure(Refused::Certificate(problem))),
+                    None => return Err(DialError::transient(e)),
+                },
             };
             let (sink, stream) = ws.split();
             let stream =
@@ -123,8 +141,20 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Connects, holding `docs` (visit id, saved bytes): the documents this
-    /// agent has that differ from the server's.
+    /// agent has that differ from the server's. A `wss://` server is
+    /// trusted by the platform's roots.
     pub async fn open(endpoint: &Endpoint, docs: Vec<(String, Vec<u8>)>) -> Result<Session, LinkError> {
+        let tls = client_config(&Trust::Platform).map_err(|e| LinkError::Unreachable(e.to_string()))?;
+        Session::open_with(endpoint, tls, docs).await
+    }
+
+    /// Connects as [`Session::open`] does, trusting a `wss://` server as
+    /// `tls` says (built by [`crate::tls::client_config`]).
+    pub async fn open_with(
+        endpoint: &Endpoint,
+        tls: Arc<rustls::ClientConfig>,
+        docs: Vec<(String, Vec<u8>)>,
+    ) -> Result<Session, LinkError> {
         let storage = InMemoryStorage::new();
         for (id, bytes) in docs {
             seed(&storage, &id, bytes).await?;
@@ -144,13 +174,16 @@ impl Session {
             max_delay: Duration::from_secs(2),
             max_retries: Some(3),
         };
-        let dialer = repo.dial(backoff, Arc::new(WsDialer(endpoint.clone())))?;
+        let dialer = repo.dial(backoff, Arc::new(WsDialer { endpoint: endpoint.clone(), tls }))?;
         let established = tokio::time::timeout(endpoint.connect_timeout, dialer.established()).await;
         let failure = match established {
             Ok(Ok(_)) => None,
-            Ok(Err(failed)) => Some(match failed_status(&failed) {
-                Some(status) => LinkError::Refused(status),
-                None => LinkError::Unreachable(failed.to_string()),
+            Ok(Err(failed)) => Some(match &failed {
+                samod::DialerFailed::PermanentFailure(refused) => match refused.as_ref() {
+                    Refused::Status(status) => LinkError::Refused(*status),
+                    Refused::Certificate(problem) => LinkError::Certificate(problem.clone()),
+                },
+                _ => LinkError::Unreachable(failed.to_string()),
             }),
             Err(_) => Some(LinkError::Deadline {
                 what: "connecting to the sync server".into(),
@@ -265,12 +298,5 @@ impl Session {
     pub async fn close(self) {
         self.dialer.close();
         self.repo.stop().await;
-    }
-}
-
-fn failed_status(failed: &samod::DialerFailed<Refused>) -> Option<u16> {
-    match failed {
-        samod::DialerFailed::PermanentFailure(refused) => Some(refused.0),
-        _ => None,
     }
 }

@@ -37,12 +37,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Enrols this phone with a server using a one-time code from
-    /// `posfield-server enroll-agent`, and signs that agent in.
+    /// `posfield-server enroll-agent`, and signs that agent in: either an
+    /// enrolment link alone (posfield://HOST[:PORT]/CODE?pin=sha256/...) or
+    /// a server address and a code.
     Enroll {
-        /// Server address, e.g. http://127.0.0.1:8080.
+        /// An enrolment link, or a server address (https://..., or
+        /// http://127.0.0.1:PORT on this machine).
         server: String,
-        /// The enrolment code.
-        code: String,
+        /// The enrolment code, when the first argument is a server address.
+        code: Option<String>,
         /// A name for the phone, shown at the back office.
         #[arg(long, default_value = "posfield-agent")]
         device_name: String,
@@ -394,7 +397,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Show { visit } => print_json(&agent.visit(&visit)?)?,
         Command::Enroll { server, code, device_name } => {
-            let enrolled = agent.enroll(&server, &code, &device_name)?;
+            let enrolled = match code {
+                Some(code) => agent.enroll(&server, &code, &device_name)?,
+                None => agent.enroll_link(&server, &device_name)?,
+            };
             println!("{}", serde_json::json!({ "agent": enrolled.agent, "device_id": enrolled.device_id }));
         }
         Command::Sync => {

@@ -55,7 +55,8 @@ impl<'a> Executor<'a> {
     /// An executor for `agent`'s enrolled server.
     pub(super) fn new(agent: &'a mut Agent) -> Result<Executor<'a>, AgentError> {
         let enrolment = agent.enrolment()?;
-        Ok(Executor { agent, enrolment, rt: super::runtime()?, http: super::client()? })
+        let http = super::client(&enrolment.tls)?;
+        Ok(Executor { agent, enrolment, rt: super::runtime()?, http })
     }
 
     /// The phone's state for the planner: the visits waiting to sync with
@@ -233,7 +234,8 @@ impl<'a> Executor<'a> {
             // once and the rest wait their turn before the handshake.
             connect_timeout: Duration::from_secs(60),
         };
-        let session = match self.rt.block_on(Session::open(&endpoint, seeds)) {
+        let session = match self.rt.block_on(Session::open_with(&endpoint, self.enrolment.tls.clone(), seeds))
+        {
             Ok(session) => session,
             Err(error) => {
                 tell(plan, Observation::Failed(link_error(error)));
@@ -407,7 +409,7 @@ fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {
     Ok(url)
 }
 
-fn link_error(e: posfield_sync_link_client::LinkError) -> SyncError {
+pub(super) fn link_error(e: posfield_sync_link_client::LinkError) -> SyncError {
     use posfield_sync_link_client::LinkError;
     match e {
         // The upgrade's answer carries no body here; the manifest before it
@@ -419,6 +421,7 @@ fn link_error(e: posfield_sync_link_client::LinkError) -> SyncError {
             message: "the server refused the sync connection".into(),
         },
         LinkError::Unreachable(why) => SyncError::Offline(why),
+        LinkError::Certificate(problem) => super::certificate_error(problem),
         other => SyncError::Interrupted(other.to_string()),
     }
 }
