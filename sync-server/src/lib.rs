@@ -14,7 +14,8 @@
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
 //! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's.
-//! - [`throttle`]: limits on wrong passwords and enrolment codes, and the client's address.
+//! - [`throttle`]: limits on wrong passwords and enrolment codes, the client's address,
+//!   and whether it reached the server over HTTPS.
 //! - [`tls`]: HTTPS served by the server itself, its certificate reloaded when the files change.
 //! - [`sync_slots`]: sync connections per device, and closing a revoked device's.
 //! - [`in_flight`]: sync connections not yet projected, which a manifest waits for.

@@ -1,13 +1,17 @@
 //! HTTPS served by the server itself: a real server on 127.0.0.1 with
 //! certificates this test makes, clients that trust only the test's
-//! authority, and certificate files replaced while it serves.
+//! authority, certificate files replaced while it serves, and the session
+//! cookie's `Secure` over TLS, behind a trusted proxy, and nowhere else.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use posfield_sync_server::auth::{self, UserRole};
 use posfield_sync_server::config::Config;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+
+const PASSWORD: &str = "correct horse battery";
 
 /// A test authority and the PEM of a server certificate it issued for
 /// 127.0.0.1 with its key.
@@ -39,6 +43,7 @@ impl Authority {
         reqwest::Client::builder()
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(self.issuer.pem().as_bytes()).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(0)
             .build()
             .unwrap()
@@ -51,17 +56,24 @@ fn replace(path: &Path, text: &str) {
     std::fs::rename(&beside, path).unwrap();
 }
 
-/// A server on 127.0.0.1 over TLS with the `cert` and `key` files.
-async fn serve(dir: &Path, cert: &Path, key: &Path) -> posfield_sync_server::Running {
+/// A server on 127.0.0.1, over TLS with `tls` certificate and key files.
+async fn serve(
+    dir: &Path,
+    tls: Option<(&Path, &Path)>,
+    trusted_proxies: &str,
+) -> posfield_sync_server::Running {
     let config = Config {
         data: dir.join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: Some(cert.to_owned()),
-        tls_key: Some(key.to_owned()),
+        tls_cert: tls.map(|(cert, _)| cert.to_owned()),
+        tls_key: tls.map(|(_, key)| key.to_owned()),
         tls_reload_secs: 1,
+        trusted_proxies: trusted_proxies.split(',').filter_map(|a| a.parse().ok()).collect(),
         ..Config::default()
     };
-    posfield_sync_server::start(config, false).await.unwrap()
+    let running = posfield_sync_server::start(config, false).await.unwrap();
+    auth::add_user(running.state.store.as_ref(), "zhou", UserRole::Admin, PASSWORD).await.unwrap();
+    running
 }
 
 async fn healthy(client: &reqwest::Client, addr: SocketAddr) -> bool {
@@ -86,7 +98,7 @@ async fn https_is_served_to_clients_that_trust_the_certificate_and_plain_http_is
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let authority = Authority::new("first authority");
     authority.issue_to(&cert, &key);
-    let running = serve(dir.path(), &cert, &key).await;
+    let running = serve(dir.path(), Some((&cert, &key)), "").await;
     let addr = running.addr;
 
     assert!(healthy(&authority.client(), addr).await, "a client trusting the authority is answered");
@@ -106,7 +118,7 @@ async fn replaced_certificate_files_are_served_to_new_connections_and_broken_one
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let (first, second) = (Authority::new("first authority"), Authority::new("second authority"));
     first.issue_to(&cert, &key);
-    let running = serve(dir.path(), &cert, &key).await;
+    let running = serve(dir.path(), Some((&cert, &key)), "").await;
     let addr = running.addr;
     // A connection opened before the renewal, kept alive across it.
     let kept = reqwest::Client::builder()
@@ -161,5 +173,56 @@ async fn a_certificate_that_cannot_be_served_stops_the_start_naming_the_file() {
         };
         let error = format!("{:#}", posfield_sync_server::start(config, false).await.unwrap_err());
         assert!(words.iter().all(|word| error.contains(word)), "{words:?} in {error}");
+    }
+}
+
+/// A request header: name and value.
+type Header = (&'static str, &'static str);
+
+/// Whether the session cookie a sign-in sets is `Secure`.
+async fn session_cookie_is_secure(client: &reqwest::Client, url: String, headers: &[Header]) -> bool {
+    let mut request = client.post(url).form(&[("user", "zhou"), ("password", PASSWORD)]);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303, "signed in");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("posfield_office="), "{cookie}");
+    cookie.split(';').any(|attribute| attribute.trim() == "Secure")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_secure_over_tls_and_behind_a_trusted_proxy_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let authority = Authority::new("first authority");
+    authority.issue_to(&cert, &key);
+    let over_tls = serve(&dir.path().join("tls"), Some((&cert, &key)), "").await;
+    let url = format!("https://{}/office/login", over_tls.addr);
+    assert!(session_cookie_is_secure(&authority.client(), url, &[]).await, "over TLS");
+    over_tls.stop().await.unwrap();
+
+    let plain_client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let https = [("x-forwarded-proto", "https")];
+    let rfc_7239 = [("forwarded", "for=203.0.113.7;proto=https")];
+    // (trusted proxies, headers the request carries, Secure)
+    let cases: [(&str, &[Header], bool); 5] = [
+        ("127.0.0.1", &https, true),
+        ("127.0.0.1", &rfc_7239, true),
+        ("127.0.0.1", &[], false),
+        ("", &https, false),
+        ("10.0.0.2", &rfc_7239, false),
+    ];
+    for (n, (trusted, headers, secure)) in cases.into_iter().enumerate() {
+        let plain = serve(&dir.path().join(format!("plain-{n}")), None, trusted).await;
+        let url = format!("http://{}/office/login", plain.addr);
+        assert_eq!(
+            session_cookie_is_secure(&plain_client, url, headers).await,
+            secure,
+            "{trusted:?} {headers:?}"
+        );
+        plain.stop().await.unwrap();
     }
 }
