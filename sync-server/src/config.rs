@@ -64,6 +64,15 @@ pub struct Config {
     /// leave the agents' phones (the server keeps them); phones learn it
     /// from the manifest answer.
     pub personal_photo_days_on_phone: u32,
+    /// The PEM certificate chain the server serves HTTPS with, its own
+    /// certificate first; with [`Config::tls_key`], or neither (plain HTTP,
+    /// for local use or behind a reverse proxy that serves TLS).
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of [`Config::tls_cert`].
+    pub tls_key: Option<PathBuf>,
+    /// How often, in seconds, the certificate and key files are looked at;
+    /// when either changed they are loaded again without a restart.
+    pub tls_reload_secs: u64,
 }
 
 impl Default for Config {
@@ -89,6 +98,9 @@ impl Default for Config {
             sync_idle_secs: 60,
             unreferenced_upload_grace_secs: 7 * 24 * 3600,
             personal_photo_days_on_phone: 30,
+            tls_cert: None,
+            tls_key: None,
+            tls_reload_secs: 30,
         }
     }
 }
@@ -137,6 +149,12 @@ pub struct FileConfig {
     pub unreferenced_upload_grace_secs: Option<i64>,
     /// See [`Config::personal_photo_days_on_phone`].
     pub personal_photo_days_on_phone: Option<u32>,
+    /// See [`Config::tls_cert`].
+    pub tls_cert: Option<PathBuf>,
+    /// See [`Config::tls_key`].
+    pub tls_key: Option<PathBuf>,
+    /// See [`Config::tls_reload_secs`].
+    pub tls_reload_secs: Option<u64>,
 }
 
 impl Config {
@@ -212,7 +230,35 @@ impl Config {
         if let Some(v) = file.unreferenced_upload_grace_secs {
             config.unreferenced_upload_grace_secs = v.max(3600);
         }
+        if let Some(v) = file.tls_cert {
+            config.tls_cert = Some(v);
+        }
+        if let Some(v) = file.tls_key {
+            config.tls_key = Some(v);
+        }
+        // Looking at two files' metadata costs nothing; zero would spin.
+        if let Some(v) = file.tls_reload_secs {
+            config.tls_reload_secs = v.max(1);
+        }
         Ok(config)
+    }
+
+    /// The certificate and key files the server serves TLS with: `None`
+    /// for plain HTTP, an error when only one of the two is given.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, crate::tls::TlsError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                Ok(Some(crate::tls::TlsFiles { cert: cert.clone(), key: key.clone() }))
+            }
+            (None, None) => Ok(None),
+            (Some(cert), None) => Err(crate::tls::TlsError::KeyMissing { cert: cert.clone() }),
+            (None, Some(key)) => Err(crate::tls::TlsError::CertMissing { key: key.clone() }),
+        }
+    }
+
+    /// Whether the server serves TLS itself (a certificate and a key are set).
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
     }
 }
 
@@ -274,5 +320,27 @@ mod tests {
         assert_eq!(config.max_sync_sessions_per_device, 1);
         assert_eq!(config.sync_idle_secs, 5);
         assert_eq!(config.unreferenced_upload_grace_secs, 3600);
+    }
+
+    #[test]
+    fn tls_takes_a_certificate_and_a_key_or_neither() {
+        let defaults = Config::default();
+        assert_eq!(defaults.tls_files().unwrap(), None, "plain HTTP by default");
+        assert_eq!(defaults.tls_reload_secs, 30);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        std::fs::write(&path, "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\ntls_reload_secs = 0\n")
+            .unwrap();
+        let config = Config::from_file(Some(&path)).unwrap();
+        let files = config.tls_files().unwrap().unwrap();
+        assert_eq!((files.cert, files.key), (PathBuf::from("cert.pem"), PathBuf::from("key.pem")));
+        assert!(config.serves_tls());
+        assert_eq!(config.tls_reload_secs, 1, "a zero interval is raised to a second");
+        std::fs::write(&path, "tls_cert = \"cert.pem\"\n").unwrap();
+        let error = Config::from_file(Some(&path)).unwrap().tls_files().unwrap_err().to_string();
+        assert!(error.contains("cert.pem") && error.contains("key"), "{error}");
+        std::fs::write(&path, "tls_key = \"key.pem\"\n").unwrap();
+        let error = Config::from_file(Some(&path)).unwrap().tls_files().unwrap_err().to_string();
+        assert!(error.contains("key.pem") && error.contains("certificate"), "{error}");
     }
 }

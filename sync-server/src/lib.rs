@@ -14,7 +14,9 @@
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
 //! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's.
-//! - [`throttle`]: limits on wrong passwords and enrolment codes, and the client's address.
+//! - [`throttle`]: limits on wrong passwords and enrolment codes, the client's address,
+//!   and whether it reached the server over HTTPS.
+//! - [`tls`]: HTTPS served by the server itself, its certificate reloaded when the files change.
 //! - [`sync_slots`]: sync connections per device, and closing a revoked device's.
 //! - [`in_flight`]: sync connections not yet projected, which a manifest waits for.
 //! - [`projection`]: visit and terminal tables, restored back-office fields,
@@ -40,6 +42,7 @@ pub mod server_key;
 pub mod store;
 pub mod sync_slots;
 pub mod throttle;
+pub mod tls;
 pub mod versions;
 
 use std::net::SocketAddr;
@@ -123,9 +126,12 @@ pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     Ok(SqliteStore::open(&config.data.join("posfield.db"))?)
 }
 
-/// Opens the data folder and starts serving on the configured address.
+/// Opens the data folder and starts serving on the configured address,
+/// over TLS when the configuration names a certificate and key.
 /// With `signals`, SIGINT/SIGTERM start a graceful shutdown.
 pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
+    // A certificate that cannot be served stops the start before anything is opened.
+    let certificate = config.tls_files()?.map(tls::ServedCertificate::load).transpose()?;
     std::fs::create_dir_all(&config.data)?;
     let store: Arc<dyn Store> = Arc::new(open_store(&config)?);
     let blobs = BlobDir::open(&config.data.join("blobs"))?;
@@ -150,19 +156,26 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(collect_uploads(state.clone(), shutdown.subscribe()));
-    let app = api::router(state.clone());
-    let served = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = stop.changed() => {}
-                    _ = wait_for_signal(signals) => {}
-                }
-                tracing::info!("shutting down: finishing in-flight requests");
-            })
-            .await
-    });
-    tracing::info!(%addr, data = %config.data.display(), "posfield-server listening");
+    // Handlers read the client's address from the connection (throttles).
+    let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let stopping = async move {
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = wait_for_signal(signals) => {}
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+    };
+    let served = match certificate {
+        None => {
+            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopping).await })
+        }
+        Some(certificate) => {
+            let reload_every = std::time::Duration::from_secs(config.tls_reload_secs);
+            tls::serve(listener, certificate, reload_every, app, stopping)?
+        }
+    };
+    let scheme = if config.serves_tls() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, data = %config.data.display(), "posfield-server listening");
     Ok(Running { addr, state, shutdown, served })
 }
 

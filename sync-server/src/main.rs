@@ -37,6 +37,13 @@ enum Command {
         /// visits of every kind in every status, photos and signatures).
         #[arg(long)]
         demo: bool,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key);
+        /// replaced files are loaded again without a restart.
+        #[arg(long, env = "POSFIELD_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "POSFIELD_TLS_KEY")]
+        tls_key: Option<PathBuf>,
     },
     /// Print a one-time enrolment code for an agent's phone (creates the agent).
     EnrollAgent {
@@ -102,9 +109,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     match cli.command {
-        Command::Serve { listen, min_app_version, demo } => {
+        Command::Serve { listen, min_app_version, demo, tls_cert, tls_key } => {
             if let Some(listen) = listen {
                 config.listen = listen;
+            }
+            if let Some(cert) = tls_cert {
+                config.tls_cert = Some(cert);
+            }
+            if let Some(key) = tls_key {
+                config.tls_key = Some(key);
             }
             if let Some(minimum) = min_app_version {
                 config.min_app_version = posfield_sync_server::versions::parse_minimum(&minimum)?;
@@ -120,7 +133,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             // One line for scripts and tests that start the server on port 0.
-            writeln!(out, "posfield-server listening on http://{}", running.addr)?;
+            let scheme = if running.state.config.serves_tls() { "https" } else { "http" };
+            writeln!(out, "posfield-server listening on {scheme}://{}", running.addr)?;
             out.flush()?;
             drop(out);
             running.wait().await?;

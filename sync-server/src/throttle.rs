@@ -16,7 +16,9 @@
 //! client's address is the socket's peer, or, when that peer is one of
 //! [`crate::config::Config::trusted_proxies`], the last address the proxies
 //! added to `X-Forwarded-For` or `Forwarded`: a header from anyone else is
-//! ignored, since a client writes what it likes there.
+//! ignored, since a client writes what it likes there. The same proxies
+//! say whether the client's request came over HTTPS ([`OverHttps`]), which
+//! decides whether cookies are `Secure`.
 //!
 //! Time comes in as an argument (`now`, Unix seconds, from the server's
 //! [`crate::clock::Clock`]).
@@ -168,29 +170,97 @@ impl ClientAddress {
     }
 }
 
+/// Whether the client's request reached the server over HTTPS: always when
+/// the server serves TLS itself; otherwise only when the socket's peer is
+/// one of the trusted proxies and it says so (`Forwarded: proto=https`,
+/// else `X-Forwarded-Proto: https`). A stranger's claim is ignored, as its
+/// `X-Forwarded-For` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverHttps(pub bool);
+
+impl OverHttps {
+    /// Whether a request came over HTTPS, from whether the server
+    /// `serves_tls`, the socket's `peer` and the headers, trusting the
+    /// forwarding headers only from `trusted` proxies.
+    pub fn of(serves_tls: bool, peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> OverHttps {
+        if serves_tls {
+            return OverHttps(true);
+        }
+        let trusted_peer = peer.is_some_and(|peer| trusted.contains(&peer));
+        OverHttps(
+            trusted_peer && forwarded_proto(headers).is_some_and(|proto| proto.eq_ignore_ascii_case("https")),
+        )
+    }
+
+    /// The attributes a `Set-Cookie` adds for this transport: `; Secure`
+    /// over HTTPS, nothing over plain HTTP (where a browser would refuse a
+    /// `Secure` cookie, so local use without TLS keeps working).
+    pub fn cookie_attributes(self) -> &'static str {
+        if self.0 { "; Secure" } else { "" }
+    }
+}
+
+impl FromRequestParts<Arc<State>> for OverHttps {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<State>) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let config = &state.config;
+        Ok(OverHttps::of(config.serves_tls(), peer, &parts.headers, &config.trusted_proxies))
+    }
+}
+
+/// The values of a header, each as text (values that are not are skipped).
+fn header_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+}
+
+/// The elements of `Forwarded` (RFC 7239), in order, each as its
+/// `(parameter, value)` pairs with quotes taken off the values.
+fn forwarded_elements(headers: &HeaderMap) -> Vec<Vec<(String, String)>> {
+    header_values(headers, "forwarded")
+        .iter()
+        .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .map(|element| {
+            element
+                .split(';')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.trim_matches('"').to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
 /// The addresses of `Forwarded: for=` (RFC 7239) if present, else of
 /// `X-Forwarded-For`, in order; what does not parse is skipped.
 fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
-    let values = |name: &str| -> Vec<String> {
-        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
-    };
-    let forwarded: Vec<IpAddr> = values("forwarded")
+    let forwarded: Vec<IpAddr> = forwarded_elements(headers)
         .iter()
-        .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
         .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                name.eq_ignore_ascii_case("for").then(|| parse_address(value.trim_matches('"')))?
-            })
+            element.iter().find(|(name, _)| name == "for").and_then(|(_, v)| parse_address(v))
         })
         .collect();
     if !forwarded.is_empty() {
         return forwarded;
     }
-    values("x-forwarded-for")
+    header_values(headers, "x-forwarded-for")
         .iter()
         .flat_map(|v| v.split(',').filter_map(parse_address).collect::<Vec<_>>())
         .collect()
+}
+
+/// The scheme the proxy nearest the server says the client used: the
+/// `proto` of the last `Forwarded` element if there is such a header, else
+/// the last entry of `X-Forwarded-Proto`. Only the nearest proxy is the
+/// socket's peer, whose word the server can tie to an address it trusts.
+fn forwarded_proto(headers: &HeaderMap) -> Option<String> {
+    let elements = forwarded_elements(headers);
+    if let Some(last) = elements.last() {
+        return last.iter().find(|(name, _)| name == "proto").map(|(_, value)| value.clone());
+    }
+    let values = header_values(headers, "x-forwarded-proto");
+    let last = values.iter().flat_map(|v| v.split(',')).map(str::trim).rfind(|v| !v.is_empty())?;
+    Some(last.to_owned())
 }
 
 /// An address as forwarding headers write it: bare, `[v6]`, or with a port.
@@ -279,5 +349,48 @@ mod tests {
         let trusted: Vec<IpAddr> = trusted.split(',').filter_map(|a| a.parse().ok()).collect();
         let client = ClientAddress::of(Some(peer.parse().unwrap()), &headers(&[(header, value)]), &trusted);
         assert_eq!(client, ClientAddress(expected.parse().unwrap()));
+    }
+
+    const SERVES_TLS: bool = true;
+    const PLAIN: bool = false;
+
+    #[rstest::rstest]
+    #[case::the_server_serves_tls_itself(SERVES_TLS, PHONE, "x-unrelated", "", "", true)]
+    #[case::tls_whatever_a_proxy_says(SERVES_TLS, PROXY, "x-forwarded-proto", "http", PROXY, true)]
+    #[case::plain_http_without_a_proxy(PLAIN, PHONE, "x-unrelated", "", PROXY, false)]
+    #[case::a_trusted_proxys_x_forwarded_proto(PLAIN, PROXY, "x-forwarded-proto", "https", PROXY, true)]
+    #[case::a_trusted_proxys_rfc_7239_proto(
+        PLAIN,
+        PROXY,
+        "forwarded",
+        "for=203.0.113.7;proto=https",
+        PROXY,
+        true
+    )]
+    #[case::the_nearest_proxys_word_counts(
+        PLAIN,
+        PROXY,
+        "forwarded",
+        "proto=https, for=10.0.0.9",
+        PROXY,
+        false
+    )]
+    #[case::the_last_x_forwarded_proto(PLAIN, PROXY, "x-forwarded-proto", "http, HTTPS", PROXY, true)]
+    #[case::a_trusted_proxy_saying_http(PLAIN, PROXY, "x-forwarded-proto", "http", PROXY, false)]
+    #[case::a_strangers_claim_is_ignored(PLAIN, PHONE, "x-forwarded-proto", "https", PROXY, false)]
+    #[case::no_proxy_configured_the_claim_is_ignored(PLAIN, PROXY, "forwarded", "proto=https", "", false)]
+    fn a_request_is_over_https_when_the_server_serves_tls_or_a_trusted_proxy_says_so(
+        #[case] serves_tls: bool,
+        #[case] peer: &str,
+        #[case] header: &'static str,
+        #[case] value: &str,
+        #[case] trusted: &str,
+        #[case] expected: bool,
+    ) {
+        let trusted: Vec<IpAddr> = trusted.split(',').filter_map(|a| a.parse().ok()).collect();
+        let headers = if value.is_empty() { HeaderMap::new() } else { headers(&[(header, value)]) };
+        let over_https = OverHttps::of(serves_tls, Some(peer.parse().unwrap()), &headers, &trusted);
+        assert_eq!(over_https, OverHttps(expected));
+        assert_eq!(over_https.cookie_attributes(), if expected { "; Secure" } else { "" });
     }
 }

@@ -1,6 +1,6 @@
 //! Harness for whole-system tests: real `posfield-server` processes on
-//! 127.0.0.1 with their own data folders, driven over HTTP and through real
-//! agent cores.
+//! 127.0.0.1 with their own data folders, driven over HTTP (or HTTPS, with
+//! certificates the test makes: [`tls`]) and through real agent cores.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use base64::Engine;
 pub mod hostile;
 pub mod proxy;
 pub mod story;
+pub mod tls;
 
 /// The password of every back-office user the tests add.
 pub const TEST_PASSWORD: &str = "correct horse battery";
@@ -77,10 +78,12 @@ pub fn server_cli(data: &Path, args: &[&str]) -> String {
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
-    /// `http://127.0.0.1:PORT/`.
+    /// `http://127.0.0.1:PORT/`, or `https://127.0.0.1:PORT/` when it serves TLS.
     pub base: String,
     /// Its data folder.
     pub data: PathBuf,
+    /// A client for it: over TLS, one that trusts the test's authority alone.
+    client: reqwest::blocking::Client,
 }
 
 impl ServerProcess {
@@ -101,24 +104,51 @@ impl ServerProcess {
     /// file (written beside the data folder, as `<data>.toml`).
     pub fn start_configured(data: &Path, listen: &str, config: &str) -> ServerProcess {
         let level = std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
-        Self::spawn(data, listen, &level, Stdio::inherit(), config)
+        Self::spawn(data, listen, &level, Stdio::inherit(), config, None)
+    }
+
+    /// Starts `posfield-server serve --tls-cert --tls-key` with the
+    /// certificate and key of `tls` ([`tls::TestTls::write`]) on a free
+    /// port of 127.0.0.1, and waits until it answers `/healthz` over HTTPS.
+    /// Its [`ServerProcess::base`] is `https://127.0.0.1:PORT/`.
+    pub fn start_tls(data: &Path, tls: &tls::TestTls) -> ServerProcess {
+        Self::start_tls_configured(data, tls, "")
+    }
+
+    /// [`ServerProcess::start_tls`] with `config` as its TOML configuration
+    /// (`tls_reload_secs = 1` to see replaced certificate files at once).
+    pub fn start_tls_configured(data: &Path, tls: &tls::TestTls, config: &str) -> ServerProcess {
+        let level = std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+        Self::spawn(data, "127.0.0.1:0", &level, Stdio::inherit(), config, Some(tls))
     }
 
     /// Starts with every log line, down to TRACE, written to `log`.
     pub fn start_tracing_to(data: &Path, log: &Path) -> ServerProcess {
         let file = std::fs::File::create(log).expect("the log file");
-        Self::spawn(data, "127.0.0.1:0", "trace", Stdio::from(file), "")
+        Self::spawn(data, "127.0.0.1:0", "trace", Stdio::from(file), "", None)
     }
 
-    fn spawn(data: &Path, listen: &str, level: &str, stderr: Stdio, config: &str) -> ServerProcess {
+    fn spawn(
+        data: &Path,
+        listen: &str,
+        level: &str,
+        stderr: Stdio,
+        config: &str,
+        tls: Option<&tls::TestTls>,
+    ) -> ServerProcess {
         let config_file = data.with_extension("toml");
         std::fs::write(&config_file, config).expect("the configuration file");
-        let mut child = Command::new(server_binary())
+        let mut command = Command::new(server_binary());
+        command
             .arg("--config")
             .arg(&config_file)
             .args(["--data"])
             .arg(data)
-            .args(["serve", "--listen", listen])
+            .args(["serve", "--listen", listen]);
+        if let Some(tls) = tls {
+            command.arg("--tls-cert").arg(&tls.cert).arg("--tls-key").arg(&tls.key);
+        }
+        let mut child = command
             .env("RUST_LOG", level)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -128,11 +158,12 @@ impl ServerProcess {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("the listening line");
-        let addr = line.trim().rsplit("http://").next().expect("an address").to_owned();
-        let server = ServerProcess { child, base: format!("http://{addr}/"), data: data.to_owned() };
+        let base = line.trim().rsplit(' ').next().expect("an address").to_owned();
+        let client = tls.map_or_else(reqwest::blocking::Client::new, tls::TestTls::client);
+        let server = ServerProcess { child, base: format!("{base}/"), data: data.to_owned(), client };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if reqwest::blocking::get(server.url("healthz")).is_ok_and(|r| r.status().is_success()) {
+            if server.client.get(server.url("healthz")).send().is_ok_and(|r| r.status().is_success()) {
                 return server;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -152,7 +183,13 @@ impl ServerProcess {
 
     /// The `host:port` it listens on.
     pub fn addr(&self) -> String {
-        self.base.trim_start_matches("http://").trim_end_matches('/').to_owned()
+        self.base.split_once("://").map_or(&self.base[..], |(_, rest)| rest).trim_end_matches('/').to_owned()
+    }
+
+    /// An HTTP client for this server (over TLS, it trusts the test's
+    /// authority and nothing else).
+    pub fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
     }
 
     /// Kills the process with SIGKILL (no graceful shutdown).
@@ -190,7 +227,8 @@ impl ServerProcess {
                 PushedVisit { id, base: Vec::new(), bytes: bytes.to_vec().into() }
             })
             .collect();
-        let response = reqwest::blocking::Client::new()
+        let response = self
+            .client
             .post(self.url("api/v1/sync/push"))
             .bearer_auth(token)
             .header("content-type", PUSH_MEDIA_TYPE)
@@ -215,7 +253,8 @@ impl ServerProcess {
 
     /// GET on the back-office JSON API as `user`.
     pub fn office_get(&self, user: &str, path: &str) -> (u16, serde_json::Value) {
-        let response = reqwest::blocking::Client::new()
+        let response = self
+            .client
             .get(self.url(path))
             .header("authorization", basic(user))
             .send()
@@ -226,7 +265,8 @@ impl ServerProcess {
 
     /// POST JSON on the back-office API as `user`.
     pub fn office_post(&self, user: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let response = reqwest::blocking::Client::new()
+        let response = self
+            .client
             .post(self.url(path))
             .header("authorization", basic(user))
             .json(body)

@@ -26,6 +26,7 @@ use super::session::{self, Admin, Officer};
 use crate::auth;
 use crate::desk;
 use crate::store::{AuditEntry, Principal};
+use crate::throttle::OverHttps;
 
 type AppState = State<Arc<crate::State>>;
 
@@ -194,6 +195,7 @@ pub async fn login(
     lang: Lang,
     headers: HeaderMap,
     client: crate::throttle::ClientAddress,
+    transport: OverHttps,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let origin_ok = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|origin| {
@@ -230,7 +232,7 @@ pub async fn login(
         return Ok((StatusCode::UNAUTHORIZED, Html(body)).into_response());
     };
     tracing::info!(user = %name, role = user.role.code(), "back-office sign-in");
-    let cookie = token.cookie(state.config.office_session_lifetime_secs);
+    let cookie = token.cookie(state.config.office_session_lifetime_secs, transport);
     Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/office/visits".into())])
         .into_response())
 }
@@ -245,13 +247,17 @@ pub struct CsrfForm {
 pub async fn logout(
     State(state): AppState,
     officer: Officer,
+    transport: OverHttps,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
     officer.sign_out(state.store.as_ref()).await?;
     Ok((
         StatusCode::SEE_OTHER,
-        [(header::SET_COOKIE, session::expired_session_cookie()), (header::LOCATION, "/office/login".into())],
+        [
+            (header::SET_COOKIE, session::expired_session_cookie(transport)),
+            (header::LOCATION, "/office/login".into()),
+        ],
     )
         .into_response())
 }
@@ -264,7 +270,11 @@ pub struct Back {
 }
 
 /// GET /office/lang/{code}: remembers the language in a cookie.
-pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>) -> Response {
+pub async fn switch_language(
+    Path(code): Path<String>,
+    Query(back): Query<Back>,
+    transport: OverHttps,
+) -> Response {
     let lang = Lang::from_code(&code);
     // Only a path of this site: never an open redirect.
     let back = if back.back.starts_with("/office") && !back.back.starts_with("//") {
@@ -277,7 +287,11 @@ pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>)
         [
             (
                 header::SET_COOKIE,
-                format!("{LANG_COOKIE}={}; Path=/office; SameSite=Strict; Max-Age=31536000", lang.code()),
+                format!(
+                    "{LANG_COOKIE}={}; Path=/office; SameSite=Strict; Max-Age=31536000{}",
+                    lang.code(),
+                    transport.cookie_attributes()
+                ),
             ),
             (header::LOCATION, back),
         ],

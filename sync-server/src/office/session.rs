@@ -1,7 +1,11 @@
 //! Sign-in sessions of the back office.
 //!
 //! A session is a random 256-bit token in an `HttpOnly`, `SameSite=Strict`
-//! cookie scoped to `/office`. The store keeps each session (so a restart
+//! cookie scoped to `/office`, and `Secure` when the browser reached the
+//! server over HTTPS ([`OverHttps`]: the server serves TLS, or a trusted
+//! proxy says so), so the browser never sends it over plain HTTP; over
+//! plain HTTP (local use, the demo) it has no `Secure`, which a browser
+//! would refuse there. The store keeps each session (so a restart
 //! signs no one out) with the token only as its SHA-256: a copy of the
 //! database opens no session. A session is over after an idle time and an
 //! absolute lifetime (`Config::office_session_idle_secs`,
@@ -28,6 +32,7 @@ use crate::clock::now;
 use crate::config::Config;
 use crate::desk::DeskUser;
 use crate::store::{NewSession, Principal, SessionLimits, Store, StoreError};
+use crate::throttle::OverHttps;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "posfield_office";
@@ -77,11 +82,13 @@ impl SessionToken {
         hex::encode(Sha256::digest(self.0.as_bytes()))
     }
 
-    /// The `Set-Cookie` value that carries the token for `lifetime_secs`.
-    pub fn cookie(&self, lifetime_secs: u64) -> String {
+    /// The `Set-Cookie` value that carries the token for `lifetime_secs`
+    /// to a browser that reached the server as `transport` says.
+    pub fn cookie(&self, lifetime_secs: u64, transport: OverHttps) -> String {
         format!(
-            "{SESSION_COOKIE}={}; Path=/office; HttpOnly; SameSite=Strict; Max-Age={lifetime_secs}",
-            self.0
+            "{SESSION_COOKIE}={}; Path=/office; HttpOnly; SameSite=Strict; Max-Age={lifetime_secs}{}",
+            self.0,
+            transport.cookie_attributes()
         )
     }
 }
@@ -119,8 +126,11 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The `Set-Cookie` value that ends the session cookie.
-pub fn expired_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/office; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn expired_session_cookie(transport: OverHttps) -> String {
+    format!(
+        "{SESSION_COOKIE}=; Path=/office; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        transport.cookie_attributes()
+    )
 }
 
 /// A signed-in back-office user.
@@ -230,7 +240,7 @@ mod tests {
         let (one, two) = (SessionToken::generate(), SessionToken::generate());
         assert_ne!(one.hash(), two.hash());
         assert_eq!(format!("{one:?}"), "SessionToken(..)");
-        let value = one.cookie(60);
+        let value = one.cookie(60, OverHttps(false));
         let in_cookie = value.split(';').next().unwrap().strip_prefix("posfield_office=").unwrap();
         assert_eq!(SessionToken::from_cookie(in_cookie).unwrap().hash(), one.hash());
         assert_ne!(one.hash(), in_cookie, "the stored form is not the token");
@@ -254,10 +264,24 @@ mod tests {
 
     #[test]
     fn the_session_cookie_is_http_only_strict_and_lasts_the_lifetime() {
-        let value = SessionToken::generate().cookie(43_200);
+        let value = SessionToken::generate().cookie(43_200, OverHttps(false));
         assert!(
             value.contains("HttpOnly") && value.contains("SameSite=Strict") && value.contains("Path=/office")
         );
         assert!(value.ends_with("Max-Age=43200"), "{value}");
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_exactly_over_https() {
+        // (transport, Secure)
+        for (transport, secure) in [(OverHttps(true), true), (OverHttps(false), false)] {
+            let set = SessionToken::generate().cookie(60, transport);
+            let ended = expired_session_cookie(transport);
+            for value in [set, ended] {
+                let attributes: Vec<&str> = value.split(';').map(str::trim).collect();
+                assert_eq!(attributes.contains(&"Secure"), secure, "{value}");
+                assert!(attributes.contains(&"HttpOnly"), "{value}");
+            }
+        }
     }
 }
