@@ -313,6 +313,14 @@ impl Agent {
         &self.actor_id
     }
 
+    /// Whether a day has passed since the personal photos were last looked
+    /// at (or they never were).
+    pub(crate) fn retention_due(&self) -> Result<bool, AgentError> {
+        let last =
+            self.store.setting(crate::retention::SETTING_LAST_LOOKED)?.and_then(|t| t.parse::<i64>().ok());
+        Ok(last.is_none_or(|last| self.clock.now().0 - last >= 24 * 3600 * 1000))
+    }
+
     /// Deletes the personal photos whose time on the phone is over
     /// (`crate::retention`); returns how many files went. Only photos the
     /// server confirmed it holds are deleted.
@@ -320,6 +328,7 @@ impl Agent {
         let setting = self.store.setting(crate::retention::SETTING_PERSONAL_PHOTO_DAYS)?;
         let Some(days) = setting.and_then(|d| d.parse::<u32>().ok()) else { return Ok(0) };
         let now = self.clock.now();
+        self.store.set_setting(crate::retention::SETTING_LAST_LOOKED, &now.0.to_string())?;
         let filter = VisitFilter {
             status: Some(posfield_shared::VisitStatus::Approved),
             limit: Some(u32::MAX),

@@ -15,6 +15,9 @@ use posfield_shared::{Timestamp, VisitStatus};
 /// The setting holding the days, as the server last sent them.
 pub(crate) const SETTING_PERSONAL_PHOTO_DAYS: &str = "retention.personal_photo_days";
 
+/// When the phone last looked for photos to delete (ms since the epoch).
+pub(crate) const SETTING_LAST_LOOKED: &str = "retention.last_looked";
+
 /// Document kinds whose photos leave the phone after approval.
 const PERSONAL: [DocumentKind; 2] = [DocumentKind::IdCard, DocumentKind::BankCard];
 

@@ -605,10 +605,18 @@ impl Agent {
                     if outcome.is_ok() {
                         executor.record_success()?;
                         // Everything is on the server: the personal photos
-                        // whose time on the phone is over can go. One that
-                        // cannot be deleted now is tried at the next sync.
+                        // whose time on the phone is over can go. Looking
+                        // costs a load of every approved visit, so it is done
+                        // when this sync moved visits (an approval arrives
+                        // so) and otherwise once a day, as the days pass.
+                        // One that cannot be deleted now is tried again then.
                         drop(executor);
-                        let removed = self.apply_photo_retention().unwrap_or(0);
+                        let moved = outcome.as_ref().is_ok_and(|report| report.visits_synced > 0);
+                        let removed = if moved || self.retention_due()? {
+                            self.apply_photo_retention().unwrap_or(0)
+                        } else {
+                            0
+                        };
                         plan.progress().into_iter().for_each(&mut *progress);
                         return outcome
                             .map(|report| SyncReport { personal_photos_removed: removed, ..report })

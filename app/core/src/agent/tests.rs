@@ -284,3 +284,21 @@ fn random_bytes_have_no_fixed_bits() {
     let distinct: std::collections::BTreeSet<_> = draws.iter().collect();
     assert_eq!(distinct.len(), draws.len());
 }
+
+/// Looking for personal photos to delete loads every approved visit, so
+/// without a sync that moved visits it happens at most once a day.
+#[test]
+fn personal_photos_are_looked_for_at_most_once_a_day_without_news() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)));
+    let mut agent = Agent::open_with_clock(dir.path(), clock.clone()).unwrap();
+    assert!(agent.retention_due().unwrap(), "never looked");
+    agent.store_mut().set_setting(crate::retention::SETTING_PERSONAL_PHOTO_DAYS, "30").unwrap();
+    assert_eq!(agent.apply_photo_retention().unwrap(), 0);
+    assert!(!agent.retention_due().unwrap(), "just looked");
+    let hour = 3600 * 1000;
+    clock.0.fetch_add(23 * hour, Ordering::SeqCst);
+    assert!(!agent.retention_due().unwrap(), "23 hours later");
+    clock.0.fetch_add(2 * hour, Ordering::SeqCst);
+    assert!(agent.retention_due().unwrap(), "25 hours later");
+}
