@@ -75,6 +75,9 @@ enum Command {
     /// Replace the server's signing key (taken at the next start); earlier
     /// countersignatures stay verifiable by the key that made them.
     RotateSigningKey,
+    /// Print this build's version and the SQLite library it links. The
+    /// server never links SQLCipher (only the phone's store needs it).
+    About,
 }
 
 fn config(cli: &Cli) -> anyhow::Result<Config> {
@@ -172,6 +175,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             std::fs::create_dir_all(&config.data)?;
             let public = posfield_sync_server::server_key::rotate(&store, &config.data).await?;
             writeln!(out, "new signing key {public}; restart the server to use it")?;
+        }
+        Command::About => {
+            writeln!(
+                out,
+                "posfield-server {}\nstore: {}",
+                env!("CARGO_PKG_VERSION"),
+                posfield_sync_server::store::sqlite::library()?
+            )?;
         }
     }
     Ok(())

@@ -30,7 +30,8 @@ pub fn agent_binary() -> PathBuf {
 }
 
 /// A binary of this workspace. `scripts/test` builds every binary once with
-/// the whole workspace's features and names them in `variable`; without it
+/// the whole workspace's features (the server alone, so it links plain
+/// SQLite, not the agent's SQLCipher) and names them in `variable`; without it
 /// the binary is built beside the test binary, once per test process (cargo
 /// test builds only the tested package's own binaries). Building one package
 /// alone resolves its dependencies' features differently from the workspace,

@@ -23,14 +23,16 @@ impl Clock for TestClock {
     }
 }
 
-/// Opens an agent core on `dir` with a test clock.
+/// Opens an agent core on `dir` with a test clock, its key in the key file
+/// beside the folder (where the `posfield-agent` command line looks too).
 pub fn open(dir: &Path) -> Agent {
     open_at(dir, 1_795_000_000_000)
 }
 
 /// Opens an agent core whose test clock starts at `millis` since the epoch.
 pub fn open_at(dir: &Path, millis: i64) -> Agent {
-    Agent::open_with_clock(dir, Arc::new(TestClock(AtomicI64::new(millis)))).expect("the agent opens")
+    let keys = Arc::new(posfield_core::KeyFile::beside(dir));
+    Agent::open_with_clock(dir, keys, Arc::new(TestClock(AtomicI64::new(millis)))).expect("the agent opens")
 }
 
 /// A file of the barcode test photos in the repository's `testdata/barcodes`.

@@ -264,9 +264,14 @@ fn the_background_sync_waits_out_a_dead_server_then_delivers() {
         interval: Duration::from_secs(60),
     };
     let start = |events: mpsc::Sender<SyncEvent>| {
-        BackgroundSync::start(phone.clone(), schedule, move |event| {
-            let _ = events.send(event);
-        })
+        BackgroundSync::start(
+            phone.clone(),
+            Arc::new(posfield_core::KeyFile::beside(&phone)),
+            schedule,
+            move |event| {
+                let _ = events.send(event);
+            },
+        )
         .unwrap()
     };
     let next_failure = |inbox: &mpsc::Receiver<SyncEvent>| loop {
@@ -389,9 +394,14 @@ fn forty_days_offline_with_fifty_visits_syncs_in_one_background_session() {
         }
     }
     let (events, inbox) = mpsc::channel();
-    let background = BackgroundSync::start(phone.clone(), Schedule::default(), move |event| {
-        let _ = events.send(event);
-    })
+    let background = BackgroundSync::start(
+        phone.clone(),
+        Arc::new(posfield_core::KeyFile::beside(&phone)),
+        Schedule::default(),
+        move |event| {
+            let _ = events.send(event);
+        },
+    )
     .unwrap();
     let mut seen = Vec::new();
     let report = loop {

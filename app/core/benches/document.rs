@@ -109,7 +109,11 @@ fn repair_visit(agent: &mut Agent) -> posfield_shared::VisitId {
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut agent = Agent::open(dir.path()).expect("open");
+    let mut agent = Agent::open(
+        &dir.path().join("data"),
+        std::sync::Arc::new(posfield_core::KeyFile::at(dir.path().join("data.key"))),
+    )
+    .expect("open");
     agent.sign_in("agent-bench").expect("sign in");
     let id = repair_visit(&mut agent);
     let stored = agent.visit_document(&id).expect("bytes");

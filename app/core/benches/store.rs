@@ -23,7 +23,11 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut agent = Agent::open(dir.path()).expect("open");
+    let mut agent = Agent::open(
+        &dir.path().join("data"),
+        std::sync::Arc::new(posfield_core::KeyFile::at(dir.path().join("data.key"))),
+    )
+    .expect("open");
     agent.sign_in("agent-bench").expect("sign in");
     let merchant = MerchantInput { name: "基准测试商户".into(), ..Default::default() };
 

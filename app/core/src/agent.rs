@@ -24,8 +24,10 @@ use posfield_shared::{
 };
 use serde::Serialize;
 
+use crate::at_rest::DataKey;
 use crate::blobs::{BlobError, BlobStore};
 use crate::identify::{barcode, ndef};
+use crate::keystore::Keystore;
 use crate::photo::{self, PhotoError, PhotoLimits};
 use crate::signature::{DeviceKey, SignatureError, Strokes, Tampered, verify_acceptance};
 use crate::store::{Store, StoreError, VisitFilter, VisitRow};
@@ -92,6 +94,20 @@ pub enum AgentError {
     /// A string from outside (the UI, the command line) is not the identifier it should be.
     #[error(transparent)]
     Id(#[from] IdError),
+    /// The keystore holding the data key failed.
+    #[error(transparent)]
+    Keystore(#[from] crate::keystore::KeystoreError),
+    /// The data folder is encrypted and its key is gone: the phone was
+    /// wiped, or the key was lost. Nothing is deleted.
+    #[error(
+        "the data in {data_dir} is encrypted and its key is gone from {keystore}: it cannot be read (the phone was wiped, or the key was lost); nothing was deleted"
+    )]
+    KeyGone {
+        /// The data folder.
+        data_dir: PathBuf,
+        /// Where the key should have been.
+        keystore: String,
+    },
     /// A file was asked for through a visit that does not refer to it.
     #[error("visit {visit} refers to no file {sha256}")]
     NotInVisit {
@@ -131,6 +147,8 @@ impl AgentError {
             AgentError::Signature(_) => "signature",
             AgentError::Sync(e) => e.code(),
             AgentError::Id(e) => id_error_code(e),
+            AgentError::Keystore(_) => "keystore",
+            AgentError::KeyGone { .. } => "key_gone",
             AgentError::NotInVisit { .. } => "file_not_in_visit",
         }
     }
@@ -206,6 +224,7 @@ const SETTING_ACTOR_PREFIX: &str = "actor_prefix";
 
 /// The field agent's offline core.
 pub struct Agent {
+    keystore: Arc<dyn Keystore>,
     store: Store,
     blobs: BlobStore,
     key: DeviceKey,
@@ -250,17 +269,48 @@ fn actor_under(prefix: Option<&str>) -> Vec<u8> {
     }
 }
 
+/// The store's file in a data folder.
+const STORE_FILE: &str = "agent.db";
+
+/// The data key of the folder at `data_dir`: the one `keystore` holds, or a
+/// new one when the folder holds nothing encrypted yet (a first start, or a
+/// plain store from an older version, encrypted when opened). An encrypted
+/// store whose key is gone is refused, and nothing is deleted.
+fn data_key(data_dir: &Path, keystore: &dyn Keystore) -> Result<DataKey, AgentError> {
+    if let Some(key) = keystore.load()? {
+        return Ok(key);
+    }
+    let store = data_dir.join(STORE_FILE);
+    let encrypted =
+        std::fs::read(&store).is_ok_and(|head| !head.is_empty() && !head.starts_with(b"SQLite format 3\0"));
+    if encrypted {
+        return Err(AgentError::KeyGone { data_dir: data_dir.to_owned(), keystore: keystore.describe() });
+    }
+    let key = DataKey::generate();
+    keystore.save(&key)?;
+    Ok(key)
+}
+
 impl Agent {
-    /// Opens the agent's data folder (store and blobs) with the system clock.
-    pub fn open(data_dir: &Path) -> Result<Agent, AgentError> {
-        Self::open_with_clock(data_dir, Arc::new(SystemClock))
+    /// Opens the agent's data folder (store and blobs) with the system
+    /// clock, its key in `keystore`.
+    pub fn open(data_dir: &Path, keystore: Arc<dyn Keystore>) -> Result<Agent, AgentError> {
+        Self::open_with_clock(data_dir, keystore, Arc::new(SystemClock))
     }
 
-    /// Opens the agent's data folder with the given clock. On first start it
-    /// creates the device id and the device's Ed25519 key.
-    pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Agent, AgentError> {
-        let mut store = Store::open(&data_dir.join("agent.db"))?;
-        let blobs = BlobStore::open(&data_dir.join("blobs"))?;
+    /// Opens the agent's data folder with the given clock, its key in
+    /// `keystore`. On first start it creates the data key, the device id and
+    /// the device's Ed25519 key.
+    pub fn open_with_clock(
+        data_dir: &Path,
+        keystore: Arc<dyn Keystore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Agent, AgentError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::Io { path: data_dir.to_owned(), source })?;
+        let data_key = data_key(data_dir, keystore.as_ref())?;
+        let mut store = Store::open(&data_dir.join(STORE_FILE), &data_key.store_key())?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"), data_key.blob_seal())?;
         let device_id = match store.setting(SETTING_DEVICE_ID)? {
             Some(id) => id,
             None => {
@@ -284,6 +334,7 @@ impl Agent {
         let user = store.setting(SETTING_USER)?.filter(|u| !u.is_empty());
         let actor_id = actor_under(store.setting(SETTING_ACTOR_PREFIX)?.as_deref());
         Ok(Agent {
+            keystore,
             store,
             blobs,
             key,
@@ -306,6 +357,12 @@ impl Agent {
         // Open documents take the new actor when they are next loaded.
         self.open_docs.clear();
         Ok(())
+    }
+
+    /// The keystore holding this data folder's key (a second `Agent` on the
+    /// same folder, such as the background sync's, opens with it).
+    pub fn keystore(&self) -> Arc<dyn Keystore> {
+        self.keystore.clone()
     }
 
     /// The automerge actor this process writes under.

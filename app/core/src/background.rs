@@ -124,15 +124,16 @@ pub struct BackgroundSync {
 }
 
 impl BackgroundSync {
-    /// Starts the worker on the data folder `data_dir` (the worker opens its
-    /// own [`Agent`] there); `on_event` receives every [`SyncEvent`] on the
-    /// worker thread.
+    /// Starts the worker on the data folder `data_dir`, its key in
+    /// `keystore` (the worker opens its own [`Agent`] there); `on_event`
+    /// receives every [`SyncEvent`] on the worker thread.
     pub fn start(
         data_dir: PathBuf,
+        keystore: std::sync::Arc<dyn crate::keystore::Keystore>,
         schedule: Schedule,
         on_event: impl FnMut(SyncEvent) + Send + 'static,
     ) -> Result<BackgroundSync, AgentError> {
-        let agent = Agent::open(&data_dir)?;
+        let agent = Agent::open(&data_dir, keystore)?;
         let (commands, inbox) = mpsc::channel();
         let worker = std::thread::Builder::new()
             .name("posfield-sync".into())

@@ -29,11 +29,13 @@
 //! ```
 
 pub mod agent;
+pub mod at_rest;
 pub mod background;
 mod blobs;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod identify;
+pub mod keystore;
 pub mod photo;
 pub mod retention;
 pub mod signature;
@@ -41,5 +43,7 @@ mod store;
 pub mod sync;
 
 pub use agent::{Agent, AgentError, Clock, SystemClock, VisitSyncState};
+pub use at_rest::DataKey;
 pub use blobs::BlobError;
+pub use keystore::{KeyFile, Keystore, KeystoreError};
 pub use store::{StoreError, VisitFilter, VisitRow};

@@ -13,6 +13,12 @@
 //! index row, so the list can never disagree with the documents. The
 //! increments are folded into the compacted document after 64 of them, and
 //! at once when the visit is completed (a sync then sends it as it is).
+//!
+//! The file is SQLCipher: every page, of the database and of its WAL, is
+//! encrypted and authenticated under the store key (`crate::at_rest`), so
+//! nothing of a merchant is in clear on the phone's flash. A plain store
+//! left by an older version is converted in place when first opened
+//! (`Store::encrypt_plain_store`).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +26,8 @@ use posfield_shared::visit::{DocError, Visit, VisitDoc};
 use posfield_shared::vocab::Term;
 use posfield_shared::{VisitId, VisitKind, VisitStatus};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use crate::at_rest::StoreKey;
 
 mod embedded {
     #![allow(missing_docs, unreachable_pub)]
@@ -150,6 +158,24 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_owned(), source }
 }
 
+/// Whether the file at `path` is a plain SQLite database (an older
+/// version's store): its first 16 bytes are SQLite's magic string, which an
+/// encrypted store never shows. A missing or empty file is not.
+fn is_plain_sqlite(path: &Path) -> Result<bool, StoreError> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    match file.read_exact(&mut head) {
+        Ok(()) => Ok(&head == b"SQLite format 3\0"),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(io_error(path)(e)),
+    }
+}
+
 /// The tests fill the disk with the failpoint `store::max_page_count`: its
 /// argument becomes SQLite's `max_page_count` (which never goes below the
 /// file's current size), so SQLite itself fails the writes that need a new
@@ -162,13 +188,19 @@ fn page_cap_failpoint() -> Option<i64> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` and upgrades its schema.
-    /// A corrupt file is moved aside and reported; opening again creates a new store.
-    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Opens (creating if needed) the store at `path` under `key` and
+    /// upgrades its schema; a plain store from an older version is first
+    /// encrypted in place. A file that does not open (damaged, or encrypted
+    /// under another key) is moved aside, never deleted, and reported;
+    /// opening again creates a new store.
+    pub(crate) fn open(path: &Path, key: &StoreKey) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
-        match Self::open_checked(path) {
+        if is_plain_sqlite(path)? {
+            Self::encrypt_plain_store(path, key)?;
+        }
+        match Self::open_checked(path, key) {
             Ok(store) => Ok(store),
             Err(StoreError::Sqlite(e))
                 if matches!(
@@ -183,8 +215,10 @@ impl Store {
         }
     }
 
-    fn open_checked(path: &Path) -> Result<Store, StoreError> {
+    fn open_checked(path: &Path, key: &StoreKey) -> Result<Store, StoreError> {
         let mut conn = Connection::open(path)?;
+        // The key comes first: SQLCipher reads nothing before it.
+        conn.pragma_update(None, "key", key.pragma_value())?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -204,6 +238,52 @@ impl Store {
             _ => StoreError::Migration(e.to_string()),
         })?;
         Ok(Store { conn })
+    }
+
+    /// Encrypts a plain store (an older version's) in place: the WAL is
+    /// folded in, `sqlcipher_export` copies every table, index and the
+    /// schema version into `<name>.encrypting`, which is fsynced and then
+    /// renamed over the plain file. A crash before the rename leaves the
+    /// plain store whole (the half-written copy is discarded next time); after
+    /// it, the encrypted store is whole. Nothing is lost either way. The
+    /// plain file's old blocks are freed, not overwritten: flash storage
+    /// gives no way to reach them reliably (docs/security.md).
+    fn encrypt_plain_store(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
+        let encrypting = PathBuf::from(format!("{}.encrypting", path.display()));
+        match std::fs::remove_file(&encrypting) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(&encrypting)(e)),
+        }
+        {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+            conn.execute(
+                "ATTACH DATABASE ?1 AS encrypted KEY ?2",
+                params![encrypting.to_string_lossy(), key.pragma_value()],
+            )?;
+            conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+            conn.pragma_update(Some("encrypted"), "user_version", version)?;
+            conn.execute("DETACH DATABASE encrypted", [])?;
+            // Leave WAL mode on the plain file so closing removes its WAL.
+            conn.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))?;
+        }
+        std::fs::File::open(&encrypting).and_then(|f| f.sync_all()).map_err(io_error(&encrypting))?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let side = PathBuf::from(format!("{}{suffix}", path.display()));
+            match std::fs::remove_file(&side) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(&side)(e)),
+            }
+        }
+        std::fs::rename(&encrypting, path).map_err(io_error(path))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_error(dir))?;
+        }
+        Ok(())
     }
 
     /// Renames the store and its WAL files to `<name>.corrupt-N`, keeping everything.

@@ -21,6 +21,11 @@ use posfield_shared::vocab::DocumentKind;
 use posfield_shared::{BlobHash, VisitId, VisitKind};
 use rstest::rstest;
 
+/// The key of a test data folder: a key file inside it.
+fn keys(dir: &Path) -> std::sync::Arc<posfield_core::KeyFile> {
+    std::sync::Arc::new(posfield_core::KeyFile::at(dir.join("test.key")))
+}
+
 /// SQLite's largest `max_page_count`: the cap lifted, as when the agent has freed space.
 const SPACE_FREED: &str = "return(4294967294)";
 
@@ -46,7 +51,7 @@ fn saved(agent: &mut Agent, ids: &[&VisitId]) -> Saved {
 /// (photos read through their visit, the signature's files by verifying it),
 /// and no temporary file of a failed write was left behind.
 fn reopen_intact(dir: &Path, expected: &Saved) -> Agent {
-    let mut agent = Agent::open(dir).unwrap();
+    let mut agent = Agent::open(dir, keys(dir)).unwrap();
     assert_eq!(agent.check_storage().unwrap(), Vec::<String>::new());
     assert_eq!(agent.visit_count().unwrap(), expected.visits.len() as u64);
     for visit in &expected.visits {
@@ -77,7 +82,7 @@ fn assert_storage_full(error: &AgentError) {
 /// A fresh data folder with a signed-in agent and one repair visit.
 fn fresh_phone_with_a_visit() -> (tempfile::TempDir, Agent, VisitId) {
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = Agent::open(dir.path()).unwrap();
+    let mut agent = Agent::open(dir.path(), keys(dir.path())).unwrap();
     agent.sign_in("agent-li").unwrap();
     let visit = new_visit(&mut agent, VisitKind::Repair, "老王便利店");
     (dir, agent, visit)

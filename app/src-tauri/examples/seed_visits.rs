@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(args.next().ok_or("usage: seed-visits DIR COUNT")?);
     let count: usize = args.next().ok_or("usage: seed-visits DIR COUNT")?.parse()?;
     std::fs::create_dir_all(&dir)?;
-    let mut agent = Agent::open(&dir)?;
+    let mut agent = Agent::open(&dir, std::sync::Arc::new(posfield_core::KeyFile::beside(&dir)))?;
     if agent.user().is_none() {
         agent.sign_in("agent-bench")?;
     }

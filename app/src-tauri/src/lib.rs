@@ -46,6 +46,27 @@ fn data_dir(app: &tauri::App) -> std::path::PathBuf {
     }
 }
 
+/// Where the data folder's key is kept: an owner-only key file when the
+/// folder was given by `POSFIELD_AGENT_DATA` (tests and benchmarks; beside
+/// the folder, or at `POSFIELD_AGENT_KEY_FILE`), else the desktop's secret
+/// service on Linux. Elsewhere, and on phones until their keystore glue is
+/// written (docs/security.md), a key file beside the folder, in the app's
+/// private storage.
+fn keystore(dir: &std::path::Path) -> std::sync::Arc<dyn posfield_core::Keystore> {
+    use posfield_core::KeyFile;
+    use std::sync::Arc;
+    if let Some(file) = std::env::var_os("POSFIELD_AGENT_KEY_FILE").filter(|f| !f.is_empty()) {
+        return Arc::new(KeyFile::at(file));
+    }
+    if std::env::var_os("POSFIELD_AGENT_DATA").is_some_and(|d| !d.is_empty()) {
+        return Arc::new(KeyFile::beside(dir));
+    }
+    #[cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
+    return Arc::new(posfield_core::keystore::SecretService::for_data_dir(dir));
+    #[allow(unreachable_code)]
+    Arc::new(KeyFile::beside(dir))
+}
+
 /// Builds and runs the app; the desktop `main` and the mobile entry point both call this.
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
@@ -57,7 +78,7 @@ pub fn run() {
         .setup(|app| {
             let dir = data_dir(app);
             std::fs::create_dir_all(&dir)?;
-            let state = state::AppState::open(&dir, app.handle().clone())?;
+            let state = state::AppState::open(&dir, keystore(&dir), app.handle().clone())?;
             app.manage(state);
             #[cfg(target_os = "android")]
             mobile::init_platform_verifier(app);

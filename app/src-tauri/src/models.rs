@@ -678,7 +678,11 @@ mod tests {
 
     fn repair_visit() -> (tempfile::TempDir, posfield_core::Agent, VisitId) {
         let dir = tempfile::tempdir().unwrap();
-        let mut agent = posfield_core::Agent::open(dir.path()).unwrap();
+        let mut agent = posfield_core::Agent::open(
+            dir.path(),
+            std::sync::Arc::new(posfield_core::KeyFile::at(dir.path().join("test.key"))),
+        )
+        .unwrap();
         agent.sign_in("agent-li").unwrap();
         let merchant =
             posfield_shared::visit::MerchantInput { name: "老王便利店".into(), ..Default::default() };

@@ -25,10 +25,14 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// Opens the agent on `dir` and starts the background sync, whose events
-    /// go to the UI as Tauri events.
-    pub(crate) fn open(dir: &Path, app: tauri::AppHandle) -> Result<AppState, posfield_core::AgentError> {
-        let agent = Agent::open(dir)?;
+    /// Opens the agent on `dir`, its key in `keystore`, and starts the
+    /// background sync, whose events go to the UI as Tauri events.
+    pub(crate) fn open(
+        dir: &Path,
+        keystore: Arc<dyn posfield_core::Keystore>,
+        app: tauri::AppHandle,
+    ) -> Result<AppState, posfield_core::AgentError> {
+        let agent = Agent::open(dir, keystore.clone())?;
         let last_sync_event = Arc::new(Mutex::new(None));
         let sink = Arc::clone(&last_sync_event);
         let sync = Arc::new(OnceLock::new());
@@ -38,7 +42,7 @@ impl AppState {
             .name("posfield-sync-start".into())
             .spawn(move || {
                 std::thread::sleep(SYNC_START_DELAY);
-                match BackgroundSync::start(dir, Schedule::default(), move |event| {
+                match BackgroundSync::start(dir, keystore, Schedule::default(), move |event| {
                     events::sync_event(&app, &sink, event);
                 }) {
                     // The worker syncs at once by itself when work waits.

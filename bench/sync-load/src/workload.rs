@@ -179,8 +179,12 @@ fn build_agent(root: &Path, index: usize, visits: usize, seed: u64) -> anyhow::R
     let mut rng = Rng::new(seed ^ (index as u64).wrapping_mul(0xA24B_AED4_963E_E407));
     let start = 1_795_000_000_000 + index as i64 * 1_000;
     let clock = Arc::new(StepClock(AtomicI64::new(start)));
-    let mut agent = Agent::open_with_clock(&root.join(&name), clock)
-        .with_context(|| format!("opening the core of {name}"))?;
+    let mut agent = Agent::open_with_clock(
+        &root.join(&name),
+        std::sync::Arc::new(posfield_core::KeyFile::beside(&root.join(&name))),
+        clock,
+    )
+    .with_context(|| format!("opening the core of {name}"))?;
     agent.sign_in(&name)?;
     let mut shape = Shape::default();
     let mut ids = Vec::with_capacity(visits);

@@ -473,7 +473,11 @@ fn a_device_enrolled_before_prefixes_syncs_and_its_actors_are_bound_to_it() {
     drop(db);
     let phone = w.dir.path().join("wang");
     let forget_prefix = || {
+        // The phone's store is encrypted: open it with its key, as an old
+        // phone's own code would read it.
+        let key = posfield_core::Keystore::load(&posfield_core::KeyFile::beside(&phone)).unwrap().unwrap();
         let db = rusqlite::Connection::open(phone.join("agent.db")).unwrap();
+        db.pragma_update(None, "key", key.store_key().pragma_value()).unwrap();
         db.execute("UPDATE settings SET value = '' WHERE key = 'actor_prefix'", []).unwrap();
     };
     forget_prefix();

@@ -22,8 +22,13 @@ impl Clock for TestClock {
     }
 }
 
+/// The key of a test data folder: a key file inside it.
+fn keys(dir: &std::path::Path) -> Arc<crate::KeyFile> {
+    Arc::new(crate::KeyFile::at(dir.join("test.key")))
+}
+
 fn open(dir: &std::path::Path) -> Agent {
-    Agent::open_with_clock(dir, Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)))).unwrap()
+    Agent::open_with_clock(dir, keys(dir), Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)))).unwrap()
 }
 
 fn strokes() -> Strokes {
@@ -291,7 +296,7 @@ fn random_bytes_have_no_fixed_bits() {
 fn personal_photos_are_looked_for_at_most_once_a_day_without_news() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(TestClock(AtomicI64::new(1_795_000_000_000)));
-    let mut agent = Agent::open_with_clock(dir.path(), clock.clone()).unwrap();
+    let mut agent = Agent::open_with_clock(dir.path(), keys(dir.path()), clock.clone()).unwrap();
     assert!(agent.retention_due().unwrap(), "never looked");
     agent.store_mut().set_setting(crate::retention::SETTING_PERSONAL_PHOTO_DAYS, "30").unwrap();
     assert_eq!(agent.apply_photo_retention().unwrap(), 0);

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -12,7 +13,7 @@ use posfield_core::background::{BackgroundSync, Schedule, SyncEvent};
 use posfield_core::identify::barcode;
 use posfield_core::photo::{self, PhotoLimits};
 use posfield_core::signature::Strokes;
-use posfield_core::{Agent, VisitFilter};
+use posfield_core::{Agent, KeyFile, VisitFilter};
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::visit::{MerchantInput, SimInput};
 use posfield_shared::vocab::{
@@ -30,6 +31,10 @@ struct Cli {
     /// The agent's data folder (store and photos).
     #[arg(long, env = "POSFIELD_AGENT_DATA", default_value = "posfield-agent-data", global = true)]
     data: PathBuf,
+    /// The file holding the data folder's key (owner-only); by default
+    /// `<data>.key`, beside the folder.
+    #[arg(long, env = "POSFIELD_AGENT_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -275,7 +280,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         _ => {}
     }
-    let mut agent = Agent::open(&cli.data).with_context(|| format!("cannot open {}", cli.data.display()))?;
+    let keys = match &cli.key_file {
+        Some(path) => KeyFile::at(path),
+        None => KeyFile::beside(&cli.data),
+    };
+    let mut agent = Agent::open(&cli.data, Arc::new(keys))
+        .with_context(|| format!("cannot open {}", cli.data.display()))?;
     match cli.command {
         Command::SignIn { user } => agent.sign_in(&user)?,
         Command::SignOut => {
@@ -420,9 +430,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ..Schedule::default()
             };
             let (events, inbox) = std::sync::mpsc::channel();
-            let worker = BackgroundSync::start(agent.data_dir().to_owned(), schedule, move |event| {
-                let _ = events.send(event);
-            })?;
+            let worker = BackgroundSync::start(
+                agent.data_dir().to_owned(),
+                agent.keystore(),
+                schedule,
+                move |event| {
+                    let _ = events.send(event);
+                },
+            )?;
             worker.sync_now();
             for event in inbox {
                 println!("{}", serde_json::to_string(&event)?);

@@ -1,7 +1,9 @@
 //! Durable before acknowledged: a child process writes to the store and
 //! prints each write after it returns; the parent SIGKILLs it at random
 //! moments. After every kill the store opens, passes SQLite's integrity
-//! check, and holds every acknowledged write and no half-applied one.
+//! check, and holds every acknowledged write and no half-applied one. The
+//! store is encrypted, as on every phone: after the last kill neither the
+//! store nor its WAL holds the merchant's name in clear.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -12,6 +14,7 @@ use posfield_shared::visit::{Ctx, MerchantInput, VisitDoc};
 use posfield_shared::{Actor, Timestamp, VisitKind};
 
 use super::Store;
+use super::tests::test_key;
 
 const CHILD_ENV: &str = "POSFIELD_KILL_TEST_STORE";
 const CHILD_VISIT_ENV: &str = "POSFIELD_KILL_TEST_VISIT";
@@ -25,7 +28,7 @@ fn ctx(n: u64) -> Ctx {
 fn child_writer() {
     let Ok(path) = std::env::var(CHILD_ENV) else { return };
     let visit_id = std::env::var(CHILD_VISIT_ENV).expect("visit id");
-    let mut store = Store::open(Path::new(&path)).expect("child opens the store");
+    let mut store = Store::open(Path::new(&path), &test_key()).expect("child opens the store");
     let mut doc = match store.load_visit(&visit_id) {
         Ok(doc) => doc,
         Err(_) => {
@@ -111,7 +114,8 @@ fn kill_cycles(cycles: usize, seed: u64) {
         }
         child.wait().unwrap();
 
-        let store = Store::open(&path).unwrap_or_else(|e| panic!("cycle {cycle}: store does not open: {e}"));
+        let store = Store::open(&path, &test_key())
+            .unwrap_or_else(|e| panic!("cycle {cycle}: store does not open: {e}"));
         store.integrity_check().unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
         total_acknowledged += acknowledged;
         let visit = match store.load_visit(&visit_id) {
@@ -133,6 +137,16 @@ fn kill_cycles(cycles: usize, seed: u64) {
         }
     }
     assert!(total_acknowledged > 0, "the child wrote something");
+    for file in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let bytes = std::fs::read(file.path()).unwrap();
+        let name = "断电测试商户".as_bytes();
+        assert!(
+            !bytes.windows(name.len()).any(|w| w == name),
+            "{:?} holds the merchant in clear",
+            file.path()
+        );
+        assert!(!bytes.starts_with(b"SQLite format 3"), "{:?} is a plain SQLite file", file.path());
+    }
 }
 
 #[test]

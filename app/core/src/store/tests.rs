@@ -27,8 +27,13 @@ pub(super) fn new_doc(id: &str, n: u64) -> VisitDoc {
     VisitDoc::create_visit(&agent_ctx(n), b"phone-li", id, VisitKind::Repair, &merchant, "agent-li").unwrap()
 }
 
+/// The store key of the tests: any fixed key does.
+pub(super) fn test_key() -> crate::at_rest::StoreKey {
+    crate::at_rest::DataKey::from_bytes([9; 32]).store_key()
+}
+
 fn open(dir: &Path) -> Store {
-    Store::open(&dir.join("agent.db")).unwrap()
+    Store::open(&dir.join("agent.db"), &test_key()).unwrap()
 }
 
 #[test]
@@ -131,12 +136,12 @@ fn a_corrupt_store_is_moved_aside_never_deleted() {
     let path = dir.path().join("agent.db");
     let garbage = b"this is not a database, it is a photo of a cat".repeat(200);
     std::fs::write(&path, &garbage).unwrap();
-    let error = Store::open(&path).unwrap_err();
+    let error = Store::open(&path, &test_key()).unwrap_err();
     let StoreError::Corrupt { moved_to, .. } = &error else { panic!("expected Corrupt, got {error}") };
     assert_eq!(std::fs::read(moved_to).unwrap(), garbage, "the corrupt file is kept byte for byte");
     assert!(error.to_string().contains("moved to"));
     // Opening again starts a fresh store beside the kept file.
-    let store = Store::open(&path).unwrap();
+    let store = Store::open(&path, &test_key()).unwrap();
     assert_eq!(store.visit_count().unwrap(), 0);
     assert!(moved_to.exists());
 }
@@ -152,7 +157,7 @@ fn a_missing_visit_is_a_clear_error() {
 fn a_torn_wal_tail_loses_at_most_the_torn_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.db");
-    let mut store = Store::open(&path).unwrap();
+    let mut store = Store::open(&path, &test_key()).unwrap();
     for i in 0..20u64 {
         store.save_visit(&mut new_doc(&visit_id(i), i)).unwrap();
     }
@@ -169,7 +174,7 @@ fn a_torn_wal_tail_loses_at_most_the_torn_transaction() {
     file.set_len(length - 100).unwrap();
     drop(file);
     let path = crashed.path().join("agent.db");
-    let store = Store::open(&path).unwrap();
+    let store = Store::open(&path, &test_key()).unwrap();
     store.integrity_check().unwrap();
     let count = store.visit_count().unwrap();
     assert!((19..=20).contains(&count), "{count} visits survived");
@@ -187,9 +192,11 @@ fn a_backup_while_writing_is_consistent_and_leaves_the_wal_alone() {
     }
     let backup = dir.path().join("backup.db");
     store.backup_to(&backup).unwrap();
+    // The backup is encrypted under the same key, like the store.
+    assert!(!std::fs::read(&backup).unwrap().starts_with(b"SQLite format 3"));
     store.save_visit(&mut new_doc(&visit_id(99), 99)).unwrap();
     assert!(dir.path().join("agent.db-wal").exists());
-    let copy = Store::open(&backup).unwrap();
+    let copy = Store::open(&backup, &test_key()).unwrap();
     assert_eq!(copy.visit_count().unwrap(), 10);
     copy.integrity_check().unwrap();
     assert!(matches!(store.backup_to(&backup), Err(StoreError::Io { .. })), "never overwrites");
@@ -213,8 +220,17 @@ fn the_frozen_v1_store_opens_with_todays_code() {
     let path = dir.path().join("agent.db");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/agent.db");
     std::fs::copy(&fixture, &path).unwrap();
-    let mut store = Store::open(&path).unwrap();
+    // A conversion a crash cut short left its half-written copy behind.
+    std::fs::write(dir.path().join("agent.db.encrypting"), b"half a copy").unwrap();
+    let mut store = Store::open(&path, &test_key()).unwrap();
     store.integrity_check().unwrap();
+    // The plain store was encrypted in place: no merchant in clear, no copy left.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(names.iter().all(|n| !n.to_string_lossy().ends_with(".encrypting")), "{names:?}");
+    assert!(!std::fs::read(&path).unwrap().starts_with(b"SQLite format 3"));
+    for name in ["老王便利店", "小李水果店"] {
+        assert!(!std::fs::read(&path).unwrap().windows(name.len()).any(|w| w == name.as_bytes()), "{name}");
+    }
     assert!(store.schema_version().unwrap() >= 1);
     // Version 2 adds each visit's heads for the sync manifest, filled in on first use.
     let manifest = store.sync_manifest().unwrap();

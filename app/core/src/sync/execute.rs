@@ -84,10 +84,7 @@ impl<'a> Executor<'a> {
 
     /// The size of a blob the phone holds.
     fn held(&self, sha: &str) -> Result<Option<u64>, AgentError> {
-        if !self.agent.blobs().contains(sha) {
-            return Ok(None);
-        }
-        Ok(Some(std::fs::metadata(self.agent.blobs().path_of(sha)?).map(|m| m.len()).unwrap_or(0)))
+        Ok(self.agent.blobs().size(sha)?)
     }
 
     /// Records a sync that finished everything.

@@ -93,7 +93,8 @@ fn other_pin() -> SpkiPin {
 
 fn agent() -> (tempfile::TempDir, Agent) {
     let dir = tempfile::tempdir().unwrap();
-    let agent = Agent::open(dir.path()).unwrap();
+    let agent = Agent::open(dir.path(), std::sync::Arc::new(crate::KeyFile::at(dir.path().join("test.key"))))
+        .unwrap();
     (dir, agent)
 }
 

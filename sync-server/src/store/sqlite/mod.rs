@@ -53,6 +53,18 @@ fn seen_version(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Optio
     })
 }
 
+/// The SQLite library this binary links: its version, and SQLCipher's when
+/// SQLCipher is what was linked (only it answers `PRAGMA cipher_version`).
+/// The server is built without it (`posfield-server about` says so).
+pub fn library() -> Result<String, StoreError> {
+    let conn = Connection::open_in_memory()?;
+    let cipher: Option<String> = conn.query_row("PRAGMA cipher_version", [], |row| row.get(0)).optional()?;
+    Ok(match cipher {
+        Some(cipher) => format!("SQLite {} with SQLCipher {cipher}", rusqlite::version()),
+        None => format!("SQLite {}, no SQLCipher", rusqlite::version()),
+    })
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Engine(e.to_string())

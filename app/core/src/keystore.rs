@@ -1,0 +1,264 @@
+//! Where a data folder's key is kept: one interface, one implementation per
+//! platform.
+//!
+//! - [`KeyFile`]: a file with owner-only permissions, for the command line
+//!   and for tests. By default it sits beside the data folder, not in it, so
+//!   a copy of the folder alone is unreadable.
+//! - [`SecretService`] (Linux desktops): the desktop's secret service
+//!   (GNOME Keyring, KWallet), through the `keyring` crate.
+//! - On a phone the app holds the key in the platform's keystore (the
+//!   Android Keystore, the iOS Keychain); see docs/security.md.
+//!
+//! A keystore holds one key, the data key of one data folder. Destroying it
+//! makes that folder's store and blobs unreadable: the wipe of a lost phone.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::at_rest::DataKey;
+
+/// Why a keystore could not give, keep or destroy the key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoreError {
+    /// The key file can be read by others than its owner.
+    #[error("the key file {path} can be read by others (mode {mode:o}): make it owner-only (chmod 600)")]
+    TooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// What the keystore holds is not a 32-byte key.
+    #[error("{keystore} holds {len} bytes where a 32-byte key should be")]
+    Malformed {
+        /// Which keystore.
+        keystore: String,
+        /// How many bytes it held.
+        len: usize,
+    },
+    /// The keystore could not be reached or refused.
+    #[error("{keystore} is not available: {reason}")]
+    Unavailable {
+        /// Which keystore.
+        keystore: String,
+        /// Why, as it said.
+        reason: String,
+    },
+    /// A file system error around the key file.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Holds one data folder's key.
+pub trait Keystore: Send + Sync + std::fmt::Debug {
+    /// What this keystore is, for messages ("the key file …").
+    fn describe(&self) -> String;
+    /// The key, or `None` when none was ever kept (or it was destroyed).
+    fn load(&self) -> Result<Option<DataKey>, KeystoreError>;
+    /// Keeps `key`, replacing any other.
+    fn save(&self, key: &DataKey) -> Result<(), KeystoreError>;
+    /// Destroys the key; nothing to destroy is not an error.
+    fn destroy(&self) -> Result<(), KeystoreError>;
+}
+
+fn key_of(keystore: &dyn Keystore, bytes: &[u8]) -> Result<DataKey, KeystoreError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| KeystoreError::Malformed { keystore: keystore.describe(), len: bytes.len() })?;
+    Ok(DataKey::from_bytes(bytes))
+}
+
+/// A key in a file only its owner may read (mode 0600), written whole or not
+/// at all (a temporary file, fsynced, renamed, the folder fsynced).
+#[derive(Debug, Clone)]
+pub struct KeyFile {
+    path: PathBuf,
+}
+
+impl KeyFile {
+    /// The key file at `path`.
+    pub fn at(path: impl Into<PathBuf>) -> KeyFile {
+        KeyFile { path: path.into() }
+    }
+
+    /// The default key file of a data folder: `<folder>.key`, beside it.
+    pub fn beside(data_dir: &Path) -> KeyFile {
+        let mut name = data_dir.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "posfield".into());
+        name.push(".key");
+        KeyFile::at(data_dir.with_file_name(name))
+    }
+
+    /// Where the key is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self) -> impl FnOnce(std::io::Error) -> KeystoreError + '_ {
+        move |source| KeystoreError::Io { path: self.path.clone(), source }
+    }
+}
+
+impl Keystore for KeyFile {
+    fn describe(&self) -> String {
+        format!("the key file {}", self.path.display())
+    }
+
+    fn load(&self) -> Result<Option<DataKey>, KeystoreError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => zeroize::Zeroizing::new(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io()(e)),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&self.path).map_err(self.io())?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeystoreError::TooOpen { path: self.path.clone(), mode });
+            }
+        }
+        key_of(self, &bytes).map(Some)
+    }
+
+    fn save(&self, key: &DataKey) -> Result<(), KeystoreError> {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(self.io())?;
+        let tmp = self.path.with_extension(format!("key-new.{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
+            file.write_all(key.bytes())?;
+            file.sync_all()?;
+            fs::rename(&tmp, &self.path)?;
+            fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            self.io()(e)
+        })
+    }
+
+    fn destroy(&self) -> Result<(), KeystoreError> {
+        // Overwrite before unlinking: on a plain file system the old blocks
+        // then no longer hold the key (flash may still keep a copy; the
+        // platform keystores do not have that weakness).
+        if let Ok(mut file) = fs::OpenOptions::new().write(true).open(&self.path) {
+            let _ = file.write_all(&[0u8; 32]).and_then(|()| file.sync_all());
+        }
+        match fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io()(e)),
+        }
+    }
+}
+
+/// The desktop's secret service (the freedesktop Secret Service API over
+/// D-Bus: GNOME Keyring, KWallet), one entry per data folder.
+#[cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
+#[derive(Debug, Clone)]
+pub struct SecretService {
+    account: String,
+}
+
+#[cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
+impl SecretService {
+    /// The service name every Posfield entry is filed under.
+    pub const SERVICE: &'static str = "posfield";
+
+    /// The entry of the data folder at `data_dir`, named by a hash of its
+    /// full path (two data folders on one desktop have two keys).
+    pub fn for_data_dir(data_dir: &Path) -> SecretService {
+        use sha2::Digest;
+        let full = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
+        let digest = sha2::Sha256::digest(full.to_string_lossy().as_bytes());
+        SecretService { account: format!("data key {}", &hex::encode(digest)[..16]) }
+    }
+
+    fn entry(&self) -> Result<keyring::Entry, KeystoreError> {
+        keyring::Entry::new(Self::SERVICE, &self.account).map_err(|e| self.unavailable(e))
+    }
+
+    fn unavailable(&self, error: keyring::Error) -> KeystoreError {
+        KeystoreError::Unavailable { keystore: self.describe(), reason: error.to_string() }
+    }
+}
+
+#[cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
+impl Keystore for SecretService {
+    fn describe(&self) -> String {
+        format!("the desktop's secret service ({} / {})", Self::SERVICE, self.account)
+    }
+
+    fn load(&self) -> Result<Option<DataKey>, KeystoreError> {
+        match self.entry()?.get_secret() {
+            Ok(bytes) => key_of(self, &zeroize::Zeroizing::new(bytes)).map(Some),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(self.unavailable(e)),
+        }
+    }
+
+    fn save(&self, key: &DataKey) -> Result<(), KeystoreError> {
+        self.entry()?.set_secret(key.bytes()).map_err(|e| self.unavailable(e))
+    }
+
+    fn destroy(&self) -> Result<(), KeystoreError> {
+        match self.entry()?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(self.unavailable(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_keeps_the_key_owner_only_and_destroys_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyFile::beside(&dir.path().join("agent"));
+        assert_eq!(file.path(), dir.path().join("agent.key"));
+        assert!(file.load().unwrap().is_none());
+        let key = DataKey::generate();
+        file.save(&key).unwrap();
+        assert_eq!(file.load().unwrap().unwrap().bytes(), key.bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(file.path()).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        // Only the key is left in the folder: no temporary file.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        file.destroy().unwrap();
+        assert!(file.load().unwrap().is_none());
+        file.destroy().unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_or_of_the_wrong_size_is_refused_with_words() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyFile::at(dir.path().join("agent.key"));
+        file.save(&DataKey::generate()).unwrap();
+        fs::set_permissions(file.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        let error = file.load().unwrap_err();
+        assert!(matches!(error, KeystoreError::TooOpen { mode: 0o644, .. }), "{error}");
+        assert!(error.to_string().contains("chmod 600"), "{error}");
+        fs::write(file.path(), b"short").unwrap();
+        fs::set_permissions(file.path(), fs::Permissions::from_mode(0o600)).unwrap();
+        let error = file.load().unwrap_err();
+        assert!(matches!(error, KeystoreError::Malformed { len: 5, .. }), "{error}");
+    }
+}
