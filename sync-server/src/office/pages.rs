@@ -928,7 +928,12 @@ pub async fn certificate(
     let signature = match &visit.acceptance {
         // A reference that is not a hash is a missing image, never a path.
         Some(a) => match BlobHash::parse(&a.signature.sha256) {
-            Ok(sha) => tokio::fs::read(state.blobs.path(&sha)).await.ok(),
+            Ok(sha) => match state.blobs.read(&sha).await {
+                Ok(bytes) => Some(bytes),
+                // A missing image is shown as missing; a damaged one is the server's failure.
+                Err(crate::blobs::BlobError::Missing(_)) => None,
+                Err(e) => return Err(e.into()),
+            },
             Err(_) => None,
         },
         None => None,
@@ -1037,29 +1042,22 @@ pub async fn blob(
     if !state.store.reaches_blob(&officer.principal(), sha.as_str()).await? {
         return Err(PageError::NotFound);
     }
-    let mut bytes = tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| PageError::NotFound)?;
+    let mut bytes = state.blobs.read(&sha).await?;
     audit_personal_view(&state, &officer, &sha, if query.w.is_some() { "thumbnail" } else { "full size" })
         .await?;
     if query.w.is_some() {
-        let dir = state.config.data.join("office-thumbs");
-        let cached = dir.join(format!("{sha}-{THUMB_WIDTH}.jpg"));
-        bytes = match tokio::fs::read(&cached).await {
-            Ok(thumb) => thumb,
-            Err(_) => {
+        let name = format!("{sha}-{THUMB_WIDTH}.jpg");
+        let cached = super::thumbnail_folder(&state.config.data).join(&name);
+        bytes = match state.blobs.read_derived(&cached, &name).await {
+            Some(thumb) => thumb,
+            None => {
                 let thumb = tokio::task::spawn_blocking(move || thumbnail(&bytes))
                     .await
                     .map_err(PageError::internal)?
                     .ok_or(PageError::NotFound)?;
-                // Written aside and renamed: a reader never sees half a thumbnail.
-                let partial = dir.join(format!("{sha}-{THUMB_WIDTH}.{}.partial", uuid::Uuid::new_v4()));
-                let stored = async {
-                    tokio::fs::create_dir_all(&dir).await?;
-                    tokio::fs::write(&partial, &thumb).await?;
-                    tokio::fs::rename(&partial, &cached).await
-                };
-                if let Err(e) = stored.await {
+                // Sealed as the blob is, and written whole or not at all.
+                if let Err(e) = state.blobs.write_derived(&cached, &name, &thumb).await {
                     tracing::warn!(error = %e, "keeping a thumbnail failed");
-                    let _ = tokio::fs::remove_file(&partial).await;
                 }
                 thumb
             }

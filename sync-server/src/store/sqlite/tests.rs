@@ -732,7 +732,9 @@ async fn upload(
 #[tokio::test]
 async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_never() {
     let (dir, store) = open();
-    let blobs = BlobDir::open(&dir.path().join("blobs")).unwrap();
+    let blobs =
+        BlobDir::open(&dir.path().join("blobs"), crate::blob_key::BlobKeys::generate(), true, 1 << 20)
+            .unwrap();
     let referenced = upload(&blobs, &store, b"a photo a visit refers to", "wang").await;
     let orphan = upload(&blobs, &store, b"a photo no visit refers to", "wang").await;
     store
