@@ -54,7 +54,9 @@ fn ms(d: Duration) -> String {
 
 async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    println!("| blob | stored | upload's last piece (verify, seal, fsync) ms | read median ms | read p99 ms | read MB/s |");
+    println!(
+        "| blob | stored | upload's last piece (verify, seal, fsync) ms | read median ms | read p99 ms | read MB/s |"
+    );
     println!("|---|---|---|---|---|---|");
     for (what, len, reads) in SIZES {
         let bytes = noise(len);

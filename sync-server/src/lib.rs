@@ -6,6 +6,7 @@
 //!   access rule; [`store::sqlite`] is its engine.
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
 //! - [`actors`]: the automerge actors each device may write under.
+//! - [`personal`]: who sees the merchant's registered phone whole, and where; masked elsewhere.
 //! - [`policy`]: the samod share policy of a sync connection (the store's access rule).
 //! - [`api`]: the HTTP routes, in one table.
 //! - [`routes`]: who may call each route, and the guard that refuses everyone else.
@@ -38,6 +39,7 @@ pub mod error;
 pub mod files;
 pub mod in_flight;
 pub mod office;
+pub mod personal;
 pub mod policy;
 pub mod priority;
 pub mod projection;
@@ -166,6 +168,14 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     if config.blob_encryption {
         tokio::spawn(seal_stored_blobs(state.clone()));
     }
+    let filling = state.clone();
+    tokio::spawn(async move {
+        match projection::fill_in_phones(&filling).await {
+            Ok(0) => {}
+            Ok(filled) => tracing::info!(visits = filled, "registered phones added to the visit list"),
+            Err(e) => tracing::warn!(error = %e, "adding registered phones to the visit list failed"),
+        }
+    });
     // Handlers read the client's address from the connection (throttles).
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stopping = async move {
