@@ -483,8 +483,7 @@ async fn blob_get(
     if !state.store.reaches_blob(&device.principal(), sha.as_str()).await? {
         return Err(ApiError::not_found("no such blob"));
     }
-    let bytes =
-        tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| ApiError::not_found("no such blob"))?;
+    let bytes = state.blobs.read(&sha).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 

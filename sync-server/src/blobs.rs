@@ -15,21 +15,107 @@
 //! it sees its own partial upload, and proves it has the bytes by sending
 //! them. Uploads no visit refers to are collected after a grace period
 //! ([`collect_unreferenced`]).
+//!
+//! At rest a whole blob is sealed with the blob key ([`crate::blob_key`]):
+//! its file under `xx/<sha256>` holds the sealed format, and the hash in
+//! its name stays the SHA-256 of the plain bytes, which is what the phone
+//! sent and what documents refer to. Only a partial upload in progress is
+//! plain; when it is whole and verified it is sealed into place and the
+//! partial file removed. Every read of a stored blob goes through
+//! [`BlobDir::read`], which opens a sealed file and checks a plain one
+//! (from a server before sealing, or with `blob_encryption` off) against
+//! its hash: a file that does neither is an error, never served.
+//! [`BlobDir::seal_stored`] seals the plain files an older server left.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use posfield_shared::BlobHash;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::blob_key::{BlobKeys, OVERHEAD, OpenError};
 use crate::error::ApiError;
+use crate::files::{WRITING_MARK, write_durably};
+
+/// The blob folder's name in the data folder.
+pub const BLOB_FOLDER: &str = "blobs";
 
 /// The blob folder.
 #[derive(Debug, Clone)]
 pub struct BlobDir {
     root: PathBuf,
+    keys: Arc<BlobKeys>,
+    /// Whether new blobs (and thumbnails) are sealed.
+    seal: bool,
+    /// The largest blob, in plain bytes: no larger file is read.
+    max_bytes: u64,
 }
+
+/// Why a stored blob cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// No file holds it.
+    #[error("blob {0} is not stored")]
+    Missing(BlobHash),
+    /// Its file is larger than any blob may be: it is not read.
+    #[error(
+        "blob {sha} is {len} bytes on disk, more than a blob of at most {max} bytes takes; it is not read"
+    )]
+    TooLarge {
+        /// The blob.
+        sha: BlobHash,
+        /// The file's length.
+        len: u64,
+        /// The limit on a blob's plain bytes.
+        max: u64,
+    },
+    /// A sealed file that does not open.
+    #[error("blob {sha} does not open: {reason}")]
+    Sealed {
+        /// The blob.
+        sha: BlobHash,
+        /// Why.
+        #[source]
+        reason: OpenError,
+    },
+    /// Neither sealed nor the plain bytes its name says.
+    #[error("blob {sha} is neither sealed nor its plain bytes (they hash to {actual}); it is not served")]
+    Damaged {
+        /// The blob.
+        sha: BlobHash,
+        /// The hash of what the file holds.
+        actual: String,
+    },
+    /// The file could not be read.
+    #[error("blob {sha}: {source}")]
+    Io {
+        /// The blob.
+        sha: BlobHash,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What [`BlobDir::seal_stored`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Plain blobs sealed in place.
+    pub sealed: usize,
+    /// Plain files left as they were: their bytes do not match their name.
+    pub damaged: usize,
+    /// Plain copies removed: partial uploads whose blob is stored whole,
+    /// and thumbnails kept before sealing.
+    pub plain_copies_removed: usize,
+    /// Temporary files of writes a crash interrupted, removed.
+    pub leftovers_removed: usize,
+}
+
+/// A temporary file this much older than now, in seconds, belongs to no
+/// write still running.
+const LEFTOVER_AGE_SECS: u64 = 3600;
 
 /// Where an upload stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,10 +135,13 @@ pub fn check_sha(sha: &str) -> Result<BlobHash, ApiError> {
 }
 
 impl BlobDir {
-    /// The blob folder under `root`, created if needed.
-    pub fn open(root: &Path) -> std::io::Result<BlobDir> {
+    /// The blob folder under `root`, created if needed. With `seal`, new
+    /// blobs are sealed under the current key of `keys`; every key of it
+    /// opens what it sealed either way. No file larger than a `max_bytes`
+    /// blob is read.
+    pub fn open(root: &Path, keys: BlobKeys, seal: bool, max_bytes: u64) -> std::io::Result<BlobDir> {
         std::fs::create_dir_all(root.join("partial"))?;
-        Ok(BlobDir { root: root.to_owned() })
+        Ok(BlobDir { root: root.to_owned(), keys: Arc::new(keys), seal, max_bytes })
     }
 
     /// Final path of a blob. Only a checked hash names one: a reference
@@ -76,8 +165,8 @@ impl BlobDir {
     /// (the caller decided this agent may learn it is stored) and it is,
     /// otherwise the agent's own partial upload.
     pub async fn status(&self, sha: &BlobHash, uploader: &str, known: bool) -> UploadStatus {
-        if known && let Ok(meta) = tokio::fs::metadata(self.path(sha)).await {
-            return UploadStatus { complete: true, received: meta.len() };
+        if known && let Ok(received) = plain_len(&self.path(sha)).await {
+            return UploadStatus { complete: true, received };
         }
         let received = tokio::fs::metadata(self.partial(sha, uploader)).await.map(|m| m.len()).unwrap_or(0);
         UploadStatus { complete: false, received }
@@ -173,16 +262,195 @@ impl BlobDir {
                 format!("the bytes hash to {actual}, not {sha}; nothing was stored"),
             ));
         }
+        let received = bytes.len() as u64;
         let target = self.path(sha);
         let dir = target.parent().map(Path::to_owned).unwrap_or_default();
         tokio::fs::create_dir_all(&dir).await.map_err(ApiError::internal)?;
-        tokio::fs::rename(partial, &target).await.map_err(ApiError::internal)?;
-        // The rename is durable once the directory is synced.
-        if let Ok(d) = tokio::fs::File::open(&dir).await {
-            let _ = d.sync_all().await;
+        if self.seal {
+            // Sealed into place, then the plain partial goes: a crash in
+            // between leaves a partial whose blob is whole, which the next
+            // start removes ([`BlobDir::seal_stored`]) and the collection
+            // would after its grace.
+            let (keys, label) = (self.keys.clone(), sha.clone());
+            tokio::task::spawn_blocking(move || {
+                write_durably(&target, &keys.seal(label.as_str().as_bytes(), &bytes))
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+            if let Err(e) = tokio::fs::remove_file(partial).await {
+                tracing::warn!(error = %e, "a sealed upload's plain partial file stays until the next start");
+            }
+        } else {
+            tokio::fs::rename(partial, &target).await.map_err(ApiError::internal)?;
+            // The rename is durable once the directory is synced.
+            if let Ok(d) = tokio::fs::File::open(&dir).await {
+                let _ = d.sync_all().await;
+            }
         }
-        Ok(UploadStatus { complete: true, received: bytes.len() as u64 })
+        Ok(UploadStatus { complete: true, received })
     }
+
+    /// The plain bytes of stored blob `sha`: its sealed file opened, or a
+    /// plain file checked against its hash. The one way a stored blob is
+    /// read; a file larger than any blob is refused before it is read.
+    pub async fn read(&self, sha: &BlobHash) -> Result<Vec<u8>, BlobError> {
+        let path = self.path(sha);
+        let io = |source: std::io::Error| match source.kind() {
+            std::io::ErrorKind::NotFound => BlobError::Missing(sha.clone()),
+            _ => BlobError::Io { sha: sha.clone(), source },
+        };
+        let len = tokio::fs::metadata(&path).await.map_err(io)?.len();
+        let max = self.max_bytes.saturating_add(OVERHEAD as u64);
+        if len > max {
+            return Err(BlobError::TooLarge { sha: sha.clone(), len, max: self.max_bytes });
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        let file = tokio::fs::File::open(&path).await.map_err(io)?;
+        // Read at most one byte past the limit: a file that grew is refused too.
+        file.take(max + 1).read_to_end(&mut bytes).await.map_err(io)?;
+        if bytes.len() as u64 > max {
+            return Err(BlobError::TooLarge {
+                sha: sha.clone(),
+                len: bytes.len() as u64,
+                max: self.max_bytes,
+            });
+        }
+        let (keys, label) = (self.keys.clone(), sha.clone());
+        tokio::task::spawn_blocking(move || open_stored(&keys, &label, bytes))
+            .await
+            .map_err(|e| BlobError::Io { sha: sha.clone(), source: std::io::Error::other(e) })?
+    }
+
+    /// A file kept beside the blobs that is made from one (a thumbnail):
+    /// its plain bytes, or `None` when it is missing, does not open, or is
+    /// plain while blobs are sealed (then it is made again).
+    pub async fn read_derived(&self, path: &Path, label: &str) -> Option<Vec<u8>> {
+        let bytes = tokio::fs::read(path).await.ok()?;
+        if crate::blob_key::is_sealed(&bytes) {
+            return self.keys.open(label.as_bytes(), bytes).ok();
+        }
+        (!self.seal).then_some(bytes)
+    }
+
+    /// Keeps a file made from a blob, sealed as the blobs are, written
+    /// whole or not at all.
+    pub async fn write_derived(&self, path: &Path, label: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let stored = if self.seal { self.keys.seal(label.as_bytes(), bytes) } else { bytes.to_vec() };
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || write_durably(&path, &stored))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Seals the plain blobs an older server (or `blob_encryption` off)
+    /// left, each written sealed beside itself, made durable and renamed
+    /// over the plain file, so a crash leaves one or the other whole.
+    /// Removes the plain copies that are no longer needed: partial uploads
+    /// whose blob is stored whole, and unsealed files in `derived` (the
+    /// thumbnails, made again sealed when next asked for). A plain file
+    /// whose bytes do not match its name is left as it is, and counted.
+    /// Blocking: run it on a blocking thread.
+    pub fn seal_stored(&self, derived: &[&Path]) -> SealReport {
+        let mut report = SealReport::default();
+        for file in files_below(&self.root, |name| name.len() == 2 && name != "partial") {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.contains(WRITING_MARK) {
+                if older_than(&file, LEFTOVER_AGE_SECS) && std::fs::remove_file(&file).is_ok() {
+                    report.leftovers_removed += 1;
+                }
+                continue;
+            }
+            let Ok(sha) = BlobHash::parse(&name) else { continue };
+            let Ok(bytes) = std::fs::read(&file) else { continue };
+            if crate::blob_key::is_sealed(&bytes) {
+                continue;
+            }
+            if hex::encode(Sha256::digest(&bytes)) != sha.as_str() {
+                tracing::warn!(file = %file.display(), "a plain blob does not match its name: left as it is");
+                report.damaged += 1;
+                continue;
+            }
+            match write_durably(&file, &self.keys.seal(sha.as_str().as_bytes(), &bytes)) {
+                Ok(()) => report.sealed += 1,
+                Err(e) => tracing::warn!(file = %file.display(), error = %e, "sealing a plain blob failed"),
+            }
+        }
+        for file in files_below(&self.root.join("partial"), |_| true) {
+            let whole = file
+                .file_name()
+                .and_then(|n| BlobHash::parse(&n.to_string_lossy()).ok())
+                .is_some_and(|sha| self.path(&sha).exists());
+            if whole && std::fs::remove_file(&file).is_ok() {
+                report.plain_copies_removed += 1;
+            }
+        }
+        for dir in derived {
+            for file in files_in(dir) {
+                let mut start = [0u8; crate::blob_key::MAGIC.len()];
+                let sealed = std::fs::File::open(&file)
+                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut start))
+                    .is_ok_and(|()| crate::blob_key::is_sealed(&start));
+                if !sealed && std::fs::remove_file(&file).is_ok() {
+                    report.plain_copies_removed += 1;
+                }
+            }
+        }
+        report
+    }
+}
+
+/// A stored file's plain bytes (see [`BlobDir::read`]).
+fn open_stored(keys: &BlobKeys, sha: &BlobHash, bytes: Vec<u8>) -> Result<Vec<u8>, BlobError> {
+    if crate::blob_key::is_sealed(&bytes) {
+        return keys.open(sha.as_str().as_bytes(), bytes).map_err(|reason| {
+            tracing::error!(%sha, %reason, "a stored blob does not open");
+            BlobError::Sealed { sha: sha.clone(), reason }
+        });
+    }
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != sha.as_str() {
+        tracing::error!(%sha, %actual, "a stored blob does not match its name");
+        return Err(BlobError::Damaged { sha: sha.clone(), actual });
+    }
+    Ok(bytes)
+}
+
+/// How many plain bytes the stored file at `path` holds.
+async fn plain_len(path: &Path) -> std::io::Result<u64> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    let mut start = [0u8; crate::blob_key::MAGIC.len()];
+    let sealed = file.read_exact(&mut start).await.is_ok() && crate::blob_key::is_sealed(&start);
+    Ok(if sealed { len.saturating_sub(OVERHEAD as u64) } else { len })
+}
+
+/// The files directly in `dir`.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_file())).map(|e| e.path()).collect()
+}
+
+/// The files in the folders of `dir` whose names `folder` accepts.
+fn files_below(dir: &Path, folder: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && folder(&e.file_name().to_string_lossy()))
+        .flat_map(|e| files_in(&e.path()))
+        .collect()
+}
+
+/// Whether the file at `path` was last written more than `secs` ago.
+fn older_than(path: &Path, secs: u64) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() > secs)
 }
 
 /// What one collection removed.
@@ -261,10 +529,164 @@ mod tests {
         axum::body::Body::from(bytes.to_vec()).into_data_stream()
     }
 
+    /// A blob folder at `root` that seals, with a key of its own.
+    fn sealing(root: &Path) -> BlobDir {
+        BlobDir::open(root, BlobKeys::generate(), true, 1 << 20).unwrap()
+    }
+
+    /// A photo-like blob: bytes that do not repeat, so a search finds them
+    /// only where they were written.
+    fn photo(seed: u8) -> Vec<u8> {
+        let mut bytes = b"\xff\xd8\xff\xe0 an ID card photo ".to_vec();
+        let mut x = u32::from(seed) + 1;
+        bytes.extend((0..4000).map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) as u8
+        }));
+        bytes
+    }
+
+    /// Every file under `root`, and whether it holds `needle`.
+    fn files_holding(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut folders = vec![root.to_owned()];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).unwrap().flatten() {
+                if entry.file_type().unwrap().is_dir() {
+                    folders.push(entry.path());
+                } else if std::fs::read(entry.path()).unwrap().windows(needle.len()).any(|w| w == needle) {
+                    found.push(entry.path());
+                }
+            }
+        }
+        found
+    }
+
+    async fn upload(blobs: &BlobDir, bytes: &[u8]) -> BlobHash {
+        let sha = BlobHash::of(bytes);
+        let len = bytes.len() as u64;
+        // In two pieces, as a cut upload resumed.
+        blobs.append(&sha, "wang", false, 0, len, 1 << 20, body(&bytes[..100])).await.unwrap();
+        let done = blobs.append(&sha, "wang", false, 100, len, 1 << 20, body(&bytes[100..])).await.unwrap();
+        assert_eq!(done, UploadStatus { complete: true, received: len });
+        sha
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_stored_sealed_reads_back_whole_and_leaves_no_plain_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = sealing(dir.path());
+        let bytes = photo(1);
+        let sha = upload(&blobs, &bytes).await;
+        assert_eq!(blobs.read(&sha).await.unwrap(), bytes);
+        let stored = std::fs::read(blobs.path(&sha)).unwrap();
+        assert!(crate::blob_key::is_sealed(&stored));
+        assert_eq!(stored.len(), bytes.len() + OVERHEAD);
+        // A stretch from the middle of the photo is nowhere in the folder:
+        // not under its hash, not as a partial upload, not as a temporary file.
+        assert_eq!(files_holding(dir.path(), &bytes[2000..2064]), Vec::<PathBuf>::new());
+        // The phone's status sees the plain length.
+        assert_eq!(blobs.status(&sha, "wang", true).await, UploadStatus { complete: true, received: 4022 });
+        assert!(matches!(blobs.read(&BlobHash::of(b"none")).await, Err(BlobError::Missing(_))));
+    }
+
+    /// Each damage to a stored file, and that no byte of it is served.
+    #[tokio::test]
+    async fn a_damaged_stored_blob_is_refused_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = sealing(dir.path());
+        let bytes = photo(2);
+        let sha = upload(&blobs, &bytes).await;
+        let sealed = std::fs::read(blobs.path(&sha)).unwrap();
+        let with = |change: &dyn Fn(&mut Vec<u8>)| {
+            let mut damaged = sealed.clone();
+            change(&mut damaged);
+            damaged
+        };
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("a flipped magic byte", with(&|b| b[1] ^= 1), "neither sealed nor its plain bytes"),
+            ("another key id", with(&|b| b[8] ^= 1), "not in the blob key file"),
+            ("a flipped nonce byte", with(&|b| b[20] ^= 1), "tag does not match"),
+            ("a flipped ciphertext byte", with(&|b| b[500] ^= 1), "tag does not match"),
+            ("a flipped tag byte", with(&|b| *b.last_mut().unwrap() ^= 1), "tag does not match"),
+            ("cut short", with(&|b| b.truncate(2000)), "tag does not match"),
+            ("cut inside the header", with(&|b| b.truncate(10)), "cut short"),
+            (
+                "another blob's sealed file",
+                std::fs::read(blobs.path(&upload(&blobs, &photo(3)).await)).unwrap(),
+                "tag does not match",
+            ),
+        ];
+        for (what, damaged, words) in cases {
+            std::fs::write(blobs.path(&sha), damaged).unwrap();
+            let error = blobs.read(&sha).await.expect_err(what);
+            assert!(error.to_string().contains(words), "{what}: {error}");
+            assert!(error.to_string().contains(sha.as_str()), "{what}: the words name the blob: {error}");
+        }
+        // A file larger than any blob is refused before it is read.
+        std::fs::write(blobs.path(&sha), vec![0u8; (1 << 20) + OVERHEAD + 1]).unwrap();
+        assert!(matches!(blobs.read(&sha).await, Err(BlobError::TooLarge { .. })));
+    }
+
+    #[tokio::test]
+    async fn plain_blobs_of_an_older_server_still_read_and_are_sealed_in_place_without_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        // An older server's folder: plain blobs, a partial upload whose blob
+        // is whole (a crash after the rename), a plain thumbnail, and the
+        // temporary file of a write that a crash cut.
+        let plain = BlobDir::open(dir.path(), BlobKeys::generate(), false, 1 << 20).unwrap();
+        let (first, second) = (photo(4), photo(5));
+        let (a, b) = (upload(&plain, &first).await, upload(&plain, &second).await);
+        assert_eq!(std::fs::read(plain.path(&a)).unwrap(), first, "stored plain with sealing off");
+        let leftover = plain.partial(&a, "li");
+        std::fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+        std::fs::write(&leftover, &first).unwrap();
+        let thumbnails = dir.path().join("thumbs");
+        std::fs::create_dir_all(&thumbnails).unwrap();
+        std::fs::write(thumbnails.join(format!("{a}-320.jpg")), &first[..1000]).unwrap();
+        let writing = plain.path(&a).with_file_name(format!("{a}{WRITING_MARK}1234"));
+        std::fs::write(&writing, b"half").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * LEFTOVER_AGE_SECS);
+        std::fs::File::options().write(true).open(&writing).unwrap().set_modified(hour_ago).unwrap();
+        let damaged = BlobHash::of(b"what the name says");
+        std::fs::create_dir_all(plain.path(&damaged).parent().unwrap()).unwrap();
+        std::fs::write(plain.path(&damaged), b"something else").unwrap();
+
+        let blobs = sealing(dir.path());
+        assert_eq!(blobs.read(&a).await.unwrap(), first, "a plain blob reads before it is sealed");
+        let report = blobs.seal_stored(&[&thumbnails]);
+        assert_eq!(
+            report,
+            SealReport { sealed: 2, damaged: 1, plain_copies_removed: 2, leftovers_removed: 1 }
+        );
+        assert_eq!(blobs.read(&a).await.unwrap(), first);
+        assert_eq!(blobs.read(&b).await.unwrap(), second);
+        assert!(matches!(blobs.read(&damaged).await, Err(BlobError::Damaged { .. })));
+        assert_eq!(std::fs::read(blobs.path(&damaged)).unwrap(), b"something else", "left as it was");
+        for bytes in [&first, &second] {
+            assert_eq!(files_holding(dir.path(), &bytes[2000..2064]), Vec::<PathBuf>::new());
+        }
+        // Sealing again finds nothing to do.
+        assert_eq!(blobs.seal_stored(&[&thumbnails]), SealReport { damaged: 1, ..SealReport::default() });
+    }
+
+    #[tokio::test]
+    async fn a_thumbnail_is_kept_sealed_and_one_of_another_blob_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = sealing(dir.path());
+        let path = dir.path().join("thumbs").join("a-320.jpg");
+        blobs.write_derived(&path, "a-320.jpg", b"a small JPEG").await.unwrap();
+        assert!(crate::blob_key::is_sealed(&std::fs::read(&path).unwrap()));
+        assert_eq!(blobs.read_derived(&path, "a-320.jpg").await.unwrap(), b"a small JPEG");
+        assert_eq!(blobs.read_derived(&path, "b-320.jpg").await, None);
+        std::fs::write(&path, b"a plain JPEG").unwrap();
+        assert_eq!(blobs.read_derived(&path, "a-320.jpg").await, None, "made again, sealed");
+    }
+
     #[tokio::test]
     async fn a_partial_upload_is_its_uploaders_and_another_agents_failure_leaves_it() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobDir::open(dir.path()).unwrap();
+        let blobs = sealing(dir.path());
         let bytes = vec![7u8; 1000];
         let sha = BlobHash::of(&bytes);
         blobs.append(&sha, "wang", false, 0, 1000, 1 << 20, body(&bytes[..400])).await.unwrap();

@@ -73,6 +73,10 @@ pub struct Config {
     /// How often, in seconds, the certificate and key files are looked at;
     /// when either changed they are loaded again without a restart.
     pub tls_reload_secs: u64,
+    /// Whether stored blobs (photos, signatures, thumbnails) are sealed
+    /// with the blob key, and plain ones left by an older server sealed at
+    /// start. Off, new blobs are stored plain; sealed ones still open.
+    pub blob_encryption: bool,
 }
 
 impl Default for Config {
@@ -101,6 +105,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_reload_secs: 30,
+            blob_encryption: true,
         }
     }
 }
@@ -155,6 +160,8 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// See [`Config::tls_reload_secs`].
     pub tls_reload_secs: Option<u64>,
+    /// See [`Config::blob_encryption`].
+    pub blob_encryption: Option<bool>,
 }
 
 impl Config {
@@ -240,6 +247,9 @@ impl Config {
         if let Some(v) = file.tls_reload_secs {
             config.tls_reload_secs = v.max(1);
         }
+        if let Some(v) = file.blob_encryption {
+            config.blob_encryption = v;
+        }
         Ok(config)
     }
 
@@ -320,6 +330,15 @@ mod tests {
         assert_eq!(config.max_sync_sessions_per_device, 1);
         assert_eq!(config.sync_idle_secs, 5);
         assert_eq!(config.unreferenced_upload_grace_secs, 3600);
+    }
+
+    #[test]
+    fn blobs_are_sealed_unless_the_file_turns_it_off() {
+        assert!(Config::default().blob_encryption);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        std::fs::write(&path, "blob_encryption = false\n").unwrap();
+        assert!(!Config::from_file(Some(&path)).unwrap().blob_encryption);
     }
 
     #[test]

@@ -74,6 +74,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A blob that is not stored is not found; one that does not open is the
+/// server's failure (logged), never served.
+impl From<crate::blobs::BlobError> for ApiError {
+    fn from(e: crate::blobs::BlobError) -> Self {
+        match e {
+            crate::blobs::BlobError::Missing(_) => ApiError::not_found("no such blob"),
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<DeskError> for ApiError {
     fn from(e: DeskError) -> Self {
         let message = e.to_string();

@@ -6,6 +6,7 @@
 //!   access rule; [`store::sqlite`] is its engine.
 //! - [`auth`]: enrolment codes, device credentials, back-office users.
 //! - [`actors`]: the automerge actors each device may write under.
+//! - [`personal`]: who sees the merchant's registered phone whole, and where; masked elsewhere.
 //! - [`policy`]: the samod share policy of a sync connection (the store's access rule).
 //! - [`api`]: the HTTP routes, in one table.
 //! - [`routes`]: who may call each route, and the guard that refuses everyone else.
@@ -13,7 +14,10 @@
 //! - [`versions`]: the versions phones send, and the minimum app version.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
-//! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's.
+//! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's,
+//!   sealed at rest.
+//! - [`blob_key`]: the keys blobs are sealed with, in a file outside the database, and the sealed format.
+//! - [`files`]: files written whole (keys, sealed blobs): beside, fsynced, renamed.
 //! - [`throttle`]: limits on wrong passwords and enrolment codes, the client's address,
 //!   and whether it reached the server over HTTPS.
 //! - [`tls`]: HTTPS served by the server itself, its certificate reloaded when the files change.
@@ -25,14 +29,17 @@
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod blob_key;
 pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod desk;
 pub mod error;
+pub mod files;
 pub mod in_flight;
 pub mod office;
+pub mod personal;
 pub mod policy;
 pub mod priority;
 pub mod projection;
@@ -134,7 +141,9 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     let certificate = config.tls_files()?.map(tls::ServedCertificate::load).transpose()?;
     std::fs::create_dir_all(&config.data)?;
     let store: Arc<dyn Store> = Arc::new(open_store(&config)?);
-    let blobs = BlobDir::open(&config.data.join("blobs"))?;
+    let blob_folder = config.data.join(blobs::BLOB_FOLDER);
+    let blob_keys = blob_key::load_or_create(&config.data, &blob_folder)?;
+    let blobs = BlobDir::open(&blob_folder, blob_keys, config.blob_encryption, config.max_blob_bytes)?;
     let signing_key = server_key::load_or_create(store.as_ref(), &config.data).await?;
     let repo = ServerRepo::new(store.documents(), SYNC_PEER_ID);
     let state = Arc::new(State {
@@ -156,6 +165,17 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(collect_uploads(state.clone(), shutdown.subscribe()));
+    if config.blob_encryption {
+        tokio::spawn(seal_stored_blobs(state.clone()));
+    }
+    let filling = state.clone();
+    tokio::spawn(async move {
+        match projection::fill_in_phones(&filling).await {
+            Ok(0) => {}
+            Ok(filled) => tracing::info!(visits = filled, "registered phones added to the visit list"),
+            Err(e) => tracing::warn!(error = %e, "adding registered phones to the visit list failed"),
+        }
+    });
     // Handlers read the client's address from the connection (throttles).
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let stopping = async move {
@@ -204,6 +224,24 @@ async fn collect_uploads(state: Arc<State>, mut stop: tokio::sync::watch::Receiv
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "collecting unreferenced uploads failed"),
         }
+    }
+}
+
+/// Seals the plain blobs an older server left and removes the plain
+/// copies no longer needed ([`BlobDir::seal_stored`]), once per start, while
+/// the server serves: every read opens a blob sealed or plain.
+async fn seal_stored_blobs(state: Arc<State>) {
+    let (blobs, thumbnails) = (state.blobs.clone(), office::thumbnail_folder(&state.config.data));
+    match tokio::task::spawn_blocking(move || blobs.seal_stored(&[&thumbnails])).await {
+        Ok(report) if report != blobs::SealReport::default() => tracing::info!(
+            sealed = report.sealed,
+            damaged = report.damaged,
+            plain_copies_removed = report.plain_copies_removed,
+            leftovers_removed = report.leftovers_removed,
+            "stored blobs sealed"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sealing stored blobs failed"),
     }
 }
 

@@ -75,6 +75,9 @@ enum Command {
     /// Replace the server's signing key (taken at the next start); earlier
     /// countersignatures stay verifiable by the key that made them.
     RotateSigningKey,
+    /// Add a new blob key: blobs stored from the next start are sealed
+    /// with it; those sealed earlier still open with the key that sealed them.
+    RotateBlobKey,
     /// Print this build's version and the SQLite library it links. The
     /// server never links SQLCipher (only the phone's store needs it).
     About,
@@ -175,6 +178,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             std::fs::create_dir_all(&config.data)?;
             let public = posfield_sync_server::server_key::rotate(&store, &config.data).await?;
             writeln!(out, "new signing key {public}; restart the server to use it")?;
+        }
+        Command::RotateBlobKey => {
+            let store = posfield_sync_server::open_store(&config)?;
+            let id = posfield_sync_server::blob_key::rotate(&store, &config.data).await?;
+            writeln!(
+                out,
+                "new blob key {id:08x}; restart the server to seal new blobs with it (earlier keys stay in {} and still open what they sealed)",
+                posfield_sync_server::blob_key::KEY_FILE
+            )?;
         }
         Command::About => {
             writeln!(

@@ -15,7 +15,6 @@
 //! before a rotation stays verifiable by its own key; the old secret is
 //! not kept.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -102,36 +101,18 @@ fn parse_hex(text: &str) -> Option<SigningKey> {
 }
 
 fn read_key(path: &Path) -> Result<Option<SigningKey>, KeyError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_hex(&text).map(Some).ok_or_else(|| KeyError::Malformed(path.to_owned())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+    match crate::files::read_text_if_any(path) {
+        Ok(Some(text)) => parse_hex(&text).map(Some).ok_or_else(|| KeyError::Malformed(path.to_owned())),
+        Ok(None) => Ok(None),
         Err(source) => Err(KeyError::Io { path: path.to_owned(), source }),
     }
 }
 
-/// Writes the key beside its place, readable by the owner only, makes it
-/// durable and renames it in: a crash leaves the old file or the new one.
+/// Writes the key durably, readable by the owner only: a crash leaves the
+/// old file or the new one ([`crate::files::write_durably`]).
 fn write_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io { path: path.to_owned(), source };
-    let partial = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = (|| {
-        let mut file = options.open(&partial)?;
-        file.write_all(format!("{}\n", hex::encode(key.to_bytes())).as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&partial, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    written.map_err(io)
+    crate::files::write_durably(path, format!("{}\n", hex::encode(key.to_bytes())).as_bytes())
+        .map_err(|source| KeyError::Io { path: path.to_owned(), source })
 }
 
 #[cfg(test)]

@@ -82,7 +82,18 @@ pub fn repair_visit_with_photo(agent: &mut Agent, photo: &str) -> VisitId {
 /// A whole repair visit whose purchase proof is the test photo `proof`,
 /// with these test photos of other kinds attached before it is signed.
 pub fn repair_visit_with_photos(agent: &mut Agent, proof: &str, others: &[(&str, DocumentKind)]) -> VisitId {
-    let id = repair_visit_unsigned(agent, proof);
+    repair_visit_at(agent, &merchant("老王便利店"), proof, others)
+}
+
+/// A whole repair visit for `shop`, whose purchase proof is the test photo
+/// `proof`, with these test photos of other kinds attached before it is signed.
+pub fn repair_visit_at(
+    agent: &mut Agent,
+    shop: &MerchantInput,
+    proof: &str,
+    others: &[(&str, DocumentKind)],
+) -> VisitId {
+    let id = repair_visit_unsigned(agent, shop, proof);
     for (photo, kind) in others {
         agent.add_photo(&id, &std::fs::read(testdata(photo)).unwrap(), *kind).unwrap();
     }
@@ -92,9 +103,9 @@ pub fn repair_visit_with_photos(agent: &mut Agent, proof: &str, others: &[(&str,
     id
 }
 
-/// A repair visit with every step before the acceptance done.
-fn repair_visit_unsigned(agent: &mut Agent, photo: &str) -> VisitId {
-    let id = agent.create_visit(VisitKind::Repair, &merchant("老王便利店")).unwrap().id;
+/// A repair visit for `shop` with every step before the acceptance done.
+fn repair_visit_unsigned(agent: &mut Agent, shop: &MerchantInput, photo: &str) -> VisitId {
+    let id = agent.create_visit(VisitKind::Repair, shop).unwrap().id;
     agent.identify_typed(&id, "N9100001234567", false).unwrap();
     agent.set_step(&id, "identify", StepState::Done, None, None).unwrap();
     let fault = agent.add_fault(&id, FaultCode::PrinterFault, Some("打印空白")).unwrap();

@@ -1,22 +1,75 @@
 //! Personal data at the back office: every view of a photo of an ID card
 //! or a bank card is in the audit log, with who looked and how; other
-//! photos are shown without a row. A real server on 127.0.0.1, a real
-//! agent core, a reviewer signed in through the pages.
+//! photos are shown without a row; the merchant's registered phone is
+//! masked for a reviewer in lists, exports and the certificate. A real
+//! server on 127.0.0.1, a real agent core, office users signed in through
+//! the pages.
 
 use posfield_e2e::ServerProcess;
 use posfield_e2e::hostile::Desk;
-use posfield_e2e::story::{merchant, open, open_at, repair_visit_with_photos, testdata};
+use posfield_e2e::story::{merchant, open, open_at, repair_visit_at, repair_visit_with_photos, testdata};
+use posfield_shared::visit::MerchantInput;
 use posfield_shared::vocab::DocumentKind;
 use posfield_shared::{BlobHash, VisitKind};
+
+/// A server in `dir` with an administrator (zhou) and a reviewer (chen),
+/// and agent wang's phone enrolled with it.
+fn desk_and_agent(dir: &std::path::Path) -> (ServerProcess, posfield_core::Agent) {
+    let server = ServerProcess::start(&dir.join("server"));
+    server.add_user("zhou", "admin");
+    server.add_user("chen", "reviewer");
+    let mut wang = open(&dir.join("wang"));
+    wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
+    (server, wang)
+}
+
+/// Where each role sees the merchant's registered phone whole (`true`) or
+/// masked: the visit list, the CSV export, the certificate, the visit's
+/// page (the rule's table, `sync-server/src/personal.rs`, seen from outside).
+#[test]
+fn a_reviewer_sees_the_registered_phone_masked_in_lists_exports_and_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut wang) = desk_and_agent(dir.path());
+    let shop = MerchantInput { phone: Some("13812345678".into()), ..merchant("老王便利店") };
+    let id = repair_visit_at(&mut wang, &shop, "code128-1/1.png", &[]);
+    wang.sync(&mut |_| {}).unwrap();
+    let (whole, masked) = ("13812345678", "138****5678");
+
+    // (user, list, export, certificate, visit page): whole or not.
+    let table = [("zhou", true, true, true, true), ("chen", false, false, false, true)];
+    for (user, list, export, certificate, page) in table {
+        let desk = Desk::sign_in(&server, user);
+        let shown = |text: &str, whole_expected: bool, place: &str| {
+            let (expected, other) = if whole_expected { (whole, masked) } else { (masked, whole) };
+            assert!(text.contains(expected), "{user} should see {expected} in the {place}");
+            assert!(!text.contains(other), "{user} sees {other} in the {place}");
+        };
+        let (status, body) = desk.get("office/visits");
+        assert_eq!(status, 200);
+        shown(&body, list, "visit list");
+        let (status, body) = desk.get("office/visits/export.csv");
+        assert_eq!(status, 200);
+        shown(&body, export, "CSV export");
+        assert!(body.lines().next().unwrap().contains("merchant_phone"), "{body}");
+        let (status, body) = desk.get(&format!("office/visits/{id}"));
+        assert_eq!(status, 200);
+        shown(&body, page, "visit's page");
+        // The certificate's text is set in glyphs; its ToUnicode map names
+        // every character used (`<glyph> <code>`), so `*` (U+002A) is there only when masked.
+        let (status, pdf) = desk.get_bytes(&format!("office/visits/{id}/certificate.pdf"));
+        assert_eq!(status, 200);
+        let pdf = String::from_utf8_lossy(&pdf);
+        assert!(
+            pdf.contains("> <002A>") != certificate,
+            "{user}: the certificate's phone is not as the table says"
+        );
+    }
+}
 
 #[test]
 fn a_reviewers_view_of_an_id_photo_is_in_the_audit_log() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&dir.path().join("server"));
-    server.add_user("zhou", "admin");
-    server.add_user("chen", "reviewer");
-    let mut wang = open(&dir.path().join("wang"));
-    wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
+    let (server, mut wang) = desk_and_agent(dir.path());
     let id = wang.create_visit(VisitKind::Installation, &merchant("老王便利店")).unwrap().id;
     let photo = |name: &str| std::fs::read(testdata(name)).unwrap();
     let id_card = wang.add_photo(&id, &photo("code128-1/1.png"), DocumentKind::IdCard).unwrap().sha256;

@@ -93,14 +93,18 @@ pub fn check_font() -> Result<(), CertificateError> {
 }
 
 /// The lines of text of a certificate, in order; a line starting with `#`
-/// is a heading.
-pub fn lines(visit: &Visit) -> Result<Vec<String>, CertificateError> {
+/// is a heading. `phone` is the merchant's registered phone as the reader
+/// may see it on a certificate ([`crate::personal`]).
+pub fn lines(visit: &Visit, phone: Option<&str>) -> Result<Vec<String>, CertificateError> {
     let acceptance = visit.acceptance.as_ref().ok_or_else(|| CertificateError::Unsigned(visit.id.clone()))?;
     let mut lines = vec![format!("#{}验收单 Acceptance certificate", visit.kind.zh())];
     lines.push(format!("走访编号：{}", visit.id));
     match serde_json::from_str::<AcceptanceSummary>(&acceptance.summary_json) {
         Ok(summary) => lines.extend(summary.render_zh().lines().map(str::to_owned)),
         Err(_) => lines.push("验收摘要无法读取".into()),
+    }
+    if let Some(phone) = phone {
+        lines.push(format!("注册手机号：{phone}"));
     }
     if let Some(address) = &visit.merchant.address {
         lines.push(format!("地址：{address}"));
@@ -163,9 +167,14 @@ const SIGNATURE_LIMITS: posfield_imaging::Limits = posfield_imaging::Limits {
     max_alloc: 64 << 20,
 };
 
-/// Renders the certificate; `signature_png` is the signature image's bytes
-/// when the server has them.
-pub fn render(visit: &Visit, signature_png: Option<&[u8]>) -> Result<Vec<u8>, CertificateError> {
+/// Renders the certificate; `phone` is the registered phone as the reader
+/// may see it, `signature_png` the signature image's bytes when the server
+/// has them.
+pub fn render(
+    visit: &Visit,
+    phone: Option<&str>,
+    signature_png: Option<&[u8]>,
+) -> Result<Vec<u8>, CertificateError> {
     let font = font()?;
     let face =
         ttf_parser::Face::parse(&font.data, font.index).map_err(|e| CertificateError::Font(e.to_string()))?;
@@ -178,7 +187,7 @@ pub fn render(visit: &Visit, signature_png: Option<&[u8]>) -> Result<Vec<u8>, Ce
     // Lay out the text: A4, 50 pt margins.
     let (page_w, page_h, margin) = (595.0_f32, 842.0_f32, 50.0_f32);
     let mut laid_out: Vec<(f32, String)> = Vec::new();
-    for line in lines(visit)? {
+    for line in lines(visit, phone)? {
         let (size, text) = match line.strip_prefix('#') {
             Some(heading) => (15.0, heading.to_owned()),
             None => (10.5, line),

@@ -16,7 +16,8 @@ use posfield_shared::vocab::{SimCarrier, Term};
 use posfield_shared::{CalendarDate, Timestamp, validate};
 
 use super::queries::{TerminalRow, VisitRow};
-use crate::store::{AuditEntry, RegisterRow, Store, StoreError};
+use crate::personal::{Place, phone_for};
+use crate::store::{AuditEntry, RegisterRow, Store, StoreError, UserRole};
 
 /// The columns an import understands; `serial` is required, the others optional.
 pub const COLUMNS: &[&str] = &[
@@ -228,14 +229,16 @@ fn csv_text<R: IntoIterator<Item = String>>(header: &[&str], rows: impl IntoIter
     format!("\u{feff}{}", String::from_utf8_lossy(&bytes))
 }
 
-/// The visits as CSV.
-pub fn visits_csv(rows: &[VisitRow]) -> String {
+/// The visits as CSV, the registered phone as `role` may see it in an
+/// export ([`crate::personal`]).
+pub fn visits_csv(rows: &[VisitRow], role: UserRole) -> String {
     let header = [
         "id",
         "kind",
         "status",
         "merchant",
         "merchant_number",
+        "merchant_phone",
         "serial",
         "assignee",
         "created",
@@ -251,6 +254,7 @@ pub fn visits_csv(rows: &[VisitRow]) -> String {
                 r.status.clone(),
                 r.merchant.clone(),
                 r.merchant_number.clone().unwrap_or_default(),
+                r.merchant_phone.as_deref().map(|p| phone_for(role, Place::Export, p)).unwrap_or_default(),
                 r.serial.clone().unwrap_or_default(),
                 r.assignee.clone(),
                 Timestamp::from_seconds(r.created_at).beijing_words(),
@@ -376,13 +380,14 @@ mod tests {
             status: "draft".into(),
             merchant: "=cmd|' /C calc'!A0".into(),
             merchant_number: Some("@1".into()),
+            merchant_phone: Some("=13812345678".into()),
             serial: Some("-P1".into()),
             assignee: "+wang".into(),
             created_at: 0,
             updated_at: 0,
             blobs_missing: 0,
         };
-        let exported = visits_csv(&[row]);
+        let exported = visits_csv(&[row], UserRole::Admin);
         let mut reader =
             csv::ReaderBuilder::new().from_reader(exported.trim_start_matches('\u{feff}').as_bytes());
         for cell in reader.records().flat_map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>()) {

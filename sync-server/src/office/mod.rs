@@ -119,6 +119,23 @@ impl From<crate::desk::DeskError> for PageError {
     }
 }
 
+/// A blob that is not stored is not found; one that is stored but does
+/// not open is the server's failure (logged), never served.
+impl From<crate::blobs::BlobError> for PageError {
+    fn from(e: crate::blobs::BlobError) -> Self {
+        match e {
+            crate::blobs::BlobError::Missing(_) => PageError::NotFound,
+            _ => PageError::internal(e),
+        }
+    }
+}
+
+/// The folder of the photos' thumbnails in the data folder `data`: made
+/// from blobs, so sealed as they are.
+pub fn thumbnail_folder(data: &std::path::Path) -> std::path::PathBuf {
+    data.join("office-thumbs")
+}
+
 impl From<askama::Error> for PageError {
     fn from(e: askama::Error) -> Self {
         PageError::internal(e)

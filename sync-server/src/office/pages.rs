@@ -25,7 +25,8 @@ use super::queries::{self, TerminalRow, VisitFilter, VisitRow, url_encode};
 use super::session::{self, Admin, Officer};
 use crate::auth;
 use crate::desk;
-use crate::store::{AuditEntry, Principal};
+use crate::personal::{Place, phone_for};
+use crate::store::{AuditEntry, Principal, UserRole};
 use crate::throttle::OverHttps;
 
 type AppState = State<Arc<crate::State>>;
@@ -137,6 +138,8 @@ pub struct VisitLine {
     pub status: String,
     /// Merchant.
     pub merchant: String,
+    /// The registered phone as the viewer may see it in a list, or empty.
+    pub phone: String,
     /// Serial or empty.
     pub serial: String,
     /// Assigned agent.
@@ -147,13 +150,14 @@ pub struct VisitLine {
     pub blobs_missing: i64,
 }
 
-fn visit_line(lang: Lang, row: &VisitRow) -> VisitLine {
+fn visit_line(lang: Lang, role: UserRole, row: &VisitRow) -> VisitLine {
     VisitLine {
         id: row.id.clone(),
         kind: kind_label(lang, &row.kind),
         status_code: row.status.clone(),
         status: status_label(lang, &row.status),
         merchant: row.merchant.clone(),
+        phone: row.merchant_phone.as_deref().map(|p| phone_for(role, Place::List, p)).unwrap_or_default(),
         serial: row.serial.clone().unwrap_or_default(),
         assignee: row.assignee.clone(),
         updated: Timestamp::from_seconds(row.updated_at).beijing_words(),
@@ -363,7 +367,7 @@ pub async fn visit_list(
             .into_iter()
             .map(|a| Choice { selected: a == filter.agent, label: a.clone(), value: a })
             .collect(),
-        rows: rows.iter().map(|r| visit_line(lang, r)).collect(),
+        rows: rows.iter().map(|r| visit_line(lang, officer.role, r)).collect(),
         next: next.map(|n| link(&n)),
         first: (!filter.after.is_empty()).then(|| link("")),
         export: format!("/office/visits/export.csv?{base}"),
@@ -380,7 +384,7 @@ pub async fn export_visits(
 ) -> Result<Response, PageError> {
     filter.after.clear();
     let rows = queries::visits(state.store.as_ref(), &officer.principal(), &filter, 100_000).await?.0;
-    Ok(csv_response("visits.csv", import::visits_csv(&rows)))
+    Ok(csv_response("visits.csv", import::visits_csv(&rows, officer.role)))
 }
 
 fn csv_response(name: &str, body: String) -> Response {
@@ -758,7 +762,10 @@ pub async fn visit_page(
         kind: lang.term(visit.kind).into(),
         status_code: visit.status.code().into(),
         status: lang.term(visit.status).into(),
-        merchant: visit.merchant.clone(),
+        merchant: posfield_shared::visit::schema::Merchant {
+            phone: visit.merchant.phone.as_deref().map(|p| phone_for(officer.role, Place::VisitPage, p)),
+            ..visit.merchant.clone()
+        },
         assignee: visit.assignment.agent.clone(),
         created: stamp_words(lang, &visit.created),
         completed: visit.completion.as_ref().map(|s| stamp_words(lang, s)).unwrap_or_default(),
@@ -928,21 +935,29 @@ pub async fn certificate(
     let signature = match &visit.acceptance {
         // A reference that is not a hash is a missing image, never a path.
         Some(a) => match BlobHash::parse(&a.signature.sha256) {
-            Ok(sha) => tokio::fs::read(state.blobs.path(&sha)).await.ok(),
+            Ok(sha) => match state.blobs.read(&sha).await {
+                Ok(bytes) => Some(bytes),
+                // A missing image is shown as missing; a damaged one is the server's failure.
+                Err(crate::blobs::BlobError::Missing(_)) => None,
+                Err(e) => return Err(e.into()),
+            },
             Err(_) => None,
         },
         None => None,
     };
-    let pdf = tokio::task::spawn_blocking(move || super::certificate::render(&visit, signature.as_deref()))
-        .await
-        .map_err(PageError::internal)?
-        .map_err(|e| match e {
-            CertificateError::Unsigned(_) => PageError::Refused(e.to_string()),
-            CertificateError::NoFont { .. } | CertificateError::Font(_) => {
-                tracing::error!(error = %e, "certificate not made");
-                PageError::Unavailable(e.to_string())
-            }
-        })?;
+    let phone = visit.merchant.phone.as_deref().map(|p| phone_for(officer.role, Place::Certificate, p));
+    let pdf = tokio::task::spawn_blocking(move || {
+        super::certificate::render(&visit, phone.as_deref(), signature.as_deref())
+    })
+    .await
+    .map_err(PageError::internal)?
+    .map_err(|e| match e {
+        CertificateError::Unsigned(_) => PageError::Refused(e.to_string()),
+        CertificateError::NoFont { .. } | CertificateError::Font(_) => {
+            tracing::error!(error = %e, "certificate not made");
+            PageError::Unavailable(e.to_string())
+        }
+    })?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
@@ -1037,29 +1052,22 @@ pub async fn blob(
     if !state.store.reaches_blob(&officer.principal(), sha.as_str()).await? {
         return Err(PageError::NotFound);
     }
-    let mut bytes = tokio::fs::read(state.blobs.path(&sha)).await.map_err(|_| PageError::NotFound)?;
+    let mut bytes = state.blobs.read(&sha).await?;
     audit_personal_view(&state, &officer, &sha, if query.w.is_some() { "thumbnail" } else { "full size" })
         .await?;
     if query.w.is_some() {
-        let dir = state.config.data.join("office-thumbs");
-        let cached = dir.join(format!("{sha}-{THUMB_WIDTH}.jpg"));
-        bytes = match tokio::fs::read(&cached).await {
-            Ok(thumb) => thumb,
-            Err(_) => {
+        let name = format!("{sha}-{THUMB_WIDTH}.jpg");
+        let cached = super::thumbnail_folder(&state.config.data).join(&name);
+        bytes = match state.blobs.read_derived(&cached, &name).await {
+            Some(thumb) => thumb,
+            None => {
                 let thumb = tokio::task::spawn_blocking(move || thumbnail(&bytes))
                     .await
                     .map_err(PageError::internal)?
                     .ok_or(PageError::NotFound)?;
-                // Written aside and renamed: a reader never sees half a thumbnail.
-                let partial = dir.join(format!("{sha}-{THUMB_WIDTH}.{}.partial", uuid::Uuid::new_v4()));
-                let stored = async {
-                    tokio::fs::create_dir_all(&dir).await?;
-                    tokio::fs::write(&partial, &thumb).await?;
-                    tokio::fs::rename(&partial, &cached).await
-                };
-                if let Err(e) = stored.await {
+                // Sealed as the blob is, and written whole or not at all.
+                if let Err(e) = state.blobs.write_derived(&cached, &name, &thumb).await {
                     tracing::warn!(error = %e, "keeping a thumbnail failed");
-                    let _ = tokio::fs::remove_file(&partial).await;
                 }
                 thumb
             }
@@ -1216,7 +1224,7 @@ pub async fn terminal_page(
         c: Chrome::new(&officer, lang, "terminals", format!("/office/terminals/{}", url_encode(&serial))),
         t: terminal_line(lang, today(), &row),
         merchant_number: row.merchant_number.clone().unwrap_or_default(),
-        visits: visits.iter().map(|v| visit_line(lang, v)).collect(),
+        visits: visits.iter().map(|v| visit_line(lang, officer.role, v)).collect(),
     })
 }
 
@@ -1309,8 +1317,18 @@ pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Res
         old_terminals: lines(&alerts.old_terminals.rows),
         warranty_ending: lines(&alerts.warranty_ending.rows),
         repeated_faults: lines(&alerts.repeated_faults.rows),
-        waiting_applications: alerts.waiting_applications.rows.iter().map(|v| visit_line(lang, v)).collect(),
-        incomplete_blobs: alerts.incomplete_blobs.rows.iter().map(|v| visit_line(lang, v)).collect(),
+        waiting_applications: alerts
+            .waiting_applications
+            .rows
+            .iter()
+            .map(|v| visit_line(lang, officer.role, v))
+            .collect(),
+        incomplete_blobs: alerts
+            .incomplete_blobs
+            .rows
+            .iter()
+            .map(|v| visit_line(lang, officer.role, v))
+            .collect(),
         totals: [
             alerts.sim_expiring.total,
             alerts.old_terminals.total,
@@ -1375,7 +1393,7 @@ pub async fn applications(
             (String::new(), Vec::new(), String::new())
         };
         lines.push(ApplicationLine {
-            visit: visit_line(lang, &row),
+            visit: visit_line(lang, officer.role, &row),
             state: ApplicationState::from_code(&state_code)
                 .map_or(state_code.clone(), |s| lang.term(s).into()),
             state_code,

@@ -423,6 +423,8 @@ pub struct ProjectionRow {
     pub merchant: String,
     /// Merchant number.
     pub merchant_number: Option<String>,
+    /// The merchant's registered phone.
+    pub merchant_phone: Option<String>,
     /// Terminal serial.
     pub serial: Option<String>,
     /// Assigned agent.
@@ -549,6 +551,9 @@ pub struct VisitRow {
     pub merchant: String,
     /// Merchant number.
     pub merchant_number: Option<String>,
+    /// The merchant's registered phone, whole: shown through
+    /// [`crate::personal::phone_for`] only.
+    pub merchant_phone: Option<String>,
     /// Terminal serial.
     pub serial: Option<String>,
     /// Assigned agent.
@@ -912,6 +917,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether any visit is projected.
     fn has_visits(&self) -> StoreFuture<'_, bool>;
+
+    /// Up to `limit` visits projected before the projection kept the
+    /// merchant's registered phone (migration V11).
+    fn visits_without_projected_phone(&self, limit: usize) -> StoreFuture<'_, Vec<String>>;
+
+    /// Records visit `id`'s registered phone (`None`: it has none) in its
+    /// projection row.
+    fn set_projected_phone<'a>(&'a self, id: &'a str, phone: Option<&'a str>) -> StoreFuture<'a, ()>;
 
     // ---------------------------------------------------------------- the back office
 

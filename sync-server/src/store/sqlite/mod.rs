@@ -897,6 +897,22 @@ impl Store for SqliteStore {
         self.run(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM visits)", [], |r| r.get(0))?))
     }
 
+    fn visits_without_projected_phone(&self, limit: usize) -> StoreFuture<'_, Vec<String>> {
+        self.run(move |c| {
+            let mut statement = c.prepare("SELECT id FROM visits WHERE merchant_phone IS NULL LIMIT ?1")?;
+            let ids = statement.query_map([limit as i64], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(ids)
+        })
+    }
+
+    fn set_projected_phone<'a>(&'a self, id: &'a str, phone: Option<&'a str>) -> StoreFuture<'a, ()> {
+        let (id, phone) = (id.to_owned(), phone.unwrap_or_default().to_owned());
+        self.run(move |c| {
+            c.execute("UPDATE visits SET merchant_phone = ?2 WHERE id = ?1", params![id, phone])?;
+            Ok(())
+        })
+    }
+
     fn visit_facts<'a>(&'a self, principal: &'a Principal, visit_id: &'a str) -> StoreFuture<'a, VisitFacts> {
         let (condition, mut args) = reach(principal);
         args.push(Value::Text(visit_id.to_owned()));

@@ -17,7 +17,11 @@ use crate::store::{
 };
 
 const VISIT_COLUMNS: &str = "v.id, v.kind, v.status, v.merchant, v.merchant_number, v.serial, v.assignee, \
-     v.created_at, v.updated_at, v.blobs_missing";
+     v.created_at, v.updated_at, v.blobs_missing, v.merchant_phone";
+
+/// How many columns [`VISIT_COLUMNS`] names: a query that selects more after
+/// them reads its own from this index on.
+const VISIT_COLUMN_COUNT: usize = 11;
 
 fn visit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRow> {
     Ok(VisitRow {
@@ -31,6 +35,7 @@ fn visit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisitRow> {
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
         blobs_missing: r.get(9)?,
+        merchant_phone: r.get::<_, Option<String>>(VISIT_COLUMN_COUNT - 1)?.filter(|p| !p.is_empty()),
     })
 }
 
@@ -61,11 +66,11 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
         .query_row([&row.id], |r| r.get(0))?;
     tx.prepare_cached(
         "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
-            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry, merchant_phone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (id) DO UPDATE SET kind = ?3, status = ?4, merchant = ?5, merchant_number = ?6,
             serial = ?7, assignee = ?8, updated_at = ?11, heads = ?12, office = ?13, blobs_missing = ?14,
-            sim_iccid = ?15, sim_expiry = ?16",
+            sim_iccid = ?15, sim_expiry = ?16, merchant_phone = ?17",
     )?
     .execute(params![
         row.id,
@@ -84,6 +89,7 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
         missing,
         row.sim_iccid,
         row.sim_expiry,
+        row.merchant_phone.unwrap_or_default(),
     ])?;
     if let Some(serial) = &row.serial {
         tx.prepare_cached(
@@ -511,7 +517,7 @@ pub(super) fn applications(
          ORDER BY state <> 'submitted', v.updated_at DESC, v.id LIMIT 500"
     ))?;
     Ok(statement
-        .query_map(params_from_iter(args), |r| Ok((visit_row(r)?, r.get(10)?)))?
+        .query_map(params_from_iter(args), |r| Ok((visit_row(r)?, r.get(VISIT_COLUMN_COUNT)?)))?
         .collect::<Result<Vec<_>, _>>()?)
 }
 

@@ -40,6 +40,7 @@ fn row(id: &str, owner: &str, assignee: &str, blobs: &[&str]) -> ProjectionRow {
         status: "draft".into(),
         merchant: "老王便利店".into(),
         merchant_number: None,
+        merchant_phone: None,
         serial: None,
         assignee: assignee.into(),
         created_by: owner.into(),
@@ -732,7 +733,9 @@ async fn upload(
 #[tokio::test]
 async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_never() {
     let (dir, store) = open();
-    let blobs = BlobDir::open(&dir.path().join("blobs")).unwrap();
+    let blobs =
+        BlobDir::open(&dir.path().join("blobs"), crate::blob_key::BlobKeys::generate(), true, 1 << 20)
+            .unwrap();
     let referenced = upload(&blobs, &store, b"a photo a visit refers to", "wang").await;
     let orphan = upload(&blobs, &store, b"a photo no visit refers to", "wang").await;
     store
@@ -864,4 +867,29 @@ async fn a_damaged_visit_is_quarantined_with_its_last_good_state() {
     state.store.put_chunks(vec![(key, bytes)]).await.unwrap();
     let stored = crate::projection::load_stored(&state, &sound).await.unwrap().unwrap();
     assert!(!stored.damaged);
+}
+
+#[tokio::test]
+async fn the_registered_phone_is_projected_and_rows_from_before_it_are_found_to_fill_in() {
+    let (dir, store) = open();
+    let with_phone =
+        ProjectionRow { merchant_phone: Some("13812345678".into()), ..row("v1", "wang", "wang", &[]) };
+    store.write_projections(vec![with_phone, row("v2", "wang", "wang", &[])], Vec::new()).await.unwrap();
+    let phones = |rows: Vec<crate::store::VisitRow>| {
+        let mut phones: Vec<_> = rows.into_iter().map(|r| (r.id, r.merchant_phone)).collect();
+        phones.sort();
+        phones
+    };
+    let listed = store.visit_list(&office(), &VisitQuery::default(), 10).await.unwrap().0;
+    assert_eq!(phones(listed), [("v1".into(), Some("13812345678".into())), ("v2".into(), None)]);
+    assert_eq!(store.visits_without_projected_phone(10).await.unwrap(), Vec::<String>::new());
+
+    // A row projected before the column existed holds NULL until filled in.
+    let db = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
+    db.execute("UPDATE visits SET merchant_phone = NULL WHERE id = 'v1'", []).unwrap();
+    assert_eq!(store.visits_without_projected_phone(10).await.unwrap(), ["v1"]);
+    store.set_projected_phone("v1", Some("13900001111")).await.unwrap();
+    assert_eq!(store.visits_without_projected_phone(10).await.unwrap(), Vec::<String>::new());
+    let listed = store.visit_list(&office(), &VisitQuery::default(), 10).await.unwrap().0;
+    assert_eq!(phones(listed)[0], ("v1".into(), Some("13900001111".into())));
 }
