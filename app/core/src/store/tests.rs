@@ -41,7 +41,7 @@ fn the_store_runs_wal_with_full_sync() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     assert_eq!(store.durability().unwrap(), ("wal".to_owned(), 2));
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     store.integrity_check().unwrap();
 }
 
