@@ -160,6 +160,11 @@ pub struct ManifestResponse {
     /// the phone then keeps them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personal_photo_days: Option<u32>,
+    /// An administrator asked for this phone to be wiped: once it has sent
+    /// its work, it destroys its keys and says so (`POST
+    /// /api/v1/sync/wiped`). Absent from older servers and when not asked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wipe: bool,
 }
 
 /// The answer to `POST /api/v1/sync/renew`: a new credential. The one the

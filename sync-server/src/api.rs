@@ -88,6 +88,7 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(POST, "/api/v1/enroll", Access::Public, api, enroll).phone(),
         Entry::new(POST, "/api/v1/sync/manifest", Access::Device, api, manifest).phone(),
         Entry::new(POST, "/api/v1/sync/renew", Access::Device, api, renew).phone(),
+        Entry::new(POST, "/api/v1/sync/wiped", Access::Device, api, wiped).phone(),
         Entry::new(POST, "/api/v1/sync/push", Access::Device, pushes, push).phone(),
         Entry::new(GET, "/api/v1/sync/ws", Access::Device, api, sync_ws).phone(),
         Entry::new(GET, "/api/v1/blobs/{sha}/status", Access::Device, api, blob_status).phone(),
@@ -147,6 +148,7 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         )
         .page(),
         Entry::new(GET, "/office/devices", admin, form, crate::office::devices::device_list).page(),
+        Entry::new(POST, "/office/devices/{id}/wipe", admin, form, crate::office::devices::wipe).page(),
     ]
 }
 
@@ -302,6 +304,7 @@ async fn manifest(
             missing_blobs: Vec::new(),
             credential_expires_in,
             personal_photo_days,
+            wipe: device.wipe,
         }));
     }
     let missing_blobs = if request.uploads_pending {
@@ -315,7 +318,26 @@ async fn manifest(
         missing_blobs,
         credential_expires_in,
         personal_photo_days,
+        wipe: device.wipe,
     }))
+}
+
+/// POST /api/v1/sync/wiped: a phone asked to wipe itself says it has sent
+/// its work and destroyed its keys. Its credential is revoked with it; a
+/// device no wipe was asked for is refused (409) and keeps its credential.
+async fn wiped(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if !state.store.confirm_wiped(&device.id, state.clock.now()).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_wipe_requested",
+            "no wipe was asked for this device",
+        ));
+    }
+    tracing::info!(device = %device.id, agent = %device.agent, "a phone wiped itself as asked");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/sync/renew`: a new credential for the device, held beside

@@ -78,6 +78,9 @@ pub struct Device {
     pub expires_at: i64,
     /// The versions it last sent before this request.
     pub seen: Option<crate::store::SeenVersion>,
+    /// An administrator asked for the phone to be wiped: the manifest's
+    /// answer tells it, after it sent its work.
+    pub wipe: bool,
 }
 
 impl Device {
@@ -238,7 +241,13 @@ pub async fn authenticate(store: &dyn Store, token: &str, now: i64) -> Result<De
     if device.renewal {
         store.take_renewal(&device.id, &token_hash).await?;
     }
-    Ok(Device { id: device.id, agent: device.agent, expires_at: device.expires_at, seen: device.seen })
+    Ok(Device {
+        id: device.id,
+        agent: device.agent,
+        expires_at: device.expires_at,
+        seen: device.seen,
+        wipe: device.wipe_requested,
+    })
 }
 
 /// A renewed credential.
@@ -263,6 +272,13 @@ pub async fn renew(store: &dyn Store, device: &Device, now: i64) -> Result<Renew
         return Err(AuthError::Revoked);
     }
     Ok(Renewed { token, expires_at })
+}
+
+/// Asks for a device to be wiped at its next contact (`actor` is who asked:
+/// an administrator's name, or the command line). Returns whether there was
+/// a live device not asked already.
+pub async fn request_wipe(store: &dyn Store, device_id: &str, actor: &str) -> Result<bool, AuthError> {
+    Ok(store.request_wipe(device_id, actor, now()).await?)
 }
 
 /// Revokes a device's credential; returns whether it existed.

@@ -72,6 +72,17 @@ enum Command {
         /// The device id (from the enrolment or the audit log).
         device: String,
     },
+    /// Wipe a lost phone: at its next contact it sends the work it still
+    /// holds, then destroys its keys, so what stays on it can no longer be
+    /// read, and its credential is revoked. Without --yes, says what that
+    /// means and changes nothing.
+    WipeDevice {
+        /// The device id (from the device list, the enrolment or the audit log).
+        device: String,
+        /// Confirm, having read what a wipe means.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Replace the server's signing key (taken at the next start); earlier
     /// countersignatures stay verifiable by the key that made them.
     RotateSigningKey,
@@ -172,6 +183,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("no device {device:?} with a live credential");
             }
             writeln!(out, "device {device} revoked")?;
+        }
+        Command::WipeDevice { device, yes } => {
+            if !yes {
+                writeln!(out, "{}", posfield_sync_server::office::devices::WIPE_MEANS_EN)?;
+                anyhow::bail!("nothing done: run again with --yes to wipe device {device}");
+            }
+            let store = posfield_sync_server::open_store(&config)?;
+            if !auth::request_wipe(&store, &device, posfield_sync_server::store::COMMAND_LINE).await? {
+                anyhow::bail!("no device {device:?} with a live credential and no wipe asked yet");
+            }
+            writeln!(out, "device {device} will be wiped at its next contact")?;
         }
         Command::RotateSigningKey => {
             let store = posfield_sync_server::open_store(&config)?;

@@ -82,6 +82,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/enroll", "yyyyyyyyyyyy"),
     ("POST", "/api/v1/sync/manifest", ".yy........."),
     ("POST", "/api/v1/sync/renew", ".yy........."),
+    ("POST", "/api/v1/sync/wiped", ".yy........."),
     ("POST", "/api/v1/sync/push", ".yy........."),
     ("GET", "/api/v1/sync/ws", ".yy........."),
     ("GET", "/api/v1/blobs/{sha}/status", ".yy........."),
@@ -118,6 +119,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/applications", "........y.y."),
     ("POST", "/office/applications/{id}", "........y.y."),
     ("GET", "/office/devices", "..........y."),
+    ("POST", "/office/devices/{id}/wipe", "..........y."),
 ];
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -293,7 +295,7 @@ impl World {
             ("POST", "/api/v1/sync/manifest") => {
                 self.http.post(url).json(&serde_json::json!({ "digest": "" }))
             }
-            ("POST", "/api/v1/sync/renew") => self.http.post(url),
+            ("POST", "/api/v1/sync/renew" | "/api/v1/sync/wiped") => self.http.post(url),
             ("POST", "/api/v1/sync/push") => self
                 .http
                 .post(url)

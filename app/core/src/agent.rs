@@ -271,6 +271,9 @@ fn actor_under(prefix: Option<&str>) -> Vec<u8> {
 
 /// The store's file in a data folder.
 const STORE_FILE: &str = "agent.db";
+/// "1" once the server asked for this phone to be wiped (the next sync that
+/// sends everything then wipes it).
+pub(crate) const SETTING_WIPE_ASKED: &str = "wipe.asked";
 
 /// The data key of the folder at `data_dir`: the one `keystore` holds, or a
 /// new one when the folder holds nothing encrypted yet (a first start, or a
@@ -356,6 +359,29 @@ impl Agent {
         self.actor_id = actor_under(prefix);
         // Open documents take the new actor when they are next loaded.
         self.open_docs.clear();
+        Ok(())
+    }
+
+    /// Destroys this data folder's key, which makes its store and blobs
+    /// unreadable at once, then deletes their files. The key goes first: a
+    /// crash or a full disk after it leaves only files nobody can read.
+    /// This `Agent` must not be used afterwards; opening the folder again
+    /// starts an empty one under a new key.
+    pub(crate) fn destroy_data(&mut self) -> Result<(), AgentError> {
+        self.keystore.destroy()?;
+        self.open_docs.clear();
+        let gone = |path: PathBuf, result: std::io::Result<()>| match result {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(AgentError::Store(StoreError::Io { path, source: e }))
+            }
+            _ => Ok(()),
+        };
+        let blobs = self.data_dir.join("blobs");
+        gone(blobs.clone(), std::fs::remove_dir_all(&blobs))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = self.data_dir.join(format!("{STORE_FILE}{suffix}"));
+            gone(file.clone(), std::fs::remove_file(&file))?;
+        }
         Ok(())
     }
 

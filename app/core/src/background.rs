@@ -220,6 +220,8 @@ fn run(
             }
         }
         match outcome {
+            // The phone was wiped: nothing is left to sync, ever.
+            Ok(report) if report.wiped => return on_event(SyncEvent::Synced { report }),
             Ok(report) => on_event(SyncEvent::Synced { report }),
             Err(error) => {
                 let failures = agent.sync_status().map(|s| s.failures).unwrap_or(1);

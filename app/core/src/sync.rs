@@ -249,6 +249,10 @@ pub struct SyncReport {
     /// what the agent is told, in words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub put_back: Vec<PutBack>,
+    /// The server asked for this phone to be wiped: its work was sent, then
+    /// its keys were destroyed and its data deleted. The app starts afresh.
+    #[serde(default)]
+    pub wiped: bool,
 }
 
 /// A visit whose changes from this phone the server put back in part.
@@ -602,6 +606,19 @@ impl Agent {
         loop {
             match plan.next_step() {
                 Step::Finish(outcome) => {
+                    if outcome.is_ok() && executor.wipe_asked()? {
+                        // Everything this phone held is on the server: say
+                        // so, then destroy the keys. Even when the answer is
+                        // lost the keys go; the back office then shows the
+                        // wipe as asked, not done.
+                        let _ = executor.confirm_wiped();
+                        drop(executor);
+                        self.destroy_data()?;
+                        plan.progress().into_iter().for_each(&mut *progress);
+                        return outcome
+                            .map(|report| SyncReport { wiped: true, ..report })
+                            .map_err(AgentError::from);
+                    }
                     if outcome.is_ok() {
                         executor.record_success()?;
                         // Everything is on the server: the personal photos

@@ -18,6 +18,7 @@ pub(crate) const VISIT_CHANGED: &str = "visit-changed";
 /// Forwards a sync event to the UI and remembers it.
 pub(crate) fn sync_event(app: &tauri::AppHandle, last: &Arc<Mutex<Option<SyncEvent>>>, event: SyncEvent) {
     let finished = matches!(event, SyncEvent::Synced { .. });
+    let wiped = matches!(&event, SyncEvent::Synced { report } if report.wiped);
     if let Ok(mut slot) = last.lock() {
         *slot = Some(event.clone());
     }
@@ -26,6 +27,11 @@ pub(crate) fn sync_event(app: &tauri::AppHandle, last: &Arc<Mutex<Option<SyncEve
     if finished {
         // The sync may have merged the back office's changes into any visit.
         let _ = app.emit(VISIT_CHANGED, Option::<String>::None);
+    }
+    if wiped {
+        // The company wiped this phone: its keys and data are gone, and the
+        // app starts again empty, at the enrolment screen.
+        app.restart();
     }
 }
 

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use posfield_shared::Timestamp;
 
 use super::PageError;
@@ -39,7 +39,18 @@ pub struct DeviceLine {
     pub protocol: String,
     /// Since when it sends this version, Beijing time.
     pub since: String,
+    /// A wipe asked and not yet done: by whom, when (Beijing time).
+    pub wipe_requested: Option<String>,
+    /// When the phone wiped itself, Beijing time.
+    pub wiped: Option<String>,
 }
+
+/// What a wipe means, for the command line (the pages say it in the
+/// reader's language: `wipe_means` in `i18n`).
+pub const WIPE_MEANS_EN: &str = "Wiping a phone: at its next contact it first sends the work it has not synced, \
+then destroys its keys, so the visits, photos and signatures left on it can no longer be read, and its \
+credential is revoked. This cannot be undone. Use it for a lost or stolen phone; to only stop its syncs, \
+use revoke-device instead.";
 
 /// The device list.
 #[derive(Template)]
@@ -80,6 +91,8 @@ pub async fn device_list(
                     .unwrap_or_default(),
                 protocol: d.seen.as_ref().map(|s| s.protocol.to_string()).unwrap_or_default(),
                 since: d.seen_since.map(words).unwrap_or_default(),
+                wipe_requested: d.wipe_requested.as_ref().map(|(at, by)| format!("{} · {by}", words(*at))),
+                wiped: d.wiped_at.map(words),
                 id: d.id,
                 agent: d.agent,
                 name: d.name,
@@ -91,4 +104,28 @@ pub async fn device_list(
         minimum: minimum.to_string(),
         devices,
     })
+}
+
+/// The wipe form: the page's CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct WipeForm {
+    csrf: String,
+}
+
+/// POST /office/devices/{id}/wipe (admin): asks for the phone to be wiped
+/// at its next contact, audited under the administrator. The device list
+/// says what a wipe means beside the button that confirms it.
+pub async fn wipe(
+    State(state): State<Arc<crate::State>>,
+    Admin(officer): Admin,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<WipeForm>,
+) -> Result<Response, PageError> {
+    officer.check_csrf(&form.csrf)?;
+    if !state.store.request_wipe(&id, &officer.name, crate::clock::now()).await? {
+        return Err(PageError::BadRequest(format!(
+            "no device {id:?} with a live credential and no wipe asked yet"
+        )));
+    }
+    Ok(Redirect::to(&format!("/office/devices#device-{id}")).into_response())
 }

@@ -135,6 +135,8 @@ pub struct DeviceRecord {
     pub renewal: bool,
     /// The versions the device last sent, if it ever sent any.
     pub seen: Option<SeenVersion>,
+    /// An administrator asked for the phone to be wiped at its next contact.
+    pub wipe_requested: bool,
 }
 
 /// The versions a device said it runs.
@@ -185,6 +187,10 @@ pub struct DeviceRow {
     pub seen: Option<SeenVersion>,
     /// Since when it sends them (Unix seconds).
     pub seen_since: Option<i64>,
+    /// When an administrator asked for it to be wiped, and who.
+    pub wipe_requested: Option<(i64, String)>,
+    /// When the phone said it destroyed its keys (Unix seconds).
+    pub wiped_at: Option<i64>,
 }
 
 /// A device to enrol with a one-time code, everything hashed already.
@@ -712,6 +718,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Revokes a live credential; returns whether there was one. A renewal
     /// not yet used goes with it.
     fn revoke_device<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool>;
+
+    /// Asks for a live device to be wiped at its next contact, audited
+    /// under `actor`; returns whether there was such a device not asked
+    /// already.
+    fn request_wipe<'a>(&'a self, device_id: &'a str, actor: &'a str, at: i64) -> StoreFuture<'a, bool>;
+
+    /// Records that a device asked to wipe itself says it did: its
+    /// credential is revoked with it, audited. Returns whether a wipe was
+    /// asked for this device.
+    fn confirm_wiped<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool>;
 
     /// Whether `device_id` is a device whose credential is not revoked (an
     /// open sync connection asks, as another process may revoke it).

@@ -87,6 +87,22 @@ impl<'a> Executor<'a> {
         Ok(self.agent.blobs().size(sha)?)
     }
 
+    /// Tells the server this phone, asked to wipe itself, has sent its work
+    /// and is destroying its keys now.
+    pub(super) fn confirm_wiped(&self) -> Result<(), SyncError> {
+        let request =
+            self.http.post(self.enrolment.api("api/v1/sync/wiped")?).bearer_auth(&self.enrolment.token);
+        self.rt.block_on(async {
+            let response = request.send().await.map_err(super::http_error)?;
+            if response.status().is_success() { Ok(()) } else { Err(super::refused(response).await) }
+        })
+    }
+
+    /// Whether the server asked this phone to wipe itself.
+    pub(super) fn wipe_asked(&self) -> Result<bool, AgentError> {
+        Ok(self.agent.store().setting(crate::agent::SETTING_WIPE_ASKED)?.is_some_and(|v| v == "1"))
+    }
+
     /// Records a sync that finished everything.
     pub(super) fn record_success(&mut self) -> Result<(), AgentError> {
         let at = self.agent.now_millis();
@@ -113,6 +129,9 @@ impl<'a> Executor<'a> {
                 let ours = digest(phone.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
                 match self.rt.block_on(post_manifest(&self.http, &self.enrolment, &ours, uploads_pending)) {
                     Ok(answer) => {
+                        if answer.wipe {
+                            self.agent.store_mut().set_setting(crate::agent::SETTING_WIPE_ASKED, "1")?;
+                        }
                         if let Some(days) = answer.personal_photo_days {
                             let key = crate::retention::SETTING_PERSONAL_PHOTO_DAYS;
                             self.agent.store_mut().set_setting(key, &days.to_string())?;

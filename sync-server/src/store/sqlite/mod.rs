@@ -332,10 +332,12 @@ impl Store for SqliteStore {
         self.run(move |c| {
             // The device's own credential, or a renewal of it not used yet.
             Ok(c.prepare_cached(
-                "SELECT id, agent, expires_at, revoked_at, 0, app_version, schema_version, protocol
+                "SELECT id, agent, expires_at, revoked_at, 0, app_version, schema_version, protocol,
+                        wipe_requested_at
                    FROM devices WHERE token_hash = ?1
                  UNION ALL
-                 SELECT d.id, d.agent, r.expires_at, d.revoked_at, 1, d.app_version, d.schema_version, d.protocol
+                 SELECT d.id, d.agent, r.expires_at, d.revoked_at, 1, d.app_version, d.schema_version, d.protocol,
+                        d.wipe_requested_at
                    FROM credential_renewals r JOIN devices d ON d.id = r.device_id WHERE r.token_hash = ?1",
             )?
             .query_row([token_hash], |r| {
@@ -346,6 +348,7 @@ impl Store for SqliteStore {
                     revoked: r.get::<_, Option<i64>>(3)?.is_some(),
                     renewal: r.get::<_, i64>(4)? == 1,
                     seen: seen_version(r, 5)?,
+                    wipe_requested: r.get::<_, Option<i64>>(8)?.is_some(),
                 })
             })
             .optional()?)
@@ -366,6 +369,46 @@ impl Store for SqliteStore {
             }
             tx.commit()?;
             Ok(n > 0)
+        })
+    }
+
+    fn request_wipe<'a>(&'a self, device_id: &'a str, actor: &'a str, at: i64) -> StoreFuture<'a, bool> {
+        let (device_id, actor) = (device_id.to_owned(), actor.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE devices SET wipe_requested_at = ?2, wipe_requested_by = ?3
+                  WHERE id = ?1 AND revoked_at IS NULL AND wipe_requested_at IS NULL",
+                params![device_id, at, actor],
+            )?;
+            if n > 0 {
+                audit(&tx, &AuditEntry::new(None, &actor, "wipe_device", &device_id))?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn confirm_wiped<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool> {
+        let device_id = device_id.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let agent: Option<String> = tx
+                .query_row(
+                    "SELECT agent FROM devices WHERE id = ?1 AND wipe_requested_at IS NOT NULL AND wiped_at IS NULL",
+                    [&device_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(agent) = agent else { return Ok(false) };
+            tx.execute(
+                "UPDATE devices SET wiped_at = ?2, revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                params![device_id, at],
+            )?;
+            tx.execute("DELETE FROM credential_renewals WHERE device_id = ?1", [&device_id])?;
+            audit(&tx, &AuditEntry::new(None, &agent, "device_wiped", &device_id))?;
+            tx.commit()?;
+            Ok(true)
         })
     }
 
@@ -463,7 +506,8 @@ impl Store for SqliteStore {
         self.run(|c| {
             let mut statement = c.prepare_cached(
                 "SELECT id, agent, name, created_at, expires_at, revoked_at,
-                        app_version, schema_version, protocol, version_since
+                        app_version, schema_version, protocol, version_since,
+                        wipe_requested_at, wipe_requested_by, wiped_at
                    FROM devices ORDER BY agent, created_at, id",
             )?;
             let rows = statement.query_map([], |r| {
@@ -476,6 +520,11 @@ impl Store for SqliteStore {
                     revoked_at: r.get(5)?,
                     seen: seen_version(r, 6)?,
                     seen_since: r.get(9)?,
+                    wipe_requested: match (r.get::<_, Option<i64>>(10)?, r.get::<_, Option<String>>(11)?) {
+                        (Some(at), by) => Some((at, by.unwrap_or_default())),
+                        (None, _) => None,
+                    },
+                    wiped_at: r.get(12)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -321,6 +321,7 @@ impl World {
                 missing_blobs: Vec::new(),
                 credential_expires_in,
                 personal_photo_days: None,
+                wipe: false,
             };
         }
         let missing_blobs =
@@ -331,6 +332,7 @@ impl World {
             missing_blobs,
             credential_expires_in,
             personal_photo_days: None,
+            wipe: false,
         }
     }
 

@@ -107,6 +107,7 @@ fn differ(phone: &[(&str, &str)], server: &[(&str, &str)]) -> Observation {
             missing_blobs: Vec::new(),
             credential_expires_in: None,
             personal_photo_days: None,
+            wipe: false,
         },
         held: BTreeMap::new(),
     }
@@ -122,6 +123,7 @@ fn agree(phone: &[(&str, &str)], missing: &[(&str, Option<u64>)]) -> Observation
             missing_blobs: missing.iter().map(|(sha, _)| sha.to_string()).collect(),
             credential_expires_in: None,
             personal_photo_days: None,
+            wipe: false,
         },
         held: missing.iter().filter_map(|(sha, size)| size.map(|s| (sha.to_string(), s))).collect(),
     }
