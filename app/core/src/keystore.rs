@@ -4,10 +4,11 @@
 //! - [`KeyFile`]: a file with owner-only permissions, for the command line
 //!   and for tests. By default it sits beside the data folder, not in it, so
 //!   a copy of the folder alone is unreadable.
-//! - [`SecretService`] (Linux desktops): the desktop's secret service
-//!   (GNOME Keyring, KWallet), through the `keyring` crate.
-//! - On a phone the app holds the key in the platform's keystore (the
-//!   Android Keystore, the iOS Keychain); see docs/security.md.
+//! - [`PlatformKeystore`]: the platform's own store, through the `keyring`
+//!   crate: the desktop's secret service on Linux and the BSDs (GNOME
+//!   Keyring, KWallet, over D-Bus), the Keychain on macOS and iOS.
+//! - On Android the Keystore needs the app's Kotlin glue, not written yet:
+//!   the app keeps a key file in its private storage there (docs/security.md).
 //!
 //! A keystore holds one key, the data key of one data folder. Destroying it
 //! makes that folder's store and blobs unreadable: the wipe of a lost phone.
@@ -163,26 +164,40 @@ impl Keystore for KeyFile {
     }
 }
 
-/// The desktop's secret service (the freedesktop Secret Service API over
-/// D-Bus: GNOME Keyring, KWallet), one entry per data folder.
-#[cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
+/// The platform's keystore, one entry per data folder: the freedesktop
+/// Secret Service over D-Bus (GNOME Keyring, KWallet) on Linux and the BSDs,
+/// the Keychain on macOS and iOS. Tested here against GNOME Keyring; the
+/// Keychain is the same `keyring` API, built for Apple targets only.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    target_os = "ios"
+))]
 #[derive(Debug, Clone)]
-pub struct SecretService {
+pub struct PlatformKeystore {
     account: String,
 }
 
-#[cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
-impl SecretService {
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    target_os = "ios"
+))]
+impl PlatformKeystore {
     /// The service name every Posfield entry is filed under.
     pub const SERVICE: &'static str = "posfield";
 
     /// The entry of the data folder at `data_dir`, named by a hash of its
     /// full path (two data folders on one desktop have two keys).
-    pub fn for_data_dir(data_dir: &Path) -> SecretService {
+    pub fn for_data_dir(data_dir: &Path) -> PlatformKeystore {
         use sha2::Digest;
         let full = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
         let digest = sha2::Sha256::digest(full.to_string_lossy().as_bytes());
-        SecretService { account: format!("data key {}", &hex::encode(digest)[..16]) }
+        PlatformKeystore { account: format!("data key {}", &hex::encode(digest)[..16]) }
     }
 
     fn entry(&self) -> Result<keyring::Entry, KeystoreError> {
@@ -194,10 +209,16 @@ impl SecretService {
     }
 }
 
-#[cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
-impl Keystore for SecretService {
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    target_os = "ios"
+))]
+impl Keystore for PlatformKeystore {
     fn describe(&self) -> String {
-        format!("the desktop's secret service ({} / {})", Self::SERVICE, self.account)
+        format!("the platform's keystore ({} / {})", Self::SERVICE, self.account)
     }
 
     fn load(&self) -> Result<Option<DataKey>, KeystoreError> {

@@ -3,14 +3,14 @@
 //! Debian packages the test command installs), its keyrings in a temporary
 //! folder, unlocked at start with a log-in password as a desktop session does.
 
-#![cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
+#![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use posfield_core::keystore::SecretService;
+use posfield_core::keystore::PlatformKeystore;
 use posfield_core::{Agent, DataKey, Keystore};
 
 /// A child process killed when dropped, so a failed assertion leaves no daemon behind.
@@ -105,13 +105,13 @@ fn the_desktops_secret_service_keeps_the_agents_key_and_destroys_it() {
     };
     let home = std::path::PathBuf::from(home);
     let data = home.join("agent");
-    let keys = SecretService::for_data_dir(&data);
+    let keys = PlatformKeystore::for_data_dir(&data);
     assert!(keys.load().unwrap().is_none());
     let key = DataKey::generate();
     keys.save(&key).unwrap();
     assert_eq!(keys.load().unwrap().unwrap().bytes(), key.bytes());
     // Another data folder has another entry.
-    assert!(SecretService::for_data_dir(&home.join("other")).load().unwrap().is_none());
+    assert!(PlatformKeystore::for_data_dir(&home.join("other")).load().unwrap().is_none());
     keys.destroy().unwrap();
     assert!(keys.load().unwrap().is_none());
     keys.destroy().unwrap();

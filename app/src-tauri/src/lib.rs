@@ -48,10 +48,11 @@ fn data_dir(app: &tauri::App) -> std::path::PathBuf {
 
 /// Where the data folder's key is kept: an owner-only key file when the
 /// folder was given by `POSFIELD_AGENT_DATA` (tests and benchmarks; beside
-/// the folder, or at `POSFIELD_AGENT_KEY_FILE`), else the desktop's secret
-/// service on Linux. Elsewhere, and on phones until their keystore glue is
-/// written (docs/security.md), a key file beside the folder, in the app's
-/// private storage.
+/// the folder, or at `POSFIELD_AGENT_KEY_FILE`), else the platform's
+/// keystore: the desktop's secret service on Linux, the Keychain on macOS
+/// and iOS. Elsewhere, Android included until its Keystore glue is written
+/// (docs/security.md), a key file beside the folder, in the app's private
+/// storage.
 fn keystore(dir: &std::path::Path) -> std::sync::Arc<dyn posfield_core::Keystore> {
     use posfield_core::KeyFile;
     use std::sync::Arc;
@@ -61,8 +62,14 @@ fn keystore(dir: &std::path::Path) -> std::sync::Arc<dyn posfield_core::Keystore
     if std::env::var_os("POSFIELD_AGENT_DATA").is_some_and(|d| !d.is_empty()) {
         return Arc::new(KeyFile::beside(dir));
     }
-    #[cfg(all(unix, not(any(target_os = "android", target_os = "ios", target_os = "macos"))))]
-    return Arc::new(posfield_core::keystore::SecretService::for_data_dir(dir));
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "macos",
+        target_os = "ios"
+    ))]
+    return Arc::new(posfield_core::keystore::PlatformKeystore::for_data_dir(dir));
     #[allow(unreachable_code)]
     Arc::new(KeyFile::beside(dir))
 }
