@@ -49,6 +49,12 @@ enum Command {
     EnrollAgent {
         /// The agent's name (letters, digits, '-', '_', '.').
         name: String,
+        /// Print an enrolment link for the phone instead of the bare code:
+        /// `posfield://ADDRESS/CODE`, with the pin of the server's
+        /// certificate (`tls_cert`) when it serves TLS itself. ADDRESS is how
+        /// phones reach the server: HOST[:PORT][/PATH].
+        #[arg(long, value_name = "ADDRESS")]
+        link: Option<String>,
     },
     /// Add a back-office user, or change their role and password (which
     /// signs them out everywhere).
@@ -92,6 +98,23 @@ enum Command {
     /// Print this build's version and the SQLite library it links. The
     /// server never links SQLCipher (only the phone's store needs it).
     About,
+}
+
+/// The address part of an enrolment link, `HOST[:PORT][/PATH]`, checked:
+/// no scheme, no query, nothing a phone would read as another server.
+fn enrolment_address(address: &str) -> anyhow::Result<String> {
+    let address = address.trim().trim_end_matches('/');
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:/[]".contains(c);
+    if address.is_empty()
+        || address.starts_with('/')
+        || address.contains("//")
+        || !address.chars().all(allowed)
+    {
+        anyhow::bail!(
+            "--link takes how phones reach the server, HOST[:PORT][/PATH] (no https://), not {address:?}"
+        );
+    }
+    Ok(address.to_owned())
 }
 
 fn config(cli: &Cli) -> anyhow::Result<Config> {
@@ -156,10 +179,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             drop(out);
             running.wait().await?;
         }
-        Command::EnrollAgent { name } => {
+        Command::EnrollAgent { name, link } => {
+            let address = link.map(|address| enrolment_address(&address)).transpose()?;
+            let pin = match (&address, &config.tls_cert) {
+                (Some(_), Some(cert)) => Some(posfield_sync_server::tls::certificate_pin(cert)?),
+                _ => None,
+            };
             let store = posfield_sync_server::open_store(&config)?;
             let code = auth::issue_enrolment_code(&store, &name).await?;
-            writeln!(out, "{code}")?;
+            match (address, pin) {
+                (Some(address), Some(pin)) => writeln!(out, "posfield://{address}/{code}?pin={pin}")?,
+                (Some(address), None) => writeln!(out, "posfield://{address}/{code}")?,
+                (None, _) => writeln!(out, "{code}")?,
+            }
             eprintln!(
                 "Enrolment code for {name}: enter it on the phone within {} days; it works once.",
                 auth::CODE_LIFETIME_SECS / 86_400

@@ -101,6 +101,25 @@ pub enum TlsError {
     },
 }
 
+/// The public-key pin of the certificate in `cert` (its first, the
+/// server's own): `sha256/` and the SHA-256 of its SubjectPublicKeyInfo in
+/// URL-safe base64 without padding, as an enrolment link carries it and the
+/// phone checks it on every connection.
+pub fn certificate_pin(cert: &Path) -> Result<String, TlsError> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let pem = read(cert)?;
+    let no_certificate = |reason: String| TlsError::NoCertificate { path: cert.to_owned(), reason };
+    let leaf = CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .ok_or_else(|| no_certificate(String::new()))?
+        .map_err(|e| no_certificate(format!(": {e}")))?;
+    let parsed =
+        rustls::server::ParsedCertificate::try_from(&leaf).map_err(|e| no_certificate(format!(": {e}")))?;
+    let digest = sha2::Sha256::digest(parsed.subject_public_key_info().as_ref());
+    Ok(format!("sha256/{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)))
+}
+
 /// Reads both files and makes the rustls configuration they serve.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let cert_pem = read(&files.cert)?;

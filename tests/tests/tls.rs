@@ -147,3 +147,45 @@ fn http_to_an_address_off_the_phone_is_refused() {
         }
     }
 }
+
+/// `posfield-server enroll-agent NAME --link ADDRESS` prints the one thing
+/// the agent types or scans: the address, the code and the pin of the
+/// certificate the server serves; the phone enrols from it as printed and
+/// syncs. An address that is not HOST[:PORT][/PATH] is refused.
+#[test]
+fn the_server_prints_an_enrolment_link_with_its_certificates_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = TestTls::write(dir.path());
+    let server = ServerProcess::start_tls(&dir.path().join("data"), &tls);
+    let port = url::Url::parse(&server.base).unwrap().port().unwrap();
+    let config = dir.path().join("enrol.toml");
+    std::fs::write(&config, format!("tls_cert = {:?}\n", tls.cert.to_str().unwrap())).unwrap();
+    let enroll = |args: &[&str]| {
+        std::process::Command::new(posfield_e2e::server_binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("--data")
+            .arg(&server.data)
+            .args(["enroll-agent", "wang"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let printed = enroll(&["--link", &format!("127.0.0.1:{port}")]);
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let printed = String::from_utf8(printed.stdout).unwrap().trim().to_owned();
+    let pin = SpkiPin::of_certificate(&tls.server.cert_der).unwrap();
+    assert!(printed.starts_with(&format!("posfield://127.0.0.1:{port}/")), "{printed}");
+    assert!(printed.ends_with(&format!("?pin={}", pin.to_link_form())), "{printed}");
+
+    let mut wang = open(&dir.path().join("wang"));
+    wang.enroll_link(&printed, "华为 Mate 60").unwrap();
+    repair_visit(&mut wang);
+    assert_eq!(wang.sync(&mut |_| {}).unwrap().visits_synced, 1);
+
+    for bad in ["https://sync.example.cn", "/office", "sync.example.cn?pin=x", ""] {
+        let refused = enroll(&["--link", bad]);
+        assert!(!refused.status.success(), "{bad:?} was taken");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("HOST[:PORT]"), "{bad:?}");
+    }
+}
