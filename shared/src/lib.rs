@@ -12,6 +12,7 @@
 
 pub mod actor;
 pub mod checklist;
+pub mod device_key;
 pub mod fault;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;

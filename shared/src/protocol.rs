@@ -165,6 +165,23 @@ pub struct ManifestResponse {
     /// /api/v1/sync/wiped`). Absent from older servers and when not asked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wipe: bool,
+    /// An administrator asked for this phone's device key to be replaced:
+    /// it draws a new one and sends it with a proof by the current one
+    /// (`POST /api/v1/sync/device-key`). Absent from older servers and when
+    /// not asked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotate_device_key: bool,
+}
+
+/// `POST /api/v1/sync/device-key`: the phone's next device key, vouched
+/// for by its current one ([`crate::device_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceKeyRotation {
+    /// The new Ed25519 public key, 64 hex digits.
+    pub public_key: String,
+    /// The current key's signature over
+    /// [`crate::device_key::rotation_message`], 128 hex digits.
+    pub proof: String,
 }
 
 /// The answer to `POST /api/v1/sync/renew`: a new credential. The one the

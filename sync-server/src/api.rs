@@ -25,8 +25,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use posfield_shared::VisitKind;
 use posfield_shared::protocol::{
-    EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PULLING_PROTOCOL, PUSH_MEDIA_TYPE,
-    PushRequest, PushResponse, RenewResponse, decode_push_request, digest, encode_cbor,
+    DeviceKeyRotation, EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PULLING_PROTOCOL,
+    PUSH_MEDIA_TYPE, PushRequest, PushResponse, RenewResponse, decode_push_request, digest, encode_cbor,
 };
 use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::schema::ReviewDecision;
@@ -89,6 +89,7 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(POST, "/api/v1/sync/manifest", Access::Device, api, manifest).phone(),
         Entry::new(POST, "/api/v1/sync/renew", Access::Device, api, renew).phone(),
         Entry::new(POST, "/api/v1/sync/wiped", Access::Device, api, wiped).phone(),
+        Entry::new(POST, "/api/v1/sync/device-key", Access::Device, api, device_key).phone(),
         Entry::new(POST, "/api/v1/sync/push", Access::Device, pushes, push).phone(),
         Entry::new(GET, "/api/v1/sync/ws", Access::Device, api, sync_ws).phone(),
         Entry::new(GET, "/api/v1/blobs/{sha}/status", Access::Device, api, blob_status).phone(),
@@ -149,6 +150,8 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         .page(),
         Entry::new(GET, "/office/devices", admin, form, crate::office::devices::device_list).page(),
         Entry::new(POST, "/office/devices/{id}/wipe", admin, form, crate::office::devices::wipe).page(),
+        Entry::new(POST, "/office/devices/{id}/rotate-key", admin, form, crate::office::devices::rotate_key)
+            .page(),
     ]
 }
 
@@ -305,6 +308,7 @@ async fn manifest(
             credential_expires_in,
             personal_photo_days,
             wipe: device.wipe,
+            rotate_device_key: device.rotate_key,
         }));
     }
     let missing_blobs = if request.uploads_pending {
@@ -319,7 +323,27 @@ async fn manifest(
         credential_expires_in,
         personal_photo_days,
         wipe: device.wipe,
+        rotate_device_key: device.rotate_key,
     }))
+}
+
+/// `POST /api/v1/sync/device-key`: the phone's new device key, vouched
+/// for by its current one, once an administrator asked for it (see
+/// [`auth::rotate_device_key`]). 204 when the key is the device's now
+/// (also for the same request again, its answer lost); 400 for a key or
+/// proof of the wrong shape, 403 for a proof the current key did not make,
+/// 409 when no rotation was asked. Nothing changes unless it answers 204.
+async fn device_key(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    device: Device,
+    body: Result<Json<DeviceKeyRotation>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let rotation = json_body(body)?;
+    let done = auth::rotate_device_key(state.store.as_ref(), &device, &rotation, state.clock.now()).await?;
+    if done == auth::KeyRotation::Made {
+        tracing::info!(device = %device.id, agent = %device.agent, "a phone replaced its device key as asked");
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// POST /api/v1/sync/wiped: a phone asked to wipe itself says it has sent

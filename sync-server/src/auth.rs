@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now;
 pub use crate::store::UserRole;
-use crate::store::{NewDevice, Principal, Renewal, Store, StoreError, UserRecord};
+use crate::store::{AuditEntry, NewDevice, Principal, Renewal, Store, StoreError, UserRecord};
 
 /// How long an enrolment code stays valid.
 pub const CODE_LIFETIME_SECS: i64 = 7 * 24 * 3600;
@@ -56,6 +56,12 @@ pub enum AuthError {
     /// A name or key is not acceptable.
     #[error("{0}")]
     Invalid(String),
+    /// A device key rotation came for a device no rotation was asked for.
+    #[error("no key rotation was asked for device {0}")]
+    NoKeyRotationAsked(String),
+    /// A device key rotation whose proof the device's current key did not make.
+    #[error("the proof of the new key of device {0} is not its current key's signature")]
+    KeyRotationRefused(String),
     /// Too many wrong guesses for this account or from this address.
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
     Throttled {
@@ -81,6 +87,9 @@ pub struct Device {
     /// An administrator asked for the phone to be wiped: the manifest's
     /// answer tells it, after it sent its work.
     pub wipe: bool,
+    /// An administrator asked for the phone's device key to be replaced:
+    /// the manifest's answer tells it.
+    pub rotate_key: bool,
 }
 
 impl Device {
@@ -247,6 +256,7 @@ pub async fn authenticate(store: &dyn Store, token: &str, now: i64) -> Result<De
         expires_at: device.expires_at,
         seen: device.seen,
         wipe: device.wipe_requested,
+        rotate_key: device.key_rotation_requested,
     })
 }
 
@@ -279,6 +289,81 @@ pub async fn renew(store: &dyn Store, device: &Device, now: i64) -> Result<Renew
 /// a live device not asked already.
 pub async fn request_wipe(store: &dyn Store, device_id: &str, actor: &str) -> Result<bool, AuthError> {
     Ok(store.request_wipe(device_id, actor, now()).await?)
+}
+
+/// Asks for a device's key to be replaced at its next sync (`actor` is
+/// who asked). Returns whether there was a live device not asked already.
+pub async fn request_key_rotation(
+    store: &dyn Store,
+    device_id: &str,
+    actor: &str,
+) -> Result<bool, AuthError> {
+    Ok(store.request_key_rotation(device_id, actor, now()).await?)
+}
+
+/// What a device key rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRotation {
+    /// The new key is the device's key now; the old one joined its earlier keys.
+    Made,
+    /// The same rotation was made before (the phone never got the answer):
+    /// nothing changed.
+    AlreadyMade,
+}
+
+/// Replaces `device`'s key by the one `rotation` carries, asked for by an
+/// administrator and vouched for by the device's current key over
+/// [`posfield_shared::device_key::rotation_message`]. What the request
+/// carries is checked for shape before anything is read. The same request
+/// again, once made (its answer lost), is answered alike and changes
+/// nothing; a proof by any other key is refused, audited, and changes
+/// nothing.
+pub async fn rotate_device_key(
+    store: &dyn Store,
+    device: &Device,
+    rotation: &posfield_shared::protocol::DeviceKeyRotation,
+    at: i64,
+) -> Result<KeyRotation, AuthError> {
+    use posfield_shared::device_key::{SIGNATURE_HEX_LEN, parse_public_key, rotation_verifies};
+    let new = rotation.public_key.to_ascii_lowercase();
+    if parse_public_key(&new).is_none() {
+        let shown: String = rotation.public_key.chars().take(80).collect();
+        return Err(AuthError::Invalid(format!(
+            "the new device key must be an Ed25519 public key of 64 hex digits, not {shown:?}"
+        )));
+    }
+    let proof = rotation.proof.to_ascii_lowercase();
+    if proof.len() != SIGNATURE_HEX_LEN || !proof.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AuthError::Invalid(format!(
+            "the proof must be an Ed25519 signature of 128 hex digits, not {} characters",
+            rotation.proof.chars().count()
+        )));
+    }
+    let keys = store.device_keys(&device.id).await?.ok_or(AuthError::Unauthenticated)?;
+    let vouched = if keys.current == new {
+        // The phone sends its pending key again when it never got the
+        // answer: the key it replaced, the latest earlier one, vouched for it.
+        let previous = keys.earlier.first();
+        if previous.is_some_and(|previous| rotation_verifies(previous, &device.id, &new, &proof)) {
+            return Ok(KeyRotation::AlreadyMade);
+        }
+        false
+    } else {
+        if !keys.rotation_requested {
+            return Err(AuthError::NoKeyRotationAsked(device.id.clone()));
+        }
+        !keys.earlier.contains(&new) && rotation_verifies(&keys.current, &device.id, &new, &proof)
+    };
+    if !vouched {
+        store.audit(AuditEntry::new(None, &device.agent, "device_key_rotation_refused", &device.id)).await?;
+        return Err(AuthError::KeyRotationRefused(device.id.clone()));
+    }
+    // Another request of the same device may have rotated it meanwhile:
+    // the store replaces the key only if it is still the one checked.
+    if !store.replace_device_key(&device.id, &keys.current, &new, at).await? {
+        return Err(AuthError::NoKeyRotationAsked(device.id.clone()));
+    }
+    Ok(KeyRotation::Made)
 }
 
 /// Revokes a device's credential; returns whether it existed.
@@ -643,5 +728,82 @@ mod tests {
         assert!(matches!(throttled, Err(AuthError::Throttled { retry_after_secs: 899 })), "{throttled:?}");
         let later = at + config.password_window_secs;
         assert!(sign_in(&store, &throttles, client, "chen", "correct horse battery", later).await.is_ok());
+    }
+
+    /// A phone's key pair from a seed.
+    fn key(seed: u8) -> (ed25519_dalek::SigningKey, String) {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        let public = hex::encode(key.verifying_key().to_bytes());
+        (key, public)
+    }
+
+    /// Only a rotation an administrator asked for, vouched for by the
+    /// device's current key over its own id, replaces the key; every other
+    /// request is refused and changes nothing, and the same request again
+    /// after it was made is answered alike.
+    #[tokio::test]
+    async fn a_device_key_is_replaced_only_by_a_rotation_its_current_key_vouched_for() {
+        use posfield_shared::device_key::sign_rotation;
+        use posfield_shared::protocol::DeviceKeyRotation;
+        let (_dir, store) = store();
+        let (first, first_public) = key(1);
+        let code = issue_enrolment_code(&store, "wang").await.unwrap();
+        let enrolled = enrol(&store, &code, "phone-1", "华为 Mate", &first_public, now()).await.unwrap();
+        let device = authenticate(&store, &enrolled.token, now()).await.unwrap();
+        let (next, next_public) = key(2);
+        let (other, _) = key(3);
+        let rotation =
+            |signer: &ed25519_dalek::SigningKey, device_id: &str, public: &str| DeviceKeyRotation {
+                public_key: public.to_owned(),
+                proof: sign_rotation(signer, device_id, public),
+            };
+        let good = rotation(&first, &device.id, &next_public);
+        let not_asked = rotate_device_key(&store, &device, &good, now()).await;
+        assert!(matches!(not_asked, Err(AuthError::NoKeyRotationAsked(_))), "{not_asked:?}");
+        assert!(request_key_rotation(&store, &device.id, "zhou").await.unwrap());
+        let device = authenticate(&store, &enrolled.token, now()).await.unwrap();
+        assert!(device.rotate_key, "the manifest would not ask");
+
+        let refused: Vec<(&str, DeviceKeyRotation)> = vec![
+            ("a proof by another key", rotation(&other, &device.id, &next_public)),
+            ("a proof naming another device", rotation(&first, "another-device", &next_public)),
+            (
+                "a proof for another new key",
+                DeviceKeyRotation { proof: sign_rotation(&first, &device.id, &key(4).1), ..good.clone() },
+            ),
+            ("the current key again", rotation(&first, &device.id, &first_public)),
+            ("a key too short", DeviceKeyRotation { public_key: "ab".repeat(31), ..good.clone() }),
+            ("a key not hex", DeviceKeyRotation { public_key: "zz".repeat(32), ..good.clone() }),
+            ("a proof too long", DeviceKeyRotation { proof: format!("{}00", good.proof), ..good.clone() }),
+            ("a proof not hex", DeviceKeyRotation { proof: "zz".repeat(64), ..good.clone() }),
+        ];
+        for (case, request) in refused {
+            let answer = rotate_device_key(&store, &device, &request, now()).await;
+            assert!(
+                matches!(answer, Err(AuthError::KeyRotationRefused(_) | AuthError::Invalid(_))),
+                "{case}: {answer:?}"
+            );
+            let keys = store.device_keys(&device.id).await.unwrap().unwrap();
+            assert_eq!(
+                (keys.current.as_str(), keys.earlier.len(), keys.rotation_requested),
+                (first_public.as_str(), 0, true),
+                "{case}"
+            );
+        }
+
+        assert_eq!(rotate_device_key(&store, &device, &good, now()).await.unwrap(), KeyRotation::Made);
+        let keys = store.device_keys(&device.id).await.unwrap().unwrap();
+        assert_eq!(
+            (keys.current, keys.earlier, keys.rotation_requested),
+            (next_public.clone(), vec![first_public.clone()], false)
+        );
+        // The same request again (its answer lost) is answered alike; a
+        // further one, not asked, is refused.
+        assert_eq!(rotate_device_key(&store, &device, &good, now()).await.unwrap(), KeyRotation::AlreadyMade);
+        let further = rotation(&next, &device.id, &key(5).1);
+        assert!(matches!(
+            rotate_device_key(&store, &device, &further, now()).await,
+            Err(AuthError::NoKeyRotationAsked(_))
+        ));
     }
 }

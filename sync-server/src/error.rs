@@ -115,6 +115,12 @@ impl From<AuthError> for ApiError {
             AuthError::Expired => ApiError::new(StatusCode::UNAUTHORIZED, "credential_expired", message),
             AuthError::BadCode => ApiError::new(StatusCode::FORBIDDEN, "bad_enrolment_code", message),
             AuthError::Invalid(_) => ApiError::bad_request("invalid", message),
+            AuthError::NoKeyRotationAsked(_) => {
+                ApiError::new(StatusCode::CONFLICT, "no_key_rotation_requested", message)
+            }
+            AuthError::KeyRotationRefused(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "key_rotation_refused", message)
+            }
             AuthError::Throttled { retry_after_secs } => ApiError::throttled(retry_after_secs),
             AuthError::Store(e) => ApiError::internal(e),
         }

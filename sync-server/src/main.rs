@@ -89,6 +89,13 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Have a phone replace its device key at its next sync: it makes a new
+    /// key and sends it vouched for by the current one. Acceptances signed
+    /// before stay verifiable by the key that made them.
+    RotateDeviceKey {
+        /// The device id (from the device list, the enrolment or the audit log).
+        device: String,
+    },
     /// Replace the server's signing key (taken at the next start); earlier
     /// countersignatures stay verifiable by the key that made them.
     RotateSigningKey,
@@ -226,6 +233,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("no device {device:?} with a live credential and no wipe asked yet");
             }
             writeln!(out, "device {device} will be wiped at its next contact")?;
+        }
+        Command::RotateDeviceKey { device } => {
+            let store = posfield_sync_server::open_store(&config)?;
+            let actor = posfield_sync_server::store::COMMAND_LINE;
+            if !auth::request_key_rotation(&store, &device, actor).await? {
+                anyhow::bail!("no device {device:?} with a live credential and no key rotation asked yet");
+            }
+            writeln!(out, "device {device} will replace its device key at its next sync")?;
         }
         Command::RotateSigningKey => {
             let store = posfield_sync_server::open_store(&config)?;

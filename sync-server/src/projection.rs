@@ -426,22 +426,28 @@ pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
 
 /// The countersignature of a visit's acceptance, made by the store the
 /// first time it sees the acceptance: the device signature is verified
-/// with the key `device` (the server's id of the device that sent it)
-/// registered at enrolment, never with a key found by the device id the
-/// phone chose, and the acceptance must name that device and its agent:
-/// the device that signs an acceptance is the device that pushed it. The
-/// server signs the same hashes and the arrival time.
+/// with the keys of `device` (the server's id of the device that sent it),
+/// the one registered now or one a rotation replaced (an acceptance signed
+/// offline before the rotation arrives after it), never with a key found by
+/// the device id the phone chose or another device's, and the acceptance
+/// must name that device and its agent: the device that signs an
+/// acceptance is the device that pushed it. The key that verified it is
+/// recorded. The server signs the same hashes and the arrival time.
 fn countersign(visit: &Visit, key: &SigningKey, device: &str) -> Option<PendingCountersignature> {
     let acceptance = visit.acceptance.as_ref()?;
     let received = acceptance.clone();
     let (visit_id, key) = (visit.id.clone(), key.clone());
     let sign = move |signer: Option<&SigningDevice>| {
         let by = &received.stamp.by;
-        let valid = signer.is_some_and(|signer| {
-            signer.agent == by.user
-                && signer.client_device_id == by.device
-                && device_signature_verifies(&received, &signer.public_key)
-        });
+        let verified_by = signer
+            .filter(|signer| signer.agent == by.user && signer.client_device_id == by.device)
+            .and_then(|signer| {
+                std::iter::once(&signer.public_key)
+                    .chain(&signer.earlier_keys)
+                    .find(|key| device_signature_verifies(&received, key))
+                    .cloned()
+            });
+        let valid = verified_by.is_some();
         let device_id = by.device.clone();
         if !valid {
             tracing::warn!(visit = %visit_id, device = %device_id, signer = ?signer.map(|s| &s.id), "an acceptance arrived whose device signature does not verify with the key of the device that sent it");
@@ -459,6 +465,7 @@ fn countersign(visit: &Visit, key: &SigningKey, device: &str) -> Option<PendingC
             image_sha256: received.signature.sha256,
             device_id,
             device_signature_valid: valid,
+            device_public_key: verified_by,
             received_at,
         }
     };

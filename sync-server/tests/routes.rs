@@ -83,6 +83,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/sync/manifest", ".yy........."),
     ("POST", "/api/v1/sync/renew", ".yy........."),
     ("POST", "/api/v1/sync/wiped", ".yy........."),
+    ("POST", "/api/v1/sync/device-key", ".yy........."),
     ("POST", "/api/v1/sync/push", ".yy........."),
     ("GET", "/api/v1/sync/ws", ".yy........."),
     ("GET", "/api/v1/blobs/{sha}/status", ".yy........."),
@@ -120,6 +121,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/office/applications/{id}", "........y.y."),
     ("GET", "/office/devices", "..........y."),
     ("POST", "/office/devices/{id}/wipe", "..........y."),
+    ("POST", "/office/devices/{id}/rotate-key", "..........y."),
 ];
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -296,6 +298,10 @@ impl World {
                 self.http.post(url).json(&serde_json::json!({ "digest": "" }))
             }
             ("POST", "/api/v1/sync/renew" | "/api/v1/sync/wiped") => self.http.post(url),
+            // A key of the wrong shape: refused (400) once the caller passed.
+            ("POST", "/api/v1/sync/device-key") => {
+                self.http.post(url).json(&serde_json::json!({ "public_key": "00", "proof": "00" }))
+            }
             ("POST", "/api/v1/sync/push") => self
                 .http
                 .post(url)

@@ -276,6 +276,23 @@ impl ServerProcess {
         let status = response.status().as_u16();
         (status, response.json().unwrap_or_default())
     }
+
+    /// (actor, action) of every audit row about `detail`, read by an
+    /// administrator `admin` through the back-office API.
+    pub fn audited(&self, admin: &str, detail: &str) -> Vec<(String, String)> {
+        let (status, audit) = self.office_get(admin, "api/v1/office/audit");
+        assert_eq!(status, 200, "{audit}");
+        let rows = audit.as_array().expect("the audit log is a list");
+        rows.iter()
+            .filter(|row| row["detail"] == detail)
+            .map(|row| {
+                (
+                    row["actor"].as_str().unwrap_or("").to_owned(),
+                    row["action"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
 }
 
 impl Drop for ServerProcess {

@@ -29,19 +29,6 @@ fn copy_folder(from: &Path, to: &Path) {
     }
 }
 
-/// The actions of the audit log about `detail`.
-fn audited(server: &ServerProcess, detail: &str) -> Vec<(String, String)> {
-    let (status, audit) = server.office_get("zhou", "api/v1/office/audit");
-    assert_eq!(status, 200, "{audit}");
-    audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|row| row["detail"] == detail)
-        .map(|row| (row["actor"].as_str().unwrap().to_owned(), row["action"].as_str().unwrap().to_owned()))
-        .collect()
-}
-
 #[test]
 fn a_wiped_phone_sends_its_work_then_its_data_is_unreadable() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,7 +56,7 @@ fn a_wiped_phone_sends_its_work_then_its_data_is_unreadable() {
     let said = String::from_utf8_lossy(&refused.stdout);
     assert!(said.contains("destroys its keys") && said.contains("cannot be undone"), "{said}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
-    assert!(audited(&server, &device).iter().all(|(_, action)| action != "wipe_device"));
+    assert!(server.audited("zhou", &device).iter().all(|(_, action)| action != "wipe_device"));
     let asked = posfield_e2e::server_cli(&server.data, &["wipe-device", &device, "--yes"]);
     assert!(asked.contains("will be wiped at its next contact"), "{asked}");
 
@@ -111,7 +98,7 @@ fn a_wiped_phone_sends_its_work_then_its_data_is_unreadable() {
     assert_eq!(fresh.sync(&mut |_| {}).unwrap_err().code(), "not_enrolled");
 
     // On the server: asked by the command line, done by the phone, its credential revoked.
-    let actions = audited(&server, &device);
+    let actions = server.audited("zhou", &device);
     assert!(actions.contains(&("(command line)".into(), "wipe_device".into())), "{actions:?}");
     assert!(actions.contains(&("wang".into(), "device_wiped".into())), "{actions:?}");
     let (status, page) = desk.get("office/devices");
@@ -151,7 +138,7 @@ fn an_administrator_asks_for_a_wipe_from_the_device_list_and_a_reviewer_cannot()
         page.contains("Wipe asked") || page.contains("已要求清除"),
         "the list does not show the wipe asked"
     );
-    let actions = audited(&server, &device);
+    let actions = server.audited("zhou", &device);
     assert!(actions.contains(&("zhou".into(), "wipe_device".into())), "{actions:?}");
     assert!(!actions.iter().any(|(actor, _)| actor == "chen"), "{actions:?}");
 

@@ -219,6 +219,12 @@ pub struct SignOutReport {
 const SETTING_USER: &str = "user";
 const SETTING_DEVICE_ID: &str = "device_id";
 const SETTING_DEVICE_KEY: &str = "device_key";
+/// The next device key (secret, hex) while the server has not confirmed
+/// it: kept so that the same key is sent again when an answer was lost.
+const SETTING_DEVICE_KEY_PENDING: &str = "device_key.pending";
+/// The public halves (hex, comma separated, oldest first) of the device
+/// keys rotations replaced: acceptances signed with them still verify.
+const SETTING_DEVICE_KEYS_EARLIER: &str = "device_key.earlier";
 /// The actor prefix the server gave at enrolment (hex), empty when it gave none.
 const SETTING_ACTOR_PREFIX: &str = "actor_prefix";
 
@@ -267,6 +273,12 @@ fn actor_under(prefix: Option<&str>) -> Vec<u8> {
         Some(prefix) => [prefix.as_slice(), &random_bytes::<8>()].concat(),
         None => random_bytes::<16>().to_vec(),
     }
+}
+
+/// The device key held in the setting `name`, if there is a well-formed one.
+fn stored_key(store: &Store, name: &str) -> Result<Option<DeviceKey>, AgentError> {
+    let bytes = store.setting(name)?.and_then(|h| hex::decode(h).ok());
+    Ok(bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()).map(DeviceKey::from_secret))
 }
 
 /// The store's file in a data folder.
@@ -322,13 +334,9 @@ impl Agent {
                 id
             }
         };
-        let key = match store.setting(SETTING_DEVICE_KEY)?.and_then(|h| hex::decode(h).ok()) {
-            Some(bytes) if bytes.len() == 32 => {
-                let mut secret = [0u8; 32];
-                secret.copy_from_slice(&bytes);
-                DeviceKey::from_secret(secret)
-            }
-            _ => {
+        let key = match stored_key(&store, SETTING_DEVICE_KEY)? {
+            Some(key) => key,
+            None => {
                 let key = DeviceKey::from_secret(random_bytes::<32>());
                 store.set_setting(SETTING_DEVICE_KEY, &hex::encode(key.secret_bytes()))?;
                 key
@@ -457,6 +465,72 @@ impl Agent {
     /// The device key's public half (hex), sent at enrolment.
     pub fn device_public_key(&self) -> String {
         self.key.public_hex()
+    }
+
+    /// The public halves (hex) of the device keys rotations replaced,
+    /// oldest first.
+    pub fn earlier_device_public_keys(&self) -> Result<Vec<String>, AgentError> {
+        let earlier = self.store.setting(SETTING_DEVICE_KEYS_EARLIER)?.unwrap_or_default();
+        Ok(earlier.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// Takes the device key from the store again: another `Agent` on this
+    /// folder (the background sync's) may have rotated it.
+    fn reload_device_key(&mut self) -> Result<(), AgentError> {
+        if let Some(key) = stored_key(&self.store, SETTING_DEVICE_KEY)? {
+            self.key = key;
+        }
+        Ok(())
+    }
+
+    /// The next device key, drawn now from the operating system's
+    /// randomness, or the one drawn for a rotation whose answer never came.
+    /// It is stored apart: the current key stays the one in use.
+    pub(crate) fn pending_device_key(&mut self) -> Result<DeviceKey, AgentError> {
+        if let Some(key) = stored_key(&self.store, SETTING_DEVICE_KEY_PENDING)? {
+            return Ok(key);
+        }
+        let key = DeviceKey::from_secret(random_bytes::<32>());
+        self.store.set_setting(SETTING_DEVICE_KEY_PENDING, &hex::encode(key.secret_bytes()))?;
+        Ok(key)
+    }
+
+    /// Whether a rotation's next key waits for the server's answer.
+    pub(crate) fn has_pending_device_key(&self) -> Result<bool, AgentError> {
+        Ok(stored_key(&self.store, SETTING_DEVICE_KEY_PENDING)?.is_some())
+    }
+
+    /// Forgets the next key the server refused.
+    pub(crate) fn discard_pending_device_key(&mut self) -> Result<(), AgentError> {
+        Ok(self.store.set_setting(SETTING_DEVICE_KEY_PENDING, "")?)
+    }
+
+    /// Makes the pending key the device key, once the server said it holds
+    /// it; the replaced key's public half joins the earlier ones, all in
+    /// one transaction.
+    pub(crate) fn adopt_pending_device_key(&mut self) -> Result<(), AgentError> {
+        self.reload_device_key()?;
+        let Some(next) = stored_key(&self.store, SETTING_DEVICE_KEY_PENDING)? else { return Ok(()) };
+        let mut earlier = self.earlier_device_public_keys()?;
+        earlier.push(self.key.public_hex());
+        self.store.set_settings(&[
+            (SETTING_DEVICE_KEY, &hex::encode(next.secret_bytes())),
+            (SETTING_DEVICE_KEYS_EARLIER, &earlier.join(",")),
+            (SETTING_DEVICE_KEY_PENDING, ""),
+        ])?;
+        self.key = next;
+        Ok(())
+    }
+
+    /// Signs a rotation to `next` with the current device key, naming the
+    /// server's id of this device.
+    pub(crate) fn sign_key_rotation(
+        &mut self,
+        server_device_id: &str,
+        next: &DeviceKey,
+    ) -> Result<String, AgentError> {
+        self.reload_device_key()?;
+        Ok(self.key.sign_rotation(server_device_id, &next.public_hex()))
     }
 
     /// The signed-in agent, if any.
@@ -913,6 +987,7 @@ impl Agent {
         let visit = self.visit(visit_id)?;
         let summary = posfield_shared::visit::AcceptanceSummary::of(&visit, ctx.at);
         let content_hash = posfield_shared::visit::AcceptanceSummary::hash_of(&summary.canonical_json());
+        self.reload_device_key()?;
         let device_signature =
             self.key.sign_acceptance(&content_hash, &captured.strokes_sha256, &captured.png_sha256);
         let input = SignatureInput {
@@ -925,13 +1000,17 @@ impl Agent {
     }
 
     /// Verifies the visit's signature against the stored strokes and image
-    /// and this device's key; empty when everything matches.
+    /// and this device's key, current or replaced by a rotation (the one
+    /// that signed may be either); empty when everything matches.
     pub fn verify_signature(&mut self, visit_id: &VisitId) -> Result<Vec<Tampered>, AgentError> {
         let visit = self.visit(visit_id)?;
         let Some(acceptance) = &visit.acceptance else { return Ok(vec![Tampered::DeviceSignature]) };
         let strokes = self.blobs.get(&acceptance.strokes_sha256).unwrap_or_default();
         let png = self.blobs.get(&acceptance.signature.sha256).unwrap_or_default();
-        Ok(verify_acceptance(&visit, &self.key.public_hex(), &strokes, &png))
+        self.reload_device_key()?;
+        let mut keys = vec![self.key.public_hex()];
+        keys.extend(self.earlier_device_public_keys()?);
+        Ok(verify_acceptance(&visit, &keys, &strokes, &png))
     }
 
     /// Frees space: removes temporary files of interrupted writes. It never

@@ -289,6 +289,12 @@ impl DeviceKey {
         hex::encode(self.0.verifying_key().to_bytes())
     }
 
+    /// Signs the rotation of the device the server knows as
+    /// `server_device_id` to the key `next_public` (hex); returns hex.
+    pub(crate) fn sign_rotation(&self, server_device_id: &str, next_public: &str) -> String {
+        posfield_shared::device_key::sign_rotation(&self.0, server_device_id, next_public)
+    }
+
     /// Signs the hashes that bind an acceptance together; returns hex.
     pub fn sign_acceptance(&self, content_hash: &str, strokes_sha256: &str, image_sha256: &str) -> String {
         acceptance::sign_binding(&self.0, content_hash, strokes_sha256, image_sha256)
@@ -310,8 +316,9 @@ pub enum Tampered {
 }
 
 /// Verifies a visit's acceptance against the stroke and image bytes and the
-/// device's public key; lists every part that no longer matches.
-pub fn verify_acceptance(visit: &Visit, public_hex: &str, strokes: &[u8], png: &[u8]) -> Vec<Tampered> {
+/// device's public keys (the signature verifies if one of them made it);
+/// lists every part that no longer matches.
+pub fn verify_acceptance(visit: &Visit, public_keys: &[String], strokes: &[u8], png: &[u8]) -> Vec<Tampered> {
     let Some(acceptance) = &visit.acceptance else { return vec![Tampered::DeviceSignature] };
     let mut problems = Vec::new();
     if let SignatureCheck::Mismatch { fields } = SignatureCheck::of(visit) {
@@ -323,7 +330,7 @@ pub fn verify_acceptance(visit: &Visit, public_hex: &str, strokes: &[u8], png: &
     if sha256_hex(png) != acceptance.signature.sha256 {
         problems.push(Tampered::Image);
     }
-    if !acceptance::device_signature_verifies(acceptance, public_hex) {
+    if !public_keys.iter().any(|key| acceptance::device_signature_verifies(acceptance, key)) {
         problems.push(Tampered::DeviceSignature);
     }
     problems

@@ -58,7 +58,7 @@ const SETTING_TOKEN: &str = "sync.token";
 const SETTING_EXPIRES_AT: &str = "sync.expires_at";
 const SETTING_PEER: &str = "sync.peer";
 /// The server's id for this phone (what an administrator revokes).
-const SETTING_SERVER_DEVICE: &str = "sync.device";
+pub(crate) const SETTING_SERVER_DEVICE: &str = "sync.device";
 const SETTING_AGENT: &str = "sync.agent";
 const SETTING_LAST_SUCCESS: &str = "sync.last_success";
 const SETTING_ATTEMPT_STARTED: &str = "sync.attempt_started";
@@ -253,6 +253,10 @@ pub struct SyncReport {
     /// its keys were destroyed and its data deleted. The app starts afresh.
     #[serde(default)]
     pub wiped: bool,
+    /// The server asked for a new device key, and this sync enrolled one:
+    /// the phone signs with it from now on.
+    #[serde(default)]
+    pub device_key_rotated: bool,
 }
 
 /// A visit whose changes from this phone the server put back in part.
@@ -606,6 +610,8 @@ impl Agent {
         loop {
             match plan.next_step() {
                 Step::Finish(outcome) => {
+                    let rotated = executor.device_key_rotated;
+                    let outcome = outcome.map(|report| SyncReport { device_key_rotated: rotated, ..report });
                     if outcome.is_ok() && executor.wipe_asked()? {
                         // Everything this phone held is on the server: say
                         // so, then destroy the keys. Even when the answer is

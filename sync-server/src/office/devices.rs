@@ -1,6 +1,8 @@
 //! The enrolled phones: whose they are, how long their credential holds,
 //! and the app version, visit schema and sync protocol each last sent, so
 //! an administrator sees who must update before the minimum is raised.
+//! From here an administrator asks for a phone to be wiped, or for its
+//! device key to be replaced at its next sync.
 
 use std::sync::Arc;
 
@@ -43,6 +45,12 @@ pub struct DeviceLine {
     pub wipe_requested: Option<String>,
     /// When the phone wiped itself, Beijing time.
     pub wiped: Option<String>,
+    /// Its device key's fingerprint.
+    pub key_fingerprint: String,
+    /// How many keys rotations replaced.
+    pub earlier_keys: usize,
+    /// A key rotation asked and not yet done: by whom, when (Beijing time).
+    pub key_rotation_requested: Option<String>,
 }
 
 /// What a wipe means, for the command line (the pages say it in the
@@ -93,6 +101,12 @@ pub async fn device_list(
                 since: d.seen_since.map(words).unwrap_or_default(),
                 wipe_requested: d.wipe_requested.as_ref().map(|(at, by)| format!("{} · {by}", words(*at))),
                 wiped: d.wiped_at.map(words),
+                key_fingerprint: super::key_fingerprint(&d.public_key),
+                earlier_keys: d.earlier_keys,
+                key_rotation_requested: d
+                    .key_rotation_requested
+                    .as_ref()
+                    .map(|(at, by)| format!("{} · {by}", words(*at))),
                 id: d.id,
                 agent: d.agent,
                 name: d.name,
@@ -106,10 +120,42 @@ pub async fn device_list(
     })
 }
 
-/// The wipe form: the page's CSRF token.
+/// The wipe and key rotation forms: the page's CSRF token.
 #[derive(Debug, serde::Deserialize)]
 pub struct WipeForm {
     csrf: String,
+}
+
+/// What an administrator asks of a device from the device list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeviceRequest {
+    Wipe,
+    KeyRotation,
+}
+
+/// Asks `request` of device `id` once the form's CSRF token is the page's,
+/// audited under the administrator, and goes back to the device's row.
+async fn ask(
+    state: &crate::State,
+    officer: &super::session::Officer,
+    id: &str,
+    form: &WipeForm,
+    request: DeviceRequest,
+) -> Result<Response, PageError> {
+    officer.check_csrf(&form.csrf)?;
+    let (store, now) = (&state.store, crate::clock::now());
+    let (asked, what) = match request {
+        DeviceRequest::Wipe => (store.request_wipe(id, &officer.name, now).await?, "wipe"),
+        DeviceRequest::KeyRotation => {
+            (store.request_key_rotation(id, &officer.name, now).await?, "key rotation")
+        }
+    };
+    if !asked {
+        return Err(PageError::BadRequest(format!(
+            "no device {id:?} with a live credential and no {what} asked yet"
+        )));
+    }
+    Ok(Redirect::to(&format!("/office/devices#device-{id}")).into_response())
 }
 
 /// POST /office/devices/{id}/wipe (admin): asks for the phone to be wiped
@@ -121,11 +167,18 @@ pub async fn wipe(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<WipeForm>,
 ) -> Result<Response, PageError> {
-    officer.check_csrf(&form.csrf)?;
-    if !state.store.request_wipe(&id, &officer.name, crate::clock::now()).await? {
-        return Err(PageError::BadRequest(format!(
-            "no device {id:?} with a live credential and no wipe asked yet"
-        )));
-    }
-    Ok(Redirect::to(&format!("/office/devices#device-{id}")).into_response())
+    ask(&state, &officer, &id, &form, DeviceRequest::Wipe).await
+}
+
+/// POST /office/devices/{id}/rotate-key (admin): asks for the phone's
+/// device key to be replaced at its next sync, audited under the
+/// administrator. Acceptances it signed before stay verifiable by the key
+/// that made them.
+pub async fn rotate_key(
+    State(state): State<Arc<crate::State>>,
+    Admin(officer): Admin,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<WipeForm>,
+) -> Result<Response, PageError> {
+    ask(&state, &officer, &id, &form, DeviceRequest::KeyRotation).await
 }

@@ -137,6 +137,21 @@ pub struct DeviceRecord {
     pub seen: Option<SeenVersion>,
     /// An administrator asked for the phone to be wiped at its next contact.
     pub wipe_requested: bool,
+    /// An administrator asked for the phone's device key to be replaced.
+    pub key_rotation_requested: bool,
+}
+
+/// A device's Ed25519 public keys (lowercase hex), for its key's rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceKeys {
+    /// The agent it belongs to.
+    pub agent: String,
+    /// The key registered now.
+    pub current: String,
+    /// The keys it replaced, the most recently replaced first.
+    pub earlier: Vec<String>,
+    /// An administrator asked for the key to be replaced, not done yet.
+    pub rotation_requested: bool,
 }
 
 /// The versions a device said it runs.
@@ -191,6 +206,12 @@ pub struct DeviceRow {
     pub wipe_requested: Option<(i64, String)>,
     /// When the phone said it destroyed its keys (Unix seconds).
     pub wiped_at: Option<i64>,
+    /// Its Ed25519 public key now (lowercase hex).
+    pub public_key: String,
+    /// When an administrator asked for its key to be replaced, and who, until the phone does.
+    pub key_rotation_requested: Option<(i64, String)>,
+    /// How many keys rotations replaced.
+    pub earlier_keys: usize,
 }
 
 /// A device to enrol with a one-time code, everything hashed already.
@@ -368,6 +389,8 @@ pub struct Countersignature {
     /// Whether the device's signature verified with the key of the device
     /// that brought it, and the acceptance names that device.
     pub device_signature_valid: bool,
+    /// Which of that device's keys (current or earlier, hex) verified it.
+    pub device_public_key: Option<String>,
     /// The server's signature (hex).
     pub server_signature: String,
     /// The public key of the server key that made it (hex): a
@@ -387,8 +410,13 @@ pub struct SigningDevice {
     pub agent: String,
     /// The device id the phone chose at enrolment, which it stamps on its edits.
     pub client_device_id: String,
-    /// Ed25519 public key (lowercase hex) registered at enrolment.
+    /// Ed25519 public key (lowercase hex) registered now: at enrolment, or
+    /// at the last rotation.
     pub public_key: String,
+    /// The keys it had before, replaced by rotations: an acceptance signed
+    /// before a rotation and pushed after it verifies with the key that
+    /// made it.
+    pub earlier_keys: Vec<String>,
 }
 
 /// Signs an acceptance given the device that brought it, if it is enrolled.
@@ -504,7 +532,9 @@ pub struct SignerDevice {
     pub agent: String,
     /// The name the phone gave at enrolment.
     pub name: String,
-    /// Its Ed25519 public key (lowercase hex).
+    /// The Ed25519 public key (lowercase hex) that verified the acceptance,
+    /// current or since replaced; the device's current key for an
+    /// acceptance countersigned before the server recorded which.
     pub public_key: String,
     /// When it was enrolled (Unix seconds).
     pub enrolled_at: i64,
@@ -728,6 +758,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// credential is revoked with it, audited. Returns whether a wipe was
     /// asked for this device.
     fn confirm_wiped<'a>(&'a self, device_id: &'a str, at: i64) -> StoreFuture<'a, bool>;
+
+    /// Asks for a live device's key to be replaced at its next sync,
+    /// audited under `actor`; returns whether there was such a device not
+    /// asked already.
+    fn request_key_rotation<'a>(
+        &'a self,
+        device_id: &'a str,
+        actor: &'a str,
+        at: i64,
+    ) -> StoreFuture<'a, bool>;
+
+    /// A device's current and earlier public keys.
+    fn device_keys<'a>(&'a self, device_id: &'a str) -> StoreFuture<'a, Option<DeviceKeys>>;
+
+    /// Replaces a device's key `old`, asked to be replaced, by `new`: `old`
+    /// joins its earlier keys, the request is cleared, audited under the
+    /// device's agent. Returns `false`, changing nothing, when `old` is no
+    /// longer its key or no rotation is asked (another request won).
+    fn replace_device_key<'a>(
+        &'a self,
+        device_id: &'a str,
+        old: &'a str,
+        new: &'a str,
+        at: i64,
+    ) -> StoreFuture<'a, bool>;
 
     /// Whether `device_id` is a device whose credential is not revoked (an
     /// open sync connection asks, as another process may revoke it).

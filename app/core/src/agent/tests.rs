@@ -201,6 +201,53 @@ fn the_device_key_is_created_once_and_kept() {
     assert_eq!((again.device_id(), again.device_public_key()), (device.as_str(), key));
 }
 
+/// A rotation's next key is drawn once and kept until the server's answer;
+/// only adopting it makes it the device key, the replaced key joining the
+/// earlier ones, so an acceptance signed before still verifies on the
+/// phone; another `Agent` on the folder signs with the new key at once.
+#[test]
+fn a_rotated_device_key_is_adopted_only_when_confirmed_and_old_signatures_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    let mut other = open(dir.path());
+    agent.sign_in("agent-li").unwrap();
+    let before = repair_visit(&mut agent);
+    agent.sign(&before, "王老板", &strokes()).unwrap();
+    let first = agent.device_public_key();
+
+    let next = agent.pending_device_key().unwrap();
+    assert_eq!(agent.pending_device_key().unwrap().public_hex(), next.public_hex(), "a second draw");
+    assert_ne!(next.public_hex(), first);
+    assert!(agent.has_pending_device_key().unwrap());
+    assert_eq!(agent.device_public_key(), first, "the next key was used before the server took it");
+    // Refused: forgotten, and a fresh one drawn next time.
+    agent.discard_pending_device_key().unwrap();
+    assert!(!agent.has_pending_device_key().unwrap());
+    let next = agent.pending_device_key().unwrap();
+    assert_ne!(agent.pending_device_key().unwrap().public_hex(), first);
+
+    agent.adopt_pending_device_key().unwrap();
+    assert_eq!(agent.device_public_key(), next.public_hex());
+    assert_eq!(agent.earlier_device_public_keys().unwrap(), vec![first.clone()]);
+    assert!(!agent.has_pending_device_key().unwrap());
+    assert_eq!(agent.verify_signature(&before).unwrap(), [], "the old key's signature no longer verifies");
+    let after = repair_visit(&mut agent);
+    agent.sign(&after, "王老板", &strokes()).unwrap();
+    assert_eq!(agent.verify_signature(&after).unwrap(), []);
+
+    other.sign_in("agent-li").unwrap();
+    let elsewhere = repair_visit(&mut other);
+    let signed = other.sign(&elsewhere, "王老板", &strokes()).unwrap();
+    let acceptance = signed.acceptance.unwrap();
+    assert!(posfield_shared::visit::acceptance::device_signature_verifies(&acceptance, &next.public_hex()));
+    drop((agent, other));
+    let again = open(dir.path());
+    assert_eq!(
+        (again.device_public_key(), again.earlier_device_public_keys().unwrap()),
+        (next.public_hex(), vec![first])
+    );
+}
+
 #[test]
 fn two_agents_on_one_phone_see_each_others_saves() {
     // The app and its background sync open the same data folder.

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use posfield_shared::protocol::{
-    ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE, PushRequest, PushResponse,
-    PushedVisit, RenewResponse, decode_cbor, digest, encode_cbor,
+    DeviceKeyRotation, ManifestRequest, ManifestResponse, PUSH_MAX_VISITS, PUSH_MEDIA_TYPE, PushRequest,
+    PushResponse, PushedVisit, RenewResponse, decode_cbor, digest, encode_cbor,
 };
 use posfield_shared::visit::schema::Visit;
 use posfield_sync_link_client::session::{Endpoint, Session};
@@ -49,6 +49,8 @@ pub(super) struct Executor<'a> {
     enrolment: Enrolment,
     rt: tokio::runtime::Runtime,
     http: reqwest::Client,
+    /// The device key was replaced in this sync.
+    pub(super) device_key_rotated: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -56,7 +58,7 @@ impl<'a> Executor<'a> {
     pub(super) fn new(agent: &'a mut Agent) -> Result<Executor<'a>, AgentError> {
         let enrolment = agent.enrolment()?;
         let http = super::client(&enrolment.tls)?;
-        Ok(Executor { agent, enrolment, rt: super::runtime()?, http })
+        Ok(Executor { agent, enrolment, rt: super::runtime()?, http, device_key_rotated: false })
     }
 
     /// The phone's state for the planner: the visits waiting to sync with
@@ -98,6 +100,43 @@ impl<'a> Executor<'a> {
         })
     }
 
+    /// Replaces the device key, as the server asked (or again, for a
+    /// rotation whose answer never came): the next key goes to the server
+    /// with the current key's proof, and becomes the device key only once
+    /// the server answered that it holds it. If that answer is lost the
+    /// phone goes on signing with the current key, which the server still
+    /// verifies among the device's earlier keys, and sends the same next
+    /// key at its next sync. A refusal drops the next key; a rotation that
+    /// fails never stops the sync, whose work matters more.
+    fn rotate_device_key(&mut self) -> Result<(), AgentError> {
+        let Some(device_id) = self.agent.store().setting(super::SETTING_SERVER_DEVICE)? else {
+            return Ok(());
+        };
+        let next = self.agent.pending_device_key()?;
+        let rotation = DeviceKeyRotation {
+            public_key: next.public_hex(),
+            proof: self.agent.sign_key_rotation(&device_id, &next)?,
+        };
+        let request = self
+            .http
+            .post(self.enrolment.api("api/v1/sync/device-key")?)
+            .bearer_auth(&self.enrolment.token)
+            .json(&rotation);
+        let answer = self.rt.block_on(async {
+            let response = request.send().await.map_err(super::http_error)?;
+            if response.status().is_success() { Ok(()) } else { Err(super::refused(response).await) }
+        });
+        match answer {
+            Ok(()) => {
+                self.agent.adopt_pending_device_key()?;
+                self.device_key_rotated = true;
+            }
+            Err(SyncError::Refused { status: 400..=499, .. }) => self.agent.discard_pending_device_key()?,
+            Err(_) => {}
+        }
+        Ok(())
+    }
+
     /// Whether the server asked this phone to wipe itself.
     pub(super) fn wipe_asked(&self) -> Result<bool, AgentError> {
         Ok(self.agent.store().setting(crate::agent::SETTING_WIPE_ASKED)?.is_some_and(|v| v == "1"))
@@ -131,6 +170,11 @@ impl<'a> Executor<'a> {
                     Ok(answer) => {
                         if answer.wipe {
                             self.agent.store_mut().set_setting(crate::agent::SETTING_WIPE_ASKED, "1")?;
+                        }
+                        // Before the pushes: an acceptance signed with the
+                        // key being replaced still verifies once it arrives.
+                        if answer.rotate_device_key || self.agent.has_pending_device_key()? {
+                            self.rotate_device_key()?;
                         }
                         if let Some(days) = answer.personal_photo_days {
                             let key = crate::retention::SETTING_PERSONAL_PHOTO_DAYS;

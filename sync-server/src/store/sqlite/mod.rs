@@ -28,8 +28,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use self::chunks::{Pending, Write};
 use super::{
-    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeviceRecord, DeviceRow,
-    NewDevice, NewSession, Principal, Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion,
+    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeviceKeys, DeviceRecord,
+    DeviceRow, NewDevice, NewSession, Principal, Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion,
     SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalRow, UserRecord, UserRole,
     VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
@@ -91,6 +91,15 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").field("path", &self.path).finish()
     }
+}
+
+/// The keys a device's rotations replaced, the most recent first.
+pub(super) fn earlier_keys(c: &Connection, device_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut statement = c.prepare_cached(
+        "SELECT public_key FROM device_earlier_keys WHERE device_id = ?1 ORDER BY replaced_at DESC, rowid DESC",
+    )?;
+    let keys = statement.query_map([device_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(keys)
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -333,11 +342,11 @@ impl Store for SqliteStore {
             // The device's own credential, or a renewal of it not used yet.
             Ok(c.prepare_cached(
                 "SELECT id, agent, expires_at, revoked_at, 0, app_version, schema_version, protocol,
-                        wipe_requested_at
+                        wipe_requested_at, key_rotation_requested_at
                    FROM devices WHERE token_hash = ?1
                  UNION ALL
                  SELECT d.id, d.agent, r.expires_at, d.revoked_at, 1, d.app_version, d.schema_version, d.protocol,
-                        d.wipe_requested_at
+                        d.wipe_requested_at, d.key_rotation_requested_at
                    FROM credential_renewals r JOIN devices d ON d.id = r.device_id WHERE r.token_hash = ?1",
             )?
             .query_row([token_hash], |r| {
@@ -349,6 +358,7 @@ impl Store for SqliteStore {
                     renewal: r.get::<_, i64>(4)? == 1,
                     seen: seen_version(r, 5)?,
                     wipe_requested: r.get::<_, Option<i64>>(8)?.is_some(),
+                    key_rotation_requested: r.get::<_, Option<i64>>(9)?.is_some(),
                 })
             })
             .optional()?)
@@ -407,6 +417,84 @@ impl Store for SqliteStore {
             )?;
             tx.execute("DELETE FROM credential_renewals WHERE device_id = ?1", [&device_id])?;
             audit(&tx, &AuditEntry::new(None, &agent, "device_wiped", &device_id))?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    fn request_key_rotation<'a>(
+        &'a self,
+        device_id: &'a str,
+        actor: &'a str,
+        at: i64,
+    ) -> StoreFuture<'a, bool> {
+        let (device_id, actor) = (device_id.to_owned(), actor.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE devices SET key_rotation_requested_at = ?2, key_rotation_requested_by = ?3
+                  WHERE id = ?1 AND revoked_at IS NULL AND wiped_at IS NULL AND key_rotation_requested_at IS NULL",
+                params![device_id, at, actor],
+            )?;
+            if n > 0 {
+                audit(&tx, &AuditEntry::new(None, &actor, "rotate_device_key", &device_id))?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn device_keys<'a>(&'a self, device_id: &'a str) -> StoreFuture<'a, Option<DeviceKeys>> {
+        let device_id = device_id.to_owned();
+        self.read(move |c| {
+            let device = c
+                .prepare_cached(
+                    "SELECT agent, public_key, key_rotation_requested_at FROM devices WHERE id = ?1",
+                )?
+                .query_row([&device_id], |r| {
+                    Ok(DeviceKeys {
+                        agent: r.get(0)?,
+                        current: r.get(1)?,
+                        earlier: Vec::new(),
+                        rotation_requested: r.get::<_, Option<i64>>(2)?.is_some(),
+                    })
+                })
+                .optional()?;
+            let Some(mut device) = device else { return Ok(None) };
+            device.earlier = earlier_keys(c, &device_id)?;
+            Ok(Some(device))
+        })
+    }
+
+    fn replace_device_key<'a>(
+        &'a self,
+        device_id: &'a str,
+        old: &'a str,
+        new: &'a str,
+        at: i64,
+    ) -> StoreFuture<'a, bool> {
+        let (device_id, old, new) = (device_id.to_owned(), old.to_owned(), new.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let agent: Option<String> = tx
+                .query_row(
+                    "SELECT agent FROM devices
+                      WHERE id = ?1 AND public_key = ?2 AND key_rotation_requested_at IS NOT NULL",
+                    params![device_id, old],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(agent) = agent else { return Ok(false) };
+            tx.execute(
+                "INSERT OR IGNORE INTO device_earlier_keys (device_id, public_key, replaced_at) VALUES (?1, ?2, ?3)",
+                params![device_id, old, at],
+            )?;
+            tx.execute(
+                "UPDATE devices SET public_key = ?2, key_rotation_requested_at = NULL, key_rotation_requested_by = NULL
+                  WHERE id = ?1",
+                params![device_id, new],
+            )?;
+            audit(&tx, &AuditEntry::new(None, &agent, "device_key_rotated", &device_id))?;
             tx.commit()?;
             Ok(true)
         })
@@ -507,7 +595,9 @@ impl Store for SqliteStore {
             let mut statement = c.prepare_cached(
                 "SELECT id, agent, name, created_at, expires_at, revoked_at,
                         app_version, schema_version, protocol, version_since,
-                        wipe_requested_at, wipe_requested_by, wiped_at
+                        wipe_requested_at, wipe_requested_by, wiped_at,
+                        public_key, key_rotation_requested_at, key_rotation_requested_by,
+                        (SELECT COUNT(*) FROM device_earlier_keys k WHERE k.device_id = devices.id)
                    FROM devices ORDER BY agent, created_at, id",
             )?;
             let rows = statement.query_map([], |r| {
@@ -525,6 +615,15 @@ impl Store for SqliteStore {
                         (None, _) => None,
                     },
                     wiped_at: r.get(12)?,
+                    public_key: r.get(13)?,
+                    key_rotation_requested: match (
+                        r.get::<_, Option<i64>>(14)?,
+                        r.get::<_, Option<String>>(15)?,
+                    ) {
+                        (Some(at), by) => Some((at, by.unwrap_or_default())),
+                        (None, _) => None,
+                    },
+                    earlier_keys: r.get::<_, i64>(16)? as usize,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -119,7 +119,7 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
         if !known {
             // The device by the server's own id (its primary key): exactly
             // one, never chosen by a phone.
-            let device = tx
+            let mut device = tx
                 .prepare_cached("SELECT agent, client_device_id, public_key FROM devices WHERE id = ?1")?
                 .query_row([&pending.device_id], |r| {
                     Ok(SigningDevice {
@@ -127,14 +127,19 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
                         agent: r.get(0)?,
                         client_device_id: r.get(1)?,
                         public_key: r.get(2)?,
+                        earlier_keys: Vec::new(),
                     })
                 })
                 .optional()?;
+            if let Some(device) = &mut device {
+                device.earlier_keys = super::earlier_keys(tx, &device.id)?;
+            }
             let signed = (pending.sign)(device.as_ref());
             tx.prepare_cached(
                 "INSERT INTO countersignatures (visit_id, content_hash, strokes_sha256, image_sha256, device_id,
-                    device_signature_valid, server_signature, received_at, signing_device, server_public_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    device_signature_valid, server_signature, received_at, signing_device, server_public_key,
+                    device_public_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 row.id,
@@ -146,7 +151,8 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
                 signed.server_signature,
                 signed.received_at,
                 pending.device_id,
-                signed.server_public_key
+                signed.server_public_key,
+                signed.device_public_key
             ])?;
             if !signed.device_signature_valid {
                 let entry = AuditEntry::new(
@@ -176,7 +182,8 @@ pub(super) fn visit_facts(c: &Connection, reach: &str, args: Vec<Value>) -> Resu
     let countersignature = c
         .prepare_cached(&format!(
             "SELECT cs.content_hash, cs.device_signature_valid, cs.received_at,
-                    d.id, d.agent, d.name, d.public_key, d.created_at, cs.server_signature, cs.server_public_key
+                    d.id, d.agent, d.name, COALESCE(cs.device_public_key, d.public_key), d.created_at,
+                    cs.server_signature, cs.server_public_key
              FROM countersignatures cs JOIN visits v ON v.id = cs.visit_id
              LEFT JOIN devices d ON d.id = cs.signing_device
              WHERE {reach} AND cs.visit_id = ? ORDER BY cs.rowid DESC LIMIT 1"

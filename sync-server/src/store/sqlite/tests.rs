@@ -802,6 +802,7 @@ async fn an_acceptance_is_verified_with_the_key_of_the_device_that_sent_it_exact
                     image_sha256: String::new(),
                     device_id: signer.client_device_id.clone(),
                     device_signature_valid: valid,
+                    device_public_key: valid.then(|| signer.public_key.clone()),
                     server_signature: String::new(),
                     server_public_key: "cc".repeat(32),
                     received_at: 10,
@@ -892,4 +893,92 @@ async fn the_registered_phone_is_projected_and_rows_from_before_it_are_found_to_
     assert_eq!(store.visits_without_projected_phone(10).await.unwrap(), Vec::<String>::new());
     let listed = store.visit_list(&office(), &VisitQuery::default(), 10).await.unwrap().0;
     assert_eq!(phones(listed)[0], ("v1".into(), Some("13900001111".into())));
+}
+
+/// A key rotation is asked once for a live device, audited; it replaces
+/// the key only from the key checked and while asked; the replaced key
+/// stays among the device's earlier keys and is offered with the current
+/// one when an acceptance that device pushed is countersigned.
+#[tokio::test]
+async fn a_rotated_device_key_joins_the_earlier_keys_the_countersignature_is_offered() {
+    let (_dir, store) = open();
+    store.add_enrolment_code("wang", "code", 1, i64::MAX).await.unwrap();
+    let device = NewDevice {
+        code_hash: "code".into(),
+        device_id: "d1".into(),
+        token_hash: "token".into(),
+        client_device_id: "phone-1".into(),
+        name: "华为 Mate".into(),
+        public_key: "aa".repeat(32),
+        at: 10,
+        expires_at: 1_000,
+        actor_prefix: crate::auth::random_bytes(),
+        previous_token_hash: None,
+    };
+    store.enrol(device).await.unwrap();
+    let (old, new) = ("aa".repeat(32), "bb".repeat(32));
+    // Not asked: nothing is replaced.
+    assert!(!store.replace_device_key("d1", &old, &new, 20).await.unwrap());
+    assert!(!store.device_by_token("token").await.unwrap().unwrap().key_rotation_requested);
+
+    assert!(store.request_key_rotation("d1", "zhou", 30).await.unwrap());
+    assert!(!store.request_key_rotation("d1", "zhou", 31).await.unwrap(), "asked twice");
+    assert!(!store.request_key_rotation("no-such-device", "zhou", 31).await.unwrap());
+    assert!(store.device_by_token("token").await.unwrap().unwrap().key_rotation_requested);
+    let listed = store.devices().await.unwrap();
+    assert_eq!(listed[0].key_rotation_requested, Some((30, "zhou".into())));
+
+    // From a key that is not the device's: nothing changes.
+    assert!(!store.replace_device_key("d1", &"cc".repeat(32), &new, 40).await.unwrap());
+    assert!(store.replace_device_key("d1", &old, &new, 40).await.unwrap());
+    let keys = store.device_keys("d1").await.unwrap().unwrap();
+    assert_eq!(
+        (keys.current.as_str(), keys.earlier.as_slice(), keys.rotation_requested),
+        (new.as_str(), &[old.clone()][..], false)
+    );
+    assert!(
+        !store.replace_device_key("d1", &new, &"dd".repeat(32), 50).await.unwrap(),
+        "the request was used"
+    );
+    let listed = store.devices().await.unwrap();
+    assert_eq!((listed[0].public_key.as_str(), listed[0].earlier_keys), (new.as_str(), 1));
+    assert_eq!(listed[0].key_rotation_requested, None);
+
+    let audit = store.audit_log(None, 100).await.unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|a| &a.entry)
+        .filter(|a| a.detail == "d1")
+        .map(|a| (a.actor.as_str(), a.action.as_str()))
+        .collect();
+    assert!(actions.contains(&("zhou", "rotate_device_key")), "{actions:?}");
+    assert!(actions.contains(&("wang", "device_key_rotated")), "{actions:?}");
+
+    // The countersignature is offered both keys, and records the one that verified.
+    let mut projected = row("v1", "wang", "wang", &[]);
+    let offered = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = offered.clone();
+    projected.countersign = Some(PendingCountersignature {
+        content_hash: "v1-hash".into(),
+        device_id: "d1".into(),
+        sign: Box::new(move |signer: Option<&SigningDevice>| {
+            let signer = signer.expect("the device is enrolled");
+            *seen.lock().unwrap() = Some((signer.public_key.clone(), signer.earlier_keys.clone()));
+            Countersignature {
+                content_hash: "v1-hash".into(),
+                strokes_sha256: String::new(),
+                image_sha256: String::new(),
+                device_id: signer.client_device_id.clone(),
+                device_signature_valid: true,
+                device_public_key: signer.earlier_keys.first().cloned(),
+                server_signature: String::new(),
+                server_public_key: "cc".repeat(32),
+                received_at: 50,
+            }
+        }),
+    });
+    store.write_projections(vec![projected], Vec::new()).await.unwrap();
+    assert_eq!(offered.lock().unwrap().clone(), Some((new.clone(), vec![old.clone()])));
+    let fact = store.visit_facts(&office(), "v1").await.unwrap().countersignature.unwrap();
+    assert_eq!(fact.device.unwrap().public_key, old, "the page shows the key that verified it");
 }

@@ -322,6 +322,7 @@ impl World {
                 credential_expires_in,
                 personal_photo_days: None,
                 wipe: false,
+                rotate_device_key: false,
             };
         }
         let missing_blobs =
@@ -333,6 +334,7 @@ impl World {
             credential_expires_in,
             personal_photo_days: None,
             wipe: false,
+            rotate_device_key: false,
         }
     }
 

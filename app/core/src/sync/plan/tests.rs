@@ -108,6 +108,7 @@ fn differ(phone: &[(&str, &str)], server: &[(&str, &str)]) -> Observation {
             credential_expires_in: None,
             personal_photo_days: None,
             wipe: false,
+            rotate_device_key: false,
         },
         held: BTreeMap::new(),
     }
@@ -124,6 +125,7 @@ fn agree(phone: &[(&str, &str)], missing: &[(&str, Option<u64>)]) -> Observation
             credential_expires_in: None,
             personal_photo_days: None,
             wipe: false,
+            rotate_device_key: false,
         },
         held: missing.iter().filter_map(|(sha, size)| size.map(|s| (sha.to_string(), s))).collect(),
     }
