@@ -218,6 +218,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::RevokeDevice { device } => {
             let store = posfield_sync_server::open_store(&config)?;
+            let waiting = posfield_sync_server::store::Store::devices(&store).await?.into_iter().any(|d| {
+                d.id == device && d.wipe_requested.is_some() && d.wiped_at.is_none() && d.revoked_at.is_none()
+            });
+            if waiting {
+                anyhow::bail!(
+                    "device {device} is waiting to be wiped: revoking it now would keep it from its wipe's sync; the wipe revokes it once done"
+                );
+            }
             if !auth::revoke_device(&store, &device).await? {
                 anyhow::bail!("no device {device:?} with a live credential");
             }

@@ -46,7 +46,7 @@ pub fn phone_for(role: UserRole, place: Place, phone: &str) -> String {
 
 /// `phone` with all but its first three and last four characters hidden
 /// (`138****5678`); a text too short to keep seven is hidden whole but
-/// for its last two, so a masked number never shows more than half.
+/// for its last two (a short number would otherwise be nearly whole).
 pub fn mask_phone(phone: &str) -> String {
     let chars: Vec<char> = phone.trim().chars().collect();
     let n = chars.len();

@@ -132,7 +132,7 @@ fn without_its_key_the_folder_is_unreadable_and_nothing_is_deleted() {
     // Another key does not open it either: the store is set aside, whole,
     // never deleted, and the right key opens it once it is put back.
     use posfield_core::Keystore;
-    key.save(&posfield_core::DataKey::from_bytes([1; 32])).unwrap();
+    key.save_new(&posfield_core::DataKey::from_bytes([1; 32])).unwrap();
     let error = posfield_core::Agent::open(&phone, std::sync::Arc::new(key.clone())).unwrap_err();
     let AgentError::Store(posfield_core::StoreError::Corrupt { moved_to, .. }) = &error else {
         panic!("a store under another key opened or failed otherwise: {error}")
@@ -140,7 +140,8 @@ fn without_its_key_the_folder_is_unreadable_and_nothing_is_deleted() {
     let store = before.iter().find(|(f, _)| f.ends_with("agent.db")).unwrap();
     assert_eq!(&std::fs::read(moved_to).unwrap(), &store.1, "the set-aside store is not the store");
     std::fs::rename(moved_to, phone.join("agent.db")).unwrap();
-    key.save(&posfield_core::DataKey::from_bytes(saved.try_into().unwrap())).unwrap();
+    key.destroy().unwrap();
+    key.save_new(&posfield_core::DataKey::from_bytes(saved.try_into().unwrap())).unwrap();
     let mut wang = open(&phone);
     assert_eq!(wang.visit(&id).unwrap().merchant.name, "老王便利店", "its own key opens it again");
 }

@@ -29,6 +29,18 @@ fn copy_folder(from: &Path, to: &Path) {
     }
 }
 
+/// Runs an administration command that must fail; its output.
+fn refused_cli(server: &ServerProcess, args: &[&str]) -> std::process::Output {
+    let output = std::process::Command::new(posfield_e2e::server_binary())
+        .arg("--data")
+        .arg(&server.data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "posfield-server {args:?} succeeded");
+    output
+}
+
 #[test]
 fn a_wiped_phone_sends_its_work_then_its_data_is_unreadable() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,21 +58,19 @@ fn a_wiped_phone_sends_its_work_then_its_data_is_unreadable() {
     assert_eq!(wang.sync_status().unwrap().unsynced_visits, 2);
 
     // Without --yes the command line says what a wipe means and does nothing.
-    let refused = std::process::Command::new(posfield_e2e::server_binary())
-        .arg("--data")
-        .arg(&server.data)
-        .args(["wipe-device", &device])
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
+    let refused = refused_cli(&server, &["wipe-device", &device]);
     let said = String::from_utf8_lossy(&refused.stdout);
     assert!(said.contains("destroys its keys") && said.contains("cannot be undone"), "{said}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
     assert!(server.audited("zhou", &device).iter().all(|(_, action)| action != "wipe_device"));
     let asked = posfield_e2e::server_cli(&server.data, &["wipe-device", &device, "--yes"]);
     assert!(asked.contains("will be wiped at its next contact"), "{asked}");
+    // Revoking it now would keep it from the sync that wipes it: refused.
+    let revoke = refused_cli(&server, &["revoke-device", &device]);
+    assert!(String::from_utf8_lossy(&revoke.stderr).contains("waiting to be wiped"));
 
-    // The thief's image of the phone's flash, taken before the next contact.
+    // A copy of the data folder taken before the next contact (what a thief
+    // reads off the flash where the key is kept apart from the folder).
     let image = dir.path().join("image");
     copy_folder(&phone, &image);
 
@@ -144,4 +154,36 @@ fn an_administrator_asks_for_a_wipe_from_the_device_list_and_a_reviewer_cannot()
 
     assert!(wang.sync(&mut |_| {}).unwrap().wiped);
     assert!(!KeyFile::beside(&phone).path().exists());
+}
+
+/// A phone told to wipe itself whose credential is revoked before the sync
+/// that would wipe it (here by the database, as the command line refuses)
+/// wipes itself at its next contact all the same, sending nothing more.
+#[test]
+fn a_phone_told_to_wipe_and_then_revoked_wipes_itself_at_its_next_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    let phone = dir.path().join("wang");
+    let mut wang = open(&phone);
+    let device = wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap().device_id;
+    wang.create_visit(VisitKind::Inspection, &merchant("小李水果店")).unwrap();
+    drop(wang);
+    // The phone heard "wipe" (a sync cut short after the manifest), then the
+    // device was revoked.
+    let key = posfield_core::Keystore::load(&KeyFile::beside(&phone)).unwrap().unwrap();
+    let store = rusqlite::Connection::open(phone.join("agent.db")).unwrap();
+    store.pragma_update(None, "key", key.store_key().pragma_value()).unwrap();
+    store.execute("UPDATE settings SET value = '1' WHERE key = 'wipe.asked'", []).unwrap();
+    drop(store);
+    let db = rusqlite::Connection::open(server.data.join("posfield.db")).unwrap();
+    db.execute("UPDATE devices SET revoked_at = 1 WHERE id = ?1", [&device]).unwrap();
+    drop(db);
+
+    let mut wang = open(&phone);
+    let report = wang.sync(&mut |_| {}).unwrap();
+    assert!(report.wiped, "{report:?}");
+    drop(wang);
+    assert!(!KeyFile::beside(&phone).path().exists());
+    assert!(!phone.join("agent.db").exists());
+    assert_eq!(open(&phone).visit_count().unwrap(), 0);
 }

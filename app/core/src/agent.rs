@@ -283,6 +283,27 @@ fn stored_key(store: &Store, name: &str) -> Result<Option<DeviceKey>, AgentError
 
 /// The store's file in a data folder.
 const STORE_FILE: &str = "agent.db";
+/// Present while a wipe is under way: the key may be destroyed already.
+const WIPE_MARKER: &str = "wipe-under-way";
+
+/// Deletes a data folder's store and blobs, then the wipe marker.
+fn delete_data_files(data_dir: &Path) -> Result<(), AgentError> {
+    let gone = |path: PathBuf, result: std::io::Result<()>| match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(AgentError::Store(StoreError::Io { path, source: e }))
+        }
+        _ => Ok(()),
+    };
+    let blobs = data_dir.join("blobs");
+    gone(blobs.clone(), std::fs::remove_dir_all(&blobs))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = data_dir.join(format!("{STORE_FILE}{suffix}"));
+        gone(file.clone(), std::fs::remove_file(&file))?;
+    }
+    let marker = data_dir.join(WIPE_MARKER);
+    gone(marker.clone(), std::fs::remove_file(&marker))
+}
+
 /// "1" once the server asked for this phone to be wiped (the next sync that
 /// sends everything then wipes it).
 pub(crate) const SETTING_WIPE_ASKED: &str = "wipe.asked";
@@ -292,18 +313,29 @@ pub(crate) const SETTING_WIPE_ASKED: &str = "wipe.asked";
 /// plain store from an older version, encrypted when opened). An encrypted
 /// store whose key is gone is refused, and nothing is deleted.
 fn data_key(data_dir: &Path, keystore: &dyn Keystore) -> Result<DataKey, AgentError> {
+    if data_dir.join(WIPE_MARKER).exists() {
+        // A wipe the process did not live to finish: finish it.
+        keystore.destroy()?;
+        delete_data_files(data_dir)?;
+    }
     if let Some(key) = keystore.load()? {
         return Ok(key);
     }
-    let store = data_dir.join(STORE_FILE);
-    let encrypted =
-        std::fs::read(&store).is_ok_and(|head| !head.is_empty() && !head.starts_with(b"SQLite format 3\0"));
-    if encrypted {
+    if store_is_encrypted(&data_dir.join(STORE_FILE)) {
         return Err(AgentError::KeyGone { data_dir: data_dir.to_owned(), keystore: keystore.describe() });
     }
-    let key = DataKey::generate();
-    keystore.save(&key)?;
-    Ok(key)
+    // Two processes starting on a new folder at once keep one key: the
+    // keystore keeps the first it was given and returns it.
+    Ok(keystore.save_new(&DataKey::generate())?)
+}
+
+/// Whether the store file exists and is not plain SQLite (its first 16
+/// bytes, all that is read, are not SQLite's magic string).
+fn store_is_encrypted(store: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16);
+    let read = std::fs::File::open(store).and_then(|f| f.take(16).read_to_end(&mut head));
+    read.is_ok() && !head.is_empty() && !head.starts_with(b"SQLite format 3\0")
 }
 
 impl Agent {
@@ -370,29 +402,31 @@ impl Agent {
         Ok(())
     }
 
-    /// Destroys this data folder's key, which makes its store and blobs
-    /// unreadable at once, then deletes their files. The key goes first: a
-    /// crash or a full disk after it leaves only files nobody can read.
-    /// This `Agent` must not be used afterwards; opening the folder again
-    /// starts an empty one under a new key.
-    pub(crate) fn destroy_data(&mut self) -> Result<(), AgentError> {
+    /// The first step of a wipe: a durable marker that a wipe is under way,
+    /// then the data key destroyed, which makes the store and blobs
+    /// unreadable at once. If the process dies after this, the next open
+    /// finds the marker and finishes (`finish_interrupted_wipe`).
+    pub(crate) fn begin_wipe(&mut self) -> Result<(), AgentError> {
+        let marker = self.data_dir.join(WIPE_MARKER);
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| AgentError::Store(StoreError::Io { path, source })
+        };
+        std::fs::File::create(&marker).and_then(|f| f.sync_all()).map_err(io(&marker))?;
+        std::fs::File::open(&self.data_dir).and_then(|d| d.sync_all()).map_err(io(&self.data_dir))?;
         self.keystore.destroy()?;
         self.open_docs.clear();
-        let gone = |path: PathBuf, result: std::io::Result<()>| match result {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(AgentError::Store(StoreError::Io { path, source: e }))
-            }
-            _ => Ok(()),
-        };
-        let blobs = self.data_dir.join("blobs");
-        gone(blobs.clone(), std::fs::remove_dir_all(&blobs))?;
-        for suffix in ["", "-wal", "-shm"] {
-            let file = self.data_dir.join(format!("{STORE_FILE}{suffix}"));
-            gone(file.clone(), std::fs::remove_file(&file))?;
-        }
         Ok(())
     }
 
+    /// The last step of a wipe: the store's and the blobs' files deleted,
+    /// then the marker. This `Agent` must not be used afterwards; opening
+    /// the folder again starts an empty one under a new key.
+    pub(crate) fn finish_wipe(&mut self) -> Result<(), AgentError> {
+        delete_data_files(&self.data_dir)
+    }
+
+    /// The keystore holding this data folder's key
     /// The keystore holding this data folder's key (a second `Agent` on the
     /// same folder, such as the background sync's, opens with it).
     pub fn keystore(&self) -> Arc<dyn Keystore> {

@@ -89,8 +89,13 @@ impl BlobStore {
         fs::create_dir_all(dir.join("tmp"))
             .map_err(|source| BlobError::Io { path: dir.to_owned(), source })?;
         let blobs = BlobStore { dir: dir.to_owned(), seal };
-        blobs.seal_plain_files()?;
-        Ok(blobs)
+        // A phone too full to seal its old photos still opens: they stay
+        // readable (`get` checks a plain one against its name) and are
+        // sealed at a later start.
+        match blobs.seal_plain_files() {
+            Ok(_) | Err(BlobError::StorageFull { .. }) => Ok(blobs),
+            Err(other) => Err(other),
+        }
     }
 
     /// Seals every file still in the clear, each the way `put` writes one
@@ -112,6 +117,12 @@ impl BlobStore {
             for entry in fs::read_dir(shard.path()).map_err(io(&shard.path()))?.flatten() {
                 let sha256 = entry.file_name().to_string_lossy().into_owned();
                 let Ok(path) = self.path_of(&sha256) else { continue };
+                // Only the first bytes of a sealed file are read.
+                let mut head = [0u8; 4];
+                let read = File::open(&path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+                if read.is_ok() && &head == crate::at_rest::SEALED_MAGIC {
+                    continue;
+                }
                 let bytes = fs::read(&path).map_err(io(&path))?;
                 if BlobSeal::is_sealed(&bytes) || sha256_hex(&bytes) != sha256 {
                     continue;
@@ -126,11 +137,16 @@ impl BlobStore {
     /// The plain size of a stored blob.
     pub(crate) fn size(&self, sha256: &str) -> Result<Option<u64>, BlobError> {
         let path = self.path_of(sha256)?;
-        match fs::metadata(&path) {
-            Ok(meta) => Ok(Some(meta.len().saturating_sub(SEAL_OVERHEAD as u64))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(BlobError::Io { path, source }),
-        }
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(BlobError::Io { path, source }),
+        };
+        let len = file.metadata().map_err(|source| BlobError::Io { path: path.clone(), source })?.len();
+        let mut head = [0u8; 4];
+        let sealed =
+            std::io::Read::read_exact(&mut file, &mut head).is_ok() && &head == crate::at_rest::SEALED_MAGIC;
+        Ok(Some(if sealed { len.saturating_sub(SEAL_OVERHEAD as u64) } else { len }))
     }
 
     /// Where the blob with this hash lives (whether or not it exists).
@@ -207,10 +223,14 @@ impl BlobStore {
             std::io::ErrorKind::NotFound => BlobError::NotFound(sha256.to_owned()),
             _ => BlobError::Io { path: path.clone(), source },
         })?;
-        let bytes = self
-            .seal
-            .open(sha256, &stored)
-            .map_err(|source| BlobError::Unreadable { sha256: sha256.to_owned(), source })?;
+        let bytes = if !BlobSeal::is_sealed(&stored) && sha256_hex(&stored) == sha256 {
+            // An older version's plain file not sealed yet (a full phone).
+            stored
+        } else {
+            self.seal
+                .open(sha256, &stored)
+                .map_err(|source| BlobError::Unreadable { sha256: sha256.to_owned(), source })?
+        };
         let actual = sha256_hex(&bytes);
         if actual != sha256 {
             return Err(BlobError::Damaged { sha256: sha256.to_owned(), actual });

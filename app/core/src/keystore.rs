@@ -63,8 +63,10 @@ pub trait Keystore: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
     /// The key, or `None` when none was ever kept (or it was destroyed).
     fn load(&self) -> Result<Option<DataKey>, KeystoreError>;
-    /// Keeps `key`, replacing any other.
-    fn save(&self, key: &DataKey) -> Result<(), KeystoreError>;
+    /// Keeps `key` when no key is kept, and returns the key kept: `key`, or
+    /// the one another process kept first (two starts on a new folder at
+    /// once must not each encrypt under a key of their own).
+    fn save_new(&self, key: &DataKey) -> Result<DataKey, KeystoreError>;
     /// Destroys the key; nothing to destroy is not an error.
     fn destroy(&self) -> Result<(), KeystoreError>;
 }
@@ -128,25 +130,40 @@ impl Keystore for KeyFile {
         key_of(self, &bytes).map(Some)
     }
 
-    fn save(&self, key: &DataKey) -> Result<(), KeystoreError> {
+    fn save_new(&self, key: &DataKey) -> Result<DataKey, KeystoreError> {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(self.io())?;
         let tmp = self.path.with_extension(format!("key-new.{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
+        // A temporary file a crash left is removed, never reused with its mode.
+        let _ = fs::remove_file(&tmp);
+        let write = || -> std::io::Result<bool> {
             let mut options = fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
+            options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(&tmp)?;
             file.write_all(key.bytes())?;
             file.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
-            fs::File::open(dir)?.sync_all()
+            // A hard link, unlike a rename, never replaces a key kept first.
+            let kept = match fs::hard_link(&tmp, &self.path) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(e),
+            };
+            fs::remove_file(&tmp)?;
+            fs::File::open(dir)?.sync_all()?;
+            Ok(kept)
         };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            self.io()(e)
-        })
+        match write() {
+            Ok(true) => Ok(key.clone()),
+            Ok(false) => {
+                self.load()?.ok_or_else(|| KeystoreError::Malformed { keystore: self.describe(), len: 0 })
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(self.io()(e))
+            }
+        }
     }
 
     fn destroy(&self) -> Result<(), KeystoreError> {
@@ -229,8 +246,15 @@ impl Keystore for PlatformKeystore {
         }
     }
 
-    fn save(&self, key: &DataKey) -> Result<(), KeystoreError> {
-        self.entry()?.set_secret(key.bytes()).map_err(|e| self.unavailable(e))
+    fn save_new(&self, key: &DataKey) -> Result<DataKey, KeystoreError> {
+        // The platform's stores have no "create if absent": look first. Two
+        // starts racing within that window is left to the app, which opens
+        // its folder once before the background sync opens it again.
+        if let Some(kept) = self.load()? {
+            return Ok(kept);
+        }
+        self.entry()?.set_secret(key.bytes()).map_err(|e| self.unavailable(e))?;
+        Ok(key.clone())
     }
 
     fn destroy(&self) -> Result<(), KeystoreError> {
@@ -252,8 +276,10 @@ mod tests {
         assert_eq!(file.path(), dir.path().join("agent.key"));
         assert!(file.load().unwrap().is_none());
         let key = DataKey::generate();
-        file.save(&key).unwrap();
+        assert_eq!(file.save_new(&key).unwrap().bytes(), key.bytes());
         assert_eq!(file.load().unwrap().unwrap().bytes(), key.bytes());
+        // A second start keeps the first key, not its own.
+        assert_eq!(file.save_new(&DataKey::generate()).unwrap().bytes(), key.bytes());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -272,7 +298,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let file = KeyFile::at(dir.path().join("agent.key"));
-        file.save(&DataKey::generate()).unwrap();
+        file.save_new(&DataKey::generate()).unwrap();
         fs::set_permissions(file.path(), fs::Permissions::from_mode(0o644)).unwrap();
         let error = file.load().unwrap_err();
         assert!(matches!(error, KeystoreError::TooOpen { mode: 0o644, .. }), "{error}");

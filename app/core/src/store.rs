@@ -217,9 +217,11 @@ impl Store {
 
     fn open_checked(path: &Path, key: &StoreKey) -> Result<Store, StoreError> {
         let mut conn = Connection::open(path)?;
-        // The key comes first: SQLCipher reads nothing before it.
-        conn.pragma_update(None, "key", key.pragma_value())?;
+        // The wait for a lock first (the key reads the file's first page,
+        // which another connection may be writing), then the key: SQLCipher
+        // reads nothing before it.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "key", key.pragma_value())?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Migration(format!("journal mode is {mode}, not wal")));

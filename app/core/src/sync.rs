@@ -540,6 +540,8 @@ impl Agent {
             (SETTING_PEER, &enrolled.peer),
             (SETTING_SERVER_DEVICE, &enrolled.device_id),
             (SETTING_AGENT, &enrolled.agent),
+            // A wipe asked of an earlier enrolment is not this one's.
+            (crate::agent::SETTING_WIPE_ASKED, ""),
         ])?;
         self.use_actor_prefix(enrolled.actor_prefix.as_deref())?;
         self.sign_in(&enrolled.agent)?;
@@ -576,6 +578,16 @@ impl Agent {
         let ended_before = self.sync_status()?.last_attempt.unwrap_or(i64::MIN);
         self.store_mut().set_setting(SETTING_ATTEMPT_STARTED, &started.max(ended_before + 1).to_string())?;
         let outcome = self.sync_once(progress);
+        if let Err(error) = &outcome
+            && error.code() == "credential_revoked"
+            && self.store().setting(crate::agent::SETTING_WIPE_ASKED)?.is_some_and(|v| v == "1")
+        {
+            // Asked to wipe, then revoked before it could send its work: the
+            // server will take nothing more from it, and the keys still go.
+            self.begin_wipe()?;
+            self.finish_wipe()?;
+            return Ok(SyncReport { wiped: true, ..SyncReport::default() });
+        }
         let at = self.now_millis().max(started.max(ended_before + 1));
         let store = self.store_mut();
         store.set_setting(SETTING_ATTEMPT_ENDED, &at.to_string())?;
@@ -612,14 +624,18 @@ impl Agent {
                 Step::Finish(outcome) => {
                     let rotated = executor.device_key_rotated;
                     let outcome = outcome.map(|report| SyncReport { device_key_rotated: rotated, ..report });
-                    if outcome.is_ok() && executor.wipe_asked()? {
-                        // Everything this phone held is on the server: say
-                        // so, then destroy the keys. Even when the answer is
-                        // lost the keys go; the back office then shows the
-                        // wipe as asked, not done.
+                    if outcome.is_ok() && executor.wipe_asked()? && executor.nothing_left_to_send()? {
+                        // Everything this phone held is on the server (an
+                        // edit the app made during this sync waits for the
+                        // next one). The keys go first, so a kill from here
+                        // on leaves nothing readable; then the server is
+                        // told, with the credential still in memory (a lost
+                        // answer leaves the wipe shown as asked, not done);
+                        // then the files go.
+                        executor.begin_wipe()?;
                         let _ = executor.confirm_wiped();
                         drop(executor);
-                        self.destroy_data()?;
+                        self.finish_wipe()?;
                         plan.progress().into_iter().for_each(&mut *progress);
                         return outcome
                             .map(|report| SyncReport { wiped: true, ..report })

@@ -108,7 +108,8 @@ fn the_desktops_secret_service_keeps_the_agents_key_and_destroys_it() {
     let keys = PlatformKeystore::for_data_dir(&data);
     assert!(keys.load().unwrap().is_none());
     let key = DataKey::generate();
-    keys.save(&key).unwrap();
+    assert_eq!(keys.save_new(&key).unwrap().bytes(), key.bytes());
+    assert_eq!(keys.save_new(&DataKey::generate()).unwrap().bytes(), key.bytes(), "the first key is kept");
     assert_eq!(keys.load().unwrap().unwrap().bytes(), key.bytes());
     // Another data folder has another entry.
     assert!(PlatformKeystore::for_data_dir(&home.join("other")).load().unwrap().is_none());

@@ -62,6 +62,10 @@ fn keystore(dir: &std::path::Path) -> std::sync::Arc<dyn posfield_core::Keystore
     if std::env::var_os("POSFIELD_AGENT_DATA").is_some_and(|d| !d.is_empty()) {
         return Arc::new(KeyFile::beside(dir));
     }
+    // Android's data folder is the app's sandbox itself: nothing beside it
+    // is writable, so the key file sits in it, as safe as the sandbox.
+    #[cfg(target_os = "android")]
+    return Arc::new(KeyFile::at(dir.join("keys").join("data.key")));
     #[cfg(any(
         target_os = "linux",
         target_os = "freebsd",

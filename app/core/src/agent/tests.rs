@@ -354,3 +354,26 @@ fn personal_photos_are_looked_for_at_most_once_a_day_without_news() {
     clock.0.fetch_add(2 * hour, Ordering::SeqCst);
     assert!(agent.retention_due().unwrap(), "25 hours later");
 }
+
+/// A wipe the process did not live to finish (killed between destroying
+/// the key and deleting the files) is finished at the next start, which
+/// opens an empty folder under a new key instead of refusing as `key_gone`.
+#[test]
+fn a_wipe_cut_short_is_finished_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = open(dir.path());
+    agent.sign_in("agent-li").unwrap();
+    agent
+        .create_visit(VisitKind::Repair, &MerchantInput { name: "老王便利店".into(), ..Default::default() })
+        .unwrap();
+    agent.begin_wipe().unwrap();
+    drop(agent); // the process dies here
+    assert!(dir.path().join("agent.db").exists(), "the files are still there, unreadable");
+    assert!(!dir.path().join("test.key").exists(), "the key is gone");
+
+    let agent = open(dir.path());
+    assert_eq!(agent.visit_count().unwrap(), 0);
+    assert_eq!(agent.user(), None);
+    assert!(!dir.path().join(super::WIPE_MARKER).exists());
+    assert!(dir.path().join("test.key").exists(), "a new key for the new folder");
+}

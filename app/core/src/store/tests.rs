@@ -272,3 +272,29 @@ fn damaged_or_mixed_documents_from_the_server_are_refused_and_nothing_is_stored(
     store.merge_remote(&visit_id(1), &doc.save()).unwrap();
     assert_eq!(store.visit_count().unwrap(), 1);
 }
+
+/// A plain store whose last commits are still only in its WAL (the older
+/// version was killed before a checkpoint) keeps them when it is encrypted.
+#[test]
+fn a_plain_store_with_commits_only_in_its_wal_keeps_them_when_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/agent.db");
+    let live = dir.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::copy(&fixture, live.join("agent.db")).unwrap();
+    let plain = rusqlite::Connection::open(live.join("agent.db")).unwrap();
+    plain.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).unwrap();
+    plain.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    plain.execute("INSERT INTO settings (key, value) VALUES ('only-in-the-wal', '最后一笔')", []).unwrap();
+    // The files as a kill leaves them: the commit is in the WAL alone.
+    let image = dir.path().join("image");
+    std::fs::create_dir_all(&image).unwrap();
+    for name in ["agent.db", "agent.db-wal"] {
+        std::fs::copy(live.join(name), image.join(name)).unwrap();
+    }
+    drop(plain);
+    let store = Store::open(&image.join("agent.db"), &test_key()).unwrap();
+    assert_eq!(store.setting("only-in-the-wal").unwrap().as_deref(), Some("最后一笔"));
+    assert_eq!(store.visit_count().unwrap(), 2);
+    assert!(!std::fs::read(image.join("agent.db")).unwrap().starts_with(b"SQLite format 3"));
+}

@@ -137,6 +137,17 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// Whether the phone holds nothing the server has not confirmed (the app
+    /// may have written during the sync).
+    pub(super) fn nothing_left_to_send(&self) -> Result<bool, AgentError> {
+        Ok(self.agent.store().unsynced_count()? == 0)
+    }
+
+    /// Destroys the data key (the first step of a wipe).
+    pub(super) fn begin_wipe(&mut self) -> Result<(), AgentError> {
+        self.agent.begin_wipe()
+    }
+
     /// Whether the server asked this phone to wipe itself.
     pub(super) fn wipe_asked(&self) -> Result<bool, AgentError> {
         Ok(self.agent.store().setting(crate::agent::SETTING_WIPE_ASKED)?.is_some_and(|v| v == "1"))
