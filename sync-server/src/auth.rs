@@ -201,9 +201,12 @@ pub async fn enrol_replacing(
     previous_token: Option<&str>,
     at: i64,
 ) -> Result<Enrolled, AuthError> {
-    let key_ok = public_key.len() == 64 && public_key.bytes().all(|b| b.is_ascii_hexdigit());
-    if !key_ok {
-        return Err(AuthError::Invalid("the device public key must be 32 bytes of hex".into()));
+    // A key that is not a point of the curve could verify nothing; it is
+    // refused here, as a rotation's is.
+    if posfield_shared::device_key::parse_public_key(public_key).is_none() {
+        return Err(AuthError::Invalid(
+            "the device public key must be an Ed25519 public key, 32 bytes of hex".into(),
+        ));
     }
     let client_device_id = check_name(client_device_id, "the device id")?;
     let device_id = uuid::Uuid::new_v4().to_string();
@@ -506,6 +509,20 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("d:") && !a.contains('='), "{a}");
         assert_eq!(peer_of("not-a-uuid"), "device:not-a-uuid");
+    }
+
+    /// 64 hex digits are not enough: `02 00…` decodes to no point of the
+    /// curve, so no signature could ever verify with it.
+    #[tokio::test]
+    async fn an_enrolment_key_off_the_curve_or_not_hex_is_refused_and_the_code_kept() {
+        let (_dir, store) = store();
+        let code = issue_enrolment_code(&store, "wang.wei").await.unwrap();
+        let off_curve = format!("02{}", "00".repeat(31));
+        for bad in [off_curve.as_str(), &"zz".repeat(32), &KEY[..62]] {
+            let refused = enrol(&store, &code, "phone-1", "华为 Mate", bad, now()).await.unwrap_err();
+            assert!(refused.to_string().contains("Ed25519 public key"), "{bad}: {refused}");
+        }
+        enrol(&store, &code, "phone-1", "华为 Mate", KEY, now()).await.unwrap();
     }
 
     #[tokio::test]
