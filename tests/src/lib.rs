@@ -11,6 +11,7 @@ use base64::Engine;
 
 pub mod hostile;
 pub mod proxy;
+pub mod search;
 pub mod story;
 pub mod tls;
 

@@ -10,37 +10,11 @@ use std::path::{Path, PathBuf};
 
 use posfield_core::{AgentError, KeyFile};
 use posfield_e2e::ServerProcess;
+use posfield_e2e::search::{files_holding, files_under, stretches, text};
 use posfield_e2e::story::{open, repair_visit_with_photos};
 use posfield_shared::visit::MerchantInput;
 use posfield_shared::vocab::DocumentKind;
 use posfield_shared::{BlobHash, VisitId};
-
-/// Every file under `dir`, at any depth.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(next) = pending.pop() {
-        for entry in std::fs::read_dir(&next).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() { pending.push(path) } else { found.push(path) }
-        }
-    }
-    found
-}
-
-/// The files under `dir` that contain `needle`.
-fn holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|file| std::fs::read(file).unwrap().windows(needle.len()).any(|w| w == needle))
-        .collect()
-}
-
-/// Three 32-byte pieces of `bytes`: its start, middle and end.
-fn pieces(bytes: &[u8]) -> [Vec<u8>; 3] {
-    let (n, piece) = (bytes.len(), 32);
-    [bytes[..piece].to_vec(), bytes[n / 2..n / 2 + piece].to_vec(), bytes[n - piece..].to_vec()]
-}
 
 #[test]
 fn nothing_of_a_merchant_is_in_clear_in_the_agents_data_folder() {
@@ -79,19 +53,15 @@ fn nothing_of_a_merchant_is_in_clear_in_the_agents_data_folder() {
 
     let mut needles: Vec<(String, Vec<u8>)> =
         ["老王便利店", "王老板", "张记五金店", "102290058120001", "13812345678", "老板说下午三点后再来"]
-            .iter()
-            .map(|text| (format!("{text:?}"), text.as_bytes().to_vec()))
+            .into_iter()
+            .map(text)
             .collect();
     for (what, bytes) in &blobs {
-        for (n, piece) in pieces(bytes).into_iter().enumerate() {
-            needles.push((format!("{what}, piece {n}"), piece));
-        }
+        needles.extend(stretches(what, bytes));
     }
     let check = |when: &str| {
-        for (what, needle) in &needles {
-            let found = holding(&phone, needle);
-            assert!(found.is_empty(), "{when}: {what} is in clear in {found:?}");
-        }
+        let found = files_holding(&phone, &needles);
+        assert!(found.is_empty(), "{when}: in clear: {found:?}");
     };
     let files = files_under(&phone);
     assert!(files.iter().any(|f| f.ends_with("agent.db-wal")), "the WAL is searched too: {files:?}");
@@ -155,16 +125,15 @@ fn an_older_versions_plain_folder_is_encrypted_in_place_without_loss() {
     let repository = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository root");
     std::fs::copy(repository.join("app/core/tests/fixtures/store-v1/agent.db"), phone.join("agent.db"))
         .unwrap();
-    assert!(!holding(&phone, "老王便利店".as_bytes()).is_empty(), "the fixture is plain");
+    assert!(!files_holding(&phone, &[text("老王便利店")]).is_empty(), "the fixture is plain");
     let mut wang = open(&phone);
     let repair = wang.visit(&VisitId::parse("01a207b7-e9e1-7141-abf3-6a5ab3c38fc6").unwrap()).unwrap();
     assert_eq!(repair.merchant.name, "老王便利店");
     assert_eq!(wang.visit_count().unwrap(), 2);
     assert_eq!(wang.check_storage().unwrap(), Vec::<String>::new());
     drop(wang);
-    for needle in ["老王便利店", "小李水果店", "冻结的 v1 存储"] {
-        assert_eq!(holding(&phone, needle.as_bytes()), Vec::<PathBuf>::new(), "{needle} is still in clear");
-    }
+    let names = ["老王便利店", "小李水果店", "冻结的 v1 存储"].map(text);
+    assert_eq!(files_holding(&phone, &names), Vec::new(), "still in clear");
     assert!(!std::fs::read(phone.join("agent.db")).unwrap().starts_with(b"SQLite format 3"));
     assert!(files_under(&phone).iter().all(|f| !f.to_string_lossy().ends_with(".encrypting")));
 }

@@ -11,39 +11,11 @@ use std::path::{Path, PathBuf};
 
 use posfield_core::Agent;
 use posfield_e2e::hostile::Desk;
+use posfield_e2e::search::{files_holding, stretches};
 use posfield_e2e::story::{open, repair_visit_with_photos};
 use posfield_e2e::{ServerProcess, server_cli};
 use posfield_shared::vocab::DocumentKind;
 use posfield_shared::{BlobHash, VisitId};
-
-/// Every file under `root` that holds one of `needles`, with the needle's name.
-fn files_holding(root: &Path, needles: &[(String, Vec<u8>)]) -> Vec<(PathBuf, String)> {
-    let mut found = Vec::new();
-    let mut folders = vec![root.to_owned()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(folder).unwrap().flatten() {
-            if entry.file_type().unwrap().is_dir() {
-                folders.push(entry.path());
-                continue;
-            }
-            let bytes = std::fs::read(entry.path()).unwrap();
-            for (name, needle) in needles {
-                if bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
-                    found.push((entry.path(), name.clone()));
-                }
-            }
-        }
-    }
-    found
-}
-
-/// Three stretches of `bytes` (start, middle, end), each long enough to be
-/// found only where those bytes were written.
-fn stretches(name: &str, bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    assert!(bytes.len() > 200, "{name} is too short to search for");
-    let at = [16, bytes.len() / 2, bytes.len() - 80];
-    at.iter().map(|&i| (format!("{name}@{i}"), bytes[i..i + 64].to_vec())).collect()
-}
 
 /// A signed repair visit with an ID card photo made from test photo
 /// `id_photo`, synced; its id, the ID card's hash and plain bytes.

@@ -181,10 +181,6 @@ impl Keystore for KeyFile {
     }
 }
 
-/// The platform's keystore, one entry per data folder: the freedesktop
-/// Secret Service over D-Bus (GNOME Keyring, KWallet) on Linux and the BSDs,
-/// the Keychain on macOS and iOS. Tested here against GNOME Keyring; the
-/// Keychain is the same `keyring` API, built for Apple targets only.
 #[cfg(any(
     target_os = "linux",
     target_os = "freebsd",
@@ -192,9 +188,73 @@ impl Keystore for KeyFile {
     target_os = "macos",
     target_os = "ios"
 ))]
-#[derive(Debug, Clone)]
-pub struct PlatformKeystore {
-    account: String,
+mod platform {
+    use std::path::Path;
+
+    use super::{DataKey, Keystore, KeystoreError, key_of};
+
+    /// The platform's keystore, one entry per data folder: the freedesktop
+    /// Secret Service over D-Bus (GNOME Keyring, KWallet) on Linux and the BSDs,
+    /// the Keychain on macOS and iOS. Tested here against GNOME Keyring; the
+    /// Keychain is the same `keyring` API, built for Apple targets only.
+    #[derive(Debug, Clone)]
+    pub struct PlatformKeystore {
+        account: String,
+    }
+
+    impl PlatformKeystore {
+        /// The service name every Posfield entry is filed under.
+        pub const SERVICE: &'static str = "posfield";
+
+        /// The entry of the data folder at `data_dir`, named by a hash of its
+        /// full path (two data folders on one desktop have two keys).
+        pub fn for_data_dir(data_dir: &Path) -> PlatformKeystore {
+            use sha2::Digest;
+            let full = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
+            let digest = sha2::Sha256::digest(full.to_string_lossy().as_bytes());
+            PlatformKeystore { account: format!("data key {}", &hex::encode(digest)[..16]) }
+        }
+
+        fn entry(&self) -> Result<keyring::Entry, KeystoreError> {
+            keyring::Entry::new(Self::SERVICE, &self.account).map_err(|e| self.unavailable(e))
+        }
+
+        fn unavailable(&self, error: keyring::Error) -> KeystoreError {
+            KeystoreError::Unavailable { keystore: self.describe(), reason: error.to_string() }
+        }
+    }
+
+    impl Keystore for PlatformKeystore {
+        fn describe(&self) -> String {
+            format!("the platform's keystore ({} / {})", Self::SERVICE, self.account)
+        }
+
+        fn load(&self) -> Result<Option<DataKey>, KeystoreError> {
+            match self.entry()?.get_secret() {
+                Ok(bytes) => key_of(self, &zeroize::Zeroizing::new(bytes)).map(Some),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => Err(self.unavailable(e)),
+            }
+        }
+
+        fn save_new(&self, key: &DataKey) -> Result<DataKey, KeystoreError> {
+            // The platform's stores have no "create if absent": look first. Two
+            // starts racing within that window is left to the app, which opens
+            // its folder once before the background sync opens it again.
+            if let Some(kept) = self.load()? {
+                return Ok(kept);
+            }
+            self.entry()?.set_secret(key.bytes()).map_err(|e| self.unavailable(e))?;
+            Ok(key.clone())
+        }
+
+        fn destroy(&self) -> Result<(), KeystoreError> {
+            match self.entry()?.delete_credential() {
+                Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                Err(e) => Err(self.unavailable(e)),
+            }
+        }
+    }
 }
 
 #[cfg(any(
@@ -204,64 +264,23 @@ pub struct PlatformKeystore {
     target_os = "macos",
     target_os = "ios"
 ))]
-impl PlatformKeystore {
-    /// The service name every Posfield entry is filed under.
-    pub const SERVICE: &'static str = "posfield";
+pub use platform::PlatformKeystore;
 
-    /// The entry of the data folder at `data_dir`, named by a hash of its
-    /// full path (two data folders on one desktop have two keys).
-    pub fn for_data_dir(data_dir: &Path) -> PlatformKeystore {
-        use sha2::Digest;
-        let full = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
-        let digest = sha2::Sha256::digest(full.to_string_lossy().as_bytes());
-        PlatformKeystore { account: format!("data key {}", &hex::encode(digest)[..16]) }
-    }
-
-    fn entry(&self) -> Result<keyring::Entry, KeystoreError> {
-        keyring::Entry::new(Self::SERVICE, &self.account).map_err(|e| self.unavailable(e))
-    }
-
-    fn unavailable(&self, error: keyring::Error) -> KeystoreError {
-        KeystoreError::Unavailable { keystore: self.describe(), reason: error.to_string() }
-    }
-}
-
-#[cfg(any(
-    target_os = "linux",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "macos",
-    target_os = "ios"
-))]
-impl Keystore for PlatformKeystore {
-    fn describe(&self) -> String {
-        format!("the platform's keystore ({} / {})", Self::SERVICE, self.account)
-    }
-
-    fn load(&self) -> Result<Option<DataKey>, KeystoreError> {
-        match self.entry()?.get_secret() {
-            Ok(bytes) => key_of(self, &zeroize::Zeroizing::new(bytes)).map(Some),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(self.unavailable(e)),
-        }
-    }
-
-    fn save_new(&self, key: &DataKey) -> Result<DataKey, KeystoreError> {
-        // The platform's stores have no "create if absent": look first. Two
-        // starts racing within that window is left to the app, which opens
-        // its folder once before the background sync opens it again.
-        if let Some(kept) = self.load()? {
-            return Ok(kept);
-        }
-        self.entry()?.set_secret(key.bytes()).map_err(|e| self.unavailable(e))?;
-        Ok(key.clone())
-    }
-
-    fn destroy(&self) -> Result<(), KeystoreError> {
-        match self.entry()?.delete_credential() {
-            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(e) => Err(self.unavailable(e)),
-        }
+/// The platform's keystore for the data folder at `data_dir`, where this
+/// build has one (Linux and the BSDs, macOS, iOS); `None` elsewhere.
+pub fn platform_keystore(data_dir: &Path) -> Option<std::sync::Arc<dyn Keystore>> {
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "macos",
+        target_os = "ios"
+    ))]
+    return Some(std::sync::Arc::new(PlatformKeystore::for_data_dir(data_dir)));
+    #[allow(unreachable_code)]
+    {
+        let _ = data_dir;
+        None
     }
 }
 

@@ -66,16 +66,7 @@ fn keystore(dir: &std::path::Path) -> std::sync::Arc<dyn posfield_core::Keystore
     // is writable, so the key file sits in it, as safe as the sandbox.
     #[cfg(target_os = "android")]
     return Arc::new(KeyFile::at(dir.join("keys").join("data.key")));
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "macos",
-        target_os = "ios"
-    ))]
-    return Arc::new(posfield_core::keystore::PlatformKeystore::for_data_dir(dir));
-    #[allow(unreachable_code)]
-    Arc::new(KeyFile::beside(dir))
+    posfield_core::keystore::platform_keystore(dir).unwrap_or_else(|| Arc::new(KeyFile::beside(dir)))
 }
 
 /// Builds and runs the app; the desktop `main` and the mobile entry point both call this.
