@@ -3,13 +3,21 @@
 
 use std::path::{Path, PathBuf};
 
-/// Every file under `root`, at any depth.
+/// Every file under `root`, at any depth. A folder or file that a running
+/// process removes while the search lists it (a temporary file renamed into
+/// place) is passed over: the search looks at what stays.
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut folders = vec![root.to_owned()];
     while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(folder).expect("a readable folder").flatten() {
-            if entry.file_type().expect("a file type").is_dir() {
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && folder != root => continue,
+            Err(e) => panic!("{} is not readable: {e}", folder.display()),
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
                 folders.push(entry.path());
             } else {
                 found.push(entry.path());
@@ -23,7 +31,11 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
 pub fn files_holding(root: &Path, needles: &[(String, Vec<u8>)]) -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
     for file in files_under(root) {
-        let bytes = std::fs::read(&file).expect("a readable file");
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("{} is not readable: {e}", file.display()),
+        };
         for (name, needle) in needles {
             if bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
                 found.push((file.clone(), name.clone()));
