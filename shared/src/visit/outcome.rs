@@ -1,11 +1,31 @@
-//! What an approved visit does to the terminals it touched.
+//! What an approved visit does to the terminals it touched, and so to the
+//! terminal register: the lifecycle events (through the state machine in
+//! [`crate::lifecycle`]), the merchant a terminal is bound to, its SIM card,
+//! the day it entered service and the day it was last inspected.
+//!
+//! This is the one home of those rules. The server reads what the register
+//! holds of the visit's terminals ([`Registered`]), asks [`register_plan`]
+//! (or [`application_plan`] when a reactivation application is approved) and
+//! writes the plan it gets, with the decision, in one transaction. A plan
+//! names the state each terminal was in when it was made, so the store can
+//! refuse to write it over a register that changed in between.
+//!
+//! A terminal the register does not know is created from the visit, in the
+//! state the visit's kind presumes it was found in (in stock for a terminal
+//! being installed, suspended for a reactivation, otherwise in service at
+//! the visit's merchant). A register that binds a visited terminal to
+//! another merchant is a [`MerchantConflict`]: the plan names it and the
+//! reviewer decides, rather than the visit silently overwriting it.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::schema::Visit;
 use crate::kind::VisitKind;
-use crate::lifecycle::TerminalEvent;
-use crate::vocab::{RepairPlan, WarrantyStatus};
+use crate::lifecycle::{LifecycleError, TerminalEvent, TerminalState};
+use crate::time::CalendarDate;
+use crate::vocab::{ApplicationState, RepairPlan, SimAction, Term, WarrantyStatus};
 
 /// One lifecycle event for one terminal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,9 +68,367 @@ pub fn terminal_effects(visit: &Visit) -> Vec<TerminalEffect> {
                 (_, None) => push(old, &[E::ReportFault]),
             }
         }
-        VisitKind::Reactivation => push(old, &[E::Reactivate]),
+        // Issued when the application was approved (the plan passes over
+        // the issue when the register already says so), in service now.
+        VisitKind::Reactivation if application_approved(visit) => push(old, &[E::Issue, E::Reactivate]),
+        VisitKind::Reactivation => {}
         VisitKind::Deregistration => push(old, &[E::Deregister, E::Recycle]),
         VisitKind::SimRenewal | VisitKind::Inspection => {}
     }
     effects
+}
+
+/// Whether the visit's reactivation application was approved (the terminal
+/// may be issued, or was).
+fn application_approved(visit: &Visit) -> bool {
+    let state = visit.reactivation.application.as_ref().and_then(|a| a.state.known());
+    matches!(state, Some(ApplicationState::Approved | ApplicationState::TerminalIssued))
+}
+
+/// What the register holds of one terminal before a plan is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// Its state.
+    pub state: TerminalState,
+    /// The merchant it is bound to.
+    pub merchant: Option<String>,
+    /// That merchant's number.
+    pub merchant_number: Option<String>,
+    /// Its SIM card's ICCID.
+    pub sim_iccid: Option<String>,
+    /// The SIM card's carrier code.
+    pub sim_carrier: Option<String>,
+    /// The SIM plan's expiry.
+    pub sim_expiry: Option<String>,
+}
+
+/// How a terminal's binding to a merchant changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Binding {
+    /// As it was.
+    Keep,
+    /// Bound to this merchant (installed there, or found there).
+    Bind {
+        /// The merchant's name.
+        name: String,
+        /// Its merchant number, when the visit has one.
+        number: Option<String>,
+    },
+    /// Bound to no merchant (deregistered, taken back).
+    Unbind,
+}
+
+/// How a terminal's SIM card changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SimChange {
+    /// As it was.
+    Keep,
+    /// This card, with this plan.
+    Set {
+        /// The card's ICCID.
+        iccid: String,
+        /// Its carrier's code.
+        carrier: String,
+        /// The plan's expiry (`YYYY-MM-DD`).
+        expiry: String,
+        /// The card taken out of service, when a new one replaced it.
+        retired: Option<String>,
+        /// Whether the card was moved to a shared data plan.
+        shared_plan: bool,
+    },
+    /// The terminal has no card any more (it went with the terminal's
+    /// replacement, or the terminal left the fleet).
+    Remove,
+}
+
+/// What a plan does to one terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TerminalChange {
+    /// The terminal's serial.
+    pub serial: String,
+    /// Its state when the plan was made; `None`: the register did not know
+    /// it, and the plan creates it.
+    pub before: Option<TerminalState>,
+    /// The state the plan starts from: `before`, or the state presumed for
+    /// a terminal the register did not know.
+    pub from: TerminalState,
+    /// Each event, with the state after it, in order.
+    pub events: Vec<(TerminalEvent, TerminalState)>,
+    /// The merchant binding.
+    pub binding: Binding,
+    /// The SIM card.
+    pub sim: SimChange,
+    /// The day it entered service, when it did.
+    pub in_service_since: Option<CalendarDate>,
+    /// The day it was inspected, when it was.
+    pub inspected_on: Option<CalendarDate>,
+}
+
+impl TerminalChange {
+    /// The state after the plan.
+    pub fn after(&self) -> TerminalState {
+        self.events.last().map_or(self.from, |(_, state)| *state)
+    }
+
+    /// Whether the change alters nothing in the register.
+    pub fn is_empty(&self) -> bool {
+        self.before.is_some()
+            && self.events.is_empty()
+            && self.binding == Binding::Keep
+            && self.sim == SimChange::Keep
+            && self.in_service_since.is_none()
+            && self.inspected_on.is_none()
+    }
+}
+
+/// The register binds a visited terminal to another merchant than the
+/// visit's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MerchantConflict {
+    /// The terminal's serial.
+    pub serial: String,
+    /// The register's merchant (name, and number when known).
+    pub register: String,
+    /// The visit's merchant.
+    pub visit: String,
+}
+
+/// What a decision does to the register.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct RegisterPlan {
+    /// The terminals it changes, in order.
+    pub changes: Vec<TerminalChange>,
+    /// Facts of the visit the register contradicts: the reviewer sees them
+    /// before approving, and an approval that goes ahead corrects the register.
+    pub conflicts: Vec<MerchantConflict>,
+}
+
+impl RegisterPlan {
+    /// The serials the plan touches.
+    pub fn serials(&self) -> impl Iterator<Item = &str> {
+        self.changes.iter().map(|c| c.serial.as_str())
+    }
+}
+
+/// Why a plan cannot be made: the approval stops with this reason and the
+/// register is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanRefusal {
+    /// The lifecycle refuses an event for a terminal.
+    #[error("terminal {serial}: {error}")]
+    Lifecycle {
+        /// The terminal's serial.
+        serial: String,
+        /// The refused event and the state it met.
+        error: LifecycleError,
+    },
+    /// The same serial is recorded as the old and the new terminal.
+    #[error("terminal {0} is recorded as both the old and the new terminal")]
+    SameTerminal(String),
+}
+
+impl PlanRefusal {
+    /// The refusal in zh-CN.
+    pub fn zh(&self) -> String {
+        match self {
+            PlanRefusal::Lifecycle { serial, error } => {
+                format!("终端 {serial} 当前状态为“{}”，不能执行“{}”", error.from.zh(), error.event.zh())
+            }
+            PlanRefusal::SameTerminal(serial) => format!("终端 {serial} 同时被记录为旧终端和新终端"),
+        }
+    }
+
+    /// The refusal in English.
+    pub fn en(&self) -> String {
+        match self {
+            PlanRefusal::Lifecycle { serial, error } => format!(
+                "terminal {serial} is {} and cannot be {}",
+                error.from.en().to_lowercase(),
+                error.event.en().to_lowercase()
+            ),
+            PlanRefusal::SameTerminal(_) => self.to_string(),
+        }
+    }
+}
+
+/// What approving `visit` does to the register, which holds `register` of
+/// the visit's terminals (a serial absent from it is unknown to the
+/// register). A visit that touches no terminal has an empty plan.
+pub fn register_plan(
+    visit: &Visit,
+    register: &BTreeMap<String, Registered>,
+) -> Result<RegisterPlan, PlanRefusal> {
+    let old = visit.terminal.as_ref().map(|t| t.serial.as_str());
+    let new = visit.replacement.as_ref().map(|t| t.serial.as_str());
+    if let (Some(old), Some(new)) = (old, new)
+        && old == new
+    {
+        return Err(PlanRefusal::SameTerminal(old.to_owned()));
+    }
+    let replaced = matches!(visit.kind, VisitKind::Replacement)
+        || visit.repair.plan.as_ref().and_then(|d| d.value.known()) == Some(RepairPlan::Replaced);
+    let new = new.filter(|_| replaced);
+    let day = visit.completion.as_ref().map_or(visit.created.at, |c| c.at).beijing_date();
+    let effects = terminal_effects(visit);
+
+    let mut plan = RegisterPlan::default();
+    for (serial, is_new) in old.map(|s| (s, false)).into_iter().chain(new.map(|s| (s, true))) {
+        let known = register.get(serial);
+        let presumed = if is_new || visit.kind == VisitKind::Installation {
+            TerminalState::InStock
+        } else if visit.kind == VisitKind::Reactivation {
+            TerminalState::Suspended
+        } else {
+            TerminalState::Installed
+        };
+        let from = known.map_or(presumed, |k| k.state);
+        let mut state = from;
+        let mut events = Vec::new();
+        for effect in effects.iter().filter(|e| e.serial == serial) {
+            // The application's approval issued the terminal already.
+            if effect.event == TerminalEvent::Issue && state == TerminalState::Issued {
+                continue;
+            }
+            state = state
+                .apply(effect.event)
+                .map_err(|error| PlanRefusal::Lifecycle { serial: serial.to_owned(), error })?;
+            events.push((effect.event, state));
+        }
+        let visit_merchant = Binding::Bind {
+            name: visit.merchant.name.trim().to_owned(),
+            number: visit.merchant.merchant_number.clone(),
+        };
+        let binding =
+            if events.iter().any(|(e, _)| matches!(e, TerminalEvent::Deregister | TerminalEvent::Recycle)) {
+                Binding::Unbind
+            } else if events.iter().any(|(e, _)| *e == TerminalEvent::Install) || known.is_none() {
+                visit_merchant
+            } else if let Some(conflict) = known.and_then(|k| merchant_conflict(serial, k, visit)) {
+                plan.conflicts.push(conflict);
+                visit_merchant
+            } else {
+                Binding::Keep
+            };
+        let sim =
+            sim_change(visit, known, is_new, replaced, new.is_some(), register.get(old.unwrap_or_default()));
+        let in_service_since = events.iter().any(|(e, _)| *e == TerminalEvent::Install).then_some(day);
+        let inspected_on = (visit.kind == VisitKind::Inspection && !is_new).then_some(day);
+        let change = TerminalChange {
+            serial: serial.to_owned(),
+            before: known.map(|k| k.state),
+            from,
+            events,
+            binding,
+            sim,
+            in_service_since,
+            inspected_on,
+        };
+        if !change.is_empty() {
+            plan.changes.push(change);
+        }
+    }
+    Ok(plan)
+}
+
+/// What approving the reactivation application of `visit` does to the
+/// register: a suspended terminal (or one the register did not know) is
+/// issued. A terminal in any other state is left to the visit's approval,
+/// which the lifecycle then judges: the application is the acquirer's
+/// decision, not the register's.
+pub fn application_plan(visit: &Visit, register: &BTreeMap<String, Registered>) -> RegisterPlan {
+    let Some(serial) = visit.terminal.as_ref().map(|t| t.serial.as_str()) else {
+        return RegisterPlan::default();
+    };
+    let known = register.get(serial);
+    let from = known.map_or(TerminalState::Suspended, |k| k.state);
+    let Ok(issued) = from.apply(TerminalEvent::Issue) else {
+        return RegisterPlan::default();
+    };
+    let binding = match known {
+        Some(_) => Binding::Keep,
+        None => Binding::Bind {
+            name: visit.merchant.name.trim().to_owned(),
+            number: visit.merchant.merchant_number.clone(),
+        },
+    };
+    RegisterPlan {
+        changes: vec![TerminalChange {
+            serial: serial.to_owned(),
+            before: known.map(|k| k.state),
+            from,
+            events: vec![(TerminalEvent::Issue, issued)],
+            binding,
+            sim: SimChange::Keep,
+            in_service_since: None,
+            inspected_on: None,
+        }],
+        conflicts: Vec::new(),
+    }
+}
+
+/// The conflict when the register binds `serial` to another merchant than
+/// the visit's: by merchant number when both have one, else by name.
+fn merchant_conflict(serial: &str, known: &Registered, visit: &Visit) -> Option<MerchantConflict> {
+    let name = known.merchant.as_deref().map(str::trim).filter(|n| !n.is_empty())?;
+    let visit_name = visit.merchant.name.trim();
+    let differs = match (known.merchant_number.as_deref(), visit.merchant.merchant_number.as_deref()) {
+        (Some(a), Some(b)) => a.trim() != b.trim(),
+        _ => name != visit_name,
+    };
+    let words = |name: &str, number: Option<&str>| match number {
+        Some(number) => format!("{name}（{number}）"),
+        None => name.to_owned(),
+    };
+    differs.then(|| MerchantConflict {
+        serial: serial.to_owned(),
+        register: words(name, known.merchant_number.as_deref()),
+        visit: words(visit_name, visit.merchant.merchant_number.as_deref()),
+    })
+}
+
+/// The SIM card of one terminal after the visit. The card the visit
+/// recorded goes to the terminal left in service (the new one when the old
+/// was replaced); an old terminal replaced gives its card up; a terminal
+/// that left the fleet keeps none.
+fn sim_change(
+    visit: &Visit,
+    known: Option<&Registered>,
+    is_new: bool,
+    replaced: bool,
+    has_new: bool,
+    old_registered: Option<&Registered>,
+) -> SimChange {
+    let leaves = matches!(visit.kind, VisitKind::Deregistration);
+    if leaves || (replaced && has_new && !is_new) {
+        return match known.and_then(|k| k.sim_iccid.as_ref()).or(visit.sim.as_ref().map(|s| &s.iccid)) {
+            Some(_) => SimChange::Remove,
+            None => SimChange::Keep,
+        };
+    }
+    if let Some(sim) = &visit.sim {
+        let action = sim.action.as_ref().and_then(|a| a.known());
+        return SimChange::Set {
+            iccid: sim.current_iccid().to_owned(),
+            carrier: sim.carrier.code().to_owned(),
+            expiry: sim.current_expiry().to_string(),
+            retired: sim.new_iccid.as_ref().map(|_| sim.iccid.clone()),
+            shared_plan: action == Some(SimAction::SharedPlan),
+        };
+    }
+    // The card moves with the service to the new terminal.
+    match (is_new, old_registered) {
+        (true, Some(old)) => match (&old.sim_iccid, &old.sim_carrier, &old.sim_expiry) {
+            (Some(iccid), Some(carrier), Some(expiry)) => SimChange::Set {
+                iccid: iccid.clone(),
+                carrier: carrier.clone(),
+                expiry: expiry.clone(),
+                retired: None,
+                shared_plan: false,
+            },
+            _ => SimChange::Keep,
+        },
+        _ => SimChange::Keep,
+    }
 }
