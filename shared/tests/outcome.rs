@@ -122,7 +122,8 @@ fn each_kind_plans_the_register_change_its_users_expect() {
     let installed = registered(S::Installed);
     let in_stock =
         Registered { merchant: None, merchant_number: None, sim_iccid: None, ..registered(S::InStock) };
-    let cases: Vec<(&str, Result<RegisterPlan, PlanRefusal>, Vec<(&str, Option<S>, S, &str, &str)>)> = vec![
+    type Change = (&'static str, Option<S>, S, &'static str, &'static str);
+    let cases: Vec<(&str, Result<RegisterPlan, PlanRefusal>, Vec<Change>)> = vec![
         (
             "an installation puts a stock terminal into service at the merchant",
             plan(VisitKind::Installation, &[(SERIAL, in_stock.clone())], |_, _| {}),
