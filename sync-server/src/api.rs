@@ -585,6 +585,10 @@ async fn office_visit(
 struct ReviewBody {
     decision: ReviewDecision,
     note: Option<String>,
+    /// The reviewer saw where the register contradicts the visit: the
+    /// approval corrects it.
+    #[serde(default)]
+    correct_register: bool,
 }
 
 async fn office_review(
@@ -594,7 +598,8 @@ async fn office_review(
     body: Result<Json<ReviewBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = json_body(body)?;
-    let visit = desk::review(&state, &user, &id, body.decision, body.note.as_deref()).await?;
+    let conflicts = if body.correct_register { desk::Conflicts::Correct } else { desk::Conflicts::Refuse };
+    let visit = desk::review(&state, &user, &id, body.decision, body.note.as_deref(), conflicts).await?;
     Ok(Json(serde_json::json!({ "status": visit.status })))
 }
 

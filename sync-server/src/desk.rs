@@ -31,7 +31,12 @@
 //!
 //! [`Store::enrolled_agents`]: crate::store::Store::enrolled_agents
 
+use std::collections::BTreeMap;
+
 use posfield_shared::visit::completion::{StepProblem, describe_zh};
+use posfield_shared::visit::outcome::{
+    MerchantConflict, PlanRefusal, Registered, application_plan, register_plan,
+};
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{Ctx, MerchantInput, Missing, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::{ApplicationState, Term};
@@ -42,7 +47,7 @@ use crate::auth::UserRole;
 use crate::office::i18n::Lang;
 use crate::office::import::{self, ImportReport};
 use crate::projection::{self, ProjectionError};
-use crate::store::{AuditEntry, Principal, StoreError, VisitFacts};
+use crate::store::{AuditEntry, Principal, RegisterCause, RegisterWrite, StoreError, VisitFacts};
 
 /// A decision the desk takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +177,15 @@ pub enum DeskError {
     /// The visit's rules refused the action.
     #[error(transparent)]
     Refused(VisitError),
+    /// The lifecycle refuses what approving the visit would do to the
+    /// register: nothing was approved or changed.
+    #[error("{} / {}", .0.zh(), .0.en())]
+    RegisterRefused(PlanRefusal),
+    /// The register binds a terminal of the visit to another merchant: the
+    /// reviewer approves only knowing it (the approval then corrects the
+    /// register).
+    #[error("{}", conflict_words(.0))]
+    RegisterConflict(Vec<MerchantConflict>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -284,14 +298,68 @@ pub fn approval_gaps(visit: &Visit, facts: &VisitFacts) -> Option<ApprovalGap> {
     gap(posfield_shared::visit::missing(&held), true)
 }
 
+/// The conflicts with the register in zh-CN and English.
+fn conflict_words(conflicts: &[MerchantConflict]) -> String {
+    let zh: Vec<String> = conflicts
+        .iter()
+        .map(|c| format!("终端 {} 在登记表中属于 {}，本工单记录为 {}", c.serial, c.register, c.visit))
+        .collect();
+    let en: Vec<String> = conflicts
+        .iter()
+        .map(|c| {
+            format!("the register has terminal {} at {}, the visit at {}", c.serial, c.register, c.visit)
+        })
+        .collect();
+    format!(
+        "与终端登记表不符，确认后审核通过将更正登记表：{} / the visit contradicts the register; approve again, confirming, to correct it: {}",
+        zh.join("；"),
+        en.join("; ")
+    )
+}
+
+/// What approving a visit does to the register, by the domain's rule
+/// ([`register_plan`]): `None` once its effects were applied (a visit
+/// returned and approved again changes the register once), a refusal when
+/// the lifecycle refuses it or the register contradicts the visit and the
+/// reviewer did not confirm the correction.
+pub fn approval_register(
+    visit: &Visit,
+    register: &BTreeMap<String, Registered>,
+    applied: bool,
+    confirm_conflicts: bool,
+    actor: &str,
+) -> Result<Option<RegisterWrite>, DeskError> {
+    if applied {
+        return Ok(None);
+    }
+    let plan = register_plan(visit, register).map_err(DeskError::RegisterRefused)?;
+    if !plan.conflicts.is_empty() && !confirm_conflicts {
+        return Err(DeskError::RegisterConflict(plan.conflicts));
+    }
+    Ok(Some(RegisterWrite { cause: RegisterCause::VisitApproved, plan, actor: actor.to_owned() }))
+}
+
+/// How a review treats facts of the visit the register contradicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Conflicts {
+    /// Refuse the approval and name them.
+    #[default]
+    Refuse,
+    /// The reviewer saw them: the approval corrects the register.
+    Correct,
+}
+
 /// Approves a completed visit that is complete on the server
-/// ([`approval_gaps`]), or returns it with a note whatever its state.
+/// ([`approval_gaps`]) and whose effects on the register the lifecycle
+/// allows ([`approval_register`]), writing them with the approval; or
+/// returns it with a note whatever its state.
 pub async fn review(
     state: &State,
     user: &DeskUser,
     id: &str,
     decision: ReviewDecision,
     note: Option<&str>,
+    conflicts: Conflicts,
 ) -> Result<Visit, DeskError> {
     user.require(DeskAction::Review)?;
     let principal = user.principal();
@@ -309,23 +377,36 @@ pub async fn review(
         ReviewDecision::Return => "return",
     };
     let entry = user.audit(Some(id), DeskAction::Review, detail);
-    let mut gap = None;
-    let edited = projection::office_edit(state, &principal, id, entry, |doc| {
+    let applied = match decision {
+        ReviewDecision::Approve => state.store.register_applied(id, RegisterCause::VisitApproved).await?,
+        ReviewDecision::Return => true,
+    };
+    let mut refused = None;
+    let edited = projection::office_decide(state, &principal, id, entry, |doc, register| {
+        let mut write = None;
         if let Some(facts) = &facts {
             let visit = doc.visit()?;
             if let Some(found) = approval_gaps(&visit, facts) {
                 let refusal = VisitError::Incomplete(found.missing.clone());
-                gap = Some(found);
+                refused = Some(DeskError::NotApprovable(found));
                 return Err(refusal);
             }
+            let confirm = conflicts == Conflicts::Correct;
+            match approval_register(&visit, register, applied, confirm, &user.name) {
+                Ok(planned) => write = planned,
+                Err(refusal) => {
+                    refused = Some(refusal);
+                    return Err(VisitError::Incomplete(Vec::new()));
+                }
+            }
         }
-        doc.review(&ctx, decision, note)
+        Ok((doc.review(&ctx, decision, note)?, write))
     })
     .await;
-    let visit = match (edited, gap) {
-        (Err(_), Some(gap)) => {
-            tracing::info!(visit = %id, user = %user.name, gap = gap.code(), "approval refused");
-            return Err(DeskError::NotApprovable(gap));
+    let visit = match (edited, refused) {
+        (Err(_), Some(refused)) => {
+            tracing::info!(visit = %id, user = %user.name, reason = %refused, "approval refused");
+            return Err(refused);
         }
         (edited, _) => edited?,
     };
@@ -394,8 +475,16 @@ pub async fn decide_application(
     user.require(DeskAction::DecideApplication)?;
     let ctx = user.ctx();
     let entry = user.audit(Some(id), DeskAction::DecideApplication, decision.code());
-    let visit = projection::office_edit(state, &user.principal(), id, entry, |doc| {
-        doc.decide_application(&ctx, decision, reason)
+    let applied = state.store.register_applied(id, RegisterCause::ApplicationApproved).await?;
+    let visit = projection::office_decide(state, &user.principal(), id, entry, |doc, register| {
+        let visit = doc.decide_application(&ctx, decision, reason)?;
+        // An approved application issues the suspended terminal, once.
+        let write = (decision == ApplicationState::Approved && !applied).then(|| RegisterWrite {
+            cause: RegisterCause::ApplicationApproved,
+            plan: application_plan(&visit, register),
+            actor: user.name.clone(),
+        });
+        Ok((visit, write))
     })
     .await?;
     tracing::info!(visit = %id, user = %user.name, ?decision, "reactivation application decided");
@@ -405,6 +494,9 @@ pub async fn decide_application(
 /// Imports a register CSV: keeps the good rows, reports the bad ones.
 pub async fn import_terminals(state: &State, user: &DeskUser, csv: &str) -> Result<ImportReport, DeskError> {
     user.require(DeskAction::Import)?;
+    // The register's writers take turns with the desk's decisions, whose
+    // plans are made from what the register holds.
+    let _turn = state.projection_lock.lock().await;
     let report = import::import_terminals(state.store.as_ref(), csv, |report| {
         let detail = format!("{} imported, {} refused", report.imported, report.bad.len());
         user.audit(None, DeskAction::Import, &detail)

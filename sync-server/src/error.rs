@@ -101,6 +101,10 @@ impl From<DeskError> for ApiError {
             }
             DeskError::NotApprovable(gap) => ApiError::new(StatusCode::CONFLICT, gap.code(), message),
             DeskError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "refused", message),
+            DeskError::RegisterRefused(_) => ApiError::new(StatusCode::CONFLICT, "register_refused", message),
+            DeskError::RegisterConflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "register_conflict", message)
+            }
             DeskError::Store(_) | DeskError::Projection(_) => ApiError::internal(e),
         }
     }

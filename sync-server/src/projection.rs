@@ -8,11 +8,12 @@
 //! document change that could not be stored fails the edit, and no
 //! projection names heads the store does not hold.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{Signer, SigningKey};
 use posfield_shared::visit::acceptance::{binding_message, device_signature_verifies};
 use posfield_shared::visit::authority::{Field, OfficeFields, Receipt, Sender};
+use posfield_shared::visit::outcome::Registered;
 use posfield_shared::visit::{Ctx, DocError, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::Term;
 use posfield_shared::{Actor, BlobHash, Timestamp};
@@ -20,8 +21,8 @@ use posfield_shared::{Actor, BlobHash, Timestamp};
 use crate::State;
 use crate::clock::{now, now_millis};
 use crate::store::{
-    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, SigningDevice,
-    StoreError,
+    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, RegisterWrite,
+    SigningDevice, StoreError,
 };
 
 /// The server's identity in visit histories.
@@ -408,6 +409,7 @@ pub fn projection_row(
         sim_carrier: sim.map(|s| s.carrier.code().to_owned()),
         sim_expiry: sim.map(|s| s.current_expiry().to_string()),
         countersign: device.and_then(|device| countersign(visit, signing_key, device)),
+        register: None,
     }
 }
 
@@ -487,15 +489,37 @@ pub async fn office_edit(
     audit: AuditEntry,
     edit: impl FnOnce(&mut VisitDoc) -> Result<Visit, VisitError>,
 ) -> Result<Visit, ProjectionError> {
+    office_decide(state, principal, id, audit, |doc, _| Ok((edit(doc)?, None))).await
+}
+
+/// A back-office decision on a visit that may change the terminal
+/// register: as [`office_edit`], with `decide` given what the register
+/// holds of the visit's terminals (read under the projection lock) and
+/// returning, with the visit, the register's change to write in the same
+/// transaction as the projection row and `audit`. The decision is made
+/// before anything is stored: a refusal stores nothing.
+pub async fn office_decide(
+    state: &State,
+    principal: &Principal,
+    id: &str,
+    audit: AuditEntry,
+    decide: impl FnOnce(
+        &mut VisitDoc,
+        &BTreeMap<String, Registered>,
+    ) -> Result<(Visit, Option<RegisterWrite>), VisitError>,
+) -> Result<Visit, ProjectionError> {
     posfield_sync_link_server::doc_id(id)?;
     if !state.store.reaches_visit(principal, id, false).await? {
         return Err(ProjectionError::NotFound(id.to_owned()));
     }
     let _turn = state.projection_lock.lock().await;
     let stored = load_stored(state, id).await?.ok_or_else(|| ProjectionError::NotFound(id.to_owned()))?;
-    let (mut doc, _, _) = stored.readable(id)?;
+    let (mut doc, before, _) = stored.readable(id)?;
+    let serials: Vec<String> =
+        [&before.terminal, &before.replacement].into_iter().flatten().map(|t| t.serial.clone()).collect();
+    let register = state.store.registered(&serials).await?;
     doc.set_actor(SERVER_ACTOR_ID);
-    let visit = edit(&mut doc)?;
+    let (visit, register_write) = decide(&mut doc, &register)?;
     state.repo.merge(id, doc.save_incremental()).await?;
     let owner = state.store.visit_owner(id).await?.unwrap_or_else(|| visit.assignment.agent.clone());
     let before = match state.store.projected(id).await? {
@@ -508,7 +532,8 @@ pub async fn office_edit(
         let at = now_millis();
         office.receive(before, &visit, |_| desk_receipt(principal, at));
     }
-    let row = projection_row(&visit, &owner, &office, &doc.heads(), &state.signing_key, None);
+    let mut row = projection_row(&visit, &owner, &office, &doc.heads(), &state.signing_key, None);
+    row.register = register_write;
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
 }

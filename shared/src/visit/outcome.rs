@@ -172,6 +172,43 @@ impl TerminalChange {
         self.events.last().map_or(self.from, |(_, state)| *state)
     }
 
+    /// What the change does besides its events, in words (zh-CN / English),
+    /// for the terminal's page and the reviewer.
+    pub fn detail(&self) -> String {
+        let mut parts = Vec::new();
+        if self.before.is_none() {
+            parts.push("登记新终端 / added to the register".to_owned());
+        }
+        match &self.binding {
+            Binding::Keep => {}
+            Binding::Bind { name, number: Some(number) } => {
+                parts.push(format!("商户 / merchant: {name}（{number}）"))
+            }
+            Binding::Bind { name, number: None } => parts.push(format!("商户 / merchant: {name}")),
+            Binding::Unbind => parts.push("解绑商户 / unbound from the merchant".to_owned()),
+        }
+        match &self.sim {
+            SimChange::Keep => {}
+            SimChange::Set { iccid, expiry, retired, shared_plan, .. } => {
+                parts.push(format!("流量卡 / SIM {iccid}，到期 / expires {expiry}"));
+                if let Some(old) = retired {
+                    parts.push(format!("旧卡停用 / card {old} retired"));
+                }
+                if *shared_plan {
+                    parts.push("流量共享 / shared data plan".to_owned());
+                }
+            }
+            SimChange::Remove => parts.push("流量卡移出 / SIM card removed".to_owned()),
+        }
+        if let Some(day) = self.in_service_since {
+            parts.push(format!("投入使用 / in service since {day}"));
+        }
+        if let Some(day) = self.inspected_on {
+            parts.push(format!("巡检 / inspected {day}"));
+        }
+        parts.join("；")
+    }
+
     /// Whether the change alters nothing in the register.
     pub fn is_empty(&self) -> bool {
         self.before.is_some()

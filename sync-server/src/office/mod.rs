@@ -113,6 +113,8 @@ impl From<crate::desk::DeskError> for PageError {
             DeskError::UnknownAgent(_)
             | DeskError::Invalid(_)
             | DeskError::Refused(_)
+            | DeskError::RegisterRefused(_)
+            | DeskError::RegisterConflict(_)
             | DeskError::NotApprovable(_) => PageError::Refused(e.to_string()),
             DeskError::Store(_) | DeskError::Projection(_) => PageError::internal(e),
         }

@@ -9,8 +9,9 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use posfield_shared::lifecycle::TerminalState;
+use posfield_shared::lifecycle::{TerminalEvent, TerminalState};
 use posfield_shared::visit::acceptance::SignatureCheck;
+use posfield_shared::visit::outcome::register_plan;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
 use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION};
 use posfield_shared::vocab::{ApplicationState, DocumentKind, SimCarrier, Term};
@@ -26,7 +27,7 @@ use super::session::{self, Admin, Officer};
 use crate::auth;
 use crate::desk;
 use crate::personal::{Place, phone_for};
-use crate::store::{AuditEntry, Principal, UserRole};
+use crate::store::{AuditEntry, Principal, RegisterCause, StoreError, TerminalEventRow, UserRole};
 use crate::throttle::OverHttps;
 
 type AppState = State<Arc<crate::State>>;
@@ -491,6 +492,8 @@ pub struct VisitPage {
     /// What a completed visit still misses before it can be approved (the
     /// approve button is offered only when nothing is).
     approval_missing: Vec<String>,
+    /// What approving the visit does to the terminal register.
+    register: RegisterPreview,
     /// A newer app wrote the visit in a way this server may not change:
     /// shown, with no desk action offered.
     read_only: bool,
@@ -597,6 +600,11 @@ pub async fn visit_page(
         .flatten()
         .map(|gap| gap.lines(lang))
         .unwrap_or_default();
+    let register = if can_review {
+        RegisterPreview::of(&state, lang, &visit).await?
+    } else {
+        RegisterPreview::default()
+    };
     let signing_device = match &facts.countersignature {
         Some(countersigned) => {
             let received = Timestamp::from_seconds(countersigned.received_at).beijing_words();
@@ -793,6 +801,7 @@ pub async fn visit_page(
         missing_blobs: missing.len(),
         can_review,
         approval_missing,
+        register,
         read_only: !visit.editable_by(SCHEMA_VERSION),
         damaged,
         agents: agents
@@ -816,6 +825,10 @@ pub struct ReviewForm {
     decision: String,
     #[serde(default)]
     note: String,
+    /// Present when the reviewer confirmed correcting the register where it
+    /// contradicts the visit.
+    #[serde(default)]
+    correct_register: Option<String>,
 }
 
 /// POST /office/visits/{id}/review: approve, or return with a note. The
@@ -833,7 +846,9 @@ pub async fn review(
         other => return Err(PageError::BadRequest(format!("unknown decision {other:?}"))),
     };
     let note = Some(form.note.as_str()).filter(|n| !n.trim().is_empty());
-    desk::review(&state, &officer.desk_user(), &id, decision, note).await?;
+    let conflicts =
+        if form.correct_register.is_some() { desk::Conflicts::Correct } else { desk::Conflicts::Refuse };
+    desk::review(&state, &officer.desk_user(), &id, decision, note, conflicts).await?;
     Ok(saved(&id))
 }
 
@@ -1196,6 +1211,57 @@ pub async fn terminal_list(
     })
 }
 
+/// What approving a visit does to the terminal register, for the reviewer
+/// to see before approving.
+#[derive(Debug, Default)]
+pub struct RegisterPreview {
+    /// Each terminal's change: serial, states and what else changes.
+    lines: Vec<String>,
+    /// Where the register contradicts the visit.
+    conflicts: Vec<String>,
+    /// Why the lifecycle refuses the approval, when it does.
+    refused: String,
+    /// The visit's effects were applied already (a returned visit approved again).
+    applied: bool,
+}
+
+impl RegisterPreview {
+    /// The preview of approving `visit` (completed, reviewable) now.
+    async fn of(state: &crate::State, lang: Lang, visit: &Visit) -> Result<RegisterPreview, StoreError> {
+        if state.store.register_applied(&visit.id, RegisterCause::VisitApproved).await? {
+            return Ok(RegisterPreview { applied: true, ..Default::default() });
+        }
+        let serials: Vec<String> =
+            [&visit.terminal, &visit.replacement].into_iter().flatten().map(|t| t.serial.clone()).collect();
+        let register = state.store.registered(&serials).await?;
+        Ok(match register_plan(visit, &register) {
+            Err(refusal) => RegisterPreview {
+                refused: match lang {
+                    Lang::Zh => refusal.zh(),
+                    Lang::En => refusal.en(),
+                },
+                ..Default::default()
+            },
+            Ok(plan) => RegisterPreview {
+                lines: plan
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        let from = c.before.map_or_else(|| "—".to_owned(), |s| lang.term(s).to_owned());
+                        format!("{} {from} → {}  {}", c.serial, lang.term(c.after()), c.detail())
+                    })
+                    .collect(),
+                conflicts: plan
+                    .conflicts
+                    .iter()
+                    .map(|c| format!("{}：{} ≠ {}", c.serial, c.register, c.visit))
+                    .collect(),
+                ..Default::default()
+            },
+        })
+    }
+}
+
 /// One terminal and its visits.
 #[derive(Template)]
 #[template(path = "office/terminal.html")]
@@ -1204,6 +1270,39 @@ pub struct TerminalPage {
     t: TerminalLine,
     merchant_number: String,
     visits: Vec<VisitLine>,
+    lifecycle: Vec<LifecycleLine>,
+}
+
+/// One change of a terminal in the register, as shown on its page.
+#[derive(Debug)]
+pub struct LifecycleLine {
+    at: String,
+    event: String,
+    from: String,
+    to: String,
+    detail: String,
+    visit_id: String,
+    cause: String,
+    actor: String,
+}
+
+/// How many register changes a terminal's page shows (the newest).
+const LIFECYCLE_LINES: usize = 200;
+
+fn lifecycle_line(lang: Lang, row: &TerminalEventRow) -> LifecycleLine {
+    let event = row.event.as_deref();
+    LifecycleLine {
+        at: Timestamp::from_seconds(row.at).beijing_words(),
+        event: event
+            .map(|c| TerminalEvent::from_code(c).map_or_else(|| c.to_owned(), |e| lang.term(e).to_owned()))
+            .unwrap_or_default(),
+        from: terminal_state_label(lang, row.from_state.as_deref()),
+        to: terminal_state_label(lang, Some(&row.to_state)),
+        detail: row.detail.clone(),
+        visit_id: row.visit_id.clone(),
+        cause: lang.t(&format!("cause_{}", row.cause)).to_owned(),
+        actor: row.actor.clone(),
+    }
 }
 
 /// GET /office/terminals/{serial}.
@@ -1215,6 +1314,7 @@ pub async fn terminal_page(
 ) -> Result<Response, PageError> {
     let row = state.store.terminal(&serial).await?;
     let visits = state.store.terminal_visits(&officer.principal(), &serial).await?;
+    let lifecycle = state.store.terminal_events(&serial, LIFECYCLE_LINES).await?;
     let row = match row {
         Some(row) => row,
         None if !visits.is_empty() => TerminalRow { serial: serial.clone(), ..Default::default() },
@@ -1225,6 +1325,7 @@ pub async fn terminal_page(
         t: terminal_line(lang, today(), &row),
         merchant_number: row.merchant_number.clone().unwrap_or_default(),
         visits: visits.iter().map(|v| visit_line(lang, officer.role, v)).collect(),
+        lifecycle: lifecycle.iter().map(|e| lifecycle_line(lang, e)).collect(),
     })
 }
 
@@ -1289,10 +1390,12 @@ pub struct AlertsPage {
     old_terminals: Vec<TerminalLine>,
     warranty_ending: Vec<TerminalLine>,
     repeated_faults: Vec<TerminalLine>,
+    inspection_due: Vec<TerminalLine>,
     waiting_applications: Vec<VisitLine>,
     incomplete_blobs: Vec<VisitLine>,
-    /// Totals in the order of the tiles: SIM, old, warranty, faults, applications, photos.
-    totals: [i64; 6],
+    /// Totals in the order of the tiles: SIM, old, warranty, faults,
+    /// applications, photos, inspections.
+    totals: [i64; 7],
     waiting_review: i64,
     returned: i64,
 }
@@ -1317,6 +1420,7 @@ pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Res
         old_terminals: lines(&alerts.old_terminals.rows),
         warranty_ending: lines(&alerts.warranty_ending.rows),
         repeated_faults: lines(&alerts.repeated_faults.rows),
+        inspection_due: lines(&alerts.inspection_due.rows),
         waiting_applications: alerts
             .waiting_applications
             .rows
@@ -1336,6 +1440,7 @@ pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Res
             alerts.repeated_faults.total,
             alerts.waiting_applications.total,
             alerts.incomplete_blobs.total,
+            alerts.inspection_due.total,
         ],
         waiting_review: alerts.waiting_review,
         returned: alerts.returned,

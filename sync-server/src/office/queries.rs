@@ -116,8 +116,9 @@ pub async fn visits(
 
 /// The alerts as of `today`: SIM cards expiring within 30 days or
 /// expired, terminals 3 years old or more, warranties ending within 60
-/// days, terminals repaired twice or more in 365 days, and the visits
-/// waiting for a decision or for photos.
+/// days, terminals repaired twice or more in 365 days, terminals in service
+/// not inspected for 12 months, and the visits waiting for a decision or
+/// for photos.
 pub async fn alerts(
     store: &dyn Store,
     principal: &Principal,
@@ -129,6 +130,7 @@ pub async fn alerts(
         old_until: today.add_years(-3).to_string(),
         warranty_until: today.add_days(60).to_string(),
         repairs_since: today.add_days(-365).beijing_start().seconds(),
+        inspection_until: today.add_years(-1).to_string(),
     };
     let mut alerts = store.alerts(principal, &window).await?;
     let days = |from: &str, to: &str| match (CalendarDate::parse(from), CalendarDate::parse(to)) {
@@ -141,6 +143,9 @@ pub async fn alerts(
     }
     for alert in &mut alerts.old_terminals.rows {
         alert.figure = days(&alert.date, &today) / 365;
+    }
+    for alert in &mut alerts.inspection_due.rows {
+        alert.figure = days(&alert.date, &today);
     }
     Ok(alerts)
 }

@@ -22,11 +22,12 @@
 
 pub mod sqlite;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use posfield_shared::protocol::ManifestEntry;
+use posfield_shared::visit::outcome::{RegisterPlan, Registered};
 use posfield_sync_link_server::storage::KvStore;
 
 /// What a store method's future resolves to.
@@ -45,6 +46,10 @@ pub enum StoreError {
     /// The work was cancelled (the server is shutting down).
     #[error("the server is shutting down")]
     Cancelled,
+    /// The register changed between the decision's plan and its write: the
+    /// decision was not written, and may be taken again.
+    #[error("terminal {0} changed in the register meanwhile: try again")]
+    RegisterChanged(String),
 }
 
 /// A back-office role.
@@ -483,6 +488,63 @@ pub struct ProjectionRow {
     pub sim_expiry: Option<String>,
     /// The acceptance to countersign, if the visit has one.
     pub countersign: Option<PendingCountersignature>,
+    /// What the decision that wrote this row does to the terminal register,
+    /// applied with the row, once per visit and cause.
+    pub register: Option<RegisterWrite>,
+}
+
+/// What caused a change of the register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterCause {
+    /// The visit was approved.
+    VisitApproved,
+    /// The visit's reactivation application was approved.
+    ApplicationApproved,
+}
+
+impl RegisterCause {
+    /// Stable code in `register_effects` and `terminal_events`.
+    pub fn code(self) -> &'static str {
+        match self {
+            RegisterCause::VisitApproved => "visit_approved",
+            RegisterCause::ApplicationApproved => "application_approved",
+        }
+    }
+}
+
+/// A decision's plan for the register, to write with its projection row.
+#[derive(Debug, Clone)]
+pub struct RegisterWrite {
+    /// What caused it.
+    pub cause: RegisterCause,
+    /// The plan ([`posfield_shared::visit::outcome`]), which names the
+    /// state each terminal was in when it was made.
+    pub plan: RegisterPlan,
+    /// The office user who decided.
+    pub actor: String,
+}
+
+/// One change of a terminal in the register, with the visit that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalEventRow {
+    /// The terminal.
+    pub serial: String,
+    /// The visit whose decision caused it.
+    pub visit_id: String,
+    /// A [`RegisterCause`] code.
+    pub cause: String,
+    /// A `TerminalEvent` code; `None` for a change of facts alone.
+    pub event: Option<String>,
+    /// The state before (`None`: the register did not know the terminal).
+    pub from_state: Option<String>,
+    /// The state after.
+    pub to_state: String,
+    /// What else changed, in words.
+    pub detail: String,
+    /// When it was written (Unix seconds).
+    pub at: i64,
+    /// Who decided.
+    pub actor: String,
 }
 
 /// What the server knows of a visit beyond its document.
@@ -696,6 +758,8 @@ pub struct AlertWindow {
     pub warranty_until: String,
     /// Repairs counted from this time (Unix seconds).
     pub repairs_since: i64,
+    /// Terminals last inspected on or before this day are due.
+    pub inspection_until: String,
 }
 
 /// What the alerts page shows. Terminal alerts carry their date; the
@@ -711,6 +775,10 @@ pub struct Alerts {
     pub warranty_ending: AlertList<TerminalAlert>,
     /// Terminals with two or more repair visits since the window's start.
     pub repeated_faults: AlertList<TerminalAlert>,
+    /// Terminals in service whose last inspection (or, never inspected,
+    /// whose entry into service) is on or before the window's
+    /// `inspection_until`.
+    pub inspection_due: AlertList<TerminalAlert>,
     /// Reactivation applications waiting for a decision.
     pub waiting_applications: AlertList<VisitRow>,
     /// Visits whose photos have not all arrived.
@@ -1039,6 +1107,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// One terminal.
     fn terminal<'a>(&'a self, serial: &'a str) -> StoreFuture<'a, Option<TerminalRow>>;
+
+    /// What the register holds of each of `serials` it knows, for a
+    /// decision's plan.
+    fn registered<'a>(&'a self, serials: &'a [String]) -> StoreFuture<'a, BTreeMap<String, Registered>>;
+
+    /// Whether the effects of visit `visit_id` of `cause` were written to the register.
+    fn register_applied<'a>(&'a self, visit_id: &'a str, cause: RegisterCause) -> StoreFuture<'a, bool>;
+
+    /// The register's changes of one terminal, oldest first (at most `limit`, the newest).
+    fn terminal_events<'a>(&'a self, serial: &'a str, limit: usize)
+    -> StoreFuture<'a, Vec<TerminalEventRow>>;
 
     /// Every terminal, by serial.
     fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>>;

@@ -15,13 +15,15 @@
 mod actors;
 mod chunks;
 mod office;
+mod register;
 mod sessions;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use posfield_shared::protocol::ManifestEntry;
+use posfield_shared::visit::outcome::Registered;
 use posfield_sync_link_server::storage::{KvStore, StorageError, StorageFuture};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -29,9 +31,9 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use self::chunks::{Pending, Write};
 use super::{
     ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeviceKeys, DeviceRecord,
-    DeviceRow, NewDevice, NewSession, Principal, Projected, ProjectionRow, RegisterRow, Renewal, SeenVersion,
-    SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalRow, UserRecord, UserRole,
-    VisitFacts, VisitPage, VisitQuery, VisitRow,
+    DeviceRow, NewDevice, NewSession, Principal, Projected, ProjectionRow, RegisterCause, RegisterRow,
+    Renewal, SeenVersion, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalEventRow,
+    TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
@@ -1117,6 +1119,30 @@ impl Store for SqliteStore {
 
     fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>> {
         self.run(|c| office::all_terminals(c))
+    }
+
+    fn registered<'a>(&'a self, serials: &'a [String]) -> StoreFuture<'a, BTreeMap<String, Registered>> {
+        let serials = serials.to_vec();
+        self.run(move |c| register::registered(c, &serials))
+    }
+
+    fn register_applied<'a>(&'a self, visit_id: &'a str, cause: RegisterCause) -> StoreFuture<'a, bool> {
+        let visit_id = visit_id.to_owned();
+        self.run(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM register_effects WHERE visit_id = ?1 AND cause = ?2)",
+            )?
+            .query_row(params![visit_id, cause.code()], |r| r.get(0))?)
+        })
+    }
+
+    fn terminal_events<'a>(
+        &'a self,
+        serial: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<TerminalEventRow>> {
+        let serial = serial.to_owned();
+        self.run(move |c| register::terminal_events(c, &serial, limit))
     }
 
     fn import_register(&self, rows: Vec<RegisterRow>, entry: AuditEntry) -> StoreFuture<'_, ()> {

@@ -50,6 +50,9 @@ fn like_pattern(text: &str) -> String {
 /// Writes a visit's projection row, the blobs it refers to, its terminal
 /// and the countersignature of a new acceptance.
 pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Result<(), StoreError> {
+    if let Some(write) = &row.register {
+        super::register::apply(tx, &row.id, write)?;
+    }
     let mut heads = row.heads.clone();
     heads.sort();
     let heads = heads.join(",");
@@ -306,11 +309,26 @@ fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TerminalRow> {
     })
 }
 
+/// A registered terminal's merchant: the register's once an approved visit
+/// changed the row (the register follows the visits from then on), else
+/// what the last visit recorded, before the import's.
+macro_rules! merchant {
+    () => {
+        "CASE WHEN r.changed_by IS NULL OR r.changed_by = 'import' THEN COALESCE(t.merchant, r.merchant) \
+         ELSE r.merchant END"
+    };
+}
+const MERCHANT: &str = merchant!();
+
 /// The fleet's columns over `terminal_register r LEFT JOIN terminals t`:
 /// registered terminals, with what visits recorded preferred.
-const REGISTERED: &str = "r.serial, COALESCE(t.merchant, r.merchant), r.merchant_number, r.model, r.manufacturer, \
-     r.state, r.production_date, r.warranty_end, COALESCE(t.sim_iccid, r.sim_iccid), \
-     COALESCE(t.sim_carrier, r.sim_carrier), COALESCE(t.sim_expiry, r.sim_expiry), t.last_visit";
+const REGISTERED: &str = concat!(
+    "r.serial, ",
+    merchant!(),
+    ", r.merchant_number, r.model, r.manufacturer, r.state, r.production_date, r.warranty_end, \
+     COALESCE(t.sim_iccid, r.sim_iccid), COALESCE(t.sim_carrier, r.sim_carrier), COALESCE(t.sim_expiry, r.sim_expiry), \
+     t.last_visit"
+);
 
 /// The fleet's columns over `terminals t` alone: terminals only visits know.
 const UNREGISTERED: &str = "t.serial, t.merchant, NULL, NULL, NULL, NULL, NULL, NULL, t.sim_iccid, t.sim_carrier, \
@@ -330,7 +348,7 @@ pub(super) fn terminals(
     let mut statement = conn.prepare_cached(&format!(
         "SELECT * FROM (SELECT {REGISTERED} FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
              WHERE r.serial > ?1 AND (?2 = '' OR (r.serial >= ?2 AND r.serial < ?2 || char(1114111)))
-               AND (?3 = '' OR COALESCE(t.merchant, r.merchant) LIKE ?4 ESCAPE '\\')
+               AND (?3 = '' OR {MERCHANT} LIKE ?4 ESCAPE '\\')
              ORDER BY r.serial LIMIT ?5)
          UNION ALL
          SELECT * FROM (SELECT {UNREGISTERED} FROM terminals t
@@ -403,6 +421,7 @@ pub(super) fn alerts(
     let sim_expiring = sim_alert(conn, in_service, &window.sim_until)?;
     let old_terminals = register_alert("production_date", "0000-01-01", &window.old_until)?;
     let warranty_ending = register_alert("warranty_end", &window.today, &window.warranty_until)?;
+    let inspection_due = inspection_alert(conn, &window.inspection_until)?;
 
     // Read in serial order from the partial index of repairs, so the grouping needs no sort.
     let repeated_sql = "SELECT serial, count(*) AS repairs FROM visits INDEXED BY visits_repairs_by_serial
@@ -457,11 +476,33 @@ pub(super) fn alerts(
         old_terminals,
         warranty_ending,
         repeated_faults,
+        inspection_due,
         waiting_applications,
         incomplete_blobs,
         waiting_review: status_count("completed")?,
         returned: status_count("returned")?,
     })
+}
+
+/// Terminals in service whose last inspection (or, never inspected, whose
+/// entry into service) is on or before `until`, most overdue first, from
+/// the partial index of V14.
+fn inspection_alert(conn: &Connection, until: &str) -> Result<AlertList<TerminalAlert>, StoreError> {
+    let filter = "r.state = 'installed' AND COALESCE(r.last_inspected, r.in_service_since) <= ?1";
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {REGISTERED}, COALESCE(r.last_inspected, r.in_service_since) AS due
+         FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+         WHERE {filter} ORDER BY due, r.serial LIMIT {ALERT_ROWS}"
+    ))?;
+    let rows = statement
+        .query_map([until], |r| {
+            Ok(TerminalAlert { terminal: terminal_row(r)?, date: r.get(12)?, figure: 0 })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = conn
+        .prepare_cached(&format!("SELECT count(*) FROM terminal_register r WHERE {filter}"))?
+        .query_row([until], |r| r.get(0))?;
+    Ok(AlertList { rows, total })
 }
 
 /// SIM cards expiring by `until` (or expired). The expiry a visit recorded
@@ -483,13 +524,21 @@ fn sim_alert(
     );
     let columns = |table_first: &str| {
         if table_first == "t" {
-            "t.serial, COALESCE(t.merchant, r.merchant), r.merchant_number, r.model, r.manufacturer, r.state, \
+            concat!(
+                "t.serial, ",
+                merchant!(),
+                ", r.merchant_number, r.model, r.manufacturer, r.state, \
              r.production_date, r.warranty_end, COALESCE(t.sim_iccid, r.sim_iccid), \
              COALESCE(t.sim_carrier, r.sim_carrier), t.sim_expiry, t.last_visit, t.sim_expiry AS due"
+            )
         } else {
-            "r.serial, COALESCE(t.merchant, r.merchant), r.merchant_number, r.model, r.manufacturer, r.state, \
+            concat!(
+                "r.serial, ",
+                merchant!(),
+                ", r.merchant_number, r.model, r.manufacturer, r.state, \
              r.production_date, r.warranty_end, COALESCE(t.sim_iccid, r.sim_iccid), \
              COALESCE(t.sim_carrier, r.sim_carrier), r.sim_expiry, t.last_visit, r.sim_expiry AS due"
+            )
         }
     };
     let mut statement = conn.prepare_cached(&format!(

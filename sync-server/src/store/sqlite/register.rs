@@ -1,0 +1,201 @@
+//! The SQL of the register following the visits: what the register holds
+//! of a decision's terminals, the write of its plan (once per visit and
+//! cause, only over the states it was made from), and each terminal's
+//! changes.
+
+use std::collections::BTreeMap;
+
+use posfield_shared::lifecycle::TerminalState;
+use posfield_shared::visit::outcome::{Binding, Registered, SimChange, TerminalChange};
+use posfield_shared::vocab::Term;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::clock::now;
+use crate::store::{RegisterWrite, StoreError, TerminalEventRow};
+
+/// What the register holds of each of `serials` it knows. A row whose state
+/// this version does not know is left out: a plan over it is refused when
+/// it is written ([`apply`] finds the row it did not expect).
+pub(super) fn registered(
+    conn: &Connection,
+    serials: &[String],
+) -> Result<BTreeMap<String, Registered>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT state, merchant, merchant_number, sim_iccid, sim_carrier, sim_expiry
+         FROM terminal_register WHERE serial = ?1",
+    )?;
+    let mut found = BTreeMap::new();
+    for serial in serials {
+        let row = statement
+            .query_row([serial], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Registered {
+                        state: TerminalState::InStock,
+                        merchant: r.get(1)?,
+                        merchant_number: r.get(2)?,
+                        sim_iccid: r.get(3)?,
+                        sim_carrier: r.get(4)?,
+                        sim_expiry: r.get(5)?,
+                    },
+                ))
+            })
+            .optional()?;
+        if let Some((code, registered)) = row
+            && let Some(state) = TerminalState::from_code(&code)
+        {
+            found.insert(serial.clone(), Registered { state, ..registered });
+        }
+    }
+    Ok(found)
+}
+
+/// Writes `write`'s plan for visit `visit_id` in `tx`: nothing when the
+/// visit's effects of that cause were written before; otherwise every
+/// terminal must still be in the state the plan was made from, or nothing
+/// is written ([`StoreError::RegisterChanged`]).
+pub(super) fn apply(tx: &Transaction<'_>, visit_id: &str, write: &RegisterWrite) -> Result<(), StoreError> {
+    let cause = write.cause.code();
+    let done: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM register_effects WHERE visit_id = ?1 AND cause = ?2)")?
+        .query_row(params![visit_id, cause], |r| r.get(0))?;
+    if done {
+        return Ok(());
+    }
+    let at = now();
+    for change in &write.plan.changes {
+        let current: Option<String> = tx
+            .prepare_cached("SELECT state FROM terminal_register WHERE serial = ?1")?
+            .query_row([&change.serial], |r| r.get(0))
+            .optional()?;
+        if current.as_deref() != change.before.map(|s| s.code()) {
+            return Err(StoreError::RegisterChanged(change.serial.clone()));
+        }
+        write_change(tx, visit_id, change, at)?;
+        let detail = change.detail();
+        let mut from = change.before.map(|s| s.code().to_owned());
+        let mut event_rows: Vec<(Option<&str>, String)> =
+            change.events.iter().map(|(e, to)| (Some(e.code()), to.code().to_owned())).collect();
+        if event_rows.is_empty() {
+            event_rows.push((None, change.after().code().to_owned()));
+        }
+        let last = event_rows.len() - 1;
+        for (i, (event, to)) in event_rows.into_iter().enumerate() {
+            tx.prepare_cached(
+                "INSERT INTO terminal_events (serial, visit_id, cause, event, from_state, to_state, detail, at, actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                change.serial,
+                visit_id,
+                cause,
+                event,
+                from,
+                to,
+                if i == last { detail.as_str() } else { "" },
+                at,
+                write.actor
+            ])?;
+            from = Some(to);
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO register_effects (visit_id, cause, applied_at, actor) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![visit_id, cause, at, write.actor])?;
+    Ok(())
+}
+
+/// The register row of one change: created when the register did not know
+/// the terminal, else updated.
+fn write_change(
+    tx: &Transaction<'_>,
+    visit_id: &str,
+    change: &TerminalChange,
+    at: i64,
+) -> Result<(), StoreError> {
+    if change.before.is_none() {
+        tx.prepare_cached(
+            "INSERT INTO terminal_register (serial, state, imported_at, changed_by) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![change.serial, change.from.code(), at, format!("visit:{visit_id}")])?;
+    }
+    tx.prepare_cached("UPDATE terminal_register SET state = ?2, changed_by = ?3 WHERE serial = ?1")?
+        .execute(params![change.serial, change.after().code(), format!("visit:{visit_id}")])?;
+    match &change.binding {
+        Binding::Keep => {}
+        Binding::Bind { name, number } => {
+            tx.prepare_cached(
+                "UPDATE terminal_register SET merchant = ?2, merchant_number = ?3 WHERE serial = ?1",
+            )?
+            .execute(params![change.serial, name, number])?;
+        }
+        Binding::Unbind => {
+            tx.prepare_cached(
+                "UPDATE terminal_register SET merchant = NULL, merchant_number = NULL WHERE serial = ?1",
+            )?
+            .execute([&change.serial])?;
+        }
+    }
+    match &change.sim {
+        SimChange::Keep => {}
+        SimChange::Set { iccid, carrier, expiry, shared_plan, .. } => {
+            tx.prepare_cached(
+                "UPDATE terminal_register SET sim_iccid = ?2, sim_carrier = ?3, sim_expiry = ?4, sim_shared_plan = ?5
+                 WHERE serial = ?1",
+            )?
+            .execute(params![change.serial, iccid, carrier, expiry, shared_plan])?;
+            // What visits recorded is shown before the import's: it must
+            // say what the approval said.
+            tx.prepare_cached(
+                "UPDATE terminals SET sim_iccid = ?2, sim_carrier = ?3, sim_expiry = ?4 WHERE serial = ?1",
+            )?
+            .execute(params![change.serial, iccid, carrier, expiry])?;
+        }
+        SimChange::Remove => {
+            tx.prepare_cached(
+                "UPDATE terminal_register SET sim_iccid = NULL, sim_carrier = NULL, sim_expiry = NULL,
+                    sim_shared_plan = 0 WHERE serial = ?1",
+            )?
+            .execute([&change.serial])?;
+        }
+    }
+    if let Some(day) = change.in_service_since {
+        tx.prepare_cached("UPDATE terminal_register SET in_service_since = ?2 WHERE serial = ?1")?
+            .execute(params![change.serial, day.to_string()])?;
+    }
+    if let Some(day) = change.inspected_on {
+        tx.prepare_cached("UPDATE terminal_register SET last_inspected = ?2 WHERE serial = ?1")?
+            .execute(params![change.serial, day.to_string()])?;
+    }
+    Ok(())
+}
+
+/// The register's changes of one terminal, oldest first (the newest `limit`).
+pub(super) fn terminal_events(
+    conn: &Connection,
+    serial: &str,
+    limit: usize,
+) -> Result<Vec<TerminalEventRow>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT serial, visit_id, cause, event, from_state, to_state, detail, at, actor FROM (
+            SELECT * FROM terminal_events WHERE serial = ?1 ORDER BY id DESC LIMIT ?2
+         ) ORDER BY id",
+    )?;
+    let rows = statement
+        .query_map(params![serial, limit as i64], |r| {
+            Ok(TerminalEventRow {
+                serial: r.get(0)?,
+                visit_id: r.get(1)?,
+                cause: r.get(2)?,
+                event: r.get(3)?,
+                from_state: r.get(4)?,
+                to_state: r.get(5)?,
+                detail: r.get(6)?,
+                at: r.get(7)?,
+                actor: r.get(8)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
