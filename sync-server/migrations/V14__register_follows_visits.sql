@@ -38,21 +38,24 @@ CREATE INDEX terminal_events_by_serial ON terminal_events (serial, id);
 CREATE INDEX terminal_register_by_inspection ON terminal_register (COALESCE(last_inspected, in_service_since))
     WHERE state = 'installed';
 
--- The fleet shows the register's merchant once an approved visit changed
--- the row; before that, what the last visit recorded (as before).
+-- The fleet shows the register's merchant (what a visit recorded only where
+-- the register names none), and the register's SIM card once an approved
+-- visit changed the row (before, what the last visit recorded).
 DROP VIEW fleet;
 CREATE VIEW fleet AS
 SELECT r.serial AS serial,
-       CASE WHEN r.changed_by = 'import' THEN COALESCE(t.merchant, r.merchant) ELSE r.merchant END AS merchant,
+       CASE WHEN r.changed_by = 'import' THEN COALESCE(r.merchant, t.merchant) ELSE r.merchant END AS merchant,
        r.merchant_number AS merchant_number,
        r.model AS model,
        r.manufacturer AS manufacturer,
        r.state AS state,
        r.production_date AS production_date,
        r.warranty_end AS warranty_end,
-       COALESCE(t.sim_iccid, r.sim_iccid) AS sim_iccid,
-       COALESCE(t.sim_carrier, r.sim_carrier) AS sim_carrier,
-       COALESCE(t.sim_expiry, r.sim_expiry) AS sim_expiry,
+       CASE WHEN r.changed_by = 'import' THEN COALESCE(t.sim_iccid, r.sim_iccid) ELSE r.sim_iccid END AS sim_iccid,
+       CASE WHEN r.changed_by = 'import' THEN COALESCE(t.sim_carrier, r.sim_carrier) ELSE r.sim_carrier END
+           AS sim_carrier,
+       CASE WHEN r.changed_by = 'import' THEN COALESCE(t.sim_expiry, r.sim_expiry) ELSE r.sim_expiry END
+           AS sim_expiry,
        t.last_visit AS last_visit
 FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
 UNION ALL

@@ -309,25 +309,47 @@ fn terminal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TerminalRow> {
     })
 }
 
-/// A registered terminal's merchant: the register's once an approved visit
-/// changed the row (the register follows the visits from then on), else
-/// what the last visit recorded, before the import's.
+/// A registered terminal's merchant: the register's (a visit that finds the
+/// terminal elsewhere is a conflict the reviewer settles, never a silent
+/// change); what the last visit recorded only where an imported row names
+/// none.
 macro_rules! merchant {
     () => {
-        "CASE WHEN r.changed_by IS NULL OR r.changed_by = 'import' THEN COALESCE(t.merchant, r.merchant) \
+        "CASE WHEN r.changed_by IS NULL OR r.changed_by = 'import' THEN COALESCE(r.merchant, t.merchant) \
          ELSE r.merchant END"
     };
 }
 const MERCHANT: &str = merchant!();
+
+/// A registered terminal's SIM `column`: what the last visit recorded
+/// before the import's, until an approved visit changed the row; from then
+/// on the register's, which the approvals keep.
+macro_rules! sim {
+    ($column:ident) => {
+        concat!(
+            "CASE WHEN r.changed_by = 'import' THEN COALESCE(t.",
+            stringify!($column),
+            ", r.",
+            stringify!($column),
+            ") ELSE r.",
+            stringify!($column),
+            " END"
+        )
+    };
+}
 
 /// The fleet's columns over `terminal_register r LEFT JOIN terminals t`:
 /// registered terminals, with what visits recorded preferred.
 const REGISTERED: &str = concat!(
     "r.serial, ",
     merchant!(),
-    ", r.merchant_number, r.model, r.manufacturer, r.state, r.production_date, r.warranty_end, \
-     COALESCE(t.sim_iccid, r.sim_iccid), COALESCE(t.sim_carrier, r.sim_carrier), COALESCE(t.sim_expiry, r.sim_expiry), \
-     t.last_visit"
+    ", r.merchant_number, r.model, r.manufacturer, r.state, r.production_date, r.warranty_end, ",
+    sim!(sim_iccid),
+    ", ",
+    sim!(sim_carrier),
+    ", ",
+    sim!(sim_expiry),
+    ", t.last_visit"
 );
 
 /// The fleet's columns over `terminals t` alone: terminals only visits know.

@@ -983,3 +983,66 @@ async fn a_rotated_device_key_joins_the_earlier_keys_the_countersignature_is_off
     let fact = store.visit_facts(&office(), "v1").await.unwrap().countersignature.unwrap();
     assert_eq!(fact.device.unwrap().public_key, old, "the page shows the key that verified it");
 }
+
+/// A plan that installs terminal `serial`, made when the register held it
+/// in `before` (`None`: unknown).
+fn install_plan(
+    serial: &str,
+    before: Option<posfield_shared::lifecycle::TerminalState>,
+) -> crate::store::RegisterWrite {
+    use posfield_shared::lifecycle::{TerminalEvent, TerminalState};
+    use posfield_shared::visit::outcome::{Binding, RegisterPlan, SimChange, TerminalChange};
+    crate::store::RegisterWrite {
+        cause: crate::store::RegisterCause::VisitApproved,
+        plan: RegisterPlan {
+            changes: vec![TerminalChange {
+                serial: serial.into(),
+                before,
+                from: TerminalState::InStock,
+                events: vec![(TerminalEvent::Install, TerminalState::Installed)],
+                binding: Binding::Bind { name: "老王便利店".into(), number: None },
+                sim: SimChange::Keep,
+                in_service_since: None,
+                inspected_on: None,
+            }],
+            conflicts: Vec::new(),
+        },
+        actor: "chen".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_decisions_register_change_is_written_once_and_only_over_the_state_it_was_planned_from() {
+    use posfield_shared::lifecycle::TerminalState;
+    let (_dir, store) = open();
+    let approved = |id: &str, write| ProjectionRow { register: Some(write), ..row(id, "li", "li", &[]) };
+
+    // Written once: the same decision written again changes nothing.
+    store
+        .write_projections(vec![approved("v1", install_plan("N9100000000101", None))], Vec::new())
+        .await
+        .unwrap();
+    store
+        .write_projections(vec![approved("v1", install_plan("N9100000000101", None))], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(store.terminal_events("N9100000000101", 10).await.unwrap().len(), 1);
+    assert!(store.register_applied("v1", crate::store::RegisterCause::VisitApproved).await.unwrap());
+    let known = store.registered(&["N9100000000101".into()]).await.unwrap();
+    assert_eq!(known["N9100000000101"].state, TerminalState::Installed);
+
+    // Planned from a state the register no longer holds: nothing of the
+    // decision is written, its projection row included.
+    let stale = approved("v2", install_plan("N9100000000101", Some(TerminalState::InStock)));
+    let refused = store.write_projections(vec![stale], Vec::new()).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::RegisterChanged(ref serial) if serial == "N9100000000101"),
+        "{refused}"
+    );
+    assert!(
+        store.projected("v2").await.unwrap().is_none(),
+        "the row was written without its register change"
+    );
+    assert_eq!(store.terminal_events("N9100000000101", 10).await.unwrap().len(), 1);
+    assert!(!store.register_applied("v2", crate::store::RegisterCause::VisitApproved).await.unwrap());
+}

@@ -1,0 +1,580 @@
+//! The fleet follows the visits: a real agent core works through each kind
+//! of visit by the checklist's own rule, syncs with a real server, the desk
+//! approves, and the register, each terminal's lifecycle and the alerts are
+//! what the business expects; approving or syncing again changes nothing
+//! twice, and what the lifecycle refuses stops the approval with its reason.
+
+use std::collections::BTreeMap;
+
+use posfield_core::Agent;
+use posfield_e2e::ServerProcess;
+use posfield_e2e::hostile::Desk;
+use posfield_e2e::story::{open, strokes, testdata};
+use posfield_shared::checklist::Requirement;
+use posfield_shared::fault::FaultCode;
+use posfield_shared::visit::MerchantInput;
+use posfield_shared::visit::completion::applies;
+use posfield_shared::visit::satisfy::{Choices, Identification, Operation, operations};
+use posfield_shared::visit::{SimInput, StepState};
+use posfield_shared::vocab::Term;
+use posfield_shared::vocab::{
+    DocumentKind, IdentificationMethod, RepairPlan, SimAction, SimCarrier, SuspensionCause, WarrantyStatus,
+};
+use posfield_shared::{CalendarDate, VisitId, VisitKind};
+
+/// The merchant of every visit.
+fn shop() -> MerchantInput {
+    MerchantInput {
+        name: "老王便利店".into(),
+        merchant_number: Some("898310048161234".into()),
+        phone: Some("13812345678".into()),
+        ..Default::default()
+    }
+}
+
+/// An ICCID with its check digit.
+fn iccid(body: &str) -> String {
+    format!("{body}{}", posfield_shared::validate::luhn_digit(body))
+}
+
+/// What one row's visit finds and decides on site.
+#[derive(Debug, Clone)]
+struct Site {
+    serial: String,
+    replacement: Option<String>,
+    warranty: WarrantyStatus,
+    plan: RepairPlan,
+    sim: SimInput,
+}
+
+impl Choices for Site {
+    fn terminal(&mut self) -> Identification {
+        Identification { serial: self.serial.clone(), method: IdentificationMethod::Manual, evidence: None }
+    }
+    fn replacement(&mut self) -> Identification {
+        let serial = self.replacement.clone().expect("the row names a new terminal");
+        Identification { serial, method: IdentificationMethod::Manual, evidence: None }
+    }
+    fn sim(&mut self) -> SimInput {
+        self.sim.clone()
+    }
+    fn backup_note(&mut self) -> Option<String> {
+        Some("已导出到U盘".into())
+    }
+    fn fault(&mut self) -> (FaultCode, Option<String>) {
+        (FaultCode::PrinterFault, Some("打印空白".into()))
+    }
+    fn remedies_tried(&mut self, recommended: usize) -> usize {
+        recommended.min(1)
+    }
+    fn attempt_note(&mut self) -> Option<String> {
+        None
+    }
+    fn fixed_on_site(&mut self) -> bool {
+        self.plan == RepairPlan::FixedOnSite
+    }
+    fn resolution_note(&mut self) -> Option<String> {
+        None
+    }
+    fn warranty(&mut self) -> WarrantyStatus {
+        self.warranty
+    }
+    fn repair_plan(&mut self) -> RepairPlan {
+        self.plan
+    }
+    fn repair_fee(&mut self) -> u64 {
+        15_000
+    }
+    fn suspension_cause(&mut self) -> SuspensionCause {
+        SuspensionCause::NetworkProblem
+    }
+}
+
+/// The application's decision a reactivation row takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Application {
+    Approve,
+    Reject,
+}
+
+/// The test's world: a server, its desk (an administrator's session) and
+/// the agent's phone.
+struct World {
+    _server: ServerProcess,
+    desk: Desk,
+    csrf: String,
+    agent: Agent,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let server = ServerProcess::start(&dir.path().join("server"));
+        server.add_user("zhou", "admin");
+        let mut agent = open(&dir.path().join("wang"));
+        agent.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
+        let desk = Desk::sign_in(&server, "zhou");
+        let csrf = desk.csrf();
+        World { _server: server, desk, csrf, agent, _dir: dir }
+    }
+
+    fn sync(&mut self) {
+        self.agent.sync(&mut |_| {}).unwrap();
+    }
+
+    /// Imports register rows (`serial,state,merchant,merchant_number,sim_iccid,sim_carrier,sim_expiry`).
+    fn import(&self, rows: &[String]) {
+        let mut csv =
+            String::from("serial,state,merchant,merchant_number,sim_iccid,sim_carrier,sim_expiry\n");
+        for row in rows {
+            csv.push_str(row);
+            csv.push('\n');
+        }
+        let (status, page) =
+            self.desk.post("office/terminals/import", &[("csrf", &self.csrf), ("csv", &csv)]);
+        assert_eq!(status, 200, "{page}");
+        assert!(!page.contains("id=\"bad-rows\""), "rows refused: {page}");
+    }
+
+    /// The desk decides a reactivation application.
+    fn decide_application(&self, id: &VisitId, decision: Application) {
+        let form = match decision {
+            Application::Approve => vec![("csrf", self.csrf.as_str()), ("decision", "approve")],
+            Application::Reject => {
+                vec![("csrf", self.csrf.as_str()), ("decision", "reject"), ("reason", "账户仍冻结")]
+            }
+        };
+        let (status, page) = self.desk.post(&format!("office/applications/{id}"), &form);
+        assert_eq!(status, 303, "{page}");
+    }
+
+    /// Approves at the desk; the refusal's page when refused.
+    fn approve(&self, id: &VisitId, correct_register: bool) -> Result<(), String> {
+        let mut form = vec![("csrf", self.csrf.as_str()), ("decision", "approve")];
+        if correct_register {
+            form.push(("correct_register", "1"));
+        }
+        let (status, page) = self.desk.post(&format!("office/visits/{id}/review"), &form);
+        if status == 303 { Ok(()) } else { Err(page) }
+    }
+
+    /// The register, by serial: (state, merchant, ICCID).
+    fn register(&self) -> BTreeMap<String, (String, String, String)> {
+        let (status, bytes) = self.desk.get_bytes("office/terminals/export.csv");
+        assert_eq!(status, 200);
+        let text = String::from_utf8(bytes).unwrap();
+        let text = text.trim_start_matches('\u{feff}');
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (serial, state, merchant, sim) = (at("serial"), at("state"), at("merchant"), at("sim_iccid"));
+        lines
+            .map(|line| {
+                let cells: Vec<&str> = line.split(',').collect();
+                let cell = |i: usize| cells.get(i).unwrap_or(&"").trim_matches('"').to_owned();
+                (cell(serial), (cell(state), cell(merchant), cell(sim)))
+            })
+            .collect()
+    }
+
+    /// How many lifecycle rows a terminal's page shows.
+    fn lifecycle_rows(&self, serial: &str) -> usize {
+        let (status, page) = self.desk.get(&format!("office/terminals/{serial}"));
+        assert_eq!(status, 200, "terminal {serial}");
+        match page.split_once("id=\"lifecycle\"") {
+            Some((_, table)) => table.split("</table>").next().unwrap_or_default().matches("<tr><td").count(),
+            None => 0,
+        }
+    }
+
+    /// An alert's total on the alerts page.
+    fn alert_total(&self, id: &str) -> i64 {
+        let (status, page) = self.desk.get("office/alerts");
+        assert_eq!(status, 200);
+        let marker = format!("id=\"{id}\">");
+        let start = page.find(&marker).unwrap_or_else(|| panic!("no {id}")) + marker.len();
+        page[start..].split('<').next().unwrap().trim().parse().unwrap()
+    }
+
+    /// Works a visit of `kind` through its checklist by the domain's rule,
+    /// the desk deciding the application where there is one, and completes
+    /// it (unless the application was rejected: then nothing after it can
+    /// be done). Returns the visit and whether it was completed.
+    fn visit(
+        &mut self,
+        kind: VisitKind,
+        site: &mut Site,
+        application: Application,
+        sim_action: Option<(SimAction, Option<String>)>,
+    ) -> (VisitId, bool) {
+        let id = self.agent.create_visit(kind, &shop()).unwrap().id;
+        // A different photo for each kind: the same picture twice is one photo.
+        let photo = |kind: DocumentKind| {
+            let n = DocumentKind::ALL.iter().position(|k| *k == kind).unwrap();
+            let (set, n) = if n < 7 { ("code128-1", n + 1) } else { ("qrcode-1", n - 6) };
+            std::fs::read(testdata(&format!("{set}/{n}.png"))).unwrap()
+        };
+        if let Some((action, new_iccid)) = &sim_action {
+            self.agent.set_sim(&id, &site.sim).unwrap();
+            self.agent.set_sim_action(&id, *action, new_iccid.as_deref(), None).unwrap();
+        }
+        let mut signature_steps = Vec::new();
+        let mut fault = String::new();
+        for step in kind.template().steps {
+            if !applies(&self.agent.visit(&id).unwrap(), step.when) {
+                continue;
+            }
+            if step.requires.contains(&Requirement::Signature) {
+                signature_steps.push(step.id.as_str());
+                continue;
+            }
+            for requirement in step.requires {
+                let visit = self.agent.visit(&id).unwrap();
+                for operation in operations(&visit, *requirement, site) {
+                    match operation {
+                        Operation::AttachPhoto(kind) => {
+                            self.agent.add_photo(&id, &photo(kind), kind).unwrap();
+                        }
+                        Operation::Identify { serial, replacement, .. } => {
+                            self.agent.identify_typed(&id, &serial, replacement).unwrap();
+                        }
+                        Operation::SetSim(sim) => {
+                            self.agent.set_sim(&id, &sim).unwrap();
+                        }
+                        Operation::SetSimAction { action, new_iccid, new_expiry } => {
+                            self.agent.set_sim_action(&id, action, new_iccid.as_deref(), new_expiry).unwrap();
+                        }
+                        Operation::ConfirmBackup { items, note } => {
+                            self.agent.confirm_backup(&id, &items, note.as_deref()).unwrap();
+                        }
+                        Operation::AddFault { code, symptom } => {
+                            fault = self.agent.add_fault(&id, code, symptom.as_deref()).unwrap();
+                        }
+                        Operation::TryRemedy { remedy, note, fixed } => {
+                            self.agent
+                                .add_attempt(&id, &fault, Some(remedy), note.as_deref(), fixed)
+                                .unwrap();
+                        }
+                        Operation::ResolveFault { fixed, note } => {
+                            self.agent.resolve_fault(&id, &fault, fixed, note.as_deref()).unwrap();
+                        }
+                        Operation::SetWarranty(warranty) => {
+                            self.agent.set_warranty(&id, warranty).unwrap();
+                        }
+                        Operation::SetRepairPlan(plan) => {
+                            self.agent.set_repair_plan(&id, plan).unwrap();
+                        }
+                        Operation::SetRepairFee(fee) => {
+                            self.agent.set_repair_fee(&id, fee).unwrap();
+                        }
+                        Operation::SetSuspensionCause(cause) => {
+                            self.agent.set_suspension_cause(&id, cause).unwrap();
+                        }
+                        Operation::SubmitApplication => {
+                            self.agent.submit_application(&id).unwrap();
+                        }
+                        Operation::ApproveApplication => {
+                            self.sync();
+                            self.decide_application(&id, application);
+                            self.sync();
+                            if application == Application::Reject {
+                                return (id, false);
+                            }
+                        }
+                        Operation::Sign => unreachable!("the signature is the last step"),
+                    }
+                }
+            }
+            self.agent.set_step(&id, step.id.as_str(), StepState::Done, None, None).unwrap();
+        }
+        // The new terminal of a repair that replaced it: recorded in the
+        // app, as the replacement's serial.
+        if kind == VisitKind::Repair
+            && site.plan == RepairPlan::Replaced
+            && let Some(new) = &site.replacement
+        {
+            self.agent.identify_typed(&id, new, true).unwrap();
+        }
+        self.agent.sign(&id, "王老板", &strokes()).unwrap();
+        for step in signature_steps {
+            self.agent.set_step(&id, step, StepState::Done, None, None).unwrap();
+        }
+        self.agent.complete(&id).unwrap();
+        self.sync();
+        (id, true)
+    }
+}
+
+/// One row: a visit, the register before it, and the register after its approval.
+struct Row {
+    name: &'static str,
+    kind: VisitKind,
+    /// Register rows imported first, `{s}`/`{n}` standing for the row's serials.
+    before: &'static [&'static str],
+    warranty: WarrantyStatus,
+    plan: RepairPlan,
+    application: Application,
+    sim_action: Option<SimAction>,
+    /// Whether the reviewer confirms correcting a register that contradicts the visit.
+    correct_register: bool,
+    /// What the approval answers: `Ok`, or a part of the refusal's words.
+    refused: Option<&'static str>,
+    /// (serial `{s}`/`{n}`, state, merchant, ICCID `{sim}`/`{new_sim}`/empty) after it.
+    after: &'static [(&'static str, &'static str, &'static str, &'static str)],
+    /// Lifecycle rows each terminal's page shows after it.
+    lifecycle: &'static [(&'static str, usize)],
+}
+
+const SHOP: &str = "老王便利店";
+const SHOP_ROW: &str = "老王便利店,898310048161234";
+
+fn row(name: &'static str, kind: VisitKind) -> Row {
+    Row {
+        name,
+        kind,
+        before: &[],
+        warranty: WarrantyStatus::InWarranty,
+        plan: RepairPlan::FixedOnSite,
+        application: Application::Approve,
+        sim_action: None,
+        correct_register: false,
+        refused: None,
+        after: &[],
+        lifecycle: &[],
+    }
+}
+
+fn rows() -> Vec<Row> {
+    use VisitKind as K;
+    vec![
+        Row {
+            before: &["{s},in_stock,,,,,"],
+            after: &[("{s}", "installed", SHOP, "")],
+            lifecycle: &[("{s}", 1)],
+            ..row("installation puts a stock terminal in service at the merchant", K::Installation)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01", "{n},in_stock,,,,,"],
+            after: &[("{s}", "recycled", "", ""), ("{n}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 1), ("{n}", 1)],
+            ..row("replacement takes the old terminal back and moves the card to the new one", K::Replacement)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
+            after: &[("{s}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 2)],
+            ..row("repair fixed on site leaves the terminal in service", K::Repair)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
+            plan: RepairPlan::SentForRepair,
+            after: &[("{s}", "in_repair", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 2)],
+            ..row("repair sent away puts the terminal in repair", K::Repair)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01", "{n},in_stock,,,,,"],
+            plan: RepairPlan::Replaced,
+            after: &[("{s}", "recycled", "", ""), ("{n}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 2), ("{n}", 1)],
+            ..row("repair replaced with a new serial puts the new terminal in service", K::Repair)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
+            warranty: WarrantyStatus::Lost,
+            after: &[("{s}", "lost", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 1)],
+            ..row("a terminal reported lost is lost", K::Repair)
+        },
+        Row {
+            before: &["{s},suspended,SHOP,{sim},china_mobile,2026-12-01"],
+            after: &[("{s}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 2)],
+            ..row(
+                "reactivation approved: issued with the application, in service with the visit",
+                K::Reactivation,
+            )
+        },
+        Row {
+            before: &["{s},suspended,SHOP,{sim},china_mobile,2026-12-01"],
+            application: Application::Reject,
+            after: &[("{s}", "suspended", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 0)],
+            ..row("reactivation rejected: the terminal stays suspended", K::Reactivation)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
+            after: &[("{s}", "recycled", "", "")],
+            lifecycle: &[("{s}", 2)],
+            ..row("deregistration unbinds the terminal and takes it back", K::Deregistration)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
+            after: &[("{s}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 1)],
+            ..row("SIM renewed keeps the card with a new expiry", K::SimRenewal)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
+            sim_action: Some(SimAction::Replaced),
+            after: &[("{s}", "installed", SHOP, "{new_sim}")],
+            lifecycle: &[("{s}", 1)],
+            ..row("SIM replaced puts the new card in the register", K::SimRenewal)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
+            sim_action: Some(SimAction::SharedPlan),
+            after: &[("{s}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 1)],
+            ..row("SIM moved to a shared plan", K::SimRenewal)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
+            after: &[("{s}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 1)],
+            ..row("inspection records the day", K::Inspection)
+        },
+        Row {
+            after: &[("{s}", "installed", SHOP, "")],
+            lifecycle: &[("{s}", 2)],
+            ..row("a terminal the register did not know is created from the visit", K::Repair)
+        },
+        Row {
+            before: &["{s},installed,张记面馆,898310048169999,{sim},china_mobile,2026-12-01"],
+            refused: Some("与终端登记表不符"),
+            after: &[("{s}", "installed", "张记面馆", "{sim}")],
+            lifecycle: &[("{s}", 0)],
+            ..row("a merchant the register contradicts is shown, not overwritten", K::Inspection)
+        },
+        Row {
+            before: &["{s},installed,张记面馆,898310048169999,{sim},china_mobile,2026-12-01"],
+            correct_register: true,
+            after: &[("{s}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 1)],
+            ..row("a reviewer who confirms corrects the register", K::Inspection)
+        },
+        Row {
+            before: &["{s},lost,SHOP,{sim},china_mobile,2026-12-01"],
+            refused: Some("不能执行"),
+            after: &[("{s}", "lost", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 0)],
+            ..row("deregistering a lost terminal is refused", K::Deregistration)
+        },
+        Row {
+            before: &["{s},installed,张记面馆,898310048169999,,,"],
+            refused: Some("不能执行"),
+            after: &[("{s}", "installed", "张记面馆", "")],
+            lifecycle: &[("{s}", 0)],
+            ..row("installing a terminal installed elsewhere is refused", K::Installation)
+        },
+    ]
+}
+
+#[test]
+fn each_visit_moves_the_register_once_and_what_the_lifecycle_refuses_stops_the_approval() {
+    let mut world = World::new();
+    let mut approved = Vec::new();
+    for (i, row) in rows().into_iter().enumerate() {
+        let serial = format!("N910{:010}", 1000 + i * 2);
+        let new = format!("N910{:010}", 1001 + i * 2);
+        let sim = iccid(&format!("898600{:012}", 100 + i));
+        let new_sim = iccid(&format!("898601{:012}", 100 + i));
+        let fill = |text: &str| {
+            text.replace("{s}", &serial)
+                .replace("{n}", &new)
+                .replace("{new_sim}", &new_sim)
+                .replace("{sim}", &sim)
+                .replace("SHOP", SHOP_ROW)
+        };
+        let before: Vec<String> = row.before.iter().map(|r| fill(r)).collect();
+        if !before.is_empty() {
+            world.import(&before);
+        }
+        let mut site = Site {
+            serial: serial.clone(),
+            replacement: Some(new.clone()),
+            warranty: row.warranty,
+            plan: row.plan,
+            sim: SimInput {
+                iccid: sim.clone(),
+                carrier: SimCarrier::ChinaMobile,
+                expiry: CalendarDate::parse("2026-12-01").unwrap(),
+            },
+        };
+        let sim_action = row.sim_action.map(|a| (a, (a == SimAction::Replaced).then(|| new_sim.clone())));
+        let (id, completed) = world.visit(row.kind, &mut site, row.application, sim_action);
+        if completed {
+            match (world.approve(&id, row.correct_register), row.refused) {
+                (Ok(()), None) => approved.push(id.clone()),
+                (Err(page), Some(words)) => {
+                    assert!(page.contains(words), "{}: the refusal does not say {words:?}: {page}", row.name);
+                    let (_, visit) = world.desk.get(&format!("office/visits/{id}"));
+                    assert!(
+                        visit.contains("id=\"register-"),
+                        "{}: the visit page does not show it",
+                        row.name
+                    );
+                }
+                (got, want) => panic!("{}: approval {got:?}, expected refusal {want:?}", row.name),
+            }
+        }
+        let register = world.register();
+        for (serial_of, state, merchant, sim_of) in row.after {
+            let serial = fill(serial_of);
+            let got =
+                register.get(&serial).unwrap_or_else(|| panic!("{}: {serial} not in the register", row.name));
+            let want = (state.to_string(), merchant.to_string(), fill(sim_of));
+            assert_eq!(got, &want, "{}: {serial}", row.name);
+        }
+        for (serial_of, count) in row.lifecycle {
+            let serial = fill(serial_of);
+            assert_eq!(world.lifecycle_rows(&serial), *count, "{}: lifecycle of {serial}", row.name);
+        }
+    }
+
+    // Approving again (refused: the visit is approved) and the phone
+    // syncing every visit again: nothing applies twice.
+    let register = world.register();
+    let lifecycles: Vec<usize> = register.keys().map(|s| world.lifecycle_rows(s)).collect();
+    for id in &approved {
+        assert!(world.approve(id, false).is_err(), "an approved visit is approved again");
+    }
+    world.sync();
+    world.sync();
+    assert_eq!(world.register(), register, "the register changed on approving again");
+    let again: Vec<usize> = register.keys().map(|s| world.lifecycle_rows(s)).collect();
+    assert_eq!(again, lifecycles, "a lifecycle row was written twice");
+
+    // A terminal that left the fleet raises no alert; one in service and
+    // never inspected for a year would (the inspection rows were inspected today).
+    assert_eq!(world.alert_total("total-inspection"), 0);
+}
+
+#[test]
+fn an_alert_leaves_with_the_terminal() {
+    let mut world = World::new();
+    let serial = "N9100000077001";
+    let sim = iccid("898600000000000077");
+    world.import(&[format!("{serial},installed,{SHOP_ROW},{sim},china_mobile,2020-01-01")]);
+    let sims = world.alert_total("total-sim");
+    assert!(sims >= 1, "the expired card is an alert");
+    let mut site = Site {
+        serial: serial.into(),
+        replacement: None,
+        warranty: WarrantyStatus::InWarranty,
+        plan: RepairPlan::FixedOnSite,
+        sim: SimInput {
+            iccid: sim,
+            carrier: SimCarrier::ChinaMobile,
+            expiry: CalendarDate::parse("2020-01-01").unwrap(),
+        },
+    };
+    let (id, _) = world.visit(VisitKind::Deregistration, &mut site, Application::Approve, None);
+    world.approve(&id, false).unwrap();
+    assert_eq!(
+        world.alert_total("total-sim"),
+        sims - 1,
+        "a deregistered terminal still raises its SIM alert"
+    );
+}
