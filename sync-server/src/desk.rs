@@ -310,7 +310,8 @@ pub async fn review(
     };
     let entry = user.audit(Some(id), DeskAction::Review, detail);
     let mut gap = None;
-    let edited = projection::office_edit(state, &principal, id, entry, |doc| {
+    let tell = crate::outbox::messages_for_review;
+    let edited = projection::office_edit_telling(state, &principal, id, entry, tell, |doc| {
         if let Some(facts) = &facts {
             let visit = doc.visit()?;
             if let Some(found) = approval_gaps(&visit, facts) {
@@ -394,7 +395,8 @@ pub async fn decide_application(
     user.require(DeskAction::DecideApplication)?;
     let ctx = user.ctx();
     let entry = user.audit(Some(id), DeskAction::DecideApplication, decision.code());
-    let visit = projection::office_edit(state, &user.principal(), id, entry, |doc| {
+    let tell = crate::outbox::messages_for_application;
+    let visit = projection::office_edit_telling(state, &user.principal(), id, entry, tell, |doc| {
         doc.decide_application(&ctx, decision, reason)
     })
     .await?;

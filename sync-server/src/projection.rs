@@ -20,8 +20,8 @@ use posfield_shared::{Actor, BlobHash, Timestamp};
 use crate::State;
 use crate::clock::{now, now_millis};
 use crate::store::{
-    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, SigningDevice,
-    StoreError,
+    AuditEntry, Countersignature, OutboxMessage, PendingCountersignature, Principal, ProjectionRow,
+    SigningDevice, StoreError,
 };
 
 /// The server's identity in visit histories.
@@ -408,6 +408,7 @@ pub fn projection_row(
         sim_carrier: sim.map(|s| s.carrier.code().to_owned()),
         sim_expiry: sim.map(|s| s.current_expiry().to_string()),
         countersign: device.and_then(|device| countersign(visit, signing_key, device)),
+        messages: Vec::new(),
     }
 }
 
@@ -487,6 +488,20 @@ pub async fn office_edit(
     audit: AuditEntry,
     edit: impl FnOnce(&mut VisitDoc) -> Result<Visit, VisitError>,
 ) -> Result<Visit, ProjectionError> {
+    office_edit_telling(state, principal, id, audit, |_| Vec::new(), edit).await
+}
+
+/// [`office_edit`], with what the merchant must be told of the edited
+/// visit (`tell`, from [`crate::outbox`]) enqueued in the outbox in the
+/// same transaction as the projection row and `audit`.
+pub async fn office_edit_telling(
+    state: &State,
+    principal: &Principal,
+    id: &str,
+    audit: AuditEntry,
+    tell: impl FnOnce(&Visit) -> Vec<OutboxMessage>,
+    edit: impl FnOnce(&mut VisitDoc) -> Result<Visit, VisitError>,
+) -> Result<Visit, ProjectionError> {
     posfield_sync_link_server::doc_id(id)?;
     if !state.store.reaches_visit(principal, id, false).await? {
         return Err(ProjectionError::NotFound(id.to_owned()));
@@ -508,7 +523,8 @@ pub async fn office_edit(
         let at = now_millis();
         office.receive(before, &visit, |_| desk_receipt(principal, at));
     }
-    let row = projection_row(&visit, &owner, &office, &doc.heads(), &state.signing_key, None);
+    let mut row = projection_row(&visit, &owner, &office, &doc.heads(), &state.signing_key, None);
+    row.messages = tell(&visit);
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
 }

@@ -53,6 +53,7 @@ fn row(id: &str, owner: &str, assignee: &str, blobs: &[&str]) -> ProjectionRow {
         sim_carrier: None,
         sim_expiry: None,
         countersign: None,
+        messages: Vec::new(),
     }
 }
 
