@@ -148,6 +148,7 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
             pages::decide_application,
         )
         .page(),
+        Entry::new(GET, "/office/outbox", officer, form, crate::office::outbox::outbox_page).page(),
         Entry::new(GET, "/office/devices", admin, form, crate::office::devices::device_list).page(),
         Entry::new(POST, "/office/devices/{id}/wipe", admin, form, crate::office::devices::wipe).page(),
         Entry::new(POST, "/office/devices/{id}/rotate-key", admin, form, crate::office::devices::rotate_key)

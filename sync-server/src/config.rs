@@ -77,6 +77,254 @@ pub struct Config {
     /// with the blob key, and plain ones left by an older server sealed at
     /// start. Off, new blobs are stored plain; sealed ones still open.
     pub blob_encryption: bool,
+    /// How the merchant is told of the desk's decisions (the `[outbox]`
+    /// section; see [`crate::outbox`]).
+    pub outbox: OutboxConfig,
+}
+
+/// A secret of the configuration (a gateway's access key, a webhook's
+/// token): shown as `***` by `Debug`, never serialised, zeroed when the
+/// last copy of the configuration holding it goes. Copies of a `Config`
+/// share the one text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(std::sync::Arc<SecretText>);
+
+#[derive(PartialEq, Eq)]
+struct SecretText(String);
+
+impl Drop for SecretText {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl Secret {
+    /// A secret holding `text`.
+    pub fn new(text: String) -> Secret {
+        Secret(std::sync::Arc::new(SecretText(text)))
+    }
+
+    /// The text, for the one header that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How the merchant is told: the outbox's sender and its retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// Who delivers the messages.
+    pub sender: OutboxSender,
+    /// Attempts at one message before it is given up as failed.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt, in seconds; it doubles
+    /// with each failure up to [`OutboxConfig::retry_max_secs`].
+    pub retry_first_secs: i64,
+    /// The longest wait between two attempts, in seconds.
+    pub retry_max_secs: i64,
+    /// The longest one attempt may take, in seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            sender: OutboxSender::Keep,
+            max_attempts: 16,
+            retry_first_secs: 60,
+            retry_max_secs: 6 * 3600,
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// Who delivers the outbox's messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxSender {
+    /// Nobody: the messages stay in the outbox, shown in the back office.
+    Keep,
+    /// An SMS gateway's template-message API.
+    Sms(SmsConfig),
+    /// The company's own systems, by a JSON POST per message.
+    Webhook(WebhookConfig),
+}
+
+impl OutboxSender {
+    /// Its name in the configuration.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OutboxSender::Keep => "keep",
+            OutboxSender::Sms(_) => "sms",
+            OutboxSender::Webhook(_) => "webhook",
+        }
+    }
+}
+
+/// An SMS gateway's template-message API (`[outbox.sms]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsConfig {
+    /// Where messages are POSTed.
+    pub url: url::Url,
+    /// The signature name registered with the gateway (签名).
+    pub sign_name: String,
+    /// The gateway's template code for each event, by event code.
+    pub templates: std::collections::BTreeMap<String, String>,
+    /// The access key, sent in [`SmsConfig::access_key_header`].
+    pub access_key: Option<Secret>,
+    /// The header that carries the access key.
+    pub access_key_header: String,
+}
+
+/// The company's own receiver of the outbox's events (`[outbox.webhook]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Where events are POSTed.
+    pub url: url::Url,
+    /// A bearer token sent as `Authorization: Bearer`, when the receiver wants one.
+    pub bearer_token: Option<Secret>,
+}
+
+/// The `[outbox]` section of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOutbox {
+    /// `keep` (the default), `sms` or `webhook`.
+    pub sender: Option<String>,
+    /// See [`OutboxConfig::max_attempts`].
+    pub max_attempts: Option<u32>,
+    /// See [`OutboxConfig::retry_first_secs`].
+    pub retry_first_secs: Option<i64>,
+    /// See [`OutboxConfig::retry_max_secs`].
+    pub retry_max_secs: Option<i64>,
+    /// See [`OutboxConfig::timeout_secs`].
+    pub timeout_secs: Option<u64>,
+    /// `[outbox.sms]`.
+    pub sms: Option<FileSms>,
+    /// `[outbox.webhook]`.
+    pub webhook: Option<FileWebhook>,
+}
+
+/// The `[outbox.sms]` section.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSms {
+    /// See [`SmsConfig::url`].
+    pub url: Option<String>,
+    /// See [`SmsConfig::sign_name`].
+    pub sign_name: Option<String>,
+    /// See [`SmsConfig::templates`].
+    #[serde(default)]
+    pub templates: std::collections::BTreeMap<String, String>,
+    /// See [`SmsConfig::access_key`].
+    pub access_key: Option<String>,
+    /// See [`SmsConfig::access_key_header`].
+    pub access_key_header: Option<String>,
+}
+
+impl std::fmt::Debug for FileSms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSms")
+            .field("url", &self.url)
+            .field("sign_name", &self.sign_name)
+            .field("templates", &self.templates)
+            .field("access_key", &self.access_key.as_ref().map(|_| "***"))
+            .field("access_key_header", &self.access_key_header)
+            .finish()
+    }
+}
+
+/// The `[outbox.webhook]` section.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWebhook {
+    /// See [`WebhookConfig::url`].
+    pub url: Option<String>,
+    /// See [`WebhookConfig::bearer_token`].
+    pub bearer_token: Option<String>,
+}
+
+impl std::fmt::Debug for FileWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileWebhook")
+            .field("url", &self.url)
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// A sender's URL: absolute, `http` or `https`.
+fn sender_url(section: &str, url: Option<String>) -> anyhow::Result<url::Url> {
+    let text = url.ok_or_else(|| anyhow::anyhow!("[{section}] needs a url"))?;
+    let parsed = url::Url::parse(&text).map_err(|e| anyhow::anyhow!("[{section}] url {text:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        anyhow::bail!("[{section}] url {text:?} is not http or https");
+    }
+    Ok(parsed)
+}
+
+impl FileOutbox {
+    /// The outbox's configuration: the defaults overlaid with this section.
+    /// A sender that cannot work as written (no URL, an event without its
+    /// SMS template) stops the start with what is missing.
+    pub fn into_config(self) -> anyhow::Result<OutboxConfig> {
+        let defaults = OutboxConfig::default();
+        let sender = match self.sender.as_deref().unwrap_or("keep") {
+            "keep" => OutboxSender::Keep,
+            "sms" => {
+                let sms = self.sms.ok_or_else(|| anyhow::anyhow!("sender = \"sms\" needs [outbox.sms]"))?;
+                let url = sender_url("outbox.sms", sms.url)?;
+                let sign_name = sms
+                    .sign_name
+                    .filter(|s| !s.trim().is_empty())
+                    .ok_or_else(|| anyhow::anyhow!("[outbox.sms] needs a sign_name"))?;
+                if let Some(unknown) =
+                    sms.templates.keys().find(|code| crate::outbox::Event::from_code(code).is_none())
+                {
+                    anyhow::bail!("[outbox.sms] templates names no event {unknown:?}");
+                }
+                let missing: Vec<&str> = crate::outbox::Event::ALL
+                    .iter()
+                    .map(|e| e.code())
+                    .filter(|code| !sms.templates.contains_key(*code))
+                    .collect();
+                if !missing.is_empty() {
+                    anyhow::bail!("[outbox.sms] templates has no template code for {}", missing.join(", "));
+                }
+                OutboxSender::Sms(SmsConfig {
+                    url,
+                    sign_name,
+                    templates: sms.templates,
+                    access_key: sms.access_key.map(Secret::new),
+                    access_key_header: sms.access_key_header.unwrap_or_else(|| "X-Access-Key".into()),
+                })
+            }
+            "webhook" => {
+                let webhook = self
+                    .webhook
+                    .ok_or_else(|| anyhow::anyhow!("sender = \"webhook\" needs [outbox.webhook]"))?;
+                OutboxSender::Webhook(WebhookConfig {
+                    url: sender_url("outbox.webhook", webhook.url)?,
+                    bearer_token: webhook.bearer_token.map(Secret::new),
+                })
+            }
+            other => anyhow::bail!("[outbox] sender {other:?} is not keep, sms or webhook"),
+        };
+        // Floors: a zero would spin, or give up before the first attempt.
+        let retry_first_secs = self.retry_first_secs.unwrap_or(defaults.retry_first_secs).max(1);
+        Ok(OutboxConfig {
+            sender,
+            max_attempts: self.max_attempts.unwrap_or(defaults.max_attempts).max(1),
+            retry_first_secs,
+            retry_max_secs: self.retry_max_secs.unwrap_or(defaults.retry_max_secs).max(retry_first_secs),
+            timeout_secs: self.timeout_secs.unwrap_or(defaults.timeout_secs).max(1),
+        })
+    }
 }
 
 impl Default for Config {
@@ -106,6 +354,7 @@ impl Default for Config {
             tls_key: None,
             tls_reload_secs: 30,
             blob_encryption: true,
+            outbox: OutboxConfig::default(),
         }
     }
 }
@@ -162,6 +411,8 @@ pub struct FileConfig {
     pub tls_reload_secs: Option<u64>,
     /// See [`Config::blob_encryption`].
     pub blob_encryption: Option<bool>,
+    /// See [`Config::outbox`].
+    pub outbox: Option<FileOutbox>,
 }
 
 impl Config {
@@ -249,6 +500,11 @@ impl Config {
         }
         if let Some(v) = file.blob_encryption {
             config.blob_encryption = v;
+        }
+        if let Some(v) = file.outbox {
+            config.outbox = v
+                .into_config()
+                .map_err(|e| anyhow::anyhow!("the configuration file {}: {e}", path.display()))?;
         }
         Ok(config)
     }

@@ -382,7 +382,8 @@ pub async fn review(
         ReviewDecision::Return => true,
     };
     let mut refused = None;
-    let edited = projection::office_decide(state, &principal, id, entry, |doc, register| {
+    let tell = crate::outbox::messages_for_review;
+    let edited = projection::office_decide(state, &principal, id, entry, tell, |doc, register| {
         let mut write = None;
         if let Some(facts) = &facts {
             let visit = doc.visit()?;
@@ -475,8 +476,9 @@ pub async fn decide_application(
     user.require(DeskAction::DecideApplication)?;
     let ctx = user.ctx();
     let entry = user.audit(Some(id), DeskAction::DecideApplication, decision.code());
+    let tell = crate::outbox::messages_for_application;
     let applied = state.store.register_applied(id, RegisterCause::ApplicationApproved).await?;
-    let visit = projection::office_decide(state, &user.principal(), id, entry, |doc, register| {
+    let visit = projection::office_decide(state, &user.principal(), id, entry, tell, |doc, register| {
         let visit = doc.decide_application(&ctx, decision, reason)?;
         // An approved application issues the suspended terminal, once.
         let write = (decision == ApplicationState::Approved && !applied).then(|| RegisterWrite {

@@ -11,6 +11,7 @@
 //! - [`api`]: the HTTP routes, in one table.
 //! - [`routes`]: who may call each route, and the guard that refuses everyone else.
 //! - [`desk`]: the back office's decisions, each once, with the role it needs.
+//! - [`outbox`]: what the merchant is told of them, enqueued with the decision and delivered at least once.
 //! - [`versions`]: the versions phones send, and the minimum app version.
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
@@ -39,6 +40,7 @@ pub mod error;
 pub mod files;
 pub mod in_flight;
 pub mod office;
+pub mod outbox;
 pub mod personal;
 pub mod policy;
 pub mod priority;
@@ -165,6 +167,13 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(collect_uploads(state.clone(), shutdown.subscribe()));
+    // A sender that cannot be built (no TLS roots to read) stops the start.
+    if let Some(sender) = outbox::sender(&config.outbox)? {
+        let worker =
+            outbox::Worker::new(state.store.clone(), sender, outbox::RetryPolicy::of(&config.outbox));
+        tokio::spawn(worker.run(state.clock, shutdown.subscribe()));
+        tracing::info!(sender = config.outbox.sender.code(), "merchant messages are delivered");
+    }
     if config.blob_encryption {
         tokio::spawn(seal_stored_blobs(state.clone()));
     }

@@ -11,7 +11,8 @@
 //! where calling the merchant about that visit is part of a review, and
 //! masked in the lists, in the CSV exports (files that leave the server
 //! and are forwarded) and on the acceptance certificate (a document handed
-//! to others).
+//! to others). The outbox, which shows whether messages to merchants were
+//! delivered, shows every number masked.
 
 use crate::store::UserRole;
 
@@ -26,6 +27,9 @@ pub enum Place {
     Export,
     /// The acceptance certificate (PDF).
     Certificate,
+    /// The outbox: the messages the merchants are sent, watched for their
+    /// delivery, where nobody needs the number whole.
+    Outbox,
 }
 
 /// Where each role sees the registered phone whole; everywhere else masked.
@@ -70,6 +74,8 @@ mod tests {
     #[case::reviewer_list(UserRole::Reviewer, Place::List, "138****5678")]
     #[case::reviewer_export(UserRole::Reviewer, Place::Export, "138****5678")]
     #[case::reviewer_certificate(UserRole::Reviewer, Place::Certificate, "138****5678")]
+    #[case::admin_outbox(UserRole::Admin, Place::Outbox, "138****5678")]
+    #[case::reviewer_outbox(UserRole::Reviewer, Place::Outbox, "138****5678")]
     fn each_role_sees_the_registered_phone_whole_only_where_it_needs_it(
         #[case] role: UserRole,
         #[case] place: Place,

@@ -21,8 +21,8 @@ use posfield_shared::{Actor, BlobHash, Timestamp};
 use crate::State;
 use crate::clock::{now, now_millis};
 use crate::store::{
-    AuditEntry, Countersignature, PendingCountersignature, Principal, ProjectionRow, RegisterWrite,
-    SigningDevice, StoreError,
+    AuditEntry, Countersignature, OutboxMessage, PendingCountersignature, Principal, ProjectionRow,
+    RegisterWrite, SigningDevice, StoreError,
 };
 
 /// The server's identity in visit histories.
@@ -410,6 +410,7 @@ pub fn projection_row(
         sim_expiry: sim.map(|s| s.current_expiry().to_string()),
         countersign: device.and_then(|device| countersign(visit, signing_key, device)),
         register: None,
+        messages: Vec::new(),
     }
 }
 
@@ -489,20 +490,23 @@ pub async fn office_edit(
     audit: AuditEntry,
     edit: impl FnOnce(&mut VisitDoc) -> Result<Visit, VisitError>,
 ) -> Result<Visit, ProjectionError> {
-    office_decide(state, principal, id, audit, |doc, _| Ok((edit(doc)?, None))).await
+    office_decide(state, principal, id, audit, |_| Vec::new(), |doc, _| Ok((edit(doc)?, None))).await
 }
 
 /// A back-office decision on a visit that may change the terminal
-/// register: as [`office_edit`], with `decide` given what the register
-/// holds of the visit's terminals (read under the projection lock) and
-/// returning, with the visit, the register's change to write in the same
-/// transaction as the projection row and `audit`. The decision is made
-/// before anything is stored: a refusal stores nothing.
+/// register and that the merchant may have to be told of: as
+/// [`office_edit`], with `decide` given what the register holds of the
+/// visit's terminals (read under the projection lock) and returning, with
+/// the visit, the register's change; that change and what the merchant
+/// must be told of the decided visit (`tell`, from [`crate::outbox`]) are
+/// written in the same transaction as the projection row and `audit`. The
+/// decision is made before anything is stored: a refusal stores nothing.
 pub async fn office_decide(
     state: &State,
     principal: &Principal,
     id: &str,
     audit: AuditEntry,
+    tell: impl FnOnce(&Visit) -> Vec<OutboxMessage>,
     decide: impl FnOnce(
         &mut VisitDoc,
         &BTreeMap<String, Registered>,
@@ -534,6 +538,7 @@ pub async fn office_decide(
     }
     let mut row = projection_row(&visit, &owner, &office, &doc.heads(), &state.signing_key, None);
     row.register = register_write;
+    row.messages = tell(&visit);
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
 }

@@ -119,6 +119,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/alerts", "........y.y."),
     ("GET", "/office/applications", "........y.y."),
     ("POST", "/office/applications/{id}", "........y.y."),
+    ("GET", "/office/outbox", "........y.y."),
     ("GET", "/office/devices", "..........y."),
     ("POST", "/office/devices/{id}/wipe", "..........y."),
     ("POST", "/office/devices/{id}/rotate-key", "..........y."),

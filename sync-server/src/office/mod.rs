@@ -9,6 +9,7 @@
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
 //! - [`certificate`]: the acceptance certificate as a PDF.
 //! - [`devices`]: the enrolled phones, with the app version each last sent.
+//! - [`outbox`]: the messages to merchants and whether each was delivered.
 //!
 //! Their routes are rows of the server's one table, [`crate::api::routes`],
 //! which says who may open each.
@@ -23,6 +24,7 @@ pub mod certificate;
 pub mod devices;
 pub mod i18n;
 pub mod import;
+pub mod outbox;
 pub mod pages;
 pub mod queries;
 pub mod session;

@@ -491,6 +491,10 @@ pub struct ProjectionRow {
     /// What the decision that wrote this row does to the terminal register,
     /// applied with the row, once per visit and cause.
     pub register: Option<RegisterWrite>,
+    /// What the merchant must be told of the decision that wrote the row,
+    /// enqueued in the same transaction; a message whose idempotency key
+    /// the outbox holds already is left out (a re-approval, a re-projection).
+    pub messages: Vec<OutboxMessage>,
 }
 
 /// What caused a change of the register.
@@ -545,6 +549,109 @@ pub struct TerminalEventRow {
     pub at: i64,
     /// Who decided.
     pub actor: String,
+}
+
+/// A message for the merchant, to enqueue in the outbox ([`crate::outbox`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Stable for one event of one visit, whatever retries or re-approvals:
+    /// the outbox holds one message per key, and receivers drop repeats by it.
+    pub key: String,
+    /// The event's code ([`crate::outbox::Event::code`]).
+    pub event: String,
+    /// The visit that caused it.
+    pub visit_id: String,
+    /// The merchant's registered phone; `None` keeps the message as
+    /// [`OutboxState::NoRecipient`], never sent.
+    pub recipient: Option<String>,
+    /// The event's parameters, a JSON object.
+    pub payload: String,
+}
+
+/// Where a message of the outbox stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Taken by a delivery worker: being sent now, or left by a worker that stopped.
+    Sending,
+    /// The receiver took it.
+    Delivered,
+    /// Given up: the receiver refused it for good, or every attempt failed.
+    Failed,
+    /// Kept only: the merchant has no registered phone.
+    NoRecipient,
+}
+
+impl OutboxState {
+    /// Every state.
+    pub const ALL: [OutboxState; 5] = [
+        OutboxState::Pending,
+        OutboxState::Sending,
+        OutboxState::Delivered,
+        OutboxState::Failed,
+        OutboxState::NoRecipient,
+    ];
+
+    /// Stable code, as stored.
+    pub fn code(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Failed => "failed",
+            OutboxState::NoRecipient => "no_recipient",
+        }
+    }
+
+    /// The state of a stable code.
+    pub fn from_code(code: &str) -> Option<OutboxState> {
+        OutboxState::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+/// A message of the outbox, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// The store's id of it.
+    pub id: i64,
+    /// The message.
+    pub message: OutboxMessage,
+    /// Where it stands.
+    pub state: OutboxState,
+    /// Attempts made (a message taken counts one, whether or not its answer came).
+    pub attempts: u32,
+    /// When it is due (Unix seconds); for a message being sent, when its
+    /// worker's lease runs out.
+    pub next_attempt_at: i64,
+    /// What the last failed attempt met.
+    pub last_error: Option<String>,
+    /// Enqueued (Unix seconds).
+    pub created_at: i64,
+    /// Delivered (Unix seconds).
+    pub delivered_at: Option<i64>,
+}
+
+/// The newest messages of the outbox, and how many it holds in each state.
+pub type OutboxView = (Vec<OutboxRecord>, Vec<(OutboxState, i64)>);
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The receiver took the message.
+    Delivered,
+    /// It failed; the next attempt is at this time (Unix seconds).
+    Retry {
+        /// What the attempt met.
+        error: String,
+        /// When to try again (Unix seconds).
+        at: i64,
+    },
+    /// It failed for good.
+    Failed {
+        /// What the attempt met.
+        error: String,
+    },
 }
 
 /// What the server knows of a visit beyond its document.
@@ -1125,4 +1232,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Stores register rows (new or replacing) and the import's audit
     /// entry, all or none.
     fn import_register(&self, rows: Vec<RegisterRow>, audit: AuditEntry) -> StoreFuture<'_, ()>;
+
+    // ---------------------------------------------------------------- the outbox
+
+    /// Enqueues messages not tied to a projection row (a row's own go
+    /// with it, [`ProjectionRow::messages`]), due at once; one whose key
+    /// the outbox holds already is left out. Returns how many were new.
+    fn enqueue_messages(&self, messages: Vec<OutboxMessage>) -> StoreFuture<'_, usize>;
+
+    /// Takes up to `limit` messages due at `now`, oldest due first: each is
+    /// marked [`OutboxState::Sending`] with one more attempt, and due again
+    /// at `lease_until` should no outcome be recorded by then (its worker
+    /// died or hangs). Another worker never takes a message whose lease runs.
+    fn take_due_messages(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<OutboxRecord>>;
+
+    /// Makes every message left [`OutboxState::Sending`] due at `now`: a
+    /// worker starting on a store no other process serves calls it, as the
+    /// process that took them is gone. Returns how many.
+    fn release_sending_messages(&self, now: i64) -> StoreFuture<'_, usize>;
+
+    /// Records what an attempt at message `id` came to, at `now`. Nothing
+    /// changes unless the message is still being sent (an attempt whose
+    /// lease ran out and that another worker took again may answer late:
+    /// a delivery is recorded all the same).
+    fn record_delivery(&self, id: i64, outcome: DeliveryOutcome, now: i64) -> StoreFuture<'_, ()>;
+
+    /// The newest `limit` messages of the outbox, and how many it holds in
+    /// each state.
+    fn outbox(&self, limit: usize) -> StoreFuture<'_, OutboxView>;
 }

@@ -15,6 +15,7 @@
 mod actors;
 mod chunks;
 mod office;
+mod outbox;
 mod register;
 mod sessions;
 
@@ -30,10 +31,11 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use self::chunks::{Pending, Write};
 use super::{
-    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeviceKeys, DeviceRecord,
-    DeviceRow, NewDevice, NewSession, Principal, Projected, ProjectionRow, RegisterCause, RegisterRow,
-    Renewal, SeenVersion, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalEventRow,
-    TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
+    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeliveryOutcome, DeviceKeys,
+    DeviceRecord, DeviceRow, NewDevice, NewSession, OutboxMessage, OutboxRecord, OutboxView, Principal,
+    Projected, ProjectionRow, RegisterCause, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord,
+    Store, StoreError, StoreFuture, TerminalEventRow, TerminalRow, UserRecord, UserRole, VisitFacts,
+    VisitPage, VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
@@ -1027,8 +1029,10 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let tx = c.transaction()?;
-            for row in rows {
+            for mut row in rows {
+                let messages = std::mem::take(&mut row.messages);
                 office::write_projection(&tx, row)?;
+                outbox::enqueue(&tx, &messages, now())?;
             }
             for entry in &entries {
                 audit(&tx, entry)?;
@@ -1153,6 +1157,36 @@ impl Store for SqliteStore {
             tx.commit()?;
             Ok(())
         })
+    }
+
+    fn enqueue_messages(&self, messages: Vec<OutboxMessage>) -> StoreFuture<'_, usize> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let added = outbox::enqueue(&tx, &messages, now())?;
+            tx.commit()?;
+            Ok(added)
+        })
+    }
+
+    fn take_due_messages(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<OutboxRecord>> {
+        self.run(move |c| outbox::take_due(c, now, lease_until, limit))
+    }
+
+    fn release_sending_messages(&self, now: i64) -> StoreFuture<'_, usize> {
+        self.run(move |c| outbox::release_sending(c, now))
+    }
+
+    fn record_delivery(&self, id: i64, outcome: DeliveryOutcome, now: i64) -> StoreFuture<'_, ()> {
+        self.run(move |c| outbox::record_delivery(c, id, &outcome, now))
+    }
+
+    fn outbox(&self, limit: usize) -> StoreFuture<'_, OutboxView> {
+        self.run(move |c| outbox::list(c, limit))
     }
 }
 

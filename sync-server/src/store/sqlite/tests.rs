@@ -54,6 +54,7 @@ fn row(id: &str, owner: &str, assignee: &str, blobs: &[&str]) -> ProjectionRow {
         sim_expiry: None,
         countersign: None,
         register: None,
+        messages: Vec::new(),
     }
 }
 
