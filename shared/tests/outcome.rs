@@ -281,3 +281,37 @@ fn an_approved_application_issues_a_suspended_terminal_only() {
     }
     assert_eq!(application_plan(&visit, &BTreeMap::new()).changes[0].after(), S::Issued);
 }
+
+#[test]
+fn a_replacement_hands_the_old_terminal_to_the_agent_and_the_new_one_to_the_merchant() {
+    use posfield_shared::visit::outcome::Holder;
+    let got = plan(
+        VisitKind::Replacement,
+        &[(SERIAL, registered(TerminalState::Installed)), (NEW_SERIAL, registered(TerminalState::InStock))],
+        |_, _| {},
+    )
+    .unwrap();
+    let handover = |serial: &str| {
+        let change = got.changes.iter().find(|c| c.serial == serial).unwrap();
+        let handover = change.handover.clone().expect("a hand-over");
+        (handover.from, handover.to, handover.receipt.contains("王老板"))
+    };
+    let (shop, agent) = (Holder::Merchant("老王便利店".into()), Holder::Agent("agent-li".into()));
+    assert_eq!(handover(SERIAL), (shop.clone(), agent.clone(), true));
+    assert_eq!(handover(NEW_SERIAL), (agent, shop, true));
+    let inspected = plan(VisitKind::Inspection, &[(SERIAL, registered(TerminalState::Installed))], |_, _| {});
+    assert!(inspected.unwrap().changes[0].handover.is_none(), "an inspection hands nothing over");
+}
+
+#[test]
+fn only_a_repaired_terminal_reaching_the_warehouse_changes_state_at_a_check_in() {
+    use posfield_shared::lifecycle::TerminalEvent;
+    use posfield_shared::visit::outcome::{Holder, check_in_event};
+    for state in TerminalState::ALL {
+        for at in [Holder::Warehouse, Holder::RepairCentre] {
+            let want = (*state == TerminalState::InRepair && at == Holder::Warehouse)
+                .then_some(TerminalEvent::ReturnToStock);
+            assert_eq!(check_in_event(*state, &at), want, "{state} at {at:?}");
+        }
+    }
+}

@@ -149,6 +149,22 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         )
         .page(),
         Entry::new(GET, "/office/outbox", officer, form, crate::office::outbox::outbox_page).page(),
+        Entry::new(
+            GET,
+            "/office/check-in",
+            desk(DeskAction::CheckIn),
+            form,
+            crate::office::custody::check_in_page,
+        )
+        .page(),
+        Entry::new(
+            POST,
+            "/office/check-in",
+            desk(DeskAction::CheckIn),
+            form,
+            crate::office::custody::check_in,
+        )
+        .page(),
         Entry::new(GET, "/office/devices", admin, form, crate::office::devices::device_list).page(),
         Entry::new(POST, "/office/devices/{id}/wipe", admin, form, crate::office::devices::wipe).page(),
         Entry::new(POST, "/office/devices/{id}/rotate-key", admin, form, crate::office::devices::rotate_key)

@@ -33,21 +33,22 @@
 
 use std::collections::BTreeMap;
 
+use posfield_shared::lifecycle::TerminalEvent;
 use posfield_shared::visit::completion::{StepProblem, describe_zh};
 use posfield_shared::visit::outcome::{
-    MerchantConflict, PlanRefusal, Registered, application_plan, register_plan,
+    Holder, MerchantConflict, PlanRefusal, Registered, application_plan, check_in_event, register_plan,
 };
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{Ctx, MerchantInput, Missing, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::{ApplicationState, Term};
-use posfield_shared::{Actor, Timestamp, VisitKind};
+use posfield_shared::{Actor, CalendarDate, Timestamp, VisitKind};
 
 use crate::State;
 use crate::auth::UserRole;
 use crate::office::i18n::Lang;
 use crate::office::import::{self, ImportReport};
 use crate::projection::{self, ProjectionError};
-use crate::store::{AuditEntry, Principal, RegisterCause, RegisterWrite, StoreError, VisitFacts};
+use crate::store::{AuditEntry, CheckIn, Principal, RegisterCause, RegisterWrite, StoreError, VisitFacts};
 
 /// A decision the desk takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,24 +63,28 @@ pub enum DeskAction {
     Import,
     /// Approve or reject a reactivation application.
     DecideApplication,
+    /// Check a terminal in at the warehouse or a repair centre.
+    CheckIn,
 }
 
 impl DeskAction {
     /// Every action.
-    pub const ALL: [DeskAction; 5] = [
+    pub const ALL: [DeskAction; 6] = [
         DeskAction::Review,
         DeskAction::Assign,
         DeskAction::Create,
         DeskAction::Import,
         DeskAction::DecideApplication,
+        DeskAction::CheckIn,
     ];
 
     /// The least role that may take it. Reviewers judge the work agents
-    /// did; who does which work and what the register holds are the
-    /// administrator's.
+    /// did and receive terminals at the warehouse (a check-in records what
+    /// arrived, it decides nothing); who does which work and what the
+    /// register holds are the administrator's.
     pub fn role(self) -> UserRole {
         match self {
-            DeskAction::Review | DeskAction::DecideApplication => UserRole::Reviewer,
+            DeskAction::Review | DeskAction::DecideApplication | DeskAction::CheckIn => UserRole::Reviewer,
             DeskAction::Assign | DeskAction::Create | DeskAction::Import => UserRole::Admin,
         }
     }
@@ -92,6 +97,7 @@ impl DeskAction {
             DeskAction::Create => "create_visit",
             DeskAction::Import => "import_terminals",
             DeskAction::DecideApplication => "decide_application",
+            DeskAction::CheckIn => "check_in",
         }
     }
 }
@@ -493,6 +499,85 @@ pub async fn decide_application(
     Ok(visit)
 }
 
+/// A terminal received at the warehouse or a repair centre.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The serial as typed or scanned.
+    pub serial: String,
+    /// Where: [`Holder::Warehouse`] or [`Holder::RepairCentre`].
+    pub at: Holder,
+    /// Its condition, in the receiver's words.
+    pub condition: String,
+    /// The tamper-seal or bag number.
+    pub seal: String,
+    /// When a repair centre promised it back (needed there).
+    pub promised_back: Option<CalendarDate>,
+}
+
+/// The longest condition or seal text a check-in keeps.
+pub const CHECK_IN_TEXT: usize = 200;
+
+/// Checks a terminal in: the hand-over from whoever held it, the lifecycle
+/// event it causes ([`check_in_event`]: a repaired terminal at the warehouse
+/// is back in stock, and its merchant is told), audited, all at once.
+/// Returns the serial as the register knows it and the event.
+pub async fn check_in(
+    state: &State,
+    user: &DeskUser,
+    arrival: Arrival,
+) -> Result<(String, Option<TerminalEvent>), DeskError> {
+    user.require(DeskAction::CheckIn)?;
+    let invalid = |e: &dyn std::fmt::Display| DeskError::Invalid(e.to_string());
+    let serial = posfield_shared::validate::serial(&arrival.serial).map_err(|e| invalid(&e))?;
+    if arrival.condition.chars().count() > CHECK_IN_TEXT || arrival.seal.chars().count() > CHECK_IN_TEXT {
+        return Err(DeskError::Invalid(format!(
+            "at most {CHECK_IN_TEXT} characters / 最多 {CHECK_IN_TEXT} 个字"
+        )));
+    }
+    if !matches!(arrival.at, Holder::Warehouse | Holder::RepairCentre) {
+        return Err(DeskError::Invalid(format!("{} is not a place to check in at", arrival.at.kind())));
+    }
+    if arrival.at == Holder::RepairCentre && arrival.promised_back.is_none() {
+        return Err(DeskError::Invalid(
+            "送修需填写承诺返回日期 / a repair centre's promised day is needed".into(),
+        ));
+    }
+    let _turn = state.projection_lock.lock().await;
+    let known = state.store.registered(std::slice::from_ref(&serial)).await?;
+    let Some(registered) = known.get(&serial) else {
+        return Err(DeskError::Invalid(format!(
+            "终端 {serial} 不在登记表中 / terminal {serial} is not in the register"
+        )));
+    };
+    let event = check_in_event(registered.state, &arrival.at);
+    let mut messages = Vec::new();
+    if event == Some(TerminalEvent::ReturnToStock) {
+        let visits = state.store.terminal_visits(&user.principal(), &serial).await?;
+        if let Some(repair) = visits.iter().find(|v| v.kind == VisitKind::Repair.code()) {
+            let phone = repair.merchant_phone.as_deref();
+            messages.push(crate::outbox::repair_back(&repair.id, &serial, &repair.merchant, phone));
+        }
+    }
+    let detail = format!("{serial} at {}", arrival.at.kind());
+    state
+        .store
+        .check_in(CheckIn {
+            serial: serial.clone(),
+            state: registered.state,
+            at: arrival.at,
+            event,
+            condition: arrival.condition.trim().to_owned(),
+            seal: arrival.seal.trim().to_owned(),
+            promised_back: arrival.promised_back.map(|d| d.to_string()),
+            actor: user.name.clone(),
+            audit: user.audit(None, DeskAction::CheckIn, &detail),
+            messages,
+        })
+        .await?;
+    tracing::info!(user = %user.name, %serial, ?event, "terminal checked in");
+    Ok((serial, event))
+}
+
 /// Imports a register CSV: keeps the good rows, reports the bad ones.
 pub async fn import_terminals(state: &State, user: &DeskUser, csv: &str) -> Result<ImportReport, DeskError> {
     user.require(DeskAction::Import)?;
@@ -518,6 +603,7 @@ mod tests {
         let cases = [
             (DeskAction::Review, true, true),
             (DeskAction::DecideApplication, true, true),
+            (DeskAction::CheckIn, true, true),
             (DeskAction::Assign, false, true),
             (DeskAction::Create, false, true),
             (DeskAction::Import, false, true),

@@ -120,6 +120,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/applications", "........y.y."),
     ("POST", "/office/applications/{id}", "........y.y."),
     ("GET", "/office/outbox", "........y.y."),
+    ("GET", "/office/check-in", "........y.y."),
+    ("POST", "/office/check-in", "........y.y."),
     ("GET", "/office/devices", "..........y."),
     ("POST", "/office/devices/{id}/wipe", "..........y."),
     ("POST", "/office/devices/{id}/rotate-key", "..........y."),
@@ -329,6 +331,7 @@ impl World {
                     "/office/visits/{id}/assign" => &[("agent", "wang")],
                     "/office/terminals/import" => &[("csv", "serial\nN910000000002\n")],
                     "/office/applications/{id}" => &[("decision", "approve")],
+                    "/office/check-in" => &[("serial", "N910000000002"), ("place", "warehouse")],
                     _ => &[],
                 };
                 let mut fields = vec![("csrf", csrf.as_str())];

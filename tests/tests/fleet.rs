@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use posfield_core::Agent;
 use posfield_e2e::ServerProcess;
 use posfield_e2e::hostile::Desk;
-use posfield_e2e::story::{open, strokes, testdata};
+use posfield_e2e::story::{open_at, strokes, testdata};
 use posfield_shared::checklist::Requirement;
 use posfield_shared::fault::FaultCode;
 use posfield_shared::visit::MerchantInput;
@@ -100,11 +100,11 @@ enum Application {
 /// The test's world: a server, its desk (an administrator's session) and
 /// the agent's phone.
 struct World {
-    _server: ServerProcess,
+    server: ServerProcess,
     desk: Desk,
     csrf: String,
     agent: Agent,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl World {
@@ -112,11 +112,50 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let server = ServerProcess::start(&dir.path().join("server"));
         server.add_user("zhou", "admin");
-        let mut agent = open(&dir.path().join("wang"));
+        // The phone's clock is the real one: hand-overs are dated by it, and
+        // the custody alerts count days from them.
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let mut agent = open_at(&dir.path().join("wang"), now);
         agent.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
         let desk = Desk::sign_in(&server, "zhou");
         let csrf = desk.csrf();
-        World { _server: server, desk, csrf, agent, _dir: dir }
+        World { server, desk, csrf, agent, dir }
+    }
+
+    /// The server started again on the same data with its clock `days` ahead,
+    /// and the desk signed in again.
+    fn days_later(&mut self, days: i64) {
+        let data = self.dir.path().join("server");
+        let config = format!("clock_offset_secs = {}\n", days * 86_400);
+        let old = std::mem::replace(
+            &mut self.server,
+            ServerProcess::start_configured(&data, "127.0.0.1:0", &config),
+        );
+        old.kill();
+        self.desk = Desk::sign_in(&self.server, "zhou");
+        self.csrf = self.desk.csrf();
+    }
+
+    /// Checks a terminal in at `place`; the refusal's page when refused.
+    fn check_in(&self, serial: &str, place: &str, promised_back: &str) -> Result<(), String> {
+        let form = [
+            ("csrf", self.csrf.as_str()),
+            ("serial", serial),
+            ("place", place),
+            ("condition", "外观完好"),
+            ("seal", "BAG-0042"),
+            ("promised_back", promised_back),
+        ];
+        let (status, page) = self.desk.post("office/check-in", &form);
+        if status == 303 { Ok(()) } else { Err(page) }
+    }
+
+    /// A terminal's page.
+    fn terminal_page(&self, serial: &str) -> String {
+        let (status, page) = self.desk.get(&format!("office/terminals/{serial}"));
+        assert_eq!(status, 200, "terminal {serial}");
+        page
     }
 
     fn sync(&mut self) {
@@ -577,4 +616,85 @@ fn an_alert_leaves_with_the_terminal() {
         sims - 1,
         "a deregistered terminal still raises its SIM alert"
     );
+}
+
+#[test]
+fn custody_follows_each_hand_over_and_a_terminal_left_waiting_is_an_alert() {
+    let mut world = World::new();
+    let (old, new, sent) = ("N9100000088001", "N9100000088002", "N9100000088003");
+    let sim = iccid("898600000000000088");
+    world.import(&[
+        format!("{old},installed,{SHOP_ROW},{sim},china_mobile,2027-06-01"),
+        format!("{new},in_stock,,,,,"),
+        format!("{sent},installed,{SHOP_ROW},,,"),
+    ]);
+    let site = |serial: &str, plan| Site {
+        serial: serial.into(),
+        replacement: Some(new.into()),
+        warranty: WarrantyStatus::InWarranty,
+        plan,
+        sim: SimInput {
+            iccid: sim.clone(),
+            carrier: SimCarrier::ChinaMobile,
+            expiry: CalendarDate::parse("2027-06-01").unwrap(),
+        },
+    };
+    let (replacement, _) = world.visit(
+        VisitKind::Replacement,
+        &mut site(old, RepairPlan::FixedOnSite),
+        Application::Approve,
+        None,
+    );
+    world.approve(&replacement, false).unwrap();
+    let (repair, _) = world.visit(
+        VisitKind::Repair,
+        &mut site(sent, RepairPlan::SentForRepair),
+        Application::Approve,
+        None,
+    );
+    world.approve(&repair, false).unwrap();
+
+    // The merchant handed the old terminal to the agent, the agent the new one to the merchant.
+    let page = world.terminal_page(old);
+    assert!(page.contains("id=\"holder-now\">外勤人员 wang"), "{page}");
+    assert!(page.contains("id=\"custody\"") && page.contains("商户签收"), "{page}");
+    assert!(world.terminal_page(new).contains("id=\"holder-now\">商户 老王便利店"));
+
+    // The repair centre receives the terminal sent away, promised back in three days.
+    let today = posfield_shared::Timestamp::from_seconds(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
+    )
+    .beijing_date();
+    assert!(world.check_in(sent, "repair_centre", "").unwrap_err().contains("承诺返回日期"));
+    world.check_in(sent, "repair_centre", &today.add_days(3).to_string()).unwrap();
+    assert!(world.check_in("N9100000099999", "warehouse", "").unwrap_err().contains("不在登记表中"));
+    assert!(world.check_in("12", "warehouse", "").is_err(), "a serial too short is checked in");
+    for (alert, total) in [("total-held", 0), ("total-recalled", 0), ("total-repair-overdue", 0)] {
+        assert_eq!(world.alert_total(alert), total, "{alert} today");
+    }
+
+    // Eight days on the agent still holds the old terminal and the repair is late.
+    world.days_later(8);
+    for (alert, total) in [("total-held", 1), ("total-recalled", 0), ("total-repair-overdue", 1)] {
+        assert_eq!(world.alert_total(alert), total, "{alert} eight days later");
+    }
+    // Fifteen days on, the terminal taken back is not checked in.
+    world.days_later(15);
+    assert_eq!(world.alert_total("total-recalled"), 1);
+
+    // The warehouse checks both in: the alerts go, the repaired terminal is
+    // back in stock and its merchant is told.
+    world.check_in(old, "warehouse", "").unwrap();
+    world.check_in(sent, "warehouse", "").unwrap();
+    for alert in ["total-held", "total-recalled", "total-repair-overdue"] {
+        assert_eq!(world.alert_total(alert), 0, "{alert} after the check-ins");
+    }
+    let register = world.register();
+    assert_eq!(register[sent].0, "in_stock");
+    assert_eq!(register[old].0, "recycled");
+    let page = world.terminal_page(old);
+    assert!(page.contains("id=\"holder-now\">仓库") && page.contains("BAG-0042"), "{page}");
+    let (status, outbox) = world.desk.get("office/outbox");
+    assert_eq!(status, 200);
+    assert!(outbox.contains(sent), "the merchant is not told the repair is back: {outbox}");
 }

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::schema::Visit;
 use crate::kind::VisitKind;
 use crate::lifecycle::{LifecycleError, TerminalEvent, TerminalState};
-use crate::time::CalendarDate;
+use crate::time::{CalendarDate, Timestamp};
 use crate::vocab::{ApplicationState, RepairPlan, SimAction, Term, WarrantyStatus};
 
 /// One lifecycle event for one terminal.
@@ -143,6 +143,57 @@ pub enum SimChange {
     Remove,
 }
 
+/// Who holds a physical terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Holder {
+    /// A merchant, by name: in service there, or left there.
+    Merchant(String),
+    /// A field agent, by user id: taken back, or on the way.
+    Agent(String),
+    /// The company's warehouse.
+    Warehouse,
+    /// A repair centre.
+    RepairCentre,
+}
+
+impl Holder {
+    /// Stable code of the holder's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Holder::Merchant(_) => "merchant",
+            Holder::Agent(_) => "agent",
+            Holder::Warehouse => "warehouse",
+            Holder::RepairCentre => "repair_centre",
+        }
+    }
+
+    /// The holder's name (empty for the warehouse and the repair centre).
+    pub fn name(&self) -> &str {
+        match self {
+            Holder::Merchant(name) | Holder::Agent(name) => name,
+            Holder::Warehouse | Holder::RepairCentre => "",
+        }
+    }
+}
+
+/// A terminal changing hands in a visit: the merchant hands it to the agent
+/// (taken back, sent for repair) or the agent to the merchant (installed).
+/// The merchant's signature on the visit's acceptance is the receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Handover {
+    /// Who gave it.
+    pub from: Holder,
+    /// Who received it.
+    pub to: Holder,
+    /// When (the device's clock: the visit's completion).
+    pub at: Timestamp,
+    /// Where (the merchant's address, when the visit has one).
+    pub place: String,
+    /// What confirms it: the merchant's signed acceptance, by the signer's name.
+    pub receipt: String,
+}
+
 /// What a plan does to one terminal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TerminalChange {
@@ -164,6 +215,8 @@ pub struct TerminalChange {
     pub in_service_since: Option<CalendarDate>,
     /// The day it was inspected, when it was.
     pub inspected_on: Option<CalendarDate>,
+    /// The terminal changing hands in the visit, when it does.
+    pub handover: Option<Handover>,
 }
 
 impl TerminalChange {
@@ -217,6 +270,7 @@ impl TerminalChange {
             && self.sim == SimChange::Keep
             && self.in_service_since.is_none()
             && self.inspected_on.is_none()
+            && self.handover.is_none()
     }
 }
 
@@ -352,6 +406,7 @@ pub fn register_plan(
             sim_change(visit, known, is_new, replaced, new.is_some(), register.get(old.unwrap_or_default()));
         let in_service_since = events.iter().any(|(e, _)| *e == TerminalEvent::Install).then_some(day);
         let inspected_on = (visit.kind == VisitKind::Inspection && !is_new).then_some(day);
+        let handover = handover(visit, &events);
         let change = TerminalChange {
             serial: serial.to_owned(),
             before: known.map(|k| k.state),
@@ -361,6 +416,7 @@ pub fn register_plan(
             sim,
             in_service_since,
             inspected_on,
+            handover,
         };
         if !change.is_empty() {
             plan.changes.push(change);
@@ -400,9 +456,34 @@ pub fn application_plan(visit: &Visit, register: &BTreeMap<String, Registered>) 
             sim: SimChange::Keep,
             in_service_since: None,
             inspected_on: None,
+            handover: None,
         }],
         conflicts: Vec::new(),
     }
+}
+
+/// The hand-over a terminal's events in a visit imply: installed, the agent
+/// gives it to the merchant; taken back or sent for repair, the merchant
+/// gives it to the agent, who holds it until the warehouse checks it in.
+fn handover(visit: &Visit, events: &[(TerminalEvent, TerminalState)]) -> Option<Handover> {
+    let merchant = Holder::Merchant(visit.merchant.name.trim().to_owned());
+    let agent = Holder::Agent(visit.assignment.agent.clone());
+    let (from, to) = match events.last().map(|(event, _)| *event)? {
+        TerminalEvent::Install => (agent, merchant),
+        TerminalEvent::Recycle | TerminalEvent::SendForRepair => (merchant, agent),
+        _ => return None,
+    };
+    Some(Handover {
+        from,
+        to,
+        at: visit.completion.as_ref().map_or(visit.created.at, |c| c.at),
+        place: visit.merchant.address.clone().unwrap_or_default(),
+        receipt: visit
+            .acceptance
+            .as_ref()
+            .map(|a| format!("商户签收 / signed by the merchant: {}", a.signer_name))
+            .unwrap_or_default(),
+    })
 }
 
 /// The conflict when the register binds `serial` to another merchant than
@@ -467,5 +548,15 @@ fn sim_change(
             _ => SimChange::Keep,
         },
         _ => SimChange::Keep,
+    }
+}
+
+/// What checking a terminal in at `at` (the warehouse or a repair centre)
+/// does to its lifecycle: a terminal in repair that reaches the warehouse
+/// is back in stock; otherwise its state stays and only its holder changes.
+pub fn check_in_event(state: TerminalState, at: &Holder) -> Option<TerminalEvent> {
+    match (state, at) {
+        (TerminalState::InRepair, Holder::Warehouse) => Some(TerminalEvent::ReturnToStock),
+        _ => None,
     }
 }

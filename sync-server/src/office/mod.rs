@@ -10,6 +10,7 @@
 //! - [`certificate`]: the acceptance certificate as a PDF.
 //! - [`devices`]: the enrolled phones, with the app version each last sent.
 //! - [`outbox`]: the messages to merchants and whether each was delivered.
+//! - [`custody`]: the warehouse's check-in of terminals received.
 //!
 //! Their routes are rows of the server's one table, [`crate::api::routes`],
 //! which says who may open each.
@@ -21,6 +22,7 @@
 //! that syncs to the agent.
 
 pub mod certificate;
+pub mod custody;
 pub mod devices;
 pub mod i18n;
 pub mod import;

@@ -27,7 +27,9 @@ use super::session::{self, Admin, Officer};
 use crate::auth;
 use crate::desk;
 use crate::personal::{Place, phone_for};
-use crate::store::{AuditEntry, Principal, RegisterCause, StoreError, TerminalEventRow, UserRole};
+use crate::store::{
+    AuditEntry, CustodyRow, Principal, RegisterCause, StoreError, TerminalEventRow, UserRole,
+};
 use crate::throttle::OverHttps;
 
 type AppState = State<Arc<crate::State>>;
@@ -1271,6 +1273,46 @@ pub struct TerminalPage {
     merchant_number: String,
     visits: Vec<VisitLine>,
     lifecycle: Vec<LifecycleLine>,
+    /// Who holds it now, since when, in words; empty when unknown.
+    holder: String,
+    custody: Vec<CustodyLine>,
+}
+
+/// One hand-over of a terminal, as shown on its page.
+#[derive(Debug)]
+pub struct CustodyLine {
+    at: String,
+    from: String,
+    to: String,
+    place: String,
+    condition: String,
+    seal: String,
+    visit_id: String,
+    confirmed_by: String,
+}
+
+/// A holder in words: its kind, and its name when it has one.
+fn holder_words(lang: Lang, kind: Option<&str>, name: &str) -> String {
+    let Some(kind) = kind else { return String::new() };
+    let kind = lang.t(&format!("holder_{kind}"));
+    if name.is_empty() { kind.to_owned() } else { format!("{kind} {name}") }
+}
+
+fn custody_line(lang: Lang, row: &CustodyRow) -> CustodyLine {
+    let mut condition = row.condition.clone();
+    if let Some(day) = &row.promised_back {
+        condition = format!("{condition} {} {day}", lang.t("promised_back")).trim().to_owned();
+    }
+    CustodyLine {
+        at: Timestamp::from_seconds(row.at).beijing_words(),
+        from: holder_words(lang, row.from_kind.as_deref(), &row.from_name),
+        to: holder_words(lang, Some(&row.to_kind), &row.to_name),
+        place: row.place.clone(),
+        condition,
+        seal: row.seal.clone(),
+        visit_id: row.visit_id.clone().unwrap_or_default(),
+        confirmed_by: row.confirmed_by.clone(),
+    }
 }
 
 /// One change of a terminal in the register, as shown on its page.
@@ -1315,6 +1357,13 @@ pub async fn terminal_page(
     let row = state.store.terminal(&serial).await?;
     let visits = state.store.terminal_visits(&officer.principal(), &serial).await?;
     let lifecycle = state.store.terminal_events(&serial, LIFECYCLE_LINES).await?;
+    let (holder, custody) = state.store.custody(&serial, LIFECYCLE_LINES).await?;
+    let holder = match (holder_words(lang, holder.kind.as_deref(), &holder.name), holder.since) {
+        (words, Some(since)) if !words.is_empty() => {
+            format!("{words}（{} {}）", lang.t("held_since"), Timestamp::from_seconds(since).beijing_words())
+        }
+        (words, _) => words,
+    };
     let row = match row {
         Some(row) => row,
         None if !visits.is_empty() => TerminalRow { serial: serial.clone(), ..Default::default() },
@@ -1326,6 +1375,8 @@ pub async fn terminal_page(
         merchant_number: row.merchant_number.clone().unwrap_or_default(),
         visits: visits.iter().map(|v| visit_line(lang, officer.role, v)).collect(),
         lifecycle: lifecycle.iter().map(|e| lifecycle_line(lang, e)).collect(),
+        holder,
+        custody: custody.iter().map(|c| custody_line(lang, c)).collect(),
     })
 }
 
@@ -1391,19 +1442,24 @@ pub struct AlertsPage {
     warranty_ending: Vec<TerminalLine>,
     repeated_faults: Vec<TerminalLine>,
     inspection_due: Vec<TerminalLine>,
+    held_too_long: Vec<TerminalLine>,
+    recalled_not_checked_in: Vec<TerminalLine>,
+    repair_overdue: Vec<TerminalLine>,
     waiting_applications: Vec<VisitLine>,
     incomplete_blobs: Vec<VisitLine>,
     /// Totals in the order of the tiles: SIM, old, warranty, faults,
-    /// applications, photos, inspections.
-    totals: [i64; 7],
+    /// applications, photos, inspections, held too long, recalled not
+    /// checked in, repairs overdue.
+    totals: [i64; 10],
     waiting_review: i64,
     returned: i64,
 }
 
 /// GET /office/alerts.
 pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Result<Response, PageError> {
-    let today = today();
-    let alerts = queries::alerts(state.store.as_ref(), &officer.principal(), today).await?;
+    let now = Timestamp::from_seconds(state.clock.now());
+    let today = now.beijing_date();
+    let alerts = queries::alerts(state.store.as_ref(), &officer.principal(), now).await?;
     let lines = |alerts: &[queries::TerminalAlert]| -> Vec<TerminalLine> {
         alerts
             .iter()
@@ -1421,6 +1477,9 @@ pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Res
         warranty_ending: lines(&alerts.warranty_ending.rows),
         repeated_faults: lines(&alerts.repeated_faults.rows),
         inspection_due: lines(&alerts.inspection_due.rows),
+        held_too_long: lines(&alerts.held_too_long.rows),
+        recalled_not_checked_in: lines(&alerts.recalled_not_checked_in.rows),
+        repair_overdue: lines(&alerts.repair_overdue.rows),
         waiting_applications: alerts
             .waiting_applications
             .rows
@@ -1441,6 +1500,9 @@ pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Res
             alerts.waiting_applications.total,
             alerts.incomplete_blobs.total,
             alerts.inspection_due.total,
+            alerts.held_too_long.total,
+            alerts.recalled_not_checked_in.total,
+            alerts.repair_overdue.total,
         ],
         waiting_review: alerts.waiting_review,
         returned: alerts.returned,

@@ -114,16 +114,18 @@ pub async fn visits(
     Ok((rows, next.map(|(at, id)| format!("{at}:{id}"))))
 }
 
-/// The alerts as of `today`: SIM cards expiring within 30 days or
+/// One day in seconds.
+const DAY_SECS: i64 = 86_400;
+
+/// The alerts: SIM cards expiring within 30 days or
 /// expired, terminals 3 years old or more, warranties ending within 60
 /// days, terminals repaired twice or more in 365 days, terminals in service
-/// not inspected for 12 months, and the visits waiting for a decision or
-/// for photos.
-pub async fn alerts(
-    store: &dyn Store,
-    principal: &Principal,
-    today: CalendarDate,
-) -> Result<Alerts, StoreError> {
+/// not inspected for 12 months, terminals an agent has held more than 7
+/// days (taken back and not checked in within 14), repairs not back by the
+/// promised day, and the visits waiting for a decision or for photos, all
+/// as of `now` (the server's [`crate::clock::Clock`], which tests move).
+pub async fn alerts(store: &dyn Store, principal: &Principal, now: Timestamp) -> Result<Alerts, StoreError> {
+    let today = now.beijing_date();
     let window = AlertWindow {
         today: today.to_string(),
         sim_until: today.add_days(30).to_string(),
@@ -131,6 +133,8 @@ pub async fn alerts(
         warranty_until: today.add_days(60).to_string(),
         repairs_since: today.add_days(-365).beijing_start().seconds(),
         inspection_until: today.add_years(-1).to_string(),
+        held_before: now.seconds() - 7 * DAY_SECS,
+        recalled_before: now.seconds() - 14 * DAY_SECS,
     };
     let mut alerts = store.alerts(principal, &window).await?;
     let days = |from: &str, to: &str| match (CalendarDate::parse(from), CalendarDate::parse(to)) {
@@ -145,6 +149,13 @@ pub async fn alerts(
         alert.figure = days(&alert.date, &today) / 365;
     }
     for alert in &mut alerts.inspection_due.rows {
+        alert.figure = days(&alert.date, &today);
+    }
+    // Custody alerts: days held (or days past the promised day).
+    for alert in alerts.held_too_long.rows.iter_mut().chain(&mut alerts.recalled_not_checked_in.rows) {
+        alert.figure = (now.seconds() - alert.figure) / DAY_SECS;
+    }
+    for alert in &mut alerts.repair_overdue.rows {
         alert.figure = days(&alert.date, &today);
     }
     Ok(alerts)

@@ -26,8 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use posfield_shared::lifecycle::{TerminalEvent, TerminalState};
 use posfield_shared::protocol::ManifestEntry;
-use posfield_shared::visit::outcome::{RegisterPlan, Registered};
+use posfield_shared::visit::outcome::{Holder, RegisterPlan, Registered};
 use posfield_sync_link_server::storage::KvStore;
 
 /// What a store method's future resolves to.
@@ -551,6 +552,71 @@ pub struct TerminalEventRow {
     pub actor: String,
 }
 
+/// A terminal checked in at the warehouse or a repair centre.
+#[derive(Debug, Clone)]
+pub struct CheckIn {
+    /// The terminal.
+    pub serial: String,
+    /// Its state when the check-in was decided.
+    pub state: TerminalState,
+    /// Where it is checked in: [`Holder::Warehouse`] or [`Holder::RepairCentre`].
+    pub at: Holder,
+    /// Its lifecycle event ([`posfield_shared::visit::outcome::check_in_event`]).
+    pub event: Option<TerminalEvent>,
+    /// Its condition, in the receiver's words.
+    pub condition: String,
+    /// The tamper-seal or bag number.
+    pub seal: String,
+    /// When a repair centre promised it back.
+    pub promised_back: Option<String>,
+    /// The office user who received it.
+    pub actor: String,
+    /// The decision's audit entry.
+    pub audit: AuditEntry,
+    /// What the merchant must be told of it (a repair back), enqueued with it.
+    pub messages: Vec<OutboxMessage>,
+}
+
+/// One hand-over of a terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustodyRow {
+    /// Who gave it (a holder kind), when known.
+    pub from_kind: Option<String>,
+    /// The giver's name.
+    pub from_name: String,
+    /// Who received it (a holder kind).
+    pub to_kind: String,
+    /// The receiver's name.
+    pub to_name: String,
+    /// When (Unix seconds): the device's time for a visit, the server's for a check-in.
+    pub at: i64,
+    /// Where.
+    pub place: String,
+    /// Its condition.
+    pub condition: String,
+    /// The seal or bag number.
+    pub seal: String,
+    /// The visit in which it changed hands, if any.
+    pub visit_id: Option<String>,
+    /// What confirms it.
+    pub confirmed_by: String,
+    /// When a repair centre promised it back.
+    pub promised_back: Option<String>,
+}
+
+/// Who holds a terminal now, by the register.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HolderNow {
+    /// A holder kind, when known.
+    pub kind: Option<String>,
+    /// The holder's name.
+    pub name: String,
+    /// Since when (Unix seconds).
+    pub since: Option<i64>,
+    /// When a repair centre promised it back.
+    pub promised_back: Option<String>,
+}
+
 /// A message for the merchant, to enqueue in the outbox ([`crate::outbox`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
@@ -867,6 +933,10 @@ pub struct AlertWindow {
     pub repairs_since: i64,
     /// Terminals last inspected on or before this day are due.
     pub inspection_until: String,
+    /// Terminals an agent holds since before this time (Unix seconds) are held too long.
+    pub held_before: i64,
+    /// Terminals taken back and held by an agent since before this time are not checked in.
+    pub recalled_before: i64,
 }
 
 /// What the alerts page shows. Terminal alerts carry their date; the
@@ -886,6 +956,13 @@ pub struct Alerts {
     /// whose entry into service) is on or before the window's
     /// `inspection_until`.
     pub inspection_due: AlertList<TerminalAlert>,
+    /// Terminals an agent has held since before the window's `held_before`.
+    pub held_too_long: AlertList<TerminalAlert>,
+    /// Terminals taken back that an agent has held since before the
+    /// window's `recalled_before`: not checked in.
+    pub recalled_not_checked_in: AlertList<TerminalAlert>,
+    /// Terminals at a repair centre past the day it promised them back.
+    pub repair_overdue: AlertList<TerminalAlert>,
     /// Reactivation applications waiting for a decision.
     pub waiting_applications: AlertList<VisitRow>,
     /// Visits whose photos have not all arrived.
@@ -1218,6 +1295,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// What the register holds of each of `serials` it knows, for a
     /// decision's plan.
     fn registered<'a>(&'a self, serials: &'a [String]) -> StoreFuture<'a, BTreeMap<String, Registered>>;
+
+    /// Who holds a terminal now, and its hand-overs, oldest first (the newest `limit`).
+    fn custody<'a>(&'a self, serial: &'a str, limit: usize) -> StoreFuture<'a, (HolderNow, Vec<CustodyRow>)>;
+
+    /// Records a check-in: the hand-over from the terminal's holder, the
+    /// new holder, the lifecycle event it causes and the audit entry, all or
+    /// none; [`StoreError::RegisterChanged`] when the terminal is no longer
+    /// in the state it was decided in.
+    fn check_in(&self, check_in: CheckIn) -> StoreFuture<'_, ()>;
 
     /// Whether the effects of visit `visit_id` of `cause` were written to the register.
     fn register_applied<'a>(&'a self, visit_id: &'a str, cause: RegisterCause) -> StoreFuture<'a, bool>;

@@ -31,11 +31,11 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use self::chunks::{Pending, Write};
 use super::{
-    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, DeliveryOutcome, DeviceKeys,
-    DeviceRecord, DeviceRow, NewDevice, NewSession, OutboxMessage, OutboxRecord, OutboxView, Principal,
-    Projected, ProjectionRow, RegisterCause, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord,
-    Store, StoreError, StoreFuture, TerminalEventRow, TerminalRow, UserRecord, UserRole, VisitFacts,
-    VisitPage, VisitQuery, VisitRow,
+    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
+    DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HolderNow, NewDevice, NewSession, OutboxMessage,
+    OutboxRecord, OutboxView, Principal, Projected, ProjectionRow, RegisterCause, RegisterRow, Renewal,
+    SeenVersion, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalEventRow, TerminalRow,
+    UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
@@ -1128,6 +1128,20 @@ impl Store for SqliteStore {
     fn registered<'a>(&'a self, serials: &'a [String]) -> StoreFuture<'a, BTreeMap<String, Registered>> {
         let serials = serials.to_vec();
         self.run(move |c| register::registered(c, &serials))
+    }
+
+    fn custody<'a>(&'a self, serial: &'a str, limit: usize) -> StoreFuture<'a, (HolderNow, Vec<CustodyRow>)> {
+        let serial = serial.to_owned();
+        self.run(move |c| register::custody(c, &serial, limit))
+    }
+
+    fn check_in(&self, check_in: CheckIn) -> StoreFuture<'_, ()> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            register::check_in(&tx, &check_in)?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn register_applied<'a>(&'a self, visit_id: &'a str, cause: RegisterCause) -> StoreFuture<'a, bool> {

@@ -444,6 +444,21 @@ pub(super) fn alerts(
     let old_terminals = register_alert("production_date", "0000-01-01", &window.old_until)?;
     let warranty_ending = register_alert("warranty_end", &window.today, &window.warranty_until)?;
     let inspection_due = inspection_alert(conn, &window.inspection_until)?;
+    let held_too_long = custody_alert(
+        conn,
+        "r.holder_kind = 'agent' AND r.held_since <= ?1",
+        Value::Integer(window.held_before),
+    )?;
+    let recalled_not_checked_in = custody_alert(
+        conn,
+        "r.holder_kind = 'agent' AND r.held_since <= ?1 AND r.state = 'recycled'",
+        Value::Integer(window.recalled_before),
+    )?;
+    let repair_overdue = custody_alert(
+        conn,
+        "r.holder_kind = 'repair_centre' AND r.held_since IS NOT NULL AND r.promised_back < ?1",
+        Value::Text(window.today.clone()),
+    )?;
 
     // Read in serial order from the partial index of repairs, so the grouping needs no sort.
     let repeated_sql = "SELECT serial, count(*) AS repairs FROM visits INDEXED BY visits_repairs_by_serial
@@ -499,6 +514,9 @@ pub(super) fn alerts(
         warranty_ending,
         repeated_faults,
         inspection_due,
+        held_too_long,
+        recalled_not_checked_in,
+        repair_overdue,
         waiting_applications,
         incomplete_blobs,
         waiting_review: status_count("completed")?,
@@ -524,6 +542,43 @@ fn inspection_alert(conn: &Connection, until: &str) -> Result<AlertList<Terminal
     let total = conn
         .prepare_cached(&format!("SELECT count(*) FROM terminal_register r WHERE {filter}"))?
         .query_row([until], |r| r.get(0))?;
+    Ok(AlertList { rows, total })
+}
+
+/// Terminals whose holder matches `filter` (its parameter is 1), held
+/// longest first, from the index of V16; the alert's date is the day the
+/// holder took it (or the repair centre's promised day) and its figure the
+/// holder's name is shown by the page from the terminal's row.
+fn custody_alert(
+    conn: &Connection,
+    filter: &str,
+    bound: Value,
+) -> Result<AlertList<TerminalAlert>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {REGISTERED}, COALESCE(r.promised_back, ''), r.held_since, r.holder_name
+         FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+         WHERE {filter} ORDER BY r.held_since, r.serial LIMIT {ALERT_ROWS}"
+    ))?;
+    let rows = statement
+        .query_map([&bound], |r| {
+            let promised: String = r.get(12)?;
+            let since: i64 = r.get(13)?;
+            let holder: String = r.get(14)?;
+            let mut terminal = terminal_row(r)?;
+            if !holder.is_empty() {
+                terminal.merchant = holder;
+            }
+            let date = if promised.is_empty() {
+                posfield_shared::Timestamp::from_seconds(since).beijing_date().to_string()
+            } else {
+                promised
+            };
+            Ok(TerminalAlert { terminal, date, figure: since })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = conn
+        .prepare_cached(&format!("SELECT count(*) FROM terminal_register r WHERE {filter}"))?
+        .query_row([&bound], |r| r.get(0))?;
     Ok(AlertList { rows, total })
 }
 

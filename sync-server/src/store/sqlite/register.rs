@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 
 use posfield_shared::lifecycle::TerminalState;
-use posfield_shared::visit::outcome::{Binding, Registered, SimChange, TerminalChange};
+use posfield_shared::visit::outcome::{Binding, Holder, Registered, SimChange, TerminalChange};
 use posfield_shared::vocab::Term;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::clock::now;
-use crate::store::{RegisterWrite, StoreError, TerminalEventRow};
+use crate::store::{CheckIn, CustodyRow, HolderNow, RegisterWrite, StoreError, TerminalEventRow};
 
 /// What the register holds of each of `serials` it knows. A row whose state
 /// this version does not know is left out: a plan over it is refused when
@@ -72,6 +72,24 @@ pub(super) fn apply(tx: &Transaction<'_>, visit_id: &str, write: &RegisterWrite)
             return Err(StoreError::RegisterChanged(change.serial.clone()));
         }
         write_change(tx, visit_id, change, at)?;
+        if let Some(handover) = &change.handover {
+            hand_over(
+                tx,
+                &change.serial,
+                Custody {
+                    from: Some(&handover.from),
+                    to: &handover.to,
+                    at: handover.at.seconds(),
+                    place: &handover.place,
+                    condition: "",
+                    seal: "",
+                    visit_id: Some(visit_id),
+                    confirmed_by: &handover.receipt,
+                    promised_back: None,
+                },
+                at,
+            )?;
+        }
         let detail = change.detail();
         let mut from = change.before.map(|s| s.code().to_owned());
         let mut event_rows: Vec<(Option<&str>, String)> =
@@ -198,4 +216,164 @@ pub(super) fn terminal_events(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// One hand-over to record.
+struct Custody<'a> {
+    from: Option<&'a Holder>,
+    to: &'a Holder,
+    at: i64,
+    place: &'a str,
+    condition: &'a str,
+    seal: &'a str,
+    visit_id: Option<&'a str>,
+    confirmed_by: &'a str,
+    promised_back: Option<&'a str>,
+}
+
+/// Records a hand-over of `serial` and makes its receiver the holder.
+fn hand_over(
+    tx: &Transaction<'_>,
+    serial: &str,
+    custody: Custody<'_>,
+    recorded_at: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO custody_events (serial, from_kind, from_name, to_kind, to_name, at, place, condition, seal,
+            visit_id, confirmed_by, promised_back, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        serial,
+        custody.from.map(Holder::kind),
+        custody.from.map_or("", Holder::name),
+        custody.to.kind(),
+        custody.to.name(),
+        custody.at,
+        custody.place,
+        custody.condition,
+        custody.seal,
+        custody.visit_id,
+        custody.confirmed_by,
+        custody.promised_back,
+        recorded_at
+    ])?;
+    tx.prepare_cached(
+        "UPDATE terminal_register SET holder_kind = ?2, holder_name = ?3, held_since = ?4, promised_back = ?5
+         WHERE serial = ?1",
+    )?
+    .execute(params![
+        serial,
+        custody.to.kind(),
+        custody.to.name(),
+        custody.at,
+        custody.promised_back
+    ])?;
+    Ok(())
+}
+
+/// The holder a register row names.
+fn holder_of(kind: Option<&str>, name: String) -> Option<Holder> {
+    match kind? {
+        "merchant" => Some(Holder::Merchant(name)),
+        "agent" => Some(Holder::Agent(name)),
+        "warehouse" => Some(Holder::Warehouse),
+        "repair_centre" => Some(Holder::RepairCentre),
+        _ => None,
+    }
+}
+
+/// Records a check-in in `tx` ([`crate::store::Store::check_in`]).
+pub(super) fn check_in(tx: &Transaction<'_>, check_in: &CheckIn) -> Result<(), StoreError> {
+    let row: Option<(String, Option<String>, String)> = tx
+        .prepare_cached("SELECT state, holder_kind, holder_name FROM terminal_register WHERE serial = ?1")?
+        .query_row([&check_in.serial], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((state, holder_kind, holder_name)) = row else {
+        return Err(StoreError::RegisterChanged(check_in.serial.clone()));
+    };
+    if state != check_in.state.code() {
+        return Err(StoreError::RegisterChanged(check_in.serial.clone()));
+    }
+    let at = now();
+    let from = holder_of(holder_kind.as_deref(), holder_name);
+    let confirmed_by = format!("入库确认 / checked in by {}", check_in.actor);
+    hand_over(
+        tx,
+        &check_in.serial,
+        Custody {
+            from: from.as_ref(),
+            to: &check_in.at,
+            at,
+            place: "",
+            condition: &check_in.condition,
+            seal: &check_in.seal,
+            visit_id: None,
+            confirmed_by: &confirmed_by,
+            promised_back: check_in.promised_back.as_deref(),
+        },
+        at,
+    )?;
+    if let Some(event) = check_in.event {
+        let to = check_in.state.apply(event).map_err(|e| StoreError::Engine(e.to_string()))?;
+        tx.prepare_cached(
+            "UPDATE terminal_register SET state = ?2, changed_by = 'check_in' WHERE serial = ?1",
+        )?
+        .execute(params![check_in.serial, to.code()])?;
+        tx.prepare_cached(
+            "INSERT INTO terminal_events (serial, visit_id, cause, event, from_state, to_state, detail, at, actor)
+             VALUES (?1, '', 'check_in', ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            check_in.serial,
+            event.code(),
+            check_in.state.code(),
+            to.code(),
+            format!("{}：{}", check_in.at.kind(), check_in.condition),
+            at,
+            check_in.actor
+        ])?;
+    }
+    super::audit(tx, &check_in.audit)?;
+    super::outbox::enqueue(tx, &check_in.messages, at)?;
+    Ok(())
+}
+
+/// Who holds a terminal now and its hand-overs, oldest first (the newest `limit`).
+pub(super) fn custody(
+    conn: &Connection,
+    serial: &str,
+    limit: usize,
+) -> Result<(HolderNow, Vec<CustodyRow>), StoreError> {
+    let holder = conn
+        .prepare_cached(
+            "SELECT holder_kind, holder_name, held_since, promised_back FROM terminal_register WHERE serial = ?1",
+        )?
+        .query_row([serial], |r| {
+            Ok(HolderNow { kind: r.get(0)?, name: r.get(1)?, since: r.get(2)?, promised_back: r.get(3)? })
+        })
+        .optional()?
+        .unwrap_or_default();
+    let mut statement = conn.prepare_cached(
+        "SELECT from_kind, from_name, to_kind, to_name, at, place, condition, seal, visit_id, confirmed_by,
+            promised_back FROM (SELECT * FROM custody_events WHERE serial = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+    )?;
+    let rows = statement
+        .query_map(params![serial, limit as i64], |r| {
+            Ok(CustodyRow {
+                from_kind: r.get(0)?,
+                from_name: r.get(1)?,
+                to_kind: r.get(2)?,
+                to_name: r.get(3)?,
+                at: r.get(4)?,
+                place: r.get(5)?,
+                condition: r.get(6)?,
+                seal: r.get(7)?,
+                visit_id: r.get(8)?,
+                confirmed_by: r.get(9)?,
+                promised_back: r.get(10)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((holder, rows))
 }

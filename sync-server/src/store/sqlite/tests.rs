@@ -421,8 +421,7 @@ async fn the_list_and_the_alerts_use_their_indexes() {
     let by_kind = "SELECT v.id FROM visits v WHERE 1 = 1 AND v.kind = 'repair' ORDER BY v.updated_at DESC, v.id LIMIT 51";
     assert!(plan(by_kind).contains("visits_by_kind_updated"), "{}", plan(by_kind));
     // The alerts name their partial indexes; SQLite refuses the query if one cannot serve it.
-    let alerts =
-        crate::office::queries::alerts(&store, &office(), "2026-11-10".parse().unwrap()).await.unwrap();
+    let alerts = crate::office::queries::alerts(&store, &office(), day("2026-11-10")).await.unwrap();
     assert_eq!(alerts.incomplete_blobs.total, 1);
     assert_eq!(alerts.waiting_applications.total, 0);
 }
@@ -454,8 +453,7 @@ async fn alerts_find_sims_old_terminals_warranties_and_repeated_repairs() {
             )
             .unwrap();
     }
-    let alerts =
-        crate::office::queries::alerts(&store, &office(), "2026-11-10".parse().unwrap()).await.unwrap();
+    let alerts = crate::office::queries::alerts(&store, &office(), day("2026-11-10")).await.unwrap();
     let serials = |list: &AlertList<TerminalAlert>| -> Vec<(String, i64)> {
         list.rows.iter().map(|a| (a.terminal.serial.clone(), a.figure)).collect()
     };
@@ -1005,6 +1003,7 @@ fn install_plan(
                 sim: SimChange::Keep,
                 in_service_since: None,
                 inspected_on: None,
+                handover: None,
             }],
             conflicts: Vec::new(),
         },
@@ -1046,4 +1045,9 @@ async fn a_decisions_register_change_is_written_once_and_only_over_the_state_it_
     );
     assert_eq!(store.terminal_events("N9100000000101", 10).await.unwrap().len(), 1);
     assert!(!store.register_applied("v2", crate::store::RegisterCause::VisitApproved).await.unwrap());
+}
+
+/// The instant day `text` (Beijing) begins.
+fn day(text: &str) -> Timestamp {
+    posfield_shared::CalendarDate::parse(text).unwrap().beijing_start()
 }
