@@ -20,6 +20,7 @@ use posfield_shared::checklist::{Need, Requirement};
 use posfield_shared::lifecycle::TerminalState;
 use posfield_shared::visit::acceptance::{AcceptanceSummary, sign_binding};
 use posfield_shared::visit::completion::applies;
+use posfield_shared::visit::outcome::{Registered, application_approved, application_plan, register_plan};
 use posfield_shared::visit::satisfy::{self, Choices, Evidence, Identification};
 use posfield_shared::visit::schema::{ReviewDecision, StepState};
 use posfield_shared::visit::{
@@ -32,7 +33,7 @@ use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind};
 use sha2::{Digest, Sha256};
 
 use crate::State;
-use crate::store::StoreError;
+use crate::store::{RegisterCause, RegisterWrite, StoreError};
 
 /// What the demo put in the data folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -678,6 +679,7 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         })
         .collect();
     let mut terminals = Vec::new();
+    let mut suspended = Vec::new();
     let mut register = String::from(
         "serial,model,manufacturer,merchant,merchant_number,state,production_date,warranty_end,sim_iccid,sim_carrier,sim_expiry\n",
     );
@@ -692,14 +694,19 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         let iccid = luhn_completed(&format!("8986{}", dice.digits(15)));
         let carrier = *dice.pick(SimCarrier::ALL);
         let sim_expiry = date(-60 + dice.below(460) as i64);
-        let state_code = match dice.below(20) {
+        let state = match dice.below(20) {
             0 => TerminalState::Suspended,
             1 => TerminalState::InRepair,
             2 => TerminalState::InStock,
             3 => TerminalState::Deregistered,
+            4 => TerminalState::Faulty,
+            5 => TerminalState::Lost,
             _ => TerminalState::Installed,
+        };
+        if state == TerminalState::Suspended {
+            suspended.push(terminals.len());
         }
-        .code();
+        let state_code = state.code();
         let m = &merchants[merchant];
         register.push_str(&format!(
             "{serial},{model},{maker},{},{},{state_code},{},{},{iccid},{},{}\n",
@@ -760,6 +767,13 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
     for (n, (kind, stage)) in plan.iter().enumerate() {
         let terminal_index = if *kind == VisitKind::Repair && n % 3 == 0 {
             repeat_faults[n % repeat_faults.len()]
+        } else if *kind == VisitKind::Reactivation && suspended.len() >= 4 {
+            // A reactivation is for a suspended terminal: approved ones put
+            // the first quarter back in service, the others' approved
+            // applications issue the second, and half stay suspended.
+            let quarter = suspended.len() / 4;
+            let offset = if *stage == Stage::Approved { 0 } else { quarter };
+            suspended[offset + n % quarter]
         } else {
             builder.dice.below(terminals.len() as u64) as usize
         };
@@ -791,7 +805,25 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         let audit = crate::store::AuditEntry::new(Some(&id), "demo", "create_visit", kind.code());
         // The agent's phone signed its acceptances: its key verifies them.
         let device = devices.get(agent).map(String::as_str);
-        crate::projection::office_create(state, &mut doc, audit, device)
+        // An approved visit moved its terminals, as the desk's approval
+        // does; an approved application issued its terminal. What the
+        // lifecycle refuses of the dice's register moves nothing.
+        let stage = *stage;
+        let decide = |visit: &Visit, register: &BTreeMap<String, Registered>| {
+            let (cause, plan) = if stage == Stage::Approved {
+                (RegisterCause::VisitApproved, register_plan(visit, register).ok()?)
+            } else if visit.kind == VisitKind::Reactivation && application_approved(visit) {
+                (RegisterCause::ApplicationApproved, application_plan(visit, register))
+            } else {
+                return None;
+            };
+            (plan.conflicts.is_empty() && !plan.changes.is_empty()).then(|| RegisterWrite {
+                cause,
+                plan,
+                actor: "chen.li".into(),
+            })
+        };
+        crate::projection::office_create_deciding(state, &mut doc, audit, device, decide)
             .await
             .map_err(|e| DemoError::Store(e.to_string()))?;
         made += 1;

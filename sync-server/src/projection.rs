@@ -553,6 +553,19 @@ pub async fn office_create(
     audit: AuditEntry,
     device: Option<&str>,
 ) -> Result<Visit, ProjectionError> {
+    office_create_deciding(state, visit_doc, audit, device, |_, _| None).await
+}
+
+/// [`office_create`] of a visit that arrives decided (the demo's approved
+/// visits): `decide` gets what the register holds of its terminals and
+/// may return the register's change, written with the projection row.
+pub async fn office_create_deciding(
+    state: &State,
+    visit_doc: &mut VisitDoc,
+    audit: AuditEntry,
+    device: Option<&str>,
+    decide: impl FnOnce(&Visit, &BTreeMap<String, Registered>) -> Option<RegisterWrite>,
+) -> Result<Visit, ProjectionError> {
     let _turn = state.projection_lock.lock().await;
     let visit = visit_doc
         .visit()
@@ -563,7 +576,11 @@ pub async fn office_create(
     let at = now_millis();
     let creator = Receipt { by: audit.actor.clone(), device: "back-office".into(), at };
     office.received = visit.history.iter().map(|entry| (entry.id.clone(), creator.clone())).collect();
-    let row = projection_row(&visit, &owner, &office, &visit_doc.heads(), &state.signing_key, device);
+    let serials: Vec<String> =
+        [&visit.terminal, &visit.replacement].into_iter().flatten().map(|t| t.serial.clone()).collect();
+    let register = state.store.registered(&serials).await?;
+    let mut row = projection_row(&visit, &owner, &office, &visit_doc.heads(), &state.signing_key, device);
+    row.register = decide(&visit, &register);
     write_rows(state, vec![row], vec![audit]).await?;
     Ok(visit)
 }

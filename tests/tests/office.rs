@@ -486,6 +486,22 @@ fn the_demo_fleet_has_every_kind_in_every_status_and_working_pages() {
     assert_eq!(pairs, 7 * 6, "every kind in every status");
     let terminals: i64 = db.query_row("SELECT count(*) FROM fleet", [], |r| r.get(0)).unwrap();
     assert!(terminals >= 300, "{terminals} terminals");
+    // The register follows the demo's visits: every lifecycle state is
+    // there, with hand-overs, some terminals held by agents for weeks.
+    let states: Vec<String> = db
+        .prepare("SELECT DISTINCT state FROM terminal_register ORDER BY state")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    use posfield_shared::vocab::Term;
+    for state in posfield_shared::TerminalState::ALL {
+        assert!(states.iter().any(|s| s == state.code()), "no demo terminal is {state}: {states:?}");
+    }
+    let moved: i64 = db.query_row("SELECT count(*) FROM terminal_events", [], |r| r.get(0)).unwrap();
+    let handed: i64 = db.query_row("SELECT count(*) FROM custody_events", [], |r| r.get(0)).unwrap();
+    assert!(moved > 20 && handed > 10, "{moved} lifecycle rows, {handed} hand-overs");
     let invalid: i64 = db
         .query_row("SELECT count(*) FROM countersignatures WHERE device_signature_valid = 0", [], |r| {
             r.get(0)
@@ -513,9 +529,15 @@ fn the_demo_fleet_has_every_kind_in_every_status_and_working_pages() {
     let server_like = ServerLike { base };
     let desk = Desk::sign_in_at(&server_like.base, "boss");
     let alerts = desk.page("office/alerts");
-    for id in
-        ["total-sim", "total-old", "total-warranty", "total-faults", "total-applications", "total-blobs"]
-    {
+    for id in [
+        "total-sim",
+        "total-old",
+        "total-warranty",
+        "total-faults",
+        "total-applications",
+        "total-blobs",
+        "total-held",
+    ] {
         let at = alerts.find(&format!("id=\"{id}\">")).unwrap() + id.len() + 6;
         let total: i64 = alerts[at..alerts[at..].find('<').unwrap() + at].parse().unwrap();
         assert!(total > 0, "the alert {id} is empty in the demo");

@@ -80,7 +80,7 @@ pub fn terminal_effects(visit: &Visit) -> Vec<TerminalEffect> {
 
 /// Whether the visit's reactivation application was approved (the terminal
 /// may be issued, or was).
-fn application_approved(visit: &Visit) -> bool {
+pub fn application_approved(visit: &Visit) -> bool {
     let state = visit.reactivation.application.as_ref().and_then(|a| a.state.known());
     matches!(state, Some(ApplicationState::Approved | ApplicationState::TerminalIssued))
 }

@@ -234,3 +234,40 @@ test('a reviewer cannot reach admin pages, and nothing is served without a sessi
   await screenshot(stranger, 'login');
   await anonymous.close();
 });
+
+test('the warehouse checks in a terminal an agent held too long, by scanner: the alert goes, the chain shows it', async () => {
+  const reviewer = await newContext();
+  const page = await signIn(reviewer, 'chen');
+  await page.goto(`http://${base}/office/alerts`);
+  const held = Number((await page.textContent('#total-held')).trim());
+  assert.ok(held > 0, 'the demo has terminals held by agents for too long');
+  const serial = (await page.locator('#alert-held tbody tr td:first-child').first().textContent()).trim();
+
+  await page.click('a[href="/office/check-in"]');
+  await page.waitForURL('**/office/check-in');
+  await page.fill('#check-in-condition', '外观完好，屏幕有划痕');
+  await page.fill('#check-in-seal', 'BAG-2026-0042');
+  // A USB scanner types the serial and presses Enter, in the serial field.
+  await page.focus('#check-in-serial');
+  await page.keyboard.type(serial);
+  await Promise.all([page.waitForURL(/\/office\/check-in\?serial=/), page.keyboard.press('Enter')]);
+  assert.match(await page.textContent('#checked-in'), new RegExp(serial));
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'check-in-serial', 'ready for the next scan');
+  await screenshot(page, 'check-in');
+
+  await page.goto(`http://${base}/office/alerts`);
+  assert.equal(Number((await page.textContent('#total-held')).trim()), held - 1);
+  await page.goto(`http://${base}/office/terminals/${serial}`);
+  assert.match(await page.textContent('#holder-now'), /仓库/);
+  const chain = await page.locator('#custody tbody tr').allTextContents();
+  assert.ok(chain.length >= 2, 'the hand-over to the agent and the check-in');
+  assert.match(chain[chain.length - 1], /BAG-2026-0042/);
+
+  // A serial the register does not know is refused in words, nothing recorded.
+  await page.goto(`http://${base}/office/check-in`);
+  await page.fill('#check-in-serial', 'ZZ00000000000');
+  const [refused] = await Promise.all([page.waitForNavigation(), page.click('#check-in-submit')]);
+  assert.equal(refused.status(), 409);
+  assert.match(await page.textContent('body'), /不在登记表中/);
+  await reviewer.close();
+});
