@@ -420,6 +420,14 @@ async fn the_list_and_the_alerts_use_their_indexes() {
     );
     let by_kind = "SELECT v.id FROM visits v WHERE 1 = 1 AND v.kind = 'repair' ORDER BY v.updated_at DESC, v.id LIMIT 51";
     assert!(plan(by_kind).contains("visits_by_kind_updated"), "{}", plan(by_kind));
+    // The register's alerts read their indexes, in their order (V14, V16).
+    let held = "SELECT r.serial FROM terminal_register r WHERE r.holder_kind = 'agent' AND r.held_since <= 0 \
+                ORDER BY r.held_since, r.serial LIMIT 20";
+    assert!(plan(held).contains("terminal_register_by_holder"), "{}", plan(held));
+    let inspection = "SELECT r.serial FROM terminal_register r WHERE r.state = 'installed' \
+                      AND COALESCE(r.last_inspected, r.in_service_since) <= '2025-01-01' \
+                      ORDER BY COALESCE(r.last_inspected, r.in_service_since), r.serial LIMIT 20";
+    assert!(plan(inspection).contains("terminal_register_by_inspection"), "{}", plan(inspection));
     // The alerts name their partial indexes; SQLite refuses the query if one cannot serve it.
     let alerts = crate::office::queries::alerts(&store, &office(), day("2026-11-10")).await.unwrap();
     assert_eq!(alerts.incomplete_blobs.total, 1);
