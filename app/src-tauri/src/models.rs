@@ -451,7 +451,7 @@ impl VisitView {
         };
         use posfield_shared::Requirement as Q;
         let needs = Needs {
-            replacement: template.has_replacement,
+            replacement: posfield_shared::visit::outcome::takes_new_terminal(visit),
             sim: requirement_in_kind(|r| matches!(r, Q::SimData)),
             sim_action: requirement_in_kind(|r| matches!(r, Q::SimAction)),
             backup: requirement_in_kind(|r| matches!(r, Q::BackupConfirmation)),
@@ -720,6 +720,16 @@ mod tests {
         assert!(!view.merchant_pays);
         assert!(view.summary_zh.contains("商户名称：老王便利店"), "{}", view.summary_zh);
         assert!(view.editable && view.unsynced && view.acceptance.is_none());
+    }
+
+    #[test]
+    fn a_repair_that_replaces_the_terminal_asks_for_the_new_ones_serial() {
+        let (_dir, mut agent, id) = repair_visit();
+        assert!(!view(&mut agent, &id).needs.replacement);
+        agent.set_repair_plan(&id, posfield_shared::vocab::RepairPlan::Replaced).unwrap();
+        assert!(view(&mut agent, &id).needs.replacement, "the new terminal's serial is hidden");
+        agent.identify_typed(&id, "N9100009876543", true).unwrap();
+        assert_eq!(view(&mut agent, &id).replacement.map(|r| r.serial), Some("N9100009876543".into()));
     }
 
     #[test]

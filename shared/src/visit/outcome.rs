@@ -78,6 +78,14 @@ pub fn terminal_effects(visit: &Visit) -> Vec<TerminalEffect> {
     effects
 }
 
+/// Whether the visit puts a new terminal in service, whose serial the agent
+/// records: a replacement, and a repair whose plan is to replace the
+/// terminal. The app offers the new terminal's identification exactly then.
+pub fn takes_new_terminal(visit: &Visit) -> bool {
+    visit.kind.template().has_replacement
+        || visit.repair.plan.as_ref().and_then(|d| d.value.known()) == Some(RepairPlan::Replaced)
+}
+
 /// Whether the visit's reactivation application was approved (the terminal
 /// may be issued, or was).
 pub fn application_approved(visit: &Visit) -> bool {
@@ -358,8 +366,7 @@ pub fn register_plan(
     {
         return Err(PlanRefusal::SameTerminal(old.to_owned()));
     }
-    let replaced = matches!(visit.kind, VisitKind::Replacement)
-        || visit.repair.plan.as_ref().and_then(|d| d.value.known()) == Some(RepairPlan::Replaced);
+    let replaced = takes_new_terminal(visit);
     let new = new.filter(|_| replaced);
     let day = visit.completion.as_ref().map_or(visit.created.at, |c| c.at).beijing_date();
     let effects = terminal_effects(visit);
