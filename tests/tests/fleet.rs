@@ -363,6 +363,8 @@ struct Row {
     after: &'static [(&'static str, &'static str, &'static str, &'static str)],
     /// Lifecycle rows each terminal's page shows after it.
     lifecycle: &'static [(&'static str, usize)],
+    /// Who holds each terminal after it, as its page says (the chain's last hand-over).
+    holders: &'static [(&'static str, &'static str)],
 }
 
 const SHOP: &str = "老王便利店";
@@ -381,6 +383,7 @@ fn row(name: &'static str, kind: VisitKind) -> Row {
         refused: None,
         after: &[],
         lifecycle: &[],
+        holders: &[],
     }
 }
 
@@ -391,12 +394,14 @@ fn rows() -> Vec<Row> {
             before: &["{s},in_stock,,,,,"],
             after: &[("{s}", "installed", SHOP, "")],
             lifecycle: &[("{s}", 1)],
+            holders: &[("{s}", "商户 老王便利店")],
             ..row("installation puts a stock terminal in service at the merchant", K::Installation)
         },
         Row {
             before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01", "{n},in_stock,,,,,"],
             after: &[("{s}", "recycled", "", ""), ("{n}", "installed", SHOP, "{sim}")],
             lifecycle: &[("{s}", 1), ("{n}", 1)],
+            holders: &[("{s}", "外勤人员 wang"), ("{n}", "商户 老王便利店")],
             ..row("replacement takes the old terminal back and moves the card to the new one", K::Replacement)
         },
         Row {
@@ -410,6 +415,7 @@ fn rows() -> Vec<Row> {
             plan: RepairPlan::SentForRepair,
             after: &[("{s}", "in_repair", SHOP, "{sim}")],
             lifecycle: &[("{s}", 2)],
+            holders: &[("{s}", "外勤人员 wang")],
             ..row("repair sent away puts the terminal in repair", K::Repair)
         },
         Row {
@@ -417,6 +423,7 @@ fn rows() -> Vec<Row> {
             plan: RepairPlan::Replaced,
             after: &[("{s}", "recycled", "", ""), ("{n}", "installed", SHOP, "{sim}")],
             lifecycle: &[("{s}", 2), ("{n}", 1)],
+            holders: &[("{s}", "外勤人员 wang"), ("{n}", "商户 老王便利店")],
             ..row("repair replaced with a new serial puts the new terminal in service", K::Repair)
         },
         Row {
@@ -446,6 +453,7 @@ fn rows() -> Vec<Row> {
             before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
             after: &[("{s}", "recycled", "", "")],
             lifecycle: &[("{s}", 2)],
+            holders: &[("{s}", "外勤人员 wang")],
             ..row("deregistration unbinds the terminal and takes it back", K::Deregistration)
         },
         Row {
@@ -569,6 +577,11 @@ fn each_visit_moves_the_register_once_and_what_the_lifecycle_refuses_stops_the_a
         for (serial_of, count) in row.lifecycle {
             let serial = fill(serial_of);
             assert_eq!(world.lifecycle_rows(&serial), *count, "{}: lifecycle of {serial}", row.name);
+        }
+        for (serial_of, holder) in row.holders {
+            let page = world.terminal_page(&fill(serial_of));
+            let shown = format!("id=\"holder-now\">{holder}");
+            assert!(page.contains(&shown), "{}: {serial_of} is not held by {holder}", row.name);
         }
     }
 
