@@ -709,12 +709,12 @@ impl VisitDoc {
     /// the version markers and each record's author (the entry names it)
     /// are left out, and so is a field set to the value it already had.
     ///
-    /// The diff is scoped to the objects the change wrote to: a diff of the
-    /// whole document passes over every operation of the visit (its long
-    /// history list above all) for each entry, which made a page of a
-    /// visit of 300 changes take over half a second (docs/benchmarks.md).
+    /// The diff is scoped to the objects the change wrote to, but for those
+    /// under the history and records' authors: a diff of the whole document
+    /// passes over every operation of the visit (its long history list
+    /// above all) for each entry, which made a visit of 300 changes take
+    /// over half a second; scoped, about 0.4 ms an entry (docs/benchmarks.md).
     pub fn history_changes(&mut self) -> BTreeMap<String, Vec<FieldChange>> {
-        let history = At::now(&self.doc).get(&ROOT, "history").map(|(_, list)| list);
         let mut found = BTreeMap::new();
         for (entry, hash) in self.history_entries() {
             let Some(change) = ReadDoc::get_change_by_hash(&self.doc, &hash) else { continue };
@@ -726,7 +726,7 @@ impl VisitDoc {
             let objects: Vec<ObjId> = written
                 .iter()
                 .filter_map(|obj| self.doc.import_obj(obj).ok())
-                .filter(|obj| Some(obj) != history.as_ref())
+                .filter(|obj| !self.left_out(obj))
                 .collect();
             found.insert(entry, self.changed_between(&objects, &parents, &[hash]));
         }
@@ -775,6 +775,17 @@ impl VisitDoc {
                 ConcurrentEdit { path: field.path, winner, losers: values }
             })
             .collect()
+    }
+
+    /// Whether every field of object `obj` is left out of the changes: it
+    /// lies in the history, the version markers or a record's author.
+    fn left_out(&self, obj: &ObjId) -> bool {
+        let Ok(parents) = self.doc.parents(obj) else { return false };
+        let path: Vec<Prop> = parents.map(|parent| parent.prop).collect();
+        path.iter().rev().enumerate().any(|(depth, prop)| match prop {
+            Prop::Map(key) => key == AUTHOR_KEY || (depth == 0 && BOOKKEEPING.contains(&key.as_str())),
+            Prop::Seq(_) => false,
+        })
     }
 
     /// The history entries (id, and the hash of the change that added each), in list order.
@@ -836,7 +847,9 @@ impl VisitDoc {
             for prop in touched {
                 let mut segments = patch.path.clone();
                 segments.extend(prop.map(|prop| (patch.obj.clone(), prop)));
-                let Some((path, obj, prop)) = field_at(old, new, &segments) else { continue };
+                let Some((path, obj, prop)) = field_at([At::now(&self.doc), new, old], &segments) else {
+                    continue;
+                };
                 if seen.contains(&path) {
                     continue;
                 }
@@ -886,19 +899,22 @@ fn skipped(prefix: &str, prop: &Prop) -> bool {
 
 /// The field a patch at `segments` (the path from the root, then the prop
 /// it touched) changed: its path, object and prop. Descends until a value
-/// shown as one field; `None` for what is left out.
-fn field_at(old: At<'_>, new: At<'_>, segments: &[(ObjId, Prop)]) -> Option<(String, ObjId, Prop)> {
+/// shown as one field; `None` for what is left out. Reads the document as
+/// it stands where it can (list items keep their keys, records their
+/// shape), which costs no clock; a field since removed is read as it stood.
+fn field_at(readers: [At<'_>; 3], segments: &[(ObjId, Prop)]) -> Option<(String, ObjId, Prop)> {
     let mut path = String::new();
     for (obj, prop) in segments {
         if skipped(&path, prop) {
             return None;
         }
-        // A field removed by the change is named as it stood before.
-        let reader = if new.get(obj, prop.clone()).is_some() { new } else { old };
+        let found = readers.iter().find_map(|reader| Some((*reader, reader.get(obj, prop.clone())?)));
+        let Some((reader, (value, child))) = found else {
+            return Some((readers[0].join(&path, obj, prop), obj.clone(), prop.clone()));
+        };
         path = reader.join(&path, obj, prop);
-        match reader.get(obj, prop.clone()) {
-            Some((value, child)) if !reader.is_field(&value, &child) => continue,
-            _ => return Some((path, obj.clone(), prop.clone())),
+        if reader.is_field(&value, &child) {
+            return Some((path, obj.clone(), prop.clone()));
         }
     }
     None
