@@ -208,3 +208,22 @@ fn edits_that_merge_without_contest_show_no_concurrent_values() {
     office.add_note(&clock.ctx(&reviewer()), "请补拍").unwrap();
     assert_eq!(merged_both_ways(&mut phone, &mut office), []);
 }
+
+/// The saved documents of every schema version, a newer app's included:
+/// each history entry shows its change, whichever app wrote it.
+#[rstest]
+#[case::version_1("v1.automerge")]
+#[case::version_2("v2.automerge")]
+#[case::next_version_additive("v3-additive.automerge")]
+#[case::next_version_breaking("v3-breaking.automerge")]
+fn every_schema_versions_history_shows_each_change(#[case] name: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema").join(name);
+    let mut doc = VisitDoc::load(&std::fs::read(path).unwrap()).unwrap();
+    let changes = doc.history_changes();
+    for entry in doc.visit().unwrap().history {
+        assert!(!changes[&entry.id].is_empty(), "{name}: {} shows no change", entry.action);
+    }
+    let sim = FieldChange { path: "sim.expiry".into(), before: None, after: Some("2027-03-31".into()) };
+    assert!(changes["fixture-op-7"].contains(&sim), "{name}: {:?}", changes["fixture-op-7"]);
+    assert_eq!(doc.concurrent_edits(), [], "{name}");
+}

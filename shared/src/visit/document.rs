@@ -714,8 +714,21 @@ impl VisitDoc {
     /// passes over every operation of the visit (its long history list
     /// above all) for each entry, which made a visit of 300 changes take
     /// over half a second; scoped, about 0.4 ms an entry (docs/benchmarks.md).
+    ///
+    /// A damaged document (one loaded from bytes without the strict checks
+    /// of [`VisitDoc::load_chunks`]) may have no history automerge can
+    /// rebuild: it lacks changes its own depend on, or automerge panics
+    /// rebuilding them (caught here). It shows no changes.
     pub fn history_changes(&mut self) -> BTreeMap<String, Vec<FieldChange>> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read_history_changes()))
+            .unwrap_or_default()
+    }
+
+    fn read_history_changes(&mut self) -> BTreeMap<String, Vec<FieldChange>> {
         let mut found = BTreeMap::new();
+        if !self.doc.get_missing_deps(&[]).is_empty() {
+            return found;
+        }
         for (entry, hash) in self.history_entries() {
             let Some(change) = ReadDoc::get_change_by_hash(&self.doc, &hash) else { continue };
             let parents = change.deps().to_vec();
@@ -739,7 +752,13 @@ impl VisitDoc {
     /// lost, with who wrote it. Where both sides wrote a whole record (a
     /// step first set on two phones), each field of it that differs is
     /// reported; authors and bookkeeping are left out as in the history.
+    /// A damaged document on which automerge panics (caught here) shows none.
     pub fn concurrent_edits(&mut self) -> Vec<ConcurrentEdit> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read_concurrent_edits()))
+            .unwrap_or_default()
+    }
+
+    fn read_concurrent_edits(&mut self) -> Vec<ConcurrentEdit> {
         let mut contested = Vec::new();
         self.collect_contested(&ROOT, "", &mut contested);
         if contested.is_empty() {
@@ -753,8 +772,14 @@ impl VisitDoc {
                 }
             }
         }
-        let entries = self.entries_by_change();
+        // Without the changes its own depend on, automerge cannot rebuild
+        // the change that wrote a value: the values are given without authors.
+        let complete = self.doc.get_missing_deps(&[]).is_empty();
+        let entries = if complete { self.entries_by_change() } else { HashMap::new() };
         let written = |op: &ObjId| {
+            if !complete {
+                return None;
+            }
             let hash = self.doc.hash_for_opid(op)?;
             let change = ReadDoc::get_change_by_hash(&self.doc, &hash)?;
             Some(Authorship {
