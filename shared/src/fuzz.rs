@@ -30,7 +30,8 @@ use crate::visit::pushed::{bad_reference, check_pushed, new_actors};
 /// checksum made valid, so mutated bytes also reach the decoders behind the
 /// checksum. Loading gives a typed error or a visit, never a panic; so does
 /// loading what a loaded document saves, and when that loads it holds the
-/// same visit.
+/// same visit. What the back office reads of a loaded document's past (its
+/// history's changes, its concurrent values) is read without a panic too.
 ///
 /// That save does not always load: automerge accepts some damaged files
 /// whose save it then refuses (`shared/tests/fixtures/bad-documents/`).
@@ -44,6 +45,8 @@ pub fn visit_document(data: &[u8]) -> bool {
 fn loads_and_round_trips(bytes: &[u8]) -> bool {
     let Ok(mut doc) = VisitDoc::load(bytes) else { return false };
     let visit = doc.visit().expect("a loaded document reads as a visit");
+    doc.history_changes();
+    doc.concurrent_edits();
     if let Ok(again) = VisitDoc::load(&doc.save()) {
         assert_eq!(again.visit().expect("the reloaded document reads as a visit"), visit);
     }

@@ -143,6 +143,21 @@ fn cancel_against_a_concurrent_complete_resolves_to_the_office_and_keeps_the_wor
     let mut values = status.values;
     values.sort();
     assert_eq!(values, ["cancelled", "completed"]);
+    // The back office's page: the office's value shown, the agent's kept, each with its history entry.
+    let edits = phone.concurrent_edits();
+    let status = edits.iter().find(|e| e.path == "status").expect("the status is contested");
+    let action = |value: &posfield_shared::visit::ConcurrentValue| {
+        value.written.as_ref().and_then(|w| w.entry.as_ref()).map(|e| e.action.clone())
+    };
+    assert_eq!(
+        (status.winner.value.as_deref(), action(&status.winner).as_deref()),
+        (Some("cancelled"), Some("cancel"))
+    );
+    assert_eq!(status.losers.len(), 1);
+    assert_eq!(
+        (status.losers[0].value.as_deref(), action(&status.losers[0]).as_deref()),
+        (Some("completed"), Some("complete"))
+    );
 }
 
 #[test]

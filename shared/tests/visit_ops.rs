@@ -8,7 +8,7 @@ use posfield_shared::checklist::{Condition, Requirement};
 use posfield_shared::fault::Remedy;
 use posfield_shared::visit::completion::{StepProblem, describe_zh};
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{Missing, StepState, VisitDoc, VisitError};
+use posfield_shared::visit::{MerchantInput, Missing, StepState, VisitDoc, VisitError};
 use posfield_shared::vocab::{DocumentKind, IdentificationMethod, Term, WarrantyStatus};
 use posfield_shared::{FaultCode, Role, Timestamp, VisitKind, VisitStatus};
 
@@ -436,4 +436,29 @@ fn every_operation_is_stamped_with_the_actor_and_device_time() {
     let loaded = VisitDoc::load(&bytes).unwrap().visit().unwrap();
     assert_eq!(loaded.terminal.unwrap().stamp.at, ctx.at);
     assert_eq!(loaded.kind.code(), "installation");
+}
+
+#[test]
+fn a_merchant_correction_is_validated_the_agents_own_and_names_only_the_fields() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::SimRenewal);
+    let bad_phone = MerchantInput { phone: Some("1234".into()), ..merchant() };
+    assert!(matches!(doc.correct_merchant(&clock.ctx(&agent()), &bad_phone), Err(VisitError::Invalid(_))));
+    assert!(matches!(
+        doc.correct_merchant(&clock.ctx(&reviewer()), &merchant()),
+        Err(VisitError::Forbidden { role: Role::Reviewer, .. })
+    ));
+    let corrected = MerchantInput { phone: Some("13987654321".into()), address: None, ..merchant() };
+    let visit = doc.correct_merchant(&clock.ctx(&agent()), &corrected).unwrap();
+    assert_eq!(visit.merchant.phone.as_deref(), Some("13987654321"));
+    assert_eq!(visit.merchant.address, None);
+    let entry = visit.history.last().unwrap();
+    assert_eq!((entry.action.as_str(), entry.detail.as_str()), ("correct_merchant", "phone,address"));
+
+    fill(&mut doc, &mut clock);
+    doc.complete(&clock.ctx(&agent())).unwrap();
+    assert!(matches!(
+        doc.correct_merchant(&clock.ctx(&agent()), &merchant()),
+        Err(VisitError::Locked { status: VisitStatus::Completed })
+    ));
 }

@@ -572,6 +572,11 @@ async fn office_visit(
     let blobs_missing = facts.missing_blobs.len();
     let content_hash = visit.acceptance.as_ref().map(|a| a.content_hash.as_str());
     let device_signature_valid = facts.device_signature_valid(content_hash);
+    // Each history entry's fields before and after, and the values that
+    // lost a concurrent write, with the registered phone as the user may
+    // read it there.
+    let (history_changes, concurrent_edits) =
+        crate::office::fields::history_as_seen(user.role, doc.history_changes(), doc.concurrent_edits());
     let approval_missing = (visit.status == posfield_shared::VisitStatus::Completed)
         .then(|| desk::approval_gaps(&visit, &facts))
         .flatten()
@@ -595,6 +600,8 @@ async fn office_visit(
         // Who sent each history entry and when it arrived, by entry id: the
         // server's record, beside the device times the entries claim.
         "received": crate::projection::receipts(&state, &id).await?,
+        "history_changes": history_changes,
+        "concurrent_edits": concurrent_edits,
     })))
 }
 

@@ -13,6 +13,10 @@
 //! and are forwarded) and on the acceptance certificate (a document handed
 //! to others). The outbox, which shows whether messages to merchants were
 //! delivered, shows every number masked.
+//! The numbers a visit held before or beside its current one
+//! (a history entry's before and after, a value that lost a concurrent
+//! write) are masked for a reviewer too: the current number is the one to
+//! call, and a masked old one still shows that it changed and from what.
 
 use crate::store::UserRole;
 
@@ -21,6 +25,10 @@ use crate::store::UserRole;
 pub enum Place {
     /// One visit's page (and the JSON API's one visit).
     VisitPage,
+    /// The values a visit held before or beside its current ones, on its
+    /// page and in the JSON API: the history's before and after, the values
+    /// that lost a concurrent write.
+    VisitChanges,
     /// A list of visits: the visit list, a terminal's visits, the alerts.
     List,
     /// A CSV export.
@@ -34,7 +42,10 @@ pub enum Place {
 
 /// Where each role sees the registered phone whole; everywhere else masked.
 const WHOLE: &[(UserRole, &[Place])] = &[
-    (UserRole::Admin, &[Place::VisitPage, Place::List, Place::Export, Place::Certificate]),
+    (
+        UserRole::Admin,
+        &[Place::VisitPage, Place::VisitChanges, Place::List, Place::Export, Place::Certificate],
+    ),
     (UserRole::Reviewer, &[Place::VisitPage]),
 ];
 
@@ -67,10 +78,12 @@ mod tests {
     /// The whole table: each role at each place.
     #[rstest]
     #[case::admin_visit_page(UserRole::Admin, Place::VisitPage, "13812345678")]
+    #[case::admin_visit_changes(UserRole::Admin, Place::VisitChanges, "13812345678")]
     #[case::admin_list(UserRole::Admin, Place::List, "13812345678")]
     #[case::admin_export(UserRole::Admin, Place::Export, "13812345678")]
     #[case::admin_certificate(UserRole::Admin, Place::Certificate, "13812345678")]
     #[case::reviewer_visit_page(UserRole::Reviewer, Place::VisitPage, "13812345678")]
+    #[case::reviewer_visit_changes(UserRole::Reviewer, Place::VisitChanges, "138****5678")]
     #[case::reviewer_list(UserRole::Reviewer, Place::List, "138****5678")]
     #[case::reviewer_export(UserRole::Reviewer, Place::Export, "138****5678")]
     #[case::reviewer_certificate(UserRole::Reviewer, Place::Certificate, "138****5678")]

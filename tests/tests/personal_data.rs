@@ -25,7 +25,8 @@ fn desk_and_agent(dir: &std::path::Path) -> (ServerProcess, posfield_core::Agent
 
 /// Where each role sees the merchant's registered phone whole (`true`) or
 /// masked: the visit list, the CSV export, the certificate, the visit's
-/// page (the rule's table, `sync-server/src/personal.rs`, seen from outside).
+/// page, and the numbers its history shows before and after each change
+/// (the rule's table, `sync-server/src/personal.rs`, seen from outside).
 #[test]
 fn a_reviewer_sees_the_registered_phone_masked_in_lists_exports_and_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,9 +36,9 @@ fn a_reviewer_sees_the_registered_phone_masked_in_lists_exports_and_the_certific
     wang.sync(&mut |_| {}).unwrap();
     let (whole, masked) = ("13812345678", "138****5678");
 
-    // (user, list, export, certificate, visit page): whole or not.
-    let table = [("zhou", true, true, true, true), ("chen", false, false, false, true)];
-    for (user, list, export, certificate, page) in table {
+    // (user, list, export, certificate, visit page, its history): whole or not.
+    let table = [("zhou", true, true, true, true, true), ("chen", false, false, false, true, false)];
+    for (user, list, export, certificate, page, history) in table {
         let desk = Desk::sign_in(&server, user);
         let shown = |text: &str, whole_expected: bool, place: &str| {
             let (expected, other) = if whole_expected { (whole, masked) } else { (masked, whole) };
@@ -53,7 +54,11 @@ fn a_reviewer_sees_the_registered_phone_masked_in_lists_exports_and_the_certific
         assert!(body.lines().next().unwrap().contains("merchant_phone"), "{body}");
         let (status, body) = desk.get(&format!("office/visits/{id}"));
         assert_eq!(status, 200);
-        shown(&body, page, "visit's page");
+        // The history (the visit's creation set the phone) is the page's last section.
+        let (page_body, history_body) =
+            body.split_at(body.find("<section class=\"card\" id=\"history\">").unwrap());
+        shown(page_body, page, "visit's page");
+        shown(history_body, history, "visit's history");
         // The certificate's text is set in glyphs; its ToUnicode map names
         // every character used (`<glyph> <code>`), so `*` (U+002A) is there only when masked.
         let (status, pdf) = desk.get_bytes(&format!("office/visits/{id}/certificate.pdf"));

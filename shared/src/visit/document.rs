@@ -22,10 +22,14 @@
 //! values resolve to the highest.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::{
+    AutoCommit, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc, ScalarValue, Value,
+};
 use autosurgeon::{Hydrate, HydrateError};
 
-use super::schema::{EDITABLE_FROM, SCHEMA_VERSION, Visit};
+use super::schema::{EDITABLE_FROM, HistoryEvent, SCHEMA_VERSION, Visit};
 use crate::status::VisitStatus;
 use crate::vocab::Term;
 
@@ -627,6 +631,491 @@ impl VisitDoc {
 
     /// Renders a value as compact JSON-like text for conflict reports.
     fn render(&self, value: &Value<'_>, id: &ObjId) -> String {
+        At::now(&self.doc).render(value, id)
+    }
+}
+
+/// Top-level keys whose changes and concurrent values say nothing to a
+/// reader of the visit: the history itself (each entry names the change it
+/// describes) and the version markers, which only go up.
+const BOOKKEEPING: [&str; 3] = ["history", "schema", "written_by"];
+
+/// The key of a record's author (a `Stamp`): who wrote a record is who made
+/// the change, which its history entry already says.
+const AUTHOR_KEY: &str = "stamp";
+
+/// The keys that name a list item in a path: a record's `id`, a photo's `sha256`.
+const ITEM_KEYS: [&str; 2] = ["id", "sha256"];
+
+/// One field a change altered, with its value before and after as text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldChange {
+    /// Where: map keys joined by dots and a list item named by its key (a
+    /// record's `id`, a photo's `sha256`) in brackets, like
+    /// `merchant.phone`, `steps.backup.state` or `documents[<sha256>].removed`.
+    pub path: String,
+    /// The value before the change; `None` where the field was absent or null.
+    pub before: Option<String>,
+    /// The value after the change; `None` where it is absent or null.
+    pub after: Option<String>,
+}
+
+/// Who wrote a value, as far as the document can tell.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Authorship {
+    /// The automerge actor of the change that wrote it, in hex.
+    pub actor: String,
+    /// The device time recorded with that change, in seconds.
+    pub at_seconds: i64,
+    /// The history entry the same change added (the operation, who did it
+    /// and when in the visit's own words), when it added one.
+    pub entry: Option<HistoryEvent>,
+}
+
+/// One of the values written concurrently to a field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConcurrentValue {
+    /// The value as text; `None` where this side left the field empty.
+    pub value: Option<String>,
+    /// Who wrote it, when the document can tell.
+    pub written: Option<Authorship>,
+}
+
+/// A field holding values written concurrently on two or more replicas:
+/// the one the visit shows and the ones it does not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConcurrentEdit {
+    /// Where, named as in [`FieldChange::path`].
+    pub path: String,
+    /// The value the visit shows.
+    pub winner: ConcurrentValue,
+    /// The values that lost, each with who wrote it.
+    pub losers: Vec<ConcurrentValue>,
+}
+
+/// A field found holding concurrent values: the values as text with the
+/// operation that wrote each, and which of them the visit shows.
+struct Contested {
+    path: String,
+    values: Vec<(Option<String>, ObjId)>,
+    winner: usize,
+}
+
+impl VisitDoc {
+    /// What each history entry's change altered, by entry id: every field
+    /// it set, with its value before and after. The change is diffed
+    /// against its own parents, so an edit made beside a concurrent one
+    /// shows what it did to the visit its writer saw. The history itself,
+    /// the version markers and each record's author (the entry names it)
+    /// are left out, and so is a field set to the value it already had.
+    ///
+    /// The diff is scoped to the objects the change wrote to, but for those
+    /// under the history and records' authors: a diff of the whole document
+    /// passes over every operation of the visit (its long history list
+    /// above all) for each entry, which made a visit of 300 changes take
+    /// over half a second; scoped, about 0.4 ms an entry (docs/benchmarks.md).
+    ///
+    /// A damaged document (one loaded from bytes without the strict checks
+    /// of [`VisitDoc::load_chunks`]) may have no history automerge can
+    /// rebuild: it lacks changes its own depend on, or automerge panics
+    /// rebuilding them (caught here). It shows no changes.
+    pub fn history_changes(&mut self) -> BTreeMap<String, Vec<FieldChange>> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read_history_changes()))
+            .unwrap_or_default()
+    }
+
+    fn read_history_changes(&mut self) -> BTreeMap<String, Vec<FieldChange>> {
+        let mut found = BTreeMap::new();
+        if !self.doc.get_missing_deps(&[]).is_empty() {
+            return found;
+        }
+        for (entry, hash) in self.history_entries() {
+            let Some(change) = ReadDoc::get_change_by_hash(&self.doc, &hash) else { continue };
+            let parents = change.deps().to_vec();
+            let mut written: Vec<String> =
+                change.decode().operations.iter().map(|op| op.obj.to_string()).collect();
+            written.sort_unstable();
+            written.dedup();
+            let objects: Vec<ObjId> = written
+                .iter()
+                .filter_map(|obj| self.doc.import_obj(obj).ok())
+                .filter(|obj| !self.left_out(obj))
+                .collect();
+            found.insert(entry, self.changed_between(&objects, &parents, &[hash]));
+        }
+        found
+    }
+
+    /// Every field holding concurrently written values, in the words of
+    /// [`VisitDoc::history_changes`]: the value the visit shows (the status
+    /// by the precedence of [`VisitDoc::conflicts`]) and each value that
+    /// lost, with who wrote it. Where both sides wrote a whole record (a
+    /// step first set on two phones), each field of it that differs is
+    /// reported; authors and bookkeeping are left out as in the history.
+    /// A damaged document on which automerge panics (caught here) shows none.
+    pub fn concurrent_edits(&mut self) -> Vec<ConcurrentEdit> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read_concurrent_edits()))
+            .unwrap_or_default()
+    }
+
+    fn read_concurrent_edits(&mut self) -> Vec<ConcurrentEdit> {
+        let mut contested = Vec::new();
+        self.collect_contested(&ROOT, "", &mut contested);
+        if contested.is_empty() {
+            return Vec::new();
+        }
+        if let Ok(visit) = self.visit() {
+            let status = visit.status.code();
+            for field in contested.iter_mut().filter(|f| f.path == "status") {
+                if let Some(index) = field.values.iter().position(|(v, _)| v.as_deref() == Some(status)) {
+                    field.winner = index;
+                }
+            }
+        }
+        // Without the changes its own depend on, automerge cannot rebuild
+        // the change that wrote a value: the values are given without authors.
+        let complete = self.doc.get_missing_deps(&[]).is_empty();
+        let entries = if complete { self.entries_by_change() } else { HashMap::new() };
+        let written = |op: &ObjId| {
+            if !complete {
+                return None;
+            }
+            let hash = self.doc.hash_for_opid(op)?;
+            let change = ReadDoc::get_change_by_hash(&self.doc, &hash)?;
+            Some(Authorship {
+                actor: change.actor_id().to_hex_string(),
+                at_seconds: change.timestamp(),
+                entry: entries.get(&hash).cloned(),
+            })
+        };
+        contested
+            .into_iter()
+            .map(|field| {
+                let mut values: Vec<ConcurrentValue> = field
+                    .values
+                    .iter()
+                    .map(|(value, op)| ConcurrentValue { value: value.clone(), written: written(op) })
+                    .collect();
+                let winner = values.remove(field.winner);
+                ConcurrentEdit { path: field.path, winner, losers: values }
+            })
+            .collect()
+    }
+
+    /// Whether every field of object `obj` is left out of the changes: it
+    /// lies in the history, the version markers or a record's author.
+    fn left_out(&self, obj: &ObjId) -> bool {
+        let Ok(parents) = self.doc.parents(obj) else { return false };
+        let path: Vec<Prop> = parents.map(|parent| parent.prop).collect();
+        path.iter().rev().enumerate().any(|(depth, prop)| match prop {
+            Prop::Map(key) => key == AUTHOR_KEY || (depth == 0 && BOOKKEEPING.contains(&key.as_str())),
+            Prop::Seq(_) => false,
+        })
+    }
+
+    /// The history entries (id, and the hash of the change that added each), in list order.
+    fn history_entries(&self) -> Vec<(String, ChangeHash)> {
+        let now = At::now(&self.doc);
+        let Some((Value::Object(ObjType::List), list)) = now.get(&ROOT, "history") else { return Vec::new() };
+        now.children(&list)
+            .into_iter()
+            .filter_map(|(_, _, item)| {
+                let id = now.text_of(&item, &Prop::Map("id".into()))?;
+                Some((id, self.doc.hash_for_opid(&item)?))
+            })
+            .collect()
+    }
+
+    /// The typed history entry each change added, by the change's hash.
+    fn entries_by_change(&self) -> HashMap<ChangeHash, HistoryEvent> {
+        let Ok(visit) = self.visit() else { return HashMap::new() };
+        let by_id: HashMap<&str, &HistoryEvent> = visit.history.iter().map(|e| (e.id.as_str(), e)).collect();
+        self.history_entries()
+            .into_iter()
+            .filter_map(|(id, hash)| Some((hash, (*by_id.get(id.as_str())?).clone())))
+            .collect()
+    }
+
+    /// The fields of `objects` whose value differs between the document at
+    /// `before` and at `after`.
+    fn changed_between(
+        &mut self,
+        objects: &[ObjId],
+        before: &[ChangeHash],
+        after: &[ChangeHash],
+    ) -> Vec<FieldChange> {
+        let mut patches = Vec::new();
+        for obj in objects {
+            patches.extend(self.doc.diff_obj(obj, before, after, false).unwrap_or_default());
+        }
+        let (old, new) = (At::heads(&self.doc, before), At::heads(&self.doc, after));
+        let mut seen: Vec<String> = Vec::new();
+        let mut changes = Vec::new();
+        for patch in &patches {
+            let touched: Vec<Option<Prop>> = match &patch.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
+                    vec![Some(Prop::Map(key.clone()))]
+                }
+                PatchAction::PutSeq { index, .. } => vec![Some(Prop::Seq(*index))],
+                PatchAction::Insert { index, values } => {
+                    (*index..index + values.len()).map(|i| Some(Prop::Seq(i))).collect()
+                }
+                PatchAction::DeleteSeq { index, length } => {
+                    (*index..index + length).map(|i| Some(Prop::Seq(i))).collect()
+                }
+                PatchAction::Increment { prop, .. } | PatchAction::Conflict { prop } => {
+                    vec![Some(prop.clone())]
+                }
+                // A text's splices and marks change the text itself.
+                PatchAction::SpliceText { .. } | PatchAction::Mark { .. } => vec![None],
+            };
+            for prop in touched {
+                let mut segments = patch.path.clone();
+                segments.extend(prop.map(|prop| (patch.obj.clone(), prop)));
+                let Some((path, obj, prop)) = field_at([At::now(&self.doc), new, old], &segments) else {
+                    continue;
+                };
+                if seen.contains(&path) {
+                    continue;
+                }
+                seen.push(path.clone());
+                let (before, after) = (old.text_of(&obj, &prop), new.text_of(&obj, &prop));
+                if before != after {
+                    changes.push(FieldChange { path, before, after });
+                }
+            }
+        }
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        changes
+    }
+
+    /// Walks the document for props holding several values, from `obj` at `prefix`.
+    fn collect_contested(&self, obj: &ObjId, prefix: &str, found: &mut Vec<Contested>) {
+        let now = At::now(&self.doc);
+        for (prop, value, child) in now.children(obj) {
+            if skipped(prefix, &prop) {
+                continue;
+            }
+            let path = now.join(prefix, obj, &prop);
+            let values = self.doc.get_all(obj, prop.clone()).unwrap_or_default();
+            if values.len() > 1 {
+                contest(now, &path, &values, found);
+            }
+            if !now.is_field(&value, &child) {
+                self.collect_contested(&child, &path, found);
+            }
+        }
+    }
+}
+
+/// Whether `prop` of an object at `prefix` is left out of changes and
+/// concurrent values: a record's author, bookkeeping at the top, and a list
+/// item's key, which its path already names.
+fn skipped(prefix: &str, prop: &Prop) -> bool {
+    match prop {
+        Prop::Map(key) => {
+            key == AUTHOR_KEY
+                || (prefix.is_empty() && BOOKKEEPING.contains(&key.as_str()))
+                || (prefix.ends_with(']') && ITEM_KEYS.contains(&key.as_str()))
+        }
+        Prop::Seq(_) => false,
+    }
+}
+
+/// The field a patch at `segments` (the path from the root, then the prop
+/// it touched) changed: its path, object and prop. Descends until a value
+/// shown as one field; `None` for what is left out. Reads the document as
+/// it stands where it can (list items keep their keys, records their
+/// shape), which costs no clock; a field since removed is read as it stood.
+fn field_at(readers: [At<'_>; 3], segments: &[(ObjId, Prop)]) -> Option<(String, ObjId, Prop)> {
+    let mut path = String::new();
+    for (obj, prop) in segments {
+        if skipped(&path, prop) {
+            return None;
+        }
+        let found = readers.iter().find_map(|reader| Some((*reader, reader.get(obj, prop.clone())?)));
+        let Some((reader, (value, child))) = found else {
+            return Some((readers[0].join(&path, obj, prop), obj.clone(), prop.clone()));
+        };
+        path = reader.join(&path, obj, prop);
+        if reader.is_field(&value, &child) {
+            return Some((path, obj.clone(), prop.clone()));
+        }
+    }
+    None
+}
+
+/// Records the concurrent `values` of the field at `path`: as they are when
+/// each is one field, or else (whole records written on both sides) each
+/// field of the records where they differ.
+fn contest(now: At<'_>, path: &str, values: &[(Value<'_>, ObjId)], found: &mut Vec<Contested>) {
+    let winner = values.len() - 1;
+    if values.iter().all(|(value, id)| now.is_field(value, id)) {
+        let values: Vec<(Option<String>, ObjId)> =
+            values.iter().map(|(value, id)| (now.field_text(value, id), id.clone())).collect();
+        if values.iter().any(|(v, _)| *v != values[winner].0) {
+            found.push(Contested { path: path.to_owned(), values, winner });
+        }
+        return;
+    }
+    let sides: Vec<Vec<(String, Option<String>)>> = values
+        .iter()
+        .map(|(value, id)| {
+            let mut fields = Vec::new();
+            if now.is_field(value, id) {
+                fields.push((path.to_owned(), now.field_text(value, id)));
+            } else {
+                now.fields(id, path, &mut fields);
+            }
+            fields
+        })
+        .collect();
+    let mut names: Vec<&String> = Vec::new();
+    for (name, _) in sides.iter().flatten() {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    for name in names {
+        let texts: Vec<Option<String>> = sides
+            .iter()
+            .map(|side| side.iter().find(|(n, _)| n == name).and_then(|(_, text)| text.clone()))
+            .collect();
+        if texts.iter().all(|t| *t == texts[winner]) {
+            continue;
+        }
+        let values = texts.into_iter().zip(values.iter().map(|(_, id)| id.clone())).collect();
+        found.push(Contested { path: name.clone(), values, winner });
+    }
+}
+
+/// Reads the document as it stood at some heads, or as it stands now.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    doc: &'a AutoCommit,
+    heads: Option<&'a [ChangeHash]>,
+}
+
+impl<'a> At<'a> {
+    fn now(doc: &'a AutoCommit) -> Self {
+        At { doc, heads: None }
+    }
+
+    fn heads(doc: &'a AutoCommit, heads: &'a [ChangeHash]) -> Self {
+        At { doc, heads: Some(heads) }
+    }
+
+    fn get(&self, obj: &ObjId, prop: impl Into<Prop>) -> Option<(Value<'a>, ObjId)> {
+        match self.heads {
+            Some(heads) => self.doc.get_at(obj, prop, heads),
+            None => self.doc.get(obj, prop),
+        }
+        .ok()
+        .flatten()
+    }
+
+    /// Each key or index of `obj` with its (winning) value.
+    fn children(&self, obj: &ObjId) -> Vec<(Prop, Value<'a>, ObjId)> {
+        let map = |item: automerge::iter::MapRangeItem<'a>| {
+            (Prop::Map(item.key.to_string()), Value::from(item.value.clone()), item.id())
+        };
+        let list = |item: automerge::iter::ListRangeItem<'a>| {
+            (Prop::Seq(item.index), Value::from(item.value.clone()), item.id())
+        };
+        match (self.doc.object_type(obj), self.heads) {
+            (Ok(ObjType::Map | ObjType::Table), None) => self.doc.map_range(obj, ..).map(map).collect(),
+            (Ok(ObjType::Map | ObjType::Table), Some(heads)) => {
+                self.doc.map_range_at(obj, .., heads).map(map).collect()
+            }
+            (Ok(ObjType::List), None) => self.doc.list_range(obj, ..).map(list).collect(),
+            (Ok(ObjType::List), Some(heads)) => self.doc.list_range_at(obj, .., heads).map(list).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether a value is shown as one field: a plain value, a text, a
+    /// who-and-when record (a map with `by` and `at`, like a removal), or a
+    /// list of plain values (backed-up items, evidence hashes).
+    fn is_field(&self, value: &Value<'_>, id: &ObjId) -> bool {
+        match value {
+            Value::Scalar(_) | Value::Object(ObjType::Text) => true,
+            Value::Object(ObjType::Map | ObjType::Table) => {
+                self.get(id, "by").is_some() && self.get(id, "at").is_some()
+            }
+            Value::Object(ObjType::List) => {
+                self.children(id).iter().all(|(_, value, _)| matches!(value, Value::Scalar(_)))
+            }
+        }
+    }
+
+    /// A field's value as text: `None` for null and for an empty list; a
+    /// list of plain values joined by `, `.
+    fn field_text(&self, value: &Value<'_>, id: &ObjId) -> Option<String> {
+        match value {
+            Value::Scalar(scalar) if matches!(scalar.as_ref(), ScalarValue::Null) => None,
+            Value::Object(ObjType::List) => {
+                let items: Vec<String> = self
+                    .children(id)
+                    .iter()
+                    .filter_map(|(_, value, id)| self.field_text(value, id))
+                    .collect();
+                (!items.is_empty()).then(|| items.join(", "))
+            }
+            other => Some(self.render(other, id)),
+        }
+    }
+
+    /// The text of the field at `prop` of `obj`, `None` when it is absent.
+    fn text_of(&self, obj: &ObjId, prop: &Prop) -> Option<String> {
+        let (value, id) = self.get(obj, prop.clone())?;
+        self.field_text(&value, &id)
+    }
+
+    /// How a path names item `index` of `list`: by its key (a record's
+    /// `id`, a photo's `sha256`), else by its index.
+    fn item_name(&self, list: &ObjId, index: usize) -> String {
+        let key = match self.get(list, index) {
+            Some((Value::Object(ObjType::Map), item)) => {
+                ITEM_KEYS.iter().find_map(|key| match self.get(&item, *key) {
+                    Some((Value::Scalar(scalar), _)) => match scalar.as_ref() {
+                        ScalarValue::Str(text) => Some(text.to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+            }
+            _ => None,
+        };
+        key.unwrap_or_else(|| index.to_string())
+    }
+
+    /// `prefix` followed by `prop` of `obj`: `.key` or `[item]`.
+    fn join(&self, prefix: &str, obj: &ObjId, prop: &Prop) -> String {
+        match prop {
+            Prop::Map(key) if prefix.is_empty() => key.clone(),
+            Prop::Map(key) => format!("{prefix}.{key}"),
+            Prop::Seq(index) => format!("{prefix}[{}]", self.item_name(obj, *index)),
+        }
+    }
+
+    /// Every field under `obj` with its text, named from `prefix`; authors
+    /// and item keys left out.
+    fn fields(&self, obj: &ObjId, prefix: &str, found: &mut Vec<(String, Option<String>)>) {
+        for (prop, value, id) in self.children(obj) {
+            if skipped(prefix, &prop) {
+                continue;
+            }
+            let path = self.join(prefix, obj, &prop);
+            if self.is_field(&value, &id) {
+                found.push((path, self.field_text(&value, &id)));
+            } else {
+                self.fields(&id, &path, found);
+            }
+        }
+    }
+
+    /// A value as compact JSON-like text.
+    fn render(&self, value: &Value<'_>, id: &ObjId) -> String {
         match value {
             Value::Scalar(scalar) => match scalar.as_ref() {
                 ScalarValue::Str(text) => text.to_string(),
@@ -634,23 +1123,22 @@ impl VisitDoc {
             },
             Value::Object(ObjType::Map | ObjType::Table) => {
                 let parts: Vec<String> = self
-                    .doc
-                    .map_range(id, ..)
-                    .map(|item| {
-                        format!("{}: {}", item.key, self.render(&Value::from(item.value.clone()), &item.id()))
-                    })
+                    .children(id)
+                    .iter()
+                    .map(|(prop, value, id)| format!("{prop}: {}", self.render(value, id)))
                     .collect();
                 format!("{{{}}}", parts.join(", "))
             }
             Value::Object(ObjType::List) => {
-                let parts: Vec<String> = self
-                    .doc
-                    .list_range(id, ..)
-                    .map(|item| self.render(&Value::from(item.value.clone()), &item.id()))
-                    .collect();
+                let parts: Vec<String> =
+                    self.children(id).iter().map(|(_, value, id)| self.render(value, id)).collect();
                 format!("[{}]", parts.join(", "))
             }
-            Value::Object(ObjType::Text) => self.doc.text(id).unwrap_or_default(),
+            Value::Object(ObjType::Text) => match self.heads {
+                Some(heads) => self.doc.text_at(id, heads),
+                None => self.doc.text(id),
+            }
+            .unwrap_or_default(),
         }
     }
 }

@@ -21,6 +21,8 @@ pub mod schema;
 
 pub use acceptance::{AcceptanceSummary, SignatureCheck};
 pub use completion::{Missing, StepStatus, missing, step_statuses};
-pub use document::{Conflict, DocError, VisitDoc, losses, raw_json};
+pub use document::{
+    Authorship, ConcurrentEdit, ConcurrentValue, Conflict, DocError, FieldChange, VisitDoc, losses, raw_json,
+};
 pub use ops::{BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, VisitError};
 pub use schema::{EDITABLE_FROM, SCHEMA_VERSION, StepState, Visit};

@@ -334,6 +334,32 @@ impl VisitDoc {
         })
     }
 
+    /// Corrects the merchant after dispatch (a shop name as on the licence,
+    /// a merchant or terminal number read wrong, a registered phone that
+    /// changed), validated as at creation. The history entry names the
+    /// fields that changed, never their values: the phone is personal, and
+    /// the visit page shows it masked where the reader may not see it whole.
+    pub fn correct_merchant(&mut self, ctx: &Ctx, merchant: &MerchantInput) -> Result<Visit, VisitError> {
+        let merchant = merchant.validate()?;
+        self.agent_edit(ctx, "correct_merchant", |visit| {
+            let old = &visit.merchant;
+            let changed: Vec<&str> = [
+                ("name", old.name == merchant.name),
+                ("merchant_number", old.merchant_number == merchant.merchant_number),
+                ("terminal_number", old.terminal_number == merchant.terminal_number),
+                ("phone", old.phone == merchant.phone),
+                ("address", old.address == merchant.address),
+            ]
+            .into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(field, _)| field)
+            .collect();
+            let detail = changed.join(",");
+            visit.merchant = merchant;
+            Ok(detail)
+        })
+    }
+
     /// Records the terminal's serial and how it was read. `replacement`
     /// records the new terminal of a replacement visit instead.
     pub fn identify_terminal(

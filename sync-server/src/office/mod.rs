@@ -6,6 +6,7 @@
 //! - [`i18n`]: the pages' words.
 //! - [`queries`]: the lists' filters and the alerts' dates, put to the store.
 //! - [`pages`]: the handlers.
+//! - [`fields`]: a visit document's paths and values in the pages' words.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
 //! - [`certificate`]: the acceptance certificate as a PDF.
 //! - [`devices`]: the enrolled phones, with the app version each last sent.
@@ -24,6 +25,7 @@
 pub mod certificate;
 pub mod custody;
 pub mod devices;
+pub mod fields;
 pub mod i18n;
 pub mod import;
 pub mod outbox;

@@ -13,13 +13,16 @@ use posfield_shared::lifecycle::{TerminalEvent, TerminalState};
 use posfield_shared::visit::acceptance::SignatureCheck;
 use posfield_shared::visit::outcome::register_plan;
 use posfield_shared::visit::schema::{ReviewDecision, StepState, Visit};
-use posfield_shared::visit::{MerchantInput, SCHEMA_VERSION};
+use posfield_shared::visit::{
+    Authorship, ConcurrentEdit, ConcurrentValue, FieldChange, MerchantInput, SCHEMA_VERSION, VisitDoc,
+};
 use posfield_shared::vocab::{ApplicationState, DocumentKind, SimCarrier, Term};
 use posfield_shared::{BlobHash, CalendarDate, Timestamp, VisitKind, VisitStatus};
 use serde::Deserialize;
 
 use super::PageError;
 use super::certificate::CertificateError;
+use super::fields::Fields;
 use super::i18n::{LANG_COOKIE, Lang};
 use super::import::{self, BadRow};
 use super::queries::{self, TerminalRow, VisitFilter, VisitRow, url_encode};
@@ -442,6 +445,37 @@ pub struct PhotoLine {
     pub arrived: bool,
 }
 
+/// A field a history entry's change altered, as shown.
+#[derive(Debug, Clone)]
+pub struct ChangeLine {
+    /// The field, in words.
+    pub label: String,
+    /// Its value before the change.
+    pub before: String,
+    /// Its value after the change.
+    pub after: String,
+}
+
+/// One of the values two devices wrote to a field at once, as shown.
+#[derive(Debug, Clone)]
+pub struct ConcurrentValueLine {
+    /// The value.
+    pub value: String,
+    /// Who wrote it and when, as far as the document tells.
+    pub written: String,
+}
+
+/// A field written on two devices at once, as shown.
+#[derive(Debug, Clone)]
+pub struct ConcurrentLine {
+    /// The field, in words.
+    pub label: String,
+    /// The value the visit shows.
+    pub winner: ConcurrentValueLine,
+    /// The values it does not show.
+    pub losers: Vec<ConcurrentValueLine>,
+}
+
 /// A history entry as shown.
 #[derive(Debug, Clone)]
 pub struct HistoryLine {
@@ -456,6 +490,8 @@ pub struct HistoryLine {
     /// Who the server received it from and when, by the server's clock;
     /// empty for entries that arrived before the server recorded it.
     pub received: String,
+    /// The fields its change altered, before and after.
+    pub changes: Vec<ChangeLine>,
 }
 
 /// The visit page.
@@ -489,6 +525,8 @@ pub struct VisitPage {
     reviews: Vec<HistoryLine>,
     notes: Vec<HistoryLine>,
     history: Vec<HistoryLine>,
+    /// Fields written on two devices at once: the value shown and the others.
+    concurrent: Vec<ConcurrentLine>,
     missing_blobs: usize,
     can_review: bool,
     /// What a completed visit still misses before it can be approved (the
@@ -545,6 +583,7 @@ fn action_words(lang: Lang, action: &str) -> String {
         ("cancel", "取消", "Cancelled"),
         ("assign", "指派", "Assigned"),
         ("add_note", "添加备注", "Added a note"),
+        ("correct_merchant", "更正商户信息", "Corrected the merchant"),
         ("restore_office_fields", "恢复后台字段", "Restored back-office fields"),
     ];
     ACTIONS.iter().find(|(code, _, _)| *code == action).map_or_else(
@@ -554,16 +593,16 @@ fn action_words(lang: Lang, action: &str) -> String {
 }
 
 async fn load_visit(state: &crate::State, principal: &Principal, id: &str) -> Result<Visit, PageError> {
-    load_shown(state, principal, id).await.map(|(visit, _)| visit)
+    load_shown(state, principal, id).await.map(|(_, visit, _)| visit)
 }
 
-/// A visit as the pages show it, and whether it is the last good state of
-/// a damaged document.
+/// A visit as the pages show it, its document, and whether it is the last
+/// good state of a damaged document.
 async fn load_shown(
     state: &crate::State,
     principal: &Principal,
     id: &str,
-) -> Result<(Visit, bool), PageError> {
+) -> Result<(VisitDoc, Visit, bool), PageError> {
     posfield_sync_link_server::doc_id(id).map_err(|_| PageError::NotFound)?;
     if !state.store.reaches_visit(principal, id, false).await? {
         return Err(PageError::NotFound);
@@ -572,8 +611,8 @@ async fn load_shown(
         .await
         .map_err(PageError::internal)?
         .ok_or(PageError::NotFound)?;
-    let (_, visit, damaged) = stored.readable(id).map_err(PageError::internal)?;
-    Ok((visit, damaged))
+    let (doc, visit, damaged) = stored.readable(id).map_err(PageError::internal)?;
+    Ok((doc, visit, damaged))
 }
 
 /// Whether a visit page was reached right after a decision.
@@ -592,7 +631,7 @@ pub async fn visit_page(
     Query(saved): Query<Saved>,
 ) -> Result<Response, PageError> {
     let principal = officer.principal();
-    let (visit, damaged) = load_shown(&state, &principal, &id).await?;
+    let (mut doc, visit, damaged) = load_shown(&state, &principal, &id).await?;
     let facts = state.store.visit_facts(&principal, &id).await?;
     let content_hash = visit.acceptance.as_ref().map(|a| a.content_hash.as_str());
     let device_signature = facts.device_signature_valid(content_hash);
@@ -739,10 +778,17 @@ pub async fn visit_page(
         action,
         detail,
         received: String::new(),
+        changes: Vec::new(),
     };
     // Who sent each entry and when it arrived, as the server recorded it,
     // beside the device time the entry claims.
     let receipts = crate::projection::receipts(&state, &id).await?;
+    // The values before and after each change, and the values that lost a
+    // concurrent write, in the reader's words and with the registered phone
+    // as the reader may see it there.
+    let fields = Fields::new(lang, officer.role, &visit);
+    let mut changes = doc.history_changes();
+    let concurrent = concurrent_lines(lang, &fields, doc.concurrent_edits());
     let mut history: Vec<HistoryLine> = {
         let mut events = visit.history.clone();
         events.sort_by_key(|e| e.stamp.at);
@@ -756,6 +802,7 @@ pub async fn visit_page(
                         format!("{} {} · {} · {at}", lang.t("received_from"), r.by, r.device)
                     })
                     .unwrap_or_default(),
+                changes: change_lines(&fields, changes.remove(&e.id).unwrap_or_default()),
                 ..line(&e.stamp, action_words(lang, &e.action), e.detail.clone())
             })
             .collect()
@@ -800,6 +847,7 @@ pub async fn visit_page(
         reviews,
         notes,
         history,
+        concurrent,
         missing_blobs: missing.len(),
         can_review,
         approval_missing,
@@ -814,6 +862,49 @@ pub async fn visit_page(
         id,
     };
     html(&page)
+}
+
+/// A change's fields as shown: those the page leaves out dropped.
+fn change_lines(fields: &Fields<'_>, changes: Vec<FieldChange>) -> Vec<ChangeLine> {
+    changes
+        .into_iter()
+        .filter_map(|change| {
+            let words = fields.words(&change.path, &[change.before.as_deref(), change.after.as_deref()])?;
+            let [before, after] = <[String; 2]>::try_from(words.values).ok()?;
+            Some(ChangeLine { label: words.label, before, after })
+        })
+        .collect()
+}
+
+/// The fields written on two devices at once, as shown, each value with
+/// who wrote it: the history entry of its change where there is one, else
+/// the change's writer and time.
+fn concurrent_lines(lang: Lang, fields: &Fields<'_>, edits: Vec<ConcurrentEdit>) -> Vec<ConcurrentLine> {
+    let written = |value: &ConcurrentValue| match &value.written {
+        Some(Authorship { entry: Some(entry), .. }) => {
+            format!("{} · {}", action_words(lang, &entry.action), stamp_words(lang, &entry.stamp))
+        }
+        Some(Authorship { actor, at_seconds, entry: None }) => {
+            let actor: String = actor.chars().take(12).collect();
+            format!("{actor} · {}", Timestamp::from_seconds(*at_seconds).beijing_words())
+        }
+        None => String::new(),
+    };
+    edits
+        .into_iter()
+        .filter_map(|edit| {
+            let values: Vec<Option<&str>> =
+                std::iter::once(&edit.winner).chain(&edit.losers).map(|v| v.value.as_deref()).collect();
+            let words = fields.words(&edit.path, &values)?;
+            let mut shown = words
+                .values
+                .into_iter()
+                .zip(std::iter::once(&edit.winner).chain(&edit.losers))
+                .map(|(value, concurrent)| ConcurrentValueLine { value, written: written(concurrent) });
+            let winner = shown.next()?;
+            Some(ConcurrentLine { label: words.label, winner, losers: shown.collect() })
+        })
+        .collect()
 }
 
 fn saved(id: &str) -> Response {
