@@ -365,6 +365,49 @@ fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
     assert_eq!(list.matches("href=\"/office/visits/0").count(), 1, "one visit only");
 }
 
+#[test]
+fn a_merchant_corrected_on_the_phone_after_dispatch_shows_in_the_history_before_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("boss", "admin");
+    server.add_user("chen", "reviewer");
+    let mut li = open(&dir.path().join("li"));
+    li.enroll(&server.base, &server.enrolment_code("li"), "小米 14").unwrap();
+    let desk = Desk::sign_in(&server, "boss");
+    let csrf = desk.csrf();
+    let response = desk.post(
+        "office/visits",
+        &[
+            ("csrf", &csrf),
+            ("kind", "inspection"),
+            ("merchant", "张姐水果店"),
+            ("phone", "13800138000"),
+            ("agent", "li"),
+        ],
+    );
+    assert_eq!(response.status().as_u16(), 303);
+    let location = response.headers()["location"].to_str().unwrap().trim_start_matches('/').to_owned();
+    let id: VisitId = location.trim_start_matches("office/visits/").parse().unwrap();
+    sync(&mut li);
+
+    // On site the shop's name is the licence's and the phone has changed.
+    let mut merchant = posfield_e2e::story::merchant("张姐水果店（浦东店）");
+    merchant.phone = Some("13912345678".into());
+    let bad = posfield_shared::visit::MerchantInput { phone: Some("123".into()), ..merchant.clone() };
+    assert!(li.correct_merchant(&id, &bad).is_err(), "a phone of three digits is taken");
+    li.correct_merchant(&id, &merchant).unwrap();
+    sync(&mut li);
+
+    // The administrator reads the change whole, the reviewer the phone masked.
+    let page = desk.page(&location);
+    assert!(page.contains("张姐水果店（浦东店）"), "the correction did not reach the server");
+    assert!(page.contains("13800138000</span> → <span class=\"mono after\">13912345678"), "{page}");
+    let reviewer = Desk::sign_in(&server, "chen");
+    let page = reviewer.page(&location);
+    assert!(page.contains("138****8000</span> → <span class=\"mono after\">139****5678"), "{page}");
+    assert!(!page.contains("13800138000</span>"), "the old phone is shown whole to a reviewer");
+}
+
 /// A reactivation visit worked up to its application, submitted.
 fn reactivation_applied(agent: &mut Agent, merchant: &str) -> VisitId {
     let id =

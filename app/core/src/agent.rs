@@ -992,6 +992,17 @@ impl Agent {
         self.edit(visit_id, |doc, ctx| doc.submit_application(ctx))
     }
 
+    /// Corrects the merchant after dispatch (the name as on the licence, a
+    /// number read wrong, a registered phone that changed), validated as at
+    /// creation; the visit's history shows what changed.
+    pub fn correct_merchant(
+        &mut self,
+        visit_id: &VisitId,
+        merchant: &MerchantInput,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.correct_merchant(ctx, merchant))
+    }
+
     /// Adds a free note.
     pub fn add_note(&mut self, visit_id: &VisitId, text: &str) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.add_note(ctx, text))
