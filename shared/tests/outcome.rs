@@ -242,6 +242,16 @@ fn a_register_that_binds_the_terminal_elsewhere_is_a_conflict_not_an_overwrite()
     assert_eq!(got.conflicts[0].register, "张记面馆（898310048169999）");
     assert_eq!(got.conflicts[0].visit, "老王便利店（898310048161234）");
     assert!(matches!(got.changes[0].binding, Binding::Bind { .. }), "an approval corrects the register");
+
+    // Taking back or deregistering another merchant's terminal is a conflict too.
+    let elsewhere = Registered {
+        merchant_number: Some("898310048169999".into()),
+        ..registered(TerminalState::Installed)
+    };
+    for kind in [VisitKind::Deregistration, VisitKind::Replacement] {
+        let got = plan(kind, &[(SERIAL, elsewhere.clone())], |_, _| {}).unwrap();
+        assert_eq!(got.conflicts.len(), 1, "{kind}");
+    }
 }
 
 #[test]

@@ -570,6 +570,7 @@ pub async fn check_in(
             seal: arrival.seal.trim().to_owned(),
             promised_back: arrival.promised_back.map(|d| d.to_string()),
             actor: user.name.clone(),
+            at_time: state.clock.now(),
             audit: user.audit(None, DeskAction::CheckIn, &detail),
             messages,
         })

@@ -398,17 +398,23 @@ pub fn register_plan(
             name: visit.merchant.name.trim().to_owned(),
             number: visit.merchant.merchant_number.clone(),
         };
-        let binding =
-            if events.iter().any(|(e, _)| matches!(e, TerminalEvent::Deregister | TerminalEvent::Recycle)) {
-                Binding::Unbind
-            } else if events.iter().any(|(e, _)| *e == TerminalEvent::Install) || known.is_none() {
-                visit_merchant
-            } else if let Some(conflict) = known.and_then(|k| merchant_conflict(serial, k, visit)) {
-                plan.conflicts.push(conflict);
-                visit_merchant
-            } else {
-                Binding::Keep
-            };
+        // The terminal the agent found at the merchant (not one being
+        // installed) must be the register's terminal of that merchant,
+        // whatever the visit then does to it: deregistering or taking back
+        // another merchant's terminal is a conflict too.
+        let found_there = !is_new && visit.kind != VisitKind::Installation;
+        let conflict = known.filter(|_| found_there).and_then(|k| merchant_conflict(serial, k, visit));
+        let unbound =
+            events.iter().any(|(e, _)| matches!(e, TerminalEvent::Deregister | TerminalEvent::Recycle));
+        let installed = events.iter().any(|(e, _)| *e == TerminalEvent::Install);
+        let binding = if unbound {
+            Binding::Unbind
+        } else if installed || known.is_none() || conflict.is_some() {
+            visit_merchant
+        } else {
+            Binding::Keep
+        };
+        plan.conflicts.extend(conflict);
         let sim =
             sim_change(visit, known, is_new, replaced, new.is_some(), register.get(old.unwrap_or_default()));
         let in_service_since = events.iter().any(|(e, _)| *e == TerminalEvent::Install).then_some(day);

@@ -571,6 +571,8 @@ pub struct CheckIn {
     pub promised_back: Option<String>,
     /// The office user who received it.
     pub actor: String,
+    /// When (Unix seconds, the server's [`crate::clock::Clock`]).
+    pub at_time: i64,
     /// The decision's audit entry.
     pub audit: AuditEntry,
     /// What the merchant must be told of it (a repair back), enqueued with it.

@@ -295,7 +295,7 @@ pub(super) fn check_in(tx: &Transaction<'_>, check_in: &CheckIn) -> Result<(), S
     if state != check_in.state.code() {
         return Err(StoreError::RegisterChanged(check_in.serial.clone()));
     }
-    let at = now();
+    let at = check_in.at_time;
     let from = holder_of(holder_kind.as_deref(), holder_name);
     let confirmed_by = format!("入库确认 / checked in by {}", check_in.actor);
     hand_over(
