@@ -499,12 +499,14 @@ pub async fn decide_application(
     Ok(visit)
 }
 
-/// A terminal received at the warehouse or a repair centre.
+/// A terminal received at the warehouse or a repair centre, or handed out
+/// from there to an agent.
 #[derive(Debug, Clone)]
 pub struct Arrival {
     /// The serial as typed or scanned.
     pub serial: String,
-    /// Where: [`Holder::Warehouse`] or [`Holder::RepairCentre`].
+    /// Who receives it: [`Holder::Warehouse`], [`Holder::RepairCentre`],
+    /// or an enrolled agent ([`Holder::Agent`]).
     pub at: Holder,
     /// Its condition, in the receiver's words.
     pub condition: String,
@@ -517,7 +519,8 @@ pub struct Arrival {
 /// The longest condition or seal text a check-in keeps.
 pub const CHECK_IN_TEXT: usize = 200;
 
-/// Checks a terminal in: the hand-over from whoever held it, the lifecycle
+/// Checks a terminal in (or hands it out to an agent): the hand-over from
+/// whoever held it, the lifecycle
 /// event it causes ([`check_in_event`]: a repaired terminal at the warehouse
 /// is back in stock, and its merchant is told), audited, all at once.
 /// Returns the serial as the register knows it and the event.
@@ -534,10 +537,15 @@ pub async fn check_in(
             "at most {CHECK_IN_TEXT} characters / 最多 {CHECK_IN_TEXT} 个字"
         )));
     }
-    if !matches!(arrival.at, Holder::Warehouse | Holder::RepairCentre) {
-        return Err(DeskError::Invalid(format!("{} is not a place to check in at", arrival.at.kind())));
-    }
-    if arrival.at == Holder::RepairCentre && arrival.promised_back.is_none() {
+    let at = match arrival.at {
+        Holder::Warehouse | Holder::RepairCentre => arrival.at,
+        // Handed out to an agent (出库), who takes it to a merchant.
+        Holder::Agent(agent) => Holder::Agent(enrolled_agent(state, &agent).await?),
+        Holder::Merchant(_) => {
+            return Err(DeskError::Invalid("a merchant receives a terminal in a visit, signed for".into()));
+        }
+    };
+    if at == Holder::RepairCentre && arrival.promised_back.is_none() {
         return Err(DeskError::Invalid(
             "送修需填写承诺返回日期 / a repair centre's promised day is needed".into(),
         ));
@@ -549,7 +557,7 @@ pub async fn check_in(
             "终端 {serial} 不在登记表中 / terminal {serial} is not in the register"
         )));
     };
-    let event = check_in_event(registered.state, &arrival.at);
+    let event = check_in_event(registered.state, &at);
     let mut messages = Vec::new();
     if event == Some(TerminalEvent::ReturnToStock) {
         let visits = state.store.terminal_visits(&user.principal(), &serial).await?;
@@ -558,13 +566,13 @@ pub async fn check_in(
             messages.push(crate::outbox::repair_back(&repair.id, &serial, &repair.merchant, phone));
         }
     }
-    let detail = format!("{serial} at {}", arrival.at.kind());
+    let detail = format!("{serial} to {} {}", at.kind(), at.name());
     state
         .store
         .check_in(CheckIn {
             serial: serial.clone(),
             state: registered.state,
-            at: arrival.at,
+            at,
             event,
             condition: arrival.condition.trim().to_owned(),
             seal: arrival.seal.trim().to_owned(),

@@ -652,6 +652,9 @@ fn custody_follows_each_hand_over_and_a_terminal_left_waiting_is_an_alert() {
             expiry: CalendarDate::parse("2027-06-01").unwrap(),
         },
     };
+    // The warehouse hands the new terminal to the agent, who installs it.
+    assert!(world.check_in(new, "agent:nobody", "").unwrap_err().contains("nobody"), "an unknown agent");
+    world.check_in(new, "agent:wang", "").unwrap();
     let (replacement, _) = world.visit(
         VisitKind::Replacement,
         &mut site(old, RepairPlan::FixedOnSite),
@@ -671,7 +674,10 @@ fn custody_follows_each_hand_over_and_a_terminal_left_waiting_is_an_alert() {
     let page = world.terminal_page(old);
     assert!(page.contains("id=\"holder-now\">外勤人员 wang"), "{page}");
     assert!(page.contains("id=\"custody\"") && page.contains("商户签收"), "{page}");
-    assert!(world.terminal_page(new).contains("id=\"holder-now\">商户 老王便利店"));
+    let page = world.terminal_page(new);
+    assert!(page.contains("id=\"holder-now\">商户 老王便利店"), "{page}");
+    let chain = page.split("id=\"custody\"").nth(1).unwrap().split("</table>").next().unwrap();
+    assert_eq!(chain.matches("<tr><td").count(), 2, "warehouse → agent → merchant: {chain}");
 
     // The repair centre receives the terminal sent away, promised back in three days.
     let today = posfield_shared::Timestamp::from_seconds(

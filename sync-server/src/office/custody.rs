@@ -1,7 +1,8 @@
 //! The warehouse's check-in page: a terminal received at the warehouse or a
-//! repair centre is scanned (a USB scanner types into the serial field) or
-//! typed, with its condition, seal or bag number and, for a repair centre,
-//! the day it is promised back. The decision is [`crate::desk::check_in`].
+//! repair centre, or handed out to an agent, is scanned (a USB scanner
+//! types into the serial field) or typed, with its condition, seal or bag
+//! number and, for a repair centre, the day it is promised back. The
+//! decision is [`crate::desk::check_in`].
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ use crate::desk::{self, Arrival};
 #[template(path = "office/check_in.html")]
 pub struct CheckInPage {
     c: Chrome,
+    /// The enrolled agents a terminal may be handed out to.
+    agents: Vec<String>,
     /// The serial just checked in, and what it caused, in words.
     done: Option<(String, String)>,
 }
@@ -42,16 +45,18 @@ pub struct Done {
 
 /// GET /office/check-in.
 pub async fn check_in_page(
+    State(state): State<Arc<crate::State>>,
     officer: Officer,
     lang: Lang,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
+    let agents = state.store.enrolled_agents().await?;
     let done = (!done.serial.is_empty()).then(|| {
         let event =
             TerminalEvent::from_code(&done.event).map(|e| lang.term(e).to_owned()).unwrap_or_default();
         (done.serial, event)
     });
-    html(&CheckInPage { c: Chrome::new(&officer, lang, "check_in", "/office/check-in".into()), done })
+    html(&CheckInPage { c: Chrome::new(&officer, lang, "check_in", "/office/check-in".into()), agents, done })
 }
 
 /// The check-in form.
@@ -59,7 +64,7 @@ pub async fn check_in_page(
 pub struct CheckInForm {
     csrf: String,
     serial: String,
-    /// `warehouse` or `repair_centre`.
+    /// `warehouse`, `repair_centre` or `agent:<name>` (handed out).
     place: String,
     #[serde(default)]
     condition: String,
@@ -81,7 +86,10 @@ pub async fn check_in(
     let at = match form.place.as_str() {
         "warehouse" => Holder::Warehouse,
         "repair_centre" => Holder::RepairCentre,
-        other => return Err(PageError::BadRequest(format!("unknown place {other:?}"))),
+        other => match other.strip_prefix("agent:") {
+            Some(agent) => Holder::Agent(agent.to_owned()),
+            None => return Err(PageError::BadRequest(format!("unknown place {other:?}"))),
+        },
     };
     let promised_back = match form.promised_back.trim() {
         "" => None,
