@@ -74,6 +74,7 @@ fn registered(state: TerminalState) -> Registered {
         sim_iccid: Some(ICCID.into()),
         sim_carrier: Some("china_mobile".into()),
         sim_expiry: Some("2026-12-01".into()),
+        holder: None,
     }
 }
 
@@ -164,6 +165,24 @@ fn each_kind_plans_the_register_change_its_users_expect() {
                 doc.set_warranty(&clock.ctx(&agent()), WarrantyStatus::Lost).unwrap();
             }),
             vec![(SERIAL, Some(S::Installed), S::Lost, "keep", "keep")],
+        ),
+        (
+            "a lost terminal replaced puts the new one in service with the card",
+            plan(
+                VisitKind::Repair,
+                &[(SERIAL, installed.clone()), (NEW_SERIAL, in_stock.clone())],
+                |doc, clock| {
+                    let ctx = clock.ctx(&agent());
+                    doc.set_warranty(&ctx, WarrantyStatus::Lost).unwrap();
+                    doc.set_repair_plan(&clock.ctx(&agent()), RepairPlan::Replaced).unwrap();
+                    let method = posfield_shared::vocab::IdentificationMethod::Manual;
+                    doc.identify_terminal(&clock.ctx(&agent()), NEW_SERIAL, method, None, true).unwrap();
+                },
+            ),
+            vec![
+                (SERIAL, Some(S::Installed), S::Lost, "keep", "remove"),
+                (NEW_SERIAL, Some(S::InStock), S::Installed, "bind", "set"),
+            ],
         ),
         (
             "a reactivation approved brings a suspended terminal back through issued",
@@ -314,14 +333,19 @@ fn a_replacement_hands_the_old_terminal_to_the_agent_and_the_new_one_to_the_merc
 }
 
 #[test]
-fn only_a_repaired_terminal_reaching_the_warehouse_changes_state_at_a_check_in() {
+fn only_a_repaired_terminal_back_from_the_repair_centre_changes_state_at_the_warehouse() {
     use posfield_shared::lifecycle::TerminalEvent;
     use posfield_shared::visit::outcome::{Holder, check_in_event};
+    let agent = Holder::Agent("wang".into());
     for state in TerminalState::ALL {
-        for at in [Holder::Warehouse, Holder::RepairCentre] {
-            let want = (*state == TerminalState::InRepair && at == Holder::Warehouse)
-                .then_some(TerminalEvent::ReturnToStock);
-            assert_eq!(check_in_event(*state, &at), want, "{state} at {at:?}");
+        for from in [None, Some(&agent), Some(&Holder::RepairCentre), Some(&Holder::Warehouse)] {
+            for at in [Holder::Warehouse, Holder::RepairCentre, agent.clone()] {
+                let back = *state == TerminalState::InRepair
+                    && from == Some(&Holder::RepairCentre)
+                    && at == Holder::Warehouse;
+                let want = back.then_some(TerminalEvent::ReturnToStock);
+                assert_eq!(check_in_event(*state, from, &at), want, "{state} from {from:?} at {at:?}");
+            }
         }
     }
 }

@@ -35,7 +35,8 @@ CREATE TABLE terminal_events (
     actor      TEXT NOT NULL
 ) STRICT;
 CREATE INDEX terminal_events_by_serial ON terminal_events (serial, id);
-CREATE INDEX terminal_register_by_inspection ON terminal_register (COALESCE(last_inspected, in_service_since))
+CREATE INDEX terminal_register_by_inspection
+    ON terminal_register (COALESCE(last_inspected, in_service_since, production_date))
     WHERE state = 'installed';
 
 -- The fleet shows the register's merchant (what a visit recorded only where

@@ -31,24 +31,24 @@
 //!
 //! [`Store::enrolled_agents`]: crate::store::Store::enrolled_agents
 
-use std::collections::BTreeMap;
-
 use posfield_shared::lifecycle::TerminalEvent;
 use posfield_shared::visit::completion::{StepProblem, describe_zh};
 use posfield_shared::visit::outcome::{
-    Holder, MerchantConflict, PlanRefusal, Registered, application_plan, check_in_event, register_plan,
+    Holder, MerchantConflict, PlanRefusal, application_plan, check_in_event, register_plan,
 };
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{Ctx, MerchantInput, Missing, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::{ApplicationState, Term};
-use posfield_shared::{Actor, CalendarDate, Timestamp, VisitKind};
+use posfield_shared::{Actor, CalendarDate, Timestamp, VisitKind, VisitStatus};
 
 use crate::State;
 use crate::auth::UserRole;
 use crate::office::i18n::Lang;
 use crate::office::import::{self, ImportReport};
 use crate::projection::{self, ProjectionError};
-use crate::store::{AuditEntry, CheckIn, Principal, RegisterCause, RegisterWrite, StoreError, VisitFacts};
+use crate::store::{
+    AuditEntry, CheckIn, Principal, RegisterCause, RegisterNow, RegisterWrite, StoreError, VisitFacts,
+};
 
 /// A decision the desk takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,25 +324,30 @@ fn conflict_words(conflicts: &[MerchantConflict]) -> String {
 }
 
 /// What approving a visit does to the register, by the domain's rule
-/// ([`register_plan`]): `None` once its effects were applied (a visit
-/// returned and approved again changes the register once), a refusal when
-/// the lifecycle refuses it or the register contradicts the visit and the
-/// reviewer did not confirm the correction.
+/// ([`register_plan`]): `None` once its effects were applied, a refusal
+/// when the lifecycle refuses it, or when the register contradicts the
+/// visit and no administrator confirmed the correction (what the register
+/// holds is the administrator's: a reviewer sees the conflict and leaves
+/// it to one).
 pub fn approval_register(
     visit: &Visit,
-    register: &BTreeMap<String, Registered>,
-    applied: bool,
-    confirm_conflicts: bool,
-    actor: &str,
+    register: &RegisterNow,
+    conflicts: Conflicts,
+    user: &DeskUser,
 ) -> Result<Option<RegisterWrite>, DeskError> {
-    if applied {
+    if register.applied(RegisterCause::VisitApproved) {
         return Ok(None);
     }
-    let plan = register_plan(visit, register).map_err(DeskError::RegisterRefused)?;
-    if !plan.conflicts.is_empty() && !confirm_conflicts {
-        return Err(DeskError::RegisterConflict(plan.conflicts));
+    let plan = register_plan(visit, &register.known).map_err(DeskError::RegisterRefused)?;
+    if !plan.conflicts.is_empty() {
+        if conflicts == Conflicts::Refuse {
+            return Err(DeskError::RegisterConflict(plan.conflicts));
+        }
+        if !role_reaches(user.role, UserRole::Admin) {
+            return Err(DeskError::Forbidden { role: user.role.code(), action: "correct the register" });
+        }
     }
-    Ok(Some(RegisterWrite { cause: RegisterCause::VisitApproved, plan, actor: actor.to_owned() }))
+    Ok(Some(RegisterWrite { cause: RegisterCause::VisitApproved, plan, actor: user.name.clone() }))
 }
 
 /// How a review treats facts of the visit the register contradicts.
@@ -383,10 +388,6 @@ pub async fn review(
         ReviewDecision::Return => "return",
     };
     let entry = user.audit(Some(id), DeskAction::Review, detail);
-    let applied = match decision {
-        ReviewDecision::Approve => state.store.register_applied(id, RegisterCause::VisitApproved).await?,
-        ReviewDecision::Return => true,
-    };
     let mut refused = None;
     let tell = crate::outbox::messages_for_review;
     let edited = projection::office_decide(state, &principal, id, entry, tell, |doc, register| {
@@ -398,13 +399,22 @@ pub async fn review(
                 refused = Some(DeskError::NotApprovable(found));
                 return Err(refusal);
             }
-            let confirm = conflicts == Conflicts::Correct;
-            match approval_register(&visit, register, applied, confirm, &user.name) {
-                Ok(planned) => write = planned,
-                Err(refusal) => {
-                    refused = Some(refusal);
-                    return Err(VisitError::Incomplete(Vec::new()));
+            // An approved visit whose register write failed after its
+            // document was approved is approved again to write it; an
+            // approved visit whose effects are written is refused by the
+            // review itself.
+            let retry = visit.status == VisitStatus::Approved;
+            if !retry || !register.applied(RegisterCause::VisitApproved) {
+                match approval_register(&visit, register, conflicts, user) {
+                    Ok(planned) => write = planned,
+                    Err(refusal) => {
+                        refused = Some(refusal);
+                        return Err(VisitError::Incomplete(Vec::new()));
+                    }
                 }
+            }
+            if retry && write.is_some() {
+                return Ok((visit, write));
             }
         }
         Ok((doc.review(&ctx, decision, note)?, write))
@@ -483,13 +493,13 @@ pub async fn decide_application(
     let ctx = user.ctx();
     let entry = user.audit(Some(id), DeskAction::DecideApplication, decision.code());
     let tell = crate::outbox::messages_for_application;
-    let applied = state.store.register_applied(id, RegisterCause::ApplicationApproved).await?;
     let visit = projection::office_decide(state, &user.principal(), id, entry, tell, |doc, register| {
         let visit = doc.decide_application(&ctx, decision, reason)?;
         // An approved application issues the suspended terminal, once.
+        let applied = register.applied(RegisterCause::ApplicationApproved);
         let write = (decision == ApplicationState::Approved && !applied).then(|| RegisterWrite {
             cause: RegisterCause::ApplicationApproved,
-            plan: application_plan(&visit, register),
+            plan: application_plan(&visit, &register.known),
             actor: user.name.clone(),
         });
         Ok((visit, write))
@@ -557,7 +567,7 @@ pub async fn check_in(
             "终端 {serial} 不在登记表中 / terminal {serial} is not in the register"
         )));
     };
-    let event = check_in_event(registered.state, &at);
+    let event = check_in_event(registered.state, registered.holder.as_ref(), &at);
     let mut messages = Vec::new();
     if event == Some(TerminalEvent::ReturnToStock) {
         let visits = state.store.terminal_visits(&user.principal(), &serial).await?;

@@ -22,7 +22,7 @@ use crate::State;
 use crate::clock::{now, now_millis};
 use crate::store::{
     AuditEntry, Countersignature, OutboxMessage, PendingCountersignature, Principal, ProjectionRow,
-    RegisterWrite, SigningDevice, StoreError,
+    RegisterCause, RegisterNow, RegisterWrite, SigningDevice, StoreError,
 };
 
 /// The server's identity in visit histories.
@@ -496,7 +496,8 @@ pub async fn office_edit(
 /// A back-office decision on a visit that may change the terminal
 /// register and that the merchant may have to be told of: as
 /// [`office_edit`], with `decide` given what the register holds of the
-/// visit's terminals (read under the projection lock) and returning, with
+/// visit's terminals and which of its effects were written (read under the
+/// projection lock) and returning, with
 /// the visit, the register's change; that change and what the merchant
 /// must be told of the decided visit (`tell`, from [`crate::outbox`]) are
 /// written in the same transaction as the projection row and `audit`. The
@@ -507,10 +508,7 @@ pub async fn office_decide(
     id: &str,
     audit: AuditEntry,
     tell: impl FnOnce(&Visit) -> Vec<OutboxMessage>,
-    decide: impl FnOnce(
-        &mut VisitDoc,
-        &BTreeMap<String, Registered>,
-    ) -> Result<(Visit, Option<RegisterWrite>), VisitError>,
+    decide: impl FnOnce(&mut VisitDoc, &RegisterNow) -> Result<(Visit, Option<RegisterWrite>), VisitError>,
 ) -> Result<Visit, ProjectionError> {
     posfield_sync_link_server::doc_id(id)?;
     if !state.store.reaches_visit(principal, id, false).await? {
@@ -521,7 +519,12 @@ pub async fn office_decide(
     let (mut doc, before, _) = stored.readable(id)?;
     let serials: Vec<String> =
         [&before.terminal, &before.replacement].into_iter().flatten().map(|t| t.serial.clone()).collect();
-    let register = state.store.registered(&serials).await?;
+    let mut register = RegisterNow { known: state.store.registered(&serials).await?, applied: Vec::new() };
+    for cause in [RegisterCause::VisitApproved, RegisterCause::ApplicationApproved] {
+        if state.store.register_applied(id, cause).await? {
+            register.applied.push(cause);
+        }
+    }
     doc.set_actor(SERVER_ACTOR_ID);
     let (visit, register_write) = decide(&mut doc, &register)?;
     state.repo.merge(id, doc.save_incremental()).await?;

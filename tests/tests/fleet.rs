@@ -102,6 +102,8 @@ enum Application {
 struct World {
     server: ServerProcess,
     desk: Desk,
+    /// A reviewer's session.
+    reviewer: Desk,
     csrf: String,
     agent: Agent,
     dir: tempfile::TempDir,
@@ -112,6 +114,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let server = ServerProcess::start(&dir.path().join("server"));
         server.add_user("zhou", "admin");
+        server.add_user("chen", "reviewer");
         // The phone's clock is the real one: hand-overs are dated by it, and
         // the custody alerts count days from them.
         let now =
@@ -119,8 +122,9 @@ impl World {
         let mut agent = open_at(&dir.path().join("wang"), now);
         agent.enroll(&server.base, &server.enrolment_code("wang"), "华为 Mate 60").unwrap();
         let desk = Desk::sign_in(&server, "zhou");
+        let reviewer = Desk::sign_in(&server, "chen");
         let csrf = desk.csrf();
-        World { server, desk, csrf, agent, dir }
+        World { server, desk, reviewer, csrf, agent, dir }
     }
 
     /// The server started again on the same data with its clock `days` ahead,
@@ -134,6 +138,7 @@ impl World {
         );
         old.kill();
         self.desk = Desk::sign_in(&self.server, "zhou");
+        self.reviewer = Desk::sign_in(&self.server, "chen");
         self.csrf = self.desk.csrf();
     }
 
@@ -434,6 +439,15 @@ fn rows() -> Vec<Row> {
             ..row("a terminal reported lost is lost", K::Repair)
         },
         Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01", "{n},in_stock,,,,,"],
+            warranty: WarrantyStatus::Lost,
+            plan: RepairPlan::Replaced,
+            after: &[("{s}", "lost", SHOP, ""), ("{n}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 1), ("{n}", 1)],
+            holders: &[("{n}", "商户 老王便利店")],
+            ..row("a lost terminal replaced puts the new one in service with the card", K::Repair)
+        },
+        Row {
             before: &["{s},suspended,SHOP,{sim},china_mobile,2026-12-01"],
             after: &[("{s}", "installed", SHOP, "{sim}")],
             lifecycle: &[("{s}", 2)],
@@ -499,7 +513,7 @@ fn rows() -> Vec<Row> {
             correct_register: true,
             after: &[("{s}", "installed", SHOP, "{sim}")],
             lifecycle: &[("{s}", 1)],
-            ..row("a reviewer who confirms corrects the register", K::Inspection)
+            ..row("an administrator who confirms corrects the register", K::Inspection)
         },
         Row {
             before: &["{s},lost,SHOP,{sim},china_mobile,2026-12-01"],
@@ -551,6 +565,13 @@ fn each_visit_moves_the_register_once_and_what_the_lifecycle_refuses_stops_the_a
         };
         let sim_action = row.sim_action.map(|a| (a, (a == SimAction::Replaced).then(|| new_sim.clone())));
         let (id, completed) = world.visit(row.kind, &mut site, row.application, sim_action);
+        if completed && row.correct_register {
+            // Correcting the register is an administrator's: a reviewer's confirmation is refused.
+            let csrf = world.reviewer.csrf();
+            let form = [("csrf", csrf.as_str()), ("decision", "approve"), ("correct_register", "1")];
+            let (status, page) = world.reviewer.post(&format!("office/visits/{id}/review"), &form);
+            assert_eq!(status, 403, "{}: a reviewer corrected the register: {page}", row.name);
+        }
         if completed {
             match (world.approve(&id, row.correct_register), row.refused) {
                 (Ok(()), None) => approved.push(id.clone()),
@@ -629,6 +650,21 @@ fn an_alert_leaves_with_the_terminal() {
         sims - 1,
         "a deregistered terminal still raises its SIM alert"
     );
+
+    // A terminal in service never inspected since its production years ago
+    // is due; its inspection, approved, takes it off the list.
+    let inspected = "N9100000077002";
+    let csv = format!(
+        "serial,state,merchant,merchant_number,production_date\n{inspected},installed,{SHOP_ROW},2021-03-01\n"
+    );
+    let (status, page) = world.desk.post("office/terminals/import", &[("csrf", &world.csrf), ("csv", &csv)]);
+    assert_eq!(status, 200, "{page}");
+    let due = world.alert_total("total-inspection");
+    assert!(due >= 1, "a terminal never inspected is not due");
+    site.serial = inspected.into();
+    let (id, _) = world.visit(VisitKind::Inspection, &mut site, Application::Approve, None);
+    world.approve(&id, false).unwrap();
+    assert_eq!(world.alert_total("total-inspection"), due - 1, "the inspection did not take it off");
 }
 
 #[test]
@@ -684,6 +720,9 @@ fn custody_follows_each_hand_over_and_a_terminal_left_waiting_is_an_alert() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
     )
     .beijing_date();
+    // The agent drops the terminal at the warehouse on its way to repair: still in repair, nobody told.
+    world.check_in(sent, "warehouse", "").unwrap();
+    assert_eq!(world.register()[sent].0, "in_repair");
     assert!(world.check_in(sent, "repair_centre", "").unwrap_err().contains("承诺返回日期"));
     world.check_in(sent, "repair_centre", &today.add_days(3).to_string()).unwrap();
     assert!(world.check_in("N9100000099999", "warehouse", "").unwrap_err().contains("不在登记表中"));

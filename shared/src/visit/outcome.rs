@@ -58,6 +58,11 @@ pub fn terminal_effects(visit: &Visit) -> Vec<TerminalEffect> {
             let warranty = visit.repair.warranty.as_ref().and_then(|d| d.value.known());
             let plan = visit.repair.plan.as_ref().and_then(|d| d.value.known());
             match (warranty, plan) {
+                // A lost terminal replaced: the new one is in service.
+                (Some(WarrantyStatus::Lost), Some(RepairPlan::Replaced)) => {
+                    push(old, &[E::ReportLost]);
+                    push(new, &[E::Install]);
+                }
                 (Some(WarrantyStatus::Lost), _) => push(old, &[E::ReportLost]),
                 (_, Some(RepairPlan::FixedOnSite)) => push(old, &[E::ReportFault, E::Repaired]),
                 (_, Some(RepairPlan::SentForRepair)) => push(old, &[E::ReportFault, E::SendForRepair]),
@@ -108,6 +113,8 @@ pub struct Registered {
     pub sim_carrier: Option<String>,
     /// The SIM plan's expiry.
     pub sim_expiry: Option<String>,
+    /// Who holds it, when the register knows.
+    pub holder: Option<Holder>,
 }
 
 /// How a terminal's binding to a merchant changes.
@@ -417,7 +424,11 @@ pub fn register_plan(
         plan.conflicts.extend(conflict);
         let sim =
             sim_change(visit, known, is_new, replaced, new.is_some(), register.get(old.unwrap_or_default()));
-        let in_service_since = events.iter().any(|(e, _)| *e == TerminalEvent::Install).then_some(day);
+        // Entered service now, or (a terminal the register did not know, found
+        // in service) known to be in service from now: the inspection alert
+        // counts from it.
+        let in_service_since =
+            (installed || (known.is_none() && from == TerminalState::Installed)).then_some(day);
         let inspected_on = (visit.kind == VisitKind::Inspection && !is_new).then_some(day);
         let handover = handover(visit, &events);
         let change = TerminalChange {
@@ -564,12 +575,16 @@ fn sim_change(
     }
 }
 
-/// What checking a terminal in at `at` (the warehouse or a repair centre)
-/// does to its lifecycle: a terminal in repair that reaches the warehouse
-/// is back in stock; otherwise its state stays and only its holder changes.
-pub fn check_in_event(state: TerminalState, at: &Holder) -> Option<TerminalEvent> {
-    match (state, at) {
-        (TerminalState::InRepair, Holder::Warehouse) => Some(TerminalEvent::ReturnToStock),
+/// What a terminal held by `from` reaching `at` (the warehouse, a repair
+/// centre, an agent) does to its lifecycle: a terminal in repair that comes
+/// from the repair centre to the warehouse is back in stock; otherwise (an
+/// agent dropping a terminal on its way to repair at the warehouse, say)
+/// its state stays and only its holder changes.
+pub fn check_in_event(state: TerminalState, from: Option<&Holder>, at: &Holder) -> Option<TerminalEvent> {
+    match (state, from, at) {
+        (TerminalState::InRepair, Some(Holder::RepairCentre), Holder::Warehouse) => {
+            Some(TerminalEvent::ReturnToStock)
+        }
         _ => None,
     }
 }

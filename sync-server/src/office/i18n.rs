@@ -187,6 +187,11 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("bad_rows", "有问题的行（未导入）", "Rows with problems (not imported)"),
     ("line", "行号", "Line"),
     ("problem", "问题", "Problem"),
+    (
+        "correct_register_admin",
+        "更正终端登记表需由管理员确认后审核通过。",
+        "Correcting the terminal register needs an administrator to confirm it and approve.",
+    ),
     ("sim_expiring", "流量卡 30 天内到期或已过期", "SIM cards expiring within 30 days or expired"),
     ("old_terminals", "使用满 3 年的终端", "Terminals 3 years or older"),
     ("warranty_ending", "保修 60 天内到期", "Warranty ending within 60 days"),

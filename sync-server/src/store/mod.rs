@@ -517,6 +517,24 @@ impl RegisterCause {
     }
 }
 
+/// What the register holds for a decision on a visit, read under the
+/// projection lock: its terminals, and which of the visit's effects were
+/// written already.
+#[derive(Debug, Clone, Default)]
+pub struct RegisterNow {
+    /// What the register holds of the visit's terminals.
+    pub known: BTreeMap<String, Registered>,
+    /// The causes whose effects for this visit were written.
+    pub applied: Vec<RegisterCause>,
+}
+
+impl RegisterNow {
+    /// Whether the visit's effects of `cause` were written.
+    pub fn applied(&self, cause: RegisterCause) -> bool {
+        self.applied.contains(&cause)
+    }
+}
+
 /// A decision's plan for the register, to write with its projection row.
 #[derive(Debug, Clone)]
 pub struct RegisterWrite {

@@ -525,12 +525,13 @@ pub(super) fn alerts(
 }
 
 /// Terminals in service whose last inspection (or, never inspected, whose
-/// entry into service) is on or before `until`, most overdue first, from
-/// the partial index of V14.
+/// entry into service, or, not known either, whose production) is on or
+/// before `until`, most overdue first, from the partial index of V14.
 fn inspection_alert(conn: &Connection, until: &str) -> Result<AlertList<TerminalAlert>, StoreError> {
-    let filter = "r.state = 'installed' AND COALESCE(r.last_inspected, r.in_service_since) <= ?1";
+    let filter =
+        "r.state = 'installed' AND COALESCE(r.last_inspected, r.in_service_since, r.production_date) <= ?1";
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT {REGISTERED}, COALESCE(r.last_inspected, r.in_service_since) AS due
+        "SELECT {REGISTERED}, COALESCE(r.last_inspected, r.in_service_since, r.production_date) AS due
          FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
          WHERE {filter} ORDER BY due, r.serial LIMIT {ALERT_ROWS}"
     ))?;
@@ -591,13 +592,16 @@ fn sim_alert(
     in_service: &str,
     until: &str,
 ) -> Result<AlertList<TerminalAlert>, StoreError> {
+    // Once an approval changed a register row, the register's card is the
+    // one (a later visit not yet approved does not move the alert).
+    let by_visits = "(r.changed_by IS NULL OR r.changed_by = 'import')";
     let from_visits = format!(
         "FROM terminals t LEFT JOIN terminal_register r ON r.serial = t.serial
-         WHERE t.sim_expiry <= ?1 AND {in_service}"
+         WHERE t.sim_expiry <= ?1 AND {by_visits} AND {in_service}"
     );
     let from_register = format!(
         "FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
-         WHERE r.sim_expiry <= ?1 AND t.sim_expiry IS NULL AND {in_service}"
+         WHERE r.sim_expiry <= ?1 AND (t.sim_expiry IS NULL OR NOT {by_visits}) AND {in_service}"
     );
     let columns = |table_first: &str| {
         if table_first == "t" {

@@ -14,14 +14,14 @@ use crate::clock::now;
 use crate::store::{CheckIn, CustodyRow, HolderNow, RegisterWrite, StoreError, TerminalEventRow};
 
 /// What the register holds of each of `serials` it knows. A row whose state
-/// this version does not know is left out: a plan over it is refused when
-/// it is written ([`apply`] finds the row it did not expect).
+/// this version does not know (written by a newer server) is an error: no
+/// decision is planned over a state it cannot judge.
 pub(super) fn registered(
     conn: &Connection,
     serials: &[String],
 ) -> Result<BTreeMap<String, Registered>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT state, merchant, merchant_number, sim_iccid, sim_carrier, sim_expiry
+        "SELECT state, merchant, merchant_number, sim_iccid, sim_carrier, sim_expiry, holder_kind, holder_name
          FROM terminal_register WHERE serial = ?1",
     )?;
     let mut found = BTreeMap::new();
@@ -37,13 +37,17 @@ pub(super) fn registered(
                         sim_iccid: r.get(3)?,
                         sim_carrier: r.get(4)?,
                         sim_expiry: r.get(5)?,
+                        holder: holder_of(r.get::<_, Option<String>>(6)?.as_deref(), r.get(7)?),
                     },
                 ))
             })
             .optional()?;
-        if let Some((code, registered)) = row
-            && let Some(state) = TerminalState::from_code(&code)
-        {
+        if let Some((code, registered)) = row {
+            let state = TerminalState::from_code(&code).ok_or_else(|| {
+                StoreError::Engine(format!(
+                    "terminal {serial} is in state {code:?}, which this server does not know"
+                ))
+            })?;
             found.insert(serial.clone(), Registered { state, ..registered });
         }
     }
@@ -258,16 +262,22 @@ fn hand_over(
         custody.promised_back,
         recorded_at
     ])?;
+    // The chain keeps every hand-over. A visit's hand-over to its agent,
+    // approved after the warehouse or the repair centre already received the
+    // terminal, is history: it does not give the terminal back to the agent.
+    // (Its date is the phone's, so it is not compared with the check-in's.)
     tx.prepare_cached(
         "UPDATE terminal_register SET holder_kind = ?2, holder_name = ?3, held_since = ?4, promised_back = ?5
-         WHERE serial = ?1",
+         WHERE serial = ?1
+           AND NOT (?6 AND ?2 = 'agent' AND COALESCE(holder_kind, '') IN ('warehouse', 'repair_centre'))",
     )?
     .execute(params![
         serial,
         custody.to.kind(),
         custody.to.name(),
         custody.at,
-        custody.promised_back
+        custody.promised_back,
+        custody.visit_id.is_some()
     ])?;
     Ok(())
 }

@@ -425,8 +425,9 @@ async fn the_list_and_the_alerts_use_their_indexes() {
                 ORDER BY r.held_since, r.serial LIMIT 20";
     assert!(plan(held).contains("terminal_register_by_holder"), "{}", plan(held));
     let inspection = "SELECT r.serial FROM terminal_register r WHERE r.state = 'installed' \
-                      AND COALESCE(r.last_inspected, r.in_service_since) <= '2025-01-01' \
-                      ORDER BY COALESCE(r.last_inspected, r.in_service_since), r.serial LIMIT 20";
+                      AND COALESCE(r.last_inspected, r.in_service_since, r.production_date) <= '2025-01-01' \
+                      ORDER BY COALESCE(r.last_inspected, r.in_service_since, r.production_date), r.serial \
+                      LIMIT 20";
     assert!(plan(inspection).contains("terminal_register_by_inspection"), "{}", plan(inspection));
     // The alerts name their partial indexes; SQLite refuses the query if one cannot serve it.
     let alerts = crate::office::queries::alerts(&store, &office(), day("2026-11-10")).await.unwrap();
