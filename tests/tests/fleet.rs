@@ -752,6 +752,11 @@ fn custody_follows_each_hand_over_and_a_terminal_left_waiting_is_an_alert() {
     assert_eq!(register[old].0, "recycled");
     let page = world.terminal_page(old);
     assert!(page.contains("id=\"holder-now\">仓库") && page.contains("BAG-0042"), "{page}");
+
+    // An import that changes a terminal's state is on its page too.
+    let rows = world.lifecycle_rows(old);
+    world.import(&[format!("{old},in_stock,,,,,")]);
+    assert_eq!(world.lifecycle_rows(old), rows + 1, "an import changed the state silently");
     let (status, outbox) = world.desk.get("office/outbox");
     assert_eq!(status, 200);
     assert!(outbox.contains(sent), "the merchant is not told the repair is back: {outbox}");

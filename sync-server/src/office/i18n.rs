@@ -234,6 +234,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("days_held", "持有天数", "Days held"),
     ("holder", "持有人", "Holder"),
     ("cause_check_in", "入库登记", "Check-in"),
+    ("cause_import", "登记表导入", "Register import"),
     ("inspection_due", "超过 12 个月未巡检的终端", "Terminals not inspected for 12 months"),
     ("last_inspected", "上次巡检（或投入使用）", "Last inspected (or in service since)"),
     ("days_since", "已过天数", "Days since"),

@@ -1166,7 +1166,7 @@ impl Store for SqliteStore {
     fn import_register(&self, rows: Vec<RegisterRow>, entry: AuditEntry) -> StoreFuture<'_, ()> {
         self.run(move |c| {
             let tx = c.transaction()?;
-            office::import_register(&tx, &rows)?;
+            office::import_register(&tx, &rows, &entry.actor)?;
             audit(&tx, &entry)?;
             tx.commit()?;
             Ok(())

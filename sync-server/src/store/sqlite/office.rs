@@ -659,32 +659,49 @@ pub(super) fn applications(
 }
 
 /// Stores register rows, new or replacing, in the caller's transaction.
-pub(super) fn import_register(tx: &Connection, rows: &[RegisterRow]) -> Result<(), StoreError> {
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
-                production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (serial) DO UPDATE SET model = ?2, manufacturer = ?3, merchant = ?4,
-                merchant_number = ?5, state = ?6, production_date = ?7, warranty_end = ?8, sim_iccid = ?9,
-                sim_carrier = ?10, sim_expiry = ?11, imported_at = ?12",
-        )?;
-        let at = now();
-        for row in rows {
-            insert.execute(params![
-                row.serial,
-                row.model,
-                row.manufacturer,
-                row.merchant,
-                row.merchant_number,
-                row.state,
-                row.production_date,
-                row.warranty_end,
-                row.sim_iccid,
-                row.sim_carrier,
-                row.sim_expiry,
-                at
-            ])?;
+pub(super) fn import_register(tx: &Connection, rows: &[RegisterRow], actor: &str) -> Result<(), StoreError> {
+    let mut before = tx.prepare_cached("SELECT state, merchant FROM terminal_register WHERE serial = ?1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
+            production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (serial) DO UPDATE SET model = ?2, manufacturer = ?3, merchant = ?4,
+            merchant_number = ?5, state = ?6, production_date = ?7, warranty_end = ?8, sim_iccid = ?9,
+            sim_carrier = ?10, sim_expiry = ?11, imported_at = ?12",
+    )?;
+    // An import that changes a terminal's state or merchant is a change of
+    // the register like a visit's: the terminal's page shows it.
+    let mut event = tx.prepare_cached(
+        "INSERT INTO terminal_events (serial, visit_id, cause, event, from_state, to_state, detail, at, actor)
+         VALUES (?1, '', 'import', NULL, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let at = now();
+    for row in rows {
+        let was: Option<(String, Option<String>)> =
+            before.query_row([&row.serial], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        insert.execute(params![
+            row.serial,
+            row.model,
+            row.manufacturer,
+            row.merchant,
+            row.merchant_number,
+            row.state,
+            row.production_date,
+            row.warranty_end,
+            row.sim_iccid,
+            row.sim_carrier,
+            row.sim_expiry,
+            at
+        ])?;
+        if let Some((state, merchant)) = was
+            && (state != row.state || merchant != row.merchant)
+        {
+            let detail = format!(
+                "登记表导入 / register import: {} → {}",
+                merchant.unwrap_or_default(),
+                row.merchant.clone().unwrap_or_default()
+            );
+            event.execute(params![row.serial, state, row.state, detail, at, actor])?;
         }
     }
     Ok(())
