@@ -9,8 +9,8 @@
 use base64::Engine as _;
 use posfield_core::background::SyncEvent;
 use posfield_core::{Agent, AgentError, VisitFilter};
+use posfield_shared::visit::SimInput;
 use posfield_shared::visit::schema::StepState;
-use posfield_shared::visit::{MerchantInput, SimInput};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
@@ -23,7 +23,8 @@ use tauri::{AppHandle, Manager};
 use crate::error::{UiError, UiResult};
 use crate::events;
 use crate::models::{
-    IdentifiedDto, NewVisit, StrokesDto, SyncView, VisitList, VisitRowDto, VisitView, Vocabulary,
+    IdentifiedDto, MerchantFields, NewVisit, StrokesDto, SyncView, VisitList, VisitRowDto, VisitView,
+    Vocabulary,
 };
 use crate::nfc::NfcTagDto;
 use crate::state::AppState;
@@ -36,6 +37,7 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         enroll,
         list_visits,
         create_visit,
+        correct_merchant,
         visit_view,
         identify_photo,
         identify_typed,
@@ -224,18 +226,20 @@ async fn list_visits(
 async fn create_visit(app: AppHandle, visit: NewVisit) -> UiResult<VisitId> {
     blocking(app, move |app, state| {
         let kind: VisitKind = parse("visit kind", &visit.kind)?;
-        let blank = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        let merchant = MerchantInput {
-            name: visit.merchant.trim().to_owned(),
-            merchant_number: blank(visit.merchant_number),
-            terminal_number: blank(visit.terminal_number),
-            phone: blank(visit.phone),
-            address: blank(visit.address),
-        };
-        let row = state.agent()?.create_visit(kind, &merchant)?;
+        let row = state.agent()?.create_visit(kind, &visit.merchant.input())?;
         events::visit_changed(app, &row.id);
         state.sync_now();
         Ok(row.id)
+    })
+    .await
+}
+
+/// Corrects the merchant after dispatch; the visit's history shows the change.
+#[tauri::command]
+async fn correct_merchant(app: AppHandle, visit_id: String, merchant: MerchantFields) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        edit(app, state, &visit_id, |agent| agent.correct_merchant(&visit_id, &merchant.input()).map(|_| ()))
     })
     .await
 }

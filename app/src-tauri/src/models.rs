@@ -5,6 +5,7 @@
 use posfield_core::{VisitRow, VisitSyncState};
 use posfield_shared::checklist::{Condition, Need};
 use posfield_shared::fault::FAULTS;
+use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::completion::applies;
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{AcceptanceSummary, SCHEMA_VERSION, SignatureCheck, Visit};
@@ -163,6 +164,14 @@ pub struct VisitList {
 pub struct NewVisit {
     /// Kind code.
     pub kind: String,
+    /// The merchant.
+    #[serde(flatten)]
+    pub merchant: MerchantFields,
+}
+
+/// The merchant as the agent typed it (a new visit's, or a correction).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MerchantFields {
     /// Merchant name.
     pub merchant: String,
     /// Merchant number.
@@ -173,6 +182,22 @@ pub struct NewVisit {
     pub phone: Option<String>,
     /// Address.
     pub address: Option<String>,
+}
+
+impl MerchantFields {
+    /// The domain's input: each field trimmed, an empty one left out (the
+    /// domain validates the rest).
+    pub fn input(&self) -> MerchantInput {
+        let blank =
+            |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        MerchantInput {
+            name: self.merchant.trim().to_owned(),
+            merchant_number: blank(&self.merchant_number),
+            terminal_number: blank(&self.terminal_number),
+            phone: blank(&self.phone),
+            address: blank(&self.address),
+        }
+    }
 }
 
 /// One checklist step as the visit screen shows it.
@@ -720,6 +745,23 @@ mod tests {
         assert!(!view.merchant_pays);
         assert!(view.summary_zh.contains("商户名称：老王便利店"), "{}", view.summary_zh);
         assert!(view.editable && view.unsynced && view.acceptance.is_none());
+    }
+
+    #[test]
+    fn a_merchant_typed_in_the_app_is_trimmed_and_an_empty_field_left_out() {
+        let typed: MerchantFields = serde_json::from_value(serde_json::json!({
+            "merchant": "  张姐水果店 ", "merchant_number": "", "phone": " 13912345678 ", "address": null,
+        }))
+        .unwrap();
+        let input = typed.input();
+        assert_eq!(input.name, "张姐水果店");
+        assert_eq!(input.merchant_number, None);
+        assert_eq!(input.phone.as_deref(), Some("13912345678"));
+        // A new visit's JSON is the merchant's fields beside the kind, as before.
+        let visit: NewVisit =
+            serde_json::from_value(serde_json::json!({ "kind": "repair", "merchant": "老王便利店" }))
+                .unwrap();
+        assert_eq!(visit.merchant.input().name, "老王便利店");
     }
 
     #[test]

@@ -61,7 +61,8 @@ export type SyncEvent =
 export interface UiError { code: string; message: string; details: { missing?: string[] } | null }
 export interface Point { x: number; y: number; t: number; p?: number }
 export interface Strokes { width: number; height: number; strokes: Point[][] }
-export interface NewVisit { kind: string; merchant: string; merchant_number?: string; terminal_number?: string; phone?: string; address?: string }
+export interface MerchantFields { merchant: string; merchant_number?: string; terminal_number?: string; phone?: string; address?: string }
+export interface NewVisit extends MerchantFields { kind: string }
 
 export const api = {
   appInfo: () => invoke<AppInfo>('app_info'),
@@ -70,6 +71,8 @@ export const api = {
   listVisits: (status: string | null, unsyncedOnly: boolean, limit: number) =>
     invoke<VisitList>('list_visits', { status, unsyncedOnly, limit }),
   createVisit: (visit: NewVisit) => invoke<string>('create_visit', { visit }),
+  correctMerchant: (visitId: string, merchant: MerchantFields) =>
+    invoke<VisitView>('correct_merchant', { visitId, merchant }),
   visit: (visitId: string) => invoke<VisitView>('visit_view', { visitId }),
   identifyPhoto: (visitId: string, image: string, replacement: boolean) =>
     invoke<{ identified: Identified; visit: VisitView }>('identify_photo', { visitId, image, replacement }),
