@@ -560,6 +560,17 @@ pub async fn check_in(
             "送修需填写承诺返回日期 / a repair centre's promised day is needed".into(),
         ));
     }
+    // A promised day is the repair centre's, and not already past.
+    let today = Timestamp::from_seconds(state.clock.now()).beijing_date();
+    let promised_back = match (&at, arrival.promised_back) {
+        (Holder::RepairCentre, Some(day)) if day < today => {
+            return Err(DeskError::Invalid(format!(
+                "承诺返回日期 {day} 已过 / the promised day {day} is past"
+            )));
+        }
+        (Holder::RepairCentre, day) => day,
+        _ => None,
+    };
     let _turn = state.projection_lock.lock().await;
     let known = state.store.registered(std::slice::from_ref(&serial)).await?;
     let Some(registered) = known.get(&serial) else {
@@ -586,7 +597,7 @@ pub async fn check_in(
             event,
             condition: arrival.condition.trim().to_owned(),
             seal: arrival.seal.trim().to_owned(),
-            promised_back: arrival.promised_back.map(|d| d.to_string()),
+            promised_back: promised_back.map(|d| d.to_string()),
             actor: user.name.clone(),
             at_time: state.clock.now(),
             audit: user.audit(None, DeskAction::CheckIn, &detail),

@@ -724,6 +724,11 @@ fn custody_follows_each_hand_over_and_a_terminal_left_waiting_is_an_alert() {
     world.check_in(sent, "warehouse", "").unwrap();
     assert_eq!(world.register()[sent].0, "in_repair");
     assert!(world.check_in(sent, "repair_centre", "").unwrap_err().contains("承诺返回日期"));
+    let yesterday = today.add_days(-1).to_string();
+    assert!(
+        world.check_in(sent, "repair_centre", &yesterday).unwrap_err().contains("已过"),
+        "a past promised day"
+    );
     world.check_in(sent, "repair_centre", &today.add_days(3).to_string()).unwrap();
     assert!(world.check_in("N9100000099999", "warehouse", "").unwrap_err().contains("不在登记表中"));
     assert!(world.check_in("12", "warehouse", "").is_err(), "a serial too short is checked in");
