@@ -322,14 +322,21 @@ fn a_session_outlives_a_restart_and_ends_when_its_users_role_or_password_changes
     assert!(signed_out(&chen), "a signed-out session stays ended after a restart");
 }
 
-#[test]
-fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
+/// A server with an administrator signed in at the desk and agent `li`'s
+/// phone enrolled.
+fn desk_and_agent_li() -> (tempfile::TempDir, ServerProcess, Agent, Desk) {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(&dir.path().join("server"));
     server.add_user("boss", "admin");
     let mut li = open(&dir.path().join("li"));
     li.enroll(&server.base, &server.enrolment_code("li"), "小米 14").unwrap();
     let desk = Desk::sign_in(&server, "boss");
+    (dir, server, li, desk)
+}
+
+#[test]
+fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
+    let (_dir, _server, mut li, desk) = desk_and_agent_li();
     let csrf = desk.csrf();
     let response = desk.post(
         "office/visits",
@@ -367,13 +374,8 @@ fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
 
 #[test]
 fn a_merchant_corrected_on_the_phone_after_dispatch_shows_in_the_history_before_and_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&dir.path().join("server"));
-    server.add_user("boss", "admin");
+    let (_dir, server, mut li, desk) = desk_and_agent_li();
     server.add_user("chen", "reviewer");
-    let mut li = open(&dir.path().join("li"));
-    li.enroll(&server.base, &server.enrolment_code("li"), "小米 14").unwrap();
-    let desk = Desk::sign_in(&server, "boss");
     let csrf = desk.csrf();
     let response = desk.post(
         "office/visits",

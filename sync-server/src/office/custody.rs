@@ -51,7 +51,9 @@ pub async fn check_in_page(
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     let agents = state.store.enrolled_agents().await?;
-    let done = (!done.serial.is_empty()).then(|| {
+    // The serial comes back in the query: shown only when it is one.
+    let done = posfield_shared::validate::serial(&done.serial).ok().map(|serial| Done { serial, ..done });
+    let done = done.map(|done| {
         let event =
             TerminalEvent::from_code(&done.event).map(|e| lang.term(e).to_owned()).unwrap_or_default();
         (done.serial, event)
