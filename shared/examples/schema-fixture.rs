@@ -17,8 +17,10 @@
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
-use posfield_shared::visit::{BlobInfo, Ctx, MerchantInput, SCHEMA_VERSION, SimInput, StepState, VisitDoc};
-use posfield_shared::vocab::{DocumentKind, IdentificationMethod, SimCarrier, WarrantyStatus};
+use posfield_shared::visit::{
+    BlobInfo, Ctx, MerchantInput, SCHEMA_VERSION, SimInput, StepState, TerminalDetails, VisitDoc,
+};
+use posfield_shared::vocab::{DocumentKind, IdentificationMethod, NetworkLink, SimCarrier, WarrantyStatus};
 use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, Timestamp, VisitKind};
 
 /// The visit id of the current version's fixture (every version's fixture
@@ -86,8 +88,9 @@ fn next_version(visit_id: &str, breaking: bool) -> Vec<u8> {
 }
 
 /// A repair visit by agent `wang` touching every kind of field: an
-/// identification, steps, a fault with an attempt, a photo, a SIM, a
-/// warranty decision and a note.
+/// identification with the label's details, steps, a fault with an
+/// attempt, a photo, a SIM, a warranty decision, a network test, a
+/// follow-up day and a note.
 fn fixture(visit_id: &str) -> Vec<u8> {
     let agent = Actor::agent("wang", "phone-wang");
     let mut now = 1_795_000_000_000;
@@ -107,6 +110,12 @@ fn fixture(visit_id: &str) -> Vec<u8> {
             .expect("the visit is created");
     doc.identify_terminal(&ctx(), "N9100001234567", IdentificationMethod::Manual, None, false)
         .expect("the terminal is identified");
+    let details = TerminalDetails {
+        model: "N910".into(),
+        manufacturer: Some("新大陆".into()),
+        production_date: CalendarDate::from_ymd(2024, 3, 15).expect("a date"),
+    };
+    doc.set_terminal_details(&ctx(), &details, false).expect("the label's details are recorded");
     doc.set_step(&ctx(), "identify", StepState::Done, None, None).expect("a step is set");
     let fault = doc.add_fault(&ctx(), FaultCode::PrinterFault, Some("打印空白")).expect("a fault is added");
     let fault_id = fault.faults[0].id.clone();
@@ -128,6 +137,9 @@ fn fixture(visit_id: &str) -> Vec<u8> {
     };
     doc.set_sim(&ctx(), &sim).expect("the sim is recorded");
     doc.set_warranty(&ctx(), WarrantyStatus::InWarranty).expect("the warranty is decided");
+    doc.record_network_test(&ctx(), NetworkLink::Mobile, true, Some("签到成功")).expect("a network test");
+    doc.set_follow_up(&ctx(), CalendarDate::from_ymd(2026, 11, 30).expect("a date"), Some("回访打印"))
+        .expect("a follow-up day");
     doc.add_note(&ctx(), "商户要求下午再来").expect("a note is added");
     doc.save()
 }

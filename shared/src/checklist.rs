@@ -33,6 +33,9 @@ impl std::fmt::Display for StepId {
 pub enum Requirement {
     /// A document photo of this kind is attached (and not removed).
     Photo(DocumentKind),
+    /// A photo of either document is attached: "A or B" (the bank card or
+    /// the account proof).
+    PhotoEither(DocumentKind, DocumentKind),
     /// The merchant's acceptance signature exists and matches the summary.
     Signature,
     /// The terminal was identified (serial by NFC, photo or typing).
@@ -61,6 +64,22 @@ pub enum Requirement {
     MerchantNumber,
     /// The registered mobile number is recorded.
     RegisteredPhone,
+    /// The terminal's model and production date are recorded (edition 3).
+    TerminalDetails,
+    /// The new terminal's model and production date are recorded (edition 3).
+    ReplacementDetails,
+    /// The parameters and keys were downloaded and the terminal number set (edition 3).
+    ParameterConfig,
+    /// A network test passed (edition 3).
+    NetworkTest,
+    /// What was restored onto the new terminal is recorded (edition 3).
+    DataRestored,
+    /// The acquirer's unbinding reference is recorded (edition 3).
+    UnbindReference,
+    /// The settled balance is recorded (edition 3).
+    SettledBalance,
+    /// The follow-up day is set (edition 3).
+    FollowUpDate,
 }
 
 impl Requirement {
@@ -68,6 +87,7 @@ impl Requirement {
     pub fn code(self) -> String {
         match self {
             Requirement::Photo(kind) => format!("photo:{}", kind.code()),
+            Requirement::PhotoEither(a, b) => format!("photo:{}|{}", a.code(), b.code()),
             other => serde_json::to_value(other)
                 .ok()
                 .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
@@ -81,10 +101,28 @@ impl Requirement {
         matches!(self, Requirement::ApplicationApproved)
     }
 
+    /// The checklist edition that first asks for it: a visit created under
+    /// an earlier edition is not asked for it (see `CHECKLIST_EDITION`).
+    pub fn since(self) -> u64 {
+        match self {
+            Requirement::TerminalDetails
+            | Requirement::ReplacementDetails
+            | Requirement::ParameterConfig
+            | Requirement::NetworkTest
+            | Requirement::DataRestored
+            | Requirement::UnbindReference
+            | Requirement::SettledBalance
+            | Requirement::FollowUpDate
+            | Requirement::Photo(DocumentKind::SettlementProof | DocumentKind::AccountProof) => 3,
+            _ => 1,
+        }
+    }
+
     /// zh-CN words for what is missing.
     pub fn zh(self) -> String {
         match self {
             Requirement::Photo(kind) => format!("{}照片", kind.zh()),
+            Requirement::PhotoEither(a, b) => format!("{}或{}照片", a.zh(), b.zh()),
             Requirement::Signature => "商户验收签字".into(),
             Requirement::TerminalIdentified => "终端机身号".into(),
             Requirement::ReplacementSerial => "新终端机身号".into(),
@@ -99,6 +137,14 @@ impl Requirement {
             Requirement::ApplicationApproved => "复机申请审批通过".into(),
             Requirement::MerchantNumber => "商户号".into(),
             Requirement::RegisteredPhone => "注册手机号".into(),
+            Requirement::TerminalDetails => "终端型号和生产日期".into(),
+            Requirement::ReplacementDetails => "新终端型号和生产日期".into(),
+            Requirement::ParameterConfig => "参数和密钥下载记录".into(),
+            Requirement::NetworkTest => "网络测试通过记录".into(),
+            Requirement::DataRestored => "数据恢复记录".into(),
+            Requirement::UnbindReference => "解绑流水号".into(),
+            Requirement::SettledBalance => "结清金额".into(),
+            Requirement::FollowUpDate => "回访日期".into(),
         }
     }
 
@@ -106,6 +152,9 @@ impl Requirement {
     pub fn en(self) -> String {
         match self {
             Requirement::Photo(kind) => format!("photo of the {}", kind.en().to_lowercase()),
+            Requirement::PhotoEither(a, b) => {
+                format!("photo of the {} or the {}", a.en().to_lowercase(), b.en().to_lowercase())
+            }
             Requirement::Signature => "the merchant's acceptance signature".into(),
             Requirement::TerminalIdentified => "the terminal's serial".into(),
             Requirement::ReplacementSerial => "the new terminal's serial".into(),
@@ -120,6 +169,14 @@ impl Requirement {
             Requirement::ApplicationApproved => "the reactivation application's approval".into(),
             Requirement::MerchantNumber => "the merchant number".into(),
             Requirement::RegisteredPhone => "the registered mobile number".into(),
+            Requirement::TerminalDetails => "the terminal's model and production date".into(),
+            Requirement::ReplacementDetails => "the new terminal's model and production date".into(),
+            Requirement::ParameterConfig => "the parameter and key download".into(),
+            Requirement::NetworkTest => "a passed network test".into(),
+            Requirement::DataRestored => "what was restored".into(),
+            Requirement::UnbindReference => "the unbinding reference".into(),
+            Requirement::SettledBalance => "the settled balance".into(),
+            Requirement::FollowUpDate => "the follow-up day".into(),
         }
     }
 }
@@ -166,6 +223,29 @@ pub struct StepTemplate {
     pub when: Condition,
     /// What must be recorded when the step is done.
     pub requires: &'static [Requirement],
+    /// The checklist edition that added the step: visits of earlier
+    /// editions do not have it.
+    pub since: u64,
+    /// The edition from which the step cannot be skipped, when it could
+    /// be before (a mandatory step that used to be a tick).
+    pub locked_from: Option<u64>,
+}
+
+impl StepTemplate {
+    /// Whether a visit of checklist `edition` has this step.
+    pub fn in_edition(&self, edition: u64) -> bool {
+        self.since <= edition
+    }
+
+    /// Whether the step may be skipped on a visit of checklist `edition`.
+    pub fn skippable_in(&self, edition: u64) -> bool {
+        self.skippable && self.locked_from.is_none_or(|from| edition < from)
+    }
+
+    /// What the step asks of a visit of checklist `edition`.
+    pub fn requires_in(&self, edition: u64) -> impl Iterator<Item = Requirement> + '_ {
+        self.requires.iter().copied().filter(move |r| r.since() <= edition)
+    }
 }
 
 /// A visit kind's checklist.
@@ -185,6 +265,23 @@ impl KindTemplate {
     /// The step with this id.
     pub fn step(&self, id: &str) -> Option<&'static StepTemplate> {
         self.steps.iter().find(|s| s.id.0 == id)
+    }
+
+    /// The steps of checklist `edition`, in order.
+    pub fn steps_in(&self, edition: u64) -> impl Iterator<Item = &'static StepTemplate> {
+        self.steps.iter().filter(move |s| s.in_edition(edition))
+    }
+
+    /// Whether `edition` asks more of this kind than the edition before it
+    /// (a required step, a requirement of a required step, or a step no
+    /// longer skippable): a phone of an older schema could not complete a
+    /// visit created under it, so it is created locked to them.
+    pub fn asks_more_in(&self, edition: u64) -> bool {
+        self.steps.iter().filter(|s| s.need == Need::Required).any(|s| {
+            s.since == edition
+                || s.locked_from == Some(edition)
+                || (s.since < edition && s.requires.iter().any(|r| r.since() == edition))
+        })
     }
 }
 
@@ -209,7 +306,19 @@ const fn step(
         skippable: true,
         when: Condition::Always,
         requires,
+        since: 1,
+        locked_from: None,
     }
+}
+
+/// A step added by checklist `edition`.
+const fn since(edition: u64, step: StepTemplate) -> StepTemplate {
+    StepTemplate { since: edition, ..step }
+}
+
+/// A step that cannot be skipped from checklist `edition` on.
+const fn locked_from(edition: u64, step: StepTemplate) -> StepTemplate {
+    StepTemplate { locked_from: Some(edition), ..step }
 }
 
 const fn optional(step: StepTemplate) -> StepTemplate {
@@ -229,7 +338,19 @@ use Requirement as Q;
 
 const IDENTIFY: StepTemplate =
     step("identify", "识别终端机身号", "Identify the terminal", &[Q::TerminalIdentified]);
-const NETWORK: StepTemplate = step("network", "连接网络", "Connect to the network", &[]);
+const NETWORK: StepTemplate =
+    step("network", "连接网络并测试签到", "Connect to the network and test signing on", &[Q::NetworkTest]);
+/// The network step of a reactivation, which records no test yet.
+const CONNECT: StepTemplate = step("network", "连接网络", "Connect to the network", &[]);
+const PARAMS: StepTemplate = since(
+    3,
+    step(
+        "params",
+        "参数配置（参数和密钥下载）",
+        "Configure the terminal (download parameters and keys)",
+        &[Q::ParameterConfig],
+    ),
+);
 const TEST_PRINT: StepTemplate = step("test.print", "打印测试", "Test: print a receipt", &[]);
 const TEST_CARD: StepTemplate = step("test.card", "刷卡/扫码测试", "Test: read a card or scan a code", &[]);
 const TEST_PAYMENT: StepTemplate = step("test.payment", "交易测试", "Test: a test payment", &[]);
@@ -258,9 +379,9 @@ pub const TEMPLATES: &[KindTemplate] = &[
             ),
             step(
                 "docs.bank_card",
-                "拍摄结算银行卡",
-                "Photograph the settlement bank card",
-                &[Q::Photo(D::BankCard)],
+                "拍摄结算银行卡或账户证明",
+                "Photograph the settlement bank card or account proof",
+                &[Q::PhotoEither(D::BankCard, D::AccountProof)],
             ),
             step(
                 "docs.agreement",
@@ -274,8 +395,14 @@ pub const TEMPLATES: &[KindTemplate] = &[
                 "Photograph the tax registration certificate (where required)",
                 &[Q::Photo(D::TaxCertificate)],
             )),
-            IDENTIFY,
+            step(
+                "identify",
+                "识别终端机身号、型号和生产日期",
+                "Identify the terminal: serial, model, production date",
+                &[Q::TerminalIdentified, Q::TerminalDetails],
+            ),
             step("install", "安装终端", "Install the terminal", &[]),
+            PARAMS,
             NETWORK,
             TEST_PRINT,
             TEST_CARD,
@@ -292,24 +419,29 @@ pub const TEMPLATES: &[KindTemplate] = &[
             step("identify", "识别旧终端机身号", "Identify the old terminal", &[Q::TerminalIdentified]),
             step(
                 "old.production_date",
-                "核对旧终端生产日期",
-                "Check the old terminal's production date",
-                &[],
+                "核对旧终端型号和生产日期",
+                "Check the old terminal's model and production date",
+                &[Q::TerminalDetails],
             ),
-            step(
-                "backup",
-                "备份旧终端数据(日结报表、交易记录、结算单)",
-                "Back up the old terminal (settlement reports, transactions, slips)",
-                &[Q::BackupConfirmation],
+            locked_from(
+                3,
+                step(
+                    "backup",
+                    "备份旧终端数据(日结报表、交易记录、结算单)；商户拒绝备份须签字确认",
+                    "Back up the old terminal (settlement reports, transactions, slips); a merchant who declines signs that they did",
+                    &[Q::BackupConfirmation],
+                ),
             ),
             step(
                 "new.identify",
-                "登记新终端机身号",
-                "Record the new terminal's serial",
-                &[Q::ReplacementSerial],
+                "登记新终端机身号、型号和生产日期",
+                "Record the new terminal's serial, model and production date",
+                &[Q::ReplacementSerial, Q::ReplacementDetails],
             ),
             step("new.install", "安装新终端", "Install the new terminal", &[]),
-            step("restore", "恢复数据", "Restore the data", &[]),
+            PARAMS,
+            since(3, NETWORK),
+            step("restore", "恢复数据", "Restore the data", &[Q::DataRestored]),
             TEST_PRINT,
             TEST_CARD,
             TEST_PAYMENT,
@@ -330,7 +462,7 @@ pub const TEMPLATES: &[KindTemplate] = &[
                 "docs.purchase_proof",
                 "拍摄购买凭证或保修卡",
                 "Photograph the proof of purchase or warranty card",
-                &[Q::Photo(D::PurchaseProof)],
+                &[Q::PhotoEither(D::PurchaseProof, D::WarrantyCard)],
             )),
             only_when(
                 Condition::Warranty(WarrantyStatus::Lost),
@@ -365,9 +497,9 @@ pub const TEMPLATES: &[KindTemplate] = &[
             step("docs.id_card", "拍摄身份证", "Photograph the ID card", &[Q::Photo(D::IdCard)]),
             step(
                 "docs.bank_card",
-                "拍摄银行账户材料",
-                "Photograph the bank account proof",
-                &[Q::Photo(D::BankCard)],
+                "拍摄银行卡或账户证明",
+                "Photograph the bank card or account proof",
+                &[Q::PhotoEither(D::BankCard, D::AccountProof)],
             ),
             optional(step(
                 "docs.purchase_proof",
@@ -385,7 +517,7 @@ pub const TEMPLATES: &[KindTemplate] = &[
                 "docs.warranty_card",
                 "拍摄发票或保修卡",
                 "Photograph the invoice or warranty card",
-                &[Q::Photo(D::WarrantyCard)],
+                &[Q::PhotoEither(D::WarrantyCard, D::PurchaseProof)],
             )),
             unskippable(step(
                 "application",
@@ -394,13 +526,18 @@ pub const TEMPLATES: &[KindTemplate] = &[
                 &[Q::ApplicationApproved],
             )),
             step("install", "安装终端", "Install the terminal", &[]),
-            NETWORK,
+            CONNECT,
             TEST_PRINT,
             step("test.scan", "扫码测试", "Test: scan a code", &[]),
             TEST_PAYMENT,
             TRAINING,
             ACCEPTANCE,
-            optional(step("followup", "回访检查", "Follow-up check after some days", &[])),
+            optional(step(
+                "followup",
+                "约定回访日期",
+                "Set the day of the follow-up check",
+                &[Q::FollowUpDate],
+            )),
         ],
     },
     KindTemplate {
@@ -417,10 +554,26 @@ pub const TEMPLATES: &[KindTemplate] = &[
                 "Back up the data (settlement reports, transactions)",
                 &[Q::BackupConfirmation],
             ),
-            step("unbind", "解绑终端", "Unbind the terminal", &[]),
+            locked_from(
+                3,
+                step(
+                    "unbind",
+                    "解绑终端（记录解绑流水号）",
+                    "Unbind the terminal (record the acquirer's reference)",
+                    &[Q::UnbindReference],
+                ),
+            ),
             step("collect", "回收终端", "Take the terminal back for recycling", &[]),
             step("confirm.result", "确认注销结果", "Confirm the deregistration result", &[]),
-            step("confirm.settled", "确认款项结清", "Confirm the balance is settled", &[]),
+            locked_from(
+                3,
+                step(
+                    "confirm.settled",
+                    "确认款项结清（记录结清金额并拍摄结清证明）",
+                    "Confirm the balance is settled (the amount and a photo of the proof)",
+                    &[Q::SettledBalance, Q::Photo(D::SettlementProof)],
+                ),
+            ),
             step("notify.finance", "通知财务/银行", "Notify finance or the bank", &[]),
             unskippable(step(
                 "acceptance",
@@ -518,7 +671,7 @@ mod tests {
             .iter()
             .flat_map(|s| s.requires)
             .filter_map(|r| match r {
-                Requirement::Photo(kind) => Some(*kind),
+                Requirement::Photo(kind) | Requirement::PhotoEither(kind, _) => Some(*kind),
                 _ => None,
             })
             .collect();
@@ -526,6 +679,33 @@ mod tests {
             photos,
             [D::BusinessLicence, D::IdCard, D::BankCard, D::ServiceAgreement, D::TaxCertificate]
         );
+    }
+
+    /// The kinds whose edition 3 asks more than older phones know are
+    /// exactly those whose steps used to be ticks the business depends on.
+    #[test]
+    fn edition_three_asks_more_of_installation_replacement_and_deregistration_only() {
+        let asking: Vec<VisitKind> = TEMPLATES.iter().filter(|t| t.asks_more_in(3)).map(|t| t.kind).collect();
+        assert_eq!(asking, [VisitKind::Installation, VisitKind::Replacement, VisitKind::Deregistration]);
+        for template in TEMPLATES {
+            assert!(!template.asks_more_in(2), "{}", template.kind);
+        }
+    }
+
+    /// A visit created before edition 3 keeps the steps it was created
+    /// with: no new step, no new requirement, and its skippable steps stay so.
+    #[test]
+    fn an_edition_two_visit_keeps_its_checklist() {
+        let deregistration = VisitKind::Deregistration.template();
+        let unbind = deregistration.step("unbind").unwrap();
+        assert!(unbind.skippable_in(2) && !unbind.skippable_in(3));
+        assert_eq!(unbind.requires_in(2).count(), 0);
+        assert_eq!(unbind.requires_in(3).collect::<Vec<_>>(), [Requirement::UnbindReference]);
+        let replacement = VisitKind::Replacement.template();
+        let old: Vec<&str> = replacement.steps_in(2).map(|s| s.id.as_str()).collect();
+        assert!(!old.contains(&"params") && !old.contains(&"network"));
+        let new: Vec<&str> = replacement.steps_in(3).map(|s| s.id.as_str()).collect();
+        assert!(new.contains(&"params") && new.contains(&"network"));
     }
 
     #[test]

@@ -199,6 +199,12 @@ vocabulary! {
         TerminalPhoto = ("terminal_photo", "终端照片", "Terminal photo"),
         /// 其他.
         Other = ("other", "其他材料", "Other document"),
+        /// 开户许可证或账户证明: the settlement account's proof, where no
+        /// bank card is shown (schema 3).
+        AccountProof = ("account_proof", "账户证明", "Bank account proof"),
+        /// 结清证明: the acquirer's or bank's proof that the merchant's
+        /// balance was settled before deregistration (schema 3).
+        SettlementProof = ("settlement_proof", "结清证明", "Settlement proof"),
     }
 }
 
@@ -278,6 +284,18 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How a terminal reached the acquirer in a network test (schema 3).
+    pub enum NetworkLink {
+        /// 移动网络: the SIM data card (4G/5G).
+        Mobile = ("mobile", "移动网络（流量卡）", "Mobile data (SIM card)"),
+        /// WiFi.
+        Wifi = ("wifi", "WiFi", "Wi-Fi"),
+        /// 有线: a cable to the shop's network.
+        Ethernet = ("ethernet", "有线网络", "Ethernet"),
+    }
+}
+
+vocabulary! {
     /// Data backed up from a terminal before it is replaced or taken back.
     pub enum BackupItem {
         /// 日结报表.
@@ -341,6 +359,7 @@ mod tests {
         assert_vocabulary::<SimCarrier>();
         assert_vocabulary::<SimAction>();
         assert_vocabulary::<BackupItem>();
+        assert_vocabulary::<NetworkLink>();
         assert_vocabulary::<ApplicationState>();
         assert_vocabulary::<IdentificationMethod>();
     }

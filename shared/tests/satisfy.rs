@@ -83,14 +83,14 @@ fn visit_with(kind: VisitKind, before: &[Requirement]) -> (VisitDoc, Clock) {
 // exactly when the last try fixed it, only when something was tried.
 #[case::a_fault_with_nothing_tried_stays_open(VisitKind::Repair, &[], Requirement::FaultRecorded, Plain::default(),
     vec![Operation::AddFault { code: FaultCode::PrinterFault, symptom: None }])]
-#[case::a_fault_fixed_by_the_second_try_is_resolved_fixed(VisitKind::Repair, &[], Requirement::FaultRecorded, Plain { tried: 2, fixed: true },
+#[case::a_fault_fixed_by_the_second_try_is_resolved_fixed(VisitKind::Repair, &[], Requirement::FaultRecorded, Plain { tried: 2, fixed: true, ..Plain::default() },
     vec![
         Operation::AddFault { code: FaultCode::PrinterFault, symptom: None },
         Operation::TryRemedy { remedy: FaultCode::PrinterFault.recommended_remedies()[0], note: None, fixed: false },
         Operation::TryRemedy { remedy: FaultCode::PrinterFault.recommended_remedies()[1], note: None, fixed: true },
         Operation::ResolveFault { fixed: true, note: None },
     ])]
-#[case::a_fault_not_fixed_on_site_is_resolved_not_fixed(VisitKind::Repair, &[], Requirement::FaultRecorded, Plain { tried: 1, fixed: false },
+#[case::a_fault_not_fixed_on_site_is_resolved_not_fixed(VisitKind::Repair, &[], Requirement::FaultRecorded, Plain { tried: 1, fixed: false, ..Plain::default() },
     vec![
         Operation::AddFault { code: FaultCode::PrinterFault, symptom: None },
         Operation::TryRemedy { remedy: FaultCode::PrinterFault.recommended_remedies()[0], note: None, fixed: false },
@@ -139,7 +139,7 @@ fn every_requirement_of_every_kind_is_met_by_its_operations_and_then_needs_none(
     for kind in VisitKind::ALL {
         for step in kind.template().steps {
             for requirement in step.requires {
-                for choices in [Plain::default(), Plain { tried: 3, fixed: true }] {
+                for choices in [Plain::default(), Plain { tried: 3, fixed: true, ..Plain::default() }] {
                     // A step after an undecided application waits for it.
                     let (doc, _) = visit_with(*kind, &[]);
                     let waits_for = waiting_for(&doc.visit().unwrap(), step.id.as_str());

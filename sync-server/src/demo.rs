@@ -24,10 +24,11 @@ use posfield_shared::visit::outcome::{Registered, application_approved, applicat
 use posfield_shared::visit::satisfy::{self, Choices, Evidence, Identification};
 use posfield_shared::visit::schema::{ReviewDecision, StepState};
 use posfield_shared::visit::{
-    BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, Visit, VisitDoc, VisitError,
+    BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, TerminalDetails, Visit, VisitDoc, VisitError,
 };
 use posfield_shared::vocab::{
-    DocumentKind, IdentificationMethod, RepairPlan, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+    DocumentKind, IdentificationMethod, NetworkLink, RepairPlan, SimCarrier, SuspensionCause, Term,
+    WarrantyStatus,
 };
 use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind};
 use sha2::{Digest, Sha256};
@@ -169,6 +170,10 @@ struct Merchant {
 
 struct Terminal {
     serial: String,
+    /// The label's manufacturer, model and production date.
+    maker: &'static str,
+    model: &'static str,
+    produced: CalendarDate,
     merchant: usize,
     iccid: String,
     carrier: SimCarrier,
@@ -301,6 +306,8 @@ struct Builder<'k> {
     dice: Dice,
     clock: i64,
     ops: u64,
+    /// A new terminal's production date: before the oldest visit began.
+    new_produced: CalendarDate,
 }
 
 impl Builder<'_> {
@@ -356,7 +363,8 @@ impl Builder<'_> {
             return Ok(doc);
         }
         let template = kind.template();
-        let steps: Vec<_> = template.steps.iter().collect();
+        let edition = doc.visit().map_err(|e| DemoError::Store(e.to_string()))?.checklist_edition();
+        let steps: Vec<_> = template.steps_in(edition).collect();
         let stop_at = match stage {
             Stage::InProgress | Stage::Cancelled => 1 + self.dice.below(steps.len() as u64 / 2 + 1) as usize,
             _ => steps.len(),
@@ -386,13 +394,14 @@ impl Builder<'_> {
                 // Signed by the requirement below, with the device's key.
                 signed = true;
             }
-            for requirement in step.requires {
-                self.satisfy(&mut doc, &mut site, *requirement)?;
-                if stage == Stage::ApplicationWaiting && *requirement == Requirement::ApplicationApproved {
+            for requirement in step.requires_in(edition) {
+                self.satisfy(&mut doc, &mut site, requirement)?;
+                if stage == Stage::ApplicationWaiting && requirement == Requirement::ApplicationApproved {
                     return Ok(doc);
                 }
             }
-            let optional_skip = step.need == Need::Optional && step.skippable && self.dice.chance(25);
+            let optional_skip =
+                step.need == Need::Optional && step.skippable_in(edition) && self.dice.chance(25);
             let ctx = self.ctx(&agent_actor);
             let result = if optional_skip {
                 doc.set_step(&ctx, step.id.as_str(), StepState::Skipped, Some("商户暂不需要"), None)
@@ -463,6 +472,7 @@ impl Builder<'_> {
             dice: &mut self.dice,
             terminal: site.terminal,
             replacement_serial: site.replacement_serial,
+            new_produced: self.new_produced,
         };
         let operations = satisfy::operations(&visit, requirement, &mut choices);
         let kit = self.kit;
@@ -517,6 +527,8 @@ struct DemoChoices<'a> {
     dice: &'a mut Dice,
     terminal: &'a Terminal,
     replacement_serial: &'a str,
+    /// A new terminal's production date.
+    new_produced: CalendarDate,
 }
 
 impl Choices for DemoChoices<'_> {
@@ -599,6 +611,48 @@ impl Choices for DemoChoices<'_> {
 
     fn suspension_cause(&mut self) -> SuspensionCause {
         *self.dice.pick(SuspensionCause::ALL)
+    }
+
+    fn details(&mut self, replacement: bool) -> TerminalDetails {
+        if replacement {
+            // The new terminal: this year's model, produced before the
+            // oldest demo visit began.
+            TerminalDetails {
+                model: "N910".into(),
+                manufacturer: Some("新大陆".into()),
+                production_date: self.terminal.produced.max(self.new_produced),
+            }
+        } else {
+            TerminalDetails {
+                model: self.terminal.model.into(),
+                manufacturer: Some(self.terminal.maker.into()),
+                production_date: self.terminal.produced,
+            }
+        }
+    }
+
+    fn terminal_number(&mut self) -> String {
+        format!("{:08}", 10_000_000 + self.dice.below(89_999_999))
+    }
+
+    fn network_link(&mut self) -> NetworkLink {
+        *self.dice.pick(&[NetworkLink::Mobile, NetworkLink::Mobile, NetworkLink::Wifi])
+    }
+
+    fn backup_declined(&mut self) -> Option<Option<String>> {
+        self.dice.chance(15).then(|| Some("结算单商户已自行打印留存".into()))
+    }
+
+    fn unbind_reference(&mut self) -> String {
+        format!("JB{:010}", self.dice.below(9_999_999_999))
+    }
+
+    fn settled_balance(&mut self) -> u64 {
+        self.dice.below(500_000)
+    }
+
+    fn follow_up_days(&mut self) -> u16 {
+        3 + self.dice.below(5) as u16
     }
 }
 
@@ -689,7 +743,9 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         let serial =
             posfield_shared::validate::serial(&serial).map_err(|e| DemoError::Store(e.to_string()))?;
         let merchant = n as usize % merchants.len();
-        let produced = -(30 + dice.below(1_750) as i64);
+        // Produced before the oldest demo visit began, so every visit's
+        // label reading is of a day that had come.
+        let produced = -(130 + dice.below(1_650) as i64);
         let warranty_end = produced + 730;
         let iccid = luhn_completed(&format!("8986{}", dice.digits(15)));
         let carrier = *dice.pick(SimCarrier::ALL);
@@ -717,7 +773,16 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
             carrier.code(),
             sim_expiry
         ));
-        terminals.push(Terminal { serial, merchant, iccid, carrier, sim_expiry });
+        terminals.push(Terminal {
+            serial,
+            maker,
+            model,
+            produced: date(produced),
+            merchant,
+            iccid,
+            carrier,
+            sim_expiry,
+        });
     }
     let report = crate::office::import::import_terminals(state.store.as_ref(), &register, |report| {
         let detail = format!("{} imported, {} refused", report.imported, report.bad.len());
@@ -761,7 +826,8 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         plan.push((VisitKind::Reactivation, Stage::ApplicationWaiting));
         plan.push((VisitKind::Repair, Stage::SignatureBroken));
     }
-    let mut builder = Builder { kit: &kit, dice: Dice(0x005e_ed0f_d370), clock: 0, ops: 0 };
+    let mut builder =
+        Builder { kit: &kit, dice: Dice(0x005e_ed0f_d370), clock: 0, ops: 0, new_produced: date(-140) };
     let mut made = 0;
     let repeat_faults: Vec<usize> = (0..8).map(|i| i * 37 % terminals.len()).collect();
     for (n, (kind, stage)) in plan.iter().enumerate() {

@@ -289,6 +289,9 @@ pub fn approval_gaps(visit: &Visit, facts: &VisitFacts) -> Option<ApprovalGap> {
     if held.acceptance.as_ref().is_some_and(|a| !arrived(&a.signature.sha256)) {
         held.acceptance = None;
     }
+    if held.backup_waiver.as_ref().is_some_and(|w| !arrived(&w.signature.sha256)) {
+        held.backup_waiver = None;
+    }
     let gap = |missing: Vec<Missing>, unsigned| {
         (!missing.is_empty()).then_some(ApprovalGap { kind: visit.kind, missing, unsigned })
     };

@@ -414,14 +414,17 @@ pub fn projection_row(
     }
 }
 
-/// Every blob a visit refers to: document photos, the signature image and
-/// fault evidence.
+/// Every blob a visit refers to: document photos, the signature images
+/// (the acceptance's, a backup waiver's) and fault evidence.
 /// A reference that is not a SHA-256 (stored before pushes were checked)
 /// names no blob: it is left out, never asked for or followed.
 pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
     let mut blobs: BTreeSet<String> = visit.current_documents().map(|d| d.sha256.clone()).collect();
     if let Some(acceptance) = &visit.acceptance {
         blobs.insert(acceptance.signature.sha256.clone());
+    }
+    if let Some(waiver) = &visit.backup_waiver {
+        blobs.insert(waiver.signature.sha256.clone());
     }
     blobs.retain(|sha| BlobHash::parse(sha).is_ok());
     blobs

@@ -15,10 +15,11 @@ use posfield_shared::fault::FaultCode;
 use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::completion::applies;
 use posfield_shared::visit::satisfy::{Choices, Identification, Operation, operations};
-use posfield_shared::visit::{SimInput, StepState};
+use posfield_shared::visit::{SimInput, StepState, TerminalDetails};
 use posfield_shared::vocab::Term;
 use posfield_shared::vocab::{
-    DocumentKind, IdentificationMethod, RepairPlan, SimAction, SimCarrier, SuspensionCause, WarrantyStatus,
+    DocumentKind, IdentificationMethod, NetworkLink, RepairPlan, SimAction, SimCarrier, SuspensionCause,
+    WarrantyStatus,
 };
 use posfield_shared::{CalendarDate, VisitId, VisitKind};
 
@@ -45,6 +46,8 @@ struct Site {
     warranty: WarrantyStatus,
     plan: RepairPlan,
     sim: SimInput,
+    /// The merchant declines the backup and signs that they did.
+    declined_backup: bool,
 }
 
 impl Choices for Site {
@@ -87,6 +90,32 @@ impl Choices for Site {
     }
     fn suspension_cause(&mut self) -> SuspensionCause {
         SuspensionCause::NetworkProblem
+    }
+    fn details(&mut self, replacement: bool) -> TerminalDetails {
+        let (model, produced) = if replacement { ("N910", "2026-05-20") } else { ("ME31", "2022-04-01") };
+        TerminalDetails {
+            model: model.into(),
+            manufacturer: Some("新大陆".into()),
+            production_date: CalendarDate::parse(produced).unwrap(),
+        }
+    }
+    fn terminal_number(&mut self) -> String {
+        "10293847".into()
+    }
+    fn network_link(&mut self) -> NetworkLink {
+        NetworkLink::Mobile
+    }
+    fn backup_declined(&mut self) -> Option<Option<String>> {
+        self.declined_backup.then(|| Some("纸质结算单商户已自行留存".into()))
+    }
+    fn unbind_reference(&mut self) -> String {
+        "JB20261206-0007".into()
+    }
+    fn settled_balance(&mut self) -> u64 {
+        86_420
+    }
+    fn follow_up_days(&mut self) -> u16 {
+        5
     }
 }
 
@@ -265,7 +294,8 @@ impl World {
         }
         let mut signature_steps = Vec::new();
         let mut fault = String::new();
-        for step in kind.template().steps {
+        let edition = self.agent.visit(&id).unwrap().checklist_edition();
+        for step in kind.template().steps_in(edition) {
             if !applies(&self.agent.visit(&id).unwrap(), step.when) {
                 continue;
             }
@@ -273,9 +303,9 @@ impl World {
                 signature_steps.push(step.id.as_str());
                 continue;
             }
-            for requirement in step.requires {
+            for requirement in step.requires_in(edition) {
                 let visit = self.agent.visit(&id).unwrap();
-                for operation in operations(&visit, *requirement, site) {
+                for operation in operations(&visit, requirement, site) {
                     match operation {
                         Operation::AttachPhoto(kind) => {
                             self.agent.add_photo(&id, &photo(kind), kind).unwrap();
@@ -326,6 +356,31 @@ impl World {
                                 return (id, false);
                             }
                         }
+                        Operation::SetDetails { details, replacement } => {
+                            self.agent.set_terminal_details(&id, &details, replacement).unwrap();
+                        }
+                        Operation::RecordParameters { terminal_number } => {
+                            self.agent.record_parameters(&id, &terminal_number, true, true).unwrap();
+                        }
+                        Operation::RecordNetworkTest(link) => {
+                            self.agent.record_network_test(&id, link, true, Some("签到成功")).unwrap();
+                        }
+                        Operation::RecordRestore(items) => {
+                            self.agent.record_restore(&id, &items, None).unwrap();
+                        }
+                        Operation::SetUnbindReference(reference) => {
+                            self.agent.set_unbind_reference(&id, &reference).unwrap();
+                        }
+                        Operation::SetSettledBalance(fen) => {
+                            self.agent.set_settled_balance(&id, fen).unwrap();
+                        }
+                        Operation::SetFollowUp { days } => {
+                            let day = self.agent.visit(&id).unwrap().created.at.beijing_date();
+                            self.agent.set_follow_up(&id, day.add_days(i64::from(days)), None).unwrap();
+                        }
+                        Operation::WaiveBackup { reason } => {
+                            self.agent.waive_backup(&id, "王老板", reason.as_deref(), &strokes()).unwrap();
+                        }
                         Operation::Sign => unreachable!("the signature is the last step"),
                     }
                 }
@@ -370,6 +425,8 @@ struct Row {
     lifecycle: &'static [(&'static str, usize)],
     /// Who holds each terminal after it, as its page says (the chain's last hand-over).
     holders: &'static [(&'static str, &'static str)],
+    /// The merchant declines the backup and signs a waiver instead.
+    declined_backup: bool,
 }
 
 const SHOP: &str = "老王便利店";
@@ -389,6 +446,7 @@ fn row(name: &'static str, kind: VisitKind) -> Row {
         after: &[],
         lifecycle: &[],
         holders: &[],
+        declined_backup: false,
     }
 }
 
@@ -408,6 +466,13 @@ fn rows() -> Vec<Row> {
             lifecycle: &[("{s}", 1), ("{n}", 1)],
             holders: &[("{s}", "外勤人员 wang"), ("{n}", "商户 老王便利店")],
             ..row("replacement takes the old terminal back and moves the card to the new one", K::Replacement)
+        },
+        Row {
+            before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01", "{n},in_stock,,,,,"],
+            after: &[("{s}", "recycled", "", ""), ("{n}", "installed", SHOP, "{sim}")],
+            lifecycle: &[("{s}", 1), ("{n}", 1)],
+            declined_backup: true,
+            ..row("replacement whose merchant declined the backup, signing the waiver", K::Replacement)
         },
         Row {
             before: &["{s},installed,SHOP,{sim},china_mobile,2026-12-01"],
@@ -562,6 +627,7 @@ fn each_visit_moves_the_register_once_and_what_the_lifecycle_refuses_stops_the_a
                 carrier: SimCarrier::ChinaMobile,
                 expiry: CalendarDate::parse("2026-12-01").unwrap(),
             },
+            declined_backup: row.declined_backup,
         };
         let sim_action = row.sim_action.map(|a| (a, (a == SimAction::Replaced).then(|| new_sim.clone())));
         let (id, completed) = world.visit(row.kind, &mut site, row.application, sim_action);
@@ -604,6 +670,20 @@ fn each_visit_moves_the_register_once_and_what_the_lifecycle_refuses_stops_the_a
             let shown = format!("id=\"holder-now\">{holder}");
             assert!(page.contains(&shown), "{}: {serial_of} is not held by {holder}", row.name);
         }
+        if completed {
+            // What the steps recorded is on the visit's page: the label's
+            // details, and the merchant's signed refusal with its image.
+            let (_, visit) = world.desk.get(&format!("office/visits/{id}"));
+            let asks_label = matches!(row.kind, VisitKind::Installation | VisitKind::Replacement);
+            assert_eq!(visit.contains("ME31"), asks_label, "{}: the label's model", row.name);
+            let waiver = visit.contains("商户拒绝备份（已签字）");
+            assert_eq!(waiver, row.declined_backup, "{}: the backup waiver", row.name);
+        }
+        // A terminal the register knew without a model takes it off the label.
+        if row.kind == VisitKind::Installation && row.refused.is_none() && completed {
+            let page = world.terminal_page(&serial);
+            assert!(page.contains("ME31"), "{}: the register took no model from the label", row.name);
+        }
     }
 
     // Approving again (refused: the visit is approved) and the phone
@@ -642,6 +722,7 @@ fn an_alert_leaves_with_the_terminal() {
             carrier: SimCarrier::ChinaMobile,
             expiry: CalendarDate::parse("2020-01-01").unwrap(),
         },
+        declined_backup: false,
     };
     let (id, _) = world.visit(VisitKind::Deregistration, &mut site, Application::Approve, None);
     world.approve(&id, false).unwrap();
@@ -687,6 +768,7 @@ fn custody_follows_each_hand_over_and_a_terminal_left_waiting_is_an_alert() {
             carrier: SimCarrier::ChinaMobile,
             expiry: CalendarDate::parse("2027-06-01").unwrap(),
         },
+        declined_backup: false,
     };
     // The warehouse hands the new terminal to the agent, who installs it.
     assert!(world.check_in(new, "agent:nobody", "").unwrap_err().contains("nobody"), "an unknown agent");

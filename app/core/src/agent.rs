@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use posfield_shared::visit::completion::describe_zh;
-use posfield_shared::visit::ops::{BlobInfo, SignatureInput};
+use posfield_shared::visit::ops::{BlobInfo, SignatureInput, TerminalDetails, WaiverInput};
 use posfield_shared::visit::schema::StepState;
 use posfield_shared::visit::{
     Ctx, DocError, MerchantInput, Missing, SimInput, Visit, VisitDoc, VisitError, missing,
 };
 use posfield_shared::vocab::{
-    BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SuspensionCause, WarrantyStatus,
+    BackupItem, DocumentKind, IdentificationMethod, NetworkLink, RepairPlan, SimAction, SuspensionCause,
+    WarrantyStatus,
 };
 use posfield_shared::{
     Actor, BlobHash, CalendarDate, FaultCode, IdError, Remedy, Timestamp, VisitId, VisitKind,
@@ -135,7 +136,7 @@ impl AgentError {
             AgentError::Store(StoreError::NotFound(_)) => "visit_not_found",
             AgentError::Store(_) | AgentError::Blob(_) => "storage",
             AgentError::Visit(VisitError::Incomplete(_)) => "incomplete",
-            AgentError::Visit(VisitError::Invalid(_)) => "invalid_input",
+            AgentError::Visit(VisitError::Invalid(_) | VisitError::OutOfRange { .. }) => "invalid_input",
             AgentError::Visit(VisitError::Locked { .. }) => "visit_locked",
             AgentError::Visit(VisitError::Document(DocError::NewerSchema { .. })) => "newer_schema",
             AgentError::Visit(VisitError::Forbidden { .. }) => "forbidden",
@@ -205,6 +206,9 @@ fn referenced_files(visit: &Visit) -> BTreeSet<String> {
     }
     if let Some(acceptance) = &visit.acceptance {
         files.insert(acceptance.signature.sha256.clone());
+    }
+    if let Some(waiver) = &visit.backup_waiver {
+        files.insert(waiver.signature.sha256.clone());
     }
     files
 }
@@ -957,6 +961,99 @@ impl Agent {
         note: Option<&str>,
     ) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.confirm_backup(ctx, items, note))
+    }
+
+    /// The merchant declines the backup and signs that they did: the
+    /// strokes are validated and stored with the rendered image, like the
+    /// acceptance's.
+    pub fn waive_backup(
+        &mut self,
+        visit_id: &VisitId,
+        signer_name: &str,
+        reason: Option<&str>,
+        strokes: &Strokes,
+    ) -> Result<Visit, AgentError> {
+        let captured = strokes.capture()?;
+        self.blobs.put(&captured.strokes_blob)?;
+        self.blobs.put(&captured.png)?;
+        let waiver = WaiverInput {
+            signer_name: signer_name.to_owned(),
+            reason: reason.map(str::to_owned),
+            image: BlobInfo {
+                sha256: captured.png_sha256.clone(),
+                mime: "image/png".into(),
+                bytes: captured.png.len() as u64,
+                width: captured.width,
+                height: captured.height,
+            },
+            strokes_sha256: captured.strokes_sha256.clone(),
+        };
+        self.edit(visit_id, |doc, ctx| doc.waive_backup(ctx, &waiver))
+    }
+
+    /// Records the model, manufacturer and production date off the label
+    /// of the visit's terminal, or of the new one (`replacement`).
+    pub fn set_terminal_details(
+        &mut self,
+        visit_id: &VisitId,
+        details: &TerminalDetails,
+        replacement: bool,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_terminal_details(ctx, details, replacement))
+    }
+
+    /// Records the parameter set-up.
+    pub fn record_parameters(
+        &mut self,
+        visit_id: &VisitId,
+        terminal_number: &str,
+        parameters_downloaded: bool,
+        keys_downloaded: bool,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| {
+            doc.record_parameters(ctx, terminal_number, parameters_downloaded, keys_downloaded)
+        })
+    }
+
+    /// Records a network test.
+    pub fn record_network_test(
+        &mut self,
+        visit_id: &VisitId,
+        link: NetworkLink,
+        passed: bool,
+        note: Option<&str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.record_network_test(ctx, link, passed, note))
+    }
+
+    /// Records what was restored onto the new terminal.
+    pub fn record_restore(
+        &mut self,
+        visit_id: &VisitId,
+        items: &[BackupItem],
+        note: Option<&str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.record_restore(ctx, items, note))
+    }
+
+    /// Records the acquirer's unbinding reference (deregistration).
+    pub fn set_unbind_reference(&mut self, visit_id: &VisitId, reference: &str) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_unbind_reference(ctx, reference))
+    }
+
+    /// Records the balance settled to the merchant, in fen (deregistration).
+    pub fn set_settled_balance(&mut self, visit_id: &VisitId, balance_fen: u64) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_settled_balance(ctx, balance_fen))
+    }
+
+    /// Sets the follow-up day: the visit is on the list of that day.
+    pub fn set_follow_up(
+        &mut self,
+        visit_id: &VisitId,
+        on: CalendarDate,
+        note: Option<&str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.set_follow_up(ctx, on, note))
     }
 
     /// Records the warranty decision.

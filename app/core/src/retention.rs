@@ -1,7 +1,7 @@
 //! Personal photos leave the phone once they are no longer needed there.
 //!
-//! A visit's ID card and bank card photos (`DocumentKind::IdCard`,
-//! `BankCard`) are personal information the phone carries only to get them
+//! A visit's ID card, bank card and bank account proof photos
+//! (`DocumentKind::IdCard`, `BankCard`, `AccountProof`) are personal information the phone carries only to get them
 //! to the server. Once the back office approved the visit and the server's
 //! setting (`personal_photo_days`, sent with the manifest answer) has
 //! passed since, the phone deletes them, if the server confirmed it holds
@@ -19,7 +19,8 @@ pub(crate) const SETTING_PERSONAL_PHOTO_DAYS: &str = "retention.personal_photo_d
 pub(crate) const SETTING_LAST_LOOKED: &str = "retention.last_looked";
 
 /// Document kinds whose photos leave the phone after approval.
-const PERSONAL: [DocumentKind; 2] = [DocumentKind::IdCard, DocumentKind::BankCard];
+const PERSONAL: [DocumentKind; 3] =
+    [DocumentKind::IdCard, DocumentKind::BankCard, DocumentKind::AccountProof];
 
 /// The personal photos of `visit` that may leave the phone at `now`, when
 /// they leave `days` days after the visit's last approval.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use posfield_shared::visit::{DocError, Visit, VisitDoc};
 use posfield_shared::vocab::Term;
-use posfield_shared::{VisitId, VisitKind, VisitStatus};
+use posfield_shared::{CalendarDate, VisitId, VisitKind, VisitStatus};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use crate::at_rest::StoreKey;
@@ -33,6 +33,9 @@ mod embedded {
     #![allow(missing_docs, unreachable_pub)]
     refinery::embed_migrations!("migrations");
 }
+
+/// The migration that added the follow-up day to the visit index.
+const FOLLOW_UP_MIGRATION: i32 = 4;
 
 /// Increments kept per visit before they are folded into the compacted document.
 const COMPACT_AFTER: i64 = 64;
@@ -108,6 +111,8 @@ pub struct VisitRow {
     pub updated_at: i64,
     /// Whether the phone holds changes the server has not confirmed.
     pub unsynced: bool,
+    /// The day of its follow-up check (YYYY-MM-DD), when one is set.
+    pub follow_up: Option<String>,
 }
 
 impl VisitRow {
@@ -129,6 +134,7 @@ impl VisitRow {
             assignee: visit.assignment.agent.clone(),
             updated_at,
             unsynced,
+            follow_up: visit.follow_up.as_ref().map(|f| f.on.to_string()),
         })
     }
 }
@@ -144,6 +150,8 @@ pub struct VisitFilter {
     pub limit: Option<u32>,
     /// Rows updated strictly before this time, for paging.
     pub before: Option<i64>,
+    /// Only visits whose follow-up check is on this day: that day's list.
+    pub follow_up_on: Option<CalendarDate>,
 }
 
 /// The store. Only the `Agent` facade holds one: nothing outside this
@@ -229,7 +237,7 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         // Touch the schema so a file that is not a database fails here.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))?;
-        embedded::migrations::runner().run(&mut conn).map_err(|e| match e.kind() {
+        let report = embedded::migrations::runner().run(&mut conn).map_err(|e| match e.kind() {
             refinery::error::Kind::Connection(_, source)
                 if source
                     .downcast_ref::<rusqlite::Error>()
@@ -239,7 +247,13 @@ impl Store {
             }
             _ => StoreError::Migration(e.to_string()),
         })?;
-        Ok(Store { conn })
+        let store = Store { conn };
+        // A column added to the index is filled from the documents once,
+        // when its migration runs: rows stored before it have none.
+        if report.applied_migrations().iter().any(|m| m.version() == FOLLOW_UP_MIGRATION) {
+            store.fill_follow_up_days()?;
+        }
+        Ok(store)
     }
 
     /// Encrypts a plain store (an older version's) in place: the WAL is
@@ -348,8 +362,9 @@ impl Store {
             None => {
                 let bytes = doc.save();
                 tx.execute(
-                    "INSERT INTO visits (id, doc, kind, status, merchant, serial, assignee, updated_at, unsynced)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
+                    "INSERT INTO visits (id, doc, kind, status, merchant, serial, assignee, updated_at, unsynced,
+                        follow_up)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9)",
                     params![
                         row.id.as_str(),
                         bytes,
@@ -358,7 +373,8 @@ impl Store {
                         row.merchant,
                         row.serial,
                         row.assignee,
-                        row.updated_at
+                        row.updated_at,
+                        row.follow_up
                     ],
                 )?;
                 tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id.as_str(), heads])?;
@@ -373,7 +389,7 @@ impl Store {
                 }
                 tx.execute(
                     "UPDATE visits SET kind = ?2, status = ?3, merchant = ?4, serial = ?5, assignee = ?6,
-                     updated_at = ?7, unsynced = 1 WHERE id = ?1",
+                     updated_at = ?7, unsynced = 1, follow_up = ?8 WHERE id = ?1",
                     params![
                         row.id.as_str(),
                         row.kind.code(),
@@ -381,7 +397,8 @@ impl Store {
                         row.merchant,
                         row.serial,
                         row.assignee,
-                        row.updated_at
+                        row.updated_at,
+                        row.follow_up
                     ],
                 )?;
                 tx.execute("UPDATE visits SET heads = ?2 WHERE id = ?1", params![row.id.as_str(), heads])?;
@@ -433,8 +450,9 @@ impl Store {
     /// The visit list, newest first.
     pub(crate) fn list_visits(&self, filter: &VisitFilter) -> Result<Vec<VisitRow>, StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT id, kind, status, merchant, serial, assignee, updated_at, unsynced FROM visits
+            "SELECT id, kind, status, merchant, serial, assignee, updated_at, unsynced, follow_up FROM visits
              WHERE (?1 IS NULL OR status = ?1) AND (?2 = 0 OR unsynced = 1) AND (?3 IS NULL OR updated_at < ?3)
+               AND (?5 IS NULL OR follow_up = ?5)
              ORDER BY updated_at DESC, id LIMIT ?4",
         )?;
         let rows = statement.query_map(
@@ -442,7 +460,8 @@ impl Store {
                 filter.status.map(Term::code),
                 filter.unsynced_only,
                 filter.before,
-                filter.limit.unwrap_or(200)
+                filter.limit.unwrap_or(200),
+                filter.follow_up_on.map(|d| d.to_string())
             ],
             |r| {
                 Ok(VisitRow {
@@ -454,10 +473,32 @@ impl Store {
                     assignee: r.get(5)?,
                     updated_at: r.get(6)?,
                     unsynced: r.get(7)?,
+                    follow_up: r.get(8)?,
                 })
             },
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Fills the follow-up day of every stored row from its document.
+    fn fill_follow_up_days(&self) -> Result<(), StoreError> {
+        let ids: Vec<String> = {
+            let mut statement = self.conn.prepare("SELECT id FROM visits")?;
+            statement.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        for id in ids {
+            let visit = self
+                .load_visit(&id)?
+                .visit()
+                .map_err(|source| StoreError::Document { id: id.clone(), source })?;
+            if let Some(follow_up) = &visit.follow_up {
+                self.conn.execute(
+                    "UPDATE visits SET follow_up = ?2 WHERE id = ?1",
+                    params![id, follow_up.on.to_string()],
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Number of visits stored.

@@ -9,10 +9,11 @@
 use base64::Engine as _;
 use posfield_core::background::SyncEvent;
 use posfield_core::{Agent, AgentError, VisitFilter};
-use posfield_shared::visit::SimInput;
 use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::{SimInput, TerminalDetails};
 use posfield_shared::vocab::{
-    BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+    BackupItem, DocumentKind, NetworkLink, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term,
+    WarrantyStatus,
 };
 use posfield_shared::{
     BlobHash, CalendarDate, FaultCode, Remedy, Timestamp, VisitId, VisitKind, VisitStatus,
@@ -52,6 +53,14 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         set_sim,
         set_sim_action,
         confirm_backup,
+        waive_backup,
+        set_terminal_details,
+        record_parameters,
+        record_network_test,
+        record_restore,
+        set_unbind_reference,
+        set_settled_balance,
+        set_follow_up,
         set_warranty,
         set_repair_plan,
         set_repair_fee,
@@ -204,12 +213,19 @@ async fn list_visits(
     status: Option<String>,
     unsynced_only: bool,
     limit: u32,
+    follow_up_on: Option<String>,
 ) -> UiResult<VisitList> {
     blocking(app, move |_, state| {
         let status = status.map(|s| parse::<VisitStatus>("visit status", &s)).transpose()?;
+        let follow_up_on = follow_up_on.as_deref().map(|d| date("follow-up day", d)).transpose()?;
         let mut agent = state.agent()?;
-        let filter =
-            VisitFilter { status, unsynced_only, limit: Some(limit.saturating_add(1)), before: None };
+        let filter = VisitFilter {
+            status,
+            unsynced_only,
+            limit: Some(limit.saturating_add(1)),
+            before: None,
+            follow_up_on,
+        };
         let mut rows: Vec<VisitRowDto> =
             agent.list_visits(&filter)?.into_iter().map(VisitRowDto::from_row).collect();
         let more = rows.len() > limit as usize;
@@ -498,6 +514,141 @@ async fn confirm_backup(
         edit(app, state, &visit_id, |agent| {
             agent.confirm_backup(&visit_id, &items, note.as_deref()).map(drop)
         })
+    })
+    .await
+}
+
+/// A day as typed or picked (YYYY-MM-DD).
+fn date(what: &str, text: &str) -> UiResult<CalendarDate> {
+    CalendarDate::parse(text).map_err(|e| UiError::new("invalid_input", format!("{what} is not valid: {e}")))
+}
+
+/// The merchant declines the backup and signs that they did.
+#[tauri::command]
+async fn waive_backup(
+    app: AppHandle,
+    visit_id: String,
+    signer_name: String,
+    reason: Option<String>,
+    strokes: StrokesDto,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        edit(app, state, &visit_id, |agent| {
+            agent.waive_backup(&visit_id, signer_name.trim(), reason.as_deref(), &strokes).map(drop)
+        })
+    })
+    .await
+}
+
+/// The model, manufacturer and production date off a terminal's label.
+#[tauri::command]
+async fn set_terminal_details(
+    app: AppHandle,
+    visit_id: String,
+    model: String,
+    manufacturer: Option<String>,
+    production_date: String,
+    replacement: bool,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let details = TerminalDetails {
+            model,
+            manufacturer: manufacturer.filter(|m| !m.trim().is_empty()),
+            production_date: date("the production date", &production_date)?,
+        };
+        edit(app, state, &visit_id, |agent| {
+            agent.set_terminal_details(&visit_id, &details, replacement).map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn record_parameters(
+    app: AppHandle,
+    visit_id: String,
+    terminal_number: String,
+    parameters_downloaded: bool,
+    keys_downloaded: bool,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        edit(app, state, &visit_id, |agent| {
+            agent
+                .record_parameters(&visit_id, &terminal_number, parameters_downloaded, keys_downloaded)
+                .map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn record_network_test(
+    app: AppHandle,
+    visit_id: String,
+    link: String,
+    passed: bool,
+    note: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let link: NetworkLink = parse("network link", &link)?;
+        edit(app, state, &visit_id, |agent| {
+            agent.record_network_test(&visit_id, link, passed, note.as_deref()).map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn record_restore(
+    app: AppHandle,
+    visit_id: String,
+    items: Vec<String>,
+    note: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let items: Vec<BackupItem> =
+            items.iter().map(|i| parse("restored item", i)).collect::<UiResult<_>>()?;
+        edit(app, state, &visit_id, |agent| {
+            agent.record_restore(&visit_id, &items, note.as_deref()).map(drop)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_unbind_reference(app: AppHandle, visit_id: String, reference: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        edit(app, state, &visit_id, |agent| agent.set_unbind_reference(&visit_id, &reference).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_settled_balance(app: AppHandle, visit_id: String, balance_fen: u64) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        edit(app, state, &visit_id, |agent| agent.set_settled_balance(&visit_id, balance_fen).map(drop))
+    })
+    .await
+}
+
+#[tauri::command]
+async fn set_follow_up(
+    app: AppHandle,
+    visit_id: String,
+    on: String,
+    note: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let on = date("the follow-up day", &on)?;
+        edit(app, state, &visit_id, |agent| agent.set_follow_up(&visit_id, on, note.as_deref()).map(drop))
     })
     .await
 }

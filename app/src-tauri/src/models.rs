@@ -10,7 +10,8 @@ use posfield_shared::visit::completion::applies;
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{AcceptanceSummary, SCHEMA_VERSION, SignatureCheck, Visit};
 use posfield_shared::vocab::{
-    BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+    BackupItem, DocumentKind, NetworkLink, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term,
+    WarrantyStatus,
 };
 use posfield_shared::{BlobHash, FaultCategory, IdError, Remedy, Timestamp, VisitId, VisitKind, VisitStatus};
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,8 @@ pub struct Vocabulary {
     pub sim_actions: Vec<TermDto>,
     /// Backup items.
     pub backup_items: Vec<TermDto>,
+    /// How a terminal reaches the acquirer in a network test.
+    pub network_links: Vec<TermDto>,
 }
 
 impl Vocabulary {
@@ -101,6 +104,7 @@ impl Vocabulary {
             carriers: terms::<SimCarrier>(),
             sim_actions: terms::<SimAction>(),
             backup_items: terms::<BackupItem>(),
+            network_links: terms::<NetworkLink>(),
         }
     }
 }
@@ -130,6 +134,8 @@ pub struct VisitRowDto {
     pub updated_words: String,
     /// The reviewer's note when the visit was returned.
     pub returned_note: Option<String>,
+    /// The day of the follow-up check (`YYYY-MM-DD`), when one is set.
+    pub follow_up: Option<String>,
 }
 
 impl VisitRowDto {
@@ -146,6 +152,7 @@ impl VisitRowDto {
             updated_words: Timestamp(row.updated_at).beijing_words(),
             unsynced: row.unsynced,
             returned_note: None,
+            follow_up: row.follow_up,
         }
     }
 }
@@ -240,13 +247,79 @@ pub struct MissingView {
     pub en: String,
 }
 
-/// An identification record.
+/// An identification record, with what the label says of the terminal.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdentificationView {
     /// Serial.
     pub serial: String,
     /// `nfc`, `photo`, `manual`.
     pub method: String,
+    /// The model (型号), once recorded.
+    pub model: Option<String>,
+    /// The manufacturer (厂商), once recorded.
+    pub manufacturer: Option<String>,
+    /// The production date, `YYYY-MM-DD`, once recorded.
+    pub production_date: Option<String>,
+    /// Whole years from the production date to today (the Beijing date of
+    /// the view's `now`), once the date is recorded.
+    pub age_years: Option<u32>,
+}
+
+/// The parameter set-up as recorded (参数配置).
+#[derive(Debug, Clone, Serialize)]
+pub struct ParametersView {
+    /// The terminal number configured.
+    pub terminal_number: String,
+    /// The parameters were downloaded.
+    pub parameters_downloaded: bool,
+    /// The keys were downloaded.
+    pub keys_downloaded: bool,
+}
+
+/// The network test as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkTestView {
+    /// Link code (`mobile`, `wifi`, `ethernet`, or a newer version's code).
+    pub link: String,
+    /// Whether the terminal signed on.
+    pub passed: bool,
+    /// The agent's note.
+    pub note: Option<String>,
+}
+
+/// What was restored onto the new terminal.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreView {
+    /// Backup item codes restored.
+    pub items: Vec<String>,
+    /// The agent's note.
+    pub note: Option<String>,
+}
+
+/// The merchant's signed refusal of the backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupWaiverView {
+    /// Who signed.
+    pub signer_name: String,
+    /// Why, when the merchant said.
+    pub reason: Option<String>,
+    /// When (ms since epoch).
+    pub signed_at: i64,
+    /// When, in Beijing time (`YYYY-MM-DD HH:MM`), as the UI shows it.
+    pub signed_words: String,
+    /// The signature image's content hash.
+    pub signature_sha256: BlobHash,
+    /// The server confirmed it has the signature image.
+    pub signature_confirmed: bool,
+}
+
+/// The day of the follow-up check.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowUpView {
+    /// The day, `YYYY-MM-DD`.
+    pub on: String,
+    /// What to check.
+    pub note: Option<String>,
 }
 
 /// One attempt against a fault.
@@ -348,6 +421,20 @@ pub struct Needs {
     pub reactivation: bool,
     /// A merchant signature.
     pub signature: bool,
+    /// The terminal's model and production date.
+    pub details: bool,
+    /// The new terminal's model and production date.
+    pub replacement_details: bool,
+    /// The parameter set-up (terminal number, parameters and keys downloaded).
+    pub parameters: bool,
+    /// A passed network test.
+    pub network_test: bool,
+    /// What was restored onto the new terminal.
+    pub restore: bool,
+    /// The unbinding reference and the settled balance (deregistration).
+    pub deregistration: bool,
+    /// The day of the follow-up check.
+    pub follow_up: bool,
 }
 
 /// The whole visit screen in one reply.
@@ -386,12 +473,33 @@ pub struct VisitView {
     pub faults: Vec<FaultView>,
     /// Photos not removed.
     pub documents: Vec<DocumentView>,
-    /// Document kinds the checklist asks for, in checklist order.
+    /// Document kinds the checklist asks for, in checklist order (both
+    /// kinds of an "either" requirement).
     pub wanted_documents: Vec<String>,
+    /// The same, one entry per requirement: a kind alone, or the two kinds
+    /// either of which will do.
+    pub wanted_photos: Vec<Vec<String>>,
     /// SIM card.
     pub sim: Option<SimView>,
     /// Backup items confirmed.
     pub backup: Option<Vec<String>>,
+    /// The merchant's signed refusal of the backup, when given.
+    pub backup_waiver: Option<BackupWaiverView>,
+    /// The parameter set-up, once recorded.
+    pub parameters: Option<ParametersView>,
+    /// The network test, once recorded.
+    pub network_test: Option<NetworkTestView>,
+    /// What was restored, once recorded.
+    pub restore: Option<RestoreView>,
+    /// The acquirer's unbinding reference (deregistration).
+    pub unbind_reference: Option<String>,
+    /// The balance settled to the merchant, in fen (deregistration).
+    pub settled_balance_fen: Option<u64>,
+    /// The day of the follow-up check, once set.
+    pub follow_up: Option<FollowUpView>,
+    /// Today's date in Beijing (`YYYY-MM-DD`), the day ages count to and
+    /// the earliest follow-up day.
+    pub today: String,
     /// Warranty code.
     pub warranty: Option<String>,
     /// Repair plan code.
@@ -426,6 +534,8 @@ impl VisitView {
     pub fn build(visit: &Visit, now: Timestamp, sync: &VisitSyncState) -> Result<VisitView, IdError> {
         let (unsynced, confirmed) = (sync.unsynced, |sha: &str| sync.on_server(sha));
         let template = visit.kind.template();
+        let edition = visit.checklist_edition();
+        let today = now.beijing_date();
         let steps = posfield_shared::visit::step_statuses(visit)
             .into_iter()
             .map(|status| {
@@ -439,9 +549,9 @@ impl VisitView {
                     reason: record.and_then(|r| r.reason.clone()),
                     note: record.and_then(|r| r.note.clone()),
                     required: step.need == Need::Required,
-                    skippable: step.skippable,
+                    skippable: step.skippable_in(edition),
                     applies: status.applies,
-                    requires: step.requires.iter().map(|r| r.code()).collect(),
+                    requires: step.requires_in(edition).map(|r| r.code()).collect(),
                     waits_for: status.waits_for.map(|decision| decision.zh()),
                 }
             })
@@ -460,21 +570,31 @@ impl VisitView {
                 }
             })
             .collect();
+        use posfield_shared::Requirement as Q;
         let mut wanted_documents: Vec<String> = Vec::new();
-        for step in template.steps {
-            for requirement in step.requires {
-                if let posfield_shared::Requirement::Photo(kind) = requirement
-                    && applies(visit, step.when)
-                    && !wanted_documents.iter().any(|k| k == kind.code())
-                {
-                    wanted_documents.push(kind.code().to_owned());
+        let mut wanted_photos: Vec<Vec<String>> = Vec::new();
+        for step in template.steps_in(edition).filter(|s| applies(visit, s.when)) {
+            for requirement in step.requires_in(edition) {
+                let kinds = match requirement {
+                    Q::Photo(kind) => vec![kind],
+                    Q::PhotoEither(a, b) => vec![a, b],
+                    _ => continue,
+                };
+                let codes: Vec<String> = kinds.iter().map(|k| k.code().to_owned()).collect();
+                for code in &codes {
+                    if !wanted_documents.contains(code) {
+                        wanted_documents.push(code.clone());
+                    }
+                }
+                if !wanted_photos.contains(&codes) {
+                    wanted_photos.push(codes);
                 }
             }
         }
-        let requirement_in_kind = |wanted: fn(&posfield_shared::Requirement) -> bool| {
-            template.steps.iter().any(|s| s.requires.iter().any(wanted))
+        // What the visit's own checklist edition asks, whatever a newer one would.
+        let requirement_in_kind = |wanted: fn(&Q) -> bool| {
+            template.steps_in(edition).any(|s| s.requires_in(edition).any(|r| wanted(&r)))
         };
-        use posfield_shared::Requirement as Q;
         let needs = Needs {
             replacement: posfield_shared::visit::outcome::takes_new_terminal(visit),
             sim: requirement_in_kind(|r| matches!(r, Q::SimData)),
@@ -484,10 +604,16 @@ impl VisitView {
             repair: requirement_in_kind(|r| matches!(r, Q::WarrantyDecision | Q::RepairPlan)),
             reactivation: requirement_in_kind(|r| matches!(r, Q::SuspensionCause)),
             signature: template.requires_signature,
+            details: requirement_in_kind(|r| matches!(r, Q::TerminalDetails)),
+            replacement_details: requirement_in_kind(|r| matches!(r, Q::ReplacementDetails)),
+            parameters: requirement_in_kind(|r| matches!(r, Q::ParameterConfig)),
+            network_test: requirement_in_kind(|r| matches!(r, Q::NetworkTest)),
+            restore: requirement_in_kind(|r| matches!(r, Q::DataRestored)),
+            deregistration: requirement_in_kind(|r| matches!(r, Q::UnbindReference | Q::SettledBalance)),
+            follow_up: requirement_in_kind(|r| matches!(r, Q::FollowUpDate)),
         };
         let merchant_pays = template
-            .steps
-            .iter()
+            .steps_in(edition)
             .any(|s| matches!(s.when, Condition::MerchantPays) && applies(visit, s.when));
         let acceptance = visit
             .acceptance
@@ -504,6 +630,20 @@ impl VisitView {
                     check: SignatureCheck::of(visit),
                     signature_sha256: BlobHash::parse(&a.signature.sha256)?,
                     signature_confirmed: confirmed(&a.signature.sha256),
+                })
+            })
+            .transpose()?;
+        let backup_waiver = visit
+            .backup_waiver
+            .as_ref()
+            .map(|w| -> Result<BackupWaiverView, IdError> {
+                Ok(BackupWaiverView {
+                    signer_name: w.signer_name.clone(),
+                    reason: w.reason.clone(),
+                    signed_at: w.signed_at.millis(),
+                    signed_words: w.signed_at.beijing_words(),
+                    signature_sha256: BlobHash::parse(&w.signature.sha256)?,
+                    signature_confirmed: confirmed(&w.signature.sha256),
                 })
             })
             .transpose()?;
@@ -525,6 +665,10 @@ impl VisitView {
         let identification = |i: &posfield_shared::visit::schema::Identification| IdentificationView {
             serial: i.serial.clone(),
             method: i.method.code().to_owned(),
+            model: i.model.clone(),
+            manufacturer: i.manufacturer.clone(),
+            production_date: i.production_date.map(|d| d.to_string()),
+            age_years: i.age_years(today),
         };
         Ok(VisitView {
             id: VisitId::parse(&visit.id)?,
@@ -561,6 +705,7 @@ impl VisitView {
                 .collect(),
             documents,
             wanted_documents,
+            wanted_photos,
             sim: visit.sim.as_ref().map(|s| SimView {
                 iccid: s.iccid.clone(),
                 carrier: s.carrier.code().to_owned(),
@@ -569,6 +714,28 @@ impl VisitView {
                 new_iccid: s.new_iccid.clone(),
             }),
             backup: visit.backup.as_ref().map(|b| b.items.iter().map(|i| i.code().to_owned()).collect()),
+            backup_waiver,
+            parameters: visit.parameters.as_ref().map(|p| ParametersView {
+                terminal_number: p.terminal_number.clone(),
+                parameters_downloaded: p.parameters_downloaded,
+                keys_downloaded: p.keys_downloaded,
+            }),
+            network_test: visit.network_test.as_ref().map(|t| NetworkTestView {
+                link: t.link.code().to_owned(),
+                passed: t.passed,
+                note: t.note.clone(),
+            }),
+            restore: visit.restore.as_ref().map(|r| RestoreView {
+                items: r.items.iter().map(|i| i.code().to_owned()).collect(),
+                note: r.note.clone(),
+            }),
+            unbind_reference: visit.deregistration.unbind_reference.as_ref().map(|d| d.value.clone()),
+            settled_balance_fen: visit.deregistration.settled_balance_fen.as_ref().map(|d| d.value),
+            follow_up: visit
+                .follow_up
+                .as_ref()
+                .map(|f| FollowUpView { on: f.on.to_string(), note: f.note.clone() }),
+            today: today.to_string(),
             warranty: visit.repair.warranty.as_ref().map(|d| d.value.code().to_owned()),
             repair_plan: visit.repair.plan.as_ref().map(|d| d.value.code().to_owned()),
             fee_fen: visit.repair.fee_fen.as_ref().map(|d| d.value),
@@ -642,6 +809,9 @@ mod tests {
         assert_eq!(remedies, ["restart", "check_paper"]);
         assert_eq!(printer.fault.zh, "打印机故障");
         assert_eq!(vocabulary.kinds.len(), VisitKind::ALL.len());
+        let links: Vec<&str> = vocabulary.network_links.iter().map(|l| l.code).collect();
+        assert_eq!(links, ["mobile", "wifi", "ethernet"]);
+        assert_eq!(vocabulary.network_links[0].zh, "移动网络（流量卡）");
     }
 
     #[test]
@@ -665,6 +835,7 @@ mod tests {
                 "updated_words": "2026-11-18 19:06",
                 "unsynced": true,
                 "returned_note": "补拍营业执照",
+                "follow_up": null,
             })
         );
     }
@@ -741,7 +912,9 @@ mod tests {
         );
         assert!(view.needs.faults && view.needs.repair && view.needs.signature);
         assert!(!view.needs.sim && !view.needs.replacement);
-        assert_eq!(view.wanted_documents, ["purchase_proof"]);
+        // Either photo does: both kinds are offered, as one requirement.
+        assert_eq!(view.wanted_documents, ["purchase_proof", "warranty_card"]);
+        assert_eq!(view.wanted_photos, [vec!["purchase_proof", "warranty_card"]]);
         assert!(!view.merchant_pays);
         assert!(view.summary_zh.contains("商户名称：老王便利店"), "{}", view.summary_zh);
         assert!(view.editable && view.unsynced && view.acceptance.is_none());
@@ -780,7 +953,7 @@ mod tests {
         agent.set_warranty(&id, WarrantyStatus::Lost).unwrap();
         let lost = view(&mut agent, &id);
         assert!(lost.steps.iter().any(|s| s.id == "docs.police_report" && s.applies));
-        assert_eq!(lost.wanted_documents, ["purchase_proof", "police_report"]);
+        assert_eq!(lost.wanted_documents, ["purchase_proof", "warranty_card", "police_report"]);
         assert!(!lost.merchant_pays);
         agent.set_warranty(&id, WarrantyStatus::HumanDamage).unwrap();
         let pays = view(&mut agent, &id);
@@ -788,5 +961,232 @@ mod tests {
         assert!(pays.steps.iter().any(|s| s.id == "fee" && s.applies && !s.skippable));
         assert!(pays.steps.iter().any(|s| s.id == "docs.police_report" && !s.applies));
         assert_eq!(pays.warranty.as_deref(), Some("human_damage"));
+    }
+
+    /// A clock that stands still, for the ages and days the views count.
+    struct Fixed(Timestamp);
+
+    impl posfield_core::Clock for Fixed {
+        fn now(&self) -> Timestamp {
+            self.0
+        }
+    }
+
+    /// 2026-11-18 16:30 UTC: already 2026-11-19 00:30 in Beijing.
+    const AFTER_BEIJING_MIDNIGHT: Timestamp = Timestamp(1_795_019_400_000);
+
+    fn visit_at(now: Timestamp, kind: VisitKind) -> (tempfile::TempDir, posfield_core::Agent, VisitId) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut agent = posfield_core::Agent::open_with_clock(
+            dir.path(),
+            std::sync::Arc::new(posfield_core::KeyFile::at(dir.path().join("test.key"))),
+            std::sync::Arc::new(Fixed(now)),
+        )
+        .unwrap();
+        agent.sign_in("agent-li").unwrap();
+        let merchant =
+            posfield_shared::visit::MerchantInput { name: "张姐水果店".into(), ..Default::default() };
+        let id = agent.create_visit(kind, &merchant).unwrap().id;
+        (dir, agent, id)
+    }
+
+    fn view_at(agent: &mut posfield_core::Agent, id: &VisitId, now: Timestamp) -> VisitView {
+        let visit = agent.visit(id).unwrap();
+        let sync = agent.visit_sync_state(&visit).unwrap();
+        VisitView::build(&visit, now, &sync).unwrap()
+    }
+
+    fn details(model: &str, produced: &str) -> posfield_shared::visit::TerminalDetails {
+        posfield_shared::visit::TerminalDetails {
+            model: model.into(),
+            manufacturer: Some("新大陆".into()),
+            production_date: posfield_shared::CalendarDate::parse(produced).unwrap(),
+        }
+    }
+
+    fn signature() -> StrokesDto {
+        let line = |y: f32, t0: u32| -> Vec<posfield_core::signature::Point> {
+            (0..40)
+                .map(|i| posfield_core::signature::Point {
+                    x: 30.0 + i as f32 * 12.0,
+                    y: y + (i as f32 / 3.0).sin() * 20.0,
+                    t: t0 + i * 15,
+                    p: Some(0.6),
+                })
+                .collect()
+        };
+        StrokesDto { width: 600.0, height: 300.0, strokes: vec![line(120.0, 0), line(200.0, 800)] }
+    }
+
+    #[test]
+    fn an_installation_asks_for_the_terminal_details_the_parameters_and_a_network_test() {
+        let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, VisitKind::Installation);
+        let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+        assert!(view.needs.details && view.needs.parameters && view.needs.network_test);
+        assert!(!view.needs.replacement_details && !view.needs.restore && !view.needs.deregistration);
+        assert!(!view.needs.follow_up);
+        let identify = view.steps.iter().find(|s| s.id == "identify").unwrap();
+        assert_eq!(identify.requires, ["terminal_identified", "terminal_details"]);
+        assert!(view.steps.iter().any(|s| s.id == "params" && s.requires == ["parameter_config"]));
+        // The bank card or the account proof: both offered, as one requirement.
+        assert!(view.wanted_photos.contains(&vec!["bank_card".to_owned(), "account_proof".to_owned()]));
+        let bank = view.wanted_documents.iter().position(|k| k == "bank_card").unwrap();
+        assert_eq!(view.wanted_documents[bank + 1], "account_proof");
+        assert_eq!(view.today, "2026-11-19");
+        assert!(view.parameters.is_none() && view.network_test.is_none());
+
+        agent.identify_typed(&id, "N9100001234567", false).unwrap();
+        agent.set_terminal_details(&id, &details("N910", "2016-11-19"), false).unwrap();
+        agent.record_parameters(&id, "12345678", true, false).unwrap();
+        agent
+            .record_network_test(&id, posfield_shared::vocab::NetworkLink::Wifi, true, Some(" 签到成功 "))
+            .unwrap();
+        let json = serde_json::to_value(view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT)).unwrap();
+        // Ten years old on the Beijing date; the UTC date (the 18th) would say nine.
+        assert_eq!(
+            json["terminal"],
+            serde_json::json!({
+                "serial": "N9100001234567",
+                "method": "manual",
+                "model": "N910",
+                "manufacturer": "新大陆",
+                "production_date": "2016-11-19",
+                "age_years": 10,
+            })
+        );
+        assert_eq!(
+            json["parameters"],
+            serde_json::json!({
+                "terminal_number": "12345678", "parameters_downloaded": true, "keys_downloaded": false,
+            })
+        );
+        assert_eq!(
+            json["network_test"],
+            serde_json::json!({ "link": "wifi", "passed": true, "note": "签到成功" })
+        );
+    }
+
+    #[test]
+    fn a_terminal_without_its_production_date_has_no_age() {
+        let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, VisitKind::Installation);
+        agent.identify_typed(&id, "N9100001234567", false).unwrap();
+        let terminal = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT).terminal.unwrap();
+        assert_eq!((terminal.model, terminal.production_date, terminal.age_years), (None, None, None));
+    }
+
+    #[test]
+    fn a_replacement_shows_both_terminals_the_restore_and_a_declined_backup() {
+        let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, VisitKind::Replacement);
+        let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+        assert!(view.needs.details && view.needs.replacement_details && view.needs.restore);
+        assert!(view.needs.backup && view.needs.parameters && view.needs.network_test);
+        // From edition 3 the backup is done, or declined with a signature: never skipped.
+        assert!(view.steps.iter().any(|s| s.id == "backup" && !s.skippable));
+        assert!(view.backup_waiver.is_none() && view.restore.is_none());
+
+        agent.identify_typed(&id, "N9100001234567", false).unwrap();
+        agent.set_terminal_details(&id, &details("N910", "2019-03-01"), false).unwrap();
+        agent.identify_typed(&id, "N9100009876543", true).unwrap();
+        agent.set_terminal_details(&id, &details("N950", "2026-10-01"), true).unwrap();
+        agent.waive_backup(&id, "张姐", Some("交易记录已自行导出"), &signature()).unwrap();
+        agent
+            .record_restore(
+                &id,
+                &[posfield_shared::vocab::BackupItem::TransactionRecords],
+                Some("日结报表无需恢复"),
+            )
+            .unwrap();
+        let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+        let old = view.terminal.unwrap();
+        assert_eq!((old.model.as_deref(), old.age_years), (Some("N910"), Some(7)));
+        let new = view.replacement.unwrap();
+        assert_eq!(
+            (new.model.as_deref(), new.production_date.as_deref()),
+            (Some("N950"), Some("2026-10-01"))
+        );
+        assert_eq!(new.age_years, Some(0));
+        let waiver = view.backup_waiver.expect("the signed refusal is shown");
+        assert_eq!(waiver.signer_name, "张姐");
+        assert_eq!(waiver.reason.as_deref(), Some("交易记录已自行导出"));
+        assert_eq!(waiver.signed_at, AFTER_BEIJING_MIDNIGHT.millis());
+        assert_eq!(waiver.signed_words, "2026-11-19 00:30");
+        assert!(!waiver.signature_confirmed);
+        assert!(view.backup.is_none(), "a waiver is not a backup");
+        // The refusal stands for the backup: the step misses nothing once done.
+        agent.set_step(&id, "backup", StepState::Done, None, None).unwrap();
+        let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+        assert!(!view.missing.iter().any(|m| m.step == "backup"), "{:?}", view.missing);
+        let restore = view.restore.unwrap();
+        assert_eq!(restore.items, ["transaction_records"]);
+        assert_eq!(restore.note.as_deref(), Some("日结报表无需恢复"));
+    }
+
+    #[test]
+    fn a_deregistration_shows_its_unbinding_reference_and_settled_balance() {
+        let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, VisitKind::Deregistration);
+        let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+        assert!(view.needs.deregistration && !view.needs.details && !view.needs.follow_up);
+        assert!(view.wanted_documents.iter().any(|k| k == "settlement_proof"));
+        let settled = view.steps.iter().find(|s| s.id == "confirm.settled").unwrap();
+        assert_eq!(settled.requires, ["settled_balance", "photo:settlement_proof"]);
+        assert!(!settled.skippable);
+        assert_eq!((view.unbind_reference, view.settled_balance_fen), (None, None));
+
+        agent.set_unbind_reference(&id, "JB20261119001").unwrap();
+        agent.set_settled_balance(&id, 123_456).unwrap();
+        let json = serde_json::to_value(view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT)).unwrap();
+        assert_eq!(json["unbind_reference"], "JB20261119001");
+        assert_eq!(json["settled_balance_fen"], 123_456);
+    }
+
+    #[test]
+    fn a_reactivation_shows_its_follow_up_day_and_the_list_row_carries_it() {
+        let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, VisitKind::Reactivation);
+        let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+        assert!(view.needs.follow_up && !view.needs.deregistration && !view.needs.network_test);
+        assert!(view.follow_up.is_none());
+
+        let day = posfield_shared::CalendarDate::parse("2026-11-26").unwrap();
+        agent.set_follow_up(&id, day, Some("检查扫码是否正常")).unwrap();
+        let follow_up = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT).follow_up.unwrap();
+        assert_eq!(
+            (follow_up.on.as_str(), follow_up.note.as_deref()),
+            ("2026-11-26", Some("检查扫码是否正常"))
+        );
+        let filter = posfield_core::VisitFilter { follow_up_on: Some(day), ..Default::default() };
+        let rows: Vec<VisitRowDto> =
+            agent.list_visits(&filter).unwrap().into_iter().map(VisitRowDto::from_row).collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].follow_up.as_deref(), Some("2026-11-26"));
+    }
+
+    #[test]
+    fn a_visit_begun_under_edition_two_keeps_the_checklist_it_was_begun_with() {
+        let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, VisitKind::Replacement);
+        let mut visit = agent.visit(&id).unwrap();
+        // What a phone of schema 2 wrote: no edition recorded.
+        visit.checklist = None;
+        let sync = agent.visit_sync_state(&visit).unwrap();
+        let view = VisitView::build(&visit, AFTER_BEIJING_MIDNIGHT, &sync).unwrap();
+        let ids: Vec<&str> = view.steps.iter().map(|s| s.id).collect();
+        assert!(!ids.contains(&"params") && !ids.contains(&"network"), "{ids:?}");
+        assert!(view.steps.iter().any(|s| s.id == "backup" && s.skippable));
+        let new = view.steps.iter().find(|s| s.id == "new.identify").unwrap();
+        assert_eq!(new.requires, ["replacement_serial"]);
+        // The restore step was a tick then: nothing to record.
+        assert!(view.needs.backup && !view.needs.restore);
+        assert!(view.steps.iter().any(|s| s.id == "restore" && s.requires.is_empty()));
+        assert!(!view.needs.details && !view.needs.replacement_details);
+        assert!(!view.needs.parameters && !view.needs.network_test);
+
+        let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, VisitKind::Deregistration);
+        let mut visit = agent.visit(&id).unwrap();
+        visit.checklist = None;
+        let sync = agent.visit_sync_state(&visit).unwrap();
+        let view = VisitView::build(&visit, AFTER_BEIJING_MIDNIGHT, &sync).unwrap();
+        assert!(!view.needs.deregistration);
+        assert!(!view.wanted_documents.iter().any(|k| k == "settlement_proof"));
+        let unbind = view.steps.iter().find(|s| s.id == "unbind").unwrap();
+        assert!(unbind.skippable && unbind.requires.is_empty());
     }
 }

@@ -8,7 +8,7 @@ export interface FaultInfo { fault: Term; category: string; remedies: Term[]; sy
 export interface Vocabulary {
   kinds: Term[]; statuses: Term[]; document_kinds: Term[]; fault_categories: Term[];
   faults: FaultInfo[]; remedies: Term[]; warranty: Term[]; repair_plans: Term[];
-  suspension_causes: Term[]; carriers: Term[]; sim_actions: Term[]; backup_items: Term[];
+  suspension_causes: Term[]; carriers: Term[]; sim_actions: Term[]; backup_items: Term[]; network_links: Term[];
 }
 export interface SyncView {
   enrolled_agent: string | null; server: string | null; last_success: number | null; last_success_words: string | null;
@@ -19,6 +19,8 @@ export interface AppInfo { enrolled_agent: string | null; user: string | null; d
 export interface VisitRow {
   id: string; kind: string; status: string; merchant: string; serial: string | null;
   assignee: string; updated_at: number; updated_words: string; unsynced: boolean; returned_note: string | null;
+  /** The day of the follow-up check, `YYYY-MM-DD`, when one is set. */
+  follow_up: string | null;
 }
 export interface VisitList { rows: VisitRow[]; more: boolean }
 export type StepState = 'pending' | 'done' | 'skipped' | 'not_applicable';
@@ -39,16 +41,41 @@ export interface AcceptanceView {
   signer_name: string; signed_at: number; signed_words: string; signed_summary_zh: string; check: SignatureCheck;
   signature_sha256: string; signature_confirmed: boolean;
 }
+/** A terminal as identified, with what its label says (model, production date) and its age. */
+export interface IdentificationView {
+  serial: string; method: string; model: string | null; manufacturer: string | null;
+  production_date: string | null; age_years: number | null;
+}
+export interface BackupWaiverView {
+  signer_name: string; reason: string | null; signed_at: number; signed_words: string;
+  signature_sha256: string; signature_confirmed: boolean;
+}
+export interface Needs {
+  replacement: boolean; sim: boolean; sim_action: boolean; backup: boolean; faults: boolean; repair: boolean;
+  reactivation: boolean; signature: boolean; details: boolean; replacement_details: boolean; parameters: boolean;
+  network_test: boolean; restore: boolean; deregistration: boolean; follow_up: boolean;
+}
 export interface VisitView {
   id: string; kind: string; status: string; editable: boolean; read_only_newer: boolean; merchant_name: string;
   merchant_number: string | null; terminal_number: string | null; phone: string | null; address: string | null;
-  terminal: { serial: string; method: string } | null; replacement: { serial: string; method: string } | null;
+  terminal: IdentificationView | null; replacement: IdentificationView | null;
   steps: StepView[]; missing: MissingView[]; faults: FaultView[]; documents: DocumentView[];
+  /** Document kinds asked for, both kinds of an "either" requirement included. */
   wanted_documents: string[];
+  /** One entry per photo requirement: a kind alone, or the kinds either of which will do. */
+  wanted_photos: string[][];
   sim: { iccid: string; carrier: string; expiry: string; action: string | null; new_iccid: string | null } | null;
-  backup: string[] | null; warranty: string | null; repair_plan: string | null; fee_fen: number | null;
+  backup: string[] | null; backup_waiver: BackupWaiverView | null;
+  parameters: { terminal_number: string; parameters_downloaded: boolean; keys_downloaded: boolean } | null;
+  network_test: { link: string; passed: boolean; note: string | null } | null;
+  restore: { items: string[]; note: string | null } | null;
+  unbind_reference: string | null; settled_balance_fen: number | null;
+  follow_up: { on: string; note: string | null } | null;
+  /** Today's date in Beijing, `YYYY-MM-DD`. */
+  today: string;
+  warranty: string | null; repair_plan: string | null; fee_fen: number | null;
   merchant_pays: boolean; suspension_cause: string | null; application: string | null;
-  needs: { replacement: boolean; sim: boolean; sim_action: boolean; backup: boolean; faults: boolean; repair: boolean; reactivation: boolean; signature: boolean };
+  needs: Needs;
   summary_zh: string; acceptance: AcceptanceView | null; review_note: string | null; returned: boolean; unsynced: boolean;
 }
 export interface Identified { serial: string; method: string; alternatives: string[] }
@@ -68,8 +95,9 @@ export const api = {
   appInfo: () => invoke<AppInfo>('app_info'),
   vocabulary: () => invoke<Vocabulary>('vocabulary'),
   enroll: (server: string, code: string, deviceName: string) => invoke<string>('enroll', { server, code, deviceName }),
-  listVisits: (status: string | null, unsyncedOnly: boolean, limit: number) =>
-    invoke<VisitList>('list_visits', { status, unsyncedOnly, limit }),
+  /** `followUpOn` (`YYYY-MM-DD`): only the visits whose follow-up is that day. */
+  listVisits: (status: string | null, unsyncedOnly: boolean, limit: number, followUpOn: string | null = null) =>
+    invoke<VisitList>('list_visits', { status, unsyncedOnly, limit, followUpOn }),
   createVisit: (visit: NewVisit) => invoke<string>('create_visit', { visit }),
   correctMerchant: (visitId: string, merchant: MerchantFields) =>
     invoke<VisitView>('correct_merchant', { visitId, merchant }),
@@ -96,6 +124,18 @@ export const api = {
   setSimAction: (visitId: string, action: string, newIccid: string | null, newExpiry: string | null) =>
     invoke<VisitView>('set_sim_action', { visitId, action, newIccid, newExpiry }),
   confirmBackup: (visitId: string, items: string[], note: string | null) => invoke<VisitView>('confirm_backup', { visitId, items, note }),
+  waiveBackup: (visitId: string, signerName: string, reason: string | null, strokes: Strokes) =>
+    invoke<VisitView>('waive_backup', { visitId, signerName, reason, strokes }),
+  setTerminalDetails: (visitId: string, model: string, manufacturer: string | null, productionDate: string, replacement: boolean) =>
+    invoke<VisitView>('set_terminal_details', { visitId, model, manufacturer, productionDate, replacement }),
+  recordParameters: (visitId: string, terminalNumber: string, parametersDownloaded: boolean, keysDownloaded: boolean) =>
+    invoke<VisitView>('record_parameters', { visitId, terminalNumber, parametersDownloaded, keysDownloaded }),
+  recordNetworkTest: (visitId: string, link: string, passed: boolean, note: string | null) =>
+    invoke<VisitView>('record_network_test', { visitId, link, passed, note }),
+  recordRestore: (visitId: string, items: string[], note: string | null) => invoke<VisitView>('record_restore', { visitId, items, note }),
+  setUnbindReference: (visitId: string, reference: string) => invoke<VisitView>('set_unbind_reference', { visitId, reference }),
+  setSettledBalance: (visitId: string, balanceFen: number) => invoke<VisitView>('set_settled_balance', { visitId, balanceFen }),
+  setFollowUp: (visitId: string, on: string, note: string | null) => invoke<VisitView>('set_follow_up', { visitId, on, note }),
   setWarranty: (visitId: string, status: string) => invoke<VisitView>('set_warranty', { visitId, status }),
   setRepairPlan: (visitId: string, plan: string) => invoke<VisitView>('set_repair_plan', { visitId, plan }),
   setRepairFee: (visitId: string, feeFen: number) => invoke<VisitView>('set_repair_fee', { visitId, feeFen }),

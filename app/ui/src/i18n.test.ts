@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorText, messages, termLabel, translate } from './i18n';
+import { errorText, messages, termLabel, translate, wantedPhotosText } from './i18n';
 
 describe('messages', () => {
   it('English has every key Chinese has, and none is empty', () => {
@@ -13,6 +13,16 @@ describe('messages', () => {
     expect(translate('zh', 'syncWaiting', { n: 3 })).toBe('3 个任务待同步');
     expect(translate('en', 'syncWaiting', { n: 3 })).toBe('3 visits waiting to sync');
     expect(translate('zh', 'returnedNote', {})).toBe('后台退回：{note}');
+  });
+
+  it('Chinese words use full-width punctuation', () => {
+    for (const [key, text] of Object.entries(messages.zh)) {
+      // A colon, comma or bracket between Chinese words is full-width (URLs and times aside).
+      expect(text, key).not.toMatch(/[\u4e00-\u9fff][:,()]|[:,(][\u4e00-\u9fff]/);
+    }
+    expect(translate('zh', 'ageYears', { n: 10 })).toBe('机龄：10 年');
+    expect(translate('zh', 'followUpOn', { day: '2026-11-26' })).toBe('回访：2026-11-26');
+    expect(translate('en', 'followUpsToday')).toBe('Follow-ups today');
   });
 
   it('the same placeholders appear in both languages', () => {
@@ -31,6 +41,15 @@ describe('domain labels', () => {
     expect(termLabel('zh', kinds, 'drone_survey')).toBe('drone_survey（此版本不认识的值）');
     expect(termLabel('en', kinds, 'drone_survey')).toBe('drone_survey (unknown to this version)');
     expect(termLabel('zh', kinds, null)).toBe('');
+  });
+});
+
+describe('wanted photos', () => {
+  const label = (code: string) => ({ bank_card: '银行卡', account_proof: '账户证明', id_card: '身份证' })[code] ?? code;
+  it('either of two kinds reads as "or", the requirements as a list', () => {
+    expect(wantedPhotosText('zh', [['id_card'], ['bank_card', 'account_proof']], label)).toBe('身份证、银行卡或账户证明');
+    expect(wantedPhotosText('en', [['id_card'], ['bank_card', 'account_proof']], (c) => c)).toBe('id_card, bank_card or account_proof');
+    expect(wantedPhotosText('zh', [], label)).toBe('');
   });
 });
 

@@ -38,6 +38,17 @@ const zh = {
   documents: '任务', bytes: '照片', visitsWaiting: '待同步的任务', recentSynced: '已同步的任务', retryIn: '{s} 秒后自动重试',
   failuresInRow: '连续失败 {n} 次', photoStates: '照片状态', signature: '签字',
   language: 'English', visitCount: '手机上共 {n} 个任务',
+  terminalDetails: '终端型号和生产日期', newTerminalDetails: '新终端型号和生产日期', model: '型号', manufacturer: '厂商（选填）',
+  productionDate: '生产日期', ageYears: '机龄：{n} 年', ageUnderOne: '机龄：不满 1 年', productionDateLater: '生产日期不能晚于今天',
+  detailsNext: '机身号已记录，请再填写标签上的型号和生产日期', identifyFirst: '请先识别机身号，再填写型号和生产日期',
+  parameters: '参数配置', parametersDownloaded: '参数已下载', keysDownloaded: '密钥已下载',
+  networkTest: '网络测试', networkLink: '联网方式', testPassed: '签到成功（测试通过）', passed: '通过', failed: '未通过', note: '备注（选填）',
+  restore: '数据恢复', restoredItems: '已恢复到新终端的数据', confirmRestore: '确认已恢复',
+  declineBackup: '商户拒绝备份', waiverStatement: '商户确认：拒绝备份本终端的数据（日结报表、交易记录、结算单），并签字为证。',
+  waiverReason: '拒绝原因（选填）', confirmWaiver: '确认拒绝备份并签字', waivedBy: '商户拒绝备份，{name} 已签字',
+  deregistration: '注销记录', unbindReference: '解绑流水号', settledBalance: '结清金额（元）', settlementPhoto: '拍摄结清证明',
+  followUp: '回访日期', followUpNote: '回访时检查什么（选填）', inDays: '{n} 天后', followUpsToday: '今日回访', followUpOn: '回访：{day}',
+  recorded: '已记录', notRecorded: '尚未记录',
 };
 
 type Messages = typeof zh;
@@ -77,6 +88,17 @@ const en: Messages = {
   documents: 'Visits', bytes: 'Photos', visitsWaiting: 'Waiting to sync', recentSynced: 'Synced', retryIn: 'Retrying by itself in {s} s',
   failuresInRow: '{n} failures in a row', photoStates: 'Photo states', signature: 'Signature',
   language: '中文', visitCount: '{n} visits on this phone',
+  terminalDetails: 'Terminal model and production date', newTerminalDetails: "New terminal's model and production date", model: 'Model', manufacturer: 'Manufacturer (optional)',
+  productionDate: 'Production date', ageYears: 'Age: {n} years', ageUnderOne: 'Age: under a year', productionDateLater: 'The production date cannot be after today',
+  detailsNext: 'Serial recorded: now enter the model and production date from the label', identifyFirst: 'Identify the serial first, then enter the model and production date',
+  parameters: 'Parameter set-up', parametersDownloaded: 'Parameters downloaded', keysDownloaded: 'Keys downloaded',
+  networkTest: 'Network test', networkLink: 'Connection', testPassed: 'Signed on (test passed)', passed: 'Passed', failed: 'Failed', note: 'Note (optional)',
+  restore: 'Data restore', restoredItems: 'Restored onto the new terminal', confirmRestore: 'Confirm restore',
+  declineBackup: 'Merchant declines the backup', waiverStatement: "The merchant confirms declining the backup of this terminal's data (daily settlement reports, transactions, settlement slips), and signs to say so.",
+  waiverReason: 'Reason for declining (optional)', confirmWaiver: 'Confirm: backup declined, signed', waivedBy: 'Backup declined, signed by {name}',
+  deregistration: 'Deregistration', unbindReference: 'Unbinding reference', settledBalance: 'Settled balance (yuan)', settlementPhoto: 'Photograph the settlement proof',
+  followUp: 'Follow-up day', followUpNote: 'What to check (optional)', inDays: 'In {n} days', followUpsToday: 'Follow-ups today', followUpOn: 'Follow-up: {day}',
+  recorded: 'Recorded', notRecorded: 'Not recorded yet',
 };
 
 export const messages: Record<Locale, Messages> = { zh, en };
@@ -98,6 +120,16 @@ export function termLabel(locale: Locale, terms: Term[] | undefined, code: strin
   const found = terms?.find((t) => t.code === code);
   if (!found) return unknownValue(locale, code);
   return locale === 'zh' ? found.zh : found.en;
+}
+
+/**
+ * The photos a visit asks for, in words: one requirement after another,
+ * the kinds either of which will do joined by "or".
+ */
+export function wantedPhotosText(locale: Locale, groups: string[][], label: (code: string) => string): string {
+  const or = locale === 'zh' ? '或' : ' or ';
+  const and = locale === 'zh' ? '、' : ', ';
+  return groups.map((kinds) => kinds.map(label).join(or)).join(and);
 }
 
 const errorWords: Record<string, { zh: string; en: string }> = {

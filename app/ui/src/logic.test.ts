@@ -3,6 +3,7 @@ import {
   putBackWords,
   fenToYuan, filterArgs, formatBytes, isSyncing, orderedSteps, parseRoute, photoSyncState, syncStateKey,
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
+  aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
 } from './logic';
 import type { StepView } from './api';
 
@@ -22,8 +23,97 @@ describe('stepScreen', () => {
     ['fee', ['repair_fee'], 'details'],
     ['sim', ['sim_data'], 'details'],
     ['test.print', [], null],
+    ['identify', ['terminal_identified', 'terminal_details'], 'identify'],
+    ['old.production_date', ['terminal_details'], 'identify'],
+    ['new.identify', ['replacement_serial', 'replacement_details'], 'identify'],
+    ['params', ['parameter_config'], 'details'],
+    ['network', ['network_test'], 'details'],
+    ['restore', ['data_restored'], 'details'],
+    ['unbind', ['unbind_reference'], 'details'],
+    ['confirm.settled', ['settled_balance', 'photo:settlement_proof'], 'details'],
+    ['followup', ['follow_up_date'], 'details'],
+    ['backup', ['backup_confirmation'], 'details'],
+    ['docs.bank_card', ['photo:bank_card|account_proof'], 'photos'],
   ])('step %s with %j opens %s', (id, requires, screen) => {
     expect(stepScreen(step(id, requires))).toBe(screen);
+  });
+
+  it('a step about the new terminal is told from one about the old', () => {
+    expect(aboutNewTerminal(step('new.identify', ['replacement_serial', 'replacement_details']))).toBe(true);
+    expect(aboutNewTerminal(step('replacement.identify', ['replacement_serial']))).toBe(true);
+    expect(aboutNewTerminal(step('old.production_date', ['terminal_details']))).toBe(false);
+    expect(aboutNewTerminal(step('identify', ['terminal_identified']))).toBe(false);
+  });
+});
+
+describe('identify steps done', () => {
+  const installation = [step('identify', ['terminal_identified', 'terminal_details']), step('install', [])];
+  const replacement = [
+    step('identify', ['terminal_identified']), step('old.production_date', ['terminal_details']),
+    step('new.identify', ['replacement_serial', 'replacement_details']),
+  ];
+
+  it('a step asking for the serial and the details waits for both', () => {
+    expect(identifyStepsDone(installation, false, { serial: true, details: false })).toEqual([]);
+    expect(identifyStepsDone(installation, false, { serial: true, details: true })).toEqual(['identify']);
+  });
+
+  it('the serial alone finishes a step that asks only for it, the details their own step', () => {
+    expect(identifyStepsDone(replacement, false, { serial: true, details: false })).toEqual(['identify']);
+    expect(identifyStepsDone(replacement, false, { serial: true, details: true })).toEqual(['identify', 'old.production_date']);
+    expect(identifyStepsDone(replacement, true, { serial: true, details: false })).toEqual([]);
+    expect(identifyStepsDone(replacement, true, { serial: true, details: true })).toEqual(['new.identify']);
+  });
+
+  it('steps already finished, or that do not apply, are left as they are', () => {
+    const steps = [step('identify', ['terminal_identified'], { state: 'done' }), step('old.production_date', ['terminal_details'], { applies: false })];
+    expect(identifyStepsDone(steps, false, { serial: true, details: true })).toEqual([]);
+    // An older visit's identify step asks for the serial only (edition 2).
+    expect(identifyStepsDone([step('identify', ['terminal_identified'])], false, { serial: true, details: false })).toEqual(['identify']);
+  });
+});
+
+describe('days in Beijing', () => {
+  it('the day of an instant is the Beijing day, whatever the phone zone', () => {
+    // 2026-11-18 16:30 UTC is half past midnight of the 19th in Beijing.
+    expect(beijingDate(1_795_019_400_000)).toBe('2026-11-19');
+    expect(beijingDate(1_795_000_000_000)).toBe('2026-11-18');
+    expect(beijingDate(Date.UTC(2026, 10, 18, 15, 59, 59, 999))).toBe('2026-11-18');
+    expect(beijingDate(Date.UTC(2026, 10, 18, 16, 0, 0, 0))).toBe('2026-11-19');
+    // New Year's Eve in London is already New Year's Day in Beijing.
+    expect(beijingDate(Date.UTC(2026, 11, 31, 20, 0))).toBe('2027-01-01');
+  });
+
+  it.each([
+    ['2024-02-29', true], ['2026-02-29', false], ['2026-13-01', false], ['2026-04-31', false],
+    ['2026-1-5', false], ['', false], [' 2026-11-19 ', true],
+  ])('%j is a day: %j', (text, ok) => {
+    expect(parseDay(text) !== null).toBe(ok);
+  });
+
+  it('days and years are added on the calendar', () => {
+    expect(addDays('2026-12-30', 3)).toBe('2027-01-02');
+    expect(addDays('2024-02-28', 1)).toBe('2024-02-29');
+    expect(addDays('2026-03-01', -1)).toBe('2026-02-28');
+    expect(addDays('not a day', 1)).toBeNull();
+    expect(addYears('2026-11-19', 1)).toBe('2027-11-19');
+    expect(addYears('2024-02-29', 1)).toBe('2025-02-28');
+    expect(addYears('2024-02-29', 4)).toBe('2028-02-29');
+  });
+
+  it.each<[string, string, number | null]>([
+    ['2016-11-19', '2026-11-19', 10],
+    ['2016-11-19', '2026-11-18', 9],
+    ['2026-11-19', '2026-11-19', 0],
+    // Made on the 29th of February: a year old on the 28th, as the core counts.
+    ['2024-02-29', '2025-02-28', 1],
+    ['2024-02-29', '2025-02-27', 0],
+    ['2024-02-29', '2028-02-28', 3],
+    ['2024-02-29', '2028-02-29', 4],
+    ['2026-11-20', '2026-11-19', null],
+    ['2026-02-30', '2026-11-19', null],
+  ])('made %s, on %s the terminal is %j years old', (produced, on, age) => {
+    expect(ageYears(produced, on)).toBe(age);
   });
 });
 
@@ -107,6 +197,7 @@ describe('routes', () => {
     ['#/enrol', { name: 'enrol' }],
     ['#/visit/abc', { name: 'visit', id: 'abc', section: 'checklist' }],
     ['#/visit/abc/photos', { name: 'visit', id: 'abc', section: 'photos' }],
+    ['#/visit/abc/replacement', { name: 'visit', id: 'abc', section: 'replacement' }],
     ['#/visit/abc/nonsense', { name: 'visit', id: 'abc', section: 'checklist' }],
     ['#/visit', { name: 'today' }],
   ])('%j parses', (hash, route) => {
@@ -117,6 +208,7 @@ describe('routes', () => {
     const routes: Route[] = [
       { name: 'today' }, { name: 'new' }, { name: 'sync' }, { name: 'enrol' },
       { name: 'visit', id: '0190-abc', section: 'checklist' }, { name: 'visit', id: 'x y', section: 'sign' },
+      { name: 'visit', id: '0190-abc', section: 'replacement' },
     ];
     for (const r of routes) expect(parseRoute(routeHash(r))).toEqual(r);
   });

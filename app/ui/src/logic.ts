@@ -4,15 +4,49 @@ import type { DocumentView, Progress, StepView, SyncEvent, VisitRow } from './ap
 /** Which screen works on a checklist step, from what the step requires. */
 export type StepScreen = 'identify' | 'faults' | 'photos' | 'details' | 'sign' | null;
 
+const IDENTIFY_REQUIREMENTS = ['terminal_identified', 'replacement_serial', 'terminal_details', 'replacement_details'];
+const DETAILS_REQUIREMENTS = [
+  'warranty_decision', 'repair_plan', 'repair_fee', 'sim_data', 'sim_action', 'backup_confirmation', 'suspension_cause',
+  'application_approved', 'parameter_config', 'network_test', 'data_restored', 'unbind_reference', 'settled_balance',
+  'follow_up_date',
+];
+
 export function stepScreen(step: Pick<StepView, 'id' | 'requires'>): StepScreen {
   const r = step.requires;
-  if (r.includes('terminal_identified') || r.includes('replacement_serial')) return 'identify';
+  if (r.some((q) => IDENTIFY_REQUIREMENTS.includes(q))) return 'identify';
   if (r.includes('signature')) return 'sign';
+  // A step asking for a record and a photo (the settled balance and its
+  // proof) opens the record, which links to the photos.
+  if (r.some((q) => DETAILS_REQUIREMENTS.includes(q))) return 'details';
   if (r.some((q) => q.startsWith('photo:'))) return 'photos';
   if (r.includes('fault_recorded') || step.id.startsWith('fault.')) return 'faults';
-  const details = ['warranty_decision', 'repair_plan', 'repair_fee', 'sim_data', 'sim_action', 'backup_confirmation', 'suspension_cause', 'application_approved'];
-  if (r.some((q) => details.includes(q))) return 'details';
   return null;
+}
+
+/** Whether a step is about the new terminal: the identify screen opens on it. */
+export function aboutNewTerminal(step: Pick<StepView, 'requires'>): boolean {
+  return step.requires.includes('replacement_serial') || step.requires.includes('replacement_details');
+}
+
+/**
+ * The identify steps to mark done once the serial (and, where asked, the
+ * model and production date) of one terminal are recorded: pending steps
+ * that apply, ask for this terminal's serial or details, and ask nothing
+ * that is not recorded yet.
+ */
+export function identifyStepsDone(
+  steps: Pick<StepView, 'id' | 'state' | 'applies' | 'requires'>[],
+  replacement: boolean,
+  known: { serial: boolean; details: boolean },
+): string[] {
+  const serial = replacement ? 'replacement_serial' : 'terminal_identified';
+  const details = replacement ? 'replacement_details' : 'terminal_details';
+  const met = (q: string) => (q === serial && known.serial) || (q === details && known.details);
+  return steps
+    .filter((s) => s.state === 'pending' && s.applies)
+    .filter((s) => s.requires.includes(serial) || s.requires.includes(details))
+    .filter((s) => s.requires.every(met))
+    .map((s) => s.id);
 }
 
 /** The list filter of the today screen. */
@@ -100,7 +134,10 @@ export function stepProgress(steps: StepView[]): { done: number; total: number }
 /** Parses `#/visit/ID/photos` into a route. */
 export type Route =
   | { name: 'enrol' } | { name: 'today' } | { name: 'new' } | { name: 'sync' }
-  | { name: 'visit'; id: string; section: 'checklist' | 'identify' | 'faults' | 'photos' | 'details' | 'sign' };
+  | { name: 'visit'; id: string; section: VisitSection };
+
+/** A visit's screens; `replacement` is the identify screen on the new terminal. */
+export type VisitSection = 'checklist' | 'identify' | 'replacement' | 'faults' | 'photos' | 'details' | 'sign';
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
@@ -110,7 +147,7 @@ export function parseRoute(hash: string): Route {
     case 'sync': return { name: 'sync' };
     case 'visit': {
       if (!parts[1]) return { name: 'today' };
-      const sections = ['identify', 'faults', 'photos', 'details', 'sign'] as const;
+      const sections = ['identify', 'replacement', 'faults', 'photos', 'details', 'sign'] as const;
       const section = (sections as readonly string[]).includes(parts[2] ?? '') ? (parts[2] as (typeof sections)[number]) : 'checklist';
       return { name: 'visit', id: parts[1], section };
     }
@@ -133,4 +170,67 @@ export function putBackWords(report: Record<string, unknown>): string | null {
     .map((entry) => (entry && typeof entry === 'object' ? (entry as { message?: unknown }).message : null))
     .filter((message): message is string => typeof message === 'string' && message.length > 0);
   return lines.length > 0 ? lines.join('\n') : null;
+}
+
+/**
+ * Beijing is UTC+8 all year (no daylight saving since 1991): the business
+ * day of an instant, as the core counts it, whatever the phone's own zone.
+ */
+const BEIJING_OFFSET_MS = 8 * 60 * 60 * 1000;
+
+/** `YYYY-MM-DD` of a calendar day (UTC fields of a Date at midnight UTC). */
+function dayText(d: Date): string {
+  const y = String(d.getUTCFullYear()).padStart(4, '0');
+  return `${y}-${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`;
+}
+
+/** The Beijing date (`YYYY-MM-DD`) of an instant in ms since the epoch: today's follow-ups are this day's. */
+export function beijingDate(ms: number): string {
+  return dayText(new Date(ms + BEIJING_OFFSET_MS));
+}
+
+/** A real calendar day written `YYYY-MM-DD` (as a date input gives it), else null. */
+export function parseDay(text: string): { y: number; m: number; d: number } | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text.trim());
+  if (!match) return null;
+  const [y, m, d] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (m < 1 || m > 12 || d < 1 || d > daysInMonth(y, m)) return null;
+  return { y, m, d };
+}
+
+function daysInMonth(y: number, m: number): number {
+  return new Date(Date.UTC(y, m, 0)).getUTCDate();
+}
+
+/** The day `n` days after `day` (`YYYY-MM-DD`), or null when `day` is not a day. */
+export function addDays(day: string, n: number): string | null {
+  const p = parseDay(day);
+  if (!p) return null;
+  const d = new Date(Date.UTC(p.y, p.m - 1, p.d));
+  d.setUTCDate(d.getUTCDate() + n);
+  return dayText(d);
+}
+
+/** The same day `n` years later; the 29th of February becomes the 28th in other years. */
+export function addYears(day: string, n: number): string | null {
+  const p = parseDay(day);
+  if (!p) return null;
+  const y = p.y + n;
+  return dayText(new Date(Date.UTC(y, p.m - 1, Math.min(p.d, daysInMonth(y, p.m)))));
+}
+
+/**
+ * A terminal's age in whole years from its production date to `on` (both
+ * `YYYY-MM-DD`), as the core counts it: a birthday on the 29th of February
+ * falls on the 28th in other years. Null when either is not a day or the
+ * terminal is not made yet.
+ */
+export function ageYears(produced: string, on: string): number | null {
+  const p = parseDay(produced);
+  const today = parseDay(on);
+  if (!p || !today || on < produced) return null;
+  let years = today.y - p.y;
+  const anniversary = addYears(produced, years);
+  if (anniversary !== null && anniversary > on) years -= 1;
+  return years;
 }

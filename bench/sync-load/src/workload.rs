@@ -19,12 +19,13 @@ use posfield_core::signature::{Point, Strokes};
 use posfield_core::{Agent, Clock};
 use posfield_shared::checklist::Condition;
 use posfield_shared::visit::MerchantInput;
-use posfield_shared::visit::SimInput;
 use posfield_shared::visit::completion;
 use posfield_shared::visit::satisfy::{self, Choices, Identification, Operation};
 use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::{SimInput, TerminalDetails};
 use posfield_shared::vocab::{
-    DocumentKind, IdentificationMethod, RepairPlan, SimCarrier, SuspensionCause, Term, WarrantyStatus,
+    DocumentKind, IdentificationMethod, NetworkLink, RepairPlan, SimCarrier, SuspensionCause, Term,
+    WarrantyStatus,
 };
 use posfield_shared::{CalendarDate, FaultCode, Requirement, Timestamp, VisitId, VisitKind};
 
@@ -400,6 +401,34 @@ impl<'a> VisitBuilder<'a> {
             Operation::SubmitApplication => {
                 self.agent.submit_application(id)?;
             }
+            Operation::SetDetails { details, replacement } => {
+                self.agent.set_terminal_details(id, details, *replacement)?;
+            }
+            Operation::RecordParameters { terminal_number } => {
+                self.agent.record_parameters(id, terminal_number, true, true)?;
+            }
+            Operation::RecordNetworkTest(link) => {
+                self.agent.record_network_test(id, *link, true, None)?;
+            }
+            Operation::RecordRestore(items) => {
+                self.agent.record_restore(id, items, None)?;
+            }
+            Operation::SetUnbindReference(reference) => {
+                self.agent.set_unbind_reference(id, reference)?;
+            }
+            Operation::SetSettledBalance(fen) => {
+                self.agent.set_settled_balance(id, *fen)?;
+            }
+            Operation::SetFollowUp { days } => {
+                let visit = self.agent.visit(id)?;
+                let last = visit.history.last().map_or(visit.created.at, |h| h.stamp.at);
+                self.agent.set_follow_up(id, last.beijing_date().add_days(i64::from(*days)), None)?;
+            }
+            Operation::WaiveBackup { reason } => {
+                let signer = *rng.pick(SIGNERS);
+                self.agent.waive_backup(id, signer, reason.as_deref(), &strokes(rng))?;
+                self.shape.signatures += 1;
+            }
             other @ (Operation::Identify { .. } | Operation::ApproveApplication) => {
                 bail!("the workload's phones cannot do {other:?}")
             }
@@ -454,14 +483,25 @@ impl<'a> VisitBuilder<'a> {
                 }
             }
             VisitKind::Replacement => {
+                self.satisfy(rng, Requirement::TerminalDetails)?;
                 self.step("old.production_date", Some("生产日期 2019 年，已超期"))?;
                 self.satisfy(rng, Requirement::BackupConfirmation)?;
                 self.step("backup", None)?;
                 self.satisfy(rng, Requirement::ReplacementSerial)?;
+                self.satisfy(rng, Requirement::ReplacementDetails)?;
                 self.step("new.identify", None)?;
-                for step in
-                    ["new.install", "restore", "test.print", "test.card", "test.payment", "old.collect"]
-                {
+                self.step("new.install", note(rng))?;
+                // Schema 3's records: the parameters, the network test and
+                // what was restored, each from the domain's rule.
+                for (step, requirement) in [
+                    ("params", Requirement::ParameterConfig),
+                    ("network", Requirement::NetworkTest),
+                    ("restore", Requirement::DataRestored),
+                ] {
+                    self.satisfy(rng, requirement)?;
+                    self.step(step, note(rng))?;
+                }
+                for step in ["test.print", "test.card", "test.payment", "old.collect"] {
                     self.step(step, note(rng))?;
                 }
                 for kind in
@@ -570,6 +610,43 @@ impl Choices for Drawn<'_> {
 
     fn suspension_cause(&mut self) -> SuspensionCause {
         *self.0.pick(SuspensionCause::ALL)
+    }
+
+    // The choices schema 3 added draw nothing, so a seed still gives the
+    // work it gave before.
+
+    fn details(&mut self, replacement: bool) -> TerminalDetails {
+        let (model, produced) = if replacement { ("N910", (2026, 5, 20)) } else { ("ME31", (2023, 4, 1)) };
+        TerminalDetails {
+            model: model.into(),
+            manufacturer: Some("新大陆".into()),
+            production_date: CalendarDate::from_ymd(produced.0, produced.1, produced.2)
+                .expect("a day that exists"),
+        }
+    }
+
+    fn terminal_number(&mut self) -> String {
+        "10293847".into()
+    }
+
+    fn network_link(&mut self) -> NetworkLink {
+        NetworkLink::Mobile
+    }
+
+    fn backup_declined(&mut self) -> Option<Option<String>> {
+        None
+    }
+
+    fn unbind_reference(&mut self) -> String {
+        "JB20260101-0001".into()
+    }
+
+    fn settled_balance(&mut self) -> u64 {
+        0
+    }
+
+    fn follow_up_days(&mut self) -> u16 {
+        7
     }
 }
 

@@ -16,7 +16,8 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use std::collections::BTreeMap;
 
 use super::schema::{
-    Acceptance, Fault, Identification, Merchant, RepairRecord, SimRecord, StepRecord, StepState, Visit,
+    Acceptance, BackupWaiver, DeregistrationRecord, Fault, Identification, Merchant, RepairRecord, SimRecord,
+    StepRecord, StepState, Visit,
 };
 use crate::fault::FaultCode;
 use crate::kind::VisitKind;
@@ -45,6 +46,16 @@ pub struct SummaryOutcome {
     pub sim_action: Option<Open<SimAction>>,
     /// The new SIM card's ICCID.
     pub new_iccid: Option<String>,
+    /// Whether the merchant declined the backup (signed separately).
+    /// Absent when not, so summaries signed before schema 3 hash as they did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backup_declined: bool,
+    /// The acquirer's unbinding reference (deregistration); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unbind_reference: Option<String>,
+    /// The balance settled to the merchant, in fen (deregistration); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_balance_fen: Option<u64>,
 }
 
 /// What the merchant signs. Field order is the canonical order: changing it
@@ -109,6 +120,9 @@ impl AcceptanceSummary {
                 fee_fen: visit.repair.fee_fen.as_ref().map(|d| d.value),
                 sim_action: sim.and_then(|s| s.action.clone()),
                 new_iccid: sim.and_then(|s| s.new_iccid.clone()),
+                backup_declined: visit.backup_waiver.is_some(),
+                unbind_reference: visit.deregistration.unbind_reference.as_ref().map(|d| d.value.clone()),
+                settled_balance_fen: visit.deregistration.settled_balance_fen.as_ref().map(|d| d.value),
             },
             signed_at,
         }
@@ -165,6 +179,15 @@ impl AcceptanceSummary {
         }
         if let Some(iccid) = &self.outcome.new_iccid {
             lines.push(format!("新流量卡 ICCID：{iccid}"));
+        }
+        if self.outcome.backup_declined {
+            lines.push("数据备份：商户拒绝备份（已另行签字确认）".to_owned());
+        }
+        if let Some(reference) = &self.outcome.unbind_reference {
+            lines.push(format!("解绑流水号：{reference}"));
+        }
+        if let Some(fen) = self.outcome.settled_balance_fen {
+            lines.push(format!("结清金额：{}.{:02} 元", fen / 100, fen % 100));
         }
         lines.push(format!("签字时间：{}（北京时间）", self.signed_at.beijing_words()));
         lines.join("\n")
@@ -294,6 +317,12 @@ pub struct SealedAcceptance {
     pub repair: RepairRecord,
     /// The SIM data card (its action and new ICCID are in the summary).
     pub sim: Option<SimRecord>,
+    /// The merchant's signed refusal of the backup (schema 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_waiver: Option<BackupWaiver>,
+    /// The unbinding reference and settled balance (schema 3).
+    #[serde(default)]
+    pub deregistration: DeregistrationRecord,
 }
 
 impl SealedAcceptance {
@@ -309,6 +338,8 @@ impl SealedAcceptance {
             faults: visit.faults.clone(),
             repair: visit.repair.clone(),
             sim: visit.sim.clone(),
+            backup_waiver: visit.backup_waiver.clone(),
+            deregistration: visit.deregistration.clone(),
         }
     }
 
@@ -328,5 +359,7 @@ impl SealedAcceptance {
         visit.faults = self.faults.clone();
         visit.repair = self.repair.clone();
         visit.sim = self.sim.clone();
+        visit.backup_waiver = self.backup_waiver.clone();
+        visit.deregistration = self.deregistration.clone();
     }
 }

@@ -17,12 +17,12 @@
 //! | field | agent | reviewer | admin | server |
 //! |---|---|---|---|---|
 //! | `schema`, `written_by` | raise | raise | raise | raise |
-//! | `id`, `kind`, `created` | never (set at creation; a phone's claim to another creator is put back) | never | never | restore |
+//! | `id`, `kind` and `checklist`, `created` | never (set at creation; a phone's claim to another creator, or to an older checklist, is put back) | never | never | restore |
 //! | `status` | own moves (start, complete) while working; never from completed on | approve, return, cancel while open | same | restore |
 //! | `assignment` | never | never | write while open | restore |
 //! | `reviews` | never | append while open | append while open | restore |
 //! | `reactivation.application` | submit while working | decide while open | decide while open | restore |
-//! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `sim`, `backup`, `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
+//! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `sim`, `backup`, `backup_waiver`, `parameters`, `network_test`, `restore`, `deregistration`, `follow_up`, `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
 //! | `notes`, `history` | append, as itself, while open (not approved or cancelled) | append | append | append |
 //!
 //! "Append" means entries are added and none is changed or removed, and an
@@ -64,7 +64,7 @@ pub enum Field {
     Versions,
     /// `id`.
     Id,
-    /// `kind`.
+    /// `kind`, and `checklist`, the edition it was created under.
     Kind,
     /// `status`.
     Status,
@@ -88,6 +88,18 @@ pub enum Field {
     Sim,
     /// `backup`.
     Backup,
+    /// `backup_waiver`.
+    BackupWaiver,
+    /// `parameters`.
+    Parameters,
+    /// `network_test`.
+    NetworkTest,
+    /// `restore`.
+    Restore,
+    /// `deregistration`.
+    Deregistration,
+    /// `follow_up`.
+    FollowUp,
     /// `repair`.
     Repair,
     /// `reactivation.cause`.
@@ -108,7 +120,7 @@ pub enum Field {
 
 impl Field {
     /// Every field, in document order.
-    pub const ALL: [Field; 22] = [
+    pub const ALL: [Field; 28] = [
         Field::Versions,
         Field::Id,
         Field::Kind,
@@ -123,6 +135,12 @@ impl Field {
         Field::Documents,
         Field::Sim,
         Field::Backup,
+        Field::BackupWaiver,
+        Field::Parameters,
+        Field::NetworkTest,
+        Field::Restore,
+        Field::Deregistration,
+        Field::FollowUp,
         Field::Repair,
         Field::ReactivationCause,
         Field::Application,
@@ -150,6 +168,12 @@ impl Field {
             Field::Documents => "documents",
             Field::Sim => "sim",
             Field::Backup => "backup",
+            Field::BackupWaiver => "backup_waiver",
+            Field::Parameters => "parameters",
+            Field::NetworkTest => "network_test",
+            Field::Restore => "restore",
+            Field::Deregistration => "deregistration",
+            Field::FollowUp => "follow_up",
             Field::Repair => "repair",
             Field::ReactivationCause => "reactivation.cause",
             Field::Application => "application",
@@ -165,6 +189,7 @@ impl Field {
     pub fn keys(self) -> &'static [&'static str] {
         match self {
             Field::Versions => &["schema", "written_by"],
+            Field::Kind => &["kind", "checklist"],
             Field::ReactivationCause => &["reactivation.cause"],
             Field::Application => &["reactivation.application"],
             other => std::slice::from_ref(&KEYS[other as usize]),
@@ -189,6 +214,12 @@ impl Field {
             Field::Documents => "资料照片",
             Field::Sim => "流量卡",
             Field::Backup => "数据备份",
+            Field::BackupWaiver => "商户放弃备份签字",
+            Field::Parameters => "参数配置",
+            Field::NetworkTest => "网络测试",
+            Field::Restore => "数据恢复",
+            Field::Deregistration => "注销记录",
+            Field::FollowUp => "回访日期",
             Field::Repair => "维修决定",
             Field::ReactivationCause => "停机原因",
             Field::Application => "复机申请",
@@ -202,7 +233,7 @@ impl Field {
 }
 
 /// The document key of each single-key field, by the field's position.
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 28] = [
     "schema",
     "id",
     "kind",
@@ -217,6 +248,12 @@ const KEYS: [&str; 22] = [
     "documents",
     "sim",
     "backup",
+    "backup_waiver",
+    "parameters",
+    "network_test",
+    "restore",
+    "deregistration",
+    "follow_up",
     "repair",
     "reactivation",
     "reactivation",
@@ -372,6 +409,10 @@ pub struct OfficeFields {
     /// The visit's kind, set once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<VisitKind>,
+    /// The checklist edition it was created under, set once. Absent from
+    /// rows stored before schema 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checklist: Option<u64>,
     /// The notes as last trusted: later ones only add to them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<Vec<Note>>,
@@ -467,7 +508,7 @@ fn same(field: Field, a: &Visit, b: &Visit) -> bool {
     match field {
         Field::Versions => a.schema == b.schema && a.written_by == b.written_by,
         Field::Id => a.id == b.id,
-        Field::Kind => a.kind == b.kind,
+        Field::Kind => a.kind == b.kind && a.checklist == b.checklist,
         Field::Status => a.status == b.status,
         Field::Merchant => a.merchant == b.merchant,
         Field::Created => a.created == b.created,
@@ -479,6 +520,12 @@ fn same(field: Field, a: &Visit, b: &Visit) -> bool {
         Field::Documents => a.documents == b.documents,
         Field::Sim => a.sim == b.sim,
         Field::Backup => a.backup == b.backup,
+        Field::BackupWaiver => a.backup_waiver == b.backup_waiver,
+        Field::Parameters => a.parameters == b.parameters,
+        Field::NetworkTest => a.network_test == b.network_test,
+        Field::Restore => a.restore == b.restore,
+        Field::Deregistration => a.deregistration == b.deregistration,
+        Field::FollowUp => a.follow_up == b.follow_up,
         Field::Repair => a.repair == b.repair,
         Field::ReactivationCause => a.reactivation.cause == b.reactivation.cause,
         Field::Application => a.reactivation.application == b.reactivation.application,
@@ -498,7 +545,10 @@ fn copy(field: Field, from: &Visit, to: &mut Visit) {
             to.written_by = to.written_by.max(from.written_by);
         }
         Field::Id => to.id = from.id.clone(),
-        Field::Kind => to.kind = from.kind,
+        Field::Kind => {
+            to.kind = from.kind;
+            to.checklist = from.checklist;
+        }
         Field::Status => to.status = from.status,
         Field::Merchant => to.merchant = from.merchant.clone(),
         Field::Created => to.created = from.created.clone(),
@@ -510,6 +560,12 @@ fn copy(field: Field, from: &Visit, to: &mut Visit) {
         Field::Documents => to.documents = from.documents.clone(),
         Field::Sim => to.sim = from.sim.clone(),
         Field::Backup => to.backup = from.backup.clone(),
+        Field::BackupWaiver => to.backup_waiver = from.backup_waiver.clone(),
+        Field::Parameters => to.parameters = from.parameters.clone(),
+        Field::NetworkTest => to.network_test = from.network_test.clone(),
+        Field::Restore => to.restore = from.restore.clone(),
+        Field::Deregistration => to.deregistration = from.deregistration.clone(),
+        Field::FollowUp => to.follow_up = from.follow_up.clone(),
         Field::Repair => to.repair = from.repair.clone(),
         Field::ReactivationCause => to.reactivation.cause = from.reactivation.cause.clone(),
         Field::Application => to.reactivation.application = from.reactivation.application.clone(),
@@ -535,6 +591,7 @@ impl OfficeFields {
             approved: (visit.status == VisitStatus::Approved).then(|| SealedAcceptance::of(visit)),
             created: Some(visit.created.clone()),
             kind: Some(visit.kind),
+            checklist: Some(visit.checklist_edition()),
             notes: Some(visit.notes.clone()),
             history: Some(visit.history.clone()),
             locked: evidence_locked(visit.status).then(|| Box::new(visit.clone())),
@@ -601,7 +658,10 @@ impl OfficeFields {
             }
             (_, May::Write | May::Raise | May::Restore | May::Own | May::Append) => true,
             (Field::Id, May::Never) => locked.is_none_or(|l| same(field, l, visit)),
-            (Field::Kind, May::Never) => self.kind.is_none_or(|k| k == visit.kind),
+            (Field::Kind, May::Never) => {
+                self.kind.is_none_or(|k| k == visit.kind)
+                    && self.checklist.is_none_or(|e| e == visit.checklist_edition())
+            }
             (Field::Created, May::Never) => self.created.as_ref().is_none_or(|c| *c == visit.created),
             (Field::Status, May::Never) => visit.status == self.status,
             (Field::Assignment, May::Never) => visit.assignment.agent == self.assignment.agent,
@@ -628,6 +688,7 @@ impl OfficeFields {
         next.written_by = next.written_by.max(visit.written_by);
         next.created.get_or_insert_with(|| visit.created.clone());
         next.kind.get_or_insert(visit.kind);
+        next.checklist.get_or_insert(visit.checklist_edition());
         next.notes = Some(visit.notes.clone());
         next.history = Some(visit.history.clone());
         next.locked = evidence_locked(visit.status).then(|| Box::new(visit.clone()));
@@ -680,7 +741,12 @@ impl OfficeFields {
                 Field::Status => visit.status = self.status,
                 Field::Reviews => visit.reviews = self.reviews.clone(),
                 Field::Application => visit.reactivation.application = self.application.clone(),
-                Field::Kind => visit.kind = self.kind.unwrap_or(visit.kind),
+                Field::Kind => {
+                    visit.kind = self.kind.unwrap_or(visit.kind);
+                    if let Some(edition) = self.checklist {
+                        visit.checklist = (edition > 2).then_some(edition);
+                    }
+                }
                 Field::Created => {
                     visit.created = self.created.clone().unwrap_or_else(|| visit.created.clone())
                 }

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::acceptance::SignatureCheck;
-use super::schema::{StepState, Visit};
+use super::schema::{Identification, StepState, Visit};
 use crate::checklist::{Condition, Need, Requirement, StepTemplate};
 use crate::vocab::{ApplicationState, Open};
 
@@ -85,8 +85,7 @@ pub fn step_statuses(visit: &Visit) -> Vec<StepStatus> {
     visit
         .kind
         .template()
-        .steps
-        .iter()
+        .steps_in(visit.checklist_edition())
         .map(|step| {
             let applies = applies(visit, step.when);
             let state = if applies {
@@ -117,12 +116,14 @@ pub fn applies(visit: &Visit, condition: Condition) -> bool {
 pub fn requirement_met(visit: &Visit, requirement: Requirement) -> bool {
     match requirement {
         Requirement::Photo(kind) => visit.current_documents().any(|d| d.kind == kind),
+        Requirement::PhotoEither(a, b) => visit.current_documents().any(|d| d.kind == a || d.kind == b),
         Requirement::Signature => SignatureCheck::of(visit) == SignatureCheck::Valid,
         Requirement::TerminalIdentified => visit.terminal.is_some(),
         Requirement::ReplacementSerial => visit.replacement.is_some(),
         Requirement::SimData => visit.sim.is_some(),
         Requirement::SimAction => visit.sim.as_ref().is_some_and(|s| s.action.is_some()),
-        Requirement::BackupConfirmation => visit.backup.is_some(),
+        // A backup, or the merchant's signed refusal of it.
+        Requirement::BackupConfirmation => visit.backup.is_some() || visit.backup_waiver.is_some(),
         Requirement::FaultRecorded => visit.current_faults().next().is_some(),
         Requirement::WarrantyDecision => visit.repair.warranty.is_some(),
         Requirement::RepairPlan => visit.repair.plan.is_some(),
@@ -133,14 +134,31 @@ pub fn requirement_met(visit: &Visit, requirement: Requirement) -> bool {
         }),
         Requirement::MerchantNumber => visit.merchant.merchant_number.is_some(),
         Requirement::RegisteredPhone => visit.merchant.phone.is_some(),
+        Requirement::TerminalDetails => visit.terminal.as_ref().is_some_and(details_known),
+        Requirement::ReplacementDetails => visit.replacement.as_ref().is_some_and(details_known),
+        Requirement::ParameterConfig => visit
+            .parameters
+            .as_ref()
+            .is_some_and(|p| p.parameters_downloaded && p.keys_downloaded && !p.terminal_number.is_empty()),
+        Requirement::NetworkTest => visit.network_test.as_ref().is_some_and(|t| t.passed),
+        Requirement::DataRestored => visit.restore.is_some(),
+        Requirement::UnbindReference => visit.deregistration.unbind_reference.is_some(),
+        Requirement::SettledBalance => visit.deregistration.settled_balance_fen.is_some(),
+        Requirement::FollowUpDate => visit.follow_up.is_some(),
     }
+}
+
+/// Whether a terminal's model and production date are recorded.
+fn details_known(identification: &Identification) -> bool {
+    identification.model.as_deref().is_some_and(|m| !m.trim().is_empty())
+        && identification.production_date.is_some()
 }
 
 /// The back-office decision this step waits for: a step after one that
 /// requires a decision not yet taken (in a reactivation, everything after
 /// the application until it is approved) cannot be done, skipped or signed.
 pub fn waiting_for(visit: &Visit, step_id: &str) -> Option<Requirement> {
-    for step in visit.kind.template().steps {
+    for step in visit.kind.template().steps_in(visit.checklist_edition()) {
         if step.id.as_str() == step_id {
             return None;
         }
@@ -155,7 +173,8 @@ pub fn waiting_for(visit: &Visit, step_id: &str) -> Option<Requirement> {
 /// Everything still missing before the visit can be completed, in checklist order.
 pub fn missing(visit: &Visit) -> Vec<Missing> {
     let mut gaps = Vec::new();
-    for step in visit.kind.template().steps {
+    let edition = visit.checklist_edition();
+    for step in visit.kind.template().steps_in(edition) {
         if !applies(visit, step.when) {
             continue;
         }
@@ -165,11 +184,20 @@ pub fn missing(visit: &Visit) -> Vec<Missing> {
         let state = record.and_then(|r| r.state.known()).unwrap_or(StepState::Pending);
         match state {
             StepState::Done => {
-                for requirement in step.requires {
-                    if !requirement_met(visit, *requirement) {
-                        gaps.push(Missing::Requirement { step: step.id.as_str(), requirement: *requirement });
+                for requirement in step.requires_in(edition) {
+                    if !requirement_met(visit, requirement) {
+                        gaps.push(Missing::Requirement { step: step.id.as_str(), requirement });
                     }
                 }
+            }
+            // A step that may no longer be skipped counts as not done,
+            // whatever reason an older app wrote.
+            StepState::Skipped if !step.skippable_in(edition) => {
+                gaps.push(Missing::Step {
+                    step: step.id.as_str(),
+                    label_zh: step.zh,
+                    problem: StepProblem::NotDone,
+                });
             }
             StepState::Skipped if record.and_then(|r| r.reason.as_ref()).is_none() => {
                 gaps.push(Missing::Step {

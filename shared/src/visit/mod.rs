@@ -24,5 +24,7 @@ pub use completion::{Missing, StepStatus, missing, step_statuses};
 pub use document::{
     Authorship, ConcurrentEdit, ConcurrentValue, Conflict, DocError, FieldChange, VisitDoc, losses, raw_json,
 };
-pub use ops::{BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, VisitError};
-pub use schema::{EDITABLE_FROM, SCHEMA_VERSION, StepState, Visit};
+pub use ops::{
+    BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, TerminalDetails, VisitError, WaiverInput,
+};
+pub use schema::{CHECKLIST_EDITION, EDITABLE_FROM, SCHEMA_VERSION, StepState, Visit};

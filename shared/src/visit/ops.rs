@@ -17,8 +17,8 @@ use crate::status::{TransitionError, VisitEvent, VisitStatus};
 use crate::time::{CalendarDate, Timestamp};
 use crate::validate::{self, ValidationError};
 use crate::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, Open, RepairPlan, SimAction,
-    SimCarrier, SuspensionCause, Term, WarrantyStatus,
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, NetworkLink, Open, RepairPlan,
+    SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
 
 /// Who acts, when, and the unique id of this operation. Supplied by the
@@ -121,6 +121,14 @@ pub enum VisitError {
     /// A blob reference is malformed.
     #[error("bad blob reference: {0}")]
     BadBlob(String),
+    /// A value that is not text the rules check elsewhere is out of bounds.
+    #[error("{what}: {why}")]
+    OutOfRange {
+        /// Which value.
+        what: &'static str,
+        /// Why it is refused.
+        why: &'static str,
+    },
     /// The visit cannot be completed yet; every missing item is listed.
     #[error("the visit cannot be completed yet: {}", Missing::describe_all(.0))]
     Incomplete(Vec<Missing>),
@@ -219,6 +227,61 @@ pub struct SimInput {
     pub expiry: CalendarDate,
 }
 
+/// A terminal's model, manufacturer and production date as read off its
+/// label or NFC tag, else typed or picked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalDetails {
+    /// The model (型号).
+    pub model: String,
+    /// The manufacturer (厂商), when known.
+    pub manufacturer: Option<String>,
+    /// The production date (生产日期).
+    pub production_date: CalendarDate,
+}
+
+/// A declined backup's waiver as the merchant signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaiverInput {
+    /// The signer's name.
+    pub signer_name: String,
+    /// Why the merchant declined, when they said.
+    pub reason: Option<String>,
+    /// The rendered signature image.
+    pub image: BlobInfo,
+    /// SHA-256 of the stroke data, lowercase hex.
+    pub strokes_sha256: String,
+}
+
+/// The longest model, manufacturer or reference accepted, in characters.
+const SHORT_TEXT: usize = 64;
+
+/// A short free text (a model, a reference): trimmed, not empty, at most
+/// [`SHORT_TEXT`] characters and no control characters.
+fn short_text(text: &str, what: &'static str) -> Result<String, VisitError> {
+    let text = require_text(text, what)?;
+    if text.chars().count() > SHORT_TEXT {
+        return Err(VisitError::OutOfRange { what, why: "longer than 64 characters" });
+    }
+    if text.chars().any(char::is_control) {
+        return Err(VisitError::OutOfRange { what, why: "holds control characters" });
+    }
+    Ok(text)
+}
+
+fn strokes_hash(strokes_sha256: &str) -> Result<String, VisitError> {
+    let ok = strokes_sha256.len() == 64 && strokes_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(strokes_sha256.to_ascii_lowercase())
+    } else {
+        Err(VisitError::BadBlob(format!("strokes hash {strokes_sha256:?} is not sha256 hex")))
+    }
+}
+
+/// Whether the visit's checklist asks for `requirement` at all.
+fn kind_asks(visit: &Visit, requirement: Requirement) -> bool {
+    visit.kind.template().steps_in(visit.checklist_edition()).any(|s| s.requires.contains(&requirement))
+}
+
 /// The signature as captured: the rendered image and the strokes' hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureInput {
@@ -260,11 +323,19 @@ impl VisitDoc {
                 action: "assign a visit to someone else",
             });
         }
+        // A kind whose checklist asks more than older phones know is
+        // created locked to them: they could not complete it.
+        let schema = if kind.template().asks_more_in(CHECKLIST_EDITION) {
+            EDITABLE_FROM.max(CHECKLIST_EDITION)
+        } else {
+            EDITABLE_FROM
+        };
         let visit = Visit {
-            schema: EDITABLE_FROM,
+            schema,
             written_by: Some(SCHEMA_VERSION),
             id: visit_id,
             kind,
+            checklist: Some(CHECKLIST_EDITION),
             status: VisitStatus::Draft,
             merchant: merchant.validate()?,
             created: ctx.stamp(),
@@ -276,6 +347,12 @@ impl VisitDoc {
             documents: Vec::new(),
             sim: None,
             backup: None,
+            backup_waiver: None,
+            parameters: None,
+            network_test: None,
+            restore: None,
+            deregistration: DeregistrationRecord::default(),
+            follow_up: None,
             repair: RepairRecord::default(),
             reactivation: ReactivationRecord::default(),
             acceptance: None,
@@ -373,11 +450,18 @@ impl VisitDoc {
         let serial = validate::serial(raw_serial)?;
         let action = if replacement { "identify_replacement" } else { "identify_terminal" };
         self.agent_edit(ctx, action, |visit| {
+            // The same terminal read again keeps its model and production
+            // date; another terminal starts without them.
+            let before = if replacement { visit.replacement.as_ref() } else { visit.terminal.as_ref() };
+            let kept = before.filter(|b| b.serial == serial);
             let record = Identification {
                 serial: serial.clone(),
                 method: method.into(),
                 evidence,
                 stamp: ctx.stamp(),
+                model: kept.and_then(|b| b.model.clone()),
+                manufacturer: kept.and_then(|b| b.manufacturer.clone()),
+                production_date: kept.and_then(|b| b.production_date),
             };
             if replacement {
                 if !visit.kind.template().has_replacement && visit.kind != VisitKind::Repair {
@@ -403,13 +487,17 @@ impl VisitDoc {
     ) -> Result<Visit, VisitError> {
         self.agent_edit(ctx, "set_step", |visit| {
             let template = visit.kind.template();
+            let edition = visit.checklist_edition();
             let step = template
                 .step(step_id)
+                .filter(|step| step.in_edition(edition))
                 .ok_or_else(|| VisitError::UnknownStep { kind: visit.kind, step: step_id.to_owned() })?;
             let reason = reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
             let refuse = |why| Err(VisitError::StepState { step: step_id.to_owned(), state, why });
             match state {
-                StepState::Skipped if !step.skippable => return refuse("this step cannot be skipped"),
+                StepState::Skipped if !step.skippable_in(edition) => {
+                    return refuse("this step cannot be skipped");
+                }
                 StepState::Skipped if reason.is_none() => return refuse("skipping needs a reason"),
                 StepState::NotApplicable if step.need == Need::Required => {
                     return refuse("a required step is done or skipped with a reason");
@@ -637,6 +725,180 @@ impl VisitDoc {
             let detail = items.iter().map(|i| i.code()).collect::<Vec<_>>().join(",");
             visit.backup = Some(BackupRecord { items, note, stamp: ctx.stamp() });
             Ok(detail)
+        })
+    }
+
+    /// The merchant declines the backup and signs that they did: it stands
+    /// for the backup in the completion rule. Needs the signature image and
+    /// the strokes' hash, like the acceptance.
+    pub fn waive_backup(&mut self, ctx: &Ctx, waiver: &WaiverInput) -> Result<Visit, VisitError> {
+        waiver.image.check()?;
+        let signer_name = short_text(&waiver.signer_name, "the signer's name")?;
+        let strokes_sha256 = strokes_hash(&waiver.strokes_sha256)?;
+        let reason = waiver.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
+        self.agent_edit(ctx, "waive_backup", |visit| {
+            if !kind_asks(visit, Requirement::BackupConfirmation) {
+                return Err(VisitError::WrongKind { what: "a backup waiver", kind: visit.kind });
+            }
+            visit.backup_waiver = Some(BackupWaiver {
+                signer_name,
+                reason,
+                signed_at: ctx.at,
+                signature: waiver.image.to_ref(),
+                strokes_sha256,
+                stamp: ctx.stamp(),
+            });
+            Ok(waiver.image.sha256.chars().take(12).collect())
+        })
+    }
+
+    /// Records the model, manufacturer and production date of the visit's
+    /// terminal, or of the new one of a replacement, once its serial is
+    /// recorded. A production date after the day it is recorded is refused.
+    pub fn set_terminal_details(
+        &mut self,
+        ctx: &Ctx,
+        details: &TerminalDetails,
+        replacement: bool,
+    ) -> Result<Visit, VisitError> {
+        let model = short_text(&details.model, "the model")?;
+        let manufacturer = match details.manufacturer.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            Some(text) => Some(short_text(text, "the manufacturer")?),
+            None => None,
+        };
+        if details.production_date > ctx.at.beijing_date() {
+            return Err(VisitError::OutOfRange { what: "the production date", why: "is after today" });
+        }
+        if details.production_date.ymd().0 < 1990 {
+            return Err(VisitError::OutOfRange { what: "the production date", why: "is before 1990" });
+        }
+        let action = if replacement { "set_replacement_details" } else { "set_terminal_details" };
+        self.agent_edit(ctx, action, |visit| {
+            let target = if replacement { visit.replacement.as_mut() } else { visit.terminal.as_mut() };
+            let identification =
+                target.ok_or(VisitError::NotFound { what: "identified terminal", id: String::new() })?;
+            identification.model = Some(model.clone());
+            identification.manufacturer = manufacturer;
+            identification.production_date = Some(details.production_date);
+            Ok(format!("{model} {}", details.production_date))
+        })
+    }
+
+    /// Records the parameter set-up: the terminal number configured, and
+    /// whether the parameters and the keys were downloaded.
+    pub fn record_parameters(
+        &mut self,
+        ctx: &Ctx,
+        terminal_number: &str,
+        parameters_downloaded: bool,
+        keys_downloaded: bool,
+    ) -> Result<Visit, VisitError> {
+        let terminal_number = validate::terminal_number(terminal_number)?;
+        self.agent_edit(ctx, "record_parameters", |visit| {
+            if !kind_asks(visit, Requirement::ParameterConfig) {
+                return Err(VisitError::WrongKind { what: "a parameter set-up", kind: visit.kind });
+            }
+            visit.parameters = Some(ParameterRecord {
+                terminal_number: terminal_number.clone(),
+                parameters_downloaded,
+                keys_downloaded,
+                stamp: ctx.stamp(),
+            });
+            Ok(format!("{terminal_number} params={parameters_downloaded} keys={keys_downloaded}"))
+        })
+    }
+
+    /// Records a network test: the link and whether the terminal signed on.
+    pub fn record_network_test(
+        &mut self,
+        ctx: &Ctx,
+        link: NetworkLink,
+        passed: bool,
+        note: Option<&str>,
+    ) -> Result<Visit, VisitError> {
+        let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+        self.agent_edit(ctx, "record_network_test", |visit| {
+            visit.network_test =
+                Some(NetworkTestRecord { link: link.into(), passed, note, stamp: ctx.stamp() });
+            Ok(format!("{} passed={passed}", link.code()))
+        })
+    }
+
+    /// Records what was restored onto the new terminal.
+    pub fn record_restore(
+        &mut self,
+        ctx: &Ctx,
+        items: &[BackupItem],
+        note: Option<&str>,
+    ) -> Result<Visit, VisitError> {
+        if items.is_empty() {
+            return Err(VisitError::EmptyText { what: "the list of restored data" });
+        }
+        let mut items = items.to_vec();
+        items.sort();
+        items.dedup();
+        let items: Vec<Open<BackupItem>> = items.into_iter().map(Open::from).collect();
+        self.agent_edit(ctx, "record_restore", |visit| {
+            if !kind_asks(visit, Requirement::DataRestored) {
+                return Err(VisitError::WrongKind { what: "a data restore", kind: visit.kind });
+            }
+            let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+            let detail = items.iter().map(|i| i.code()).collect::<Vec<_>>().join(",");
+            visit.restore = Some(RestoreRecord { items, note, stamp: ctx.stamp() });
+            Ok(detail)
+        })
+    }
+
+    /// Records the acquirer's reference for the unbinding (deregistration).
+    pub fn set_unbind_reference(&mut self, ctx: &Ctx, reference: &str) -> Result<Visit, VisitError> {
+        let reference = short_text(reference, "the unbinding reference")?;
+        self.agent_edit(ctx, "set_unbind_reference", |visit| {
+            only_kind(visit, VisitKind::Deregistration, "an unbinding reference")?;
+            visit.deregistration.unbind_reference =
+                Some(Decided { value: reference.clone(), stamp: ctx.stamp() });
+            Ok(reference)
+        })
+    }
+
+    /// Records the balance settled to the merchant, in fen (deregistration).
+    pub fn set_settled_balance(&mut self, ctx: &Ctx, balance_fen: u64) -> Result<Visit, VisitError> {
+        // A hundred million yuan: beyond it the number is a typing slip.
+        if balance_fen > 10_000_000_000 {
+            return Err(VisitError::OutOfRange {
+                what: "the settled balance",
+                why: "is over 100,000,000 yuan",
+            });
+        }
+        self.agent_edit(ctx, "set_settled_balance", |visit| {
+            only_kind(visit, VisitKind::Deregistration, "a settled balance")?;
+            visit.deregistration.settled_balance_fen =
+                Some(Decided { value: balance_fen, stamp: ctx.stamp() });
+            Ok(balance_fen.to_string())
+        })
+    }
+
+    /// Sets the day of the follow-up check: the visit is on the agent's
+    /// list that day. The day is today or later, within a year.
+    pub fn set_follow_up(
+        &mut self,
+        ctx: &Ctx,
+        on: CalendarDate,
+        note: Option<&str>,
+    ) -> Result<Visit, VisitError> {
+        let today = ctx.at.beijing_date();
+        if on < today {
+            return Err(VisitError::OutOfRange { what: "the follow-up day", why: "is before today" });
+        }
+        if on > today.add_years(1) {
+            return Err(VisitError::OutOfRange {
+                what: "the follow-up day",
+                why: "is more than a year away",
+            });
+        }
+        let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+        self.agent_edit(ctx, "set_follow_up", |visit| {
+            visit.follow_up = Some(FollowUp { on, note, stamp: ctx.stamp() });
+            Ok(on.to_string())
         })
     }
 

@@ -232,6 +232,34 @@ pub struct TerminalChange {
     pub inspected_on: Option<CalendarDate>,
     /// The terminal changing hands in the visit, when it does.
     pub handover: Option<Handover>,
+    /// The model, manufacturer and production date the agent read off its
+    /// label: the register takes each where it has none (an import's value
+    /// stays). Absent when the visit recorded none.
+    pub label: Option<Label>,
+}
+
+/// What a terminal's label says, as a visit recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Label {
+    /// The model (型号).
+    pub model: Option<String>,
+    /// The manufacturer (厂商).
+    pub manufacturer: Option<String>,
+    /// The production date (生产日期).
+    pub production_date: Option<CalendarDate>,
+}
+
+impl Label {
+    /// The label details of an identification, when it holds any.
+    pub fn of(identification: &crate::visit::schema::Identification) -> Option<Label> {
+        let label = Label {
+            model: identification.model.clone(),
+            manufacturer: identification.manufacturer.clone(),
+            production_date: identification.production_date,
+        };
+        (label.model.is_some() || label.manufacturer.is_some() || label.production_date.is_some())
+            .then_some(label)
+    }
 }
 
 impl TerminalChange {
@@ -431,6 +459,7 @@ pub fn register_plan(
             (installed || (known.is_none() && from == TerminalState::Installed)).then_some(day);
         let inspected_on = (visit.kind == VisitKind::Inspection && !is_new).then_some(day);
         let handover = handover(visit, &events);
+        let identification = if is_new { visit.replacement.as_ref() } else { visit.terminal.as_ref() };
         let change = TerminalChange {
             serial: serial.to_owned(),
             before: known.map(|k| k.state),
@@ -441,6 +470,7 @@ pub fn register_plan(
             in_service_since,
             inspected_on,
             handover,
+            label: identification.and_then(Label::of),
         };
         if !change.is_empty() {
             plan.changes.push(change);
@@ -481,6 +511,7 @@ pub fn application_plan(visit: &Visit, register: &BTreeMap<String, Registered>) 
             in_service_since: None,
             inspected_on: None,
             handover: None,
+            label: None,
         }],
         conflicts: Vec::new(),
     }

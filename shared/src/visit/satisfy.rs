@@ -9,7 +9,8 @@
 //! - a requirement the visit already meets ([`requirement_met`]) needs
 //!   nothing, so satisfying is idempotent;
 //! - a requirement brings what it depends on: the SIM card's action needs
-//!   the card recorded first, an approval needs the application submitted
+//!   the card recorded first, a terminal's model and production date its
+//!   serial, an approval needs the application submitted
 //!   first (the approval is the back office's, [`Operation::by_back_office`]);
 //! - a fault is recorded with what was tried, which is the fault's
 //!   recommended on-site steps in their order (the appendix of common
@@ -29,15 +30,15 @@
 
 use super::completion::requirement_met;
 use super::document::VisitDoc;
-use super::ops::{BlobInfo, Ctx, SignatureInput, SimInput, VisitError};
+use super::ops::{BlobInfo, Ctx, SignatureInput, SimInput, TerminalDetails, VisitError, WaiverInput};
 use super::schema::Visit;
 use crate::checklist::Requirement;
 use crate::fault::{FaultCode, Remedy};
 use crate::kind::VisitKind;
 use crate::time::{CalendarDate, Timestamp};
 use crate::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, RepairPlan, SimAction, SuspensionCause,
-    WarrantyStatus,
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, NetworkLink, RepairPlan, SimAction,
+    SuspensionCause, WarrantyStatus,
 };
 
 /// One operation on a visit document, as the rule asks for it.
@@ -71,6 +72,37 @@ pub enum Operation {
         new_iccid: Option<String>,
         /// The new expiry, when known.
         new_expiry: Option<CalendarDate>,
+    },
+    /// Record a terminal's model, manufacturer and production date.
+    SetDetails {
+        /// What the label says.
+        details: TerminalDetails,
+        /// Whether this is the new terminal of a replacement.
+        replacement: bool,
+    },
+    /// Record the parameter set-up.
+    RecordParameters {
+        /// The terminal number configured.
+        terminal_number: String,
+    },
+    /// Record a passed network test.
+    RecordNetworkTest(NetworkLink),
+    /// Record what was restored onto the new terminal.
+    RecordRestore(Vec<BackupItem>),
+    /// Record the acquirer's unbinding reference.
+    SetUnbindReference(String),
+    /// Record the settled balance, in fen.
+    SetSettledBalance(u64),
+    /// Set the follow-up day, this many days after the operation's day.
+    SetFollowUp {
+        /// Days from the day it is set.
+        days: u16,
+    },
+    /// The merchant declines the backup and signs that they did; the
+    /// signature is the caller's ([`Evidence::signature`]).
+    WaiveBackup {
+        /// Why, in the merchant's words.
+        reason: Option<String>,
     },
     /// Confirm the terminal's data was backed up.
     ConfirmBackup {
@@ -166,6 +198,21 @@ pub trait Choices {
     fn repair_fee(&mut self) -> u64;
     /// Why the terminal was suspended.
     fn suspension_cause(&mut self) -> SuspensionCause;
+    /// The model, manufacturer and production date on a terminal's label:
+    /// the visit's terminal, or the new one of a replacement.
+    fn details(&mut self, replacement: bool) -> TerminalDetails;
+    /// The terminal number configured, when the merchant's is not recorded.
+    fn terminal_number(&mut self) -> String;
+    /// The link the network test used.
+    fn network_link(&mut self) -> NetworkLink;
+    /// Whether the merchant declines the backup, and why.
+    fn backup_declined(&mut self) -> Option<Option<String>>;
+    /// The acquirer's unbinding reference.
+    fn unbind_reference(&mut self) -> String;
+    /// The balance settled to the merchant, in fen.
+    fn settled_balance(&mut self) -> u64;
+    /// Days from the visit to its follow-up check.
+    fn follow_up_days(&mut self) -> u16;
 }
 
 /// What only the caller holds when the operations are applied to a
@@ -188,7 +235,7 @@ pub fn operations(visit: &Visit, requirement: Requirement, choices: &mut dyn Cho
         return Vec::new();
     }
     match requirement {
-        Requirement::Photo(kind) => vec![Operation::AttachPhoto(kind)],
+        Requirement::Photo(kind) | Requirement::PhotoEither(kind, _) => vec![Operation::AttachPhoto(kind)],
         Requirement::Signature => vec![Operation::Sign],
         Requirement::TerminalIdentified => vec![identify(choices.terminal(), false)],
         Requirement::ReplacementSerial => vec![identify(choices.replacement(), true)],
@@ -209,12 +256,47 @@ pub fn operations(visit: &Visit, requirement: Requirement, choices: &mut dyn Cho
             });
             operations
         }
-        Requirement::BackupConfirmation => {
-            vec![Operation::ConfirmBackup {
+        Requirement::BackupConfirmation => match choices.backup_declined() {
+            Some(reason) => vec![Operation::WaiveBackup { reason }],
+            None => vec![Operation::ConfirmBackup {
                 items: backup_items(visit.kind).to_vec(),
                 note: choices.backup_note(),
-            }]
+            }],
+        },
+        // The details are of an identified terminal: identify it first.
+        Requirement::TerminalDetails => {
+            let mut operations = Vec::new();
+            if visit.terminal.is_none() {
+                operations.push(identify(choices.terminal(), false));
+            }
+            operations.push(Operation::SetDetails { details: choices.details(false), replacement: false });
+            operations
         }
+        Requirement::ReplacementDetails => {
+            let mut operations = Vec::new();
+            if visit.replacement.is_none() {
+                operations.push(identify(choices.replacement(), true));
+            }
+            operations.push(Operation::SetDetails { details: choices.details(true), replacement: true });
+            operations
+        }
+        Requirement::ParameterConfig => {
+            let terminal_number =
+                visit.merchant.terminal_number.clone().unwrap_or_else(|| choices.terminal_number());
+            vec![Operation::RecordParameters { terminal_number }]
+        }
+        Requirement::NetworkTest => vec![Operation::RecordNetworkTest(choices.network_link())],
+        // What was backed up is what is restored; with no backup (the
+        // merchant declined) what the kind's backup step names.
+        Requirement::DataRestored => {
+            let backed_up: Vec<BackupItem> =
+                visit.backup.iter().flat_map(|b| b.items.iter().filter_map(|i| i.known())).collect();
+            let items = if backed_up.is_empty() { backup_items(visit.kind).to_vec() } else { backed_up };
+            vec![Operation::RecordRestore(items)]
+        }
+        Requirement::UnbindReference => vec![Operation::SetUnbindReference(choices.unbind_reference())],
+        Requirement::SettledBalance => vec![Operation::SetSettledBalance(choices.settled_balance())],
+        Requirement::FollowUpDate => vec![Operation::SetFollowUp { days: choices.follow_up_days() }],
         Requirement::FaultRecorded => fault(choices),
         Requirement::WarrantyDecision => vec![Operation::SetWarranty(choices.warranty())],
         Requirement::RepairPlan => vec![Operation::SetRepairPlan(choices.repair_plan())],
@@ -304,6 +386,30 @@ pub fn apply(
             doc.set_sim_action(ctx, *action, new_iccid.as_deref(), *new_expiry)
         }
         Operation::ConfirmBackup { items, note } => doc.confirm_backup(ctx, items, note.as_deref()),
+        Operation::SetDetails { details, replacement } => {
+            doc.set_terminal_details(ctx, details, *replacement)
+        }
+        Operation::RecordParameters { terminal_number } => {
+            doc.record_parameters(ctx, terminal_number, true, true)
+        }
+        Operation::RecordNetworkTest(link) => doc.record_network_test(ctx, *link, true, None),
+        Operation::RecordRestore(items) => doc.record_restore(ctx, items, None),
+        Operation::SetUnbindReference(reference) => doc.set_unbind_reference(ctx, reference),
+        Operation::SetSettledBalance(fen) => doc.set_settled_balance(ctx, *fen),
+        Operation::SetFollowUp { days } => {
+            doc.set_follow_up(ctx, ctx.at.beijing_date().add_days(i64::from(*days)), None)
+        }
+        Operation::WaiveBackup { reason } => {
+            let visit = doc.visit()?;
+            let signature = evidence.signature(&visit, ctx.at);
+            let waiver = WaiverInput {
+                signer_name: signature.signer_name,
+                reason: reason.clone(),
+                image: signature.image,
+                strokes_sha256: signature.strokes_sha256,
+            };
+            doc.waive_backup(ctx, &waiver)
+        }
         Operation::AddFault { code, symptom } => doc.add_fault(ctx, *code, symptom.as_deref()),
         Operation::TryRemedy { remedy, note, fixed } => {
             let fault = last_fault(doc)?;

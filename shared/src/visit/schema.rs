@@ -22,8 +22,8 @@ use crate::kind::VisitKind;
 use crate::status::VisitStatus;
 use crate::time::{CalendarDate, Timestamp};
 use crate::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, Open, RepairPlan, SimAction,
-    SimCarrier, SuspensionCause, WarrantyStatus,
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, NetworkLink, Open, RepairPlan,
+    SimAction, SimCarrier, SuspensionCause, WarrantyStatus,
 };
 
 /// The schema version this code reads and writes. It goes up by one with
@@ -31,8 +31,20 @@ use crate::vocab::{
 /// records it in a document's `written_by` whenever it writes.
 ///
 /// Version 2 added `written_by` and opened vocabulary fields to codes from
-/// newer versions.
-pub const SCHEMA_VERSION: u64 = 2;
+/// newer versions. Version 3 added the checklist edition (`checklist`), the
+/// terminal's model and production date at identification, and the records
+/// of steps that used to be ticks: parameters, network test, data restore,
+/// a declined backup's signed waiver, the deregistration's unbinding
+/// reference and settled balance, and a follow-up date.
+pub const SCHEMA_VERSION: u64 = 3;
+
+/// The checklist edition this code creates visits under. A visit keeps the
+/// edition it was created under (`Visit::checklist`), and the completion
+/// rule asks of it only the steps and requirements of that edition, so a
+/// visit begun before a checklist grew is completed by the rules it was
+/// begun under, on every phone and on the server alike. Edition 2 is every
+/// visit created before the edition was recorded.
+pub const CHECKLIST_EDITION: u64 = 3;
 
 /// The lowest schema version whose apps may still edit a document this code
 /// has written: this code raises a document's `schema` to it when it writes.
@@ -76,6 +88,30 @@ pub struct Identification {
     pub evidence: Option<String>,
     /// Who identified it, when.
     pub stamp: Stamp,
+    /// The model (型号) as on the label or the NFC tag, else typed or picked (schema 3).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The manufacturer (厂商) (schema 3).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    /// The production date (生产日期) the terminal's age counts from (schema 3).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub production_date: Option<CalendarDate>,
+}
+
+impl Identification {
+    /// Whole years from the production date to `on`, when the date is known.
+    pub fn age_years(&self, on: CalendarDate) -> Option<u32> {
+        let produced = self.production_date?;
+        if on < produced {
+            return None;
+        }
+        let years = (0..200).take_while(|y| produced.add_years(y + 1) <= on).count();
+        u32::try_from(years).ok()
+    }
 }
 
 crate::vocab::vocabulary! {
@@ -235,6 +271,80 @@ pub struct BackupRecord {
     pub stamp: Stamp,
 }
 
+/// The terminal's parameters as set up on site (参数配置, schema 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct ParameterRecord {
+    /// The terminal number (终端号) configured into the terminal.
+    pub terminal_number: String,
+    /// The acquirer's parameters were downloaded (参数下载).
+    pub parameters_downloaded: bool,
+    /// The keys were downloaded (密钥下载).
+    pub keys_downloaded: bool,
+    /// Who recorded it, when.
+    pub stamp: Stamp,
+}
+
+/// A network test: the terminal signed on to the acquirer (签到) over a link (schema 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct NetworkTestRecord {
+    /// The link it used.
+    pub link: Open<NetworkLink>,
+    /// Whether it signed on.
+    pub passed: bool,
+    /// What the terminal showed, or anything else worth noting.
+    pub note: Option<String>,
+    /// Who tested, when.
+    pub stamp: Stamp,
+}
+
+/// What was restored onto the new terminal (schema 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct RestoreRecord {
+    /// The data restored.
+    pub items: Vec<Open<BackupItem>>,
+    /// Anything not restored, or worth noting.
+    pub note: Option<String>,
+    /// Who restored it, when.
+    pub stamp: Stamp,
+}
+
+/// The merchant declined the backup and signed that they did (schema 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct BackupWaiver {
+    /// The signer's name as they gave it.
+    pub signer_name: String,
+    /// Why, in the merchant's words, when given.
+    pub reason: Option<String>,
+    /// When they signed (device time).
+    pub signed_at: Timestamp,
+    /// The rendered signature image.
+    pub signature: BlobRef,
+    /// SHA-256 of the stroke data, lowercase hex.
+    pub strokes_sha256: String,
+    /// Who collected the signature, when.
+    pub stamp: Stamp,
+}
+
+/// A deregistration's records (注销, schema 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate, Default)]
+pub struct DeregistrationRecord {
+    /// The acquirer's reference for the unbinding (解绑流水号 or 工单号).
+    pub unbind_reference: Option<Decided<String>>,
+    /// The balance settled to the merchant, in fen (款项结清).
+    pub settled_balance_fen: Option<Decided<u64>>,
+}
+
+/// A follow-up visit's day (回访, schema 3): the visit is on the agent's list that day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct FollowUp {
+    /// The day.
+    pub on: CalendarDate,
+    /// What to check.
+    pub note: Option<String>,
+    /// Who set it, when.
+    pub stamp: Stamp,
+}
+
 /// A decision with who made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct Decided<T> {
@@ -372,6 +482,11 @@ pub struct Visit {
     pub id: String,
     /// What the visit is for.
     pub kind: VisitKind,
+    /// The checklist edition the visit was created under; absent (edition
+    /// 2) on visits created before schema 3. Set once, like the kind.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub checklist: Option<u64>,
     /// Where it stands.
     pub status: VisitStatus,
     /// The merchant visited.
@@ -394,6 +509,30 @@ pub struct Visit {
     pub sim: Option<SimRecord>,
     /// Data backup confirmation.
     pub backup: Option<BackupRecord>,
+    /// The merchant's signed refusal of the backup (schema 3).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub backup_waiver: Option<BackupWaiver>,
+    /// The parameters set up (schema 3).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub parameters: Option<ParameterRecord>,
+    /// The network test (schema 3).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub network_test: Option<NetworkTestRecord>,
+    /// What was restored (schema 3).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub restore: Option<RestoreRecord>,
+    /// Deregistration records (schema 3).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub deregistration: DeregistrationRecord,
+    /// The follow-up day (schema 3).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub follow_up: Option<FollowUp>,
     /// Repair decisions.
     pub repair: RepairRecord,
     /// Reactivation data.
@@ -415,6 +554,11 @@ impl Visit {
     /// edit floor is not above that version.
     pub fn editable_by(&self, version: u64) -> bool {
         self.schema <= version
+    }
+
+    /// The checklist edition the visit is completed under.
+    pub fn checklist_edition(&self) -> u64 {
+        self.checklist.unwrap_or(2)
     }
 
     /// The record of a step, if any.
@@ -463,6 +607,10 @@ impl Visit {
             refs.push(("acceptance.signature".to_owned(), acceptance.signature.sha256.as_str()));
             refs.push(("acceptance.strokes".to_owned(), acceptance.strokes_sha256.as_str()));
         }
+        if let Some(waiver) = &self.backup_waiver {
+            refs.push(("backup_waiver.signature".to_owned(), waiver.signature.sha256.as_str()));
+            refs.push(("backup_waiver.strokes".to_owned(), waiver.strokes_sha256.as_str()));
+        }
         refs
     }
 
@@ -471,6 +619,9 @@ impl Visit {
         let mut refs: Vec<String> = self.documents.iter().map(|d| d.sha256.clone()).collect();
         if let Some(acceptance) = &self.acceptance {
             refs.push(acceptance.signature.sha256.clone());
+        }
+        if let Some(waiver) = &self.backup_waiver {
+            refs.push(waiver.signature.sha256.clone());
         }
         refs.sort();
         refs.dedup();

@@ -7,10 +7,10 @@ use posfield_shared::checklist::Requirement;
 use posfield_shared::visit::completion::applies;
 use posfield_shared::visit::satisfy::{Choices, Evidence, Identification, Operation, apply, operations};
 use posfield_shared::visit::{
-    BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, StepState, Visit, VisitDoc,
+    BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, StepState, TerminalDetails, Visit, VisitDoc,
 };
 use posfield_shared::vocab::{
-    DocumentKind, IdentificationMethod, RepairPlan, SimCarrier, SuspensionCause, WarrantyStatus,
+    DocumentKind, IdentificationMethod, NetworkLink, RepairPlan, SimCarrier, SuspensionCause, WarrantyStatus,
 };
 use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind};
 use sha2::{Digest, Sha256};
@@ -82,6 +82,8 @@ pub fn new_visit(clock: &mut Clock, kind: VisitKind) -> VisitDoc {
 pub struct Plain {
     pub tried: usize,
     pub fixed: bool,
+    /// The merchant declines the backup.
+    pub declined: bool,
 }
 
 impl Choices for Plain {
@@ -132,6 +134,32 @@ impl Choices for Plain {
     fn suspension_cause(&mut self) -> SuspensionCause {
         SuspensionCause::NetworkProblem
     }
+    fn details(&mut self, replacement: bool) -> TerminalDetails {
+        let (model, produced) = if replacement { ("N910", "2026-05-20") } else { ("N900", "2022-03-15") };
+        TerminalDetails {
+            model: model.into(),
+            manufacturer: Some("新大陆".into()),
+            production_date: CalendarDate::parse(produced).unwrap(),
+        }
+    }
+    fn terminal_number(&mut self) -> String {
+        "10293847".into()
+    }
+    fn network_link(&mut self) -> NetworkLink {
+        NetworkLink::Mobile
+    }
+    fn backup_declined(&mut self) -> Option<Option<String>> {
+        self.declined.then(|| Some("商户自行保存了纸质结算单".into()))
+    }
+    fn unbind_reference(&mut self) -> String {
+        "JB20261116-0042".into()
+    }
+    fn settled_balance(&mut self) -> u64 {
+        123_456
+    }
+    fn follow_up_days(&mut self) -> u16 {
+        7
+    }
 }
 
 /// The tests' photos (a hash per document kind) and signature.
@@ -149,8 +177,13 @@ impl Evidence for Photos {
 /// Records what `requirement` needs, by the domain's rule, the agent
 /// acting except where the back office decides.
 pub fn satisfy(doc: &mut VisitDoc, clock: &mut Clock, requirement: Requirement) {
+    satisfy_with(doc, clock, requirement, &mut Plain::default());
+}
+
+/// Like [`satisfy`], with these choices.
+pub fn satisfy_with(doc: &mut VisitDoc, clock: &mut Clock, requirement: Requirement, choices: &mut Plain) {
     let visit = doc.visit().unwrap();
-    for operation in operations(&visit, requirement, &mut Plain::default()) {
+    for operation in operations(&visit, requirement, choices) {
         let actor = if operation.by_back_office() { reviewer() } else { agent() };
         apply(doc, &clock.ctx(&actor), &operation, &mut Photos).unwrap();
     }
@@ -185,9 +218,16 @@ pub fn signature() -> SignatureInput {
 /// Works through the whole checklist of the visit's kind: every applicable
 /// step done with its requirements met, the signature last.
 pub fn fill(doc: &mut VisitDoc, clock: &mut Clock) {
+    fill_leaving(doc, clock, &mut Plain::default(), &[]);
+}
+
+/// Like [`fill`], with these choices, and leaving the requirements in
+/// `leave` unmet (their steps are still marked done).
+pub fn fill_leaving(doc: &mut VisitDoc, clock: &mut Clock, choices: &mut Plain, leave: &[Requirement]) {
     let kind = doc.visit().unwrap().kind;
     let mut signature_steps = Vec::new();
-    for step in kind.template().steps {
+    let edition = doc.visit().unwrap().checklist_edition();
+    for step in kind.template().steps_in(edition) {
         let visit = doc.visit().unwrap();
         if !applies(&visit, step.when) {
             continue;
@@ -196,8 +236,8 @@ pub fn fill(doc: &mut VisitDoc, clock: &mut Clock) {
             signature_steps.push(step.id.as_str());
             continue;
         }
-        for requirement in step.requires {
-            satisfy(doc, clock, *requirement);
+        for requirement in step.requires_in(edition).filter(|r| !leave.contains(r)) {
+            satisfy_with(doc, clock, requirement, choices);
         }
         doc.set_step(&clock.ctx(&agent()), step.id.as_str(), StepState::Done, None, None).unwrap();
     }

@@ -7,8 +7,8 @@
 //! with its value as written.
 
 use posfield_shared::vocab::{
-    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, Open, RepairPlan, SimAction,
-    SimCarrier, SuspensionCause, Term, WarrantyStatus,
+    ApplicationState, BackupItem, DocumentKind, IdentificationMethod, NetworkLink, Open, RepairPlan,
+    SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
 use std::collections::BTreeMap;
 
@@ -77,6 +77,33 @@ const FIELDS: &[(&str, &str, &str, Shown)] = &[
         Shown::Term(term::<IdentificationMethod>),
     ),
     ("replacement.evidence", "新终端识别依据", "What the new terminal was identified from", Shown::Hash),
+    ("terminal.model", "终端型号", "Terminal model", Shown::Plain),
+    ("terminal.manufacturer", "终端厂商", "Terminal manufacturer", Shown::Plain),
+    ("terminal.production_date", "终端生产日期", "Terminal production date", Shown::Plain),
+    ("replacement.model", "新终端型号", "New terminal model", Shown::Plain),
+    ("replacement.manufacturer", "新终端厂商", "New terminal manufacturer", Shown::Plain),
+    ("replacement.production_date", "新终端生产日期", "New terminal production date", Shown::Plain),
+    ("parameters.terminal_number", "配置终端号", "Terminal number configured", Shown::Plain),
+    ("parameters.parameters_downloaded", "参数下载", "Parameters downloaded", Shown::Plain),
+    ("parameters.keys_downloaded", "密钥下载", "Keys downloaded", Shown::Plain),
+    ("network_test.link", "测试网络", "Network tested", Shown::Term(term::<NetworkLink>)),
+    ("network_test.passed", "网络测试结果", "Network test passed", Shown::Plain),
+    ("network_test.note", "网络测试说明", "Network test note", Shown::Plain),
+    ("restore.items", "恢复内容", "Restored", Shown::Terms(term::<BackupItem>)),
+    ("restore.note", "恢复说明", "Restore note", Shown::Plain),
+    ("backup_waiver.signer_name", "拒绝备份签字人", "Declined the backup", Shown::Plain),
+    ("backup_waiver.reason", "拒绝备份原因", "Why the backup was declined", Shown::Plain),
+    ("backup_waiver.signed_at", "拒绝备份签字时间", "Signed the refusal", Shown::Instant),
+    ("backup_waiver.signature.sha256", "拒绝备份签字图片", "Refusal signature image", Shown::Hash),
+    ("backup_waiver.strokes_sha256", "拒绝备份签字笔迹", "Refusal signature strokes", Shown::Hash),
+    ("backup_waiver.signature.mime", "", "", Shown::Hidden),
+    ("backup_waiver.signature.bytes", "", "", Shown::Hidden),
+    ("backup_waiver.signature.width", "", "", Shown::Hidden),
+    ("backup_waiver.signature.height", "", "", Shown::Hidden),
+    ("deregistration.unbind_reference.value", "解绑流水号", "Unbinding reference", Shown::Plain),
+    ("deregistration.settled_balance_fen.value", "结清金额（元）", "Settled balance (yuan)", Shown::Fen),
+    ("follow_up.on", "回访日期", "Follow-up day", Shown::Plain),
+    ("follow_up.note", "回访事项", "Follow-up note", Shown::Plain),
     ("steps.*.state", "状态", "State", Shown::StepState),
     ("steps.*.reason", "原因", "Reason", Shown::Plain),
     ("steps.*.note", "备注", "Note", Shown::Plain),
@@ -326,13 +353,14 @@ mod tests {
     #[rstest]
     #[case::a_phone_masked_for_a_reviewer(Lang::Zh, UserRole::Reviewer, "merchant.phone", [Some("13812341234"), Some("13956785678")], "注册手机号", ["138****1234", "139****5678"])]
     #[case::a_phone_whole_for_an_administrator(Lang::Zh, UserRole::Admin, "merchant.phone", [Some("13812341234"), None], "注册手机号", ["13812341234", "—"])]
-    #[case::a_step_by_its_checklist_words(Lang::Zh, UserRole::Reviewer, "steps.backup.state", [None, Some("done")], "备份旧终端数据(日结报表、交易记录、结算单) · 状态", ["未完成", "已完成"])]
+    #[case::a_step_by_its_checklist_words(Lang::Zh, UserRole::Reviewer, "steps.backup.state", [None, Some("done")], "备份旧终端数据(日结报表、交易记录、结算单)；商户拒绝备份须签字确认 · 状态", ["未完成", "已完成"])]
     #[case::a_step_whose_id_has_dots(Lang::En, UserRole::Reviewer, "steps.new.install.note", [None, Some("壁挂")], "Install the new terminal · Note", ["—", "壁挂"])]
     #[case::a_sim_expiry(Lang::En, UserRole::Reviewer, "sim.expiry", [Some("2026-12-31"), Some("2027-06-30")], "SIM expiry", ["2026-12-31", "2027-06-30"])]
     #[case::a_repair_plan_by_its_vocabulary(Lang::Zh, UserRole::Reviewer, "repair.plan.value", [Some("sent_for_repair"), Some("fixed_on_site")], "维修方案", ["寄修", "现场修复"])]
     #[case::a_photo_removed(Lang::En, UserRole::Reviewer, "documents[0123456789abcdef].removed", [None, Some("{at: 1}")], "Photo 0123456789ab · Photo", ["—", "removed"])]
     #[case::backed_up_items(Lang::Zh, UserRole::Reviewer, "backup.items", [None, Some("daily_settlement_reports, transaction_records")], "备份内容", ["—", "日结报表、交易记录"])]
-    #[case::an_unknown_path_as_it_is(Lang::Zh, UserRole::Reviewer, "terminal.model", [None, Some("P2")], "terminal.model", ["—", "P2"])]
+    #[case::an_unknown_path_as_it_is(Lang::Zh, UserRole::Reviewer, "terminal.colour", [None, Some("黑色")], "terminal.colour", ["—", "黑色"])]
+    #[case::a_settled_balance_in_yuan(Lang::Zh, UserRole::Reviewer, "deregistration.settled_balance_fen.value", [None, Some("123456")], "结清金额（元）", ["—", "1234.56"])]
     fn each_path_reads_in_the_readers_words(
         #[case] lang: Lang,
         #[case] role: UserRole,

@@ -571,6 +571,15 @@ fn action_words(lang: Lang, action: &str) -> String {
         ("set_sim", "记录流量卡", "SIM data"),
         ("set_sim_action", "流量卡处理", "SIM action"),
         ("confirm_backup", "确认数据备份", "Confirmed the backup"),
+        ("waive_backup", "商户拒绝备份并签字", "Merchant declined the backup and signed"),
+        ("set_terminal_details", "记录终端铭牌", "Recorded the terminal's label"),
+        ("set_replacement_details", "记录新终端铭牌", "Recorded the new terminal's label"),
+        ("record_parameters", "参数配置", "Parameters set up"),
+        ("record_network_test", "网络测试", "Network test"),
+        ("record_restore", "数据恢复", "Data restored"),
+        ("set_unbind_reference", "记录解绑流水号", "Unbinding reference"),
+        ("set_settled_balance", "记录结清金额", "Settled balance"),
+        ("set_follow_up", "约定回访日期", "Follow-up day"),
         ("set_warranty", "保修判定", "Warranty decision"),
         ("set_repair_plan", "维修方案", "Repair plan"),
         ("set_repair_fee", "维修费用", "Repair fee"),
@@ -590,6 +599,66 @@ fn action_words(lang: Lang, action: &str) -> String {
         || action.to_owned(),
         |(_, zh, en)| if lang == Lang::Zh { (*zh).to_owned() } else { (*en).to_owned() },
     )
+}
+
+/// What the steps of schema 3 recorded, as the visit page lists it: the
+/// labels' details with the terminal's age, the parameters, the network
+/// test, the data restored, the backup's signed refusal, the unbinding
+/// reference, the settled balance and the follow-up day.
+pub(crate) fn recorded_facts(lang: Lang, visit: &Visit, now_seconds: i64) -> Vec<(&'static str, String)> {
+    let today = posfield_shared::Timestamp::from_seconds(now_seconds).beijing_date();
+    let mut facts = Vec::new();
+    let label = |i: &posfield_shared::visit::schema::Identification| {
+        let mut parts: Vec<String> =
+            [i.manufacturer.clone(), i.model.clone()].into_iter().flatten().collect();
+        if let Some(day) = i.production_date {
+            parts.push(day.to_string());
+        }
+        if let Some(age) = i.age_years(today) {
+            parts.push(format!("{age} {}", lang.t("age_years")));
+        }
+        (!parts.is_empty() && (i.model.is_some() || i.production_date.is_some())).then(|| parts.join(" · "))
+    };
+    if let Some(words) = visit.terminal.as_ref().and_then(label) {
+        facts.push((lang.t("label_details"), words));
+    }
+    if let Some(words) = visit.replacement.as_ref().and_then(label) {
+        facts.push((lang.t("new_label_details"), words));
+    }
+    if let Some(p) = &visit.parameters {
+        let ok =
+            if p.parameters_downloaded && p.keys_downloaded { "parameters_ok" } else { "parameters_missing" };
+        facts.push((lang.t("parameters"), format!("{} · {}", p.terminal_number, lang.t(ok))));
+    }
+    if let Some(t) = &visit.network_test {
+        let result = lang.t(if t.passed { "passed" } else { "failed" });
+        let note = t.note.as_deref().map(|n| format!(" · {n}")).unwrap_or_default();
+        facts.push((lang.t("network_test"), format!("{} · {result}{note}", lang.open(&t.link))));
+    }
+    if let Some(r) = &visit.restore {
+        let items: Vec<String> = r.items.iter().map(|i| lang.open(i)).collect();
+        let note = r.note.as_deref().map(|n| format!(" · {n}")).unwrap_or_default();
+        facts.push((lang.t("restore"), format!("{}{note}", items.join("、"))));
+    }
+    if let Some(w) = &visit.backup_waiver {
+        let reason = w.reason.as_deref().map(|r| format!(" · {r}")).unwrap_or_default();
+        facts.push((
+            lang.t("backup_waiver"),
+            format!("{} · {}{reason}", w.signer_name, w.signed_at.beijing_words()),
+        ));
+    }
+    if let Some(reference) = &visit.deregistration.unbind_reference {
+        facts.push((lang.t("unbind_reference"), reference.value.clone()));
+    }
+    if let Some(balance) = &visit.deregistration.settled_balance_fen {
+        facts
+            .push((lang.t("settled_balance"), format!("{}.{:02}", balance.value / 100, balance.value % 100)));
+    }
+    if let Some(f) = &visit.follow_up {
+        let note = f.note.as_deref().map(|n| format!(" · {n}")).unwrap_or_default();
+        facts.push((lang.t("follow_up"), format!("{}{note}", f.on)));
+    }
+    facts
 }
 
 async fn load_visit(state: &crate::State, principal: &Principal, id: &str) -> Result<Visit, PageError> {
@@ -720,7 +789,7 @@ pub async fn visit_page(
                 .unwrap_or_default(),
         })
         .collect();
-    let photos = visit
+    let mut photos: Vec<PhotoLine> = visit
         .current_documents()
         .map(|d| PhotoLine {
             sha256: d.sha256.clone(),
@@ -728,6 +797,14 @@ pub async fn visit_page(
             arrived: arrived(&d.sha256),
         })
         .collect();
+    // The merchant's signed refusal of the backup is shown beside the photos.
+    if let Some(waiver) = &visit.backup_waiver {
+        photos.push(PhotoLine {
+            sha256: waiver.signature.sha256.clone(),
+            label: lang.t("backup_waiver").to_owned(),
+            arrived: arrived(&waiver.signature.sha256),
+        });
+    }
     let (signature_state, signature_badge) = match SignatureCheck::of(&visit) {
         SignatureCheck::Unsigned => ("unsigned", lang.t("sig_unsigned")),
         SignatureCheck::Valid => ("valid", lang.t("sig_valid")),
@@ -769,6 +846,7 @@ pub async fn visit_page(
         let items: Vec<String> = backup.items.iter().map(|i| lang.open(i)).collect();
         facts.push((lang.t("backup"), items.join("、")));
     }
+    facts.extend(recorded_facts(lang, &visit, state.clock.now()));
     let identification = |i: &Option<posfield_shared::visit::schema::Identification>| {
         i.as_ref().map(|i| format!("{} ({})", i.serial, lang.open(&i.method))).unwrap_or_default()
     };
@@ -1115,7 +1193,8 @@ fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// Document kinds whose photos carry a person's identity or bank account:
 /// every view of one at the back office is in the audit log.
-const PERSONAL_DOCUMENTS: [DocumentKind; 2] = [DocumentKind::IdCard, DocumentKind::BankCard];
+const PERSONAL_DOCUMENTS: [DocumentKind; 3] =
+    [DocumentKind::IdCard, DocumentKind::BankCard, DocumentKind::AccountProof];
 
 /// Writes an audit row for each visit in which `sha` is the photo of an ID
 /// card or a bank card, naming the viewer, the document kind and whether a

@@ -32,6 +32,9 @@ fn visit(kind: VisitKind, phone: Option<&str>) -> Visit {
         method: IdentificationMethod::Manual.into(),
         evidence: None,
         stamp: visit.created.clone(),
+        model: None,
+        manufacturer: None,
+        production_date: None,
     });
     visit
 }

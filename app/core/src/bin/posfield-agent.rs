@@ -216,6 +216,9 @@ enum Command {
         unsynced: bool,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only the visits whose follow-up check is on this day (YYYY-MM-DD).
+        #[arg(long)]
+        follow_up_on: Option<String>,
     },
     /// Prints a visit as JSON.
     Show { visit: VisitId },
@@ -398,9 +401,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Complete { visit } => {
             agent.complete(&visit)?;
         }
-        Command::List { status, unsynced, limit } => {
+        Command::List { status, unsynced, limit, follow_up_on } => {
             let status = status.map(|s| term::<VisitStatus>("visit status", &s)).transpose()?;
-            let filter = VisitFilter { status, unsynced_only: unsynced, limit: Some(limit), before: None };
+            let follow_up_on = follow_up_on.as_deref().map(CalendarDate::parse).transpose()?;
+            let filter = VisitFilter {
+                status,
+                unsynced_only: unsynced,
+                limit: Some(limit),
+                before: None,
+                follow_up_on,
+            };
             for row in agent.list_visits(&filter)? {
                 println!("{}", serde_json::to_string(&row)?);
             }

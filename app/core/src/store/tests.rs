@@ -41,7 +41,7 @@ fn the_store_runs_wal_with_full_sync() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     assert_eq!(store.durability().unwrap(), ("wal".to_owned(), 2));
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     store.integrity_check().unwrap();
 }
 
@@ -245,6 +245,38 @@ fn the_frozen_v1_store_opens_with_todays_code() {
     assert_eq!(sim.sim.unwrap().iccid, "89860012345678901238");
     assert_eq!(sim.notes[0].text, "冻结的 v1 存储");
     assert!(store.index_mismatches().unwrap().is_empty());
+}
+
+/// A visit that reached a phone with a follow-up day before its store knew
+/// the column (a document a newer phone wrote, kept whole by an older app)
+/// is on that day's list once the store is migrated: the column is filled
+/// from the documents when its migration runs.
+#[test]
+fn the_follow_up_day_is_filled_from_documents_an_older_store_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/agent.db");
+    std::fs::copy(&fixture, &path).unwrap();
+    let id = "01a207b7-eaa8-7728-b069-a6a75accfa6c";
+    let day = posfield_shared::CalendarDate::parse("2026-12-24").unwrap();
+    {
+        // The frozen store is plain SQLite of version 1: the document is
+        // changed in place as the older app would have stored it whole.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let bytes: Vec<u8> =
+            conn.query_row("SELECT doc FROM visits WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+        let mut doc = VisitDoc::load(&bytes).unwrap();
+        let ctx =
+            Ctx::new(Actor::agent("agent-li", "phone-li"), Timestamp(1_796_000_000_000), "op-follow-up");
+        doc.set_follow_up(&ctx, day, Some("回访")).unwrap();
+        conn.execute("UPDATE visits SET doc = ?2 WHERE id = ?1", rusqlite::params![id, doc.save()]).unwrap();
+    }
+    let store = Store::open(&path, &test_key()).unwrap();
+    let on = |day| VisitFilter { follow_up_on: Some(day), ..VisitFilter::default() };
+    let listed: Vec<String> =
+        store.list_visits(&on(day)).unwrap().into_iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(listed, [id]);
+    assert!(store.list_visits(&on(day.add_days(1))).unwrap().is_empty());
 }
 
 #[test]

@@ -33,12 +33,16 @@ const VISIT_DEADLINE: Duration = Duration::from_secs(30);
 const PUSH_BATCH_BYTES: usize = 512 << 10;
 
 /// The blobs a visit refers to: its current document photos, and the
-/// signature image and strokes of its acceptance.
+/// signature images and strokes of its acceptance and its backup waiver.
 pub(crate) fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
     let mut blobs: BTreeSet<String> = visit.current_documents().map(|d| d.sha256.clone()).collect();
     if let Some(acceptance) = &visit.acceptance {
         blobs.insert(acceptance.signature.sha256.clone());
         blobs.insert(acceptance.strokes_sha256.clone());
+    }
+    if let Some(waiver) = &visit.backup_waiver {
+        blobs.insert(waiver.signature.sha256.clone());
+        blobs.insert(waiver.strokes_sha256.clone());
     }
     blobs
 }

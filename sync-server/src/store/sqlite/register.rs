@@ -144,6 +144,20 @@ fn write_change(
     }
     tx.prepare_cached("UPDATE terminal_register SET state = ?2, changed_by = ?3 WHERE serial = ?1")?
         .execute(params![change.serial, change.after().code(), format!("visit:{visit_id}")])?;
+    if let Some(label) = &change.label {
+        // What the label says fills what the register lacks; an import's
+        // value stays, and a conflict between them is for the desk to see.
+        tx.prepare_cached(
+            "UPDATE terminal_register SET model = COALESCE(model, ?2), manufacturer = COALESCE(manufacturer, ?3),
+                production_date = COALESCE(production_date, ?4) WHERE serial = ?1",
+        )?
+        .execute(params![
+            change.serial,
+            label.model,
+            label.manufacturer,
+            label.production_date.map(|d| d.to_string())
+        ])?;
+    }
     match &change.binding {
         Binding::Keep => {}
         Binding::Bind { name, number } => {

@@ -1013,6 +1013,7 @@ fn install_plan(
                 in_service_since: None,
                 inspected_on: None,
                 handover: None,
+                label: None,
             }],
             conflicts: Vec::new(),
         },
