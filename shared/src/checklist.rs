@@ -80,6 +80,8 @@ pub enum Requirement {
     SettledBalance,
     /// The follow-up day is set (edition 3).
     FollowUpDate,
+    /// The terminal taken back is handed over with its condition and a photo (edition 3).
+    HandoverRecorded,
 }
 
 impl Requirement {
@@ -113,6 +115,7 @@ impl Requirement {
             | Requirement::UnbindReference
             | Requirement::SettledBalance
             | Requirement::FollowUpDate
+            | Requirement::HandoverRecorded
             | Requirement::Photo(DocumentKind::SettlementProof | DocumentKind::AccountProof) => 3,
             _ => 1,
         }
@@ -145,6 +148,7 @@ impl Requirement {
             Requirement::UnbindReference => "解绑流水号".into(),
             Requirement::SettledBalance => "结清金额".into(),
             Requirement::FollowUpDate => "回访日期".into(),
+            Requirement::HandoverRecorded => "回收终端交接记录（外观和照片）".into(),
         }
     }
 
@@ -177,6 +181,9 @@ impl Requirement {
             Requirement::UnbindReference => "the unbinding reference".into(),
             Requirement::SettledBalance => "the settled balance".into(),
             Requirement::FollowUpDate => "the follow-up day".into(),
+            Requirement::HandoverRecorded => {
+                "the hand-over of the terminal taken back (condition and photo)".into()
+            }
         }
     }
 }
@@ -445,7 +452,12 @@ pub const TEMPLATES: &[KindTemplate] = &[
             TEST_PRINT,
             TEST_CARD,
             TEST_PAYMENT,
-            step("old.collect", "回收旧终端", "Take back the old terminal", &[]),
+            step(
+                "old.collect",
+                "回收旧终端（记录外观、封签号并拍照）",
+                "Take back the old terminal (its condition, seal number and a photo)",
+                &[Q::HandoverRecorded],
+            ),
             ACCEPTANCE,
         ],
     },
@@ -563,7 +575,12 @@ pub const TEMPLATES: &[KindTemplate] = &[
                     &[Q::UnbindReference],
                 ),
             ),
-            step("collect", "回收终端", "Take the terminal back for recycling", &[]),
+            step(
+                "collect",
+                "回收终端（记录外观、封签号并拍照）",
+                "Take the terminal back for recycling (its condition, seal number and a photo)",
+                &[Q::HandoverRecorded],
+            ),
             step("confirm.result", "确认注销结果", "Confirm the deregistration result", &[]),
             locked_from(
                 3,

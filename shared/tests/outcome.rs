@@ -328,6 +328,13 @@ fn a_replacement_hands_the_old_terminal_to_the_agent_and_the_new_one_to_the_merc
     let (shop, agent) = (Holder::Merchant("老王便利店".into()), Holder::Agent("agent-li".into()));
     assert_eq!(handover(SERIAL), (shop.clone(), agent.clone(), true));
     assert_eq!(handover(NEW_SERIAL), (agent, shop, true));
+    // The old terminal's hand-over carries what the agent recorded taking it
+    // back: its condition, seal number and photo. The new one's has none.
+    let old = got.changes.iter().find(|c| c.serial == SERIAL).unwrap().handover.clone().unwrap();
+    assert_eq!((old.condition.as_str(), old.seal.as_str()), ("外观完好，电源适配器齐全", "FD-00042"));
+    assert_eq!(old.photo, Some(sha("terminal_photo")));
+    let new = got.changes.iter().find(|c| c.serial == NEW_SERIAL).unwrap().handover.clone().unwrap();
+    assert_eq!((new.condition.as_str(), new.photo.as_deref()), ("", None));
     let inspected = plan(VisitKind::Inspection, &[(SERIAL, registered(TerminalState::Installed))], |_, _| {});
     assert!(inspected.unwrap().changes[0].handover.is_none(), "an inspection hands nothing over");
 }

@@ -234,3 +234,38 @@ fn a_phone_cannot_lower_its_visits_checklist() {
     assert_eq!(forged.checklist, Some(CHECKLIST_EDITION));
     assert_eq!(Field::Kind.keys(), ["kind", "checklist"]);
 }
+
+/// Taking a terminal back records the hand-over: its condition, the seal
+/// or bag number and a photo of it, one of the visit's own. A serial or a
+/// photo not of the visit is refused, and nothing is written.
+#[rstest::rstest]
+#[case::a_replacements_old_terminal(VisitKind::Replacement, "old.collect")]
+#[case::a_deregistered_terminal(VisitKind::Deregistration, "collect")]
+fn a_terminal_taken_back_is_handed_over_with_its_condition_and_a_photo(
+    #[case] kind: VisitKind,
+    #[case] step: &str,
+) {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, kind);
+    fill_leaving(&mut doc, &mut clock, &mut Plain::default(), &[Requirement::HandoverRecorded]);
+    let missing = names(&gaps(&mut doc, &mut clock));
+    assert_eq!(
+        missing,
+        [(VisitKind::template(kind).step(step).unwrap().id.as_str(), Requirement::HandoverRecorded)]
+    );
+    let before = doc.visit().unwrap();
+    let stranger = doc.record_handover(&clock.ctx(&agent()), "N9999999999999", "外观完好", None, None);
+    assert!(matches!(stranger, Err(VisitError::NotFound { .. })), "{stranger:?}");
+    let not_ours =
+        doc.record_handover(&clock.ctx(&agent()), SERIAL, "外观完好", None, Some(&sha("elsewhere")));
+    assert!(matches!(not_ours, Err(VisitError::NotFound { .. })), "{not_ours:?}");
+    assert_eq!(doc.visit().unwrap(), before);
+    // Without a photo it is recorded, and does not yet count.
+    doc.record_handover(&clock.ctx(&agent()), SERIAL, "外观完好", Some("FD-1"), None).unwrap();
+    assert_eq!(names(&gaps(&mut doc, &mut clock)), missing);
+    satisfy(&mut doc, &mut clock, Requirement::HandoverRecorded);
+    let visit = doc.complete(&clock.ctx(&agent())).expect("complete once handed over");
+    assert_eq!(visit.handovers.len(), 1, "recorded again, replaced");
+    assert_eq!(visit.handovers[0].seal.as_deref(), Some("FD-00042"));
+    assert!(visit.hash_references().iter().any(|(at, _)| at == "handovers[0].photo"));
+}

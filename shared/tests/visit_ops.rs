@@ -140,7 +140,10 @@ fn fill_except(doc: &mut VisitDoc, clock: &mut Clock, skip: Requirement) {
             let depends_on_skipped = matches!(
                 (skip, *requirement),
                 (Requirement::SimData, Requirement::SimAction)
-                    | (Requirement::TerminalIdentified, Requirement::TerminalDetails)
+                    | (
+                        Requirement::TerminalIdentified,
+                        Requirement::TerminalDetails | Requirement::HandoverRecorded
+                    )
                     | (Requirement::ReplacementSerial, Requirement::ReplacementDetails)
             );
             if *requirement != skip && !depends_on_skipped {

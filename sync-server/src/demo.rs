@@ -654,6 +654,11 @@ impl Choices for DemoChoices<'_> {
     fn follow_up_days(&mut self) -> u16 {
         3 + self.dice.below(5) as u16
     }
+
+    fn handover(&mut self) -> (String, Option<String>) {
+        let condition = *self.dice.pick(&["外观完好，配件齐全", "屏幕有划痕", "外壳磨损，缺电源适配器"]);
+        (condition.to_owned(), Some(format!("FD-{:06}", self.dice.below(999_999))))
+    }
 }
 
 /// The demo's photos (from the kit, the first one of a visit waiting for

@@ -117,6 +117,9 @@ impl Choices for Site {
     fn follow_up_days(&mut self) -> u16 {
         5
     }
+    fn handover(&mut self) -> (String, Option<String>) {
+        ("屏幕有划痕，配件齐全".into(), Some("FD-20261206".into()))
+    }
 }
 
 /// The application's decision a reactivation row takes.
@@ -377,6 +380,18 @@ impl World {
                         Operation::SetFollowUp { days } => {
                             let day = self.agent.visit(&id).unwrap().created.at.beijing_date();
                             self.agent.set_follow_up(&id, day.add_days(i64::from(days)), None).unwrap();
+                        }
+                        Operation::RecordHandover { condition, seal } => {
+                            let visit = self.agent.visit(&id).unwrap();
+                            let serial = visit.terminal.unwrap().serial;
+                            let photo = visit
+                                .documents
+                                .iter()
+                                .rfind(|d| d.removed.is_none() && d.kind == DocumentKind::TerminalPhoto)
+                                .map(|d| d.sha256.clone());
+                            self.agent
+                                .record_handover(&id, &serial, &condition, seal.as_deref(), photo.as_deref())
+                                .unwrap();
                         }
                         Operation::WaiveBackup { reason } => {
                             self.agent.waive_backup(&id, "王老板", reason.as_deref(), &strokes()).unwrap();
@@ -678,6 +693,17 @@ fn each_visit_moves_the_register_once_and_what_the_lifecycle_refuses_stops_the_a
             assert_eq!(visit.contains("ME31"), asks_label, "{}: the label's model", row.name);
             let waiver = visit.contains("商户拒绝备份（已签字）");
             assert_eq!(waiver, row.declined_backup, "{}: the backup waiver", row.name);
+        }
+        // A terminal taken back is handed over with the condition and seal
+        // the agent recorded: its custody chain says so.
+        let taken_back = matches!(row.kind, VisitKind::Replacement | VisitKind::Deregistration);
+        if taken_back && row.refused.is_none() && completed {
+            let page = world.terminal_page(&serial);
+            assert!(
+                page.contains("屏幕有划痕，配件齐全") && page.contains("FD-20261206"),
+                "{}: the hand-over's condition and seal are not in the chain",
+                row.name
+            );
         }
         // A terminal the register knew without a model takes it off the label.
         if row.kind == VisitKind::Installation && row.refused.is_none() && completed {

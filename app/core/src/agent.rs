@@ -210,6 +210,7 @@ fn referenced_files(visit: &Visit) -> BTreeSet<String> {
     if let Some(waiver) = &visit.backup_waiver {
         files.insert(waiver.signature.sha256.clone());
     }
+    files.extend(visit.handovers.iter().filter_map(|h| h.photo.clone()));
     files
 }
 
@@ -973,19 +974,11 @@ impl Agent {
         reason: Option<&str>,
         strokes: &Strokes,
     ) -> Result<Visit, AgentError> {
-        let captured = strokes.capture()?;
-        self.blobs.put(&captured.strokes_blob)?;
-        self.blobs.put(&captured.png)?;
+        let (captured, image) = self.store_signature(strokes)?;
         let waiver = WaiverInput {
             signer_name: signer_name.to_owned(),
             reason: reason.map(str::to_owned),
-            image: BlobInfo {
-                sha256: captured.png_sha256.clone(),
-                mime: "image/png".into(),
-                bytes: captured.png.len() as u64,
-                width: captured.width,
-                height: captured.height,
-            },
+            image,
             strokes_sha256: captured.strokes_sha256.clone(),
         };
         self.edit(visit_id, |doc, ctx| doc.waive_backup(ctx, &waiver))
@@ -1034,6 +1027,19 @@ impl Agent {
         note: Option<&str>,
     ) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.record_restore(ctx, items, note))
+    }
+
+    /// Records a terminal handed over in the visit: its condition, the seal
+    /// or bag number and the visit's photo of it (a hash of one of its photos).
+    pub fn record_handover(
+        &mut self,
+        visit_id: &VisitId,
+        serial: &str,
+        condition: &str,
+        seal: Option<&str>,
+        photo: Option<&str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.record_handover(ctx, serial, condition, seal, photo))
     }
 
     /// Records the acquirer's unbinding reference (deregistration).
@@ -1113,16 +1119,7 @@ impl Agent {
         signer_name: &str,
         strokes: &Strokes,
     ) -> Result<Visit, AgentError> {
-        let captured = strokes.capture()?;
-        self.blobs.put(&captured.strokes_blob)?;
-        self.blobs.put(&captured.png)?;
-        let image = BlobInfo {
-            sha256: captured.png_sha256.clone(),
-            mime: "image/png".into(),
-            bytes: captured.png.len() as u64,
-            width: captured.width,
-            height: captured.height,
-        };
+        let (captured, image) = self.store_signature(strokes)?;
         // The content hash is fixed by the summary at this instant; the device
         // signs it together with the strokes and the image.
         let ctx = self.ctx()?;
@@ -1139,6 +1136,25 @@ impl Agent {
             device_signature: Some(device_signature),
         };
         self.edit_as(ctx, visit_id, |doc, ctx| doc.sign_acceptance(ctx, &input))
+    }
+
+    /// Validates a merchant's strokes and stores them with their rendered
+    /// image: what the acceptance and a backup waiver are signed with.
+    fn store_signature(
+        &mut self,
+        strokes: &Strokes,
+    ) -> Result<(crate::signature::CapturedSignature, BlobInfo), AgentError> {
+        let captured = strokes.capture()?;
+        self.blobs.put(&captured.strokes_blob)?;
+        self.blobs.put(&captured.png)?;
+        let image = BlobInfo {
+            sha256: captured.png_sha256.clone(),
+            mime: "image/png".into(),
+            bytes: captured.png.len() as u64,
+            width: captured.width,
+            height: captured.height,
+        };
+        Ok((captured, image))
     }
 
     /// Verifies the visit's signature against the stored strokes and image

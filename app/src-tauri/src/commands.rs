@@ -61,6 +61,7 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         set_unbind_reference,
         set_settled_balance,
         set_follow_up,
+        record_handover,
         set_warranty,
         set_repair_plan,
         set_repair_fee,
@@ -649,6 +650,35 @@ async fn set_follow_up(
         let visit_id = parse_visit_id(&visit_id)?;
         let on = date("the follow-up day", &on)?;
         edit(app, state, &visit_id, |agent| agent.set_follow_up(&visit_id, on, note.as_deref()).map(drop))
+    })
+    .await
+}
+
+/// A terminal handed over in the visit: its condition, seal or bag number
+/// and the hash of one of the visit's photos of it.
+#[tauri::command]
+async fn record_handover(
+    app: AppHandle,
+    visit_id: String,
+    serial: String,
+    condition: String,
+    seal: Option<String>,
+    photo: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let photo = photo.filter(|p| !p.is_empty()).map(|p| parse_blob_hash(&p)).transpose()?;
+        edit(app, state, &visit_id, |agent| {
+            agent
+                .record_handover(
+                    &visit_id,
+                    &serial,
+                    &condition,
+                    seal.as_deref(),
+                    photo.as_ref().map(|p| p.as_str()),
+                )
+                .map(drop)
+        })
     })
     .await
 }

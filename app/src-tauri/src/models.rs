@@ -322,6 +322,23 @@ pub struct FollowUpView {
     pub note: Option<String>,
 }
 
+/// A terminal taken back from the merchant, as handed over (回收终端交接).
+#[derive(Debug, Clone, Serialize)]
+pub struct HandoverView {
+    /// The terminal's serial.
+    pub serial: String,
+    /// Its condition in the agent's words.
+    pub condition: String,
+    /// The tamper seal or bag number it travels under.
+    pub seal: Option<String>,
+    /// The content hash of the visit's photo of it, when one was chosen.
+    pub photo: Option<BlobHash>,
+    /// The server confirmed it has that photo.
+    pub photo_confirmed: bool,
+    /// The photo is still one of the visit's current photos (not removed since).
+    pub photo_current: bool,
+}
+
 /// One attempt against a fault.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptView {
@@ -435,6 +452,8 @@ pub struct Needs {
     pub deregistration: bool,
     /// The day of the follow-up check.
     pub follow_up: bool,
+    /// The hand-over of the terminal taken back: condition, seal and a photo.
+    pub handover: bool,
 }
 
 /// The whole visit screen in one reply.
@@ -497,6 +516,8 @@ pub struct VisitView {
     pub settled_balance_fen: Option<u64>,
     /// The day of the follow-up check, once set.
     pub follow_up: Option<FollowUpView>,
+    /// The terminals handed over, as recorded.
+    pub handovers: Vec<HandoverView>,
     /// Today's date in Beijing (`YYYY-MM-DD`), the day ages count to and
     /// the earliest follow-up day.
     pub today: String,
@@ -611,6 +632,11 @@ impl VisitView {
             restore: requirement_in_kind(|r| matches!(r, Q::DataRestored)),
             deregistration: requirement_in_kind(|r| matches!(r, Q::UnbindReference | Q::SettledBalance)),
             follow_up: requirement_in_kind(|r| matches!(r, Q::FollowUpDate)),
+            // Asked of a step that applies to this visit as recorded.
+            handover: template
+                .steps_in(edition)
+                .filter(|s| applies(visit, s.when))
+                .any(|s| s.requires_in(edition).any(|r| matches!(r, Q::HandoverRecorded))),
         };
         let merchant_pays = template
             .steps_in(edition)
@@ -658,6 +684,23 @@ impl VisitView {
                     height: d.height,
                     confirmed: confirmed(&d.sha256),
                     only_on_server: sync.files_gone_from_phone.contains(d.sha256.as_str()),
+                })
+            })
+            .collect::<Result<Vec<_>, IdError>>()?;
+        let handovers = visit
+            .handovers
+            .iter()
+            .map(|h| -> Result<HandoverView, IdError> {
+                Ok(HandoverView {
+                    serial: h.serial.clone(),
+                    condition: h.condition.clone(),
+                    seal: h.seal.clone(),
+                    photo: h.photo.as_deref().map(BlobHash::parse).transpose()?,
+                    photo_confirmed: h.photo.as_deref().is_some_and(confirmed),
+                    photo_current: h
+                        .photo
+                        .as_deref()
+                        .is_some_and(|sha| visit.current_documents().any(|d| d.sha256 == sha)),
                 })
             })
             .collect::<Result<Vec<_>, IdError>>()?;
@@ -735,6 +778,7 @@ impl VisitView {
                 .follow_up
                 .as_ref()
                 .map(|f| FollowUpView { on: f.on.to_string(), note: f.note.clone() }),
+            handovers,
             today: today.to_string(),
             warranty: visit.repair.warranty.as_ref().map(|d| d.value.code().to_owned()),
             repair_plan: visit.repair.plan.as_ref().map(|d| d.value.code().to_owned()),
@@ -1158,6 +1202,98 @@ mod tests {
             agent.list_visits(&filter).unwrap().into_iter().map(VisitRowDto::from_row).collect();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].follow_up.as_deref(), Some("2026-11-26"));
+    }
+
+    fn png() -> Vec<u8> {
+        let image = image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut png = Vec::new();
+        image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        png
+    }
+
+    #[test]
+    fn a_terminal_taken_back_is_shown_as_handed_over_with_its_photo() {
+        for kind in [VisitKind::Replacement, VisitKind::Deregistration] {
+            let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, kind);
+            let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+            assert!(view.needs.handover, "{kind:?}");
+            assert!(view.handovers.is_empty());
+            let collect = view.steps.iter().find(|s| s.requires == ["handover_recorded"]).unwrap();
+            assert!(collect.applies, "{kind:?}");
+            let collect = collect.id;
+
+            agent.identify_typed(&id, "N9100001234567", false).unwrap();
+            let photo = agent.add_photo(&id, &png(), DocumentKind::TerminalPhoto).unwrap();
+            agent
+                .record_handover(
+                    &id,
+                    "N9100001234567",
+                    "外观完好，缺电源适配器",
+                    Some("QF-0042"),
+                    Some(&photo.sha256),
+                )
+                .unwrap();
+            let json = serde_json::to_value(view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT)).unwrap();
+            assert_eq!(
+                json["handovers"],
+                serde_json::json!([{
+                    "serial": "N9100001234567",
+                    "condition": "外观完好，缺电源适配器",
+                    "seal": "QF-0042",
+                    "photo": photo.sha256,
+                    "photo_confirmed": false,
+                    "photo_current": true,
+                }])
+            );
+            assert!(json["needs"]["handover"].as_bool().unwrap());
+            agent.set_step(&id, collect, StepState::Done, None, None).unwrap();
+            let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+            assert!(!view.missing.iter().any(|m| m.step == collect), "{:?}", view.missing);
+
+            // The photo's state is the one the photos show: confirmed once the server has it.
+            let visit = agent.visit(&id).unwrap();
+            let mut sync = agent.visit_sync_state(&visit).unwrap();
+            sync.files_on_server.insert(BlobHash::parse(&photo.sha256).unwrap());
+            let view = VisitView::build(&visit, AFTER_BEIJING_MIDNIGHT, &sync).unwrap();
+            assert!(view.handovers[0].photo_confirmed);
+            assert!(view.documents.iter().all(|d| d.confirmed));
+
+            // A hand-over without a photo is shown, and still missing its photo.
+            agent.record_handover(&id, "N9100001234567", "屏幕有划痕", None, None).unwrap();
+            let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+            let handover = &view.handovers[0];
+            assert_eq!((handover.condition.as_str(), handover.seal.as_deref()), ("屏幕有划痕", None));
+            assert!(handover.photo.is_none() && !handover.photo_confirmed && !handover.photo_current);
+            assert!(
+                view.missing.iter().any(|m| m.step == collect && m.zh.contains("回收终端交接")),
+                "{:?}",
+                view.missing
+            );
+        }
+    }
+
+    #[test]
+    fn a_visit_that_takes_no_terminal_back_needs_no_hand_over() {
+        for kind in [
+            VisitKind::Installation,
+            VisitKind::Repair,
+            VisitKind::Reactivation,
+            VisitKind::SimRenewal,
+            VisitKind::Inspection,
+        ] {
+            let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, kind);
+            let view = view_at(&mut agent, &id, AFTER_BEIJING_MIDNIGHT);
+            assert!(!view.needs.handover, "{kind:?}");
+            assert!(view.handovers.is_empty());
+        }
+        // Edition 2 took the terminal back with a tick: nothing to record.
+        let (_dir, mut agent, id) = visit_at(AFTER_BEIJING_MIDNIGHT, VisitKind::Deregistration);
+        let mut visit = agent.visit(&id).unwrap();
+        visit.checklist = None;
+        let sync = agent.visit_sync_state(&visit).unwrap();
+        let view = VisitView::build(&visit, AFTER_BEIJING_MIDNIGHT, &sync).unwrap();
+        assert!(!view.needs.handover);
+        assert!(view.steps.iter().any(|s| s.id == "collect" && s.requires.is_empty()));
     }
 
     #[test]

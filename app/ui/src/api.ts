@@ -50,10 +50,22 @@ export interface BackupWaiverView {
   signer_name: string; reason: string | null; signed_at: number; signed_words: string;
   signature_sha256: string; signature_confirmed: boolean;
 }
+/** A terminal taken back from the merchant, as handed over: its condition, seal or bag number and photo. */
+export interface HandoverView {
+  serial: string; condition: string; seal: string | null;
+  /** The sha256 of the visit's photo of it, when one was chosen. */
+  photo: string | null;
+  /** The server confirmed it has that photo. */
+  photo_confirmed: boolean;
+  /** The photo is still one of the visit's current photos. */
+  photo_current: boolean;
+}
 export interface Needs {
   replacement: boolean; sim: boolean; sim_action: boolean; backup: boolean; faults: boolean; repair: boolean;
   reactivation: boolean; signature: boolean; details: boolean; replacement_details: boolean; parameters: boolean;
   network_test: boolean; restore: boolean; deregistration: boolean; follow_up: boolean;
+  /** The hand-over of the terminal taken back. */
+  handover: boolean;
 }
 export interface VisitView {
   id: string; kind: string; status: string; editable: boolean; read_only_newer: boolean; merchant_name: string;
@@ -71,6 +83,7 @@ export interface VisitView {
   restore: { items: string[]; note: string | null } | null;
   unbind_reference: string | null; settled_balance_fen: number | null;
   follow_up: { on: string; note: string | null } | null;
+  handovers: HandoverView[];
   /** Today's date in Beijing, `YYYY-MM-DD`. */
   today: string;
   warranty: string | null; repair_plan: string | null; fee_fen: number | null;
@@ -136,6 +149,9 @@ export const api = {
   setUnbindReference: (visitId: string, reference: string) => invoke<VisitView>('set_unbind_reference', { visitId, reference }),
   setSettledBalance: (visitId: string, balanceFen: number) => invoke<VisitView>('set_settled_balance', { visitId, balanceFen }),
   setFollowUp: (visitId: string, on: string, note: string | null) => invoke<VisitView>('set_follow_up', { visitId, on, note }),
+  /** `photo`: the sha256 of one of the visit's current photos, or null. */
+  recordHandover: (visitId: string, serial: string, condition: string, seal: string | null, photo: string | null) =>
+    invoke<VisitView>('record_handover', { visitId, serial, condition, seal, photo }),
   setWarranty: (visitId: string, status: string) => invoke<VisitView>('set_warranty', { visitId, status }),
   setRepairPlan: (visitId: string, plan: string) => invoke<VisitView>('set_repair_plan', { visitId, plan }),
   setRepairFee: (visitId: string, feeFen: number) => invoke<VisitView>('set_repair_fee', { visitId, feeFen }),

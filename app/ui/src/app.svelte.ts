@@ -2,7 +2,10 @@
 // current route and the background sync's last event.
 import { api, onSync, onVisitChanged, type AppInfo, type Progress, type SyncEvent, type Term, type Vocabulary } from './api';
 import { errorText, termLabel, translate, type Locale, type MessageKey } from './i18n';
-import { isSyncing, parseRoute, putBackWords, routeHash, type Route } from './logic';
+import { isSyncing, parseRoute, putBackWords, routeHash, type Route, type VisitSection } from './logic';
+
+/** A screen sending the agent to the photos for one kind of photo, and the way back to it. */
+export interface PhotoRequest { visit: string; kind: string; back: VisitSection; backLabel: MessageKey }
 
 class AppState {
   locale = $state<Locale>(localStorage.getItem('posfield.locale') === 'en' ? 'en' : 'zh');
@@ -16,6 +19,8 @@ class AppState {
   changedVisit = $state<string | null>(null);
   toast = $state<{ text: string; error: boolean } | null>(null);
   private toastTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Read once by the photos screen it is for (not reactive state). */
+  private photoRequest: PhotoRequest | null = null;
 
   get syncing(): boolean {
     return isSyncing(this.syncEvent);
@@ -35,6 +40,19 @@ class AppState {
 
   go(route: Route) {
     location.hash = routeHash(route);
+  }
+
+  /** Opens the visit's photos on one kind of photo, with a way back to the asking screen. */
+  askPhoto(request: PhotoRequest) {
+    this.photoRequest = request;
+    this.go({ name: 'visit', id: request.visit, section: 'photos' });
+  }
+
+  /** The photo request for this visit's photos screen, if any; it is taken, so asked once. */
+  takePhotoRequest(visitId: string): PhotoRequest | null {
+    const request = this.photoRequest;
+    this.photoRequest = null;
+    return request?.visit === visitId ? request : null;
   }
 
   say(text: string, error = false) {
@@ -81,3 +99,15 @@ class AppState {
 }
 
 export const app = new AppState();
+
+/** Starts loading the thumbnail of each photo of `visitId` not yet in
+ * `thumbs` (which the caller keeps in `$state`): a photo's entry is empty
+ * until its image arrives, and stays empty when it cannot be read. */
+export function loadThumbnails(visitId: string, shas: string[], thumbs: Record<string, string>): void {
+  for (const sha of shas) {
+    if (!(sha in thumbs)) {
+      thumbs[sha] = '';
+      api.blobDataUrl(visitId, sha).then((url) => (thumbs[sha] = url), () => {});
+    }
+  }
+}

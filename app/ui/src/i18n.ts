@@ -49,6 +49,12 @@ const zh = {
   deregistration: '注销记录', unbindReference: '解绑流水号', settledBalance: '结清金额（元）', settlementPhoto: '拍摄结清证明',
   followUp: '回访日期', followUpNote: '回访时检查什么（选填）', inDays: '{n} 天后', followUpsToday: '今日回访', followUpOn: '回访：{day}',
   recorded: '已记录', notRecorded: '尚未记录',
+  handover: '回收终端交接', handoverCondition: '外观和配件情况', conditionIntact: '外观完好', conditionScratched: '屏幕有划痕',
+  conditionMissingParts: '缺配件', handoverSeal: '封签号或袋号（选填）', handoverPhoto: '选择一张终端照片',
+  handoverNoPhoto: '还没有终端照片，请先拍一张。', takeTerminalPhoto: '拍摄终端照片', handoverPhotoNeeded: '交接记录须附一张终端照片。',
+  handoverPhotoRemoved: '记录的照片已删除，请重新选择一张并保存。', handoverIdentifyFirst: '请先识别终端机身号，再记录交接。',
+  handoverSave: '保存交接记录', handoverConditionShown: '外观：{condition}', handoverSealShown: '封签号：{seal}',
+  handoverNoPhotoShown: '未附照片', handoverPhotoShown: '照片：{state}', backToHandover: '返回回收终端交接',
 };
 
 type Messages = typeof zh;
@@ -99,6 +105,12 @@ const en: Messages = {
   deregistration: 'Deregistration', unbindReference: 'Unbinding reference', settledBalance: 'Settled balance (yuan)', settlementPhoto: 'Photograph the settlement proof',
   followUp: 'Follow-up day', followUpNote: 'What to check (optional)', inDays: 'In {n} days', followUpsToday: 'Follow-ups today', followUpOn: 'Follow-up: {day}',
   recorded: 'Recorded', notRecorded: 'Not recorded yet',
+  handover: 'Hand-over of the terminal taken back', handoverCondition: 'Condition (casing, accessories)', conditionIntact: 'Casing intact', conditionScratched: 'Screen scratched',
+  conditionMissingParts: 'Accessories missing', handoverSeal: 'Seal or bag number (optional)', handoverPhoto: 'Choose a photo of the terminal',
+  handoverNoPhoto: 'No photo of the terminal yet: take one first.', takeTerminalPhoto: 'Photograph the terminal', handoverPhotoNeeded: 'The hand-over needs a photo of the terminal.',
+  handoverPhotoRemoved: 'The recorded photo was removed: choose another and save.', handoverIdentifyFirst: 'Identify the terminal first, then record the hand-over.',
+  handoverSave: 'Save the hand-over', handoverConditionShown: 'Condition: {condition}', handoverSealShown: 'Seal: {seal}',
+  handoverNoPhotoShown: 'No photo', handoverPhotoShown: 'Photo: {state}', backToHandover: 'Back to the hand-over',
 };
 
 export const messages: Record<Locale, Messages> = { zh, en };

@@ -4,6 +4,7 @@ import {
   fenToYuan, filterArgs, formatBytes, isSyncing, orderedSteps, parseRoute, photoSyncState, syncStateKey,
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
   aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
+  handoverOf, hasConditionPhrase, initialHandoverPhoto, terminalPhotos, toggleConditionPhrase,
 } from './logic';
 import type { StepView } from './api';
 
@@ -34,6 +35,9 @@ describe('stepScreen', () => {
     ['followup', ['follow_up_date'], 'details'],
     ['backup', ['backup_confirmation'], 'details'],
     ['docs.bank_card', ['photo:bank_card|account_proof'], 'photos'],
+    ['old.collect', ['handover_recorded'], 'details'],
+    ['collect', ['handover_recorded'], 'details'],
+    ['collect', [], null],
   ])('step %s with %j opens %s', (id, requires, screen) => {
     expect(stepScreen(step(id, requires))).toBe(screen);
   });
@@ -70,6 +74,47 @@ describe('identify steps done', () => {
     expect(identifyStepsDone(steps, false, { serial: true, details: true })).toEqual([]);
     // An older visit's identify step asks for the serial only (edition 2).
     expect(identifyStepsDone([step('identify', ['terminal_identified'])], false, { serial: true, details: false })).toEqual(['identify']);
+  });
+});
+
+describe('hand-over of the terminal taken back', () => {
+  const doc = (sha256: string, kind: string) => ({ sha256, kind });
+  const documents = [doc('a', 'terminal_photo'), doc('b', 'id_card'), doc('c', 'terminal_photo')];
+
+  it('offers only the terminal photos, in the visit order', () => {
+    expect(terminalPhotos(documents).map((d) => d.sha256)).toEqual(['a', 'c']);
+    expect(terminalPhotos([doc('b', 'id_card')])).toEqual([]);
+  });
+
+  it('finds the record of the visit terminal, none before it is identified', () => {
+    const handovers = [{ serial: 'N9100001234567', photo: 'a' }, { serial: 'N9100009876543', photo: null }];
+    expect(handoverOf(handovers, 'N9100009876543')).toEqual({ serial: 'N9100009876543', photo: null });
+    expect(handoverOf(handovers, 'N950')).toBeNull();
+    expect(handoverOf(handovers, null)).toBeNull();
+    expect(handoverOf(handovers, '')).toBeNull();
+  });
+
+  it('starts on the recorded photo while it is there, else on the newest terminal photo', () => {
+    const photos = terminalPhotos(documents);
+    expect(initialHandoverPhoto(photos, { photo: 'a' })).toBe('a');
+    expect(initialHandoverPhoto(photos, null)).toBe('c');
+    // The recorded photo was removed since: the newest one is offered instead.
+    expect(initialHandoverPhoto(photos, { photo: 'gone' })).toBe('c');
+    expect(initialHandoverPhoto(photos, { photo: null })).toBe('c');
+    expect(initialHandoverPhoto([], { photo: 'a' })).toBeNull();
+  });
+
+  it('a quick pick adds its words as a part of the condition, and a second tap takes them out', () => {
+    expect(toggleConditionPhrase('', '外观完好')).toBe('外观完好');
+    expect(toggleConditionPhrase('外观完好', '缺配件')).toBe('外观完好，缺配件');
+    expect(toggleConditionPhrase('外观完好，缺配件', '外观完好')).toBe('缺配件');
+    // What the agent typed stays; their commas become full-width.
+    expect(toggleConditionPhrase(' 缺电源线, 屏幕有划痕 ', '屏幕有划痕')).toBe('缺电源线');
+    expect(toggleConditionPhrase('背壳裂开、', '缺配件')).toBe('背壳裂开，缺配件');
+    expect(hasConditionPhrase('外观完好；缺配件', '缺配件')).toBe(true);
+    // A phrase inside other words is not the picked one.
+    expect(hasConditionPhrase('缺配件电池', '缺配件')).toBe(false);
+    expect(toggleConditionPhrase('缺配件电池', '缺配件')).toBe('缺配件电池，缺配件');
   });
 });
 

@@ -1,5 +1,5 @@
 // Pure helpers behind the screens, unit-tested with vitest.
-import type { DocumentView, Progress, StepView, SyncEvent, VisitRow } from './api';
+import type { DocumentView, HandoverView, Progress, StepView, SyncEvent, VisitRow } from './api';
 
 /** Which screen works on a checklist step, from what the step requires. */
 export type StepScreen = 'identify' | 'faults' | 'photos' | 'details' | 'sign' | null;
@@ -8,7 +8,7 @@ const IDENTIFY_REQUIREMENTS = ['terminal_identified', 'replacement_serial', 'ter
 const DETAILS_REQUIREMENTS = [
   'warranty_decision', 'repair_plan', 'repair_fee', 'sim_data', 'sim_action', 'backup_confirmation', 'suspension_cause',
   'application_approved', 'parameter_config', 'network_test', 'data_restored', 'unbind_reference', 'settled_balance',
-  'follow_up_date',
+  'follow_up_date', 'handover_recorded',
 ];
 
 export function stepScreen(step: Pick<StepView, 'id' | 'requires'>): StepScreen {
@@ -47,6 +47,48 @@ export function identifyStepsDone(
     .filter((s) => s.requires.includes(serial) || s.requires.includes(details))
     .filter((s) => s.requires.every(met))
     .map((s) => s.id);
+}
+
+/** The visit's current photos of a terminal, the ones a hand-over may show. */
+export function terminalPhotos<T extends Pick<DocumentView, 'kind'>>(documents: T[]): T[] {
+  return documents.filter((d) => d.kind === 'terminal_photo');
+}
+
+/** The hand-over recorded for a terminal, if any. */
+export function handoverOf<T extends Pick<HandoverView, 'serial'>>(handovers: T[], serial: string | null | undefined): T | null {
+  return (serial && handovers.find((h) => h.serial === serial)) || null;
+}
+
+/**
+ * The photo a hand-over form starts on: the one recorded while it is still
+ * among the terminal photos, else the newest terminal photo, else none.
+ */
+export function initialHandoverPhoto(
+  photos: Pick<DocumentView, 'sha256'>[],
+  recorded: Pick<HandoverView, 'photo'> | null,
+): string | null {
+  if (recorded?.photo && photos.some((p) => p.sha256 === recorded.photo)) return recorded.photo;
+  return photos.length ? photos[photos.length - 1].sha256 : null;
+}
+
+/** The parts of a condition as typed, split at commas, semicolons and enumeration commas. */
+function conditionParts(text: string): string[] {
+  return text.split(/[，,、;；]/).map((p) => p.trim()).filter(Boolean);
+}
+
+/** Whether a quick-pick phrase is already one of the condition's parts. */
+export function hasConditionPhrase(text: string, phrase: string): boolean {
+  return conditionParts(text).includes(phrase);
+}
+
+/**
+ * The condition with a quick-pick phrase added as its own part, or taken
+ * out when it is there already; parts are joined by a full-width comma.
+ */
+export function toggleConditionPhrase(text: string, phrase: string): string {
+  const parts = conditionParts(text);
+  const next = parts.includes(phrase) ? parts.filter((p) => p !== phrase) : [...parts, phrase];
+  return next.join('，');
 }
 
 /** The list filter of the today screen. */

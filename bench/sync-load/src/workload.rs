@@ -424,6 +424,17 @@ impl<'a> VisitBuilder<'a> {
                 let last = visit.history.last().map_or(visit.created.at, |h| h.stamp.at);
                 self.agent.set_follow_up(id, last.beijing_date().add_days(i64::from(*days)), None)?;
             }
+            Operation::RecordHandover { condition, seal } => {
+                let visit = self.agent.visit(id)?;
+                let serial =
+                    visit.terminal.clone().context("a hand-over before the terminal is identified")?.serial;
+                let photo = visit
+                    .current_documents()
+                    .filter(|d| d.kind == DocumentKind::TerminalPhoto)
+                    .last()
+                    .map(|d| d.sha256.clone());
+                self.agent.record_handover(id, &serial, condition, seal.as_deref(), photo.as_deref())?;
+            }
             Operation::WaiveBackup { reason } => {
                 let signer = *rng.pick(SIGNERS);
                 self.agent.waive_backup(id, signer, reason.as_deref(), &strokes(rng))?;
@@ -501,9 +512,11 @@ impl<'a> VisitBuilder<'a> {
                     self.satisfy(rng, requirement)?;
                     self.step(step, note(rng))?;
                 }
-                for step in ["test.print", "test.card", "test.payment", "old.collect"] {
+                for step in ["test.print", "test.card", "test.payment"] {
                     self.step(step, note(rng))?;
                 }
+                self.satisfy(rng, Requirement::HandoverRecorded)?;
+                self.step("old.collect", note(rng))?;
                 for kind in
                     [DocumentKind::WarrantyCard, DocumentKind::PurchaseProof, DocumentKind::ServiceAgreement]
                 {
@@ -647,6 +660,10 @@ impl Choices for Drawn<'_> {
 
     fn follow_up_days(&mut self) -> u16 {
         7
+    }
+
+    fn handover(&mut self) -> (String, Option<String>) {
+        ("外观完好".into(), None)
     }
 }
 

@@ -22,7 +22,7 @@
 //! | `assignment` | never | never | write while open | restore |
 //! | `reviews` | never | append while open | append while open | restore |
 //! | `reactivation.application` | submit while working | decide while open | decide while open | restore |
-//! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `sim`, `backup`, `backup_waiver`, `parameters`, `network_test`, `restore`, `deregistration`, `follow_up`, `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
+//! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `sim`, `backup`, `backup_waiver`, `parameters`, `network_test`, `restore`, `deregistration`, `follow_up`, `handovers`, `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
 //! | `notes`, `history` | append, as itself, while open (not approved or cancelled) | append | append | append |
 //!
 //! "Append" means entries are added and none is changed or removed, and an
@@ -100,6 +100,8 @@ pub enum Field {
     Deregistration,
     /// `follow_up`.
     FollowUp,
+    /// `handovers`.
+    Handovers,
     /// `repair`.
     Repair,
     /// `reactivation.cause`.
@@ -120,7 +122,7 @@ pub enum Field {
 
 impl Field {
     /// Every field, in document order.
-    pub const ALL: [Field; 28] = [
+    pub const ALL: [Field; 29] = [
         Field::Versions,
         Field::Id,
         Field::Kind,
@@ -141,6 +143,7 @@ impl Field {
         Field::Restore,
         Field::Deregistration,
         Field::FollowUp,
+        Field::Handovers,
         Field::Repair,
         Field::ReactivationCause,
         Field::Application,
@@ -174,6 +177,7 @@ impl Field {
             Field::Restore => "restore",
             Field::Deregistration => "deregistration",
             Field::FollowUp => "follow_up",
+            Field::Handovers => "handovers",
             Field::Repair => "repair",
             Field::ReactivationCause => "reactivation.cause",
             Field::Application => "application",
@@ -220,6 +224,7 @@ impl Field {
             Field::Restore => "数据恢复",
             Field::Deregistration => "注销记录",
             Field::FollowUp => "回访日期",
+            Field::Handovers => "终端交接",
             Field::Repair => "维修决定",
             Field::ReactivationCause => "停机原因",
             Field::Application => "复机申请",
@@ -233,7 +238,7 @@ impl Field {
 }
 
 /// The document key of each single-key field, by the field's position.
-const KEYS: [&str; 28] = [
+const KEYS: [&str; 29] = [
     "schema",
     "id",
     "kind",
@@ -254,6 +259,7 @@ const KEYS: [&str; 28] = [
     "restore",
     "deregistration",
     "follow_up",
+    "handovers",
     "repair",
     "reactivation",
     "reactivation",
@@ -526,6 +532,7 @@ fn same(field: Field, a: &Visit, b: &Visit) -> bool {
         Field::Restore => a.restore == b.restore,
         Field::Deregistration => a.deregistration == b.deregistration,
         Field::FollowUp => a.follow_up == b.follow_up,
+        Field::Handovers => a.handovers == b.handovers,
         Field::Repair => a.repair == b.repair,
         Field::ReactivationCause => a.reactivation.cause == b.reactivation.cause,
         Field::Application => a.reactivation.application == b.reactivation.application,
@@ -566,6 +573,7 @@ fn copy(field: Field, from: &Visit, to: &mut Visit) {
         Field::Restore => to.restore = from.restore.clone(),
         Field::Deregistration => to.deregistration = from.deregistration.clone(),
         Field::FollowUp => to.follow_up = from.follow_up.clone(),
+        Field::Handovers => to.handovers = from.handovers.clone(),
         Field::Repair => to.repair = from.repair.clone(),
         Field::ReactivationCause => to.reactivation.cause = from.reactivation.cause.clone(),
         Field::Application => to.reactivation.application = from.reactivation.application.clone(),

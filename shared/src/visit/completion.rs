@@ -145,6 +145,11 @@ pub fn requirement_met(visit: &Visit, requirement: Requirement) -> bool {
         Requirement::UnbindReference => visit.deregistration.unbind_reference.is_some(),
         Requirement::SettledBalance => visit.deregistration.settled_balance_fen.is_some(),
         Requirement::FollowUpDate => visit.follow_up.is_some(),
+        // The terminal found on site, handed over with a photo of it.
+        Requirement::HandoverRecorded => visit
+            .terminal
+            .as_ref()
+            .is_some_and(|t| visit.handovers.iter().any(|h| h.serial == t.serial && h.photo.is_some())),
     }
 }
 

@@ -477,6 +477,7 @@ impl VisitDoc {
             restore,
             deregistration,
             follow_up,
+            handovers,
         );
         self.write_list("faults", &old.faults, &new.faults)?;
         self.write_list("documents", &old.documents, &new.documents)?;

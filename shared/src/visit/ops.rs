@@ -277,6 +277,17 @@ fn strokes_hash(strokes_sha256: &str) -> Result<String, VisitError> {
     }
 }
 
+/// A list of backed-up or restored data: not empty, each item once, in order.
+fn item_list(items: &[BackupItem], what: &'static str) -> Result<Vec<Open<BackupItem>>, VisitError> {
+    if items.is_empty() {
+        return Err(VisitError::EmptyText { what });
+    }
+    let mut items = items.to_vec();
+    items.sort();
+    items.dedup();
+    Ok(items.into_iter().map(Open::from).collect())
+}
+
 /// Whether the visit's checklist asks for `requirement` at all.
 fn kind_asks(visit: &Visit, requirement: Requirement) -> bool {
     visit.kind.template().steps_in(visit.checklist_edition()).any(|s| s.requires.contains(&requirement))
@@ -353,6 +364,7 @@ impl VisitDoc {
             restore: None,
             deregistration: DeregistrationRecord::default(),
             follow_up: None,
+            handovers: Vec::new(),
             repair: RepairRecord::default(),
             reactivation: ReactivationRecord::default(),
             acceptance: None,
@@ -713,13 +725,7 @@ impl VisitDoc {
         items: &[BackupItem],
         note: Option<&str>,
     ) -> Result<Visit, VisitError> {
-        if items.is_empty() {
-            return Err(VisitError::EmptyText { what: "the list of backed-up data" });
-        }
-        let mut items = items.to_vec();
-        items.sort();
-        items.dedup();
-        let items: Vec<Open<BackupItem>> = items.into_iter().map(Open::from).collect();
+        let items = item_list(items, "the list of backed-up data")?;
         self.agent_edit(ctx, "confirm_backup", |visit| {
             let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
             let detail = items.iter().map(|i| i.code()).collect::<Vec<_>>().join(",");
@@ -831,13 +837,7 @@ impl VisitDoc {
         items: &[BackupItem],
         note: Option<&str>,
     ) -> Result<Visit, VisitError> {
-        if items.is_empty() {
-            return Err(VisitError::EmptyText { what: "the list of restored data" });
-        }
-        let mut items = items.to_vec();
-        items.sort();
-        items.dedup();
-        let items: Vec<Open<BackupItem>> = items.into_iter().map(Open::from).collect();
+        let items = item_list(items, "the list of restored data")?;
         self.agent_edit(ctx, "record_restore", |visit| {
             if !kind_asks(visit, Requirement::DataRestored) {
                 return Err(VisitError::WrongKind { what: "a data restore", kind: visit.kind });
@@ -899,6 +899,50 @@ impl VisitDoc {
         self.agent_edit(ctx, "set_follow_up", |visit| {
             visit.follow_up = Some(FollowUp { on, note, stamp: ctx.stamp() });
             Ok(on.to_string())
+        })
+    }
+
+    /// Records a terminal handed over in the visit: its condition, the seal
+    /// or bag it travels under, and the visit's photo of it. The serial is
+    /// the visit's terminal or its new one; the photo one of the visit's own
+    /// current photos. Recording the same terminal again replaces the record.
+    pub fn record_handover(
+        &mut self,
+        ctx: &Ctx,
+        serial: &str,
+        condition: &str,
+        seal: Option<&str>,
+        photo: Option<&str>,
+    ) -> Result<Visit, VisitError> {
+        let serial = validate::serial(serial)?;
+        let condition = short_text(condition, "the terminal's condition")?;
+        let seal = match seal.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => Some(short_text(text, "the seal or bag number")?),
+            None => None,
+        };
+        self.agent_edit(ctx, "record_handover", |visit| {
+            let known =
+                [&visit.terminal, &visit.replacement].into_iter().flatten().any(|t| t.serial == serial);
+            if !known {
+                return Err(VisitError::NotFound { what: "terminal of this visit", id: serial.clone() });
+            }
+            if let Some(photo) = photo
+                && !visit.current_documents().any(|d| d.sha256 == photo)
+            {
+                return Err(VisitError::NotFound { what: "photo of this visit", id: photo.to_owned() });
+            }
+            let record = HandoverRecord {
+                serial: serial.clone(),
+                condition,
+                seal,
+                photo: photo.map(str::to_owned),
+                stamp: ctx.stamp(),
+            };
+            match visit.handovers.iter_mut().find(|h| h.serial == serial) {
+                Some(existing) => *existing = record,
+                None => visit.handovers.push(record),
+            }
+            Ok(serial)
         })
     }
 

@@ -207,6 +207,12 @@ pub struct Handover {
     pub place: String,
     /// What confirms it: the merchant's signed acceptance, by the signer's name.
     pub receipt: String,
+    /// Its condition, as the agent recorded it in the visit.
+    pub condition: String,
+    /// The seal or bag number it travels under.
+    pub seal: String,
+    /// SHA-256 of the visit's photo of it.
+    pub photo: Option<String>,
 }
 
 /// What a plan does to one terminal.
@@ -458,7 +464,7 @@ pub fn register_plan(
         let in_service_since =
             (installed || (known.is_none() && from == TerminalState::Installed)).then_some(day);
         let inspected_on = (visit.kind == VisitKind::Inspection && !is_new).then_some(day);
-        let handover = handover(visit, &events);
+        let handover = handover(visit, serial, &events);
         let identification = if is_new { visit.replacement.as_ref() } else { visit.terminal.as_ref() };
         let change = TerminalChange {
             serial: serial.to_owned(),
@@ -520,7 +526,8 @@ pub fn application_plan(visit: &Visit, register: &BTreeMap<String, Registered>) 
 /// The hand-over a terminal's events in a visit imply: installed, the agent
 /// gives it to the merchant; taken back or sent for repair, the merchant
 /// gives it to the agent, who holds it until the warehouse checks it in.
-fn handover(visit: &Visit, events: &[(TerminalEvent, TerminalState)]) -> Option<Handover> {
+fn handover(visit: &Visit, serial: &str, events: &[(TerminalEvent, TerminalState)]) -> Option<Handover> {
+    let record = visit.handovers.iter().find(|h| h.serial == serial);
     let merchant = Holder::Merchant(visit.merchant.name.trim().to_owned());
     let agent = Holder::Agent(visit.assignment.agent.clone());
     let (from, to) = match events.last().map(|(event, _)| *event)? {
@@ -538,6 +545,9 @@ fn handover(visit: &Visit, events: &[(TerminalEvent, TerminalState)]) -> Option<
             .as_ref()
             .map(|a| format!("商户签收 / signed by the merchant: {}", a.signer_name))
             .unwrap_or_default(),
+        condition: record.map(|r| r.condition.clone()).unwrap_or_default(),
+        seal: record.and_then(|r| r.seal.clone()).unwrap_or_default(),
+        photo: record.and_then(|r| r.photo.clone()),
     })
 }
 

@@ -98,6 +98,14 @@ pub enum Operation {
         /// Days from the day it is set.
         days: u16,
     },
+    /// Record the hand-over of the visit's terminal with the visit's last
+    /// photo of a terminal.
+    RecordHandover {
+        /// Its condition.
+        condition: String,
+        /// The seal or bag number.
+        seal: Option<String>,
+    },
     /// The merchant declines the backup and signs that they did; the
     /// signature is the caller's ([`Evidence::signature`]).
     WaiveBackup {
@@ -213,6 +221,8 @@ pub trait Choices {
     fn settled_balance(&mut self) -> u64;
     /// Days from the visit to its follow-up check.
     fn follow_up_days(&mut self) -> u16;
+    /// The condition of a terminal taken back, and the seal or bag number.
+    fn handover(&mut self) -> (String, Option<String>);
 }
 
 /// What only the caller holds when the operations are applied to a
@@ -297,6 +307,19 @@ pub fn operations(visit: &Visit, requirement: Requirement, choices: &mut dyn Cho
         Requirement::UnbindReference => vec![Operation::SetUnbindReference(choices.unbind_reference())],
         Requirement::SettledBalance => vec![Operation::SetSettledBalance(choices.settled_balance())],
         Requirement::FollowUpDate => vec![Operation::SetFollowUp { days: choices.follow_up_days() }],
+        // A hand-over is of the identified terminal, with a photo of it.
+        Requirement::HandoverRecorded => {
+            let mut operations = Vec::new();
+            if visit.terminal.is_none() {
+                operations.push(identify(choices.terminal(), false));
+            }
+            if !visit.current_documents().any(|d| d.kind == DocumentKind::TerminalPhoto) {
+                operations.push(Operation::AttachPhoto(DocumentKind::TerminalPhoto));
+            }
+            let (condition, seal) = choices.handover();
+            operations.push(Operation::RecordHandover { condition, seal });
+            operations
+        }
         Requirement::FaultRecorded => fault(choices),
         Requirement::WarrantyDecision => vec![Operation::SetWarranty(choices.warranty())],
         Requirement::RepairPlan => vec![Operation::SetRepairPlan(choices.repair_plan())],
@@ -398,6 +421,20 @@ pub fn apply(
         Operation::SetSettledBalance(fen) => doc.set_settled_balance(ctx, *fen),
         Operation::SetFollowUp { days } => {
             doc.set_follow_up(ctx, ctx.at.beijing_date().add_days(i64::from(*days)), None)
+        }
+        Operation::RecordHandover { condition, seal } => {
+            let visit = doc.visit()?;
+            let serial = visit
+                .terminal
+                .as_ref()
+                .map(|t| t.serial.clone())
+                .ok_or(VisitError::NotFound { what: "identified terminal", id: String::new() })?;
+            let photo = visit
+                .current_documents()
+                .filter(|d| d.kind == DocumentKind::TerminalPhoto)
+                .last()
+                .map(|d| d.sha256.clone());
+            doc.record_handover(ctx, &serial, condition, seal.as_deref(), photo.as_deref())
         }
         Operation::WaiveBackup { reason } => {
             let visit = doc.visit()?;

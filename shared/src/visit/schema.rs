@@ -334,6 +334,24 @@ pub struct DeregistrationRecord {
     pub settled_balance_fen: Option<Decided<u64>>,
 }
 
+/// A terminal handed over in the visit (交接, schema 3): the merchant
+/// gives it to the agent who takes it back. The merchant's acceptance
+/// signature confirms it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct HandoverRecord {
+    /// The terminal's serial: the visit's terminal or its new one.
+    #[key]
+    pub serial: String,
+    /// Its condition in the agent's words (外观, 配件).
+    pub condition: String,
+    /// The tamper seal or bag number it travels under.
+    pub seal: Option<String>,
+    /// SHA-256 of the visit's photo of it (a terminal photo of the visit).
+    pub photo: Option<String>,
+    /// Who recorded it, when.
+    pub stamp: Stamp,
+}
+
 /// A follow-up visit's day (回访, schema 3): the visit is on the agent's list that day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 pub struct FollowUp {
@@ -533,6 +551,10 @@ pub struct Visit {
     #[autosurgeon(missing = "Option::default")]
     #[serde(default)]
     pub follow_up: Option<FollowUp>,
+    /// Terminals handed over in the visit, one record per serial (schema 3).
+    #[autosurgeon(missing = "Vec::new")]
+    #[serde(default)]
+    pub handovers: Vec<HandoverRecord>,
     /// Repair decisions.
     pub repair: RepairRecord,
     /// Reactivation data.
@@ -606,6 +628,11 @@ impl Visit {
         if let Some(acceptance) = &self.acceptance {
             refs.push(("acceptance.signature".to_owned(), acceptance.signature.sha256.as_str()));
             refs.push(("acceptance.strokes".to_owned(), acceptance.strokes_sha256.as_str()));
+        }
+        for (i, handover) in self.handovers.iter().enumerate() {
+            if let Some(photo) = &handover.photo {
+                refs.push((format!("handovers[{i}].photo"), photo.as_str()));
+            }
         }
         if let Some(waiver) = &self.backup_waiver {
             refs.push(("backup_waiver.signature".to_owned(), waiver.signature.sha256.as_str()));

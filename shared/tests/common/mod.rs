@@ -160,6 +160,9 @@ impl Choices for Plain {
     fn follow_up_days(&mut self) -> u16 {
         7
     }
+    fn handover(&mut self) -> (String, Option<String>) {
+        ("外观完好，电源适配器齐全".into(), Some("FD-00042".into()))
+    }
 }
 
 /// The tests' photos (a hash per document kind) and signature.

@@ -338,6 +338,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("unbind_reference", "解绑流水号", "Unbinding reference"),
     ("settled_balance", "结清金额（元）", "Settled balance (yuan)"),
     ("follow_up", "回访日期", "Follow-up day"),
+    ("handover", "终端交接", "Hand-over"),
     ("checklist_edition", "检查清单版本", "Checklist edition"),
     ("notes", "备注", "Notes"),
     ("completed_at", "完成时间", "Completed"),

@@ -654,6 +654,10 @@ pub(crate) fn recorded_facts(lang: Lang, visit: &Visit, now_seconds: i64) -> Vec
         facts
             .push((lang.t("settled_balance"), format!("{}.{:02}", balance.value / 100, balance.value % 100)));
     }
+    for h in &visit.handovers {
+        let seal = h.seal.as_deref().map(|s| format!(" · {s}")).unwrap_or_default();
+        facts.push((lang.t("handover"), format!("{} · {}{seal}", h.serial, h.condition)));
+    }
     if let Some(f) = &visit.follow_up {
         let note = f.note.as_deref().map(|n| format!(" · {n}")).unwrap_or_default();
         facts.push((lang.t("follow_up"), format!("{}{note}", f.on)));

@@ -85,8 +85,9 @@ pub(super) fn apply(tx: &Transaction<'_>, visit_id: &str, write: &RegisterWrite)
                     to: &handover.to,
                     at: handover.at.seconds(),
                     place: &handover.place,
-                    condition: "",
-                    seal: "",
+                    condition: &handover.condition,
+                    seal: &handover.seal,
+                    photo: handover.photo.as_deref(),
                     visit_id: Some(visit_id),
                     confirmed_by: &handover.receipt,
                     promised_back: None,
@@ -244,6 +245,7 @@ struct Custody<'a> {
     place: &'a str,
     condition: &'a str,
     seal: &'a str,
+    photo: Option<&'a str>,
     visit_id: Option<&'a str>,
     confirmed_by: &'a str,
     promised_back: Option<&'a str>,
@@ -258,8 +260,8 @@ fn hand_over(
 ) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO custody_events (serial, from_kind, from_name, to_kind, to_name, at, place, condition, seal,
-            visit_id, confirmed_by, promised_back, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            visit_id, confirmed_by, promised_back, recorded_at, photo)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         serial,
@@ -274,7 +276,8 @@ fn hand_over(
         custody.visit_id,
         custody.confirmed_by,
         custody.promised_back,
-        recorded_at
+        recorded_at,
+        custody.photo
     ])?;
     // The chain keeps every hand-over. A visit's hand-over to its agent,
     // approved after the warehouse or the repair centre already received the
@@ -332,6 +335,7 @@ pub(super) fn check_in(tx: &Transaction<'_>, check_in: &CheckIn) -> Result<(), S
             place: "",
             condition: &check_in.condition,
             seal: &check_in.seal,
+            photo: None,
             visit_id: None,
             confirmed_by: &confirmed_by,
             promised_back: check_in.promised_back.as_deref(),
