@@ -280,12 +280,13 @@ impl KindTemplate {
     }
 
     /// Whether `edition` asks more of this kind than the edition before it
-    /// (a required step, a requirement of a required step, or a step no
-    /// longer skippable): a phone of an older schema could not complete a
-    /// visit created under it, so it is created locked to them.
+    /// (a required step, a new requirement of any step, since a step an
+    /// older app marks done must meet it, or a step no longer skippable): a
+    /// phone of an older schema could not complete a visit created under
+    /// it, so it is created locked to them.
     pub fn asks_more_in(&self, edition: u64) -> bool {
-        self.steps.iter().filter(|s| s.need == Need::Required).any(|s| {
-            s.since == edition
+        self.steps.iter().any(|s| {
+            (s.since == edition && s.need == Need::Required)
                 || s.locked_from == Some(edition)
                 || (s.since < edition && s.requires.iter().any(|r| r.since() == edition))
         })
@@ -701,9 +702,19 @@ mod tests {
     /// The kinds whose edition 3 asks more than older phones know are
     /// exactly those whose steps used to be ticks the business depends on.
     #[test]
-    fn edition_three_asks_more_of_installation_replacement_and_deregistration_only() {
+    fn edition_three_asks_more_of_the_kinds_whose_steps_record_more() {
         let asking: Vec<VisitKind> = TEMPLATES.iter().filter(|t| t.asks_more_in(3)).map(|t| t.kind).collect();
-        assert_eq!(asking, [VisitKind::Installation, VisitKind::Replacement, VisitKind::Deregistration]);
+        // A reactivation's optional follow-up step now records its day: an
+        // older app marking it done would leave it unmet.
+        assert_eq!(
+            asking,
+            [
+                VisitKind::Installation,
+                VisitKind::Replacement,
+                VisitKind::Reactivation,
+                VisitKind::Deregistration
+            ]
+        );
         for template in TEMPLATES {
             assert!(!template.asks_more_in(2), "{}", template.kind);
         }

@@ -269,3 +269,79 @@ fn a_terminal_taken_back_is_handed_over_with_its_condition_and_a_photo(
     assert_eq!(visit.handovers[0].seal.as_deref(), Some("FD-00042"));
     assert!(visit.hash_references().iter().any(|(at, _)| at == "handovers[0].photo"));
 }
+
+/// An edition no app creates counts as edition 2, never as a checklist
+/// that asks nothing; a row the server stored before editions may see the
+/// edition raised, never lowered.
+#[test]
+fn an_edition_below_two_asks_what_edition_two_asks_and_an_old_row_is_only_raised() {
+    let mut clock = Clock::default();
+    let doc = new_visit(&mut clock, VisitKind::Installation);
+    let mut forged = doc.visit().unwrap();
+    forged.checklist = Some(0);
+    assert_eq!(forged.checklist_edition(), 2);
+    assert!(!posfield_shared::visit::missing(&forged).is_empty(), "edition 0 asks for the checklist");
+    let mut old_row = OfficeFields::of(&doc.visit().unwrap());
+    old_row.checklist = None;
+    assert_eq!(old_row.forged(&forged), [], "a forged 0 is edition 2, what an old row holds");
+    forged.checklist = Some(CHECKLIST_EDITION);
+    assert_eq!(old_row.forged(&forged), [], "raised on an old row");
+    let trusted = OfficeFields::of(&forged);
+    forged.checklist = Some(1);
+    assert_eq!(trusted.forged(&forged), [Field::Kind], "lowered once trusted");
+}
+
+/// A hand-over counts only with a photo the visit still holds: a photo
+/// removed after the hand-over leaves it unmet, and the register's custody
+/// row does not name it.
+#[test]
+fn a_hand_over_whose_photo_was_removed_does_not_count() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Deregistration);
+    fill(&mut doc, &mut clock);
+    let photo = doc.visit().unwrap().handovers[0].photo.clone().unwrap();
+    doc.remove_document(&clock.ctx(&agent()), &photo).unwrap();
+    assert_eq!(names(&gaps(&mut doc, &mut clock)), [("collect", Requirement::HandoverRecorded)]);
+}
+
+/// The records only edition 3 asks for are refused on a visit begun
+/// before it, so two phones of different versions sign the same summary;
+/// the waiver and the backup exclude each other.
+#[test]
+fn an_edition_two_visit_takes_no_edition_three_record_and_a_waiver_replaces_the_backup() {
+    let mut clock = Clock::default();
+    let mut visit = new_visit(&mut clock, VisitKind::Deregistration).visit().unwrap();
+    visit.checklist = None;
+    visit.schema = 1;
+    let mut old = VisitDoc::create(&visit, b"older-server", 1_795_000_000).unwrap();
+    old.identify_terminal(&clock.ctx(&agent()), SERIAL, IdentificationMethod::Manual, None, false).unwrap();
+    for refused in [
+        old.set_unbind_reference(&clock.ctx(&agent()), "JB-1"),
+        old.set_settled_balance(&clock.ctx(&agent()), 100),
+        old.waive_backup(&clock.ctx(&agent()), &waiver()),
+    ] {
+        assert!(matches!(refused, Err(VisitError::WrongKind { .. })), "{refused:?}");
+    }
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Replacement);
+    doc.waive_backup(&clock.ctx(&agent()), &waiver()).unwrap();
+    let backed_up = doc.confirm_backup(
+        &clock.ctx(&agent()),
+        &[posfield_shared::vocab::BackupItem::TransactionRecords],
+        None,
+    );
+    let backed_up = backed_up.unwrap();
+    assert!(backed_up.backup.is_some() && backed_up.backup_waiver.is_none());
+    let waived = doc.waive_backup(&clock.ctx(&agent()), &waiver()).unwrap();
+    assert!(waived.backup.is_none() && waived.backup_waiver.is_some());
+}
+
+fn waiver() -> WaiverInput {
+    let signature = signature();
+    WaiverInput {
+        signer_name: signature.signer_name,
+        reason: None,
+        image: signature.image,
+        strokes_sha256: signature.strokes_sha256,
+    }
+}

@@ -37,6 +37,9 @@ mod embedded {
 /// The migration that added the follow-up day to the visit index.
 const FOLLOW_UP_MIGRATION: i32 = 4;
 
+/// The setting saying the follow-up days were filled from the documents.
+const SETTING_FOLLOW_UP_FILLED: &str = "store.follow_up_filled";
+
 /// Increments kept per visit before they are folded into the compacted document.
 const COMPACT_AFTER: i64 = 64;
 
@@ -247,11 +250,14 @@ impl Store {
             }
             _ => StoreError::Migration(e.to_string()),
         })?;
-        let store = Store { conn };
+        let mut store = Store { conn };
         // A column added to the index is filled from the documents once,
-        // when its migration runs: rows stored before it have none.
-        if report.applied_migrations().iter().any(|m| m.version() == FOLLOW_UP_MIGRATION) {
+        // after its migration: rows stored before it have none. A setting
+        // marks it done, so a fill cut short is done again at the next open.
+        let migrated = report.applied_migrations().iter().any(|m| m.version() == FOLLOW_UP_MIGRATION);
+        if migrated || store.setting(SETTING_FOLLOW_UP_FILLED)?.is_none() {
             store.fill_follow_up_days()?;
+            store.set_setting(SETTING_FOLLOW_UP_FILLED, "1")?;
         }
         Ok(store)
     }
@@ -487,10 +493,14 @@ impl Store {
             statement.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
         for id in ids {
-            let visit = self
-                .load_visit(&id)?
-                .visit()
-                .map_err(|source| StoreError::Document { id: id.clone(), source })?;
+            // A document that does not read is left as it is: the visit is
+            // shown as damaged where it is opened, and opening the store
+            // must not fail for it.
+            let Ok(visit) = self.load_visit(&id).and_then(|doc| {
+                doc.visit().map_err(|source| StoreError::Document { id: id.clone(), source })
+            }) else {
+                continue;
+            };
             if let Some(follow_up) = &visit.follow_up {
                 self.conn.execute(
                     "UPDATE visits SET follow_up = ?2 WHERE id = ?1",

@@ -666,9 +666,12 @@ impl OfficeFields {
             }
             (_, May::Write | May::Raise | May::Restore | May::Own | May::Append) => true,
             (Field::Id, May::Never) => locked.is_none_or(|l| same(field, l, visit)),
+            // A row stored before editions holds a visit of edition 2: the
+            // edition may be raised there (a newer phone created it), never lowered.
             (Field::Kind, May::Never) => {
+                let edition = visit.checklist_edition();
                 self.kind.is_none_or(|k| k == visit.kind)
-                    && self.checklist.is_none_or(|e| e == visit.checklist_edition())
+                    && self.checklist.map_or(edition >= 2, |trusted| trusted == edition)
             }
             (Field::Created, May::Never) => self.created.as_ref().is_none_or(|c| *c == visit.created),
             (Field::Status, May::Never) => visit.status == self.status,

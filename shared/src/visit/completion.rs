@@ -146,10 +146,14 @@ pub fn requirement_met(visit: &Visit, requirement: Requirement) -> bool {
         Requirement::SettledBalance => visit.deregistration.settled_balance_fen.is_some(),
         Requirement::FollowUpDate => visit.follow_up.is_some(),
         // The terminal found on site, handed over with a photo of it.
-        Requirement::HandoverRecorded => visit
-            .terminal
-            .as_ref()
-            .is_some_and(|t| visit.handovers.iter().any(|h| h.serial == t.serial && h.photo.is_some())),
+        // The terminal found on site, handed over with a photo of it that
+        // is one of the visit's current photos (on the server: one that arrived).
+        Requirement::HandoverRecorded => visit.terminal.as_ref().is_some_and(|t| {
+            visit.handovers.iter().any(|h| {
+                h.serial == t.serial
+                    && h.photo.as_ref().is_some_and(|p| visit.current_documents().any(|d| d.sha256 == *p))
+            })
+        }),
     }
 }
 

@@ -255,6 +255,11 @@ pub struct WaiverInput {
 /// The longest model, manufacturer or reference accepted, in characters.
 const SHORT_TEXT: usize = 64;
 
+/// Whether `text` is a short free text as [`short_text`] accepts it.
+pub(crate) fn is_short_text(text: &str) -> bool {
+    short_text(text, "text").is_ok_and(|t| t == text)
+}
+
 /// A short free text (a model, a reference): trimmed, not empty, at most
 /// [`SHORT_TEXT`] characters and no control characters.
 fn short_text(text: &str, what: &'static str) -> Result<String, VisitError> {
@@ -290,7 +295,14 @@ fn item_list(items: &[BackupItem], what: &'static str) -> Result<Vec<Open<Backup
 
 /// Whether the visit's checklist asks for `requirement` at all.
 fn kind_asks(visit: &Visit, requirement: Requirement) -> bool {
-    visit.kind.template().steps_in(visit.checklist_edition()).any(|s| s.requires.contains(&requirement))
+    let edition = visit.checklist_edition();
+    visit.kind.template().steps_in(edition).any(|s| s.requires_in(edition).any(|r| r == requirement))
+}
+
+/// Refuses a record the visit's checklist edition does not ask for: what
+/// the merchant signs would differ between the phones working on it.
+fn edition_asks(visit: &Visit, requirement: Requirement, what: &'static str) -> Result<(), VisitError> {
+    if kind_asks(visit, requirement) { Ok(()) } else { Err(VisitError::WrongKind { what, kind: visit.kind }) }
 }
 
 /// The signature as captured: the rendered image and the strokes' hash.
@@ -730,6 +742,7 @@ impl VisitDoc {
             let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
             let detail = items.iter().map(|i| i.code()).collect::<Vec<_>>().join(",");
             visit.backup = Some(BackupRecord { items, note, stamp: ctx.stamp() });
+            visit.backup_waiver = None;
             Ok(detail)
         })
     }
@@ -743,9 +756,12 @@ impl VisitDoc {
         let strokes_sha256 = strokes_hash(&waiver.strokes_sha256)?;
         let reason = waiver.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
         self.agent_edit(ctx, "waive_backup", |visit| {
-            if !kind_asks(visit, Requirement::BackupConfirmation) {
+            // A waiver stands for the backup from edition 3 on, where the
+            // step may no longer be skipped; the two exclude each other.
+            if !kind_asks(visit, Requirement::BackupConfirmation) || visit.checklist_edition() < 3 {
                 return Err(VisitError::WrongKind { what: "a backup waiver", kind: visit.kind });
             }
+            visit.backup = None;
             visit.backup_waiver = Some(BackupWaiver {
                 signer_name,
                 reason,
@@ -801,9 +817,7 @@ impl VisitDoc {
     ) -> Result<Visit, VisitError> {
         let terminal_number = validate::terminal_number(terminal_number)?;
         self.agent_edit(ctx, "record_parameters", |visit| {
-            if !kind_asks(visit, Requirement::ParameterConfig) {
-                return Err(VisitError::WrongKind { what: "a parameter set-up", kind: visit.kind });
-            }
+            edition_asks(visit, Requirement::ParameterConfig, "a parameter set-up")?;
             visit.parameters = Some(ParameterRecord {
                 terminal_number: terminal_number.clone(),
                 parameters_downloaded,
@@ -839,9 +853,7 @@ impl VisitDoc {
     ) -> Result<Visit, VisitError> {
         let items = item_list(items, "the list of restored data")?;
         self.agent_edit(ctx, "record_restore", |visit| {
-            if !kind_asks(visit, Requirement::DataRestored) {
-                return Err(VisitError::WrongKind { what: "a data restore", kind: visit.kind });
-            }
+            edition_asks(visit, Requirement::DataRestored, "a data restore")?;
             let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
             let detail = items.iter().map(|i| i.code()).collect::<Vec<_>>().join(",");
             visit.restore = Some(RestoreRecord { items, note, stamp: ctx.stamp() });
@@ -854,6 +866,7 @@ impl VisitDoc {
         let reference = short_text(reference, "the unbinding reference")?;
         self.agent_edit(ctx, "set_unbind_reference", |visit| {
             only_kind(visit, VisitKind::Deregistration, "an unbinding reference")?;
+            edition_asks(visit, Requirement::UnbindReference, "an unbinding reference")?;
             visit.deregistration.unbind_reference =
                 Some(Decided { value: reference.clone(), stamp: ctx.stamp() });
             Ok(reference)
@@ -871,6 +884,7 @@ impl VisitDoc {
         }
         self.agent_edit(ctx, "set_settled_balance", |visit| {
             only_kind(visit, VisitKind::Deregistration, "a settled balance")?;
+            edition_asks(visit, Requirement::SettledBalance, "a settled balance")?;
             visit.deregistration.settled_balance_fen =
                 Some(Decided { value: balance_fen, stamp: ctx.stamp() });
             Ok(balance_fen.to_string())

@@ -256,12 +256,15 @@ pub struct Label {
 }
 
 impl Label {
-    /// The label details of an identification, when it holds any.
-    pub fn of(identification: &crate::visit::schema::Identification) -> Option<Label> {
+    /// The label details of an identification, when it holds any. Text a
+    /// phone wrote that the app would not have accepted (too long, control
+    /// characters) and a production date after `day` are left out.
+    pub fn of(identification: &crate::visit::schema::Identification, day: CalendarDate) -> Option<Label> {
+        let text = |t: &Option<String>| t.clone().filter(|t| crate::visit::ops::is_short_text(t));
         let label = Label {
-            model: identification.model.clone(),
-            manufacturer: identification.manufacturer.clone(),
-            production_date: identification.production_date,
+            model: text(&identification.model),
+            manufacturer: text(&identification.manufacturer),
+            production_date: identification.production_date.filter(|d| *d <= day),
         };
         (label.model.is_some() || label.manufacturer.is_some() || label.production_date.is_some())
             .then_some(label)
@@ -476,7 +479,7 @@ pub fn register_plan(
             in_service_since,
             inspected_on,
             handover,
-            label: identification.and_then(Label::of),
+            label: identification.and_then(|i| Label::of(i, day)),
         };
         if !change.is_empty() {
             plan.changes.push(change);
@@ -547,7 +550,10 @@ fn handover(visit: &Visit, serial: &str, events: &[(TerminalEvent, TerminalState
             .unwrap_or_default(),
         condition: record.map(|r| r.condition.clone()).unwrap_or_default(),
         seal: record.and_then(|r| r.seal.clone()).unwrap_or_default(),
-        photo: record.and_then(|r| r.photo.clone()),
+        // Only a photo the visit still holds, which reached the server with it.
+        photo: record
+            .and_then(|r| r.photo.clone())
+            .filter(|p| visit.current_documents().any(|d| d.sha256 == *p)),
     })
 }
 

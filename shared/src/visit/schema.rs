@@ -578,9 +578,11 @@ impl Visit {
         self.schema <= version
     }
 
-    /// The checklist edition the visit is completed under.
+    /// The checklist edition the visit is completed under: edition 2 for a
+    /// visit that records none, and never below it (an edition no app ever
+    /// created, which would ask for nothing, counts as edition 2).
     pub fn checklist_edition(&self) -> u64 {
-        self.checklist.unwrap_or(2)
+        self.checklist.unwrap_or(2).max(2)
     }
 
     /// The record of a step, if any.
