@@ -198,6 +198,16 @@ fn page_cap_failpoint() -> Option<i64> {
     None
 }
 
+/// Whether SQLCipher refused to set the key up (its `PRAGMA key` error),
+/// as opposed to a file that is not a database under that key.
+fn key_setup_failed(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, Some(message))
+            if e.code == ErrorCode::Unknown && message.starts_with("An error occurred with PRAGMA key")
+    )
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` under `key` and
     /// upgrades its schema; a plain store from an older version is first
@@ -211,7 +221,18 @@ impl Store {
         if is_plain_sqlite(path)? {
             Self::encrypt_plain_store(path, key)?;
         }
-        match Self::open_checked(path, key) {
+        let opened = match Self::open_checked(path, key) {
+            // SQLCipher's key set-up has failed once in a whole test run,
+            // with many stores opening on parallel threads, on a new empty
+            // folder. Nothing is written before the key is set, so the
+            // store is opened once more on a fresh connection.
+            Err(StoreError::Sqlite(ref e)) if key_setup_failed(e) => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                Self::open_checked(path, key)
+            }
+            other => other,
+        };
+        match opened {
             Ok(store) => Ok(store),
             Err(StoreError::Sqlite(e))
                 if matches!(

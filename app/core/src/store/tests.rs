@@ -330,3 +330,16 @@ fn a_plain_store_with_commits_only_in_its_wal_keeps_them_when_encrypted() {
     assert_eq!(store.visit_count().unwrap(), 2);
     assert!(!std::fs::read(image.join("agent.db")).unwrap().starts_with(b"SQLite format 3"));
 }
+
+/// The one failure the store opens again for is SQLCipher's refusal to set
+/// the key up; a file that is not a database under the key is not it.
+#[test]
+fn only_a_refused_key_set_up_is_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyed_twice = rusqlite::Connection::open(dir.path().join("a.db")).unwrap();
+    // A zero-length key is what SQLCipher refuses with the words checked.
+    let refused = keyed_twice.execute_batch("PRAGMA key = ''").unwrap_err();
+    assert!(super::key_setup_failed(&refused), "{refused}");
+    let other = keyed_twice.execute_batch("SELECT * FROM no_such_table").unwrap_err();
+    assert!(!super::key_setup_failed(&other), "{other}");
+}
