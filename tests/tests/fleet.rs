@@ -691,6 +691,7 @@ fn each_visit_moves_the_register_once_and_what_the_lifecycle_refuses_stops_the_a
             let (_, visit) = world.desk.get(&format!("office/visits/{id}"));
             let asks_label = matches!(row.kind, VisitKind::Installation | VisitKind::Replacement);
             assert_eq!(visit.contains("ME31"), asks_label, "{}: the label's model", row.name);
+            assert!(visit.contains("检查清单版本"), "{}: the checklist edition is not shown", row.name);
             let waiver = visit.contains("商户拒绝备份（已签字）");
             assert_eq!(waiver, row.declined_backup, "{}: the backup waiver", row.name);
         }

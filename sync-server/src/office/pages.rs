@@ -607,7 +607,9 @@ fn action_words(lang: Lang, action: &str) -> String {
 /// reference, the settled balance and the follow-up day.
 pub(crate) fn recorded_facts(lang: Lang, visit: &Visit, now_seconds: i64) -> Vec<(&'static str, String)> {
     let today = posfield_shared::Timestamp::from_seconds(now_seconds).beijing_date();
-    let mut facts = Vec::new();
+    // Which checklist's rules the visit is completed by: a visit begun on an
+    // older phone is asked less, and the reviewer sees that it was.
+    let mut facts = vec![(lang.t("checklist_edition"), visit.checklist_edition().to_string())];
     let label = |i: &posfield_shared::visit::schema::Identification| {
         let mut parts: Vec<String> =
             [i.manufacturer.clone(), i.model.clone()].into_iter().flatten().collect();
