@@ -79,9 +79,11 @@ impl From<rusqlite::Error> for StoreError {
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
-    /// The sync path's reads (access, manifests), which never wait for a
-    /// projection being written.
-    sync_reader: Arc<Mutex<Connection>>,
+    /// Read-only connections for the reads that write nothing: the sync
+    /// path's (access, manifests), authentication's and the back office's
+    /// lists, which never wait for a projection being written nor, up to
+    /// the pool's size, for one another.
+    readers: Arc<Readers>,
     chunk_reader: Arc<Mutex<Connection>>,
     writer: std::sync::mpsc::Sender<Pending>,
     /// Visit ids claimed by an agent whose documents are not projected yet
@@ -116,6 +118,57 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How many read-only connections [`Readers`] keeps: reads beyond them wait
+/// for a turn. In WAL mode readers never block one another nor the writer.
+const READERS: usize = 4;
+
+/// A pool of read-only connections (`PRAGMA query_only`), each used by one
+/// read at a time on tokio's blocking pool.
+struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    turns: Arc<tokio::sync::Semaphore>,
+    path: PathBuf,
+}
+
+impl Readers {
+    fn open(path: &Path, size: usize) -> Result<Readers, StoreError> {
+        let idle = (0..size).map(|_| Readers::connect(path)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Readers {
+            idle: Mutex::new(idle),
+            turns: Arc::new(tokio::sync::Semaphore::new(size)),
+            path: path.to_owned(),
+        })
+    }
+
+    fn connect(path: &Path) -> Result<Connection, StoreError> {
+        let conn = connect(path)?;
+        conn.execute_batch("PRAGMA query_only=ON;")?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on an idle connection once a turn is free. A connection lost
+    /// with a panicking read is opened again at the next turn.
+    async fn run<T: Send + 'static>(
+        self: Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let turn = self.turns.clone().acquire_owned().await.map_err(|_| StoreError::Cancelled)?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let idle = lock(&self.idle).pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => Readers::connect(&self.path)?,
+            };
+            let result = f(&conn);
+            lock(&self.idle).push(conn);
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Cancelled)?
+    }
 }
 
 /// The access rule in SQL: the condition under which `principal` reaches
@@ -153,7 +206,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Migration(format!("cannot start the database writer: {e}")))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
-            sync_reader: Arc::new(Mutex::new(connect(path)?)),
+            readers: Arc::new(Readers::open(path, READERS)?),
             chunk_reader: Arc::new(Mutex::new(connect(path)?)),
             writer,
             claims: Arc::default(),
@@ -174,15 +227,13 @@ impl SqliteStore {
         })
     }
 
-    /// Runs a read of the sync path on its own connection, on tokio's blocking pool.
+    /// Runs a read that writes nothing on one of the read-only connections
+    /// ([`Readers`]), on tokio's blocking pool.
     fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
-        let conn = self.sync_reader.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || f(&lock(&conn))).await.map_err(|_| StoreError::Cancelled)?
-        })
+        Box::pin(self.readers.clone().run(f))
     }
 
     /// Hands a write to the writer thread; resolves once it is durable.
@@ -342,7 +393,7 @@ impl Store for SqliteStore {
 
     fn device_by_token<'a>(&'a self, token_hash: &'a str) -> StoreFuture<'a, Option<DeviceRecord>> {
         let token_hash = token_hash.to_owned();
-        self.run(move |c| {
+        self.read(move |c| {
             // The device's own credential, or a renewal of it not used yet.
             Ok(c.prepare_cached(
                 "SELECT id, agent, expires_at, revoked_at, 0, app_version, schema_version, protocol,
@@ -595,7 +646,7 @@ impl Store for SqliteStore {
     }
 
     fn devices(&self) -> StoreFuture<'_, Vec<DeviceRow>> {
-        self.run(|c| {
+        self.read(|c| {
             let mut statement = c.prepare_cached(
                 "SELECT id, agent, name, created_at, expires_at, revoked_at,
                         app_version, schema_version, protocol, version_since,
@@ -656,7 +707,7 @@ impl Store for SqliteStore {
 
     fn user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<UserRecord>> {
         let name = name.to_owned();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.prepare_cached("SELECT role, password_hash FROM users WHERE name = ?1")?
                 .query_row([name], |r| {
                     Ok(UserRecord {
@@ -713,14 +764,14 @@ impl Store for SqliteStore {
     }
 
     fn agents(&self) -> StoreFuture<'_, Vec<String>> {
-        self.run(|c| {
+        self.read(|c| {
             let mut statement = c.prepare_cached("SELECT name FROM agents ORDER BY name")?;
             Ok(statement.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
     fn enrolled_agents(&self) -> StoreFuture<'_, Vec<String>> {
-        self.run(|c| {
+        self.read(|c| {
             let mut statement = c.prepare_cached(
                 "SELECT DISTINCT agent FROM devices WHERE revoked_at IS NULL ORDER BY agent",
             )?;
@@ -730,7 +781,7 @@ impl Store for SqliteStore {
 
     fn setting<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {
         let key = key.to_owned();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
         })
     }
@@ -766,7 +817,7 @@ impl Store for SqliteStore {
 
     fn audit_log<'a>(&'a self, visit_id: Option<&'a str>, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>> {
         let visit_id = visit_id.map(str::to_owned);
-        self.run(move |c| {
+        self.read(move |c| {
             let mut statement = c.prepare_cached(
                 "SELECT at, visit_id, actor, action, detail FROM audit
                  WHERE ?1 IS NULL OR visit_id = ?1 ORDER BY id DESC LIMIT ?2",
@@ -988,7 +1039,7 @@ impl Store for SqliteStore {
 
     fn quarantined<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, usize> {
         let visit_id = visit_id.to_owned();
-        self.run(move |c| {
+        self.read(move |c| {
             let count: i64 = c
                 .prepare_cached("SELECT count(*) FROM quarantined_chunks WHERE visit_id = ?1")?
                 .query_row([visit_id], |r| r.get(0))?;
@@ -1002,7 +1053,7 @@ impl Store for SqliteStore {
 
     fn projected<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, Option<Projected>> {
         let visit_id = visit_id.to_owned();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.prepare_cached("SELECT heads, office, owner FROM visits WHERE id = ?1")?
                 .query_row([visit_id], |r| {
                     Ok(Projected { heads: r.get(0)?, office: r.get(1)?, owner: r.get(2)? })
@@ -1014,7 +1065,7 @@ impl Store for SqliteStore {
     fn visit_owner<'a>(&'a self, visit_id: &'a str) -> StoreFuture<'a, Option<String>> {
         let visit_id = visit_id.to_owned();
         let claims = self.claims.clone();
-        self.run(move |c| {
+        self.read(move |c| {
             let claims = lock(&claims);
             let owner: Option<String> = c
                 .prepare_cached("SELECT owner FROM visits WHERE id = ?1")?
@@ -1048,11 +1099,11 @@ impl Store for SqliteStore {
     }
 
     fn has_visits(&self) -> StoreFuture<'_, bool> {
-        self.run(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM visits)", [], |r| r.get(0))?))
+        self.read(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM visits)", [], |r| r.get(0))?))
     }
 
     fn visits_without_projected_phone(&self, limit: usize) -> StoreFuture<'_, Vec<String>> {
-        self.run(move |c| {
+        self.read(move |c| {
             let mut statement = c.prepare("SELECT id FROM visits WHERE merchant_phone IS NULL LIMIT ?1")?;
             let ids = statement.query_map([limit as i64], |r| r.get(0))?.collect::<Result<_, _>>()?;
             Ok(ids)
@@ -1070,7 +1121,7 @@ impl Store for SqliteStore {
     fn visit_facts<'a>(&'a self, principal: &'a Principal, visit_id: &'a str) -> StoreFuture<'a, VisitFacts> {
         let (condition, mut args) = reach(principal);
         args.push(Value::Text(visit_id.to_owned()));
-        self.run(move |c| office::visit_facts(c, condition, args))
+        self.read(move |c| office::visit_facts(c, condition, args))
     }
 
     fn visit_list<'a>(
@@ -1081,7 +1132,7 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, VisitPage> {
         let (condition, args) = reach(principal);
         let query = query.clone();
-        self.run(move |c| office::visits(c, condition, args, &query, limit))
+        self.read(move |c| office::visits(c, condition, args, &query, limit))
     }
 
     fn terminal_visits<'a>(
@@ -1091,18 +1142,18 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, Vec<VisitRow>> {
         let (condition, mut args) = reach(principal);
         args.push(Value::Text(serial.to_owned()));
-        self.run(move |c| office::terminal_visits(c, condition, args))
+        self.read(move |c| office::terminal_visits(c, condition, args))
     }
 
     fn applications<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<(VisitRow, String)>> {
         let (condition, args) = reach(principal);
-        self.run(move |c| office::applications(c, condition, args))
+        self.read(move |c| office::applications(c, condition, args))
     }
 
     fn alerts<'a>(&'a self, principal: &'a Principal, window: &'a AlertWindow) -> StoreFuture<'a, Alerts> {
         let (condition, args) = reach(principal);
         let window = window.clone();
-        self.run(move |c| office::alerts(c, condition, args, &window))
+        self.read(move |c| office::alerts(c, condition, args, &window))
     }
 
     fn terminals<'a>(
@@ -1113,26 +1164,26 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreFuture<'a, (Vec<TerminalRow>, Option<String>)> {
         let (serial, merchant, after) = (serial_prefix.to_owned(), merchant.to_owned(), after.to_owned());
-        self.run(move |c| office::terminals(c, &serial, &merchant, &after, limit))
+        self.read(move |c| office::terminals(c, &serial, &merchant, &after, limit))
     }
 
     fn terminal<'a>(&'a self, serial: &'a str) -> StoreFuture<'a, Option<TerminalRow>> {
         let serial = serial.to_owned();
-        self.run(move |c| office::terminal(c, &serial))
+        self.read(move |c| office::terminal(c, &serial))
     }
 
     fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>> {
-        self.run(|c| office::all_terminals(c))
+        self.read(office::all_terminals)
     }
 
     fn registered<'a>(&'a self, serials: &'a [String]) -> StoreFuture<'a, BTreeMap<String, Registered>> {
         let serials = serials.to_vec();
-        self.run(move |c| register::registered(c, &serials))
+        self.read(move |c| register::registered(c, &serials))
     }
 
     fn custody<'a>(&'a self, serial: &'a str, limit: usize) -> StoreFuture<'a, (HolderNow, Vec<CustodyRow>)> {
         let serial = serial.to_owned();
-        self.run(move |c| register::custody(c, &serial, limit))
+        self.read(move |c| register::custody(c, &serial, limit))
     }
 
     fn check_in(&self, check_in: CheckIn) -> StoreFuture<'_, ()> {
@@ -1146,7 +1197,7 @@ impl Store for SqliteStore {
 
     fn register_applied<'a>(&'a self, visit_id: &'a str, cause: RegisterCause) -> StoreFuture<'a, bool> {
         let visit_id = visit_id.to_owned();
-        self.run(move |c| {
+        self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM register_effects WHERE visit_id = ?1 AND cause = ?2)",
             )?
@@ -1160,7 +1211,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreFuture<'a, Vec<TerminalEventRow>> {
         let serial = serial.to_owned();
-        self.run(move |c| register::terminal_events(c, &serial, limit))
+        self.read(move |c| register::terminal_events(c, &serial, limit))
     }
 
     fn import_register(&self, rows: Vec<RegisterRow>, entry: AuditEntry) -> StoreFuture<'_, ()> {
@@ -1200,9 +1251,69 @@ impl Store for SqliteStore {
     }
 
     fn outbox(&self, limit: usize) -> StoreFuture<'_, OutboxView> {
-        self.run(move |c| outbox::list(c, limit))
+        self.read(move |c| outbox::list(c, limit))
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod readers_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Authentication, the sync path's checks and the back office's lists
+    /// answer while a write holds the engine's connection in a transaction
+    /// (a long projection, an import): they read on connections of their
+    /// own, and see only what was committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_answer_while_a_write_holds_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
+        store.put_user("chen", UserRole::Reviewer, "hash").await.unwrap();
+        let (held, holding) = (store.conn.clone(), std::sync::mpsc::channel());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let conn = lock(&held);
+            conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO settings (key, value) VALUES ('k', 'v');")
+                .unwrap();
+            holding.0.send(()).unwrap();
+            released.recv().unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+        });
+        holding.1.recv().unwrap();
+        let office = Principal::Office { name: "chen".into(), role: UserRole::Reviewer };
+        let reads = tokio::time::timeout(Duration::from_secs(10), async {
+            (
+                store.user("chen").await.unwrap(),
+                store.device_by_token("no such token").await.unwrap(),
+                store.visit_list(&office, &VisitQuery::default(), 10).await.unwrap(),
+                store.manifest(&office).await.unwrap(),
+                store.setting("k").await.unwrap(),
+            )
+        })
+        .await;
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        let (user, device, list, manifest, setting) = reads.expect("the reads waited for the write");
+        assert_eq!(user.map(|u| u.role), Some(UserRole::Reviewer));
+        assert!(device.is_none() && list.0.is_empty() && manifest.is_empty());
+        assert_eq!(setting, None, "a read saw a write not committed yet");
+        assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("v"));
+    }
+
+    /// A read-only connection refuses to write, so a write put on the
+    /// readers by mistake fails loudly instead of racing the writer.
+    #[tokio::test]
+    async fn the_readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
+        let refused = store
+            .read(|c| Ok(c.execute("INSERT INTO settings (key, value) VALUES ('k', 'v')", [])?))
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("readonly"), "{refused}");
+    }
+}
