@@ -574,7 +574,7 @@ pub async fn check_in(
         (Holder::RepairCentre, day) => day,
         _ => None,
     };
-    let _turn = state.projection_lock.lock().await;
+    let _turn = state.turns.register().await;
     let known = state.store.registered(std::slice::from_ref(&serial)).await?;
     let Some(registered) = known.get(&serial) else {
         return Err(DeskError::Invalid(format!(
@@ -616,7 +616,7 @@ pub async fn import_terminals(state: &State, user: &DeskUser, csv: &str) -> Resu
     user.require(DeskAction::Import)?;
     // The register's writers take turns with the desk's decisions, whose
     // plans are made from what the register holds.
-    let _turn = state.projection_lock.lock().await;
+    let _turn = state.turns.register().await;
     let report = import::import_terminals(state.store.as_ref(), csv, |report| {
         let detail = format!("{} imported, {} refused", report.imported, report.bad.len());
         user.audit(None, DeskAction::Import, &detail)

@@ -52,6 +52,7 @@ pub mod store;
 pub mod sync_slots;
 pub mod throttle;
 pub mod tls;
+pub mod turns;
 pub mod versions;
 
 use std::net::SocketAddr;
@@ -81,8 +82,9 @@ pub struct State {
     pub blobs: BlobDir,
     /// The key the server countersigns acceptances with.
     pub signing_key: SigningKey,
-    /// Projections and back-office edits run one at a time.
-    pub projection_lock: tokio::sync::Mutex<()>,
+    /// Projections take turns per visit; the desk's register decisions
+    /// take the register's turn ([`turns`]).
+    pub turns: turns::Turns,
     /// Sync connections whose documents are not projected yet.
     pub in_flight: Arc<in_flight::InFlight>,
     /// Turns for sync connections ([`Config::max_sync_sessions`]).
@@ -154,7 +156,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         repo,
         blobs,
         signing_key,
-        projection_lock: tokio::sync::Mutex::new(()),
+        turns: turns::Turns::default(),
         in_flight: Arc::default(),
         sync_turns: Arc::new(tokio::sync::Semaphore::new(config.max_sync_sessions.max(1))),
         sync_slots: Arc::new(sync_slots::SyncSlots::new(config.max_sync_sessions_per_device)),

@@ -67,7 +67,7 @@ pub async fn project_all(state: &State, ids: BTreeSet<String>, sender: Option<&S
     if ids.is_empty() {
         return;
     }
-    let _turn = state.projection_lock.lock().await;
+    let _turns = state.turns.visits(ids.iter().map(String::as_str)).await;
     let mut rows = Vec::with_capacity(ids.len());
     for id in &ids {
         match prepare(state, id, sender).await {
@@ -84,7 +84,7 @@ pub async fn project_all(state: &State, ids: BTreeSet<String>, sender: Option<&S
 /// Fills in, from their documents, the registered phone of the visits
 /// projected before the projection kept it (migration V11), a batch at a
 /// time until none is left; the rest of their rows is left as it is. Each
-/// under the projection lock, so a projection running at the same time is
+/// in the visit's turn, so a projection running at the same time is
 /// not overwritten with an older phone. A visit whose document does not
 /// load is recorded as having none, so every batch makes progress.
 pub async fn fill_in_phones(state: &State) -> Result<usize, ProjectionError> {
@@ -95,7 +95,7 @@ pub async fn fill_in_phones(state: &State) -> Result<usize, ProjectionError> {
             return Ok(filled);
         }
         for id in ids {
-            let _turn = state.projection_lock.lock().await;
+            let _turn = state.turns.visits([id.as_str()]).await;
             let phone = match load_stored(state, &id).await {
                 Ok(Some(Stored { loaded: Ok((_, visit)), .. })) => visit.merchant.phone,
                 _ => None,
@@ -109,7 +109,7 @@ pub async fn fill_in_phones(state: &State) -> Result<usize, ProjectionError> {
 /// Brings the projection of visit `id` up to date with its document, which
 /// the device with the server's id `device` brought, if one did.
 pub async fn project(state: &State, id: &str, sender: Option<&Sender>) -> Result<(), ProjectionError> {
-    let _turn = state.projection_lock.lock().await;
+    let _turn = state.turns.visits([id]).await;
     let rows: Vec<ProjectionRow> = prepare(state, id, sender).await?.into_iter().map(|s| s.row).collect();
     write_rows(state, rows, Vec::new()).await
 }
@@ -117,7 +117,7 @@ pub async fn project(state: &State, id: &str, sender: Option<&Sender>) -> Result
 /// Reads visit `id`'s document and works out its projection row, restoring
 /// back-office fields an agent changed. `None` when the server does not
 /// have the document or the projection already holds its heads. Called
-/// with the projection lock held.
+/// in the visit's turn.
 async fn prepare(
     state: &State,
     id: &str,
@@ -208,8 +208,7 @@ pub(crate) fn load_visit<'a>(
 /// fields an agent changed and, once approved, the sealed acceptance.
 /// `device` is the server's id of the device that sent the document; a new
 /// acceptance in it is verified with that device's key alone. `None` when
-/// the projection already holds its heads. Called with the projection lock
-/// held.
+/// the projection already holds its heads. Called in the visit's turn.
 pub(crate) async fn settle(
     state: &State,
     id: &str,
@@ -499,8 +498,8 @@ pub async fn office_edit(
 /// A back-office decision on a visit that may change the terminal
 /// register and that the merchant may have to be told of: as
 /// [`office_edit`], with `decide` given what the register holds of the
-/// visit's terminals and which of its effects were written (read under the
-/// projection lock) and returning, with
+/// visit's terminals and which of its effects were written (read in the
+/// register's turn and the visit's) and returning, with
 /// the visit, the register's change; that change and what the merchant
 /// must be told of the decided visit (`tell`, from [`crate::outbox`]) are
 /// written in the same transaction as the projection row and `audit`. The
@@ -517,7 +516,8 @@ pub async fn office_decide(
     if !state.store.reaches_visit(principal, id, false).await? {
         return Err(ProjectionError::NotFound(id.to_owned()));
     }
-    let _turn = state.projection_lock.lock().await;
+    let _register = state.turns.register().await;
+    let _turn = state.turns.visits([id]).await;
     let stored = load_stored(state, id).await?.ok_or_else(|| ProjectionError::NotFound(id.to_owned()))?;
     let (mut doc, before, _) = stored.readable(id)?;
     let serials: Vec<String> =
@@ -572,10 +572,11 @@ pub async fn office_create_deciding(
     device: Option<&str>,
     decide: impl FnOnce(&Visit, &BTreeMap<String, Registered>) -> Option<RegisterWrite>,
 ) -> Result<Visit, ProjectionError> {
-    let _turn = state.projection_lock.lock().await;
     let visit = visit_doc
         .visit()
         .map_err(|e| ProjectionError::Document { id: String::new(), reason: e.to_string() })?;
+    let _register = state.turns.register().await;
+    let _turn = state.turns.visits([visit.id.as_str()]).await;
     state.repo.merge(&visit.id, visit_doc.save()).await?;
     let owner = visit.assignment.agent.clone();
     let mut office = OfficeFields::of(&visit);

@@ -164,7 +164,8 @@ pub async fn push(
         state.store.put_chunks(chunks).await?;
     }
 
-    let _turn = state.projection_lock.lock().await;
+    // The pushed visits' turns: pushes of other visits go on meanwhile.
+    let _turns = state.turns.visits(loaded.iter().map(|(_, pushed, _)| pushed.id.as_str())).await;
     let mut rows = Vec::new();
     // What arrived is the authenticated agent's, through this device: an
     // acceptance in it is verified with this device's key alone, and the

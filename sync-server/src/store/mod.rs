@@ -518,7 +518,7 @@ impl RegisterCause {
 }
 
 /// What the register holds for a decision on a visit, read under the
-/// projection lock: its terminals, and which of the visit's effects were
+/// register's turn: its terminals, and which of the visit's effects were
 /// written already.
 #[derive(Debug, Clone, Default)]
 pub struct RegisterNow {
