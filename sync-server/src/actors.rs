@@ -1,7 +1,8 @@
 //! Whose automerge actor a pushed change is written under.
 //!
 //! automerge records with every change the actor id its writer chose, and
-//! the server writes its own changes under [`SERVER_ACTOR_ID`]. A phone
+//! the server writes its own changes under its node's actor, which starts
+//! with [`SERVER_ACTOR_ID`] ([`crate::projection::node_actor`]). A phone
 //! could choose any actor: the server's (so that what it wrote reads as the
 //! server's, and collides with the server's next change) or another
 //! device's. So each device is given, at enrolment, [`PREFIX_LEN`] random
@@ -24,7 +25,9 @@
 use posfield_shared::protocol::PushOutcome;
 
 use crate::State;
+#[cfg(test)]
 use crate::projection::SERVER_ACTOR_ID;
+use crate::projection::is_server_actor;
 use crate::store::{ActorOwner, AuditEntry, Principal, Store, StoreError};
 
 /// Bytes of a device's actor prefix.
@@ -51,13 +54,13 @@ pub enum Verdict {
 }
 
 /// The rule: a change's `actor` is accepted for `device` (whose prefix is
-/// `own_prefix`, if it was given one) iff it is not the server's actor,
+/// `own_prefix`, if it was given one) iff it is not a server's actor,
 /// and either it is [`ACTOR_LEN`] bytes under the device's prefix, or it
 /// starts with no other device's prefix and is bound to no other device
 /// (`owner` says who the store finds). An accepted actor not under the
 /// device's prefix is bound to it, unless it is already.
 pub fn judge(actor: &[u8], device: &str, own_prefix: Option<&[u8]>, owner: &ActorOwner) -> Verdict {
-    if actor == SERVER_ACTOR_ID {
+    if is_server_actor(actor) {
         return Verdict::Server;
     }
     if own_prefix.is_some_and(|prefix| actor.len() == ACTOR_LEN && actor.starts_with(prefix)) {
@@ -212,6 +215,16 @@ mod tests {
         let drawn: &[u8] = b"random sixteen b";
         let own = Some(&PREFIX[..]);
         check("the server's actor", SERVER_ACTOR_ID, own, owner(None, None), Verdict::Server);
+        let node = crate::projection::node_actor().unwrap();
+        check("a server node's actor", &node, own, owner(None, None), Verdict::Server);
+        check(
+            "a server node's actor, bound to the device",
+            &node,
+            None,
+            owner(None, Some(DEVICE)),
+            Verdict::Server,
+        );
+        assert_ne!(node, crate::projection::node_actor().unwrap(), "two nodes drew the same actor");
         check(
             "the server's actor, bound to the device",
             SERVER_ACTOR_ID,

@@ -468,8 +468,7 @@ pub async fn create(state: &State, user: &DeskUser, new: NewVisit) -> Result<Vis
     let id = uuid::Uuid::now_v7().to_string();
     let invalid = |e: VisitError| DeskError::Invalid(e.to_string());
     let mut doc =
-        VisitDoc::create_visit(&ctx, projection::SERVER_ACTOR_ID, &id, new.kind, &new.merchant, &agent)
-            .map_err(invalid)?;
+        VisitDoc::create_visit(&ctx, &state.actor, &id, new.kind, &new.merchant, &agent).map_err(invalid)?;
     if let Some(serial) = new.serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let serial =
             posfield_shared::validate::serial(serial).map_err(|e| DeskError::Invalid(e.to_string()))?;

@@ -82,6 +82,9 @@ pub struct State {
     pub blobs: BlobDir,
     /// The key the server countersigns acceptances with.
     pub signing_key: SigningKey,
+    /// The automerge actor this process writes its changes under
+    /// ([`projection::node_actor`]): each node its own.
+    pub actor: Vec<u8>,
     /// Projections take turns per visit; the desk's register decisions
     /// take the register's turn ([`turns`]).
     pub turns: turns::Turns,
@@ -156,6 +159,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         repo,
         blobs,
         signing_key,
+        actor: projection::node_actor()?,
         turns: turns::Turns::default(),
         in_flight: Arc::default(),
         sync_turns: Arc::new(tokio::sync::Semaphore::new(config.max_sync_sessions.max(1))),

@@ -30,8 +30,27 @@ pub fn server_actor() -> Actor {
     Actor::admin("posfield-server", "server")
 }
 
-/// The automerge actor id of the server's own changes.
+/// The automerge actor id of the server's own changes before each server
+/// node had its own, and the start of every node's ([`node_actor`]).
 pub const SERVER_ACTOR_ID: &[u8] = b"posfield-server";
+
+/// Random bytes a node adds to [`SERVER_ACTOR_ID`].
+const NODE_ACTOR_RANDOM: usize = 8;
+
+/// A new actor id for one server process: [`SERVER_ACTOR_ID`], `/` and
+/// eight random bytes. Several nodes serving one store each write under
+/// their own, as automerge requires of concurrent writers (two writing the
+/// next change of one actor would make two changes of one sequence number).
+pub fn node_actor() -> std::io::Result<Vec<u8>> {
+    let mut random = [0u8; NODE_ACTOR_RANDOM];
+    getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok([SERVER_ACTOR_ID, b"/", &random].concat())
+}
+
+/// Whether `actor` is a server's: the first server's actor or a node's.
+pub fn is_server_actor(actor: &[u8]) -> bool {
+    actor.starts_with(SERVER_ACTOR_ID)
+}
 
 /// Why a projection failed.
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +273,7 @@ pub(crate) async fn settle(
             AuditEntry::new(Some(id), &owner, "kept_office_fields_of_read_only_visit", &names.join(","));
         state.store.audit(entry).await?;
     } else if !forged.is_empty() {
-        doc.0.set_actor(SERVER_ACTOR_ID);
+        doc.0.set_actor(&state.actor);
         visit = doc.0.restore_office_fields(&server_ctx(), &trusted, &forged, sender)?;
         let increment = doc.0.save_incremental();
         state.repo.merge(id, increment).await?;
@@ -528,7 +547,7 @@ pub async fn office_decide(
             register.applied.push(cause);
         }
     }
-    doc.set_actor(SERVER_ACTOR_ID);
+    doc.set_actor(&state.actor);
     let (visit, register_write) = decide(&mut doc, &register)?;
     state.repo.merge(id, doc.save_incremental()).await?;
     let owner = state.store.visit_owner(id).await?.unwrap_or_else(|| visit.assignment.agent.clone());

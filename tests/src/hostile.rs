@@ -33,9 +33,10 @@ use reqwest::blocking::Client;
 
 use crate::{ServerProcess, server_binary};
 
-/// The automerge actor id the server writes its own changes under
-/// (`posfield_sync_server::projection::SERVER_ACTOR_ID`; a phone sees it
-/// in every document the back office touched).
+/// The start of every automerge actor id a server node writes its own
+/// changes under (`posfield_sync_server::projection::SERVER_ACTOR_ID`,
+/// followed by `/` and the node's random bytes; a phone sees one in every
+/// document the back office touched).
 pub const SERVER_ACTOR_ID: &[u8] = b"posfield-server";
 
 /// A device the tests control byte for byte.
