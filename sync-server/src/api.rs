@@ -456,6 +456,7 @@ async fn sync_ws(
         max_message_bytes: state.config.max_sync_message_bytes,
         deadline: Duration::from_secs(state.config.sync_deadline_secs),
         idle: Duration::from_secs(state.config.sync_idle_secs),
+        refresh: Duration::from_secs(1),
     };
     let peer = device.peer();
     let policy = Arc::new(ConnectionPolicy::new(state.store.clone(), device.principal(), peer.clone()));

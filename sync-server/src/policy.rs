@@ -50,4 +50,20 @@ impl Policy for ConnectionPolicy {
             }
         })
     }
+
+    /// The projection's heads: what the store holds once projected, which
+    /// every writer (a push, a connection's own saving, the desk, on this
+    /// node or another) updates in the unit of work that stores the change.
+    fn stored_heads(&self, visit_id: &str) -> BoxFuture<'static, Option<Vec<String>>> {
+        let (store, visit_id) = (self.store.clone(), visit_id.to_owned());
+        Box::pin(async move {
+            match store.projected(&visit_id).await {
+                Ok(projected) => projected.map(|p| p.heads.split(',').map(str::to_owned).collect()),
+                Err(error) => {
+                    tracing::warn!(%visit_id, %error, "the stored heads could not be read");
+                    None
+                }
+            }
+        })
+    }
 }

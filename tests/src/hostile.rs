@@ -272,6 +272,45 @@ impl HostilePhone {
     }
 }
 
+impl HostilePhone {
+    /// Pulls visit `id` in a real sync session (holding nothing), keeps the
+    /// connection open while `meanwhile` runs (on a thread of its own: it
+    /// may make blocking requests, such as the desk's), and waits up to
+    /// `limit` for the server to send a change of the visit on that open
+    /// connection. The document the session then holds, and how long after
+    /// `meanwhile` returned the change arrived.
+    pub fn watch_socket(
+        &self,
+        id: &str,
+        meanwhile: impl FnOnce() + Send + 'static,
+        limit: Duration,
+    ) -> Result<(Synced, Duration), LinkError> {
+        let addr = self.base.trim_start_matches("http://").trim_end_matches('/');
+        let endpoint = Endpoint {
+            url: format!("ws://{addr}/api/v1/sync/ws").parse().expect("a websocket URL"),
+            token: self.token.clone(),
+            peer: self.peer.clone(),
+            headers: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let session = Session::open(&endpoint, Vec::new()).await?;
+            let pulled = session.sync(id, &[], Duration::from_secs(30)).await?;
+            tokio::task::spawn_blocking(meanwhile).await.expect("the desk's work");
+            let started = std::time::Instant::now();
+            let changed = session.changed(id, &pulled.heads, limit).await;
+            let elapsed = started.elapsed();
+            session.close().await;
+            changed.map(|synced| (synced, elapsed))
+        })
+    }
+}
+
 /// A visit document written the way a modified phone can: with the
 /// domain's operations under any actor and stamp, or around them, any field
 /// set to any value. It remembers the heads it started from, so that what

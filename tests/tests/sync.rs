@@ -4,6 +4,7 @@
 use posfield_core::sync::{Phase, SyncError, SyncReport};
 use posfield_core::{Agent, AgentError};
 use posfield_e2e::ServerProcess;
+use posfield_e2e::hostile::HostilePhone;
 use posfield_e2e::story::{merchant, open, repair_visit};
 use posfield_shared::visit::{Ctx, VisitDoc};
 use posfield_shared::{Actor, Timestamp, VisitId, VisitKind, VisitStatus};
@@ -76,6 +77,44 @@ fn offline_work_by_two_agents_and_a_back_office_review_converge() {
     let report = sync(&mut wang);
     assert!(report.already_in_sync, "{report:?}");
     assert_eq!(report.visits_synced, 0);
+}
+
+/// A sync connection left open hears of the desk's decision made while it
+/// is open: the server refreshes the connection's copy of the visit (samod
+/// keeps one in memory per connection) from the store, and samod sends the
+/// change, within 2 seconds. Here the visit is reassigned to another agent:
+/// the phone holding it learns that it is no longer its own.
+#[test]
+fn an_open_sync_connection_is_sent_the_desks_change_within_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("zhou", "admin");
+    let phone = HostilePhone::enrol(&server, "wang", "device-watching");
+    let _li = HostilePhone::enrol(&server, "li", "device-li");
+    let (status, body) = server.office_post(
+        "zhou",
+        "api/v1/office/visits",
+        &serde_json::json!({ "kind": "inspection", "merchant": "老王便利店", "agent": "wang" }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    let (base, url) = (server.base.clone(), format!("api/v1/office/visits/{id}/assign"));
+    let desk = move || {
+        let answer = reqwest::blocking::Client::new()
+            .post(format!("{base}{url}"))
+            .header("authorization", posfield_e2e::basic("zhou"))
+            .json(&serde_json::json!({ "agent": "li" }))
+            .send()
+            .expect("the desk's request");
+        assert_eq!(answer.status(), 200, "{:?}", answer.text());
+    };
+    let (synced, after) = phone
+        .watch_socket(&id, desk, std::time::Duration::from_secs(2))
+        .expect("the open connection was not sent the desk's change within 2 s");
+    let visit = VisitDoc::load(&synced.bytes.unwrap()).unwrap().visit().unwrap();
+    assert_eq!(visit.assignment.agent, "li");
+    eprintln!("the desk's change reached the open connection {} ms after it was made", after.as_millis());
 }
 
 #[test]

@@ -288,6 +288,40 @@ impl Session {
             .buffer_unordered(CONCURRENT_VISITS)
     }
 
+    /// Waits, with the connection open, until the session's copy of
+    /// `visit` (pulled before) has other heads than `known_heads` (sorted
+    /// hex): the server sends the changes made after the pull to an open
+    /// connection. The document and heads then, or [`LinkError::Deadline`].
+    pub async fn changed(
+        &self,
+        visit: &str,
+        known_heads: &[String],
+        deadline: Duration,
+    ) -> Result<Synced, LinkError> {
+        let doc = crate::doc_id(visit)?;
+        let handle = self.repo.find(doc).await?.ok_or_else(|| LinkError::NotFound(visit.to_owned()))?;
+        let mut changes = Box::pin(handle.changes());
+        let work = async {
+            loop {
+                let heads = handle.with_document(|d| hex_heads(d));
+                if heads != known_heads {
+                    let bytes = handle.with_document(|d| d.save());
+                    return Synced { bytes: Some(bytes), heads };
+                }
+                if changes.next().await.is_none() {
+                    return Synced { bytes: None, heads };
+                }
+            }
+        };
+        match tokio::time::timeout(deadline, work).await {
+            Ok(synced) if synced.bytes.is_some() => Ok(synced),
+            Ok(_) => Err(LinkError::Lost("the session ended".into())),
+            Err(_) => {
+                Err(LinkError::Deadline { what: format!("a change of visit {visit}"), limit: deadline })
+            }
+        }
+    }
+
     /// Whether the session's connection is still up (a redial is another
     /// connection, and does not count).
     pub fn is_connected(&self) -> bool {

@@ -53,11 +53,20 @@ pub enum PeerChanges {
     Discarded,
 }
 
-/// Decides access per visit for the authenticated peer of one connection.
-/// Called once per document and connection, before the document is shared.
+/// Decides access per visit for the authenticated peer of one connection,
+/// and says what the server stores of a visit now.
 pub trait Policy: Send + Sync + 'static {
-    /// Access of `peer` to `visit_id`.
+    /// Access of `peer` to `visit_id`. Called once per document and
+    /// connection, before the document is shared.
     fn access(&self, visit_id: &str, peer: &str) -> BoxFuture<'static, Access>;
+
+    /// The heads (hex) of visit `visit_id` as the server stores it now, or
+    /// `None` when it cannot say. An open connection asks every
+    /// [`Limits::refresh`] for each visit it shares, and takes what the
+    /// store holds beyond its copy (another connection's, a push's or the
+    /// back office's changes, made through this server process or
+    /// another): so it must be cheap, such as the projection's heads.
+    fn stored_heads(&self, visit_id: &str) -> BoxFuture<'static, Option<Vec<String>>>;
 }
 
 /// Bounds on one sync connection. automerge's sync can loop after a lost
@@ -75,6 +84,9 @@ pub struct Limits {
     pub deadline: Duration,
     /// Longest the peer may send nothing before the connection is closed.
     pub idle: Duration,
+    /// How often the connection compares its copies of the visits it shares
+    /// with the store ([`Policy::stored_heads`]).
+    pub refresh: Duration,
 }
 
 impl Default for Limits {
@@ -84,6 +96,7 @@ impl Default for Limits {
             max_message_bytes: 16 << 20,
             deadline: Duration::from_secs(600),
             idle: Duration::from_secs(60),
+            refresh: Duration::from_secs(1),
         }
     }
 }
@@ -205,14 +218,23 @@ impl ServerRepo {
             PeerChanges::Discarded => Adapter::discarding(self.store.clone()),
         };
         let runtime = Tracked::current();
+        // The visits shared with the peer, kept fresh from the store.
+        let shared: Arc<Mutex<BTreeSet<DocumentId>>> = Arc::default();
+        let sharing = shared.clone();
+        let asked = policy.clone();
         let repo = Repo::build_tokio()
             .with_runtime(runtime.clone())
             .with_storage(storage.clone())
             .with_peer_id(PeerId::from(self.peer_id.as_str()))
             .with_share_policy(move |doc: DocumentId, peer: PeerId| {
-                let access = policy.access(&visit_id(&doc), peer.as_str());
+                let access = asked.access(&visit_id(&doc), peer.as_str());
+                let sharing = sharing.clone();
                 futures::stream::once(async move {
-                    match access.await {
+                    let access = access.await;
+                    if access == Access::Read {
+                        sharing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(doc);
+                    }
+                    match access {
                         // The server never announces: agents ask for what they need.
                         Access::Read => match changes {
                             // samod's sync state drops the peer's changes.
@@ -228,6 +250,7 @@ impl ServerRepo {
             .await;
         let result = tokio::select! {
             result = run_connection(&repo, socket, peer, limits, close) => result,
+            failure = self.keep_fresh(&repo, &shared, &policy, limits.refresh) => Err(failure),
             () = self.running.stopping() => Ok(()),
             // The socket goes with the connection: the peer sees it cut.
             failure = storage.failed() => Err(failure.into()),
@@ -240,6 +263,59 @@ impl ServerRepo {
             return Err(failure.into());
         }
         Ok(storage.written())
+    }
+
+    /// Every `every`, brings the connection's copy of each visit it shares
+    /// up to what the store holds, when the store's heads name changes the
+    /// copy lacks; samod then sends them to the peer. Resolves only with a
+    /// chunk the store could not read, which ends the connection.
+    async fn keep_fresh(
+        &self,
+        repo: &Repo,
+        shared: &Mutex<BTreeSet<DocumentId>>,
+        policy: &Arc<dyn Policy>,
+        every: Duration,
+    ) -> LinkError {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let docs: Vec<DocumentId> =
+                shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect();
+            for doc in docs {
+                if let Err(failure) = self.refresh(repo, &doc, policy.as_ref()).await {
+                    return failure;
+                }
+            }
+        }
+    }
+
+    /// Loads into the connection's copy of `doc` the stored chunks, when the
+    /// store's heads name a change the copy lacks.
+    async fn refresh(&self, repo: &Repo, doc: &DocumentId, policy: &dyn Policy) -> Result<(), LinkError> {
+        let Some(stored) = policy.stored_heads(&visit_id(doc)).await else { return Ok(()) };
+        let Ok(Some(handle)) = repo.find(doc.clone()).await else { return Ok(()) };
+        let lacking = handle.with_document(|d| {
+            stored.iter().any(|head| match head.parse::<automerge::ChangeHash>() {
+                Ok(hash) => automerge::ReadDoc::get_change_by_hash(d, &hash).is_none(),
+                Err(_) => false,
+            })
+        });
+        if !lacking {
+            return Ok(());
+        }
+        let chunks = self.store.load_prefix(doc.to_string()).await?;
+        let id = visit_id(doc);
+        handle.with_document(|d| {
+            for (_, bytes) in &chunks {
+                if let Err(error) = d.load_incremental(bytes) {
+                    tracing::warn!(visit = %id, %error, "a stored chunk did not load into an open connection's copy");
+                }
+            }
+        });
+        tracing::debug!(visit = %id, "an open connection's copy refreshed from the store");
+        Ok(())
     }
 
     /// A visit's stored chunks (saved documents and changes, to be loaded
