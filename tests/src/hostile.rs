@@ -249,20 +249,8 @@ impl HostilePhone {
         document: Option<Vec<u8>>,
         headers: Vec<(String, String)>,
     ) -> Result<Synced, LinkError> {
-        let addr = self.base.trim_start_matches("http://").trim_end_matches('/');
-        let endpoint = Endpoint {
-            url: format!("ws://{addr}/api/v1/sync/ws").parse().expect("a websocket URL"),
-            token: self.token.clone(),
-            peer: self.peer.clone(),
-            headers,
-            connect_timeout: Duration::from_secs(10),
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async {
+        let endpoint = self.endpoint(headers);
+        socket_runtime().block_on(async {
             let seeds = document.map(|bytes| vec![(id.to_owned(), bytes)]).unwrap_or_default();
             let session = Session::open(&endpoint, seeds).await?;
             let synced = session.sync(id, &[], Duration::from_secs(30)).await;
@@ -273,6 +261,19 @@ impl HostilePhone {
 }
 
 impl HostilePhone {
+    /// The sync websocket of this phone's server, as this phone, with the
+    /// version `headers` of the upgrade request.
+    fn endpoint(&self, headers: Vec<(String, String)>) -> Endpoint {
+        let addr = self.base.trim_start_matches("http://").trim_end_matches('/');
+        Endpoint {
+            url: format!("ws://{addr}/api/v1/sync/ws").parse().expect("a websocket URL"),
+            token: self.token.clone(),
+            peer: self.peer.clone(),
+            headers,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
     /// Pulls visit `id` in a real sync session (holding nothing), keeps the
     /// connection open while `meanwhile` runs (on a thread of its own: it
     /// may make blocking requests, such as the desk's), and waits up to
@@ -285,20 +286,8 @@ impl HostilePhone {
         meanwhile: impl FnOnce() + Send + 'static,
         limit: Duration,
     ) -> Result<(Synced, Duration), LinkError> {
-        let addr = self.base.trim_start_matches("http://").trim_end_matches('/');
-        let endpoint = Endpoint {
-            url: format!("ws://{addr}/api/v1/sync/ws").parse().expect("a websocket URL"),
-            token: self.token.clone(),
-            peer: self.peer.clone(),
-            headers: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async {
+        let endpoint = self.endpoint(Vec::new());
+        socket_runtime().block_on(async {
             let session = Session::open(&endpoint, Vec::new()).await?;
             let pulled = session.sync(id, &[], Duration::from_secs(30)).await?;
             tokio::task::spawn_blocking(meanwhile).await.expect("the desk's work");
@@ -309,6 +298,11 @@ impl HostilePhone {
             changed.map(|synced| (synced, elapsed))
         })
     }
+}
+
+/// A runtime for one sync session of a test's phone.
+fn socket_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime")
 }
 
 /// A visit document written the way a modified phone can: with the
