@@ -193,9 +193,10 @@ moto_start() {
   MOTO_PID=$!
   local previous
   previous="$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")"
-  # The earlier trap first, so it still sees the script's exit status.
+  # moto stops first, with errexit off (a failing earlier trap would cut
+  # the rest short); the earlier trap then sees the script's exit status.
   # shellcheck disable=SC2064
-  trap "${previous:-:}; moto_stop" EXIT
+  trap "moto_status=\$?; set +e; moto_stop; (exit \"\$moto_status\"); ${previous:-:}" EXIT
   for i in $(seq 1 100); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
       export POSFIELD_TEST_S3="http://127.0.0.1:$port"
