@@ -76,7 +76,7 @@ pub struct S3Config {
     pub bucket: String,
     /// The folder in the bucket the objects live under: empty, or ending in `/`.
     pub prefix: String,
-    /// The service's endpoint (`https://oss-cn-hangzhou.aliyuncs.com`,
+    /// The service's endpoint (`https://s3.oss-cn-hangzhou.aliyuncs.com`,
     /// `https://cos.ap-guangzhou.myqcloud.com`, a MinIO's address); AWS's
     /// regional endpoint when the address names none.
     pub endpoint: url::Url,
@@ -674,7 +674,12 @@ impl S3Blobs {
             let bytes = match self.read_segment(segment).await? {
                 Some(bytes) => bytes,
                 None => {
-                    // Damaged or gone under our feet: the upload starts again.
+                    // Gone under our feet: the same upload's last piece,
+                    // sent twice to two nodes, was joined by the other one.
+                    if let Some(received) = self.whole_len(sha).await? {
+                        return Ok(UploadStatus { complete: true, received });
+                    }
+                    // Damaged: the upload starts again.
                     self.remove_all(&segments).await;
                     return Err(ApiError::internal(format!(
                         "segment {} of blob {sha} does not open; the upload starts again",
