@@ -16,7 +16,7 @@
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
 //! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's,
-//!   sealed at rest.
+//!   sealed at rest, in the data folder or an S3-compatible bucket ([`blobs::s3`]).
 //! - [`blob_key`]: the keys blobs are sealed with, in a file outside the database, and the sealed format.
 //! - [`files`]: files written whole (keys, sealed blobs): beside, fsynced, renamed.
 //! - [`throttle`]: limits on wrong passwords and enrolment codes, the client's address,

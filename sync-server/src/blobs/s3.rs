@@ -588,7 +588,10 @@ impl S3Blobs {
             .and_then(|v| v.rsplit('/').next())
             .and_then(|v| v.parse::<u64>().ok())
             .or(response.content_length());
-        let start = response.bytes().await.map_err(|e| self.unreachable("GET", &key, e))?;
+        // The first piece only: a service that ignores the range sends the
+        // whole object, which is not read further.
+        let mut response = response;
+        let start = response.chunk().await.map_err(|e| self.unreachable("GET", &key, e))?.unwrap_or_default();
         let Some(total) = total else { return Ok(Some(start.len() as u64)) };
         let sealed = crate::blob_key::is_sealed(&start);
         Ok(Some(if sealed { total.saturating_sub(OVERHEAD as u64) } else { total }))
