@@ -163,3 +163,60 @@ stage_summary() {
     BEGIN { print "| stage                                                    |     time |"; print "|----------------------------------------------------------|----------|" }
     END { printf "| %-56s | %4dm%02ds |\n", "total", total / 60, total % 60 }' "$POSFIELD_STAGE_LOG"
 }
+
+# --- An S3-compatible server for the blob tests ----------------------------
+# moto's server mode (PyPI `moto[server]`), in a virtualenv of its own in the
+# cache, on 127.0.0.1: the S3 engine's tests put real requests to it.
+MOTO_VERSION="5.2.6"
+MOTO_HOME="${POSFIELD_MOTO_HOME:-$HOME/.cache/posfield/moto-$MOTO_VERSION}"
+
+# moto_install: the virtualenv with moto_server, made once; a marker file
+# says the install finished (a cut one is made again).
+moto_install() {
+  [ -f "$MOTO_HOME/.installed" ] && return 0
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv || return 1
+  rm -rf "$MOTO_HOME"
+  python3 -m venv "$MOTO_HOME" &&
+    "$MOTO_HOME/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" &&
+    touch "$MOTO_HOME/.installed" || { rm -rf "$MOTO_HOME"; return 1; }
+}
+
+# moto_start: installs moto when missing, starts it on a free port of
+# 127.0.0.1, waits until it answers, exports POSFIELD_TEST_S3 and stops it
+# when the script exits (chained to the EXIT trap already set).
+moto_start() {
+  moto_install || { echo "could not install moto[server] $MOTO_VERSION from PyPI" >&2; return 1; }
+  local port log i
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  log="$(mktemp)"
+  "$MOTO_HOME/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  MOTO_PID=$!
+  local previous
+  previous="$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")"
+  # moto stops first, with errexit off (a failing earlier trap would cut
+  # the rest short); the earlier trap then sees the script's exit status.
+  # shellcheck disable=SC2064
+  trap "moto_status=\$?; set +e; moto_stop; (exit \"\$moto_status\"); ${previous:-:}" EXIT
+  for i in $(seq 1 100); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
+      export POSFIELD_TEST_S3="http://127.0.0.1:$port"
+      echo "moto $MOTO_VERSION serves S3 on $POSFIELD_TEST_S3 (ready after $((i / 10)).$((i % 10)) s)"
+      rm -f "$log"
+      return 0
+    fi
+    kill -0 "$MOTO_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "moto_server did not answer on 127.0.0.1:$port:" >&2
+  cat "$log" >&2
+  rm -f "$log"
+  moto_stop
+  return 1
+}
+
+# moto_stop: stops the moto_server moto_start started, if any.
+moto_stop() {
+  [ -n "${MOTO_PID:-}" ] || return 0
+  kill "$MOTO_PID" 2>/dev/null && wait "$MOTO_PID" 2>/dev/null
+  MOTO_PID=""
+}

@@ -504,7 +504,7 @@ async fn blob_status(
 ) -> Result<Json<crate::blobs::UploadStatus>, ApiError> {
     let sha = check_sha(&sha)?;
     let known = knows_blob(&state, &device, sha.as_str()).await?;
-    Ok(Json(state.blobs.status(&sha, &device.agent, known).await))
+    Ok(Json(state.blobs.status(&sha, &device.agent, known).await?))
 }
 
 async fn blob_put(

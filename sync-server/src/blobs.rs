@@ -26,6 +26,15 @@
 //! (from a server before sealing, or with `blob_encryption` off) against
 //! its hash: a file that does neither is an error, never served.
 //! [`BlobDir::seal_stored`] seals the plain files an older server left.
+//!
+//! Two engines keep the blobs, behind one interface, [`Blobs`]: the local
+//! folder ([`BlobDir`], the default) and an S3-compatible bucket
+//! ([`s3::S3Blobs`]), chosen by the `blobs` setting ([`BlobStorage`]). The
+//! upload protocol, the hash check, the size limits, the seal and the reads
+//! that open or check it are the same on both; what differs is where a
+//! partial upload lives (see [`s3`]).
+
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,6 +97,15 @@ pub enum BlobError {
         /// The hash of what the file holds.
         actual: String,
     },
+    /// The bucket of the S3 engine failed or could not be reached.
+    #[error("blob {sha}: {source}")]
+    Storage {
+        /// The blob.
+        sha: BlobHash,
+        /// What failed (boxed: it is large, and rare).
+        #[source]
+        source: Box<s3::S3Error>,
+    },
     /// The file could not be read.
     #[error("blob {sha}: {source}")]
     Io {
@@ -134,6 +152,197 @@ pub fn check_sha(sha: &str) -> Result<BlobHash, ApiError> {
     })
 }
 
+/// Where the blobs are kept: the `blobs` setting (TOML `blobs`, env
+/// `POSFIELD_BLOBS`, `serve --blobs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BlobStorage {
+    /// The blob folder in the data folder (the default; also `local`).
+    #[default]
+    Local,
+    /// An S3-compatible bucket:
+    /// `s3://BUCKET[/PREFIX]?endpoint=https://...&region=...&path_style=true`.
+    S3(s3::S3Config),
+}
+
+impl BlobStorage {
+    /// The setting's text: `local`, or an `s3://` address ([`s3::S3Config::parse`]).
+    pub fn parse(text: &str) -> Result<BlobStorage, s3::S3ConfigError> {
+        match text.trim() {
+            "" | "local" => Ok(BlobStorage::Local),
+            other => Ok(BlobStorage::S3(s3::S3Config::parse(other)?)),
+        }
+    }
+}
+
+/// The blobs, on one of two engines.
+///
+/// An enum rather than a trait object: the engines are a closed set the
+/// configuration picks from, their methods are `async` (an enum keeps the
+/// futures unboxed, with no `async_trait`), and what only one engine has
+/// (sealing an older server's plain folder, the local paths tests look
+/// at) stays on that engine instead of widening the shared interface.
+#[derive(Debug, Clone)]
+pub enum Blobs {
+    /// The local folder.
+    Local(BlobDir),
+    /// An S3-compatible bucket.
+    S3(s3::S3Blobs),
+}
+
+impl Blobs {
+    /// Where an upload stands for `uploader` (see [`BlobDir::status`]); an
+    /// engine that cannot be reached is an error (`503 storage_unavailable`).
+    pub async fn status(
+        &self,
+        sha: &BlobHash,
+        uploader: &str,
+        known: bool,
+    ) -> Result<UploadStatus, ApiError> {
+        match self {
+            Blobs::Local(dir) => Ok(dir.status(sha, uploader, known).await),
+            Blobs::S3(bucket) => Ok(bucket.status(sha, uploader, known).await?),
+        }
+    }
+
+    /// Appends `body` at `offset` of `uploader`'s upload of a `total`-byte
+    /// blob and, at the end, verifies and stores it (see [`BlobDir::append`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn append(
+        &self,
+        sha: &BlobHash,
+        uploader: &str,
+        known: bool,
+        offset: u64,
+        total: u64,
+        max_bytes: u64,
+        body: axum::body::BodyDataStream,
+    ) -> Result<UploadStatus, ApiError> {
+        match self {
+            Blobs::Local(dir) => dir.append(sha, uploader, known, offset, total, max_bytes, body).await,
+            Blobs::S3(bucket) => bucket.append(sha, uploader, known, offset, total, max_bytes, body).await,
+        }
+    }
+
+    /// The plain bytes of stored blob `sha`, opened or checked: the one way
+    /// a stored blob is read, on either engine.
+    pub async fn read(&self, sha: &BlobHash) -> Result<Vec<u8>, BlobError> {
+        match self {
+            Blobs::Local(dir) => dir.read(sha).await,
+            Blobs::S3(bucket) => bucket.read(sha).await,
+        }
+    }
+
+    /// A file made from a blob (a thumbnail), kept in a local folder on
+    /// either engine: derived data, a cache of each server node by design
+    /// (see [`BlobDir::read_derived`]).
+    pub async fn read_derived(&self, path: &Path, label: &str) -> Option<Vec<u8>> {
+        let (keys, seal) = self.sealing();
+        read_derived(keys, seal, path, label).await
+    }
+
+    /// Keeps a file made from a blob in the local folder `path` names,
+    /// sealed as the blobs are (see [`BlobDir::write_derived`]).
+    pub async fn write_derived(&self, path: &Path, label: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let (keys, seal) = self.sealing();
+        write_derived(keys, seal, path, label, bytes).await
+    }
+
+    /// The engine's name, for the log.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Blobs::Local(_) => "local",
+            Blobs::S3(_) => "s3",
+        }
+    }
+
+    /// The keys and whether new files are sealed: the S3 engine always seals.
+    fn sealing(&self) -> (&Arc<BlobKeys>, bool) {
+        match self {
+            Blobs::Local(dir) => (&dir.keys, dir.seal),
+            Blobs::S3(bucket) => (bucket.keys(), true),
+        }
+    }
+
+    /// Deletes whole blob `sha`; whether it was there to delete.
+    async fn remove(&self, sha: &BlobHash) -> bool {
+        match self {
+            Blobs::Local(dir) => tokio::fs::remove_file(dir.path(sha)).await.is_ok(),
+            Blobs::S3(bucket) => bucket.remove_blob(sha).await.is_ok(),
+        }
+    }
+}
+
+/// The name of `uploader`'s partial uploads (a folder, or a part of an
+/// object key): a hash of the agent's name, so no name reaches outside it.
+fn uploader_key(uploader: &str) -> String {
+    hex::encode(&Sha256::digest(uploader.as_bytes())[..16])
+}
+
+/// `413 blob_too_large` unless a `total`-byte blob is within `1..=max_bytes`.
+fn check_total(total: u64, max_bytes: u64) -> Result<(), ApiError> {
+    if total == 0 || total > max_bytes {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "blob_too_large",
+            format!("a blob must be 1 to {max_bytes} bytes; this one says {total}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `409 wrong_offset`: an upload resumes exactly where the stored bytes
+/// end, neither over them nor past them.
+fn wrong_offset(received: u64, offset: u64) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "wrong_offset",
+        format!("the server has {received} bytes of this blob; resume from there, not {offset}"),
+    )
+}
+
+/// `400 blob_too_long`: the body ran past the declared size.
+fn too_long(total: u64) -> ApiError {
+    ApiError::bad_request("blob_too_long", format!("the body runs past the declared size of {total} bytes"))
+}
+
+/// `422 hash_mismatch` unless `bytes` hash to `sha`.
+fn check_hash(sha: &BlobHash, bytes: &[u8]) -> Result<(), ApiError> {
+    let actual = hex::encode(Sha256::digest(bytes));
+    if sha.as_str() != actual {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "hash_mismatch",
+            format!("the bytes hash to {actual}, not {sha}; nothing was stored"),
+        ));
+    }
+    Ok(())
+}
+
+/// See [`BlobDir::read_derived`].
+async fn read_derived(keys: &BlobKeys, seal: bool, path: &Path, label: &str) -> Option<Vec<u8>> {
+    let bytes = tokio::fs::read(path).await.ok()?;
+    if crate::blob_key::is_sealed(&bytes) {
+        return keys.open(label.as_bytes(), bytes).ok();
+    }
+    (!seal).then_some(bytes)
+}
+
+/// See [`BlobDir::write_derived`].
+async fn write_derived(
+    keys: &BlobKeys,
+    seal: bool,
+    path: &Path,
+    label: &str,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let stored = if seal { keys.seal(label.as_bytes(), bytes) } else { bytes.to_vec() };
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || write_durably(&path, &stored)).await.map_err(std::io::Error::other)?
+}
+
 impl BlobDir {
     /// The blob folder under `root`, created if needed. With `seal`, new
     /// blobs are sealed under the current key of `keys`; every key of it
@@ -153,8 +362,7 @@ impl BlobDir {
     /// The folder of `uploader`'s partial uploads: named by a hash of the
     /// agent's name, so no name can reach outside it.
     fn partials_of(&self, uploader: &str) -> PathBuf {
-        let key = hex::encode(&Sha256::digest(uploader.as_bytes())[..16]);
-        self.root.join("partial").join(key)
+        self.root.join("partial").join(uploader_key(uploader))
     }
 
     fn partial(&self, sha: &BlobHash, uploader: &str) -> PathBuf {
@@ -186,26 +394,13 @@ impl BlobDir {
         max_bytes: u64,
         mut body: axum::body::BodyDataStream,
     ) -> Result<UploadStatus, ApiError> {
-        if total == 0 || total > max_bytes {
-            return Err(ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "blob_too_large",
-                format!("a blob must be 1 to {max_bytes} bytes; this one says {total}"),
-            ));
-        }
+        check_total(total, max_bytes)?;
         let status = self.status(sha, uploader, known).await;
         if status.complete {
             return Ok(status);
         }
         if offset != status.received {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "wrong_offset",
-                format!(
-                    "the server has {} bytes of this blob; resume from there, not {offset}",
-                    status.received
-                ),
-            ));
+            return Err(wrong_offset(status.received, offset));
         }
         let partial = self.partial(sha, uploader);
         tokio::fs::create_dir_all(self.partials_of(uploader)).await.map_err(ApiError::internal)?;
@@ -222,10 +417,7 @@ impl BlobDir {
                 Ok(chunk) => {
                     received += chunk.len() as u64;
                     if received > total {
-                        failure = Some(ApiError::bad_request(
-                            "blob_too_long",
-                            format!("the body runs past the declared size of {total} bytes"),
-                        ));
+                        failure = Some(too_long(total));
                         break;
                     }
                     if let Err(e) = file.write_all(&chunk).await {
@@ -253,14 +445,9 @@ impl BlobDir {
 
     async fn finish(&self, sha: &BlobHash, partial: &Path) -> Result<UploadStatus, ApiError> {
         let bytes = tokio::fs::read(partial).await.map_err(ApiError::internal)?;
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if sha.as_str() != actual {
+        if let Err(mismatch) = check_hash(sha, &bytes) {
             let _ = tokio::fs::remove_file(partial).await;
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "hash_mismatch",
-                format!("the bytes hash to {actual}, not {sha}; nothing was stored"),
-            ));
+            return Err(mismatch);
         }
         let received = bytes.len() as u64;
         let target = self.path(sha);
@@ -326,24 +513,13 @@ impl BlobDir {
     /// its plain bytes, or `None` when it is missing, does not open, or is
     /// plain while blobs are sealed (then it is made again).
     pub async fn read_derived(&self, path: &Path, label: &str) -> Option<Vec<u8>> {
-        let bytes = tokio::fs::read(path).await.ok()?;
-        if crate::blob_key::is_sealed(&bytes) {
-            return self.keys.open(label.as_bytes(), bytes).ok();
-        }
-        (!self.seal).then_some(bytes)
+        read_derived(&self.keys, self.seal, path, label).await
     }
 
     /// Keeps a file made from a blob, sealed as the blobs are, written
     /// whole or not at all.
     pub async fn write_derived(&self, path: &Path, label: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let stored = if self.seal { self.keys.seal(label.as_bytes(), bytes) } else { bytes.to_vec() };
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        let path = path.to_owned();
-        tokio::task::spawn_blocking(move || write_durably(&path, &stored))
-            .await
-            .map_err(std::io::Error::other)?
+        write_derived(&self.keys, self.seal, path, label, bytes).await
     }
 
     /// Seals the plain blobs an older server (or `blob_encryption` off)
@@ -456,7 +632,7 @@ fn older_than(path: &Path, secs: u64) -> bool {
 /// What one collection removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Collected {
-    /// Partial uploads deleted.
+    /// Partial uploads deleted: files on the local engine, segments on S3.
     pub partials: usize,
     /// Whole blobs no visit refers to, deleted.
     pub blobs: usize,
@@ -472,7 +648,7 @@ const COLLECT_BATCH: usize = 1000;
 /// forgets a blob only while no visit refers to it, in one unit of work,
 /// and only then is its file removed.
 pub async fn collect_unreferenced(
-    blobs: &BlobDir,
+    blobs: &Blobs,
     store: &dyn crate::store::Store,
     now: i64,
     grace_secs: i64,
@@ -483,13 +659,14 @@ pub async fn collect_unreferenced(
         // The store holds only hashes the upload route checked; anything else
         // names no file.
         let Ok(hash) = BlobHash::parse(&sha) else { continue };
-        if store.forget_unreferenced_blob(&sha).await?
-            && tokio::fs::remove_file(blobs.path(&hash)).await.is_ok()
-        {
+        if store.forget_unreferenced_blob(&sha).await? && blobs.remove(&hash).await {
             collected.blobs += 1;
         }
     }
-    collected.partials = remove_older(&blobs.root.join("partial"), cutoff).await;
+    collected.partials = match blobs {
+        Blobs::Local(dir) => remove_older(&dir.root.join("partial"), cutoff).await,
+        Blobs::S3(bucket) => bucket.remove_segments_older(cutoff).await,
+    };
     Ok(collected)
 }
 

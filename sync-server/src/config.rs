@@ -80,6 +80,10 @@ pub struct Config {
     /// How the merchant is told of the desk's decisions (the `[outbox]`
     /// section; see [`crate::outbox`]).
     pub outbox: OutboxConfig,
+    /// Where the blobs are kept: the data folder (the default) or an
+    /// S3-compatible bucket, whose objects are always sealed whatever
+    /// [`Config::blob_encryption`] says: they leave the server.
+    pub blobs: crate::blobs::BlobStorage,
 }
 
 /// A secret of the configuration (a gateway's access key, a webhook's
@@ -355,6 +359,7 @@ impl Default for Config {
             tls_reload_secs: 30,
             blob_encryption: true,
             outbox: OutboxConfig::default(),
+            blobs: crate::blobs::BlobStorage::Local,
         }
     }
 }
@@ -413,6 +418,8 @@ pub struct FileConfig {
     pub blob_encryption: Option<bool>,
     /// See [`Config::outbox`].
     pub outbox: Option<FileOutbox>,
+    /// See [`Config::blobs`] (`"s3://bucket/prefix?endpoint=...&region=..."`).
+    pub blobs: Option<String>,
 }
 
 impl Config {
@@ -500,6 +507,10 @@ impl Config {
         }
         if let Some(v) = file.blob_encryption {
             config.blob_encryption = v;
+        }
+        if let Some(v) = file.blobs {
+            config.blobs = crate::blobs::BlobStorage::parse(&v)
+                .map_err(|e| anyhow::anyhow!("the configuration file {}: {e}", path.display()))?;
         }
         if let Some(v) = file.outbox {
             config.outbox = v
@@ -595,6 +606,25 @@ mod tests {
         let path = dir.path().join("posfield.toml");
         std::fs::write(&path, "blob_encryption = false\n").unwrap();
         assert!(!Config::from_file(Some(&path)).unwrap().blob_encryption);
+    }
+
+    #[test]
+    fn blobs_are_in_the_data_folder_unless_the_file_names_a_bucket() {
+        assert_eq!(Config::default().blobs, crate::blobs::BlobStorage::Local);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        std::fs::write(
+            &path,
+            "blobs = \"s3://photos/prod?endpoint=http://127.0.0.1:9000&path_style=true\"\n",
+        )
+        .unwrap();
+        let crate::blobs::BlobStorage::S3(s3) = Config::from_file(Some(&path)).unwrap().blobs else {
+            panic!("an s3:// address names a bucket")
+        };
+        assert_eq!((s3.bucket.as_str(), s3.prefix.as_str(), s3.path_style), ("photos", "prod/", true));
+        std::fs::write(&path, "blobs = \"s3://photos?colour=blue\"\n").unwrap();
+        let error = Config::from_file(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("posfield.toml") && error.contains("\"colour\""), "{error}");
     }
 
     #[test]

@@ -80,6 +80,7 @@ impl From<crate::blobs::BlobError> for ApiError {
     fn from(e: crate::blobs::BlobError) -> Self {
         match e {
             crate::blobs::BlobError::Missing(_) => ApiError::not_found("no such blob"),
+            crate::blobs::BlobError::Storage { source, .. } => (*source).into(),
             _ => ApiError::internal(e),
         }
     }

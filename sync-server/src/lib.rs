@@ -16,7 +16,7 @@
 //! - [`office`]: the back office's pages under `/office`.
 //! - [`demo`]: `serve --demo`, a realistic fleet in an empty data folder.
 //! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's,
-//!   sealed at rest.
+//!   sealed at rest, in the data folder or an S3-compatible bucket ([`blobs::s3`]).
 //! - [`blob_key`]: the keys blobs are sealed with, in a file outside the database, and the sealed format.
 //! - [`files`]: files written whole (keys, sealed blobs): beside, fsynced, renamed.
 //! - [`throttle`]: limits on wrong passwords and enrolment codes, the client's address,
@@ -61,7 +61,7 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use posfield_sync_link_server::ServerRepo;
 
-use crate::blobs::BlobDir;
+use crate::blobs::{BlobDir, BlobStorage, Blobs};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -78,8 +78,8 @@ pub struct State {
     pub store: Arc<dyn Store>,
     /// The document repository.
     pub repo: ServerRepo,
-    /// Blob files.
-    pub blobs: BlobDir,
+    /// The blobs, in the local folder or an S3-compatible bucket.
+    pub blobs: Blobs,
     /// The key the server countersigns acceptances with.
     pub signing_key: SigningKey,
     /// The automerge actor this process writes its changes under
@@ -149,8 +149,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data)?;
     let store: Arc<dyn Store> = Arc::new(open_store(&config)?);
     let blob_folder = config.data.join(blobs::BLOB_FOLDER);
-    let blob_keys = blob_key::load_or_create(&config.data, &blob_folder)?;
-    let blobs = BlobDir::open(&blob_folder, blob_keys, config.blob_encryption, config.max_blob_bytes)?;
+    let blobs = open_blobs(&config, &blob_folder).await?;
     let signing_key = server_key::load_or_create(store.as_ref(), &config.data).await?;
     let repo = ServerRepo::new(store.documents(), SYNC_PEER_ID);
     let state = Arc::new(State {
@@ -180,7 +179,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         tokio::spawn(worker.run(state.clock, shutdown.subscribe()));
         tracing::info!(sender = config.outbox.sender.code(), "merchant messages are delivered");
     }
-    if config.blob_encryption {
+    if config.blob_encryption && matches!(state.blobs, Blobs::Local(_)) {
         tokio::spawn(seal_stored_blobs(state.clone()));
     }
     let filling = state.clone();
@@ -210,8 +209,48 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         }
     };
     let scheme = if config.serves_tls() { "https" } else { "http" };
-    tracing::info!(%addr, scheme, data = %config.data.display(), "posfield-server listening");
+    let blobs = state.blobs.engine();
+    tracing::info!(%addr, scheme, data = %config.data.display(), blobs, "posfield-server listening");
     Ok(Running { addr, state, shutdown, served })
+}
+
+/// The blobs where the configuration keeps them, with the blob keys of the
+/// data folder. On S3 the key file is shared by every node of the bucket:
+/// when it is missing and the bucket already holds a blob (or cannot be
+/// asked), the start stops rather than make a key that opens none of them.
+async fn open_blobs(config: &Config, blob_folder: &std::path::Path) -> anyhow::Result<Blobs> {
+    let BlobStorage::S3(s3) = &config.blobs else {
+        let keys = blob_key::load_or_create(&config.data, blob_folder)?;
+        return Ok(Blobs::Local(BlobDir::open(
+            blob_folder,
+            keys,
+            config.blob_encryption,
+            config.max_blob_bytes,
+        )?));
+    };
+    let credentials = blobs::s3::credentials_from_env()?;
+    let key_file = blob_key::key_path(&config.data);
+    let had_keys = key_file.exists();
+    // Only lists: its key, made in memory, seals nothing.
+    let probe = blobs::s3::S3Blobs::open(s3, credentials.clone(), blob_key::BlobKeys::generate(), 0)?;
+    if !had_keys {
+        match probe.any_blob().await {
+            Ok(None) => {}
+            Ok(Some(sealed)) => anyhow::bail!(
+                "the blob key file {} is missing but the bucket {} holds {sealed}: copy the key file of the other servers of this bucket (a new key would open no stored photo)",
+                key_file.display(),
+                probe.bucket()
+            ),
+            Err(e) => anyhow::bail!(
+                "the blob key file {} is missing and the bucket cannot be asked whether it holds sealed blobs: {e}",
+                key_file.display()
+            ),
+        }
+    }
+    let keys = blob_key::load_or_create(&config.data, blob_folder)?;
+    let bucket = blobs::s3::S3Blobs::open(s3, credentials, keys, config.max_blob_bytes)?;
+    tracing::info!(bucket = bucket.bucket(), prefix = %s3.prefix, endpoint = %s3.endpoint, "blobs are kept in an S3-compatible bucket");
+    Ok(Blobs::S3(bucket))
 }
 
 /// How often uploads no visit refers to are looked for.
@@ -246,7 +285,8 @@ async fn collect_uploads(state: Arc<State>, mut stop: tokio::sync::watch::Receiv
 /// copies no longer needed ([`BlobDir::seal_stored`]), once per start, while
 /// the server serves: every read opens a blob sealed or plain.
 async fn seal_stored_blobs(state: Arc<State>) {
-    let (blobs, thumbnails) = (state.blobs.clone(), office::thumbnail_folder(&state.config.data));
+    let Blobs::Local(blobs) = state.blobs.clone() else { return };
+    let thumbnails = office::thumbnail_folder(&state.config.data);
     match tokio::task::spawn_blocking(move || blobs.seal_stored(&[&thumbnails])).await {
         Ok(report) if report != blobs::SealReport::default() => tracing::info!(
             sealed = report.sealed,

@@ -44,6 +44,11 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, env = "POSFIELD_TLS_KEY")]
         tls_key: Option<PathBuf>,
+        /// Where the blobs are kept: `local` (the data folder, the default) or
+        /// s3://BUCKET[/PREFIX]?endpoint=https://...&region=...&path_style=true,
+        /// with POSFIELD_S3_ACCESS_KEY_ID and POSFIELD_S3_SECRET_ACCESS_KEY set.
+        #[arg(long, env = "POSFIELD_BLOBS")]
+        blobs: Option<String>,
     },
     /// Print a one-time enrolment code for an agent's phone (creates the agent).
     EnrollAgent {
@@ -156,7 +161,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     match cli.command {
-        Command::Serve { listen, min_app_version, demo, tls_cert, tls_key } => {
+        Command::Serve { listen, min_app_version, demo, tls_cert, tls_key, blobs } => {
+            if let Some(blobs) = blobs {
+                config.blobs = posfield_sync_server::blobs::BlobStorage::parse(&blobs)?;
+            }
             if let Some(listen) = listen {
                 config.listen = listen;
             }

@@ -105,8 +105,14 @@ impl ServerProcess {
     /// Starts on a given address with `config` as its TOML configuration
     /// file (written beside the data folder, as `<data>.toml`).
     pub fn start_configured(data: &Path, listen: &str, config: &str) -> ServerProcess {
+        Self::start_with_env(data, listen, config, &[])
+    }
+
+    /// [`ServerProcess::start_configured`] with extra environment variables
+    /// (an S3 bucket's credentials).
+    pub fn start_with_env(data: &Path, listen: &str, config: &str, env: &[(&str, &str)]) -> ServerProcess {
         let level = std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
-        Self::spawn(data, listen, &level, Stdio::inherit(), config, None)
+        Self::spawn(data, listen, &level, Stdio::inherit(), config, None, env)
     }
 
     /// Starts `posfield-server serve --tls-cert --tls-key` with the
@@ -121,13 +127,13 @@ impl ServerProcess {
     /// (`tls_reload_secs = 1` to see replaced certificate files at once).
     pub fn start_tls_configured(data: &Path, tls: &tls::TestTls, config: &str) -> ServerProcess {
         let level = std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
-        Self::spawn(data, "127.0.0.1:0", &level, Stdio::inherit(), config, Some(tls))
+        Self::spawn(data, "127.0.0.1:0", &level, Stdio::inherit(), config, Some(tls), &[])
     }
 
     /// Starts with every log line, down to TRACE, written to `log`.
     pub fn start_tracing_to(data: &Path, log: &Path) -> ServerProcess {
         let file = std::fs::File::create(log).expect("the log file");
-        Self::spawn(data, "127.0.0.1:0", "trace", Stdio::from(file), "", None)
+        Self::spawn(data, "127.0.0.1:0", "trace", Stdio::from(file), "", None, &[])
     }
 
     fn spawn(
@@ -137,6 +143,7 @@ impl ServerProcess {
         stderr: Stdio,
         config: &str,
         tls: Option<&tls::TestTls>,
+        env: &[(&str, &str)],
     ) -> ServerProcess {
         let config_file = data.with_extension("toml");
         std::fs::write(&config_file, config).expect("the configuration file");
@@ -151,6 +158,7 @@ impl ServerProcess {
             command.arg("--tls-cert").arg(&tls.cert).arg("--tls-key").arg(&tls.key);
         }
         let mut child = command
+            .envs(env.iter().copied())
             .env("RUST_LOG", level)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())

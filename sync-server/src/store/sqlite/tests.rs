@@ -10,7 +10,7 @@ use posfield_shared::{Actor, Timestamp, VisitKind};
 use posfield_sync_link_server::storage::KvStore;
 
 use super::*;
-use crate::blobs::{BlobDir, Collected, collect_unreferenced};
+use crate::blobs::{BlobDir, Blobs, Collected, collect_unreferenced};
 use crate::office::queries::{VisitFilter, day_of, day_start};
 use crate::store::{
     AlertList, Countersignature, PendingCountersignature, RENEWALS_KEPT, SigningDevice, TerminalAlert,
@@ -755,13 +755,14 @@ async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_
     blobs.append(&partial, "li", false, 0, 100, 1 << 20, blob_body(b"cut")).await.unwrap();
     let now = crate::clock::now();
     let grace = 7 * 24 * 3600;
+    let engine = Blobs::Local(blobs.clone());
     // Within the grace nothing goes.
-    let early = collect_unreferenced(&blobs, &store, now + grace - 3600, grace).await.unwrap();
+    let early = collect_unreferenced(&engine, &store, now + grace - 3600, grace).await.unwrap();
     assert_eq!(early, Collected::default());
     // After it, the orphan and the partial go; the referenced blob stays,
     // however late the collection runs.
     for later in [now + grace + 3600, now + 100 * grace] {
-        collect_unreferenced(&blobs, &store, later, grace).await.unwrap();
+        collect_unreferenced(&engine, &store, later, grace).await.unwrap();
         assert!(blobs.path(&referenced).exists(), "a referenced blob was collected");
     }
     assert!(!blobs.path(&orphan).exists());
