@@ -198,7 +198,8 @@ moto_start() {
   # shellcheck disable=SC2064
   trap "moto_status=\$?; set +e; moto_stop; (exit \"\$moto_status\"); ${previous:-:}" EXIT
   for i in $(seq 1 100); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
+    # Python's own client: a fresh Debian has no curl.
+    if "$MOTO_HOME/bin/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
       export POSFIELD_TEST_S3="http://127.0.0.1:$port"
       echo "moto $MOTO_VERSION serves S3 on $POSFIELD_TEST_S3 (ready after $((i / 10)).$((i % 10)) s)"
       rm -f "$log"
