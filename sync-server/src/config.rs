@@ -80,6 +80,9 @@ pub struct Config {
     /// How the merchant is told of the desk's decisions (the `[outbox]`
     /// section; see [`crate::outbox`]).
     pub outbox: OutboxConfig,
+    /// The bearer token a scraper reads `GET /metrics` with; without one
+    /// the route answers 404 ([`crate::metrics`]).
+    pub metrics_token: Option<Secret>,
 }
 
 /// A secret of the configuration (a gateway's access key, a webhook's
@@ -355,6 +358,7 @@ impl Default for Config {
             tls_reload_secs: 30,
             blob_encryption: true,
             outbox: OutboxConfig::default(),
+            metrics_token: None,
         }
     }
 }
@@ -413,6 +417,8 @@ pub struct FileConfig {
     pub blob_encryption: Option<bool>,
     /// See [`Config::outbox`].
     pub outbox: Option<FileOutbox>,
+    /// See [`Config::metrics_token`].
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -505,6 +511,10 @@ impl Config {
             config.outbox = v
                 .into_config()
                 .map_err(|e| anyhow::anyhow!("the configuration file {}: {e}", path.display()))?;
+        }
+        // An empty token would let anyone in with `Bearer ` and nothing after it.
+        if let Some(v) = file.metrics_token.filter(|token| !token.trim().is_empty()) {
+            config.metrics_token = Some(Secret::new(v));
         }
         Ok(config)
     }
@@ -617,5 +627,18 @@ mod tests {
         std::fs::write(&path, "tls_key = \"key.pem\"\n").unwrap();
         let error = Config::from_file(Some(&path)).unwrap().tls_files().unwrap_err().to_string();
         assert!(error.contains("key.pem") && error.contains("certificate"), "{error}");
+    }
+
+    #[test]
+    fn the_metrics_token_is_a_secret_and_an_empty_one_is_none() {
+        assert_eq!(Config::default().metrics_token, None, "no /metrics unless a token is set");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        std::fs::write(&path, "metrics_token = \"scrape-me-please\"\n").unwrap();
+        let config = Config::from_file(Some(&path)).unwrap();
+        assert_eq!(config.metrics_token.as_ref().map(Secret::expose), Some("scrape-me-please"));
+        assert!(!format!("{config:?}").contains("scrape-me-please"), "the token shows in Debug");
+        std::fs::write(&path, "metrics_token = \" \"\n").unwrap();
+        assert_eq!(Config::from_file(Some(&path)).unwrap().metrics_token, None);
     }
 }

@@ -24,6 +24,7 @@
 //! - [`tls`]: HTTPS served by the server itself, its certificate reloaded when the files change.
 //! - [`sync_slots`]: sync connections per device, and closing a revoked device's.
 //! - [`in_flight`]: sync connections not yet projected, which a manifest waits for.
+//! - [`metrics`]: what the operator's Prometheus reads at `/metrics`.
 //! - [`projection`]: visit and terminal tables, restored back-office fields,
 //!   countersigned acceptances.
 
@@ -39,6 +40,7 @@ pub mod desk;
 pub mod error;
 pub mod files;
 pub mod in_flight;
+pub mod metrics;
 pub mod office;
 pub mod outbox;
 pub mod personal;
@@ -97,6 +99,8 @@ pub struct State {
     pub documents_first: Arc<priority::DocumentsFirst>,
     /// The clock device credentials are issued and checked by.
     pub clock: clock::Clock,
+    /// What `/metrics` shows.
+    pub metrics: metrics::Metrics,
 }
 
 /// A running server.
@@ -162,6 +166,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         push_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
         documents_first: Arc::default(),
         clock: clock::Clock::offset_by(config.clock_offset_secs),
+        metrics: metrics::Metrics::new(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

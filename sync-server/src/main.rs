@@ -44,6 +44,11 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, env = "POSFIELD_TLS_KEY")]
         tls_key: Option<PathBuf>,
+        /// The bearer token Prometheus reads GET /metrics with (better
+        /// given in POSFIELD_METRICS_TOKEN or the file's `metrics_token`
+        /// than on a command line others can list); without one, /metrics is 404.
+        #[arg(long, env = "POSFIELD_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
     },
     /// Print a one-time enrolment code for an agent's phone (creates the agent).
     EnrollAgent {
@@ -156,7 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     match cli.command {
-        Command::Serve { listen, min_app_version, demo, tls_cert, tls_key } => {
+        Command::Serve { listen, min_app_version, demo, tls_cert, tls_key, metrics_token } => {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
@@ -165,6 +170,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(key) = tls_key {
                 config.tls_key = Some(key);
+            }
+            if let Some(token) = metrics_token.filter(|token| !token.trim().is_empty()) {
+                config.metrics_token = Some(posfield_sync_server::config::Secret::new(token));
             }
             if let Some(minimum) = min_app_version {
                 config.min_app_version = posfield_sync_server::versions::parse_minimum(&minimum)?;

@@ -79,6 +79,10 @@ const CALLERS: [Caller; 12] = [
 const TABLE: &[(&str, &str, &str)] = &[
     //                                                   n A B r e f f f R R A A
     ("GET", "/healthz", "yyyyyyyyyyyy"),
+    ("GET", "/livez", "yyyyyyyyyyyy"),
+    ("GET", "/readyz", "yyyyyyyyyyyy"),
+    // Only the metrics token opens it, and no caller here holds it.
+    ("GET", "/metrics", "............"),
     ("POST", "/api/v1/enroll", "yyyyyyyyyyyy"),
     ("POST", "/api/v1/sync/manifest", ".yy........."),
     ("POST", "/api/v1/sync/renew", ".yy........."),
@@ -157,8 +161,12 @@ impl World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        Config { data: dir.path().to_owned(), listen: "127.0.0.1:0".parse().unwrap(), ..Config::default() };
+    let config = Config {
+        data: dir.path().to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_token: Some(posfield_sync_server::config::Secret::new("the scraper's own token".into())),
+        ..Config::default()
+    };
     let running = posfield_sync_server::start(config, false).await.unwrap();
     let store = running.state.store.clone();
     let store = store.as_ref();
@@ -381,6 +389,8 @@ fn past_the_guard(access: Access) -> String {
             let past = match access {
                 Access::Public => true,
                 Access::Device => matches!(caller, Caller::AgentA | Caller::AgentB),
+                // No caller of the sweep holds the metrics token.
+                Access::Metrics => false,
                 Access::Office { door: Door::Basic, role: UserRole::Reviewer } => {
                     matches!(caller, Caller::ReviewerBasic | Caller::AdminBasic)
                 }
