@@ -18,6 +18,7 @@
 //! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's,
 //!   sealed at rest.
 //! - [`blob_key`]: the keys blobs are sealed with, in a file outside the database, and the sealed format.
+//! - [`backup`]: `posfield-server backup`, an online copy of the data folder while the server runs.
 //! - [`files`]: files written whole (keys, sealed blobs): beside, fsynced, renamed.
 //! - [`throttle`]: limits on wrong passwords and enrolment codes, the client's address,
 //!   and whether it reached the server over HTTPS.
@@ -31,6 +32,7 @@
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod blob_key;
 pub mod blobs;
 pub mod clock;

@@ -107,6 +107,15 @@ enum Command {
     /// Add a new blob key: blobs stored from the next start are sealed
     /// with it; those sealed earlier still open with the key that sealed them.
     RotateBlobKey,
+    /// Back up the data folder while the server runs: the database as it
+    /// is at one moment, then the blobs (sealed as they are) and the key
+    /// files, into DEST, an empty or new folder. Restore by starting a
+    /// server with `--data DEST`. The backup holds the keys: keep it as
+    /// safe as the data folder, and off this machine.
+    Backup {
+        /// The backup folder: absent, or empty.
+        dest: PathBuf,
+    },
     /// Print this build's version and the SQLite library it links. The
     /// server never links SQLCipher (only the phone's store needs it).
     About,
@@ -271,6 +280,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out,
                 "new blob key {id:08x}; restart the server to seal new blobs with it (earlier keys stay in {} and still open what they sealed)",
                 posfield_sync_server::blob_key::KEY_FILE
+            )?;
+        }
+        Command::Backup { dest } => {
+            let database = config.data.join(posfield_sync_server::backup::DATABASE);
+            if !database.is_file() {
+                anyhow::bail!(
+                    "the data folder {} holds no database: nothing to back up",
+                    config.data.display()
+                );
+            }
+            let store = posfield_sync_server::open_store(&config)?;
+            let now = posfield_sync_server::clock::now();
+            let manifest =
+                posfield_sync_server::backup::run(&config.data, &dest, now, |copy| store.backup_to(copy))?;
+            writeln!(
+                out,
+                "backup of {} visits, {} users, {} blob files and {} key files written to {}",
+                manifest.database.visits,
+                manifest.database.users,
+                manifest.blob_files,
+                manifest.key_files.len(),
+                dest.display()
             )?;
         }
         Command::About => {
