@@ -125,6 +125,9 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(GET, "/office", anyone, form, to_visits).page(),
         Entry::new(GET, "/office/", anyone, form, to_visits).page(),
         Entry::new(GET, "/office/login", anyone, form, pages::login_page).page(),
+        // The first administrator's setup link (the code is checked by the handler).
+        Entry::new(GET, "/office/setup", anyone, form, crate::office::setup::setup_page).page(),
+        Entry::new(POST, "/office/setup", anyone, form, crate::office::setup::setup).page(),
         Entry::new(POST, "/office/login", anyone, form, pages::login).page(),
         Entry::new(POST, "/office/logout", officer, form, pages::logout).page(),
         Entry::new(GET, "/office/lang/{code}", anyone, form, pages::switch_language).page(),

@@ -382,7 +382,8 @@ pub async fn revoke_device(store: &dyn Store, device_id: &str) -> Result<bool, A
 }
 
 /// Adds (or replaces the password and role of) a back-office user; an
-/// existing user's sessions end.
+/// existing user's sessions end. An administrator added is recorded as
+/// made ([`FIRST_ADMIN_MADE`]): no setup link is offered from then on.
 pub async fn add_user(
     store: &dyn Store,
     name: &str,
@@ -400,8 +401,17 @@ pub async fn add_user(
         .map_err(|e| AuthError::Invalid(e.to_string()))?
         .to_string();
     store.put_user(&name, role, &hash).await?;
+    if role == UserRole::Admin {
+        // The first administrator's setup link is offered no more.
+        store.set_setting(FIRST_ADMIN_MADE, &name).await?;
+    }
     Ok(())
 }
+
+/// The setting that records that an administrator was made (by
+/// [`add_user`] or the first administrator's setup page), naming them:
+/// once it is set, `serve` offers no setup link ([`crate::office::setup`]).
+pub const FIRST_ADMIN_MADE: &str = "first_admin_made";
 
 /// Removes a back-office user (their sessions end); returns whether there was one.
 pub async fn remove_user(store: &dyn Store, name: &str) -> Result<bool, AuthError> {

@@ -196,6 +196,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     report.agents, report.terminals, report.visits, report.blobs
                 );
             }
+            if !demo {
+                let state = &running.state;
+                let offered = posfield_sync_server::office::setup::offer(
+                    state.store.as_ref(),
+                    &state.config.data,
+                    state.clock.now(),
+                )
+                .await?;
+                if let Some(file) = offered {
+                    // Where the link is, never the link: logs reach more people than the data folder.
+                    tracing::warn!(file = %file.display(), "no administrator yet: the first administrator's setup link is in this file");
+                }
+            }
             // One line for scripts and tests that start the server on port 0.
             let scheme = if running.state.config.serves_tls() { "https" } else { "http" };
             writeln!(out, "posfield-server listening on {scheme}://{}", running.addr)?;

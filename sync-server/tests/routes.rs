@@ -102,6 +102,9 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/", "yyyyyyyyyyyy"),
     ("GET", "/office/login", "yyyyyyyyyyyy"),
     ("POST", "/office/login", "yyyyyyyyyyyy"),
+    // An administrator exists: the first administrator's setup is gone.
+    ("GET", "/office/setup", "hhhhhhhhhhhh"),
+    ("POST", "/office/setup", "hhhhhhhhhhhh"),
     ("POST", "/office/logout", "........y.y."),
     ("GET", "/office/lang/{code}", "yyyyyyyyyyyy"),
     ("GET", "/office/static/office.css", "yyyyyyyyyyyy"),
@@ -340,6 +343,12 @@ impl World {
                     "/office/terminals/import" => &[("csv", "serial\nN910000000002\n")],
                     "/office/applications/{id}" => &[("decision", "approve")],
                     "/office/check-in" => &[("serial", "N910000000002"), ("place", "warehouse")],
+                    "/office/setup" => &[
+                        ("code", "00000000000000000000000000000000"),
+                        ("user", "mallory"),
+                        ("password", "correct horse battery"),
+                        ("password_again", "correct horse battery"),
+                    ],
                     _ => &[],
                 };
                 let mut fields = vec![("csrf", csrf.as_str())];
