@@ -54,6 +54,9 @@ const MANIFEST_MISSING_BLOBS: usize = 1000;
 /// Longest a photo upload waits for the pushes being served.
 const UPLOAD_WAIT_FOR_PUSHES: Duration = Duration::from_secs(10);
 
+/// Longest the store may take to answer `/readyz`'s query.
+const READY_WITHIN: Duration = Duration::from_secs(2);
+
 type AppState = Arc<State>;
 
 /// The router: the table of [`routes`], each behind the guard of its
@@ -61,6 +64,7 @@ type AppState = Arc<State>;
 pub fn router(state: AppState) -> axum::Router {
     crate::routes::build(routes(&state.config), &state)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_response))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -84,6 +88,10 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
     let by_basic = |action| Access::desk(Basic, action);
     vec![
         Entry::new(GET, "/healthz", Access::Public, api, healthz),
+        // The operator's: a load balancer's checks and Prometheus.
+        Entry::new(GET, "/livez", Access::Public, api, livez),
+        Entry::new(GET, "/readyz", Access::Public, api, readyz),
+        Entry::new(GET, "/metrics", Access::Metrics, api, metrics),
         // The phone's.
         Entry::new(POST, "/api/v1/enroll", Access::Public, api, enroll).phone(),
         Entry::new(POST, "/api/v1/sync/manifest", Access::Device, api, manifest).phone(),
@@ -117,6 +125,9 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(GET, "/office", anyone, form, to_visits).page(),
         Entry::new(GET, "/office/", anyone, form, to_visits).page(),
         Entry::new(GET, "/office/login", anyone, form, pages::login_page).page(),
+        // The first administrator's setup link (the code is checked by the handler).
+        Entry::new(GET, "/office/setup", anyone, form, crate::office::setup::setup_page).page(),
+        Entry::new(POST, "/office/setup", anyone, form, crate::office::setup::setup).page(),
         Entry::new(POST, "/office/login", anyone, form, pages::login).page(),
         Entry::new(POST, "/office/logout", officer, form, pages::logout).page(),
         Entry::new(GET, "/office/lang/{code}", anyone, form, pages::switch_language).page(),
@@ -174,6 +185,60 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Counts every response by its status class ([`crate::metrics`]).
+async fn count_response(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    state.metrics.responded(response.status());
+    response
+}
+
+/// `GET /livez`: `ok` while the process serves requests.
+async fn livez() -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], "ok").into_response()
+}
+
+/// `GET /readyz`: 200 when the store answers a cheap query within
+/// [`READY_WITHIN`] and so does the blob storage (the folder is there, or
+/// the bucket answers); else 503 with the reason.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let reason = match tokio::time::timeout(READY_WITHIN, state.store.has_visits()).await {
+        Err(_) => Some("the store did not answer within 2 s"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: the store failed");
+            Some("the store failed")
+        }
+        Ok(Ok(_)) => None,
+    };
+    let reason = match reason {
+        Some(reason) => Some(reason),
+        None => match tokio::time::timeout(READY_WITHIN, state.blobs.ready()).await {
+            Err(_) => Some("the blob storage did not answer within 2 s"),
+            Ok(Err(reason)) => Some(reason),
+            Ok(Ok(())) => None,
+        },
+    };
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    match reason {
+        None => (StatusCode::OK, no_store, Json(serde_json::json!({ "status": "ready" }))).into_response(),
+        Some(reason) => {
+            let body = serde_json::json!({ "status": "not_ready", "reason": reason });
+            (StatusCode::SERVICE_UNAVAILABLE, no_store, Json(body)).into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format, for the holder of the
+/// metrics token (the route's guard checked it).
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Result<Response, ApiError> {
+    let text = state.metrics.scrape(state.store.as_ref()).await?;
+    let headers = [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE), (header::CACHE_CONTROL, "no-store")];
+    Ok((headers, text).into_response())
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
@@ -394,12 +459,32 @@ async fn renew(
 
 /// `POST /api/v1/sync/push` (CBOR [`PushRequest`]): visits the phone holds
 /// changes of that the server lacks, answered with a CBOR [`PushResponse`].
+/// Counted by outcome, with the time it took ([`crate::metrics`]).
 async fn push(
     axum::extract::State(state): axum::extract::State<AppState>,
     device: Device,
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    use crate::metrics::PushOutcome;
+    let started = std::time::Instant::now();
+    let answer = push_visits(&state, &device, &headers, body).await;
+    let outcome = match &answer {
+        Ok((_, 0)) => PushOutcome::stored,
+        Ok(_) => PushOutcome::refused,
+        Err(_) => PushOutcome::failed,
+    };
+    state.metrics.push_answered(outcome, started.elapsed());
+    answer.map(|(response, _)| response)
+}
+
+/// A push answered, with how many of its visits were refused.
+async fn push_visits(
+    state: &AppState,
+    device: &Device,
+    headers: &axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(Response, usize), ApiError> {
     let cbor = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -418,11 +503,12 @@ async fn push(
     let request: PushRequest = decode_push_request(&body)
         .map_err(|refused| ApiError::bad_request(refused.code(), refused.to_string()))?;
     let visits =
-        crate::push::push(&state, &device.principal(), request.visits).await.map_err(ApiError::internal)?;
+        crate::push::push(state, &device.principal(), request.visits).await.map_err(ApiError::internal)?;
     let stored = visits.iter().filter(|v| v.refused.is_none()).count();
     tracing::debug!(agent = %device.agent, visits = visits.len(), stored, "push");
+    let refused = visits.len() - stored;
     let answer = encode_cbor(&PushResponse { visits });
-    Ok(([(header::CONTENT_TYPE, PUSH_MEDIA_TYPE)], answer).into_response())
+    Ok((([(header::CONTENT_TYPE, PUSH_MEDIA_TYPE)], answer).into_response(), refused))
 }
 
 /// `GET /api/v1/sync/ws`: the samod websocket. A device has at most
@@ -462,10 +548,15 @@ async fn sync_ws(
     let policy = Arc::new(ConnectionPolicy::new(state.store.clone(), device.principal(), peer.clone()));
     let unsettled = state.in_flight.begin(&device.id);
     let revoked = Box::pin(crate::sync_slots::until_revoked(state.store.clone(), device.id.clone()));
+    let failed = state.clone();
     Ok(upgrade
         .max_message_size(state.config.max_sync_message_bytes)
-        .on_failed_upgrade(|e| tracing::warn!(error = %e, "sync upgrade failed"))
+        .on_failed_upgrade(move |e| {
+            failed.metrics.sync_failed(crate::metrics::SyncFailure::upgrade);
+            tracing::warn!(error = %e, "sync upgrade failed");
+        })
         .on_upgrade(move |socket| async move {
+            let open = state.metrics.sync_opened();
             tracing::debug!(%peer, "sync connection open");
             match state.repo.serve(socket, &peer, limits, policy, changes, revoked).await {
                 // The phone's changes were not stored; samod may have saved
@@ -476,9 +567,12 @@ async fn sync_ws(
                     tracing::debug!(%peer, visits = written.len(), "sync connection closed");
                     crate::projection::project_all(&state, written, None).await;
                 }
-                Err(e) => tracing::warn!(%peer, error = %e, "sync connection failed"),
+                Err(e) => {
+                    state.metrics.sync_failed(crate::metrics::SyncFailure::of(&e));
+                    tracing::warn!(%peer, error = %e, "sync connection failed");
+                }
             }
-            drop((unsettled, turn, slot));
+            drop((open, unsettled, turn, slot));
         }))
 }
 
@@ -507,6 +601,8 @@ async fn blob_status(
     Ok(Json(state.blobs.status(&sha, &device.agent, known).await?))
 }
 
+/// `PUT /api/v1/blobs/{sha}`: part of a blob, or its rest; counted as
+/// completed or refused ([`crate::metrics`]).
 async fn blob_put(
     axum::extract::State(state): axum::extract::State<AppState>,
     device: Device,
@@ -514,7 +610,26 @@ async fn blob_put(
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let sha = check_sha(&sha)?;
+    use crate::metrics::UploadOutcome;
+    let answer = blob_append(&state, &device, &sha, query, request).await;
+    match &answer {
+        Ok(response) if response.status() == StatusCode::CREATED => {
+            state.metrics.upload(UploadOutcome::completed)
+        }
+        Err(refused) if refused.status.is_client_error() => state.metrics.upload(UploadOutcome::refused),
+        _ => {}
+    }
+    answer
+}
+
+async fn blob_append(
+    state: &AppState,
+    device: &Device,
+    sha: &str,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let sha = check_sha(sha)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let total: u64 = request
         .headers()
@@ -527,7 +642,7 @@ async fn blob_put(
     // Visit documents first: the back office needs them before the photos.
     state.documents_first.wait_for_pushes(UPLOAD_WAIT_FOR_PUSHES).await;
     let body = request.into_body().into_data_stream();
-    let known = knows_blob(&state, &device, sha.as_str()).await?;
+    let known = knows_blob(state, device, sha.as_str()).await?;
     let max = state.config.max_blob_bytes;
     let status = state.blobs.append(&sha, &device.agent, known, query.offset, total, max, body).await?;
     if status.complete {

@@ -144,6 +144,13 @@ fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// Whether two secrets are the same, in a time that depends on neither:
+/// their SHA-256 digests are compared byte by byte without stopping early.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Crockford-style base32 without look-alikes (no I, L, O, U).
 const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -375,7 +382,8 @@ pub async fn revoke_device(store: &dyn Store, device_id: &str) -> Result<bool, A
 }
 
 /// Adds (or replaces the password and role of) a back-office user; an
-/// existing user's sessions end.
+/// existing user's sessions end. An administrator added is recorded as
+/// made ([`FIRST_ADMIN_MADE`]): no setup link is offered from then on.
 pub async fn add_user(
     store: &dyn Store,
     name: &str,
@@ -393,8 +401,17 @@ pub async fn add_user(
         .map_err(|e| AuthError::Invalid(e.to_string()))?
         .to_string();
     store.put_user(&name, role, &hash).await?;
+    if role == UserRole::Admin {
+        // The first administrator's setup link is offered no more.
+        store.set_setting(FIRST_ADMIN_MADE, &name).await?;
+    }
     Ok(())
 }
+
+/// The setting that records that an administrator was made (by
+/// [`add_user`] or the first administrator's setup page), naming them:
+/// once it is set, `serve` offers no setup link ([`crate::office::setup`]).
+pub const FIRST_ADMIN_MADE: &str = "first_admin_made";
 
 /// Removes a back-office user (their sessions end); returns whether there was one.
 pub async fn remove_user(store: &dyn Store, name: &str) -> Result<bool, AuthError> {

@@ -247,6 +247,24 @@ impl Blobs {
         write_derived(keys, seal, path, label, bytes).await
     }
 
+    /// Whether the engine can serve: the local folder is there, or the
+    /// bucket answers a listing. `Err` says why not, in words for `/readyz`.
+    pub async fn ready(&self) -> Result<(), &'static str> {
+        match self {
+            Blobs::Local(dir) => match tokio::fs::metadata(dir.root()).await {
+                Ok(metadata) if metadata.is_dir() => Ok(()),
+                _ => Err("the blob folder is missing"),
+            },
+            Blobs::S3(bucket) => match bucket.any_blob().await {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    tracing::warn!(%error, "not ready: the blob bucket did not answer");
+                    Err("the blob bucket did not answer")
+                }
+            },
+        }
+    }
+
     /// The engine's name, for the log.
     pub fn engine(&self) -> &'static str {
         match self {
@@ -351,6 +369,11 @@ impl BlobDir {
     pub fn open(root: &Path, keys: BlobKeys, seal: bool, max_bytes: u64) -> std::io::Result<BlobDir> {
         std::fs::create_dir_all(root.join("partial"))?;
         Ok(BlobDir { root: root.to_owned(), keys: Arc::new(keys), seal, max_bytes })
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Final path of a blob. Only a checked hash names one: a reference

@@ -84,6 +84,9 @@ pub struct Config {
     /// S3-compatible bucket, whose objects are always sealed whatever
     /// [`Config::blob_encryption`] says: they leave the server.
     pub blobs: crate::blobs::BlobStorage,
+    /// The bearer token a scraper reads `GET /metrics` with; without one
+    /// the route answers 404 ([`crate::metrics`]).
+    pub metrics_token: Option<Secret>,
 }
 
 /// A secret of the configuration (a gateway's access key, a webhook's
@@ -360,6 +363,7 @@ impl Default for Config {
             blob_encryption: true,
             outbox: OutboxConfig::default(),
             blobs: crate::blobs::BlobStorage::Local,
+            metrics_token: None,
         }
     }
 }
@@ -420,6 +424,8 @@ pub struct FileConfig {
     pub outbox: Option<FileOutbox>,
     /// See [`Config::blobs`] (`"s3://bucket/prefix?endpoint=...&region=..."`).
     pub blobs: Option<String>,
+    /// See [`Config::metrics_token`].
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -516,6 +522,10 @@ impl Config {
             config.outbox = v
                 .into_config()
                 .map_err(|e| anyhow::anyhow!("the configuration file {}: {e}", path.display()))?;
+        }
+        // An empty token would let anyone in with `Bearer ` and nothing after it.
+        if let Some(v) = file.metrics_token.filter(|token| !token.trim().is_empty()) {
+            config.metrics_token = Some(Secret::new(v));
         }
         Ok(config)
     }
@@ -647,5 +657,18 @@ mod tests {
         std::fs::write(&path, "tls_key = \"key.pem\"\n").unwrap();
         let error = Config::from_file(Some(&path)).unwrap().tls_files().unwrap_err().to_string();
         assert!(error.contains("key.pem") && error.contains("certificate"), "{error}");
+    }
+
+    #[test]
+    fn the_metrics_token_is_a_secret_and_an_empty_one_is_none() {
+        assert_eq!(Config::default().metrics_token, None, "no /metrics unless a token is set");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        std::fs::write(&path, "metrics_token = \"scrape-me-please\"\n").unwrap();
+        let config = Config::from_file(Some(&path)).unwrap();
+        assert_eq!(config.metrics_token.as_ref().map(Secret::expose), Some("scrape-me-please"));
+        assert!(!format!("{config:?}").contains("scrape-me-please"), "the token shows in Debug");
+        std::fs::write(&path, "metrics_token = \" \"\n").unwrap();
+        assert_eq!(Config::from_file(Some(&path)).unwrap().metrics_token, None);
     }
 }

@@ -18,18 +18,21 @@
 //! - [`blobs`]: resumable, verified, content-addressed uploads, each partial one its uploader's,
 //!   sealed at rest, in the data folder or an S3-compatible bucket ([`blobs::s3`]).
 //! - [`blob_key`]: the keys blobs are sealed with, in a file outside the database, and the sealed format.
+//! - [`backup`]: `posfield-server backup`, an online copy of the data folder while the server runs.
 //! - [`files`]: files written whole (keys, sealed blobs): beside, fsynced, renamed.
 //! - [`throttle`]: limits on wrong passwords and enrolment codes, the client's address,
 //!   and whether it reached the server over HTTPS.
 //! - [`tls`]: HTTPS served by the server itself, its certificate reloaded when the files change.
 //! - [`sync_slots`]: sync connections per device, and closing a revoked device's.
 //! - [`in_flight`]: sync connections not yet projected, which a manifest waits for.
+//! - [`metrics`]: what the operator's Prometheus reads at `/metrics`.
 //! - [`projection`]: visit and terminal tables, restored back-office fields,
 //!   countersigned acceptances.
 
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod blob_key;
 pub mod blobs;
 pub mod clock;
@@ -39,6 +42,7 @@ pub mod desk;
 pub mod error;
 pub mod files;
 pub mod in_flight;
+pub mod metrics;
 pub mod office;
 pub mod outbox;
 pub mod personal;
@@ -102,6 +106,8 @@ pub struct State {
     pub documents_first: Arc<priority::DocumentsFirst>,
     /// The clock device credentials are issued and checked by.
     pub clock: clock::Clock,
+    /// What `/metrics` shows.
+    pub metrics: metrics::Metrics,
 }
 
 /// A running server.
@@ -167,6 +173,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         push_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
         documents_first: Arc::default(),
         clock: clock::Clock::offset_by(config.clock_offset_secs),
+        metrics: metrics::Metrics::new(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -49,6 +49,11 @@ enum Command {
         /// with POSFIELD_S3_ACCESS_KEY_ID and POSFIELD_S3_SECRET_ACCESS_KEY set.
         #[arg(long, env = "POSFIELD_BLOBS")]
         blobs: Option<String>,
+        /// The bearer token Prometheus reads GET /metrics with (better
+        /// given in POSFIELD_METRICS_TOKEN or the file's `metrics_token`
+        /// than on a command line others can list); without one, /metrics is 404.
+        #[arg(long, env = "POSFIELD_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
     },
     /// Print a one-time enrolment code for an agent's phone (creates the agent).
     EnrollAgent {
@@ -107,6 +112,15 @@ enum Command {
     /// Add a new blob key: blobs stored from the next start are sealed
     /// with it; those sealed earlier still open with the key that sealed them.
     RotateBlobKey,
+    /// Back up the data folder while the server runs: the database as it
+    /// is at one moment, then the blobs (sealed as they are) and the key
+    /// files, into DEST, an empty or new folder. Restore by starting a
+    /// server with `--data DEST`. The backup holds the keys: keep it as
+    /// safe as the data folder, and off this machine.
+    Backup {
+        /// The backup folder: absent, or empty.
+        dest: PathBuf,
+    },
     /// Print this build's version and the SQLite library it links. The
     /// server never links SQLCipher (only the phone's store needs it).
     About,
@@ -161,7 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     match cli.command {
-        Command::Serve { listen, min_app_version, demo, tls_cert, tls_key, blobs } => {
+        Command::Serve { listen, min_app_version, demo, tls_cert, tls_key, blobs, metrics_token } => {
             if let Some(blobs) = blobs {
                 config.blobs = posfield_sync_server::blobs::BlobStorage::parse(&blobs)?;
             }
@@ -173,6 +187,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(key) = tls_key {
                 config.tls_key = Some(key);
+            }
+            if let Some(token) = metrics_token.filter(|token| !token.trim().is_empty()) {
+                config.metrics_token = Some(posfield_sync_server::config::Secret::new(token));
             }
             if let Some(minimum) = min_app_version {
                 config.min_app_version = posfield_sync_server::versions::parse_minimum(&minimum)?;
@@ -186,6 +203,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "demo fleet: {} agents, {} terminals, {} visits, {} photos and signatures",
                     report.agents, report.terminals, report.visits, report.blobs
                 );
+            }
+            if !demo {
+                let state = &running.state;
+                let offered = posfield_sync_server::office::setup::offer(
+                    state.store.as_ref(),
+                    &state.config.data,
+                    state.clock.now(),
+                )
+                .await?;
+                if let Some(file) = offered {
+                    // Where the link is, never the link: logs reach more people than the data folder.
+                    tracing::warn!(file = %file.display(), "no administrator yet: the first administrator's setup link is in this file");
+                }
             }
             // One line for scripts and tests that start the server on port 0.
             let scheme = if running.state.config.serves_tls() { "https" } else { "http" };
@@ -271,6 +301,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out,
                 "new blob key {id:08x}; restart the server to seal new blobs with it (earlier keys stay in {} and still open what they sealed)",
                 posfield_sync_server::blob_key::KEY_FILE
+            )?;
+        }
+        Command::Backup { dest } => {
+            if let posfield_sync_server::blobs::BlobStorage::S3(bucket) = &config.blobs {
+                anyhow::bail!(
+                    "the blobs are in the bucket {}, not the data folder: this command backs up an embedded \
+                     install; back the bucket up with its own versioning or replication (docs/deploy.md)",
+                    bucket.bucket
+                );
+            }
+            let database = config.data.join(posfield_sync_server::backup::DATABASE);
+            if !database.is_file() {
+                anyhow::bail!(
+                    "the data folder {} holds no database: nothing to back up",
+                    config.data.display()
+                );
+            }
+            let store = posfield_sync_server::open_store(&config)?;
+            let now = posfield_sync_server::clock::now();
+            let manifest =
+                posfield_sync_server::backup::run(&config.data, &dest, now, |copy| store.backup_to(copy))?;
+            writeln!(
+                out,
+                "backup of {} visits, {} users, {} blob files and {} key files written to {}",
+                manifest.database.visits,
+                manifest.database.users,
+                manifest.blob_files,
+                manifest.key_files.len(),
+                dest.display()
             )?;
         }
         Command::About => {

@@ -51,6 +51,9 @@ pub enum Access {
     Public,
     /// An agent's device with a live credential (`Authorization: Bearer`).
     Device,
+    /// The operator's scraper, with the configuration's `metrics_token`
+    /// (`Authorization: Bearer`); 404 when none is configured.
+    Metrics,
     /// A back-office user with at least `role`, signed in through `door`.
     Office {
         /// How the user signs in.
@@ -171,6 +174,11 @@ async fn guard(State((state, access)): State<(AppState, Access)>, request: Reque
             }
             Err(refused) => return refused.into_response(),
         },
+        Access::Metrics => {
+            if let Err(refused) = crate::metrics::authorise(&state.config, &parts.headers) {
+                return refused.into_response();
+            }
+        }
         Access::Office { door: Door::Basic, role } => {
             match OfficeUser::from_request_parts(&mut parts, &state).await {
                 Ok(user) if desk::role_reaches(user.0.role, role) => {

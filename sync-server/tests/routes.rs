@@ -79,6 +79,10 @@ const CALLERS: [Caller; 12] = [
 const TABLE: &[(&str, &str, &str)] = &[
     //                                                   n A B r e f f f R R A A
     ("GET", "/healthz", "yyyyyyyyyyyy"),
+    ("GET", "/livez", "yyyyyyyyyyyy"),
+    ("GET", "/readyz", "yyyyyyyyyyyy"),
+    // Only the metrics token opens it, and no caller here holds it.
+    ("GET", "/metrics", "............"),
     ("POST", "/api/v1/enroll", "yyyyyyyyyyyy"),
     ("POST", "/api/v1/sync/manifest", ".yy........."),
     ("POST", "/api/v1/sync/renew", ".yy........."),
@@ -98,6 +102,9 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/", "yyyyyyyyyyyy"),
     ("GET", "/office/login", "yyyyyyyyyyyy"),
     ("POST", "/office/login", "yyyyyyyyyyyy"),
+    // An administrator exists: the first administrator's setup is gone.
+    ("GET", "/office/setup", "hhhhhhhhhhhh"),
+    ("POST", "/office/setup", "hhhhhhhhhhhh"),
     ("POST", "/office/logout", "........y.y."),
     ("GET", "/office/lang/{code}", "yyyyyyyyyyyy"),
     ("GET", "/office/static/office.css", "yyyyyyyyyyyy"),
@@ -157,8 +164,12 @@ impl World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        Config { data: dir.path().to_owned(), listen: "127.0.0.1:0".parse().unwrap(), ..Config::default() };
+    let config = Config {
+        data: dir.path().to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_token: Some(posfield_sync_server::config::Secret::new("the scraper's own token".into())),
+        ..Config::default()
+    };
     let running = posfield_sync_server::start(config, false).await.unwrap();
     let store = running.state.store.clone();
     let store = store.as_ref();
@@ -332,6 +343,12 @@ impl World {
                     "/office/terminals/import" => &[("csv", "serial\nN910000000002\n")],
                     "/office/applications/{id}" => &[("decision", "approve")],
                     "/office/check-in" => &[("serial", "N910000000002"), ("place", "warehouse")],
+                    "/office/setup" => &[
+                        ("code", "00000000000000000000000000000000"),
+                        ("user", "mallory"),
+                        ("password", "correct horse battery"),
+                        ("password_again", "correct horse battery"),
+                    ],
                     _ => &[],
                 };
                 let mut fields = vec![("csrf", csrf.as_str())];
@@ -381,6 +398,8 @@ fn past_the_guard(access: Access) -> String {
             let past = match access {
                 Access::Public => true,
                 Access::Device => matches!(caller, Caller::AgentA | Caller::AgentB),
+                // No caller of the sweep holds the metrics token.
+                Access::Metrics => false,
                 Access::Office { door: Door::Basic, role: UserRole::Reviewer } => {
                     matches!(caller, Caller::ReviewerBasic | Caller::AdminBasic)
                 }

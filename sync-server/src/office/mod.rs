@@ -12,6 +12,7 @@
 //! - [`devices`]: the enrolled phones, with the app version each last sent.
 //! - [`outbox`]: the messages to merchants and whether each was delivered.
 //! - [`custody`]: the warehouse's check-in of terminals received.
+//! - [`setup`]: the first administrator, made with a one-time link from the data folder.
 //!
 //! Their routes are rows of the server's one table, [`crate::api::routes`],
 //! which says who may open each.
@@ -32,6 +33,7 @@ pub mod outbox;
 pub mod pages;
 pub mod queries;
 pub mod session;
+pub mod setup;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

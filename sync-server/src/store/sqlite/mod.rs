@@ -13,6 +13,7 @@
 //! SQLite or SQL (`tests/tidy.rs` fails otherwise).
 
 mod actors;
+mod backup;
 mod chunks;
 mod office;
 mod outbox;
