@@ -1,5 +1,6 @@
 //! The server's storage boundary: every query the server makes, behind one
-//! interface, [`Store`], with the SQLite engine ([`sqlite`]) behind it.
+//! interface, [`Store`], with two engines behind it: the embedded SQLite
+//! file ([`sqlite`], the default) and PostgreSQL ([`postgres`]).
 //!
 //! The interface speaks the server's terms (visits, devices, users and
 //! their sessions, the register, audit entries), never an engine's: no SQL, no connection and
@@ -20,6 +21,7 @@
 //! return boxed futures, so the trait is object safe and the server holds
 //! an `Arc<dyn Store>`.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,6 +53,16 @@ pub enum StoreError {
     /// decision was not written, and may be taken again.
     #[error("terminal {0} changed in the register meanwhile: try again")]
     RegisterChanged(String),
+    /// A newer server migrated the database: this one must not run on it.
+    #[error(
+        "the database's schema is version {found}, newer than the {known} this server knows; run a server of the version that migrated it, or restore a backup"
+    )]
+    NewerSchema {
+        /// The schema version the database holds.
+        found: i64,
+        /// The newest version this server's migrations reach.
+        known: i64,
+    },
 }
 
 /// A back-office role.
