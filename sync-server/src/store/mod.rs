@@ -1384,3 +1384,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// each state.
     fn outbox(&self, limit: usize) -> StoreFuture<'_, OutboxView>;
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

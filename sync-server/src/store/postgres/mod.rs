@@ -17,6 +17,8 @@ mod office;
 mod outbox;
 mod register;
 mod sessions;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1498,3 +1500,6 @@ impl Store for PostgresStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
