@@ -1371,7 +1371,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Makes every message left [`OutboxState::Sending`] due at `now`: a
     /// worker starting on a store no other process serves calls it, as the
-    /// process that took them is gone. Returns how many.
+    /// process that took them is gone. Returns how many. An engine several
+    /// processes share (PostgreSQL) leaves the messages whose lease still
+    /// runs, as another process may be sending them: they are due when it
+    /// runs out.
     fn release_sending_messages(&self, now: i64) -> StoreFuture<'_, usize>;
 
     /// Records what an attempt at message `id` came to, at `now`. Nothing

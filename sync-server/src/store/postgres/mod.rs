@@ -51,8 +51,22 @@ const MIGRATION_LOCK: i64 = 0x706f_7366_6965_6c64;
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Engine(e.to_string())
+        StoreError::Engine(described(&e))
     }
+}
+
+/// `e` with the causes it carries (a refused connection says why).
+fn described(e: &tokio_postgres::Error) -> String {
+    let mut said = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !said.contains(&more) {
+            said = format!("{said}: {more}");
+        }
+        cause = inner.source();
+    }
+    said
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
@@ -230,7 +244,15 @@ async fn check_schema_version(client: &tokio_postgres::Client) -> Result<(), Sto
 /// Checks and brings the schema up to date on a connection of its own,
 /// holding [`MIGRATION_LOCK`].
 async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
-    let (mut client, connection) = config.connect(NoTls).await?;
+    let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            Some(tokio_postgres::config::Host::Unix(socket)) => socket.display().to_string(),
+            None => String::new(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        StoreError::Engine(format!("cannot connect to the database at {host}:{port}: {}", described(&e)))
+    })?;
     let connection = tokio::spawn(connection);
     client.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
     let result = async {

@@ -99,11 +99,15 @@ pub(super) async fn take_due<C: GenericClient>(
     Ok(taken)
 }
 
-/// Makes every message being sent due at `now`.
+/// Makes the messages being sent whose lease ran out due at `now`. Unlike
+/// the SQLite engine's, one whose lease still runs is left to its worker:
+/// several nodes share this database, and a node starting cannot tell a
+/// worker that stopped from another node's that is sending.
 pub(super) async fn release_sending<C: GenericClient>(c: &C, now: i64) -> Result<usize, StoreError> {
     let n = execute(
         c,
-        "UPDATE outbox SET state = 'pending', next_attempt_at = $1 WHERE state = 'sending'",
+        "UPDATE outbox SET state = 'pending', next_attempt_at = $1
+         WHERE state = 'sending' AND next_attempt_at <= $1",
         &[&now],
     )
     .await?;

@@ -107,3 +107,25 @@ async fn two_nodes_never_take_the_same_message() {
     ids.dedup();
     assert_eq!((taken, ids.len()), (40, 40), "a message was taken twice or not at all");
 }
+
+/// A node starting releases only the messages whose lease ran out: one
+/// another node is sending stays its own.
+#[tokio::test]
+async fn a_node_starting_leaves_the_messages_another_node_is_sending() {
+    let Some(database) = TestDatabase::for_test().await else { return };
+    let (one, other) = (database.open().await.unwrap(), database.open().await.unwrap());
+    let message = |n: u32| crate::store::OutboxMessage {
+        key: format!("v{n}/approved"),
+        event: "visit_approved".into(),
+        visit_id: format!("v{n}"),
+        recipient: Some("13800000000".into()),
+        payload: "{}".into(),
+    };
+    one.enqueue_messages(vec![message(1), message(2)]).await.unwrap();
+    let now = crate::clock::now();
+    assert_eq!(one.take_due_messages(now, now + 600, 1).await.unwrap().len(), 1);
+    assert_eq!(one.take_due_messages(now, now + 5, 1).await.unwrap().len(), 1);
+    assert_eq!(other.release_sending_messages(now + 1).await.unwrap(), 0, "both leases run");
+    assert_eq!(other.release_sending_messages(now + 10).await.unwrap(), 1, "the short lease ran out");
+    assert_eq!(other.take_due_messages(now + 10, now + 600, 10).await.unwrap().len(), 1);
+}
