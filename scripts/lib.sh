@@ -221,3 +221,86 @@ moto_stop() {
   kill "$MOTO_PID" 2>/dev/null && wait "$MOTO_PID" 2>/dev/null
   MOTO_PID=""
 }
+
+# --- A throwaway PostgreSQL -----------------------------------------------
+# The store's tests run on PostgreSQL too, against a cluster made for the
+# run: initdb into a fresh temporary folder, on 127.0.0.1 and a free port,
+# its socket in that folder, trust authentication and no fsync (nothing in
+# it outlives the run), stopped and deleted when the script exits.
+
+# pg_bin: the folder of the newest PostgreSQL server binaries Debian
+# installed (/usr/lib/postgresql/MAJOR/bin), installing `postgresql` first
+# when there are none.
+pg_bin() {
+  local dir
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  if [ -z "$dir" ] || [ ! -x "$dir/initdb" ] || [ ! -x "$dir/pg_ctl" ]; then
+    apt_install postgresql >&2 || return 1
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  fi
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] || {
+    echo "no initdb and pg_ctl under /usr/lib/postgresql/*/bin after installing postgresql" >&2
+    return 1
+  }
+  echo "$dir"
+}
+
+# pg_as_owner COMMAND...: runs COMMAND as the cluster's owner, from its
+# folder: PostgreSQL refuses to run as root, so as root that is the user
+# `postgres` the Debian package creates.
+pg_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    (cd "$PG_CLUSTER_DIR" && runuser -u postgres -- "$@")
+  else
+    (cd "$PG_CLUSTER_DIR" && "$@")
+  fi
+}
+
+# pg_cluster_start: starts the throwaway cluster and exports
+# POSFIELD_TEST_POSTGRES, its URL; the EXIT trap stops it and deletes its
+# folder (chained to the EXIT trap already set).
+pg_cluster_start() {
+  local bin port tries
+  bin="$(pg_bin)" || return 1
+  PG_CLUSTER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/posfield-pg.XXXXXX")"
+  PG_CLUSTER_BIN="$bin"
+  local previous
+  previous="$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")"
+  # The cluster stops first, with errexit off; the earlier trap (the stage
+  # log's, moto's) then sees the script's exit status.
+  # shellcheck disable=SC2064
+  trap "pg_status=\$?; set +e; pg_cluster_stop; (exit \"\$pg_status\"); ${previous:-:}" EXIT
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || { echo "running as root, and there is no user postgres to run PostgreSQL as" >&2; return 1; }
+    chown postgres: "$PG_CLUSTER_DIR"
+  fi
+  pg_as_owner "$bin/initdb" -D "$PG_CLUSTER_DIR/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+    >"$PG_CLUSTER_DIR/initdb.log" 2>&1 || { cat "$PG_CLUSTER_DIR/initdb.log" >&2; return 1; }
+  for tries in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    # A port something answers on is taken.
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+    if pg_as_owner "$bin/pg_ctl" -D "$PG_CLUSTER_DIR/data" -l "$PG_CLUSTER_DIR/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_CLUSTER_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      start >/dev/null; then
+      export POSFIELD_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
+      echo "PostgreSQL $("$bin/postgres" --version | awk '{ print $3 }') on 127.0.0.1:$port, in $PG_CLUSTER_DIR"
+      return 0
+    fi
+  done
+  echo "the throwaway PostgreSQL did not start; its log:" >&2
+  cat "$PG_CLUSTER_DIR/server.log" >&2 2>/dev/null
+  return 1
+}
+
+# pg_cluster_stop: stops the throwaway cluster, if one runs, and deletes its folder.
+pg_cluster_stop() {
+  [ -n "${PG_CLUSTER_DIR:-}" ] || return 0
+  if [ -f "$PG_CLUSTER_DIR/data/postmaster.pid" ]; then
+    pg_as_owner "$PG_CLUSTER_BIN/pg_ctl" -D "$PG_CLUSTER_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$PG_CLUSTER_DIR"
+  PG_CLUSTER_DIR=""
+  unset POSFIELD_TEST_POSTGRES
+}
+

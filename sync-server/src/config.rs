@@ -87,6 +87,12 @@ pub struct Config {
     /// The bearer token a scraper reads `GET /metrics` with; without one
     /// the route answers 404 ([`crate::metrics`]).
     pub metrics_token: Option<Secret>,
+    /// The database: `None` for the embedded SQLite file in the data
+    /// folder; a `postgres://` URL for PostgreSQL (the data folder still
+    /// holds the key files and blobs).
+    pub database: Option<DatabaseUrl>,
+    /// Most connections to PostgreSQL open at once.
+    pub database_pool_size: usize,
 }
 
 /// A secret of the configuration (a gateway's access key, a webhook's
@@ -364,7 +370,43 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             blobs: crate::blobs::BlobStorage::Local,
             metrics_token: None,
+            database: None,
+            database_pool_size: crate::store::postgres::DEFAULT_POOL_SIZE,
         }
+    }
+}
+
+/// The URL of the server's database. It holds the database's password, so
+/// it is shown (debug output, logs, errors) without it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL as configured.
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL with its password, to connect with; never to show.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without its password.
+    pub fn shown(&self) -> String {
+        crate::store::postgres::redacted(&self.0)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.shown()).finish()
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
     }
 }
 
@@ -426,6 +468,10 @@ pub struct FileConfig {
     pub blobs: Option<String>,
     /// See [`Config::metrics_token`].
     pub metrics_token: Option<String>,
+    /// See [`Config::database`] (`"postgres://posfield:secret@db.internal/posfield"`).
+    pub database: Option<String>,
+    /// See [`Config::database_pool_size`].
+    pub database_pool_size: Option<usize>,
 }
 
 impl Config {
@@ -518,6 +564,12 @@ impl Config {
             config.blobs = crate::blobs::BlobStorage::parse(&v)
                 .map_err(|e| anyhow::anyhow!("the configuration file {}: {e}", path.display()))?;
         }
+        if let Some(v) = file.database {
+            config.database = Some(DatabaseUrl::new(v));
+        }
+        if let Some(v) = file.database_pool_size {
+            config.database_pool_size = v.max(1);
+        }
         if let Some(v) = file.outbox {
             config.outbox = v
                 .into_config()
@@ -552,6 +604,35 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without `database` the store is the data folder's SQLite file; a
+    /// URL given is kept whole to connect with and shown without its
+    /// password; a URL of another engine is refused, naming it without it.
+    #[tokio::test]
+    async fn the_database_is_the_data_folders_file_unless_a_url_names_one_and_its_password_is_never_shown() {
+        assert_eq!((Config::default().database, Config::default().database_pool_size), (None, 16));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("posfield.toml");
+        let url = "postgres://posfield:s3cret@db.internal:5433/posfield?sslmode=disable";
+        std::fs::write(&path, format!("database = \"{url}\"\ndatabase_pool_size = 4\n")).unwrap();
+        let config = Config::from_file(Some(&path)).unwrap();
+        let database = config.database.clone().unwrap();
+        assert_eq!((database.secret(), config.database_pool_size), (url, 4));
+        let shown = format!("{config:?} {database}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://posfield@db.internal:5433/posfield?sslmode=disable"), "{shown}");
+
+        for other in ["mysql://posfield:s3cret@db.internal/posfield", "posfield.db"] {
+            let config = Config {
+                data: dir.path().join("data"),
+                database: Some(DatabaseUrl::new(other)),
+                ..Config::default()
+            };
+            let refused = crate::open_store(&config).await.map(drop).unwrap_err().to_string();
+            assert!(refused.contains("not a postgres:// URL") && !refused.contains("s3cret"), "{refused}");
+        }
+        assert!(!dir.path().join("data").exists(), "a refused database opened the data folder");
+    }
 
     #[test]
     fn a_file_overrides_some_defaults_and_unknown_keys_are_errors() {

@@ -68,6 +68,7 @@ use posfield_sync_link_server::ServerRepo;
 use crate::blobs::{BlobDir, BlobStorage, Blobs};
 use crate::config::Config;
 use crate::store::Store;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 
 /// The server's peer id in sync messages (each message carries it, so it is short).
@@ -140,10 +141,23 @@ impl Running {
     }
 }
 
-/// Opens the store of the data folder (creating both if needed).
-pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(&config.data)?;
-    Ok(SqliteStore::open(&config.data.join("posfield.db"))?)
+/// Opens the configured store: without `database`, the SQLite file of the
+/// data folder (creating both if needed); with a `postgres://` URL, that
+/// PostgreSQL database. Any other URL is refused.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let Some(url) = &config.database else {
+        std::fs::create_dir_all(&config.data)?;
+        return Ok(Arc::new(SqliteStore::open(&config.data.join("posfield.db"))?));
+    };
+    let scheme = url.secret().split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+        anyhow::bail!(
+            "database {url:?} is not a postgres:// URL; leave database out for the embedded SQLite file in the data folder"
+        );
+    }
+    let store = PostgresStore::open(url.secret(), config.database_pool_size).await?;
+    tracing::info!(database = %url, pool = config.database_pool_size, "the store is PostgreSQL");
+    Ok(Arc::new(store))
 }
 
 /// Opens the data folder and starts serving on the configured address,
@@ -153,7 +167,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     // A certificate that cannot be served stops the start before anything is opened.
     let certificate = config.tls_files()?.map(tls::ServedCertificate::load).transpose()?;
     std::fs::create_dir_all(&config.data)?;
-    let store: Arc<dyn Store> = Arc::new(open_store(&config)?);
+    let store = open_store(&config).await?;
     let blob_folder = config.data.join(blobs::BLOB_FOLDER);
     let blobs = open_blobs(&config, &blob_folder).await?;
     let signing_key = server_key::load_or_create(store.as_ref(), &config.data).await?;

@@ -18,6 +18,9 @@ struct Cli {
     /// Data folder (database and blobs). Default: ./posfield-data.
     #[arg(long, global = true, env = "POSFIELD_DATA")]
     data: Option<PathBuf>,
+    /// Database: a postgres:// URL. Default: the SQLite file in the data folder.
+    #[arg(long, global = true, env = "POSFIELD_DATABASE", hide_env_values = true)]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -148,6 +151,9 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(data) = &cli.data {
         config.data = data.clone();
     }
+    if let Some(database) = &cli.database {
+        config.database = Some(posfield_sync_server::config::DatabaseUrl::new(database.clone()));
+    }
     Ok(config)
 }
 
@@ -230,8 +236,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(_), Some(cert)) => Some(posfield_sync_server::tls::certificate_pin(cert)?),
                 _ => None,
             };
-            let store = posfield_sync_server::open_store(&config)?;
-            let code = auth::issue_enrolment_code(&store, &name).await?;
+            let store = posfield_sync_server::open_store(&config).await?;
+            let code = auth::issue_enrolment_code(&*store, &name).await?;
             match (address, pin) {
                 (Some(address), Some(pin)) => writeln!(out, "posfield://{address}/{code}?pin={pin}")?,
                 (Some(address), None) => writeln!(out, "posfield://{address}/{code}")?,
@@ -243,20 +249,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::AddUser { name, role, password } => {
-            let store = posfield_sync_server::open_store(&config)?;
-            auth::add_user(&store, &name, role, &password).await?;
+            let store = posfield_sync_server::open_store(&config).await?;
+            auth::add_user(&*store, &name, role, &password).await?;
             writeln!(out, "user {name} ({}) saved", role.code())?;
         }
         Command::RemoveUser { name } => {
-            let store = posfield_sync_server::open_store(&config)?;
-            if !auth::remove_user(&store, &name).await? {
+            let store = posfield_sync_server::open_store(&config).await?;
+            if !auth::remove_user(&*store, &name).await? {
                 anyhow::bail!("no user {name:?}");
             }
             writeln!(out, "user {name} removed")?;
         }
         Command::RevokeDevice { device } => {
-            let store = posfield_sync_server::open_store(&config)?;
-            let waiting = posfield_sync_server::store::Store::devices(&store).await?.into_iter().any(|d| {
+            let store = posfield_sync_server::open_store(&config).await?;
+            let waiting = store.devices().await?.into_iter().any(|d| {
                 d.id == device && d.wipe_requested.is_some() && d.wiped_at.is_none() && d.revoked_at.is_none()
             });
             if waiting {
@@ -264,7 +270,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "device {device} is waiting to be wiped: revoking it now would keep it from its wipe's sync; the wipe revokes it once done"
                 );
             }
-            if !auth::revoke_device(&store, &device).await? {
+            if !auth::revoke_device(&*store, &device).await? {
                 anyhow::bail!("no device {device:?} with a live credential");
             }
             writeln!(out, "device {device} revoked")?;
@@ -274,29 +280,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 writeln!(out, "{}", posfield_sync_server::office::devices::WIPE_MEANS_EN)?;
                 anyhow::bail!("nothing done: run again with --yes to wipe device {device}");
             }
-            let store = posfield_sync_server::open_store(&config)?;
-            if !auth::request_wipe(&store, &device, posfield_sync_server::store::COMMAND_LINE).await? {
+            let store = posfield_sync_server::open_store(&config).await?;
+            if !auth::request_wipe(&*store, &device, posfield_sync_server::store::COMMAND_LINE).await? {
                 anyhow::bail!("no device {device:?} with a live credential and no wipe asked yet");
             }
             writeln!(out, "device {device} will be wiped at its next contact")?;
         }
         Command::RotateDeviceKey { device } => {
-            let store = posfield_sync_server::open_store(&config)?;
+            let store = posfield_sync_server::open_store(&config).await?;
             let actor = posfield_sync_server::store::COMMAND_LINE;
-            if !auth::request_key_rotation(&store, &device, actor).await? {
+            if !auth::request_key_rotation(&*store, &device, actor).await? {
                 anyhow::bail!("no device {device:?} with a live credential and no key rotation asked yet");
             }
             writeln!(out, "device {device} will replace its device key at its next sync")?;
         }
         Command::RotateSigningKey => {
-            let store = posfield_sync_server::open_store(&config)?;
+            let store = posfield_sync_server::open_store(&config).await?;
             std::fs::create_dir_all(&config.data)?;
-            let public = posfield_sync_server::server_key::rotate(&store, &config.data).await?;
+            let public = posfield_sync_server::server_key::rotate(&*store, &config.data).await?;
             writeln!(out, "new signing key {public}; restart the server to use it")?;
         }
         Command::RotateBlobKey => {
-            let store = posfield_sync_server::open_store(&config)?;
-            let id = posfield_sync_server::blob_key::rotate(&store, &config.data).await?;
+            let store = posfield_sync_server::open_store(&config).await?;
+            let id = posfield_sync_server::blob_key::rotate(&*store, &config.data).await?;
             writeln!(
                 out,
                 "new blob key {id:08x}; restart the server to seal new blobs with it (earlier keys stay in {} and still open what they sealed)",
@@ -304,6 +310,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
         }
         Command::Backup { dest } => {
+            if let Some(database) = &config.database {
+                anyhow::bail!(
+                    "the database is PostgreSQL ({database}): back it up with pg_dump or continuous archiving \
+                     (docs/deploy.md); this command backs up an embedded install"
+                );
+            }
             if let posfield_sync_server::blobs::BlobStorage::S3(bucket) = &config.blobs {
                 anyhow::bail!(
                     "the blobs are in the bucket {}, not the data folder: this command backs up an embedded \
@@ -318,7 +330,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     config.data.display()
                 );
             }
-            let store = posfield_sync_server::open_store(&config)?;
+            let store = posfield_sync_server::store::sqlite::SqliteStore::open(&database)?;
             let now = posfield_sync_server::clock::now();
             let manifest =
                 posfield_sync_server::backup::run(&config.data, &dest, now, |copy| store.backup_to(copy))?;

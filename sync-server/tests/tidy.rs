@@ -1,20 +1,23 @@
-//! Tidy: the storage boundary holds. Only the store's SQLite engine
-//! (`src/store/sqlite/`) names SQLite, its migrations or SQL; every handler,
-//! page and service reaches the database through the `Store` interface, and
-//! so does the office benchmark, whose figures are the store's.
+//! Tidy: the storage boundary holds. Only the store's engines
+//! (`src/store/sqlite/` and `src/store/postgres/`) name SQLite, PostgreSQL's
+//! client, their migrations or SQL; every handler, page and service reaches
+//! the database through the `Store` interface, and so does the office
+//! benchmark, whose figures are the store's.
 //!
 //! And the route table holds: only `src/routes.rs` adds a route to a
 //! router, from the table that says who may call it.
 
 use std::path::{Path, PathBuf};
 
-/// The one folder allowed to name what [`FORBIDDEN`] lists.
-const ENGINE: &str = "src/store/sqlite";
+/// The folders allowed to name what [`FORBIDDEN`] lists: the engines.
+const ENGINES: &[&str] = &["src/store/sqlite", "src/store/postgres"];
 
-/// What names SQLite or runs SQL: the crates, the statements, and the
-/// calls that run them.
+/// What names SQLite or PostgreSQL's client or runs SQL: the crates, the
+/// statements, and the calls that run them.
 const FORBIDDEN: &[&str] = &[
     "rusqlite",
+    "tokio_postgres",
+    "deadpool_postgres",
     "refinery::",
     "embed_migrations",
     "SELECT ",
@@ -31,6 +34,8 @@ const FORBIDDEN: &[&str] = &[
     "prepare_cached(",
     "query_row(",
     "query_map(",
+    "batch_execute(",
+    "CREATE DATABASE",
 ];
 
 /// The forbidden names in `text`, by line (1-based).
@@ -52,16 +57,16 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// What `find` finds in `files` outside `allowed` (a file or a folder),
+/// What `find` finds in `files` outside `allowed` (files or folders),
 /// as `path:line: what`.
 fn found_in(
     root: &Path,
     files: &[PathBuf],
-    allowed: &Path,
+    allowed: &[PathBuf],
     find: fn(&str) -> Vec<(usize, &'static str)>,
 ) -> Vec<String> {
     let mut found = Vec::new();
-    for file in files.iter().filter(|f| !f.starts_with(allowed)) {
+    for file in files.iter().filter(|f| !allowed.iter().any(|a| f.starts_with(a))) {
         let text = std::fs::read_to_string(file).unwrap();
         for (line, what) in find(&text) {
             found.push(format!("{}:{line}: {what:?}", file.strip_prefix(root).unwrap_or(file).display()));
@@ -71,20 +76,22 @@ fn found_in(
 }
 
 #[test]
-fn only_the_sqlite_engine_names_sqlite_or_sql() {
+fn only_the_engines_name_sqlite_postgres_or_sql() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
     assert!(files.len() > 20, "the server's sources were not found under {}", root.display());
     rust_files(&root.join("benches"), &mut files);
-    let engine = root.join(ENGINE);
-    let found = found_in(root, &files, &engine, offences);
+    let engines: Vec<PathBuf> = ENGINES.iter().map(|e| root.join(e)).collect();
+    let found = found_in(root, &files, &engines, offences);
     assert!(
         found.is_empty(),
-        "only {ENGINE} may name SQLite or SQL; go through the Store:\n{}",
+        "only {ENGINES:?} may name SQLite, PostgreSQL's client or SQL; go through the Store:\n{}",
         found.join("\n")
     );
-    assert!(files.iter().any(|f| f.starts_with(&engine)), "the engine moved: update ENGINE");
+    for (engine, name) in engines.iter().zip(ENGINES) {
+        assert!(files.iter().any(|f| f.starts_with(engine)), "the engine {name} moved: update ENGINES");
+    }
 }
 
 #[test]
@@ -100,6 +107,11 @@ fn the_checker_finds_sql_and_sqlite_and_nothing_else() {
         ("tx.execute(\"INSERT INTO audit (at) VALUES (?1)\", [at])?;", &["INSERT INTO"]),
         ("refinery::embed_migrations!(\"migrations\");", &["refinery::", "embed_migrations"]),
         ("c.execute_batch(\"PRAGMA synchronous=FULL\")?;", &["PRAGMA ", "execute_batch("]),
+        ("let (client, connection) = tokio_postgres::connect(url, NoTls).await?;", &["tokio_postgres"]),
+        (
+            "client.batch_execute(\"CREATE DATABASE posfield_test\").await?;",
+            &["batch_execute(", "CREATE DATABASE"],
+        ),
         // Words that only look alike, and the store's own calls, pass.
         ("// Projections are brought up to date, selected and updated.", &[]),
         ("let rows = state.store.visit_list(&principal, &query, 50).await?;", &[]),
@@ -135,7 +147,7 @@ fn only_the_route_table_adds_routes() {
     rust_files(&root.join("src"), &mut files);
     let builder = root.join(ROUTER_BUILDER);
     assert!(files.contains(&builder), "the router's builder moved: update ROUTER_BUILDER");
-    let found = found_in(root, &files, &builder, route_calls);
+    let found = found_in(root, &files, std::slice::from_ref(&builder), route_calls);
     assert!(
         found.is_empty(),
         "a route is added outside the table; add a row to api::routes with who may call it:\n{}",

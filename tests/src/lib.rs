@@ -1,6 +1,8 @@
 //! Harness for whole-system tests: real `posfield-server` processes on
 //! 127.0.0.1 with their own data folders, driven over HTTP (or HTTPS, with
 //! certificates the test makes: [`tls`]) and through real agent cores.
+//! With `POSFIELD_TEST_DATABASE` set, each data folder's server keeps its
+//! store in a PostgreSQL database of its own ([`test_database`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -62,10 +64,48 @@ fn workspace_binary(variable: &str, package: &str, bin: &str) -> PathBuf {
     binary
 }
 
+/// The variable that, set to the `postgres://` URL of a PostgreSQL server
+/// where the tests may create databases, runs every server on PostgreSQL.
+pub const TEST_DATABASE_VARIABLE: &str = "POSFIELD_TEST_DATABASE";
+
+/// The database of the server on data folder `data`: with
+/// `POSFIELD_TEST_DATABASE` set, a PostgreSQL database of its own (created
+/// the first time, so a server restarted on the folder finds its data
+/// again); `None`, the default, for the SQLite file in the folder.
+pub fn test_database(data: &Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let server = std::env::var(TEST_DATABASE_VARIABLE).ok().filter(|s| !s.is_empty())?;
+    // SipHash with fixed keys: the same folder is the same database in every process.
+    let mut hasher = std::hash::DefaultHasher::new();
+    data.hash(&mut hasher);
+    let name = format!("posfield_e2e_{:016x}", hasher.finish());
+    static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut created = CREATED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !created.contains(&name) {
+        let output = Command::new("psql")
+            .arg(&server)
+            .args(["-v", "ON_ERROR_STOP=1", "-qc", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("psql runs (the postgresql-client package)");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() || said.contains("already exists"),
+            "creating database {name}: {said}"
+        );
+        created.push(name.clone());
+    }
+    let (server_path, _) = server.rsplit_once('/').expect("a postgres://HOST/DATABASE URL");
+    Some(format!("{server_path}/{name}"))
+}
+
 /// Runs an administration command of `posfield-server` on a data folder and
 /// returns its stdout.
 pub fn server_cli(data: &Path, args: &[&str]) -> String {
-    let output = Command::new(server_binary())
+    let mut command = Command::new(server_binary());
+    if let Some(database) = test_database(data) {
+        command.arg("--database").arg(database);
+    }
+    let output = command
         .arg("--data")
         .arg(data)
         .args(args)
@@ -148,6 +188,9 @@ impl ServerProcess {
         let config_file = data.with_extension("toml");
         std::fs::write(&config_file, config).expect("the configuration file");
         let mut command = Command::new(server_binary());
+        if let Some(database) = test_database(data) {
+            command.arg("--database").arg(database);
+        }
         command
             .arg("--config")
             .arg(&config_file)

@@ -1,5 +1,6 @@
 //! The server's storage boundary: every query the server makes, behind one
-//! interface, [`Store`], with the SQLite engine ([`sqlite`]) behind it.
+//! interface, [`Store`], with two engines behind it: the embedded SQLite
+//! file ([`sqlite`], the default) and PostgreSQL ([`postgres`]).
 //!
 //! The interface speaks the server's terms (visits, devices, users and
 //! their sessions, the register, audit entries), never an engine's: no SQL, no connection and
@@ -20,6 +21,7 @@
 //! return boxed futures, so the trait is object safe and the server holds
 //! an `Arc<dyn Store>`.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,6 +53,16 @@ pub enum StoreError {
     /// decision was not written, and may be taken again.
     #[error("terminal {0} changed in the register meanwhile: try again")]
     RegisterChanged(String),
+    /// A newer server migrated the database: this one must not run on it.
+    #[error(
+        "the database's schema is version {found}, newer than the {known} this server knows; run a server of the version that migrated it, or restore a backup"
+    )]
+    NewerSchema {
+        /// The schema version the database holds.
+        found: i64,
+        /// The newest version this server's migrations reach.
+        known: i64,
+    },
 }
 
 /// A back-office role.
@@ -1359,7 +1371,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Makes every message left [`OutboxState::Sending`] due at `now`: a
     /// worker starting on a store no other process serves calls it, as the
-    /// process that took them is gone. Returns how many.
+    /// process that took them is gone. Returns how many. An engine several
+    /// processes share (PostgreSQL) leaves the messages whose lease still
+    /// runs, as another process may be sending them: they are due when it
+    /// runs out.
     fn release_sending_messages(&self, now: i64) -> StoreFuture<'_, usize>;
 
     /// Records what an attempt at message `id` came to, at `now`. Nothing
@@ -1372,3 +1387,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// each state.
     fn outbox(&self, limit: usize) -> StoreFuture<'_, OutboxView>;
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

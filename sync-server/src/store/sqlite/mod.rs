@@ -194,10 +194,37 @@ fn audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Refuses a database whose schema a newer server migrated: its history
+/// names a version beyond the migrations this server embeds.
+fn check_schema_version(conn: &Connection) -> Result<(), StoreError> {
+    let history: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !history {
+        return Ok(());
+    }
+    let found: Option<i64> =
+        conn.query_row("SELECT max(version) FROM refinery_schema_history", [], |r| r.get(0))?;
+    let known = embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0);
+    match found {
+        Some(found) if found > known => Err(StoreError::NewerSchema { found, known }),
+        _ => Ok(()),
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating and migrating) the database at `path`.
+    /// Opens (creating and migrating) the database at `path`; refuses one
+    /// a newer server migrated ([`StoreError::NewerSchema`]).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut conn = connect(path)?;
+        check_schema_version(&conn)?;
         embedded::migrations::runner().run(&mut conn).map_err(|e| StoreError::Migration(e.to_string()))?;
         let writer_conn = connect(path)?;
         let (writer, writes) = std::sync::mpsc::channel();

@@ -89,6 +89,3 @@ pub(super) fn end(c: &Connection, token_hash: &str) -> Result<bool, StoreError> 
 pub(super) fn end_all(c: &Connection, user: &str) -> Result<u64, StoreError> {
     Ok(c.prepare_cached("DELETE FROM office_sessions WHERE user_name = ?1")?.execute([user])? as u64)
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,7 +1,8 @@
-//! The SQLite engine's tests: document chunks and the group commit, the
-//! access rule, the back office's lists, and what happens to a write the
-//! database refuses, from the store up to a sync connection (which stores
-//! nothing a phone sends); uploads no visit refers to, collected.
+//! The SQLite engine's own tests: the group commit, the back office's
+//! lists and their indexes over rows set up with SQL, and what happens to a
+//! write the database refuses, from the store up to a sync connection
+//! (which stores nothing a phone sends); uploads no visit refers to,
+//! collected. What every engine does is tested on each in `store::tests`.
 
 use std::time::Duration;
 
@@ -12,100 +13,13 @@ use posfield_sync_link_server::storage::KvStore;
 use super::*;
 use crate::blobs::{BlobDir, Blobs, Collected, collect_unreferenced};
 use crate::office::queries::{VisitFilter, day_of, day_start};
-use crate::store::{
-    AlertList, Countersignature, PendingCountersignature, RENEWALS_KEPT, SigningDevice, TerminalAlert,
-};
+use crate::store::tests::{agent, office, row};
+use crate::store::{AlertList, TerminalAlert};
 
 fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
     (dir, store)
-}
-
-fn agent(name: &str) -> Principal {
-    Principal::Agent { agent: name.to_owned(), device: format!("{name}-device") }
-}
-
-fn office() -> Principal {
-    Principal::Office { name: "chen".into(), role: UserRole::Reviewer }
-}
-
-/// A projection row of a visit with only what the access rule and the
-/// lists read.
-fn row(id: &str, owner: &str, assignee: &str, blobs: &[&str]) -> ProjectionRow {
-    ProjectionRow {
-        id: id.into(),
-        owner: owner.into(),
-        kind: "repair".into(),
-        status: "draft".into(),
-        merchant: "老王便利店".into(),
-        merchant_number: None,
-        merchant_phone: None,
-        serial: None,
-        assignee: assignee.into(),
-        created_by: owner.into(),
-        created_at: 1_790_000_000,
-        updated_at: 1_790_000_000,
-        heads: vec![format!("{id}-head")],
-        office: "{}".into(),
-        blobs: blobs.iter().map(|b| (*b).to_owned()).collect(),
-        sim_iccid: None,
-        sim_carrier: None,
-        sim_expiry: None,
-        countersign: None,
-        register: None,
-        messages: Vec::new(),
-    }
-}
-
-#[tokio::test]
-async fn chunks_are_found_by_prefix_and_no_further() {
-    let (_dir, store) = open();
-    for (key, value) in
-        [("doc1/incremental/a", "1"), ("doc1/snapshot/b", "2"), ("doc10/incremental/c", "3"), ("doc1", "4")]
-    {
-        store.put(key.into(), value.into()).await.unwrap();
-    }
-    let mut found: Vec<_> =
-        store.load_prefix("doc1".into()).await.unwrap().into_iter().map(|(k, _)| k).collect();
-    found.sort();
-    assert_eq!(found, ["doc1", "doc1/incremental/a", "doc1/snapshot/b"]);
-    assert_eq!(store.load_prefix("doc1/incremental".into()).await.unwrap().len(), 1);
-    store.delete("doc1/snapshot/b".into()).await.unwrap();
-    assert_eq!(store.load("doc1/snapshot/b".into()).await.unwrap(), None);
-    assert_eq!(store.load("doc1/incremental/a".into()).await.unwrap().as_deref(), Some(&b"1"[..]));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_chunk_writes_are_all_committed_before_they_return() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.db");
-    let store = SqliteStore::open(&path).unwrap();
-    let writers: Vec<_> = (0..16)
-        .map(|writer| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for i in 0..50 {
-                    let key = format!("doc{writer}/incremental/{i}");
-                    store.put(key.clone(), format!("{writer}-{i}").into_bytes()).await.unwrap();
-                    // Visible to a reader as soon as put returns.
-                    assert!(store.load(key).await.unwrap().is_some());
-                }
-                store.delete(format!("doc{writer}/incremental/0")).await.unwrap();
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    drop(store);
-    let reopened = SqliteStore::open(&path).unwrap();
-    for writer in 0..16 {
-        let chunks = reopened.load_prefix(format!("doc{writer}")).await.unwrap();
-        assert_eq!(chunks.len(), 49, "writer {writer}");
-        let seventh = reopened.load(format!("doc{writer}/incremental/7")).await.unwrap().unwrap();
-        assert_eq!(seventh, format!("{writer}-7").as_bytes());
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,14 +79,6 @@ async fn batched_jobs_sharing_a_batch_with_chunk_writes_get_their_own_outcome() 
 }
 
 #[tokio::test]
-async fn reopening_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.db");
-    SqliteStore::open(&path).unwrap().put("k".into(), b"v".to_vec()).await.unwrap();
-    assert_eq!(SqliteStore::open(&path).unwrap().load("k".into()).await.unwrap().as_deref(), Some(&b"v"[..]));
-}
-
-#[tokio::test]
 async fn a_chunk_write_the_database_refuses_is_answered_with_its_error() {
     let (_dir, store) = open();
     store.put("doc1/incremental/a".into(), b"1".to_vec()).await.unwrap();
@@ -187,130 +93,8 @@ async fn a_chunk_write_the_database_refuses_is_answered_with_its_error() {
     assert_eq!(keys, ["doc1/incremental/a"]);
 }
 
-#[tokio::test]
-async fn the_access_rule_reaches_owned_and_assigned_visits_and_claims_unknown_ones() {
-    let (_dir, store) = open();
-    store
-        .write_projections(
-            vec![row("v1", "wang", "wang", &["b1"]), row("v2", "office", "li", &["b2"])],
-            Vec::new(),
-        )
-        .await
-        .unwrap();
-    // (who, visit, claim, reached)
-    let cases = [
-        (agent("wang"), "v1", false, true),
-        (agent("li"), "v1", true, false),
-        (agent("li"), "v2", false, true),
-        (agent("wang"), "v2", true, false),
-        (office(), "v1", false, true),
-        (office(), "v2", false, true),
-        // Unknown without a claim: nobody's.
-        (agent("wang"), "v3", false, false),
-        // The first claim wins, for the claimer only.
-        (agent("li"), "v3", true, true),
-        (agent("li"), "v3", false, true),
-        (agent("wang"), "v3", true, false),
-    ];
-    for (who, visit, claim, reached) in cases {
-        assert_eq!(
-            store.reaches_visit(&who, visit, claim).await.unwrap(),
-            reached,
-            "{who:?} {visit} claim {claim}"
-        );
-    }
-    assert_eq!(store.visit_owner("v3").await.unwrap().as_deref(), Some("li"));
-    // Once projected, the row decides, and the claim is gone.
-    store.write_projections(vec![row("v3", "li", "zhao", &[])], Vec::new()).await.unwrap();
-    assert!(store.reaches_visit(&agent("zhao"), "v3", false).await.unwrap());
-    assert!(store.reaches_visit(&agent("li"), "v3", false).await.unwrap(), "the owner keeps it");
-    assert!(!store.reaches_visit(&agent("wang"), "v3", true).await.unwrap());
-
-    // The lists are scoped by the same rule.
-    let ids = |entries: Vec<posfield_shared::protocol::ManifestEntry>| -> Vec<String> {
-        entries.into_iter().map(|e| e.id).collect()
-    };
-    assert_eq!(ids(store.manifest(&agent("wang")).await.unwrap()), ["v1"]);
-    assert_eq!(ids(store.manifest(&agent("li")).await.unwrap()), ["v2", "v3"]);
-    assert_eq!(store.missing_blobs(&agent("wang"), 10).await.unwrap(), ["b1"]);
-    assert!(store.reaches_blob(&agent("li"), "b2").await.unwrap());
-    assert!(!store.reaches_blob(&agent("li"), "b1").await.unwrap());
-    assert!(store.reaches_blob(&office(), "b1").await.unwrap());
-    store.blob_received("b1", 10, "wang").await.unwrap();
-    assert!(store.missing_blobs(&agent("wang"), 10).await.unwrap().is_empty());
-    assert_eq!(store.visit_facts(&agent("wang"), "v2").await.unwrap(), VisitFacts::default());
-    assert_eq!(store.visit_facts(&office(), "v2").await.unwrap().missing_blobs, ["b2"]);
-}
-
 /// A store with `n` projected visits: kinds, statuses and agents in
 /// turn, many sharing one `updated_at` so the key's tie-break matters.
-#[tokio::test]
-async fn a_device_keeps_the_versions_it_last_sent_and_a_renewal_waits_beside_its_credential() {
-    let (_dir, store) = open();
-    store.add_enrolment_code("wang", "code", 1, i64::MAX).await.unwrap();
-    let device = NewDevice {
-        code_hash: "code".into(),
-        device_id: "d1".into(),
-        token_hash: "old".into(),
-        client_device_id: "phone-1".into(),
-        name: "华为 Mate".into(),
-        public_key: "00".repeat(32),
-        at: 10,
-        expires_at: 1_000,
-        actor_prefix: crate::auth::random_bytes(),
-        previous_token_hash: None,
-    };
-    assert_eq!(store.enrol(device).await.unwrap().as_deref(), Some("wang"));
-    let listed = store.devices().await.unwrap();
-    assert_eq!((listed.len(), listed[0].seen.clone(), listed[0].expires_at), (1, None, 1_000));
-
-    let seen = SeenVersion { app: "0.2.0".into(), schema: Some(1), protocol: 2 };
-    store.record_version("d1", &seen, 50).await.unwrap();
-    let listed = store.devices().await.unwrap();
-    assert_eq!((listed[0].seen.as_ref(), listed[0].seen_since), (Some(&seen), Some(50)));
-    assert_eq!(store.device_by_token("old").await.unwrap().unwrap().seen, Some(seen));
-
-    // Renewals wait beside the credential, a later one beside an earlier.
-    let renewal = |token: &str, at: i64| Renewal {
-        device_id: "d1".into(),
-        token_hash: token.into(),
-        at,
-        expires_at: 2_000 + at,
-    };
-    assert!(store.add_renewal(renewal("lost", 60)).await.unwrap());
-    assert!(store.add_renewal(renewal("new", 61)).await.unwrap());
-    assert!(store.device_by_token("lost").await.unwrap().is_some_and(|d| d.renewal));
-    let new = store.device_by_token("new").await.unwrap().unwrap();
-    assert_eq!((new.id.as_str(), new.renewal, new.expires_at), ("d1", true, 2_061));
-    let old = store.device_by_token("old").await.unwrap().unwrap();
-    assert_eq!((old.renewal, old.expires_at), (false, 1_000));
-
-    // Taking one with a hash that is not waiting does nothing; taking one
-    // replaces the credential and ends the others.
-    store.take_renewal("d1", "never-issued").await.unwrap();
-    assert!(store.device_by_token("old").await.unwrap().is_some());
-    store.take_renewal("d1", "new").await.unwrap();
-    assert!(store.device_by_token("old").await.unwrap().is_none());
-    assert!(store.device_by_token("lost").await.unwrap().is_none());
-    let current = store.device_by_token("new").await.unwrap().unwrap();
-    assert_eq!((current.renewal, current.expires_at), (false, 2_061));
-    assert_eq!(store.devices().await.unwrap()[0].expires_at, 2_061);
-
-    // Only the newest few wait.
-    for n in 0..RENEWALS_KEPT + 2 {
-        store.add_renewal(renewal(&format!("r{n:02}"), 100 + n)).await.unwrap();
-    }
-    assert!(store.device_by_token("r01").await.unwrap().is_none());
-    assert!(store.device_by_token("r02").await.unwrap().is_some());
-    assert!(store.device_by_token(&format!("r{:02}", RENEWALS_KEPT + 1)).await.unwrap().is_some());
-
-    // A revoked device gets no renewal, and those waiting stop working.
-    assert!(store.revoke_device("d1", 70).await.unwrap());
-    assert!(!store.add_renewal(renewal("after", 200)).await.unwrap());
-    assert!(store.device_by_token("after").await.unwrap().is_none());
-    assert!(store.device_by_token("r02").await.unwrap().is_none());
-}
-
 fn fleet(n: usize) -> (tempfile::TempDir, SqliteStore) {
     let (dir, store) = open();
     let conn = store.connection();
@@ -771,69 +555,6 @@ async fn unreferenced_uploads_are_collected_after_the_grace_and_referenced_ones_
     assert!(store.blob_uploaded_by(referenced.as_str(), "wang").await.unwrap());
 }
 
-/// The key an acceptance is verified with is the one of the device the
-/// server names (the device that sent it), exactly: two enrolments in the
-/// same second under the same device id the phones chose, by two agents,
-/// are never confused, and the visit's facts name that device.
-#[tokio::test]
-async fn an_acceptance_is_verified_with_the_key_of_the_device_that_sent_it_exactly() {
-    let (_dir, store) = open();
-    for (agent, device, key) in [("wang", "d-wang", "aa"), ("li", "d-li", "bb")] {
-        store.add_enrolment_code(agent, &format!("code-{agent}"), 1, i64::MAX).await.unwrap();
-        let enrolled = store
-            .enrol(NewDevice {
-                code_hash: format!("code-{agent}"),
-                device_id: device.into(),
-                token_hash: format!("token-{agent}"),
-                client_device_id: "same-phone-id".into(),
-                name: format!("{agent}'s phone"),
-                public_key: key.repeat(32),
-                at: 10,
-                expires_at: 1_000,
-                actor_prefix: crate::auth::random_bytes(),
-                previous_token_hash: None,
-            })
-            .await
-            .unwrap();
-        assert_eq!(enrolled.as_deref(), Some(agent));
-    }
-    for (visit, device, key) in [("v-wang", "d-wang", "aa"), ("v-li", "d-li", "bb")] {
-        let mut projected = row(visit, "wang", "wang", &[]);
-        let expected = (device.to_owned(), key.repeat(32));
-        projected.countersign = Some(PendingCountersignature {
-            content_hash: format!("{visit}-hash"),
-            device_id: device.into(),
-            sign: Box::new(move |signer: Option<&SigningDevice>| {
-                let signer = signer.expect("the device is enrolled");
-                let valid = (signer.id.clone(), signer.public_key.clone()) == expected;
-                Countersignature {
-                    content_hash: format!("{visit}-hash"),
-                    strokes_sha256: String::new(),
-                    image_sha256: String::new(),
-                    device_id: signer.client_device_id.clone(),
-                    device_signature_valid: valid,
-                    device_public_key: valid.then(|| signer.public_key.clone()),
-                    server_signature: String::new(),
-                    server_public_key: "cc".repeat(32),
-                    received_at: 10,
-                }
-            }),
-        });
-        store.write_projections(vec![projected], Vec::new()).await.unwrap();
-        let facts = store.visit_facts(&office(), visit).await.unwrap();
-        let fact = facts.countersignature.expect("countersigned");
-        assert!(fact.device_signature_valid, "{visit} was verified with another device's key");
-        assert_eq!(fact.server_public_key, Some("cc".repeat(32)), "the server key that made it is recorded");
-        assert_eq!(fact.device.map(|d| d.id).as_deref(), Some(device));
-        assert_eq!(facts_valid(&store, visit, &format!("{visit}-hash")).await, Some(true));
-        assert_eq!(facts_valid(&store, visit, "another-hash").await, Some(false));
-    }
-}
-
-async fn facts_valid(store: &SqliteStore, visit: &str, content_hash: &str) -> Option<bool> {
-    store.visit_facts(&office(), visit).await.unwrap().device_signature_valid(Some(content_hash))
-}
-
 /// A visit whose stored chunks no longer load strictly (bytes that are not
 /// automerge and a change waiting on one the server never got, as pushes
 /// stored before they were checked whole) is quarantined once: its last
@@ -905,160 +626,43 @@ async fn the_registered_phone_is_projected_and_rows_from_before_it_are_found_to_
     assert_eq!(phones(listed)[0], ("v1".into(), Some("13900001111".into())));
 }
 
-/// A key rotation is asked once for a live device, audited; it replaces
-/// the key only from the key checked and while asked; the replaced key
-/// stays among the device's earlier keys and is offered with the current
-/// one when an acceptance that device pushed is countersigned.
-#[tokio::test]
-async fn a_rotated_device_key_joins_the_earlier_keys_the_countersignature_is_offered() {
-    let (_dir, store) = open();
-    store.add_enrolment_code("wang", "code", 1, i64::MAX).await.unwrap();
-    let device = NewDevice {
-        code_hash: "code".into(),
-        device_id: "d1".into(),
-        token_hash: "token".into(),
-        client_device_id: "phone-1".into(),
-        name: "华为 Mate".into(),
-        public_key: "aa".repeat(32),
-        at: 10,
-        expires_at: 1_000,
-        actor_prefix: crate::auth::random_bytes(),
-        previous_token_hash: None,
-    };
-    store.enrol(device).await.unwrap();
-    let (old, new) = ("aa".repeat(32), "bb".repeat(32));
-    // Not asked: nothing is replaced.
-    assert!(!store.replace_device_key("d1", &old, &new, 20).await.unwrap());
-    assert!(!store.device_by_token("token").await.unwrap().unwrap().key_rotation_requested);
-
-    assert!(store.request_key_rotation("d1", "zhou", 30).await.unwrap());
-    assert!(!store.request_key_rotation("d1", "zhou", 31).await.unwrap(), "asked twice");
-    assert!(!store.request_key_rotation("no-such-device", "zhou", 31).await.unwrap());
-    assert!(store.device_by_token("token").await.unwrap().unwrap().key_rotation_requested);
-    let listed = store.devices().await.unwrap();
-    assert_eq!(listed[0].key_rotation_requested, Some((30, "zhou".into())));
-
-    // From a key that is not the device's: nothing changes.
-    assert!(!store.replace_device_key("d1", &"cc".repeat(32), &new, 40).await.unwrap());
-    assert!(store.replace_device_key("d1", &old, &new, 40).await.unwrap());
-    let keys = store.device_keys("d1").await.unwrap().unwrap();
-    assert_eq!(
-        (keys.current.as_str(), keys.earlier.as_slice(), keys.rotation_requested),
-        (new.as_str(), &[old.clone()][..], false)
-    );
-    assert!(
-        !store.replace_device_key("d1", &new, &"dd".repeat(32), 50).await.unwrap(),
-        "the request was used"
-    );
-    let listed = store.devices().await.unwrap();
-    assert_eq!((listed[0].public_key.as_str(), listed[0].earlier_keys), (new.as_str(), 1));
-    assert_eq!(listed[0].key_rotation_requested, None);
-
-    let audit = store.audit_log(None, 100).await.unwrap();
-    let actions: Vec<(&str, &str)> = audit
-        .iter()
-        .map(|a| &a.entry)
-        .filter(|a| a.detail == "d1")
-        .map(|a| (a.actor.as_str(), a.action.as_str()))
-        .collect();
-    assert!(actions.contains(&("zhou", "rotate_device_key")), "{actions:?}");
-    assert!(actions.contains(&("wang", "device_key_rotated")), "{actions:?}");
-
-    // The countersignature is offered both keys, and records the one that verified.
-    let mut projected = row("v1", "wang", "wang", &[]);
-    let offered = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let seen = offered.clone();
-    projected.countersign = Some(PendingCountersignature {
-        content_hash: "v1-hash".into(),
-        device_id: "d1".into(),
-        sign: Box::new(move |signer: Option<&SigningDevice>| {
-            let signer = signer.expect("the device is enrolled");
-            *seen.lock().unwrap() = Some((signer.public_key.clone(), signer.earlier_keys.clone()));
-            Countersignature {
-                content_hash: "v1-hash".into(),
-                strokes_sha256: String::new(),
-                image_sha256: String::new(),
-                device_id: signer.client_device_id.clone(),
-                device_signature_valid: true,
-                device_public_key: signer.earlier_keys.first().cloned(),
-                server_signature: String::new(),
-                server_public_key: "cc".repeat(32),
-                received_at: 50,
-            }
-        }),
-    });
-    store.write_projections(vec![projected], Vec::new()).await.unwrap();
-    assert_eq!(offered.lock().unwrap().clone(), Some((new.clone(), vec![old.clone()])));
-    let fact = store.visit_facts(&office(), "v1").await.unwrap().countersignature.unwrap();
-    assert_eq!(fact.device.unwrap().public_key, old, "the page shows the key that verified it");
-}
-
-/// A plan that installs terminal `serial`, made when the register held it
-/// in `before` (`None`: unknown).
-fn install_plan(
-    serial: &str,
-    before: Option<posfield_shared::lifecycle::TerminalState>,
-) -> crate::store::RegisterWrite {
-    use posfield_shared::lifecycle::{TerminalEvent, TerminalState};
-    use posfield_shared::visit::outcome::{Binding, RegisterPlan, SimChange, TerminalChange};
-    crate::store::RegisterWrite {
-        cause: crate::store::RegisterCause::VisitApproved,
-        plan: RegisterPlan {
-            changes: vec![TerminalChange {
-                serial: serial.into(),
-                before,
-                from: TerminalState::InStock,
-                events: vec![(TerminalEvent::Install, TerminalState::Installed)],
-                binding: Binding::Bind { name: "老王便利店".into(), number: None },
-                sim: SimChange::Keep,
-                in_service_since: None,
-                inspected_on: None,
-                handover: None,
-                label: None,
-            }],
-            conflicts: Vec::new(),
-        },
-        actor: "chen".into(),
-    }
-}
-
-#[tokio::test]
-async fn a_decisions_register_change_is_written_once_and_only_over_the_state_it_was_planned_from() {
-    use posfield_shared::lifecycle::TerminalState;
-    let (_dir, store) = open();
-    let approved = |id: &str, write| ProjectionRow { register: Some(write), ..row(id, "li", "li", &[]) };
-
-    // Written once: the same decision written again changes nothing.
-    store
-        .write_projections(vec![approved("v1", install_plan("N9100000000101", None))], Vec::new())
-        .await
-        .unwrap();
-    store
-        .write_projections(vec![approved("v1", install_plan("N9100000000101", None))], Vec::new())
-        .await
-        .unwrap();
-    assert_eq!(store.terminal_events("N9100000000101", 10).await.unwrap().len(), 1);
-    assert!(store.register_applied("v1", crate::store::RegisterCause::VisitApproved).await.unwrap());
-    let known = store.registered(&["N9100000000101".into()]).await.unwrap();
-    assert_eq!(known["N9100000000101"].state, TerminalState::Installed);
-
-    // Planned from a state the register no longer holds: nothing of the
-    // decision is written, its projection row included.
-    let stale = approved("v2", install_plan("N9100000000101", Some(TerminalState::InStock)));
-    let refused = store.write_projections(vec![stale], Vec::new()).await.unwrap_err();
-    assert!(
-        matches!(refused, StoreError::RegisterChanged(ref serial) if serial == "N9100000000101"),
-        "{refused}"
-    );
-    assert!(
-        store.projected("v2").await.unwrap().is_none(),
-        "the row was written without its register change"
-    );
-    assert_eq!(store.terminal_events("N9100000000101", 10).await.unwrap().len(), 1);
-    assert!(!store.register_applied("v2", crate::store::RegisterCause::VisitApproved).await.unwrap());
-}
-
 /// The instant day `text` (Beijing) begins.
 fn day(text: &str) -> Timestamp {
     posfield_shared::CalendarDate::parse(text).unwrap().beijing_start()
+}
+
+/// A database whose schema a newer server migrated is refused before
+/// anything is migrated, naming both versions, and left as it was.
+#[tokio::test]
+async fn a_database_a_newer_server_migrated_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let known =
+        embedded::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap();
+    let conn = connect(&path).unwrap();
+    conn.execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+         VALUES (?1, 'from_a_newer_server', '2030-01-01T00:00:00Z', '0')",
+        [known + 1],
+    )
+    .unwrap();
+    let schema = |conn: &Connection| -> Vec<String> {
+        let mut statement = conn
+            .prepare(
+                "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master
+                 UNION ALL SELECT version || ' ' || name FROM refinery_schema_history ORDER BY 1",
+            )
+            .unwrap();
+        statement.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    let before = schema(&conn);
+    let refused = SqliteStore::open(&path).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::NewerSchema { found, known: k } if found == known + 1 && k == known),
+        "{refused}"
+    );
+    let said = refused.to_string();
+    assert!(said.contains(&format!("version {}, newer than the {known}", known + 1)), "{said}");
+    assert_eq!(schema(&conn), before, "the refused database was changed");
 }

@@ -3,19 +3,13 @@
 //! user's removal or signing out, removed once over, and never opened for a
 //! password that changed since it was checked.
 
-use super::super::SqliteStore;
+use super::engines;
 use crate::store::{NewSession, SessionLimits, Store, UserRole};
 
 const LIMITS: SessionLimits = SessionLimits { idle_secs: 600, lifetime_secs: 3600, per_user: 3 };
 
 /// When the sessions of these tests are opened (Unix seconds).
 const T0: i64 = 1_790_000_000;
-
-fn open() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
-    (dir, store)
-}
 
 /// The password hash each user of these tests is added with.
 fn hash_of(user: &str) -> String {
@@ -34,7 +28,7 @@ fn new_session(token_hash: &str, user: &str, at: i64) -> NewSession {
 }
 
 /// Adds the users of these tests.
-async fn add_users(store: &SqliteStore, users: &[(&str, UserRole)]) {
+async fn add_users(store: &dyn Store, users: &[(&str, UserRole)]) {
     for (user, role) in users {
         store.put_user(user, *role, &hash_of(user)).await.unwrap();
     }
@@ -70,35 +64,40 @@ enum Password {
 /// does `then`, and looks the session up at `at`: it must be found with
 /// `role`, or be over (`None`) and then gone even at a time it was live.
 async fn check(property: &str, then: &[Then], at: i64, role: Option<UserRole>) {
-    let (_dir, store) = open();
-    add_users(&store, &[("chen", UserRole::Reviewer), ("li", UserRole::Reviewer)]).await;
-    assert!(store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap(), "{property}");
-    for step in then {
-        match *step {
-            Then::Touch(when) => store.touch_session("h1", when).await.unwrap(),
-            Then::PutUser(role, password) => {
-                let hash = match password {
-                    Password::Same => format!("{}-salted-anew", hash_of("chen")),
-                    Password::New => "hash-of-another-password".to_owned(),
-                };
-                store.put_user("chen", role, &hash).await.unwrap();
+    for store in engines().await {
+        add_users(&*store, &[("chen", UserRole::Reviewer), ("li", UserRole::Reviewer)]).await;
+        assert!(store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap(), "{property}");
+        for step in then {
+            match *step {
+                Then::Touch(when) => store.touch_session("h1", when).await.unwrap(),
+                Then::PutUser(role, password) => {
+                    let hash = match password {
+                        Password::Same => format!("{}-salted-anew", hash_of("chen")),
+                        Password::New => "hash-of-another-password".to_owned(),
+                    };
+                    store.put_user("chen", role, &hash).await.unwrap();
+                }
+                Then::PutOtherUser => store.put_user("li", UserRole::Admin, "hash-m").await.unwrap(),
+                Then::RemoveUser => assert!(store.remove_user("chen").await.unwrap(), "{property}"),
+                Then::SignOut => assert!(store.end_session("h1").await.unwrap(), "{property}"),
+                Then::EndAll => assert_eq!(store.end_user_sessions("chen").await.unwrap(), 1, "{property}"),
             }
-            Then::PutOtherUser => store.put_user("li", UserRole::Admin, "hash-m").await.unwrap(),
-            Then::RemoveUser => assert!(store.remove_user("chen").await.unwrap(), "{property}"),
-            Then::SignOut => assert!(store.end_session("h1").await.unwrap(), "{property}"),
-            Then::EndAll => assert_eq!(store.end_user_sessions("chen").await.unwrap(), 1, "{property}"),
         }
-    }
-    let found = store.session("h1", at, LIMITS).await.unwrap();
-    assert_eq!(found.as_ref().map(|s| s.role), role, "{property}");
-    match found {
-        Some(session) => {
-            assert_eq!((session.user.as_str(), session.csrf.as_str()), ("chen", "csrf-of-h1"), "{property}");
-            assert_eq!(session.created_at, T0, "{property}");
-        }
-        None => {
-            let again = store.session("h1", T0 + 1, LIMITS).await.unwrap();
-            assert_eq!(again, None, "{property}: a session that is over is removed");
+        let found = store.session("h1", at, LIMITS).await.unwrap();
+        assert_eq!(found.as_ref().map(|s| s.role), role, "{property}");
+        match found {
+            Some(session) => {
+                assert_eq!(
+                    (session.user.as_str(), session.csrf.as_str()),
+                    ("chen", "csrf-of-h1"),
+                    "{property}"
+                );
+                assert_eq!(session.created_at, T0, "{property}");
+            }
+            None => {
+                let again = store.session("h1", T0 + 1, LIMITS).await.unwrap();
+                assert_eq!(again, None, "{property}: a session that is over is removed");
+            }
         }
     }
 }
@@ -141,53 +140,54 @@ async fn sessions_live_until_idle_lifetime_or_a_change_of_their_user_ends_them()
 
 #[tokio::test]
 async fn a_new_session_removes_those_that_are_over_and_the_least_used_beyond_the_users_share() {
-    let (_dir, store) = open();
-    add_users(&store, &[("chen", UserRole::Reviewer), ("li", UserRole::Admin)]).await;
-    assert!(store.create_session(&new_session("idle", "li", T0), LIMITS).await.unwrap());
-    for (n, hash) in ["c1", "c2", "c3"].into_iter().enumerate() {
-        assert!(store.create_session(&new_session(hash, "chen", T0 + 700 + n as i64), LIMITS).await.unwrap());
+    for store in engines().await {
+        add_users(&*store, &[("chen", UserRole::Reviewer), ("li", UserRole::Admin)]).await;
+        assert!(store.create_session(&new_session("idle", "li", T0), LIMITS).await.unwrap());
+        for (n, hash) in ["c1", "c2", "c3"].into_iter().enumerate() {
+            assert!(
+                store.create_session(&new_session(hash, "chen", T0 + 700 + n as i64), LIMITS).await.unwrap()
+            );
+        }
+        store.touch_session("c1", T0 + 710).await.unwrap();
+        // chen's fourth: c2, now the least recently used, makes room.
+        assert!(store.create_session(&new_session("c4", "chen", T0 + 720), LIMITS).await.unwrap());
+        // (token hash, live) at a time every session would be live by its age.
+        let cases = [("idle", false), ("c1", true), ("c2", false), ("c3", true), ("c4", true)];
+        for (hash, live) in cases {
+            let found = store.session(hash, T0 + 721, SessionLimits { per_user: 3, ..LIMITS }).await.unwrap();
+            assert_eq!(found.is_some(), live, "{hash}");
+        }
+        // li's session was over when chen's were opened, and is gone though never looked up since.
+        let wide = SessionLimits { idle_secs: i64::MAX, lifetime_secs: i64::MAX, per_user: 3 };
+        assert_eq!(store.session("idle", T0 + 1, wide).await.unwrap(), None);
     }
-    store.touch_session("c1", T0 + 710).await.unwrap();
-    // chen's fourth: c2, now the least recently used, makes room.
-    assert!(store.create_session(&new_session("c4", "chen", T0 + 720), LIMITS).await.unwrap());
-    // (token hash, live) at a time every session would be live by its age.
-    let cases = [("idle", false), ("c1", true), ("c2", false), ("c3", true), ("c4", true)];
-    for (hash, live) in cases {
-        let found = store.session(hash, T0 + 721, SessionLimits { per_user: 3, ..LIMITS }).await.unwrap();
-        assert_eq!(found.is_some(), live, "{hash}");
-    }
-    // li's session was over when chen's were opened, and is gone though never looked up since.
-    let wide = SessionLimits { idle_secs: i64::MAX, lifetime_secs: i64::MAX, per_user: 3 };
-    assert_eq!(store.session("idle", T0 + 1, wide).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn a_session_survives_reopening_the_store_and_a_shorter_limit_holds_for_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.db");
-    {
-        let store = SqliteStore::open(&path).unwrap();
-        add_users(&store, &[("chen", UserRole::Admin)]).await;
+    for store in engines().await {
+        add_users(&*store, &[("chen", UserRole::Admin)]).await;
         assert!(store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap());
+        let store = store.reopen().await;
+        let found = store.session("h1", T0 + 300, LIMITS).await.unwrap().unwrap();
+        assert_eq!((found.user.as_str(), found.role), ("chen", UserRole::Admin));
+        let shorter = SessionLimits { idle_secs: 200, ..LIMITS };
+        assert_eq!(store.session("h1", T0 + 300, shorter).await.unwrap(), None);
     }
-    let store = SqliteStore::open(&path).unwrap();
-    let found = store.session("h1", T0 + 300, LIMITS).await.unwrap().unwrap();
-    assert_eq!((found.user.as_str(), found.role), ("chen", UserRole::Admin));
-    let shorter = SessionLimits { idle_secs: 200, ..LIMITS };
-    assert_eq!(store.session("h1", T0 + 300, shorter).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn no_session_opens_for_a_user_gone_or_whose_password_changed_since_the_check() {
-    let (_dir, store) = open();
-    add_users(&store, &[("chen", UserRole::Reviewer)]).await;
-    // The password was checked against chen's hash, then changed before the session was opened.
-    store.put_user("chen", UserRole::Reviewer, "hash-of-another-password").await.unwrap();
-    assert!(!store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap());
-    assert!(!store.create_session(&new_session("h2", "nobody", T0), LIMITS).await.unwrap());
-    for hash in ["h1", "h2"] {
-        assert_eq!(store.session(hash, T0 + 1, LIMITS).await.unwrap(), None, "{hash}");
+    for store in engines().await {
+        add_users(&*store, &[("chen", UserRole::Reviewer)]).await;
+        // The password was checked against chen's hash, then changed before the session was opened.
+        store.put_user("chen", UserRole::Reviewer, "hash-of-another-password").await.unwrap();
+        assert!(!store.create_session(&new_session("h1", "chen", T0), LIMITS).await.unwrap());
+        assert!(!store.create_session(&new_session("h2", "nobody", T0), LIMITS).await.unwrap());
+        for hash in ["h1", "h2"] {
+            assert_eq!(store.session(hash, T0 + 1, LIMITS).await.unwrap(), None, "{hash}");
+        }
+        assert!(!store.remove_user("nobody").await.unwrap());
+        assert!(!store.end_session("h1").await.unwrap());
     }
-    assert!(!store.remove_user("nobody").await.unwrap());
-    assert!(!store.end_session("h1").await.unwrap());
 }

@@ -1,0 +1,131 @@
+//! The PostgreSQL engine's own tests: what several server nodes sharing one
+//! database rely on, and the refusal of a schema a newer server migrated.
+
+use super::testing::TestDatabase;
+use super::{StoreError, known_version};
+use crate::store::Store;
+use crate::store::tests::{agent, row};
+
+/// What a test can compare to prove the database unchanged: every column
+/// of the schema and the migrations' history.
+async fn schema_of(client: &tokio_postgres::Client) -> Vec<String> {
+    let columns = client
+        .query(
+            "SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns
+             WHERE table_schema = current_schema() ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let history = client
+        .query("SELECT version || ' ' || name FROM refinery_schema_history ORDER BY version", &[])
+        .await
+        .unwrap();
+    columns.iter().chain(&history).map(|r| r.get(0)).collect()
+}
+
+/// A database whose schema a newer server migrated is refused before
+/// anything is checked or migrated, naming both versions, and left as it was.
+#[tokio::test]
+async fn a_database_a_newer_server_migrated_is_refused_and_left_as_it_was() {
+    let Some(database) = TestDatabase::for_test().await else { return };
+    drop(database.open().await.unwrap());
+    let client = database.client().await;
+    let newer = i32::try_from(known_version() + 1).unwrap();
+    client
+        .execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+             VALUES ($1, 'from_a_newer_server', '2030-01-01T00:00:00Z', '0')",
+            &[&newer],
+        )
+        .await
+        .unwrap();
+    let before = schema_of(&client).await;
+    let refused = database.open().await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::NewerSchema { found, known } if found == i64::from(newer) && known == known_version()),
+        "{refused}"
+    );
+    let said = refused.to_string();
+    assert!(said.contains(&format!("version {newer}, newer than the {}", known_version())), "{said}");
+    assert_eq!(schema_of(&client).await, before, "the refused database was changed");
+}
+
+/// Two nodes on one database see each other's claims: the first claim of a
+/// visit id not projected yet wins on every node, until the projection,
+/// written by either, decides and drops it.
+#[tokio::test]
+async fn a_claim_made_on_one_node_holds_on_another() {
+    let Some(database) = TestDatabase::for_test().await else { return };
+    let (one, other) = (database.open().await.unwrap(), database.open().await.unwrap());
+    assert!(one.reaches_visit(&agent("li"), "v1", true).await.unwrap());
+    assert!(!other.reaches_visit(&agent("wang"), "v1", true).await.unwrap(), "li claimed it first");
+    assert!(other.reaches_visit(&agent("li"), "v1", false).await.unwrap());
+    assert_eq!(other.visit_owner("v1").await.unwrap().as_deref(), Some("li"));
+
+    other.write_projections(vec![row("v1", "li", "zhao", &[])], Vec::new()).await.unwrap();
+    let client = database.client().await;
+    let claims: i64 = client.query_one("SELECT count(*) FROM visit_claims", &[]).await.unwrap().get(0);
+    assert_eq!(claims, 0, "the projection drops the claim");
+    assert!(one.reaches_visit(&agent("zhao"), "v1", false).await.unwrap());
+    assert!(!one.reaches_visit(&agent("wang"), "v1", true).await.unwrap());
+}
+
+/// Two delivery workers on two nodes never take one message together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_take_the_same_message() {
+    let Some(database) = TestDatabase::for_test().await else { return };
+    let (one, other) = (database.open().await.unwrap(), database.open().await.unwrap());
+    let messages = (0..40)
+        .map(|n| crate::store::OutboxMessage {
+            key: format!("v{n}/approved"),
+            event: "visit_approved".into(),
+            visit_id: format!("v{n}"),
+            recipient: Some("13800000000".into()),
+            payload: "{}".into(),
+        })
+        .collect();
+    assert_eq!(one.enqueue_messages(messages).await.unwrap(), 40);
+    let now = crate::clock::now();
+    let take = |store: super::PostgresStore| {
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let taken = store.take_due_messages(now, now + 600, 3).await.unwrap();
+                if taken.is_empty() {
+                    return ids;
+                }
+                ids.extend(taken.into_iter().map(|m| m.id));
+            }
+        })
+    };
+    let (a, b) = (take(one), take(other));
+    let mut ids = a.await.unwrap();
+    ids.extend(b.await.unwrap());
+    ids.sort_unstable();
+    let taken = ids.len();
+    ids.dedup();
+    assert_eq!((taken, ids.len()), (40, 40), "a message was taken twice or not at all");
+}
+
+/// A node starting releases only the messages whose lease ran out: one
+/// another node is sending stays its own.
+#[tokio::test]
+async fn a_node_starting_leaves_the_messages_another_node_is_sending() {
+    let Some(database) = TestDatabase::for_test().await else { return };
+    let (one, other) = (database.open().await.unwrap(), database.open().await.unwrap());
+    let message = |n: u32| crate::store::OutboxMessage {
+        key: format!("v{n}/approved"),
+        event: "visit_approved".into(),
+        visit_id: format!("v{n}"),
+        recipient: Some("13800000000".into()),
+        payload: "{}".into(),
+    };
+    one.enqueue_messages(vec![message(1), message(2)]).await.unwrap();
+    let now = crate::clock::now();
+    assert_eq!(one.take_due_messages(now, now + 600, 1).await.unwrap().len(), 1);
+    assert_eq!(one.take_due_messages(now, now + 5, 1).await.unwrap().len(), 1);
+    assert_eq!(other.release_sending_messages(now + 1).await.unwrap(), 0, "both leases run");
+    assert_eq!(other.release_sending_messages(now + 10).await.unwrap(), 1, "the short lease ran out");
+    assert_eq!(other.take_due_messages(now + 10, now + 600, 10).await.unwrap().len(), 1);
+}
