@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
+pub mod balancer;
 pub mod hostile;
+pub mod nodes;
 pub mod proxy;
 pub mod search;
 pub mod story;
@@ -155,6 +157,20 @@ impl ServerProcess {
         Self::spawn(data, listen, &level, Stdio::inherit(), config, None, env)
     }
 
+    /// [`ServerProcess::start_with_env`] on the PostgreSQL database
+    /// `database` (a `postgres://` URL), whatever `POSFIELD_TEST_DATABASE`
+    /// says: one node of several sharing a database ([`nodes`]).
+    pub fn start_on_database(
+        data: &Path,
+        database: &str,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        let level = std::env::var("POSFIELD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+        let spawned = Spawn { database: Some(database.to_owned()), tls: None, env };
+        Self::spawn_with(data, "127.0.0.1:0", &level, Stdio::inherit(), config, spawned)
+    }
+
     /// Starts `posfield-server serve --tls-cert --tls-key` with the
     /// certificate and key of `tls` ([`tls::TestTls::write`]) on a free
     /// port of 127.0.0.1, and waits until it answers `/healthz` over HTTPS.
@@ -185,10 +201,22 @@ impl ServerProcess {
         tls: Option<&tls::TestTls>,
         env: &[(&str, &str)],
     ) -> ServerProcess {
+        let spawned = Spawn { database: test_database(data), tls, env };
+        Self::spawn_with(data, listen, level, stderr, config, spawned)
+    }
+
+    fn spawn_with(
+        data: &Path,
+        listen: &str,
+        level: &str,
+        stderr: Stdio,
+        config: &str,
+        Spawn { database, tls, env }: Spawn<'_>,
+    ) -> ServerProcess {
         let config_file = data.with_extension("toml");
         std::fs::write(&config_file, config).expect("the configuration file");
         let mut command = Command::new(server_binary());
-        if let Some(database) = test_database(data) {
+        if let Some(database) = database {
             command.arg("--database").arg(database);
         }
         command
@@ -345,6 +373,16 @@ impl ServerProcess {
             })
             .collect()
     }
+}
+
+/// How a server process is started besides its folder, address and configuration.
+struct Spawn<'a> {
+    /// The `--database` it is given, if any.
+    database: Option<String>,
+    /// The certificate and key it serves, if any.
+    tls: Option<&'a tls::TestTls>,
+    /// Extra environment variables.
+    env: &'a [(&'a str, &'a str)],
 }
 
 impl Drop for ServerProcess {
