@@ -44,6 +44,14 @@ pub enum KeyError {
         "the server's signing key file {0} does not hold 64 hex digits; restore it from a backup, or move it away to start with a new key"
     )]
     Malformed(PathBuf),
+    /// The key file is missing while the store holds visits, whose
+    /// countersignatures another key made: a node started on a shared
+    /// database with an empty data folder, or a database restored without
+    /// its key files.
+    #[error(
+        "the server's signing key file {0} is missing but the database already holds visits; copy the key files (server-signing.key and server-blob.keys) from the first node's data folder, or restore them from a backup"
+    )]
+    MissingWithVisits(PathBuf),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -55,17 +63,20 @@ pub fn key_path(data: &Path) -> PathBuf {
 }
 
 /// The server's signing key from its file in `data`, moving it out of the
-/// database first if it is still there, or a new one on first start.
+/// database first if it is still there, or a new one on first start. A
+/// store that already holds visits without the file is refused rather than
+/// given a new key: another node of a shared database made the key its
+/// countersignatures carry, and every node must sign with it.
 pub async fn load_or_create(store: &dyn Store, data: &Path) -> Result<SigningKey, KeyError> {
     let path = key_path(data);
     let key = match read_key(&path)? {
         Some(key) => key,
         None => {
-            let old = store.setting(OLD_SETTING).await?;
-            let key = old
-                .as_deref()
-                .and_then(parse_hex)
-                .unwrap_or_else(|| SigningKey::from_bytes(&crate::auth::random_bytes::<32>()));
+            let key = match store.setting(OLD_SETTING).await?.as_deref().and_then(parse_hex) {
+                Some(old) => old,
+                None if store.has_visits().await? => return Err(KeyError::MissingWithVisits(path)),
+                None => SigningKey::from_bytes(&crate::auth::random_bytes::<32>()),
+            };
             write_key(&path, &key)?;
             key
         }
@@ -170,6 +181,18 @@ mod tests {
         let row = audit.iter().find(|r| r.entry.action == "rotate_signing_key").expect("an audit row");
         assert_eq!(row.entry.actor, COMMAND_LINE);
         assert_eq!(row.entry.detail, format!("{} replaced by {new_public}", public_hex(&first)));
+    }
+
+    #[tokio::test]
+    async fn a_folder_without_the_key_on_a_store_with_visits_is_refused_and_no_key_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let row = crate::store::tests::row("visit-1", "wang", "wang", &[]);
+        store.write_projections(vec![row], Vec::new()).await.unwrap();
+        let error = load_or_create(&store, dir.path()).await.unwrap_err();
+        assert!(matches!(error, KeyError::MissingWithVisits(_)), "{error}");
+        assert!(error.to_string().contains("copy the key files"), "{error}");
+        assert!(!key_path(dir.path()).exists(), "a new key was written");
     }
 
     #[test]
