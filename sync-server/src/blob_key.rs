@@ -83,6 +83,17 @@ pub enum KeyError {
         /// A sealed file found.
         sealed: PathBuf,
     },
+    /// The key file lacks the key the other nodes of a shared bucket seal
+    /// with: this node's own keys would seal photos they cannot open.
+    #[error(
+        "the blob key file {path} does not hold key {id:08x}, which the servers sharing this database and bucket seal with; copy server-blob.keys (and server-signing.key) from the first node's data folder, or from the node where the key was rotated"
+    )]
+    NotShared {
+        /// The key file.
+        path: PathBuf,
+        /// The id of the key the database names.
+        id: u32,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -236,6 +247,33 @@ pub fn load_or_create(data: &Path, blob_folder: &Path) -> Result<BlobKeys, KeyEr
     Ok(keys)
 }
 
+/// The setting naming the key the servers of a shared bucket seal with.
+const SEALING_SETTING: &str = "blob_key_sealing";
+
+/// Checks, for a bucket several nodes share, that this node's keys (from
+/// the file in `data`; `None` before the file is made) hold the key the
+/// database says the nodes seal with, and records this node's current key
+/// there when none is named yet or this node's is newer (rotated here). A
+/// node whose file lacks the named key is refused: started with an empty
+/// data folder before any photo arrived, it would make a key of its own and
+/// seal photos the other nodes cannot open.
+pub async fn check_shared(store: &dyn Store, data: &Path, keys: Option<&BlobKeys>) -> Result<(), KeyError> {
+    let named = store.setting(SEALING_SETTING).await?.and_then(|v| u32::from_str_radix(v.trim(), 16).ok());
+    let Some(keys) = keys else {
+        return named.map_or(Ok(()), |id| Err(KeyError::NotShared { path: key_path(data), id }));
+    };
+    if let Some(id) = named {
+        if !keys.keys.iter().any(|k| k.id == id) {
+            return Err(KeyError::NotShared { path: key_path(data), id });
+        }
+        if id == keys.current_id() {
+            return Ok(());
+        }
+    }
+    store.set_setting(SEALING_SETTING, &format!("{:08x}", keys.current_id())).await?;
+    Ok(())
+}
+
 /// Appends a new key to the file in `data` and audits it; the running
 /// server seals with it from its next start, and every earlier key still
 /// opens what it sealed. Returns the new key's id.
@@ -314,6 +352,43 @@ mod tests {
     use super::*;
 
     const LABEL: &[u8] = b"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+
+    #[tokio::test]
+    async fn a_node_of_a_shared_bucket_without_the_key_the_database_names_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("posfield.db")).unwrap();
+        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+        for folder in [&first, &second] {
+            std::fs::create_dir_all(folder).unwrap();
+        }
+        // Before any node: nothing named, nothing refused.
+        check_shared(&store, &second, None).await.unwrap();
+        let keys = load_or_create(&first, &first.join("blobs")).unwrap();
+        check_shared(&store, &first, Some(&keys)).await.unwrap();
+        check_shared(&store, &first, Some(&keys)).await.unwrap();
+        // A second node with an empty folder, or keys of its own: refused.
+        let error = check_shared(&store, &second, None).await.unwrap_err();
+        assert!(matches!(error, KeyError::NotShared { id, .. } if id == keys.current_id()), "{error}");
+        assert!(error.to_string().contains("copy server-blob.keys"), "{error}");
+        let own = load_or_create(&second, &second.join("blobs")).unwrap();
+        assert!(matches!(check_shared(&store, &second, Some(&own)).await, Err(KeyError::NotShared { .. })));
+        // With the first node's file copied, it starts.
+        std::fs::copy(key_path(&first), key_path(&second)).unwrap();
+        let copied = load_or_create(&second, &second.join("blobs")).unwrap();
+        check_shared(&store, &second, Some(&copied)).await.unwrap();
+        // A rotation on the first node is recorded; the second node's older
+        // file is refused until the rotated one is copied.
+        rotate(&store, &first).await.unwrap();
+        let rotated = load_or_create(&first, &first.join("blobs")).unwrap();
+        check_shared(&store, &first, Some(&rotated)).await.unwrap();
+        assert!(matches!(
+            check_shared(&store, &second, Some(&copied)).await,
+            Err(KeyError::NotShared { .. })
+        ));
+        std::fs::copy(key_path(&first), key_path(&second)).unwrap();
+        let copied = load_or_create(&second, &second.join("blobs")).unwrap();
+        check_shared(&store, &second, Some(&copied)).await.unwrap();
+    }
 
     #[test]
     fn a_sealed_file_opens_to_its_bytes_and_hides_them() {

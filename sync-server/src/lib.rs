@@ -169,7 +169,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data)?;
     let store = open_store(&config).await?;
     let blob_folder = config.data.join(blobs::BLOB_FOLDER);
-    let blobs = open_blobs(&config, &blob_folder).await?;
+    let blobs = open_blobs(&config, &blob_folder, store.as_ref()).await?;
     let signing_key = server_key::load_or_create(store.as_ref(), &config.data).await?;
     let repo = ServerRepo::new(store.documents(), SYNC_PEER_ID);
     let state = Arc::new(State {
@@ -238,8 +238,13 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
 /// The blobs where the configuration keeps them, with the blob keys of the
 /// data folder. On S3 the key file is shared by every node of the bucket:
 /// when it is missing and the bucket already holds a blob (or cannot be
-/// asked), the start stops rather than make a key that opens none of them.
-async fn open_blobs(config: &Config, blob_folder: &std::path::Path) -> anyhow::Result<Blobs> {
+/// asked), the start stops rather than make a key that opens none of them,
+/// and so it does when the database names a key the file lacks.
+async fn open_blobs(
+    config: &Config,
+    blob_folder: &std::path::Path,
+    store: &dyn Store,
+) -> anyhow::Result<Blobs> {
     let BlobStorage::S3(s3) = &config.blobs else {
         let keys = blob_key::load_or_create(&config.data, blob_folder)?;
         return Ok(Blobs::Local(BlobDir::open(
@@ -267,8 +272,10 @@ async fn open_blobs(config: &Config, blob_folder: &std::path::Path) -> anyhow::R
                 key_file.display()
             ),
         }
+        blob_key::check_shared(store, &config.data, None).await?;
     }
     let keys = blob_key::load_or_create(&config.data, blob_folder)?;
+    blob_key::check_shared(store, &config.data, Some(&keys)).await?;
     let bucket = blobs::s3::S3Blobs::open(s3, credentials, keys, config.max_blob_bytes)?;
     tracing::info!(bucket = bucket.bucket(), prefix = %s3.prefix, endpoint = %s3.endpoint, "blobs are kept in an S3-compatible bucket");
     Ok(Blobs::S3(bucket))
