@@ -6,7 +6,7 @@
 //! desk's decisions through one node reach agents and open connections on
 //! the other; each node writes under its own actor; the outbox is
 //! delivered once although both nodes deliver; and a node without the
-//! first node's signing key refuses the database. Without
+//! first node's key files refuses to start. Without
 //! `POSFIELD_TEST_POSTGRES` and `POSFIELD_TEST_S3` each test says in one
 //! line that it did not run, and fails when `CI` is set.
 
@@ -418,10 +418,16 @@ fn refused_start(cluster: &Cluster, folder: &Path) -> String {
 }
 
 #[test]
-fn a_node_without_the_first_nodes_signing_key_refuses_a_database_with_visits() {
+fn a_node_without_the_first_nodes_key_files_refuses_to_start() {
     let Some(services) = SharedServices::make("keys") else { return };
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), services, 1, "");
+    // Before any photo or visit: the database names the first node's blob key.
+    let early = dir.path().join("early");
+    let said = refused_start(&cluster, &early);
+    assert!(said.contains("does not hold key") && said.contains("copy server-blob.keys"), "{said}");
+    assert!(!early.join("server-blob.keys").exists(), "a new blob key was made");
+
     let mut wang = open(&dir.path().join("wang"));
     wang.enroll(&cluster.base(), &cluster.enrolment_code("wang"), "phone").unwrap();
     repair_visit(&mut wang);
