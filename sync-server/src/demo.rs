@@ -259,6 +259,10 @@ fn signature_image(variant: u32) -> Vec<u8> {
 struct Kit {
     photos: BTreeMap<(DocumentKind, u32), (BlobInfo, Vec<u8>)>,
     signatures: Vec<(BlobInfo, Vec<u8>)>,
+    /// The signature pad's strokes (hash, JSON), as the phone keeps them
+    /// beside the image: stored like the images, so the demo's visits
+    /// refer to no blob the server lacks.
+    strokes: Vec<(String, Vec<u8>)>,
     keys: BTreeMap<String, SigningKey>,
 }
 
@@ -281,8 +285,35 @@ impl Kit {
                 (blob_info(&bytes, "image/png", 600, 240), bytes)
             })
             .collect();
-        Kit { photos, signatures, keys }
+        let strokes = (0..12)
+            .map(|v| {
+                let bytes = signature_strokes(v);
+                (sha_hex(&bytes), bytes)
+            })
+            .collect();
+        Kit { photos, signatures, strokes, keys }
     }
+}
+
+/// The strokes of demo signature `variant`, in the phone's format (the pad's
+/// size and each stroke's points with their time): two strokes along a
+/// wave that differs by variant.
+fn signature_strokes(variant: u32) -> Vec<u8> {
+    let stroke = |first: u32, lift: f32| -> Vec<serde_json::Value> {
+        (0..24)
+            .map(|i| {
+                let x = 40.0 + i as f32 * 10.0 + lift;
+                let y = 120.0 + ((i + variant) as f32 * 0.6).sin() * (30.0 + variant as f32);
+                serde_json::json!({ "x": x, "y": y.round(), "t": first + i * 16 })
+            })
+            .collect()
+    };
+    let strokes = serde_json::json!({
+        "width": 600.0,
+        "height": 240.0,
+        "strokes": [stroke(0, 0.0), stroke(600, 280.0)],
+    });
+    strokes.to_string().into_bytes()
 }
 
 /// How far a demo visit gets.
@@ -683,7 +714,8 @@ impl Evidence for DemoEvidence<'_, '_> {
     fn signature(&mut self, visit: &Visit, at: Timestamp) -> SignatureInput {
         let (image, _) =
             self.kit.signatures[self.dice.below(self.kit.signatures.len() as u64) as usize].clone();
-        let strokes = sha_hex(&self.dice.next().to_le_bytes());
+        let drawn = self.dice.next() % self.kit.strokes.len() as u64;
+        let strokes = self.kit.strokes[drawn as usize].0.clone();
         let summary = AcceptanceSummary::of(visit, at);
         let content_hash = AcceptanceSummary::hash_of(&summary.canonical_json());
         let device_signature = sign_binding(self.key, &content_hash, &strokes, &image.sha256);
@@ -803,6 +835,7 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
     let mut blobs: Vec<(String, Vec<u8>)> =
         kit.photos.values().map(|(i, b)| (i.sha256.clone(), b.clone())).collect();
     blobs.extend(kit.signatures.iter().map(|(i, b)| (i.sha256.clone(), b.clone())));
+    blobs.extend(kit.strokes.iter().cloned());
     for (sha, bytes) in &blobs {
         store_blob(state, sha, bytes).await?;
     }

@@ -432,17 +432,22 @@ pub fn projection_row(
     }
 }
 
-/// Every blob a visit refers to: document photos, the signature images
-/// (the acceptance's, a backup waiver's) and fault evidence.
+/// Every blob a visit refers to: document photos (fault evidence and
+/// hand-over photos are among them) and the signatures' images and strokes
+/// (the acceptance's, a backup waiver's).
 /// A reference that is not a SHA-256 (stored before pushes were checked)
 /// names no blob: it is left out, never asked for or followed.
 pub fn referenced_blobs(visit: &Visit) -> BTreeSet<String> {
     let mut blobs: BTreeSet<String> = visit.current_documents().map(|d| d.sha256.clone()).collect();
+    // A signature's strokes are evidence as its image is: kept as long as
+    // the visit refers to them, never collected as unreferenced.
     if let Some(acceptance) = &visit.acceptance {
         blobs.insert(acceptance.signature.sha256.clone());
+        blobs.insert(acceptance.strokes_sha256.clone());
     }
     if let Some(waiver) = &visit.backup_waiver {
         blobs.insert(waiver.signature.sha256.clone());
+        blobs.insert(waiver.strokes_sha256.clone());
     }
     blobs.retain(|sha| BlobHash::parse(sha).is_ok());
     blobs

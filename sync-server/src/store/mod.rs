@@ -1228,7 +1228,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn blob_received<'a>(&'a self, sha256: &'a str, bytes: u64, uploaded_by: &'a str) -> StoreFuture<'a, ()>;
 
     /// Blobs received before `received_before` (Unix seconds) that no
-    /// visit refers to, oldest first (at most `limit`).
+    /// visit refers to, oldest first (at most `limit`). A signature's
+    /// strokes a countersignature names are referred to too (rows
+    /// projected before the projection counted strokes do not list them).
     fn unreferenced_blobs(&self, received_before: i64, limit: usize) -> StoreFuture<'_, Vec<String>>;
 
     /// Forgets a received blob if, at this moment, no visit refers to it;

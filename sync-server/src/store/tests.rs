@@ -639,3 +639,39 @@ async fn the_outbox_takes_each_message_once_under_its_lease() {
         assert_eq!(store.release_sending_messages(now).await.unwrap(), 0);
     }
 }
+
+/// A signature's strokes are kept as long as the visit: the projection
+/// names them now, and a row projected before it did still has its
+/// countersignature naming them, which keeps them from the collection of
+/// unreferenced uploads; an upload nothing names goes.
+#[tokio::test]
+async fn strokes_a_countersignature_names_are_never_collected() {
+    for store in engines().await {
+        let (strokes, orphan) = ("5".repeat(64), "6".repeat(64));
+        for sha in [&strokes, &orphan] {
+            store.blob_received(sha, 10, "wang").await.unwrap();
+        }
+        let mut projected = row("v1", "wang", "wang", &[]);
+        let named = strokes.clone();
+        projected.countersign = Some(PendingCountersignature {
+            content_hash: "v1-hash".into(),
+            device_id: "d-wang".into(),
+            sign: Box::new(move |_: Option<&SigningDevice>| Countersignature {
+                content_hash: "v1-hash".into(),
+                strokes_sha256: named,
+                image_sha256: String::new(),
+                device_id: "d-wang".into(),
+                device_signature_valid: false,
+                device_public_key: None,
+                server_signature: String::new(),
+                server_public_key: "cc".repeat(32),
+                received_at: 10,
+            }),
+        });
+        store.write_projections(vec![projected], Vec::new()).await.unwrap();
+        let later = crate::clock::now() + 30 * 24 * 3600;
+        assert_eq!(store.unreferenced_blobs(later, 10).await.unwrap(), std::slice::from_ref(&orphan));
+        assert!(!store.forget_unreferenced_blob(&strokes).await.unwrap(), "the strokes were forgotten");
+        assert!(store.forget_unreferenced_blob(&orphan).await.unwrap());
+    }
+}

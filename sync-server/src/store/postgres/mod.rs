@@ -1154,6 +1154,7 @@ impl Store for PostgresStore {
                 &c,
                 "SELECT b.sha256 FROM blobs b WHERE b.received_at < $1
                    AND NOT EXISTS (SELECT 1 FROM visit_blobs vb WHERE vb.sha256 = b.sha256)
+                   AND NOT EXISTS (SELECT 1 FROM countersignatures c WHERE c.strokes_sha256 = b.sha256)
                  ORDER BY b.received_at LIMIT $2",
                 &[&received_before, &limit_of(limit)],
             )
@@ -1170,7 +1171,8 @@ impl Store for PostgresStore {
             let n = execute(
                 &tx,
                 "DELETE FROM blobs WHERE sha256 = $1
-                   AND NOT EXISTS (SELECT 1 FROM visit_blobs vb WHERE vb.sha256 = $1)",
+                   AND NOT EXISTS (SELECT 1 FROM visit_blobs vb WHERE vb.sha256 = $1)
+                   AND NOT EXISTS (SELECT 1 FROM countersignatures c WHERE c.strokes_sha256 = $1)",
                 &[&sha256],
             )
             .await?;

@@ -1004,6 +1004,7 @@ impl Store for SqliteStore {
             let mut statement = c.prepare_cached(
                 "SELECT b.sha256 FROM blobs b WHERE b.received_at < ?1
                    AND NOT EXISTS (SELECT 1 FROM visit_blobs vb WHERE vb.sha256 = b.sha256)
+                   AND NOT EXISTS (SELECT 1 FROM countersignatures c WHERE c.strokes_sha256 = b.sha256)
                  ORDER BY b.received_at LIMIT ?2",
             )?;
             let rows = statement.query_map(params![received_before, limit as i64], |r| r.get(0))?;
@@ -1017,7 +1018,8 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "DELETE FROM blobs WHERE sha256 = ?1
-                   AND NOT EXISTS (SELECT 1 FROM visit_blobs vb WHERE vb.sha256 = ?1)",
+                   AND NOT EXISTS (SELECT 1 FROM visit_blobs vb WHERE vb.sha256 = ?1)
+                   AND NOT EXISTS (SELECT 1 FROM countersignatures c WHERE c.strokes_sha256 = ?1)",
                 [&sha],
             )?;
             if n > 0 {
