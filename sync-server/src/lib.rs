@@ -43,6 +43,7 @@ pub mod error;
 pub mod files;
 pub mod in_flight;
 pub mod metrics;
+pub mod migrate;
 pub mod office;
 pub mod outbox;
 pub mod personal;

@@ -13,6 +13,7 @@
 //! code of the server that names SQL (`tests/tidy.rs` fails otherwise).
 
 mod actors;
+mod import;
 mod office;
 mod outbox;
 mod register;
@@ -28,6 +29,8 @@ use posfield_shared::visit::outcome::Registered;
 use posfield_sync_link_server::storage::{KvStore, StorageError, StorageFuture};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
+
+pub use self::import::Import;
 
 use super::{
     ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
