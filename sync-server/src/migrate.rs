@@ -130,7 +130,7 @@ pub async fn run(
         }
         None => None,
     };
-    let target = PostgresStore::open(to.secret(), 2).await?;
+    let target = PostgresStore::open_with_ca(to.secret(), 2, config.database_ca.as_deref()).await?;
     let import = target.import().await?;
     let mut summary =
         Summary { bucket: bucket.as_ref().map(|b| b.bucket().to_owned()), ..Summary::default() };
