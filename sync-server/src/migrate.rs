@@ -124,7 +124,7 @@ pub async fn run(
     let local = open_folder(&config.data, &blob_folder, config)?;
     let bucket = match bucket {
         Some(s3) => {
-            let keys = blob_key::load_or_create(&config.data, &blob_folder)?;
+            let keys = blob_key::load(&config.data, &blob_folder)?;
             let credentials = crate::blobs::s3::credentials_from_env()?;
             Some(S3Blobs::open(s3, credentials, keys, config.max_blob_bytes)?)
         }
@@ -165,17 +165,17 @@ pub async fn run(
             return Err(MigrateError::Count { table: (*table).to_owned(), source_rows, target_rows });
         }
     }
-    let stored = {
-        let local = local.clone();
-        tokio::task::spawn_blocking(move || local.stored())
+    let stored = match local.clone() {
+        Some(local) => tokio::task::spawn_blocking(move || local.stored())
             .await
-            .map_err(|_| MigrateError::Store(StoreError::Cancelled))?
+            .map_err(|_| MigrateError::Store(StoreError::Cancelled))?,
+        None => Vec::new(),
     };
     if let Some(missing) = counted_blobs.iter().find(|sha| !stored.iter().any(|s| s.as_str() == sha.as_str()))
     {
         return Err(MigrateError::Missing(missing.clone()));
     }
-    for sha in &stored {
+    for (sha, local) in stored.iter().zip(std::iter::repeat(local.as_ref()).flatten()) {
         let plain = local.read(sha).await?;
         check_hash(sha, "blob folder", &plain)?;
         if let Some(bucket) = &bucket {
@@ -192,15 +192,20 @@ pub async fn run(
     Ok(summary)
 }
 
-/// The data folder's blob folder, read with its keys.
-fn open_folder(data: &Path, blob_folder: &Path, config: &Config) -> Result<BlobDir, MigrateError> {
-    let keys = blob_key::load_or_create(data, blob_folder)?;
-    BlobDir::open(blob_folder, keys, config.blob_encryption, config.max_blob_bytes).map_err(|source| {
-        MigrateError::Store(StoreError::Engine(format!(
-            "the blob folder {} cannot be opened: {source}",
-            blob_folder.display()
-        )))
-    })
+/// The data folder's blob folder, read with its keys (neither made when missing).
+fn open_folder(data: &Path, blob_folder: &Path, config: &Config) -> Result<Option<BlobDir>, MigrateError> {
+    if !blob_folder.is_dir() {
+        return Ok(None);
+    }
+    let keys = blob_key::load(data, blob_folder)?;
+    BlobDir::open(blob_folder, keys, config.blob_encryption, config.max_blob_bytes).map(Some).map_err(
+        |source| {
+            MigrateError::Store(StoreError::Engine(format!(
+                "the blob folder {} cannot be opened: {source}",
+                blob_folder.display()
+            )))
+        },
+    )
 }
 
 /// Checks that `plain`, read from `engine`, hashes to `sha`.

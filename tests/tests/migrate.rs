@@ -226,7 +226,10 @@ fn the_demo_fleet_moves_to_postgres_and_a_bucket_whole_and_a_second_migration_is
     wang.sync(&mut |_| {}).unwrap();
     let before = shown(&Office::sign_in(&demo.base, REVIEWER));
 
-    let database = new_database(&postgres);
+    // The new node's database: the one the harness gives its folder when
+    // the suite runs on PostgreSQL (its servers are started on that), else a new one.
+    let node = dir.path().join("node");
+    let database = posfield_e2e::test_database(&node).unwrap_or_else(|| new_database(&postgres));
     let bucket = new_bucket(&endpoint);
     let blobs = format!("s3://{bucket}?endpoint={endpoint}&path_style=true");
     let migrate = ["migrate", "--to", database.as_str(), "--blobs", blobs.as_str()];
@@ -244,7 +247,6 @@ fn the_demo_fleet_moves_to_postgres_and_a_bucket_whole_and_a_second_migration_is
     eprintln!("{line} (the command took {} ms)", started.elapsed().as_millis());
 
     // A server on the database and the bucket, with the key files alone.
-    let node = dir.path().join("node");
     std::fs::create_dir_all(&node).unwrap();
     for key in ["server-signing.key", "server-blob.keys"] {
         std::fs::copy(data.join(key), node.join(key)).unwrap();

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::{PostgresStore, StoreError, described};
+
+/// The most parameters one statement is given (PostgreSQL takes 65,535).
+const MAX_PARAMETERS: usize = 30_000;
 use crate::store::rows::{POSTGRES_ONLY, TABLES, Value};
 
 /// An import in progress: one connection taken out of the pool, in a
@@ -120,28 +123,33 @@ impl Import {
             return Ok(());
         }
         let names = columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
-        let places = (1..=columns.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-        let statement = self
-            .client
-            .prepare(&format!("INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE VALUES ({places})"))
-            .await?;
-        for row in rows {
-            if row.len() != types.len() {
-                return Err(StoreError::Engine(format!(
-                    "a row of {table} has {} values for {} columns",
-                    row.len(),
-                    types.len()
-                )));
+        // Many rows a statement, under PostgreSQL's limit of parameters.
+        let per_statement = (MAX_PARAMETERS / types.len().max(1)).max(1);
+        for chunk in rows.chunks(per_statement) {
+            let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(chunk.len() * types.len());
+            let mut tuples = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                if row.len() != types.len() {
+                    return Err(StoreError::Engine(format!(
+                        "a row of {table} has {} values for {} columns",
+                        row.len(),
+                        types.len()
+                    )));
+                }
+                let first = params.len();
+                for (value, (column, ty)) in row.iter().zip(&types) {
+                    params.push(param(table, column, ty, value)?);
+                }
+                let places =
+                    (first + 1..=params.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                tuples.push(format!("({places})"));
             }
-            let params = row
-                .iter()
-                .zip(&types)
-                .map(|(value, (column, ty))| param(table, column, ty, value))
-                .collect::<Result<Vec<_>, _>>()?;
             let refs: Vec<&(dyn ToSql + Sync)> =
                 params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-            self.client.execute(&statement, &refs).await.map_err(|e| {
-                StoreError::Engine(format!("a row of {table} was not imported: {}", described(&e)))
+            let sql =
+                format!("INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE VALUES {}", tuples.join(", "));
+            self.client.execute(sql.as_str(), &refs).await.map_err(|e| {
+                StoreError::Engine(format!("rows of {table} were not imported: {}", described(&e)))
             })?;
         }
         Ok(())

@@ -34,6 +34,8 @@ impl SqliteExport {
             return Err(StoreError::Engine(format!("no database at {}", path.display())));
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        // A server writing at this moment lets go within a second; one that runs holds on.
+        conn.busy_timeout(std::time::Duration::from_secs(1))?;
         // The lock is held until the connection closes: in WAL mode, an
         // exclusive locking mode takes the file's exclusive lock at the
         // first read, which fails while another connection has it open.
@@ -163,4 +165,82 @@ fn known(table: &str) -> Result<&'static str, StoreError> {
         .copied()
         .find(|t| *t == table)
         .ok_or_else(|| StoreError::Engine(format!("no table {table:?} in the migration's list")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    /// A migrated database at `dir/posfield.db`, closed.
+    fn database(dir: &Path) -> PathBuf {
+        let path = dir.join("posfield.db");
+        drop(SqliteStore::open(&path).unwrap());
+        path
+    }
+
+    #[tokio::test]
+    async fn an_open_database_is_refused_and_a_closed_one_is_held_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(dir.path());
+        let running = SqliteStore::open(&path).unwrap();
+        let refused = SqliteExport::open(&path).unwrap_err().to_string();
+        assert!(refused.contains("stop the server first"), "{refused}");
+        drop(running);
+        let export = SqliteExport::open(&path).unwrap();
+        assert_eq!(export.tables().await.unwrap().len(), TABLES.len());
+        // Held: a server cannot start on it meanwhile.
+        let conn = Connection::open(&path).unwrap();
+        conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let blocked = conn.query_row("SELECT count(*) FROM agents", [], |r| r.get::<_, i64>(0));
+        assert!(blocked.is_err(), "another connection read the database during the export");
+    }
+
+    #[tokio::test]
+    async fn a_table_the_migration_does_not_know_stops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(dir.path());
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE later_feature (id INTEGER)").unwrap();
+        let export = SqliteExport::open(&path).unwrap();
+        let refused = export.tables().await.unwrap_err().to_string();
+        assert!(refused.contains("\"later_feature\""), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn rows_come_in_pages_with_row_ids_as_ids_and_values_as_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(dir.path());
+        let conn = Connection::open(&path).unwrap();
+        for n in 0..5 {
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+                rusqlite::params![format!("k{n}"), format!("v{n}")],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO agents (name, created_at) VALUES ('wang', 7);
+             INSERT INTO devices (id, agent, token_hash, client_device_id, name, public_key, created_at, expires_at, actor_prefix)
+             VALUES ('d1', 'wang', 'h', 'c', 'n', 'pk', 1, 2, x'0102');
+             INSERT INTO device_earlier_keys (device_id, public_key, replaced_at) VALUES ('d1', 'old', 3);",
+        )
+        .unwrap();
+        drop(conn);
+        let export = SqliteExport::open(&path).unwrap();
+        let first = export.page("settings", 0, 3).await.unwrap();
+        assert_eq!(first.rows.len(), 3);
+        let second = export.page("settings", first.next.unwrap(), 3).await.unwrap();
+        assert_eq!((second.rows.len(), second.next), (2, None));
+        assert_eq!(second.rows[1], vec![Value::Text("k4".into()), Value::Text("v4".into())]);
+        let keys = export.page("device_earlier_keys", 0, 10).await.unwrap();
+        assert_eq!(keys.columns[0], "id");
+        assert_eq!(keys.rows[0][0], Value::Integer(1));
+        let devices = export.page("devices", 0, 10).await.unwrap();
+        let prefix = devices.columns.iter().position(|c| c == "actor_prefix").unwrap();
+        let revoked = devices.columns.iter().position(|c| c == "revoked_at").unwrap();
+        assert_eq!(devices.rows[0][prefix], Value::Bytes(vec![1, 2]));
+        assert_eq!(devices.rows[0][revoked], Value::Null);
+        assert_eq!(export.count("settings").await.unwrap(), 5);
+        assert!(export.page("sqlite_master", 0, 1).await.is_err(), "only the known tables are read");
+    }
 }
