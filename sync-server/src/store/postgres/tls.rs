@@ -61,6 +61,12 @@ pub(super) struct Connection {
     pub(super) mode: TlsMode,
 }
 
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("mode", &self.mode).finish()
+    }
+}
+
 /// Reads `url`'s TLS settings (see the module's comment); `ca` is the
 /// root file of the configuration's `database_ca`, which a URL's
 /// `sslrootcert` overrides. `shown` is the URL without its password, for errors.
@@ -180,5 +186,57 @@ impl ServerCertVerifier for Unverified {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOWN: &str = "postgres://posfield@db.internal/posfield";
+
+    #[test]
+    fn the_mode_and_root_are_read_out_of_the_url_and_the_rest_is_kept() {
+        let url = "postgres://posfield:secret@db.internal:5433/posfield?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=posfield";
+        let error = connection(url, None, SHOWN).unwrap_err().to_string();
+        assert!(error.contains("/etc/ca.pem"), "{error}");
+        let plain =
+            connection("postgres://posfield@db.internal/posfield?application_name=posfield", None, SHOWN)
+                .expect("no TLS setting: prefer");
+        assert_eq!(plain.mode, TlsMode::Prefer);
+        assert_eq!(plain.config.get_ssl_mode(), SslMode::Prefer);
+        assert_eq!(plain.config.get_application_name(), Some("posfield"));
+        let required =
+            connection("postgres://posfield@db.internal/posfield?sslmode=require", None, SHOWN).unwrap();
+        assert_eq!((required.mode, required.config.get_ssl_mode()), (TlsMode::Require, SslMode::Require));
+        let clear =
+            connection("postgres://posfield@db.internal/posfield?sslmode=disable", None, SHOWN).unwrap();
+        assert_eq!(clear.config.get_ssl_mode(), SslMode::Disable);
+    }
+
+    #[test]
+    fn verify_full_asks_tokio_postgres_for_tls_and_the_configured_root_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let authority = rcgen::generate_simple_self_signed(vec!["db.internal".to_owned()]).unwrap();
+        std::fs::write(&ca, authority.cert.pem()).unwrap();
+        let url = "postgres://posfield@db.internal/posfield?sslmode=verify-full";
+        let verified = connection(url, Some(&ca), SHOWN).unwrap();
+        assert_eq!((verified.mode, verified.config.get_ssl_mode()), (TlsMode::VerifyFull, SslMode::Require));
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let error = connection(url, Some(&ca), SHOWN).unwrap_err().to_string();
+        assert!(error.contains("holds no certificate"), "{error}");
+    }
+
+    #[test]
+    fn a_mode_the_engine_does_not_take_is_named_without_the_password() {
+        for mode in ["verify-ca", "allow", "VERIFY-FULL"] {
+            let url = format!("postgres://posfield:secret@db.internal/posfield?sslmode={mode}");
+            let error = connection(&url, None, SHOWN).unwrap_err().to_string();
+            assert!(error.contains(&format!("sslmode {mode:?}")) && !error.contains("secret"), "{error}");
+        }
+        let url = "postgres://posfield:secret@db.internal/posfield?sslmode=require&sslrootcert=ca.pem";
+        let error = connection(url, None, SHOWN).unwrap_err().to_string();
+        assert!(error.contains("verify-full only") && !error.contains("secret"), "{error}");
     }
 }
