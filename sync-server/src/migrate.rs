@@ -171,20 +171,23 @@ pub async fn run(
             .map_err(|_| MigrateError::Store(StoreError::Cancelled))?,
         None => Vec::new(),
     };
-    if let Some(missing) = counted_blobs.iter().find(|sha| !stored.iter().any(|s| s.as_str() == sha.as_str()))
-    {
+    // `stored` is sorted by name.
+    let held = |sha: &String| stored.binary_search_by(|s| s.as_str().cmp(sha.as_str())).is_ok();
+    if let Some(missing) = counted_blobs.iter().find(|sha| !held(sha)) {
         return Err(MigrateError::Missing(missing.clone()));
     }
-    for (sha, local) in stored.iter().zip(std::iter::repeat(local.as_ref()).flatten()) {
-        let plain = local.read(sha).await?;
-        check_hash(sha, "blob folder", &plain)?;
-        if let Some(bucket) = &bucket {
-            bucket.put_stored(sha, local.read_stored(sha).await?).await?;
-            let back = bucket.read(sha).await?;
-            check_hash(sha, "bucket", &back)?;
+    if let Some(local) = &local {
+        for sha in &stored {
+            let plain = local.read(sha).await?;
+            check_hash(sha, "blob folder", &plain)?;
+            if let Some(bucket) = &bucket {
+                bucket.put_stored(sha, local.read_stored(sha).await?).await?;
+                let back = bucket.read(sha).await?;
+                check_hash(sha, "bucket", &back)?;
+            }
+            summary.blobs += 1;
+            summary.blob_bytes += plain.len() as u64;
         }
-        summary.blobs += 1;
-        summary.blob_bytes += plain.len() as u64;
     }
     import.commit().await?;
     drop(source);
