@@ -284,6 +284,8 @@ pg_cluster_start() {
       -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_CLUSTER_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
       start >/dev/null; then
       export POSFIELD_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
+      # The server binaries, for tests that start a cluster of their own (TLS).
+      export POSFIELD_TEST_POSTGRES_BIN="$bin"
       echo "PostgreSQL $("$bin/postgres" --version | awk '{ print $3 }') on 127.0.0.1:$port, in $PG_CLUSTER_DIR"
       return 0
     fi

@@ -274,6 +274,20 @@ pub async fn check_shared(store: &dyn Store, data: &Path, keys: Option<&BlobKeys
     Ok(())
 }
 
+/// The blob keys from their file in `data`, writing nothing: without the
+/// file, keys made in memory that open nothing (plain blobs are read by
+/// their hash), or, while `blob_folder` holds sealed files, an error.
+pub fn load(data: &Path, blob_folder: &Path) -> Result<BlobKeys, KeyError> {
+    let path = key_path(data);
+    if let Some(keys) = read_keys(&path)? {
+        return Ok(keys);
+    }
+    if let Some(sealed) = first_sealed_file(blob_folder) {
+        return Err(KeyError::Lost { path, sealed });
+    }
+    Ok(BlobKeys::generate())
+}
+
 /// Appends a new key to the file in `data` and audits it; the running
 /// server seals with it from its next start, and every earlier key still
 /// opens what it sealed. Returns the new key's id.

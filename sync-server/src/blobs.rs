@@ -532,6 +532,26 @@ impl BlobDir {
             .map_err(|e| BlobError::Io { sha: sha.clone(), source: std::io::Error::other(e) })?
     }
 
+    /// The blobs stored whole, by name, sorted (a file being written is
+    /// not one). Blocking: run it on a blocking thread.
+    pub fn stored(&self) -> Vec<BlobHash> {
+        let mut stored: Vec<BlobHash> = files_below(&self.root, |name| name.len() == 2 && name != "partial")
+            .iter()
+            .filter_map(|file| BlobHash::parse(&file.file_name()?.to_string_lossy()).ok())
+            .collect();
+        stored.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        stored
+    }
+
+    /// Stored blob `sha`'s file as it is (sealed, or an older server's
+    /// plain file), unopened: what another engine stores to hold it the same way.
+    pub async fn read_stored(&self, sha: &BlobHash) -> Result<Vec<u8>, BlobError> {
+        tokio::fs::read(self.path(sha)).await.map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => BlobError::Missing(sha.clone()),
+            _ => BlobError::Io { sha: sha.clone(), source },
+        })
+    }
+
     /// A file kept beside the blobs that is made from one (a thumbnail):
     /// its plain bytes, or `None` when it is missing, does not open, or is
     /// plain while blobs are sealed (then it is made again).

@@ -93,6 +93,10 @@ pub struct Config {
     pub database: Option<DatabaseUrl>,
     /// Most connections to PostgreSQL open at once.
     pub database_pool_size: usize,
+    /// The PEM root certificates a `sslmode=verify-full` database URL
+    /// checks the server's certificate against (a URL's `sslrootcert=`
+    /// wins); without either, the platform's roots.
+    pub database_ca: Option<PathBuf>,
 }
 
 /// A secret of the configuration (a gateway's access key, a webhook's
@@ -372,6 +376,7 @@ impl Default for Config {
             metrics_token: None,
             database: None,
             database_pool_size: crate::store::postgres::DEFAULT_POOL_SIZE,
+            database_ca: None,
         }
     }
 }
@@ -472,6 +477,8 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// See [`Config::database_pool_size`].
     pub database_pool_size: Option<usize>,
+    /// See [`Config::database_ca`].
+    pub database_ca: Option<PathBuf>,
 }
 
 impl Config {
@@ -569,6 +576,9 @@ impl Config {
         }
         if let Some(v) = file.database_pool_size {
             config.database_pool_size = v.max(1);
+        }
+        if let Some(v) = file.database_ca {
+            config.database_ca = Some(v);
         }
         if let Some(v) = file.outbox {
             config.outbox = v

@@ -43,6 +43,7 @@ pub mod error;
 pub mod files;
 pub mod in_flight;
 pub mod metrics;
+pub mod migrate;
 pub mod office;
 pub mod outbox;
 pub mod personal;
@@ -155,7 +156,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             "database {url:?} is not a postgres:// URL; leave database out for the embedded SQLite file in the data folder"
         );
     }
-    let store = PostgresStore::open(url.secret(), config.database_pool_size).await?;
+    let store =
+        PostgresStore::open_with_ca(url.secret(), config.database_pool_size, config.database_ca.as_deref())
+            .await?;
     tracing::info!(database = %url, pool = config.database_pool_size, "the store is PostgreSQL");
     Ok(Arc::new(store))
 }

@@ -124,6 +124,21 @@ enum Command {
         /// The backup folder: absent, or empty.
         dest: PathBuf,
     },
+    /// Move this embedded install (the data folder's database and blobs) to
+    /// PostgreSQL and, with --blobs, to a bucket, then check every table's
+    /// rows and every blob's hash. Stop the server first: the database is
+    /// locked while it runs. The data folder is left as it was, so rolling
+    /// back is starting the old server on it.
+    Migrate {
+        /// The new, empty database: postgres://USER:PASSWORD@HOST/DATABASE
+        /// (better given in POSFIELD_MIGRATE_TO than on a command line others can list).
+        #[arg(long, env = "POSFIELD_MIGRATE_TO", hide_env_values = true)]
+        to: String,
+        /// The bucket for the blobs: s3://BUCKET[/PREFIX]?endpoint=...
+        /// (credentials as for serve); left out, they stay in the data folder.
+        #[arg(long)]
+        blobs: Option<String>,
+    },
     /// Print this build's version and the SQLite library it links. The
     /// server never links SQLCipher (only the phone's store needs it).
     About,
@@ -342,6 +357,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 manifest.blob_files,
                 manifest.key_files.len(),
                 dest.display()
+            )?;
+        }
+        Command::Migrate { to, blobs } => {
+            let bucket =
+                match blobs.as_deref().map(posfield_sync_server::blobs::BlobStorage::parse).transpose()? {
+                    Some(posfield_sync_server::blobs::BlobStorage::S3(bucket)) => Some(bucket),
+                    Some(posfield_sync_server::blobs::BlobStorage::Local) | None => None,
+                };
+            let to = posfield_sync_server::config::DatabaseUrl::new(to);
+            let summary = posfield_sync_server::migrate::run(&config, &to, bucket.as_ref()).await?;
+            for (table, rows) in &summary.tables {
+                writeln!(out, "{table:<22} {rows:>9} rows")?;
+            }
+            let blobs_went = match &summary.bucket {
+                Some(bucket) => format!("copied to the bucket {bucket}"),
+                None => "left in the data folder".to_owned(),
+            };
+            writeln!(
+                out,
+                "migrated to {to}: {} tables, {} rows; {} blobs ({} bytes) {blobs_went}, every hash checked; {:.1} s",
+                summary.tables.len(),
+                summary.rows(),
+                summary.blobs,
+                summary.blob_bytes,
+                summary.elapsed.as_secs_f64()
             )?;
         }
         Command::About => {

@@ -778,6 +778,14 @@ impl S3Blobs {
             .map_err(|e| BlobError::Io { sha: sha.clone(), source: std::io::Error::other(e) })?
     }
 
+    /// Puts blob `sha` as another engine stored it (`stored`: sealed, or an
+    /// older server's plain file), as this engine stores it too; [`S3Blobs::read`]
+    /// opens it. Objects are named by their hash, so putting one again
+    /// puts the same bytes.
+    pub async fn put_stored(&self, sha: &BlobHash, stored: Vec<u8>) -> Result<(), S3Error> {
+        self.put(&blob_key(sha), stored).await
+    }
+
     /// Deletes whole blob `sha`.
     pub async fn remove_blob(&self, sha: &BlobHash) -> Result<(), S3Error> {
         self.delete(&blob_key(sha)).await

@@ -22,6 +22,7 @@
 //! an `Arc<dyn Store>`.
 
 pub mod postgres;
+pub mod rows;
 pub mod sqlite;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -13,21 +13,28 @@
 //! code of the server that names SQL (`tests/tidy.rs` fails otherwise).
 
 mod actors;
+mod import;
 mod office;
 mod outbox;
 mod register;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use posfield_shared::protocol::ManifestEntry;
 use posfield_shared::visit::outcome::Registered;
 use posfield_sync_link_server::storage::{KvStore, StorageError, StorageFuture};
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+pub use self::import::Import;
+pub use self::tls::TlsMode;
 
 use super::{
     ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
@@ -243,8 +250,8 @@ async fn check_schema_version(client: &tokio_postgres::Client) -> Result<(), Sto
 
 /// Checks and brings the schema up to date on a connection of its own,
 /// holding [`MIGRATION_LOCK`].
-async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
+async fn migrate(config: &tokio_postgres::Config, tls: MakeRustlsConnect) -> Result<(), StoreError> {
+    let (mut client, connection) = config.connect(tls).await.map_err(|e| {
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
             Some(tokio_postgres::config::Host::Unix(socket)) => socket.display().to_string(),
@@ -289,21 +296,47 @@ impl PostgresStore {
     /// refuses it when a newer server migrated it, and brings its schema
     /// up to date; at most `pool_size` connections are open at once.
     pub async fn open(url: &str, pool_size: usize) -> Result<PostgresStore, StoreError> {
-        let shown = redacted(url);
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Engine(format!("invalid database url {shown:?}: {e}")))?;
-        PostgresStore::connect(config, shown, pool_size).await
+        PostgresStore::open_with_ca(url, pool_size, None).await
     }
 
-    /// Opens the database `config` names, shown as `shown`.
+    /// [`PostgresStore::open`] over TLS as the URL's `sslmode` asks (see
+    /// [`TlsMode`]), `verify-full` checking the server's certificate
+    /// against the PEM roots of `ca` (the configuration's `database_ca`)
+    /// unless the URL names its own (`sslrootcert=`), else the platform's.
+    pub async fn open_with_ca(
+        url: &str,
+        pool_size: usize,
+        ca: Option<&Path>,
+    ) -> Result<PostgresStore, StoreError> {
+        let shown = redacted(url);
+        let connection = tls::connection(url, ca, &shown)?;
+        tracing::debug!(database = %shown, tls = ?connection.mode, "connecting");
+        PostgresStore::connect_with(connection.config, connection.tls, shown, pool_size).await
+    }
+
+    /// Opens the database `config` names, shown as `shown`, over TLS when
+    /// the server offers it (the tests' servers).
+    #[cfg(test)]
     async fn connect(
         config: tokio_postgres::Config,
         shown: String,
         pool_size: usize,
     ) -> Result<PostgresStore, StoreError> {
-        migrate(&config).await?;
+        let connection = tls::connection("postgres://", None, &shown)?;
+        PostgresStore::connect_with(config, connection.tls, shown, pool_size).await
+    }
+
+    /// Opens the database `config` names through `tls`, shown as `shown`;
+    /// the migration run speaks the same TLS as the pool.
+    async fn connect_with(
+        config: tokio_postgres::Config,
+        tls: MakeRustlsConnect,
+        shown: String,
+        pool_size: usize,
+    ) -> Result<PostgresStore, StoreError> {
+        migrate(&config, tls.clone()).await?;
         let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .build()

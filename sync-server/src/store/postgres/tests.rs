@@ -129,3 +129,56 @@ async fn a_node_starting_leaves_the_messages_another_node_is_sending() {
     assert_eq!(other.release_sending_messages(now + 10).await.unwrap(), 1, "the short lease ran out");
     assert_eq!(other.take_due_messages(now + 10, now + 600, 10).await.unwrap().len(), 1);
 }
+
+/// Columns by name.
+fn columns(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+/// An import keeps the ids it is given and moves the identity sequences
+/// past them, takes 0/1 into a boolean column, refuses a value or a
+/// column the schema does not take before anything is sent, and a second
+/// import into a database that holds rows is refused.
+#[tokio::test]
+async fn an_import_keeps_its_ids_moves_the_sequences_on_and_a_second_is_refused() {
+    use crate::store::AuditEntry;
+    use crate::store::rows::Value::{Integer, Null, Text};
+    let Some(database) = TestDatabase::for_test().await else { return };
+    let store = database.open().await.unwrap();
+    let import = store.import().await.unwrap();
+    let audit = columns(&["id", "at", "visit_id", "actor", "action", "detail"]);
+    let row =
+        |id: i64| vec![Integer(id), Integer(1), Null, Text("cli".into()), Text("x".into()), Text("d".into())];
+    import.insert("audit", &audit, &[row(7), row(41)]).await.unwrap();
+    let register = columns(&["serial", "state", "imported_at", "sim_shared_plan"]);
+    let terminal = vec![Text("N1".into()), Text("installed".into()), Integer(1), Integer(1)];
+    import.insert("terminal_register", &register, &[terminal]).await.unwrap();
+    let refused = import
+        .insert("settings", &columns(&["key", "value"]), &[vec![Text("k".into()), Integer(3)]])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("settings.value") && refused.contains("an integer"), "{refused}");
+    let refused = import.insert("settings", &columns(&["key", "colour"]), &[]).await.unwrap_err().to_string();
+    assert!(refused.contains("settings.colour"), "{refused}");
+    assert_eq!(import.count("audit").await.unwrap(), 2);
+    import.restart_identities().await.unwrap();
+    import.commit().await.unwrap();
+
+    store.audit(AuditEntry::new(None, "cli", "after", "the first row a server writes")).await.unwrap();
+    let client = database.client().await;
+    let ids: Vec<i64> = client
+        .query("SELECT id FROM audit ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, vec![7, 41, 42]);
+    let shared: bool =
+        client.query_one("SELECT sim_shared_plan FROM terminal_register", &[]).await.unwrap().get(0);
+    assert!(shared);
+
+    let refused = store.import().await.unwrap_err().to_string();
+    assert!(refused.contains("is not empty") && refused.contains("audit"), "{refused}");
+}

@@ -15,6 +15,7 @@
 mod actors;
 mod backup;
 mod chunks;
+mod export;
 mod office;
 mod outbox;
 mod register;
@@ -31,6 +32,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use self::chunks::{Pending, Write};
+pub use self::export::SqliteExport;
 use super::{
     ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
     DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HolderNow, NewDevice, NewSession, OutboxMessage,
