@@ -180,7 +180,7 @@ fn pg_ctl(cluster: &Path, action: &[&str]) {
 /// A sync's error is the server's passing failure (or the network's), not
 /// a refusal of the phone's credential or of its work: the server answers
 /// a database it cannot reach with `500 internal`, which the phone says as
-/// refused by the server and tries again.
+/// refused by the server and tries again on its timer (no one needs to act).
 fn assert_server_failure(error: &posfield_core::AgentError) {
     let passing = match error.code() {
         "offline" | "interrupted" => true,
@@ -188,6 +188,8 @@ fn assert_server_failure(error: &posfield_core::AgentError) {
         _ => false,
     };
     assert!(passing, "a database down was told the phone as {}: {error}", error.code());
+    let posfield_core::AgentError::Sync(sync) = error else { panic!("not a sync error: {error}") };
+    assert!(!sync.needs_someone(), "a database down stops the phone's retries: {error}");
 }
 
 #[test]
