@@ -257,8 +257,9 @@ pg_as_owner() {
 }
 
 # pg_cluster_start: starts the throwaway cluster and exports
-# POSFIELD_TEST_POSTGRES, its URL; the EXIT trap stops it and deletes its
-# folder (chained to the EXIT trap already set).
+# POSFIELD_TEST_POSTGRES, its URL, and PG_CLUSTER_DIR and PG_CLUSTER_BIN,
+# its folder and binaries; the EXIT trap stops it and deletes its folder
+# (chained to the EXIT trap already set).
 pg_cluster_start() {
   local bin port tries
   bin="$(pg_bin)" || return 1
@@ -276,16 +277,25 @@ pg_cluster_start() {
   fi
   pg_as_owner "$bin/initdb" -D "$PG_CLUSTER_DIR/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
     >"$PG_CLUSTER_DIR/initdb.log" 2>&1 || { cat "$PG_CLUSTER_DIR/initdb.log" >&2; return 1; }
+  # One role is asked for its password, for the test of a wrong one
+  # (tests/tests/engine_faults.rs); every other role is trusted.
+  local hba="$PG_CLUSTER_DIR/data/pg_hba.conf"
+  { echo "host all posfield_guarded 127.0.0.1/32 scram-sha-256"; cat "$hba"; } >"$hba.new" && mv "$hba.new" "$hba"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$hba"; fi
   for tries in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 40000))
     # A port something answers on is taken.
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
-    if pg_as_owner "$bin/pg_ctl" -D "$PG_CLUSTER_DIR/data" -l "$PG_CLUSTER_DIR/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_CLUSTER_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-      start >/dev/null; then
+    # In its configuration file (the last line of a setting wins), so that
+    # a test's own `pg_ctl stop` then `start` brings it back the same.
+    printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $port" "unix_socket_directories = '$PG_CLUSTER_DIR'" \
+      "fsync = off" "synchronous_commit = off" "full_page_writes = off" >>"$PG_CLUSTER_DIR/data/postgresql.conf"
+    if pg_as_owner "$bin/pg_ctl" -D "$PG_CLUSTER_DIR/data" -l "$PG_CLUSTER_DIR/server.log" -w -t 60 start >/dev/null; then
       export POSFIELD_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
       # The server binaries, for tests that start a cluster of their own (TLS).
       export POSFIELD_TEST_POSTGRES_BIN="$bin"
+      # The cluster's folder and binaries, for a test that restarts it.
+      export PG_CLUSTER_DIR PG_CLUSTER_BIN
       echo "PostgreSQL $("$bin/postgres" --version | awk '{ print $3 }') on 127.0.0.1:$port, in $PG_CLUSTER_DIR"
       return 0
     fi
@@ -302,7 +312,6 @@ pg_cluster_stop() {
     pg_as_owner "$PG_CLUSTER_BIN/pg_ctl" -D "$PG_CLUSTER_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   rm -rf "$PG_CLUSTER_DIR"
-  PG_CLUSTER_DIR=""
-  unset POSFIELD_TEST_POSTGRES
+  unset POSFIELD_TEST_POSTGRES PG_CLUSTER_DIR PG_CLUSTER_BIN
 }
 

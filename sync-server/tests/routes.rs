@@ -1,5 +1,7 @@
 //! Every route × every kind of caller, against one table of what each may
-//! do: a real server on 127.0.0.1, real HTTP, a real database.
+//! do: a real server on 127.0.0.1, real HTTP, a real database, once on
+//! each engine (SQLite, and PostgreSQL when `POSFIELD_TEST_POSTGRES` names
+//! a server).
 //!
 //! The routes swept are the server's own table (`api::routes`), the one the
 //! router is built from, so a route added without a row here fails
@@ -29,7 +31,7 @@ use posfield_shared::vocab::DocumentKind;
 use posfield_shared::{Actor, Timestamp, VisitKind};
 use posfield_sync_server::State;
 use posfield_sync_server::auth::{self, UserRole};
-use posfield_sync_server::config::Config;
+use posfield_sync_server::config::{Config, DatabaseUrl};
 use posfield_sync_server::routes::{Access, Door};
 use posfield_sync_server::store::{AuditEntry, NewDevice, RegisterRow};
 use sha2::{Digest, Sha256};
@@ -162,12 +164,39 @@ impl World {
     }
 }
 
-async fn world() -> World {
+/// The engines the sweep runs on: the data folder's SQLite file, and a
+/// PostgreSQL database of its own on the server `POSFIELD_TEST_POSTGRES`
+/// names (`scripts/lib.sh`'s `pg_cluster_start`). Without that variable the
+/// sweep runs on SQLite alone and says so, or fails when `CI` is set.
+async fn engines() -> Vec<Option<DatabaseUrl>> {
+    let Some(server) = std::env::var("POSFIELD_TEST_POSTGRES").ok().filter(|v| !v.is_empty()) else {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "POSFIELD_TEST_POSTGRES is not set: under CI the route sweep runs on PostgreSQL too (scripts/test starts one)"
+        );
+        eprintln!("the route sweep ran on SQLite only: POSFIELD_TEST_POSTGRES is not set");
+        return vec![None];
+    };
+    let name = format!("posfield_routes_{}", hex::encode(auth::random_bytes::<8>()));
+    let (client, connection) =
+        server.parse::<tokio_postgres::Config>().unwrap().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
+        .await
+        .unwrap();
+    let (server_path, _) = server.rsplit_once('/').expect("a postgres://HOST/DATABASE URL");
+    vec![None, Some(DatabaseUrl::new(format!("{server_path}/{name}")))]
+}
+
+async fn world(database: Option<DatabaseUrl>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         data: dir.path().to_owned(),
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics_token: Some(posfield_sync_server::config::Secret::new("the scraper's own token".into())),
+        database,
+        database_pool_size: 4,
         ..Config::default()
     };
     let running = posfield_sync_server::start(config, false).await.unwrap();
@@ -431,7 +460,16 @@ fn cell(response: &reqwest::Response) -> char {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_each_caller_as_the_table_says() {
-    let world = world().await;
+    for database in engines().await {
+        let engine = database.as_ref().map_or_else(|| "SQLite".to_owned(), DatabaseUrl::shown);
+        let started = std::time::Instant::now();
+        sweep(world(database).await).await;
+        eprintln!("the route sweep on {engine}: {} ms", started.elapsed().as_millis());
+    }
+}
+
+/// Checks every route of `world`'s server for every caller against the table.
+async fn sweep(world: World) {
     let routes: Vec<(String, &str)> = posfield_sync_server::api::routes(&world.state().config)
         .iter()
         .map(|entry| (entry.route.method.to_string(), entry.route.path))

@@ -70,13 +70,35 @@ fn workspace_binary(variable: &str, package: &str, bin: &str) -> PathBuf {
 /// where the tests may create databases, runs every server on PostgreSQL.
 pub const TEST_DATABASE_VARIABLE: &str = "POSFIELD_TEST_DATABASE";
 
+/// The PostgreSQL server [`use_database_server`] named for this test process.
+static DATABASE_SERVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Runs every server this test process starts from now on on PostgreSQL,
+/// in databases of `server` (a `postgres://` URL where the tests may create
+/// databases), as `POSFIELD_TEST_DATABASE` would: for a test binary whose
+/// tests are about the PostgreSQL engine. The first server named stays.
+pub fn use_database_server(server: &str) {
+    let _ = DATABASE_SERVER.set(server.to_owned());
+}
+
+/// The PostgreSQL server the tests' databases are made in:
+/// [`use_database_server`]'s, else `POSFIELD_TEST_DATABASE`'s; `None` for SQLite.
+fn database_server() -> Option<String> {
+    DATABASE_SERVER
+        .get()
+        .cloned()
+        .or_else(|| std::env::var(TEST_DATABASE_VARIABLE).ok())
+        .filter(|s| !s.is_empty())
+}
+
 /// The database of the server on data folder `data`: with
-/// `POSFIELD_TEST_DATABASE` set, a PostgreSQL database of its own (created
-/// the first time, so a server restarted on the folder finds its data
-/// again); `None`, the default, for the SQLite file in the folder.
+/// `POSFIELD_TEST_DATABASE` set (or [`use_database_server`] called), a
+/// PostgreSQL database of its own (created the first time, so a server
+/// restarted on the folder finds its data again); `None`, the default, for
+/// the SQLite file in the folder.
 pub fn test_database(data: &Path) -> Option<String> {
     use std::hash::{Hash, Hasher};
-    let server = std::env::var(TEST_DATABASE_VARIABLE).ok().filter(|s| !s.is_empty())?;
+    let server = database_server()?;
     // SipHash with fixed keys: the same folder is the same database in every process.
     let mut hasher = std::hash::DefaultHasher::new();
     data.hash(&mut hasher);
@@ -84,7 +106,7 @@ pub fn test_database(data: &Path) -> Option<String> {
     static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut created = CREATED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !created.contains(&name) {
-        let output = Command::new("psql")
+        let output = Command::new(pg_tool("psql"))
             .arg(&server)
             .args(["-v", "ON_ERROR_STOP=1", "-qc", &format!("CREATE DATABASE {name}")])
             .output()
@@ -98,6 +120,67 @@ pub fn test_database(data: &Path) -> Option<String> {
     }
     let (server_path, _) = server.rsplit_once('/').expect("a postgres://HOST/DATABASE URL");
     Some(format!("{server_path}/{name}"))
+}
+
+/// A PostgreSQL client tool (`psql`, `pg_dump`, `pg_ctl`): the one in the
+/// folder `PG_CLUSTER_BIN` names (the throwaway cluster's binaries, which
+/// `scripts/lib.sh`'s `pg_cluster_start` exports), else the one on the PATH.
+pub fn pg_tool(name: &str) -> PathBuf {
+    std::env::var_os("PG_CLUSTER_BIN")
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| PathBuf::from(dir).join(name))
+        .filter(|tool| tool.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// A plain-SQL dump (`pg_dump --no-owner --no-privileges`) of the database
+/// of the server on data folder `data`, as docs/deploy.md has operators
+/// back it up; `None` when the server keeps its store in the folder's
+/// SQLite file.
+pub fn dump_database(data: &Path) -> Option<Vec<u8>> {
+    let database = test_database(data)?;
+    let output = Command::new(pg_tool("pg_dump"))
+        .args(["--no-owner", "--no-privileges", "--dbname"])
+        .arg(&database)
+        .output()
+        .expect("pg_dump runs");
+    assert!(output.status.success(), "pg_dump of {database}: {}", String::from_utf8_lossy(&output.stderr));
+    Some(output.stdout)
+}
+
+/// Replaces the database of the server on data folder `data` with `dump`
+/// ([`dump_database`]): drops it, creates it empty and loads the dump with
+/// `psql`, stopping at the first error. The server must be stopped.
+pub fn restore_database(data: &Path, dump: &[u8]) {
+    use std::io::Write;
+    let database = test_database(data).expect("a PostgreSQL database (POSFIELD_TEST_DATABASE)");
+    let server = database_server().expect("a PostgreSQL server");
+    let name = database.rsplit('/').next().expect("a database name");
+    for statement in
+        [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")]
+    {
+        let output = Command::new(pg_tool("psql"))
+            .arg(&server)
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-qc", &statement])
+            .output()
+            .expect("psql runs");
+        assert!(output.status.success(), "{statement}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let mut psql = Command::new(pg_tool("psql"))
+        .arg(&database)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql runs");
+    psql.stdin.take().expect("psql's stdin").write_all(dump).expect("the dump reaches psql");
+    let output = psql.wait_with_output().expect("psql ends");
+    assert!(
+        output.status.success(),
+        "loading the dump into {database}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Runs an administration command of `posfield-server` on a data folder and

@@ -4,7 +4,9 @@
 //! server held when it began, and phones that synced after it converge
 //! with the restored server without losing their work. A backup into a
 //! folder that holds something, or that cannot be made, is refused and
-//! leaves nothing behind.
+//! leaves nothing behind. With `POSFIELD_TEST_DATABASE` (PostgreSQL) the
+//! command refuses, and the backup is docs/deploy.md's by hand: `pg_dump`,
+//! then the blob and key files, restored into a new database.
 
 use std::path::Path;
 use std::process::Command;
@@ -107,8 +109,19 @@ fn a_backup_taken_while_an_agent_syncs_restores_every_visit_photo_user_and_termi
     });
     first_sync.recv_timeout(Duration::from_secs(60)).unwrap();
     let backup = dir.path().join("backup");
-    let said = server_cli(&data, &["backup", backup.to_str().unwrap()]);
-    assert!(said.contains("written to"), "{said}");
+    // On PostgreSQL the command refuses; the backup is docs/deploy.md's:
+    // a dump of the database, then the blob files and the key files.
+    let dump = match posfield_e2e::dump_database(&data) {
+        None => {
+            let said = server_cli(&data, &["backup", backup.to_str().unwrap()]);
+            assert!(said.contains("written to"), "{said}");
+            None
+        }
+        Some(dump) => {
+            copy_blobs_and_keys(&data, &backup);
+            Some(dump)
+        }
+    };
     stop.store(true, Ordering::SeqCst);
     let (mut li, li_ids) = li_working.join().unwrap();
     // Work the backup cannot hold: a note Wang syncs after it.
@@ -116,17 +129,22 @@ fn a_backup_taken_while_an_agent_syncs_restores_every_visit_photo_user_and_termi
     wang.sync(&mut |_| {}).unwrap();
     assert!(server.terminate(Duration::from_secs(20)), "the server did not stop");
 
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(backup.join("backup.json")).unwrap()).unwrap();
-    assert_eq!(manifest["database"]["users"], 2, "{manifest}");
-    assert!(manifest["database"]["visits"].as_u64().unwrap() >= 3, "{manifest}");
-    assert_eq!(manifest["key_files"], serde_json::json!(["server-signing.key", "server-blob.keys"]));
-    assert_eq!(manifest["server_version"], env!("CARGO_PKG_VERSION"));
-    #[cfg(unix)]
-    for file in ["server-signing.key", "server-blob.keys", "posfield.db"] {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(backup.join(file)).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "{file} of the backup is readable by others: {mode:o}");
+    if let Some(dump) = &dump {
+        // Restored into a new database: the backup folder's own.
+        posfield_e2e::restore_database(&backup, dump);
+    } else {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(backup.join("backup.json")).unwrap()).unwrap();
+        assert_eq!(manifest["database"]["users"], 2, "{manifest}");
+        assert!(manifest["database"]["visits"].as_u64().unwrap() >= 3, "{manifest}");
+        assert_eq!(manifest["key_files"], serde_json::json!(["server-signing.key", "server-blob.keys"]));
+        assert_eq!(manifest["server_version"], env!("CARGO_PKG_VERSION"));
+        #[cfg(unix)]
+        for file in ["server-signing.key", "server-blob.keys", "posfield.db"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(backup.join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{file} of the backup is readable by others: {mode:o}");
+        }
     }
 
     // The restore: a server on the backup, where the phones knew it.
@@ -163,6 +181,29 @@ fn a_backup_taken_while_an_agent_syncs_restores_every_visit_photo_user_and_termi
     assert!(body["visit"].to_string().contains("备份之后补充"), "the note reached the restored server");
 }
 
+/// The rest of a PostgreSQL install's backup, after its database's dump
+/// (docs/deploy.md): the sealed blob files as they are (not the uploads in
+/// progress under `blobs/partial/`), then the key files, into `dest`.
+fn copy_blobs_and_keys(data: &Path, dest: &Path) {
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "partial" {
+                    copy_tree(&entry.path(), &target);
+                }
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    copy_tree(&data.join("blobs"), &dest.join("blobs"));
+    for key in ["server-signing.key", "server-blob.keys"] {
+        std::fs::copy(data.join(key), dest.join(key)).unwrap();
+    }
+}
+
 /// `posfield-server --data DATA backup DEST`: its stderr when it fails.
 fn backup_refused(data: &Path, dest: &Path) -> String {
     let output =
@@ -176,6 +217,23 @@ fn a_backup_into_a_folder_that_holds_something_or_cannot_be_made_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     server_cli(&data, &["add-user", ADMIN, "--role", "admin"]);
+    if let Some(database) = posfield_e2e::test_database(&data) {
+        // On PostgreSQL the command refuses, names pg_dump and makes nothing.
+        let dest = dir.path().join("fine");
+        let output = Command::new(server_binary())
+            .arg("--database")
+            .arg(&database)
+            .arg("--data")
+            .arg(&data)
+            .arg("backup")
+            .arg(&dest)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && said.contains("pg_dump"), "{said}");
+        assert!(!dest.exists(), "a refused backup made {}", dest.display());
+        return;
+    }
 
     // A folder that holds something: refused, and what it holds is kept.
     let full = dir.path().join("full");

@@ -354,10 +354,12 @@ fn a_server_restored_from_an_older_backup_gets_back_what_it_lost() {
     let mut agent = enrolled_agent(&server, &server.base, &dir.path().join("agent"));
     let first = repair_visit_with_photo(&mut agent, PHOTOS[0]);
     agent.sync(&mut |_| {}).unwrap();
-    // Last night's backup (a copy of the stopped server's folder).
+    // Last night's backup: a copy of the stopped server's folder, and on
+    // PostgreSQL a dump of its database.
     server.kill();
     let backup = dir.path().join("backup");
     copy_dir(&data, &backup);
+    let dump = posfield_e2e::dump_database(&data);
     // A day's work reaches the server, photos included...
     let server = ServerProcess::start_on(&data, &addr);
     repair_visit_with_photo(&mut agent, PHOTOS[1]);
@@ -368,6 +370,9 @@ fn a_server_restored_from_an_older_backup_gets_back_what_it_lost() {
     server.kill();
     std::fs::remove_dir_all(&data).unwrap();
     copy_dir(&backup, &data);
+    if let Some(dump) = &dump {
+        posfield_e2e::restore_database(&data, dump);
+    }
     let server = ServerProcess::start_on(&data, &addr);
     // The phone still holds everything and sends what the server lost,
     // the photo it had already seen confirmed included.

@@ -226,6 +226,15 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// How long a connection to the database may take to open, unless the URL
+/// says otherwise (`connect_timeout`, in seconds).
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long opening one connection may take: the URL's `connect_timeout`, else [`CONNECT_TIMEOUT`].
+fn config_timeout(config: &tokio_postgres::Config) -> std::time::Duration {
+    config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT)
+}
+
 /// The newest schema version the migrations this server embeds reach.
 fn known_version() -> i64 {
     embedded::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
@@ -251,15 +260,26 @@ async fn check_schema_version(client: &tokio_postgres::Client) -> Result<(), Sto
 /// Checks and brings the schema up to date on a connection of its own,
 /// holding [`MIGRATION_LOCK`].
 async fn migrate(config: &tokio_postgres::Config, tls: MakeRustlsConnect) -> Result<(), StoreError> {
-    let (mut client, connection) = config.connect(tls).await.map_err(|e| {
-        let host = match config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-            Some(tokio_postgres::config::Host::Unix(socket)) => socket.display().to_string(),
-            None => String::new(),
-        };
-        let port = config.get_ports().first().copied().unwrap_or(5432);
-        StoreError::Engine(format!("cannot connect to the database at {host}:{port}: {}", described(&e)))
-    })?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(socket)) => socket.display().to_string(),
+        None => String::new(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    // The driver's `connect_timeout` bounds the TCP connect only: a host that
+    // takes the connection and never answers the handshake is bounded here.
+    let limit = config_timeout(config);
+    let (mut client, connection) = tokio::time::timeout(limit, config.connect(tls))
+        .await
+        .map_err(|_| {
+            StoreError::Engine(format!(
+                "cannot connect to the database at {host}:{port}: timeout: no answer within {} s",
+                limit.as_secs()
+            ))
+        })?
+        .map_err(|e| {
+            StoreError::Engine(format!("cannot connect to the database at {host}:{port}: {}", described(&e)))
+        })?;
     let connection = tokio::spawn(connection);
     client.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
     let result = async {
@@ -309,7 +329,12 @@ impl PostgresStore {
         ca: Option<&Path>,
     ) -> Result<PostgresStore, StoreError> {
         let shown = redacted(url);
-        let connection = tls::connection(url, ca, &shown)?;
+        let mut connection = tls::connection(url, ca, &shown)?;
+        // Without a limit a host that takes the connection and never
+        // answers holds `serve` (and each pooled connection) for ever.
+        if connection.config.get_connect_timeout().is_none() {
+            connection.config.connect_timeout(CONNECT_TIMEOUT);
+        }
         tracing::debug!(database = %shown, tls = ?connection.mode, "connecting");
         PostgresStore::connect_with(connection.config, connection.tls, shown, pool_size).await
     }
@@ -335,10 +360,15 @@ impl PostgresStore {
         pool_size: usize,
     ) -> Result<PostgresStore, StoreError> {
         migrate(&config, tls.clone()).await?;
+        // A new connection (after a restart of the database, say) is bounded
+        // as the first one is, so a request never waits on a silent host.
+        let create = config_timeout(&config);
         let manager =
             Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(create))
             .build()
             .map_err(|e| StoreError::Engine(format!("cannot pool connections to {shown:?}: {e}")))?;
         Ok(PostgresStore { pool, shown })
