@@ -502,8 +502,7 @@ async fn push_visits(
     // memory for a body that carries too many visits or heads.
     let request: PushRequest = decode_push_request(&body)
         .map_err(|refused| ApiError::bad_request(refused.code(), refused.to_string()))?;
-    let visits =
-        crate::push::push(state, &device.principal(), request.visits).await.map_err(ApiError::internal)?;
+    let visits = crate::push::push(state, &device.principal(), request.visits).await?;
     let stored = visits.iter().filter(|v| v.refused.is_none()).count();
     tracing::debug!(agent = %device.agent, visits = visits.len(), stored, "push");
     let refused = visits.len() - stored;
@@ -678,8 +677,7 @@ async fn office_visit(
         return Err(ApiError::not_found("no such visit"));
     }
     let stored = crate::projection::load_stored(&state, &id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found("no such visit"))?;
     let (mut doc, visit, damaged) = stored.readable(&id).map_err(ApiError::internal)?;
     let mut heads = doc.heads();

@@ -68,9 +68,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait when the database cannot be reached.
+const DATABASE_RETRY_AFTER_SECS: i64 = 30;
+
+/// A database that cannot be reached now is `503 database_unavailable`
+/// with a `Retry-After` (nothing was written; the phone keeps its work and
+/// syncs again); any other failure is the server's (`500`, logged).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "the database cannot be reached");
+                ApiError {
+                    retry_after_secs: Some(DATABASE_RETRY_AFTER_SECS),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "database_unavailable",
+                        "the server's database cannot be reached; nothing was stored, try again later",
+                    )
+                }
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 
@@ -82,6 +101,17 @@ impl From<crate::blobs::BlobError> for ApiError {
             crate::blobs::BlobError::Missing(_) => ApiError::not_found("no such blob"),
             crate::blobs::BlobError::Storage { source, .. } => (*source).into(),
             _ => ApiError::internal(e),
+        }
+    }
+}
+
+/// A projection that failed for want of its database is the store's
+/// failure (`503` when it cannot be reached); any other is the server's.
+impl From<crate::projection::ProjectionError> for ApiError {
+    fn from(e: crate::projection::ProjectionError) -> Self {
+        match e {
+            crate::projection::ProjectionError::Store(e) => e.into(),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -106,7 +136,8 @@ impl From<DeskError> for ApiError {
             DeskError::RegisterConflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "register_conflict", message)
             }
-            DeskError::Store(_) | DeskError::Projection(_) => ApiError::internal(e),
+            DeskError::Store(e) => e.into(),
+            DeskError::Projection(_) => ApiError::internal(e),
         }
     }
 }
@@ -127,7 +158,7 @@ impl From<AuthError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "key_rotation_refused", message)
             }
             AuthError::Throttled { retry_after_secs } => ApiError::throttled(retry_after_secs),
-            AuthError::Store(e) => ApiError::internal(e),
+            AuthError::Store(e) => e.into(),
         }
     }
 }
@@ -147,5 +178,27 @@ mod tests {
         // Other errors carry no Retry-After.
         let response = ApiError::from(AuthError::BadCode).into_response();
         assert!(response.headers().get(axum::http::header::RETRY_AFTER).is_none());
+    }
+
+    /// A database that cannot be reached is the phone's "later", however
+    /// the request met it: its own store call, the credential's check or
+    /// a projection; any other store failure stays the server's 500.
+    #[test]
+    fn a_database_out_of_reach_is_503_with_a_time_to_try_again() {
+        let down = || StoreError::Unavailable("connection refused".into());
+        for answer in [
+            ApiError::from(down()),
+            ApiError::from(AuthError::Store(down())),
+            ApiError::from(crate::projection::ProjectionError::Store(down())),
+            ApiError::from(DeskError::Store(down())),
+        ] {
+            assert_eq!(
+                (answer.status, answer.code),
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+            );
+            assert_eq!(answer.retry_after_secs, Some(DATABASE_RETRY_AFTER_SECS));
+        }
+        let failed = ApiError::from(StoreError::Engine("syntax error".into()));
+        assert_eq!((failed.status, failed.code), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
     }
 }

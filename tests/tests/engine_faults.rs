@@ -179,12 +179,13 @@ fn pg_ctl(cluster: &Path, action: &[&str]) {
 
 /// A sync's error is the server's passing failure (or the network's), not
 /// a refusal of the phone's credential or of its work: the server answers
-/// a database it cannot reach with `500 internal`, which the phone says as
-/// refused by the server and tries again on its timer (no one needs to act).
+/// a database it cannot reach with `503 database_unavailable`, which the
+/// phone says as refused by the server for now and tries again on its
+/// timer (no one needs to act).
 fn assert_server_failure(error: &posfield_core::AgentError) {
     let passing = match error.code() {
         "offline" | "interrupted" => true,
-        "refused" => error.to_string().contains("(internal)"),
+        "refused" => error.to_string().contains("(database_unavailable)"),
         _ => false,
     };
     assert!(passing, "a database down was told the phone as {}: {error}", error.code());

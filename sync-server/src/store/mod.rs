@@ -47,6 +47,11 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// The database cannot be reached now (refused, restarting, the
+    /// connection cut): nothing was written, and the same request may be
+    /// made again later.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
     /// The work was cancelled (the server is shutting down).
     #[error("the server is shutting down")]
     Cancelled,

@@ -15,7 +15,7 @@ use super::sqlite::SqliteStore;
 use super::{
     Countersignature, DeliveryOutcome, NewDevice, OutboxMessage, OutboxState, PendingCountersignature,
     Principal, ProjectionRow, RENEWALS_KEPT, Renewal, SeenVersion, SigningDevice, Store, StoreError,
-    UserRole, VisitFacts,
+    UserRole, VisitFacts, VisitQuery, VisitRow,
 };
 
 /// Where a test store keeps its data.
@@ -673,5 +673,84 @@ async fn strokes_a_countersignature_names_are_never_collected() {
         assert_eq!(store.unreferenced_blobs(later, 10).await.unwrap(), std::slice::from_ref(&orphan));
         assert!(!store.forget_unreferenced_blob(&strokes).await.unwrap(), "the strokes were forgotten");
         assert!(store.forget_unreferenced_blob(&orphan).await.unwrap());
+    }
+}
+
+/// Each visit counts the blobs it names that have not arrived: an arrival
+/// counts once for every visit naming it, arriving again changes nothing,
+/// and a projection after the arrival counts it as there.
+#[tokio::test]
+async fn a_visit_counts_the_blobs_it_still_waits_for() {
+    for store in engines().await {
+        let (shared, own, later) = ("1".repeat(64), "2".repeat(64), "3".repeat(64));
+        store
+            .write_projections(
+                vec![row("v1", "wang", "wang", &[&shared, &own]), row("v2", "wang", "wang", &[&shared])],
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        let waiting = |rows: Vec<VisitRow>| -> Vec<(String, i64)> {
+            let mut rows: Vec<_> = rows.into_iter().map(|r| (r.id, r.blobs_missing)).collect();
+            rows.sort();
+            rows
+        };
+        let list =
+            || async { waiting(store.visit_list(&office(), &VisitQuery::default(), 10).await.unwrap().0) };
+        assert_eq!(list().await, [("v1".into(), 2), ("v2".into(), 1)]);
+        store.blob_received(&shared, 10, "wang").await.unwrap();
+        assert_eq!(list().await, [("v1".into(), 1), ("v2".into(), 0)]);
+        store.blob_received(&shared, 10, "wang").await.unwrap();
+        assert_eq!(list().await, [("v1".into(), 1), ("v2".into(), 0)], "a second arrival counted again");
+        store.blob_received(&later, 10, "wang").await.unwrap();
+        store
+            .write_projections(vec![row("v2", "wang", "wang", &[&shared, &later])], Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(list().await, [("v1".into(), 1), ("v2".into(), 0)]);
+        store.blob_received(&own, 10, "wang").await.unwrap();
+        assert_eq!(list().await, [("v1".into(), 0), ("v2".into(), 0)]);
+        assert!(store.missing_blobs(&agent("wang"), 10).await.unwrap().is_empty());
+        assert!(store.missing_blobs(&office(), 10).await.unwrap().is_empty());
+    }
+}
+
+/// Arrivals at the same moment (written together by the PostgreSQL
+/// engine) each count once, every uploader is remembered, and the same
+/// blob from two agents at once is one blob.
+#[tokio::test]
+async fn arrivals_at_once_each_count_once() {
+    for store in engines().await {
+        let shas: Vec<String> = (0..40).map(|i| format!("{i:064x}")).collect();
+        let names: Vec<&str> = shas.iter().map(String::as_str).collect();
+        store
+            .write_projections(
+                vec![row("v1", "wang", "wang", &names[..20]), row("v2", "li", "li", &names[10..])],
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        let counts = || async {
+            let page = store.visit_list(&office(), &VisitQuery::default(), 10).await.unwrap().0;
+            let mut counts: Vec<(String, i64)> = page.into_iter().map(|r| (r.id, r.blobs_missing)).collect();
+            counts.sort();
+            counts
+        };
+        for (part, expected) in [(&shas[..16], [4, 24]), (&shas[16..], [0, 0])] {
+            let arrivals = part.iter().flat_map(|sha| {
+                let store = &store;
+                [store.blob_received(sha, 10, "wang"), store.blob_received(sha, 10, "li")]
+            });
+            for done in futures::future::join_all(arrivals).await {
+                done.unwrap();
+            }
+            assert_eq!(counts().await, [("v1".into(), expected[0]), ("v2".into(), expected[1])]);
+        }
+        for sha in &shas {
+            assert!(store.blob_uploaded_by(sha, "wang").await.unwrap());
+            assert!(store.blob_uploaded_by(sha, "li").await.unwrap());
+        }
+        let later = crate::clock::now() + 30 * 24 * 3600;
+        assert!(store.unreferenced_blobs(later, 100).await.unwrap().is_empty());
     }
 }
