@@ -9,7 +9,8 @@
 //! is the server's time for a request. Prints one Markdown table.
 //!
 //! `cargo bench -p posfield-sync-server --bench office` (`-- --visits N` to
-//! change the size).
+//! change the size); with `POSFIELD_DATABASE=postgres://...` (an empty
+//! database) the store is PostgreSQL.
 
 // A benchmark binary reports on stdout.
 #![allow(clippy::print_stdout, missing_docs)]
@@ -141,7 +142,14 @@ fn imported(rows: usize) -> AuditEntry {
 
 async fn run(target: i64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = Config { data: dir.path().to_owned(), listen: "127.0.0.1:0".parse()?, ..Config::default() };
+    // `POSFIELD_DATABASE=postgres://...` runs it on PostgreSQL (an empty database).
+    let database = std::env::var("POSFIELD_DATABASE").ok().filter(|url| !url.is_empty());
+    let config = Config {
+        data: dir.path().to_owned(),
+        listen: "127.0.0.1:0".parse()?,
+        database: database.map(posfield_sync_server::config::DatabaseUrl::new),
+        ..Config::default()
+    };
     let running = posfield_sync_server::start(config, false).await?;
     let state = running.state.clone();
     let store = state.store.as_ref();

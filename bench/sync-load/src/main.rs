@@ -71,6 +71,11 @@ struct Args {
     /// Longest a reference client's session may take, in seconds.
     #[arg(long, default_value_t = 900)]
     session_deadline: u64,
+    /// Posfield's server nodes, behind the counting proxy in round robin;
+    /// more than one needs PostgreSQL and a bucket (`POSFIELD_DATABASE`,
+    /// `POSFIELD_BLOBS`, with the bucket's credentials).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    nodes: u16,
     /// Only Posfield's side.
     #[arg(long, conflicts_with = "only_reference")]
     only_posfield: bool,
@@ -207,7 +212,14 @@ fn main() -> anyhow::Result<()> {
             "{} does not exist: build it with `cargo build --release -p posfield-sync-server`",
             binary.display()
         );
-        Some(posfield::run(&runtime, &binary, work.path(), built, Duration::from_secs(args.give_up_after))?)
+        Some(posfield::run(
+            &runtime,
+            &binary,
+            work.path(),
+            built,
+            Duration::from_secs(args.give_up_after),
+            usize::from(args.nodes),
+        )?)
     };
     let reference = if args.only_posfield {
         None
@@ -222,8 +234,9 @@ fn main() -> anyhow::Result<()> {
             Duration::from_secs(args.session_deadline),
         )?)
     };
+    let nodes = if args.nodes > 1 { format!(", {} server nodes", args.nodes) } else { String::new() };
     let settings = format!(
-        "{} agents x {} visits, seed {}, {} cores",
+        "{} agents x {} visits{nodes}, seed {}, {} cores",
         args.agents,
         args.visits,
         args.seed,

@@ -183,12 +183,12 @@ pub(crate) fn run(
     let pid = server.child.id();
     let peak = procstat::PeakWatch::start(pid);
     let target = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
-    let proxy = runtime.block_on(proxy::start(target, Classify::AllDocuments))?;
+    let proxy = runtime.block_on(proxy::start(vec![target], Classify::AllDocuments))?;
     let url = url::Url::parse(&format!("ws://{}", proxy.addr))?;
     eprintln!("reference: node pid {pid} on port {}, proxy on {}", server.port, proxy.addr);
 
     eprintln!("reference: {} clients sync {documents} documents at once", clients.len());
-    let used_before = Usage::now(pid, Usage::default());
+    let used_before = Usage::now(&[pid], Usage::default());
     let bytes_before = proxy.counters.snapshot();
     let start = Instant::now();
     let (acknowledged, retries, mut failures, per_client) =
@@ -206,7 +206,7 @@ pub(crate) fn run(
     }
     let wall = start.elapsed();
     let bytes = proxy.counters.snapshot().since(&bytes_before);
-    let used = Usage::now(pid, used_before).since(&used_before);
+    let used = Usage::now(&[pid], used_before).since(&used_before);
     let peak_after_sync = peak.peak();
     exited = exited.or_else(|| server.exited());
     failures.extend(exited.clone());
@@ -235,11 +235,11 @@ pub(crate) fn run(
         Phase { failures: vec![exited], ..Phase::skipped() }
     } else {
         eprintln!("reference: every client reconnects with nothing changed");
-        let used_before = Usage::now(pid, Usage::default());
+        let used_before = Usage::now(&[pid], Usage::default());
         let bytes_before = proxy.counters.snapshot();
         let (wall, retries, mut failures, per_client) = sync_all(&clients_runtime, &clients, &url, deadline);
         let bytes = proxy.counters.snapshot().since(&bytes_before);
-        let used = Usage::now(pid, used_before).since(&used_before);
+        let used = Usage::now(&[pid], used_before).since(&used_before);
         failures.extend(server.exited());
         Phase {
             stored: wall,

@@ -109,9 +109,9 @@ struct Round {
 }
 
 /// Runs every agent's sync at once, each on its own thread as on its own
-/// phone, and waits for all. At `limit` the server (`pid`) is killed, which
-/// ends every sync still running with an error.
-fn sync_all(agents: Vec<Agent>, pid: u32, limit: Duration) -> Round {
+/// phone, and waits for all. At `limit` the servers (`pids`) are killed,
+/// which ends every sync still running with an error.
+fn sync_all(agents: Vec<Agent>, pids: &[u32], limit: Duration) -> Round {
     let barrier = Arc::new(Barrier::new(agents.len() + 1));
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = agents
@@ -155,11 +155,14 @@ fn sync_all(agents: Vec<Agent>, pid: u32, limit: Duration) -> Round {
     let gave_up = Arc::new(AtomicBool::new(false));
     let watchdog = {
         let gave_up = gave_up.clone();
+        let pids = pids.to_vec();
         std::thread::spawn(move || {
             if finished_rx.recv_timeout(limit).is_err() {
                 eprintln!("posfield: not finished after {} s: stopping the server", limit.as_secs());
                 gave_up.store(true, Ordering::Relaxed);
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                for pid in pids {
+                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                }
             }
         })
     };
@@ -185,43 +188,86 @@ fn sync_all(agents: Vec<Agent>, pid: u32, limit: Duration) -> Round {
     }
 }
 
-/// Runs Posfield's side: server, enrolment, the sync of every agent at
-/// once, and a reconnect with nothing changed.
+/// The key files every node of one fleet holds the same of: the signing
+/// key and the blob keys (the server's `server_key::KEY_FILE` and
+/// `blob_key::KEY_FILE`).
+const KEY_FILES: [&str; 2] = ["server-signing.key", "server-blob.keys"];
+
+/// Starts `nodes` servers on the same store: the first makes the key
+/// files, which are copied to the others' data folders before they start.
+/// Several nodes need the database and the bucket from the environment
+/// (`POSFIELD_DATABASE`, `POSFIELD_BLOBS`): a data folder each does not
+/// share.
+fn start_nodes(binary: &Path, work: &Path, nodes: usize) -> anyhow::Result<Vec<(Server, PathBuf)>> {
+    if nodes > 1 {
+        for shared in ["POSFIELD_DATABASE", "POSFIELD_BLOBS"] {
+            anyhow::ensure!(
+                std::env::var_os(shared).is_some_and(|v| !v.is_empty()),
+                "{nodes} nodes need one store: set {shared} (docs/deploy.md, several nodes)"
+            );
+        }
+    }
+    let mut started = Vec::with_capacity(nodes);
+    for node in 0..nodes {
+        let data =
+            work.join(if node == 0 { "posfield-data".to_owned() } else { format!("posfield-data-{node}") });
+        let log = work.join(if node == 0 {
+            "posfield-server.log".to_owned()
+        } else {
+            format!("posfield-server-{node}.log")
+        });
+        if node > 0 {
+            std::fs::create_dir_all(&data)?;
+            let first = work.join("posfield-data");
+            for key in KEY_FILES {
+                std::fs::copy(first.join(key), data.join(key))
+                    .with_context(|| format!("copying {key} to node {node}"))?;
+            }
+        }
+        started.push((start_server(binary, &data, &log)?, log));
+    }
+    Ok(started)
+}
+
+/// Runs Posfield's side: `nodes` servers behind the counting proxy
+/// (round robin), enrolment, the sync of every agent at once, and a
+/// reconnect with nothing changed.
 pub(crate) fn run(
     runtime: &tokio::runtime::Runtime,
     binary: &Path,
     work: &Path,
     built: Vec<BuiltAgent>,
     limit: Duration,
+    nodes: usize,
 ) -> anyhow::Result<Side> {
     let data = work.join("posfield-data");
-    let log = work.join("posfield-server.log");
     let documents: usize = built.iter().map(|b| b.visits.len()).sum();
     eprintln!("posfield: issuing {} enrolment codes", built.len());
     let mut codes = Vec::with_capacity(built.len());
     for one in &built {
         codes.push(server_cli(binary, &data, &["enroll-agent", &one.name])?);
     }
-    let server = start_server(binary, &data, &log)?;
-    let proxy = runtime.block_on(proxy::start(server.addr, Classify::PosfieldRoutes))?;
+    let servers = start_nodes(binary, work, nodes.max(1))?;
+    let addrs: Vec<_> = servers.iter().map(|(server, _)| server.addr).collect();
+    let pids: Vec<u32> = servers.iter().map(|(server, _)| server.pid()).collect();
+    let proxy = runtime.block_on(proxy::start(addrs.clone(), Classify::PosfieldRoutes))?;
     let base = format!("http://{}/", proxy.addr);
-    eprintln!("posfield: server pid {} on {}, proxy on {}; enrolling", server.pid(), server.addr, proxy.addr);
+    eprintln!("posfield: server pids {pids:?} on {addrs:?}, proxy on {}; enrolling", proxy.addr);
     let mut agents = Vec::with_capacity(built.len());
     for (one, code) in built.into_iter().zip(codes) {
         let mut agent = one.agent;
         agent.enroll(&base, &code, &format!("bench phone {}", one.name))?;
         agents.push(agent);
     }
-    let pid = server.pid();
-    let peak = procstat::PeakWatch::start(pid);
+    let peaks: Vec<_> = pids.iter().map(|pid| procstat::PeakWatch::start(*pid)).collect();
 
     eprintln!("posfield: {} agents sync {documents} visits at once", agents.len());
-    let used_before = Usage::now(pid, Usage::default());
+    let used_before = Usage::now(&pids, Usage::default());
     let bytes_before = proxy.counters.snapshot();
-    let round = sync_all(agents, pid, limit);
+    let round = sync_all(agents, &pids, limit);
     let bytes = proxy.counters.snapshot().since(&bytes_before);
-    let used = Usage::now(pid, used_before).since(&used_before);
-    let peak_after_sync = peak.peak();
+    let used = Usage::now(&pids, used_before).since(&used_before);
+    let peaks_after_sync: Vec<u64> = peaks.iter().map(procstat::PeakWatch::peak).collect();
     let mut failures: Vec<String> =
         round.outcomes.iter().filter_map(|o| o.result.as_ref().err().cloned()).collect();
     if round.gave_up {
@@ -237,7 +283,7 @@ pub(crate) fn run(
     }
     let mut stored: Vec<Duration> = round.outcomes.iter().filter_map(|o| o.documents_done).collect();
     stored.sort();
-    let notes = vec![
+    let mut notes = vec![
         format!(
             "per agent, every document was on the server after {:.2} s (median), {:.2} s (longest); the photos and signatures went after that",
             median(&stored).as_secs_f64(),
@@ -249,6 +295,14 @@ pub(crate) fn run(
             documents - unconfirmed
         ),
     ];
+    if nodes > 1 {
+        let each: Vec<String> =
+            peaks_after_sync.iter().map(|b| format!("{:.2} MB", *b as f64 / 1e6)).collect();
+        notes.push(format!(
+            "{nodes} nodes behind a round-robin proxy; peak RSS per node (first sync): {}",
+            each.join(", ")
+        ));
+    }
     eprintln!(
         "posfield: sync over in {:.2} s ({} acknowledged, {} confirmed, {retries} retries, {} failures)",
         round.wall.as_secs_f64(),
@@ -263,11 +317,11 @@ pub(crate) fn run(
     } else {
         eprintln!("posfield: every agent reconnects with nothing changed");
         let agents: Vec<Agent> = round.outcomes.into_iter().map(|o| o.agent).collect();
-        let used_before = Usage::now(pid, Usage::default());
+        let used_before = Usage::now(&pids, Usage::default());
         let bytes_before = proxy.counters.snapshot();
-        let round = sync_all(agents, pid, limit);
+        let round = sync_all(agents, &pids, limit);
         let bytes = proxy.counters.snapshot().since(&bytes_before);
-        let used = Usage::now(pid, used_before).since(&used_before);
+        let used = Usage::now(&pids, used_before).since(&used_before);
         let not_quiet =
             round.outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|r| !r.already_in_sync)).count();
         let failures: Vec<String> = round
@@ -278,10 +332,11 @@ pub(crate) fn run(
             .collect();
         phase(&round, used, bytes, documents, failures, Vec::new())
     };
-    let peak_rss = peak.peak();
-    let warnings = log_problems(&log);
+    let peak_rss = peaks.iter().map(procstat::PeakWatch::peak).max().unwrap_or(0);
+    let peak_after_sync = peaks_after_sync.into_iter().max().unwrap_or(0);
+    let warnings: Vec<String> = servers.iter().flat_map(|(_, log)| log_problems(log)).collect();
     drop(proxy);
-    drop(server);
+    drop(servers);
     Ok(Side {
         name: "posfield-server",
         documents,

@@ -76,10 +76,12 @@ pub(crate) struct Usage {
 }
 
 impl Usage {
-    /// Now, for the server `pid` (its last reading stays if it has exited).
-    pub(crate) fn now(pid: u32, last: Usage) -> Usage {
+    /// Now, for the server processes `pids` together (the last reading
+    /// stays if one of them has exited).
+    pub(crate) fn now(pids: &[u32], last: Usage) -> Usage {
+        let server: Option<f64> = pids.iter().map(|pid| cpu_seconds(*pid)).sum();
         Usage {
-            server: cpu_seconds(pid).unwrap_or(last.server),
+            server: server.unwrap_or(last.server),
             clients: cpu_seconds(std::process::id()).unwrap_or(last.clients),
         }
     }

@@ -111,16 +111,24 @@ impl Drop for Proxy {
     }
 }
 
-/// Starts a proxy on a free port of 127.0.0.1 in front of `target`.
-pub(crate) async fn start(target: SocketAddr, classify: Classify) -> std::io::Result<Proxy> {
+/// Starts a proxy on a free port of 127.0.0.1 in front of `targets`: each
+/// new connection goes to the next of them in turn (round robin), as a
+/// load balancer in front of several server nodes sends it.
+pub(crate) async fn start(targets: Vec<SocketAddr>, classify: Classify) -> std::io::Result<Proxy> {
+    if targets.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a proxy needs a target"));
+    }
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let counters = Arc::new(Counters::default());
     let shared = counters.clone();
     let task = tokio::spawn(async move {
+        let mut turn = 0usize;
         while let Ok((client, _)) = listener.accept().await {
             shared.connections.fetch_add(1, Ordering::Relaxed);
             let counters = shared.clone();
+            let target = targets[turn % targets.len()];
+            turn = turn.wrapping_add(1);
             tokio::spawn(async move {
                 if let Ok(server) = TcpStream::connect(target).await {
                     relay(client, server, classify, counters).await;
@@ -218,7 +226,7 @@ mod tests {
             socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
             assert!(n > 0);
         });
-        let proxy = start(target, Classify::PosfieldRoutes).await.unwrap();
+        let proxy = start(vec![target], Classify::PosfieldRoutes).await.unwrap();
         let mut client = TcpStream::connect(proxy.addr).await.unwrap();
         let request = b"POST /api/v1/sync/manifest HTTP/1.1\r\ncontent-length: 0\r\n\r\n";
         client.write_all(request).await.unwrap();
