@@ -175,6 +175,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
     let blobs = open_blobs(&config, &blob_folder, store.as_ref()).await?;
     let signing_key = server_key::load_or_create(store.as_ref(), &config.data).await?;
     let repo = ServerRepo::new(store.documents(), SYNC_PEER_ID);
+    let turns = turns::Turns::across(store.clone());
     let state = Arc::new(State {
         config: config.clone(),
         store,
@@ -182,7 +183,7 @@ pub async fn start(config: Config, signals: bool) -> anyhow::Result<Running> {
         blobs,
         signing_key,
         actor: projection::node_actor()?,
-        turns: turns::Turns::default(),
+        turns,
         in_flight: Arc::default(),
         sync_turns: Arc::new(tokio::sync::Semaphore::new(config.max_sync_sessions.max(1))),
         sync_slots: Arc::new(sync_slots::SyncSlots::new(config.max_sync_sessions_per_device)),

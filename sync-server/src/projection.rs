@@ -86,7 +86,13 @@ pub async fn project_all(state: &State, ids: BTreeSet<String>, sender: Option<&S
     if ids.is_empty() {
         return;
     }
-    let _turns = state.turns.visits(ids.iter().map(String::as_str)).await;
+    let _turns = match state.turns.visits(ids.iter().map(String::as_str)).await {
+        Ok(turns) => turns,
+        Err(error) => {
+            tracing::error!(visits = ids.len(), %error, "projecting visits failed: no turn");
+            return;
+        }
+    };
     let mut rows = Vec::with_capacity(ids.len());
     for id in &ids {
         match prepare(state, id, sender).await {
@@ -114,7 +120,7 @@ pub async fn fill_in_phones(state: &State) -> Result<usize, ProjectionError> {
             return Ok(filled);
         }
         for id in ids {
-            let _turn = state.turns.visits([id.as_str()]).await;
+            let _turn = state.turns.visits([id.as_str()]).await?;
             let phone = match load_stored(state, &id).await {
                 Ok(Some(Stored { loaded: Ok((_, visit)), .. })) => visit.merchant.phone,
                 _ => None,
@@ -128,7 +134,7 @@ pub async fn fill_in_phones(state: &State) -> Result<usize, ProjectionError> {
 /// Brings the projection of visit `id` up to date with its document, which
 /// the device with the server's id `device` brought, if one did.
 pub async fn project(state: &State, id: &str, sender: Option<&Sender>) -> Result<(), ProjectionError> {
-    let _turn = state.turns.visits([id]).await;
+    let _turn = state.turns.visits([id]).await?;
     let rows: Vec<ProjectionRow> = prepare(state, id, sender).await?.into_iter().map(|s| s.row).collect();
     write_rows(state, rows, Vec::new()).await
 }
@@ -541,7 +547,7 @@ pub async fn office_decide(
         return Err(ProjectionError::NotFound(id.to_owned()));
     }
     let _register = state.turns.register().await;
-    let _turn = state.turns.visits([id]).await;
+    let _turn = state.turns.visits([id]).await?;
     let stored = load_stored(state, id).await?.ok_or_else(|| ProjectionError::NotFound(id.to_owned()))?;
     let (mut doc, before, _) = stored.readable(id)?;
     let serials: Vec<String> =
@@ -600,7 +606,7 @@ pub async fn office_create_deciding(
         .visit()
         .map_err(|e| ProjectionError::Document { id: String::new(), reason: e.to_string() })?;
     let _register = state.turns.register().await;
-    let _turn = state.turns.visits([visit.id.as_str()]).await;
+    let _turn = state.turns.visits([visit.id.as_str()]).await?;
     state.repo.merge(&visit.id, visit_doc.save()).await?;
     let owner = visit.assignment.agent.clone();
     let mut office = OfficeFields::of(&visit);

@@ -165,7 +165,7 @@ pub async fn push(
     }
 
     // The pushed visits' turns: pushes of other visits go on meanwhile.
-    let _turns = state.turns.visits(loaded.iter().map(|(_, pushed, _)| pushed.id.as_str())).await;
+    let _turns = state.turns.visits(loaded.iter().map(|(_, pushed, _)| pushed.id.as_str())).await?;
     let mut rows = Vec::new();
     // What arrived is the authenticated agent's, through this device: an
     // acceptance in it is verified with this device's key alone, and the

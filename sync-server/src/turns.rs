@@ -10,14 +10,20 @@
 //! and visits are always taken in id order, so no two holders wait for each
 //! other.
 //!
-//! These turns are per process: they order the work of one server node.
-//! What several nodes must not do at once is for the store to refuse
-//! (`StoreError::RegisterChanged` for the register).
+//! The turns in this table are per process: they order the work of one
+//! server node. On a store several nodes share, a visit's turn is also
+//! held against the other nodes (`Store::hold_visits`: PostgreSQL advisory
+//! locks), taken after this process's own, so a node waits for the others
+//! with one connection at most per projection. What several nodes must not
+//! do to the register at once is for the store to refuse
+//! (`StoreError::RegisterChanged`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::OwnedMutexGuard;
+
+use crate::store::{HeldVisits, Store, StoreError};
 
 /// Above this many entries the table of visit turns drops those no one holds.
 const PRUNE_ABOVE: usize = 1024;
@@ -27,22 +33,33 @@ const PRUNE_ABOVE: usize = 1024;
 pub struct Turns {
     register: tokio::sync::Mutex<()>,
     visits: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// The store whose other nodes a visit's turn is held against.
+    across: Option<Arc<dyn Store>>,
 }
 
 /// Turns held on visits; dropping it gives them back.
 #[derive(Debug)]
 pub struct VisitTurns {
+    /// Given back first: the other nodes do not wait on this one's queue.
+    _across: HeldVisits,
     _held: Vec<OwnedMutexGuard<()>>,
 }
 
 impl Turns {
+    /// Turns whose visits are also held against the other nodes on `store`.
+    pub fn across(store: Arc<dyn Store>) -> Turns {
+        Turns { across: Some(store), ..Turns::default() }
+    }
+
     /// Waits for the register's turn. Take it before any visit's.
     pub async fn register(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.register.lock().await
     }
 
-    /// Waits for the turns of `ids` (each once, in id order).
-    pub async fn visits<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> VisitTurns {
+    /// Waits for the turns of `ids` (each once, in id order), this
+    /// process's and then the other nodes'; fails when the store cannot
+    /// tell (its database is out of reach).
+    pub async fn visits<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Result<VisitTurns, StoreError> {
         let ids: BTreeSet<&str> = ids.into_iter().collect();
         let mutexes: Vec<Arc<tokio::sync::Mutex<()>>> = {
             let mut table = self.visits.lock().unwrap_or_else(PoisonError::into_inner);
@@ -64,7 +81,14 @@ impl Turns {
         for turn in mutexes {
             held.push(turn.lock_owned().await);
         }
-        VisitTurns { _held: held }
+        let across = match &self.across {
+            Some(store) => {
+                let ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+                store.hold_visits(&ids).await?
+            }
+            None => HeldVisits::default(),
+        };
+        Ok(VisitTurns { _across: across, _held: held })
     }
 
     /// The visit turns the table keeps now (held or not yet pruned).
@@ -90,7 +114,7 @@ mod tests {
     #[tokio::test]
     async fn a_visit_waits_only_for_itself() {
         let turns = Turns::default();
-        let held = turns.visits([A]).await;
+        let held = turns.visits([A]).await.unwrap();
         assert!(!waits(turns.visits([B])).await, "another visit waited");
         assert!(waits(turns.visits([A])).await, "the same visit did not wait");
         assert!(waits(turns.visits([B, A])).await, "a set holding the visit did not wait");
@@ -106,7 +130,7 @@ mod tests {
             let turns = turns.clone();
             tasks.push(tokio::spawn(async move {
                 let ids = if round % 2 == 0 { [A, B] } else { [B, A] };
-                let _held = turns.visits(ids).await;
+                let _held = turns.visits(ids).await.unwrap();
                 tokio::task::yield_now().await;
             }));
         }
@@ -118,12 +142,12 @@ mod tests {
     #[tokio::test]
     async fn turns_no_one_holds_are_dropped_from_the_table() {
         let turns = Turns::default();
-        let held = turns.visits([A]).await;
+        let held = turns.visits([A]).await.unwrap();
         for n in 0..=PRUNE_ABOVE {
             let id = format!("visit-{n}");
-            drop(turns.visits([id.as_str()]).await);
+            drop(turns.visits([id.as_str()]).await.unwrap());
         }
-        let _next = turns.visits([B]).await;
+        let _next = turns.visits([B]).await.unwrap();
         assert!(turns.kept() <= 3, "{} turns kept: the table is not pruned", turns.kept());
         assert!(waits(turns.visits([A])).await, "a held turn was dropped");
         drop(held);

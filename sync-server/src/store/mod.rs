@@ -1011,9 +1011,38 @@ pub struct Alerts {
     pub returned: i64,
 }
 
+/// Visits held against the other server nodes on the same store
+/// ([`Store::hold_visits`]); dropping it gives them back.
+#[derive(Default)]
+pub struct HeldVisits(Option<Box<dyn std::any::Any + Send + Sync>>);
+
+impl HeldVisits {
+    /// Held as long as `guard` lives.
+    pub fn new(guard: impl std::any::Any + Send + Sync) -> HeldVisits {
+        HeldVisits(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for HeldVisits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HeldVisits").field(&self.0.is_some()).finish()
+    }
+}
+
 /// The server's storage. See the module documentation for the rules every
 /// engine keeps.
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Waits until no other server node on this store holds any of visits
+    /// `ids` (sorted, each once) and holds them until the answer is
+    /// dropped: a projection reads a visit's row and documents and writes
+    /// the row again, which two nodes must not do at once. An engine one
+    /// process serves alone (SQLite) holds nothing; the process's own
+    /// turns ([`crate::turns`]) order its work.
+    fn hold_visits<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, HeldVisits> {
+        let _ = ids;
+        Box::pin(async { Ok(HeldVisits::default()) })
+    }
+
     // ---------------------------------------------------------------- identities
 
     /// Creates the agent if needed and stores a one-time enrolment code's hash.

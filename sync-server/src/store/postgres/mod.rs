@@ -14,6 +14,7 @@
 
 mod actors;
 mod arrivals;
+mod held;
 mod import;
 mod office;
 mod outbox;
@@ -39,10 +40,10 @@ pub use self::tls::TlsMode;
 
 use super::{
     ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
-    DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HolderNow, NewDevice, NewSession, OutboxMessage,
-    OutboxRecord, OutboxView, Principal, Projected, ProjectionRow, RegisterCause, RegisterRow, Renewal,
-    SeenVersion, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalEventRow, TerminalRow,
-    UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
+    DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HeldVisits, HolderNow, NewDevice, NewSession,
+    OutboxMessage, OutboxRecord, OutboxView, Principal, Projected, ProjectionRow, RegisterCause, RegisterRow,
+    Renewal, SeenVersion, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalEventRow,
+    TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
@@ -330,6 +331,8 @@ pub struct PostgresStore {
     pool: Pool,
     /// The writer of blob arrivals, gathered into shared transactions.
     arrivals: arrivals::Arrivals,
+    /// Connections whose sessions hold visits against the other nodes ([`held`]).
+    locks: Pool,
     /// The database's URL without its password.
     shown: String,
 }
@@ -392,16 +395,30 @@ impl PostgresStore {
         // A new connection (after a restart of the database, say) is bounded
         // as the first one is, so a request never waits on a silent host.
         let create = config_timeout(&config);
-        let manager =
-            Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .create_timeout(Some(create))
-            .build()
-            .map_err(|e| StoreError::Engine(format!("cannot pool connections to {shown:?}: {e}")))?;
+        let pooled = |config: tokio_postgres::Config| {
+            let manager = Manager::from_config(
+                config,
+                tls.clone(),
+                ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            );
+            Pool::builder(manager)
+                .max_size(pool_size.max(1))
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .create_timeout(Some(create))
+                .build()
+                .map_err(|e| StoreError::Engine(format!("cannot pool connections to {shown:?}: {e}")))
+        };
+        // The lock sessions wait at most held::LOCK_TIMEOUT for a lock.
+        let mut locking = config.clone();
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c lock_timeout={}", held::LOCK_TIMEOUT),
+            None => format!("-c lock_timeout={}", held::LOCK_TIMEOUT),
+        };
+        locking.options(&options);
+        let locks = pooled(locking)?;
+        let pool = pooled(config)?;
         let arrivals = arrivals::Arrivals::start(pool.clone());
-        Ok(PostgresStore { pool, arrivals, shown })
+        Ok(PostgresStore { pool, arrivals, locks, shown })
     }
 
     /// A connection of the pool.
@@ -475,6 +492,10 @@ impl KvStore for PostgresStore {
 }
 
 impl Store for PostgresStore {
+    fn hold_visits<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, HeldVisits> {
+        Box::pin(held::hold(&self.locks, ids))
+    }
+
     fn add_enrolment_code<'a>(
         &'a self,
         agent: &'a str,

@@ -182,3 +182,48 @@ async fn an_import_keeps_its_ids_moves_the_sequences_on_and_a_second_is_refused(
     let refused = store.import().await.unwrap_err().to_string();
     assert!(refused.contains("is not empty") && refused.contains("audit"), "{refused}");
 }
+
+/// What one node holds of a visit the others wait for, until it lets go
+/// (or its session ends); other visits do not wait, and a set is taken
+/// whole in id order, so two nodes taking overlapping sets both finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visit_one_node_holds_waits_on_the_others_until_let_go() {
+    use std::time::Duration;
+    let Some(database) = TestDatabase::for_test().await else { return };
+    let (one, other) = (database.open().await.unwrap(), database.open().await.unwrap());
+    let (a, b) = ("visit-a".to_owned(), "visit-b".to_owned());
+    let waits = |store: &super::PostgresStore, ids: Vec<String>| {
+        let store = store.clone();
+        async move {
+            tokio::time::timeout(Duration::from_millis(300), async move {
+                store.hold_visits(&ids).await.map(drop)
+            })
+            .await
+            .is_err()
+        }
+    };
+    let held = one.hold_visits(std::slice::from_ref(&a)).await.unwrap();
+    assert!(!waits(&other, vec![b.clone()]).await, "another visit waited");
+    assert!(waits(&other, vec![a.clone()]).await, "the held visit did not wait on the other node");
+    assert!(waits(&other, vec![a.clone(), b.clone()]).await, "a set holding the visit did not wait");
+    drop(held);
+    // Given back by a task of its own: the other node gets it soon after.
+    let taken =
+        tokio::time::timeout(Duration::from_secs(5), other.hold_visits(&[a.clone(), b.clone()])).await;
+    drop(taken.expect("the visit was not given back").unwrap());
+
+    // Many overlapping sets from both nodes at once all finish.
+    let mut tasks = Vec::new();
+    for round in 0..40 {
+        let store = if round % 2 == 0 { one.clone() } else { other.clone() };
+        let ids = vec![a.clone(), b.clone()];
+        tasks.push(tokio::spawn(async move {
+            let held = store.hold_visits(&ids).await.unwrap();
+            tokio::task::yield_now().await;
+            drop(held);
+        }));
+    }
+    let all = futures::future::join_all(tasks);
+    let done = tokio::time::timeout(Duration::from_secs(30), all).await.expect("the nodes deadlocked");
+    assert!(done.into_iter().all(|task| task.is_ok()));
+}
