@@ -76,6 +76,16 @@ struct Args {
     /// `POSFIELD_BLOBS`, with the bucket's credentials).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
     nodes: u16,
+    /// Runs Posfield's counting proxy in a process of its own: beyond some
+    /// 600 agents the clients' connections and files and the proxy's two
+    /// descriptors per connection do not fit in one process's limit of
+    /// open files.
+    #[arg(long)]
+    separate_proxy: bool,
+    /// Serve as that separate proxy, in front of these comma-separated
+    /// addresses (the bench starts it so).
+    #[arg(long, hide = true)]
+    serve_proxy: Option<String>,
     /// Only Posfield's side.
     #[arg(long, conflicts_with = "only_reference")]
     only_posfield: bool,
@@ -166,6 +176,9 @@ pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> boo
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(targets) = &args.serve_proxy {
+        return proxy::serve(targets);
+    }
     // Logs of the bench's own clients (samod, the agents' cores), only when asked for.
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
@@ -219,6 +232,7 @@ fn main() -> anyhow::Result<()> {
             built,
             Duration::from_secs(args.give_up_after),
             usize::from(args.nodes),
+            args.separate_proxy,
         )?)
     };
     let reference = if args.only_posfield {

@@ -229,6 +229,36 @@ fn start_nodes(binary: &Path, work: &Path, nodes: usize) -> anyhow::Result<Vec<(
     Ok(started)
 }
 
+/// The counting proxy, in this process or in one of its own.
+enum Counting {
+    Here(proxy::Proxy),
+    Apart(proxy::ProxyProcess),
+}
+
+impl Counting {
+    fn addr(&self) -> std::net::SocketAddr {
+        match self {
+            Counting::Here(proxy) => proxy.addr,
+            Counting::Apart(proxy) => proxy.addr,
+        }
+    }
+
+    fn snapshot(&mut self) -> anyhow::Result<proxy::Snapshot> {
+        match self {
+            Counting::Here(proxy) => Ok(proxy.counters.snapshot()),
+            Counting::Apart(proxy) => proxy.snapshot(),
+        }
+    }
+
+    /// CPU seconds of the proxy's own process, none when it runs here.
+    fn cpu_seconds(&self) -> f64 {
+        match self {
+            Counting::Here(_) => 0.0,
+            Counting::Apart(proxy) => procstat::cpu_seconds(proxy.pid()).unwrap_or(0.0),
+        }
+    }
+}
+
 /// Runs Posfield's side: `nodes` servers behind the counting proxy
 /// (round robin), enrolment, the sync of every agent at once, and a
 /// reconnect with nothing changed.
@@ -239,6 +269,7 @@ pub(crate) fn run(
     built: Vec<BuiltAgent>,
     limit: Duration,
     nodes: usize,
+    separate_proxy: bool,
 ) -> anyhow::Result<Side> {
     let data = work.join("posfield-data");
     let documents: usize = built.iter().map(|b| b.visits.len()).sum();
@@ -250,9 +281,13 @@ pub(crate) fn run(
     let servers = start_nodes(binary, work, nodes.max(1))?;
     let addrs: Vec<_> = servers.iter().map(|(server, _)| server.addr).collect();
     let pids: Vec<u32> = servers.iter().map(|(server, _)| server.pid()).collect();
-    let proxy = runtime.block_on(proxy::start(addrs.clone(), Classify::PosfieldRoutes))?;
-    let base = format!("http://{}/", proxy.addr);
-    eprintln!("posfield: server pids {pids:?} on {addrs:?}, proxy on {}; enrolling", proxy.addr);
+    let mut proxy = if separate_proxy {
+        Counting::Apart(proxy::ProxyProcess::spawn(&addrs)?)
+    } else {
+        Counting::Here(runtime.block_on(proxy::start(addrs.clone(), Classify::PosfieldRoutes))?)
+    };
+    let base = format!("http://{}/", proxy.addr());
+    eprintln!("posfield: server pids {pids:?} on {addrs:?}, proxy on {}; enrolling", proxy.addr());
     let mut agents = Vec::with_capacity(built.len());
     for (one, code) in built.into_iter().zip(codes) {
         let mut agent = one.agent;
@@ -263,10 +298,12 @@ pub(crate) fn run(
 
     eprintln!("posfield: {} agents sync {documents} visits at once", agents.len());
     let used_before = Usage::now(&pids, Usage::default());
-    let bytes_before = proxy.counters.snapshot();
+    let proxy_cpu_before = proxy.cpu_seconds();
+    let bytes_before = proxy.snapshot()?;
     let round = sync_all(agents, &pids, limit);
-    let bytes = proxy.counters.snapshot().since(&bytes_before);
-    let used = Usage::now(&pids, used_before).since(&used_before);
+    let bytes = proxy.snapshot()?.since(&bytes_before);
+    let mut used = Usage::now(&pids, used_before).since(&used_before);
+    used.clients += proxy.cpu_seconds() - proxy_cpu_before;
     let peaks_after_sync: Vec<u64> = peaks.iter().map(procstat::PeakWatch::peak).collect();
     let mut failures: Vec<String> =
         round.outcomes.iter().filter_map(|o| o.result.as_ref().err().cloned()).collect();
@@ -318,10 +355,12 @@ pub(crate) fn run(
         eprintln!("posfield: every agent reconnects with nothing changed");
         let agents: Vec<Agent> = round.outcomes.into_iter().map(|o| o.agent).collect();
         let used_before = Usage::now(&pids, Usage::default());
-        let bytes_before = proxy.counters.snapshot();
+        let proxy_cpu_before = proxy.cpu_seconds();
+        let bytes_before = proxy.snapshot()?;
         let round = sync_all(agents, &pids, limit);
-        let bytes = proxy.counters.snapshot().since(&bytes_before);
-        let used = Usage::now(&pids, used_before).since(&used_before);
+        let bytes = proxy.snapshot()?.since(&bytes_before);
+        let mut used = Usage::now(&pids, used_before).since(&used_before);
+        used.clients += proxy.cpu_seconds() - proxy_cpu_before;
         let not_quiet =
             round.outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|r| !r.already_in_sync)).count();
         let failures: Vec<String> = round

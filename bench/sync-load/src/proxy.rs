@@ -124,14 +124,25 @@ pub(crate) async fn start(targets: Vec<SocketAddr>, classify: Classify) -> std::
     let shared = counters.clone();
     let task = tokio::spawn(async move {
         let mut turn = 0usize;
-        while let Ok((client, _)) = listener.accept().await {
+        loop {
+            let client = match listener.accept().await {
+                Ok((client, _)) => client,
+                // Out of file descriptors, say: the proxy goes on accepting
+                // once some are given back, as a real balancer does.
+                Err(e) => {
+                    eprintln!("proxy: accepting a connection failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
             shared.connections.fetch_add(1, Ordering::Relaxed);
             let counters = shared.clone();
             let target = targets[turn % targets.len()];
             turn = turn.wrapping_add(1);
             tokio::spawn(async move {
-                if let Ok(server) = TcpStream::connect(target).await {
-                    relay(client, server, classify, counters).await;
+                match TcpStream::connect(target).await {
+                    Ok(server) => relay(client, server, classify, counters).await,
+                    Err(e) => eprintln!("proxy: connecting to {target} failed: {e}"),
                 }
             });
         }
@@ -198,6 +209,95 @@ fn request_class(bytes: &[u8]) -> Option<Class> {
     } else {
         Class::Other
     })
+}
+
+/// The proxy in a process of its own (this binary run with
+/// `--serve-proxy`), for runs with so many agents that the clients' own
+/// connections and files and the proxy's two descriptors per connection
+/// do not fit in one process's limit. It says where it listens on its
+/// first line, then answers each `snapshot` line on its input with the
+/// counters, and ends when its input closes.
+pub(crate) struct ProxyProcess {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    /// Where clients connect.
+    pub(crate) addr: SocketAddr,
+}
+
+impl ProxyProcess {
+    /// Starts the proxy process in front of `targets`.
+    pub(crate) fn spawn(targets: &[SocketAddr]) -> anyhow::Result<ProxyProcess> {
+        use std::io::BufRead;
+        let exe = std::env::current_exe()?;
+        let list: Vec<String> = targets.iter().map(ToString::to_string).collect();
+        let mut child = std::process::Command::new(exe)
+            .args(["--serve-proxy", &list.join(",")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        crate::started(child.id());
+        let input = child.stdin.take().ok_or_else(|| anyhow::anyhow!("the proxy's input"))?;
+        let mut output = std::io::BufReader::new(
+            child.stdout.take().ok_or_else(|| anyhow::anyhow!("the proxy's output"))?,
+        );
+        let mut line = String::new();
+        output.read_line(&mut line)?;
+        let addr = line.trim().parse().map_err(|e| anyhow::anyhow!("the proxy said {line:?}: {e}"))?;
+        Ok(ProxyProcess { child, input, output, addr })
+    }
+
+    /// The proxy process's id (its CPU time is the clients' side's).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The counters now.
+    pub(crate) fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
+        use std::io::{BufRead, Write};
+        self.input.write_all(b"snapshot\n")?;
+        self.input.flush()?;
+        let mut line = String::new();
+        self.output.read_line(&mut line)?;
+        let numbers: Vec<u64> = line.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
+        anyhow::ensure!(numbers.len() == 2 * CLASSES + 1, "the proxy's counters: {line:?}");
+        Ok(Snapshot {
+            up: std::array::from_fn(|i| numbers[i]),
+            down: std::array::from_fn(|i| numbers[CLASSES + i]),
+            connections: numbers[2 * CLASSES],
+        })
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        crate::stopped(self.child.id());
+    }
+}
+
+/// The `--serve-proxy` process: a proxy in front of `targets` (Posfield's
+/// routes), as [`ProxyProcess`] describes.
+pub(crate) fn serve(targets: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    let targets: Vec<SocketAddr> = targets.split(',').map(str::parse).collect::<Result<_, _>>()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let proxy = runtime.block_on(start(targets, Classify::PosfieldRoutes))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", proxy.addr)?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        if line?.trim() != "snapshot" {
+            continue;
+        }
+        let now = proxy.counters.snapshot();
+        let numbers: Vec<String> =
+            now.up.iter().chain(now.down.iter()).chain([&now.connections]).map(ToString::to_string).collect();
+        writeln!(out, "{}", numbers.join(" "))?;
+        out.flush()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
