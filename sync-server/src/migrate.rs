@@ -191,6 +191,8 @@ pub async fn run(
     }
     import.commit().await?;
     drop(source);
+    // Planned on what the tables now hold from the first request on.
+    crate::store::Store::after_bulk_load(&target).await?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -1310,6 +1310,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Whether any visit is projected.
     fn has_visits(&self) -> StoreFuture<'_, bool>;
 
+    /// After many rows were written at once (a migration, a bulk import):
+    /// brings the engine's own bookkeeping up to date now rather than when
+    /// its background work gets to it, so the next queries are planned on
+    /// what the tables hold. PostgreSQL vacuums and analyses (its planner
+    /// and its index-only scans rest on both); the embedded engine has
+    /// nothing to do.
+    fn after_bulk_load(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Up to `limit` visits projected before the projection kept the
     /// merchant's registered phone (migration V11).
     fn visits_without_projected_phone(&self, limit: usize) -> StoreFuture<'_, Vec<String>>;

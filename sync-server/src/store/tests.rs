@@ -754,3 +754,42 @@ async fn arrivals_at_once_each_count_once() {
         assert!(store.unreferenced_blobs(later, 100).await.unwrap().is_empty());
     }
 }
+
+/// The alerts' counters and the repeat-fault list count the same on both
+/// engines: visits waiting for review and returned ones (as each principal
+/// reaches them), and terminals repaired twice or more within the year,
+/// most repairs first, with the total of such terminals.
+#[tokio::test]
+async fn the_alerts_count_reviews_returns_and_repeated_repairs_alike() {
+    let now = posfield_shared::CalendarDate::parse("2026-11-10").unwrap().beijing_start();
+    let recent = now.seconds() - 30 * 24 * 3600;
+    for store in engines().await {
+        let mut rows = Vec::new();
+        for (i, (status, serial, owner)) in [
+            ("completed", "T1", "wang"),
+            ("completed", "T1", "li"),
+            ("returned", "T1", "wang"),
+            ("approved", "T2", "wang"),
+            ("approved", "T2", "wang"),
+            ("completed", "T3", "wang"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut visit = row(&format!("v{i}"), owner, owner, &[]);
+            visit.status = status.into();
+            visit.serial = Some(serial.into());
+            visit.updated_at = recent + i64::try_from(i).unwrap();
+            rows.push(visit);
+        }
+        store.write_projections(rows, Vec::new()).await.unwrap();
+        let alerts = crate::office::queries::alerts(&*store, &office(), now).await.unwrap();
+        assert_eq!((alerts.waiting_review, alerts.returned), (3, 1));
+        let repeated: Vec<(String, i64)> =
+            alerts.repeated_faults.rows.iter().map(|a| (a.terminal.serial.clone(), a.figure)).collect();
+        assert_eq!(repeated, [("T1".into(), 3), ("T2".into(), 2)]);
+        assert_eq!(alerts.repeated_faults.total, 2);
+        let wang = crate::office::queries::alerts(&*store, &agent("wang"), now).await.unwrap();
+        assert_eq!((wang.waiting_review, wang.returned), (2, 1));
+    }
+}

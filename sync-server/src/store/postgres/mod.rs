@@ -496,6 +496,15 @@ impl Store for PostgresStore {
         Box::pin(held::hold(&self.locks, ids))
     }
 
+    fn after_bulk_load(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            // Outside a transaction, as VACUUM must be.
+            let c = self.client().await?;
+            c.batch_execute("VACUUM (ANALYZE)").await?;
+            Ok(())
+        })
+    }
+
     fn add_enrolment_code<'a>(
         &'a self,
         agent: &'a str,

@@ -482,32 +482,34 @@ pub(super) async fn alerts<C: GenericClient>(
     )
     .await?;
 
-    // Read in serial order from the partial index of repairs.
-    let repeated_sql = "SELECT serial, count(*) AS repairs FROM visits
-         WHERE kind = 'repair' AND serial IS NOT NULL AND updated_at >= $1
-         GROUP BY serial HAVING count(*) >= 2";
+    // Read in serial order from the partial index of repairs, once: the
+    // total of the groups rides on each row (a window over the groups).
     let repeated = query(
         c,
-        &format!("{repeated_sql} ORDER BY repairs DESC, serial LIMIT {ALERT_ROWS}"),
+        &format!(
+            "SELECT serial, count(*) AS repairs, count(*) OVER () AS total FROM visits
+             WHERE kind = 'repair' AND serial IS NOT NULL AND updated_at >= $1
+             GROUP BY serial HAVING count(*) >= 2
+             ORDER BY repairs DESC, serial LIMIT {ALERT_ROWS}"
+        ),
         &[&window.repairs_since],
     )
     .await?;
     let mut rows = Vec::with_capacity(repeated.len());
+    let mut total = 0;
     for row in repeated {
         let (serial, repairs): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        total = row.try_get(2)?;
         let terminal = terminal(c, &serial).await?.unwrap_or(TerminalRow { serial, ..Default::default() });
         rows.push(TerminalAlert { terminal, date: String::new(), figure: repairs });
     }
-    let total =
-        query_one(c, &format!("SELECT count(*) FROM ({repeated_sql}) repeated"), &[&window.repairs_since])
-            .await?
-            .try_get(0)?;
     let repeated_faults = AlertList { rows, total };
 
     // Each visit alert has a partial index holding exactly its rows.
     let waiting = format!("v.kind = 'reactivation' AND {APPLICATION_STATE} = 'submitted'");
     let waiting_applications = visit_alert(c, principal, &waiting).await?;
     let incomplete_blobs = visit_alert(c, principal, "v.blobs_missing > 0").await?;
+    let (waiting_review, returned) = review_counts(c, principal).await?;
     Ok(Alerts {
         sim_expiring,
         old_terminals,
@@ -519,8 +521,8 @@ pub(super) async fn alerts<C: GenericClient>(
         repair_overdue,
         waiting_applications,
         incomplete_blobs,
-        waiting_review: status_count(c, principal, "completed").await?,
-        returned: status_count(c, principal, "returned").await?,
+        waiting_review,
+        returned,
     })
 }
 
@@ -546,16 +548,16 @@ async fn visit_alert<C: GenericClient>(
     Ok(AlertList { rows: visit_rows(&rows)?, total: total.try_get(0)? })
 }
 
-/// How many visits `principal` reaches are in `status`.
-async fn status_count<C: GenericClient>(
-    c: &C,
-    principal: &Principal,
-    status: &str,
-) -> Result<i64, StoreError> {
-    let (reach, mut args) = super::reach(principal);
-    let status = args.add(status.to_owned());
-    let sql = format!("SELECT count(*) FROM visits v WHERE {reach} AND v.status = {status}");
-    Ok(query_one(c, &sql, &args.refs()).await?.try_get(0)?)
+/// How many visits `principal` reaches wait for review and were
+/// returned, in one pass over the status index.
+async fn review_counts<C: GenericClient>(c: &C, principal: &Principal) -> Result<(i64, i64), StoreError> {
+    let (reach, args) = super::reach(principal);
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE v.status = 'completed'), count(*) FILTER (WHERE v.status = 'returned')
+         FROM visits v WHERE {reach} AND v.status IN ('completed', 'returned')"
+    );
+    let row = query_one(c, &sql, &args.refs()).await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 /// Registered terminals in service whose register `column` (indexed) lies
