@@ -297,13 +297,7 @@ pub(crate) fn run(
     let peaks: Vec<_> = pids.iter().map(|pid| procstat::PeakWatch::start(*pid)).collect();
 
     eprintln!("posfield: {} agents sync {documents} visits at once", agents.len());
-    let used_before = Usage::now(&pids, Usage::default());
-    let proxy_cpu_before = proxy.cpu_seconds();
-    let bytes_before = proxy.snapshot()?;
-    let round = sync_all(agents, &pids, limit);
-    let bytes = proxy.snapshot()?.since(&bytes_before);
-    let mut used = Usage::now(&pids, used_before).since(&used_before);
-    used.clients += proxy.cpu_seconds() - proxy_cpu_before;
+    let (round, bytes, used) = measured(agents, &pids, limit, &mut proxy)?;
     let peaks_after_sync: Vec<u64> = peaks.iter().map(procstat::PeakWatch::peak).collect();
     let mut failures: Vec<String> =
         round.outcomes.iter().filter_map(|o| o.result.as_ref().err().cloned()).collect();
@@ -354,13 +348,7 @@ pub(crate) fn run(
     } else {
         eprintln!("posfield: every agent reconnects with nothing changed");
         let agents: Vec<Agent> = round.outcomes.into_iter().map(|o| o.agent).collect();
-        let used_before = Usage::now(&pids, Usage::default());
-        let proxy_cpu_before = proxy.cpu_seconds();
-        let bytes_before = proxy.snapshot()?;
-        let round = sync_all(agents, &pids, limit);
-        let bytes = proxy.snapshot()?.since(&bytes_before);
-        let mut used = Usage::now(&pids, used_before).since(&used_before);
-        used.clients += proxy.cpu_seconds() - proxy_cpu_before;
+        let (round, bytes, used) = measured(agents, &pids, limit, &mut proxy)?;
         let not_quiet =
             round.outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|r| !r.already_in_sync)).count();
         let failures: Vec<String> = round
@@ -385,6 +373,25 @@ pub(crate) fn run(
         peak_rss,
         log_problems: warnings,
     })
+}
+
+/// [`sync_all`] with what it cost: the bytes through the proxy and the CPU
+/// time of the servers and of the clients (the proxy's own process counted
+/// with them).
+fn measured(
+    agents: Vec<Agent>,
+    pids: &[u32],
+    limit: Duration,
+    proxy: &mut Counting,
+) -> anyhow::Result<(Round, proxy::Snapshot, Usage)> {
+    let used_before = Usage::now(pids, Usage::default());
+    let proxy_cpu_before = proxy.cpu_seconds();
+    let bytes_before = proxy.snapshot()?;
+    let round = sync_all(agents, pids, limit);
+    let bytes = proxy.snapshot()?.since(&bytes_before);
+    let mut used = Usage::now(pids, used_before).since(&used_before);
+    used.clients += proxy.cpu_seconds() - proxy_cpu_before;
+    Ok((round, bytes, used))
 }
 
 fn median(sorted: &[Duration]) -> Duration {
