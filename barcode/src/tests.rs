@@ -19,7 +19,7 @@ fn generous() -> DecodeOptions {
 }
 
 fn testdata_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/barcodes");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/barcodes");
     assert!(
         dir.is_dir(),
         "the barcode test set is missing: expected it at {} (see testdata/barcodes/SOURCE.md)",
