@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "create_visit",
     "visit_view",
     "identify_photo",
+    "identify_photo_choice",
     "identify_typed",
     "identify_nfc",
     "add_fault",

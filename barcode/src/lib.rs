@@ -4,8 +4,8 @@
 //! A whole 12-megapixel phone photo handed to a barcode reader as it is only
 //! decodes big, nearly level codes, and simply shrinking the photo destroys
 //! codes whose bars are only a few pixels wide. So this module runs the
-//! pipeline a good scanner runs, within a time budget
-//! ([`DecodeOptions::budget`]):
+//! pipeline a good scanner runs, within a fixed amount of work
+//! ([`DecodeOptions::work`]):
 //!
 //! 1. **Load.** The JPEG/PNG bytes are opened by the one loading rule
 //!    (`posfield_imaging`: format, sizes and memory bounded before
@@ -37,16 +37,22 @@
 //!    box-downscaled copy (long side at most 1600 px) of a large photo goes
 //!    through the multi-symbol reader.
 //!
-//! A whole-image attempt is only started if its expected cost (measured on
-//! the first attempt, or estimated per pixel) still fits in the budget.
+//! Every attempt's cost is counted in pixels handed to the reader (see
+//! [`DecodeOptions::work`]) and an attempt that would exceed the work left
+//! is not started, so the same photo gets the same attempts, and the same
+//! answer, on a fast desktop, a busy one or a slow phone. A wall-clock cap
+//! ([`DecodeOptions::time_cap`]) remains as a safety net only, and a decode
+//! it stopped says so ([`Decoded::capped`]).
+//!
+//! Which code is the serial is decided with evidence in [`choose`], with
+//! the makers' formats in [`makers`].
 //!
 //! Every call into rxing runs under [`std::panic::catch_unwind`] (it has
-//! panicked on real photos), and the pipeline checks the clock between
-//! attempts, so a decode returns "not found" rather than panicking or
-//! running away. One attempt in progress is not interrupted, so the budget
-//! can be exceeded by the duration of one attempt (typically a few
-//! milliseconds in release builds).
+//! panicked on real photos), so a decode returns "not found" rather than
+//! panicking. One attempt in progress is not interrupted, so the safety net
+//! can be exceeded by the duration of one attempt.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -62,6 +68,11 @@ use rxing::{
 };
 use serde::{Deserialize, Serialize};
 
+pub mod choose;
+pub mod makers;
+
+pub use choose::{Candidate, Evidence, SerialAnswer};
+
 #[cfg(any(test, feature = "fixtures"))]
 pub mod label_fixtures;
 
@@ -74,8 +85,11 @@ pub const MAX_PIXELS: u64 = 100_000_000;
 /// Longest side accepted, in pixels.
 pub const MAX_SIDE: u32 = 30_000;
 
-/// Default time budget of one decode.
-pub const DEFAULT_BUDGET: Duration = Duration::from_millis(400);
+/// Default work of one decode (see [`DecodeOptions::work`]).
+pub const DEFAULT_WORK: u64 = 40_000_000;
+
+/// Default wall-clock safety net of one decode (see [`DecodeOptions::time_cap`]).
+pub const DEFAULT_TIME_CAP: Duration = Duration::from_secs(5);
 
 /// Images whose long side is at most this are first decoded whole.
 const SMALL_SIDE: u32 = 2048;
@@ -208,10 +222,18 @@ impl fmt::Display for Format {
 /// How hard and for what to look.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// Wall-clock time after which no new decode attempt is started
-    /// (default [`DEFAULT_BUDGET`], 400 ms). Image file decoding counts
-    /// against it too but is never interrupted.
-    pub budget: Duration,
+    /// The work one decode may do, in pixels handed to the barcode reader
+    /// (twice for its try-harder mode, three times more for its
+    /// multiple-symbol reader; default [`DEFAULT_WORK`]). The attempts run
+    /// in a fixed order and stop when the next would exceed it, so the same
+    /// photo gets the same answer on any machine, however busy or slow.
+    pub work: u64,
+    /// The wall-clock safety net: no attempt starts after it (default
+    /// [`DEFAULT_TIME_CAP`]). Image file decoding counts against it too but
+    /// is never interrupted. A decode it stopped says so
+    /// ([`Decoded::capped`]); with the default work it is far above what any
+    /// photo needs on this project's benchmark machine.
+    pub time_cap: Duration,
     /// The symbologies to look for (default [`Format::DEFAULT`]). An empty
     /// list finds nothing.
     pub formats: Vec<Format>,
@@ -219,7 +241,7 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { budget: DEFAULT_BUDGET, formats: Format::DEFAULT.to_vec() }
+        DecodeOptions { work: DEFAULT_WORK, time_cap: DEFAULT_TIME_CAP, formats: Format::DEFAULT.to_vec() }
     }
 }
 
@@ -233,22 +255,47 @@ pub struct Symbol {
     pub text: String,
 }
 
-/// The terminal serial read from a label photo.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SerialScan {
-    /// The serial, validated and normalized by
-    /// [`posfield_shared::validate::serial`].
-    pub serial: String,
-    /// The symbology of the barcode the serial came from (see [`Symbol::format`]).
-    pub format: String,
-    /// Every other barcode found on the label, in the order found.
-    pub alternatives: Vec<Symbol>,
+/// Where a code is in the photo (after its EXIF orientation), in pixels: a
+/// rectangle `width` long along `angle` (radians, the code's long axis) and
+/// `height` across it, centred on (`cx`, `cy`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Region {
+    /// Centre, x.
+    pub cx: f32,
+    /// Centre, y.
+    pub cy: f32,
+    /// Extent along the axis.
+    pub width: f32,
+    /// Extent across it.
+    pub height: f32,
+    /// The axis' angle from the x axis, radians.
+    pub angle: f32,
+}
+
+/// A decoded barcode and where it was found, when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    /// The code.
+    pub symbol: Symbol,
+    /// Where.
+    pub region: Option<Region>,
+}
+
+/// What one decode found and what it cost.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decoded {
+    /// Every distinct code (by format and text), in the order found.
+    pub symbols: Vec<Located>,
+    /// The work spent (see [`DecodeOptions::work`]).
+    pub work_spent: u64,
+    /// Whether the safety net ([`DecodeOptions::time_cap`]) stopped it.
+    pub capped: bool,
 }
 
 /// Why no serial could be read from a photo.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BarcodeError {
-    /// No barcode was found within the time budget.
+    /// No barcode was found with the work allowed.
     #[error("no barcode found in the photo")]
     NotFound,
     /// Barcodes were found, but none holds a terminal serial.
@@ -289,48 +336,60 @@ fn no_serial_message(symbols: &[Symbol]) -> String {
 /// every distinct barcode found (deduplicated by format and text), in the
 /// order found. `Ok(vec![])` means nothing was found.
 pub fn decode_symbols(image_bytes: &[u8], options: &DecodeOptions) -> Result<Vec<Symbol>, BarcodeError> {
-    let start = Instant::now();
+    let (_, decoded) = decode_photo(image_bytes, options)?;
+    Ok(decoded.symbols.into_iter().map(|l| l.symbol).collect())
+}
+
+/// Decodes a JPEG or PNG photo with its EXIF orientation applied; returns
+/// the grayscale pixels the regions refer to and what was found.
+pub fn decode_photo(
+    image_bytes: &[u8],
+    options: &DecodeOptions,
+) -> Result<(GrayImage, Decoded), BarcodeError> {
+    let started = Instant::now();
     let gray = load_gray(image_bytes)?;
-    Ok(decode_gray(&gray, options, start + options.budget))
+    let decoded = decode_gray(&gray, options, started);
+    Ok((gray, decoded))
 }
 
-/// Runs the pipeline on already-decoded pixels (no EXIF handling) and
-/// returns every distinct barcode found, in the order found.
-pub fn decode_image(image: &GrayImage, options: &DecodeOptions) -> Vec<Symbol> {
-    decode_gray(image, options, Instant::now() + options.budget)
+/// Runs the pipeline on already-decoded pixels (no EXIF handling).
+pub fn decode_image(image: &GrayImage, options: &DecodeOptions) -> Decoded {
+    decode_gray(image, options, Instant::now())
 }
 
-/// Reads the terminal serial from a photo of its label.
-///
-/// The first barcode (linear symbologies preferred over 2D ones, then in
-/// the order found) whose text yields a serial (see [`serial_from_text`])
-/// provides it; every other barcode is returned in
-/// [`SerialScan::alternatives`].
-pub fn scan_serial(image_bytes: &[u8], options: &DecodeOptions) -> Result<SerialScan, BarcodeError> {
-    let symbols = decode_symbols(image_bytes, options)?;
-    pick_serial(symbols)
-}
-
-/// Chooses the symbol holding the serial; see [`scan_serial`].
-pub fn pick_serial(symbols: Vec<Symbol>) -> Result<SerialScan, BarcodeError> {
-    if symbols.is_empty() {
-        return Err(BarcodeError::NotFound);
-    }
-    let linear =
-        |s: &Symbol| Format::ALL.iter().find(|f| f.name() == s.format).is_some_and(|f| f.is_linear());
-    let chosen = symbols
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| serial_from_text(&s.text).map(|serial| (i, serial, linear(s))))
-        .min_by_key(|(i, _, is_linear)| (!is_linear, *i));
-    match chosen {
-        Some((index, serial, _)) => {
-            let mut alternatives = symbols;
-            let symbol = alternatives.remove(index);
-            Ok(SerialScan { serial, format: symbol.format, alternatives })
+/// Reads the terminal serial from a photo of its label, given the serials
+/// the visit expects (empty when none): the serial with its evidence, or the
+/// candidates with a crop of each one's code for the agent to choose (see
+/// [`choose`]).
+pub fn scan_serial(
+    image_bytes: &[u8],
+    options: &DecodeOptions,
+    expected: &[String],
+) -> Result<SerialAnswer, BarcodeError> {
+    let (gray, decoded) = decode_photo(image_bytes, options)?;
+    let mut answer = choose::choose(&decoded.symbols, expected)?;
+    answer.work_spent = decoded.work_spent;
+    answer.capped = decoded.capped;
+    if !answer.is_sure() {
+        for candidate in &mut answer.candidates {
+            candidate.crop_jpeg = candidate.region.and_then(|region| crop_jpeg(&gray, &region));
         }
-        None => Err(BarcodeError::NoSerial { symbols }),
     }
+    Ok(answer)
+}
+
+/// Longest side of a candidate's crop, pixels.
+const CROP_SIDE: f32 = 480.0;
+
+/// The code in `region`, straightened (bars vertical) with a margin, at most
+/// [`CROP_SIDE`] pixels long, as JPEG.
+pub fn crop_jpeg(image: &GrayImage, region: &Region) -> Option<Vec<u8>> {
+    let margin = Region { width: region.width * 1.1 + 16.0, height: region.height * 1.3 + 16.0, ..*region };
+    let scale = (CROP_SIDE / margin.width.max(margin.height)).min(1.0);
+    let crop = straighten(image, &margin, region.angle, scale)?;
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&crop).ok()?;
+    Some(out)
 }
 
 /// Extracts a terminal serial from a barcode's text, or `None`: the one
@@ -390,9 +449,9 @@ fn flatten_to_gray(image: DynamicImage) -> GrayImage {
 // ---------------------------------------------------------------------------
 // The pipeline
 
-/// Collects deduplicated symbols.
+/// Collects deduplicated symbols with where each was found.
 struct Found {
-    symbols: Vec<Symbol>,
+    symbols: Vec<Located>,
     seen: HashSet<(String, String)>,
 }
 
@@ -402,11 +461,11 @@ impl Found {
     }
 
     /// Adds the symbols; returns how many were new.
-    fn add(&mut self, symbols: Vec<Symbol>) -> usize {
+    fn add(&mut self, symbols: Vec<Located>) -> usize {
         let mut added = 0;
-        for symbol in symbols {
-            if self.seen.insert((symbol.format.clone(), symbol.text.clone())) {
-                self.symbols.push(symbol);
+        for found in symbols {
+            if self.seen.insert((found.symbol.format.clone(), found.symbol.text.clone())) {
+                self.symbols.push(found);
                 added += 1;
             }
         }
@@ -425,6 +484,7 @@ enum Binarizer {
 struct Hints {
     hints: DecodeHints,
     formats: Vec<Format>,
+    try_harder: bool,
 }
 
 impl Hints {
@@ -437,20 +497,38 @@ impl Hints {
             TryHarder: Some(try_harder),
             ..DecodeHints::default()
         };
-        Some(Hints { hints, formats: formats.to_vec() })
+        Some(Hints { hints, formats: formats.to_vec(), try_harder })
     }
 
     fn inverted(&self) -> Self {
         Hints {
             hints: DecodeHints { AlsoInverted: Some(true), ..self.hints.clone() },
             formats: self.formats.clone(),
+            try_harder: self.try_harder,
         }
     }
 }
 
+/// A symbol as rxing returns it: the points it reports (the finder
+/// patterns' centres, or the ends of the row a linear code was read on) in
+/// the coordinates of the image handed to it.
+struct Raw {
+    symbol: Symbol,
+    points: Vec<(f32, f32)>,
+}
+
+/// What one rxing call costs in work units (see [`DecodeOptions::work`]):
+/// the pixels handed to it, twice for `TRY_HARDER` (it reads more rows and
+/// both directions), three times more for the multiple-symbol reader (it
+/// decodes again around each symbol found).
+fn attempt_cost(image: &GrayImage, hints: &Hints, multi: bool) -> u64 {
+    let pixels = u64::from(image.width()) * u64::from(image.height());
+    pixels * if hints.try_harder { 2 } else { 1 } * if multi { 3 } else { 1 }
+}
+
 /// One rxing call on a grayscale image, panics caught. With `multi`, rxing's
 /// multiple-barcode reader looks for more symbols around each one found.
-fn rx_decode(image: &GrayImage, hints: &Hints, multi: bool, binarizer: Binarizer) -> Vec<Symbol> {
+fn rx_decode(image: &GrayImage, hints: &Hints, multi: bool, binarizer: Binarizer) -> Vec<Raw> {
     let (width, height) = image.dimensions();
     if width < 3 || height < 3 {
         return Vec::new();
@@ -470,39 +548,70 @@ fn rx_decode(image: &GrayImage, hints: &Hints, multi: bool, binarizer: Binarizer
     let results = outcome.unwrap_or_default();
     results
         .into_iter()
-        .filter_map(|(format, text)| {
+        .filter_map(|(format, text, points)| {
             let ours = Format::ALL.into_iter().find(|f| f.to_rxing() == format)?;
-            hints.formats.contains(&ours).then(|| Symbol { format: ours.name().to_owned(), text })
+            hints
+                .formats
+                .contains(&ours)
+                .then(|| Raw { symbol: Symbol { format: ours.name().to_owned(), text }, points })
         })
         .collect()
 }
 
-fn run_reader<B: rxing::Binarizer>(
-    mut bitmap: BinaryBitmap<B>,
-    hints: &Hints,
-    multi: bool,
-) -> Vec<(BarcodeFormat, String)> {
+type RxFound = (BarcodeFormat, String, Vec<(f32, f32)>);
+
+fn run_reader<B: rxing::Binarizer>(mut bitmap: BinaryBitmap<B>, hints: &Hints, multi: bool) -> Vec<RxFound> {
+    let found = |r: &rxing::RXingResult| -> RxFound {
+        let points = r.getPoints().iter().map(|p| (p.x, p.y)).collect();
+        (*r.getBarcodeFormat(), r.getText().to_owned(), points)
+    };
     if multi {
         let mut reader = GenericMultipleBarcodeReader::new(MultiUseMultiFormatReader::default());
         match reader.decode_multiple_with_hints(&mut bitmap, &hints.hints) {
-            Ok(results) => {
-                results.into_iter().map(|r| (*r.getBarcodeFormat(), r.getText().to_owned())).collect()
-            }
+            Ok(results) => results.iter().map(found).collect(),
             Err(_) => Vec::new(),
         }
     } else {
         let mut reader = MultiFormatReader::default();
         match reader.decode_with_hints(&mut bitmap, &hints.hints) {
-            Ok(r) => vec![(*r.getBarcodeFormat(), r.getText().to_owned())],
+            Ok(r) => vec![found(&r)],
             Err(_) => Vec::new(),
         }
     }
 }
 
+/// The region around the points rxing reported, mapped back to the photo by
+/// `to_photo`: their bounding box, widened by a margin, at least `min_side`
+/// pixels high (a linear code's two points lie on one row).
+fn region_of_points(points: &[(f32, f32)], to_photo: impl Fn(f32, f32) -> (f32, f32)) -> Option<Region> {
+    let mapped: Vec<(f32, f32)> = points.iter().map(|&(x, y)| to_photo(x, y)).collect();
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for &(x, y) in &mapped {
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
+    }
+    if mapped.is_empty() || !x0.is_finite() || !y1.is_finite() {
+        return None;
+    }
+    let (w, h) = (x1 - x0, y1 - y0);
+    let side = w.max(h);
+    // A 2D symbol's points are finder centres: add the finder's half width
+    // and a quiet zone; a linear code's two points span its bars.
+    let (width, height) =
+        if mapped.len() >= 3 { (w + side * 0.4, h + side * 0.4) } else { (w * 1.2, (side * 0.45).max(h)) };
+    Some(Region { cx: (x0 + x1) / 2.0, cy: (y0 + y1) / 2.0, width, height, angle: 0.0 })
+}
+
 struct Pipeline<'a> {
     image: &'a GrayImage,
+    /// The work allowed and spent, in units of [`attempt_cost`].
+    work: u64,
+    spent: Cell<u64>,
+    /// The wall-clock safety net, and whether it was hit.
     deadline: Instant,
-    found: Found,
+    capped: Cell<bool>,
     all: Option<Hints>,
     /// All formats without TRY_HARDER.
     quick: Option<Hints>,
@@ -512,69 +621,99 @@ struct Pipeline<'a> {
 }
 
 impl Pipeline<'_> {
-    fn time_left(&self) -> bool {
-        Instant::now() < self.deadline
+    /// Whether an attempt costing `cost` may start: within the work allowed
+    /// and before the safety net. Work decides, so the same photo gets the
+    /// same attempts on any machine; the clock only stops a run that would
+    /// otherwise go on far longer than it should, and says so.
+    fn afford(&self, cost: u64) -> bool {
+        if self.capped.get() || self.spent.get().saturating_add(cost) > self.work {
+            return false;
+        }
+        if Instant::now() >= self.deadline {
+            self.capped.set(true);
+            return false;
+        }
+        true
     }
 
-    /// Whether an attempt expected to take `cost` still fits in the budget:
-    /// a whole-image rxing attempt cannot be interrupted, so one that cannot
-    /// finish in time is not started.
-    fn fits(&self, cost: Duration) -> bool {
-        Instant::now() + cost < self.deadline
+    /// Whether any more work may be done at all.
+    fn exhausted(&self) -> bool {
+        !self.afford(0) || self.spent.get() >= self.work
+    }
+
+    /// One rxing call, if the work left allows it: `None` when it does not.
+    fn attempt(
+        &self,
+        image: &GrayImage,
+        hints: &Hints,
+        multi: bool,
+        binarizer: Binarizer,
+    ) -> Option<Vec<Raw>> {
+        let cost = attempt_cost(image, hints, multi);
+        if !self.afford(cost) {
+            return None;
+        }
+        self.spent.set(self.spent.get() + cost);
+        Some(rx_decode(image, hints, multi, binarizer))
     }
 }
 
-/// What a whole-image rxing attempt with TRY_HARDER costs at worst per
-/// pixel, as measured on noise (release build): used to decide whether the
-/// whole-frame attempt on a large photo still fits in the budget.
-const WORST_NANOS_PER_PIXEL: u64 = 150;
-
-fn decode_gray(image: &GrayImage, options: &DecodeOptions, deadline: Instant) -> Vec<Symbol> {
+fn decode_gray(image: &GrayImage, options: &DecodeOptions, started: Instant) -> Decoded {
     let (width, height) = image.dimensions();
     if width < 3 || height < 3 || options.formats.is_empty() {
-        return Vec::new();
+        return Decoded::default();
     }
     let mut formats = options.formats.clone();
     formats.sort_by_key(|f| Format::ALL.iter().position(|g| g == f));
     formats.dedup();
     let linear: Vec<Format> = formats.iter().copied().filter(|f| f.is_linear()).collect();
     let matrix: Vec<Format> = formats.iter().copied().filter(|f| !f.is_linear()).collect();
-    let mut p = Pipeline {
+    let p = Pipeline {
         image,
-        deadline,
-        found: Found::new(),
+        work: options.work,
+        spent: Cell::new(0),
+        deadline: started + options.time_cap,
+        capped: Cell::new(false),
         all: Hints::new(&formats, true),
         quick: Hints::new(&formats, false),
         linear: Hints::new(&linear, false),
         linear_harder: Hints::new(&linear, true),
         matrix: Hints::new(&matrix, true),
     };
+    let mut found = Found::new();
     let long = width.max(height);
     if long <= SMALL_SIDE {
-        decode_small(&mut p);
+        decode_small(&p, &mut found);
     } else {
-        decode_large(&mut p);
+        decode_large(&p, &mut found);
     }
-    p.found.symbols
+    Decoded { symbols: found.symbols, work_spent: p.spent.get(), capped: p.capped.get() }
+}
+
+/// Symbols found on the whole image (as handed to rxing, `scale` photo
+/// pixels per image pixel), located in the photo.
+fn located(raw: Vec<Raw>, scale: f32) -> Vec<Located> {
+    raw.into_iter()
+        .map(|r| {
+            let region = region_of_points(&r.points, |x, y| (x * scale, y * scale));
+            Located { symbol: r.symbol, region }
+        })
+        .collect()
 }
 
 /// Scans, crops and small photos: whole image first, then retries.
-fn decode_small(p: &mut Pipeline<'_>) {
+fn decode_small(p: &Pipeline<'_>, found: &mut Found) {
     let Some(all) = p.all.as_ref() else { return };
-    let started = Instant::now();
-    let first = rx_decode(p.image, all, false, Binarizer::Hybrid);
-    // What one attempt on this image costs; retries are sized from it.
-    let unit = started.elapsed();
-    if p.found.add(first) > 0 {
+    let Some(first) = p.attempt(p.image, all, false, Binarizer::Hybrid) else { return };
+    if found.add(located(first, 1.0)) > 0 {
         // Look for more symbols around the one found (a QR beside a Code
         // 128), without TRY_HARDER: rxing's multi reader re-decodes every
         // area around each symbol, which with TRY_HARDER costs hundreds of
         // milliseconds on a 1500 px image.
-        if p.time_left()
-            && let Some(quick) = p.quick.as_ref()
+        if let Some(quick) = p.quick.as_ref()
+            && let Some(more) = p.attempt(p.image, quick, true, Binarizer::Hybrid)
         {
-            let more = rx_decode(p.image, quick, true, Binarizer::Hybrid);
-            p.found.add(more);
+            found.add(located(more, 1.0));
         }
         return;
     }
@@ -588,24 +727,23 @@ fn decode_small(p: &mut Pipeline<'_>) {
         retries.push(Retry::Downscale);
     }
     for retry in retries {
-        let cost = match retry {
-            Retry::GlobalBinarizer | Retry::Regions => unit,
-            Retry::Inverted => unit * 2,
-            Retry::Upscale => unit * 4,
-            Retry::Downscale => unit / 4,
-        };
-        if !p.fits(cost) {
-            continue;
-        }
         let Some(all) = p.all.as_ref() else { return };
         let symbols = match retry {
-            Retry::GlobalBinarizer => rx_decode(p.image, all, false, Binarizer::Global),
-            Retry::Inverted => rx_decode(p.image, &all.inverted(), false, Binarizer::Hybrid),
-            Retry::Regions => regions(p),
-            Retry::Upscale => rx_decode(&upscale2(p.image), all, false, Binarizer::Hybrid),
-            Retry::Downscale => rx_decode(&downscale_box(p.image, 2), all, false, Binarizer::Hybrid),
+            Retry::GlobalBinarizer => {
+                p.attempt(p.image, all, false, Binarizer::Global).map(|r| located(r, 1.0))
+            }
+            Retry::Inverted => {
+                p.attempt(p.image, &all.inverted(), false, Binarizer::Hybrid).map(|r| located(r, 1.0))
+            }
+            Retry::Regions => Some(regions(p)),
+            Retry::Upscale => {
+                p.attempt(&upscale2(p.image), all, false, Binarizer::Hybrid).map(|r| located(r, 0.5))
+            }
+            Retry::Downscale => {
+                p.attempt(&downscale_box(p.image, 2), all, false, Binarizer::Hybrid).map(|r| located(r, 2.0))
+            }
         };
-        if p.found.add(symbols) > 0 {
+        if found.add(symbols.unwrap_or_default()) > 0 {
             return;
         }
     }
@@ -627,56 +765,48 @@ enum Retry {
 }
 
 /// Phone photos: candidate regions first, whole (downscaled) frame last.
-fn decode_large(p: &mut Pipeline<'_>) {
-    let symbols = regions(p);
-    p.found.add(symbols);
-    if !p.time_left() {
-        return;
-    }
+fn decode_large(p: &Pipeline<'_>, found: &mut Found) {
+    found.add(regions(p));
     // The whole frame only as a last resort: it is slow on 12 MP photos
     // and prone to false reads of textures as UPC/EAN.
-    if p.found.symbols.is_empty() {
+    if found.symbols.is_empty() {
         let (width, height) = p.image.dimensions();
         let factor = width.max(height).div_ceil(FRAME_SIDE);
         let small = downscale_box(p.image, factor);
-        let pixels = u64::from(small.width()) * u64::from(small.height());
         if let Some(all) = p.all.as_ref()
-            && p.fits(Duration::from_nanos(pixels * WORST_NANOS_PER_PIXEL))
+            && let Some(raw) = p.attempt(&small, all, true, Binarizer::Hybrid)
         {
-            let symbols = rx_decode(&small, all, true, Binarizer::Hybrid);
-            p.found.add(symbols);
+            found.add(located(raw, factor as f32));
         }
     }
 }
 
 /// Finds candidate regions and decodes them; returns what was found.
-fn regions(p: &Pipeline<'_>) -> Vec<Symbol> {
+fn regions(p: &Pipeline<'_>) -> Vec<Located> {
     let mut found = Found::new();
     let map = TensorMap::compute(p.image);
     let (linear, matrix) = map.candidates();
     if let (Some(hints), Some(harder)) = (p.linear.as_ref(), p.linear_harder.as_ref()) {
         for candidate in linear.iter().take(MAX_LINEAR_CANDIDATES) {
-            if !p.time_left() {
+            if p.exhausted() {
                 break;
             }
-            let symbols = decode_linear_candidate(p, candidate, hints, harder);
-            found.add(symbols);
+            found.add(decode_linear_candidate(p, candidate, hints, harder));
         }
     }
     if let Some(hints) = p.matrix.as_ref() {
         for candidate in matrix.iter().take(MAX_MATRIX_CANDIDATES) {
-            if !p.time_left() {
+            if p.exhausted() {
                 break;
             }
-            let symbols = decode_matrix_candidate(p, candidate, hints);
-            found.add(symbols);
+            found.add(decode_matrix_candidate(p, candidate, hints));
         }
     }
     found.symbols
 }
 
 /// Straightens a linear candidate and decodes it, with retries.
-fn decode_linear_candidate(p: &Pipeline<'_>, c: &Candidate, hints: &Hints, harder: &Hints) -> Vec<Symbol> {
+fn decode_linear_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints, harder: &Hints) -> Vec<Located> {
     // (scale, extra angle in degrees, smoothing along the bars, harder)
     const ATTEMPTS: [(f32, f32, bool, bool); 9] = [
         (1.0, 0.0, true, false),
@@ -690,26 +820,27 @@ fn decode_linear_candidate(p: &Pipeline<'_>, c: &Candidate, hints: &Hints, harde
         (1.0, -8.0, true, false),
     ];
     for (scale, extra, smooth, use_harder) in ATTEMPTS {
-        if !p.time_left() {
-            break;
-        }
         let angle = c.angle + extra.to_radians();
-        let Some(mut crop) = straighten(p.image, c, angle, scale) else {
+        let Some(mut crop) = straighten(p.image, &c.region(), angle, scale) else {
             continue;
         };
         if smooth {
             smooth_vertical(&mut crop, ((c.across * scale) / 8.0).clamp(1.0, 6.0) as u32);
         }
-        let symbols = rx_decode(&crop, if use_harder { harder } else { hints }, false, Binarizer::Hybrid);
-        if !symbols.is_empty() {
-            return symbols;
+        let Some(raw) = p.attempt(&crop, if use_harder { harder } else { hints }, false, Binarizer::Hybrid)
+        else {
+            break;
+        };
+        if !raw.is_empty() {
+            let region = Region { angle, ..c.region() };
+            return raw.into_iter().map(|r| Located { symbol: r.symbol, region: Some(region) }).collect();
         }
     }
     Vec::new()
 }
 
 /// Crops a 2D candidate with a margin, scales it and decodes it.
-fn decode_matrix_candidate(p: &Pipeline<'_>, c: &Candidate, hints: &Hints) -> Vec<Symbol> {
+fn decode_matrix_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints) -> Vec<Located> {
     let (width, height) = p.image.dimensions();
     let half = c.along.max(c.across) * 0.5 * 1.35 + 8.0;
     let x0 = (c.cx - half).max(0.0) as u32;
@@ -721,13 +852,25 @@ fn decode_matrix_candidate(p: &Pipeline<'_>, c: &Candidate, hints: &Hints) -> Ve
     }
     let crop = image::imageops::crop_imm(p.image, x0, y0, x1 - x0, y1 - y0).to_image();
     let long = crop.width().max(crop.height());
-    let crop = if long > 800 { downscale_box(&crop, long.div_ceil(800)) } else { crop };
-    let symbols = rx_decode(&crop, hints, false, Binarizer::Hybrid);
-    if !symbols.is_empty() || !p.time_left() {
-        return symbols;
+    let factor = if long > 800 { long.div_ceil(800) } else { 1 };
+    let crop = downscale_box(&crop, factor);
+    let place = |raw: Vec<Raw>, scale: f32| -> Vec<Located> {
+        raw.into_iter()
+            .map(|r| {
+                let region =
+                    region_of_points(&r.points, |x, y| (x0 as f32 + x * scale, y0 as f32 + y * scale));
+                Located { symbol: r.symbol, region }
+            })
+            .collect()
+    };
+    let Some(raw) = p.attempt(&crop, hints, false, Binarizer::Hybrid) else { return Vec::new() };
+    if !raw.is_empty() {
+        return place(raw, factor as f32);
     }
-    if crop.width().max(crop.height()) < 400 {
-        return rx_decode(&upscale2(&crop), hints, false, Binarizer::Hybrid);
+    if crop.width().max(crop.height()) < 400
+        && let Some(raw) = p.attempt(&upscale2(&crop), hints, false, Binarizer::Hybrid)
+    {
+        return place(raw, factor as f32 / 2.0);
     }
     Vec::new()
 }
@@ -737,7 +880,7 @@ fn decode_matrix_candidate(p: &Pipeline<'_>, c: &Candidate, hints: &Hints) -> Ve
 
 /// A candidate region in full-resolution coordinates.
 #[derive(Debug, Clone)]
-struct Candidate {
+struct Area {
     /// Centre.
     cx: f32,
     cy: f32,
@@ -748,6 +891,12 @@ struct Candidate {
     across: f32,
     /// Ranking score.
     score: f32,
+}
+
+impl Area {
+    fn region(&self) -> Region {
+        Region { cx: self.cx, cy: self.cy, width: self.along, height: self.across, angle: self.angle }
+    }
 }
 
 /// Block-summed structure tensor of the image.
@@ -806,7 +955,7 @@ impl TensorMap {
     }
 
     /// Linear candidates and 2D candidates, best first.
-    fn candidates(&self) -> (Vec<Candidate>, Vec<Candidate>) {
+    fn candidates(&self) -> (Vec<Area>, Vec<Area>) {
         let (w, h) = (self.width, self.height);
         if w < 3 || h < 3 {
             return (Vec::new(), Vec::new());
@@ -858,7 +1007,7 @@ impl TensorMap {
             // add a quiet zone margin along the axis.
             let along = (shape.along - 2.0).max(2.0) * block;
             let across = (shape.across - 3.0).max(1.5) * block;
-            linear.push(Candidate {
+            linear.push(Area {
                 cx: (shape.cx + 0.5) * block,
                 cy: (shape.cy + 0.5) * block,
                 angle,
@@ -883,7 +1032,7 @@ impl TensorMap {
                 continue;
             }
             let weight: f32 = component.iter().map(|&k| trace[k]).sum();
-            matrix.push(Candidate {
+            matrix.push(Area {
                 cx: (shape.cx + 0.5) * block,
                 cy: (shape.cy + 0.5) * block,
                 angle: 0.0,
@@ -1003,9 +1152,9 @@ fn box_filter(values: &[f32], width: usize, height: usize, radius: usize) -> Vec
 
 /// Cuts the candidate out along `angle` so its bars are vertical, sampled
 /// bilinearly at `scale` output pixels per source pixel.
-fn straighten(image: &GrayImage, c: &Candidate, angle: f32, scale: f32) -> Option<GrayImage> {
-    let out_w = (c.along * scale).round() as u32;
-    let out_h = (c.across * scale).round() as u32;
+fn straighten(image: &GrayImage, c: &Region, angle: f32, scale: f32) -> Option<GrayImage> {
+    let out_w = (c.width * scale).round() as u32;
+    let out_h = (c.height * scale).round() as u32;
     if out_w < 16 || out_h < 3 || out_w > 8000 || out_h > 4000 {
         return None;
     }

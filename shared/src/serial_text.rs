@@ -61,6 +61,17 @@ pub fn serial_from_text(text: &str) -> Option<String> {
     pieces().find_map(telling_serial).or_else(|| pieces().find_map(accept_serial))
 }
 
+/// The serial the text says it holds (step 1 of the rule: a URL's serial
+/// key or last path segment, or a value after a serial label), or `None`
+/// when the text is at most a bare token that may or may not be a serial.
+/// A label photo's reader takes this as evidence that the code is the
+/// serial's, not another number's.
+pub fn told_serial(text: &str) -> Option<String> {
+    let text = text.trim();
+    let lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+    std::iter::once(text).chain(lines).find_map(telling_serial)
+}
+
 /// A serial the piece says it holds: through a URL or after a label.
 fn telling_serial(piece: &str) -> Option<String> {
     if is_web_url(piece) {
@@ -204,6 +215,17 @@ mod tests {
         #[case] expected: Option<&str>,
     ) {
         assert_eq!(serial_from_uri(uri).as_deref(), expected, "{uri:?}");
+    }
+
+    #[rstest]
+    #[case::labelled("SN: PX12345678", Some("PX12345678"))]
+    #[case::labelled_on_a_later_line("TID:12345678\nSN:0821674609", Some("0821674609"))]
+    #[case::url_key("https://pos.example.com/t?sn=0821674609", Some("0821674609"))]
+    #[case::url_path("https://pos.example.com/t/N9100001234567", Some("N9100001234567"))]
+    #[case::bare_token_says_nothing("0821674609", None)]
+    #[case::part_number_key("P/N:A920-3AW-RD5-21EU", None)]
+    fn told_serial_is_only_what_the_text_names(#[case] text: &str, #[case] expected: Option<&str>) {
+        assert_eq!(told_serial(text).as_deref(), expected, "{text:?}");
     }
 
     #[test]

@@ -477,3 +477,19 @@ fn a_merchant_correction_is_validated_the_agents_own_and_names_only_the_fields()
         Err(VisitError::Locked { status: VisitStatus::Completed })
     ));
 }
+
+#[test]
+fn the_expected_terminal_is_what_the_back_office_dispatched_and_nothing_a_phone_writes() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    assert!(doc.visit().unwrap().expected_serials().is_empty());
+    // A phone's note in the same words names nothing.
+    doc.add_note(&clock.ctx(&agent()), &posfield_shared::visit::dispatched_serial_note("0821000001"))
+        .unwrap();
+    assert!(doc.visit().unwrap().expected_serials().is_empty());
+    // The back office's does, normalized; an invalid one is ignored.
+    doc.add_note(&clock.ctx(&reviewer()), &posfield_shared::visit::dispatched_serial_note("0821-674609"))
+        .unwrap();
+    doc.add_note(&clock.ctx(&reviewer()), &posfield_shared::visit::dispatched_serial_note("??")).unwrap();
+    assert_eq!(doc.visit().unwrap().expected_serials(), ["0821674609"]);
+}

@@ -766,6 +766,9 @@ struct CreateBody {
     phone: Option<String>,
     address: Option<String>,
     agent: String,
+    /// The terminal's serial, when the desk knows it: the phone takes it as
+    /// the terminal the visit expects when it reads the label.
+    serial: Option<String>,
 }
 
 async fn office_create(
@@ -784,7 +787,7 @@ async fn office_create(
             address: body.address,
         },
         agent: body.agent,
-        serial: None,
+        serial: body.serial,
     };
     let visit = desk::create(&state, &user, new).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": visit.id, "assignee": visit.assignment.agent }))))

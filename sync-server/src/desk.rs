@@ -472,7 +472,8 @@ pub async fn create(state: &State, user: &DeskUser, new: NewVisit) -> Result<Vis
     if let Some(serial) = new.serial.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let serial =
             posfield_shared::validate::serial(serial).map_err(|e| DeskError::Invalid(e.to_string()))?;
-        doc.add_note(&user.ctx(), &format!("终端机身号 / serial: {serial}")).map_err(invalid)?;
+        doc.add_note(&user.ctx(), &posfield_shared::visit::dispatched_serial_note(&serial))
+            .map_err(invalid)?;
     }
     let detail = format!("{} for {agent}", new.kind.code());
     let visit =

@@ -109,6 +109,12 @@ pub enum AgentError {
         /// Where the key should have been.
         keystore: String,
     },
+    /// A serial chosen from a label photo that the photo does not offer.
+    #[error("the label photo offers no serial {serial:?}: take the photo again or type the serial")]
+    NotOffered {
+        /// What was chosen.
+        serial: String,
+    },
     /// A file was asked for through a visit that does not refer to it.
     #[error("visit {visit} refers to no file {sha256}")]
     NotInVisit {
@@ -151,6 +157,7 @@ impl AgentError {
             AgentError::Keystore(_) => "keystore",
             AgentError::KeyGone { .. } => "key_gone",
             AgentError::NotInVisit { .. } => "file_not_in_visit",
+            AgentError::NotOffered { .. } => "serial_not_offered",
         }
     }
 
@@ -173,6 +180,27 @@ pub struct Identified {
     pub method: IdentificationMethod,
     /// Other codes found on the label, for the agent to pick instead.
     pub alternatives: Vec<String>,
+}
+
+/// What a label photo gave ([`Agent::identify_photo`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhotoIdentified {
+    /// The label said which code is the serial: it is recorded.
+    Recorded(Identified),
+    /// It did not: nothing is recorded until the agent chooses.
+    Choose(SerialChoice),
+}
+
+/// The candidates of a label photo that did not say which code is the serial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialChoice {
+    /// The photo, stored: pass it back with the choice.
+    pub photo: BlobHash,
+    /// Why the agent must choose (two serials, an unknown maker's format, or
+    /// not the terminal the visit was dispatched for).
+    pub evidence: barcode::Evidence,
+    /// The plausible serials, likeliest first, each with a crop of its code.
+    pub candidates: Vec<barcode::Candidate>,
 }
 
 /// Where one visit stands with the server, for the visit screen.
@@ -846,24 +874,91 @@ impl Agent {
         })
     }
 
-    /// Reads the serial from a photo of the label and records it; the photo
-    /// is kept as evidence. Other codes found are returned as alternatives.
+    /// Reads the serial from a photo of the label. When the label says which
+    /// code is the serial ([`barcode::choose`]: the terminal the visit was
+    /// dispatched for, a code naming its serial, or the one serial in a
+    /// known maker's format) it is recorded with the photo as evidence; when
+    /// it does not, nothing is recorded and the candidates come back with a
+    /// crop of each one's code, for the agent to choose with
+    /// [`Agent::identify_photo_choice`]. The photo is stored either way.
     pub fn identify_photo(
         &mut self,
         visit_id: &VisitId,
         image: &[u8],
         replacement: bool,
-    ) -> Result<Identified, AgentError> {
-        let scan = barcode::scan_serial(image, &barcode::DecodeOptions::default())?;
-        let evidence = self.blobs.put(image)?;
+    ) -> Result<PhotoIdentified, AgentError> {
+        let answer = self.read_label(visit_id, image, replacement)?;
+        let photo = self.blobs.put(image)?;
+        let Some(serial) = answer.serial.clone() else {
+            return Ok(PhotoIdentified::Choose(SerialChoice {
+                photo: BlobHash::parse(&photo)?,
+                evidence: answer.evidence,
+                candidates: answer.candidates,
+            }));
+        };
         let visit = self.edit(visit_id, |doc, ctx| {
-            doc.identify_terminal(ctx, &scan.serial, IdentificationMethod::Photo, Some(evidence), replacement)
+            doc.identify_terminal(ctx, &serial, IdentificationMethod::Photo, Some(photo), replacement)
+        })?;
+        let alternatives = answer.candidates.into_iter().skip(1).map(|c| c.serial);
+        Ok(PhotoIdentified::Recorded(Identified {
+            serial: identified_serial(&visit, replacement),
+            method: IdentificationMethod::Photo,
+            alternatives: alternatives.chain(answer.others.into_iter().map(|s| s.text)).collect(),
+        }))
+    }
+
+    /// Records the serial the agent chose among a label photo's candidates
+    /// ([`PhotoIdentified::Choose`]). The stored photo is read again, so only
+    /// a serial it offers is taken, with the photo as evidence. When the
+    /// visit expected another terminal, a note says the agent confirmed the
+    /// one on the label, for the reviewer.
+    pub fn identify_photo_choice(
+        &mut self,
+        visit_id: &VisitId,
+        photo: &BlobHash,
+        serial: &str,
+        replacement: bool,
+    ) -> Result<Identified, AgentError> {
+        let image = self.blobs.get(photo.as_str())?;
+        let answer = self.read_label(visit_id, &image, replacement)?;
+        let chosen = posfield_shared::validate::serial(serial).ok();
+        let Some(chosen) = chosen.filter(|s| answer.candidates.iter().any(|c| &c.serial == s)) else {
+            return Err(AgentError::NotOffered { serial: serial.to_owned() });
+        };
+        let note = match &answer.evidence {
+            barcode::Evidence::NotExpected { expected } => Some(format!(
+                "标签机身号 {chosen} 与派单机身号 {} 不符，业务员确认按标签记录 / the label's serial {chosen} is not the dispatched {}: the agent confirmed the label",
+                expected.join("、"),
+                expected.join(", ")
+            )),
+            _ => None,
+        };
+        let photo = photo.as_str().to_owned();
+        let visit = self.edit(visit_id, |doc, ctx| {
+            let visit =
+                doc.identify_terminal(ctx, &chosen, IdentificationMethod::Photo, Some(photo), replacement)?;
+            match &note {
+                Some(note) => doc.add_note(ctx, note),
+                None => Ok(visit),
+            }
         })?;
         Ok(Identified {
             serial: identified_serial(&visit, replacement),
             method: IdentificationMethod::Photo,
-            alternatives: scan.alternatives.into_iter().map(|s| s.text).collect(),
+            alternatives: Vec::new(),
         })
+    }
+
+    /// Decodes a label photo against the terminal the visit expects (none
+    /// for the replacement, which is new to the merchant).
+    fn read_label(
+        &mut self,
+        visit_id: &VisitId,
+        image: &[u8],
+        replacement: bool,
+    ) -> Result<barcode::SerialAnswer, AgentError> {
+        let expected = if replacement { Vec::new() } else { self.visit(visit_id)?.expected_serials() };
+        Ok(barcode::scan_serial(image, &barcode::DecodeOptions::default(), &expected)?)
     }
 
     /// Sets a checklist step.

@@ -55,13 +55,32 @@ fn decode_barcodes_without_a_symbol_fails_with_a_message() {
 }
 
 #[test]
-fn scan_serial_prints_the_serial_or_fails_clearly() {
+fn scan_serial_prints_the_serial_or_the_candidates_or_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
+    // A PAX serial (a known maker's format): sure.
+    let label = dir.path().join("pax.png");
+    code128_png("0821674609", &label);
+    let output = agent(dir.path(), &["scan-serial", label.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout(&output), "0821674609");
+
+    // A serial in no known maker's format: the candidates, and status 3.
     let label = dir.path().join("label.png");
     code128_png("N9100001234567", &label);
     let output = agent(dir.path(), &["scan-serial", label.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    let candidate: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(candidate["serial"], "N9100001234567");
+    assert_eq!(candidate["format"], "CODE_128");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no known maker"), "{output:?}");
+    // The visit expects it: sure.
+    let output = agent(dir.path(), &["scan-serial", label.to_str().unwrap(), "--expect", "N9100001234567"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(stdout(&output), "N9100001234567");
+    // It expects another: a possible wrong terminal, status 3.
+    let output = agent(dir.path(), &["scan-serial", label.to_str().unwrap(), "--expect", "0821674609"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("possibly the wrong terminal"), "{output:?}");
 
     let not_a_serial = dir.path().join("text.png");
     code128_png("hello/world", &not_a_serial);

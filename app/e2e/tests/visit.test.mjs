@@ -107,9 +107,18 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.equal(await screen.getAttribute('data-status'), 'draft');
   assert.ok((await browser.$$(`${sel('missing')} li`)).length > 0, 'a new visit lists what is missing');
 
-  // Identify the terminal from a photo of its label, decoded in Rust.
+  // Identify the terminal from a photo of its label, decoded in Rust. Its
+  // code holds 18 digits, in no known maker's serial format: the app is
+  // unsure and offers the candidate with the crop of its code, and the agent
+  // taps it.
   await openSection(browser, 'identify');
   await upload(browser, sel('identify-photo'), LABEL_PHOTO);
+  await waitFor(browser, sel('identify-choice'), 'displayed', 30000);
+  assert.equal(await (await browser.$(sel('identify-choice'))).getAttribute('data-reason'), 'unknown_format');
+  const crop = await browser.$(`${sel('identify-candidate')}[data-serial="${LABEL_SERIAL}"] img`);
+  assert.match(await crop.getAttribute('src'), /^data:image\/jpeg;base64,/);
+  if (takeShots) await shot(browser, 'identify-choice');
+  await click(browser, `${sel('identify-candidate')}[data-serial="${LABEL_SERIAL}"]`);
   const serial = await browser.$(sel('identified-serial'));
   await serial.waitForDisplayed({ timeout: 30000 });
   assert.equal(await serial.getText(), LABEL_SERIAL);

@@ -7,6 +7,7 @@
 //! ask the background sync to run, so no screen ever waits on the network.
 
 use base64::Engine as _;
+use posfield_core::agent::PhotoIdentified;
 use posfield_core::background::SyncEvent;
 use posfield_core::{Agent, AgentError, VisitFilter};
 use posfield_shared::visit::schema::StepState;
@@ -24,8 +25,8 @@ use tauri::{AppHandle, Manager};
 use crate::error::{UiError, UiResult};
 use crate::events;
 use crate::models::{
-    IdentifiedDto, MerchantFields, NewVisit, StrokesDto, SyncView, VisitList, VisitRowDto, VisitView,
-    Vocabulary,
+    IdentifiedDto, MerchantFields, NewVisit, SerialChoiceDto, StrokesDto, SyncView, VisitList, VisitRowDto,
+    VisitView, Vocabulary,
 };
 use crate::nfc::NfcTagDto;
 use crate::state::AppState;
@@ -41,6 +42,7 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         correct_merchant,
         visit_view,
         identify_photo,
+        identify_photo_choice,
         identify_typed,
         identify_nfc,
         add_fault,
@@ -269,7 +271,10 @@ async fn visit_view(app: AppHandle, visit_id: String) -> UiResult<VisitView> {
 /// The serial found and the visit as it now stands.
 #[derive(Debug, Serialize)]
 struct IdentifyReply {
-    identified: IdentifiedDto,
+    /// The serial recorded; `None` when the agent must choose.
+    identified: Option<IdentifiedDto>,
+    /// The candidates of a label photo that did not say which code is the serial.
+    choice: Option<SerialChoiceDto>,
     visit: VisitView,
 }
 
@@ -285,15 +290,7 @@ fn identify_reply(
         Ok(())
     })?;
     let found = found.ok_or_else(|| UiError::new("internal", "no serial recorded"))?;
-    let method = serde_json::to_value(found.method).ok().and_then(|v| v.as_str().map(str::to_owned));
-    Ok(IdentifyReply {
-        identified: IdentifiedDto {
-            serial: found.serial,
-            method: method.unwrap_or_default(),
-            alternatives: found.alternatives,
-        },
-        visit,
-    })
+    Ok(IdentifyReply { identified: Some(IdentifiedDto::from(found)), choice: None, visit })
 }
 
 #[tauri::command]
@@ -306,7 +303,38 @@ async fn identify_photo(
     blocking(app, move |app, state| {
         let visit_id = parse_visit_id(&visit_id)?;
         let bytes = decode_base64(&image)?;
-        identify_reply(app, state, &visit_id, |agent| agent.identify_photo(&visit_id, &bytes, replacement))
+        let mut outcome = None;
+        let visit = edit(app, state, &visit_id, |agent| {
+            outcome = Some(agent.identify_photo(&visit_id, &bytes, replacement)?);
+            Ok(())
+        })?;
+        Ok(match outcome.ok_or_else(|| UiError::new("internal", "no answer from the photo"))? {
+            PhotoIdentified::Recorded(found) => {
+                IdentifyReply { identified: Some(IdentifiedDto::from(found)), choice: None, visit }
+            }
+            PhotoIdentified::Choose(choice) => {
+                IdentifyReply { identified: None, choice: Some(SerialChoiceDto::from(choice)), visit }
+            }
+        })
+    })
+    .await
+}
+
+/// The serial the agent tapped among a label photo's candidates.
+#[tauri::command]
+async fn identify_photo_choice(
+    app: AppHandle,
+    visit_id: String,
+    photo: String,
+    serial: String,
+    replacement: bool,
+) -> UiResult<IdentifyReply> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let photo = BlobHash::parse(&photo).map_err(AgentError::from)?;
+        identify_reply(app, state, &visit_id, |agent| {
+            agent.identify_photo_choice(&visit_id, &photo, &serial, replacement)
+        })
     })
     .await
 }

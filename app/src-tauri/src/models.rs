@@ -2,6 +2,9 @@
 //! from it. Domain types stay in posfield-shared; these are built from them
 //! here, so the JSON the UI reads can change without touching the domain.
 
+use base64::Engine as _;
+use posfield_core::agent::{Identified, SerialChoice};
+use posfield_core::identify::barcode::Evidence;
 use posfield_core::{VisitRow, VisitSyncState};
 use posfield_shared::checklist::{Condition, Need};
 use posfield_shared::fault::FAULTS;
@@ -806,6 +809,75 @@ pub struct IdentifiedDto {
     pub method: String,
     /// Other codes found on the label.
     pub alternatives: Vec<String>,
+}
+
+impl From<Identified> for IdentifiedDto {
+    fn from(found: Identified) -> Self {
+        let method = serde_json::to_value(found.method).ok().and_then(|v| v.as_str().map(str::to_owned));
+        IdentifiedDto {
+            serial: found.serial,
+            method: method.unwrap_or_default(),
+            alternatives: found.alternatives,
+        }
+    }
+}
+
+/// A label photo that did not say which code is the serial: the candidates
+/// to tap, each with the crop of its code.
+#[derive(Debug, Clone, Serialize)]
+pub struct SerialChoiceDto {
+    /// The stored photo's sha256, passed back with the choice.
+    pub photo: String,
+    /// `not_expected` (possibly the wrong terminal), `several`, `unknown_format`.
+    pub reason: String,
+    /// The serials the visit was dispatched for, with `not_expected`.
+    pub expected: Vec<String>,
+    /// The candidates, likeliest first.
+    pub candidates: Vec<CandidateDto>,
+}
+
+/// One serial to tap.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateDto {
+    /// The serial.
+    pub serial: String,
+    /// The code's symbology.
+    pub format: String,
+    /// The maker whose format it is in, when one is.
+    pub maker: Option<String>,
+    /// The code's crop as a `data:image/jpeg;base64,` URL.
+    pub crop: Option<String>,
+}
+
+impl From<SerialChoice> for SerialChoiceDto {
+    fn from(choice: SerialChoice) -> Self {
+        let (reason, expected) = match choice.evidence {
+            Evidence::NotExpected { expected } => ("not_expected", expected),
+            Evidence::Several => ("several", Vec::new()),
+            _ => ("unknown_format", Vec::new()),
+        };
+        let candidates = choice
+            .candidates
+            .into_iter()
+            .map(|c| CandidateDto {
+                crop: c.crop_jpeg.map(|jpeg| {
+                    format!(
+                        "data:image/jpeg;base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(jpeg)
+                    )
+                }),
+                serial: c.serial,
+                format: c.symbol.format,
+                maker: c.maker,
+            })
+            .collect();
+        SerialChoiceDto {
+            photo: choice.photo.as_str().to_owned(),
+            reason: reason.to_owned(),
+            expected,
+            candidates,
+        }
+    }
 }
 
 /// Where the phone's sync stands, for the sync screen and the header.

@@ -92,6 +92,16 @@ export interface VisitView {
   summary_zh: string; acceptance: AcceptanceView | null; review_note: string | null; returned: boolean; unsynced: boolean;
 }
 export interface Identified { serial: string; method: string; alternatives: string[] }
+/** A label photo that did not say which code is the serial. */
+export interface SerialCandidate { serial: string; format: string; maker: string | null; crop: string | null }
+export interface SerialChoice {
+  /** The stored photo's sha256, passed back with the choice. */
+  photo: string;
+  reason: 'not_expected' | 'several' | 'unknown_format';
+  expected: string[];
+  candidates: SerialCandidate[];
+}
+export interface IdentifyReply { identified: Identified | null; choice: SerialChoice | null; visit: VisitView }
 export interface Progress { phase: 'blobs' | 'manifest' | 'documents' | 'done'; docs_done: number; docs_total: number; bytes_done: number; bytes_total: number }
 export type SyncEvent =
   | { event: 'started'; resumed: boolean }
@@ -116,13 +126,15 @@ export const api = {
     invoke<VisitView>('correct_merchant', { visitId, merchant }),
   visit: (visitId: string) => invoke<VisitView>('visit_view', { visitId }),
   identifyPhoto: (visitId: string, image: string, replacement: boolean) =>
-    invoke<{ identified: Identified; visit: VisitView }>('identify_photo', { visitId, image, replacement }),
+    invoke<IdentifyReply>('identify_photo', { visitId, image, replacement }),
+  identifyPhotoChoice: (visitId: string, photo: string, serial: string, replacement: boolean) =>
+    invoke<IdentifyReply>('identify_photo_choice', { visitId, photo, serial, replacement }),
   identifyTyped: (visitId: string, serial: string, replacement: boolean) =>
-    invoke<{ identified: Identified; visit: VisitView }>('identify_typed', { visitId, serial, replacement }),
+    invoke<IdentifyReply>('identify_typed', { visitId, serial, replacement }),
   identifyScanned: (visitId: string, serial: string, replacement: boolean) =>
-    invoke<{ identified: Identified; visit: VisitView }>('identify_typed', { visitId, serial, replacement, scanned: true }),
+    invoke<IdentifyReply>('identify_typed', { visitId, serial, replacement, scanned: true }),
   identifyNfc: (visitId: string, tag: unknown, replacement: boolean) =>
-    invoke<{ identified: Identified; visit: VisitView }>('identify_nfc', { visitId, tag, replacement }),
+    invoke<IdentifyReply>('identify_nfc', { visitId, tag, replacement }),
   addFault: (visitId: string, code: string, symptom: string | null) => invoke<VisitView>('add_fault', { visitId, code, symptom }),
   addAttempt: (visitId: string, faultId: string, remedy: string | null, description: string | null, fixed: boolean) =>
     invoke<VisitView>('add_attempt', { visitId, faultId, remedy, description, fixed }),

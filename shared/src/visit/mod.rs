@@ -27,4 +27,6 @@ pub use document::{
 pub use ops::{
     BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, TerminalDetails, VisitError, WaiverInput,
 };
-pub use schema::{CHECKLIST_EDITION, EDITABLE_FROM, SCHEMA_VERSION, StepState, Visit};
+pub use schema::{
+    CHECKLIST_EDITION, EDITABLE_FROM, SCHEMA_VERSION, StepState, Visit, dispatched_serial_note,
+};

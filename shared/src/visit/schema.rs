@@ -571,7 +571,34 @@ pub struct Visit {
     pub history: Vec<HistoryEvent>,
 }
 
+/// How the back office's note names the terminal a visit was dispatched
+/// for ([`dispatched_serial_note`], [`Visit::expected_serials`]).
+const DISPATCHED_SERIAL: &str = "终端机身号 / serial: ";
+
+/// The note the back office adds to a visit it dispatches for a known
+/// terminal: the one spelling both the desk and the phone read.
+pub fn dispatched_serial_note(serial: &str) -> String {
+    format!("{DISPATCHED_SERIAL}{serial}")
+}
+
 impl Visit {
+    /// The serials of the terminals the visit was dispatched for: the
+    /// back office's notes written by [`dispatched_serial_note`]. Only notes
+    /// stamped by a back-office role count: the server puts back any
+    /// phone's claim to another author, so a phone cannot name its own
+    /// expected terminal.
+    pub fn expected_serials(&self) -> Vec<String> {
+        let mut serials: Vec<String> = self
+            .notes
+            .iter()
+            .filter(|note| note.stamp.by.role != crate::actor::Role::Agent)
+            .filter_map(|note| note.text.strip_prefix(DISPATCHED_SERIAL))
+            .filter_map(|serial| crate::validate::serial(serial.trim()).ok())
+            .collect();
+        serials.dedup();
+        serials
+    }
+
     /// Whether an app of schema version `version` may edit this visit: its
     /// edit floor is not above that version.
     pub fn editable_by(&self, version: u64) -> bool {

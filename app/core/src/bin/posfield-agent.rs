@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
+use posfield_core::agent::PhotoIdentified;
 use posfield_core::background::{BackgroundSync, Schedule, SyncEvent};
 use posfield_core::identify::barcode;
 use posfield_core::photo::{self, PhotoLimits};
@@ -104,6 +105,10 @@ enum Command {
         serial: Option<String>,
         #[arg(long, conflicts_with = "ndef")]
         photo: Option<PathBuf>,
+        /// With --photo: the serial chosen among the photo's candidates when
+        /// the label does not say which code is the serial.
+        #[arg(long, requires = "photo")]
+        choose: Option<String>,
         /// A file holding the raw NDEF message bytes.
         #[arg(long, requires = "uid")]
         ndef: Option<PathBuf>,
@@ -224,8 +229,15 @@ enum Command {
     Show { visit: VisitId },
     /// Prints every barcode in an image, one JSON object per line.
     DecodeBarcodes { image: PathBuf },
-    /// Prints the terminal serial read from a label photo.
-    ScanSerial { image: PathBuf },
+    /// Prints the terminal serial read from a label photo. When the label
+    /// does not say which code is the serial, prints the candidates (one
+    /// JSON object a line) and exits with status 3.
+    ScanSerial {
+        image: PathBuf,
+        /// The serial the visit expects (the dispatch's); repeatable.
+        #[arg(long = "expect")]
+        expected: Vec<String>,
+    },
     /// Writes the normalized JPEG of a document photo and prints its width, height and bytes.
     NormalizePhoto { input: PathBuf, output: PathBuf },
 }
@@ -235,6 +247,39 @@ fn term<T: Term>(what: &str, code: &str) -> Result<T> {
         let known: Vec<&str> = T::ALL.iter().map(|t| t.code()).collect();
         anyhow!("unknown {what} {code:?}; one of: {}", known.join(", "))
     })
+}
+
+/// The exit status of `scan-serial` and `identify --photo` when the label
+/// does not say which code is the serial.
+const UNSURE: u8 = 3;
+
+/// Why a label photo's answer is not sure, in words.
+fn unsure_words(evidence: &barcode::Evidence) -> String {
+    match evidence {
+        barcode::Evidence::NotExpected { expected } => format!(
+            "the serial the visit expects ({}) is not on the label, but another is: possibly the wrong terminal",
+            expected.join(", ")
+        ),
+        barcode::Evidence::Several => "the label holds several serials".to_owned(),
+        barcode::Evidence::UnknownFormat => "the serial is in no known maker's format".to_owned(),
+        sure => format!("sure ({sure:?})"),
+    }
+}
+
+/// Says why the label's answer is not sure and what to do, prints the
+/// candidates one JSON object a line, and exits with [`UNSURE`].
+fn unsure(evidence: &barcode::Evidence, candidates: &[barcode::Candidate], next: &str) -> Result<ExitCode> {
+    eprintln!("posfield-agent: {}; {next}", unsure_words(evidence));
+    for candidate in candidates {
+        let line = serde_json::json!({
+            "serial": candidate.serial,
+            "format": candidate.symbol.format,
+            "text": candidate.symbol.text,
+            "maker": candidate.maker,
+        });
+        println!("{line}");
+    }
+    Ok(ExitCode::from(UNSURE))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -269,10 +314,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        Command::ScanSerial { image } => {
-            let scan = barcode::scan_serial(&read(image)?, &barcode::DecodeOptions::default())?;
-            println!("{}", scan.serial);
-            return Ok(ExitCode::SUCCESS);
+        Command::ScanSerial { image, expected } => {
+            let answer = barcode::scan_serial(&read(image)?, &barcode::DecodeOptions::default(), expected)?;
+            if let Some(serial) = &answer.serial {
+                println!("{serial}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            return unsure(&answer.evidence, &answer.candidates, "the candidates follow, choose one");
         }
         Command::NormalizePhoto { input, output } => {
             let photo = photo::normalize_photo(&read(input)?, &PhotoLimits::default())?;
@@ -300,10 +348,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let row = agent.create_visit(term::<VisitKind>("visit kind", &kind)?, &merchant)?;
             println!("{}", row.id);
         }
-        Command::Identify { visit, serial, photo, ndef, uid, replacement } => {
+        Command::Identify { visit, serial, photo, choose, ndef, uid, replacement } => {
             let found = match (serial, photo, ndef) {
                 (Some(serial), _, _) => agent.identify_typed(&visit, &serial, replacement)?,
-                (_, Some(photo), _) => agent.identify_photo(&visit, &read(&photo)?, replacement)?,
+                (_, Some(photo), _) => match agent.identify_photo(&visit, &read(&photo)?, replacement)? {
+                    PhotoIdentified::Recorded(found) => found,
+                    PhotoIdentified::Choose(choice) => match choose {
+                        Some(serial) => {
+                            agent.identify_photo_choice(&visit, &choice.photo, &serial, replacement)?
+                        }
+                        None => {
+                            let next = "nothing recorded: run again with --choose SERIAL";
+                            return unsure(&choice.evidence, &choice.candidates, next);
+                        }
+                    },
+                },
                 (_, _, Some(ndef)) => {
                     let uid = hex::decode(uid.unwrap_or_default().replace([':', ' '], ""))
                         .context("the tag UID must be hex")?;
