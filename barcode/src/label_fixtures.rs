@@ -23,10 +23,11 @@ use rxing::{BarcodeFormat, Writer};
 
 mod harder;
 mod identity;
+pub mod measure;
 #[cfg(test)]
 mod tests;
 
-pub use harder::{HarderCase, harder_cases};
+pub use harder::{HarderCase, extreme_cases, harder_cases};
 pub use identity::{Identity, identity_for};
 
 /// Something in front of part of the label: a thumb or a dark sticker, a

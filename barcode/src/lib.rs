@@ -86,7 +86,7 @@ pub const MAX_PIXELS: u64 = 100_000_000;
 pub const MAX_SIDE: u32 = 30_000;
 
 /// Default work of one decode (see [`DecodeOptions::work`]).
-pub const DEFAULT_WORK: u64 = 40_000_000;
+pub const DEFAULT_WORK: u64 = 24_000_000;
 
 /// Default wall-clock safety net of one decode (see [`DecodeOptions::time_cap`]).
 pub const DEFAULT_TIME_CAP: Duration = Duration::from_secs(5);
@@ -805,38 +805,125 @@ fn regions(p: &Pipeline<'_>) -> Vec<Located> {
     found.symbols
 }
 
-/// Straightens a linear candidate and decodes it, with retries.
+/// Straightens a linear candidate and decodes it, with retries. A label's
+/// serial and part number are often stacked a few modules apart and found
+/// as one candidate; the reader returns one code per image, so once the
+/// whole crop gives a code, its upper and lower halves are read on their own
+/// too.
 fn decode_linear_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints, harder: &Hints) -> Vec<Located> {
-    // (scale, extra angle in degrees, smoothing along the bars, harder)
-    const ATTEMPTS: [(f32, f32, bool, bool); 9] = [
-        (1.0, 0.0, true, false),
-        (1.0, 0.0, false, true),
-        (2.0, 0.0, true, false),
-        (0.5, 0.0, true, false),
-        (1.0, 4.0, true, false),
-        (1.0, -4.0, true, false),
-        (2.0, 0.0, false, true),
-        (1.0, 8.0, true, false),
-        (1.0, -8.0, true, false),
+    // (scale, extra angle in degrees, smoothing along the bars, harder,
+    // sharpening across them)
+    const ATTEMPTS: [(f32, f32, bool, bool, bool); 15] = [
+        (1.0, 0.0, true, false, false),
+        (1.0, 0.0, false, true, false),
+        (1.0, 0.0, true, false, true),
+        (2.0, 0.0, true, false, false),
+        (0.5, 0.0, true, false, false),
+        (1.0, 4.0, true, false, false),
+        (1.0, -4.0, true, false, false),
+        (2.0, 0.0, false, true, false),
+        (2.0, 0.0, true, false, true),
+        // Small modules with the bars' direction a little off.
+        (2.0, 2.0, false, true, false),
+        (2.0, -2.0, false, true, false),
+        (1.0, 8.0, true, false, false),
+        (1.0, -8.0, true, false, false),
+        (2.0, 4.0, false, true, false),
+        (2.0, -4.0, false, true, false),
     ];
-    for (scale, extra, smooth, use_harder) in ATTEMPTS {
+    let plain = hints;
+    for (scale, extra, smooth, use_harder, sharpen) in ATTEMPTS {
         let angle = c.angle + extra.to_radians();
-        let Some(mut crop) = straighten(p.image, &c.region(), angle, scale) else {
+        let region = Region { angle, ..c.region() };
+        let Some(crop) = straighten(p.image, &region, angle, scale) else {
             continue;
         };
-        if smooth {
-            smooth_vertical(&mut crop, ((c.across * scale) / 8.0).clamp(1.0, 6.0) as u32);
-        }
-        let Some(raw) = p.attempt(&crop, if use_harder { harder } else { hints }, false, Binarizer::Hybrid)
+        let hints = if use_harder { harder } else { plain };
+        let Some(raw) =
+            p.attempt(&prepared(&crop, c.across * scale, smooth, sharpen), hints, false, Binarizer::Hybrid)
         else {
             break;
         };
-        if !raw.is_empty() {
-            let region = Region { angle, ..c.region() };
-            return raw.into_iter().map(|r| Located { symbol: r.symbol, region: Some(region) }).collect();
+        if raw.is_empty() {
+            continue;
         }
+        let mut found = Found::new();
+        found.add(raw.into_iter().map(|r| Located { symbol: r.symbol, region: Some(region) }).collect());
+        let height = crop.height();
+        if height >= 24 {
+            for (top, band) in [(0, height / 2), (height / 2, height - height / 2)] {
+                let part = image::imageops::crop_imm(&crop, 0, top, crop.width(), band).to_image();
+                let Some(mut raw) = p.attempt(
+                    &prepared(&part, band as f32, smooth, sharpen),
+                    hints,
+                    false,
+                    Binarizer::Hybrid,
+                ) else {
+                    break;
+                };
+                // A band is a small image: reading it harder, then sharpened,
+                // costs little.
+                for (image, hints) in
+                    [(part.clone(), harder), (prepared(&part, band as f32, true, true), plain)]
+                {
+                    if !raw.is_empty() {
+                        break;
+                    }
+                    if let Some(again) = p.attempt(&image, hints, false, Binarizer::Hybrid) {
+                        raw = again;
+                    }
+                }
+                // The band's centre, back in the photo.
+                let v = (top as f32 + band as f32 / 2.0 - height as f32 / 2.0) / scale;
+                let (sin, cos) = angle.sin_cos();
+                let placed = Region {
+                    cx: region.cx - v * sin,
+                    cy: region.cy + v * cos,
+                    height: band as f32 / scale,
+                    ..region
+                };
+                found.add(
+                    raw.into_iter().map(|r| Located { symbol: r.symbol, region: Some(placed) }).collect(),
+                );
+            }
+        }
+        return found.symbols;
     }
     Vec::new()
+}
+
+/// The crop averaged along the bars (radius an eighth of its height, 1 to 6
+/// pixels) when `smooth`, to beat noise, and sharpened across them when
+/// `sharpen`, to undo a blur that merges thin bars; else as it is.
+fn prepared(crop: &GrayImage, height: f32, smooth: bool, sharpen: bool) -> GrayImage {
+    let mut out = crop.clone();
+    if smooth {
+        smooth_vertical(&mut out, (height / 8.0).clamp(1.0, 6.0) as u32);
+    }
+    if sharpen {
+        sharpen_across(&mut out);
+    }
+    out
+}
+
+/// An unsharp mask across the bars (rows only): each pixel moves away from
+/// the mean of its 5-pixel row neighbourhood by 1.5 times its difference.
+fn sharpen_across(image: &mut GrayImage) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    if w < 5 {
+        return;
+    }
+    let src = image.as_raw().clone();
+    let dst: &mut [u8] = image;
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for x in 0..w {
+            let (lo, hi) = (x.saturating_sub(2), (x + 3).min(w));
+            let mean = row[lo..hi].iter().map(|&v| f32::from(v)).sum::<f32>() / (hi - lo) as f32;
+            let v = f32::from(row[x]);
+            dst[y * w + x] = (v + 1.5 * (v - mean)).clamp(0.0, 255.0) as u8;
+        }
+    }
 }
 
 /// Crops a 2D candidate with a margin, scales it and decodes it.
@@ -972,12 +1059,26 @@ impl TensorMap {
             trace[i] = t;
             aniso[i] = d;
         }
+        // Sensor noise adds the same energy to both directions, which in a
+        // dim photo drowns the bars' coherence: take the noise level as the
+        // median cell's weaker direction (most of a photo is not label) and
+        // leave it out of the trace.
+        let mut weaker: Vec<f32> = (0..n).map(|i| (trace[i] - aniso[i]) / 2.0).collect();
+        let middle = n / 2;
+        let noise = *weaker.select_nth_unstable_by(middle, f32::total_cmp).1;
+        for t in &mut trace {
+            *t = (*t - 2.0 * noise).max(0.0);
+        }
+        // Noise also leaves a random direction in every cell: the bars must
+        // stand well above the median cell's.
+        let mut spread = aniso.clone();
+        let noise_aniso = *spread.select_nth_unstable_by(middle, f32::total_cmp).1;
         let max_aniso = aniso.iter().copied().fold(0.0, f32::max);
-        let lin_threshold = (0.08 * max_aniso).max(LINEAR_MIN_ENERGY);
+        let lin_threshold = (0.08 * max_aniso).max(LINEAR_MIN_ENERGY).max(4.0 * noise_aniso);
         let lin_mask: Vec<bool> =
             (0..n).map(|i| aniso[i] >= lin_threshold && aniso[i] >= 0.6 * trace[i]).collect();
         let max_trace = trace.iter().copied().fold(0.0, f32::max);
-        let mat_threshold = (0.08 * max_trace).max(MATRIX_MIN_ENERGY);
+        let mat_threshold = (0.08 * max_trace).max(MATRIX_MIN_ENERGY).max(4.0 * noise_aniso);
         let mat_mask: Vec<bool> =
             (0..n).map(|i| trace[i] >= mat_threshold && aniso[i] < 0.6 * trace[i]).collect();
         let block = self.block as f32;
@@ -1048,9 +1149,9 @@ impl TensorMap {
 
 /// Mean squared gradient (per direction) below which no region counts as a
 /// barcode: about 12 grey levels RMS.
-const LINEAR_MIN_ENERGY: f32 = 150.0;
+const LINEAR_MIN_ENERGY: f32 = 30.0;
 /// The same for 2D candidates.
-const MATRIX_MIN_ENERGY: f32 = 300.0;
+const MATRIX_MIN_ENERGY: f32 = 60.0;
 
 /// Extent of a component along an angle and across it, in map cells.
 struct Shape {

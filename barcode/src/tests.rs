@@ -405,3 +405,94 @@ fn barcode_timings() {
         times.iter().max().copied().unwrap_or_default()
     );
 }
+
+/// Prints one line per case and the tally.
+fn report(outcomes: &[label_fixtures::measure::Outcome]) -> label_fixtures::measure::Tally {
+    for outcome in outcomes {
+        eprintln!(
+            "{:<64} {:>6.0} ms work {:>9} {:?} {:?}",
+            outcome.name, outcome.millis, outcome.work, outcome.verdict, outcome.answer
+        );
+    }
+    let tally = label_fixtures::measure::Tally::of(outcomes);
+    eprintln!("{tally:?}");
+    tally
+}
+
+/// The harder set (100 photos of labels as real hands take them): never a
+/// wrong serial answered as sure, at most 8 unsure, and the same answers
+/// again while other work loads every core, since the decode stops on work,
+/// not on the clock. Sure and right: 87 today (the goal is 90; the misses
+/// are in docs/benchmarks.md), held here so that it only goes up.
+#[test]
+fn the_harder_set_is_answered_right_or_unsure_and_the_same_under_load() {
+    use label_fixtures::measure;
+    let cases = label_fixtures::harder_cases();
+    let photos = measure::render(&cases, 2);
+    let options = DecodeOptions::default();
+    let first = measure::answer(&cases, &photos, &options, 2);
+    let tally = report(&first);
+    assert_eq!(tally.sure_wrong, 0, "a wrong serial answered as sure");
+    assert!(tally.sure_right >= 87, "sure and right in {}/100", tally.sure_right);
+    assert!(tally.unsure <= 8, "unsure in {}/100", tally.unsure);
+    assert_eq!(tally.capped, 0, "the safety net stopped a decode");
+
+    // Again, with two busy threads per core competing for the CPU.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let loaded = std::thread::scope(|scope| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        for _ in 0..2 * cores {
+            scope.spawn(|| {
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            });
+        }
+        let again = measure::answer(&cases, &photos, &options, 2);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        again
+    });
+    for (a, b) in first.iter().zip(&loaded) {
+        assert_eq!((&a.answer, a.work), (&b.answer, b.work), "{}: a different answer under load", a.name);
+    }
+}
+
+/// The harder cases whose names start with one of `POSFIELD_CASES`'s
+/// comma-separated prefixes, answered and printed: for working on the reader.
+#[test]
+#[ignore = "a tool: POSFIELD_CASES=007,024 cargo test -p posfield-barcode --lib -- --ignored --nocapture harder_subset"]
+fn harder_subset() {
+    let wanted = std::env::var("POSFIELD_CASES").unwrap_or_default();
+    let prefixes: Vec<&str> = wanted.split(',').filter(|p| !p.is_empty()).collect();
+    let cases: Vec<_> = label_fixtures::harder_cases()
+        .into_iter()
+        .filter(|c| prefixes.is_empty() || prefixes.iter().any(|p| c.name.starts_with(p)))
+        .collect();
+    let mut cases = cases;
+    if std::env::var("POSFIELD_CLEAN").is_ok() {
+        for case in &mut cases {
+            let p = &mut case.params;
+            (
+                p.rotation_deg,
+                p.perspective,
+                p.blur_sigma,
+                p.noise_sigma,
+                p.glare,
+                p.exposure,
+                p.curvature,
+                p.cover,
+            ) = (0.0, 0.0, 0.3, 1.0, 0.0, 1.0, 0.0, None);
+            p.exif_orientation = 1;
+        }
+    }
+    let photos = label_fixtures::measure::render(&cases, 2);
+    if let Ok(dir) = std::env::var("POSFIELD_CASES_DIR") {
+        for (case, photo) in cases.iter().zip(&photos) {
+            std::fs::write(Path::new(&dir).join(format!("{}.jpg", case.name)), photo).expect("write");
+        }
+    }
+    let work = std::env::var("POSFIELD_WORK").ok().and_then(|w| w.parse().ok()).unwrap_or(DEFAULT_WORK);
+    let options = DecodeOptions { work, ..DecodeOptions::default() };
+    report(&label_fixtures::measure::answer(&cases, &photos, &options, 2));
+}

@@ -16,8 +16,10 @@ use rxing::{BarcodeFormat, MultiFormatWriter, Writer};
 /// A flat label: one Code 128 a row, each with its quiet zone.
 fn label_png(codes: &[&str]) -> Vec<u8> {
     let module = 4;
-    let rows: Vec<_> =
-        codes.iter().map(|text| MultiFormatWriter.encode(text, &BarcodeFormat::CODE_128, 0, 0).unwrap()).collect();
+    let rows: Vec<_> = codes
+        .iter()
+        .map(|text| MultiFormatWriter.encode(text, &BarcodeFormat::CODE_128, 0, 0).unwrap())
+        .collect();
     let width = rows.iter().map(|m| m.width() * module).max().unwrap() + 120;
     let height = 160 * codes.len() as u32 + 40;
     let image = image::GrayImage::from_fn(width, height, |x, y| {
@@ -33,7 +35,8 @@ fn label_png(codes: &[&str]) -> Vec<u8> {
 }
 
 fn dispatch(server: &ServerProcess, merchant: &str, serial: &str) -> VisitId {
-    let body = serde_json::json!({ "kind": "repair", "merchant": merchant, "agent": "wang", "serial": serial });
+    let body =
+        serde_json::json!({ "kind": "repair", "merchant": merchant, "agent": "wang", "serial": serial });
     let (status, body) = server.office_post("zhou", "api/v1/office/visits", &body);
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().parse().unwrap()

@@ -47,7 +47,7 @@ fn harder_cases_mix_the_effects() {
     assert_eq!(count(&|c| c.params.exposure < 1.0), 15);
     assert_eq!(count(&|c| c.params.curvature > 0.0), 15);
     assert_eq!(count(&|c| c.params.cover.is_some()), 10);
-    assert_eq!(count(&|c| c.params.module_px < 2.0), 15);
+    assert_eq!(count(&|c| c.params.module_px < 2.2), 15);
     assert_eq!(count(&|c| !c.readable), 3);
     for quadrant in 0..4 {
         let lo = -180.0 + 90.0 * quadrant as f32;
@@ -57,34 +57,14 @@ fn harder_cases_mix_the_effects() {
         );
     }
     let makers: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.maker.as_str()).collect();
-    assert_eq!(makers.into_iter().collect::<Vec<_>>(), ["Acme", "Newland", "PAX", "Verifone"]);
+    assert_eq!(
+        makers.into_iter().collect::<Vec<_>>(),
+        ["Acme", "Castles", "LANDI", "Newland", "PAX", "SUNMI", "Verifone", "WizarPOS"]
+    );
     let names: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names.len(), cases.len(), "names are unique");
 }
 
-#[test]
-fn identities_follow_the_makers_formats() {
-    let all = |f: &dyn Fn(&Identity) -> bool, maker: &str| {
-        (0..40u64).map(|i| identity_for(1000 + i, i as usize)).filter(|id| id.maker == maker).all(|id| f(&id))
-    };
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    assert!(all(&|id| id.serial.len() == 10 && digits(&id.serial), "PAX"));
-    assert!(all(
-        &|id| id.serial.len() == 14 && id.serial.starts_with("N9100") && digits(&id.serial[1..]),
-        "Newland"
-    ));
-    assert!(all(
-        &|id| id.serial.len() == 11 && id.serial.split('-').all(|p| p.len() == 3 && digits(p)),
-        "Verifone"
-    ));
-    assert!(all(&|id| id.serial.len() == 12 && id.serial.bytes().all(|b| b.is_ascii_alphanumeric()), "Acme"));
-    assert_eq!(identity_for(7, 3), identity_for(7, 3));
-    let qr: Vec<String> = (0..40u64).filter_map(|i| identity_for(i, i as usize).qr_text).collect();
-    assert!(qr.iter().any(|t| t.starts_with("TID:") && t.contains("\nMID:")), "{qr:?}");
-}
-
-/// Covers of readable cases stay off the serial's bars and all but a few
-/// modules of its quiet zones; the unreadable ones hide about half its bars.
 #[test]
 fn covers_spare_the_serial_unless_meant_not_to() {
     for case in harder_cases().iter().filter(|c| c.params.cover.is_some()) {
@@ -294,7 +274,7 @@ fn harder_cases_measure_the_reader() {
             let p = &case.params;
             let effects = [
                 ("all", true),
-                ("small modules", p.module_px < 2.0),
+                ("small modules", p.module_px < 2.2),
                 ("exif", p.exif_orientation != 1),
                 ("keystone", p.perspective > 0.06),
                 ("glare", p.glare > 0.0),
