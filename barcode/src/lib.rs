@@ -812,27 +812,31 @@ fn regions(p: &Pipeline<'_>) -> Vec<Located> {
 /// too.
 fn decode_linear_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints, harder: &Hints) -> Vec<Located> {
     // (scale, extra angle in degrees, smoothing along the bars, harder,
-    // sharpening across them)
-    const ATTEMPTS: [(f32, f32, bool, bool, bool); 15] = [
-        (1.0, 0.0, true, false, false),
-        (1.0, 0.0, false, true, false),
-        (1.0, 0.0, true, false, true),
-        (2.0, 0.0, true, false, false),
-        (0.5, 0.0, true, false, false),
-        (1.0, 4.0, true, false, false),
-        (1.0, -4.0, true, false, false),
-        (2.0, 0.0, false, true, false),
-        (2.0, 0.0, true, false, true),
+    // what else: sharpened across the bars, or its contrast stretched along
+    // them, for faint bars under glare)
+    const ATTEMPTS: [(f32, f32, bool, bool, Prep); 17] = [
+        (1.0, 0.0, true, false, Prep::None),
+        (1.0, 0.0, false, true, Prep::None),
+        (1.0, 0.0, true, false, Prep::Sharpen),
+        (2.0, 0.0, true, false, Prep::None),
+        (0.5, 0.0, true, false, Prep::None),
+        (1.0, 4.0, true, false, Prep::None),
+        (1.0, -4.0, true, false, Prep::None),
+        (2.0, 0.0, false, true, Prep::None),
+        (2.0, 0.0, true, false, Prep::Sharpen),
+        (1.0, 0.0, true, true, Prep::Stretch),
         // Small modules with the bars' direction a little off.
-        (2.0, 2.0, false, true, false),
-        (2.0, -2.0, false, true, false),
-        (1.0, 8.0, true, false, false),
-        (1.0, -8.0, true, false, false),
-        (2.0, 4.0, false, true, false),
-        (2.0, -4.0, false, true, false),
+        (2.0, 2.0, false, true, Prep::None),
+        (2.0, -2.0, false, true, Prep::None),
+        (1.0, 8.0, true, false, Prep::None),
+        (1.0, -8.0, true, false, Prep::None),
+        (2.0, 4.0, false, true, Prep::None),
+        (2.0, -4.0, false, true, Prep::None),
+        (2.0, 0.0, true, true, Prep::Stretch),
     ];
     let plain = hints;
-    for (scale, extra, smooth, use_harder, sharpen) in ATTEMPTS {
+    let mut fallback = Vec::new();
+    for (scale, extra, smooth, use_harder, prep) in ATTEMPTS {
         let angle = c.angle + extra.to_radians();
         let region = Region { angle, ..c.region() };
         let Some(crop) = straighten(p.image, &region, angle, scale) else {
@@ -840,11 +844,22 @@ fn decode_linear_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints, harder: &H
         };
         let hints = if use_harder { harder } else { plain };
         let Some(raw) =
-            p.attempt(&prepared(&crop, c.across * scale, smooth, sharpen), hints, false, Binarizer::Hybrid)
+            p.attempt(&prepared(&crop, region.height * scale, smooth, prep), hints, false, Binarizer::Hybrid)
         else {
             break;
         };
         if raw.is_empty() {
+            continue;
+        }
+        // An EAN or UPC read is weak evidence: their short, checksum-light
+        // structure is what a washed-out stretch of another code's bars
+        // reads as. Keep it, and keep trying for a stronger code.
+        let weak = |r: &Raw| matches!(r.symbol.format.as_str(), "EAN_8" | "EAN_13" | "UPC_A" | "UPC_E");
+        if raw.iter().all(weak) {
+            if fallback.is_empty() {
+                fallback =
+                    raw.into_iter().map(|r| Located { symbol: r.symbol, region: Some(region) }).collect();
+            }
             continue;
         }
         let mut found = Found::new();
@@ -853,19 +868,19 @@ fn decode_linear_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints, harder: &H
         if height >= 24 {
             for (top, band) in [(0, height / 2), (height / 2, height - height / 2)] {
                 let part = image::imageops::crop_imm(&crop, 0, top, crop.width(), band).to_image();
-                let Some(mut raw) = p.attempt(
-                    &prepared(&part, band as f32, smooth, sharpen),
-                    hints,
-                    false,
-                    Binarizer::Hybrid,
-                ) else {
+                let Some(mut raw) =
+                    p.attempt(&prepared(&part, band as f32, smooth, prep), hints, false, Binarizer::Hybrid)
+                else {
                     break;
                 };
                 // A band is a small image: reading it harder, then sharpened,
                 // costs little.
-                for (image, hints) in
-                    [(part.clone(), harder), (prepared(&part, band as f32, true, true), plain)]
-                {
+                for (image, hints) in [
+                    (prepared(&part, band as f32, true, Prep::None), harder),
+                    (part.clone(), harder),
+                    (prepared(&part, band as f32, true, Prep::Sharpen), plain),
+                    (prepared(&part, band as f32, true, Prep::Stretch), harder),
+                ] {
                     if !raw.is_empty() {
                         break;
                     }
@@ -889,21 +904,55 @@ fn decode_linear_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints, harder: &H
         }
         return found.symbols;
     }
-    Vec::new()
+    fallback
+}
+
+/// What is done to a straightened crop besides smoothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prep {
+    /// Nothing.
+    None,
+    /// Sharpened across the bars ([`sharpen_across`]).
+    Sharpen,
+    /// Contrast stretched along each row ([`stretch_across`]).
+    Stretch,
 }
 
 /// The crop averaged along the bars (radius an eighth of its height, 1 to 6
-/// pixels) when `smooth`, to beat noise, and sharpened across them when
-/// `sharpen`, to undo a blur that merges thin bars; else as it is.
-fn prepared(crop: &GrayImage, height: f32, smooth: bool, sharpen: bool) -> GrayImage {
+/// pixels) when `smooth`, to beat noise, then prepared by `prep`.
+fn prepared(crop: &GrayImage, height: f32, smooth: bool, prep: Prep) -> GrayImage {
     let mut out = crop.clone();
     if smooth {
         smooth_vertical(&mut out, (height / 8.0).clamp(1.0, 6.0) as u32);
     }
-    if sharpen {
-        sharpen_across(&mut out);
+    match prep {
+        Prep::None => {}
+        Prep::Sharpen => sharpen_across(&mut out),
+        Prep::Stretch => stretch_across(&mut out),
     }
     out
+}
+
+/// Glare and shade leave bars that differ from their spaces by a few grey
+/// levels, which a binarizer takes for an even area: each pixel is set
+/// between the darkest and lightest of its row within a window a few
+/// modules wide (a twelfth of the row, 8 to 48 pixels each side), wherever
+/// those differ by at least 6 levels.
+fn stretch_across(image: &mut GrayImage) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let radius = (w / 12).clamp(8, 48);
+    let src = image.as_raw().clone();
+    let dst: &mut [u8] = image;
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for x in 0..w {
+            let window = &row[x.saturating_sub(radius)..(x + radius + 1).min(w)];
+            let (lo, hi) = window.iter().fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            if hi - lo >= 6 {
+                dst[y * w + x] = ((u32::from(row[x] - lo) * 255) / u32::from(hi - lo)) as u8;
+            }
+        }
+    }
 }
 
 /// An unsharp mask across the bars (rows only): each pixel moves away from
