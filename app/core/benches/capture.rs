@@ -49,6 +49,59 @@ fn testdata_images(root: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// How much slower a phone's core is taken to be than this machine's, for
+/// the phone-pace run (docs/benchmarks.md says why this figure).
+const PHONE_SLOWDOWN: u32 = 4;
+
+fn percentile(mut ms: Vec<f64>, p: f64) -> f64 {
+    ms.sort_by(f64::total_cmp);
+    ms[((ms.len() - 1) as f64 * p).round() as usize]
+}
+
+fn harder(out_dir: &Path) {
+    use label_fixtures::measure::{self, Tally};
+    std::fs::create_dir_all(out_dir.join("harder")).expect("output folder");
+    for (set, cases) in
+        [("harder", label_fixtures::harder_cases()), ("extreme", label_fixtures::extreme_cases())]
+    {
+        let photos = measure::render(&cases, 2);
+        let full_speed = DecodeOptions::default();
+        // A phone `PHONE_SLOWDOWN` times slower meets the safety net that
+        // many times sooner: the same run with the net that much tighter.
+        let phone_pace = DecodeOptions {
+            time_cap: barcode::DEFAULT_TIME_CAP / PHONE_SLOWDOWN,
+            ..DecodeOptions::default()
+        };
+        // One thread: the time per photo on one core.
+        let full = measure::answer(&cases, &photos, &full_speed, 1);
+        let phone = measure::answer(&cases, &photos, &phone_pace, 1);
+        for ((case, photo), (ours, slow)) in cases.iter().zip(&photos).zip(full.iter().zip(&phone)) {
+            let path = out_dir.join("harder").join(format!("{}.jpg", case.name));
+            std::fs::write(&path, photo).expect("write label");
+            println!(
+                "{}",
+                serde_json::json!({"set": set, "file": path, "expected": case.params.serial,
+                    "readable": case.readable, "maker": case.maker,
+                    "verdict": format!("{:?}", ours.verdict), "phone_verdict": format!("{:?}", slow.verdict),
+                    "ms": ours.millis, "work": ours.work})
+            );
+        }
+        let ms: Vec<f64> = full.iter().map(|o| o.millis).collect();
+        let summary = |t: Tally| {
+            serde_json::json!({"total": t.total, "sure_right": t.sure_right,
+            "sure_wrong": t.sure_wrong, "unsure": t.unsure, "unsure_offered": t.unsure_offered,
+            "not_read": t.not_read, "capped": t.capped})
+        };
+        println!(
+            "{}",
+            serde_json::json!({"set": format!("{set}-summary"), "full_speed": summary(Tally::of(&full)),
+                "phone_pace": summary(Tally::of(&phone)), "phone_slowdown": PHONE_SLOWDOWN,
+                "median_ms": percentile(ms.clone(), 0.5), "p95_ms": percentile(ms.clone(), 0.95),
+                "max_ms": percentile(ms, 1.0)})
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let out_dir = PathBuf::from(args.first().cloned().unwrap_or_else(|| "target/bench-capture".into()));
@@ -82,7 +135,11 @@ fn main() {
         );
     }
 
-    // 3. Normalizing a 12-megapixel photo (the first generated label photo is a realistic, noisy 4032x3024 JPEG).
+    // 3. The harder set (100 photos) and its extreme cases: the answer as the
+    // app gives it, on one core, at full speed and at a phone's pace.
+    harder(&out_dir);
+
+    // 4. Normalizing a 12-megapixel photo (the first generated label photo is a realistic, noisy 4032x3024 JPEG).
     let case = &label_fixtures::standard_cases()[0];
     let big = label_fixtures::label_photo(case.seed, &case.params);
     let big_path = out_dir.join("photo-12mp.jpg");
