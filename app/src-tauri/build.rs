@@ -32,6 +32,16 @@ const COMMANDS: &[&str] = &[
     "complete",
     "sync_now",
     "sync_view",
+    "correct_merchant",
+    "record_handover",
+    "record_network_test",
+    "record_parameters",
+    "record_restore",
+    "set_follow_up",
+    "set_settled_balance",
+    "set_terminal_details",
+    "set_unbind_reference",
+    "waive_backup",
 ];
 
 fn main() {

@@ -826,4 +826,35 @@ mod tests {
         let id = "01a207b7-e9e1-7141-abf3-6a5ab3c38fc6";
         assert_eq!(parse_visit_id(id).unwrap().as_str(), id);
     }
+
+    /// A command missing from the app manifest (`build.rs`) bypasses the
+    /// permission system; one missing from the capability is refused to the
+    /// UI. Every handler is in both, and nothing else is.
+    #[test]
+    fn every_command_is_declared_and_granted_and_nothing_else_is() {
+        let source = include_str!("commands.rs");
+        let start = source.find("generate_handler![").expect("the handler list") + "generate_handler![".len();
+        let handlers: std::collections::BTreeSet<&str> = source[start..]
+            .split(']')
+            .next()
+            .unwrap()
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect();
+        let build = include_str!("../build.rs");
+        let declared: std::collections::BTreeSet<&str> =
+            build.split("];").next().unwrap().split('"').skip(1).step_by(2).collect();
+        assert_eq!(handlers, declared, "build.rs's COMMANDS");
+        let capability: serde_json::Value =
+            serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
+        let granted: std::collections::BTreeSet<String> = capability["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str()?.strip_prefix("allow-").map(|c| c.replace('-', "_")))
+            .collect();
+        let handlers: std::collections::BTreeSet<String> = handlers.iter().map(|h| (*h).to_owned()).collect();
+        assert_eq!(handlers, granted, "capabilities/default.json");
+    }
 }
