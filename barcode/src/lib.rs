@@ -823,7 +823,7 @@ fn decode_linear_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints, harder: &H
         (1.0, 4.0, true, false, Prep::None),
         (1.0, -4.0, true, false, Prep::None),
         (2.0, 0.0, false, true, Prep::None),
-        (2.0, 0.0, true, false, Prep::Sharpen),
+        (2.0, 0.0, true, true, Prep::Sharpen),
         (1.0, 0.0, true, true, Prep::Stretch),
         // Small modules with the bars' direction a little off.
         (2.0, 2.0, false, true, Prep::None),
