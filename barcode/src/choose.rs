@@ -54,6 +54,9 @@ pub enum Evidence {
     Several,
     /// Unsure: one plausible serial, in no known maker's format.
     UnknownFormat,
+    /// Unsure: the decode stopped (its work spent, or the safety net)
+    /// before it tried everything, so the serial's code may be unread.
+    Incomplete,
 }
 
 impl Evidence {
@@ -123,15 +126,16 @@ pub fn choose(found: &[Located], expected: &[String]) -> Result<SerialAnswer, Ba
             others.push(symbol.clone());
             continue;
         };
-        let is_expected = expected.contains(&serial);
         let told = posfield_shared::serial_text::told_serial(&symbol.text).is_some();
         let role = if told { Role::Unknown } else { makers::classify(&symbol.text) };
         let product_code = Format::ALL
             .iter()
             .find(|f| f.name() == symbol.format)
             .is_some_and(|f| matches!(f, Format::Ean8 | Format::Ean13 | Format::UpcA | Format::UpcE));
+        // Set aside even when it is the expected serial: a part number typed
+        // as the dispatch's serial must not confirm itself.
         let not_a_serial = matches!(role, Role::PartNumber { .. } | Role::Imei | Role::Iccid) || product_code;
-        if not_a_serial && !is_expected {
+        if not_a_serial {
             others.push(symbol.clone());
             continue;
         }
@@ -178,7 +182,11 @@ pub fn choose(found: &[Located], expected: &[String]) -> Result<SerialAnswer, Ba
         }
     } else {
         let told: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].told).collect();
+        // A named serial and another in a maker's format disagree.
+        let contradicted =
+            |index: usize| candidates.iter().enumerate().any(|(i, c)| i != index && c.maker.is_some());
         match (told.as_slice(), candidates.as_slice()) {
+            ([index], _) if contradicted(*index) => (None, Evidence::Several),
             ([index], _) => sure(&mut candidates, *index, Evidence::Told),
             ([_, _, ..], _) => (None, Evidence::Several),
             ([], [only]) => match &only.maker {
@@ -269,6 +277,39 @@ mod tests {
         let answer = answer(&found, &[]);
         assert_eq!(answer.serial.as_deref(), Some("N9100007654321"));
         assert_eq!(answer.evidence, Evidence::Told);
+    }
+
+    #[test]
+    fn a_named_serial_against_one_in_a_maker_s_format_is_unsure() {
+        let found = [code("CODE_128", PAX_SERIAL), code("QR_CODE", "SN:N9100007654321")];
+        let answer = answer(&found, &[]);
+        assert_eq!((answer.serial, answer.evidence), (None, Evidence::Several));
+    }
+
+    #[test]
+    fn a_merchant_page_s_address_names_no_serial() {
+        // The QR's path ends in something serial-like: not named, so the
+        // PAX serial beside it is not outvoted.
+        let found = [code("CODE_128", PAX_SERIAL), code("QR_CODE", "https://pay.example.com/m/ABC12345678")];
+        let answer = answer(&found, &[]);
+        assert_eq!((answer.serial, answer.evidence), (None, Evidence::Several));
+    }
+
+    #[test]
+    fn a_part_number_dispatched_as_the_serial_confirms_nothing() {
+        let found = [code("CODE_128", PAX_PART), code("CODE_128", PAX_SERIAL)];
+        let answer = answer(&found, &["A920-3AW-RD5-21EU"]);
+        assert_eq!(answer.serial, None);
+        assert!(matches!(answer.evidence, Evidence::NotExpected { .. }), "{:?}", answer.evidence);
+    }
+
+    #[test]
+    fn eight_digits_alone_are_not_sure() {
+        // A terminal number's or a date's barcode, the serial's unread.
+        for text in ["12345678", "20240115"] {
+            let answer = answer(&[code("CODE_128", text)], &[]);
+            assert_eq!((answer.serial, answer.evidence), (None, Evidence::UnknownFormat), "{text}");
+        }
     }
 
     #[test]

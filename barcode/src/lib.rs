@@ -290,6 +290,8 @@ pub struct Decoded {
     pub work_spent: u64,
     /// Whether the safety net ([`DecodeOptions::time_cap`]) stopped it.
     pub capped: bool,
+    /// Whether an attempt was left out because the work allowed was spent.
+    pub exhausted: bool,
 }
 
 /// Why no serial could be read from a photo.
@@ -367,13 +369,26 @@ pub fn scan_serial(
     expected: &[String],
 ) -> Result<SerialAnswer, BarcodeError> {
     let (gray, decoded) = decode_photo(image_bytes, options)?;
-    let mut answer = choose::choose(&decoded.symbols, expected)?;
-    answer.work_spent = decoded.work_spent;
-    answer.capped = decoded.capped;
+    let mut answer = answer_of(&decoded, expected)?;
     if !answer.is_sure() {
         for candidate in &mut answer.candidates {
             candidate.crop_jpeg = candidate.region.and_then(|region| crop_jpeg(&gray, &region));
         }
+    }
+    Ok(answer)
+}
+
+/// The answer a decode gives ([`choose::choose`]), knowing how the decode
+/// ended: one that stopped before trying everything (its work spent, or the
+/// safety net) may have missed the code that is the serial, so only the
+/// expected terminal stays sure.
+pub fn answer_of(decoded: &Decoded, expected: &[String]) -> Result<SerialAnswer, BarcodeError> {
+    let mut answer = choose::choose(&decoded.symbols, expected)?;
+    answer.work_spent = decoded.work_spent;
+    answer.capped = decoded.capped;
+    if (decoded.capped || decoded.exhausted) && answer.evidence != Evidence::Expected && answer.is_sure() {
+        answer.serial = None;
+        answer.evidence = Evidence::Incomplete;
     }
     Ok(answer)
 }
@@ -480,9 +495,15 @@ enum Binarizer {
     Global,
 }
 
-/// A prepared set of rxing hints for a group of formats.
+/// A prepared set of rxing hints for a group of formats, in groups that
+/// rxing reads in a fixed order: it keeps the formats asked for in a hash
+/// set, which it walks in a per-process random order, so a photo holding two
+/// kinds of 2D code would give one or the other first from run to run. The
+/// linear formats are one group (rxing reads them with one reader, in a
+/// fixed order); each 2D format is a group of its own, in [`Format::ALL`]
+/// order; with `try_harder`, the 2D groups come first, as rxing itself does.
 struct Hints {
-    hints: DecodeHints,
+    groups: Vec<DecodeHints>,
     formats: Vec<Format>,
     try_harder: bool,
 }
@@ -492,17 +513,30 @@ impl Hints {
         if formats.is_empty() {
             return None;
         }
-        let hints = DecodeHints {
+        let group = |formats: Vec<Format>| DecodeHints {
             PossibleFormats: Some(formats.iter().map(|f| f.to_rxing()).collect()),
             TryHarder: Some(try_harder),
             ..DecodeHints::default()
         };
-        Some(Hints { hints, formats: formats.to_vec(), try_harder })
+        let linear: Vec<Format> = formats.iter().copied().filter(|f| f.is_linear()).collect();
+        let mut matrix: Vec<Format> = formats.iter().copied().filter(|f| !f.is_linear()).collect();
+        matrix.sort_by_key(|f| Format::ALL.iter().position(|g| g == f));
+        matrix.dedup();
+        let mut groups: Vec<DecodeHints> = matrix.into_iter().map(|f| group(vec![f])).collect();
+        if !linear.is_empty() {
+            let linear = group(linear);
+            if try_harder { groups.push(linear) } else { groups.insert(0, linear) }
+        }
+        Some(Hints { groups, formats: formats.to_vec(), try_harder })
     }
 
     fn inverted(&self) -> Self {
         Hints {
-            hints: DecodeHints { AlsoInverted: Some(true), ..self.hints.clone() },
+            groups: self
+                .groups
+                .iter()
+                .map(|g| DecodeHints { AlsoInverted: Some(true), ..g.clone() })
+                .collect(),
             formats: self.formats.clone(),
             try_harder: self.try_harder,
         }
@@ -560,24 +594,28 @@ fn rx_decode(image: &GrayImage, hints: &Hints, multi: bool, binarizer: Binarizer
 
 type RxFound = (BarcodeFormat, String, Vec<(f32, f32)>);
 
+/// Reads the bitmap group by group: the first group's find for one symbol,
+/// every group's finds with `multi`.
 fn run_reader<B: rxing::Binarizer>(mut bitmap: BinaryBitmap<B>, hints: &Hints, multi: bool) -> Vec<RxFound> {
     let found = |r: &rxing::RXingResult| -> RxFound {
         let points = r.getPoints().iter().map(|p| (p.x, p.y)).collect();
         (*r.getBarcodeFormat(), r.getText().to_owned(), points)
     };
-    if multi {
-        let mut reader = GenericMultipleBarcodeReader::new(MultiUseMultiFormatReader::default());
-        match reader.decode_multiple_with_hints(&mut bitmap, &hints.hints) {
-            Ok(results) => results.iter().map(found).collect(),
-            Err(_) => Vec::new(),
-        }
-    } else {
-        let mut reader = MultiFormatReader::default();
-        match reader.decode_with_hints(&mut bitmap, &hints.hints) {
-            Ok(r) => vec![found(&r)],
-            Err(_) => Vec::new(),
+    let mut all = Vec::new();
+    for group in &hints.groups {
+        if multi {
+            let mut reader = GenericMultipleBarcodeReader::new(MultiUseMultiFormatReader::default());
+            if let Ok(results) = reader.decode_multiple_with_hints(&mut bitmap, group) {
+                all.extend(results.iter().map(found));
+            }
+        } else {
+            let mut reader = MultiFormatReader::default();
+            if let Ok(r) = reader.decode_with_hints(&mut bitmap, group) {
+                return vec![found(&r)];
+            }
         }
     }
+    all
 }
 
 /// The region around the points rxing reported, mapped back to the photo by
@@ -612,6 +650,8 @@ struct Pipeline<'a> {
     /// The wall-clock safety net, and whether it was hit.
     deadline: Instant,
     capped: Cell<bool>,
+    /// Whether an attempt was refused for want of work.
+    exhausted: Cell<bool>,
     all: Option<Hints>,
     /// All formats without TRY_HARDER.
     quick: Option<Hints>,
@@ -626,7 +666,11 @@ impl Pipeline<'_> {
     /// same attempts on any machine; the clock only stops a run that would
     /// otherwise go on far longer than it should, and says so.
     fn afford(&self, cost: u64) -> bool {
-        if self.capped.get() || self.spent.get().saturating_add(cost) > self.work {
+        if self.capped.get() {
+            return false;
+        }
+        if self.spent.get().saturating_add(cost) > self.work {
+            self.exhausted.set(true);
             return false;
         }
         if Instant::now() >= self.deadline {
@@ -637,8 +681,12 @@ impl Pipeline<'_> {
     }
 
     /// Whether any more work may be done at all.
-    fn exhausted(&self) -> bool {
-        !self.afford(0) || self.spent.get() >= self.work
+    fn done(&self) -> bool {
+        if self.spent.get() >= self.work {
+            self.exhausted.set(true);
+            return true;
+        }
+        !self.afford(0)
     }
 
     /// One rxing call, if the work left allows it: `None` when it does not.
@@ -674,6 +722,7 @@ fn decode_gray(image: &GrayImage, options: &DecodeOptions, started: Instant) -> 
         spent: Cell::new(0),
         deadline: started + options.time_cap,
         capped: Cell::new(false),
+        exhausted: Cell::new(false),
         all: Hints::new(&formats, true),
         quick: Hints::new(&formats, false),
         linear: Hints::new(&linear, false),
@@ -687,7 +736,12 @@ fn decode_gray(image: &GrayImage, options: &DecodeOptions, started: Instant) -> 
     } else {
         decode_large(&p, &mut found);
     }
-    Decoded { symbols: found.symbols, work_spent: p.spent.get(), capped: p.capped.get() }
+    Decoded {
+        symbols: found.symbols,
+        work_spent: p.spent.get(),
+        capped: p.capped.get(),
+        exhausted: p.exhausted.get(),
+    }
 }
 
 /// Symbols found on the whole image (as handed to rxing, `scale` photo
@@ -788,7 +842,7 @@ fn regions(p: &Pipeline<'_>) -> Vec<Located> {
     let (linear, matrix) = map.candidates();
     if let (Some(hints), Some(harder)) = (p.linear.as_ref(), p.linear_harder.as_ref()) {
         for candidate in linear.iter().take(MAX_LINEAR_CANDIDATES) {
-            if p.exhausted() {
+            if p.done() {
                 break;
             }
             found.add(decode_linear_candidate(p, candidate, hints, harder));
@@ -796,7 +850,7 @@ fn regions(p: &Pipeline<'_>) -> Vec<Located> {
     }
     if let Some(hints) = p.matrix.as_ref() {
         for candidate in matrix.iter().take(MAX_MATRIX_CANDIDATES) {
-            if p.exhausted() {
+            if p.done() {
                 break;
             }
             found.add(decode_matrix_candidate(p, candidate, hints));
@@ -839,6 +893,11 @@ fn decode_linear_candidate(p: &Pipeline<'_>, c: &Area, hints: &Hints, harder: &H
     for (scale, extra, smooth, use_harder, prep) in ATTEMPTS {
         let angle = c.angle + extra.to_radians();
         let region = Region { angle, ..c.region() };
+        // No crop is cut (nor prepared) that the work left cannot read.
+        let pixels = (region.width * scale).max(0.0) * (region.height * scale).max(0.0);
+        if !p.afford(pixels as u64 * if use_harder { 2 } else { 1 }) {
+            break;
+        }
         let Some(crop) = straighten(p.image, &region, angle, scale) else {
             continue;
         };

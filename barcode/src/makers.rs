@@ -206,6 +206,11 @@ pub fn classify(text: &str) -> Role {
             return Role::Iccid;
         }
     }
+    // Eight digits are also what a terminal number (终端号) and a date look
+    // like: no maker's format makes them a serial.
+    if text.len() == 8 && digits == 8 {
+        return Role::Unknown;
+    }
     let serial = COMPILED.iter().find(|row| {
         digits >= row.serial_min_digits && row.serial.as_ref().is_some_and(|re| re.is_match(text))
     });
@@ -273,7 +278,9 @@ mod tests {
 
     #[test]
     fn makers_without_a_source_and_unknown_texts_are_unknown() {
-        for text in ["N9100001234567", "ACME12345678", "K9-0001234", "HELLO2024WORLD"] {
+        // Eight digits: a terminal number or a date as much as a PAX serial.
+        for text in ["N9100001234567", "ACME12345678", "K9-0001234", "HELLO2024WORLD", "12345678", "20240115"]
+        {
             assert_eq!(classify(text), Role::Unknown, "{text}");
         }
         assert!(

@@ -495,3 +495,54 @@ fn harder_subset() {
     let options = DecodeOptions { work, ..DecodeOptions::default() };
     report(&label_fixtures::measure::answer(&cases, &photos, &options, 2));
 }
+
+#[test]
+fn a_decode_that_stopped_early_is_never_sure_but_for_the_expected_terminal() {
+    let pax =
+        Located { symbol: Symbol { format: "CODE_128".into(), text: "0821674609".into() }, region: None };
+    let complete = Decoded { symbols: vec![pax], ..Decoded::default() };
+    assert_eq!(answer_of(&complete, &[]).unwrap().serial.as_deref(), Some("0821674609"));
+    for stopped in
+        [Decoded { capped: true, ..complete.clone() }, Decoded { exhausted: true, ..complete.clone() }]
+    {
+        let answer = answer_of(&stopped, &[]).unwrap();
+        assert_eq!((answer.serial, answer.evidence), (None, Evidence::Incomplete));
+        assert_eq!(answer.candidates[0].serial, "0821674609", "still offered");
+        let answer = answer_of(&stopped, &["0821674609".to_owned()]).unwrap();
+        assert_eq!((answer.serial.as_deref(), answer.evidence), (Some("0821674609"), Evidence::Expected));
+    }
+}
+
+#[test]
+fn the_reader_is_asked_for_formats_in_a_fixed_order() {
+    // rxing walks a hash set of formats in a per-process random order: each
+    // 2D format is asked for alone, in `Format::ALL` order, so a photo with
+    // two kinds of 2D code reads the same one first in every process.
+    let names = |hints: &Hints| -> Vec<Vec<BarcodeFormat>> {
+        hints
+            .groups
+            .iter()
+            .map(|g| {
+                let mut formats: Vec<BarcodeFormat> =
+                    g.PossibleFormats.clone().unwrap().into_iter().collect();
+                formats.sort_by_key(|f| format!("{f:?}"));
+                formats
+            })
+            .collect()
+    };
+    let harder = Hints::new(&Format::DEFAULT, true).unwrap();
+    let groups = names(&harder);
+    assert_eq!(groups.len(), 5);
+    assert_eq!(
+        groups[..4],
+        [
+            vec![BarcodeFormat::QR_CODE],
+            vec![BarcodeFormat::DATA_MATRIX],
+            vec![BarcodeFormat::AZTEC],
+            vec![BarcodeFormat::PDF_417]
+        ]
+    );
+    assert_eq!(groups[4].len(), 7, "the linear formats, one reader, last when trying harder");
+    let quick = Hints::new(&Format::DEFAULT, false).unwrap();
+    assert_eq!(names(&quick)[0].len(), 7, "the linear formats first otherwise");
+}

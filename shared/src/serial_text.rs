@@ -61,15 +61,30 @@ pub fn serial_from_text(text: &str) -> Option<String> {
     pieces().find_map(telling_serial).or_else(|| pieces().find_map(accept_serial))
 }
 
-/// The serial the text says it holds (step 1 of the rule: a URL's serial
-/// key or last path segment, or a value after a serial label), or `None`
-/// when the text is at most a bare token that may or may not be a serial.
-/// A label photo's reader takes this as evidence that the code is the
-/// serial's, not another number's.
+/// The serial the text names as such: a URL's serial key (`sn=`, ...) or a
+/// value after a serial label (`SN:`, `机身号`), or `None`. A URL's last path
+/// segment does not count, although [`serial_from_text`] takes it: any
+/// merchant or product page ends in one. A label photo's reader takes a
+/// named serial as evidence that the code is the serial's.
 pub fn told_serial(text: &str) -> Option<String> {
     let text = text.trim();
     let lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
-    std::iter::once(text).chain(lines).find_map(telling_serial)
+    std::iter::once(text).chain(lines).find_map(|piece| {
+        if is_web_url(piece) {
+            serial_from_query(piece)
+        } else {
+            after_label(piece).and_then(|value| accept_serial(first_token(value)))
+        }
+    })
+}
+
+/// A URL's serial query value (`sn`, `serial`, ...), percent-decoded.
+fn serial_from_query(uri: &str) -> Option<String> {
+    let without_fragment = uri.split('#').next().unwrap_or_default();
+    let query = without_fragment.split_once('?').map_or("", |(_, query)| query).replace(';', "&");
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| is_serial_key(key))
+        .find_map(|(_, value)| accept_serial(&value))
 }
 
 /// A serial the piece says it holds: through a URL or after a label.
@@ -85,12 +100,8 @@ fn telling_serial(piece: &str) -> Option<String> {
 /// numbers and mail addresses never become serials. Values are percent-decoded.
 pub fn serial_from_uri(uri: &str) -> Option<String> {
     let without_fragment = uri.split('#').next().unwrap_or_default();
-    let (path, query) = without_fragment.split_once('?').unwrap_or((without_fragment, ""));
-    let query = query.replace(';', "&");
-    let from_query = form_urlencoded::parse(query.as_bytes())
-        .filter(|(key, _)| is_serial_key(key))
-        .find_map(|(_, value)| accept_serial(&value));
-    from_query.or_else(|| {
+    let (path, _) = without_fragment.split_once('?').unwrap_or((without_fragment, ""));
+    serial_from_query(uri).or_else(|| {
         let after_host = match path.split_once("://") {
             Some((_, rest)) => rest.split_once('/')?.1,
             // `www.example.com/t/…` as printed on labels: the first segment is the host.
@@ -221,7 +232,7 @@ mod tests {
     #[case::labelled("SN: PX12345678", Some("PX12345678"))]
     #[case::labelled_on_a_later_line("TID:12345678\nSN:0821674609", Some("0821674609"))]
     #[case::url_key("https://pos.example.com/t?sn=0821674609", Some("0821674609"))]
-    #[case::url_path("https://pos.example.com/t/N9100001234567", Some("N9100001234567"))]
+    #[case::url_path_names_nothing("https://pay.example.com/m/ABC12345678", None)]
     #[case::bare_token_says_nothing("0821674609", None)]
     #[case::part_number_key("P/N:A920-3AW-RD5-21EU", None)]
     fn told_serial_is_only_what_the_text_names(#[case] text: &str, #[case] expected: Option<&str>) {

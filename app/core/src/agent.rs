@@ -925,14 +925,16 @@ impl Agent {
         let Some(chosen) = chosen.filter(|s| answer.candidates.iter().any(|c| &c.serial == s)) else {
             return Err(AgentError::NotOffered { serial: serial.to_owned() });
         };
-        let note = match &answer.evidence {
-            barcode::Evidence::NotExpected { expected } => Some(format!(
+        // Whatever the photo's answer, a serial other than the dispatched
+        // terminal is noted for the reviewer.
+        let expected = if replacement { Vec::new() } else { self.visit(visit_id)?.expected_serials() };
+        let note = (!expected.is_empty() && !expected.contains(&chosen)).then(|| {
+            format!(
                 "标签机身号 {chosen} 与派单机身号 {} 不符，业务员确认按标签记录 / the label's serial {chosen} is not the dispatched {}: the agent confirmed the label",
                 expected.join("、"),
                 expected.join(", ")
-            )),
-            _ => None,
-        };
+            )
+        });
         let photo = photo.as_str().to_owned();
         let visit = self.edit(visit_id, |doc, ctx| {
             let visit =

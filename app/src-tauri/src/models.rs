@@ -828,7 +828,7 @@ impl From<Identified> for IdentifiedDto {
 pub struct SerialChoiceDto {
     /// The stored photo's sha256, passed back with the choice.
     pub photo: String,
-    /// `not_expected` (possibly the wrong terminal), `several`, `unknown_format`.
+    /// `not_expected` (possibly the wrong terminal), `several`, `unknown_format`, `incomplete`.
     pub reason: String,
     /// The serials the visit was dispatched for, with `not_expected`.
     pub expected: Vec<String>,
@@ -854,6 +854,7 @@ impl From<SerialChoice> for SerialChoiceDto {
         let (reason, expected) = match choice.evidence {
             Evidence::NotExpected { expected } => ("not_expected", expected),
             Evidence::Several => ("several", Vec::new()),
+            Evidence::Incomplete => ("incomplete", Vec::new()),
             _ => ("unknown_format", Vec::new()),
         };
         let candidates = choice

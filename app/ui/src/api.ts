@@ -97,7 +97,7 @@ export interface SerialCandidate { serial: string; format: string; maker: string
 export interface SerialChoice {
   /** The stored photo's sha256, passed back with the choice. */
   photo: string;
-  reason: 'not_expected' | 'several' | 'unknown_format';
+  reason: 'not_expected' | 'several' | 'unknown_format' | 'incomplete';
   expected: string[];
   candidates: SerialCandidate[];
 }

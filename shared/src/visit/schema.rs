@@ -595,7 +595,8 @@ impl Visit {
             .filter_map(|note| note.text.strip_prefix(DISPATCHED_SERIAL))
             .filter_map(|serial| crate::validate::serial(serial.trim()).ok())
             .collect();
-        serials.dedup();
+        let mut seen = std::collections::BTreeSet::new();
+        serials.retain(|serial| seen.insert(serial.clone()));
         serials
     }
 

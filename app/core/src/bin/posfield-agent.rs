@@ -262,6 +262,9 @@ fn unsure_words(evidence: &barcode::Evidence) -> String {
         ),
         barcode::Evidence::Several => "the label holds several serials".to_owned(),
         barcode::Evidence::UnknownFormat => "the serial is in no known maker's format".to_owned(),
+        barcode::Evidence::Incomplete => {
+            "the reading stopped before it tried everything, so the serial's code may be unread".to_owned()
+        }
         sure => format!("sure ({sure:?})"),
     }
 }
