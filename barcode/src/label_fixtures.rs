@@ -228,7 +228,7 @@ fn stored_orientation(params: &LabelParams) -> Option<u16> {
 
 /// A little-endian TIFF header with one IFD holding the Orientation tag: the
 /// payload of an EXIF APP1 segment (the encoder adds the `Exif\0\0` prefix).
-fn exif_orientation_segment(orientation: u16) -> Vec<u8> {
+pub(crate) fn exif_orientation_segment(orientation: u16) -> Vec<u8> {
     let mut exif = b"II*\0".to_vec();
     exif.extend_from_slice(&8u32.to_le_bytes()); // IFD offset
     exif.extend_from_slice(&1u16.to_le_bytes()); // one entry

@@ -113,28 +113,13 @@ fn run_label_cases(cases: &[LabelCase], options: &DecodeOptions) -> usize {
     ok
 }
 
-/// Three of the standard cases (2-3.5 px modules, ±30° and 9°, up to 6 %
-/// perspective, one with a QR), so the dev-profile run stays short;
-/// `all_generated_label_photos_give_their_serial` runs all 24.
+/// All 24 standard cases: their serials are offered first (the crate is
+/// optimised in the dev profile, so this takes seconds).
 #[test]
 fn generated_label_photos_give_their_serial() {
-    let cases: Vec<LabelCase> = label_fixtures::standard_cases()
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| [0, 11, 19].contains(i))
-        .map(|(_, case)| case)
-        .collect();
-    let ok = run_label_cases(&cases, &generous());
-    assert_eq!(ok, cases.len(), "every sampled case must give its serial");
-}
-
-#[test]
-#[ignore = "slow in the dev profile: run with --release -- --ignored"]
-fn all_generated_label_photos_give_their_serial() {
     let cases = label_fixtures::standard_cases();
-    let options = DecodeOptions::default();
-    let ok = run_label_cases(&cases, &options);
-    assert!(ok * 100 >= cases.len() * 90, "serial found in {ok}/{} (< 90 %)", cases.len());
+    let ok = run_label_cases(&cases, &generous());
+    assert_eq!(ok, cases.len(), "serial offered first in {ok}/{}", cases.len());
 }
 
 #[test]
@@ -289,20 +274,6 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// A minimal little-endian TIFF/EXIF block holding only an orientation tag.
-fn exif_orientation(orientation: u16) -> Vec<u8> {
-    let mut exif = b"II*\0".to_vec();
-    exif.extend_from_slice(&8u32.to_le_bytes()); // IFD offset
-    exif.extend_from_slice(&1u16.to_le_bytes()); // one entry
-    exif.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
-    exif.extend_from_slice(&3u16.to_le_bytes()); // SHORT
-    exif.extend_from_slice(&1u32.to_le_bytes()); // count
-    exif.extend_from_slice(&orientation.to_le_bytes());
-    exif.extend_from_slice(&[0, 0]);
-    exif.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
-    exif
-}
-
 #[test]
 fn exif_orientation_is_applied() {
     // A 64x32 image, dark on its left half, stored with orientation 6
@@ -310,7 +281,7 @@ fn exif_orientation_is_applied() {
     let stored = GrayImage::from_fn(64, 32, |x, _| Luma([if x < 32 { 0 } else { 255 }]));
     let mut bytes = Vec::new();
     let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
-    encoder.set_exif_metadata(exif_orientation(6)).expect("exif supported");
+    encoder.set_exif_metadata(label_fixtures::exif_orientation_segment(6)).expect("exif supported");
     encoder.write_image(stored.as_raw(), 64, 32, image::ExtendedColorType::L8).expect("encode");
     let shown = load_gray(&bytes).expect("decodes");
     assert_eq!(shown.dimensions(), (32, 64));
@@ -455,45 +426,6 @@ fn the_harder_set_is_answered_right_or_unsure_and_the_same_under_load() {
     for (a, b) in first.iter().zip(&loaded) {
         assert_eq!((&a.answer, a.work), (&b.answer, b.work), "{}: a different answer under load", a.name);
     }
-}
-
-/// The harder cases whose names start with one of `POSFIELD_CASES`'s
-/// comma-separated prefixes, answered and printed: for working on the reader.
-#[test]
-#[ignore = "a tool: POSFIELD_CASES=007,024 cargo test -p posfield-barcode --lib -- --ignored --nocapture harder_subset"]
-fn harder_subset() {
-    let wanted = std::env::var("POSFIELD_CASES").unwrap_or_default();
-    let prefixes: Vec<&str> = wanted.split(',').filter(|p| !p.is_empty()).collect();
-    let cases: Vec<_> = label_fixtures::harder_cases()
-        .into_iter()
-        .filter(|c| prefixes.is_empty() || prefixes.iter().any(|p| c.name.starts_with(p)))
-        .collect();
-    let mut cases = cases;
-    if std::env::var("POSFIELD_CLEAN").is_ok() {
-        for case in &mut cases {
-            let p = &mut case.params;
-            (
-                p.rotation_deg,
-                p.perspective,
-                p.blur_sigma,
-                p.noise_sigma,
-                p.glare,
-                p.exposure,
-                p.curvature,
-                p.cover,
-            ) = (0.0, 0.0, 0.3, 1.0, 0.0, 1.0, 0.0, None);
-            p.exif_orientation = 1;
-        }
-    }
-    let photos = label_fixtures::measure::render(&cases, 2);
-    if let Ok(dir) = std::env::var("POSFIELD_CASES_DIR") {
-        for (case, photo) in cases.iter().zip(&photos) {
-            std::fs::write(Path::new(&dir).join(format!("{}.jpg", case.name)), photo).expect("write");
-        }
-    }
-    let work = std::env::var("POSFIELD_WORK").ok().and_then(|w| w.parse().ok()).unwrap_or(DEFAULT_WORK);
-    let options = DecodeOptions { work, ..DecodeOptions::default() };
-    report(&label_fixtures::measure::answer(&cases, &photos, &options, 2));
 }
 
 #[test]

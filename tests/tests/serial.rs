@@ -53,6 +53,12 @@ fn the_dispatched_terminal_decides_and_another_one_is_asked_about() {
     server.add_user("zhou", "admin");
     let mut phone = open(&dir.path().join("phone"));
     phone.enroll(&server.base, &server.enrolment_code("wang"), "王的手机").unwrap();
+    // A dispatched serial that is no serial is refused with its reason.
+    let body =
+        serde_json::json!({ "kind": "repair", "merchant": "老王便利店", "agent": "wang", "serial": "SN 12" });
+    let (status, body) = server.office_post("zhou", "api/v1/office/visits", &body);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("serial"), "{body}");
     let expected = "0821674609";
     let right = dispatch(&server, "老王便利店", "0821-674609");
     let wrong = dispatch(&server, "张姐水果店", expected);

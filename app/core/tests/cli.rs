@@ -77,6 +77,10 @@ fn scan_serial_prints_the_serial_or_the_candidates_or_fails_clearly() {
     let output = agent(dir.path(), &["scan-serial", label.to_str().unwrap(), "--expect", "N9100001234567"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(stdout(&output), "N9100001234567");
+    // An expected serial that is no serial is refused, not ignored.
+    let output = agent(dir.path(), &["scan-serial", label.to_str().unwrap(), "--expect", "N/A"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--expect \"N/A\""), "{output:?}");
     // It expects another: a possible wrong terminal, status 3.
     let output = agent(dir.path(), &["scan-serial", label.to_str().unwrap(), "--expect", "0821674609"]);
     assert_eq!(output.status.code(), Some(3));

@@ -318,6 +318,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::ScanSerial { image, expected } => {
+            for serial in expected {
+                posfield_shared::validate::serial(serial).with_context(|| format!("--expect {serial:?}"))?;
+            }
             let answer = barcode::scan_serial(&read(image)?, &barcode::DecodeOptions::default(), expected)?;
             if let Some(serial) = &answer.serial {
                 println!("{serial}");
