@@ -1,7 +1,8 @@
 //! The sync load benchmark: many agents with a day of offline visits each
 //! connect at once and sync, first against `posfield-server`, then, in the
 //! same run and with the same documents, against a plain automerge-repo
-//! sync server on Node (`bench/node-ref`). For each it measures the wall
+//! sync server on Node (`bench/node-ref`) driven by automerge-repo's own
+//! JavaScript clients. For each it measures the wall
 //! time until every document is stored, the server's peak RSS and CPU time,
 //! the bytes on the wire (through a counting proxy) and a reconnect of every
 //! agent with nothing changed, and prints one table with the ratios.
@@ -71,6 +72,14 @@ struct Args {
     /// Longest a reference client's session may take, in seconds.
     #[arg(long, default_value_t = 900)]
     session_deadline: u64,
+    /// Who drives the reference server: automerge-repo's own JavaScript
+    /// clients (as its users run it), or samod clients (the earlier variant).
+    #[arg(long, value_enum, default_value = "js")]
+    reference_clients: node_ref::ClientKind,
+    /// Node processes holding the JavaScript clients (one `Repo` per agent
+    /// in each; the agents dealt among them).
+    #[arg(long, default_value_t = 2)]
+    client_processes: usize,
     /// Posfield's server nodes, behind the counting proxy in round robin;
     /// more than one needs PostgreSQL and a bucket (`POSFIELD_DATABASE`,
     /// `POSFIELD_BLOBS`, with the bucket's credentials).
@@ -246,6 +255,11 @@ fn main() -> anyhow::Result<()> {
             work.path(),
             docs,
             Duration::from_secs(args.session_deadline),
+            &node_ref::ClientSetup {
+                kind: args.reference_clients,
+                processes: args.client_processes,
+                store: &phones.path().join("reference-clients"),
+            },
         )?)
     };
     let nodes = if args.nodes > 1 { format!(", {} server nodes", args.nodes) } else { String::new() };

@@ -1,11 +1,14 @@
 //! The reference's side: `bench/node-ref/server.mjs` (a plain automerge-repo
 //! sync server with NodeFS storage) on 127.0.0.1, behind the counting proxy,
 //! and one automerge-repo client per agent holding the same documents,
-//! all syncing at once.
+//! all syncing at once. The clients are automerge-repo's own JavaScript
+//! ones (`bench/node-ref/clients.mjs`, a `Repo` per agent with the websocket
+//! client adapter and its own storage, a few Node processes holding them),
+//! or, labelled as such, samod clients in this process.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -89,14 +92,149 @@ fn stored(data: &Path, id: &str) -> bool {
         .any(|sub| std::fs::read_dir(folder.join(sub)).is_ok_and(|mut entries| entries.next().is_some()))
 }
 
-/// Runs every client's session at once; returns the wall time until the
-/// last one finished, retries, failures and per-client times.
+/// How a phase of the clients went: the wall time until the last one
+/// finished, retries, failures and per-client times (sorted).
+struct Outcome {
+    wall: Duration,
+    retries: usize,
+    failures: Vec<String>,
+    times: Vec<Duration>,
+}
+
+impl Outcome {
+    fn median(&self) -> Duration {
+        self.times.get(self.times.len() / 2).copied().unwrap_or_default()
+    }
+
+    fn longest(&self) -> Duration {
+        self.times.last().copied().unwrap_or_default()
+    }
+}
+
+/// Which clients drive the reference server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ClientKind {
+    /// automerge-repo's own JavaScript clients (`bench/node-ref/clients.mjs`),
+    /// as the reference's users run it.
+    Js,
+    /// samod clients in this process (Rust, the earlier variant).
+    Samod,
+}
+
+/// The JavaScript clients: a few Node processes, each running one
+/// automerge-repo `Repo` per agent it was given.
+struct JsClients {
+    processes: Vec<JsProcess>,
+}
+
+struct JsProcess {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Drop for JsProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        crate::stopped(self.child.id());
+    }
+}
+
+impl JsClients {
+    /// Writes each agent's documents under `work` and starts `processes`
+    /// Node processes, the agents dealt among them in turn.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        node: &str,
+        node_args: &[String],
+        dir: &Path,
+        work: &Path,
+        store: &Path,
+        docs: &[(String, Vec<(String, Vec<u8>)>)],
+        url: &url::Url,
+        deadline: Duration,
+        processes: usize,
+    ) -> anyhow::Result<JsClients> {
+        let docs_dir = work.join("reference-documents");
+        for (agent, visits) in docs {
+            let folder = docs_dir.join(agent);
+            std::fs::create_dir_all(&folder)?;
+            for (id, bytes) in visits {
+                std::fs::write(folder.join(automerge_repo_id(id)?), bytes)?;
+            }
+        }
+        let processes = processes.clamp(1, docs.len().max(1));
+        let log = work.join("reference-clients.log");
+        let mut started = Vec::with_capacity(processes);
+        for first in 0..processes {
+            let agents = docs.iter().skip(first).step_by(processes).map(|(agent, _)| agent.as_str());
+            let mut child = Command::new(node)
+                .args(node_args.iter().filter(|a| !a.is_empty()))
+                .arg("clients.mjs")
+                .args(agents)
+                .current_dir(dir)
+                .env("URL", url.as_str())
+                .env("DOCS", &docs_dir)
+                .env("STORE", store)
+                .env("DEADLINE_MS", deadline.as_millis().to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(crate::log_file(&log)?)
+                .spawn()
+                .with_context(|| format!("starting {node} clients.mjs"))?;
+            crate::started(child.id());
+            let stdin = child.stdin.take().context("the clients' stdin")?;
+            let stdout = BufReader::new(child.stdout.take().context("the clients' stdout")?);
+            started.push(JsProcess { child, stdin, stdout });
+        }
+        Ok(JsClients { processes: started })
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(|p| p.child.id()).collect()
+    }
+
+    /// Sends `command` to every process at once and reads every agent's result.
+    fn run(&mut self, command: &str) -> anyhow::Result<Outcome> {
+        let start = Instant::now();
+        for process in &mut self.processes {
+            writeln!(process.stdin, "{command}")?;
+            process.stdin.flush()?;
+        }
+        let mut outcome = Outcome { wall: Duration::ZERO, retries: 0, failures: Vec::new(), times: Vec::new() };
+        for process in &mut self.processes {
+            loop {
+                let mut line = String::new();
+                if process.stdout.read_line(&mut line)? == 0 {
+                    bail!("a reference client process ended before it finished; see reference-clients.log");
+                }
+                let result: serde_json::Value =
+                    serde_json::from_str(&line).with_context(|| format!("a reference client said {line:?}"))?;
+                if result["done"].as_bool() == Some(true) {
+                    break;
+                }
+                let ms = result["ms"].as_f64().context("a client's time")?;
+                outcome.times.push(Duration::from_secs_f64(ms / 1000.0));
+                outcome.retries += result["attempts"].as_u64().unwrap_or(1).saturating_sub(1) as usize;
+                if let Some(error) = result["error"].as_str() {
+                    outcome.failures.push(format!("{}: {error}", result["agent"]));
+                }
+            }
+        }
+        outcome.wall = start.elapsed();
+        outcome.times.sort();
+        Ok(outcome)
+    }
+}
+
+/// Runs every samod client's session at once.
 fn sync_all(
     runtime: &tokio::runtime::Runtime,
     clients: &[ReferenceClient],
     url: &url::Url,
     deadline: Duration,
-) -> (Duration, usize, Vec<String>, Vec<Duration>) {
+) -> Outcome {
     let start = Instant::now();
     let results = runtime.block_on(async {
         let tasks: Vec<_> = clients
@@ -129,30 +267,66 @@ fn sync_all(
         results
     });
     let wall = start.elapsed();
-    let mut retries = 0;
-    let mut failures = Vec::new();
-    let mut times = Vec::new();
+    let mut outcome = Outcome { wall, retries: 0, failures: Vec::new(), times: Vec::new() };
     for result in results {
         match result {
-            Ok((elapsed, attempts, outcome)) => {
-                retries += attempts - 1;
-                times.push(elapsed);
-                if let Err(e) = outcome {
-                    failures.push(e);
+            Ok((elapsed, attempts, result)) => {
+                outcome.retries += attempts - 1;
+                outcome.times.push(elapsed);
+                if let Err(e) = result {
+                    outcome.failures.push(e);
                 }
             }
-            Err(e) => failures.push(format!("a client task failed: {e}")),
+            Err(e) => outcome.failures.push(format!("a client task failed: {e}")),
         }
     }
-    times.sort();
-    (wall, retries, failures, times)
+    outcome.times.sort();
+    outcome
+}
+
+/// The clients of one run, of either kind.
+enum Clients {
+    Js(JsClients),
+    Samod { runtime: tokio::runtime::Runtime, clients: Vec<ReferenceClient>, url: url::Url, deadline: Duration },
+}
+
+impl Clients {
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Clients::Js(js) => js.pids(),
+            Clients::Samod { .. } => Vec::new(),
+        }
+    }
+
+    /// Every client syncs at once: the first time, or again with nothing changed.
+    fn sync(&mut self, first: bool) -> Outcome {
+        match self {
+            Clients::Js(js) => js.run(if first { "sync" } else { "reconnect" }).unwrap_or_else(|e| Outcome {
+                wall: Duration::ZERO,
+                retries: 0,
+                failures: vec![format!("{e:#}")],
+                times: Vec::new(),
+            }),
+            Clients::Samod { runtime, clients, url, deadline } => sync_all(runtime, clients, url, *deadline),
+        }
+    }
 }
 
 /// One agent's name and its visits (id, saved bytes).
 type AgentDocs = (String, Vec<(String, Vec<u8>)>);
 
+/// Who drives the reference server, and where their files go.
+pub(crate) struct ClientSetup<'a> {
+    pub(crate) kind: ClientKind,
+    /// Node processes for the JavaScript clients.
+    pub(crate) processes: usize,
+    /// Where the clients keep their storage (as the phones do).
+    pub(crate) store: &'a Path,
+}
+
 /// Runs the reference's side with `docs`: for each agent, its name and its
 /// visits' saved bytes.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     runtime: &tokio::runtime::Runtime,
     node: &str,
@@ -161,24 +335,13 @@ pub(crate) fn run(
     work: &Path,
     docs: Vec<AgentDocs>,
     deadline: Duration,
+    setup: &ClientSetup<'_>,
 ) -> anyhow::Result<Side> {
     let data: PathBuf = work.join("reference-data");
     let log = work.join("reference-server.log");
     let documents: usize = docs.iter().map(|(_, d)| d.len()).sum();
-    // The clients get a runtime of their own, as each phone's core has on Posfield's side.
-    let clients_runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let clients: Vec<ReferenceClient> = clients_runtime.block_on(async {
-        let mut clients = Vec::with_capacity(docs.len());
-        for (name, visits) in docs {
-            clients.push(ReferenceClient::new(&name, visits).await?);
-        }
-        Ok::<_, posfield_sync_link_client::LinkError>(clients)
-    })?;
-    let ids: Vec<String> = clients
-        .iter()
-        .flat_map(|c| c.visits().iter().map(|v| automerge_repo_id(v)))
-        .collect::<Result<_, _>>()?;
+    let ids: Vec<String> =
+        docs.iter().flat_map(|(_, visits)| visits.iter().map(|(id, _)| automerge_repo_id(id))).collect::<Result<_, _>>()?;
     let mut server = start_server(node, node_args, dir, &data, &log)?;
     let pid = server.child.id();
     let peak = procstat::PeakWatch::start(pid);
@@ -186,13 +349,41 @@ pub(crate) fn run(
     let proxy = runtime.block_on(proxy::start(vec![target], Classify::AllDocuments))?;
     let url = url::Url::parse(&format!("ws://{}", proxy.addr))?;
     eprintln!("reference: node pid {pid} on port {}, proxy on {}", server.port, proxy.addr);
+    let agents = docs.len();
+    let mut clients = match setup.kind {
+        ClientKind::Js => Clients::Js(JsClients::start(
+            node,
+            node_args,
+            dir,
+            work,
+            setup.store,
+            &docs,
+            &url,
+            deadline,
+            setup.processes,
+        )?),
+        ClientKind::Samod => {
+            // The clients get a runtime of their own, as each phone's core has on Posfield's side.
+            let clients_runtime =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let clients: Vec<ReferenceClient> = clients_runtime.block_on(async {
+                let mut clients = Vec::with_capacity(docs.len());
+                for (name, visits) in docs {
+                    clients.push(ReferenceClient::new(&name, visits).await?);
+                }
+                Ok::<_, posfield_sync_link_client::LinkError>(clients)
+            })?;
+            Clients::Samod { runtime: clients_runtime, clients, url: url.clone(), deadline }
+        }
+    };
+    let client_pids = clients.pids();
 
-    eprintln!("reference: {} clients sync {documents} documents at once", clients.len());
-    let used_before = Usage::now(&[pid], Usage::default());
+    eprintln!("reference: {agents} clients ({:?}) sync {documents} documents at once", setup.kind);
+    let used_before = Usage::with_clients(&[pid], &client_pids, Usage::default());
     let bytes_before = proxy.counters.snapshot();
     let start = Instant::now();
-    let (acknowledged, retries, mut failures, per_client) =
-        sync_all(&clients_runtime, &clients, &url, deadline);
+    let first = clients.sync(true);
+    let acknowledged = first.wall;
     // Acknowledged is not yet written: wait (bounded) until every document is on disk.
     let mut missing = ids.clone();
     let mut exited = server.exited();
@@ -206,15 +397,17 @@ pub(crate) fn run(
     }
     let wall = start.elapsed();
     let bytes = proxy.counters.snapshot().since(&bytes_before);
-    let used = Usage::now(&[pid], used_before).since(&used_before);
+    let used = Usage::with_clients(&[pid], &client_pids, used_before).since(&used_before);
     let peak_after_sync = peak.peak();
     exited = exited.or_else(|| server.exited());
+    let mut failures = first.failures.clone();
     failures.extend(exited.clone());
     eprintln!(
-        "reference: acknowledged in {:.2} s, all stored in {:.2} s ({} not stored, {retries} retries, {} failures)",
+        "reference: acknowledged in {:.2} s, all stored in {:.2} s ({} not stored, {} retries, {} failures)",
         acknowledged.as_secs_f64(),
         wall.as_secs_f64(),
         missing.len(),
+        first.retries,
         failures.len()
     );
     let sync = Phase {
@@ -225,34 +418,35 @@ pub(crate) fn run(
         bytes,
         documents_confirmed: documents - missing.len(),
         failures,
-        retries,
+        retries: first.retries,
         notes: Vec::new(),
-        per_agent_median: per_client.get(per_client.len() / 2).copied().unwrap_or_default(),
-        per_agent_max: per_client.last().copied().unwrap_or_default(),
+        per_agent_median: first.median(),
+        per_agent_max: first.longest(),
     };
 
     let reconnect = if let Some(exited) = exited {
         Phase { failures: vec![exited], ..Phase::skipped() }
     } else {
         eprintln!("reference: every client reconnects with nothing changed");
-        let used_before = Usage::now(&[pid], Usage::default());
+        let used_before = Usage::with_clients(&[pid], &client_pids, Usage::default());
         let bytes_before = proxy.counters.snapshot();
-        let (wall, retries, mut failures, per_client) = sync_all(&clients_runtime, &clients, &url, deadline);
+        let again = clients.sync(false);
         let bytes = proxy.counters.snapshot().since(&bytes_before);
-        let used = Usage::now(&[pid], used_before).since(&used_before);
+        let used = Usage::with_clients(&[pid], &client_pids, used_before).since(&used_before);
+        let mut failures = again.failures.clone();
         failures.extend(server.exited());
         Phase {
-            stored: wall,
-            wall,
+            stored: again.wall,
+            wall: again.wall,
             server_cpu: used.server,
             clients_cpu: used.clients,
             bytes,
             documents_confirmed: documents,
             failures,
-            retries,
+            retries: again.retries,
             notes: Vec::new(),
-            per_agent_median: per_client.get(per_client.len() / 2).copied().unwrap_or_default(),
-            per_agent_max: per_client.last().copied().unwrap_or_default(),
+            per_agent_median: again.median(),
+            per_agent_max: again.longest(),
         }
     };
     let peak_rss = peak.peak();
@@ -262,10 +456,14 @@ pub(crate) fn run(
         .filter(|l| !l.trim().is_empty())
         .map(str::to_owned)
         .collect();
+    drop(clients);
     drop(proxy);
     drop(server);
     Ok(Side {
-        name: "automerge-repo (Node)",
+        name: match setup.kind {
+            ClientKind::Js => "automerge-repo (Node), JS clients",
+            ClientKind::Samod => "automerge-repo (Node), samod clients",
+        },
         documents,
         sync,
         reconnect,

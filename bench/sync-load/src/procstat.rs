@@ -79,11 +79,16 @@ impl Usage {
     /// Now, for the server processes `pids` together (the last reading
     /// stays if one of them has exited).
     pub(crate) fn now(pids: &[u32], last: Usage) -> Usage {
+        Usage::with_clients(pids, &[], last)
+    }
+
+    /// Now, for the server processes `pids` together, and for this process
+    /// with the client processes `clients`.
+    pub(crate) fn with_clients(pids: &[u32], clients: &[u32], last: Usage) -> Usage {
         let server: Option<f64> = pids.iter().map(|pid| cpu_seconds(*pid)).sum();
-        Usage {
-            server: server.unwrap_or(last.server),
-            clients: cpu_seconds(std::process::id()).unwrap_or(last.clients),
-        }
+        let clients: Option<f64> =
+            std::iter::once(std::process::id()).chain(clients.iter().copied()).map(cpu_seconds).sum();
+        Usage { server: server.unwrap_or(last.server), clients: clients.unwrap_or(last.clients) }
     }
 
     /// What was used after `earlier`.
