@@ -2,7 +2,7 @@
 // current route and the background sync's last event.
 import { api, onSync, onVisitChanged, type AppInfo, type Progress, type SyncEvent, type Term, type Vocabulary } from './api';
 import { errorText, termLabel, translate, type Locale, type MessageKey } from './i18n';
-import { isSyncing, parseRoute, putBackWords, routeHash, type Route, type VisitSection } from './logic';
+import { isSyncing, parseRoute, putBackWords, routeHash, webConnectionType, type Route, type VisitSection } from './logic';
 
 /** A screen sending the agent to the photos for one kind of photo, and the way back to it. */
 export interface PhotoRequest { visit: string; kind: string; back: VisitSection; backLabel: MessageKey }
@@ -91,6 +91,12 @@ class AppState {
       this.changedVisit = id;
       this.changes += 1;
     });
+    // The network, for "photos on Wi-Fi only": now and at every change
+    // (Android's WebView reports it; elsewhere there is nothing to read).
+    const nav = navigator as Navigator & { connection?: EventTarget & { type?: unknown } };
+    const report = () => void api.reportConnection(webConnectionType(nav)).catch(() => {});
+    report();
+    nav.connection?.addEventListener?.('change', report);
     // Not awaited: the first screen never waits for the sync's status.
     void api.syncView().then((screen) => {
       if (screen.last_event && !this.syncEvent) this.syncEvent = screen.last_event;
