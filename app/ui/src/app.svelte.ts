@@ -13,6 +13,8 @@ class AppState {
   vocab = $state<Vocabulary | null>(null);
   route = $state<Route>(parseRoute(location.hash));
   syncEvent = $state<SyncEvent | null>(null);
+  /** The running sync resumes one a kill cut (said until it ends). */
+  resumedSync = $state(false);
   progress = $state<Progress | null>(null);
   /** Bumped whenever a visit changed, so open screens reload. */
   changes = $state(0);
@@ -80,7 +82,11 @@ class AppState {
     void onSync((event) => {
       this.syncEvent = event;
       if (event.event === 'progress') this.progress = event;
-      if (event.event === 'started') this.progress = null;
+      if (event.event === 'started') {
+        this.progress = null;
+        this.resumedSync = event.resumed;
+      }
+      if (event.event === 'synced' || event.event === 'failed') this.resumedSync = false;
       if (event.event === 'synced' || event.event === 'failed') void this.refreshInfo();
       // The back office had moved on (an approval, a cancellation): the
       // agent reads what of its work was put back.
