@@ -32,6 +32,8 @@ const COMMANDS: &[&str] = &[
     "complete",
     "sync_now",
     "sync_view",
+    "set_photos_on_wifi_only",
+    "report_connection",
     "correct_merchant",
     "record_handover",
     "record_network_test",

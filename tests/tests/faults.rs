@@ -29,6 +29,31 @@ fn enrolled_agent(server: &ServerProcess, base: &str, dir: &Path) -> Agent {
     agent
 }
 
+/// A server, and a phone's data folder beside it holding a repair visit with
+/// each of [`PHOTOS`], none of it synced.
+fn server_and_unsynced_phone(dir: &Path) -> (ServerProcess, std::path::PathBuf) {
+    let server = ServerProcess::start(&dir.join("server"));
+    server.add_user(REVIEWER, "reviewer");
+    let phone = dir.join("agent");
+    let mut agent = enrolled_agent(&server, &server.base, &phone);
+    for photo in PHOTOS {
+        repair_visit_with_photo(&mut agent, photo);
+    }
+    (server, phone)
+}
+
+/// The background sync on `phone` as the app starts it (asked for nothing),
+/// with `schedule`; its events arrive on the receiver.
+fn background_on(phone: &Path, schedule: Schedule) -> (BackgroundSync, mpsc::Receiver<SyncEvent>) {
+    let (events, inbox) = mpsc::channel();
+    let keys = Arc::new(posfield_core::KeyFile::beside(phone));
+    let background = BackgroundSync::start(phone.to_owned(), keys, schedule, move |event| {
+        let _ = events.send(event);
+    })
+    .unwrap();
+    (background, inbox)
+}
+
 /// Every visit on the phone is on the server, identical and complete, each
 /// photo stored once and no upload left half-written.
 fn assert_all_on_server(server: &ServerProcess, agent: &mut Agent) {
@@ -197,15 +222,7 @@ fn the_server_killed_mid_sync_and_restarted_converges() {
 #[test]
 fn the_agent_killed_mid_sync_resumes_where_it_stood() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&dir.path().join("server"));
-    server.add_user(REVIEWER, "reviewer");
-    let phone = dir.path().join("agent");
-    {
-        let mut agent = enrolled_agent(&server, &server.base, &phone);
-        for photo in PHOTOS {
-            repair_visit_with_photo(&mut agent, photo);
-        }
-    }
+    let (server, phone) = server_and_unsynced_phone(dir.path());
     let sync_loop = || {
         Command::new(agent_binary())
             .arg("--data")
@@ -247,6 +264,53 @@ fn the_agent_killed_mid_sync_resumes_where_it_stood() {
     assert_all_on_server(&server, &mut agent);
 }
 
+/// The app's next start after the phone's vendor killed it mid-sync (as
+/// Xiaomi, Huawei, OPPO and vivo phones do to apps in the background): the
+/// background worker, started as the app starts it and asked for nothing,
+/// reads the cut sync from the store, resumes it at once saying so
+/// (`resumed`), and finishes it; a photo cut part way goes on from what the
+/// server holds.
+#[test]
+fn the_app_started_again_after_a_kill_mid_sync_resumes_the_sync_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, phone) = server_and_unsynced_phone(dir.path());
+    // Killed as soon as its sync is on record, a few times at most.
+    let cut = (0..5).any(|_| {
+        let mut child = Command::new(agent_binary())
+            .arg("--data")
+            .arg(&phone)
+            .args(["sync-loop", "--until-synced"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = BufReader::new(child.stdout.take().unwrap()).lines().next();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(started.is_some(), "the sync loop said nothing");
+        open(&phone).sync_status().unwrap().interrupted
+    });
+    assert!(cut, "no kill landed during a sync");
+
+    let (background, inbox) = background_on(&phone, Schedule::default());
+    let first = inbox.recv_timeout(Duration::from_secs(10)).expect("a sync starts by itself within 10 s");
+    assert!(matches!(first, SyncEvent::Started { resumed: true }), "{first:?}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match inbox.recv_timeout(left).expect("the resumed sync ends within 120 s") {
+            SyncEvent::Synced { .. } => break,
+            SyncEvent::Failed { message, .. } => panic!("the resumed sync failed: {message}"),
+            _ => {}
+        }
+    }
+    background.stop();
+    let mut agent = open(&phone);
+    let status = agent.sync_status().unwrap();
+    assert!(!status.interrupted && status.failures == 0 && status.unsynced_visits == 0, "{status:?}");
+    assert_all_on_server(&server, &mut agent);
+}
+
 #[test]
 fn the_background_sync_waits_out_a_dead_server_then_delivers() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,17 +327,6 @@ fn the_background_sync_waits_out_a_dead_server_then_delivers() {
         max_retry: Duration::from_millis(800),
         interval: Duration::from_secs(60),
     };
-    let start = |events: mpsc::Sender<SyncEvent>| {
-        BackgroundSync::start(
-            phone.clone(),
-            Arc::new(posfield_core::KeyFile::beside(&phone)),
-            schedule,
-            move |event| {
-                let _ = events.send(event);
-            },
-        )
-        .unwrap()
-    };
     let next_failure = |inbox: &mpsc::Receiver<SyncEvent>| loop {
         match inbox.recv_timeout(Duration::from_secs(30)).expect("an event within 30 s") {
             SyncEvent::Failed { code, failures, retry_in_ms, .. } => break (code, failures, retry_in_ms),
@@ -282,8 +335,7 @@ fn the_background_sync_waits_out_a_dead_server_then_delivers() {
         }
     };
     // Unsynced work: it tries at once, then again and again, each later.
-    let (events, inbox) = mpsc::channel();
-    let background = start(events);
+    let (background, inbox) = background_on(&phone, schedule);
     let mut retries = Vec::new();
     for expected in 1..=3 {
         let (code, failures, retry_in_ms) = next_failure(&inbox);
@@ -300,8 +352,7 @@ fn the_background_sync_waits_out_a_dead_server_then_delivers() {
     assert_eq!(status.last_error.as_ref().map(|e| e.code.as_str()), Some("offline"));
     // The server comes back; the reopened app delivers by itself.
     let server = ServerProcess::start_on(&data, &addr);
-    let (events, inbox) = mpsc::channel();
-    let background = start(events);
+    let (background, inbox) = background_on(&phone, schedule);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut failures_before = 0;
     loop {
@@ -398,16 +449,7 @@ fn forty_days_offline_with_fifty_visits_syncs_in_one_background_session() {
             agent.add_note(&id, &format!("第 {day} 天")).unwrap();
         }
     }
-    let (events, inbox) = mpsc::channel();
-    let background = BackgroundSync::start(
-        phone.clone(),
-        Arc::new(posfield_core::KeyFile::beside(&phone)),
-        Schedule::default(),
-        move |event| {
-            let _ = events.send(event);
-        },
-    )
-    .unwrap();
+    let (background, inbox) = background_on(&phone, Schedule::default());
     let mut seen = Vec::new();
     let report = loop {
         match inbox.recv_timeout(Duration::from_secs(120)).expect("the session ends within 120 s") {

@@ -276,6 +276,9 @@ pub struct Agent {
     /// Root certificates (DER) trusted instead of the platform's, when set
     /// through [`Agent::trust_only_roots`]; kept in memory only.
     pub(crate) trusted_roots: Vec<Vec<u8>>,
+    /// Which network the phone is on, for "photos on Wi-Fi only"
+    /// ([`Agent::use_connection_source`]); a desktop cannot tell.
+    pub(crate) connection: Arc<dyn crate::network::ConnectionSource>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -421,6 +424,7 @@ impl Agent {
             open_docs: HashMap::new(),
             data_dir: data_dir.to_owned(),
             trusted_roots: Vec::new(),
+            connection: Arc::new(crate::network::Desktop),
         })
     }
 

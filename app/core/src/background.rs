@@ -8,8 +8,15 @@
 //! ([`Agent::sync_status`]), so a restarted app picks up where it stood: a
 //! cut sync or unsynced work is synced at once, a failing server is retried
 //! after the delay the failure count gives.
+//!
+//! Photos left for Wi-Fi ("photos on Wi-Fi only" on mobile data) are not
+//! work to retry: a sync that left them ended well, and the worker waits
+//! its interval, or until the app says the network changed
+//! ([`BackgroundSync::sync_now`]); it syncs at once when it finds them
+//! waiting on a network where they may go.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -17,6 +24,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Agent, AgentError};
+use crate::network::{Connection, ConnectionSource, photos_wait};
 use crate::sync::{Progress, SyncReport, SyncStatus};
 
 /// When to sync again.
@@ -60,14 +68,19 @@ impl Schedule {
         capped.mul_f64(fraction)
     }
 
-    /// How long to wait before the next sync, given where the sync stands
-    /// and the time now (ms since epoch).
-    pub fn next_delay(&self, status: &SyncStatus, spread: u64, now: i64) -> Duration {
+    /// How long to wait before the next sync, given where the sync stands,
+    /// the network the phone is on and the time now (ms since epoch): at
+    /// once for a cut sync, and, while nothing fails, for documents waiting
+    /// or for photos waiting on a network where they may now go.
+    pub fn next_delay(&self, status: &SyncStatus, connection: Connection, spread: u64, now: i64) -> Duration {
         if status.enrolled_agent.is_none() {
             // Nothing to do until the phone is enrolled and asks.
             return Duration::MAX;
         }
-        if status.interrupted || (status.failures == 0 && status.unsynced_visits > 0) {
+        let documents_waiting = status.unsynced_visits > status.visits_waiting_for_photos;
+        let photos_may_go =
+            status.visits_waiting_for_photos > 0 && !photos_wait(status.photos_on_wifi_only, connection);
+        if status.interrupted || (status.failures == 0 && (documents_waiting || photos_may_go)) {
             return Duration::ZERO;
         }
         let delay = self.retry_delay(status.failures, spread);
@@ -126,14 +139,28 @@ pub struct BackgroundSync {
 impl BackgroundSync {
     /// Starts the worker on the data folder `data_dir`, its key in
     /// `keystore` (the worker opens its own [`Agent`] there); `on_event`
-    /// receives every [`SyncEvent`] on the worker thread.
+    /// receives every [`SyncEvent`] on the worker thread. The worker cannot
+    /// tell which network it is on ([`crate::network::Desktop`]).
     pub fn start(
         data_dir: PathBuf,
-        keystore: std::sync::Arc<dyn crate::keystore::Keystore>,
+        keystore: Arc<dyn crate::keystore::Keystore>,
         schedule: Schedule,
         on_event: impl FnMut(SyncEvent) + Send + 'static,
     ) -> Result<BackgroundSync, AgentError> {
-        let agent = Agent::open(&data_dir, keystore)?;
+        Self::start_with_connection(data_dir, keystore, schedule, Arc::new(crate::network::Desktop), on_event)
+    }
+
+    /// [`BackgroundSync::start`] on a phone: `connection` says which network
+    /// it is on, for "photos on Wi-Fi only".
+    pub fn start_with_connection(
+        data_dir: PathBuf,
+        keystore: Arc<dyn crate::keystore::Keystore>,
+        schedule: Schedule,
+        connection: Arc<dyn ConnectionSource>,
+        on_event: impl FnMut(SyncEvent) + Send + 'static,
+    ) -> Result<BackgroundSync, AgentError> {
+        let mut agent = Agent::open(&data_dir, keystore)?;
+        agent.use_connection_source(connection);
         let (commands, inbox) = mpsc::channel();
         let worker = std::thread::Builder::new()
             .name("posfield-sync".into())
@@ -185,7 +212,7 @@ fn run(
     loop {
         if !asked {
             let wait = match agent.sync_status() {
-                Ok(status) => schedule.next_delay(&status, spread, agent.now_millis()),
+                Ok(status) => schedule.next_delay(&status, agent.connection(), spread, agent.now_millis()),
                 Err(_) => schedule.max_retry,
             };
             let command = if wait == Duration::MAX {
@@ -265,6 +292,10 @@ mod tests {
             interrupted: false,
             unsynced_visits: 0,
             credential_expires_at: None,
+            photos_on_wifi_only: false,
+            photos_waiting_for_wifi: 0,
+            visits_waiting_for_photos: 0,
+            data_used: crate::usage::Traffic::default(),
         }
     }
 
@@ -298,20 +329,55 @@ mod tests {
         // Unsynced work with no failure, or a cut sync: at once.
         let mut unsynced = status(0, Some(now - 1_000));
         unsynced.unsynced_visits = 3;
-        assert_eq!(schedule.next_delay(&unsynced, 1, now), Duration::ZERO);
+        assert_eq!(schedule.next_delay(&unsynced, Connection::Unknown, 1, now), Duration::ZERO);
         let mut cut = status(4, Some(now - 1_000));
         cut.interrupted = true;
-        assert_eq!(schedule.next_delay(&cut, 1, now), Duration::ZERO);
+        assert_eq!(schedule.next_delay(&cut, Connection::Unknown, 1, now), Duration::ZERO);
         // Failing: the retry delay counted from the last attempt, across restarts.
         let failing = status(2, Some(now - 3_000));
         let full = schedule.retry_delay(2, 1);
-        assert_eq!(schedule.next_delay(&failing, 1, now), full - Duration::from_secs(3));
-        assert_eq!(schedule.next_delay(&status(2, Some(now - 3_600_000)), 1, now), Duration::ZERO);
+        assert_eq!(schedule.next_delay(&failing, Connection::Unknown, 1, now), full - Duration::from_secs(3));
+        assert_eq!(
+            schedule.next_delay(&status(2, Some(now - 3_600_000)), Connection::Unknown, 1, now),
+            Duration::ZERO
+        );
         // All well: the interval.
-        assert_eq!(schedule.next_delay(&status(0, Some(now)), 1, now), schedule.interval);
+        assert_eq!(
+            schedule.next_delay(&status(0, Some(now)), Connection::Unknown, 1, now),
+            schedule.interval
+        );
         // Not enrolled: only when asked.
         let mut fresh = status(0, None);
         fresh.enrolled_agent = None;
-        assert_eq!(schedule.next_delay(&fresh, 1, now), Duration::MAX);
+        assert_eq!(schedule.next_delay(&fresh, Connection::Unknown, 1, now), Duration::MAX);
+    }
+
+    /// Photos left for Wi-Fi are no failure and no work to retry on mobile
+    /// data: the worker waits its interval there (no loop of syncs that
+    /// send nothing), and syncs at once on Wi-Fi, where the phone cannot
+    /// tell, or when the agent turned the option off.
+    #[test]
+    fn photos_waiting_for_wifi_wait_on_mobile_data_and_go_at_once_elsewhere() {
+        let schedule = Schedule::default();
+        let now = 1_795_000_000_000;
+        let mut waiting = status(0, Some(now));
+        waiting.photos_on_wifi_only = true;
+        waiting.unsynced_visits = 2;
+        waiting.visits_waiting_for_photos = 2;
+        waiting.photos_waiting_for_wifi = 5;
+        assert_eq!(schedule.next_delay(&waiting, Connection::Cellular, 1, now), schedule.interval);
+        assert_eq!(schedule.next_delay(&waiting, Connection::Wifi, 1, now), Duration::ZERO);
+        assert_eq!(schedule.next_delay(&waiting, Connection::Unknown, 1, now), Duration::ZERO);
+        let mut turned_off = waiting.clone();
+        turned_off.photos_on_wifi_only = false;
+        assert_eq!(schedule.next_delay(&turned_off, Connection::Cellular, 1, now), Duration::ZERO);
+        // A visit edited since (its document waits too) goes at once, on any network.
+        let mut edited = waiting.clone();
+        edited.unsynced_visits = 3;
+        assert_eq!(schedule.next_delay(&edited, Connection::Cellular, 1, now), Duration::ZERO);
+        // A failing server is retried after its delay, photos or not.
+        let mut failing = waiting;
+        failing.failures = 2;
+        assert_eq!(schedule.next_delay(&failing, Connection::Wifi, 1, now), schedule.retry_delay(2, 1));
     }
 }

@@ -36,11 +36,13 @@ mod blobs;
 pub mod fuzz;
 pub mod identify;
 pub mod keystore;
+pub mod network;
 pub mod photo;
 pub mod retention;
 pub mod signature;
 mod store;
 pub mod sync;
+pub mod usage;
 
 pub use agent::{Agent, AgentError, Clock, SystemClock, VisitSyncState};
 pub use at_rest::DataKey;

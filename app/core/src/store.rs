@@ -574,17 +574,88 @@ impl Store {
         Ok(mismatches)
     }
 
-    /// Marks a visit as confirmed by the server at `heads` (sync bookkeeping).
-    pub(crate) fn mark_synced(&mut self, id: &str, heads: &[String], at: i64) -> Result<(), StoreError> {
+    /// Marks a visit as confirmed by the server at `heads` (sync
+    /// bookkeeping). With `photos_wait` only its document is: the visit
+    /// stays unsynced, its photos held for Wi-Fi, until a later sync
+    /// confirms it whole.
+    pub(crate) fn mark_synced(
+        &mut self,
+        id: &str,
+        heads: &[String],
+        at: i64,
+        photos_wait: bool,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        tx.execute("UPDATE visits SET unsynced = 0 WHERE id = ?1", [id])?;
+        if !photos_wait {
+            tx.execute("UPDATE visits SET unsynced = 0 WHERE id = ?1", [id])?;
+        }
         tx.execute(
-            "INSERT INTO sync_docs (visit_id, server_heads, last_synced_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (visit_id) DO UPDATE SET server_heads = ?2, last_synced_at = ?3",
-            params![id, heads.join(","), at],
+            "INSERT INTO sync_docs (visit_id, server_heads, last_synced_at, photos_wait) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (visit_id) DO UPDATE SET server_heads = ?2, last_synced_at = ?3, photos_wait = ?4",
+            params![id, heads.join(","), at, photos_wait],
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Unsynced visits whose document the server holds as the phone does,
+    /// waiting only for their photos (held for Wi-Fi): an edit since
+    /// changes the visit's heads, and it counts as waiting to sync again.
+    pub(crate) fn visits_waiting_for_photos(&self) -> Result<Vec<String>, StoreError> {
+        // CROSS JOIN keeps the few rows of the partial index outermost
+        // (SQLite does not reorder it): the status is read often, and a
+        // store of thousands of visits is not walked for it.
+        let mut statement = self.conn.prepare_cached(
+            "SELECT v.id FROM sync_docs s CROSS JOIN visits v ON v.id = s.visit_id
+             WHERE s.photos_wait = 1 AND v.unsynced = 1 AND s.server_heads = v.heads ORDER BY v.id",
+        )?;
+        let ids = statement.query_map([], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    /// Adds what a sync counted (by visit id, `usage::OTHER` for the rest)
+    /// to the stored data usage, in one transaction.
+    pub(crate) fn add_data_usage(
+        &mut self,
+        counted: &std::collections::BTreeMap<String, crate::usage::Traffic>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for (visit_id, traffic) in counted {
+            let (sent, received) = (clamp(traffic.sent), clamp(traffic.received));
+            tx.execute(
+                "INSERT INTO data_usage (visit_id, sent, received) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (visit_id) DO UPDATE SET sent = sent + ?2, received = received + ?3",
+                params![visit_id, sent, received],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Everything the syncs used, visits and the rest.
+    pub(crate) fn data_usage_total(&self) -> Result<crate::usage::Traffic, StoreError> {
+        let (sent, received): (i64, i64) = self.conn.query_row(
+            "SELECT COALESCE(sum(sent), 0), COALESCE(sum(received), 0) FROM data_usage",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(crate::usage::Traffic { sent: count(sent), received: count(received) })
+    }
+
+    /// The data every visit's syncs used, with the visit's merchant and
+    /// kind while it is on the phone.
+    pub(crate) fn data_usage(&self) -> Result<crate::usage::DataUsage, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT u.visit_id, v.merchant, v.kind, u.sent, u.received
+             FROM data_usage u LEFT JOIN visits v ON v.id = u.visit_id",
+        )?;
+        let rows = statement.query_map([], |r| {
+            let count = |index: usize| r.get::<_, i64>(index).map(|n| u64::try_from(n).unwrap_or(0));
+            let traffic = crate::usage::Traffic { sent: count(3)?, received: count(4)? };
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, traffic))
+        })?;
+        Ok(crate::usage::DataUsage::of(rows.collect::<Result<_, _>>()?))
     }
 
     /// Every visit's id and current heads (sorted, comma separated): what
@@ -655,6 +726,33 @@ impl Store {
             [sha256],
             |r| r.get(0),
         )?)
+    }
+
+    /// Records that an upload of a blob is starting, unless one started
+    /// before or the server confirmed it; returns whether one started
+    /// before (a kill or a lost signal may have cut it part way: the next
+    /// upload asks the server how much it holds before sending anything).
+    pub(crate) fn blob_upload_starting(
+        &mut self,
+        sha256: &str,
+        bytes: u64,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let state: Option<i64> = tx
+            .query_row("SELECT upload_state FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0))
+            .optional()?;
+        if state.is_none() {
+            tx.execute(
+                "INSERT INTO blobs (sha256, mime, bytes, created_at, upload_state, uploaded_bytes)
+                 VALUES (?1, 'application/octet-stream', ?2, ?3, 1, 0)",
+                params![sha256, clamp(bytes), at],
+            )?;
+        } else if state == Some(0) {
+            tx.execute("UPDATE blobs SET upload_state = 1 WHERE sha256 = ?1", [sha256])?;
+        }
+        tx.commit()?;
+        Ok(state.is_some_and(|state| state >= 1))
     }
 
     /// Records that the server holds a blob whole and verified.
@@ -734,6 +832,11 @@ impl Store {
             .conn
             .query_row("SELECT COALESCE(max(version), 0) FROM refinery_schema_history", [], |r| r.get(0))?)
     }
+}
+
+/// A byte count as SQLite's signed integer (no phone sends 8 EiB).
+fn clamp(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 
 /// A text column of the visit list read as a typed value. The row is only

@@ -42,6 +42,8 @@ use posfield_sync_link_client::tls::{CertificateProblem, SpkiPin, Trust, certifi
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Agent, AgentError};
+use crate::network::{Connection, ConnectionSource};
+use crate::usage::{DataUsage, Traffic};
 
 mod execute;
 pub mod link;
@@ -65,6 +67,10 @@ const SETTING_ATTEMPT_STARTED: &str = "sync.attempt_started";
 const SETTING_ATTEMPT_ENDED: &str = "sync.attempt_ended";
 const SETTING_FAILURES: &str = "sync.failures";
 const SETTING_LAST_ERROR: &str = "sync.last_error";
+/// "1" when the agent chose "photos on Wi-Fi only" (off when absent).
+const SETTING_PHOTOS_ON_WIFI_ONLY: &str = "sync.photos_wifi_only";
+/// How many blobs the last sync that ended held for Wi-Fi.
+const SETTING_PHOTOS_WAITING: &str = "sync.photos_waiting";
 
 /// Why a sync did not finish.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -257,6 +263,17 @@ pub struct SyncReport {
     /// the phone signs with it from now on.
     #[serde(default)]
     pub device_key_rotated: bool,
+    /// Photos and signature images left on the phone for Wi-Fi: "photos on
+    /// Wi-Fi only" is on and the phone was on mobile data.
+    #[serde(default)]
+    pub photos_waiting_for_wifi: usize,
+    /// Visits whose documents the server holds while their photos wait.
+    #[serde(default)]
+    pub visits_waiting_for_photos: usize,
+    /// What this sync sent and received (bodies and websocket messages;
+    /// [`crate::usage`] says what is not counted).
+    #[serde(default)]
+    pub traffic: Traffic,
 }
 
 /// A visit whose changes from this phone the server put back in part.
@@ -293,7 +310,9 @@ pub struct SyncStatus {
     pub enrolled_agent: Option<String>,
     /// The server it syncs with.
     pub server: Option<String>,
-    /// When a sync last finished everything (ms since epoch).
+    /// When a sync last ended without a failure (ms since epoch): every
+    /// visit and blob on the server, or every visit with its photos
+    /// waiting for Wi-Fi (`photos_waiting_for_wifi`).
     pub last_success: Option<i64>,
     /// When the last sync started (ms since epoch).
     pub last_attempt: Option<i64>,
@@ -308,6 +327,20 @@ pub struct SyncStatus {
     /// When the device credential expires (Unix seconds), when known
     /// (phones enrolled before it was kept learn it at their next renewal).
     pub credential_expires_at: Option<i64>,
+    /// The agent chose "photos on Wi-Fi only".
+    #[serde(default)]
+    pub photos_on_wifi_only: bool,
+    /// Photos and signature images the last sync left on the phone for Wi-Fi.
+    #[serde(default)]
+    pub photos_waiting_for_wifi: usize,
+    /// Unsynced visits whose documents the server holds as the phone does,
+    /// waiting only for their photos: no reason to sync again at once.
+    #[serde(default)]
+    pub visits_waiting_for_photos: usize,
+    /// Everything the syncs sent and received since the count began
+    /// ([`Agent::data_usage`] has it per visit).
+    #[serde(default)]
+    pub data_used: Traffic,
 }
 
 /// Stored enrolment.
@@ -564,11 +597,54 @@ impl Agent {
             interrupted: last_attempt.is_some_and(|started| ended.is_none_or(|ended| ended < started)),
             unsynced_visits: self.store().unsynced_count()?,
             credential_expires_at: get(SETTING_EXPIRES_AT)?.and_then(|v| v.parse().ok()),
+            photos_on_wifi_only: self.photos_on_wifi_only()?,
+            photos_waiting_for_wifi: get(SETTING_PHOTOS_WAITING)?.and_then(|v| v.parse().ok()).unwrap_or(0),
+            visits_waiting_for_photos: self.store().visits_waiting_for_photos()?.len(),
+            data_used: self.store().data_usage_total()?,
         })
     }
 
+    /// Whether the agent chose "photos on Wi-Fi only" (off until chosen).
+    pub fn photos_on_wifi_only(&self) -> Result<bool, AgentError> {
+        Ok(self.store().setting(SETTING_PHOTOS_ON_WIFI_ONLY)?.is_some_and(|v| v == "1"))
+    }
+
+    /// Chooses whether photos and signature images wait for Wi-Fi while the
+    /// phone is on mobile data (the visit documents go at once either way).
+    /// Kept in the store: the background sync reads it at every sync.
+    pub fn set_photos_on_wifi_only(&mut self, on: bool) -> Result<(), AgentError> {
+        Ok(self.store_mut().set_setting(SETTING_PHOTOS_ON_WIFI_ONLY, if on { "1" } else { "0" })?)
+    }
+
+    /// Where this agent's syncs learn which network the phone is on (a
+    /// [`crate::network::Desktop`], which cannot tell, until set): the app
+    /// shell hands a phone's here, shared with the background sync.
+    pub fn use_connection_source(&mut self, source: Arc<dyn ConnectionSource>) {
+        self.connection = source;
+    }
+
+    /// The network the phone is on, as its source says.
+    pub fn connection(&self) -> Connection {
+        self.connection.connection()
+    }
+
+    /// The unsynced visits whose documents the server holds as the phone
+    /// does, waiting only for their photos (held for Wi-Fi).
+    pub fn visits_waiting_for_photos(&self) -> Result<Vec<String>, AgentError> {
+        Ok(self.store().visits_waiting_for_photos()?)
+    }
+
+    /// What the syncs sent and received, per visit and in all, since the
+    /// count began ([`crate::usage`] says what is counted and how).
+    pub fn data_usage(&self) -> Result<DataUsage, AgentError> {
+        Ok(self.store().data_usage()?)
+    }
+
     /// Runs one full sync; `progress` is called after every step. Succeeds
-    /// only when every visit and blob is on the server. The attempt and its
+    /// only when every visit and blob is on the server, or every visit with
+    /// its blobs left for Wi-Fi ("photos on Wi-Fi only" on mobile data: the
+    /// report counts them; the visits stay unsynced until they are up).
+    /// The data it uses is counted per visit ([`Agent::data_usage`]). The attempt and its
     /// outcome are recorded in the store ([`Agent::sync_status`]), so a sync
     /// cut by the app being killed is known as such at the next start.
     pub fn sync(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<SyncReport, AgentError> {
@@ -592,9 +668,12 @@ impl Agent {
         let store = self.store_mut();
         store.set_setting(SETTING_ATTEMPT_ENDED, &at.to_string())?;
         match &outcome {
-            Ok(_) => {
-                store.set_setting(SETTING_FAILURES, "0")?;
-                store.set_setting(SETTING_LAST_ERROR, "")?;
+            Ok(report) => {
+                store.set_settings(&[
+                    (SETTING_FAILURES, "0"),
+                    (SETTING_LAST_ERROR, ""),
+                    (SETTING_PHOTOS_WAITING, &report.photos_waiting_for_wifi.to_string()),
+                ])?;
             }
             Err(error) => {
                 let failures =
@@ -623,7 +702,9 @@ impl Agent {
             match plan.next_step() {
                 Step::Finish(outcome) => {
                     let rotated = executor.device_key_rotated;
-                    let outcome = outcome.map(|report| SyncReport { device_key_rotated: rotated, ..report });
+                    let traffic = executor.tally.total;
+                    let outcome =
+                        outcome.map(|report| SyncReport { device_key_rotated: rotated, traffic, ..report });
                     if outcome.is_ok() && executor.wipe_asked()? && executor.nothing_left_to_send()? {
                         // Everything this phone held is on the server (an
                         // edit the app made during this sync waits for the

@@ -162,3 +162,38 @@ fn a_visit_argument_that_is_not_a_visit_id_is_refused_before_anything_opens() {
     }
     assert!(!dir.path().join("agent.db").exists(), "nothing was opened for a refused argument");
 }
+
+/// "Photos on Wi-Fi only" is chosen from the command line and kept; the
+/// status and the data usage say where things stand; a word that is not on
+/// or off, and a network that is not one of three, are refused by name.
+#[test]
+fn photos_on_wifi_only_is_kept_and_the_status_and_data_usage_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let status = |data: &Path| -> serde_json::Value {
+        let output = agent(data, &["sync-status"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    assert_eq!(status(&data)["photos_on_wifi_only"], false, "off until chosen");
+    assert!(agent(&data, &["photos-on-wifi-only", "on"]).status.success());
+    let shown = status(&data);
+    assert_eq!(shown["photos_on_wifi_only"], true);
+    assert_eq!(
+        (shown["photos_waiting_for_wifi"].as_u64(), shown["data_used"]["sent"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let usage: serde_json::Value = serde_json::from_str(&stdout(&agent(&data, &["data-usage"]))).unwrap();
+    assert_eq!(usage["visits"], serde_json::json!([]));
+    assert_eq!(usage["total"], serde_json::json!({ "sent": 0, "received": 0 }));
+    for (args, word) in [
+        (&["photos-on-wifi-only", "yes"][..], "\"yes\" is not on or off"),
+        (&["sync", "--network", "4g"][..], "\"4g\" is not wifi, cellular or unknown"),
+    ] {
+        let output = agent(&data, args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains(word), "{args:?}: {output:?}");
+    }
+    assert!(agent(&data, &["photos-on-wifi-only", "off"]).status.success());
+    assert_eq!(status(&data)["photos_on_wifi_only"], false);
+}

@@ -258,6 +258,12 @@ describe('a whole repair visit in the app', () => {
     await shot(browser, 'today-empty');
     const visitId = await repairVisit(browser, { merchant: '老王便利店', takeShots: true });
     await syncAll(browser);
+    // What the sync used, on the sync screen: the total and the visit's row. A
+    // desktop cannot tell its network, so photos go whatever the option says.
+    await waitFor(browser, sel('data-total'), 'exist', 15000);
+    assert.match(await settled(async () => (await browser.$(sel('data-total'))).getText()), /^\d+(\.\d)? (B|KB|MB)$/);
+    assert.ok((await browser.$$(sel('visit-data'))).length >= 1, 'the visit is listed with the data it used');
+    assert.equal(await settled(async () => (await browser.$(sel('network-now'))).getText()), '无法判断');
     await shot(browser, 'sync');
     await assertArrived(server, visitId, '老王便利店');
     await click(browser, sel('nav-today'));

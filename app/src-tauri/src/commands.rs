@@ -25,8 +25,8 @@ use tauri::{AppHandle, Manager};
 use crate::error::{UiError, UiResult};
 use crate::events;
 use crate::models::{
-    IdentifiedDto, MerchantFields, NewVisit, SerialChoiceDto, StrokesDto, SyncView, VisitList, VisitRowDto,
-    VisitView, Vocabulary,
+    DataUsageView, IdentifiedDto, MerchantFields, NewVisit, SerialChoiceDto, StrokesDto, SyncView, VisitList,
+    VisitRowDto, VisitView, Vocabulary,
 };
 use crate::nfc::NfcTagDto;
 use crate::state::AppState;
@@ -73,6 +73,8 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         complete,
         sync_now,
         sync_view,
+        set_photos_on_wifi_only,
+        report_connection,
     ]
 }
 
@@ -168,6 +170,12 @@ fn sync_view_of(agent: &Agent) -> UiResult<SyncView> {
         last_error_message: status.last_error.map(|e| e.message),
         unsynced_visits: status.unsynced_visits,
         visit_count: i64::try_from(agent.visit_count()?).unwrap_or(i64::MAX),
+        photos_on_wifi_only: status.photos_on_wifi_only,
+        connection: agent.connection().code(),
+        photos_waiting_for_wifi: status.photos_waiting_for_wifi,
+        visits_waiting_for_photos: status.visits_waiting_for_photos,
+        data_sent: status.data_used.sent,
+        data_received: status.data_used.received,
     })
 }
 
@@ -791,19 +799,61 @@ async fn sync_now(app: AppHandle) -> UiResult<()> {
     .await
 }
 
-/// The sync screen: stored status and the background sync's last event.
+/// The sync screen: stored status, the data used and the background
+/// sync's last event.
 #[derive(Debug, Serialize)]
 struct SyncScreen {
     status: SyncView,
+    data_usage: DataUsageView,
+    /// The waiting visits the server holds, whose photos wait for Wi-Fi.
+    waiting_for_photos: Vec<String>,
     last_event: Option<SyncEvent>,
 }
 
 #[tauri::command]
 async fn sync_view(app: AppHandle) -> UiResult<SyncScreen> {
     blocking(app, |_, state| {
-        let status = sync_view_of(&*state.agent()?)?;
+        let agent = state.agent()?;
+        let status = sync_view_of(&agent)?;
+        let data_usage = DataUsageView::of(&agent.data_usage()?);
+        let waiting_for_photos = agent.visits_waiting_for_photos()?;
+        drop(agent);
         let last_event = state.last_sync_event.lock().ok().and_then(|e| e.clone());
-        Ok(SyncScreen { status, last_event })
+        Ok(SyncScreen { status, data_usage, waiting_for_photos, last_event })
+    })
+    .await
+}
+
+/// "Photos on Wi-Fi only": on, photos and signature images wait for Wi-Fi
+/// while the documents go at once; off, everything goes on any network. A
+/// sync follows at once, to send what waits or to hold what would go.
+#[tauri::command]
+async fn set_photos_on_wifi_only(app: AppHandle, on: bool) -> UiResult<SyncView> {
+    blocking(app, move |_, state| {
+        let view = {
+            let mut agent = state.agent()?;
+            agent.set_photos_on_wifi_only(on)?;
+            sync_view_of(&agent)?
+        };
+        state.sync_now();
+        Ok(view)
+    })
+    .await
+}
+
+/// The WebView's `navigator.connection.type` (absent where it has none, as
+/// on iOS), at start and at every change. A network the syncs see differently
+/// from before starts a sync, so photos waiting for Wi-Fi go as soon as it
+/// is there. Returns the network the syncs see (`wifi`, `cellular`,
+/// `unknown`; always `unknown` on a desktop).
+#[tauri::command]
+async fn report_connection(app: AppHandle, web_type: Option<String>) -> UiResult<&'static str> {
+    blocking(app, move |_, state| {
+        let (connection, changed) = state.network.report(web_type.as_deref());
+        if changed {
+            state.sync_now();
+        }
+        Ok(connection.code())
     })
     .await
 }

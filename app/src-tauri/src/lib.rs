@@ -15,6 +15,7 @@ mod events;
 #[cfg(mobile)]
 mod mobile;
 pub mod models;
+mod network;
 pub mod nfc;
 mod state;
 

@@ -906,6 +906,81 @@ pub struct SyncView {
     pub unsynced_visits: usize,
     /// Visits on the phone in all.
     pub visit_count: i64,
+    /// The agent chose "photos on Wi-Fi only".
+    pub photos_on_wifi_only: bool,
+    /// The network the syncs see: `wifi`, `cellular` or `unknown` (a
+    /// phone that cannot tell, and every desktop; photos then go).
+    pub connection: &'static str,
+    /// Photos and signature images the last sync left on the phone for Wi-Fi.
+    pub photos_waiting_for_wifi: usize,
+    /// Visits the server holds whose photos wait for Wi-Fi.
+    pub visits_waiting_for_photos: usize,
+    /// Bytes the syncs sent since the count began.
+    pub data_sent: u64,
+    /// Bytes the syncs received since the count began.
+    pub data_received: u64,
+}
+
+/// What the syncs used, for the sync screen: the visits that used the most
+/// and the totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataUsageView {
+    /// The visits that used the most data, the most first.
+    pub visits: Vec<VisitUsageView>,
+    /// Visits that used data beyond those listed.
+    pub more_visits: usize,
+    /// Bytes sent for every visit at once (the manifest, renewals).
+    pub other_sent: u64,
+    /// Bytes received for every visit at once.
+    pub other_received: u64,
+    /// Everything sent.
+    pub total_sent: u64,
+    /// Everything received.
+    pub total_received: u64,
+}
+
+/// One visit's data, as the sync screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VisitUsageView {
+    /// The visit.
+    pub visit_id: String,
+    /// Its merchant, while the visit is on the phone.
+    pub merchant: Option<String>,
+    /// Its kind's code, while the visit is on the phone.
+    pub kind: Option<String>,
+    /// Bytes sent for it.
+    pub sent: u64,
+    /// Bytes received for it.
+    pub received: u64,
+}
+
+impl DataUsageView {
+    /// Visits listed at most: the screen shows where the data went, not a ledger.
+    pub const LISTED: usize = 30;
+
+    /// The view of the core's count.
+    pub fn of(usage: &posfield_core::usage::DataUsage) -> DataUsageView {
+        let visits = usage
+            .visits
+            .iter()
+            .take(Self::LISTED)
+            .map(|v| VisitUsageView {
+                visit_id: v.visit_id.clone(),
+                merchant: v.merchant.clone(),
+                kind: v.kind.clone(),
+                sent: v.traffic.sent,
+                received: v.traffic.received,
+            })
+            .collect();
+        DataUsageView {
+            visits,
+            more_visits: usage.visits.len().saturating_sub(Self::LISTED),
+            other_sent: usage.other.sent,
+            other_received: usage.other.received,
+            total_sent: usage.total.sent,
+            total_received: usage.total.received,
+        }
+    }
 }
 
 /// Merchant signature strokes from the pad.

@@ -10,6 +10,7 @@ use posfield_core::background::{BackgroundSync, Schedule, SyncEvent};
 
 use crate::error::{UiError, UiResult};
 use crate::events;
+use crate::network::Network;
 
 /// How long after launch the background sync starts.
 const SYNC_START_DELAY: Duration = Duration::from_secs(2);
@@ -22,6 +23,8 @@ pub(crate) struct AppState {
     sync: Arc<OnceLock<BackgroundSync>>,
     /// The last event of the background sync, for a screen opened mid-sync.
     pub(crate) last_sync_event: Arc<Mutex<Option<SyncEvent>>>,
+    /// Which network the phone is on, for "photos on Wi-Fi only".
+    pub(crate) network: Network,
 }
 
 impl AppState {
@@ -32,7 +35,10 @@ impl AppState {
         keystore: Arc<dyn posfield_core::Keystore>,
         app: tauri::AppHandle,
     ) -> Result<AppState, posfield_core::AgentError> {
-        let agent = Agent::open(dir, keystore.clone())?;
+        let mut agent = Agent::open(dir, keystore.clone())?;
+        let network = Network::for_this_device();
+        agent.use_connection_source(network.source());
+        let connection = network.source();
         let last_sync_event = Arc::new(Mutex::new(None));
         let sink = Arc::clone(&last_sync_event);
         let sync = Arc::new(OnceLock::new());
@@ -42,9 +48,14 @@ impl AppState {
             .name("posfield-sync-start".into())
             .spawn(move || {
                 std::thread::sleep(SYNC_START_DELAY);
-                match BackgroundSync::start(dir, keystore, Schedule::default(), move |event| {
-                    events::sync_event(&app, &sink, event);
-                }) {
+                let on_event = move |event| events::sync_event(&app, &sink, event);
+                match BackgroundSync::start_with_connection(
+                    dir,
+                    keystore,
+                    Schedule::default(),
+                    connection,
+                    on_event,
+                ) {
                     // The worker syncs at once by itself when work waits.
                     Ok(worker) => drop(slot.set(worker)),
                     Err(error) => eprintln!("posfield-app: the background sync did not start: {error}"),
@@ -53,7 +64,7 @@ impl AppState {
             .map_err(|e| {
                 posfield_core::sync::SyncError::Interrupted(format!("cannot start the sync thread: {e}"))
             })?;
-        Ok(AppState { agent: Mutex::new(agent), sync, last_sync_event })
+        Ok(AppState { agent: Mutex::new(agent), sync, last_sync_event, network })
     }
 
     /// The agent, for one command.

@@ -14,6 +14,17 @@ export interface SyncView {
   enrolled_agent: string | null; server: string | null; last_success: number | null; last_success_words: string | null;
   last_attempt: number | null; failures: number; last_error_code: string | null;
   last_error_message: string | null; last_error_minimum_app_version: string | null; unsynced_visits: number; visit_count: number;
+  /** "Photos on Wi-Fi only" is on. */
+  photos_on_wifi_only: boolean;
+  /** The network the syncs see (always `unknown` on a desktop and an iPhone: photos then go). */
+  connection: 'wifi' | 'cellular' | 'unknown';
+  photos_waiting_for_wifi: number; visits_waiting_for_photos: number;
+  /** Bytes the syncs sent and received since the count began (bodies only). */
+  data_sent: number; data_received: number;
+}
+export interface VisitUsageView { visit_id: string; merchant: string | null; kind: string | null; sent: number; received: number }
+export interface DataUsageView {
+  visits: VisitUsageView[]; more_visits: number; other_sent: number; other_received: number; total_sent: number; total_received: number;
 }
 export interface AppInfo { enrolled_agent: string | null; user: string | null; device_id: string; sync: SyncView; mobile: boolean; launched_at: number }
 export interface VisitRow {
@@ -172,7 +183,10 @@ export const api = {
   sign: (visitId: string, signerName: string, strokes: Strokes) => invoke<VisitView>('sign', { visitId, signerName, strokes }),
   complete: (visitId: string) => invoke<VisitView>('complete', { visitId }),
   syncNow: () => invoke<void>('sync_now'),
-  syncView: () => invoke<{ status: SyncView; last_event: SyncEvent | null }>('sync_view'),
+  syncView: () => invoke<{ status: SyncView; data_usage: DataUsageView; waiting_for_photos: string[]; last_event: SyncEvent | null }>('sync_view'),
+  setPhotosOnWifiOnly: (on: boolean) => invoke<SyncView>('set_photos_on_wifi_only', { on }),
+  /** The WebView's `navigator.connection.type` (null where there is none); the network the syncs see. */
+  reportConnection: (webType: string | null) => invoke<SyncView['connection']>('report_connection', { webType }),
 };
 
 export function onSync(handler: (event: SyncEvent) => void): Promise<UnlistenFn> {

@@ -2,7 +2,7 @@
 // current route and the background sync's last event.
 import { api, onSync, onVisitChanged, type AppInfo, type Progress, type SyncEvent, type Term, type Vocabulary } from './api';
 import { errorText, termLabel, translate, type Locale, type MessageKey } from './i18n';
-import { isSyncing, parseRoute, putBackWords, routeHash, type Route, type VisitSection } from './logic';
+import { isSyncing, parseRoute, putBackWords, routeHash, webConnectionType, type Route, type VisitSection } from './logic';
 
 /** A screen sending the agent to the photos for one kind of photo, and the way back to it. */
 export interface PhotoRequest { visit: string; kind: string; back: VisitSection; backLabel: MessageKey }
@@ -13,6 +13,8 @@ class AppState {
   vocab = $state<Vocabulary | null>(null);
   route = $state<Route>(parseRoute(location.hash));
   syncEvent = $state<SyncEvent | null>(null);
+  /** The running sync resumes one a kill cut (said until it ends). */
+  resumedSync = $state(false);
   progress = $state<Progress | null>(null);
   /** Bumped whenever a visit changed, so open screens reload. */
   changes = $state(0);
@@ -80,7 +82,11 @@ class AppState {
     void onSync((event) => {
       this.syncEvent = event;
       if (event.event === 'progress') this.progress = event;
-      if (event.event === 'started') this.progress = null;
+      if (event.event === 'started') {
+        this.progress = null;
+        this.resumedSync = event.resumed;
+      }
+      if (event.event === 'synced' || event.event === 'failed') this.resumedSync = false;
       if (event.event === 'synced' || event.event === 'failed') void this.refreshInfo();
       // The back office had moved on (an approval, a cancellation): the
       // agent reads what of its work was put back.
@@ -91,6 +97,12 @@ class AppState {
       this.changedVisit = id;
       this.changes += 1;
     });
+    // The network, for "photos on Wi-Fi only": now and at every change
+    // (Android's WebView reports it; elsewhere there is nothing to read).
+    const nav = navigator as Navigator & { connection?: EventTarget & { type?: unknown } };
+    const report = () => void api.reportConnection(webConnectionType(nav)).catch(() => {});
+    report();
+    nav.connection?.addEventListener?.('change', report);
     // Not awaited: the first screen never waits for the sync's status.
     void api.syncView().then((screen) => {
       if (screen.last_event && !this.syncEvent) this.syncEvent = screen.last_event;

@@ -13,6 +13,8 @@ describe('messages', () => {
     expect(translate('zh', 'syncWaiting', { n: 3 })).toBe('3 个任务待同步');
     expect(translate('en', 'syncWaiting', { n: 3 })).toBe('3 visits waiting to sync');
     expect(translate('zh', 'returnedNote', {})).toBe('后台退回：{note}');
+    expect(translate('zh', 'photosWifiOnly')).toBe('照片仅在 Wi-Fi 下上传');
+    expect(translate('zh', 'photosWaitingWifi', { n: 4 })).toBe('4 张照片等待 Wi-Fi');
   });
 
   it('Chinese words use full-width punctuation', () => {

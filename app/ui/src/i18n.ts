@@ -59,6 +59,13 @@ const zh = {
   handoverPhotoRemoved: '记录的照片已删除，请重新选择一张并保存。', handoverIdentifyFirst: '请先识别终端机身号，再记录交接。',
   handoverSave: '保存交接记录', handoverConditionShown: '外观：{condition}', handoverSealShown: '封签号：{seal}',
   handoverNoPhotoShown: '未附照片', handoverPhotoShown: '照片：{state}', backToHandover: '返回回收终端交接',
+  photosWifiOnly: '照片仅在 Wi-Fi 下上传', photosWifiOnlyHint: '用移动数据时，任务资料照常立即上传，照片和签字图片等连上 Wi-Fi 后再传。',
+  photosWaitingWifi: '{n} 张照片等待 Wi-Fi', photosWaitWifiShort: '已上传，照片等 Wi-Fi', visitsWaitingPhotos: '任务已上传，{n} 张照片等待 Wi-Fi',
+  networkNow: '当前网络', networkWifi: 'Wi-Fi', networkCellular: '移动数据', networkUnknown: '无法判断',
+  networkUnknownHint: '手机无法判断当前网络，照片照常上传：证据留在手机上比多用流量风险更大。',
+  resumedSync: '上次同步被中断（应用被关闭），正在继续，数据没有丢失。',
+  dataUsed: '同步流量', dataTotal: '合计', dataOther: '其他（同步核对等）', dataSentReceived: '上传 {sent} · 下载 {received}',
+  dataMore: '另有 {n} 个任务', dataNotCounted: '只计请求和应答的内容，不含 HTTP 头和加密开销，实际流量略多。',
 };
 
 type Messages = typeof zh;
@@ -119,6 +126,13 @@ const en: Messages = {
   handoverPhotoRemoved: 'The recorded photo was removed: choose another and save.', handoverIdentifyFirst: 'Identify the terminal first, then record the hand-over.',
   handoverSave: 'Save the hand-over', handoverConditionShown: 'Condition: {condition}', handoverSealShown: 'Seal: {seal}',
   handoverNoPhotoShown: 'No photo', handoverPhotoShown: 'Photo: {state}', backToHandover: 'Back to the hand-over',
+  photosWifiOnly: 'Photos on Wi-Fi only', photosWifiOnlyHint: 'On mobile data the visits still go at once; photos and signature images wait for Wi-Fi.',
+  photosWaitingWifi: '{n} photos waiting for Wi-Fi', photosWaitWifiShort: 'Sent; photos wait for Wi-Fi', visitsWaitingPhotos: 'Visits sent; {n} photos waiting for Wi-Fi',
+  networkNow: 'Network now', networkWifi: 'Wi-Fi', networkCellular: 'Mobile data', networkUnknown: 'Cannot tell',
+  networkUnknownHint: 'The phone cannot tell which network it is on, so photos go anyway: evidence left on the phone is a bigger risk than the data.',
+  resumedSync: 'The last sync was cut off (the app was closed); it continues now and nothing is lost.',
+  dataUsed: 'Data used by sync', dataTotal: 'Total', dataOther: 'Other (sync checks)', dataSentReceived: 'Sent {sent} · received {received}',
+  dataMore: '{n} more visits', dataNotCounted: 'Counts what requests and answers carry, not HTTP headers or encryption: the real use is a little more.',
 };
 
 export const messages: Record<Locale, Messages> = { zh, en };

@@ -5,6 +5,7 @@ import {
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
   aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
   handoverOf, hasConditionPhrase, initialHandoverPhoto, terminalPhotos, toggleConditionPhrase,
+  networkKey, syncHeadline, webConnectionType,
 } from './logic';
 import type { StepView } from './api';
 
@@ -277,5 +278,35 @@ describe('what the server put back', () => {
     expect(putBackWords({ visits_synced: 1 })).toBeNull();
     expect(putBackWords({ put_back: [] })).toBeNull();
     expect(putBackWords({ put_back: [{ visit: 'v', message: 7 }, null] })).toBeNull();
+  });
+});
+
+describe('photos on Wi-Fi only', () => {
+  const status = (unsynced: number, forPhotos: number, photos: number) => ({
+    unsynced_visits: unsynced, visits_waiting_for_photos: forPhotos, photos_waiting_for_wifi: photos,
+  });
+
+  it.each([
+    ['everything on the server', status(0, 0, 0), false, { key: 'syncOk', n: 0 }],
+    ['visits to send', status(3, 0, 0), false, { key: 'syncWaiting', n: 3 }],
+    ['visits on the server, their photos waiting', status(2, 2, 5), false, { key: 'visitsWaitingPhotos', n: 5 }],
+    ['one visit edited since, the others waiting for photos', status(3, 2, 5), false, { key: 'syncWaiting', n: 1 }],
+    ['a sync running', status(3, 2, 5), true, { key: 'syncing', n: 0 }],
+  ] as const)('the headline: %s', (_, s, syncing, expected) => {
+    expect(syncHeadline(s, syncing)).toEqual(expected);
+  });
+
+  it('names the network the syncs see', () => {
+    expect(networkKey('wifi')).toBe('networkWifi');
+    expect(networkKey('cellular')).toBe('networkCellular');
+    expect(networkKey('unknown')).toBe('networkUnknown');
+  });
+
+  it('reads the WebView network type, and nothing where there is no API (iOS)', () => {
+    expect(webConnectionType({ connection: { type: 'cellular' } })).toBe('cellular');
+    expect(webConnectionType({ connection: { type: 'wifi' } })).toBe('wifi');
+    expect(webConnectionType({ connection: {} })).toBeNull();
+    expect(webConnectionType({})).toBeNull();
+    expect(webConnectionType({ connection: { type: 4 } })).toBeNull();
   });
 });

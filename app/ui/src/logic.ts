@@ -1,5 +1,5 @@
 // Pure helpers behind the screens, unit-tested with vitest.
-import type { DocumentView, HandoverView, Progress, StepView, SyncEvent, VisitRow } from './api';
+import type { DocumentView, HandoverView, Progress, StepView, SyncEvent, SyncView, VisitRow } from './api';
 
 /** Which screen works on a checklist step, from what the step requires. */
 export type StepScreen = 'identify' | 'faults' | 'photos' | 'details' | 'sign' | null;
@@ -142,6 +142,40 @@ export function progressFraction(p: Progress | null): number {
   const bytes = p.bytes_total > 0 ? p.bytes_done / p.bytes_total : 0;
   // Photos are most of the bytes: they weigh 70 % of the bar.
   return Math.max(0, Math.min(1, docs * 0.3 + bytes * 0.7));
+}
+
+/**
+ * The sync screen's headline: syncing, visits waiting to go (their
+ * documents), photos left for Wi-Fi with every visit on the server, or
+ * everything synced. Visits whose documents are on the server and whose
+ * photos wait are not "waiting to sync": the back office has them.
+ */
+export function syncHeadline(
+  status: Pick<SyncView, 'unsynced_visits' | 'visits_waiting_for_photos' | 'photos_waiting_for_wifi'>,
+  syncing: boolean,
+): { key: 'syncing' | 'syncWaiting' | 'visitsWaitingPhotos' | 'syncOk'; n: number } {
+  if (syncing) return { key: 'syncing', n: 0 };
+  const documents = status.unsynced_visits - status.visits_waiting_for_photos;
+  if (documents > 0) return { key: 'syncWaiting', n: documents };
+  if (status.visits_waiting_for_photos > 0 || status.photos_waiting_for_wifi > 0) {
+    return { key: 'visitsWaitingPhotos', n: status.photos_waiting_for_wifi };
+  }
+  return { key: 'syncOk', n: 0 };
+}
+
+/** The words for the network the syncs see. */
+export function networkKey(connection: SyncView['connection']): 'networkWifi' | 'networkCellular' | 'networkUnknown' {
+  return connection === 'wifi' ? 'networkWifi' : connection === 'cellular' ? 'networkCellular' : 'networkUnknown';
+}
+
+/**
+ * The WebView's network type for the shell (`navigator.connection.type`):
+ * Android's WebView has it, iOS's and most desktop ones have no
+ * `navigator.connection` at all, which is null (the phone cannot tell).
+ */
+export function webConnectionType(nav: { connection?: { type?: unknown } }): string | null {
+  const type = nav.connection?.type;
+  return typeof type === 'string' ? type : null;
 }
 
 export function formatBytes(bytes: number): string {

@@ -13,6 +13,7 @@
 //! cut at any point loses nothing; the next one starts over from the store.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -51,6 +52,24 @@ pub struct Synced {
     pub heads: Vec<String>,
 }
 
+/// The payload bytes of a session's websocket messages, both ways: the
+/// phone counts the data its syncs use. The upgrade request, the frames'
+/// headers and everything below the websocket are not in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketTraffic {
+    /// Bytes of the messages sent.
+    pub sent: u64,
+    /// Bytes of the messages received.
+    pub received: u64,
+}
+
+/// The running counts behind [`SocketTraffic`], shared with the dialer.
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
 /// Why a dial is not worth retrying.
 #[derive(Debug, thiserror::Error)]
 enum Refused {
@@ -65,6 +84,7 @@ enum Refused {
 struct WsDialer {
     endpoint: Endpoint,
     tls: Arc<rustls::ClientConfig>,
+    counters: Arc<Counters>,
 }
 
 impl Dialer for WsDialer {
@@ -77,6 +97,7 @@ impl Dialer for WsDialer {
     fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Refused>>> {
         let endpoint = self.endpoint.clone();
         let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
+        let (counted_in, counted_out) = (self.counters.clone(), self.counters.clone());
         Box::pin(async move {
             let mut request =
                 endpoint.url.as_str().into_client_request().map_err(DialError::<Refused>::transient)?;
@@ -103,11 +124,16 @@ impl Dialer for WsDialer {
                 },
             };
             let (sink, stream) = ws.split();
-            let stream =
-                stream.try_take_while(|m| ready(Ok(!matches!(m, Message::Close(_))))).try_filter_map(|m| {
+            let stream = stream
+                .try_take_while(|m| ready(Ok(!matches!(m, Message::Close(_)))))
+                .try_filter_map(move |m| {
+                    counted_in.received.fetch_add(m.len() as u64, Ordering::Relaxed);
                     ready(Ok(if let Message::Binary(b) = m { Some(b.to_vec()) } else { None }))
                 });
-            let sink = sink.with(|b: Vec<u8>| ready(Ok::<_, tungstenite::Error>(Message::Binary(b.into()))));
+            let sink = sink.with(move |b: Vec<u8>| {
+                counted_out.sent.fetch_add(b.len() as u64, Ordering::Relaxed);
+                ready(Ok::<_, tungstenite::Error>(Message::Binary(b.into())))
+            });
             Ok(Transport::new(Box::pin(stream), Box::pin(sink)))
         })
     }
@@ -125,6 +151,8 @@ pub struct Session {
     connection: ConnectionId,
     /// The repository's tasks, ended when the session goes.
     runtime: crate::runtime::Tracked,
+    /// What the session's connections sent and received.
+    counters: Arc<Counters>,
 }
 
 impl Drop for Session {
@@ -174,7 +202,11 @@ impl Session {
             max_delay: Duration::from_secs(2),
             max_retries: Some(3),
         };
-        let dialer = repo.dial(backoff, Arc::new(WsDialer { endpoint: endpoint.clone(), tls }))?;
+        let counters = Arc::new(Counters::default());
+        let dialer = repo.dial(
+            backoff,
+            Arc::new(WsDialer { endpoint: endpoint.clone(), tls, counters: counters.clone() }),
+        )?;
         let established = tokio::time::timeout(endpoint.connect_timeout, dialer.established()).await;
         let failure = match established {
             Ok(Ok(_)) => None,
@@ -201,7 +233,7 @@ impl Session {
             runtime.end();
             return Err(LinkError::Lost("no connection".into()));
         };
-        Ok(Session { repo, dialer, connection, runtime })
+        Ok(Session { repo, dialer, connection, runtime, counters })
     }
 
     /// Pulls one visit until this side holds every change the server has
@@ -326,6 +358,15 @@ impl Session {
     /// connection, and does not count).
     pub fn is_connected(&self) -> bool {
         self.dialer.is_connected() && self.dialer.connection_id() == Some(self.connection)
+    }
+
+    /// The payload bytes of the websocket messages sent and received so
+    /// far, over every connection of the session (a redial's too).
+    pub fn traffic(&self) -> SocketTraffic {
+        SocketTraffic {
+            sent: self.counters.sent.load(Ordering::Relaxed),
+            received: self.counters.received.load(Ordering::Relaxed),
+        }
     }
 
     /// Closes the connection and the session's repository.

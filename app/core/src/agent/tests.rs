@@ -307,7 +307,7 @@ fn a_new_visit_waits_for_the_server_with_no_file_confirmed() {
     assert!(state.unsynced && !state.on_server(&info.sha256), "{state:?}");
     // The sync client records what the server verified; the screen then shows it.
     agent.store_mut().mark_blob_confirmed(&info.sha256, info.bytes, 1).unwrap();
-    agent.store_mut().mark_synced(id.as_str(), &[], 2).unwrap();
+    agent.store_mut().mark_synced(id.as_str(), &[], 2, false).unwrap();
     let visit = agent.visit(&id).unwrap();
     let state = agent.visit_sync_state(&visit).unwrap();
     assert!(!state.unsynced && state.on_server(&info.sha256), "{state:?}");

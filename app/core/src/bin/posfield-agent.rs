@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use posfield_core::agent::PhotoIdentified;
 use posfield_core::background::{BackgroundSync, Schedule, SyncEvent};
 use posfield_core::identify::barcode;
+use posfield_core::network::{Connection, Reported};
 use posfield_core::photo::{self, PhotoLimits};
 use posfield_core::signature::Strokes;
 use posfield_core::{Agent, KeyFile, VisitFilter};
@@ -57,8 +58,16 @@ enum Command {
         device_name: String,
     },
     /// Runs one full sync with the server; exits 0 only when every visit and
-    /// photo is on the server. Progress goes to stderr, the report to stdout.
-    Sync,
+    /// photo is on the server, or (photos on Wi-Fi only, `--network
+    /// cellular`) every visit with its photos left for Wi-Fi, which the
+    /// report counts. Progress goes to stderr, the report, with the bytes it
+    /// used, to stdout.
+    Sync {
+        /// The network the phone is on: wifi, cellular or unknown (a desktop
+        /// cannot tell; photos then go).
+        #[arg(long, default_value = "unknown", value_parser = parse_connection)]
+        network: Connection,
+    },
     /// Runs the background sync, printing its events as JSON lines: syncs
     /// at once when work is waiting, retries with a growing delay while the
     /// server cannot be reached.
@@ -75,7 +84,21 @@ enum Command {
         /// Longest delay between retries, in milliseconds.
         #[arg(long, default_value_t = 600_000)]
         max_retry_ms: u64,
+        /// The network the phone is on: wifi, cellular or unknown.
+        #[arg(long, default_value = "unknown", value_parser = parse_connection)]
+        network: Connection,
     },
+    /// Photos and signature images wait for Wi-Fi while the phone is on
+    /// mobile data (`on`), or go on any network (`off`, the default); the
+    /// visit documents go at once either way.
+    PhotosOnWifiOnly {
+        /// on or off
+        #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set)]
+        choice: bool,
+    },
+    /// Prints the data the syncs used, per visit and in all, as JSON
+    /// (bodies and websocket messages; not HTTP headers or TLS).
+    DataUsage,
     /// Prints where this phone's sync stands, as JSON.
     SyncStatus,
     /// Signs an agent in on this device.
@@ -304,6 +327,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// A network named on the command line.
+fn parse_connection(code: &str) -> Result<Connection, String> {
+    Connection::from_code(code).ok_or_else(|| format!("{code:?} is not wifi, cellular or unknown"))
+}
+
+fn parse_on_off(word: &str) -> Result<bool, String> {
+    match word {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{word:?} is not on or off")),
+    }
+}
+
+/// The network given, as the syncs' source.
+fn reported(network: Connection) -> Arc<Reported> {
+    let reported = Arc::new(Reported::new());
+    reported.set(network);
+    reported
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     // The three capture commands work without a data folder.
     match &cli.command {
@@ -488,7 +531,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             println!("{}", serde_json::json!({ "agent": enrolled.agent, "device_id": enrolled.device_id }));
         }
-        Command::Sync => {
+        Command::Sync { network } => {
+            agent.use_connection_source(reported(network));
             let report = agent.sync(&mut |p| {
                 eprintln!(
                     "sync: {:?} visits {}/{} bytes {}/{}",
@@ -498,17 +542,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_json(&report)?;
         }
         Command::SyncStatus => print_json(&agent.sync_status()?)?,
-        Command::SyncLoop { until_synced, max_failures, first_retry_ms, max_retry_ms } => {
+        Command::PhotosOnWifiOnly { choice } => agent.set_photos_on_wifi_only(choice)?,
+        Command::DataUsage => print_json(&agent.data_usage()?)?,
+        Command::SyncLoop { until_synced, max_failures, first_retry_ms, max_retry_ms, network } => {
             let schedule = Schedule {
                 first_retry: Duration::from_millis(first_retry_ms),
                 max_retry: Duration::from_millis(max_retry_ms),
                 ..Schedule::default()
             };
             let (events, inbox) = std::sync::mpsc::channel();
-            let worker = BackgroundSync::start(
+            let worker = BackgroundSync::start_with_connection(
                 agent.data_dir().to_owned(),
                 agent.keystore(),
                 schedule,
+                reported(network),
                 move |event| {
                     let _ = events.send(event);
                 },

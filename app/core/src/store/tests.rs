@@ -41,7 +41,7 @@ fn the_store_runs_wal_with_full_sync() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     assert_eq!(store.durability().unwrap(), ("wal".to_owned(), 2));
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     store.integrity_check().unwrap();
 }
 
@@ -98,7 +98,7 @@ fn the_index_never_disagrees_with_the_documents() {
         .list_visits(&VisitFilter { limit: Some(5), before: Some(page[4].updated_at), ..Default::default() })
         .unwrap();
     assert!(next.iter().all(|r| r.updated_at < page[4].updated_at));
-    store.mark_synced(&visit_id(0), &["abc".into()], 5).unwrap();
+    store.mark_synced(&visit_id(0), &["abc".into()], 5, false).unwrap();
     let unsynced = store.list_visits(&VisitFilter { unsynced_only: true, ..Default::default() }).unwrap();
     assert_eq!(unsynced.len(), 29);
 }
@@ -212,14 +212,20 @@ fn settings_persist() {
     assert_eq!(open(dir.path()).setting("server").unwrap().as_deref(), Some("http://127.0.0.1:8080"));
 }
 
+/// A copy of the frozen store of schema version 1 in `dir`, as `agent.db`.
+fn frozen_v1_store_in(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("agent.db");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/agent.db");
+    std::fs::copy(&fixture, &path).unwrap();
+    path
+}
+
 /// A store written by the first released schema, frozen: today's code must
 /// open it, migrate it if needed, and read every visit.
 #[test]
 fn the_frozen_v1_store_opens_with_todays_code() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agent.db");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/agent.db");
-    std::fs::copy(&fixture, &path).unwrap();
+    let path = frozen_v1_store_in(dir.path());
     // A conversion a crash cut short left its half-written copy behind.
     std::fs::write(dir.path().join("agent.db.encrypting"), b"half a copy").unwrap();
     let mut store = Store::open(&path, &test_key()).unwrap();
@@ -254,9 +260,7 @@ fn the_frozen_v1_store_opens_with_todays_code() {
 #[test]
 fn the_follow_up_day_is_filled_from_documents_an_older_store_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agent.db");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/agent.db");
-    std::fs::copy(&fixture, &path).unwrap();
+    let path = frozen_v1_store_in(dir.path());
     let id = "01a207b7-eaa8-7728-b069-a6a75accfa6c";
     let day = posfield_shared::CalendarDate::parse("2026-12-24").unwrap();
     {
@@ -277,6 +281,71 @@ fn the_follow_up_day_is_filled_from_documents_an_older_store_kept() {
         store.list_visits(&on(day)).unwrap().into_iter().map(|r| r.id.to_string()).collect();
     assert_eq!(listed, [id]);
     assert!(store.list_visits(&on(day.add_days(1))).unwrap().is_empty());
+}
+
+/// Version 5 on the frozen v1 store: what each visit's syncs used adds up
+/// across syncs and restarts, with the visit's merchant beside it, and a
+/// visit whose photos wait for Wi-Fi counts as waiting only for them until
+/// its heads move on or it is confirmed whole.
+#[test]
+fn the_frozen_v1_store_keeps_the_data_used_and_the_visits_waiting_for_photos() {
+    use crate::usage::{OTHER, Traffic};
+    let dir = tempfile::tempdir().unwrap();
+    let path = frozen_v1_store_in(dir.path());
+    let repair = "01a207b7-e9e1-7141-abf3-6a5ab3c38fc6";
+    let sim = "01a207b7-eaa8-7728-b069-a6a75accfa6c";
+    {
+        let mut store = Store::open(&path, &test_key()).unwrap();
+        assert!(store.schema_version().unwrap() >= 5);
+        assert_eq!(store.data_usage().unwrap(), crate::usage::DataUsage::default());
+        let counted = |rows: &[(&str, u64, u64)]| {
+            rows.iter()
+                .map(|(id, sent, received)| (id.to_string(), Traffic { sent: *sent, received: *received }))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        store.add_data_usage(&counted(&[(OTHER, 300, 500), (repair, 40_000, 200)])).unwrap();
+        store.add_data_usage(&counted(&[(OTHER, 300, 100), (repair, 1_000, 0), (sim, 5, 7)])).unwrap();
+    }
+    let mut store = Store::open(&path, &test_key()).unwrap();
+    let usage = store.data_usage().unwrap();
+    assert_eq!(usage.other, Traffic { sent: 600, received: 600 });
+    assert_eq!(usage.total, Traffic { sent: 41_605, received: 807 });
+    let first = &usage.visits[0];
+    assert_eq!((first.visit_id.as_str(), first.merchant.as_deref()), (repair, Some("老王便利店")));
+    assert_eq!(
+        (first.kind.as_deref(), first.traffic),
+        (Some("repair"), Traffic { sent: 41_000, received: 200 })
+    );
+    assert_eq!(usage.visits[1].visit_id, sim);
+
+    let heads: std::collections::BTreeMap<String, String> =
+        store.sync_manifest().unwrap().into_iter().collect();
+    let split = |id: &str| heads[id].split(',').map(str::to_owned).collect::<Vec<_>>();
+    assert!(store.visits_waiting_for_photos().unwrap().is_empty());
+    store.mark_synced(repair, &split(repair), 10, true).unwrap();
+    assert!(store.is_unsynced(repair).unwrap(), "its photos are not on the server");
+    assert_eq!(store.visits_waiting_for_photos().unwrap(), [repair]);
+    // Confirmed at other heads than the phone's: it has more to send than photos.
+    store.mark_synced(sim, &["0".repeat(64)], 11, true).unwrap();
+    assert_eq!(store.visits_waiting_for_photos().unwrap(), [repair]);
+    store.mark_synced(repair, &split(repair), 12, false).unwrap();
+    assert!(!store.is_unsynced(repair).unwrap());
+    assert!(store.visits_waiting_for_photos().unwrap().is_empty());
+}
+
+/// A photo whose upload began before (a kill or a lost signal may have cut
+/// it) is known as such, across restarts, so its next upload asks the
+/// server how much it holds instead of sending it whole again.
+#[test]
+fn an_upload_that_began_before_is_known_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let sha = "ab".repeat(32);
+    assert!(!open(dir.path()).blob_upload_starting(&sha, 1000, 1).unwrap(), "the first upload");
+    let mut store = open(dir.path());
+    assert!(store.blob_upload_starting(&sha, 1000, 2).unwrap(), "cut, then started again");
+    assert!(!store.blob_confirmed(&sha).unwrap());
+    store.mark_blob_confirmed(&sha, 1000, 3).unwrap();
+    assert!(store.blob_confirmed(&sha).unwrap());
 }
 
 #[test]

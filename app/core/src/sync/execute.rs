@@ -6,6 +6,11 @@
 //! A failure of the phone itself (its store, its blob folder) ends the sync
 //! here, as an [`AgentError`]; a failure of the server or the network is an
 //! observation, and the planner says what follows.
+//!
+//! Every request's body and answer, and every websocket message, is counted
+//! and charged to the visits it served ([`crate::usage`]); what a step
+//! counted is added to the store when the step ends, so a sync cut by a
+//! kill loses at most the count of the step it was in.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -20,10 +25,10 @@ use posfield_sync_link_client::session::{Endpoint, Session};
 
 use super::plan::{self, Exchange, Observation, PhoneState, Planner, Push, PushBody, Step, Synced, Upload};
 use super::{
-    Enrolment, SETTING_EXPIRES_AT, SETTING_LAST_SUCCESS, SETTING_TOKEN, SyncError, http_error, json_reply,
-    refused,
+    Enrolment, SETTING_EXPIRES_AT, SETTING_LAST_SUCCESS, SETTING_TOKEN, SyncError, http_error, refusal,
 };
 use crate::agent::{Agent, AgentError};
+use crate::usage::{Tally, Traffic};
 
 /// Longest one visit's sync may take within a session.
 const VISIT_DEADLINE: Duration = Duration::from_secs(30);
@@ -55,6 +60,10 @@ pub(super) struct Executor<'a> {
     http: reqwest::Client,
     /// The device key was replaced in this sync.
     pub(super) device_key_rotated: bool,
+    /// The visits waiting to sync that refer to each blob, to charge its upload to.
+    blob_visits: BTreeMap<String, Vec<String>>,
+    /// The data this sync used, by visit, until the store has it.
+    pub(super) tally: Tally,
 }
 
 impl<'a> Executor<'a> {
@@ -62,12 +71,21 @@ impl<'a> Executor<'a> {
     pub(super) fn new(agent: &'a mut Agent) -> Result<Executor<'a>, AgentError> {
         let enrolment = agent.enrolment()?;
         let http = super::client(&enrolment.tls)?;
-        Ok(Executor { agent, enrolment, rt: super::runtime()?, http, device_key_rotated: false })
+        Ok(Executor {
+            agent,
+            enrolment,
+            rt: super::runtime()?,
+            http,
+            device_key_rotated: false,
+            blob_visits: BTreeMap::new(),
+            tally: Tally::default(),
+        })
     }
 
     /// The phone's state for the planner: the visits waiting to sync with
-    /// the blobs they refer to, which of those the server confirmed, and
-    /// which the phone holds.
+    /// the blobs they refer to, which of those the server confirmed, which
+    /// the phone holds, and whether the blobs wait for Wi-Fi (the agent's
+    /// choice on mobile data, unless the server asked for a wipe).
     pub(super) fn phone_state(&mut self) -> Result<PhoneState, AgentError> {
         let filter =
             crate::store::VisitFilter { unsynced_only: true, limit: Some(u32::MAX), ..Default::default() };
@@ -77,6 +95,14 @@ impl<'a> Executor<'a> {
             let blobs = referenced_blobs(&self.agent.visit(&row.id)?);
             phone.waiting.insert(row.id.into_string(), blobs);
         }
+        for (visit, blobs) in &phone.waiting {
+            for sha in blobs {
+                self.blob_visits.entry(sha.clone()).or_default().push(visit.clone());
+            }
+        }
+        let connection = self.agent.connection();
+        phone.photos_wait = crate::network::photos_wait(self.agent.photos_on_wifi_only()?, connection)
+            && !self.wipe_asked()?;
         let wanted: BTreeSet<String> = phone.waiting.values().flatten().cloned().collect();
         for sha in wanted {
             if self.agent.store().blob_confirmed(&sha)? {
@@ -125,11 +151,11 @@ impl<'a> Executor<'a> {
             .http
             .post(self.enrolment.api("api/v1/sync/device-key")?)
             .bearer_auth(&self.enrolment.token)
-            .json(&rotation);
-        let answer = self.rt.block_on(async {
-            let response = request.send().await.map_err(super::http_error)?;
-            if response.status().is_success() { Ok(()) } else { Err(super::refused(response).await) }
-        });
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        let body = json_body(&rotation)?;
+        let mut traffic = Traffic::default();
+        let answer = self.rt.block_on(counted_ok(request, body, &mut traffic)).map(drop);
+        self.tally.other(traffic);
         match answer {
             Ok(()) => {
                 self.agent.adopt_pending_device_key()?;
@@ -181,7 +207,16 @@ impl<'a> Executor<'a> {
                 let phone: BTreeMap<String, String> =
                     self.agent.store_mut().sync_manifest()?.into_iter().collect();
                 let ours = digest(phone.iter().map(|(id, heads)| (id.as_str(), heads.as_str())));
-                match self.rt.block_on(post_manifest(&self.http, &self.enrolment, &ours, uploads_pending)) {
+                let mut traffic = Traffic::default();
+                let answer = self.rt.block_on(post_manifest(
+                    &self.http,
+                    &self.enrolment,
+                    &ours,
+                    uploads_pending,
+                    &mut traffic,
+                ));
+                self.tally.other(traffic);
+                match answer {
                     Ok(answer) => {
                         if answer.wipe {
                             self.agent.store_mut().set_setting(crate::agent::SETTING_WIPE_ASKED, "1")?;
@@ -213,12 +248,15 @@ impl<'a> Executor<'a> {
             Step::Pause(wait) => self.rt.block_on(async { tokio::time::sleep(wait).await }),
             Step::MarkSynced(visits) => {
                 let at = self.agent.now_millis();
-                for Synced { id, heads } in visits {
-                    self.agent.store_mut().mark_synced(&id, &heads, at)?;
+                for Synced { id, heads, photos_wait } in visits {
+                    self.agent.store_mut().mark_synced(&id, &heads, at, photos_wait)?;
                 }
             }
             Step::Renew => {
-                let outcome = match self.rt.block_on(post_renew(&self.http, &self.enrolment)) {
+                let mut traffic = Traffic::default();
+                let renewed = self.rt.block_on(post_renew(&self.http, &self.enrolment, &mut traffic));
+                self.tally.other(traffic);
+                let outcome = match renewed {
                     Ok(renewed) => {
                         // Stored before anything uses it: until its first use the
                         // server keeps the old one, so a phone that dies before
@@ -235,6 +273,15 @@ impl<'a> Executor<'a> {
                 tell(plan, Observation::Renewed { outcome });
             }
             Step::Finish(_) => {}
+        }
+        self.record_usage()
+    }
+
+    /// Adds what was counted since the last time to the store.
+    pub(super) fn record_usage(&mut self) -> Result<(), AgentError> {
+        let counted = self.tally.take();
+        if !counted.is_empty() {
+            self.agent.store_mut().add_data_usage(&counted)?;
         }
         Ok(())
     }
@@ -271,7 +318,20 @@ impl<'a> Executor<'a> {
         }
         for batch in push_batches(built) {
             let sent: Vec<String> = batch.iter().map(|v| v.id.clone()).collect();
-            match self.rt.block_on(post_push(&self.http, &self.enrolment, PushRequest { visits: batch })) {
+            // The body by each visit's bytes in it, the answer evenly.
+            let by_size: Vec<(String, u64)> =
+                batch.iter().map(|v| (v.id.clone(), v.bytes.len() as u64)).collect();
+            let evenly: Vec<(String, u64)> = sent.iter().map(|id| (id.clone(), 1)).collect();
+            let mut traffic = Traffic::default();
+            let answer = self.rt.block_on(post_push(
+                &self.http,
+                &self.enrolment,
+                PushRequest { visits: batch },
+                &mut traffic,
+            ));
+            self.tally.share(&by_size, Traffic { sent: traffic.sent, received: 0 });
+            self.tally.share(&evenly, Traffic { sent: 0, received: traffic.received });
+            match answer {
                 Ok(answer) => tell(plan, Observation::Pushed { sent, outcomes: answer.visits }),
                 Err(error) => {
                     tell(plan, Observation::Failed(error));
@@ -317,6 +377,7 @@ impl<'a> Executor<'a> {
                 return Ok(());
             }
         };
+        let pulled: Vec<(String, u64)> = visits.iter().map(|v| (v.id.clone(), 1)).collect();
         {
             let visits = visits.into_iter().map(|v| (v.id, v.heads)).collect();
             let mut results = std::pin::pin!(session.sync_many(visits, VISIT_DEADLINE));
@@ -339,7 +400,10 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+        let traffic = session.traffic();
         self.rt.block_on(session.close());
+        // samod multiplexes the visits on one socket: each pays evenly.
+        self.tally.share(&pulled, Traffic { sent: traffic.sent, received: traffic.received });
         Ok(())
     }
 
@@ -351,9 +415,13 @@ impl<'a> Executor<'a> {
         tell: &mut dyn FnMut(&mut Planner, Observation),
     ) -> Result<(), AgentError> {
         let mut loaded = Vec::with_capacity(blobs.len());
-        for Upload { sha256, .. } in blobs {
+        for Upload { sha256, size } in blobs {
             match self.agent.blobs().get(&sha256) {
-                Ok(bytes) => loaded.push((sha256, bytes)),
+                Ok(bytes) => {
+                    let at = self.agent.now_millis();
+                    let resumed = self.agent.store_mut().blob_upload_starting(&sha256, size, at)?;
+                    loaded.push((sha256, bytes, resumed));
+                }
                 Err(e) => {
                     tell(plan, Observation::Failed(SyncError::Interrupted(e.to_string())));
                     return Ok(());
@@ -361,10 +429,20 @@ impl<'a> Executor<'a> {
             }
         }
         let (http, enrolment) = (&self.http, &self.enrolment);
-        let results = self.rt.block_on(futures::future::join_all(
-            loaded.iter().map(|(sha, bytes)| upload_blob(http, enrolment, sha, bytes)),
-        ));
-        for ((sha256, _), outcome) in loaded.into_iter().zip(results) {
+        let results = self.rt.block_on(futures::future::join_all(loaded.iter().map(
+            |(sha, bytes, resumed)| async move {
+                let mut traffic = Traffic::default();
+                let outcome = upload_blob(http, enrolment, sha, bytes, *resumed, &mut traffic).await;
+                (outcome, traffic)
+            },
+        )));
+        for ((sha256, _, _), (outcome, traffic)) in loaded.into_iter().zip(results) {
+            let visits: Vec<(String, u64)> = self
+                .blob_visits
+                .get(&sha256)
+                .map(|visits| visits.iter().map(|id| (id.clone(), 1)).collect())
+                .unwrap_or_default();
+            self.tally.share(&visits, traffic);
             if let Ok(sent) = outcome {
                 let at = self.agent.now_millis();
                 self.agent.store_mut().mark_blob_confirmed(&sha256, sent, at)?;
@@ -375,46 +453,101 @@ impl<'a> Executor<'a> {
     }
 }
 
-/// Uploads one blob. Most blobs are new to the server, so the whole blob
-/// goes at once; when the server already holds part of it (an upload cut
-/// earlier), it refuses that and the upload resumes where the plan says.
+/// Uploads one blob, counting what goes and comes into `traffic`. Most
+/// blobs are new to the server, so the whole blob goes at once; one whose
+/// upload started before (`resumed`: a kill or a lost signal may have cut
+/// it) first asks the server how much it holds, and so does one the server
+/// refuses because it holds part of it; the upload then resumes where the
+/// plan says.
 async fn upload_blob(
     http: &reqwest::Client,
     enrolment: &Enrolment,
     sha: &str,
     bytes: &[u8],
+    resumed: bool,
+    traffic: &mut Traffic,
 ) -> Result<u64, SyncError> {
     let url = enrolment.api(&format!("api/v1/blobs/{sha}"))?;
     let put = |offset: u64| {
         http.put(format!("{url}?offset={offset}"))
             .bearer_auth(&enrolment.token)
             .header("x-blob-size", bytes.len().to_string())
-            .body(bytes[offset as usize..].to_vec())
-            .send()
     };
-    let response = put(0).await.map_err(http_error)?;
-    match response.status().as_u16() {
-        201 => return Ok(bytes.len() as u64),
-        409 => {}
-        _ => return Err(refused(response).await),
+    if !resumed {
+        let (status, answer) = counted(put(0), bytes.to_vec(), traffic).await?;
+        match status {
+            201 => return Ok(bytes.len() as u64),
+            409 => {}
+            _ => return Err(refusal(status, &serde_json::from_slice(&answer).unwrap_or_default())),
+        }
     }
-    let response =
-        http.get(format!("{url}/status")).bearer_auth(&enrolment.token).send().await.map_err(http_error)?;
-    if !response.status().is_success() {
-        return Err(refused(response).await);
-    }
-    let status: serde_json::Value = response.json().await.map_err(http_error)?;
+    let status = http.get(format!("{url}/status")).bearer_auth(&enrolment.token);
+    let status: serde_json::Value = serde_json::from_slice(&counted_ok(status, Vec::new(), traffic).await?)
+        .map_err(|e| {
+        SyncError::Interrupted(format!("the server's answer about a photo is unreadable: {e}"))
+    })?;
     let complete = status["complete"].as_bool() == Some(true);
     let received = status["received"].as_u64().unwrap_or(0);
     let offset = match plan::resume(complete, received, bytes.len() as u64) {
         plan::Resume::Stored => return Ok(bytes.len() as u64),
         plan::Resume::From(offset) => offset,
     };
-    let response = put(offset).await.map_err(http_error)?;
-    if response.status().as_u16() != 201 {
-        return Err(refused(response).await);
+    let rest = bytes[usize::try_from(offset).unwrap_or(bytes.len())..].to_vec();
+    let (status, answer) = counted(put(offset), rest, traffic).await?;
+    if status != 201 {
+        return Err(refusal(status, &serde_json::from_slice(&answer).unwrap_or_default()));
     }
     Ok(bytes.len() as u64)
+}
+
+/// Sends `request` with `body` and reads its whole answer, counting both
+/// into `traffic`: the body once the request connected (cut after that,
+/// part of it may not have gone; one that never connected sent nothing),
+/// the answer as read. Returns the status and the answer's body.
+async fn counted(
+    request: reqwest::RequestBuilder,
+    body: Vec<u8>,
+    traffic: &mut Traffic,
+) -> Result<(u16, Vec<u8>), SyncError> {
+    let size = body.len() as u64;
+    let response = match request.body(body).send().await {
+        Ok(response) => response,
+        Err(error) => {
+            if !error.is_connect() {
+                traffic.sent += size;
+            }
+            return Err(http_error(error));
+        }
+    };
+    traffic.sent += size;
+    let status = response.status().as_u16();
+    let answer = response.bytes().await.map_err(http_error)?;
+    traffic.received += answer.len() as u64;
+    Ok((status, answer.to_vec()))
+}
+
+/// [`counted`], with an answer other than a success as the server's refusal.
+async fn counted_ok(
+    request: reqwest::RequestBuilder,
+    body: Vec<u8>,
+    traffic: &mut Traffic,
+) -> Result<Vec<u8>, SyncError> {
+    let (status, answer) = counted(request, body, traffic).await?;
+    if !(200..300).contains(&status) {
+        return Err(refusal(status, &serde_json::from_slice(&answer).unwrap_or_default()));
+    }
+    Ok(answer)
+}
+
+/// A JSON request's body.
+fn json_body(body: &impl serde::Serialize) -> Result<Vec<u8>, SyncError> {
+    serde_json::to_vec(body).map_err(|e| SyncError::Interrupted(format!("cannot write a request: {e}")))
+}
+
+/// A JSON answer of the server's.
+fn json_answer<T: serde::de::DeserializeOwned>(answer: &[u8], what: &str) -> Result<T, SyncError> {
+    serde_json::from_slice(answer)
+        .map_err(|e| SyncError::Interrupted(format!("the server's answer to {what} is unreadable: {e}")))
 }
 
 /// Splits pushes into requests of at most [`PUSH_BATCH_BYTES`] and
@@ -442,25 +575,24 @@ async fn post_push(
     http: &reqwest::Client,
     enrolment: &Enrolment,
     request: PushRequest,
+    traffic: &mut Traffic,
 ) -> Result<PushResponse, SyncError> {
-    let response = http
+    let post = http
         .post(enrolment.api("api/v1/sync/push")?)
         .bearer_auth(&enrolment.token)
-        .header(reqwest::header::CONTENT_TYPE, PUSH_MEDIA_TYPE)
-        .body(encode_cbor(&request))
-        .send()
-        .await
-        .map_err(http_error)?;
-    if !response.status().is_success() {
-        return Err(refused(response).await);
-    }
-    let body = response.bytes().await.map_err(http_error)?;
-    decode_cbor(&body)
+        .header(reqwest::header::CONTENT_TYPE, PUSH_MEDIA_TYPE);
+    let answer = counted_ok(post, encode_cbor(&request), traffic).await?;
+    decode_cbor(&answer)
         .map_err(|e| SyncError::Interrupted(format!("the server's answer to a push is unreadable: {e}")))
 }
 
-async fn post_renew(http: &reqwest::Client, enrolment: &Enrolment) -> Result<RenewResponse, SyncError> {
-    json_reply(http.post(enrolment.api("api/v1/sync/renew")?).bearer_auth(&enrolment.token)).await
+async fn post_renew(
+    http: &reqwest::Client,
+    enrolment: &Enrolment,
+    traffic: &mut Traffic,
+) -> Result<RenewResponse, SyncError> {
+    let post = http.post(enrolment.api("api/v1/sync/renew")?).bearer_auth(&enrolment.token);
+    json_answer(&counted_ok(post, Vec::new(), traffic).await?, "a renewal")
 }
 
 async fn post_manifest(
@@ -468,13 +600,14 @@ async fn post_manifest(
     enrolment: &Enrolment,
     ours: &str,
     uploads_pending: bool,
+    traffic: &mut Traffic,
 ) -> Result<ManifestResponse, SyncError> {
-    json_reply(
-        http.post(enrolment.api("api/v1/sync/manifest")?)
-            .bearer_auth(&enrolment.token)
-            .json(&ManifestRequest { digest: ours.to_owned(), uploads_pending }),
-    )
-    .await
+    let post = http
+        .post(enrolment.api("api/v1/sync/manifest")?)
+        .bearer_auth(&enrolment.token)
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    let body = json_body(&ManifestRequest { digest: ours.to_owned(), uploads_pending })?;
+    json_answer(&counted_ok(post, body, traffic).await?, "the manifest")
 }
 
 fn ws_url(server: &url::Url) -> Result<url::Url, SyncError> {

@@ -37,6 +37,14 @@
 //!    goes; a renewal that fails for want of a network leaves the old
 //!    credential, which the next sync renews, and one refused because the
 //!    device was revoked or the app is too old ends the sync.
+//! 6. When the photos wait for Wi-Fi ([`PhoneState::photos_wait`]: the
+//!    agent chose "photos on Wi-Fi only" and the phone is on mobile data),
+//!    the documents go as always and no blob goes up: every manifest says
+//!    uploads are pending, so the server lists none as missing, and a visit
+//!    that refers to a held blob is marked as confirmed for its document
+//!    only, staying unsynced. The sync then succeeds, reporting the blobs
+//!    held. A server asking for a wipe lifts the hold at once: the phone
+//!    is no longer the agent's, and its evidence goes on any network.
 //!
 //! A lost connection or a refused credential ends the sync at once; a visit
 //! or a blob the server refuses is reported and the rest goes on. Every step
@@ -80,6 +88,8 @@ pub struct PhoneState {
     pub confirmed: BTreeSet<String>,
     /// Blobs the phone holds, with their sizes in bytes.
     pub held: BTreeMap<String, u64>,
+    /// The photos wait for Wi-Fi: the documents go, the blobs stay.
+    pub photos_wait: bool,
 }
 
 /// One thing for the executor to do.
@@ -157,6 +167,9 @@ pub struct Synced {
     pub id: String,
     /// The heads both sides hold.
     pub heads: Vec<String>,
+    /// Only the document: blobs it refers to wait for Wi-Fi, and the visit
+    /// stays unsynced until they are up.
+    pub photos_wait: bool,
 }
 
 /// What the executor saw while carrying out a step.
@@ -268,6 +281,10 @@ pub struct Planner {
     round: usize,
     /// Blobs of the waiting visits, sent once their documents agree.
     unsent: Vec<Upload>,
+    /// Blobs of the waiting visits held on the phone for Wi-Fi.
+    for_wifi: Vec<Upload>,
+    /// The visits that refer to a blob held for Wi-Fi.
+    visits_for_wifi: BTreeSet<String>,
     /// Blobs this sync has sent or tried to send.
     attempted: BTreeSet<String>,
     /// Blobs the phone holds, with their sizes.
@@ -298,10 +315,17 @@ impl Planner {
     /// holds go up once the documents agree.
     pub fn new(phone: &PhoneState) -> Planner {
         let wanted: BTreeSet<&String> = phone.waiting.values().flatten().collect();
-        let unsent: Vec<Upload> = wanted
+        let mut unsent: Vec<Upload> = wanted
             .into_iter()
             .filter(|sha| !phone.confirmed.contains(*sha))
             .filter_map(|sha| phone.held.get(sha).map(|&size| Upload { sha256: sha.clone(), size }))
+            .collect();
+        let for_wifi = if phone.photos_wait { std::mem::take(&mut unsent) } else { Vec::new() };
+        let visits_for_wifi = phone
+            .waiting
+            .iter()
+            .filter(|(_, blobs)| for_wifi.iter().any(|upload| blobs.contains(&upload.sha256)))
+            .map(|(id, _)| id.clone())
             .collect();
         let progress = Progress {
             phase: Phase::Manifest,
@@ -314,6 +338,8 @@ impl Planner {
             stage: Stage::StartRound,
             round: 0,
             unsent,
+            for_wifi,
+            visits_for_wifi,
             attempted: BTreeSet::new(),
             held: phone.held.clone(),
             blob_failures: Vec::new(),
@@ -407,6 +433,13 @@ impl Planner {
                 }
                 self.held.extend(held);
                 self.phone = phone;
+                if answer.wipe && !self.for_wifi.is_empty() {
+                    // The phone is to be wiped: its evidence goes now, on
+                    // whatever network, before its keys do.
+                    self.progress.bytes_total += self.for_wifi.iter().map(|u| u.size).sum::<u64>();
+                    self.unsent.append(&mut self.for_wifi);
+                    self.visits_for_wifi.clear();
+                }
                 if answer.in_sync {
                     self.documents_agree(uploads_pending, &answer.missing_blobs);
                 } else {
@@ -494,7 +527,9 @@ impl Planner {
         self.report.rounds = self.round;
         self.progress.phase = Phase::Manifest;
         self.announce();
-        let uploads_pending = !self.unsent.is_empty();
+        // Blobs held for Wi-Fi are pending too: the server need not list
+        // what the phone will not send now.
+        let uploads_pending = !self.unsent.is_empty() || !self.for_wifi.is_empty();
         self.stage = Stage::AwaitManifest { uploads_pending };
         Step::Manifest { uploads_pending }
     }
@@ -598,6 +633,7 @@ impl Planner {
             .map(|(id, heads)| Synced {
                 id: id.clone(),
                 heads: heads.split(',').map(str::to_owned).collect(),
+                photos_wait: self.visits_for_wifi.contains(id),
             })
             .collect();
         self.stage = Stage::Ending;
@@ -617,6 +653,8 @@ impl Planner {
         }
         self.progress.phase = Phase::Done;
         self.announce();
+        self.report.photos_waiting_for_wifi = self.for_wifi.len();
+        self.report.visits_waiting_for_photos = self.visits_for_wifi.len();
         self.finish(Ok(self.report.clone()))
     }
 

@@ -493,7 +493,8 @@ impl World {
                 }
                 Step::Pause(_) => {}
                 Step::MarkSynced(visits) => {
-                    for visit in visits {
+                    // As the store does: a visit whose photos wait stays waiting.
+                    for visit in visits.into_iter().filter(|visit| !visit.photos_wait) {
                         self.phone.waiting.remove(&visit.id);
                     }
                 }

@@ -62,19 +62,32 @@ fn render(step: &Step) -> String {
         Step::MarkSynced(visits) => {
             format!(
                 "mark {}",
-                list(visits.iter().map(|v| format!("{}@{}", v.id, v.heads.join("+"))).collect())
+                list(
+                    visits
+                        .iter()
+                        .map(|v| {
+                            let wait = if v.photos_wait { " (photos wait)" } else { "" };
+                            format!("{}@{}{wait}", v.id, v.heads.join("+"))
+                        })
+                        .collect()
+                )
             )
         }
-        Step::Finish(Ok(report)) => format!(
-            "synced: {} round(s){}, {} visit(s) ({} new), {} blob(s) of {} bytes{}",
-            report.rounds,
-            if report.already_in_sync { ", already in sync" } else { "" },
-            report.visits_synced,
-            report.visits_received,
-            report.blobs_uploaded,
-            report.blob_bytes_sent,
-            if report.credential_renewed { ", credential renewed" } else { "" },
-        ),
+        Step::Finish(Ok(report)) => {
+            format!(
+                "synced: {} round(s){}, {} visit(s) ({} new), {} blob(s) of {} bytes{}",
+                report.rounds,
+                if report.already_in_sync { ", already in sync" } else { "" },
+                report.visits_synced,
+                report.visits_received,
+                report.blobs_uploaded,
+                report.blob_bytes_sent,
+                if report.credential_renewed { ", credential renewed" } else { "" },
+            ) + &match (report.photos_waiting_for_wifi, report.visits_waiting_for_photos) {
+                (0, 0) => String::new(),
+                (photos, visits) => format!(", {photos} photo(s) of {visits} visit(s) waiting for Wi-Fi"),
+            }
+        }
         Step::Finish(Err(error)) => format!("{}: {error}", error.code()),
     }
 }
@@ -88,7 +101,22 @@ fn phone(waiting: &[(&str, &[&str])], confirmed: &[&str], held: &[(&str, u64)]) 
             .collect(),
         confirmed: confirmed.iter().map(|b| b.to_string()).collect(),
         held: held.iter().map(|(b, size)| (b.to_string(), *size)).collect(),
+        photos_wait: false,
     }
+}
+
+/// The phone on mobile data with "photos on Wi-Fi only" on.
+fn on_mobile_data(mut phone: PhoneState) -> PhoneState {
+    phone.photos_wait = true;
+    phone
+}
+
+/// The manifest's answer, with the server asking for a wipe.
+fn wipe_asked(mut manifest: Observation) -> Observation {
+    if let Observation::Manifest { answer, .. } = &mut manifest {
+        answer.wipe = true;
+    }
+    manifest
 }
 
 fn heads(visits: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -313,6 +341,35 @@ fn refusal(status: u16, code: &str) -> SyncError {
         ("upload b7", vec![uploaded("b7", 70)]),
         ("mark v1@a", vec![]),
         ("synced: 1 round(s), 0 visit(s) (0 new), 1 blob(s) of 70 bytes", vec![]),
+    ],
+)]
+#[case::on_mobile_data_the_documents_go_and_the_photos_wait_for_wifi_with_their_visits_unsynced(
+    on_mobile_data(phone(&[("v1", &["b1", "b2"]), ("v2", &[])], &[], &[("b1", 10), ("b2", 20)])),
+    vec![
+        ("manifest, uploads pending", vec![differ(&[("v1", "a"), ("v2", "b")], &[])]),
+        ("push v1 whole, v2 whole", vec![stored(&["v1", "v2"])]),
+        // Pending: the server need not list the photos the phone keeps.
+        ("manifest, uploads pending", vec![agree(&[("v1", "a"), ("v2", "b")], &[])]),
+        ("mark v1@a (photos wait), v2@b", vec![]),
+        ("synced: 2 round(s), 2 visit(s) (0 new), 0 blob(s) of 0 bytes, 2 photo(s) of 1 visit(s) waiting for Wi-Fi", vec![]),
+    ],
+)]
+#[case::on_mobile_data_photos_the_server_confirmed_before_keep_nothing_waiting(
+    on_mobile_data(phone(&[("v1", &["b1"])], &["b1"], &[("b1", 10)])),
+    vec![
+        ("manifest", vec![agree(&[("v1", "a")], &[])]),
+        ("mark v1@a", vec![]),
+        ("synced: 1 round(s), already in sync, 0 visit(s) (0 new), 0 blob(s) of 0 bytes", vec![]),
+    ],
+)]
+#[case::a_wipe_asked_sends_the_photos_waiting_for_wifi_on_any_network(
+    on_mobile_data(phone(&[("v1", &["b1"])], &[], &[("b1", 10)])),
+    vec![
+        ("manifest, uploads pending", vec![wipe_asked(agree(&[("v1", "a")], &[]))]),
+        ("upload b1", vec![uploaded("b1", 10)]),
+        ("manifest", vec![wipe_asked(agree(&[("v1", "a")], &[]))]),
+        ("mark v1@a", vec![]),
+        ("synced: 2 round(s), 0 visit(s) (0 new), 1 blob(s) of 10 bytes", vec![]),
     ],
 )]
 #[case::a_missing_blob_this_sync_already_sent_is_not_sent_twice(
