@@ -45,6 +45,14 @@ if (!url || !docsDir || !storeDir || agents.length === 0) {
   process.exit(2)
 }
 
+// A websocket the server resets while the adapter is between sockets emits
+// an 'error' nobody listens to, which ends a Node process with every agent
+// in it. In a browser, where these clients usually run, such an error is
+// logged and the page goes on; so here.
+process.on("uncaughtException", (error) => {
+  console.error(`uncaught: ${error?.stack ?? error}`)
+})
+
 const sameHeads = (a, b) => a.length === b.length && a.every((h) => b.includes(h))
 
 // One session of one agent: a fresh Repo over the agent's storage, its

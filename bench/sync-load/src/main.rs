@@ -169,20 +169,6 @@ pub(crate) fn drain_into(
     Ok(())
 }
 
-/// Polls `done` every 100 ms until it is true or `limit` has passed.
-pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(targets) = &args.serve_proxy {
