@@ -7,6 +7,9 @@
 //! the bytes on the wire (through a counting proxy) and a reconnect of every
 //! agent with nothing changed, and prints one table with the ratios.
 //!
+//! With `--poor-signal` it runs one agent's day through a shaped poor
+//! mobile link instead (`poor_signal.rs`).
+//!
 //! Run it with `scripts/bench-sync` (which installs the Node packages and
 //! builds the release binaries); `--help` lists the knobs. Every server
 //! listens on 127.0.0.1 only; every wait is bounded; everything it writes
@@ -16,6 +19,7 @@
 #![allow(clippy::print_stdout)]
 
 mod node_ref;
+mod poor_signal;
 mod posfield;
 mod procstat;
 mod proxy;
@@ -101,6 +105,8 @@ struct Args {
     /// Only the reference's side.
     #[arg(long)]
     only_reference: bool,
+    #[command(flatten)]
+    signal: poor_signal::Signal,
 }
 
 /// What to undo if the bench is interrupted: server processes it started
@@ -191,6 +197,18 @@ fn main() -> anyhow::Result<()> {
         left.dirs.extend([work.path().to_owned(), phones.path().to_owned()]);
     }
     clean_up_on_signal(&runtime);
+    if args.signal.poor_signal {
+        let phones = phones.path();
+        return poor_signal::run(
+            &runtime,
+            &args.signal,
+            args.server,
+            work.path(),
+            phones,
+            args.visits,
+            args.seed,
+        );
+    }
 
     eprintln!(
         "building the workload: {} agents x {} visits (seed {}) on {} threads",

@@ -44,7 +44,7 @@ impl Drop for Server {
 }
 
 /// Runs an administration command of the server on its data folder.
-fn server_cli(binary: &Path, data: &Path, args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn server_cli(binary: &Path, data: &Path, args: &[&str]) -> anyhow::Result<String> {
     let output = Command::new(binary)
         .arg("--data")
         .arg(data)
@@ -60,7 +60,7 @@ fn server_cli(binary: &Path, data: &Path, args: &[&str]) -> anyhow::Result<Strin
 
 /// Starts `posfield-server serve` on a free port of 127.0.0.1; its log goes
 /// to `log`.
-fn start_server(binary: &Path, data: &Path, log: &Path) -> anyhow::Result<Server> {
+pub(crate) fn start_server(binary: &Path, data: &Path, log: &Path) -> anyhow::Result<Server> {
     let mut child = Command::new(binary)
         .arg("--data")
         .arg(data)

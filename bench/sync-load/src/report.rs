@@ -68,11 +68,11 @@ pub(crate) struct Side {
 
 const MB: f64 = 1_000_000.0;
 
-fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
-fn mb(bytes: u64) -> String {
+pub(crate) fn mb(bytes: u64) -> String {
     format!("{:.2} MB", bytes as f64 / MB)
 }
 
