@@ -108,6 +108,8 @@ fn an_agents_day_reaches_the_server_whole_through_a_poor_signal() {
     // Each sync's start and end, and the failures' codes.
     let mut syncs: Vec<(Instant, Option<Instant>)> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
+    // The failure count the worker backs off by, at each failure.
+    let mut in_a_row: Vec<u32> = Vec::new();
     loop {
         let left = DEADLINE.saturating_sub(started.elapsed());
         let Ok((at, event)) = events.recv_timeout(left) else {
@@ -116,7 +118,8 @@ fn an_agents_day_reaches_the_server_whole_through_a_poor_signal() {
         match event {
             SyncEvent::Started { .. } => syncs.push((at, None)),
             SyncEvent::Progress(_) => {}
-            SyncEvent::Failed { code, message, .. } => {
+            SyncEvent::Failed { code, message, failures: count, .. } => {
+                in_a_row.push(count);
                 if let Some((_, end)) = syncs.last_mut() {
                     *end = Some(at);
                 }
@@ -170,4 +173,12 @@ fn an_agents_day_reaches_the_server_whole_through_a_poor_signal() {
         "a cut must read as the network failing: {failures:?}"
     );
     assert!(counts.losses > 0, "{counts:?}");
+    // A sync the link cut while the server answered starts the count again
+    // at one: only attempts that never reached the server (those made during
+    // an outage, at most three before it ends) double the delay. Counted in
+    // a row, the day's failures would reach a dozen.
+    assert!(
+        in_a_row.iter().all(|count| *count <= 4),
+        "the worker backed off as if the server were gone: {in_a_row:?} ({failures:?})"
+    );
 }

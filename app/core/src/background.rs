@@ -84,7 +84,14 @@ impl Schedule {
             return Duration::ZERO;
         }
         let delay = self.retry_delay(status.failures, spread);
-        let since = status.last_attempt.map_or(u64::MAX, |at| now.saturating_sub(at).max(0) as u64);
+        // Counted from the end of the failed attempt: a long sync cut near
+        // its end is not retried at once, into the same outage.
+        let since = status
+            .last_error
+            .as_ref()
+            .map(|failure| failure.at)
+            .or(status.last_attempt)
+            .map_or(u64::MAX, |at| now.saturating_sub(at).max(0) as u64);
         delay.saturating_sub(Duration::from_millis(since))
     }
 }
@@ -341,6 +348,18 @@ mod tests {
             schedule.next_delay(&status(2, Some(now - 3_600_000)), Connection::Unknown, 1, now),
             Duration::ZERO
         );
+        // A long attempt that failed near its end: counted from its failure,
+        // not from its start, so it is not retried at once into the outage
+        // that cut it.
+        let mut long = status(1, Some(now - 40_000));
+        long.last_error = Some(crate::sync::SyncFailure {
+            code: "offline".into(),
+            message: "cut".into(),
+            at: now - 1_000,
+            minimum_app_version: None,
+        });
+        let full = schedule.retry_delay(1, 1);
+        assert_eq!(schedule.next_delay(&long, Connection::Unknown, 1, now), full - Duration::from_secs(1));
         // All well: the interval.
         assert_eq!(
             schedule.next_delay(&status(0, Some(now)), Connection::Unknown, 1, now),

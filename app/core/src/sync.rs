@@ -653,6 +653,7 @@ impl Agent {
         // Never equal to a previous end, so an attempt cut now reads as interrupted.
         let ended_before = self.sync_status()?.last_attempt.unwrap_or(i64::MIN);
         self.store_mut().set_setting(SETTING_ATTEMPT_STARTED, &started.max(ended_before + 1).to_string())?;
+        let received_before = self.store().data_usage_total()?.received;
         let outcome = self.sync_once(progress);
         if let Err(error) = &outcome
             && error.code() == "credential_revoked"
@@ -678,7 +679,14 @@ impl Agent {
             Err(error) => {
                 let failures =
                     store.setting(SETTING_FAILURES)?.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-                store.set_setting(SETTING_FAILURES, &(failures.saturating_add(1)).to_string())?;
+                // A connection cut while the server was answering is a poor
+                // signal, not a server out of reach: the next try comes after
+                // the first retry's delay, not a doubled one, or a day of
+                // syncs cut every half minute backs off for hours.
+                let reached = store.data_usage_total()?.received > received_before;
+                let failures =
+                    if error.code() == "offline" && reached { 1 } else { failures.saturating_add(1) };
+                store.set_setting(SETTING_FAILURES, &failures.to_string())?;
                 let minimum_app_version = error.minimum_app_version().map(str::to_owned);
                 let failure = SyncFailure {
                     code: error.code().to_owned(),
