@@ -106,6 +106,10 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.ok(visitId.length > 10, `visit id from ${url}`);
   assert.equal(await screen.getAttribute('data-status'), 'draft');
   assert.ok((await browser.$$(`${sel('missing')} li`)).length > 0, 'a new visit lists what is missing');
+  // The merchant's number is on the visit; a visit made on the phone has no
+  // address, and the agent is told so rather than shown nothing.
+  assert.match(await (await browser.$(sel('merchant-number'))).getText(), /898310048161234/);
+  assert.match(await (await browser.$(sel('merchant-no-address'))).getText(), /没有地址/);
 
   // Identify the terminal from a photo of its label, decoded in Rust. Its
   // code holds 18 digits, in no known maker's serial format: the app is
@@ -169,6 +173,10 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.match(summary, /服务类型：维修/);
   assert.match(summary, new RegExp(`终端机身号：${LABEL_SERIAL}`));
   assert.match(summary, /故障：打印机故障（已修复）/);
+  // The sentence the merchant agrees to, and the signing time in Beijing time.
+  assert.match(summary, /本人确认以上服务已完成/);
+  assert.match(summary, /签字时间：\d{4}-\d{2}-\d{2} \d{2}:\d{2}（北京时间）/);
+  assert.doesNotMatch(summary, /\d{4}-\d{2}-\d{2}T\d{2}:/, 'no UTC timestamp before the merchant');
   await type(browser, sel('signer-name'), '王老板');
   const pad = await browser.$(sel('signature-pad'));
   await pad.waitForDisplayed();
@@ -179,6 +187,12 @@ async function repairVisit(browser, { merchant, takeShots }) {
   }
   await stroke.up().perform();
   if (takeShots) await shot(browser, 'sign');
+  // 确认签字 spans the pad's width, not a narrow column beside 重写.
+  const [confirmWidth, padWidth] = await browser.execute(
+    (a, b) => [document.querySelector(a).getBoundingClientRect().width, document.querySelector(b).getBoundingClientRect().width],
+    sel('sign-confirm'), sel('signature-pad'),
+  );
+  assert.ok(confirmWidth >= padWidth * 0.9, `确认签字 is ${confirmWidth} px wide beside a ${padWidth} px pad`);
   await click(browser, sel('sign-confirm'));
   await waitFor(browser, sel('signature-valid'), 'displayed', 30000);
   await waitFor(browser, sel('signature-image'), 'displayed', 15000);
@@ -299,8 +313,14 @@ describe('a whole repair visit in the app', () => {
     await waitFor(browser, `[data-visit="${visitId}"] ${sel('waiting-marker')}`, 'exist', 15000);
     await click(browser, sel('nav-sync'));
     await click(browser, sel('sync-now'));
-    await waitFor(browser, sel('sync-error'), 'displayed', 60000);
-    assert.match(await settled(async () => (await browser.$(sel('sync-error'))).getText()), /连不上服务器/);
+    // No signal is a calm state of its own, not a red failure.
+    await waitFor(browser, sel('sync-offline'), 'displayed', 60000);
+    const offline = await settled(async () => (await browser.$(sel('sync-offline'))).getText());
+    assert.match(offline, /离线 · 已保存在手机上 · 1 项待上传/);
+    assert.match(offline, /约 \d+ (秒|分钟)后自动重试/);
+    assert.equal((await browser.$$(sel('sync-error'))).length, 0, 'offline is not shown as an error');
+    await browser.waitUntil(async () => (await (await browser.$(sel('sync-pill'))).getText()) === '离线',
+      { timeout: 15000, timeoutMsg: 'the header says 离线 while offline' });
     await click(browser, `${sel('sync-visit')} button`);
     await waitFor(browser, '.photo-states .on_phone', 'exist', 15000);
     await shot(browser, 'sync-offline');

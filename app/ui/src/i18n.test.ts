@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorText, messages, termLabel, translate, wantedPhotosText } from './i18n';
+import { changedFieldsText, errorText, knownErrorCodes, messages, termLabel, translate, wantedPhotosText } from './i18n';
 
 describe('messages', () => {
   it('English has every key Chinese has, and none is empty', () => {
@@ -93,8 +93,70 @@ describe('errors in agent words', () => {
     expect(errorText('en', { code: 'insecure_server', message: '' })).toContain('must start with https://');
   });
 
-  it('an unknown code still shows the message, never nothing', () => {
-    expect(errorText('zh', { code: 'strange', message: 'boom' })).toBe('出错了：boom');
-    expect(errorText('en', 'plain failure')).toBe('Error: plain failure');
+  it('an unknown code says something went wrong, in Chinese without the English detail', () => {
+    expect(errorText('zh', { code: 'strange', message: 'boom' })).toBe('出错了，请重试。已保存的数据不受影响；如果一再出现，请联系后台。');
+    expect(errorText('zh', 'plain failure')).not.toContain('plain failure');
+    expect(errorText('en', 'plain failure')).toBe('Something went wrong: plain failure');
+  });
+
+  it("an invalid input's English reason is shown in English only", () => {
+    const error = { code: 'invalid_input', message: 'the expiry date is not valid' };
+    expect(errorText('zh', error)).toBe('输入的内容不正确，请检查。');
+    expect(errorText('en', error)).toBe('Something entered is not valid: please check. (the expiry date is not valid)');
+  });
+});
+
+/**
+ * Latin words a zh-CN screen may hold: names of things agents see written so
+ * (Wi-Fi, ICCID, the SN on the label), units and the language switch.
+ */
+const latinAllowed = new Set(['Wi-Fi', 'ICCID', 'SN', 'NFC', 'HTTP', 'POS', 'https', 'http', 'posfield', 'English', 'S/N']);
+
+/** The Latin words in a Chinese text that are not allowed: English leaking in, or a raw code. */
+function leaks(text: string): string[] {
+  const words = text.replace(/\{\w+\}/g, '').match(/[A-Za-z][A-Za-z_./-]*[A-Za-z]|[A-Za-z]/g) ?? [];
+  return words.filter((w) => !latinAllowed.has(w));
+}
+
+describe('no English in zh-CN', () => {
+  it('the leak check finds English and raw codes', () => {
+    expect(leaks('改动：outcome.fee_fen')).toEqual(['outcome.fee_fen']);
+    expect(leaks('输入的内容不正确（the expiry date is not valid）')).toEqual(['the', 'expiry', 'date', 'is', 'not', 'valid']);
+    expect(leaks('照片仅在 Wi-Fi 下上传')).toEqual([]);
+  });
+
+  it('every Chinese message', () => {
+    for (const [key, text] of Object.entries(messages.zh)) expect(leaks(text), key).toEqual([]);
+  });
+
+  it('every error code, with the English message the core gives', () => {
+    for (const code of [...knownErrorCodes, 'a_code_from_a_newer_core']) {
+      const text = errorText('zh', { code, message: 'the expiry date is not valid', details: { missing: ['签字'] }, minimum_app_version: '1.2.0' });
+      expect(leaks(text), code).toEqual([]);
+    }
+  });
+
+  it('the fields changed since signing, in words', () => {
+    expect(changedFieldsText('zh', ['outcome.fee_fen', 'outcome.repair_plan'])).toBe('维修费用、维修方案');
+    expect(changedFieldsText('en', ['outcome.fee_fen'])).toBe('repair fee');
+    expect(changedFieldsText('zh', ['outcome.something_new', 'content_hash', 'summary_json'])).toBe('其他内容、确认单内容');
+    expect(leaks(changedFieldsText('zh', ['merchant_name', 'a.b', 'version', 'signed_at']))).toEqual([]);
+  });
+});
+
+describe('counts in English', () => {
+  it('one visit, two visits; Chinese needs no plural', () => {
+    expect(translate('en', 'visitCount', { n: 1 })).toBe('1 visit on this phone');
+    expect(translate('en', 'visitCount', { n: 2 })).toBe('2 visits on this phone');
+    expect(translate('en', 'visitCount', { n: 0 })).toBe('0 visits on this phone');
+    expect(translate('en', 'offlineState', { n: 1 })).toBe('Offline · saved on the phone · 1 item to send');
+    expect(translate('zh', 'offlineState', { n: 1 })).toBe('离线 · 已保存在手机上 · 1 项待上传');
+    expect(translate('en', 'visitCount')).toBe('{n} {n|visit|visits} on this phone');
+  });
+
+  it('every English count has its plural', () => {
+    for (const [key, text] of Object.entries(messages.en)) {
+      if (/\{n\} [a-z]+s\b/.test(text) && !/\{n\|/.test(text)) throw new Error(`${key}: "${text}" says "{n} ...s" without a plural`);
+    }
   });
 });

@@ -36,7 +36,8 @@ const zh = {
   acceptance: '验收签字', summaryTitle: '服务确认单', locked: '已锁定', waitsFor: '等待后台审批', signerName: '签字人姓名', signHere: '请商户在此处签字',
   clear: '重写', confirmSign: '确认签字', signedBy: '{name} 已签字', signatureValid: '签字有效，内容未改动',
   signatureChanged: '签字后内容已更改，需要商户重新签字', changedFields: '改动：{fields}', signAgain: '重新签字',
-  handToMerchant: '请将手机交给商户核对并签字',
+  handToMerchant: '请将手机交给商户核对并签字', consent: '本人确认以上服务已完成，内容属实，同意签字验收。',
+  call: '拨打 {phone}', noAddress: '派单没有地址，请向后台或商户确认。',
   syncTitle: '同步', syncNow: '立即同步', lastSuccess: '上次成功同步', never: '从未', agent: '业务员', serverAddr: '服务器',
   status: '状态', syncing: '正在同步…', syncOk: '全部已同步', syncWaiting: '{n} 个任务待同步', syncFailed: '同步失败',
   documents: '任务', bytes: '照片', visitsWaiting: '待同步的任务', recentSynced: '已同步的任务', retryIn: '{s} 秒后自动重试',
@@ -66,6 +67,8 @@ const zh = {
   resumedSync: '上次同步被中断（应用被关闭），正在继续，数据没有丢失。',
   dataUsed: '同步流量', dataTotal: '合计', dataOther: '其他（同步核对等）', dataSentReceived: '上传 {sent} · 下载 {received}',
   dataMore: '另有 {n} 个任务', dataNotCounted: '只计请求和应答的内容，不含 HTTP 头和加密开销，实际流量略多。',
+  offline: '离线', offlineState: '离线 · 已保存在手机上 · {n} 项待上传', offlineHint: '没有信号很正常：所有数据都保存在手机上，有信号时自动发送，不用做任何操作。',
+  retryAt: '{when}自动重试', syncProblem: '同步遇到问题，需要处理',
 };
 
 type Messages = typeof zh;
@@ -103,14 +106,15 @@ const en: Messages = {
   acceptance: 'Acceptance', summaryTitle: 'Service confirmation', locked: 'Locked', waitsFor: 'Waiting for the back office', signerName: "Signer's name", signHere: 'Merchant signs here',
   clear: 'Clear', confirmSign: 'Confirm signature', signedBy: 'Signed by {name}', signatureValid: 'Signature valid: nothing changed',
   signatureChanged: 'Changed after signing: the merchant must sign again', changedFields: 'Changed: {fields}', signAgain: 'Sign again',
-  handToMerchant: 'Hand the phone to the merchant to check and sign',
+  handToMerchant: 'Hand the phone to the merchant to check and sign', consent: 'I confirm that the service above was done as described, and sign to accept it.',
+  call: 'Call {phone}', noAddress: 'The job has no address: check it with the back office or the merchant.',
   syncTitle: 'Sync', syncNow: 'Sync now', lastSuccess: 'Last successful sync', never: 'Never', agent: 'Agent', serverAddr: 'Server',
-  status: 'Status', syncing: 'Syncing…', syncOk: 'Everything synced', syncWaiting: '{n} visits waiting to sync', syncFailed: 'Sync failed',
+  status: 'Status', syncing: 'Syncing…', syncOk: 'Everything synced', syncWaiting: '{n} {n|visit|visits} waiting to sync', syncFailed: 'Sync failed',
   documents: 'Visits', bytes: 'Photos', visitsWaiting: 'Waiting to sync', recentSynced: 'Synced', retryIn: 'Retrying by itself in {s} s',
-  failuresInRow: '{n} failures in a row', photoStates: 'Photo states', signature: 'Signature',
-  language: '中文', visitCount: '{n} visits on this phone',
+  failuresInRow: '{n} {n|failure|failures} in a row', photoStates: 'Photo states', signature: 'Signature',
+  language: '中文', visitCount: '{n} {n|visit|visits} on this phone',
   terminalDetails: 'Terminal model and production date', newTerminalDetails: "New terminal's model and production date", model: 'Model', manufacturer: 'Manufacturer (optional)',
-  productionDate: 'Production date', ageYears: 'Age: {n} years', ageUnderOne: 'Age: under a year', productionDateLater: 'The production date cannot be after today',
+  productionDate: 'Production date', ageYears: 'Age: {n} {n|year|years}', ageUnderOne: 'Age: under a year', productionDateLater: 'The production date cannot be after today',
   detailsNext: 'Serial recorded: now enter the model and production date from the label', identifyFirst: 'Identify the serial first, then enter the model and production date',
   parameters: 'Parameter set-up', parametersDownloaded: 'Parameters downloaded', keysDownloaded: 'Keys downloaded',
   networkTest: 'Network test', networkLink: 'Connection', testPassed: 'Signed on (test passed)', passed: 'Passed', failed: 'Failed', note: 'Note (optional)',
@@ -118,7 +122,7 @@ const en: Messages = {
   declineBackup: 'Merchant declines the backup', waiverStatement: "The merchant confirms declining the backup of this terminal's data (daily settlement reports, transactions, settlement slips), and signs to say so.",
   waiverReason: 'Reason for declining (optional)', confirmWaiver: 'Confirm: backup declined, signed', waivedBy: 'Backup declined, signed by {name}',
   deregistration: 'Deregistration', unbindReference: 'Unbinding reference', settledBalance: 'Settled balance (yuan)', settlementPhoto: 'Photograph the settlement proof',
-  followUp: 'Follow-up day', followUpNote: 'What to check (optional)', inDays: 'In {n} days', followUpsToday: 'Follow-ups today', followUpOn: 'Follow-up: {day}',
+  followUp: 'Follow-up day', followUpNote: 'What to check (optional)', inDays: 'In {n} {n|day|days}', followUpsToday: 'Follow-ups today', followUpOn: 'Follow-up: {day}',
   recorded: 'Recorded', notRecorded: 'Not recorded yet',
   handover: 'Hand-over of the terminal taken back', handoverCondition: 'Condition (casing, accessories)', conditionIntact: 'Casing intact', conditionScratched: 'Screen scratched',
   conditionMissingParts: 'Accessories missing', handoverSeal: 'Seal or bag number (optional)', handoverPhoto: 'Choose a photo of the terminal',
@@ -127,20 +131,32 @@ const en: Messages = {
   handoverSave: 'Save the hand-over', handoverConditionShown: 'Condition: {condition}', handoverSealShown: 'Seal: {seal}',
   handoverNoPhotoShown: 'No photo', handoverPhotoShown: 'Photo: {state}', backToHandover: 'Back to the hand-over',
   photosWifiOnly: 'Photos on Wi-Fi only', photosWifiOnlyHint: 'On mobile data the visits still go at once; photos and signature images wait for Wi-Fi.',
-  photosWaitingWifi: '{n} photos waiting for Wi-Fi', photosWaitWifiShort: 'Sent; photos wait for Wi-Fi', visitsWaitingPhotos: 'Visits sent; {n} photos waiting for Wi-Fi',
+  photosWaitingWifi: '{n} {n|photo|photos} waiting for Wi-Fi', photosWaitWifiShort: 'Sent; photos wait for Wi-Fi', visitsWaitingPhotos: 'Visits sent; {n} {n|photo|photos} waiting for Wi-Fi',
   networkNow: 'Network now', networkWifi: 'Wi-Fi', networkCellular: 'Mobile data', networkUnknown: 'Cannot tell',
   networkUnknownHint: 'The phone cannot tell which network it is on, so photos go anyway: evidence left on the phone is a bigger risk than the data.',
   resumedSync: 'The last sync was cut off (the app was closed); it continues now and nothing is lost.',
   dataUsed: 'Data used by sync', dataTotal: 'Total', dataOther: 'Other (sync checks)', dataSentReceived: 'Sent {sent} · received {received}',
-  dataMore: '{n} more visits', dataNotCounted: 'Counts what requests and answers carry, not HTTP headers or encryption: the real use is a little more.',
+  dataMore: '{n} more {n|visit|visits}', dataNotCounted: 'Counts what requests and answers carry, not HTTP headers or encryption: the real use is a little more.',
+  offline: 'Offline', offlineState: 'Offline · saved on the phone · {n} {n|item|items} to send', offlineHint: 'No signal is normal: everything is kept on the phone and goes by itself when there is signal; nothing to do.',
+  retryAt: 'Trying again {when}', syncProblem: 'Sync needs attention',
 };
 
 export const messages: Record<Locale, Messages> = { zh, en };
 
-/** A UI message with `{name}` placeholders filled. */
+const plurals: Record<Locale, Intl.PluralRules> = { zh: new Intl.PluralRules('zh-CN'), en: new Intl.PluralRules('en') };
+
+/**
+ * A UI message with `{name}` placeholders filled, and `{name|one|other}`
+ * the word for that count ("1 visit", "2 visits"; Chinese needs none).
+ */
 export function translate(locale: Locale, key: MessageKey, params: Record<string, string | number> = {}): string {
   const text = messages[locale][key] ?? messages.zh[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name: string) => (name in params ? String(params[name]) : `{${name}}`));
+  return text
+    .replace(/\{(\w+)\|([^|{}]*)\|([^|{}]*)\}/g, (whole, name: string, one: string, other: string) => {
+      if (!(name in params)) return whole;
+      return plurals[locale].select(Number(params[name])) === 'one' ? one : other;
+    })
+    .replace(/\{(\w+)\}/g, (_, name: string) => (name in params ? String(params[name]) : `{${name}}`));
 }
 
 /** A code a newer version of the app wrote: shown as written, said to be unknown here. */
@@ -200,11 +216,17 @@ const errorWords: Record<string, { zh: string; en: string }> = {
   not_signed_in: { zh: '请先绑定手机。', en: 'Enrol the phone first.' },
 };
 
+/** An error this version has no words for: in Chinese, without the core's English. */
+const unknownErrorZh = '出错了，请重试。已保存的数据不受影响；如果一再出现，请联系后台。';
+
 /** An app too old for the server, when the server did not say the minimum. */
 const appTooOldNewest = {
   zh: '请将应用更新到最新版本后再同步。所有数据都保存在手机上。',
   en: 'Update the app to the newest version to sync. Everything is kept on the phone.',
 };
+
+/** The error codes this version has words for. */
+export const knownErrorCodes: readonly string[] = Object.keys(errorWords);
 
 /** Words an agent understands for an error code. */
 export function errorText(locale: Locale, error: unknown): string {
@@ -213,14 +235,49 @@ export function errorText(locale: Locale, error: unknown): string {
     details?: { missing?: string[]; minimum_app_version?: string } | null;
   };
   const words = e?.code ? errorWords[e.code] : undefined;
-  if (!words) return locale === 'zh' ? `出错了：${e?.message ?? String(error)}` : `Error: ${e?.message ?? String(error)}`;
+  if (!words) {
+    // The core's message is English, for the logs: never shown in Chinese.
+    if (locale === 'zh') return unknownErrorZh;
+    return `Something went wrong: ${e?.message ?? String(error)}`;
+  }
   const base = words[locale];
   if (e.code === 'incomplete' && e.details?.missing?.length) return `${base} ${e.details.missing.join('、')}`;
-  if (e.code === 'invalid_input' && e.message) return `${base}（${e.message}）`;
+  if (e.code === 'invalid_input' && e.message && locale === 'en') return `${base} (${e.message})`;
   if (e.code === 'app_too_old') {
     // The websocket's refusal does not say the minimum: then the newest version.
     const minimum = e.minimum_app_version ?? e.details?.minimum_app_version;
     return minimum ? base.replace('{minimum}', minimum) : appTooOldNewest[locale];
   }
   return base;
+}
+
+/** The signed summary's fields, as the agent and the merchant call them. */
+const summaryFieldWords: Record<string, { zh: string; en: string }> = {
+  version: { zh: '确认单格式', en: 'summary format' },
+  visit_id: { zh: '任务编号', en: 'visit number' },
+  kind: { zh: '服务类型', en: 'visit kind' },
+  merchant_name: { zh: '商户名称', en: 'merchant name' },
+  merchant_number: { zh: '商户号', en: 'merchant number' },
+  terminal_serial: { zh: '终端机身号', en: 'terminal serial' },
+  replacement_serial: { zh: '新终端机身号', en: 'new terminal serial' },
+  steps_passed: { zh: '已完成项目', en: 'steps done' },
+  faults: { zh: '故障', en: 'faults' },
+  'outcome.warranty': { zh: '保修状态', en: 'warranty' },
+  'outcome.repair_plan': { zh: '维修方案', en: 'repair plan' },
+  'outcome.fee_fen': { zh: '维修费用', en: 'repair fee' },
+  'outcome.sim_action': { zh: '流量卡处理方式', en: 'SIM action' },
+  'outcome.new_iccid': { zh: '新流量卡 ICCID', en: 'new ICCID' },
+  'outcome.backup_declined': { zh: '数据备份', en: 'data backup' },
+  'outcome.unbind_reference': { zh: '解绑流水号', en: 'unbinding reference' },
+  'outcome.settled_balance_fen': { zh: '结清金额', en: 'settled balance' },
+  signed_at: { zh: '签字时间', en: 'signing time' },
+  content_hash: { zh: '确认单内容', en: 'summary content' },
+  summary_json: { zh: '确认单内容', en: 'summary content' },
+};
+
+/** The fields changed since signing, in words ("维修费用、维修方案"), never the codes. */
+export function changedFieldsText(locale: Locale, fields: string[]): string {
+  const other = locale === 'zh' ? '其他内容' : 'other content';
+  const words = fields.map((f) => summaryFieldWords[f]?.[locale] ?? summaryFieldWords[f.split('.')[0]]?.[locale] ?? other);
+  return [...new Set(words)].join(locale === 'zh' ? '、' : ', ');
 }

@@ -5,7 +5,7 @@ import {
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
   aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
   handoverOf, hasConditionPhrase, initialHandoverPhoto, terminalPhotos, toggleConditionPhrase,
-  networkKey, syncHeadline, webConnectionType,
+  networkKey, syncHeadline, webConnectionType, isOfflineFailure, retryWords, syncProblem, telHref,
 } from './logic';
 import type { StepView } from './api';
 
@@ -199,6 +199,43 @@ describe('sync states', () => {
   });
 });
 
+describe('offline is a calm state, not an error', () => {
+  const status = (over: { failures?: number; last_error_code?: string | null; unsynced_visits?: number } = {}) => ({
+    failures: 3, last_error_code: 'offline', unsynced_visits: 2, ...over,
+  });
+  const failed = (code: string) => ({ event: 'failed' as const, code, message: 'x', failures: 21, retry_in_ms: 420_000 });
+
+  it('no signal, a cut or an unfinished sync is offline; a refusal is an error', () => {
+    for (const code of ['offline', 'interrupted', 'unfinished']) expect(isOfflineFailure(code), code).toBe(true);
+    for (const code of ['refused', 'credential_revoked', 'app_too_old', 'wrong_certificate', 'storage_full']) {
+      expect(isOfflineFailure(code), code).toBe(false);
+    }
+    expect(isOfflineFailure(null)).toBe(false);
+    expect(syncProblem(status(), failed('offline'), false)).toBe('offline');
+    expect(syncProblem(status(), failed('credential_revoked'), false)).toBe('error');
+    // From the stored status when this screen saw no event (after a restart).
+    expect(syncProblem(status({ last_error_code: 'refused' }), null, false)).toBe('error');
+    expect(syncProblem(status(), null, false)).toBe('offline');
+  });
+
+  it('nothing to say while syncing, with nothing waiting, or with no failure', () => {
+    expect(syncProblem(status(), failed('offline'), true)).toBe(null);
+    expect(syncProblem(status({ unsynced_visits: 0 }), failed('refused'), false)).toBe(null);
+    expect(syncProblem(status({ failures: 0 }), null, false)).toBe(null);
+  });
+
+  it('the next try in words, rounded as read at a glance', () => {
+    expect(retryWords('zh', 420_000)).toBe('约 7 分钟后');
+    expect(retryWords('zh', 400_000)).toBe('约 7 分钟后');
+    expect(retryWords('zh', 5_000)).toBe('约 5 秒后');
+    expect(retryWords('zh', 0)).toBe('约 1 秒后');
+    expect(retryWords('zh', 2 * 3_600_000)).toBe('约 2 小时后');
+    expect(retryWords('en', 60_000)).toBe('in about 1 minute');
+    expect(retryWords('en', 600_000)).toBe('in about 10 minutes');
+    expect(retryWords('en', 1_000)).toBe('in about 1 second');
+  });
+});
+
 describe('money and sizes', () => {
   it.each([
     ['12', 1200], ['12.5', 1250], ['12.50', 1250], ['0.05', 5], [' 300 ', 30000], ['12，5', 1250],
@@ -308,5 +345,13 @@ describe('photos on Wi-Fi only', () => {
     expect(webConnectionType({ connection: {} })).toBeNull();
     expect(webConnectionType({})).toBeNull();
     expect(webConnectionType({ connection: { type: 4 } })).toBeNull();
+  });
+});
+
+describe('tap to call', () => {
+  it('dials the digits the desk typed, spaces and dashes aside', () => {
+    expect(telHref('138 0013 8000')).toBe('tel:13800138000');
+    expect(telHref('0755-8888 6666')).toBe('tel:075588886666');
+    expect(telHref(' +86 138-0013-8000 ')).toBe('tel:+8613800138000');
   });
 });

@@ -310,3 +310,49 @@ export function ageYears(produced: string, on: string): number | null {
   if (anniversary !== null && anniversary > on) years -= 1;
   return years;
 }
+
+/**
+ * Failures the network causes (no signal, a cut connection, a sync left
+ * unfinished): the normal state in the field. Everything stays on the phone
+ * and the app tries again by itself, so they are shown as "offline", calmly,
+ * not as an error the agent must act on.
+ */
+export function isOfflineFailure(code: string | null | undefined): boolean {
+  return code === 'offline' || code === 'interrupted' || code === 'unfinished';
+}
+
+/** The sync's problem as the agent should see it, if any. */
+export function syncProblem(
+  status: Pick<SyncView, 'failures' | 'last_error_code' | 'unsynced_visits'>,
+  event: SyncEvent | null,
+  syncing: boolean,
+): 'offline' | 'error' | null {
+  if (syncing || status.unsynced_visits === 0) return null;
+  const code = event?.event === 'failed' ? event.code : status.failures > 0 ? status.last_error_code : null;
+  if (!code) return null;
+  return isOfflineFailure(code) ? 'offline' : 'error';
+}
+
+/**
+ * When the next try comes, in words ("约 7 分钟后", "in about 7 minutes"):
+ * rounded, as an agent reads it at a glance.
+ */
+export function retryWords(locale: 'zh' | 'en', ms: number): string {
+  const seconds = Math.max(1, Math.round(ms / 1000));
+  if (seconds < 60) return locale === 'zh' ? `约 ${seconds} 秒后` : `in about ${seconds} ${seconds === 1 ? 'second' : 'seconds'}`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return locale === 'zh' ? `约 ${minutes} 分钟后` : `in about ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
+  const hours = Math.round(minutes / 60);
+  return locale === 'zh' ? `约 ${hours} 小时后` : `in about ${hours} ${hours === 1 ? 'hour' : 'hours'}`;
+}
+
+/**
+ * A `tel:` link for a phone number as the desk typed it ("138 0013 8000",
+ * "0755-8888 6666", "+86 138..."): digits and a leading plus only, so the
+ * phone's dialler gets the number and nothing else.
+ */
+export function telHref(phone: string): string {
+  const trimmed = phone.trim();
+  const digits = trimmed.replace(/\D/g, '');
+  return `tel:${trimmed.startsWith('+') ? '+' : ''}${digits}`;
+}
