@@ -64,6 +64,25 @@ async function upload(browser, selector, file) {
   await input.addValue(file);
 }
 
+/**
+ * Every visible control on screen is at least 48 px high: a thumb on a
+ * cracked screen hits it. A checkbox counts by the label that wraps it.
+ */
+async function assertTouchTargets(browser, where) {
+  const small = await browser.execute(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('button, a[href], input, select, textarea')) {
+      if (el.matches('label input[type=checkbox], label input[type=radio]')) continue;
+      const r = el.getBoundingClientRect();
+      const style = getComputedStyle(el);
+      if (r.width === 0 || r.height === 0 || style.visibility === 'hidden' || style.opacity === '0' || style.display === 'none') continue;
+      if (r.height < 48) out.push(`${el.tagName.toLowerCase()} "${el.dataset.testid ?? el.textContent.trim().slice(0, 20)}": ${Math.round(r.height)} px`);
+    }
+    return out;
+  });
+  assert.deepEqual(small, [], `controls under 48 px on ${where}`);
+}
+
 async function visitScreen(browser) {
   const screen = await browser.$(sel('visit-screen'));
   await screen.waitForExist({ timeout: 15000 });
@@ -166,6 +185,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
     await markStepDone(browser, step);
   }
   if (takeShots) await shot(browser, 'checklist');
+  await assertTouchTargets(browser, 'the checklist');
 
   // The merchant reads the summary and signs.
   await openSection(browser, 'sign');
@@ -187,6 +207,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   }
   await stroke.up().perform();
   if (takeShots) await shot(browser, 'sign');
+  await assertTouchTargets(browser, 'the signing screen');
   // 确认签字 spans the pad's width, not a narrow column beside 重写.
   const [confirmWidth, padWidth] = await browser.execute(
     (a, b) => [document.querySelector(a).getBoundingClientRect().width, document.querySelector(b).getBoundingClientRect().width],
@@ -311,6 +332,7 @@ describe('a whole repair visit in the app', () => {
     // Everything waits on the phone, and the agent is told why in plain words.
     await click(browser, sel('nav-today'));
     await waitFor(browser, `[data-visit="${visitId}"] ${sel('waiting-marker')}`, 'exist', 15000);
+    await assertTouchTargets(browser, "today's list");
     await click(browser, sel('nav-sync'));
     await click(browser, sel('sync-now'));
     // No signal is a calm state of its own, not a red failure.
@@ -323,6 +345,7 @@ describe('a whole repair visit in the app', () => {
       { timeout: 15000, timeoutMsg: 'the header says 离线 while offline' });
     await click(browser, `${sel('sync-visit')} button`);
     await waitFor(browser, '.photo-states .on_phone', 'exist', 15000);
+    await assertTouchTargets(browser, 'the sync screen');
     await shot(browser, 'sync-offline');
 
     await server.start();
