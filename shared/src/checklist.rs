@@ -399,7 +399,7 @@ pub const TEMPLATES: &[KindTemplate] = &[
             ),
             optional(step(
                 "docs.tax_certificate",
-                "拍摄税务登记证(如需)",
+                "拍摄税务登记证（如需）",
                 "Photograph the tax registration certificate (where required)",
                 &[Q::Photo(D::TaxCertificate)],
             )),
@@ -435,7 +435,7 @@ pub const TEMPLATES: &[KindTemplate] = &[
                 3,
                 step(
                     "backup",
-                    "备份旧终端数据(日结报表、交易记录、结算单)；商户拒绝备份须签字确认",
+                    "备份旧终端数据（日结报表、交易记录、结算单）；商户拒绝备份须签字确认",
                     "Back up the old terminal (settlement reports, transactions, slips); a merchant who declines signs that they did",
                     &[Q::BackupConfirmation],
                 ),
@@ -469,7 +469,12 @@ pub const TEMPLATES: &[KindTemplate] = &[
         steps: &[
             IDENTIFY,
             step("fault.classify", "故障分类", "Classify the fault", &[Q::FaultRecorded]),
-            step("fault.onsite", "现场处理(记录已尝试的步骤)", "Try the on-site steps and record them", &[]),
+            step(
+                "fault.onsite",
+                "现场处理（记录已尝试的步骤）",
+                "Try the on-site steps and record them",
+                &[],
+            ),
             step("warranty", "判定保修状态", "Decide the warranty status", &[Q::WarrantyDecision]),
             optional(step(
                 "docs.purchase_proof",
@@ -491,7 +496,7 @@ pub const TEMPLATES: &[KindTemplate] = &[
                 Condition::MerchantPays,
                 unskippable(step(
                     "fee",
-                    "记录维修费用(商户签字确认)",
+                    "记录维修费用（商户签字确认）",
                     "Record the agreed fee (the merchant confirms by signing)",
                     &[Q::RepairFee],
                 )),
@@ -563,7 +568,7 @@ pub const TEMPLATES: &[KindTemplate] = &[
             step("phone", "核对注册手机号", "Record the registered phone number", &[Q::RegisteredPhone]),
             step(
                 "backup",
-                "备份数据(结算报表、交易记录)",
+                "备份数据（结算报表、交易记录）",
                 "Back up the data (settlement reports, transactions)",
                 &[Q::BackupConfirmation],
             ),
@@ -609,7 +614,7 @@ pub const TEMPLATES: &[KindTemplate] = &[
             IDENTIFY,
             step(
                 "sim.record",
-                "记录流量卡信息(ICCID、运营商、到期日)",
+                "记录流量卡信息（ICCID、运营商、到期日）",
                 "Record the SIM card (ICCID, carrier, expiry)",
                 &[Q::SimData],
             ),
@@ -663,6 +668,21 @@ mod tests {
                     step.id
                 );
                 assert!(!step.zh.is_empty() && !step.en.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn chinese_step_labels_use_full_width_punctuation() {
+        for template in TEMPLATES {
+            for step in template.steps {
+                assert!(
+                    !step.zh.contains(['(', ')', ',', ':', ';']),
+                    "{}: step {} has half-width punctuation in {:?}",
+                    template.kind,
+                    step.id,
+                    step.zh
+                );
             }
         }
     }

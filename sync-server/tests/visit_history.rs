@@ -118,7 +118,7 @@ async fn the_visit_page_shows_losing_values_and_each_change_before_and_after_mas
         );
         assert!(history.contains(&change), "{change} in {history}");
     }
-    let step = "备份旧终端数据(日结报表、交易记录、结算单)；商户拒绝备份须签字确认 · 状态：<span class=\"mono before\">未完成</span> → \
+    let step = "备份旧终端数据（日结报表、交易记录、结算单）；商户拒绝备份须签字确认 · 状态：<span class=\"mono before\">未完成</span> → \
                 <span class=\"mono after\">已完成</span>";
     assert!(history.contains(step), "{history}");
     for phone in [FIRST_PHONE, LI_PHONE, ZHAO_PHONE] {

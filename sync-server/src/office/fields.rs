@@ -356,7 +356,7 @@ mod tests {
     #[rstest]
     #[case::a_phone_masked_for_a_reviewer(Lang::Zh, UserRole::Reviewer, "merchant.phone", [Some("13812341234"), Some("13956785678")], "注册手机号", ["138****1234", "139****5678"])]
     #[case::a_phone_whole_for_an_administrator(Lang::Zh, UserRole::Admin, "merchant.phone", [Some("13812341234"), None], "注册手机号", ["13812341234", "—"])]
-    #[case::a_step_by_its_checklist_words(Lang::Zh, UserRole::Reviewer, "steps.backup.state", [None, Some("done")], "备份旧终端数据(日结报表、交易记录、结算单)；商户拒绝备份须签字确认 · 状态", ["未完成", "已完成"])]
+    #[case::a_step_by_its_checklist_words(Lang::Zh, UserRole::Reviewer, "steps.backup.state", [None, Some("done")], "备份旧终端数据（日结报表、交易记录、结算单）；商户拒绝备份须签字确认 · 状态", ["未完成", "已完成"])]
     #[case::a_step_whose_id_has_dots(Lang::En, UserRole::Reviewer, "steps.new.install.note", [None, Some("壁挂")], "Install the new terminal · Note", ["—", "壁挂"])]
     #[case::a_sim_expiry(Lang::En, UserRole::Reviewer, "sim.expiry", [Some("2026-12-31"), Some("2027-06-30")], "SIM expiry", ["2026-12-31", "2027-06-30"])]
     #[case::a_repair_plan_by_its_vocabulary(Lang::Zh, UserRole::Reviewer, "repair.plan.value", [Some("sent_for_repair"), Some("fixed_on_site")], "维修方案", ["寄修", "现场修复"])]
