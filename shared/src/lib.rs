@@ -34,4 +34,4 @@ pub use ids::{BlobHash, IdError, VisitId};
 pub use kind::VisitKind;
 pub use lifecycle::{TerminalEvent, TerminalState};
 pub use status::{VisitEvent, VisitStatus};
-pub use time::{CalendarDate, Timestamp};
+pub use time::{CalendarDate, TimeOfDay, Timestamp};

@@ -210,40 +210,103 @@ impl fmt::Display for CalendarDate {
     }
 }
 
-impl std::str::FromStr for CalendarDate {
-    type Err = DateError;
+/// Stored and sent as its text, parsed strictly on the way back in: the
+/// `FromStr`, serde and autosurgeon impls of a type with `parse` and `Display`.
+macro_rules! stored_as_text {
+    ($type:ty, $error:ty, $expected:literal) => {
+        impl std::str::FromStr for $type {
+            type Err = $error;
 
-    fn from_str(text: &str) -> Result<Self, DateError> {
-        CalendarDate::parse(text)
+            fn from_str(text: &str) -> Result<Self, $error> {
+                <$type>::parse(text)
+            }
+        }
+
+        impl Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                <$type>::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl Reconcile for $type {
+            type Key<'a> = autosurgeon::reconcile::NoKey;
+            fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+                reconciler.str(self.to_string())
+            }
+        }
+
+        impl Hydrate for $type {
+            fn hydrate_string(value: &'_ str) -> Result<Self, autosurgeon::HydrateError> {
+                <$type>::parse(value).map_err(|e| autosurgeon::HydrateError::unexpected($expected, e.value))
+            }
+        }
+    };
+}
+
+stored_as_text!(CalendarDate, DateError, "a date YYYY-MM-DD");
+
+/// A time of day on the wall clock in Beijing, such as the start or end of
+/// the window a merchant asked for: `HH:MM`, from 00:00 to 23:59.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeOfDay(Time);
+
+/// A time that is not `HH:MM` between 00:00 and 23:59.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a time of day (expected HH:MM, 00:00 to 23:59): {value:?}")]
+pub struct TimeOfDayError {
+    /// The text that failed to parse.
+    pub value: String,
+}
+
+impl TimeOfDay {
+    /// Builds a time from hours (0-23) and minutes (0-59).
+    pub fn from_hm(hour: u8, minute: u8) -> Option<Self> {
+        Time::new(i8::try_from(hour).ok()?, i8::try_from(minute).ok()?, 0, 0).ok().map(Self)
+    }
+
+    /// Parses exactly `HH:MM` (surrounding spaces ignored; `9:30` is taken
+    /// as `09:30`, the way people type it).
+    pub fn parse(text: &str) -> Result<Self, TimeOfDayError> {
+        let bad = || TimeOfDayError { value: text.to_owned() };
+        let (hour, minute) = text.trim().split_once(':').ok_or_else(bad)?;
+        let number = |part: &str, digits: std::ops::RangeInclusive<usize>| -> Option<u8> {
+            (digits.contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse().ok())
+                .flatten()
+        };
+        let (Some(hour), Some(minute)) = (number(hour, 1..=2), number(minute, 2..=2)) else {
+            return Err(bad());
+        };
+        Self::from_hm(hour, minute).ok_or_else(bad)
+    }
+
+    /// Hours and minutes.
+    pub fn hm(self) -> (u8, u8) {
+        (self.0.hour() as u8, self.0.minute() as u8)
+    }
+
+    /// Minutes since midnight.
+    pub fn minutes(self) -> u16 {
+        let (h, m) = self.hm();
+        u16::from(h) * 60 + u16::from(m)
     }
 }
 
-impl Serialize for CalendarDate {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+impl fmt::Display for TimeOfDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (h, m) = self.hm();
+        write!(f, "{h:02}:{m:02}")
     }
 }
 
-impl<'de> Deserialize<'de> for CalendarDate {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        CalendarDate::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-impl Reconcile for CalendarDate {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
-    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
-        reconciler.str(self.to_string())
-    }
-}
-
-impl Hydrate for CalendarDate {
-    fn hydrate_string(value: &'_ str) -> Result<Self, autosurgeon::HydrateError> {
-        CalendarDate::parse(value)
-            .map_err(|e| autosurgeon::HydrateError::unexpected("a date YYYY-MM-DD", e.value))
-    }
-}
+stored_as_text!(TimeOfDay, TimeOfDayError, "a time of day HH:MM");
 
 #[cfg(test)]
 mod tests {
@@ -259,6 +322,32 @@ mod tests {
     /// not lean on the code under test.
     fn utc(text: &str) -> i64 {
         text.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[rstest]
+    #[case::plain("09:30", Ok("09:30"))]
+    #[case::one_digit_hour("9:30", Ok("09:30"))]
+    #[case::spaces("  18:05 ", Ok("18:05"))]
+    #[case::midnight("00:00", Ok("00:00"))]
+    #[case::last_minute("23:59", Ok("23:59"))]
+    #[case::hour_24("24:00", Err(()))]
+    #[case::minute_60("10:60", Err(()))]
+    #[case::one_digit_minute("10:5", Err(()))]
+    #[case::seconds("10:05:00", Err(()))]
+    #[case::full_width_colon("10：05", Err(()))]
+    #[case::sign("+9:30", Err(()))]
+    #[case::empty("", Err(()))]
+    fn times_of_day_parse_strictly(#[case] text: &str, #[case] expected: Result<&str, ()>) {
+        let parsed = TimeOfDay::parse(text).map(|t| t.to_string()).map_err(|_| ());
+        assert_eq!(parsed, expected.map(str::to_owned));
+    }
+
+    #[test]
+    fn times_of_day_order_by_the_clock() {
+        let nine = TimeOfDay::parse("9:00").unwrap();
+        let half_past_ten = TimeOfDay::parse("10:30").unwrap();
+        assert!(nine < half_past_ten);
+        assert_eq!(half_past_ten.minutes(), 630);
     }
 
     #[rstest]

@@ -65,6 +65,36 @@ fn a_visit_first_seen_from_an_agent_is_trusted_only_as_its_own() {
     assert_eq!(trusted.forged(&visit), vec![Field::Assignment]);
 }
 
+#[test]
+fn a_phone_that_moves_its_visit_to_another_day_has_the_desks_day_put_back() {
+    let mut clock = Clock::default();
+    let mut office = new_visit(&mut clock, VisitKind::Repair);
+    office.schedule(&clock.ctx(&admin()), Some(plan("2026-12-08", "09:00", "11:00"))).unwrap();
+    let trusted = OfficeFields::of(&office.visit().unwrap());
+    let mut phone = office.fork(b"phone-actor");
+    // A tampered phone writes a plan with an administrator's role, and a step.
+    phone.schedule(&clock.ctx(&admin()), Some(plan("2026-12-31", "", ""))).unwrap();
+    phone.add_note(&clock.ctx(&agent()), "改天再来").unwrap();
+    office.merge(&mut phone).unwrap();
+    let merged = office.visit().unwrap();
+    let forged = trusted.forged(&merged);
+    assert_eq!(forged, vec![Field::Assignment]);
+    let restored = office.restore_office_fields(&clock.ctx(&server()), &trusted, &forged, None).unwrap();
+    assert_eq!(restored.assignment.schedule, Some(plan("2026-12-08", "09:00", "11:00")));
+    assert!(restored.notes.iter().any(|n| n.text == "改天再来"));
+}
+
+#[test]
+fn a_phone_planning_its_own_new_visit_is_not_trusted() {
+    let mut clock = Clock::default();
+    let mut phone = new_visit(&mut clock, VisitKind::Repair);
+    phone.schedule(&clock.ctx(&admin()), Some(plan("2026-12-08", "", ""))).unwrap();
+    let visit = phone.visit().unwrap();
+    let trusted = OfficeFields::first_seen(&visit, &agent().user);
+    assert_eq!(trusted.assignment.schedule, None);
+    assert_eq!(trusted.forged(&visit), vec![Field::Assignment]);
+}
+
 /// A visit filled, completed and approved, as the back office left it, and
 /// the trusted fields the server keeps of it.
 fn approved(clock: &mut Clock) -> (VisitDoc, OfficeFields) {
@@ -307,6 +337,7 @@ fn every_key_of_the_visit_document_has_a_field() {
 #[case::return_(Role::Reviewer, VisitStatus::Completed, |d: &mut VisitDoc, c: &Ctx| d.review(c, ReviewDecision::Return, Some("补拍照片")))]
 #[case::cancel(Role::Admin, VisitStatus::InProgress, |d: &mut VisitDoc, c: &Ctx| d.cancel(c, "商户取消"))]
 #[case::assign(Role::Admin, VisitStatus::InProgress, |d: &mut VisitDoc, c: &Ctx| d.assign(c, "agent-zhao"))]
+#[case::schedule(Role::Admin, VisitStatus::InProgress, |d: &mut VisitDoc, c: &Ctx| d.schedule(c, Some(plan("2026-12-08", "09:00", "11:00"))))]
 #[case::a_note_on_an_approved_visit(Role::Reviewer, VisitStatus::Approved, |d: &mut VisitDoc, c: &Ctx| d.add_note(c, "已归档"))]
 fn the_back_offices_operations_change_only_what_the_table_lets_them(
     #[case] role: Role,

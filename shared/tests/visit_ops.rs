@@ -350,6 +350,42 @@ fn roles_are_enforced() {
 }
 
 #[test]
+fn only_an_administrator_plans_a_visit_and_a_window_must_not_end_before_it_starts() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    let morning = plan("2026-12-08", "09:00", "11:30");
+    for who in [agent(), reviewer()] {
+        let refused = doc.schedule(&clock.ctx(&who), Some(morning.clone()));
+        assert!(matches!(refused, Err(VisitError::Forbidden { .. })), "{who:?}");
+    }
+    let backwards = doc.schedule(&clock.ctx(&admin()), Some(plan("2026-12-08", "14:00", "09:00")));
+    assert_eq!(backwards.unwrap_err().to_string(), "the time window: it ends before it starts");
+    assert_eq!(doc.visit().unwrap().history.len(), 1, "refused operations write nothing");
+
+    let visit = doc.schedule(&clock.ctx(&admin()), Some(morning.clone())).unwrap();
+    assert_eq!(visit.assignment.schedule, Some(morning.clone()));
+    assert_eq!(visit.history.last().unwrap().detail, "2026-12-08 09:00–11:30");
+    // Given to another agent, it keeps its day.
+    let visit = doc.assign(&clock.ctx(&admin()), "agent-zhao").unwrap();
+    assert_eq!(visit.assignment.schedule, Some(morning));
+    // Open ends and a whole day.
+    let visit = doc.schedule(&clock.ctx(&admin()), Some(plan("2026-12-09", "", "10:00"))).unwrap();
+    assert_eq!(visit.assignment.schedule.unwrap().window_words(), "–10:00");
+    assert_eq!(plan("2026-12-09", "", "").window_words(), "");
+    let visit = doc.schedule(&clock.ctx(&admin()), None).unwrap();
+    assert_eq!(visit.assignment.schedule, None);
+}
+
+#[test]
+fn a_final_visit_is_not_planned_again() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    doc.cancel(&clock.ctx(&admin()), "商户取消").unwrap();
+    let refused = doc.schedule(&clock.ctx(&admin()), Some(plan("2026-12-08", "", "")));
+    assert!(matches!(refused, Err(VisitError::Locked { .. })));
+}
+
+#[test]
 fn bad_input_is_refused_with_the_reason() {
     let mut clock = Clock::default();
     let mut doc = new_visit(&mut clock, VisitKind::Repair);

@@ -19,7 +19,7 @@
 //! | `schema`, `written_by` | raise | raise | raise | raise |
 //! | `id`, `kind` and `checklist`, `created` | never (set at creation; a phone's claim to another creator, or to an older checklist, is put back) | never | never | restore |
 //! | `status` | own moves (start, complete) while working; never from completed on | approve, return, cancel while open | same | restore |
-//! | `assignment` | never | never | write while open | restore |
+//! | `assignment` (the agent, and from schema 4 the `schedule`: the day and time window it is planned for) | never | never | write while open | restore |
 //! | `reviews` | never | append while open | append while open | restore |
 //! | `reactivation.application` | submit while working | decide while open | decide while open | restore |
 //! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `sim`, `backup`, `backup_waiver`, `parameters`, `network_test`, `restore`, `deregistration`, `follow_up`, `handovers`, `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
@@ -614,8 +614,11 @@ impl OfficeFields {
     pub fn first_seen(visit: &Visit, owner: &str) -> OfficeFields {
         let mut fields = OfficeFields::of(visit);
         if fields.assignment.agent != owner {
-            fields.assignment = Assignment { agent: owner.to_owned(), stamp: visit.created.clone() };
+            fields.assignment =
+                Assignment { agent: owner.to_owned(), stamp: visit.created.clone(), schedule: None };
         }
+        // Only the desk plans a day; a phone's plan for its own visit is put back.
+        fields.assignment.schedule = None;
         if office_status(fields.status) {
             fields.status = VisitStatus::Draft;
         }
@@ -675,7 +678,10 @@ impl OfficeFields {
             }
             (Field::Created, May::Never) => self.created.as_ref().is_none_or(|c| *c == visit.created),
             (Field::Status, May::Never) => visit.status == self.status,
-            (Field::Assignment, May::Never) => visit.assignment.agent == self.assignment.agent,
+            (Field::Assignment, May::Never) => {
+                visit.assignment.agent == self.assignment.agent
+                    && visit.assignment.schedule == self.assignment.schedule
+            }
             (Field::Reviews, May::Never) => visit.reviews == self.reviews,
             (Field::Application, May::Never) => visit.reactivation.application == self.application,
             (Field::Notes, May::Never) => self.notes.as_ref().is_none_or(|n| *n == visit.notes),

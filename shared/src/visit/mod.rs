@@ -28,5 +28,5 @@ pub use ops::{
     BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, TerminalDetails, VisitError, WaiverInput,
 };
 pub use schema::{
-    CHECKLIST_EDITION, EDITABLE_FROM, SCHEMA_VERSION, StepState, Visit, dispatched_serial_note,
+    CHECKLIST_EDITION, EDITABLE_FROM, SCHEMA_VERSION, Schedule, StepState, Visit, dispatched_serial_note,
 };

@@ -362,7 +362,7 @@ impl VisitDoc {
             status: VisitStatus::Draft,
             merchant: merchant.validate()?,
             created: ctx.stamp(),
-            assignment: Assignment { agent: assignee, stamp: ctx.stamp() },
+            assignment: Assignment { agent: assignee, stamp: ctx.stamp(), schedule: None },
             terminal: None,
             replacement: None,
             steps: Default::default(),
@@ -1160,8 +1160,33 @@ impl VisitDoc {
             if visit.status.is_final() {
                 return Err(VisitError::Locked { status: visit.status });
             }
-            visit.assignment = Assignment { agent: agent.clone(), stamp: ctx.stamp() };
+            // A visit given to another agent keeps the day it was planned for.
+            let schedule = visit.assignment.schedule.take();
+            visit.assignment = Assignment { agent: agent.clone(), stamp: ctx.stamp(), schedule };
             Ok(agent)
+        })
+    }
+
+    /// The back office plans the visit for a day and window, or takes the
+    /// plan away (`None`). The window's ends may each be open; when both
+    /// are given the window must not end before it starts.
+    pub fn schedule(&mut self, ctx: &Ctx, schedule: Option<Schedule>) -> Result<Visit, VisitError> {
+        forbid_unless(ctx, ctx.actor.role == Role::Admin, "plan a visit")?;
+        if let Some(Schedule { from: Some(from), until: Some(until), .. }) = &schedule
+            && until < from
+        {
+            return Err(VisitError::OutOfRange { what: "the time window", why: "it ends before it starts" });
+        }
+        self.apply(ctx, "schedule", |visit| {
+            if visit.status.is_final() {
+                return Err(VisitError::Locked { status: visit.status });
+            }
+            let detail = schedule
+                .as_ref()
+                .map(|s| format!("{} {}", s.day, s.window_words()).trim_end().to_owned())
+                .unwrap_or_default();
+            visit.assignment.schedule = schedule;
+            Ok(detail)
         })
     }
 

@@ -20,7 +20,7 @@ use crate::actor::Actor;
 use crate::fault::{FaultCode, Remedy};
 use crate::kind::VisitKind;
 use crate::status::VisitStatus;
-use crate::time::{CalendarDate, Timestamp};
+use crate::time::{CalendarDate, TimeOfDay, Timestamp};
 use crate::vocab::{
     ApplicationState, BackupItem, DocumentKind, IdentificationMethod, NetworkLink, Open, RepairPlan,
     SimAction, SimCarrier, SuspensionCause, WarrantyStatus,
@@ -35,8 +35,9 @@ use crate::vocab::{
 /// terminal's model and production date at identification, and the records
 /// of steps that used to be ticks: parameters, network test, data restore,
 /// a declined backup's signed waiver, the deregistration's unbinding
-/// reference and settled balance, and a follow-up date.
-pub const SCHEMA_VERSION: u64 = 3;
+/// reference and settled balance, and a follow-up date. Version 4 added the
+/// day and time window the desk plans a visit for (`assignment.schedule`).
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// The checklist edition this code creates visits under. A visit keeps the
 /// edition it was created under (`Visit::checklist`), and the completion
@@ -481,6 +482,42 @@ pub struct Assignment {
     pub agent: String,
     /// Who assigned it, when.
     pub stamp: Stamp,
+    /// The day and time window the desk planned it for; absent while it is
+    /// not planned, and on visits dispatched before schema 4.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+}
+
+/// When the desk plans a visit: a day, and the window the merchant asked
+/// for when there is one (either end may be open), in Beijing time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Schedule {
+    /// The day.
+    pub day: CalendarDate,
+    /// Not before.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub from: Option<TimeOfDay>,
+    /// Not after.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub until: Option<TimeOfDay>,
+}
+
+impl Schedule {
+    /// The window in words, the same in both languages: `09:00–11:00`,
+    /// `09:00–` or `–11:00`; empty when the whole day will do.
+    pub fn window_words(&self) -> String {
+        match (self.from, self.until) {
+            (None, None) => String::new(),
+            (from, until) => format!(
+                "{}–{}",
+                from.map(|t| t.to_string()).unwrap_or_default(),
+                until.map(|t| t.to_string()).unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// One visit, as stored in its automerge document.

@@ -27,6 +27,20 @@ pub fn reviewer() -> Actor {
     Actor::reviewer("reviewer-wang", "server-1")
 }
 
+pub fn admin() -> Actor {
+    Actor::admin("admin-zhou", "server-1")
+}
+
+/// A plan for `day` with the window given as `HH:MM` ends (empty: open).
+pub fn plan(day: &str, from: &str, until: &str) -> posfield_shared::visit::Schedule {
+    let time = |t: &str| (!t.is_empty()).then(|| posfield_shared::TimeOfDay::parse(t).unwrap());
+    posfield_shared::visit::Schedule {
+        day: CalendarDate::parse(day).unwrap(),
+        from: time(from),
+        until: time(until),
+    }
+}
+
 /// Hands out contexts with increasing device times and unique operation ids.
 pub struct Clock {
     pub now: i64,
