@@ -28,8 +28,8 @@ use posfield_shared::protocol::{
     DeviceKeyRotation, EnrollRequest, EnrollResponse, ManifestRequest, ManifestResponse, PULLING_PROTOCOL,
     PUSH_MEDIA_TYPE, PushRequest, PushResponse, RenewResponse, decode_push_request, digest, encode_cbor,
 };
-use posfield_shared::visit::MerchantInput;
 use posfield_shared::visit::schema::ReviewDecision;
+use posfield_shared::visit::{MerchantInput, Schedule};
 use posfield_sync_link_server::{Limits, PeerChanges};
 use serde::Deserialize;
 
@@ -744,6 +744,17 @@ async fn office_review(
 #[derive(Debug, Deserialize)]
 struct AssignBody {
     agent: String,
+    /// The plan: absent keeps it, `null` takes it away.
+    #[serde(default, deserialize_with = "present")]
+    schedule: Option<Option<Schedule>>,
+}
+
+/// A key that is present, even as `null`, is `Some`; an absent key falls
+/// to the field's default, `None`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 async fn office_assign(
@@ -753,8 +764,8 @@ async fn office_assign(
     body: Result<Json<AssignBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = json_body(body)?;
-    let visit = desk::assign(&state, &user, &id, &body.agent).await?;
-    Ok(Json(serde_json::json!({ "assignee": visit.assignment.agent })))
+    let visit = desk::assign(&state, &user, &id, &body.agent, body.schedule).await?;
+    Ok(Json(serde_json::json!({ "assignee": visit.assignment.agent, "schedule": visit.assignment.schedule })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -769,6 +780,9 @@ struct CreateBody {
     /// The terminal's serial, when the desk knows it: the phone takes it as
     /// the terminal the visit expects when it reads the label.
     serial: Option<String>,
+    /// The day and window it is planned for.
+    #[serde(default)]
+    schedule: Option<Schedule>,
 }
 
 async fn office_create(
@@ -788,9 +802,17 @@ async fn office_create(
         },
         agent: body.agent,
         serial: body.serial,
+        schedule: body.schedule,
     };
     let visit = desk::create(&state, &user, new).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": visit.id, "assignee": visit.assignment.agent }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "id": visit.id,
+            "assignee": visit.assignment.agent,
+            "schedule": visit.assignment.schedule,
+        })),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

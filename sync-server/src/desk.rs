@@ -37,9 +37,9 @@ use posfield_shared::visit::outcome::{
     Holder, MerchantConflict, PlanRefusal, application_plan, check_in_event, register_plan,
 };
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{Ctx, MerchantInput, Missing, Visit, VisitDoc, VisitError};
+use posfield_shared::visit::{Ctx, MerchantInput, Missing, Schedule, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::{ApplicationState, Term};
-use posfield_shared::{Actor, CalendarDate, Timestamp, VisitKind, VisitStatus};
+use posfield_shared::{Actor, CalendarDate, TimeOfDay, Timestamp, VisitKind, VisitStatus};
 
 use crate::State;
 use crate::auth::UserRole;
@@ -434,16 +434,61 @@ pub async fn review(
     Ok(visit)
 }
 
-/// Gives a visit to an enrolled agent.
-pub async fn assign(state: &State, user: &DeskUser, id: &str, agent: &str) -> Result<Visit, DeskError> {
+/// Gives a visit to an enrolled agent, and plans it for a day when
+/// `schedule` says so (`Some(None)` takes the plan away, `None` keeps it).
+pub async fn assign(
+    state: &State,
+    user: &DeskUser,
+    id: &str,
+    agent: &str,
+    schedule: Option<Option<Schedule>>,
+) -> Result<Visit, DeskError> {
     user.require(DeskAction::Assign)?;
     let agent = enrolled_agent(state, agent).await?;
     let ctx = user.ctx();
-    let entry = user.audit(Some(id), DeskAction::Assign, &agent);
-    let visit =
-        projection::office_edit(state, &user.principal(), id, entry, |doc| doc.assign(&ctx, &agent)).await?;
+    let detail = match &schedule {
+        Some(Some(plan)) => format!("{agent} {} {}", plan.day, plan.window_words()).trim_end().to_owned(),
+        _ => agent.clone(),
+    };
+    let entry = user.audit(Some(id), DeskAction::Assign, &detail);
+    let visit = projection::office_edit(state, &user.principal(), id, entry, |doc| {
+        let mut visit = doc.assign(&ctx, &agent)?;
+        if let Some(plan) = schedule.clone()
+            && visit.assignment.schedule != plan
+        {
+            visit = doc.schedule(&ctx, plan)?;
+        }
+        Ok(visit)
+    })
+    .await?;
     tracing::info!(visit = %id, user = %user.name, %agent, "visit assigned");
     Ok(visit)
+}
+
+/// The plan typed into a dispatch form: a day (`YYYY-MM-DD`, empty for no
+/// plan) and a window whose ends are `HH:MM` or empty.
+pub fn typed_schedule(day: &str, from: &str, until: &str) -> Result<Option<Schedule>, DeskError> {
+    let invalid = |e: &dyn std::fmt::Display| DeskError::Invalid(e.to_string());
+    let time = |text: &str| -> Result<Option<TimeOfDay>, DeskError> {
+        let text = text.trim();
+        if text.is_empty() { Ok(None) } else { TimeOfDay::parse(text).map(Some).map_err(|e| invalid(&e)) }
+    };
+    let (from, until) = (time(from)?, time(until)?);
+    if day.trim().is_empty() {
+        if from.is_some() || until.is_some() {
+            return Err(DeskError::Invalid("时间段需要日期 / a time window needs a day".into()));
+        }
+        return Ok(None);
+    }
+    let day = CalendarDate::parse(day).map_err(|e| invalid(&e))?;
+    if let (Some(from), Some(until)) = (from, until)
+        && until < from
+    {
+        return Err(DeskError::Invalid(
+            "结束时间早于开始时间 / the time window ends before it starts".into(),
+        ));
+    }
+    Ok(Some(Schedule { day, from, until }))
 }
 
 /// A visit to create at the desk.
@@ -457,6 +502,8 @@ pub struct NewVisit {
     pub agent: String,
     /// The terminal's serial, when the desk knows it (kept as a note).
     pub serial: Option<String>,
+    /// The day and window it is planned for, when the desk plans one.
+    pub schedule: Option<Schedule>,
 }
 
 /// Creates a visit for an enrolled agent; it reaches the agent's phone at
@@ -474,6 +521,9 @@ pub async fn create(state: &State, user: &DeskUser, new: NewVisit) -> Result<Vis
             posfield_shared::validate::serial(serial).map_err(|e| DeskError::Invalid(e.to_string()))?;
         doc.add_note(&user.ctx(), &posfield_shared::visit::dispatched_serial_note(&serial))
             .map_err(invalid)?;
+    }
+    if let Some(plan) = new.schedule {
+        doc.schedule(&ctx, Some(plan)).map_err(invalid)?;
     }
     let detail = format!("{} for {agent}", new.kind.code());
     let visit =

@@ -373,6 +373,67 @@ fn a_visit_created_and_assigned_at_the_desk_reaches_the_agent() {
 }
 
 #[test]
+fn a_visit_dispatched_for_a_day_and_window_reaches_the_agent_and_is_planned_again() {
+    let (_dir, server, mut li, desk) = desk_and_agent_li();
+    let csrf = desk.csrf();
+    let base = [("csrf", csrf.as_str()), ("kind", "repair"), ("merchant", "张姐水果店"), ("agent", "li")];
+    // A window without a day, or ending before it starts, is refused in words.
+    for (fields, words) in [
+        (vec![("from", "09:00")], "时间段需要日期"),
+        (vec![("day", "2026-12-08"), ("from", "14:00"), ("until", "09:00")], "结束时间早于开始时间"),
+        (vec![("day", "2026-12-32")], "2026-12-32"),
+        (vec![("day", "2026-12-08"), ("from", "25:00")], "25:00"),
+    ] {
+        let response = desk.post("office/visits", &[&base[..], &fields[..]].concat());
+        assert_eq!(response.status().as_u16(), 409, "{fields:?}");
+        assert!(response.text().unwrap().contains(words), "{fields:?}");
+    }
+    let planned = [("day", "2026-12-08"), ("from", "9:30"), ("until", "11:00")];
+    let response = desk.post("office/visits", &[&base[..], &planned[..]].concat());
+    assert_eq!(response.status().as_u16(), 303);
+    let location = response.headers()["location"].to_str().unwrap().trim_start_matches('/').to_owned();
+    let id: VisitId = location.trim_start_matches("office/visits/").parse().unwrap();
+    assert!(desk.page(&location).contains("<dd id=\"planned\">2026-12-08 09:30–11:00</dd>"));
+
+    sync(&mut li);
+    let schedule = li.visit(&id).unwrap().assignment.schedule.expect("the plan reached the phone");
+    assert_eq!(
+        (schedule.day.to_string(), schedule.window_words()),
+        ("2026-12-08".into(), "09:30–11:00".into())
+    );
+
+    // The desk moves it to the afternoon of the next day, open-ended.
+    let moved = [("csrf", csrf.as_str()), ("agent", "li"), ("day", "2026-12-09"), ("from", "14:00")];
+    assert_eq!(desk.post(&format!("{location}/assign"), &moved).status().as_u16(), 303);
+    sync(&mut li);
+    let schedule = li.visit(&id).unwrap().assignment.schedule.unwrap();
+    assert_eq!((schedule.day.to_string(), schedule.window_words()), ("2026-12-09".into(), "14:00–".into()));
+
+    // The JSON API: absent keeps the plan, null takes it away.
+    let path = format!("api/v1/office/visits/{id}/assign");
+    let (status, body) = server.office_post("boss", &path, &serde_json::json!({ "agent": "li" }));
+    assert_eq!((status, &body["schedule"]["day"]), (200, &serde_json::json!("2026-12-09")), "{body}");
+    let (status, body) =
+        server.office_post("boss", &path, &serde_json::json!({ "agent": "li", "schedule": null }));
+    assert_eq!((status, &body["schedule"]), (200, &serde_json::Value::Null), "{body}");
+    let (status, body) = server.office_post(
+        "boss",
+        &path,
+        &serde_json::json!({ "agent": "li", "schedule": { "day": "2026-12-10", "until": "12:00" } }),
+    );
+    assert_eq!((status, &body["schedule"]["until"]), (200, &serde_json::json!("12:00")), "{body}");
+    let (status, body) = server.office_post(
+        "boss",
+        &path,
+        &serde_json::json!({ "agent": "li", "schedule": { "day": "tomorrow" } }),
+    );
+    assert_eq!(status, 422, "{body}");
+    sync(&mut li);
+    let schedule = li.visit(&id).unwrap().assignment.schedule.unwrap();
+    assert_eq!(schedule.window_words(), "–12:00");
+}
+
+#[test]
 fn a_merchant_corrected_on_the_phone_after_dispatch_shows_in_the_history_before_and_after() {
     let (_dir, server, mut li, desk) = desk_and_agent_li();
     server.add_user("chen", "reviewer");

@@ -505,6 +505,10 @@ pub struct VisitPage {
     status: String,
     merchant: posfield_shared::visit::schema::Merchant,
     assignee: String,
+    /// The planned day and window in words (empty when not planned), and
+    /// the form's current values.
+    planned: String,
+    plan: PlanFields,
     created: String,
     completed: String,
     terminal: String,
@@ -542,6 +546,25 @@ pub struct VisitPage {
     damaged: bool,
     agents: Vec<Choice>,
     saved: bool,
+}
+
+/// A dispatch form's plan fields as they stand.
+#[derive(Debug, Default)]
+pub struct PlanFields {
+    day: String,
+    from: String,
+    until: String,
+}
+
+impl PlanFields {
+    fn of(plan: Option<&posfield_shared::visit::Schedule>) -> PlanFields {
+        let time = |t: Option<posfield_shared::TimeOfDay>| t.map(|t| t.to_string()).unwrap_or_default();
+        plan.map_or_else(PlanFields::default, |p| PlanFields {
+            day: p.day.to_string(),
+            from: time(p.from),
+            until: time(p.until),
+        })
+    }
 }
 
 fn role_words(lang: Lang, role: posfield_shared::Role) -> &'static str {
@@ -908,6 +931,13 @@ pub async fn visit_page(
             ..visit.merchant.clone()
         },
         assignee: visit.assignment.agent.clone(),
+        planned: visit
+            .assignment
+            .schedule
+            .as_ref()
+            .map(|p| format!("{} {}", p.day, p.window_words()).trim_end().to_owned())
+            .unwrap_or_default(),
+        plan: PlanFields::of(visit.assignment.schedule.as_ref()),
         created: stamp_words(lang, &visit.created),
         completed: visit.completion.as_ref().map(|s| stamp_words(lang, s)).unwrap_or_default(),
         terminal: identification(&visit.terminal),
@@ -1029,11 +1059,30 @@ pub async fn review(
     Ok(saved(&id))
 }
 
+/// The day and window of a dispatch form, each empty when not given.
+#[derive(Debug, Deserialize)]
+pub struct PlanForm {
+    #[serde(default)]
+    day: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+}
+
+impl PlanForm {
+    fn schedule(&self) -> Result<Option<posfield_shared::visit::Schedule>, desk::DeskError> {
+        desk::typed_schedule(&self.day, &self.from, &self.until)
+    }
+}
+
 /// The assignment form.
 #[derive(Debug, Deserialize)]
 pub struct AssignForm {
     csrf: String,
     agent: String,
+    #[serde(flatten)]
+    plan: PlanForm,
 }
 
 /// POST /office/visits/{id}/assign (admin).
@@ -1044,7 +1093,8 @@ pub async fn assign(
     Form(form): Form<AssignForm>,
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
-    desk::assign(&state, &officer.desk_user(), &id, &form.agent).await?;
+    let schedule = form.plan.schedule()?;
+    desk::assign(&state, &officer.desk_user(), &id, &form.agent, Some(schedule)).await?;
     Ok(saved(&id))
 }
 
@@ -1088,6 +1138,8 @@ pub struct NewVisitForm {
     #[serde(default)]
     serial: String,
     agent: String,
+    #[serde(flatten)]
+    plan: PlanForm,
 }
 
 /// POST /office/visits (admin): creates a visit assigned to an agent; it
@@ -1112,6 +1164,7 @@ pub async fn create_visit(
         },
         agent: form.agent,
         serial: optional(&form.serial),
+        schedule: form.plan.schedule()?,
     };
     let visit = desk::create(&state, &officer.desk_user(), new).await?;
     Ok(Redirect::to(&format!("/office/visits/{}", visit.id)).into_response())
