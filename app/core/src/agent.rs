@@ -31,7 +31,7 @@ use crate::identify::{barcode, ndef};
 use crate::keystore::Keystore;
 use crate::photo::{self, PhotoError, PhotoLimits};
 use crate::signature::{DeviceKey, SignatureError, Strokes, Tampered, verify_acceptance};
-use crate::store::{Store, StoreError, VisitFilter, VisitRow};
+use crate::store::{DayPlan, JobCard, Store, StoreError, VisitFilter, VisitRow};
 
 /// The stable code of a string from outside that is not an identifier.
 fn id_error_code(error: &IdError) -> &'static str {
@@ -740,6 +740,27 @@ impl Agent {
     /// The visit list, newest first.
     pub fn list_visits(&self, filter: &VisitFilter) -> Result<Vec<VisitRow>, AgentError> {
         Ok(self.store.list_visits(filter)?)
+    }
+
+    /// The jobs of `day` (Beijing time), in the order the agent put them;
+    /// on today's list (by the device's clock) also the open jobs planned
+    /// for an earlier day and those not planned at all.
+    pub fn day_plan(&self, day: CalendarDate) -> Result<DayPlan, AgentError> {
+        Ok(self.store.day_plan(day, self.clock.now().beijing_date())?)
+    }
+
+    /// The visits whose merchant name, merchant or terminal number,
+    /// registered phone, address or serial contains `typed` (case and
+    /// spaces ignored; at most the first 64 characters
+    /// read), newest change first, at most `limit` (and 200).
+    pub fn search_visits(&self, typed: &str, limit: u32) -> Result<Vec<JobCard>, AgentError> {
+        Ok(self.store.search_cards(typed, limit)?)
+    }
+
+    /// Puts `day`'s jobs in the agent's order: `ids` first, in that order.
+    /// The order stays on this phone; the desk's plan is unchanged.
+    pub fn set_day_order(&mut self, day: CalendarDate, ids: &[VisitId]) -> Result<(), AgentError> {
+        Ok(self.store.set_day_order(day, ids)?)
     }
 
     /// How many visits the phone holds.

@@ -48,4 +48,4 @@ pub use agent::{Agent, AgentError, Clock, SystemClock, VisitSyncState};
 pub use at_rest::DataKey;
 pub use blobs::BlobError;
 pub use keystore::{KeyFile, Keystore, KeystoreError};
-pub use store::{StoreError, VisitFilter, VisitRow};
+pub use store::{DayPlan, JobCard, StoreError, VisitFilter, VisitRow};

@@ -34,11 +34,16 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
-/// The migration that added the follow-up day to the visit index.
-const FOLLOW_UP_MIGRATION: i32 = 4;
+mod cards;
+pub use cards::{DayPlan, JobCard};
 
-/// The setting saying the follow-up days were filled from the documents.
-const SETTING_FOLLOW_UP_FILLED: &str = "store.follow_up_filled";
+/// The migrations that added columns or tables derived from the documents:
+/// the follow-up day (4) and the job cards (6).
+const DERIVED_MIGRATIONS: [i32; 2] = [4, 6];
+
+/// The setting saying which derived migration's rows were filled from the
+/// documents (`6`; `store.follow_up_filled` said 4 was).
+const SETTING_DERIVED_FILLED: &str = "store.derived_filled";
 
 /// Increments kept per visit before they are folded into the compacted document.
 const COMPACT_AFTER: i64 = 64;
@@ -275,10 +280,11 @@ impl Store {
         // A column added to the index is filled from the documents once,
         // after its migration: rows stored before it have none. A setting
         // marks it done, so a fill cut short is done again at the next open.
-        let migrated = report.applied_migrations().iter().any(|m| m.version() == FOLLOW_UP_MIGRATION);
-        if migrated || store.setting(SETTING_FOLLOW_UP_FILLED)?.is_none() {
-            store.fill_follow_up_days()?;
-            store.set_setting(SETTING_FOLLOW_UP_FILLED, "1")?;
+        let migrated = report.applied_migrations().iter().any(|m| DERIVED_MIGRATIONS.contains(&m.version()));
+        let filled = DERIVED_MIGRATIONS[DERIVED_MIGRATIONS.len() - 1].to_string();
+        if migrated || store.setting(SETTING_DERIVED_FILLED)?.as_deref() != Some(filled.as_str()) {
+            store.fill_derived()?;
+            store.set_setting(SETTING_DERIVED_FILLED, &filled)?;
         }
         Ok(store)
     }
@@ -439,6 +445,7 @@ impl Store {
                 }
             }
         }
+        cards::write_card(&tx, &visit, row.updated_at)?;
         tx.commit()?;
         Ok(row)
     }
@@ -507,12 +514,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Fills the follow-up day of every stored row from its document.
-    fn fill_follow_up_days(&self) -> Result<(), StoreError> {
+    /// Fills what the index derives from each stored document: the
+    /// follow-up day and the job card.
+    fn fill_derived(&mut self) -> Result<(), StoreError> {
         let ids: Vec<String> = {
             let mut statement = self.conn.prepare("SELECT id FROM visits")?;
             statement.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
+        // One transaction: one durable commit for every row, not one each.
+        let tx = self.conn.unchecked_transaction()?;
         for id in ids {
             // A document that does not read is left as it is: the visit is
             // shown as damaged where it is opened, and opening the store
@@ -522,13 +532,17 @@ impl Store {
             }) else {
                 continue;
             };
-            if let Some(follow_up) = &visit.follow_up {
-                self.conn.execute(
-                    "UPDATE visits SET follow_up = ?2 WHERE id = ?1",
-                    params![id, follow_up.on.to_string()],
-                )?;
-            }
+            let Ok(row) = VisitRow::of(&visit, true) else {
+                continue;
+            };
+            tx.execute("UPDATE visits SET follow_up = ?2 WHERE id = ?1", params![id, row.follow_up])?;
+            cards::write_card(&tx, &visit, row.updated_at)?;
+            tx.execute(
+                "UPDATE visit_cards SET unsynced = (SELECT unsynced FROM visits WHERE visits.id = ?1) WHERE id = ?1",
+                [&id],
+            )?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -567,7 +581,9 @@ impl Store {
                 .visit()
                 .map_err(|source| StoreError::Document { id: id.clone(), source })?;
             let expected = VisitRow::of(&visit, unsynced)?;
-            if rows.iter().find(|r| r.id == id) != Some(&expected) {
+            if rows.iter().find(|r| r.id == id) != Some(&expected)
+                || cards::card_differs(&self.conn, &visit, expected.updated_at, unsynced)?
+            {
                 mismatches.push(id);
             }
         }
@@ -588,6 +604,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         if !photos_wait {
             tx.execute("UPDATE visits SET unsynced = 0 WHERE id = ?1", [id])?;
+            tx.execute("UPDATE visit_cards SET unsynced = 0 WHERE id = ?1", [id])?;
         }
         tx.execute(
             "INSERT INTO sync_docs (visit_id, server_heads, last_synced_at, photos_wait) VALUES (?1, ?2, ?3, ?4)

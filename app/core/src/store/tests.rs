@@ -41,7 +41,7 @@ fn the_store_runs_wal_with_full_sync() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     assert_eq!(store.durability().unwrap(), ("wal".to_owned(), 2));
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), 6);
     store.integrity_check().unwrap();
 }
 
@@ -253,6 +253,17 @@ fn the_frozen_v1_store_opens_with_todays_code() {
     assert!(store.index_mismatches().unwrap().is_empty());
 }
 
+/// Changes visit `id` of the frozen store at `path` in place. The frozen
+/// store is plain SQLite of version 1: the document is stored whole, as
+/// the older app would have stored a document a newer phone wrote.
+fn edit_frozen(path: &Path, id: &str, edit: impl FnOnce(&mut VisitDoc)) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let bytes: Vec<u8> = conn.query_row("SELECT doc FROM visits WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+    let mut doc = VisitDoc::load(&bytes).unwrap();
+    edit(&mut doc);
+    conn.execute("UPDATE visits SET doc = ?2 WHERE id = ?1", rusqlite::params![id, doc.save()]).unwrap();
+}
+
 /// A visit that reached a phone with a follow-up day before its store knew
 /// the column (a document a newer phone wrote, kept whole by an older app)
 /// is on that day's list once the store is migrated: the column is filled
@@ -263,24 +274,43 @@ fn the_follow_up_day_is_filled_from_documents_an_older_store_kept() {
     let path = frozen_v1_store_in(dir.path());
     let id = "01a207b7-eaa8-7728-b069-a6a75accfa6c";
     let day = posfield_shared::CalendarDate::parse("2026-12-24").unwrap();
-    {
-        // The frozen store is plain SQLite of version 1: the document is
-        // changed in place as the older app would have stored it whole.
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let bytes: Vec<u8> =
-            conn.query_row("SELECT doc FROM visits WHERE id = ?1", [id], |r| r.get(0)).unwrap();
-        let mut doc = VisitDoc::load(&bytes).unwrap();
+    edit_frozen(&path, id, |doc| {
         let ctx =
             Ctx::new(Actor::agent("agent-li", "phone-li"), Timestamp(1_796_000_000_000), "op-follow-up");
         doc.set_follow_up(&ctx, day, Some("回访")).unwrap();
-        conn.execute("UPDATE visits SET doc = ?2 WHERE id = ?1", rusqlite::params![id, doc.save()]).unwrap();
-    }
+    });
     let store = Store::open(&path, &test_key()).unwrap();
     let on = |day| VisitFilter { follow_up_on: Some(day), ..VisitFilter::default() };
     let listed: Vec<String> =
         store.list_visits(&on(day)).unwrap().into_iter().map(|r| r.id.to_string()).collect();
     assert_eq!(listed, [id]);
     assert!(store.list_visits(&on(day.add_days(1))).unwrap().is_empty());
+}
+
+/// Version 6 on the frozen v1 store: every visit an older store kept has
+/// its job card, filled from its document once, so it is found by a search
+/// and, when the desk planned it, on its day.
+#[test]
+fn the_job_cards_are_filled_from_documents_an_older_store_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = frozen_v1_store_in(dir.path());
+    let id = "01a207b7-eaa8-7728-b069-a6a75accfa6c";
+    let day = posfield_shared::CalendarDate::parse("2026-12-24").unwrap();
+    edit_frozen(&path, id, |doc| {
+        let ctx = Ctx::new(Actor::admin("boss", "back-office"), Timestamp(1_796_000_000_000), "op-plan");
+        let plan = posfield_shared::visit::Schedule { day, from: None, until: None };
+        doc.schedule(&ctx, Some(plan)).unwrap();
+    });
+    let store = Store::open(&path, &test_key()).unwrap();
+    let planned = store.day_plan(day, day).unwrap().planned;
+    assert_eq!(planned.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), [id]);
+    let found = store.search_cards("老王", 10).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].serial.as_deref(), Some("N9100001234567"));
+    // Filled once: a second open finds the setting and reads no document.
+    drop(store);
+    let store = Store::open(&path, &test_key()).unwrap();
+    assert_eq!(store.setting("store.derived_filled").unwrap().as_deref(), Some("6"));
 }
 
 /// Version 5 on the frozen v1 store: what each visit's syncs used adds up

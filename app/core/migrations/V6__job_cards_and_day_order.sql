@@ -1,0 +1,36 @@
+-- Version 6: the agent's day. One small row per visit with what its card
+-- shows and what a search looks in, kept in the transaction of every save
+-- (store/cards.rs), so today's list and a search read this table alone and
+-- never the pages that carry the documents. Rows stored before are filled
+-- from their documents when this migration is applied.
+CREATE TABLE visit_cards (
+    id TEXT PRIMARY KEY NOT NULL REFERENCES visits (id),
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    merchant TEXT NOT NULL,
+    merchant_number TEXT,
+    phone TEXT,
+    address TEXT,
+    serial TEXT,
+    -- schema 4's assignment.schedule: YYYY-MM-DD and HH:MM, Beijing time.
+    planned_day TEXT,
+    planned_from TEXT,
+    planned_until TEXT,
+    updated_at INTEGER NOT NULL,
+    unsynced INTEGER NOT NULL,
+    -- What a search matches: the name, numbers, serials, phone and address,
+    -- lower-cased, each on its own line.
+    search TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX visit_cards_by_day ON visit_cards (planned_day) WHERE planned_day IS NOT NULL;
+-- Today's list shows the newest open jobs without a day: read in order, not sorted.
+CREATE INDEX visit_cards_unplanned ON visit_cards (updated_at DESC, id)
+    WHERE planned_day IS NULL AND status IN ('draft', 'in_progress', 'returned');
+
+-- The order the agent put a day's jobs in; a job not in it follows, by its window.
+CREATE TABLE day_order (
+    day TEXT NOT NULL,
+    visit_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (day, visit_id)
+) STRICT, WITHOUT ROWID;
