@@ -99,6 +99,24 @@ export class Server {
     return response.json();
   }
 
+  /** POST on the back office's JSON API as the administrator (see `addAdmin`). */
+  async officePost(pathname, body) {
+    const auth = Buffer.from(`${this.admin}:${this.password}`).toString('base64');
+    const response = await fetch(`http://127.0.0.1:${this.port}${pathname}`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`${pathname}: HTTP ${response.status} ${await response.text()}`);
+    return response.json();
+  }
+
+  addAdmin() {
+    this.admin = 'boss-zhou';
+    this.password = 'a long e2e password';
+    this.cli(['add-user', this.admin, '--role', 'admin'], { POSFIELD_PASSWORD: this.password });
+  }
+
   addReviewer() {
     this.user = 'reviewer-chen';
     this.password = 'a long e2e password';

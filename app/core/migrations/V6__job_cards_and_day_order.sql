@@ -34,3 +34,11 @@ CREATE TABLE day_order (
     position INTEGER NOT NULL,
     PRIMARY KEY (day, visit_id)
 ) STRICT, WITHOUT ROWID;
+
+-- The visit list's covering indexes (version 3) lacked the follow-up day
+-- version 4 added to the rows it returns: every listed row was then read
+-- from the table's pages, which carry the documents. They hold it now.
+DROP INDEX visits_list;
+DROP INDEX visits_list_by_status;
+CREATE INDEX visits_list ON visits (updated_at DESC, id, kind, status, merchant, serial, assignee, unsynced, follow_up);
+CREATE INDEX visits_list_by_status ON visits (status, updated_at DESC, id, kind, merchant, serial, assignee, unsynced, follow_up);

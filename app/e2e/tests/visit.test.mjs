@@ -315,6 +315,99 @@ describe('a whole repair visit in the app', () => {
     await server.stop();
   });
 
+  it('the day: jobs the desk planned for two days, in order, reordered, searched, with map and call links', async () => {
+    const server = new Server('day');
+    servers.push(server);
+    server.addAdmin();
+    const code = server.cli(['enroll-agent', 'agent-li']);
+    const url = await server.start();
+    const session = await launchApp(tempDir('agent-day'), 'day');
+    sessions.push(session);
+    const { browser } = session;
+    await browser.setWindowSize(360, 780).catch(() => {});
+    await enrol(browser, url, code, false);
+    // Today in Beijing, as the phone counts it, and the days around it.
+    const beijing = (days) => new Date(Date.now() + 8 * 3600e3 + days * 86400e3).toISOString().slice(0, 10);
+    const [yesterday, today, tomorrow] = [beijing(-1), beijing(0), beijing(1)];
+    const jobs = [
+      { merchant: '张姐水果店', phone: '13800138001', address: '上海市浦东新区张杨路 500 号', schedule: { day: today, from: '14:00', until: '17:00' } },
+      { merchant: '老李餐厅', phone: '13800138002', address: '上海市浦东新区世纪大道 8 号', schedule: { day: today, from: '09:00', until: '11:00' } },
+      { merchant: '陈氏药房', phone: '13800138003', schedule: { day: today } },
+      { merchant: '王记五金店', phone: '13800138004', address: '上海市徐汇区漕溪北路 1 号', schedule: { day: tomorrow, from: '10:00' } },
+      { merchant: '昨天的便利店', phone: '13800138005', address: '上海市静安区南京西路 2 号', schedule: { day: yesterday } },
+      { merchant: '还没排期的超市', phone: '13800138006', address: '上海市黄浦区人民大道 3 号' },
+    ];
+    for (const job of jobs) {
+      await server.officePost('/api/v1/office/visits', { kind: 'repair', agent: 'agent-li', ...job });
+    }
+    await syncAll(browser);
+    await click(browser, sel('nav-today'));
+    const names = async (section) =>
+      settled(async () => {
+        const cards = await browser.$$(`${sel(section)} ${sel('job-card')} .merchant`);
+        const texts = [];
+        for (const card of cards) texts.push(await card.getText());
+        return texts;
+      });
+    await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 15000, timeoutMsg: "today's three jobs never showed" });
+    // By window, the whole-day job last; the overdue and the unplanned below.
+    assert.deepEqual(await names('day-planned'), ['老李餐厅', '张姐水果店', '陈氏药房']);
+    assert.deepEqual(await names('day-overdue'), ['昨天的便利店']);
+    assert.deepEqual(await names('day-unplanned'), ['还没排期的超市']);
+    const first = `${sel('day-planned')} li:nth-child(1) ${sel('job-card')}`;
+    assert.equal(await (await browser.$(`${first} ${sel('job-window')}`)).getText(), '09:00–11:00');
+    const navigate = await (await browser.$(`${first} ${sel('job-navigate')}`)).getAttribute('href');
+    assert.equal(navigate, `https://uri.amap.com/search?keyword=${encodeURIComponent('上海市浦东新区世纪大道 8 号')}&src=posfield&callnative=1`);
+    assert.equal(await (await browser.$(`${first} ${sel('job-call')}`)).getAttribute('href'), 'tel:13800138002');
+    const third = `${sel('day-planned')} li:nth-child(3) ${sel('job-card')}`;
+    assert.ok(await (await browser.$(`${third} ${sel('job-no-address')}`)).isExisting(), 'a job without an address says so');
+    assert.equal((await browser.$$(`${third} ${sel('job-navigate')}`)).length, 0, 'no map link without an address');
+    await assertTouchTargets(browser, "today's jobs");
+    await shot(browser, 'today-day');
+    // The agent puts the afternoon job first; the order stays after leaving the screen.
+    await click(browser, `${sel('day-planned')} li:nth-child(2) ${sel('job-up')}`);
+    await browser.waitUntil(async () => (await names('day-planned'))[0] === '张姐水果店', { timeout: 10000, timeoutMsg: 'the job did not move up' });
+    await click(browser, sel('nav-sync'));
+    await click(browser, sel('nav-today'));
+    await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 15000 });
+    assert.deepEqual(await names('day-planned'), ['张姐水果店', '老李餐厅', '陈氏药房']);
+    // Tomorrow, and back.
+    await click(browser, sel('day-next'));
+    await browser.waitUntil(async () => (await names('day-planned')).join() === '王记五金店', { timeout: 10000, timeoutMsg: "tomorrow's job never showed" });
+    assert.equal(await (await browser.$(sel('day-shown'))).getAttribute('data-day'), tomorrow);
+    assert.equal((await browser.$$(sel('day-overdue'))).length, 0, 'overdue jobs are on today only');
+    await click(browser, sel('day-today'));
+    await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 10000 });
+    // A search by phone typed with spaces, by merchant number's end, then nothing found.
+    await type(browser, sel('job-search'), '138 0013 8004');
+    await browser.waitUntil(async () => (await names('search-results')).join() === '王记五金店', { timeout: 10000, timeoutMsg: 'the search by phone found nothing' });
+    assert.match(await (await browser.$(`${sel('search-results')} ${sel('job-day')}`)).getText(), /^原定 明天 · /);
+    await shot(browser, 'today-search');
+    await type(browser, sel('job-search'), '不存在的商户');
+    await waitFor(browser, sel('search-none'), 'displayed', 10000);
+    // Emptied as the agent's delete key does, with the input event the screen listens to.
+    await browser.execute((el) => {
+      el.value = '';
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    }, await browser.$(sel('job-search')));
+    await waitFor(browser, sel('day-planned'), 'displayed', 10000);
+    // The job's screen: the address with the three map apps.
+    await click(browser, `${sel('day-planned')} li:nth-child(2) .job-main`);
+    await visitScreen(browser);
+    const maps = [];
+    for (const link of await browser.$$(`${sel('merchant-maps')} a`)) maps.push(await link.getAttribute('href'));
+    assert.deepEqual(maps.map((href) => new URL(href).host), ['uri.amap.com', 'api.map.baidu.com', 'maps.apple.com']);
+    await click(browser, sel('nav-today'));
+    await click(browser, sel('lang'));
+    await waitFor(browser, 'button*=New visit', 'displayed', 5000);
+    await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 10000 });
+    await shot(browser, 'today-day-en');
+    await click(browser, sel('lang'));
+    await session.close();
+    sessions.pop();
+    await server.stop();
+  });
+
   it('offline all day: the server is down from after enrolment until one sync at the end', async () => {
     const server = new Server('offline');
     servers.push(server);

@@ -25,8 +25,8 @@ use tauri::{AppHandle, Manager};
 use crate::error::{UiError, UiResult};
 use crate::events;
 use crate::models::{
-    DataUsageView, IdentifiedDto, MerchantFields, NewVisit, SerialChoiceDto, StrokesDto, SyncView, VisitList,
-    VisitRowDto, VisitView, Vocabulary,
+    DataUsageView, DayView, IdentifiedDto, JobCardDto, MerchantFields, NewVisit, SerialChoiceDto, StrokesDto,
+    SyncView, VisitList, VisitRowDto, VisitView, Vocabulary,
 };
 use crate::nfc::NfcTagDto;
 use crate::state::AppState;
@@ -38,6 +38,9 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         vocabulary,
         enroll,
         list_visits,
+        day_view,
+        search_visits,
+        set_day_order,
         create_visit,
         correct_merchant,
         visit_view,
@@ -247,6 +250,63 @@ async fn list_visits(
         Ok(VisitList { rows, more })
     })
     .await
+}
+
+/// The jobs of `day` (`YYYY-MM-DD`; today when absent), with the overdue
+/// and unplanned ones on today's list.
+#[tauri::command]
+async fn day_view(app: AppHandle, day: Option<String>) -> UiResult<DayView> {
+    blocking(app, move |_, state| {
+        let today = now().beijing_date();
+        let day = day.as_deref().map(|d| date("day", d)).transpose()?.unwrap_or(today);
+        let mut agent = state.agent()?;
+        let mut view = DayView::of(agent.day_plan(day)?, today.to_string());
+        for list in [&mut view.planned, &mut view.overdue, &mut view.unplanned] {
+            returned_notes(&mut agent, list)?;
+        }
+        Ok(view)
+    })
+    .await
+}
+
+/// The visits matching what the agent typed: merchant name, merchant or
+/// terminal number, phone, address or serial.
+#[tauri::command]
+async fn search_visits(app: AppHandle, query: String, limit: u32) -> UiResult<Vec<JobCardDto>> {
+    blocking(app, move |_, state| {
+        let mut agent = state.agent()?;
+        let mut cards: Vec<JobCardDto> = agent
+            .search_visits(&query, limit)?
+            .into_iter()
+            .map(|card| JobCardDto { card, returned_note: None })
+            .collect();
+        returned_notes(&mut agent, &mut cards)?;
+        Ok(cards)
+    })
+    .await
+}
+
+/// The agent's order of `day`'s jobs.
+#[tauri::command]
+async fn set_day_order(app: AppHandle, day: String, ids: Vec<String>) -> UiResult<()> {
+    blocking(app, move |_, state| {
+        let day = date("day", &day)?;
+        if ids.len() > 200 {
+            return Err(UiError::new("invalid_input", "a day holds at most 200 jobs"));
+        }
+        let ids = ids.iter().map(|id| parse_visit_id(id)).collect::<UiResult<Vec<_>>>()?;
+        state.agent()?.set_day_order(day, &ids)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Fills the reviewer's note of the returned visits among `cards`.
+fn returned_notes(agent: &mut Agent, cards: &mut [JobCardDto]) -> UiResult<()> {
+    for card in cards.iter_mut().filter(|c| c.card.status == VisitStatus::Returned) {
+        card.returned_note = agent.visit(&card.card.id)?.latest_review().and_then(|r| r.note.clone());
+    }
+    Ok(())
 }
 
 #[tauri::command]

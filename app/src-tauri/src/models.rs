@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use posfield_core::agent::{Identified, SerialChoice};
 use posfield_core::identify::barcode::Evidence;
-use posfield_core::{VisitRow, VisitSyncState};
+use posfield_core::{DayPlan, JobCard, VisitRow, VisitSyncState};
 use posfield_shared::checklist::{Condition, Need};
 use posfield_shared::fault::FAULTS;
 use posfield_shared::visit::MerchantInput;
@@ -108,6 +108,48 @@ impl Vocabulary {
             sim_actions: terms::<SimAction>(),
             backup_items: terms::<BackupItem>(),
             network_links: terms::<NetworkLink>(),
+        }
+    }
+}
+
+/// A job's card on the day's list or in a search, with the reviewer's note
+/// when the visit was returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobCardDto {
+    /// What the card shows (kind and status as their codes).
+    #[serde(flatten)]
+    pub card: JobCard,
+    /// The reviewer's note when the visit was returned.
+    pub returned_note: Option<String>,
+}
+
+/// A day's jobs as the today screen shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayView {
+    /// The day shown, `YYYY-MM-DD`.
+    pub day: String,
+    /// Today, by the phone's clock in Beijing time, `YYYY-MM-DD`.
+    pub today: String,
+    /// The jobs planned for the day, in the agent's order.
+    pub planned: Vec<JobCardDto>,
+    /// Open jobs planned for an earlier day (today only).
+    pub overdue: Vec<JobCardDto>,
+    /// Open jobs with no day (today only).
+    pub unplanned: Vec<JobCardDto>,
+}
+
+impl DayView {
+    /// From the core's plan; the returned notes are filled by the caller.
+    pub fn of(plan: DayPlan, today: String) -> DayView {
+        let cards = |cards: Vec<JobCard>| {
+            cards.into_iter().map(|card| JobCardDto { card, returned_note: None }).collect()
+        };
+        DayView {
+            day: plan.day,
+            today,
+            planned: cards(plan.planned),
+            overdue: cards(plan.overdue),
+            unplanned: cards(plan.unplanned),
         }
     }
 }

@@ -34,6 +34,16 @@ export interface VisitRow {
   follow_up: string | null;
 }
 export interface VisitList { rows: VisitRow[]; more: boolean }
+/** A job's card on the day's list or in a search. */
+export interface JobCard {
+  id: string; kind: string; status: string; merchant: string; merchant_number: string | null; phone: string | null;
+  address: string | null; serial: string | null;
+  /** The day the desk planned it for (`YYYY-MM-DD`) and its window (`HH:MM`), Beijing time. */
+  planned_day: string | null; planned_from: string | null; planned_until: string | null;
+  updated_at: number; unsynced: boolean; returned_note: string | null;
+}
+/** A day's jobs: planned ones in the agent's order; on today's list also the overdue and unplanned. */
+export interface DayView { day: string; today: string; planned: JobCard[]; overdue: JobCard[]; unplanned: JobCard[] }
 export type StepState = 'pending' | 'done' | 'skipped' | 'not_applicable';
 export interface StepView {
   id: string; zh: string; en: string; state: StepState; reason: string | null; note: string | null;
@@ -130,6 +140,9 @@ export const api = {
   vocabulary: () => invoke<Vocabulary>('vocabulary'),
   enroll: (server: string, code: string, deviceName: string) => invoke<string>('enroll', { server, code, deviceName }),
   /** `followUpOn` (`YYYY-MM-DD`): only the visits whose follow-up is that day. */
+  dayView: (day: string | null) => invoke<DayView>('day_view', { day }),
+  searchVisits: (query: string, limit: number) => invoke<JobCard[]>('search_visits', { query, limit }),
+  setDayOrder: (day: string, ids: string[]) => invoke<void>('set_day_order', { day, ids }),
   listVisits: (status: string | null, unsyncedOnly: boolean, limit: number, followUpOn: string | null = null) =>
     invoke<VisitList>('list_visits', { status, unsyncedOnly, limit, followUpOn }),
   createVisit: (visit: NewVisit) => invoke<string>('create_visit', { visit }),

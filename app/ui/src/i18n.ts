@@ -5,7 +5,7 @@ import type { Term } from './api';
 export type Locale = 'zh' | 'en';
 
 const zh = {
-  appName: 'POS 运维', today: '今日任务', sync: '同步', settings: '设置', back: '返回', save: '保存', cancel: '取消',
+  appName: 'POS 运维', today: '今日工单', sync: '同步', settings: '设置', back: '返回', save: '保存', cancel: '取消',
   enrolTitle: '绑定手机', enrolHint: '扫描或粘贴后台提供的绑定链接（posfield://…），或输入服务器地址和绑定码。绑定一次即可，之后离线也能工作。',
   server: '绑定链接或服务器地址', code: '绑定码', enrol: '绑定', enrolled: '已绑定：{agent}',
   filterAll: '全部', filterWaiting: '待同步', waitingToSync: '待同步', synced: '已同步',
@@ -69,13 +69,18 @@ const zh = {
   dataMore: '另有 {n} 个任务', dataNotCounted: '只计请求和应答的内容，不含 HTTP 头和加密开销，实际流量略多。',
   offline: '离线', offlineState: '离线 · 已保存在手机上 · {n} 项待上传', offlineHint: '没有信号很正常：所有数据都保存在手机上，有信号时自动发送，不用做任何操作。',
   retryAt: '{when}自动重试', syncProblem: '同步遇到问题，需要处理',
+  jobsOfDay: '当天工单', overdueJobs: '已逾期', unplannedJobs: '未排期', allVisits: '全部任务',
+  prevDay: '前一天', nextDay: '后一天', backToToday: '回到今天', wholeDay: '全天', plannedFor: '原定 {day}',
+  noJobsThatDay: '这一天没有工单', searchJobs: '搜索商户、商户号、机身号、电话、地址', searchNone: '没有找到匹配的任务',
+  searchResults: '搜索结果 {n} 条', navigate: '导航', mapAmap: '高德地图', mapBaidu: '百度地图', mapApple: '苹果地图',
+  moveUp: '上移 {merchant}', moveDown: '下移 {merchant}', callShort: '电话', showAll: '显示全部 {n} 个',
 };
 
 type Messages = typeof zh;
 export type MessageKey = keyof Messages;
 
 const en: Messages = {
-  appName: 'POS Service', today: "Today's visits", sync: 'Sync', settings: 'Settings', back: 'Back', save: 'Save', cancel: 'Cancel',
+  appName: 'POS Service', today: "Today's jobs", sync: 'Sync', settings: 'Settings', back: 'Back', save: 'Save', cancel: 'Cancel',
   enrolTitle: 'Enrol this phone', enrolHint: 'Scan or paste the enrolment link from the back office (posfield://…), or enter the server address and the code. Enrol once; after that the app works offline.',
   server: 'Enrolment link or server address', code: 'Enrolment code', enrol: 'Enrol', enrolled: 'Enrolled: {agent}',
   filterAll: 'All', filterWaiting: 'Waiting to sync', waitingToSync: 'Waiting to sync', synced: 'Synced',
@@ -139,6 +144,11 @@ const en: Messages = {
   dataMore: '{n} more {n|visit|visits}', dataNotCounted: 'Counts what requests and answers carry, not HTTP headers or encryption: the real use is a little more.',
   offline: 'Offline', offlineState: 'Offline · saved on the phone · {n} {n|item|items} to send', offlineHint: 'No signal is normal: everything is kept on the phone and goes by itself when there is signal; nothing to do.',
   retryAt: 'Trying again {when}', syncProblem: 'Sync needs attention',
+  jobsOfDay: 'Jobs that day', overdueJobs: 'Overdue', unplannedJobs: 'Not planned', allVisits: 'All visits',
+  prevDay: 'Previous day', nextDay: 'Next day', backToToday: 'Back to today', wholeDay: 'Any time', plannedFor: 'Planned for {day}',
+  noJobsThatDay: 'No jobs that day', searchJobs: 'Search shop, number, serial, phone', searchNone: 'No job matches',
+  searchResults: '{n} {n|result|results}', navigate: 'Navigate', mapAmap: 'Amap', mapBaidu: 'Baidu Maps', mapApple: 'Apple Maps',
+  moveUp: 'Move {merchant} up', moveDown: 'Move {merchant} down', callShort: 'Call', showAll: 'Show all {n}',
 };
 
 export const messages: Record<Locale, Messages> = { zh, en };

@@ -6,6 +6,7 @@ import {
   aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
   handoverOf, hasConditionPhrase, initialHandoverPhoto, terminalPhotos, toggleConditionPhrase,
   networkKey, syncHeadline, webConnectionType, isOfflineFailure, retryWords, syncProblem, telHref,
+  dayWords, mapLinks, moveItem, windowWords,
 } from './logic';
 import type { StepView } from './api';
 
@@ -353,5 +354,44 @@ describe('tap to call', () => {
     expect(telHref('138 0013 8000')).toBe('tel:13800138000');
     expect(telHref('0755-8888 6666')).toBe('tel:075588886666');
     expect(telHref(' +86 138-0013-8000 ')).toBe('tel:+8613800138000');
+  });
+});
+
+describe("the day's list", () => {
+  it('says a window with either end open, and nothing for the whole day', () => {
+    expect(windowWords('09:00', '11:30')).toBe('09:00–11:30');
+    expect(windowWords('14:00', null)).toBe('14:00–');
+    expect(windowWords(null, '12:00')).toBe('–12:00');
+    expect(windowWords(null, null)).toBeNull();
+  });
+
+  it('names a day with its weekday, and today, tomorrow and yesterday', () => {
+    expect(dayWords('zh', '2026-12-07', '2026-12-07')).toBe('今天 · 12月7日 周一');
+    expect(dayWords('zh', '2026-12-08', '2026-12-07')).toBe('明天 · 12月8日 周二');
+    expect(dayWords('zh', '2026-12-06', '2026-12-07')).toBe('昨天 · 12月6日 周日');
+    expect(dayWords('zh', '2027-01-01', '2026-12-07')).toBe('1月1日 周五');
+    expect(dayWords('en', '2026-12-07', '2026-12-07')).toBe('Today · Mon 7 Dec');
+    expect(dayWords('en', '2026-02-28', '2026-12-07')).toBe('Sat 28 Feb');
+    // Across the end of a month and a year.
+    expect(dayWords('zh', '2027-01-01', '2026-12-31')).toBe('明天 · 1月1日 周五');
+    expect(dayWords('zh', 'not a day', '2026-12-07')).toBe('not a day');
+  });
+
+  it('links an address to the map apps, escaped', () => {
+    const links = mapLinks(' 上海市浦东新区张杨路 500 号 & 1 ');
+    expect(links.map((l) => l.app)).toEqual(['amap', 'baidu', 'apple']);
+    const q = encodeURIComponent('上海市浦东新区张杨路 500 号 & 1');
+    expect(links[0].href).toBe(`https://uri.amap.com/search?keyword=${q}&src=posfield&callnative=1`);
+    expect(links[1].href).toBe(`https://api.map.baidu.com/geocoder?address=${q}&output=html&src=posfield`);
+    expect(links[2].href).toBe(`https://maps.apple.com/?q=${q}`);
+    for (const { href } of links) expect(new URL(href).search).not.toContain('&1');
+  });
+
+  it('moves a job up or down and never out of the list', () => {
+    expect(moveItem(['a', 'b', 'c'], 2, -1)).toEqual(['a', 'c', 'b']);
+    expect(moveItem(['a', 'b', 'c'], 0, 1)).toEqual(['b', 'a', 'c']);
+    expect(moveItem(['a', 'b', 'c'], 0, -1)).toEqual(['a', 'b', 'c']);
+    expect(moveItem(['a', 'b', 'c'], 2, 1)).toEqual(['a', 'b', 'c']);
+    expect(moveItem(['a'], 5, 1)).toEqual(['a']);
   });
 });

@@ -1,5 +1,6 @@
 // Pure helpers behind the screens, unit-tested with vitest.
 import type { DocumentView, HandoverView, Progress, StepView, SyncEvent, SyncView, VisitRow } from './api';
+import type { Locale } from './i18n';
 
 /** Which screen works on a checklist step, from what the step requires. */
 export type StepScreen = 'identify' | 'faults' | 'photos' | 'details' | 'sign' | null;
@@ -355,4 +356,54 @@ export function telHref(phone: string): string {
   const trimmed = phone.trim();
   const digits = trimmed.replace(/\D/g, '');
   return `tel:${trimmed.startsWith('+') ? '+' : ''}${digits}`;
+}
+
+/** The window a job is planned in: `09:00–11:00`, `09:00–`, `–11:00`, or null for the whole day. */
+export function windowWords(from: string | null, until: string | null): string | null {
+  if (!from && !until) return null;
+  return `${from ?? ''}–${until ?? ''}`;
+}
+
+const WEEKDAYS_ZH = '日一二三四五六';
+const WEEKDAYS_EN = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS_EN = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * A day (`YYYY-MM-DD`) as the agent reads it: `12月7日 周一` or `Mon 7 Dec`,
+ * with 今天 / 明天 / 昨天 (Today, Tomorrow, Yesterday) when it is one of
+ * those from `today`. The text itself when it is not a day.
+ */
+export function dayWords(locale: Locale, day: string, today: string): string {
+  const p = parseDay(day);
+  if (!p) return day;
+  const weekday = new Date(Date.UTC(p.y, p.m - 1, p.d)).getUTCDay();
+  const near = [-1, 0, 1].find((n) => addDays(today, n) === day);
+  const zh = locale === 'zh';
+  const relative = near === undefined ? null : zh ? ['昨天', '今天', '明天'][near + 1] : ['Yesterday', 'Today', 'Tomorrow'][near + 1];
+  const words = zh ? `${p.m}月${p.d}日 周${WEEKDAYS_ZH[weekday]}` : `${WEEKDAYS_EN[weekday]} ${p.d} ${MONTHS_EN[p.m - 1]}`;
+  return relative ? `${relative} · ${words}` : words;
+}
+
+/**
+ * The map apps' links to an address, for the phone to open: 高德 (Amap) first,
+ * then 百度 (Baidu) and Apple Maps. A search by the address as typed: no
+ * coordinates are known yet, and nothing is looked up online here.
+ */
+export function mapLinks(address: string): { app: 'amap' | 'baidu' | 'apple'; href: string }[] {
+  const q = encodeURIComponent(address.trim());
+  return [
+    { app: 'amap', href: `https://uri.amap.com/search?keyword=${q}&src=posfield&callnative=1` },
+    { app: 'baidu', href: `https://api.map.baidu.com/geocoder?address=${q}&output=html&src=posfield` },
+    { app: 'apple', href: `https://maps.apple.com/?q=${q}` },
+  ];
+}
+
+/** `ids` with the one at `index` moved `delta` places (kept inside the list). */
+export function moveItem<T>(ids: readonly T[], index: number, delta: number): T[] {
+  const to = Math.max(0, Math.min(ids.length - 1, index + delta));
+  const moved = [...ids];
+  if (index < 0 || index >= ids.length || to === index) return moved;
+  const [item] = moved.splice(index, 1);
+  moved.splice(to, 0, item);
+  return moved;
 }
