@@ -24,13 +24,14 @@ use posfield_shared::visit::outcome::{Registered, application_approved, applicat
 use posfield_shared::visit::satisfy::{self, Choices, Evidence, Identification};
 use posfield_shared::visit::schema::{ReviewDecision, StepState};
 use posfield_shared::visit::{
-    BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, TerminalDetails, Visit, VisitDoc, VisitError,
+    BlobInfo, Ctx, MerchantInput, Schedule, SignatureInput, SimInput, TerminalDetails, Visit, VisitDoc,
+    VisitError,
 };
 use posfield_shared::vocab::{
     DocumentKind, IdentificationMethod, NetworkLink, RepairPlan, SimCarrier, SuspensionCause, Term,
     WarrantyStatus,
 };
-use posfield_shared::{Actor, CalendarDate, FaultCode, Timestamp, VisitKind};
+use posfield_shared::{Actor, CalendarDate, FaultCode, TimeOfDay, Timestamp, VisitKind};
 use sha2::{Digest, Sha256};
 
 use crate::State;
@@ -339,6 +340,8 @@ struct Builder<'k> {
     ops: u64,
     /// A new terminal's production date: before the oldest visit began.
     new_produced: CalendarDate,
+    /// Today in Beijing: the drafts are planned around it.
+    today: CalendarDate,
 }
 
 impl Builder<'_> {
@@ -389,10 +392,25 @@ impl Builder<'_> {
             if by_office { crate::projection::SERVER_ACTOR_ID.to_vec() } else { device.as_bytes().to_vec() };
         let mut doc = VisitDoc::create_visit(&ctx, &actor_id, id, kind, &input, agent)
             .map_err(|error| DemoError::Visit { step: "create".into(), error })?;
-        doc.set_actor(device.as_bytes());
         if stage == Stage::Draft {
+            // The desk planned its drafts from yesterday (overdue) to the
+            // day after tomorrow, some with the window the merchant asked for.
+            let n = self.ops;
+            let windows = [
+                (None, None),
+                (TimeOfDay::from_hm(9, 0), TimeOfDay::from_hm(12, 0)),
+                (TimeOfDay::from_hm(14, 0), TimeOfDay::from_hm(17, 30)),
+                (TimeOfDay::from_hm(10, 0), None),
+            ];
+            let (from, until) = windows[(n / 4 % 4) as usize];
+            let day = self.today.add_days((n % 4) as i64 - 1);
+            self.clock += 60_000;
+            let ctx = Ctx::new(admin.clone(), Timestamp(self.clock), format!("demo-plan-{n}"));
+            self.run("schedule", doc.schedule(&ctx, Some(Schedule { day, from, until })))?;
+            doc.set_actor(device.as_bytes());
             return Ok(doc);
         }
+        doc.set_actor(device.as_bytes());
         let template = kind.template();
         let edition = doc.visit().map_err(|e| DemoError::Store(e.to_string()))?.checklist_edition();
         let steps: Vec<_> = template.steps_in(edition).collect();
@@ -864,8 +882,14 @@ pub async fn fill(state: &State) -> Result<Option<DemoReport>, DemoError> {
         plan.push((VisitKind::Reactivation, Stage::ApplicationWaiting));
         plan.push((VisitKind::Repair, Stage::SignatureBroken));
     }
-    let mut builder =
-        Builder { kit: &kit, dice: Dice(0x005e_ed0f_d370), clock: 0, ops: 0, new_produced: date(-140) };
+    let mut builder = Builder {
+        kit: &kit,
+        dice: Dice(0x005e_ed0f_d370),
+        clock: 0,
+        ops: 0,
+        new_produced: date(-140),
+        today,
+    };
     let mut made = 0;
     let repeat_faults: Vec<usize> = (0..8).map(|i| i * 37 % terminals.len()).collect();
     for (n, (kind, stage)) in plan.iter().enumerate() {

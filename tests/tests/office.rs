@@ -634,6 +634,11 @@ fn the_demo_fleet_has_every_kind_in_every_status_and_working_pages() {
     posfield_e2e::server_cli(&data, &["add-user", "boss", "--role", "admin"]);
     let server_like = ServerLike { base };
     let desk = Desk::sign_in_at(&server_like.base, "boss");
+    // The desk planned its drafts around today: the agents' day has jobs.
+    let draft: String =
+        db.query_row("SELECT id FROM visits WHERE status = 'draft' LIMIT 1", [], |r| r.get(0)).unwrap();
+    let page = desk.page(&format!("office/visits/{draft}"));
+    assert!(page.contains("<dd id=\"planned\">20"), "a demo draft is not planned");
     let alerts = desk.page("office/alerts");
     for id in [
         "total-sim",
