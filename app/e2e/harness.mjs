@@ -99,9 +99,9 @@ export class Server {
     return response.json();
   }
 
-  /** POST on the back office's JSON API as the administrator (see `addAdmin`). */
-  async officePost(pathname, body) {
-    const auth = Buffer.from(`${this.admin}:${this.password}`).toString('base64');
+  /** POST on the back office's JSON API as `user` (the administrator of `addAdmin` by default). */
+  async officePost(pathname, body, user = this.admin) {
+    const auth = Buffer.from(`${user}:${this.password}`).toString('base64');
     const response = await fetch(`http://127.0.0.1:${this.port}${pathname}`, {
       method: 'POST',
       headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },

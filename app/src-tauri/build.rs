@@ -10,6 +10,8 @@ const COMMANDS: &[&str] = &[
     "day_view",
     "search_visits",
     "set_day_order",
+    "news_list",
+    "mark_news_seen",
     "create_visit",
     "visit_view",
     "identify_photo",

@@ -763,6 +763,23 @@ impl Agent {
         Ok(self.store.set_day_order(day, ids)?)
     }
 
+    /// What the syncs brought from the back office, newest first, at most
+    /// `limit`: new jobs, returned visits, decided applications, jobs
+    /// planned again or cancelled.
+    pub fn news(&self, limit: u32) -> Result<Vec<crate::news::News>, AgentError> {
+        Ok(self.store.news(limit)?)
+    }
+
+    /// How many pieces of news the agent has not seen: the badge.
+    pub fn unseen_news(&self) -> Result<u64, AgentError> {
+        Ok(self.store.unseen_news()?)
+    }
+
+    /// The agent has seen the news up to `through` (its id).
+    pub fn mark_news_seen(&mut self, through: i64) -> Result<(), AgentError> {
+        Ok(self.store.mark_news_seen(through)?)
+    }
+
     /// How many visits the phone holds.
     pub fn visit_count(&self) -> Result<u64, AgentError> {
         Ok(u64::try_from(self.store.visit_count()?).unwrap_or(0))

@@ -37,6 +37,7 @@ pub mod fuzz;
 pub mod identify;
 pub mod keystore;
 pub mod network;
+pub mod news;
 pub mod photo;
 pub mod retention;
 pub mod signature;

@@ -365,6 +365,16 @@ impl Store {
     /// the document has not seen, they are merged in first, under the write
     /// lock, so the index row and heads always describe everything stored.
     pub(crate) fn save_visit(&mut self, doc: &mut VisitDoc) -> Result<VisitRow, StoreError> {
+        self.save_visit_then(doc, |_, _| Ok(()))
+    }
+
+    /// [`Store::save_visit`], with `then` writing more in the same
+    /// transaction, given the visit as saved.
+    fn save_visit_then(
+        &mut self,
+        doc: &mut VisitDoc,
+        then: impl FnOnce(&rusqlite::Transaction<'_>, &Visit) -> Result<(), StoreError>,
+    ) -> Result<VisitRow, StoreError> {
         if let Some(pages) = page_cap_failpoint() {
             self.conn.pragma_update_and_check(None, "max_page_count", pages, |row| row.get::<_, i64>(0))?;
         }
@@ -446,6 +456,7 @@ impl Store {
             }
         }
         cards::write_card(&tx, &visit, row.updated_at)?;
+        then(&tx, &visit)?;
         tx.commit()?;
         Ok(row)
     }
@@ -700,15 +711,23 @@ impl Store {
     /// Merges a document received from the server into the stored visit (or
     /// stores it, for a visit new to this phone). Returns the visit's heads
     /// afterwards.
-    pub(crate) fn merge_remote(&mut self, id: &str, bytes: &[u8]) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn merge_remote(
+        &mut self,
+        id: &str,
+        bytes: &[u8],
+        at: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let document = |source| StoreError::Document { id: id.to_owned(), source };
         let mut remote = VisitDoc::load(bytes).map_err(document)?;
-        let mut doc = match self.load_visit(id) {
+        let (mut doc, before) = match self.load_visit(id) {
             Ok(mut local) => {
+                // What the phone held, for the news; a copy that no longer
+                // reads gives none.
+                let before = local.visit().ok();
                 local.merge(&mut remote).map_err(document)?;
-                local
+                (local, before)
             }
-            Err(StoreError::NotFound(_)) => remote,
+            Err(StoreError::NotFound(_)) => (remote, None),
             Err(other) => return Err(other),
         };
         // Damaged or mixed bytes never reach the store: the merged document
@@ -730,10 +749,42 @@ impl Store {
                 )),
             });
         }
-        self.save_visit(&mut doc)?;
+        self.save_visit_then(&mut doc, |tx, after| Ok(crate::news::record(tx, before.as_ref(), after, at)?))?;
         let mut heads = doc.heads();
         heads.sort();
         Ok(heads)
+    }
+
+    /// The newest news, at most `limit`.
+    pub(crate) fn news(&self, limit: u32) -> Result<Vec<crate::news::News>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, visit_id, kind, merchant, detail, at, seen FROM news ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit], |r| {
+            Ok(crate::news::News {
+                id: r.get(0)?,
+                visit_id: r.get(1)?,
+                kind: column(r, 2, crate::news::NewsKind::from_code)?,
+                merchant: r.get(3)?,
+                detail: r.get(4)?,
+                at: r.get(5)?,
+                seen: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many pieces of news the agent has not seen.
+    pub(crate) fn unseen_news(&self) -> Result<u64, StoreError> {
+        let unseen: i64 =
+            self.conn.query_row("SELECT count(*) FROM news WHERE seen = 0", [], |r| r.get(0))?;
+        Ok(u64::try_from(unseen).unwrap_or(0))
+    }
+
+    /// Marks every piece of news up to `through` (its id) as seen.
+    pub(crate) fn mark_news_seen(&mut self, through: i64) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE news SET seen = 1 WHERE seen = 0 AND id <= ?1", [through])?;
+        Ok(())
     }
 
     /// Whether the server has confirmed it holds a blob.

@@ -310,6 +310,29 @@ describe('a whole repair visit in the app', () => {
     await waitFor(browser, 'button*=New visit', 'displayed', 5000);
     await shot(browser, 'today-en');
     await click(browser, sel('lang'));
+    // The reviewer returns the visit: the next sync brings it as news, with the note.
+    await server.officePost(`/api/v1/office/visits/${visitId}/review`, { decision: 'return', note: '请补拍门头照' }, server.user);
+    // Nothing waits on the phone: the agent asks for a sync until the news is in.
+    await click(browser, sel('nav-sync'));
+    await browser.waitUntil(
+      async () => {
+        if (await (await browser.$(sel('news-badge'))).isExisting()) return true;
+        const now = await browser.$(sel('sync-now'));
+        if (await now.isClickable()) await now.click();
+        return false;
+      },
+      { timeout: 60000, interval: 1500, timeoutMsg: 'no news badge after the sync' },
+    );
+    assert.equal(await (await browser.$(sel('news-badge'))).getText(), '1');
+    await click(browser, sel('news-bell'));
+    await waitFor(browser, sel('news-item'), 'displayed', 15000);
+    const returned = await browser.$(`${sel('news-item')}[data-kind="returned"]`);
+    assert.match(await returned.getText(), /任务被退回[\s\S]*老王便利店[\s\S]*后台退回：请补拍门头照/);
+    await browser.waitUntil(async () => (await browser.$$(sel('news-badge'))).length === 0, { timeout: 10000, timeoutMsg: 'the badge stayed after reading' });
+    await assertTouchTargets(browser, 'the news');
+    await shot(browser, 'news');
+    await click(browser, `${sel('news-item')}[data-kind="returned"]`);
+    await visitScreen(browser);
     await session.close();
     sessions.pop();
     await server.stop();
@@ -341,6 +364,12 @@ describe('a whole repair visit in the app', () => {
       await server.officePost('/api/v1/office/visits', { kind: 'repair', agent: 'agent-li', ...job });
     }
     await syncAll(browser);
+    // Six new jobs: the badge says so until the agent reads the news.
+    await browser.waitUntil(async () => (await browser.$(sel('news-badge'))).isExisting(), { timeout: 15000, timeoutMsg: 'no news badge' });
+    assert.equal(await (await browser.$(sel('news-badge'))).getText(), '6');
+    await click(browser, sel('news-bell'));
+    await browser.waitUntil(async () => (await browser.$$(`${sel('news-item')}[data-kind="new_job"]`)).length === 6, { timeout: 15000, timeoutMsg: 'the six new jobs are not in the news' });
+    await browser.waitUntil(async () => (await browser.$$(sel('news-badge'))).length === 0, { timeout: 10000, timeoutMsg: 'read news leave a badge' });
     await click(browser, sel('nav-today'));
     const names = async (section) =>
       settled(async () => {

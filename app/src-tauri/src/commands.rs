@@ -25,8 +25,8 @@ use tauri::{AppHandle, Manager};
 use crate::error::{UiError, UiResult};
 use crate::events;
 use crate::models::{
-    DataUsageView, DayView, IdentifiedDto, JobCardDto, MerchantFields, NewVisit, SerialChoiceDto, StrokesDto,
-    SyncView, VisitList, VisitRowDto, VisitView, Vocabulary,
+    DataUsageView, DayView, IdentifiedDto, JobCardDto, MerchantFields, NewVisit, NewsView, SerialChoiceDto,
+    StrokesDto, SyncView, VisitList, VisitRowDto, VisitView, Vocabulary,
 };
 use crate::nfc::NfcTagDto;
 use crate::state::AppState;
@@ -41,6 +41,8 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         day_view,
         search_visits,
         set_day_order,
+        news_list,
+        mark_news_seen,
         create_visit,
         correct_merchant,
         visit_view,
@@ -179,6 +181,7 @@ fn sync_view_of(agent: &Agent) -> UiResult<SyncView> {
         visits_waiting_for_photos: status.visits_waiting_for_photos,
         data_sent: status.data_used.sent,
         data_received: status.data_used.received,
+        unseen_news: agent.unseen_news()?,
     })
 }
 
@@ -299,6 +302,25 @@ async fn set_day_order(app: AppHandle, day: String, ids: Vec<String>) -> UiResul
         Ok(())
     })
     .await
+}
+
+/// The news the syncs brought, newest first.
+#[tauri::command]
+async fn news_list(app: AppHandle, limit: u32) -> UiResult<Vec<NewsView>> {
+    blocking(app, move |_, state| {
+        let news = state.agent()?.news(limit.min(500))?;
+        Ok(news
+            .into_iter()
+            .map(|news| NewsView { at_words: Timestamp(news.at).beijing_words(), news })
+            .collect())
+    })
+    .await
+}
+
+/// The agent saw the news up to `through`: the badge goes.
+#[tauri::command]
+async fn mark_news_seen(app: AppHandle, through: i64) -> UiResult<()> {
+    blocking(app, move |_, state| Ok(state.agent()?.mark_news_seen(through)?)).await
 }
 
 /// Fills the reviewer's note of the returned visits among `cards`.

@@ -961,6 +961,18 @@ pub struct SyncView {
     pub data_sent: u64,
     /// Bytes the syncs received since the count began.
     pub data_received: u64,
+    /// News from the back office the agent has not seen: the badge.
+    pub unseen_news: u64,
+}
+
+/// A piece of news with its time in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewsView {
+    /// The news (kind as its code).
+    #[serde(flatten)]
+    pub news: posfield_core::news::News,
+    /// When it arrived, in Beijing time, `YYYY-MM-DD HH:MM`.
+    pub at_words: String,
 }
 
 /// What the syncs used, for the sync screen: the visits that used the most

@@ -21,6 +21,8 @@ export interface SyncView {
   photos_waiting_for_wifi: number; visits_waiting_for_photos: number;
   /** Bytes the syncs sent and received since the count began (bodies only). */
   data_sent: number; data_received: number;
+  /** News from the back office the agent has not seen: the badge. */
+  unseen_news: number;
 }
 export interface VisitUsageView { visit_id: string; merchant: string | null; kind: string | null; sent: number; received: number }
 export interface DataUsageView {
@@ -41,6 +43,12 @@ export interface JobCard {
   /** The day the desk planned it for (`YYYY-MM-DD`) and its window (`HH:MM`), Beijing time. */
   planned_day: string | null; planned_from: string | null; planned_until: string | null;
   updated_at: number; unsynced: boolean; returned_note: string | null;
+}
+/** What a sync brought from the back office. */
+export interface NewsItem {
+  id: number; visit_id: string;
+  kind: 'new_job' | 'returned' | 'application_approved' | 'application_rejected' | 'replanned' | 'cancelled';
+  merchant: string; detail: string | null; at: number; at_words: string; seen: boolean;
 }
 /** A day's jobs: planned ones in the agent's order; on today's list also the overdue and unplanned. */
 export interface DayView { day: string; today: string; planned: JobCard[]; overdue: JobCard[]; unplanned: JobCard[] }
@@ -140,6 +148,8 @@ export const api = {
   vocabulary: () => invoke<Vocabulary>('vocabulary'),
   enroll: (server: string, code: string, deviceName: string) => invoke<string>('enroll', { server, code, deviceName }),
   /** `followUpOn` (`YYYY-MM-DD`): only the visits whose follow-up is that day. */
+  newsList: (limit: number) => invoke<NewsItem[]>('news_list', { limit }),
+  markNewsSeen: (through: number) => invoke<void>('mark_news_seen', { through }),
   dayView: (day: string | null) => invoke<DayView>('day_view', { day }),
   searchVisits: (query: string, limit: number) => invoke<JobCard[]>('search_visits', { query, limit }),
   setDayOrder: (day: string, ids: string[]) => invoke<void>('set_day_order', { day, ids }),

@@ -74,6 +74,9 @@ const zh = {
   noJobsThatDay: '这一天没有工单', searchJobs: '搜索商户、商户号、机身号、电话、地址', searchNone: '没有找到匹配的任务',
   searchResults: '搜索结果 {n} 条', navigate: '导航', mapAmap: '高德地图', mapBaidu: '百度地图', mapApple: '苹果地图',
   moveUp: '上移 {merchant}', moveDown: '下移 {merchant}', callShort: '电话', showAll: '显示全部 {n} 个',
+  news: '消息', newsUnseen: '消息，{n} 条未读', newsNone: '还没有消息。同步后，新工单、退回和审批结果会显示在这里。',
+  newsNewJob: '新工单', newsReturned: '任务被退回', newsApplicationApproved: '复机申请已批准', newsApplicationRejected: '复机申请被驳回',
+  newsReplanned: '工单改期', newsCancelled: '工单已取消', newsPlanned: '预约：{day}', newsNoDay: '不再限定日期', newsReason: '原因：{reason}',
 };
 
 type Messages = typeof zh;
@@ -149,6 +152,9 @@ const en: Messages = {
   noJobsThatDay: 'No jobs that day', searchJobs: 'Search shop, number, serial, phone', searchNone: 'No job matches',
   searchResults: '{n} {n|result|results}', navigate: 'Navigate', mapAmap: 'Amap', mapBaidu: 'Baidu Maps', mapApple: 'Apple Maps',
   moveUp: 'Move {merchant} up', moveDown: 'Move {merchant} down', callShort: 'Call', showAll: 'Show all {n}',
+  news: 'News', newsUnseen: 'News, {n} unread', newsNone: 'No news yet. After a sync, new jobs, returned visits and decisions show here.',
+  newsNewJob: 'New job', newsReturned: 'Visit returned', newsApplicationApproved: 'Reactivation approved', newsApplicationRejected: 'Reactivation rejected',
+  newsReplanned: 'Job moved', newsCancelled: 'Job cancelled', newsPlanned: 'Planned: {day}', newsNoDay: 'No longer planned for a day', newsReason: 'Reason: {reason}',
 };
 
 export const messages: Record<Locale, Messages> = { zh, en };

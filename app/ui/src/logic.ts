@@ -210,7 +210,7 @@ export function stepProgress(steps: StepView[]): { done: number; total: number }
 
 /** Parses `#/visit/ID/photos` into a route. */
 export type Route =
-  | { name: 'enrol' } | { name: 'today' } | { name: 'new' } | { name: 'sync' }
+  | { name: 'enrol' } | { name: 'today' } | { name: 'new' } | { name: 'sync' } | { name: 'news' }
   | { name: 'visit'; id: string; section: VisitSection };
 
 /** A visit's screens; `replacement` is the identify screen on the new terminal. */
@@ -222,6 +222,7 @@ export function parseRoute(hash: string): Route {
     case 'enrol': return { name: 'enrol' };
     case 'new': return { name: 'new' };
     case 'sync': return { name: 'sync' };
+    case 'news': return { name: 'news' };
     case 'visit': {
       if (!parts[1]) return { name: 'today' };
       const sections = ['identify', 'replacement', 'faults', 'photos', 'details', 'sign'] as const;
@@ -406,4 +407,17 @@ export function moveItem<T>(ids: readonly T[], index: number, delta: number): T[
   const [item] = moved.splice(index, 1);
   moved.splice(to, 0, item);
   return moved;
+}
+
+/** The message key of a piece of news's kind. */
+export function newsKey(kind: string): 'newsNewJob' | 'newsReturned' | 'newsApplicationApproved' | 'newsApplicationRejected' | 'newsReplanned' | 'newsCancelled' | null {
+  switch (kind) {
+    case 'new_job': return 'newsNewJob';
+    case 'returned': return 'newsReturned';
+    case 'application_approved': return 'newsApplicationApproved';
+    case 'application_rejected': return 'newsApplicationRejected';
+    case 'replanned': return 'newsReplanned';
+    case 'cancelled': return 'newsCancelled';
+    default: return null;
+  }
 }

@@ -41,7 +41,7 @@ fn the_store_runs_wal_with_full_sync() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     assert_eq!(store.durability().unwrap(), ("wal".to_owned(), 2));
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     store.integrity_check().unwrap();
 }
 
@@ -394,13 +394,13 @@ fn damaged_or_mixed_documents_from_the_server_are_refused_and_nothing_is_stored(
         // automerge itself accepts these bytes...
         let id = VisitDoc::load(&bytes).unwrap().visit().unwrap().id;
         // ...the store does not.
-        let error = store.merge_remote(&id, &bytes).unwrap_err();
+        let error = store.merge_remote(&id, &bytes, 0).unwrap_err();
         assert!(matches!(error, StoreError::Document { .. }), "{name}: {error}");
         assert_eq!(store.visit_count().unwrap(), 0, "{name} was stored");
     }
     // A healthy visit still merges.
     let mut doc = new_doc(&visit_id(1), 0);
-    store.merge_remote(&visit_id(1), &doc.save()).unwrap();
+    store.merge_remote(&visit_id(1), &doc.save(), 0).unwrap();
     assert_eq!(store.visit_count().unwrap(), 1);
 }
 
@@ -441,4 +441,40 @@ fn only_a_refused_key_set_up_is_tried_again() {
     assert!(super::key_setup_failed(&refused), "{refused}");
     let other = keyed_twice.execute_batch("SELECT * FROM no_such_table").unwrap_err();
     assert!(!super::key_setup_failed(&other), "{other}");
+}
+
+/// What a sync brings from the desk is recorded with the merge, once.
+#[test]
+fn the_news_a_merge_brings_is_recorded_once_and_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let desk = |n: i64| {
+        Ctx::new(Actor::admin("boss", "back-office"), Timestamp(1_795_000_000_000 + n), format!("d{n}"))
+    };
+    let merchant = MerchantInput { name: "张姐水果店".into(), ..MerchantInput::default() };
+    let mut office =
+        VisitDoc::create_visit(&desk(1), b"server", &visit_id(1), VisitKind::Repair, &merchant, "agent-li")
+            .unwrap();
+    store.merge_remote(&visit_id(1), &office.save(), 10).unwrap();
+    store.merge_remote(&visit_id(1), &office.save(), 11).unwrap();
+    let news = store.news(10).unwrap();
+    assert_eq!(news.len(), 1, "{news:?}");
+    assert_eq!(
+        (news[0].kind, news[0].merchant.as_str(), news[0].at),
+        (crate::news::NewsKind::NewJob, "张姐水果店", 10)
+    );
+    let plan = posfield_shared::visit::Schedule {
+        day: posfield_shared::CalendarDate::parse("2026-12-09").unwrap(),
+        from: None,
+        until: None,
+    };
+    office.schedule(&desk(2), Some(plan)).unwrap();
+    store.merge_remote(&visit_id(1), &office.save(), 12).unwrap();
+    assert_eq!(store.unseen_news().unwrap(), 2);
+    let newest = store.news(10).unwrap();
+    assert_eq!(newest[0].kind, crate::news::NewsKind::Replanned);
+    assert_eq!(newest[0].detail.as_deref(), Some("2026-12-09"));
+    store.mark_news_seen(newest[0].id).unwrap();
+    assert_eq!(store.unseen_news().unwrap(), 0);
+    assert!(store.news(10).unwrap().iter().all(|n| n.seen));
 }

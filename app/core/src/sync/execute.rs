@@ -386,7 +386,8 @@ impl<'a> Executor<'a> {
                     Ok(synced) => {
                         // None: the server had nothing this phone lacks.
                         if let Some(bytes) = &synced.bytes {
-                            self.agent.store_mut().merge_remote(&id, bytes)?;
+                            let at = self.agent.now_millis();
+                            self.agent.store_mut().merge_remote(&id, bytes, at)?;
                             self.agent.forget_cached(&id);
                         }
                         tell(plan, Observation::Exchanged { id, outcome: Ok(()) });
