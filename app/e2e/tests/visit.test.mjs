@@ -83,6 +83,13 @@ async function assertTouchTargets(browser, where) {
   assert.deepEqual(small, [], `controls under 48 px on ${where}`);
 }
 
+/** Switches the app to `lang` (`zh-CN` or `en`) and waits until it shows it. */
+async function language(browser, lang) {
+  const now = () => browser.execute(() => document.documentElement.lang);
+  if ((await now()) !== lang) await click(browser, sel('lang'));
+  await browser.waitUntil(async () => (await now()) === lang, { timeout: 5000, timeoutMsg: `the app is not in ${lang}` });
+}
+
 async function visitScreen(browser) {
   const screen = await browser.$(sel('visit-screen'));
   await screen.waitForExist({ timeout: 15000 });
@@ -288,6 +295,8 @@ describe('a whole repair visit in the app', () => {
     const session = await launchApp(onlineAgentData, 'online');
     sessions.push(session);
     const { browser } = session;
+    // The webview keeps the language an earlier session chose: these screens are read in Chinese.
+    await language(browser, 'zh-CN');
     await browser.setWindowSize(360, 780).catch(() => {});
     await enrol(browser, url, code, true);
     await shot(browser, 'today-empty');
@@ -347,6 +356,8 @@ describe('a whole repair visit in the app', () => {
     const session = await launchApp(tempDir('agent-day'), 'day');
     sessions.push(session);
     const { browser } = session;
+    // The webview keeps the language an earlier session chose: these screens are read in Chinese.
+    await language(browser, 'zh-CN');
     await browser.setWindowSize(360, 780).catch(() => {});
     await enrol(browser, url, code, false);
     // Today in Beijing, as the phone counts it, and the days around it.
@@ -427,11 +438,28 @@ describe('a whole repair visit in the app', () => {
     for (const link of await browser.$$(`${sel('merchant-maps')} a`)) maps.push(await link.getAttribute('href'));
     assert.deepEqual(maps.map((href) => new URL(href).host), ['uri.amap.com', 'api.map.baidu.com', 'maps.apple.com']);
     await click(browser, sel('nav-today'));
-    await click(browser, sel('lang'));
+    await language(browser, 'en');
     await waitFor(browser, 'button*=New visit', 'displayed', 5000);
     await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 10000 });
     await shot(browser, 'today-day-en');
-    await click(browser, sel('lang'));
+    await language(browser, 'zh-CN');
+    // Dark, and strong light for the sun: chosen on the sync screen, kept across screens.
+    for (const theme of ['dark', 'contrast']) {
+      await click(browser, sel('nav-sync'));
+      await click(browser, sel(`theme-${theme}`));
+      await click(browser, sel('nav-today'));
+      await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 10000 });
+      const looks = await browser.execute(() => ({
+        theme: document.documentElement.dataset.theme,
+        background: getComputedStyle(document.body.parentElement).backgroundColor,
+      }));
+      assert.equal(looks.theme, theme);
+      assert.equal(looks.background, theme === 'dark' ? 'rgb(15, 20, 25)' : 'rgb(255, 255, 255)');
+      await assertTouchTargets(browser, `today's jobs, ${theme}`);
+      await shot(browser, `today-${theme}`);
+    }
+    await click(browser, sel('nav-sync'));
+    await click(browser, sel('theme-auto'));
     await session.close();
     sessions.pop();
     await server.stop();
@@ -446,6 +474,8 @@ describe('a whole repair visit in the app', () => {
     const session = await launchApp(tempDir('agent-offline'), 'offline');
     sessions.push(session);
     const { browser } = session;
+    // The webview keeps the language an earlier session chose: these screens are read in Chinese.
+    await language(browser, 'zh-CN');
     await browser.setWindowSize(360, 780).catch(() => {});
     await enrol(browser, url, code, false);
     await server.stop();

@@ -7,8 +7,24 @@ import { isSyncing, parseRoute, putBackWords, routeHash, webConnectionType, type
 /** A screen sending the agent to the photos for one kind of photo, and the way back to it. */
 export interface PhotoRequest { visit: string; kind: string; back: VisitSection; backLabel: MessageKey }
 
+/** How the screens look: the phone's light or dark setting, or the agent's choice. */
+export type Theme = 'auto' | 'light' | 'dark' | 'contrast';
+export const THEMES: readonly Theme[] = ['auto', 'light', 'dark', 'contrast'];
+
+function storedTheme(): Theme {
+  const stored = localStorage.getItem('posfield.theme');
+  return (THEMES as readonly string[]).includes(stored ?? '') ? (stored as Theme) : 'auto';
+}
+
+/** Puts `theme` on the page: no attribute follows the phone's own setting. */
+function applyTheme(theme: Theme) {
+  if (theme === 'auto') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = theme;
+}
+
 class AppState {
   locale = $state<Locale>(localStorage.getItem('posfield.locale') === 'en' ? 'en' : 'zh');
+  theme = $state<Theme>(storedTheme());
   info = $state<AppInfo | null>(null);
   vocab = $state<Vocabulary | null>(null);
   route = $state<Route>(parseRoute(location.hash));
@@ -38,6 +54,12 @@ class AppState {
     this.locale = locale;
     localStorage.setItem('posfield.locale', locale);
     document.documentElement.lang = locale === 'zh' ? 'zh-CN' : 'en';
+  }
+
+  setTheme(theme: Theme) {
+    this.theme = theme;
+    localStorage.setItem('posfield.theme', theme);
+    applyTheme(theme);
   }
 
   go(route: Route) {
@@ -74,6 +96,7 @@ class AppState {
   async start() {
     window.addEventListener('hashchange', () => (this.route = parseRoute(location.hash)));
     document.documentElement.lang = this.locale === 'zh' ? 'zh-CN' : 'en';
+    applyTheme(this.theme);
     const [info, vocab] = await Promise.all([api.appInfo(), api.vocabulary()]);
     this.info = info;
     this.vocab = vocab;

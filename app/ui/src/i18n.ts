@@ -71,12 +71,13 @@ const zh = {
   retryAt: '{when}自动重试', syncProblem: '同步遇到问题，需要处理',
   jobsOfDay: '当天工单', overdueJobs: '已逾期', unplannedJobs: '未排期', allVisits: '全部任务',
   prevDay: '前一天', nextDay: '后一天', backToToday: '回到今天', wholeDay: '全天', plannedFor: '原定 {day}',
-  noJobsThatDay: '这一天没有工单', searchJobs: '搜索商户、商户号、机身号、电话、地址', searchNone: '没有找到匹配的任务',
+  noJobsThatDay: '这一天没有工单', searchJobs: '搜索商户、商户号、机身号、电话', searchNone: '没有找到匹配的任务',
   searchResults: '搜索结果 {n} 条', navigate: '导航', mapAmap: '高德地图', mapBaidu: '百度地图', mapApple: '苹果地图',
   moveUp: '上移 {merchant}', moveDown: '下移 {merchant}', callShort: '电话', showAll: '显示全部 {n} 个',
   news: '消息', newsUnseen: '消息，{n} 条未读', newsNone: '还没有消息。同步后，新工单、退回和审批结果会显示在这里。',
   newsNewJob: '新工单', newsReturned: '任务被退回', newsApplicationApproved: '复机申请已批准', newsApplicationRejected: '复机申请被驳回',
   newsReplanned: '工单改期', newsCancelled: '工单已取消', newsPlanned: '预约：{day}', newsNoDay: '不再限定日期', newsReason: '原因：{reason}',
+  looks: '显示', looksHint: '强光：黑白高对比，阳光下更清楚。自动：跟随手机的深色设置。', themeAuto: '自动', themeLight: '浅色', themeDark: '深色', themeContrast: '强光',
 };
 
 type Messages = typeof zh;
@@ -155,6 +156,7 @@ const en: Messages = {
   news: 'News', newsUnseen: 'News, {n} unread', newsNone: 'No news yet. After a sync, new jobs, returned visits and decisions show here.',
   newsNewJob: 'New job', newsReturned: 'Visit returned', newsApplicationApproved: 'Reactivation approved', newsApplicationRejected: 'Reactivation rejected',
   newsReplanned: 'Job moved', newsCancelled: 'Job cancelled', newsPlanned: 'Planned: {day}', newsNoDay: 'No longer planned for a day', newsReason: 'Reason: {reason}',
+  looks: 'Display', looksHint: 'Strong light: black on white, easier to read in the sun. Automatic: follows the phone\'s dark setting.', themeAuto: 'Automatic', themeLight: 'Light', themeDark: 'Dark', themeContrast: 'Strong light',
 };
 
 export const messages: Record<Locale, Messages> = { zh, en };
