@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "set_day_order",
     "news_list",
     "mark_news_seen",
+    "trip_step",
     "create_visit",
     "visit_view",
     "identify_photo",

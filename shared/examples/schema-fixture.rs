@@ -18,10 +18,10 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
 use posfield_shared::visit::{
-    BlobInfo, Ctx, MerchantInput, SCHEMA_VERSION, Schedule, SimInput, StepState, TerminalDetails, VisitDoc,
+    BlobInfo, Ctx, GeoPoint, MerchantInput, SCHEMA_VERSION, SimInput, StepState, TerminalDetails, VisitDoc,
 };
 use posfield_shared::vocab::{DocumentKind, IdentificationMethod, NetworkLink, SimCarrier, WarrantyStatus};
-use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, TimeOfDay, Timestamp, VisitKind};
+use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, Timestamp, VisitKind};
 
 /// The visit id of the current version's fixture (every version's fixture
 /// has it: each stands for the same visit as its version wrote it).
@@ -108,14 +108,11 @@ fn fixture(visit_id: &str) -> Vec<u8> {
     let mut doc =
         VisitDoc::create_visit(&ctx(), b"fixture-phone-wang", visit_id, VisitKind::Repair, &merchant, "wang")
             .expect("the visit is created");
-    // The desk plans it (schema 4).
-    let desk = Ctx::new(Actor::admin("zhou", "back-office"), Timestamp(1_795_000_090_000), "fixture-plan");
-    let schedule = Schedule {
-        day: CalendarDate::from_ymd(2026, 11, 24).expect("a date"),
-        from: TimeOfDay::from_hm(14, 0),
-        until: TimeOfDay::from_hm(17, 30),
-    };
-    doc.schedule(&desk, Some(schedule)).expect("the visit is planned");
+    // The agent's way there (schema 4).
+    doc.accept_job(&ctx()).expect("the job is taken");
+    doc.depart(&ctx()).expect("the agent sets off");
+    let shop = GeoPoint::from_degrees(31.224361, 121.46917, Some(15.0)).expect("a point");
+    doc.arrive(&ctx(), Ok(shop)).expect("the agent arrives");
     doc.identify_terminal(&ctx(), "N9100001234567", IdentificationMethod::Manual, None, false)
         .expect("the terminal is identified");
     let details = TerminalDetails {

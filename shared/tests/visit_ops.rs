@@ -529,3 +529,55 @@ fn the_expected_terminal_is_what_the_back_office_dispatched_and_nothing_a_phone_
     doc.add_note(&clock.ctx(&reviewer()), &posfield_shared::visit::dispatched_serial_note("??")).unwrap();
     assert_eq!(doc.visit().unwrap().expected_serials(), ["0821674609"]);
 }
+
+#[test]
+fn the_way_to_the_merchant_is_recorded_once_each_without_starting_the_work() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    let accepted = doc.accept_job(&clock.ctx(&agent())).unwrap();
+    assert_eq!(accepted.status, VisitStatus::Draft, "taking a job is not working on it");
+    let first = accepted.trip.clone().unwrap().accepted.unwrap();
+    // Again: nothing new, no history entry.
+    let again = doc.accept_job(&clock.ctx(&agent())).unwrap();
+    assert_eq!(again.trip.unwrap().accepted.unwrap(), first);
+    assert_eq!(again.history.len(), accepted.history.len());
+    doc.depart(&clock.ctx(&agent())).unwrap();
+    let at = posfield_shared::visit::GeoPoint::from_degrees(31.224361, 121.469170, Some(12.4)).unwrap();
+    let arrived = doc.arrive(&clock.ctx(&agent()), Ok(at)).unwrap();
+    let arrival = arrived.trip.unwrap().arrived.unwrap();
+    assert_eq!(
+        (arrival.location.unwrap().lat_e6, arrival.location.unwrap().lon_e6),
+        (31_224_361, 121_469_170)
+    );
+    assert_eq!(arrival.location.unwrap().accuracy_m, Some(12));
+    assert_eq!(arrived.status, VisitStatus::Draft);
+    // Work begins with the first step: 处理中.
+    let working =
+        doc.set_step(&clock.ctx(&agent()), "identify", StepState::Skipped, Some("标签损坏"), None).unwrap();
+    assert_eq!(working.status, VisitStatus::InProgress);
+}
+
+#[test]
+fn an_arrival_without_a_location_says_why_and_fills_the_moments_skipped() {
+    let mut clock = Clock::default();
+    let mut doc = new_visit(&mut clock, VisitKind::Repair);
+    let refused = doc.arrive(&clock.ctx(&agent()), Err("refused")).unwrap();
+    let trip = refused.trip.unwrap();
+    let arrival = trip.arrived.unwrap();
+    assert_eq!((arrival.location, arrival.no_location.as_deref()), (None, Some("refused")));
+    assert_eq!(trip.accepted.unwrap().at, arrival.stamp.at, "the skipped moments are now");
+    assert_eq!(trip.departed.unwrap().at, arrival.stamp.at);
+    let mut other = new_visit(&mut clock, VisitKind::Repair);
+    assert!(matches!(
+        other.arrive(&clock.ctx(&agent()), Err("the dog ate it")),
+        Err(VisitError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        other.arrive(&clock.ctx(&reviewer()), Err("refused")),
+        Err(VisitError::Forbidden { .. })
+    ));
+    assert_eq!(posfield_shared::visit::GeoPoint::from_degrees(91.0, 0.0, None), None, "not on the earth");
+    assert_eq!(posfield_shared::visit::GeoPoint::from_degrees(f64::NAN, 0.0, None), None);
+    other.cancel(&clock.ctx(&admin()), "商户取消").unwrap();
+    assert!(matches!(other.depart(&clock.ctx(&agent())), Err(VisitError::Locked { .. })));
+}

@@ -402,6 +402,22 @@ fn a_visit_dispatched_for_a_day_and_window_reaches_the_agent_and_is_planned_agai
         ("2026-12-08".into(), "09:30–11:00".into())
     );
 
+    // The agent takes the job, sets off and checks in on arrival: the desk sees the way there.
+    li.accept_job(&id).unwrap();
+    li.depart(&id).unwrap();
+    let shop = posfield_shared::visit::GeoPoint::from_degrees(31.224361, 121.46917, Some(12.0)).unwrap();
+    li.arrive(&id, Ok(shop)).unwrap();
+    sync(&mut li);
+    let page = desk.page(&location);
+    for words in [
+        "<dt>已接单</dt>",
+        "<dt>已出发</dt>",
+        "<dt>已到达</dt>",
+        "<dd class=\"trip\">31.224361, 121.469170 ±12 m</dd>",
+    ] {
+        assert!(page.contains(words), "{words} is not on the visit page");
+    }
+
     // The desk moves it to the afternoon of the next day, open-ended.
     let moved = [("csrf", csrf.as_str()), ("agent", "li"), ("day", "2026-12-09"), ("from", "14:00")];
     assert_eq!(desk.post(&format!("{location}/assign"), &moved).status().as_u16(), 303);

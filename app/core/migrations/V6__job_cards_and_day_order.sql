@@ -16,6 +16,8 @@ CREATE TABLE visit_cards (
     planned_day TEXT,
     planned_from TEXT,
     planned_until TEXT,
+    -- How far the agent got on the way (schema 4's trip): accepted, departed, arrived.
+    trip TEXT,
     updated_at INTEGER NOT NULL,
     unsynced INTEGER NOT NULL,
     -- What a search matches: the name, numbers, serials, phone and address,

@@ -1191,6 +1191,27 @@ impl Agent {
         self.edit(visit_id, |doc, ctx| doc.set_settled_balance(ctx, balance_fen))
     }
 
+    /// 已接单: the agent takes the job.
+    pub fn accept_job(&mut self, visit_id: &VisitId) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.accept_job(ctx))
+    }
+
+    /// 出发: the agent sets off for the merchant.
+    pub fn depart(&mut self, visit_id: &VisitId) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.depart(ctx))
+    }
+
+    /// 到达: the arrival check-in, with where the phone said it was or why
+    /// it could not say (`refused`, `unavailable`, `timeout`): the arrival
+    /// is recorded either way.
+    pub fn arrive(
+        &mut self,
+        visit_id: &VisitId,
+        location: Result<posfield_shared::visit::GeoPoint, &str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.arrive(ctx, location))
+    }
+
     /// Sets the follow-up day: the visit is on the list of that day.
     pub fn set_follow_up(
         &mut self,

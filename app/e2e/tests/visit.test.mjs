@@ -437,7 +437,21 @@ describe('a whole repair visit in the app', () => {
     const maps = [];
     for (const link of await browser.$$(`${sel('merchant-maps')} a`)) maps.push(await link.getAttribute('href'));
     assert.deepEqual(maps.map((href) => new URL(href).host), ['uri.amap.com', 'api.map.baidu.com', 'maps.apple.com']);
+    // The way there: accepted, set off, arrived. A desktop cannot tell where
+    // it is: the arrival is recorded with its time and says so.
+    await click(browser, sel('trip-accept'));
+    await waitFor(browser, sel('trip-tripAccepted'), 'displayed', 10000);
+    await click(browser, sel('trip-depart'));
+    await waitFor(browser, sel('trip-tripDeparted'), 'displayed', 10000);
+    await click(browser, sel('trip-arrive'));
+    await waitFor(browser, sel('trip-location'), 'displayed', 15000);
+    assert.equal(await (await browser.$(sel('trip-location'))).getText(), '位置：手机无法定位，只记录了到达时间');
+    assert.match(await (await browser.$(sel('trip-tripArrived'))).getText(), /^已到达 \d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+    assert.equal(await (await browser.$(sel('visit-status'))).getText(), '待处理', 'arriving is not yet working on it');
+    await shot(browser, 'visit-trip');
     await click(browser, sel('nav-today'));
+    await browser.waitUntil(async () => (await browser.$$(`${sel('day-planned')} ${sel('job-trip')}`)).length === 1, { timeout: 10000, timeoutMsg: 'the card does not say the agent arrived' });
+    assert.equal(await (await browser.$(`${sel('day-planned')} ${sel('job-trip')}`)).getText(), '已到达');
     await language(browser, 'en');
     await waitFor(browser, 'button*=New visit', 'displayed', 5000);
     await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 10000 });

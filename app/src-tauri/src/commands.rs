@@ -43,6 +43,7 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         set_day_order,
         news_list,
         mark_news_seen,
+        trip_step,
         create_visit,
         correct_merchant,
         visit_view,
@@ -300,6 +301,49 @@ async fn set_day_order(app: AppHandle, day: String, ids: Vec<String>) -> UiResul
         let ids = ids.iter().map(|id| parse_visit_id(id)).collect::<UiResult<Vec<_>>>()?;
         state.agent()?.set_day_order(day, &ids)?;
         Ok(())
+    })
+    .await
+}
+
+/// Where the phone said it was, as the UI's positioning gave it.
+#[derive(Debug, serde::Deserialize)]
+struct Fix {
+    lat: f64,
+    lon: f64,
+    accuracy: Option<f64>,
+}
+
+/// A moment of the way to the merchant: `accept`, `depart`, or `arrive`
+/// with where the phone said it was (`fix`) or why it could not say
+/// (`no_fix`: `refused`, `unavailable`, `timeout`).
+#[tauri::command]
+async fn trip_step(
+    app: AppHandle,
+    visit_id: String,
+    step: String,
+    fix: Option<Fix>,
+    no_fix: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let id = parse_visit_id(&visit_id)?;
+        if !matches!(step.as_str(), "accept" | "depart" | "arrive") {
+            return Err(UiError::new("invalid_input", format!("no step {step:?} on the way")));
+        }
+        edit(app, state, &id, |agent| match step.as_str() {
+            "accept" => agent.accept_job(&id).map(drop),
+            "depart" => agent.depart(&id).map(drop),
+            _ => {
+                let location = match (&fix, no_fix.as_deref()) {
+                    (Some(fix), _) => {
+                        posfield_shared::visit::GeoPoint::from_degrees(fix.lat, fix.lon, fix.accuracy)
+                            .ok_or("unavailable")
+                    }
+                    (None, Some(why)) => Err(why),
+                    (None, None) => Err("unavailable"),
+                };
+                agent.arrive(&id, location).map(drop)
+            }
+        })
     })
     .await
 }

@@ -1,4 +1,5 @@
-//! Phone-only plugins: the NFC reader and the live barcode scanner.
+//! Phone-only plugins: the NFC reader, the live barcode scanner and
+//! positioning (the arrival check-in's location).
 //!
 //! Both are called from the UI in JavaScript; the shell only registers them.
 //! The barcode scanner needs Google Play services (ML Kit), which Huawei and
@@ -7,7 +8,10 @@
 
 /// Registers the mobile plugins on the builder.
 pub(crate) fn register<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    builder.plugin(tauri_plugin_nfc::init()).plugin(tauri_plugin_barcode_scanner::init())
+    builder
+        .plugin(tauri_plugin_nfc::init())
+        .plugin(tauri_plugin_barcode_scanner::init())
+        .plugin(tauri_plugin_geolocation::init())
 }
 
 /// Hands `rustls-platform-verifier` the Android context through which it

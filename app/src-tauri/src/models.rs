@@ -367,6 +367,43 @@ pub struct FollowUpView {
     pub note: Option<String>,
 }
 
+/// The agent's way to the merchant, each moment in Beijing time.
+#[derive(Debug, Clone, Serialize)]
+pub struct TripView {
+    /// 已接单, `YYYY-MM-DD HH:MM`.
+    pub accepted: Option<String>,
+    /// 出发.
+    pub departed: Option<String>,
+    /// 到达.
+    pub arrived: Option<String>,
+    /// Where the phone said it was at the arrival: `lat, lon` in degrees.
+    pub location: Option<String>,
+    /// Its accuracy in metres.
+    pub accuracy_m: Option<u32>,
+    /// Why there is no location: `refused`, `unavailable`, `timeout`.
+    pub no_location: Option<String>,
+}
+
+impl TripView {
+    fn of(trip: &posfield_shared::visit::Trip) -> TripView {
+        let words =
+            |s: &Option<posfield_shared::visit::schema::Stamp>| s.as_ref().map(|s| s.at.beijing_words());
+        let arrival = trip.arrived.as_ref();
+        let location = arrival.and_then(|a| a.location);
+        TripView {
+            accepted: words(&trip.accepted),
+            departed: words(&trip.departed),
+            arrived: arrival.map(|a| a.stamp.at.beijing_words()),
+            location: location.map(|p| {
+                let (lat, lon) = p.degrees();
+                format!("{lat:.6}, {lon:.6}")
+            }),
+            accuracy_m: location.and_then(|p| p.accuracy_m),
+            no_location: arrival.and_then(|a| a.no_location.clone()),
+        }
+    }
+}
+
 /// A terminal taken back from the merchant, as handed over (回收终端交接).
 #[derive(Debug, Clone, Serialize)]
 pub struct HandoverView {
@@ -563,6 +600,8 @@ pub struct VisitView {
     pub follow_up: Option<FollowUpView>,
     /// The terminals handed over, as recorded.
     pub handovers: Vec<HandoverView>,
+    /// The agent's way to the merchant, once begun.
+    pub trip: Option<TripView>,
     /// Today's date in Beijing (`YYYY-MM-DD`), the day ages count to and
     /// the earliest follow-up day.
     pub today: String,
@@ -824,6 +863,7 @@ impl VisitView {
                 .as_ref()
                 .map(|f| FollowUpView { on: f.on.to_string(), note: f.note.clone() }),
             handovers,
+            trip: visit.trip.as_ref().map(TripView::of),
             today: today.to_string(),
             warranty: visit.repair.warranty.as_ref().map(|d| d.value.code().to_owned()),
             repair_plan: visit.repair.plan.as_ref().map(|d| d.value.code().to_owned()),

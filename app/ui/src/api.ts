@@ -43,6 +43,8 @@ export interface JobCard {
   /** The day the desk planned it for (`YYYY-MM-DD`) and its window (`HH:MM`), Beijing time. */
   planned_day: string | null; planned_from: string | null; planned_until: string | null;
   updated_at: number; unsynced: boolean; returned_note: string | null;
+  /** How far the agent got on the way: `accepted`, `departed`, `arrived`. */
+  trip: 'accepted' | 'departed' | 'arrived' | null;
 }
 /** What a sync brought from the back office. */
 export interface NewsItem {
@@ -113,6 +115,11 @@ export interface VisitView {
   unbind_reference: string | null; settled_balance_fen: number | null;
   follow_up: { on: string; note: string | null } | null;
   handovers: HandoverView[];
+  /** The way to the merchant: each moment in Beijing time; the arrival's location or why there is none. */
+  trip: {
+    accepted: string | null; departed: string | null; arrived: string | null;
+    location: string | null; accuracy_m: number | null; no_location: 'refused' | 'unavailable' | 'timeout' | null;
+  } | null;
   /** Today's date in Beijing, `YYYY-MM-DD`. */
   today: string;
   warranty: string | null; repair_plan: string | null; fee_fen: number | null;
@@ -148,6 +155,8 @@ export const api = {
   vocabulary: () => invoke<Vocabulary>('vocabulary'),
   enroll: (server: string, code: string, deviceName: string) => invoke<string>('enroll', { server, code, deviceName }),
   /** `followUpOn` (`YYYY-MM-DD`): only the visits whose follow-up is that day. */
+  tripStep: (visitId: string, step: 'accept' | 'depart' | 'arrive', fix: { lat: number; lon: number; accuracy: number | null } | null = null, noFix: string | null = null) =>
+    invoke<VisitView>('trip_step', { visitId, step, fix, noFix }),
   newsList: (limit: number) => invoke<NewsItem[]>('news_list', { limit }),
   markNewsSeen: (through: number) => invoke<void>('mark_news_seen', { through }),
   dayView: (day: string | null) => invoke<DayView>('day_view', { day }),

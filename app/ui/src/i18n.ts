@@ -77,6 +77,10 @@ const zh = {
   news: '消息', newsUnseen: '消息，{n} 条未读', newsNone: '还没有消息。同步后，新工单、退回和审批结果会显示在这里。',
   newsNewJob: '新工单', newsReturned: '任务被退回', newsApplicationApproved: '复机申请已批准', newsApplicationRejected: '复机申请被驳回',
   newsReplanned: '工单改期', newsCancelled: '工单已取消', newsPlanned: '预约：{day}', newsNoDay: '不再限定日期', newsReason: '原因：{reason}',
+  tripAccept: '接单', tripDepart: '出发', tripArrive: '到达签到', tripAccepted: '已接单', tripDeparted: '已出发', tripArrived: '已到达',
+  tripTitle: '行程', tripAt: '{what} {at}', tripLocation: '位置：{where}（误差约 {m} 米）', tripLocationNoAccuracy: '位置：{where}',
+  noFixRefused: '位置：未获授权，只记录了到达时间', noFixUnavailable: '位置：手机无法定位，只记录了到达时间', noFixTimeout: '位置：定位超时，只记录了到达时间',
+  arrivedSaved: '已签到到达', locating: '正在定位…',
   looks: '显示', looksHint: '强光：黑白高对比，阳光下更清楚。自动：跟随手机的深色设置。', themeAuto: '自动', themeLight: '浅色', themeDark: '深色', themeContrast: '强光',
 };
 
@@ -156,6 +160,10 @@ const en: Messages = {
   news: 'News', newsUnseen: 'News, {n} unread', newsNone: 'No news yet. After a sync, new jobs, returned visits and decisions show here.',
   newsNewJob: 'New job', newsReturned: 'Visit returned', newsApplicationApproved: 'Reactivation approved', newsApplicationRejected: 'Reactivation rejected',
   newsReplanned: 'Job moved', newsCancelled: 'Job cancelled', newsPlanned: 'Planned: {day}', newsNoDay: 'No longer planned for a day', newsReason: 'Reason: {reason}',
+  tripAccept: 'Accept job', tripDepart: 'Set off', tripArrive: 'Check in on arrival', tripAccepted: 'Accepted', tripDeparted: 'On the way', tripArrived: 'Arrived',
+  tripTitle: 'The way there', tripAt: '{what} {at}', tripLocation: 'Location: {where} (within about {m} m)', tripLocationNoAccuracy: 'Location: {where}',
+  noFixRefused: 'Location: not allowed; only the arrival time was recorded', noFixUnavailable: 'Location: the phone cannot tell; only the arrival time was recorded', noFixTimeout: 'Location: took too long; only the arrival time was recorded',
+  arrivedSaved: 'Checked in on arrival', locating: 'Finding the location…',
   looks: 'Display', looksHint: 'Strong light: black on white, easier to read in the sun. Automatic: follows the phone\'s dark setting.', themeAuto: 'Automatic', themeLight: 'Light', themeDark: 'Dark', themeContrast: 'Strong light',
 };
 

@@ -395,3 +395,10 @@ describe("the day's list", () => {
     expect(moveItem(['a'], 5, 1)).toEqual(['a']);
   });
 });
+
+describe('the arrival check-in', () => {
+  it('a desktop has no positioning: unavailable, without asking the plugin', async () => {
+    const { locate } = await import('./location');
+    expect(await locate(false)).toBe('unavailable');
+  });
+});

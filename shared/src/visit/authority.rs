@@ -22,7 +22,7 @@
 //! | `assignment` (the agent, and from schema 4 the `schedule`: the day and time window it is planned for) | never | never | write while open | restore |
 //! | `reviews` | never | append while open | append while open | restore |
 //! | `reactivation.application` | submit while working | decide while open | decide while open | restore |
-//! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `sim`, `backup`, `backup_waiver`, `parameters`, `network_test`, `restore`, `deregistration`, `follow_up`, `handovers`, `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
+//! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `sim`, `backup`, `backup_waiver`, `parameters`, `network_test`, `restore`, `deregistration`, `follow_up`, `handovers`, `trip` (schema 4), `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
 //! | `notes`, `history` | append, as itself, while open (not approved or cancelled) | append | append | append |
 //!
 //! "Append" means entries are added and none is changed or removed, and an
@@ -102,6 +102,8 @@ pub enum Field {
     FollowUp,
     /// `handovers`.
     Handovers,
+    /// `trip`.
+    Trip,
     /// `repair`.
     Repair,
     /// `reactivation.cause`.
@@ -122,7 +124,7 @@ pub enum Field {
 
 impl Field {
     /// Every field, in document order.
-    pub const ALL: [Field; 29] = [
+    pub const ALL: [Field; 30] = [
         Field::Versions,
         Field::Id,
         Field::Kind,
@@ -144,6 +146,7 @@ impl Field {
         Field::Deregistration,
         Field::FollowUp,
         Field::Handovers,
+        Field::Trip,
         Field::Repair,
         Field::ReactivationCause,
         Field::Application,
@@ -177,6 +180,7 @@ impl Field {
             Field::Restore => "restore",
             Field::Deregistration => "deregistration",
             Field::FollowUp => "follow_up",
+            Field::Trip => "trip",
             Field::Handovers => "handovers",
             Field::Repair => "repair",
             Field::ReactivationCause => "reactivation.cause",
@@ -224,6 +228,7 @@ impl Field {
             Field::Restore => "数据恢复",
             Field::Deregistration => "注销记录",
             Field::FollowUp => "回访日期",
+            Field::Trip => "行程",
             Field::Handovers => "终端交接",
             Field::Repair => "维修决定",
             Field::ReactivationCause => "停机原因",
@@ -238,7 +243,7 @@ impl Field {
 }
 
 /// The document key of each single-key field, by the field's position.
-const KEYS: [&str; 29] = [
+const KEYS: [&str; 30] = [
     "schema",
     "id",
     "kind",
@@ -260,6 +265,7 @@ const KEYS: [&str; 29] = [
     "deregistration",
     "follow_up",
     "handovers",
+    "trip",
     "repair",
     "reactivation",
     "reactivation",
@@ -532,6 +538,7 @@ fn same(field: Field, a: &Visit, b: &Visit) -> bool {
         Field::Restore => a.restore == b.restore,
         Field::Deregistration => a.deregistration == b.deregistration,
         Field::FollowUp => a.follow_up == b.follow_up,
+        Field::Trip => a.trip == b.trip,
         Field::Handovers => a.handovers == b.handovers,
         Field::Repair => a.repair == b.repair,
         Field::ReactivationCause => a.reactivation.cause == b.reactivation.cause,
@@ -573,6 +580,7 @@ fn copy(field: Field, from: &Visit, to: &mut Visit) {
         Field::Restore => to.restore = from.restore.clone(),
         Field::Deregistration => to.deregistration = from.deregistration.clone(),
         Field::FollowUp => to.follow_up = from.follow_up.clone(),
+        Field::Trip => to.trip = from.trip.clone(),
         Field::Handovers => to.handovers = from.handovers.clone(),
         Field::Repair => to.repair = from.repair.clone(),
         Field::ReactivationCause => to.reactivation.cause = from.reactivation.cause.clone(),

@@ -478,6 +478,7 @@ impl VisitDoc {
             deregistration,
             follow_up,
             handovers,
+            trip,
         );
         self.write_list("faults", &old.faults, &new.faults)?;
         self.write_list("documents", &old.documents, &new.documents)?;

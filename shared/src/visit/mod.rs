@@ -28,5 +28,6 @@ pub use ops::{
     BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, TerminalDetails, VisitError, WaiverInput,
 };
 pub use schema::{
-    CHECKLIST_EDITION, EDITABLE_FROM, SCHEMA_VERSION, Schedule, StepState, Visit, dispatched_serial_note,
+    Arrival, CHECKLIST_EDITION, EDITABLE_FROM, GeoPoint, SCHEMA_VERSION, Schedule, StepState, Trip, Visit,
+    dispatched_serial_note,
 };

@@ -377,6 +377,7 @@ impl VisitDoc {
             deregistration: DeregistrationRecord::default(),
             follow_up: None,
             handovers: Vec::new(),
+            trip: None,
             repair: RepairRecord::default(),
             reactivation: ReactivationRecord::default(),
             acceptance: None,
@@ -432,6 +433,81 @@ impl VisitDoc {
                 visit.status = visit.status.apply(VisitEvent::Start)?;
             }
             change(visit)
+        })
+    }
+
+    /// A moment of the agent's way to the merchant, recorded once: the
+    /// status stays as it is (a job accepted or on its way is not yet
+    /// being worked on). Recording a moment again changes nothing.
+    fn trip_edit(
+        &mut self,
+        ctx: &Ctx,
+        action: &'static str,
+        change: impl FnOnce(&mut Trip) -> bool,
+    ) -> Result<Visit, VisitError> {
+        forbid_unless(ctx, ctx.actor.role == Role::Agent, action)?;
+        let visit = self.visit()?;
+        if !visit.status.is_editable_by_agent() {
+            return Err(VisitError::Locked { status: visit.status });
+        }
+        let mut trip = visit.trip.clone().unwrap_or_default();
+        if !change(&mut trip) {
+            return Ok(visit);
+        }
+        self.apply(ctx, action, |visit| {
+            visit.trip = Some(trip);
+            Ok(String::new())
+        })
+    }
+
+    /// 已接单: the agent takes the job.
+    pub fn accept_job(&mut self, ctx: &Ctx) -> Result<Visit, VisitError> {
+        self.trip_edit(ctx, "accept_job", |trip| {
+            if trip.accepted.is_some() {
+                return false;
+            }
+            trip.accepted = Some(ctx.stamp());
+            true
+        })
+    }
+
+    /// 出发: the agent sets off (and has taken the job).
+    pub fn depart(&mut self, ctx: &Ctx) -> Result<Visit, VisitError> {
+        self.trip_edit(ctx, "depart", |trip| {
+            if trip.departed.is_some() {
+                return false;
+            }
+            trip.accepted.get_or_insert_with(|| ctx.stamp());
+            trip.departed = Some(ctx.stamp());
+            true
+        })
+    }
+
+    /// 到达: the arrival check-in, with where the phone said it was, or why
+    /// it could not say (`refused`, `unavailable`, `timeout`); the moments
+    /// before it are taken as now when the agent skipped them.
+    pub fn arrive(&mut self, ctx: &Ctx, location: Result<GeoPoint, &str>) -> Result<Visit, VisitError> {
+        let (location, no_location) = match location {
+            Ok(point) => (Some(point), None),
+            Err(why) => {
+                let why = require_text(why, "why there is no location")?;
+                if !matches!(why.as_str(), "refused" | "unavailable" | "timeout") {
+                    return Err(VisitError::OutOfRange {
+                        what: "why there is no location",
+                        why: "is not refused, unavailable or timeout",
+                    });
+                }
+                (None, Some(why))
+            }
+        };
+        self.trip_edit(ctx, "arrive", |trip| {
+            if trip.arrived.is_some() {
+                return false;
+            }
+            trip.accepted.get_or_insert_with(|| ctx.stamp());
+            trip.departed.get_or_insert_with(|| ctx.stamp());
+            trip.arrived = Some(Arrival { stamp: ctx.stamp(), location, no_location });
+            true
         })
     }
 

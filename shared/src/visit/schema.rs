@@ -36,7 +36,9 @@ use crate::vocab::{
 /// of steps that used to be ticks: parameters, network test, data restore,
 /// a declined backup's signed waiver, the deregistration's unbinding
 /// reference and settled balance, and a follow-up date. Version 4 added the
-/// day and time window the desk plans a visit for (`assignment.schedule`).
+/// day and time window the desk plans a visit for (`assignment.schedule`)
+/// and the agent's way there (`trip`: accepted, set off, arrived with the
+/// phone's location).
 pub const SCHEMA_VERSION: u64 = 4;
 
 /// The checklist edition this code creates visits under. A visit keeps the
@@ -489,6 +491,74 @@ pub struct Assignment {
     pub schedule: Option<Schedule>,
 }
 
+/// The agent's way to the merchant (schema 4). Each moment is recorded
+/// once, by the phone's clock; the visit's status says the rest (处理中 once
+/// work began, 完成 once completed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Trip {
+    /// 已接单: the agent took the job.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub accepted: Option<Stamp>,
+    /// 出发: the agent set off for the merchant.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub departed: Option<Stamp>,
+    /// 到达: the arrival check-in.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub arrived: Option<Arrival>,
+}
+
+/// The arrival check-in: when, and where the phone said it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Arrival {
+    /// Who arrived, when (the phone's clock).
+    pub stamp: Stamp,
+    /// Where the phone said it was, when it could say.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub location: Option<GeoPoint>,
+    /// Why there is no location (`refused`, `unavailable`, `timeout`), when there is none.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub no_location: Option<String>,
+}
+
+/// A point on the earth as the phone's positioning gives it: WGS-84, in
+/// millionths of a degree (whole numbers merge and compare exactly), with
+/// the phone's stated accuracy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct GeoPoint {
+    /// Latitude, millionths of a degree (-90,000,000 to 90,000,000).
+    pub lat_e6: i64,
+    /// Longitude, millionths of a degree (-180,000,000 to 180,000,000).
+    pub lon_e6: i64,
+    /// The radius the phone is sure within, in metres.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub accuracy_m: Option<u32>,
+}
+
+impl GeoPoint {
+    /// A point from degrees, if it is on the earth; accuracy in metres.
+    pub fn from_degrees(lat: f64, lon: f64, accuracy_m: Option<f64>) -> Option<GeoPoint> {
+        let on_earth = lat.is_finite() && lon.is_finite() && lat.abs() <= 90.0 && lon.abs() <= 180.0;
+        on_earth.then(|| GeoPoint {
+            lat_e6: (lat * 1e6).round() as i64,
+            lon_e6: (lon * 1e6).round() as i64,
+            accuracy_m: accuracy_m
+                .filter(|a| a.is_finite() && *a >= 0.0)
+                .map(|a| a.min(f64::from(u32::MAX)).round() as u32),
+        })
+    }
+
+    /// Latitude and longitude in degrees.
+    pub fn degrees(self) -> (f64, f64) {
+        (self.lat_e6 as f64 / 1e6, self.lon_e6 as f64 / 1e6)
+    }
+}
+
 /// When the desk plans a visit: a day, and the window the merchant asked
 /// for when there is one (either end may be open), in Beijing time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
@@ -592,6 +662,11 @@ pub struct Visit {
     #[autosurgeon(missing = "Vec::new")]
     #[serde(default)]
     pub handovers: Vec<HandoverRecord>,
+    /// The agent's way to the merchant: job accepted, set off, arrived
+    /// (schema 4).
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default)]
+    pub trip: Option<Trip>,
     /// Repair decisions.
     pub repair: RepairRecord,
     /// Reactivation data.

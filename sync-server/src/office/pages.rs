@@ -509,6 +509,8 @@ pub struct VisitPage {
     /// the form's current values.
     planned: String,
     plan: PlanFields,
+    /// The agent's way there, as (label, words) lines.
+    trip: Vec<(&'static str, String)>,
     created: String,
     completed: String,
     terminal: String,
@@ -546,6 +548,33 @@ pub struct VisitPage {
     damaged: bool,
     agents: Vec<Choice>,
     saved: bool,
+}
+
+/// The agent's way to the merchant in words: each moment in Beijing time,
+/// and where the phone said it was on arrival or why it could not say.
+fn trip_lines(lang: Lang, trip: &posfield_shared::visit::Trip) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    let moments = [("trip_accepted", trip.accepted.as_ref()), ("trip_departed", trip.departed.as_ref())];
+    for (key, stamp) in moments {
+        if let Some(stamp) = stamp {
+            lines.push((lang.t(key), stamp.at.beijing_words()));
+        }
+    }
+    if let Some(arrival) = &trip.arrived {
+        lines.push((lang.t("trip_arrived"), arrival.stamp.at.beijing_words()));
+        let place = match (arrival.location, arrival.no_location.as_deref()) {
+            (Some(point), _) => {
+                let (lat, lon) = point.degrees();
+                let within = point.accuracy_m.map(|m| format!(" ±{m} m")).unwrap_or_default();
+                format!("{lat:.6}, {lon:.6}{within}")
+            }
+            (None, Some("refused")) => lang.t("trip_no_fix_refused").to_owned(),
+            (None, Some("timeout")) => lang.t("trip_no_fix_timeout").to_owned(),
+            (None, _) => lang.t("trip_no_fix_unavailable").to_owned(),
+        };
+        lines.push((lang.t("trip_location"), place));
+    }
+    lines
 }
 
 /// A dispatch form's plan fields as they stand.
@@ -938,6 +967,7 @@ pub async fn visit_page(
             .map(|p| format!("{} {}", p.day, p.window_words()).trim_end().to_owned())
             .unwrap_or_default(),
         plan: PlanFields::of(visit.assignment.schedule.as_ref()),
+        trip: visit.trip.as_ref().map(|trip| trip_lines(lang, trip)).unwrap_or_default(),
         created: stamp_words(lang, &visit.created),
         completed: visit.completion.as_ref().map(|s| stamp_words(lang, s)).unwrap_or_default(),
         terminal: identification(&visit.terminal),

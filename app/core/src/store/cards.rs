@@ -39,6 +39,8 @@ pub struct JobCard {
     pub planned_from: Option<String>,
     /// Not after (HH:MM).
     pub planned_until: Option<String>,
+    /// How far the agent got on the way: `accepted`, `departed`, `arrived`.
+    pub trip: Option<String>,
     /// Device time of the last change, ms since the epoch.
     pub updated_at: i64,
     /// Whether the phone holds changes the server has not confirmed.
@@ -114,6 +116,16 @@ fn card_of(visit: &Visit, updated_at: i64, unsynced: bool) -> Result<(JobCard, S
         planned_day: plan.map(|p| p.day.to_string()),
         planned_from: time(plan.and_then(|p| p.from)),
         planned_until: time(plan.and_then(|p| p.until)),
+        trip: visit.trip.as_ref().and_then(|t| {
+            let stage = if t.arrived.is_some() {
+                "arrived"
+            } else if t.departed.is_some() {
+                "departed"
+            } else {
+                t.accepted.as_ref().map(|_| "accepted")?
+            };
+            Some(stage.to_owned())
+        }),
         updated_at,
         unsynced,
     };
@@ -126,11 +138,11 @@ pub(crate) fn write_card(conn: &Connection, visit: &Visit, updated_at: i64) -> R
     let (card, search) = card_of(visit, updated_at, true)?;
     conn.execute(
         "INSERT INTO visit_cards (id, kind, status, merchant, merchant_number, phone, address, serial,
-             planned_day, planned_from, planned_until, updated_at, unsynced, search)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13)
+             planned_day, planned_from, planned_until, updated_at, unsynced, search, trip)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14)
          ON CONFLICT (id) DO UPDATE SET kind = ?2, status = ?3, merchant = ?4, merchant_number = ?5,
              phone = ?6, address = ?7, serial = ?8, planned_day = ?9, planned_from = ?10,
-             planned_until = ?11, updated_at = ?12, unsynced = 1, search = ?13",
+             planned_until = ?11, updated_at = ?12, unsynced = 1, search = ?13, trip = ?14",
         params![
             card.id.as_str(),
             card.kind.code(),
@@ -145,6 +157,7 @@ pub(crate) fn write_card(conn: &Connection, visit: &Visit, updated_at: i64) -> R
             card.planned_until,
             card.updated_at,
             search,
+            card.trip,
         ],
     )?;
     Ok(())
@@ -163,14 +176,14 @@ pub(crate) fn card_differs(
         .query_row(
             &format!("SELECT {CARD_COLUMNS}, search FROM visit_cards WHERE id = ?1"),
             [&visit.id],
-            |r| Ok((card(r)?, r.get::<_, String>(13)?)),
+            |r| Ok((card(r)?, r.get::<_, String>(14)?)),
         )
         .optional()?;
     Ok(stored.as_ref() != Some(&expected))
 }
 
 const CARD_COLUMNS: &str = "id, kind, status, merchant, merchant_number, phone, address, serial, planned_day, \
-                            planned_from, planned_until, updated_at, unsynced";
+                            planned_from, planned_until, updated_at, unsynced, trip";
 
 /// The statuses of a job still to do.
 const OPEN: &str = "status IN ('draft', 'in_progress', 'returned')";
@@ -190,6 +203,7 @@ fn card(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobCard> {
         planned_until: r.get(10)?,
         updated_at: r.get(11)?,
         unsynced: r.get(12)?,
+        trip: r.get(13)?,
     })
 }
 

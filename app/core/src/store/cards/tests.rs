@@ -157,6 +157,11 @@ fn the_cards_follow_every_save_and_sync_and_agree_with_the_documents() {
     let plan = store.day_plan(day("2026-12-09"), day("2026-12-07")).unwrap();
     assert_eq!(names(&plan.planned), ["张姐水果店"]);
     assert!(plan.planned[0].unsynced);
+    assert_eq!(plan.planned[0].trip, None);
+    doc.depart(&agent(12)).unwrap();
+    store.save_visit(&mut doc).unwrap();
+    let plan = store.day_plan(day("2026-12-09"), day("2026-12-07")).unwrap();
+    assert_eq!(plan.planned[0].trip.as_deref(), Some("departed"), "how far the agent got");
     assert!(store.index_mismatches().unwrap().is_empty());
     assert_eq!(plan.planned[0].status, VisitStatus::Draft);
 }
