@@ -18,6 +18,10 @@ CREATE TABLE visit_cards (
     planned_until TEXT,
     -- How far the agent got on the way (schema 4's trip): accepted, departed, arrived.
     trip TEXT,
+    -- Where the phone was at this visit's arrival check-in (WGS-84,
+    -- millionths of a degree): the merchant's place for later jobs there.
+    arrived_lat_e6 INTEGER,
+    arrived_lon_e6 INTEGER,
     updated_at INTEGER NOT NULL,
     unsynced INTEGER NOT NULL,
     -- What a search matches: the name, numbers, serials, phone and address,
@@ -28,6 +32,10 @@ CREATE INDEX visit_cards_by_day ON visit_cards (planned_day) WHERE planned_day I
 -- Today's list shows the newest open jobs without a day: read in order, not sorted.
 CREATE INDEX visit_cards_unplanned ON visit_cards (updated_at DESC, id)
     WHERE planned_day IS NULL AND status IN ('draft', 'in_progress', 'returned');
+
+-- A merchant's place: the latest arrival located there, by merchant number.
+CREATE INDEX visit_cards_located ON visit_cards (merchant_number, updated_at DESC)
+    WHERE arrived_lat_e6 IS NOT NULL AND merchant_number IS NOT NULL;
 
 -- The order the agent put a day's jobs in; a job not in it follows, by its window.
 CREATE TABLE day_order (

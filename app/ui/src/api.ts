@@ -45,6 +45,8 @@ export interface JobCard {
   updated_at: number; unsynced: boolean; returned_note: string | null;
   /** How far the agent got on the way: `accepted`, `departed`, `arrived`. */
   trip: 'accepted' | 'departed' | 'arrived' | null;
+  /** Where the merchant is (WGS-84, millionths of a degree): an arrival located there. */
+  lat_e6: number | null; lon_e6: number | null;
 }
 /** What a sync brought from the back office. */
 export interface NewsItem {

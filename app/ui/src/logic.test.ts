@@ -6,8 +6,9 @@ import {
   aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
   handoverOf, hasConditionPhrase, initialHandoverPhoto, terminalPhotos, toggleConditionPhrase,
   networkKey, syncHeadline, webConnectionType, isOfflineFailure, retryWords, syncProblem, telHref,
-  dayWords, mapLinks, moveItem, windowWords,
+  dayWords, mapLinks, moveItem, windowWords, wgs84ToGcj02, distanceMetres, distanceWords, placeOf,
 } from './logic';
+import gcoord from 'gcoord';
 import type { StepView } from './api';
 
 const step = (id: string, requires: string[], over: Partial<StepView> = {}): StepView => ({
@@ -400,5 +401,58 @@ describe('the arrival check-in', () => {
   it('a desktop has no positioning: unavailable, without asking the plugin', async () => {
     const { locate } = await import('./location');
     expect(await locate(false)).toBe('unavailable');
+  });
+});
+
+describe('places and the maps', () => {
+  // Cities across China's corners, and places outside it.
+  const places = [
+    { name: 'Shanghai', lat: 31.224361, lon: 121.46917 },
+    { name: 'Beijing', lat: 39.904211, lon: 116.407395 },
+    { name: 'Urumqi', lat: 43.825592, lon: 87.616848 },
+    { name: 'Sanya', lat: 18.252847, lon: 109.511909 },
+    { name: 'Harbin', lat: 45.803775, lon: 126.534967 },
+    { name: 'Lhasa', lat: 29.652491, lon: 91.172112 },
+  ];
+
+  it('converts WGS-84 to GCJ-02 as gcoord, an independent implementation from npm, does', () => {
+    for (const p of places) {
+      const ours = wgs84ToGcj02(p);
+      const [lon, lat] = gcoord.transform([p.lon, p.lat], gcoord.WGS84, gcoord.GCJ02) as [number, number];
+      expect(Math.abs(ours.lat - lat), p.name).toBeLessThan(1e-9);
+      expect(Math.abs(ours.lon - lon), p.name).toBeLessThan(1e-9);
+      // The shift is real: a few hundred metres, never zero inside China.
+      const shift = distanceMetres(p, ours);
+      expect(shift, p.name).toBeGreaterThan(50);
+      expect(shift, p.name).toBeLessThan(1000);
+    }
+    const london = { lat: 51.5074, lon: -0.1278 };
+    expect(wgs84ToGcj02(london)).toEqual(london);
+  });
+
+  it('measures distances on the earth', () => {
+    // One degree of latitude is about 111.2 km anywhere.
+    expect(distanceMetres({ lat: 31, lon: 121 }, { lat: 32, lon: 121 })).toBeCloseTo(111195, -1);
+    expect(distanceMetres(places[0], places[0])).toBe(0);
+    // Shanghai to Beijing, about 1,067 km on the great circle.
+    expect(distanceMetres(places[0], places[1]) / 1000).toBeCloseTo(1067, -1);
+    expect(distanceWords('zh', 847)).toBe('850 米');
+    expect(distanceWords('en', 3240)).toBe('3.2 km');
+    expect(distanceWords('zh', 3240)).toBe('3.2 公里');
+    expect(placeOf(31224361, 121469170)).toEqual({ lat: 31.224361, lon: 121.46917 });
+    expect(placeOf(null, 121469170)).toBeNull();
+  });
+
+  it('links to the place in GCJ-02 when it is known, else searches the address, else nothing', () => {
+    const g = wgs84ToGcj02(places[0]);
+    const [lat, lon] = [g.lat.toFixed(6), g.lon.toFixed(6)];
+    const links = mapLinks('世纪大道 8 号', '老李餐厅', places[0]);
+    const name = encodeURIComponent('老李餐厅');
+    expect(links[0].href).toBe(`https://uri.amap.com/marker?position=${lon},${lat}&name=${name}&src=posfield&coordinate=gaode&callnative=1`);
+    expect(links[1].href).toContain(`location=${lat},${lon}&`);
+    expect(links[1].href).toContain('coord_type=gcj02');
+    expect(links[2].href).toBe(`https://maps.apple.com/?ll=${lat},${lon}&q=${name}`);
+    expect(mapLinks(null, '老李餐厅', null)).toEqual([]);
+    expect(mapLinks('   ', '', null)).toEqual([]);
   });
 });

@@ -385,12 +385,87 @@ export function dayWords(locale: Locale, day: string, today: string): string {
   return relative ? `${relative} · ${words}` : words;
 }
 
+/** A place in degrees. */
+export interface LatLon { lat: number; lon: number }
+
+/** The Krasovsky 1940 ellipsoid GCJ-02 is defined on: semi-major axis and eccentricity squared. */
+const KRASOVSKY_A = 6378245.0;
+const KRASOVSKY_EE = 0.00669342162296594323;
+
+/** Outside this box GCJ-02 is WGS-84 unchanged. */
+function outsideChina({ lat, lon }: LatLon): boolean {
+  return lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271;
+}
+
+function shiftLat(x: number, y: number): number {
+  let d = -100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
+  d += ((20 * Math.sin(6 * x * Math.PI) + 20 * Math.sin(2 * x * Math.PI)) * 2) / 3;
+  d += ((20 * Math.sin(y * Math.PI) + 40 * Math.sin((y / 3) * Math.PI)) * 2) / 3;
+  d += ((160 * Math.sin((y / 12) * Math.PI) + 320 * Math.sin((y * Math.PI) / 30)) * 2) / 3;
+  return d;
+}
+
+function shiftLon(x: number, y: number): number {
+  let d = 300 + x + 2 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
+  d += ((20 * Math.sin(6 * x * Math.PI) + 20 * Math.sin(2 * x * Math.PI)) * 2) / 3;
+  d += ((20 * Math.sin(x * Math.PI) + 40 * Math.sin((x / 3) * Math.PI)) * 2) / 3;
+  d += ((150 * Math.sin((x / 12) * Math.PI) + 300 * Math.sin((x / 30) * Math.PI)) * 2) / 3;
+  return d;
+}
+
 /**
- * The map apps' links to an address, for the phone to open: 高德 (Amap) first,
- * then 百度 (Baidu) and Apple Maps. A search by the address as typed: no
- * coordinates are known yet, and nothing is looked up online here.
+ * A phone's WGS-84 position as the Chinese map apps (高德, Apple Maps in
+ * China; 百度 takes it with coord_type=gcj02) expect it: GCJ-02, the
+ * obfuscated datum maps in mainland China must use. Unchanged outside China.
  */
-export function mapLinks(address: string): { app: 'amap' | 'baidu' | 'apple'; href: string }[] {
+export function wgs84ToGcj02(point: LatLon): LatLon {
+  if (outsideChina(point)) return point;
+  const radLat = (point.lat / 180) * Math.PI;
+  const sin = Math.sin(radLat);
+  const magic = 1 - KRASOVSKY_EE * sin * sin;
+  const root = Math.sqrt(magic);
+  const dLat = (shiftLat(point.lon - 105, point.lat - 35) * 180) / (((KRASOVSKY_A * (1 - KRASOVSKY_EE)) / (magic * root)) * Math.PI);
+  const dLon = (shiftLon(point.lon - 105, point.lat - 35) * 180) / ((KRASOVSKY_A / root) * Math.cos(radLat) * Math.PI);
+  return { lat: point.lat + dLat, lon: point.lon + dLon };
+}
+
+/** The distance between two places on the earth's surface in metres (haversine, mean radius). */
+export function distanceMetres(a: LatLon, b: LatLon): number {
+  const rad = (d: number) => (d * Math.PI) / 180;
+  const h = Math.sin(rad(b.lat - a.lat) / 2) ** 2 + Math.cos(rad(a.lat)) * Math.cos(rad(b.lat)) * Math.sin(rad(b.lon - a.lon) / 2) ** 2;
+  return 2 * 6371008.8 * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+/** A distance as an agent reads it: `850 米` / `850 m` under a kilometre, else `3.2 公里` / `3.2 km`. */
+export function distanceWords(locale: Locale, metres: number): string {
+  if (metres < 1000) return `${Math.round(metres / 10) * 10} ${locale === 'zh' ? '米' : 'm'}`;
+  return `${(metres / 1000).toFixed(1)} ${locale === 'zh' ? '公里' : 'km'}`;
+}
+
+/** A place from the core's millionths of a degree, when both are known. */
+export function placeOf(lat_e6: number | null, lon_e6: number | null): LatLon | null {
+  return lat_e6 === null || lon_e6 === null ? null : { lat: lat_e6 / 1e6, lon: lon_e6 / 1e6 };
+}
+
+/**
+ * The map apps' links to a merchant, for the phone to open: 高德 (Amap)
+ * first, then 百度 (Baidu) and Apple Maps. To its place when one is known
+ * (converted to GCJ-02), else a search by the address as typed; none
+ * without either. Nothing is looked up online here.
+ */
+export function mapLinks(address: string | null, name = '', place: LatLon | null = null): { app: 'amap' | 'baidu' | 'apple'; href: string }[] {
+  if (place) {
+    const g = wgs84ToGcj02(place);
+    const [lat, lon] = [g.lat.toFixed(6), g.lon.toFixed(6)];
+    const title = encodeURIComponent(name || address || '');
+    const content = encodeURIComponent(address ?? name);
+    return [
+      { app: 'amap', href: `https://uri.amap.com/marker?position=${lon},${lat}&name=${title}&src=posfield&coordinate=gaode&callnative=1` },
+      { app: 'baidu', href: `https://api.map.baidu.com/marker?location=${lat},${lon}&title=${title}&content=${content}&output=html&coord_type=gcj02&src=posfield` },
+      { app: 'apple', href: `https://maps.apple.com/?ll=${lat},${lon}&q=${title}` },
+    ];
+  }
+  if (!address?.trim()) return [];
   const q = encodeURIComponent(address.trim());
   return [
     { app: 'amap', href: `https://uri.amap.com/search?keyword=${q}&src=posfield&callnative=1` },

@@ -41,6 +41,13 @@ pub struct JobCard {
     pub planned_until: Option<String>,
     /// How far the agent got on the way: `accepted`, `departed`, `arrived`.
     pub trip: Option<String>,
+    /// Where the merchant is (WGS-84, millionths of a degree): where the
+    /// phone was at this visit's arrival check-in or, on the day's list and
+    /// in a search, at the latest located arrival at the same merchant
+    /// number. No address is looked up online.
+    pub lat_e6: Option<i64>,
+    /// Longitude of the same point.
+    pub lon_e6: Option<i64>,
     /// Device time of the last change, ms since the epoch.
     pub updated_at: i64,
     /// Whether the phone holds changes the server has not confirmed.
@@ -100,6 +107,7 @@ fn card_of(visit: &Visit, updated_at: i64, unsynced: bool) -> Result<(JobCard, S
     let merchant = &visit.merchant;
     let plan = visit.assignment.schedule.as_ref();
     let time = |t: Option<posfield_shared::TimeOfDay>| t.map(|t| t.to_string());
+    let arrived = visit.trip.as_ref().and_then(|t| t.arrived.as_ref()).and_then(|a| a.location);
     let id = VisitId::parse(&visit.id).map_err(|error| StoreError::Document {
         id: visit.id.clone(),
         source: posfield_shared::visit::DocError::Undecodable(error.to_string()),
@@ -126,6 +134,8 @@ fn card_of(visit: &Visit, updated_at: i64, unsynced: bool) -> Result<(JobCard, S
             };
             Some(stage.to_owned())
         }),
+        lat_e6: arrived.map(|p| p.lat_e6),
+        lon_e6: arrived.map(|p| p.lon_e6),
         updated_at,
         unsynced,
     };
@@ -138,11 +148,13 @@ pub(crate) fn write_card(conn: &Connection, visit: &Visit, updated_at: i64) -> R
     let (card, search) = card_of(visit, updated_at, true)?;
     conn.execute(
         "INSERT INTO visit_cards (id, kind, status, merchant, merchant_number, phone, address, serial,
-             planned_day, planned_from, planned_until, updated_at, unsynced, search, trip)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14)
+             planned_day, planned_from, planned_until, updated_at, unsynced, search, trip, arrived_lat_e6,
+             arrived_lon_e6)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16)
          ON CONFLICT (id) DO UPDATE SET kind = ?2, status = ?3, merchant = ?4, merchant_number = ?5,
              phone = ?6, address = ?7, serial = ?8, planned_day = ?9, planned_from = ?10,
-             planned_until = ?11, updated_at = ?12, unsynced = 1, search = ?13, trip = ?14",
+             planned_until = ?11, updated_at = ?12, unsynced = 1, search = ?13, trip = ?14,
+             arrived_lat_e6 = ?15, arrived_lon_e6 = ?16",
         params![
             card.id.as_str(),
             card.kind.code(),
@@ -158,6 +170,8 @@ pub(crate) fn write_card(conn: &Connection, visit: &Visit, updated_at: i64) -> R
             card.updated_at,
             search,
             card.trip,
+            card.lat_e6,
+            card.lon_e6,
         ],
     )?;
     Ok(())
@@ -176,14 +190,15 @@ pub(crate) fn card_differs(
         .query_row(
             &format!("SELECT {CARD_COLUMNS}, search FROM visit_cards WHERE id = ?1"),
             [&visit.id],
-            |r| Ok((card(r)?, r.get::<_, String>(14)?)),
+            |r| Ok((card(r)?, r.get::<_, String>(16)?)),
         )
         .optional()?;
     Ok(stored.as_ref() != Some(&expected))
 }
 
 const CARD_COLUMNS: &str = "id, kind, status, merchant, merchant_number, phone, address, serial, planned_day, \
-                            planned_from, planned_until, updated_at, unsynced, trip";
+                            planned_from, planned_until, updated_at, unsynced, trip, arrived_lat_e6, \
+                            arrived_lon_e6";
 
 /// The statuses of a job still to do.
 const OPEN: &str = "status IN ('draft', 'in_progress', 'returned')";
@@ -204,6 +219,8 @@ fn card(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobCard> {
         updated_at: r.get(11)?,
         unsynced: r.get(12)?,
         trip: r.get(13)?,
+        lat_e6: r.get(14)?,
+        lon_e6: r.get(15)?,
     })
 }
 
@@ -247,7 +264,11 @@ impl Store {
         } else {
             (Vec::new(), Vec::new())
         };
-        Ok(DayPlan { day: day_text, planned, overdue, unplanned })
+        let mut plan = DayPlan { day: day_text, planned, overdue, unplanned };
+        for list in [&mut plan.planned, &mut plan.overdue, &mut plan.unplanned] {
+            self.place_merchants(list)?;
+        }
+        Ok(plan)
     }
 
     /// The visits whose merchant name, merchant or terminal number, phone,
@@ -256,13 +277,34 @@ impl Store {
         let Some(key) = search_key(typed) else {
             return Ok(Vec::new());
         };
-        self.cards(
+        let mut found = self.cards(
             &format!(
                 "SELECT {CARD_COLUMNS} FROM visit_cards WHERE instr(search, ?1) > 0
                  ORDER BY updated_at DESC, id LIMIT ?2"
             ),
             params![key, limit.min(CARD_LIMIT)],
-        )
+        )?;
+        self.place_merchants(&mut found)?;
+        Ok(found)
+    }
+
+    /// Gives each card without a place of its own the place of the latest
+    /// located arrival at the same merchant number.
+    fn place_merchants(&self, cards: &mut [JobCard]) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT arrived_lat_e6, arrived_lon_e6 FROM visit_cards
+             WHERE merchant_number = ?1 AND arrived_lat_e6 IS NOT NULL
+             ORDER BY updated_at DESC LIMIT 1",
+        )?;
+        for card in cards.iter_mut().filter(|c| c.lat_e6.is_none()) {
+            let Some(number) = &card.merchant_number else { continue };
+            if let Some((lat, lon)) =
+                statement.query_row([number], |r| Ok((r.get(0)?, r.get(1)?))).optional()?
+            {
+                (card.lat_e6, card.lon_e6) = (Some(lat), Some(lon));
+            }
+        }
+        Ok(())
     }
 
     /// Puts the jobs of `day` in the agent's order: `ids` first, in that

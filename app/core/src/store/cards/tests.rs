@@ -165,3 +165,36 @@ fn the_cards_follow_every_save_and_sync_and_agree_with_the_documents() {
     assert!(store.index_mismatches().unwrap().is_empty());
     assert_eq!(plan.planned[0].status, VisitStatus::Draft);
 }
+
+#[test]
+fn a_merchant_is_placed_by_the_latest_arrival_located_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    // Two jobs at the same merchant number (job 1's number is reused by job 2).
+    let mut earlier = job(&mut store, 1, "张姐水果店", Some("2026-12-01 - -"));
+    let shop = posfield_shared::visit::GeoPoint::from_degrees(31.224361, 121.46917, Some(10.0)).unwrap();
+    earlier.arrive(&agent(1), Ok(shop)).unwrap();
+    store.save_visit(&mut earlier).unwrap();
+    let merchant = MerchantInput {
+        name: "张姐水果店".into(),
+        merchant_number: Some("898310048100001".into()),
+        ..MerchantInput::default()
+    };
+    let mut again =
+        VisitDoc::create_visit(&desk(2), b"server", &visit_id(2), VisitKind::Repair, &merchant, "agent-li")
+            .unwrap();
+    let plan = Schedule { day: day("2026-12-07"), from: None, until: None };
+    again.schedule(&desk(3), Some(plan)).unwrap();
+    store.save_visit(&mut again).unwrap();
+    // One without a located arrival anywhere stays unplaced, and a refused location places nothing.
+    let mut elsewhere = job(&mut store, 3, "陈氏药房", Some("2026-12-07 - -"));
+    elsewhere.arrive(&agent(3), Err("refused")).unwrap();
+    store.save_visit(&mut elsewhere).unwrap();
+
+    let today = store.day_plan(day("2026-12-07"), day("2026-12-07")).unwrap();
+    let placed: Vec<_> = today.planned.iter().map(|c| (c.merchant.as_str(), c.lat_e6, c.lon_e6)).collect();
+    assert_eq!(placed, [("张姐水果店", Some(31_224_361), Some(121_469_170)), ("陈氏药房", None, None)]);
+    let found = store.search_cards("898310048100001", 10).unwrap();
+    assert!(found.iter().all(|c| c.lat_e6 == Some(31_224_361)), "{found:?}");
+    assert!(store.index_mismatches().unwrap().is_empty());
+}
