@@ -263,3 +263,18 @@ fn a_loss_is_found_wherever_it_is(#[case] before: &str, #[case] after: &str, #[c
     let parse = |text: &str| serde_json::from_str::<Json>(text).unwrap();
     assert_eq!(losses(&parse(before), &parse(after)), expected);
 }
+
+/// Every field of a visit reaches the document: `write_changes` writes
+/// each top-level field whole or item by item, and a field it does not
+/// name would be silently left out of every save.
+#[test]
+fn every_field_of_a_visit_is_written() {
+    use posfield_shared::visit::document::{ITEM_FIELDS, WHOLE_FIELDS};
+    let doc = VisitDoc::load(&fixture(&format!("v{SCHEMA_VERSION}.automerge"))).unwrap();
+    let json = serde_json::to_value(doc.visit().unwrap()).unwrap();
+    let keys: std::collections::BTreeSet<&str> =
+        json.as_object().unwrap().keys().map(String::as_str).collect();
+    let written: std::collections::BTreeSet<&str> =
+        WHOLE_FIELDS.iter().chain(&ITEM_FIELDS).copied().collect();
+    assert_eq!(keys, written);
+}

@@ -33,6 +33,54 @@ use super::schema::{EDITABLE_FROM, HistoryEvent, SCHEMA_VERSION, Visit};
 use crate::status::VisitStatus;
 use crate::vocab::Term;
 
+/// Applies `$apply` to the top-level fields of `Visit` written whole when
+/// they change (`VisitDoc::write_changes`); the lists and the steps
+/// ([`ITEM_FIELDS`]) are written item by item. A field of `Visit` in
+/// neither would never reach the document: a test holds them to `Visit`.
+macro_rules! whole_fields {
+    ($apply:ident) => {
+        $apply!(
+            schema,
+            written_by,
+            id,
+            kind,
+            status,
+            merchant,
+            created,
+            assignment,
+            terminal,
+            replacement,
+            sim,
+            backup,
+            repair,
+            reactivation,
+            acceptance,
+            completion,
+            checklist,
+            backup_waiver,
+            parameters,
+            network_test,
+            restore,
+            deregistration,
+            follow_up,
+            handovers,
+            trip,
+        )
+    };
+}
+
+macro_rules! names {
+    ($($field:ident),* $(,)?) => {
+        [$(stringify!($field)),*]
+    };
+}
+
+/// The top-level fields `VisitDoc::write_changes` writes whole.
+pub const WHOLE_FIELDS: &[&str] = &whole_fields!(names);
+
+/// The top-level fields `VisitDoc::write_changes` writes item by item.
+pub const ITEM_FIELDS: [&str; 6] = ["faults", "documents", "reviews", "notes", "history", "steps"];
+
 /// Why a document could not be loaded, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {
@@ -453,33 +501,7 @@ impl VisitDoc {
                 )*
             };
         }
-        fields!(
-            schema,
-            written_by,
-            id,
-            kind,
-            status,
-            merchant,
-            created,
-            assignment,
-            terminal,
-            replacement,
-            sim,
-            backup,
-            repair,
-            reactivation,
-            acceptance,
-            completion,
-            checklist,
-            backup_waiver,
-            parameters,
-            network_test,
-            restore,
-            deregistration,
-            follow_up,
-            handovers,
-            trip,
-        );
+        whole_fields!(fields);
         self.write_list("faults", &old.faults, &new.faults)?;
         self.write_list("documents", &old.documents, &new.documents)?;
         self.write_list("reviews", &old.reviews, &new.reviews)?;
