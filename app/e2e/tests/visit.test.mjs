@@ -184,6 +184,12 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await (await browser.$(sel('photo-kind'))).selectByAttribute('value', 'purchase_proof');
   await upload(browser, sel('photo-file'), DOCUMENT_PHOTO);
   await waitFor(browser, '[data-testid="photo"][data-kind="purchase_proof"]', 'exist', 30000);
+  // Removing asks first; "cancel" keeps the photo.
+  await click(browser, `[data-testid="photo"][data-kind="purchase_proof"] ${sel('photo-remove')}`);
+  assert.match(await (await browser.$(sel('photo-remove-ask'))).getText(), /删除这张照片/);
+  await click(browser, sel('photo-remove-cancel'));
+  await waitFor(browser, `[data-testid="photo"][data-kind="purchase_proof"] ${sel('photo-remove')}`, 'displayed', 5000);
+  assert.equal((await browser.$$('[data-testid="photo"][data-kind="purchase_proof"]')).length, 1, 'the photo is kept');
   await browser.waitUntil(async () => (await browser.$$('.thumb img')).length > 0, { timeout: 15000 });
   if (takeShots) await shot(browser, 'photos');
   await backToChecklist(browser);

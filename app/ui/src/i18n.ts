@@ -81,6 +81,7 @@ const zh = {
   tripTitle: '行程', tripAt: '{what} {at}', tripLocation: '位置：{where}（误差约 {m} 米）', tripLocationNoAccuracy: '位置：{where}',
   noFixRefused: '位置：未获授权，只记录了到达时间', noFixUnavailable: '位置：手机无法定位，只记录了到达时间', noFixTimeout: '位置：定位超时，只记录了到达时间',
   arrivedSaved: '已签到到达', locating: '正在定位…',
+  removePhotoAsk: '删除这张照片？删除后需要重新拍摄。', removePhotoYes: '确定删除',
   looks: '显示', looksHint: '强光：黑白高对比，阳光下更清楚。自动：跟随手机的深色设置。', themeAuto: '自动', themeLight: '浅色', themeDark: '深色', themeContrast: '强光',
 };
 
@@ -164,6 +165,7 @@ const en: Messages = {
   tripTitle: 'The way there', tripAt: '{what} {at}', tripLocation: 'Location: {where} (within about {m} m)', tripLocationNoAccuracy: 'Location: {where}',
   noFixRefused: 'Location: not allowed; only the arrival time was recorded', noFixUnavailable: 'Location: the phone cannot tell; only the arrival time was recorded', noFixTimeout: 'Location: took too long; only the arrival time was recorded',
   arrivedSaved: 'Checked in on arrival', locating: 'Finding the location…',
+  removePhotoAsk: 'Remove this photo? It must be taken again.', removePhotoYes: 'Remove',
   looks: 'Display', looksHint: 'Strong light: black on white, easier to read in the sun. Automatic: follows the phone\'s dark setting.', themeAuto: 'Automatic', themeLight: 'Light', themeDark: 'Dark', themeContrast: 'Strong light',
 };
 
