@@ -1,5 +1,6 @@
-//! Phone-only plugins: the NFC reader, the live barcode scanner and
-//! positioning (the arrival check-in's location).
+//! Phone-only plugins: the NFC reader, the live barcode scanner,
+//! positioning (the arrival check-in's location) and system notifications
+//! (what a sync brought).
 //!
 //! Both are called from the UI in JavaScript; the shell only registers them.
 //! The barcode scanner needs Google Play services (ML Kit), which Huawei and
@@ -12,6 +13,7 @@ pub(crate) fn register<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::
         .plugin(tauri_plugin_nfc::init())
         .plugin(tauri_plugin_barcode_scanner::init())
         .plugin(tauri_plugin_geolocation::init())
+        .plugin(tauri_plugin_notification::init())
 }
 
 /// Hands `rustls-platform-verifier` the Android context through which it

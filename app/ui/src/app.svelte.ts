@@ -2,6 +2,7 @@
 // current route and the background sync's last event.
 import { api, onSync, onVisitChanged, type AppInfo, type Progress, type SyncEvent, type Term, type Vocabulary } from './api';
 import { errorText, termLabel, translate, type Locale, type MessageKey } from './i18n';
+import { notifyNews } from './notify';
 import { isSyncing, parseRoute, putBackWords, routeHash, webConnectionType, type Route, type VisitSection } from './logic';
 
 /** A screen sending the agent to the photos for one kind of photo, and the way back to it. */
@@ -90,7 +91,11 @@ class AppState {
   }
 
   async refreshInfo() {
+    const before = this.info?.sync.unseen_news ?? 0;
     this.info = await api.appInfo();
+    // News a sync just brought: a system notification on a phone.
+    const unseen = this.info.sync.unseen_news ?? 0;
+    if (unseen > before) void notifyNews(this.info.mobile, this.t('appName'), this.t('newsUnseen', { n: unseen }));
   }
 
   async start() {

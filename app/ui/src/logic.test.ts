@@ -404,6 +404,13 @@ describe('the arrival check-in', () => {
   });
 });
 
+describe('news as a system notification', () => {
+  it('a desktop shows none: the bell is the notice, and the plugin is not asked', async () => {
+    const { notifyNews } = await import('./notify');
+    expect(await notifyNews(false, 'POS 运维', '消息，1 条未读')).toBe('not_on_desktop');
+  });
+});
+
 describe('places and the maps', () => {
   // Cities across China's corners, and places outside it.
   const places = [
