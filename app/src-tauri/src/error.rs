@@ -63,3 +63,55 @@ mod tests {
         assert_eq!((offline.code.as_str(), offline.details), ("offline", serde_json::Value::Null));
     }
 }
+
+/// Every error code the Rust side can give the UI has the UI's words, in
+/// both languages: the codes of `AgentError::code`, `SyncError::code`,
+/// `id_error_code` and the shell's own `UiError::new`, read from their
+/// sources, against the keys of `errorWords` in `app/ui/src/i18n.ts`.
+#[cfg(test)]
+mod words_for_every_code {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn read(path: &str) -> String {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// The `"code"` literals in `source` from `start` to the next `end`
+    /// (a function's body: its closing brace at its indent).
+    fn codes_of(source: &str, start: &str, end: &str, into: &mut BTreeSet<String>) {
+        let from = source.find(start).unwrap_or_else(|| panic!("no {start}"));
+        let body = &source[from..];
+        let body = &body[..body.find(end).unwrap_or_else(|| panic!("no end of {start}"))];
+        for literal in body.split('"').skip(1).step_by(2) {
+            if !literal.is_empty() && literal.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                into.insert(literal.to_owned());
+            }
+        }
+    }
+
+    #[test]
+    fn every_rust_error_code_has_words_in_the_app() {
+        let mut codes = BTreeSet::new();
+        let (agent, sync) = (read("core/src/agent.rs"), read("core/src/sync.rs"));
+        codes_of(&agent, "pub fn code(&self)", "\n    }\n", &mut codes);
+        codes_of(&agent, "fn id_error_code(", "\n}\n", &mut codes);
+        codes_of(&sync, "pub fn code(&self)", "\n    }\n", &mut codes);
+        codes.insert("app_too_old".to_owned()); // `SyncError::AppTooOld`'s constant
+        for file in ["commands.rs", "error.rs", "nfc.rs", "state.rs"] {
+            let source = read(&format!("src-tauri/src/{file}"));
+            for part in source.split("UiError::new(\"").skip(1) {
+                let code: String = part.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                codes.insert(code);
+            }
+        }
+        assert!(codes.len() > 25, "the codes were not found in the sources: {codes:?}");
+        let words = read("ui/src/i18n.ts");
+        let table = &words[words.find("const errorWords").expect("errorWords in i18n.ts")..];
+        let table = &table[..table.find("\n};").expect("the end of errorWords")];
+        let missing: Vec<_> =
+            codes.iter().filter(|code| !table.contains(&format!("\n  {code}: {{ zh: "))).collect();
+        assert!(missing.is_empty(), "error codes without the app's words: {missing:?}");
+    }
+}
