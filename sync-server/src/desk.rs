@@ -447,7 +447,7 @@ pub async fn assign(
     let agent = enrolled_agent(state, agent).await?;
     let ctx = user.ctx();
     let detail = match &schedule {
-        Some(Some(plan)) => format!("{agent} {} {}", plan.day, plan.window_words()).trim_end().to_owned(),
+        Some(Some(plan)) => format!("{agent} {}", plan.words()),
         _ => agent.clone(),
     };
     let entry = user.audit(Some(id), DeskAction::Assign, &detail);
@@ -480,15 +480,13 @@ pub fn typed_schedule(day: &str, from: &str, until: &str) -> Result<Option<Sched
         }
         return Ok(None);
     }
-    let day = CalendarDate::parse(day).map_err(|e| invalid(&e))?;
-    if let (Some(from), Some(until)) = (from, until)
-        && until < from
-    {
+    let plan = Schedule { day: CalendarDate::parse(day).map_err(|e| invalid(&e))?, from, until };
+    if plan.ends_before_it_starts() {
         return Err(DeskError::Invalid(
             "结束时间早于开始时间 / the time window ends before it starts".into(),
         ));
     }
-    Ok(Some(Schedule { day, from, until }))
+    Ok(Some(plan))
 }
 
 /// A visit to create at the desk.

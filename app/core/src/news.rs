@@ -80,13 +80,8 @@ pub struct News {
 /// What changed between the visit as the phone held it (`None`: it did not
 /// have it) and the visit with the server's changes, as news for the agent.
 pub fn between(before: Option<&Visit>, after: &Visit) -> Vec<(NewsKind, Option<String>)> {
-    let plan = |visit: &Visit| {
-        visit
-            .assignment
-            .schedule
-            .as_ref()
-            .map(|p| format!("{} {}", p.day, p.window_words()).trim_end().to_owned())
-    };
+    let plan =
+        |visit: &Visit| visit.assignment.schedule.as_ref().map(posfield_shared::visit::Schedule::words);
     let Some(before) = before else {
         // A job the phone did not have; one that arrives already closed
         // (an old visit after a reinstall) is no news.

@@ -1248,19 +1248,14 @@ impl VisitDoc {
     /// are given the window must not end before it starts.
     pub fn schedule(&mut self, ctx: &Ctx, schedule: Option<Schedule>) -> Result<Visit, VisitError> {
         forbid_unless(ctx, ctx.actor.role == Role::Admin, "plan a visit")?;
-        if let Some(Schedule { from: Some(from), until: Some(until), .. }) = &schedule
-            && until < from
-        {
+        if schedule.as_ref().is_some_and(Schedule::ends_before_it_starts) {
             return Err(VisitError::OutOfRange { what: "the time window", why: "it ends before it starts" });
         }
         self.apply(ctx, "schedule", |visit| {
             if visit.status.is_final() {
                 return Err(VisitError::Locked { status: visit.status });
             }
-            let detail = schedule
-                .as_ref()
-                .map(|s| format!("{} {}", s.day, s.window_words()).trim_end().to_owned())
-                .unwrap_or_default();
+            let detail = schedule.as_ref().map(Schedule::words).unwrap_or_default();
             visit.assignment.schedule = schedule;
             Ok(detail)
         })

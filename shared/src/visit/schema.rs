@@ -576,6 +576,19 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The day and window in words, the same in both languages:
+    /// `2026-12-08 09:00–11:00`, or the day alone when the whole day will do.
+    pub fn words(&self) -> String {
+        let window = self.window_words();
+        if window.is_empty() { self.day.to_string() } else { format!("{} {window}", self.day) }
+    }
+
+    /// Whether the window ends before it starts (both ends given): the one
+    /// rule the desk's forms and the domain's operation both apply.
+    pub fn ends_before_it_starts(&self) -> bool {
+        matches!((self.from, self.until), (Some(from), Some(until)) if until < from)
+    }
+
     /// The window in words, the same in both languages: `09:00–11:00`,
     /// `09:00–` or `–11:00`; empty when the whole day will do.
     pub fn window_words(&self) -> String {

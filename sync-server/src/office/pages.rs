@@ -964,7 +964,7 @@ pub async fn visit_page(
             .assignment
             .schedule
             .as_ref()
-            .map(|p| format!("{} {}", p.day, p.window_words()).trim_end().to_owned())
+            .map(posfield_shared::visit::Schedule::words)
             .unwrap_or_default(),
         plan: PlanFields::of(visit.assignment.schedule.as_ref()),
         trip: visit.trip.as_ref().map(|trip| trip_lines(lang, trip)).unwrap_or_default(),
