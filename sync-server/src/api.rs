@@ -590,14 +590,25 @@ async fn knows_blob(state: &State, device: &Device, sha: &str) -> Result<bool, A
 
 /// `GET /api/v1/blobs/{sha}/status`: where the agent's upload stands; a
 /// stored blob shows as complete only to an agent that knows it.
+///
+/// A server stopped between storing an upload whole and recording it
+/// leaves a stored blob the database does not count, and the phone that
+/// asks next is told it is complete and never sends it again. So a stored
+/// blob this agent is not recorded as uploading is recorded here (the
+/// record is idempotent): the visits waiting for it count it from now on.
 async fn blob_status(
     axum::extract::State(state): axum::extract::State<AppState>,
     device: Device,
     Path(sha): Path<String>,
 ) -> Result<Json<crate::blobs::UploadStatus>, ApiError> {
     let sha = check_sha(&sha)?;
-    let known = knows_blob(&state, &device, sha.as_str()).await?;
-    Ok(Json(state.blobs.status(&sha, &device.agent, known).await?))
+    let uploaded = state.store.blob_uploaded_by(sha.as_str(), &device.agent).await?;
+    let known = uploaded || state.store.reaches_blob(&device.principal(), sha.as_str()).await?;
+    let status = state.blobs.status(&sha, &device.agent, known).await?;
+    if status.complete && !uploaded {
+        state.store.blob_received(sha.as_str(), status.received, &device.agent).await?;
+    }
+    Ok(Json(status))
 }
 
 /// `PUT /api/v1/blobs/{sha}`: part of a blob, or its rest; counted as

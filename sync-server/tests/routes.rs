@@ -21,6 +21,8 @@
 //! pages' redirect to the sign-in page without a new cookie); `h` hidden
 //! (404: the thing exists, but not for this caller).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -162,31 +164,6 @@ impl World {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
-}
-
-/// The engines the sweep runs on: the data folder's SQLite file, and a
-/// PostgreSQL database of its own on the server `POSFIELD_TEST_POSTGRES`
-/// names (`scripts/lib.sh`'s `pg_cluster_start`). Without that variable the
-/// sweep runs on SQLite alone and says so, or fails when `CI` is set.
-async fn engines() -> Vec<Option<DatabaseUrl>> {
-    let Some(server) = std::env::var("POSFIELD_TEST_POSTGRES").ok().filter(|v| !v.is_empty()) else {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-            "POSFIELD_TEST_POSTGRES is not set: under CI the route sweep runs on PostgreSQL too (scripts/test starts one)"
-        );
-        eprintln!("the route sweep ran on SQLite only: POSFIELD_TEST_POSTGRES is not set");
-        return vec![None];
-    };
-    let name = format!("posfield_routes_{}", hex::encode(auth::random_bytes::<8>()));
-    let (client, connection) =
-        server.parse::<tokio_postgres::Config>().unwrap().connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
-        .await
-        .unwrap();
-    let (server_path, _) = server.rsplit_once('/').expect("a postgres://HOST/DATABASE URL");
-    vec![None, Some(DatabaseUrl::new(format!("{server_path}/{name}")))]
 }
 
 async fn world(database: Option<DatabaseUrl>) -> World {
@@ -460,7 +437,7 @@ fn cell(response: &reqwest::Response) -> char {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_each_caller_as_the_table_says() {
-    for database in engines().await {
+    for database in common::engines("routes").await {
         let engine = database.as_ref().map_or_else(|| "SQLite".to_owned(), DatabaseUrl::shown);
         let started = std::time::Instant::now();
         sweep(world(database).await).await;
