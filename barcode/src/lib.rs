@@ -70,6 +70,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod choose;
 pub mod makers;
+pub mod qr;
 
 pub use choose::{Candidate, Evidence, SerialAnswer};
 

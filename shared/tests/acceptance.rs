@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use expect_test::expect;
+use posfield_shared::visit::acceptance::{CONSENT_ZH, SUMMARY_VERSION, changed_fields_words, field_words};
 use posfield_shared::visit::schema::ReviewDecision;
 use posfield_shared::visit::{AcceptanceSummary, SignatureCheck, StepState, VisitDoc, VisitError};
 use posfield_shared::vocab::{IdentificationMethod, RepairPlan, WarrantyStatus};
@@ -50,8 +51,86 @@ fn the_merchant_reads_the_summary_in_plain_chinese() {
         故障：打印机故障（处理中）
         保修状态：保修期内
         维修方案：现场修复
-        签字时间：2026-11-18 19:20（北京时间）"#]]
+        签字时间：2026-11-18 19:20（北京时间）
+        本人确认以上服务已完成，内容属实，同意签字验收。"#]]
     .assert_eq(&summary.render_zh());
+}
+
+/// `visit` with its acceptance's summary replaced by `json` (and its hash
+/// made to match), as a phone of another release would have signed it.
+fn signed_over(mut visit: posfield_shared::visit::Visit, json: String) -> posfield_shared::visit::Visit {
+    let acceptance = visit.acceptance.as_mut().unwrap();
+    acceptance.content_hash = AcceptanceSummary::hash_of(&json);
+    acceptance.summary_json = json;
+    visit
+}
+
+#[test]
+fn the_consent_sentence_is_inside_what_is_signed_and_cannot_be_changed() {
+    let (doc, _) = signed_repair();
+    let visit = doc.visit().unwrap();
+    let acceptance = visit.acceptance.clone().unwrap();
+    let signed: serde_json::Value = serde_json::from_str(&acceptance.summary_json).unwrap();
+    assert_eq!(signed["version"], SUMMARY_VERSION);
+    assert_eq!(signed["consent"], CONSENT_ZH);
+    // Another sentence, hashed anew: the check names it.
+    let other = acceptance.summary_json.replace(CONSENT_ZH, "本人仅确认收到机具。");
+    let changed = signed_over(visit, other);
+    assert_eq!(SignatureCheck::of(&changed), SignatureCheck::Mismatch { fields: vec!["consent".into()] });
+}
+
+#[test]
+fn a_signature_over_the_first_summary_format_still_verifies() {
+    let (doc, mut clock) = signed_repair();
+    let visit = doc.visit().unwrap();
+    let at = visit.acceptance.as_ref().unwrap().signed_at;
+    // Version 1 has no consent: its JSON (and so its hash) is as it was.
+    let first = AcceptanceSummary::of_version(&visit, at, 1);
+    let json = first.canonical_json();
+    assert!(!json.contains("consent"), "{json}");
+    assert!(json.starts_with(r#"{"version":1,"#), "{json}");
+    assert!(!first.render_zh().contains(CONSENT_ZH));
+    let old = signed_over(visit, json.clone());
+    assert_eq!(SignatureCheck::of(&old), SignatureCheck::Valid);
+    // And a change after it is still named.
+    let mut doc = doc;
+    doc.set_repair_plan(&clock.ctx(&agent()), RepairPlan::Replaced).unwrap();
+    let changed = signed_over(doc.visit().unwrap(), json);
+    assert_eq!(
+        SignatureCheck::of(&changed),
+        SignatureCheck::Mismatch { fields: vec!["outcome.repair_plan".into()] }
+    );
+}
+
+#[test]
+fn a_summary_format_this_build_does_not_know_is_not_taken_as_valid() {
+    let (doc, _) = signed_repair();
+    let visit = doc.visit().unwrap();
+    let json = visit.acceptance.as_ref().unwrap().summary_json.replacen(
+        &format!(r#""version":{SUMMARY_VERSION}"#),
+        r#""version":99"#,
+        1,
+    );
+    let newer = signed_over(visit, json);
+    assert_eq!(SignatureCheck::of(&newer), SignatureCheck::Mismatch { fields: vec!["version".into()] });
+}
+
+#[test]
+fn changed_fields_read_as_words_never_as_codes() {
+    let words =
+        |fields: &[&str]| changed_fields_words(&fields.iter().map(|f| f.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        words(&["outcome.fee_fen", "outcome.repair_plan"]),
+        ("维修费用、维修方案".into(), "repair fee, repair plan".into())
+    );
+    // A field of a later format, and the two names of the summary's content, once each.
+    assert_eq!(words(&["outcome.something_new", "content_hash", "summary_json"]).0, "其他内容、确认单内容");
+    // A leaf under a known field reads as that field.
+    assert_eq!(words(&["faults.0.fixed", "faults"]).0, "故障");
+    for field in ["version", "visit_id", "kind", "merchant_name", "consent", "signed_at", "a.b"] {
+        let (zh, _) = field_words(field);
+        assert!(!zh.is_ascii() && !zh.contains('_'), "{field}: {zh}");
+    }
 }
 
 #[test]

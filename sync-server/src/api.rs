@@ -103,6 +103,8 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(GET, "/api/v1/blobs/{sha}/status", Access::Device, api, blob_status).phone(),
         Entry::new(GET, "/api/v1/blobs/{sha}", Access::Device, api, blob_get).phone(),
         Entry::new(PUT, "/api/v1/blobs/{sha}", Access::Device, BodyLimit::Streamed, blob_put).phone(),
+        // The merchant's verification page: the hash in its address is the key.
+        Entry::new(GET, "/verify/{id}", Access::Public, api, crate::verify::verify_page),
         // The back office's JSON API (Basic).
         Entry::new(POST, "/api/v1/office/visits", by_basic(DeskAction::Create), api, office_create),
         Entry::new(GET, "/api/v1/office/visits/{id}", Access::officer(Basic), api, office_visit),

@@ -48,6 +48,14 @@ pub struct Config {
     /// enrolments are answered 429; high enough for many phones behind one
     /// carrier's address.
     pub code_failures_per_address: u32,
+    /// Requests to the merchant's verification page (`/verify/...`) from
+    /// one client address in a minute, found or not, before it is answered
+    /// 429; a merchant checks once or twice, a guesser many times.
+    pub verifications_per_address: u32,
+    /// The server's address as merchants reach it (`https://posfield.example.com/`),
+    /// printed on certificates as the start of the verification page's
+    /// address; unset, the desk's own request's scheme and host are used.
+    pub public_url: Option<url::Url>,
     /// Addresses of reverse proxies whose `X-Forwarded-For` and `Forwarded`
     /// headers name the client; empty (the default), no header is believed.
     pub trusted_proxies: Vec<IpAddr>,
@@ -362,6 +370,8 @@ impl Default for Config {
             password_failures_per_address: 200,
             password_window_secs: 15 * 60,
             code_failures_per_address: 50,
+            verifications_per_address: 30,
+            public_url: None,
             trusted_proxies: Vec::new(),
             max_sync_sessions_per_device: 2,
             sync_idle_secs: 60,
@@ -449,6 +459,10 @@ pub struct FileConfig {
     pub password_window_secs: Option<i64>,
     /// See [`Config::code_failures_per_address`].
     pub code_failures_per_address: Option<u32>,
+    /// See [`Config::verifications_per_address`].
+    pub verifications_per_address: Option<u32>,
+    /// See [`Config::public_url`].
+    pub public_url: Option<String>,
     /// See [`Config::trusted_proxies`] (`["10.0.0.2"]`).
     pub trusted_proxies: Option<Vec<IpAddr>>,
     /// See [`Config::max_sync_sessions_per_device`].
@@ -536,6 +550,15 @@ impl Config {
         }
         if let Some(v) = file.code_failures_per_address {
             config.code_failures_per_address = v.max(1);
+        }
+        if let Some(v) = file.verifications_per_address {
+            config.verifications_per_address = v.max(1);
+        }
+        if let Some(v) = file.public_url {
+            config.public_url = Some(
+                sender_url("public_url", Some(v))
+                    .map_err(|e| anyhow::anyhow!("the configuration file {}: {e}", path.display()))?,
+            );
         }
         if let Some(v) = file.trusted_proxies {
             config.trusted_proxies = v;

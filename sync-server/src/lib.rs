@@ -58,6 +58,7 @@ pub mod sync_slots;
 pub mod throttle;
 pub mod tls;
 pub mod turns;
+pub mod verify;
 pub mod versions;
 
 use std::net::SocketAddr;

@@ -112,6 +112,9 @@ pub struct Throttles {
     pub passwords_per_address: Window<IpAddr>,
     /// Wrong enrolment codes per client address.
     pub codes_per_address: Window<IpAddr>,
+    /// Requests to the merchant's verification page per client address,
+    /// each counted, found or not ([`crate::verify`]).
+    pub verifications_per_address: Window<IpAddr>,
     /// Unreadable visits pushed per device, counted (never refused) so
     /// that their audit rows are few however many are sent.
     pub unreadable_per_device: Window<String>,
@@ -134,6 +137,7 @@ impl Throttles {
                 config.password_window_secs,
             ),
             codes_per_address: Window::new(config.code_failures_per_address, 60),
+            verifications_per_address: Window::new(config.verifications_per_address, 60),
             unreadable_per_device: Window::new(u32::MAX, 60),
             foreign_actor_refusals: Window::new(u32::MAX, 60),
         }

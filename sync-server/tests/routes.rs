@@ -88,6 +88,9 @@ const TABLE: &[(&str, &str, &str)] = &[
     // Only the metrics token opens it, and no caller here holds it.
     ("GET", "/metrics", "............"),
     ("POST", "/api/v1/enroll", "yyyyyyyyyyyy"),
+    // Public, but the signed summary's hash is the key: without it (as
+    // here), or with another, the page is "not found" to every caller.
+    ("GET", "/verify/{id}", "hhhhhhhhhhhh"),
     ("POST", "/api/v1/sync/manifest", ".yy........."),
     ("POST", "/api/v1/sync/renew", ".yy........."),
     ("POST", "/api/v1/sync/wiped", ".yy........."),

@@ -104,7 +104,7 @@ pub fn repair_visit_at(
 }
 
 /// A repair visit for `shop` with every step before the acceptance done.
-fn repair_visit_unsigned(agent: &mut Agent, shop: &MerchantInput, photo: &str) -> VisitId {
+pub fn repair_visit_unsigned(agent: &mut Agent, shop: &MerchantInput, photo: &str) -> VisitId {
     let id = agent.create_visit(VisitKind::Repair, shop).unwrap().id;
     agent.identify_typed(&id, "N9100001234567", false).unwrap();
     agent.set_step(&id, "identify", StepState::Done, None, None).unwrap();

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::{Agent, AgentError};
 use crate::network::{Connection, ConnectionSource};
 use crate::usage::{DataUsage, Traffic};
+use posfield_shared::VisitId;
 
 mod execute;
 pub mod link;
@@ -474,7 +475,33 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
     }
 }
 
+/// The merchant's verification page of an acceptance ([`Agent::verification`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The page's address.
+    pub url: String,
+    /// A QR code of the address, as SVG.
+    pub qr_svg: String,
+}
+
 impl Agent {
+    /// The merchant's verification page of visit `id`'s acceptance, as the
+    /// app shows it after signing: its address (the server's and
+    /// [`posfield_shared::visit::acceptance::verification_path`]) and a QR
+    /// code of it. `None` before the merchant signed, or before the phone
+    /// was enrolled (there is no server to point at).
+    pub fn verification(&mut self, id: &VisitId) -> Result<Option<Verification>, AgentError> {
+        let Some(server) = self.store().setting(SETTING_SERVER)? else { return Ok(None) };
+        let visit = self.visit(id)?;
+        let Some(acceptance) = &visit.acceptance else { return Ok(None) };
+        let path = posfield_shared::visit::acceptance::verification_path(&visit.id, &acceptance.content_hash);
+        let bad_server = || SyncError::BadServer(server.clone());
+        let url = parse_server(&server)?.join(&path).map_err(|_| bad_server())?.to_string();
+        // Only an absurdly long server address makes too long a code.
+        let qr_svg = posfield_barcode::qr::QrCode::of(&url).map_err(|_| bad_server())?.svg();
+        Ok(Some(Verification { url, qr_svg }))
+    }
+
     fn enrolment(&self) -> Result<Enrolment, AgentError> {
         let get = |key| self.store().setting(key);
         match (get(SETTING_SERVER)?, get(SETTING_TOKEN)?, get(SETTING_PEER)?) {

@@ -7,6 +7,12 @@
 //! change to one of those fields makes [`SignatureCheck::of`] report a
 //! mismatch naming the field, so a signature cannot be carried over to a
 //! visit the merchant never saw.
+//!
+//! The summary's format is versioned ([`AcceptanceSummary::version`]): a
+//! signature is always checked against a summary made anew in the version
+//! it was signed in, so signatures over an older format still verify.
+//! Version 2 (this release's) puts the sentence the merchant agrees to,
+//! [`CONSENT_ZH`], inside the signed JSON; version 1 had none.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,6 +29,17 @@ use crate::fault::FaultCode;
 use crate::kind::VisitKind;
 use crate::time::Timestamp;
 use crate::vocab::{Open, RepairPlan, SimAction, Term, WarrantyStatus};
+
+/// The summary format new signatures are made in.
+pub const SUMMARY_VERSION: u32 = 2;
+
+/// The oldest summary format a signature may be checked in.
+const OLDEST_SUMMARY_VERSION: u32 = 1;
+
+/// The sentence the merchant agrees to by signing (summary version 2 on),
+/// signed as part of the summary: shown above the pad, in the summary's
+/// words on the verification page and the certificate.
+pub const CONSENT_ZH: &str = "本人确认以上服务已完成，内容属实，同意签字验收。";
 
 /// A fault as the merchant sees it in the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,11 +101,22 @@ pub struct AcceptanceSummary {
     pub outcome: SummaryOutcome,
     /// When it was signed (device time).
     pub signed_at: Timestamp,
+    /// The sentence the merchant agreed to ([`CONSENT_ZH`]; version 2 on).
+    /// Absent in version 1, so its summaries hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 impl AcceptanceSummary {
-    /// The summary of the visit as it is now, signed at `signed_at`.
+    /// The summary of the visit as it is now, signed at `signed_at`, in
+    /// the current format ([`SUMMARY_VERSION`]).
     pub fn of(visit: &Visit, signed_at: Timestamp) -> Self {
+        Self::of_version(visit, signed_at, SUMMARY_VERSION)
+    }
+
+    /// [`AcceptanceSummary::of`] in format `version` (1 or 2), to check a
+    /// signature made in it.
+    pub fn of_version(visit: &Visit, signed_at: Timestamp, version: u32) -> Self {
         // Only the steps before the signature: a follow-up done days later is
         // not part of what the merchant signed.
         let steps_passed = visit
@@ -102,7 +130,7 @@ impl AcceptanceSummary {
             .collect();
         let sim = visit.sim.as_ref();
         AcceptanceSummary {
-            version: 1,
+            version,
             visit_id: visit.id.clone(),
             kind: visit.kind,
             merchant_name: visit.merchant.name.clone(),
@@ -125,6 +153,7 @@ impl AcceptanceSummary {
                 settled_balance_fen: visit.deregistration.settled_balance_fen.as_ref().map(|d| d.value),
             },
             signed_at,
+            consent: (version >= 2).then(|| CONSENT_ZH.to_owned()),
         }
     }
 
@@ -190,6 +219,9 @@ impl AcceptanceSummary {
             lines.push(format!("结清金额：{}.{:02} 元", fen / 100, fen % 100));
         }
         lines.push(format!("签字时间：{}（北京时间）", self.signed_at.beijing_words()));
+        if let Some(consent) = &self.consent {
+            lines.push(consent.clone());
+        }
         lines.join("\n")
     }
 }
@@ -217,15 +249,79 @@ impl SignatureCheck {
         if AcceptanceSummary::hash_of(&acceptance.summary_json) != acceptance.content_hash {
             return SignatureCheck::Mismatch { fields: vec!["content_hash".into()] };
         }
-        let current = AcceptanceSummary::of(visit, acceptance.signed_at);
         let signed: serde_json::Value = match serde_json::from_str(&acceptance.summary_json) {
             Ok(value) => value,
             Err(_) => return SignatureCheck::Mismatch { fields: vec!["summary_json".into()] },
         };
+        // Made anew in the format it was signed in; a format this build does
+        // not know (a newer phone's) cannot be checked here.
+        let version = signed.get("version").and_then(serde_json::Value::as_u64);
+        let Some(version) = version
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| (OLDEST_SUMMARY_VERSION..=SUMMARY_VERSION).contains(v))
+        else {
+            return SignatureCheck::Mismatch { fields: vec!["version".into()] };
+        };
+        let current = AcceptanceSummary::of_version(visit, acceptance.signed_at, version);
         let current = serde_json::to_value(&current).unwrap_or_default();
         let fields = differing_fields(&signed, &current, "");
         if fields.is_empty() { SignatureCheck::Valid } else { SignatureCheck::Mismatch { fields } }
     }
+}
+
+/// The address of an acceptance's verification page below the server's
+/// own (`verify/{visit}?h={content_hash}`, no leading slash): the phone's
+/// QR code after signing and the desk's certificate both point there.
+pub fn verification_path(visit_id: &str, content_hash: &str) -> String {
+    format!("verify/{visit_id}?h={content_hash}")
+}
+
+/// A summary field as a merchant or a reviewer reads it, in zh-CN and in
+/// English: the one home of these words (the app, the verification page
+/// and the certificate show them). A field of a later format this build
+/// does not know reads as "other content".
+pub fn field_words(field: &str) -> (&'static str, &'static str) {
+    let words = |field: &str| {
+        Some(match field {
+            "version" => ("确认单格式", "summary format"),
+            "visit_id" => ("工单编号", "visit number"),
+            "kind" => ("服务类型", "visit kind"),
+            "merchant_name" => ("商户名称", "merchant name"),
+            "merchant_number" => ("商户号", "merchant number"),
+            "terminal_serial" => ("终端机身号", "terminal serial"),
+            "replacement_serial" => ("新终端机身号", "new terminal serial"),
+            "steps_passed" => ("已完成项目", "steps done"),
+            "faults" => ("故障", "faults"),
+            "outcome.warranty" => ("保修状态", "warranty"),
+            "outcome.repair_plan" => ("维修方案", "repair plan"),
+            "outcome.fee_fen" => ("维修费用", "repair fee"),
+            "outcome.sim_action" => ("流量卡处理方式", "SIM action"),
+            "outcome.new_iccid" => ("新流量卡 ICCID", "new ICCID"),
+            "outcome.backup_declined" => ("数据备份", "data backup"),
+            "outcome.unbind_reference" => ("解绑流水号", "unbinding reference"),
+            "outcome.settled_balance_fen" => ("结清金额", "settled balance"),
+            "signed_at" => ("签字时间", "signing time"),
+            "consent" => ("确认声明", "consent sentence"),
+            "content_hash" | "summary_json" => ("确认单内容", "summary content"),
+            _ => return None,
+        })
+    };
+    // A leaf under a known field (a fault's `faults.0.fixed`) reads as that field.
+    words(field).or_else(|| field.split('.').next().and_then(words)).unwrap_or(("其他内容", "other content"))
+}
+
+/// The fields changed since signing in words, each once: zh-CN joined
+/// with 、 ("维修费用、维修方案") and English with commas; never the codes.
+pub fn changed_fields_words(fields: &[String]) -> (String, String) {
+    let (mut zh, mut en): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for field in fields {
+        let (z, e) = field_words(field);
+        if !zh.contains(&z) {
+            zh.push(z);
+            en.push(e);
+        }
+    }
+    (zh.join("、"), en.join(", "))
 }
 
 /// Names the leaf fields (dotted, `outcome.fee_fen`) that differ between two JSON objects.

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 use posfield_shared::visit::Visit;
-use posfield_shared::visit::acceptance::{AcceptanceSummary, SignatureCheck};
+use posfield_shared::visit::acceptance::{self, AcceptanceSummary, SignatureCheck};
 use posfield_shared::vocab::Term;
 
 /// Why a certificate cannot be made.
@@ -94,8 +94,9 @@ pub fn check_font() -> Result<(), CertificateError> {
 
 /// The lines of text of a certificate, in order; a line starting with `#`
 /// is a heading. `phone` is the merchant's registered phone as the reader
-/// may see it on a certificate ([`crate::personal`]).
-pub fn lines(visit: &Visit, phone: Option<&str>) -> Result<Vec<String>, CertificateError> {
+/// may see it on a certificate ([`crate::personal`]); `verify_url` the
+/// address of the merchant's verification page ([`crate::verify`]).
+pub fn lines(visit: &Visit, phone: Option<&str>, verify_url: &str) -> Result<Vec<String>, CertificateError> {
     let acceptance = visit.acceptance.as_ref().ok_or_else(|| CertificateError::Unsigned(visit.id.clone()))?;
     let mut lines = vec![format!("#{}验收单 Acceptance certificate", visit.kind.zh())];
     lines.push(format!("走访编号：{}", visit.id));
@@ -114,12 +115,13 @@ pub fn lines(visit: &Visit, phone: Option<&str>) -> Result<Vec<String>, Certific
     lines.push(match SignatureCheck::of(visit) {
         SignatureCheck::Valid => "签字有效：与验收摘要一致".into(),
         SignatureCheck::Mismatch { fields } => {
-            format!("签字失效：以下内容签字后被改动：{}", fields.join("、"))
+            format!("签字失效：以下内容签字后被改动：{}", acceptance::changed_fields_words(&fields).0)
         }
         SignatureCheck::Unsigned => "尚未签字".into(),
     });
     lines.push(format!("签字人：{}", acceptance.signer_name));
     lines.push(format!("摘要 SHA-256：{}", acceptance.content_hash));
+    lines.push(format!("商户核验：{verify_url}"));
     lines.push(String::new());
     lines.push("#材料照片".into());
     let photos: Vec<_> = visit.current_documents().collect();
@@ -173,6 +175,7 @@ const SIGNATURE_LIMITS: posfield_imaging::Limits = posfield_imaging::Limits {
 pub fn render(
     visit: &Visit,
     phone: Option<&str>,
+    verify_url: &str,
     signature_png: Option<&[u8]>,
 ) -> Result<Vec<u8>, CertificateError> {
     let font = font()?;
@@ -187,7 +190,7 @@ pub fn render(
     // Lay out the text: A4, 50 pt margins.
     let (page_w, page_h, margin) = (595.0_f32, 842.0_f32, 50.0_f32);
     let mut laid_out: Vec<(f32, String)> = Vec::new();
-    for line in lines(visit, phone)? {
+    for line in lines(visit, phone, verify_url)? {
         let (size, text) = match line.strip_prefix('#') {
             Some(heading) => (15.0, heading.to_owned()),
             None => (10.5, line),

@@ -306,6 +306,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("reject_application", "驳回", "Reject"),
     ("reject_reason", "驳回原因", "Reason for rejecting"),
     ("certificate", "验收单 PDF", "Acceptance certificate (PDF)"),
+    ("verify_page", "商户核验页", "Merchant's verification page"),
     ("forbidden", "需要管理员权限", "Only an administrator may open this page"),
     ("not_found", "找不到该记录", "Not found"),
     ("refused", "操作被拒绝", "Refused"),

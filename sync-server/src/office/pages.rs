@@ -521,6 +521,8 @@ pub struct VisitPage {
     signature: Option<PhotoLine>,
     signer: String,
     signed_at: String,
+    /// The merchant's verification page of the acceptance (absolute path).
+    verify_path: Option<String>,
     signature_badge: &'static str,
     signature_state: &'static str,
     device_signature: Option<bool>,
@@ -982,6 +984,9 @@ pub async fn visit_page(
         }),
         signer: visit.acceptance.as_ref().map(|a| a.signer_name.clone()).unwrap_or_default(),
         signed_at: visit.acceptance.as_ref().map(|a| a.signed_at.beijing_words()).unwrap_or_default(),
+        verify_path: visit.acceptance.as_ref().map(|a| {
+            format!("/{}", posfield_shared::visit::acceptance::verification_path(&visit.id, &a.content_hash))
+        }),
         signature_badge,
         signature_state,
         device_signature,
@@ -1200,13 +1205,41 @@ pub async fn create_visit(
     Ok(Redirect::to(&format!("/office/visits/{}", visit.id)).into_response())
 }
 
+/// The server's address as a merchant reaches it, ending in `/`: the
+/// configuration's `public_url`, or else the scheme and host the desk's
+/// own request came by (a desk on the office network gets its own address;
+/// set `public_url` for merchants outside it).
+pub(crate) fn public_base(
+    config: &crate::config::Config,
+    headers: &HeaderMap,
+    transport: OverHttps,
+) -> String {
+    if let Some(url) = &config.public_url {
+        let url = url.as_str();
+        return if url.ends_with('/') { url.to_owned() } else { format!("{url}/") };
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@'))
+        .map_or_else(|| config.listen.to_string(), str::to_owned);
+    let scheme = if transport.0 { "https" } else { "http" };
+    format!("{scheme}://{host}/")
+}
+
 /// GET /office/visits/{id}/certificate.pdf: the acceptance certificate.
 pub async fn certificate(
     State(state): AppState,
     officer: Officer,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    transport: OverHttps,
 ) -> Result<Response, PageError> {
     let visit = load_visit(&state, &officer.principal(), &id).await?;
+    let verify_url = visit.acceptance.as_ref().map(|a| {
+        let path = posfield_shared::visit::acceptance::verification_path(&visit.id, &a.content_hash);
+        format!("{}{path}", public_base(&state.config, &headers, transport))
+    });
     let signature = match &visit.acceptance {
         // A reference that is not a hash is a missing image, never a path.
         Some(a) => match BlobHash::parse(&a.signature.sha256) {
@@ -1222,7 +1255,12 @@ pub async fn certificate(
     };
     let phone = visit.merchant.phone.as_deref().map(|p| phone_for(officer.role, Place::Certificate, p));
     let pdf = tokio::task::spawn_blocking(move || {
-        super::certificate::render(&visit, phone.as_deref(), signature.as_deref())
+        super::certificate::render(
+            &visit,
+            phone.as_deref(),
+            &verify_url.unwrap_or_default(),
+            signature.as_deref(),
+        )
     })
     .await
     .map_err(PageError::internal)?

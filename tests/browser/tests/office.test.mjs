@@ -150,6 +150,22 @@ test('sign in, filter, open a visit with photos and signature, return it: the no
   assert.match(full.headers()['content-type'], /^image\//);
   await screenshot(page, 'visit', true);
 
+  // The merchant's verification page, as the phone's QR code and the
+  // certificate point to it: what was signed, that it matches, the
+  // signature, and no photo.
+  const verifyHref = await page.locator('#verify-link').getAttribute('href');
+  assert.match(verifyHref, new RegExp(`^/verify/${visitId}\\?h=[0-9a-f]{64}$`));
+  const merchantView = await page.context().newPage();
+  await merchantView.setViewportSize({ width: 390, height: 844 });
+  const verified = await merchantView.goto(`http://${base}${verifyHref}`);
+  assert.equal(verified.status(), 200);
+  assert.equal(await merchantView.getAttribute('#verify-state', 'data-state'), 'matches');
+  assert.match(await merchantView.textContent('#verify-summary'), /测试五金店[\s\S]*本人确认以上服务已完成/);
+  await merchantView.locator('#verify-signature').evaluate((img) => img.decode());
+  assert.equal(await merchantView.locator('img').count(), 1, 'the signature is the only image');
+  await screenshot(merchantView, 'verify', true);
+  await merchantView.close();
+
   await page.fill('#review-note', '请补拍购机凭证');
   await Promise.all([page.waitForURL(/saved=1/), page.click('#return')]);
   assert.match(await page.textContent('#visit-status'), /已退回/);
