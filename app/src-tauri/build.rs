@@ -35,6 +35,7 @@ const COMMANDS: &[&str] = &[
     "set_suspension_cause",
     "submit_application",
     "sign",
+    "verification",
     "complete",
     "sync_now",
     "sync_view",

@@ -211,25 +211,49 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.match(summary, /签字时间：\d{4}-\d{2}-\d{2} \d{2}:\d{2}（北京时间）/);
   assert.doesNotMatch(summary, /\d{4}-\d{2}-\d{2}T\d{2}:/, 'no UTC timestamp before the merchant');
   await type(browser, sel('signer-name'), '王老板');
+  await click(browser, sel('open-pad'));
+  // The sheet fills the screen in landscape: on this portrait window it is
+  // turned for a phone held sideways, and the consent is above the pad.
+  const sheet = await browser.$(sel('sign-sheet'));
+  await sheet.waitForDisplayed();
+  assert.equal(await sheet.getAttribute('data-orientation'), 'turned');
+  assert.match(await (await browser.$(sel('consent'))).getText(), /^本人确认以上服务已完成，内容属实，同意签字验收。$/);
   const pad = await browser.$(sel('signature-pad'));
   await pad.waitForDisplayed();
-  await browser.execute((el) => el.scrollIntoView({ block: 'center' }), pad);
-  const stroke = browser.action('pointer', { parameters: { pointerType: 'mouse' } }).move({ origin: pad, x: -120, y: 20 }).down();
+  const [padWide, padHigh] = await browser.execute((el) => [el.offsetWidth, el.offsetHeight], pad);
+  assert.ok(padWide > padHigh, `the pad is landscape: ${padWide}x${padHigh}`);
+  // Along the turned pad's length: down the portrait screen.
+  const stroke = browser.action('pointer', { parameters: { pointerType: 'mouse' } }).move({ origin: pad, x: 20, y: -150 }).down();
   for (let i = 1; i <= 24; i++) {
-    stroke.move({ origin: pad, x: -120 + i * 10, y: Math.round(30 * Math.sin(i / 2)), duration: 16 });
+    stroke.move({ origin: pad, x: Math.round(30 * Math.sin(i / 2)), y: -150 + i * 12, duration: 16 });
   }
   await stroke.up().perform();
   if (takeShots) await shot(browser, 'sign');
-  await assertTouchTargets(browser, 'the signing screen');
+  await assertTouchTargets(browser, 'the signing sheet');
   // 确认签字 spans the pad's width, not a narrow column beside 重写.
   const [confirmWidth, padWidth] = await browser.execute(
-    (a, b) => [document.querySelector(a).getBoundingClientRect().width, document.querySelector(b).getBoundingClientRect().width],
+    (a, b) => [document.querySelector(a).offsetWidth, document.querySelector(b).offsetWidth],
     sel('sign-confirm'), sel('signature-pad'),
   );
   assert.ok(confirmWidth >= padWidth * 0.9, `确认签字 is ${confirmWidth} px wide beside a ${padWidth} px pad`);
   await click(browser, sel('sign-confirm'));
   await waitFor(browser, sel('signature-valid'), 'displayed', 30000);
   await waitFor(browser, sel('signature-image'), 'displayed', 15000);
+  // The signature was kept as drawn on the landscape pad: its image is wide.
+  await browser.waitUntil(async () => browser.execute((s) => document.querySelector(s).naturalWidth > 0, sel('signature-image')), { timeout: 10000 });
+  const [imageWide, imageHigh] = await browser.execute((s) => {
+    const img = document.querySelector(s);
+    return [img.naturalWidth, img.naturalHeight];
+  }, sel('signature-image'));
+  assert.ok(imageWide > imageHigh, `the signature image is landscape: ${imageWide}x${imageHigh}`);
+  // The QR code for the merchant: the server's verification page of this acceptance.
+  await waitFor(browser, sel('verification-qr'), 'displayed', 15000);
+  const verifyUrl = await (await browser.$(sel('verification-url'))).getText();
+  assert.match(verifyUrl, new RegExp(`/verify/${visitId}\\?h=[0-9a-f]{64}$`));
+  if (takeShots) {
+    await browser.execute((s) => document.querySelector(s).scrollIntoView({ block: 'center' }), sel('verification'));
+    await shot(browser, 'signed-qr');
+  }
   if (takeShots) await shot(browser, 'signed');
   await backToChecklist(browser);
 
@@ -237,7 +261,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await click(browser, sel('complete'));
   await waitFor(browser, `${sel('visit-screen')}[data-status="completed"]`, 'exist', 15000);
   if (takeShots) await shot(browser, 'completed');
-  return visitId;
+  return { visitId, verifyUrl };
 }
 
 async function syncAll(browser) {
@@ -306,7 +330,7 @@ describe('a whole repair visit in the app', () => {
     await browser.setWindowSize(360, 780).catch(() => {});
     await enrol(browser, url, code, true);
     await shot(browser, 'today-empty');
-    const visitId = await repairVisit(browser, { merchant: '老王便利店', takeShots: true });
+    const { visitId, verifyUrl } = await repairVisit(browser, { merchant: '老王便利店', takeShots: true });
     await syncAll(browser);
     // What the sync used, on the sync screen: the total and the visit's row. A
     // desktop cannot tell its network, so photos go whatever the option says.
@@ -316,6 +340,21 @@ describe('a whole repair visit in the app', () => {
     assert.equal(await settled(async () => (await browser.$(sel('network-now'))).getText()), '无法判断');
     await shot(browser, 'sync');
     await assertArrived(server, visitId, '老王便利店');
+    // The merchant scans the code: the server's page shows what they signed
+    // and that it still matches, and nothing else of the visit.
+    const page = await fetch(verifyUrl);
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /data-state="matches"/);
+    assert.match(html, /与签字时一致/);
+    assert.match(html, /签字人：<span id="verify-signer">王老板<\/span>/);
+    assert.match(html, /商户名称：老王便利店/);
+    assert.match(html, /本人确认以上服务已完成/);
+    assert.match(html, /id="verify-signature"/);
+    assert.equal((html.match(/<img /g) ?? []).length, 1, 'the signature is the one image: no document photo');
+    assert.doesNotMatch(html, /office\/blobs|purchase_proof/);
+    const forged = await fetch(verifyUrl.replace(/h=[0-9a-f]{64}$/, `h=${'0'.repeat(64)}`));
+    assert.equal(forged.status, 404, 'another hash finds nothing');
     await click(browser, sel('nav-today'));
     await waitFor(browser, `[data-visit="${visitId}"]`, 'exist', 15000);
     assert.equal((await browser.$$(`[data-visit="${visitId}"] ${sel('waiting-marker')}`)).length, 0, 'a synced visit is not waiting');
@@ -500,7 +539,7 @@ describe('a whole repair visit in the app', () => {
     await enrol(browser, url, code, false);
     await server.stop();
 
-    const visitId = await repairVisit(browser, { merchant: '街角咖啡', takeShots: false });
+    const { visitId } = await repairVisit(browser, { merchant: '街角咖啡', takeShots: false });
     // Everything waits on the phone, and the agent is told why in plain words.
     await click(browser, sel('nav-today'));
     await waitFor(browser, `[data-visit="${visitId}"] ${sel('waiting-marker')}`, 'exist', 15000);

@@ -76,6 +76,7 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         set_suspension_cause,
         submit_application,
         sign,
+        verification,
         complete,
         sync_now,
         sync_view,
@@ -395,6 +396,16 @@ async fn correct_merchant(app: AppHandle, visit_id: String, merchant: MerchantFi
         edit(app, state, &visit_id, |agent| agent.correct_merchant(&visit_id, &merchant.input()).map(|_| ()))
     })
     .await
+}
+
+/// The merchant's verification page of the visit's acceptance: its
+/// address and QR code (`null` before signing or enrolment).
+#[tauri::command]
+async fn verification(
+    app: AppHandle,
+    visit_id: String,
+) -> UiResult<Option<posfield_core::sync::Verification>> {
+    blocking(app, move |_, state| Ok(state.agent()?.verification(&parse_visit_id(&visit_id)?)?)).await
 }
 
 #[tauri::command]

@@ -482,6 +482,16 @@ pub struct SimView {
     pub new_iccid: Option<String>,
 }
 
+/// The fields changed since signing, in words
+/// ([`posfield_shared::visit::acceptance::changed_fields_words`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChangedWords {
+    /// zh-CN, joined with 、.
+    pub zh: String,
+    /// English, joined with commas.
+    pub en: String,
+}
+
 /// The acceptance as signed.
 #[derive(Debug, Clone, Serialize)]
 pub struct AcceptanceView {
@@ -495,6 +505,8 @@ pub struct AcceptanceView {
     pub signed_summary_zh: String,
     /// `valid`, or `mismatch` with the changed fields.
     pub check: SignatureCheck,
+    /// The changed fields in words, zh-CN and English (empty when valid).
+    pub changed: ChangedWords,
     /// The signature image's content hash.
     pub signature_sha256: BlobHash,
     /// The server confirmed it has the signature image.
@@ -621,6 +633,8 @@ pub struct VisitView {
     pub needs: Needs,
     /// The summary as the merchant would sign it now, in zh-CN.
     pub summary_zh: String,
+    /// The sentence the merchant agrees to by signing (inside the summary).
+    pub consent_zh: &'static str,
     /// The acceptance, once signed.
     pub acceptance: Option<AcceptanceView>,
     /// The latest review's decision and note.
@@ -732,12 +746,21 @@ impl VisitView {
                 let signed_summary_zh = serde_json::from_str::<AcceptanceSummary>(&a.summary_json)
                     .map(|s| s.render_zh())
                     .unwrap_or_default();
+                let check = SignatureCheck::of(visit);
+                let changed = match &check {
+                    SignatureCheck::Mismatch { fields } => {
+                        let (zh, en) = posfield_shared::visit::acceptance::changed_fields_words(fields);
+                        ChangedWords { zh, en }
+                    }
+                    _ => ChangedWords::default(),
+                };
                 Ok(AcceptanceView {
                     signer_name: a.signer_name.clone(),
                     signed_at: a.signed_at.millis(),
                     signed_words: a.signed_at.beijing_words(),
                     signed_summary_zh,
-                    check: SignatureCheck::of(visit),
+                    check,
+                    changed,
                     signature_sha256: BlobHash::parse(&a.signature.sha256)?,
                     signature_confirmed: confirmed(&a.signature.sha256),
                 })
@@ -873,6 +896,7 @@ impl VisitView {
             application: visit.reactivation.application.as_ref().map(|a| a.state.code().to_owned()),
             needs,
             summary_zh: AcceptanceSummary::of(visit, now).render_zh(),
+            consent_zh: posfield_shared::visit::acceptance::CONSENT_ZH,
             acceptance,
             review_note: review.and_then(|r| r.note.clone()),
             returned: review.is_some_and(|r| r.decision == ReviewDecision::Return)

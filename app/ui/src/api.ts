@@ -72,6 +72,8 @@ export interface DocumentView { sha256: string; kind: string; bytes: number; wid
 export type SignatureCheck = { state: 'unsigned' } | { state: 'valid' } | { state: 'mismatch'; fields: string[] };
 export interface AcceptanceView {
   signer_name: string; signed_at: number; signed_words: string; signed_summary_zh: string; check: SignatureCheck;
+  /** The fields changed since signing, in words (from the Rust side's one list). */
+  changed: { zh: string; en: string };
   signature_sha256: string; signature_confirmed: boolean;
 }
 /** A terminal as identified, with what its label says (model, production date) and its age. */
@@ -127,7 +129,7 @@ export interface VisitView {
   warranty: string | null; repair_plan: string | null; fee_fen: number | null;
   merchant_pays: boolean; suspension_cause: string | null; application: string | null;
   needs: Needs;
-  summary_zh: string; acceptance: AcceptanceView | null; review_note: string | null; returned: boolean; unsynced: boolean;
+  summary_zh: string; consent_zh: string; acceptance: AcceptanceView | null; review_note: string | null; returned: boolean; unsynced: boolean;
 }
 export interface Identified { serial: string; method: string; alternatives: string[] }
 /** A label photo that did not say which code is the serial. */
@@ -148,6 +150,8 @@ export type SyncEvent =
   | { event: 'failed'; code: string; message: string; failures: number; retry_in_ms: number | null; minimum_app_version?: string };
 export interface UiError { code: string; message: string; details: { missing?: string[] } | null }
 export interface Point { x: number; y: number; t: number; p?: number }
+/** The merchant's verification page of an acceptance: its address and a QR code of it (SVG). */
+export interface Verification { url: string; qr_svg: string }
 export interface Strokes { width: number; height: number; strokes: Point[][] }
 export interface MerchantFields { merchant: string; merchant_number?: string; terminal_number?: string; phone?: string; address?: string }
 export interface NewVisit extends MerchantFields { kind: string }
@@ -215,6 +219,7 @@ export const api = {
   setSuspensionCause: (visitId: string, cause: string) => invoke<VisitView>('set_suspension_cause', { visitId, cause }),
   submitApplication: (visitId: string) => invoke<VisitView>('submit_application', { visitId }),
   sign: (visitId: string, signerName: string, strokes: Strokes) => invoke<VisitView>('sign', { visitId, signerName, strokes }),
+  verification: (visitId: string) => invoke<Verification | null>('verification', { visitId }),
   complete: (visitId: string) => invoke<VisitView>('complete', { visitId }),
   syncNow: () => invoke<void>('sync_now'),
   syncView: () => invoke<{ status: SyncView; data_usage: DataUsageView; waiting_for_photos: string[]; last_event: SyncEvent | null }>('sync_view'),

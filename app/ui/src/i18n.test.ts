@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changedFieldsText, errorText, knownErrorCodes, messages, termLabel, translate, wantedPhotosText } from './i18n';
+import { errorText, knownErrorCodes, messages, termLabel, translate, wantedPhotosText } from './i18n';
 
 describe('messages', () => {
   it('English has every key Chinese has, and none is empty', () => {
@@ -134,13 +134,6 @@ describe('no English in zh-CN', () => {
       const text = errorText('zh', { code, message: 'the expiry date is not valid', details: { missing: ['签字'] }, minimum_app_version: '1.2.0' });
       expect(leaks(text), code).toEqual([]);
     }
-  });
-
-  it('the fields changed since signing, in words', () => {
-    expect(changedFieldsText('zh', ['outcome.fee_fen', 'outcome.repair_plan'])).toBe('维修费用、维修方案');
-    expect(changedFieldsText('en', ['outcome.fee_fen'])).toBe('repair fee');
-    expect(changedFieldsText('zh', ['outcome.something_new', 'content_hash', 'summary_json'])).toBe('其他内容、确认单内容');
-    expect(leaks(changedFieldsText('zh', ['merchant_name', 'a.b', 'version', 'signed_at']))).toEqual([]);
   });
 });
 

@@ -36,7 +36,7 @@ const zh = {
   acceptance: '验收签字', summaryTitle: '服务确认单', locked: '已锁定', waitsFor: '等待后台审批', signerName: '签字人姓名', signHere: '请商户在此处签字',
   clear: '重写', confirmSign: '确认签字', signedBy: '{name} 已签字', signatureValid: '签字有效，内容未改动',
   signatureChanged: '签字后内容已更改，需要商户重新签字', changedFields: '改动：{fields}', signAgain: '重新签字',
-  handToMerchant: '请将手机交给商户核对并签字', consent: '本人确认以上服务已完成，内容属实，同意签字验收。',
+  handToMerchant: '请将手机交给商户核对并签字', openPad: '请商户签字', turnPhone: '请横握手机签字', verifyTitle: '商户扫码核对', verifyHint: '同步到服务器后，商户扫码即可查看签字内容，并核对是否与签字时一致。', verifyUnavailable: '手机尚未注册到服务器，暂无核对二维码。', needSigner: '请先填写签字人姓名',
   call: '拨打 {phone}', noAddress: '派单没有地址，请向后台或商户确认。',
   syncTitle: '同步', syncNow: '立即同步', lastSuccess: '上次成功同步', never: '从未', agent: '业务员', serverAddr: '服务器',
   status: '状态', syncing: '正在同步…', syncOk: '全部已同步', syncWaiting: '{n} 个任务待同步',
@@ -120,7 +120,7 @@ const en: Messages = {
   acceptance: 'Acceptance', summaryTitle: 'Service confirmation', locked: 'Locked', waitsFor: 'Waiting for the back office', signerName: "Signer's name", signHere: 'Merchant signs here',
   clear: 'Clear', confirmSign: 'Confirm signature', signedBy: 'Signed by {name}', signatureValid: 'Signature valid: nothing changed',
   signatureChanged: 'Changed after signing: the merchant must sign again', changedFields: 'Changed: {fields}', signAgain: 'Sign again',
-  handToMerchant: 'Hand the phone to the merchant to check and sign', consent: 'I confirm that the service above was done as described, and sign to accept it.',
+  handToMerchant: 'Hand the phone to the merchant to check and sign', openPad: 'Merchant signs', turnPhone: 'Turn the phone sideways to sign', verifyTitle: 'The merchant scans to check', verifyHint: 'Once synced, scanning this shows the merchant what they signed and whether it still matches.', verifyUnavailable: 'This phone is not enrolled with a server yet: no code to check with.', needSigner: "Enter the signer's name first",
   call: 'Call {phone}', noAddress: 'The job has no address: check it with the back office or the merchant.',
   syncTitle: 'Sync', syncNow: 'Sync now', lastSuccess: 'Last successful sync', never: 'Never', agent: 'Agent', serverAddr: 'Server',
   status: 'Status', syncing: 'Syncing…', syncOk: 'Everything synced', syncWaiting: '{n} {n|visit|visits} waiting to sync',
@@ -284,32 +284,3 @@ export function errorText(locale: Locale, error: unknown): string {
 }
 
 /** The signed summary's fields, as the agent and the merchant call them. */
-const summaryFieldWords: Record<string, { zh: string; en: string }> = {
-  version: { zh: '确认单格式', en: 'summary format' },
-  visit_id: { zh: '任务编号', en: 'visit number' },
-  kind: { zh: '服务类型', en: 'visit kind' },
-  merchant_name: { zh: '商户名称', en: 'merchant name' },
-  merchant_number: { zh: '商户号', en: 'merchant number' },
-  terminal_serial: { zh: '终端机身号', en: 'terminal serial' },
-  replacement_serial: { zh: '新终端机身号', en: 'new terminal serial' },
-  steps_passed: { zh: '已完成项目', en: 'steps done' },
-  faults: { zh: '故障', en: 'faults' },
-  'outcome.warranty': { zh: '保修状态', en: 'warranty' },
-  'outcome.repair_plan': { zh: '维修方案', en: 'repair plan' },
-  'outcome.fee_fen': { zh: '维修费用', en: 'repair fee' },
-  'outcome.sim_action': { zh: '流量卡处理方式', en: 'SIM action' },
-  'outcome.new_iccid': { zh: '新流量卡 ICCID', en: 'new ICCID' },
-  'outcome.backup_declined': { zh: '数据备份', en: 'data backup' },
-  'outcome.unbind_reference': { zh: '解绑流水号', en: 'unbinding reference' },
-  'outcome.settled_balance_fen': { zh: '结清金额', en: 'settled balance' },
-  signed_at: { zh: '签字时间', en: 'signing time' },
-  content_hash: { zh: '确认单内容', en: 'summary content' },
-  summary_json: { zh: '确认单内容', en: 'summary content' },
-};
-
-/** The fields changed since signing, in words ("维修费用、维修方案"), never the codes. */
-export function changedFieldsText(locale: Locale, fields: string[]): string {
-  const other = locale === 'zh' ? '其他内容' : 'other content';
-  const words = fields.map((f) => summaryFieldWords[f]?.[locale] ?? summaryFieldWords[f.split('.')[0]]?.[locale] ?? other);
-  return [...new Set(words)].join(locale === 'zh' ? '、' : ', ');
-}

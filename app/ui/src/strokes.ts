@@ -1,5 +1,6 @@
 // Records a signature as strokes of points with time and pressure, in the
 // shape the core's `Strokes` deserialises: {width, height, strokes: [[{x, y, t, p}]]}.
+import { getStroke } from 'perfect-freehand';
 import type { Point, Strokes } from './api';
 
 export interface PointerSample { x: number; y: number; timeStamp: number; pressure?: number; pointerType?: string }
@@ -62,3 +63,46 @@ export class StrokeRecorder {
     return { width: this.width, height: this.height, strokes: this.strokes.map((s) => s.map((p) => ({ ...p }))) };
   }
 }
+
+/** A pad's place on the screen, as `getBoundingClientRect` gives it. */
+export interface PadRect { left: number; top: number; right: number; bottom: number }
+
+/**
+ * Where a pointer at (`clientX`, `clientY`) is on the pad, in the pad's own
+ * pixels. A `rotated` pad is turned 90° clockwise on a portrait screen (the
+ * merchant turns the phone to sign in landscape): its top-left corner is at
+ * the screen's top right, its x axis runs down the screen, its y axis to
+ * the left.
+ */
+export function padPoint(clientX: number, clientY: number, rect: PadRect, rotated: boolean): { x: number; y: number } {
+  if (rotated) return { x: clientY - rect.top, y: rect.right - clientX };
+  return { x: clientX - rect.left, y: clientY - rect.top };
+}
+
+/** How the pad draws ink: perfect-freehand's outline of a stroke. */
+export const INK = { size: 5, thinning: 0.55, smoothing: 0.6, streamline: 0.45 };
+
+/**
+ * The outline of one stroke as SVG path data: a smoothed, tapered shape
+ * whose width follows the recorded pressure (or, without one, the speed),
+ * by perfect-freehand; quadratic curves through the outline's midpoints.
+ * The points drawn are exactly the points recorded: smoothing is in the
+ * drawing only, never in the strokes the core keeps.
+ */
+export function strokeOutline(points: Point[], complete: boolean): string {
+  if (points.length === 0) return '';
+  const measured = points.some((p) => p.p !== undefined);
+  const input = points.map((p) => [p.x, p.y, p.p ?? 0.5]);
+  const outline = getStroke(input, { ...INK, simulatePressure: !measured, last: complete });
+  if (outline.length < 3) return '';
+  const fixed = (n: number) => Math.round(n * 100) / 100;
+  const [first, ...rest] = outline;
+  let d = `M${fixed(first[0])},${fixed(first[1])}Q`;
+  for (let i = 0; i < rest.length; i++) {
+    const [x0, y0] = outline[i];
+    const [x1, y1] = outline[(i + 1) % outline.length];
+    d += `${fixed(x0)},${fixed(y0)} ${fixed((x0 + x1) / 2)},${fixed((y0 + y1) / 2)} `;
+  }
+  return `${d.trimEnd()}Z`;
+}
+
