@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod protocol;
 pub mod serial_text;
 pub mod status;
+pub mod terms;
 pub mod time;
 pub mod validate;
 pub mod visit;

@@ -381,7 +381,7 @@ describe('a whole repair visit in the app', () => {
     await click(browser, sel('news-bell'));
     await waitFor(browser, sel('news-item'), 'displayed', 15000);
     const returned = await browser.$(`${sel('news-item')}[data-kind="returned"]`);
-    assert.match(await returned.getText(), /任务被退回[\s\S]*老王便利店[\s\S]*后台退回：请补拍门头照/);
+    assert.match(await returned.getText(), /工单被退回[\s\S]*老王便利店[\s\S]*后台退回：请补拍门头照/);
     await browser.waitUntil(async () => (await browser.$$(sel('news-badge'))).length === 0, { timeout: 10000, timeoutMsg: 'the badge stayed after reading' });
     await assertTouchTargets(browser, 'the news');
     await shot(browser, 'news');

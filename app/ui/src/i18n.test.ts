@@ -10,7 +10,7 @@ describe('messages', () => {
   });
 
   it('Chinese is the words agents use, with placeholders filled', () => {
-    expect(translate('zh', 'syncWaiting', { n: 3 })).toBe('3 个任务待同步');
+    expect(translate('zh', 'syncWaiting', { n: 3 })).toBe('3 个工单待同步');
     expect(translate('en', 'syncWaiting', { n: 3 })).toBe('3 visits waiting to sync');
     expect(translate('zh', 'returnedNote', {})).toBe('后台退回：{note}');
     expect(translate('zh', 'photosWifiOnly')).toBe('照片仅在 Wi-Fi 下上传');

@@ -99,7 +99,7 @@ pub fn check_font() -> Result<(), CertificateError> {
 pub fn lines(visit: &Visit, phone: Option<&str>, verify_url: &str) -> Result<Vec<String>, CertificateError> {
     let acceptance = visit.acceptance.as_ref().ok_or_else(|| CertificateError::Unsigned(visit.id.clone()))?;
     let mut lines = vec![format!("#{}验收单 Acceptance certificate", visit.kind.zh())];
-    lines.push(format!("走访编号：{}", visit.id));
+    lines.push(format!("工单编号：{}", visit.id));
     match serde_json::from_str::<AcceptanceSummary>(&acceptance.summary_json) {
         Ok(summary) => lines.extend(summary.render_zh().lines().map(str::to_owned)),
         Err(_) => lines.push("验收摘要无法读取".into()),
@@ -360,7 +360,7 @@ mod tests {
         let font = font().expect("a CJK font (Debian package fonts-wqy-microhei)");
         let face = ttf_parser::Face::parse(&font.data, font.index).unwrap();
         let text =
-            "维修验收单 Acceptance certificate 走访编号：0123456789-abcdef 商户名称：老王便利店（已修复）、×";
+            "维修验收单 Acceptance certificate 工单编号：0123456789-abcdef 商户名称：老王便利店（已修复）、×";
         let missing: Vec<char> =
             text.chars().filter(|c| !c.is_whitespace() && face.glyph_index(*c).is_none()).collect();
         assert!(missing.is_empty(), "no glyph for {missing:?}");

@@ -51,7 +51,7 @@ enum Shown {
 /// Each known path, its items written `[]` and a step's id `*`, with its
 /// words and how its value reads.
 const FIELDS: &[(&str, &str, &str, Shown)] = &[
-    ("id", "走访编号", "Visit id", Shown::Plain),
+    ("id", "工单编号", "Visit id", Shown::Plain),
     ("kind", "类型", "Kind", Shown::Term(term::<VisitKind>)),
     ("status", "状态", "Status", Shown::Term(term::<VisitStatus>)),
     ("created", "创建", "Created", Shown::Present("已创建", "created")),

@@ -71,7 +71,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
 /// Every key with its zh-CN and English words.
 pub const WORDS: &[(&str, &str, &str)] = &[
     ("app", "Posfield 后台", "Posfield back office"),
-    ("visits", "走访记录", "Visits"),
+    ("visits", "工单", "Visits"),
     ("terminals", "终端台账", "Terminals"),
     ("alerts", "预警", "Alerts"),
     ("applications", "复机申请", "Reactivation applications"),
@@ -178,12 +178,12 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("return_note", "退回原因（必填）", "Why it is returned (required)"),
     (
         "read_only_newer",
-        "此任务由更新版本的应用写入，只能查看；升级服务器后才能处理。",
+        "此工单由更新版本的应用写入，只能查看；升级服务器后才能处理。",
         "This visit was written by a newer version of the app: it is read-only here until the server is updated.",
     ),
     (
         "damaged_visit",
-        "此任务的部分数据已损坏并被隔离，显示的是最后一次完好的内容。",
+        "此工单的部分数据已损坏并被隔离，显示的是最后一次完好的内容。",
         "Part of this visit's stored data was damaged and set aside: what is shown is its last good state.",
     ),
     ("decision_saved", "已保存，业务员下次同步时收到", "Saved; the agent receives it at the next sync"),
@@ -209,7 +209,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("age", "机龄", "Age"),
     ("years", "年", "years"),
     ("warranty_end", "保修截止", "Warranty end"),
-    ("last_visit", "最近走访", "Last visit"),
+    ("last_visit", "最近工单", "Last visit"),
     ("csv_text", "CSV 内容（首行为表头）", "CSV text (first line is the header)"),
     ("csv_file", "或选择文件", "or choose a file"),
     ("imported", "已导入", "Imported"),
@@ -292,7 +292,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
         "我已核实，审核通过时按本工单更正登记表",
         "I checked: correct the register from this visit on approval",
     ),
-    ("incomplete_blobs", "照片未到齐的走访", "Visits incomplete because photos have not arrived"),
+    ("incomplete_blobs", "照片未到齐的工单", "Visits incomplete because photos have not arrived"),
     ("waiting_review", "待审核", "Waiting for review"),
     ("returned", "已退回", "Returned"),
     ("expired", "已过期", "expired"),
@@ -316,7 +316,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("enrolled_at", "绑定时间", "Enrolled"),
     ("credential_until", "凭证有效期至", "Credential valid until"),
     ("app_version", "应用版本", "App version"),
-    ("schema_version", "任务格式版本", "Visit schema"),
+    ("schema_version", "工单格式版本", "Visit schema"),
     ("protocol", "同步协议", "Sync protocol"),
     ("version_since", "该版本首次同步", "First synced with it"),
     ("not_synced_since", "尚未同步", "Not synced yet"),
@@ -327,7 +327,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("wipe_confirm", "确认清除这部手机", "Wipe this phone"),
     (
         "wipe_means",
-        "清除后，这部手机下次联网时会先把尚未同步的工作发给服务器，然后销毁本机密钥：手机上的任务、照片和签名从此无法读取，它的凭证同时吊销。无法撤销。只在手机丢失或被盗时使用；若只想停止同步，请吊销。",
+        "清除后，这部手机下次联网时会先把尚未同步的工作发给服务器，然后销毁本机密钥：手机上的工单、照片和签名从此无法读取，它的凭证同时吊销。无法撤销。只在手机丢失或被盗时使用；若只想停止同步，请吊销。",
         "At its next contact the phone first sends the work it has not synced, then destroys its keys: the visits, photos and signatures left on it can no longer be read, and its credential is revoked. This cannot be undone. Use it for a lost or stolen phone; to only stop its syncs, revoke it instead.",
     ),
     ("wipe_requested", "已要求清除", "Wipe asked"),
@@ -392,7 +392,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("outbox_no_recipient", "无注册手机号（不发送）", "No registered phone (not sent)"),
     (
         "new_visit_hint",
-        "派单后，业务员下次同步时在手机上看到该走访。",
+        "派单后，业务员下次同步时在手机上看到该工单。",
         "The agent sees the visit on the phone at the next sync.",
     ),
 ];

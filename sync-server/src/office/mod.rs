@@ -115,7 +115,7 @@ impl From<crate::desk::DeskError> for PageError {
             DeskError::NotFound(_) | DeskError::BadVisitId(_) => PageError::NotFound,
             DeskError::Refused(VisitError::Document(DocError::NewerSchema { found, supported })) => {
                 PageError::Refused(format!(
-                    "此任务由更新版本的应用写入（版本 {found}，本服务器可修改到 {supported}），只能查看；请先升级服务器。 / this visit was written by a newer version of the app (schema {found}, this server edits up to {supported}); it is read-only until the server is updated"
+                    "此工单由更新版本的应用写入（版本 {found}，本服务器可修改到 {supported}），只能查看；请先升级服务器。 / this visit was written by a newer version of the app (schema {found}, this server edits up to {supported}); it is read-only until the server is updated"
                 ))
             }
             DeskError::UnknownAgent(_)

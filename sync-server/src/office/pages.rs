@@ -612,7 +612,7 @@ fn stamp_words(lang: Lang, stamp: &posfield_shared::visit::schema::Stamp) -> Str
 
 fn action_words(lang: Lang, action: &str) -> String {
     const ACTIONS: &[(&str, &str, &str)] = &[
-        ("create", "创建走访", "Created"),
+        ("create", "创建工单", "Created"),
         ("identify_terminal", "识别终端", "Identified the terminal"),
         ("set_step", "更新检查项", "Checklist step"),
         ("add_fault", "记录故障", "Recorded a fault"),
