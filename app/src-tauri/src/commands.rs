@@ -102,12 +102,31 @@ fn parse<T: Term>(what: &str, code: &str) -> UiResult<T> {
     T::from_code(code).ok_or_else(|| UiError::new("invalid_input", format!("unknown {what} {code:?}")))
 }
 
-fn decode_base64(data: &str) -> UiResult<Vec<u8>> {
-    // A data URL from a FileReader, or bare base64.
-    let bare = data.split_once(";base64,").map_or(data, |(_, rest)| rest);
-    base64::engine::general_purpose::STANDARD
-        .decode(bare.trim())
-        .map_err(|e| UiError::new("invalid_input", format!("the file did not arrive intact: {e}")))
+/// A photo sent as the command request's own bytes (the webview's
+/// `invoke(command, bytes, {headers})`), never as base64 text through the
+/// bridge: a 10 MB photo stays 10 MB, and nothing decodes it on the way.
+/// A body larger than any photo the core accepts is refused before it is
+/// copied, with the core's own error.
+fn photo_body(request: &tauri::ipc::Request<'_>) -> UiResult<Vec<u8>> {
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(UiError::new("invalid_input", "a photo comes as the request's bytes, not as JSON"));
+    };
+    let max = posfield_core::photo::PhotoLimits::default().max_input_bytes;
+    let len = bytes.len() as u64;
+    if len > max {
+        return Err(AgentError::Photo(posfield_core::photo::PhotoError::TooLarge { bytes: len, max }).into());
+    }
+    Ok(bytes.clone())
+}
+
+/// The header `name` of a photo request, as text.
+fn photo_header(request: &tauri::ipc::Request<'_>, name: &str) -> UiResult<String> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| UiError::new("invalid_input", format!("the photo request has no {name} header")))
 }
 
 /// A visit id from the UI, checked: a bad one is the `bad_visit_id` error.
@@ -439,15 +458,13 @@ fn identify_reply(
 }
 
 #[tauri::command]
-async fn identify_photo(
-    app: AppHandle,
-    visit_id: String,
-    image: String,
-    replacement: bool,
-) -> UiResult<IdentifyReply> {
+async fn identify_photo(app: AppHandle, request: tauri::ipc::Request<'_>) -> UiResult<IdentifyReply> {
+    // The label photo as the request's bytes ([`photo_body`]); the visit in
+    // `x-visit-id`, and `x-replacement: 1` for a replacement's new terminal.
+    let (bytes, visit_id) = (photo_body(&request)?, photo_header(&request, "x-visit-id")?);
+    let replacement = photo_header(&request, "x-replacement").is_ok_and(|v| v == "1");
     blocking(app, move |app, state| {
         let visit_id = parse_visit_id(&visit_id)?;
-        let bytes = decode_base64(&image)?;
         let mut outcome = None;
         let visit = edit(app, state, &visit_id, |agent| {
             outcome = Some(agent.identify_photo(&visit_id, &bytes, replacement)?);
@@ -577,12 +594,15 @@ async fn resolve_fault(
     .await
 }
 
+/// A document photo: its bytes are the request's body, the visit and the
+/// kind its `x-visit-id` and `x-kind` headers ([`photo_body`]).
 #[tauri::command]
-async fn add_photo(app: AppHandle, visit_id: String, kind: String, image: String) -> UiResult<VisitView> {
+async fn add_photo(app: AppHandle, request: tauri::ipc::Request<'_>) -> UiResult<VisitView> {
+    let (bytes, visit_id, kind) =
+        (photo_body(&request)?, photo_header(&request, "x-visit-id")?, photo_header(&request, "x-kind")?);
     blocking(app, move |app, state| {
         let visit_id = parse_visit_id(&visit_id)?;
         let kind: DocumentKind = parse("document kind", &kind)?;
-        let bytes = decode_base64(&image)?;
         edit(app, state, &visit_id, |agent| agent.add_photo(&visit_id, &bytes, kind).map(drop))
     })
     .await

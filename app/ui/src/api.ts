@@ -174,8 +174,9 @@ export const api = {
   correctMerchant: (visitId: string, merchant: MerchantFields) =>
     invoke<VisitView>('correct_merchant', { visitId, merchant }),
   visit: (visitId: string) => invoke<VisitView>('visit_view', { visitId }),
-  identifyPhoto: (visitId: string, image: string, replacement: boolean) =>
-    invoke<IdentifyReply>('identify_photo', { visitId, image, replacement }),
+  // Photos go to Rust as the request's own bytes, never as base64 text.
+  identifyPhoto: (visitId: string, bytes: Uint8Array, replacement: boolean) =>
+    invoke<IdentifyReply>('identify_photo', bytes, { headers: { 'x-visit-id': visitId, 'x-replacement': replacement ? '1' : '0' } }),
   identifyPhotoChoice: (visitId: string, photo: string, serial: string, replacement: boolean) =>
     invoke<IdentifyReply>('identify_photo_choice', { visitId, photo, serial, replacement }),
   identifyTyped: (visitId: string, serial: string, replacement: boolean) =>
@@ -189,7 +190,8 @@ export const api = {
     invoke<VisitView>('add_attempt', { visitId, faultId, remedy, description, fixed }),
   resolveFault: (visitId: string, faultId: string, fixed: boolean, note: string | null) =>
     invoke<VisitView>('resolve_fault', { visitId, faultId, fixed, note }),
-  addPhoto: (visitId: string, kind: string, image: string) => invoke<VisitView>('add_photo', { visitId, kind, image }),
+  addPhoto: (visitId: string, kind: string, bytes: Uint8Array) =>
+    invoke<VisitView>('add_photo', bytes, { headers: { 'x-visit-id': visitId, 'x-kind': kind } }),
   removePhoto: (visitId: string, sha256: string) => invoke<VisitView>('remove_photo', { visitId, sha256 }),
   blobDataUrl: (visitId: string, sha256: string) => invoke<string>('blob_data_url', { visitId, sha256 }),
   setStep: (visitId: string, step: string, state: StepState, reason: string | null = null, note: string | null = null) =>
@@ -236,12 +238,7 @@ export function onVisitChanged(handler: (visitId: string | null) => void): Promi
   return listen<string | null>('visit-changed', (e) => handler(e.payload));
 }
 
-/** Reads a chosen or captured file as a data URL for the photo commands. */
-export function readFile(file: File): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result));
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
-  });
+/** A chosen or captured file's bytes, as the photo commands take them. */
+export async function fileBytes(file: Blob): Promise<Uint8Array> {
+  return new Uint8Array(await file.arrayBuffer());
 }
