@@ -30,6 +30,8 @@ class AppState {
   vocab = $state<Vocabulary | null>(null);
   route = $state<Route>(parseRoute(location.hash));
   syncEvent = $state<SyncEvent | null>(null);
+  /** When `syncEvent` arrived (ms), for the retry's countdown. */
+  syncEventAt = $state(0);
   /** The running sync resumes one a kill cut (said until it ends). */
   resumedSync = $state(false);
   progress = $state<Progress | null>(null);
@@ -109,6 +111,7 @@ class AppState {
     if (!info.enrolled_agent && this.route.name !== 'enrol') this.go({ name: 'enrol' });
     void onSync((event) => {
       this.syncEvent = event;
+      this.syncEventAt = Date.now();
       if (event.event === 'progress') this.progress = event;
       if (event.event === 'started') {
         this.progress = null;
@@ -133,7 +136,10 @@ class AppState {
     nav.connection?.addEventListener?.('change', report);
     // Not awaited: the first screen never waits for the sync's status.
     void api.syncView().then((screen) => {
-      if (screen.last_event && !this.syncEvent) this.syncEvent = screen.last_event;
+      if (screen.last_event && !this.syncEvent) {
+        this.syncEvent = screen.last_event;
+        this.syncEventAt = Date.now();
+      }
     });
   }
 }

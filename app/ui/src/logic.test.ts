@@ -5,7 +5,7 @@ import {
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
   aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
   handoverOf, hasConditionPhrase, initialHandoverPhoto, terminalPhotos, toggleConditionPhrase,
-  networkKey, syncHeadline, webConnectionType, isOfflineFailure, retryWords, syncProblem, telHref,
+  networkKey, syncHeadline, webConnectionType, isOfflineFailure, retryWords, retryLeftMs, syncProblem, telHref,
   dayWords, mapLinks, moveItem, windowWords, wgs84ToGcj02, distanceMetres, distanceWords, placeOf,
 } from './logic';
 import gcoord from 'gcoord';
@@ -230,11 +230,23 @@ describe('offline is a calm state, not an error', () => {
     expect(retryWords('zh', 420_000)).toBe('约 7 分钟后');
     expect(retryWords('zh', 400_000)).toBe('约 7 分钟后');
     expect(retryWords('zh', 5_000)).toBe('约 5 秒后');
-    expect(retryWords('zh', 0)).toBe('约 1 秒后');
+    expect(retryWords('zh', 400)).toBe('约 1 秒后');
+    expect(retryWords('zh', 0)).toBe('马上');
+    expect(retryWords('en', 0)).toBe('any moment now');
     expect(retryWords('zh', 2 * 3_600_000)).toBe('约 2 小时后');
     expect(retryWords('en', 60_000)).toBe('in about 1 minute');
     expect(retryWords('en', 600_000)).toBe('in about 10 minutes');
     expect(retryWords('en', 1_000)).toBe('in about 1 second');
+  });
+
+  it('counts the retry down while the screen stays open', () => {
+    const at = 1_000_000;
+    expect(retryWords('zh', retryLeftMs(420_000, at, at))).toBe('约 7 分钟后');
+    expect(retryWords('zh', retryLeftMs(420_000, at, at + 300_000))).toBe('约 2 分钟后');
+    expect(retryWords('zh', retryLeftMs(420_000, at, at + 415_000))).toBe('约 5 秒后');
+    expect(retryLeftMs(420_000, at, at + 500_000)).toBe(0);
+    // A clock that went back never adds time.
+    expect(retryLeftMs(5_000, at, at - 60_000)).toBe(5_000);
   });
 });
 

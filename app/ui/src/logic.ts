@@ -340,12 +340,21 @@ export function syncProblem(
  * rounded, as an agent reads it at a glance.
  */
 export function retryWords(locale: 'zh' | 'en', ms: number): string {
+  if (ms <= 0) return locale === 'zh' ? '马上' : 'any moment now';
   const seconds = Math.max(1, Math.round(ms / 1000));
   if (seconds < 60) return locale === 'zh' ? `约 ${seconds} 秒后` : `in about ${seconds} ${seconds === 1 ? 'second' : 'seconds'}`;
   const minutes = Math.round(seconds / 60);
   if (minutes < 60) return locale === 'zh' ? `约 ${minutes} 分钟后` : `in about ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
   const hours = Math.round(minutes / 60);
   return locale === 'zh' ? `约 ${hours} 小时后` : `in about ${hours} ${hours === 1 ? 'hour' : 'hours'}`;
+}
+
+/**
+ * What is left of a retry announced `retryInMs` ahead at `announcedAt`, at
+ * `now` (all milliseconds): the words count down as the screen stays open.
+ */
+export function retryLeftMs(retryInMs: number, announcedAt: number, now: number): number {
+  return Math.max(0, retryInMs - Math.max(0, now - announcedAt));
 }
 
 /**
