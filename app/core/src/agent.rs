@@ -1057,7 +1057,19 @@ impl Agent {
         image: &[u8],
         kind: DocumentKind,
     ) -> Result<BlobInfo, AgentError> {
-        let normalized = photo::normalize_photo(image, &PhotoLimits::default())?;
+        self.add_photo_turned(visit_id, image, kind, 0)
+    }
+
+    /// [`Agent::add_photo`], turned clockwise by `quarter_turns` quarter
+    /// turns first (the agent's turn in the preview).
+    pub fn add_photo_turned(
+        &mut self,
+        visit_id: &VisitId,
+        image: &[u8],
+        kind: DocumentKind,
+        quarter_turns: u8,
+    ) -> Result<BlobInfo, AgentError> {
+        let normalized = photo::normalize_photo_turned(image, &PhotoLimits::default(), quarter_turns)?;
         let sha256 = self.blobs.put(&normalized.jpeg)?;
         let info = BlobInfo {
             sha256,

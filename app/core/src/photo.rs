@@ -272,6 +272,18 @@ pub use posfield_imaging::sniff as sniff_format;
 /// alone; [`PhotoError::Dimensions`] and [`PhotoError::Memory`] from the
 /// header before decoding; [`PhotoError::Corrupt`] when decoding fails.
 pub fn normalize_photo(input: &[u8], limits: &PhotoLimits) -> Result<NormalizedPhoto, PhotoError> {
+    normalize_photo_turned(input, limits, 0)
+}
+
+/// [`normalize_photo`], then turned clockwise by `quarter_turns` quarter
+/// turns (taken modulo 4): the agent's own turn in the preview, for a
+/// photo the phone held sideways without saying so in its EXIF. The turn
+/// is in the stored pixels, like the EXIF orientation, and so in the hash.
+pub fn normalize_photo_turned(
+    input: &[u8],
+    limits: &PhotoLimits,
+    quarter_turns: u8,
+) -> Result<NormalizedPhoto, PhotoError> {
     // Length, format and the header's size, by the one loading rule.
     let header = posfield_imaging::read_header(input, &limits.imaging()).map_err(|e| refused(e, limits))?;
 
@@ -287,6 +299,15 @@ pub fn normalize_photo(input: &[u8], limits: &PhotoLimits) -> Result<NormalizedP
 
     let raster = downscale(raster)?;
     let raster = orient(raster, meta.orientation);
+    let raster = orient(
+        raster,
+        match quarter_turns % 4 {
+            1 => Orientation::Rotate90,
+            2 => Orientation::Rotate180,
+            3 => Orientation::Rotate270,
+            _ => Orientation::NoTransforms,
+        },
+    );
     let jpeg = encode(&raster)?;
 
     Ok(NormalizedPhoto {
@@ -651,6 +672,31 @@ mod tests {
         assert!(has_single_symbol_table(&[]));
         assert!(has_single_symbol_table(&[0xFF, 0xD8, 0x00, 0x00, 0x00, 0x00]));
         assert!(has_single_symbol_table(&[0xFF, 0xD8, 0xFF, 0xC4, 0xFF, 0xFF, 0x00]));
+    }
+
+    #[test]
+    fn the_agent_s_turn_is_in_the_stored_pixels_and_four_turns_are_none() {
+        // A wide PNG, dark on its left edge.
+        let image = image::RgbImage::from_fn(64, 32, |x, _| {
+            image::Rgb(if x < 8 { [0, 0, 0] } else { [255, 255, 255] })
+        });
+        let mut png = Vec::new();
+        image.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let limits = PhotoLimits::default();
+        let upright = normalize_photo(&png, &limits).unwrap();
+        assert_eq!((upright.width, upright.height), (64, 32));
+        let turned = normalize_photo_turned(&png, &limits, 1).unwrap();
+        assert_eq!((turned.width, turned.height), (32, 64));
+        assert_ne!(turned.sha256, upright.sha256);
+        // A clockwise quarter turn puts the dark left edge at the top.
+        let pixels = decode_jpeg(&turned.jpeg, &limits).unwrap();
+        let channels = if pixels.gray { 1 } else { 3 };
+        let at = |x: u32, y: u32| pixels.data[((y * pixels.width + x) * channels) as usize];
+        assert!(at(16, 2) < 60 && at(16, 60) > 200, "{} {}", at(16, 2), at(16, 60));
+        assert_eq!(normalize_photo_turned(&png, &limits, 4).unwrap().sha256, upright.sha256);
+        let half = normalize_photo_turned(&png, &limits, 2).unwrap();
+        assert_eq!((half.width, half.height), (64, 32));
+        assert_ne!(half.sha256, upright.sha256);
     }
 
     #[test]

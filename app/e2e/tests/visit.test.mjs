@@ -181,9 +181,28 @@ async function repairVisit(browser, { merchant, takeShots }) {
 
   // The proof of purchase, photographed.
   await openSection(browser, 'photos');
-  await (await browser.$(sel('photo-kind'))).selectByAttribute('value', 'purchase_proof');
-  await upload(browser, sel('photo-file'), DOCUMENT_PHOTO);
+  // Its own slot: the checklist asks for the purchase proof or the warranty card.
+  const slot = '[data-testid="photo-slot"][data-kinds~="purchase_proof"]';
+  await waitFor(browser, `${slot}[data-taken="false"]`, 'exist', 5000);
+  await upload(browser, '[data-testid="slot-file"][data-kind="purchase_proof"]', DOCUMENT_PHOTO);
+  // The preview: nothing is stored yet; the agent turns it a quarter right, then keeps it.
+  await waitFor(browser, sel('photo-preview'), 'displayed', 10000);
+  await browser.waitUntil(async () => browser.execute((s) => document.querySelector(s).naturalWidth > 0, sel('preview-image')), { timeout: 10000 });
+  const [wideBefore, highBefore] = await browser.execute((s) => {
+    const img = document.querySelector(s);
+    return [img.naturalWidth, img.naturalHeight];
+  }, sel('preview-image'));
+  assert.notEqual(wideBefore, highBefore, 'the test photo is not square');
+  assert.equal((await browser.$$('[data-testid="photo"][data-kind="purchase_proof"]')).length, 0, 'nothing stored before it is kept');
+  if (takeShots) await shot(browser, 'photo-preview');
+  await click(browser, sel('turn-right'));
+  assert.equal(await (await browser.$(sel('photo-preview'))).getAttribute('data-turns'), '1');
+  await click(browser, sel('photo-use'));
   await waitFor(browser, '[data-testid="photo"][data-kind="purchase_proof"]', 'exist', 30000);
+  const size = await (await browser.$('[data-testid="photo"][data-kind="purchase_proof"] .sub')).getText();
+  const [wideAfter, highAfter] = size.split(' ')[0].split('×').map(Number);
+  assert.equal(wideAfter > highAfter, highBefore > wideBefore, `the kept photo is turned: ${wideBefore}×${highBefore} became ${size}`);
+  await waitFor(browser, `${slot}[data-taken="true"]`, 'exist', 5000);
   // Removing asks first; "cancel" keeps the photo.
   await click(browser, `[data-testid="photo"][data-kind="purchase_proof"] ${sel('photo-remove')}`);
   assert.match(await (await browser.$(sel('photo-remove-ask'))).getText(), /删除这张照片/);

@@ -595,15 +595,23 @@ async fn resolve_fault(
 }
 
 /// A document photo: its bytes are the request's body, the visit and the
-/// kind its `x-visit-id` and `x-kind` headers ([`photo_body`]).
+/// kind its `x-visit-id` and `x-kind` headers ([`photo_body`]), and
+/// `x-turns` the quarter turns clockwise the agent gave it in the preview
+/// (0 to 3; absent, none).
 #[tauri::command]
 async fn add_photo(app: AppHandle, request: tauri::ipc::Request<'_>) -> UiResult<VisitView> {
     let (bytes, visit_id, kind) =
         (photo_body(&request)?, photo_header(&request, "x-visit-id")?, photo_header(&request, "x-kind")?);
+    let turns = match photo_header(&request, "x-turns") {
+        Ok(turns) => turns.parse::<u8>().ok().filter(|t| *t < 4).ok_or_else(|| {
+            UiError::new("invalid_input", format!("a photo turns 0 to 3 quarter turns, not {turns:?}"))
+        })?,
+        Err(_) => 0,
+    };
     blocking(app, move |app, state| {
         let visit_id = parse_visit_id(&visit_id)?;
         let kind: DocumentKind = parse("document kind", &kind)?;
-        edit(app, state, &visit_id, |agent| agent.add_photo(&visit_id, &bytes, kind).map(drop))
+        edit(app, state, &visit_id, |agent| agent.add_photo_turned(&visit_id, &bytes, kind, turns).map(drop))
     })
     .await
 }
