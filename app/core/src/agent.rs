@@ -1057,19 +1057,19 @@ impl Agent {
         image: &[u8],
         kind: DocumentKind,
     ) -> Result<BlobInfo, AgentError> {
-        self.add_photo_turned(visit_id, image, kind, 0)
+        self.add_photo_edited(visit_id, image, kind, &photo::PhotoEdit::default())
     }
 
-    /// [`Agent::add_photo`], turned clockwise by `quarter_turns` quarter
-    /// turns first (the agent's turn in the preview).
-    pub fn add_photo_turned(
+    /// [`Agent::add_photo`] with the agent's edit from the preview (turned,
+    /// cropped; [`photo::normalize_photo_edited`]).
+    pub fn add_photo_edited(
         &mut self,
         visit_id: &VisitId,
         image: &[u8],
         kind: DocumentKind,
-        quarter_turns: u8,
+        edit: &photo::PhotoEdit,
     ) -> Result<BlobInfo, AgentError> {
-        let normalized = photo::normalize_photo_turned(image, &PhotoLimits::default(), quarter_turns)?;
+        let normalized = photo::normalize_photo_edited(image, &PhotoLimits::default(), edit)?;
         let sha256 = self.blobs.put(&normalized.jpeg)?;
         let info = BlobInfo {
             sha256,

@@ -252,6 +252,78 @@ pub enum PhotoError {
         /// What the encoder reported.
         reason: String,
     },
+    /// The crop asked for is outside the photo or too small to keep.
+    #[error(
+        "the crop {x},{y} {width}x{height} (thousandths of the photo) is not inside it, or smaller than {min} each way"
+    )]
+    Crop {
+        /// Left edge.
+        x: u16,
+        /// Top edge.
+        y: u16,
+        /// Width.
+        width: u16,
+        /// Height.
+        height: u16,
+        /// The smallest side kept ([`CropBox::MIN_SIDE`]).
+        min: u16,
+    },
+}
+
+/// What the agent did to a photo in the preview before keeping it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhotoEdit {
+    /// Quarter turns clockwise (taken modulo 4).
+    pub quarter_turns: u8,
+    /// The part kept, of the photo as turned; `None` keeps all of it.
+    pub crop: Option<CropBox>,
+}
+
+/// A rectangle of a photo in thousandths of its width and height, so the
+/// same box means the same part whatever size the photo is stored at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CropBox {
+    /// Left edge, from 0.
+    pub x: u16,
+    /// Top edge, from 0.
+    pub y: u16,
+    /// Width.
+    pub width: u16,
+    /// Height.
+    pub height: u16,
+}
+
+impl CropBox {
+    /// The smallest side a crop keeps (5 %): a slip of the finger is not a photo.
+    pub const MIN_SIDE: u16 = 50;
+
+    /// The box, checked: inside the photo and at least [`Self::MIN_SIDE`] each way.
+    pub fn new(x: u16, y: u16, width: u16, height: u16) -> Result<CropBox, PhotoError> {
+        let inside = u32::from(x) + u32::from(width) <= 1000 && u32::from(y) + u32::from(height) <= 1000;
+        if !inside || width < Self::MIN_SIDE || height < Self::MIN_SIDE {
+            return Err(PhotoError::Crop { x, y, width, height, min: Self::MIN_SIDE });
+        }
+        Ok(CropBox { x, y, width, height })
+    }
+
+    /// `x,y,width,height` in thousandths, as the app sends it.
+    pub fn parse(text: &str) -> Result<CropBox, PhotoError> {
+        let bad = || PhotoError::Crop { x: 0, y: 0, width: 0, height: 0, min: Self::MIN_SIDE };
+        let parts: Vec<u16> =
+            text.split(',').map(|p| p.trim().parse::<u16>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+        let [x, y, width, height] = parts[..] else { return Err(bad()) };
+        CropBox::new(x, y, width, height)
+    }
+
+    /// The box in pixels of a `width` x `height` raster (at least one each way).
+    fn pixels(&self, width: u32, height: u32) -> (u32, u32, u32, u32) {
+        let at =
+            |part: u16, whole: u32| u32::try_from(u64::from(part) * u64::from(whole) / 1000).unwrap_or(whole);
+        let (x, y) = (at(self.x, width).min(width - 1), at(self.y, height).min(height - 1));
+        let w = at(self.width, width).clamp(1, width - x);
+        let h = at(self.height, height).clamp(1, height - y);
+        (x, y, w, h)
+    }
 }
 
 /// Names the image format of `bytes` from its magic bytes, without
@@ -272,17 +344,19 @@ pub use posfield_imaging::sniff as sniff_format;
 /// alone; [`PhotoError::Dimensions`] and [`PhotoError::Memory`] from the
 /// header before decoding; [`PhotoError::Corrupt`] when decoding fails.
 pub fn normalize_photo(input: &[u8], limits: &PhotoLimits) -> Result<NormalizedPhoto, PhotoError> {
-    normalize_photo_turned(input, limits, 0)
+    normalize_photo_edited(input, limits, &PhotoEdit::default())
 }
 
-/// [`normalize_photo`], then turned clockwise by `quarter_turns` quarter
-/// turns (taken modulo 4): the agent's own turn in the preview, for a
-/// photo the phone held sideways without saying so in its EXIF. The turn
-/// is in the stored pixels, like the EXIF orientation, and so in the hash.
-pub fn normalize_photo_turned(
+/// [`normalize_photo`] with the agent's edit from the preview: turned
+/// clockwise by its quarter turns (for a photo the phone held sideways
+/// without saying so in its EXIF), then cropped to its box. Both are in
+/// the stored pixels, like the EXIF orientation, and so in the hash. A
+/// cropped photo is cut from the full-size pixels before it is shrunk, so
+/// the part kept keeps its detail.
+pub fn normalize_photo_edited(
     input: &[u8],
     limits: &PhotoLimits,
-    quarter_turns: u8,
+    edit: &PhotoEdit,
 ) -> Result<NormalizedPhoto, PhotoError> {
     // Length, format and the header's size, by the one loading rule.
     let header = posfield_imaging::read_header(input, &limits.imaging()).map_err(|e| refused(e, limits))?;
@@ -297,17 +371,17 @@ pub fn normalize_photo_turned(
     }))
     .map_err(|_| PhotoError::Corrupt { reason: "the decoder failed on malformed data".to_owned() })??;
 
-    let raster = downscale(raster)?;
-    let raster = orient(raster, meta.orientation);
-    let raster = orient(
-        raster,
-        match quarter_turns % 4 {
-            1 => Orientation::Rotate90,
-            2 => Orientation::Rotate180,
-            3 => Orientation::Rotate270,
-            _ => Orientation::NoTransforms,
-        },
-    );
+    let turn = match edit.quarter_turns % 4 {
+        1 => Orientation::Rotate90,
+        2 => Orientation::Rotate180,
+        3 => Orientation::Rotate270,
+        _ => Orientation::NoTransforms,
+    };
+    let raster = match &edit.crop {
+        // Shrunk first: turning a smaller raster is cheaper.
+        None => orient(orient(downscale(raster)?, meta.orientation), turn),
+        Some(crop) => downscale(cut(orient(orient(raster, meta.orientation), turn), crop))?,
+    };
     let jpeg = encode(&raster)?;
 
     Ok(NormalizedPhoto {
@@ -575,6 +649,24 @@ fn orient(raster: Raster, orientation: Orientation) -> Raster {
     Raster { width: image.width(), height: image.height(), gray, data: image.into_bytes() }
 }
 
+/// The part of `raster` inside `crop`.
+fn cut(raster: Raster, crop: &CropBox) -> Raster {
+    if raster.width == 0 || raster.height == 0 {
+        return raster;
+    }
+    let (x, y, width, height) = crop.pixels(raster.width, raster.height);
+    let channels = if raster.gray { 1 } else { 3 };
+    let row = (raster.width * channels) as usize;
+    let (from, len) = ((x * channels) as usize, (width * channels) as usize);
+    let data = (y..y + height)
+        .flat_map(|line| {
+            let start = line as usize * row + from;
+            raster.data[start..start + len].iter().copied()
+        })
+        .collect();
+    Raster { width, height, gray: raster.gray, data }
+}
+
 /// Encodes with `jpeg-encoder` (about 3x faster than the `image` crate's
 /// encoder and ~5 % smaller output). Box-averaged chroma, like libjpeg,
 /// avoids colour fringes on printed text. Only SOI, APP0 (JFIF), DQT, SOF,
@@ -685,7 +777,8 @@ mod tests {
         let limits = PhotoLimits::default();
         let upright = normalize_photo(&png, &limits).unwrap();
         assert_eq!((upright.width, upright.height), (64, 32));
-        let turned = normalize_photo_turned(&png, &limits, 1).unwrap();
+        let turn = |quarter_turns| PhotoEdit { quarter_turns, crop: None };
+        let turned = normalize_photo_edited(&png, &limits, &turn(1)).unwrap();
         assert_eq!((turned.width, turned.height), (32, 64));
         assert_ne!(turned.sha256, upright.sha256);
         // A clockwise quarter turn puts the dark left edge at the top.
@@ -693,10 +786,40 @@ mod tests {
         let channels = if pixels.gray { 1 } else { 3 };
         let at = |x: u32, y: u32| pixels.data[((y * pixels.width + x) * channels) as usize];
         assert!(at(16, 2) < 60 && at(16, 60) > 200, "{} {}", at(16, 2), at(16, 60));
-        assert_eq!(normalize_photo_turned(&png, &limits, 4).unwrap().sha256, upright.sha256);
-        let half = normalize_photo_turned(&png, &limits, 2).unwrap();
+        assert_eq!(normalize_photo_edited(&png, &limits, &turn(4)).unwrap().sha256, upright.sha256);
+        let half = normalize_photo_edited(&png, &limits, &turn(2)).unwrap();
         assert_eq!((half.width, half.height), (64, 32));
         assert_ne!(half.sha256, upright.sha256);
+    }
+
+    #[test]
+    fn a_crop_keeps_its_part_of_the_turned_photo_and_a_bad_one_is_refused() {
+        // 100 x 50, dark on its left fifth.
+        let image = image::RgbImage::from_fn(100, 50, |x, _| {
+            image::Rgb(if x < 20 { [0, 0, 0] } else { [255, 255, 255] })
+        });
+        let mut png = Vec::new();
+        image.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let limits = PhotoLimits::default();
+        // The left half, unturned: 50 x 50, dark on its left two fifths.
+        let left = PhotoEdit { quarter_turns: 0, crop: Some(CropBox::new(0, 0, 500, 1000).unwrap()) };
+        let kept = normalize_photo_edited(&png, &limits, &left).unwrap();
+        assert_eq!((kept.width, kept.height), (50, 50));
+        let pixels = decode_jpeg(&kept.jpeg, &limits).unwrap();
+        let channels = if pixels.gray { 1 } else { 3 };
+        let at = |x: u32, y: u32| pixels.data[((y * pixels.width + x) * channels) as usize];
+        assert!(at(5, 25) < 60 && at(45, 25) > 200);
+        // Turned a quarter first (50 x 100, dark on top), then its top half: 50 x 50.
+        let top = PhotoEdit { quarter_turns: 1, crop: Some(CropBox::parse("0,0,1000,500").unwrap()) };
+        let kept = normalize_photo_edited(&png, &limits, &top).unwrap();
+        assert_eq!((kept.width, kept.height), (50, 50));
+        // Outside the photo, too small, or not four numbers: refused, with the limit.
+        assert!(matches!(CropBox::new(600, 0, 500, 1000), Err(PhotoError::Crop { min: 50, .. })));
+        assert!(matches!(CropBox::new(0, 0, 49, 1000), Err(PhotoError::Crop { .. })));
+        for bad in ["", "1,2,3", "0,0,1000,1000,1", "a,b,c,d", "-1,0,500,500", "0,0,70000,10"] {
+            assert!(matches!(CropBox::parse(bad), Err(PhotoError::Crop { .. })), "{bad}");
+        }
+        assert_eq!(CropBox::parse(" 0, 0, 1000, 1000").unwrap(), CropBox::new(0, 0, 1000, 1000).unwrap());
     }
 
     #[test]

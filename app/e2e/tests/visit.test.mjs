@@ -197,11 +197,28 @@ async function repairVisit(browser, { merchant, takeShots }) {
   if (takeShots) await shot(browser, 'photo-preview');
   await click(browser, sel('turn-right'));
   assert.equal(await (await browser.$(sel('photo-preview'))).getAttribute('data-turns'), '1');
+  // Then a drag across the turned photo keeps its middle: from a fifth in to a fifth from the far corner.
+  const shown = await browser.execute((s) => {
+    const r = document.querySelector(s).getBoundingClientRect();
+    return { left: r.left, top: r.top, width: r.width, height: r.height };
+  }, sel('preview-image'));
+  const at = (fx, fy) => ({ origin: 'viewport', x: Math.round(shown.left + shown.width * fx), y: Math.round(shown.top + shown.height * fy) });
+  const drag = browser.action('pointer', { parameters: { pointerType: 'touch' } }).move(at(0.2, 0.2)).down();
+  for (let i = 1; i <= 6; i++) drag.move({ ...at(0.2 + i * 0.1, 0.2 + i * 0.1), duration: 16 });
+  await drag.up().perform();
+  await waitFor(browser, sel('crop-box'), 'displayed', 5000);
+  const marked = (await (await browser.$(sel('photo-preview'))).getAttribute('data-crop')).split(',').map(Number);
+  assert.equal(marked.length, 4);
+  for (const part of marked.slice(2)) assert.ok(part > 500 && part < 700, `a crop of about 600 thousandths each way: ${marked}`);
+  if (takeShots) await shot(browser, 'photo-crop');
   await click(browser, sel('photo-use'));
   await waitFor(browser, '[data-testid="photo"][data-kind="purchase_proof"]', 'exist', 30000);
   const size = await (await browser.$('[data-testid="photo"][data-kind="purchase_proof"] .sub')).getText();
   const [wideAfter, highAfter] = size.split(' ')[0].split('×').map(Number);
   assert.equal(wideAfter > highAfter, highBefore > wideBefore, `the kept photo is turned: ${wideBefore}×${highBefore} became ${size}`);
+  // Turned, the photo is highBefore wide; its middle 60 % is kept, at full detail.
+  assert.ok(Math.abs(wideAfter - highBefore * marked[2] / 1000) <= 2 && Math.abs(highAfter - wideBefore * marked[3] / 1000) <= 2,
+    `the kept photo is the crop: ${size} of ${highBefore}×${wideBefore} by ${marked}`);
   await waitFor(browser, `${slot}[data-taken="true"]`, 'exist', 5000);
   // Removing asks first; "cancel" keeps the photo.
   await click(browser, `[data-testid="photo"][data-kind="purchase_proof"] ${sel('photo-remove')}`);

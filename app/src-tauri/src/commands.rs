@@ -595,23 +595,31 @@ async fn resolve_fault(
 }
 
 /// A document photo: its bytes are the request's body, the visit and the
-/// kind its `x-visit-id` and `x-kind` headers ([`photo_body`]), and
+/// kind its `x-visit-id` and `x-kind` headers ([`photo_body`]),
 /// `x-turns` the quarter turns clockwise the agent gave it in the preview
-/// (0 to 3; absent, none).
+/// (0 to 3; absent, none) and `x-crop` the part it kept (`x,y,w,h` in
+/// thousandths of the turned photo; absent, all of it).
 #[tauri::command]
 async fn add_photo(app: AppHandle, request: tauri::ipc::Request<'_>) -> UiResult<VisitView> {
     let (bytes, visit_id, kind) =
         (photo_body(&request)?, photo_header(&request, "x-visit-id")?, photo_header(&request, "x-kind")?);
-    let turns = match photo_header(&request, "x-turns") {
+    let quarter_turns = match photo_header(&request, "x-turns") {
         Ok(turns) => turns.parse::<u8>().ok().filter(|t| *t < 4).ok_or_else(|| {
             UiError::new("invalid_input", format!("a photo turns 0 to 3 quarter turns, not {turns:?}"))
         })?,
         Err(_) => 0,
     };
+    let crop = match photo_header(&request, "x-crop") {
+        Ok(text) => Some(posfield_core::photo::CropBox::parse(&text).map_err(AgentError::Photo)?),
+        Err(_) => None,
+    };
+    let photo_edit = posfield_core::photo::PhotoEdit { quarter_turns, crop };
     blocking(app, move |app, state| {
         let visit_id = parse_visit_id(&visit_id)?;
         let kind: DocumentKind = parse("document kind", &kind)?;
-        edit(app, state, &visit_id, |agent| agent.add_photo_turned(&visit_id, &bytes, kind, turns).map(drop))
+        edit(app, state, &visit_id, |agent| {
+            agent.add_photo_edited(&visit_id, &bytes, kind, &photo_edit).map(drop)
+        })
     })
     .await
 }

@@ -5,7 +5,7 @@ import {
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
   aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
   handoverOf, hasConditionPhrase, initialHandoverPhoto, terminalPhotos, toggleConditionPhrase,
-  networkKey, syncHeadline, webConnectionType, isOfflineFailure, retryWords, retryLeftMs, syncProblem, telHref,
+  networkKey, syncHeadline, webConnectionType, isOfflineFailure, retryWords, retryLeftMs, syncProblem, cropFromDrag, telHref,
   dayWords, mapLinks, moveItem, windowWords, wgs84ToGcj02, distanceMetres, distanceWords, placeOf,
 } from './logic';
 import gcoord from 'gcoord';
@@ -475,3 +475,20 @@ describe('places and the maps', () => {
     expect(mapLinks('   ', '', null)).toEqual([]);
   });
 });
+
+describe('cropping in the preview', () => {
+  const rect = { left: 10, top: 100, width: 300, height: 400 };
+  it('marks thousandths of the photo as shown, whichever way the finger went', () => {
+    expect(cropFromDrag({ x: 70, y: 180 }, { x: 250, y: 420 }, rect)).toEqual({ x: 200, y: 200, width: 600, height: 600 });
+    expect(cropFromDrag({ x: 250, y: 420 }, { x: 70, y: 180 }, rect)).toEqual({ x: 200, y: 200, width: 600, height: 600 });
+  });
+  it('clamps a drag past the photo to its edges', () => {
+    expect(cropFromDrag({ x: -50, y: 0 }, { x: 900, y: 900 }, rect)).toEqual({ x: 0, y: 0, width: 1000, height: 1000 });
+  });
+  it('a tap or a thin drag is not a crop', () => {
+    expect(cropFromDrag({ x: 100, y: 200 }, { x: 102, y: 203 }, rect)).toBeNull();
+    expect(cropFromDrag({ x: 100, y: 200 }, { x: 300, y: 205 }, rect)).toBeNull();
+    expect(cropFromDrag({ x: 0, y: 0 }, { x: 9, y: 9 }, { left: 0, top: 0, width: 0, height: 0 })).toBeNull();
+  });
+});
+

@@ -505,3 +505,28 @@ export function newsKey(kind: string): 'newsNewJob' | 'newsReturned' | 'newsAppl
     default: return null;
   }
 }
+
+/** A crop in thousandths of a photo's width and height, as the core takes it (`x-crop`). */
+export interface CropBox { x: number; y: number; width: number; height: number }
+
+/** The smallest side a crop keeps, in thousandths (the core's `CropBox::MIN_SIDE`). */
+export const MIN_CROP_SIDE = 50;
+
+/**
+ * The crop a drag from `a` to `b` (screen pixels) marks on a photo shown
+ * in `rect` (its box on the screen, as turned): thousandths of the turned
+ * photo, clamped to it, or `null` for a drag too small to mean a crop.
+ */
+export function cropFromDrag(
+  a: { x: number; y: number }, b: { x: number; y: number },
+  rect: { left: number; top: number; width: number; height: number },
+): CropBox | null {
+  if (rect.width <= 0 || rect.height <= 0) return null;
+  const fx = (x: number) => Math.round(Math.min(1, Math.max(0, (x - rect.left) / rect.width)) * 1000);
+  const fy = (y: number) => Math.round(Math.min(1, Math.max(0, (y - rect.top) / rect.height)) * 1000);
+  const [x0, x1] = [fx(a.x), fx(b.x)].sort((p, q) => p - q);
+  const [y0, y1] = [fy(a.y), fy(b.y)].sort((p, q) => p - q);
+  if (x1 - x0 < MIN_CROP_SIDE || y1 - y0 < MIN_CROP_SIDE) return null;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
