@@ -367,6 +367,10 @@ describe('tap to call', () => {
     expect(telHref('138 0013 8000')).toBe('tel:13800138000');
     expect(telHref('0755-8888 6666')).toBe('tel:075588886666');
     expect(telHref(' +86 138-0013-8000 ')).toBe('tel:+8613800138000');
+    // An extension is dialled after a pause, not merged into the number.
+    expect(telHref('0755-8888 6666 转 123')).toBe('tel:075588886666,123');
+    expect(telHref('0755-88886666 ext. 42')).toBe('tel:075588886666,42');
+    expect(telHref('021 6666 8888 #7')).toBe('tel:02166668888,7');
   });
 });
 

@@ -364,8 +364,12 @@ export function retryLeftMs(retryInMs: number, announcedAt: number, now: number)
  */
 export function telHref(phone: string): string {
   const trimmed = phone.trim();
-  const digits = trimmed.replace(/\D/g, '');
-  return `tel:${trimmed.startsWith('+') ? '+' : ''}${digits}`;
+  // An extension (转 123, ext. 123, x123, #123) is dialled after a pause
+  // (`,`), never merged into the number.
+  const [main, extension] = trimmed.split(/\s*(?:转|分机|ext\.?|x|#)\s*/i);
+  const digits = main.replace(/\D/g, '');
+  const extra = extension?.replace(/\D/g, '') ?? '';
+  return `tel:${main.startsWith('+') ? '+' : ''}${digits}${extra ? `,${extra}` : ''}`;
 }
 
 /** The window a job is planned in: `09:00–11:00`, `09:00–`, `–11:00`, or null for the whole day. */
