@@ -81,6 +81,21 @@ async function assertTouchTargets(browser, where) {
     return out;
   });
   assert.deepEqual(small, [], `controls under 48 px on ${where}`);
+  // Every control a screen reader reaches has a name: its text, an
+  // aria-label, or a label around it (an icon alone is not a name).
+  const unnamed = await browser.execute(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('button, a[href], input:not([type=hidden]), select, textarea')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) continue;
+      const named = el.textContent.trim() || el.getAttribute('aria-label')?.trim() || el.getAttribute('title')?.trim()
+        || el.closest('label')?.textContent.trim() || (el.id && document.querySelector(`label[for="${el.id}"]`)?.textContent.trim())
+        || el.getAttribute('placeholder')?.trim();
+      if (!named) out.push(`${el.tagName.toLowerCase()} ${el.dataset.testid ?? el.className}`);
+    }
+    return out;
+  });
+  assert.deepEqual(unnamed, [], `controls without a name for a screen reader on ${where}`);
 }
 
 /** Switches the app to `lang` (`zh-CN` or `en`) and waits until it shows it. */
@@ -211,6 +226,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.equal(marked.length, 4);
   for (const part of marked.slice(2)) assert.ok(part > 500 && part < 700, `a crop of about 600 thousandths each way: ${marked}`);
   if (takeShots) await shot(browser, 'photo-crop');
+  await assertTouchTargets(browser, 'the photo preview');
   await click(browser, sel('photo-use'));
   await waitFor(browser, '[data-testid="photo"][data-kind="purchase_proof"]', 'exist', 30000);
   const size = await (await browser.$('[data-testid="photo"][data-kind="purchase_proof"] .sub')).getText();
