@@ -96,6 +96,29 @@ async function assertTouchTargets(browser, where) {
     return out;
   });
   assert.deepEqual(unnamed, [], `controls without a name for a screen reader on ${where}`);
+  // In Chinese, no English word or raw code on the screen: every visible
+  // text, the app's words and the data alike. A token with a digit in it
+  // is data (a serial, a size, a time); fields and addresses are what was
+  // typed; a name is marked translate="no".
+  const leaks = await browser.execute(() => {
+    if (document.documentElement.lang !== 'zh-CN') return [];
+    const allowed = new Set(['Wi-Fi', 'ICCID', 'SN', 'S/N', 'NFC', 'POS', 'HTTP', 'English', 'KB', 'MB', 'GB', 'B', 'SIM']);
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      // Names are data, marked translate="no" (an agent's sign-in name).
+      if (!el || el.closest('input, textarea, select, code, script, style, .url, [translate="no"]') || el.getClientRects().length === 0) continue;
+      for (const token of node.textContent.split(/[\s，。：；、（）·]+/)) {
+        if (!token || /\d/.test(token)) continue;
+        for (const word of token.match(/[A-Za-z][A-Za-z_./-]*[A-Za-z]|[A-Za-z]/g) ?? []) {
+          if (!allowed.has(word)) out.push(word);
+        }
+      }
+    }
+    return [...new Set(out)];
+  });
+  assert.deepEqual(leaks, [], `English or raw codes on ${where} in zh-CN`);
 }
 
 /** Switches the app to `lang` (`zh-CN` or `en`) and waits until it shows it. */
