@@ -42,6 +42,10 @@ use sha2::{Digest, Sha256};
 /// around 200–400 KB, which matters on the agents' mobile data plans.
 pub const MAX_LONG_SIDE: u32 = 1600;
 
+/// The long side a photo is cut from when the agent crops it: twice the
+/// stored size, so a crop of half the photo still fills [`MAX_LONG_SIDE`].
+const CROP_SOURCE_SIDE: u32 = 2 * MAX_LONG_SIDE;
+
 /// JPEG quality (libjpeg scale) of normalized photos: text stays crisp and
 /// the files stay small.
 pub const JPEG_QUALITY: u8 = 80;
@@ -351,8 +355,9 @@ pub fn normalize_photo(input: &[u8], limits: &PhotoLimits) -> Result<NormalizedP
 /// clockwise by its quarter turns (for a photo the phone held sideways
 /// without saying so in its EXIF), then cropped to its box. Both are in
 /// the stored pixels, like the EXIF orientation, and so in the hash. A
-/// cropped photo is cut from the full-size pixels before it is shrunk, so
-/// the part kept keeps its detail.
+/// cropped photo is cut from pixels up to twice the stored size
+/// ([`CROP_SOURCE_SIDE`]) before it is shrunk, so a crop of half the photo
+/// still fills the stored size.
 pub fn normalize_photo_edited(
     input: &[u8],
     limits: &PhotoLimits,
@@ -380,7 +385,13 @@ pub fn normalize_photo_edited(
     let raster = match &edit.crop {
         // Shrunk first: turning a smaller raster is cheaper.
         None => orient(orient(downscale(raster)?, meta.orientation), turn),
-        Some(crop) => downscale(cut(orient(orient(raster, meta.orientation), turn), crop))?,
+        // Cut from pixels up to twice the stored size (what the JPEG decoder
+        // gives; a huge PNG is shrunk to it first, so turning it does not
+        // double a full-size raster's memory), then shrunk.
+        Some(crop) => {
+            let source = downscale_to(raster, CROP_SOURCE_SIDE)?;
+            downscale(cut(orient(orient(source, meta.orientation), turn), crop))?
+        }
     };
     let jpeg = encode(&raster)?;
 
@@ -614,7 +625,12 @@ fn fit_within(width: u32, height: u32, max: u32) -> (u32, u32) {
 /// Lanczos3 is what libvips and most photo tools use for reduction: it
 /// keeps small print sharp without the ringing of sharper kernels.
 fn downscale(raster: Raster) -> Result<Raster, PhotoError> {
-    let (width, height) = fit_within(raster.width, raster.height, MAX_LONG_SIDE);
+    downscale_to(raster, MAX_LONG_SIDE)
+}
+
+/// [`downscale`] to a long side of at most `side`.
+fn downscale_to(raster: Raster, side: u32) -> Result<Raster, PhotoError> {
+    let (width, height) = fit_within(raster.width, raster.height, side);
     if (width, height) == (raster.width, raster.height) {
         return Ok(raster);
     }
@@ -766,14 +782,26 @@ mod tests {
         assert!(has_single_symbol_table(&[0xFF, 0xD8, 0xFF, 0xC4, 0xFF, 0xFF, 0x00]));
     }
 
-    #[test]
-    fn the_agent_s_turn_is_in_the_stored_pixels_and_four_turns_are_none() {
-        // A wide PNG, dark on its left edge.
-        let image = image::RgbImage::from_fn(64, 32, |x, _| {
-            image::Rgb(if x < 8 { [0, 0, 0] } else { [255, 255, 255] })
+    /// A `width` x `height` PNG, black on its `dark` leftmost columns, white elsewhere.
+    fn png_dark_left(width: u32, height: u32, dark: u32) -> Vec<u8> {
+        let image = image::RgbImage::from_fn(width, height, |x, _| {
+            image::Rgb(if x < dark { [0, 0, 0] } else { [255, 255, 255] })
         });
         let mut png = Vec::new();
         image.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        png
+    }
+
+    /// The first channel of pixel (x, y) of a stored photo.
+    fn stored_pixel(photo: &NormalizedPhoto, x: u32, y: u32) -> u8 {
+        let pixels = decode_jpeg(&photo.jpeg, &PhotoLimits::default()).unwrap();
+        let channels = if pixels.gray { 1 } else { 3 };
+        pixels.data[((y * pixels.width + x) * channels) as usize]
+    }
+
+    #[test]
+    fn the_agent_s_turn_is_in_the_stored_pixels_and_four_turns_are_none() {
+        let png = png_dark_left(64, 32, 8);
         let limits = PhotoLimits::default();
         let upright = normalize_photo(&png, &limits).unwrap();
         assert_eq!((upright.width, upright.height), (64, 32));
@@ -782,10 +810,7 @@ mod tests {
         assert_eq!((turned.width, turned.height), (32, 64));
         assert_ne!(turned.sha256, upright.sha256);
         // A clockwise quarter turn puts the dark left edge at the top.
-        let pixels = decode_jpeg(&turned.jpeg, &limits).unwrap();
-        let channels = if pixels.gray { 1 } else { 3 };
-        let at = |x: u32, y: u32| pixels.data[((y * pixels.width + x) * channels) as usize];
-        assert!(at(16, 2) < 60 && at(16, 60) > 200, "{} {}", at(16, 2), at(16, 60));
+        assert!(stored_pixel(&turned, 16, 2) < 60 && stored_pixel(&turned, 16, 60) > 200);
         assert_eq!(normalize_photo_edited(&png, &limits, &turn(4)).unwrap().sha256, upright.sha256);
         let half = normalize_photo_edited(&png, &limits, &turn(2)).unwrap();
         assert_eq!((half.width, half.height), (64, 32));
@@ -795,20 +820,17 @@ mod tests {
     #[test]
     fn a_crop_keeps_its_part_of_the_turned_photo_and_a_bad_one_is_refused() {
         // 100 x 50, dark on its left fifth.
-        let image = image::RgbImage::from_fn(100, 50, |x, _| {
-            image::Rgb(if x < 20 { [0, 0, 0] } else { [255, 255, 255] })
-        });
-        let mut png = Vec::new();
-        image.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let png = png_dark_left(100, 50, 20);
         let limits = PhotoLimits::default();
         // The left half, unturned: 50 x 50, dark on its left two fifths.
         let left = PhotoEdit { quarter_turns: 0, crop: Some(CropBox::new(0, 0, 500, 1000).unwrap()) };
         let kept = normalize_photo_edited(&png, &limits, &left).unwrap();
         assert_eq!((kept.width, kept.height), (50, 50));
-        let pixels = decode_jpeg(&kept.jpeg, &limits).unwrap();
-        let channels = if pixels.gray { 1 } else { 3 };
-        let at = |x: u32, y: u32| pixels.data[((y * pixels.width + x) * channels) as usize];
-        assert!(at(5, 25) < 60 && at(45, 25) > 200);
+        assert!(stored_pixel(&kept, 5, 25) < 60 && stored_pixel(&kept, 45, 25) > 200);
+        // A photo four times the stored size: half of it still fills the stored size.
+        let wide = png_dark_left(4 * MAX_LONG_SIDE, 64, 10);
+        let half = PhotoEdit { quarter_turns: 0, crop: Some(CropBox::new(0, 0, 500, 1000).unwrap()) };
+        assert_eq!(normalize_photo_edited(&wide, &limits, &half).unwrap().width, MAX_LONG_SIDE);
         // Turned a quarter first (50 x 100, dark on top), then its top half: 50 x 50.
         let top = PhotoEdit { quarter_turns: 1, crop: Some(CropBox::parse("0,0,1000,500").unwrap()) };
         let kept = normalize_photo_edited(&png, &limits, &top).unwrap();

@@ -1915,3 +1915,45 @@ pub struct ErrorPage {
     /// More detail (the rule that refused).
     pub detail: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_certificate_s_address_is_the_configured_one_else_the_desk_s_own_host() {
+        let mut config = crate::config::Config {
+            public_url: Some("https://posfield.example.cn/merchants".parse().unwrap()),
+            ..crate::config::Config::default()
+        };
+        assert_eq!(
+            public_base(&config, &host("10.0.0.5:8080"), OverHttps(false)),
+            "https://posfield.example.cn/merchants/"
+        );
+        config.public_url = None;
+        assert_eq!(public_base(&config, &host("10.0.0.5:8080"), OverHttps(false)), "http://10.0.0.5:8080/");
+        assert_eq!(
+            public_base(&config, &host("desk.example.cn"), OverHttps(true)),
+            "https://desk.example.cn/"
+        );
+        // A host that would change the address's meaning is not taken: the listening address is.
+        for bad in ["evil.example/phish", "user@evil.example", ""] {
+            let listen = config.listen.to_string();
+            assert_eq!(
+                public_base(&config, &host(bad), OverHttps(false)),
+                format!("http://{listen}/"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            public_base(&config, &HeaderMap::new(), OverHttps(false)),
+            format!("http://{}/", config.listen)
+        );
+    }
+}
