@@ -18,7 +18,8 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
 use posfield_shared::visit::{
-    BlobInfo, Ctx, GeoPoint, MerchantInput, SCHEMA_VERSION, SimInput, StepState, TerminalDetails, VisitDoc,
+    BlobInfo, Ctx, GeoPoint, MarkPoint, MarkShape, MerchantInput, SCHEMA_VERSION, SimInput, StepState,
+    TerminalDetails, VisitDoc,
 };
 use posfield_shared::vocab::{DocumentKind, IdentificationMethod, NetworkLink, SimCarrier, WarrantyStatus};
 use posfield_shared::{Actor, CalendarDate, FaultCode, Remedy, Timestamp, VisitKind};
@@ -135,6 +136,9 @@ fn fixture(visit_id: &str) -> Vec<u8> {
     };
     doc.attach_document(&ctx(), &photo, DocumentKind::PurchaseProof, Timestamp(1_795_000_300_000))
         .expect("a photo is attached");
+    // A mark over the photo (schema 5).
+    let (from, to) = (MarkPoint { x: 200, y: 300 }, MarkPoint { x: 450, y: 520 });
+    doc.annotate(&ctx(), &photo.sha256, MarkShape::Arrow, from, to, None).expect("a mark is drawn");
     let sim = SimInput {
         iccid: "89860012345678901238".into(),
         carrier: SimCarrier::ChinaMobile,

@@ -216,8 +216,9 @@ fn edits_that_merge_without_contest_show_no_concurrent_values() {
 #[case::version_2("v2.automerge")]
 #[case::version_3("v3.automerge")]
 #[case::version_4("v4.automerge")]
-#[case::next_version_additive("v5-additive.automerge")]
-#[case::next_version_breaking("v5-breaking.automerge")]
+#[case::version_5("v5.automerge")]
+#[case::next_version_additive("v6-additive.automerge")]
+#[case::next_version_breaking("v6-breaking.automerge")]
 fn every_schema_versions_history_shows_each_change(#[case] name: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema").join(name);
     let mut doc = VisitDoc::load(&std::fs::read(path).unwrap()).unwrap();

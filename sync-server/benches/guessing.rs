@@ -80,6 +80,7 @@ async fn server(config: Config, size: &Size) -> anyhow::Result<(Arc<State>, Vec<
                 terminal_number: None,
                 phone: None,
                 address: None,
+                location: None,
             };
             let id = uuid::Uuid::now_v7().to_string();
             let desk =

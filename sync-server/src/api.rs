@@ -796,6 +796,9 @@ struct CreateBody {
     /// The day and window it is planned for.
     #[serde(default)]
     schedule: Option<Schedule>,
+    /// Where the shop is: `"latitude,longitude"` in degrees (WGS-84).
+    #[serde(default)]
+    location: Option<String>,
 }
 
 async fn office_create(
@@ -812,6 +815,7 @@ async fn office_create(
             terminal_number: body.terminal_number,
             phone: body.phone,
             address: body.address,
+            location: desk::typed_location(body.location.as_deref().unwrap_or_default())?,
         },
         agent: body.agent,
         serial: body.serial,

@@ -383,6 +383,7 @@ impl Builder<'_> {
             terminal_number: Some(format!("T{}", &terminal.serial[terminal.serial.len() - 7..])),
             phone: Some(merchant.phone.clone()),
             address: Some(merchant.address.clone()),
+            location: None,
         };
         // Drafts and about a third of the others were assigned by the back office.
         let by_office = stage == Stage::Draft || self.dice.chance(30);

@@ -37,7 +37,7 @@ use posfield_shared::visit::outcome::{
     Holder, MerchantConflict, PlanRefusal, application_plan, check_in_event, register_plan,
 };
 use posfield_shared::visit::schema::ReviewDecision;
-use posfield_shared::visit::{Ctx, MerchantInput, Missing, Schedule, Visit, VisitDoc, VisitError};
+use posfield_shared::visit::{Ctx, GeoPoint, MerchantInput, Missing, Schedule, Visit, VisitDoc, VisitError};
 use posfield_shared::vocab::{ApplicationState, Term};
 use posfield_shared::{Actor, CalendarDate, TimeOfDay, Timestamp, VisitKind, VisitStatus};
 
@@ -446,6 +446,13 @@ pub async fn assign(
     user.require(DeskAction::Assign)?;
     let agent = enrolled_agent(state, agent).await?;
     let ctx = user.ctx();
+    // The new agent gets what the register knows now of the merchant's terminals.
+    let stored =
+        crate::projection::load_stored(state, id).await?.ok_or_else(|| DeskError::NotFound(id.to_owned()))?;
+    let (_, before, _) = stored.readable(id)?;
+    let mut serials = before.expected_serials();
+    serials.extend([&before.terminal, &before.replacement].into_iter().flatten().map(|t| t.serial.clone()));
+    let brief = brief_for(state, user, id, before.merchant.merchant_number.as_deref(), &serials).await?;
     let detail = match &schedule {
         Some(Some(plan)) => format!("{agent} {}", plan.words()),
         _ => agent.clone(),
@@ -458,11 +465,27 @@ pub async fn assign(
         {
             visit = doc.schedule(&ctx, plan)?;
         }
+        if brief.is_some() && visit.assignment.brief != brief {
+            visit = doc.brief(&ctx, brief)?;
+        }
         Ok(visit)
     })
     .await?;
     tracing::info!(visit = %id, user = %user.name, %agent, "visit assigned");
     Ok(visit)
+}
+
+/// What the register knows now of the terminals of a visit's merchant
+/// ([`crate::brief`]), by the server's clock.
+async fn brief_for(
+    state: &State,
+    user: &DeskUser,
+    id: &str,
+    merchant_number: Option<&str>,
+    serials: &[String],
+) -> Result<Option<posfield_shared::visit::SiteBrief>, DeskError> {
+    let now = posfield_shared::Timestamp::from_seconds(state.clock.now());
+    Ok(crate::brief::make(state.store.as_ref(), &user.principal(), id, merchant_number, serials, now).await?)
 }
 
 /// The plan typed into a dispatch form: a day (`YYYY-MM-DD`, empty for no
@@ -487,6 +510,22 @@ pub fn typed_schedule(day: &str, from: &str, until: &str) -> Result<Option<Sched
         ));
     }
     Ok(Some(plan))
+}
+
+/// The shop's place typed into a dispatch form or sent to the API:
+/// `latitude,longitude` in degrees (WGS-84, as a phone's positioning gives
+/// it; a Chinese full-width comma is taken too), or empty for none.
+pub fn typed_location(text: &str) -> Result<Option<GeoPoint>, DeskError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bad =
+        || DeskError::Invalid(format!("坐标应为“纬度,经度” / a place is \"latitude,longitude\": {text:?}"));
+    let (lat, lon) = text.split_once([',', '，']).ok_or_else(bad)?;
+    let (lat, lon) =
+        (lat.trim().parse::<f64>().map_err(|_| bad())?, lon.trim().parse::<f64>().map_err(|_| bad())?);
+    GeoPoint::from_degrees(lat, lon, None).map(Some).ok_or_else(bad)
 }
 
 /// A visit to create at the desk.
@@ -522,6 +561,11 @@ pub async fn create(state: &State, user: &DeskUser, new: NewVisit) -> Result<Vis
     }
     if let Some(plan) = new.schedule {
         doc.schedule(&ctx, Some(plan)).map_err(invalid)?;
+    }
+    let serials: Vec<String> = doc.visit().map(|v| v.expected_serials()).unwrap_or_default();
+    let number = doc.visit().ok().and_then(|v| v.merchant.merchant_number);
+    if let Some(brief) = brief_for(state, user, &id, number.as_deref(), &serials).await? {
+        doc.brief(&ctx, Some(brief)).map_err(invalid)?;
     }
     let detail = format!("{} for {agent}", new.kind.code());
     let visit =

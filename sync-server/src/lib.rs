@@ -35,6 +35,7 @@ pub mod auth;
 pub mod backup;
 pub mod blob_key;
 pub mod blobs;
+pub mod brief;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -166,6 +166,7 @@ fn submitted_application(id: &str, phone: Option<&str>) -> VisitDoc {
         terminal_number: None,
         phone: phone.map(str::to_owned),
         address: None,
+        location: None,
     };
     let mut doc =
         VisitDoc::create_visit(&ctx, b"phone-a", id, VisitKind::Reactivation, &merchant, "wang").unwrap();

@@ -233,6 +233,7 @@ async fn world(database: Option<DatabaseUrl>) -> World {
         terminal_number: None,
         phone: None,
         address: None,
+        location: None,
     };
     let mut doc =
         VisitDoc::create_visit(&ctx, b"phone-a", &world.visit, VisitKind::Inspection, &merchant, "wang")

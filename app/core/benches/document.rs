@@ -69,6 +69,7 @@ fn repair_visit(agent: &mut Agent) -> posfield_shared::VisitId {
         terminal_number: Some("38120031".into()),
         phone: Some("13800138000".into()),
         address: Some("广州市天河区人民路 88 号".into()),
+        location: None,
     };
     let id = agent.create_visit(VisitKind::Repair, &merchant).expect("create").id;
     agent.identify_typed(&id, "N9123456789012", false).expect("identify");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use posfield_shared::visit::completion::describe_zh;
 use posfield_shared::visit::ops::{BlobInfo, SignatureInput, TerminalDetails, WaiverInput};
-use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::schema::{MarkPoint, MarkShape, StepState};
 use posfield_shared::visit::{
     Ctx, DocError, MerchantInput, Missing, SimInput, Visit, VisitDoc, VisitError, missing,
 };
@@ -1087,6 +1087,26 @@ impl Agent {
     /// Removes a document photo from the visit (its file is kept).
     pub fn remove_photo(&mut self, visit_id: &VisitId, sha256: &BlobHash) -> Result<Visit, AgentError> {
         self.edit(visit_id, |doc, ctx| doc.remove_document(ctx, sha256.as_str()))
+    }
+
+    /// Draws a mark over a photo of the visit (an arrow, a circle or a
+    /// short text; points in thousandths of the photo), kept beside the
+    /// photo, which stays as taken.
+    pub fn annotate(
+        &mut self,
+        visit_id: &VisitId,
+        photo: &BlobHash,
+        shape: MarkShape,
+        from: MarkPoint,
+        to: MarkPoint,
+        text: Option<&str>,
+    ) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.annotate(ctx, photo.as_str(), shape, from, to, text))
+    }
+
+    /// Rubs out a mark (kept in the visit, marked removed).
+    pub fn rub_out(&mut self, visit_id: &VisitId, mark_id: &str) -> Result<Visit, AgentError> {
+        self.edit(visit_id, |doc, ctx| doc.rub_out(ctx, mark_id))
     }
 
     /// Records the SIM data card.

@@ -40,6 +40,7 @@ pub mod network;
 pub mod news;
 pub mod photo;
 pub mod retention;
+pub mod same_trip;
 pub mod signature;
 mod store;
 pub mod sync;

@@ -31,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             terminal_number: None,
             phone: None,
             address: Some(format!("人民路{}号", n % 500 + 1)),
+            location: None,
         };
         let row = agent.create_visit(kinds[n % kinds.len()], &merchant)?;
         if n % 3 == 0 {

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use posfield_core::agent::PhotoIdentified;
 use posfield_core::background::SyncEvent;
 use posfield_core::{Agent, AgentError, VisitFilter};
-use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::schema::{MarkPoint, MarkShape, StepState};
 use posfield_shared::visit::{SimInput, TerminalDetails};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, NetworkLink, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term,
@@ -56,6 +56,9 @@ pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + '
         resolve_fault,
         add_photo,
         remove_photo,
+        annotate_photo,
+        rub_out_mark,
+        renew_on_same_trip,
         blob_data_url,
         set_step,
         set_sim,
@@ -630,6 +633,56 @@ async fn remove_photo(app: AppHandle, visit_id: String, sha256: String) -> UiRes
         let visit_id = parse_visit_id(&visit_id)?;
         let sha256 = parse_blob_hash(&sha256)?;
         edit(app, state, &visit_id, |agent| agent.remove_photo(&visit_id, &sha256).map(drop))
+    })
+    .await
+}
+
+/// Draws a mark over a photo: `shape` is `arrow`, `circle` or `text`;
+/// points are thousandths of the photo's width and height.
+#[tauri::command]
+#[allow(clippy::too_many_arguments)]
+async fn annotate_photo(
+    app: AppHandle,
+    visit_id: String,
+    sha256: String,
+    shape: String,
+    from: [u32; 2],
+    to: [u32; 2],
+    text: Option<String>,
+) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let sha256 = parse_blob_hash(&sha256)?;
+        let shape: MarkShape = parse("mark shape", &shape)?;
+        let (from, to) = (MarkPoint { x: from[0], y: from[1] }, MarkPoint { x: to[0], y: to[1] });
+        edit(app, state, &visit_id, |agent| {
+            agent.annotate(&visit_id, &sha256, shape, from, to, text.as_deref()).map(drop)
+        })
+    })
+    .await
+}
+
+/// Creates the SIM renewal offered at the terminal, linked to this visit;
+/// answers the renewal's id (the one already created, when asked again).
+#[tauri::command]
+async fn renew_on_same_trip(app: AppHandle, visit_id: String) -> UiResult<String> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        let renewal = state.agent()?.renew_on_same_trip(&visit_id)?;
+        events::visit_changed(app, &visit_id);
+        events::visit_changed(app, &renewal);
+        state.sync_now();
+        Ok(renewal.to_string())
+    })
+    .await
+}
+
+/// Rubs out a mark drawn over a photo.
+#[tauri::command]
+async fn rub_out_mark(app: AppHandle, visit_id: String, mark_id: String) -> UiResult<VisitView> {
+    blocking(app, move |app, state| {
+        let visit_id = parse_visit_id(&visit_id)?;
+        edit(app, state, &visit_id, |agent| agent.rub_out(&visit_id, &mark_id).map(drop))
     })
     .await
 }

@@ -81,6 +81,10 @@ pub struct Vocabulary {
     pub backup_items: Vec<TermDto>,
     /// How a terminal reaches the acquirer in a network test.
     pub network_links: Vec<TermDto>,
+    /// A terminal's lifecycle states (the job's brief).
+    pub terminal_states: Vec<TermDto>,
+    /// The desk's alerts on a terminal (the job's brief).
+    pub brief_alerts: Vec<TermDto>,
 }
 
 impl Vocabulary {
@@ -108,6 +112,8 @@ impl Vocabulary {
             sim_actions: terms::<SimAction>(),
             backup_items: terms::<BackupItem>(),
             network_links: terms::<NetworkLink>(),
+            terminal_states: terms::<posfield_shared::lifecycle::TerminalState>(),
+            brief_alerts: terms::<posfield_shared::visit::BriefAlert>(),
         }
     }
 }
@@ -248,6 +254,7 @@ impl MerchantFields {
             terminal_number: blank(&self.terminal_number),
             phone: blank(&self.phone),
             address: blank(&self.address),
+            location: None,
         }
     }
 }
@@ -465,6 +472,23 @@ pub struct DocumentView {
     /// The phone no longer holds it: a personal photo kept by the server
     /// only, after the visit's approval.
     pub only_on_server: bool,
+    /// The marks drawn over it, oldest first (rubbed-out ones left out).
+    pub marks: Vec<MarkView>,
+}
+
+/// A mark drawn over a photo: points in thousandths of the photo.
+#[derive(Debug, Clone, Serialize)]
+pub struct MarkView {
+    /// Its id (to rub it out).
+    pub id: String,
+    /// `arrow`, `circle`, `text`, or a newer code this version does not draw.
+    pub shape: String,
+    /// Where it starts, `[x, y]`.
+    pub from: [u32; 2],
+    /// Where it ends, `[x, y]`.
+    pub to: [u32; 2],
+    /// A text mark's words.
+    pub text: Option<String>,
 }
 
 /// The SIM card as recorded.
@@ -614,6 +638,10 @@ pub struct VisitView {
     pub handovers: Vec<HandoverView>,
     /// The agent's way to the merchant, once begun.
     pub trip: Option<TripView>,
+    /// Where the shop is as the desk gave it, `[lat_e6, lon_e6]` (WGS-84).
+    pub place: Option<[i64; 2]>,
+    /// What the job's brief says of the identified terminal, once it is identified.
+    pub terminal_history: Option<TerminalHistoryView>,
     /// Today's date in Beijing (`YYYY-MM-DD`), the day ages count to and
     /// the earliest follow-up day.
     pub today: String,
@@ -643,6 +671,80 @@ pub struct VisitView {
     pub returned: bool,
     /// Changes the server has not confirmed.
     pub unsynced: bool,
+}
+
+/// The identified terminal's history from the job's brief, and what can
+/// be done on the same trip.
+#[derive(Debug, Clone, Serialize)]
+pub struct TerminalHistoryView {
+    /// The serial.
+    pub serial: String,
+    /// The model, when registered.
+    pub model: Option<String>,
+    /// The lifecycle state's code, when registered.
+    pub state: Option<String>,
+    /// The SIM plan's expiry, `YYYY-MM-DD`.
+    pub sim_expiry: Option<String>,
+    /// Days until it (negative: past).
+    pub sim_days_left: Option<i64>,
+    /// The warranty's end, `YYYY-MM-DD`.
+    pub warranty_end: Option<String>,
+    /// Days until it (negative: past).
+    pub warranty_days_left: Option<i64>,
+    /// The last year's visits, newest first.
+    pub visits: Vec<PastVisitView>,
+    /// How many of the last year's visits were repairs.
+    pub repairs_last_year: u64,
+    /// The desk's alerts, as codes.
+    pub alerts: Vec<String>,
+    /// When the server made the brief, ms since the epoch.
+    pub made_at: i64,
+    /// Days the SIM plan has left when a renewal is offered on this trip.
+    pub renewal_offer: Option<i64>,
+    /// The renewal created on this trip, once created.
+    pub linked_renewal: Option<String>,
+}
+
+/// A past visit to the terminal, in summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct PastVisitView {
+    /// `YYYY-MM-DD`, Beijing time.
+    pub day: String,
+    /// Kind code.
+    pub kind: String,
+    /// Status code.
+    pub status: String,
+}
+
+impl TerminalHistoryView {
+    fn of(visit: &Visit, today: posfield_shared::CalendarDate) -> Option<TerminalHistoryView> {
+        use posfield_core::same_trip;
+        let brief = same_trip::identified(visit)?;
+        let made_at = visit.assignment.brief.as_ref().map_or(0, |b| b.made_at.0);
+        Some(TerminalHistoryView {
+            serial: brief.serial.clone(),
+            model: brief.model.clone(),
+            state: brief.state.clone(),
+            sim_expiry: brief.sim_expiry.map(|d| d.to_string()),
+            sim_days_left: brief.sim_expiry.map(|d| today.days_until(d)),
+            warranty_end: brief.warranty_end.map(|d| d.to_string()),
+            warranty_days_left: brief.warranty_end.map(|d| today.days_until(d)),
+            visits: brief
+                .visits
+                .iter()
+                .map(|v| PastVisitView {
+                    day: v.day.to_string(),
+                    kind: v.kind.code().to_owned(),
+                    status: v.status.code().to_owned(),
+                })
+                .collect(),
+            repairs_last_year: brief.repairs_last_year,
+            alerts: brief.alerts.iter().map(|a| a.code().to_owned()).collect(),
+            made_at,
+            renewal_offer: same_trip::renewal_offer(visit, today),
+            linked_renewal: same_trip::linked_renewal(visit).map(|id| id.to_string()),
+        })
+    }
 }
 
 impl VisitView {
@@ -791,6 +893,16 @@ impl VisitView {
                     height: d.height,
                     confirmed: confirmed(&d.sha256),
                     only_on_server: sync.files_gone_from_phone.contains(d.sha256.as_str()),
+                    marks: visit
+                        .marks_on(&d.sha256)
+                        .map(|m| MarkView {
+                            id: m.id.clone(),
+                            shape: m.shape.code().to_owned(),
+                            from: [m.from.x, m.from.y],
+                            to: [m.to.x, m.to.y],
+                            text: m.text.clone(),
+                        })
+                        .collect(),
                 })
             })
             .collect::<Result<Vec<_>, IdError>>()?;
@@ -887,6 +999,8 @@ impl VisitView {
                 .map(|f| FollowUpView { on: f.on.to_string(), note: f.note.clone() }),
             handovers,
             trip: visit.trip.as_ref().map(TripView::of),
+            place: visit.merchant.location.map(|p| [p.lat_e6, p.lon_e6]),
+            terminal_history: TerminalHistoryView::of(visit, today),
             today: today.to_string(),
             warranty: visit.repair.warranty.as_ref().map(|d| d.value.code().to_owned()),
             repair_plan: visit.repair.plan.as_ref().map(|d| d.value.code().to_owned()),

@@ -305,6 +305,7 @@ impl<'a> VisitBuilder<'a> {
                 rng.pick(STREETS),
                 rng.between(1, 999)
             )),
+            location: None,
         };
         let id = agent.create_visit(kind, &merchant)?.id;
         Ok(VisitBuilder { agent, id, kind, shape: Shape { visits: 1, ..Shape::default() }, fault: None })

@@ -19,10 +19,10 @@
 //! | `schema`, `written_by` | raise | raise | raise | raise |
 //! | `id`, `kind` and `checklist`, `created` | never (set at creation; a phone's claim to another creator, or to an older checklist, is put back) | never | never | restore |
 //! | `status` | own moves (start, complete) while working; never from completed on | approve, return, cancel while open | same | restore |
-//! | `assignment` (the agent, and from schema 4 the `schedule`: the day and time window it is planned for) | never | never | write while open | restore |
+//! | `assignment` (the agent, from schema 4 the `schedule`: the day and time window it is planned for, and from schema 5 the `brief`: what the register knew of the merchant's terminals, made by the server when the desk gives the job) | never | never | write while open | restore |
 //! | `reviews` | never | append while open | append while open | restore |
 //! | `reactivation.application` | submit while working | decide while open | decide while open | restore |
-//! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `sim`, `backup`, `backup_waiver`, `parameters`, `network_test`, `restore`, `deregistration`, `follow_up`, `handovers`, `trip` (schema 4), `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
+//! | evidence: `merchant`, `terminal`, `replacement`, `steps`, `faults`, `documents`, `annotations` (schema 5), `sim`, `backup`, `backup_waiver`, `parameters`, `network_test`, `restore`, `deregistration`, `follow_up`, `handovers`, `trip` (schema 4), `repair`, `reactivation.cause`, `acceptance`, `completion` | write while working (draft, in progress, returned); never from completed on | never | never | restore |
 //! | `notes`, `history` | append, as itself, while open (not approved or cancelled) | append | append | append |
 //!
 //! "Append" means entries are added and none is changed or removed, and an
@@ -84,6 +84,8 @@ pub enum Field {
     Faults,
     /// `documents`.
     Documents,
+    /// `annotations`.
+    Annotations,
     /// `sim`.
     Sim,
     /// `backup`.
@@ -124,7 +126,7 @@ pub enum Field {
 
 impl Field {
     /// Every field, in document order.
-    pub const ALL: [Field; 30] = [
+    pub const ALL: [Field; 31] = [
         Field::Versions,
         Field::Id,
         Field::Kind,
@@ -137,6 +139,7 @@ impl Field {
         Field::Steps,
         Field::Faults,
         Field::Documents,
+        Field::Annotations,
         Field::Sim,
         Field::Backup,
         Field::BackupWaiver,
@@ -172,6 +175,7 @@ impl Field {
             Field::Steps => "steps",
             Field::Faults => "faults",
             Field::Documents => "documents",
+            Field::Annotations => "annotations",
             Field::Sim => "sim",
             Field::Backup => "backup",
             Field::BackupWaiver => "backup_waiver",
@@ -220,6 +224,7 @@ impl Field {
             Field::Steps => "检查步骤",
             Field::Faults => "故障记录",
             Field::Documents => "资料照片",
+            Field::Annotations => "照片标注",
             Field::Sim => "流量卡",
             Field::Backup => "数据备份",
             Field::BackupWaiver => "商户放弃备份签字",
@@ -243,7 +248,7 @@ impl Field {
 }
 
 /// The document key of each single-key field, by the field's position.
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 31] = [
     "schema",
     "id",
     "kind",
@@ -256,6 +261,7 @@ const KEYS: [&str; 30] = [
     "steps",
     "faults",
     "documents",
+    "annotations",
     "sim",
     "backup",
     "backup_waiver",
@@ -530,6 +536,7 @@ fn same(field: Field, a: &Visit, b: &Visit) -> bool {
         Field::Steps => a.steps == b.steps,
         Field::Faults => a.faults == b.faults,
         Field::Documents => a.documents == b.documents,
+        Field::Annotations => a.annotations == b.annotations,
         Field::Sim => a.sim == b.sim,
         Field::Backup => a.backup == b.backup,
         Field::BackupWaiver => a.backup_waiver == b.backup_waiver,
@@ -572,6 +579,7 @@ fn copy(field: Field, from: &Visit, to: &mut Visit) {
         Field::Steps => to.steps = from.steps.clone(),
         Field::Faults => to.faults = from.faults.clone(),
         Field::Documents => to.documents = from.documents.clone(),
+        Field::Annotations => to.annotations = from.annotations.clone(),
         Field::Sim => to.sim = from.sim.clone(),
         Field::Backup => to.backup = from.backup.clone(),
         Field::BackupWaiver => to.backup_waiver = from.backup_waiver.clone(),
@@ -622,8 +630,12 @@ impl OfficeFields {
     pub fn first_seen(visit: &Visit, owner: &str) -> OfficeFields {
         let mut fields = OfficeFields::of(visit);
         if fields.assignment.agent != owner {
-            fields.assignment =
-                Assignment { agent: owner.to_owned(), stamp: visit.created.clone(), schedule: None };
+            fields.assignment = Assignment {
+                agent: owner.to_owned(),
+                stamp: visit.created.clone(),
+                schedule: None,
+                brief: None,
+            };
         }
         // Only the desk plans a day; a phone's plan for its own visit is put back.
         fields.assignment.schedule = None;

@@ -79,7 +79,8 @@ macro_rules! names {
 pub const WHOLE_FIELDS: &[&str] = &whole_fields!(names);
 
 /// The top-level fields `VisitDoc::write_changes` writes item by item.
-pub const ITEM_FIELDS: [&str; 6] = ["faults", "documents", "reviews", "notes", "history", "steps"];
+pub const ITEM_FIELDS: [&str; 7] =
+    ["faults", "documents", "annotations", "reviews", "notes", "history", "steps"];
 
 /// Why a document could not be loaded, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -504,6 +505,7 @@ impl VisitDoc {
         whole_fields!(fields);
         self.write_list("faults", &old.faults, &new.faults)?;
         self.write_list("documents", &old.documents, &new.documents)?;
+        self.write_list("annotations", &old.annotations, &new.annotations)?;
         self.write_list("reviews", &old.reviews, &new.reviews)?;
         self.write_list("notes", &old.notes, &new.notes)?;
         self.write_list("history", &old.history, &new.history)?;
@@ -610,6 +612,7 @@ impl VisitDoc {
         let item = match field {
             "faults" => first_bad::<Fault>(&self.doc, &list),
             "documents" => first_bad::<DocumentRef>(&self.doc, &list),
+            "annotations" => first_bad::<Annotation>(&self.doc, &list),
             "reviews" => first_bad::<Review>(&self.doc, &list),
             "notes" => first_bad::<Note>(&self.doc, &list),
             "history" => first_bad::<HistoryEvent>(&self.doc, &list),

@@ -13,6 +13,7 @@ pub mod acceptance;
 pub mod authority;
 pub mod completion;
 pub mod document;
+pub mod marks;
 pub mod ops;
 pub mod outcome;
 pub mod pushed;
@@ -28,6 +29,7 @@ pub use ops::{
     BlobInfo, Ctx, MerchantInput, SignatureInput, SimInput, TerminalDetails, VisitError, WaiverInput,
 };
 pub use schema::{
-    Arrival, CHECKLIST_EDITION, EDITABLE_FROM, GeoPoint, SCHEMA_VERSION, Schedule, StepState, Trip, Visit,
+    Annotation, Arrival, BriefAlert, CHECKLIST_EDITION, EDITABLE_FROM, GeoPoint, MarkPoint, MarkShape,
+    PastVisit, SCHEMA_VERSION, Schedule, SiteBrief, StepState, TerminalBrief, Trip, Visit,
     dispatched_serial_note,
 };

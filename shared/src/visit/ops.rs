@@ -150,6 +150,8 @@ pub struct MerchantInput {
     pub phone: Option<String>,
     /// Address, optional.
     pub address: Option<String>,
+    /// Where the shop is, when the desk knows it (the register or its form).
+    pub location: Option<GeoPoint>,
 }
 
 impl MerchantInput {
@@ -167,6 +169,7 @@ impl MerchantInput {
             terminal_number: optional(&self.terminal_number, validate::terminal_number)?,
             phone: optional(&self.phone, validate::mobile)?,
             address: self.address.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned),
+            location: self.location,
         })
     }
 }
@@ -362,12 +365,13 @@ impl VisitDoc {
             status: VisitStatus::Draft,
             merchant: merchant.validate()?,
             created: ctx.stamp(),
-            assignment: Assignment { agent: assignee, stamp: ctx.stamp(), schedule: None },
+            assignment: Assignment { agent: assignee, stamp: ctx.stamp(), schedule: None, brief: None },
             terminal: None,
             replacement: None,
             steps: Default::default(),
             faults: Vec::new(),
             documents: Vec::new(),
+            annotations: Vec::new(),
             sim: None,
             backup: None,
             backup_waiver: None,
@@ -517,9 +521,11 @@ impl VisitDoc {
     /// fields that changed, never their values: the phone is personal, and
     /// the visit page shows it masked where the reader may not see it whole.
     pub fn correct_merchant(&mut self, ctx: &Ctx, merchant: &MerchantInput) -> Result<Visit, VisitError> {
-        let merchant = merchant.validate()?;
+        let mut merchant = merchant.validate()?;
         self.agent_edit(ctx, "correct_merchant", |visit| {
             let old = &visit.merchant;
+            // The desk's place of the shop stays unless a new one is given.
+            merchant.location = merchant.location.or(old.location);
             let changed: Vec<&str> = [
                 ("name", old.name == merchant.name),
                 ("merchant_number", old.merchant_number == merchant.merchant_number),
@@ -1236,9 +1242,11 @@ impl VisitDoc {
             if visit.status.is_final() {
                 return Err(VisitError::Locked { status: visit.status });
             }
-            // A visit given to another agent keeps the day it was planned for.
+            // A visit given to another agent keeps the day it was planned
+            // for, and the brief until the server makes a newer one.
             let schedule = visit.assignment.schedule.take();
-            visit.assignment = Assignment { agent: agent.clone(), stamp: ctx.stamp(), schedule };
+            let brief = visit.assignment.brief.take();
+            visit.assignment = Assignment { agent: agent.clone(), stamp: ctx.stamp(), schedule, brief };
             Ok(agent)
         })
     }
@@ -1258,6 +1266,86 @@ impl VisitDoc {
             let detail = schedule.as_ref().map(Schedule::words).unwrap_or_default();
             visit.assignment.schedule = schedule;
             Ok(detail)
+        })
+    }
+
+    /// The back office gives the job what the register knows of the
+    /// merchant's terminals (made by the server at dispatch), or takes it
+    /// away; a brief over the bounds ([`BRIEF_TERMINALS`], [`BRIEF_VISITS`])
+    /// is refused.
+    pub fn brief(&mut self, ctx: &Ctx, brief: Option<SiteBrief>) -> Result<Visit, VisitError> {
+        forbid_unless(ctx, ctx.actor.role == Role::Admin, "brief a visit")?;
+        if let Some(brief) = &brief
+            && (brief.terminals.len() > BRIEF_TERMINALS
+                || brief.terminals.iter().any(|t| t.visits.len() > BRIEF_VISITS))
+        {
+            return Err(VisitError::OutOfRange { what: "the terminal brief", why: "it names too many" });
+        }
+        self.apply(ctx, "brief", |visit| {
+            if visit.status.is_final() {
+                return Err(VisitError::Locked { status: visit.status });
+            }
+            let detail = brief.as_ref().map(|b| b.terminals.len().to_string()).unwrap_or_default();
+            visit.assignment.brief = brief;
+            Ok(detail)
+        })
+    }
+
+    /// The agent draws a mark over a photo of the visit: an arrow, a circle
+    /// or a short text, kept beside the photo (the photo stays as taken).
+    /// Points are thousandths of the photo's width and height (0 to 1000).
+    pub fn annotate(
+        &mut self,
+        ctx: &Ctx,
+        photo: &str,
+        shape: MarkShape,
+        from: MarkPoint,
+        to: MarkPoint,
+        text: Option<&str>,
+    ) -> Result<Visit, VisitError> {
+        if [from, to].iter().any(|p| p.x > 1000 || p.y > 1000) {
+            return Err(VisitError::OutOfRange { what: "the mark", why: "it is outside the photo" });
+        }
+        let text = text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+        let text = match (shape, text) {
+            (MarkShape::Text, None) => return Err(VisitError::EmptyText { what: "the mark's text" }),
+            (MarkShape::Text, Some(t)) if t.chars().count() > MARK_TEXT_CHARS => {
+                return Err(VisitError::OutOfRange { what: "the mark's text", why: "it is too long" });
+            }
+            (MarkShape::Text, text) => text,
+            (_, _) => None,
+        };
+        self.agent_edit(ctx, "annotate", |visit| {
+            if !visit.current_documents().any(|d| d.sha256 == photo) {
+                return Err(VisitError::NotFound { what: "document", id: photo.to_owned() });
+            }
+            if visit.annotations.len() >= MAX_ANNOTATIONS {
+                return Err(VisitError::OutOfRange { what: "the marks", why: "the visit holds too many" });
+            }
+            visit.annotations.push(Annotation {
+                id: ctx.op_id.clone(),
+                photo: photo.to_owned(),
+                shape: shape.into(),
+                from,
+                to,
+                text,
+                stamp: ctx.stamp(),
+                removed: None,
+            });
+            Ok(format!("{} {}", shape.code(), &photo[..photo.len().min(12)]))
+        })
+    }
+
+    /// The agent rubs out a mark (it stays in the document, marked removed).
+    pub fn rub_out(&mut self, ctx: &Ctx, mark_id: &str) -> Result<Visit, VisitError> {
+        self.agent_edit(ctx, "rub_out", |visit| {
+            let mark = visit
+                .annotations
+                .iter_mut()
+                .find(|a| a.id == mark_id && a.removed.is_none())
+                .ok_or_else(|| VisitError::NotFound { what: "mark", id: mark_id.to_owned() })?;
+            mark.removed = Some(ctx.stamp());
+            Ok(mark_id.to_owned())
         })
     }
 

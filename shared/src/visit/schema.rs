@@ -38,8 +38,11 @@ use crate::vocab::{
 /// reference and settled balance, and a follow-up date. Version 4 added the
 /// day and time window the desk plans a visit for (`assignment.schedule`)
 /// and the agent's way there (`trip`: accepted, set off, arrived with the
-/// phone's location).
-pub const SCHEMA_VERSION: u64 = 4;
+/// phone's location). Version 5 added the marks an agent draws over a
+/// photo (`annotations`), the merchant's place as the desk knows it
+/// (`merchant.location`) and what the register knew of the merchant's
+/// terminals when the job was given (`assignment.brief`).
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// The checklist edition this code creates visits under. A visit keeps the
 /// edition it was created under (`Visit::checklist`), and the completion
@@ -78,6 +81,11 @@ pub struct Merchant {
     pub phone: Option<String>,
     /// Street address.
     pub address: Option<String>,
+    /// Where the shop is, as the desk knows it (the register's import or
+    /// the dispatch form, schema 5); absent when nobody told it.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<GeoPoint>,
 }
 
 /// How and from what the terminal's serial was captured.
@@ -489,6 +497,141 @@ pub struct Assignment {
     #[autosurgeon(missing = "Option::default")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
+    /// What the register knew of the merchant's terminals when the desk
+    /// gave the job (schema 5): the agent sees a terminal's history as
+    /// soon as it is identified, offline.
+    #[autosurgeon(missing = "Option::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brief: Option<SiteBrief>,
+}
+
+/// The most terminals a brief carries (a merchant's first, by serial).
+pub const BRIEF_TERMINALS: usize = 20;
+
+/// The most past visits a brief carries per terminal (the newest).
+pub const BRIEF_VISITS: usize = 10;
+
+/// What the register knew of a merchant's terminals when the desk gave
+/// the job (schema 5). Summaries only: a past visit is its day, kind and
+/// state, never the visit itself (another agent's evidence stays on the
+/// server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct SiteBrief {
+    /// When the server made it.
+    pub made_at: Timestamp,
+    /// The merchant's terminals (at most [`BRIEF_TERMINALS`]).
+    pub terminals: Vec<TerminalBrief>,
+}
+
+impl SiteBrief {
+    /// The brief of the terminal with `serial`, if the brief has it.
+    pub fn terminal(&self, serial: &str) -> Option<&TerminalBrief> {
+        self.terminals.iter().find(|t| t.serial == serial)
+    }
+}
+
+crate::vocab::vocabulary! {
+    /// Why the desk looks at a terminal: the alerts that travel with a job.
+    pub enum BriefAlert {
+        /// The SIM's plan has expired.
+        SimExpired = ("sim_expired", "流量卡已过期", "SIM expired"),
+        /// The SIM's plan expires within the alert window.
+        SimExpiring = ("sim_expiring", "流量卡即将到期", "SIM expiring"),
+        /// The warranty ends within the alert window.
+        WarrantyEnding = ("warranty_ending", "保修即将到期", "Warranty ending"),
+        /// Two or more repairs in the last year.
+        RepeatedFaults = ("repeated_faults", "反复故障", "Repeated faults"),
+        /// Older than the fleet's age limit.
+        OldTerminal = ("old_terminal", "机具老旧", "Old terminal"),
+    }
+}
+
+/// One terminal of the merchant as the register knew it (schema 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct TerminalBrief {
+    /// The serial.
+    #[key]
+    pub serial: String,
+    /// The model, when registered.
+    pub model: Option<String>,
+    /// Its lifecycle state's code, when registered.
+    pub state: Option<String>,
+    /// The SIM's carrier code, when known.
+    pub sim_carrier: Option<String>,
+    /// The SIM plan's expiry, when known.
+    pub sim_expiry: Option<CalendarDate>,
+    /// The warranty's end, when known.
+    pub warranty_end: Option<CalendarDate>,
+    /// The production date, when known.
+    pub production_date: Option<CalendarDate>,
+    /// The visits of the last year, newest first (at most [`BRIEF_VISITS`]).
+    pub visits: Vec<PastVisit>,
+    /// How many of the last year's visits were repairs (all of them, not only those listed).
+    pub repairs_last_year: u64,
+    /// The desk's alerts on it.
+    pub alerts: Vec<Open<BriefAlert>>,
+}
+
+/// A past visit to a terminal, in summary (schema 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct PastVisit {
+    /// The day it last changed, in Beijing time.
+    pub day: CalendarDate,
+    /// What it was for.
+    pub kind: Open<VisitKind>,
+    /// Where it stands.
+    pub status: Open<VisitStatus>,
+}
+
+crate::vocab::vocabulary! {
+    /// The shape of a mark drawn over a photo.
+    pub enum MarkShape {
+        /// An arrow from `from` to `to` (its head).
+        Arrow = ("arrow", "箭头", "Arrow"),
+        /// An ellipse in the box from `from` to `to`.
+        Circle = ("circle", "圆圈", "Circle"),
+        /// Short text written at `from`.
+        Text = ("text", "文字", "Text"),
+    }
+}
+
+/// The most characters a text mark holds.
+pub const MARK_TEXT_CHARS: usize = 40;
+
+/// The most marks a visit holds (removed ones included).
+pub const MAX_ANNOTATIONS: usize = 200;
+
+/// A point on a photo, in thousandths of its width and height from its
+/// top left corner (0 to 1000), so a mark fits the photo at any size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct MarkPoint {
+    /// Across, thousandths of the width.
+    pub x: u32,
+    /// Down, thousandths of the height.
+    pub y: u32,
+}
+
+/// A mark an agent drew over a photo (schema 5): an overlay kept beside
+/// the photo, which stays exactly as taken (its hash unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Annotation {
+    /// Unique id.
+    #[key]
+    pub id: String,
+    /// The SHA-256 of the photo it is drawn on (a photo of the visit).
+    pub photo: String,
+    /// Its shape.
+    pub shape: Open<MarkShape>,
+    /// Where it starts.
+    pub from: MarkPoint,
+    /// Where it ends (an arrow's head, a circle's far corner; as `from` for text).
+    pub to: MarkPoint,
+    /// A text mark's words.
+    pub text: Option<String>,
+    /// Who drew it, when.
+    pub stamp: Stamp,
+    /// Set when the mark was rubbed out.
+    pub removed: Option<Stamp>,
 }
 
 /// The agent's way to the merchant (schema 4). Each moment is recorded
@@ -643,6 +786,10 @@ pub struct Visit {
     pub faults: Vec<Fault>,
     /// Document photos.
     pub documents: Vec<DocumentRef>,
+    /// Marks drawn over the photos (schema 5).
+    #[autosurgeon(missing = "Vec::new")]
+    #[serde(default)]
+    pub annotations: Vec<Annotation>,
     /// SIM data card.
     pub sim: Option<SimRecord>,
     /// Data backup confirmation.
@@ -754,6 +901,11 @@ impl Visit {
         self.documents.iter().filter(|d| d.removed.is_none())
     }
 
+    /// The marks not rubbed out that are drawn on the photo `sha256`.
+    pub fn marks_on<'v>(&'v self, sha256: &'v str) -> impl Iterator<Item = &'v Annotation> {
+        self.annotations.iter().filter(move |a| a.removed.is_none() && a.photo == sha256)
+    }
+
     /// Faults not withdrawn.
     pub fn current_faults(&self) -> impl Iterator<Item = &Fault> {
         self.faults.iter().filter(|f| f.removed.is_none())
@@ -792,6 +944,9 @@ impl Visit {
         if let Some(waiver) = &self.backup_waiver {
             refs.push(("backup_waiver.signature".to_owned(), waiver.signature.sha256.as_str()));
             refs.push(("backup_waiver.strokes".to_owned(), waiver.strokes_sha256.as_str()));
+        }
+        for (i, mark) in self.annotations.iter().enumerate() {
+            refs.push((format!("annotations[{i}].photo"), mark.photo.as_str()));
         }
         refs
     }

@@ -76,6 +76,7 @@ pub fn merchant() -> MerchantInput {
         terminal_number: Some("10293847".into()),
         phone: Some("13812345678".into()),
         address: Some("上海市浦东新区张江路 88 号".into()),
+        location: None,
     }
 }
 

@@ -443,6 +443,37 @@ pub struct PhotoLine {
     pub label: String,
     /// Whether the server has it.
     pub arrived: bool,
+    /// The agent's marks over it, as an SVG overlay (markup made by
+    /// `posfield_shared::visit::marks`, its text escaped); empty without marks.
+    pub marks: String,
+    /// How many marks (the overlay leaves out shapes this version does not know).
+    pub mark_count: usize,
+}
+
+impl PhotoLine {
+    /// A photo or image without marks.
+    pub fn plain(sha256: &str, label: String, arrived: bool) -> PhotoLine {
+        PhotoLine { sha256: sha256.to_owned(), label, arrived, marks: String::new(), mark_count: 0 }
+    }
+
+    /// A photo of `visit` with the marks drawn on it.
+    fn of(
+        visit: &Visit,
+        document: &posfield_shared::visit::schema::DocumentRef,
+        label: String,
+        arrived: bool,
+    ) -> PhotoLine {
+        let marks: Vec<_> = visit.marks_on(&document.sha256).collect();
+        PhotoLine {
+            mark_count: marks.len(),
+            marks: if marks.is_empty() {
+                String::new()
+            } else {
+                posfield_shared::visit::marks::overlay_svg(marks, document.width, document.height)
+            },
+            ..PhotoLine::plain(&document.sha256, label, arrived)
+        }
+    }
 }
 
 /// A field a history entry's change altered, as shown.
@@ -851,19 +882,12 @@ pub async fn visit_page(
         .collect();
     let mut photos: Vec<PhotoLine> = visit
         .current_documents()
-        .map(|d| PhotoLine {
-            sha256: d.sha256.clone(),
-            label: lang.open(&d.kind),
-            arrived: arrived(&d.sha256),
-        })
+        .map(|d| PhotoLine::of(&visit, d, lang.open(&d.kind), arrived(&d.sha256)))
         .collect();
     // The merchant's signed refusal of the backup is shown beside the photos.
     if let Some(waiver) = &visit.backup_waiver {
-        photos.push(PhotoLine {
-            sha256: waiver.signature.sha256.clone(),
-            label: lang.t("backup_waiver").to_owned(),
-            arrived: arrived(&waiver.signature.sha256),
-        });
+        let sha = &waiver.signature.sha256;
+        photos.push(PhotoLine::plain(sha, lang.t("backup_waiver").to_owned(), arrived(sha)));
     }
     let (signature_state, signature_badge) = match SignatureCheck::of(&visit) {
         SignatureCheck::Unsigned => ("unsigned", lang.t("sig_unsigned")),
@@ -977,10 +1001,8 @@ pub async fn visit_page(
         steps,
         faults,
         photos,
-        signature: visit.acceptance.as_ref().map(|a| PhotoLine {
-            sha256: a.signature.sha256.clone(),
-            label: a.signer_name.clone(),
-            arrived: arrived(&a.signature.sha256),
+        signature: visit.acceptance.as_ref().map(|a| {
+            PhotoLine::plain(&a.signature.sha256, a.signer_name.clone(), arrived(&a.signature.sha256))
         }),
         signer: visit.acceptance.as_ref().map(|a| a.signer_name.clone()).unwrap_or_default(),
         signed_at: visit.acceptance.as_ref().map(|a| a.signed_at.beijing_words()).unwrap_or_default(),
@@ -1170,6 +1192,9 @@ pub struct NewVisitForm {
     phone: String,
     #[serde(default)]
     address: String,
+    /// `latitude,longitude` (WGS-84), or empty.
+    #[serde(default)]
+    location: String,
     #[serde(default)]
     serial: String,
     agent: String,
@@ -1196,6 +1221,7 @@ pub async fn create_visit(
             terminal_number: optional(&form.terminal_number),
             phone: optional(&form.phone),
             address: optional(&form.address),
+            location: desk::typed_location(&form.location)?,
         },
         agent: form.agent,
         serial: optional(&form.serial),
@@ -1849,7 +1875,7 @@ pub async fn applications(
                 visit.reactivation.cause.as_ref().map(|c| lang.open(&c.value)).unwrap_or_default(),
                 visit
                     .current_documents()
-                    .map(|d| PhotoLine { sha256: d.sha256.clone(), label: lang.open(&d.kind), arrived: true })
+                    .map(|d| PhotoLine::of(&visit, d, lang.open(&d.kind), true))
                     .collect(),
                 String::new(),
             )

@@ -117,6 +117,23 @@ pub async fn visits(
 /// One day in seconds.
 const DAY_SECS: i64 = 86_400;
 
+/// The dates the alerts are taken at, as of `now`: the one home of their
+/// thresholds, for the alerts page and the job's brief alike
+/// ([`crate::brief`]).
+pub fn alert_window(now: Timestamp) -> AlertWindow {
+    let today = now.beijing_date();
+    AlertWindow {
+        today: today.to_string(),
+        sim_until: today.add_days(30).to_string(),
+        old_until: today.add_years(-3).to_string(),
+        warranty_until: today.add_days(60).to_string(),
+        repairs_since: today.add_days(-365).beijing_start().seconds(),
+        inspection_until: today.add_years(-1).to_string(),
+        held_before: now.seconds() - 7 * DAY_SECS,
+        recalled_before: now.seconds() - 14 * DAY_SECS,
+    }
+}
+
 /// The alerts: SIM cards expiring within 30 days or
 /// expired, terminals 3 years old or more, warranties ending within 60
 /// days, terminals repaired twice or more in 365 days, terminals in service
@@ -126,16 +143,7 @@ const DAY_SECS: i64 = 86_400;
 /// as of `now` (the server's [`crate::clock::Clock`], which tests move).
 pub async fn alerts(store: &dyn Store, principal: &Principal, now: Timestamp) -> Result<Alerts, StoreError> {
     let today = now.beijing_date();
-    let window = AlertWindow {
-        today: today.to_string(),
-        sim_until: today.add_days(30).to_string(),
-        old_until: today.add_years(-3).to_string(),
-        warranty_until: today.add_days(60).to_string(),
-        repairs_since: today.add_days(-365).beijing_start().seconds(),
-        inspection_until: today.add_years(-1).to_string(),
-        held_before: now.seconds() - 7 * DAY_SECS,
-        recalled_before: now.seconds() - 14 * DAY_SECS,
-    };
+    let window = alert_window(now);
     let mut alerts = store.alerts(principal, &window).await?;
     let days = |from: &str, to: &str| match (CalendarDate::parse(from), CalendarDate::parse(to)) {
         (Ok(from), Ok(to)) => from.days_until(to),

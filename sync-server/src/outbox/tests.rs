@@ -24,6 +24,7 @@ fn visit(kind: VisitKind, phone: Option<&str>) -> Visit {
         terminal_number: None,
         phone: phone.map(str::to_owned),
         address: None,
+        location: None,
     };
     let mut visit =
         VisitDoc::create_visit(&ctx, b"server", ID, kind, &merchant, "wang").unwrap().visit().unwrap();
@@ -60,6 +61,7 @@ fn application(state: ApplicationState, reason: Option<&str>) -> Visit {
             terminal_number: None,
             phone: visit.merchant.phone.clone(),
             address: None,
+            location: None,
         },
         "wang",
     )

@@ -1371,6 +1371,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// One terminal.
     fn terminal<'a>(&'a self, serial: &'a str) -> StoreFuture<'a, Option<TerminalRow>>;
 
+    /// The registered terminals of the merchant with `merchant_number`, by
+    /// serial, at most `limit` (the job's brief).
+    fn merchant_terminals<'a>(
+        &'a self,
+        merchant_number: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<TerminalRow>>;
+
     /// What the register holds of each of `serials` it knows, for a
     /// decision's plan.
     fn registered<'a>(&'a self, serials: &'a [String]) -> StoreFuture<'a, BTreeMap<String, Registered>>;

@@ -79,7 +79,10 @@ function agentDay() {
   agent('step', id, 'fault.onsite', 'done');
   agent('warranty', id, 'in_warranty');
   agent('step', id, 'warranty', 'done');
-  agent('photo', id, 'purchase_proof', path.join(repo, 'fuzz/corpus/photo/receipt.jpg'));
+  const photo = agent('photo', id, 'purchase_proof', path.join(repo, 'fuzz/corpus/photo/receipt.jpg')).split(' ')[0];
+  // The agent marks the receipt's date: an arrow to it and a word beside it.
+  agent('mark', id, photo, 'arrow', '150,750', '420,420');
+  agent('mark', id, photo, 'text', '440,330', '440,330', '--text', '购买日期');
   agent('step', id, 'docs.purchase_proof', 'done');
   agent('plan', id, 'fixed_on_site');
   agent('step', id, 'plan', 'done');
@@ -137,6 +140,10 @@ test('sign in, filter, open a visit with photos and signature, return it: the no
   assert.equal(await photo.count(), 1);
   await photo.evaluate((img) => img.decode());
   assert.ok((await photo.evaluate((img) => img.naturalWidth)) > 0, 'the photo loaded');
+  // The agent's marks are drawn over it, the photo itself untouched.
+  assert.equal(await page.getAttribute('#photos a.marked', 'data-marks'), '2');
+  assert.deepEqual(await page.locator('#photos svg.marks > *').evaluateAll((els) => els.map((e) => e.tagName)), ['line', 'polyline', 'text']);
+  assert.equal(await page.textContent('#photos svg.marks text'), '购买日期');
   const signature = page.locator('#signature img.signature-image');
   await signature.evaluate((img) => img.decode());
   assert.ok((await signature.evaluate((img) => img.naturalWidth)) > 100, 'the signature loaded');

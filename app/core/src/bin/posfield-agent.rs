@@ -16,12 +16,12 @@ use posfield_core::network::{Connection, Reported};
 use posfield_core::photo::{self, PhotoLimits};
 use posfield_core::signature::Strokes;
 use posfield_core::{Agent, KeyFile, VisitFilter};
-use posfield_shared::visit::schema::StepState;
+use posfield_shared::visit::schema::{MarkPoint, MarkShape, StepState};
 use posfield_shared::visit::{MerchantInput, SimInput};
 use posfield_shared::vocab::{
     BackupItem, DocumentKind, RepairPlan, SimAction, SimCarrier, SuspensionCause, Term, WarrantyStatus,
 };
-use posfield_shared::{CalendarDate, FaultCode, Remedy, VisitId, VisitKind, VisitStatus};
+use posfield_shared::{BlobHash, CalendarDate, FaultCode, Remedy, VisitId, VisitKind, VisitStatus};
 
 #[derive(Parser)]
 #[command(
@@ -181,6 +181,18 @@ enum Command {
     },
     /// Attaches a document photo of a kind (business_licence, id_card, bank_card, ...).
     Photo { visit: VisitId, kind: String, file: PathBuf },
+    /// Draws a mark over a photo: arrow, circle or text; points are
+    /// `x,y` in thousandths of the photo.
+    Mark {
+        visit: VisitId,
+        photo: BlobHash,
+        shape: String,
+        from: String,
+        to: String,
+        /// A text mark's words.
+        #[arg(long)]
+        text: Option<String>,
+    },
     /// Records the SIM data card.
     Sim {
         visit: VisitId,
@@ -393,7 +405,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("signed out; {} visits not yet synced stay on this device", report.unsynced_visits);
         }
         Command::Create { kind, merchant, merchant_number, terminal_number, phone, address } => {
-            let merchant = MerchantInput { name: merchant, merchant_number, terminal_number, phone, address };
+            let merchant = MerchantInput {
+                name: merchant,
+                merchant_number,
+                terminal_number,
+                phone,
+                address,
+                location: None,
+            };
             let row = agent.create_visit(term::<VisitKind>("visit kind", &kind)?, &merchant)?;
             println!("{}", row.id);
         }
@@ -445,6 +464,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let info =
                 agent.add_photo(&visit, &read(&file)?, term::<DocumentKind>("document kind", &kind)?)?;
             println!("{} {}x{} {} bytes", info.sha256, info.width, info.height, info.bytes);
+        }
+        Command::Mark { visit, photo, shape, from, to, text } => {
+            let point = |text: &str| -> Result<MarkPoint> {
+                let (x, y) = text.split_once(',').ok_or_else(|| anyhow!("a point is x,y: {text:?}"))?;
+                Ok(MarkPoint { x: x.trim().parse()?, y: y.trim().parse()? })
+            };
+            let shape = term::<MarkShape>("mark shape", &shape)?;
+            let visit = agent.annotate(&visit, &photo, shape, point(&from)?, point(&to)?, text.as_deref())?;
+            println!("{}", visit.annotations.last().map(|m| m.id.as_str()).unwrap_or_default());
         }
         Command::Sim { visit, iccid, carrier, expiry } => {
             let sim = SimInput {

@@ -42,7 +42,8 @@ pub struct JobCard {
     /// How far the agent got on the way: `accepted`, `departed`, `arrived`.
     pub trip: Option<String>,
     /// Where the merchant is (WGS-84, millionths of a degree): where the
-    /// phone was at this visit's arrival check-in or, on the day's list and
+    /// phone was at this visit's arrival check-in, else the place the desk
+    /// gave with the job (schema 5), or, on the day's list and
     /// in a search, at the latest located arrival at the same merchant
     /// number. No address is looked up online.
     pub lat_e6: Option<i64>,
@@ -107,7 +108,13 @@ fn card_of(visit: &Visit, updated_at: i64, unsynced: bool) -> Result<(JobCard, S
     let merchant = &visit.merchant;
     let plan = visit.assignment.schedule.as_ref();
     let time = |t: Option<posfield_shared::TimeOfDay>| t.map(|t| t.to_string());
-    let arrived = visit.trip.as_ref().and_then(|t| t.arrived.as_ref()).and_then(|a| a.location);
+    // Where the phone was at the arrival, else where the desk says the shop is.
+    let arrived = visit
+        .trip
+        .as_ref()
+        .and_then(|t| t.arrived.as_ref())
+        .and_then(|a| a.location)
+        .or(visit.merchant.location);
     let id = VisitId::parse(&visit.id).map_err(|error| StoreError::Document {
         id: visit.id.clone(),
         source: posfield_shared::visit::DocError::Undecodable(error.to_string()),

@@ -1516,6 +1516,17 @@ impl Store for PostgresStore {
         })
     }
 
+    fn merchant_terminals<'a>(
+        &'a self,
+        merchant_number: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<TerminalRow>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            office::merchant_terminals(&c, merchant_number, limit).await
+        })
+    }
+
     fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>> {
         Box::pin(async move {
             let c = self.client().await?;

@@ -429,6 +429,20 @@ pub(super) async fn terminals<C: GenericClient>(
     Ok((rows, next))
 }
 
+/// The registered terminals of one merchant number, by serial (at most `limit`).
+pub(super) async fn merchant_terminals<C: GenericClient>(
+    c: &C,
+    merchant_number: &str,
+    limit: usize,
+) -> Result<Vec<TerminalRow>, StoreError> {
+    let sql = format!(
+        "SELECT {REGISTERED} FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+         WHERE r.merchant_number = $1 ORDER BY r.serial LIMIT $2"
+    );
+    let rows = query(c, &sql, &[&merchant_number, &limit_of(limit)]).await?;
+    rows.iter().map(terminal_row).collect()
+}
+
 /// One terminal.
 pub(super) async fn terminal<C: GenericClient>(
     c: &C,

@@ -1204,6 +1204,15 @@ impl Store for SqliteStore {
         self.read(move |c| office::terminal(c, &serial))
     }
 
+    fn merchant_terminals<'a>(
+        &'a self,
+        merchant_number: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<TerminalRow>> {
+        let merchant_number = merchant_number.to_owned();
+        self.read(move |c| office::merchant_terminals(c, &merchant_number, limit))
+    }
+
     fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>> {
         self.read(office::all_terminals)
     }

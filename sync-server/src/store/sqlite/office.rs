@@ -393,6 +393,21 @@ pub(super) fn terminals(
     Ok((rows, next))
 }
 
+/// The registered terminals of one merchant number, by serial (at most `limit`).
+pub(super) fn merchant_terminals(
+    conn: &Connection,
+    merchant_number: &str,
+    limit: usize,
+) -> Result<Vec<TerminalRow>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {REGISTERED} FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+         WHERE r.merchant_number = ?1 ORDER BY r.serial LIMIT ?2"
+    ))?;
+    Ok(statement
+        .query_map(params![merchant_number, limit as i64], terminal_row)?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 /// One terminal.
 pub(super) fn terminal(conn: &Connection, serial: &str) -> Result<Option<TerminalRow>, StoreError> {
     Ok(conn

@@ -198,3 +198,31 @@ fn a_merchant_is_placed_by_the_latest_arrival_located_there() {
     assert!(found.iter().all(|c| c.lat_e6 == Some(31_224_361)), "{found:?}");
     assert!(store.index_mismatches().unwrap().is_empty());
 }
+
+#[test]
+fn a_job_is_placed_where_the_desk_says_until_the_agent_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let desk_place = posfield_shared::visit::GeoPoint::from_degrees(31.2, 121.4, None).unwrap();
+    let merchant = MerchantInput {
+        name: "老王便利店".into(),
+        merchant_number: Some("898310048100009".into()),
+        location: Some(desk_place),
+        ..MerchantInput::default()
+    };
+    let mut doc =
+        VisitDoc::create_visit(&desk(1), b"server", &visit_id(1), VisitKind::Repair, &merchant, "agent-li")
+            .unwrap();
+    doc.schedule(&desk(2), Some(Schedule { day: day("2026-12-07"), from: None, until: None })).unwrap();
+    store.save_visit(&mut doc).unwrap();
+    let placed = |store: &Store| {
+        let plan = store.day_plan(day("2026-12-07"), day("2026-12-07")).unwrap();
+        (plan.planned[0].lat_e6, plan.planned[0].lon_e6)
+    };
+    assert_eq!(placed(&store), (Some(31_200_000), Some(121_400_000)));
+    // Where the phone was at the arrival wins over the desk's place.
+    let there = posfield_shared::visit::GeoPoint::from_degrees(31.224361, 121.46917, Some(10.0)).unwrap();
+    doc.arrive(&agent(3), Ok(there)).unwrap();
+    store.save_visit(&mut doc).unwrap();
+    assert_eq!(placed(&store), (Some(31_224_361), Some(121_469_170)));
+}
