@@ -266,6 +266,32 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await waitFor(browser, `[data-testid="photo"][data-kind="purchase_proof"] ${sel('photo-remove')}`, 'displayed', 5000);
   assert.equal((await browser.$$('[data-testid="photo"][data-kind="purchase_proof"]')).length, 1, 'the photo is kept');
   await browser.waitUntil(async () => (await browser.$$('.thumb img')).length > 0, { timeout: 15000 });
+  // Marks over the kept photo: an arrow dragged across it, then words placed with a tap.
+  const kept = '[data-testid="photo"][data-kind="purchase_proof"]';
+  await click(browser, `${kept} ${sel('photo-mark')}`);
+  await waitFor(browser, sel('mark-sheet'), 'displayed', 10000);
+  await browser.waitUntil(async () => browser.execute((s) => document.querySelector(s).naturalWidth > 0, sel('mark-image')), { timeout: 10000 });
+  const markShown = await browser.execute((s) => {
+    const r = document.querySelector(s).getBoundingClientRect();
+    return { left: r.left, top: r.top, width: r.width, height: r.height };
+  }, sel('mark-image'));
+  const onPhoto = (fx, fy) => ({ origin: 'viewport', x: Math.round(markShown.left + markShown.width * fx), y: Math.round(markShown.top + markShown.height * fy) });
+  const arrow = browser.action('pointer', { parameters: { pointerType: 'touch' } }).move(onPhoto(0.2, 0.7)).down();
+  for (let i = 1; i <= 5; i++) arrow.move({ ...onPhoto(0.2 + i * 0.06, 0.7 - i * 0.08), duration: 16 });
+  await arrow.up().perform();
+  await browser.waitUntil(async () => (await (await browser.$(sel('mark-sheet'))).getAttribute('data-marks')) === '1', { timeout: 10000, timeoutMsg: 'the arrow was not kept' });
+  await click(browser, `${sel('mark-tool')}[data-tool="text"]`);
+  await type(browser, sel('mark-text'), '发票日期');
+  await browser.action('pointer', { parameters: { pointerType: 'touch' } }).move(onPhoto(0.55, 0.15)).down().up().perform();
+  await browser.waitUntil(async () => (await (await browser.$(sel('mark-sheet'))).getAttribute('data-marks')) === '2', { timeout: 10000, timeoutMsg: 'the text was not kept' });
+  const drawn = await browser.execute((s) => [...document.querySelectorAll(`${s} svg.marks > *`)].map((e) => e.tagName.toLowerCase()), sel('mark-sheet'));
+  assert.deepEqual(drawn, ['line', 'polyline', 'text'], 'an arrow (line and head) and the words, drawn over the photo');
+  if (takeShots) await shot(browser, 'photo-marks');
+  await assertTouchTargets(browser, 'the marking sheet');
+  await click(browser, sel('mark-done'));
+  await waitFor(browser, `${kept} svg.marks[data-count="2"]`, 'exist', 5000);
+  const sizeMarked = await (await browser.$(`${kept} .sub`)).getText();
+  assert.equal(sizeMarked, size, 'the photo itself is unchanged by its marks');
   if (takeShots) await shot(browser, 'photos');
   await backToChecklist(browser);
 
@@ -367,6 +393,9 @@ async function assertArrived(server, visitId, expectedMerchant) {
   assert.deepEqual(faults[0].attempts.map((a) => [a.remedy, a.fixed]), [['restart', false], ['check_paper', true]]);
   const photos = visit.documents.filter((d) => !d.removed);
   assert.deepEqual(photos.map((d) => d.kind), ['purchase_proof']);
+  // The marks reached the server beside the photo, the photo's hash unchanged.
+  assert.deepEqual(visit.annotations.filter((m) => !m.removed).map((m) => [m.shape, m.photo === photos[0].sha256, m.text]),
+    [['arrow', true, null], ['text', true, '发票日期']]);
   assert.equal(visit.acceptance.signer_name, '王老板');
   // Every photo and the signature image are stored on the server, and the
   // server checked the device's signature over summary, strokes and image.
@@ -485,12 +514,17 @@ describe('a whole repair visit in the app', () => {
     const [yesterday, today, tomorrow] = [beijing(-1), beijing(0), beijing(1)];
     const jobs = [
       { merchant: '张姐水果店', phone: '13800138001', address: '上海市浦东新区张杨路 500 号', schedule: { day: today, from: '14:00', until: '17:00' } },
-      { merchant: '老李餐厅', phone: '13800138002', address: '上海市浦东新区世纪大道 8 号', schedule: { day: today, from: '09:00', until: '11:00' } },
+      { merchant: '老李餐厅', phone: '13800138002', address: '上海市浦东新区世纪大道 8 号', schedule: { day: today, from: '09:00', until: '11:00' },
+        merchant_number: '898310048161234', serial: 'N9100001234567', location: '31.224361,121.469170' },
       { merchant: '陈氏药房', phone: '13800138003', schedule: { day: today } },
       { merchant: '王记五金店', phone: '13800138004', address: '上海市徐汇区漕溪北路 1 号', schedule: { day: tomorrow, from: '10:00' } },
       { merchant: '昨天的便利店', phone: '13800138005', address: '上海市静安区南京西路 2 号', schedule: { day: yesterday } },
       { merchant: '还没排期的超市', phone: '13800138006', address: '上海市黄浦区人民大道 3 号' },
     ];
+    // The register knows 老李餐厅's terminal: its SIM plan ends in 12 days.
+    const register = 'serial,model,merchant,merchant_number,state,production_date,sim_carrier,sim_expiry\n'
+      + `N9100001234567,N910,老李餐厅,898310048161234,installed,2025-03-15,china_mobile,${beijing(12)}\n`;
+    assert.equal(await server.importRegister(register), 1);
     for (const job of jobs) {
       await server.officePost('/api/v1/office/visits', { kind: 'repair', agent: 'agent-li', ...job });
     }
@@ -516,8 +550,12 @@ describe('a whole repair visit in the app', () => {
     assert.deepEqual(await names('day-unplanned'), ['还没排期的超市']);
     const first = `${sel('day-planned')} li:nth-child(1) ${sel('job-card')}`;
     assert.equal(await (await browser.$(`${first} ${sel('job-window')}`)).getText(), '09:00–11:00');
+    // The desk gave the shop's place (WGS-84): the map link goes to it, in the map's own GCJ-02.
     const navigate = await (await browser.$(`${first} ${sel('job-navigate')}`)).getAttribute('href');
-    assert.equal(navigate, `https://uri.amap.com/search?keyword=${encodeURIComponent('上海市浦东新区世纪大道 8 号')}&src=posfield&callnative=1`);
+    assert.match(navigate, /^https:\/\/uri\.amap\.com\/marker\?position=121\.47\d+,31\.22\d+&name=/);
+    const second = `${sel('day-planned')} li:nth-child(2) ${sel('job-card')}`;
+    assert.equal(await (await browser.$(`${second} ${sel('job-navigate')}`)).getAttribute('href'),
+      `https://uri.amap.com/search?keyword=${encodeURIComponent('上海市浦东新区张杨路 500 号')}&src=posfield&callnative=1`, 'no place: a search by the address');
     assert.equal(await (await browser.$(`${first} ${sel('job-call')}`)).getAttribute('href'), 'tel:13800138002');
     const third = `${sel('day-planned')} li:nth-child(3) ${sel('job-card')}`;
     assert.ok(await (await browser.$(`${third} ${sel('job-no-address')}`)).isExisting(), 'a job without an address says so');
@@ -572,6 +610,24 @@ describe('a whole repair visit in the app', () => {
     await click(browser, sel('nav-today'));
     await browser.waitUntil(async () => (await browser.$$(`${sel('day-planned')} ${sel('job-trip')}`)).length === 1, { timeout: 10000, timeoutMsg: 'the card does not say the agent arrived' });
     assert.equal(await (await browser.$(`${sel('day-planned')} ${sel('job-trip')}`)).getText(), '已到达');
+    // At the terminal: typed in, its history shows on the job from the
+    // job's brief, with the renewal of its SIM plan offered for this trip.
+    await click(browser, `${sel('day-planned')} li:nth-child(2) .job-main`);
+    await visitScreen(browser);
+    await openSection(browser, 'identify');
+    await type(browser, sel('identify-typed'), 'N9100001234567');
+    await browser.keys('Enter');
+    await click(browser, sel('identify-confirm'));
+    await waitFor(browser, sel('terminal-history'), 'displayed', 15000);
+    assert.match(await (await browser.$(sel('history-sim'))).getText(), /12 天后/);
+    assert.equal(await (await browser.$(`${sel('history-alerts')} [data-code="sim_expiring"]`)).getText(), '流量卡即将到期');
+    assert.match(await (await browser.$(sel('renewal-offer'))).getText(), /流量卡 12 天后到期，顺便续费？/);
+    await assertTouchTargets(browser, 'the terminal history');
+    await browser.execute((s) => { document.querySelector(s).scrollIntoView({ block: 'start' }); window.scrollBy(0, -140); }, sel('terminal-history'));
+    await shot(browser, 'terminal-history');
+    await click(browser, sel('renewal-accept'));
+    await waitFor(browser, sel('renewal-linked'), 'displayed', 15000);
+    await click(browser, sel('nav-today'));
     await language(browser, 'en');
     await waitFor(browser, 'button*=New visit', 'displayed', 5000);
     await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 10000 });

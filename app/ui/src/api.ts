@@ -2,6 +2,7 @@
 // (see app/src-tauri/src/commands.rs); no rule of the domain lives here.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import type { Mark } from './logic';
 
 export interface Term { code: string; zh: string; en: string }
 export interface FaultInfo { fault: Term; category: string; remedies: Term[]; symptom_required: boolean }
@@ -9,6 +10,7 @@ export interface Vocabulary {
   kinds: Term[]; statuses: Term[]; document_kinds: Term[]; fault_categories: Term[];
   faults: FaultInfo[]; remedies: Term[]; warranty: Term[]; repair_plans: Term[];
   suspension_causes: Term[]; carriers: Term[]; sim_actions: Term[]; backup_items: Term[]; network_links: Term[];
+  terminal_states: Term[]; brief_alerts: Term[];
 }
 export interface SyncView {
   enrolled_agent: string | null; server: string | null; last_success: number | null; last_success_words: string | null;
@@ -68,7 +70,7 @@ export interface FaultView {
   id: string; code: string; symptom: string | null; fixed: boolean | null;
   attempts: { remedy: string | null; description: string | null; fixed: boolean }[];
 }
-export interface DocumentView { sha256: string; kind: string; bytes: number; width: number; height: number; confirmed: boolean; only_on_server?: boolean }
+export interface DocumentView { sha256: string; kind: string; bytes: number; width: number; height: number; confirmed: boolean; only_on_server?: boolean; marks: Mark[] }
 export type SignatureCheck = { state: 'unsigned' } | { state: 'valid' } | { state: 'mismatch'; fields: string[] };
 export interface AcceptanceView {
   signer_name: string; signed_at: number; signed_words: string; signed_summary_zh: string; check: SignatureCheck;
@@ -124,12 +126,23 @@ export interface VisitView {
     accepted: string | null; departed: string | null; arrived: string | null;
     location: string | null; accuracy_m: number | null; no_location: 'refused' | 'unavailable' | 'timeout' | null;
   } | null;
+  /** Where the shop is as the desk gave it, `[lat_e6, lon_e6]` (WGS-84). */
+  place: [number, number] | null;
+  /** What the job's brief says of the identified terminal. */
+  terminal_history: TerminalHistory | null;
   /** Today's date in Beijing, `YYYY-MM-DD`. */
   today: string;
   warranty: string | null; repair_plan: string | null; fee_fen: number | null;
   merchant_pays: boolean; suspension_cause: string | null; application: string | null;
   needs: Needs;
   summary_zh: string; consent_zh: string; acceptance: AcceptanceView | null; review_note: string | null; returned: boolean; unsynced: boolean;
+}
+/** The identified terminal's history, from the brief the server sent with the job, and the same-trip offer. */
+export interface TerminalHistory {
+  serial: string; model: string | null; state: string | null;
+  sim_expiry: string | null; sim_days_left: number | null; warranty_end: string | null; warranty_days_left: number | null;
+  visits: { day: string; kind: string; status: string }[]; repairs_last_year: number; alerts: string[]; made_at: number;
+  renewal_offer: number | null; linked_renewal: string | null;
 }
 export interface Identified { serial: string; method: string; alternatives: string[] }
 /** A label photo that did not say which code is the serial. */
@@ -198,6 +211,10 @@ export const api = {
       },
     }),
   removePhoto: (visitId: string, sha256: string) => invoke<VisitView>('remove_photo', { visitId, sha256 }),
+  annotatePhoto: (visitId: string, sha256: string, shape: string, from: [number, number], to: [number, number], text: string | null) =>
+    invoke<VisitView>('annotate_photo', { visitId, sha256, shape, from, to, text }),
+  rubOutMark: (visitId: string, markId: string) => invoke<VisitView>('rub_out_mark', { visitId, markId }),
+  renewOnSameTrip: (visitId: string) => invoke<string>('renew_on_same_trip', { visitId }),
   blobDataUrl: (visitId: string, sha256: string) => invoke<string>('blob_data_url', { visitId, sha256 }),
   setStep: (visitId: string, step: string, state: StepState, reason: string | null = null, note: string | null = null) =>
     invoke<VisitView>('set_step', { visitId, step, state, reason, note }),

@@ -82,6 +82,9 @@ const zh = {
   noFixRefused: '位置：未获授权，只记录了到达时间', noFixUnavailable: '位置：手机无法定位，只记录了到达时间', noFixTimeout: '位置：定位超时，只记录了到达时间',
   arrivedSaved: '已签到到达', locating: '正在定位…',
   removePhotoAsk: '删除这张照片？删除后需要重新拍摄。', removePhotoYes: '确定删除',
+  terminalHistory: '机具档案', simExpiry: '流量卡到期', warrantyEnd: '保修到期', lastYear: '近一年', visitsAndRepairs: '工单 {n} 次，其中维修 {r} 次', daysAgo: '已过 {n} 天',
+  renewalOffer: '流量卡 {n} 天后到期，顺便续费？', renewalOfferExpired: '流量卡已过期 {n} 天，顺便续费？', renewalAccept: '新建流量卡续费工单', renewalCreated: '已新建流量卡续费工单', renewalLinked: '已新建同行的流量卡续费工单，点此打开', historyAsOf: '档案日期',
+  mark: '标注', markArrow: '箭头', markCircle: '圆圈', markText: '文字', markHint: '在照片上拖动，画出箭头或圆圈；原照片不会改动', markTextHint: '先输入文字，再点照片上要放的位置', markTextPlaceholder: '例如：屏幕裂', markNeedsText: '请先输入标注文字', markDone: '完成标注', rubOut: '擦除',
   looks: '显示', looksHint: '强光：黑白高对比，阳光下更清楚。自动：跟随手机的深色设置。', themeAuto: '自动', themeLight: '浅色', themeDark: '深色', themeContrast: '强光',
 };
 
@@ -166,6 +169,9 @@ const en: Messages = {
   noFixRefused: 'Location: not allowed; only the arrival time was recorded', noFixUnavailable: 'Location: the phone cannot tell; only the arrival time was recorded', noFixTimeout: 'Location: took too long; only the arrival time was recorded',
   arrivedSaved: 'Checked in on arrival', locating: 'Finding the location…',
   removePhotoAsk: 'Remove this photo? It must be taken again.', removePhotoYes: 'Remove',
+  terminalHistory: 'Terminal history', simExpiry: 'SIM plan ends', warrantyEnd: 'Warranty ends', lastYear: 'Last year', visitsAndRepairs: '{n} {n|job|jobs}, {r} {r|repair|repairs}', daysAgo: '{n} {n|day|days} ago',
+  renewalOffer: 'The SIM plan ends in {n} {n|day|days}: renew it on this trip?', renewalOfferExpired: 'The SIM plan ended {n} {n|day|days} ago: renew it on this trip?', renewalAccept: 'Create a SIM renewal job', renewalCreated: 'SIM renewal job created', renewalLinked: 'A SIM renewal job was created on this trip: open it', historyAsOf: 'As of',
+  mark: 'Mark', markArrow: 'Arrow', markCircle: 'Circle', markText: 'Text', markHint: 'Drag across the photo to draw an arrow or a circle; the photo itself is not changed', markTextHint: 'Type the words, then tap where they go on the photo', markTextPlaceholder: 'e.g. cracked screen', markNeedsText: 'Type the mark\'s words first', markDone: 'Done marking', rubOut: 'Rub out',
   looks: 'Display', looksHint: 'Strong light: black on white, easier to read in the sun. Automatic: follows the phone\'s dark setting.', themeAuto: 'Automatic', themeLight: 'Light', themeDark: 'Dark', themeContrast: 'Strong light',
 };
 

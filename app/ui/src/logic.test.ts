@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  putBackWords,
+  putBackWords, isDrawn, markPieces, markPoint,
   fenToYuan, filterArgs, formatBytes, isSyncing, orderedSteps, parseRoute, photoSyncState, syncStateKey,
   progressFraction, routeHash, stepProgress, stepScreen, visitSyncState, yuanToFen, type Route,
   aboutNewTerminal, addDays, addYears, ageYears, beijingDate, identifyStepsDone, parseDay,
@@ -496,3 +496,26 @@ describe('cropping in the preview', () => {
   });
 });
 
+
+describe('marks over a photo', () => {
+  it('turns a pointer into thousandths of the shown photo, clamped to it', () => {
+    const rect = { left: 10, top: 20, width: 200, height: 100 };
+    expect(markPoint({ x: 110, y: 70 }, rect)).toEqual([500, 500]);
+    expect(markPoint({ x: -50, y: 500 }, rect)).toEqual([0, 1000]);
+  });
+
+  it('takes a slip of the finger for no mark', () => {
+    expect(isDrawn([100, 100], [105, 110])).toBe(false);
+    expect(isDrawn([100, 100], [130, 100])).toBe(true);
+  });
+
+  it('draws each shape in the photo\u2019s own pixels, as the back office does', () => {
+    const base = { from: [100, 200] as [number, number], to: [500, 600] as [number, number], text: null };
+    const [line, head] = markPieces({ ...base, shape: 'arrow' }, 1600, 1200);
+    expect(line).toEqual({ tag: 'line', x1: 160, y1: 240, x2: 800, y2: 720 });
+    expect(head.tag).toBe('polyline');
+    expect(markPieces({ ...base, shape: 'circle' }, 1600, 1200)).toEqual([{ tag: 'ellipse', cx: 480, cy: 480, rx: 320, ry: 240 }]);
+    expect(markPieces({ ...base, shape: 'text', text: '屏幕裂' }, 1600, 1200)).toEqual([{ tag: 'text', x: 160, y: 240, size: 80, text: '屏幕裂' }]);
+    expect(markPieces({ ...base, shape: 'star' }, 1600, 1200)).toEqual([]);
+  });
+});

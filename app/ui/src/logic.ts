@@ -534,3 +534,47 @@ export function cropFromDrag(
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
+
+/** A mark drawn over a photo, as the Rust side sends it: points in thousandths of the photo. */
+export interface Mark { id: string; shape: string; from: [number, number]; to: [number, number]; text: string | null }
+
+/** The marks' colour and sizes: the same rules as the back office's overlay (shared/src/visit/marks.rs). */
+export const MARK_COLOUR = '#e11d48';
+export const markStroke = (width: number, height: number): number => Math.max(2, Math.min(width, height) / 120);
+
+/** A pointer's place on the shown photo, in thousandths, clamped to the photo. */
+export function markPoint(p: { x: number; y: number }, rect: { left: number; top: number; width: number; height: number }): [number, number] {
+  const f = (v: number, start: number, size: number) => Math.round(Math.min(1, Math.max(0, (v - start) / Math.max(size, 1))) * 1000);
+  return [f(p.x, rect.left, rect.width), f(p.y, rect.top, rect.height)];
+}
+
+/** A drag long enough to be a mark rather than a slip: 2 % of the photo either way. */
+export const isDrawn = (a: [number, number], b: [number, number]): boolean => Math.hypot(b[0] - a[0], b[1] - a[1]) >= 20;
+
+/** One piece of SVG a mark is drawn with, in the photo's own pixels. */
+export type MarkPiece =
+  | { tag: 'line'; x1: number; y1: number; x2: number; y2: number }
+  | { tag: 'polyline'; points: string }
+  | { tag: 'ellipse'; cx: number; cy: number; rx: number; ry: number }
+  | { tag: 'text'; x: number; y: number; size: number; text: string };
+
+/** How a mark is drawn over a width × height photo; a shape this version does not know draws nothing. */
+export function markPieces(mark: Pick<Mark, 'shape' | 'from' | 'to' | 'text'>, width: number, height: number): MarkPiece[] {
+  const px = (p: [number, number]): [number, number] => [(Math.min(p[0], 1000) * width) / 1000, (Math.min(p[1], 1000) * height) / 1000];
+  const [[x1, y1], [x2, y2]] = [px(mark.from), px(mark.to)];
+  const stroke = markStroke(width, height);
+  switch (mark.shape) {
+    case 'arrow': {
+      const angle = Math.atan2(y2 - y1, x2 - x1);
+      const spread = Math.PI / 7;
+      const end = (a: number) => `${x2 - stroke * 5 * Math.cos(a)},${y2 - stroke * 5 * Math.sin(a)}`;
+      return [{ tag: 'line', x1, y1, x2, y2 }, { tag: 'polyline', points: `${end(angle - spread)} ${x2},${y2} ${end(angle + spread)}` }];
+    }
+    case 'circle':
+      return [{ tag: 'ellipse', cx: (x1 + x2) / 2, cy: (y1 + y2) / 2, rx: Math.abs(x2 - x1) / 2, ry: Math.abs(y2 - y1) / 2 }];
+    case 'text':
+      return [{ tag: 'text', x: x1, y: y1, size: stroke * 8, text: mark.text ?? '' }];
+    default:
+      return [];
+  }
+}
