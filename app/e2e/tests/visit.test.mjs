@@ -96,13 +96,20 @@ async function assertTouchTargets(browser, where) {
     return out;
   });
   assert.deepEqual(unnamed, [], `controls without a name for a screen reader on ${where}`);
-  // In Chinese, no English word or raw code on the screen: every visible
-  // text, the app's words and the data alike. A token with a digit in it
-  // is data (a serial, a size, a time); fields and addresses are what was
-  // typed; a name is marked translate="no".
+  await assertChineseOnly(browser, where);
+}
+
+/**
+ * In Chinese, no English word or raw code on the screen: every visible
+ * text, the app's words and the data alike. A token with a digit in it
+ * is data (a serial, a size, a time); fields and addresses are what was
+ * typed; a name is marked translate="no".
+ */
+async function assertChineseOnly(browser, where) {
   const leaks = await browser.execute(() => {
     if (document.documentElement.lang !== 'zh-CN') return [];
-    const allowed = new Set(['Wi-Fi', 'ICCID', 'SN', 'S/N', 'NFC', 'POS', 'HTTP', 'English', 'KB', 'MB', 'GB', 'B', 'SIM']);
+    // posfield is the enrolment link's scheme (posfield://…), shown as it is typed.
+    const allowed = new Set(['Wi-Fi', 'ICCID', 'SN', 'S/N', 'NFC', 'POS', 'HTTP', 'English', 'KB', 'MB', 'GB', 'B', 'SIM', 'posfield']);
     const out = [];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
@@ -119,6 +126,12 @@ async function assertTouchTargets(browser, where) {
     return [...new Set(out)];
   });
   assert.deepEqual(leaks, [], `English or raw codes on ${where} in zh-CN`);
+}
+
+/** A screen the run reaches: read for English in zh-CN, then shot when `take`. */
+async function look(browser, name, take = true) {
+  await assertChineseOnly(browser, name);
+  if (take) await shot(browser, name);
 }
 
 /** Switches the app to `lang` (`zh-CN` or `en`) and waits until it shows it. */
@@ -151,7 +164,7 @@ async function markStepDone(browser, step) {
 async function enrol(browser, serverUrl, code, takeShots) {
   await type(browser, sel('enrol-server'), serverUrl);
   await type(browser, sel('enrol-code'), code);
-  if (takeShots) await shot(browser, 'enrol');
+  await look(browser, 'enrol', takeShots);
   await click(browser, sel('enrol-submit'));
   await waitFor(browser, sel('new-visit'), 'displayed', 30000);
 }
@@ -162,7 +175,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await click(browser, sel('kind-repair'));
   await type(browser, sel('new-merchant'), merchant);
   await type(browser, sel('new-merchant-number'), '898310048161234');
-  if (takeShots) await shot(browser, 'new-visit');
+  await look(browser, 'new-visit', takeShots);
   await click(browser, sel('new-create'));
   const screen = await visitScreen(browser);
   const url = await browser.getUrl();
@@ -185,12 +198,12 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.equal(await (await browser.$(sel('identify-choice'))).getAttribute('data-reason'), 'unknown_format');
   const crop = await browser.$(`${sel('identify-candidate')}[data-serial="${LABEL_SERIAL}"] img`);
   assert.match(await crop.getAttribute('src'), /^data:image\/jpeg;base64,/);
-  if (takeShots) await shot(browser, 'identify-choice');
+  await look(browser, 'identify-choice', takeShots);
   await click(browser, `${sel('identify-candidate')}[data-serial="${LABEL_SERIAL}"]`);
   const serial = await browser.$(sel('identified-serial'));
   await serial.waitForDisplayed({ timeout: 30000 });
   assert.equal(await serial.getText(), LABEL_SERIAL);
-  if (takeShots) await shot(browser, 'identify');
+  await look(browser, 'identify', takeShots);
   await click(browser, sel('identify-confirm'));
   await waitFor(browser, '[data-step="identify"][data-state="done"]', 'exist', 15000);
 
@@ -205,7 +218,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await click(browser, `${sel('attempt-fixed')}[data-remedy="check_paper"]`);
   await click(browser, sel('resolve-fixed'));
   await browser.waitUntil(async () => (await browser.$$(sel('resolve-fixed'))).length === 0, { timeout: 15000 });
-  if (takeShots) await shot(browser, 'faults');
+  await look(browser, 'faults', takeShots);
   await backToChecklist(browser);
 
   // Warranty and plan.
@@ -214,7 +227,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await waitFor(browser, `${sel('warranty-in_warranty')}.on`, 'exist', 15000);
   await click(browser, sel('plan-fixed_on_site'));
   await waitFor(browser, `${sel('plan-fixed_on_site')}.on`, 'exist', 15000);
-  if (takeShots) await shot(browser, 'details');
+  await look(browser, 'details', takeShots);
   await backToChecklist(browser);
 
   // The proof of purchase, photographed.
@@ -232,7 +245,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   }, sel('preview-image'));
   assert.notEqual(wideBefore, highBefore, 'the test photo is not square');
   assert.equal((await browser.$$('[data-testid="photo"][data-kind="purchase_proof"]')).length, 0, 'nothing stored before it is kept');
-  if (takeShots) await shot(browser, 'photo-preview');
+  await look(browser, 'photo-preview', takeShots);
   await click(browser, sel('turn-right'));
   assert.equal(await (await browser.$(sel('photo-preview'))).getAttribute('data-turns'), '1');
   // Then a drag across the turned photo keeps its middle: from a fifth in to a fifth from the far corner.
@@ -248,7 +261,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
   const marked = (await (await browser.$(sel('photo-preview'))).getAttribute('data-crop')).split(',').map(Number);
   assert.equal(marked.length, 4);
   for (const part of marked.slice(2)) assert.ok(part > 500 && part < 700, `a crop of about 600 thousandths each way: ${marked}`);
-  if (takeShots) await shot(browser, 'photo-crop');
+  await look(browser, 'photo-crop', takeShots);
   await assertTouchTargets(browser, 'the photo preview');
   await click(browser, sel('photo-use'));
   await waitFor(browser, '[data-testid="photo"][data-kind="purchase_proof"]', 'exist', 30000);
@@ -286,19 +299,19 @@ async function repairVisit(browser, { merchant, takeShots }) {
   await browser.waitUntil(async () => (await (await browser.$(sel('mark-sheet'))).getAttribute('data-marks')) === '2', { timeout: 10000, timeoutMsg: 'the text was not kept' });
   const drawn = await browser.execute((s) => [...document.querySelectorAll(`${s} svg.marks > *`)].map((e) => e.tagName.toLowerCase()), sel('mark-sheet'));
   assert.deepEqual(drawn, ['line', 'polyline', 'text'], 'an arrow (line and head) and the words, drawn over the photo');
-  if (takeShots) await shot(browser, 'photo-marks');
+  await look(browser, 'photo-marks', takeShots);
   await assertTouchTargets(browser, 'the marking sheet');
   await click(browser, sel('mark-done'));
   await waitFor(browser, `${kept} svg.marks[data-count="2"]`, 'exist', 5000);
   const sizeMarked = await (await browser.$(`${kept} .sub`)).getText();
   assert.equal(sizeMarked, size, 'the photo itself is unchanged by its marks');
-  if (takeShots) await shot(browser, 'photos');
+  await look(browser, 'photos', takeShots);
   await backToChecklist(browser);
 
   for (const step of ['fault.classify', 'fault.onsite', 'warranty', 'docs.purchase_proof', 'plan', 'test']) {
     await markStepDone(browser, step);
   }
-  if (takeShots) await shot(browser, 'checklist');
+  await look(browser, 'checklist', takeShots);
   await assertTouchTargets(browser, 'the checklist');
 
   // The merchant reads the summary and signs.
@@ -329,7 +342,7 @@ async function repairVisit(browser, { merchant, takeShots }) {
     stroke.move({ origin: pad, x: Math.round(30 * Math.sin(i / 2)), y: -150 + i * 12, duration: 16 });
   }
   await stroke.up().perform();
-  if (takeShots) await shot(browser, 'sign');
+  await look(browser, 'sign', takeShots);
   await assertTouchTargets(browser, 'the signing sheet');
   // 确认签字 spans the pad's width, not a narrow column beside 重写.
   const [confirmWidth, padWidth] = await browser.execute(
@@ -353,15 +366,15 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.match(verifyUrl, new RegExp(`/verify/${visitId}\\?h=[0-9a-f]{64}$`));
   if (takeShots) {
     await browser.execute((s) => document.querySelector(s).scrollIntoView({ block: 'center' }), sel('verification'));
-    await shot(browser, 'signed-qr');
+    await look(browser, 'signed-qr');
   }
-  if (takeShots) await shot(browser, 'signed');
+  await look(browser, 'signed', takeShots);
   await backToChecklist(browser);
 
   await waitFor(browser, sel('nothing-missing'), 'displayed', 15000);
   await click(browser, sel('complete'));
   await waitFor(browser, `${sel('visit-screen')}[data-status="completed"]`, 'exist', 15000);
-  if (takeShots) await shot(browser, 'completed');
+  await look(browser, 'completed', takeShots);
   return { visitId, verifyUrl };
 }
 
@@ -433,7 +446,7 @@ describe('a whole repair visit in the app', () => {
     await language(browser, 'zh-CN');
     await browser.setWindowSize(360, 780).catch(() => {});
     await enrol(browser, url, code, true);
-    await shot(browser, 'today-empty');
+    await look(browser, 'today-empty');
     const { visitId, verifyUrl } = await repairVisit(browser, { merchant: '老王便利店', takeShots: true });
     await syncAll(browser);
     // What the sync used, on the sync screen: the total and the visit's row. A
@@ -442,7 +455,7 @@ describe('a whole repair visit in the app', () => {
     assert.match(await settled(async () => (await browser.$(sel('data-total'))).getText()), /^\d+(\.\d)? (B|KB|MB)$/);
     assert.ok((await browser.$$(sel('visit-data'))).length >= 1, 'the visit is listed with the data it used');
     assert.equal(await settled(async () => (await browser.$(sel('network-now'))).getText()), '无法判断');
-    await shot(browser, 'sync');
+    await look(browser, 'sync');
     await assertArrived(server, visitId, '老王便利店');
     // The merchant scans the code: the server's page shows what they signed
     // and that it still matches, and nothing else of the visit.
@@ -462,11 +475,11 @@ describe('a whole repair visit in the app', () => {
     await click(browser, sel('nav-today'));
     await waitFor(browser, `[data-visit="${visitId}"]`, 'exist', 15000);
     assert.equal((await browser.$$(`[data-visit="${visitId}"] ${sel('waiting-marker')}`)).length, 0, 'a synced visit is not waiting');
-    await shot(browser, 'today');
+    await look(browser, 'today');
     // English on the same screen.
     await click(browser, sel('lang'));
     await waitFor(browser, 'button*=New visit', 'displayed', 5000);
-    await shot(browser, 'today-en');
+    await look(browser, 'today-en');
     await click(browser, sel('lang'));
     // The reviewer returns the visit: the next sync brings it as news, with the note.
     await server.officePost(`/api/v1/office/visits/${visitId}/review`, { decision: 'return', note: '请补拍门头照' }, server.user);
@@ -488,7 +501,7 @@ describe('a whole repair visit in the app', () => {
     assert.match(await returned.getText(), /工单被退回[\s\S]*老王便利店[\s\S]*后台退回：请补拍门头照/);
     await browser.waitUntil(async () => (await browser.$$(sel('news-badge'))).length === 0, { timeout: 10000, timeoutMsg: 'the badge stayed after reading' });
     await assertTouchTargets(browser, 'the news');
-    await shot(browser, 'news');
+    await look(browser, 'news');
     await click(browser, `${sel('news-item')}[data-kind="returned"]`);
     await visitScreen(browser);
     await session.close();
@@ -561,7 +574,7 @@ describe('a whole repair visit in the app', () => {
     assert.ok(await (await browser.$(`${third} ${sel('job-no-address')}`)).isExisting(), 'a job without an address says so');
     assert.equal((await browser.$$(`${third} ${sel('job-navigate')}`)).length, 0, 'no map link without an address');
     await assertTouchTargets(browser, "today's jobs");
-    await shot(browser, 'today-day');
+    await look(browser, 'today-day');
     // The agent puts the afternoon job first; the order stays after leaving the screen.
     await click(browser, `${sel('day-planned')} li:nth-child(2) ${sel('job-up')}`);
     await browser.waitUntil(async () => (await names('day-planned'))[0] === '张姐水果店', { timeout: 10000, timeoutMsg: 'the job did not move up' });
@@ -580,7 +593,7 @@ describe('a whole repair visit in the app', () => {
     await type(browser, sel('job-search'), '138 0013 8004');
     await browser.waitUntil(async () => (await names('search-results')).join() === '王记五金店', { timeout: 10000, timeoutMsg: 'the search by phone found nothing' });
     assert.match(await (await browser.$(`${sel('search-results')} ${sel('job-day')}`)).getText(), /^原定 明天 · /);
-    await shot(browser, 'today-search');
+    await look(browser, 'today-search');
     await type(browser, sel('job-search'), '不存在的商户');
     await waitFor(browser, sel('search-none'), 'displayed', 10000);
     // Emptied as the agent's delete key does, with the input event the screen listens to.
@@ -606,7 +619,7 @@ describe('a whole repair visit in the app', () => {
     assert.equal(await (await browser.$(sel('trip-location'))).getText(), '位置：手机无法定位，只记录了到达时间');
     assert.match(await (await browser.$(sel('trip-tripArrived'))).getText(), /^已到达 \d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
     assert.equal(await (await browser.$(sel('visit-status'))).getText(), '待处理', 'arriving is not yet working on it');
-    await shot(browser, 'visit-trip');
+    await look(browser, 'visit-trip');
     await click(browser, sel('nav-today'));
     await browser.waitUntil(async () => (await browser.$$(`${sel('day-planned')} ${sel('job-trip')}`)).length === 1, { timeout: 10000, timeoutMsg: 'the card does not say the agent arrived' });
     assert.equal(await (await browser.$(`${sel('day-planned')} ${sel('job-trip')}`)).getText(), '已到达');
@@ -624,14 +637,14 @@ describe('a whole repair visit in the app', () => {
     assert.match(await (await browser.$(sel('renewal-offer'))).getText(), /流量卡 12 天后到期，顺便续费？/);
     await assertTouchTargets(browser, 'the terminal history');
     await browser.execute((s) => { document.querySelector(s).scrollIntoView({ block: 'start' }); window.scrollBy(0, -140); }, sel('terminal-history'));
-    await shot(browser, 'terminal-history');
+    await look(browser, 'terminal-history');
     await click(browser, sel('renewal-accept'));
     await waitFor(browser, sel('renewal-linked'), 'displayed', 15000);
     await click(browser, sel('nav-today'));
     await language(browser, 'en');
     await waitFor(browser, 'button*=New visit', 'displayed', 5000);
     await browser.waitUntil(async () => (await names('day-planned')).length === 3, { timeout: 10000 });
-    await shot(browser, 'today-day-en');
+    await look(browser, 'today-day-en');
     await language(browser, 'zh-CN');
     // Dark, and strong light for the sun: chosen on the sync screen, kept across screens.
     for (const theme of ['dark', 'contrast']) {
@@ -646,7 +659,7 @@ describe('a whole repair visit in the app', () => {
       assert.equal(looks.theme, theme);
       assert.equal(looks.background, theme === 'dark' ? 'rgb(15, 20, 25)' : 'rgb(255, 255, 255)');
       await assertTouchTargets(browser, `today's jobs, ${theme}`);
-      await shot(browser, `today-${theme}`);
+      await look(browser, `today-${theme}`);
     }
     await click(browser, sel('nav-sync'));
     await click(browser, sel('theme-auto'));
@@ -688,7 +701,7 @@ describe('a whole repair visit in the app', () => {
     await click(browser, `${sel('sync-visit')} button`);
     await waitFor(browser, '.photo-states .on_phone', 'exist', 15000);
     await assertTouchTargets(browser, 'the sync screen');
-    await shot(browser, 'sync-offline');
+    await look(browser, 'sync-offline');
 
     await server.start();
     await syncAll(browser);
@@ -715,7 +728,7 @@ describe('a whole repair visit in the app', () => {
       const cards = (await browser.$$(sel('visit-card'))).length;
       assert.equal(cards, 100, 'the first page of the list is on screen');
       runs.push({ sessionMs, totalMs, inPageMs, launchMs });
-      if (run === 0) await shot(browser, 'today-10000');
+      if (run === 0) await look(browser, 'today-10000');
       await session.close();
       sessions.pop();
     }

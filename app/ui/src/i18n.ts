@@ -7,7 +7,7 @@ export type Locale = 'zh' | 'en';
 const zh = {
   appName: 'POS 运维', today: '今日工单', sync: '同步', settings: '设置', back: '返回', save: '保存', cancel: '取消',
   enrolTitle: '绑定手机', enrolHint: '扫描或粘贴后台提供的绑定链接（posfield://…），或输入服务器地址和绑定码。绑定一次即可，之后离线也能工作。',
-  server: '绑定链接或服务器地址', code: '绑定码', enrol: '绑定', enrolled: '已绑定：{agent}',
+  server: '绑定链接或服务器地址', code: '绑定码', enrol: '绑定', enrolDone: '绑定成功', enrolledAs: '已绑定：',
   filterAll: '全部', filterWaiting: '待同步', waitingToSync: '待同步', synced: '已同步',
   newVisit: '新建工单', kind: '工单类型', merchant: '商户名称', merchantNumber: '商户号', terminalNumber: '终端号',
   phone: '注册手机号', address: '地址', merchantDetails: '商户信息（可更正）', create: '创建', noVisits: '没有工单', moreVisits: '还有更多工单，请用筛选查看',
@@ -94,7 +94,7 @@ export type MessageKey = keyof Messages;
 const en: Messages = {
   appName: 'POS Service', today: "Today's jobs", sync: 'Sync', settings: 'Settings', back: 'Back', save: 'Save', cancel: 'Cancel',
   enrolTitle: 'Enrol this phone', enrolHint: 'Scan or paste the enrolment link from the back office (posfield://…), or enter the server address and the code. Enrol once; after that the app works offline.',
-  server: 'Enrolment link or server address', code: 'Enrolment code', enrol: 'Enrol', enrolled: 'Enrolled: {agent}',
+  server: 'Enrolment link or server address', code: 'Enrolment code', enrol: 'Enrol', enrolDone: 'Enrolled', enrolledAs: 'Enrolled: ',
   filterAll: 'All', filterWaiting: 'Waiting to sync', waitingToSync: 'Waiting to sync', synced: 'Synced',
   newVisit: 'New visit', kind: 'Visit kind', merchant: 'Merchant name', merchantNumber: 'Merchant number', terminalNumber: 'Terminal number',
   phone: 'Registered phone', address: 'Address', merchantDetails: 'Merchant (correct if wrong)', create: 'Create', noVisits: 'No visits', moreVisits: 'More visits: use a filter',
