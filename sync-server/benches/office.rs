@@ -124,6 +124,8 @@ async fn replicate_register(store: &dyn Store) -> anyhow::Result<()> {
                 sim_iccid: terminal.sim_iccid.clone(),
                 sim_carrier: terminal.sim_carrier.clone(),
                 sim_expiry: shift(&terminal.sim_expiry, 5 * n)?,
+                lat_e6: None,
+                lon_e6: None,
             });
             if batch.len() == BATCH_ROWS {
                 store.import_register(std::mem::take(&mut batch), imported(BATCH_ROWS)).await?;

@@ -545,8 +545,15 @@ pub struct NewVisit {
 
 /// Creates a visit for an enrolled agent; it reaches the agent's phone at
 /// the next sync.
-pub async fn create(state: &State, user: &DeskUser, new: NewVisit) -> Result<Visit, DeskError> {
+pub async fn create(state: &State, user: &DeskUser, mut new: NewVisit) -> Result<Visit, DeskError> {
     user.require(DeskAction::Create)?;
+    // No place typed: the register's, when its import gave the merchant one.
+    if new.merchant.location.is_none()
+        && let Some(number) = new.merchant.merchant_number.as_deref().map(str::trim).filter(|n| !n.is_empty())
+        && let Some((lat_e6, lon_e6)) = state.store.merchant_place(number).await?
+    {
+        new.merchant.location = Some(GeoPoint { lat_e6, lon_e6, accuracy_m: None });
+    }
     let agent = enrolled_agent(state, &new.agent).await?;
     let ctx = user.ctx();
     let id = uuid::Uuid::now_v7().to_string();

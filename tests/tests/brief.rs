@@ -49,10 +49,10 @@ fn a_job_carries_its_merchants_terminals_history_and_alerts_and_no_other_merchan
     let today = Timestamp::from_seconds(i64::try_from(now).unwrap()).beijing_date();
     let in_days = |days: i64| today.add_days(days).to_string();
     let csv = format!(
-        "serial,model,merchant,merchant_number,state,production_date,warranty_end,sim_carrier,sim_expiry\n\
-         {SERIAL},N910,老王便利店,{MERCHANT_NUMBER},installed,2020-03-15,{},china_mobile,{}\n\
-         {SECOND},A8,老王便利店,{MERCHANT_NUMBER},installed,2025-06-01,,china_unicom,{}\n\
-         {ELSEWHERE},N910,张姐水果店,898310048169999,installed,2025-06-01,,china_mobile,{}\n",
+        "serial,model,merchant,merchant_number,state,production_date,warranty_end,sim_carrier,sim_expiry,latitude,longitude\n\
+         {SERIAL},N910,老王便利店,{MERCHANT_NUMBER},installed,2020-03-15,{},china_mobile,{},31.2304,121.4737\n\
+         {SECOND},A8,老王便利店,{MERCHANT_NUMBER},installed,2025-06-01,,china_unicom,{},,\n\
+         {ELSEWHERE},N910,张姐水果店,898310048169999,installed,2025-06-01,,china_mobile,{},30.0,120.0\n",
         in_days(40),
         in_days(12),
         in_days(300),
@@ -122,6 +122,25 @@ fn a_job_carries_its_merchants_terminals_history_and_alerts_and_no_other_merchan
     let (status, page) = desk.get(&format!("office/visits/{renewal}"));
     assert_eq!(status, 200, "the renewal reached the desk");
     assert!(page.contains(job.id.as_str()), "its note names the job it came from");
+
+    // Dispatched with no place typed, a job takes the one the register's import gave.
+    let (status, _) = desk.post(
+        "office/visits",
+        &[
+            ("csrf", &csrf),
+            ("kind", "sim_renewal"),
+            ("merchant", "老王便利店"),
+            ("merchant_number", MERCHANT_NUMBER),
+            ("agent", "li"),
+        ],
+    );
+    assert_eq!(status, 303);
+    sync(&mut li);
+    let rows = li.list_visits(&VisitFilter::default()).unwrap();
+    let second =
+        rows.iter().find(|v| v.kind == VisitKind::SimRenewal && v.id != renewal).expect("the second job");
+    let place = li.visit(&second.id).unwrap().merchant.location.expect("the register's place");
+    assert_eq!((place.lat_e6, place.lon_e6), (31_230_400, 121_473_700));
 
     // A place that is not one is refused with words, and nothing is created.
     let (status, page) = desk.post(

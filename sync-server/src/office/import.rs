@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use posfield_shared::lifecycle::TerminalState;
+use posfield_shared::visit::GeoPoint;
 use posfield_shared::vocab::{SimCarrier, Term};
 use posfield_shared::{CalendarDate, Timestamp, validate};
 
@@ -33,6 +34,16 @@ pub const COLUMNS: &[&str] = &[
     "sim_carrier",
     "sim_expiry",
 ];
+
+/// The columns of the shop's place an import also understands (WGS-84
+/// degrees, both or neither). An export leaves them out: imported back, it
+/// keeps the place the register has.
+pub const PLACE_COLUMNS: &[&str] = &["latitude", "longitude"];
+
+/// Every column an import understands, as the import page lists them.
+pub fn import_columns() -> String {
+    [COLUMNS, PLACE_COLUMNS].concat().join(",")
+}
 
 /// A row that was not imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +98,16 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<RegisterRow, String
                 .ok_or_else(|| format!("carrier {v:?} is not 中国移动, 中国联通 or 中国电信"))
         })
         .transpose()?;
+    // The shop's place: both or neither, in degrees (WGS-84).
+    let place = match (get("latitude"), get("longitude")) {
+        (None, None) => None,
+        (Some(lat), Some(lon)) => {
+            let bad = || format!("place {lat:?},{lon:?} is not a latitude and longitude in degrees");
+            let (lat, lon) = (lat.parse::<f64>().map_err(|_| bad())?, lon.parse::<f64>().map_err(|_| bad())?);
+            Some(GeoPoint::from_degrees(lat, lon, None).ok_or_else(bad)?)
+        }
+        _ => return Err("a place needs both latitude and longitude".to_owned()),
+    };
     Ok(RegisterRow {
         serial,
         model: get("model"),
@@ -99,6 +120,8 @@ fn parse_row(get: &dyn Fn(&str) -> Option<String>) -> Result<RegisterRow, String
         sim_iccid,
         sim_carrier,
         sim_expiry: date(get("sim_expiry").as_deref(), "SIM expiry")?,
+        lat_e6: place.map(|p| p.lat_e6),
+        lon_e6: place.map(|p| p.lon_e6),
     })
 }
 
@@ -132,10 +155,12 @@ fn read_register(text: &str) -> (Vec<RegisterRow>, ImportReport) {
             return (Vec::new(), report);
         }
     };
-    if let Some(unknown) = header.iter().find(|h| !COLUMNS.contains(&h.as_str())) {
+    if let Some(unknown) =
+        header.iter().find(|h| !COLUMNS.contains(&h.as_str()) && !PLACE_COLUMNS.contains(&h.as_str()))
+    {
         report.bad.push(BadRow {
             line: 1,
-            problem: format!("unknown column {unknown:?}; the columns are {}", COLUMNS.join(",")),
+            problem: format!("unknown column {unknown:?}; the columns are {}", import_columns()),
         });
         return (Vec::new(), report);
     }
@@ -331,6 +356,24 @@ mod tests {
         let log = store.audit_log(None, 10).await.unwrap();
         let imports = log.iter().filter(|r| r.entry.action == "import_terminals" && r.entry.actor == "zhou");
         assert_eq!(imports.count(), 2, "each import is audited: {log:?}");
+    }
+
+    #[tokio::test]
+    async fn a_shops_place_is_both_numbers_on_the_earth_or_none() {
+        let (_dir, store) = store();
+        let csv = "serial,merchant_number,latitude,longitude\n\
+                   N910000000001,898310048161234,31.2304,121.4737\n\
+                   N910000000002,898310048161235,31.2304,\n\
+                   N910000000003,898310048161236,91,121\n\
+                   N910000000004,898310048161237,北纬31度,121\n\
+                   N910000000005,898310048161238,,\n";
+        let report = import_terminals(&store, csv, audit).await.unwrap();
+        assert_eq!(report.imported, 2, "{report:?}");
+        let lines: Vec<u64> = report.bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [3, 4, 5], "{report:?}");
+        assert!(report.bad[0].problem.contains("both"), "{report:?}");
+        assert_eq!(store.merchant_place("898310048161234").await.unwrap(), Some((31_230_400, 121_473_700)));
+        assert_eq!(store.merchant_place("898310048161238").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -1723,7 +1723,7 @@ pub struct ImportPage {
 pub async fn import_page(Admin(officer): Admin, lang: Lang) -> Result<Response, PageError> {
     html(&ImportPage {
         c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
-        columns: import::COLUMNS.join(","),
+        columns: import::import_columns(),
         imported: None,
         bad: Vec::new(),
     })
@@ -1747,7 +1747,7 @@ pub async fn import_terminals(
     let report = desk::import_terminals(&state, &officer.desk_user(), &form.csv).await?;
     html(&ImportPage {
         c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
-        columns: import::COLUMNS.join(","),
+        columns: import::import_columns(),
         imported: Some(report.imported),
         bad: report.bad,
     })

@@ -929,6 +929,10 @@ pub struct RegisterRow {
     pub sim_carrier: Option<String>,
     /// SIM expiry (`YYYY-MM-DD`).
     pub sim_expiry: Option<String>,
+    /// The shop's latitude, millionths of a degree (WGS-84), with `lon_e6`.
+    pub lat_e6: Option<i64>,
+    /// The shop's longitude.
+    pub lon_e6: Option<i64>,
 }
 
 /// A terminal with a reason to look at it, and a number (days left, age
@@ -1378,6 +1382,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         merchant_number: &'a str,
         limit: usize,
     ) -> StoreFuture<'a, Vec<TerminalRow>>;
+
+    /// Where the register places the shop of `merchant_number`
+    /// (`(lat_e6, lon_e6)`, WGS-84), from its latest import that gave a place.
+    fn merchant_place<'a>(&'a self, merchant_number: &'a str) -> StoreFuture<'a, Option<(i64, i64)>>;
 
     /// What the register holds of each of `serials` it knows, for a
     /// decision's plan.

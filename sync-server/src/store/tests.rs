@@ -13,9 +13,9 @@ use std::sync::Arc;
 use super::postgres::testing::TestDatabase;
 use super::sqlite::SqliteStore;
 use super::{
-    Countersignature, DeliveryOutcome, NewDevice, OutboxMessage, OutboxState, PendingCountersignature,
-    Principal, ProjectionRow, RENEWALS_KEPT, Renewal, SeenVersion, SigningDevice, Store, StoreError,
-    UserRole, VisitFacts, VisitQuery, VisitRow,
+    AuditEntry, Countersignature, DeliveryOutcome, NewDevice, OutboxMessage, OutboxState,
+    PendingCountersignature, Principal, ProjectionRow, RENEWALS_KEPT, RegisterRow, Renewal, SeenVersion,
+    SigningDevice, Store, StoreError, UserRole, VisitFacts, VisitQuery, VisitRow,
 };
 
 /// Where a test store keeps its data.
@@ -791,5 +791,37 @@ async fn the_alerts_count_reviews_returns_and_repeated_repairs_alike() {
         assert_eq!(alerts.repeated_faults.total, 2);
         let wang = crate::office::queries::alerts(&*store, &agent("wang"), now).await.unwrap();
         assert_eq!((wang.waiting_review, wang.returned), (2, 1));
+    }
+}
+
+#[tokio::test]
+async fn a_merchants_terminals_and_place_come_from_the_register() {
+    let row = |serial: &str, number: &str, place: Option<(i64, i64)>| RegisterRow {
+        serial: serial.into(),
+        merchant_number: Some(number.into()),
+        state: "installed".into(),
+        lat_e6: place.map(|p| p.0),
+        lon_e6: place.map(|p| p.1),
+        ..RegisterRow::default()
+    };
+    let audit = || AuditEntry::new(None, "boss", "import_terminals", "");
+    let (number, other) = ("898310048161234", "898310048169999");
+    let shop = (31_224_361, 121_469_170);
+    for store in engines().await {
+        let rows = vec![
+            row("N9100000000002", number, None),
+            row("N9100000000001", number, Some(shop)),
+            row("N9100000000009", other, Some((1, 1))),
+        ];
+        store.import_register(rows, audit()).await.unwrap();
+        let serials: Vec<_> =
+            store.merchant_terminals(number, 20).await.unwrap().into_iter().map(|t| t.serial).collect();
+        assert_eq!(serials, ["N9100000000001", "N9100000000002"], "{}", store.name());
+        assert_eq!(store.merchant_terminals(number, 1).await.unwrap().len(), 1, "bounded");
+        assert_eq!(store.merchant_place(number).await.unwrap(), Some(shop), "{}", store.name());
+        assert_eq!(store.merchant_place("898310048160000").await.unwrap(), None);
+        // A later import that gives no place keeps the one the register has.
+        store.import_register(vec![row("N9100000000001", number, None)], audit()).await.unwrap();
+        assert_eq!(store.merchant_place(number).await.unwrap(), Some(shop), "{}", store.name());
     }
 }

@@ -1527,6 +1527,13 @@ impl Store for PostgresStore {
         })
     }
 
+    fn merchant_place<'a>(&'a self, merchant_number: &'a str) -> StoreFuture<'a, Option<(i64, i64)>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            office::merchant_place(&c, merchant_number).await
+        })
+    }
+
     fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>> {
         Box::pin(async move {
             let c = self.client().await?;

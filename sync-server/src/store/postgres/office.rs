@@ -443,6 +443,25 @@ pub(super) async fn merchant_terminals<C: GenericClient>(
     rows.iter().map(terminal_row).collect()
 }
 
+/// Where the register's latest import with a place puts the shop of `merchant_number`.
+pub(super) async fn merchant_place<C: GenericClient>(
+    c: &C,
+    merchant_number: &str,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let row = query_opt(
+        c,
+        "SELECT lat_e6, lon_e6 FROM terminal_register
+         WHERE merchant_number = $1 AND lat_e6 IS NOT NULL AND lon_e6 IS NOT NULL
+         ORDER BY imported_at DESC, serial LIMIT 1",
+        &[&merchant_number],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+        None => None,
+    })
+}
+
 /// One terminal.
 pub(super) async fn terminal<C: GenericClient>(
     c: &C,
@@ -761,11 +780,12 @@ pub(super) async fn import_register<C: GenericClient>(
         execute(
             c,
             "INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
-                production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at, lat_e6, lon_e6)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (serial) DO UPDATE SET model = $2, manufacturer = $3, merchant = $4,
                 merchant_number = $5, state = $6, production_date = $7, warranty_end = $8, sim_iccid = $9,
-                sim_carrier = $10, sim_expiry = $11, imported_at = $12",
+                sim_carrier = $10, sim_expiry = $11, imported_at = $12,
+                lat_e6 = COALESCE($13, terminal_register.lat_e6), lon_e6 = COALESCE($14, terminal_register.lon_e6)",
             &[
                 &row.serial,
                 &row.model,
@@ -779,6 +799,8 @@ pub(super) async fn import_register<C: GenericClient>(
                 &row.sim_carrier,
                 &row.sim_expiry,
                 &at,
+                &row.lat_e6,
+                &row.lon_e6,
             ],
         )
         .await?;

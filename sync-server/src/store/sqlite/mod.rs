@@ -1213,6 +1213,11 @@ impl Store for SqliteStore {
         self.read(move |c| office::merchant_terminals(c, &merchant_number, limit))
     }
 
+    fn merchant_place<'a>(&'a self, merchant_number: &'a str) -> StoreFuture<'a, Option<(i64, i64)>> {
+        let merchant_number = merchant_number.to_owned();
+        self.read(move |c| office::merchant_place(c, &merchant_number))
+    }
+
     fn all_terminals(&self) -> StoreFuture<'_, Vec<TerminalRow>> {
         self.read(office::all_terminals)
     }

@@ -408,6 +408,21 @@ pub(super) fn merchant_terminals(
         .collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Where the register's latest import with a place puts the shop of `merchant_number`.
+pub(super) fn merchant_place(
+    conn: &Connection,
+    merchant_number: &str,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT lat_e6, lon_e6 FROM terminal_register
+             WHERE merchant_number = ?1 AND lat_e6 IS NOT NULL AND lon_e6 IS NOT NULL
+             ORDER BY imported_at DESC, serial LIMIT 1",
+        )?
+        .query_row([merchant_number], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
 /// One terminal.
 pub(super) fn terminal(conn: &Connection, serial: &str) -> Result<Option<TerminalRow>, StoreError> {
     Ok(conn
@@ -678,11 +693,12 @@ pub(super) fn import_register(tx: &Connection, rows: &[RegisterRow], actor: &str
     let mut before = tx.prepare_cached("SELECT state, merchant FROM terminal_register WHERE serial = ?1")?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO terminal_register (serial, model, manufacturer, merchant, merchant_number, state,
-            production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+            production_date, warranty_end, sim_iccid, sim_carrier, sim_expiry, imported_at, lat_e6, lon_e6)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (serial) DO UPDATE SET model = ?2, manufacturer = ?3, merchant = ?4,
             merchant_number = ?5, state = ?6, production_date = ?7, warranty_end = ?8, sim_iccid = ?9,
-            sim_carrier = ?10, sim_expiry = ?11, imported_at = ?12",
+            sim_carrier = ?10, sim_expiry = ?11, imported_at = ?12,
+            lat_e6 = COALESCE(?13, lat_e6), lon_e6 = COALESCE(?14, lon_e6)",
     )?;
     // An import that changes a terminal's state or merchant is a change of
     // the register like a visit's: the terminal's page shows it.
@@ -706,7 +722,9 @@ pub(super) fn import_register(tx: &Connection, rows: &[RegisterRow], actor: &str
             row.sim_iccid,
             row.sim_carrier,
             row.sim_expiry,
-            at
+            at,
+            row.lat_e6,
+            row.lon_e6
         ])?;
         if let Some((state, merchant)) = was
             && (state != row.state || merchant != row.merchant)

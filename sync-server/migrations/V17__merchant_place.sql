@@ -1,0 +1,5 @@
+-- Where the merchant's shop is, as the register's import gives it
+-- (WGS-84, millionths of a degree): the desk's dispatch sends it with a
+-- job for that merchant. Both or neither.
+ALTER TABLE terminal_register ADD COLUMN lat_e6 INTEGER;
+ALTER TABLE terminal_register ADD COLUMN lon_e6 INTEGER;
