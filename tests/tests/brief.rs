@@ -6,11 +6,14 @@
 //! marks drawn on a photo reach the desk's visit page.
 
 use posfield_core::Agent;
-use posfield_core::{VisitFilter, same_trip};
+use posfield_core::photo::PhotoEdit;
+use posfield_core::stamp::StampFont;
+use posfield_core::{AgentError, VisitFilter, same_trip};
 use posfield_e2e::ServerProcess;
 use posfield_e2e::hostile::Desk;
 use posfield_e2e::story::{open, repair_visit_at};
 use posfield_shared::visit::{BriefAlert, MarkPoint, MarkShape, MerchantInput};
+use posfield_shared::vocab::DocumentKind;
 use posfield_shared::{Timestamp, VisitId, VisitKind, VisitStatus};
 
 const MERCHANT_NUMBER: &str = "898310048161234";
@@ -164,7 +167,25 @@ fn marks_drawn_on_the_phone_are_drawn_over_the_photo_on_the_desks_page() {
         .unwrap();
     let circle = li.annotate(&id, &photo_hash, MarkShape::Circle, at(10, 10), at(90, 90), None).unwrap();
     li.rub_out(&id, &circle.annotations[2].id).unwrap();
+    // A stamped photo: refused with its reason on a phone without a CJK
+    // font (nothing stored), stored stamped once there is one.
+    let label = std::fs::read(posfield_e2e::story::testdata("code128-1/2.png")).unwrap();
+    let kind = DocumentKind::TerminalPhoto;
+    let refused = li.add_photo_stamped(&id, &label, kind, &PhotoEdit::default(), true);
+    assert!(matches!(refused, Err(AgentError::NoStampFont)), "{refused:?}");
+    assert_eq!(li.visit(&id).unwrap().documents.len(), 1, "nothing stored");
+    li.set_stamp_font(StampFont::system());
+    let stamped = li.add_photo_stamped(&id, &label, kind, &PhotoEdit::default(), true).unwrap();
+    let plain = li.add_photo(&id, &label, kind).unwrap();
+    assert_ne!(stamped.sha256, plain.sha256, "the stamp is in the stored pixels");
     sync(&mut li);
+    let (status, bytes) = desk.get_bytes(&format!("office/blobs/{}", stamped.sha256));
+    assert_eq!(status, 200);
+    assert_eq!(
+        posfield_shared::BlobHash::of(&bytes).as_str(),
+        stamped.sha256,
+        "the desk has the stamped photo"
+    );
 
     let (status, page) = desk.get(&format!("office/visits/{id}"));
     assert_eq!(status, 200);

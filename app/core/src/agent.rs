@@ -68,6 +68,9 @@ pub enum AgentError {
     /// Nobody is signed in on this device.
     #[error("no agent is signed in")]
     NotSignedIn,
+    /// A stamped photo was asked for on a phone without a CJK font to draw it in.
+    #[error("this phone has no font to stamp photos with")]
+    NoStampFont,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -136,6 +139,7 @@ impl AgentError {
     pub fn code(&self) -> &'static str {
         match self {
             AgentError::NotSignedIn => "not_signed_in",
+            AgentError::NoStampFont => "no_stamp_font",
             AgentError::Store(StoreError::StorageFull) | AgentError::Blob(BlobError::StorageFull { .. }) => {
                 "storage_full"
             }
@@ -279,6 +283,8 @@ pub struct Agent {
     /// Which network the phone is on, for "photos on Wi-Fi only"
     /// ([`Agent::use_connection_source`]); a desktop cannot tell.
     pub(crate) connection: Arc<dyn crate::network::ConnectionSource>,
+    /// The font the evidence stamp is drawn in, when the platform has one.
+    stamp_font: Option<crate::stamp::StampFont>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -425,6 +431,7 @@ impl Agent {
             data_dir: data_dir.to_owned(),
             trusted_roots: Vec::new(),
             connection: Arc::new(crate::network::Desktop),
+            stamp_font: None,
         })
     }
 
@@ -1069,7 +1076,50 @@ impl Agent {
         kind: DocumentKind,
         edit: &photo::PhotoEdit,
     ) -> Result<BlobInfo, AgentError> {
-        let normalized = photo::normalize_photo_edited(image, &PhotoLimits::default(), edit)?;
+        self.add_photo_stamped(visit_id, image, kind, edit, false)
+    }
+
+    /// The font the evidence stamp is drawn in; without one, a stamped
+    /// photo is refused ([`AgentError::NoStampFont`]).
+    pub fn set_stamp_font(&mut self, font: Option<crate::stamp::StampFont>) {
+        self.stamp_font = font;
+    }
+
+    /// Whether this phone can stamp photos (it has a CJK font).
+    pub fn can_stamp(&self) -> bool {
+        self.stamp_font.is_some()
+    }
+
+    /// [`Agent::add_photo_edited`], with the evidence stamp drawn into the
+    /// photo when `stamped`: the capture time in Beijing time, the merchant,
+    /// the identified terminal's serial and where the phone was at the
+    /// arrival check-in, as the visit holds them.
+    pub fn add_photo_stamped(
+        &mut self,
+        visit_id: &VisitId,
+        image: &[u8],
+        kind: DocumentKind,
+        edit: &photo::PhotoEdit,
+        stamped: bool,
+    ) -> Result<BlobInfo, AgentError> {
+        let stamp = if stamped {
+            let font = self.stamp_font.clone().ok_or(AgentError::NoStampFont)?;
+            let visit = self.visit(visit_id)?;
+            let mut lines = vec![visit.merchant.name.clone()];
+            if let Some(terminal) = &visit.terminal {
+                lines.push(format!("SN {}", terminal.serial));
+            }
+            let place = visit.trip.as_ref().and_then(|t| t.arrived.as_ref()).and_then(|a| a.location);
+            if let Some(place) = place {
+                let (lat, lon) = place.degrees();
+                lines.push(format!("{lat:.6}, {lon:.6}"));
+            }
+            Some(photo::PhotoStamp { font, fallback_millis: self.clock.now().0, lines })
+        } else {
+            None
+        };
+        let normalized =
+            photo::normalize_photo_stamped(image, &PhotoLimits::default(), edit, stamp.as_ref())?;
         let sha256 = self.blobs.put(&normalized.jpeg)?;
         let info = BlobInfo {
             sha256,

@@ -42,6 +42,7 @@ pub mod photo;
 pub mod retention;
 pub mod same_trip;
 pub mod signature;
+pub mod stamp;
 mod store;
 pub mod sync;
 pub mod usage;

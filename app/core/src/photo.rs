@@ -363,6 +363,31 @@ pub fn normalize_photo_edited(
     limits: &PhotoLimits,
     edit: &PhotoEdit,
 ) -> Result<NormalizedPhoto, PhotoError> {
+    normalize_photo_stamped(input, limits, edit, None)
+}
+
+/// The evidence stamp to draw into a photo ([`crate::stamp`]): its first
+/// line is the photo's capture time in Beijing time (the camera's, else
+/// `fallback_millis`), then `lines`.
+#[derive(Debug, Clone)]
+pub struct PhotoStamp {
+    /// The font it is drawn in.
+    pub font: crate::stamp::StampFont,
+    /// When the photo was kept, ms since the epoch: the time stamped when the camera wrote none.
+    pub fallback_millis: i64,
+    /// The merchant, the serial, the place.
+    pub lines: Vec<String>,
+}
+
+/// [`normalize_photo_edited`], with the evidence stamp drawn across the
+/// foot of the turned and cropped photo when `stamp` is given: the stored
+/// bytes, and so the hash, are the stamped photo's.
+pub fn normalize_photo_stamped(
+    input: &[u8],
+    limits: &PhotoLimits,
+    edit: &PhotoEdit,
+    stamp: Option<&PhotoStamp>,
+) -> Result<NormalizedPhoto, PhotoError> {
     // Length, format and the header's size, by the one loading rule.
     let header = posfield_imaging::read_header(input, &limits.imaging()).map_err(|e| refused(e, limits))?;
 
@@ -393,6 +418,14 @@ pub fn normalize_photo_edited(
             downscale(cut(orient(orient(source, meta.orientation), turn), crop))?
         }
     };
+    let mut raster = raster;
+    if let Some(stamp) = stamp {
+        let millis = meta.taken_at.and_then(|t| t.unix_millis()).unwrap_or(stamp.fallback_millis);
+        let when = format!("{} 北京时间", posfield_shared::Timestamp(millis).beijing_words());
+        let lines = crate::stamp::stamp_lines(std::iter::once(when).chain(stamp.lines.iter().cloned()));
+        let channels = if raster.gray { 1 } else { 3 };
+        crate::stamp::draw(&mut raster.data, raster.width, raster.height, channels, &lines, &stamp.font);
+    }
     let jpeg = encode(&raster)?;
 
     Ok(NormalizedPhoto {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use image::codecs::jpeg::JpegEncoder;
 use image::{ImageEncoder, Rgb, RgbImage};
 use posfield_core::photo::{
-    CaptureTime, JPEG_QUALITY, MAX_LONG_SIDE, NormalizedPhoto, OUTPUT_MIME, PhotoError, PhotoLimits,
-    normalize_photo, sniff_format,
+    CaptureTime, JPEG_QUALITY, MAX_LONG_SIDE, NormalizedPhoto, OUTPUT_MIME, PhotoEdit, PhotoError,
+    PhotoLimits, PhotoStamp, normalize_photo, normalize_photo_stamped, sniff_format,
 };
 use rstest::rstest;
 use sha2::{Digest, Sha256};
@@ -388,6 +388,56 @@ fn output_is_deterministic_and_hashed() {
     assert_eq!(a.sha256, hex::encode(Sha256::digest(&a.jpeg)));
     assert_eq!(a.sha256.len(), 64);
     assert!(a.sha256.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+}
+
+// ----------------------------------------------------------- the evidence stamp
+
+fn stamped(input: &[u8], fallback_millis: i64) -> NormalizedPhoto {
+    let font = posfield_core::stamp::StampFont::system().expect("a CJK font (fonts-wqy-microhei)");
+    let stamp =
+        PhotoStamp {
+            font, fallback_millis, lines: vec!["老王便利店".into(), "SN N9100001234567".into()]
+        };
+    normalize_photo_stamped(input, &PhotoLimits::default(), &PhotoEdit::default(), Some(&stamp)).unwrap()
+}
+
+/// Mean brightness of rows `rows` of an image.
+fn brightness(image: &RgbImage, rows: std::ops::Range<u32>) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in rows {
+        for x in 0..image.width() {
+            sum += image.get_pixel(x, y).0.iter().map(|&c| u64::from(c)).sum::<u64>();
+            n += 3;
+        }
+    }
+    sum as f64 / n as f64
+}
+
+#[test]
+fn a_stamp_is_drawn_into_the_foot_and_is_part_of_the_hash() {
+    let input = encode_jpeg(&photo_like(2400, 1800), 90);
+    let plain = normalize(&input).unwrap();
+    let stamp = stamped(&input, 1_795_000_000_000);
+    assert_ne!(plain.sha256, stamp.sha256, "the stored bytes are the stamped photo's");
+    assert_eq!((stamp.width, stamp.height), (plain.width, plain.height));
+    let (a, b) = (decode(&plain), decode(&stamp));
+    let h = a.height();
+    assert!(
+        (brightness(&a, 0..h / 2) - brightness(&b, 0..h / 2)).abs() < 1.0,
+        "the top is the photo as it was"
+    );
+    assert!(brightness(&b, h - 40..h) < brightness(&a, h - 40..h) * 0.8, "the foot is the stamp's band");
+    assert_eq!(stamp.sha256, stamped(&input, 1_795_000_000_000).sha256, "stamping is deterministic");
+}
+
+#[test]
+fn the_stamp_tells_the_cameras_time_when_it_has_one() {
+    // No capture time: the time of keeping it is stamped, so another time draws another photo.
+    let bare = encode_jpeg(&photo_like(1600, 1200), 90);
+    assert_ne!(stamped(&bare, 1_795_000_000_000).sha256, stamped(&bare, 1_795_003_600_000).sha256);
+    // A capture time in the EXIF is the one stamped, whenever the photo is kept.
+    let dated = with_exif(&bare, &exif_tiff(None, Some("2026:11:20 09:15:00"), Some("+08:00")));
+    assert_eq!(stamped(&dated, 1_795_000_000_000).sha256, stamped(&dated, 1_795_003_600_000).sha256);
 }
 
 // ----------------------------------------------------------- refusals

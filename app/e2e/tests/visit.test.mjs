@@ -246,6 +246,11 @@ async function repairVisit(browser, { merchant, takeShots }) {
   assert.notEqual(wideBefore, highBefore, 'the test photo is not square');
   assert.equal((await browser.$$('[data-testid="photo"][data-kind="purchase_proof"]')).length, 0, 'nothing stored before it is kept');
   await look(browser, 'photo-preview', takeShots);
+  // The evidence stamp (time, merchant, serial, place) drawn into it, by the agent's choice.
+  // (The webview may remember the choice from an earlier session.)
+  const stampOn = () => browser.execute((s) => document.querySelector(s).checked, sel('photo-stamp'));
+  if (!(await stampOn())) await click(browser, sel('photo-stamp'));
+  assert.equal(await stampOn(), true);
   await click(browser, sel('turn-right'));
   assert.equal(await (await browser.$(sel('photo-preview'))).getAttribute('data-turns'), '1');
   // Then a drag across the turned photo keeps its middle: from a fifth in to a fifth from the far corner.

@@ -601,7 +601,8 @@ async fn resolve_fault(
 /// kind its `x-visit-id` and `x-kind` headers ([`photo_body`]),
 /// `x-turns` the quarter turns clockwise the agent gave it in the preview
 /// (0 to 3; absent, none) and `x-crop` the part it kept (`x,y,w,h` in
-/// thousandths of the turned photo; absent, all of it).
+/// thousandths of the turned photo; absent, all of it) and `x-stamp: 1`
+/// the evidence stamp drawn across its foot ([`posfield_core::stamp`]).
 #[tauri::command]
 async fn add_photo(app: AppHandle, request: tauri::ipc::Request<'_>) -> UiResult<VisitView> {
     let (bytes, visit_id, kind) =
@@ -617,11 +618,16 @@ async fn add_photo(app: AppHandle, request: tauri::ipc::Request<'_>) -> UiResult
         Err(_) => None,
     };
     let photo_edit = posfield_core::photo::PhotoEdit { quarter_turns, crop };
+    let stamped = photo_header(&request, "x-stamp").is_ok_and(|v| v == "1");
     blocking(app, move |app, state| {
         let visit_id = parse_visit_id(&visit_id)?;
         let kind: DocumentKind = parse("document kind", &kind)?;
         edit(app, state, &visit_id, |agent| {
-            agent.add_photo_edited(&visit_id, &bytes, kind, &photo_edit).map(drop)
+            // The platform's CJK font, looked for once, when first needed.
+            if stamped && !agent.can_stamp() {
+                agent.set_stamp_font(posfield_core::stamp::StampFont::system());
+            }
+            agent.add_photo_stamped(&visit_id, &bytes, kind, &photo_edit, stamped).map(drop)
         })
     })
     .await

@@ -203,11 +203,12 @@ export const api = {
     invoke<VisitView>('add_attempt', { visitId, faultId, remedy, description, fixed }),
   resolveFault: (visitId: string, faultId: string, fixed: boolean, note: string | null) =>
     invoke<VisitView>('resolve_fault', { visitId, faultId, fixed, note }),
-  addPhoto: (visitId: string, kind: string, bytes: Uint8Array, turns = 0, crop: { x: number; y: number; width: number; height: number } | null = null) =>
+  addPhoto: (visitId: string, kind: string, bytes: Uint8Array, turns = 0, crop: { x: number; y: number; width: number; height: number } | null = null, stamp = false) =>
     invoke<VisitView>('add_photo', bytes, {
       headers: {
         'x-visit-id': visitId, 'x-kind': kind, 'x-turns': String(turns),
         ...(crop ? { 'x-crop': `${crop.x},${crop.y},${crop.width},${crop.height}` } : {}),
+        ...(stamp ? { 'x-stamp': '1' } : {}),
       },
     }),
   removePhoto: (visitId: string, sha256: string) => invoke<VisitView>('remove_photo', { visitId, sha256 }),

@@ -84,7 +84,7 @@ const zh = {
   removePhotoAsk: '删除这张照片？删除后需要重新拍摄。', removePhotoYes: '确定删除',
   terminalHistory: '机具档案', simExpiry: '流量卡到期', warrantyEnd: '保修到期', lastYear: '近一年', visitsAndRepairs: '工单 {n} 次，其中维修 {r} 次', daysAgo: '已过 {n} 天',
   renewalOffer: '流量卡 {n} 天后到期，顺便续费？', renewalOfferExpired: '流量卡已过期 {n} 天，顺便续费？', renewalAccept: '新建流量卡续费工单', renewalCreated: '已新建流量卡续费工单', renewalLinked: '已新建同行的流量卡续费工单，点此打开', historyAsOf: '档案日期',
-  mark: '标注', markArrow: '箭头', markCircle: '圆圈', markText: '文字', markHint: '在照片上拖动，画出箭头或圆圈；原照片不会改动', markTextHint: '先输入文字，再点照片上要放的位置', markTextPlaceholder: '例如：屏幕裂', markNeedsText: '请先输入标注文字', markDone: '完成标注', rubOut: '擦除',
+  stampPhoto: '加水印：时间、商户、机身号、位置', mark: '标注', markArrow: '箭头', markCircle: '圆圈', markText: '文字', markHint: '在照片上拖动，画出箭头或圆圈；原照片不会改动', markTextHint: '先输入文字，再点照片上要放的位置', markTextPlaceholder: '例如：屏幕裂', markNeedsText: '请先输入标注文字', markDone: '完成标注', rubOut: '擦除',
   looks: '显示', looksHint: '强光：黑白高对比，阳光下更清楚。自动：跟随手机的深色设置。', themeAuto: '自动', themeLight: '浅色', themeDark: '深色', themeContrast: '强光',
 };
 
@@ -171,7 +171,7 @@ const en: Messages = {
   removePhotoAsk: 'Remove this photo? It must be taken again.', removePhotoYes: 'Remove',
   terminalHistory: 'Terminal history', simExpiry: 'SIM plan ends', warrantyEnd: 'Warranty ends', lastYear: 'Last year', visitsAndRepairs: '{n} {n|job|jobs}, {r} {r|repair|repairs}', daysAgo: '{n} {n|day|days} ago',
   renewalOffer: 'The SIM plan ends in {n} {n|day|days}: renew it on this trip?', renewalOfferExpired: 'The SIM plan ended {n} {n|day|days} ago: renew it on this trip?', renewalAccept: 'Create a SIM renewal job', renewalCreated: 'SIM renewal job created', renewalLinked: 'A SIM renewal job was created on this trip: open it', historyAsOf: 'As of',
-  mark: 'Mark', markArrow: 'Arrow', markCircle: 'Circle', markText: 'Text', markHint: 'Drag across the photo to draw an arrow or a circle; the photo itself is not changed', markTextHint: 'Type the words, then tap where they go on the photo', markTextPlaceholder: 'e.g. cracked screen', markNeedsText: 'Type the mark\'s words first', markDone: 'Done marking', rubOut: 'Rub out',
+  stampPhoto: 'Stamp it: time, merchant, serial, place', mark: 'Mark', markArrow: 'Arrow', markCircle: 'Circle', markText: 'Text', markHint: 'Drag across the photo to draw an arrow or a circle; the photo itself is not changed', markTextHint: 'Type the words, then tap where they go on the photo', markTextPlaceholder: 'e.g. cracked screen', markNeedsText: 'Type the mark\'s words first', markDone: 'Done marking', rubOut: 'Rub out',
   looks: 'Display', looksHint: 'Strong light: black on white, easier to read in the sun. Automatic: follows the phone\'s dark setting.', themeAuto: 'Automatic', themeLight: 'Light', themeDark: 'Dark', themeContrast: 'Strong light',
 };
 
@@ -252,6 +252,7 @@ const errorWords: Record<string, { zh: string; en: string }> = {
   forbidden: { zh: '没有权限进行此操作。', en: 'Not allowed.' },
   waits_for_decision: { zh: '复机申请还没有审批通过。同步后如已批准，即可继续安装。', en: 'The reactivation application is not approved yet. Sync: once approved, the installation can go on.' },
   not_signed_in: { zh: '请先绑定手机。', en: 'Enrol the phone first.' },
+  no_stamp_font: { zh: '这台手机没有可用的中文字体，无法加水印。请关闭水印后再保存照片。', en: 'This phone has no Chinese font to stamp photos with: turn the stamp off to keep the photo.' },
 };
 
 /** An error this version has no words for: in Chinese, without the core's English. */
