@@ -236,6 +236,32 @@ test('a CSV import keeps the good rows and reports the bad ones by line', async 
   assert.deepEqual(serials.map((s) => s.trim()), ['TEST00000001', 'TEST00000002']);
 });
 
+test('a CSV file saved as GBK (Excel on Chinese Windows) or as UTF-8 with a BOM imports with its Chinese intact', async () => {
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/terminals/import`);
+  await page.setInputFiles('#csv-file', path.join(here, '../fixtures/register-gbk.csv'));
+  await page.waitForSelector('#csv-encoding:not([hidden])');
+  assert.match(await page.textContent('#csv-encoding'), /GBK \/ GB18030/);
+  assert.match(await page.inputValue('#csv'), /老张五金店/);
+  await Promise.all([page.waitForLoadState('load'), page.click('#import-form button[type=submit]')]);
+  await page.waitForSelector('#import-report');
+  assert.equal(await page.textContent('#imported-count'), '2');
+  assert.deepEqual(await page.locator('#bad-rows tbody tr td:first-child').allTextContents(), ['4']);
+  await page.goto(`http://${base}/office/terminals/GBK000000001`);
+  assert.match(await page.textContent('main'), /老张五金店[\s\S]*898310048160101/);
+
+  await page.goto(`http://${base}/office/terminals/import`);
+  await page.setInputFiles('#csv-file', path.join(here, '../fixtures/register-utf8-bom.csv'));
+  await page.waitForSelector('#csv-encoding:not([hidden])');
+  assert.match(await page.textContent('#csv-encoding'), /UTF-8/);
+  assert.ok((await page.inputValue('#csv')).startsWith('serial,'), 'the byte order mark is dropped');
+  await Promise.all([page.waitForLoadState('load'), page.click('#import-form button[type=submit]')]);
+  await page.waitForSelector('#import-report');
+  assert.equal(await page.textContent('#imported-count'), '1');
+  await page.goto(`http://${base}/office/terminals/BOM000000001`);
+  assert.match(await page.textContent('main'), /李记茶庄/);
+});
+
 test('a reviewer cannot reach admin pages, and nothing is served without a session', async () => {
   const reviewer = await newContext();
   const page = await signIn(reviewer, 'chen');
