@@ -95,6 +95,53 @@ fn a_phone_planning_its_own_new_visit_is_not_trusted() {
     assert_eq!(trusted.forged(&visit), vec![Field::Assignment]);
 }
 
+fn forged_brief(alerts: usize) -> posfield_shared::visit::SiteBrief {
+    use posfield_shared::visit::{BriefAlert, SiteBrief, TerminalBrief};
+    SiteBrief {
+        made_at: posfield_shared::Timestamp(0),
+        terminals: vec![TerminalBrief {
+            serial: SERIAL.into(),
+            model: None,
+            state: None,
+            sim_carrier: None,
+            sim_expiry: None,
+            warranty_end: None,
+            production_date: None,
+            visits: Vec::new(),
+            repairs_last_year: 99,
+            alerts: (0..alerts).map(|_| BriefAlert::RepeatedFaults.into()).collect(),
+        }],
+    }
+}
+
+#[test]
+fn a_phone_that_writes_the_jobs_brief_has_the_servers_put_back() {
+    let mut clock = Clock::default();
+    let mut office = new_visit(&mut clock, VisitKind::Repair);
+    office.brief(&clock.ctx(&admin()), Some(forged_brief(1))).unwrap();
+    let trusted = OfficeFields::of(&office.visit().unwrap());
+    let mut phone = office.fork(b"phone-actor");
+    // A tampered phone plants another history under an administrator's role.
+    phone.brief(&clock.ctx(&admin()), Some(forged_brief(3))).unwrap();
+    office.merge(&mut phone).unwrap();
+    let merged = office.visit().unwrap();
+    let forged = trusted.forged(&merged);
+    assert_eq!(forged, vec![Field::Assignment]);
+    let restored = office.restore_office_fields(&clock.ctx(&server()), &trusted, &forged, None).unwrap();
+    assert_eq!(restored.assignment.brief, Some(forged_brief(1)));
+}
+
+#[test]
+fn a_phone_briefing_its_own_new_visit_is_not_trusted() {
+    let mut clock = Clock::default();
+    let mut phone = new_visit(&mut clock, VisitKind::Repair);
+    phone.brief(&clock.ctx(&admin()), Some(forged_brief(1))).unwrap();
+    let visit = phone.visit().unwrap();
+    let trusted = OfficeFields::first_seen(&visit, &agent().user);
+    assert_eq!(trusted.assignment.brief, None);
+    assert_eq!(trusted.forged(&visit), vec![Field::Assignment]);
+}
+
 /// A visit filled, completed and approved, as the back office left it, and
 /// the trusted fields the server keeps of it.
 fn approved(clock: &mut Clock) -> (VisitDoc, OfficeFields) {

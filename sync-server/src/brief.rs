@@ -16,9 +16,10 @@ use posfield_shared::{CalendarDate, Timestamp, VisitKind};
 use crate::store::{Principal, Store, StoreError, TerminalRow};
 
 /// The brief for a visit (`visit_id`, left out of its own history) to
-/// `merchant_number` naming `serials`: the merchant's registered terminals
-/// and any named terminal the register knows, at most [`BRIEF_TERMINALS`];
-/// `None` when the register knows none of them.
+/// `merchant_number` naming `serials`: the named terminals the register
+/// knows first (the one the job is for is never crowded out by a chain's
+/// other terminals), then the merchant's others by serial, at most
+/// [`BRIEF_TERMINALS`]; `None` when the register knows none of them.
 pub async fn make(
     store: &dyn Store,
     principal: &Principal,
@@ -27,16 +28,19 @@ pub async fn make(
     serials: &[String],
     now: Timestamp,
 ) -> Result<Option<SiteBrief>, StoreError> {
-    let mut rows = match merchant_number {
-        Some(number) => store.merchant_terminals(number, BRIEF_TERMINALS).await?,
-        None => Vec::new(),
-    };
-    for serial in serials {
-        if rows.len() < BRIEF_TERMINALS
-            && !rows.iter().any(|r| &r.serial == serial)
+    let mut rows: Vec<TerminalRow> = Vec::new();
+    for serial in serials.iter().take(BRIEF_TERMINALS) {
+        if !rows.iter().any(|r| &r.serial == serial)
             && let Some(row) = store.terminal(serial).await?
         {
             rows.push(row);
+        }
+    }
+    if let Some(number) = merchant_number {
+        for row in store.merchant_terminals(number, BRIEF_TERMINALS).await? {
+            if rows.len() < BRIEF_TERMINALS && !rows.iter().any(|r| r.serial == row.serial) {
+                rows.push(row);
+            }
         }
     }
     if rows.is_empty() {
@@ -46,9 +50,11 @@ pub async fn make(
     let mut terminals = Vec::with_capacity(rows.len());
     for row in rows {
         let visits = store.terminal_visits(principal, &row.serial).await?;
-        let mut past: Vec<_> =
-            visits.into_iter().filter(|v| v.id != visit_id && v.updated_at >= window.repairs_since).collect();
-        past.sort_by_key(|v| std::cmp::Reverse(v.updated_at));
+        let mut year: Vec<_> = visits.into_iter().filter(|v| v.updated_at >= window.repairs_since).collect();
+        year.sort_by_key(|v| std::cmp::Reverse(v.updated_at));
+        // The alerts page counts every repair of the year, this job's too.
+        let repairs_all = year.iter().filter(|v| v.kind == VisitKind::Repair.code()).count();
+        let past: Vec<_> = year.into_iter().filter(|v| v.id != visit_id).collect();
         let repairs = past.iter().filter(|v| v.kind == VisitKind::Repair.code()).count();
         let visits = past
             .iter()
@@ -59,15 +65,21 @@ pub async fn make(
                 status: Open::from_code(&v.status),
             })
             .collect();
-        terminals.push(terminal_brief(row, visits, repairs, &window));
+        terminals.push(terminal_brief(row, visits, (repairs, repairs_all), &window));
     }
     Ok(Some(SiteBrief { made_at: now, terminals }))
+}
+
+/// Whether a terminal in the lifecycle state `state` is out of the fleet:
+/// the alerts page raises nothing for it, and neither does the brief.
+pub fn retired(state: Option<&str>) -> bool {
+    matches!(state, Some("deregistered" | "recycled" | "lost"))
 }
 
 fn terminal_brief(
     row: TerminalRow,
     visits: Vec<PastVisit>,
-    repairs: usize,
+    (repairs, repairs_all): (usize, usize),
     window: &crate::store::AlertWindow,
 ) -> TerminalBrief {
     let date = |text: &Option<String>| text.as_deref().and_then(|t| CalendarDate::parse(t).ok());
@@ -75,24 +87,27 @@ fn terminal_brief(
     let (sim_expiry, warranty_end, production_date) =
         (date(&row.sim_expiry), date(&row.warranty_end), date(&row.production_date));
     let mut alerts = Vec::new();
-    if let (Some(expiry), Some(today), Some(until)) = (sim_expiry, on(&window.today), on(&window.sim_until)) {
+    let in_service = !retired(row.state.as_deref());
+    if let (true, Some(expiry), Some(today), Some(until)) =
+        (in_service, sim_expiry, on(&window.today), on(&window.sim_until))
+    {
         if expiry < today {
             alerts.push(BriefAlert::SimExpired.into());
         } else if expiry <= until {
             alerts.push(BriefAlert::SimExpiring.into());
         }
     }
-    if let (Some(end), Some(today), Some(until)) =
-        (warranty_end, on(&window.today), on(&window.warranty_until))
+    if let (true, Some(end), Some(today), Some(until)) =
+        (in_service, warranty_end, on(&window.today), on(&window.warranty_until))
         && end >= today
         && end <= until
     {
         alerts.push(BriefAlert::WarrantyEnding.into());
     }
-    if repairs >= 2 {
+    if in_service && repairs_all >= 2 {
         alerts.push(BriefAlert::RepeatedFaults.into());
     }
-    if let (Some(made), Some(until)) = (production_date, on(&window.old_until))
+    if let (true, Some(made), Some(until)) = (in_service, production_date, on(&window.old_until))
         && made <= until
     {
         alerts.push(BriefAlert::OldTerminal.into());

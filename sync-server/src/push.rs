@@ -106,13 +106,13 @@ pub async fn push(
     let loaded = retried;
 
     // A reference the server would follow must be a hash: a visit naming
-    // anything else (a path, a device) is refused whole and nothing of it
-    // is stored. An unreadable one is refused by `settle`, with its audit row.
+    // anything else (a path, a device), or holding more marks than any app
+    // makes, is refused whole and nothing of it is stored. An unreadable one is refused by `settle`, with its audit row.
     let loaded: Vec<_> = loaded
         .into_iter()
         .filter_map(|(index, pushed, checked)| match checked {
-            Err(refusal @ PushRefusal::BadReference { .. }) => {
-                tracing::warn!(visit = %pushed.id, %refusal, "a pushed visit names a reference that is not a hash");
+            Err(refusal @ (PushRefusal::BadReference { .. } | PushRefusal::OverBounds(_))) => {
+                tracing::warn!(visit = %pushed.id, %refusal, "a pushed visit names a reference that is not a hash or is over the bounds");
                 outcomes[index] = Some(PushOutcome::refused(&pushed.id, refusal.code(), refusal.to_string()));
                 None
             }

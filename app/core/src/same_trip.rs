@@ -38,7 +38,12 @@ pub fn renewal_offer(visit: &Visit, today: CalendarDate) -> Option<i64> {
     if visit.kind == VisitKind::SimRenewal || linked_renewal(visit).is_some() {
         return None;
     }
-    let days = today.days_until(identified(visit)?.sim_expiry?);
+    let terminal = identified(visit)?;
+    // A terminal out of the fleet (deregistered, recycled, lost) renews nothing.
+    if matches!(terminal.state.as_deref(), Some("deregistered" | "recycled" | "lost")) {
+        return None;
+    }
+    let days = today.days_until(terminal.sim_expiry?);
     (days <= RENEWAL_WITHIN_DAYS).then_some(days)
 }
 
@@ -81,8 +86,13 @@ mod tests {
         Ctx::new(actor, Timestamp(1_795_000_000_000 + n * 60_000), format!("op-{n}"))
     }
 
-    /// A job the desk gave with a brief whose terminal's SIM ends on `expiry`.
+    /// A job the desk gave with a brief whose installed terminal's SIM ends on `expiry`.
     fn job(kind: VisitKind, expiry: &str) -> VisitDoc {
+        job_in(kind, expiry, "installed")
+    }
+
+    /// The same, the terminal in lifecycle state `state`.
+    fn job_in(kind: VisitKind, expiry: &str, state: &str) -> VisitDoc {
         let admin = Actor::admin("boss", "back-office");
         let merchant = MerchantInput { name: "老王便利店".into(), ..MerchantInput::default() };
         let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
@@ -91,7 +101,7 @@ mod tests {
         let terminal = TerminalBrief {
             serial: SERIAL.into(),
             model: Some("N910".into()),
-            state: Some("installed".into()),
+            state: Some(state.into()),
             sim_carrier: None,
             sim_expiry: Some(CalendarDate::parse(expiry).unwrap()),
             warranty_end: None,
@@ -138,5 +148,12 @@ mod tests {
         let mut renewal = job(VisitKind::SimRenewal, "2026-12-20");
         identify(&mut renewal, SERIAL);
         assert_eq!(renewal_offer(&renewal.visit().unwrap(), today), None);
+        let mut retired = job_in(VisitKind::Repair, "2026-12-20", "deregistered");
+        identify(&mut retired, SERIAL);
+        assert_eq!(
+            renewal_offer(&retired.visit().unwrap(), today),
+            None,
+            "a deregistered terminal renews nothing"
+        );
     }
 }

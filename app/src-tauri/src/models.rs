@@ -1292,6 +1292,7 @@ mod tests {
                 "height": photo.height,
                 "confirmed": false,
                 "only_on_server": false,
+                "marks": [],
             }])
         );
     }

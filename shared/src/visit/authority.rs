@@ -637,8 +637,10 @@ impl OfficeFields {
                 brief: None,
             };
         }
-        // Only the desk plans a day; a phone's plan for its own visit is put back.
+        // Only the desk plans a day and briefs a job; a phone's plan or
+        // brief for its own visit is put back.
         fields.assignment.schedule = None;
+        fields.assignment.brief = None;
         if office_status(fields.status) {
             fields.status = VisitStatus::Draft;
         }
@@ -701,6 +703,7 @@ impl OfficeFields {
             (Field::Assignment, May::Never) => {
                 visit.assignment.agent == self.assignment.agent
                     && visit.assignment.schedule == self.assignment.schedule
+                    && visit.assignment.brief == self.assignment.brief
             }
             (Field::Reviews, May::Never) => visit.reviews == self.reviews,
             (Field::Application, May::Never) => visit.reactivation.application == self.application,

@@ -23,6 +23,9 @@ pub enum PushRefusal {
         /// What is written there.
         reference: String,
     },
+    /// The visit holds more, or longer, than any app's operations make.
+    #[error("{0}")]
+    OverBounds(String),
 }
 
 impl PushRefusal {
@@ -31,6 +34,7 @@ impl PushRefusal {
         match self {
             PushRefusal::Unreadable(_) => "unreadable",
             PushRefusal::BadReference { .. } => "bad_reference",
+            PushRefusal::OverBounds(_) => "over_bounds",
         }
     }
 }
@@ -43,6 +47,9 @@ pub fn check_pushed(stored: &[&[u8]], pushed: &[u8]) -> Result<(VisitDoc, Visit)
     let visit = doc.visit()?;
     if let Some((place, reference)) = bad_reference(&visit) {
         return Err(PushRefusal::BadReference { place, reference: reference.to_owned() });
+    }
+    if let Some(why) = over_bounds(&visit) {
+        return Err(PushRefusal::OverBounds(why));
     }
     Ok((doc, visit))
 }
@@ -66,4 +73,20 @@ pub fn new_actors(stored: &[&[u8]], doc: &mut VisitDoc) -> Result<Vec<Vec<u8>>, 
 /// is, or `None` when every one is.
 pub fn bad_reference(visit: &Visit) -> Option<(String, &str)> {
     visit.hash_references().into_iter().find(|(_, reference)| BlobHash::parse(reference).is_err())
+}
+
+/// What in `visit` is over the bounds the operations keep to, in words, or
+/// `None`: a phone's own operations never write more marks than
+/// [`MAX_ANNOTATIONS`] nor a mark's text longer than [`MARK_TEXT_CHARS`],
+/// so more is a modified phone's, refused before the desk draws it.
+pub fn over_bounds(visit: &Visit) -> Option<String> {
+    use super::schema::{MARK_TEXT_CHARS, MAX_ANNOTATIONS};
+    if visit.annotations.len() > MAX_ANNOTATIONS {
+        return Some(format!("{} marks over photos, more than {MAX_ANNOTATIONS}", visit.annotations.len()));
+    }
+    visit
+        .annotations
+        .iter()
+        .position(|m| m.text.as_ref().is_some_and(|t| t.chars().count() > MARK_TEXT_CHARS))
+        .map(|i| format!("annotations[{i}].text is longer than {MARK_TEXT_CHARS} characters"))
 }

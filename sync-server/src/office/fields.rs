@@ -12,7 +12,7 @@ use posfield_shared::vocab::{
 };
 use std::collections::BTreeMap;
 
-use posfield_shared::visit::schema::{ReviewDecision, StepState};
+use posfield_shared::visit::schema::{MarkShape, ReviewDecision, StepState};
 use posfield_shared::visit::{ConcurrentEdit, FieldChange, Visit};
 use posfield_shared::{FaultCode, Remedy, Timestamp, VisitKind, VisitStatus};
 
@@ -41,6 +41,8 @@ enum Shown {
     Fixed,
     /// A SHA-256, shortened.
     Hash,
+    /// Millionths of a degree, in degrees.
+    Degrees,
     /// A who-and-when record: present is the word given, absent is a dash.
     Present(&'static str, &'static str),
     /// Technical detail shown elsewhere on the page (a photo's size, the
@@ -60,7 +62,20 @@ const FIELDS: &[(&str, &str, &str, Shown)] = &[
     ("merchant.terminal_number", "终端号", "Terminal number", Shown::Plain),
     ("merchant.phone", "注册手机号", "Registered phone", Shown::Phone),
     ("merchant.address", "地址", "Address", Shown::Plain),
+    ("merchant.location.lat_e6", "商户位置纬度", "Shop latitude", Shown::Degrees),
+    ("merchant.location.lon_e6", "商户位置经度", "Shop longitude", Shown::Degrees),
+    ("merchant.location.accuracy_m", "", "", Shown::Hidden),
     ("assignment.agent", "指派给", "Assigned to", Shown::Plain),
+    ("assignment.brief.made_at", "机具档案", "Terminal brief", Shown::Instant),
+    ("annotations[].shape", "照片标注", "Mark", Shown::Term(term::<MarkShape>)),
+    ("annotations[].text", "标注文字", "Mark text", Shown::Plain),
+    ("annotations[].photo", "标注的照片", "Photo marked", Shown::Hash),
+    ("annotations[].removed", "照片标注", "Mark", Shown::Present("已擦除", "rubbed out")),
+    ("annotations[].id", "", "", Shown::Hidden),
+    ("annotations[].from.x", "", "", Shown::Hidden),
+    ("annotations[].from.y", "", "", Shown::Hidden),
+    ("annotations[].to.x", "", "", Shown::Hidden),
+    ("annotations[].to.y", "", "", Shown::Hidden),
     ("terminal.serial", "终端机身号", "Terminal serial", Shown::Plain),
     (
         "terminal.method",
@@ -251,6 +266,11 @@ impl<'a> Fields<'a> {
     /// out of the page (technical detail shown elsewhere).
     pub fn words(&self, path: &str, values: &[Option<&str>]) -> Option<FieldWords> {
         let (shape, items) = pattern(path);
+        // The brief's content is the register's, shown on the terminal's
+        // pages: a change of it is named once, by when it was made.
+        if shape.starts_with("assignment.brief.") && shape != "assignment.brief.made_at" {
+            return None;
+        }
         let Some((_, zh, en, shown)) = FIELDS.iter().find(|(known, ..)| *known == shape) else {
             let values = values.iter().map(|v| v.map_or_else(|| "—".to_owned(), str::to_owned)).collect();
             return Some(FieldWords { label: path.to_owned(), values });
@@ -284,6 +304,7 @@ impl<'a> Fields<'a> {
                     |f| format!("{fault_words}「{}」", lang.open(&f.code)),
                 )
             }
+            "annotations" => format!("{} {}", if lang == Lang::Zh { "标注" } else { "Mark" }, short(first)),
             "documents" => {
                 let photo = self.visit.documents.iter().find(|d| d.sha256 == *first);
                 let photo_words = if lang == Lang::Zh { "照片" } else { "Photo" };
@@ -326,6 +347,9 @@ impl<'a> Fields<'a> {
                 "false" => lang.t("not_fixed").to_owned(),
                 other => other.to_owned(),
             },
+            Shown::Degrees => {
+                value.parse::<f64>().map_or_else(|_| value.to_owned(), |v| format!("{:.6}", v / 1e6))
+            }
             Shown::Hash => value
                 .split(", ")
                 .map(|hash| hash.chars().take(12).collect::<String>())

@@ -823,5 +823,10 @@ async fn a_merchants_terminals_and_place_come_from_the_register() {
         // A later import that gives no place keeps the one the register has.
         store.import_register(vec![row("N9100000000001", number, None)], audit()).await.unwrap();
         assert_eq!(store.merchant_place(number).await.unwrap(), Some(shop), "{}", store.name());
+        // A terminal moved to another merchant does not take its old shop's place along.
+        let third = "898310048167777";
+        store.import_register(vec![row("N9100000000001", third, None)], audit()).await.unwrap();
+        assert_eq!(store.merchant_place(third).await.unwrap(), None, "{}", store.name());
+        assert_eq!(store.merchant_place(number).await.unwrap(), None, "the shop's only placed terminal left");
     }
 }

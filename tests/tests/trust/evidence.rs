@@ -761,3 +761,37 @@ fn a_damaged_visit_is_shown_from_its_last_good_state() {
     w.sync_wang();
     assert!(notes(&w.shown(id.as_str())).contains(&"之后的记录".to_owned()));
 }
+
+/// Marks over photos are bounded where the server takes them, not only on
+/// an honest phone: a modified phone that pushes more marks than any app
+/// makes, or a mark's text of a thousand characters, has the visit refused
+/// (`over_bounds`) and nothing of it stored, so the desk never draws them.
+#[test]
+fn more_marks_or_longer_words_than_any_app_writes_are_refused() {
+    use posfield_shared::visit::schema::{Annotation, MAX_ANNOTATIONS, MarkPoint, MarkShape};
+    let w = world();
+    let phone = w.wang_phone();
+    let photo = "a".repeat(64);
+    let mark = |i: usize, text: Option<String>| Annotation {
+        id: format!("mark-{i}"),
+        photo: photo.clone(),
+        shape: if text.is_some() { MarkShape::Text.into() } else { MarkShape::Arrow.into() },
+        from: MarkPoint { x: 10, y: 10 },
+        to: MarkPoint { x: 20, y: 20 },
+        text,
+        stamp: Stamp { by: phone.actor(), at: Timestamp(FORGED_AT) },
+        removed: None,
+    };
+    for (name, marks) in [
+        ("too many marks", (0..=MAX_ANNOTATIONS).map(|i| mark(i, None)).collect::<Vec<_>>()),
+        ("a long text", vec![mark(0, Some("裂".repeat(1000)))]),
+    ] {
+        let (id, mut forge) =
+            phone.new_visit(name, VisitKind::Repair, "标注商店", FORGED_AT, b"modified-phone");
+        forge.rewrite(FORGED_AT + 1000, |visit| visit.annotations = marks);
+        let outcome = phone.push(vec![forge.pushed(&id)]).remove(0);
+        assert_eq!(outcome.refused.as_deref(), Some("over_bounds"), "{name}: {outcome:?}");
+        let (status, _) = Desk::sign_in(&w.server, ADMIN).get(&format!("office/visits/{id}"));
+        assert_eq!(status, 404, "{name}: nothing of it is stored");
+    }
+}

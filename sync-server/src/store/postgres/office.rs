@@ -785,7 +785,10 @@ pub(super) async fn import_register<C: GenericClient>(
              ON CONFLICT (serial) DO UPDATE SET model = $2, manufacturer = $3, merchant = $4,
                 merchant_number = $5, state = $6, production_date = $7, warranty_end = $8, sim_iccid = $9,
                 sim_carrier = $10, sim_expiry = $11, imported_at = $12,
-                lat_e6 = COALESCE($13, terminal_register.lat_e6), lon_e6 = COALESCE($14, terminal_register.lon_e6)",
+                lat_e6 = CASE WHEN $13::BIGINT IS NOT NULL THEN $13::BIGINT
+                    WHEN terminal_register.merchant_number IS NOT DISTINCT FROM $5 THEN terminal_register.lat_e6 END,
+                lon_e6 = CASE WHEN $14::BIGINT IS NOT NULL THEN $14::BIGINT
+                    WHEN terminal_register.merchant_number IS NOT DISTINCT FROM $5 THEN terminal_register.lon_e6 END",
             &[
                 &row.serial,
                 &row.model,

@@ -698,7 +698,8 @@ pub(super) fn import_register(tx: &Connection, rows: &[RegisterRow], actor: &str
          ON CONFLICT (serial) DO UPDATE SET model = ?2, manufacturer = ?3, merchant = ?4,
             merchant_number = ?5, state = ?6, production_date = ?7, warranty_end = ?8, sim_iccid = ?9,
             sim_carrier = ?10, sim_expiry = ?11, imported_at = ?12,
-            lat_e6 = COALESCE(?13, lat_e6), lon_e6 = COALESCE(?14, lon_e6)",
+            lat_e6 = CASE WHEN ?13 IS NOT NULL THEN ?13 WHEN merchant_number IS ?5 THEN lat_e6 END,
+            lon_e6 = CASE WHEN ?14 IS NOT NULL THEN ?14 WHEN merchant_number IS ?5 THEN lon_e6 END",
     )?;
     // An import that changes a terminal's state or merchant is a change of
     // the register like a visit's: the terminal's page shows it.
