@@ -135,6 +135,8 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(GET, "/office/lang/{code}", anyone, form, pages::switch_language).page(),
         Entry::new(GET, "/office/static/office.css", anyone, form, pages::stylesheet).page(),
         Entry::new(GET, "/office/static/import.js", anyone, form, pages::import_script).page(),
+        Entry::new(GET, "/office/queue", officer, form, crate::office::queue::next).page(),
+        Entry::new(GET, "/office/static/review.js", anyone, form, crate::office::queue::review_script).page(),
         Entry::new(GET, "/office/visits", officer, form, pages::visit_list).page(),
         Entry::new(POST, "/office/visits", desk(DeskAction::Create), form, pages::create_visit).page(),
         Entry::new(GET, "/office/visits/new", desk(DeskAction::Create), form, pages::new_visit_page).page(),

@@ -182,6 +182,18 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("approve", "审核通过", "Approve"),
     ("return", "退回", "Return"),
     ("return_note", "退回原因（必填）", "Why it is returned (required)"),
+    ("approve_next", "审核通过并下一个", "Approve and next"),
+    ("return_next", "退回并下一个", "Return and next"),
+    ("queue", "审核队列", "Review queue"),
+    ("queue_skip", "跳过", "Skip"),
+    ("queue_decide", "去审核", "To the decision"),
+    ("queue_empty", "待审核的工单都已处理完。", "Nothing is waiting for review."),
+    ("queue_list", "查看待审核列表", "See the list of visits waiting"),
+    (
+        "review_keys",
+        "快捷键：A 审核通过，R 填写退回原因，N 跳过（队列中）",
+        "Keys: A approves, R writes the return note, N skips (in the queue)",
+    ),
     (
         "read_only_newer",
         "此工单由更新版本的应用写入，只能查看；升级服务器后才能处理。",

@@ -32,6 +32,7 @@ pub mod import;
 pub mod outbox;
 pub mod pages;
 pub mod queries;
+pub mod queue;
 pub mod session;
 pub mod setup;
 

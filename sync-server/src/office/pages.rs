@@ -581,6 +581,10 @@ pub struct VisitPage {
     damaged: bool,
     agents: Vec<Choice>,
     saved: bool,
+    /// Open in the review queue.
+    queue: Option<super::queue::QueueMode>,
+    /// The stock return reasons, in the page's language.
+    reasons: Vec<&'static str>,
 }
 
 /// The agent's way to the merchant in words: each moment in Beijing time,
@@ -775,12 +779,31 @@ async fn load_shown(
     Ok((doc, visit, damaged))
 }
 
-/// Whether a visit page was reached right after a decision.
+/// Whether a visit page was reached right after a decision, and whether
+/// it is open in the review queue ([`super::queue`]).
 #[derive(Debug, Deserialize)]
 pub struct Saved {
     #[serde(default)]
     saved: Option<String>,
+    /// In the queue: this visit's key (`updated_at:id`), the skip's start.
+    #[serde(default)]
+    queue: Option<String>,
+    /// The queue's agent filter.
+    #[serde(default)]
+    agent: String,
+    /// The queue's kind filter.
+    #[serde(default)]
+    kind: String,
 }
+
+/// The stock return reasons a reviewer picks from (and can still edit).
+const RETURN_REASONS: &[(&str, &str)] = &[
+    ("照片不清晰，请补拍", "A photo is not clear: take it again"),
+    ("缺少必要的资料照片", "A required document photo is missing"),
+    ("机身号与工单不符，请核对", "The serial does not match the job: check it"),
+    ("商户签字不完整，请重新签字", "The merchant's signature is incomplete: sign again"),
+    ("故障处理记录不完整", "The fault's record is incomplete"),
+];
 
 /// GET /office/visits/{id}.
 pub async fn visit_page(
@@ -977,7 +1000,12 @@ pub async fn visit_page(
         .collect();
     let notes = visit.notes.iter().map(|n| line(&n.stamp, String::new(), n.text.clone())).collect();
     let page = VisitPage {
-        c: Chrome::new(&officer, lang, "visits", format!("/office/visits/{id}")),
+        c: Chrome::new(
+            &officer,
+            lang,
+            if saved.queue.is_some() && can_review { "queue" } else { "visits" },
+            format!("/office/visits/{id}"),
+        ),
         kind: lang.term(visit.kind).into(),
         status_code: visit.status.code().into(),
         status: lang.term(visit.status).into(),
@@ -1030,6 +1058,19 @@ pub async fn visit_page(
             .map(|a| Choice { selected: a == visit.assignment.agent, label: a.clone(), value: a })
             .collect(),
         saved: saved.saved.is_some(),
+        queue: saved.queue.as_ref().filter(|_| can_review).map(|at| {
+            let q = super::queue::QueueQuery {
+                agent: saved.agent.clone(),
+                kind: saved.kind.clone(),
+                after: at.clone(),
+            };
+            super::queue::QueueMode {
+                skip: format!("/office/queue?after={}{}", super::queries::url_encode(at), q.carried()),
+                agent: saved.agent.clone(),
+                kind: saved.kind.clone(),
+            }
+        }),
+        reasons: RETURN_REASONS.iter().map(|(zh, en)| if lang == Lang::Zh { *zh } else { *en }).collect(),
         id,
     };
     html(&page)
@@ -1093,6 +1134,14 @@ pub struct ReviewForm {
     /// contradicts the visit.
     #[serde(default)]
     correct_register: Option<String>,
+    /// Present when decided in the review queue: the next waiting visit
+    /// opens after the decision, with the queue's filters.
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    queue_agent: String,
+    #[serde(default)]
+    queue_kind: String,
 }
 
 /// POST /office/visits/{id}/review: approve, or return with a note. The
@@ -1113,6 +1162,11 @@ pub async fn review(
     let conflicts =
         if form.correct_register.is_some() { desk::Conflicts::Correct } else { desk::Conflicts::Refuse };
     desk::review(&state, &officer.desk_user(), &id, decision, note, conflicts).await?;
+    if form.queue.is_some() {
+        let next =
+            super::queue::QueueQuery { agent: form.queue_agent, kind: form.queue_kind, after: String::new() };
+        return Ok(Redirect::to(&next.address()).into_response());
+    }
     Ok(saved(&id))
 }
 

@@ -98,6 +98,7 @@ impl VisitFilter {
                 .after
                 .split_once(':')
                 .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned()))),
+            oldest_first: false,
         }
     }
 }

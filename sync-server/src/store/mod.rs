@@ -841,6 +841,9 @@ pub struct VisitQuery {
     pub updated_before: Option<i64>,
     /// The key (`updated_at`, id) after which the page starts.
     pub after: Option<(i64, String)>,
+    /// Oldest change first (the review queue), rather than newest first;
+    /// `after` then pages forward in that order.
+    pub oldest_first: bool,
 }
 
 /// A page of a visit list, and the key (`updated_at`, id) after which the

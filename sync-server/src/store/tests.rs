@@ -830,3 +830,39 @@ async fn a_merchants_terminals_and_place_come_from_the_register() {
         assert_eq!(store.merchant_place(number).await.unwrap(), None, "the shop's only placed terminal left");
     }
 }
+
+/// The review queue's order: waiting visits oldest change first, ties by
+/// id, paged forward from a visit's key; the list's own order is untouched.
+#[tokio::test]
+async fn the_queue_reads_waiting_visits_oldest_first_and_pages_forward() {
+    for store in engines().await {
+        let waiting = |id: &str, at: i64| ProjectionRow {
+            status: "completed".into(),
+            updated_at: at,
+            ..row(id, "wang", "wang", &[])
+        };
+        let rows = vec![
+            waiting("v3", 300),
+            waiting("v1", 100),
+            waiting("v2b", 200),
+            waiting("v2a", 200),
+            ProjectionRow { status: "approved".into(), updated_at: 50, ..row("done", "wang", "wang", &[]) },
+        ];
+        store.write_projections(rows, Vec::new()).await.unwrap();
+        let query = |after: Option<(i64, &str)>| VisitQuery {
+            status: Some("completed".into()),
+            oldest_first: true,
+            after: after.map(|(at, id)| (at, id.to_owned())),
+            ..VisitQuery::default()
+        };
+        let ids = |rows: Vec<VisitRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let (first, next) = store.visit_list(&office(), &query(None), 2).await.unwrap();
+        assert_eq!(ids(first), ["v1", "v2a"], "{}", store.name());
+        assert_eq!(next, Some((200, "v2a".to_owned())));
+        let (rest, _) = store.visit_list(&office(), &query(Some((200, "v2a"))), 10).await.unwrap();
+        assert_eq!(ids(rest), ["v2b", "v3"], "{}", store.name());
+        let newest = VisitQuery { status: Some("completed".into()), ..VisitQuery::default() };
+        let (list, _) = store.visit_list(&office(), &newest, 10).await.unwrap();
+        assert_eq!(ids(list), ["v3", "v2a", "v2b", "v1"], "the list stays newest first");
+    }
+}

@@ -66,11 +66,10 @@ async function newContext() {
   return browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
 }
 
-/** A whole repair visit on the agent's phone, with a photo and a signature, synced. */
-function agentDay() {
-  agent('enroll', `http://${base}`, serverCli('enroll-agent', 'wang.test'), '--device-name', '测试手机');
-  const id = agent('create', '--kind', 'repair', '--merchant', '测试五金店', '--merchant-number', '898310048161234');
-  agent('identify', id, '--serial', 'N9100001234567');
+/** A whole repair visit on the agent's phone for `shop`, with a photo and a signature, completed. */
+function repairVisit(shop, serial, { marks = false } = {}) {
+  const id = agent('create', '--kind', 'repair', '--merchant', shop, '--merchant-number', '898310048161234');
+  agent('identify', id, '--serial', serial);
   agent('step', id, 'identify', 'done');
   const fault = agent('fault', id, 'printer_fault', '--symptom', '打印空白');
   agent('attempt', id, fault, '--remedy', 'check_paper', '--description', '纸卷装反', '--fixed');
@@ -80,9 +79,11 @@ function agentDay() {
   agent('warranty', id, 'in_warranty');
   agent('step', id, 'warranty', 'done');
   const photo = agent('photo', id, 'purchase_proof', path.join(repo, 'fuzz/corpus/photo/receipt.jpg')).split(' ')[0];
-  // The agent marks the receipt's date: an arrow to it and a word beside it.
-  agent('mark', id, photo, 'arrow', '150,750', '420,420');
-  agent('mark', id, photo, 'text', '440,330', '440,330', '--text', '购买日期');
+  if (marks) {
+    // The agent marks the receipt's date: an arrow to it and a word beside it.
+    agent('mark', id, photo, 'arrow', '150,750', '420,420');
+    agent('mark', id, photo, 'text', '440,330', '440,330', '--text', '购买日期');
+  }
   agent('step', id, 'docs.purchase_proof', 'done');
   agent('plan', id, 'fixed_on_site');
   agent('step', id, 'plan', 'done');
@@ -94,6 +95,13 @@ function agentDay() {
   agent('sign', id, '--signer', '王老板', '--strokes', strokes);
   agent('step', id, 'acceptance', 'done');
   agent('complete', id);
+  return id;
+}
+
+/** The agent's phone enrolled, and its first visit made and synced. */
+function agentDay() {
+  agent('enroll', `http://${base}`, serverCli('enroll-agent', 'wang.test'), '--device-name', '测试手机');
+  const id = repairVisit('测试五金店', 'N9100001234567', { marks: true });
   agent('sync');
   return id;
 }
@@ -260,6 +268,44 @@ test('a CSV file saved as GBK (Excel on Chinese Windows) or as UTF-8 with a BOM 
   assert.equal(await page.textContent('#imported-count'), '1');
   await page.goto(`http://${base}/office/terminals/BOM000000001`);
   assert.match(await page.textContent('main'), /李记茶庄/);
+});
+
+test('the review queue: oldest first, skip, approve and next through five visits, return with a stock reason', async () => {
+  // Six visits waiting, made in this order; the queue follows the agent's filter.
+  const shops = ['队列一号店', '队列二号店', '队列三号店', '队列四号店', '队列五号店', '队列六号店'];
+  const ids = shops.map((shop, i) => repairVisit(shop, `N91000012345${String(10 + i)}`));
+  agent('sync');
+  const page = await signIn(await newContext(), 'chen');
+  const shown = async () => (await page.textContent('h1')).trim();
+  const showing = (shop) => page.waitForFunction((name) => document.querySelector('h1')?.textContent.includes(name), shop);
+  await page.goto(`http://${base}/office/queue?agent=wang.test`);
+  assert.match(await shown(), /队列一号店/, 'the oldest waiting visit first');
+  assert.match(page.url(), /queue=/);
+  assert.equal((await page.textContent('#approve')).trim(), '审核通过并下一个 A');
+  assert.match(await page.textContent('#queue-bar'), /审核队列/);
+  await screenshot(page, 'queue', true);
+  // N skips to the next without deciding.
+  await page.keyboard.press('n');
+  await showing('队列二号店');
+  // Back to the start: five approvals and next, the first by the A key, the others by the button.
+  await page.goto(`http://${base}/office/queue?agent=wang.test`);
+  for (const [i, shop] of shops.slice(0, 5).entries()) {
+    await showing(shop);
+    if (i === 0) await page.keyboard.press('a');
+    else await page.click('#approve');
+    await showing(shops[i + 1]);
+  }
+  // The sixth is returned with a stock reason, then the queue is empty.
+  await page.click('#return-reasons button.reason >> nth=0');
+  assert.equal(await page.inputValue('#review-note'), '照片不清晰，请补拍');
+  await page.click('#return');
+  await page.waitForSelector('#queue-empty');
+  await screenshot(page, 'queue-empty');
+  // The decisions reach the phone.
+  agent('sync');
+  const states = ids.map((id) => JSON.parse(agent('show', id)).status);
+  assert.deepEqual(states, ['approved', 'approved', 'approved', 'approved', 'approved', 'returned']);
+  await page.context().close();
 });
 
 test('a reviewer cannot reach admin pages, and nothing is served without a session', async () => {

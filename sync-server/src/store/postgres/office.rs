@@ -292,12 +292,13 @@ pub(super) async fn visits<C: GenericClient>(
     if let Some(before) = query.updated_before {
         sql.push_str(&format!(" AND v.updated_at < {}", args.add(before)));
     }
+    let (before, order) = if query.oldest_first { (">", "ASC") } else { ("<", "DESC") };
     if let Some((at, id)) = &query.after {
         let (at, id) = (args.add(*at), args.add(id.clone()));
-        sql.push_str(&format!(" AND (v.updated_at < {at} OR (v.updated_at = {at} AND v.id > {id}))"));
+        sql.push_str(&format!(" AND (v.updated_at {before} {at} OR (v.updated_at = {at} AND v.id > {id}))"));
     }
     sql.push_str(&format!(
-        " ORDER BY v.updated_at DESC, v.id LIMIT {}",
+        " ORDER BY v.updated_at {order}, v.id LIMIT {}",
         args.add(limit_of(limit).saturating_add(1))
     ));
     let mut rows = visit_rows(&self::query(c, &sql, &args.refs()).await?)?;

@@ -259,11 +259,12 @@ pub(super) fn visits(
     if let Some(before) = query.updated_before {
         number(&mut sql, " AND v.updated_at < ?", before);
     }
+    let (before, order) = if query.oldest_first { (">", "ASC") } else { ("<", "DESC") };
     if let Some((at, id)) = &query.after {
-        sql.push_str(" AND (v.updated_at < ? OR (v.updated_at = ? AND v.id > ?))");
+        sql.push_str(&format!(" AND (v.updated_at {before} ? OR (v.updated_at = ? AND v.id > ?))"));
         args.extend([Value::Integer(*at), Value::Integer(*at), Value::Text(id.clone())]);
     }
-    sql.push_str(" ORDER BY v.updated_at DESC, v.id LIMIT ?");
+    sql.push_str(&format!(" ORDER BY v.updated_at {order}, v.id LIMIT ?"));
     args.push(Value::Integer(limit as i64 + 1));
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query_map(params_from_iter(args), visit_row)?.collect::<Result<Vec<_>, _>>()?;
