@@ -10,9 +10,10 @@ for (const button of document.querySelectorAll("button.reason")) {
     note.focus();
   });
 }
+const FIELDS = "input, textarea, select, [contenteditable]";
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+  if (event.target.closest(FIELDS)) return;
   const press = (id) => {
     const element = document.getElementById(id);
     if (!element) return;
