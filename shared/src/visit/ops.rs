@@ -1332,7 +1332,7 @@ impl VisitDoc {
                 stamp: ctx.stamp(),
                 removed: None,
             });
-            Ok(format!("{} {}", shape.code(), &photo[..photo.len().min(12)]))
+            Ok(format!("{} {}", shape.code(), photo.chars().take(12).collect::<String>()))
         })
     }
 
