@@ -153,7 +153,17 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(POST, "/office/terminals/import", desk(DeskAction::Import), form, pages::import_terminals)
             .page(),
         Entry::new(GET, "/office/terminals/{serial}", officer, form, pages::terminal_page).page(),
-        Entry::new(GET, "/office/alerts", officer, form, pages::alerts).page(),
+        Entry::new(GET, "/office/alerts", officer, form, crate::office::alerts::alerts).page(),
+        Entry::new(
+            POST,
+            "/office/alerts/dispatch",
+            desk(DeskAction::Create),
+            form,
+            crate::office::alerts::dispatch,
+        )
+        .page(),
+        Entry::new(GET, "/office/static/alerts.js", anyone, form, crate::office::alerts::alerts_script)
+            .page(),
         Entry::new(GET, "/office/applications", officer, form, pages::applications).page(),
         Entry::new(
             POST,

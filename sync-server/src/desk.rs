@@ -582,6 +582,121 @@ pub async fn create(state: &State, user: &DeskUser, mut new: NewVisit) -> Result
     Ok(visit)
 }
 
+/// At most this many terminals in one dispatch from the alerts.
+pub const DISPATCH_MAX: usize = 200;
+
+/// The kinds of visit the alerts' terminals are dispatched for: SIM
+/// renewals, inspections, replacements of old terminals and repairs.
+pub const DISPATCH_KINDS: [VisitKind; 4] =
+    [VisitKind::SimRenewal, VisitKind::Inspection, VisitKind::Replacement, VisitKind::Repair];
+
+/// What a dispatch did for one terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dispatched {
+    /// The visit it became.
+    Created(String),
+    /// A visit of the same kind was already open for it: nothing new.
+    AlreadyOpen(String),
+    /// The register does not know the serial.
+    NotRegistered,
+    /// The register names no merchant for it.
+    NoMerchant,
+    /// Not a serial.
+    Invalid(String),
+    /// The visit could not be made.
+    Failed(String),
+}
+
+/// A dispatch from the alerts: a visit of `kind` for each of `serials`,
+/// for its merchant in the register, assigned to `agent` on `schedule`.
+/// Each terminal gets a whole visit or none, and its own outcome; a
+/// terminal with an open visit of the same kind gets no second one. The
+/// request is refused whole (nothing made) when the user may not create
+/// visits, the agent is not enrolled, the kind is not one an alert calls
+/// for or there are more than [`DISPATCH_MAX`] serials.
+pub async fn dispatch(
+    state: &State,
+    user: &DeskUser,
+    kind: VisitKind,
+    agent: &str,
+    schedule: Option<Schedule>,
+    serials: &[String],
+) -> Result<Vec<(String, Dispatched)>, DeskError> {
+    user.require(DeskAction::Create)?;
+    if !DISPATCH_KINDS.contains(&kind) {
+        return Err(DeskError::Invalid(format!("an alert calls for no {} visit", kind.code())));
+    }
+    if serials.len() > DISPATCH_MAX {
+        return Err(DeskError::Invalid(format!(
+            "{} terminals at once; at most {DISPATCH_MAX}",
+            serials.len()
+        )));
+    }
+    let agent = enrolled_agent(state, agent).await?;
+    let mut seen = std::collections::BTreeSet::new();
+    let typed: Vec<(String, Result<String, String>)> = serials
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty() && seen.insert(s.to_ascii_uppercase()))
+        .map(|s| (s.to_owned(), posfield_shared::validate::serial(s).map_err(|e| e.to_string())))
+        .collect();
+    let valid: Vec<String> = typed.iter().filter_map(|(_, v)| v.as_ref().ok().cloned()).collect();
+    let open = state.store.open_visits(&user.principal(), &valid).await?;
+    let mut outcomes = Vec::with_capacity(typed.len());
+    for (typed, serial) in typed {
+        let serial = match serial {
+            Ok(serial) => serial,
+            Err(problem) => {
+                outcomes.push((typed, Dispatched::Invalid(problem)));
+                continue;
+            }
+        };
+        let same = open.iter().find(|v| v.serial.as_deref() == Some(&serial) && v.kind == kind.code());
+        let outcome = match same {
+            Some(visit) => Dispatched::AlreadyOpen(visit.id.clone()),
+            // A store that fails midway fails this terminal, not the
+            // visits already made: each says what became of it.
+            None => dispatch_one(state, user, kind, &agent, schedule.as_ref(), &serial)
+                .await
+                .unwrap_or_else(|e| Dispatched::Failed(e.to_string())),
+        };
+        outcomes.push((serial, outcome));
+    }
+    Ok(outcomes)
+}
+
+/// One terminal of a dispatch: its visit, for its merchant in the register.
+async fn dispatch_one(
+    state: &State,
+    user: &DeskUser,
+    kind: VisitKind,
+    agent: &str,
+    schedule: Option<&Schedule>,
+    serial: &str,
+) -> Result<Dispatched, DeskError> {
+    let Some(terminal) = state.store.terminal(serial).await? else {
+        return Ok(Dispatched::NotRegistered);
+    };
+    if terminal.merchant.trim().is_empty() {
+        return Ok(Dispatched::NoMerchant);
+    }
+    let new = NewVisit {
+        kind,
+        merchant: MerchantInput {
+            name: terminal.merchant,
+            merchant_number: terminal.merchant_number,
+            terminal_number: None,
+            phone: None,
+            address: None,
+            location: None,
+        },
+        agent: agent.to_owned(),
+        serial: Some(serial.to_owned()),
+        schedule: schedule.cloned(),
+    };
+    Ok(Dispatched::Created(Box::pin(create(state, user, new)).await?.id))
+}
+
 /// Approves or rejects a reactivation application (a rejection with a
 /// reason); the decision reaches the agent at the next sync.
 pub async fn decide_application(

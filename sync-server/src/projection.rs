@@ -421,7 +421,13 @@ pub fn projection_row(
         merchant: visit.merchant.name.clone(),
         merchant_number: visit.merchant.merchant_number.clone(),
         merchant_phone: visit.merchant.phone.clone(),
-        serial: visit.terminal.as_ref().map(|t| t.serial.clone()),
+        // Until the agent identifies it, the terminal the desk dispatched
+        // the visit for: the alert it answers shows it, the terminal's page lists it.
+        serial: visit
+            .terminal
+            .as_ref()
+            .map(|t| t.serial.clone())
+            .or_else(|| visit.expected_serials().into_iter().next()),
         assignee: visit.assignment.agent.clone(),
         created_by: visit.created.by.user.clone(),
         created_at: visit.created.at.seconds(),

@@ -132,6 +132,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("POST", "/office/terminals/import", "..........y."),
     ("GET", "/office/terminals/{serial}", "........y.y."),
     ("GET", "/office/alerts", "........y.y."),
+    ("POST", "/office/alerts/dispatch", "..........y."),
+    ("GET", "/office/static/alerts.js", "yyyyyyyyyyyy"),
     ("GET", "/office/queue", "........y.y."),
     ("GET", "/office/applications", "........y.y."),
     ("POST", "/office/applications/{id}", "........y.y."),

@@ -6,6 +6,7 @@
 //! - [`i18n`]: the pages' words.
 //! - [`queries`]: the lists' filters and the alerts' dates, put to the store.
 //! - [`pages`]: the handlers.
+//! - [`alerts`]: the alerts, and the visits dispatched from their rows.
 //! - [`fields`]: a visit document's paths and values in the pages' words.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
 //! - [`certificate`]: the acceptance certificate as a PDF.
@@ -23,6 +24,7 @@
 //! there, and a decision on a visit is a change of the visit document
 //! that syncs to the agent.
 
+pub mod alerts;
 pub mod certificate;
 pub mod custody;
 pub mod devices;

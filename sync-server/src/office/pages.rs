@@ -91,11 +91,11 @@ pub(super) fn html(template: &impl Template) -> Result<Response, PageError> {
     Ok(([(header::CACHE_CONTROL, "no-store")], Html(body)).into_response())
 }
 
-fn status_label(lang: Lang, code: &str) -> String {
+pub(super) fn status_label(lang: Lang, code: &str) -> String {
     VisitStatus::from_code(code).map_or_else(|| code.to_owned(), |s| lang.term(s).to_owned())
 }
 
-fn kind_label(lang: Lang, code: &str) -> String {
+pub(super) fn kind_label(lang: Lang, code: &str) -> String {
     VisitKind::from_code(code).map_or_else(|| code.to_owned(), |k| lang.term(k).to_owned())
 }
 
@@ -120,7 +120,7 @@ pub struct Choice {
     pub selected: bool,
 }
 
-fn choices<T: Term>(lang: Lang, current: &str) -> Vec<Choice> {
+pub(super) fn choices<T: Term>(lang: Lang, current: &str) -> Vec<Choice> {
     T::ALL
         .iter()
         .map(|t| Choice {
@@ -156,7 +156,7 @@ pub struct VisitLine {
     pub blobs_missing: i64,
 }
 
-fn visit_line(lang: Lang, role: UserRole, row: &VisitRow) -> VisitLine {
+pub(super) fn visit_line(lang: Lang, role: UserRole, row: &VisitRow) -> VisitLine {
     VisitLine {
         id: row.id.clone(),
         kind: kind_label(lang, &row.kind),
@@ -318,13 +318,18 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// GET /office/static/import.js: loads a chosen CSV file into the import form.
-pub async fn import_script() -> Response {
+/// One of the pages' scripts, served from the binary.
+pub(super) fn script(source: &'static str) -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")],
-        include_str!("../../templates/office/import.js"),
+        source,
     )
         .into_response()
+}
+
+/// GET /office/static/import.js: loads a chosen CSV file into the import form.
+pub async fn import_script() -> Response {
+    script(include_str!("../../templates/office/import.js"))
 }
 
 // ---------------------------------------------------------------- visits
@@ -1511,9 +1516,11 @@ pub struct TerminalLine {
     pub figure: i64,
     /// The date an alert is about.
     pub date: String,
+    /// The open visit an alert's row already became: its id and status in words.
+    pub became: Option<(String, String)>,
 }
 
-fn terminal_line(lang: Lang, today: CalendarDate, row: &TerminalRow) -> TerminalLine {
+pub(super) fn terminal_line(lang: Lang, today: CalendarDate, row: &TerminalRow) -> TerminalLine {
     let model =
         [row.manufacturer.clone(), row.model.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let age = row
@@ -1535,6 +1542,7 @@ fn terminal_line(lang: Lang, today: CalendarDate, row: &TerminalRow) -> Terminal
         sim_expiry: row.sim_expiry.clone().unwrap_or_default(),
         figure: 0,
         date: String::new(),
+        became: None,
     }
 }
 
@@ -1808,83 +1816,6 @@ pub async fn import_terminals(
 }
 
 // ---------------------------------------------------------------- alerts
-
-/// The alerts page.
-#[derive(Template)]
-#[template(path = "office/alerts.html")]
-pub struct AlertsPage {
-    c: Chrome,
-    sim_expiring: Vec<TerminalLine>,
-    old_terminals: Vec<TerminalLine>,
-    warranty_ending: Vec<TerminalLine>,
-    repeated_faults: Vec<TerminalLine>,
-    inspection_due: Vec<TerminalLine>,
-    held_too_long: Vec<TerminalLine>,
-    recalled_not_checked_in: Vec<TerminalLine>,
-    repair_overdue: Vec<TerminalLine>,
-    waiting_applications: Vec<VisitLine>,
-    incomplete_blobs: Vec<VisitLine>,
-    /// Totals in the order of the tiles: SIM, old, warranty, faults,
-    /// applications, photos, inspections, held too long, recalled not
-    /// checked in, repairs overdue.
-    totals: [i64; 10],
-    waiting_review: i64,
-    returned: i64,
-}
-
-/// GET /office/alerts.
-pub async fn alerts(State(state): AppState, officer: Officer, lang: Lang) -> Result<Response, PageError> {
-    let now = Timestamp::from_seconds(state.clock.now());
-    let today = now.beijing_date();
-    let alerts = queries::alerts(state.store.as_ref(), &officer.principal(), now).await?;
-    let lines = |alerts: &[queries::TerminalAlert]| -> Vec<TerminalLine> {
-        alerts
-            .iter()
-            .map(|a| TerminalLine {
-                figure: a.figure,
-                date: a.date.clone(),
-                ..terminal_line(lang, today, &a.terminal)
-            })
-            .collect()
-    };
-    html(&AlertsPage {
-        c: Chrome::new(&officer, lang, "alerts", "/office/alerts".into()),
-        sim_expiring: lines(&alerts.sim_expiring.rows),
-        old_terminals: lines(&alerts.old_terminals.rows),
-        warranty_ending: lines(&alerts.warranty_ending.rows),
-        repeated_faults: lines(&alerts.repeated_faults.rows),
-        inspection_due: lines(&alerts.inspection_due.rows),
-        held_too_long: lines(&alerts.held_too_long.rows),
-        recalled_not_checked_in: lines(&alerts.recalled_not_checked_in.rows),
-        repair_overdue: lines(&alerts.repair_overdue.rows),
-        waiting_applications: alerts
-            .waiting_applications
-            .rows
-            .iter()
-            .map(|v| visit_line(lang, officer.role, v))
-            .collect(),
-        incomplete_blobs: alerts
-            .incomplete_blobs
-            .rows
-            .iter()
-            .map(|v| visit_line(lang, officer.role, v))
-            .collect(),
-        totals: [
-            alerts.sim_expiring.total,
-            alerts.old_terminals.total,
-            alerts.warranty_ending.total,
-            alerts.repeated_faults.total,
-            alerts.waiting_applications.total,
-            alerts.incomplete_blobs.total,
-            alerts.inspection_due.total,
-            alerts.held_too_long.total,
-            alerts.recalled_not_checked_in.total,
-            alerts.repair_overdue.total,
-        ],
-        waiting_review: alerts.waiting_review,
-        returned: alerts.returned,
-    })
-}
 
 // ---------------------------------------------------------------- applications
 

@@ -107,14 +107,7 @@ pub async fn next(
 
 /// The keyboard and the stock return reasons of the visit's page.
 pub async fn review_script() -> Response {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (axum::http::header::CACHE_CONTROL, "max-age=3600"),
-        ],
-        include_str!("../../templates/office/review.js"),
-    )
-        .into_response()
+    super::pages::script(include_str!("../../templates/office/review.js"))
 }
 
 #[cfg(test)]

@@ -959,6 +959,14 @@ pub struct AlertList<T> {
     pub total: i64,
 }
 
+/// At most this many serials in one ask for their open visits (a page of
+/// alerts, a bulk dispatch).
+pub const OPEN_VISITS_SERIALS: usize = 500;
+
+/// The statuses of a visit still open: the desk has not approved or
+/// cancelled it.
+pub const OPEN_STATUSES: &[&str] = &["draft", "in_progress", "completed", "returned"];
+
 /// Each alert list shows this many rows (the most urgent first) and its total.
 pub const ALERT_ROWS: usize = 20;
 
@@ -1355,6 +1363,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &'a self,
         principal: &'a Principal,
         serial: &'a str,
+    ) -> StoreFuture<'a, Vec<VisitRow>>;
+
+    /// The open visits (not approved, not cancelled) `principal` reaches
+    /// whose terminal is one of `serials`, newest change first: what an
+    /// alert's row already became. At most [`OPEN_VISITS_SERIALS`] serials.
+    fn open_visits<'a>(
+        &'a self,
+        principal: &'a Principal,
+        serials: &'a [String],
     ) -> StoreFuture<'a, Vec<VisitRow>>;
 
     /// Reactivation visits `principal` reaches that have an application,

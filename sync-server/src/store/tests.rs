@@ -866,3 +866,40 @@ async fn the_queue_reads_waiting_visits_oldest_first_and_pages_forward() {
         assert_eq!(ids(list), ["v3", "v2a", "v2b", "v1"], "the list stays newest first");
     }
 }
+
+/// What an alert's rows became: the open visits of their terminals, newest
+/// first, within the asker's reach; approved and cancelled ones are done.
+#[tokio::test]
+async fn the_open_visits_of_terminals_are_those_not_yet_decided() {
+    for store in engines().await {
+        let visit = |id: &str, serial: &str, status: &str, owner: &str, at: i64| ProjectionRow {
+            status: status.into(),
+            serial: Some(serial.into()),
+            updated_at: at,
+            ..row(id, owner, owner, &[])
+        };
+        let rows = vec![
+            visit("a1", "T1", "draft", "wang", 100),
+            visit("a2", "T1", "approved", "wang", 200),
+            visit("b1", "T2", "returned", "li", 300),
+            visit("c1", "T3", "cancelled", "wang", 400),
+            visit("d1", "T4", "completed", "wang", 500),
+        ];
+        store.write_projections(rows, Vec::new()).await.unwrap();
+        let serials: Vec<String> = ["T1", "T2", "T3", "T9"].map(String::from).to_vec();
+        let ids = |rows: Vec<VisitRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.open_visits(&office(), &serials).await.unwrap()),
+            ["b1", "a1"],
+            "{}",
+            store.name()
+        );
+        assert_eq!(
+            ids(store.open_visits(&agent("wang"), &serials).await.unwrap()),
+            ["a1"],
+            "{}",
+            store.name()
+        );
+        assert!(store.open_visits(&office(), &[]).await.unwrap().is_empty());
+    }
+}

@@ -308,6 +308,43 @@ test('the review queue: oldest first, skip, approve and next through five visits
   await page.context().close();
 });
 
+test('twenty expiring SIM cards ticked on the alerts page become renewals on the agent\'s phone', async () => {
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/alerts`);
+  const sim = page.locator('#dispatch-sim_renewal');
+  const boxes = sim.locator('tbody input[name=serial]');
+  assert.equal(await boxes.count(), 20, 'the twenty most urgent SIM cards can be ticked');
+  const serials = await boxes.evaluateAll((all) => all.map((box) => box.value));
+  // The list sorts by a column and filters by words; ticking all counts them on the button.
+  await sim.locator('th', { hasText: '运营商' }).click();
+  await sim.locator('input.tick-all').check();
+  assert.equal(await sim.locator('.dispatch-button .ticked').textContent(), '20');
+  await sim.locator('select[name=agent]').selectOption('wang.test');
+  await screenshot(page, 'alerts-dispatch');
+  await Promise.all([page.waitForURL('**/office/alerts/dispatch'), sim.locator('.dispatch-button').click()]);
+  assert.equal(await page.textContent('#dispatch-count'), '20', 'the confirmation names how many');
+  await screenshot(page, 'dispatch-confirm');
+  await Promise.all([page.waitForLoadState('load'), page.click('#dispatch-confirm button[name=confirmed]')]);
+  assert.equal(await page.textContent('#dispatch-created'), '20');
+  await screenshot(page, 'dispatch-result');
+  // The alert's rows now open the visits they became.
+  await page.goto(`http://${base}/office/alerts`);
+  assert.equal(await page.locator('#dispatch-sim_renewal a.became').count(), 20);
+  await page.close();
+  // After its sync the phone holds the twenty renewals, one per ticked terminal.
+  agent('sync');
+  const renewals = agent('list', '--status', 'draft', '--limit', '200')
+    .split('\n')
+    .map((line) => JSON.parse(line))
+    .filter((row) => row.kind === 'sim_renewal');
+  assert.equal(renewals.length, 20);
+  const dispatched = renewals.flatMap((row) =>
+    JSON.parse(agent('show', row.id)).notes.map((note) => note.text));
+  for (const serial of serials) {
+    assert.ok(dispatched.some((text) => text.includes(serial)), `${serial} reached the phone`);
+  }
+});
+
 test('a reviewer cannot reach admin pages, and nothing is served without a session', async () => {
   const reviewer = await newContext();
   const page = await signIn(reviewer, 'chen');

@@ -1472,6 +1472,18 @@ impl Store for PostgresStore {
         })
     }
 
+    fn open_visits<'a>(
+        &'a self,
+        principal: &'a Principal,
+        serials: &'a [String],
+    ) -> StoreFuture<'a, Vec<VisitRow>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            let (condition, args) = reach(principal);
+            office::open_visits(&c, condition, args, serials).await
+        })
+    }
+
     fn applications<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<(VisitRow, String)>> {
         Box::pin(async move {
             let c = self.client().await?;

@@ -326,6 +326,26 @@ pub(super) async fn terminal_visits<C: GenericClient>(
     visit_rows(&query(c, &sql, &args.refs()).await?)
 }
 
+/// The open visits whose terminal is one of `serials`, newest first.
+pub(super) async fn open_visits<C: GenericClient>(
+    c: &C,
+    reach: &str,
+    mut args: Args,
+    serials: &[String],
+) -> Result<Vec<VisitRow>, StoreError> {
+    if serials.is_empty() {
+        return Ok(Vec::new());
+    }
+    let serials = serials[..serials.len().min(crate::store::OPEN_VISITS_SERIALS)].to_vec();
+    let serials = args.add(serials);
+    let open = crate::store::OPEN_STATUSES.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {VISIT_COLUMNS} FROM visits v WHERE {reach} AND v.serial = ANY({serials})
+         AND v.status IN ({open}) ORDER BY v.updated_at DESC, v.id"
+    );
+    visit_rows(&query(c, &sql, &args.refs()).await?)
+}
+
 const FLEET_COLUMNS: &str = "serial, merchant, merchant_number, model, manufacturer, state, production_date, \
      warranty_end, sim_iccid, sim_carrier, sim_expiry, last_visit";
 

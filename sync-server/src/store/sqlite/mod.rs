@@ -1177,6 +1177,16 @@ impl Store for SqliteStore {
         self.read(move |c| office::terminal_visits(c, condition, args))
     }
 
+    fn open_visits<'a>(
+        &'a self,
+        principal: &'a Principal,
+        serials: &'a [String],
+    ) -> StoreFuture<'a, Vec<VisitRow>> {
+        let (condition, args) = reach(principal);
+        let serials = serials.to_vec();
+        self.read(move |c| office::open_visits(c, condition, args, &serials))
+    }
+
     fn applications<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<(VisitRow, String)>> {
         let (condition, args) = reach(principal);
         self.read(move |c| office::applications(c, condition, args))

@@ -290,6 +290,28 @@ pub(super) fn terminal_visits(
     Ok(statement.query_map(params_from_iter(args), visit_row)?.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// The open visits whose terminal is one of `serials`, newest first.
+pub(super) fn open_visits(
+    conn: &Connection,
+    reach: &str,
+    mut args: Vec<Value>,
+    serials: &[String],
+) -> Result<Vec<VisitRow>, StoreError> {
+    if serials.is_empty() {
+        return Ok(Vec::new());
+    }
+    let serials = &serials[..serials.len().min(crate::store::OPEN_VISITS_SERIALS)];
+    let marks = vec!["?"; serials.len()].join(", ");
+    let open = crate::store::OPEN_STATUSES.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    args.extend(serials.iter().map(|s| Value::Text(s.clone())));
+    let mut statement = conn.prepare(&format!(
+        "SELECT {VISIT_COLUMNS} FROM visits v INDEXED BY visits_by_serial_updated
+         WHERE {reach} AND v.serial IN ({marks}) AND v.status IN ({open})
+         ORDER BY v.updated_at DESC, v.id"
+    ))?;
+    Ok(statement.query_map(params_from_iter(args), visit_row)?.collect::<Result<Vec<_>, _>>()?)
+}
+
 const FLEET_COLUMNS: &str = "serial, merchant, merchant_number, model, manufacturer, state, production_date, \
      warranty_end, sim_iccid, sim_carrier, sim_expiry, last_visit";
 
