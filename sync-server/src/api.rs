@@ -191,6 +191,8 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         )
         .page(),
         Entry::new(GET, "/office/devices", admin, form, crate::office::devices::device_list).page(),
+        Entry::new(POST, "/office/devices/enrol", admin, form, crate::office::devices::enrol).page(),
+        Entry::new(POST, "/office/devices/{id}/revoke", admin, form, crate::office::devices::revoke).page(),
         Entry::new(POST, "/office/devices/{id}/wipe", admin, form, crate::office::devices::wipe).page(),
         Entry::new(POST, "/office/devices/{id}/rotate-key", admin, form, crate::office::devices::rotate_key)
             .page(),

@@ -183,6 +183,16 @@ pub async fn issue_enrolment_code(store: &dyn Store, agent: &str) -> Result<Stri
     Ok(shown)
 }
 
+/// Issues a one-time enrolment code like [`issue_enrolment_code`], audited
+/// under `by` (an administrator, or [`crate::store::COMMAND_LINE`]); the
+/// audit names the agent, never the code.
+pub async fn issue_enrolment_code_by(store: &dyn Store, agent: &str, by: &str) -> Result<String, AuthError> {
+    let code = issue_enrolment_code(store, agent).await?;
+    let detail = format!("for {}", agent.trim());
+    store.audit(crate::store::AuditEntry::new(None, by, "enrolment_code_issued", &detail)).await?;
+    Ok(code)
+}
+
 /// Enrols a device with a one-time code at `at` (Unix seconds); the code is consumed.
 pub async fn enrol(
     store: &dyn Store,
@@ -379,6 +389,34 @@ pub async fn rotate_device_key(
 /// Revokes a device's credential; returns whether it existed.
 pub async fn revoke_device(store: &dyn Store, device_id: &str) -> Result<bool, AuthError> {
     Ok(store.revoke_device(device_id, now()).await?)
+}
+
+/// What revoking a device's credential did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// Revoked: its next sync is refused; what it has not synced stays on it.
+    Done,
+    /// No device of that id with a live credential.
+    NoLiveDevice,
+    /// A wipe was asked and not yet done: revoking now would keep the
+    /// phone from the sync that wipes it (the wipe revokes it once done).
+    WaitingForWipe,
+}
+
+/// Revokes a device's credential, audited under `by` (an administrator, or
+/// [`crate::store::COMMAND_LINE`]), unless it waits for its wipe.
+pub async fn revoke_by(store: &dyn Store, device_id: &str, by: &str) -> Result<Revoked, AuthError> {
+    let waiting = store.devices().await?.into_iter().any(|d| {
+        d.id == device_id && d.wipe_requested.is_some() && d.wiped_at.is_none() && d.revoked_at.is_none()
+    });
+    if waiting {
+        return Ok(Revoked::WaitingForWipe);
+    }
+    if !store.revoke_device(device_id, now()).await? {
+        return Ok(Revoked::NoLiveDevice);
+    }
+    store.audit(crate::store::AuditEntry::new(None, by, "device_revoked", device_id)).await?;
+    Ok(Revoked::Done)
 }
 
 /// Adds (or replaces the password and role of) a back-office user; an

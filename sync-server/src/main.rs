@@ -252,7 +252,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => None,
             };
             let store = posfield_sync_server::open_store(&config).await?;
-            let code = auth::issue_enrolment_code(&*store, &name).await?;
+            let code =
+                auth::issue_enrolment_code_by(&*store, &name, posfield_sync_server::store::COMMAND_LINE)
+                    .await?;
             match (address, pin) {
                 (Some(address), Some(pin)) => writeln!(out, "posfield://{address}/{code}?pin={pin}")?,
                 (Some(address), None) => writeln!(out, "posfield://{address}/{code}")?,
@@ -277,16 +279,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::RevokeDevice { device } => {
             let store = posfield_sync_server::open_store(&config).await?;
-            let waiting = store.devices().await?.into_iter().any(|d| {
-                d.id == device && d.wipe_requested.is_some() && d.wiped_at.is_none() && d.revoked_at.is_none()
-            });
-            if waiting {
-                anyhow::bail!(
+            match auth::revoke_by(&*store, &device, posfield_sync_server::store::COMMAND_LINE).await? {
+                auth::Revoked::Done => {}
+                auth::Revoked::WaitingForWipe => anyhow::bail!(
                     "device {device} is waiting to be wiped: revoking it now would keep it from its wipe's sync; the wipe revokes it once done"
-                );
-            }
-            if !auth::revoke_device(&*store, &device).await? {
-                anyhow::bail!("no device {device:?} with a live credential");
+                ),
+                auth::Revoked::NoLiveDevice => anyhow::bail!("no device {device:?} with a live credential"),
             }
             writeln!(out, "device {device} revoked")?;
         }

@@ -141,6 +141,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/check-in", "........y.y."),
     ("POST", "/office/check-in", "........y.y."),
     ("GET", "/office/devices", "..........y."),
+    ("POST", "/office/devices/enrol", "..........y."),
+    ("POST", "/office/devices/{id}/revoke", "..........y."),
     ("POST", "/office/devices/{id}/wipe", "..........y."),
     ("POST", "/office/devices/{id}/rotate-key", "..........y."),
 ];
@@ -357,6 +359,10 @@ impl World {
                     "/office/terminals/import" => &[("csv", "serial\nN910000000002\n")],
                     "/office/applications/{id}" => &[("decision", "approve")],
                     "/office/check-in" => &[("serial", "N910000000002"), ("place", "warehouse")],
+                    "/office/devices/enrol" => &[("agent", "zhao")],
+                    "/office/alerts/dispatch" => {
+                        &[("kind", "sim_renewal"), ("agent", "wang"), ("serial", SERIAL)]
+                    }
                     "/office/setup" => &[
                         ("code", "00000000000000000000000000000000"),
                         ("user", "mallory"),

@@ -32,8 +32,16 @@ function serverCli(...args) {
   }).trim();
 }
 
+/** The agent CLI on the phone whose data folder is `phone` under the work folder. */
+function agentAt(phone, ...args) {
+  return execFileSync(agentBin, ['--data', path.join(work, phone), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
+}
+
 function agent(...args) {
-  return execFileSync(agentBin, ['--data', path.join(work, 'agent'), ...args], { encoding: 'utf8' }).trim();
+  return agentAt('agent', ...args);
 }
 
 async function startServer() {
@@ -345,11 +353,49 @@ test('twenty expiring SIM cards ticked on the alerts page become renewals on the
   }
 });
 
+test('a phone enrolled by the QR code on the devices page, then revoked: its sync is refused, its work stays', async () => {
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/devices`);
+  await page.fill('#enrol-form input[name=agent]', 'zhao.qr');
+  await Promise.all([page.waitForURL('**/office/devices/enrol'), page.click('#enrol-form button[type=submit]')]);
+  await screenshot(page, 'enrol');
+  // The phone reads the QR code off the screen: decoded from the page's screenshot.
+  const shot = path.join(work, 'enrolment-qr.png');
+  await page.locator('#enrolment-qr').screenshot({ path: shot });
+  const symbols = agentAt('zhao', 'decode-barcodes', shot).split('\n').map((line) => JSON.parse(line));
+  const qr = symbols.find((symbol) => symbol.format === 'qrcode' || /qr/i.test(String(symbol.format)));
+  assert.ok(qr, `a QR code in ${JSON.stringify(symbols)}`);
+  assert.equal(qr.text, (await page.textContent('#enrolment-link')).trim(), 'the QR code is the link shown');
+  assert.match(qr.text, /^posfield\+http:\/\/127\.0\.0\.1:\d+\/[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+  agentAt('zhao', 'enroll', qr.text, '--device-name', '扫码手机');
+  agentAt('zhao', 'sync');
+
+  // Offline work made after the last sync, then the phone is revoked on the page.
+  const unsynced = agentAt('zhao', 'create', '--kind', 'inspection', '--merchant', '扫码测试店');
+  await page.goto(`http://${base}/office/devices`);
+  const row = page.locator('#devices tbody tr', { hasText: 'zhao.qr' });
+  await row.locator('td.revoke summary').click();
+  await Promise.all([page.waitForURL('**/office/devices*'), row.locator('td.revoke button').click()]);
+  assert.equal(await row.locator('.badge', { hasText: '已吊销' }).count(), 1, 'the row says revoked');
+  await screenshot(page, 'devices');
+  await page.close();
+
+  let refusal = '';
+  try {
+    agentAt('zhao', 'sync');
+  } catch (error) {
+    refusal = String(error.stderr);
+  }
+  assert.match(refusal, /revoked/, 'the next sync is refused as revoked');
+  const kept = agentAt('zhao', 'list', '--unsynced').split('\n').map((line) => JSON.parse(line).id);
+  assert.ok(kept.includes(unsynced), 'the unsynced visit stays on the phone');
+});
+
 test('a reviewer cannot reach admin pages, and nothing is served without a session', async () => {
   const reviewer = await newContext();
   const page = await signIn(reviewer, 'chen');
   assert.equal(await page.locator('a[href="/office/terminals/import"]').count(), 0, 'no admin links');
-  for (const adminPage of ['/office/visits/new', '/office/terminals/import']) {
+  for (const adminPage of ['/office/visits/new', '/office/terminals/import', '/office/devices']) {
     const response = await page.goto(`http://${base}${adminPage}`);
     assert.equal(response.status(), 403, adminPage);
   }
