@@ -391,6 +391,33 @@ test('a phone enrolled by the QR code on the devices page, then revoked: its syn
   assert.ok(kept.includes(unsynced), 'the unsynced visit stays on the phone');
 });
 
+test('on a 360 px phone every page fits the screen, and a visit can be approved there', async () => {
+  // Not `isMobile`: a mobile viewport zooms out to fit what overflows, and would hide it.
+  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'zh-CN', hasTouch: true });
+  const page = await signIn(phone, 'boss');
+  const pages = [
+    '/office/visits', `/office/visits/${visitId}`, '/office/queue', '/office/terminals', '/office/terminals/N9100001234567',
+    '/office/alerts', '/office/applications', '/office/outbox', '/office/check-in', '/office/visits/new',
+    '/office/terminals/import', '/office/devices',
+  ];
+  for (const address of pages) {
+    await page.goto(`http://${base}${address}`);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 360, `${address} is ${wide} px wide on a 360 px screen`);
+  }
+  // The review queue on the phone: its decision buttons are on the screen's width.
+  const id = repairVisit('手机审核店', 'N9100001234599');
+  agent('sync');
+  await page.goto(`http://${base}/office/visits/${id}`);
+  const approve = page.locator('button[value=approve]').first();
+  const box = await approve.boundingBox();
+  assert.ok(box && box.x >= 0 && box.x + box.width <= 360, `the approve button is on the screen: ${JSON.stringify(box)}`);
+  await screenshot(page, 'phone-visit', true);
+  await page.goto(`http://${base}/office/alerts`);
+  await screenshot(page, 'phone-alerts');
+  await phone.close();
+});
+
 test('a reviewer cannot reach admin pages, and nothing is served without a session', async () => {
   const reviewer = await newContext();
   const page = await signIn(reviewer, 'chen');
