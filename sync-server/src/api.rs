@@ -141,6 +141,7 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(POST, "/office/visits", desk(DeskAction::Create), form, pages::create_visit).page(),
         Entry::new(GET, "/office/visits/new", desk(DeskAction::Create), form, pages::new_visit_page).page(),
         Entry::new(GET, "/office/visits/export.csv", officer, form, pages::export_visits).page(),
+        Entry::new(GET, "/office/visits/export.xlsx", officer, form, pages::export_visits_xlsx).page(),
         Entry::new(GET, "/office/visits/{id}", officer, form, pages::visit_page).page(),
         Entry::new(POST, "/office/visits/{id}/review", desk(DeskAction::Review), form, pages::review).page(),
         Entry::new(POST, "/office/visits/{id}/assign", desk(DeskAction::Assign), form, pages::assign).page(),
@@ -148,6 +149,7 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(GET, "/office/blobs/{sha}", officer, form, pages::blob).page(),
         Entry::new(GET, "/office/terminals", officer, form, pages::terminal_list).page(),
         Entry::new(GET, "/office/terminals/export.csv", officer, form, pages::export_terminals).page(),
+        Entry::new(GET, "/office/terminals/export.xlsx", officer, form, pages::export_terminals_xlsx).page(),
         Entry::new(GET, "/office/terminals/import", desk(DeskAction::Import), form, pages::import_page)
             .page(),
         Entry::new(POST, "/office/terminals/import", desk(DeskAction::Import), form, pages::import_terminals)

@@ -173,6 +173,17 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("first_page", "第一页", "First page"),
     ("no_rows", "没有记录", "Nothing here"),
     ("export_csv", "导出 CSV", "Export CSV"),
+    ("export_xlsx", "导出 Excel", "Export XLSX"),
+    (
+        "xlsx_read",
+        "已选择 Excel 文件 {name}，将导入第一张工作表",
+        "Excel file {name} chosen: its first sheet is imported",
+    ),
+    (
+        "xlsx_too_large",
+        "Excel 文件超过 4 MB，请拆分后再导入",
+        "The Excel file is over 4 MB: split it and import the parts",
+    ),
     ("photos_missing", "照片未到", "Photos missing"),
     ("marks", "标注", "Marks"),
     ("terminal", "终端", "Terminal"),

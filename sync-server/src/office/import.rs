@@ -254,26 +254,27 @@ fn csv_text<R: IntoIterator<Item = String>>(header: &[&str], rows: impl IntoIter
     format!("\u{feff}{}", String::from_utf8_lossy(&bytes))
 }
 
-/// The visits as CSV, the registered phone as `role` may see it in an
-/// export ([`crate::personal`]).
-pub fn visits_csv(rows: &[VisitRow], role: UserRole) -> String {
-    let header = [
-        "id",
-        "kind",
-        "status",
-        "merchant",
-        "merchant_number",
-        "merchant_phone",
-        "serial",
-        "assignee",
-        "created",
-        "updated",
-        "photos_missing",
-    ];
-    csv_text(
-        &header,
-        rows.iter().map(|r| {
-            [
+/// The visit export's columns.
+pub const VISIT_COLUMNS: &[&str] = &[
+    "id",
+    "kind",
+    "status",
+    "merchant",
+    "merchant_number",
+    "merchant_phone",
+    "serial",
+    "assignee",
+    "created",
+    "updated",
+    "photos_missing",
+];
+
+/// The visits as the export's rows, the registered phone as `role` may
+/// see it in an export ([`crate::personal`]).
+pub fn visits_table(rows: &[VisitRow], role: UserRole) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
+            vec![
                 r.id.clone(),
                 r.kind.clone(),
                 r.status.clone(),
@@ -286,17 +287,22 @@ pub fn visits_csv(rows: &[VisitRow], role: UserRole) -> String {
                 Timestamp::from_seconds(r.updated_at).beijing_words(),
                 r.blobs_missing.to_string(),
             ]
-        }),
-    )
+        })
+        .collect()
 }
 
-/// The terminals as CSV, in the import's columns (an export imports back).
-pub fn terminals_csv(rows: &[TerminalRow]) -> String {
-    csv_text(
-        COLUMNS,
-        rows.iter().map(|r| {
+/// The visits as CSV ([`visits_table`]).
+pub fn visits_csv(rows: &[VisitRow], role: UserRole) -> String {
+    csv_text(VISIT_COLUMNS, visits_table(rows, role))
+}
+
+/// The terminals as the export's rows, in the import's columns (an
+/// export imports back).
+pub fn terminals_table(rows: &[TerminalRow]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
             let o = |v: &Option<String>| v.clone().unwrap_or_default();
-            [
+            vec![
                 r.serial.clone(),
                 o(&r.model),
                 o(&r.manufacturer),
@@ -309,8 +315,13 @@ pub fn terminals_csv(rows: &[TerminalRow]) -> String {
                 o(&r.sim_carrier),
                 o(&r.sim_expiry),
             ]
-        }),
-    )
+        })
+        .collect()
+}
+
+/// The terminals as CSV ([`terminals_table`]).
+pub fn terminals_csv(rows: &[TerminalRow]) -> String {
+    csv_text(COLUMNS, terminals_table(rows))
 }
 
 #[cfg(test)]
@@ -393,6 +404,20 @@ mod tests {
         let before = store.all_terminals().await.unwrap();
         let exported = terminals_csv(&before);
         let report = import_terminals(&store, &exported, audit).await.unwrap();
+        assert_eq!((report.imported, report.bad.len()), (1, 0), "{report:?}");
+        assert_eq!(store.all_terminals().await.unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn an_xlsx_export_imports_back_unchanged() {
+        let (_dir, store) = store();
+        let csv = "serial,model,merchant,merchant_number,state,production_date,sim_iccid,sim_carrier,sim_expiry\n\
+                   N910000000001,N910,=老王便利店,898310048161234,installed,2022-03-01,89860012345678901238,china_mobile,2026-12-01\n";
+        assert_eq!(import_terminals(&store, csv, audit).await.unwrap().imported, 1);
+        let before = store.all_terminals().await.unwrap();
+        let book = crate::office::xlsx::workbook("terminals", COLUMNS, &terminals_table(&before)).unwrap();
+        let sheet = crate::office::xlsx::first_sheet_as_csv(&book).unwrap();
+        let report = import_terminals(&store, &sheet, audit).await.unwrap();
         assert_eq!((report.imported, report.bad.len()), (1, 0), "{report:?}");
         assert_eq!(store.all_terminals().await.unwrap(), before);
     }

@@ -9,6 +9,7 @@
 //! - [`alerts`]: the alerts, and the visits dispatched from their rows.
 //! - [`fields`]: a visit document's paths and values in the pages' words.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
+//! - [`xlsx`]: the same as spreadsheets: an XLSX file read for the import (zip bombs refused), the exports written as XLSX.
 //! - [`certificate`]: the acceptance certificate as a PDF.
 //! - [`devices`]: the enrolled phones, with the app version each last sent.
 //! - [`outbox`]: the messages to merchants and whether each was delivered.
@@ -37,6 +38,7 @@ pub mod queries;
 pub mod queue;
 pub mod session;
 pub mod setup;
+pub mod xlsx;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

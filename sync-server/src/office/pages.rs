@@ -387,15 +387,49 @@ pub async fn visit_list(
     html(&page)
 }
 
+/// The visits an export holds: the filtered list from its start, up to 100,000.
+async fn exported_visits(
+    state: &crate::State,
+    officer: &Officer,
+    mut filter: VisitFilter,
+) -> Result<Vec<VisitRow>, PageError> {
+    filter.after.clear();
+    Ok(queries::visits(state.store.as_ref(), &officer.principal(), &filter, 100_000).await?.0)
+}
+
 /// GET /office/visits/export.csv: the filtered visits (up to 100,000).
 pub async fn export_visits(
     State(state): AppState,
     officer: Officer,
-    Query(mut filter): Query<VisitFilter>,
+    Query(filter): Query<VisitFilter>,
 ) -> Result<Response, PageError> {
-    filter.after.clear();
-    let rows = queries::visits(state.store.as_ref(), &officer.principal(), &filter, 100_000).await?.0;
+    let rows = exported_visits(&state, &officer, filter).await?;
     Ok(csv_response("visits.csv", import::visits_csv(&rows, officer.role)))
+}
+
+/// GET /office/visits/export.xlsx: the same visits as a spreadsheet.
+pub async fn export_visits_xlsx(
+    State(state): AppState,
+    officer: Officer,
+    Query(filter): Query<VisitFilter>,
+) -> Result<Response, PageError> {
+    let rows = exported_visits(&state, &officer, filter).await?;
+    let table = import::visits_table(&rows, officer.role);
+    xlsx_response("visits.xlsx", super::xlsx::workbook("visits", import::VISIT_COLUMNS, &table))
+}
+
+fn xlsx_response(
+    name: &str,
+    book: Result<Vec<u8>, rust_xlsxwriter::XlsxError>,
+) -> Result<Response, PageError> {
+    Ok((
+        [
+            (header::CONTENT_TYPE, super::xlsx::CONTENT_TYPE.to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        book.map_err(PageError::internal)?,
+    )
+        .into_response())
 }
 
 fn csv_response(name: &str, body: String) -> Response {
@@ -1771,12 +1805,24 @@ pub async fn export_terminals(State(state): AppState, _officer: Officer) -> Resu
     Ok(csv_response("terminals.csv", import::terminals_csv(&rows)))
 }
 
+/// GET /office/terminals/export.xlsx: the register as a spreadsheet, in
+/// the import's columns.
+pub async fn export_terminals_xlsx(State(state): AppState, _officer: Officer) -> Result<Response, PageError> {
+    let rows = state.store.all_terminals().await?;
+    xlsx_response(
+        "terminals.xlsx",
+        super::xlsx::workbook("terminals", import::COLUMNS, &import::terminals_table(&rows)),
+    )
+}
+
 /// The import page, with the last import's report.
 #[derive(Template)]
 #[template(path = "office/import.html")]
 pub struct ImportPage {
     c: Chrome,
     columns: String,
+    /// The largest XLSX file the page sends.
+    max_xlsx: usize,
     imported: Option<usize>,
     bad: Vec<BadRow>,
 }
@@ -1786,6 +1832,7 @@ pub async fn import_page(Admin(officer): Admin, lang: Lang) -> Result<Response, 
     html(&ImportPage {
         c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
         columns: import::import_columns(),
+        max_xlsx: super::xlsx::MAX_XLSX_BYTES,
         imported: None,
         bad: Vec::new(),
     })
@@ -1795,7 +1842,25 @@ pub async fn import_page(Admin(officer): Admin, lang: Lang) -> Result<Response, 
 #[derive(Debug, Deserialize)]
 pub struct ImportForm {
     csrf: String,
+    #[serde(default)]
     csv: String,
+    /// An XLSX file, base64, as the page's script read it (instead of `csv`).
+    #[serde(default)]
+    xlsx: String,
+}
+
+/// The first sheet of a base64 XLSX file as the import's CSV text, or why not.
+fn spreadsheet_rows(base64_text: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let most = super::xlsx::MAX_XLSX_BYTES.div_ceil(3) * 4 + 4;
+    let text: String = base64_text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if text.len() > most {
+        return Err(super::xlsx::XlsxError::TooLarge(text.len() / 4 * 3).to_string());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|e| format!("the XLSX file did not arrive whole: {e}"))?;
+    super::xlsx::first_sheet_as_csv(&bytes).map_err(|e| e.to_string())
 }
 
 /// POST /office/terminals/import (admin): keeps the good rows, reports the bad ones.
@@ -1806,10 +1871,28 @@ pub async fn import_terminals(
     Form(form): Form<ImportForm>,
 ) -> Result<Response, PageError> {
     officer.check_csrf(&form.csrf)?;
-    let report = desk::import_terminals(&state, &officer.desk_user(), &form.csv).await?;
+    let csv = if form.xlsx.trim().is_empty() {
+        form.csv
+    } else {
+        match spreadsheet_rows(&form.xlsx) {
+            Ok(csv) => csv,
+            // The file is refused whole, with why, and nothing is imported.
+            Err(problem) => {
+                return html(&ImportPage {
+                    c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
+                    columns: import::import_columns(),
+                    max_xlsx: super::xlsx::MAX_XLSX_BYTES,
+                    imported: Some(0),
+                    bad: vec![BadRow { line: 0, problem }],
+                });
+            }
+        }
+    };
+    let report = desk::import_terminals(&state, &officer.desk_user(), &csv).await?;
     html(&ImportPage {
         c: Chrome::new(&officer, lang, "import", "/office/terminals/import".into()),
         columns: import::import_columns(),
+        max_xlsx: super::xlsx::MAX_XLSX_BYTES,
         imported: Some(report.imported),
         bad: report.bad,
     })

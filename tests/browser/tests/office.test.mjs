@@ -278,6 +278,37 @@ test('a CSV file saved as GBK (Excel on Chinese Windows) or as UTF-8 with a BOM 
   assert.match(await page.textContent('main'), /李记茶庄/);
 });
 
+test('an XLSX import keeps its good rows and reports the bad ones by row; a zip bomb is refused whole', async () => {
+  const made = path.join(work, 'xlsx');
+  execFileSync('python3', [path.join(repo, 'tests/browser/fixtures/make_xlsx.py'), made]);
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/terminals/import`);
+  await page.setInputFiles('#csv-file', path.join(made, 'register.xlsx'));
+  await page.waitForSelector('#csv-encoding:not([hidden])');
+  await Promise.all([page.waitForLoadState('load'), page.click('#import-form button[type=submit]')]);
+  await page.waitForSelector('#import-report');
+  assert.equal(await page.textContent('#imported-count'), '2');
+  const lines = await page.locator('#bad-rows tbody tr td:first-child').allTextContents();
+  assert.deepEqual(lines, ['3', '4'], 'the bad date and the unknown state, by their rows');
+  await page.goto(`http://${base}/office/terminals/N9100000000201`);
+  assert.match(await page.textContent('main'), /898310048162001/, 'a number cell arrives as the merchant number it was');
+
+  await page.goto(`http://${base}/office/terminals/import`);
+  await page.setInputFiles('#csv-file', path.join(made, 'bomb.xlsx'));
+  await page.waitForSelector('#csv-encoding:not([hidden])');
+  await Promise.all([page.waitForLoadState('load'), page.click('#import-form button[type=submit]')]);
+  assert.equal(await page.textContent('#imported-count'), '0');
+  assert.match(await page.textContent('#bad-rows'), /zip bomb/);
+  await screenshot(page, 'import-xlsx-bomb');
+
+  // The register comes back out as a spreadsheet, which imports back.
+  const exported = await page.request.get(`http://${base}/office/terminals/export.xlsx`);
+  assert.equal(exported.status(), 200);
+  const body = await exported.body();
+  assert.equal(body.subarray(0, 4).toString('binary'), 'PK\x03\x04');
+  await page.close();
+});
+
 test('the review queue: oldest first, skip, approve and next through five visits, return with a stock reason', async () => {
   // Six visits waiting, made in this order; the queue follows the agent's filter.
   const shops = ['队列一号店', '队列二号店', '队列三号店', '队列四号店', '队列五号店', '队列六号店'];
