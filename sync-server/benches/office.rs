@@ -187,6 +187,10 @@ async fn run(target: i64) -> anyhow::Result<()> {
     let (_, deep) = visit_pages(store, &desk, 100).await?;
     let (deep_at, deep_id) = deep.context("fewer than 100 pages of visits")?;
     let deep_key = format!("{deep_at}:{deep_id}");
+    // The visit the queue opens: its page, timed too.
+    let request = Request::get("/office/queue").header(header::COOKIE, &cookie).body(Body::empty())?;
+    let response = app.clone().oneshot(request).await?;
+    let queued = response.headers()[header::LOCATION].to_str()?.to_owned();
     let pages = [
         ("visit list, first page", "/office/visits".to_owned()),
         ("visit list, page 100", format!("/office/visits?after={}", deep_key.replace(':', "%3A"))),
@@ -199,7 +203,10 @@ async fn run(target: i64) -> anyhow::Result<()> {
             "status + kind + month",
             "/office/visits?status=approved&kind=installation&from=2026-08-01&to=2026-10-31".into(),
         ),
-        ("alerts", "/office/alerts".into()),
+        ("alerts (every alert list)", "/office/alerts".into()),
+        ("dashboard", "/office/dashboard".into()),
+        ("review queue (to its first visit)", "/office/queue".into()),
+        ("the queue's visit page", queued),
         ("terminals, first page", "/office/terminals".into()),
     ];
     println!(
@@ -222,7 +229,9 @@ async fn run(target: i64) -> anyhow::Result<()> {
             let status = response.status();
             let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
             let elapsed = started.elapsed();
-            anyhow::ensure!(status == StatusCode::OK, "{uri}: {status}");
+            // The queue answers with the address of the visit it opens.
+            let expected = if uri == "/office/queue" { StatusCode::SEE_OTHER } else { StatusCode::OK };
+            anyhow::ensure!(status == expected, "{uri}: {status}");
             bytes = body.len();
             if round >= 10 {
                 times.push(elapsed);

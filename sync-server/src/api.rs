@@ -155,6 +155,9 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(POST, "/office/terminals/import", desk(DeskAction::Import), form, pages::import_terminals)
             .page(),
         Entry::new(GET, "/office/terminals/{serial}", officer, form, pages::terminal_page).page(),
+        Entry::new(GET, "/office/dashboard", officer, form, crate::office::dashboard::dashboard).page(),
+        Entry::new(GET, "/office/dashboard.csv", officer, form, crate::office::dashboard::dashboard_csv)
+            .page(),
         Entry::new(GET, "/office/alerts", officer, form, crate::office::alerts::alerts).page(),
         Entry::new(
             POST,

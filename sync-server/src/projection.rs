@@ -421,13 +421,8 @@ pub fn projection_row(
         merchant: visit.merchant.name.clone(),
         merchant_number: visit.merchant.merchant_number.clone(),
         merchant_phone: visit.merchant.phone.clone(),
-        // Until the agent identifies it, the terminal the desk dispatched
-        // the visit for: the alert it answers shows it, the terminal's page lists it.
-        serial: visit
-            .terminal
-            .as_ref()
-            .map(|t| t.serial.clone())
-            .or_else(|| visit.expected_serials().into_iter().next()),
+        serial: visit.terminal.as_ref().map(|t| t.serial.clone()),
+        dispatched_serial: visit.expected_serials().into_iter().next(),
         assignee: visit.assignment.agent.clone(),
         created_by: visit.created.by.user.clone(),
         created_at: visit.created.at.seconds(),
@@ -438,6 +433,13 @@ pub fn projection_row(
         sim_iccid: sim.map(|s| s.current_iccid().to_owned()),
         sim_carrier: sim.map(|s| s.carrier.code().to_owned()),
         sim_expiry: sim.map(|s| s.current_expiry().to_string()),
+        arrived_at: visit.trip.as_ref().and_then(|t| t.arrived.as_ref()).map(|a| a.stamp.at.seconds()),
+        completed_at: visit
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.action == "complete")
+            .map(|h| h.stamp.at.seconds()),
         countersign: device.and_then(|device| countersign(visit, signing_key, device)),
         register: None,
         messages: Vec::new(),

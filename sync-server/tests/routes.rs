@@ -133,6 +133,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/terminals/import", "..........y."),
     ("POST", "/office/terminals/import", "..........y."),
     ("GET", "/office/terminals/{serial}", "........y.y."),
+    ("GET", "/office/dashboard", "........y.y."),
+    ("GET", "/office/dashboard.csv", "........y.y."),
     ("GET", "/office/alerts", "........y.y."),
     ("POST", "/office/alerts/dispatch", "..........y."),
     ("GET", "/office/static/alerts.js", "yyyyyyyyyyyy"),

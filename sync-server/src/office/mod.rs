@@ -6,6 +6,7 @@
 //! - [`i18n`]: the pages' words.
 //! - [`queries`]: the lists' filters and the alerts' dates, put to the store.
 //! - [`pages`]: the handlers.
+//! - [`dashboard`]: the fleet at a glance, charts drawn on the server with their numbers.
 //! - [`alerts`]: the alerts, and the visits dispatched from their rows.
 //! - [`fields`]: a visit document's paths and values in the pages' words.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
@@ -28,6 +29,7 @@
 pub mod alerts;
 pub mod certificate;
 pub mod custody;
+pub mod dashboard;
 pub mod devices;
 pub mod fields;
 pub mod i18n;

@@ -483,8 +483,16 @@ pub struct ProjectionRow {
     pub merchant_number: Option<String>,
     /// The merchant's registered phone.
     pub merchant_phone: Option<String>,
-    /// Terminal serial.
+    /// Terminal serial, once the agent identified it.
     pub serial: Option<String>,
+    /// The terminal the desk dispatched the visit for, when it named one:
+    /// the visit's serial in the list until the agent identifies one (the
+    /// fleet's terminals learn nothing from it).
+    pub dispatched_serial: Option<String>,
+    /// When the agent arrived (the phone's clock, Unix seconds).
+    pub arrived_at: Option<i64>,
+    /// When the agent completed it (the phone's clock, Unix seconds).
+    pub completed_at: Option<i64>,
     /// Assigned agent.
     pub assignee: String,
     /// Who created it.
@@ -967,6 +975,48 @@ pub const OPEN_VISITS_SERIALS: usize = 500;
 /// cancelled it.
 pub const OPEN_STATUSES: &[&str] = &["draft", "in_progress", "completed", "returned"];
 
+/// What the dashboard is taken over, worked out by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardWindow {
+    /// Now (Unix seconds).
+    pub now: i64,
+    /// Visits created, and completed, from this time on are counted per day.
+    pub since: i64,
+    /// SIM expiries from this day (`YYYY-MM-DD`)…
+    pub sim_from: String,
+    /// …to this day.
+    pub sim_until: String,
+    /// Repairs from this time on count towards a repeat fault (two or more).
+    pub repairs_since: i64,
+}
+
+/// The dashboard's figures, as the store counts them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DashboardFigures {
+    /// Visits created per Beijing day (days since 1970-01-01) and kind.
+    pub per_day_kind: Vec<(i64, String, i64)>,
+    /// Visits created per Beijing day and assigned agent.
+    pub per_day_agent: Vec<(i64, String, i64)>,
+    /// Visits waiting for review by how long: under a day, one to three
+    /// days, three to seven, seven and more.
+    pub backlog: [i64; 4],
+    /// When the longest-waiting visit last changed.
+    pub oldest_waiting: Option<i64>,
+    /// Terminals in service per SIM expiry day in the window.
+    pub sim_expiries: Vec<(String, i64)>,
+    /// Registered terminals per lifecycle state code.
+    pub states: Vec<(String, i64)>,
+    /// Visits completed in the window with an arrival before it: how many,
+    /// and their seconds from arrival to completion in all.
+    pub arrival_to_completion: (i64, i64),
+    /// Terminals with two or more repair visits since `repairs_since`.
+    pub repeated_faults: i64,
+}
+
+/// The offset of Beijing time from UTC in seconds (no daylight saving):
+/// a Unix time plus this, divided by a day, is its Beijing day.
+pub const BEIJING_OFFSET_SECS: i64 = 8 * 3600;
+
 /// Each alert list shows this many rows (the most urgent first) and its total.
 pub const ALERT_ROWS: usize = 20;
 
@@ -1377,6 +1427,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Reactivation visits `principal` reaches that have an application,
     /// with its state, waiting ones first.
     fn applications<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<(VisitRow, String)>>;
+
+    /// The dashboard's figures over the visits `principal` reaches and the
+    /// register, as of `window`.
+    fn dashboard<'a>(
+        &'a self,
+        principal: &'a Principal,
+        window: &'a DashboardWindow,
+    ) -> StoreFuture<'a, DashboardFigures>;
 
     /// The alerts over the register and the visits `principal` reaches.
     fn alerts<'a>(&'a self, principal: &'a Principal, window: &'a AlertWindow) -> StoreFuture<'a, Alerts>;

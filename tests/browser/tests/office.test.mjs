@@ -228,6 +228,28 @@ test('the alerts, terminals and applications pages show the fleet', async () => 
   assert.equal(await page.locator('section.application:has(button[value=approve])').count(), before - 1);
 });
 
+test('the dashboard draws the demo fleet: five charts, each with its numbers as a table and as CSV', async () => {
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/dashboard`);
+  const charts = page.locator('section.chart');
+  assert.equal(await charts.count(), 5);
+  for (const id of ['kind', 'agent', 'backlog', 'sim', 'states']) {
+    const chart = page.locator(`#chart-${id}`);
+    assert.ok((await chart.locator('.chart-svg svg rect').count()) > 1, `${id} draws bars`);
+    assert.ok((await chart.locator('table.chart-table tbody tr').count()) > 0, `${id} has a table`);
+  }
+  assert.ok(Number(await page.textContent('#dash-waiting')) > 0, 'the demo has visits waiting');
+  const sum = (await page.locator('#chart-states table tbody td:nth-child(2)').allTextContents())
+    .reduce((total, n) => total + Number(n), 0);
+  assert.ok(sum > 100, `the register's terminals by state: ${sum}`);
+  const csv = await page.request.get(`http://${base}/office/dashboard.csv?chart=sim`);
+  assert.equal(csv.status(), 200);
+  const lines = (await csv.text()).replace(/^\uFEFF/, '').trim().split('\n');
+  assert.equal(lines.length, 13, 'a header and twelve weeks');
+  await screenshot(page, 'dashboard', true);
+  await page.close();
+});
+
 test('a CSV import keeps the good rows and reports the bad ones by line', async () => {
   const page = await admin.newPage();
   await page.goto(`http://${base}/office/terminals/import`);

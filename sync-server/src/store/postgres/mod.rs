@@ -40,10 +40,11 @@ pub use self::tls::TlsMode;
 
 use super::{
     ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
-    DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HeldVisits, HolderNow, NewDevice, NewSession,
-    OutboxMessage, OutboxRecord, OutboxView, Principal, Projected, ProjectionRow, RegisterCause, RegisterRow,
-    Renewal, SeenVersion, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalEventRow,
-    TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
+    DashboardFigures, DashboardWindow, DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HeldVisits,
+    HolderNow, NewDevice, NewSession, OutboxMessage, OutboxRecord, OutboxView, Principal, Projected,
+    ProjectionRow, RegisterCause, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord, Store,
+    StoreError, StoreFuture, TerminalEventRow, TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage,
+    VisitQuery, VisitRow,
 };
 use crate::clock::now;
 
@@ -1489,6 +1490,17 @@ impl Store for PostgresStore {
             let c = self.client().await?;
             let (condition, args) = reach(principal);
             office::applications(&c, condition, args).await
+        })
+    }
+
+    fn dashboard<'a>(
+        &'a self,
+        principal: &'a Principal,
+        window: &'a DashboardWindow,
+    ) -> StoreFuture<'a, DashboardFigures> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            office::dashboard(&c, principal, window).await
         })
     }
 

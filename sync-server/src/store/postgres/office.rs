@@ -88,11 +88,12 @@ pub(super) async fn write_projection<C: GenericClient>(c: &C, row: ProjectionRow
     execute(
         c,
         "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
-            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry, merchant_phone)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry, merchant_phone,
+            arrived_at, completed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
          ON CONFLICT (id) DO UPDATE SET kind = $3, status = $4, merchant = $5, merchant_number = $6,
             serial = $7, assignee = $8, updated_at = $11, heads = $12, office = $13, blobs_missing = $14,
-            sim_iccid = $15, sim_expiry = $16, merchant_phone = $17",
+            sim_iccid = $15, sim_expiry = $16, merchant_phone = $17, arrived_at = $18, completed_at = $19",
         &[
             &row.id,
             &row.owner,
@@ -100,7 +101,7 @@ pub(super) async fn write_projection<C: GenericClient>(c: &C, row: ProjectionRow
             &row.status,
             &row.merchant,
             &row.merchant_number,
-            &row.serial,
+            &row.serial.as_ref().or(row.dispatched_serial.as_ref()),
             &row.assignee,
             &row.created_by,
             &row.created_at,
@@ -111,6 +112,8 @@ pub(super) async fn write_projection<C: GenericClient>(c: &C, row: ProjectionRow
             &row.sim_iccid,
             &row.sim_expiry,
             &phone,
+            &row.arrived_at,
+            &row.completed_at,
         ],
     )
     .await?;
@@ -344,6 +347,97 @@ pub(super) async fn open_visits<C: GenericClient>(
          AND v.status IN ({open}) ORDER BY v.updated_at DESC, v.id"
     );
     visit_rows(&query(c, &sql, &args.refs()).await?)
+}
+
+/// The dashboard's figures (see [`crate::store::DashboardFigures`]).
+pub(super) async fn dashboard<C: GenericClient>(
+    c: &C,
+    principal: &Principal,
+    window: &crate::store::DashboardWindow,
+) -> Result<crate::store::DashboardFigures, StoreError> {
+    use crate::store::BEIJING_OFFSET_SECS as OFFSET;
+    const DAY: i64 = 86_400;
+    let per_day = |column: &'static str| async move {
+        let (reach, mut args) = super::reach(principal);
+        let since = args.add(window.since);
+        let sql = format!(
+            "SELECT (v.created_at + {OFFSET}) / {DAY} AS day, v.{column}, count(*) FROM visits v
+             WHERE {reach} AND v.created_at >= {since} GROUP BY day, v.{column}"
+        );
+        query(c, &sql, &args.refs())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<Vec<(i64, String, i64)>, StoreError>>()
+    };
+    let per_day_kind = per_day("kind").await?;
+    let per_day_agent = per_day("assignee").await?;
+    let (reach, mut args) = super::reach(principal);
+    let [day, three, seven] = [DAY, 3 * DAY, 7 * DAY].map(|ago| args.add(window.now - ago));
+    let row = query_one(
+        c,
+        &format!(
+            "SELECT count(*) FILTER (WHERE v.updated_at > {day}),
+                    count(*) FILTER (WHERE v.updated_at <= {day} AND v.updated_at > {three}),
+                    count(*) FILTER (WHERE v.updated_at <= {three} AND v.updated_at > {seven}),
+                    count(*) FILTER (WHERE v.updated_at <= {seven}),
+                    min(v.updated_at)
+             FROM visits v WHERE {reach} AND v.status = 'completed'"
+        ),
+        &args.refs(),
+    )
+    .await?;
+    let backlog = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?];
+    let oldest_waiting = row.try_get(4)?;
+    let sim_expiries = query(
+        c,
+        "SELECT sim_expiry, count(*) FROM fleet
+         WHERE sim_expiry >= $1 AND sim_expiry <= $2
+           AND (state IS NULL OR state NOT IN ('deregistered', 'recycled', 'lost'))
+         GROUP BY sim_expiry",
+        &[&window.sim_from, &window.sim_until],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    let states = query(c, "SELECT COALESCE(state, ''), count(*) FROM terminal_register GROUP BY state", &[])
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let (reach, mut args) = super::reach(principal);
+    let since = args.add(window.since);
+    let row = query_one(
+        c,
+        &format!(
+            "SELECT count(*), COALESCE(sum(v.completed_at - v.arrived_at), 0)::bigint FROM visits v
+             WHERE {reach} AND v.completed_at >= {since} AND v.arrived_at IS NOT NULL
+               AND v.completed_at > v.arrived_at"
+        ),
+        &args.refs(),
+    )
+    .await?;
+    let arrival_to_completion = (row.try_get(0)?, row.try_get(1)?);
+    let repeated_faults = query_one(
+        c,
+        "SELECT count(*) FROM (SELECT serial FROM visits
+         WHERE kind = 'repair' AND serial IS NOT NULL AND updated_at >= $1
+         GROUP BY serial HAVING count(*) >= 2) AS repeated",
+        &[&window.repairs_since],
+    )
+    .await?
+    .try_get(0)?;
+    Ok(crate::store::DashboardFigures {
+        per_day_kind,
+        per_day_agent,
+        backlog,
+        oldest_waiting,
+        sim_expiries,
+        states,
+        arrival_to_completion,
+        repeated_faults,
+    })
 }
 
 const FLEET_COLUMNS: &str = "serial, merchant, merchant_number, model, manufacturer, state, production_date, \

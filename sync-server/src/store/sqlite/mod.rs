@@ -35,10 +35,11 @@ use self::chunks::{Pending, Write};
 pub use self::export::SqliteExport;
 use super::{
     ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
-    DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HolderNow, NewDevice, NewSession, OutboxMessage,
-    OutboxRecord, OutboxView, Principal, Projected, ProjectionRow, RegisterCause, RegisterRow, Renewal,
-    SeenVersion, SessionLimits, SessionRecord, Store, StoreError, StoreFuture, TerminalEventRow, TerminalRow,
-    UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery, VisitRow,
+    DashboardFigures, DashboardWindow, DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HolderNow,
+    NewDevice, NewSession, OutboxMessage, OutboxRecord, OutboxView, Principal, Projected, ProjectionRow,
+    RegisterCause, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord, Store, StoreError,
+    StoreFuture, TerminalEventRow, TerminalRow, UserRecord, UserRole, VisitFacts, VisitPage, VisitQuery,
+    VisitRow,
 };
 use crate::clock::now;
 
@@ -1190,6 +1191,16 @@ impl Store for SqliteStore {
     fn applications<'a>(&'a self, principal: &'a Principal) -> StoreFuture<'a, Vec<(VisitRow, String)>> {
         let (condition, args) = reach(principal);
         self.read(move |c| office::applications(c, condition, args))
+    }
+
+    fn dashboard<'a>(
+        &'a self,
+        principal: &'a Principal,
+        window: &'a DashboardWindow,
+    ) -> StoreFuture<'a, DashboardFigures> {
+        let (condition, args) = reach(principal);
+        let window = window.clone();
+        self.read(move |c| office::dashboard(c, condition, args, &window))
     }
 
     fn alerts<'a>(&'a self, principal: &'a Principal, window: &'a AlertWindow) -> StoreFuture<'a, Alerts> {

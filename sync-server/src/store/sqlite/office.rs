@@ -69,11 +69,12 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
         .query_row([&row.id], |r| r.get(0))?;
     tx.prepare_cached(
         "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
-            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry, merchant_phone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+            created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry, merchant_phone,
+            arrived_at, completed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
          ON CONFLICT (id) DO UPDATE SET kind = ?3, status = ?4, merchant = ?5, merchant_number = ?6,
             serial = ?7, assignee = ?8, updated_at = ?11, heads = ?12, office = ?13, blobs_missing = ?14,
-            sim_iccid = ?15, sim_expiry = ?16, merchant_phone = ?17",
+            sim_iccid = ?15, sim_expiry = ?16, merchant_phone = ?17, arrived_at = ?18, completed_at = ?19",
     )?
     .execute(params![
         row.id,
@@ -82,7 +83,7 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
         row.status,
         row.merchant,
         row.merchant_number,
-        row.serial,
+        row.serial.as_ref().or(row.dispatched_serial.as_ref()),
         row.assignee,
         row.created_by,
         row.created_at,
@@ -93,6 +94,8 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
         row.sim_iccid,
         row.sim_expiry,
         row.merchant_phone.unwrap_or_default(),
+        row.arrived_at,
+        row.completed_at,
     ])?;
     if let Some(serial) = &row.serial {
         tx.prepare_cached(
@@ -310,6 +313,87 @@ pub(super) fn open_visits(
          ORDER BY v.updated_at DESC, v.id"
     ))?;
     Ok(statement.query_map(params_from_iter(args), visit_row)?.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The dashboard's figures (see [`crate::store::DashboardFigures`]).
+pub(super) fn dashboard(
+    conn: &Connection,
+    reach: &str,
+    reach_args: Vec<Value>,
+    window: &crate::store::DashboardWindow,
+) -> Result<crate::store::DashboardFigures, StoreError> {
+    use crate::store::BEIJING_OFFSET_SECS as OFFSET;
+    const DAY: i64 = 86_400;
+    let with = |more: &[Value]| reach_args.iter().cloned().chain(more.iter().cloned()).collect::<Vec<_>>();
+    let per_day = |column: &str| -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT (v.created_at + {OFFSET}) / {DAY} AS day, v.{column}, count(*) FROM visits v
+             WHERE {reach} AND v.created_at >= ? GROUP BY day, v.{column}"
+        ))?;
+        let rows = statement
+            .query_map(params_from_iter(with(&[Value::Integer(window.since)])), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    };
+    let per_day_kind = per_day("kind")?;
+    let per_day_agent = per_day("assignee")?;
+    let now = window.now;
+    let (backlog, oldest_waiting) = conn
+        // Numbered after the reach's own parameters, which come later in the text.
+        .prepare_cached(&{
+            let n = reach_args.len();
+            let (day, three, seven) = (n + 1, n + 2, n + 3);
+            format!(
+                "SELECT count(*) FILTER (WHERE v.updated_at > ?{day}),
+                        count(*) FILTER (WHERE v.updated_at <= ?{day} AND v.updated_at > ?{three}),
+                        count(*) FILTER (WHERE v.updated_at <= ?{three} AND v.updated_at > ?{seven}),
+                        count(*) FILTER (WHERE v.updated_at <= ?{seven}),
+                        min(v.updated_at)
+                 FROM visits v INDEXED BY visits_by_status_updated WHERE {reach} AND v.status = 'completed'"
+            )
+        })?
+        .query_row(
+            params_from_iter(with(&[now - DAY, now - 3 * DAY, now - 7 * DAY].map(Value::Integer))),
+            |r| Ok(([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?], r.get(4)?)),
+        )?;
+    let sim_expiries = conn
+        .prepare_cached(
+            "SELECT sim_expiry, count(*) FROM fleet
+             WHERE sim_expiry >= ?1 AND sim_expiry <= ?2
+               AND (state IS NULL OR state NOT IN ('deregistered', 'recycled', 'lost'))
+             GROUP BY sim_expiry",
+        )?
+        .query_map([&window.sim_from, &window.sim_until], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let states = conn
+        .prepare_cached("SELECT COALESCE(state, ''), count(*) FROM terminal_register GROUP BY state")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let arrival_to_completion = conn
+        .prepare_cached(&format!(
+            "SELECT count(*), COALESCE(sum(v.completed_at - v.arrived_at), 0) FROM visits v
+             WHERE {reach} AND v.completed_at >= ? AND v.arrived_at IS NOT NULL AND v.completed_at > v.arrived_at"
+        ))?
+        .query_row(params_from_iter(with(&[Value::Integer(window.since)])), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let repeated_faults = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT serial FROM visits INDEXED BY visits_repairs_by_serial
+             WHERE kind = 'repair' AND serial IS NOT NULL AND updated_at >= ?1
+             GROUP BY serial HAVING count(*) >= 2)",
+        )?
+        .query_row([window.repairs_since], |r| r.get(0))?;
+    Ok(crate::store::DashboardFigures {
+        per_day_kind,
+        per_day_agent,
+        backlog,
+        oldest_waiting,
+        sim_expiries,
+        states,
+        arrival_to_completion,
+        repeated_faults,
+    })
 }
 
 const FLEET_COLUMNS: &str = "serial, merchant, merchant_number, model, manufacturer, state, production_date, \
