@@ -1013,6 +1013,22 @@ pub struct DashboardFigures {
     pub repeated_faults: i64,
 }
 
+/// Counts by (day, kind, agent) as the engines group them, split into the
+/// dashboard's per-day counts by kind and by agent.
+#[allow(clippy::type_complexity)]
+pub(crate) fn split_per_day(
+    grouped: Vec<(i64, String, String, i64)>,
+) -> (Vec<(i64, String, i64)>, Vec<(i64, String, i64)>) {
+    let mut kinds: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    let mut agents: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for (day, kind, agent, n) in grouped {
+        *kinds.entry((day, kind)).or_default() += n;
+        *agents.entry((day, agent)).or_default() += n;
+    }
+    let flat = |map: BTreeMap<(i64, String), i64>| map.into_iter().map(|((d, k), n)| (d, k, n)).collect();
+    (flat(kinds), flat(agents))
+}
+
 /// The offset of Beijing time from UTC in seconds (no daylight saving):
 /// a Unix time plus this, divided by a day, is its Beijing day.
 pub const BEIJING_OFFSET_SECS: i64 = 8 * 3600;

@@ -357,21 +357,18 @@ pub(super) async fn dashboard<C: GenericClient>(
 ) -> Result<crate::store::DashboardFigures, StoreError> {
     use crate::store::BEIJING_OFFSET_SECS as OFFSET;
     const DAY: i64 = 86_400;
-    let per_day = |column: &'static str| async move {
-        let (reach, mut args) = super::reach(principal);
-        let since = args.add(window.since);
-        let sql = format!(
-            "SELECT (v.created_at + {OFFSET}) / {DAY} AS day, v.{column}, count(*) FROM visits v
-             WHERE {reach} AND v.created_at >= {since} GROUP BY day, v.{column}"
-        );
-        query(c, &sql, &args.refs())
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect::<Result<Vec<(i64, String, i64)>, StoreError>>()
-    };
-    let per_day_kind = per_day("kind").await?;
-    let per_day_agent = per_day("assignee").await?;
+    let (reach, mut args) = super::reach(principal);
+    let since = args.add(window.since);
+    let sql = format!(
+        "SELECT (v.created_at + {OFFSET}) / {DAY} AS day, v.kind, v.assignee, count(*) FROM visits v
+         WHERE {reach} AND v.created_at >= {since} GROUP BY day, v.kind, v.assignee"
+    );
+    let grouped = query(c, &sql, &args.refs())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .collect::<Result<Vec<(i64, String, String, i64)>, StoreError>>()?;
+    let (per_day_kind, per_day_agent) = crate::store::split_per_day(grouped);
     let (reach, mut args) = super::reach(principal);
     let [day, three, seven] = [DAY, 3 * DAY, 7 * DAY].map(|ago| args.add(window.now - ago));
     let row = query_one(
@@ -389,12 +386,20 @@ pub(super) async fn dashboard<C: GenericClient>(
     .await?;
     let backlog = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?];
     let oldest_waiting = row.try_get(4)?;
+    // The SIM alert's two halves, each on its own index.
+    let by_visits = "(r.changed_by IS NULL OR r.changed_by = 'import')";
     let sim_expiries = query(
         c,
-        "SELECT sim_expiry, count(*) FROM fleet
-         WHERE sim_expiry >= $1 AND sim_expiry <= $2
-           AND (state IS NULL OR state NOT IN ('deregistered', 'recycled', 'lost'))
-         GROUP BY sim_expiry",
+        &format!(
+            "SELECT due, count(*) FROM (
+                SELECT t.sim_expiry AS due FROM terminals t LEFT JOIN terminal_register r ON r.serial = t.serial
+                WHERE t.sim_expiry >= $1 AND t.sim_expiry <= $2 AND {by_visits} AND {IN_SERVICE}
+                UNION ALL
+                SELECT r.sim_expiry FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+                WHERE r.sim_expiry >= $1 AND r.sim_expiry <= $2
+                  AND (t.sim_expiry IS NULL OR NOT {by_visits}) AND {IN_SERVICE}
+             ) AS cards GROUP BY due"
+        ),
         &[&window.sim_from, &window.sim_until],
     )
     .await?

@@ -325,20 +325,18 @@ pub(super) fn dashboard(
     use crate::store::BEIJING_OFFSET_SECS as OFFSET;
     const DAY: i64 = 86_400;
     let with = |more: &[Value]| reach_args.iter().cloned().chain(more.iter().cloned()).collect::<Vec<_>>();
-    let per_day = |column: &str| -> Result<Vec<(i64, String, i64)>, StoreError> {
-        let mut statement = conn.prepare_cached(&format!(
-            "SELECT (v.created_at + {OFFSET}) / {DAY} AS day, v.{column}, count(*) FROM visits v
-             WHERE {reach} AND v.created_at >= ? GROUP BY day, v.{column}"
-        ))?;
-        let rows = statement
-            .query_map(params_from_iter(with(&[Value::Integer(window.since)])), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    };
-    let per_day_kind = per_day("kind")?;
-    let per_day_agent = per_day("assignee")?;
+    // One pass over the window's visits, by day, kind and agent.
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT (v.created_at + {OFFSET}) / {DAY} AS day, v.kind, v.assignee, count(*)
+         FROM visits v INDEXED BY visits_by_created
+         WHERE {reach} AND v.created_at >= ? GROUP BY day, v.kind, v.assignee"
+    ))?;
+    let grouped = statement
+        .query_map(params_from_iter(with(&[Value::Integer(window.since)])), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let (per_day_kind, per_day_agent) = crate::store::split_per_day(grouped);
     let now = window.now;
     let (backlog, oldest_waiting) = conn
         // Numbered after the reach's own parameters, which come later in the text.
@@ -358,13 +356,19 @@ pub(super) fn dashboard(
             params_from_iter(with(&[now - DAY, now - 3 * DAY, now - 7 * DAY].map(Value::Integer))),
             |r| Ok(([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?], r.get(4)?)),
         )?;
+    // The SIM alert's two halves, each on its own index: the card a visit
+    // recorded, and the register's where no visit's counts.
     let sim_expiries = conn
-        .prepare_cached(
-            "SELECT sim_expiry, count(*) FROM fleet
-             WHERE sim_expiry >= ?1 AND sim_expiry <= ?2
-               AND (state IS NULL OR state NOT IN ('deregistered', 'recycled', 'lost'))
-             GROUP BY sim_expiry",
-        )?
+        .prepare_cached(&format!(
+            "SELECT due, count(*) FROM (
+                SELECT t.sim_expiry AS due FROM terminals t LEFT JOIN terminal_register r ON r.serial = t.serial
+                WHERE t.sim_expiry >= ?1 AND t.sim_expiry <= ?2 AND {CARD_BY_VISITS} AND {IN_SERVICE}
+                UNION ALL
+                SELECT r.sim_expiry FROM terminal_register r LEFT JOIN terminals t ON t.serial = r.serial
+                WHERE r.sim_expiry >= ?1 AND r.sim_expiry <= ?2
+                  AND (t.sim_expiry IS NULL OR NOT {CARD_BY_VISITS}) AND {IN_SERVICE}
+             ) GROUP BY due"
+        ))?
         .query_map([&window.sim_from, &window.sim_until], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     let states = conn
@@ -373,7 +377,8 @@ pub(super) fn dashboard(
         .collect::<Result<Vec<_>, _>>()?;
     let arrival_to_completion = conn
         .prepare_cached(&format!(
-            "SELECT count(*), COALESCE(sum(v.completed_at - v.arrived_at), 0) FROM visits v
+            "SELECT count(*), COALESCE(sum(v.completed_at - v.arrived_at), 0)
+             FROM visits v INDEXED BY visits_by_completed
              WHERE {reach} AND v.completed_at >= ? AND v.arrived_at IS NOT NULL AND v.completed_at > v.arrived_at"
         ))?
         .query_row(params_from_iter(with(&[Value::Integer(window.since)])), |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -558,7 +563,7 @@ pub(super) fn alerts(
     reach_args: Vec<Value>,
     window: &AlertWindow,
 ) -> Result<Alerts, StoreError> {
-    let in_service = "(r.state IS NULL OR r.state NOT IN ('deregistered', 'recycled', 'lost'))";
+    let in_service = IN_SERVICE;
     let count = |sql: &str, args: Vec<Value>| -> Result<i64, StoreError> {
         Ok(conn.prepare_cached(sql)?.query_row(params_from_iter(args), |r| r.get(0))?)
     };
@@ -724,14 +729,20 @@ fn custody_alert(
 /// wins over the imported one, so the two halves are: terminals whose
 /// visit-recorded expiry is due, and registered terminals whose imported
 /// expiry is due and no visit recorded one. Each half reads its own index.
+/// A registered terminal still in service (not deregistered, taken back or lost).
+const IN_SERVICE: &str = "(r.state IS NULL OR r.state NOT IN ('deregistered', 'recycled', 'lost'))";
+
+/// Once an approval changed a register row, the register's card is the
+/// one (a later visit not yet approved does not move the alert); until
+/// then, the card a visit recorded wins over the imported one.
+const CARD_BY_VISITS: &str = "(r.changed_by IS NULL OR r.changed_by = 'import')";
+
 fn sim_alert(
     conn: &Connection,
     in_service: &str,
     until: &str,
 ) -> Result<AlertList<TerminalAlert>, StoreError> {
-    // Once an approval changed a register row, the register's card is the
-    // one (a later visit not yet approved does not move the alert).
-    let by_visits = "(r.changed_by IS NULL OR r.changed_by = 'import')";
+    let by_visits = CARD_BY_VISITS;
     let from_visits = format!(
         "FROM terminals t LEFT JOIN terminal_register r ON r.serial = t.serial
          WHERE t.sim_expiry <= ?1 AND {by_visits} AND {in_service}"
