@@ -142,6 +142,8 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
         Entry::new(GET, "/office/visits/new", desk(DeskAction::Create), form, pages::new_visit_page).page(),
         Entry::new(GET, "/office/visits/export.csv", officer, form, pages::export_visits).page(),
         Entry::new(GET, "/office/visits/export.xlsx", officer, form, pages::export_visits_xlsx).page(),
+        Entry::new(POST, "/office/visits/bulk", desk(DeskAction::Review), form, crate::office::bulk::bulk)
+            .page(),
         Entry::new(GET, "/office/visits/{id}", officer, form, pages::visit_page).page(),
         Entry::new(POST, "/office/visits/{id}/review", desk(DeskAction::Review), form, pages::review).page(),
         Entry::new(POST, "/office/visits/{id}/assign", desk(DeskAction::Assign), form, pages::assign).page(),
@@ -167,8 +169,7 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
             crate::office::alerts::dispatch,
         )
         .page(),
-        Entry::new(GET, "/office/static/alerts.js", anyone, form, crate::office::alerts::alerts_script)
-            .page(),
+        Entry::new(GET, "/office/static/lists.js", anyone, form, crate::office::alerts::lists_script).page(),
         Entry::new(GET, "/office/applications", officer, form, pages::applications).page(),
         Entry::new(
             POST,

@@ -665,6 +665,64 @@ pub async fn dispatch(
     Ok(outcomes)
 }
 
+/// At most this many visits in one bulk decision.
+pub const BULK_MAX: usize = 200;
+
+/// A decision taken on many visits at once from the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bulk {
+    /// Approve each (each only when complete on the server with a verified
+    /// signature, as one by one).
+    Approve,
+    /// Give each to `agent`, for `schedule` (none: the plan is cleared).
+    Assign {
+        /// The agent.
+        agent: String,
+        /// The day and window.
+        schedule: Option<Schedule>,
+    },
+}
+
+/// Takes `decision` on each of `ids`, each through the same one-visit
+/// action as its page (`review`, `assign`), so each visit is changed whole
+/// or not at all and audited as one; the outcome of each, in order, with
+/// the words of why not. Refused whole (nothing done) when the user may
+/// not take the decision, the agent is not enrolled, or there are more
+/// than [`BULK_MAX`] visits.
+pub async fn bulk(
+    state: &State,
+    user: &DeskUser,
+    ids: &[String],
+    decision: &Bulk,
+) -> Result<Vec<(String, Result<(), String>)>, DeskError> {
+    if ids.len() > BULK_MAX {
+        return Err(DeskError::Invalid(format!("{} visits at once; at most {BULK_MAX}", ids.len())));
+    }
+    match decision {
+        Bulk::Approve => user.require(DeskAction::Review)?,
+        Bulk::Assign { agent, .. } => {
+            user.require(DeskAction::Assign)?;
+            enrolled_agent(state, agent).await?;
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut outcomes = Vec::new();
+    for id in ids.iter().filter(|id| seen.insert(id.as_str())) {
+        let done = match decision {
+            Bulk::Approve => {
+                Box::pin(review(state, user, id, ReviewDecision::Approve, None, Conflicts::Refuse))
+                    .await
+                    .map(drop)
+            }
+            Bulk::Assign { agent, schedule } => {
+                Box::pin(assign(state, user, id, agent, Some(schedule.clone()))).await.map(drop)
+            }
+        };
+        outcomes.push((id.clone(), done.map_err(|e| e.to_string())));
+    }
+    Ok(outcomes)
+}
+
 /// One terminal of a dispatch: its visit, for its merchant in the register.
 async fn dispatch_one(
     state: &State,

@@ -122,6 +122,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/visits/new", "..........y."),
     ("GET", "/office/visits/export.csv", "........y.y."),
     ("GET", "/office/visits/export.xlsx", "........y.y."),
+    ("POST", "/office/visits/bulk", "........y.y."),
     ("GET", "/office/visits/{id}", "........y.y."),
     ("POST", "/office/visits/{id}/review", "........y.y."),
     ("POST", "/office/visits/{id}/assign", "..........y."),
@@ -137,7 +138,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/dashboard.csv", "........y.y."),
     ("GET", "/office/alerts", "........y.y."),
     ("POST", "/office/alerts/dispatch", "..........y."),
-    ("GET", "/office/static/alerts.js", "yyyyyyyyyyyy"),
+    ("GET", "/office/static/lists.js", "yyyyyyyyyyyy"),
     ("GET", "/office/queue", "........y.y."),
     ("GET", "/office/applications", "........y.y."),
     ("POST", "/office/applications/{id}", "........y.y."),
@@ -364,6 +365,7 @@ impl World {
                     "/office/applications/{id}" => &[("decision", "approve")],
                     "/office/check-in" => &[("serial", "N910000000002"), ("place", "warehouse")],
                     "/office/devices/enrol" => &[("agent", "zhao")],
+                    "/office/visits/bulk" => &[("action", "approve")],
                     "/office/alerts/dispatch" => {
                         &[("kind", "sim_renewal"), ("agent", "wang"), ("serial", SERIAL)]
                     }

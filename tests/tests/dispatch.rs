@@ -107,3 +107,58 @@ fn ticked_sim_alerts_become_renewals_on_the_agents_phone_each_once() {
     expected.sort();
     assert_eq!(expected, SERIALS);
 }
+
+/// Approving and reassigning the visits ticked in the list: a visit that
+/// is not complete is listed with what it misses and left as it was, the
+/// complete one is approved; reassigned visits reach the other agent.
+#[test]
+fn a_bulk_approval_does_what_can_be_done_and_says_why_not_for_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("server"));
+    server.add_user("boss", "admin");
+    server.add_user("chen", "reviewer");
+    let mut li: Agent = open(&dir.path().join("li"));
+    li.enroll(&server.base, &server.enrolment_code("li"), "小米 14").unwrap();
+    let mut wang: Agent = open(&dir.path().join("wang"));
+    wang.enroll(&server.base, &server.enrolment_code("wang"), "华为 P60").unwrap();
+    let shop = posfield_shared::visit::MerchantInput { name: "老王便利店".into(), ..Default::default() };
+    let complete = posfield_e2e::story::repair_visit_at(&mut li, &shop, "code128-1/1.png", &[]);
+    let draft = li.create_visit(VisitKind::Inspection, &shop).unwrap().id;
+    li.sync(&mut |_| {}).unwrap();
+
+    let reviewer = Desk::sign_in(&server, "chen");
+    let csrf = reviewer.csrf();
+    let ids = [complete.as_str(), draft.as_str()];
+    let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf), ("action", "approve")];
+    form.extend(ids.iter().map(|id| ("visit", *id)));
+    let (status, page) = reviewer.post("office/visits/bulk", &form);
+    assert!(status == 200 && page.contains(r#"id="bulk-count">2<"#), "{page}");
+    form.push(("confirmed", "1"));
+    let (status, page) = reviewer.post("office/visits/bulk", &form);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"id="bulk-done">1<"#), "{page}");
+    assert_eq!(page.matches(r#"class="not-done""#).count(), 1, "{page}");
+    li.sync(&mut |_| {}).unwrap();
+    assert_eq!(li.visit(&complete).unwrap().status, posfield_shared::VisitStatus::Approved);
+    assert_eq!(li.visit(&draft).unwrap().status, posfield_shared::VisitStatus::Draft, "left as it was");
+
+    // A reviewer cannot reassign; an administrator gives the draft to wang.
+    let assign = |desk: &Desk| {
+        let csrf = desk.csrf();
+        desk.post(
+            "office/visits/bulk",
+            &[
+                ("csrf", &csrf),
+                ("action", "assign"),
+                ("agent", "wang"),
+                ("visit", draft.as_str()),
+                ("confirmed", "1"),
+            ],
+        )
+    };
+    assert_eq!(assign(&reviewer).0, 403);
+    let (status, page) = assign(&Desk::sign_in(&server, "boss"));
+    assert!(status == 200 && page.contains(r#"id="bulk-done">1<"#), "{page}");
+    wang.sync(&mut |_| {}).unwrap();
+    assert_eq!(wang.visit(&draft).unwrap().assignment.agent, "wang");
+}

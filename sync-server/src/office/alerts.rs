@@ -16,6 +16,7 @@ use posfield_shared::vocab::Term;
 use posfield_shared::{Timestamp, VisitKind};
 
 use super::PageError;
+use super::forms::TickedForm;
 use super::i18n::Lang;
 use super::pages::{
     Choice, Chrome, TerminalLine, VisitLine, html, kind_label, status_label, terminal_line, visit_line,
@@ -126,45 +127,9 @@ pub async fn alerts(
     })
 }
 
-/// GET /office/static/alerts.js: ticking, sorting and filtering the rows.
-pub async fn alerts_script() -> Response {
-    super::pages::script(include_str!("../../templates/office/alerts.js"))
-}
-
-/// A dispatch form as sent: a tick box per row sends `serial` once each,
-/// which is why the body is read as pairs rather than into a struct.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct DispatchForm {
-    csrf: String,
-    kind: String,
-    agent: String,
-    day: String,
-    serials: Vec<String>,
-    /// Sent by the confirmation's button: make the visits.
-    confirmed: bool,
-}
-
-impl DispatchForm {
-    /// Reads the form's pairs; more than [`DISPATCH_MAX`] serials is refused
-    /// before anything else is read of it.
-    fn parse(body: &[u8]) -> Result<DispatchForm, PageError> {
-        let mut form = DispatchForm::default();
-        for (name, value) in url::form_urlencoded::parse(body) {
-            match name.as_ref() {
-                "csrf" => form.csrf = value.into_owned(),
-                "kind" => form.kind = value.into_owned(),
-                "agent" => form.agent = value.into_owned(),
-                "day" => form.day = value.into_owned(),
-                "confirmed" => form.confirmed = true,
-                "serial" if form.serials.len() == DISPATCH_MAX => {
-                    return Err(PageError::BadRequest(format!("more than {DISPATCH_MAX} terminals at once")));
-                }
-                "serial" => form.serials.push(value.into_owned()),
-                _ => {}
-            }
-        }
-        Ok(form)
-    }
+/// GET /office/static/lists.js: ticking, sorting and filtering the lists' rows.
+pub async fn lists_script() -> Response {
+    super::pages::script(include_str!("../../templates/office/lists.js"))
 }
 
 /// One terminal's outcome on the result page.
@@ -205,18 +170,19 @@ pub async fn dispatch(
     lang: Lang,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = DispatchForm::parse(&body)?;
-    officer.check_csrf(&form.csrf)?;
-    let kind = VisitKind::from_code(&form.kind)
+    let form = TickedForm::parse(&body, "serial", DISPATCH_MAX)?;
+    officer.check_csrf(form.field("csrf"))?;
+    let kind = VisitKind::from_code(form.field("kind"))
         .filter(|kind| desk::DISPATCH_KINDS.contains(kind))
-        .ok_or_else(|| PageError::BadRequest(format!("kind {:?}", form.kind)))?;
-    if form.serials.is_empty() {
+        .ok_or_else(|| PageError::BadRequest(format!("kind {:?}", form.field("kind"))))?;
+    if form.ticked.is_empty() {
         return Err(PageError::BadRequest(lang.t("dispatch_none").to_owned()));
     }
-    let schedule = desk::typed_schedule(&form.day, "", "")?;
-    let results = if form.confirmed {
+    let (agent, day) = (form.field("agent"), form.field("day"));
+    let schedule = desk::typed_schedule(day, "", "")?;
+    let results = if form.fields.contains_key("confirmed") {
         let outcomes =
-            desk::dispatch(&state, &officer.desk_user(), kind, &form.agent, schedule, &form.serials).await?;
+            desk::dispatch(&state, &officer.desk_user(), kind, agent, schedule, &form.ticked).await?;
         Some(outcomes.into_iter().map(|(serial, outcome)| line(lang, serial, outcome)).collect::<Vec<_>>())
     } else {
         None
@@ -225,10 +191,10 @@ pub async fn dispatch(
         c: Chrome::new(&officer, lang, "alerts", "/office/alerts".into()),
         kind: kind_label(lang, kind.code()),
         kind_code: kind.code().to_owned(),
-        agent: form.agent.trim().to_owned(),
-        day: form.day.trim().to_owned(),
+        agent: agent.trim().to_owned(),
+        day: day.trim().to_owned(),
         created: results.iter().flatten().filter(|l| l.created).count(),
-        serials: form.serials,
+        serials: form.ticked,
         results,
     })
 }
@@ -243,32 +209,4 @@ fn line(lang: Lang, serial: String, outcome: Dispatched) -> DispatchLine {
         Dispatched::Failed(why) => (None, false, format!("{}: {why}", lang.t("dispatch_failed"))),
     };
     DispatchLine { serial, visit, created, outcome }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_dispatch_form_keeps_every_ticked_serial_and_refuses_too_many() {
-        let form = DispatchForm::parse(
-            b"csrf=t&kind=sim_renewal&agent=wang&day=2026-12-08&serial=N1&serial=N2&confirmed=1&other=x",
-        )
-        .unwrap();
-        assert_eq!(
-            form,
-            DispatchForm {
-                csrf: "t".into(),
-                kind: "sim_renewal".into(),
-                agent: "wang".into(),
-                day: "2026-12-08".into(),
-                serials: vec!["N1".into(), "N2".into()],
-                confirmed: true,
-            }
-        );
-        let many = (0..=DISPATCH_MAX).map(|i| format!("serial=N{i}")).collect::<Vec<_>>().join("&");
-        assert!(matches!(DispatchForm::parse(many.as_bytes()), Err(PageError::BadRequest(_))));
-        let most = (0..DISPATCH_MAX).map(|i| format!("serial=N{i}")).collect::<Vec<_>>().join("&");
-        assert_eq!(DispatchForm::parse(most.as_bytes()).unwrap().serials.len(), DISPATCH_MAX);
-    }
 }

@@ -7,6 +7,8 @@
 //! - [`queries`]: the lists' filters and the alerts' dates, put to the store.
 //! - [`pages`]: the handlers.
 //! - [`dashboard`]: the fleet at a glance, charts drawn on the server with their numbers.
+//! - [`forms`]: forms with a tick box per row, read as pairs.
+//! - [`bulk`]: approving or reassigning the visits ticked in the list, with a line for each.
 //! - [`alerts`]: the alerts, and the visits dispatched from their rows.
 //! - [`fields`]: a visit document's paths and values in the pages' words.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
@@ -27,11 +29,13 @@
 //! that syncs to the agent.
 
 pub mod alerts;
+pub mod bulk;
 pub mod certificate;
 pub mod custody;
 pub mod dashboard;
 pub mod devices;
 pub mod fields;
+pub mod forms;
 pub mod i18n;
 pub mod import;
 pub mod outbox;

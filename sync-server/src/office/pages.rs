@@ -347,6 +347,8 @@ pub struct VisitsPage {
     next: Option<String>,
     first: Option<String>,
     export: String,
+    /// This page's address, for a bulk decision to come back to.
+    here: String,
 }
 
 /// GET /office/visits.
@@ -382,6 +384,7 @@ pub async fn visit_list(
         next: next.map(|n| link(&n)),
         first: (!filter.after.is_empty()).then(|| link("")),
         export: format!("/office/visits/export.csv?{base}"),
+        here: link(&filter.after),
         filter,
     };
     html(&page)

@@ -529,3 +529,24 @@ test('the warehouse checks in a terminal an agent held too long, by scanner: the
   assert.match(await page.textContent('body'), /不在登记表中/);
   await reviewer.close();
 });
+
+test('visits ticked in the list are approved at once, after a confirmation that names how many, with a line each', async () => {
+  const ids = ['批量一号店', '批量二号店', '批量三号店'].map((shop, i) => repairVisit(shop, `N91000012346${10 + i}`));
+  agent('sync');
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/visits?status=completed&agent=wang.test&merchant=${encodeURIComponent('批量')}`);
+  const boxes = page.locator('#visit-list tbody input[name=visit]');
+  assert.equal(await boxes.count(), 3);
+  assert.equal(await page.isDisabled('#bulk-approve'), true, 'nothing ticked, nothing to approve');
+  await page.check('#visit-list thead input.tick-all');
+  assert.equal(await page.textContent('#bulk-bar .ticked'), '3');
+  await Promise.all([page.waitForURL('**/office/visits/bulk'), page.click('#bulk-approve')]);
+  assert.equal(await page.textContent('#bulk-count'), '3');
+  await screenshot(page, 'bulk-confirm');
+  await Promise.all([page.waitForLoadState('load'), page.click('#bulk-confirm button[name=confirmed]')]);
+  assert.equal(await page.textContent('#bulk-done'), '3');
+  await screenshot(page, 'bulk-result');
+  await page.close();
+  agent('sync');
+  for (const id of ids) assert.equal(JSON.parse(agent('show', id)).status, 'approved');
+});

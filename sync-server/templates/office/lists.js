@@ -1,6 +1,8 @@
-// The alerts' lists: a filter box over each list, a click on a column's
-// head sorts by it (again: the other way), and in a dispatch form the
-// ticked rows are counted on its button, which stays off while none is.
+// The desk's lists: over each alert list a filter box, and a click on a
+// column's head sorts by it (again: the other way); in a form with a tick
+// box per row (a dispatch from the alerts, a bulk decision on the visit
+// list) the ticked rows are counted, "tick all" ticks the rows shown, and
+// the form's buttons stay off while none is ticked.
 'use strict';
 
 (function () {
@@ -16,12 +18,12 @@
     return a.localeCompare(b, 'zh-CN');
   };
 
+  const rowBoxes = (form) => form.querySelectorAll('tbody input[type=checkbox]');
+
   const counted = (form) => {
-    const ticked = form.querySelectorAll('tbody input[name=serial]:checked').length;
-    const button = form.querySelector('.dispatch-button');
-    if (!button) return;
-    button.querySelector('.ticked').textContent = String(ticked);
-    button.disabled = ticked === 0;
+    const ticked = [...rowBoxes(form)].filter((box) => box.checked).length;
+    for (const count of form.querySelectorAll('.ticked')) count.textContent = String(ticked);
+    for (const button of form.querySelectorAll('.dispatch-button, .bulk-button')) button.disabled = ticked === 0;
   };
 
   for (const table of document.querySelectorAll('table.alert-list')) {
@@ -37,7 +39,7 @@
       for (const row of body.rows) {
         row.hidden = words !== '' && !row.textContent.toLowerCase().includes(words);
         // A row filtered out is not dispatched by a tick the reader cannot see.
-        const box = row.querySelector('input[name=serial]');
+        const box = row.querySelector('input[type=checkbox]');
         if (row.hidden && box) box.checked = false;
       }
       const form = table.closest('form');
@@ -60,7 +62,7 @@
   for (const form of document.querySelectorAll('form.dispatch')) {
     form.addEventListener('change', (event) => {
       if (event.target.classList.contains('tick-all')) {
-        for (const box of form.querySelectorAll('tbody tr:not([hidden]) input[name=serial]')) {
+        for (const box of form.querySelectorAll('tbody tr:not([hidden]) input[type=checkbox]')) {
           box.checked = event.target.checked;
         }
       }
