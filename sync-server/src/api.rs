@@ -196,6 +196,9 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
             crate::office::custody::check_in,
         )
         .page(),
+        Entry::new(GET, "/office/audit", admin, form, crate::office::audit::audit_page).page(),
+        Entry::new(GET, "/office/audit/export.csv", admin, form, crate::office::audit::audit_csv).page(),
+        Entry::new(GET, "/office/audit/export.xlsx", admin, form, crate::office::audit::audit_xlsx).page(),
         Entry::new(GET, "/office/devices", admin, form, crate::office::devices::device_list).page(),
         Entry::new(POST, "/office/devices/enrol", admin, form, crate::office::devices::enrol).page(),
         Entry::new(POST, "/office/devices/{id}/revoke", admin, form, crate::office::devices::revoke).page(),

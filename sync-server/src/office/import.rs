@@ -237,7 +237,10 @@ fn from_spreadsheet(cell: &str) -> &str {
 }
 
 /// A CSV file of a header and rows, every cell made [`spreadsheet_safe`].
-fn csv_text<R: IntoIterator<Item = String>>(header: &[&str], rows: impl IntoIterator<Item = R>) -> String {
+pub(super) fn csv_text<R: IntoIterator<Item = String>>(
+    header: &[&str],
+    rows: impl IntoIterator<Item = R>,
+) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut result = writer.write_record(header.iter().map(|h| spreadsheet_safe(h).into_owned()));
     for row in rows {

@@ -9,6 +9,7 @@
 //! - [`dashboard`]: the fleet at a glance, charts drawn on the server with their numbers.
 //! - [`forms`]: forms with a tick box per row, read as pairs.
 //! - [`bulk`]: approving or reassigning the visits ticked in the list, with a line for each.
+//! - [`audit`]: the audit log for administrators, filtered, paged and exported.
 //! - [`alerts`]: the alerts, and the visits dispatched from their rows.
 //! - [`fields`]: a visit document's paths and values in the pages' words.
 //! - [`import`]: the terminal register's CSV import and the CSV exports.
@@ -29,6 +30,7 @@
 //! that syncs to the agent.
 
 pub mod alerts;
+pub mod audit;
 pub mod bulk;
 pub mod certificate;
 pub mod custody;

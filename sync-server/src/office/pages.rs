@@ -421,7 +421,7 @@ pub async fn export_visits_xlsx(
     xlsx_response("visits.xlsx", super::xlsx::workbook("visits", import::VISIT_COLUMNS, &table))
 }
 
-fn xlsx_response(
+pub(super) fn xlsx_response(
     name: &str,
     book: Result<Vec<u8>, rust_xlsxwriter::XlsxError>,
 ) -> Result<Response, PageError> {
@@ -435,7 +435,7 @@ fn xlsx_response(
         .into_response())
 }
 
-fn csv_response(name: &str, body: String) -> Response {
+pub(super) fn csv_response(name: &str, body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

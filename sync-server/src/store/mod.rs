@@ -388,6 +388,23 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
 }
 
+/// The audit log's filters; `None` matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Who (exactly).
+    pub actor: Option<String>,
+    /// The action code (exactly).
+    pub action: Option<String>,
+    /// The visit (exactly).
+    pub visit_id: Option<String>,
+    /// From this time (Unix seconds)…
+    pub from: Option<i64>,
+    /// …to before this one.
+    pub until: Option<i64>,
+    /// Entries older than this id (the next page).
+    pub before: Option<i64>,
+}
+
 /// What the projection holds of a visit: what a new document is compared with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Projected {
@@ -1290,6 +1307,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// The newest audit entries, of one visit or of all.
     fn audit_log<'a>(&'a self, visit_id: Option<&'a str>, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>>;
+
+    /// The newest audit entries that match `query`, at most `limit`, each
+    /// with its id (a page after the last starts `before` it).
+    fn audit_search<'a>(
+        &'a self,
+        query: &'a AuditQuery,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<(i64, AuditRecord)>>;
 
     // ---------------------------------------------------------------- access and sync
 

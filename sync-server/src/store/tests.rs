@@ -1005,3 +1005,46 @@ async fn the_dashboard_counts_days_backlog_sims_states_and_arrival_to_completion
         assert_eq!(li.backlog, [0, 0, 0, 1], "an agent's reach only");
     }
 }
+
+/// The audit log's search: newest first, each filter exact, days as a
+/// range, paged by id.
+#[tokio::test]
+async fn the_audit_log_is_searched_by_who_what_which_visit_and_when() {
+    for store in engines().await {
+        for (visit, actor, action) in [
+            (Some("v1"), "boss", "review"),
+            (None, "boss", "enrolment_code_issued"),
+            (Some("v2"), "chen", "review"),
+            (Some("v1"), "chen", "viewed_personal_document"),
+        ] {
+            store.audit(AuditEntry::new(visit, actor, action, "")).await.unwrap();
+        }
+        let search = |query: super::AuditQuery| {
+            let store = &store;
+            async move {
+                let found = store.audit_search(&query, 10).await.unwrap();
+                found
+                    .into_iter()
+                    .map(|(_, r)| format!("{}:{}", r.entry.actor, r.entry.action))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            search(super::AuditQuery::default()).await,
+            ["chen:viewed_personal_document", "chen:review", "boss:enrolment_code_issued", "boss:review"],
+            "{}",
+            store.name()
+        );
+        let by = |actor: &str| super::AuditQuery { actor: Some(actor.into()), ..Default::default() };
+        assert_eq!(search(by("boss")).await, ["boss:enrolment_code_issued", "boss:review"]);
+        let reviews = super::AuditQuery { action: Some("review".into()), ..Default::default() };
+        assert_eq!(search(reviews).await, ["chen:review", "boss:review"]);
+        let v1 = super::AuditQuery { visit_id: Some("v1".into()), ..Default::default() };
+        assert_eq!(search(v1).await, ["chen:viewed_personal_document", "boss:review"]);
+        let future = super::AuditQuery { from: Some(crate::clock::now() + 3600), ..Default::default() };
+        assert!(search(future).await.is_empty());
+        let first = store.audit_search(&super::AuditQuery::default(), 2).await.unwrap();
+        let after = super::AuditQuery { before: Some(first[1].0), ..Default::default() };
+        assert_eq!(search(after).await, ["boss:enrolment_code_issued", "boss:review"], "the next page");
+    }
+}

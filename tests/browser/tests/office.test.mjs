@@ -440,6 +440,19 @@ test('a phone enrolled by the QR code on the devices page, then revoked: its syn
     refusal = String(error.stderr);
   }
   assert.match(refusal, /revoked/, 'the next sync is refused as revoked');
+  // Both are in the audit log, under the administrator, without the code.
+  const audit = await admin.newPage();
+  await audit.goto(`http://${base}/office/audit?actor=boss`);
+  const actions = await audit.locator('#audit-list tbody td:nth-child(3)').allTextContents();
+  assert.ok(actions.includes('enrolment_code_issued') && actions.includes('device_revoked'), actions.join(' '));
+  assert.ok(!(await audit.textContent('#audit-list')).includes(qr.text.split('/').pop()), 'the code is not logged');
+  await audit.fill('#audit-filters input[name=action]', 'device_revoked');
+  await Promise.all([audit.waitForURL('**/office/audit?*'), audit.click('#audit-filters button[type=submit]')]);
+  assert.equal(await audit.locator('#audit-list tbody tr').count(), 1);
+  await screenshot(audit, 'audit');
+  const csv = await audit.request.get(`http://${base}/office/audit/export.csv?action=device_revoked`);
+  assert.match(await csv.text(), /device_revoked/);
+  await audit.close();
   const kept = agentAt('zhao', 'list', '--unsynced').split('\n').map((line) => JSON.parse(line).id);
   assert.ok(kept.includes(unsynced), 'the unsynced visit stays on the phone');
 });
@@ -451,7 +464,7 @@ test('on a 360 px phone every page fits the screen, and a visit can be approved 
   const pages = [
     '/office/visits', `/office/visits/${visitId}`, '/office/queue', '/office/terminals', '/office/terminals/N9100001234567',
     '/office/alerts', '/office/applications', '/office/outbox', '/office/check-in', '/office/visits/new',
-    '/office/terminals/import', '/office/devices',
+    '/office/terminals/import', '/office/devices', '/office/dashboard', '/office/audit',
   ];
   for (const address of pages) {
     await page.goto(`http://${base}${address}`);
@@ -475,7 +488,7 @@ test('a reviewer cannot reach admin pages, and nothing is served without a sessi
   const reviewer = await newContext();
   const page = await signIn(reviewer, 'chen');
   assert.equal(await page.locator('a[href="/office/terminals/import"]').count(), 0, 'no admin links');
-  for (const adminPage of ['/office/visits/new', '/office/terminals/import', '/office/devices']) {
+  for (const adminPage of ['/office/visits/new', '/office/terminals/import', '/office/devices', '/office/audit', '/office/audit/export.csv']) {
     const response = await page.goto(`http://${base}${adminPage}`);
     assert.equal(response.status(), 403, adminPage);
   }

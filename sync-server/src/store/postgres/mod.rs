@@ -39,7 +39,7 @@ pub use self::import::Import;
 pub use self::tls::TlsMode;
 
 use super::{
-    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
+    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditQuery, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
     DashboardFigures, DashboardWindow, DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HeldVisits,
     HolderNow, NewDevice, NewSession, OutboxMessage, OutboxRecord, OutboxView, Principal, Projected,
     ProjectionRow, RegisterCause, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord, Store,
@@ -1082,6 +1082,50 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let c = self.client().await?;
             audit(&c, &entry).await
+        })
+    }
+
+    fn audit_search<'a>(
+        &'a self,
+        filter: &'a AuditQuery,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<(i64, AuditRecord)>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            let rows = query(
+                &c,
+                "SELECT id, at, visit_id, actor, action, detail FROM audit
+                 WHERE ($1::TEXT IS NULL OR actor = $1) AND ($2::TEXT IS NULL OR action = $2)
+                   AND ($3::TEXT IS NULL OR visit_id = $3) AND ($4::BIGINT IS NULL OR at >= $4)
+                   AND ($5::BIGINT IS NULL OR at < $5) AND ($6::BIGINT IS NULL OR id < $6)
+                 ORDER BY id DESC LIMIT $7",
+                &[
+                    &filter.actor as Param<'_>,
+                    &filter.action,
+                    &filter.visit_id,
+                    &filter.from,
+                    &filter.until,
+                    &filter.before,
+                    &limit_of(limit),
+                ],
+            )
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        AuditRecord {
+                            at: r.try_get(1)?,
+                            entry: AuditEntry {
+                                visit_id: r.try_get(2)?,
+                                actor: r.try_get(3)?,
+                                action: r.try_get(4)?,
+                                detail: r.try_get(5)?,
+                            },
+                        },
+                    ))
+                })
+                .collect()
         })
     }
 

@@ -34,7 +34,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use self::chunks::{Pending, Write};
 pub use self::export::SqliteExport;
 use super::{
-    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
+    ActorOwners, AlertWindow, Alerts, AuditEntry, AuditQuery, AuditRecord, COMMAND_LINE, CheckIn, CustodyRow,
     DashboardFigures, DashboardWindow, DeliveryOutcome, DeviceKeys, DeviceRecord, DeviceRow, HolderNow,
     NewDevice, NewSession, OutboxMessage, OutboxRecord, OutboxView, Principal, Projected, ProjectionRow,
     RegisterCause, RegisterRow, Renewal, SeenVersion, SessionLimits, SessionRecord, Store, StoreError,
@@ -844,6 +844,40 @@ impl Store for SqliteStore {
 
     fn audit(&self, entry: AuditEntry) -> StoreFuture<'_, ()> {
         self.run(move |c| audit(c, &entry))
+    }
+
+    fn audit_search<'a>(
+        &'a self,
+        query: &'a AuditQuery,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<(i64, AuditRecord)>> {
+        let query = query.clone();
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT id, at, visit_id, actor, action, detail FROM audit
+                 WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR visit_id = ?3)
+                   AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5) AND (?6 IS NULL OR id < ?6)
+                 ORDER BY id DESC LIMIT ?7",
+            )?;
+            let rows = statement.query_map(
+                params![query.actor, query.action, query.visit_id, query.from, query.until, query.before, limit as i64],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        AuditRecord {
+                            at: r.get(1)?,
+                            entry: AuditEntry {
+                                visit_id: r.get(2)?,
+                                actor: r.get(3)?,
+                                action: r.get(4)?,
+                                detail: r.get(5)?,
+                            },
+                        },
+                    ))
+                },
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
     }
 
     fn audit_log<'a>(&'a self, visit_id: Option<&'a str>, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>> {
