@@ -1131,27 +1131,8 @@ impl Store for PostgresStore {
 
     fn audit_log<'a>(&'a self, visit_id: Option<&'a str>, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(async move {
-            let c = self.client().await?;
-            let rows = query(
-                &c,
-                "SELECT at, visit_id, actor, action, detail FROM audit
-                 WHERE $1::TEXT IS NULL OR visit_id = $1 ORDER BY id DESC LIMIT $2",
-                &[&visit_id, &limit_of(limit)],
-            )
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(AuditRecord {
-                        at: r.try_get(0)?,
-                        entry: AuditEntry {
-                            visit_id: r.try_get(1)?,
-                            actor: r.try_get(2)?,
-                            action: r.try_get(3)?,
-                            detail: r.try_get(4)?,
-                        },
-                    })
-                })
-                .collect()
+            let query = AuditQuery { visit_id: visit_id.map(str::to_owned), ..AuditQuery::default() };
+            Ok(self.audit_search(&query, limit).await?.into_iter().map(|(_, record)| record).collect())
         })
     }
 

@@ -881,24 +881,9 @@ impl Store for SqliteStore {
     }
 
     fn audit_log<'a>(&'a self, visit_id: Option<&'a str>, limit: usize) -> StoreFuture<'a, Vec<AuditRecord>> {
-        let visit_id = visit_id.map(str::to_owned);
-        self.read(move |c| {
-            let mut statement = c.prepare_cached(
-                "SELECT at, visit_id, actor, action, detail FROM audit
-                 WHERE ?1 IS NULL OR visit_id = ?1 ORDER BY id DESC LIMIT ?2",
-            )?;
-            let rows = statement.query_map(params![visit_id, limit as i64], |r| {
-                Ok(AuditRecord {
-                    at: r.get(0)?,
-                    entry: AuditEntry {
-                        visit_id: r.get(1)?,
-                        actor: r.get(2)?,
-                        action: r.get(3)?,
-                        detail: r.get(4)?,
-                    },
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        Box::pin(async move {
+            let query = AuditQuery { visit_id: visit_id.map(str::to_owned), ..AuditQuery::default() };
+            Ok(self.audit_search(&query, limit).await?.into_iter().map(|(_, record)| record).collect())
         })
     }
 
