@@ -196,6 +196,10 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
             crate::office::custody::check_in,
         )
         .page(),
+        Entry::new(GET, "/office/users", admin, form, crate::office::users::users_page).page(),
+        Entry::new(POST, "/office/users", admin, form, crate::office::users::save_user).page(),
+        Entry::new(POST, "/office/users/{name}/remove", admin, form, crate::office::users::remove_user)
+            .page(),
         Entry::new(GET, "/office/audit", admin, form, crate::office::audit::audit_page).page(),
         Entry::new(GET, "/office/audit/export.csv", admin, form, crate::office::audit::audit_csv).page(),
         Entry::new(GET, "/office/audit/export.xlsx", admin, form, crate::office::audit::audit_xlsx).page(),

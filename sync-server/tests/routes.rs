@@ -145,6 +145,9 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/outbox", "........y.y."),
     ("GET", "/office/check-in", "........y.y."),
     ("POST", "/office/check-in", "........y.y."),
+    ("GET", "/office/users", "..........y."),
+    ("POST", "/office/users", "..........y."),
+    ("POST", "/office/users/{name}/remove", "..........y."),
     ("GET", "/office/audit", "..........y."),
     ("GET", "/office/audit/export.csv", "..........y."),
     ("GET", "/office/audit/export.xlsx", "..........y."),
@@ -313,7 +316,8 @@ impl World {
                 .replace("{sha}", &sha)
                 .replace("{id}", &self.visit)
                 .replace("{serial}", SERIAL)
-                .replace("{code}", "en"),
+                .replace("{code}", "en")
+                .replace("{name}", "nobody"),
         );
         let (cookie, csrf) = match caller {
             Caller::ReviewerSession => self.session(REVIEWER).await,
@@ -369,6 +373,9 @@ impl World {
                     "/office/check-in" => &[("serial", "N910000000002"), ("place", "warehouse")],
                     "/office/devices/enrol" => &[("agent", "zhao")],
                     "/office/visits/bulk" => &[("action", "approve")],
+                    "/office/users" => {
+                        &[("name", "zhao"), ("role", "reviewer"), ("password", "a long password")]
+                    }
                     "/office/alerts/dispatch" => {
                         &[("kind", "sim_renewal"), ("agent", "wang"), ("serial", SERIAL)]
                     }

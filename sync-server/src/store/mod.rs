@@ -1250,6 +1250,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A back-office user.
     fn user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<UserRecord>>;
 
+    /// Every back-office user and their role, by name.
+    fn users(&self) -> StoreFuture<'_, Vec<(String, UserRole)>>;
+
     /// Removes a back-office user and ends their sessions; returns whether
     /// there was one.
     fn remove_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;

@@ -464,7 +464,7 @@ test('on a 360 px phone every page fits the screen, and a visit can be approved 
   const pages = [
     '/office/visits', `/office/visits/${visitId}`, '/office/queue', '/office/terminals', '/office/terminals/N9100001234567',
     '/office/alerts', '/office/applications', '/office/outbox', '/office/check-in', '/office/visits/new',
-    '/office/terminals/import', '/office/devices', '/office/dashboard', '/office/audit',
+    '/office/terminals/import', '/office/devices', '/office/dashboard', '/office/audit', '/office/users',
   ];
   for (const address of pages) {
     await page.goto(`http://${base}${address}`);
@@ -488,7 +488,7 @@ test('a reviewer cannot reach admin pages, and nothing is served without a sessi
   const reviewer = await newContext();
   const page = await signIn(reviewer, 'chen');
   assert.equal(await page.locator('a[href="/office/terminals/import"]').count(), 0, 'no admin links');
-  for (const adminPage of ['/office/visits/new', '/office/terminals/import', '/office/devices', '/office/audit', '/office/audit/export.csv']) {
+  for (const adminPage of ['/office/visits/new', '/office/terminals/import', '/office/devices', '/office/audit', '/office/audit/export.csv', '/office/users']) {
     const response = await page.goto(`http://${base}${adminPage}`);
     assert.equal(response.status(), 403, adminPage);
   }
@@ -562,4 +562,30 @@ test('visits ticked in the list are approved at once, after a confirmation that 
   await page.close();
   agent('sync');
   for (const id of ids) assert.equal(JSON.parse(agent('show', id)).status, 'approved');
+});
+
+test('an administrator adds a reviewer in the browser, who signs in; then removes them: all audited', async () => {
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/users`);
+  assert.equal(await page.locator('#user-boss summary').count(), 0, 'no removing oneself');
+  await page.fill('#user-form input[name=name]', 'zhou.desk');
+  await page.selectOption('#user-form select[name=role]', 'reviewer');
+  await page.fill('#user-form input[name=password]', password);
+  await Promise.all([page.waitForURL('**/office/users'), page.click('#user-form button[type=submit]')]);
+  assert.equal(await page.getAttribute('#user-zhou\\.desk td.role', 'data-role'), 'reviewer');
+  await screenshot(page, 'users');
+  const theirs = await newContext();
+  const signedIn = await signIn(theirs, 'zhou.desk');
+  assert.equal((await signedIn.goto(`http://${base}/office/users`)).status(), 403, 'a reviewer is refused');
+  await page.locator('#user-zhou\\.desk summary').click();
+  await Promise.all([page.waitForURL('**/office/users'), page.locator('#user-zhou\\.desk button').click()]);
+  assert.equal(await page.locator('#user-zhou\\.desk').count(), 0);
+  await signedIn.goto(`http://${base}/office/visits`);
+  assert.match(signedIn.url(), /\/office\/login$/, 'their session ended');
+  await theirs.close();
+  await page.goto(`http://${base}/office/audit?actor=boss`);
+  const actions = await page.locator('#audit-list tbody td:nth-child(3)').allTextContents();
+  assert.ok(actions.includes('user_saved') && actions.includes('user_removed'), actions.join(' '));
+  assert.ok(!(await page.textContent('#audit-list')).includes(password), 'no password in the log');
+  await page.close();
 });

@@ -966,6 +966,17 @@ impl Store for PostgresStore {
         })
     }
 
+    fn users(&self) -> StoreFuture<'_, Vec<(String, UserRole)>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            query(&c, "SELECT name, role FROM users ORDER BY name", &[])
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, UserRole::from_code(&r.try_get::<_, String>(1)?))))
+                .collect()
+        })
+    }
+
     fn remove_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let mut c = self.client().await?;

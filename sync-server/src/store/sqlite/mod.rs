@@ -750,6 +750,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn users(&self) -> StoreFuture<'_, Vec<(String, UserRole)>> {
+        self.read(move |c| {
+            let mut statement = c.prepare_cached("SELECT name, role FROM users ORDER BY name")?;
+            let rows =
+                statement.query_map([], |r| Ok((r.get(0)?, UserRole::from_code(&r.get::<_, String>(1)?))))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     fn remove_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
         let name = name.to_owned();
         self.run(move |c| {
