@@ -196,6 +196,8 @@ pub fn routes(config: &crate::config::Config) -> Vec<Entry> {
             crate::office::custody::check_in,
         )
         .page(),
+        Entry::new(GET, "/office/settings", admin, form, crate::office::settings::settings_page).page(),
+        Entry::new(POST, "/office/settings", admin, form, crate::office::settings::save_settings).page(),
         Entry::new(GET, "/office/users", admin, form, crate::office::users::users_page).page(),
         Entry::new(POST, "/office/users", admin, form, crate::office::users::save_user).page(),
         Entry::new(POST, "/office/users/{name}/remove", admin, form, crate::office::users::remove_user)

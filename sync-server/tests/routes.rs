@@ -145,6 +145,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/office/outbox", "........y.y."),
     ("GET", "/office/check-in", "........y.y."),
     ("POST", "/office/check-in", "........y.y."),
+    ("GET", "/office/settings", "..........y."),
+    ("POST", "/office/settings", "..........y."),
     ("GET", "/office/users", "..........y."),
     ("POST", "/office/users", "..........y."),
     ("POST", "/office/users/{name}/remove", "..........y."),
@@ -373,6 +375,7 @@ impl World {
                     "/office/check-in" => &[("serial", "N910000000002"), ("place", "warehouse")],
                     "/office/devices/enrol" => &[("agent", "zhao")],
                     "/office/visits/bulk" => &[("action", "approve")],
+                    "/office/settings" => &[("reasons", "")],
                     "/office/users" => {
                         &[("name", "zhao"), ("role", "reviewer"), ("password", "a long password")]
                     }

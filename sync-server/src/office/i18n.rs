@@ -74,6 +74,18 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("visits", "工单", "Visits"),
     ("terminals", "终端台账", "Terminals"),
     ("alerts", "预警", "Alerts"),
+    ("settings", "设置", "Settings"),
+    ("save", "保存", "Save"),
+    (
+        "settings_reasons",
+        "退回原因（每行一条，审核员退回时可选，仍可修改）",
+        "Return reasons (one a line; a reviewer picks one when returning a visit, and can still edit it)",
+    ),
+    (
+        "settings_reasons_hint",
+        "最多 20 条，每条最多 60 字。全部清空则恢复默认原因。",
+        "At most 20, of at most 60 characters each. Clear them all for the stock reasons.",
+    ),
     ("users", "用户与角色", "Users and roles"),
     ("user_name", "用户名", "User"),
     ("user_role", "角色", "Role"),

@@ -19,6 +19,7 @@
 //! - [`outbox`]: the messages to merchants and whether each was delivered.
 //! - [`custody`]: the warehouse's check-in of terminals received.
 //! - [`users`]: the back office's users and roles, for administrators.
+//! - [`settings`]: what the desk sets in the browser: the return reasons.
 //! - [`setup`]: the first administrator, made with a one-time link from the data folder.
 //!
 //! Their routes are rows of the server's one table, [`crate::api::routes`],
@@ -46,6 +47,7 @@ pub mod pages;
 pub mod queries;
 pub mod queue;
 pub mod session;
+pub mod settings;
 pub mod setup;
 pub mod users;
 pub mod xlsx;

@@ -625,8 +625,8 @@ pub struct VisitPage {
     saved: bool,
     /// Open in the review queue.
     queue: Option<super::queue::QueueMode>,
-    /// The stock return reasons, in the page's language.
-    reasons: Vec<&'static str>,
+    /// The return reasons the desk keeps (or the stock ones, in the page's language).
+    reasons: Vec<String>,
 }
 
 /// The agent's way to the merchant in words: each moment in Beijing time,
@@ -837,15 +837,6 @@ pub struct Saved {
     #[serde(default)]
     kind: String,
 }
-
-/// The stock return reasons a reviewer picks from (and can still edit).
-const RETURN_REASONS: &[(&str, &str)] = &[
-    ("照片不清晰，请补拍", "A photo is not clear: take it again"),
-    ("缺少必要的资料照片", "A required document photo is missing"),
-    ("机身号与工单不符，请核对", "The serial does not match the job: check it"),
-    ("商户签字不完整，请重新签字", "The merchant's signature is incomplete: sign again"),
-    ("故障处理记录不完整", "The fault's record is incomplete"),
-];
 
 /// GET /office/visits/{id}.
 pub async fn visit_page(
@@ -1112,7 +1103,7 @@ pub async fn visit_page(
                 kind: saved.kind.clone(),
             }
         }),
-        reasons: RETURN_REASONS.iter().map(|(zh, en)| if lang == Lang::Zh { *zh } else { *en }).collect(),
+        reasons: super::settings::return_reasons(state.store.as_ref(), lang).await?,
         id,
     };
     html(&page)

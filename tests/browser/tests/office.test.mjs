@@ -488,7 +488,7 @@ test('a reviewer cannot reach admin pages, and nothing is served without a sessi
   const reviewer = await newContext();
   const page = await signIn(reviewer, 'chen');
   assert.equal(await page.locator('a[href="/office/terminals/import"]').count(), 0, 'no admin links');
-  for (const adminPage of ['/office/visits/new', '/office/terminals/import', '/office/devices', '/office/audit', '/office/audit/export.csv', '/office/users']) {
+  for (const adminPage of ['/office/visits/new', '/office/terminals/import', '/office/devices', '/office/audit', '/office/audit/export.csv', '/office/users', '/office/settings']) {
     const response = await page.goto(`http://${base}${adminPage}`);
     assert.equal(response.status(), 403, adminPage);
   }
@@ -588,4 +588,23 @@ test('an administrator adds a reviewer in the browser, who signs in; then remove
   assert.ok(actions.includes('user_saved') && actions.includes('user_removed'), actions.join(' '));
   assert.ok(!(await page.textContent('#audit-list')).includes(password), 'no password in the log');
   await page.close();
+});
+
+test('the return reasons the administrator keeps are the ones a reviewer picks from', async () => {
+  const page = await admin.newPage();
+  await page.goto(`http://${base}/office/settings`);
+  assert.match(await page.inputValue('#settings-reasons'), /照片不清晰/, 'the stock reasons first');
+  await page.fill('#settings-reasons', '营业执照照片缺失\n机身号照片看不清\n');
+  await Promise.all([page.waitForURL('**/office/settings'), page.click('#settings-form button[type=submit]')]);
+  await screenshot(page, 'settings');
+  await page.close();
+  const waiting = repairVisit('退回原因测试店', 'N9100001234620');
+  agent('sync');
+  const reviewer = await newContext();
+  const theirs = await signIn(reviewer, 'chen');
+  await theirs.goto(`http://${base}/office/visits/${waiting}`);
+  const reasons = await theirs.locator('#return-reasons button.reason').allTextContents();
+  assert.deepEqual(reasons, ['营业执照照片缺失', '机身号照片看不清']);
+  assert.equal((await theirs.goto(`http://${base}/office/settings`)).status(), 403);
+  await reviewer.close();
 });
