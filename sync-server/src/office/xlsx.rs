@@ -1,6 +1,7 @@
 //! The register and the lists as spreadsheets: an XLSX file's first sheet
 //! read as the import's rows (calamine), and the exports written as XLSX
-//! (rust_xlsxwriter), beside their CSV forms.
+//! (rust_xlsxwriter), beside their CSV forms. The sheet is read from its
+//! first used row, the header's, so a bad row's number counts from there.
 //!
 //! An XLSX file is a zip archive, so before calamine opens it, every entry
 //! is inflated once into nothing, counted, and the file refused when an
@@ -113,12 +114,9 @@ pub fn first_sheet_as_csv(bytes: &[u8]) -> Result<String, XlsxError> {
     if range.height() > MAX_ROWS {
         return Err(XlsxError::TooManyRows(range.height()));
     }
+    // The sheet's rows from its first used one, the header's: blank rows
+    // above it are left out (the import reads its first line as the header).
     let mut writer = csv::Writer::from_writer(Vec::new());
-    // Rows above the sheet's first used row would shift line numbers.
-    let skipped = range.start().map_or(0, |(row, _)| row as usize);
-    for _ in 0..skipped {
-        writer.write_record([""]).map_err(|e| XlsxError::Unreadable(e.to_string()))?;
-    }
     for row in range.rows() {
         writer.write_record(row.iter().map(cell_text)).map_err(|e| XlsxError::Unreadable(e.to_string()))?;
     }
@@ -170,6 +168,18 @@ mod tests {
             csv,
             "serial,merchant,sim_expiry,model\nN9100000000001,老王便利店,=1+1,\nN9100000000002,张姐水果店,2027-01-31,x\n"
         );
+    }
+
+    #[test]
+    fn a_header_below_blank_rows_is_still_the_header() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let page = book.add_worksheet();
+        page.write_string(2, 1, "serial").unwrap();
+        page.write_string(2, 2, "merchant").unwrap();
+        page.write_string(3, 1, "N9100000000001").unwrap();
+        page.write_string(3, 2, "老王便利店").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        assert_eq!(first_sheet_as_csv(&bytes).unwrap(), "serial,merchant\nN9100000000001,老王便利店\n");
     }
 
     /// A zip archive of `entries` (name, bytes), deflated.
