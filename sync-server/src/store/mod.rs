@@ -503,8 +503,9 @@ pub struct ProjectionRow {
     /// Terminal serial, once the agent identified it.
     pub serial: Option<String>,
     /// The terminal the desk dispatched the visit for, when it named one:
-    /// the visit's serial in the list until the agent identifies one (the
-    /// fleet's terminals learn nothing from it).
+    /// what [`Store::open_visits`] finds it by until the agent identifies
+    /// one. Kept apart from `serial`: the fleet's terminals, a terminal's
+    /// visits and the repeat-fault count learn nothing from it.
     pub dispatched_serial: Option<String>,
     /// When the agent arrived (the phone's clock, Unix seconds).
     pub arrived_at: Option<i64>,

@@ -89,11 +89,12 @@ pub(super) async fn write_projection<C: GenericClient>(c: &C, row: ProjectionRow
         c,
         "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
             created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry, merchant_phone,
-            arrived_at, completed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+            arrived_at, completed_at, dispatched_serial)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
          ON CONFLICT (id) DO UPDATE SET kind = $3, status = $4, merchant = $5, merchant_number = $6,
             serial = $7, assignee = $8, updated_at = $11, heads = $12, office = $13, blobs_missing = $14,
-            sim_iccid = $15, sim_expiry = $16, merchant_phone = $17, arrived_at = $18, completed_at = $19",
+            sim_iccid = $15, sim_expiry = $16, merchant_phone = $17, arrived_at = $18, completed_at = $19,
+            dispatched_serial = $20",
         &[
             &row.id,
             &row.owner,
@@ -101,7 +102,7 @@ pub(super) async fn write_projection<C: GenericClient>(c: &C, row: ProjectionRow
             &row.status,
             &row.merchant,
             &row.merchant_number,
-            &row.serial.as_ref().or(row.dispatched_serial.as_ref()),
+            &row.serial,
             &row.assignee,
             &row.created_by,
             &row.created_at,
@@ -114,6 +115,7 @@ pub(super) async fn write_projection<C: GenericClient>(c: &C, row: ProjectionRow
             &phone,
             &row.arrived_at,
             &row.completed_at,
+            &row.dispatched_serial,
         ],
     )
     .await?;
@@ -342,9 +344,12 @@ pub(super) async fn open_visits<C: GenericClient>(
     let serials = serials[..serials.len().min(crate::store::OPEN_VISITS_SERIALS)].to_vec();
     let serials = args.add(serials);
     let open = crate::store::OPEN_STATUSES.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    // The serial shown is the identified one, else the dispatched one.
+    let columns = VISIT_COLUMNS.replace("v.serial", "COALESCE(v.serial, v.dispatched_serial)");
     let sql = format!(
-        "SELECT {VISIT_COLUMNS} FROM visits v WHERE {reach} AND v.serial = ANY({serials})
-         AND v.status IN ({open}) ORDER BY v.updated_at DESC, v.id"
+        "SELECT {columns} FROM visits v
+         WHERE {reach} AND (v.serial = ANY({serials}) OR (v.serial IS NULL AND v.dispatched_serial = ANY({serials})))
+           AND v.status IN ({open}) ORDER BY v.updated_at DESC, v.id"
     );
     visit_rows(&query(c, &sql, &args.refs()).await?)
 }

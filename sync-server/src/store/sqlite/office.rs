@@ -70,11 +70,12 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
     tx.prepare_cached(
         "INSERT INTO visits (id, owner, kind, status, merchant, merchant_number, serial, assignee, created_by,
             created_at, updated_at, heads, office, blobs_missing, sim_iccid, sim_expiry, merchant_phone,
-            arrived_at, completed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+            arrived_at, completed_at, dispatched_serial)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
          ON CONFLICT (id) DO UPDATE SET kind = ?3, status = ?4, merchant = ?5, merchant_number = ?6,
             serial = ?7, assignee = ?8, updated_at = ?11, heads = ?12, office = ?13, blobs_missing = ?14,
-            sim_iccid = ?15, sim_expiry = ?16, merchant_phone = ?17, arrived_at = ?18, completed_at = ?19",
+            sim_iccid = ?15, sim_expiry = ?16, merchant_phone = ?17, arrived_at = ?18, completed_at = ?19,
+            dispatched_serial = ?20",
     )?
     .execute(params![
         row.id,
@@ -83,7 +84,7 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
         row.status,
         row.merchant,
         row.merchant_number,
-        row.serial.as_ref().or(row.dispatched_serial.as_ref()),
+        row.serial,
         row.assignee,
         row.created_by,
         row.created_at,
@@ -96,6 +97,7 @@ pub(super) fn write_projection(tx: &Transaction<'_>, row: ProjectionRow) -> Resu
         row.merchant_phone.unwrap_or_default(),
         row.arrived_at,
         row.completed_at,
+        row.dispatched_serial,
     ])?;
     if let Some(serial) = &row.serial {
         tx.prepare_cached(
@@ -306,10 +308,13 @@ pub(super) fn open_visits(
     let serials = &serials[..serials.len().min(crate::store::OPEN_VISITS_SERIALS)];
     let marks = vec!["?"; serials.len()].join(", ");
     let open = crate::store::OPEN_STATUSES.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    args.extend(serials.iter().map(|s| Value::Text(s.clone())));
+    args.extend(serials.iter().chain(serials).map(|s| Value::Text(s.clone())));
+    // The serial shown is the identified one, else the dispatched one.
+    let columns = VISIT_COLUMNS.replace("v.serial", "COALESCE(v.serial, v.dispatched_serial)");
     let mut statement = conn.prepare(&format!(
-        "SELECT {VISIT_COLUMNS} FROM visits v INDEXED BY visits_by_serial_updated
-         WHERE {reach} AND v.serial IN ({marks}) AND v.status IN ({open})
+        "SELECT {columns} FROM visits v
+         WHERE {reach} AND (v.serial IN ({marks}) OR (v.serial IS NULL AND v.dispatched_serial IN ({marks})))
+           AND v.status IN ({open})
          ORDER BY v.updated_at DESC, v.id"
     ))?;
     Ok(statement.query_map(params_from_iter(args), visit_row)?.collect::<Result<Vec<_>, _>>()?)
