@@ -404,5 +404,7 @@ mod tests {
         let svg =
             stacked_bars(&labels, &[("a&b<i>".to_owned(), vec![1]), ("x".to_owned(), vec![2])]).unwrap();
         assert!(!svg.contains("<script>") && !svg.contains("<i>"), "{svg}");
+        // Shown, as text: the label on its axis, the series in the legend.
+        assert!(svg.contains("&lt;script&gt;") && svg.contains("a&amp;b&lt;i&gt;"), "{svg}");
     }
 }
